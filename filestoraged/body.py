@@ -1,0 +1,152 @@
+"""Request bodies as bounded streams: ``Content-Length``, chunked, or empty.
+
+``RequestBody`` never holds more than the caller's buffer: it decodes chunked
+framing on the fly and raises ``TooLarge`` as soon as the body passes its
+limit (before reading anything when ``Content-Length`` already says so).
+``Expect: 100-continue`` is answered lazily, on the first read, so a request
+refused from its headers gets its 413 instead of a 100.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .errors import BadRequest, TooLarge
+
+_MAX_CHUNK_LINE = 1024
+
+
+class RequestBody:
+    """A readable stream over one request's body (``readinto``/``read``)."""
+
+    def __init__(
+        self,
+        rfile,
+        headers,
+        limit: int,
+        send_continue: Callable[[], None],
+    ) -> None:
+        self._rfile = rfile
+        self.limit = limit
+        self._send_continue = send_continue
+        self._expects_continue = headers.get("Expect", "").lower() == "100-continue"
+        self.received = 0
+        encoding = headers.get("Transfer-Encoding", "").lower()
+        if encoding and encoding != "identity":
+            if encoding != "chunked":
+                raise BadRequest("unsupported Transfer-Encoding %r" % encoding)
+            self.length: Optional[int] = None
+            self._chunk_left = 0
+            self._chunk_done = False
+        else:
+            self.length = _content_length(headers.get("Content-Length"))
+            if self.length > limit:
+                raise TooLarge("the body is %d bytes; the limit is %d" % (self.length, limit))
+        self.finished = self.length == 0
+
+    @property
+    def chunked(self) -> bool:
+        return self.length is None
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` with the next body bytes; 0 at the end of the body."""
+        if self.finished or not len(buffer):
+            return 0
+        if self._expects_continue:
+            self._expects_continue = False
+            self._send_continue()
+        if self.length is not None:
+            count = self._read_plain(buffer)
+        else:
+            count = self._read_chunked(buffer)
+        self.received += count
+        if self.received > self.limit:
+            raise TooLarge("the body passed the %d-byte limit" % self.limit)
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left for ``-1``, bounded by the limit)."""
+        if size < 0:
+            size = self.limit + 1
+        buffer = bytearray(size)
+        count = self.readinto(memoryview(buffer))
+        del buffer[count:]
+        return bytes(buffer)
+
+    def read_all(self) -> bytes:
+        """The whole body (only for small JSON bodies: bounded by the limit)."""
+        parts = []
+        while True:
+            piece = self.read(65536)
+            if not piece:
+                return b"".join(parts)
+            parts.append(piece)
+
+    def drain(self, most: int) -> bool:
+        """Read and drop up to ``most`` remaining bytes; True if the body ended."""
+        scratch = memoryview(bytearray(65536))
+        left = most
+        try:
+            while not self.finished and left > 0:
+                count = self.readinto(scratch[: min(len(scratch), left)])
+                left -= count
+        except (TooLarge, BadRequest, OSError):
+            return False
+        return self.finished
+
+    # -- framing ---------------------------------------------------------------
+
+    def _read_plain(self, buffer: memoryview) -> int:
+        assert self.length is not None
+        want = min(len(buffer), self.length - self.received)
+        count = self._rfile.readinto(buffer[:want])
+        if not count:
+            raise BadRequest("the body ended after %d of %d bytes" % (self.received, self.length))
+        if self.received + count >= self.length:
+            self.finished = True
+        return count
+
+    def _read_chunked(self, buffer: memoryview) -> int:
+        if self._chunk_left == 0:
+            self._chunk_left = self._next_chunk_size()
+            if self._chunk_left == 0:
+                self._read_trailers()
+                self.finished = True
+                return 0
+        want = min(len(buffer), self._chunk_left)
+        count = self._rfile.readinto(buffer[:want])
+        if not count:
+            raise BadRequest("the chunked body ended early")
+        self._chunk_left -= count
+        if self._chunk_left == 0 and self._rfile.readline(_MAX_CHUNK_LINE) not in (b"\r\n", b"\n"):
+            raise BadRequest("a chunk is not followed by CRLF")
+        return count
+
+    def _next_chunk_size(self) -> int:
+        line = self._rfile.readline(_MAX_CHUNK_LINE)
+        size_text = line.split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise BadRequest("bad chunk size line %r" % line[:40]) from None
+        if size < 0:
+            raise BadRequest("negative chunk size")
+        if self.received + size > self.limit:
+            raise TooLarge("the body passed the %d-byte limit" % self.limit)
+        return size
+
+    def _read_trailers(self) -> None:
+        for _ in range(100):
+            line = self._rfile.readline(_MAX_CHUNK_LINE)
+            if line in (b"\r\n", b"\n", b""):
+                return
+        raise BadRequest("too many trailer lines")
+
+
+def _content_length(value: Optional[str]) -> int:
+    if value is None:
+        return 0  # no length and no chunking: an empty body (DESIGN §2)
+    value = value.strip()
+    if not value.isdigit():
+        raise BadRequest("bad Content-Length %r" % value[:40])
+    return int(value)

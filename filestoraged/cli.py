@@ -1,0 +1,68 @@
+"""The ``filestoraged`` command: serve (the default) or fsck."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+from . import config as config_module
+from . import logs, systemd
+from .app import App
+from .server import FileStoreServer
+
+log = logging.getLogger("filestoraged")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    config = config_module.load(argv)
+    logs.configure(config.log_level)
+    if config.command == "fsck":
+        return run_fsck(config)
+    return serve(config)
+
+
+def serve(config) -> int:
+    app = App(config)
+    server = FileStoreServer(app, systemd.activation_socket())
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:  # only wakes the main loop
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    serving = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
+    serving.start()
+    systemd.notify("READY=1\nSTATUS=serving on %s" % server.url)
+    watchdog = systemd.start_watchdog(stop)
+    stop.wait()
+    log.info("stopping: no new connections, draining in-flight requests")
+    systemd.notify("STOPPING=1")
+    server.shutdown()  # from the main thread, never the one in serve_forever
+    drained = server.drain(config.shutdown_grace)
+    if not drained:
+        log.warning("grace period over with requests still running")
+    server.server_close()
+    if watchdog is not None:
+        watchdog.join(1)
+    app.close()
+    log.info("stopped")
+    return 0
+
+
+def run_fsck(config) -> int:
+    from .disk import DiskBackend
+    from .fsck import fsck
+
+    if config.backend != "disk":
+        print("fsck checks the disk backend only", file=sys.stderr)
+        return 2
+    report = fsck(DiskBackend(config.data_dir, config.max_size), repair=config.repair)
+    print("%d objects checked, %d corrupt, %d moved to .corrupt/"
+          % (report.checked, len(report.corrupt), len(report.repaired)))
+    for where in report.corrupt:
+        print("corrupt: " + where)
+    return 1 if report.corrupt and not config.repair else 0

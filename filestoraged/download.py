@@ -1,0 +1,83 @@
+"""Download semantics shared by every face that serves stored bytes:
+validators (ETag, If-None-Match), a single byte Range, and the headers.
+
+Multiple ranges are answered with the whole object (RFC 9110 allows ignoring
+Range); an unsatisfiable one is ``416`` with ``Content-Range: bytes */size``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+from .errors import RangeNotSatisfiable
+from .storage import ObjectInfo
+
+DEFAULT_TYPE = "application/octet-stream"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+@dataclass
+class Plan:
+    status: int  # 200, 206 or 304
+    start: int
+    end: int  # exclusive
+    headers: Dict[str, str]
+
+
+def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None) -> Plan:
+    """Decide status, byte range and headers for serving ``info``."""
+    etag = '"%s"' % info.oid
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Type": content_type or info.content_type or DEFAULT_TYPE,
+    }
+    if _etag_matches(request_headers.get("If-None-Match"), etag):
+        return Plan(304, 0, 0, headers)
+    start, end = 0, info.size
+    range_header = request_headers.get("Range")
+    if_range = request_headers.get("If-Range")
+    if range_header and (if_range is None or if_range.strip() == etag):
+        parsed = parse_range(range_header, info.size)
+        if parsed is not None:
+            start, end = parsed
+            headers["Content-Range"] = "bytes %d-%d/%d" % (start, end - 1, info.size)
+            headers["Content-Length"] = str(end - start)
+            return Plan(206, start, end, headers)
+    headers["Content-Length"] = str(info.size)
+    return Plan(200, start, end, headers)
+
+
+def parse_range(value: str, size: int):
+    """``(start, end)`` for one ``bytes=`` range, None to ignore the header;
+    ``RangeNotSatisfiable`` when no byte of it exists."""
+    match = _RANGE.fullmatch(value.strip())
+    if match is None:
+        return None  # several ranges or another unit: serve the whole object
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiable(size)
+        return max(0, size - length), size
+    start = int(first)
+    end = size if not last else min(size, int(last) + 1)
+    if last and int(last) < start:
+        return None  # syntactically invalid: ignore
+    if start >= size:
+        raise RangeNotSatisfiable(size)
+    return start, end
+
+
+def _etag_matches(header: Optional[str], etag: str) -> bool:
+    if not header:
+        return False
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False

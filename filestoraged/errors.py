@@ -1,0 +1,160 @@
+"""The one exception hierarchy of filestoraged, and the one table that maps it to HTTP.
+
+Every layer (storage backends, the memcached library, the faces) raises these;
+only the HTTP handler turns them into responses, through ``http_status``.
+Anything that is not a ``FileStoreError`` becomes a logged ``500 internal``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple, Type
+
+
+class FileStoreError(Exception):
+    """Base of every error filestoraged raises on purpose."""
+
+    message = "error"
+
+    def __init__(self, message: Optional[str] = None) -> None:
+        super().__init__(message or self.message)
+
+    @property
+    def text(self) -> str:
+        return str(self.args[0])
+
+
+# -- the client's fault -------------------------------------------------------
+
+class BadRequest(FileStoreError):
+    """The request is malformed: bad JSON, bad field, bad name, bad framing."""
+
+    message = "bad request"
+
+
+class Unauthorized(FileStoreError):
+    """A password is needed and was missing or wrong."""
+
+    message = "a valid password is required"
+
+
+class Forbidden(FileStoreError):
+    """The caller is known but not allowed (e.g. a wrong delete token)."""
+
+    message = "forbidden"
+
+
+class NotFound(FileStoreError):
+    """No such object, link, key or route; also any id that can never exist."""
+
+    message = "not found"
+
+
+class MethodNotAllowed(FileStoreError):
+    """The path exists but not with this method; ``allow`` lists the methods it has."""
+
+    message = "method not allowed"
+
+    def __init__(self, allow: Sequence[str], message: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.allow = sorted(allow)
+
+
+class Gone(FileStoreError):
+    """The thing existed but is no more: a share link used up, expired or deleted."""
+
+    message = "gone"
+
+
+class AlreadyExists(FileStoreError):
+    """The memcached library was asked to store a key that already holds a file."""
+
+    message = "already exists"
+
+
+class TooLarge(FileStoreError):
+    """The body (or a staged KV change) is over its configured limit."""
+
+    message = "request body too large"
+
+
+class RangeNotSatisfiable(FileStoreError):
+    """A ``Range`` header asks for bytes the object does not have."""
+
+    message = "range not satisfiable"
+
+    def __init__(self, size: int, message: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class TooManyRequests(FileStoreError):
+    """Too many wrong passwords for one link in a short time."""
+
+    message = "too many attempts"
+
+    def __init__(self, retry_after: int, message: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# -- the server's or the backend's fault ---------------------------------------
+
+class CorruptObject(FileStoreError):
+    """Stored bytes do not match their hash, or part of an object is missing
+    (a bit flipped on disk, a chunk evicted from memcached)."""
+
+    message = "stored object is corrupt or incomplete"
+
+
+class BackendUnavailable(FileStoreError):
+    """The storage backend cannot be reached (memcached down, refused, timing out)."""
+
+    message = "storage backend unavailable"
+    retry_after = 5
+
+
+class InsufficientStorage(FileStoreError):
+    """The disk is full (``ENOSPC``) or the ``--max-bytes`` quota would be passed."""
+
+    message = "insufficient storage"
+
+
+# The one table: exception class -> (HTTP status, error code). Looked up along
+# the class's MRO so a subclass inherits its parent's row.
+HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
+    BadRequest: (400, "bad_request"),
+    Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    MethodNotAllowed: (405, "method_not_allowed"),
+    AlreadyExists: (409, "conflict"),
+    Gone: (410, "gone"),
+    TooLarge: (413, "too_large"),
+    RangeNotSatisfiable: (416, "range_not_satisfiable"),
+    TooManyRequests: (429, "too_many_requests"),
+    CorruptObject: (500, "corrupt"),
+    BackendUnavailable: (503, "unavailable"),
+    InsufficientStorage: (507, "insufficient_storage"),
+}
+
+INTERNAL = (500, "internal")
+
+
+def http_status(error: BaseException) -> Tuple[int, str]:
+    """Return ``(status, code)`` for an exception; unknown ones are ``500 internal``."""
+    for cls in type(error).__mro__:
+        row = HTTP_STATUS.get(cls)  # type: ignore[call-overload]
+        if row is not None:
+            return row
+    return INTERNAL
+
+
+def extra_headers(error: BaseException) -> Dict[str, str]:
+    """Headers an error answer carries besides its JSON body (Allow, Retry-After, ...)."""
+    if isinstance(error, MethodNotAllowed):
+        return {"Allow": ", ".join(error.allow)}
+    if isinstance(error, (TooManyRequests, BackendUnavailable)):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, RangeNotSatisfiable):
+        return {"Content-Range": "bytes */%d" % error.size}
+    return {}

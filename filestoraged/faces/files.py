@@ -1,0 +1,34 @@
+"""``/files``: the content-addressed store in the default namespace."""
+
+from __future__ import annotations
+
+from ..messages import JsonResponse, ObjectResponse, Request
+from ..names import DEFAULT, object_id
+from ..router import Router
+from ..uploads import file_or_raw_upload
+
+
+class FilesFace:
+    """POST a body (raw or multipart ``file``) to get its SHA-256; GET/HEAD/DELETE it."""
+
+    def __init__(self, app) -> None:
+        self.backend = app.backend
+        self.max_size = app.config.max_size
+
+    def register(self, router: Router) -> None:
+        router.add("/files", "files", {"POST": self.upload})
+        router.add("/files/{oid}", "files", {"GET": self.download, "DELETE": self.delete})
+
+    def upload(self, request: Request) -> JsonResponse:
+        upload = file_or_raw_upload(request, self.max_size)
+        result = self.backend.put(DEFAULT, upload.stream, upload.content_type)
+        url = "%s/files/%s" % (request.base_url, result.info.oid)
+        body = {"hash": result.info.oid, "size": result.info.size, "url": url, "created": result.created}
+        return JsonResponse(200, body, {"Location": url})
+
+    def download(self, request: Request, oid: str) -> ObjectResponse:
+        return ObjectResponse(self.backend.open(DEFAULT, object_id(oid)))
+
+    def delete(self, request: Request, oid: str) -> JsonResponse:
+        self.backend.delete(DEFAULT, object_id(oid))
+        return JsonResponse(200, {"deleted": oid})

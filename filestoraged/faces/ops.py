@@ -1,0 +1,28 @@
+"""``/healthz`` and ``/metrics``, for operators and their monitoring."""
+
+from __future__ import annotations
+
+from ..errors import FileStoreError
+from ..messages import JsonResponse, Request, TextResponse
+from ..router import Router
+
+
+class OpsFace:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def register(self, router: Router) -> None:
+        router.add("/healthz", "ops", {"GET": self.health})
+        router.add("/metrics", "ops", {"GET": self.metrics})
+
+    def health(self, request: Request) -> JsonResponse:
+        backend = self.app.backend
+        try:
+            backend.check()
+        except FileStoreError as error:
+            return JsonResponse(503, {"status": "unavailable", "backend": backend.name, "message": error.text},
+                                {"Retry-After": "5"})
+        return JsonResponse(200, {"status": "ok", "backend": backend.name})
+
+    def metrics(self, request: Request) -> TextResponse:
+        return TextResponse(200, self.app.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")

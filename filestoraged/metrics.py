@@ -1,0 +1,96 @@
+"""Counters for ``/metrics``, rendered in the Prometheus text format 0.0.4.
+
+Kept in plain dicts under one lock: a request adds a handful of increments,
+far cheaper than the request itself. Names are prefixed ``filestoraged_``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Tuple
+
+# Upper bounds of the latency histogram, in seconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: Dict[Tuple[str, str, int], int] = defaultdict(int)
+        self._bytes = {"in": 0, "out": 0}
+        self._buckets = [0] * len(BUCKETS)
+        self._duration_sum = 0.0
+        self._duration_count = 0
+        self._backend_errors = 0
+        self._integrity_failures = 0
+        self._refused = 0
+        self._open_connections = 0
+        self.usage: Optional[Callable[[], Optional[tuple]]] = None
+
+    def request(self, face: str, method: str, status: int, bytes_in: int, bytes_out: int, seconds: float) -> None:
+        with self._lock:
+            self._requests[(face, method if method.isalpha() else "other", status)] += 1
+            self._bytes["in"] += bytes_in
+            self._bytes["out"] += bytes_out
+            self._duration_sum += seconds
+            self._duration_count += 1
+            for index, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    self._buckets[index] += 1
+                    break
+            if status in (503,):
+                self._backend_errors += 1
+
+    def integrity_failure(self) -> None:
+        with self._lock:
+            self._integrity_failures += 1
+
+    def refused_connection(self) -> None:
+        with self._lock:
+            self._refused += 1
+
+    def connections(self, count: int) -> None:
+        self._open_connections = count
+
+    def render(self) -> str:
+        """The exposition text: ``# HELP``/``# TYPE`` lines, then samples."""
+        with self._lock:
+            requests = sorted(self._requests.items())
+            out: List[str] = []
+            _family(out, "requests_total", "counter", "HTTP requests by face, method and status.")
+            for (face, method, status), count in requests:
+                out.append('filestoraged_requests_total{face="%s",method="%s",status="%d"} %d'
+                           % (face, method, status, count))
+            _family(out, "bytes_received_total", "counter", "Request body bytes read.")
+            out.append("filestoraged_bytes_received_total %d" % self._bytes["in"])
+            _family(out, "bytes_sent_total", "counter", "Response body bytes written.")
+            out.append("filestoraged_bytes_sent_total %d" % self._bytes["out"])
+            _family(out, "request_duration_seconds", "histogram", "Time from request line to last byte.")
+            cumulative = 0
+            for bound, count in zip(BUCKETS, self._buckets):
+                cumulative += count
+                out.append('filestoraged_request_duration_seconds_bucket{le="%s"} %d' % (bound, cumulative))
+            out.append('filestoraged_request_duration_seconds_bucket{le="+Inf"} %d' % self._duration_count)
+            out.append("filestoraged_request_duration_seconds_sum %.6f" % self._duration_sum)
+            out.append("filestoraged_request_duration_seconds_count %d" % self._duration_count)
+            _family(out, "backend_errors_total", "counter", "Requests answered 503 because the backend failed.")
+            out.append("filestoraged_backend_errors_total %d" % self._backend_errors)
+            _family(out, "integrity_failures_total", "counter", "Objects found corrupt while being served.")
+            out.append("filestoraged_integrity_failures_total %d" % self._integrity_failures)
+            _family(out, "connections_refused_total", "counter", "Connections refused at --max-connections.")
+            out.append("filestoraged_connections_refused_total %d" % self._refused)
+            _family(out, "connections_open", "gauge", "Client connections being served.")
+            out.append("filestoraged_connections_open %d" % self._open_connections)
+        usage = self.usage() if self.usage else None
+        if usage is not None:
+            _family(out, "objects_stored", "gauge", "Objects in the store, all namespaces.")
+            out.append("filestoraged_objects_stored %d" % usage[0])
+            _family(out, "bytes_stored", "gauge", "Bytes of objects in the store, all namespaces.")
+            out.append("filestoraged_bytes_stored %d" % usage[1])
+        return "\n".join(out) + "\n"
+
+
+def _family(out: List[str], name: str, kind: str, text: str) -> None:
+    out.append("# HELP filestoraged_%s %s" % (name, text))
+    out.append("# TYPE filestoraged_%s %s" % (name, kind))

@@ -1,0 +1,71 @@
+"""Path routing that knows 404 from 405 and fills ``Allow``.
+
+Routes match the raw (still percent-encoded) path, so ``%2f`` or ``%2e%2e``
+can never turn into a separator or a parent directory; captured segments are
+validated by the face that receives them (``names.object_id`` and friends).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Tuple
+
+from .errors import MethodNotAllowed, NotFound
+
+Handler = Callable[..., object]
+
+
+@dataclass
+class Route:
+    pattern: "re.Pattern[str]"
+    face: str  # for metrics and logs: files, data, file, kv, ops
+    methods: Dict[str, Handler]
+    # The /kv contract answers 404, not 405, to a wrong method.
+    wrong_method_is_not_found: bool = False
+    allow: List[str] = field(default_factory=list)
+
+
+class Router:
+    """An ordered list of routes; the first whose pattern matches the path wins."""
+
+    def __init__(self) -> None:
+        self.routes: List[Route] = []
+
+    def add(
+        self,
+        pattern: str,
+        face: str,
+        methods: Dict[str, Handler],
+        wrong_method_is_not_found: bool = False,
+    ) -> None:
+        """Add a route; ``{name}`` in ``pattern`` captures one path segment.
+        ``HEAD`` is allowed wherever ``GET`` is (the handler drops the body)."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        methods = dict(methods)
+        if "GET" in methods:
+            methods.setdefault("HEAD", methods["GET"])
+        self.routes.append(
+            Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods))
+        )
+
+    def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str]:
+        """Return ``(handler, captured segments, face)``; raise NotFound or MethodNotAllowed."""
+        for route in self.routes:
+            found = route.pattern.fullmatch(path)
+            if found is None:
+                continue
+            handler = route.methods.get(method)
+            if handler is not None:
+                return handler, found.groupdict(), route.face
+            if route.wrong_method_is_not_found:
+                continue  # a later route may take it (GET /kv/set reads key "set")
+            raise MethodNotAllowed(route.allow, "%s is not allowed here" % method[:20])
+        raise NotFound("no such path")
+
+    def face_of(self, path: str) -> str:
+        """The face a path belongs to (for metrics of requests that failed early)."""
+        for route in self.routes:
+            if route.pattern.fullmatch(path):
+                return route.face
+        return "other"

@@ -1,0 +1,99 @@
+"""The listening server: ``ThreadingHTTPServer`` with the production knobs set.
+
+- ``TCP_NODELAY`` on every accepted socket (small answers leave at once).
+- A bound on concurrent connections: past it a client gets an immediate
+  ``503`` with ``Retry-After`` instead of a thread, so memory cannot grow
+  with the number of waiting clients.
+- ``drain()`` waits for in-flight connections to finish (graceful stop):
+  ``daemon_threads`` alone would let ``server_close`` drop them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from typing import Optional
+
+from .handler import RequestHandler
+
+log = logging.getLogger("filestoraged")
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 70\r\n\r\n"
+    b'{"error":"unavailable","message":"too many connections, retry later"}\n'
+)
+
+
+class FileStoreServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, app, listen_socket: Optional[socket.socket] = None) -> None:
+        self.app = app
+        self.config = app.config
+        self._slots = threading.BoundedSemaphore(self.config.max_connections)
+        self._active = 0
+        self._idle = threading.Condition()
+        if listen_socket is None:
+            super().__init__((self.config.host, self.config.port), RequestHandler)
+        else:  # socket activation: systemd already bound and listens
+            super().__init__(listen_socket.getsockname()[:2], RequestHandler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listen_socket
+            self.server_address = listen_socket.getsockname()
+        host, port = self.server_address[:2]
+        log.info("listening on http://%s:%d (backend %s)", host, port, app.backend.name)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return "http://%s:%d" % (host, port)
+
+    def get_request(self):
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.app.metrics.refused_connection()
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        with self._idle:
+            self._active += 1
+        self.app.metrics.connections(self._active)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+            self.app.metrics.connections(self._active)
+
+    def handle_error(self, request, client_address) -> None:
+        log.exception("error while serving %s", client_address[0])
+
+    def drain(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for open connections to finish."""
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True

@@ -1,0 +1,151 @@
+"""The storage interface every backend implements, and the helpers they share.
+
+A backend stores immutable objects named by the SHA-256 of their bytes, inside a
+``Namespace`` (the default one, a repository, the share links' private one).
+It must hand back exactly the bytes it was given, or raise ``CorruptObject``
+before the last byte leaves: see ``StoredObject``.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Protocol
+
+from .errors import CorruptObject
+from .names import Namespace
+
+BLOCK = 1 << 20  # bytes per read/write/hash step: big enough to amortise syscalls
+
+
+class Readable(Protocol):
+    """What ``put`` consumes: anything with ``readinto`` (files, request bodies,
+    multipart parts). It may raise ``TooLarge``/``BadRequest`` mid-stream."""
+
+    def readinto(self, buffer: memoryview) -> int: ...
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    oid: str  # lowercase hex SHA-256 of the bytes
+    size: int
+    content_type: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PutResult:
+    info: ObjectInfo
+    created: bool  # False when the namespace already held these bytes
+
+
+class StoredObject(abc.ABC):
+    """An object opened for reading. Use as a context manager.
+
+    The integrity promise lives here: ``chunks`` and ``send`` verify the whole
+    object against its id and raise ``CorruptObject`` *before* handing out the
+    final bytes of the range, so a consumer never sees a complete, wrong copy.
+    """
+
+    def __init__(self, info: ObjectInfo) -> None:
+        self.info = info
+
+    def preflight(self) -> None:
+        """Check what can be checked before any response header is sent (size,
+        the first chunks; small objects entirely). Raises ``CorruptObject``."""
+
+    @abc.abstractmethod
+    def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
+        """Yield bytes ``[start, end)``; raise ``CorruptObject`` before the last piece
+        if the object does not verify."""
+
+    def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
+        """Write bytes ``[start, end)`` to a connected socket; return the count sent."""
+        sent = 0
+        for piece in self.chunks(start, end):
+            sock.sendall(piece)
+            sent += len(piece)
+        return sent
+
+    def read_all(self) -> bytes:
+        """The whole object, verified (small objects and tests only)."""
+        return b"".join(self.chunks())
+
+    def close(self) -> None:
+        """Release what ``open`` took (file descriptors, pooled clients)."""
+
+    def __enter__(self) -> "StoredObject":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class Backend(abc.ABC):
+    """Put a stream, open for reading, stat, delete, list — per namespace."""
+
+    name = "backend"
+
+    @abc.abstractmethod
+    def put(
+        self,
+        namespace: Namespace,
+        stream: Readable,
+        content_type: Optional[str] = None,
+    ) -> PutResult:
+        """Store the stream's bytes under their SHA-256. Nothing partial is ever
+        visible: on any error (``TooLarge``, ``InsufficientStorage``, a client
+        gone) what was written is removed before the error propagates."""
+
+    @abc.abstractmethod
+    def open(self, namespace: Namespace, oid: str) -> StoredObject:
+        """Open an object for reading; ``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
+        """Size and type without reading the bytes; ``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def delete(self, namespace: Namespace, oid: str) -> None:
+        """Remove an object; ``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def list(
+        self, namespace: Namespace, after: str = "", limit: Optional[int] = None
+    ) -> List[ObjectInfo]:
+        """Objects with an id greater than ``after``, in id order, at most ``limit``."""
+
+    def check(self) -> None:
+        """Raise ``BackendUnavailable`` if the backend cannot serve (for /healthz)."""
+
+    def usage(self) -> Optional[tuple]:
+        """``(objects, bytes)`` stored, when the backend can tell cheaply; else None."""
+        return None
+
+    def close(self) -> None:
+        """Release connections and pools."""
+
+
+def read_into(stream, buffer: memoryview) -> int:
+    """``stream.readinto`` for anything readable; falls back to ``read``."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto(buffer) or 0
+    data = stream.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
+def verify_digest(expected: str, digest: "hashlib._Hash", what: str) -> None:
+    """Raise ``CorruptObject`` unless ``digest`` matches the expected hex SHA-256."""
+    actual = digest.hexdigest()
+    if actual != expected:
+        raise CorruptObject("%s: stored bytes hash to %s" % (what, actual))
+
+
+def clamp_range(size: int, start: int, end: Optional[int]) -> tuple:
+    """Normalise ``[start, end)`` against ``size`` (``end=None`` means the end)."""
+    end = size if end is None else min(end, size)
+    start = max(0, min(start, end))
+    return start, end
+

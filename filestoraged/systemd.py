@@ -1,0 +1,73 @@
+"""systemd integration in stdlib only: sd_notify, the watchdog, socket activation.
+
+Everything here is a no-op outside systemd (no ``NOTIFY_SOCKET``, no
+``LISTEN_FDS``); a failure to notify is logged and never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Optional
+
+log = logging.getLogger(__name__)
+
+SD_LISTEN_FDS_START = 3  # the first passed descriptor, by systemd's convention
+
+
+def notify(state: str) -> bool:
+    """Send ``state`` (e.g. ``READY=1``) to ``$NOTIFY_SOCKET``; False if not sent."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):  # the abstract namespace
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode("utf-8"))
+        return True
+    except OSError as error:
+        log.warning("sd_notify %r failed: %s", state.split("\n")[0], error)
+        return False
+
+
+def start_watchdog(stop: threading.Event) -> Optional[threading.Thread]:
+    """Ping ``WATCHDOG=1`` at half the interval systemd asked for, until ``stop``."""
+    try:
+        usec = int(os.environ.get("WATCHDOG_USEC", "0"))
+        pid = int(os.environ.get("WATCHDOG_PID", str(os.getpid())))
+    except ValueError:
+        return None
+    if usec <= 0 or pid != os.getpid():
+        return None
+    interval = usec / 1e6 / 2
+
+    def ping() -> None:
+        while not stop.wait(interval):
+            notify("WATCHDOG=1")
+
+    thread = threading.Thread(target=ping, name="watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def activation_socket() -> Optional[socket.socket]:
+    """The listening socket systemd passed (``LISTEN_FDS``), if it is for us."""
+    try:
+        count = int(os.environ.get("LISTEN_FDS", "0"))
+        pid = int(os.environ.get("LISTEN_PID", "0"))
+    except ValueError:
+        return None
+    if count < 1 or pid != os.getpid():
+        return None
+    for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for our children
+    if count > 1:
+        log.warning("systemd passed %d sockets; serving the first only", count)
+    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    sock.setblocking(True)
+    log.info("serving on the socket systemd passed")
+    return sock

@@ -1,0 +1,52 @@
+"""Where an upload's bytes come from: the raw body, or the ``file`` part of a
+``multipart/form-data`` body (what ``curl -F file=@x`` and browsers send)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from .errors import BadRequest
+from .messages import Request
+from .multipart import MultipartReader, Part, boundary_of
+from .storage import Readable
+
+# Room for boundaries, part headers and small fields around a file part that
+# may itself be as large as the size limit.
+MULTIPART_OVERHEAD = 64 * 1024
+# Raw bodies with these types are still stored as they are, without a type.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass
+class Upload:
+    stream: Readable
+    content_type: Optional[str]
+    filename: Optional[str] = None
+
+
+def multipart_parts(request: Request, max_size: int) -> Optional[Iterator[Part]]:
+    """The parts of a multipart body, or None if the body is not multipart."""
+    boundary = boundary_of(request.headers.get("Content-Type", ""))
+    if boundary is None:
+        return None
+    return MultipartReader(request.body(max_size + MULTIPART_OVERHEAD), boundary).parts()
+
+
+def raw_upload(request: Request, max_size: int) -> Upload:
+    """The body as it is; its Content-Type is kept unless it is a form type."""
+    content_type = request.headers.get("Content-Type")
+    if content_type and content_type.split(";")[0].strip().lower() in _FORM_TYPES:
+        content_type = None
+    return Upload(request.body(max_size), content_type)
+
+
+def file_or_raw_upload(request: Request, max_size: int) -> Upload:
+    """The ``file`` part of a multipart body (other fields are skipped), or the raw body."""
+    parts = multipart_parts(request, max_size)
+    if parts is None:
+        return raw_upload(request, max_size)
+    for part in parts:
+        if part.name == "file":
+            return Upload(part, part.content_type, part.filename)
+    raise BadRequest("the multipart body has no 'file' part")

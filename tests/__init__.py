@@ -1,0 +1,1 @@
+"""The filestoraged test suite (unittest). Run it with ``bin/test``."""

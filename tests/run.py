@@ -1,0 +1,31 @@
+"""Run the whole suite and end with one plain line: ``N passed, N failed, N skipped``.
+
+``python -m tests.run [test names...]``; exit status 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import unittest
+
+
+def main(argv) -> int:
+    # Test output stays readable: the daemon's logs go nowhere unless a test
+    # captures them with assertLogs.
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
+    logging.getLogger().setLevel(logging.WARNING)
+    loader = unittest.defaultTestLoader
+    if argv:
+        suite = loader.loadTestsFromNames(argv)
+    else:
+        suite = loader.discover("tests", top_level_dir=".")
+    result = unittest.TextTestRunner(verbosity=1, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, len(result.skipped)))
+    return 1 if failed or not result.testsRun else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,217 @@
+"""Helpers shared by the tests: an in-process server on port 0, HTTP calls,
+a daemon subprocess, and payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from dataclasses import replace
+from typing import Dict, Optional
+
+from filestoraged.app import App
+from filestoraged.config import Config
+from filestoraged.server import FileStoreServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIB = 1024 * 1024
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    """Deterministic, incompressible-looking bytes (fast even for 50 MiB)."""
+    block = hashlib.sha512(b"filestoraged-%d" % seed).digest() * 16  # 1 KiB
+    pattern = bytes(block[i] ^ (i * 7 & 0xFF) for i in range(len(block)))
+    whole, rest = divmod(size, len(pattern))
+    return pattern * whole + pattern[:rest]
+
+
+class Reply:
+    def __init__(self, response: http.client.HTTPResponse, body: bytes) -> None:
+        self.status = response.status
+        self.headers = response.headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return "<Reply %d %r>" % (self.status, self.body[:200])
+
+
+class ServerCase(unittest.TestCase):
+    """Starts a real server in-process on port 0 with a fresh data directory."""
+
+    config_overrides: Dict[str, object] = {}
+
+    def make_backend(self, config: Config):
+        """None: the App builds the backend the config names (disk by default)."""
+        return None
+
+    def setUp(self) -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="fsd-test-")
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+        self.config = replace(Config(port=0, data_dir=self.data_dir), **self.config_overrides)
+        self.start_server()
+
+    def start_server(self) -> None:
+        self.app = App(self.config, backend=self.make_backend(self.config))
+        self.server = FileStoreServer(self.app)
+        self.port = self.server.server_address[1]
+        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self.addCleanup(self.stop_server, self.server, self.app, thread)
+
+    @staticmethod
+    def stop_server(server, app, thread) -> None:
+        if thread.is_alive():
+            server.shutdown()
+            server.server_close()
+            app.close()
+
+    def restart_server(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.app.close()
+        self.start_server()
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        self.addCleanup(conn.close)
+        return conn
+
+    def request(self, method: str, path: str, body=None, headers: Optional[Dict[str, str]] = None,
+                conn: Optional[http.client.HTTPConnection] = None) -> Reply:
+        conn = conn or self.connection()
+        headers = headers or {}
+        chunked = headers.get("Transfer-Encoding") == "chunked"
+        conn.request(method, path, body=body, headers=headers, encode_chunked=chunked)
+        response = conn.getresponse()
+        return Reply(response, response.read())
+
+    def raw_exchange(self, data: bytes, timeout: float = 10) -> bytes:
+        """Send raw bytes, return everything the server sends until it closes."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(data)
+            chunks = []
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    return b"".join(chunks)
+                chunks.append(piece)
+
+    def send_refused(self, head: bytes, body: bytes) -> bytes:
+        """Send a request whose body the server may refuse midway; return its answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            try:
+                sock.sendall(head + body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # it answered and stopped reading, as it should
+            chunks = []
+            try:
+                while True:
+                    piece = sock.recv(65536)
+                    if not piece:
+                        break
+                    chunks.append(piece)
+            except ConnectionResetError:
+                pass
+            return b"".join(chunks)
+
+    def assertError(self, reply: Reply, status: int, code: str) -> None:
+        self.assertEqual(reply.status, status, reply)
+        self.assertEqual(reply.headers["Content-Type"], "application/json")
+        body = reply.json()
+        self.assertEqual(body["error"], code)
+        self.assertIsInstance(body["message"], str)
+
+    def stored_files(self):
+        """Every file under the data directory (relative paths), but meta.db*."""
+        found = []
+        for folder, _, names in os.walk(self.data_dir):
+            for name in names:
+                if not name.startswith("meta.db"):
+                    found.append(os.path.relpath(os.path.join(folder, name), self.data_dir))
+        return sorted(found)
+
+
+def multipart(fields: Dict[str, object], boundary: str = "fsdTestBoundary7MA4YWxk") -> tuple:
+    """Encode form fields; a ``(filename, bytes, content_type)`` tuple is a file."""
+    out = []
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, data, ctype = value
+            out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                        "Content-Type: %s\r\n\r\n" % (boundary, name, filename, ctype)).encode("utf-8"))
+            out.append(data)
+            out.append(b"\r\n")
+        else:
+            out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+                        % (boundary, name, value)).encode("utf-8"))
+    out.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(out), "multipart/form-data; boundary=%s" % boundary
+
+
+class Daemon:
+    """``python -m filestoraged`` as a subprocess, on a free port, for kill/restart tests."""
+
+    def __init__(self, data_dir: str, *args: str, env: Optional[Dict[str, str]] = None, port: int = 0) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+        self.port = port or free_port()
+        self.process: Optional[subprocess.Popen] = None
+
+    def start(self, wait: bool = True) -> "Daemon":
+        command = [sys.executable, "-m", "filestoraged", "--port", str(self.port),
+                   "--data-dir", self.data_dir, "--log-level", "WARNING"] + self.args
+        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        if wait:
+            wait_for_port(self.port, self.process)
+        return self
+
+    def stop(self) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.terminate()
+        code = self.process.wait(30)
+        self.process.stderr.close()
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+        self.process.stderr.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process=None, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError("daemon exited: %s" % process.stderr.read().decode(errors="replace"))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on port %d" % port)

@@ -1,0 +1,104 @@
+"""The disk backend: the storage contract plus its own on-disk promises."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import shutil
+import tempfile
+import unittest
+from unittest import mock
+
+from filestoraged import disk
+from filestoraged.disk import DiskBackend
+from filestoraged.errors import InsufficientStorage
+from filestoraged.fsck import fsck
+from filestoraged.names import DEFAULT, SHARES, repository
+
+from .storage_contract import StorageContract
+from .support import payload, sha256
+
+
+class DiskTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="fsd-disk-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        super().setUp()
+
+    def make_backend(self, max_size: int, max_bytes=None) -> DiskBackend:
+        return DiskBackend(self.root, max_size, max_bytes)
+
+    def corrupt(self, namespace, oid: str) -> None:
+        path = self.backend.object_path(namespace, oid)
+        with open(path, "r+b") as handle:
+            handle.seek(os.path.getsize(path) // 2)
+            byte = handle.read(1)
+            handle.seek(-1, io.SEEK_CUR)
+            handle.write(bytes([byte[0] ^ 0x01]))
+
+    def assert_nothing_left(self) -> None:
+        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
+
+
+class DiskContractTests(StorageContract, DiskTestCase):
+    pass
+
+
+class DiskLayoutTests(DiskTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.backend = self.make_backend(10 * 1024 * 1024)
+
+    def test_classic_layout_per_namespace(self):
+        oid = sha256(b"layout")
+        for namespace, folder in ((DEFAULT, ""), (repository("docs"), "repos/docs"), (SHARES, "shares")):
+            self.backend.put(namespace, io.BytesIO(b"layout"))
+            path = os.path.join(self.root, folder, oid[:2], oid)
+            with open(path, "rb") as handle:
+                self.assertEqual(handle.read(), b"layout")
+
+    def test_unfinished_uploads_are_swept_at_start(self):
+        leftover = os.path.join(self.backend.tmp_dir, "put-crashed")
+        with open(leftover, "wb") as handle:
+            handle.write(b"half an upload")
+        DiskBackend(self.root, 1024)
+        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
+
+    def test_a_full_disk_is_insufficient_storage_and_leaves_nothing(self):
+        def no_space(fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        with mock.patch.object(disk, "_write_all", no_space):
+            with self.assertRaises(InsufficientStorage):
+                self.backend.put(DEFAULT, io.BytesIO(b"does not fit"))
+        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
+        self.assertEqual(self.backend.list(DEFAULT), [])
+
+    def test_quota_refuses_and_leaves_nothing(self):
+        backend = self.make_backend(10 * 1024 * 1024, max_bytes=3000)
+        backend.put(DEFAULT, io.BytesIO(payload(2000)))
+        with self.assertRaises(InsufficientStorage):
+            backend.put(DEFAULT, io.BytesIO(payload(1500, seed=1)))
+        self.assertEqual(len(backend.list(DEFAULT)), 1)
+        self.assertEqual(os.listdir(backend.tmp_dir), [])
+        self.assertEqual(backend.usage(), (1, 2000))
+        backend.put(DEFAULT, io.BytesIO(payload(1000, seed=2)))  # exactly at the quota
+        self.assertEqual(backend.usage(), (2, 3000))
+
+    def test_usage_is_counted_at_start(self):
+        self.backend.put(DEFAULT, io.BytesIO(b"12345"))
+        self.backend.put(repository("r"), io.BytesIO(b"123"))
+        self.assertEqual(DiskBackend(self.root, 1024).usage(), (2, 8))
+
+    def test_fsck_reports_and_repairs(self):
+        good = self.backend.put(DEFAULT, io.BytesIO(payload(5000))).info.oid
+        bad = self.backend.put(repository("r"), io.BytesIO(payload(400000, seed=4))).info.oid
+        self.corrupt(repository("r"), bad)
+        report = fsck(self.backend)
+        self.assertEqual((report.checked, report.corrupt), (2, ["repos/r/" + bad]))
+        report = fsck(self.backend, repair=True)
+        self.assertEqual(report.repaired, ["repos/r/" + bad])
+        self.assertTrue(os.path.exists(os.path.join(self.root, ".corrupt", "repos/r", bad)))
+        self.assertEqual(fsck(self.backend).corrupt, [])
+        self.assertEqual(self.backend.list(DEFAULT)[0].oid, good)
