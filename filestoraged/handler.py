@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, Optional
 
-from . import download
-from .errors import CorruptObject, FileStoreError, extra_headers, http_status
+from . import download, requesthead
+from .errors import BadRequest, CorruptObject, FileStoreError, extra_headers, http_status
 from .messages import (
     EmptyResponse,
     JsonResponse,
@@ -57,18 +58,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.status = 0
         self.bytes_out = 0
         self.face = "other"
+        self.command = self.path = ""
         self.request_obj: Optional[Request] = None
         try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if not self.raw_requestline:
+            line = self.rfile.readline(requesthead.MAX_LINE + 1)
+            if not line:
                 self.close_connection = True
                 return
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.command = self.request_version = ""
-                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            if not self.parse_head(line):
                 return
-            if not self.parse_request():
-                return  # parse_request already answered (through send_error)
             self.dispatch()
         except (TimeoutError, socket.timeout):
             self.close_connection = True  # an idle or slow client: drop it
@@ -77,6 +75,24 @@ class RequestHandler(BaseHTTPRequestHandler):
         finally:
             if self.status:
                 self.finish_request(time.monotonic() - started)
+
+    def parse_head(self, line: bytes) -> bool:
+        """Parse the request line and headers; answer 400/414/505 and return False if bad."""
+        try:
+            if len(line) > requesthead.MAX_LINE:
+                self.close_connection = True
+                self.send_whole_error(BadRequest("request line too long"), 414)
+                return False
+            self.command, self.path, self.request_version = requesthead.parse_request_line(line)
+            self.requestline = line.decode("latin-1").rstrip("\r\n")
+            self.headers = requesthead.read_headers(self.rfile)
+        except BadRequest as error:
+            self.close_connection = True
+            unsupported = isinstance(error, requesthead.VersionNotSupported)
+            self.send_whole_error(error, 505 if unsupported else None)
+            return False
+        self.close_connection = not requesthead.keeps_alive(self.request_version, self.headers)
+        return True
 
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
@@ -177,9 +193,17 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             headers = dict(plan.headers)
             headers.update(response.headers)
-            self.wfile.write(self.head_bytes(plan.status, headers))
+            head = self.head_bytes(plan.status, headers)
             if self.command == "HEAD" or plan.status == 304:
+                self.wfile.write(head)
                 return
+            in_memory = obj.verified_bytes(plan.start, plan.end)
+            if in_memory is not None:  # a small object: one write for all
+                self.wfile.write(head + in_memory)
+                self.bytes_out += len(in_memory)
+                complete = self.command == "GET"
+                return
+            self.wfile.write(head)
             try:
                 self.bytes_out += obj.send(self.connection, plan.start, plan.end)
             except CorruptObject as error:
@@ -195,17 +219,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             if response.on_done is not None:
                 response.on_done(complete)
 
-    def send_whole_error(self, error: FileStoreError) -> None:
+    def send_whole_error(self, error: FileStoreError, status: Optional[int] = None) -> None:
         if isinstance(error, CorruptObject):
             self.server.app.metrics.integrity_failure()
         response = self.error_response(error)
-        self.send_whole(response.status, response.encode(), "application/json", response.headers)
+        self.send_whole(status or response.status, response.encode(), "application/json", response.headers)
 
     def head_bytes(self, status: int, headers: Dict[str, str]) -> bytes:
         self.status = status
         lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "")),
                  "Server: filestoraged",
-                 "Date: " + self.date_time_string()]
+                 "Date: " + _http_date()]
         lines += ["%s: %s" % item for item in headers.items()]
         if self.close_connection:
             lines.append("Connection: close")
@@ -214,19 +238,6 @@ class RequestHandler(BaseHTTPRequestHandler):
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""
         self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def handle_expect_100(self) -> bool:
-        return True  # answered lazily by send_continue, so 413 can come first
-
-    def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
-        """The stdlib's parse errors (400, 414, 431, 505), as our JSON errors."""
-        self.close_connection = True
-        text = message or _REASONS.get(code, "error")
-        body = JsonResponse(code, {"error": "bad_request" if code < 500 else "internal", "message": text})
-        try:
-            self.send_whole(code, body.encode(), "application/json", {})
-        except OSError:
-            pass
 
     # -- logging ------------------------------------------------------------------
 
@@ -251,6 +262,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             return configured.rstrip("/")
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
         return "http://" + host
+
+
+_date_cache = [0, ""]
+
+
+def _http_date() -> str:
+    """The Date header value, formatted at most once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, formatdate(now, usegmt=True)]
+    return _date_cache[1]
 
 
 def _redact(path: str) -> str:

@@ -59,6 +59,11 @@ class StoredObject(abc.ABC):
         """Yield bytes ``[start, end)``; raise ``CorruptObject`` before the last piece
         if the object does not verify."""
 
+    def verified_bytes(self, start: int, end: int) -> Optional[bytes]:
+        """Bytes ``[start, end)`` if ``preflight`` already holds them verified in
+        memory (small objects), so they can leave with the headers; else None."""
+        return None
+
     def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
         """Write bytes ``[start, end)`` to a connected socket; return the count sent."""
         sent = 0
@@ -79,6 +84,22 @@ class StoredObject(abc.ABC):
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+class MemoryObject(StoredObject):
+    """An object whose bytes are already in memory and already verified."""
+
+    def __init__(self, info: ObjectInfo, data: bytes) -> None:
+        super().__init__(info)
+        self._data = data
+
+    def verified_bytes(self, start: int, end: int) -> Optional[bytes]:
+        return self._data[start:end]
+
+    def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
+        start, end = clamp_range(self.info.size, start, end)
+        if start < end:
+            yield self._data[start:end]
 
 
 class Backend(abc.ABC):

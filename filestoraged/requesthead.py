@@ -1,0 +1,96 @@
+"""A fast parser for the request line and headers.
+
+``BaseHTTPRequestHandler.parse_request`` builds an ``email.message.Message``
+through the feed parser: a third of the time of a 1 KiB GET, measured with
+cProfile. Request heads are simple enough to split by hand, with the same
+limits (100 header lines, 64 KiB a line) and stricter framing rules.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, Optional, Tuple
+
+from .errors import BadRequest
+
+MAX_LINE = 65536
+MAX_HEADERS = 100
+
+
+class Headers:
+    """Request headers with case-insensitive lookup; repeated names are joined
+    with ", " (RFC 9110 §5.3)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: Dict[str, Tuple[str, str]] = {}  # lower name -> (name, value)
+
+    def add(self, name: str, value: str) -> None:
+        key = name.lower()
+        if key in self._values:
+            value = self._values[key][1] + ", " + value
+        self._values[key] = (name, value)
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        found = self._values.get(name.lower())
+        return default if found is None else found[1]
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def items(self) -> Iterator[Tuple[str, str]]:
+        return iter(self._values.values())
+
+
+class VersionNotSupported(BadRequest):
+    """Only HTTP/1.0 and HTTP/1.1 are spoken here."""
+
+
+def parse_request_line(line: bytes) -> Tuple[str, str, str]:
+    """``(method, target, version)`` from ``GET /x HTTP/1.1\\r\\n``."""
+    try:
+        text = line.decode("latin-1").rstrip("\r\n")
+    except UnicodeDecodeError:  # latin-1 never fails; kept for clarity
+        raise BadRequest("bad request line") from None
+    parts = text.split(" ")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise BadRequest("bad request line %r" % text[:100])
+    method, target, version = parts
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        if version.startswith("HTTP/"):
+            raise VersionNotSupported("unsupported HTTP version %r" % version[:20])
+        raise BadRequest("bad request line %r" % text[:100])
+    if not method.isalpha() or not method.isupper():
+        raise BadRequest("bad method %r" % method[:20])
+    return method, target, version
+
+
+def read_headers(rfile) -> Headers:
+    """Read header lines up to the blank line; reject what could smuggle a request."""
+    headers = Headers()
+    for _ in range(MAX_HEADERS + 1):
+        line = rfile.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise BadRequest("header line too long")
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep or not name or name != name.strip() or " " in name:
+            raise BadRequest("bad header line %r" % line[:60])
+        headers.add(name, value.strip())
+    else:
+        raise BadRequest("more than %d header lines" % MAX_HEADERS)
+    if "Transfer-Encoding" in headers and "Content-Length" in headers:
+        raise BadRequest("both Transfer-Encoding and Content-Length")
+    return headers
+
+
+def keeps_alive(version: str, headers: Headers) -> bool:
+    """HTTP/1.1 keeps the connection unless told to close; 1.0 only if asked."""
+    tokens = {t.strip().lower() for t in (headers.get("Connection") or "").split(",")}
+    if version == "HTTP/1.1":
+        return "close" not in tokens
+    return "keep-alive" in tokens
