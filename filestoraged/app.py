@@ -20,7 +20,7 @@ def make_backend(config: Config) -> Backend:
     if config.backend == "memcached":
         from .memcached_backend import MemcachedBackend
 
-        return MemcachedBackend(config.memcached_servers, config.max_size)
+        return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir)
     return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None)
 
 

@@ -137,12 +137,16 @@ class ServerCase(unittest.TestCase):
         self.assertEqual(body["error"], code)
         self.assertIsInstance(body["message"], str)
 
+    def stored_objects(self):
+        """What the backend holds (files on disk here; keys for memcached)."""
+        return self.stored_files()
+
     def stored_files(self):
         """Every file under the data directory (relative paths), but meta.db*."""
         found = []
         for folder, _, names in os.walk(self.data_dir):
             for name in names:
-                if not name.startswith("meta.db"):
+                if not name.startswith(("meta.db", "memcached-index.db")):
                     found.append(os.path.relpath(os.path.join(folder, name), self.data_dir))
         return sorted(found)
 

@@ -1,0 +1,159 @@
+"""One or several memcached servers behind a thread-safe, store-safe client.
+
+Keys are spread with pymemcache's ``RendezvousHash`` — the hasher its
+``HashClient`` uses — over one ``PooledClient`` per server (the plain
+``Client`` is not thread-safe), with ``noreply`` off so every write is
+confirmed.
+
+Decision: ``HashClient`` itself is not used. Its failover is built for
+caches: while a server is "failing" it answers ``add`` with ``False`` (which
+we would read as "already exists") and ``get_many`` with ``{}`` (which we
+would read as "evicted, corrupt"), and once a server is "dead" it remaps that
+server's keys to the others, so a manifest would be looked for on the wrong
+machine. Its failure bookkeeping is also shared, unlocked state. For a store,
+a server that cannot be reached must be an error: ``BackendUnavailable``
+(HTTP 503), and the pool simply reconnects on the next call once it is back.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import defaultdict
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+from pymemcache.client.base import PooledClient
+from pymemcache.client.rendezvous import RendezvousHash
+from pymemcache.exceptions import (
+    MemcacheClientError,
+    MemcacheError,
+    MemcacheIllegalInputError,
+)
+
+from .errors import BackendUnavailable, BadRequest
+
+CONNECT_TIMEOUT = 2.0  # seconds to open a connection
+IO_TIMEOUT = 10.0  # seconds for one command's reply
+POOL_SIZE = 64  # connections per server, at most
+
+
+def parse_servers(servers: Sequence[str]) -> List[Tuple[str, int]]:
+    """``["host:port", ...]`` as address tuples; ``BadRequest`` for a bad spec."""
+    parsed = []
+    for spec in servers:
+        host, sep, port = spec.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise BadRequest("memcached server %r is not HOST:PORT" % spec)
+        parsed.append((host.strip("[]"), int(port)))
+    if not parsed:
+        raise BadRequest("no memcached server given")
+    return parsed
+
+
+class Cluster:
+    """The memcached servers, addressed by key. Every method raises
+    ``BackendUnavailable`` when a server involved cannot be reached or fails."""
+
+    def __init__(self, servers: Sequence[str]) -> None:
+        self.addresses = parse_servers(servers)
+        self._hasher = RendezvousHash()
+        self._clients: Dict[str, PooledClient] = {}
+        for host, port in self.addresses:
+            name = "%s:%d" % (host, port)
+            self._hasher.add_node(name)
+            self._clients[name] = PooledClient(
+                (host, port),
+                connect_timeout=CONNECT_TIMEOUT,
+                timeout=IO_TIMEOUT,
+                no_delay=True,
+                max_pool_size=POOL_SIZE,
+                default_noreply=False,  # a store must hear "STORED"
+            )
+
+    def client_for(self, key: str) -> Tuple[str, PooledClient]:
+        name = self._hasher.get_node(key)
+        return name, self._clients[name]
+
+    def _by_server(self, keys: Iterable[str]) -> Dict[str, List[str]]:
+        groups: Dict[str, List[str]] = defaultdict(list)
+        for key in keys:
+            groups[self._hasher.get_node(key)].append(key)
+        return groups
+
+    def set_many(self, values: Dict[str, bytes]) -> None:
+        """Store all values or raise; failed keys are an error, never ignored."""
+        for name, keys in self._by_server(values).items():
+            with _failures(name):
+                failed = self._clients[name].set_many({k: values[k] for k in keys}, noreply=False)
+            if failed:
+                raise BackendUnavailable("memcached %s did not store %d chunk(s)" % (name, len(failed)))
+
+    def get_many(self, keys: Sequence[str]) -> Dict[str, bytes]:
+        found: Dict[str, bytes] = {}
+        for name, group in self._by_server(keys).items():
+            with _failures(name):
+                found.update(self._clients[name].get_many(group))
+        return found
+
+    def get(self, key: str):
+        name, client = self.client_for(key)
+        with _failures(name):
+            return client.get(key)
+
+    def add(self, key: str, value: bytes) -> bool:
+        """Store only if absent: the atomic commit point. False if it existed."""
+        name, client = self.client_for(key)
+        with _failures(name):
+            return bool(client.add(key, value, noreply=False))
+
+    def delete(self, key: str) -> bool:
+        name, client = self.client_for(key)
+        with _failures(name):
+            return bool(client.delete(key, noreply=False))
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for name, group in self._by_server(keys).items():
+            with _failures(name):
+                self._clients[name].delete_many(group, noreply=False)
+
+    def touch(self, key: str) -> bool:
+        """True if the key is present (and keeps it so: no expiry is set)."""
+        name, client = self.client_for(key)
+        with _failures(name):
+            return bool(client.touch(key, 0, noreply=False))
+
+    def item_size_max(self) -> int:
+        """The smallest ``item_size_max`` among the servers (``stats settings``)."""
+        sizes = []
+        for name, client in self._clients.items():
+            with _failures(name):
+                sizes.append(int(client.stats("settings")[b"item_size_max"]))
+        return min(sizes)
+
+    def stats(self) -> Dict[str, Dict[bytes, object]]:
+        result = {}
+        for name, client in self._clients.items():
+            with _failures(name):
+                result[name] = client.stats()
+        return result
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+class _failures:
+    """Turn a server's failure into ``BackendUnavailable`` naming the server.
+    Our own mistakes (bad keys, bad values) stay programming errors."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None or isinstance(error, (MemcacheClientError, MemcacheIllegalInputError)):
+            return False
+        if isinstance(error, (MemcacheError, OSError, socket.timeout)):
+            raise BackendUnavailable("memcached %s: %s" % (self.name, error or kind.__name__)) from error
+        return False
