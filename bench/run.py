@@ -241,7 +241,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.only in (None, "disk"):
             bench_disk(work, args.runs, report)
         if args.only in (None, "memcached"):
-            from bench import memcached_bench
+            from bench import memcached_bench  # needs pymemcache: run with .venv/bin/python
 
             memcached_bench.run(work, args.runs, report)
     finally:

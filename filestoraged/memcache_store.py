@@ -243,7 +243,7 @@ class Retrieval:
 
     def prefetch_first(self) -> None:
         if self._windows and self._first is None:
-            self._first = self._fetch(0)
+            self._first = self._fetch(0, check=True)
 
     def whole(self) -> Optional[bytes]:
         """All the bytes, verified, if the file fits in the first window."""
@@ -260,11 +260,14 @@ class Retrieval:
         verified (``CorruptObject`` otherwise)."""
         size = self.manifest.size
         end = size if end is None else min(end, size)
-        digest = BackgroundHash()
+        # The fetching thread only checks presence; CRCs and the SHA-256 run in
+        # the hashing thread, in parallel with the next fetch and the sending.
+        digest = BackgroundHash(self._check_crc)
         held: Optional[bytes] = None
         offset = 0
         try:
             for window in prefetch(self._window_data(), depth=1):
+                digest.raise_if_failed()
                 for chunk in window:
                     digest.feed(chunk)
                     piece = chunk[max(0, start - offset):max(0, end - offset)]
@@ -280,6 +283,10 @@ class Retrieval:
         if held is not None:
             yield held
 
+    def _check_crc(self, number: int, chunk: bytes) -> None:
+        if zlib.crc32(chunk) != self.manifest.crcs[number]:
+            raise CorruptObject("chunk %d of %r does not match its checksum" % (number, self.name))
+
     def _window_data(self) -> Iterator[List[bytes]]:
         for index in range(len(self._windows)):
             if index == 0 and self._first is not None:
@@ -287,7 +294,8 @@ class Retrieval:
             else:
                 yield self._fetch(index)
 
-    def _fetch(self, index: int) -> List[bytes]:
+    def _fetch(self, index: int, check: bool = False) -> List[bytes]:
+        """The chunks of window ``index``, all present (and CRC-checked if ``check``)."""
         keys = self._windows[index]
         found = self.store.cluster.get_many(keys)
         base = index * max(1, WINDOW_BYTES // self.manifest.chunk_size)
@@ -296,8 +304,8 @@ class Retrieval:
             chunk = found.get(key)
             if chunk is None:
                 raise self._missing(number)
-            if zlib.crc32(chunk) != self.manifest.crcs[number]:
-                raise CorruptObject("chunk %d of %r does not match its checksum" % (number, self.name))
+            if check:
+                self._check_crc(number, chunk)
             chunks.append(chunk)
         return chunks
 

@@ -1,0 +1,98 @@
+"""Memcached figures for bench/run.py: the library and the daemon against raw
+pymemcache ``set_many``/``get_many`` of the same bytes, chunked and batched the
+same way (chunks of the server's item size, 8 MiB windows), pair by pair."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import time
+from pymemcache.client.base import Client
+
+from filestoraged.memcache_store import WINDOW_BYTES, MemcachedFileStore
+
+from .run import BIG, Daemon, curl, free_port, median_rate, wait_port
+
+
+def _timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run(work: str, runs: int, report) -> None:
+    binary = shutil.which("memcached")
+    if binary is None:
+        print("memcached is not installed: skipping its benchmarks")
+        return
+    port = free_port()
+    command = [binary, "-l", "127.0.0.1", "-p", str(port), "-m", "2048", "-U", "0"]
+    if os.geteuid() == 0:
+        command += ["-u", "root"]
+    server = subprocess.Popen(command)
+    wait_port(port)
+    data = os.urandom(BIG)
+    path = os.path.join(work, "mc-big.bin")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    store = MemcachedFileStore(["127.0.0.1:%d" % port])
+    raw = Client(("127.0.0.1", port), default_noreply=False, no_delay=True)
+    chunk = store.chunk_size
+    keys = ["raw:%d" % i for i in range(-(-BIG // chunk))]
+    per_window = max(1, WINDOW_BYTES // chunk)
+    windows = [keys[i:i + per_window] for i in range(0, len(keys), per_window)]
+
+    def raw_set() -> None:
+        for window in windows:
+            raw.set_many({k: data[int(k[4:]) * chunk:(int(k[4:]) + 1) * chunk] for k in window}, noreply=False)
+
+    def raw_get() -> None:
+        for window in windows:
+            got = raw.get_many(window)
+            assert len(got) == len(window)
+
+    def lib_store() -> None:
+        store.store("bench", io.BytesIO(data))
+
+    def lib_read() -> None:
+        for _ in store.retrieve("bench"):
+            pass
+
+    daemon = Daemon(work, "--backend", "memcached", "--memcached", "127.0.0.1:%d" % port)
+    try:
+        samples = {name: [] for name in ("raw_set", "raw_get", "lib_set", "lib_get", "http_set", "http_get")}
+        oid = ""
+        for _ in range(runs):
+            samples["raw_set"].append(_timed(raw_set))
+            samples["raw_get"].append(_timed(raw_get))
+            samples["lib_set"].append(_timed(lib_store))
+            samples["lib_get"].append(_timed(lib_read))
+            store.delete("bench")
+            if oid:
+                curl("-X", "DELETE", daemon.url + "/files/" + oid)
+            samples["http_set"].append(curl("-T", path, "-X", "POST", "-H", "Expect:", daemon.url + "/files"))
+            oid = _sha(data)
+            samples["http_get"].append(curl(daemon.url + "/files/" + oid))
+        rate = {name: median_rate(times, BIG) for name, times in samples.items()}
+        _row(report, "memcached library store MiB/s", rate["lib_set"], rate["raw_set"], 0.9)
+        _row(report, "memcached library retrieve MiB/s", rate["lib_get"], rate["raw_get"], 0.9)
+        _row(report, "memcached daemon upload MiB/s", rate["http_set"], rate["raw_set"], 0.8)
+        _row(report, "memcached daemon download MiB/s", rate["http_get"], rate["raw_get"], 0.8)
+    finally:
+        daemon.stop()
+        store.close()
+        raw.close()
+        server.kill()
+        server.wait()
+
+
+def _row(report, name: str, ours: float, reference: float, goal: float) -> None:
+    ratio = ours / reference
+    report.add(name, "%.0f" % ours, "%.0f raw" % reference, ratio, ">= %.1fx" % goal, ratio >= goal)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
