@@ -7,6 +7,7 @@ from typing import Optional
 
 from .config import Config
 from .disk import DiskBackend
+from .faces.data import DataFace
 from .faces.files import FilesFace
 from .faces.ops import OpsFace
 from .metrics import Metrics
@@ -31,7 +32,7 @@ class App:
         self.metrics = Metrics()
         self.metrics.usage = self.backend.usage
         self.router = Router()
-        for face in (FilesFace(self), OpsFace(self)):
+        for face in (FilesFace(self), DataFace(self), OpsFace(self)):
             face.register(self.router)
 
     def close(self) -> None:

@@ -99,6 +99,18 @@ class Cluster:
         with _failures(name):
             return client.get(key)
 
+    def gets(self, key: str):
+        """``(value, cas token)``, or ``(None, None)`` if absent."""
+        name, client = self.client_for(key)
+        with _failures(name):
+            return client.gets(key)
+
+    def cas(self, key: str, value: bytes, token) -> bool:
+        """Replace ``key`` only if unchanged since ``gets`` gave ``token``."""
+        name, client = self.client_for(key)
+        with _failures(name):
+            return bool(client.cas(key, value, token, noreply=False))
+
     def add(self, key: str, value: bytes) -> bool:
         """Store only if absent: the atomic commit point. False if it existed."""
         name, client = self.client_for(key)

@@ -187,13 +187,24 @@ class MemcachedFileStore:
 
     def commit(self, key: str, manifest: Manifest) -> bool:
         """Publish ``manifest`` under ``key`` with ``add``; False if a whole file
-        already sits there (our chunks are then discarded)."""
+        already sits there (our chunks are then discarded). A broken copy there
+        (chunks evicted) is replaced with ``cas``, so a concurrent writer's
+        fresh manifest is never overwritten by mistake."""
+        encoded = manifest.encode()
         try:
-            for _ in range(3):
-                if self.cluster.add(key, manifest.encode()):
+            for _ in range(5):
+                if self.cluster.add(key, encoded):
                     return True
-                if self._whole_copy_at(key):
-                    break
+                raw, token = self.cluster.gets(key)
+                if raw is None:
+                    continue  # deleted in between: add again
+                old = self._decode_or_none(raw, key)
+                if old is not None and all(self.cluster.touch(k) for k in old.chunk_keys()):
+                    break  # a whole copy is there already
+                if self.cluster.cas(key, encoded, token):
+                    if old is not None:
+                        self._discard(old)
+                    return True
             else:
                 raise BackendUnavailable("could not publish %s: it keeps changing" % key)
         except BaseException:
@@ -202,21 +213,12 @@ class MemcachedFileStore:
         self._discard(manifest)
         return False
 
-    def _whole_copy_at(self, key: str) -> bool:
-        """True if ``key`` holds a manifest whose chunks are all present. A broken
-        copy (chunks evicted) is removed, so that the next ``add`` replaces it."""
-        raw = self.cluster.get(key)
-        if raw is None:
-            return False  # deleted in between
+    @staticmethod
+    def _decode_or_none(raw: bytes, key: str) -> Optional[Manifest]:
         try:
-            old: Optional[Manifest] = Manifest.decode(raw, key)
+            return Manifest.decode(raw, key)
         except CorruptObject:
-            old = None
-        if old is not None and all(self.cluster.touch(k) for k in old.chunk_keys()):
-            return True
-        if self.cluster.delete(key) and old is not None:
-            self.cluster.delete_many(old.chunk_keys())
-        return False
+            return None
 
     def _discard(self, manifest: Manifest) -> None:
         try:

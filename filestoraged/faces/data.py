@@ -1,0 +1,65 @@
+"""``/data/{repository}``: content-addressed objects, one namespace per repository.
+
+Same content in one repository is stored once; in two repositories, twice
+(deleting it from one leaves the other). Clients of the original exercise
+send ``PUT`` with a form Content-Type: the body is stored as it is anyway.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from ..errors import BadRequest
+from ..messages import JsonResponse, ObjectResponse, Request
+from ..names import is_object_id, object_id, repository
+from ..router import Router
+from ..uploads import raw_upload
+
+DEFAULT_PAGE = 1000
+MAX_PAGE = 10000
+
+
+class DataFace:
+    def __init__(self, app) -> None:
+        self.backend = app.backend
+        self.max_size = app.config.max_size
+
+    def register(self, router: Router) -> None:
+        router.add("/data/{repo}", "data", {"PUT": self.upload, "GET": self.listing})
+        router.add("/data/{repo}/{oid}", "data", {"GET": self.download, "DELETE": self.delete})
+
+    def upload(self, request: Request, repo: str) -> JsonResponse:
+        namespace = repository(repo)
+        upload = raw_upload(request, self.max_size)
+        info = self.backend.put(namespace, upload.stream, upload.content_type).info
+        return JsonResponse(201, {"oid": info.oid, "size": info.size})
+
+    def download(self, request: Request, repo: str, oid: str) -> ObjectResponse:
+        return ObjectResponse(self.backend.open(repository(repo), object_id(oid)))
+
+    def delete(self, request: Request, repo: str, oid: str) -> JsonResponse:
+        self.backend.delete(repository(repo), object_id(oid))
+        return JsonResponse(200, {"deleted": oid})
+
+    def listing(self, request: Request, repo: str) -> JsonResponse:
+        """``[{"oid", "size"}, ...]`` in oid order; a full page carries a
+        ``Link: <...>; rel="next"`` header to the following one."""
+        namespace = repository(repo)
+        limit = _limit(request.query.get("limit"))
+        after = request.query.get("after", "")
+        if after and not is_object_id(after):
+            raise BadRequest("after= takes an object id (64 lowercase hex characters)")
+        page = self.backend.list(namespace, after=after, limit=limit)
+        headers = {}
+        if len(page) == limit:
+            query = urlencode({"limit": limit, "after": page[-1].oid})
+            headers["Link"] = '<%s/data/%s?%s>; rel="next"' % (request.base_url, repo, query)
+        return JsonResponse(200, [{"oid": i.oid, "size": i.size} for i in page], headers)
+
+
+def _limit(text) -> int:
+    if text is None:
+        return DEFAULT_PAGE
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise BadRequest("limit= takes a number from 1 to %d" % MAX_PAGE)
+    return int(text)
