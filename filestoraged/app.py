@@ -3,13 +3,16 @@ every face, wired together once at start-up."""
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from .config import Config
 from .disk import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
+from .faces.kv import KVFace
 from .faces.ops import OpsFace
+from .kvstore import KVLimits, KVStore
 from .metrics import Metrics
 from .router import Router
 from .storage import Backend
@@ -28,12 +31,29 @@ def make_backend(config: Config) -> Backend:
 class App:
     def __init__(self, config: Config, backend: Optional[Backend] = None) -> None:
         self.config = config
+        os.makedirs(config.data_dir, exist_ok=True)
         self.backend = backend if backend is not None else make_backend(config)
         self.metrics = Metrics()
         self.metrics.usage = self.backend.usage
+        self.kv = KVStore(os.path.join(config.data_dir, "meta.db"), kv_limits(config))
         self.router = Router()
-        for face in (FilesFace(self), DataFace(self), OpsFace(self)):
+        if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
+            faces: tuple = (KVFace(self, prefix=""),)
+        else:
+            faces = (FilesFace(self), DataFace(self), KVFace(self), OpsFace(self))
+        for face in faces:
             face.register(self.router)
 
     def close(self) -> None:
         self.backend.close()
+        self.kv.close()
+
+
+def kv_limits(config: Config) -> KVLimits:
+    return KVLimits(
+        max_key=config.kv_max_key,
+        max_value=config.kv_max_value,
+        max_staged_keys=config.kv_max_staged_keys,
+        max_staged_bytes=config.kv_max_staged_bytes,
+        cache_keys=config.kv_cache_keys,
+    )

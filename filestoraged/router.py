@@ -38,12 +38,14 @@ class Router:
         face: str,
         methods: Dict[str, Handler],
         wrong_method_is_not_found: bool = False,
+        head: bool = True,
     ) -> None:
         """Add a route; ``{name}`` in ``pattern`` captures one path segment.
-        ``HEAD`` is allowed wherever ``GET`` is (the handler drops the body)."""
+        With ``head``, ``HEAD`` is allowed wherever ``GET`` is (the handler
+        drops the body)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         methods = dict(methods)
-        if "GET" in methods:
+        if head and "GET" in methods:
             methods.setdefault("HEAD", methods["GET"])
         self.routes.append(
             Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods))

@@ -94,12 +94,18 @@ class ServerCase(unittest.TestCase):
 
     def request(self, method: str, path: str, body=None, headers: Optional[Dict[str, str]] = None,
                 conn: Optional[http.client.HTTPConnection] = None) -> Reply:
-        conn = conn or self.connection()
-        headers = headers or {}
-        chunked = headers.get("Transfer-Encoding") == "chunked"
-        conn.request(method, path, body=body, headers=headers, encode_chunked=chunked)
-        response = conn.getresponse()
-        return Reply(response, response.read())
+        """One request; on ``conn`` (kept open) or on a connection of its own (closed)."""
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            headers = headers or {}
+            chunked = headers.get("Transfer-Encoding") == "chunked"
+            conn.request(method, path, body=body, headers=headers, encode_chunked=chunked)
+            response = conn.getresponse()
+            return Reply(response, response.read())
+        finally:
+            if own:
+                conn.close()
 
     def raw_exchange(self, data: bytes, timeout: float = 10) -> bytes:
         """Send raw bytes, return everything the server sends until it closes."""

@@ -1,0 +1,185 @@
+"""/kv: the transactional JSON key-value store, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import unittest
+import urllib.request
+
+from .support import Daemon, ServerCase
+
+
+class KVContract:
+    prefix = "/kv"
+
+    def kv(self, method: str, route: str, body=None):
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        return self.request(method, self.prefix + route, data, {"Content-Type": "application/json"})
+
+    def test_the_documented_session(self):
+        reply = self.kv("GET", "/key")
+        self.assertError(reply, 404, "not_found")
+        reply = self.kv("POST", "/set", {"key": "value"})
+        self.assertEqual((reply.status, reply.json()), (201, {"key": "value"}))
+        self.assertEqual(self.kv("GET", "/key").status, 404)  # not committed yet
+        reply = self.kv("POST", "/commit")
+        self.assertEqual((reply.status, reply.body), (204, b""))
+        reply = self.kv("GET", "/key")
+        self.assertEqual((reply.status, reply.json()), (200, {"key": "value"}))
+        reply = self.kv("DELETE", "/set", "key")
+        self.assertEqual(reply.status, 200)
+        self.assertIsInstance(reply.json(), dict)
+        self.assertEqual(self.kv("GET", "/key").json(), {"key": "value"})  # still there
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+        self.assertError(self.kv("GET", "/key"), 404, "not_found")
+
+    def test_new_means_absent_from_committed_state_with_staging_laid_over(self):
+        self.assertEqual(self.kv("POST", "/set", {"a": 1}).status, 201)
+        self.assertEqual(self.kv("POST", "/set", {"a": 2}).status, 200)  # staged already
+        self.kv("POST", "/commit")
+        self.assertEqual(self.kv("POST", "/set", {"a": 3}).status, 200)  # committed
+        self.kv("DELETE", "/set", "a")
+        self.assertEqual(self.kv("POST", "/set", {"a": 4}).status, 201)  # staged for deletion
+        self.kv("POST", "/commit")
+        self.assertEqual(self.kv("GET", "/a").json(), {"a": 4})
+
+    def test_any_json_value_round_trips(self):
+        values = {"n": None, "list": [1, "two", {"three": 3.5}], "t": True, "s": "ünïcode ✓", "o": {}}
+        for key, value in values.items():
+            self.kv("POST", "/set", {key: value})
+        self.kv("POST", "/commit")
+        for key, value in values.items():
+            self.assertEqual(self.kv("GET", "/" + key).json(), {key: value})
+        self.assertEqual(self.kv("GET", "/my%20key").status, 404)
+        self.kv("POST", "/set", {"my key": 1})
+        self.kv("POST", "/commit")
+        self.assertEqual(self.kv("GET", "/my%20key").json(), {"my key": 1})
+
+    def test_deleting_a_key_that_never_existed_is_200(self):
+        reply = self.kv("DELETE", "/set", "never")
+        self.assertEqual(reply.status, 200)
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+
+    def test_bad_payloads_are_400(self):
+        for body in (b"{not json", b"", b"[1, 2]", b'"just a string"', b"{}", b'{"a": 1, "b": 2}', b"\xff"):
+            self.assertError(self.kv("POST", "/set", body), 400, "bad_request")
+        for body in (b"{bad", b'{"a": 1}', b"42", b"null"):
+            self.assertError(self.kv("DELETE", "/set", body), 400, "bad_request")
+        self.assertError(self.kv("GET", "/a"), 404, "not_found")  # nothing was staged
+
+    def test_unknown_routes_and_methods_are_404(self):
+        for method, route in (("PUT", "/set"), ("GET", ""), ("GET", "/"), ("POST", "/thing"),
+                              ("DELETE", "/thing"), ("PUT", "/commit"), ("DELETE", "/commit"),
+                              ("PATCH", "/set"), ("HEAD", "/thing"), ("GET", "/a/b"), ("BREW", "/set")):
+            reply = self.kv(method, route)
+            self.assertEqual(reply.status, 404, (method, route))
+            if method != "HEAD":
+                self.assertEqual(reply.json()["error"], "not_found")
+
+    def test_commits_are_seen_whole_by_concurrent_readers(self):
+        keys = ["k%02d" % i for i in range(20)]
+        stop = threading.Event()
+        torn = []
+
+        def read():
+            while not stop.is_set():
+                first = self.kv("GET", "/" + keys[0])
+                last = self.kv("GET", "/" + keys[-1])
+                if first.status == 200:
+                    # Commits apply keys in order; a torn commit would show an
+                    # older last key after a newer first key.
+                    if last.status != 200 or last.json()[keys[-1]] < first.json()[keys[0]]:
+                        torn.append((first.body, last.body))
+
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        try:
+            for generation in range(15):
+                for key in keys:
+                    self.kv("POST", "/set", {key: generation})
+                self.kv("POST", "/commit")
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join()
+        self.assertEqual(torn, [])
+        self.assertEqual(self.kv("GET", "/" + keys[-1]).json(), {keys[-1]: 14})
+
+    def test_committed_and_staged_data_survive_a_restart(self):
+        self.kv("POST", "/set", {"kept": [1, 2]})
+        self.kv("POST", "/commit")
+        self.kv("POST", "/set", {"staged": "yes"})
+        self.kv("DELETE", "/set", "kept")
+        self.restart_server()
+        self.assertEqual(self.kv("GET", "/kept").json(), {"kept": [1, 2]})
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+        self.assertEqual(self.kv("GET", "/staged").json(), {"staged": "yes"})
+        self.assertEqual(self.kv("GET", "/kept").status, 404)
+
+
+class KVTests(KVContract, ServerCase):
+    def test_other_faces_still_answer_beside_kv(self):
+        self.assertEqual(self.request("GET", "/healthz").status, 200)
+
+
+class KVAtRootTests(KVContract, ServerCase):
+    prefix = ""
+    config_overrides = {"kv_at_root": True}
+
+    def test_only_the_kv_face_is_served(self):
+        self.assertEqual(self.request("GET", "/healthz").status, 404)  # a key named healthz
+        self.assertEqual(self.request("POST", "/files", b"x").status, 404)
+
+
+class KVLimitTests(ServerCase):
+    config_overrides = {"kv_max_key": 10, "kv_max_value": 100, "kv_max_staged_keys": 3,
+                        "kv_max_staged_bytes": 150}
+
+    def kv(self, method, route, body):
+        return self.request(method, "/kv" + route, json.dumps(body).encode())
+
+    def test_limits_give_clear_413s(self):
+        self.assertError(self.kv("POST", "/set", {"k" * 11: 1}), 413, "too_large")
+        self.assertError(self.kv("POST", "/set", {"k": "v" * 200}), 413, "too_large")
+        self.assertError(self.kv("DELETE", "/set", "k" * 11), 413, "too_large")
+        for key in ("a", "b", "c"):
+            self.assertEqual(self.kv("POST", "/set", {key: 1}).status, 201)
+        self.assertEqual(self.kv("POST", "/set", {"a": 2}).status, 200)  # restaging is free
+        reply = self.kv("POST", "/set", {"d": 1})
+        self.assertError(reply, 413, "too_large")
+        self.assertIn("commit", reply.json()["message"])
+        self.request("POST", "/kv/commit")
+        self.assertEqual(self.kv("POST", "/set", {"big": "x" * 90}).status, 201)
+        self.assertError(self.kv("POST", "/set", {"big2": "x" * 90}), 413, "too_large")  # bytes
+
+
+class KVKillTests(unittest.TestCase):
+    def test_a_commit_that_answered_survives_kill_9(self):
+        data_dir = tempfile.mkdtemp(prefix="fsd-kv-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        daemon = Daemon(data_dir, "--kv-at-root").start()
+        url = "http://127.0.0.1:%d" % daemon.port
+
+        def call(method, route, body=None):
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(url + route, data=data, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, response.read()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read()
+
+        self.assertEqual(call("POST", "/set", {"durable": {"n": 1}})[0], 201)
+        self.assertEqual(call("POST", "/commit")[0], 204)
+        self.assertEqual(call("POST", "/set", {"pending": 2})[0], 201)
+        daemon.kill()
+        daemon = Daemon(data_dir, "--kv-at-root", port=daemon.port).start()
+        self.addCleanup(daemon.stop)
+        self.assertEqual(call("GET", "/durable"), (200, b'{"durable":{"n":1}}'))
+        self.assertEqual(call("GET", "/pending")[0], 404)
+        self.assertEqual(call("POST", "/commit")[0], 204)
+        self.assertEqual(call("GET", "/pending"), (200, b'{"pending":2}'))
