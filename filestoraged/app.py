@@ -4,18 +4,24 @@ every face, wired together once at start-up."""
 from __future__ import annotations
 
 import os
-from typing import Optional
+import time
+from typing import Callable, Optional
 
 from .config import Config
 from .disk import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
 from .faces.kv import KVFace
+from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .kvstore import KVLimits, KVStore
 from .metrics import Metrics
 from .router import Router
+from .sharestore import ShareStore
 from .storage import Backend
+
+
+SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 
 
 def make_backend(config: Config) -> Backend:
@@ -29,24 +35,29 @@ def make_backend(config: Config) -> Backend:
 
 
 class App:
-    def __init__(self, config: Config, backend: Optional[Backend] = None) -> None:
+    def __init__(self, config: Config, backend: Optional[Backend] = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         os.makedirs(config.data_dir, exist_ok=True)
         self.backend = backend if backend is not None else make_backend(config)
         self.metrics = Metrics()
         self.metrics.usage = self.backend.usage
-        self.kv = KVStore(os.path.join(config.data_dir, "meta.db"), kv_limits(config))
+        meta_db = os.path.join(config.data_dir, "meta.db")
+        self.kv = KVStore(meta_db, kv_limits(config))
+        self.shares = ShareStore(meta_db, self.backend, clock)
+        self.shares.start_sweeper(SWEEP_SECONDS)
         self.router = Router()
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
             faces: tuple = (KVFace(self, prefix=""),)
         else:
-            faces = (FilesFace(self), DataFace(self), KVFace(self), OpsFace(self))
+            faces = (FilesFace(self), DataFace(self), ShareFace(self), KVFace(self), OpsFace(self))
         for face in faces:
             face.register(self.router)
 
     def close(self) -> None:
-        self.backend.close()
+        self.shares.close()
         self.kv.close()
+        self.backend.close()
 
 
 def kv_limits(config: Config) -> KVLimits:

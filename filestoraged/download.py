@@ -26,18 +26,18 @@ class Plan:
     headers: Dict[str, str]
 
 
-def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None) -> Plan:
+def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None, ranges: bool = True) -> Plan:
     """Decide status, byte range and headers for serving ``info``."""
     etag = '"%s"' % info.oid
     headers = {
         "ETag": etag,
-        "Accept-Ranges": "bytes",
+        "Accept-Ranges": "bytes" if ranges else "none",
         "Content-Type": content_type or info.content_type or DEFAULT_TYPE,
     }
     if _etag_matches(request_headers.get("If-None-Match"), etag):
         return Plan(304, 0, 0, headers)
     start, end = 0, info.size
-    range_header = request_headers.get("Range")
+    range_header = request_headers.get("Range") if ranges else None
     if_range = request_headers.get("If-Range")
     if range_header and (if_range is None or if_range.strip() == etag):
         parsed = parse_range(range_header, info.size)

@@ -187,7 +187,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             try:
                 obj.preflight()
-                plan = download.plan(obj.info, self.headers, response.content_type)
+                plan = download.plan(obj.info, self.headers, response.content_type, response.ranges)
             except FileStoreError as error:
                 self.send_whole_error(error)
                 return

@@ -87,6 +87,7 @@ class ObjectResponse:
     headers: Dict[str, str] = field(default_factory=dict)
     on_done: Optional[Callable[[bool], None]] = None
     content_type: Optional[str] = None
+    ranges: bool = True  # honour Range/If-Range
 
 
 def error_body(error: BaseException, code: str) -> Dict[str, str]:

@@ -38,6 +38,19 @@ def payload(size: int, seed: int = 0) -> bytes:
     return pattern * whole + pattern[:rest]
 
 
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class Reply:
     def __init__(self, response: http.client.HTTPResponse, body: bytes) -> None:
         self.status = response.status
@@ -60,6 +73,10 @@ class ServerCase(unittest.TestCase):
         """None: the App builds the backend the config names (disk by default)."""
         return None
 
+    def make_clock(self):
+        """The clock the App reads (share link expiry); tests may fake it."""
+        return time.time
+
     def setUp(self) -> None:
         self.data_dir = tempfile.mkdtemp(prefix="fsd-test-")
         self.addCleanup(shutil.rmtree, self.data_dir, True)
@@ -67,7 +84,7 @@ class ServerCase(unittest.TestCase):
         self.start_server()
 
     def start_server(self) -> None:
-        self.app = App(self.config, backend=self.make_backend(self.config))
+        self.app = App(self.config, backend=self.make_backend(self.config), clock=self.make_clock())
         self.server = FileStoreServer(self.app)
         self.port = self.server.server_address[1]
         thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -1,0 +1,162 @@
+"""``/file``: share links with an optional password, limited downloads and expiry.
+
+Upload with ``PUT`` or ``POST`` (multipart: ``file``, ``password``,
+``max_downloads``, ``expires_in``); download with ``GET /file/<id>`` (password
+as ``?password=``, ``X-Password`` or HTTP Basic); delete with the
+``X-Delete-Token`` the upload answered. Share links answer ranged requests
+with the whole file: a download is counted when a whole transfer completes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import re
+from datetime import datetime, timezone
+from typing import Dict, Optional
+from urllib.parse import quote
+
+from ..errors import BadRequest, NotFound
+from ..messages import JsonResponse, ObjectResponse, Request
+from ..names import SHARES
+from ..router import Router
+from ..uploads import multipart_parts
+
+_LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+_FIELD_LIMIT = 1024  # bytes in a text field
+MAX_DOWNLOADS = 1_000_000
+
+
+class ShareFace:
+    def __init__(self, app) -> None:
+        self.backend = app.backend
+        self.shares = app.shares
+        self.config = app.config
+
+    def register(self, router: Router) -> None:
+        router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
+        router.add("/file/{link_id}", "file", {"GET": self.download, "DELETE": self.delete})
+
+    # -- upload ------------------------------------------------------------------
+
+    def upload(self, request: Request) -> JsonResponse:
+        parts = multipart_parts(request, self.config.max_size)
+        if parts is None:
+            raise BadRequest("upload with multipart/form-data and a 'file' part")
+        fields: Dict[str, str] = {}
+        stored = None
+        with self.shares.upload_gate():
+            for part in parts:
+                if part.name == "file":
+                    if stored is not None:
+                        raise BadRequest("more than one 'file' part")
+                    content_type = _content_type(part.content_type, part.filename)
+                    stored = (self.backend.put(SHARES, part, content_type).info, part.filename, content_type)
+                elif part.name in ("password", "max_downloads", "expires_in"):
+                    fields[part.name] = part.read_text(_FIELD_LIMIT)
+                    self._options(fields)  # refuse bad values before a file part streams in
+            if stored is None:
+                raise BadRequest("the form has no 'file' part")
+            max_downloads, expires_in = self._options(fields)
+            info, filename, content_type = stored
+            link = self.shares.create(info.oid, info.size, filename, content_type,
+                                      fields.get("password") or None, max_downloads, expires_in)
+        return JsonResponse(201, {
+            "status": "File Uploaded Successfully",
+            "url": "%s/file/%s" % (request.base_url, link.id),
+            "delete_token": link.delete_token,
+            "expires_at": _iso(link.expires_at),
+        })
+
+    def _options(self, fields: Dict[str, str]) -> tuple:
+        max_downloads = _integer(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
+        expires_in = _integer(fields.get("expires_in"), "expires_in", self.config.share_default_expiry,
+                              1, self.config.share_max_expiry)
+        return max_downloads, expires_in
+
+    # -- download and delete -----------------------------------------------------
+
+    def download(self, request: Request, link_id: str) -> ObjectResponse:
+        link = self.shares.get(_link_id(link_id))
+        self.shares.check_alive(link)
+        self.shares.check_password(link, _password(request))
+        headers = {
+            "Content-Disposition": _disposition(link.filename),
+            "Cache-Control": "no-store",
+        }
+        # Ranges are not offered: a download counts when a whole transfer completes.
+        if request.method == "HEAD":  # never counts
+            return ObjectResponse(self.backend.open(SHARES, link.oid), headers, None, link.content_type,
+                                  ranges=False)
+        self.shares.reserve(link.id)
+        try:
+            obj = self.backend.open(SHARES, link.oid)
+        except BaseException:
+            self.shares.finish(link.id, complete=False)
+            raise
+        return ObjectResponse(obj, headers, lambda complete: self._finished(link.id, complete),
+                              link.content_type, ranges=False)
+
+    def _finished(self, link_id: str, complete: bool) -> None:
+        self.shares.finish(link_id, complete)
+        if complete:
+            self.shares.wake_sweeper()
+
+    def delete(self, request: Request, link_id: str) -> JsonResponse:
+        link_id = _link_id(link_id)
+        self.shares.delete(link_id, request.headers.get("X-Delete-Token"))
+        self.shares.wake_sweeper()
+        return JsonResponse(200, {"deleted": link_id})
+
+
+def _link_id(text: str) -> str:
+    if not _LINK_ID.fullmatch(text):
+        raise NotFound("no such link")
+    return text
+
+
+def _password(request: Request) -> Optional[str]:
+    """From ``?password=``, ``X-Password`` or HTTP Basic (the user name is ignored)."""
+    if "password" in request.query:
+        return request.query["password"]
+    header = request.headers.get("X-Password")
+    if header is not None:
+        return header
+    auth = request.headers.get("Authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest("malformed Basic credentials") from None
+        return decoded.partition(":")[2]
+    return None
+
+
+def _integer(text: Optional[str], name: str, default: int, low: int, high: int) -> int:
+    if text is None or text.strip() == "":
+        return default
+    text = text.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequest("%s must be a whole number from %d to %d" % (name, low, high))
+    return int(text)
+
+
+def _content_type(declared: Optional[str], filename: Optional[str]) -> str:
+    if declared and declared.lower() != "application/octet-stream":
+        return declared
+    guessed = mimetypes.guess_type(filename or "")[0]
+    return guessed or declared or "application/octet-stream"
+
+
+def _disposition(filename: Optional[str]) -> str:
+    """``attachment`` with an ASCII fallback and the exact name per RFC 6266/5987."""
+    if not filename:
+        return "attachment"
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "download"
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (fallback, quote(name, safe=""))
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

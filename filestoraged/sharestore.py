@@ -1,0 +1,282 @@
+"""Share links: records in SQLite (``meta.db``), counting, passwords, clean-up.
+
+A link points at a blob in the private ``shares`` namespace. Downloads are
+counted with a reservation: ``reserve`` takes one of the link's remaining
+downloads before the transfer starts (so two concurrent GETs of a
+download-once link cannot both get it), ``finish(complete=True)`` turns it
+into a download, ``finish(complete=False)`` gives it back (a dropped
+connection does not burn the link). Reservations left by a crash are given
+back at start.
+
+Blobs are shared by links with the same bytes and removed by ``sweep`` once
+no live link needs them. Uploads run inside ``upload_gate`` and the sweep
+only deletes while no upload is in progress, so a blob that an upload just
+found (and is about to link) is never removed under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Deque, Dict, Iterator, Optional
+
+from .errors import Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
+from .kvstore import open_database
+from .names import SHARES
+from .storage import Backend
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS share_links (
+    id TEXT PRIMARY KEY,
+    oid TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    filename TEXT,
+    content_type TEXT,
+    password_salt BLOB,
+    password_hash BLOB,
+    delete_token_hash TEXT NOT NULL,
+    max_downloads INTEGER NOT NULL,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    blob_released INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
+"""
+# A link still needs its blob: not deleted, not expired, downloads left — or
+# a transfer still running, whatever else happened.
+_NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
+
+SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # ~16 MiB and ~50 ms per check
+WRONG_PASSWORDS = 5  # allowed per link within ...
+WRONG_PASSWORD_WINDOW = 60.0  # ... this many seconds; then 429
+TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
+
+
+@dataclass(frozen=True)
+class Link:
+    id: str
+    oid: str
+    size: int
+    filename: Optional[str]
+    content_type: Optional[str]
+    password_salt: Optional[bytes]
+    password_hash: Optional[bytes]
+    delete_token_hash: str
+    max_downloads: int
+    downloads: int
+    in_flight: int
+    created_at: float
+    expires_at: float
+    deleted: int
+    blob_released: int
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class NewLink:
+    id: str
+    delete_token: str
+    expires_at: float
+
+
+def hash_password(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, **SCRYPT)
+
+
+class ShareStore:
+    def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time) -> None:
+        self.backend = backend
+        self.clock = clock
+        self._db = open_database(path)
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._uploads = 0
+        self._uploads_idle = threading.Condition()
+        self._wrong: Dict[str, Deque[float]] = defaultdict(deque)
+        # Transfers that were running when the process died will never finish.
+        self._db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
+
+    # -- links -------------------------------------------------------------------
+
+    def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
+               password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
+        link_id = secrets.token_urlsafe(24)  # 192 random bits, 32 characters
+        delete_token = secrets.token_urlsafe(24)
+        salt = digest = None
+        if password:
+            salt = secrets.token_bytes(16)
+            digest = hash_password(password, salt)
+        now = self.clock()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO share_links (id, oid, size, filename, content_type, password_salt, password_hash,"
+                " delete_token_hash, max_downloads, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (link_id, oid, size, filename, content_type, salt, digest, _token_hash(delete_token),
+                 max_downloads, now, now + expires_in),
+            )
+        return NewLink(link_id, delete_token, now + expires_in)
+
+    def get(self, link_id: str) -> Link:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM share_links WHERE id = ?", (link_id,)).fetchone()
+        if row is None:
+            raise NotFound("no such link")
+        return Link(*row)
+
+    def check_alive(self, link: Link) -> None:
+        if link.deleted:
+            raise Gone("this link was deleted")
+        if link.expires_at <= self.clock():
+            raise Gone("this link has expired")
+        if link.downloads >= link.max_downloads:
+            raise Gone("this link has been used up")
+
+    def check_password(self, link: Link, password: Optional[str]) -> None:
+        """Constant-time check, rate-limited per link (429 past the limit)."""
+        if not link.has_password:
+            return
+        now = self.clock()
+        with self._lock:
+            wrong = self._wrong[link.id]
+            while wrong and wrong[0] <= now - WRONG_PASSWORD_WINDOW:
+                wrong.popleft()
+            if len(wrong) >= WRONG_PASSWORDS:
+                retry = int(wrong[0] + WRONG_PASSWORD_WINDOW - now) + 1
+                raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
+        if password is None:
+            raise Unauthorized("this link needs a password")
+        if hmac.compare_digest(hash_password(password, link.password_salt or b""), link.password_hash or b""):
+            return
+        with self._lock:
+            self._wrong[link.id].append(now)
+        raise Unauthorized("wrong password")
+
+    def reserve(self, link_id: str) -> None:
+        """Take one of the remaining downloads for a transfer; ``Gone`` if none is left."""
+        with self._lock:
+            taken = self._db.execute(
+                "UPDATE share_links SET in_flight = in_flight + 1 WHERE id = ? AND deleted = 0"
+                " AND expires_at > ? AND downloads + in_flight < max_downloads",
+                (link_id, self.clock()),
+            ).rowcount
+        if not taken:
+            raise Gone("this link has no downloads left")
+
+    def finish(self, link_id: str, complete: bool) -> None:
+        """End a reserved transfer: count it if complete, else give it back."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE share_links SET in_flight = in_flight - 1, downloads = downloads + ? WHERE id = ?",
+                (1 if complete else 0, link_id),
+            )
+
+    def delete(self, link_id: str, token: Optional[str]) -> None:
+        link = self.get(link_id)
+        if not token or not hmac.compare_digest(_token_hash(token), link.delete_token_hash):
+            raise Forbidden("a valid X-Delete-Token header is required")
+        with self._lock:
+            changed = self._db.execute(
+                "UPDATE share_links SET deleted = 1 WHERE id = ? AND deleted = 0", (link_id,)
+            ).rowcount
+        if not changed:
+            raise Gone("this link was deleted already")
+
+    # -- blobs -------------------------------------------------------------------
+
+    @contextmanager
+    def upload_gate(self) -> Iterator[None]:
+        """Hold while storing a blob and creating its link (see module docstring)."""
+        with self._uploads_idle:
+            self._uploads += 1
+        try:
+            yield
+        finally:
+            with self._uploads_idle:
+                self._uploads -= 1
+                self._uploads_idle.notify_all()
+
+    def sweep(self) -> int:
+        """Remove blobs no live link needs, and old dead links; return blobs removed.
+        Skipped (returns 0) while an upload is in progress: it runs again later."""
+        now = self.clock()
+        removed = 0
+        with self._uploads_idle:
+            if self._uploads:
+                return 0
+            with self._lock:
+                linked = {row[0] for row in self._db.execute(
+                    "SELECT DISTINCT oid FROM share_links WHERE blob_released = 0")}
+                needed = {row[0] for row in self._db.execute(
+                    "SELECT DISTINCT oid FROM share_links WHERE " + _NEEDS_BLOB, (now,))}
+                stored = {info.oid for info in self.backend.list(SHARES)}
+                for oid in (linked | stored) - needed:
+                    try:
+                        self.backend.delete(SHARES, oid)
+                        removed += 1
+                    except NotFound:
+                        pass
+                    self._db.execute(
+                        "UPDATE share_links SET blob_released = 1 WHERE oid = ? AND NOT " + _NEEDS_BLOB,
+                        (oid, now),
+                    )
+                self._db.execute(
+                    "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + _NEEDS_BLOB
+                    + " AND max(expires_at, created_at) < ?", (now, now - TOMBSTONE_SECONDS))
+        return removed
+
+    # -- the sweeper thread ---------------------------------------------------------
+
+    def start_sweeper(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds (expired links), and soon after
+        ``wake_sweeper`` (a link used up or deleted)."""
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                try:
+                    self.sweep()
+                except Exception:  # keep sweeping; the next round retries
+                    log.exception("share link sweep failed")
+
+        self._sweeper = threading.Thread(target=run, name="share-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def wake_sweeper(self) -> None:
+        wake = getattr(self, "_wake", None)
+        if wake is not None:
+            wake.set()
+
+    def close(self) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            self._stop.set()
+            self._wake.set()
+            sweeper.join()
+        with self._lock:
+            self._db.close()
+
+
+def _token_hash(token: str) -> str:
+    # Delete tokens are 192 random bits: a plain SHA-256 is enough to keep the
+    # database from holding usable tokens (no dictionary to attack).
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

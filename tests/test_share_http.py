@@ -1,0 +1,237 @@
+"""/file share links over HTTP, on disk and on memcached."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+
+from filestoraged.names import SHARES
+
+from .support import MIB, FakeClock, ServerCase, multipart, payload, sha256
+from .test_memcached_http import MemcachedServerCase
+
+
+class ShareContract:
+    def make_clock(self):
+        self.clock = FakeClock()
+        return self.clock
+
+    def share(self, data: bytes = b"report contents", filename: str = "report.xls",
+              ctype: str = "application/vnd.ms-excel", method: str = "PUT", **fields) -> dict:
+        # Like requests.put(url, files={'file': ...}, data={...}): fields first.
+        form = {name: str(value) for name, value in fields.items()}
+        form["file"] = (filename, data, ctype)
+        body, content_type = multipart(form)
+        reply = self.request(method, "/file", body, {"Content-Type": content_type})
+        self.assertEqual(reply.status, 201, reply)
+        return reply.json()
+
+    def path_of(self, link: dict) -> str:
+        return link["url"].split("127.0.0.1:%d" % self.port, 1)[1]
+
+    def shared_blobs(self):
+        return [info.oid for info in self.app.backend.list(SHARES)]
+
+    def test_upload_answers_201_with_absolute_url_and_token(self):
+        link = self.share(password="hello world")
+        self.assertEqual(link["status"], "File Uploaded Successfully")
+        self.assertRegex(link["url"], r"^http://127\.0\.0\.1:%d/file/[A-Za-z0-9_-]{32}$" % self.port)
+        self.assertNotIn(sha256(b"report contents"), link["url"])
+        self.assertGreaterEqual(len(link["delete_token"]), 32)
+        self.assertRegex(link["expires_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(self.share(method="POST")["status"], "File Uploaded Successfully")
+
+    def test_download_with_the_original_type_and_name(self):
+        link = self.share(b"%PDF-1.4 data", "résumé 2024.pdf", "application/octet-stream")
+        reply = self.request("GET", self.path_of(link))
+        self.assertEqual((reply.status, reply.body), (200, b"%PDF-1.4 data"))
+        self.assertEqual(reply.headers["Content-Type"], "application/pdf")
+        self.assertEqual(reply.headers["Content-Disposition"],
+                         "attachment; filename=\"r_sum_ 2024.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%202024.pdf")
+        self.assertEqual(self.share(b"x", "data.xls", "application/vnd.ms-excel")["status"],
+                         "File Uploaded Successfully")
+
+    def test_password_paths(self):
+        link = self.share(password="s3cret", max_downloads=5)
+        path = self.path_of(link)
+        self.assertError(self.request("GET", path), 401, "unauthorized")
+        self.assertError(self.request("GET", path + "?password=wrong"), 401, "unauthorized")
+        self.assertEqual(self.request("GET", path + "?password=s3cret").status, 200)
+        self.assertEqual(self.request("GET", path, headers={"X-Password": "s3cret"}).status, 200)
+        basic = "Basic " + base64.b64encode(b"anyone:s3cret").decode()
+        self.assertEqual(self.request("GET", path, headers={"Authorization": basic}).status, 200)
+
+    def test_download_once_then_410(self):
+        path = self.path_of(self.share())
+        self.assertEqual(self.request("GET", path).status, 200)
+        self.assertError(self.request("GET", path), 410, "gone")
+
+    def test_max_downloads_and_head_never_counts(self):
+        path = self.path_of(self.share(max_downloads=2))
+        for _ in range(3):
+            head = self.request("HEAD", path)
+            self.assertEqual((head.status, head.body), (200, b""))
+        self.assertEqual(self.request("GET", path).status, 200)
+        self.assertEqual(self.request("GET", path).status, 200)
+        self.assertError(self.request("GET", path), 410, "gone")
+        self.assertEqual(self.request("HEAD", path).status, 410)
+
+    def test_ranges_are_not_offered(self):
+        path = self.path_of(self.share(b"0123456789", max_downloads=2))
+        reply = self.request("GET", path, headers={"Range": "bytes=0-1"})
+        self.assertEqual((reply.status, reply.body), (200, b"0123456789"))
+        self.assertEqual(reply.headers["Accept-Ranges"], "none")
+
+    def test_expiry_without_waiting(self):
+        link = self.share(expires_in=60, max_downloads=5)
+        self.assertEqual(self.request("GET", self.path_of(link)).status, 200)
+        self.clock.advance(61)
+        self.assertError(self.request("GET", self.path_of(link)), 410, "gone")
+        self.app.shares.sweep()
+        self.assertEqual(self.shared_blobs(), [])
+
+    def test_a_link_expiring_unasked_loses_its_blob(self):
+        self.share(b"never fetched", expires_in=10)
+        self.assertEqual(self.shared_blobs(), [sha256(b"never fetched")])
+        self.clock.advance(11)
+        self.app.shares.sweep()
+        self.assertEqual(self.shared_blobs(), [])
+
+    def test_blob_stays_while_another_live_link_needs_it(self):
+        first = self.share(b"same bytes")
+        second = self.share(b"same bytes")
+        self.assertEqual(self.request("GET", self.path_of(first)).status, 200)
+        self.app.shares.sweep()
+        self.assertEqual(self.shared_blobs(), [sha256(b"same bytes")])
+        self.assertEqual(self.request("GET", self.path_of(second)).body, b"same bytes")
+        self.app.shares.sweep()
+        self.assertEqual(self.shared_blobs(), [])
+
+    def test_six_concurrent_downloads_of_a_download_once_link(self):
+        path = self.path_of(self.share(payload(2 * MIB)))
+        statuses = []
+
+        def fetch():
+            statuses.append(self.request("GET", path).status)
+
+        threads = [threading.Thread(target=fetch) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(sorted(statuses), [200] + [410] * 5)
+
+    def test_an_aborted_download_gives_the_download_back(self):
+        data = payload(24 * MIB, seed=6)
+        link = self.share(data)
+        link_id = self.path_of(link).rsplit("/", 1)[1]
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.path_of(link).encode())
+            self.assertIn(b"200 OK", sock.recv(4096))
+        # The server notices the hang-up when its next write fails.
+        deadline = time.monotonic() + 20
+        while self.app.shares.get(link_id).in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.app.shares.get(link_id).downloads, 0)
+        reply = self.request("GET", self.path_of(link))
+        self.assertEqual((reply.status, sha256(reply.body)), (200, sha256(data)))
+        self.assertError(self.request("GET", self.path_of(link)), 410, "gone")
+
+    def test_wrong_passwords_are_rate_limited(self):
+        path = self.path_of(self.share(password="right", max_downloads=3))
+        for _ in range(5):
+            self.assertEqual(self.request("GET", path + "?password=nope").status, 401)
+        reply = self.request("GET", path + "?password=right")
+        self.assertError(reply, 429, "too_many_requests")
+        self.assertEqual(reply.headers["Retry-After"], "61")
+        self.clock.advance(61)
+        self.assertEqual(self.request("GET", path + "?password=right").status, 200)
+
+    def test_bad_uploads_are_400(self):
+        body, ctype = multipart({"password": "x"})
+        self.assertError(self.request("PUT", "/file", body, {"Content-Type": ctype}), 400, "bad_request")
+        self.assertError(self.request("PUT", "/file", b"raw body"), 400, "bad_request")
+        for field, value in (("max_downloads", "0"), ("max_downloads", "many"), ("max_downloads", "-1"),
+                             ("expires_in", "0"), ("expires_in", str(10 ** 9))):
+            body, ctype = multipart({field: value, "file": ("a.txt", b"a", "text/plain")})
+            reply = self.request("PUT", "/file", body, {"Content-Type": ctype})
+            self.assertError(reply, 400, "bad_request")
+        self.app.shares.sweep()
+        self.assertEqual(self.shared_blobs(), [])
+
+    def test_wrong_methods_are_405(self):
+        reply = self.request("PATCH", "/file")
+        self.assertError(reply, 405, "method_not_allowed")
+        self.assertEqual(reply.headers["Allow"], "POST, PUT")
+        reply = self.request("PUT", self.path_of(self.share()))
+        self.assertEqual(reply.headers["Allow"], "DELETE, GET, HEAD")
+
+    def test_delete_token(self):
+        link = self.share(max_downloads=3)
+        path = self.path_of(link)
+        self.assertError(self.request("DELETE", path), 403, "forbidden")
+        self.assertError(self.request("DELETE", path, headers={"X-Delete-Token": "nope"}), 403, "forbidden")
+        reply = self.request("DELETE", path, headers={"X-Delete-Token": link["delete_token"]})
+        self.assertEqual(reply.status, 200)
+        self.assertError(self.request("GET", path), 410, "gone")
+        self.app.shares.sweep()
+        self.assertEqual(self.shared_blobs(), [])
+
+    def test_unknown_and_malformed_ids_are_404(self):
+        for link_id in ("A" * 32, "short", sha256(b"report contents"), "..%2f..%2fmeta.db"):
+            self.assertError(self.request("GET", "/file/" + link_id), 404, "not_found")
+            self.assertError(self.request("DELETE", "/file/" + link_id), 404, "not_found")
+
+    def test_share_blobs_are_private(self):
+        self.share(b"private bytes")
+        oid = sha256(b"private bytes")
+        self.assertEqual(self.request("GET", "/files/" + oid).status, 404)
+        self.assertEqual(self.request("GET", "/data/shares/" + oid).status, 404)
+
+    def test_links_survive_a_restart(self):
+        link = self.share(password="p", max_downloads=2)
+        path = self.path_of(link)
+        self.assertEqual(self.request("GET", path + "?password=p").status, 200)
+        self.restart_server()
+        self.assertEqual(self.request("GET", path + "?password=p").status, 200)
+        self.assertEqual(self.request("GET", path + "?password=p").status, 410)
+
+    def test_the_query_password_never_reaches_the_log(self):
+        path = self.path_of(self.share(password="hunter2"))
+        conn = self.connection()
+        with self.assertLogs("filestoraged", "DEBUG") as logs:
+            self.request("GET", path + "?password=hunter2", conn=conn)
+            self.request("GET", "/healthz", conn=conn)
+        self.assertNotIn("hunter2", "\n".join(logs.output))
+        self.assertTrue(any("?[redacted]" in line for line in logs.output))
+
+
+class DiskShareTests(ShareContract, ServerCase):
+    def test_password_is_stored_only_as_a_salted_scrypt_digest(self):
+        link = self.share(password="visible?")
+        stored = self.app.shares.get(self.path_of(link).rsplit("/", 1)[1])
+        self.assertEqual(len(stored.password_salt), 16)
+        self.assertNotIn(b"visible?", stored.password_hash)
+        with open(self.data_dir + "/meta.db", "rb") as handle:
+            self.assertNotIn(b"visible?", handle.read())
+
+
+class SmallShareLimitTests(ServerCase):
+    config_overrides = {"max_size": 1000}
+
+    def test_over_the_limit_is_413_and_nothing_is_kept(self):
+        body, ctype = multipart({"file": ("big.bin", b"x" * 1001, "application/octet-stream")})
+        reply = self.request("PUT", "/file", body, {"Content-Type": ctype})
+        self.assertError(reply, 413, "too_large")
+        self.assertEqual(self.stored_files(), [])
+        body, ctype = multipart({"file": ("ok.bin", b"x" * 1000, "application/octet-stream")})
+        self.assertEqual(self.request("PUT", "/file", body, {"Content-Type": ctype}).status, 201)
+
+
+class MemcachedShareTests(ShareContract, MemcachedServerCase):
+    pass
+
+
