@@ -25,21 +25,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def serve(config) -> int:
+    # SIGTERM/SIGINT are blocked in every thread (threads inherit the mask, so
+    # this comes before any is started) and taken synchronously by sigwait in
+    # the main thread. A Python signal handler would not do: the kernel may
+    # deliver the signal to another thread, and the main thread, blocked in a
+    # lock, would never run the handler.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     app = App(config)
     server = FileStoreServer(app, systemd.activation_socket())
     stop = threading.Event()
-
-    def on_signal(signum, frame) -> None:  # only wakes the main loop
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     serving = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
     serving.start()
     systemd.notify("READY=1\nSTATUS=serving on %s" % server.url)
     watchdog = systemd.start_watchdog(stop)
-    stop.wait()
+    received = signal.sigwait(stop_signals)
+    stop.set()
+    log.info("%s received", signal.Signals(received).name)
     log.info("stopping: no new connections, draining in-flight requests")
+    server.begin_stop()  # idle keep-alive connections close; busy ones after their answer
     systemd.notify("STOPPING=1")
     server.shutdown()  # from the main thread, never the one in serve_forever
     drained = server.drain(config.shutdown_grace)

@@ -153,8 +153,13 @@ class DiskBackend(Backend):
         return found
 
     def check(self) -> None:
-        if not os.access(self.tmp_dir, os.W_OK):
-            raise InsufficientStorage("the data directory is not writable")
+        """Write and remove a probe file where uploads are written."""
+        try:
+            fd, probe = tempfile.mkstemp(dir=self.tmp_dir, prefix="health-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as error:
+            raise InsufficientStorage("the data directory is not writable: %s" % error) from None
 
     def usage(self) -> Tuple[int, int]:
         return self._usage.objects, self._usage.bytes

@@ -61,7 +61,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.command = self.path = ""
         self.request_obj: Optional[Request] = None
         try:
+            if not self.server.connection_idle(self.connection):
+                self.close_connection = True  # the server is stopping
+                return
             line = self.rfile.readline(requesthead.MAX_LINE + 1)
+            self.server.connection_busy(self.connection)
             if not line:
                 self.close_connection = True
                 return
@@ -227,6 +231,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def head_bytes(self, status: int, headers: Dict[str, str]) -> bytes:
         self.status = status
+        if self.server.stopping:
+            self.close_connection = True
         lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "")),
                  "Server: filestoraged",
                  "Date: " + _http_date()]

@@ -39,6 +39,9 @@ class FileStoreServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(self.config.max_connections)
         self._active = 0
         self._idle = threading.Condition()
+        self.stopping = False
+        self._waiting = set()  # sockets of connections between two requests
+        self._waiting_lock = threading.Lock()
         if listen_socket is None:
             super().__init__((self.config.host, self.config.port), RequestHandler)
         else:  # socket activation: systemd already bound and listens
@@ -78,17 +81,42 @@ class FileStoreServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.connection_busy(request)
             self._slots.release()
             with self._idle:
                 self._active -= 1
                 self._idle.notify_all()
             self.app.metrics.connections(self._active)
 
+    def connection_idle(self, sock) -> bool:
+        """A handler is about to wait for its next request; False if we are stopping."""
+        with self._waiting_lock:
+            if self.stopping:
+                return False
+            self._waiting.add(sock)
+            return True
+
+    def connection_busy(self, sock) -> None:
+        with self._waiting_lock:
+            self._waiting.discard(sock)
+
+    def begin_stop(self) -> None:
+        """Close the connections idling between requests (keep-alive) and make
+        busy ones close after their current request."""
+        with self._waiting_lock:
+            self.stopping = True
+            for sock in self._waiting:
+                try:
+                    sock.shutdown(socket.SHUT_RD)  # its pending read returns EOF
+                except OSError:
+                    pass
+
     def handle_error(self, request, client_address) -> None:
         log.exception("error while serving %s", client_address[0])
 
     def drain(self, grace: float) -> bool:
-        """Wait up to ``grace`` seconds for open connections to finish."""
+        """Wait up to ``grace`` seconds for the requests in flight to finish.
+        Call after ``begin_stop()`` and ``shutdown()``."""
         deadline = time.monotonic() + grace
         with self._idle:
             while self._active:

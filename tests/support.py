@@ -203,7 +203,7 @@ class Daemon:
 
     def start(self, wait: bool = True) -> "Daemon":
         command = [sys.executable, "-m", "filestoraged", "--port", str(self.port),
-                   "--data-dir", self.data_dir, "--log-level", "WARNING"] + self.args
+                   "--data-dir", self.data_dir, "--log-level", os.environ.get("FSD_TEST_LOG", "WARNING")] + self.args
         self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         if wait:

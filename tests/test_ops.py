@@ -1,0 +1,215 @@
+"""Operations: systemd notify and socket activation, graceful stop, health, metrics, logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from unittest import mock
+
+from filestoraged import logs, systemd
+
+from .support import MIB, ROOT, Daemon, ServerCase, payload, sha256, wait_for_port
+
+
+def notify_listener(test: unittest.TestCase, abstract: bool = False):
+    """A datagram socket like systemd's; returns (socket, NOTIFY_SOCKET value)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    test.addCleanup(sock.close)
+    if abstract:
+        name = "filestoraged-test-%d-%d" % (os.getpid(), time.monotonic_ns())
+        sock.bind("\0" + name)
+        address = "@" + name
+    else:
+        folder = tempfile.mkdtemp(prefix="fsd-notify-")
+        test.addCleanup(shutil.rmtree, folder, True)
+        address = os.path.join(folder, "notify")
+        sock.bind(address)
+    sock.settimeout(20)
+    return sock, address
+
+
+def receive_until(sock: socket.socket, wanted: str) -> str:
+    while True:
+        message = sock.recv(4096).decode()
+        if wanted in message.split("\n"):
+            return message
+
+
+class DaemonTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="fsd-ops-")
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+
+
+class NotifyTests(DaemonTestCase):
+    def run_with_notify(self, abstract: bool) -> None:
+        listener, address = notify_listener(self, abstract)
+        daemon = Daemon(self.data_dir, env={"NOTIFY_SOCKET": address}).start(wait=False)
+        self.addCleanup(daemon.stop)
+        self.assertIn("READY=1", receive_until(listener, "READY=1"))
+        socket.create_connection(("127.0.0.1", daemon.port), timeout=5).close()  # it listens by now
+        daemon.process.send_signal(signal.SIGTERM)
+        receive_until(listener, "STOPPING=1")
+        self.assertEqual(daemon.process.wait(30), 0)
+
+    def test_ready_and_stopping_over_a_path_socket(self):
+        self.run_with_notify(abstract=False)
+
+    def test_ready_and_stopping_over_an_abstract_socket(self):
+        self.run_with_notify(abstract=True)
+
+    def test_watchdog_pings(self):
+        listener, address = notify_listener(self)
+        daemon = Daemon(self.data_dir, env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}).start()
+        self.addCleanup(daemon.stop)
+        receive_until(listener, "WATCHDOG=1")
+
+    def test_notify_is_a_no_op_without_the_variable_and_never_fatal(self):
+        with mock.patch.dict(os.environ, {}, clear=True):
+            self.assertFalse(systemd.notify("READY=1"))
+        with mock.patch.dict(os.environ, {"NOTIFY_SOCKET": "/nonexistent/notify"}):
+            with self.assertLogs("filestoraged.systemd", "WARNING"):
+                self.assertFalse(systemd.notify("READY=1"))
+
+
+class SocketActivationTests(DaemonTestCase):
+    def test_serves_on_the_socket_it_is_handed(self):
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        # What systemd does: the socket as fd 3, LISTEN_PID = the daemon's pid.
+        launcher = (
+            "import os, sys\n"
+            "os.dup2(int(sys.argv[1]), 3)\n"
+            "os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid()))\n"
+            "os.execv(sys.executable, [sys.executable, '-m', 'filestoraged'] + sys.argv[2:])\n"
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-c", launcher, str(listener.fileno()), "--port", "1", "--data-dir", self.data_dir,
+             "--log-level", "WARNING"],
+            pass_fds=(listener.fileno(),), env=dict(os.environ, PYTHONPATH=ROOT),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(process.stderr.close)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        listener.close()  # the daemon holds its own copy now
+        wait_for_port(port, process)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertIn(b'"status":"ok"', sock.recv(4096))
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(30), 0)
+
+
+class GracefulStopTests(DaemonTestCase):
+    def test_an_upload_in_flight_completes_then_exit_0(self):
+        listener, address = notify_listener(self)
+        daemon = Daemon(self.data_dir, env={"NOTIFY_SOCKET": address}).start()
+        self.addCleanup(daemon.stop)
+        data = payload(8 * MIB, seed=1)
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
+            sock.sendall(data[:MIB])
+            tmp_dir = os.path.join(self.data_dir, ".tmp")
+            deadline = time.monotonic() + 20
+            while not os.listdir(tmp_dir) and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the daemon is inside the upload
+            daemon.process.send_signal(signal.SIGTERM)
+            receive_until(listener, "STOPPING=1")  # the daemon is stopping now
+            sock.sendall(data[MIB:])
+            response = b""
+            while b"}" not in response:
+                piece = sock.recv(4096)
+                if not piece:
+                    break
+                response += piece
+        self.assertTrue(response.startswith(b"HTTP/1.1 200 OK"), response[:80])
+        self.assertIn(b"Connection: close", response)
+        self.assertIn(sha256(data).encode(), response)
+        self.assertEqual(daemon.process.wait(30), 0)
+        oid = sha256(data)
+        with open(os.path.join(self.data_dir, oid[:2], oid), "rb") as handle:
+            self.assertEqual(handle.read(), data)
+
+    def test_idle_keep_alive_connections_do_not_hold_the_stop(self):
+        daemon = Daemon(self.data_dir).start()
+        self.addCleanup(daemon.stop)
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"200 OK", sock.recv(4096))
+            started = time.monotonic()
+            daemon.process.send_signal(signal.SIGTERM)
+            self.assertEqual(daemon.process.wait(30), 0)
+            self.assertLess(time.monotonic() - started, 10)  # not the 30 s idle timeout
+            self.assertEqual(sock.recv(10), b"")
+
+
+class HealthAndMetricsTests(ServerCase):
+    def test_health_is_503_when_the_data_directory_cannot_be_written(self):
+        self.assertEqual(self.request("GET", "/healthz").json(), {"status": "ok", "backend": "disk"})
+        tmp_dir = os.path.join(self.data_dir, ".tmp")
+        os.rmdir(tmp_dir)
+        with open(tmp_dir, "w"):
+            pass  # a file where the folder should be: nothing can be written there
+        reply = self.request("GET", "/healthz")
+        self.assertEqual(reply.status, 503)
+        self.assertEqual(reply.json()["status"], "unavailable")
+        os.unlink(tmp_dir)
+        os.mkdir(tmp_dir)
+        self.assertEqual(self.request("GET", "/healthz").status, 200)
+
+    def test_metrics_parse_as_the_exposition_format_and_move(self):
+        sample = re.compile(r'^filestoraged_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
+        comment = re.compile(r"^# (HELP filestoraged_[a-z_]+ .+|TYPE filestoraged_[a-z_]+ (counter|gauge|histogram))$")
+
+        def scrape() -> dict:
+            reply = self.request("GET", "/metrics")
+            self.assertTrue(reply.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+            values = {}
+            for line in reply.body.decode().splitlines():
+                self.assertTrue(sample.match(line) or comment.match(line), line)
+                if not line.startswith("#"):
+                    name, value = line.rsplit(" ", 1)
+                    values[name] = float(value)
+            return values
+
+        before = scrape()
+        self.request("POST", "/files", b"metric me")
+        self.request("GET", "/files/" + sha256(b"metric me"))
+        self.request("GET", "/files/" + sha256(b"absent"))
+        after = scrape()
+        key = 'filestoraged_requests_total{face="files",method="%s",status="%d"}'
+        self.assertEqual(after[key % ("POST", 200)] - before.get(key % ("POST", 200), 0), 1)
+        self.assertEqual(after[key % ("GET", 404)], 1)
+        for name in ("filestoraged_bytes_received_total", "filestoraged_bytes_sent_total"):
+            self.assertGreaterEqual(after[name] - before[name], 9, name)
+        self.assertEqual(after["filestoraged_objects_stored"], 1)
+        self.assertEqual(after["filestoraged_bytes_stored"], 9)
+        self.assertGreater(after['filestoraged_request_duration_seconds_bucket{le="+Inf"}'],
+                           before['filestoraged_request_duration_seconds_bucket{le="+Inf"}'])
+        self.assertIn("filestoraged_connections_open", after)
+        self.assertIn("filestoraged_integrity_failures_total", after)
+
+
+class LoggingTests(unittest.TestCase):
+    def format_under(self, environ: dict) -> str:
+        root = logging.getLogger()
+        saved = root.handlers[:], root.level
+        self.addCleanup(lambda: (root.handlers.__setitem__(slice(None), saved[0]), root.setLevel(saved[1])))
+        with mock.patch.dict(os.environ, environ, clear=True):
+            logs.configure("INFO")
+        return root.handlers[0].formatter._fmt
+
+    def test_no_timestamps_under_systemd(self):
+        self.assertNotIn("asctime", self.format_under({"JOURNAL_STREAM": "8:1234"}))
+        self.assertIn("asctime", self.format_under({}))
