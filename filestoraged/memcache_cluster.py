@@ -141,13 +141,6 @@ class Cluster:
                 sizes.append(int(client.stats("settings")[b"item_size_max"]))
         return min(sizes)
 
-    def stats(self) -> Dict[str, Dict[bytes, object]]:
-        result = {}
-        for name, client in self._clients.items():
-            with _failures(name):
-                result[name] = client.stats()
-        return result
-
     def close(self) -> None:
         for client in self._clients.values():
             client.close()

@@ -8,7 +8,7 @@ limits (100 header lines, 64 KiB a line) and stricter framing rules.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from .errors import BadRequest
 
@@ -40,9 +40,6 @@ class Headers:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._values
-
-    def items(self) -> Iterator[Tuple[str, str]]:
-        return iter(self._values.values())
 
 
 class VersionNotSupported(BadRequest):
