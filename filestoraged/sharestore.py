@@ -145,6 +145,10 @@ class ShareStore:
             raise Gone("this link has expired")
         if link.downloads >= link.max_downloads:
             raise Gone("this link has been used up")
+        # HEAD answers as a GET would now: the last downloads may be taken by
+        # transfers still in flight (given back if they are cut short).
+        if link.downloads + link.in_flight >= link.max_downloads:
+            raise Gone("this link has no downloads left")
 
     def check_password(self, link: Link, password: Optional[str]) -> None:
         """Constant-time check, rate-limited per link (429 past the limit)."""
@@ -184,6 +188,12 @@ class ShareStore:
                 "UPDATE share_links SET in_flight = in_flight - 1, downloads = downloads + ? WHERE id = ?",
                 (1 if complete else 0, link_id),
             )
+
+    def transfers_in_flight(self) -> int:
+        """Downloads reserved and not yet finished, over all links. A client
+        can hold the last byte before the server thread gets to ``finish``."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(sum(in_flight), 0) FROM share_links").fetchone()[0]
 
     def delete(self, link_id: str, token: Optional[str]) -> None:
         link = self.get(link_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import re
@@ -172,8 +173,13 @@ class HealthAndMetricsTests(ServerCase):
         sample = re.compile(r'^filestoraged_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
         comment = re.compile(r"^# (HELP filestoraged_[a-z_]+ .+|TYPE filestoraged_[a-z_]+ (counter|gauge|histogram))$")
 
+        # One keep-alive connection: the server finishes accounting for a
+        # request before it reads the next one from the same connection.
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(conn.close)
+
         def scrape() -> dict:
-            reply = self.request("GET", "/metrics")
+            reply = self.request("GET", "/metrics", conn=conn)
             self.assertTrue(reply.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
             values = {}
             for line in reply.body.decode().splitlines():
@@ -184,9 +190,9 @@ class HealthAndMetricsTests(ServerCase):
             return values
 
         before = scrape()
-        self.request("POST", "/files", b"metric me")
-        self.request("GET", "/files/" + sha256(b"metric me"))
-        self.request("GET", "/files/" + sha256(b"absent"))
+        self.request("POST", "/files", b"metric me", conn=conn)
+        self.request("GET", "/files/" + sha256(b"metric me"), conn=conn)
+        self.request("GET", "/files/" + sha256(b"absent"), conn=conn)
         after = scrape()
         key = 'filestoraged_requests_total{face="files",method="%s",status="%d"}'
         self.assertEqual(after[key % ("POST", 200)] - before.get(key % ("POST", 200), 0), 1)
