@@ -18,46 +18,27 @@ _DONE = object()
 
 
 class BackgroundHash:
-    """SHA-256 of the pieces fed to it, computed in its own thread.
+    """SHA-256 of the pieces fed to it, computed in its own thread."""
 
-    ``check(index, piece)``, if given, also runs there for every piece (a
-    per-chunk checksum); its first exception is re-raised by ``raise_if_failed``
-    and ``hexdigest``.
-    """
-
-    def __init__(self, check: Optional[Callable[[int, bytes], None]] = None, depth: int = 8) -> None:
+    def __init__(self, depth: int = 8) -> None:
         self._digest = hashlib.sha256()
-        self._check = check
-        self._error: Optional[BaseException] = None
         self._queue: "queue.Queue[object]" = queue.Queue(depth)
         self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        index = 0
         while True:
             piece = self._queue.get()
             if piece is _DONE:
                 return
-            if self._check is not None and self._error is None:
-                try:
-                    self._check(index, piece)  # type: ignore[arg-type]
-                except BaseException as error:  # re-raised in the caller's thread
-                    self._error = error
             self._digest.update(piece)  # type: ignore[arg-type]
-            index += 1
 
     def feed(self, piece) -> None:
         self._queue.put(piece)
 
-    def raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
-
     def hexdigest(self) -> str:
         """Wait for every piece fed so far; the digest of them all."""
         self.close()
-        self.raise_if_failed()
         return self._digest.hexdigest()
 
     def close(self) -> None:
