@@ -15,6 +15,15 @@ from .server import FileStoreServer
 
 log = logging.getLogger("filestoraged")
 
+# Decision: how long a thread may hold the GIL while others wait for it
+# (CPython's default is 5 ms). Every connection has its own thread; with the
+# default, a thread that keeps winning the GIL back after its short syscalls
+# starves the others, and with 64 connections the slowest 1% of 1 KiB GETs
+# waited over 100 ms. At 0.2 ms they wait about a third of that, for about
+# a tenth less throughput; big transfers are unaffected (hashing, sendfile
+# and socket I/O run without the GIL).
+GIL_SWITCH_SECONDS = 0.0002
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     config = config_module.load(argv)
@@ -31,6 +40,7 @@ def serve(config) -> int:
     # deliver the signal to another thread, and the main thread, blocked in a
     # lock, would never run the handler.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     app = App(config)
     server = FileStoreServer(app, systemd.activation_socket())

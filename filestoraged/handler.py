@@ -71,7 +71,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             if not self.parse_head(line):
                 return
-            self.dispatch()
+            if not self.answer_ready_made():
+                self.dispatch()
         except (TimeoutError, socket.timeout):
             self.close_connection = True  # an idle or slow client: drop it
         except (ConnectionError, BrokenPipeError):
@@ -96,6 +97,20 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_whole_error(error, 505 if unsupported else None)
             return False
         self.close_connection = not requesthead.keeps_alive(self.request_version, self.headers)
+        return True
+
+    def answer_ready_made(self) -> bool:
+        """Answer a plain GET/HEAD of a hot small object in one write, without
+        routing (see ``responses``); False to take the full path."""
+        if self.command != "GET" and self.command != "HEAD":
+            return False
+        ready = self.server.ready.get(self.path, self.headers)
+        if ready is None:
+            return False
+        self.face = ready.face
+        body = ready.body if self.command == "GET" else b""
+        self.wfile.write(self.head_from_fields(200, ready.fields) + body)
+        self.bytes_out = len(body)
         return True
 
     def dispatch(self) -> None:
@@ -197,7 +212,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             headers = dict(plan.headers)
             headers.update(response.headers)
-            head = self.head_bytes(plan.status, headers)
+            fields = _fields(headers)
+            head = self.head_from_fields(plan.status, fields)
             if self.command == "HEAD" or plan.status == 304:
                 self.wfile.write(head)
                 return
@@ -206,6 +222,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.wfile.write(head + in_memory)
                 self.bytes_out += len(in_memory)
                 complete = self.command == "GET"
+                if plan.status == 200 and not response.headers and response.on_done is None:
+                    self.server.ready.remember(self.path, self.face, fields, in_memory, obj.still_current)
                 return
             self.wfile.write(head)
             try:
@@ -230,16 +248,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_whole(status or response.status, response.encode(), "application/json", response.headers)
 
     def head_bytes(self, status: int, headers: Dict[str, str]) -> bytes:
+        return self.head_from_fields(status, _fields(headers))
+
+    def head_from_fields(self, status: int, fields: str) -> bytes:
+        """Status line, Server, Date, the given header lines, Connection if closing."""
         self.status = status
         if self.server.stopping:
             self.close_connection = True
-        lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "")),
-                 "Server: filestoraged",
-                 "Date: " + _http_date()]
-        lines += ["%s: %s" % item for item in headers.items()]
-        if self.close_connection:
-            lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return ("HTTP/1.1 %d %s\r\nServer: filestoraged\r\nDate: %s\r\n%s%s\r\n" % (
+            status, _REASONS.get(status, ""), _http_date(), fields,
+            "Connection: close\r\n" if self.close_connection else "",
+        )).encode("latin-1")
 
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""
@@ -251,11 +270,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         received = 0
         if self.request_obj is not None and self.request_obj.body_opened is not None:
             received = self.request_obj.body_opened.received
-        access_log.info(
-            '%s "%s %s" %d %d %.1fms',
-            self.client_address[0], self.command, _redact(self.path), self.status,
-            self.bytes_out, duration * 1000,
-        )
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                '%s "%s %s" %d %d %.1fms',
+                self.client_address[0], self.command, _redact(self.path), self.status,
+                self.bytes_out, duration * 1000,
+            )
         self.server.app.metrics.request(self.face, self.command, self.status, received, self.bytes_out, duration)
 
     def log_message(self, format: str, *args) -> None:
@@ -268,6 +288,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             return configured.rstrip("/")
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
         return "http://" + host
+
+
+def _fields(headers: Dict[str, str]) -> str:
+    return "".join(["%s: %s\r\n" % item for item in headers.items()])
 
 
 _date_cache = [0, ""]

@@ -24,9 +24,18 @@ class Request:
         self._handler = handler
         self.method = method
         self.path = path
-        self.query = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        self._query = query
         self.headers = handler.headers
         self.body_opened: Optional[RequestBody] = None
+
+    @property
+    def query(self) -> Dict[str, str]:
+        """Query parameters (the first of repeated names), parsed on first use."""
+        parsed = self.__dict__.get("_parsed_query")
+        if parsed is None:
+            parsed = {k: v[0] for k, v in parse_qs(self._query, keep_blank_values=True).items()}
+            self.__dict__["_parsed_query"] = parsed
+        return parsed
 
     def body(self, limit: int) -> RequestBody:
         """The body as a stream of at most ``limit`` bytes (``TooLarge`` past it,

@@ -7,6 +7,7 @@ far cheaper than the request itself. Names are prefixed ``filestoraged_``.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -35,10 +36,9 @@ class Metrics:
             self._bytes["out"] += bytes_out
             self._duration_sum += seconds
             self._duration_count += 1
-            for index, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    self._buckets[index] += 1
-                    break
+            index = bisect_left(BUCKETS, seconds)
+            if index < len(BUCKETS):
+                self._buckets[index] += 1
             if status in (503,):
                 self._backend_errors += 1
 

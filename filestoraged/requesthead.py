@@ -38,6 +38,10 @@ class Headers:
     def __getitem__(self, name: str) -> str:
         return self._values[name.lower()][1]
 
+    def has_any(self, lowered_names: frozenset) -> bool:
+        """True if any of these (lowercase) header names is present."""
+        return not lowered_names.isdisjoint(self._values)
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._values
 

@@ -18,8 +18,12 @@ from http.server import ThreadingHTTPServer
 from typing import Optional
 
 from .handler import RequestHandler
+from .responses import ReadyResponses
 
 log = logging.getLogger("filestoraged")
+
+# Memory for ready-made answers to hot small GETs (see responses.py).
+READY_RESPONSE_BYTES = 16 * 1024 * 1024
 
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -36,6 +40,7 @@ class FileStoreServer(ThreadingHTTPServer):
     def __init__(self, app, listen_socket: Optional[socket.socket] = None) -> None:
         self.app = app
         self.config = app.config
+        self.ready = ReadyResponses(READY_RESPONSE_BYTES)
         self._slots = threading.BoundedSemaphore(self.config.max_connections)
         self._active = 0
         self._idle = threading.Condition()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Protocol
+from typing import Callable, Iterator, List, Optional, Protocol
 
 from .errors import CorruptObject
 from .names import Namespace
@@ -46,6 +46,11 @@ class StoredObject(abc.ABC):
     object against its id and raise ``CorruptObject`` *before* handing out the
     final bytes of the range, so a consumer never sees a complete, wrong copy.
     """
+
+    # A backend that can tell cheaply (one ``stat``) whether the stored object
+    # is still there and unchanged sets this; the server may then answer later
+    # GETs of a small object from a ready-made response (see ``responses``).
+    still_current: Optional[Callable[[], bool]] = None
 
     def __init__(self, info: ObjectInfo) -> None:
         self.info = info

@@ -211,6 +211,42 @@ class DiskFilesTests(FilesContract, ServerCase):
         with open(os.path.join(self.data_dir, oid[:2], oid), "rb") as handle:
             self.assertEqual(handle.read(), b"layout")
 
+    def test_repeated_gets_of_a_hot_object_stay_true(self):
+        # From the second GET on, answers come ready-made (responses.py); they
+        # must say what the full path says, and never outlive the file.
+        data = payload(2000, seed=7)
+        oid = self.upload(data)["hash"]
+        path = "/files/" + oid
+        first, second = self.request("GET", path), self.request("GET", path)
+        for reply in (first, second):
+            self.assertEqual((reply.status, reply.body), (200, data))
+            self.assertEqual(reply.headers["ETag"], '"%s"' % oid)
+            self.assertEqual(reply.headers["Content-Length"], "2000")
+            self.assertIn("Date", reply.headers)
+        self.assertEqual(dict(first.headers), dict(second.headers, Date=first.headers["Date"]))
+        head = self.request("HEAD", path)
+        self.assertEqual((head.status, head.body, head.headers["Content-Length"]), (200, b"", "2000"))
+        self.assertEqual(self.request("GET", path, headers={"If-None-Match": '"%s"' % oid}).status, 304)
+        ranged = self.request("GET", path, headers={"Range": "bytes=0-9"})
+        self.assertEqual((ranged.status, ranged.body), (206, data[:10]))
+        metrics = self.request("GET", "/metrics").body.decode()
+        self.assertIn('filestoraged_requests_total{face="files",method="GET",status="200"} 2', metrics)
+        self.assertIn('filestoraged_requests_total{face="files",method="HEAD",status="200"} 1', metrics)
+        # Changed on disk behind the daemon's back: the next GET reads the file.
+        self.corrupt_object(oid)
+        with self.assertLogs("filestoraged", "ERROR"):
+            self.assertError(self.request("GET", path), 500, "corrupt")
+        os.unlink(os.path.join(self.data_dir, oid[:2], oid))
+        self.assertError(self.request("GET", path), 404, "not_found")
+
+    def test_a_deleted_hot_object_is_gone(self):
+        oid = self.upload(b"hot then gone")["hash"]
+        for _ in range(2):
+            self.assertEqual(self.request("GET", "/files/" + oid).body, b"hot then gone")
+        self.assertEqual(self.request("DELETE", "/files/" + oid).status, 200)
+        self.assertError(self.request("GET", "/files/" + oid), 404, "not_found")
+        self.assertEqual(self.request("HEAD", "/files/" + oid).status, 404)
+
     def test_metrics_count_requests_and_objects(self):
         self.upload(b"m")
         text = self.request("GET", "/metrics").body.decode()
