@@ -15,12 +15,12 @@ each commit invalidates for the keys it touched.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
+from .database import open_database
 from .errors import TooLarge
 
 _SCHEMA = """
@@ -37,15 +37,6 @@ class KVLimits:
     max_staged_keys: int = 10000
     max_staged_bytes: int = 64 * 1024 * 1024
     cache_keys: int = 4096
-
-
-def open_database(path: str) -> sqlite3.Connection:
-    """A connection to ``meta.db`` shared by one store under its own lock."""
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA busy_timeout=10000")
-    return db
 
 
 class KVStore:

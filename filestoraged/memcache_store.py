@@ -168,7 +168,7 @@ class MemcachedFileStore:
                 manifest.size += len(chunk)
                 if manifest.size > self.max_size:
                     raise TooLarge("the file is over the %d-byte limit" % self.max_size)
-                digest.feed(chunk)
+                digest.submit(chunk)
                 batch[chunk_key(manifest.prefix, len(manifest.crcs))] = chunk
                 manifest.crcs.append(zlib.crc32(chunk))
                 if len(batch) * chunk_size >= WINDOW_BYTES:
@@ -277,7 +277,7 @@ class Retrieval:
                 for chunk in window:
                     self._check_crc(number, chunk)
                     number += 1
-                    digest.feed(chunk)
+                    digest.submit(chunk)
                     piece = chunk[max(0, start - offset):max(0, end - offset)]
                     offset += len(chunk)
                     if piece:

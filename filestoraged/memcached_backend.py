@@ -11,10 +11,10 @@ object drops out of the listing).
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from typing import Iterator, List, Optional, Sequence
 
+from .database import open_database
 from .errors import CorruptObject
 from .memcache_store import MemcachedFileStore, Retrieval, manifest_key
 from .names import Namespace
@@ -97,8 +97,7 @@ class NamespaceIndex:
     """``(namespace, oid, size)`` rows in SQLite: what memcached cannot list."""
 
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_database(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER,"
             " PRIMARY KEY (namespace, oid)) WITHOUT ROWID"

@@ -17,44 +17,14 @@ T = TypeVar("T")
 _DONE = object()
 
 
-class BackgroundHash:
-    """SHA-256 of the pieces fed to it, computed in its own thread."""
-
-    def __init__(self, depth: int = 8) -> None:
-        self._digest = hashlib.sha256()
-        self._queue: "queue.Queue[object]" = queue.Queue(depth)
-        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            piece = self._queue.get()
-            if piece is _DONE:
-                return
-            self._digest.update(piece)  # type: ignore[arg-type]
-
-    def feed(self, piece) -> None:
-        self._queue.put(piece)
-
-    def hexdigest(self) -> str:
-        """Wait for every piece fed so far; the digest of them all."""
-        self.close()
-        return self._digest.hexdigest()
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_DONE)
-            self._thread.join()
-
-
 class BackgroundSink(Generic[T]):
     """Calls ``consume(item)`` in its own thread for each item submitted."""
 
-    def __init__(self, consume: Callable[[T], None], depth: int = 1) -> None:
+    def __init__(self, consume: Callable[[T], None], depth: int = 1, name: str = "sink") -> None:
         self._consume = consume
         self._queue: "queue.Queue[object]" = queue.Queue(depth)
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name="sink", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -85,6 +55,19 @@ class BackgroundSink(Generic[T]):
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+class BackgroundHash(BackgroundSink[bytes]):
+    """SHA-256 of the pieces fed to it, computed in its own thread."""
+
+    def __init__(self, depth: int = 8) -> None:
+        self._digest = hashlib.sha256()
+        super().__init__(self._digest.update, depth, name="sha256")
+
+    def hexdigest(self) -> str:
+        """Wait for every piece fed so far; the digest of them all."""
+        self.finish()
+        return self._digest.hexdigest()
 
 
 def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterator, Optional
 
 from .errors import Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
-from .kvstore import open_database
+from .database import open_database
 from .names import SHARES
 from .storage import Backend
 
