@@ -75,8 +75,13 @@ def run_fsck(config) -> int:
         print("fsck checks the disk backend only", file=sys.stderr)
         return 2
     report = fsck(DiskBackend(config.data_dir, config.max_size), repair=config.repair)
-    print("%d objects checked, %d corrupt, %d moved to .corrupt/"
-          % (report.checked, len(report.corrupt), len(report.repaired)))
+    print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without block digests%s, "
+          "%d stored values refused%s"
+          % (report.checked, len(report.corrupt), len(report.repaired), len(report.unrecorded),
+             " (written)" if config.repair else "", len(report.refused_values),
+             " (removed)" if config.repair else ""))
     for where in report.corrupt:
         print("corrupt: " + where)
-    return 1 if report.corrupt and not config.repair else 0
+    for where in report.refused_values:
+        print("refused value: " + where)
+    return 1 if not report.clean and not config.repair else 0

@@ -19,33 +19,22 @@ import os
 import re
 import tempfile
 import threading
-from typing import Callable, Iterator, List, Optional, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator, List, Optional, Tuple
 
-from .errors import CorruptObject, InsufficientStorage, NotFound, TooLarge
+from . import blocks
+from .blocks import BLOCK
+from .diskobject import DiskObject
+from .errors import InsufficientStorage, NotFound, TooLarge
 from .hotcache import FileCache, identity, still_same_file
 from .names import DEFAULT, SHARES, Namespace, is_object_id
-from .storage import (
-    BLOCK,
-    Backend,
-    MemoryObject,
-    ObjectInfo,
-    PutResult,
-    Readable,
-    StoredObject,
-    clamp_range,
-    read_into,
-    verify_digest,
-)
+from .storage import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, fill
 
 log = logging.getLogger(__name__)
 
 _SHARD = re.compile(r"[0-9a-f]{2}")
 _TYPE_XATTR = "user.filestoraged.content_type"
-# Objects up to this size are read whole and verified before the headers go
-# out, so their corruption is a clean 500; bigger ones stream with a hold-back.
-SMALL_OBJECT = 256 * 1024
-# Bytes kept back at the end of a streamed range until the whole file verified.
-HOLD_BACK = 64 * 1024
+_BLOCKS_XATTR = "user.filestoraged.blocks"
 # Verified small objects kept in memory for hot GETs (see hotcache.py).
 HOT_CACHE_BYTES = 16 * 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -91,9 +80,11 @@ class DiskBackend(Backend):
         try:
             with self._usage.reservation() as reservation:
                 try:
-                    digest, size = self._write(fd, stream, reservation)
+                    digest, size, digests = self._write(fd, stream, reservation)
                     if content_type:
                         _set_content_type(fd, content_type)
+                    if blocks.needs_record(size):
+                        _set_block_digests(fd, blocks.encode(digest, size, digests))
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -121,7 +112,11 @@ class DiskBackend(Backend):
             obj: StoredObject = MemoryObject(ObjectInfo(oid, st.st_size, cached[0]), cached[1])
         else:
             info = ObjectInfo(oid, st.st_size, _get_content_type(fd))
-            obj = DiskObject(info, fd, lambda data: self._hot.put(path, st, info.content_type, data))
+            raw = _get_xattr(fd, _BLOCKS_XATTR) if blocks.needs_record(st.st_size) else None
+            digests = blocks.decode(raw, oid, st.st_size)
+            obj = DiskObject(info, fd, digests,
+                             lambda data: self._hot.put(path, st, info.content_type, data),
+                             lambda found: _set_block_digests(fd, blocks.encode(oid, st.st_size, found)))
         file_identity = identity(st)
         obj.still_current = lambda: still_same_file(path, file_identity)
         return obj
@@ -158,6 +153,38 @@ class DiskBackend(Backend):
                 break
         return found
 
+    # -- for fsck ---------------------------------------------------------------
+
+    def verify_file(self, namespace: Namespace, oid: str) -> List[bytes]:
+        """Hash the file whole against its id (never from a cache, whatever its
+        block record says); its block digests. ``CorruptObject`` if it differs."""
+        path = self.object_path(namespace, oid)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        info = ObjectInfo(oid, os.fstat(fd).st_size)
+        with DiskObject(info, fd, None, lambda data: None, lambda found: None) as obj:
+            return obj.verify_whole()
+
+    def block_record_matches(self, namespace: Namespace, oid: str, digests: List[bytes]) -> bool:
+        size = os.stat(self.object_path(namespace, oid)).st_size
+        if not blocks.needs_record(size):
+            return True
+        raw = _get_xattr(self.object_path(namespace, oid), _BLOCKS_XATTR)
+        return blocks.decode(raw, oid, size) == digests
+
+    def write_block_record(self, namespace: Namespace, oid: str, digests: List[bytes]) -> None:
+        path = self.object_path(namespace, oid)
+        record = blocks.encode(oid, os.stat(path).st_size, digests)
+        os.setxattr(path, _BLOCKS_XATTR, record)
+
+    def clear_content_type(self, namespace: Namespace, oid: str) -> None:
+        path = self.object_path(namespace, oid)
+        try:
+            os.removexattr(path, _TYPE_XATTR)
+        except OSError as error:
+            if error.errno != errno.ENODATA:
+                raise
+        self._hot.discard(path)
+
     def check(self) -> None:
         """Write and remove a probe file where uploads are written."""
         try:
@@ -172,24 +199,33 @@ class DiskBackend(Backend):
 
     # -- helpers ---------------------------------------------------------------
 
-    def _write(self, fd: int, stream: Readable, reservation: "_Reservation") -> Tuple[str, int]:
-        """Copy ``stream`` into ``fd`` while hashing; enforce the size limit and quota."""
+    def _write(self, fd: int, stream: Readable, reservation: "_Reservation") -> Tuple[str, int, List[bytes]]:
+        """Copy ``stream`` into ``fd`` a block at a time while hashing the whole
+        and each block (see ``blocks``); enforce the size limit and quota."""
         digest = hashlib.sha256()
+        digests: List[bytes] = []
         buffer = memoryview(bytearray(BLOCK))
         size = 0
-        with _Flusher(fd) as flusher:
+        # The block's digest is computed beside the whole-object hash and the
+        # write, on the same buffer (hashlib releases the GIL): the upload then
+        # costs no more time than with one hash.
+        with _Flusher(fd) as flusher, ThreadPoolExecutor(1, "block-digest") as helper:
             while True:
-                count = read_into(stream, buffer)
+                count = fill(stream, buffer)
                 if not count:
-                    return digest.hexdigest(), size
+                    return digest.hexdigest(), size, digests
                 size += count
                 if size > self.max_size:
                     raise TooLarge("the object is over the %d-byte limit" % self.max_size)
                 reservation.take(count)
                 piece = buffer[:count]
+                block = helper.submit(blocks.block_digest, piece)
                 digest.update(piece)
                 _write_all(fd, piece)
+                digests.append(block.result())  # before the buffer is filled again
                 flusher.wrote(count)
+                if count < BLOCK:
+                    return digest.hexdigest(), size, digests
 
     def _publish(self, tmp_path: str, target: str) -> bool:
         """Hard-link the finished temp file to its final name; False if it existed."""
@@ -235,109 +271,6 @@ class DiskBackend(Backend):
         for name in os.listdir(self.tmp_dir):
             _remove_quietly(os.path.join(self.tmp_dir, name))
             log.info("swept unfinished upload %s", name)
-
-
-class DiskObject(StoredObject):
-    """A stored file opened for reading, verified against its name on the way out."""
-
-    def __init__(self, info: ObjectInfo, fd: int, on_verified: Callable[[bytes], None]) -> None:
-        super().__init__(info)
-        self._fd = fd
-        self._small: Optional[bytes] = None
-        self._on_verified = on_verified
-
-    def preflight(self) -> None:
-        if self.info.size <= SMALL_OBJECT:
-            data = os.pread(self._fd, self.info.size + 1, 0)
-            verify_digest(self.info.oid, hashlib.sha256(data), "object %s" % self.info.oid)
-            self._small = data
-            self._on_verified(data)
-
-    def verified_bytes(self, start: int, end: int) -> Optional[bytes]:
-        return None if self._small is None else self._small[start:end]
-
-    def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
-        start, end = clamp_range(self.info.size, start, end)
-        self._verify_whole()
-        fd = self._fd
-        while start < end:
-            piece = os.pread(fd, min(BLOCK, end - start), start)
-            if not piece:
-                raise CorruptObject("object %s is shorter than its size" % self.info.oid)
-            start += len(piece)
-            yield piece
-
-    def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
-        start, end = clamp_range(self.info.size, start, end)
-        if self._small is not None:
-            sock.sendall(memoryview(self._small)[start:end])
-            return end - start
-        # Send all but a hold-back with sendfile (no copy through Python) while
-        # another thread hashes the whole file; the hold-back leaves only once
-        # the hash matched. Both read the page cache, and published files are
-        # never rewritten in place, so both see the same bytes.
-        verifier = _BackgroundVerifier(self._fd, self.info)
-        try:
-            with open(self._fd, "rb", buffering=0, closefd=False) as handle:
-                body = max(0, end - start - HOLD_BACK)
-                sent = sock.sendfile(handle, start, body) if body else 0
-                verifier.result()
-                if sent != body:
-                    raise CorruptObject("object %s is shorter than its size" % self.info.oid)
-                rest = end - start - body
-                if rest:
-                    sent += sock.sendfile(handle, start + body, rest)
-                return sent
-        finally:
-            verifier.stop()
-
-    def _verify_whole(self) -> None:
-        verifier = _BackgroundVerifier(self._fd, self.info)
-        verifier.result()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-class _BackgroundVerifier:
-    """Hashes a whole file in a thread (hashlib releases the GIL on big blocks)."""
-
-    def __init__(self, fd: int, info: ObjectInfo) -> None:
-        self._fd = fd
-        self._info = info
-        self._stopped = threading.Event()
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name="verify-" + info.oid[:8], daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        digest = hashlib.sha256()
-        buffer = bytearray(BLOCK)
-        offset = 0
-        try:
-            while not self._stopped.is_set():
-                count = os.preadv(self._fd, [buffer], offset)
-                if not count:
-                    break
-                digest.update(memoryview(buffer)[:count])
-                offset += count
-            if offset != self._info.size:
-                raise CorruptObject("object %s has %d bytes, not %d" % (self._info.oid, offset, self._info.size))
-            verify_digest(self._info.oid, digest, "object %s" % self._info.oid)
-        except BaseException as error:  # handed to the waiting thread
-            self._error = error
-
-    def result(self) -> None:
-        """Wait for the hash; raise ``CorruptObject`` if it does not match."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
 
 
 class _Flusher:
@@ -480,8 +413,23 @@ def _set_content_type(fd: int, content_type: str) -> None:
             raise
 
 
-def _get_content_type(target) -> Optional[str]:
+def _set_block_digests(fd: int, record: bytes) -> None:
+    """Store a block record; a file system that cannot hold it (no user xattrs,
+    or a record over its size limit: about 120 MiB objects on ext4) leaves the
+    object without one, and reads then check the whole object instead."""
     try:
-        return os.getxattr(target, _TYPE_XATTR).decode("utf-8", "replace")
+        os.setxattr(fd, _BLOCKS_XATTR, record)
+    except OSError as error:
+        log.debug("no block record kept (%s): reads hash the whole object", error)
+
+
+def _get_xattr(target, name: str) -> Optional[bytes]:
+    try:
+        return os.getxattr(target, name)
     except OSError:
         return None
+
+
+def _get_content_type(target) -> Optional[str]:
+    raw = _get_xattr(target, _TYPE_XATTR)
+    return None if raw is None else raw.decode("utf-8", "replace")

@@ -7,12 +7,16 @@ Range); an unsatisfiable one is ``416`` with ``Content-Range: bytes */size``.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 from .errors import RangeNotSatisfiable
+from .metadata import is_media_type
 from .storage import ObjectInfo
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TYPE = "application/octet-stream"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -32,7 +36,7 @@ def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None, 
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes" if ranges else "none",
-        "Content-Type": content_type or info.content_type or DEFAULT_TYPE,
+        "Content-Type": served_type(content_type or info.content_type, info.oid),
     }
     if _etag_matches(request_headers.get("If-None-Match"), etag):
         return Plan(304, 0, 0, headers)
@@ -48,6 +52,17 @@ def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None, 
             return Plan(206, start, end, headers)
     headers["Content-Length"] = str(info.size)
     return Plan(200, start, end, headers)
+
+
+def served_type(stored: Optional[str], oid: str) -> str:
+    """The stored media type, or the default for none or for one that entry
+    checks would refuse today (stores written before they existed)."""
+    if stored is None:
+        return DEFAULT_TYPE
+    if not is_media_type(stored):
+        log.warning("object %s: stored content type refused, served as %s: %s", oid, DEFAULT_TYPE, ascii(stored[:120]))
+        return DEFAULT_TYPE
+    return stored
 
 
 def parse_range(value: str, size: int):

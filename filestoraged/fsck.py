@@ -1,8 +1,16 @@
-"""``filestoraged fsck``: verify every object on disk against its name.
+"""``filestoraged fsck``: verify every object on disk against its name, and
+every stored value that would reach a response header.
 
-Corrupt objects are reported; with ``--repair`` they are moved to
-``<data-dir>/.corrupt/<namespace>/<sha256>`` so they are no longer served
-(a client then gets 404 and can upload the file again).
+- Corrupt objects are reported; with ``--repair`` they are moved to
+  ``<data-dir>/.corrupt/<namespace>/<sha256>`` so they are no longer served
+  (a client then gets 404 and can upload the file again).
+- Objects without a valid block record (written before records existed, or
+  with a damaged one) are reported; ``--repair`` writes the record from the
+  bytes that just matched the object's id.
+- Stored content types and share-link file names that today's entry checks
+  would refuse (``metadata``) are reported; ``--repair`` removes them (the
+  object is then served as ``application/octet-stream``, the link without a
+  file name). The daemon never sends them either way.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import os
 from dataclasses import dataclass, field
 from typing import List
 
+from .database import open_database
 from .disk import DiskBackend
 from .errors import CorruptObject
+from .metadata import is_file_name, is_media_type
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +33,22 @@ class Report:
     checked: int = 0
     corrupt: List[str] = field(default_factory=list)
     repaired: List[str] = field(default_factory=list)
+    unrecorded: List[str] = field(default_factory=list)  # no valid block record
+    refused_values: List[str] = field(default_factory=list)  # "<where>: <field> <value>"
+
+    @property
+    def clean(self) -> bool:
+        return not self.corrupt and not self.refused_values
 
 
 def fsck(backend: DiskBackend, repair: bool = False) -> Report:
     report = Report()
     for namespace, oid in backend.all_objects():
         report.checked += 1
+        where = "%s/%s" % (namespace.label, oid)
         try:
-            with backend.open(namespace, oid) as obj:
-                for _ in obj.chunks():
-                    pass
+            digests = backend.verify_file(namespace, oid)
         except CorruptObject as error:
-            where = "%s/%s" % (namespace.label, oid)
             report.corrupt.append(where)
             log.error("corrupt: %s (%s)", where, error)
             if repair:
@@ -42,4 +56,37 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
                 os.makedirs(target_dir, exist_ok=True)
                 os.replace(backend.object_path(namespace, oid), os.path.join(target_dir, oid))
                 report.repaired.append(where)
+            continue
+        if not backend.block_record_matches(namespace, oid, digests):
+            report.unrecorded.append(where)
+            if repair:
+                backend.write_block_record(namespace, oid, digests)
+        content_type = backend.stat(namespace, oid).content_type
+        if content_type is not None and not is_media_type(content_type):
+            report.refused_values.append("%s: content type %s" % (where, ascii(content_type[:120])))
+            if repair:
+                backend.clear_content_type(namespace, oid)
+    _check_share_links(os.path.join(backend.root, "meta.db"), repair, report)
     return report
+
+
+def _check_share_links(path: str, repair: bool, report: Report) -> None:
+    """Share-link records keep their own content type and file name."""
+    if not os.path.exists(path):
+        return
+    db = open_database(path)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'share_links'").fetchone():
+            return
+        rows = db.execute("SELECT id, content_type, filename FROM share_links").fetchall()
+        for link_id, content_type, filename in rows:
+            if content_type is not None and not is_media_type(content_type):
+                report.refused_values.append("link %s: content type %s" % (link_id, ascii(content_type[:120])))
+                if repair:
+                    db.execute("UPDATE share_links SET content_type = NULL WHERE id = ?", (link_id,))
+            if filename is not None and not is_file_name(filename):
+                report.refused_values.append("link %s: file name %s" % (link_id, ascii(filename[:120])))
+                if repair:
+                    db.execute("UPDATE share_links SET filename = NULL WHERE id = ?", (link_id,))
+    finally:
+        db.close()

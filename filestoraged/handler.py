@@ -13,12 +13,10 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from email.utils import formatdate
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, Optional
 
-from . import download, requesthead
+from . import download, requesthead, responsehead
 from .errors import BadRequest, CorruptObject, FileStoreError, extra_headers, http_status
 from .messages import (
     EmptyResponse,
@@ -37,7 +35,6 @@ access_log = logging.getLogger("filestoraged.access")
 DRAIN_LIMIT = 64 * 1024
 # How long an early answer waits for the client to stop sending.
 LINGER_SECONDS = 2.0
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -212,7 +209,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             headers = dict(plan.headers)
             headers.update(response.headers)
-            fields = _fields(headers)
+            fields = responsehead.fields(headers)
             head = self.head_from_fields(plan.status, fields)
             if self.command == "HEAD" or plan.status == 304:
                 self.wfile.write(head)
@@ -248,17 +245,14 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_whole(status or response.status, response.encode(), "application/json", response.headers)
 
     def head_bytes(self, status: int, headers: Dict[str, str]) -> bytes:
-        return self.head_from_fields(status, _fields(headers))
+        return self.head_from_fields(status, responsehead.fields(headers))
 
     def head_from_fields(self, status: int, fields: str) -> bytes:
         """Status line, Server, Date, the given header lines, Connection if closing."""
         self.status = status
         if self.server.stopping:
             self.close_connection = True
-        return ("HTTP/1.1 %d %s\r\nServer: filestoraged\r\nDate: %s\r\n%s%s\r\n" % (
-            status, _REASONS.get(status, ""), _http_date(), fields,
-            "Connection: close\r\n" if self.close_connection else "",
-        )).encode("latin-1")
+        return responsehead.head(status, fields, self.close_connection)
 
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""
@@ -288,21 +282,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             return configured.rstrip("/")
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
         return "http://" + host
-
-
-def _fields(headers: Dict[str, str]) -> str:
-    return "".join(["%s: %s\r\n" % item for item in headers.items()])
-
-
-_date_cache = [0, ""]
-
-
-def _http_date() -> str:
-    """The Date header value, formatted at most once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[:] = [now, formatdate(now, usegmt=True)]
-    return _date_cache[1]
 
 
 def _redact(path: str) -> str:

@@ -44,7 +44,7 @@ from typing import Iterator, List, Optional, Sequence
 from .errors import AlreadyExists, BackendUnavailable, BadRequest, CorruptObject, NotFound, TooLarge
 from .memcache_cluster import Cluster
 from .pipeline import BackgroundHash, BackgroundSink, prefetch
-from .storage import read_into
+from .storage import fill
 
 MIB = 1024 * 1024
 DEFAULT_MAX_SIZE = 50 * MIB
@@ -327,18 +327,12 @@ class Retrieval:
 
 def _read_chunks(stream, chunk_size: int) -> Iterator[bytes]:
     """Exactly ``chunk_size`` bytes at a time (the last one shorter)."""
+    buffer = memoryview(bytearray(chunk_size))
     while True:
-        buffer = bytearray(chunk_size)
-        view = memoryview(buffer)
-        filled = 0
-        while filled < chunk_size:
-            count = read_into(stream, view[filled:])
-            if not count:
-                break
-            filled += count
+        filled = fill(stream, buffer)
         if not filled:
             return
-        yield bytes(view[:filled])
+        yield bytes(buffer[:filled])
         if filled < chunk_size:
             return
 

@@ -13,7 +13,8 @@ from typing import Dict, Iterator, Optional
 from urllib.parse import unquote
 
 from .errors import BadRequest
-from .storage import BLOCK, read_into
+from .blocks import BLOCK
+from .storage import read_into
 
 MAX_PART_HEADERS = 16 * 1024  # bytes of headers in one part
 MAX_PARTS = 64

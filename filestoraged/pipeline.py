@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Generic, Iterable, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 _DONE = object()
 
 
@@ -68,6 +71,25 @@ class BackgroundHash(BackgroundSink[bytes]):
         """Wait for every piece fed so far; the digest of them all."""
         self.finish()
         return self._digest.hexdigest()
+
+
+def ordered_map(function: Callable[[T], U], items: Iterable[T], workers: int, depth: int) -> Iterator[U]:
+    """``map(function, items)`` on ``workers`` threads, at most ``depth`` calls
+    ahead of the consumer, results in order; a call's exception is raised
+    where its result would be. Closing the generator cancels the calls not
+    started and waits for the running ones (they may hold the caller's
+    resources, such as a file descriptor about to be closed)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="map")
+    pending: "deque[Future[U]]" = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:

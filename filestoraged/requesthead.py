@@ -8,12 +8,16 @@ limits (100 header lines, 64 KiB a line) and stricter framing rules.
 
 from __future__ import annotations
 
+import re
 from typing import Dict, Optional, Tuple
 
 from .errors import BadRequest
 
 MAX_LINE = 65536
 MAX_HEADERS = 100
+# RFC 9112 §3.2 Host = uri-host [ ":" port ]; a name or an IP literal. It is
+# echoed into answer URLs and Location/Link headers, so it is checked here.
+_HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 class Headers:
@@ -86,6 +90,9 @@ def read_headers(rfile) -> Headers:
         raise BadRequest("more than %d header lines" % MAX_HEADERS)
     if "Transfer-Encoding" in headers and "Content-Length" in headers:
         raise BadRequest("both Transfer-Encoding and Content-Length")
+    host = headers.get("Host")
+    if host and not _HOST.fullmatch(host):
+        raise BadRequest("the Host header is not a valid host[:port]: %s" % ascii(host[:100]))
     return headers
 
 

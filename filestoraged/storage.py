@@ -16,8 +16,6 @@ from typing import Callable, Iterator, List, Optional, Protocol
 from .errors import CorruptObject
 from .names import Namespace
 
-BLOCK = 1 << 20  # bytes per read/write/hash step: big enough to amortise syscalls
-
 
 class Readable(Protocol):
     """What ``put`` consumes: anything with ``readinto`` (files, request bodies,
@@ -160,6 +158,17 @@ def read_into(stream, buffer: memoryview) -> int:
     data = stream.read(len(buffer))
     buffer[: len(data)] = data
     return len(data)
+
+
+def fill(stream, buffer: memoryview) -> int:
+    """Read until ``buffer`` is full or the stream ends; the count read."""
+    filled = 0
+    while filled < len(buffer):
+        count = read_into(stream, buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
 
 
 def verify_digest(expected: str, digest: "hashlib._Hash", what: str) -> None:

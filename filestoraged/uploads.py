@@ -8,6 +8,7 @@ from typing import Iterator, Optional
 
 from .errors import BadRequest
 from .messages import Request
+from .metadata import media_type
 from .multipart import MultipartReader, Part, boundary_of
 from .storage import Readable
 
@@ -34,8 +35,9 @@ def multipart_parts(request: Request, max_size: int) -> Optional[Iterator[Part]]
 
 
 def raw_upload(request: Request, max_size: int) -> Upload:
-    """The body as it is; its Content-Type is kept unless it is a form type."""
-    content_type = request.headers.get("Content-Type")
+    """The body as it is; its Content-Type is kept unless it is a form type
+    (``BadRequest`` before any byte is read if it is not a valid media type)."""
+    content_type = media_type(request.headers.get("Content-Type"), "Content-Type")
     if content_type and content_type.split(";")[0].strip().lower() in _FORM_TYPES:
         content_type = None
     return Upload(request.body(max_size), content_type)
@@ -48,5 +50,5 @@ def file_or_raw_upload(request: Request, max_size: int) -> Upload:
         return raw_upload(request, max_size)
     for part in parts:
         if part.name == "file":
-            return Upload(part, part.content_type, part.filename)
+            return Upload(part, media_type(part.content_type, "the file part's Content-Type"), part.filename)
     raise BadRequest("the multipart body has no 'file' part")

@@ -21,7 +21,9 @@ def main(argv) -> int:
     else:
         suite = loader.discover("tests", top_level_dir=".")
     result = unittest.TextTestRunner(verbosity=1, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # A test with failing subtests is listed once per subtest: count tests.
+    failed = len({id(test) if not hasattr(test, "test_case") else id(test.test_case)
+                  for test, _ in result.failures + result.errors}) + len(result.unexpectedSuccesses)
     passed = result.testsRun - failed - len(result.skipped)
     print("%d passed, %d failed, %d skipped" % (passed, failed, len(result.skipped)))
     return 1 if failed or not result.testsRun else 0

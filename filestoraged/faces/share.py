@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from ..errors import BadRequest, NotFound
 from ..messages import JsonResponse, ObjectResponse, Request
+from ..metadata import file_name, media_type
 from ..names import SHARES
 from ..router import Router
 from ..uploads import multipart_parts
@@ -51,8 +52,10 @@ class ShareFace:
                 if part.name == "file":
                     if stored is not None:
                         raise BadRequest("more than one 'file' part")
-                    content_type = _content_type(part.content_type, part.filename)
-                    stored = (self.backend.put(SHARES, part, content_type).info, part.filename, content_type)
+                    filename = file_name(part.filename, "the file part's filename")
+                    content_type = _content_type(media_type(part.content_type, "the file part's Content-Type"),
+                                                 filename)
+                    stored = (self.backend.put(SHARES, part, content_type).info, filename, content_type)
                 elif part.name in ("password", "max_downloads", "expires_in"):
                     fields[part.name] = part.read_text(_FIELD_LIMIT)
                     self._options(fields)  # refuse bad values before a file part streams in

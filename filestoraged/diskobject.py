@@ -1,0 +1,181 @@
+"""Reading a stored file: every byte handed out is checked in the buffer that
+is handed out, never in a second read of the file.
+
+- Objects up to ``SMALL_OBJECT`` are read whole and checked against their id
+  before any header is sent: corruption is a clean ``500``.
+- Bigger objects with a block record (``blocks``) are read a block at a time;
+  each block is checked against its recorded digest before any byte of it
+  leaves, so a changed byte is never sent, and a ``Range`` reads and checks
+  only the blocks it covers.
+- Objects without a (valid) record, such as those written before records
+  existed, are hashed whole from the same buffers that are sent; the last
+  piece is held back until the whole matched, and the record is then written
+  so the next read takes the block path.
+
+Reading, hashing and sending overlap: a thread reads and checks the next block
+while the caller's thread sends the previous one (``hashlib`` and socket calls
+release the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+from contextlib import closing
+from typing import Callable, Iterator, List, Optional, Tuple
+
+from . import blocks
+from .blocks import BLOCK
+from .errors import CorruptObject
+from .pipeline import ordered_map, prefetch
+from .storage import ObjectInfo, StoredObject, clamp_range, verify_digest
+
+log = logging.getLogger(__name__)
+
+# Objects up to this size are read whole and verified before the headers go out.
+SMALL_OBJECT = 256 * 1024
+# Buffers (blocks) one download holds while blocks are read, checked and sent.
+RING = 3
+
+
+class DiskObject(StoredObject):
+    """A stored file opened for reading (``fd``), with its block digests if recorded.
+
+    ``on_small(data)`` receives the verified bytes of a small object (for the
+    hot cache); ``on_digests(digests)`` a record derived by a whole-file check.
+    """
+
+    def __init__(self, info: ObjectInfo, fd: int, digests: Optional[List[bytes]],
+                 on_small: Callable[[bytes], None], on_digests: Callable[[List[bytes]], None]) -> None:
+        super().__init__(info)
+        self._fd = fd
+        self._digests = digests
+        self._small: Optional[bytes] = None
+        self._on_small = on_small
+        self._on_digests = on_digests
+
+    def preflight(self) -> None:
+        if self.info.size <= SMALL_OBJECT:
+            data = os.pread(self._fd, self.info.size + 1, 0)
+            verify_digest(self.info.oid, hashlib.sha256(data), "object %s" % self.info.oid)
+            self._small = data
+            self._on_small(data)
+
+    def verified_bytes(self, start: int, end: int) -> Optional[bytes]:
+        return None if self._small is None else self._small[start:end]
+
+    def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
+        start, end = clamp_range(self.info.size, start, end)
+        if self._small is not None:
+            if start < end:
+                yield self._small[start:end]
+        elif self._digests is not None:
+            yield from self._checked_blocks(start, end)
+        else:
+            yield from self._checked_whole(start, end)
+
+    def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
+        start, end = clamp_range(self.info.size, start, end)
+        if self._small is None and self._digests is not None:
+            pieces = self._ring_blocks(start, end)
+        else:
+            pieces = prefetch(self.chunks(start, end), depth=1)
+        sent = 0
+        with closing(pieces):  # stops the reading threads before close() shuts the fd
+            for piece in pieces:
+                sock.sendall(piece)
+                sent += len(piece)
+        return sent
+
+    def verify_whole(self) -> List[bytes]:
+        """Hash the whole file against its id, ignoring any record; return the
+        block digests of what was read (for fsck)."""
+        digests: List[bytes] = []
+        for _ in self._whole_pass(0, 0, digests):
+            pass
+        return digests
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    # -- the two checked paths ---------------------------------------------------
+
+    def _checked_blocks(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` from the blocks that cover them, each checked
+        against its recorded digest before any of it is yielded."""
+        for index in range(start // BLOCK, -(-end // BLOCK)):
+            offset = index * BLOCK
+            data = self._read_block(offset)
+            self._check_block(index, data)
+            yield memoryview(data)[max(0, start - offset):end - offset]
+
+    def _ring_blocks(self, start: int, end: int) -> Iterator[memoryview]:
+        """As ``_checked_blocks``, read and checked by two threads ahead of the
+        consumer into a ring of ``RING`` reused buffers: each piece is valid only
+        until the next one is asked for (``send`` has written it by then).
+
+        Decision: SHA-256 (1.15 GB/s on one core here) bounds a download; two
+        checking threads took a 50 MiB download from ~850 to ~1000 MiB/s, and
+        reused buffers keep memory at ``RING`` blocks per download with no
+        allocation per block."""
+        assert self._digests is not None
+        free: "queue.SimpleQueue[bytearray]" = queue.SimpleQueue()
+        for _ in range(RING):
+            free.put(bytearray(BLOCK))
+
+        def read_and_check(index: int) -> Tuple[bytearray, memoryview]:
+            buffer = free.get()
+            offset = index * BLOCK
+            view = memoryview(buffer)[:min(BLOCK, self.info.size - offset)]
+            if os.preadv(self._fd, [view], offset) != len(view):
+                raise CorruptObject("object %s is shorter than its size" % self.info.oid)
+            self._check_block(index, view)
+            return buffer, view
+
+        indexes = range(start // BLOCK, -(-end // BLOCK))
+        # At most RING calls in flight or in the consumer's hands (see ordered_map).
+        checked = ordered_map(read_and_check, indexes, workers=2, depth=RING)
+        with closing(checked):
+            for index, (buffer, view) in zip(indexes, checked):
+                offset = index * BLOCK
+                yield view[max(0, start - offset):end - offset]
+                free.put(buffer)
+
+    def _check_block(self, index: int, data) -> None:
+        assert self._digests is not None
+        if blocks.block_digest(data) != self._digests[index]:
+            raise CorruptObject("block %d of object %s does not match its digest" % (index, self.info.oid))
+
+    def _checked_whole(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` from a pass over the whole file; the last piece
+        only once the whole matched its id. Then the block record is written."""
+        digests: List[bytes] = []
+        yield from self._whole_pass(start, end, digests)
+        self._on_digests(digests)
+
+    def _whole_pass(self, start: int, end: int, digests: List[bytes]) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        held = None
+        for index in range(blocks.block_count(self.info.size)):
+            offset = index * BLOCK
+            data = self._read_block(offset)
+            digest.update(data)
+            digests.append(blocks.block_digest(data))
+            if offset < end and offset + len(data) > start:
+                if held is not None:
+                    yield held
+                held = memoryview(data)[max(0, start - offset):end - offset]
+        verify_digest(self.info.oid, digest, "object %s" % self.info.oid)
+        if held is not None:
+            yield held
+
+    def _read_block(self, offset: int) -> bytes:
+        length = min(BLOCK, self.info.size - offset)
+        data = os.pread(self._fd, length, offset)
+        if len(data) != length:
+            raise CorruptObject("object %s is shorter than its size" % self.info.oid)
+        return data

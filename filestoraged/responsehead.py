@@ -1,0 +1,65 @@
+"""The one place a response head is written: status line, Server, Date, fields.
+
+Every header name and value passes ``fields``: a value with anything but
+printable ASCII (CR, LF, NUL, other controls, characters Latin-1 cannot
+encode) is never emitted, whatever produced it; it is dropped and logged.
+Values are checked when they come in (``metadata``); this is the net under
+that check, for stores written before it existed and for any future path
+that forgets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Mapping, Tuple
+
+log = logging.getLogger(__name__)
+
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+# (second, formatted) in one tuple: a reader takes the whole pair with one
+# reference read, so concurrent threads never see a second with another
+# second's text; two threads formatting the same second both write the same.
+_date: Tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The Date header value, formatted at most once a second."""
+    global _date
+    now = int(time.time())
+    cached = _date
+    if cached[0] != now:
+        cached = (now, formatdate(now, usegmt=True))
+        _date = cached
+    return cached[1]
+
+
+def is_safe(name: str, value: str) -> bool:
+    """True if ``name: value`` can be sent as one header line and nothing else."""
+    return value.isascii() and value.isprintable() and _TOKEN.fullmatch(name) is not None
+
+
+def fields(headers: Mapping[str, str]) -> str:
+    """Header lines (each ending in CRLF) for ``headers``; unsafe ones are dropped and logged."""
+    lines = []
+    for name, value in headers.items():
+        if is_safe(name, value):
+            lines.append("%s: %s\r\n" % (name, value))
+        else:
+            log.warning("response header %s dropped: its value cannot be sent safely: %s",
+                        ascii(name[:40]), ascii(value[:120]))
+    return "".join(lines)
+
+
+def head(status: int, field_lines: str, close: bool) -> bytes:
+    """The whole head: status line, Server, Date, ``field_lines`` (from ``fields``),
+    ``Connection: close`` if ``close``, and the blank line."""
+    return ("HTTP/1.1 %d %s\r\nServer: filestoraged\r\nDate: %s\r\n%s%s\r\n" % (
+        status, REASONS.get(status, ""), http_date(), field_lines,
+        "Connection: close\r\n" if close else "",
+    )).encode("latin-1")
