@@ -12,7 +12,7 @@ import subprocess
 import time
 from pymemcache.client.base import Client
 
-from filestoraged.memcache_store import WINDOW_BYTES, MemcachedFileStore
+from filestoraged.storage.memcached.store import WINDOW_BYTES, MemcachedFileStore
 
 from .run import BIG, Daemon, curl, free_port, median_rate, wait_port
 

@@ -8,17 +8,17 @@ import time
 from typing import Callable, Optional
 
 from .config import Config
-from .disk import DiskBackend
+from .storage.disk.backend import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
 from .faces.kv import KVFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
-from .kvstore import KVLimits, KVStore
+from .meta.kv import KVLimits, KVStore
 from .metrics import Metrics
-from .router import Router
-from .sharestore import ShareStore
-from .storage import Backend
+from .web.router import Router
+from .meta.shares import ShareStore
+from .storage.interface import Backend
 
 
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
@@ -28,7 +28,7 @@ def make_backend(config: Config) -> Backend:
     """The backend the configuration names. ``pymemcache`` is imported only here,
     only for the memcached backend, so the disk default needs nothing installed."""
     if config.backend == "memcached":
-        from .memcached_backend import MemcachedBackend
+        from .storage.memcached.backend import MemcachedBackend
 
         return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir)
     return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None)

@@ -9,9 +9,10 @@ import threading
 from typing import Optional, Sequence
 
 from . import config as config_module
-from . import logs, systemd
+from . import logs
+from . import systemd
 from .app import App
-from .server import FileStoreServer
+from .web.server import FileStoreServer
 
 log = logging.getLogger("filestoraged")
 
@@ -68,8 +69,8 @@ def serve(config) -> int:
 
 
 def run_fsck(config) -> int:
-    from .disk import DiskBackend
-    from .fsck import fsck
+    from .storage.disk.backend import DiskBackend
+    from .storage.disk.fsck import fsck
 
     if config.backend != "disk":
         print("fsck checks the disk backend only", file=sys.stderr)

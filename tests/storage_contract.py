@@ -12,7 +12,7 @@ import io
 import threading
 
 from filestoraged.errors import CorruptObject, NotFound, TooLarge
-from filestoraged.names import DEFAULT, SHARES, repository
+from filestoraged.storage.names import DEFAULT, SHARES, repository
 
 from .support import payload, sha256
 

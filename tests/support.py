@@ -20,7 +20,7 @@ from typing import Dict, Optional
 
 from filestoraged.app import App
 from filestoraged.config import Config
-from filestoraged.server import FileStoreServer
+from filestoraged.web.server import FileStoreServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024

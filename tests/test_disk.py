@@ -10,11 +10,11 @@ import tempfile
 import unittest
 from unittest import mock
 
-from filestoraged import disk
-from filestoraged.disk import DiskBackend
+from filestoraged.storage.disk import backend as disk
+from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.errors import InsufficientStorage
-from filestoraged.fsck import fsck
-from filestoraged.names import DEFAULT, SHARES, repository
+from filestoraged.storage.disk.fsck import fsck
+from filestoraged.storage.names import DEFAULT, SHARES, repository
 
 from .storage_contract import StorageContract
 from .support import payload, sha256

@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from filestoraged import disk
+from filestoraged.storage.disk import backend as disk
 
 from .support import MIB, ServerCase, multipart, payload, sha256
 

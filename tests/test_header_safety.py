@@ -15,8 +15,9 @@ import os
 import sqlite3
 import unittest
 
-from filestoraged import metadata, responsehead
-from filestoraged.memcache_store import manifest_key
+from filestoraged.storage import metadata
+from filestoraged.web import response_head as responsehead
+from filestoraged.storage.memcached.store import manifest_key
 
 from .support import ServerCase, multipart, payload, sha256
 from .test_memcached_http import MemcachedServerCase
@@ -144,8 +145,8 @@ class DiskPoisonTests(PoisonContract, ServerCase):
         os.setxattr(path, "user.filestoraged.content_type", value.encode("utf-8"))
 
     def test_fsck_reports_and_removes_refused_values(self):
-        from filestoraged.disk import DiskBackend
-        from filestoraged.fsck import fsck
+        from filestoraged.storage.disk.backend import DiskBackend
+        from filestoraged.storage.disk.fsck import fsck
 
         oid = self.request("POST", "/files", b"typed", {"Content-Type": "text/plain"}).json()["hash"]
         self.poison_stored_type(oid, SPLIT_LF)

@@ -16,8 +16,8 @@ from filestoraged.errors import (
     NotFound,
     TooLarge,
 )
-from filestoraged.memcache_store import ITEM_HEADROOM, MemcachedFileStore, manifest_key
-from filestoraged.memcached_backend import MemcachedBackend
+from filestoraged.storage.memcached.store import ITEM_HEADROOM, MemcachedFileStore, manifest_key
+from filestoraged.storage.memcached.backend import MemcachedBackend
 
 from .memcached_server import MemcachedMixin
 from .storage_contract import StorageContract
@@ -167,7 +167,7 @@ class LibraryTests(MemcachedTestCase):
         backend = self.make_backend(50 * MIB)
         self.addCleanup(backend.close)
         data = payload(3 * MIB, seed=8)
-        from filestoraged.names import DEFAULT
+        from filestoraged.storage.names import DEFAULT
 
         oid = backend.put(DEFAULT, io.BytesIO(data)).info.oid
         manifest = backend.files.manifest("default/" + oid)

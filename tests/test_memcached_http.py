@@ -3,7 +3,7 @@ plus what only memcached does (503 when it is down, recovery)."""
 
 from __future__ import annotations
 
-from filestoraged.memcached_backend import MemcachedBackend
+from filestoraged.storage.memcached.backend import MemcachedBackend
 
 from .memcached_server import MemcachedMixin
 from .support import ServerCase

@@ -16,7 +16,8 @@ import time
 import unittest
 from unittest import mock
 
-from filestoraged import logs, systemd
+from filestoraged import logs
+from filestoraged import systemd
 
 from .support import MIB, ROOT, Daemon, ServerCase, payload, sha256, wait_for_port
 

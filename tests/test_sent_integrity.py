@@ -14,7 +14,7 @@ import re
 import socket
 from typing import Callable, Optional
 
-from filestoraged.blocks import BLOCK
+from filestoraged.storage.blocks import BLOCK
 
 from .support import MIB, ServerCase, payload, sha256
 
@@ -178,8 +178,8 @@ class SentIntegrityTests(ServerCase):
         self.assertNotEqual(os.getxattr(self.path, "user.filestoraged.blocks"), bytes(record))
 
     def test_fsck_repair_writes_missing_records(self):
-        from filestoraged.disk import DiskBackend
-        from filestoraged.fsck import fsck
+        from filestoraged.storage.disk.backend import DiskBackend
+        from filestoraged.storage.disk.fsck import fsck
 
         os.removexattr(self.path, "user.filestoraged.blocks")
         backend = DiskBackend(self.data_dir, 64 * MIB)

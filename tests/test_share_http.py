@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from filestoraged.names import SHARES
+from filestoraged.storage.names import SHARES
 
 from .support import MIB, FakeClock, ServerCase, multipart, payload, sha256
 from .test_memcached_http import MemcachedServerCase

@@ -9,9 +9,9 @@ import unittest
 from unittest import mock
 
 from filestoraged import config
-from filestoraged.download import parse_range
+from filestoraged.web.ranges import parse_range
 from filestoraged.errors import BadRequest, RangeNotSatisfiable
-from filestoraged.multipart import MultipartReader, boundary_of, parse_header_value
+from filestoraged.web.multipart import MultipartReader, boundary_of, parse_header_value
 
 
 class ConfigTests(unittest.TestCase):

@@ -10,10 +10,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ..errors import BadRequest
-from ..messages import JsonResponse, ObjectResponse, Request
-from ..names import is_object_id, object_id, repository
-from ..router import Router
-from ..uploads import raw_upload
+from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..storage.names import is_object_id, object_id, repository
+from ..web.router import Router
+from .uploads import raw_upload
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10000

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..messages import JsonResponse, ObjectResponse, Request
-from ..names import DEFAULT, object_id
-from ..router import Router
-from ..uploads import file_or_raw_upload
+from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..storage.names import DEFAULT, object_id
+from ..web.router import Router
+from .uploads import file_or_raw_upload
 
 
 class FilesFace:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from ..errors import BadRequest, NotFound
-from ..messages import EmptyResponse, JsonResponse, Request
-from ..router import Router
+from ..web.messages import EmptyResponse, JsonResponse, Request
+from ..web.router import Router
 
 _BODY_OVERHEAD = 4096  # JSON punctuation around a maximal key and value
 

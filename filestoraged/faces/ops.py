@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import FileStoreError
-from ..messages import JsonResponse, Request, TextResponse
-from ..router import Router
+from ..web.messages import JsonResponse, Request, TextResponse
+from ..web.router import Router
 
 
 class OpsFace:

@@ -18,11 +18,11 @@ from typing import Dict, Optional
 from urllib.parse import quote
 
 from ..errors import BadRequest, NotFound
-from ..messages import JsonResponse, ObjectResponse, Request
-from ..metadata import file_name, media_type
-from ..names import SHARES
-from ..router import Router
-from ..uploads import multipart_parts
+from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..storage.metadata import file_name, media_type
+from ..storage.names import SHARES
+from ..web.router import Router
+from .uploads import multipart_parts
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _FIELD_LIMIT = 1024  # bytes in a text field

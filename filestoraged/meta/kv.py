@@ -20,8 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from .database import open_database
-from .errors import TooLarge
+from ..storage.database import open_database
+from ..errors import TooLarge
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv_committed (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

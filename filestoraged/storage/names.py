@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound
 
 _OID = re.compile(r"[0-9a-f]{64}")
 _REPOSITORY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")

@@ -18,7 +18,7 @@ from http.server import ThreadingHTTPServer
 from typing import Optional
 
 from .handler import RequestHandler
-from .responses import ReadyResponses
+from .ready import ReadyResponses
 
 log = logging.getLogger("filestoraged")
 

@@ -22,13 +22,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, List, Optional, Tuple
 
-from . import blocks
-from .blocks import BLOCK
-from .diskobject import DiskObject
-from .errors import InsufficientStorage, NotFound, TooLarge
-from .hotcache import FileCache, identity, still_same_file
-from .names import DEFAULT, SHARES, Namespace, is_object_id
-from .storage import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, fill
+from .. import blocks
+from ..blocks import BLOCK
+from .reader import DiskObject
+from ...errors import InsufficientStorage, NotFound, TooLarge
+from ..caches import FileCache, identity, still_same_file
+from ..names import DEFAULT, SHARES, Namespace, is_object_id
+from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, fill
 
 log = logging.getLogger(__name__)
 

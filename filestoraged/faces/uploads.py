@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from .errors import BadRequest
-from .messages import Request
-from .metadata import media_type
-from .multipart import MultipartReader, Part, boundary_of
-from .storage import Readable
+from ..errors import BadRequest
+from ..web.messages import Request
+from ..storage.metadata import media_type
+from ..web.multipart import MultipartReader, Part, boundary_of
+from ..storage.interface import Readable
 
 # Room for boundaries, part headers and small fields around a file part that
 # may itself be as large as the size limit.

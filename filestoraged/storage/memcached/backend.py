@@ -14,11 +14,11 @@ import os
 import threading
 from typing import Iterator, List, Optional, Sequence
 
-from .database import open_database
-from .errors import CorruptObject
-from .memcache_store import MemcachedFileStore, Retrieval, manifest_key
-from .names import Namespace
-from .storage import Backend, ObjectInfo, PutResult, Readable, StoredObject
+from ..database import open_database
+from ...errors import CorruptObject
+from .store import MemcachedFileStore, Retrieval, manifest_key
+from ..names import Namespace
+from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject
 
 
 def _name(namespace: Namespace, oid: str) -> str:

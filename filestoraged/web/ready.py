@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .hotcache import BoundedCache
-from .requesthead import Headers
+from ..storage.caches import BoundedCache
+from .request_head import Headers
 
 # The largest body remembered; past this the transfer, not the request, is the cost.
 MAX_BODY = 64 * 1024

@@ -12,9 +12,9 @@ import re
 from typing import Dict, Iterator, Optional
 from urllib.parse import unquote
 
-from .errors import BadRequest
-from .blocks import BLOCK
-from .storage import read_into
+from ..errors import BadRequest
+from ..storage.blocks import BLOCK
+from ..storage.interface import read_into
 
 MAX_PART_HEADERS = 16 * 1024  # bytes of headers in one part
 MAX_PARTS = 64

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Tuple
 
-from .errors import MethodNotAllowed, NotFound
+from ..errors import MethodNotAllowed, NotFound
 
 Handler = Callable[..., object]
 

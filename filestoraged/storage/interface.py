@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
 
-from .errors import CorruptObject
+from ..errors import CorruptObject
 from .names import Namespace
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from .errors import BadRequest, TooLarge
+from ..errors import BadRequest, TooLarge
 
 _MAX_CHUNK_LINE = 1024
 

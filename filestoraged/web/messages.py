@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, Optional
 from urllib.parse import parse_qs
 
 from .body import RequestBody
-from .errors import BadRequest, FileStoreError
-from .storage import StoredObject
+from ..errors import BadRequest, FileStoreError
+from ..storage.interface import StoredObject
 
 
 class Request:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 MAX_LINE = 65536
 MAX_HEADERS = 100

@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterator, Optional
 
-from .errors import Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
-from .database import open_database
-from .names import SHARES
-from .storage import Backend
+from ..errors import Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
+from ..storage.database import open_database
+from ..storage.names import SHARES
+from ..storage.interface import Backend
 
 log = logging.getLogger(__name__)
 

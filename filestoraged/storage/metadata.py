@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 MAX_MEDIA_TYPE = 255  # characters; also what the disk backend's xattr keeps
 MAX_FILE_NAME = 255  # UTF-8 bytes, the common file-system limit

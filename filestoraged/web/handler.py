@@ -16,8 +16,10 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, Optional
 
-from . import download, requesthead, responsehead
-from .errors import BadRequest, CorruptObject, FileStoreError, extra_headers, http_status
+from . import ranges as download
+from . import request_head as requesthead
+from . import response_head as responsehead
+from ..errors import BadRequest, CorruptObject, FileStoreError, extra_headers, http_status
 from .messages import (
     EmptyResponse,
     JsonResponse,

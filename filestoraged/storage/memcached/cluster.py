@@ -29,7 +29,7 @@ from pymemcache.exceptions import (
     MemcacheIllegalInputError,
 )
 
-from .errors import BackendUnavailable, BadRequest
+from ...errors import BackendUnavailable, BadRequest
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a connection
 IO_TIMEOUT = 10.0  # seconds for one command's reply

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from .errors import RangeNotSatisfiable
-from .metadata import is_media_type
-from .storage import ObjectInfo
+from ..errors import RangeNotSatisfiable
+from ..storage.metadata import is_media_type
+from ..storage.interface import ObjectInfo
 
 log = logging.getLogger(__name__)
 

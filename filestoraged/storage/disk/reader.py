@@ -26,11 +26,11 @@ import queue
 from contextlib import closing
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from . import blocks
-from .blocks import BLOCK
-from .errors import CorruptObject
-from .pipeline import ordered_map, prefetch
-from .storage import ObjectInfo, StoredObject, clamp_range, verify_digest
+from .. import blocks
+from ..blocks import BLOCK
+from ...errors import CorruptObject
+from ..threads import ordered_map, prefetch
+from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 
 log = logging.getLogger(__name__)
 
