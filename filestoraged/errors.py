@@ -23,12 +23,24 @@ class FileStoreError(Exception):
         return str(self.args[0])
 
 
-# -- the client's fault -------------------------------------------------------
+# The client's fault.
 
 class BadRequest(FileStoreError):
     """The request is malformed: bad JSON, bad field, bad name, bad framing."""
 
     message = "bad request"
+
+
+class UriTooLong(BadRequest):
+    """The request line is longer than the server reads."""
+
+    message = "request line too long"
+
+
+class VersionNotSupported(BadRequest):
+    """Only HTTP/1.0 and HTTP/1.1 are spoken here."""
+
+    message = "HTTP version not supported"
 
 
 class Unauthorized(FileStoreError):
@@ -97,7 +109,7 @@ class TooManyRequests(FileStoreError):
         self.retry_after = retry_after
 
 
-# -- the server's or the backend's fault ---------------------------------------
+# The server's or the backend's fault.
 
 class CorruptObject(FileStoreError):
     """Stored bytes do not match their hash, or part of an object is missing
@@ -113,6 +125,13 @@ class BackendUnavailable(FileStoreError):
     retry_after = 5
 
 
+class TooManyConnections(FileStoreError):
+    """Every connection slot (``--max-connections``) is taken."""
+
+    message = "too many connections, retry later"
+    retry_after = 1
+
+
 class InsufficientStorage(FileStoreError):
     """The disk is full (``ENOSPC``) or the ``--max-bytes`` quota would be passed."""
 
@@ -123,6 +142,8 @@ class InsufficientStorage(FileStoreError):
 # the class's MRO so a subclass inherits its parent's row.
 HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     BadRequest: (400, "bad_request"),
+    UriTooLong: (414, "bad_request"),
+    VersionNotSupported: (505, "bad_request"),
     Unauthorized: (401, "unauthorized"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
@@ -134,6 +155,7 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     TooManyRequests: (429, "too_many_requests"),
     CorruptObject: (500, "corrupt"),
     BackendUnavailable: (503, "unavailable"),
+    TooManyConnections: (503, "unavailable"),
     InsufficientStorage: (507, "insufficient_storage"),
 }
 
@@ -153,8 +175,9 @@ def extra_headers(error: BaseException) -> Dict[str, str]:
     """Headers an error answer carries besides its JSON body (Allow, Retry-After, ...)."""
     if isinstance(error, MethodNotAllowed):
         return {"Allow": ", ".join(error.allow)}
-    if isinstance(error, (TooManyRequests, BackendUnavailable)):
-        return {"Retry-After": str(error.retry_after)}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return {"Retry-After": str(retry_after)}
     if isinstance(error, RangeNotSatisfiable):
         return {"Content-Range": "bytes */%d" % error.size}
     return {}

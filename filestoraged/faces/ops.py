@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import FileStoreError
+from ..errors import BackendUnavailable, FileStoreError
 from ..web.messages import JsonResponse, Request, TextResponse
 from ..web.router import Router
 
@@ -20,8 +20,9 @@ class OpsFace:
         try:
             backend.check()
         except FileStoreError as error:
+            retry_after = getattr(error, "retry_after", BackendUnavailable.retry_after)
             return JsonResponse(503, {"status": "unavailable", "backend": backend.name, "message": error.text},
-                                {"Retry-After": "5"})
+                                {"Retry-After": str(retry_after)})
         return JsonResponse(200, {"status": "ok", "backend": backend.name})
 
     def metrics(self, request: Request) -> TextResponse:

@@ -40,18 +40,27 @@ class PutResult:
 class StoredObject(abc.ABC):
     """An object opened for reading. Use as a context manager.
 
-    The integrity promise lives here: ``chunks`` and ``send`` verify the whole
-    object against its id and raise ``CorruptObject`` *before* handing out the
-    final bytes of the range, so a consumer never sees a complete, wrong copy.
+    Call order: ``preflight()`` (before any response header), then either
+    ``verified_bytes()`` (small objects held in memory) or ``send()`` /
+    ``chunks()`` for the bytes, then ``close()``.
+
+    The integrity promise lives here: ``chunks`` and ``send`` hand out only
+    bytes that were checked in the very buffer handed out, and raise
+    ``CorruptObject`` before a byte that fails its check (or, where a check
+    covers the whole object, before the final bytes of the range), so a
+    consumer never sees a complete, wrong copy.
     """
 
-    # A backend that can tell cheaply (one ``stat``) whether the stored object
-    # is still there and unchanged sets this; the server may then answer later
-    # GETs of a small object from a ready-made response (see ``responses``).
-    still_current: Optional[Callable[[], bool]] = None
-
-    def __init__(self, info: ObjectInfo) -> None:
+    def __init__(self, info: ObjectInfo, proof: Optional[Callable[[], bool]] = None) -> None:
         self.info = info
+        self._proof = proof
+
+    def still_current(self) -> bool:
+        """True if the stored object is provably still the one opened, at the
+        cost of one ``stat`` (disk); False where the backend cannot tell
+        cheaply. The server remembers ready-made answers only for objects that
+        can (see ``web.ready``), and asks again on every hit."""
+        return self._proof is not None and self._proof()
 
     def preflight(self) -> None:
         """Check what can be checked before any response header is sent (size,
@@ -92,8 +101,8 @@ class StoredObject(abc.ABC):
 class MemoryObject(StoredObject):
     """An object whose bytes are already in memory and already verified."""
 
-    def __init__(self, info: ObjectInfo, data: bytes) -> None:
-        super().__init__(info)
+    def __init__(self, info: ObjectInfo, data: bytes, proof: Optional[Callable[[], bool]] = None) -> None:
+        super().__init__(info, proof)
         self._data = data
 
     def verified_bytes(self, start: int, end: int) -> Optional[bytes]:

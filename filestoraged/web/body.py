@@ -9,11 +9,18 @@ refused from its headers gets its 413 instead of a 100.
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Callable, Optional
 
-from ..errors import BadRequest, TooLarge
+from ..errors import BadRequest, FileStoreError, TooLarge
 
 _MAX_CHUNK_LINE = 1024
+# An unread request body smaller than this is read and dropped after the
+# answer so the connection can be kept alive; a bigger one closes it.
+DRAIN_LIMIT = 64 * 1024
+# How long an early answer waits for the client to stop sending.
+LINGER_SECONDS = 2.0
 
 
 class RequestBody:
@@ -43,10 +50,6 @@ class RequestBody:
             if self.length > limit:
                 raise TooLarge("the body is %d bytes; the limit is %d" % (self.length, limit))
         self.finished = self.length == 0
-
-    @property
-    def chunked(self) -> bool:
-        return self.length is None
 
     def readinto(self, buffer: memoryview) -> int:
         """Fill ``buffer`` with the next body bytes; 0 at the end of the body."""
@@ -150,3 +153,39 @@ def _content_length(value: Optional[str]) -> int:
     if not value.isdigit():
         raise BadRequest("bad Content-Length %r" % value[:40])
     return int(value)
+
+
+def has_unread(request, headers) -> bool:
+    """True if body bytes of this request may still be on the wire."""
+    opened = request.body_opened if request is not None else None
+    if opened is not None:
+        return not opened.finished
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    return chunked or headers.get("Content-Length", "0").strip() not in ("", "0")
+
+
+def settle(request, headers) -> bool:
+    """Make sure no unread body bytes are left to be parsed as the next
+    request: drop a small rest. False if the connection must close instead."""
+    if not has_unread(request, headers):
+        return True
+    if request is None:
+        return False
+    try:
+        return request.body(DRAIN_LIMIT).drain(DRAIN_LIMIT)
+    except FileStoreError:
+        return False
+
+
+def linger(sock) -> None:
+    """After answering early (413, 400) with body bytes still coming, read and
+    drop them for a moment before closing: closing a socket with unread input
+    resets it, and the client might lose our answer."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_SECONDS)
+        deadline = time.monotonic() + LINGER_SECONDS
+        while time.monotonic() < deadline and sock.recv(1 << 20):
+            pass
+    except OSError:
+        pass

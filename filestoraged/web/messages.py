@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
-from .body import RequestBody
-from ..errors import BadRequest, FileStoreError
+from ..errors import BadRequest, FileStoreError, extra_headers, http_status
 from ..storage.interface import StoredObject
+from .body import RequestBody
+from .request_head import Headers
 
 
 class Request:
-    """One parsed request: method, path, query, headers and a lazily opened body."""
+    """One parsed request: method, path, query, headers and a lazily opened body.
 
-    def __init__(self, handler, method: str, path: str, query: str) -> None:
-        self._handler = handler
+    Built from what it needs, not from the connection: ``open_body(limit)``
+    makes the body stream (the handler knows the socket and answers
+    ``100-continue``), ``base_url`` is ``http://host[:port]`` as the client
+    addressed us or as configured (for absolute URLs in answers).
+    """
+
+    def __init__(self, method: str, path: str, query: str, headers: Headers,
+                 open_body: Callable[[int], RequestBody], base_url: str) -> None:
         self.method = method
         self.path = path
         self._query = query
-        self.headers = handler.headers
+        self.headers = headers
+        self._open_body = open_body
+        self.base_url = base_url
         self.body_opened: Optional[RequestBody] = None
 
     @property
@@ -41,9 +50,7 @@ class Request:
         """The body as a stream of at most ``limit`` bytes (``TooLarge`` past it,
         decided from Content-Length before anything is read when possible)."""
         if self.body_opened is None:
-            self.body_opened = RequestBody(
-                self._handler.rfile, self.headers, limit, self._handler.send_continue
-            )
+            self.body_opened = self._open_body(limit)
         return self.body_opened
 
     def json_body(self, limit: int) -> Any:
@@ -53,11 +60,6 @@ class Request:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise BadRequest("the body is not valid JSON") from None
-
-    @property
-    def base_url(self) -> str:
-        """``http://host[:port]`` as the client addressed us (for absolute URLs)."""
-        return self._handler.base_url()
 
 
 @dataclass
@@ -81,6 +83,7 @@ class TextResponse:
     status: int
     text: str
     content_type: str = "text/plain; charset=utf-8"
+    headers: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +102,30 @@ class ObjectResponse:
     ranges: bool = True  # honour Range/If-Range
 
 
-def error_body(error: BaseException, code: str) -> Dict[str, str]:
+def whole_parts(
+    response: Union[JsonResponse, TextResponse, EmptyResponse], method: str
+) -> Tuple[Dict[str, str], bytes]:
+    """The header fields and body bytes of an answer of known size. 204 and
+    304 carry no length; HEAD and both of them carry no body."""
+    if isinstance(response, JsonResponse):
+        payload, content_type = response.encode(), "application/json"
+    elif isinstance(response, TextResponse):
+        payload, content_type = response.text.encode("utf-8"), response.content_type
+    else:
+        payload, content_type = b"", None
+    headers = dict(response.headers)
+    if content_type and payload:
+        headers["Content-Type"] = content_type
+    if response.status not in (204, 304):
+        headers["Content-Length"] = str(len(payload))
+    if method == "HEAD" or response.status in (204, 304):
+        payload = b""
+    return headers, payload
+
+
+def error_response(error: BaseException) -> JsonResponse:
+    """The answer to a failure: its status from the one table (``errors``), a
+    JSON body ``{"error", "message"}`` and the headers the error carries."""
+    status, code = http_status(error)
     message = error.text if isinstance(error, FileStoreError) else "internal server error"
-    return {"error": code, "message": message}
+    return JsonResponse(status, {"error": code, "message": message}, extra_headers(error))

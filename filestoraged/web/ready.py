@@ -11,7 +11,7 @@ whole, and answers the next plain request for the same target from here.
 
 What keeps it correct:
 - Only objects whose backend can prove cheaply that they are unchanged
-  (``StoredObject.still_current``: one ``stat`` on disk) are remembered, and
+  (``StoredObject.still_current()``: one ``stat`` on disk) are remembered, and
   the proof runs on every hit, so a deleted or replaced object is a miss.
 - Only responses a face returned without extra headers or a completion hook
   (share links count downloads, so they never come here).
@@ -61,9 +61,8 @@ class ReadyResponses:
             return None
         return ready
 
-    def remember(self, target: str, face: str, fields: str, body: bytes,
-                 still_current: Optional[Callable[[], bool]]) -> None:
+    def remember(self, target: str, face: str, fields: str, body: bytes, still_current: Callable[[], bool]) -> None:
         """Keep the answer just sent for ``target`` if it qualifies (see module docstring)."""
-        if still_current is None or len(body) > MAX_BODY or "?" in target:
+        if len(body) > MAX_BODY or "?" in target or not still_current():
             return
         self._cache.put(target, Ready(face, fields, body, still_current), len(body) + len(fields))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-from ..errors import BadRequest
+from ..errors import BadRequest, UriTooLong, VersionNotSupported
 
 MAX_LINE = 65536
 MAX_HEADERS = 100
@@ -50,16 +50,12 @@ class Headers:
         return isinstance(name, str) and name.lower() in self._values
 
 
-class VersionNotSupported(BadRequest):
-    """Only HTTP/1.0 and HTTP/1.1 are spoken here."""
-
-
 def parse_request_line(line: bytes) -> Tuple[str, str, str]:
-    """``(method, target, version)`` from ``GET /x HTTP/1.1\\r\\n``."""
-    try:
-        text = line.decode("latin-1").rstrip("\r\n")
-    except UnicodeDecodeError:  # latin-1 never fails; kept for clarity
-        raise BadRequest("bad request line") from None
+    """``(method, target, version)`` from ``GET /x HTTP/1.1\\r\\n`` (as read,
+    at most ``MAX_LINE + 1`` bytes: longer is ``UriTooLong``)."""
+    if len(line) > MAX_LINE:
+        raise UriTooLong()
+    text = line.decode("latin-1").rstrip("\r\n")
     parts = text.split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise BadRequest("bad request line %r" % text[:100])

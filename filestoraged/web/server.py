@@ -17,20 +17,16 @@ import time
 from http.server import ThreadingHTTPServer
 from typing import Optional
 
+from ..errors import TooManyConnections
+from . import response_head
 from .handler import RequestHandler
+from .messages import error_response, whole_parts
 from .ready import ReadyResponses
 
 log = logging.getLogger("filestoraged")
 
 # Memory for ready-made answers to hot small GETs (see responses.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
-
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 70\r\n\r\n"
-    b'{"error":"unavailable","message":"too many connections, retry later"}\n'
-)
-
 
 class FileStoreServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -72,7 +68,7 @@ class FileStoreServer(ThreadingHTTPServer):
             self.app.metrics.refused_connection()
             try:
                 request.settimeout(1.0)
-                request.sendall(_BUSY)
+                request.sendall(_refusal())
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -130,3 +126,9 @@ class FileStoreServer(ThreadingHTTPServer):
                     return False
                 self._idle.wait(left)
         return True
+
+
+def _refusal() -> bytes:
+    """The whole answer to a connection over ``--max-connections``."""
+    headers, payload = whole_parts(error_response(TooManyConnections()), "GET")
+    return response_head.head(503, response_head.fields(headers), close=True) + payload

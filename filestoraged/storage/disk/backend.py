@@ -108,18 +108,18 @@ class DiskBackend(Backend):
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound("no object %s" % oid) from None
-        if cached is not None:
-            obj: StoredObject = MemoryObject(ObjectInfo(oid, st.st_size, cached[0]), cached[1])
-        else:
-            info = ObjectInfo(oid, st.st_size, _get_content_type(fd))
-            raw = _get_xattr(fd, _BLOCKS_XATTR) if blocks.needs_record(st.st_size) else None
-            digests = blocks.decode(raw, oid, st.st_size)
-            obj = DiskObject(info, fd, digests,
-                             lambda data: self._hot.put(path, st, info.content_type, data),
-                             lambda found: _set_block_digests(fd, blocks.encode(oid, st.st_size, found)))
         file_identity = identity(st)
-        obj.still_current = lambda: still_same_file(path, file_identity)
-        return obj
+
+        def proof() -> bool:
+            return still_same_file(path, file_identity)
+
+        if cached is not None:
+            return MemoryObject(ObjectInfo(oid, st.st_size, cached[0]), cached[1], proof)
+        info = ObjectInfo(oid, st.st_size, _get_content_type(fd))
+        raw = _get_xattr(fd, _BLOCKS_XATTR) if blocks.needs_record(st.st_size) else None
+        return DiskObject(info, fd, blocks.decode(raw, oid, st.st_size), proof,
+                          on_small=lambda data: self._hot.put(path, st, info.content_type, data),
+                          on_digests=lambda found: _set_block_digests(fd, blocks.encode(oid, st.st_size, found)))
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         path = self.object_path(namespace, oid)
@@ -161,7 +161,7 @@ class DiskBackend(Backend):
         path = self.object_path(namespace, oid)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         info = ObjectInfo(oid, os.fstat(fd).st_size)
-        with DiskObject(info, fd, None, lambda data: None, lambda found: None) as obj:
+        with DiskObject(info, fd, None) as obj:
             return obj.verify_whole()
 
     def block_record_matches(self, namespace: Namespace, oid: str, digests: List[bytes]) -> bool:

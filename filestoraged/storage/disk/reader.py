@@ -48,8 +48,10 @@ class DiskObject(StoredObject):
     """
 
     def __init__(self, info: ObjectInfo, fd: int, digests: Optional[List[bytes]],
-                 on_small: Callable[[bytes], None], on_digests: Callable[[List[bytes]], None]) -> None:
-        super().__init__(info)
+                 proof: Optional[Callable[[], bool]] = None,
+                 on_small: Callable[[bytes], None] = lambda data: None,
+                 on_digests: Callable[[List[bytes]], None] = lambda found: None) -> None:
+        super().__init__(info, proof)
         self._fd = fd
         self._digests = digests
         self._small: Optional[bytes] = None

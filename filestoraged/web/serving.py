@@ -1,0 +1,78 @@
+"""Serving a stored object: preflight, the Range/ETag plan, one write for
+small answers, streaming with the integrity cut, remembering ready answers,
+and the face's ``on_done`` hook.
+
+``serve`` raises a ``FileStoreError`` only before anything was written (the
+caller then answers it like any other failure). Once the head is out, a
+``CorruptObject`` can only cut the transfer: it is returned in ``Served``,
+and the caller closes the connection before the last byte, the one way left
+to tell the client the copy is bad.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..errors import CorruptObject
+from . import ranges, response_head
+from .messages import ObjectResponse
+from .request_head import Headers
+
+
+@dataclass
+class Served:
+    status: int
+    bytes_out: int
+    complete: bool  # every byte of the body went out
+    cut_by: Optional[CorruptObject] = None  # the transfer was cut: the stored copy is bad
+
+
+class Wire:
+    """What serving needs of the connection: a buffered ``write`` for heads and
+    small answers, the socket for streaming, and the head builder (status line,
+    Date, connection state: the handler's)."""
+
+    def __init__(self, write: Callable[[bytes], object], sock, head: Callable[[int, str], bytes]) -> None:
+        self.write = write
+        self.sock = sock
+        self.head = head
+
+
+# remember(header_fields, body, still_current): keep a ready-made answer.
+Remember = Callable[[str, bytes, Callable[[], bool]], None]
+
+
+def serve(response: ObjectResponse, method: str, request_headers: Headers, wire: Wire,
+          remember: Optional[Remember] = None) -> Served:
+    """Answer ``method`` (GET or HEAD) for the stored object in ``response``."""
+    obj = response.obj
+    complete = False
+    try:
+        obj.preflight()
+        plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges)
+        headers = dict(plan.headers)
+        headers.update(response.headers)
+        fields = response_head.fields(headers)
+        head = wire.head(plan.status, fields)
+        if method == "HEAD" or plan.status == 304:
+            wire.write(head)
+            return Served(plan.status, 0, False)
+        in_memory = obj.verified_bytes(plan.start, plan.end)
+        if in_memory is not None:  # a small object: one write for all
+            wire.write(head + in_memory)
+            complete = True
+            if remember is not None and plan.status == 200 and not response.headers and response.on_done is None:
+                remember(fields, in_memory, obj.still_current)
+            return Served(plan.status, len(in_memory), True)
+        wire.write(head)
+        try:
+            sent = obj.send(wire.sock, plan.start, plan.end)
+        except CorruptObject as error:
+            return Served(plan.status, 0, False, error)
+        complete = True
+        return Served(plan.status, sent, True)
+    finally:
+        obj.close()
+        if response.on_done is not None:
+            response.on_done(complete)
