@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from filestoraged.storage.disk import backend as disk
+from filestoraged.storage.disk import writer as disk_writer
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.errors import InsufficientStorage
 from filestoraged.storage.disk.fsck import fsck
@@ -69,7 +69,7 @@ class DiskLayoutTests(DiskTestCase):
         def no_space(fd, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        with mock.patch.object(disk, "_write_all", no_space):
+        with mock.patch.object(disk_writer, "write_all", no_space):
             with self.assertRaises(InsufficientStorage):
                 self.backend.put(DEFAULT, io.BytesIO(b"does not fit"))
         self.assertEqual(os.listdir(self.backend.tmp_dir), [])

@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from filestoraged.storage.disk import backend as disk
+from filestoraged.storage.disk import writer as disk_writer
 
 from .support import MIB, ServerCase, multipart, payload, sha256
 
@@ -315,9 +315,9 @@ class SmallLimitTests(ServerCase):
         def no_space(fd, data):
             raise OSError(28, "No space left on device")
 
-        original = disk._write_all
-        disk._write_all = no_space
-        self.addCleanup(setattr, disk, "_write_all", original)
+        original = disk_writer.write_all
+        disk_writer.write_all = no_space
+        self.addCleanup(setattr, disk_writer, "write_all", original)
         self.assertError(self.request("POST", "/files", b"abc"), 507, "insufficient_storage")
         self.assertEqual(self.stored_objects(), [])
 

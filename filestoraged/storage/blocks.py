@@ -38,7 +38,12 @@ def block_count(size: int) -> int:
 
 def block_digest(data) -> bytes:
     """The digest of one block (``bytes`` or a buffer)."""
-    return hashlib.sha256(data).digest()[:_DIGEST]
+    return truncated(hashlib.sha256(data))
+
+
+def truncated(sha256: "hashlib._Hash") -> bytes:
+    """The block digest form of a SHA-256 computed elsewhere."""
+    return sha256.digest()[:_DIGEST]
 
 
 def encode(oid: str, size: int, digests: List[bytes]) -> bytes:
@@ -55,7 +60,7 @@ def needs_record(size: int) -> bool:
 def decode(raw: Optional[bytes], oid: str, size: int) -> Optional[List[bytes]]:
     """The digests if ``raw`` is a whole, matching record for ``oid`` of
     ``size`` bytes; None otherwise (no record, other format, torn, misplaced)."""
-    if not needs_record(size):
+    if not needs_record(size):  # the block is the object: its digest is the id's
         return [bytes.fromhex(oid)[:_DIGEST]]
     if not raw or raw[:4] != _MAGIC:
         return None

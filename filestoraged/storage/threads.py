@@ -1,14 +1,20 @@
-"""Small background-thread stages used to overlap hashing and network I/O.
+"""The one small thread core: work beside the caller's thread, bounded, with
+every failure handed back to the caller.
 
-SHA-256, zlib and socket calls release the GIL, so a second thread doing one
-of them while the first does another really runs in parallel. Every stage is
-bounded (a queue of at most ``depth`` items) so memory stays flat, and an
-exception in the background is re-raised in the caller's thread.
+SHA-256, zlib, file and socket calls release the GIL, so a second thread doing
+one of them while the first does another really runs in parallel. Two shapes
+cover every use here:
+
+- ``Stage``: a thread that consumes items from a bounded queue, in order
+  (memcached writes, the running SHA-256 of a read, block digests beside an
+  upload, ``fdatasync`` while an upload arrives). ``wait`` is the join point:
+  after it the stage holds no item, so a buffer lent to it can be reused.
+- ``ahead``: ``map`` on worker threads, a bounded number of calls ahead of the
+  consumer, results in order (memcached windows, disk blocks).
 """
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections import deque
@@ -20,66 +26,87 @@ U = TypeVar("U")
 _DONE = object()
 
 
-class BackgroundSink(Generic[T]):
-    """Calls ``consume(item)`` in its own thread for each item submitted."""
+class Stage(Generic[T]):
+    """Calls ``consume(item)`` in its own thread for each item submitted, at
+    most ``depth`` items queued. The thread starts with the first item, so a
+    stage that is never fed costs nothing. Use as a context manager (``close``)."""
 
-    def __init__(self, consume: Callable[[T], None], depth: int = 1, name: str = "sink") -> None:
+    def __init__(self, consume: Callable[[T], object], depth: int = 1, name: str = "stage") -> None:
         self._consume = consume
         self._queue: "queue.Queue[object]" = queue.Queue(depth)
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _DONE:
-                return
-            if self._error is None:
-                try:
-                    self._consume(item)  # type: ignore[arg-type]
-                except BaseException as error:  # re-raised in submit/finish
-                    self._error = error
+        self._thread: Optional[threading.Thread] = None
+        self._name = name
 
     def submit(self, item: T) -> None:
-        self._raise_if_failed()
+        """Queue ``item``, waiting for room; raise the failure of an earlier item."""
+        self._start()
         self._queue.put(item)
 
+    def offer(self, item: T) -> bool:
+        """Queue ``item`` only if there is room now (for hints that coalesce,
+        such as "flush"); raise the failure of an earlier item."""
+        self._start()
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            return False
+        return True
+
+    def wait(self) -> None:
+        """Wait until every item submitted was consumed; re-raise a failure."""
+        if self._thread is not None:
+            self._queue.join()
+        self._raise_if_failed()
+
     def finish(self) -> None:
-        """Wait until everything submitted was consumed; re-raise a failure."""
+        """Wait for everything submitted, stop the thread, re-raise a failure."""
         self.close()
         self._raise_if_failed()
 
     def close(self) -> None:
-        if self._thread.is_alive():
+        """Stop the thread after the items already queued; never raises."""
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(_DONE)
             self._thread.join()
+
+    def __enter__(self) -> "Stage[T]":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        self._raise_if_failed()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _DONE:
+                    return
+                if self._error is None:  # after a failure, items are dropped unconsumed
+                    self._consume(item)  # type: ignore[arg-type]
+            except BaseException as error:  # handed back in submit/offer/wait/finish
+                self._error = error
+            finally:
+                self._queue.task_done()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
 
-class BackgroundHash(BackgroundSink[bytes]):
-    """SHA-256 of the pieces fed to it, computed in its own thread."""
-
-    def __init__(self, depth: int = 8) -> None:
-        self._digest = hashlib.sha256()
-        super().__init__(self._digest.update, depth, name="sha256")
-
-    def hexdigest(self) -> str:
-        """Wait for every piece fed so far; the digest of them all."""
-        self.finish()
-        return self._digest.hexdigest()
-
-
-def ordered_map(function: Callable[[T], U], items: Iterable[T], workers: int, depth: int) -> Iterator[U]:
+def ahead(function: Callable[[T], U], items: Iterable[T], workers: int = 1, depth: int = 2) -> Iterator[U]:
     """``map(function, items)`` on ``workers`` threads, at most ``depth`` calls
-    ahead of the consumer, results in order; a call's exception is raised
-    where its result would be. Closing the generator cancels the calls not
-    started and waits for the running ones (they may hold the caller's
+    submitted ahead of the consumer, results in order; a call's exception is
+    raised where its result would be. Closing the generator cancels the calls
+    not started and waits for the running ones (they may use the caller's
     resources, such as a file descriptor about to be closed)."""
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="map")
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="ahead")
     pending: "deque[Future[U]]" = deque()
     try:
         for item in items:
@@ -90,45 +117,3 @@ def ordered_map(function: Callable[[T], U], items: Iterable[T], workers: int, de
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead of the
-    consumer. Closing the generator stops the producer at its next item."""
-    out: "queue.Queue[object]" = queue.Queue(depth)
-    stop = threading.Event()
-    failure: list = []
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        out.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        except BaseException as error:  # re-raised in the consumer
-            failure.append(error)
-        out.put(_DONE)
-
-    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = out.get()
-            if item is _DONE:
-                if failure:
-                    raise failure[0]
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                out.get_nowait()
-            except queue.Empty:
-                pass
-            thread.join(0.05)

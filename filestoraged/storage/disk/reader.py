@@ -12,9 +12,9 @@ is handed out, never in a second read of the file.
   piece is held back until the whole matched, and the record is then written
   so the next read takes the block path.
 
-Reading, hashing and sending overlap: a thread reads and checks the next block
-while the caller's thread sends the previous one (``hashlib`` and socket calls
-release the GIL).
+On the block path, reading, hashing and sending overlap: two threads read
+and check the next blocks while the caller's thread sends the previous one
+(``hashlib`` and socket calls release the GIL).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from .. import blocks
 from ..blocks import BLOCK
 from ...errors import CorruptObject
-from ..threads import ordered_map, prefetch
+from ..threads import ahead
 from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class DiskObject(StoredObject):
         if self._small is None and self._digests is not None:
             pieces = self._ring_blocks(start, end)
         else:
-            pieces = prefetch(self.chunks(start, end), depth=1)
+            pieces = self.chunks(start, end)
         sent = 0
         with closing(pieces):  # stops the reading threads before close() shuts the fd
             for piece in pieces:
@@ -139,8 +139,8 @@ class DiskObject(StoredObject):
             return buffer, view
 
         indexes = range(start // BLOCK, -(-end // BLOCK))
-        # At most RING calls in flight or in the consumer's hands (see ordered_map).
-        checked = ordered_map(read_and_check, indexes, workers=2, depth=RING)
+        # At most RING calls in flight or in the consumer's hands (see ahead).
+        checked = ahead(read_and_check, indexes, workers=2, depth=RING)
         with closing(checked):
             for index, (buffer, view) in zip(indexes, checked):
                 offset = index * BLOCK

@@ -1,0 +1,58 @@
+"""The memcached store's format: the manifest that commits a file, and the
+keys of manifests and chunks (see ``store`` for how they are used)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+from ...errors import BadRequest, CorruptObject
+
+MANIFEST_VERSION = 1
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:+=@")
+
+
+@dataclass
+class Manifest:
+    size: int
+    chunk_size: int
+    sha256: str
+    prefix: str
+    crcs: List[int] = field(default_factory=list)
+    content_type: Optional[str] = None
+    version: int = MANIFEST_VERSION
+
+    def chunk_keys(self) -> List[str]:
+        return [chunk_key(self.prefix, index) for index in range(len(self.crcs))]
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def decode(cls, raw: bytes, name: str) -> "Manifest":
+        try:
+            fields = json.loads(raw)
+            manifest = cls(**fields)
+        except (ValueError, TypeError):
+            raise CorruptObject("the manifest of %r is unreadable" % name) from None
+        if manifest.version != MANIFEST_VERSION or manifest.chunk_size <= 0:
+            raise CorruptObject("the manifest of %r has an unknown format" % name)
+        if len(manifest.crcs) != -(-manifest.size // manifest.chunk_size):
+            raise CorruptObject("the manifest of %r lists the wrong number of chunks" % name)
+        return manifest
+
+
+def manifest_key(name: str) -> str:
+    return "fsd:m:" + name
+
+
+def chunk_key(prefix: str, index: int) -> str:
+    return "fsd:c:%s:%d" % (prefix, index)
+
+
+def check_name(name: str) -> str:
+    """File names become memcached keys: 1-200 characters, no spaces or controls."""
+    if not 1 <= len(name) <= 200 or not set(name) <= _KEY_CHARS:
+        raise BadRequest("names are 1-200 characters of A-Z a-z 0-9 . _ - / : + = @")
+    return name
