@@ -14,7 +14,7 @@ from . import systemd
 from .app import App
 from .web.server import FileStoreServer
 
-log = logging.getLogger("filestoraged")
+log = logging.getLogger(__name__)
 
 # Decision: how long a thread may hold the GIL while others wait for it
 # (CPython's default is 5 ms). Every connection has its own thread; with the

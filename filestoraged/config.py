@@ -46,7 +46,7 @@ class Option:
         return Config.__dataclass_fields__[self.name].default
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 8080

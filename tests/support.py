@@ -225,6 +225,17 @@ class Daemon:
         self.process.stderr.close()
 
 
+def wait_until(condition, what: str, timeout: float = 20) -> None:
+    """Wait for ``condition()`` to hold, checking every 10 ms, for at most
+    ``timeout`` seconds (for state another process or the file system shows,
+    where no event can be waited on); fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting until " + what)
+        time.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

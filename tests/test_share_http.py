@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
+import os
 import socket
+import sqlite3
 import threading
-import time
 
+from filestoraged.errors import BackendUnavailable
 from filestoraged.storage.names import SHARES
 
-from .support import MIB, FakeClock, ServerCase, multipart, payload, sha256
+from .support import MIB, FakeClock, ServerCase, multipart, payload, sha256, wait_until
 from .test_memcached_http import MemcachedServerCase
 
 
@@ -31,12 +34,36 @@ class ShareContract:
     def path_of(self, link: dict) -> str:
         return link["url"].split("127.0.0.1:%d" % self.port, 1)[1]
 
+    def start_server(self) -> None:
+        super().start_server()
+        # Downloads end in ShareStore.finish, a moment after the client has
+        # the last byte: tests wait for it on this condition, woken by each.
+        self.transfers = threading.Condition()
+        shares = self.app.shares
+        finish = shares.finish
+
+        def finish_and_notify(link_id: str, complete: bool) -> None:
+            finish(link_id, complete)
+            with self.transfers:
+                self.transfers.notify_all()
+
+        shares.finish = finish_and_notify
+
+    def in_flight(self, link_id: str = "") -> int:
+        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        try:
+            return db.execute("SELECT coalesce(sum(in_flight), 0) FROM share_links WHERE ? IN ('', id)",
+                              (link_id,)).fetchone()[0]
+        finally:
+            db.close()
+
+    def wait_transfers_done(self, link_id: str = "") -> None:
+        with self.transfers:
+            self.assertTrue(self.transfers.wait_for(lambda: self.in_flight(link_id) == 0, timeout=20))
+
     def sweep(self) -> None:
-        """Sweep once every download the test made is accounted for: the
-        client has the last byte a moment before the server counts it."""
-        deadline = time.monotonic() + 10
-        while self.app.shares.transfers_in_flight() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        """Sweep once every download the test made is accounted for."""
+        self.wait_transfers_done()
         self.app.shares.sweep()
 
     def shared_blobs(self):
@@ -140,13 +167,21 @@ class ShareContract:
             sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.path_of(link).encode())
             self.assertIn(b"200 OK", sock.recv(4096))
         # The server notices the hang-up when its next write fails.
-        deadline = time.monotonic() + 20
-        while self.app.shares.get(link_id).in_flight and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.wait_transfers_done(link_id)
         self.assertEqual(self.app.shares.get(link_id).downloads, 0)
         reply = self.request("GET", self.path_of(link))
         self.assertEqual((reply.status, sha256(reply.body)), (200, sha256(data)))
         self.assertError(self.request("GET", self.path_of(link)), 410, "gone")
+
+    def test_a_blob_removed_before_its_link_is_made_is_503_and_links_nothing(self):
+        info = self.app.backend.put(SHARES, io.BytesIO(b"raced with the sweep")).info
+        self.app.backend.delete(SHARES, info.oid)
+        with self.assertRaises(BackendUnavailable):
+            self.app.shares.create(info.oid, info.size, None, None, None, 1, 60)
+        self.assertEqual(self.in_flight(), 0)
+        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        self.addCleanup(db.close)
+        self.assertEqual(db.execute("SELECT count(*) FROM share_links").fetchone()[0], 0)
 
     def test_wrong_passwords_are_rate_limited(self):
         path = self.path_of(self.share(password="right", max_downloads=3))
@@ -218,6 +253,21 @@ class ShareContract:
 
 
 class DiskShareTests(ShareContract, ServerCase):
+    def test_the_sweep_runs_while_an_upload_is_open(self):
+        self.share(b"expires while the upload runs", expires_in=10)
+        body, ctype = multipart({"file": ("slow.bin", payload(3 * MIB, seed=9), "application/octet-stream")})
+        tmp = os.path.join(self.data_dir, ".tmp")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"PUT /file HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+                         % (ctype.encode(), len(body)) + body[:MIB + MIB // 2])
+            wait_until(lambda: os.listdir(tmp), "the upload is being stored")
+            self.clock.advance(11)  # expired, and no download wakes the sweeper thread
+            self.sweep()
+            self.assertNotIn(sha256(b"expires while the upload runs"), self.shared_blobs())
+            sock.sendall(body[MIB + MIB // 2:])
+            self.assertIn(b" 201 ", sock.recv(65536))
+
+
     def test_password_is_stored_only_as_a_salted_scrypt_digest(self):
         link = self.share(password="visible?")
         stored = self.app.shares.get(self.path_of(link).rsplit("/", 1)[1])

@@ -39,7 +39,6 @@ class ShareFace:
         router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
         router.add("/file/{link_id}", "file", {"GET": self.download, "DELETE": self.delete})
 
-    # -- upload ------------------------------------------------------------------
 
     def upload(self, request: Request) -> JsonResponse:
         parts = multipart_parts(request, self.config.max_size)
@@ -47,24 +46,23 @@ class ShareFace:
             raise BadRequest("upload with multipart/form-data and a 'file' part")
         fields: Dict[str, str] = {}
         stored = None
-        with self.shares.upload_gate():
-            for part in parts:
-                if part.name == "file":
-                    if stored is not None:
-                        raise BadRequest("more than one 'file' part")
-                    filename = file_name(part.filename, "the file part's filename")
-                    content_type = _content_type(media_type(part.content_type, "the file part's Content-Type"),
-                                                 filename)
-                    stored = (self.backend.put(SHARES, part, content_type).info, filename, content_type)
-                elif part.name in ("password", "max_downloads", "expires_in"):
-                    fields[part.name] = part.read_text(_FIELD_LIMIT)
-                    self._options(fields)  # refuse bad values before a file part streams in
-            if stored is None:
-                raise BadRequest("the form has no 'file' part")
-            max_downloads, expires_in = self._options(fields)
-            info, filename, content_type = stored
-            link = self.shares.create(info.oid, info.size, filename, content_type,
-                                      fields.get("password") or None, max_downloads, expires_in)
+        for part in parts:
+            if part.name == "file":
+                if stored is not None:
+                    raise BadRequest("more than one 'file' part")
+                filename = file_name(part.filename, "the file part's filename")
+                content_type = _content_type(media_type(part.content_type, "the file part's Content-Type"),
+                                             filename)
+                stored = (self.backend.put(SHARES, part, content_type).info, filename, content_type)
+            elif part.name in ("password", "max_downloads", "expires_in"):
+                fields[part.name] = part.read_text(_FIELD_LIMIT)
+                self._options(fields)  # refuse bad values before a file part streams in
+        if stored is None:
+            raise BadRequest("the form has no 'file' part")
+        max_downloads, expires_in = self._options(fields)
+        info, filename, content_type = stored
+        link = self.shares.create(info.oid, info.size, filename, content_type,
+                                  fields.get("password") or None, max_downloads, expires_in)
         return JsonResponse(201, {
             "status": "File Uploaded Successfully",
             "url": "%s/file/%s" % (request.base_url, link.id),
@@ -78,7 +76,6 @@ class ShareFace:
                               1, self.config.share_max_expiry)
         return max_downloads, expires_in
 
-    # -- download and delete -----------------------------------------------------
 
     def download(self, request: Request, link_id: str) -> ObjectResponse:
         link = self.shares.get(_link_id(link_id))

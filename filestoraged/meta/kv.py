@@ -59,6 +59,9 @@ class KVStore:
         return (False, None) if text is None else (True, json.loads(text))
 
     def _committed_text(self, key: str) -> Optional[str]:
+        # Read, then fill the cache, under the one lock that commit also holds
+        # while it invalidates: a reader can never put back a value that a
+        # commit has just replaced.
         with self._lock:
             text = self._cache.get(key)
             if text is not None:
@@ -120,12 +123,12 @@ class KVStore:
         with self._lock:
             self._db.close()
 
-    # -- helpers (called with the lock held) ------------------------------------
-
     def _staged_row(self, key: str) -> Optional[Tuple[Optional[str]]]:
+        """The staged row of ``key`` (call with the lock held)."""
         return self._db.execute("SELECT value FROM kv_staged WHERE key = ?", (key,)).fetchone()
 
     def _stage(self, key: str, text: Optional[str], previous: Optional[Tuple[Optional[str]]]) -> None:
+        """Stage one change within the staging limits (call with the lock held)."""
         added = len(key.encode()) + len((text or "").encode())
         removed = 0 if previous is None else len(key.encode()) + len((previous[0] or "").encode())
         keys_after = self._staged_keys + (previous is None)

@@ -9,9 +9,14 @@ connection does not burn the link). Reservations left by a crash are given
 back at start.
 
 Blobs are shared by links with the same bytes and removed by ``sweep`` once
-no live link needs them. Uploads run inside ``upload_gate`` and the sweep
-only deletes while no upload is in progress, so a blob that an upload just
-found (and is about to link) is never removed under it.
+no live link needs them. The race to close: an upload stores bytes that are
+already there (dedupe), then the sweep removes that blob before the upload's
+link exists. ``_blob_lock`` orders the two: the sweep re-checks and deletes
+one blob at a time under it, and ``create`` checks that the blob still exists
+and inserts the link under it. An upload that lost the race (its blob was
+removed between its store and its link) is answered ``503``: nothing was
+linked, and sending the file again succeeds. Neither step holds a lock
+through an upload, so uploads never starve the sweep (nor the other way).
 """
 
 from __future__ import annotations
@@ -22,12 +27,11 @@ import logging
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
-from contextlib import contextmanager
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Iterator, Optional
+from typing import Callable, Deque, Dict, Optional
 
-from ..errors import Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
+from ..errors import BackendUnavailable, Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
 from ..storage.database import open_database
 from ..storage.names import SHARES
 from ..storage.interface import Backend
@@ -104,14 +108,18 @@ class ShareStore:
         self.clock = clock
         self._db = open_database(path)
         self._db.executescript(_SCHEMA)
+        # _lock guards the database connection and _wrong; it is never held
+        # through backend I/O. _blob_lock orders blob removal against linking
+        # (see the module docstring); when both are taken, _blob_lock first.
         self._lock = threading.Lock()
-        self._uploads = 0
-        self._uploads_idle = threading.Condition()
-        self._wrong: Dict[str, Deque[float]] = defaultdict(deque)
+        self._blob_lock = threading.Lock()
+        self._wrong: Dict[str, Deque[float]] = {}  # link id -> times of recent wrong passwords
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._sweeper: Optional[threading.Thread] = None
         # Transfers that were running when the process died will never finish.
         self._db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
 
-    # -- links -------------------------------------------------------------------
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
                password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
@@ -122,7 +130,11 @@ class ShareStore:
             salt = secrets.token_bytes(16)
             digest = hash_password(password, salt)
         now = self.clock()
-        with self._lock:
+        with self._blob_lock, self._lock:
+            try:
+                self.backend.stat(SHARES, oid)
+            except NotFound:
+                raise BackendUnavailable("the file was cleaned up while it was being uploaded; send it again") from None
             self._db.execute(
                 "INSERT INTO share_links (id, oid, size, filename, content_type, password_salt, password_hash,"
                 " delete_token_hash, max_downloads, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -156,9 +168,7 @@ class ShareStore:
             return
         now = self.clock()
         with self._lock:
-            wrong = self._wrong[link.id]
-            while wrong and wrong[0] <= now - WRONG_PASSWORD_WINDOW:
-                wrong.popleft()
+            wrong = self._recent_wrong(link.id, now)
             if len(wrong) >= WRONG_PASSWORDS:
                 retry = int(wrong[0] + WRONG_PASSWORD_WINDOW - now) + 1
                 raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
@@ -167,8 +177,19 @@ class ShareStore:
         if hmac.compare_digest(hash_password(password, link.password_salt or b""), link.password_hash or b""):
             return
         with self._lock:
-            self._wrong[link.id].append(now)
+            self._wrong.setdefault(link.id, deque()).append(now)
         raise Unauthorized("wrong password")
+
+    def _recent_wrong(self, link_id: str, now: float) -> Deque[float]:
+        """Wrong passwords for ``link_id`` within the window (called with ``_lock``);
+        a link with none left is dropped from the table, so it never grows
+        past the links guessed at within the last minute."""
+        wrong = self._wrong.get(link_id, deque())
+        while wrong and wrong[0] <= now - WRONG_PASSWORD_WINDOW:
+            wrong.popleft()
+        if not wrong:
+            self._wrong.pop(link_id, None)
+        return wrong
 
     def reserve(self, link_id: str) -> None:
         """Take one of the remaining downloads for a transfer; ``Gone`` if none is left."""
@@ -189,12 +210,6 @@ class ShareStore:
                 (1 if complete else 0, link_id),
             )
 
-    def transfers_in_flight(self) -> int:
-        """Downloads reserved and not yet finished, over all links. A client
-        can hold the last byte before the server thread gets to ``finish``."""
-        with self._lock:
-            return self._db.execute("SELECT coalesce(sum(in_flight), 0) FROM share_links").fetchone()[0]
-
     def delete(self, link_id: str, token: Optional[str]) -> None:
         link = self.get(link_id)
         if not token or not hmac.compare_digest(_token_hash(token), link.delete_token_hash):
@@ -206,56 +221,41 @@ class ShareStore:
         if not changed:
             raise Gone("this link was deleted already")
 
-    # -- blobs -------------------------------------------------------------------
-
-    @contextmanager
-    def upload_gate(self) -> Iterator[None]:
-        """Hold while storing a blob and creating its link (see module docstring)."""
-        with self._uploads_idle:
-            self._uploads += 1
-        try:
-            yield
-        finally:
-            with self._uploads_idle:
-                self._uploads -= 1
-                self._uploads_idle.notify_all()
 
     def sweep(self) -> int:
-        """Remove blobs no live link needs, and old dead links; return blobs removed.
-        Skipped (returns 0) while an upload is in progress: it runs again later."""
+        """Remove blobs no live link needs, and old dead links; return blobs removed."""
         now = self.clock()
+        with self._lock:
+            linked = {row[0] for row in self._db.execute(
+                "SELECT DISTINCT oid FROM share_links WHERE blob_released = 0")}
+            needed = {row[0] for row in self._db.execute(
+                "SELECT DISTINCT oid FROM share_links WHERE " + _NEEDS_BLOB, (now,))}
+        stored = {info.oid for info in self.backend.list(SHARES)}
         removed = 0
-        with self._uploads_idle:
-            if self._uploads:
-                return 0
-            with self._lock:
-                linked = {row[0] for row in self._db.execute(
-                    "SELECT DISTINCT oid FROM share_links WHERE blob_released = 0")}
-                needed = {row[0] for row in self._db.execute(
-                    "SELECT DISTINCT oid FROM share_links WHERE " + _NEEDS_BLOB, (now,))}
-                stored = {info.oid for info in self.backend.list(SHARES)}
-                for oid in (linked | stored) - needed:
-                    try:
-                        self.backend.delete(SHARES, oid)
-                        removed += 1
-                    except NotFound:
-                        pass
-                    self._db.execute(
-                        "UPDATE share_links SET blob_released = 1 WHERE oid = ? AND NOT " + _NEEDS_BLOB,
-                        (oid, now),
-                    )
-                self._db.execute(
-                    "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + _NEEDS_BLOB
-                    + " AND max(expires_at, created_at) < ?", (now, now - TOMBSTONE_SECONDS))
+        for oid in sorted((linked | stored) - needed):
+            with self._blob_lock:
+                with self._lock:  # a link may have been made for these bytes since
+                    if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + _NEEDS_BLOB,
+                                        (oid, now)).fetchone():
+                        continue
+                try:
+                    self.backend.delete(SHARES, oid)
+                    removed += 1
+                except NotFound:
+                    pass
+                with self._lock:
+                    self._db.execute("UPDATE share_links SET blob_released = 1 WHERE oid = ?", (oid,))
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + _NEEDS_BLOB
+                + " AND max(expires_at, created_at) < ?", (now, now - TOMBSTONE_SECONDS))
+            for link_id in list(self._wrong):
+                self._recent_wrong(link_id, now)
         return removed
-
-    # -- the sweeper thread ---------------------------------------------------------
 
     def start_sweeper(self, interval: float) -> None:
         """Sweep every ``interval`` seconds (expired links), and soon after
         ``wake_sweeper`` (a link used up or deleted)."""
-        self._stop = threading.Event()
-        self._wake = threading.Event()
 
         def run() -> None:
             while not self._stop.is_set():
@@ -272,16 +272,13 @@ class ShareStore:
         self._sweeper.start()
 
     def wake_sweeper(self) -> None:
-        wake = getattr(self, "_wake", None)
-        if wake is not None:
-            wake.set()
+        self._wake.set()
 
     def close(self) -> None:
-        sweeper = getattr(self, "_sweeper", None)
-        if sweeper is not None:
+        if self._sweeper is not None:
             self._stop.set()
             self._wake.set()
-            sweeper.join()
+            self._sweeper.join()
         with self._lock:
             self._db.close()
 

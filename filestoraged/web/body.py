@@ -97,7 +97,6 @@ class RequestBody:
             return False
         return self.finished
 
-    # -- framing ---------------------------------------------------------------
 
     def _read_plain(self, buffer: memoryview) -> int:
         assert self.length is not None

@@ -100,7 +100,6 @@ class MultipartReader:
             part.drain()
         raise BadRequest("more than %d parts in a multipart body" % MAX_PARTS)
 
-    # -- internals ---------------------------------------------------------------
 
     def _fill(self) -> bool:
         """Read more of the stream into the buffer; False at its end."""

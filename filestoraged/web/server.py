@@ -23,7 +23,7 @@ from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .ready import ReadyResponses
 
-log = logging.getLogger("filestoraged")
+log = logging.getLogger(__name__)
 
 # Memory for ready-made answers to hot small GETs (see responses.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
@@ -75,7 +75,9 @@ class FileStoreServer(ThreadingHTTPServer):
             return
         with self._idle:
             self._active += 1
-        self.app.metrics.connections(self._active)
+            # Set under the lock that counts: two threads setting the gauge
+            # outside it could leave the older count standing last.
+            self.app.metrics.connections(self._active)
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address) -> None:
@@ -86,8 +88,8 @@ class FileStoreServer(ThreadingHTTPServer):
             self._slots.release()
             with self._idle:
                 self._active -= 1
+                self.app.metrics.connections(self._active)
                 self._idle.notify_all()
-            self.app.metrics.connections(self._active)
 
     def connection_idle(self, sock) -> bool:
         """A handler is about to wait for its next request; False if we are stopping."""

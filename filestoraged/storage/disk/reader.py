@@ -20,7 +20,6 @@ and check the next blocks while the caller's thread sends the previous one
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import queue
 from contextlib import closing
@@ -32,7 +31,6 @@ from ...errors import CorruptObject
 from ..threads import ahead
 from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 
-log = logging.getLogger(__name__)
 
 # Objects up to this size are read whole and verified before the headers go out.
 SMALL_OBJECT = 256 * 1024
@@ -104,7 +102,6 @@ class DiskObject(StoredObject):
             os.close(self._fd)
             self._fd = -1
 
-    # -- the two checked paths ---------------------------------------------------
 
     def _checked_blocks(self, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``[start, end)`` from the blocks that cover them, each checked

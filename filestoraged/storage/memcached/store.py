@@ -76,7 +76,6 @@ class MemcachedFileStore:
             self._chunk_size = self.cluster.item_size_max() - ITEM_HEADROOM
         return self._chunk_size
 
-    # -- the library's face ----------------------------------------------------
 
     def store(self, name: str, stream, content_type: Optional[str] = None) -> Manifest:
         """Store ``stream`` (any readable binary stream) as ``name``."""
@@ -108,7 +107,6 @@ class MemcachedFileStore:
     def close(self) -> None:
         self.cluster.close()
 
-    # -- building blocks (also used by the daemon's backend) ------------------
 
     def write_chunks(self, stream, content_type: Optional[str] = None) -> Manifest:
         """Write the stream's chunks under a fresh prefix; nothing is left on failure."""
