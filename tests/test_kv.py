@@ -31,7 +31,7 @@ class KVContract:
         self.assertEqual((reply.status, reply.json()), (200, {"key": "value"}))
         reply = self.kv("DELETE", "/set", "key")
         self.assertEqual(reply.status, 200)
-        self.assertIsInstance(reply.json(), dict)
+        self.assertEqual(reply.json(), {"deleted": "key"})
         self.assertEqual(self.kv("GET", "/key").json(), {"key": "value"})  # still there
         self.assertEqual(self.kv("POST", "/commit").status, 204)
         self.assertError(self.kv("GET", "/key"), 404, "not_found")

@@ -9,6 +9,7 @@ refused from its headers gets its 413 instead of a 100.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from typing import Callable, Optional
@@ -16,6 +17,9 @@ from typing import Callable, Optional
 from ..errors import BadRequest, FileStoreError, TooLarge
 
 _MAX_CHUNK_LINE = 1024
+_DIGITS = re.compile(r"[0-9]+")
+# 1-16 hex digits (no sign, prefix or underscore), optional extensions, CRLF.
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 # An unread request body smaller than this is read and dropped after the
 # answer so the connection can be kept alive; a bigger one closes it.
 DRAIN_LIMIT = 64 * 1024
@@ -125,14 +129,13 @@ class RequestBody:
         return count
 
     def _next_chunk_size(self) -> int:
+        """RFC 9112 §7.1: chunk-size = 1*HEXDIG, then optional extensions. Only
+        that: ``int(x, 16)`` alone would also take ``0x5``, ``1_0``, ``+5``."""
         line = self._rfile.readline(_MAX_CHUNK_LINE)
-        size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise BadRequest("bad chunk size line %r" % line[:40]) from None
-        if size < 0:
-            raise BadRequest("negative chunk size")
+        match = _CHUNK_SIZE.match(line)
+        if match is None:
+            raise BadRequest("bad chunk size line %r" % line[:40])
+        size = int(match.group(1), 16)
         if self.received + size > self.limit:
             raise TooLarge("the body passed the %d-byte limit" % self.limit)
         return size
@@ -146,11 +149,15 @@ class RequestBody:
 
 
 def _content_length(value: Optional[str]) -> int:
+    """RFC 9112 §6.2: Content-Length = 1*DIGIT (ASCII digits only: ``str.isdigit``
+    would take ``²``). More digits than any limit could allow is too large."""
     if value is None:
-        return 0  # no length and no chunking: an empty body (DESIGN §2)
+        return 0  # no length and no chunking: an empty body
     value = value.strip()
-    if not value.isdigit():
+    if not _DIGITS.fullmatch(value):
         raise BadRequest("bad Content-Length %r" % value[:40])
+    if len(value) > 18:
+        raise TooLarge("the body is over %s bytes" % ("9" * 18))
     return int(value)
 
 

@@ -1,0 +1,38 @@
+"""Configuration: flags, then the environment, then the INI file, then defaults."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import unittest
+from unittest import mock
+
+from filestoraged import config
+
+
+class ConfigTests(unittest.TestCase):
+    def test_flags_then_environment_then_file_then_defaults(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
+            ini.write("[filestoraged]\nport = 9000\nhost = 0.0.0.0\ndata-dir = /srv/files\nmax_size = 10M\n")
+        self.addCleanup(os.unlink, ini.name)
+        env = {"FILESTORAGED_HOST": "10.0.0.1", "FILESTORAGED_KV_AT_ROOT": "yes"}
+        loaded = config.load(["--config", ini.name, "--port", "7000"], env)
+        self.assertEqual(loaded.port, 7000)  # flag
+        self.assertEqual(loaded.host, "10.0.0.1")  # environment over file
+        self.assertEqual(loaded.data_dir, "/srv/files")  # file
+        self.assertEqual(loaded.max_size, 10 * 1024 * 1024)
+        self.assertTrue(loaded.kv_at_root)
+        self.assertEqual(loaded.backend, "disk")  # default
+        self.assertEqual(config.load([], {}).max_size, 52428800)
+
+    def test_bad_values_are_refused(self):
+        for argv, env in ((["--backend", "tape"], {}), ([], {"FILESTORAGED_PORT": "eighty"}),
+                          (["--max-size", "lots"], {})):
+            with self.assertRaises(SystemExit):
+                with mock.patch("sys.stderr", io.StringIO()):
+                    config.load(argv, env)
+
+    def test_memcached_server_list(self):
+        loaded = config.load(["--memcached", "a:11211, b:11212"], {})
+        self.assertEqual(loaded.memcached_servers, ["a:11211", "b:11212"])
