@@ -14,7 +14,7 @@ from pymemcache.client.base import Client
 
 from filestoraged.storage.memcached.store import WINDOW_BYTES, MemcachedFileStore
 
-from .run import BIG, Daemon, curl, free_port, median_rate, wait_port
+from .common import BIG, Daemon, curl, ensure_tools, free_port, median_rate, wait_port
 
 
 def _timed(action) -> float:
@@ -24,10 +24,8 @@ def _timed(action) -> float:
 
 
 def run(work: str, runs: int, report) -> None:
+    ensure_tools("curl", "memcached")
     binary = shutil.which("memcached")
-    if binary is None:
-        print("memcached is not installed: skipping its benchmarks")
-        return
     port = free_port()
     command = [binary, "-l", "127.0.0.1", "-p", str(port), "-m", "2048", "-U", "0"]
     if os.geteuid() == 0:

@@ -74,20 +74,22 @@ class Metrics:
             out.append('filestoraged_request_duration_seconds_bucket{le="+Inf"} %d' % self._duration_count)
             out.append("filestoraged_request_duration_seconds_sum %.6f" % self._duration_sum)
             out.append("filestoraged_request_duration_seconds_count %d" % self._duration_count)
-            _family(out, "backend_errors_total", "counter", "Requests answered 503 because the backend failed.")
-            out.append("filestoraged_backend_errors_total %d" % self._backend_errors)
-            _family(out, "integrity_failures_total", "counter", "Objects found corrupt while being served.")
-            out.append("filestoraged_integrity_failures_total %d" % self._integrity_failures)
-            _family(out, "connections_refused_total", "counter", "Connections refused at --max-connections.")
-            out.append("filestoraged_connections_refused_total %d" % self._refused)
-            _family(out, "connections_open", "gauge", "Client connections being served.")
-            out.append("filestoraged_connections_open %d" % self._open_connections)
+            for name, kind, text, value in (
+                ("backend_errors_total", "counter", "Requests answered 503 because the backend failed.",
+                 self._backend_errors),
+                ("integrity_failures_total", "counter", "Objects found corrupt while being served.",
+                 self._integrity_failures),
+                ("connections_refused_total", "counter", "Connections refused at --max-connections.", self._refused),
+                ("connections_open", "gauge", "Client connections being served.", self._open_connections),
+            ):
+                _family(out, name, kind, text)
+                out.append("filestoraged_%s %d" % (name, value))
         usage = self.usage() if self.usage else None
         if usage is not None:
-            _family(out, "objects_stored", "gauge", "Objects in the store, all namespaces.")
-            out.append("filestoraged_objects_stored %d" % usage[0])
-            _family(out, "bytes_stored", "gauge", "Bytes of objects in the store, all namespaces.")
-            out.append("filestoraged_bytes_stored %d" % usage[1])
+            for name, text, value in (("objects_stored", "Objects in the store, all namespaces.", usage[0]),
+                                      ("bytes_stored", "Bytes of objects in the store, all namespaces.", usage[1])):
+                _family(out, name, "gauge", text)
+                out.append("filestoraged_%s %d" % (name, value))
         return "\n".join(out) + "\n"
 
 

@@ -9,7 +9,7 @@ this small parser.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional
 from urllib.parse import unquote
 
 from ..errors import BadRequest
@@ -71,9 +71,7 @@ class Part:
             raise BadRequest("form field %r is not UTF-8" % self.name) from None
 
     def drain(self) -> None:
-        scratch = memoryview(bytearray(65536))
-        while self.readinto(scratch):
-            pass
+        _drain(self.readinto)
 
 
 class MultipartReader:
@@ -137,9 +135,7 @@ class MultipartReader:
                 raise BadRequest("the multipart body ended inside a part")
 
     def _skip_preamble(self) -> None:
-        scratch = memoryview(bytearray(65536))
-        while self._read_part_data(scratch):
-            pass
+        _drain(self._read_part_data)
 
     def _after_delimiter_is_close(self) -> bool:
         """Consume the delimiter at the buffer's start and what follows it."""
@@ -165,6 +161,13 @@ class MultipartReader:
         del self._buffer[: end + 4]  # the headers and the blank line after them
         self._scanned = 0
         return _parse_headers(raw)
+
+
+def _drain(read: Callable[[memoryview], int]) -> None:
+    """Read and drop until ``read`` reports the end (0)."""
+    scratch = memoryview(bytearray(65536))
+    while read(scratch):
+        pass
 
 
 def _parse_headers(raw: bytes) -> Dict[str, str]:

@@ -1,0 +1,171 @@
+"""What the benchmarks share: the daemon and nginx as subprocesses on
+loopback, curl and wrk timings, the report, and the tools they need."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import List, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+MIB = 1024 * 1024
+BIG = 50 * MIB
+
+NGINX_CONF = """
+worker_processes auto;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    client_body_temp_path {work}/nginx-body;
+    client_max_body_size 60m;
+    server {{
+        listen 127.0.0.1:{port};
+        root {work}/nginx-root;
+        location / {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+        }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on %d" % port)
+
+
+def curl(*args: str) -> float:
+    """Run curl, return its total time in seconds; fail loudly on HTTP errors."""
+    out = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total}", *args],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out)
+
+
+def median_rate(times: List[float], size: int) -> float:
+    return size / MIB / statistics.median(times)
+
+
+class Daemon:
+    def __init__(self, work: str, *extra: str) -> None:
+        self.port = free_port()
+        self.data_dir = os.path.join(work, "daemon-store")
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir,
+             "--log-level", "WARNING", *extra], env=env)
+        wait_port(self.port)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def rss(self, field: str = "VmRSS") -> int:
+        with open("/proc/%d/status" % self.process.pid) as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError(field)
+
+    def reset_peak(self) -> None:
+        with open("/proc/%d/clear_refs" % self.process.pid, "w") as refs:
+            refs.write("5")  # resets VmHWM to the current RSS
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+class Nginx:
+    def __init__(self, work: str) -> None:
+        self.port = free_port()
+        # nginx's workers run as an unprivileged user: let them in.
+        os.chmod(work, 0o755)
+        for folder in ("nginx-root", "nginx-body"):
+            os.makedirs(os.path.join(work, folder), exist_ok=True)
+            os.chmod(os.path.join(work, folder), 0o777)
+        conf = os.path.join(work, "nginx.conf")
+        with open(conf, "w") as handle:
+            handle.write(NGINX_CONF.format(work=work, port=self.port))
+        subprocess.run(["nginx", "-c", conf, "-p", work], check=True)
+        self.work = work
+        wait_port(self.port)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def stop(self) -> None:
+        with open(os.path.join(self.work, "nginx.pid")) as handle:
+            os.kill(int(handle.read()), signal.SIGQUIT)
+
+
+def wrk(url: str, seconds: int = 5) -> Tuple[float, float, int]:
+    """Requests/s, p99 latency (ms) and errors for GETs of ``url`` over 64 connections,
+    measured after a 2 s warm-up run (connections and their threads set up)."""
+    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True)
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", url],
+                         check=True, capture_output=True, text=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99_text = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(p99_text.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_text.group(2)]
+    errors = 0
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    return rate, p99, errors
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: List[Tuple[str, str, str, str, str]] = []
+
+    def add(self, name: str, ours: str, reference: str, ratio: float, goal: str, ok: bool) -> None:
+        self.rows.append((name, ours, reference, "%.2fx" % ratio, "%s %s" % (goal, "ok" if ok else "MISSED")))
+
+    def show(self) -> None:
+        header = ("measure", "filestoraged", "reference", "ratio", "goal")
+        widths = [max(len(r[i]) for r in self.rows + [header]) for i in range(5)]
+        for row in [header] + self.rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+
+
+
+def ensure_tools(*names: str) -> None:
+    """Install the tools a benchmark measures with or against (Debian package
+    names equal the commands here) when missing and we are root; otherwise
+    stop with one line. A ratio is never printed against a missing reference."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing %s with apt-get" % " ".join(missing), file=sys.stderr)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+        missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        sys.exit("bench: needs %s (as root: apt-get install %s)" % (", ".join(missing), " ".join(missing)))
