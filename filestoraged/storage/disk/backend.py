@@ -1,6 +1,6 @@
 """The disk backend: hash-sharded files under the data directory.
 
-Layout (DESIGN §4): ``<data-dir>/ab/<sha256>`` for the default namespace,
+Layout: ``<data-dir>/ab/<sha256>`` for the default namespace,
 ``<data-dir>/repos/<name>/ab/<sha256>`` per repository and
 ``<data-dir>/shares/ab/<sha256>`` for share links. An upload is written to
 ``<data-dir>/.tmp/`` while it is hashed, fsynced, then hard-linked into place:
