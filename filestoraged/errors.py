@@ -43,6 +43,18 @@ class VersionNotSupported(BadRequest):
     message = "HTTP version not supported"
 
 
+class HeadTooLarge(BadRequest):
+    """The request head (line and headers) is over its size bound."""
+
+    message = "request head too large"
+
+
+class RequestTimeout(FileStoreError):
+    """The client stopped sending its request (head or body) in time."""
+
+    message = "the request did not arrive in time"
+
+
 class Unauthorized(FileStoreError):
     """A password is needed and was missing or wrong."""
 
@@ -144,6 +156,8 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     BadRequest: (400, "bad_request"),
     UriTooLong: (414, "bad_request"),
     VersionNotSupported: (505, "bad_request"),
+    HeadTooLarge: (431, "bad_request"),
+    RequestTimeout: (408, "timeout"),
     Unauthorized: (401, "unauthorized"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),

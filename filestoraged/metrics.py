@@ -26,6 +26,7 @@ class Metrics:
         self._backend_errors = 0
         self._integrity_failures = 0
         self._refused = 0
+        self._dropped: Dict[str, int] = defaultdict(int)
         self._open_connections = 0
         self.usage: Optional[Callable[[], Optional[tuple]]] = None
 
@@ -45,6 +46,13 @@ class Metrics:
     def integrity_failure(self) -> None:
         with self._lock:
             self._integrity_failures += 1
+
+    def dropped(self, reason: str) -> None:
+        """A request dropped without an answer, or answered for the client's
+        fault in sending it: ``incomplete_head``, ``slow_head``, ``slow_body``,
+        ``client_gone``."""
+        with self._lock:
+            self._dropped[reason] += 1
 
     def refused_connection(self) -> None:
         with self._lock:
@@ -84,6 +92,10 @@ class Metrics:
             ):
                 _family(out, name, kind, text)
                 out.append("filestoraged_%s %d" % (name, value))
+            _family(out, "requests_dropped_total", "counter",
+                    "Requests the client cut off or sent too slowly, by reason.")
+            for reason, count in sorted(self._dropped.items()):
+                out.append('filestoraged_requests_dropped_total{reason="%s"} %d' % (reason, count))
         usage = self.usage() if self.usage else None
         if usage is not None:
             for name, text, value in (("objects_stored", "Objects in the store, all namespaces.", usage[0]),

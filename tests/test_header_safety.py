@@ -74,7 +74,7 @@ class PoisonContract:
         answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: " + SPLIT_CR.encode()
                                    + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(data) + data)
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:200])
-        self.assertIn(b"Content-Type is not a valid media type", answer)
+        self.assertIn(b"Content-Type", answer)  # the message names the field
         self.assertEqual(self.stored_objects(), [])
 
     # -- /data ------------------------------------------------------------------

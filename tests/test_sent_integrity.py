@@ -38,6 +38,9 @@ class SentIntegrityTests(ServerCase):
         self.data = payload(SIZE, seed=21)
         self.oid = self.request("POST", "/files", self.data).json()["hash"]
         self.path = os.path.join(self.data_dir, self.oid[:2], self.oid)
+        # The first read checks the object whole and writes its block record.
+        self.assertEqual(sha256(self.request("GET", "/files/" + self.oid).body), self.oid)
+        self.assertTrue(os.getxattr(self.path, "user.filestoraged.blocks"))
 
     # -- helpers ----------------------------------------------------------------
 
@@ -129,6 +132,29 @@ class SentIntegrityTests(ServerCase):
                 failures += 1
                 self.assertEqual(self.integrity_failures(), failures)
         self.assertEqual(sha256(self.slow_get().body), self.oid)
+
+    def test_a_fresh_object_is_checked_whole_and_never_completes_wrong(self):
+        # Before its first read an object has no block record: the bytes sent
+        # are hashed whole and the last piece waits for the hash.
+        moments = [("before the download", SIZE // 2, -1), ("while it is sent", SIZE - 1, 1 * MIB),
+                   ("near the end", SIZE - 1, 30 * MIB)]
+        for name, offset, at in moments:
+            os.removexattr(self.path, "user.filestoraged.blocks")
+            with self.subTest(name), self.assertLogs("filestoraged", "ERROR"):
+                try:
+                    if at < 0:
+                        self.flip(offset)
+                        transfer = self.slow_get()
+                    else:
+                        transfer = self.slow_get(at=at, action=lambda offset=offset: self.flip(offset))
+                finally:
+                    self.flip(offset)
+                self.assertNeverWrongAndComplete(transfer, self.data)
+                self.assertCut(transfer)
+            # No record was made from bad bytes; the next, clean read makes one.
+            with self.assertRaises(OSError):
+                os.getxattr(self.path, "user.filestoraged.blocks")
+            self.assertEqual(sha256(self.slow_get().body), self.oid)
 
     # -- ranges ---------------------------------------------------------------------
 

@@ -51,7 +51,10 @@ class HeadTests(ServerCase):
         many = b"".join(b"X-%d: v\r\n" % i for i in range(101))
         self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\n" + many + b"\r\n"), 400)
         long_line = b"X-A: " + b"v" * 70000 + b"\r\n"
-        self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\n" + long_line + b"\r\n"), 400)
+        self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\n" + long_line + b"\r\n"), 431)
+        # The whole head is bounded too: 70 lines of 1 KiB are over 64 KiB.
+        kib_lines = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70))
+        self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\n" + kib_lines + b"\r\n"), 431)
         fine = b"".join(b"X-%d: v\r\n" % i for i in range(90))
         self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n" + fine + b"\r\n"), 200)
 

@@ -13,7 +13,7 @@ from ..errors import BadRequest
 from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.names import is_object_id, object_id, repository
 from ..web.router import Router
-from .uploads import raw_upload
+from .uploads import raw_upload, whole_number
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10000
@@ -45,7 +45,7 @@ class DataFace:
         """``[{"oid", "size"}, ...]`` in oid order; a full page carries a
         ``Link: <...>; rel="next"`` header to the following one."""
         namespace = repository(repo)
-        limit = _limit(request.query.get("limit"))
+        limit = whole_number(request.query.get("limit"), "limit", DEFAULT_PAGE, 1, MAX_PAGE)
         after = request.query.get("after", "")
         if after and not is_object_id(after):
             raise BadRequest("after= takes an object id (64 lowercase hex characters)")
@@ -55,11 +55,3 @@ class DataFace:
             query = urlencode({"limit": limit, "after": page[-1].oid})
             headers["Link"] = '<%s/data/%s?%s>; rel="next"' % (request.base_url, repo, query)
         return JsonResponse(200, [{"oid": i.oid, "size": i.size} for i in page], headers)
-
-
-def _limit(text) -> int:
-    if text is None:
-        return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        raise BadRequest("limit= takes a number from 1 to %d" % MAX_PAGE)
-    return int(text)

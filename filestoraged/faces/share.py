@@ -22,7 +22,7 @@ from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
 from ..web.router import Router
-from .uploads import multipart_parts
+from .uploads import multipart_parts, whole_number
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _FIELD_LIMIT = 1024  # bytes in a text field
@@ -71,8 +71,8 @@ class ShareFace:
         })
 
     def _options(self, fields: Dict[str, str]) -> tuple:
-        max_downloads = _integer(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
-        expires_in = _integer(fields.get("expires_in"), "expires_in", self.config.share_default_expiry,
+        max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
+        expires_in = whole_number(fields.get("expires_in"), "expires_in", self.config.share_default_expiry,
                               1, self.config.share_max_expiry)
         return max_downloads, expires_in
 
@@ -131,15 +131,6 @@ def _password(request: Request) -> Optional[str]:
             raise BadRequest("malformed Basic credentials") from None
         return decoded.partition(":")[2]
     return None
-
-
-def _integer(text: Optional[str], name: str, default: int, low: int, high: int) -> int:
-    if text is None or text.strip() == "":
-        return default
-    text = text.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise BadRequest("%s must be a whole number from %d to %d" % (name, low, high))
-    return int(text)
 
 
 def _content_type(declared: Optional[str], filename: Optional[str]) -> str:

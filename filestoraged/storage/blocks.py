@@ -4,10 +4,11 @@ Decision (measured, see README "Integrity"): a download must check the bytes
 it actually writes to the socket, not a second read of the file. Hashing the
 whole object again on every read costs a full pass even for a small
 ``Range``, and cannot tell which byte went bad before it left. So the disk
-backend records, when an object is written, the SHA-256 of each block of the
-same bytes whose SHA-256 names the object, and a reader checks each block in
-the buffer it is about to send. A ``Range`` then checks only the blocks it
-covers.
+backend keeps, beside each object, the digest of each block of the same
+bytes whose SHA-256 names the object (derived by a read that checked the
+whole object against its id: the first read, or ``fsck --repair``), and a
+reader checks each block in the buffer it is about to send. A ``Range`` then
+checks only the blocks it covers.
 
 The record carries a checksum over the object id, the size and the digests,
 so a torn or misplaced record is never believed (the reader then falls back

@@ -37,11 +37,17 @@ class Stage(Generic[T]):
         self._error: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
         self._name = name
+        self._submitted = 0  # items queued so far; the n-th item is item n
+        self._consumed = 0
+        self._progress = threading.Condition()
 
-    def submit(self, item: T) -> None:
-        """Queue ``item``, waiting for room; raise the failure of an earlier item."""
+    def submit(self, item: T) -> int:
+        """Queue ``item``, waiting for room; its number (for ``wait``). Raises
+        the failure of an earlier item."""
         self._start()
         self._queue.put(item)
+        self._submitted += 1
+        return self._submitted
 
     def offer(self, item: T) -> bool:
         """Queue ``item`` only if there is room now (for hints that coalesce,
@@ -51,12 +57,15 @@ class Stage(Generic[T]):
             self._queue.put_nowait(item)
         except queue.Full:
             return False
+        self._submitted += 1
         return True
 
-    def wait(self) -> None:
-        """Wait until every item submitted was consumed; re-raise a failure."""
-        if self._thread is not None:
-            self._queue.join()
+    def wait(self, upto: Optional[int] = None) -> None:
+        """Wait until items up to number ``upto`` (default: all submitted) were
+        consumed, so buffers lent with them can be reused; re-raise a failure."""
+        target = self._submitted if upto is None else upto
+        with self._progress:
+            self._progress.wait_for(lambda: self._consumed >= target or self._error is not None)
         self._raise_if_failed()
 
     def finish(self) -> None:
@@ -85,15 +94,16 @@ class Stage(Generic[T]):
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            if item is _DONE:
+                return
             try:
-                if item is _DONE:
-                    return
                 if self._error is None:  # after a failure, items are dropped unconsumed
                     self._consume(item)  # type: ignore[arg-type]
             except BaseException as error:  # handed back in submit/offer/wait/finish
                 self._error = error
-            finally:
-                self._queue.task_done()
+            with self._progress:
+                self._consumed += 1
+                self._progress.notify_all()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

@@ -42,10 +42,7 @@ class RequestBody:
         self._send_continue = send_continue
         self._expects_continue = headers.get("Expect", "").lower() == "100-continue"
         self.received = 0
-        encoding = headers.get("Transfer-Encoding", "").lower()
-        if encoding and encoding != "identity":
-            if encoding != "chunked":
-                raise BadRequest("unsupported Transfer-Encoding %r" % encoding)
+        if "Transfer-Encoding" in headers:  # chunked: the head parser allows no other
             self.length: Optional[int] = None
             self._chunk_left = 0
             self._chunk_done = False
@@ -166,8 +163,7 @@ def has_unread(request, headers) -> bool:
     opened = request.body_opened if request is not None else None
     if opened is not None:
         return not opened.finished
-    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
-    return chunked or headers.get("Content-Length", "0").strip() not in ("", "0")
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() not in ("", "0")
 
 
 def settle(request, headers) -> bool:

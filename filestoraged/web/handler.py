@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
-from ..errors import CorruptObject, FileStoreError, http_status
+from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status
 from . import body, request_head, response_head
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
 from .serving import Wire, serve
@@ -58,6 +58,10 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.close_connection = True  # the rest of the stream cannot be trusted
                 self.write_whole(self.failed(error))
                 return
+            except request_head.IncompleteHead:
+                self.close_connection = True  # never executed: the client did not finish asking
+                self.client_fault("incomplete_head", "closed inside its request head")
+                return
             self.close_connection = not request_head.keeps_alive(version, self.headers)
             if not self.answer_ready_made():
                 self.dispatch()
@@ -88,6 +92,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             handler, params, self.face = app.router.match(self.command, path)
             self.request = Request(self.command, path, query, self.headers, self.open_body, self.base_url())
             response: Response = handler(self.request, **params)
+        except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
+            self.close_connection = True
+            self.client_fault("slow_body", "stopped sending its body")
+            response = error_response(RequestTimeout("the body stopped arriving"))
+        except ConnectionError:  # reset or gone mid-body: nobody to answer
+            self.close_connection = True
+            self.client_fault("client_gone", "went away mid-request")
+            self.status = 499  # nginx's "client closed request", for the access log and metrics
+            return
         except Exception as error:
             self.face = app.router.face_of(path)
             response = self.failed(error)
@@ -110,6 +123,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         elif status >= 500:
             log.error("%s %s: %s %s", self.command, _redact(self.path), code, error)
         return error_response(error)
+
+    def client_fault(self, reason: str, what: str) -> None:
+        """One log line and a count for a request the client cut off or starved."""
+        log.info("%s %s %s: the client %s", self.client_address[0], self.command, _redact(self.path), what)
+        self.server.app.metrics.dropped(reason)
 
     def decide_close(self, response: Response) -> None:
         """The one place that decides, before the answer, whether the connection

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-from ..errors import BadRequest, UriTooLong, VersionNotSupported
+from ..errors import BadRequest, HeadTooLarge, UriTooLong, VersionNotSupported
 
 MAX_LINE = 65536
 MAX_HEADERS = 100
+MAX_HEAD = 65536  # bytes of header lines in all: a connection holds at most this much of a head
 # RFC 9112 §3.2 Host = uri-host [ ":" port ]; a name or an IP literal. It is
 # echoed into answer URLs and Location/Link headers, so it is checked here.
 _HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -50,11 +51,18 @@ class Headers:
         return isinstance(name, str) and name.lower() in self._values
 
 
+class IncompleteHead(ConnectionError):
+    """The client closed the connection before its head ended: the request
+    is dropped, never executed."""
+
+
 def parse_request_line(line: bytes) -> Tuple[str, str, str]:
     """``(method, target, version)`` from ``GET /x HTTP/1.1\\r\\n`` (as read,
     at most ``MAX_LINE + 1`` bytes: longer is ``UriTooLong``)."""
     if len(line) > MAX_LINE:
         raise UriTooLong()
+    if not line.endswith(b"\n"):
+        raise IncompleteHead("the connection closed inside the request line")
     text = line.decode("latin-1").rstrip("\r\n")
     parts = text.split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
@@ -69,27 +77,47 @@ def parse_request_line(line: bytes) -> Tuple[str, str, str]:
     return method, target, version
 
 
-def read_headers(rfile) -> Headers:
-    """Read header lines up to the blank line; reject what could smuggle a request."""
+def read_headers(rfile, budget: int = MAX_HEAD) -> Headers:
+    """Read header lines up to the blank line, at most ``budget`` bytes in all
+    (``HeadTooLarge`` past it); reject what could smuggle a request."""
     headers = Headers()
     for _ in range(MAX_HEADERS + 1):
-        line = rfile.readline(MAX_LINE + 1)
+        line = rfile.readline(min(MAX_LINE, budget) + 1)
+        budget -= len(line)
+        if budget < 0:
+            raise HeadTooLarge("the request head is over %d bytes" % MAX_HEAD)
         if len(line) > MAX_LINE:
             raise BadRequest("header line too long")
-        if line in (b"\r\n", b"\n", b""):
+        if line in (b"\r\n", b"\n"):
             break
-        name, sep, value = line.decode("latin-1").partition(":")
+        if not line.endswith(b"\n"):
+            raise IncompleteHead("the connection closed inside the request head")
+        name, sep, value = line.decode("latin-1").rstrip("\r\n").partition(":")
         if not sep or not name or name != name.strip() or " " in name:
             raise BadRequest("bad header line %r" % line[:60])
-        headers.add(name, value.strip())
+        if "\r" in value or "\x00" in value:
+            # RFC 9112 §2.2: a bare CR is refused, not read as a line end, so no
+            # front end that ends lines at CR can see other headers than we do.
+            raise BadRequest("a bare CR or NUL in header %r" % name[:60])
+        headers.add(name, value.strip(" \t"))
     else:
         raise BadRequest("more than %d header lines" % MAX_HEADERS)
-    if "Transfer-Encoding" in headers and "Content-Length" in headers:
-        raise BadRequest("both Transfer-Encoding and Content-Length")
+    _check_framing(headers)
+    return headers
+
+
+def _check_framing(headers: Headers) -> None:
+    """RFC 9112 §6: one way to find the body's end, or the request is refused
+    (and the connection closed): a body whose end we do not know would be
+    read as the next request."""
+    if "Transfer-Encoding" in headers:
+        if "Content-Length" in headers:
+            raise BadRequest("both Transfer-Encoding and Content-Length")
+        if headers["Transfer-Encoding"].strip().lower() != "chunked":
+            raise BadRequest("Transfer-Encoding other than chunked: %r" % headers["Transfer-Encoding"][:60])
     host = headers.get("Host")
     if host and not _HOST.fullmatch(host):
         raise BadRequest("the Host header is not a valid host[:port]: %s" % ascii(host[:100]))
-    return headers
 
 
 def keeps_alive(version: str, headers: Headers) -> bool:

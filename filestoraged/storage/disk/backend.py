@@ -38,7 +38,7 @@ from .files import (
 )
 from .quota import Usage
 from .reader import DiskObject
-from .writer import write_blocks
+from .writer import write_object
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,9 @@ class DiskBackend(Backend):
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
         try:
             with TempFile(self.tmp_dir, "put-") as tmp, self._usage.reservation() as reservation:
-                digest, size, digests = write_blocks(tmp.fd, stream, reservation, self.max_size)
+                digest, size = write_object(tmp.fd, stream, reservation, self.max_size)
                 if content_type:
                     set_content_type(tmp.fd, content_type)
-                if blocks.needs_record(size):
-                    set_block_record(tmp.fd, blocks.encode(digest, size, digests))
                 created = tmp.publish(self.object_path(namespace, digest))
                 if created:
                     self._usage.add(1, size)

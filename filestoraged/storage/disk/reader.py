@@ -3,12 +3,12 @@ is handed out, never in a second read of the file.
 
 - Objects up to ``SMALL_OBJECT`` are read whole and checked against their id
   before any header is sent: corruption is a clean ``500``.
-- Bigger objects with a block record (``blocks``) are read a block at a time;
+- Bigger objects with a block record (``storage.blocks``) are read a block at a time;
   each block is checked against its recorded digest before any byte of it
   leaves, so a changed byte is never sent, and a ``Range`` reads and checks
   only the blocks it covers.
-- Objects without a (valid) record, such as those written before records
-  existed, are hashed whole from the same buffers that are sent; the last
+- Objects without a (valid) record (every object until its first read, see
+  ``writer``) are hashed whole from the same buffers that are sent; the last
   piece is held back until the whole matched, and the record is then written
   so the next read takes the block path.
 
@@ -28,7 +28,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from .. import blocks
 from ..blocks import BLOCK
 from ...errors import CorruptObject
-from ..threads import ahead
+from ..threads import Stage, ahead
 from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 
 
@@ -157,20 +157,33 @@ class DiskObject(StoredObject):
         self._on_digests(digests)
 
     def _whole_pass(self, start: int, end: int, digests: List[bytes]) -> Iterator[bytes]:
-        digest = hashlib.sha256()
+        """Read every block once: a thread reads it and computes its block
+        digest ahead of the caller, a ``Stage`` hashes the same bytes into the
+        whole-object SHA-256, and the pieces of ``[start, end)`` are yielded
+        from those very bytes, the last one held back until the whole matched
+        the id. Both hashes run at once, so this first read of an object costs
+        about what a read with a record does."""
+        whole = hashlib.sha256()
         held = None
-        for index in range(blocks.block_count(self.info.size)):
-            offset = index * BLOCK
-            data = self._read_block(offset)
-            digest.update(data)
-            digests.append(blocks.block_digest(data))
-            if offset < end and offset + len(data) > start:
-                if held is not None:
-                    yield held
-                held = memoryview(data)[max(0, start - offset):end - offset]
-        verify_digest(self.info.oid, digest, "object %s" % self.info.oid)
+        indexes = range(blocks.block_count(self.info.size))
+        read = ahead(self._read_and_digest, indexes, depth=2)
+        with Stage(whole.update, depth=2, name="sha256") as hashing, closing(read):
+            for index, (data, block) in zip(indexes, read):
+                hashing.submit(data)  # a fresh bytes object: shared read-only
+                digests.append(block)
+                offset = index * BLOCK
+                if offset < end and offset + len(data) > start:
+                    if held is not None:
+                        yield held
+                    held = memoryview(data)[max(0, start - offset):end - offset]
+            hashing.finish()
+        verify_digest(self.info.oid, whole, "object %s" % self.info.oid)
         if held is not None:
             yield held
+
+    def _read_and_digest(self, index: int) -> Tuple[bytes, bytes]:
+        data = self._read_block(index * BLOCK)
+        return data, blocks.block_digest(data)
 
     def _read_block(self, offset: int) -> bytes:
         length = min(BLOCK, self.info.size - offset)
