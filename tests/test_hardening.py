@@ -1,0 +1,139 @@
+"""Promises that must hold against a hostile or unlucky client: smuggling
+attempts, requests cut off or starved, input that used to answer 500."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+
+from .support import ServerCase, multipart, sha256, wait_until
+from .test_wire import status_of
+
+
+def read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    try:
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                return answer
+            answer += piece
+    except ConnectionResetError:
+        return answer
+
+
+class SmugglingTests(ServerCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.oid = self.request("POST", "/files", b"must survive").json()["hash"]
+
+    def assertSurvives(self) -> None:
+        self.assertEqual(self.request("GET", "/files/" + self.oid).body, b"must survive")
+
+    def test_a_bare_cr_inside_a_header_value_is_400(self):
+        answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: x\r\nX-A: a\rContent-Length: 41\r\n"
+                                   b"Content-Length: 0\r\n\r\n")
+        self.assertEqual(status_of(answer), 400, answer)
+
+    def test_a_transfer_encoding_not_ending_in_chunked_is_400_and_closes(self):
+        smuggled = b"DELETE /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % self.oid.encode()
+        for coding in (b"gzip", b"chunked, gzip", b"gzip, chunked", b"identity", b"chunked, chunked"):
+            with self.subTest(coding=coding):
+                answer = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding
+                                           + b"\r\n\r\n" + smuggled)
+                self.assertEqual(status_of(answer), 400, answer)
+                self.assertEqual(answer.count(b"HTTP/1.1 "), 1, answer)  # the DELETE never ran
+                self.assertSurvives()
+
+    def test_a_request_cut_off_before_its_head_ends_never_runs(self):
+        for cut in (b"DELETE /files/%s HTTP/1.1" % self.oid.encode(),
+                    b"DELETE /files/%s HTTP/1.1\r\nHost: x\r\n" % self.oid.encode(),
+                    b"PUT /data/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"):
+            with self.subTest(cut=cut):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                    sock.sendall(cut)
+                    sock.shutdown(socket.SHUT_WR)
+                    self.assertEqual(read_all(sock), b"")
+                self.assertSurvives()
+        self.assertEqual(self.request("GET", "/data/cut").json(), [])
+        metrics = self.request("GET", "/metrics").body.decode()
+        self.assertIn('filestoraged_requests_dropped_total{reason="incomplete_head"} 3', metrics)
+
+
+class StalledClientTests(ServerCase):
+    config_overrides = {"idle_timeout": 0.5}
+
+    def test_a_stalled_upload_is_408_counted_and_logged_in_one_line(self):
+        with self.assertLogs("filestoraged", "INFO") as logs:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+                answer = read_all(sock)
+        self.assertEqual(status_of(answer), 408, answer)
+        self.assertIn(b'"error":"timeout"', answer)
+        text = "\n".join(logs.output)
+        self.assertNotIn("Traceback", text)
+        self.assertNotIn("unhandled", text)
+        self.assertIn("stopped sending its body", text)
+        self.assertEqual(self.stored_objects(), [])
+        metrics = self.request("GET", "/metrics").body.decode()
+        self.assertIn('filestoraged_requests_dropped_total{reason="slow_body"} 1', metrics)
+        self.assertIn('status="408"', metrics)
+        self.assertNotIn('status="500"', metrics)
+
+    def test_a_reset_upload_is_counted_apart_not_as_500(self):
+        body, ctype = multipart({"file": ("a.bin", b"y" * 200000, "application/octet-stream")})
+        with self.assertLogs("filestoraged", "INFO") as logs:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+                         % (ctype.encode(), len(body)) + body[:1000])
+            # Close with a reset (SO_LINGER 0) while the server waits for the rest.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            wait_until(lambda: "client_gone" in self.request("GET", "/metrics").body.decode(), "the reset is counted")
+        text = "\n".join(logs.output)
+        self.assertNotIn("Traceback", text)
+        self.assertNotIn("unhandled", text)
+        self.assertEqual(self.stored_objects(), [])
+        self.assertNotIn('status="500"', self.request("GET", "/metrics").body.decode())
+
+
+class ClientFaultTests(ServerCase):
+    def kv_set(self, raw: bytes):
+        return self.request("POST", "/kv/set", raw)
+
+    def test_json_that_is_not_json_is_400(self):
+        for raw in (b'{"k": NaN}', b'{"k": Infinity}', b'{"k": -Infinity}', b'{"k": 1e999}',
+                    b'{"\\ud800": 1}', b'{"k": "\\udfff"}', b'[' * 200000 + b']' * 200000, b'{"k": 1'):
+            with self.subTest(raw=raw[:30]):
+                self.assertError(self.kv_set(raw), 400, "bad_request")
+        self.assertEqual(self.kv_set(b'{"k": [1.5, -2e10, "\\u00e9", null]}').status, 201)
+        self.assertEqual(self.request("POST", "/kv/commit").status, 204)
+        self.assertEqual(self.request("GET", "/kv/k").json(), {"k": [1.5, -2e10, "\u00e9", None]})
+
+    def test_numbers_in_queries_and_forms_are_ascii_digits(self):
+        for query in ("limit=%C2%B2", "limit=%D9%A5", "limit=" + "9" * 5000, "limit=-1", "limit=0x5"):
+            with self.subTest(query=query[:30]):
+                self.assertError(self.request("GET", "/data/r?" + query), 400, "bad_request")
+        for value in ("\u00b2", "9" * 5000, "1.5"):
+            body, ctype = multipart({"max_downloads": value, "file": ("a.txt", b"x", "text/plain")})
+            with self.subTest(value=value[:10]):
+                self.assertError(self.request("PUT", "/file", body, {"Content-Type": ctype}), 400, "bad_request")
+
+    def test_ranges_of_thousands_of_digits_are_no_500(self):
+        oid = self.request("POST", "/files", b"0123456789").json()["hash"]
+        for header, status in (("bytes=" + "9" * 5000 + "-", 416), ("bytes=0-" + "9" * 5000, 206),
+                               ("bytes=-" + "9" * 5000, 206), ("bytes=\u0661-\u0662", 200)):
+            with self.subTest(header=header[:20]):
+                answer = self.raw_exchange(b"GET /files/%s HTTP/1.1\r\nHost: x\r\nRange: %s\r\n"
+                                           b"Connection: close\r\n\r\n" % (oid.encode(), header.encode("utf-8")))
+                self.assertEqual(status_of(answer), status, answer[:200])
+        self.assertEqual(sha256(b"0123456789"), oid)
+
+    def test_a_5000_digit_content_length_is_413_not_a_dropped_connection(self):
+        answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000
+                                   + b"\r\nConnection: close\r\n\r\nabc")
+        self.assertEqual(status_of(answer), 413, answer[:200])
+        self.assertEqual(json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"], "too_large")
+        self.assertTrue(re.search(rb"Content-Length: \d+\r\n", answer))
