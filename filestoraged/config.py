@@ -57,6 +57,8 @@ class Config:
     max_bytes: int = 0
     max_connections: int = 256
     idle_timeout: float = 30.0
+    head_timeout: float = 10.0
+    min_body_rate: float = 1024.0
     shutdown_grace: float = 30.0
     kv_at_root: bool = False
     public_url: str = ""
@@ -86,6 +88,8 @@ OPTIONS: List[Option] = [
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
     Option("max_connections", int, "concurrent client connections; more get 503"),
     Option("idle_timeout", float, "seconds a client may stay silent before it is dropped"),
+    Option("head_timeout", float, "seconds a request head may take once it started (and a body's grace)"),
+    Option("min_body_rate", float, "bytes per second a request body must keep on average"),
     Option("shutdown_grace", float, "seconds in-flight requests get to finish on SIGTERM"),
     Option("kv_at_root", _bool, "serve only the key-value store, at / (drop-in mode)"),
     Option("public_url", str, "base URL for links in answers; default: from the Host header"),

@@ -4,9 +4,12 @@ attempts, requests cut off or starved, input that used to answer 500."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import socket
 import struct
+import time
 
 from .support import ServerCase, multipart, sha256, wait_until
 from .test_wire import status_of
@@ -137,3 +140,59 @@ class ClientFaultTests(ServerCase):
         self.assertEqual(status_of(answer), 413, answer[:200])
         self.assertEqual(json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"], "too_large")
         self.assertTrue(re.search(rb"Content-Length: \d+\r\n", answer))
+
+
+class SlowlorisTests(ServerCase):
+    config_overrides = {"idle_timeout": 5.0, "head_timeout": 0.5, "min_body_rate": 1000.0, "max_connections": 2}
+
+    def drip(self, first: bytes, drop: bytes) -> bytes:
+        """Send ``first``, then ``drop`` every 0.1 s until the server closes
+        (at most 5 s); return what it answered."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(first)
+            deadline = time.monotonic() + 5
+            answer = b""
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([sock], [], [], 0.1)
+                if readable:
+                    try:
+                        piece = sock.recv(65536)
+                    except ConnectionResetError:
+                        return answer
+                    if not piece:
+                        return answer
+                    answer += piece
+                    continue
+                try:
+                    sock.sendall(drop)
+                except (BrokenPipeError, ConnectionResetError):
+                    return answer
+            self.fail("the server kept a dripping connection for 5 s")
+
+    def test_a_head_must_arrive_whole_within_the_head_timeout(self):
+        started = time.monotonic()
+        with self.assertLogs("filestoraged", "INFO") as logs:
+            self.drip(b"GET /healthz HTTP/1.1\r\n", b"X-Drip: 1\r\n")
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertIn("did not send its request head in time", "\n".join(logs.output))
+        metrics = self.request("GET", "/metrics").body.decode()
+        self.assertIn('filestoraged_requests_dropped_total{reason="slow_head"} 1', metrics)
+
+    def test_a_body_must_keep_the_minimum_rate(self):
+        started = time.monotonic()
+        answer = self.drip(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", b"x")
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(status_of(answer), 408, answer)
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, ".tmp")), [])
+        metrics = self.request("GET", "/metrics").body.decode()
+        self.assertIn('filestoraged_requests_dropped_total{reason="slow_body"} 1', metrics)
+
+    def test_drippers_do_not_hold_the_connection_slots(self):
+        for _ in range(2):
+            self.drip(b"GET /healthz HTTP/1.1\r\n", b"X-Drip: 1\r\n")
+        self.assertEqual(self.request("GET", "/healthz").status, 200)
+
+    def test_a_quick_client_is_not_hurried(self):
+        body = os.urandom(300000)
+        reply = self.request("POST", "/files", body)
+        self.assertEqual((reply.status, reply.json()["hash"]), (200, sha256(body)))

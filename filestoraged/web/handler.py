@@ -10,6 +10,7 @@ requests per second. Stored objects are served by ``serving``.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import time
@@ -18,6 +19,7 @@ from typing import Optional, Union
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status
 from . import body, request_head, response_head
+from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
 from .serving import Wire, serve
 
@@ -33,8 +35,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
-        self.timeout = self.server.config.idle_timeout
+        config = self.server.config
+        self.timeout = config.idle_timeout
         super().setup()
+        self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
+        self.reader = PacedReader(self.connection, config.idle_timeout, config.head_timeout, config.min_body_rate)
+        self.rfile = io.BufferedReader(self.reader, 65536)
 
     def handle_one_request(self) -> None:
         started = time.monotonic()
@@ -46,6 +52,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if not self.server.connection_idle(self.connection):
                 self.close_connection = True  # the server is stopping
                 return
+            self.reader.begin_head()
             line = self.rfile.readline(request_head.MAX_LINE + 1)
             self.server.connection_busy(self.connection)
             if not line:
@@ -62,11 +69,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.close_connection = True  # never executed: the client did not finish asking
                 self.client_fault("incomplete_head", "closed inside its request head")
                 return
+            self.reader.begin_body()
             self.close_connection = not request_head.keeps_alive(version, self.headers)
             if not self.answer_ready_made():
                 self.dispatch()
         except (TimeoutError, socket.timeout, ConnectionError):
             self.close_connection = True  # an idle, slow or vanished client: drop it
+            if self.reader.expired == "head":
+                self.client_fault("slow_head", "did not send its request head in time")
         finally:
             if self.status:
                 self.log_request_done(time.monotonic() - started)
@@ -163,6 +173,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.server.ready.remember(self.path, self.face, fields, payload, still_current)
 
     def head(self, status: int, fields: str) -> bytes:
+        self.reader.for_writing()
         self.status = status
         return response_head.head(status, fields, self.close_connection)
 

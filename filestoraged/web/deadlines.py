@@ -1,0 +1,83 @@
+"""Reading a connection against deadlines, so a client that drips bytes
+cannot hold a connection slot (or a temporary file) for ever.
+
+A socket timeout alone is per read: one byte every 20 s keeps it happy
+indefinitely. ``PacedReader`` is the raw stream under the handler's buffered
+``rfile`` and gives every ``recv`` only the time left:
+
+- between requests: ``--idle-timeout`` per read (a keep-alive connection may
+  wait that long for its next request);
+- a request head: once its first byte arrived, the whole head within
+  ``--head-timeout`` seconds;
+- a body: at least ``--min-body-rate`` bytes a second on average, after a
+  grace of ``--head-timeout`` seconds from its start.
+
+When a deadline passes, the read raises ``socket.timeout`` and ``expired``
+says which; the handler counts and logs it.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from typing import Optional
+
+
+class PacedReader(io.RawIOBase):
+    def __init__(self, sock: socket.socket, idle: float, head: float, min_rate: float) -> None:
+        self._sock = sock
+        self._idle = idle
+        self._head = head
+        self._min_rate = min_rate
+        self._timeout = sock.gettimeout()
+        self._mode = "idle"
+        self._deadline: Optional[float] = None
+        self._body_start = 0.0
+        self._body_received = 0
+        self.expired: Optional[str] = None  # "head" or "body" once a deadline passed
+
+    def readable(self) -> bool:
+        return True
+
+    def begin_head(self) -> None:
+        """The next bytes are a request head: its clock starts with its first byte."""
+        self._mode, self._deadline, self.expired = "head", None, None
+
+    def begin_body(self) -> None:
+        """The head is read; what follows is its body (if any)."""
+        self._mode = "body"
+        self._body_start = time.monotonic()
+        self._body_received = 0
+
+    def for_writing(self) -> None:
+        """Give writes the plain idle timeout again (reads may have shortened it)."""
+        self._set_timeout(self._idle)
+
+    def readinto(self, buffer) -> int:
+        deadline = None
+        if self._mode == "head" and self._deadline is not None:
+            deadline = self._deadline
+        elif self._mode == "body":
+            deadline = self._body_start + self._head + self._body_received / self._min_rate
+        left = self._idle if deadline is None else deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise socket.timeout("the %s deadline passed" % self._mode)
+            self._set_timeout(min(self._idle, left))
+            count = self._sock.recv_into(buffer)
+        except socket.timeout:
+            if deadline is not None and left < self._idle:
+                self.expired = self._mode  # the deadline, not the idle timeout, ran out
+            raise
+        if self._mode == "head" and self._deadline is None:
+            self._deadline = time.monotonic() + self._head
+        elif self._mode == "body":
+            self._body_received += count
+        return count
+
+    def _set_timeout(self, timeout: float) -> None:
+        # settimeout is a syscall: skip it while the timeout barely moves.
+        if abs(timeout - self._timeout) > 0.01:
+            self._sock.settimeout(timeout)
+            self._timeout = timeout
