@@ -183,6 +183,22 @@ class ShareContract:
         self.addCleanup(db.close)
         self.assertEqual(db.execute("SELECT count(*) FROM share_links").fetchone()[0], 0)
 
+    def test_concurrent_guesses_get_no_more_checks_than_the_limit(self):
+        path = self.path_of(self.share(password="right", max_downloads=3))
+        statuses = []
+
+        def guess():
+            statuses.append(self.request("GET", path + "?password=wrong").status)
+
+        threads = [threading.Thread(target=guess) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertLessEqual(statuses.count(401), 5, statuses)
+        self.assertEqual(statuses.count(401) + statuses.count(429), 40, statuses)
+        self.assertError(self.request("GET", path + "?password=right"), 429, "too_many_requests")
+
     def test_wrong_passwords_are_rate_limited(self):
         path = self.path_of(self.share(password="right", max_downloads=3))
         for _ in range(5):

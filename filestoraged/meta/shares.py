@@ -35,6 +35,7 @@ from ..errors import BackendUnavailable, Forbidden, Gone, NotFound, TooManyReque
 from ..storage.database import open_database
 from ..storage.names import SHARES
 from ..storage.interface import Backend
+from ..storage.threads import Pool, PoolBusy
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
 _NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # ~16 MiB and ~50 ms per check
+PASSWORD_CHECKERS = 2  # scrypt checks at once (16 MiB each) ...
+PASSWORD_QUEUE = 16  # ... and at most this many waiting; more are 429
 WRONG_PASSWORDS = 5  # allowed per link within ...
 WRONG_PASSWORD_WINDOW = 60.0  # ... this many seconds; then 429
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
@@ -117,6 +120,7 @@ class ShareStore:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
+        self._checks = Pool(PASSWORD_CHECKERS, PASSWORD_QUEUE, "scrypt")
         # Transfers that were running when the process died will never finish.
         self._db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
 
@@ -128,7 +132,10 @@ class ShareStore:
         salt = digest = None
         if password:
             salt = secrets.token_bytes(16)
-            digest = hash_password(password, salt)
+            try:
+                digest = self._checks.run(hash_password, password, salt)
+            except PoolBusy:
+                raise BackendUnavailable("too many password operations at once; send it again") from None
         now = self.clock()
         with self._blob_lock, self._lock:
             try:
@@ -163,7 +170,12 @@ class ShareStore:
             raise Gone("this link has no downloads left")
 
     def check_password(self, link: Link, password: Optional[str]) -> None:
-        """Constant-time check, rate-limited per link (429 past the limit)."""
+        """Constant-time check, rate-limited per link (429 past the limit).
+
+        An attempt counts as wrong from the moment it is let in until it
+        proves right, so concurrent guesses cannot pass the limit while their
+        checks run (100 at once used to get 66 checks against a limit of 5).
+        The checks run on a small pool (see ``storage.threads.Pool``)."""
         if not link.has_password:
             return
         now = self.clock()
@@ -172,13 +184,25 @@ class ShareStore:
             if len(wrong) >= WRONG_PASSWORDS:
                 retry = int(wrong[0] + WRONG_PASSWORD_WINDOW - now) + 1
                 raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
-        if password is None:
-            raise Unauthorized("this link needs a password")
-        if hmac.compare_digest(hash_password(password, link.password_salt or b""), link.password_hash or b""):
-            return
-        with self._lock:
+            if password is None:
+                raise Unauthorized("this link needs a password")
             self._wrong.setdefault(link.id, deque()).append(now)
+        try:
+            digest = self._checks.run(hash_password, password, link.password_salt or b"")
+        except PoolBusy:
+            self._forget_attempt(link.id, now)
+            raise TooManyRequests(1, "too many password checks at once; retry in 1 s") from None
+        if hmac.compare_digest(digest, link.password_hash or b""):
+            self._forget_attempt(link.id, now)
+            return
         raise Unauthorized("wrong password")
+
+    def _forget_attempt(self, link_id: str, when: float) -> None:
+        """Take back an attempt counted as wrong in advance."""
+        with self._lock:
+            wrong = self._wrong.get(link_id)
+            if wrong is not None and when in wrong:
+                wrong.remove(when)
 
     def _recent_wrong(self, link_id: str, now: float) -> Deque[float]:
         """Wrong passwords for ``link_id`` within the window (called with ``_lock``);
@@ -279,6 +303,7 @@ class ShareStore:
             self._stop.set()
             self._wake.set()
             self._sweeper.join()
+        self._checks.close()
         with self._lock:
             self._db.close()
 
