@@ -57,6 +57,10 @@ def serve(config) -> int:
     server.begin_stop()  # idle keep-alive connections close; busy ones after their answer
     systemd.notify("STOPPING=1")
     server.shutdown()  # from the main thread, never the one in serve_forever
+    # Close the listener now, not after the drain: new connections are then
+    # refused at once (under socket activation systemd keeps the socket, and
+    # they wait for the next start) instead of hanging in the backlog.
+    server.socket.close()
     drained = server.drain(config.shutdown_grace)
     if not drained:
         log.warning("grace period over with requests still running")
@@ -75,7 +79,8 @@ def run_fsck(config) -> int:
     if config.backend != "disk":
         print("fsck checks the disk backend only", file=sys.stderr)
         return 2
-    report = fsck(DiskBackend(config.data_dir, config.max_size), repair=config.repair)
+    # Safe beside a serving daemon: nothing in .tmp is touched.
+    report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
     print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without block digests%s, "
           "%d stored values refused%s"
           % (report.checked, len(report.corrupt), len(report.repaired), len(report.unrecorded),

@@ -122,6 +122,22 @@ class KVContract:
 
 
 class KVTests(KVContract, ServerCase):
+    def test_a_full_disk_is_507_for_set_and_commit_and_loses_nothing(self):
+        self.assertEqual(self.kv("POST", "/set", {"kept": 1}).status, 201)
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+        big = "x" * 200000
+        self.assertEqual(self.kv("POST", "/set", {"staged": big}).status, 201)
+        db = self.app.kv._db
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute("PRAGMA max_page_count = %d" % pages)  # the file cannot grow: as on a full disk
+        self.assertError(self.kv("POST", "/set", {"more": big}), 507, "insufficient_storage")
+        self.assertError(self.kv("POST", "/commit"), 507, "insufficient_storage")
+        db.execute("PRAGMA max_page_count = 1073741823")
+        self.assertEqual(self.kv("GET", "/kept").json(), {"kept": 1})
+        self.assertError(self.kv("GET", "/staged"), 404, "not_found")  # the failed commit applied nothing
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+        self.assertEqual(self.kv("GET", "/staged").json(), {"staged": big})
+
     def test_other_faces_still_answer_beside_kv(self):
         self.assertEqual(self.request("GET", "/healthz").status, 200)
 

@@ -19,7 +19,7 @@ from unittest import mock
 from filestoraged import logs
 from filestoraged import systemd
 
-from .support import MIB, ROOT, Daemon, ServerCase, payload, sha256, wait_for_port
+from .support import MIB, ROOT, Daemon, ServerCase, payload, sha256, wait_for_port, wait_until
 
 
 def notify_listener(test: unittest.TestCase, abstract: bool = False):
@@ -113,6 +113,16 @@ class SocketActivationTests(DaemonTestCase):
         self.assertEqual(process.wait(30), 0)
 
 
+def connection_refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # a connect that timed out in a full backlog: not refused
+        return False
+    return False
+
+
 class GracefulStopTests(DaemonTestCase):
     def test_an_upload_in_flight_completes_then_exit_0(self):
         listener, address = notify_listener(self)
@@ -128,6 +138,9 @@ class GracefulStopTests(DaemonTestCase):
                 time.sleep(0.01)  # until the daemon is inside the upload
             daemon.process.send_signal(signal.SIGTERM)
             receive_until(listener, "STOPPING=1")  # the daemon is stopping now
+            # New connections are refused at once, not left waiting in the
+            # backlog until the drain ends.
+            wait_until(lambda: connection_refused(daemon.port), "new connections are refused", timeout=5)
             sock.sendall(data[MIB:])
             response = b""
             while b"}" not in response:
@@ -156,7 +169,41 @@ class GracefulStopTests(DaemonTestCase):
             self.assertEqual(sock.recv(10), b"")
 
 
+class FsckBesideADaemonTests(DaemonTestCase):
+    def test_fsck_while_an_upload_is_in_flight_breaks_nothing(self):
+        daemon = Daemon(self.data_dir).start()
+        self.addCleanup(daemon.stop)
+        data = payload(4 * MIB, seed=3)
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
+            sock.sendall(data[:MIB])
+            tmp_dir = os.path.join(self.data_dir, ".tmp")
+            wait_until(lambda: os.listdir(tmp_dir), "the daemon is inside the upload")
+            command = [sys.executable, "-m", "filestoraged", "fsck", "--repair", "--data-dir", self.data_dir]
+            fsck = subprocess.run(command, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+                                  timeout=60)
+            self.assertEqual(fsck.returncode, 0, fsck.stderr)
+            self.assertTrue(os.listdir(tmp_dir), "fsck swept an upload in flight")
+            sock.sendall(data[MIB:])
+            response = sock.recv(65536)
+        self.assertTrue(response.startswith(b"HTTP/1.1 200 OK"), response[:200])
+        self.assertIn(sha256(data).encode(), response)
+
+
 class HealthAndMetricsTests(ServerCase):
+    def test_health_says_so_when_the_disk_is_full(self):
+        real = os.statvfs
+
+        def full(path):
+            st = real(path)
+            return os.statvfs_result((st.f_bsize, st.f_frsize, st.f_blocks, 0, 0) + tuple(st)[5:])
+
+        with mock.patch("os.statvfs", full):
+            reply = self.request("GET", "/healthz")
+        self.assertEqual(reply.status, 503)
+        self.assertIn("full", reply.json()["message"])
+        self.assertEqual(self.request("GET", "/healthz").status, 200)
+
     def test_health_is_503_when_the_data_directory_cannot_be_written(self):
         self.assertEqual(self.request("GET", "/healthz").json(), {"status": "ok", "backend": "disk"})
         tmp_dir = os.path.join(self.data_dir, ".tmp")

@@ -112,7 +112,8 @@ class KVStore:
                 self._db.execute("DELETE FROM kv_staged")
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT may have ended it already
+                    self._db.execute("ROLLBACK")
                 raise
             for key in keys:
                 self._cache.pop(key, None)

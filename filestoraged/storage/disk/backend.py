@@ -46,6 +46,8 @@ _SHARD = re.compile(r"[0-9a-f]{2}")
 # Verified small objects kept in memory for hot GETs (see storage.caches).
 HOT_CACHE_BYTES = 16 * 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# /healthz reports a disk with less room than this as full.
+MIN_FREE_BYTES = 1024 * 1024
 
 
 class DiskBackend(Backend):
@@ -53,12 +55,17 @@ class DiskBackend(Backend):
 
     name = "disk"
 
-    def __init__(self, data_dir: str, max_size: int, max_bytes: Optional[int] = None) -> None:
+    def __init__(self, data_dir: str, max_size: int, max_bytes: Optional[int] = None,
+                 sweep_tmp: bool = True) -> None:
+        """``sweep_tmp``: remove what crashed uploads left in ``.tmp`` (the
+        daemon at start); never beside a serving daemon, whose uploads are
+        there (``fsck`` passes False)."""
         self.root = os.path.abspath(data_dir)
         self.tmp_dir = os.path.join(self.root, ".tmp")
         self.max_size = max_size
         os.makedirs(self.tmp_dir, exist_ok=True)
-        self._sweep_tmp()
+        if sweep_tmp:
+            self._sweep_tmp()
         self._usage = Usage(max_bytes, *self._scan_usage())
         self._hot = FileCache(HOT_CACHE_BYTES)
 
@@ -175,13 +182,17 @@ class DiskBackend(Backend):
         self._hot.discard(path)
 
     def check(self) -> None:
-        """Write and remove a probe file where uploads are written."""
+        """Write and remove a probe file where uploads are written, and see
+        that the disk has room (a full disk still lets an empty file be made)."""
         try:
             fd, probe = tempfile.mkstemp(dir=self.tmp_dir, prefix="health-")
             os.close(fd)
             os.unlink(probe)
+            space = os.statvfs(self.tmp_dir)
         except OSError as error:
             raise InsufficientStorage("the data directory is not writable: %s" % error) from None
+        if space.f_bavail * space.f_frsize < MIN_FREE_BYTES:
+            raise InsufficientStorage("the data directory's disk is full")
 
     def usage(self) -> Tuple[int, int]:
         return self._usage.objects, self._usage.bytes
