@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from filestoraged.storage.memcached.backend import MemcachedBackend
 
+import threading
+
 from .memcached_server import MemcachedMixin
-from .support import ServerCase
+from .support import MIB, ServerCase, payload, sha256
 from .test_files_http import FilesContract, LimitContract
 from .test_memcached import flip_chunk_byte
 
@@ -44,3 +46,68 @@ class MemcachedFilesTests(FilesContract, MemcachedServerCase):
 
 class MemcachedLimitTests(LimitContract, MemcachedServerCase):
     pass
+
+
+class MemcachedRepairTests(MemcachedServerCase):
+    """What only a cache-backed store has to get right: copies that go bad or
+    vanish under it, and uploads that race deletes."""
+
+    def upload(self, data: bytes) -> dict:
+        reply = self.request("POST", "/files", data)
+        self.assertEqual(reply.status, 200, reply)
+        return reply.json()
+
+    def manifest(self, oid: str):
+        return self.app.backend.files.manifest("default/" + oid)
+
+    def test_a_corrupt_copy_is_repaired_by_the_next_upload(self):
+        data = payload(3 * MIB, seed=31)
+        oid = self.upload(data)["hash"]
+        flip_chunk_byte(self.app.backend.files.cluster, self.manifest(oid), 1)
+        with self.assertLogs("filestoraged", "ERROR"):
+            self.assertError(self.request("GET", "/files/" + oid), 500, "corrupt")
+        self.assertTrue(self.upload(data)["created"])  # not "created: false" over a bad copy
+        self.assertEqual(sha256(self.request("GET", "/files/" + oid).body), oid)
+
+    def test_an_evicted_chunk_past_the_first_window_is_a_clean_500(self):
+        data = payload(20 * MIB, seed=32)
+        oid = self.upload(data)["hash"]
+        manifest = self.manifest(oid)
+        self.app.backend.files.cluster.delete(manifest.chunk_keys()[15])  # as memcached evicts
+        with self.assertLogs("filestoraged", "ERROR"):
+            reply = self.request("GET", "/files/" + oid)
+        self.assertError(reply, 500, "corrupt")  # before the status line, not a 200 cut short
+        self.assertTrue(self.upload(data)["created"])
+        self.assertEqual(sha256(self.request("GET", "/files/" + oid).body), oid)
+
+    def test_a_listing_leaves_out_objects_with_evicted_chunks(self):
+        kept = self.request("PUT", "/data/r", payload(2 * MIB, seed=33)).json()["oid"]
+        lost = self.request("PUT", "/data/r", payload(2 * MIB, seed=34)).json()["oid"]
+        files = self.app.backend.files
+        files.cluster.delete(files.manifest("repos/r/" + lost).chunk_keys()[1])
+        self.assertEqual([row["oid"] for row in self.request("GET", "/data/r").json()], [kept])
+
+    def test_uploads_racing_deletes_of_the_same_bytes_never_answer_404(self):
+        data = payload(100000, seed=35)
+        oid = sha256(data)
+        statuses = []
+        stop = threading.Event()
+
+        def delete_again_and_again():
+            while not stop.is_set():
+                self.request("DELETE", "/files/" + oid)
+
+        def upload_again_and_again():
+            for _ in range(60):
+                statuses.append(self.request("POST", "/files", data).status)
+
+        deleters = [threading.Thread(target=delete_again_and_again) for _ in range(2)]
+        uploaders = [threading.Thread(target=upload_again_and_again) for _ in range(4)]
+        for thread in deleters + uploaders:
+            thread.start()
+        for thread in uploaders:
+            thread.join()
+        stop.set()
+        for thread in deleters:
+            thread.join()
+        self.assertEqual(set(statuses), {200}, statuses)

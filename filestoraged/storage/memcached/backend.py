@@ -16,6 +16,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from ..database import open_database
 from ...errors import CorruptObject
+from .manifest import Manifest
 from .store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
 from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject
@@ -35,10 +36,9 @@ class MemcachedBackend(Backend):
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
         manifest = self.files.write_chunks(stream, content_type)
-        created = self.files.commit(manifest_key(_name(namespace, manifest.sha256)), manifest)
+        created, standing = self.files.commit(manifest_key(_name(namespace, manifest.sha256)), manifest)
         self.index.add(namespace, manifest.sha256, manifest.size)
-        stored_type = content_type if created else self.stat(namespace, manifest.sha256).content_type
-        return PutResult(ObjectInfo(manifest.sha256, manifest.size, stored_type), created)
+        return PutResult(ObjectInfo(manifest.sha256, manifest.size, standing.content_type), created)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         retrieval = self.files.retrieve(_name(namespace, oid))
@@ -58,14 +58,35 @@ class MemcachedBackend(Backend):
 
     def list(self, namespace: Namespace, after: str = "", limit: Optional[int] = None) -> List[ObjectInfo]:
         found: List[ObjectInfo] = []
-        for oid, size in self.index.scan(namespace, after):
-            if self.files.cluster.get(manifest_key(_name(namespace, oid))) is None:
-                self.index.remove(namespace, oid)  # evicted or deleted: forget it
-                continue
-            found.append(ObjectInfo(oid, size))
-            if limit is not None and len(found) >= limit:
-                break
+        for page in self.index.pages(namespace, after):
+            for oid, size in self._whole_ones(namespace, page):
+                found.append(ObjectInfo(oid, size))
+                if limit is not None and len(found) >= limit:
+                    return found
         return found
+
+    def _whole_ones(self, namespace: Namespace, page: List[tuple]) -> List[tuple]:
+        """The ``(oid, size)`` rows of ``page`` whose manifest and every chunk
+        are present (two round trips per server for the page); the others
+        were evicted, condemned or deleted, and are forgotten."""
+        cluster = self.files.cluster
+        keys = {oid: manifest_key(_name(namespace, oid)) for oid, _ in page}
+        raw = cluster.get_many(list(keys.values()))
+        manifests = {}
+        for oid, key in keys.items():
+            try:
+                manifests[oid] = Manifest.decode(raw[key], key) if key in raw else None
+            except CorruptObject:
+                manifests[oid] = None
+        sizes = cluster.sizes([k for m in manifests.values() if m is not None for k in m.chunk_keys()])
+        whole = []
+        for oid, size in page:
+            manifest = manifests[oid]
+            if manifest is None or manifest.missing_chunks(sizes):
+                self.index.remove(namespace, oid)
+            else:
+                whole.append((oid, size))
+        return whole
 
     def check(self) -> None:
         self.files.cluster.item_size_max()
@@ -85,6 +106,8 @@ class MemcachedObject(StoredObject):
     def preflight(self) -> None:
         self._retrieval.prefetch_first()
         self._whole = self._retrieval.whole()
+        if self._whole is None:
+            self._retrieval.check_present()
 
     def verified_bytes(self, start: int, end: int) -> Optional[bytes]:
         return None if self._whole is None else self._whole[start:end]
@@ -112,8 +135,8 @@ class NamespaceIndex:
         with self._lock:
             self._db.execute("DELETE FROM objects WHERE namespace = ? AND oid = ?", (namespace.path, oid))
 
-    def scan(self, namespace: Namespace, after: str = "") -> Iterator[tuple]:
-        """Rows in oid order after ``after``, read a page at a time."""
+    def pages(self, namespace: Namespace, after: str = "") -> Iterator[List[tuple]]:
+        """``(oid, size)`` rows in oid order after ``after``, 500 at a time."""
         while True:
             with self._lock:
                 rows = self._db.execute(
@@ -122,7 +145,7 @@ class NamespaceIndex:
                 ).fetchall()
             if not rows:
                 return
-            yield from rows
+            yield rows
             after = rows[-1][0]
 
     def close(self) -> None:

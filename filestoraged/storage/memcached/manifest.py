@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ...errors import BadRequest, CorruptObject
 
 MANIFEST_VERSION = 1
+# Written over a manifest whose copy was found corrupt: unreadable, so reads
+# answer "corrupt" and the next upload of the bytes replaces it (see store).
+CONDEMNED = b"condemned"
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:+=@")
 
 
@@ -26,11 +29,22 @@ class Manifest:
     def chunk_keys(self) -> List[str]:
         return [chunk_key(self.prefix, index) for index in range(len(self.crcs))]
 
+    def chunk_size_of(self, index: int) -> int:
+        """Bytes of chunk ``index``: ``chunk_size``, the last one less."""
+        return min(self.chunk_size, self.size - index * self.chunk_size)
+
+    def missing_chunks(self, sizes: Dict[str, int]) -> List[int]:
+        """Chunks absent from ``sizes`` (``Cluster.sizes``) or of the wrong size."""
+        return [index for index, key in enumerate(self.chunk_keys())
+                if sizes.get(key) != self.chunk_size_of(index)]
+
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def decode(cls, raw: bytes, name: str) -> "Manifest":
+        if raw == CONDEMNED:
+            raise CorruptObject("%r was found corrupt; storing the same bytes again repairs it" % name)
         try:
             fields = json.loads(raw)
             manifest = cls(**fields)

@@ -38,13 +38,13 @@ import hashlib
 import secrets
 import zlib
 from contextlib import closing
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge
 from ..interface import fill, verify_digest
 from ..threads import Stage, ahead
 from .cluster import Cluster
-from .manifest import Manifest, check_name, chunk_key, manifest_key
+from .manifest import CONDEMNED, Manifest, check_name, chunk_key, manifest_key
 
 __all__ = ["MemcachedFileStore", "Retrieval", "Manifest", "check_name", "chunk_key", "manifest_key"]
 
@@ -83,7 +83,7 @@ class MemcachedFileStore:
         if self.cluster.get(key) is not None:
             raise AlreadyExists("%r is already stored" % name)
         manifest = self.write_chunks(stream, content_type)
-        if not self.commit(key, manifest):
+        if not self.commit(key, manifest)[0]:
             raise AlreadyExists("%r is already stored" % name)
         return manifest
 
@@ -140,33 +140,52 @@ class MemcachedFileStore:
             raise
         return manifest
 
-    def commit(self, key: str, manifest: Manifest) -> bool:
-        """Publish ``manifest`` under ``key`` with ``add``; False if a whole file
-        already sits there (our chunks are then discarded). A broken copy there
-        (chunks evicted) is replaced with ``cas``, so a concurrent writer's
+    def commit(self, key: str, manifest: Manifest) -> Tuple[bool, Manifest]:
+        """Publish ``manifest`` under ``key`` with ``add``. Returns ``(created,
+        standing)``: ``(True, manifest)``, or ``(False, existing)`` when a whole
+        copy already sits there (our chunks are then discarded, and the
+        existing manifest is what the caller reports, with no second lookup
+        that a concurrent delete could turn into "not found"). A broken copy
+        (chunks evicted or of the wrong size, or condemned by a read that
+        found it corrupt) is replaced with ``cas``, so a concurrent writer's
         fresh manifest is never overwritten by mistake."""
         encoded = manifest.encode()
         try:
             for _ in range(5):
                 if self.cluster.add(key, encoded):
-                    return True
+                    return True, manifest
                 raw, token = self.cluster.gets(key)
                 if raw is None:
                     continue  # deleted in between: add again
                 old = self._decode_or_none(raw, key)
-                if old is not None and all(self.cluster.touch(k) for k in old.chunk_keys()):
-                    break  # a whole copy is there already
+                if old is not None and self.is_whole(old):
+                    self._discard(manifest)
+                    return False, old
                 if self.cluster.cas(key, encoded, token):
                     if old is not None:
                         self._discard(old)
-                    return True
-            else:
-                raise BackendUnavailable("could not publish %s: it keeps changing" % key)
+                    return True, manifest
+            raise BackendUnavailable("could not publish %s: it keeps changing" % key)
         except BaseException:
             self._discard(manifest)
             raise
-        self._discard(manifest)
-        return False
+
+    def is_whole(self, manifest: Manifest) -> bool:
+        """Every chunk present and of its size (one meta-get round trip per
+        server, no value fetched). Bytes changed in place are found by reads."""
+        return not manifest.missing_chunks(self.cluster.sizes(manifest.chunk_keys()))
+
+    def condemn(self, name: str, manifest: Manifest) -> None:
+        """Mark the copy ``manifest`` describes as corrupt, if it still stands:
+        reads then answer "corrupt" without fetching it, and the next upload of
+        the same bytes replaces it (``commit``). A newer copy is left alone."""
+        key = manifest_key(name)
+        try:
+            raw, token = self.cluster.gets(key)
+            if raw is not None and raw != CONDEMNED and self._decode_or_none(raw, key) == manifest:
+                self.cluster.cas(key, CONDEMNED, token)
+        except BackendUnavailable:
+            pass  # the read already answers "corrupt"; the mark is a courtesy
 
     @staticmethod
     def _decode_or_none(raw: bytes, key: str) -> Optional[Manifest]:
@@ -208,8 +227,23 @@ class Retrieval:
             return None
         self.prefetch_first()
         data = b"".join(self._first or [])
-        verify_digest(self.manifest.sha256, hashlib.sha256(data), repr(self.name))
+        self._verify(hashlib.sha256(data))
         return data
+
+    def check_present(self) -> None:
+        """Before any byte is promised: every chunk beyond the first window is
+        present and of its size, asked without fetching a value. Eviction,
+        memcached's normal failure, is then a clean "corrupt" answer instead
+        of a transfer cut near its end; only bytes changed after this check
+        can still cut one."""
+        keys = [key for window in self._windows[1:] for key in window]
+        if not keys:
+            return
+        first_window = len(self._windows[0])  # fetched and checked already
+        missing = [index for index in self.manifest.missing_chunks(self.store.cluster.sizes(keys))
+                   if index >= first_window]
+        if missing:
+            raise self._missing(missing[0])
 
     def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
         """Yield bytes ``[start, end)``; the last piece only after the whole file
@@ -240,13 +274,21 @@ class Retrieval:
                             yield held
                         held = piece
             hashing.finish()
-        verify_digest(self.manifest.sha256, digest, repr(self.name))
+        self._verify(digest)
         if held is not None:
             yield held
 
     def _check_crc(self, number: int, chunk: bytes) -> None:
         if zlib.crc32(chunk) != self.manifest.crcs[number]:
+            self.store.condemn(self.name, self.manifest)
             raise CorruptObject("chunk %d of %r does not match its checksum" % (number, self.name))
+
+    def _verify(self, digest: "hashlib._Hash") -> None:
+        try:
+            verify_digest(self.manifest.sha256, digest, repr(self.name))
+        except CorruptObject:
+            self.store.condemn(self.name, self.manifest)
+            raise
 
     def _window(self, index: int) -> List[bytes]:
         if index == 0 and self._first is not None:
