@@ -263,7 +263,12 @@ class Retrieval:
         windows = ahead(self._window, range(len(self._windows)))
         with Stage(digest.update, depth=8, name="sha256") as hashing, closing(windows):
             for window in windows:
-                for chunk in window:
+                # Chunks are let go as they are passed on: a slow reader pins
+                # the window fetched ahead, this chunk, and what the hashing
+                # stage still holds (at most two windows, 16 MiB; it was 24).
+                window.reverse()
+                while window:
+                    chunk = window.pop()
                     self._check_crc(number, chunk)
                     number += 1
                     hashing.submit(chunk)
@@ -292,7 +297,8 @@ class Retrieval:
 
     def _window(self, index: int) -> List[bytes]:
         if index == 0 and self._first is not None:
-            return self._first
+            first, self._first = self._first, None  # handed over: the reader empties it
+            return first
         return self._fetch(index)
 
     def _fetch(self, index: int, check: bool = False) -> List[bytes]:
