@@ -30,7 +30,7 @@ def make_backend(config: Config) -> Backend:
     if config.backend == "memcached":
         from .storage.memcached.backend import MemcachedBackend
 
-        return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir)
+        return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir, config.max_connections)
     return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None)
 
 

@@ -17,7 +17,7 @@ class MemcachedServerCase(MemcachedMixin, ServerCase):
     config_overrides = {"backend": "memcached"}
 
     def make_backend(self, config):
-        return MemcachedBackend(self.addresses, config.max_size, config.data_dir)
+        return MemcachedBackend(self.addresses, config.max_size, config.data_dir, config.max_connections)
 
     def corrupt_object(self, oid: str) -> None:
         files = self.app.backend.files
@@ -111,3 +111,23 @@ class MemcachedRepairTests(MemcachedServerCase):
         for thread in deleters:
             thread.join()
         self.assertEqual(set(statuses), {200}, statuses)
+
+
+class MemcachedPoolTests(MemcachedServerCase):
+    config_overrides = {"backend": "memcached", "max_connections": 90}
+
+    def test_as_many_downloads_as_the_daemon_admits_never_lack_a_pooled_connection(self):
+        data = payload(MIB + MIB // 2, seed=36)
+        oid = self.request("POST", "/files", data).json()["hash"]
+        results = []
+
+        def download():
+            reply = self.request("GET", "/files/" + oid)
+            results.append((reply.status, sha256(reply.body) == oid))
+
+        threads = [threading.Thread(target=download) for _ in range(80)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(results, [(200, True)] * 80)

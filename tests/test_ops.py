@@ -113,6 +113,13 @@ class SocketActivationTests(DaemonTestCase):
         self.assertEqual(process.wait(30), 0)
 
 
+def daemon_has_connection(pid: int) -> bool:
+    """True once the daemon holds an established TCP connection (its fds)."""
+    fds = os.listdir("/proc/%d/fd" % pid)
+    sockets = sum(1 for fd in fds if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"))
+    return sockets >= 2  # the listener and the accepted connection
+
+
 def connection_refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -155,6 +162,18 @@ class GracefulStopTests(DaemonTestCase):
         oid = sha256(data)
         with open(os.path.join(self.data_dir, oid[:2], oid), "rb") as handle:
             self.assertEqual(handle.read(), data)
+
+    def test_a_half_sent_head_does_not_hold_the_stop(self):
+        daemon = Daemon(self.data_dir).start()
+        self.addCleanup(daemon.stop)
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line yet
+            wait_until(lambda: daemon_has_connection(daemon.process.pid), "the daemon holds the connection")
+            started = time.monotonic()
+            daemon.process.send_signal(signal.SIGTERM)
+            self.assertEqual(daemon.process.wait(30), 0)
+            self.assertLess(time.monotonic() - started, 5)  # not --shutdown-grace (30 s)
+            self.assertEqual(sock.recv(10), b"")  # closed, the request never ran
 
     def test_idle_keep_alive_connections_do_not_hold_the_stop(self):
         daemon = Daemon(self.data_dir).start()

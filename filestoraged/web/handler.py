@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
-from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status
+from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, http_status
 from . import body, request_head, response_head
 from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
@@ -54,13 +54,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             self.reader.begin_head()
             line = self.rfile.readline(request_head.MAX_LINE + 1)
-            self.server.connection_busy(self.connection)
             if not line:
                 self.close_connection = True
                 return
             try:
                 self.command, self.path, version = request_head.parse_request_line(line)
                 self.headers = request_head.read_headers(self.rfile)
+                if not self.server.connection_busy(self.connection):
+                    raise ServerStopping()
             except FileStoreError as error:
                 self.close_connection = True  # the rest of the stream cannot be trusted
                 self.write_whole(self.failed(error))

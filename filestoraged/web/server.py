@@ -41,7 +41,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self._active = 0
         self._idle = threading.Condition()
         self.stopping = False
-        self._waiting = set()  # sockets of connections between two requests
+        self._waiting = set()  # sockets of connections waiting for, or reading, a request head
         self._waiting_lock = threading.Lock()
         if listen_socket is None:
             super().__init__((self.config.host, self.config.port), RequestHandler)
@@ -99,13 +99,18 @@ class FileStoreServer(ThreadingHTTPServer):
             self._waiting.add(sock)
             return True
 
-    def connection_busy(self, sock) -> None:
+    def connection_busy(self, sock) -> bool:
+        """A whole request head has arrived: the request is now in flight (a
+        stop lets it finish). False if the stop already began, closing this
+        connection while it was still waiting for, or reading, a head."""
         with self._waiting_lock:
             self._waiting.discard(sock)
+            return not self.stopping
 
     def begin_stop(self) -> None:
-        """Close the connections idling between requests (keep-alive) and make
-        busy ones close after their current request."""
+        """Close the connections idling between requests (keep-alive) or still
+        sending a request head (their request never runs), and make busy ones
+        close after their current request."""
         with self._waiting_lock:
             self.stopping = True
             for sock in self._waiting:

@@ -16,6 +16,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from ..database import open_database
 from ...errors import CorruptObject
+from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
 from .store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
@@ -29,8 +30,8 @@ def _name(namespace: Namespace, oid: str) -> str:
 class MemcachedBackend(Backend):
     name = "memcached"
 
-    def __init__(self, servers: Sequence[str], max_size: int, data_dir: str) -> None:
-        self.files = MemcachedFileStore(servers, max_size)
+    def __init__(self, servers: Sequence[str], max_size: int, data_dir: str, max_connections: int = 256) -> None:
+        self.files = MemcachedFileStore(servers, max_size, Cluster(servers, pool_size_for(max_connections)))
         os.makedirs(data_dir, exist_ok=True)
         self.index = NamespaceIndex(os.path.join(data_dir, "memcached-index.db"))
 

@@ -34,7 +34,19 @@ from ...errors import BackendUnavailable, BadRequest
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a connection
 IO_TIMEOUT = 10.0  # seconds for one command's reply
-POOL_SIZE = 64  # connections per server, at most
+# Decision: pymemcache's pool raises "Too many objects" when it is empty
+# instead of waiting. A request holds at most two connections to a server at
+# once (the read-ahead's and its own), so the daemon sizes the pool from the
+# connections it admits (``pool_size_for``): no request it lets in can fail
+# for want of one. They are opened only when needed, and closed after
+# POOL_IDLE_SECONDS unused.
+POOL_SIZE = 64  # connections per server, when the caller does not say
+POOL_IDLE_SECONDS = 60.0
+
+
+def pool_size_for(max_connections: int) -> int:
+    """Connections per server enough for ``max_connections`` requests at once."""
+    return 2 * max_connections + 8
 
 
 def parse_servers(servers: Sequence[str]) -> List[Tuple[str, int]]:
@@ -54,7 +66,7 @@ class Cluster:
     """The memcached servers, addressed by key. Every method raises
     ``BackendUnavailable`` when a server involved cannot be reached or fails."""
 
-    def __init__(self, servers: Sequence[str]) -> None:
+    def __init__(self, servers: Sequence[str], pool_size: int = POOL_SIZE) -> None:
         self.addresses = parse_servers(servers)
         self._hasher = RendezvousHash()
         self._clients: Dict[str, PooledClient] = {}
@@ -66,7 +78,8 @@ class Cluster:
                 connect_timeout=CONNECT_TIMEOUT,
                 timeout=IO_TIMEOUT,
                 no_delay=True,
-                max_pool_size=POOL_SIZE,
+                max_pool_size=pool_size,
+                pool_idle_timeout=POOL_IDLE_SECONDS,
                 default_noreply=False,  # a store must hear "STORED"
             )
 
