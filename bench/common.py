@@ -73,8 +73,8 @@ def median_rate(times: List[float], size: int) -> float:
 
 
 class Daemon:
-    def __init__(self, work: str, *extra: str) -> None:
-        self.port = free_port()
+    def __init__(self, work: str, *extra: str, port: int = 0) -> None:
+        self.port = port or free_port()
         self.data_dir = os.path.join(work, "daemon-store")
         env = dict(os.environ, PYTHONPATH=ROOT)
         self.process = subprocess.Popen(
@@ -94,9 +94,9 @@ class Daemon:
         with open("/proc/%d/clear_refs" % self.process.pid, "w") as refs:
             refs.write("5")  # resets VmHWM to the current RSS
 
-    def stop(self) -> None:
+    def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
+        return self.process.wait(30)
 
 
 class Nginx:

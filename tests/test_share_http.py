@@ -173,6 +173,20 @@ class ShareContract:
         self.assertEqual((reply.status, sha256(reply.body)), (200, sha256(data)))
         self.assertError(self.request("GET", self.path_of(link)), 410, "gone")
 
+    def test_a_blob_not_linked_yet_survives_sweeps_for_the_grace_period(self):
+        # As an upload between storing its bytes and making its link.
+        info = self.app.backend.put(SHARES, io.BytesIO(b"about to be linked")).info
+        self.app.shares.sweep()
+        self.assertIn(info.oid, self.shared_blobs())
+        link = self.app.shares.create(info.oid, info.size, None, None, None, 1, 60)
+        self.assertEqual(self.request("GET", "/file/" + link.id).body, b"about to be linked")
+        # A leftover nobody links (a failed upload) goes once the grace is over.
+        orphan = self.app.backend.put(SHARES, io.BytesIO(b"never linked")).info
+        self.app.shares.sweep()
+        self.clock.advance(601)
+        self.sweep()
+        self.assertNotIn(orphan.oid, self.shared_blobs())
+
     def test_a_blob_removed_before_its_link_is_made_is_503_and_links_nothing(self):
         info = self.app.backend.put(SHARES, io.BytesIO(b"raced with the sweep")).info
         self.app.backend.delete(SHARES, info.oid)

@@ -11,7 +11,9 @@ back at start.
 Blobs are shared by links with the same bytes and removed by ``sweep`` once
 no live link needs them. The race to close: an upload stores bytes that are
 already there (dedupe), then the sweep removes that blob before the upload's
-link exists. ``_blob_lock`` orders the two: the sweep re-checks and deletes
+link exists. A blob that no link names yet is left alone for
+``ORPHAN_GRACE`` (an upload may be between storing and linking it).
+``_blob_lock`` orders the rest: the sweep re-checks and deletes
 one blob at a time under it, and ``create`` checks that the blob still exists
 and inserts the link under it. An upload that lost the race (its blob was
 removed between its store and its link) is answered ``503``: nothing was
@@ -69,6 +71,7 @@ PASSWORD_QUEUE = 16  # ... and at most this many waiting; more are 429
 WRONG_PASSWORDS = 5  # allowed per link within ...
 WRONG_PASSWORD_WINDOW = 60.0  # ... this many seconds; then 429
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
+ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,12 @@ class ShareStore:
         # (see the module docstring); when both are taken, _blob_lock first.
         self._lock = threading.Lock()
         self._blob_lock = threading.Lock()
+        self._sweeping = threading.Lock()
         self._wrong: Dict[str, Deque[float]] = {}  # link id -> times of recent wrong passwords
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
+        self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep first saw it
         self._checks = Pool(PASSWORD_CHECKERS, PASSWORD_QUEUE, "scrypt")
         # Transfers that were running when the process died will never finish.
         self._db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
@@ -248,6 +253,10 @@ class ShareStore:
 
     def sweep(self) -> int:
         """Remove blobs no live link needs, and old dead links; return blobs removed."""
+        with self._sweeping:  # one sweep at a time: the sweeper thread, or a caller
+            return self._sweep()
+
+    def _sweep(self) -> int:
         now = self.clock()
         with self._lock:
             linked = {row[0] for row in self._db.execute(
@@ -255,8 +264,14 @@ class ShareStore:
             needed = {row[0] for row in self._db.execute(
                 "SELECT DISTINCT oid FROM share_links WHERE " + _NEEDS_BLOB, (now,))}
         stored = {info.oid for info in self.backend.list(SHARES)}
+        # A blob no link names yet may be an upload between storing its bytes
+        # and making its link: it is removed only once it has stayed so for
+        # ORPHAN_GRACE (a failed upload's leftover).
+        orphans = stored - linked - needed
+        self._orphans = {oid: self._orphans.get(oid, now) for oid in orphans}
+        ripe = {oid for oid, seen in self._orphans.items() if now - seen >= ORPHAN_GRACE}
         removed = 0
-        for oid in sorted((linked | stored) - needed):
+        for oid in sorted((linked - needed) | ripe):
             with self._blob_lock:
                 with self._lock:  # a link may have been made for these bytes since
                     if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + _NEEDS_BLOB,
@@ -269,6 +284,7 @@ class ShareStore:
                     pass
                 with self._lock:
                     self._db.execute("UPDATE share_links SET blob_released = 1 WHERE oid = ?", (oid,))
+                self._orphans.pop(oid, None)
         with self._lock:
             self._db.execute(
                 "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + _NEEDS_BLOB
