@@ -13,24 +13,21 @@ from ..errors import BadRequest
 from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.names import is_object_id, object_id, repository
 from ..web.router import Router
+from . import Face
 from .uploads import raw_upload, whole_number
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10000
 
 
-class DataFace:
-    def __init__(self, app) -> None:
-        self.backend = app.backend
-        self.max_size = app.config.max_size
-
+class DataFace(Face):
     def register(self, router: Router) -> None:
         router.add("/data/{repo}", "data", {"PUT": self.upload, "GET": self.listing})
         router.add("/data/{repo}/{oid}", "data", {"GET": self.download, "DELETE": self.delete})
 
     def upload(self, request: Request, repo: str) -> JsonResponse:
         namespace = repository(repo)
-        upload = raw_upload(request, self.max_size)
+        upload = raw_upload(request, self.config.max_size)
         info = self.backend.put(namespace, upload.stream, upload.content_type).info
         return JsonResponse(201, {"oid": info.oid, "size": info.size})
 

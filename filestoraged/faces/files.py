@@ -5,22 +5,19 @@ from __future__ import annotations
 from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.names import DEFAULT, object_id
 from ..web.router import Router
+from . import Face
 from .uploads import file_or_raw_upload
 
 
-class FilesFace:
+class FilesFace(Face):
     """POST a body (raw or multipart ``file``) to get its SHA-256; GET/HEAD/DELETE it."""
-
-    def __init__(self, app) -> None:
-        self.backend = app.backend
-        self.max_size = app.config.max_size
 
     def register(self, router: Router) -> None:
         router.add("/files", "files", {"POST": self.upload})
         router.add("/files/{oid}", "files", {"GET": self.download, "DELETE": self.delete})
 
     def upload(self, request: Request) -> JsonResponse:
-        upload = file_or_raw_upload(request, self.max_size)
+        upload = file_or_raw_upload(request, self.config.max_size)
         result = self.backend.put(DEFAULT, upload.stream, upload.content_type)
         url = "%s/files/%s" % (request.base_url, result.info.oid)
         body = {"hash": result.info.oid, "size": result.info.size, "url": url, "created": result.created}

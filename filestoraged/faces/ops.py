@@ -5,12 +5,10 @@ from __future__ import annotations
 from ..errors import BackendUnavailable, FileStoreError
 from ..web.messages import JsonResponse, Request, TextResponse
 from ..web.router import Router
+from . import Face
 
 
-class OpsFace:
-    def __init__(self, app) -> None:
-        self.app = app
-
+class OpsFace(Face):
     def register(self, router: Router) -> None:
         router.add("/healthz", "ops", {"GET": self.health})
         router.add("/metrics", "ops", {"GET": self.metrics})

@@ -22,6 +22,7 @@ from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
 from ..web.router import Router
+from . import Face
 from .uploads import multipart_parts, whole_number
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -29,11 +30,10 @@ _FIELD_LIMIT = 1024  # bytes in a text field
 MAX_DOWNLOADS = 1_000_000
 
 
-class ShareFace:
+class ShareFace(Face):
     def __init__(self, app) -> None:
-        self.backend = app.backend
+        super().__init__(app)
         self.shares = app.shares
-        self.config = app.config
 
     def register(self, router: Router) -> None:
         router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
