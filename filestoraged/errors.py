@@ -56,9 +56,14 @@ class RequestTimeout(FileStoreError):
 
 
 class Unauthorized(FileStoreError):
-    """A password is needed and was missing or wrong."""
+    """A password or token is needed and was missing or wrong. ``challenge``
+    is the ``WWW-Authenticate`` value that tells the client how to answer."""
 
     message = "a valid password is required"
+
+    def __init__(self, message: Optional[str] = None, challenge: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class Forbidden(FileStoreError):
@@ -198,6 +203,8 @@ def extra_headers(error: BaseException) -> Dict[str, str]:
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         return {"Retry-After": str(retry_after)}
+    if isinstance(error, Unauthorized) and error.challenge:
+        return {"WWW-Authenticate": error.challenge}
     if isinstance(error, RangeNotSatisfiable):
         return {"Content-Range": "bytes */%d" % error.size}
     return {}

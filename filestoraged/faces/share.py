@@ -84,6 +84,7 @@ class ShareFace(Face):
         headers = {
             "Content-Disposition": _disposition(link.filename),
             "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",  # the link is the secret: never pass it on
         }
         # Ranges are not offered: a download counts when a whole transfer completes.
         if request.method == "HEAD":  # never counts

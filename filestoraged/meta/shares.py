@@ -66,6 +66,9 @@ CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
 _NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # ~16 MiB and ~50 ms per check
+# Browsers prompt for a password on this; wget --user/--password, urllib's
+# auth handler and curl --anyauth answer it.
+LINK_CHALLENGE = 'Basic realm="share link", charset="UTF-8"'
 PASSWORD_CHECKERS = 2  # scrypt checks at once (16 MiB each) ...
 PASSWORD_QUEUE = 16  # ... and at most this many waiting; more are 429
 WRONG_PASSWORDS = 5  # allowed per link within ...
@@ -190,7 +193,7 @@ class ShareStore:
                 retry = int(wrong[0] + WRONG_PASSWORD_WINDOW - now) + 1
                 raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
             if password is None:
-                raise Unauthorized("this link needs a password")
+                raise Unauthorized("this link needs a password", LINK_CHALLENGE)
             self._wrong.setdefault(link.id, deque()).append(now)
         try:
             digest = self._checks.run(hash_password, password, link.password_salt or b"")
@@ -200,7 +203,7 @@ class ShareStore:
         if hmac.compare_digest(digest, link.password_hash or b""):
             self._forget_attempt(link.id, now)
             return
-        raise Unauthorized("wrong password")
+        raise Unauthorized("wrong password", LINK_CHALLENGE)
 
     def _forget_attempt(self, link_id: str, when: float) -> None:
         """Take back an attempt counted as wrong in advance."""

@@ -57,9 +57,11 @@ def fields(headers: Mapping[str, str]) -> str:
 
 
 def head(status: int, field_lines: str, close: bool) -> bytes:
-    """The whole head: status line, Server, Date, ``field_lines`` (from ``fields``),
-    ``Connection: close`` if ``close``, and the blank line."""
-    return ("HTTP/1.1 %d %s\r\nServer: filestoraged\r\nDate: %s\r\n%s%s\r\n" % (
+    """The whole head: status line, Server, Date, ``nosniff`` (every answer:
+    browsers must take our Content-Type as it is), ``field_lines`` (from
+    ``fields``), ``Connection: close`` if ``close``, and the blank line."""
+    return ("HTTP/1.1 %d %s\r\nServer: filestoraged\r\nDate: %s\r\n"
+            "X-Content-Type-Options: nosniff\r\n%s%s\r\n" % (
         status, REASONS.get(status, ""), http_date(), field_lines,
         "Connection: close\r\n" if close else "",
     )).encode("latin-1")

@@ -20,6 +20,32 @@ from .messages import ObjectResponse
 from .request_head import Headers
 
 
+# A stored object is someone's upload: a browser that opens it must not run
+# it on our origin. Every stored object is sandboxed, and types a browser
+# would execute or render as a document are downloads, never shown inline.
+SANDBOX = "sandbox; default-src 'none'"
+_ACTIVE_TYPES = frozenset((
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl",
+    "application/xslt+xml", "text/javascript", "application/javascript", "application/ecmascript",
+    "text/ecmascript", "application/x-javascript", "application/pdf", "application/x-shockwave-flash",
+    "text/vtt", "application/wasm", "multipart/x-mixed-replace",
+))
+
+
+def is_active(media_type: str) -> bool:
+    """True for a type a browser would run or render as a document."""
+    base = media_type.split(";", 1)[0].strip().lower()
+    return base in _ACTIVE_TYPES or base.endswith("+xml") or "script" in base
+
+
+def safe_serving(headers: dict) -> dict:
+    """The headers that keep a stored object from attacking whoever opens it."""
+    extra = {"Content-Security-Policy": SANDBOX}
+    if "Content-Disposition" not in headers and is_active(headers.get("Content-Type", "")):
+        extra["Content-Disposition"] = "attachment"
+    return extra
+
+
 @dataclass
 class Served:
     status: int
@@ -53,6 +79,7 @@ def serve(response: ObjectResponse, method: str, request_headers: Headers, wire:
         plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges)
         headers = dict(plan.headers)
         headers.update(response.headers)
+        headers.update(safe_serving(headers))
         fields = response_head.fields(headers)
         head = wire.head(plan.status, fields)
         if method == "HEAD" or plan.status == 304:

@@ -1,0 +1,56 @@
+"""Content that cannot attack the people who open it: every answer says
+``nosniff``, stored objects are sandboxed, active types are downloads, and a
+password-protected share link asks for its password the way browsers and
+HTTP clients understand."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from .support import ServerCase, multipart
+
+
+class SafeServingTests(ServerCase):
+    def upload(self, data: bytes, content_type: str) -> str:
+        return self.request("POST", "/files", data, {"Content-Type": content_type}).json()["hash"]
+
+    def test_every_answer_says_nosniff(self):
+        oid = self.upload(b"plain", "text/plain")
+        for method, path in (("GET", "/healthz"), ("GET", "/files/" + oid), ("GET", "/nowhere"),
+                             ("HEAD", "/files/" + oid), ("GET", "/metrics")):
+            with self.subTest(path=path):
+                self.assertEqual(self.request(method, path).headers["X-Content-Type-Options"], "nosniff")
+
+    def test_stored_objects_are_sandboxed_and_active_types_are_downloads(self):
+        cases = [("text/html; charset=utf-8", True), ("application/xhtml+xml", True), ("image/svg+xml", True),
+                 ("text/xml", True), ("application/javascript", True), ("application/pdf", True),
+                 ("application/vnd.example+xml", True), ("image/png", False), ("text/plain", False),
+                 ("application/json", False), ("application/octet-stream", False)]
+        for content_type, attachment in cases:
+            with self.subTest(content_type=content_type):
+                oid = self.upload(b"<script>alert(document.domain)</script>" + content_type.encode(), content_type)
+                for _ in range(2):  # the second answer is a ready-made one
+                    reply = self.request("GET", "/files/" + oid)
+                    self.assertEqual(reply.headers["Content-Security-Policy"], "sandbox; default-src 'none'")
+                    self.assertEqual(reply.headers.get("Content-Disposition"), "attachment" if attachment else None)
+        data = self.request("PUT", "/data/site", b"<html>x</html>", {"Content-Type": "text/html"}).json()["oid"]
+        reply = self.request("GET", "/data/site/" + data)
+        self.assertEqual(reply.headers["Content-Disposition"], "attachment")
+
+    def test_a_share_link_asks_for_its_password_as_browsers_expect(self):
+        body, ctype = multipart({"password": "s3cret", "max_downloads": "3",
+                                 "file": ("page.html", b"<html>hi</html>", "text/html")})
+        url = self.request("PUT", "/file", body, {"Content-Type": ctype}).json()["url"]
+        path = url.split(str(self.port), 1)[1]
+        reply = self.request("GET", path)
+        self.assertEqual(reply.status, 401)
+        self.assertEqual(reply.headers["WWW-Authenticate"], 'Basic realm="share link", charset="UTF-8"')
+        # urllib answers the challenge by itself, as wget --user and curl --anyauth do.
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        passwords.add_password(None, url, "anyone", "s3cret")
+        opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(passwords))
+        with opener.open(url, timeout=10) as answer:
+            self.assertEqual(answer.read(), b"<html>hi</html>")
+            self.assertEqual(answer.headers["Referrer-Policy"], "no-referrer")
+            self.assertEqual(answer.headers["Content-Security-Policy"], "sandbox; default-src 'none'")
+            self.assertTrue(answer.headers["Content-Disposition"].startswith("attachment"))
