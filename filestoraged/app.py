@@ -18,6 +18,8 @@ from .meta.kv import KVLimits, KVStore
 from .metrics import Metrics
 from .web.router import Router
 from .meta.shares import ShareStore
+from .meta.tokens import TokenStore
+from .web.access import Access
 from .storage.interface import Backend
 
 
@@ -45,6 +47,8 @@ class App:
         meta_db = os.path.join(config.data_dir, "meta.db")
         self.kv = KVStore(meta_db, kv_limits(config))
         self.shares = ShareStore(meta_db, self.backend, clock)
+        self.tokens = TokenStore(meta_db, clock)
+        self.access = Access(self.tokens, config.auth, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
         self.router = Router()
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
@@ -55,6 +59,7 @@ class App:
             face.register(self.router)
 
     def close(self) -> None:
+        self.tokens.close()
         self.shares.close()
         self.kv.close()
         self.backend.close()

@@ -1,4 +1,4 @@
-"""The ``filestoraged`` command: serve (the default) or fsck."""
+"""The ``filestoraged`` command: serve (the default), fsck, or token."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logs.configure(config.log_level)
     if config.command == "fsck":
         return run_fsck(config)
+    if config.command == "token":
+        return run_token(config)
     return serve(config)
 
 
@@ -91,3 +93,43 @@ def run_fsck(config) -> int:
     for where in report.refused_values:
         print("refused value: " + where)
     return 1 if not report.clean and not config.repair else 0
+
+
+def run_token(config) -> int:
+    """``token create --scope S [--name N] [--expires-in S]`` (the secret alone
+    on the last line), ``token list`` (never secrets), ``token revoke NAME``."""
+    import os
+    from datetime import datetime, timezone
+
+    from .errors import FileStoreError
+    from .meta.tokens import TokenStore
+
+    def when(stamp) -> str:
+        return "-" if stamp is None else datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    action = config.words[0] if config.words else ""
+    os.makedirs(config.data_dir, exist_ok=True)
+    tokens = TokenStore(os.path.join(config.data_dir, "meta.db"))
+    try:
+        if action == "create" and len(config.words) == 1:
+            token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None)
+            print("token %s: %s, expires %s" % (token.name, " ".join(token.scopes), when(token.expires_at)))
+            print(secret)
+        elif action == "list" and len(config.words) == 1:
+            print("name\tscopes\tcreated\texpires\tlast used")
+            for token in tokens.list():
+                print("\t".join((token.name, " ".join(token.scopes), when(token.created_at),
+                                 when(token.expires_at), when(token.last_used))))
+        elif action == "revoke" and len(config.words) == 2:
+            tokens.revoke(config.words[1])
+            print("revoked %s" % config.words[1])
+        else:
+            print("usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]"
+                  " | token list | token revoke NAME", file=sys.stderr)
+            return 2
+    except FileStoreError as error:
+        print("filestoraged token: %s" % error.text, file=sys.stderr)
+        return 1
+    finally:
+        tokens.close()
+    return 0

@@ -10,7 +10,7 @@ import argparse
 import configparser
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 MIB = 1024 * 1024
 
@@ -62,6 +62,7 @@ class Config:
     shutdown_grace: float = 30.0
     kv_at_root: bool = False
     public_url: str = ""
+    auth: str = "auto"
     log_level: str = "INFO"
     kv_max_key: int = 1024
     kv_max_value: int = 1 * MIB
@@ -72,6 +73,11 @@ class Config:
     share_default_expiry: int = 7 * 24 * 3600
     command: str = "serve"
     repair: bool = False
+    # ``filestoraged token create|list|revoke NAME`` and its options.
+    words: Tuple[str, ...] = ()
+    scopes: Tuple[str, ...] = ()
+    token_name: str = ""
+    expires_in: float = 0.0
 
     @property
     def memcached_servers(self) -> List[str]:
@@ -93,6 +99,7 @@ OPTIONS: List[Option] = [
     Option("shutdown_grace", float, "seconds in-flight requests get to finish on SIGTERM"),
     Option("kv_at_root", _bool, "serve only the key-value store, at / (drop-in mode)"),
     Option("public_url", str, "base URL for links in answers; default: from the Host header"),
+    Option("auth", str, "access control: off, writes, all, or auto (off on loopback, writes elsewhere)"),
     Option("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     Option("kv_max_key", int, "longest KV key, in bytes"),
     Option("kv_max_value", _size, "largest KV value (its JSON text), in bytes"),
@@ -114,9 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         "of the --config file; flags win over the environment, which wins over the file.",
     )
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "fsck"],
-        help="serve (the default) or fsck: verify every stored object",
+        "command", nargs="?", default="serve", choices=["serve", "fsck", "token"],
+        help="serve (the default); fsck: verify every stored object; "
+        "token create|list|revoke NAME: manage API tokens",
     )
+    parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--scope", action="append", default=[], metavar="SCOPE",
+                        help="with token create: FACE[:REPOSITORY]:VERB or admin (repeatable)")
+    parser.add_argument("--name", default="", help="with token create: the token's name")
+    parser.add_argument("--expires-in", type=float, default=0.0, metavar="SECONDS",
+                        help="with token create: lifetime in seconds (default: none)")
     parser.add_argument("--repair", action="store_true", help="with fsck: move corrupt objects to <data-dir>/.corrupt/")
     parser.add_argument("--config", metavar="FILE", help="INI file with a [filestoraged] section")
     for option in OPTIONS:
@@ -147,9 +161,14 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
                 except (ValueError, argparse.ArgumentTypeError) as error:
                     parser.error("bad value for %s: %s" % (option.name, error))
         values[option.name] = option.default if value is None else value
-    config = Config(command=args.command, repair=args.repair, **values)
+    config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
+                    token_name=args.name, expires_in=args.expires_in, **values)
     if config.backend not in ("disk", "memcached"):
         parser.error("--backend must be disk or memcached")
+    if args.words and config.command != "token":
+        parser.error("unexpected argument %r" % args.words[0])
+    if config.auth not in ("auto", "off", "writes", "all"):
+        parser.error("--auth must be off, writes, all or auto")
     return config
 
 

@@ -173,7 +173,10 @@ class GracefulStopTests(DaemonTestCase):
             daemon.process.send_signal(signal.SIGTERM)
             self.assertEqual(daemon.process.wait(30), 0)
             self.assertLess(time.monotonic() - started, 5)  # not --shutdown-grace (30 s)
-            self.assertEqual(sock.recv(10), b"")  # closed, the request never ran
+            try:  # closed (or reset: the kernel's choice), and the request never ran
+                self.assertEqual(sock.recv(10), b"")
+            except ConnectionResetError:
+                pass
 
     def test_idle_keep_alive_connections_do_not_hold_the_stop(self):
         daemon = Daemon(self.data_dir).start()

@@ -106,7 +106,7 @@ class ShareFace(Face):
 
     def delete(self, request: Request, link_id: str) -> JsonResponse:
         link_id = _link_id(link_id)
-        self.shares.delete(link_id, request.headers.get("X-Delete-Token"))
+        self.shares.delete(link_id, request.headers.get("X-Delete-Token"), any_link=request.may("share", "delete"))
         self.shares.wake_sweeper()
         return JsonResponse(200, {"deleted": link_id})
 

@@ -242,9 +242,11 @@ class ShareStore:
                 (1 if complete else 0, link_id),
             )
 
-    def delete(self, link_id: str, token: Optional[str]) -> None:
+    def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
+        """Delete with the link's delete token, or ``any_link`` (an API token
+        with the ``share:delete`` scope)."""
         link = self.get(link_id)
-        if not token or not hmac.compare_digest(_token_hash(token), link.delete_token_hash):
+        if not any_link and (not token or not hmac.compare_digest(_token_hash(token), link.delete_token_hash)):
             raise Forbidden("a valid X-Delete-Token header is required")
         with self._lock:
             changed = self._db.execute(

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, http_status
-from . import body, request_head, response_head
+from . import access, body, request_head, response_head
 from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
 from .serving import Wire, serve
@@ -101,7 +101,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         app = self.server.app
         try:
             handler, params, self.face = app.router.match(self.command, path)
-            self.request = Request(self.command, path, query, self.headers, self.open_body, self.base_url())
+            need = access.need_for(self.face, self.command, path, params, self.headers)
+            scopes = app.access.check(need, self.headers, self.client_address[0], basic_is_token=self.face != "file")
+            self.request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             response: Response = handler(self.request, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
             self.close_connection = True

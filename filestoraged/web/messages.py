@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
+from ..meta.tokens import grants
 from ..storage.interface import StoredObject
 from .body import RequestBody
 from .request_head import Headers
@@ -28,14 +29,19 @@ class Request:
     """
 
     def __init__(self, method: str, path: str, query: str, headers: Headers,
-                 open_body: Callable[[int], RequestBody], base_url: str) -> None:
+                 open_body: Callable[[int], RequestBody], base_url: str, scopes: Tuple[str, ...] = ()) -> None:
         self.method = method
+        self.scopes = scopes  # of the API token the request carried, if any
         self.path = path
         self._query = query
         self.headers = headers
         self._open_body = open_body
         self.base_url = base_url
         self.body_opened: Optional[RequestBody] = None
+
+    def may(self, face: str, verb: str, namespace: Optional[str] = None) -> bool:
+        """True if the request's token has the scope ``face[:namespace]:verb``."""
+        return grants(self.scopes, face, namespace, verb)
 
     @property
     def query(self) -> Dict[str, str]:

@@ -51,7 +51,8 @@ class FileStoreServer(ThreadingHTTPServer):
             self.socket = listen_socket
             self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
-        log.info("listening on http://%s:%d (backend %s)", host, port, app.backend.name)
+        mode = app.access.resolve(host)
+        log.info("listening on http://%s:%d (backend %s, access control %s)", host, port, app.backend.name, mode)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,139 @@
+"""Who may do what: the ``--auth`` mode, the scope each request needs, and
+the token it carries (``Authorization: Bearer``, or HTTP Basic with the token
+as password, except on share-link downloads where Basic is the link's own).
+
+Modes: ``off`` (anyone may do anything: the default on loopback), ``writes``
+(reads of objects and keys are public; whatever writes, deletes or lists
+needs a scope: the default elsewhere), ``all`` (every request needs one).
+Share-link downloads keep their own password rule and ``/healthz`` stays
+open in every mode; a share link's delete token is its own authority.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Deque, Dict, Optional, Tuple
+
+from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from ..meta.tokens import TokenStore, grants
+
+log = logging.getLogger(__name__)
+
+MODES = ("off", "writes", "all")
+CHALLENGE = 'Bearer realm="filestoraged"'
+FAILURES = 10  # failed attempts allowed from one address within ...
+FAILURE_WINDOW = 60.0  # ... this many seconds; then 429
+
+
+@dataclass(frozen=True)
+class Need:
+    """The scope one request needs: ``face[:namespace]:verb``; ``public`` if
+    anyone may do it under ``--auth writes`` (reading an object or a key)."""
+
+    face: str
+    namespace: Optional[str]
+    verb: str
+    public: bool
+
+    @property
+    def scope(self) -> str:
+        return ":".join(part for part in (self.face, self.namespace, self.verb) if part)
+
+
+_READS = ("GET", "HEAD")
+
+
+def need_for(face: str, method: str, path: str, params: Dict[str, str], headers) -> Optional[Need]:
+    """What a routed request needs; None where no token is ever asked."""
+    reading = method in _READS
+    if face == "files":
+        return Need("files", None, "read" if reading else ("delete" if method == "DELETE" else "write"), reading)
+    if face == "data":
+        verb = "read" if reading else ("delete" if method == "DELETE" else "write")
+        return Need("data", params.get("repo"), verb, reading and "oid" in params)  # a listing is no public read
+    if face == "file":
+        if reading or (method == "DELETE" and headers.get("X-Delete-Token")):
+            return None
+        return Need("share", None, "delete" if method == "DELETE" else "create", False)
+    if face == "kv":
+        return Need("kv", None, "read" if reading else "write", reading)
+    if path.endswith("/metrics"):
+        return Need("metrics", None, "read", False)
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class Access:
+    def __init__(self, tokens: TokenStore, mode: str, clock: Callable[[], float] = time.time) -> None:
+        self.tokens = tokens
+        self.mode = mode  # "auto" until resolve()
+        self.clock = clock
+        self._failures: Dict[str, Deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, listening_host: str) -> str:
+        """Settle ``auto`` for the address the server listens on; say so once."""
+        if self.mode == "auto":
+            self.mode = "off" if is_loopback(listening_host) else "writes"
+        if self.mode != "off" and not self.tokens.any():
+            log.warning("access control is %r and no token exists: create one with "
+                        "'filestoraged token create --scope admin' (same --data-dir)", self.mode)
+        return self.mode
+
+    def check(self, need: Optional[Need], headers, address: str, basic_is_token: bool = True) -> Tuple[str, ...]:
+        """The scopes of the token the request carries (none if it needs none);
+        ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
+        (429) unless the request may go ahead."""
+        if self.mode == "off" or need is None or (self.mode == "writes" and need.public):
+            return ()
+        now = self.clock()
+        with self._lock:
+            failed = self._recent_failures(address, now)
+            if len(failed) >= FAILURES:
+                retry = int(failed[0] + FAILURE_WINDOW - now) + 1
+                raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
+        secret = credentials(headers, basic_is_token)
+        token = self.tokens.find(secret) if secret else None
+        if token is None:
+            with self._lock:
+                self._failures.setdefault(address, deque()).append(now)
+            raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
+        if not grants(token.scopes, need.face, need.namespace, need.verb):
+            raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
+        return token.scopes
+
+    def _recent_failures(self, address: str, now: float) -> Deque[float]:
+        failed = self._failures.get(address, deque())
+        while failed and failed[0] <= now - FAILURE_WINDOW:
+            failed.popleft()
+        if not failed:
+            self._failures.pop(address, None)  # the table never outgrows the last minute's offenders
+        return failed
+
+
+def credentials(headers, basic_is_token: bool) -> Optional[str]:
+    """The token in ``Authorization``: Bearer, or the password of Basic."""
+    value = headers.get("Authorization") or ""
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    if scheme.lower() == "basic" and basic_is_token:
+        try:
+            decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest("malformed Basic credentials") from None
+        return decoded.partition(":")[2] or None
+    return None

@@ -1,0 +1,177 @@
+"""Access control: scoped tokens on every face under each --auth mode, the
+token lifecycle with the command line while the server runs, the failure
+rate limit, and secrets that never reach a log line."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import subprocess
+import sys
+
+from .support import ROOT, FakeClock, ServerCase, multipart, sha256
+
+# (method, path, body, scope it needs, public under --auth writes, success status)
+OBJECT = b"an object"
+OID = sha256(OBJECT)
+
+
+def share_form():
+    return multipart({"file": ("a.txt", b"shared", "text/plain")})
+
+
+CASES = [
+    ("POST", "/files", OBJECT, "files:write", False, 200),
+    ("GET", "/files/" + OID, None, "files:read", True, 200),
+    ("HEAD", "/files/" + OID, None, "files:read", True, 200),
+    ("PUT", "/data/photos", OBJECT, "data:photos:write", False, 201),
+    ("GET", "/data/photos/" + OID, None, "data:photos:read", True, 200),
+    ("GET", "/data/photos", None, "data:photos:read", False, 200),
+    ("POST", "/kv/set", b'{"k": 1}', "kv:write", False, 201),
+    ("POST", "/kv/commit", None, "kv:write", False, 204),
+    ("GET", "/kv/k", None, "kv:read", True, 200),
+    ("GET", "/metrics", None, "metrics:read", False, 200),
+    ("DELETE", "/data/photos/" + OID, None, "data:photos:delete", False, 200),
+    ("DELETE", "/files/" + OID, None, "files:delete", False, 200),
+]
+
+
+class AccessCase(ServerCase):
+    def make_clock(self):
+        self.clock = FakeClock()
+        return self.clock
+
+    def token(self, *scopes: str, name=None, expires_in=None) -> str:
+        return self.app.tokens.create(scopes, name, expires_in)[1]
+
+    def call(self, method, path, body=None, token=None, headers=None):
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        return self.request(method, path, body, headers)
+
+
+class WritesModeTests(AccessCase):
+    config_overrides = {"auth": "writes"}
+
+    def test_every_face_asks_the_right_scope(self):
+        wrong = self.token("share:create")
+        for method, path, body, scope, public, status in CASES:
+            with self.subTest(method=method, path=path):
+                if not public:
+                    reply = self.call(method, path, body)
+                    self.assertEqual(reply.status, 401, reply)
+                    self.assertEqual(reply.headers["WWW-Authenticate"], 'Bearer realm="filestoraged"')
+                    reply = self.call(method, path, body, wrong)
+                    self.assertEqual(reply.status, 403, reply)
+                    if method != "HEAD":
+                        self.assertIn(scope, reply.json()["message"])
+                    self.assertEqual(self.call(method, path, body, self.token(scope)).status, status)
+                else:
+                    self.assertEqual(self.call(method, path, body).status, status)
+
+    def test_share_links_keep_their_own_rules(self):
+        self.assertEqual(self.call("PUT", "/file", *share_form()[:1], headers={"Content-Type": share_form()[1]})
+                         .status, 401)
+        body, ctype = share_form()
+        link = self.call("PUT", "/file", body, self.token("share:create"), {"Content-Type": ctype}).json()
+        path = link["url"].split(str(self.port), 1)[1]
+        self.assertEqual(self.call("GET", path).body, b"shared")  # no token for a download
+        body, ctype = share_form()
+        other = self.call("PUT", "/file", body, self.token("share:create"), {"Content-Type": ctype}).json()
+        other_path = other["url"].split(str(self.port), 1)[1]
+        self.assertEqual(self.call("DELETE", other_path, headers={"X-Delete-Token": other["delete_token"]}).status,
+                         200)  # the delete token is its own authority
+        body, ctype = share_form()
+        third = self.call("PUT", "/file", body, self.token("share:create"), {"Content-Type": ctype}).json()
+        third_path = third["url"].split(str(self.port), 1)[1]
+        self.assertEqual(self.call("DELETE", third_path).status, 401)
+        # share:delete deletes any link, without its delete token.
+        self.assertEqual(self.call("DELETE", third_path, token=self.token("share:create")).status, 403)
+        self.assertEqual(self.call("DELETE", third_path, token=self.token("share:delete")).status, 200)
+        self.assertEqual(self.call("GET", "/healthz").status, 200)
+
+    def test_repository_scopes_and_wildcards(self):
+        photos = self.token("data:photos:write")
+        self.assertEqual(self.call("PUT", "/data/photos", b"p", photos).status, 201)
+        self.assertEqual(self.call("PUT", "/data/music", b"m", photos).status, 403)
+        anywhere = self.token("data:*:write", "data:*:read")
+        self.assertEqual(self.call("PUT", "/data/music", b"m", anywhere).status, 201)
+        self.assertEqual(self.call("GET", "/data/music", token=anywhere).status, 200)
+        admin = self.token("admin")
+        self.assertEqual(self.call("DELETE", "/data/music/" + sha256(b"m"), token=admin).status, 200)
+
+    def test_basic_with_the_token_as_password_works(self):
+        token = self.token("files:write")
+        basic = "Basic " + base64.b64encode(b":" + token.encode()).decode()
+        self.assertEqual(self.request("POST", "/files", b"x", {"Authorization": basic}).status, 200)
+
+    def test_failed_attempts_from_one_address_are_limited(self):
+        for _ in range(10):
+            self.assertEqual(self.call("POST", "/files", b"x", "not-a-token").status, 401)
+        reply = self.call("POST", "/files", b"x", self.token("files:write"))
+        self.assertError(reply, 429, "too_many_requests")
+        self.assertEqual(reply.headers["Retry-After"], "61")
+        self.clock.advance(61)
+        self.assertEqual(self.call("POST", "/files", b"x", self.token("files:write")).status, 200)
+
+    def test_tokens_expire(self):
+        token = self.token("files:write", expires_in=60)
+        self.assertEqual(self.call("POST", "/files", b"x", token).status, 200)
+        self.clock.advance(61)
+        self.assertEqual(self.call("POST", "/files", b"x", token).status, 401)
+
+    def test_no_secret_reaches_a_log_line(self):
+        token = self.token("files:write", "files:read")
+        basic = "Basic " + base64.b64encode(b"user:" + token.encode()).decode()
+        with self.assertLogs("filestoraged", logging.DEBUG) as logs:
+            self.call("POST", "/files", b"logged?", token)
+            self.request("GET", "/files/" + sha256(b"logged?"), headers={"Authorization": basic})
+            self.call("POST", "/files", b"x", token + "wrong")
+            logging.getLogger("filestoraged").debug("end of the captured requests")
+        self.assertNotIn(token, "\n".join(logs.output))
+
+
+class AllModeTests(AccessCase):
+    config_overrides = {"auth": "all"}
+
+    def test_reads_need_a_scope_too(self):
+        writer = self.token("files:write")
+        self.assertEqual(self.call("POST", "/files", OBJECT, writer).status, 200)
+        self.assertEqual(self.call("GET", "/files/" + OID).status, 401)
+        self.assertEqual(self.call("GET", "/files/" + OID, token=writer).status, 403)
+        self.assertEqual(self.call("GET", "/files/" + OID, token=self.token("files:read")).body, OBJECT)
+        self.assertEqual(self.call("GET", "/kv/k").status, 401)
+        self.assertEqual(self.call("GET", "/healthz").status, 200)
+
+
+class DefaultModeTests(ServerCase):
+    def test_loopback_without_tokens_behaves_as_before(self):
+        self.assertEqual(self.app.access.mode, "off")
+        self.assertEqual(self.request("POST", "/files", b"open").status, 200)
+        self.assertEqual(self.request("DELETE", "/files/" + sha256(b"open")).status, 200)
+
+
+class TokenCommandTests(AccessCase):
+    config_overrides = {"auth": "writes"}
+
+    def command(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "filestoraged", "token", *args, "--data-dir", self.data_dir],
+                              env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=60)
+
+    def test_create_list_and_revoke_while_the_server_runs(self):
+        made = self.command("create", "--scope", "files:write", "--name", "ci")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        secret = made.stdout.strip().splitlines()[-1]  # alone on the last line
+        self.assertEqual(self.call("POST", "/files", b"by ci", secret).status, 200)
+        listed = self.command("list")
+        self.assertIn("ci\tfiles:write", listed.stdout)
+        self.assertNotIn(secret, listed.stdout)
+        self.assertEqual(self.command("revoke", "ci").returncode, 0)
+        self.assertEqual(self.call("POST", "/files", b"by ci", secret).status, 401)
+        with open(os.path.join(self.data_dir, "meta.db"), "rb") as handle:
+            self.assertNotIn(secret.encode(), handle.read())
+        bad = self.command("create", "--scope", "files:fly")
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("files takes read, write, delete", bad.stderr)
