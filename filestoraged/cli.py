@@ -13,6 +13,7 @@ from . import logs
 from . import systemd
 from .app import App
 from .web.server import FileStoreServer
+from .web.tls import TlsConfigError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,12 @@ def serve(config) -> int:
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     app = App(config)
-    server = FileStoreServer(app, systemd.activation_socket())
+    try:
+        server = FileStoreServer(app, systemd.activation_socket())
+    except TlsConfigError as error:
+        app.close()
+        print("filestoraged: %s" % error.text, file=sys.stderr)
+        return 2
     stop = threading.Event()
     serving = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
     serving.start()

@@ -63,6 +63,8 @@ class Config:
     kv_at_root: bool = False
     public_url: str = ""
     auth: str = "auto"
+    tls_cert: str = ""
+    tls_key: str = ""
     log_level: str = "INFO"
     kv_max_key: int = 1024
     kv_max_value: int = 1 * MIB
@@ -100,6 +102,8 @@ OPTIONS: List[Option] = [
     Option("kv_at_root", _bool, "serve only the key-value store, at / (drop-in mode)"),
     Option("public_url", str, "base URL for links in answers; default: from the Host header"),
     Option("auth", str, "access control: off, writes, all, or auto (off on loopback, writes elsewhere)"),
+    Option("tls_cert", str, "PEM certificate (chain) for HTTPS; with --tls-key"),
+    Option("tls_key", str, "PEM private key for HTTPS"),
     Option("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     Option("kv_max_key", int, "longest KV key, in bytes"),
     Option("kv_max_value", _size, "largest KV value (its JSON text), in bytes"),

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, http_status
-from . import access, body, request_head, response_head
+from . import access, body, request_head, response_head, tls
 from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
 from .serving import Wire, serve
@@ -37,17 +37,21 @@ class RequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         config = self.server.config
         self.timeout = config.idle_timeout
+        self.handshake_failed = self.server.tls is not None and not tls.handshake(self.request, config.head_timeout)
         super().setup()
         self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
         self.reader = PacedReader(self.connection, config.idle_timeout, config.head_timeout, config.min_body_rate)
         self.rfile = io.BufferedReader(self.reader, 65536)
 
     def handle_one_request(self) -> None:
+        if self.handshake_failed:
+            self.close_connection = True
+            return
         started = time.monotonic()
         self.status = self.bytes_out = 0
         self.face = "other"
         self.command = self.path = ""
-        self.request: Optional[Request] = None
+        self.parsed: Optional[Request] = None  # (self.request is the socket, as in socketserver)
         try:
             if not self.server.connection_idle(self.connection):
                 self.close_connection = True  # the server is stopping
@@ -103,8 +107,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             handler, params, self.face = app.router.match(self.command, path)
             need = access.need_for(self.face, self.command, path, params, self.headers)
             scopes = app.access.check(need, self.headers, self.client_address[0], basic_is_token=self.face != "file")
-            self.request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
-            response: Response = handler(self.request, **params)
+            self.parsed = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
+            response: Response = handler(self.parsed, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
             self.close_connection = True
             self.client_fault("slow_body", "stopped sending its body")
@@ -122,7 +126,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.write_object(response)
         else:
             self.write_whole(response)
-        if self.close_connection and body.has_unread(self.request, self.headers):
+        if self.close_connection and body.has_unread(self.parsed, self.headers):
             body.linger(self.connection)
 
     def failed(self, error: BaseException) -> JsonResponse:
@@ -148,7 +152,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         stopping server, or unread body bytes that cannot be drained cheaply."""
         if getattr(response, "status", 0) == 413 or self.server.stopping:
             self.close_connection = True
-        elif not self.close_connection and not body.settle(self.request, self.headers):
+        elif not self.close_connection and not body.settle(self.parsed, self.headers):
             self.close_connection = True
 
     # Writing.
@@ -192,12 +196,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         configured = self.server.config.public_url
         if configured:
             return configured.rstrip("/")
-        return "http://" + (self.headers.get("Host") or "%s:%d" % self.server.server_address[:2])
+        return "%s://%s" % (self.server.scheme, self.headers.get("Host") or "%s:%d" % self.server.server_address[:2])
 
     # Logging.
 
     def log_request_done(self, duration: float) -> None:
-        opened = self.request.body_opened if self.request is not None else None
+        opened = self.parsed.body_opened if self.parsed is not None else None
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
             access_log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command,

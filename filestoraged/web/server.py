@@ -22,6 +22,7 @@ from . import response_head
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .ready import ReadyResponses
+from .tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class FileStoreServer(ThreadingHTTPServer):
     def __init__(self, app, listen_socket: Optional[socket.socket] = None) -> None:
         self.app = app
         self.config = app.config
+        self.tls = server_context(self.config.tls_cert, self.config.tls_key)
+        self.scheme = "https" if self.tls is not None else "http"
         self.ready = ReadyResponses(READY_RESPONSE_BYTES)
         self._slots = threading.BoundedSemaphore(self.config.max_connections)
         self._active = 0
@@ -52,16 +55,19 @@ class FileStoreServer(ThreadingHTTPServer):
             self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
         mode = app.access.resolve(host)
-        log.info("listening on http://%s:%d (backend %s, access control %s)", host, port, app.backend.name, mode)
+        log.info("listening on %s://%s:%d (backend %s, access control %s)", self.scheme, host, port,
+                 app.backend.name, mode)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return "http://%s:%d" % (host, port)
+        return "%s://%s:%d" % (self.scheme, host, port)
 
     def get_request(self):
         conn, address = super().get_request()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:  # the handshake happens in the connection's thread
+            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, address
 
     def process_request(self, request, client_address) -> None:

@@ -1,0 +1,89 @@
+"""HTTPS end to end with a certificate the test makes (Debian's openssl)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from .support import MIB, ROOT, ServerCase, free_port, payload, sha256
+
+
+def make_certificate(folder: str) -> tuple:
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class TlsTests(ServerCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.folder = tempfile.mkdtemp(prefix="fsd-tls-")
+        cls.cert, cls.key = make_certificate(cls.folder)
+        cls.config_overrides = {"tls_cert": cls.cert, "tls_key": cls.key}
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        shutil.rmtree(cls.folder, ignore_errors=True)
+
+    def https(self) -> http.client.HTTPSConnection:
+        context = ssl.create_default_context(cafile=self.cert)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=30)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_every_face_over_https_with_keep_alive_and_verified_downloads(self):
+        conn = self.https()
+        data = payload(5 * MIB + 7, seed=41)
+        conn.request("POST", "/files", data)
+        reply = conn.getresponse()
+        body = reply.read()
+        self.assertEqual(reply.status, 200, body)
+        self.assertIn(b'"url":"https://127.0.0.1:%d/files/' % self.port, body)
+        for _ in range(2):  # on the same connection, the second read takes the block path
+            conn.request("GET", "/files/" + sha256(data))
+            reply = conn.getresponse()
+            self.assertEqual(sha256(reply.read()), sha256(data))
+        conn.request("GET", "/files/" + sha256(data), headers={"Range": "bytes=1048576-2097151"})
+        reply = conn.getresponse()
+        self.assertEqual((reply.status, reply.read()), (206, data[MIB:2 * MIB]))
+        conn.request("POST", "/kv/set", b'{"tls": true}')
+        self.assertEqual(conn.getresponse().read(), b'{"tls":true}')
+
+    def test_old_protocols_and_plain_http_are_refused(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(self.cert)
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+        with self.assertRaises((ssl.SSLError, OSError)):
+            conn.request("GET", "/healthz")
+        conn.close()
+        plain = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            plain.request("GET", "/healthz")
+            plain.getresponse()
+        plain.close()
+        conn = self.https()
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().status, 200)  # the server still serves
+
+    def test_a_bad_certificate_is_a_one_line_start_up_error(self):
+        with open(os.path.join(self.folder, "junk.pem"), "w") as handle:
+            handle.write("not a certificate")
+        run = subprocess.run([sys.executable, "-m", "filestoraged", "--port", str(free_port()), "--data-dir",
+                              os.path.join(self.folder, "store"), "--tls-cert", os.path.join(self.folder, "junk.pem"),
+                              "--tls-key", self.key], env=dict(os.environ, PYTHONPATH=ROOT),
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 2)
+        lines = [line for line in run.stderr.splitlines() if "filestoraged:" in line]
+        self.assertEqual(len(lines), 1, run.stderr)
+        self.assertIn("junk.pem", lines[0])
+        self.assertNotIn("Traceback", run.stderr)
