@@ -175,3 +175,35 @@ class TokenCommandTests(AccessCase):
         bad = self.command("create", "--scope", "files:fly")
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("files takes read, write, delete", bad.stderr)
+
+
+class TrustedProxyTests(AccessCase):
+    config_overrides = {"trusted_proxy": "127.0.0.1", "auth": "writes"}
+    FORWARDED = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https",
+                 "X-Forwarded-Host": "files.example.org"}
+
+    def test_forwarded_headers_from_a_trusted_peer_are_used(self):
+        token = self.token("files:write")
+        with self.assertLogs("filestoraged.access", "INFO") as logs:
+            reply = self.call("POST", "/files", b"proxied", token, self.FORWARDED)
+        self.assertEqual(reply.json()["url"], "https://files.example.org/files/" + sha256(b"proxied"))
+        self.assertTrue(logs.output[0].split(":", 2)[2].startswith("203.0.113.9 "), logs.output)
+        # The failure limit counts the forwarded client, not the proxy.
+        for _ in range(10):
+            self.call("POST", "/files", b"x", "wrong", self.FORWARDED)
+        self.assertEqual(self.call("POST", "/files", b"x", token, self.FORWARDED).status, 429)
+        other = dict(self.FORWARDED, **{"X-Forwarded-For": "192.0.2.7"})
+        self.assertEqual(self.call("POST", "/files", b"x", token, other).status, 200)
+
+    def test_bad_forwarded_values_are_ignored(self):
+        bad = {"X-Forwarded-For": "not-an-address", "X-Forwarded-Proto": "gopher", "X-Forwarded-Host": "a b"}
+        reply = self.call("POST", "/files", b"odd", self.token("files:write"), bad)
+        self.assertEqual(reply.json()["url"], "http://127.0.0.1:%d/files/%s" % (self.port, sha256(b"odd")))
+
+
+class UntrustedProxyTests(AccessCase):
+    def test_forwarded_headers_from_other_peers_are_ignored(self):
+        with self.assertLogs("filestoraged.access", "INFO") as logs:
+            reply = self.call("POST", "/files", b"direct", headers=TrustedProxyTests.FORWARDED)
+        self.assertEqual(reply.json()["url"], "http://127.0.0.1:%d/files/%s" % (self.port, sha256(b"direct")))
+        self.assertTrue(logs.output[0].split(":", 2)[2].startswith("127.0.0.1 "), logs.output)

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, http_status
-from . import access, body, request_head, response_head, tls
+from . import access, body, proxies, request_head, response_head, tls
 from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
 from .serving import Wire, serve
@@ -38,6 +38,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         config = self.server.config
         self.timeout = config.idle_timeout
         self.handshake_failed = self.server.tls is not None and not tls.handshake(self.request, config.head_timeout)
+        self.peer_is_proxy = self.client_address[0] in self.server.trusted_proxies
         super().setup()
         self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
         self.reader = PacedReader(self.connection, config.idle_timeout, config.head_timeout, config.min_body_rate)
@@ -106,7 +107,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             handler, params, self.face = app.router.match(self.command, path)
             need = access.need_for(self.face, self.command, path, params, self.headers)
-            scopes = app.access.check(need, self.headers, self.client_address[0], basic_is_token=self.face != "file")
+            scopes = app.access.check(need, self.headers, self.client, basic_is_token=self.face != "file")
             self.parsed = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             response: Response = handler(self.parsed, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
@@ -143,7 +144,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def client_fault(self, reason: str, what: str) -> None:
         """One log line and a count for a request the client cut off or starved."""
-        log.info("%s %s %s: the client %s", self.client_address[0], self.command, _redact(self.path), what)
+        log.info("%s %s %s: the client %s", self.client, self.command, _redact(self.path), what)
         self.server.app.metrics.dropped(reason)
 
     def decide_close(self, response: Response) -> None:
@@ -192,11 +193,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         return body.RequestBody(self.rfile, self.headers, limit, self.send_continue)
 
     def base_url(self) -> str:
-        """``http://host[:port]`` for absolute URLs: configured, else as addressed."""
+        """``scheme://host[:port]`` for absolute URLs: configured, else as the
+        client addressed us (as a trusted proxy says it did, see ``proxies``)."""
         configured = self.server.config.public_url
         if configured:
             return configured.rstrip("/")
-        return "%s://%s" % (self.server.scheme, self.headers.get("Host") or "%s:%d" % self.server.server_address[:2])
+        scheme, host = proxies.forwarded_origin(self.headers, self.peer_is_proxy)
+        host = host or self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+        return "%s://%s" % (scheme or self.server.scheme, host)
+
+    @property
+    def client(self) -> str:
+        """The client's address: the peer's, or the one a trusted proxy forwarded."""
+        return proxies.forwarded_for(self.headers, self.peer_is_proxy) or self.client_address[0]
 
     # Logging.
 
@@ -204,7 +213,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         opened = self.parsed.body_opened if self.parsed is not None else None
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command,
+            access_log.info('%s "%s %s" %d %d %.1fms', self.client, self.command,
                             _redact(self.path), self.status, self.bytes_out, duration * 1000)
         self.server.app.metrics.request(self.face, self.command, self.status, received, self.bytes_out, duration)
 

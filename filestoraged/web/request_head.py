@@ -106,6 +106,11 @@ def read_headers(rfile, budget: int = MAX_HEAD) -> Headers:
     return headers
 
 
+def is_host(value: str) -> bool:
+    """True for a ``host[:port]`` as RFC 9112 §3.2 has it (a name or an IP literal)."""
+    return _HOST.fullmatch(value) is not None
+
+
 def _check_framing(headers: Headers) -> None:
     """RFC 9112 §6: one way to find the body's end, or the request is refused
     (and the connection closed): a body whose end we do not know would be
@@ -116,7 +121,7 @@ def _check_framing(headers: Headers) -> None:
         if headers["Transfer-Encoding"].strip().lower() != "chunked":
             raise BadRequest("Transfer-Encoding other than chunked: %r" % headers["Transfer-Encoding"][:60])
     host = headers.get("Host")
-    if host and not _HOST.fullmatch(host):
+    if host and not is_host(host):
         raise BadRequest("the Host header is not a valid host[:port]: %s" % ascii(host[:100]))
 
 

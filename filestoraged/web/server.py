@@ -39,6 +39,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self.config = app.config
         self.tls = server_context(self.config.tls_cert, self.config.tls_key)
         self.scheme = "https" if self.tls is not None else "http"
+        self.trusted_proxies = frozenset(a.strip() for a in self.config.trusted_proxy.split(",") if a.strip())
         self.ready = ReadyResponses(READY_RESPONSE_BYTES)
         self._slots = threading.BoundedSemaphore(self.config.max_connections)
         self._active = 0
