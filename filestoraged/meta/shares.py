@@ -29,15 +29,14 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Optional
+from typing import Callable, Dict, Optional
 
-from ..errors import BackendUnavailable, Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
+from ..errors import BackendUnavailable, Forbidden, Gone, NotFound
 from ..storage.database import open_database
 from ..storage.names import SHARES
 from ..storage.interface import Backend
-from ..storage.threads import Pool, PoolBusy
+from .passwords import Passwords
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +64,6 @@ CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
 # a transfer still running, whatever else happened.
 _NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
 
-SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # ~16 MiB and ~50 ms per check
-# Browsers prompt for a password on this; wget --user/--password, urllib's
-# auth handler and curl --anyauth answer it.
-LINK_CHALLENGE = 'Basic realm="share link", charset="UTF-8"'
-PASSWORD_CHECKERS = 2  # scrypt checks at once (16 MiB each) ...
-PASSWORD_QUEUE = 16  # ... and at most this many waiting; more are 429
-WRONG_PASSWORDS = 5  # allowed per link within ...
-WRONG_PASSWORD_WINDOW = 60.0  # ... this many seconds; then 429
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
 ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
 
@@ -107,28 +98,23 @@ class NewLink:
     expires_at: float
 
 
-def hash_password(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, **SCRYPT)
-
-
 class ShareStore:
     def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
         self.clock = clock
         self._db = open_database(path)
         self._db.executescript(_SCHEMA)
-        # _lock guards the database connection and _wrong; it is never held
+        # _lock guards the database connection; it is never held
         # through backend I/O. _blob_lock orders blob removal against linking
         # (see the module docstring); when both are taken, _blob_lock first.
         self._lock = threading.Lock()
         self._blob_lock = threading.Lock()
         self._sweeping = threading.Lock()
-        self._wrong: Dict[str, Deque[float]] = {}  # link id -> times of recent wrong passwords
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep first saw it
-        self._checks = Pool(PASSWORD_CHECKERS, PASSWORD_QUEUE, "scrypt")
+        self.passwords = Passwords(clock)
         # Transfers that were running when the process died will never finish.
         self._db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
 
@@ -137,13 +123,7 @@ class ShareStore:
                password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
         link_id = secrets.token_urlsafe(24)  # 192 random bits, 32 characters
         delete_token = secrets.token_urlsafe(24)
-        salt = digest = None
-        if password:
-            salt = secrets.token_bytes(16)
-            try:
-                digest = self._checks.run(hash_password, password, salt)
-            except PoolBusy:
-                raise BackendUnavailable("too many password operations at once; send it again") from None
+        salt, digest = self.passwords.digest(password) if password else (None, None)
         now = self.clock()
         with self._blob_lock, self._lock:
             try:
@@ -178,50 +158,9 @@ class ShareStore:
             raise Gone("this link has no downloads left")
 
     def check_password(self, link: Link, password: Optional[str]) -> None:
-        """Constant-time check, rate-limited per link (429 past the limit).
-
-        An attempt counts as wrong from the moment it is let in until it
-        proves right, so concurrent guesses cannot pass the limit while their
-        checks run (100 at once used to get 66 checks against a limit of 5).
-        The checks run on a small pool (see ``storage.threads.Pool``)."""
-        if not link.has_password:
-            return
-        now = self.clock()
-        with self._lock:
-            wrong = self._recent_wrong(link.id, now)
-            if len(wrong) >= WRONG_PASSWORDS:
-                retry = int(wrong[0] + WRONG_PASSWORD_WINDOW - now) + 1
-                raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
-            if password is None:
-                raise Unauthorized("this link needs a password", LINK_CHALLENGE)
-            self._wrong.setdefault(link.id, deque()).append(now)
-        try:
-            digest = self._checks.run(hash_password, password, link.password_salt or b"")
-        except PoolBusy:
-            self._forget_attempt(link.id, now)
-            raise TooManyRequests(1, "too many password checks at once; retry in 1 s") from None
-        if hmac.compare_digest(digest, link.password_hash or b""):
-            self._forget_attempt(link.id, now)
-            return
-        raise Unauthorized("wrong password", LINK_CHALLENGE)
-
-    def _forget_attempt(self, link_id: str, when: float) -> None:
-        """Take back an attempt counted as wrong in advance."""
-        with self._lock:
-            wrong = self._wrong.get(link_id)
-            if wrong is not None and when in wrong:
-                wrong.remove(when)
-
-    def _recent_wrong(self, link_id: str, now: float) -> Deque[float]:
-        """Wrong passwords for ``link_id`` within the window (called with ``_lock``);
-        a link with none left is dropped from the table, so it never grows
-        past the links guessed at within the last minute."""
-        wrong = self._wrong.get(link_id, deque())
-        while wrong and wrong[0] <= now - WRONG_PASSWORD_WINDOW:
-            wrong.popleft()
-        if not wrong:
-            self._wrong.pop(link_id, None)
-        return wrong
+        """Rate-limited, constant-time (see ``passwords``); a link without one passes."""
+        if link.has_password:
+            self.passwords.check(link.id, link.password_salt or b"", link.password_hash or b"", password)
 
     def reserve(self, link_id: str) -> None:
         """Take one of the remaining downloads for a transfer; ``Gone`` if none is left."""
@@ -290,12 +229,11 @@ class ShareStore:
                 with self._lock:
                     self._db.execute("UPDATE share_links SET blob_released = 1 WHERE oid = ?", (oid,))
                 self._orphans.pop(oid, None)
+        self.passwords.wrong.prune(now)
         with self._lock:
             self._db.execute(
                 "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + _NEEDS_BLOB
                 + " AND max(expires_at, created_at) < ?", (now, now - TOMBSTONE_SECONDS))
-            for link_id in list(self._wrong):
-                self._recent_wrong(link_id, now)
         return removed
 
     def start_sweeper(self, interval: float) -> None:
@@ -324,7 +262,7 @@ class ShareStore:
             self._stop.set()
             self._wake.set()
             self._sweeper.join()
-        self._checks.close()
+        self.passwords.close()
         with self._lock:
             self._db.close()
 

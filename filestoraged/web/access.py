@@ -15,13 +15,12 @@ import base64
 import binascii
 import ipaddress
 import logging
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from ..meta.attempts import Attempts
 from ..meta.tokens import TokenStore, grants
 
 log = logging.getLogger(__name__)
@@ -81,8 +80,8 @@ class Access:
         self.tokens = tokens
         self.mode = mode  # "auto" until resolve()
         self.clock = clock
-        self._failures: Dict[str, Deque[float]] = {}
-        self._lock = threading.Lock()
+        self.failures = Attempts(FAILURES, FAILURE_WINDOW)
+        self._pruned = 0.0
 
     def resolve(self, listening_host: str) -> str:
         """Settle ``auto`` for the address the server listens on; say so once."""
@@ -100,28 +99,20 @@ class Access:
         if self.mode == "off" or need is None or (self.mode == "writes" and need.public):
             return ()
         now = self.clock()
-        with self._lock:
-            failed = self._recent_failures(address, now)
-            if len(failed) >= FAILURES:
-                retry = int(failed[0] + FAILURE_WINDOW - now) + 1
-                raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
+        if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
+            self._pruned = now
+            self.failures.prune(now)
+        retry = self.failures.retry_after(address, now)
+        if retry is not None:
+            raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
         secret = credentials(headers, basic_is_token)
         token = self.tokens.find(secret) if secret else None
         if token is None:
-            with self._lock:
-                self._failures.setdefault(address, deque()).append(now)
+            self.failures.add(address, now)
             raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
         if not grants(token.scopes, need.face, need.namespace, need.verb):
             raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
         return token.scopes
-
-    def _recent_failures(self, address: str, now: float) -> Deque[float]:
-        failed = self._failures.get(address, deque())
-        while failed and failed[0] <= now - FAILURE_WINDOW:
-            failed.popleft()
-        if not failed:
-            self._failures.pop(address, None)  # the table never outgrows the last minute's offenders
-        return failed
 
 
 def credentials(headers, basic_is_token: bool) -> Optional[str]:

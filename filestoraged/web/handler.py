@@ -205,7 +205,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     @property
     def client(self) -> str:
         """The client's address: the peer's, or the one a trusted proxy forwarded."""
-        return proxies.forwarded_for(self.headers, self.peer_is_proxy) or self.client_address[0]
+        headers = getattr(self, "headers", None)  # none yet while a head is being read
+        forwarded = proxies.forwarded_for(headers, self.peer_is_proxy) if headers is not None else None
+        return forwarded or self.client_address[0]
 
     # Logging.
 

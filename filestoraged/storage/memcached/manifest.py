@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 from ...errors import BadRequest, CorruptObject
 
 MANIFEST_VERSION = 1
+WINDOW_BYTES = 8 * 1024 * 1024  # chunk bytes per set_many/get_many round trip
 # Written over a manifest whose copy was found corrupt: unreadable, so reads
 # answer "corrupt" and the next upload of the bytes replaces it (see store).
 CONDEMNED = b"condemned"
