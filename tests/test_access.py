@@ -45,11 +45,11 @@ class AccessCase(ServerCase):
     def token(self, *scopes: str, name=None, expires_in=None) -> str:
         return self.app.tokens.create(scopes, name, expires_in)[1]
 
-    def call(self, method, path, body=None, token=None, headers=None):
+    def call(self, method, path, body=None, token=None, headers=None, conn=None):
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = "Bearer " + token
-        return self.request(method, path, body, headers)
+        return self.request(method, path, body, headers, conn=conn)
 
 
 class WritesModeTests(AccessCase):
@@ -184,8 +184,12 @@ class TrustedProxyTests(AccessCase):
 
     def test_forwarded_headers_from_a_trusted_peer_are_used(self):
         token = self.token("files:write")
+        conn = self.connection()
         with self.assertLogs("filestoraged.access", "INFO") as logs:
-            reply = self.call("POST", "/files", b"proxied", token, self.FORWARDED)
+            reply = self.call("POST", "/files", b"proxied", token, self.FORWARDED, conn)
+            # The line is written after the answer; the next request on the
+            # same connection is read only once it has been.
+            self.call("GET", "/healthz", conn=conn)
         self.assertEqual(reply.json()["url"], "https://files.example.org/files/" + sha256(b"proxied"))
         self.assertTrue(logs.output[0].split(":", 2)[2].startswith("203.0.113.9 "), logs.output)
         # The failure limit counts the forwarded client, not the proxy.
@@ -203,7 +207,9 @@ class TrustedProxyTests(AccessCase):
 
 class UntrustedProxyTests(AccessCase):
     def test_forwarded_headers_from_other_peers_are_ignored(self):
+        conn = self.connection()
         with self.assertLogs("filestoraged.access", "INFO") as logs:
-            reply = self.call("POST", "/files", b"direct", headers=TrustedProxyTests.FORWARDED)
+            reply = self.call("POST", "/files", b"direct", headers=TrustedProxyTests.FORWARDED, conn=conn)
+            self.call("GET", "/healthz", conn=conn)  # after the first line was written
         self.assertEqual(reply.json()["url"], "http://127.0.0.1:%d/files/%s" % (self.port, sha256(b"direct")))
         self.assertTrue(logs.output[0].split(":", 2)[2].startswith("127.0.0.1 "), logs.output)
