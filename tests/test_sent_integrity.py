@@ -84,6 +84,17 @@ class SentIntegrityTests(ServerCase):
                 body += piece
         return Transfer(status, length, bytes(body))
 
+    def get_with_a_changed_byte(self, offset: int, at: int) -> Transfer:
+        """A slow GET during which the byte at ``offset`` is changed: before it
+        starts (``at`` < 0) or once ``at`` body bytes arrived; restored after."""
+        try:
+            if at < 0:
+                self.flip(offset)
+                return self.slow_get()
+            return self.slow_get(at=at, action=lambda: self.flip(offset))
+        finally:
+            self.flip(offset)
+
     def integrity_failures(self) -> int:
         text = self.request("GET", "/metrics").body.decode()
         return int(re.search(r"^filestoraged_integrity_failures_total (\d+)$", text, re.M).group(1))
@@ -115,14 +126,7 @@ class SentIntegrityTests(ServerCase):
         failures = self.integrity_failures()
         for name, offset, at in moments:
             with self.subTest(name), self.assertLogs("filestoraged", "ERROR") as logs:
-                try:
-                    if at < 0:
-                        self.flip(offset)
-                        transfer = self.slow_get()
-                    else:
-                        transfer = self.slow_get(at=at, action=lambda offset=offset: self.flip(offset))
-                finally:
-                    self.flip(offset)  # restore for the next moment
+                transfer = self.get_with_a_changed_byte(offset, at)
                 self.assertNeverWrongAndComplete(transfer, self.data)
                 self.assertCut(transfer)
                 self.assertIn("corrupt", "\n".join(logs.output))
@@ -141,14 +145,7 @@ class SentIntegrityTests(ServerCase):
         for name, offset, at in moments:
             os.removexattr(self.path, "user.filestoraged.blocks")
             with self.subTest(name), self.assertLogs("filestoraged", "ERROR"):
-                try:
-                    if at < 0:
-                        self.flip(offset)
-                        transfer = self.slow_get()
-                    else:
-                        transfer = self.slow_get(at=at, action=lambda offset=offset: self.flip(offset))
-                finally:
-                    self.flip(offset)
+                transfer = self.get_with_a_changed_byte(offset, at)
                 self.assertNeverWrongAndComplete(transfer, self.data)
                 self.assertCut(transfer)
             # No record was made from bad bytes; the next, clean read makes one.
