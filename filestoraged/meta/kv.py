@@ -15,12 +15,11 @@ each commit invalidates for the keys it touched.
 from __future__ import annotations
 
 import json
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from ..storage.database import open_database
+from ..storage.database import DatabaseStore
 from ..errors import TooLarge
 
 _SCHEMA = """
@@ -39,12 +38,10 @@ class KVLimits:
     cache_keys: int = 4096
 
 
-class KVStore:
+class KVStore(DatabaseStore):
     def __init__(self, path: str, limits: KVLimits = KVLimits()) -> None:
         self.limits = limits
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
         self._cache: "OrderedDict[str, str]" = OrderedDict()
         row = self._db.execute(
             "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB)) + coalesce(length(CAST(value AS BLOB)), 0)), 0)"
@@ -119,10 +116,6 @@ class KVStore:
                 self._cache.pop(key, None)
             self._staged_keys = self._staged_bytes = 0
         return len(keys)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def _staged_row(self, key: str) -> Optional[Tuple[Optional[str]]]:
         """The staged row of ``key`` (call with the lock held)."""

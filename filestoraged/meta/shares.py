@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 from ..errors import BackendUnavailable, Forbidden, Gone, NotFound
-from ..storage.database import open_database
+from ..storage.database import DatabaseStore
 from ..storage.names import SHARES
 from ..storage.interface import Backend
 from .passwords import Passwords
@@ -98,16 +98,14 @@ class NewLink:
     expires_at: float
 
 
-class ShareStore:
+class ShareStore(DatabaseStore):
     def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
         self.clock = clock
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
-        # _lock guards the database connection; it is never held
-        # through backend I/O. _blob_lock orders blob removal against linking
-        # (see the module docstring); when both are taken, _blob_lock first.
-        self._lock = threading.Lock()
+        # _lock (DatabaseStore's) guards the database connection; it is never
+        # held through backend I/O. _blob_lock orders blob removal against
+        # linking (see the module docstring); when both are taken, _blob_lock first.
+        super().__init__(path, _SCHEMA)
         self._blob_lock = threading.Lock()
         self._sweeping = threading.Lock()
         self._stop = threading.Event()
@@ -263,8 +261,7 @@ class ShareStore:
             self._wake.set()
             self._sweeper.join()
         self.passwords.close()
-        with self._lock:
-            self._db.close()
+        super().close()
 
 
 def _token_hash(token: str) -> str:

@@ -13,13 +13,12 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..errors import AlreadyExists, BadRequest, NotFound
-from ..storage.database import open_database
+from ..storage.database import DatabaseStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_tokens (
@@ -89,12 +88,10 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class TokenStore:
+class TokenStore(DatabaseStore):
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
 
     def create(self, scopes: Sequence[str], name: Optional[str] = None,
                expires_in: Optional[float] = None) -> Tuple[Token, str]:
@@ -145,6 +142,3 @@ class TokenStore:
             if not self._db.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount:
                 raise NotFound("no token named %r" % name)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

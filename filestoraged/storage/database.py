@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from ..errors import InsufficientStorage
 
@@ -33,3 +34,17 @@ def open_database(path: str) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA busy_timeout=10000")
     return db
+
+
+class DatabaseStore:
+    """A store kept in SQLite: its connection (``_db``), made with ``schema``,
+    and the lock (``_lock``) every use of that connection takes."""
+
+    def __init__(self, path: str, schema: str) -> None:
+        self._db = open_database(path)
+        self._db.executescript(schema)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

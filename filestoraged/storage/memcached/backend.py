@@ -11,10 +11,9 @@ object drops out of the listing).
 from __future__ import annotations
 
 import os
-import threading
 from typing import Iterator, List, Optional, Sequence
 
-from ..database import open_database
+from ..database import DatabaseStore
 from ...errors import CorruptObject
 from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
@@ -117,16 +116,12 @@ class MemcachedObject(StoredObject):
         return self._retrieval.chunks(start, end)
 
 
-class NamespaceIndex:
+class NamespaceIndex(DatabaseStore):
     """``(namespace, oid, size)`` rows in SQLite: what memcached cannot list."""
 
     def __init__(self, path: str) -> None:
-        self._db = open_database(path)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER,"
-            " PRIMARY KEY (namespace, oid)) WITHOUT ROWID"
-        )
-        self._lock = threading.Lock()
+        super().__init__(path, "CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER,"
+                               " PRIMARY KEY (namespace, oid)) WITHOUT ROWID;")
 
     def add(self, namespace: Namespace, oid: str, size: int) -> None:
         with self._lock:
@@ -148,9 +143,3 @@ class NamespaceIndex:
                 return
             yield rows
             after = rows[-1][0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
