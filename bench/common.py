@@ -34,6 +34,9 @@ http {{
     client_max_body_size 60m;
     server {{
         listen 127.0.0.1:{port};
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {work}/cert.pem;
+        ssl_certificate_key {work}/key.pem;
         root {work}/nginx-root;
         location / {{
             dav_methods PUT DELETE;
@@ -42,6 +45,16 @@ http {{
     }}
 }}
 """
+
+
+def make_certificate(work: str) -> Tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1, shared by nginx and the daemon."""
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+    return cert, key
 
 
 def free_port() -> int:
@@ -81,7 +94,7 @@ class Daemon:
             [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir,
              "--log-level", "WARNING", *extra], env=env)
         wait_port(self.port)
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in extra else "http", self.port)
 
     def rss(self, field: str = "VmRSS") -> int:
         with open("/proc/%d/status" % self.process.pid) as status:
@@ -107,13 +120,17 @@ class Nginx:
         for folder in ("nginx-root", "nginx-body"):
             os.makedirs(os.path.join(work, folder), exist_ok=True)
             os.chmod(os.path.join(work, folder), 0o777)
+        make_certificate(work)
+        os.chmod(os.path.join(work, "key.pem"), 0o644)  # nginx's workers read it too
+        self.tls_port = free_port()
         conf = os.path.join(work, "nginx.conf")
         with open(conf, "w") as handle:
-            handle.write(NGINX_CONF.format(work=work, port=self.port))
+            handle.write(NGINX_CONF.format(work=work, port=self.port, tls_port=self.tls_port))
         subprocess.run(["nginx", "-c", conf, "-p", work], check=True)
         self.work = work
         wait_port(self.port)
         self.url = "http://127.0.0.1:%d" % self.port
+        self.tls_url = "https://127.0.0.1:%d" % self.tls_port
 
     def stop(self) -> None:
         with open(os.path.join(self.work, "nginx.pid")) as handle:

@@ -22,11 +22,11 @@ import tempfile
 import threading
 from typing import Callable, List, Optional, Tuple
 
-from .common import BIG, MIB, Daemon, Nginx, Report, curl, median_rate, wrk, ensure_tools
+from .common import BIG, MIB, Daemon, Nginx, Report, curl, ensure_tools, make_certificate, median_rate, wrk
 
 
 def bench_disk(work: str, runs: int, report: Report) -> None:
-    ensure_tools("curl", "nginx", "wrk")
+    ensure_tools("curl", "nginx", "wrk", "openssl")
     big = os.path.join(work, "big.bin")
     with open(big, "wb") as handle:
         handle.write(os.urandom(BIG))
@@ -75,13 +75,39 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
             thread.join()
         growth = (daemon.rss("VmHWM") - baseline) / MIB
         report.add("peak RSS growth MiB", "%.1f" % growth, "-", 0.0, "<= 32 MiB", growth <= 32)
+        bench_https(work, runs, report, nginx, big, small)
     finally:
         daemon.stop()
         nginx.stop()
 
 
-def _upload_oid(url: str, path: str) -> str:
-    out = subprocess.run(["curl", "-sS", "--fail", "-T", path, "-X", "POST", "-H", "Expect:", url + "/files"],
+def bench_https(work: str, runs: int, report: Report, nginx: Nginx, big: str, small: str) -> None:
+    """The same transfers over HTTPS, against nginx with the same certificate."""
+    cert, key = make_certificate(work)
+    daemon = Daemon(work, "--tls-cert", cert, "--tls-key", key)
+    tls = ("--cacert", cert)
+    try:
+        oid = _upload_oid(daemon.url, big, *tls)
+
+        def ours_up() -> float:
+            curl(*tls, "-X", "DELETE", daemon.url + "/files/" + oid)
+            return curl(*tls, "-T", big, "-X", "POST", "-H", "Expect:", daemon.url + "/files")
+
+        _pair(report, "HTTPS 50 MiB upload MiB/s", runs, ours_up,
+              lambda: curl(*tls, "-T", big, "-H", "Expect:", nginx.tls_url + "/big.bin"), BIG, 1.0)
+        _pair(report, "HTTPS 50 MiB download MiB/s", runs, lambda: curl(*tls, daemon.url + "/files/" + oid),
+              lambda: curl(*tls, nginx.tls_url + "/big.bin"), BIG, 0.9)
+        small_oid = _upload_oid(daemon.url, small, *tls)
+        rate, p99, errors = wrk(daemon.url + "/files/" + small_oid)
+        ref_rate, ref_p99, _ = wrk(nginx.tls_url + "/small.bin")
+        report.add("HTTPS 1 KiB GET req/s", "%.0f" % rate, "%.0f" % ref_rate, rate / ref_rate, ">= 0.15x",
+                   rate / ref_rate >= 0.15 and errors == 0)
+    finally:
+        daemon.stop()
+
+
+def _upload_oid(url: str, path: str, *options: str) -> str:
+    out = subprocess.run(["curl", "-sS", "--fail", *options, "-T", path, "-X", "POST", "-H", "Expect:", url + "/files"],
                          check=True, capture_output=True, text=True).stdout
     return re.search(r'"hash":"([0-9a-f]{64})"', out).group(1)
 
