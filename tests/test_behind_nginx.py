@@ -1,0 +1,80 @@
+"""The README's nginx location, as written there, in front of a daemon with
+``--trusted-proxy``: uploads stream through, downloads arrive whole, answer
+URLs name the proxy, and the access log names the client."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import unittest
+
+from .support import MIB, ROOT, ServerCase, free_port, payload, sha256, wait_for_port
+
+CONF = """
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
+    server {{
+        listen 127.0.0.1:{port};
+{location}
+    }}
+}}
+"""
+
+
+def readme_location(daemon_port: int) -> str:
+    """The nginx ``location`` block of the README, pointed at ``daemon_port``."""
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        text = handle.read()
+    block = re.search(r"\n(    location / \{\n.*?\n    \})\n", text, re.S).group(1)
+    return block.replace("127.0.0.1:8080", "127.0.0.1:%d" % daemon_port)
+
+
+@unittest.skipUnless(shutil.which("nginx") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
+                     "needs nginx (bin/test installs it as root)")
+class BehindNginxTests(ServerCase):
+    config_overrides = {"trusted_proxy": "127.0.0.1"}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.work = tempfile.mkdtemp(prefix="fsd-nginx-")
+        os.chmod(self.work, 0o755)
+        self.addCleanup(shutil.rmtree, self.work, True)
+        self.proxy_port = free_port()
+        conf = os.path.join(self.work, "nginx.conf")
+        with open(conf, "w") as handle:
+            handle.write(CONF.format(work=self.work, port=self.proxy_port, location=readme_location(self.port)))
+        subprocess.run(["nginx", "-c", conf, "-p", self.work], check=True, timeout=30)
+        self.addCleanup(self.stop_nginx)
+        wait_for_port(self.proxy_port)
+
+    def stop_nginx(self) -> None:
+        with open(os.path.join(self.work, "nginx.pid")) as handle:
+            os.kill(int(handle.read()), signal.SIGQUIT)
+
+    def test_through_the_readme_location(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=60)
+        self.addCleanup(conn.close)
+        data = payload(6 * MIB + 5, seed=51)
+        with self.assertLogs("filestoraged.access", "INFO") as logs:
+            conn.request("POST", "/files", data)
+            reply = conn.getresponse()
+            body = reply.read()
+            conn.request("GET", "/healthz")  # the first line is written by then
+            conn.getresponse().read()
+        self.assertEqual(reply.status, 200, body)
+        self.assertIn(b'"url":"http://127.0.0.1:%d/files/%s"' % (self.proxy_port, sha256(data).encode()), body)
+        self.assertTrue(logs.output[0].split(":", 2)[2].startswith("127.0.0.1 "), logs.output)
+        for _ in range(2):  # the second read takes the block path
+            conn.request("GET", "/files/" + sha256(data))
+            self.assertEqual(sha256(conn.getresponse().read()), sha256(data))
