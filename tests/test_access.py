@@ -150,6 +150,20 @@ class AllModeTests(AccessCase):
         self.assertEqual(self.call("GET", "/healthz").status, 200)
 
 
+class ModeResolutionTests(AccessCase):
+    config_overrides = {"auth": "writes"}
+
+    def test_auto_is_off_on_loopback_only_and_a_tokenless_start_says_how_to_make_one(self):
+        from filestoraged.web.access import Access
+
+        for host in ("127.0.0.1", "::1", "localhost"):
+            self.assertEqual(Access(self.app.tokens, "auto").resolve(host), "off")
+        for host in ("0.0.0.0", "192.0.2.10", "::"):
+            with self.subTest(host=host), self.assertLogs("filestoraged", "WARNING") as logs:
+                self.assertEqual(Access(self.app.tokens, "auto").resolve(host), "writes")
+            self.assertIn("filestoraged token create --scope admin", "\n".join(logs.output))
+
+
 class DefaultModeTests(ServerCase):
     def test_loopback_without_tokens_behaves_as_before(self):
         self.assertEqual(self.app.access.mode, "off")

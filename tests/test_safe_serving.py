@@ -5,6 +5,8 @@ HTTP clients understand."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import urllib.request
 
 from .support import ServerCase, multipart
@@ -38,7 +40,7 @@ class SafeServingTests(ServerCase):
         self.assertEqual(reply.headers["Content-Disposition"], "attachment")
 
     def test_a_share_link_asks_for_its_password_as_browsers_expect(self):
-        body, ctype = multipart({"password": "s3cret", "max_downloads": "3",
+        body, ctype = multipart({"password": "s3cret", "max_downloads": "4",
                                  "file": ("page.html", b"<html>hi</html>", "text/html")})
         url = self.request("PUT", "/file", body, {"Content-Type": ctype}).json()["url"]
         path = url.split(str(self.port), 1)[1]
@@ -49,6 +51,10 @@ class SafeServingTests(ServerCase):
         passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         passwords.add_password(None, url, "anyone", "s3cret")
         opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(passwords))
+        if shutil.which("curl"):  # curl --anyauth answers the challenge too
+            fetched = subprocess.run(["curl", "-sS", "--fail", "--anyauth", "-u", "anyone:s3cret", url],
+                                     capture_output=True, timeout=30)
+            self.assertEqual(fetched.stdout, b"<html>hi</html>", fetched.stderr)
         with opener.open(url, timeout=10) as answer:
             self.assertEqual(answer.read(), b"<html>hi</html>")
             self.assertEqual(answer.headers["Referrer-Policy"], "no-referrer")
