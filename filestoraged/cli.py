@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 from typing import Optional, Sequence
 
+from . import __version__
 from . import config as config_module
 from . import logs
 from . import systemd
@@ -28,13 +32,41 @@ GIL_SWITCH_SECONDS = 0.0002
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    config = config_module.load(argv)
+    """Exit status 0; 2 for bad configuration, 1 for an environment that will
+    not serve (a port in use, a data directory that cannot be written, a
+    missing dependency): each one line on stderr, never a traceback."""
+    try:
+        config = config_module.load(argv)
+    except config_module.ConfigError as error:
+        return _fail(str(error), 2)
     logs.configure(config.log_level)
     if config.command == "fsck":
         return run_fsck(config)
     if config.command == "token":
         return run_token(config)
-    return serve(config)
+    try:
+        return serve(config)
+    except TlsConfigError as error:
+        return _fail(error.text, 2)
+    except ImportError as error:
+        return _fail("the %s backend needs %s: pip install %s" % (config.backend, error.name, error.name), 1)
+    except OSError as error:
+        return _fail(_environment_problem(config, error), 1)
+
+
+def _fail(message: str, status: int) -> int:
+    print("filestoraged: " + message, file=sys.stderr)
+    return status
+
+
+def _environment_problem(config, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "port %d on %s is in use: stop what holds it, or pass another --port" % (config.port, config.host)
+    if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(error, socket.gaierror):
+        return "cannot listen on %r: give an address of this machine with --host" % config.host
+    where = getattr(error, "filename", None) or config.data_dir
+    return "cannot use the data directory %s (%s): check --data-dir and its permissions" % (
+        where, error.strerror or error)
 
 
 def serve(config) -> int:
@@ -49,10 +81,11 @@ def serve(config) -> int:
     app = App(config)
     try:
         server = FileStoreServer(app, systemd.activation_socket())
-    except TlsConfigError as error:
+    except BaseException:
         app.close()
-        print("filestoraged: %s" % error.text, file=sys.stderr)
-        return 2
+        raise
+    print("filestoraged %s: serving %s, data in %s (%s backend); stop with Ctrl-C or SIGTERM"
+          % (__version__, server.url, os.path.abspath(config.data_dir), config.backend), file=sys.stderr)
     stop = threading.Event()
     serving = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
     serving.start()
@@ -85,8 +118,9 @@ def run_fsck(config) -> int:
     from .storage.disk.fsck import fsck
 
     if config.backend != "disk":
-        print("fsck checks the disk backend only", file=sys.stderr)
-        return 2
+        return _fail("fsck checks the disk backend only", 2)
+    if not os.path.isdir(config.data_dir):
+        return _fail("no data directory at %s: check --data-dir" % os.path.abspath(config.data_dir), 2)
     # Safe beside a serving daemon: nothing in .tmp is touched.
     report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
     print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without block digests%s, "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import difflib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -118,9 +120,27 @@ OPTIONS: List[Option] = [
 
 
 
+class ConfigError(Exception):
+    """Bad configuration: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(message + " (filestoraged --help lists every flag)")
+
+
+# FILESTORAGED_* variables that are not daemon settings: the configuration
+# file's path, the command-line client's, and the test suite's switches.
+_OTHER_VARIABLES = ("FILESTORAGED_CONFIG", "FILESTORAGED_URL", "FILESTORAGED_TOKEN")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from . import __version__
+
+    parser = _Parser(
         prog="filestoraged",
+        allow_abbrev=False,
         description="Store files over HTTP and give them back byte for byte.",
         epilog="Each flag can also be set as FILESTORAGED_<NAME> in the environment "
         "(e.g. FILESTORAGED_DATA_DIR) or as <name> in the [filestoraged] section "
@@ -132,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "token create|list|revoke NAME: manage API tokens",
     )
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version="filestoraged " + __version__)
     parser.add_argument("--scope", action="append", default=[], metavar="SCOPE",
                         help="with token create: FACE[:REPOSITORY]:VERB or admin (repeatable)")
     parser.add_argument("--name", default="", help="with token create: the token's name")
@@ -151,11 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> Config:
-    """Parse ``argv`` and merge it with the environment, the INI file and defaults."""
+    """Parse ``argv`` and merge it with the environment, the INI file and
+    defaults; ``ConfigError`` naming the problem (and the closest known name
+    for a typo) for anything it cannot take."""
     environ = os.environ if environ is None else environ
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _check_flags(argv, parser)
+    _check_variables(environ)
     args = parser.parse_args(argv)
-    ini = _read_ini(args.config or environ.get("FILESTORAGED_CONFIG"), parser)
+    ini = _read_ini(args.config or environ.get("FILESTORAGED_CONFIG"))
     values: Dict[str, Any] = {}
     for option in OPTIONS:
         value = getattr(args, option.name)
@@ -165,25 +191,79 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
                 try:
                     value = option.kind(raw)
                 except (ValueError, argparse.ArgumentTypeError) as error:
-                    parser.error("bad value for %s: %s" % (option.name, error))
+                    raise ConfigError("bad value for %s: %s" % (option.name, error)) from None
         values[option.name] = option.default if value is None else value
+    values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
                     token_name=args.name, expires_in=args.expires_in, **values)
-    if config.backend not in ("disk", "memcached"):
-        parser.error("--backend must be disk or memcached")
     if args.words and config.command != "token":
-        parser.error("unexpected argument %r" % args.words[0])
-    if config.auth not in ("auto", "off", "writes", "all"):
-        parser.error("--auth must be off, writes, all or auto")
+        raise ConfigError("unexpected argument %r" % args.words[0])
+    if config.repair and config.command != "fsck":
+        raise ConfigError("--repair goes with fsck: filestoraged fsck --repair")
+    _check_values(config)
     return config
 
 
-def _read_ini(path: Optional[str], parser: argparse.ArgumentParser) -> Dict[str, str]:
+def _check_values(config: Config) -> None:
+    checks = [
+        (config.backend in ("disk", "memcached"), "--backend must be disk or memcached"),
+        (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
+        (config.log_level in _LOG_LEVELS, "--log-level must be one of " + ", ".join(_LOG_LEVELS)),
+        (0 <= config.port <= 65535, "--port must be 0-65535 (0 picks a free one), not %d" % config.port),
+        (config.max_connections >= 1, "--max-connections must be at least 1"),
+        (config.max_size >= 1, "--max-size must be at least 1 byte"),
+        (min(config.idle_timeout, config.head_timeout, config.shutdown_grace) > 0,
+         "--idle-timeout, --head-timeout and --shutdown-grace must be above 0"),
+        (config.min_body_rate > 0, "--min-body-rate must be above 0"),
+        (1 <= config.share_default_expiry <= config.share_max_expiry,
+         "--share-default-expiry (%d) must be from 1 to --share-max-expiry (%d)"
+         % (config.share_default_expiry, config.share_max_expiry)),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+def _check_flags(argv: Sequence[str], parser: argparse.ArgumentParser) -> None:
+    """A misspelled flag is named as such (argparse alone would complain about
+    the value after it, taken for the command)."""
+    known = [flag for flag in parser._option_string_actions if flag.startswith("--")]
+    for word in argv:
+        if word == "--":
+            return
+        flag = word.split("=", 1)[0]
+        if flag.startswith("--") and flag not in known:
+            raise ConfigError("unknown flag %s%s" % (flag, _suggest(flag, known)))
+
+
+def _check_variables(environ: Mapping[str, str]) -> None:
+    known = ["FILESTORAGED_" + option.name.upper() for option in OPTIONS] + list(_OTHER_VARIABLES)
+    for name in environ:
+        if name.startswith("FILESTORAGED_") and name not in known and not name.startswith("FILESTORAGED_REQUIRE_"):
+            raise ConfigError("unknown environment variable %s%s" % (name, _suggest(name, known)))
+
+
+def _read_ini(path: Optional[str]) -> Dict[str, str]:
     if not path:
         return {}
     reader = configparser.ConfigParser()
-    if not reader.read(path):
-        parser.error("cannot read config file %s" % path)
+    try:
+        if not reader.read(path):
+            raise ConfigError("cannot read config file %s" % path)
+    except configparser.Error as error:
+        raise ConfigError("config file %s: %s" % (path, str(error).splitlines()[0])) from None
     if not reader.has_section("filestoraged"):
-        return {}
-    return {key.replace("-", "_"): value for key, value in reader.items("filestoraged")}
+        raise ConfigError("config file %s has no [filestoraged] section" % path)
+    known = [option.name for option in OPTIONS]
+    values = {}
+    for key, value in reader.items("filestoraged"):
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError("config file %s: unknown key %s%s" % (path, key, _suggest(name, known)))
+        values[name] = value
+    return values

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import unittest
-from unittest import mock
 
 from filestoraged import config
 
@@ -29,9 +27,31 @@ class ConfigTests(unittest.TestCase):
     def test_bad_values_are_refused(self):
         for argv, env in ((["--backend", "tape"], {}), ([], {"FILESTORAGED_PORT": "eighty"}),
                           (["--max-size", "lots"], {})):
-            with self.assertRaises(SystemExit):
-                with mock.patch("sys.stderr", io.StringIO()):
-                    config.load(argv, env)
+            with self.assertRaises(config.ConfigError):
+                config.load(argv, env)
+
+    def test_typos_are_named_with_the_closest_known_name(self):
+        cases = [(["--porrt", "20108"], {}, "unknown flag --porrt (did you mean --port?)"),
+                 ([], {"FILESTORAGED_DATADIR": "x"}, "FILESTORAGED_DATADIR (did you mean FILESTORAGED_DATA_DIR?)"),
+                 (["--max-conections=5"], {}, "did you mean --max-connections?")]
+        for argv, env, message in cases:
+            with self.subTest(argv=argv, env=env), self.assertRaises(config.ConfigError) as caught:
+                config.load(argv, env)
+            self.assertIn(message, str(caught.exception))
+        with tempfile.NamedTemporaryFile("w", suffix=".ini") as ini:
+            ini.write("[filestoraged]\nmax_sise = 10M\n")
+            ini.flush()
+            with self.assertRaises(config.ConfigError) as caught:
+                config.load(["--config", ini.name], {})
+            self.assertIn("unknown key max_sise (did you mean max_size?)", str(caught.exception))
+        with tempfile.NamedTemporaryFile("w", suffix=".ini") as ini:
+            ini.write("port = 8080\n")
+            ini.flush()
+            with self.assertRaises(config.ConfigError) as caught:
+                config.load(["--config", ini.name], {})
+            self.assertIn("section", str(caught.exception))
+        # Variables that are not daemon settings are left alone.
+        config.load([], {"FILESTORAGED_URL": "http://x", "FILESTORAGED_REQUIRE_MEMCACHED": "1"})
 
     def test_memcached_server_list(self):
         loaded = config.load(["--memcached", "a:11211, b:11212"], {})

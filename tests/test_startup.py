@@ -1,0 +1,103 @@
+"""Start-up as an operator meets it: every bad configuration or environment
+is one line on stderr naming the problem and the fix, exit status 2 (bad
+configuration) or 1 (an environment that will not serve), never a traceback;
+under systemd log lines carry their journald priority."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from .support import ROOT, free_port, wait_for_port
+
+
+def run(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "filestoraged", *args], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, PYTHONPATH=ROOT, **(env or {})))
+
+
+class StartupErrorTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="fsd-start-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.store = os.path.join(self.folder, "store")
+
+    def assertOneLine(self, result: subprocess.CompletedProcess, status: int, *words: str) -> None:
+        self.assertEqual(result.returncode, status, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertTrue(lines[0].startswith("filestoraged: "), lines[0])
+        for word in words:
+            self.assertIn(word, lines[0])
+
+    def test_bad_configuration_is_exit_2(self):
+        ini = os.path.join(self.folder, "bad.ini")
+        with open(ini, "w") as handle:
+            handle.write("port = 1\n")
+        for args, words in ((["--port", "99999"], ("--port", "0-65535")), (["--port", "-1"], ("--port",)),
+                            (["--log-level", "LOUD"], ("--log-level", "INFO")),
+                            (["--porrt", "20108"], ("did you mean --port?",)),
+                            (["--max-connections", "0"], ("--max-connections",)),
+                            (["--max-size", "0"], ("--max-size",)),
+                            (["--share-default-expiry", "99999999"], ("--share-max-expiry",)),
+                            (["--config", ini], ("section",)), (["--repair"], ("fsck --repair",)),
+                            (["fsck", "--data-dir", os.path.join(self.folder, "typo")], ("no data directory",))):
+            with self.subTest(args=args):
+                self.assertOneLine(run(*args, "--data-dir", self.store) if "--data-dir" not in args else run(*args),
+                                   2, *words)
+
+    def test_an_environment_that_will_not_serve_is_exit_1(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            self.assertOneLine(run("--port", str(port), "--data-dir", self.store), 1, "in use", "--port")
+        with open(os.path.join(self.folder, "file"), "w") as handle:
+            handle.write("not a folder")
+        self.assertOneLine(run("--port", "0", "--data-dir", os.path.join(self.folder, "file")), 1, "--data-dir")
+        self.assertOneLine(run("--port", "0", "--host", "999.1.1.1", "--data-dir", self.store), 1, "--host")
+
+    def test_the_memcached_backend_without_pymemcache_says_what_to_install(self):
+        code = ("import sys; sys.modules['pymemcache'] = None; from filestoraged.cli import main;"
+                "sys.exit(main(['--backend', 'memcached', '--port', '0', '--data-dir', %r]))" % self.store)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                                env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertOneLine(result, 1, "pip install pymemcache")
+
+    def test_version(self):
+        result = run("--version")
+        self.assertEqual(result.returncode, 0)
+        self.assertRegex(result.stdout.strip(), r"^filestoraged \d+\.\d+")
+
+
+class StartupLineTests(unittest.TestCase):
+    def test_the_start_line_says_where_the_data_goes_and_how_to_stop(self):
+        folder = tempfile.mkdtemp(prefix="fsd-start-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        store = os.path.join(folder, "store")
+        port = free_port()
+        process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--port", str(port), "--data-dir", store],
+                                   env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.PIPE, text=True)
+        wait_for_port(port, process)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, stderr)
+        self.assertIn("serving http://127.0.0.1:%d, data in %s (disk backend)" % (port, store), stderr)
+        self.assertIn("stop with Ctrl-C or SIGTERM", stderr)
+
+
+class JournalPriorityTests(unittest.TestCase):
+    def test_lines_carry_their_priority_under_journald(self):
+        code = ("import logging; from filestoraged import logs; logs.configure('DEBUG');"
+                "log = logging.getLogger('filestoraged.x');"
+                "log.error('e'); log.warning('w'); log.info('i'); log.debug('d')")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                                env=dict(os.environ, PYTHONPATH=ROOT, JOURNAL_STREAM="8:1234"))
+        self.assertEqual([line[:3] for line in result.stderr.splitlines()], ["<3>", "<4>", "<6>", "<7>"])
