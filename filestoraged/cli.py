@@ -84,8 +84,9 @@ def serve(config) -> int:
     except BaseException:
         app.close()
         raise
-    print("filestoraged %s: serving %s, data in %s (%s backend); stop with Ctrl-C or SIGTERM"
-          % (__version__, server.url, os.path.abspath(config.data_dir), config.backend), file=sys.stderr)
+    print("filestoraged %s: serving %s%s, data in %s (%s backend); stop with Ctrl-C or SIGTERM"
+          % (__version__, server.url, " (the key-value store alone, at /)" if config.kv_at_root else "",
+             os.path.abspath(config.data_dir), config.backend), file=sys.stderr)
     stop = threading.Event()
     serving = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
     serving.start()
