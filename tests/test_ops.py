@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import platform
 import re
 import shutil
 import signal
@@ -16,6 +17,7 @@ import time
 import unittest
 from unittest import mock
 
+import filestoraged
 from filestoraged import logs
 from filestoraged import systemd
 
@@ -240,8 +242,9 @@ class HealthAndMetricsTests(ServerCase):
         self.assertEqual(self.request("GET", "/healthz").status, 200)
 
     def test_metrics_parse_as_the_exposition_format_and_move(self):
-        sample = re.compile(r'^filestoraged_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
-        comment = re.compile(r"^# (HELP filestoraged_[a-z_]+ .+|TYPE filestoraged_[a-z_]+ (counter|gauge|histogram))$")
+        sample = re.compile(r'^(filestoraged|process)_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
+        comment = re.compile(r"^# (HELP (filestoraged|process)_[a-z_]+ .+|"
+                             r"TYPE (filestoraged|process)_[a-z_]+ (counter|gauge|histogram))$")
 
         # One keep-alive connection: the server finishes accounting for a
         # request before it reads the next one from the same connection.
@@ -271,10 +274,33 @@ class HealthAndMetricsTests(ServerCase):
             self.assertGreaterEqual(after[name] - before[name], 9, name)
         self.assertEqual(after["filestoraged_objects_stored"], 1)
         self.assertEqual(after["filestoraged_bytes_stored"], 9)
-        self.assertGreater(after['filestoraged_request_duration_seconds_bucket{le="+Inf"}'],
-                           before['filestoraged_request_duration_seconds_bucket{le="+Inf"}'])
+        histogram = 'filestoraged_request_duration_seconds_bucket{face="files",method="GET",le="+Inf"}'
+        self.assertEqual(after[histogram] - before.get(histogram, 0), 2)
+        self.assertEqual(after['filestoraged_build_info{version="%s",python="%s"}'
+                               % (filestoraged.__version__, platform.python_version())], 1)
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
+            self.assertGreater(after[name], 0, name)
         self.assertIn("filestoraged_connections_open", after)
         self.assertIn("filestoraged_integrity_failures_total", after)
+
+
+class FsckAndMetricsTests(ServerCase):
+    def test_metrics_count_afresh_after_an_fsck_repair_elsewhere(self):
+        from filestoraged.storage.disk.backend import DiskBackend
+        from filestoraged.storage.disk.fsck import fsck
+
+        good = self.request("POST", "/files", b"good").json()["hash"]
+        bad = self.request("POST", "/files", b"bad bytes").json()["hash"]
+        with open(os.path.join(self.data_dir, bad[:2], bad), "r+b") as handle:
+            handle.write(b"B")
+        self.assertIn("filestoraged_objects_stored 2", self.request("GET", "/metrics").body.decode())
+        # As `filestoraged fsck --repair` in another process would.
+        report = fsck(DiskBackend(self.data_dir, 1 << 20, sweep_tmp=False), repair=True)
+        self.assertEqual(report.repaired, ["default/" + bad])
+        metrics = self.request("GET", "/metrics").body.decode()
+        self.assertIn("filestoraged_objects_stored 1", metrics)
+        self.assertIn("filestoraged_bytes_stored 4", metrics)
+        self.assertEqual(self.request("GET", "/files/" + good).body, b"good")
 
 
 class LoggingTests(unittest.TestCase):

@@ -67,6 +67,11 @@ class DiskBackend(Backend):
         if sweep_tmp:
             self._sweep_tmp()
         self._usage = Usage(max_bytes, *self._scan_usage())
+        self.repaired_marker = os.path.join(self.root, ".fsck-repaired")
+        try:
+            self._marked = os.stat(self.repaired_marker).st_mtime_ns
+        except FileNotFoundError:
+            self._marked = 0
         self._hot = FileCache(HOT_CACHE_BYTES)
 
     def namespace_dir(self, namespace: Namespace) -> str:
@@ -195,7 +200,22 @@ class DiskBackend(Backend):
             raise InsufficientStorage("the data directory's disk is full")
 
     def usage(self) -> Tuple[int, int]:
+        """Objects and bytes stored. Counted as they change; counted afresh
+        once ``fsck --repair`` (another process) marked that it moved objects."""
+        try:
+            marked = os.stat(self.repaired_marker).st_mtime_ns
+        except FileNotFoundError:
+            marked = 0
+        if marked != self._marked:
+            self._marked = marked
+            self._usage.recount(*self._scan_usage())
         return self._usage.objects, self._usage.bytes
+
+    def mark_repaired(self) -> None:
+        """Tell a daemon serving this directory that objects were moved away."""
+        with open(self.repaired_marker, "a"):
+            pass
+        os.utime(self.repaired_marker)
 
     def _object_files(self, namespace: Namespace, after: str = "") -> Iterator[Tuple[str, str]]:
         base = self.namespace_dir(namespace)

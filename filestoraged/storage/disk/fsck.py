@@ -67,6 +67,8 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
             if repair:
                 backend.clear_content_type(namespace, oid)
     _check_share_links(os.path.join(backend.root, "meta.db"), repair, report)
+    if report.repaired:
+        backend.mark_repaired()  # a daemon serving this directory counts its objects afresh
     return report
 
 

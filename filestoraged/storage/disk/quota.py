@@ -32,6 +32,10 @@ class Usage:
         with self._lock:
             self._in_flight -= count
 
+    def recount(self, objects: int, total: int) -> None:
+        with self._lock:
+            self.objects, self.bytes = objects, total
+
     def add(self, objects: int, count: int) -> None:
         with self._lock:
             self.objects += objects
