@@ -12,6 +12,11 @@ import subprocess
 import tempfile
 import unittest
 
+# A real install into / runs only where that is harmless: CI's throwaway
+# machine, as root, where nothing is installed yet.
+REAL_INSTALL = (os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("systemd-analyze")
+                and not os.path.exists("/opt/filestoraged"))
+
 from .support import ROOT, free_port, wait_for_port
 
 
@@ -46,3 +51,16 @@ class InstallTests(unittest.TestCase):
         self.assertEqual(removed.returncode, 0, removed.stderr)
         self.assertFalse(os.path.lexists(command))
         self.assertFalse(os.path.exists(os.path.join(root, "opt/filestoraged")))
+
+
+@unittest.skipUnless(REAL_INSTALL, "a real install runs in CI only (CI=true, root, nothing installed)")
+class RealInstallTests(unittest.TestCase):
+    def test_the_installed_units_verify(self):
+        script = os.path.join(ROOT, "bin", "install")
+        installed = subprocess.run([script], capture_output=True, text=True, timeout=600)
+        self.addCleanup(subprocess.run, [script, "--uninstall"], capture_output=True, timeout=120)
+        self.assertEqual(installed.returncode, 0, installed.stderr)
+        verify = subprocess.run(["systemd-analyze", "verify", "/etc/systemd/system/filestoraged.service",
+                                 "/etc/systemd/system/filestoraged.socket"], capture_output=True, text=True,
+                                timeout=120)
+        self.assertEqual(verify.returncode, 0, verify.stderr)
