@@ -12,12 +12,12 @@ import subprocess
 import tempfile
 import unittest
 
+from .support import ROOT, free_port, wait_for_port
+
 # A real install into / runs only where that is harmless: CI's throwaway
 # machine, as root, where nothing is installed yet.
 REAL_INSTALL = (os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("systemd-analyze")
                 and not os.path.exists("/opt/filestoraged"))
-
-from .support import ROOT, free_port, wait_for_port
 
 
 class InstallTests(unittest.TestCase):
