@@ -54,6 +54,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail(_environment_problem(config, error), 1)
 
 
+# Decision: pymemcache reads values 4 KiB per recv (a module constant). Raw
+# get_many of 1 MiB chunks more than doubles with 64 KiB (776 -> 1,911 MiB/s
+# measured), so the daemon, which owns its process, sets it once here, at
+# start-up; importing the library (seed 000's users do) never changes it.
+MEMCACHED_RECV_SIZE = 64 * 1024
+
+
+def _memcached_receive_size() -> None:
+    import pymemcache.client.base
+
+    pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE
+
+
 def _fail(message: str, status: int) -> int:
     print("filestoraged: " + message, file=sys.stderr)
     return status
@@ -77,6 +90,8 @@ def serve(config) -> int:
     # lock, would never run the handler.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    if config.backend == "memcached":
+        _memcached_receive_size()
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     app = App(config)
     try:
