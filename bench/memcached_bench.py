@@ -9,15 +9,17 @@ import io
 import os
 import shutil
 import subprocess
+import threading
 import time
 import pymemcache.client.base
 from pymemcache.client.base import Client
 
 from filestoraged.cli import MEMCACHED_RECV_SIZE
 
-from filestoraged.storage.memcached.store import WINDOW_BYTES, MemcachedFileStore
+from filestoraged.storage.memcached.manifest import WINDOW_BYTES
+from filestoraged.storage.memcached.store import MemcachedFileStore
 
-from .common import BIG, Daemon, curl, ensure_tools, free_port, median_rate, wait_port
+from .common import BIG, MIB, Daemon, curl, ensure_tools, free_port, median_rate, wait_port, wrk
 
 
 def _timed(action) -> float:
@@ -27,7 +29,7 @@ def _timed(action) -> float:
 
 
 def run(work: str, runs: int, report) -> None:
-    ensure_tools("curl", "memcached")
+    ensure_tools("curl", "memcached", "wrk")
     # The daemon reads with 64 KiB receives (cli.MEMCACHED_RECV_SIZE); the raw
     # reference and the library measured in this process read the same way.
     pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE
@@ -85,6 +87,8 @@ def run(work: str, runs: int, report) -> None:
         _row(report, "memcached library retrieve MiB/s", rate["lib_get"], rate["raw_get"], 0.9)
         _row(report, "memcached daemon upload MiB/s", rate["http_set"], rate["raw_set"], 0.8)
         _row(report, "memcached daemon download MiB/s", rate["http_get"], rate["raw_get"], 0.8)
+        _small_gets(report, work, daemon)
+        _concurrent_uploads(report, work, daemon)
     finally:
         daemon.stop()
         store.close()
@@ -100,3 +104,44 @@ def _row(report, name: str, ours: float, reference: float, goal: float) -> None:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _small_gets(report, work: str, daemon: Daemon) -> None:
+    """1 KiB GETs over 64 keep-alive connections, beside the disk face's in
+    the same run (a disk daemon of its own, same machine, same minute)."""
+    small = os.path.join(work, "mc-small.bin")
+    with open(small, "wb") as handle:
+        handle.write(os.urandom(1024))
+    oid = _sha(open(small, "rb").read())
+    curl("-T", small, "-X", "POST", "-H", "Expect:", daemon.url + "/files")
+    disk = Daemon(os.path.join(work, "disk-for-small"))
+    try:
+        curl("-T", small, "-X", "POST", "-H", "Expect:", disk.url + "/files")
+        rate, p99, errors = wrk(daemon.url + "/files/" + oid)
+        disk_rate, disk_p99, _ = wrk(disk.url + "/files/" + oid)
+    finally:
+        disk.stop()
+    report.add("memcached 1 KiB GET req/s", "%.0f" % rate, "%.0f disk" % disk_rate, rate / disk_rate, ">= 0.6x",
+               rate / disk_rate >= 0.6 and errors == 0)
+    report.add("memcached 1 KiB GET p99 ms", "%.2f" % p99, "%.2f disk" % disk_p99, p99 / disk_p99, "<= 2x",
+               p99 <= 2 * disk_p99)
+
+
+def _concurrent_uploads(report, work: str, daemon: Daemon) -> None:
+    """Peak RSS growth while 8 different 50 MiB files are uploaded at once."""
+    paths = []
+    for number in range(8):
+        path = os.path.join(work, "mc-up-%d.bin" % number)
+        with open(path, "wb") as handle:
+            handle.write(os.urandom(BIG))
+        paths.append(path)
+    baseline = daemon.rss()
+    daemon.reset_peak()
+    threads = [threading.Thread(target=curl, args=("-T", path, "-X", "POST", "-H", "Expect:", daemon.url + "/files"))
+               for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    growth = (daemon.rss("VmHWM") - baseline) / MIB
+    report.add("memcached 8 x 50 MiB uploads, RSS growth MiB", "%.1f" % growth, "-", 0.0, "<= 32 MiB", growth <= 32)

@@ -93,6 +93,17 @@ class Cluster:
             groups[self._hasher.get_node(key)].append(key)
         return groups
 
+    def set_chunk(self, key: str, value) -> None:
+        """Store one value (``bytes`` or a buffer) or raise, sending it as it is:
+        pymemcache's ``set_many`` would first join the command and the values
+        into one new buffer."""
+        name, pooled = self.client_for(key)
+        header = b"set %s 0 0 %d\r\n" % (key.encode("ascii"), len(value))
+        with _failures(name):
+            reply = _pipelined(pooled, (header, value, b"\r\n"), b"\r\n")
+        if reply != b"STORED\r\n":
+            raise BackendUnavailable("memcached %s did not store %s: %s" % (name, key, reply.strip()[:100]))
+
     def set_many(self, values: Dict[str, bytes]) -> None:
         """Store all values or raise; failed keys are an error, never ignored."""
         for name, keys in self._by_server(values).items():
@@ -177,8 +188,9 @@ class Cluster:
             client.close()
 
 
-def _pipelined(pooled: PooledClient, command: bytes, end: bytes) -> bytes:
-    """Send ``command`` on a pooled connection and read until the reply ends
+def _pipelined(pooled: PooledClient, command: Iterable, end: bytes) -> bytes:
+    """Send ``command`` (bytes, or a sequence of buffers sent one after the
+    other, never joined) on a pooled connection and read until the reply ends
     with ``end``.
 
     Decision: pymemcache's ``raw_command`` is not used: its reader keeps only
@@ -188,7 +200,8 @@ def _pipelined(pooled: PooledClient, command: bytes, end: bytes) -> bytes:
     with pooled.client_pool.get_and_release(destroy_on_fail=True) as client:
         if client.sock is None:
             client._connect()
-        client.sock.sendall(command)
+        for piece in ([command] if isinstance(command, bytes) else command):
+            client.sock.sendall(piece)
         reply = bytearray()
         while not reply.endswith(end):
             piece = client.sock.recv(65536)

@@ -35,15 +35,16 @@ Errors are the project's (``filestoraged.errors``): ``AlreadyExists``,
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 import zlib
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge
 from ..interface import fill
 from ..threads import Stage
 from .cluster import Cluster
-from .manifest import CONDEMNED, WINDOW_BYTES, Manifest, check_name, chunk_key, manifest_key
+from .manifest import CONDEMNED, Manifest, check_name, chunk_key, manifest_key
 from .retrieval import Retrieval
 
 __all__ = ["MemcachedFileStore", "Retrieval", "Manifest", "check_name", "chunk_key", "manifest_key"]
@@ -108,31 +109,37 @@ class MemcachedFileStore:
 
 
     def write_chunks(self, stream, content_type: Optional[str] = None) -> Manifest:
-        """Write the stream's chunks under a fresh prefix; nothing is left on failure."""
+        """Write the stream's chunks under a fresh prefix; nothing is left on failure.
+
+        Decision (measured: 8 concurrent 50 MiB uploads took the daemon's RSS up
+        by 347 MiB, about 43 MiB each): a chunk is read into one of three
+        reused buffers, its CRC and the running SHA-256 are computed here, and
+        a helper thread sends it (``Cluster.set_chunk``: no window of chunks,
+        no joined copy of one) while the next is read. At most three chunks
+        per upload are in memory."""
         chunk_size = self.chunk_size
         manifest = Manifest(0, chunk_size, "", secrets.token_hex(8), [], content_type)
         digest = hashlib.sha256()
-        # The SHA-256 and set_many each run in a thread of their own, set_many
-        # one window behind the reading.
-        hashing: Stage[bytes] = Stage(digest.update, depth=8, name="sha256")
-        writer: Stage[dict] = Stage(self.cluster.set_many, name="set_many")
+        buffers = [memoryview(bytearray(chunk_size)) for _ in range(3)]
+        writer: Stage[Tuple[str, memoryview]] = Stage(lambda item: self.cluster.set_chunk(*item), name="set")
         try:
-            with hashing, writer:
-                batch: dict = {}
-                for chunk in _read_chunks(stream, chunk_size):
-                    manifest.size += len(chunk)
+            with writer:
+                for index in itertools.count():
+                    writer.wait(upto=index - 2)  # the chunk that last used this buffer is sent
+                    buffer = buffers[index % 3]
+                    count = fill(stream, buffer)
+                    if not count:
+                        break
+                    manifest.size += count
                     if manifest.size > self.max_size:
                         raise TooLarge("the file is over the %d-byte limit" % self.max_size)
-                    hashing.submit(chunk)
-                    batch[chunk_key(manifest.prefix, len(manifest.crcs))] = chunk
+                    chunk = buffer[:count]
+                    digest.update(chunk)
                     manifest.crcs.append(zlib.crc32(chunk))
-                    if len(batch) * chunk_size >= WINDOW_BYTES:
-                        writer.submit(batch)
-                        batch = {}
-                if batch:
-                    writer.submit(batch)
+                    writer.submit((chunk_key(manifest.prefix, index), chunk))
+                    if count < chunk_size:
+                        break
                 writer.finish()
-                hashing.finish()
             manifest.sha256 = digest.hexdigest()
         except BaseException:
             self._discard(manifest)
@@ -198,16 +205,3 @@ class MemcachedFileStore:
             self.cluster.delete_many(manifest.chunk_keys())
         except BackendUnavailable:
             pass  # unreachable chunks without a manifest are invisible; memcached will evict them
-
-
-def _read_chunks(stream, chunk_size: int) -> Iterator[bytes]:
-    """Exactly ``chunk_size`` bytes at a time (the last one shorter)."""
-    buffer = memoryview(bytearray(chunk_size))
-    while True:
-        filled = fill(stream, buffer)
-        if not filled:
-            return
-        yield bytes(buffer[:filled])
-        if filled < chunk_size:
-            return
-
