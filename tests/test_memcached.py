@@ -24,10 +24,12 @@ from .storage_contract import StorageContract
 from .support import MIB, payload, sha256
 
 
-def flip_chunk_byte(cluster, manifest, index: int) -> None:
-    key = manifest.chunk_keys()[index]
+def flip_chunk_byte(cluster, manifest, index: int, name: str = "") -> None:
+    """Change a byte of chunk ``index``, or of the bytes inside the manifest
+    item ``name`` of a small (inline) file."""
+    key = manifest_key(name) if manifest.data is not None else manifest.chunk_keys()[index]
     value = bytearray(cluster.get(key))
-    value[len(value) // 2] ^= 0x01
+    value[len(value) - 1 - len(manifest.data or b"") // 2] ^= 0x01
     cluster.set_many({key: bytes(value)})
 
 
@@ -39,8 +41,9 @@ class MemcachedTestCase(MemcachedMixin, unittest.TestCase):
 
     def corrupt(self, namespace, oid: str) -> None:
         files = self.backend.files
-        manifest = files.manifest("%s/%s" % (namespace.path or "default", oid))
-        flip_chunk_byte(files.cluster, manifest, len(manifest.crcs) // 2)
+        name = "%s/%s" % (namespace.path or "default", oid)
+        manifest = files.manifest(name)
+        flip_chunk_byte(files.cluster, manifest, len(manifest.crcs) // 2, name)
 
     def assert_nothing_left(self) -> None:
         self.assertEqual(self.keys_held(), [])

@@ -22,7 +22,7 @@ class MemcachedServerCase(MemcachedMixin, ServerCase):
     def corrupt_object(self, oid: str) -> None:
         files = self.app.backend.files
         manifest = files.manifest("default/" + oid)
-        flip_chunk_byte(files.cluster, manifest, len(manifest.crcs) - 1)
+        flip_chunk_byte(files.cluster, manifest, len(manifest.crcs) - 1, "default/" + oid)
 
     def stored_objects(self):
         return self.keys_held()
@@ -59,6 +59,17 @@ class MemcachedRepairTests(MemcachedServerCase):
 
     def manifest(self, oid: str):
         return self.app.backend.files.manifest("default/" + oid)
+
+    def test_a_small_file_lives_inside_its_manifest_item(self):
+        small, big = payload(1000, seed=37), payload(70 * 1024, seed=38)
+        for data in (small, big, b""):
+            self.upload(data)
+        chunk_items = [key for key in self.keys_held() if key.startswith("fsd:c:")]
+        self.assertEqual(len(chunk_items), 1)  # only the 70 KiB file has a chunk of its own
+        for data in (small, big, b""):
+            self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
+        self.assertEqual(self.request("GET", "/files/" + sha256(small), headers={"Range": "bytes=10-19"}).body,
+                         small[10:20])
 
     def test_a_corrupt_copy_is_repaired_by_the_next_upload(self):
         data = payload(3 * MIB, seed=31)

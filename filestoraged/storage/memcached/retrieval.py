@@ -29,6 +29,9 @@ class Retrieval:
         self.manifest = manifest
         self.name = name
         self._first: Optional[List[bytes]] = None
+        if manifest.data is not None:  # inline: one window, already here
+            self._first, self._windows = [manifest.data], [[]]
+            return
         keys = manifest.chunk_keys()
         per_window = max(1, WINDOW_BYTES // manifest.chunk_size)
         self._windows = [keys[i:i + per_window] for i in range(0, len(keys), per_window)]

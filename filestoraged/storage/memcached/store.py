@@ -44,7 +44,7 @@ from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound
 from ..interface import fill
 from ..threads import Stage
 from .cluster import Cluster
-from .manifest import CONDEMNED, Manifest, check_name, chunk_key, manifest_key
+from .manifest import CONDEMNED, INLINE_MAX, INLINE_VERSION, Manifest, check_name, chunk_key, manifest_key
 from .retrieval import Retrieval
 
 __all__ = ["MemcachedFileStore", "Retrieval", "Manifest", "check_name", "chunk_key", "manifest_key"]
@@ -136,6 +136,10 @@ class MemcachedFileStore:
                     chunk = buffer[:count]
                     digest.update(chunk)
                     manifest.crcs.append(zlib.crc32(chunk))
+                    if index == 0 and count < chunk_size and count <= INLINE_MAX:
+                        manifest.data = bytes(chunk)  # the whole file, small: inside the manifest
+                        manifest.version = INLINE_VERSION
+                        break
                     writer.submit((chunk_key(manifest.prefix, index), chunk))
                     if count < chunk_size:
                         break
