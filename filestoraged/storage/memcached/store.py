@@ -14,12 +14,13 @@ A small library, usable on its own::
 
 Format. A file is cut into chunks as large as the servers' items allow
 (``stats settings`` -> ``item_size_max``, less room for the key and item
-header), written as it streams in under a random per-upload prefix, in
-pipelined ``set_many`` batches. Then a small JSON manifest — version, size,
-chunk size, the whole file's SHA-256, a CRC-32 per chunk, content type,
-prefix — is written with ``add``: that is the commit point, and ``add``
-failing is "already exists", atomically. Until the manifest exists the chunks
-are unreachable, and a failed upload deletes them.
+header), written as it streams in under a random per-upload prefix, one
+``set`` per chunk while the next is read. Then a small JSON manifest —
+version, size, chunk size, the whole file's SHA-256, a CRC-32 per chunk,
+content type, prefix — is written with ``add``: that is the commit point,
+and ``add`` failing is "already exists", atomically. Until the manifest
+exists the chunks are unreachable, and a failed upload deletes them. A file
+of up to 64 KiB has no chunk: its bytes follow the manifest in its item.
 
 Reads fetch the manifest, then the chunks in bounded ``get_many`` windows,
 one window ahead of the consumer. Each chunk is checked against its CRC (a
