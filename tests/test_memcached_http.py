@@ -4,6 +4,7 @@ plus what only memcached does (503 when it is down, recovery)."""
 from __future__ import annotations
 
 from filestoraged.storage.memcached.backend import MemcachedBackend
+from filestoraged.storage.memcached.manifest import manifest_key
 
 import threading
 
@@ -70,6 +71,17 @@ class MemcachedRepairTests(MemcachedServerCase):
             self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
         self.assertEqual(self.request("GET", "/files/" + sha256(small), headers={"Range": "bytes=10-19"}).body,
                          small[10:20])
+
+    def test_a_ready_made_answer_never_outlives_its_item(self):
+        data = payload(2000, seed=39)
+        oid = self.upload(data)["hash"]
+        for _ in range(3):  # from the second on, ready-made after one gets
+            self.assertEqual(self.request("GET", "/files/" + oid).body, data)
+        files = self.app.backend.files
+        files.cluster.delete(manifest_key("default/" + oid))  # as memcached evicts
+        self.assertError(self.request("GET", "/files/" + oid), 404, "not_found")
+        self.upload(data)
+        self.assertEqual(self.request("GET", "/files/" + oid).body, data)
 
     def test_a_corrupt_copy_is_repaired_by_the_next_upload(self):
         data = payload(3 * MIB, seed=31)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import socket
 from collections import defaultdict
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pymemcache.client.base import PooledClient
 from pymemcache.client.rendezvous import RendezvousHash
@@ -174,6 +174,16 @@ class Cluster:
                 if line.startswith(b"HD"):
                     found[key] = int(line.split(b" s", 1)[1].split()[0])
         return found
+
+    def cas_token(self, key: str) -> Optional[bytes]:
+        """The item's CAS token as ``gets`` gives it, without fetching the value
+        (``mg <key> c``); None if the item is absent."""
+        name, pooled = self.client_for(key)
+        with _failures(name):
+            reply = _pipelined(pooled, b"mg %s c\r\n" % key.encode("ascii"), b"\r\n")
+        if not reply.startswith(b"HD"):
+            return None
+        return reply.split(b" c", 1)[1].split()[0]
 
     def item_size_max(self) -> int:
         """The smallest ``item_size_max`` among the servers (``stats settings``)."""

@@ -24,10 +24,11 @@ class Retrieval:
     """A stored file being read: iterate for the whole, ``chunks(start, end)``
     for a range. ``prefetch_first()`` fetches and checks the first window early."""
 
-    def __init__(self, store: MemcachedFileStore, manifest: Manifest, name: str) -> None:
+    def __init__(self, store: MemcachedFileStore, manifest: Manifest, name: str, token: object = None) -> None:
         self.store = store
         self.manifest = manifest
         self.name = name
+        self.token = token  # the manifest item's CAS token when it was read
         self._first: Optional[List[bytes]] = None
         if manifest.data is not None:  # inline: one window, already here
             self._first, self._windows = [manifest.data], [[]]

@@ -90,13 +90,27 @@ class MemcachedFileStore:
 
     def retrieve(self, name: str) -> Retrieval:
         """The file as a verified stream of byte pieces (iterate over it)."""
-        return Retrieval(self, self.manifest(name), name)
+        manifest, token = self.manifest_and_token(name)
+        return Retrieval(self, manifest, name, token)
 
     def manifest(self, name: str) -> Manifest:
-        raw = self.cluster.get(manifest_key(check_name(name)))
+        return self.manifest_and_token(name)[0]
+
+    def manifest_and_token(self, name: str) -> Tuple[Manifest, object]:
+        """The manifest and its item's CAS token, which changes with any write
+        to it (``still_same``)."""
+        raw, token = self.cluster.gets(manifest_key(check_name(name)))
         if raw is None:
             raise NotFound("%r is not stored" % name)
-        return Manifest.decode(raw, name)
+        return Manifest.decode(raw, name), token
+
+    def still_same(self, name: str, token: object) -> bool:
+        """True if the manifest item of ``name`` is unchanged since ``token``
+        (not replaced, condemned, deleted or evicted): one round trip."""
+        try:
+            return self.cluster.cas_token(manifest_key(name)) == token
+        except BackendUnavailable:
+            return False
 
     def delete(self, name: str) -> None:
         """Remove the manifest (the file is gone from then on), then its chunks."""
