@@ -68,6 +68,7 @@ class Cluster:
 
     def __init__(self, servers: Sequence[str], pool_size: int = POOL_SIZE) -> None:
         self.addresses = parse_servers(servers)
+        self._only = "%s:%d" % self.addresses[0] if len(self.addresses) == 1 else ""
         self._hasher = RendezvousHash()
         self._clients: Dict[str, PooledClient] = {}
         for host, port in self.addresses:
@@ -83,14 +84,19 @@ class Cluster:
                 default_noreply=False,  # a store must hear "STORED"
             )
 
+    def node_of(self, key: str) -> str:
+        # pymemcache's rendezvous hash is murmur3 in pure Python, per node and
+        # per key: with one server there is nothing to choose.
+        return self._only if self._only else self._hasher.get_node(key)
+
     def client_for(self, key: str) -> Tuple[str, PooledClient]:
-        name = self._hasher.get_node(key)
+        name = self.node_of(key)
         return name, self._clients[name]
 
     def _by_server(self, keys: Iterable[str]) -> Dict[str, List[str]]:
         groups: Dict[str, List[str]] = defaultdict(list)
         for key in keys:
-            groups[self._hasher.get_node(key)].append(key)
+            groups[self.node_of(key)].append(key)
         return groups
 
     def set_chunk(self, key: str, value) -> None:
