@@ -11,6 +11,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from typing import List, Tuple
 
@@ -110,6 +111,17 @@ class Daemon:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(30)
+
+    def peak_growth(self, jobs: List[List[str]]) -> float:
+        """MiB the daemon's peak RSS grows while the curl ``jobs`` run at once."""
+        baseline = self.rss()
+        self.reset_peak()
+        threads = [threading.Thread(target=curl, args=job) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return (self.rss("VmHWM") - baseline) / MIB
 
 
 class Nginx:

@@ -9,7 +9,6 @@ import io
 import os
 import shutil
 import subprocess
-import threading
 import time
 import pymemcache.client.base
 from pymemcache.client.base import Client
@@ -19,7 +18,7 @@ from filestoraged.cli import MEMCACHED_RECV_SIZE
 from filestoraged.storage.memcached.manifest import WINDOW_BYTES
 from filestoraged.storage.memcached.store import MemcachedFileStore
 
-from .common import BIG, MIB, Daemon, curl, ensure_tools, free_port, median_rate, wait_port, wrk
+from .common import BIG, Daemon, curl, ensure_tools, free_port, median_rate, wait_port, wrk
 
 
 def _timed(action) -> float:
@@ -135,13 +134,5 @@ def _concurrent_uploads(report, work: str, daemon: Daemon) -> None:
         with open(path, "wb") as handle:
             handle.write(os.urandom(BIG))
         paths.append(path)
-    baseline = daemon.rss()
-    daemon.reset_peak()
-    threads = [threading.Thread(target=curl, args=("-T", path, "-X", "POST", "-H", "Expect:", daemon.url + "/files"))
-               for path in paths]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    growth = (daemon.rss("VmHWM") - baseline) / MIB
+    growth = daemon.peak_growth([["-T", path, "-X", "POST", "-H", "Expect:", daemon.url + "/files"] for path in paths])
     report.add("memcached 8 x 50 MiB uploads, RSS growth MiB", "%.1f" % growth, "-", 0.0, "<= 32 MiB", growth <= 32)

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from typing import Callable, List, Optional, Tuple
 
 from .common import BIG, MIB, Daemon, Nginx, Report, curl, ensure_tools, make_certificate, median_rate, wrk
@@ -64,16 +63,8 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         report.add("1 KiB GET p99 ms", "%.2f" % p99, "%.2f" % ref_p99, p99 / ref_p99, "<= 8x", p99 <= 8 * ref_p99)
         report.add("1 KiB GET errors", str(errors), str(ref_errors), 0.0, "0", errors == 0)
         # Peak RSS growth during 8 concurrent 50 MiB uploads plus 8 downloads.
-        baseline = daemon.rss()
-        daemon.reset_peak()
         jobs = [["-T", big, "-X", "POST", "-H", "Expect:", daemon.url + "/files"]] * 8
-        jobs += [[daemon.url + "/files/" + oid]] * 8
-        threads = [threading.Thread(target=curl, args=job) for job in jobs]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        growth = (daemon.rss("VmHWM") - baseline) / MIB
+        growth = daemon.peak_growth(jobs + [[daemon.url + "/files/" + oid]] * 8)
         report.add("peak RSS growth MiB", "%.1f" % growth, "-", 0.0, "<= 32 MiB", growth <= 32)
         bench_https(work, runs, report, nginx, big, small)
     finally:
