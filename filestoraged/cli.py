@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # default, a thread that keeps winning the GIL back after its short syscalls
 # starves the others, and with 64 connections the slowest 1% of 1 KiB GETs
 # waited over 100 ms. At 0.2 ms they wait about a third of that, for about
-# a tenth less throughput; big transfers are unaffected (hashing, sendfile
+# a tenth less throughput; big transfers are unaffected (hashing, file
 # and socket I/O run without the GIL).
 GIL_SWITCH_SECONDS = 0.0002
 

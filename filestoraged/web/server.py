@@ -26,7 +26,7 @@ from .tls import server_context
 
 log = logging.getLogger(__name__)
 
-# Memory for ready-made answers to hot small GETs (see responses.py).
+# Memory for ready-made answers to hot small GETs (see ready.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
 
 class FileStoreServer(ThreadingHTTPServer):

@@ -1,4 +1,4 @@
-"""The memcached backend: the ``memcache_store`` library behind the storage
+"""The memcached backend: the chunking library (``store``) behind the storage
 interface. An object of namespace ``ns`` is the library's file named
 ``<ns or "default">/<sha256>``, so namespaces share nothing.
 
