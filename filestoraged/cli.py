@@ -1,4 +1,5 @@
-"""The ``filestoraged`` command: serve (the default), fsck, or token."""
+"""The ``filestoraged`` command: serve (the default), fsck, token, and the
+client's put, get, rm and ls (``client``)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,19 @@ log = logging.getLogger(__name__)
 # a tenth less throughput; big transfers are unaffected (hashing, file
 # and socket I/O run without the GIL).
 GIL_SWITCH_SECONDS = 0.0002
+CLIENT_COMMANDS = ("put", "get", "rm", "ls")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Exit status 0; 2 for bad configuration, 1 for an environment that will
     not serve (a port in use, a data directory that cannot be written, a
     missing dependency): each one line on stderr, never a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = argv[2:3] if argv[:1] == ["--url"] else argv[:1]
+    if first and first[0] in CLIENT_COMMANDS:  # the client: put, get, rm, ls
+        from .client.commands import main as client_main
+
+        return client_main(argv)
     try:
         config = config_module.load(argv)
     except config_module.ConfigError as error:

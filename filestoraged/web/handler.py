@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
-from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, http_status
+from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, TooManyConnections, http_status
 from . import access, body, proxies, request_head, response_head, tls
 from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
@@ -140,6 +140,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         status, code = http_status(error)
         if code == "internal":
             log.error("unhandled error in %s %s", self.command, _redact(self.path), exc_info=error)
+        elif isinstance(error, TooManyConnections):  # load shedding or a stop under way: not a fault
+            log.info("%s %s: %s", self.command, _redact(self.path), error)
         elif status >= 500:
             log.error("%s %s: %s %s", self.command, _redact(self.path), code, error)
         return error_response(error)

@@ -1,0 +1,1 @@
+"""The command-line client: ``filestoraged put|get|rm|ls`` against a server."""

@@ -1,0 +1,122 @@
+"""The command-line client against a real server: put, get (checked, and
+resumed with Range), rm, ls, share links; one-line errors and exit status;
+a progress bar when stderr is a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pty
+import select
+import subprocess
+import sys
+import tempfile
+
+from filestoraged.cli import main
+
+from .support import MIB, ROOT, ServerCase, payload, sha256
+
+
+class ClientTests(ServerCase):
+    def run_client(self, *args: str):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["--url", "http://127.0.0.1:%d" % self.port, *args])
+        return status, out.getvalue(), err.getvalue()
+
+    def file_with(self, data: bytes) -> str:
+        handle = tempfile.NamedTemporaryFile(delete=False, dir=self.data_dir, suffix=".bin")
+        handle.write(data)
+        handle.close()
+        return handle.name
+
+    def test_put_get_rm(self):
+        data = payload(3 * MIB + 11, seed=61)
+        status, out, _ = self.run_client("put", self.file_with(data))
+        self.assertEqual(status, 0)
+        self.assertEqual(out.strip(), "http://127.0.0.1:%d/files/%s" % (self.port, sha256(data)))
+        target = os.path.join(self.data_dir, "copy.bin")
+        self.assertEqual(self.run_client("get", out.strip(), "-o", target)[0], 0)
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), data)
+        self.assertEqual(self.run_client("rm", sha256(data))[0], 0)
+        status, _, err = self.run_client("get", sha256(data), "-o", target + "2")
+        self.assertEqual(status, 1)
+        self.assertEqual(err.strip().count("\n"), 0)
+        self.assertIn("404 not_found", err)
+
+    def test_get_resumes_a_partial_file_and_checks_the_whole(self):
+        data = payload(2 * MIB + 5, seed=62)
+        oid = self.run_client("put", self.file_with(data))[1].strip().rsplit("/", 1)[1]
+        target = os.path.join(self.data_dir, "partial.bin")
+        with open(target, "wb") as handle:
+            handle.write(data[:MIB])
+        with self.assertLogs("filestoraged.access", "INFO") as logs:
+            self.assertEqual(self.run_client("get", oid, "-o", target)[0], 0)
+            self.request("GET", "/healthz")
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), data)
+        self.assertIn('"GET /files/%s" 206' % oid, "\n".join(logs.output))
+        with open(target, "wb") as handle:  # a partial file that is wrong: caught by the hash
+            handle.write(b"x" * MIB)
+        status, _, err = self.run_client("get", oid, "-o", target)
+        self.assertEqual(status, 1)
+        self.assertIn("does not match its SHA-256", err)
+
+    def test_repositories_and_listing(self):
+        datas = [payload(1000 + i, seed=i) for i in range(3)]
+        for data in datas:
+            self.assertEqual(self.run_client("put", "--repo", "photos", self.file_with(data))[0], 0)
+        status, out, _ = self.run_client("ls", "photos")
+        self.assertEqual(status, 0)
+        self.assertEqual(sorted(out.split()), sorted([sha256(d) for d in datas] + [str(len(d)) for d in datas]))
+        self.assertEqual(self.run_client("get", "/data/photos/" + sha256(datas[0]),
+                                         "-o", os.path.join(self.data_dir, "p"))[0], 0)
+
+    def test_share_links_with_a_password(self):
+        data = b"shared through the client"
+        status, out, _ = self.run_client("put", "--share", "--password", "pw", "--max-downloads", "2",
+                                         self.file_with(data))
+        self.assertEqual(status, 0)
+        path = out.strip().split(str(self.port), 1)[1]
+        self.assertEqual(self.request("GET", path + "?password=pw").body, data)
+        self.assertEqual(self.request("GET", path).status, 401)
+
+    def test_usage_errors_are_exit_2(self):
+        with contextlib.redirect_stderr(io.StringIO()):
+            with self.assertRaises(SystemExit) as caught:
+                main(["put"])
+        self.assertEqual(caught.exception.code, 2)
+
+
+class ProgressTests(ServerCase):
+    def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(self):
+        path = os.path.join(self.data_dir, "big.bin")
+        with open(path, "wb") as handle:
+            handle.write(payload(8 * MIB, seed=63))
+        command = [sys.executable, "-m", "filestoraged", "--url", "http://127.0.0.1:%d" % self.port, "put", path]
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        master, slave = pty.openpty()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        seen = b""
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            if not ready:
+                break
+            try:
+                piece = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            if not piece:
+                break
+            seen += piece
+        self.assertEqual(process.wait(30), 0)
+        process.stdout.close()
+        os.close(master)
+        self.assertIn(b"put big.bin [", seen)
+        self.assertIn(b"100%", seen)
+        self.assertRegex(seen, rb"MiB/s")
+        piped = subprocess.run(command, env=env, capture_output=True, timeout=60)
+        self.assertEqual((piped.returncode, piped.stderr), (0, b""))
