@@ -70,6 +70,14 @@ class KVContract:
             self.assertError(self.kv("DELETE", "/set", body), 400, "bad_request")
         self.assertError(self.kv("GET", "/a"), 404, "not_found")  # nothing was staged
 
+    def test_head_answers_as_get_without_a_body(self):
+        self.assertEqual(self.kv("POST", "/set", {"h": [1, 2]}).status, 201)
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+        reply = self.kv("HEAD", "/h")
+        self.assertEqual((reply.status, reply.body), (200, b""))
+        self.assertEqual(reply.headers["Content-Length"], str(len(b'{"h":[1,2]}')))
+        self.assertEqual(self.kv("HEAD", "/absent").status, 404)
+
     def test_unknown_routes_and_methods_are_404(self):
         for method, route in (("PUT", "/set"), ("GET", ""), ("GET", "/"), ("POST", "/thing"),
                               ("DELETE", "/thing"), ("PUT", "/commit"), ("DELETE", "/commit"),

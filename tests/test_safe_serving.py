@@ -60,3 +60,22 @@ class SafeServingTests(ServerCase):
             self.assertEqual(answer.headers["Referrer-Policy"], "no-referrer")
             self.assertEqual(answer.headers["Content-Security-Policy"], "sandbox; default-src 'none'")
             self.assertTrue(answer.headers["Content-Disposition"].startswith("attachment"))
+
+
+class CachingTests(ServerCase):
+    def test_content_addressed_objects_are_cacheable_for_ever(self):
+        oid = self.request("POST", "/files", b"cache me").json()["hash"]
+        reply = self.request("GET", "/files/" + oid)
+        self.assertEqual(reply.headers["Cache-Control"], "public, max-age=31536000, immutable")
+        stamp = reply.headers["Last-Modified"]
+        self.assertRegex(stamp, r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertEqual(self.request("GET", "/files/" + oid, headers={"If-Modified-Since": stamp}).status, 304)
+        earlier = self.request("GET", "/files/" + oid, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"})
+        self.assertEqual((earlier.status, earlier.body), (200, b"cache me"))
+        odd = self.request("GET", "/files/" + oid, headers={"If-Modified-Since": "yesterday"})
+        self.assertEqual(odd.status, 200)
+        body, ctype = multipart({"file": ("a.txt", b"not for caches", "text/plain"), "max_downloads": "3"})
+        link = self.request("PUT", "/file", body, {"Content-Type": ctype}).json()["url"]
+        shared = self.request("GET", link.split(str(self.port), 1)[1], headers={"If-Modified-Since": stamp})
+        self.assertEqual((shared.status, shared.headers["Cache-Control"]), (200, "no-store"))
+        self.assertIsNone(shared.headers.get("Last-Modified"))

@@ -27,7 +27,8 @@ class KVFace:
         strict = {"wrong_method_is_not_found": True, "head": False}
         router.add(p + "/set", "kv", {"POST": self.set, "DELETE": self.delete}, **strict)
         router.add(p + "/commit", "kv", {"POST": self.commit}, **strict)
-        router.add(p + "/{key}", "kv", {"GET": self.get}, **strict)
+        # HEAD wherever GET works, as for every other face.
+        router.add(p + "/{key}", "kv", {"GET": self.get}, wrong_method_is_not_found=True)
 
     def get(self, request: Request, key: str) -> JsonResponse:
         key = unquote(key)

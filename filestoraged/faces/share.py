@@ -89,7 +89,7 @@ class ShareFace(Face):
         # Ranges are not offered: a download counts when a whole transfer completes.
         if request.method == "HEAD":  # never counts
             return ObjectResponse(self.backend.open(SHARES, link.oid), headers, None, link.content_type,
-                                  ranges=False)
+                                  ranges=False, immutable=False)
         self.shares.reserve(link.id)
         try:
             obj = self.backend.open(SHARES, link.oid)
@@ -97,7 +97,7 @@ class ShareFace(Face):
             self.shares.finish(link.id, complete=False)
             raise
         return ObjectResponse(obj, headers, lambda complete: self._finished(link.id, complete),
-                              link.content_type, ranges=False)
+                              link.content_type, ranges=False, immutable=False)
 
     def _finished(self, link_id: str, complete: bool) -> None:
         self.shares.finish(link_id, complete)

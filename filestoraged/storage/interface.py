@@ -29,6 +29,7 @@ class ObjectInfo:
     oid: str  # lowercase hex SHA-256 of the bytes
     size: int
     content_type: Optional[str] = None
+    modified: Optional[float] = None  # when it was stored (seconds since the epoch), if known
 
 
 @dataclass(frozen=True)

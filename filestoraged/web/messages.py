@@ -128,6 +128,7 @@ class ObjectResponse:
     on_done: Optional[Callable[[bool], None]] = None
     content_type: Optional[str] = None
     ranges: bool = True  # honour Range/If-Range
+    immutable: bool = True  # content-addressed: cacheable for ever, Last-Modified, If-Modified-Since
 
 
 def whole_parts(

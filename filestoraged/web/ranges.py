@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from email.utils import formatdate, parsedate_to_datetime
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -30,15 +31,25 @@ class Plan:
     headers: Dict[str, str]
 
 
-def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None, ranges: bool = True) -> Plan:
-    """Decide status, byte range and headers for serving ``info``."""
+def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None, ranges: bool = True,
+         immutable: bool = True) -> Plan:
+    """Decide status, byte range and headers for serving ``info``. An
+    ``immutable`` (content-addressed) object may be cached for ever: its URL
+    names its bytes."""
     etag = '"%s"' % info.oid
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes" if ranges else "none",
         "Content-Type": served_type(content_type or info.content_type, info.oid),
     }
-    if _etag_matches(request_headers.get("If-None-Match"), etag):
+    if immutable:
+        headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        if info.modified is not None:
+            headers["Last-Modified"] = formatdate(int(info.modified), usegmt=True)
+    if_none_match = request_headers.get("If-None-Match")
+    if _etag_matches(if_none_match, etag):
+        return Plan(304, 0, 0, headers)
+    if immutable and if_none_match is None and _not_modified(request_headers.get("If-Modified-Since"), info):
         return Plan(304, 0, 0, headers)
     start, end = 0, info.size
     range_header = request_headers.get("Range") if ranges else None
@@ -92,6 +103,17 @@ def _position(digits: str) -> int:
     """A byte position; more digits than any object could need count as the
     largest (``int()`` of thousands of digits raises, and costs time)."""
     return int(digits) if len(digits) <= 18 else 10 ** 18
+
+
+def _not_modified(since: Optional[str], info: ObjectInfo) -> bool:
+    """RFC 9110 §13.1.3: true if stored no later than ``since`` (a bad date is ignored)."""
+    if not since or info.modified is None:
+        return False
+    try:
+        stamp = parsedate_to_datetime(since).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return int(info.modified) <= stamp
 
 
 def _etag_matches(header: Optional[str], etag: str) -> bool:

@@ -76,7 +76,7 @@ def serve(response: ObjectResponse, method: str, request_headers: Headers, wire:
     complete = False
     try:
         obj.preflight()
-        plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges)
+        plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges, response.immutable)
         headers = dict(plan.headers)
         headers.update(response.headers)
         headers.update(safe_serving(headers))

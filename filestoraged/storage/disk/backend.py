@@ -121,8 +121,8 @@ class DiskBackend(Backend):
             return still_same_file(path, file_identity)
 
         if cached is not None:
-            return MemoryObject(ObjectInfo(oid, st.st_size, cached[0]), cached[1], proof)
-        info = ObjectInfo(oid, st.st_size, get_content_type(fd))
+            return MemoryObject(ObjectInfo(oid, st.st_size, cached[0], st.st_mtime), cached[1], proof)
+        info = ObjectInfo(oid, st.st_size, get_content_type(fd), st.st_mtime)
         raw = get_xattr(fd, BLOCKS_XATTR) if blocks.needs_record(st.st_size) else None
         return DiskObject(info, fd, blocks.decode(raw, oid, st.st_size), proof,
                           on_small=lambda data: self._hot.put(path, st, info.content_type, data),
