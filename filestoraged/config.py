@@ -68,6 +68,7 @@ class Config:
     tls_cert: str = ""
     tls_key: str = ""
     trusted_proxy: str = ""
+    cors_origin: str = ""
     log_level: str = "INFO"
     kv_max_key: int = 1024
     kv_max_value: int = 1 * MIB
@@ -108,6 +109,7 @@ OPTIONS: List[Option] = [
     Option("tls_cert", str, "PEM certificate (chain) for HTTPS; with --tls-key"),
     Option("tls_key", str, "PEM private key for HTTPS"),
     Option("trusted_proxy", str, "ADDR[,ADDR]: peers whose X-Forwarded-For/-Proto/-Host are believed"),
+    Option("cors_origin", str, "ORIGIN[,ORIGIN] (or *): browser apps on other origins allowed to call (CORS)"),
     Option("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     Option("kv_max_key", int, "longest KV key, in bytes"),
     Option("kv_max_value", _size, "largest KV value (its JSON text), in bytes"),

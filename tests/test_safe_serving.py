@@ -79,3 +79,34 @@ class CachingTests(ServerCase):
         shared = self.request("GET", link.split(str(self.port), 1)[1], headers={"If-Modified-Since": stamp})
         self.assertEqual((shared.status, shared.headers["Cache-Control"]), (200, "no-store"))
         self.assertIsNone(shared.headers.get("Last-Modified"))
+
+
+class CorsTests(ServerCase):
+    config_overrides = {"cors_origin": "https://app.example", "auth": "writes"}
+
+    def test_an_allowed_origin_gets_preflights_and_headers(self):
+        origin = {"Origin": "https://app.example"}
+        asks = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        reply = self.request("OPTIONS", "/files", headers=dict(origin, **asks))
+        self.assertEqual(reply.status, 204)  # no token is asked of a preflight
+        self.assertEqual(reply.headers["Access-Control-Allow-Origin"], "https://app.example")
+        self.assertIn("POST", reply.headers["Access-Control-Allow-Methods"])
+        self.assertIn("Authorization", reply.headers["Access-Control-Allow-Headers"])
+        oid = self.request("POST", "/files", b"x", {"Authorization": "Bearer " + self.app.tokens.create(
+            ["files:write"])[1], **origin}).json()["hash"]
+        for _ in range(2):  # the second is a ready-made answer
+            reply = self.request("GET", "/files/" + oid, headers=origin)
+            self.assertEqual(reply.headers["Access-Control-Allow-Origin"], "https://app.example")
+            self.assertIn("ETag", reply.headers["Access-Control-Expose-Headers"])
+        self.assertIsNone(self.request("GET", "/files/" + oid, headers={"Origin": "https://evil.example"})
+                          .headers.get("Access-Control-Allow-Origin"))
+        self.assertEqual(self.request("OPTIONS", "/nowhere", headers=dict(
+            origin, **{"Access-Control-Request-Method": "GET"})).status, 404)
+
+
+class NoCorsTests(ServerCase):
+    def test_off_by_default(self):
+        reply = self.request("OPTIONS", "/files", headers={"Origin": "https://app.example",
+                                                           "Access-Control-Request-Method": "POST"})
+        self.assertEqual(reply.status, 405)
+        self.assertIsNone(reply.headers.get("Access-Control-Allow-Origin"))

@@ -51,7 +51,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         started = time.monotonic()
         self.status = self.bytes_out = 0
         self.face = "other"
-        self.command = self.path = ""
+        self.command = self.path = self.cors_fields = ""
         self.parsed: Optional[Request] = None  # (self.request is the socket, as in socketserver)
         try:
             if not self.server.connection_idle(self.connection):
@@ -76,6 +76,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.client_fault("incomplete_head", "closed inside its request head")
                 return
             self.reader.begin_body()
+            self.cors_fields = self.server.cors.fields(self.headers.get("Origin"))
             self.close_connection = not request_head.keeps_alive(version, self.headers)
             if not self.answer_ready_made():
                 self.dispatch()
@@ -106,6 +107,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
         app = self.server.app
+        if self.command == "OPTIONS" and self.cors_fields and "Access-Control-Request-Method" in self.headers:
+            self.answer_preflight(path)
+            return
         try:
             handler, params, self.face = app.router.match(self.command, path)
             need = access.need_for(self.face, self.command, path, params, self.headers)
@@ -131,6 +135,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.write_whole(response)
         if self.close_connection and body.has_unread(self.parsed, self.headers):
             body.linger(self.connection)
+
+    def answer_preflight(self, path: str) -> None:
+        """A browser asks whether a cross-origin request may be sent (see ``cors``)."""
+        try:
+            methods = self.server.app.router.methods_for(path)
+            response: Response = EmptyResponse(204, self.server.cors.preflight(methods))
+        except FileStoreError as error:
+            response = self.failed(error)
+        self.decide_close(response)
+        self.write_whole(response)
 
     def failed(self, error: BaseException) -> JsonResponse:
         """The one place a failure becomes an answer: logged when it is the
@@ -187,7 +201,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def head(self, status: int, fields: str) -> bytes:
         self.reader.for_writing()
         self.status = status
-        return response_head.head(status, fields, self.close_connection)
+        return response_head.head(status, fields + self.cors_fields, self.close_connection)
 
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""

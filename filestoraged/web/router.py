@@ -65,6 +65,13 @@ class Router:
             raise MethodNotAllowed(route.allow, "%s is not allowed here" % method[:20])
         raise NotFound("no such path")
 
+    def methods_for(self, path: str) -> List[str]:
+        """Every method some route allows on ``path`` (for CORS preflights); NotFound if none."""
+        methods = sorted({m for route in self.routes if route.pattern.fullmatch(path) for m in route.methods})
+        if not methods:
+            raise NotFound("no such path")
+        return methods
+
     def face_of(self, path: str) -> str:
         """The face a path belongs to (for metrics of requests that failed early)."""
         for route in self.routes:

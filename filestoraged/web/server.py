@@ -22,6 +22,7 @@ from . import response_head
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .ready import ReadyResponses
+from .cors import Cors
 from .tls import server_context
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self.tls = server_context(self.config.tls_cert, self.config.tls_key)
         self.scheme = "https" if self.tls is not None else "http"
         self.trusted_proxies = frozenset(a.strip() for a in self.config.trusted_proxy.split(",") if a.strip())
+        self.cors = Cors(self.config.cors_origin)
         self.ready = ReadyResponses(READY_RESPONSE_BYTES)
         self._slots = threading.BoundedSemaphore(self.config.max_connections)
         self._active = 0
