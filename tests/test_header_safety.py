@@ -165,7 +165,7 @@ class MemcachedPoisonTests(PoisonContract, MemcachedServerCase):
         files = self.app.backend.files
         manifest = files.manifest("default/" + oid)
         manifest.content_type = value
-        files.cluster.set_many({manifest_key("default/" + oid): manifest.encode()})
+        files.cluster.set_chunk(manifest_key("default/" + oid), manifest.encode())
 
 
 class HeaderWriterTests(unittest.TestCase):

@@ -30,7 +30,7 @@ def flip_chunk_byte(cluster, manifest, index: int, name: str = "") -> None:
     key = manifest_key(name) if manifest.data is not None else manifest.chunk_keys()[index]
     value = bytearray(cluster.get(key))
     value[len(value) - 1 - len(manifest.data or b"") // 2] ^= 0x01
-    cluster.set_many({key: bytes(value)})
+    cluster.set_chunk(key, bytes(value))
 
 
 class MemcachedTestCase(MemcachedMixin, unittest.TestCase):
@@ -142,7 +142,7 @@ class LibraryTests(MemcachedTestCase):
 
     def test_a_damaged_manifest_is_corrupt(self):
         self.store.store("m", io.BytesIO(b"data"))
-        self.store.cluster.set_many({manifest_key("m"): b"{not json"})
+        self.store.cluster.set_chunk(manifest_key("m"), b"{not json")
         with self.assertRaises(CorruptObject):
             self.read("m")
 

@@ -39,12 +39,7 @@ def block_count(size: int) -> int:
 
 def block_digest(data) -> bytes:
     """The digest of one block (``bytes`` or a buffer)."""
-    return truncated(hashlib.sha256(data))
-
-
-def truncated(sha256: "hashlib._Hash") -> bytes:
-    """The block digest form of a SHA-256 computed elsewhere."""
-    return sha256.digest()[:_DIGEST]
+    return hashlib.sha256(data).digest()[:_DIGEST]
 
 
 def encode(oid: str, size: int, digests: List[bytes]) -> bytes:

@@ -101,22 +101,14 @@ class Cluster:
 
     def set_chunk(self, key: str, value) -> None:
         """Store one value (``bytes`` or a buffer) or raise, sending it as it is:
-        pymemcache's ``set_many`` would first join the command and the values
-        into one new buffer."""
+        pymemcache's ``set_many`` would first join a window of commands and
+        values into one new buffer."""
         name, pooled = self.client_for(key)
         header = b"set %s 0 0 %d\r\n" % (key.encode("ascii"), len(value))
         with _failures(name):
             reply = _pipelined(pooled, (header, value, b"\r\n"), b"\r\n")
         if reply != b"STORED\r\n":
             raise BackendUnavailable("memcached %s did not store %s: %s" % (name, key, reply.strip()[:100]))
-
-    def set_many(self, values: Dict[str, bytes]) -> None:
-        """Store all values or raise; failed keys are an error, never ignored."""
-        for name, keys in self._by_server(values).items():
-            with _failures(name):
-                failed = self._clients[name].set_many({k: values[k] for k in keys}, noreply=False)
-            if failed:
-                raise BackendUnavailable("memcached %s did not store %d chunk(s)" % (name, len(failed)))
 
     def get_many(self, keys: Sequence[str]) -> Dict[str, bytes]:
         found: Dict[str, bytes] = {}

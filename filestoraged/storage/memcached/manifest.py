@@ -18,7 +18,7 @@ INLINE_VERSION = 2  # the bytes after the manifest, in the same item
 # Decision: 1 KiB GETs on memcached cost two round trips (manifest, chunk)
 # where one does; files this small ride inside the manifest item.
 INLINE_MAX = 64 * 1024
-WINDOW_BYTES = 8 * 1024 * 1024  # chunk bytes per set_many/get_many round trip
+WINDOW_BYTES = 8 * 1024 * 1024  # chunk bytes per get_many round trip when reading
 # Written over a manifest whose copy was found corrupt: unreadable, so reads
 # answer "corrupt" and the next upload of the bytes replaces it (see store).
 CONDEMNED = b"condemned"
