@@ -26,27 +26,33 @@ from .storage.interface import Backend
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 
 
-def make_backend(config: Config) -> Backend:
+def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
     """The backend the configuration names. ``pymemcache`` is imported only here,
     only for the memcached backend, so the disk default needs nothing installed."""
     if config.backend == "memcached":
         from .storage.memcached.backend import MemcachedBackend
 
         return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir, config.max_connections)
-    return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None)
+    # Among workers, the parent swept .tmp before any started (see workers.arbiter).
+    return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None,
+                       sweep_tmp=worker is None, worker=worker)
 
 
 class App:
     def __init__(self, config: Config, backend: Optional[Backend] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, worker: Optional[int] = None) -> None:
+        """``worker``: this process's slot among several worker processes
+        (None: the only process serving this data directory)."""
         self.config = config
         os.makedirs(config.data_dir, exist_ok=True)
-        self.backend = backend if backend is not None else make_backend(config)
+        self.backend = backend if backend is not None else make_backend(config, worker)
         self.metrics = Metrics()
         self.metrics.usage = self.backend.usage
+        # The other workers' metrics snapshots (see workers.metrics_files).
+        self.peer_metrics: Callable[[], list] = list
         meta_db = os.path.join(config.data_dir, "meta.db")
         self.kv = KVStore(meta_db, kv_limits(config))
-        self.shares = ShareStore(meta_db, self.backend, clock)
+        self.shares = ShareStore(meta_db, self.backend, clock, worker=worker is not None)
         self.tokens = TokenStore(meta_db, clock)
         self.access = Access(self.tokens, config.auth, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
@@ -59,6 +65,7 @@ class App:
             face.register(self.router)
 
     def close(self) -> None:
+        self.access.close()
         self.tokens.close()
         self.shares.close()
         self.kv.close()

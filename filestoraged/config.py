@@ -31,6 +31,14 @@ def _size(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> str:
+    """``auto`` or a whole number of worker processes, 1 to 64."""
+    text = str(text).strip().lower()
+    if text != "auto" and not (text.isdigit() and 1 <= int(text) <= 64):
+        raise argparse.ArgumentTypeError("not auto or a number from 1 to 64: %r" % text)
+    return text
+
+
 def _bool(text: Any) -> bool:
     if isinstance(text, bool):
         return text
@@ -58,6 +66,7 @@ class Config:
     max_size: int = 50 * MIB
     max_bytes: int = 0
     max_connections: int = 256
+    workers: str = "auto"
     idle_timeout: float = 30.0
     head_timeout: float = 10.0
     min_body_rate: float = 1024.0
@@ -98,7 +107,8 @@ OPTIONS: List[Option] = [
     Option("memcached", str, "memcached servers, HOST:PORT[,HOST:PORT...]"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
-    Option("max_connections", int, "concurrent client connections; more get 503"),
+    Option("max_connections", int, "concurrent client connections per worker; more get 503"),
+    Option("workers", _workers, "worker processes serving one socket: a number, or auto (one per CPU)"),
     Option("idle_timeout", float, "seconds a client may stay silent before it is dropped"),
     Option("head_timeout", float, "seconds a request head may take once it started (and a body's grace)"),
     Option("min_body_rate", float, "bytes per second a request body must keep on average"),

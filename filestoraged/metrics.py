@@ -12,7 +12,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 # Upper bounds of the latency histogram, in seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -31,11 +31,13 @@ class Metrics:
         self._dropped: Dict[str, int] = defaultdict(int)
         self._open_connections = 0
         self.usage: Optional[Callable[[], Optional[tuple]]] = None
+        self.events = 0  # changes so far: whether a snapshot is worth writing again
 
     def request(self, face: str, method: str, status: int, bytes_in: int, bytes_out: int, seconds: float) -> None:
         with self._lock:
             method = method if method in _METHODS else "other"  # the label set stays bounded
             self._requests[(face, method, status)] += 1
+            self.events += 1
             self._bytes["in"] += bytes_in
             self._bytes["out"] += bytes_out
             series = self._durations.get((face, method))
@@ -52,6 +54,7 @@ class Metrics:
     def integrity_failure(self) -> None:
         with self._lock:
             self._integrity_failures += 1
+            self.events += 1
 
     def dropped(self, reason: str) -> None:
         """A request dropped without an answer, or answered for the client's
@@ -59,61 +62,106 @@ class Metrics:
         ``client_gone``."""
         with self._lock:
             self._dropped[reason] += 1
+            self.events += 1
 
     def refused_connection(self) -> None:
         with self._lock:
             self._refused += 1
+            self.events += 1
 
     def connections(self, count: int) -> None:
         self._open_connections = count
 
-    def render(self) -> str:
-        """The exposition text: ``# HELP``/``# TYPE`` lines, then samples."""
+    def snapshot(self) -> dict:
+        """Everything counted so far, as JSON-able data (what a worker writes
+        for the others to sum), with this process's own gauges."""
         with self._lock:
-            requests = sorted(self._requests.items())
-            out: List[str] = []
-            _family(out, "requests_total", "counter", "HTTP requests by face, method and status.")
-            for (face, method, status), count in requests:
-                out.append('filestoraged_requests_total{face="%s",method="%s",status="%d"} %d'
-                           % (face, method, status, count))
-            _family(out, "bytes_received_total", "counter", "Request body bytes read.")
-            out.append("filestoraged_bytes_received_total %d" % self._bytes["in"])
-            _family(out, "bytes_sent_total", "counter", "Response body bytes written.")
-            out.append("filestoraged_bytes_sent_total %d" % self._bytes["out"])
-            _family(out, "request_duration_seconds", "histogram",
-                    "Time from request line to last byte, by face and method.")
-            for (face, method), series in sorted(self._durations.items()):
-                labels = 'face="%s",method="%s"' % (face, method)
-                cumulative = 0
-                for bound, count in zip(BUCKETS, series):
-                    cumulative += int(count)
-                    out.append('filestoraged_request_duration_seconds_bucket{%s,le="%s"} %d'
-                               % (labels, bound, cumulative))
-                out.append('filestoraged_request_duration_seconds_bucket{%s,le="+Inf"} %d' % (labels, series[-1]))
-                out.append("filestoraged_request_duration_seconds_sum{%s} %.6f" % (labels, series[-2]))
-                out.append("filestoraged_request_duration_seconds_count{%s} %d" % (labels, series[-1]))
-            for name, kind, text, value in (
-                ("backend_errors_total", "counter", "Requests answered 503 because the backend failed.",
-                 self._backend_errors),
-                ("integrity_failures_total", "counter", "Objects found corrupt while being served.",
-                 self._integrity_failures),
-                ("connections_refused_total", "counter", "Connections refused at --max-connections.", self._refused),
-                ("connections_open", "gauge", "Client connections being served.", self._open_connections),
-            ):
-                _family(out, name, kind, text)
-                out.append("filestoraged_%s %d" % (name, value))
-            _family(out, "requests_dropped_total", "counter",
-                    "Requests the client cut off or sent too slowly, by reason.")
-            for reason, count in sorted(self._dropped.items()):
-                out.append('filestoraged_requests_dropped_total{reason="%s"} %d' % (reason, count))
+            return {
+                "pid": os.getpid(),
+                "requests": [[face, method, status, count] for (face, method, status), count in self._requests.items()],
+                "bytes": dict(self._bytes),
+                "durations": [[face, method, list(series)] for (face, method), series in self._durations.items()],
+                "counters": {"backend_errors": self._backend_errors, "integrity_failures": self._integrity_failures,
+                             "refused": self._refused},
+                "dropped": dict(self._dropped),
+                "gauges": dict(_process_gauges(), connections=self._open_connections),
+            }
+
+    def render(self, others: Sequence[Tuple[dict, bool]] = ()) -> str:
+        """The exposition text: ``# HELP``/``# TYPE`` lines, then samples.
+        ``others``: the snapshots of the other workers, each with whether it
+        still runs (a dead worker's counters still count; its gauges do not)."""
+        total = _combine([(self.snapshot(), True)] + list(others))
+        out: List[str] = []
+        _family(out, "requests_total", "counter", "HTTP requests by face, method and status.")
+        for (face, method, status), count in sorted(total["requests"].items()):
+            out.append('filestoraged_requests_total{face="%s",method="%s",status="%d"} %d'
+                       % (face, method, status, count))
+        _family(out, "bytes_received_total", "counter", "Request body bytes read.")
+        out.append("filestoraged_bytes_received_total %d" % total["bytes"]["in"])
+        _family(out, "bytes_sent_total", "counter", "Response body bytes written.")
+        out.append("filestoraged_bytes_sent_total %d" % total["bytes"]["out"])
+        _family(out, "request_duration_seconds", "histogram",
+                "Time from request line to last byte, by face and method.")
+        for (face, method), series in sorted(total["durations"].items()):
+            labels = 'face="%s",method="%s"' % (face, method)
+            cumulative = 0
+            for bound, count in zip(BUCKETS, series):
+                cumulative += int(count)
+                out.append('filestoraged_request_duration_seconds_bucket{%s,le="%s"} %d' % (labels, bound, cumulative))
+            out.append('filestoraged_request_duration_seconds_bucket{%s,le="+Inf"} %d' % (labels, series[-1]))
+            out.append("filestoraged_request_duration_seconds_sum{%s} %.6f" % (labels, series[-2]))
+            out.append("filestoraged_request_duration_seconds_count{%s} %d" % (labels, series[-1]))
+        counters, gauges = total["counters"], total["gauges"]
+        for name, kind, text, value in (
+            ("backend_errors_total", "counter", "Requests answered 503 because the backend failed.",
+             counters["backend_errors"]),
+            ("integrity_failures_total", "counter", "Objects found corrupt while being served.",
+             counters["integrity_failures"]),
+            ("connections_refused_total", "counter", "Connections refused at --max-connections.", counters["refused"]),
+            ("connections_open", "gauge", "Client connections being served.", gauges["connections"]),
+            ("workers", "gauge", "Worker processes serving.", total["workers"]),
+        ):
+            _family(out, name, kind, text)
+            out.append("filestoraged_%s %d" % (name, value))
+        _family(out, "requests_dropped_total", "counter",
+                "Requests the client cut off or sent too slowly, by reason.")
+        for reason, count in sorted(total["dropped"].items()):
+            out.append('filestoraged_requests_dropped_total{reason="%s"} %d' % (reason, count))
         usage = self.usage() if self.usage else None
         if usage is not None:
             for name, text, value in (("objects_stored", "Objects in the store, all namespaces.", usage[0]),
                                       ("bytes_stored", "Bytes of objects in the store, all namespaces.", usage[1])):
                 _family(out, name, "gauge", text)
                 out.append("filestoraged_%s %d" % (name, value))
-        _process(out)
+        _process(out, gauges, total["started"])
         return "\n".join(out) + "\n"
+
+
+def _combine(snapshots: Sequence[Tuple[dict, bool]]) -> dict:
+    """The sum of several workers' snapshots (gauges only of those running)."""
+    requests: Dict[Tuple[str, str, int], int] = defaultdict(int)
+    durations: Dict[Tuple[str, str], List[float]] = {}
+    dropped: Dict[str, int] = defaultdict(int)
+    sums: Dict[str, Dict[str, float]] = {"bytes": defaultdict(int), "counters": defaultdict(int),
+                                          "gauges": defaultdict(int)}
+    workers, started = 0, time.time()
+    for snapshot, running in snapshots:
+        for face, method, status, count in snapshot["requests"]:
+            requests[(face, method, status)] += count
+        for face, method, series in snapshot["durations"]:
+            into = durations.setdefault((face, method), [0.0] * len(series))
+            for index, value in enumerate(series):
+                into[index] += value
+        for reason, count in snapshot["dropped"].items():
+            dropped[reason] += count
+        for part in ("bytes", "counters") + (("gauges",) if running else ()):
+            for name, value in snapshot[part].items():
+                sums[part][name] += value
+        if running:
+            workers += 1
+            started = min(started, snapshot["gauges"]["started"])
+    return dict(sums, requests=requests, durations=durations, dropped=dropped, workers=workers, started=started)
 
 
 def _family(out: List[str], name: str, kind: str, text: str) -> None:
@@ -126,23 +174,31 @@ _STARTED = time.time()
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _process(out: List[str]) -> None:
-    """Build information and the usual ``process_*`` gauges (Linux /proc)."""
+def _process_gauges() -> Dict[str, float]:
+    """This process's CPU seconds, resident memory, open descriptors (Linux /proc)."""
+    times = os.times()
+    gauges = {"cpu": times.user + times.system, "started": _STARTED}
+    try:
+        with open("/proc/self/statm") as statm:
+            gauges["resident"] = int(statm.read().split()[1]) * _PAGE
+        gauges["fds"] = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        pass  # not Linux: the rest still renders
+    return gauges
+
+
+def _process(out: List[str], gauges: Dict[str, float], started: float) -> None:
+    """Build information and the usual ``process_*`` samples, for all the
+    running workers together (CPU, memory and descriptors summed)."""
     from . import __version__
 
     _family(out, "build_info", "gauge", "Always 1; the labels say what runs.")
     out.append('filestoraged_build_info{version="%s",python="%s"} 1' % (__version__, platform.python_version()))
-    times = os.times()
-    cpu = "%.2f" % (times.user + times.system)
-    lines = [("process_cpu_seconds_total", "counter", "User and system CPU time.", cpu),
-             ("process_start_time_seconds", "gauge", "Start time, seconds since the epoch.", "%.0f" % _STARTED)]
-    try:
-        with open("/proc/self/statm") as statm:
-            resident = int(statm.read().split()[1]) * _PAGE
-        lines.append(("process_resident_memory_bytes", "gauge", "Resident memory.", str(resident)))
-        lines.append(("process_open_fds", "gauge", "Open file descriptors.", str(len(os.listdir("/proc/self/fd")))))
-    except OSError:
-        pass  # not Linux: the rest still renders
+    lines = [("process_cpu_seconds_total", "counter", "User and system CPU time.", "%.2f" % gauges["cpu"]),
+             ("process_start_time_seconds", "gauge", "Start time, seconds since the epoch.", "%.0f" % started)]
+    if "resident" in gauges:
+        lines.append(("process_resident_memory_bytes", "gauge", "Resident memory.", "%d" % gauges["resident"]))
+        lines.append(("process_open_fds", "gauge", "Open file descriptors.", "%d" % gauges["fds"]))
     for name, kind, text, value in lines:
         out.append("# HELP %s %s" % (name, text))
         out.append("# TYPE %s %s" % (name, kind))

@@ -165,9 +165,12 @@ class ServerCase(unittest.TestCase):
         return self.stored_files()
 
     def stored_files(self):
-        """Every file under the data directory (relative paths), but meta.db*."""
+        """Every file under the data directory (relative paths), but meta.db*
+        and the running daemon's own files in run/."""
         found = []
         for folder, _, names in os.walk(self.data_dir):
+            if os.path.relpath(folder, self.data_dir).split(os.sep)[0] == "run":
+                continue
             for name in names:
                 if not name.startswith(("meta.db", "memcached-index.db")):
                     found.append(os.path.relpath(os.path.join(folder, name), self.data_dir))
@@ -220,9 +223,29 @@ class Daemon:
         return code
 
     def kill(self) -> None:
+        """SIGKILL, as a crash; returns once its worker processes, which the
+        kernel kills with it, have let go of the port too."""
         self.process.kill()
         self.process.wait(30)
         self.process.stderr.close()
+        wait_until(lambda: connection_refused(self.port), "the port is free")
+
+
+def connection_refused(port: int) -> bool:
+    """True once nothing listens on ``port`` (a full backlog is not refused)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def daemon_workers(pid: int) -> list:
+    """The pids of a daemon's worker processes (none when it runs alone)."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
+        return [int(child) for child in children.read().split()]
 
 
 def wait_until(condition, what: str, timeout: float = 20) -> None:

@@ -194,7 +194,7 @@ class FilesContract:
     def test_health(self):
         self.upload(b"m")
         reply = self.request("GET", "/healthz").json()
-        self.assertEqual(reply, {"status": "ok", "backend": self.app.backend.name})
+        self.assertEqual(reply, {"status": "ok", "backend": self.app.backend.name, "pid": os.getpid()})
 
 
 class DiskFilesTests(FilesContract, ServerCase):

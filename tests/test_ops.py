@@ -21,7 +21,8 @@ import filestoraged
 from filestoraged import logs
 from filestoraged import systemd
 
-from .support import MIB, ROOT, Daemon, ServerCase, payload, sha256, wait_for_port, wait_until
+from .support import (MIB, ROOT, Daemon, ServerCase, connection_refused, daemon_workers, payload, sha256, wait_for_port,
+                      wait_until)
 
 
 def notify_listener(test: unittest.TestCase, abstract: bool = False):
@@ -116,19 +117,12 @@ class SocketActivationTests(DaemonTestCase):
 
 
 def daemon_has_connection(pid: int) -> bool:
-    """True once the daemon holds an established TCP connection (its fds)."""
-    fds = os.listdir("/proc/%d/fd" % pid)
-    sockets = sum(1 for fd in fds if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"))
-    return sockets >= 2  # the listener and the accepted connection
-
-
-def connection_refused(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    except OSError:  # a connect that timed out in a full backlog: not refused
-        return False
+    """True once the daemon (or one of its workers) holds an established TCP
+    connection: a process with a socket besides the listener."""
+    for process in [pid] + daemon_workers(pid):
+        fds = os.listdir("/proc/%d/fd" % process)
+        if sum(1 for fd in fds if os.readlink("/proc/%d/fd/%s" % (process, fd)).startswith("socket:")) >= 2:
+            return True
     return False
 
 
@@ -229,7 +223,8 @@ class HealthAndMetricsTests(ServerCase):
         self.assertEqual(self.request("GET", "/healthz").status, 200)
 
     def test_health_is_503_when_the_data_directory_cannot_be_written(self):
-        self.assertEqual(self.request("GET", "/healthz").json(), {"status": "ok", "backend": "disk"})
+        self.assertEqual(self.request("GET", "/healthz").json(),
+                         {"status": "ok", "backend": "disk", "pid": os.getpid()})
         tmp_dir = os.path.join(self.data_dir, ".tmp")
         os.rmdir(tmp_dir)
         with open(tmp_dir, "w"):

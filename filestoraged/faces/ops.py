@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..errors import BackendUnavailable, FileStoreError
 from ..web.messages import JsonResponse, Request, TextResponse
 from ..web.router import Router
@@ -21,7 +23,8 @@ class OpsFace(Face):
             retry_after = getattr(error, "retry_after", BackendUnavailable.retry_after)
             return JsonResponse(503, {"status": "unavailable", "backend": backend.name, "message": error.text},
                                 {"Retry-After": str(retry_after)})
-        return JsonResponse(200, {"status": "ok", "backend": backend.name})
+        return JsonResponse(200, {"status": "ok", "backend": backend.name, "pid": os.getpid()})
 
     def metrics(self, request: Request) -> TextResponse:
-        return TextResponse(200, self.app.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+        return TextResponse(200, self.app.metrics.render(self.app.peer_metrics()),
+                            "text/plain; version=0.0.4; charset=utf-8")

@@ -8,8 +8,15 @@ answered survives ``kill -9`` and power loss, and staged changes survive a
 restart too.
 
 Memory stays bounded: keys, values and the staging area have limits (413
-past them), and hot committed keys are served from a small LRU cache that
-each commit invalidates for the keys it touched.
+past them), and hot committed keys are served from a small LRU cache.
+
+Worker processes share the file, so nothing that must agree lives only in
+one process: the staging totals are rows of ``kv_state`` changed in the same
+transaction as the staged rows, and every commit bumps its ``generation``
+row. A lookup asks SQLite's ``PRAGMA data_version`` (cheap: it changes only
+when another connection wrote the file) and, when it changed, reads the
+generation: a different one empties the cache. So a commit answered by one
+worker is seen by the next GET in any other.
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ from ..errors import TooLarge
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv_committed (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv_staged (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO kv_state VALUES ('generation', 0);
+INSERT OR IGNORE INTO kv_state SELECT 'staged_keys', count(*) FROM kv_staged;
+INSERT OR IGNORE INTO kv_state SELECT 'staged_bytes',
+    coalesce(sum(length(CAST(key AS BLOB)) + coalesce(length(CAST(value AS BLOB)), 0)), 0) FROM kv_staged;
 """
 _CACHE_VALUE_MAX = 64 * 1024  # bigger values are read from SQLite each time
 
@@ -43,11 +55,7 @@ class KVStore(DatabaseStore):
         self.limits = limits
         super().__init__(path, _SCHEMA)
         self._cache: "OrderedDict[str, str]" = OrderedDict()
-        row = self._db.execute(
-            "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB)) + coalesce(length(CAST(value AS BLOB)), 0)), 0)"
-            " FROM kv_staged"
-        ).fetchone()
-        self._staged_keys, self._staged_bytes = row
+        self._data_version = self._generation = -1
 
     def lookup(self, key: str) -> Tuple[bool, Any]:
         """``(True, value)`` for a committed key (the value may be JSON null),
@@ -60,6 +68,7 @@ class KVStore(DatabaseStore):
         # while it invalidates: a reader can never put back a value that a
         # commit has just replaced.
         with self._lock:
+            self._forget_if_committed_elsewhere()
             text = self._cache.get(key)
             if text is not None:
                 self._cache.move_to_end(key)
@@ -74,47 +83,57 @@ class KVStore(DatabaseStore):
                     self._cache.popitem(last=False)
             return text
 
+    def _forget_if_committed_elsewhere(self) -> None:
+        """Empty the cache if another connection committed since it was filled
+        (call with the lock held)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        generation = self._state("generation")
+        if generation != self._generation:
+            self._generation = generation
+            self._cache.clear()
+
+    def _state(self, name: str) -> int:
+        return self._db.execute("SELECT value FROM kv_state WHERE name = ?", (name,)).fetchone()[0]
+
     def stage_set(self, key: str, value: Any) -> bool:
         """Stage ``key = value``; True if the key is new (absent from the
         committed state with the staged changes laid over it)."""
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         self._check_sizes(key, text)
-        with self._lock:
+        with self._lock, self.transaction() as db:
             staged = self._staged_row(key)
             if staged is not None:
                 new = staged[0] is None  # staged for deletion: setting it makes it new
             else:
-                new = self._db.execute("SELECT 1 FROM kv_committed WHERE key = ?", (key,)).fetchone() is None
+                new = db.execute("SELECT 1 FROM kv_committed WHERE key = ?", (key,)).fetchone() is None
             self._stage(key, text, staged)
         return new
 
     def stage_delete(self, key: str) -> None:
         """Stage the deletion of ``key`` (whether or not it exists)."""
         self._check_sizes(key, "")
-        with self._lock:
+        with self._lock, self.transaction():
             self._stage(key, None, self._staged_row(key))
 
     def commit(self) -> int:
         """Apply every staged change atomically; return how many there were."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                keys = [row[0] for row in self._db.execute("SELECT key FROM kv_staged")]
-                self._db.execute(
-                    "INSERT OR REPLACE INTO kv_committed SELECT key, value FROM kv_staged WHERE value IS NOT NULL"
-                )
-                self._db.execute(
-                    "DELETE FROM kv_committed WHERE key IN (SELECT key FROM kv_staged WHERE value IS NULL)"
-                )
-                self._db.execute("DELETE FROM kv_staged")
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a failed COMMIT may have ended it already
-                    self._db.execute("ROLLBACK")
-                raise
+            with self.transaction() as db:
+                before = self._state("generation")
+                keys = [row[0] for row in db.execute("SELECT key FROM kv_staged")]
+                db.execute("INSERT OR REPLACE INTO kv_committed"
+                           " SELECT key, value FROM kv_staged WHERE value IS NOT NULL")
+                db.execute("DELETE FROM kv_committed WHERE key IN (SELECT key FROM kv_staged WHERE value IS NULL)")
+                db.execute("DELETE FROM kv_staged")
+                db.execute("UPDATE kv_state SET value = CASE name WHEN 'generation' THEN value + 1 ELSE 0 END")
+            if before != self._generation:  # another worker committed since the cache was checked
+                self._cache.clear()
+            self._generation = before + 1
             for key in keys:
                 self._cache.pop(key, None)
-            self._staged_keys = self._staged_bytes = 0
         return len(keys)
 
     def _staged_row(self, key: str) -> Optional[Tuple[Optional[str]]]:
@@ -122,17 +141,18 @@ class KVStore(DatabaseStore):
         return self._db.execute("SELECT value FROM kv_staged WHERE key = ?", (key,)).fetchone()
 
     def _stage(self, key: str, text: Optional[str], previous: Optional[Tuple[Optional[str]]]) -> None:
-        """Stage one change within the staging limits (call with the lock held)."""
+        """Stage one change within the staging limits (call inside a transaction)."""
         added = len(key.encode()) + len((text or "").encode())
         removed = 0 if previous is None else len(key.encode()) + len((previous[0] or "").encode())
-        keys_after = self._staged_keys + (previous is None)
-        bytes_after = self._staged_bytes + added - removed
+        keys_after = self._state("staged_keys") + (previous is None)
+        bytes_after = self._state("staged_bytes") + added - removed
         if keys_after > self.limits.max_staged_keys:
             raise TooLarge("%d changes are staged already; commit first" % self.limits.max_staged_keys)
         if bytes_after > self.limits.max_staged_bytes:
             raise TooLarge("the staging area is full (%d bytes); commit first" % self.limits.max_staged_bytes)
         self._db.execute("INSERT OR REPLACE INTO kv_staged VALUES (?, ?)", (key, text))
-        self._staged_keys, self._staged_bytes = keys_after, bytes_after
+        self._db.executemany("UPDATE kv_state SET value = ? WHERE name = ?",
+                             ((keys_after, "staged_keys"), (bytes_after, "staged_bytes")))
 
     def _check_sizes(self, key: str, text: str) -> None:
         if len(key.encode()) > self.limits.max_key:

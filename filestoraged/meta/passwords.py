@@ -33,9 +33,10 @@ def hash_password(password: str, salt: bytes) -> bytes:
 
 
 class Passwords:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, path: str, clock: Callable[[], float]) -> None:
+        """``path``: the database that counts wrong passwords (``meta.db``)."""
         self.clock = clock
-        self.wrong = Attempts(WRONG_PASSWORDS, WRONG_PASSWORD_WINDOW)
+        self.wrong = Attempts(path, "password", WRONG_PASSWORDS, WRONG_PASSWORD_WINDOW)
         self._pool = Pool(PASSWORD_CHECKERS, PASSWORD_QUEUE, "scrypt")
 
     def digest(self, password: str) -> Tuple[bytes, bytes]:
@@ -50,12 +51,14 @@ class Passwords:
         """Constant-time check; ``Unauthorized`` (with the Basic challenge) or
         ``TooManyRequests`` past the per-link limit or a full pool."""
         now = self.clock()
-        retry = self.wrong.retry_after(link_id, now)
+        if password is None:
+            retry = self.wrong.retry_after(link_id, now)
+            if retry is not None:
+                raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
+            raise Unauthorized("this link needs a password", LINK_CHALLENGE)
+        retry = self.wrong.admit(link_id, now)
         if retry is not None:
             raise TooManyRequests(retry, "too many wrong passwords; retry in %d s" % retry)
-        if password is None:
-            raise Unauthorized("this link needs a password", LINK_CHALLENGE)
-        self.wrong.add(link_id, now)
         try:
             digest = self._pool.run(hash_password, password, salt)
         except PoolBusy:
@@ -67,3 +70,4 @@ class Passwords:
 
     def close(self) -> None:
         self._pool.close()
+        self.wrong.close()

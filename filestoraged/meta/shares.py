@@ -19,6 +19,13 @@ and inserts the link under it. An upload that lost the race (its blob was
 removed between its store and its link) is answered ``503``: nothing was
 linked, and sending the file again succeeds. Neither step holds a lock
 through an upload, so uploads never starve the sweep (nor the other way).
+
+Across worker processes: reservations are conditional updates in SQLite, so
+exactly one of the requests racing for a link's last download wins whatever
+worker each lands in. Each is also recorded in ``share_holds`` with the
+worker's pid, so that when a worker dies the parent gives back only its
+reservations (``give_back``). ``_blob_lock`` and the sweep's lock are file
+locks in ``<data-dir>/run/``: one sweep at a time over all workers.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import threading
 import time
@@ -33,8 +41,9 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 from ..errors import BackendUnavailable, Forbidden, Gone, NotFound
-from ..storage.database import DatabaseStore
+from ..storage.database import DatabaseStore, transaction
 from ..storage.names import SHARES
+from ..storage.shared import ProcessLock, run_dir
 from ..storage.interface import Backend
 from .passwords import Passwords
 
@@ -59,6 +68,7 @@ CREATE TABLE IF NOT EXISTS share_links (
     blob_released INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
+CREATE TABLE IF NOT EXISTS share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
 """
 # A link still needs its blob: not deleted, not expired, downloads left — or
 # a transfer still running, whatever else happened.
@@ -99,22 +109,28 @@ class NewLink:
 
 
 class ShareStore(DatabaseStore):
-    def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time,
+                 worker: bool = False) -> None:
+        """``worker``: one of several worker processes; the parent gives back
+        the reservations of dead workers. Else this process is the only one,
+        and what a previous run left reserved is given back now."""
         self.backend = backend
         self.clock = clock
         # _lock (DatabaseStore's) guards the database connection; it is never
         # held through backend I/O. _blob_lock orders blob removal against
         # linking (see the module docstring); when both are taken, _blob_lock first.
         super().__init__(path, _SCHEMA)
-        self._blob_lock = threading.Lock()
-        self._sweeping = threading.Lock()
+        run = run_dir(os.path.dirname(path))
+        self._blob_lock = ProcessLock(os.path.join(run, "share-blobs.lock"))
+        self._sweeping = ProcessLock(os.path.join(run, "share-sweep.lock"))
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
-        self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep first saw it
-        self.passwords = Passwords(clock)
-        # Transfers that were running when the process died will never finish.
-        self._db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
+        self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep of this process first saw it
+        self.passwords = Passwords(path, clock)
+        self._holder = os.getpid()
+        if not worker:
+            prepare_links(self._db, None)
 
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
@@ -162,22 +178,26 @@ class ShareStore(DatabaseStore):
 
     def reserve(self, link_id: str) -> None:
         """Take one of the remaining downloads for a transfer; ``Gone`` if none is left."""
-        with self._lock:
-            taken = self._db.execute(
+        with self._lock, self.transaction() as db:
+            taken = db.execute(
                 "UPDATE share_links SET in_flight = in_flight + 1 WHERE id = ? AND deleted = 0"
                 " AND expires_at > ? AND downloads + in_flight < max_downloads",
                 (link_id, self.clock()),
             ).rowcount
+            if taken:
+                db.execute("INSERT INTO share_holds VALUES (?, ?)", (link_id, self._holder))
         if not taken:
             raise Gone("this link has no downloads left")
 
     def finish(self, link_id: str, complete: bool) -> None:
         """End a reserved transfer: count it if complete, else give it back."""
-        with self._lock:
-            self._db.execute(
+        with self._lock, self.transaction() as db:
+            db.execute(
                 "UPDATE share_links SET in_flight = in_flight - 1, downloads = downloads + ? WHERE id = ?",
                 (1 if complete else 0, link_id),
             )
+            db.execute("DELETE FROM share_holds WHERE rowid = (SELECT rowid FROM share_holds"
+                       " WHERE link_id = ? AND holder = ? LIMIT 1)", (link_id, self._holder))
 
     def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
         """Delete with the link's delete token, or ``any_link`` (an API token
@@ -193,10 +213,16 @@ class ShareStore(DatabaseStore):
             raise Gone("this link was deleted already")
 
 
-    def sweep(self) -> int:
-        """Remove blobs no live link needs, and old dead links; return blobs removed."""
-        with self._sweeping:  # one sweep at a time: the sweeper thread, or a caller
+    def sweep(self, wait: bool = True) -> int:
+        """Remove blobs no live link needs, and old dead links; return blobs
+        removed. One sweep at a time over all workers; ``wait=False``: none
+        if another is running."""
+        if not self._sweeping.acquire(wait):
+            return 0
+        try:
             return self._sweep()
+        finally:
+            self._sweeping.release()
 
     def _sweep(self) -> int:
         now = self.clock()
@@ -245,7 +271,7 @@ class ShareStore(DatabaseStore):
                 if self._stop.is_set():
                     return
                 try:
-                    self.sweep()
+                    self.sweep(wait=False)
                 except Exception:  # keep sweeping; the next round retries
                     log.exception("share link sweep failed")
 
@@ -261,7 +287,25 @@ class ShareStore(DatabaseStore):
             self._wake.set()
             self._sweeper.join()
         self.passwords.close()
+        self._blob_lock.close()
+        self._sweeping.close()
         super().close()
+
+
+def prepare_links(db, holder: Optional[int]) -> None:
+    """Make sure the tables exist, and give back the reservations of the
+    worker process ``holder`` (which died: its transfers will never finish),
+    or of every process (None: none runs yet)."""
+    db.executescript(_SCHEMA)
+    with transaction(db):
+        if holder is None:
+            db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")
+            db.execute("DELETE FROM share_holds")
+        else:
+            db.execute("UPDATE share_links SET in_flight = max(0, in_flight - (SELECT count(*) FROM share_holds"
+                       " WHERE holder = ? AND link_id = id)) WHERE id IN"
+                       " (SELECT link_id FROM share_holds WHERE holder = ?)", (holder, holder))
+            db.execute("DELETE FROM share_holds WHERE holder = ?", (holder,))
 
 
 def _token_hash(token: str) -> str:

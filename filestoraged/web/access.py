@@ -80,8 +80,11 @@ class Access:
         self.tokens = tokens
         self.mode = mode  # "auto" until resolve()
         self.clock = clock
-        self.failures = Attempts(FAILURES, FAILURE_WINDOW)
+        self.failures = Attempts(tokens.path, "token", FAILURES, FAILURE_WINDOW)
         self._pruned = 0.0
+
+    def close(self) -> None:
+        self.failures.close()
 
     def resolve(self, listening_host: str) -> str:
         """Settle ``auto`` for the address the server listens on; say so once."""

@@ -43,6 +43,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
         self.reader = PacedReader(self.connection, config.idle_timeout, config.head_timeout, config.min_body_rate)
         self.rfile = io.BufferedReader(self.reader, 65536)
+        self.fresh = True  # no request read on this connection yet
 
     def handle_one_request(self) -> None:
         if self.handshake_failed:
@@ -54,7 +55,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.command = self.path = self.cors_fields = ""
         self.parsed: Optional[Request] = None  # (self.request is the socket, as in socketserver)
         try:
-            if not self.server.connection_idle(self.connection):
+            if not self.server.connection_idle(self.connection, self.fresh):
                 self.close_connection = True  # the server is stopping
                 return
             self.reader.begin_head()
@@ -65,6 +66,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             try:
                 self.command, self.path, version = request_head.parse_request_line(line)
                 self.headers = request_head.read_headers(self.rfile)
+                self.fresh = False
                 if not self.server.connection_busy(self.connection):
                     raise ServerStopping()
             except FileStoreError as error:

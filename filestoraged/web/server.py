@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from http.server import ThreadingHTTPServer
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import TooManyConnections
 from . import response_head
@@ -27,6 +27,8 @@ from .tls import server_context
 
 log = logging.getLogger(__name__)
 
+# Seconds a connection accepted just before a stop gets to send its first request.
+FRESH_GRACE = 1.0
 # Memory for ready-made answers to hot small GETs (see ready.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -47,15 +49,18 @@ class FileStoreServer(ThreadingHTTPServer):
         self._active = 0
         self._idle = threading.Condition()
         self.stopping = False
-        self._waiting = set()  # sockets of connections waiting for, or reading, a request head
+        self.tick: Optional[Callable[[], None]] = None  # run by the accept loop (a worker's heartbeat)
+        self._waiting = {}  # socket of a connection waiting for, or reading, a request head -> fresh
         self._waiting_lock = threading.Lock()
         if listen_socket is None:
-            super().__init__((self.config.host, self.config.port), RequestHandler)
-        else:  # socket activation: systemd already bound and listens
-            super().__init__(listen_socket.getsockname()[:2], RequestHandler, bind_and_activate=False)
-            self.socket.close()
-            self.socket = listen_socket
-            self.server_address = listen_socket.getsockname()
+            listen_socket = listen(self.config.host, self.config.port)
+        # The socket comes bound and listening: from listen(), from systemd
+        # (socket activation) or from the parent of worker processes.
+        self.address_family = listen_socket.family
+        super().__init__(listen_socket.getsockname()[:2], RequestHandler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listen_socket
+        self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
         mode = app.access.resolve(host)
         log.info("listening on %s://%s:%d (backend %s, access control %s)", self.scheme, host, port,
@@ -64,7 +69,12 @@ class FileStoreServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return "%s://%s:%d" % (self.scheme, host, port)
+        return "%s://%s:%d" % (self.scheme, "[%s]" % host if ":" in host else host, port)
+
+    def service_actions(self) -> None:
+        """Run by ``serve_forever`` after each accept and each idle half second."""
+        if self.tick is not None:
+            self.tick()
 
     def get_request(self):
         conn, address = super().get_request()
@@ -101,12 +111,13 @@ class FileStoreServer(ThreadingHTTPServer):
                 self.app.metrics.connections(self._active)
                 self._idle.notify_all()
 
-    def connection_idle(self, sock) -> bool:
-        """A handler is about to wait for its next request; False if we are stopping."""
+    def connection_idle(self, sock, fresh: bool) -> bool:
+        """A handler is about to wait for its next request (``fresh``: its
+        first); False if we are stopping and it is not fresh."""
         with self._waiting_lock:
-            if self.stopping:
+            if self.stopping and not fresh:
                 return False
-            self._waiting.add(sock)
+            self._waiting[sock] = fresh
             return True
 
     def connection_busy(self, sock) -> bool:
@@ -114,20 +125,33 @@ class FileStoreServer(ThreadingHTTPServer):
         stop lets it finish). False if the stop already began, closing this
         connection while it was still waiting for, or reading, a head."""
         with self._waiting_lock:
-            self._waiting.discard(sock)
-            return not self.stopping
+            fresh = self._waiting.pop(sock, False)
+            return fresh or not self.stopping
 
     def begin_stop(self) -> None:
         """Close the connections idling between requests (keep-alive) or still
         sending a request head (their request never runs), and make busy ones
-        close after their current request."""
+        close after their current request.
+
+        A connection accepted but with no request yet gets ``FRESH_GRACE``
+        first: its client has just connected and is sending (among workers,
+        one that stops for a reload may have accepted it a moment before;
+        closing it unanswered would fail a request no other worker can take)."""
         with self._waiting_lock:
             self.stopping = True
-            for sock in self._waiting:
-                try:
-                    sock.shutdown(socket.SHUT_RD)  # its pending read returns EOF
-                except OSError:
-                    pass
+        self._close_waiting(lambda fresh: not fresh)
+        timer = threading.Timer(FRESH_GRACE, self._close_waiting, (lambda fresh: True,))
+        timer.daemon = True
+        timer.start()
+
+    def _close_waiting(self, which: Callable[[bool], bool]) -> None:
+        with self._waiting_lock:
+            for sock, fresh in self._waiting.items():
+                if which(fresh):
+                    try:
+                        sock.shutdown(socket.SHUT_RD)  # its pending read returns EOF
+                    except OSError:
+                        pass
 
     def handle_error(self, request, client_address) -> None:
         log.exception("error while serving %s", client_address[0])
@@ -143,6 +167,21 @@ class FileStoreServer(ThreadingHTTPServer):
                     return False
                 self._idle.wait(left)
         return True
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host`` (IPv4, or IPv6 for an address with
+    a colon) and ``port`` (0: any free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(FileStoreServer.request_queue_size)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _refusal() -> bytes:

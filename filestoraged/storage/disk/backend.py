@@ -23,6 +23,7 @@ from ...errors import InsufficientStorage, NotFound
 from .. import blocks
 from ..caches import FileCache, identity, still_same_file
 from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
+from ..shared import run_dir
 from ..names import DEFAULT, SHARES, Namespace, is_object_id
 from .files import (
     BLOCKS_XATTR,
@@ -56,17 +57,20 @@ class DiskBackend(Backend):
     name = "disk"
 
     def __init__(self, data_dir: str, max_size: int, max_bytes: Optional[int] = None,
-                 sweep_tmp: bool = True) -> None:
+                 sweep_tmp: bool = True, worker: Optional[int] = None) -> None:
         """``sweep_tmp``: remove what crashed uploads left in ``.tmp`` (the
         daemon at start); never beside a serving daemon, whose uploads are
-        there (``fsck`` passes False)."""
+        there (``fsck`` and worker processes pass False). ``worker``: this
+        worker process's slot; its usage counts are then shared with the
+        other workers' (see ``quota``), else kept in this process."""
         self.root = os.path.abspath(data_dir)
         self.tmp_dir = os.path.join(self.root, ".tmp")
         self.max_size = max_size
         os.makedirs(self.tmp_dir, exist_ok=True)
         if sweep_tmp:
-            self._sweep_tmp()
-        self._usage = Usage(max_bytes, *self._scan_usage())
+            sweep_unfinished(self.tmp_dir)
+        shared = None if worker is None else os.path.join(run_dir(self.root), "usage")
+        self._usage = Usage(max_bytes, shared, worker or 0, self._scan_usage, fresh=worker is None)
         self.repaired_marker = os.path.join(self.root, ".fsck-repaired")
         try:
             self._marked = os.stat(self.repaired_marker).st_mtime_ns
@@ -208,7 +212,7 @@ class DiskBackend(Backend):
             marked = 0
         if marked != self._marked:
             self._marked = marked
-            self._usage.recount(*self._scan_usage())
+            self._usage.recount()
         return self._usage.objects, self._usage.bytes
 
     def mark_repaired(self) -> None:
@@ -246,8 +250,9 @@ class DiskBackend(Backend):
                     pass
         return objects, total
 
-    def _sweep_tmp(self) -> None:
-        """Remove uploads that a crash interrupted; they were never visible."""
-        for name in os.listdir(self.tmp_dir):
-            remove_quietly(os.path.join(self.tmp_dir, name))
-            log.info("swept unfinished upload %s", name)
+
+def sweep_unfinished(tmp_dir: str) -> None:
+    """Remove uploads that a crash interrupted; they were never visible."""
+    for name in os.listdir(tmp_dir):
+        remove_quietly(os.path.join(tmp_dir, name))
+        log.info("swept unfinished upload %s", name)

@@ -1,45 +1,87 @@
 """What the disk holds: objects and bytes stored, plus bytes being written,
-against an optional quota (``--max-bytes``)."""
+against an optional quota (``--max-bytes``).
+
+The counts live in ``<data-dir>/run/usage`` (``storage.shared``), so every
+worker process checks the quota against the same numbers. Bytes being
+written are also kept per worker slot: a worker that died mid-upload leaves
+its slot behind, and the worker that takes the slot next gives those bytes
+back before it starts.
+"""
 
 from __future__ import annotations
 
-import threading
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 from ...errors import InsufficientStorage
+from ..shared import WORKER_SLOTS, SharedCounters
+
+_COUNTED, _OBJECTS, _BYTES, _IN_FLIGHT, _FIRST_SLOT = range(5)
 
 
 class Usage:
-    """Counts kept under one lock; uploads reserve bytes as they arrive."""
+    """Counts shared by every worker, changed under one lock; uploads reserve
+    bytes as they arrive."""
 
-    def __init__(self, max_bytes: Optional[int], objects: int, total: int) -> None:
+    def __init__(self, max_bytes: Optional[int], path: Optional[str], slot: int,
+                 scan: Callable[[], Tuple[int, int]], fresh: bool) -> None:
+        """``fresh``: count the disk now whatever the file says (a daemon
+        that is one process); otherwise only the first worker counts."""
         self.max_bytes = max_bytes
-        self.objects = objects
-        self.bytes = total
-        self._in_flight = 0
-        self._lock = threading.Lock()
+        self._counters = SharedCounters(path, _FIRST_SLOT + WORKER_SLOTS)
+        self._slot = _FIRST_SLOT + slot
+        self._scan = scan
+        counters = self._counters
+        with counters.lock:
+            if fresh:
+                for index in range(_FIRST_SLOT + WORKER_SLOTS):
+                    counters[index] = 0
+            counters[_IN_FLIGHT] -= counters[self._slot]  # what a dead worker left in this slot
+            counters[self._slot] = 0
+            if not counters[_COUNTED]:
+                self._recount_locked()
+
+    @property
+    def objects(self) -> int:
+        return self._counters[_OBJECTS]
+
+    @property
+    def bytes(self) -> int:
+        return self._counters[_BYTES]
 
     def reservation(self) -> "Reservation":
         return Reservation(self)
 
     def reserve(self, count: int) -> None:
-        with self._lock:
-            if self.max_bytes is not None and self.bytes + self._in_flight + count > self.max_bytes:
+        counters = self._counters
+        with counters.lock:
+            if self.max_bytes is not None and counters[_BYTES] + counters[_IN_FLIGHT] + count > self.max_bytes:
                 raise InsufficientStorage("the %d-byte storage quota is used up" % self.max_bytes)
-            self._in_flight += count
+            counters[_IN_FLIGHT] += count
+            counters[self._slot] += count
 
     def release(self, count: int) -> None:
-        with self._lock:
-            self._in_flight -= count
+        counters = self._counters
+        with counters.lock:
+            counters[_IN_FLIGHT] -= count
+            counters[self._slot] -= count
 
-    def recount(self, objects: int, total: int) -> None:
-        with self._lock:
-            self.objects, self.bytes = objects, total
+    def recount(self) -> None:
+        with self._counters.lock:
+            self._recount_locked()
+
+    def _recount_locked(self) -> None:
+        objects, total = self._scan()
+        counters = self._counters
+        counters[_OBJECTS], counters[_BYTES], counters[_COUNTED] = objects, total, 1
 
     def add(self, objects: int, count: int) -> None:
-        with self._lock:
-            self.objects += objects
-            self.bytes += count
+        counters = self._counters
+        with counters.lock:
+            counters[_OBJECTS] += objects
+            counters[_BYTES] += count
+
+    def close(self) -> None:
+        self._counters.close()
 
 
 class Reservation:

@@ -1,0 +1,303 @@
+"""The parent of the worker processes (``--workers N|auto``).
+
+It binds the socket (or takes the one systemd passed), readies the data
+directory, forks the workers and then only watches: it serves nothing and
+opens nothing a worker could inherit half-used. Each worker accepts from the
+shared socket. The parent
+
+- restarts a worker that dies, after a pause that doubles (to 10 s) while
+  workers keep dying young, and gives back what the dead one held;
+- kills a worker whose accept loop stopped beating for ``SILENT_LIMIT``;
+- sends ``READY=1`` once every worker listens, pings the systemd watchdog
+  only while every worker beats, and ``STOPPING=1`` on SIGTERM/SIGINT, which
+  it passes on, then waits for every worker to drain (exit 0 if all did);
+- on SIGHUP re-reads the configuration and replaces the workers one at a
+  time, each old one stopped only once its replacement listens, so no
+  connection is refused (the socket itself never closes).
+
+``MAINPID`` is the parent; workers never talk to systemd.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import sys
+import time
+from collections import deque
+from typing import Deque, Dict, List, Optional
+
+from .. import __version__, systemd
+from .. import config as config_module
+from ..storage.shared import WORKER_SLOTS
+from ..web.server import listen
+from ..web.tls import server_context
+from . import worker_count
+from .children import Child, give_back, prepare, spawn
+
+log = logging.getLogger(__name__)
+
+SILENT_LIMIT = 30.0  # seconds without a heartbeat before a worker is taken for hung
+START_LIMIT = 60.0  # seconds a new worker gets to start listening
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
+YOUNG = 10.0  # a worker that dies younger than this doubles the pause before the next start
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+
+
+class Arbiter:
+    def __init__(self, config, argv: List[str]) -> None:
+        self.config = config
+        self.argv = argv
+        self.children: Dict[int, Child] = {}
+        self._selector = selectors.DefaultSelector()
+        self._pending: List[int] = []  # signals received, handled by the loop
+        self._restart_at: Dict[int, float] = {}  # slot -> when its next worker may start
+        self._backoff = BACKOFF_FIRST
+        self._swaps: Deque[Child] = deque()  # old workers to replace (SIGHUP)
+        self._swap: Optional[tuple] = None  # (old, new) while the new one starts
+        self._stopping = False
+
+    def run(self) -> int:
+        config = self.config
+        if config.backend == "memcached":
+            import pymemcache  # noqa: F401  (missing: one line and exit 1, before any fork)
+        server_context(config.tls_cert, config.tls_key)  # a bad certificate: exit 2 here, not in each worker
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        self._wake = (wake_read, wake_write)
+        self._selector.register(wake_read, selectors.EVENT_READ)
+        signal.set_wakeup_fd(wake_write)
+        for number in _SIGNALS:
+            signal.signal(number, lambda number, frame: self._pending.append(number))
+        prepare(config)
+        self.listener = systemd.activation_socket() or listen(config.host, config.port)
+        count = worker_count(config.workers)
+        host, port = self.listener.getsockname()[:2]
+        url = "%s://%s:%d" % ("https" if config.tls_cert else "http", "[%s]" % host if ":" in host else host, port)
+        # Connections wait in the socket's backlog until the first worker takes them.
+        print("filestoraged %s: serving %s%s, data in %s (%s backend, %d workers); stop with Ctrl-C or SIGTERM"
+              % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
+                 os.path.abspath(config.data_dir), config.backend, count), file=sys.stderr)
+        for slot in range(count):
+            self._start(slot)
+        status = self._until_ready()
+        if status is not None:
+            self._stop()
+            return status
+        systemd.notify("READY=1\nMAINPID=%d\nSTATUS=serving on %s with %d workers"
+                       % (os.getpid(), url, len(self.children)))
+        return self._serve()
+
+    def _until_ready(self) -> Optional[int]:
+        """None once every first worker listens; else the exit status of the
+        first that failed to start (it said why on stderr). One killed by a
+        signal meanwhile is started again."""
+        deadline = time.monotonic() + START_LIMIT
+        while not all(child.ready for child in self.children.values()):
+            if time.monotonic() > deadline:
+                log.error("workers did not start listening within %d s", START_LIMIT)
+                return 1
+            self._wait(0.5)
+            for child, status in self._reap():
+                code = os.waitstatus_to_exitcode(status)
+                if code > 0:
+                    give_back(self.config, child.pid)
+                    return code
+                self._died(child, status)
+            self._restart_due(time.monotonic())
+            if self._handle_signals():
+                return 0
+        return None
+
+    def _serve(self) -> int:
+        watchdog = _watchdog_interval()
+        next_ping = time.monotonic()
+        while True:
+            self._wait(0.5)
+            if self._handle_signals():
+                return self._stop()
+            for child, status in self._reap():
+                self._died(child, status)
+            now = time.monotonic()
+            self._restart_due(now)
+            self._advance_swap(now)
+            for child in list(self.children.values()):
+                if child.ready and now - child.last_beat > SILENT_LIMIT:
+                    log.error("worker %d has not accepted for %d s: killing it", child.pid, SILENT_LIMIT)
+                    _signal(child.pid, signal.SIGKILL)
+                    child.last_beat = now  # once; it is reaped and replaced
+            if watchdog and now >= next_ping:
+                next_ping = now + watchdog / 2
+                if self._all_beating(now, watchdog / 2):
+                    systemd.notify("WATCHDOG=1")
+                else:
+                    log.warning("watchdog not pinged: a worker is missing or silent")
+
+    def _start(self, slot: int) -> Child:
+        siblings = [child.pipe for child in self.children.values()] + list(self._wake)
+        child = spawn(self.config, self.listener, slot, siblings)
+        self.children[child.pid] = child
+        self._selector.register(child.pipe, selectors.EVENT_READ, child)
+        return child
+
+    def _wait(self, timeout: float) -> None:
+        """Wait for a heartbeat, a signal or ``timeout``; read what came."""
+        for key, _ in self._selector.select(timeout):
+            try:
+                data = os.read(key.fd, 4096)
+            except BlockingIOError:
+                continue
+            child = key.data
+            if child is not None and data:
+                child.last_beat = time.monotonic()
+                child.ready = child.ready or b"R" in data
+
+    def _handle_signals(self) -> bool:
+        """True once a stop was asked for."""
+        pending, self._pending = self._pending, []
+        for number in pending:
+            if number in (signal.SIGTERM, signal.SIGINT):
+                log.info("%s received: stopping the workers", signal.Signals(number).name)
+                self._stopping = True
+            elif number == signal.SIGHUP:
+                self._reload()
+        return self._stopping
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._selector.unregister(child.pipe)
+                os.close(child.pipe)
+                yield child, status
+
+    def _died(self, child: Child, status: int) -> None:
+        give_back(self.config, child.pid)
+        if self._swap is not None and self._swap[1] is child:
+            log.error("the new worker %d exited while starting (%s): reload abandoned, the old workers keep serving",
+                      child.pid, _describe(status))
+            self._swaps.clear()
+            self._swap = None
+            return
+        if child.retiring:
+            log.info("worker %d stopped (%s)", child.pid, _describe(status))
+            return
+        now = time.monotonic()
+        if now - child.started < YOUNG:
+            delay, self._backoff = self._backoff, min(self._backoff * 2, BACKOFF_MAX)
+        else:
+            delay = self._backoff = BACKOFF_FIRST
+        log.warning("worker %d exited (%s): starting another in %.1f s", child.pid, _describe(status), delay)
+        self._restart_at[child.slot] = now + delay
+
+    def _restart_due(self, now: float) -> None:
+        for slot, when in list(self._restart_at.items()):
+            if now >= when:
+                del self._restart_at[slot]
+                self._start(slot)
+
+    # Reload (SIGHUP): replace the workers one by one.
+    def _reload(self) -> None:
+        try:
+            config = config_module.load(self.argv)
+        except config_module.ConfigError as error:
+            log.error("SIGHUP: the configuration does not load (%s); keeping the running one", error)
+            return
+        if (config.host, config.port) != (self.config.host, self.config.port):
+            log.warning("SIGHUP: a new address needs a restart; still listening where we were")
+        self.config = config
+        self._swaps = deque(child for child in self.children.values() if not child.retiring)
+        log.info("SIGHUP: replacing %d workers one by one", len(self._swaps))
+
+    def _advance_swap(self, now: float) -> None:
+        if self._swap is not None:
+            old, new = self._swap
+            if new.ready:
+                self._retire(old)
+                self._swap = None
+            elif now - new.started > START_LIMIT:
+                log.error("the new worker %d did not start listening: reload abandoned", new.pid)
+                _signal(new.pid, signal.SIGKILL)
+                self._swaps.clear()
+                self._swap = None
+            return
+        while self._swaps:
+            old = self._swaps.popleft()
+            if old.pid in self.children:
+                self._swap = (old, self._start(self._free_slot()))
+                return
+        wanted = worker_count(self.config.workers)
+        serving = [child for child in self.children.values() if not child.retiring]
+        for child in serving[wanted:]:
+            self._retire(child)
+        for _ in range(wanted - len(serving) - len(self._restart_at)):
+            self._start(self._free_slot())
+
+    def _retire(self, child: Child) -> None:
+        child.retiring = True
+        _signal(child.pid, signal.SIGTERM)
+
+    def _free_slot(self) -> int:
+        taken = {child.slot for child in self.children.values()} | set(self._restart_at)
+        return min(set(range(WORKER_SLOTS)) - taken)
+
+    def _all_beating(self, now: float, within: float) -> bool:
+        serving = [child for child in self.children.values() if not child.retiring]
+        return (len(serving) >= worker_count(self.config.workers)
+                and all(child.ready and now - child.last_beat <= within for child in serving))
+
+    def _stop(self) -> int:
+        """Pass the stop on, wait for every worker to drain; 0 if all did."""
+        systemd.notify("STOPPING=1")
+        self._stopping = True
+        self.listener.close()  # the socket closes once the workers close theirs too
+        for child in self.children.values():
+            _signal(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.shutdown_grace + 5
+        status = 0
+        while self.children:
+            if time.monotonic() > deadline:
+                for child in self.children.values():
+                    log.error("worker %d still running after the grace period: killing it", child.pid)
+                    _signal(child.pid, signal.SIGKILL)
+                deadline = float("inf")
+                status = 1
+            self._wait(0.2)
+            self._pending.clear()
+            for child, code in self._reap():
+                if os.waitstatus_to_exitcode(code) != 0:
+                    log.warning("worker %d exited (%s)", child.pid, _describe(code))
+                    status = 1
+        log.info("stopped")
+        return status
+
+
+def _watchdog_interval() -> float:
+    """Seconds systemd's watchdog allows, if it watches this process (0 if not)."""
+    try:
+        usec = int(os.environ.get("WATCHDOG_USEC", "0"))
+        pid = int(os.environ.get("WATCHDOG_PID", str(os.getpid())))
+    except ValueError:
+        return 0.0
+    return usec / 1e6 if usec > 0 and pid == os.getpid() else 0.0
+
+
+def _signal(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def _describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return "killed by %s" % signal.Signals(-code).name if code < 0 else "status %d" % code

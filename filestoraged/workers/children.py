@@ -1,0 +1,130 @@
+"""Worker processes as the parent sees them: made with ``fork`` from a
+parent that has no thread and no open database, each with a pipe back for
+its heartbeat; plus what the parent readies before the first one starts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..storage.database import open_database
+from ..storage.shared import run_dir
+from .metrics_files import MetricsFiles
+from .serving import WorkerRole, serve
+from .startup import guarded
+
+log = logging.getLogger(__name__)
+
+_WORKER_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
+# What a worker must not inherit: the parent's systemd duties.
+_PARENTS_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+@dataclass
+class Child:
+    pid: int
+    slot: int
+    pipe: int  # read end of its heartbeat pipe
+    started: float = field(default_factory=time.monotonic)
+    last_beat: float = field(default_factory=time.monotonic)
+    ready: bool = False
+    retiring: bool = False  # sent SIGTERM on purpose: not restarted when it exits
+
+
+def prepare(config) -> None:
+    """Before the first worker: uploads a crash interrupted are swept, share
+    downloads reserved by a previous run given back, and the run folder's
+    per-run files (usage counts, metrics) forgotten. Workers started later
+    never do this: their siblings' uploads and reservations are live."""
+    from ..meta.shares import prepare_links
+    from ..storage.disk.backend import sweep_unfinished
+
+    os.makedirs(config.data_dir, exist_ok=True)
+    run = run_dir(config.data_dir)
+    MetricsFiles(run).clear()
+    for name in ("usage",):
+        try:
+            os.unlink(os.path.join(run, name))
+        except FileNotFoundError:
+            pass
+    if config.backend == "disk":
+        tmp_dir = os.path.join(config.data_dir, ".tmp")
+        os.makedirs(tmp_dir, exist_ok=True)
+        sweep_unfinished(tmp_dir)
+    with closing(open_database(os.path.join(config.data_dir, "meta.db"))) as db:
+        prepare_links(db, None)
+
+
+def give_back(config, pid: int) -> None:
+    """What a dead worker held: its share-link reservations, its metrics'
+    gauges (its usage slot is reset by the next worker that takes it)."""
+    from ..meta.shares import prepare_links
+
+    MetricsFiles(run_dir(config.data_dir)).retire(pid)
+    with closing(open_database(os.path.join(config.data_dir, "meta.db"))) as db:
+        prepare_links(db, pid)
+
+
+def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:
+    """Fork a worker serving ``listener``; ``siblings``: descriptors of the
+    parent's that the worker must close (the other pipes, the wake-up pipe)."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Signals wait while the fork happens: one arriving in the new worker
+    # before it drops the parent's handlers would be lost in them.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
+    pid = os.fork()
+    if pid == 0:  # the worker
+        status = 1
+        try:
+            os.close(read_end)
+            for fd in siblings:
+                os.close(fd)
+            _become_worker(parent)
+            os.set_blocking(write_end, False)
+            status = guarded(config, lambda: serve(config, listener, WorkerRole(slot, write_end, parent)))
+        except BaseException:
+            log.exception("worker %d failed", os.getpid())
+        finally:
+            logging.shutdown()
+            os._exit(status)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    os.close(write_end)
+    os.set_blocking(read_end, False)
+    return Child(pid, slot, read_end)
+
+
+def _become_worker(parent: int) -> None:
+    """Drop the parent's signal handlers. SIGTERM and SIGINT stay blocked:
+    one sent while the worker starts waits for serve()'s sigwait."""
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent's: it reloads
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP, signal.SIGCHLD})
+    for name in _PARENTS_ONLY:
+        os.environ.pop(name, None)
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """Ask the kernel to kill this worker when the parent dies (a parent
+    killed with SIGKILL cannot take its workers along); the heartbeat also
+    notices a changed parent, where prctl is not to be had."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)

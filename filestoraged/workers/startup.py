@@ -1,0 +1,39 @@
+"""What stops a daemon from starting, as one line on stderr and an exit
+status (2 for bad configuration, 1 for an environment that will not serve),
+never a traceback: for the single process, the parent and each worker."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from typing import Callable
+
+from ..web.tls import TlsConfigError
+
+
+def fail(message: str, status: int) -> int:
+    print("filestoraged: " + message, file=sys.stderr)
+    return status
+
+
+def guarded(config, start: Callable[[], int]) -> int:
+    """``start()``'s exit status, or the one for what stopped it."""
+    try:
+        return start()
+    except TlsConfigError as error:
+        return fail(error.text, 2)
+    except ImportError as error:
+        return fail("the %s backend needs %s: pip install %s" % (config.backend, error.name, error.name), 1)
+    except OSError as error:
+        return fail(environment_problem(config, error), 1)
+
+
+def environment_problem(config, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "port %d on %s is in use: stop what holds it, or pass another --port" % (config.port, config.host)
+    if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(error, socket.gaierror):
+        return "cannot listen on %r: give an address of this machine with --host" % config.host
+    where = getattr(error, "filename", None) or config.data_dir
+    return "cannot use the data directory %s (%s): check --data-dir and its permissions" % (
+        where, error.strerror or error)

@@ -1,0 +1,259 @@
+"""``--workers 2``: a parent and two worker processes behind one socket.
+What must agree across processes does (share-link counts, the KV store and
+its cache, the quota, password limits, /metrics), and the parent keeps the
+workers alive, stops them gracefully and replaces them on SIGHUP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
+from urllib.parse import urlsplit
+
+from .support import MIB, Daemon, connection_refused, daemon_workers, multipart, payload, sha256, wait_until
+
+
+def connect(port: int) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+
+def call(conn, method: str, path: str, body=None, headers=None):
+    conn.request(method, path, body, headers or {})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def pinned(port: int, per_worker: int = 1, workers: int = 2) -> Dict[int, List[http.client.HTTPConnection]]:
+    """Keep-alive connections by the pid of the worker holding each: new
+    connections are made until every worker holds ``per_worker``."""
+    found: Dict[int, List[http.client.HTTPConnection]] = {}
+    deadline = time.monotonic() + 20
+    while len(found) < workers or any(len(conns) < per_worker for conns in found.values()):
+        if time.monotonic() > deadline:
+            raise AssertionError("connections never reached %d workers: %s" % (workers, list(found)))
+        conn = connect(port)
+        status, body = call(conn, "GET", "/healthz")
+        pid = json.loads(body)["pid"]
+        if len(found.get(pid, [])) < per_worker:
+            found.setdefault(pid, []).append(conn)
+        else:
+            conn.close()
+    return found
+
+
+class WorkersCase(unittest.TestCase):
+    args: tuple = ()
+
+    def setUp(self) -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="fsd-workers-")
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+        self.daemon = Daemon(self.data_dir, "--workers", "2", *self.args).start()
+        self.addCleanup(self.daemon.stop)
+        self.port = self.daemon.port
+        self.parent = self.daemon.process.pid
+        wait_until(lambda: len(daemon_workers(self.parent)) == 2, "two workers run")
+        for conns in pinned(self.port).values():  # and both serve
+            for conn in conns:
+                conn.close()
+
+    def conns(self, per_worker: int = 1):
+        found = pinned(self.port, per_worker)
+        for conns in found.values():
+            for conn in conns:
+                self.addCleanup(conn.close)
+        return found
+
+
+class SharedStateTests(WorkersCase):
+    args = ("--max-bytes", "1M")
+
+    def test_two_workers_both_serve(self):
+        workers = daemon_workers(self.parent)
+        self.assertEqual(sorted(self.conns()), sorted(workers))
+        self.assertNotIn(self.parent, workers)
+
+    def test_a_once_link_hit_by_8_concurrent_gets_is_downloaded_once(self):
+        (a, b) = self.conns(per_worker=4).values()
+        body, ctype = multipart({"max_downloads": "1", "file": ("once.txt", b"only once", "text/plain")})
+        status, reply = call(a[0], "POST", "/file", body, {"Content-Type": ctype})
+        self.assertEqual(status, 201, reply)
+        path = urlsplit(json.loads(reply)["url"]).path
+        start = threading.Barrier(8)
+
+        def get(conn):
+            start.wait(10)
+            return call(conn, "GET", path)
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(get, a + b))
+        self.assertEqual(sorted(status for status, _ in results), [200] + [410] * 7)
+        self.assertIn((200, b"only once"), results)
+
+    def test_a_commit_in_one_worker_is_seen_by_the_next_get_in_the_other(self):
+        (a,), (b,) = self.conns().values()
+        for value in ("first", "second", "third"):
+            self.assertIn(call(a, "POST", "/kv/set", json.dumps({"key": value}))[0], (200, 201))
+            self.assertEqual(call(a, "POST", "/kv/commit")[0], 204)
+            for _ in range(2):  # the second read comes from b's cache, if it kept one
+                status, body = call(b, "GET", "/kv/key")
+                self.assertEqual((status, json.loads(body)), (200, {"key": value}))
+
+    def test_twenty_connections_setting_committing_and_reading_see_one_store(self):
+        a, b = self.conns(per_worker=20).values()
+        # Connection i writes in one worker and reads in the other: 0-9 write
+        # in a, 10-19 in b.
+        writers, readers = a[:10] + b[10:], b[:10] + a[10:]
+        start = threading.Barrier(20)
+
+        def work(index):
+            mine, other = writers[index], readers[index]
+            start.wait(10)
+            seen = []
+            for round_ in range(5):
+                key = "k%d" % index
+                self.assertIn(call(mine, "POST", "/kv/set", json.dumps({key: [index, round_]}))[0], (200, 201))
+                self.assertEqual(call(mine, "POST", "/kv/commit")[0], 204)
+                status, body = call(other, "GET", "/kv/" + key)  # read in the other worker
+                seen.append((status, json.loads(body)[key]))
+            return seen
+
+        with ThreadPoolExecutor(20) as pool:
+            results = list(pool.map(work, range(20)))
+        for index, seen in enumerate(results):
+            # Only this connection writes its key: after its own commit, the
+            # other worker reads exactly the value it set.
+            self.assertEqual(seen, [(200, [index, round_]) for round_ in range(5)])
+        for group in (a, b):  # both workers read the same final store
+            for index in range(20):
+                self.assertEqual(json.loads(call(group[0], "GET", "/kv/k%d" % index)[1]), {"k%d" % index: [index, 4]})
+
+    def test_the_quota_holds_across_workers(self):
+        (a,), (b,) = self.conns().values()
+        self.assertEqual(call(a, "POST", "/files", payload(600 * 1024, seed=1))[0], 200)
+        status, body = call(b, "POST", "/files", payload(600 * 1024, seed=2))
+        self.assertEqual((status, json.loads(body)["error"]), (507, "insufficient_storage"))
+        self.assertEqual(call(b, "POST", "/files", payload(300 * 1024, seed=3))[0], 200)
+        status, body = call(a, "POST", "/files", payload(300 * 1024, seed=4))
+        self.assertEqual(status, 507)
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, ".tmp")), [])
+
+    def test_wrong_passwords_in_both_workers_meet_one_limit(self):
+        (a,), (b,) = self.conns().values()
+        body, ctype = multipart({"password": "right", "file": ("f.txt", b"secret", "text/plain")})
+        path = urlsplit(json.loads(call(a, "POST", "/file", body, {"Content-Type": ctype})[1])["url"]).path
+        import base64
+
+        def attempt(conn, password):
+            auth = "Basic " + base64.b64encode(b"x:" + password.encode()).decode()
+            return call(conn, "GET", path, headers={"Authorization": auth})[0]
+
+        self.assertEqual([attempt(conn, "wrong") for conn in (a, b, a, b, a)], [401] * 5)
+        self.assertEqual(attempt(b, "right"), 429)
+        self.assertEqual(attempt(a, "right"), 429)
+
+    def test_metrics_from_either_worker_count_the_requests_of_both(self):
+        (a,), (b,) = self.conns().values()
+        for conn in (a, b):
+            for _ in range(20):
+                self.assertEqual(call(conn, "GET", "/files/" + "0" * 64)[0], 404)
+        wanted = 'filestoraged_requests_total{face="files",method="GET",status="404"} 40'
+
+        def totals_seen(conn):
+            text = call(conn, "GET", "/metrics")[1].decode()
+            return wanted in text.splitlines() and "filestoraged_workers 2" in text
+
+        wait_until(lambda: totals_seen(a) and totals_seen(b), "both workers' /metrics show all 40 requests",
+                   timeout=10)
+
+
+class LifecycleTests(WorkersCase):
+    def test_a_killed_worker_is_replaced_and_the_parent_stays(self):
+        victim = daemon_workers(self.parent)[0]
+        os.kill(victim, signal.SIGKILL)
+        started = time.monotonic()
+        wait_until(lambda: len(daemon_workers(self.parent)) == 2 and victim not in daemon_workers(self.parent),
+                   "a new worker runs", timeout=5)
+        replacement = (set(daemon_workers(self.parent)) - {victim}).pop()
+        wait_until(lambda: replacement in pinned(self.port), "the new worker serves", timeout=5)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIsNone(self.daemon.process.poll())
+        self.assertEqual(daemon_workers(self.parent), sorted(daemon_workers(self.parent)))
+
+    def test_sigterm_lets_uploads_in_both_workers_finish_then_exit_0(self):
+        data = [payload(4 * MIB, seed=seed) for seed in (1, 2)]
+        socks = []
+        for (conn,) in self.conns().values():
+            conn.sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (4 * MIB))
+            conn.sock.sendall(data[len(socks)][:MIB])
+            socks.append(conn)
+        wait_until(lambda: len(os.listdir(os.path.join(self.data_dir, ".tmp"))) == 2, "both uploads are being written")
+        self.daemon.process.send_signal(signal.SIGTERM)
+        wait_until(lambda: connection_refused(self.port), "new connections are refused", timeout=5)
+        for conn, body in zip(socks, data):
+            conn.sock.sendall(body[MIB:])
+        for conn, body in zip(socks, data):
+            response = http.client.HTTPResponse(conn.sock)
+            response.begin()
+            self.assertEqual((response.status, json.loads(response.read())["hash"]), (200, sha256(body)))
+        self.assertEqual(self.daemon.process.wait(30), 0)
+
+    def test_sighup_replaces_the_workers_without_refusing_a_connection(self):
+        old = set(daemon_workers(self.parent))
+        done = threading.Event()
+        outcomes = {"ok": 0, "failed": []}
+
+        def hammer():
+            while not done.is_set():
+                try:
+                    conn = connect(self.port)
+                    status, _ = call(conn, "GET", "/healthz")
+                    conn.close()
+                    outcomes["ok" if status == 200 else "failed"] += 1 if status == 200 else 0
+                    if status != 200:
+                        outcomes["failed"].append(status)
+                except OSError as error:
+                    outcomes["failed"].append(repr(error))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            wait_until(lambda: outcomes["ok"] > 20, "requests flow")
+            os.kill(self.parent, signal.SIGHUP)
+            wait_until(lambda: len(daemon_workers(self.parent)) == 2 and not old & set(daemon_workers(self.parent)),
+                       "two new workers replaced the old ones")
+            before = outcomes["ok"]
+            wait_until(lambda: outcomes["ok"] > before + 20, "the new workers serve")
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join(30)
+        self.assertEqual(outcomes["failed"], [])
+        self.assertIsNone(self.daemon.process.poll())
+
+
+class StartTests(unittest.TestCase):
+    def test_the_start_line_names_the_workers(self):
+        folder = tempfile.mkdtemp(prefix="fsd-workers-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        daemon = Daemon(folder, "--workers", "3", "--log-level", "INFO").start()
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 3, "three workers run")
+        daemon.process.send_signal(signal.SIGTERM)
+        _, stderr = daemon.process.communicate(timeout=30)
+        self.assertEqual(daemon.process.returncode, 0, stderr)
+        self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers\)"
+                         % daemon.port)
+        self.assertEqual(len(re.findall(r"workers\.serving: stopped", stderr.decode())), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
