@@ -96,17 +96,35 @@ class Daemon:
              "--log-level", "WARNING", *extra], env=env)
         wait_port(self.port)
         self.url = "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in extra else "http", self.port)
+        # The port accepts once the parent binds: wait for the workers too.
+        setting = extra[list(extra).index("--workers") + 1] if "--workers" in extra else "auto"
+        workers = len(os.sched_getaffinity(0)) if setting == "auto" else int(setting)
+        deadline = time.monotonic() + 30
+        while len(self.processes()) < (1 if workers == 1 else workers + 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        options = ("-k",) if "--tls-cert" in extra else ()
+        for _ in range(4 * workers):
+            subprocess.run(["curl", "-sS", "-o", "/dev/null", *options, self.url + "/healthz"], check=True)
+
+    def processes(self) -> List[int]:
+        """The daemon's pid and its workers' (when it has any)."""
+        pid = self.process.pid
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
+            return [pid] + [int(child) for child in children.read().split()]
 
     def rss(self, field: str = "VmRSS") -> int:
-        with open("/proc/%d/status" % self.process.pid) as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError(field)
+        """``field`` of /proc/PID/status summed over the parent and every worker
+        (for VmHWM: the sum of each process's own peak)."""
+        total = 0
+        for pid in self.processes():
+            with open("/proc/%d/status" % pid) as status:
+                total += next(int(line.split()[1]) * 1024 for line in status if line.startswith(field + ":"))
+        return total
 
     def reset_peak(self) -> None:
-        with open("/proc/%d/clear_refs" % self.process.pid, "w") as refs:
-            refs.write("5")  # resets VmHWM to the current RSS
+        for pid in self.processes():
+            with open("/proc/%d/clear_refs" % pid, "w") as refs:
+                refs.write("5")  # resets VmHWM to the current RSS
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
