@@ -11,10 +11,12 @@ from .config import Config
 from .storage.disk.backend import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
+from .faces.home import HomeFace
 from .faces.kv import KVFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .meta.kv import KVLimits, KVStore
+from .pages import error_page
 from .metrics import Metrics
 from .web.router import Router
 from .meta.shares import ShareStore
@@ -57,10 +59,12 @@ class App:
         self.access = Access(self.tokens, config.auth, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
         self.router = Router()
+        # Failures as pages for browsers (None: JSON for everyone, as the drop-in mode answers).
+        self.error_page: Optional[Callable] = None if config.kv_at_root else error_page
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
             faces: tuple = (KVFace(self, prefix=""),)
         else:
-            faces = (FilesFace(self), DataFace(self), ShareFace(self), KVFace(self), OpsFace(self))
+            faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), KVFace(self), OpsFace(self))
         for face in faces:
             face.register(self.router)
 

@@ -21,8 +21,9 @@ PAGE = (b"<!doctype html><title>harmless</title><p>hello</p><script>"
         b"</script>")
 
 
-def browser():
-    """A headless Chromium that saves downloads in a folder of its own."""
+def browser(javascript: bool = True):
+    """A headless Chromium that saves downloads in a folder of its own
+    (``javascript=False``: one with scripts turned off)."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -39,8 +40,10 @@ def browser():
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                              "download.prompt_for_download": False})
+    prefs = {"download.default_directory": downloads, "download.prompt_for_download": False}
+    if not javascript:
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    options.add_experimental_option("prefs", prefs)
     return webdriver.Chrome(service=Service(driver), options=options), downloads
 
 

@@ -240,7 +240,7 @@ class ShareContract:
         self.assertError(reply, 405, "method_not_allowed")
         self.assertEqual(reply.headers["Allow"], "POST, PUT")
         reply = self.request("PUT", self.path_of(self.share()))
-        self.assertEqual(reply.headers["Allow"], "DELETE, GET, HEAD")
+        self.assertEqual(reply.headers["Allow"], "DELETE, GET, HEAD, POST")  # POST: the landing page's form
 
     def test_delete_token(self):
         link = self.share(max_downloads=3)

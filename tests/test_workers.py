@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -239,6 +240,36 @@ class LifecycleTests(WorkersCase):
                 thread.join(30)
         self.assertEqual(outcomes["failed"], [])
         self.assertIsNone(self.daemon.process.poll())
+
+
+class WatchdogTests(unittest.TestCase):
+    def test_the_watchdog_is_pinged_only_while_every_worker_beats(self):
+        from .test_ops import notify_listener, receive_until
+
+        listener, address = notify_listener(self)
+        folder = tempfile.mkdtemp(prefix="fsd-workers-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        daemon = Daemon(folder, "--workers", "2", env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "400000"}).start()
+        self.addCleanup(daemon.stop)
+        receive_until(listener, "READY=1")
+        receive_until(listener, "WATCHDOG=1")
+        stuck = daemon_workers(daemon.process.pid)[0]
+        os.kill(stuck, signal.SIGSTOP)  # its accept loop stops beating
+        self.addCleanup(os.kill, stuck, signal.SIGCONT)
+        # Pings go on until the silence is noticed (1.5 s), then stop: a
+        # second without one comes within 10 s (systemd would restart us).
+        listener.settimeout(1.0)
+        deadline = time.monotonic() + 10
+        stopped = False
+        while not stopped and time.monotonic() < deadline:
+            try:
+                listener.recv(4096)
+            except socket.timeout:
+                stopped = True
+        self.assertTrue(stopped, "the watchdog was still pinged 10 s after a worker stopped beating")
+        os.kill(stuck, signal.SIGCONT)
+        listener.settimeout(10)
+        receive_until(listener, "WATCHDOG=1")  # beating again: pinged again
 
 
 class StartTests(unittest.TestCase):

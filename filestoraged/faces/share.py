@@ -15,9 +15,12 @@ import mimetypes
 import re
 from datetime import datetime, timezone
 from typing import Dict, Optional
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, Unauthorized
+from ..pages import wants_html
+from ..pages.share import landing_page
+from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
@@ -37,7 +40,8 @@ class ShareFace(Face):
 
     def register(self, router: Router) -> None:
         router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
-        router.add("/file/{link_id}", "file", {"GET": self.download, "DELETE": self.delete})
+        router.add("/file/{link_id}", "file", {"GET": self.download, "POST": self.download_form,
+                                               "DELETE": self.delete})
 
 
     def upload(self, request: Request) -> JsonResponse:
@@ -63,12 +67,15 @@ class ShareFace(Face):
         info, filename, content_type = stored
         link = self.shares.create(info.oid, info.size, filename, content_type,
                                   fields.get("password") or None, max_downloads, expires_in)
-        return JsonResponse(201, {
+        answer = {
             "status": "File Uploaded Successfully",
             "url": "%s/file/%s" % (request.base_url, link.id),
             "delete_token": link.delete_token,
             "expires_at": _iso(link.expires_at),
-        })
+        }
+        if wants_html(request.headers):  # the upload page's form, sent without JavaScript
+            return result_page(answer, max_downloads)
+        return JsonResponse(201, answer)
 
     def _options(self, fields: Dict[str, str]) -> tuple:
         max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
@@ -77,10 +84,30 @@ class ShareFace(Face):
         return max_downloads, expires_in
 
 
-    def download(self, request: Request, link_id: str) -> ObjectResponse:
+    def download(self, request: Request, link_id: str):
         link = self.shares.get(_link_id(link_id))
         self.shares.check_alive(link)
+        if request.method == "GET" and "download" not in request.query and wants_html(request.headers):
+            return landing_page(link, link.max_downloads - link.downloads - link.in_flight)  # never counts
         self.shares.check_password(link, _password(request))
+        return self._send(request, link)
+
+    def download_form(self, request: Request, link_id: str):
+        """The landing page's password form: the password in a urlencoded
+        body (never in the URL, where logs and history keep it)."""
+        link = self.shares.get(_link_id(link_id))
+        self.shares.check_alive(link)
+        form = parse_qs(request.body(_FIELD_LIMIT).read_all().decode("utf-8", "replace"))
+        try:
+            self.shares.check_password(link, form.get("password", [None])[0])
+        except Unauthorized as error:
+            if not wants_html(request.headers):
+                raise
+            left = link.max_downloads - link.downloads - link.in_flight
+            return landing_page(link, left, error.text.capitalize() + ".", 401)
+        return self._send(request, link)
+
+    def _send(self, request: Request, link) -> ObjectResponse:
         headers = {
             "Content-Disposition": _disposition(link.filename),
             "Cache-Control": "no-store",

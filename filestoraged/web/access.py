@@ -58,7 +58,10 @@ def need_for(face: str, method: str, path: str, params: Dict[str, str], headers)
         verb = "read" if reading else ("delete" if method == "DELETE" else "write")
         return Need("data", params.get("repo"), verb, reading and "oid" in params)  # a listing is no public read
     if face == "file":
-        if reading or (method == "DELETE" and headers.get("X-Delete-Token")):
+        # A link is its own secret: downloading needs no token, nor does the
+        # landing page's password form (a POST to the link itself).
+        if reading or (method == "POST" and "link_id" in params) or (
+                method == "DELETE" and headers.get("X-Delete-Token")):
             return None
         return Need("share", None, "delete" if method == "DELETE" else "create", False)
     if face == "kv":

@@ -20,7 +20,8 @@ from typing import Optional, Union
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, TooManyConnections, http_status
 from . import access, body, proxies, request_head, response_head, tls
 from .deadlines import PacedReader
-from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response, whole_parts
+from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
+                       wants_html, whole_parts)
 from .serving import Wire, serve
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.info("%s %s: %s", self.command, _redact(self.path), error)
         elif status >= 500:
             log.error("%s %s: %s %s", self.command, _redact(self.path), code, error)
-        return error_response(error)
+        answer = error_response(error)
+        pages = self.server.app.error_page
+        asked = getattr(self, "headers", None)  # None when the head itself failed
+        if pages is not None and asked is not None and wants_html(asked):  # a browser: the failure as a page
+            return pages(answer.status, answer.data["message"], answer.headers)
+        return answer
 
     def client_fault(self, reason: str, what: str) -> None:
         """One log line and a count for a request the client cut off or starved."""

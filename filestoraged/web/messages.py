@@ -152,6 +152,25 @@ def whole_parts(
     return headers, payload
 
 
+def wants_html(headers) -> bool:
+    """True if ``Accept`` names ``text/html`` and prefers it to JSON."""
+    accept = headers.get("Accept") or ""
+    weights: Dict[str, float] = {}
+    for item in accept.split(","):
+        kind, _, params = item.strip().partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[kind.strip().lower()] = weight
+    html = weights.get("text/html", 0.0)
+    return html > 0 and html > weights.get("application/json", 0.0)
+
+
 def error_response(error: BaseException) -> JsonResponse:
     """The answer to a failure: its status from the one table (``errors``), a
     JSON body ``{"error", "message"}`` and the headers the error carries."""

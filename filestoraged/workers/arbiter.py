@@ -36,6 +36,7 @@ from ..web.server import listen
 from ..web.tls import server_context
 from . import worker_count
 from .children import Child, give_back, prepare, spawn
+from .metrics_files import FLUSH_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,11 @@ class Arbiter:
 
     def _serve(self) -> int:
         watchdog = _watchdog_interval()
+        # A worker beats every FLUSH_EVERY: silent for three beats, it is not serving.
+        fresh = max(watchdog / 2, 3 * FLUSH_EVERY)
         next_ping = time.monotonic()
         while True:
-            self._wait(0.5)
+            self._wait(min(0.5, watchdog / 2) if watchdog else 0.5)
             if self._handle_signals():
                 return self._stop()
             for child, status in self._reap():
@@ -131,7 +134,7 @@ class Arbiter:
                     child.last_beat = now  # once; it is reaped and replaced
             if watchdog and now >= next_ping:
                 next_ping = now + watchdog / 2
-                if self._all_beating(now, watchdog / 2):
+                if self._all_beating(now, fresh):
                     systemd.notify("WATCHDOG=1")
                 else:
                     log.warning("watchdog not pinged: a worker is missing or silent")

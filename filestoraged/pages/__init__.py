@@ -1,0 +1,86 @@
+"""Pages for people: HTML made by the daemon (standard library only), with
+its CSS and script inline and a strict Content-Security-Policy that allows
+exactly those (by their SHA-256), so nothing from another origin ever loads.
+
+Who gets a page: a request whose ``Accept`` prefers ``text/html`` to JSON
+(a browser navigating). curl (``*/*``), scripts and the page's own
+``fetch`` calls (``application/json``) get JSON exactly as before.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+from typing import Dict, Optional
+
+from ..web.messages import TextResponse, wants_html  # noqa: F401  (the faces import it from here)
+
+STYLE = """
+:root{color-scheme:light dark;--fg:#1b1b1f;--bg:#f6f6f8;--card:#fff;--muted:#55575f;--accent:#1d4ed8;--bad:#b42318}
+@media (prefers-color-scheme:dark){
+:root{--fg:#ececf1;--bg:#15161a;--card:#202127;--muted:#b4b6bf;--accent:#8fb4ff;--bad:#ff8a80}}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:40rem;margin:0 auto;padding:1.5rem 1rem}
+h1{font-size:1.5rem;margin:0 0 1rem}
+.card{background:var(--card);border-radius:.75rem;padding:1.25rem;box-shadow:0 1px 3px #0002;margin-bottom:1rem}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input,select{width:100%;font:inherit;padding:.55rem .6rem;border:1px solid var(--muted);border-radius:.4rem;
+ background:var(--bg);color:var(--fg)}
+input[type=file]{padding:.5rem;border-style:dashed}
+.drop{border:2px dashed var(--muted);border-radius:.6rem;padding:1rem;text-align:center}
+.drop.over{border-color:var(--accent)}
+.row{display:flex;gap:.75rem;flex-wrap:wrap}.row>div{flex:1 1 10rem}
+button,.button{display:inline-block;font:inherit;font-weight:600;padding:.6rem 1.1rem;margin-top:1rem;
+ border:0;border-radius:.4rem;background:var(--accent);color:var(--card);text-decoration:none;cursor:pointer}
+button.secondary{background:transparent;color:var(--accent);border:1px solid var(--accent)}
+:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+.muted{color:var(--muted)}.error{color:var(--bad);font-weight:600}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{color:var(--muted)}
+dd{margin:0;overflow-wrap:anywhere}
+progress{width:100%;height:1.1rem}
+code{overflow-wrap:anywhere}
+[hidden]{display:none}
+"""
+
+
+def _digest(text: str) -> str:
+    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def page(status: int, title: str, body: str, script: Optional[str] = None,
+         headers: Optional[Dict[str, str]] = None) -> TextResponse:
+    """A whole page: ``body`` is HTML already escaped by the caller."""
+    policy = ("default-src 'none'; style-src %s; img-src data:; form-action 'self'; base-uri 'none'; "
+              "frame-ancestors 'none'; connect-src 'self'" % _digest(STYLE))
+    if script:
+        policy += "; script-src " + _digest(script)
+    text = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width,initial-scale=1">'
+            "<title>%s · filestoraged</title><style>%s</style></head><body><main>%s</main>%s</body></html>"
+            % (escape(title), STYLE, body, "<script>%s</script>" % script if script else ""))
+    fields = {"Content-Security-Policy": policy, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    fields.update(headers or {})
+    return TextResponse(status, text, "text/html; charset=utf-8", fields)
+
+
+def size_text(size: int) -> str:
+    """``1.5 MiB``-style sizes for people."""
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return ("%d %s" % (value, unit)) if unit == "bytes" else "%.1f %s" % (value, unit)
+        value /= 1024
+    return "%d bytes" % size
+
+
+def error_page(status: int, message: str, headers: Optional[Dict[str, str]] = None) -> TextResponse:
+    """A readable page for a failure (the JSON error's message, in words)."""
+    titles = {401: "A password is needed", 403: "Not allowed", 404: "Nothing here", 410: "This link is gone",
+              429: "Too many attempts", 413: "Too large", 507: "The store is full"}
+    title = titles.get(status, "Something went wrong" if status >= 500 else "That did not work")
+    body = ('<h1>%s</h1><div class="card"><p>%s</p><p class="muted">HTTP %d</p>'
+            '<a class="button" href="/">Upload a file</a></div>' % (escape(title), escape(message), status))
+    fields = {name: value for name, value in (headers or {}).items() if name != "WWW-Authenticate"}
+    return page(status, title, body, headers=fields)

@@ -1,0 +1,31 @@
+"""The page a browser sees for a share link: what the file is and a Download
+button (with a password field when the link has one). Showing it never
+counts a download, so link previews and bots cannot use up a once-link;
+the button's request does count."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+from typing import Optional
+
+from ..web.messages import TextResponse
+from . import page, size_text
+
+
+def landing_page(link, downloads_left: int, message: Optional[str] = None, status: int = 200) -> TextResponse:
+    name = link.filename or "download"
+    expires = datetime.fromtimestamp(link.expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = (("Size", size_text(link.size)), ("Type", link.content_type or "application/octet-stream"),
+            ("Expires", expires), ("Downloads left", str(downloads_left)))
+    details = "".join("<dt>%s</dt><dd>%s</dd>" % (escape(a), escape(b)) for a, b in rows)
+    error = '<p class="error" role="alert">%s</p>' % escape(message) if message else ""
+    if link.has_password:
+        action = ('<form method="post" action="/file/%s">%s<label for="password">Password</label>'
+                  '<input id="password" name="password" type="password" required autofocus '
+                  'autocomplete="current-password"><button type="submit">Download</button></form>'
+                  % (escape(link.id), error))
+    else:
+        action = '%s<a class="button" href="/file/%s?download=1" download>Download</a>' % (error, escape(link.id))
+    body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>' % (escape(name), details, action)
+    return page(status, name, body)

@@ -1,0 +1,224 @@
+"""Pages for people: the upload page at /, a share link's landing page, and
+failures as pages, for browsers only (JSON for everyone else, as before).
+Over HTTP here; in a real Chromium below (skipped without one unless
+FILESTORAGED_REQUIRE_BROWSER=1)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import unittest
+from urllib.parse import urlsplit
+
+from .support import ServerCase, multipart, payload, wait_until
+from .test_browser import browser
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+class PagesOverHttpTests(ServerCase):
+    def share(self, data: bytes = b"the report", **fields) -> str:
+        form = {name: str(value) for name, value in fields.items()}
+        form["file"] = ("report.txt", data, "text/plain")
+        body, ctype = multipart(form)
+        reply = self.request("POST", "/file", body, {"Content-Type": ctype})
+        self.assertEqual(reply.status, 201, reply)
+        return urlsplit(reply.json()["url"]).path
+
+    def downloads_of(self, path: str) -> int:
+        return self.app.shares.get(path.rsplit("/", 1)[1]).downloads
+
+    def test_the_upload_page_is_self_contained(self):
+        reply = self.request("GET", "/", headers=BROWSER)
+        self.assertEqual(reply.status, 200)
+        self.assertEqual(reply.headers["Content-Type"], "text/html; charset=utf-8")
+        page = reply.body.decode()
+        self.assertIn('<form id="upload"', page)
+        self.assertIn('formaction="/files"', page)  # the plain upload works without JavaScript too
+        self.assertNotRegex(page, r"(src|href)=\"https?://")  # nothing from another origin
+        policy = reply.headers["Content-Security-Policy"]
+        self.assertIn("default-src 'none'", policy)
+        for tag in ("style", "script"):  # the inline style and script are allowed by their hash, nothing else
+            text = re.search(r"<%s>(.*?)</%s>" % (tag, tag), page, re.S).group(1)
+            digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+            self.assertIn("%s-src 'sha256-%s'" % (tag, digest), policy)
+
+    def test_a_landing_page_never_counts_and_the_button_does(self):
+        path = self.share(max_downloads=1)
+        for _ in range(3):  # a chat app's preview, a bot, the person: none counts
+            reply = self.request("GET", path, headers=BROWSER)
+            self.assertEqual(reply.status, 200)
+            self.assertIn("report.txt", reply.body.decode())
+            self.assertIn("Downloads left</dt><dd>1<", reply.body.decode())
+        self.assertEqual(self.downloads_of(path), 0)
+        reply = self.request("GET", path + "?download=1", headers=BROWSER)
+        self.assertEqual((reply.status, reply.body), (200, b"the report"))
+        self.wait_downloads(path, 1)
+        reply = self.request("GET", path, headers=BROWSER)
+        self.assertEqual(reply.status, 410)
+        self.assertIn("text/html", reply.headers["Content-Type"])
+        self.assertIn("This link is gone", reply.body.decode())
+        self.assertEqual(self.request("GET", path).json()["error"], "gone")  # JSON for curl, as before
+
+    def wait_downloads(self, path: str, count: int) -> None:
+        wait_until(lambda: self.downloads_of(path) == count, "the download is counted")
+
+    def test_the_password_form_posts_the_password_and_says_when_it_is_wrong(self):
+        path = self.share(password="right", max_downloads=2)
+        page = self.request("GET", path, headers=BROWSER)
+        self.assertIn('type="password"', page.body.decode())
+        self.assertNotIn("WWW-Authenticate", page.headers)
+        form = {"Content-Type": "application/x-www-form-urlencoded", **BROWSER}
+        wrong = self.request("POST", path, b"password=wrong", form)
+        self.assertEqual(wrong.status, 401)
+        self.assertIn("Wrong password", wrong.body.decode())
+        self.assertNotIn("WWW-Authenticate", wrong.headers)  # a page, not the browser's login prompt
+        right = self.request("POST", path, b"password=right", form)
+        self.assertEqual((right.status, right.body), (200, b"the report"))
+        self.assertIn('filename="report.txt"', right.headers["Content-Disposition"])
+        self.wait_downloads(path, 1)
+        # Scripts posting the form get JSON errors.
+        self.assertEqual(self.request("POST", path, b"password=no", {"Content-Type": form["Content-Type"]}).status,
+                         401)
+
+    def test_failures_are_pages_for_browsers_and_json_for_everyone_else(self):
+        for path, status in (("/file/" + "x" * 32, 404), ("/files/" + "0" * 64, 404), ("/nope", 404)):
+            page = self.request("GET", path, headers=BROWSER)
+            self.assertEqual(page.status, status)
+            self.assertIn("text/html", page.headers["Content-Type"])
+            self.assertIn("Nothing here", page.body.decode())
+            self.assertEqual(self.request("GET", path).json()["error"], "not_found")
+            self.assertEqual(self.request("GET", path, headers={"Accept": "application/json"}).status, status)
+
+    def test_the_form_without_javascript_gets_a_result_page(self):
+        form = {"max_downloads": "3", "expires_in": "3600", "file": ("notes.txt", b"notes", "text/plain")}
+        body, ctype = multipart(form)
+        reply = self.request("POST", "/file", body, {"Content-Type": ctype, **BROWSER})
+        self.assertEqual(reply.status, 201)
+        page = reply.body.decode()
+        self.assertRegex(page, r'<a href="http://127\.0\.0\.1:\d+/file/[A-Za-z0-9_-]{32}">')
+        self.assertIn("Delete token", page)
+        body, ctype = multipart({"file": ("notes.txt", b"notes", "text/plain")})
+        plain = self.request("POST", "/files", body, {"Content-Type": ctype, **BROWSER})
+        self.assertEqual(plain.status, 200)
+        self.assertIn(hashlib.sha256(b"notes").hexdigest(), plain.body.decode())
+
+
+class PagesInChromiumTests(ServerCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.driver, cls.downloads = browser()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.driver.quit()
+        shutil.rmtree(cls.downloads, ignore_errors=True)
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.files = tempfile.mkdtemp(prefix="fsd-pages-")
+        self.addCleanup(shutil.rmtree, self.files, True)
+        for name in os.listdir(self.downloads):
+            os.unlink(os.path.join(self.downloads, name))
+
+    def element(self, selector: str):
+        return self.driver.find_element("css selector", selector)
+
+    def wait(self, condition, what: str) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, 30, poll_frequency=0.05).until(lambda driver: condition(), what)
+
+    def saved(self, name: str) -> bytes:
+        path = os.path.join(self.downloads, name)
+        self.wait(lambda: os.path.exists(path), "the browser saved " + name)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def test_upload_with_progress_then_a_wrong_then_the_right_password(self):
+        data = payload(24 * 1024 * 1024, seed=5)
+        source = os.path.join(self.files, "holiday photos.bin")
+        with open(source, "wb") as handle:
+            handle.write(data)
+        self.driver.get("http://127.0.0.1:%d/" % self.port)
+        self.element("#file").send_keys(source)
+        self.element("#password").send_keys("right")
+        self.element("#max_downloads").clear()
+        self.element("#max_downloads").send_keys("2")
+        self.element("#share").click()
+        self.wait(lambda: self.element("#result").is_displayed(), "the link is shown")
+        # The progress card (hidden once done) went all the way, with a rate.
+        self.assertEqual(self.element("#percent").get_attribute("textContent"), "100%")
+        self.assertRegex(self.element("#rate").get_attribute("textContent"), r"^[\d.]+ (bytes|KiB|MiB|GiB)/s$")
+        link = self.element("#link").text
+        self.assertRegex(link, r"^http://127\.0\.0\.1:%d/file/[A-Za-z0-9_-]{32}$" % self.port)
+        self.assertEqual(self.element("#downloads").text, "2")
+        self.driver.get(link)
+        self.assertEqual(self.element("h1").text, "holiday photos.bin")
+        self.element("#password").send_keys("wrong")
+        self.element("button[type=submit]").click()
+        self.wait(lambda: "Wrong password" in self.element("main").text, "wrong password is said")
+        self.element("#password").send_keys("right")
+        self.element("button[type=submit]").click()
+        self.assertEqual(self.saved("holiday photos.bin"), data)
+
+    def test_a_once_links_landing_page_opened_twice_still_downloads_once(self):
+        body, ctype = multipart({"max_downloads": "1", "file": ("once.txt", b"only once", "text/plain")})
+        link = self.request("POST", "/file", body, {"Content-Type": ctype}).json()["url"]
+        for _ in range(2):
+            self.driver.get(link)
+            self.assertIn("Downloads left\n1", self.element("dl").text)
+        self.element("a.button").click()
+        self.assertEqual(self.saved("once.txt"), b"only once")
+        self.driver.get(link)
+        self.assertEqual(self.element("h1").text, "This link is gone")
+
+    def test_screenshots_at_360_and_1280_pixels(self):
+        folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or self.files
+        body, ctype = multipart({"password": "pw", "file": ("report.pdf", b"%PDF-1.4", "application/pdf")})
+        link = self.request("POST", "/file", body, {"Content-Type": ctype}).json()["url"]
+        for width in (360, 1280):
+            self.driver.set_window_size(width, 900)
+            for name, url in (("upload", "http://127.0.0.1:%d/" % self.port), ("link", link)):
+                self.driver.get(url)
+                path = os.path.join(folder, "%s-%d.png" % (name, width))
+                self.assertTrue(self.driver.save_screenshot(path))
+                with open(path, "rb") as handle:
+                    self.assertEqual(handle.read(8), b"\x89PNG\r\n\x1a\n")
+                # Nothing sticks out sideways at either width.
+                self.assertLessEqual(self.driver.execute_script("return document.documentElement.scrollWidth"),
+                                     width)
+        self.driver.set_window_size(1280, 900)
+
+
+class PagesWithoutJavaScriptTests(ServerCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.driver, cls.downloads = browser(javascript=False)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.driver.quit()
+        shutil.rmtree(cls.downloads, ignore_errors=True)
+
+    def test_the_form_uploads_and_shows_the_link(self):
+        folder = tempfile.mkdtemp(prefix="fsd-pages-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        source = os.path.join(folder, "plain.txt")
+        with open(source, "wb") as handle:
+            handle.write(b"no script needed")
+        for button, shown in (("#share", "Delete token"), ("#plain", hashlib.sha256(b"no script needed").hexdigest())):
+            self.driver.get("http://127.0.0.1:%d/" % self.port)
+            self.driver.find_element("css selector", "#file").send_keys(source)
+            self.driver.find_element("css selector", button).click()
+            main = self.driver.find_element("css selector", "main").text
+            self.assertIn("Uploaded", main)
+            self.assertIn(shown, main)
+
+
+if __name__ == "__main__":
+    unittest.main()
