@@ -35,6 +35,12 @@ def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
         from .storage.memcached.backend import MemcachedBackend
 
         return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir, config.max_connections)
+    if config.backend == "s3":
+        from .storage.s3.backend import S3Backend
+        from .storage.s3.client import S3Client, credentials
+
+        client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
+        return S3Backend(client, config.data_dir, config.max_size)
     # Among workers, the parent swept .tmp before any started (see workers.arbiter).
     return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None,
                        sweep_tmp=worker is None, worker=worker)

@@ -63,6 +63,9 @@ class Config:
     data_dir: str = "store"
     backend: str = "disk"
     memcached: str = "127.0.0.1:11211"
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
     max_size: int = 50 * MIB
     max_bytes: int = 0
     max_connections: int = 256
@@ -103,8 +106,12 @@ OPTIONS: List[Option] = [
     Option("host", str, "address to listen on"),
     Option("port", int, "TCP port; 0 picks a free one (the bound address is logged)"),
     Option("data_dir", str, "data directory: objects, metadata (meta.db), temp files"),
-    Option("backend", str, "storage backend: disk or memcached"),
+    Option("backend", str, "storage backend: disk, memcached or s3"),
     Option("memcached", str, "memcached servers, HOST:PORT[,HOST:PORT...]"),
+    Option("s3_endpoint", str, "the S3 backend's endpoint, http(s)://HOST[:PORT] (credentials: AWS_ACCESS_KEY_ID, "
+           "AWS_SECRET_ACCESS_KEY)"),
+    Option("s3_bucket", str, "the S3 backend's bucket (it must exist)"),
+    Option("s3_region", str, "the S3 backend's region, for signing"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
     Option("max_connections", int, "concurrent client connections per worker; more get 503"),
@@ -218,7 +225,11 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
 
 def _check_values(config: Config) -> None:
     checks = [
-        (config.backend in ("disk", "memcached"), "--backend must be disk or memcached"),
+        (config.backend in ("disk", "memcached", "s3"), "--backend must be disk, memcached or s3"),
+        (config.backend != "s3" or (config.s3_endpoint.startswith(("http://", "https://")) and config.s3_bucket),
+         "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
+        (config.backend != "s3" or config.command != "serve" or all(_aws_credentials()),
+         "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
         (config.log_level in _LOG_LEVELS, "--log-level must be one of " + ", ".join(_LOG_LEVELS)),
         (0 <= config.port <= 65535, "--port must be 0-65535 (0 picks a free one), not %d" % config.port),
@@ -234,6 +245,10 @@ def _check_values(config: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+def _aws_credentials() -> Tuple[str, str]:
+    return os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:

