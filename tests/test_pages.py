@@ -108,6 +108,17 @@ class PagesOverHttpTests(ServerCase):
         self.assertIn(hashlib.sha256(b"notes").hexdigest(), plain.body.decode())
 
 
+def wait_in(driver, condition, what: str) -> None:
+    """Wait for ``condition()`` in the browser; an element of the page being
+    left (stale) or not there yet counts as not yet."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30, poll_frequency=0.05,
+                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda driver: condition(), what)
+
+
 class PagesInChromiumTests(ServerCase):
     @classmethod
     def setUpClass(cls) -> None:
@@ -129,9 +140,7 @@ class PagesInChromiumTests(ServerCase):
         return self.driver.find_element("css selector", selector)
 
     def wait(self, condition, what: str) -> None:
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        WebDriverWait(self.driver, 30, poll_frequency=0.05).until(lambda driver: condition(), what)
+        wait_in(self.driver, condition, what)
 
     def saved(self, name: str) -> bytes:
         path = os.path.join(self.downloads, name)
@@ -215,9 +224,9 @@ class PagesWithoutJavaScriptTests(ServerCase):
             self.driver.get("http://127.0.0.1:%d/" % self.port)
             self.driver.find_element("css selector", "#file").send_keys(source)
             self.driver.find_element("css selector", button).click()
-            main = self.driver.find_element("css selector", "main").text
-            self.assertIn("Uploaded", main)
-            self.assertIn(shown, main)
+            wait_in(self.driver, lambda: shown in self.driver.find_element("css selector", "main").text,
+                    "the result page shows " + shown)
+            self.assertIn("Uploaded", self.driver.find_element("css selector", "h1").text)
 
 
 if __name__ == "__main__":
