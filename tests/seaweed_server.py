@@ -11,6 +11,8 @@ serves the whole run; each test class gets a bucket of its own.
 from __future__ import annotations
 
 import atexit
+import hashlib
+import logging
 import itertools
 import os
 import shutil
@@ -134,3 +136,93 @@ class SeaweedMixin:
 
     def keys_held(self) -> List[str]:
         return self.store.keys(self.bucket)
+
+
+class SeaweedCluster:
+    """A real cluster on loopback: one master (replication ``001``: every
+    file on two volume servers), two volume servers, a filer and the S3
+    gateway, each its own process, so one volume server can be killed."""
+
+    def __init__(self) -> None:
+        binary = weed_binary()
+        if binary is None:
+            message = "SeaweedFS's weed is not installed"
+            if REQUIRED:
+                raise AssertionError(message + " and FILESTORAGED_REQUIRE_S3=1")
+            raise unittest.SkipTest(message)
+        self.binary = binary
+        self.folder = tempfile.mkdtemp(prefix="fsd-cluster-")
+        self.processes = {}
+        port = {name: free_port() for name in ("master", "master.grpc", "filer", "filer.grpc", "s3", "s3.grpc")}
+        self.master = "127.0.0.1:%d.%d" % (port["master"], port["master.grpc"])
+        self._start("master", "master", "-port=%d" % port["master"], "-port.grpc=%d" % port["master.grpc"],
+                    "-mdir=" + self._dir("master"), "-defaultReplication=001", "-telemetry=false",
+                    "-volumeSizeLimitMB=64")
+        self.volume_ports = [(free_port(), free_port()) for _ in range(2)]
+        for index in range(2):
+            self.start_volume(index)
+        self._start("filer", "filer", "-port=%d" % port["filer"], "-port.grpc=%d" % port["filer.grpc"],
+                    "-master=" + self.master, "-defaultReplicaPlacement=001")
+        self._start("s3", "s3", "-filer=127.0.0.1:%d.%d" % (port["filer"], port["filer.grpc"]),
+                    "-port=%d" % port["s3"], "-port.grpc=%d" % port["s3.grpc"], "-port.iceberg=0", "-port.lance=0")
+        self.endpoint = "http://127.0.0.1:%d" % port["s3"]
+        self.bucket = "cluster-%d" % os.getpid()
+        deadline = time.monotonic() + 90
+        logging.getLogger("filestoraged.storage.s3.client").disabled = True  # the probes fail until it is up
+        while True:  # the master elects itself, volume servers join, the gateway finds the filer
+            try:  # a bucket, then a first file (its volumes are made on demand)
+                probe = self.client(timeout=30, retry_window=0)
+                probe.request("PUT", "", ok=(200, 409)).release()
+                probe.request("PUT", "probe", body=b"probe", payload_sha256=hashlib.sha256(b"probe").hexdigest(),
+                              ok=(200,)).release()
+                probe.request("DELETE", "probe", ok=(200, 204)).release()
+                probe.close()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("the SeaweedFS cluster did not come up within 90 s: see " + self.folder)
+                time.sleep(0.3)
+        logging.getLogger("filestoraged.storage.s3.client").disabled = False
+
+    def client(self, timeout: float = 30.0, retry_window: float = 15.0) -> S3Client:
+        return S3Client(self.endpoint, self.bucket, "us-east-1", ACCESS_KEY, SECRET_KEY, timeout, retry_window)
+
+    def _dir(self, name: str) -> str:
+        path = os.path.join(self.folder, name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def _start(self, name: str, *arguments: str) -> None:
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        log = open(os.path.join(self.folder, name + ".log"), "ab")
+        command = [self.binary, arguments[0], "-ip.bind=127.0.0.1"] + (
+            ["-ip=127.0.0.1"] if arguments[0] != "s3" else []) + list(arguments[1:])
+        self.processes[name] = (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                 start_new_session=True), log)
+
+    def start_volume(self, index: int) -> None:
+        http_port, grpc_port = self.volume_ports[index]
+        self._start("volume%d" % index, "volume", "-port=%d" % http_port, "-port.grpc=%d" % grpc_port,
+                    "-dir=" + self._dir("volume%d" % index), "-master=" + self.master, "-max=20")
+
+    def kill(self, name: str) -> None:
+        process, log = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        log.close()
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            process, log = self.processes[name]
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name in list(self.processes):
+            process, _ = self.processes[name]
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.kill(name)
+        shutil.rmtree(self.folder, ignore_errors=True)

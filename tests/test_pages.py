@@ -224,7 +224,7 @@ class PagesWithoutJavaScriptTests(ServerCase):
             self.driver.get("http://127.0.0.1:%d/" % self.port)
             self.driver.find_element("css selector", "#file").send_keys(source)
             self.driver.find_element("css selector", button).click()
-            wait_in(self.driver, lambda: shown in self.driver.find_element("css selector", "main").text,
+            wait_in(self.driver, lambda shown=shown: shown in self.driver.find_element("css selector", "main").text,
                     "the result page shows " + shown)
             self.assertIn("Uploaded", self.driver.find_element("css selector", "h1").text)
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import logging
 import os
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from typing import Iterator, List, Optional
 
-from ...errors import CorruptObject, InsufficientStorage, NotFound, TooLarge
+from ...errors import CorruptObject, FileStoreError, InsufficientStorage, NotFound, TooLarge
 from .. import blocks
 from ..blocks import BLOCK
 from ..caches import BoundedCache
@@ -32,6 +33,7 @@ from ..names import Namespace, is_object_id
 from .client import S3Client
 
 OCTET_STREAM = "application/octet-stream"  # stored when the upload named no type; read back as none
+log = logging.getLogger(__name__)
 SMALL_OBJECT = BLOCK  # read whole and checked against the id before any header
 _RECORDS = 4 * 1024 * 1024  # bytes of block records kept in memory (a record never changes)
 
@@ -78,8 +80,13 @@ class S3Backend(Backend):
             # store would guess one otherwise.
             headers = {"Content-MD5": _b64(md5.digest()), "If-None-Match": "*",
                        "Content-Type": content_type or OCTET_STREAM}
-            response = self.client.request("PUT", key, headers=headers, body=(spool, size), payload_sha256=oid,
-                                           ok=(200, 412))
+            try:
+                response = self.client.request("PUT", key, headers=headers, body=(spool, size),
+                                               payload_sha256=oid, ok=(200, 412))
+            except BaseException:
+                if blocks.needs_record(size):
+                    self._forget_record(key)
+                raise
             response.read()
             response.release()
         return PutResult(info, response.status == 200)
@@ -142,6 +149,15 @@ class S3Backend(Backend):
 
     def close(self) -> None:
         self.client.close()
+
+    def _forget_record(self, key: str) -> None:
+        """Remove the block record of an object whose PUT failed, if the store
+        lets us (best effort: a record alone is never listed nor read)."""
+        try:
+            if not self._exists(key):  # else another upload of the same bytes made it: the record is its too
+                self.client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
+        except FileStoreError:
+            log.warning("could not remove %s.blocks after a failed upload", key)
 
     def _exists(self, key: str) -> bool:
         response = self.client.request("HEAD", key)

@@ -22,8 +22,9 @@ from .sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
 
 log = logging.getLogger(__name__)
 
-RETRIES = 4  # after the first try; waits 0.1, 0.2, 0.4, 0.8 s between
-TIMEOUT = 30.0  # seconds for a connect or a read
+RETRIES = 4  # after the first try; waits 0.1, 0.2, 0.4, 0.8 s between ...
+RETRY_WINDOW = 15.0  # ... and none starts this long after the first began
+TIMEOUT = 30.0  # seconds for a connect or a read (a store may take this long to say 500)
 POOL = 16  # idle connections kept
 Body = Union[None, bytes, Tuple[BinaryIO, int]]  # bytes, or a file and its length (read from offset 0)
 
@@ -61,7 +62,9 @@ class Response:
 
 
 class S3Client:
-    def __init__(self, endpoint: str, bucket: str, region: str, access_key: str, secret_key: str) -> None:
+    def __init__(self, endpoint: str, bucket: str, region: str, access_key: str, secret_key: str,
+                 timeout: float = TIMEOUT, retry_window: float = RETRY_WINDOW) -> None:
+        self.timeout, self.retry_window = timeout, retry_window
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("the S3 endpoint must be an http:// or https:// URL, not %r" % endpoint)
@@ -88,9 +91,14 @@ class S3Client:
         path = self.path(key)
         target = path + ("?" + canonical_query(query) if query else "")
         failure = ""
+        started = time.monotonic()
+        tries = 0
         for attempt in range(RETRIES + 1):
             if attempt:
+                if time.monotonic() - started > self.retry_window:
+                    break
                 time.sleep(0.1 * 2 ** (attempt - 1))
+            tries += 1
             signed = self.signer.sign(method, self.host_header, path, query, dict(headers or {}), payload_sha256)
             conn = self._take()
             try:
@@ -110,7 +118,7 @@ class S3Client:
             response.release()
             raise S3Error("the object store answered %s %s with %d %s" % (method, key or "/", raw.status, code))
         log.warning("object store %s:%d failed %s %s %d times (%s)", self.host, self.port, method, key or "/",
-                    RETRIES + 1, failure)
+                    tries, failure)
         raise BackendUnavailable("the object store is not answering (%s)" % failure)
 
     def _send(self, conn, method: str, target: str, headers: Dict[str, str], body: Body) -> http.client.HTTPResponse:
@@ -144,7 +152,7 @@ class S3Client:
             return self._idle.get_nowait()
         except queue.Empty:
             kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            return kind(self.host, self.port, timeout=TIMEOUT)
+            return kind(self.host, self.port, timeout=self.timeout)
 
     def _put_back(self, conn) -> None:
         try:
