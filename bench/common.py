@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -87,10 +87,10 @@ def median_rate(times: List[float], size: int) -> float:
 
 
 class Daemon:
-    def __init__(self, work: str, *extra: str, port: int = 0) -> None:
+    def __init__(self, work: str, *extra: str, port: int = 0, env: Optional[Dict[str, str]] = None) -> None:
         self.port = port or free_port()
         self.data_dir = os.path.join(work, "daemon-store")
-        env = dict(os.environ, PYTHONPATH=ROOT)
+        env = dict(env or os.environ, PYTHONPATH=ROOT)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir,
              "--log-level", "WARNING", *extra], env=env)

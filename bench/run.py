@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached]``.
+"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -141,7 +141,7 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached"], help="run one group only")
+    parser.add_argument("--only", choices=["disk", "memcached", "s3"], help="run one group only")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fsd-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     report = Report()
@@ -152,6 +152,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import memcached_bench  # needs pymemcache: run with .venv/bin/python
 
             memcached_bench.run(work, args.runs, report)
+        if args.only in (None, "s3"):
+            from . import s3_bench
+
+            s3_bench.run(work, args.runs, report)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.show()

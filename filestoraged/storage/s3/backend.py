@@ -3,9 +3,10 @@ the default namespace), each with its block digests in a record beside it
 (``<key>.blocks``, written before the object, removed after it).
 
 Write-through, never write-behind: an upload is spooled to ``.tmp`` while
-its SHA-256, MD5 and block digests are made (so a retry can rewind and the
-store can check what it got: ``Content-MD5``, and the signed payload hash,
-which is the object's id), then PUT; the answer leaves only after the store
+its SHA-256 and block digests are made (so a retry can rewind and the
+store can check what it got: ``x-amz-checksum-sha256``, refused with
+``BadDigest`` if the bytes differ; SeaweedFS does not check the signed
+payload hash, though it is sent), then PUT; the answer leaves only after the store
 acknowledged it. Nothing partial is left on either side: the spool is
 removed whatever happens, and S3 makes an object visible whole or not at all.
 
@@ -28,6 +29,7 @@ from ...errors import CorruptObject, FileStoreError, InsufficientStorage, NotFou
 from .. import blocks
 from ..blocks import BLOCK
 from ..caches import BoundedCache
+from ..threads import ahead
 from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill
 from ..names import Namespace, is_object_id
 from .client import S3Client
@@ -59,7 +61,7 @@ class S3Backend(Backend):
             raise InsufficientStorage("cannot spool the upload: %s" % error) from None
         with spool:
             try:
-                whole, md5, digests, size = _spool(stream, spool, self.max_size)
+                whole, digests, size = _spool(stream, spool, self.max_size)
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise InsufficientStorage("no space left to spool the upload") from error
@@ -71,14 +73,15 @@ class S3Backend(Backend):
                 return PutResult(info, False)
             if blocks.needs_record(size):
                 record = blocks.encode(oid, size, digests)
+                record_sha256 = hashlib.sha256(record)
                 self.client.request("PUT", key + ".blocks", body=record,
-                                    headers={"Content-MD5": _b64(hashlib.md5(record, usedforsecurity=False).digest())},
-                                    payload_sha256=hashlib.sha256(record).hexdigest())
+                                    headers={"x-amz-checksum-sha256": _b64(record_sha256.digest())},
+                                    payload_sha256=record_sha256.hexdigest())
             # If-None-Match: exactly one of the uploads racing with the same
             # bytes (in this daemon or another) creates the object; the
             # others learn it exists (412). The type is always set: the
             # store would guess one otherwise.
-            headers = {"Content-MD5": _b64(md5.digest()), "If-None-Match": "*",
+            headers = {"x-amz-checksum-sha256": _b64(whole.digest()), "If-None-Match": "*",
                        "Content-Type": content_type or OCTET_STREAM}
             try:
                 response = self.client.request("PUT", key, headers=headers, body=(spool, size),
@@ -207,16 +210,21 @@ class S3Object(StoredObject):
         first, last = start // BLOCK, (end - 1) // BLOCK
         span = "bytes=%d-%d" % (first * BLOCK, min((last + 1) * BLOCK, self.info.size) - 1)
         response = self._backend.client.request("GET", self._key, headers={"Range": span}, ok=(200, 206))
+
+        def checked(index: int) -> memoryview:
+            """Block ``index``, read from the response and checked (on a helper
+            thread, while the caller sends the block before it). Measured: a
+            second stage that reads while two threads check gained nothing on
+            two cores shared with the store itself."""
+            block = memoryview(bytearray(min(BLOCK, self.info.size - index * BLOCK)))
+            if fill(response, block) != len(block) or blocks.block_digest(block) != self._digests[index]:
+                raise CorruptObject("%s: block %d does not match its digest" % (self._key, index))
+            return block
+
+        indices = range(first, last + 1)
         try:
-            buffer = memoryview(bytearray(BLOCK))
-            for index in range(first, last + 1):
-                length = min(BLOCK, self.info.size - index * BLOCK)
-                block = buffer[:length]
-                if fill(response, block) != length or blocks.block_digest(block) != self._digests[index]:
-                    raise CorruptObject("%s: block %d does not match its digest" % (self._key, index))
-                low = max(start - index * BLOCK, 0)
-                high = min(end - index * BLOCK, length)
-                yield bytes(buffer[low:high])
+            for index, block in zip(indices, ahead(checked, indices, workers=1, depth=3)):
+                yield block[max(start - index * BLOCK, 0):min(end - index * BLOCK, len(block))]
         finally:
             response.release()
 
@@ -245,7 +253,7 @@ class S3Object(StoredObject):
 
 
 def _spool(stream: Readable, spool, max_size: int):
-    whole, md5, digests, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), [], 0
+    whole, digests, size = hashlib.sha256(), [], 0
     buffer = memoryview(bytearray(BLOCK))
     while True:
         count = fill(stream, buffer)
@@ -256,13 +264,12 @@ def _spool(stream: Readable, spool, max_size: int):
             raise TooLarge("the object is over the %d-byte limit" % max_size)
         piece = buffer[:count]
         whole.update(piece)
-        md5.update(piece)
         digests.append(blocks.block_digest(piece))
         spool.write(piece)
         if count < BLOCK:
             break
     spool.flush()
-    return whole, md5, digests, size
+    return whole, digests, size
 
 
 def _b64(raw: bytes) -> str:

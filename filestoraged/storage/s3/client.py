@@ -17,7 +17,7 @@ import time
 from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
-from ...errors import BackendUnavailable, FileStoreError
+from ...errors import BackendUnavailable
 from .sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,11 @@ POOL = 16  # idle connections kept
 Body = Union[None, bytes, Tuple[BinaryIO, int]]  # bytes, or a file and its length (read from offset 0)
 
 
-class S3Error(FileStoreError):
-    """An answer the store gave that the backend did not expect (a 4xx)."""
+class S3Error(BackendUnavailable):
+    """An answer the store gave that the backend did not expect (a 4xx, such
+    as ``BadDigest`` for bytes changed on the way): 503, send it again."""
 
     message = "the object store refused the request"
-    retry_after = 5
 
 
 class Response:
