@@ -34,16 +34,21 @@ def notify(state: str) -> bool:
         return False
 
 
-def start_watchdog(stop: threading.Event) -> Optional[threading.Thread]:
-    """Ping ``WATCHDOG=1`` at half the interval systemd asked for, until ``stop``."""
+def watchdog_interval() -> float:
+    """Seconds systemd's watchdog allows, if it watches this process (0 if not)."""
     try:
         usec = int(os.environ.get("WATCHDOG_USEC", "0"))
         pid = int(os.environ.get("WATCHDOG_PID", str(os.getpid())))
     except ValueError:
+        return 0.0
+    return usec / 1e6 if usec > 0 and pid == os.getpid() else 0.0
+
+
+def start_watchdog(stop: threading.Event) -> Optional[threading.Thread]:
+    """Ping ``WATCHDOG=1`` at half the interval systemd asked for, until ``stop``."""
+    interval = watchdog_interval() / 2
+    if not interval:
         return None
-    if usec <= 0 or pid != os.getpid():
-        return None
-    interval = usec / 1e6 / 2
 
     def ping() -> None:
         while not stop.wait(interval):

@@ -37,7 +37,6 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 from ..errors import BackendUnavailable, Forbidden, Gone, NotFound
@@ -45,68 +44,10 @@ from ..storage.database import DatabaseStore, transaction
 from ..storage.names import SHARES
 from ..storage.shared import ProcessLock, run_dir
 from ..storage.interface import Backend
+from .links import NEEDS_BLOB, ORPHAN_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, NewLink
 from .passwords import Passwords
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS share_links (
-    id TEXT PRIMARY KEY,
-    oid TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    filename TEXT,
-    content_type TEXT,
-    password_salt BLOB,
-    password_hash BLOB,
-    delete_token_hash TEXT NOT NULL,
-    max_downloads INTEGER NOT NULL,
-    downloads INTEGER NOT NULL DEFAULT 0,
-    in_flight INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    blob_released INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
-CREATE TABLE IF NOT EXISTS share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
-"""
-# A link still needs its blob: not deleted, not expired, downloads left — or
-# a transfer still running, whatever else happened.
-_NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
-
-TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
-ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
-
-
-@dataclass(frozen=True)
-class Link:
-    id: str
-    oid: str
-    size: int
-    filename: Optional[str]
-    content_type: Optional[str]
-    password_salt: Optional[bytes]
-    password_hash: Optional[bytes]
-    delete_token_hash: str
-    max_downloads: int
-    downloads: int
-    in_flight: int
-    created_at: float
-    expires_at: float
-    deleted: int
-    blob_released: int
-
-    @property
-    def has_password(self) -> bool:
-        return self.password_hash is not None
-
-
-@dataclass(frozen=True)
-class NewLink:
-    id: str
-    delete_token: str
-    expires_at: float
-
 
 class ShareStore(DatabaseStore):
     def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time,
@@ -119,7 +60,7 @@ class ShareStore(DatabaseStore):
         # _lock (DatabaseStore's) guards the database connection; it is never
         # held through backend I/O. _blob_lock orders blob removal against
         # linking (see the module docstring); when both are taken, _blob_lock first.
-        super().__init__(path, _SCHEMA)
+        super().__init__(path, SCHEMA)
         run = run_dir(os.path.dirname(path))
         self._blob_lock = ProcessLock(os.path.join(run, "share-blobs.lock"))
         self._sweeping = ProcessLock(os.path.join(run, "share-sweep.lock"))
@@ -230,7 +171,7 @@ class ShareStore(DatabaseStore):
             linked = {row[0] for row in self._db.execute(
                 "SELECT DISTINCT oid FROM share_links WHERE blob_released = 0")}
             needed = {row[0] for row in self._db.execute(
-                "SELECT DISTINCT oid FROM share_links WHERE " + _NEEDS_BLOB, (now,))}
+                "SELECT DISTINCT oid FROM share_links WHERE " + NEEDS_BLOB, (now,))}
         stored = {info.oid for info in self.backend.list(SHARES)}
         # A blob no link names yet may be an upload between storing its bytes
         # and making its link: it is removed only once it has stayed so for
@@ -242,7 +183,7 @@ class ShareStore(DatabaseStore):
         for oid in sorted((linked - needed) | ripe):
             with self._blob_lock:
                 with self._lock:  # a link may have been made for these bytes since
-                    if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + _NEEDS_BLOB,
+                    if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + NEEDS_BLOB,
                                         (oid, now)).fetchone():
                         continue
                 try:
@@ -256,7 +197,7 @@ class ShareStore(DatabaseStore):
         self.passwords.wrong.prune(now)
         with self._lock:
             self._db.execute(
-                "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + _NEEDS_BLOB
+                "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + NEEDS_BLOB
                 + " AND max(expires_at, created_at) < ?", (now, now - TOMBSTONE_SECONDS))
         return removed
 
@@ -296,7 +237,7 @@ def prepare_links(db, holder: Optional[int]) -> None:
     """Make sure the tables exist, and give back the reservations of the
     worker process ``holder`` (which died: its transfers will never finish),
     or of every process (None: none runs yet)."""
-    db.executescript(_SCHEMA)
+    db.executescript(SCHEMA)
     with transaction(db):
         if holder is None:
             db.execute("UPDATE share_links SET in_flight = 0 WHERE in_flight > 0")

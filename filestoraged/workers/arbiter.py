@@ -35,7 +35,7 @@ from ..storage.shared import WORKER_SLOTS
 from ..web.server import listen
 from ..web.tls import server_context
 from . import worker_count
-from .children import Child, give_back, prepare, spawn
+from .children import Child, describe, give_back, prepare, signal_quietly, spawn
 from .metrics_files import FLUSH_EVERY
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Arbiter:
         return None
 
     def _serve(self) -> int:
-        watchdog = _watchdog_interval()
+        watchdog = systemd.watchdog_interval()
         # A worker beats every FLUSH_EVERY: silent for three beats, it is not serving.
         fresh = max(watchdog / 2, 3 * FLUSH_EVERY)
         next_ping = time.monotonic()
@@ -130,7 +130,7 @@ class Arbiter:
             for child in list(self.children.values()):
                 if child.ready and now - child.last_beat > SILENT_LIMIT:
                     log.error("worker %d has not accepted for %d s: killing it", child.pid, SILENT_LIMIT)
-                    _signal(child.pid, signal.SIGKILL)
+                    signal_quietly(child.pid, signal.SIGKILL)
                     child.last_beat = now  # once; it is reaped and replaced
             if watchdog and now >= next_ping:
                 next_ping = now + watchdog / 2
@@ -187,19 +187,19 @@ class Arbiter:
         give_back(self.config, child.pid)
         if self._swap is not None and self._swap[1] is child:
             log.error("the new worker %d exited while starting (%s): reload abandoned, the old workers keep serving",
-                      child.pid, _describe(status))
+                      child.pid, describe(status))
             self._swaps.clear()
             self._swap = None
             return
         if child.retiring:
-            log.info("worker %d stopped (%s)", child.pid, _describe(status))
+            log.info("worker %d stopped (%s)", child.pid, describe(status))
             return
         now = time.monotonic()
         if now - child.started < YOUNG:
             delay, self._backoff = self._backoff, min(self._backoff * 2, BACKOFF_MAX)
         else:
             delay = self._backoff = BACKOFF_FIRST
-        log.warning("worker %d exited (%s): starting another in %.1f s", child.pid, _describe(status), delay)
+        log.warning("worker %d exited (%s): starting another in %.1f s", child.pid, describe(status), delay)
         self._restart_at[child.slot] = now + delay
 
     def _restart_due(self, now: float) -> None:
@@ -229,7 +229,7 @@ class Arbiter:
                 self._swap = None
             elif now - new.started > START_LIMIT:
                 log.error("the new worker %d did not start listening: reload abandoned", new.pid)
-                _signal(new.pid, signal.SIGKILL)
+                signal_quietly(new.pid, signal.SIGKILL)
                 self._swaps.clear()
                 self._swap = None
             return
@@ -247,7 +247,7 @@ class Arbiter:
 
     def _retire(self, child: Child) -> None:
         child.retiring = True
-        _signal(child.pid, signal.SIGTERM)
+        signal_quietly(child.pid, signal.SIGTERM)
 
     def _free_slot(self) -> int:
         taken = {child.slot for child in self.children.values()} | set(self._restart_at)
@@ -264,43 +264,21 @@ class Arbiter:
         self._stopping = True
         self.listener.close()  # the socket closes once the workers close theirs too
         for child in self.children.values():
-            _signal(child.pid, signal.SIGTERM)
+            signal_quietly(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.shutdown_grace + 5
         status = 0
         while self.children:
             if time.monotonic() > deadline:
                 for child in self.children.values():
                     log.error("worker %d still running after the grace period: killing it", child.pid)
-                    _signal(child.pid, signal.SIGKILL)
+                    signal_quietly(child.pid, signal.SIGKILL)
                 deadline = float("inf")
                 status = 1
             self._wait(0.2)
             self._pending.clear()
             for child, code in self._reap():
                 if os.waitstatus_to_exitcode(code) != 0:
-                    log.warning("worker %d exited (%s)", child.pid, _describe(code))
+                    log.warning("worker %d exited (%s)", child.pid, describe(code))
                     status = 1
         log.info("stopped")
         return status
-
-
-def _watchdog_interval() -> float:
-    """Seconds systemd's watchdog allows, if it watches this process (0 if not)."""
-    try:
-        usec = int(os.environ.get("WATCHDOG_USEC", "0"))
-        pid = int(os.environ.get("WATCHDOG_PID", str(os.getpid())))
-    except ValueError:
-        return 0.0
-    return usec / 1e6 if usec > 0 and pid == os.getpid() else 0.0
-
-
-def _signal(pid: int, number: int) -> None:
-    try:
-        os.kill(pid, number)
-    except ProcessLookupError:
-        pass
-
-
-def _describe(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
-    return "killed by %s" % signal.Signals(-code).name if code < 0 else "status %d" % code

@@ -128,3 +128,17 @@ def _die_with(parent: int) -> None:
         pass
     if os.getppid() != parent:  # it died before prctl took effect
         os._exit(1)
+
+
+def signal_quietly(pid: int, number: int) -> None:
+    """Send a signal to a worker that may have exited meanwhile."""
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def describe(status: int) -> str:
+    """A wait status in words: ``status 1``, ``killed by SIGKILL``."""
+    code = os.waitstatus_to_exitcode(status)
+    return "killed by %s" % signal.Signals(-code).name if code < 0 else "status %d" % code

@@ -1,0 +1,65 @@
+"""Share-link records as ``meta.db`` holds them: the table, what a row is,
+and the rule that says whether a link still needs its blob."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS share_links (
+    id TEXT PRIMARY KEY,
+    oid TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    filename TEXT,
+    content_type TEXT,
+    password_salt BLOB,
+    password_hash BLOB,
+    delete_token_hash TEXT NOT NULL,
+    max_downloads INTEGER NOT NULL,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    blob_released INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
+CREATE TABLE IF NOT EXISTS share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
+"""
+# A link still needs its blob: not deleted, not expired, downloads left — or
+# a transfer still running, whatever else happened.
+NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
+
+TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
+ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
+
+
+@dataclass(frozen=True)
+class Link:
+    id: str
+    oid: str
+    size: int
+    filename: Optional[str]
+    content_type: Optional[str]
+    password_salt: Optional[bytes]
+    password_hash: Optional[bytes]
+    delete_token_hash: str
+    max_downloads: int
+    downloads: int
+    in_flight: int
+    created_at: float
+    expires_at: float
+    deleted: int
+    blob_released: int
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class NewLink:
+    id: str
+    delete_token: str
+    expires_at: float
