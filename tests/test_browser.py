@@ -47,15 +47,24 @@ def browser(javascript: bool = True):
     return webdriver.Chrome(service=Service(driver), options=options), downloads
 
 
-class BrowserTests(ServerCase):
+class BrowserCase(ServerCase):
+    """A server and one headless Chromium for the test class."""
+
+    javascript = True
+
     @classmethod
     def setUpClass(cls) -> None:
-        cls.driver, cls.downloads = browser()
+        super().setUpClass()
+        cls.driver, cls.downloads = browser(cls.javascript)
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.driver.quit()
         shutil.rmtree(cls.downloads, ignore_errors=True)
+        super().tearDownClass()
+
+
+class BrowserTests(BrowserCase):
 
     def open(self, content_type: str) -> str:
         data = PAGE + content_type.encode()

@@ -15,7 +15,7 @@ import unittest
 from urllib.parse import urlsplit
 
 from .support import ServerCase, multipart, payload, wait_until
-from .test_browser import browser
+from .test_browser import BrowserCase
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -119,16 +119,7 @@ def wait_in(driver, condition, what: str) -> None:
         lambda driver: condition(), what)
 
 
-class PagesInChromiumTests(ServerCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.driver, cls.downloads = browser()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.driver.quit()
-        shutil.rmtree(cls.downloads, ignore_errors=True)
-
+class PagesInChromiumTests(BrowserCase):
     def setUp(self) -> None:
         super().setUp()
         self.files = tempfile.mkdtemp(prefix="fsd-pages-")
@@ -204,15 +195,8 @@ class PagesInChromiumTests(ServerCase):
         self.driver.set_window_size(1280, 900)
 
 
-class PagesWithoutJavaScriptTests(ServerCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.driver, cls.downloads = browser(javascript=False)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.driver.quit()
-        shutil.rmtree(cls.downloads, ignore_errors=True)
+class PagesWithoutJavaScriptTests(BrowserCase):
+    javascript = False
 
     def test_the_form_uploads_and_shows_the_link(self):
         folder = tempfile.mkdtemp(prefix="fsd-pages-")

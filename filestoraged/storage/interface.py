@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
 
-from ..errors import CorruptObject
+from ..errors import CorruptObject, TooLarge
 from .names import Namespace
 
 
@@ -179,6 +179,23 @@ def fill(stream, buffer: memoryview) -> int:
             break
         filled += count
     return filled
+
+
+def pieces(stream, max_size: int, block: int) -> Iterator[memoryview]:
+    """An upload's bytes, ``block`` at a time in one reused buffer (a piece is
+    good until the next is asked for); ``TooLarge`` once past ``max_size``."""
+    buffer = memoryview(bytearray(block))
+    size = 0
+    while True:
+        count = fill(stream, buffer)
+        if not count:
+            return
+        size += count
+        if size > max_size:
+            raise TooLarge("the object is over the %d-byte limit" % max_size)
+        yield buffer[:count]
+        if count < block:
+            return
 
 
 def verify_digest(expected: str, digest: "hashlib._Hash", what: str) -> None:

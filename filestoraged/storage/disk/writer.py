@@ -17,9 +17,8 @@ import hashlib
 import os
 from typing import Tuple
 
-from ...errors import TooLarge
 from ..blocks import BLOCK
-from ..interface import Readable, fill
+from ..interface import Readable, pieces
 from ..threads import Stage
 from .files import write_all
 from .quota import Reservation
@@ -36,25 +35,16 @@ def write_object(fd: int, stream: Readable, reservation: Reservation, max_size: 
     """Copy ``stream`` into ``fd``; return its SHA-256 (hex) and size.
     ``TooLarge`` past ``max_size``; quota bytes taken as they come."""
     digest = hashlib.sha256()
-    buffer = memoryview(bytearray(BLOCK))
     size = unflushed = 0
     with Stage(os.fdatasync, name="fdatasync") as flusher:
-        while True:
-            count = fill(stream, buffer)
-            if not count:
-                break
-            size += count
-            if size > max_size:
-                raise TooLarge("the object is over the %d-byte limit" % max_size)
-            reservation.take(count)
-            piece = buffer[:count]
+        for piece in pieces(stream, max_size, BLOCK):
+            reservation.take(len(piece))
             digest.update(piece)
             write_all(fd, piece)
-            unflushed += count
+            size += len(piece)
+            unflushed += len(piece)
             if unflushed >= FLUSH_EVERY:
                 unflushed = 0
                 flusher.offer(fd)  # skipped while the last flush still runs
-            if count < BLOCK:
-                break
         flusher.finish()
     return digest.hexdigest(), size

@@ -25,12 +25,13 @@ import tempfile
 import xml.etree.ElementTree as ElementTree
 from typing import Iterator, List, Optional
 
-from ...errors import CorruptObject, FileStoreError, InsufficientStorage, NotFound, TooLarge
+from ...errors import CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
 from ..caches import BoundedCache
 from ..threads import ahead
-from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill
+from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill,
+                         pieces)
 from ..names import Namespace, is_object_id
 from .client import S3Client
 
@@ -254,20 +255,11 @@ class S3Object(StoredObject):
 
 def _spool(stream: Readable, spool, max_size: int):
     whole, digests, size = hashlib.sha256(), [], 0
-    buffer = memoryview(bytearray(BLOCK))
-    while True:
-        count = fill(stream, buffer)
-        if not count:
-            break
-        size += count
-        if size > max_size:
-            raise TooLarge("the object is over the %d-byte limit" % max_size)
-        piece = buffer[:count]
+    for piece in pieces(stream, max_size, BLOCK):
         whole.update(piece)
         digests.append(blocks.block_digest(piece))
         spool.write(piece)
-        if count < BLOCK:
-            break
+        size += len(piece)
     spool.flush()
     return whole, digests, size
 
