@@ -128,7 +128,8 @@ class Arbiter:
             self._restart_due(now)
             self._advance_swap(now)
             for child in list(self.children.values()):
-                if child.ready and now - child.last_beat > SILENT_LIMIT:
+                # (A retiring worker stopped accepting on purpose: it drains.)
+                if child.ready and not child.retiring and now - child.last_beat > SILENT_LIMIT:
                     log.error("worker %d has not accepted for %d s: killing it", child.pid, SILENT_LIMIT)
                     signal_quietly(child.pid, signal.SIGKILL)
                     child.last_beat = now  # once; it is reaped and replaced
