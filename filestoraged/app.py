@@ -29,8 +29,18 @@ SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
-    """The backend the configuration names. ``pymemcache`` is imported only here,
-    only for the memcached backend, so the disk default needs nothing installed."""
+    """The backend the configuration names, behind a memcached cache with
+    ``--cache memcached``. ``pymemcache`` is imported only for memcached, so
+    the disk default needs nothing installed."""
+    tier = _tier(config, worker)
+    if config.cache == "memcached":
+        from .storage.cached import CachedBackend
+
+        return CachedBackend(tier, config.memcached_servers)
+    return tier
+
+
+def _tier(config: Config, worker: Optional[int]) -> Backend:
     if config.backend == "memcached":
         from .storage.memcached.backend import MemcachedBackend
 

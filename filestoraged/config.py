@@ -66,6 +66,7 @@ class Config:
     s3_endpoint: str = ""
     s3_bucket: str = ""
     s3_region: str = "us-east-1"
+    cache: str = ""
     max_size: int = 50 * MIB
     max_bytes: int = 0
     max_connections: int = 256
@@ -112,6 +113,7 @@ OPTIONS: List[Option] = [
            "AWS_SECRET_ACCESS_KEY)"),
     Option("s3_bucket", str, "the S3 backend's bucket (it must exist)"),
     Option("s3_region", str, "the S3 backend's region, for signing"),
+    Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
     Option("max_connections", int, "concurrent client connections per worker; more get 503"),
@@ -228,6 +230,8 @@ def _check_values(config: Config) -> None:
         (config.backend in ("disk", "memcached", "s3"), "--backend must be disk, memcached or s3"),
         (config.backend != "s3" or (config.s3_endpoint.startswith(("http://", "https://")) and config.s3_bucket),
          "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
+        (config.cache in ("", "memcached") and not (config.cache and config.backend == "memcached"),
+         "--cache must be memcached (in front of the disk or s3 backend), or not set"),
         (config.backend != "s3" or config.command != "serve" or all(_aws_credentials()),
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),

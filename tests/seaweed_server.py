@@ -137,7 +137,7 @@ class SeaweedMixin:
         self.addCleanup(client.close)
         return client
 
-    def keys_held(self) -> List[str]:
+    def keys_in_bucket(self) -> List[str]:
         return self.store.keys(self.bucket)
 
 

@@ -59,7 +59,7 @@ class S3TestCase(SeaweedMixin, unittest.TestCase):
         flip_a_byte(self.s3_client(), key_of(namespace, oid))
 
     def assert_nothing_left(self) -> None:
-        self.assertEqual(self.keys_held(), [])
+        self.assertEqual(self.keys_in_bucket(), [])
         self.assertEqual(os.listdir(self.data_dir + "/.tmp"), [])
 
 
@@ -108,7 +108,7 @@ class S3ServerCase(SeaweedMixin, ServerCase):
         flip_a_byte(self.s3_client(), key_of(DEFAULT, oid))
 
     def stored_objects(self):
-        return self.keys_held()
+        return self.keys_in_bucket()
 
 
 class S3FilesTests(FilesContract, S3ServerCase):
@@ -167,7 +167,7 @@ class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
             replies = list(pool.map(lambda i: self.daemons[i % 3].call("POST", "/files", data), range(6)))
         self.assertEqual({status for status, _ in replies}, {200})
         self.assertEqual({json.loads(body)["hash"] for _, body in replies}, {sha256(data)})
-        self.assertEqual(len([k for k in self.keys_held() if not k.endswith(".blocks")]), 1)
+        self.assertEqual(len([k for k in self.keys_in_bucket() if not k.endswith(".blocks")]), 1)
         for daemon in self.daemons:  # any daemon reads it, writer or not
             self.assertEqual(daemon.call("GET", "/files/" + sha256(data)), (200, data))
 
@@ -178,7 +178,7 @@ class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
         self.assertEqual(self.daemons[2].call("DELETE", "/data/repo/" + oid)[0], 200)
         self.assertEqual(self.daemons[1].call("GET", "/data/repo/" + oid)[0], 404)
         self.assertEqual(self.daemons[0].call("GET", "/data/repo")[1], b"[]")
-        self.assertEqual(self.keys_held(), [])
+        self.assertEqual(self.keys_in_bucket(), [])
 
     def test_concurrent_uploads_and_deletes_leave_whole_objects_or_none(self):
         datas = [payload(MIB + i, seed=i) for i in range(6)]

@@ -62,7 +62,7 @@ class Arbiter:
 
     def run(self) -> int:
         config = self.config
-        if config.backend == "memcached":
+        if "memcached" in (config.backend, config.cache):
             import pymemcache  # noqa: F401  (missing: one line and exit 1, before any fork)
         server_context(config.tls_cert, config.tls_key)  # a bad certificate: exit 2 here, not in each worker
         wake_read, wake_write = os.pipe()

@@ -57,7 +57,7 @@ def serve(config, listener: Optional[socket.socket] = None, role: Optional[Worke
     # lock, would never run the handler.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    if config.backend == "memcached":
+    if "memcached" in (config.backend, config.cache):
         import pymemcache.client.base
 
         pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE

@@ -1,0 +1,75 @@
+"""``--cache memcached`` over the S3 tier: hot small objects come from
+memcached, verified; a miss fills the cache; a delete anywhere is seen at
+once; a broken or absent cache only costs speed."""
+
+from __future__ import annotations
+
+from filestoraged.storage.cached import CACHE_MAX, CachedBackend
+from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.s3.backend import S3Backend, key_of
+
+from .memcached_server import MemcachedMixin
+from .seaweed_server import SeaweedMixin
+from .support import ServerCase, payload, sha256
+from .test_s3 import flip_a_byte
+
+
+class CachedS3Tests(MemcachedMixin, SeaweedMixin, ServerCase):
+    config_overrides = {"backend": "s3", "cache": "memcached"}
+
+    def make_backend(self, config):
+        return CachedBackend(S3Backend(self.s3_client(), config.data_dir, config.max_size), self.addresses)
+
+    def upload(self, data: bytes) -> str:
+        reply = self.request("POST", "/files", data, {"Content-Type": "text/plain"})
+        self.assertEqual(reply.status, 200, reply)
+        return reply.json()["hash"]
+
+    def test_a_hot_object_comes_from_the_cache(self):
+        data = payload(300 * 1024, seed=1)
+        oid = self.upload(data)
+        self.assertEqual(self.request("GET", "/files/" + oid).body, data)  # a miss: fills the cache
+        self.assertIn("fsd:m:cache/default/" + oid, self.keys_held())
+        flip_a_byte(self.s3_client(), key_of(DEFAULT, oid))  # the tier's copy goes bad behind our back
+        reply = self.request("GET", "/files/" + oid)
+        self.assertEqual((reply.status, reply.body), (200, data))  # so this one came from memcached
+        self.assertEqual(reply.headers["Content-Type"], "text/plain")
+
+    def test_a_delete_in_another_daemon_is_seen_at_once(self):
+        data = payload(1000, seed=2)
+        oid = self.upload(data)
+        self.assertEqual(self.request("GET", "/files/" + oid).status, 200)  # cached now
+        client = self.s3_client()  # another daemon deletes it from the tier
+        client.request("DELETE", key_of(DEFAULT, oid), ok=(200, 204)).release()
+        self.assertEqual(self.request("GET", "/files/" + oid).status, 404)
+
+    def test_a_corrupt_cache_entry_is_a_miss(self):
+        data = payload(200 * 1024, seed=3)
+        oid = self.upload(data)
+        from pymemcache.client.base import Client
+
+        self.request("GET", "/files/" + oid)
+        changed = 0
+        for server in self.memcached:  # change the last byte of every cached chunk
+            client = Client(("127.0.0.1", server.port))
+            for key in server.keys():
+                if key.startswith("fsd:c:"):
+                    value = client.get(key)
+                    client.set(key, value[:-1] + bytes([value[-1] ^ 1]))
+                    changed += 1
+            client.close()
+        self.assertGreater(changed, 0)
+        self.assertEqual(self.request("GET", "/files/" + oid).body, data)
+
+    def test_without_memcached_the_tier_answers(self):
+        data = payload(5000, seed=4)
+        oid = self.upload(data)
+        for server in self.memcached:
+            server.stop()
+        self.assertEqual(self.request("GET", "/files/" + oid).body, data)
+
+    def test_big_objects_are_not_cached(self):
+        data = payload(CACHE_MAX + 1, seed=5)
+        oid = self.upload(data)
+        self.assertEqual(sha256(self.request("GET", "/files/" + oid).body), oid)
+        self.assertEqual(self.keys_held(), [])
