@@ -310,3 +310,38 @@ class ClusterFaultTests(ServerCase):
                    "writes work again once it is back", timeout=60)
         for oid, data in stored.items():
             self.assertEqual(self.request("GET", "/files/" + oid).body, data)
+
+
+class MisconfiguredCase(SeaweedMixin, ServerCase):
+    """A daemon whose S3 settings are wrong: 503 and a health check that
+    says so, never a 200 made of the store's error page."""
+
+    config_overrides = {"backend": "s3"}
+
+    def make_backend(self, config):
+        from .seaweed_server import ACCESS_KEY, SECRET_KEY
+
+        bucket, secret = self.settings(self.bucket, SECRET_KEY)
+        client = S3Client(self.store.endpoint, bucket, "us-east-1", ACCESS_KEY, secret)
+        self.addCleanup(client.close)
+        return S3Backend(client, config.data_dir, config.max_size)
+
+
+class WrongCredentialsTests(MisconfiguredCase):
+    def settings(self, bucket: str, secret: str) -> tuple:
+        return bucket, "not-the-secret"
+
+    def test_everything_is_503(self):
+        self.assertEqual(self.request("GET", "/files/" + "0" * 64).status, 503)
+        self.assertEqual(self.request("POST", "/files", b"data").status, 503)
+        self.assertEqual(self.request("GET", "/healthz").status, 503)
+
+
+class MissingBucketTests(MisconfiguredCase):
+    def settings(self, bucket: str, secret: str) -> tuple:
+        return "no-such-bucket", secret
+
+    def test_a_missing_bucket_is_unhealthy(self):
+        reply = self.request("GET", "/healthz")
+        self.assertEqual(reply.status, 503)
+        self.assertIn("no-such-bucket", reply.json()["message"])

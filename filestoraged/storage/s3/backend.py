@@ -25,7 +25,7 @@ import tempfile
 import xml.etree.ElementTree as ElementTree
 from typing import Iterator, List, Optional
 
-from ...errors import CorruptObject, FileStoreError, InsufficientStorage, NotFound
+from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
 from ..caches import BoundedCache
@@ -149,7 +149,10 @@ class S3Backend(Backend):
         return found
 
     def check(self) -> None:
-        self.client.request("HEAD", "").release()
+        response = self.client.request("HEAD", "")
+        response.release()
+        if response.status != 200:
+            raise BackendUnavailable("the bucket %r does not exist on the object store" % self.client.bucket)
 
     def close(self) -> None:
         self.client.close()

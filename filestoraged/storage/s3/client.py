@@ -85,8 +85,10 @@ class S3Client:
                 headers: Optional[Dict[str, str]] = None, body: Body = None,
                 payload_sha256: str = EMPTY_SHA256, ok: Tuple[int, ...] = (200,)) -> Response:
         """Send, retrying connection errors and 5xx; the response if its
-        status is in ``ok`` (or a 4xx the caller handles: 403, 404, 412, 416),
-        else ``S3Error``; ``BackendUnavailable`` once the retries are spent."""
+        status is in ``ok`` or is 404 (the caller decides what a missing key
+        means), else ``S3Error`` (403 included: wrong credentials are the
+        operator's to fix, answered 503 and logged); ``BackendUnavailable``
+        once the retries are spent."""
         query = dict(query or {})
         path = self.path(key)
         target = path + ("?" + canonical_query(query) if query else "")
@@ -112,10 +114,12 @@ class S3Client:
                 failure = "HTTP %d %s" % (raw.status, _error_code(response))
                 response.release()
                 continue
-            if raw.status in ok or raw.status in (403, 404, 412, 416):
+            if raw.status in ok or raw.status == 404:
                 return response
             code = _error_code(response)
             response.release()
+            log.error("object store %s:%d answered %s %s with %d %s", self.host, self.port, method, key or "/",
+                      raw.status, code)
             raise S3Error("the object store answered %s %s with %d %s" % (method, key or "/", raw.status, code))
         log.warning("object store %s:%d failed %s %s %d times (%s)", self.host, self.port, method, key or "/",
                     tries, failure)
