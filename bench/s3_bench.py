@@ -43,7 +43,8 @@ def run(work: str, runs: int, report) -> None:
     store = subprocess.Popen([weed, "mini", "-dir=" + folder, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port=%d" % port,
                               "-s3.port.iceberg=0", "-s3.port.lance=0", *ports], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
+                             start_new_session=True)
     endpoint = "http://127.0.0.1:%d" % port
     sigv4 = ("--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "%s:%s" % (KEY, SECRET))
     try:

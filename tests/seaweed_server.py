@@ -64,7 +64,7 @@ class Seaweed:
         env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
         self.log = open(os.path.join(self.folder, "weed.log"), "wb")
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        cwd=self.folder, start_new_session=True)
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self._wait_ready()
 
@@ -159,7 +159,7 @@ class SeaweedCluster:
         for index in range(2):
             self.start_volume(index)
         self._start("filer", "filer", "-port=%d" % port["filer"], "-port.grpc=%d" % port["filer.grpc"],
-                    "-master=" + self.master, "-defaultReplicaPlacement=001")
+                    "-master=" + self.master, "-defaultReplicaPlacement=001", "-defaultStoreDir=" + self._dir("filer"))
         self._start("s3", "s3", "-filer=127.0.0.1:%d.%d" % (port["filer"], port["filer.grpc"]),
                     "-port=%d" % port["s3"], "-port.grpc=%d" % port["s3.grpc"], "-port.iceberg=0", "-port.lance=0")
         self.endpoint = "http://127.0.0.1:%d" % port["s3"]
@@ -195,8 +195,9 @@ class SeaweedCluster:
         log = open(os.path.join(self.folder, name + ".log"), "ab")
         command = [self.binary, arguments[0], "-ip.bind=127.0.0.1"] + (
             ["-ip=127.0.0.1"] if arguments[0] != "s3" else []) + list(arguments[1:])
+        # In its own folder: what a part writes where it runs stays out of the checkout.
         self.processes[name] = (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True), log)
+                                                 cwd=self.folder, start_new_session=True), log)
 
     def start_volume(self, index: int) -> None:
         http_port, grpc_port = self.volume_ports[index]
