@@ -44,15 +44,15 @@ def prepare(config) -> None:
     never do this: their siblings' uploads and reservations are live."""
     from ..meta.shares import prepare_links
     from ..storage.disk.backend import sweep_unfinished
+    from ..storage.disk.quota import USAGE_FILE
 
     os.makedirs(config.data_dir, exist_ok=True)
     run = run_dir(config.data_dir)
     MetricsFiles(run).clear()
-    for name in ("usage",):
-        try:
-            os.unlink(os.path.join(run, name))
-        except FileNotFoundError:
-            pass
+    try:
+        os.unlink(os.path.join(run, USAGE_FILE))  # the first worker counts the disk afresh
+    except FileNotFoundError:
+        pass
     if config.backend == "disk":
         tmp_dir = os.path.join(config.data_dir, ".tmp")
         os.makedirs(tmp_dir, exist_ok=True)

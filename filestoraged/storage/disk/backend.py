@@ -37,7 +37,7 @@ from .files import (
     set_block_record,
     set_content_type,
 )
-from .quota import Usage
+from .quota import USAGE_FILE, Usage
 from .reader import DiskObject
 from .writer import write_object
 
@@ -69,7 +69,7 @@ class DiskBackend(Backend):
         os.makedirs(self.tmp_dir, exist_ok=True)
         if sweep_tmp:
             sweep_unfinished(self.tmp_dir)
-        shared = None if worker is None else os.path.join(run_dir(self.root), "usage")
+        shared = None if worker is None else os.path.join(run_dir(self.root), USAGE_FILE)
         self._usage = Usage(max_bytes, shared, worker or 0, self._scan_usage, fresh=worker is None)
         self.repaired_marker = os.path.join(self.root, ".fsck-repaired")
         try:

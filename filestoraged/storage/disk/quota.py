@@ -15,6 +15,7 @@ from typing import Callable, Optional, Tuple
 from ...errors import InsufficientStorage
 from ..shared import WORKER_SLOTS, SharedCounters
 
+USAGE_FILE = "usage"  # in <data-dir>/run/
 _COUNTED, _OBJECTS, _BYTES, _IN_FLIGHT, _FIRST_SLOT = range(5)
 
 
