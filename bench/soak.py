@@ -223,12 +223,17 @@ class Soak:
 
 
 def sample(pid: int, samples: List[Tuple[float, int, int, int]], stop: threading.Event, started: float) -> None:
+    """RSS, threads and open descriptors of the daemon, its workers included."""
     while not stop.wait(5):
+        rss = threads = fds = 0
         try:
-            status = open("/proc/%d/status" % pid).read()
-            rss = int(status.split("VmRSS:")[1].split()[0]) // 1024
-            threads = int(status.split("Threads:")[1].split()[0])
-            fds = len(os.listdir("/proc/%d/fd" % pid))
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
+                pids = [pid] + [int(child) for child in children.read().split()]
+            for process in pids:
+                status = open("/proc/%d/status" % process).read()
+                rss += int(status.split("VmRSS:")[1].split()[0]) // 1024
+                threads += int(status.split("Threads:")[1].split()[0])
+                fds += len(os.listdir("/proc/%d/fd" % process))
         except (OSError, IndexError):
             return
         samples.append((time.monotonic() - started, rss, threads, fds))
@@ -309,7 +314,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("  after restart: " + ", ".join("%s %d" % item for item in sorted(verified.items())))
     if fsck:
         print("  " + fsck)
-    print("  t(s)   RSS MiB  threads  fds")
+    print("  t(s)   RSS MiB  threads  fds   (parent and workers together)")
     for at, rss, threads, fds in samples[:: max(1, len(samples) // 12)] + samples[-1:]:
         print("  %5.0f  %7d  %7d  %4d" % (at, rss, threads, fds))
     return 0
