@@ -85,6 +85,7 @@ class Metrics:
                              "refused": self._refused},
                 "dropped": dict(self._dropped),
                 "gauges": dict(_process_gauges(), connections=self._open_connections),
+                "started": _STARTED,
             }
 
     def render(self, others: Sequence[Tuple[dict, bool]] = ()) -> str:
@@ -160,7 +161,7 @@ def _combine(snapshots: Sequence[Tuple[dict, bool]]) -> dict:
                 sums[part][name] += value
         if running:
             workers += 1
-            started = min(started, snapshot["gauges"]["started"])
+            started = min(started, snapshot["started"])
     return dict(sums, requests=requests, durations=durations, dropped=dropped, workers=workers, started=started)
 
 
@@ -177,7 +178,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def _process_gauges() -> Dict[str, float]:
     """This process's CPU seconds, resident memory, open descriptors (Linux /proc)."""
     times = os.times()
-    gauges = {"cpu": times.user + times.system, "started": _STARTED}
+    gauges = {"cpu": times.user + times.system}
     try:
         with open("/proc/self/statm") as statm:
             gauges["resident"] = int(statm.read().split()[1]) * _PAGE

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..pages import wants_html
 from ..pages.upload import result_page
-from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
 from ..storage.names import DEFAULT, object_id
 from ..web.router import Router
 from . import Face

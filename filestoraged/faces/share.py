@@ -18,10 +18,9 @@ from typing import Dict, Optional
 from urllib.parse import parse_qs, quote
 
 from ..errors import BadRequest, NotFound, Unauthorized
-from ..pages import wants_html
 from ..pages.share import landing_page
 from ..pages.upload import result_page
-from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
 from ..web.router import Router
@@ -88,7 +87,7 @@ class ShareFace(Face):
         link = self.shares.get(_link_id(link_id))
         self.shares.check_alive(link)
         if request.method == "GET" and "download" not in request.query and wants_html(request.headers):
-            return landing_page(link, link.max_downloads - link.downloads - link.in_flight)  # never counts
+            return landing_page(link)  # never counts
         self.shares.check_password(link, _password(request))
         return self._send(request, link)
 
@@ -103,8 +102,7 @@ class ShareFace(Face):
         except Unauthorized as error:
             if not wants_html(request.headers):
                 raise
-            left = link.max_downloads - link.downloads - link.in_flight
-            return landing_page(link, left, error.text.capitalize() + ".", 401)
+            return landing_page(link, error.text.capitalize() + ".", 401)
         return self._send(request, link)
 
     def _send(self, request: Request, link) -> ObjectResponse:

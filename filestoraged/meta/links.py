@@ -54,6 +54,11 @@ class Link:
     blob_released: int
 
     @property
+    def downloads_left(self) -> int:
+        """Downloads still to be had, counting transfers in flight as taken."""
+        return self.max_downloads - self.downloads - self.in_flight
+
+    @property
     def has_password(self) -> bool:
         return self.password_hash is not None
 

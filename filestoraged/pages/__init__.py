@@ -14,7 +14,7 @@ import hashlib
 from html import escape
 from typing import Dict, Optional
 
-from ..web.messages import TextResponse, wants_html  # noqa: F401  (the faces import it from here)
+from ..web.messages import TextResponse
 
 STYLE = """
 :root{color-scheme:light dark;--fg:#1b1b1f;--bg:#f6f6f8;--card:#fff;--muted:#55575f;--accent:#1d4ed8;--bad:#b42318}

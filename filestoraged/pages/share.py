@@ -13,11 +13,11 @@ from ..web.messages import TextResponse
 from . import page, size_text
 
 
-def landing_page(link, downloads_left: int, message: Optional[str] = None, status: int = 200) -> TextResponse:
+def landing_page(link, message: Optional[str] = None, status: int = 200) -> TextResponse:
     name = link.filename or "download"
     expires = datetime.fromtimestamp(link.expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = (("Size", size_text(link.size)), ("Type", link.content_type or "application/octet-stream"),
-            ("Expires", expires), ("Downloads left", str(downloads_left)))
+            ("Expires", expires), ("Downloads left", str(link.downloads_left)))
     details = "".join("<dt>%s</dt><dd>%s</dd>" % (escape(a), escape(b)) for a, b in rows)
     error = '<p class="error" role="alert">%s</p>' % escape(message) if message else ""
     if link.has_password:

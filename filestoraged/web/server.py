@@ -68,8 +68,7 @@ class FileStoreServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return "%s://%s:%d" % (self.scheme, "[%s]" % host if ":" in host else host, port)
+        return url_of(self.scheme, self.server_address)
 
     def service_actions(self) -> None:
         """Run by ``serve_forever`` after each accept and each idle half second."""
@@ -167,6 +166,12 @@ class FileStoreServer(ThreadingHTTPServer):
                     return False
                 self._idle.wait(left)
         return True
+
+
+def url_of(scheme: str, address) -> str:
+    """``scheme://host:port`` for a socket address (IPv6 hosts in brackets)."""
+    host, port = address[:2]
+    return "%s://%s:%d" % (scheme, "[%s]" % host if ":" in host else host, port)
 
 
 def listen(host: str, port: int) -> socket.socket:

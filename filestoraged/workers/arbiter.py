@@ -32,7 +32,7 @@ from typing import Deque, Dict, List, Optional
 from .. import __version__, systemd
 from .. import config as config_module
 from ..storage.shared import WORKER_SLOTS
-from ..web.server import listen
+from ..web.server import listen, url_of
 from ..web.tls import server_context
 from . import worker_count
 from .children import Child, describe, give_back, prepare, signal_quietly, spawn
@@ -76,8 +76,7 @@ class Arbiter:
         prepare(config)
         self.listener = systemd.activation_socket() or listen(config.host, config.port)
         count = worker_count(config.workers)
-        host, port = self.listener.getsockname()[:2]
-        url = "%s://%s:%d" % ("https" if config.tls_cert else "http", "[%s]" % host if ":" in host else host, port)
+        url = url_of("https" if config.tls_cert else "http", self.listener.getsockname())
         # Connections wait in the socket's backlog until the first worker takes them.
         print("filestoraged %s: serving %s%s, data in %s (%s backend, %d workers); stop with Ctrl-C or SIGTERM"
               % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
