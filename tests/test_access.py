@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 from .support import ROOT, FakeClock, ServerCase, multipart, sha256
 
@@ -115,6 +117,55 @@ class WritesModeTests(AccessCase):
         self.assertEqual(reply.headers["Retry-After"], "61")
         self.clock.advance(61)
         self.assertEqual(self.call("POST", "/files", b"x", self.token("files:write")).status, 200)
+
+    def test_concurrent_wrong_tokens_get_no_more_checks_than_the_limit(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        checked = []
+        entered = threading.Condition()
+        find = self.app.tokens.find
+
+        def slow_find(secret):
+            # Hold every check until 20 are in (or 0.3 s passed): a limit
+            # that is checked apart from the counting lets them all in.
+            with entered:
+                checked.append(secret)
+                entered.notify_all()
+                entered.wait_for(lambda: len(checked) >= 20, timeout=0.3)
+            return find(secret)
+
+        self.app.tokens.find = slow_find
+        with ThreadPoolExecutor(50) as pool:
+            statuses = list(pool.map(lambda n: self.call("POST", "/files", b"x", "wrong-%d" % n).status,
+                                     range(100)))
+        self.assertEqual(len(checked), 10)  # the limit, however the requests raced
+        self.assertEqual(statuses.count(401), 10)
+        self.assertEqual(statuses.count(429), 90)
+
+    def test_a_locked_out_address_gets_429_even_with_a_good_token(self):
+        good = self.token("files:write")
+        for _ in range(10):
+            self.call("POST", "/files", b"x", "wrong")
+        reply = self.call("POST", "/files", b"x", good)
+        self.assertError(reply, 429, "too_many_requests")
+        self.clock.advance(61)
+        self.assertEqual(self.call("POST", "/files", b"x", good).status, 200)
+        # Good tokens never count toward the limit.
+        for _ in range(20):
+            self.assertEqual(self.call("POST", "/files", b"x", good).status, 200)
+
+    def test_non_ascii_basic_credentials_are_400_on_every_route(self):
+        token = self.token("admin")
+        raw = b"Basic \xc3\xa9\xff=="
+        for path, method in (("/files", "POST"), ("/data/photos", "PUT"), ("/kv/commit", "POST")):
+            with self.subTest(path=path):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                    sock.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n" % (method.encode(), path.encode(), raw))
+                    answer = sock.makefile("rb").read()
+                self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:200])
+                self.assertIn(b"malformed Basic credentials", answer)
+        self.assertEqual(self.call("POST", "/files", b"x", token).status, 200)
 
     def test_tokens_expire(self):
         token = self.token("files:write", expires_in=60)

@@ -98,6 +98,22 @@ class ShareContract:
         basic = "Basic " + base64.b64encode(b"anyone:s3cret").decode()
         self.assertEqual(self.request("GET", path, headers={"Authorization": basic}).status, 200)
 
+    def test_a_non_ascii_password_works_the_same_on_every_path(self):
+        link = self.share(password="pässwörd", max_downloads=10)
+        path = self.path_of(link)
+        utf8 = "pässwörd".encode("utf-8")
+        self.assertEqual(self.request("GET", path + "?password=p%C3%A4ssw%C3%B6rd").status, 200)
+        basic = "Basic " + base64.b64encode(b"x:" + utf8).decode()
+        self.assertEqual(self.request("GET", path, headers={"Authorization": basic}).status, 200)
+        # http.client sends header values as Latin-1: these are the UTF-8 bytes.
+        self.assertEqual(self.request("GET", path, headers={"X-Password": utf8.decode("latin-1")}).status, 200)
+        wrong = self.app.shares.passwords.wrong
+        self.assertEqual(wrong._db.execute("SELECT count(*) FROM failed_attempts").fetchone()[0], 0)
+        for bad in ("Basic \xe9t\xe9", "Basic ###"):
+            with self.subTest(authorization=bad):
+                self.assertError(self.request("GET", path, headers={"Authorization": bad}), 400, "bad_request")
+        self.assertError(self.request("GET", path, headers={"X-Password": "\xff\xfe"}), 400, "bad_request")
+
     def test_download_once_then_410(self):
         path = self.path_of(self.share())
         self.assertEqual(self.request("GET", path).status, 200)

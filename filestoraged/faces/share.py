@@ -9,8 +9,6 @@ with the whole file: a download is counted when a whole transfer completes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import mimetypes
 import re
 from datetime import datetime, timezone
@@ -23,6 +21,7 @@ from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
+from ..web.access import basic_password, header_text
 from ..web.router import Router
 from . import Face
 from .uploads import multipart_parts, whole_number
@@ -146,16 +145,12 @@ def _password(request: Request) -> Optional[str]:
     """From ``?password=``, ``X-Password`` or HTTP Basic (the user name is ignored)."""
     if "password" in request.query:
         return request.query["password"]
-    header = request.headers.get("X-Password")
+    header = header_text(request.headers, "X-Password")
     if header is not None:
         return header
     auth = request.headers.get("Authorization", "")
     if auth[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest("malformed Basic credentials") from None
-        return decoded.partition(":")[2]
+        return basic_password(auth[6:])
     return None
 
 

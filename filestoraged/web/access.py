@@ -12,7 +12,6 @@ open in every mode; a share link's delete token is its own authority.
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import logging
 import time
@@ -108,14 +107,19 @@ class Access:
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
             self._pruned = now
             self.failures.prune(now)
-        retry = self.failures.retry_after(address, now)
+        secret = credentials(headers, basic_is_token)
+        # Checked and counted in one step: the attempt counts as failed from
+        # the moment it is let in, until the token proves good, so concurrent
+        # guesses (in any worker) cannot all pass the same check. A locked-out
+        # address gets 429 even with a good token: answering it would tell a
+        # guesser which of its guesses was right.
+        retry = self.failures.admit(address, now)
         if retry is not None:
             raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
-        secret = credentials(headers, basic_is_token)
         token = self.tokens.find(secret) if secret else None
         if token is None:
-            self.failures.add(address, now)
             raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
+        self.failures.forget(address, now)
         if not grants(token.scopes, need.face, need.namespace, need.verb):
             raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
         return token.scopes
@@ -128,9 +132,28 @@ def credentials(headers, basic_is_token: bool) -> Optional[str]:
     if scheme.lower() == "bearer":
         return rest.strip() or None
     if scheme.lower() == "basic" and basic_is_token:
-        try:
-            decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest("malformed Basic credentials") from None
-        return decoded.partition(":")[2] or None
+        return basic_password(rest) or None
     return None
+
+
+def basic_password(encoded: str) -> str:
+    """The password of HTTP Basic credentials (``base64(user:password)``,
+    UTF-8 as RFC 7617 recommends); ``BadRequest`` (400) for anything else,
+    non-ASCII bytes in the header included."""
+    try:
+        decoded = base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+        raise BadRequest("malformed Basic credentials") from None
+    return decoded.partition(":")[2]
+
+
+def header_text(headers, name: str) -> Optional[str]:
+    """A header's value as UTF-8 text (the head is read as Latin-1, byte for
+    byte); ``BadRequest`` if its bytes are not UTF-8."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise BadRequest("%s is not UTF-8" % name) from None
