@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 
-from .support import ROOT, FakeClock, ServerCase, multipart, sha256
+from .support import ROOT, Daemon, FakeClock, ServerCase, multipart, sha256
 
 # (method, path, body, scope it needs, public under --auth writes, success status)
 OBJECT = b"an object"
@@ -221,6 +223,32 @@ class DefaultModeTests(ServerCase):
         self.assertEqual(self.request("POST", "/files", b"open").status, 200)
         self.assertEqual(self.request("DELETE", "/files/" + sha256(b"open")).status, 200)
 
+    def test_a_request_that_came_through_a_proxy_is_judged_as_writes(self):
+        """A proxy on this machine that nobody told us about: its requests
+        carry forwarding headers, and their clients may be anywhere."""
+        for name, value in (("X-Forwarded-For", "192.0.2.7"), ("Forwarded", "for=192.0.2.7"),
+                            ("X-Real-IP", "192.0.2.7")):
+            with self.subTest(header=name):
+                self.assertEqual(self.request("POST", "/files", b"x", {name: value}).status, 401)
+                self.assertEqual(self.request("GET", "/metrics", None, {name: value}).status, 401)
+        self.assertEqual(self.request("POST", "/files", b"x").status, 200)
+        self.assertEqual(self.request("GET", "/files/" + sha256(b"x"), None, {"X-Real-IP": "192.0.2.7"}).status,
+                         200)  # a public read under writes
+
+    def test_a_trusted_proxy_makes_auto_mean_writes_and_the_start_line_says_why(self):
+        from filestoraged.web.access import resolve_mode
+
+        self.assertEqual(resolve_mode("auto", "127.0.0.1", "127.0.0.1"),
+                         ("writes", "auto: a --trusted-proxy is configured"))
+        self.assertEqual(resolve_mode("auto", "127.0.0.1", "")[0], "off")
+        self.assertEqual(resolve_mode("off", "127.0.0.1", "127.0.0.1"), ("off", "set by --auth"))
+        data_dir = tempfile.mkdtemp(prefix="fsd-test-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        daemon = Daemon(data_dir, "--trusted-proxy", "127.0.0.1", "--workers", "1").start()
+        daemon.process.terminate()
+        _, err = daemon.process.communicate(timeout=30)
+        self.assertIn("access control writes (auto: a --trusted-proxy is configured)", err.decode())
+
 
 class TokenCommandTests(AccessCase):
     config_overrides = {"auth": "writes"}
@@ -278,7 +306,9 @@ class UntrustedProxyTests(AccessCase):
     def test_forwarded_headers_from_other_peers_are_ignored(self):
         conn = self.connection()
         with self.assertLogs("filestoraged.access", "INFO") as logs:
-            reply = self.call("POST", "/files", b"direct", headers=TrustedProxyTests.FORWARDED, conn=conn)
+            # (Forwarding headers under auto on loopback: judged as writes.)
+            reply = self.call("POST", "/files", b"direct", self.token("files:write"),
+                              headers=TrustedProxyTests.FORWARDED, conn=conn)
             self.call("GET", "/healthz", conn=conn)  # after the first line was written
         self.assertEqual(reply.json()["url"], "http://127.0.0.1:%d/files/%s" % (self.port, sha256(b"direct")))
         self.assertTrue(logs.output[0].split(":", 2)[2].startswith("127.0.0.1 "), logs.output)

@@ -43,6 +43,8 @@ def readme_location(daemon_port: int) -> str:
 @unittest.skipUnless(shutil.which("nginx") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
                      "needs nginx (bin/test installs it as root)")
 class BehindNginxTests(ServerCase):
+    # The README's recipe: --auth writes --trusted-proxy 127.0.0.1 (here the
+    # default auto, which must come to the same).
     config_overrides = {"trusted_proxy": "127.0.0.1"}
 
     def setUp(self) -> None:
@@ -62,12 +64,30 @@ class BehindNginxTests(ServerCase):
         with open(os.path.join(self.work, "nginx.pid")) as handle:
             os.kill(int(handle.read()), signal.SIGQUIT)
 
+    def test_through_the_proxy_the_default_access_control_asks_for_tokens(self):
+        """``--auth auto`` on loopback with a trusted proxy is ``writes``: a
+        client anywhere reaches us through the loopback peer."""
+        self.assertEqual(self.app.access.mode, "writes")
+        conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=60)
+        self.addCleanup(conn.close)
+        for method, path, body in (("POST", "/files", b"x"), ("DELETE", "/files/" + sha256(b"x"), None),
+                                   ("POST", "/kv/set", b'{"k": 1}'), ("POST", "/kv/commit", None),
+                                   ("GET", "/metrics", None), ("PUT", "/data/photos", b"x")):
+            with self.subTest(method=method, path=path):
+                conn.request(method, path, body)
+                reply = conn.getresponse()
+                reply.read()
+                self.assertEqual(reply.status, 401)
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().status, 200)
+
     def test_through_the_readme_location(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=60)
         self.addCleanup(conn.close)
         data = payload(6 * MIB + 5, seed=51)
+        token = {"Authorization": "Bearer " + self.app.tokens.create(["files:write"])[1]}
         with self.assertLogs("filestoraged.access", "INFO") as logs:
-            conn.request("POST", "/files", data)
+            conn.request("POST", "/files", data, token)
             reply = conn.getresponse()
             body = reply.read()
             conn.request("GET", "/healthz")  # the first line is written by then

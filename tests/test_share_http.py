@@ -101,7 +101,7 @@ class ShareContract:
     def test_a_non_ascii_password_works_the_same_on_every_path(self):
         link = self.share(password="pässwörd", max_downloads=10)
         path = self.path_of(link)
-        utf8 = "pässwörd".encode("utf-8")
+        utf8 = "pässwörd".encode()
         self.assertEqual(self.request("GET", path + "?password=p%C3%A4ssw%C3%B6rd").status, 200)
         basic = "Basic " + base64.b64encode(b"x:" + utf8).decode()
         self.assertEqual(self.request("GET", path, headers={"Authorization": basic}).status, 200)

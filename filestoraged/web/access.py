@@ -77,9 +77,28 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+# Headers a reverse proxy adds: a request that carries one came through a
+# proxy, from a client that may be anywhere.
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host")
+
+
+def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple[str, str]:
+    """``(mode, why)`` for ``--auth``: ``auto`` is ``off`` only on a loopback
+    address with no ``--trusted-proxy`` (a proxy in front means clients from
+    anywhere reach us through a loopback peer), else ``writes``."""
+    if setting != "auto":
+        return setting, "set by --auth"
+    if trusted_proxy.strip():
+        return "writes", "auto: a --trusted-proxy is configured"
+    if is_loopback(listening_host):
+        return "off", "auto: loopback only; requests with forwarding headers are treated as writes"
+    return "writes", "auto: listening beyond loopback"
+
+
 class Access:
     def __init__(self, tokens: TokenStore, mode: str, clock: Callable[[], float] = time.time) -> None:
         self.tokens = tokens
+        self.setting = mode
         self.mode = mode  # "auto" until resolve()
         self.clock = clock
         self.failures = Attempts(tokens.path, "token", FAILURES, FAILURE_WINDOW)
@@ -88,20 +107,32 @@ class Access:
     def close(self) -> None:
         self.failures.close()
 
-    def resolve(self, listening_host: str) -> str:
+    def resolve(self, listening_host: str, trusted_proxy: str = "") -> str:
         """Settle ``auto`` for the address the server listens on; say so once."""
-        if self.mode == "auto":
-            self.mode = "off" if is_loopback(listening_host) else "writes"
+        self.mode, self.why = resolve_mode(self.setting, listening_host, trusted_proxy)
         if self.mode != "off" and not self.tokens.any():
             log.warning("access control is %r and no token exists: create one with "
                         "'filestoraged token create --scope admin' (same --data-dir)", self.mode)
         return self.mode
 
-    def check(self, need: Optional[Need], headers, address: str, basic_is_token: bool = True) -> Tuple[str, ...]:
+    def mode_for(self, headers) -> str:
+        """The mode one request is judged by: ``auto`` resolved to ``off`` on
+        loopback still judges a request that came through a proxy (it carries
+        forwarding headers) as ``writes``: its client may be anywhere."""
+        if self.mode == "off" and self.setting == "auto":
+            for name in FORWARDING_HEADERS:
+                if name in headers:
+                    return "writes"
+        return self.mode
+
+    def check(self, need: Optional[Need], headers, address: str, basic_is_token: bool = True,
+              mode: Optional[str] = None) -> Tuple[str, ...]:
         """The scopes of the token the request carries (none if it needs none);
         ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
-        (429) unless the request may go ahead."""
-        if self.mode == "off" or need is None or (self.mode == "writes" and need.public):
+        (429) unless the request may go ahead. ``mode``: this request's (see
+        ``mode_for``), the server's by default."""
+        mode = mode or self.mode
+        if mode == "off" or need is None or (mode == "writes" and need.public):
             return ()
         now = self.clock()
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table

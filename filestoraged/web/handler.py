@@ -116,9 +116,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             handler, params, self.face = app.router.match(self.command, path)
             scopes: tuple = ()
-            if app.access.mode != "off":  # the default on loopback: nothing to work out per request
+            mode = app.access.mode_for(self.headers)
+            if mode != "off":  # the default on loopback: nothing to work out per request
                 need = access.need_for(self.face, self.command, path, params, self.headers)
-                scopes = app.access.check(need, self.headers, self.client, basic_is_token=self.face != "file")
+                scopes = app.access.check(need, self.headers, self.client, self.face != "file", mode)
             self.parsed = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             response: Response = handler(self.parsed, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing

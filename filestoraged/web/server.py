@@ -62,9 +62,9 @@ class FileStoreServer(ThreadingHTTPServer):
         self.socket = listen_socket
         self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
-        mode = app.access.resolve(host)
-        log.info("listening on %s://%s:%d (backend %s, access control %s)", self.scheme, host, port,
-                 app.backend.name, mode)
+        mode = app.access.resolve(host, self.config.trusted_proxy)
+        log.info("listening on %s://%s:%d (backend %s, access control %s: %s)", self.scheme, host, port,
+                 app.backend.name, mode, app.access.why)
 
     @property
     def url(self) -> str:

@@ -24,17 +24,17 @@ import logging
 import os
 import selectors
 import signal
-import sys
 import time
 from collections import deque
 from typing import Deque, Dict, List, Optional
 
-from .. import __version__, systemd
+from .. import systemd
 from .. import config as config_module
 from ..storage.shared import WORKER_SLOTS
 from ..web.server import listen, url_of
 from ..web.tls import server_context
 from . import worker_count
+from .startup import start_line
 from .children import Child, describe, give_back, prepare, signal_quietly, spawn
 from .metrics_files import FLUSH_EVERY
 
@@ -78,9 +78,7 @@ class Arbiter:
         count = worker_count(config.workers)
         url = url_of("https" if config.tls_cert else "http", self.listener.getsockname())
         # Connections wait in the socket's backlog until the first worker takes them.
-        print("filestoraged %s: serving %s%s, data in %s (%s backend, %d workers); stop with Ctrl-C or SIGTERM"
-              % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
-                 os.path.abspath(config.data_dir), config.backend, count), file=sys.stderr)
+        start_line(config, url, self.listener.getsockname()[0], count)
         for slot in range(count):
             self._start(slot)
         status = self._until_ready()

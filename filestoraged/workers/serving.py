@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import __version__, systemd
+from .. import systemd
 from ..app import App
 from ..storage.shared import run_dir
 from ..web.server import FileStoreServer
+from .startup import start_line
 from .metrics_files import FLUSH_EVERY, MetricsFiles
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,7 @@ def serve(config, listener: Optional[socket.socket] = None, role: Optional[Worke
         raise
     metrics_files = None
     if role is None:
-        print("filestoraged %s: serving %s%s, data in %s (%s backend); stop with Ctrl-C or SIGTERM"
-              % (__version__, server.url, " (the key-value store alone, at /)" if config.kv_at_root else "",
-                 os.path.abspath(config.data_dir), config.backend), file=sys.stderr)
+        start_line(config, server.url, server.server_address[0])
     else:
         metrics_files = MetricsFiles(run_dir(config.data_dir))
         app.peer_metrics = lambda: metrics_files.others(os.getpid())

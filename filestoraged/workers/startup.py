@@ -5,11 +5,26 @@ never a traceback: for the single process, the parent and each worker."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 from typing import Callable
 
 from ..web.tls import TlsConfigError
+
+
+def start_line(config, url: str, listening_host: str, workers: int = 1) -> None:
+    """The one line a start prints: where it serves, where the data goes,
+    which access control is in force and why, and how to stop it."""
+    from .. import __version__
+    from ..web.access import resolve_mode
+
+    mode, why = resolve_mode(config.auth, listening_host, config.trusted_proxy)
+    print("filestoraged %s: serving %s%s, data in %s (%s backend%s); access control %s (%s); "
+          "stop with Ctrl-C or SIGTERM"
+          % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
+             os.path.abspath(config.data_dir), config.backend,
+             ", %d workers" % workers if workers > 1 else "", mode, why), file=sys.stderr)
 
 
 def fail(message: str, status: int) -> int:
