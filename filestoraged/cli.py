@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 from . import config as config_module
 from . import logs
-from .workers import serving, worker_count
+from .workers import dirlock, serving, worker_count
 from .workers.startup import fail, guarded
 
 CLIENT_COMMANDS = ("put", "get", "rm", "ls")
@@ -54,9 +54,19 @@ def run_fsck(config) -> int:
     if config.backend != "disk":
         return fail("fsck checks the disk backend only", 2)
     if not os.path.isdir(config.data_dir):
-        return fail("no data directory at %s: check --data-dir" % os.path.abspath(config.data_dir), 2)
-    # Safe beside a serving daemon: nothing in .tmp is touched.
-    report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
+        return no_data_dir(config)
+    lock = None
+    if config.repair:  # moving objects away under a daemon's readers: not while one serves
+        try:
+            lock = dirlock.hold(config.data_dir)
+        except dirlock.DataDirInUse as error:
+            return fail("fsck --repair: %s; stop it first (plain fsck runs beside it, read-only)" % error, 1)
+    try:
+        # Safe beside a serving daemon: nothing in .tmp is touched.
+        report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
+    finally:
+        if lock is not None:
+            dirlock.release(lock)
     print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without block digests%s, "
           "%d stored values refused%s"
           % (report.checked, len(report.corrupt), len(report.repaired), len(report.unrecorded),
@@ -69,10 +79,15 @@ def run_fsck(config) -> int:
     return 1 if not report.clean and not config.repair else 0
 
 
+def no_data_dir(config) -> int:
+    """A subcommand never creates a data directory: one line naming where it looked."""
+    return fail("no data directory at %s: name it with --data-dir or FILESTORAGED_DATA_DIR "
+                "(the service's is /var/lib/filestoraged)" % os.path.abspath(config.data_dir), 2)
+
+
 def run_token(config) -> int:
     """``token create --scope S [--name N] [--expires-in S]`` (the secret alone
     on the last line), ``token list`` (never secrets), ``token revoke NAME``."""
-    import os
     from datetime import datetime, timezone
 
     from .errors import FileStoreError
@@ -82,7 +97,8 @@ def run_token(config) -> int:
         return "-" if stamp is None else datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     action = config.words[0] if config.words else ""
-    os.makedirs(config.data_dir, exist_ok=True)
+    if not os.path.isdir(config.data_dir):  # never a new, empty store the service will not see
+        return no_data_dir(config)
     tokens = TokenStore(os.path.join(config.data_dir, "meta.db"))
     try:
         if action == "create" and len(config.words) == 1:

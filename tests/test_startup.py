@@ -54,6 +54,19 @@ class StartupErrorTests(unittest.TestCase):
                 self.assertOneLine(run(*args, "--data-dir", self.store) if "--data-dir" not in args else run(*args),
                                    2, *words)
 
+    def test_subcommands_never_create_a_data_directory(self):
+        missing = os.path.join(self.folder, "nothing-here")
+        for args in (["token", "create", "--scope", "admin"], ["token", "list"], ["fsck"], ["fsck", "--repair"]):
+            with self.subTest(args=args):
+                self.assertOneLine(run(*args, "--data-dir", missing), 2, "no data directory at " + missing,
+                                   "--data-dir", "FILESTORAGED_DATA_DIR")
+                self.assertFalse(os.path.exists(missing))
+        # And from another folder with the default ./store:
+        result = subprocess.run([sys.executable, "-m", "filestoraged", "token", "list"], capture_output=True,
+                                text=True, timeout=60, cwd=self.folder, env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.folder, "store")))
+
     def test_an_environment_that_will_not_serve_is_exit_1(self):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))

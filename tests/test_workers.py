@@ -189,6 +189,54 @@ class LifecycleTests(WorkersCase):
         self.assertIsNone(self.daemon.process.poll())
         self.assertEqual(daemon_workers(self.parent), sorted(daemon_workers(self.parent)))
 
+    def test_a_worker_killed_mid_upload_leaves_no_temporary_file(self):
+        tmp_dir = os.path.join(self.data_dir, ".tmp")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (20 * MIB))
+            sock.sendall(payload(4 * MIB, seed=9))
+            wait_until(lambda: [n for n in os.listdir(tmp_dir) if n.startswith("put-")], "the upload is written")
+            name = [n for n in os.listdir(tmp_dir) if n.startswith("put-")][0]
+            holder = int(name.split("-")[1])
+            self.assertIn(holder, daemon_workers(self.parent))
+            os.kill(holder, signal.SIGKILL)
+            wait_until(lambda: name not in os.listdir(tmp_dir), "the parent swept the dead worker's upload")
+        self.assertIsNone(self.daemon.process.poll())
+
+    def test_a_second_daemon_on_the_same_data_directory_exits_with_one_line(self):
+        tmp_dir = os.path.join(self.data_dir, ".tmp")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % MIB)
+            sock.sendall(payload(MIB // 2, seed=10))
+            wait_until(lambda: os.listdir(tmp_dir), "the upload is written")
+            for workers in ("2", "1"):
+                with self.subTest(workers=workers):
+                    second = Daemon(self.data_dir, "--workers", workers).start(wait=False)
+                    code = second.process.wait(30)
+                    err = second.process.stderr.read().decode()
+                    second.process.stderr.close()
+                    self.assertEqual(code, 1, err)
+                    self.assertEqual(err.strip(), "filestoraged: data directory %s is in use by pid %d"
+                                     % (os.path.realpath(self.data_dir), self.parent))
+            self.assertTrue(os.listdir(tmp_dir), "the second daemon swept an upload in flight")
+            sock.sendall(payload(MIB, seed=10)[MIB // 2:])
+            answer = sock.recv(65536)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:200])
+        # fsck --repair refuses beside it; plain fsck reads.
+        import subprocess
+        import sys
+
+        from .support import ROOT
+
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        repair = subprocess.run([sys.executable, "-m", "filestoraged", "fsck", "--repair", "--data-dir",
+                                 self.data_dir], capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(repair.returncode, 1, repair.stderr)
+        self.assertIn("in use by pid %d" % self.parent, repair.stderr)
+        plain = subprocess.run([sys.executable, "-m", "filestoraged", "fsck", "--data-dir", self.data_dir],
+                               capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertIn("1 objects checked", plain.stdout)
+
     def test_sigterm_lets_uploads_in_both_workers_finish_then_exit_0(self):
         data = [payload(4 * MIB, seed=seed) for seed in (1, 2)]
         socks = []

@@ -34,6 +34,7 @@ from ..storage.shared import WORKER_SLOTS
 from ..web.server import listen, url_of
 from ..web.tls import server_context
 from . import worker_count
+from . import dirlock
 from .startup import start_line
 from .children import Child, describe, give_back, prepare, signal_quietly, spawn
 from .metrics_files import FLUSH_EVERY
@@ -73,6 +74,7 @@ class Arbiter:
         signal.set_wakeup_fd(wake_write)
         for number in _SIGNALS:
             signal.signal(number, lambda number, frame: self._pending.append(number))
+        dirlock.hold(config.data_dir)  # kept until exit; the workers inherit it
         prepare(config)
         self.listener = systemd.activation_socket() or listen(config.host, config.port)
         count = worker_count(config.workers)

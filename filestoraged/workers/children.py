@@ -63,10 +63,13 @@ def prepare(config) -> None:
 
 def give_back(config, pid: int) -> None:
     """What a dead worker held: its share-link reservations, its metrics'
-    gauges (its usage slot is reset by the next worker that takes it)."""
+    gauges, its uploads' temporary files (its usage slot is reset by the
+    next worker that takes it)."""
     from ..meta.shares import prepare_links
+    from ..storage.disk.backend import sweep_unfinished
 
     MetricsFiles(run_dir(config.data_dir)).retire(pid)
+    sweep_unfinished(os.path.join(config.data_dir, ".tmp"), pid)
     with closing(open_database(os.path.join(config.data_dir, "meta.db"))) as db:
         prepare_links(db, pid)
 

@@ -19,6 +19,7 @@ from .. import systemd
 from ..app import App
 from ..storage.shared import run_dir
 from ..web.server import FileStoreServer
+from . import dirlock
 from .startup import start_line
 from .metrics_files import FLUSH_EVERY, MetricsFiles
 
@@ -38,6 +39,7 @@ GIL_SWITCH_SECONDS = 0.0002
 # measured), so the daemon, which owns its process, sets it once here, at
 # start-up; importing the library (seed 000's users do) never changes it.
 MEMCACHED_RECV_SIZE = 64 * 1024
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,22 @@ def serve(config, listener: Optional[socket.socket] = None, role: Optional[Worke
     # the main thread. A Python signal handler would not do: the kernel may
     # deliver the signal to another thread, and the main thread, blocked in a
     # lock, would never run the handler.
-    stop_signals = {signal.SIGTERM, signal.SIGINT}
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     if "memcached" in (config.backend, config.cache):
         import pymemcache.client.base
 
         pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # Alone, this process holds the data directory (a worker's parent does).
+    lock = dirlock.hold(config.data_dir) if role is None else None
+    try:
+        return _serve(config, listener, role)
+    finally:
+        if lock is not None:
+            dirlock.release(lock)
+
+
+def _serve(config, listener: Optional[socket.socket], role: Optional[WorkerRole]) -> int:
     app = App(config, worker=None if role is None else role.slot)
     if role is not None:
         # Every worker waits on the same socket; all wake for a connection and
@@ -90,7 +101,7 @@ def serve(config, listener: Optional[socket.socket] = None, role: Optional[Worke
     else:
         watchdog = None
         _send(role.beat_fd, b"R")  # listening: the parent counts this worker ready
-    received = signal.sigwait(stop_signals)
+    received = signal.sigwait(STOP_SIGNALS)
     stop.set()
     log.info("%s received", signal.Signals(received).name)
     log.info("stopping: no new connections, draining in-flight requests")

@@ -11,6 +11,7 @@ import sys
 from typing import Callable
 
 from ..web.tls import TlsConfigError
+from .dirlock import DataDirInUse
 
 
 def start_line(config, url: str, listening_host: str, workers: int = 1) -> None:
@@ -36,6 +37,8 @@ def guarded(config, start: Callable[[], int]) -> int:
     """``start()``'s exit status, or the one for what stopped it."""
     try:
         return start()
+    except DataDirInUse as error:
+        return fail(str(error), 1)
     except TlsConfigError as error:
         return fail(error.text, 2)
     except ImportError as error:

@@ -97,7 +97,7 @@ class DiskBackend(Backend):
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
         try:
-            with TempFile(self.tmp_dir, "put-") as tmp, self._usage.reservation() as reservation:
+            with TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, self._usage.reservation() as reservation:
                 digest, size = write_object(tmp.fd, stream, reservation, self.max_size)
                 if content_type:
                     set_content_type(tmp.fd, content_type)
@@ -194,7 +194,7 @@ class DiskBackend(Backend):
         """Write and remove a probe file where uploads are written, and see
         that the disk has room (a full disk still lets an empty file be made)."""
         try:
-            fd, probe = tempfile.mkstemp(dir=self.tmp_dir, prefix="health-")
+            fd, probe = tempfile.mkstemp(dir=self.tmp_dir, prefix="health-%d-" % os.getpid())
             os.close(fd)
             os.unlink(probe)
             space = os.statvfs(self.tmp_dir)
@@ -251,8 +251,16 @@ class DiskBackend(Backend):
         return objects, total
 
 
-def sweep_unfinished(tmp_dir: str) -> None:
-    """Remove uploads that a crash interrupted; they were never visible."""
-    for name in os.listdir(tmp_dir):
-        remove_quietly(os.path.join(tmp_dir, name))
-        log.info("swept unfinished upload %s", name)
+def sweep_unfinished(tmp_dir: str, pid: Optional[int] = None) -> None:
+    """Remove uploads that a crash interrupted; they were never visible.
+    ``pid``: only those of that (dead) process, named ``<kind>-<pid>-…``;
+    None: all of them (at start, before anything serves)."""
+    try:
+        names = os.listdir(tmp_dir)
+    except FileNotFoundError:
+        return
+    mark = None if pid is None else "-%d-" % pid
+    for name in names:
+        if mark is None or mark in name:
+            remove_quietly(os.path.join(tmp_dir, name))
+            log.info("swept unfinished upload %s", name)
