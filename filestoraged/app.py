@@ -62,6 +62,7 @@ class App:
         """``worker``: this process's slot among several worker processes
         (None: the only process serving this data directory)."""
         self.config = config
+        self.worker = worker
         os.makedirs(config.data_dir, exist_ok=True)
         self.backend = backend if backend is not None else make_backend(config, worker)
         self.metrics = Metrics()

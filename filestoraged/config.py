@@ -70,10 +70,12 @@ class Config:
     max_size: int = 50 * MIB
     max_bytes: int = 0
     max_connections: int = 256
+    max_client_connections: int = 128
     workers: str = "auto"
     idle_timeout: float = 30.0
     head_timeout: float = 10.0
     min_body_rate: float = 1024.0
+    min_send_rate: float = 1024.0
     shutdown_grace: float = 30.0
     kv_at_root: bool = False
     public_url: str = ""
@@ -117,10 +119,14 @@ OPTIONS: List[Option] = [
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
     Option("max_connections", int, "concurrent client connections per worker; more get 503"),
+    Option("max_client_connections", int,
+           "concurrent connections from one client address, all workers together (0: no cap; "
+           "trusted proxies are exempt); more get 503"),
     Option("workers", _workers, "worker processes serving one socket: a number, or auto (one per CPU)"),
     Option("idle_timeout", float, "seconds a client may stay silent before it is dropped"),
     Option("head_timeout", float, "seconds a request head may take once it started (and a body's grace)"),
     Option("min_body_rate", float, "bytes per second a request body must keep on average"),
+    Option("min_send_rate", float, "bytes per second a client must keep reading a response at, on average"),
     Option("shutdown_grace", float, "seconds in-flight requests get to finish on SIGTERM"),
     Option("kv_at_root", _bool, "serve only the key-value store, at / (drop-in mode)"),
     Option("public_url", str, "base URL for links in answers; default: from the Host header"),
@@ -241,7 +247,8 @@ def _check_values(config: Config) -> None:
         (config.max_size >= 1, "--max-size must be at least 1 byte"),
         (min(config.idle_timeout, config.head_timeout, config.shutdown_grace) > 0,
          "--idle-timeout, --head-timeout and --shutdown-grace must be above 0"),
-        (config.min_body_rate > 0, "--min-body-rate must be above 0"),
+        (config.min_body_rate > 0 and config.min_send_rate > 0, "--min-body-rate and --min-send-rate must be above 0"),
+        (config.max_client_connections >= 0, "--max-client-connections must be 0 (no cap) or more"),
         (1 <= config.share_default_expiry <= config.share_max_expiry,
          "--share-default-expiry (%d) must be from 1 to --share-max-expiry (%d)"
          % (config.share_default_expiry, config.share_max_expiry)),

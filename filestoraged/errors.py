@@ -149,12 +149,6 @@ class TooManyConnections(FileStoreError):
     retry_after = 1
 
 
-class ServerStopping(TooManyConnections):
-    """The server began to stop before this request's head was complete."""
-
-    message = "the server is stopping, retry later"
-
-
 class InsufficientStorage(FileStoreError):
     """The disk is full (``ENOSPC``) or the ``--max-bytes`` quota would be passed."""
 

@@ -11,7 +11,7 @@ import time
 
 from filestoraged.storage.disk import writer as disk_writer
 
-from .support import MIB, ServerCase, multipart, payload, sha256
+from .support import wait_until, MIB, ServerCase, multipart, payload, sha256
 
 
 class FilesContract:
@@ -335,13 +335,31 @@ class ConnectionTests(ServerCase):
         held = [socket.create_connection(("127.0.0.1", self.port), timeout=10) for _ in range(2)]
         for sock in held:
             self.addCleanup(sock.close)
-        # Both slots are taken (a request on each proves the server holds them).
+        # Both slots are taken (a request on each proves the server holds
+        # them), and busy: each has begun its next request, so neither is
+        # idle and none can be given up for a newcomer.
         for sock in held:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertIn(b"200 OK", sock.recv(1000))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        entries = self.server.waiting._entries
+        wait_until(lambda: len(entries) == 2 and all(r.head_started for _, r in list(entries.values())),
+                   "both connections are inside a request head")
         raw = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertTrue(raw.startswith(b"HTTP/1.1 503"), raw)
         self.assertIn(b"Retry-After: 1", raw)
+
+    def test_when_slots_run_short_the_oldest_idle_connection_gives_way(self):
+        held = [socket.create_connection(("127.0.0.1", self.port), timeout=10) for _ in range(2)]
+        for sock in held:
+            self.addCleanup(sock.close)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"200 OK", sock.recv(1000))
+        raw = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(raw.startswith(b"HTTP/1.1 200"), raw)
+        self.assertEqual(held[0].recv(10), b"")  # the oldest idle one was closed
+        held[1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the younger still serves
+        self.assertIn(b"200 OK", held[1].recv(1000))
 
 
 class PortZeroTests(ServerCase):

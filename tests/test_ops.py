@@ -120,8 +120,13 @@ def daemon_has_connection(pid: int) -> bool:
     """True once the daemon (or one of its workers) holds an established TCP
     connection: a process with a socket besides the listener."""
     for process in [pid] + daemon_workers(pid):
-        fds = os.listdir("/proc/%d/fd" % process)
-        if sum(1 for fd in fds if os.readlink("/proc/%d/fd/%s" % (process, fd)).startswith("socket:")) >= 2:
+        sockets = 0
+        for fd in os.listdir("/proc/%d/fd" % process):
+            try:
+                sockets += os.readlink("/proc/%d/fd/%s" % (process, fd)).startswith("socket:")
+            except FileNotFoundError:  # closed since the listing
+                pass
+        if sockets >= 2:
             return True
     return False
 

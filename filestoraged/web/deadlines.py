@@ -8,12 +8,18 @@ indefinitely. ``PacedReader`` is the raw stream under the handler's buffered
 - between requests: ``--idle-timeout`` per read (a keep-alive connection may
   wait that long for its next request);
 - a request head: once its first byte arrived, the whole head within
-  ``--head-timeout`` seconds;
+  ``--head-timeout`` seconds; a connection's first head within that time
+  from the accept (a connection that never sends a byte goes then);
 - a body: at least ``--min-body-rate`` bytes a second on average, after a
   grace of ``--head-timeout`` seconds from its start.
 
 When a deadline passes, the read raises ``socket.timeout`` and ``expired``
 says which; the handler counts and logs it.
+
+``PacedSender`` does the same for what we send: a client must keep reading
+a response at ``--min-send-rate`` on average (after the same grace), so a
+reader that stalls or trickles cannot hold a slot, and the buffers of its
+download, for ever.
 """
 
 from __future__ import annotations
@@ -36,13 +42,16 @@ class PacedReader(io.RawIOBase):
         self._body_start = 0.0
         self._body_received = 0
         self.expired: Optional[str] = None  # "head" or "body" once a deadline passed
+        self.head_started = False  # a byte of the current head has arrived
 
     def readable(self) -> bool:
         return True
 
-    def begin_head(self) -> None:
-        """The next bytes are a request head: its clock starts with its first byte."""
-        self._mode, self._deadline, self.expired = "head", None, None
+    def begin_head(self, deadline: Optional[float] = None) -> None:
+        """The next bytes are a request head: its clock starts with its first
+        byte, or runs to ``deadline`` (a new connection's: from the accept)."""
+        self._mode, self._deadline, self.expired = "head", deadline, None
+        self.head_started = False
 
     def begin_body(self) -> None:
         """The head is read; what follows is its body (if any)."""
@@ -70,8 +79,10 @@ class PacedReader(io.RawIOBase):
             if deadline is not None and left < self._idle:
                 self.expired = self._mode  # the deadline, not the idle timeout, ran out
             raise
-        if self._mode == "head" and self._deadline is None:
-            self._deadline = time.monotonic() + self._head
+        if self._mode == "head":
+            self.head_started = True
+            if self._deadline is None:
+                self._deadline = time.monotonic() + self._head
         elif self._mode == "body":
             self._body_received += count
         return count
@@ -81,3 +92,34 @@ class PacedReader(io.RawIOBase):
         if abs(timeout - self._timeout) > 0.01:
             self._sock.settimeout(timeout)
             self._timeout = timeout
+
+
+class PacedSender:
+    """What streaming a response needs of the socket (``sendall``), with the
+    minimum send rate: each piece may take the time its bytes (and all sent
+    before) are allowed at ``min_rate`` after ``grace``, and never more than
+    ``idle`` seconds."""
+
+    def __init__(self, sock: socket.socket, idle: float, grace: float, min_rate: float) -> None:
+        self._sock = sock
+        self._idle = idle
+        self._start = time.monotonic() + grace
+        self._min_rate = min_rate
+        self._sent = 0
+        self.expired = False
+
+    def sendall(self, data) -> None:
+        allowed = self._start + (self._sent + len(data)) / self._min_rate - time.monotonic()
+        timeout = min(self._idle, allowed)
+        if timeout <= 0:
+            self.expired = True
+            raise socket.timeout("the client reads too slowly")
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.sendall(data)
+        except socket.timeout:
+            self.expired = True
+            raise
+        finally:
+            self._sock.settimeout(self._idle)  # what the reader's pacing expects to find
+        self._sent += len(data)

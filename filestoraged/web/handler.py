@@ -17,9 +17,9 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
-from ..errors import CorruptObject, FileStoreError, RequestTimeout, ServerStopping, TooManyConnections, http_status
+from ..errors import CorruptObject, FileStoreError, RequestTimeout, TooManyConnections, http_status
 from . import access, body, proxies, request_head, response_head, tls
-from .deadlines import PacedReader
+from .deadlines import PacedReader, PacedSender
 from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
                        wants_html, whole_parts)
 from .serving import Wire, serve
@@ -37,6 +37,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         config = self.server.config
+        # The first head's deadline runs from the accept, the TLS handshake included.
+        self.first_head_by = time.monotonic() + config.head_timeout
         self.timeout = config.idle_timeout
         self.handshake_failed = self.server.tls is not None and not tls.handshake(self.request, config.head_timeout)
         self.peer_is_proxy = self.client_address[0] in self.server.trusted_proxies
@@ -55,11 +57,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.face = "other"
         self.command = self.path = self.cors_fields = ""
         self.parsed: Optional[Request] = None  # (self.request is the socket, as in socketserver)
+        self.sender: Optional[PacedSender] = None
         try:
-            if not self.server.connection_idle(self.connection, self.fresh):
-                self.close_connection = True  # the server is stopping
-                return
-            self.reader.begin_head()
+            self.server.connection_idle(self.connection, self.reader)
+            self.reader.begin_head(self.first_head_by if self.fresh else None)
             line = self.rfile.readline(request_head.MAX_LINE + 1)
             if not line:
                 self.close_connection = True
@@ -68,8 +69,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.command, self.path, version = request_head.parse_request_line(line)
                 self.headers = request_head.read_headers(self.rfile)
                 self.fresh = False
-                if not self.server.connection_busy(self.connection):
-                    raise ServerStopping()
+                self.server.connection_busy(self.connection)
             except FileStoreError as error:
                 self.close_connection = True  # the rest of the stream cannot be trusted
                 self.write_whole(self.failed(error))
@@ -87,6 +87,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # an idle, slow or vanished client: drop it
             if self.reader.expired == "head":
                 self.client_fault("slow_head", "did not send its request head in time")
+            elif self.sender is not None and self.sender.expired:
+                self.client_fault("slow_reader", "read its answer below --min-send-rate")
         finally:
             if self.status:
                 self.log_request_done(time.monotonic() - started)
@@ -194,7 +196,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.bytes_out += len(payload)
 
     def write_object(self, response: ObjectResponse) -> None:
-        wire = Wire(self.wfile.write, self.connection, self.head)
+        config = self.server.config
+        self.sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
+        wire = Wire(self.wfile.write, self.sender, self.head)
         try:
             served = serve(response, self.command, self.headers, wire, self.remember)
         except FileStoreError as error:  # found before anything was written

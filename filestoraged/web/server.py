@@ -1,9 +1,12 @@
 """The listening server: ``ThreadingHTTPServer`` with the production knobs set.
 
 - ``TCP_NODELAY`` on every accepted socket (small answers leave at once).
-- A bound on concurrent connections: past it a client gets an immediate
-  ``503`` with ``Retry-After`` instead of a thread, so memory cannot grow
-  with the number of waiting clients.
+- A bound on concurrent connections per worker and per client address
+  (``admission``): when slots run short the oldest idle connection is given
+  up first; past that a client gets an immediate ``503`` with
+  ``Retry-After`` instead of a thread, so memory cannot grow with the number
+  of waiting clients. No handshake and no TLS write happen on the accept
+  thread.
 - ``drain()`` waits for in-flight connections to finish (graceful stop):
   ``daemon_threads`` alone would let ``server_close`` drop them.
 """
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -19,6 +23,7 @@ from typing import Callable, Optional
 
 from ..errors import TooManyConnections
 from . import response_head
+from .admission import Admission, Waiting
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .ready import ReadyResponses
@@ -27,10 +32,17 @@ from .tls import server_context
 
 log = logging.getLogger(__name__)
 
-# Seconds a connection accepted just before a stop gets to send its first request.
-FRESH_GRACE = 1.0
+# At a stop: a connection silent this long (since the stop, or since it
+# began waiting) with nothing to read is closed; one whose request head has
+# begun gets HEAD_GRACE to finish it, then it is served (with close).
+LINGER = 1.0
+HEAD_GRACE = 2.0
 # Memory for ready-made answers to hot small GETs (see ready.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
+# Refusals over TLS wait here for their handshake, off the accept thread;
+# past this many, a refused connection is closed without an answer.
+REFUSALS_WAITING = 64
+
 
 class FileStoreServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -45,13 +57,15 @@ class FileStoreServer(ThreadingHTTPServer):
         self.trusted_proxies = frozenset(a.strip() for a in self.config.trusted_proxy.split(",") if a.strip())
         self.cors = Cors(self.config.cors_origin)
         self.ready = ReadyResponses(READY_RESPONSE_BYTES)
-        self._slots = threading.BoundedSemaphore(self.config.max_connections)
+        self.admission = Admission(self.config.max_connections, self.config.max_client_connections,
+                                   self.trusted_proxies, self.config.data_dir, app.worker)
+        self.waiting = Waiting()
         self._active = 0
         self._idle = threading.Condition()
         self.stopping = False
+        self._stop_at = 0.0
+        self._refusals: "queue.Queue" = queue.Queue(REFUSALS_WAITING)
         self.tick: Optional[Callable[[], None]] = None  # run by the accept loop (a worker's heartbeat)
-        self._waiting = {}  # socket of a connection waiting for, or reading, a request head -> fresh
-        self._waiting_lock = threading.Lock()
         if listen_socket is None:
             listen_socket = listen(self.config.host, self.config.port)
         # The socket comes bound and listening: from listen(), from systemd
@@ -65,6 +79,8 @@ class FileStoreServer(ThreadingHTTPServer):
         mode = app.access.resolve(host, self.config.trusted_proxy)
         log.info("listening on %s://%s:%d (backend %s, access control %s: %s)", self.scheme, host, port,
                  app.backend.name, mode, app.access.why)
+        if self.tls is not None:
+            threading.Thread(target=self._refuse_over_tls, name="tls-refusals", daemon=True).start()
 
     @property
     def url(self) -> str:
@@ -76,6 +92,12 @@ class FileStoreServer(ThreadingHTTPServer):
             self.tick()
 
     def get_request(self):
+        if self.admission.should_yield():
+            # Full here, room in a sibling: let it accept (every worker wakes
+            # for a connection). A short wait keeps this loop from spinning.
+            with self._idle:
+                self._idle.wait(0.005)
+            raise OSError("no free slot here")  # socketserver goes back to waiting
         conn, address = super().get_request()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:  # the handshake happens in the connection's thread
@@ -83,74 +105,111 @@ class FileStoreServer(ThreadingHTTPServer):
         return conn, address
 
     def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.app.metrics.refused_connection()
-            try:
-                request.settimeout(1.0)
-                request.sendall(_refusal())
-            except OSError:
-                pass
-            self.shutdown_request(request)
+        peer = client_address[0]
+        if not self.admission.admit_client(peer):
+            self.refuse(request, "too many connections from %s" % peer)
             return
+        if not self.admission.take_slot():
+            # Slots run short: give up the oldest idle connection, and this
+            # one waits (briefly) for its slot; nothing idle: refused.
+            if not self.waiting.reclaim_oldest():
+                self.admission.release_client(peer)
+                self.refuse(request, None)
+                return
+            waits = True
+        else:
+            waits = False
         with self._idle:
             self._active += 1
             # Set under the lock that counts: two threads setting the gauge
             # outside it could leave the older count standing last.
             self.app.metrics.connections(self._active)
-        super().process_request(request, client_address)
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address, waits))
+        thread.daemon = True
+        thread.start()
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request, client_address, waits: bool = False) -> None:
+        holds = not waits or self._wait_for_slot()
         try:
-            super().process_request_thread(request, client_address)
+            if holds:
+                super().process_request_thread(request, client_address)
+            else:
+                self.refuse(request, None)
         finally:
-            self.connection_busy(request)
-            self._slots.release()
+            self.waiting.remove(request)
+            if holds:
+                self.admission.give_slot()
+            self.admission.release_client(client_address[0])
             with self._idle:
                 self._active -= 1
                 self.app.metrics.connections(self._active)
                 self._idle.notify_all()
 
-    def connection_idle(self, sock, fresh: bool) -> bool:
-        """A handler is about to wait for its next request (``fresh``: its
-        first); False if we are stopping and it is not fresh."""
-        with self._waiting_lock:
-            if self.stopping and not fresh:
+    def _wait_for_slot(self) -> bool:
+        """A slot, once the connection given up for it has closed (1 s at most)."""
+        deadline = time.monotonic() + 1.0
+        while not self.admission.take_slot():
+            if time.monotonic() > deadline:
                 return False
-            self._waiting[sock] = fresh
-            return True
+            with self._idle:
+                self._idle.wait(0.01)
+        return True
 
-    def connection_busy(self, sock) -> bool:
-        """A whole request head has arrived: the request is now in flight (a
-        stop lets it finish). False if the stop already began, closing this
-        connection while it was still waiting for, or reading, a head."""
-        with self._waiting_lock:
-            fresh = self._waiting.pop(sock, False)
-            return fresh or not self.stopping
+    def refuse(self, request, reason: Optional[str]) -> None:
+        """Answer 503 and close: at once over plain HTTP (the few bytes fit the
+        socket's buffer; never waited on), over TLS on a thread of its own
+        (the handshake cannot run on the accept thread)."""
+        self.app.metrics.refused_connection()
+        if reason is not None:
+            log.info("refused a connection: %s", reason)
+        if self.tls is not None:
+            try:
+                self._refusals.put_nowait(request)
+                return
+            except queue.Full:
+                pass
+        else:
+            try:
+                socket.socket.send(request, _refusal(), socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+        self.shutdown_request(request)
+
+    def _refuse_over_tls(self) -> None:
+        while True:
+            request = self._refusals.get()
+            try:
+                request.settimeout(2.0)
+                request.do_handshake()
+                request.sendall(_refusal())
+            except (OSError, ValueError):
+                pass
+            self.shutdown_request(request)
+
+    def connection_idle(self, sock, reader) -> None:
+        """A handler is about to wait for its next request (or its first)."""
+        self.waiting.add(sock, reader)
+
+    def connection_busy(self, sock) -> None:
+        """A whole request head has arrived: the request is in flight."""
+        self.waiting.remove(sock)
 
     def begin_stop(self) -> None:
-        """Close the connections idling between requests (keep-alive) or still
-        sending a request head (their request never runs), and make busy ones
-        close after their current request.
+        """Make busy connections close after their current answer, and close
+        waiting ones once they stay silent (see ``LINGER``): a request that
+        has begun to arrive is served, so a reload drops nothing."""
+        self.stopping = True
+        self._stop_at = time.monotonic()
+        closer = threading.Thread(target=self._close_lingering, name="stop-closer", daemon=True)
+        closer.start()
 
-        A connection accepted but with no request yet gets ``FRESH_GRACE``
-        first: its client has just connected and is sending (among workers,
-        one that stops for a reload may have accepted it a moment before;
-        closing it unanswered would fail a request no other worker can take)."""
-        with self._waiting_lock:
-            self.stopping = True
-        self._close_waiting(lambda fresh: not fresh)
-        timer = threading.Timer(FRESH_GRACE, self._close_waiting, (lambda fresh: True,))
-        timer.daemon = True
-        timer.start()
-
-    def _close_waiting(self, which: Callable[[bool], bool]) -> None:
-        with self._waiting_lock:
-            for sock, fresh in self._waiting.items():
-                if which(fresh):
-                    try:
-                        sock.shutdown(socket.SHUT_RD)  # its pending read returns EOF
-                    except OSError:
-                        pass
+    def _close_lingering(self) -> None:
+        while True:
+            self.waiting.close_lingering(self._stop_at, LINGER, HEAD_GRACE)
+            with self._idle:
+                if not self._active:
+                    return
+                self._idle.wait(0.05)
 
     def handle_error(self, request, client_address) -> None:
         log.exception("error while serving %s", client_address[0])
@@ -166,6 +225,10 @@ class FileStoreServer(ThreadingHTTPServer):
                     return False
                 self._idle.wait(left)
         return True
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.admission.close()
 
 
 def url_of(scheme: str, address) -> str:

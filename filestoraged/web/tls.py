@@ -9,6 +9,7 @@ verifying reader (``storage.disk.reader``), which works the same over TLS.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Optional
 
@@ -35,11 +36,38 @@ def server_context(cert: str, key: str) -> Optional[ssl.SSLContext]:
     return context
 
 
+# What a client that spoke plain HTTP to the HTTPS port gets (nginx answers
+# such requests with its 497 page): a short plain-text answer, not silence.
+PLAIN_HTTP_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     b"Content-Length: 43\r\nConnection: close\r\n\r\n"
+                     b"This port speaks HTTPS: use https:// URLs.\n")
+
+
 def handshake(sock: ssl.SSLSocket, timeout: float) -> bool:
-    """Complete the TLS handshake within ``timeout`` seconds; False if it failed."""
+    """Complete the TLS handshake within ``timeout`` seconds; False if it
+    failed. A client that sends plain HTTP (a letter where a TLS record
+    starts with 0x16) is told to use HTTPS, in plain text."""
     sock.settimeout(timeout)
     try:
+        first = socket.socket.recv(sock, 1, socket.MSG_PEEK)  # the raw bytes, under the TLS layer
+        if first[:1].isalpha():
+            socket.socket.sendall(sock, PLAIN_HTTP_ANSWER)
+            _drain(sock)
+            return False
         sock.do_handshake()
     except (OSError, ssl.SSLError):
         return False
     return True
+
+
+def _drain(sock: socket.socket, limit: int = 65536) -> None:
+    """Read what the plain-HTTP client sent (for a second at most) so the
+    close does not reset the connection before it read our answer."""
+    socket.socket.shutdown(sock, socket.SHUT_WR)
+    sock.settimeout(1.0)
+    received = 0
+    while received < limit:
+        piece = socket.socket.recv(sock, 16384)
+        if not piece:
+            return
+        received += len(piece)

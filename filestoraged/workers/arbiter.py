@@ -104,7 +104,7 @@ class Arbiter:
             for child, status in self._reap():
                 code = os.waitstatus_to_exitcode(status)
                 if code > 0:
-                    give_back(self.config, child.pid)
+                    give_back(self.config, child.pid, child.slot)
                     return code
                 self._died(child, status)
             self._restart_due(time.monotonic())
@@ -184,7 +184,7 @@ class Arbiter:
                 yield child, status
 
     def _died(self, child: Child, status: int) -> None:
-        give_back(self.config, child.pid)
+        give_back(self.config, child.pid, child.slot)
         if self._swap is not None and self._swap[1] is child:
             log.error("the new worker %d exited while starting (%s): reload abandoned, the old workers keep serving",
                       child.pid, describe(status))

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from ..storage.database import open_database
 from ..storage.shared import run_dir
+from ..web.admission import CONNECTIONS_FILE, forget_worker, open_counters
 from .metrics_files import MetricsFiles
 from .serving import WorkerRole, serve
 from .startup import guarded
@@ -49,10 +50,11 @@ def prepare(config) -> None:
     os.makedirs(config.data_dir, exist_ok=True)
     run = run_dir(config.data_dir)
     MetricsFiles(run).clear()
-    try:
-        os.unlink(os.path.join(run, USAGE_FILE))  # the first worker counts the disk afresh
-    except FileNotFoundError:
-        pass
+    for name in (USAGE_FILE, CONNECTIONS_FILE):  # usage: the first worker counts the disk afresh
+        try:
+            os.unlink(os.path.join(run, name))
+        except FileNotFoundError:
+            pass
     if config.backend == "disk":
         tmp_dir = os.path.join(config.data_dir, ".tmp")
         os.makedirs(tmp_dir, exist_ok=True)
@@ -61,7 +63,7 @@ def prepare(config) -> None:
         prepare_links(db, None)
 
 
-def give_back(config, pid: int) -> None:
+def give_back(config, pid: int, slot: int) -> None:
     """What a dead worker held: its share-link reservations, its metrics'
     gauges, its uploads' temporary files (its usage slot is reset by the
     next worker that takes it)."""
@@ -69,6 +71,11 @@ def give_back(config, pid: int) -> None:
     from ..storage.disk.backend import sweep_unfinished
 
     MetricsFiles(run_dir(config.data_dir)).retire(pid)
+    counters = open_counters(config.data_dir)
+    try:
+        forget_worker(counters, slot)
+    finally:
+        counters.close()
     sweep_unfinished(os.path.join(config.data_dir, ".tmp"), pid)
     with closing(open_database(os.path.join(config.data_dir, "meta.db"))) as db:
         prepare_links(db, pid)

@@ -1,0 +1,225 @@
+"""Which connections get a thread: the per-worker slots, a cap per client
+address counted across workers, idle connections given up first when slots
+run short, and a worker with no free slot leaving new connections to the
+others. As nginx does it (``worker_connections`` reclaiming idle keep-alive
+connections, ``limit_conn`` per address).
+
+Shared across worker processes through ``<data-dir>/run/connections`` (a
+``SharedCounters`` file): each worker's free slots (written by that worker
+alone, read by the others), and connections per client address, kept as a
+total per bucket plus each worker's share of it, so that the parent can
+give back what a dead worker held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import threading
+import time
+from collections import OrderedDict
+from typing import Optional
+
+from ..storage.shared import WORKER_SLOTS, SharedCounters, run_dir
+
+CONNECTIONS_FILE = "connections"
+# Client addresses are counted in buckets chosen by a keyed hash: the key is
+# made once in the process that forks the workers, so a client cannot aim
+# its connections at another address's bucket.
+BUCKETS = 4096
+_KEY = os.urandom(16)
+_FREE = 0  # WORKER_SLOTS entries: each worker's free slots
+_TOTALS = _FREE + WORKER_SLOTS  # BUCKETS entries: connections per bucket, all workers
+_SHARES = _TOTALS + BUCKETS  # WORKER_SLOTS x BUCKETS: each worker's part of the totals
+_SIZE = _SHARES + WORKER_SLOTS * BUCKETS
+# A worker with no free slot lets its siblings take new connections, but
+# not for ever: past this it accepts again (and reclaims or refuses).
+YIELD_LIMIT = 0.2
+
+
+def bucket_of(address: str) -> int:
+    digest = hashlib.blake2b(address.encode("ascii", "replace"), key=_KEY, digest_size=4).digest()
+    return int.from_bytes(digest, "little") % BUCKETS
+
+
+def open_counters(data_dir: Optional[str]) -> SharedCounters:
+    """The shared table (private memory for a process that serves alone)."""
+    path = None if data_dir is None else os.path.join(run_dir(data_dir), CONNECTIONS_FILE)
+    return SharedCounters(path, _SIZE)
+
+
+def forget_worker(counters: SharedCounters, slot: int) -> None:
+    """Give back what the worker in ``slot`` held (it died, or its slot is
+    being reused): its connections per client and its free slots."""
+    base = _SHARES + slot * BUCKETS
+    with counters.lock:
+        for index in range(BUCKETS):
+            held = counters[base + index]
+            if held:
+                counters[_TOTALS + index] -= held
+                counters[base + index] = 0
+        counters[_FREE + slot] = 0
+
+
+class Admission:
+    """The slots of one worker (or of the single process) and the shared
+    per-client counts. Thread-safe."""
+
+    def __init__(self, slots: int, per_client: int, exempt: frozenset, data_dir: Optional[str],
+                 slot: Optional[int]) -> None:
+        """``slot``: this worker's slot among workers (None: serving alone,
+        nothing shared); ``exempt``: addresses never capped (trusted proxies)."""
+        self.slots = slots
+        self.per_client = per_client
+        self.exempt = exempt
+        self._slot = slot or 0
+        self._shared = slot is not None
+        self.counters = open_counters(data_dir if self._shared else None)
+        if self._shared:
+            forget_worker(self.counters, self._slot)
+        self._used = 0
+        self._closed = False
+        self._lock = threading.Lock()
+        self._publish()
+        self._full_since: Optional[float] = None
+
+    # Slots of this worker.
+    def take_slot(self) -> bool:
+        with self._lock:
+            if self._used >= self.slots:
+                return False
+            self._used += 1
+            self._publish()
+            return True
+
+    def give_slot(self) -> None:
+        with self._lock:
+            self._used -= 1
+            self._publish()
+
+    def _publish(self) -> None:
+        if self._shared and not self._closed:
+            self.counters[_FREE + self._slot] = self.slots - self._used
+
+    def should_yield(self) -> bool:
+        """True if this worker is full and a sibling has a free slot: leave
+        the next connection to it (for at most ``YIELD_LIMIT`` in a row)."""
+        if not self._shared or self._used < self.slots:
+            self._full_since = None
+            return False
+        now = time.monotonic()
+        if self._full_since is None:
+            self._full_since = now
+        elif now - self._full_since > YIELD_LIMIT:
+            self._full_since = None
+            return False
+        counters = self.counters
+        return any(counters[_FREE + other] > 0 for other in range(WORKER_SLOTS) if other != self._slot)
+
+    # Connections per client address.
+    def admit_client(self, address: str) -> bool:
+        """Count a connection from ``address``; False if it is at its cap."""
+        if not self.per_client or address in self.exempt:
+            return True
+        index = bucket_of(address)
+        counters = self.counters
+        with counters.lock:
+            if counters[_TOTALS + index] >= self.per_client:
+                return False
+            counters[_TOTALS + index] += 1
+            counters[_SHARES + self._slot * BUCKETS + index] += 1
+        return True
+
+    def release_client(self, address: str) -> None:
+        if not self.per_client or address in self.exempt:
+            return
+        index = bucket_of(address)
+        counters = self.counters
+        with counters.lock:
+            if self._closed:  # a connection that outlived the server: all was given back
+                return
+            counters[_TOTALS + index] -= 1
+            counters[_SHARES + self._slot * BUCKETS + index] -= 1
+
+    def close(self) -> None:
+        """Give back all this server counted. The table stays mapped: threads
+        of connections that outlive the server may still release theirs."""
+        if self._shared:
+            forget_worker(self.counters, self._slot)
+        with self.counters.lock:
+            self._closed = True
+
+
+class Waiting:
+    """Connections waiting for a request head (a new one, or keep-alive
+    between requests), oldest first: the ones to give up when slots run
+    short, or when the server stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: "OrderedDict[object, tuple]" = OrderedDict()  # sock -> (since, reader)
+
+    def add(self, sock, reader) -> None:
+        with self._lock:
+            self._entries[sock] = (time.monotonic(), reader)
+
+    def remove(self, sock) -> None:
+        with self._lock:
+            self._entries.pop(sock, None)
+
+    def reclaim_oldest(self) -> bool:
+        """Close the oldest connection that has not sent a byte of its next
+        request; False if there is none."""
+        with self._lock:
+            for sock, (_, reader) in self._entries.items():
+                if not reader.head_started:
+                    del self._entries[sock]
+                    break
+            else:
+                return False
+        close_reading(sock)
+        return True
+
+    def close_lingering(self, stop_at: float, linger: float, head_grace: float) -> None:
+        """At a stop: close connections silent for ``linger`` (since the stop
+        or since they began waiting) with nothing queued to read, and those
+        whose head has not arrived whole ``head_grace`` after the stop. A
+        request whose head arrives meanwhile is served (with ``Connection:
+        close``): a stop never drops a request it received."""
+        now = time.monotonic()
+        chosen = []
+        with self._lock:
+            for sock, (since, reader) in list(self._entries.items()):
+                if reader.head_started:
+                    late = now - stop_at >= head_grace
+                else:
+                    late = now - max(since, stop_at) >= linger and not has_bytes(sock)
+                if late:
+                    del self._entries[sock]
+                    chosen.append(sock)
+        for sock in chosen:
+            close_reading(sock)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def has_bytes(sock) -> bool:
+    """True if bytes (TLS records included), or the client's close, wait to
+    be read on ``sock``. (A poll: a recv on a socket with a timeout would
+    wait for that timeout first, whatever its flags.)"""
+    try:
+        return bool(select.select([sock.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True  # closed meanwhile: its handler will find out
+
+
+def close_reading(sock) -> None:
+    """End the pending read of the connection's handler: it sees EOF and closes."""
+    import socket
+
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RD)
+    except OSError:
+        pass

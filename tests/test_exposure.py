@@ -1,0 +1,232 @@
+"""One client cannot take the service down, and a reload drops nothing:
+connection slots, the cap per client address across workers, idle
+connections given up first, the head deadline from the accept, the minimum
+send rate, TLS refusals off the accept thread, SIGHUP under keep-alive load."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+from .support import MIB, Daemon, ServerCase, daemon_workers, payload, sha256, wait_until
+from .test_tls import make_certificate
+
+ATTACKER = "127.0.0.2"  # loopback, but another address than the clients'
+
+
+def connect_from(address: str, port: int, timeout: float = 10) -> socket.socket:
+    sock = socket.socket()
+    sock.settimeout(timeout)
+    sock.bind((address, 0))
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def get_within(port: int, path: str, limit: float) -> float:
+    """A GET on a new connection; its duration (fails past ``limit``)."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=limit)
+    try:
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        reply.read()
+        if reply.status != 200:
+            raise AssertionError("GET %s: %d" % (path, reply.status))
+    finally:
+        conn.close()
+    return time.monotonic() - started
+
+
+class DaemonCase(unittest.TestCase):
+    def start(self, *args: str) -> Daemon:
+        data_dir = tempfile.mkdtemp(prefix="fsd-exposure-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        daemon = Daemon(data_dir, *args).start()
+        self.addCleanup(daemon.stop)
+        return daemon
+
+
+class OneClientTests(DaemonCase):
+    def test_two_thousand_idle_or_dripping_connections_from_one_address_leave_room(self):
+        """The figure of the issue: while one address holds 2,000 idle or
+        dripping connections, 50 other clients' GETs all succeed within 2 s."""
+        daemon = self.start("--workers", "2")
+        held, stop = [], threading.Event()
+        self.addCleanup(lambda: [sock.close() for sock in held])
+        for number in range(2000):
+            try:
+                sock = connect_from(ATTACKER, daemon.port, timeout=5)
+            except OSError:
+                continue  # refused or reset: the server is shedding us
+            held.append(sock)
+            if number % 2:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # a head that drips, never ends
+
+        def drip():
+            while not stop.wait(0.5):
+                for sock in held[1::2]:
+                    try:
+                        sock.send(b"X-Drip: 1\r\n")
+                    except OSError:
+                        pass
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        self.addCleanup(dripper.join, 5)
+        self.addCleanup(stop.set)
+        with ThreadPoolExecutor(10) as pool:
+            durations = list(pool.map(lambda _: get_within(daemon.port, "/healthz", 2.0), range(50)))
+        self.assertEqual(len(durations), 50)
+        self.assertLess(max(durations), 2.0)
+
+    def test_the_cap_per_client_address_holds_across_workers(self):
+        daemon = self.start("--workers", "2", "--max-client-connections", "6")
+        busy = []
+        self.addCleanup(lambda: [sock.close() for sock in busy])
+        for _ in range(6):
+            sock = connect_from(ATTACKER, daemon.port)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # busy: inside a head
+            busy.append(sock)
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        for _ in range(4):  # whatever worker takes them
+            extra = connect_from(ATTACKER, daemon.port)
+            answer = extra.recv(4096)
+            extra.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 503 "), answer[:100])
+        self.assertLess(get_within(daemon.port, "/healthz", 2.0), 2.0)  # another address is served
+        for sock in busy:  # the six held ones are served
+            sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            self.assertTrue(sock.recv(4096).startswith(b"HTTP/1.1 200 "))
+
+    def test_a_full_worker_leaves_new_connections_to_the_one_with_room(self):
+        daemon = self.start("--workers", "2", "--max-connections", "10")
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        socks = []
+        self.addCleanup(lambda: [sock.close() for sock in socks])
+        for _ in range(20):  # the nominal 20, none of them idle
+            sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            socks.append(sock)
+        pids = set()
+        for sock in socks:
+            sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            answer = sock.makefile("rb").read()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+            pids.add(answer.rsplit(b'"pid":', 1)[1])
+        self.assertEqual(len(pids), 2)
+
+
+class DeadlineTests(ServerCase):
+    config_overrides = {"head_timeout": 0.5, "min_send_rate": 64 * MIB}
+
+    def test_a_connection_that_never_sends_goes_after_the_head_timeout(self):
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=20) as sock:
+            self.assertEqual(sock.recv(10), b"")
+        self.assertLess(time.monotonic() - started, 5)  # not the 30 s idle timeout
+
+    def test_a_reader_slower_than_the_minimum_send_rate_is_cut_and_counted(self):
+        data = payload(40 * MIB, seed=77)
+        self.assertEqual(self.request("POST", "/files", data).status, 200)
+        oid = sha256(data)
+        self.assertEqual(sha256(self.request("GET", "/files/" + oid).body), oid)  # a quick reader
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.connect(("127.0.0.1", self.port))
+        self.addCleanup(sock.close)
+        sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid.encode())  # and never reads
+        wait_until(lambda: self.app.metrics.snapshot()["dropped"].get("slow_reader") == 1,
+                   "the slow reader was cut", timeout=15)
+
+
+@unittest.skipUnless(shutil.which("openssl") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
+                     "needs the openssl command")
+class TlsRefusalTests(ServerCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.folder = tempfile.mkdtemp(prefix="fsd-tls-")
+        cls.cert, cls.key = make_certificate(cls.folder)
+        cls.config_overrides = {"tls_cert": cls.cert, "tls_key": cls.key, "max_connections": 1}
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        shutil.rmtree(cls.folder, ignore_errors=True)
+
+    def test_refusals_are_quick_and_never_stall_accepting(self):
+        context = ssl.create_default_context(cafile=self.cert)
+        busy = context.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10),
+                                   server_hostname="127.0.0.1")
+        self.addCleanup(busy.close)
+        busy.sendall(b"GET /healthz HTTP/1.1\r\n")  # holds the one slot, not idle
+
+        def refused(_) -> float:
+            started = time.monotonic()
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+            try:
+                conn.request("GET", "/healthz")
+                reply = conn.getresponse()
+                self.assertEqual(reply.status, 503)
+            finally:
+                conn.close()
+            return time.monotonic() - started
+
+        wait_until(lambda: len(self.server.waiting) == 1, "the slot is taken")
+        with ThreadPoolExecutor(10) as pool:
+            durations = list(pool.map(refused, range(10)))
+        self.assertLess(max(durations), 2.0, durations)  # was 4-10 s: refusals waited in line
+        busy.sendall(b"Host: x\r\n\r\n")
+        self.assertIn(b"200 OK", busy.recv(4096))
+
+
+class ReloadTests(DaemonCase):
+    def test_sighup_under_keep_alive_load_drops_nothing(self):
+        daemon = self.start("--workers", "2")
+        parent = daemon.process.pid
+        wait_until(lambda: len(daemon_workers(parent)) == 2, "two workers run")
+        stop, failures, done = threading.Event(), [], []
+
+        def client(number: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+            body = b"reload-%d" % number
+            try:
+                while not stop.is_set():
+                    try:
+                        conn.request("POST", "/files", body)
+                        reply = conn.getresponse()
+                        reply.read()
+                        conn.request("GET", "/files/" + sha256(body))
+                        second = conn.getresponse()
+                        got = second.read()
+                        if reply.status != 200 or second.status != 200 or got != body:
+                            failures.append((reply.status, second.status))
+                        done.append(1)
+                    except (OSError, http.client.HTTPException) as error:
+                        failures.append(repr(error))
+                        conn.close()
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(4):
+                old = set(daemon_workers(parent))
+                os.kill(parent, signal.SIGHUP)
+                wait_until(lambda old=old: len(daemon_workers(parent)) == 2 and not old & set(daemon_workers(parent)),
+                           "the workers were replaced", timeout=30)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+        self.assertGreater(len(done), 100)
+        self.assertEqual(failures, [])
