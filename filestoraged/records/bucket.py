@@ -1,0 +1,141 @@
+"""Records in the S3 bucket, beside the objects (``--records s3``): every
+daemon that shares the bucket shares them, and losing a daemon loses none.
+
+Each record is one JSON object under ``records/<key>``; its version is the
+store's ETag. Writes are S3 conditional writes: ``If-None-Match: *`` to
+create, ``If-Match: <etag>`` to replace or delete; the store answers 412
+when the record changed, and that is a ``Conflict``. The S3 client retries
+a request whose answer was lost, so a 412 may follow our own write that
+landed: every written value carries a random write id (``WRITE_ID``), and
+a 412 whose record holds our id is our success.
+
+A store that ignores conditional writes would turn every race into last
+writer wins, silently: ``probe`` refuses such a store at start-up.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import secrets
+import time
+import xml.etree.ElementTree as ElementTree
+from typing import Iterator, Optional
+
+from ..errors import FileStoreError
+from .interface import WRITE_ID, Conflict, Record, Records, stamped
+
+PREFIX = "records/"
+
+
+class UnsafeStore(FileStoreError):
+    """The store does not honour conditional writes (a start-up error)."""
+
+
+class BucketRecords(Records):
+    def __init__(self, client) -> None:
+        """``client``: an ``S3Client`` for the bucket (shared with the objects)."""
+        self.client = client
+        self._offset = 0.0  # the store's clock minus ours, from its Date headers
+
+    def get(self, key: str) -> Optional[Record]:
+        response = self.client.request("GET", PREFIX + key)
+        try:
+            body = response.read()
+        finally:
+            response.release()
+        self._clock(response)
+        if response.status == 404:
+            return None
+        try:
+            value = json.loads(body)
+        except ValueError:
+            raise FileStoreError("the record %s is not JSON" % key) from None
+        return Record(value, response.headers.get("ETag", ""))
+
+    def create(self, key: str, value: dict) -> str:
+        return self._put(key, stamped(value), {"If-None-Match": "*"})
+
+    def replace(self, key: str, value: dict, version: str) -> str:
+        return self._put(key, stamped(value), {"If-Match": version})
+
+    def delete(self, key: str, version: Optional[str] = None) -> bool:
+        if version is None:
+            if self.get(key) is None:
+                return False
+            self.client.request("DELETE", PREFIX + key, ok=(200, 204)).release()
+            return True
+        response = self.client.request("DELETE", PREFIX + key, headers={"If-Match": version}, ok=(200, 204, 412))
+        response.read()
+        response.release()
+        if response.status == 412:
+            raise Conflict("the record %s changed" % key)
+        return response.status != 404
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        token = None
+        while True:
+            query = {"list-type": "2", "prefix": PREFIX + prefix, "max-keys": "1000"}
+            if token:
+                query["continuation-token"] = token
+            response = self.client.request("GET", "", query=query)
+            try:
+                root = ElementTree.fromstring(response.read())
+            except ElementTree.ParseError:
+                raise FileStoreError("the object store's listing is not XML") from None
+            finally:
+                response.release()
+            space = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            for item in root.iter(space + "Contents"):
+                yield item.findtext(space + "Key", "")[len(PREFIX):]
+            token = root.findtext(space + "NextContinuationToken")
+            if root.findtext(space + "IsTruncated") != "true" or not token:
+                return
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def _put(self, key: str, value: dict, condition: dict) -> str:
+        data = json.dumps(value, separators=(",", ":")).encode("utf-8")
+        headers = dict(condition, **{"Content-Type": "application/json"})
+        response = self.client.request("PUT", PREFIX + key, headers=headers, body=data,
+                                       payload_sha256=hashlib.sha256(data).hexdigest(), ok=(200, 412))
+        response.read()
+        response.release()
+        self._clock(response)
+        if response.status == 200:
+            return response.headers.get("ETag", "")
+        if response.status == 404:  # If-Match on a record that is gone (some stores say 404)
+            raise Conflict("the record %s is gone" % key)
+        found = self.get(key)  # 412: changed by another, or our own write, retried after a lost answer
+        if found is not None and found.value.get(WRITE_ID) == value[WRITE_ID]:
+            return found.version
+        raise Conflict("the record %s changed" % key)
+
+    def _clock(self, response) -> None:
+        date = response.headers.get("Date")
+        if date:
+            try:
+                self._offset = email.utils.parsedate_to_datetime(date).timestamp() + 0.5 - time.time()
+            except (TypeError, ValueError):
+                pass
+
+
+def probe(records: Records, where: str) -> None:
+    """Refuse a store (at ``where``) that ignores conditional writes
+    (``UnsafeStore``): a stale ``If-Match`` and an ``If-None-Match: *`` on an
+    existing record must both be refused."""
+    key = ".probe/" + secrets.token_hex(8)
+    first = records.create(key, {"probe": 1})
+    try:
+        records.replace(key, {"probe": 2}, first)
+        for attempt in (lambda: records.replace(key, {"probe": 3}, first), lambda: records.create(key, {})):
+            try:
+                attempt()
+            except Conflict:
+                continue
+            raise UnsafeStore("the object store at %s ignores conditional writes (If-Match / If-None-Match):"
+                              " --records s3 needs one that honours them" % where)
+    finally:
+        records.delete(key)

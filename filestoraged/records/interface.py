@@ -1,0 +1,92 @@
+"""The records interface: get, create, replace-if-unchanged, delete, list,
+and the one clock all daemons agree on.
+
+A version is an opaque string the store gives back with each read and
+write (SQLite: a counter; S3: the ETag). ``replace`` and ``delete`` with a
+version succeed only if the record is still at that version, ``create``
+only if there is none: two daemons racing on one record cannot both win,
+and ``update`` turns that into a retry loop for read-modify-write changes.
+"""
+
+from __future__ import annotations
+
+import abc
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+from ..errors import BackendUnavailable, FileStoreError
+
+WRITE_ID = "_w"  # a random id in every written value: an ambiguous retry can tell its own write
+UPDATE_TRIES = 16  # read-modify-write rounds before the store is taken for too busy
+
+
+class Conflict(FileStoreError):
+    """The record changed (or appeared, or went) since it was read: read it
+    again and retry. Never leaves the records layer as an answer."""
+
+
+@dataclass(frozen=True)
+class Record:
+    value: dict
+    version: str
+
+
+class Records(abc.ABC):
+    """One store of records. Keys are ``/``-separated ASCII paths (e.g.
+    ``tokens/<digest>``); values are JSON objects."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> Optional[Record]:
+        """The record, or None if there is none."""
+
+    @abc.abstractmethod
+    def create(self, key: str, value: dict) -> str:
+        """Write ``value`` if ``key`` has no record; its version. ``Conflict`` if it has one."""
+
+    @abc.abstractmethod
+    def replace(self, key: str, value: dict, version: str) -> str:
+        """Write ``value`` if the record is still at ``version``; the new
+        version. ``Conflict`` if it changed or is gone."""
+
+    @abc.abstractmethod
+    def delete(self, key: str, version: Optional[str] = None) -> bool:
+        """Remove the record (only at ``version``, if given: ``Conflict``
+        otherwise); False if there was none."""
+
+    @abc.abstractmethod
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key that starts with ``prefix``, in order."""
+
+    def now(self) -> float:
+        """The time every daemon judges expiry by (the store's clock)."""
+        return time.time()
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> Optional[dict]:
+        """Read, ``change`` (the value or None; it returns the new value, or
+        None to leave the record as it is), write if unchanged since the read;
+        again on ``Conflict``. The value written (None if nothing was)."""
+        for attempt in range(UPDATE_TRIES):
+            record = self.get(key)
+            new = change(None if record is None else dict(record.value))
+            if new is None:
+                return None
+            try:
+                if record is None:
+                    self.create(key, new)
+                else:
+                    self.replace(key, new, record.version)
+                return new
+            except Conflict:
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
+        raise BackendUnavailable("the record %s is changing too often to update; retry" % key)
+
+
+def stamped(value: dict) -> dict:
+    """``value`` with a fresh write id (see ``WRITE_ID``)."""
+    return dict(value, **{WRITE_ID: secrets.token_hex(8)})

@@ -1,0 +1,55 @@
+"""Records in SQLite (``meta.db``): one machine's daemons (the default,
+``--records local``). A version is a counter bumped by every write; the
+compare-and-swap is a conditional ``UPDATE`` in one transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator, Optional
+
+from ..storage.database import DatabaseStore
+from .interface import Conflict, Record, Records, stamped
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
+"""
+
+
+class LocalRecords(DatabaseStore, Records):
+    def __init__(self, path: str) -> None:
+        DatabaseStore.__init__(self, path, _SCHEMA)
+
+    def get(self, key: str) -> Optional[Record]:
+        with self._lock:
+            row = self._db.execute("SELECT value, version FROM records WHERE key = ?", (key,)).fetchone()
+        return None if row is None else Record(json.loads(row[0]), str(row[1]))
+
+    def create(self, key: str, value: dict) -> str:
+        text = json.dumps(stamped(value), separators=(",", ":"))
+        with self._lock:
+            if not self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, 1)", (key, text)).rowcount:
+                raise Conflict("the record %s exists" % key)
+        return "1"
+
+    def replace(self, key: str, value: dict, version: str) -> str:
+        text = json.dumps(stamped(value), separators=(",", ":"))
+        with self._lock:
+            changed = self._db.execute("UPDATE records SET value = ?, version = version + 1"
+                                       " WHERE key = ? AND version = ?", (text, key, int(version))).rowcount
+        if not changed:
+            raise Conflict("the record %s changed" % key)
+        return str(int(version) + 1)
+
+    def delete(self, key: str, version: Optional[str] = None) -> bool:
+        with self._lock:
+            if version is None:
+                return bool(self._db.execute("DELETE FROM records WHERE key = ?", (key,)).rowcount)
+            if self._db.execute("DELETE FROM records WHERE key = ? AND version = ?", (key, int(version))).rowcount:
+                return True
+        raise Conflict("the record %s changed" % key)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT key FROM records WHERE key >= ? AND key < ? ORDER BY key",
+                                    (prefix, prefix + "\uffff")).fetchall()
+        return iter([row[0] for row in rows])

@@ -1,0 +1,152 @@
+"""The records interface (compare-and-swap records for what every daemon
+must share), one contract run against both implementations: SQLite
+(``--records local``) and the S3 bucket on a real SeaweedFS (``--records
+s3``); plus the bucket's own cases: a retried write that had landed, and
+the start-up probe that refuses a store ignoring conditional writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+from filestoraged.errors import BackendUnavailable
+from filestoraged.records.bucket import BucketRecords, UnsafeStore, probe
+from filestoraged.records.interface import WRITE_ID, Conflict
+from filestoraged.records.local import LocalRecords
+
+from .seaweed_server import SeaweedMixin
+
+
+def plain(value):
+    """A record's value without its write id."""
+    return {k: v for k, v in value.items() if k != WRITE_ID}
+
+
+class RecordsContract:
+    def make_records(self):
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.records = self.make_records()
+        self.addCleanup(self.records.close)
+
+    def test_a_missing_record_is_none(self):
+        self.assertIsNone(self.records.get("links/none"))
+        self.assertFalse(self.records.delete("links/none"))
+
+    def test_create_once_then_conflict(self):
+        version = self.records.create("links/a", {"n": 1})
+        found = self.records.get("links/a")
+        self.assertEqual((plain(found.value), found.version), ({"n": 1}, version))
+        with self.assertRaises(Conflict):
+            self.records.create("links/a", {"n": 2})
+        self.assertEqual(plain(self.records.get("links/a").value), {"n": 1})
+
+    def test_replace_only_at_the_version_read(self):
+        first = self.records.create("links/b", {"n": 1})
+        second = self.records.replace("links/b", {"n": 2}, first)
+        self.assertNotEqual(first, second)
+        with self.assertRaises(Conflict):
+            self.records.replace("links/b", {"n": 3}, first)  # stale
+        self.assertEqual(plain(self.records.get("links/b").value), {"n": 2})
+        with self.assertRaises(Conflict):
+            self.records.replace("links/missing", {"n": 1}, first)
+
+    def test_delete_at_a_version(self):
+        first = self.records.create("links/c", {"n": 1})
+        second = self.records.replace("links/c", {"n": 2}, first)
+        with self.assertRaises(Conflict):
+            self.records.delete("links/c", first)
+        self.assertTrue(self.records.delete("links/c", second))
+        self.assertIsNone(self.records.get("links/c"))
+
+    def test_keys_by_prefix_in_order(self):
+        for key in ("tokens/b", "tokens/a", "kv/x", "tokens2/z"):
+            self.records.create(key, {})
+        self.assertEqual(list(self.records.keys("tokens/")), ["tokens/a", "tokens/b"])
+
+    def test_concurrent_updates_lose_nothing(self):
+        """Eight writers, ten increments each, on one record: exactly 80."""
+        def bump(value):
+            return {"count": (value or {}).get("count", 0) + 1}
+
+        def writer():
+            for _ in range(10):
+                self.records.update("counters/one", bump)
+
+        threads = [threading.Thread(target=writer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual(self.records.get("counters/one").value["count"], 80)
+
+    def test_an_update_that_changes_nothing_writes_nothing(self):
+        self.assertIsNone(self.records.update("kv/x", lambda value: None))
+        self.assertIsNone(self.records.get("kv/x"))
+
+    def test_the_probe_passes(self):
+        probe(self.records, "here")
+        self.assertEqual(list(self.records.keys(".probe/")), [])
+
+
+class LocalRecordsTests(RecordsContract, unittest.TestCase):
+    def make_records(self):
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        return LocalRecords(os.path.join(folder, "meta.db"))
+
+    def test_a_store_that_ignores_versions_is_refused(self):
+        class LastWriterWins(LocalRecords):
+            def replace(self, key, value, version):
+                record = self.get(key)
+                return super().replace(key, value, record.version)
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        unsafe = LastWriterWins(os.path.join(folder, "meta.db"))
+        self.addCleanup(unsafe.close)
+        with self.assertRaises(UnsafeStore) as caught:
+            probe(unsafe, "127.0.0.1:9")
+        self.assertIn("ignores conditional writes", str(caught.exception))
+
+    def test_updates_that_never_win_end_in_503(self):
+        class AlwaysChanged(LocalRecords):
+            def replace(self, key, value, version):
+                raise Conflict("changed")
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        busy = AlwaysChanged(os.path.join(folder, "meta.db"))
+        self.addCleanup(busy.close)
+        busy.create("k", {"n": 1})
+        with self.assertRaises(BackendUnavailable):
+            busy.update("k", lambda value: {"n": 2})
+
+
+class BucketRecordsTests(SeaweedMixin, RecordsContract, unittest.TestCase):
+    def make_records(self):
+        return BucketRecords(self.s3_client())
+
+    def test_a_retried_write_that_had_landed_is_ours(self):
+        """The client retries a PUT whose answer was lost; the store then
+        answers 412 to our own write, and the write id tells it apart."""
+        value = {"n": 1, WRITE_ID: "feedfacefeedface"}
+        first = self.records._put("links/r", value, {"If-None-Match": "*"})
+        self.assertEqual(self.records._put("links/r", value, {"If-None-Match": "*"}), first)
+        with self.assertRaises(Conflict):
+            self.records._put("links/r", dict(value, **{WRITE_ID: "other"}), {"If-None-Match": "*"})
+
+    def test_records_live_under_their_prefix(self):
+        self.records.create("tokens/x", {})
+        self.assertIn("records/tokens/x", self.keys_in_bucket())
+
+    def test_the_clock_is_the_stores(self):
+        self.records.get("links/none")
+        import time
+
+        self.assertLess(abs(self.records.now() - time.time()), 5)
