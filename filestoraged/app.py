@@ -26,6 +26,32 @@ from .storage.interface import Backend
 
 
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
+# With records in the bucket, a token read is believed this long: the bound
+# on how long a revocation takes to reach every daemon (a GET of the bucket
+# per authenticated request otherwise).
+TOKEN_CACHE_SECONDS = 2.0
+
+
+def make_records(config: Config, s3_client=None) -> tuple:
+    """``(records, throttle)``: where tokens live, and where attempt limits
+    are counted. Locally both in ``meta.db`` (the throttle without fsync);
+    with ``--records s3`` both in the bucket beside the objects (through
+    ``s3_client``, the backend's, or a client of their own)."""
+    if config.records == "s3":
+        from .records.bucket import BucketRecords
+        from .storage.s3.client import S3Client, credentials
+
+        if s3_client is None:
+            s3_client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
+        records = BucketRecords(s3_client)
+        return records, records
+    from .meta.tokens import migrate_sqlite_tokens
+    from .records.local import LocalRecords
+
+    meta_db = os.path.join(config.data_dir, "meta.db")
+    records = LocalRecords(meta_db)
+    migrate_sqlite_tokens(records)
+    return records, LocalRecords(meta_db, durable=False)
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -71,9 +97,10 @@ class App:
         self.peer_metrics: Callable[[], list] = list
         meta_db = os.path.join(config.data_dir, "meta.db")
         self.kv = KVStore(meta_db, kv_limits(config))
-        self.shares = ShareStore(meta_db, self.backend, clock, worker=worker is not None)
-        self.tokens = TokenStore(meta_db, clock)
-        self.access = Access(self.tokens, config.auth, clock)
+        self.records, self.throttle = make_records(config, getattr(self.backend, "client", None))
+        self.shares = ShareStore(meta_db, self.backend, self.throttle, clock, worker=worker is not None)
+        self.tokens = TokenStore(self.records, clock, TOKEN_CACHE_SECONDS if config.records == "s3" else 0.0)
+        self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
         self.router = Router()
         # Failures as pages for browsers (None: JSON for everyone, as the drop-in mode answers).
@@ -90,6 +117,8 @@ class App:
         self.tokens.close()
         self.shares.close()
         self.kv.close()
+        for records in {id(self.records): self.records, id(self.throttle): self.throttle}.values():
+            records.close()
         self.backend.close()
 
 

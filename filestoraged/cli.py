@@ -39,6 +39,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def serve(config, argv: Sequence[str]) -> int:
     """One process, or a parent with worker processes (``--workers``)."""
+    if config.records == "s3":  # before any fork: a store that would race silently is one line, exit 1
+        from .app import make_records
+        from .records.bucket import probe
+
+        records, _ = make_records(config)
+        try:
+            probe(records, config.s3_endpoint)
+        finally:
+            records.close()
     count = worker_count(config.workers)
     if count == 1:
         return serving.serve(config)
@@ -99,7 +108,11 @@ def run_token(config) -> int:
     action = config.words[0] if config.words else ""
     if not os.path.isdir(config.data_dir):  # never a new, empty store the service will not see
         return no_data_dir(config)
-    tokens = TokenStore(os.path.join(config.data_dir, "meta.db"))
+    from .app import make_records
+
+    records, throttle = make_records(config)
+    throttle.close()
+    tokens = TokenStore(records)
     try:
         if action == "create" and len(config.words) == 1:
             token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None)
@@ -121,5 +134,5 @@ def run_token(config) -> int:
         print("filestoraged token: %s" % error.text, file=sys.stderr)
         return 1
     finally:
-        tokens.close()
+        records.close()
     return 0

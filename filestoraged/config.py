@@ -62,6 +62,7 @@ class Config:
     port: int = 8080
     data_dir: str = "store"
     backend: str = "disk"
+    records: str = "local"
     memcached: str = "127.0.0.1:11211"
     s3_endpoint: str = ""
     s3_bucket: str = ""
@@ -110,6 +111,8 @@ OPTIONS: List[Option] = [
     Option("port", int, "TCP port; 0 picks a free one (the bound address is logged)"),
     Option("data_dir", str, "data directory: objects, metadata (meta.db), temp files"),
     Option("backend", str, "storage backend: disk, memcached or s3"),
+    Option("records", str, "where API tokens and the attempt limits live: local (SQLite in the data directory) or "
+           "s3 (the bucket, shared by every daemon; with --backend s3)"),
     Option("memcached", str, "memcached servers, HOST:PORT[,HOST:PORT...]"),
     Option("s3_endpoint", str, "the S3 backend's endpoint, http(s)://HOST[:PORT] (credentials: AWS_ACCESS_KEY_ID, "
            "AWS_SECRET_ACCESS_KEY)"),
@@ -234,11 +237,13 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
 def _check_values(config: Config) -> None:
     checks = [
         (config.backend in ("disk", "memcached", "s3"), "--backend must be disk, memcached or s3"),
+        (config.records in ("local", "s3"), "--records must be local or s3"),
+        (config.records != "s3" or config.backend == "s3", "--records s3 needs --backend s3 (the bucket holds them)"),
         (config.backend != "s3" or (config.s3_endpoint.startswith(("http://", "https://")) and config.s3_bucket),
          "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
         (config.cache in ("", "memcached") and not (config.cache and config.backend == "memcached"),
          "--cache must be memcached (in front of the disk or s3 backend), or not set"),
-        (config.backend != "s3" or config.command != "serve" or all(_aws_credentials()),
+        (config.backend != "s3" or config.command not in ("serve", "token") or all(_aws_credentials()),
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
         (config.log_level in _LOG_LEVELS, "--log-level must be one of " + ", ".join(_LOG_LEVELS)),

@@ -210,10 +210,10 @@ class ModeResolutionTests(AccessCase):
         from filestoraged.web.access import Access
 
         for host in ("127.0.0.1", "::1", "localhost"):
-            self.assertEqual(Access(self.app.tokens, "auto").resolve(host), "off")
+            self.assertEqual(Access(self.app.tokens, "auto", self.app.throttle).resolve(host), "off")
         for host in ("0.0.0.0", "192.0.2.10", "::"):
             with self.subTest(host=host), self.assertLogs("filestoraged", "WARNING") as logs:
-                self.assertEqual(Access(self.app.tokens, "auto").resolve(host), "writes")
+                self.assertEqual(Access(self.app.tokens, "auto", self.app.throttle).resolve(host), "writes")
             self.assertIn("filestoraged token create --scope admin", "\n".join(logs.output))
 
 

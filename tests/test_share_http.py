@@ -107,8 +107,8 @@ class ShareContract:
         self.assertEqual(self.request("GET", path, headers={"Authorization": basic}).status, 200)
         # http.client sends header values as Latin-1: these are the UTF-8 bytes.
         self.assertEqual(self.request("GET", path, headers={"X-Password": utf8.decode("latin-1")}).status, 200)
-        wrong = self.app.shares.passwords.wrong
-        self.assertEqual(wrong._db.execute("SELECT count(*) FROM failed_attempts").fetchone()[0], 0)
+        throttle = self.app.throttle  # no failure counted
+        self.assertEqual(sum(len(throttle.get(key).value["at"]) for key in throttle.keys("attempts/password/")), 0)
         for bad in ("Basic \xe9t\xe9", "Basic ###"):
             with self.subTest(authorization=bad):
                 self.assertError(self.request("GET", path, headers={"Authorization": bad}), 400, "bad_request")

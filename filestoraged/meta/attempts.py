@@ -1,68 +1,88 @@
 """Failed attempts in a sliding window, per key (a share link, a client
 address): what turns repeated guessing into ``429`` answers.
 
-Kept in ``meta.db`` so that every worker process counts the same attempts:
-guesses spread over workers meet one limit. The records only throttle, so
-their connection skips fsync (a power cut forgets at most a minute of them).
+Kept in records (``records``): with ``--records local`` in ``meta.db``, so
+every worker process counts the same attempts; with ``--records s3`` in the
+bucket, so every daemon does (N daemons never give an attacker N times the
+attempts). One record per key, ``attempts/<kind>/<key>``, holds the times
+of its failures in the window; each change is a compare-and-swap. Locally
+the records only throttle, so their connection skips fsync (a power cut
+forgets at most a minute of them).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
-from ..storage.database import DatabaseStore
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS failed_attempts (kind TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS failed_attempts_key ON failed_attempts (kind, key, at);
-"""
+from ..records.interface import Conflict, Records
 
 
-class Attempts(DatabaseStore):
+class Attempts:
     """At most ``limit`` failures per key within ``window`` seconds, for the
-    attempts of one ``kind``. Thread- and process-safe; ``prune`` drops what
-    fell out of the window."""
+    attempts of one ``kind``. Thread-, process- and daemon-safe; ``prune``
+    drops what fell out of the window."""
 
-    def __init__(self, path: str, kind: str, limit: int, window: float) -> None:
-        super().__init__(path, _SCHEMA, durable=False)
+    def __init__(self, records: Records, kind: str, limit: int, window: float) -> None:
+        self.records = records
         self.kind = kind
         self.limit = limit
         self.window = window
 
+    def _key(self, key: str) -> str:
+        return "attempts/%s/%s" % (self.kind, key)
+
+    def _recent(self, value: Optional[dict], now: float) -> List[float]:
+        return sorted(at for at in (value or {}).get("at", ()) if at > now - self.window)
+
+    def _retry(self, recent: List[float], now: float) -> Optional[int]:
+        if len(recent) < self.limit:
+            return None
+        return int(recent[0] + self.window - now) + 1
+
     def retry_after(self, key: str, now: float) -> Optional[int]:
         """Seconds until ``key`` may try again, or None if it may now."""
-        with self._lock:
-            return self._retry_after(key, now)
+        record = self.records.get(self._key(key))
+        return self._retry(self._recent(None if record is None else record.value, now), now)
 
     def admit(self, key: str, now: float) -> Optional[int]:
         """Count an attempt as failed in advance, if the limit allows one now
-        (None); else the seconds until it will. One transaction, so that
-        attempts racing in several workers cannot all pass the same check."""
-        with self._lock, self.transaction() as db:
-            retry = self._retry_after(key, now)
-            if retry is None:
-                db.execute("INSERT INTO failed_attempts VALUES (?, ?, ?)", (self.kind, key, now))
-            return retry
+        (None); else the seconds until it will. One compare-and-swap, so that
+        attempts racing in several workers or daemons cannot all pass the
+        same check."""
+        refused: List[int] = []
+
+        def change(value: Optional[dict]) -> Optional[dict]:
+            recent = self._recent(value, now)
+            retry = self._retry(recent, now)
+            refused[:] = [] if retry is None else [retry]
+            return None if retry is not None else {"at": recent + [now]}
+
+        self.records.update(self._key(key), change)
+        return refused[0] if refused else None
 
     def add(self, key: str, now: float) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO failed_attempts VALUES (?, ?, ?)", (self.kind, key, now))
+        self.records.update(self._key(key), lambda value: {"at": self._recent(value, now) + [now]})
 
     def forget(self, key: str, when: float) -> None:
         """Take back one failure counted in advance at ``when``."""
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM failed_attempts WHERE rowid = (SELECT rowid FROM failed_attempts"
-                " WHERE kind = ? AND key = ? AND at = ? LIMIT 1)", (self.kind, key, when))
+        def change(value: Optional[dict]) -> Optional[dict]:
+            times = list((value or {}).get("at", ()))
+            if when not in times:
+                return None
+            times.remove(when)
+            return {"at": times}
+
+        self.records.update(self._key(key), change)
 
     def prune(self, now: float) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM failed_attempts WHERE kind = ? AND at <= ?", (self.kind, now - self.window))
+        """Remove the records whose failures all fell out of the window."""
+        for key in list(self.records.keys("attempts/%s/" % self.kind)):
+            record = self.records.get(key)
+            if record is not None and not self._recent(record.value, now):
+                try:
+                    self.records.delete(key, record.version)
+                except Conflict:  # changed meanwhile: a new failure, kept
+                    pass
 
-    def _retry_after(self, key: str, now: float) -> Optional[int]:
-        count, first = self._db.execute(
-            "SELECT count(*), min(at) FROM failed_attempts WHERE kind = ? AND key = ? AND at > ?",
-            (self.kind, key, now - self.window)).fetchone()
-        if count < self.limit:
-            return None
-        return int(first + self.window - now) + 1
+    def close(self) -> None:
+        """The records are the caller's to close."""

@@ -16,6 +16,7 @@ from typing import Callable, Optional, Tuple
 
 from ..errors import BackendUnavailable, TooManyRequests, Unauthorized
 from ..storage.threads import Pool, PoolBusy
+from ..records.interface import Records
 from .attempts import Attempts
 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # ~16 MiB and ~50 ms per check
@@ -33,10 +34,10 @@ def hash_password(password: str, salt: bytes) -> bytes:
 
 
 class Passwords:
-    def __init__(self, path: str, clock: Callable[[], float]) -> None:
-        """``path``: the database that counts wrong passwords (``meta.db``)."""
+    def __init__(self, throttle: Records, clock: Callable[[], float]) -> None:
+        """``throttle``: the records that count wrong passwords."""
         self.clock = clock
-        self.wrong = Attempts(path, "password", WRONG_PASSWORDS, WRONG_PASSWORD_WINDOW)
+        self.wrong = Attempts(throttle, "password", WRONG_PASSWORDS, WRONG_PASSWORD_WINDOW)
         self._pool = Pool(PASSWORD_CHECKERS, PASSWORD_QUEUE, "scrypt")
 
     def digest(self, password: str) -> Tuple[bytes, bytes]:

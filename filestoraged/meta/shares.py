@@ -45,12 +45,13 @@ from ..storage.names import SHARES
 from ..storage.shared import ProcessLock, run_dir
 from ..storage.interface import Backend
 from .links import NEEDS_BLOB, ORPHAN_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, NewLink
+from ..records.interface import Records
 from .passwords import Passwords
 
 log = logging.getLogger(__name__)
 
 class ShareStore(DatabaseStore):
-    def __init__(self, path: str, backend: Backend, clock: Callable[[], float] = time.time,
+    def __init__(self, path: str, backend: Backend, throttle: Records, clock: Callable[[], float] = time.time,
                  worker: bool = False) -> None:
         """``worker``: one of several worker processes; the parent gives back
         the reservations of dead workers. Else this process is the only one,
@@ -68,7 +69,7 @@ class ShareStore(DatabaseStore):
         self._wake = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep of this process first saw it
-        self.passwords = Passwords(path, clock)
+        self.passwords = Passwords(throttle, clock)
         self._holder = os.getpid()
         if not worker:
             prepare_links(self._db, None)

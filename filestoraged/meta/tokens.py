@@ -1,35 +1,27 @@
-"""API tokens: named secrets with scopes, kept in ``meta.db``.
+"""API tokens: named secrets with scopes, kept in records (``meta.db``, or
+the S3 bucket with ``--records s3``).
 
 A secret is 256 random bits, shown once when it is made and stored only as
-its SHA-256 (a token is found by that digest, then compared in constant
-time). Tokens are read from the database on every use, so ``filestoraged
-token create`` and ``token revoke`` in another process take effect at once
-on a running daemon.
+its SHA-256: a token is found by that digest, the record's key, so no
+secret and no comparison of secrets is involved. Tokens are read from the
+records on every use (or within ``cache_seconds``), so ``filestoraged token
+create`` and ``token revoke`` in another process take effect on a running
+daemon at once (locally) or within that bound (the bucket).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AlreadyExists, BadRequest, NotFound
-from ..storage.database import DatabaseStore
+from ..records.interface import Conflict, Records
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_tokens (
-    name TEXT PRIMARY KEY,
-    digest TEXT NOT NULL UNIQUE,
-    scopes TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL,
-    last_used REAL
-);
-"""
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 LAST_USED_EVERY = 60.0  # seconds: last_used is written at most this often per token
 
@@ -88,10 +80,27 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class TokenStore(DatabaseStore):
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+def _token(value: dict) -> Token:
+    return Token(value["name"], tuple(value["scopes"]), value["created_at"], value.get("expires_at"),
+                 value.get("last_used"))
+
+
+class TokenStore:
+    """Tokens in records (see ``records``): ``tokens/<digest>`` holds a
+    token, ``token-names/<name>`` names its digest (a name is taken with a
+    create-if-absent, so two daemons cannot make the same name twice). With
+    ``--records s3`` a token made through any daemon works on all of them;
+    a token found is believed for ``cache_seconds`` at most (0: read on
+    every use), which bounds how long a revocation takes to reach every
+    daemon."""
+
+    def __init__(self, records: Records, clock: Callable[[], float] = time.time,
+                 cache_seconds: float = 0.0) -> None:
+        self.records = records
         self.clock = clock
-        super().__init__(path, _SCHEMA)
+        self.cache_seconds = cache_seconds
+        self._cache: Dict[str, Tuple[float, Optional[Token]]] = {}  # digest -> (read at, token)
+        self._cache_lock = threading.Lock()
 
     def create(self, scopes: Sequence[str], name: Optional[str] = None,
                expires_in: Optional[float] = None) -> Tuple[Token, str]:
@@ -105,40 +114,87 @@ class TokenStore(DatabaseStore):
         secret = secrets.token_urlsafe(32)  # 256 random bits
         now = self.clock()
         expires_at = now + expires_in if expires_in else None
-        with self._lock:
-            if self._db.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
-                raise AlreadyExists("a token named %r exists" % name)
-            self._db.execute("INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL)",
-                             (name, _digest(secret), " ".join(scopes), now, expires_at))
+        digest = _digest(secret)
+        try:
+            self.records.create("token-names/" + name, {"digest": digest})
+        except Conflict:
+            raise AlreadyExists("a token named %r exists" % name) from None
+        self.records.create("tokens/" + digest, {"name": name, "scopes": list(scopes), "created_at": now,
+                                                 "expires_at": expires_at, "last_used": None})
         return Token(name, scopes, now, expires_at, None), secret
 
     def find(self, secret: str) -> Optional[Token]:
         """The live token whose secret this is, or None."""
         digest = _digest(secret)
-        with self._lock:
-            row = self._db.execute("SELECT * FROM api_tokens WHERE digest = ?", (digest,)).fetchone()
-        if row is None or not hmac.compare_digest(row[1], digest):
-            return None
-        token = Token(row[0], tuple(row[2].split()), row[3], row[4], row[5])
         now = self.clock()
-        if token.expires_at is not None and token.expires_at <= now:
+        cached = self._cached(digest)
+        if cached is not None:
+            token = cached[1]
+        else:
+            record = self.records.get("tokens/" + digest)
+            token = None if record is None else _token(record.value)
+            if self.cache_seconds:
+                with self._cache_lock:
+                    if len(self._cache) > 10000:
+                        self._cache.clear()
+                    self._cache[digest] = (time.monotonic(), token)
+        if token is None or (token.expires_at is not None and token.expires_at <= now):
             return None
         if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
-            with self._lock:
-                self._db.execute("UPDATE api_tokens SET last_used = ? WHERE name = ?", (now, token.name))
+            def touch(value):
+                return None if value is None else dict(value, last_used=now)
+
+            self.records.update("tokens/" + digest, touch)
+            with self._cache_lock:
+                self._cache.pop(digest, None)
         return token
 
+    def _cached(self, digest: str):
+        if not self.cache_seconds:
+            return None
+        with self._cache_lock:
+            entry = self._cache.get(digest)
+        if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
+            return None
+        return entry
+
     def list(self) -> List[Token]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM api_tokens ORDER BY name").fetchall()
-        return [Token(row[0], tuple(row[2].split()), row[3], row[4], row[5]) for row in rows]
+        found = []
+        for key in self.records.keys("token-names/"):
+            named = self.records.get(key)
+            record = None if named is None else self.records.get("tokens/" + named.value["digest"])
+            if record is not None:
+                found.append(_token(record.value))
+        return found
 
     def any(self) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM api_tokens LIMIT 1").fetchone() is not None
+        return next(iter(self.records.keys("tokens/")), None) is not None
 
     def revoke(self, name: str) -> None:
-        with self._lock:
-            if not self._db.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount:
-                raise NotFound("no token named %r" % name)
+        named = self.records.get("token-names/" + name)
+        if named is None:
+            raise NotFound("no token named %r" % name)
+        self.records.delete("tokens/" + named.value["digest"])
+        self.records.delete("token-names/" + name)
 
+    def close(self) -> None:
+        """The records are the caller's to close."""
+
+
+def migrate_sqlite_tokens(records) -> None:
+    """Tokens an older version kept in ``meta.db``'s ``api_tokens`` table
+    move into the (local) records once: same names, digests and dates."""
+    with records._lock:
+        db = records._db
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'api_tokens'").fetchone() is None:
+            return
+        rows = db.execute("SELECT * FROM api_tokens").fetchall()
+    for name, digest, scopes, created_at, expires_at, last_used in rows:
+        try:
+            records.create("token-names/" + name, {"digest": digest})
+            records.create("tokens/" + digest, {"name": name, "scopes": scopes.split(), "created_at": created_at,
+                                                "expires_at": expires_at, "last_used": last_used})
+        except Conflict:
+            pass  # moved already (another worker at the same start)
+    with records._lock:
+        records._db.execute("DROP TABLE IF EXISTS api_tokens")

@@ -16,8 +16,9 @@ CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, v
 
 
 class LocalRecords(DatabaseStore, Records):
-    def __init__(self, path: str) -> None:
-        DatabaseStore.__init__(self, path, _SCHEMA)
+    def __init__(self, path: str, durable: bool = True) -> None:
+        """``durable=False``: writes skip fsync (records that only throttle)."""
+        DatabaseStore.__init__(self, path, _SCHEMA, durable)
 
     def get(self, key: str) -> Optional[Record]:
         with self._lock:

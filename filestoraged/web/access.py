@@ -21,6 +21,7 @@ from typing import Callable, Dict, Optional, Tuple
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..meta.attempts import Attempts
 from ..meta.tokens import TokenStore, grants
+from ..records.interface import Records
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,14 @@ def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple
 
 
 class Access:
-    def __init__(self, tokens: TokenStore, mode: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, tokens: TokenStore, mode: str, throttle: Records,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``throttle``: the records that count failed attempts."""
         self.tokens = tokens
         self.setting = mode
         self.mode = mode  # "auto" until resolve()
         self.clock = clock
-        self.failures = Attempts(tokens.path, "token", FAILURES, FAILURE_WINDOW)
+        self.failures = Attempts(throttle, "token", FAILURES, FAILURE_WINDOW)
         self._pruned = 0.0
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ import socket
 import sys
 from typing import Callable
 
+from ..errors import BackendUnavailable
+from ..records.bucket import UnsafeStore
 from ..web.tls import TlsConfigError
 from .dirlock import DataDirInUse
 
@@ -39,6 +41,8 @@ def guarded(config, start: Callable[[], int]) -> int:
         return start()
     except DataDirInUse as error:
         return fail(str(error), 1)
+    except (UnsafeStore, BackendUnavailable) as error:  # --records s3: the store's answer at start-up
+        return fail(error.text, 1)
     except TlsConfigError as error:
         return fail(error.text, 2)
     except ImportError as error:
