@@ -72,7 +72,8 @@ class PagesOverHttpTests(ServerCase):
         page = self.request("GET", path, headers=BROWSER)
         self.assertIn('type="password"', page.body.decode())
         self.assertNotIn("WWW-Authenticate", page.headers)
-        form = {"Content-Type": "application/x-www-form-urlencoded", **BROWSER}
+        form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://127.0.0.1:%d" % self.port,
+                "Sec-Fetch-Site": "same-origin", **BROWSER}
         wrong = self.request("POST", path, b"password=wrong", form)
         self.assertEqual(wrong.status, 401)
         self.assertIn("Wrong password", wrong.body.decode())
@@ -81,9 +82,28 @@ class PagesOverHttpTests(ServerCase):
         self.assertEqual((right.status, right.body), (200, b"the report"))
         self.assertIn('filename="report.txt"', right.headers["Content-Disposition"])
         self.wait_downloads(path, 1)
-        # Scripts posting the form get JSON errors.
-        self.assertEqual(self.request("POST", path, b"password=no", {"Content-Type": form["Content-Type"]}).status,
-                         401)
+        # Scripts posting it get seed 004's 405 (a link takes GET and PUT);
+        # another site's form cannot spend a download either.
+        self.assertError(self.request("POST", path, b"password=right", {"Content-Type": form["Content-Type"]}),
+                         405, "method_not_allowed")
+        for origin, site in (("http://evil.example", "cross-site"), ("http://evil.example", None),
+                             ("http://127.0.0.1:%d" % self.port, "cross-site"), ("null", None)):
+            with self.subTest(origin=origin, site=site):
+                headers = dict(form, Origin=origin)
+                if site is None:
+                    del headers["Sec-Fetch-Site"]
+                else:
+                    headers["Sec-Fetch-Site"] = site
+                self.assertEqual(self.request("POST", path, b"password=right", headers).status, 405)
+        self.assertEqual(self.downloads_of(path), 1)
+
+    def test_a_cross_site_form_cannot_spend_a_link_without_password(self):
+        path = self.share(max_downloads=1)
+        evil = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://evil.example",
+                "Sec-Fetch-Site": "cross-site", **BROWSER}
+        self.assertEqual(self.request("POST", path, b"", evil).status, 405)
+        self.assertEqual(self.request("POST", path, b"").status, 405)  # curl -X POST: seed 004
+        self.assertEqual(self.request("GET", path).body, b"the report")  # still there for its recipient
 
     def test_failures_are_pages_for_browsers_and_json_for_everyone_else(self):
         for path, status in (("/file/" + "x" * 32, 404), ("/files/" + "0" * 64, 404), ("/nope", 404)):

@@ -27,8 +27,9 @@ class KVFace:
         strict = {"wrong_method_is_not_found": True, "head": False}
         router.add(p + "/set", "kv", {"POST": self.set, "DELETE": self.delete}, **strict)
         router.add(p + "/commit", "kv", {"POST": self.commit}, **strict)
-        # HEAD wherever GET works, as for every other face.
-        router.add(p + "/{key}", "kv", {"GET": self.get}, wrong_method_is_not_found=True)
+        # HEAD wherever GET works, as for every other face; but not in the
+        # drop-in root mode, where seed 003's contract answers 404 to it.
+        router.add(p + "/{key}", "kv", {"GET": self.get}, wrong_method_is_not_found=True, head=bool(p))
 
     def get(self, request: Request, key: str) -> JsonResponse:
         key = unquote(key)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Dict, Optional
 from urllib.parse import parse_qs, quote
 
-from ..errors import BadRequest, NotFound, Unauthorized
+from ..errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from ..pages.share import landing_page
 from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
@@ -92,7 +92,12 @@ class ShareFace(Face):
 
     def download_form(self, request: Request, link_id: str):
         """The landing page's password form: the password in a urlencoded
-        body (never in the URL, where logs and history keep it)."""
+        body (never in the URL, where logs and history keep it). Only the
+        page's own form, from our origin, may POST: seed 004 allows GET and
+        PUT on a link (other methods are 405), and a form on another site
+        must not spend a visitor's download."""
+        if not _same_origin(request):
+            raise MethodNotAllowed(["DELETE", "GET", "HEAD"], "POST is only for this link's own page")
         link = self.shares.get(_link_id(link_id))
         self.shares.check_alive(link)
         form = parse_qs(request.body(_FIELD_LIMIT).read_all().decode("utf-8", "replace"))
@@ -133,6 +138,17 @@ class ShareFace(Face):
         self.shares.delete(link_id, request.headers.get("X-Delete-Token"), any_link=request.may("share", "delete"))
         self.shares.wake_sweeper()
         return JsonResponse(200, {"deleted": link_id})
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser's form submission from our own pages: ``Sec-Fetch-Site:
+    same-origin`` (set by the browser, never by a page; our pages'
+    ``Referrer-Policy: no-referrer`` makes Chromium send ``Origin: null``),
+    or, from a browser too old to send it, an ``Origin`` that is ours."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    return request.headers.get("Origin") == request.base_url
 
 
 def _link_id(text: str) -> str:
