@@ -43,9 +43,40 @@ class HeadTests(ServerCase):
             self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\nX-A: a\r\n" + fold + b"\r\n\r\n"), 400)
 
     def test_header_names_must_be_tokens(self):
-        for line in (b"X A: b", b"X-A : b", b": b", b"no colon"):
+        for line in (b"X A: b", b"X-A : b", b": b", b"no colon", b"Fo(o): b", b"X\x01Y: b", b"X/Y: b", b"X@: b"):
             with self.subTest(line=line):
                 self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\n" + line + b"\r\n\r\n"), 400)
+
+    def test_the_head_follows_the_rfc_grammar(self):
+        """RFC 9110/9112 (token, field-value, request-target), as h11's
+        _abnf.py names the rules: everything else is 400."""
+        cases = [
+            b"GET /healthz HTTP/1.1\r\nFo(o): b\r\n",  # a name that is not a token
+            b"GET /healthz HTTP/1.1\r\nX\x01Y: b\r\n",
+            b"GET /healthz HTTP/1.1\r\nX\xc9: b\r\n",
+            b"G\xc9T /healthz HTTP/1.1\r\n",  # a method that is not ASCII
+            b"POST /files HTTP/1.1\r\nTransfer-Encoding: chunked\x0b\r\n",  # not chunked
+            b"POST /files HTTP/1.1\r\nTransfer-Encoding: \x85chunked\r\n",
+            b"POST /files HTTP/1.1\r\nContent-Length: 5\x1f\r\n",  # not 5
+            b"GET /healthz HTTP/1.1\r\nX-A: a\x1bb\r\n",  # a control in a value
+            b"GET /healthz HTTP/1.1\r\nX-A: a\x7f\r\n",
+            b"GET /files/\x1b[31mred HTTP/1.1\r\n",  # controls in the target
+            b"GET /files/a\x1cb HTTP/1.1\r\n",
+            b"GET /files/\xe9 HTTP/1.1\r\n",
+        ]
+        for head in cases:
+            with self.subTest(head=head):
+                self.assertStatus(self.exchange(head + b"Host: x\r\nConnection: close\r\n\r\nhello"), 400)
+        # obs-text in a value is the grammar's (it is kept, not refused), and tokens may hold !#$%&'*+.^_`|~
+        self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\nX-A: caf\xe9\r\nX!#$%&'*+.^_`|~: 1\r\n"
+                                        b"Host: x\r\nConnection: close\r\n\r\n"), 200)
+
+    def test_the_access_log_escapes_what_is_not_printable(self):
+        from filestoraged.web.handler import _redact
+
+        self.assertEqual(_redact("/a\x1b[31m?password=x"), "/a\\x1b[31m?[redacted]")
+        self.assertEqual(_redact("/caf\xe9"), "/caf\\xe9")
+        self.assertEqual(_redact("/files/abc"), "/files/abc")
 
     def test_header_count_and_size_limits(self):
         many = b"".join(b"X-%d: v\r\n" % i for i in range(101))

@@ -150,7 +150,7 @@ def _content_length(value: Optional[str]) -> int:
     would take ``²``). More digits than any limit could allow is too large."""
     if value is None:
         return 0  # no length and no chunking: an empty body
-    value = value.strip()
+    value = value.strip(" \t")  # OWS only: "5\x1f" is not 5
     if not _DIGITS.fullmatch(value):
         raise BadRequest("bad Content-Length %r" % value[:40])
     if len(value) > 18:

@@ -258,6 +258,11 @@ class RequestHandler(BaseHTTPRequestHandler):
 
 
 def _redact(path: str) -> str:
-    """The path with its query string hidden (it may carry a password)."""
+    """The path with its query string hidden (it may carry a password), and
+    any byte that is not printable ASCII escaped (the head parser refuses
+    them in a target; this keeps a log line from ever driving a terminal)."""
     base, sep, _ = path.partition("?")
+    if not (base.isascii() and base.isprintable()):
+        base = base.encode("latin-1", "replace").decode("ascii", "backslashreplace")
+        base = "".join(c if c.isprintable() else "\\x%02x" % ord(c) for c in base)
     return base + ("?[redacted]" if sep else "")

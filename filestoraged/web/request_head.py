@@ -19,6 +19,17 @@ MAX_HEAD = 65536  # bytes of header lines in all: a connection holds at most thi
 # RFC 9112 §3.2 Host = uri-host [ ":" port ]; a name or an IP literal. It is
 # echoed into answer URLs and Location/Link headers, so it is checked here.
 _HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# RFC 9110/9112 as h11's _abnf.py names the rules. A method: a token, and
+# here upper-case ASCII letters only (every method anyone sends; G\xc9T is not).
+_METHOD = re.compile(r"[A-Z]+")
+# token = 1*tchar (a header name).
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+# request-target: visible ASCII only (VCHAR), no controls, spaces or bytes
+# over 0x7E (they would reach the access log, and a terminal, raw).
+_TARGET = re.compile(r"[\x21-\x7e]+")
+# field-value = *field-content: VCHAR, obs-text, SP and HTAB inside; any
+# other control (CR, LF, NUL, VT, 0x1C-0x1F, DEL, ...) is refused.
+_NOT_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Headers:
@@ -72,8 +83,10 @@ def parse_request_line(line: bytes) -> Tuple[str, str, str]:
         if version.startswith("HTTP/"):
             raise VersionNotSupported("unsupported HTTP version %r" % version[:20])
         raise BadRequest("bad request line %r" % text[:100])
-    if not method.isalpha() or not method.isupper():
-        raise BadRequest("bad method %r" % method[:20])
+    if not _METHOD.fullmatch(method):
+        raise BadRequest("bad method %s" % ascii(method[:20]))
+    if not _TARGET.fullmatch(target):
+        raise BadRequest("the request target has a control, a space or a non-ASCII byte")
     return method, target, version
 
 
@@ -92,14 +105,17 @@ def read_headers(rfile, budget: int = MAX_HEAD) -> Headers:
             break
         if not line.endswith(b"\n"):
             raise IncompleteHead("the connection closed inside the request head")
-        name, sep, value = line.decode("latin-1").rstrip("\r\n").partition(":")
-        if not sep or not name or name != name.strip() or " " in name:
-            raise BadRequest("bad header line %r" % line[:60])
-        if "\r" in value or "\x00" in value:
+        text = line.decode("latin-1")
+        name, sep, value = text[:-2 if text.endswith("\r\n") else -1].partition(":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise BadRequest("bad header line %s" % ascii(line[:60]))
+        value = value.strip(" \t")  # OWS, and nothing else (\x85 and \x0b are not white space here)
+        if _NOT_FIELD_VALUE.search(value):
             # RFC 9112 §2.2: a bare CR is refused, not read as a line end, so no
-            # front end that ends lines at CR can see other headers than we do.
-            raise BadRequest("a bare CR or NUL in header %r" % name[:60])
-        headers.add(name, value.strip(" \t"))
+            # front end that ends lines at CR can see other headers than we do;
+            # nor any other control a front end might read otherwise.
+            raise BadRequest("a bare CR, NUL or other control character in header %r" % name[:60])
+        headers.add(name, value)
     else:
         raise BadRequest("more than %d header lines" % MAX_HEADERS)
     _check_framing(headers)
@@ -118,7 +134,7 @@ def _check_framing(headers: Headers) -> None:
     if "Transfer-Encoding" in headers:
         if "Content-Length" in headers:
             raise BadRequest("both Transfer-Encoding and Content-Length")
-        if headers["Transfer-Encoding"].strip().lower() != "chunked":
+        if headers["Transfer-Encoding"].lower() != "chunked":  # exactly: no other coding, nothing around it
             raise BadRequest("Transfer-Encoding other than chunked: %r" % headers["Transfer-Encoding"][:60])
     host = headers.get("Host")
     if host and not is_host(host):
