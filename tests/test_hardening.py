@@ -198,3 +198,32 @@ class SlowlorisTests(ServerCase):
         body = os.urandom(300000)
         reply = self.request("POST", "/files", body)
         self.assertEqual((reply.status, reply.json()["hash"]), (200, sha256(body)))
+
+
+class UnknownNamesTests(ServerCase):
+    """A typo is a 400 naming it (and the closest known name), on every
+    face, never a silent default: ``-F pasword=x`` must not make a link
+    without a password."""
+
+    def test_share_link_form_typos_are_400(self):
+        for field, hint in (("pasword", "password"), ("max_download", "max_downloads"),
+                            ("expires", "expires_in")):
+            with self.subTest(field=field):
+                body, ctype = multipart({"file": ("a.txt", b"secret", "text/plain"), field: "5"})
+                reply = self.request("POST", "/file", body, {"Content-Type": ctype})
+                self.assertError(reply, 400, "bad_request")
+                self.assertIn("unknown form field '%s' (did you mean %s?)" % (field, hint), reply.json()["message"])
+
+    def test_query_parameter_typos_are_400_on_every_face(self):
+        data = b"query typos"
+        self.assertEqual(self.request("PUT", "/data/photos", data).status, 201)
+        reply = self.request("GET", "/data/photos?limt=5")
+        self.assertError(reply, 400, "bad_request")
+        self.assertIn("'limt' (did you mean limit?)", reply.json()["message"])
+        self.assertEqual(self.request("GET", "/data/photos?limit=5&after=").status, 200)
+        for path in ("/files/" + sha256(data) + "?x=1", "/kv/k?v=2", "/healthz?verbose=1", "/files?name=a"):
+            with self.subTest(path=path):
+                self.assertError(self.request("GET" if "files?" not in path else "POST", path, b"x"), 400,
+                                 "bad_request")
+        body, ctype = multipart({"fiel": "y", "file": ("a.txt", b"x", "text/plain")})
+        self.assertError(self.request("POST", "/files", body, {"Content-Type": ctype}), 400, "bad_request")

@@ -22,7 +22,7 @@ MAX_PAGE = 10000
 
 class DataFace(Face):
     def register(self, router: Router) -> None:
-        router.add("/data/{repo}", "data", {"PUT": self.upload, "GET": self.listing})
+        router.add("/data/{repo}", "data", {"PUT": self.upload, "GET": self.listing}, query=("after", "limit"))
         router.add("/data/{repo}/{oid}", "data", {"GET": self.download, "DELETE": self.delete})
 
     def upload(self, request: Request, repo: str) -> JsonResponse:

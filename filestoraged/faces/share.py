@@ -22,6 +22,7 @@ from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
 from ..web.access import basic_password, header_text
+from ..web.fields import refuse_unknown
 from ..web.router import Router
 from . import Face
 from .uploads import multipart_parts, whole_number
@@ -29,6 +30,7 @@ from .uploads import multipart_parts, whole_number
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _FIELD_LIMIT = 1024  # bytes in a text field
 MAX_DOWNLOADS = 1_000_000
+FORM_FIELDS = ("file", "password", "max_downloads", "expires_in", "token")
 
 
 class ShareFace(Face):
@@ -39,7 +41,7 @@ class ShareFace(Face):
     def register(self, router: Router) -> None:
         router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
         router.add("/file/{link_id}", "file", {"GET": self.download, "POST": self.download_form,
-                                               "DELETE": self.delete})
+                                               "DELETE": self.delete}, query=("download", "password"))
 
 
     def upload(self, request: Request) -> JsonResponse:
@@ -59,6 +61,10 @@ class ShareFace(Face):
             elif part.name in ("password", "max_downloads", "expires_in"):
                 fields[part.name] = part.read_text(_FIELD_LIMIT)
                 self._options(fields)  # refuse bad values before a file part streams in
+            elif part.name == "token":  # the upload page's field (its token travels in Authorization)
+                part.read_text(_FIELD_LIMIT)
+            else:
+                refuse_unknown("form field", part.name or "", FORM_FIELDS)
         if stored is None:
             raise BadRequest("the form has no 'file' part")
         max_downloads, expires_in = self._options(fields)

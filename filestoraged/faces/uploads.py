@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from ..errors import BadRequest
+from ..web.fields import refuse_unknown
 from ..web.messages import Request
 from ..storage.metadata import media_type
 from ..web.multipart import MultipartReader, Part, boundary_of
@@ -55,12 +56,21 @@ def raw_upload(request: Request, max_size: int) -> Upload:
     return Upload(request.body(max_size), content_type)
 
 
+# What a plain upload's form may carry besides ``file``: the upload page's
+# form has them all (its plain button posts the same form); a plain upload
+# has no password or limits, so their values are read and dropped.
+PAGE_FIELDS = ("file", "password", "max_downloads", "expires_in", "token")
+
+
 def file_or_raw_upload(request: Request, max_size: int) -> Upload:
-    """The ``file`` part of a multipart body (other fields are skipped), or the raw body."""
+    """The ``file`` part of a multipart body (the upload page's other fields
+    are skipped; any other field is a 400 naming it), or the raw body."""
     parts = multipart_parts(request, max_size)
     if parts is None:
         return raw_upload(request, max_size)
     for part in parts:
         if part.name == "file":
             return Upload(part, media_type(part.content_type, "the file part's Content-Type"), part.filename)
+        if part.name not in PAGE_FIELDS:
+            refuse_unknown("form field", part.name or "", PAGE_FIELDS)
     raise BadRequest("the multipart body has no 'file' part")

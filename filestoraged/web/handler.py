@@ -117,6 +117,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         try:
             handler, params, self.face = app.router.match(self.command, path)
+            if query:
+                app.router.check_query(path, query)
             scopes: tuple = ()
             mode = app.access.mode_for(self.headers)
             if mode != "off":  # the default on loopback: nothing to work out per request

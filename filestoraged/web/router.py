@@ -8,10 +8,12 @@ validated by the face that receives them (``names.object_id`` and friends).
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Tuple
 
 from ..errors import MethodNotAllowed, NotFound
+from .fields import refuse_unknown
 
 Handler = Callable[..., object]
 
@@ -24,6 +26,7 @@ class Route:
     # The /kv contract answers 404, not 405, to a wrong method.
     wrong_method_is_not_found: bool = False
     allow: List[str] = field(default_factory=list)
+    query: Tuple[str, ...] = ()  # the query parameters it takes; any other is 400
 
 
 class Router:
@@ -39,16 +42,18 @@ class Router:
         methods: Dict[str, Handler],
         wrong_method_is_not_found: bool = False,
         head: bool = True,
+        query: Tuple[str, ...] = (),
     ) -> None:
         """Add a route; ``{name}`` in ``pattern`` captures one path segment.
         With ``head``, ``HEAD`` is allowed wherever ``GET`` is (the handler
-        drops the body)."""
+        drops the body). ``query``: the parameters it takes (a typo in one
+        is a 400 naming it, never silently ignored)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         methods = dict(methods)
         if head and "GET" in methods:
             methods.setdefault("HEAD", methods["GET"])
         self.routes.append(
-            Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods))
+            Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods), tuple(query))
         )
 
     def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str]:
@@ -64,6 +69,16 @@ class Router:
                 continue  # a later route may take it (GET /kv/set reads key "set")
             raise MethodNotAllowed(route.allow, "%s is not allowed here" % method[:20])
         raise NotFound("no such path")
+
+    def check_query(self, path: str, query: str) -> None:
+        """``BadRequest`` naming the first query parameter the route of
+        ``path`` does not take (and the closest one it does)."""
+        for route in self.routes:
+            if route.pattern.fullmatch(path):
+                for name in parse_qs(query, keep_blank_values=True):
+                    if name not in route.query:
+                        refuse_unknown("query parameter", name, route.query)
+                return
 
     def methods_for(self, path: str) -> List[str]:
         """Every method some route allows on ``path`` (for CORS preflights); NotFound if none."""
