@@ -129,11 +129,49 @@ class ShareContract:
         self.assertError(self.request("GET", path), 410, "gone")
         self.assertEqual(self.request("HEAD", path).status, 410)
 
-    def test_ranges_are_not_offered(self):
+    def test_a_range_is_honoured_exactly_and_spends_a_download(self):
         path = self.path_of(self.share(b"0123456789", max_downloads=2))
         reply = self.request("GET", path, headers={"Range": "bytes=0-1"})
-        self.assertEqual((reply.status, reply.body), (200, b"0123456789"))
-        self.assertEqual(reply.headers["Accept-Ranges"], "none")
+        self.assertEqual((reply.status, reply.body), (206, b"01"))
+        self.assertEqual(reply.headers["Content-Range"], "bytes 0-1/10")
+        self.wait_transfers_done()
+        reply = self.request("GET", path, headers={"Range": "bytes=2-"})  # a resume: the rest
+        self.assertEqual((reply.status, reply.body), (206, b"23456789"))
+        self.wait_transfers_done()
+        self.assertEqual(self.request("GET", path).status, 410)
+
+    def test_what_counts_as_a_download(self):
+        """A request gets the file and spends a download, or gets the
+        landing page and spends nothing: never one without the other."""
+        landing = [
+            {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "Accept": "*/*"},
+            {"User-Agent": "facebookexternalhit/1.1"},
+            {"User-Agent": "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)"},
+            {"User-Agent": "Twitterbot/1.0", "Accept": "image/webp,*/*"},
+            {"Sec-Purpose": "prefetch", "Accept": "*/*"},
+            {"Purpose": "prefetch"},
+            {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Accept": "*/*"},
+            {"Accept": "application/xhtml+xml,*/*;q=0.8"},
+            {"Accept": "text/html,application/json"},  # a tie goes to the page
+        ]
+        path = self.path_of(self.share(b"the file", max_downloads=1))
+        for headers in landing:
+            with self.subTest(headers=headers):
+                reply = self.request("GET", path, headers=headers)
+                self.assertEqual(reply.status, 200)
+                self.assertIn("text/html", reply.headers["Content-Type"])
+                self.assertNotIn(b"the file", reply.body)
+        # A preview agent never gets the file, even asking for the download button's URL.
+        reply = self.request("GET", path + "?download=1", headers={"User-Agent": "Slackbot 1.0"})
+        self.assertIn("text/html", reply.headers["Content-Type"])
+        self.wait_transfers_done()
+        self.assertEqual(self.app.shares.get(path.rsplit("/", 1)[1]).downloads, 0)
+        for headers in ({"Accept": "*/*", "User-Agent": "curl/8.5.0"}, {}, {"Accept": "image/webp,*/*"}):
+            with self.subTest(headers=headers):
+                once = self.path_of(self.share(b"the file", max_downloads=1))
+                self.assertEqual(self.request("GET", once, headers=headers).body, b"the file")
+                self.wait_transfers_done()
+                self.assertEqual(self.request("GET", once, headers=headers).status, 410)
 
     def test_expiry_without_waiting(self):
         link = self.share(expires_in=60, max_downloads=5)

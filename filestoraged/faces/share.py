@@ -3,8 +3,9 @@
 Upload with ``PUT`` or ``POST`` (multipart: ``file``, ``password``,
 ``max_downloads``, ``expires_in``); download with ``GET /file/<id>`` (password
 as ``?password=``, ``X-Password`` or HTTP Basic); delete with the
-``X-Delete-Token`` the upload answered. Share links answer ranged requests
-with the whole file: a download is counted when a whole transfer completes.
+``X-Delete-Token`` the upload answered. A GET either gets the file (or the
+range it asked for) and spends a download when that transfer completes, or
+gets the landing page and spends nothing (``previews`` says which).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..web.access import basic_password, header_text
 from ..web.fields import refuse_unknown
 from ..web.router import Router
 from . import Face
+from .previews import landing_only
 from .uploads import multipart_parts, whole_number
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -91,8 +93,8 @@ class ShareFace(Face):
     def download(self, request: Request, link_id: str):
         link = self.shares.get(_link_id(link_id))
         self.shares.check_alive(link)
-        if request.method == "GET" and "download" not in request.query and wants_html(request.headers):
-            return landing_page(link)  # never counts
+        if landing_only(request.headers, request.query):  # see previews: the page never counts
+            return landing_page(link)
         self.shares.check_password(link, _password(request))
         return self._send(request, link)
 
@@ -121,10 +123,11 @@ class ShareFace(Face):
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",  # the link is the secret: never pass it on
         }
-        # Ranges are not offered: a download counts when a whole transfer completes.
+        # A Range is honoured (206, exactly those bytes) and, like any GET that
+        # gets bytes of the file, spends a download when its transfer completes.
         if request.method == "HEAD":  # never counts
             return ObjectResponse(self.backend.open(SHARES, link.oid), headers, None, link.content_type,
-                                  ranges=False, immutable=False)
+                                  ranges=True, immutable=False)
         self.shares.reserve(link.id)
         try:
             obj = self.backend.open(SHARES, link.oid)
@@ -132,7 +135,7 @@ class ShareFace(Face):
             self.shares.finish(link.id, complete=False)
             raise
         return ObjectResponse(obj, headers, lambda complete: self._finished(link.id, complete),
-                              link.content_type, ranges=False, immutable=False)
+                              link.content_type, ranges=True, immutable=False)
 
     def _finished(self, link_id: str, complete: bool) -> None:
         self.shares.finish(link_id, complete)

@@ -1,0 +1,69 @@
+"""Who gets a share link's landing page instead of its file: the rule that
+decides whether a GET spends a download.
+
+A request either gets the file and spends a download, or gets the landing
+page (which never counts) and nothing else. The landing page goes to
+
+- link-preview agents, recognised by their ``User-Agent`` (chat apps and
+  social sites fetch a pasted link to show a card): always, whatever their
+  ``Accept``, ``?download`` included;
+- prefetches (``Sec-Purpose: prefetch``, ``Purpose: prefetch``,
+  ``X-Moz: prefetch``): a browser guessing what the user may open next;
+- without ``?download``: a browser's navigation (``Sec-Fetch-Mode:
+  navigate``), and any request whose ``Accept`` names HTML (``text/html`` or
+  ``application/xhtml+xml``) at least as high as JSON.
+
+Everything else gets the file: curl (``Accept: */*``), wget, scripts, no
+``Accept`` at all, ``image/webp,*/*`` (seed 004's users).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict
+
+# Substrings of the User-Agent of well-known link-preview fetchers.
+PREVIEW_AGENTS = (
+    "slackbot", "slack-imgproxy", "facebookexternalhit", "facebookcatalog", "twitterbot", "discordbot",
+    "linkedinbot", "telegrambot", "whatsapp", "skypeuripreview", "microsoftpreview", "teams", "applebot",
+    "redditbot", "mastodon", "pinterest", "vkshare", "embedly", "iframely", "googlebot", "bingbot",
+    "bitlybot", "zoom", "mattermost", "rocket.chat", "signal", "viber", "line/", "snapchat", "tumblr",
+)
+_PREVIEW = re.compile("|".join(re.escape(agent) for agent in PREVIEW_AGENTS))
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def is_preview_agent(headers) -> bool:
+    return _PREVIEW.search((headers.get("User-Agent") or "").lower()) is not None
+
+
+def is_prefetch(headers) -> bool:
+    purpose = " ".join(headers.get(name) or "" for name in ("Sec-Purpose", "Purpose", "X-Moz")).lower()
+    return "prefetch" in purpose or "prerender" in purpose
+
+
+def names_html(headers) -> bool:
+    """``Accept`` names HTML (or XHTML) at least as high as JSON."""
+    weights: Dict[str, float] = {}
+    for item in (headers.get("Accept") or "").split(","):
+        kind, _, params = item.strip().partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[kind.strip().lower()] = weight
+    html = max(weights.get(kind, 0.0) for kind in _HTML_TYPES)
+    return html > 0 and html >= weights.get("application/json", 0.0)
+
+
+def landing_only(headers, query) -> bool:
+    """True if this GET gets the landing page, never the file (see the module)."""
+    if is_preview_agent(headers) or is_prefetch(headers):
+        return True
+    if "download" in query:
+        return False
+    return (headers.get("Sec-Fetch-Mode") or "").lower() == "navigate" or names_html(headers)
