@@ -107,9 +107,12 @@ class WritesModeTests(AccessCase):
         self.assertEqual(self.call("DELETE", "/data/music/" + sha256(b"m"), token=admin).status, 200)
 
     def test_basic_with_the_token_as_password_works(self):
-        token = self.token("files:write")
+        token = self.token("files:write", "share:create")
         basic = "Basic " + base64.b64encode(b":" + token.encode()).decode()
         self.assertEqual(self.request("POST", "/files", b"x", {"Authorization": basic}).status, 200)
+        body, ctype = share_form()  # curl -u ":$TOKEN" -F file=@a .../file
+        link = self.request("POST", "/file", body, {"Authorization": basic, "Content-Type": ctype})
+        self.assertEqual(link.status, 201, link)
 
     def test_failed_attempts_from_one_address_are_limited(self):
         for _ in range(10):

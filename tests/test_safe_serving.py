@@ -103,6 +103,20 @@ class CorsTests(ServerCase):
         self.assertEqual(self.request("OPTIONS", "/nowhere", headers=dict(
             origin, **{"Access-Control-Request-Method": "GET"})).status, 404)
 
+    def test_every_answer_varies_by_origin(self):
+        """An answer a cache keeps for a year must not reach another origin
+        without the header that allows it, nor the other way round."""
+        oid = self.request("POST", "/files", b"v", {"Authorization": "Bearer " + self.app.tokens.create(
+            ["files:write"])[1]}).json()["hash"]
+        for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "https://app.example"}):
+            for _ in range(2):  # the second is a ready-made answer
+                with self.subTest(headers=headers):
+                    reply = self.request("GET", "/files/" + oid, headers=headers)
+                    self.assertEqual(reply.headers.get_all("Vary"), ["Origin"])
+        refused = self.request("OPTIONS", "/files", headers={"Origin": "https://evil.example",
+                                                             "Access-Control-Request-Method": "POST"})
+        self.assertEqual(refused.status, 405)  # no preflight answer for an origin not allowed
+
 
 class NoCorsTests(ServerCase):
     def test_off_by_default(self):

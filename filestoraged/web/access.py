@@ -128,8 +128,7 @@ class Access:
                     return "writes"
         return self.mode
 
-    def check(self, need: Optional[Need], headers, address: str, basic_is_token: bool = True,
-              mode: Optional[str] = None) -> Tuple[str, ...]:
+    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Tuple[str, ...]:
         """The scopes of the token the request carries (none if it needs none);
         ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
         (429) unless the request may go ahead. ``mode``: this request's (see
@@ -141,7 +140,7 @@ class Access:
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
             self._pruned = now
             self.failures.prune(now)
-        secret = credentials(headers, basic_is_token)
+        secret = credentials(headers)
         # Checked and counted in one step: the attempt counts as failed from
         # the moment it is let in, until the token proves good, so concurrent
         # guesses (in any worker) cannot all pass the same check. A locked-out
@@ -159,13 +158,15 @@ class Access:
         return token.scopes
 
 
-def credentials(headers, basic_is_token: bool) -> Optional[str]:
+def credentials(headers) -> Optional[str]:
     """The token in ``Authorization``: Bearer, or the password of Basic."""
     value = headers.get("Authorization") or ""
     scheme, _, rest = value.partition(" ")
     if scheme.lower() == "bearer":
         return rest.strip() or None
-    if scheme.lower() == "basic" and basic_is_token:
+    # Basic carries a token wherever one is asked; a share-link download,
+    # where Basic carries the link's password, never asks for one.
+    if scheme.lower() == "basic":
         return basic_password(rest) or None
     return None
 

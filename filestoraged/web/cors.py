@@ -31,10 +31,16 @@ class Cors:
         return origin if origin in self.origins else None
 
     def fields(self, origin: Optional[str]) -> str:
-        """Header lines every answer to this origin carries (empty if not allowed)."""
+        """Header lines every answer to this origin carries. With origins
+        configured, every answer says ``Vary: Origin`` (also to a request with
+        none or another): a cache must not hand one origin's answer, with or
+        without the allowing header, to another (``/files`` answers are
+        cacheable for a year)."""
+        if not self.origins:
+            return ""
         allowed = self.allowed(origin)
         if allowed is None:
-            return ""
+            return "Vary: Origin\r\n"
         return "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: %s\r\nVary: Origin\r\n" % (
             allowed, EXPOSED_HEADERS)
 

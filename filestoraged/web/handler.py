@@ -112,7 +112,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
         app = self.server.app
-        if self.command == "OPTIONS" and self.cors_fields and "Access-Control-Request-Method" in self.headers:
+        if (self.command == "OPTIONS" and self.cors_fields.startswith("Access-Control-Allow-Origin")
+                and "Access-Control-Request-Method" in self.headers):
             self.answer_preflight(path)
             return
         try:
@@ -123,7 +124,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             mode = app.access.mode_for(self.headers)
             if mode != "off":  # the default on loopback: nothing to work out per request
                 need = access.need_for(self.face, self.command, path, params, self.headers)
-                scopes = app.access.check(need, self.headers, self.client, self.face != "file", mode)
+                scopes = app.access.check(need, self.headers, self.client, mode)
             self.parsed = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             response: Response = handler(self.parsed, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
