@@ -11,7 +11,11 @@ import pty
 import select
 import subprocess
 import sys
+import shutil
 import tempfile
+import threading
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from filestoraged.cli import main
 
@@ -50,19 +54,45 @@ class ClientTests(ServerCase):
         data = payload(2 * MIB + 5, seed=62)
         oid = self.run_client("put", self.file_with(data))[1].strip().rsplit("/", 1)[1]
         target = os.path.join(self.data_dir, "partial.bin")
-        with open(target, "wb") as handle:
+        with open(target + ".part", "wb") as handle:  # what a cut download leaves
             handle.write(data[:MIB])
         with self.assertLogs("filestoraged.access", "INFO") as logs:
             self.assertEqual(self.run_client("get", oid, "-o", target)[0], 0)
             self.request("GET", "/healthz")
         with open(target, "rb") as handle:
             self.assertEqual(handle.read(), data)
+        self.assertFalse(os.path.exists(target + ".part"))
         self.assertIn('"GET /files/%s" 206' % oid, "\n".join(logs.output))
-        with open(target, "wb") as handle:  # a partial file that is wrong: caught by the hash
+        with open(target + "2.part", "wb") as handle:  # a partial file that is wrong: caught by the hash
             handle.write(b"x" * MIB)
-        status, _, err = self.run_client("get", oid, "-o", target)
+        status, _, err = self.run_client("get", oid, "-o", target + "2")
         self.assertEqual(status, 1)
         self.assertIn("does not match its SHA-256", err)
+        self.assertFalse(os.path.exists(target + "2"))  # never under the final name
+
+    def test_an_existing_file_is_never_touched_without_force(self):
+        data = payload(MIB + 3, seed=63)
+        oid = self.run_client("put", self.file_with(data))[1].strip().rsplit("/", 1)[1]
+        target = os.path.join(self.data_dir, "mine.txt")
+        with open(target, "wb") as handle:
+            handle.write(b"my own notes")
+        status, _, err = self.run_client("get", oid, "-o", target)
+        self.assertEqual(status, 1)
+        self.assertIn("exists: pass --force", err)
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), b"my own notes")
+        self.assertEqual(self.run_client("get", oid, "-o", target, "--force")[0], 0)
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), data)
+
+    def test_share_link_downloads_are_checked_by_the_announced_sha256(self):
+        data = b"shared bytes"
+        url = self.run_client("put", "--share", "--max-downloads", "2", self.file_with(data))[1].strip()
+        target = os.path.join(self.data_dir, "shared.bin")
+        self.assertEqual(self.run_client("get", url, "-o", target)[0], 0)
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), data)
+
 
     def test_repositories_and_listing(self):
         datas = [payload(1000 + i, seed=i) for i in range(3)]
@@ -120,3 +150,82 @@ class ProgressTests(ServerCase):
         self.assertRegex(seen, rb"MiB/s")
         piped = subprocess.run(command, env=env, capture_output=True, timeout=60)
         self.assertEqual((piped.returncode, piped.stderr), (0, b""))
+
+
+class HostileServerTests(unittest.TestCase):
+    """A broken or hostile server cannot make the client damage a file."""
+
+    def serve(self, answer):
+        """A server that answers every request with ``answer(handler)``."""
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                answer(self)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return "http://127.0.0.1:%d" % server.server_address[1]
+
+    def run_client(self, url, *args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["--url", url, *args])
+        return status, out.getvalue(), err.getvalue()
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix="fsd-client-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+
+    def test_a_206_at_another_offset_is_refused(self):
+        data = b"0123456789"
+
+        def answer(handler):
+            handler.send_response(206)
+            handler.send_header("Content-Range", "bytes 0-9/10")  # asked for bytes=4-
+            handler.send_header("Content-Length", "10")
+            handler.end_headers()
+            handler.wfile.write(data)
+
+        url = self.serve(answer)
+        target = os.path.join(self.folder, "out")
+        with open(target + ".part", "wb") as handle:
+            handle.write(data[:4])
+        status, _, err = self.run_client(url, "get", sha256(data), "-o", target)
+        self.assertEqual(status, 1)
+        self.assertIn("not resuming", err)
+        self.assertFalse(os.path.exists(target))
+        with open(target + ".part", "rb") as handle:
+            self.assertEqual(handle.read(), data[:4])  # untouched
+
+    def test_wrong_bytes_never_take_the_final_name(self):
+        def answer(handler):
+            handler.send_response(200)
+            handler.send_header("Content-Length", "5")
+            handler.send_header("ETag", '"%s"' % sha256(b"right"))
+            handler.end_headers()
+            handler.wfile.write(b"wrong")
+
+        url = self.serve(answer)
+        target = os.path.join(self.folder, "link.bin")
+        status, _, err = self.run_client(url, "get", url + "/file/" + "a" * 32, "-o", target)
+        self.assertEqual(status, 1)
+        self.assertFalse(os.path.exists(target))
+        self.assertFalse(os.path.exists(target + ".part"))
+
+    def test_a_listing_that_repeats_a_page_stops(self):
+        def answer(handler):
+            body = b'[{"oid": "%s", "size": 1}]' % sha256(b"x").encode()
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.send_header("Link", '</data/r?limit=1000&after=0>; rel="next"')
+            handler.end_headers()
+            handler.wfile.write(body)
+
+        status, out, err = self.run_client(self.serve(answer), "ls", "r")
+        self.assertEqual(status, 1)
+        self.assertIn("a page it had sent before", err)
+        self.assertLessEqual(out.count("\n"), 2)

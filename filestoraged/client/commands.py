@@ -1,8 +1,9 @@
 """``filestoraged put|get|rm|ls``: the client side of the faces, in the standard library.
 
 Uploads and downloads stream (never a whole file in memory); downloads of
-content-addressed objects are checked against their SHA-256 and resume with
-``Range`` when the target file is partly there. The server from ``--url`` or
+content-addressed objects and share links are checked against their
+SHA-256 before they take their name, and resume with ``Range`` from a
+``.part`` file. The server from ``--url`` or
 ``FILESTORAGED_URL`` (default ``http://127.0.0.1:8080``), a token from
 ``FILESTORAGED_TOKEN``. Exit status 0, 1 when the server or the network
 refused, 2 for usage; the server's JSON error is printed as one line.
@@ -45,7 +46,8 @@ def main(argv: List[str]) -> int:
     put.add_argument("--expires-in", type=int)
     get = sub.add_parser("get", help="download an object (an id, a /data/REPO/ID path or a URL)")
     get.add_argument("target")
-    get.add_argument("-o", "--output")
+    get.add_argument("-o", "--output", help="the file to write (default: the last part of the path)")
+    get.add_argument("--force", action="store_true", help="replace the output file if it exists")
     rm = sub.add_parser("rm", help="delete an object")
     rm.add_argument("target")
     ls = sub.add_parser("ls", help="list a repository")
@@ -57,7 +59,7 @@ def main(argv: List[str]) -> int:
             for path in args.files:
                 print(client.put(path, args))
         elif args.command == "get":
-            print(client.get(args.target, args.output))
+            print(client.get(args.target, args.output, args.force))
         elif args.command == "rm":
             client.call("DELETE", client.path_of(args.target))
         else:
@@ -130,28 +132,41 @@ class Client:
         answer = json.loads(data)
         return answer.get("url") or "%s/%s" % (target, answer["oid"])
 
-    def get(self, target: str, output: Optional[str]) -> str:
+    def get(self, target: str, output: Optional[str], force: bool = False) -> str:
+        """Download into ``OUTPUT.part`` (resumed with ``Range`` only from a
+        ``.part`` file), check it against the SHA-256 it must have (the id,
+        or the one the server announces in its ETag), and only then rename it
+        to ``OUTPUT``: a failed, cut or wrong download never takes the final
+        name, and an existing file is never touched without ``force``."""
         path = self.path_of(target)
         oid = path.rsplit("/", 1)[-1] if _OID.fullmatch(path.rsplit("/", 1)[-1]) else None
         output = output or path.rsplit("/", 1)[-1]
-        have = os.path.getsize(output) if os.path.exists(output) else 0
+        if os.path.exists(output) and not force:
+            raise Refused("%s exists: pass --force to replace it" % output)
+        partial = output + ".part"
+        have = os.path.getsize(partial) if os.path.exists(partial) else 0
         conn = self.connection()
         try:
-            headers = self.headers({"Range": "bytes=%d-" % have} if have and oid else None)
+            headers = self.headers({"Range": "bytes=%d-" % have} if have else None)
             conn.request("GET", self.base + path, headers=headers)
             reply = conn.getresponse()
-            if reply.status == 416 and have:  # already whole
+            if reply.status == 416 and have:  # the .part is whole already
                 reply.read()
             elif reply.status not in (200, 206):
                 raise Refused(_error_line(reply.status, reply.read()))
             else:
-                self._receive(reply, output, have if reply.status == 206 else 0)
+                offset = _resume_offset(reply, have)
+                expected = oid or _announced(reply)
+                self._receive(reply, partial, offset)
         except (OSError, http.client.HTTPException) as error:
             raise Refused("GET %s: %s" % (path, error)) from None
         finally:
             conn.close()
-        if oid is not None:
-            _check(output, oid)
+        if reply.status == 416:
+            expected = oid
+        if expected is not None:
+            _check(partial, expected)
+        os.replace(partial, output)
         return output
 
     def _receive(self, reply, output: str, offset: int) -> None:
@@ -173,7 +188,9 @@ class Client:
 
     def ls(self, repo: str) -> Iterator[Tuple[str, int]]:
         query = "?" + urlencode({"limit": 1000})
+        seen = set()
         while True:
+            seen.add(query)
             _, data, headers = self.call("GET", "/data/%s%s" % (repo, query))
             for row in json.loads(data):
                 yield row["oid"], row["size"]
@@ -181,6 +198,8 @@ class Client:
             if not link:
                 return
             query = link.group(1)
+            if query in seen:  # a broken or hostile server: never loop for ever
+                raise Refused("the server sent a page it had sent before (%s): stopping the listing" % query[:100])
 
 
 def _blocks(handle) -> Iterator[bytes]:
@@ -217,13 +236,33 @@ def _share_form(handle, name: str, size: int, args) -> Tuple[Iterator[bytes], in
     return body(), len(head) + size + len(tail), "multipart/form-data; boundary=" + boundary
 
 
+def _resume_offset(reply, have: int) -> int:
+    """Where the body goes in the ``.part`` file: 0 for a 200; for a 206, the
+    offset asked, which its ``Content-Range`` must start at."""
+    if reply.status != 206:
+        return 0
+    found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (reply.getheader("Content-Range") or "").strip())
+    if not found or int(found.group(1)) != have:
+        raise Refused("the server answered Range bytes=%d- with %r: not resuming from it"
+                      % (have, reply.getheader("Content-Range")))
+    return have
+
+
+def _announced(reply) -> Optional[str]:
+    """The SHA-256 a download announces: the server's ETag is ``"<sha256>"``."""
+    etag = (reply.getheader("ETag") or "").strip('"')
+    return etag if _OID.fullmatch(etag) else None
+
+
 def _check(path: str, oid: str) -> None:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for piece in _blocks(handle):
             digest.update(piece)
     if digest.hexdigest() != oid:
-        raise Refused("%s does not match its SHA-256 (%s): remove it and download again" % (path, digest.hexdigest()))
+        os.unlink(path)  # never resumed from, never renamed
+        raise Refused("the download does not match its SHA-256 %s (got %s): nothing was kept"
+                      % (oid, digest.hexdigest()))
 
 
 def _error_line(status: int, data: bytes) -> str:
