@@ -127,6 +127,68 @@ class S3ShareTests(ShareContract, S3ServerCase):
     pass
 
 
+class HostileStoreTests(ServerCase):
+    """A store that answers nonsense: 503, never a 500 or a traceback, and
+    never more read than it announced."""
+
+    config_overrides = {"backend": "s3"}
+    size_header = "5"
+    listing = b"<not xml"
+
+    def make_backend(self, config):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        case = self
+        case.sent = 0
+
+        class Store(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_HEAD(self):
+                self.send_response(200)
+                self.send_header("Content-Length", case.size_header)
+                self.end_headers()
+
+            def do_GET(self):
+                if self.path.startswith("/b?"):  # a listing
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(case.listing)))
+                    self.end_headers()
+                    self.wfile.write(case.listing)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(300 * 1024 * 1024))
+                self.end_headers()
+                try:
+                    for _ in range(300):
+                        self.wfile.write(b"x" * 1024 * 1024)
+                        case.sent += 1
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        store = ThreadingHTTPServer(("127.0.0.1", 0), Store)
+        threading.Thread(target=store.serve_forever, daemon=True).start()
+        self.addCleanup(store.server_close)
+        self.addCleanup(store.shutdown)
+        return S3Backend(S3Client("http://127.0.0.1:%d" % store.server_address[1], "b", "us-east-1", "k", "s"),
+                         config.data_dir, config.max_size)
+
+    def test_nonsense_is_503_and_never_read_past_what_was_announced(self):
+        oid = "0" * 64
+        with self.assertLogs("filestoraged", "ERROR"):
+            reply = self.request("GET", "/files/" + oid)
+        self.assertEqual(reply.status, 503, reply)
+        self.assertLess(self.sent, 100)  # the 300 MiB were not read (the socket buffers took a few)
+        with self.assertLogs("filestoraged", "ERROR"):
+            self.assertEqual(self.request("GET", "/data/photos").status, 503)
+        self.size_header = "five"
+        with self.assertLogs("filestoraged", "ERROR"):
+            self.assertEqual(self.request("GET", "/files/" + oid).status, 503)
+
+
 class StoreDownTests(ServerCase):
     """A store that does not answer: uploads are 503 with Retry-After after
     the retries, and nothing is left behind."""

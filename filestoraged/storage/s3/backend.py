@@ -33,11 +33,12 @@ from ..threads import ahead
 from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill,
                          pieces)
 from ..names import Namespace, is_object_id
-from .client import S3Client
+from .client import S3Client, S3Error
 
 OCTET_STREAM = "application/octet-stream"  # stored when the upload named no type; read back as none
 log = logging.getLogger(__name__)
 SMALL_OBJECT = BLOCK  # read whole and checked against the id before any header
+LISTING_LIMIT = 16 * 1024 * 1024  # bytes of one listing page read at most (1,000 keys are ~300 KiB)
 _RECORDS = 4 * 1024 * 1024  # bytes of block records kept in memory (a record never changes)
 
 
@@ -100,7 +101,7 @@ class S3Backend(Backend):
         info = self.stat(namespace, oid)
         size = info.size
         if size <= SMALL_OBJECT:
-            data = self._get(key)
+            data = self._get(key, size)
             if hashlib.sha256(data).hexdigest() != oid:
                 raise CorruptObject("%s: the stored bytes do not match their id" % key)
             return MemoryObject(info, data)
@@ -112,7 +113,7 @@ class S3Backend(Backend):
         if response.status == 404:
             raise NotFound("no object %s" % oid)
         content_type = response.headers.get("Content-Type")
-        return ObjectInfo(oid, int(response.headers.get("Content-Length", "0")),
+        return ObjectInfo(oid, _whole_number(response.headers.get("Content-Length", "0"), "Content-Length"),
                           None if content_type == OCTET_STREAM else content_type)
 
     def delete(self, namespace: Namespace, oid: str) -> None:
@@ -133,14 +134,18 @@ class S3Backend(Backend):
             elif after:
                 query["start-after"] = prefix + after[:2] + "/" + after
             response = self.client.request("GET", "", query=query)
-            root = ElementTree.fromstring(response.read())
-            response.release()
+            try:
+                root = ElementTree.fromstring(response.read(LISTING_LIMIT))
+            except ElementTree.ParseError:
+                raise S3Error("the object store's listing is not XML") from None
+            finally:
+                response.release()
             space = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
             for item in root.iter(space + "Contents"):
                 name = item.findtext(space + "Key", "")[len(prefix):]
                 oid = name[3:]
                 if name[2:3] == "/" and is_object_id(oid) and oid > after:
-                    found.append(ObjectInfo(oid, int(item.findtext(space + "Size", "0"))))
+                    found.append(ObjectInfo(oid, _whole_number(item.findtext(space + "Size", "0"), "Size")))
                     if limit is not None and len(found) >= limit:
                         break
             token = root.findtext(space + "NextContinuationToken")
@@ -171,13 +176,19 @@ class S3Backend(Backend):
         response.release()
         return response.status == 200
 
-    def _get(self, key: str) -> bytes:
-        """A whole object (a small one: ``open`` checks it against its id)."""
+    def _get(self, key: str, size: int) -> bytes:
+        """A whole small object of the ``size`` its HEAD announced (``open``
+        checks it against its id). Never more is read: a store that sends
+        more than it announced is answered 503, its extra bytes unread."""
         response = self.client.request("GET", key)
         try:
             if response.status == 404:
                 raise NotFound("no object %s" % key)
-            return response.read()
+            data = response.read(size + 1)
+            if len(data) != size:
+                raise S3Error("the object store sent %s bytes of %s where it had announced %d"
+                              % ("more" if len(data) > size else len(data), key, size))
+            return data
         finally:
             response.release()
 
@@ -265,6 +276,13 @@ def _spool(stream: Readable, spool, max_size: int):
         size += len(piece)
     spool.flush()
     return whole, digests, size
+
+
+def _whole_number(text: Optional[str], what: str) -> int:
+    """A size the store sent: ASCII digits, else ``S3Error`` (503), never a 500."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise S3Error("the object store sent a %s that is not a number: %s" % (what, ascii((text or "")[:40])))
+    return int(text)
 
 
 def _b64(raw: bytes) -> str:
