@@ -44,7 +44,10 @@ class CachedBackend(Backend):
         hit = self._from_cache(name, oid)
         if hit is not None:
             info = self.tier.stat(namespace, oid)  # NotFound once deleted, in any daemon
-            return MemoryObject(ObjectInfo(oid, len(hit[0]), hit[1], info.modified), hit[0])
+            # The bytes are checked (their SHA-256 is the id); the type is the
+            # tier's, never the cache's: a cache item anyone on the memcached
+            # network can write must not choose what a browser renders.
+            return MemoryObject(ObjectInfo(oid, len(hit[0]), info.content_type, info.modified), hit[0])
         obj = self.tier.open(namespace, oid)
         if obj.info.size > CACHE_MAX:
             return obj
