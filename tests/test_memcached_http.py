@@ -92,6 +92,19 @@ class MemcachedRepairTests(MemcachedServerCase):
         self.assertTrue(self.upload(data)["created"])  # not "created: false" over a bad copy
         self.assertEqual(sha256(self.request("GET", "/files/" + oid).body), oid)
 
+    def test_a_manifest_naming_other_bytes_is_condemned_and_replaced_by_the_next_upload(self):
+        data, other = payload(3 * MIB, seed=32), payload(3 * MIB, seed=33)
+        oid, other_oid = self.upload(data)["hash"], self.upload(other)["hash"]
+        cluster = self.app.backend.files.cluster
+        key = manifest_key("default/" + oid)
+        raw, token = cluster.gets(key)
+        self.assertTrue(cluster.cas(key, cluster.get(manifest_key("default/" + other_oid)), token))  # other bytes
+        for _ in range(2):
+            with self.assertLogs("filestoraged", "ERROR"):
+                self.assertError(self.request("GET", "/files/" + oid), 500, "corrupt")
+        self.assertTrue(self.upload(data)["created"])  # replaced, not "created: false" over it
+        self.assertEqual(sha256(self.request("GET", "/files/" + oid).body), oid)
+
     def test_an_evicted_chunk_past_the_first_window_is_a_clean_500(self):
         data = payload(20 * MIB, seed=32)
         oid = self.upload(data)["hash"]

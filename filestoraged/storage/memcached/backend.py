@@ -43,6 +43,7 @@ class MemcachedBackend(Backend):
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         retrieval = self.files.retrieve(_name(namespace, oid))
         if retrieval.manifest.sha256 != oid:
+            self.files.condemn(_name(namespace, oid), retrieval.manifest)  # the next upload replaces it
             raise CorruptObject("the manifest of %s names other bytes" % oid)
         return MemcachedObject(retrieval)
 

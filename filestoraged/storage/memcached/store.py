@@ -183,7 +183,9 @@ class MemcachedFileStore:
                 if raw is None:
                     continue  # deleted in between: add again
                 old = self._decode_or_none(raw, key)
-                if old is not None and self.is_whole(old):
+                # Standing only if it names the same bytes, whole: a manifest
+                # naming other bytes is as broken as one missing a chunk.
+                if old is not None and old.sha256 == manifest.sha256 and self.is_whole(old):
                     self._discard(manifest)
                     return False, old
                 if self.cluster.cas(key, encoded, token):
