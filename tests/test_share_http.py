@@ -10,6 +10,7 @@ import sqlite3
 import threading
 
 from filestoraged.errors import BackendUnavailable
+from filestoraged.meta.links import RELEASE_GRACE
 from filestoraged.storage.names import SHARES
 
 from .support import MIB, FakeClock, ServerCase, multipart, payload, sha256, wait_until
@@ -62,8 +63,11 @@ class ShareContract:
             self.assertTrue(self.transfers.wait_for(lambda: self.in_flight(link_id) == 0, timeout=20))
 
     def sweep(self) -> None:
-        """Sweep once every download the test made is accounted for."""
+        """Sweep once every download the test made is accounted for, and
+        again once blobs no link needs have waited out their grace."""
         self.wait_transfers_done()
+        self.app.shares.sweep()
+        self.clock.advance(RELEASE_GRACE)
         self.app.shares.sweep()
 
     def shared_blobs(self):
@@ -250,6 +254,28 @@ class ShareContract:
         db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
         self.addCleanup(db.close)
         self.assertEqual(db.execute("SELECT count(*) FROM share_links").fetchone()[0], 0)
+
+    def test_an_upload_never_fails_because_another_link_to_its_bytes_went_away(self):
+        """The race of a mixed load: link A to some bytes is deleted, and the
+        sweep runs, just as an upload of the same bytes has stored them
+        (deduplicated onto A's blob) and is about to make its link."""
+        data = b"the same bytes, twice"
+        first = self.share(data)
+        put = self.app.backend.put
+
+        def put_then_lose_the_other_link(namespace, stream, content_type=None):
+            result = put(namespace, stream, content_type)
+            self.assertEqual(self.request("DELETE", self.path_of(first),
+                                          headers={"X-Delete-Token": first["delete_token"]}).status, 200)
+            self.app.shares.sweep()  # the sweeper, woken by the delete, runs now
+            return result
+
+        self.app.backend.put = put_then_lose_the_other_link
+        body, ctype = multipart({"file": ("again.txt", data, "text/plain")})
+        reply = self.request("PUT", "/file", body, {"Content-Type": ctype})
+        self.app.backend.put = put
+        self.assertEqual(reply.status, 201, reply)
+        self.assertEqual(self.request("GET", self.path_of(reply.json())).body, data)
 
     def test_concurrent_guesses_get_no_more_checks_than_the_limit(self):
         path = self.path_of(self.share(password="right", max_downloads=3))

@@ -33,6 +33,9 @@ NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR
 
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
 ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
+# Seconds a blob no live link needs is kept: an upload that deduplicated onto
+# it (its bytes stored a moment ago) may be about to link it.
+RELEASE_GRACE = 30.0
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,15 @@ no live link needs them. The race to close: an upload stores bytes that are
 already there (dedupe), then the sweep removes that blob before the upload's
 link exists. A blob that no link names yet is left alone for
 ``ORPHAN_GRACE`` (an upload may be between storing and linking it).
-``_blob_lock`` orders the rest: the sweep re-checks and deletes
-one blob at a time under it, and ``create`` checks that the blob still exists
-and inserts the link under it. An upload that lost the race (its blob was
-removed between its store and its link) is answered ``503``: nothing was
-linked, and sending the file again succeeds. Neither step holds a lock
+A blob that links named but none needs any more (used up, deleted,
+expired) is removed once it has stayed so for ``RELEASE_GRACE``: an upload
+of the same bytes that stored them a moment before (dedupe) makes its link
+well within that, so an upload never fails because another link to the same
+bytes went away. ``_blob_lock`` orders the rest: the sweep re-checks and
+deletes one blob at a time under it, and ``create`` checks that the blob
+still exists and inserts the link under it (an upload stalled for longer
+than the grace between storing and linking is answered ``503``: nothing was
+linked, and sending the file again succeeds). Neither step holds a lock
 through an upload, so uploads never starve the sweep (nor the other way).
 
 Across worker processes: reservations are conditional updates in SQLite, so
@@ -44,7 +48,7 @@ from ..storage.database import DatabaseStore, transaction
 from ..storage.names import SHARES
 from ..storage.shared import ProcessLock, run_dir
 from ..storage.interface import Backend
-from .links import NEEDS_BLOB, ORPHAN_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, NewLink
+from .links import NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, NewLink
 from ..records.interface import Records
 from .passwords import Passwords
 
@@ -69,6 +73,7 @@ class ShareStore(DatabaseStore):
         self._wake = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep of this process first saw it
+        self._released: Dict[str, float] = {}  # blob no live link needs -> likewise
         self.passwords = Passwords(throttle, clock)
         self._holder = os.getpid()
         if not worker:
@@ -180,8 +185,12 @@ class ShareStore(DatabaseStore):
         orphans = stored - linked - needed
         self._orphans = {oid: self._orphans.get(oid, now) for oid in orphans}
         ripe = {oid for oid, seen in self._orphans.items() if now - seen >= ORPHAN_GRACE}
+        # A blob links no longer need may be what an upload of the same bytes
+        # just stored (dedupe) and is about to link: RELEASE_GRACE first.
+        self._released = {oid: self._released.get(oid, now) for oid in linked - needed}
+        ripe |= {oid for oid, seen in self._released.items() if now - seen >= RELEASE_GRACE}
         removed = 0
-        for oid in sorted((linked - needed) | ripe):
+        for oid in sorted(ripe):
             with self._blob_lock:
                 with self._lock:  # a link may have been made for these bytes since
                     if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + NEEDS_BLOB,
@@ -195,6 +204,7 @@ class ShareStore(DatabaseStore):
                 with self._lock:
                     self._db.execute("UPDATE share_links SET blob_released = 1 WHERE oid = ?", (oid,))
                 self._orphans.pop(oid, None)
+                self._released.pop(oid, None)
         self.passwords.wrong.prune(now)
         with self._lock:
             self._db.execute(
