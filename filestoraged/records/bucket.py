@@ -20,7 +20,6 @@ import hashlib
 import json
 import secrets
 import time
-import xml.etree.ElementTree as ElementTree
 from typing import Iterator, Optional
 
 from ..errors import FileStoreError
@@ -74,24 +73,8 @@ class BucketRecords(Records):
         return response.status != 404
 
     def keys(self, prefix: str) -> Iterator[str]:
-        token = None
-        while True:
-            query = {"list-type": "2", "prefix": PREFIX + prefix, "max-keys": "1000"}
-            if token:
-                query["continuation-token"] = token
-            response = self.client.request("GET", "", query=query)
-            try:
-                root = ElementTree.fromstring(response.read())
-            except ElementTree.ParseError:
-                raise FileStoreError("the object store's listing is not XML") from None
-            finally:
-                response.release()
-            space = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-            for item in root.iter(space + "Contents"):
-                yield item.findtext(space + "Key", "")[len(PREFIX):]
-            token = root.findtext(space + "NextContinuationToken")
-            if root.findtext(space + "IsTruncated") != "true" or not token:
-                return
+        for key, _ in self.client.keys(PREFIX + prefix):
+            yield key[len(PREFIX):]
 
     def now(self) -> float:
         return time.time() + self._offset

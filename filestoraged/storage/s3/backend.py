@@ -22,7 +22,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import xml.etree.ElementTree as ElementTree
 from typing import Iterator, List, Optional
 
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
@@ -33,12 +32,11 @@ from ..threads import ahead
 from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill,
                          pieces)
 from ..names import Namespace, is_object_id
-from .client import S3Client, S3Error
+from .client import S3Client, S3Error, whole_number
 
 OCTET_STREAM = "application/octet-stream"  # stored when the upload named no type; read back as none
 log = logging.getLogger(__name__)
 SMALL_OBJECT = BLOCK  # read whole and checked against the id before any header
-LISTING_LIMIT = 16 * 1024 * 1024  # bytes of one listing page read at most (1,000 keys are ~300 KiB)
 _RECORDS = 4 * 1024 * 1024  # bytes of block records kept in memory (a record never changes)
 
 
@@ -113,7 +111,7 @@ class S3Backend(Backend):
         if response.status == 404:
             raise NotFound("no object %s" % oid)
         content_type = response.headers.get("Content-Type")
-        return ObjectInfo(oid, _whole_number(response.headers.get("Content-Length", "0"), "Content-Length"),
+        return ObjectInfo(oid, whole_number(response.headers.get("Content-Length", "0"), "Content-Length"),
                           None if content_type == OCTET_STREAM else content_type)
 
     def delete(self, namespace: Namespace, oid: str) -> None:
@@ -126,31 +124,13 @@ class S3Backend(Backend):
     def list(self, namespace: Namespace, after: str = "", limit: Optional[int] = None) -> List[ObjectInfo]:
         prefix = (namespace.path or "files") + "/"
         found: List[ObjectInfo] = []
-        token = None
-        while limit is None or len(found) < limit:
-            query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
-            if token:
-                query["continuation-token"] = token
-            elif after:
-                query["start-after"] = prefix + after[:2] + "/" + after
-            response = self.client.request("GET", "", query=query)
-            try:
-                root = ElementTree.fromstring(response.read(LISTING_LIMIT))
-            except ElementTree.ParseError:
-                raise S3Error("the object store's listing is not XML") from None
-            finally:
-                response.release()
-            space = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-            for item in root.iter(space + "Contents"):
-                name = item.findtext(space + "Key", "")[len(prefix):]
-                oid = name[3:]
-                if name[2:3] == "/" and is_object_id(oid) and oid > after:
-                    found.append(ObjectInfo(oid, _whole_number(item.findtext(space + "Size", "0"), "Size")))
-                    if limit is not None and len(found) >= limit:
-                        break
-            token = root.findtext(space + "NextContinuationToken")
-            if root.findtext(space + "IsTruncated") != "true" or not token:
-                break
+        for key, size in self.client.keys(prefix, prefix + after[:2] + "/" + after if after else ""):
+            name = key[len(prefix):]
+            oid = name[3:]
+            if name[2:3] == "/" and is_object_id(oid) and oid > after:
+                found.append(ObjectInfo(oid, size))
+                if limit is not None and len(found) >= limit:
+                    break
         return found
 
     def check(self) -> None:
@@ -276,13 +256,6 @@ def _spool(stream: Readable, spool, max_size: int):
         size += len(piece)
     spool.flush()
     return whole, digests, size
-
-
-def _whole_number(text: Optional[str], what: str) -> int:
-    """A size the store sent: ASCII digits, else ``S3Error`` (503), never a 500."""
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise S3Error("the object store sent a %s that is not a number: %s" % (what, ascii((text or "")[:40])))
-    return int(text)
 
 
 def _b64(raw: bytes) -> str:

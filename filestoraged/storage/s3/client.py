@@ -14,7 +14,8 @@ import logging
 import os
 import queue
 import time
-from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
+import xml.etree.ElementTree as ElementTree
+from typing import BinaryIO, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ...errors import BackendUnavailable
@@ -26,6 +27,7 @@ RETRIES = 4  # after the first try; waits 0.1, 0.2, 0.4, 0.8 s between ...
 RETRY_WINDOW = 15.0  # ... and none starts this long after the first began
 TIMEOUT = 30.0  # seconds for a connect or a read (a store may take this long to say 500)
 POOL = 16  # idle connections kept
+LISTING_LIMIT = 16 * 1024 * 1024  # bytes of one listing page read at most (1,000 keys are ~300 KiB)
 Body = Union[None, bytes, Tuple[BinaryIO, int]]  # bytes, or a file and its length (read from offset 0)
 
 
@@ -125,6 +127,31 @@ class S3Client:
                     tries, failure)
         raise BackendUnavailable("the object store is not answering (%s)" % failure)
 
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[Tuple[str, int]]:
+        """``(key, size)`` of every key under ``prefix`` (after ``start_after``),
+        in order, a ListObjectsV2 page at a time. A listing that is not XML,
+        or a size that is not a number, is ``S3Error`` (503), never a 500."""
+        token = None
+        while True:
+            query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
+            if token:
+                query["continuation-token"] = token
+            elif start_after:
+                query["start-after"] = start_after
+            response = self.request("GET", "", query=query)
+            try:
+                root = ElementTree.fromstring(response.read(LISTING_LIMIT))
+            except ElementTree.ParseError:
+                raise S3Error("the object store's listing is not XML") from None
+            finally:
+                response.release()
+            space = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            for item in root.iter(space + "Contents"):
+                yield item.findtext(space + "Key", ""), whole_number(item.findtext(space + "Size", "0"), "Size")
+            token = root.findtext(space + "NextContinuationToken")
+            if root.findtext(space + "IsTruncated") != "true" or not token:
+                return
+
     def _send(self, conn, method: str, target: str, headers: Dict[str, str], body: Body) -> http.client.HTTPResponse:
         if isinstance(body, tuple):  # a file: rewound for each try
             source, length = body
@@ -177,6 +204,13 @@ def _error_code(response: Response) -> str:
     text = response.read(64 * 1024).decode("utf-8", "replace")
     start = text.find("<Code>")
     return text[start + 6:text.find("</Code>", start)] if start >= 0 else ""
+
+
+def whole_number(text: Optional[str], what: str) -> int:
+    """A size the store sent: ASCII digits, else ``S3Error`` (503), never a 500."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise S3Error("the object store sent a %s that is not a number: %s" % (what, ascii((text or "")[:40])))
+    return int(text)
 
 
 def credentials(environ: Mapping[str, str] = os.environ) -> Tuple[str, str]:
