@@ -94,7 +94,9 @@ class OneClientTests(DaemonCase):
         self.addCleanup(lambda: [sock.close() for sock in busy])
         for _ in range(6):
             sock = connect_from(ATTACKER, daemon.port)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # busy: inside a head
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # an answer: admitted, and counted
+            self.assertTrue(sock.recv(4096).startswith(b"HTTP/1.1 200 "))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # busy now: inside a head
             busy.append(sock)
         wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
         for _ in range(4):  # whatever worker takes them

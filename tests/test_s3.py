@@ -227,7 +227,7 @@ class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
         data = payload(3 * MIB, seed=7)
         with ThreadPoolExecutor(6) as pool:
             replies = list(pool.map(lambda i: self.daemons[i % 3].call("POST", "/files", data), range(6)))
-        self.assertEqual({status for status, _ in replies}, {200})
+        self.assertEqual({status for status, _ in replies}, {200}, [body[:300] for _, body in replies])
         self.assertEqual({json.loads(body)["hash"] for _, body in replies}, {sha256(data)})
         self.assertEqual(len([k for k in self.keys_in_bucket() if not k.endswith(".blocks")]), 1)
         for daemon in self.daemons:  # any daemon reads it, writer or not
@@ -247,7 +247,8 @@ class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
 
         def work(index):
             daemon = self.daemons[index % 3]
-            daemon.call("POST", "/files", datas[index])
+            status, body = daemon.call("POST", "/files", datas[index])
+            self.assertEqual(status, 200, body[:300])
             if index % 2:
                 self.daemons[(index + 1) % 3].call("DELETE", "/files/" + sha256(datas[index]))
 
