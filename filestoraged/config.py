@@ -7,11 +7,11 @@ environment and the INI reader are all derived from that table.
 from __future__ import annotations
 
 import argparse
-import configparser
-import difflib
 import os
 import sys
 from dataclasses import dataclass
+
+from .config_sources import ConfigError, check_flags, check_variables, read_ini
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 MIB = 1024 * 1024
@@ -150,10 +150,6 @@ OPTIONS: List[Option] = [
 
 
 
-class ConfigError(Exception):
-    """Bad configuration: reported as one line on stderr, exit status 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         raise ConfigError(message + " (filestoraged --help lists every flag)")
@@ -208,10 +204,10 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     environ = os.environ if environ is None else environ
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    _check_flags(argv, parser)
-    _check_variables(environ)
+    check_flags(argv, parser)
+    check_variables(environ, ["FILESTORAGED_" + option.name.upper() for option in OPTIONS] + list(_OTHER_VARIABLES))
     args = parser.parse_args(argv)
-    ini = _read_ini(args.config or environ.get("FILESTORAGED_CONFIG"))
+    ini = read_ini(args.config or environ.get("FILESTORAGED_CONFIG"), [option.name for option in OPTIONS])
     values: Dict[str, Any] = {}
     for option in OPTIONS:
         value = getattr(args, option.name)
@@ -265,48 +261,3 @@ def _check_values(config: Config) -> None:
 
 def _aws_credentials() -> Tuple[str, str]:
     return os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-
-
-def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return " (did you mean %s?)" % close[0] if close else ""
-
-
-def _check_flags(argv: Sequence[str], parser: argparse.ArgumentParser) -> None:
-    """A misspelled flag is named as such (argparse alone would complain about
-    the value after it, taken for the command)."""
-    known = [flag for flag in parser._option_string_actions if flag.startswith("--")]
-    for word in argv:
-        if word == "--":
-            return
-        flag = word.split("=", 1)[0]
-        if flag.startswith("--") and flag not in known:
-            raise ConfigError("unknown flag %s%s" % (flag, _suggest(flag, known)))
-
-
-def _check_variables(environ: Mapping[str, str]) -> None:
-    known = ["FILESTORAGED_" + option.name.upper() for option in OPTIONS] + list(_OTHER_VARIABLES)
-    for name in environ:
-        if name.startswith("FILESTORAGED_") and name not in known and not name.startswith("FILESTORAGED_REQUIRE_"):
-            raise ConfigError("unknown environment variable %s%s" % (name, _suggest(name, known)))
-
-
-def _read_ini(path: Optional[str]) -> Dict[str, str]:
-    if not path:
-        return {}
-    reader = configparser.ConfigParser()
-    try:
-        if not reader.read(path):
-            raise ConfigError("cannot read config file %s" % path)
-    except configparser.Error as error:
-        raise ConfigError("config file %s: %s" % (path, str(error).splitlines()[0])) from None
-    if not reader.has_section("filestoraged"):
-        raise ConfigError("config file %s has no [filestoraged] section" % path)
-    known = [option.name for option in OPTIONS]
-    values = {}
-    for key, value in reader.items("filestoraged"):
-        name = key.replace("-", "_")
-        if name not in known:
-            raise ConfigError("config file %s: unknown key %s%s" % (path, key, _suggest(name, known)))
-        values[name] = value
-    return values
