@@ -235,3 +235,34 @@ class PagesWithoutJavaScriptTests(BrowserCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NoScriptUploadUnderAuthTests(ServerCase):
+    """The upload page's form without JavaScript, under --auth writes: its
+    token field (the form's first part) is read, before the file."""
+
+    config_overrides = {"auth": "writes"}
+
+    def form(self, fields):
+        body, ctype = multipart(fields)
+        return body, {"Content-Type": ctype, "Accept": "text/html"}
+
+    def test_the_forms_token_field_authorizes_the_upload(self):
+        token = self.app.tokens.create(["files:write", "share:create"])[1]
+        for action, expected in (("/file", 201), ("/files", 200)):
+            with self.subTest(action=action):
+                body, headers = self.form({"token": token, "file": ("a.txt", b"no script", "text/plain"),
+                                           "password": "", "max_downloads": "1", "expires_in": "3600"})
+                reply = self.request("POST", action, body, headers)
+                self.assertEqual(reply.status, expected, reply)
+                self.assertIn("text/html", reply.headers["Content-Type"])
+        for fields in ({"token": "wrong", "file": ("a.txt", b"x", "text/plain")},
+                       {"token": "", "file": ("a.txt", b"x", "text/plain")},
+                       {"file": ("a.txt", b"x", "text/plain"), "token": token}):  # after the file: never read
+            with self.subTest(fields=list(fields)):
+                body, headers = self.form(fields)
+                self.assertEqual(self.request("POST", "/file", body, headers).status, 401)
+
+    def test_the_page_puts_the_token_field_first(self):
+        page = self.request("GET", "/", headers=BROWSER).body.decode()
+        self.assertLess(page.index('name="token"'), page.index('name="file"'))

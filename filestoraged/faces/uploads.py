@@ -28,6 +28,9 @@ class Upload:
     filename: Optional[str] = None
 
 
+TOKEN_FIELD_LIMIT = 1024  # bytes of the form's token field
+
+
 def whole_number(text: Optional[str], name: str, default: int, low: int, high: int) -> int:
     """A query or form value that must be a whole number in ``[low, high]``
     (ASCII digits: ``str.isdigit`` would take ``²``); ``default`` if absent."""
@@ -40,11 +43,25 @@ def whole_number(text: Optional[str], name: str, default: int, low: int, high: i
 
 
 def multipart_parts(request: Request, max_size: int) -> Optional[Iterator[Part]]:
-    """The parts of a multipart body, or None if the body is not multipart."""
+    """The parts of a multipart body, or None if the body is not multipart.
+    When the request's token is to come in the form (``form_check``), the
+    first part must be ``token`` and pass, before any other part is read."""
     boundary = boundary_of(request.headers.get("Content-Type", ""))
     if boundary is None:
         return None
-    return MultipartReader(request.body(max_size + MULTIPART_OVERHEAD), boundary).parts()
+    parts = MultipartReader(request.body(max_size + MULTIPART_OVERHEAD), boundary).parts()
+    if request.form_check is None:
+        return parts
+    return _after_form_token(request, parts)
+
+
+def _after_form_token(request: Request, parts: Iterator[Part]) -> Iterator[Part]:
+    first = next(parts, None)
+    token = first.read_text(TOKEN_FIELD_LIMIT).strip() if first is not None and first.name == "token" else None
+    request.scopes = request.form_check(token or None)  # 401, 403 or 429 before the file is read
+    if first is not None and first.name != "token":
+        yield first  # (not reached: without a token the check above refused)
+    yield from parts
 
 
 def raw_upload(request: Request, max_size: int) -> Upload:

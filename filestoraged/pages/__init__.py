@@ -29,7 +29,7 @@ label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input,select{width:100%;font:inherit;padding:.55rem .6rem;border:1px solid var(--muted);border-radius:.4rem;
  background:var(--bg);color:var(--fg)}
 input[type=file]{padding:.5rem;border-style:dashed}
-.drop{border:2px dashed var(--muted);border-radius:.6rem;padding:1rem;text-align:center}
+.drop{border:2px dashed var(--muted);border-radius:.6rem;padding:1rem;text-align:center;margin-top:1rem}
 .drop.over{border-color:var(--accent)}
 .row{display:flex;gap:.75rem;flex-wrap:wrap}.row>div{flex:1 1 10rem}
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:.6rem 1.1rem;margin-top:1rem;

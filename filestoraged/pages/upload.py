@@ -63,9 +63,14 @@ document.getElementById("copy").addEventListener("click", () => {
 """
 
 
+# The token field comes first: without JavaScript the form is sent in
+# document order, and the server checks the token (its first part) before it
+# reads a byte of the file (see faces.uploads.multipart_parts).
 def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResponse:
     body = """<h1>Share a file</h1>
 <form id="upload" class="card" method="post" action="/file" enctype="multipart/form-data">
+<label for="token">API token (only if this server asks for one)</label>
+<input id="token" name="token" type="password" autocomplete="off">
 <div id="drop" class="drop"><label for="file">File (up to %(max)s)</label>
 <input id="file" name="file" type="file" required><p class="muted">or drop it here</p></div>
 <div class="row">
@@ -76,8 +81,6 @@ def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResp
 <div><label for="expires_in">Expires after</label>
 <select id="expires_in" name="expires_in">%(expiry)s</select></div>
 </div>
-<label for="token">API token (only if this server asks for one)</label>
-<input id="token" name="token" type="password" autocomplete="off">
 <button id="share" type="submit">Upload and make a link</button>
 <button id="plain" class="secondary" type="submit" formaction="/files">Plain upload (content-addressed)</button>
 </form>

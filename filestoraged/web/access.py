@@ -71,6 +71,10 @@ def need_for(face: str, method: str, path: str, params: Dict[str, str], headers)
     return None
 
 
+class _Plain(dict):
+    """Headers made here (the form's token as ``Authorization``)."""
+
+
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -128,6 +132,15 @@ class Access:
                     return "writes"
         return self.mode
 
+    def form_check(self, need: Need, address: str, mode: str) -> Callable[[Optional[str]], Tuple[str, ...]]:
+        """The check of a token that comes as a form's first part (see
+        ``token_in_form``): called with it (None if the form has none)."""
+        def check(token: Optional[str]) -> Tuple[str, ...]:
+            headers = {"Authorization": "Bearer " + token} if token else {}
+            return self.check(need, _Plain(headers), address, mode)
+
+        return check
+
     def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Tuple[str, ...]:
         """The scopes of the token the request carries (none if it needs none);
         ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
@@ -156,6 +169,15 @@ class Access:
         if not grants(token.scopes, need.face, need.namespace, need.verb):
             raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
         return token.scopes
+
+
+def token_in_form(need: Optional[Need], face: str, headers) -> bool:
+    """True for an upload through the upload page's form without JavaScript:
+    a multipart POST to ``/files`` or ``/file`` that needs a token and
+    carries none in ``Authorization``. Its token is then the form's first
+    part, ``token`` (checked before a byte of the file is read)."""
+    return (need is not None and face in ("files", "file") and "Authorization" not in headers
+            and (headers.get("Content-Type") or "").lower().startswith("multipart/form-data"))
 
 
 def credentials(headers) -> Optional[str]:

@@ -121,11 +121,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             if query:
                 app.router.check_query(path, query)
             scopes: tuple = ()
+            form_check = None
             mode = app.access.mode_for(self.headers)
             if mode != "off":  # the default on loopback: nothing to work out per request
                 need = access.need_for(self.face, self.command, path, params, self.headers)
-                scopes = app.access.check(need, self.headers, self.client, mode)
+                if access.token_in_form(need, self.face, self.headers):
+                    form_check = app.access.form_check(need, self.client, mode)
+                else:
+                    scopes = app.access.check(need, self.headers, self.client, mode)
             self.parsed = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
+            self.parsed.form_check = form_check
             response: Response = handler(self.parsed, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
             self.close_connection = True

@@ -38,6 +38,9 @@ class Request:
         self._open_body = open_body
         self.base_url = base_url
         self.body_opened: Optional[RequestBody] = None
+        # Set when the token is to come as the form's first part (the upload
+        # page without JavaScript): call it with that part's text.
+        self.form_check: Optional[Callable[[Optional[str]], Tuple[str, ...]]] = None
 
     def may(self, face: str, verb: str, namespace: Optional[str] = None) -> bool:
         """True if the request's token has the scope ``face[:namespace]:verb``."""
