@@ -155,6 +155,7 @@ class ShareContract:
             {"Sec-Purpose": "prefetch", "Accept": "*/*"},
             {"Purpose": "prefetch"},
             {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Accept": "*/*"},
+            {"Sec-Fetch-Dest": "document"},  # no Accept at all
             {"Accept": "application/xhtml+xml,*/*;q=0.8"},
             {"Accept": "text/html,application/json"},  # a tie goes to the page
         ]

@@ -10,7 +10,7 @@ page (which never counts) and nothing else. The landing page goes to
 - prefetches (``Sec-Purpose: prefetch``, ``Purpose: prefetch``,
   ``X-Moz: prefetch``): a browser guessing what the user may open next;
 - without ``?download``: a browser's navigation (``Sec-Fetch-Mode:
-  navigate``), and any request whose ``Accept`` names HTML (``text/html`` or
+  navigate`` or ``Sec-Fetch-Dest: document``), and any request whose ``Accept`` names HTML (``text/html`` or
   ``application/xhtml+xml``) at least as high as JSON.
 
 Everything else gets the file: curl (``Accept: */*``), wget, scripts, no
@@ -66,4 +66,5 @@ def landing_only(headers, query) -> bool:
         return True
     if "download" in query:
         return False
-    return (headers.get("Sec-Fetch-Mode") or "").lower() == "navigate" or names_html(headers)
+    return ((headers.get("Sec-Fetch-Mode") or "").lower() == "navigate"
+            or (headers.get("Sec-Fetch-Dest") or "").lower() == "document" or names_html(headers))
