@@ -161,7 +161,7 @@ class FileStoreServer(ThreadingHTTPServer):
         (the handshake cannot run on the accept thread)."""
         self.app.metrics.refused_connection()
         if reason is not None:
-            log.info("refused a connection: %s", reason)
+            log.debug("refused a connection: %s", reason)  # counted; a flood must not flood the log
         if self.tls is not None:
             try:
                 self._refusals.put_nowait(request)
