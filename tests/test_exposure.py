@@ -18,7 +18,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from .support import MIB, Daemon, ServerCase, daemon_workers, payload, sha256, wait_until
-from .test_tls import make_certificate
+from .test_tls import TlsServerCase
 
 ATTACKER = "127.0.0.2"  # loopback, but another address than the clients'
 
@@ -152,16 +152,8 @@ class DeadlineTests(ServerCase):
 
 @unittest.skipUnless(shutil.which("openssl") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
                      "needs the openssl command")
-class TlsRefusalTests(ServerCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.folder = tempfile.mkdtemp(prefix="fsd-tls-")
-        cls.cert, cls.key = make_certificate(cls.folder)
-        cls.config_overrides = {"tls_cert": cls.cert, "tls_key": cls.key, "max_connections": 1}
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        shutil.rmtree(cls.folder, ignore_errors=True)
+class TlsRefusalTests(TlsServerCase):
+    tls_overrides = {"max_connections": 1}
 
     def test_refusals_are_quick_and_never_stall_accepting(self):
         context = ssl.create_default_context(cafile=self.cert)

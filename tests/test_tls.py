@@ -25,16 +25,23 @@ def make_certificate(folder: str) -> tuple:
 # bin/test installs openssl; CI (REQUIRE_MEMCACHED set) must not skip quietly.
 @unittest.skipUnless(shutil.which("openssl") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
                      "needs the openssl command")
-class TlsTests(ServerCase):
+class TlsServerCase(ServerCase):
+    """A server with a certificate made for the class (``tls_overrides``: more settings)."""
+
+    tls_overrides: dict = {}
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.folder = tempfile.mkdtemp(prefix="fsd-tls-")
         cls.cert, cls.key = make_certificate(cls.folder)
-        cls.config_overrides = {"tls_cert": cls.cert, "tls_key": cls.key}
+        cls.config_overrides = {"tls_cert": cls.cert, "tls_key": cls.key, **cls.tls_overrides}
 
     @classmethod
     def tearDownClass(cls) -> None:
         shutil.rmtree(cls.folder, ignore_errors=True)
+
+
+class TlsTests(TlsServerCase):
 
     def https(self) -> http.client.HTTPSConnection:
         context = ssl.create_default_context(cafile=self.cert)

@@ -71,10 +71,6 @@ def need_for(face: str, method: str, path: str, params: Dict[str, str], headers)
     return None
 
 
-class _Plain(dict):
-    """Headers made here (the form's token as ``Authorization``)."""
-
-
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -137,7 +133,7 @@ class Access:
         ``token_in_form``): called with it (None if the form has none)."""
         def check(token: Optional[str]) -> Tuple[str, ...]:
             headers = {"Authorization": "Bearer " + token} if token else {}
-            return self.check(need, _Plain(headers), address, mode)
+            return self.check(need, headers, address, mode)
 
         return check
 

@@ -118,29 +118,30 @@ class Admission:
         return any(counters[_FREE + other] > 0 for other in range(WORKER_SLOTS) if other != self._slot)
 
     # Connections per client address.
-    def admit_client(self, address: str) -> bool:
-        """Count a connection from ``address``; False if it is at its cap."""
+    def admit_client(self, address: str) -> Optional[int]:
+        """Count a connection from ``address``: its bucket (-1 if it is not
+        counted), for ``release_client``; None if the address is at its cap."""
         if not self.per_client or address in self.exempt:
-            return True
+            return -1
         index = bucket_of(address)
         counters = self.counters
         with counters.lock:
             if counters[_TOTALS + index] >= self.per_client:
-                return False
-            counters[_TOTALS + index] += 1
-            counters[_SHARES + self._slot * BUCKETS + index] += 1
-        return True
+                return None
+            self._add(index, 1)
+        return index
 
-    def release_client(self, address: str) -> None:
-        if not self.per_client or address in self.exempt:
+    def release_client(self, bucket: int) -> None:
+        """Give back what ``admit_client`` counted (its answer, ``bucket``)."""
+        if bucket < 0:
             return
-        index = bucket_of(address)
-        counters = self.counters
-        with counters.lock:
-            if self._closed:  # a connection that outlived the server: all was given back
-                return
-            counters[_TOTALS + index] -= 1
-            counters[_SHARES + self._slot * BUCKETS + index] -= 1
+        with self.counters.lock:
+            if not self._closed:  # else the connection outlived the server: all was given back
+                self._add(bucket, -1)
+
+    def _add(self, index: int, delta: int) -> None:
+        self.counters[_TOTALS + index] += delta
+        self.counters[_SHARES + self._slot * BUCKETS + index] += delta
 
     def close(self) -> None:
         """Give back all this server counted. The table stays mapped: threads

@@ -105,15 +105,15 @@ class FileStoreServer(ThreadingHTTPServer):
         return conn, address
 
     def process_request(self, request, client_address) -> None:
-        peer = client_address[0]
-        if not self.admission.admit_client(peer):
-            self.refuse(request, "too many connections from %s" % peer)
+        bucket = self.admission.admit_client(client_address[0])
+        if bucket is None:
+            self.refuse(request, "too many connections from %s" % client_address[0])
             return
         if not self.admission.take_slot():
             # Slots run short: give up the oldest idle connection, and this
             # one waits (briefly) for its slot; nothing idle: refused.
             if not self.waiting.reclaim_oldest():
-                self.admission.release_client(peer)
+                self.admission.release_client(bucket)
                 self.refuse(request, None)
                 return
             waits = True
@@ -124,11 +124,11 @@ class FileStoreServer(ThreadingHTTPServer):
             # Set under the lock that counts: two threads setting the gauge
             # outside it could leave the older count standing last.
             self.app.metrics.connections(self._active)
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address, waits))
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address, waits, bucket))
         thread.daemon = True
         thread.start()
 
-    def process_request_thread(self, request, client_address, waits: bool = False) -> None:
+    def process_request_thread(self, request, client_address, waits: bool = False, bucket: int = -1) -> None:
         holds = not waits or self._wait_for_slot()
         try:
             if holds:
@@ -139,7 +139,7 @@ class FileStoreServer(ThreadingHTTPServer):
             self.waiting.remove(request)
             if holds:
                 self.admission.give_slot()
-            self.admission.release_client(client_address[0])
+            self.admission.release_client(bucket)
             with self._idle:
                 self._active -= 1
                 self.app.metrics.connections(self._active)
