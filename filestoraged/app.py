@@ -19,6 +19,8 @@ from .meta.kv import KVLimits, KVStore
 from .pages import error_page
 from .metrics import Metrics
 from .web.router import Router
+from .meta.shared_kv import SharedKVStore
+from .meta.shared_links import SharedLinkStore
 from .meta.shares import ShareStore
 from .meta.tokens import TokenStore
 from .web.access import Access
@@ -32,10 +34,11 @@ SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 TOKEN_CACHE_SECONDS = 2.0
 
 
-def make_records(config: Config, s3_client=None) -> tuple:
-    """``(records, throttle)``: where tokens live, and where attempt limits
-    are counted. Locally both in ``meta.db`` (the throttle without fsync);
-    with ``--records s3`` both in the bucket beside the objects (through
+def make_records(config: Config, s3_client=None, clock: Callable[[], float] = time.time) -> tuple:
+    """``(records, throttle)``: where tokens (and with ``--records s3`` share
+    links and the KV store) live, and where attempt limits are counted.
+    Locally both in ``meta.db`` (the throttle without fsync); with
+    ``--records s3`` both in the bucket beside the objects (through
     ``s3_client``, the backend's, or a client of their own)."""
     if config.records == "s3":
         from .records.bucket import BucketRecords
@@ -43,15 +46,15 @@ def make_records(config: Config, s3_client=None) -> tuple:
 
         if s3_client is None:
             s3_client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
-        records = BucketRecords(s3_client)
+        records = BucketRecords(s3_client, clock)
         return records, records
     from .meta.tokens import migrate_sqlite_tokens
     from .records.local import LocalRecords
 
     meta_db = os.path.join(config.data_dir, "meta.db")
-    records = LocalRecords(meta_db)
+    records = LocalRecords(meta_db, clock=clock)
     migrate_sqlite_tokens(records)
-    return records, LocalRecords(meta_db, durable=False)
+    return records, LocalRecords(meta_db, durable=False, clock=clock)
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -96,9 +99,14 @@ class App:
         # The other workers' metrics snapshots (see workers.metrics_files).
         self.peer_metrics: Callable[[], list] = list
         meta_db = os.path.join(config.data_dir, "meta.db")
-        self.kv = KVStore(meta_db, kv_limits(config))
-        self.records, self.throttle = make_records(config, getattr(self.backend, "client", None))
-        self.shares = ShareStore(meta_db, self.backend, self.throttle, clock, worker=worker is not None)
+        self.records, self.throttle = make_records(config, getattr(self.backend, "client", None), clock)
+        if config.records == "s3":  # every face's state in the bucket: any daemon serves any request
+            self.kv: KVStore | SharedKVStore = SharedKVStore(self.records, kv_limits(config))
+            self.shares: ShareStore | SharedLinkStore = SharedLinkStore(self.records, self.backend, self.throttle,
+                                                                        config.share_lease)
+        else:
+            self.kv = KVStore(meta_db, kv_limits(config))
+            self.shares = ShareStore(meta_db, self.backend, self.throttle, clock, worker=worker is not None)
         self.tokens = TokenStore(self.records, clock, TOKEN_CACHE_SECONDS if config.records == "s3" else 0.0)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)

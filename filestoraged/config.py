@@ -93,6 +93,7 @@ class Config:
     kv_cache_keys: int = 4096
     share_max_expiry: int = 30 * 24 * 3600
     share_default_expiry: int = 7 * 24 * 3600
+    share_lease: float = 60.0
     command: str = "serve"
     repair: bool = False
     # ``filestoraged token create|list|revoke NAME`` and its options.
@@ -111,8 +112,8 @@ OPTIONS: List[Option] = [
     Option("port", int, "TCP port; 0 picks a free one (the bound address is logged)"),
     Option("data_dir", str, "data directory: objects, metadata (meta.db), temp files"),
     Option("backend", str, "storage backend: disk, memcached or s3"),
-    Option("records", str, "where API tokens and the attempt limits live: local (SQLite in the data directory) or "
-           "s3 (the bucket, shared by every daemon; with --backend s3)"),
+    Option("records", str, "where share links, the KV store, API tokens and the attempt limits live: local (SQLite "
+           "in the data directory) or s3 (the bucket, shared by every daemon; with --backend s3)"),
     Option("memcached", str, "memcached servers, HOST:PORT[,HOST:PORT...]"),
     Option("s3_endpoint", str, "the S3 backend's endpoint, http(s)://HOST[:PORT] (credentials: AWS_ACCESS_KEY_ID, "
            "AWS_SECRET_ACCESS_KEY)"),
@@ -146,6 +147,8 @@ OPTIONS: List[Option] = [
     Option("kv_cache_keys", int, "committed KV keys kept in the in-memory cache"),
     Option("share_max_expiry", int, "longest share link lifetime, seconds"),
     Option("share_default_expiry", int, "share link lifetime when none is asked, seconds"),
+    Option("share_lease", float, "with --records s3: seconds a download's reservation outlives a daemon that "
+           "died serving it (renewed while the transfer runs)"),
 ]
 
 
@@ -250,6 +253,7 @@ def _check_values(config: Config) -> None:
          "--idle-timeout, --head-timeout and --shutdown-grace must be above 0"),
         (config.min_body_rate > 0 and config.min_send_rate > 0, "--min-body-rate and --min-send-rate must be above 0"),
         (config.max_client_connections >= 0, "--max-client-connections must be 0 (no cap) or more"),
+        (config.share_lease >= 3, "--share-lease must be at least 3 seconds"),
         (1 <= config.share_default_expiry <= config.share_max_expiry,
          "--share-default-expiry (%d) must be from 1 to --share-max-expiry (%d)"
          % (config.share_default_expiry, config.share_max_expiry)),

@@ -51,10 +51,18 @@ class ShareContract:
         shares.finish = finish_and_notify
 
     def in_flight(self, link_id: str = "") -> int:
+        """Transfers holding a reservation, on ``link_id`` or on any link."""
         db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
         try:
             return db.execute("SELECT coalesce(sum(in_flight), 0) FROM share_links WHERE ? IN ('', id)",
                               (link_id,)).fetchone()[0]
+        finally:
+            db.close()
+
+    def link_count(self) -> int:
+        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        try:
+            return db.execute("SELECT count(*) FROM share_links").fetchone()[0]
         finally:
             db.close()
 
@@ -252,9 +260,7 @@ class ShareContract:
         with self.assertRaises(BackendUnavailable):
             self.app.shares.create(info.oid, info.size, None, None, None, 1, 60)
         self.assertEqual(self.in_flight(), 0)
-        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
-        self.addCleanup(db.close)
-        self.assertEqual(db.execute("SELECT count(*) FROM share_links").fetchone()[0], 0)
+        self.assertEqual(self.link_count(), 0)
 
     def test_an_upload_never_fails_because_another_link_to_its_bytes_went_away(self):
         """The race of a mixed load: link A to some bytes is deleted, and the

@@ -128,17 +128,17 @@ class ShareFace(Face):
         if request.method == "HEAD":  # never counts
             return ObjectResponse(self.backend.open(SHARES, link.oid), headers, None, link.content_type,
                                   ranges=True, immutable=False)
-        self.shares.reserve(link.id)
+        ticket = self.shares.reserve(link.id)
         try:
             obj = self.backend.open(SHARES, link.oid)
         except BaseException:
-            self.shares.finish(link.id, complete=False)
+            self.shares.finish(ticket, complete=False)
             raise
-        return ObjectResponse(obj, headers, lambda complete: self._finished(link.id, complete),
+        return ObjectResponse(obj, headers, lambda complete: self._finished(ticket, complete),
                               link.content_type, ranges=True, immutable=False)
 
-    def _finished(self, link_id: str, complete: bool) -> None:
-        self.shares.finish(link_id, complete)
+    def _finished(self, ticket: str, complete: bool) -> None:
+        self.shares.finish(ticket, complete)
         if complete:
             self.shares.wake_sweeper()
 

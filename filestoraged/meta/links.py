@@ -3,8 +3,14 @@ and the rule that says whether a link still needs its blob."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+from ..errors import Gone
+
+if TYPE_CHECKING:
+    from .passwords import Passwords
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS share_links (
@@ -71,3 +77,46 @@ class NewLink:
     id: str
     delete_token: str
     expires_at: float
+
+
+class LinkRules:
+    """What every share-link store judges the same way; a store gives
+    ``clock`` (the time expiry is judged by) and ``passwords``."""
+
+    clock: Callable[[], float]
+    passwords: "Passwords"
+
+    def check_alive(self, link: Link) -> None:
+        check_alive(link, self.clock())
+
+    def check_password(self, link: Link, password: Optional[str]) -> None:
+        """Rate-limited, constant-time (see ``passwords``); a link without one passes."""
+        if link.has_password:
+            self.passwords.check(link.id, link.password_salt or b"", link.password_hash or b"", password)
+
+
+def needs_blob(link: Link, now: float) -> bool:
+    """``NEEDS_BLOB`` for one link: alive, or a transfer still running."""
+    alive = not link.deleted and link.expires_at > now and link.downloads < link.max_downloads
+    return alive or link.in_flight > 0
+
+
+def check_alive(link: Link, now: float) -> None:
+    """``Gone`` unless ``link`` can still give a download at ``now``."""
+    if link.deleted:
+        raise Gone("this link was deleted")
+    if link.expires_at <= now:
+        raise Gone("this link has expired")
+    if link.downloads >= link.max_downloads:
+        raise Gone("this link has been used up")
+    # HEAD answers as a GET would now: the last downloads may be taken by
+    # transfers still in flight (given back if they are cut short).
+    if link.downloads + link.in_flight >= link.max_downloads:
+        raise Gone("this link has no downloads left")
+
+
+def token_hash(token: str) -> str:
+    """What a store keeps of a delete token. Delete tokens are 192 random
+    bits: a plain SHA-256 keeps the store from holding usable tokens (there
+    is no dictionary to attack)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

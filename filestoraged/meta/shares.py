@@ -34,7 +34,6 @@ locks in ``<data-dir>/run/``: one sweep at a time over all workers.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -48,13 +47,14 @@ from ..storage.database import DatabaseStore, transaction
 from ..storage.names import SHARES
 from ..storage.shared import ProcessLock, run_dir
 from ..storage.interface import Backend
-from .links import NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, NewLink
+from .links import (NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, LinkRules,
+                    NewLink, token_hash)
 from ..records.interface import Records
 from .passwords import Passwords
 
 log = logging.getLogger(__name__)
 
-class ShareStore(DatabaseStore):
+class ShareStore(LinkRules, DatabaseStore):
     def __init__(self, path: str, backend: Backend, throttle: Records, clock: Callable[[], float] = time.time,
                  worker: bool = False) -> None:
         """``worker``: one of several worker processes; the parent gives back
@@ -94,7 +94,7 @@ class ShareStore(DatabaseStore):
             self._db.execute(
                 "INSERT INTO share_links (id, oid, size, filename, content_type, password_salt, password_hash,"
                 " delete_token_hash, max_downloads, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (link_id, oid, size, filename, content_type, salt, digest, _token_hash(delete_token),
+                (link_id, oid, size, filename, content_type, salt, digest, token_hash(delete_token),
                  max_downloads, now, now + expires_in),
             )
         return NewLink(link_id, delete_token, now + expires_in)
@@ -106,25 +106,9 @@ class ShareStore(DatabaseStore):
             raise NotFound("no such link")
         return Link(*row)
 
-    def check_alive(self, link: Link) -> None:
-        if link.deleted:
-            raise Gone("this link was deleted")
-        if link.expires_at <= self.clock():
-            raise Gone("this link has expired")
-        if link.downloads >= link.max_downloads:
-            raise Gone("this link has been used up")
-        # HEAD answers as a GET would now: the last downloads may be taken by
-        # transfers still in flight (given back if they are cut short).
-        if link.downloads + link.in_flight >= link.max_downloads:
-            raise Gone("this link has no downloads left")
-
-    def check_password(self, link: Link, password: Optional[str]) -> None:
-        """Rate-limited, constant-time (see ``passwords``); a link without one passes."""
-        if link.has_password:
-            self.passwords.check(link.id, link.password_salt or b"", link.password_hash or b"", password)
-
-    def reserve(self, link_id: str) -> None:
-        """Take one of the remaining downloads for a transfer; ``Gone`` if none is left."""
+    def reserve(self, link_id: str) -> str:
+        """Take one of the remaining downloads for a transfer; ``Gone`` if
+        none is left. The ticket ``finish`` takes (here the link's id)."""
         with self._lock, self.transaction() as db:
             taken = db.execute(
                 "UPDATE share_links SET in_flight = in_flight + 1 WHERE id = ? AND deleted = 0"
@@ -135,9 +119,10 @@ class ShareStore(DatabaseStore):
                 db.execute("INSERT INTO share_holds VALUES (?, ?)", (link_id, self._holder))
         if not taken:
             raise Gone("this link has no downloads left")
+        return link_id
 
     def finish(self, link_id: str, complete: bool) -> None:
-        """End a reserved transfer: count it if complete, else give it back."""
+        """End a reserved transfer (its ticket): count it if complete, else give it back."""
         with self._lock, self.transaction() as db:
             db.execute(
                 "UPDATE share_links SET in_flight = in_flight - 1, downloads = downloads + ? WHERE id = ?",
@@ -150,7 +135,7 @@ class ShareStore(DatabaseStore):
         """Delete with the link's delete token, or ``any_link`` (an API token
         with the ``share:delete`` scope)."""
         link = self.get(link_id)
-        if not any_link and (not token or not hmac.compare_digest(_token_hash(token), link.delete_token_hash)):
+        if not any_link and (not token or not hmac.compare_digest(token_hash(token), link.delete_token_hash)):
             raise Forbidden("a valid X-Delete-Token header is required")
         with self._lock:
             changed = self._db.execute(
@@ -259,8 +244,3 @@ def prepare_links(db, holder: Optional[int]) -> None:
                        " (SELECT link_id FROM share_holds WHERE holder = ?)", (holder, holder))
             db.execute("DELETE FROM share_holds WHERE holder = ?", (holder,))
 
-
-def _token_hash(token: str) -> str:
-    # Delete tokens are 192 random bits: a plain SHA-256 is enough to keep the
-    # database from holding usable tokens (no dictionary to attack).
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -20,12 +20,13 @@ import hashlib
 import json
 import secrets
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from ..errors import FileStoreError
 from .interface import WRITE_ID, Conflict, Record, Records, stamped
 
 PREFIX = "records/"
+SKEW_STEP = 1.0  # seconds: the store's clock is followed once ours is this far off
 
 
 class UnsafeStore(FileStoreError):
@@ -33,10 +34,13 @@ class UnsafeStore(FileStoreError):
 
 
 class BucketRecords(Records):
-    def __init__(self, client) -> None:
-        """``client``: an ``S3Client`` for the bucket (shared with the objects)."""
+    def __init__(self, client, clock: Callable[[], float] = time.time) -> None:
+        """``client``: an ``S3Client`` for the bucket (shared with the objects);
+        ``clock``: this machine's (tests fake it), moved by how far the
+        machine's real clock is from the store's."""
         self.client = client
-        self._offset = 0.0  # the store's clock minus ours, from its Date headers
+        self.clock = clock
+        self._offset = 0.0  # the store's clock minus this machine's, from its Date headers
 
     def get(self, key: str) -> Optional[Record]:
         response = self.client.request("GET", PREFIX + key)
@@ -77,7 +81,7 @@ class BucketRecords(Records):
             yield key[len(PREFIX):]
 
     def now(self) -> float:
-        return time.time() + self._offset
+        return self.clock() + self._offset
 
     def _put(self, key: str, value: dict, condition: dict) -> str:
         data = json.dumps(value, separators=(",", ":")).encode("utf-8")
@@ -98,11 +102,18 @@ class BucketRecords(Records):
 
     def _clock(self, response) -> None:
         date = response.headers.get("Date")
-        if date:
-            try:
-                self._offset = email.utils.parsedate_to_datetime(date).timestamp() + 0.5 - time.time()
-            except (TypeError, ValueError):
-                pass
+        if not date:
+            return
+        try:
+            offset = email.utils.parsedate_to_datetime(date).timestamp() + 0.5 - time.time()
+        except (TypeError, ValueError):
+            return
+        # A Date has whole seconds: each estimate is off by up to half of
+        # one. Follow only a real skew, so that this daemon's clock does
+        # not jitter between two reads (a lease or a grace measured across
+        # them would shrink).
+        if abs(offset - self._offset) > SKEW_STEP:
+            self._offset = offset
 
 
 def probe(records: Records, where: str) -> None:

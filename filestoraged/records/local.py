@@ -1,11 +1,13 @@
 """Records in SQLite (``meta.db``): one machine's daemons (the default,
-``--records local``). A version is a counter bumped by every write; the
+``--records local``). A version is a random number drawn by every write; the
 compare-and-swap is a conditional ``UPDATE`` in one transaction."""
 
 from __future__ import annotations
 
 import json
-from typing import Iterator, Optional
+import secrets
+import time
+from typing import Callable, Iterator, Optional
 
 from ..storage.database import DatabaseStore
 from .interface import Conflict, Record, Records, stamped
@@ -16,9 +18,10 @@ CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, v
 
 
 class LocalRecords(DatabaseStore, Records):
-    def __init__(self, path: str, durable: bool = True) -> None:
+    def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time) -> None:
         """``durable=False``: writes skip fsync (records that only throttle)."""
         DatabaseStore.__init__(self, path, _SCHEMA, durable)
+        self.now = clock  # one machine: its own clock
 
     def get(self, key: str) -> Optional[Record]:
         with self._lock:
@@ -27,19 +30,21 @@ class LocalRecords(DatabaseStore, Records):
 
     def create(self, key: str, value: dict) -> str:
         text = json.dumps(stamped(value), separators=(",", ":"))
+        version = _new_version()
         with self._lock:
-            if not self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, 1)", (key, text)).rowcount:
+            if not self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", (key, text, version)).rowcount:
                 raise Conflict("the record %s exists" % key)
-        return "1"
+        return str(version)
 
     def replace(self, key: str, value: dict, version: str) -> str:
         text = json.dumps(stamped(value), separators=(",", ":"))
+        new = _new_version()
         with self._lock:
-            changed = self._db.execute("UPDATE records SET value = ?, version = version + 1"
-                                       " WHERE key = ? AND version = ?", (text, key, int(version))).rowcount
+            changed = self._db.execute("UPDATE records SET value = ?, version = ?"
+                                       " WHERE key = ? AND version = ?", (text, new, key, int(version))).rowcount
         if not changed:
             raise Conflict("the record %s changed" % key)
-        return str(int(version) + 1)
+        return str(new)
 
     def delete(self, key: str, version: Optional[str] = None) -> bool:
         with self._lock:
@@ -54,3 +59,9 @@ class LocalRecords(DatabaseStore, Records):
             rows = self._db.execute("SELECT key FROM records WHERE key >= ? AND key < ? ORDER BY key",
                                     (prefix, prefix + "\uffff")).fetchall()
         return iter([row[0] for row in rows])
+
+
+def _new_version() -> int:
+    # Random, not a counter: a record deleted and made again must not get
+    # back a version a stale reader still holds (its swap would pass).
+    return secrets.randbits(62)

@@ -1,0 +1,335 @@
+"""Share links in records (``--records s3``): every daemon sharing the
+bucket serves every link, and losing a daemon loses none of them.
+
+Three kinds of record:
+
+- ``links/<id>``: the link (what ``meta.db``'s row holds) and ``holds``,
+  the reservations of transfers in flight, ``{hold id: lease end}``.
+- ``share-blobs/<oid>``: who may need a blob: ``refs`` (link id -> when it
+  was named), ``idle_since`` (when a sweep first found it unnamed) and
+  ``removing`` (a sweep is deleting it).
+- ``share-sweep``: when the last timed sweep began, so that the daemons
+  take turns instead of all sweeping every interval.
+
+Counting is exact over any number of daemons: a reservation is one
+compare-and-swap that adds a hold only while downloads + live holds <
+max_downloads. A hold is a lease: the daemon renews its holds while their
+transfers run (``LEASE_RENEWALS`` times a lease), so the reservations of a
+daemon killed mid-download come back once its leases run out. Expiry,
+leases and graces are judged by the records' clock (the store's ``Date``),
+never by each daemon's own.
+
+Blob removal against linking (the race ``shares`` closes with a file lock
+on one machine): ``create`` names the new link in the blob's record (a
+compare-and-swap) before it checks the blob and writes the link; the sweep
+removes a blob only after a compare-and-swap sets ``removing`` on a record
+whose every reference is dead or stale. Of the two, one wins the swap and
+the other reads again: a link never points at a blob being removed (the
+upload that loses is answered 503, nothing linked: send it again).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import BackendUnavailable, FileStoreError, Forbidden, Gone, NotFound
+from ..records.interface import Conflict, Records
+from ..storage.interface import Backend
+from ..storage.names import SHARES
+from .links import (ORPHAN_GRACE, RELEASE_GRACE, TOMBSTONE_SECONDS, Link, LinkRules, NewLink, check_alive,
+                    needs_blob, token_hash)
+from .passwords import Passwords
+
+log = logging.getLogger(__name__)
+
+LINKS = "links/"
+BLOBS = "share-blobs/"
+SWEEP_TURN = "share-sweep"
+LEASE_RENEWALS = 3  # a transfer's hold is renewed this many times per lease
+RACED = "the file was cleaned up while it was being uploaded; send it again"
+
+
+def _live_holds(value: dict, now: float) -> Dict[str, float]:
+    return {hold: until for hold, until in value.get("holds", {}).items() if until > now}
+
+
+def _link(link_id: str, value: dict, now: float) -> Link:
+    salt, digest = value.get("salt"), value.get("hash")
+    return Link(link_id, value["oid"], value["size"], value.get("filename"), value.get("content_type"),
+                bytes.fromhex(salt) if salt else None, bytes.fromhex(digest) if digest else None,
+                value["delete"], value["max"], value["downloads"], len(_live_holds(value, now)),
+                value["created"], value["expires"], int(bool(value.get("deleted"))), 0)
+
+
+def _died_at(value: dict) -> float:
+    """When a link stopped needing its blob (deleted, used up or expired)."""
+    return min(value.get("died") or value["expires"], value["expires"])
+
+
+class SharedLinkStore(LinkRules):
+    """The share-link store of ``shares``, kept in ``records``; the same
+    methods, so the ``/file`` face does not know which it has."""
+
+    def __init__(self, records: Records, backend: Backend, throttle: Records, lease: float = 60.0) -> None:
+        """``lease``: seconds a reservation outlives a daemon that stopped renewing it."""
+        self.records = records
+        self.backend = backend
+        self.clock = records.now
+        self.lease = lease
+        self.passwords = Passwords(throttle, records.now)
+        self._holds: Dict[str, str] = {}  # hold id -> link id: this process's transfers in flight
+        self._holds_lock = threading.Lock()
+        self._sweep_lock = threading.Lock()
+        self._interval = 60.0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: List[threading.Thread] = []
+
+    def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
+               password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
+        link_id = secrets.token_urlsafe(24)  # 192 random bits, 32 characters
+        delete_token = secrets.token_urlsafe(24)
+        salt, digest = self.passwords.digest(password) if password else (None, None)
+        now = self.clock()
+
+        def name_it(value: Optional[dict]) -> dict:
+            value = value or {"refs": {}}
+            if value.get("removing"):
+                raise BackendUnavailable(RACED)
+            return dict(value, refs=dict(value.get("refs", {}), **{link_id: now}), idle_since=None)
+
+        self.records.update(BLOBS + oid, name_it)
+        try:
+            self.backend.stat(SHARES, oid)
+        except NotFound:
+            raise BackendUnavailable(RACED) from None
+        self.records.create(LINKS + link_id, {
+            "oid": oid, "size": size, "filename": filename, "content_type": content_type,
+            "salt": salt.hex() if salt else None, "hash": digest.hex() if digest else None,
+            "delete": token_hash(delete_token), "max": max_downloads, "downloads": 0, "holds": {},
+            "created": now, "expires": now + expires_in, "deleted": False, "died": None})
+        return NewLink(link_id, delete_token, now + expires_in)
+
+    def get(self, link_id: str) -> Link:
+        record = self.records.get(LINKS + link_id)
+        if record is None:
+            raise NotFound("no such link")
+        return _link(link_id, record.value, self.clock())
+
+    def reserve(self, link_id: str) -> str:
+        """Take one of the remaining downloads for a transfer (a hold on a
+        lease); ``Gone`` if none is left. The ticket ``finish`` takes."""
+        hold = secrets.token_hex(8)
+
+        def take(value: Optional[dict]) -> dict:
+            if value is None:
+                raise NotFound("no such link")
+            now = self.clock()
+            holds = _live_holds(value, now)
+            check_alive(_link(link_id, dict(value, holds=holds), now), now)
+            holds[hold] = now + self.lease
+            return dict(value, holds=holds)
+
+        with self._holds_lock:  # renewed from now on, even while the swap is under way
+            self._holds[hold] = link_id
+        try:
+            self.records.update(LINKS + link_id, take)
+        except BaseException:
+            with self._holds_lock:
+                self._holds.pop(hold, None)
+            raise
+        return hold
+
+    def finish(self, hold: str, complete: bool) -> None:
+        """End a reserved transfer: count it if complete, else give it back."""
+        with self._holds_lock:
+            link_id = self._holds.pop(hold, None)
+        if link_id is None:
+            return
+
+        def end(value: Optional[dict]) -> Optional[dict]:
+            if value is None:
+                return None
+            now = self.clock()
+            holds = _live_holds(value, now)
+            if holds.pop(hold, None) is None and complete:
+                log.warning("a download of share link %s... completed after its lease ran out", link_id[:6])
+            downloads = value["downloads"] + (1 if complete else 0)
+            used_up = downloads >= value["max"] and not value.get("died")
+            return dict(value, holds=holds, downloads=downloads, **({"died": now} if used_up else {}))
+
+        self.records.update(LINKS + link_id, end)
+
+    def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
+        """Delete with the link's delete token, or ``any_link`` (an API token
+        with the ``share:delete`` scope)."""
+        link = self.get(link_id)
+        if not any_link and (not token or not hmac.compare_digest(token_hash(token), link.delete_token_hash)):
+            raise Forbidden("a valid X-Delete-Token header is required")
+
+        def kill(value: Optional[dict]) -> dict:
+            if value is None:
+                raise NotFound("no such link")
+            if value.get("deleted"):
+                raise Gone("this link was deleted already")
+            return dict(value, deleted=True, died=self.clock())
+
+        self.records.update(LINKS + link_id, kill)
+
+    def sweep(self, wait: bool = True) -> int:
+        """Remove blobs no live link needs, and old dead links; return blobs
+        removed. ``wait=False`` (the timer): only if no daemon swept in the
+        last half interval."""
+        if not self._sweep_lock.acquire(wait):
+            return 0
+        try:
+            if not wait and not self._my_turn():
+                return 0
+            return self._sweep()
+        finally:
+            self._sweep_lock.release()
+
+    def _my_turn(self) -> bool:
+        now = self.clock()
+
+        def turn(value: Optional[dict]) -> Optional[dict]:
+            return None if value and now - value["at"] < self._interval / 2 else {"at": now}
+
+        return self.records.update(SWEEP_TURN, turn) is not None
+
+    def _sweep(self) -> int:
+        now = self.clock()
+        links: Dict[str, dict] = {}
+        needed = set()
+        for key in list(self.records.keys(LINKS)):
+            record = self.records.get(key)
+            if record is None:
+                continue
+            link_id, value = key[len(LINKS):], record.value
+            links[link_id] = value
+            if needs_blob(_link(link_id, value, now), now):
+                needed.add(value["oid"])
+            elif max(value["expires"], value["created"]) < now - TOMBSTONE_SECONDS:
+                try:  # long dead: 404 from now on
+                    self.records.delete(key, record.version)
+                except Conflict:
+                    pass
+        stored = {info.oid for info in self.backend.list(SHARES)}
+        named = {key[len(BLOBS):] for key in self.records.keys(BLOBS)}
+        removed = 0
+        for oid in sorted((stored | named) - needed):
+            removed += self._sweep_blob(oid, links, now)
+        self.passwords.wrong.prune(now)
+        return removed
+
+    def _sweep_blob(self, oid: str, links: Dict[str, dict], now: float) -> int:
+        """Remove one blob if every link that named it is dead (for
+        ``RELEASE_GRACE``) or never came (``ORPHAN_GRACE``); 1 if removed."""
+        record = self.records.get(BLOBS + oid)
+        value = record.value if record is not None else {"refs": {}}
+        if not value.get("removing"):  # else a sweep died removing it: finish the work
+            ripe_at, idle_since = self._ripe_at(value, links, now)
+            if ripe_at is None or now < ripe_at:
+                if idle_since is not None and value.get("idle_since") is None:
+                    self._write_blob(oid, record, dict(value, idle_since=idle_since))
+                return 0
+            if not self._write_blob(oid, record, dict(value, removing=True)):
+                return 0  # named by a new link meanwhile
+        try:
+            self.backend.delete(SHARES, oid)
+            removed = 1
+        except NotFound:
+            removed = 0
+        self.records.delete(BLOBS + oid)
+        return removed
+
+    def _ripe_at(self, value: dict, links: Dict[str, dict], now: float) -> Tuple[Optional[float], Optional[float]]:
+        """When the blob may go (None: a live link needs it), and when it
+        was first seen unnamed (for an orphan)."""
+        refs = value.get("refs", {})
+        if not refs:
+            idle_since = value.get("idle_since") or now
+            return idle_since + ORPHAN_GRACE, idle_since
+        ripe_at = 0.0
+        for link_id, named_at in refs.items():
+            link = links.get(link_id)
+            if link is None:  # made after the listing, or never made (its upload failed)
+                ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
+            elif needs_blob(_link(link_id, link, now), now):
+                return None, None
+            else:
+                ripe_at = max(ripe_at, _died_at(link) + RELEASE_GRACE)
+        return ripe_at, None
+
+    def _write_blob(self, oid: str, record, value: dict) -> bool:
+        """Swap the blob's record (``record``, None: none yet) for ``value``;
+        False if it changed since it was read."""
+        try:
+            if record is None:
+                self.records.create(BLOBS + oid, value)
+            else:
+                self.records.replace(BLOBS + oid, value, record.version)
+            return True
+        except Conflict:
+            return False
+
+    def _renew(self) -> None:
+        """Extend the leases of this process's transfers in flight."""
+        with self._holds_lock:
+            mine: Dict[str, set] = {}
+            for hold, link_id in self._holds.items():
+                mine.setdefault(link_id, set()).add(hold)
+        for link_id, holds in mine.items():
+            def extend(value: Optional[dict], holds: set = holds) -> Optional[dict]:
+                if value is None:
+                    return None
+                until = self.clock() + self.lease
+                current = dict(value.get("holds", {}))
+                # Only holds still in the record: one pruned as expired may
+                # have been counted free by another reservation since.
+                renewed = {hold: until for hold in holds if hold in current}
+                return dict(value, holds=dict(current, **renewed)) if renewed else None
+
+            try:
+                self.records.update(LINKS + link_id, extend)
+            except FileStoreError as error:
+                log.warning("could not renew the reservations on share link %s...: %s", link_id[:6], error)
+
+    def start_sweeper(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds (taking turns with the other
+        daemons), soon after ``wake_sweeper``; renew leases all along."""
+        self._interval = interval
+
+        def every(seconds: float, work, wake: Optional[threading.Event], what: str) -> None:
+            while not self._stop.is_set():
+                if wake is not None:
+                    wake.wait(seconds)
+                    wake.clear()
+                else:
+                    self._stop.wait(seconds)
+                if self._stop.is_set():
+                    return
+                try:
+                    work()
+                except Exception:  # keep going; the next round retries
+                    log.exception("share link %s failed", what)
+
+        for name, args in (("share-sweeper", (interval, lambda: self.sweep(wait=False), self._wake, "sweep")),
+                           ("share-leases", (self.lease / LEASE_RENEWALS, self._renew, None, "lease renewal"))):
+            thread = threading.Thread(target=every, args=args, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake_sweeper(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join()
+        self.passwords.close()

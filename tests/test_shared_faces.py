@@ -1,0 +1,217 @@
+"""``--records s3``: the share-link and KV contracts, word for word, with
+their records in a real SeaweedFS bucket; and the two stores' guarantees
+between several "daemons" (stores over the same records), including the
+work a daemon that died midway leaves behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+from filestoraged.errors import Gone
+from filestoraged.meta.kv import KVLimits
+from filestoraged.meta.shared_kv import HEAD, SharedKVStore
+from filestoraged.meta.shared_links import LINKS, SharedLinkStore
+from filestoraged.records.local import LocalRecords
+from filestoraged.storage.disk.backend import DiskBackend
+from filestoraged.storage.names import SHARES
+
+from .support import FakeClock
+from .test_kv import KVContract
+from .test_s3 import S3ServerCase
+from .test_share_http import ShareContract
+
+
+class RecordsServerCase(S3ServerCase):
+    config_overrides = {"backend": "s3", "records": "s3"}
+
+
+class RecordsShareTests(ShareContract, RecordsServerCase):
+    def in_flight(self, link_id: str = "") -> int:
+        keys = [LINKS + link_id] if link_id else list(self.app.records.keys(LINKS))
+        return sum(self.app.shares.get(key[len(LINKS):]).in_flight for key in keys
+                   if self.app.records.get(key) is not None)
+
+    def link_count(self) -> int:
+        return len(list(self.app.records.keys(LINKS)))
+
+    def test_links_live_in_the_bucket_not_in_the_data_directory(self):
+        self.share(b"kept in the bucket")
+        self.assertEqual(self.link_count(), 1)
+        self.assertTrue(any(key.startswith("records/links/") for key in self.keys_in_bucket()))
+
+
+class RecordsKVTests(KVContract, RecordsServerCase):
+    pass
+
+
+def local_records(folder: str, clock) -> LocalRecords:
+    return LocalRecords(os.path.join(folder, "records.db"), clock=clock)
+
+
+class DaemonsCase(unittest.TestCase):
+    """Stores of three "daemons": each its own connection to one records file."""
+
+    def setUp(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="fsd-shared-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.clock = FakeClock()
+        self.records = [local_records(self.folder, self.clock) for _ in range(3)]
+        for records in self.records:
+            self.addCleanup(records.close)
+
+
+class SharedKVTests(DaemonsCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.kv = [SharedKVStore(records, KVLimits()) for records in self.records]
+
+    def test_a_commit_through_one_is_read_through_the_others_at_once(self):
+        self.assertTrue(self.kv[0].stage_set("colour", "blue"))
+        self.assertEqual(self.kv[1].lookup("colour"), (False, None))  # staged, not committed
+        self.assertFalse(self.kv[2].stage_set("colour", "green"))  # staging is shared: not new any more
+        self.assertEqual(self.kv[1].commit(), 1)
+        self.assertEqual([kv.lookup("colour") for kv in self.kv], [(True, "green")] * 3)
+        self.kv[2].stage_delete("colour")
+        self.assertEqual(self.kv[0].commit(), 1)
+        self.assertEqual([kv.lookup("colour") for kv in self.kv], [(False, None)] * 3)
+        self.assertEqual(self.kv[1].commit(), 0)
+
+    def test_concurrent_stages_and_commits_through_three_daemons_lose_nothing(self):
+        def work(number: int) -> None:
+            kv = self.kv[number]
+            for round_ in range(10):
+                kv.stage_set("k%d-%d" % (number, round_), [number, round_])
+                if round_ % 3 == 2:
+                    kv.commit()
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.kv[0].commit()
+        for number in range(3):
+            for round_ in range(10):
+                self.assertEqual(self.kv[(number + 1) % 3].lookup("k%d-%d" % (number, round_)),
+                                 (True, [number, round_]))
+
+    def test_a_commit_is_seen_whole_while_its_changes_are_being_applied(self):
+        """The head names the commit before any key record is written: a
+        reader in between answers from the commit's log."""
+        for key in ("a", "b", "c"):
+            self.kv[0].stage_set(key, key.upper())
+        applied = []
+
+        def stop_midway(head):
+            applied.append(head)
+            raise ConnectionError("the daemon died while applying")
+
+        self.kv[0]._apply = stop_midway
+        with self.assertRaises(ConnectionError):
+            self.kv[0].commit()
+        self.assertIsNotNone(self.records[1].get(HEAD).value["pending"])
+        self.assertEqual([self.kv[1].lookup(key) for key in "abc"], [(True, "A"), (True, "B"), (True, "C")])
+        self.kv[1].stage_set("d", "D")
+        self.assertEqual(self.kv[1].commit(), 1)  # applies the dead daemon's commit first
+        self.assertIsNone(self.records[2].get(HEAD).value["pending"])
+        self.assertEqual([self.kv[2].lookup(key)[1] for key in "abcd"], ["A", "B", "C", "D"])
+
+    def test_a_commit_sealed_by_a_daemon_that_died_is_rolled_forward(self):
+        self.kv[0].stage_set("x", 1)
+        self.kv[0]._roll_forward = lambda head, sealed: (_ for _ in ()).throw(ConnectionError("died"))
+        with self.assertRaises(ConnectionError):
+            self.kv[0].commit()
+        self.assertTrue(self.kv[1].stage_set("y", 2))  # new; and the stage rolls x forward first
+        self.assertEqual(self.kv[1].lookup("x"), (True, 1))
+        self.assertEqual(self.kv[2].commit(), 1)
+        self.assertEqual(self.kv[2].lookup("y"), (True, 2))
+
+    def test_json_null_is_a_value_and_a_deletion_is_not(self):
+        self.kv[0].stage_set("nothing", None)
+        self.kv[0].commit()
+        self.assertEqual(self.kv[1].lookup("nothing"), (True, None))
+
+
+class SharedLinksTests(DaemonsCase):
+    LEASE = 30.0
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.backend = DiskBackend(os.path.join(self.folder, "objects"), 1 << 20)
+        self.addCleanup(self.backend.close)
+        self.stores = [SharedLinkStore(records, self.backend, records, self.LEASE) for records in self.records]
+        for store in self.stores:
+            self.addCleanup(store.close)
+
+    def link(self, max_downloads: int) -> str:
+        info = self.backend.put(SHARES, io.BytesIO(b"shared bytes")).info
+        return self.stores[0].create(info.oid, info.size, "a.txt", "text/plain", None, max_downloads, 3600).id
+
+    def test_exactly_max_downloads_whatever_daemon_serves_them(self):
+        link_id = self.link(5)
+        results = []
+        lock = threading.Lock()
+
+        def download(number: int) -> None:
+            store = self.stores[number % 3]
+            try:
+                ticket = store.reserve(link_id)
+            except Gone:
+                outcome = "gone"
+            else:
+                store.finish(ticket, complete=True)
+                outcome = "ok"
+            with lock:
+                results.append(outcome)
+
+        threads = [threading.Thread(target=download, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual((results.count("ok"), results.count("gone")), (5, 15))
+        self.assertEqual(self.stores[2].get(link_id).downloads, 5)
+
+    def test_a_dead_daemons_reservation_comes_back_when_its_lease_runs_out(self):
+        link_id = self.link(1)
+        self.stores[0].reserve(link_id)  # ... and the daemon dies: no finish, no renewal
+        with self.assertRaises(Gone):
+            self.stores[1].reserve(link_id)
+        self.clock.advance(self.LEASE + 1)
+        ticket = self.stores[1].reserve(link_id)
+        self.stores[1].finish(ticket, complete=True)
+        with self.assertRaises(Gone):
+            self.stores[2].check_alive(self.stores[2].get(link_id))
+
+    def test_a_live_daemon_renews_its_reservations(self):
+        link_id = self.link(1)
+        ticket = self.stores[0].reserve(link_id)
+        for _ in range(4):  # a long transfer: four leases, renewed in time
+            self.clock.advance(self.LEASE * 0.9)
+            self.stores[0]._renew()
+            with self.assertRaises(Gone):
+                self.stores[1].reserve(link_id)
+        self.stores[0].finish(ticket, complete=True)
+        self.assertEqual(self.stores[1].get(link_id).downloads, 1)
+
+    def test_a_blob_is_removed_once_no_daemons_link_needs_it(self):
+        link_id = self.link(1)
+        oid = self.stores[0].get(link_id).oid
+        ticket = self.stores[1].reserve(link_id)
+        self.stores[1].finish(ticket, complete=True)
+        self.assertEqual(self.stores[2].sweep(), 0)  # used up just now: kept for the release grace
+        self.clock.advance(60)
+        self.assertEqual(self.stores[2].sweep(), 1)
+        self.assertEqual([info.oid for info in self.backend.list(SHARES)], [])
+        with self.assertRaises(Gone):
+            self.stores[0].check_alive(self.stores[0].get(link_id))
+        self.assertNotIn(oid, [key.rsplit("/", 1)[1] for key in self.records[0].keys("share-blobs/")])
+
+
+if __name__ == "__main__":
+    unittest.main()
