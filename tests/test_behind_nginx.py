@@ -5,64 +5,35 @@ URLs name the proxy, and the access log names the client."""
 from __future__ import annotations
 
 import http.client
-import os
-import re
-import shutil
-import signal
-import subprocess
-import tempfile
-import unittest
 
-from .support import MIB, ROOT, ServerCase, free_port, payload, sha256, wait_for_port
+from .nginx_server import Nginx, documented_block, needs_nginx
+from .support import MIB, ServerCase, payload, sha256
 
-CONF = """
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/body;
-    proxy_temp_path {work}/proxy;
+SERVER = """
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{{port}};
 {location}
     }}
-}}
 """
 
 
 def readme_location(daemon_port: int) -> str:
     """The nginx ``location`` block of the README, pointed at ``daemon_port``."""
-    with open(os.path.join(ROOT, "README.md")) as handle:
-        text = handle.read()
-    block = re.search(r"\n(    location / \{\n.*?\n    \})\n", text, re.S).group(1)
+    block = documented_block("README.md", r"\n(    location / \{\n.*?\n    \})\n")
     return block.replace("127.0.0.1:8080", "127.0.0.1:%d" % daemon_port)
 
 
-@unittest.skipUnless(shutil.which("nginx") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
-                     "needs nginx (bin/test installs it as root)")
 class BehindNginxTests(ServerCase):
     # The README's recipe: --auth writes --trusted-proxy 127.0.0.1 (here the
     # default auto, which must come to the same).
     config_overrides = {"trusted_proxy": "127.0.0.1"}
 
     def setUp(self) -> None:
+        needs_nginx()
         super().setUp()
-        self.work = tempfile.mkdtemp(prefix="fsd-nginx-")
-        os.chmod(self.work, 0o755)
-        self.addCleanup(shutil.rmtree, self.work, True)
-        self.proxy_port = free_port()
-        conf = os.path.join(self.work, "nginx.conf")
-        with open(conf, "w") as handle:
-            handle.write(CONF.format(work=self.work, port=self.proxy_port, location=readme_location(self.port)))
-        subprocess.run(["nginx", "-c", conf, "-p", self.work], check=True, timeout=30)
-        self.addCleanup(self.stop_nginx)
-        wait_for_port(self.proxy_port)
-
-    def stop_nginx(self) -> None:
-        with open(os.path.join(self.work, "nginx.pid")) as handle:
-            os.kill(int(handle.read()), signal.SIGQUIT)
+        nginx = Nginx(SERVER.format(location=readme_location(self.port)))
+        self.addCleanup(nginx.stop)
+        self.proxy_port = nginx.port
 
     def test_through_the_proxy_the_default_access_control_asks_for_tokens(self):
         """``--auth auto`` on loopback with a trusted proxy is ``writes``: a

@@ -20,7 +20,7 @@ from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import SHARES
 
-from .support import FakeClock
+from .support import FakeClock, free_port, multipart
 from .test_kv import KVContract
 from .test_s3 import S3ServerCase
 from .test_share_http import ShareContract
@@ -47,6 +47,35 @@ class RecordsShareTests(ShareContract, RecordsServerCase):
 
 class RecordsKVTests(KVContract, RecordsServerCase):
     pass
+
+
+class RecordsStoreDownTests(RecordsServerCase):
+    """The store unreachable: share links and KV keys answer 503 with
+    Retry-After, never "gone" or "not found"; and as before once it is back."""
+
+    def test_share_links_and_kv_answer_503_with_retry_after_then_recover(self):
+        body, content_type = multipart({"file": ("kept.txt", b"kept through the outage", "text/plain")})
+        link = self.request("PUT", "/file", body, {"Content-Type": content_type}).json()["url"]
+        path = "/file/" + link.rsplit("/", 1)[1]
+        self.assertEqual(self.request("POST", "/kv/set", b'{"kept": 1}').status, 201)
+        self.assertEqual(self.request("POST", "/kv/commit").status, 204)
+
+        client = self.app.backend.client  # the records ride on the backend's client
+        port = client.port
+        client.port = free_port()  # nothing listens there: the store is gone
+        client.close()  # no pooled connection to the real one either
+        for method, target, payload in (("GET", path, None), ("GET", path + "?download=1", None),
+                                        ("GET", "/file/" + "B" * 32, None), ("GET", "/kv/kept", None),
+                                        ("GET", "/kv/never-set", None), ("POST", "/kv/set", b'{"k": 2}'),
+                                        ("POST", "/kv/commit", None)):
+            with self.subTest(method=method, target=target):
+                reply = self.request(method, target, payload)
+                self.assertEqual((reply.status, reply.json()["error"]), (503, "unavailable"), reply)
+                self.assertEqual(reply.headers["Retry-After"], "5")
+
+        client.port = port
+        self.assertEqual(self.request("GET", path).body, b"kept through the outage")
+        self.assertEqual(self.request("GET", "/kv/kept").json(), {"kept": 1})
 
 
 def local_records(folder: str, clock) -> LocalRecords:
