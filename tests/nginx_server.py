@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 import unittest
+from typing import List
 
 from .support import ROOT, free_port, wait_for_port
 
@@ -52,6 +53,15 @@ def documented_block(document: str, pattern: str) -> str:
     if found is None:
         raise AssertionError("%s no longer has the block the tests run" % document)
     return found.group(1)
+
+
+def balancer_block(ports: List[int]) -> str:
+    """docs/SCALING.md's upstream and server blocks, pointed at daemons on
+    these loopback ``ports`` (and listening on ``{port}``)."""
+    block = documented_block("docs/SCALING.md", r"```nginx\n(upstream filestoraged \{.*?\n\})\n```")
+    servers = iter(ports)
+    block = re.sub(r"10\.0\.0\.\d:8080", lambda _: "127.0.0.1:%d" % next(servers), block)
+    return block.replace("listen 80;", "listen 127.0.0.1:{port};")
 
 
 class Nginx:

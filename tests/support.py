@@ -197,8 +197,11 @@ def multipart(fields: Dict[str, object], boundary: str = "fsdTestBoundary7MA4YWx
 class Daemon:
     """``python -m filestoraged`` as a subprocess, on a free port, for kill/restart tests."""
 
-    def __init__(self, data_dir: str, *args: str, env: Optional[Dict[str, str]] = None, port: int = 0) -> None:
+    def __init__(self, data_dir: str, *args: str, env: Optional[Dict[str, str]] = None, port: int = 0,
+                 log: Optional[str] = None) -> None:
+        """``log``: a file its standard error is appended to (else a pipe, read when it fails to start)."""
         self.data_dir = data_dir
+        self.log = log
         self.args = list(args)
         self.env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
         self.port = port or free_port()
@@ -207,10 +210,21 @@ class Daemon:
     def start(self, wait: bool = True) -> "Daemon":
         command = [sys.executable, "-m", "filestoraged", "--port", str(self.port),
                    "--data-dir", self.data_dir, "--log-level", os.environ.get("FSD_TEST_LOG", "WARNING")] + self.args
-        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+        if self.log:
+            with open(self.log, "ab") as log:
+                self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        else:
+            self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE)
         if wait:
-            wait_for_port(self.port, self.process)
+            try:
+                wait_for_port(self.port, self.process)
+            except RuntimeError as error:
+                if not self.log:
+                    raise
+                with open(self.log, "rb") as log:
+                    said = log.read()[-2000:].decode(errors="replace")
+                raise RuntimeError("%s: %s" % (error, said)) from None
         return self
 
     def stop(self) -> int:
@@ -219,7 +233,8 @@ class Daemon:
         if self.process.poll() is None:
             self.process.terminate()
         code = self.process.wait(30)
-        self.process.stderr.close()
+        if self.process.stderr:
+            self.process.stderr.close()
         return code
 
     def kill(self) -> None:
@@ -227,7 +242,8 @@ class Daemon:
         kernel kills with it, have let go of the port too."""
         self.process.kill()
         self.process.wait(30)
-        self.process.stderr.close()
+        if self.process.stderr:
+            self.process.stderr.close()
         wait_until(lambda: connection_refused(self.port), "the port is free")
 
 
@@ -269,7 +285,8 @@ def wait_for_port(port: int, process=None, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError("daemon exited: %s" % process.stderr.read().decode(errors="replace"))
+            said = process.stderr.read().decode(errors="replace") if process.stderr else "(see its log)"
+            raise RuntimeError("daemon exited: %s" % said)
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return

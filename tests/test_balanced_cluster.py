@@ -11,7 +11,6 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,20 +20,12 @@ import time
 import unittest
 from typing import Dict, List, Optional, Tuple
 
-from .nginx_server import Nginx, documented_block, needs_nginx
+from .nginx_server import Nginx, balancer_block, needs_nginx
 from .seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from .support import MIB, ROOT, Daemon, multipart, payload, sha256, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 LEASE = 3.0  # --share-lease of these daemons, so that a dead daemon's reservations come back soon
-
-
-def balancer_block(ports: List[int]) -> str:
-    """docs/SCALING.md's upstream and server blocks, pointed at ``ports``."""
-    block = documented_block("docs/SCALING.md", r"```nginx\n(upstream filestoraged \{.*?\n\})\n```")
-    servers = iter(ports)
-    block = re.sub(r"10\.0\.0\.\d:8080", lambda _: "127.0.0.1:%d" % next(servers), block)
-    return block.replace("listen 80;", "listen 127.0.0.1:{port};")
 
 
 class Answer:

@@ -22,10 +22,9 @@ never by each daemon's own.
 Blob removal against linking (the race ``shares`` closes with a file lock
 on one machine): ``create`` names the new link in the blob's record (a
 compare-and-swap) before it checks the blob and writes the link; the sweep
-removes a blob only after a compare-and-swap sets ``removing`` on a record
-whose every reference is dead or stale. Of the two, one wins the swap and
-the other reads again: a link never points at a blob being removed (the
-upload that loses is answered 503, nothing linked: send it again).
+(``shared_sweep``) removes a blob only after a compare-and-swap marks that
+record. One wins: a link never points at a blob being removed (the upload
+that loses is answered 503, nothing linked: send it again).
 """
 
 from __future__ import annotations
@@ -34,40 +33,20 @@ import hmac
 import logging
 import secrets
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from ..errors import BackendUnavailable, FileStoreError, Forbidden, Gone, NotFound
-from ..records.interface import Conflict, Records
+from ..records.interface import Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
-from .links import (ORPHAN_GRACE, RELEASE_GRACE, TOMBSTONE_SECONDS, Link, LinkRules, NewLink, check_alive,
-                    needs_blob, token_hash)
+from .links import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
+from .shared_sweep import BLOBS, LINKS, LinkSweep, link_of, live_holds
 
 log = logging.getLogger(__name__)
 
-LINKS = "links/"
-BLOBS = "share-blobs/"
-SWEEP_TURN = "share-sweep"
 LEASE_RENEWALS = 3  # a transfer's hold is renewed this many times per lease
 RACED = "the file was cleaned up while it was being uploaded; send it again"
-
-
-def _live_holds(value: dict, now: float) -> Dict[str, float]:
-    return {hold: until for hold, until in value.get("holds", {}).items() if until > now}
-
-
-def _link(link_id: str, value: dict, now: float) -> Link:
-    salt, digest = value.get("salt"), value.get("hash")
-    return Link(link_id, value["oid"], value["size"], value.get("filename"), value.get("content_type"),
-                bytes.fromhex(salt) if salt else None, bytes.fromhex(digest) if digest else None,
-                value["delete"], value["max"], value["downloads"], len(_live_holds(value, now)),
-                value["created"], value["expires"], int(bool(value.get("deleted"))), 0)
-
-
-def _died_at(value: dict) -> float:
-    """When a link stopped needing its blob (deleted, used up or expired)."""
-    return min(value.get("died") or value["expires"], value["expires"])
 
 
 class SharedLinkStore(LinkRules):
@@ -83,7 +62,7 @@ class SharedLinkStore(LinkRules):
         self.passwords = Passwords(throttle, records.now)
         self._holds: Dict[str, str] = {}  # hold id -> link id: this process's transfers in flight
         self._holds_lock = threading.Lock()
-        self._sweep_lock = threading.Lock()
+        self._sweep = LinkSweep(records, backend, self.passwords)
         self._interval = 60.0
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -118,7 +97,7 @@ class SharedLinkStore(LinkRules):
         record = self.records.get(LINKS + link_id)
         if record is None:
             raise NotFound("no such link")
-        return _link(link_id, record.value, self.clock())
+        return link_of(link_id, record.value, self.clock())
 
     def reserve(self, link_id: str) -> str:
         """Take one of the remaining downloads for a transfer (a hold on a
@@ -129,8 +108,8 @@ class SharedLinkStore(LinkRules):
             if value is None:
                 raise NotFound("no such link")
             now = self.clock()
-            holds = _live_holds(value, now)
-            check_alive(_link(link_id, dict(value, holds=holds), now), now)
+            holds = live_holds(value, now)
+            check_alive(link_of(link_id, dict(value, holds=holds), now), now)
             holds[hold] = now + self.lease
             return dict(value, holds=holds)
 
@@ -155,7 +134,7 @@ class SharedLinkStore(LinkRules):
             if value is None:
                 return None
             now = self.clock()
-            holds = _live_holds(value, now)
+            holds = live_holds(value, now)
             if holds.pop(hold, None) is None and complete:
                 log.warning("a download of share link %s... completed after its lease ran out", link_id[:6])
             downloads = value["downloads"] + (1 if complete else 0)
@@ -184,98 +163,7 @@ class SharedLinkStore(LinkRules):
         """Remove blobs no live link needs, and old dead links; return blobs
         removed. ``wait=False`` (the timer): only if no daemon swept in the
         last half interval."""
-        if not self._sweep_lock.acquire(wait):
-            return 0
-        try:
-            if not wait and not self._my_turn():
-                return 0
-            return self._sweep()
-        finally:
-            self._sweep_lock.release()
-
-    def _my_turn(self) -> bool:
-        now = self.clock()
-
-        def turn(value: Optional[dict]) -> Optional[dict]:
-            return None if value and now - value["at"] < self._interval / 2 else {"at": now}
-
-        return self.records.update(SWEEP_TURN, turn) is not None
-
-    def _sweep(self) -> int:
-        now = self.clock()
-        links: Dict[str, dict] = {}
-        needed = set()
-        for key in list(self.records.keys(LINKS)):
-            record = self.records.get(key)
-            if record is None:
-                continue
-            link_id, value = key[len(LINKS):], record.value
-            links[link_id] = value
-            if needs_blob(_link(link_id, value, now), now):
-                needed.add(value["oid"])
-            elif max(value["expires"], value["created"]) < now - TOMBSTONE_SECONDS:
-                try:  # long dead: 404 from now on
-                    self.records.delete(key, record.version)
-                except Conflict:
-                    pass
-        stored = {info.oid for info in self.backend.list(SHARES)}
-        named = {key[len(BLOBS):] for key in self.records.keys(BLOBS)}
-        removed = 0
-        for oid in sorted((stored | named) - needed):
-            removed += self._sweep_blob(oid, links, now)
-        self.passwords.wrong.prune(now)
-        return removed
-
-    def _sweep_blob(self, oid: str, links: Dict[str, dict], now: float) -> int:
-        """Remove one blob if every link that named it is dead (for
-        ``RELEASE_GRACE``) or never came (``ORPHAN_GRACE``); 1 if removed."""
-        record = self.records.get(BLOBS + oid)
-        value = record.value if record is not None else {"refs": {}}
-        if not value.get("removing"):  # else a sweep died removing it: finish the work
-            ripe_at, idle_since = self._ripe_at(value, links, now)
-            if ripe_at is None or now < ripe_at:
-                if idle_since is not None and value.get("idle_since") is None:
-                    self._write_blob(oid, record, dict(value, idle_since=idle_since))
-                return 0
-            if not self._write_blob(oid, record, dict(value, removing=True)):
-                return 0  # named by a new link meanwhile
-        try:
-            self.backend.delete(SHARES, oid)
-            removed = 1
-        except NotFound:
-            removed = 0
-        self.records.delete(BLOBS + oid)
-        return removed
-
-    def _ripe_at(self, value: dict, links: Dict[str, dict], now: float) -> Tuple[Optional[float], Optional[float]]:
-        """When the blob may go (None: a live link needs it), and when it
-        was first seen unnamed (for an orphan)."""
-        refs = value.get("refs", {})
-        if not refs:
-            idle_since = value.get("idle_since") or now
-            return idle_since + ORPHAN_GRACE, idle_since
-        ripe_at = 0.0
-        for link_id, named_at in refs.items():
-            link = links.get(link_id)
-            if link is None:  # made after the listing, or never made (its upload failed)
-                ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
-            elif needs_blob(_link(link_id, link, now), now):
-                return None, None
-            else:
-                ripe_at = max(ripe_at, _died_at(link) + RELEASE_GRACE)
-        return ripe_at, None
-
-    def _write_blob(self, oid: str, record, value: dict) -> bool:
-        """Swap the blob's record (``record``, None: none yet) for ``value``;
-        False if it changed since it was read."""
-        try:
-            if record is None:
-                self.records.create(BLOBS + oid, value)
-            else:
-                self.records.replace(BLOBS + oid, value, record.version)
-            return True
-        except Conflict:
-            return False
+        return self._sweep.run(wait, self._interval)
 
     def _renew(self) -> None:
         """Extend the leases of this process's transfers in flight."""

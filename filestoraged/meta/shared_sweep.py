@@ -1,0 +1,150 @@
+"""The share-link sweep over records (``shared_links``): removes the blobs
+no live link needs and forgets links dead for ``TOMBSTONE_SECONDS``.
+
+A blob's record (``share-blobs/<oid>``) names every link made for it, and
+when the sweep first saw it named by none (``idle_since``). The sweep
+removes a blob only once a compare-and-swap set ``removing`` on that record
+while every link it names was dead for ``RELEASE_GRACE`` or never came for
+``ORPHAN_GRACE``; making a link names it there first (a compare-and-swap
+too), so one of the two wins and a link never points at a removed blob.
+A sweep that died midway is finished by the next (``removing`` stays set).
+The daemons take turns: ``share-sweep`` holds when the last timed one began.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Optional, Tuple
+
+from ..errors import NotFound
+from ..records.interface import Conflict, Records
+from ..storage.interface import Backend
+from ..storage.names import SHARES
+from .links import ORPHAN_GRACE, RELEASE_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
+
+LINKS = "links/"
+BLOBS = "share-blobs/"
+SWEEP_TURN = "share-sweep"
+
+
+def live_holds(value: dict, now: float) -> Dict[str, float]:
+    return {hold: until for hold, until in value.get("holds", {}).items() if until > now}
+
+
+def link_of(link_id: str, value: dict, now: float) -> Link:
+    salt, digest = value.get("salt"), value.get("hash")
+    return Link(link_id, value["oid"], value["size"], value.get("filename"), value.get("content_type"),
+                bytes.fromhex(salt) if salt else None, bytes.fromhex(digest) if digest else None,
+                value["delete"], value["max"], value["downloads"], len(live_holds(value, now)),
+                value["created"], value["expires"], int(bool(value.get("deleted"))), 0)
+
+
+def _died_at(value: dict) -> float:
+    """When a link stopped needing its blob (deleted, used up or expired)."""
+    return min(value.get("died") or value["expires"], value["expires"])
+
+
+class LinkSweep:
+    def __init__(self, records: Records, backend: Backend, passwords) -> None:
+        """``passwords``: whose failed-attempt records are pruned on each sweep."""
+        self.records = records
+        self.backend = backend
+        self.passwords = passwords
+        self._lock = threading.Lock()
+
+    def run(self, wait: bool, interval: float) -> int:
+        """One sweep; the blobs removed. ``wait=False`` (the timer): none if
+        this process is sweeping already, or any daemon began one in the
+        last half ``interval``."""
+        if not self._lock.acquire(wait):
+            return 0
+        try:
+            if not wait and not self._my_turn(interval):
+                return 0
+            return self._sweep()
+        finally:
+            self._lock.release()
+
+    def _my_turn(self, interval: float) -> bool:
+        now = self.records.now()
+
+        def turn(value: Optional[dict]) -> Optional[dict]:
+            return None if value and now - value["at"] < interval / 2 else {"at": now}
+
+        return self.records.update(SWEEP_TURN, turn) is not None
+
+    def _sweep(self) -> int:
+        now = self.records.now()
+        links: Dict[str, dict] = {}
+        needed = set()
+        for key in list(self.records.keys(LINKS)):
+            record = self.records.get(key)
+            if record is None:
+                continue
+            link_id, value = key[len(LINKS):], record.value
+            links[link_id] = value
+            if needs_blob(link_of(link_id, value, now), now):
+                needed.add(value["oid"])
+            elif max(value["expires"], value["created"]) < now - TOMBSTONE_SECONDS:
+                try:  # long dead: 404 from now on
+                    self.records.delete(key, record.version)
+                except Conflict:
+                    pass
+        stored = {info.oid for info in self.backend.list(SHARES)}
+        named = {key[len(BLOBS):] for key in self.records.keys(BLOBS)}
+        removed = 0
+        for oid in sorted((stored | named) - needed):
+            removed += self._sweep_blob(oid, links, now)
+        self.passwords.wrong.prune(now)
+        return removed
+
+    def _sweep_blob(self, oid: str, links: Dict[str, dict], now: float) -> int:
+        """Remove one blob if every link that named it is dead (for
+        ``RELEASE_GRACE``) or never came (``ORPHAN_GRACE``); 1 if removed."""
+        record = self.records.get(BLOBS + oid)
+        value = record.value if record is not None else {"refs": {}}
+        if not value.get("removing"):  # else a sweep died removing it: finish the work
+            ripe_at, idle_since = self._ripe_at(value, links, now)
+            if ripe_at is None or now < ripe_at:
+                if idle_since is not None and value.get("idle_since") is None:
+                    self._write_blob(oid, record, dict(value, idle_since=idle_since))
+                return 0
+            if not self._write_blob(oid, record, dict(value, removing=True)):
+                return 0  # named by a new link meanwhile
+        try:
+            self.backend.delete(SHARES, oid)
+            removed = 1
+        except NotFound:
+            removed = 0
+        self.records.delete(BLOBS + oid)
+        return removed
+
+    def _ripe_at(self, value: dict, links: Dict[str, dict], now: float) -> Tuple[Optional[float], Optional[float]]:
+        """When the blob may go (None: a live link needs it), and when it
+        was first seen unnamed (for an orphan)."""
+        refs = value.get("refs", {})
+        if not refs:
+            idle_since = value.get("idle_since") or now
+            return idle_since + ORPHAN_GRACE, idle_since
+        ripe_at = 0.0
+        for link_id, named_at in refs.items():
+            link = links.get(link_id)
+            if link is None:  # made after the listing, or never made (its upload failed)
+                ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
+            elif needs_blob(link_of(link_id, link, now), now):
+                return None, None
+            else:
+                ripe_at = max(ripe_at, _died_at(link) + RELEASE_GRACE)
+        return ripe_at, None
+
+    def _write_blob(self, oid: str, record, value: dict) -> bool:
+        """Swap the blob's record (``record``, None: none yet) for ``value``;
+        False if it changed since it was read."""
+        try:
+            if record is None:
+                self.records.create(BLOBS + oid, value)
+            else:
+                self.records.replace(BLOBS + oid, value, record.version)
+            return True
+        except Conflict:
+            return False
