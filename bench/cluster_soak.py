@@ -84,7 +84,7 @@ class ClusterSoak:
     def client(self, seed: int) -> None:
         rng = random.Random(seed)
         while time.monotonic() < self.deadline:
-            data = rng.randbytes(rng.choice((1024, 200 * 1024, 3 * 1024 * 1024 + 5)))
+            data = rng.randbytes(rng.choice((1024, 200 * 1024, 1024 * 1024 + 5)))
             digest = hashlib.sha256(data).hexdigest()
             status, body = self.call("POST", "/files", data)
             if status == 200:
@@ -169,7 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ensure_tools("nginx")
     work = tempfile.mkdtemp(prefix="fsd-cluster-soak-")
     os.makedirs(os.path.join(work, "cli"))
-    cluster = SeaweedCluster()
+    cluster = SeaweedCluster(volumes=200)  # 2 x 200 x 64 MB: room for the whole run's uploads
     daemons: List[Daemon] = []
     balancer = None
     try:
@@ -184,14 +184,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         threads = [threading.Thread(target=soak.client, args=(seed,)) for seed in range(CLIENTS)]
         for thread in threads:
             thread.start()
-        events = []
+        events: List[str] = []
+        failed: List[str] = []
 
         def at(fraction: float, what: str, action) -> None:
             wait = started + args.seconds * fraction - time.monotonic()
             if wait > 0:
                 time.sleep(wait)  # a timeline, not a wait for a condition
             soak.phase = what
-            action()
+            try:
+                action()
+            except Exception as error:  # the load goes on; the run fails
+                failed.append("%s: %s" % (what, error))
             events.append("%5.0f s  %s" % (time.monotonic() - started, what))
 
         victim = daemons[1]
@@ -225,7 +229,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                          len(soak.links)))
         print("wrong bytes %d, lost acknowledged writes %d, share links not exact %d"
               % (len(soak.wrong), len(lost), wrong_counts))
-        return 1 if soak.wrong or lost or wrong_counts else 0
+        for failure in failed:
+            print("FAILED: " + failure)
+        return 1 if soak.wrong or lost or wrong_counts or failed else 0
     finally:
         if balancer is not None:
             balancer.stop()

@@ -26,7 +26,7 @@ pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    access_log {work}/nginx-access.log;  # its default format ("combined"), as our daemon logs by default
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
@@ -91,9 +91,16 @@ class Daemon:
         self.port = port or free_port()
         self.data_dir = os.path.join(work, "daemon-store")
         env = dict(env or os.environ, PYTHONPATH=ROOT)
+        # As shipped: its defaults (the access log on), its log in a file (as
+        # nginx's), and a session of its own, as nginx (which daemonizes) and
+        # as systemd runs a service. With the kernel's scheduler autogroups,
+        # a server in the bench's own session would share one group's CPU
+        # time with the load generator instead of getting its own.
+        os.makedirs(work, exist_ok=True)
+        self.log = open(os.path.join(work, "daemon-%d.log" % self.port), "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir,
-             "--log-level", "WARNING", *extra], env=env)
+            [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir, *extra],
+            env=env, stdout=self.log, stderr=self.log, start_new_session=True)
         wait_port(self.port)
         self.url = "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in extra else "http", self.port)
         # The port accepts once the parent binds: wait for the workers too.
@@ -121,6 +128,15 @@ class Daemon:
                 total += next(int(line.split()[1]) * 1024 for line in status if line.startswith(field + ":"))
         return total
 
+    def pss(self) -> int:
+        """The proportional set size summed over the parent and every worker
+        (/proc/PID/smaps_rollup): pages shared between them counted once."""
+        total = 0
+        for pid in self.processes():
+            with open("/proc/%d/smaps_rollup" % pid) as rollup:
+                total += next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
+        return total
+
     def reset_peak(self) -> None:
         for pid in self.processes():
             with open("/proc/%d/clear_refs" % pid, "w") as refs:
@@ -128,7 +144,9 @@ class Daemon:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
+        code = self.process.wait(30)
+        self.log.close()
+        return code
 
     def peak_growth(self, jobs: List[List[str]]) -> float:
         """MiB the daemon's peak RSS grows while the curl ``jobs`` run at once."""

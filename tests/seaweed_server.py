@@ -162,8 +162,10 @@ class SeaweedCluster:
     file on two volume servers), two volume servers, a filer and the S3
     gateway, each its own process, so one volume server can be killed."""
 
-    def __init__(self) -> None:
+    def __init__(self, volumes: int = 20) -> None:
+        """``volumes``: how many 64 MB volumes each volume server may make."""
         self.binary = weed_binary()
+        self.volumes = volumes
         self.folder = tempfile.mkdtemp(prefix="fsd-cluster-")
         self.processes = {}
         port = {name: free_port() for name in ("master", "master.grpc", "filer", "filer.grpc", "s3", "s3.grpc")}
@@ -218,7 +220,7 @@ class SeaweedCluster:
     def start_volume(self, index: int) -> None:
         http_port, grpc_port = self.volume_ports[index]
         self._start("volume%d" % index, "volume", "-port=%d" % http_port, "-port.grpc=%d" % grpc_port,
-                    "-dir=" + self._dir("volume%d" % index), "-master=" + self.master, "-max=20")
+                    "-dir=" + self._dir("volume%d" % index), "-master=" + self.master, "-max=%d" % self.volumes)
 
     def kill(self, name: str) -> None:
         process, log = self.processes.pop(name)

@@ -306,9 +306,11 @@ class FsckAndMetricsTests(ServerCase):
 
 class LoggingTests(unittest.TestCase):
     def format_under(self, environ: dict) -> str:
-        root = logging.getLogger()
-        saved = root.handlers[:], root.level
-        self.addCleanup(lambda: (root.handlers.__setitem__(slice(None), saved[0]), root.setLevel(saved[1])))
+        root, access = logging.getLogger(), logging.getLogger("filestoraged.access")
+        saved = root.handlers[:], root.level, access.handlers[:], access.propagate
+        self.addCleanup(lambda: (root.handlers.__setitem__(slice(None), saved[0]), root.setLevel(saved[1]),
+                                 access.handlers.__setitem__(slice(None), saved[2]),
+                                 setattr(access, "propagate", saved[3])))
         with mock.patch.dict(os.environ, environ, clear=True):
             logs.configure("INFO")
         return root.handlers[0].formatter._fmt

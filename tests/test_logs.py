@@ -1,0 +1,107 @@
+"""The access log in batches: every line whole, none lost at a clean stop,
+none written twice by a forked worker, each within ``FLUSH_EVERY``."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from filestoraged.logs import FLUSH_EVERY
+
+from .support import ROOT, Daemon
+
+ACCESS_LINE = re.compile(r'^\S+ \S+ INFO filestoraged\.access: 127\.0\.0\.1 "GET /kv/n\d+" 404 \d+ [\d.]+ms$')
+
+# 8 threads x 500 lines in the parent, a fork midway whose child logs 300 of
+# its own, then a plain exit: logging.shutdown must write every line.
+MANY_WRITERS = """
+import logging, os, threading
+from filestoraged import logs
+logs.configure("INFO")
+log = logging.getLogger("filestoraged.access")
+def write(name):
+    for n in range(500):
+        log.info("%s %04d %s", name, n, "x" * 180)
+threads = [threading.Thread(target=write, args=("thread%d" % t,)) for t in range(8)]
+for thread in threads[:4]:
+    thread.start()
+log.info("before the fork, maybe not flushed yet")
+pid = os.fork()
+if pid == 0:
+    for n in range(300):
+        log.info("child %04d", n)
+    logging.shutdown()
+    os._exit(0)
+for thread in threads[4:]:
+    thread.start()
+for thread in threads:
+    thread.join()
+os.waitpid(pid, 0)
+"""
+
+
+class BatchedAccessLogTests(unittest.TestCase):
+    def run_python(self, code: str) -> str:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        return done.stderr.decode()
+
+    def test_many_writers_and_a_fork_every_line_whole_once(self):
+        lines = self.run_python(MANY_WRITERS).splitlines()
+        messages = [line.split("filestoraged.access: ", 1)[1] for line in lines]
+        for thread in range(8):
+            mine = [m for m in messages if m.startswith("thread%d " % thread)]
+            self.assertEqual(mine, ["thread%d %04d %s" % (thread, n, "x" * 180) for n in range(500)])
+        self.assertEqual([m for m in messages if m.startswith("child ")], ["child %04d" % n for n in range(300)])
+        self.assertEqual(messages.count("before the fork, maybe not flushed yet"), 1)
+        self.assertEqual(len(lines), 8 * 500 + 300 + 1)
+
+    def test_a_line_is_written_within_the_flush_interval(self):
+        code = ("import logging, sys, time; from filestoraged import logs; logs.configure('INFO');"
+                "logging.getLogger('filestoraged.access').info('now'); sys.stdout.write('logged\\n');"
+                "sys.stdout.flush(); time.sleep(30)")
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, PYTHONPATH=ROOT))
+        self.addCleanup(process.stderr.close)
+        self.addCleanup(process.stdout.close)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        self.assertEqual(process.stdout.readline(), b"logged\n")
+        logged = time.monotonic()
+        line = process.stderr.readline()  # a blocking read: returns once the batch is written
+        self.assertTrue(line.rstrip().endswith(b"filestoraged.access: now"), line)
+        self.assertLess(time.monotonic() - logged, FLUSH_EVERY + 1.0)
+
+
+class DaemonAccessLogTests(unittest.TestCase):
+    def test_a_clean_stop_loses_no_access_line(self):
+        folder = tempfile.mkdtemp(prefix="fsd-logs-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        log = os.path.join(folder, "daemon.log")
+        daemon = Daemon(os.path.join(folder, "store"), "--workers", "2", "--log-level", "INFO", log=log).start()
+        self.addCleanup(daemon.stop)
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+        for n in range(200):
+            conn.request("GET", "/kv/n%d" % n)
+            self.assertEqual(conn.getresponse().read()[:1], b"{")
+            if n % 50 == 49:  # new connections: spread over both workers
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+        conn.close()
+        self.assertEqual(daemon.stop(), 0)  # SIGTERM at once: the last lines are still in the batches
+        with open(log) as handle:
+            access = [line for line in handle.read().splitlines() if "filestoraged.access" in line]
+        self.assertEqual([line for line in access if not ACCESS_LINE.match(line)], [])
+        self.assertEqual(sorted(int(re.search(r"/kv/n(\d+)", line).group(1)) for line in access), list(range(200)))
+
+
+if __name__ == "__main__":
+    unittest.main()
