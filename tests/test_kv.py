@@ -78,7 +78,7 @@ class KVContract:
             self.assertEqual((reply.status, reply.body), (404, b""))
             return
         self.assertEqual((reply.status, reply.body), (200, b""))
-        self.assertEqual(reply.headers["Content-Length"], str(len(b'{"h":[1,2]}')))
+        self.assertEqual(reply.headers["Content-Length"], str(len(b'{"h":[1,2]}\n')))
         self.assertEqual(self.kv("HEAD", "/absent").status, 404)
 
     def test_unknown_routes_and_methods_are_404(self):
@@ -206,7 +206,7 @@ class KVKillTests(unittest.TestCase):
         daemon.kill()
         daemon = Daemon(data_dir, "--kv-at-root", port=daemon.port).start()
         self.addCleanup(daemon.stop)
-        self.assertEqual(call("GET", "/durable"), (200, b'{"durable":{"n":1}}'))
+        self.assertEqual(call("GET", "/durable"), (200, b'{"durable":{"n":1}}\n'))
         self.assertEqual(call("GET", "/pending")[0], 404)
         self.assertEqual(call("POST", "/commit")[0], 204)
-        self.assertEqual(call("GET", "/pending"), (200, b'{"pending":2}'))
+        self.assertEqual(call("GET", "/pending"), (200, b'{"pending":2}\n'))

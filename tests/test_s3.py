@@ -239,7 +239,7 @@ class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
         self.assertEqual(self.daemons[1].call("GET", "/data/repo/" + oid), (200, data))
         self.assertEqual(self.daemons[2].call("DELETE", "/data/repo/" + oid)[0], 200)
         self.assertEqual(self.daemons[1].call("GET", "/data/repo/" + oid)[0], 404)
-        self.assertEqual(self.daemons[0].call("GET", "/data/repo")[1], b"[]")
+        self.assertEqual(self.daemons[0].call("GET", "/data/repo")[1], b"[]\n")
         self.assertEqual(self.keys_in_bucket(), [])
 
     def test_concurrent_uploads_and_deletes_leave_whole_objects_or_none(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timezone
 import io
 import os
 import socket
@@ -89,6 +90,43 @@ class ShareContract:
         self.assertGreaterEqual(len(link["delete_token"]), 32)
         self.assertRegex(link["expires_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         self.assertEqual(self.share(method="POST")["status"], "File Uploaded Successfully")
+
+    def test_transfer_sh_one_liner(self):
+        """``curl --upload-file ./report.pdf http://host/file/report.pdf``, with
+        transfer.sh's limit headers and X-Password."""
+        headers = {"Max-Downloads": "2", "Max-Days": "1", "X-Password": "pw", "Content-Type": ""}
+        reply = self.request("PUT", "/file/report%202024.pdf", b"%PDF-1.4 one-liner", headers)
+        self.assertEqual(reply.status, 201, reply)
+        self.assertTrue(reply.headers["Content-Type"].startswith("text/plain"))
+        self.assertRegex(reply.body.decode(), r"^http://127\.0\.0\.1:%d/file/[A-Za-z0-9_-]{32}\n$" % self.port)
+        url = reply.body.decode().strip()
+        self.assertEqual(reply.headers["Location"], url)
+        self.assertGreaterEqual(len(reply.headers["X-Delete-Token"]), 32)
+        expected = datetime.fromtimestamp(self.clock() + 86400, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.assertEqual(reply.headers["X-Expires-At"], expected)
+        path = url.split(str(self.port), 1)[1]
+        self.assertEqual(self.request("GET", path).status, 401)
+        got = self.request("GET", path, headers={"X-Password": "pw"})
+        self.assertEqual((got.status, got.body), (200, b"%PDF-1.4 one-liner"))
+        self.assertEqual(got.headers["Content-Type"], "application/pdf")
+        self.assertIn("filename*=UTF-8''report%202024.pdf", got.headers["Content-Disposition"])
+        self.assertEqual(self.request("GET", path + "?password=pw").status, 200)
+        self.wait_transfers_done()
+        self.assertEqual(self.request("GET", path + "?password=pw").status, 410)
+        deleted = self.request("DELETE", path, headers={"X-Delete-Token": reply.headers["X-Delete-Token"]})
+        self.assertEqual(deleted.status, 200)
+
+    def test_the_one_liner_answers_json_when_asked_and_refuses_bad_limits(self):
+        reply = self.request("PUT", "/file/a.txt", b"asked for JSON", {"Accept": "application/json"})
+        self.assertEqual(reply.status, 201, reply)
+        self.assertTrue(reply.body.endswith(b"}\n"))
+        self.assertEqual(reply.json()["delete_token"], reply.headers["X-Delete-Token"])
+        for header, value in (("Max-Downloads", "0"), ("Max-Downloads", "two"), ("Max-Days", "9999"),
+                              ("Max-Days", "-1")):
+            with self.subTest(header=header, value=value):
+                refused = self.request("PUT", "/file/a.txt", b"x", {header: value})
+                self.assertError(refused, 400, "bad_request")
+                self.assertIn(header, refused.json()["message"])
 
     def test_download_with_the_original_type_and_name(self):
         link = self.share(b"%PDF-1.4 data", "résumé 2024.pdf", "application/octet-stream")
@@ -326,8 +364,10 @@ class ShareContract:
         reply = self.request("PATCH", "/file")
         self.assertError(reply, 405, "method_not_allowed")
         self.assertEqual(reply.headers["Allow"], "POST, PUT")
-        reply = self.request("PUT", self.path_of(self.share()))
-        self.assertEqual(reply.headers["Allow"], "DELETE, GET, HEAD, POST")  # POST: the landing page's form
+        reply = self.request("PATCH", self.path_of(self.share()))
+        self.assertError(reply, 405, "method_not_allowed")
+        # POST: the landing page's form; PUT: transfer.sh's one-liner (PUT /file/NAME)
+        self.assertEqual(reply.headers["Allow"], "DELETE, GET, HEAD, POST, PUT")
 
     def test_delete_token(self):
         link = self.share(max_downloads=3)

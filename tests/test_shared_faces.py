@@ -12,7 +12,7 @@ import tempfile
 import threading
 import unittest
 
-from filestoraged.errors import Gone
+from filestoraged.errors import BackendUnavailable, Gone
 from filestoraged.meta.kv import KVLimits
 from filestoraged.meta.shared_kv import HEAD, SharedKVStore
 from filestoraged.meta.shared_links import LINKS, SharedLinkStore
@@ -227,6 +227,29 @@ class SharedLinksTests(DaemonsCase):
                 self.stores[1].reserve(link_id)
         self.stores[0].finish(ticket, complete=True)
         self.assertEqual(self.stores[1].get(link_id).downloads, 1)
+
+    def test_a_download_completed_while_the_store_refuses_writes_is_counted_once_it_takes_them(self):
+        """Found by the cluster soak: such a download's count was lost, its
+        hold ran out, and its slot was given out again (4 of 2)."""
+        link_id = self.link(1)
+        store = self.stores[0]
+        ticket = store.reserve(link_id)
+
+        def refuse(*args, **kwargs):
+            raise BackendUnavailable("the object store is not answering")
+
+        store.records.update = refuse  # this daemon's view of the store only
+        store.finish(ticket, complete=True)  # the transfer ended: no error to answer with
+        store._renew()  # still refused: kept, and tried again
+        del store.records.update
+        self.clock.advance(self.LEASE / 2)
+        with self.assertRaises(Gone):  # the slot is still held
+            self.stores[1].reserve(link_id)
+        store._renew()
+        self.assertEqual(self.stores[1].get(link_id).downloads, 1)
+        self.clock.advance(self.LEASE * 2)
+        with self.assertRaises(Gone):
+            self.stores[2].reserve(link_id)
 
     def test_a_blob_is_removed_once_no_daemons_link_needs_it(self):
         link_id = self.link(1)

@@ -65,7 +65,7 @@ class TlsTests(TlsServerCase):
         reply = conn.getresponse()
         self.assertEqual((reply.status, reply.read()), (206, data[MIB:2 * MIB]))
         conn.request("POST", "/kv/set", b'{"tls": true}')
-        self.assertEqual(conn.getresponse().read(), b'{"tls":true}')
+        self.assertEqual(conn.getresponse().read(), b'{"tls":true}\n')
 
     def test_old_protocols_and_plain_http_are_refused(self):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

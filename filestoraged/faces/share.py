@@ -1,7 +1,8 @@
 """``/file``: share links with an optional password, limited downloads and expiry.
 
 Upload with ``PUT`` or ``POST`` (multipart: ``file``, ``password``,
-``max_downloads``, ``expires_in``); download with ``GET /file/<id>`` (password
+``max_downloads``, ``expires_in``), or transfer.sh's way, a raw ``PUT
+/file/NAME`` (``upload_named``); download with ``GET /file/<id>`` (password
 as ``?password=``, ``X-Password`` or HTTP Basic); delete with the
 ``X-Delete-Token`` the upload answered. A GET either gets the file (or the
 range it asked for) and spends a download when that transfer completes, or
@@ -14,12 +15,13 @@ import mimetypes
 import re
 from datetime import datetime, timezone
 from typing import Dict, Optional
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from ..errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from ..pages.share import landing_page
 from ..pages.upload import result_page
-from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
+from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse, wants_html
+from ..web.multipart import boundary_of
 from ..storage.metadata import file_name, media_type
 from ..storage.names import SHARES
 from ..web.access import basic_password, header_text
@@ -27,11 +29,12 @@ from ..web.fields import refuse_unknown
 from ..web.router import Router
 from . import Face
 from .previews import landing_only
-from .uploads import multipart_parts, whole_number
+from .uploads import multipart_parts, raw_upload, whole_number
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _FIELD_LIMIT = 1024  # bytes in a text field
 MAX_DOWNLOADS = 1_000_000
+DAY = 24 * 3600
 FORM_FIELDS = ("file", "password", "max_downloads", "expires_in", "token")
 
 
@@ -43,7 +46,8 @@ class ShareFace(Face):
     def register(self, router: Router) -> None:
         router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
         router.add("/file/{link_id}", "file", {"GET": self.download, "POST": self.download_form,
-                                               "DELETE": self.delete}, query=("download", "password"))
+                                               "DELETE": self.delete, "PUT": self.upload_named},
+                   query=("download", "password"))
 
 
     def upload(self, request: Request) -> JsonResponse:
@@ -73,15 +77,36 @@ class ShareFace(Face):
         info, filename, content_type = stored
         link = self.shares.create(info.oid, info.size, filename, content_type,
                                   fields.get("password") or None, max_downloads, expires_in)
-        answer = {
-            "status": "File Uploaded Successfully",
-            "url": "%s/file/%s" % (request.base_url, link.id),
-            "delete_token": link.delete_token,
-            "expires_at": _iso(link.expires_at),
-        }
+        answer, headers = _answer(request, link)
         if wants_html(request.headers):  # the upload page's form, sent without JavaScript
             return result_page(answer, max_downloads)
-        return JsonResponse(201, answer)
+        return JsonResponse(201, answer, headers)
+
+    def upload_named(self, request: Request, link_id: str):
+        """transfer.sh's one-liner, ``curl --upload-file ./report.pdf
+        https://host/file/report.pdf``: the raw body is the file and the last
+        path segment its name; ``Max-Downloads``, ``Max-Days`` (transfer.sh's
+        names) and ``X-Password`` set the limits. The answer is the link's
+        URL as one line of text (JSON when the client asks for it), with
+        ``X-Delete-Token`` and ``X-Expires-At``. A multipart body sent here
+        is the form upload, as to ``/file``."""
+        if boundary_of(request.headers.get("Content-Type", "")) is not None:
+            return self.upload(request)
+        filename = file_name(unquote(link_id), "the file name in the URL")
+        max_downloads = whole_number(header_text(request.headers, "Max-Downloads"), "Max-Downloads", 1, 1,
+                                     MAX_DOWNLOADS)
+        longest = max(1, self.config.share_max_expiry // DAY)
+        days = whole_number(header_text(request.headers, "Max-Days"), "Max-Days", 0, 1, longest)
+        expires_in = min(days * DAY, self.config.share_max_expiry) if days else self.config.share_default_expiry
+        password = header_text(request.headers, "X-Password") or None
+        upload = raw_upload(request, self.config.max_size)
+        content_type = _content_type(upload.content_type, filename)
+        info = self.backend.put(SHARES, upload.stream, content_type).info
+        link = self.shares.create(info.oid, info.size, filename, content_type, password, max_downloads, expires_in)
+        answer, headers = _answer(request, link)
+        if "application/json" in request.headers.get("Accept", ""):
+            return JsonResponse(201, answer, headers)
+        return TextResponse(201, answer["url"] + "\n", headers=headers)
 
     def _options(self, fields: Dict[str, str]) -> tuple:
         max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
@@ -147,6 +172,18 @@ class ShareFace(Face):
         self.shares.delete(link_id, request.headers.get("X-Delete-Token"), any_link=request.may("share", "delete"))
         self.shares.wake_sweeper()
         return JsonResponse(200, {"deleted": link_id})
+
+
+def _answer(request: Request, link) -> tuple:
+    """A new link's answer, and the headers that carry it too."""
+    url = "%s/file/%s" % (request.base_url, link.id)
+    answer = {
+        "status": "File Uploaded Successfully",
+        "url": url,
+        "delete_token": link.delete_token,
+        "expires_at": _iso(link.expires_at),
+    }
+    return answer, {"Location": url, "X-Delete-Token": link.delete_token, "X-Expires-At": answer["expires_at"]}
 
 
 def _same_origin(request: Request) -> bool:

@@ -61,6 +61,7 @@ class SharedLinkStore(LinkRules):
         self.lease = lease
         self.passwords = Passwords(throttle, records.now)
         self._holds: Dict[str, str] = {}  # hold id -> link id: this process's transfers in flight
+        self._uncounted: Dict[str, str] = {}  # likewise, of downloads complete but not counted yet
         self._holds_lock = threading.Lock()
         self._sweep = LinkSweep(records, backend, self.passwords)
         self._interval = 60.0
@@ -124,12 +125,29 @@ class SharedLinkStore(LinkRules):
         return hold
 
     def finish(self, hold: str, complete: bool) -> None:
-        """End a reserved transfer: count it if complete, else give it back."""
+        """End a reserved transfer: count it if complete, else give it back.
+        Never raises: a completed download whose count cannot be written now
+        (the store refusing writes) keeps its hold, renewed, and is counted
+        by the lease thread once the store takes writes again, so its slot
+        is never given out twice; a cut one's hold runs out by itself."""
         with self._holds_lock:
-            link_id = self._holds.pop(hold, None)
+            link_id = self._holds.get(hold)
         if link_id is None:
             return
+        try:
+            self._end(link_id, hold, complete)
+        except FileStoreError as error:
+            if complete:
+                log.warning("could not count a download of share link %s... yet (%s): retrying", link_id[:6], error)
+                with self._holds_lock:
+                    self._uncounted[hold] = link_id
+                return
+            log.warning("could not give back a reservation on share link %s... (%s): its lease will",
+                        link_id[:6], error)
+        with self._holds_lock:
+            self._holds.pop(hold, None)
 
+    def _end(self, link_id: str, hold: str, complete: bool) -> None:
         def end(value: Optional[dict]) -> Optional[dict]:
             if value is None:
                 return None
@@ -166,7 +184,18 @@ class SharedLinkStore(LinkRules):
         return self._sweep.run(wait, self._interval)
 
     def _renew(self) -> None:
-        """Extend the leases of this process's transfers in flight."""
+        """Count the completed downloads that could not be counted yet, and
+        extend the leases of this process's other transfers in flight."""
+        with self._holds_lock:
+            uncounted = dict(self._uncounted)
+        for hold, link_id in uncounted.items():
+            try:
+                self._end(link_id, hold, True)
+            except FileStoreError:
+                continue  # still refused: its hold is renewed below, tried again next round
+            with self._holds_lock:
+                self._uncounted.pop(hold, None)
+                self._holds.pop(hold, None)
         with self._holds_lock:
             mine: Dict[str, set] = {}
             for hold, link_id in self._holds.items():

@@ -100,7 +100,8 @@ class JsonResponse:
     headers: Dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # The newline: a shell prompt after `curl` starts on a line of its own.
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 @dataclass
