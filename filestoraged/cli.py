@@ -20,9 +20,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     not serve (a port in use, a data directory that cannot be written, a
     missing dependency): each one line on stderr, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    first = argv[2:3] if argv[:1] == ["--url"] else argv[:1]
-    if first and first[0] in CLIENT_COMMANDS:  # the client: put, get, rm, ls
-        from .client.commands import main as client_main
+    from .client.arguments import first_word
+
+    if first_word(argv) in CLIENT_COMMANDS:  # the client: put, get, rm, ls
+        from .client.arguments import main as client_main
 
         return client_main(argv)
     try:

@@ -173,12 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Store files over HTTP and give them back byte for byte.",
         epilog="Each flag can also be set as FILESTORAGED_<NAME> in the environment "
         "(e.g. FILESTORAGED_DATA_DIR) or as <name> in the [filestoraged] section "
-        "of the --config file; flags win over the environment, which wins over the file.",
+        "of the --config file; flags win over the environment, which wins over the file. "
+        "The client: filestoraged [--url URL] put|get|rm|ls ... against a server (URL: "
+        "$FILESTORAGED_URL, else http://127.0.0.1:8080; filestoraged put --help, get --help, ...).",
     )
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "fsck", "token"],
         help="serve (the default); fsck: verify every stored object; "
-        "token create|list|revoke NAME: manage API tokens",
+        "token create|list|revoke NAME: manage API tokens; put, get, rm, ls: the client (see below)",
     )
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import shutil
@@ -18,8 +20,10 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from filestoraged.cli import main
+from filestoraged.client.bodies import safe_name
+from filestoraged.client.progress import Progress
 
-from .support import MIB, ROOT, ServerCase, payload, sha256
+from .support import MIB, ROOT, ServerCase, payload, sha256, wait_until
 
 
 class ClientTests(ServerCase):
@@ -87,7 +91,7 @@ class ClientTests(ServerCase):
 
     def test_share_link_downloads_are_checked_by_the_announced_sha256(self):
         data = b"shared bytes"
-        url = self.run_client("put", "--share", "--max-downloads", "2", self.file_with(data))[1].strip()
+        url = self.run_client("put", "--share", "--max-downloads", "2", self.file_with(data))[1].splitlines()[0]
         target = os.path.join(self.data_dir, "shared.bin")
         self.assertEqual(self.run_client("get", url, "-o", target)[0], 0)
         with open(target, "rb") as handle:
@@ -109,15 +113,177 @@ class ClientTests(ServerCase):
         status, out, _ = self.run_client("put", "--share", "--password", "pw", "--max-downloads", "2",
                                          self.file_with(data))
         self.assertEqual(status, 0)
-        path = out.strip().split(str(self.port), 1)[1]
+        path = out.splitlines()[0].split(str(self.port), 1)[1]
         self.assertEqual(self.request("GET", path + "?password=pw").body, data)
         self.assertEqual(self.request("GET", path).status, 401)
+
+    def in_a_folder(self) -> str:
+        folder = tempfile.mkdtemp(dir=self.data_dir)
+        here = os.getcwd()
+        os.chdir(folder)
+        self.addCleanup(os.chdir, here)
+        return folder
+
+    def test_get_of_a_url_downloads_from_where_it_points(self):
+        oid = self.run_client("put", self.file_with(b"from the URL's server"))[1].strip().rsplit("/", 1)[1]
+        target = os.path.join(self.data_dir, "pointed.bin")
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # --url names a dead server
+            status = main(["--url", "http://127.0.0.1:9", "get", "http://127.0.0.1:%d/files/%s" % (self.port, oid),
+                           "-o", target])
+        self.assertEqual(status, 0, err.getvalue())
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), b"from the URL's server")
+
+    def test_share_links_end_to_end(self):
+        source = os.path.join(self.data_dir, "report 2024.pdf")
+        with open(source, "wb") as handle:
+            handle.write(b"%PDF-1.4 shared end to end")
+        status, out, _ = self.run_client("put", "--share", "--password", "pw", "--max-downloads", "4", source)
+        self.assertEqual(status, 0)
+        url, token_line, expires_line = out.splitlines()
+        token = token_line.split()[2]
+        self.assertEqual(token_line, "delete token: %s  (filestoraged rm %s --delete-token %s)" % (token, url, token))
+        self.assertRegex(expires_line, r"^expires: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(self.request("HEAD", url.split(str(self.port), 1)[1] + "?password=pw")
+                         .headers["Content-Type"], "application/pdf")  # the type guessed from the name
+        folder = self.in_a_folder()
+        status, _, err = self.run_client("get", url)
+        self.assertEqual((status, err), (1, "filestoraged: 401 unauthorized: this link needs a password"
+                                            " (--password, or ?password= in the URL)\n"))
+        self.assertEqual(self.run_client("get", url, "--password", "pw")[1], "report 2024.pdf\n")
+        with open(os.path.join(folder, "report 2024.pdf"), "rb") as handle:
+            self.assertEqual(handle.read(), b"%PDF-1.4 shared end to end")
+        for pasted in (url + "?password=pw", url.replace("://", "://anyone:pw@")):
+            with self.subTest(pasted=pasted):
+                self.assertEqual(self.run_client("get", pasted, "-o", "copy.pdf", "--force")[0], 0)
+        self.assertIn("403 forbidden", self.run_client("rm", url)[2])
+        self.assertEqual(self.run_client("rm", url, "--delete-token", token)[0], 0)
+        self.assertEqual(self.request("GET", url.split(str(self.port), 1)[1]).status, 410)
+        status, out, _ = self.run_client("put", "--share", "--json", source)
+        self.assertEqual(set(json.loads(out)), {"status", "url", "delete_token", "expires_at"})
+
+    def test_put_prints_full_urls_and_sends_the_guessed_type(self):
+        source = os.path.join(self.data_dir, "notes.txt")
+        with open(source, "wb") as handle:
+            handle.write(b"plain notes")
+        out = self.run_client("put", "--repo", "docs", source)[1].strip()
+        self.assertEqual(out, "http://127.0.0.1:%d/data/docs/%s" % (self.port, sha256(b"plain notes")))
+        out = self.run_client("put", source)[1].strip()
+        self.assertEqual(self.request("GET", out.split(str(self.port), 1)[1]).headers["Content-Type"],
+                         "text/plain")
+
+    def test_url_goes_before_or_after_the_command(self):
+        oid = self.run_client("put", self.file_with(b"url anywhere"))[1].strip().rsplit("/", 1)[1]
+        url = "http://127.0.0.1:%d" % self.port
+        for argv in (["get", oid, "--url", url], ["--url=" + url, "get", oid], ["get", "--url=" + url, oid]):
+            with self.subTest(argv=argv):
+                target = os.path.join(self.data_dir, "anywhere-%d" % len(argv[0]))
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    self.assertEqual(main(argv + ["-o", target, "--force"]), 0)
+
+    def test_a_server_that_is_down_is_one_line_naming_the_url_and_the_variable(self):
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            self.assertEqual(main(["--url", "http://127.0.0.1:9", "ls", "photos"]), 1)
+        self.assertEqual(err.getvalue().count("\n"), 1)
+        self.assertIn("cannot reach http://127.0.0.1:9 (the server from --url, or FILESTORAGED_URL)", err.getvalue())
 
     def test_usage_errors_are_exit_2(self):
         with contextlib.redirect_stderr(io.StringIO()):
             with self.assertRaises(SystemExit) as caught:
                 main(["put"])
         self.assertEqual(caught.exception.code, 2)
+
+
+class ClientProcessTests(ServerCase):
+    """The client as a user runs it: a process of its own."""
+
+    def client(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "filestoraged", *args], capture_output=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=ROOT), **kwargs)
+
+    def test_output_to_standard_output_is_checked_too(self):
+        data = payload(MIB + 9, seed=64)
+        with open(self.file(), "wb") as handle:
+            handle.write(data)
+        url = self.client("--url", "http://127.0.0.1:%d" % self.port, "put", handle.name).stdout.decode().strip()
+        done = self.client("get", url, "-o", "-")
+        self.assertEqual((done.returncode, done.stdout, done.stderr), (0, data, b""))
+
+    def file(self) -> str:
+        handle = tempfile.NamedTemporaryFile(delete=False, dir=self.data_dir)
+        handle.close()
+        return handle.name
+
+    def test_help_names_every_command_and_the_url(self):
+        text = self.client("--help").stdout.decode()
+        for word in ("put", "get", "rm", "ls", "token", "fsck", "--url", "FILESTORAGED_URL"):
+            self.assertIn(word, text)
+        text = self.client("put", "--help").stdout.decode()
+        self.assertIn("--expires-in SECONDS", text)
+        self.assertIn("--max-downloads COUNT", text)
+
+    def test_ctrl_c_is_exit_130_and_one_line(self):
+        stalled = threading.Event()
+
+        class Slow(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(10 * MIB))
+                self.end_headers()
+                self.wfile.write(b"x" * (1024 * 1024))  # more than the client's first read
+                self.wfile.flush()
+                stalled.wait(30)  # and never more
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.addCleanup(stalled.set)
+        folder = tempfile.mkdtemp(dir=self.data_dir)
+        process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--url",
+                                    "http://127.0.0.1:%d" % server.server_address[1], "get", "/files/" + "a" * 64],
+                                   cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, PYTHONPATH=ROOT))
+        part = os.path.join(folder, "a" * 64 + ".part")
+        wait_until(lambda: os.path.exists(part) and os.path.getsize(part) > 0, "the download began")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 130)
+        self.assertNotIn(b"Traceback", err)
+        self.assertEqual(err.strip().count(b"\n"), 0, err)
+        self.assertIn(b"interrupted", err)
+
+
+class NameAndBarTests(unittest.TestCase):
+    def test_a_share_links_name_is_a_plain_file_name_here(self):
+        for disposition, name in (
+                ("attachment; filename=\"report.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%202024.pdf",
+                 "résumé 2024.pdf"),
+                ('attachment; filename="../../etc/passwd"', "passwd"),
+                ("attachment; filename*=UTF-8''..%2F..%2F.bashrc", "bashrc"),
+                ('attachment; filename="a\x1b[31mb.txt"', "a[31mb.txt"),
+                ('attachment; filename="C:\\Users\\x\\notes.txt"', "notes.txt"),
+                ("attachment", None), ('attachment; filename=".."', None)):
+            with self.subTest(disposition=disposition):
+                self.assertEqual(safe_name(disposition), name)
+
+    def test_the_bar_keeps_its_figures_within_80_columns(self):
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        screen = Terminal()
+        bar = Progress("get " + "a-very-long-file-name-" * 6 + ".iso", 10 * MIB, screen)
+        bar.advance(3 * MIB)
+        bar.finish()
+        line = screen.getvalue().split("\r")[-1].rstrip("\n")
+        self.assertLessEqual(len(line), 79)
+        self.assertRegex(line, r"\.\.\. \[#{6} {14}\]  30% 3\.0 MiB/10\.0 MiB .+/s \d+s left")
 
 
 class ProgressTests(ServerCase):

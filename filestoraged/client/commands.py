@@ -11,76 +11,47 @@ refused, 2 for usage; the server's JSON error is printed as one line.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import json
+import mimetypes
 import os
 import re
-import secrets
+import socket
 import sys
-from typing import Dict, Iterator, List, Optional, Tuple
-from urllib.parse import urlencode, urlsplit
+from typing import Dict, Iterator, Optional, Tuple
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
+from .bodies import (OID, STEP, Refused, announced, blocks, check, counted, error_line, resume_offset, safe_name,
+                     share_form)
 from .progress import Progress
 
-COMMANDS = ("put", "get", "rm", "ls")
-STEP = 256 * 1024
-_OID = re.compile(r"[0-9a-f]{64}")
+COMMANDS = ("put", "get", "rm", "ls")  # the client's; the rest of the command line is the server's
 
 
-class Refused(Exception):
-    """The server answered an error, or could not be reached (exit 1)."""
-
-
-def main(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(prog="filestoraged", description="The filestoraged client.")
-    parser.add_argument("--url", default=os.environ.get("FILESTORAGED_URL", "http://127.0.0.1:8080"))
-    sub = parser.add_subparsers(dest="command", required=True)
-    put = sub.add_parser("put", help="upload files: /files, or /data/REPO, or a share link")
-    put.add_argument("files", nargs="+")
-    put.add_argument("--repo")
-    put.add_argument("--share", action="store_true")
-    put.add_argument("--password")
-    put.add_argument("--max-downloads", type=int)
-    put.add_argument("--expires-in", type=int)
-    get = sub.add_parser("get", help="download an object (an id, a /data/REPO/ID path or a URL)")
-    get.add_argument("target")
-    get.add_argument("-o", "--output", help="the file to write (default: the last part of the path)")
-    get.add_argument("--force", action="store_true", help="replace the output file if it exists")
-    rm = sub.add_parser("rm", help="delete an object")
-    rm.add_argument("target")
-    ls = sub.add_parser("ls", help="list a repository")
-    ls.add_argument("repo")
-    args = parser.parse_args(argv)
-    client = Client(args.url, os.environ.get("FILESTORAGED_TOKEN"))
-    try:
-        if args.command == "put":
-            for path in args.files:
-                print(client.put(path, args))
-        elif args.command == "get":
-            print(client.get(args.target, args.output, args.force))
-        elif args.command == "rm":
-            client.call("DELETE", client.path_of(args.target))
-        else:
-            for oid, size in client.ls(args.repo):
-                print("%s\t%d" % (oid, size))
-    except Refused as error:
-        print("filestoraged: %s" % error, file=sys.stderr)
-        return 1
-    except OSError as error:
-        print("filestoraged: %s" % error, file=sys.stderr)
-        return 1
-    return 0
+def client_for(target: str, default: "Client", password: Optional[str]) -> "Client":
+    """The client for ``target``: a URL names its own server (and may carry
+    a share link's password, ``user:pw@`` or ``?password=``); anything else
+    goes to ``default``'s. ``password`` (``--password``) wins."""
+    if "://" not in target:
+        return Client(default.url, default.token, password) if password else default
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused("%r is not an http(s) URL" % target[:200])
+    found = password or (unquote(parts.password) if parts.password is not None else None)
+    found = found or parse_qs(parts.query).get("password", [None])[0]
+    return Client("%s://%s" % (parts.scheme, parts.netloc.rsplit("@", 1)[-1]), default.token, found)
 
 
 class Client:
-    def __init__(self, url: str, token: Optional[str]) -> None:
+    def __init__(self, url: str, token: Optional[str], password: Optional[str] = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SystemExit("filestoraged: --url must be http://host[:port] or https://host[:port]")
+        self.url = url.rstrip("/")
         self.scheme, self.netloc, self.base = parts.scheme, parts.netloc, parts.path.rstrip("/")
         self.token = token
+        self.password = password  # a share link's, sent as X-Password (never in the URL, where logs keep it)
 
     def connection(self) -> http.client.HTTPConnection:
         kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
@@ -90,7 +61,14 @@ class Client:
         headers = dict(extra or {})
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
+        if self.password is not None:
+            headers["X-Password"] = self.password
         return headers
+
+    def unreachable(self, method: str, path: str, error: Exception) -> Refused:
+        if isinstance(error, (ConnectionError, socket.gaierror, socket.timeout)):
+            return Refused("cannot reach %s (the server from --url, or FILESTORAGED_URL): %s" % (self.url, error))
+        return Refused("%s %s: %s" % (method, path, error))
 
     def call(self, method: str, path: str, body=None, headers=None, expect=(200, 201, 204)) -> Tuple[int, bytes, dict]:
         conn = self.connection()
@@ -99,38 +77,46 @@ class Client:
             reply = conn.getresponse()
             data = reply.read()
         except (OSError, http.client.HTTPException) as error:
-            raise Refused("%s %s: %s" % (method, path, error)) from None
+            raise self.unreachable(method, path, error) from None
         finally:
             conn.close()
         if reply.status not in expect:
-            raise Refused(_error_line(reply.status, data))
+            raise Refused(error_line(reply.status, data))
         return reply.status, data, dict(reply.headers)
 
     def path_of(self, target: str) -> str:
-        """``/files/ID`` for an id; the path of a URL or of ``/data/REPO/ID``."""
-        if _OID.fullmatch(target):
+        """``/files/ID`` for an id; the path of a URL (its query without a
+        password, which travels as a header) or of ``/data/REPO/ID``."""
+        if OID.fullmatch(target):
             return "/files/" + target
         if "://" in target:
-            return urlsplit(target).path[len(self.base):]
+            parts = urlsplit(target)
+            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+            return parts.path[len(self.base):] + ("?" + urlencode(query) if query else "")
         return target if target.startswith("/") else "/" + target
 
-    def put(self, path: str, args) -> str:
+    def put(self, path: str, args) -> dict:
+        """Upload one file; the server's answer, its ``url`` always a full URL."""
         size = os.path.getsize(path)
+        name = os.path.basename(path)
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         with open(path, "rb") as handle:
-            progress = Progress("put " + os.path.basename(path), size)
+            progress = Progress("put " + name, size)
             if args.share:
-                body, length, ctype = _share_form(handle, os.path.basename(path), size, args)
-                _, data, _ = self.call("PUT", "/file", _counted(body, progress),
+                body, length, ctype = share_form(handle, name, content_type, size, args)
+                _, data, _ = self.call("PUT", "/file", counted(body, progress),
                                        {"Content-Length": str(length), "Content-Type": ctype})
                 progress.finish()
-                return json.loads(data)["url"]
+                return json.loads(data)
             target = "/data/%s" % args.repo if args.repo else "/files"
             method = "PUT" if args.repo else "POST"
-            _, data, _ = self.call(method, target, _counted(_blocks(handle), progress),
-                                   {"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+            _, data, _ = self.call(method, target, counted(blocks(handle), progress),
+                                   {"Content-Length": str(size), "Content-Type": content_type})
             progress.finish()
         answer = json.loads(data)
-        return answer.get("url") or "%s/%s" % (target, answer["oid"])
+        if "url" not in answer:
+            answer["url"] = "%s%s/%s" % (self.url, target, answer["oid"])
+        return answer
 
     def get(self, target: str, output: Optional[str], force: bool = False) -> str:
         """Download into ``OUTPUT.part`` (resumed with ``Range`` only from a
@@ -139,8 +125,13 @@ class Client:
         to ``OUTPUT``: a failed, cut or wrong download never takes the final
         name, and an existing file is never touched without ``force``."""
         path = self.path_of(target)
-        oid = path.rsplit("/", 1)[-1] if _OID.fullmatch(path.rsplit("/", 1)[-1]) else None
-        output = output or path.rsplit("/", 1)[-1]
+        last = path.split("?", 1)[0].rsplit("/", 1)[-1]
+        oid = last if OID.fullmatch(last) else None
+        if output is None:  # a share link keeps its file's name; an object, its id
+            output = self._name_of(path) if path.startswith("/file/") else last
+        if output == "-":
+            self._to_stdout(path, oid)
+            return output
         if os.path.exists(output) and not force:
             raise Refused("%s exists: pass --force to replace it" % output)
         partial = output + ".part"
@@ -153,21 +144,66 @@ class Client:
             if reply.status == 416 and have:  # the .part is whole already
                 reply.read()
             elif reply.status not in (200, 206):
-                raise Refused(_error_line(reply.status, reply.read()))
+                raise Refused(error_line(reply.status, reply.read()))
             else:
-                offset = _resume_offset(reply, have)
-                expected = oid or _announced(reply)
+                offset = resume_offset(reply, have)
+                expected = oid or announced(reply)
                 self._receive(reply, partial, offset)
         except (OSError, http.client.HTTPException) as error:
-            raise Refused("GET %s: %s" % (path, error)) from None
+            raise self.unreachable("GET", path, error) from None
         finally:
             conn.close()
         if reply.status == 416:
             expected = oid
         if expected is not None:
-            _check(partial, expected)
+            check(partial, expected)
         os.replace(partial, output)
         return output
+
+    def _name_of(self, path: str) -> str:
+        """The name a share link's file had (its ``Content-Disposition``, from a
+        HEAD, which never spends a download), made a plain file name for this
+        folder; the link's id if it has none."""
+        conn = self.connection()
+        try:
+            conn.request("HEAD", self.base + path, headers=self.headers())
+            reply = conn.getresponse()
+            reply.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise self.unreachable("HEAD", path, error) from None
+        finally:
+            conn.close()
+        if reply.status == 401:  # a HEAD answer has no body to say why
+            raise Refused("401 unauthorized: this link needs a password (--password, or ?password= in the URL)")
+        if reply.status != 200:
+            raise Refused("%d %s" % (reply.status, reply.reason.lower()))
+        return safe_name(reply.getheader("Content-Disposition", "")) or path.split("?", 1)[0].rsplit("/", 1)[-1]
+
+    def _to_stdout(self, path: str, oid: Optional[str]) -> None:
+        """Stream to standard output, checked as a file is; a wrong or cut
+        download is an error (exit 1) once its bytes have gone out."""
+        conn = self.connection()
+        digest = hashlib.sha256()
+        try:
+            conn.request("GET", self.base + path, headers=self.headers())
+            reply = conn.getresponse()
+            if reply.status != 200:
+                raise Refused(error_line(reply.status, reply.read()))
+            expected = oid or announced(reply)
+            out = sys.stdout.buffer
+            while True:
+                piece = reply.read(STEP)
+                if not piece:
+                    break
+                digest.update(piece)
+                out.write(piece)
+            out.flush()
+        except (OSError, http.client.HTTPException) as error:
+            raise self.unreachable("GET", path, error) from None
+        finally:
+            conn.close()
+        if expected is not None and digest.hexdigest() != expected:
+            raise Refused("the download does not match its SHA-256 %s (got %s)" % (expected, digest.hexdigest()))
 
     def _receive(self, reply, output: str, offset: int) -> None:
         length = reply.getheader("Content-Length")
@@ -202,72 +238,3 @@ class Client:
                 raise Refused("the server sent a page it had sent before (%s): stopping the listing" % query[:100])
 
 
-def _blocks(handle) -> Iterator[bytes]:
-    while True:
-        piece = handle.read(STEP)
-        if not piece:
-            return
-        yield piece
-
-
-def _counted(pieces: Iterator[bytes], progress: Progress) -> Iterator[bytes]:
-    for piece in pieces:
-        progress.advance(len(piece))
-        yield piece
-
-
-def _share_form(handle, name: str, size: int, args) -> Tuple[Iterator[bytes], int, str]:
-    """A multipart body streamed around the file, and its exact length."""
-    boundary = "fsd" + secrets.token_hex(12)
-    fields = {"password": args.password, "max_downloads": args.max_downloads, "expires_in": args.expires_in}
-    head = b"".join(b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
-                    % (boundary.encode(), key.encode(), str(value).encode("utf-8"))
-                    for key, value in fields.items() if value is not None)
-    quoted = name.replace("\\", "_").replace('"', "_").encode("utf-8")
-    head += (b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
-             b"Content-Type: application/octet-stream\r\n\r\n" % (boundary.encode(), quoted))
-    tail = b"\r\n--%s--\r\n" % boundary.encode()
-
-    def body() -> Iterator[bytes]:
-        yield head
-        yield from _blocks(handle)
-        yield tail
-
-    return body(), len(head) + size + len(tail), "multipart/form-data; boundary=" + boundary
-
-
-def _resume_offset(reply, have: int) -> int:
-    """Where the body goes in the ``.part`` file: 0 for a 200; for a 206, the
-    offset asked, which its ``Content-Range`` must start at."""
-    if reply.status != 206:
-        return 0
-    found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (reply.getheader("Content-Range") or "").strip())
-    if not found or int(found.group(1)) != have:
-        raise Refused("the server answered Range bytes=%d- with %r: not resuming from it"
-                      % (have, reply.getheader("Content-Range")))
-    return have
-
-
-def _announced(reply) -> Optional[str]:
-    """The SHA-256 a download announces: the server's ETag is ``"<sha256>"``."""
-    etag = (reply.getheader("ETag") or "").strip('"')
-    return etag if _OID.fullmatch(etag) else None
-
-
-def _check(path: str, oid: str) -> None:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for piece in _blocks(handle):
-            digest.update(piece)
-    if digest.hexdigest() != oid:
-        os.unlink(path)  # never resumed from, never renamed
-        raise Refused("the download does not match its SHA-256 %s (got %s): nothing was kept"
-                      % (oid, digest.hexdigest()))
-
-
-def _error_line(status: int, data: bytes) -> str:
-    try:
-        body = json.loads(data)
-        return "%d %s: %s" % (status, body["error"], body["message"])
-    except (ValueError, KeyError, TypeError):
-        return "%d %s" % (status, data[:200].decode("utf-8", "replace"))

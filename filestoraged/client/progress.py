@@ -8,6 +8,9 @@ import time
 from typing import Optional, TextIO
 
 
+WIDTH = 79  # a line of an 80-column terminal, less the cursor's place
+
+
 def _size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
@@ -45,10 +48,12 @@ class Progress:
         if self.total:
             share = min(1.0, self.done / self.total)
             left = (self.total - self.done) / rate if rate else 0.0
-            bar = "#" * int(share * 24)
-            text = "%s [%-24s] %3d%% %s/%s %s/s %ds left" % (
-                self.label, bar, share * 100, _size(self.done), _size(self.total), _size(rate), left)
+            figures = " [%-20s] %3d%% %s/%s %s/s %ds left" % (
+                "#" * int(share * 20), share * 100, _size(self.done), _size(self.total), _size(rate), left)
         else:
-            text = "%s %s %s/s" % (self.label, _size(self.done), _size(rate))
-        self._stream.write("\r" + text[:120])
+            figures = " %s %s/s" % (_size(self.done), _size(rate))
+        # 80 columns: the label gives way, never the figures.
+        room = max(WIDTH - len(figures), 8)
+        label = self.label if len(self.label) <= room else self.label[:room - 3] + "..."
+        self._stream.write("\r" + (label + figures)[:WIDTH].ljust(WIDTH))
         self._stream.flush()
