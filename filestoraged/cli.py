@@ -98,13 +98,12 @@ def no_data_dir(config) -> int:
 def run_token(config) -> int:
     """``token create --scope S [--name N] [--expires-in S]`` (the secret alone
     on the last line), ``token list`` (never secrets), ``token revoke NAME``."""
-    from datetime import datetime, timezone
-
     from .errors import FileStoreError
     from .meta.tokens import TokenStore
+    from .timestamps import iso_utc
 
     def when(stamp) -> str:
-        return "-" if stamp is None else datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return "-" if stamp is None else iso_utc(stamp)
 
     action = config.words[0] if config.words else ""
     if not os.path.isdir(config.data_dir):  # never a new, empty store the service will not see

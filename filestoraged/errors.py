@@ -22,6 +22,11 @@ class FileStoreError(Exception):
     def text(self) -> str:
         return str(self.args[0])
 
+    def headers(self) -> Dict[str, str]:
+        """Headers its answer carries besides the JSON body (Allow, Retry-After, ...)."""
+        retry_after = getattr(self, "retry_after", None)
+        return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
 
 # The client's fault.
 
@@ -65,6 +70,9 @@ class Unauthorized(FileStoreError):
         super().__init__(message)
         self.challenge = challenge
 
+    def headers(self) -> Dict[str, str]:
+        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
+
 
 class Forbidden(FileStoreError):
     """The caller is known but not allowed (e.g. a wrong delete token)."""
@@ -86,6 +94,9 @@ class MethodNotAllowed(FileStoreError):
     def __init__(self, allow: Sequence[str], message: Optional[str] = None) -> None:
         super().__init__(message)
         self.allow = sorted(allow)
+
+    def headers(self) -> Dict[str, str]:
+        return {"Allow": ", ".join(self.allow)}
 
 
 class Gone(FileStoreError):
@@ -114,6 +125,9 @@ class RangeNotSatisfiable(FileStoreError):
     def __init__(self, size: int, message: Optional[str] = None) -> None:
         super().__init__(message)
         self.size = size
+
+    def headers(self) -> Dict[str, str]:
+        return {"Content-Range": "bytes */%d" % self.size}
 
 
 class TooManyRequests(FileStoreError):
@@ -191,14 +205,5 @@ def http_status(error: BaseException) -> Tuple[int, str]:
 
 
 def extra_headers(error: BaseException) -> Dict[str, str]:
-    """Headers an error answer carries besides its JSON body (Allow, Retry-After, ...)."""
-    if isinstance(error, MethodNotAllowed):
-        return {"Allow": ", ".join(error.allow)}
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        return {"Retry-After": str(retry_after)}
-    if isinstance(error, Unauthorized) and error.challenge:
-        return {"WWW-Authenticate": error.challenge}
-    if isinstance(error, RangeNotSatisfiable):
-        return {"Content-Range": "bytes */%d" % error.size}
-    return {}
+    """Headers an error answer carries besides its JSON body: the error's own."""
+    return error.headers() if isinstance(error, FileStoreError) else {}

@@ -46,6 +46,12 @@ class HeadTests(ServerCase):
         for line in (b"X A: b", b"X-A : b", b": b", b"no colon", b"Fo(o): b", b"X\x01Y: b", b"X/Y: b", b"X@: b"):
             with self.subTest(line=line):
                 self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\n" + line + b"\r\n\r\n"), 400)
+        # ... and every token is one: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+        # "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA (RFC 9110, 5.6.2)
+        for name in (b"!#$%&'*+-.^_`|~", b"X-Custom-9", b"a", b"Z" * 200):
+            with self.subTest(name=name):
+                self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + name
+                                                + b": v\r\nConnection: close\r\n\r\n"), 200)
 
     def test_the_head_follows_the_rfc_grammar(self):
         """RFC 9110/9112 (token, field-value, request-target), as h11's

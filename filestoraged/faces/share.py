@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from datetime import datetime, timezone
 from typing import Dict, Optional
 from urllib.parse import parse_qs, quote, unquote
 
@@ -23,6 +22,7 @@ from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse, wants_html
 from ..web.multipart import boundary_of
 from ..storage.metadata import file_name, media_type
+from ..timestamps import iso_utc
 from ..storage.names import SHARES
 from ..web.access import basic_password, header_text
 from ..web.fields import refuse_unknown
@@ -181,7 +181,7 @@ def _answer(request: Request, link) -> tuple:
         "status": "File Uploaded Successfully",
         "url": url,
         "delete_token": link.delete_token,
-        "expires_at": _iso(link.expires_at),
+        "expires_at": iso_utc(link.expires_at),
     }
     return answer, {"Location": url, "X-Delete-Token": link.delete_token, "X-Expires-At": answer["expires_at"]}
 
@@ -230,7 +230,3 @@ def _disposition(filename: Optional[str]) -> str:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "download"
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
     return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (fallback, quote(name, safe=""))
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

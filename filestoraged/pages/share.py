@@ -5,17 +5,17 @@ the button's request does count."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from html import escape
 from typing import Optional
 
+from ..timestamps import readable_utc
 from ..web.messages import TextResponse
 from . import page, size_text
 
 
 def landing_page(link, message: Optional[str] = None, status: int = 200) -> TextResponse:
     name = link.filename or "download"
-    expires = datetime.fromtimestamp(link.expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    expires = readable_utc(link.expires_at)
     rows = (("Size", size_text(link.size)), ("Type", link.content_type or "application/octet-stream"),
             ("Expires", expires), ("Downloads left", str(link.downloads_left)))
     details = "".join("<dt>%s</dt><dd>%s</dd>" % (escape(a), escape(b)) for a, b in rows)
