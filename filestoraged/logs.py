@@ -34,6 +34,12 @@ BATCH_BYTES = 64 * 1024  # ... or until this much is gathered
 PIPE_BUF = 4096  # a write to a pipe this size or smaller is atomic (POSIX); longer lines are cut
 
 
+def priority(level: int) -> str:
+    """The ``<N>`` prefix a line written to stderr without ``logging`` needs
+    under journald (the start line, a failure to start); none elsewhere."""
+    return "<%d>" % _PRIORITY.get(level, 6) if os.environ.get("JOURNAL_STREAM") else ""
+
+
 class Formatter(logging.Formatter):
     """``logging.Formatter`` with the time text made once a second, not once a
     line (``strftime`` was a tenth of an access line's cost)."""

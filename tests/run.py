@@ -1,4 +1,5 @@
-"""Run the whole suite and end with one plain line: ``N passed, N failed, N skipped``.
+"""Run the whole suite and end with one plain line: ``N passed, N failed, N skipped``
+(after a line naming each skipped test and why).
 
 ``python -m tests.run [test names...]``; exit status 1 if anything failed.
 """
@@ -6,11 +7,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import unittest
 
 
 def main(argv) -> int:
+    # Daemons the tests start must not think they run under systemd (a CI
+    # job may): the tests that want journald's prefixes set these themselves.
+    for name in ("JOURNAL_STREAM", "INVOCATION_ID", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "WATCHDOG_USEC"):
+        os.environ.pop(name, None)
     # Test output stays readable: the daemon's logs go nowhere unless a test
     # captures them with assertLogs.
     logging.getLogger().handlers[:] = [logging.NullHandler()]
@@ -25,6 +31,8 @@ def main(argv) -> int:
     failed = len({id(test) if not hasattr(test, "test_case") else id(test.test_case)
                   for test, _ in result.failures + result.errors}) + len(result.unexpectedSuccesses)
     passed = result.testsRun - failed - len(result.skipped)
+    for test, reason in result.skipped:
+        print("skipped: %s: %s" % (test.id(), reason))
     print("%d passed, %d failed, %d skipped" % (passed, failed, len(result.skipped)))
     return 1 if failed or not result.testsRun else 0
 

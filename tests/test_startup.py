@@ -110,6 +110,28 @@ class StartupLineTests(unittest.TestCase):
 
 
 class JournalPriorityTests(unittest.TestCase):
+    def test_the_start_line_and_a_failure_to_start_carry_their_priority(self):
+        env = dict(os.environ, PYTHONPATH=ROOT, JOURNAL_STREAM="8:1234")
+        folder = tempfile.mkdtemp(prefix="fsd-journal-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        failed = subprocess.run([sys.executable, "-m", "filestoraged", "--port", "70000"], capture_output=True,
+                                text=True, timeout=60, env=env)
+        self.assertEqual(failed.returncode, 2)
+        self.assertTrue(failed.stderr.startswith("<3>filestoraged: --port must be 0-65535"), failed.stderr)
+        process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--port", "0", "--workers", "2",
+                                    "--data-dir", folder], stderr=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(process.wait, 30)
+        self.addCleanup(process.terminate)
+        self.addCleanup(process.stderr.close)
+        first = process.stderr.readline()
+        self.assertTrue(first.startswith("<6>filestoraged "), first)
+        self.assertIn(": serving http://127.0.0.1:", first)
+        process.terminate()
+        rest = process.stderr.read()
+        self.assertNotIn("listening on", rest)  # said once, by the start line
+        for line in rest.splitlines():
+            self.assertRegex(line, r"^<[0-7]>")
+
     def test_lines_carry_their_priority_under_journald(self):
         code = ("import logging; from filestoraged import logs; logs.configure('DEBUG');"
                 "log = logging.getLogger('filestoraged.x');"

@@ -77,8 +77,9 @@ class FileStoreServer(ThreadingHTTPServer):
         self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
         mode = app.access.resolve(host, self.config.trusted_proxy)
-        log.info("listening on %s://%s:%d (backend %s, access control %s: %s)", self.scheme, host, port,
-                 app.backend.name, mode, app.access.why)
+        # DEBUG: the start line (workers.startup) says it once, for all workers.
+        log.debug("listening on %s://%s:%d (backend %s, access control %s: %s)", self.scheme, host, port,
+                  app.backend.name, mode, app.access.why)
         if self.tls is not None:
             threading.Thread(target=self._refuse_over_tls, name="tls-refusals", daemon=True).start()
 

@@ -5,12 +5,14 @@ never a traceback: for the single process, the parent and each worker."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import sys
 from typing import Callable
 
 from ..errors import BackendUnavailable
+from ..logs import priority
 from ..records.bucket import UnsafeStore
 from ..web.tls import TlsConfigError
 from .dirlock import DataDirInUse
@@ -23,7 +25,7 @@ def start_line(config, url: str, listening_host: str, workers: int = 1) -> None:
     from ..web.access import resolve_mode
 
     mode, why = resolve_mode(config.auth, listening_host, config.trusted_proxy)
-    print("filestoraged %s: serving %s%s, data in %s (%s backend%s); access control %s (%s); "
+    print(priority(logging.INFO) + "filestoraged %s: serving %s%s, data in %s (%s backend%s); access control %s (%s); "
           "stop with Ctrl-C or SIGTERM"
           % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
              os.path.abspath(config.data_dir), config.backend,
@@ -31,7 +33,7 @@ def start_line(config, url: str, listening_host: str, workers: int = 1) -> None:
 
 
 def fail(message: str, status: int) -> int:
-    print("filestoraged: " + message, file=sys.stderr)
+    print(priority(logging.ERROR) + "filestoraged: " + message, file=sys.stderr)
     return status
 
 
