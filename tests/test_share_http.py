@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import http.client
 from datetime import datetime, timezone
 import io
+import json
 import os
 import socket
 import sqlite3
@@ -262,6 +264,35 @@ class ShareContract:
         for thread in threads:
             thread.join()
         self.assertEqual(sorted(statuses), [200] + [410] * 5)
+
+    def test_the_last_piece_leaves_only_once_the_download_is_counted(self):
+        """Else a daemon killed between its last byte and its count gives
+        the download twice (the cluster soak saw 2 of 1)."""
+        counting = self.app.shares.finish
+
+        def cannot_count(ticket, complete):
+            if complete:
+                raise BackendUnavailable("the store took no count")
+            counting(ticket, complete)
+
+        for size in (1000, 8 * MIB + 3):  # one write with the head; streamed
+            with self.subTest(size=size):
+                data = payload(size, seed=8)
+                path = self.path_of(self.share(data))
+                self.app.shares.finish = cannot_count
+                conn = self.connection()
+                conn.request("GET", path)
+                reply = conn.getresponse()
+                if reply.status == 503:  # nothing was sent yet: a plain error
+                    self.assertEqual(json.loads(reply.read())["error"], "unavailable")
+                else:
+                    with self.assertRaises(http.client.IncompleteRead) as cut:
+                        reply.read()
+                    self.assertEqual(cut.exception.partial, data[:len(cut.exception.partial)])
+                    self.assertGreater(len(cut.exception.partial), 0)
+                self.app.shares.finish = counting
+                self.wait_transfers_done()
+                self.assertEqual(self.request("GET", path).body, data)  # the download was given back
 
     def test_an_aborted_download_gives_the_download_back(self):
         data = payload(24 * MIB, seed=6)

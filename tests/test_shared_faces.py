@@ -14,7 +14,7 @@ import unittest
 
 from filestoraged.errors import BackendUnavailable, Gone
 from filestoraged.meta.kv import KVLimits
-from filestoraged.meta.shared_kv import HEAD, SharedKVStore
+from filestoraged.meta.shared_kv import HEAD, SharedKVStore, _Sealed
 from filestoraged.meta.shared_links import LINKS, SharedLinkStore
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
@@ -159,6 +159,27 @@ class SharedKVTests(DaemonsCase):
         self.assertEqual(self.kv[1].lookup("x"), (True, 1))
         self.assertEqual(self.kv[2].commit(), 1)
         self.assertEqual(self.kv[2].lookup("y"), (True, 2))
+
+    def test_a_slow_helper_cannot_make_an_applied_area_again(self):
+        """Found by the concurrency test above (one run in four): a helper
+        holding an old head rolls forward an old sealed area after that and
+        the next were applied; the next area it made again was an orphan,
+        and a change staged there by a stage holding an old head was lost."""
+        self.kv[0].stage_set("a", 1)
+        old_head = self.records[0].get(HEAD).value  # epoch 0
+        self.kv[0].commit()  # seals and applies epoch 0; epoch 1 is open
+        sealed_zero = self.records[0].get("kv/staging/0")
+        stale_epoch_one = self.records[0].get(HEAD).value
+        self.kv[1].stage_set("b", 2)
+        self.kv[1].commit()  # seals and applies epoch 1; epoch 2 is open
+        # The slow helper of epoch 0 wakes up ...
+        self.kv[2]._roll_forward(old_head, sealed_zero.value if sealed_zero else {"sealed": True, "gen": 1})
+        # ... and a stage that read the head at epoch 1 writes now.
+        with self.assertRaises(_Sealed):  # the head has moved: the stage reads it again
+            self.kv[2]._stage_in(stale_epoch_one["epoch"], "c", [3])
+        self.kv[2].stage_set("c", 3)
+        self.kv[2].commit()
+        self.assertEqual([self.kv[0].lookup(key) for key in "abc"], [(True, 1), (True, 2), (True, 3)])
 
     def test_json_null_is_a_value_and_a_deletion_is_not(self):
         self.kv[0].stage_set("nothing", None)

@@ -153,25 +153,44 @@ class ShareFace(Face):
         if request.method == "HEAD":  # never counts
             return ObjectResponse(self.backend.open(SHARES, link.oid), headers, None, link.content_type,
                                   ranges=True, immutable=False)
-        ticket = self.shares.reserve(link.id)
+        spending = Spending(self.shares, link.id, self.shares.reserve(link.id))
         try:
             obj = self.backend.open(SHARES, link.oid)
         except BaseException:
-            self.shares.finish(ticket, complete=False)
+            spending.done(False)
             raise
-        return ObjectResponse(obj, headers, lambda complete: self._finished(ticket, complete),
-                              link.content_type, ranges=True, immutable=False)
-
-    def _finished(self, ticket: str, complete: bool) -> None:
-        self.shares.finish(ticket, complete)
-        if complete:
-            self.shares.wake_sweeper()
+        return ObjectResponse(obj, headers, spending.done, link.content_type, ranges=True, immutable=False,
+                              before_last=spending.count)
 
     def delete(self, request: Request, link_id: str) -> JsonResponse:
         link_id = _link_id(link_id)
         self.shares.delete(link_id, request.headers.get("X-Delete-Token"), any_link=request.may("share", "delete"))
         self.shares.wake_sweeper()
         return JsonResponse(200, {"deleted": link_id})
+
+
+class Spending:
+    """One transfer of a link's bytes, holding a reservation (``ticket``). It
+    is counted once everything but its last piece went out (``count``,
+    before that piece leaves): so a daemon killed after its last byte and
+    before its count cannot give the download twice. If the last piece then
+    fails to leave, the count is given back (``done(False)``)."""
+
+    def __init__(self, shares, link_id: str, ticket: str) -> None:
+        self.shares, self.link_id, self.ticket = shares, link_id, ticket
+        self.counted = False
+
+    def count(self) -> None:
+        self.shares.finish(self.ticket, complete=True)
+        self.counted = True
+
+    def done(self, complete: bool) -> None:
+        if not self.counted:
+            self.shares.finish(self.ticket, complete)  # nothing sent (a 304, an error), or an empty file
+        elif not complete:
+            self.shares.refund(self.ticket, self.link_id)
+        if complete:
+            self.shares.wake_sweeper()
 
 
 def _answer(request: Request, link) -> tuple:

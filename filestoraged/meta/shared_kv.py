@@ -24,9 +24,11 @@ seen whole at once. Then the changes are applied to the key records (each
 only over an older ``gen``) and ``pending`` is cleared. Whoever finds work
 left by a daemon that died midway does it: a sealed area the head has not
 moved past is rolled forward; a pending epoch is applied by the next commit.
-An applied area is removed; the next one is made before the head names it,
-so a change that finds no area (or a sealed one) knows the head has moved
-and reads it again: no change can land where no commit will take it.
+The next area is made before the head names it, and an applied area is
+emptied to a sealed tombstone (removed only ``TOMBSTONE_SECONDS`` later), so
+a change that finds a sealed area (or none) knows the head has moved and
+reads it again: no change can land where no commit will take it, not even
+in an area a slow helper made again.
 
 Round trips: a read, two GETs (three while a commit is being applied); a
 staged change, four to five (the head, the area's read and write, the key's
@@ -44,6 +46,8 @@ from ..records.interface import Conflict, Records
 from .kv import KVLimits
 
 HEAD = "kv/head"
+TOMBSTONES_KEPT = 64  # applied areas kept as tombstones: the last 64 epochs ...
+TOMBSTONE_SECONDS = 600.0  # ... and any applied in the last 10 minutes, far beyond a request in flight
 _EMPTY = {"gen": 0, "epoch": 0, "pending": None}
 _OPEN = {"changes": {}, "sealed": False}
 
@@ -208,7 +212,29 @@ class SharedKVStore:
             return dict(value, pending=None) if value and value["pending"] == epoch else None
 
         self.records.update(HEAD, clear)
-        self.records.delete(_staging(epoch))
+        # Emptied, never removed at once: a helper still holding an older head
+        # could make an area of this epoch again (an orphan a stale change
+        # would land in, lost); this tombstone makes that a conflict.
+        now = self.records.now()
+        self.records.update(_staging(epoch), lambda value: None if value is None or not value["changes"] else
+                            {"changes": {}, "sealed": True, "gen": gen, "applied_at": now})
+        if epoch % TOMBSTONES_KEPT == 0:
+            self._forget(epoch - TOMBSTONES_KEPT, now)
+
+    def _forget(self, below: int, now: float) -> None:
+        """Remove the tombstones of epochs before ``below`` applied over
+        ``TOMBSTONE_SECONDS`` ago (every ``TOMBSTONES_KEPT`` commits: one listing)."""
+        for key in list(self.records.keys("kv/staging/")):
+            if int(key.rsplit("/", 1)[1]) >= below:
+                continue
+            record = self.records.get(key)
+            if record is None or not record.value.get("sealed") or record.value["changes"]:
+                continue
+            if now - record.value.get("applied_at", now) > TOMBSTONE_SECONDS:
+                try:
+                    self.records.delete(key, record.version)
+                except Conflict:
+                    pass
 
     def _check_sizes(self, key: str, text: str) -> None:
         if len(key.encode()) > self.limits.max_key:

@@ -147,6 +147,28 @@ class SharedLinkStore(LinkRules):
         with self._holds_lock:
             self._holds.pop(hold, None)
 
+    def refund(self, hold: str, link_id: str) -> None:
+        """Give back a download counted by ``finish`` whose last piece then
+        failed to leave (if its count is still waiting to be written, the
+        hold is simply given back)."""
+        with self._holds_lock:
+            waiting = self._uncounted.pop(hold, None)
+        if waiting is not None:
+            self.finish(hold, complete=False)
+            return
+
+        def give_back(value: Optional[dict]) -> Optional[dict]:
+            if value is None or value["downloads"] <= 0:
+                return None
+            downloads = value["downloads"] - 1
+            alive = not value.get("deleted") and downloads < value["max"]
+            return dict(value, downloads=downloads, died=None if alive else value.get("died"))
+
+        try:
+            self.records.update(LINKS + link_id, give_back)
+        except FileStoreError as error:
+            log.warning("could not give back a download of share link %s... (%s)", link_id[:6], error)
+
     def _end(self, link_id: str, hold: str, complete: bool) -> None:
         def end(value: Optional[dict]) -> Optional[dict]:
             if value is None:

@@ -131,6 +131,12 @@ class ShareStore(LinkRules, DatabaseStore):
             db.execute("DELETE FROM share_holds WHERE rowid = (SELECT rowid FROM share_holds"
                        " WHERE link_id = ? AND holder = ? LIMIT 1)", (link_id, self._holder))
 
+    def refund(self, ticket: str, link_id: str) -> None:
+        """Give back a download counted by ``finish`` whose last piece then failed to leave."""
+        with self._lock:
+            self._db.execute("UPDATE share_links SET downloads = downloads - 1 WHERE id = ? AND downloads > 0",
+                             (link_id,))
+
     def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
         """Delete with the link's delete token, or ``any_link`` (an API token
         with the ``share:delete`` scope)."""

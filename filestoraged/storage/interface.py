@@ -9,6 +9,7 @@ before the last byte leaves: see ``StoredObject``.
 from __future__ import annotations
 
 import abc
+from contextlib import closing
 import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
@@ -77,12 +78,18 @@ class StoredObject(abc.ABC):
         memory (small objects), so they can leave with the headers; else None."""
         return None
 
+    def pieces(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
+        """The verified pieces a transfer of ``[start, end)`` sends (``chunks``
+        unless a backend has a faster way); close the iterator when done."""
+        return self.chunks(start, end)
+
     def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
         """Write bytes ``[start, end)`` to a connected socket; return the count sent."""
         sent = 0
-        for piece in self.chunks(start, end):
-            sock.sendall(piece)
-            sent += len(piece)
+        with closing(self.pieces(start, end)) as pieces:  # stops any reading threads before close()
+            for piece in pieces:
+                sock.sendall(piece)
+                sent += len(piece)
         return sent
 
     def read_all(self) -> bytes:

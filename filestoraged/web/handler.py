@@ -215,7 +215,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.bytes_out += served.bytes_out
         if served.cut_by is not None:
             self.failed(served.cut_by)
-            log.error("%s %s: corrupt mid-stream, connection cut", self.command, _redact(self.path))
+            log.error("%s %s: %s mid-stream, connection cut", self.command, _redact(self.path), served.cut_by.text)
             self.close_connection = True
 
     def remember(self, fields: str, payload: bytes, still_current) -> None:

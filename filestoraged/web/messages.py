@@ -123,8 +123,12 @@ class ObjectResponse:
     """Stream a stored object, honouring If-None-Match and Range.
 
     ``on_done(complete)`` is called once after the transfer: ``True`` when the
-    last byte went out, ``False`` when it was cut (client gone, corruption) —
-    share links use it to count or give back a download.
+    last byte went out, ``False`` when it was cut (client gone, corruption).
+    ``before_last()``, if given, is called once every byte but the last piece
+    went out and that piece is verified, before it is sent: share links
+    count a download there, so that a daemon killed between its last byte
+    and its count cannot give the download twice (and give it back in
+    ``on_done(False)`` when the last piece then fails to leave).
     """
 
     obj: StoredObject
@@ -133,6 +137,7 @@ class ObjectResponse:
     content_type: Optional[str] = None
     ranges: bool = True  # honour Range/If-Range
     immutable: bool = True  # content-addressed: cacheable for ever, Last-Modified, If-Modified-Since
+    before_last: Optional[Callable[[], None]] = None
 
 
 def whole_parts(

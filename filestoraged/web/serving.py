@@ -3,18 +3,20 @@ small answers, streaming with the integrity cut, remembering ready answers,
 and the face's ``on_done`` hook.
 
 ``serve`` raises a ``FileStoreError`` only before anything was written (the
-caller then answers it like any other failure). Once the head is out, a
-``CorruptObject`` can only cut the transfer: it is returned in ``Served``,
-and the caller closes the connection before the last byte, the one way left
-to tell the client the copy is bad.
+caller then answers it like any other failure). Once the head is out, an
+error (a ``CorruptObject``, a share link's count that could not be written)
+can only cut the transfer: it is returned in ``Served``, and the caller
+closes the connection before the last byte, the one way left to tell the
+client its copy is not whole.
 """
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..errors import CorruptObject
+from ..errors import FileStoreError
 from . import ranges, response_head
 from .messages import ObjectResponse
 from .request_head import Headers
@@ -51,7 +53,9 @@ class Served:
     status: int
     bytes_out: int
     complete: bool  # every byte of the body went out
-    cut_by: Optional[CorruptObject] = None  # the transfer was cut: the stored copy is bad
+    # The transfer was cut by this (the stored copy is bad, or a share link's
+    # download could not be counted): the caller closes the connection.
+    cut_by: Optional[FileStoreError] = None
 
 
 class Wire:
@@ -67,6 +71,24 @@ class Wire:
 
 # remember(header_fields, body, still_current): keep a ready-made answer.
 Remember = Callable[[str, bytes, Callable[[], bool]], None]
+
+
+def _send_holding_the_last(obj, sock, start: int, end: int, before_last: Callable[[], None]) -> int:
+    """``obj.send``, but with ``before_last()`` called once the last piece is
+    read and verified and before it leaves."""
+    sent = 0
+    held = None
+    with closing(obj.pieces(start, end)) as pieces:
+        for piece in pieces:
+            if held is not None:
+                sock.sendall(held)
+                sent += len(held)
+            held = piece
+    before_last()
+    if held is not None:
+        sock.sendall(held)
+        sent += len(held)
+    return sent
 
 
 def serve(response: ObjectResponse, method: str, request_headers: Headers, wire: Wire,
@@ -87,6 +109,8 @@ def serve(response: ObjectResponse, method: str, request_headers: Headers, wire:
             return Served(plan.status, 0, False)
         in_memory = obj.verified_bytes(plan.start, plan.end)
         if in_memory is not None:  # a small object: one write for all
+            if response.before_last is not None:
+                response.before_last()
             wire.write(head + in_memory)
             complete = True
             if remember is not None and plan.status == 200 and not response.headers and response.on_done is None:
@@ -94,8 +118,11 @@ def serve(response: ObjectResponse, method: str, request_headers: Headers, wire:
             return Served(plan.status, len(in_memory), True)
         wire.write(head)
         try:
-            sent = obj.send(wire.sock, plan.start, plan.end)
-        except CorruptObject as error:
+            if response.before_last is None:
+                sent = obj.send(wire.sock, plan.start, plan.end)
+            else:
+                sent = _send_holding_the_last(obj, wire.sock, plan.start, plan.end, response.before_last)
+        except FileStoreError as error:  # the head is out: only a cut can say it now
             return Served(plan.status, 0, False, error)
         complete = True
         return Served(plan.status, sent, True)

@@ -76,18 +76,11 @@ class DiskObject(StoredObject):
         else:
             yield from self._checked_whole(start, end)
 
-    def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
+    def pieces(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
         start, end = clamp_range(self.info.size, start, end)
         if self._small is None and self._digests is not None:
-            pieces = self._ring_blocks(start, end)
-        else:
-            pieces = self.chunks(start, end)
-        sent = 0
-        with closing(pieces):  # stops the reading threads before close() shuts the fd
-            for piece in pieces:
-                sock.sendall(piece)
-                sent += len(piece)
-        return sent
+            return self._ring_blocks(start, end)  # read ahead on a thread, checked block by block
+        return self.chunks(start, end)
 
     def verify_whole(self) -> List[bytes]:
         """Hash the whole file against its id, ignoring any record; return the
