@@ -4,6 +4,7 @@ and the rule that says whether a link still needs its blob."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -88,6 +89,12 @@ class LinkRules:
 
     def check_alive(self, link: Link) -> None:
         check_alive(link, self.clock())
+
+    def new_secrets(self, password: Optional[str]) -> tuple:
+        """``(link id, delete token, password salt, password digest)`` for a new link."""
+        salt, digest = self.passwords.digest(password) if password else (None, None)
+        # 192 random bits each: a 32-character id that cannot be guessed, and its delete token.
+        return secrets.token_urlsafe(24), secrets.token_urlsafe(24), salt, digest
 
     def check_password(self, link: Link, password: Optional[str]) -> None:
         """Rate-limited, constant-time (see ``passwords``); a link without one passes."""

@@ -71,9 +71,7 @@ class SharedLinkStore(LinkRules):
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
                password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
-        link_id = secrets.token_urlsafe(24)  # 192 random bits, 32 characters
-        delete_token = secrets.token_urlsafe(24)
-        salt, digest = self.passwords.digest(password) if password else (None, None)
+        link_id, delete_token, salt, digest = self.new_secrets(password)
         now = self.clock()
 
         def name_it(value: Optional[dict]) -> dict:
