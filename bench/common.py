@@ -101,7 +101,12 @@ class Daemon:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir, *extra],
             env=env, stdout=self.log, stderr=self.log, start_new_session=True)
-        wait_port(self.port)
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            with open(self.log.name, "rb") as log:
+                said = log.read()[-1500:].decode(errors="replace")
+            raise RuntimeError("the daemon on port %d did not start: %s" % (self.port, said)) from None
         self.url = "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in extra else "http", self.port)
         # The port accepts once the parent binds: wait for the workers too.
         setting = extra[list(extra).index("--workers") + 1] if "--workers" in extra else "auto"

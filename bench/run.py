@@ -111,7 +111,7 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
 def bench_https(work: str, runs: int, report: Report, nginx: Nginx, big: str, small: str) -> None:
     """The same transfers over HTTPS, against nginx with the same certificate."""
     cert, key = make_certificate(work)
-    daemon = Daemon(work, "--tls-cert", cert, "--tls-key", key)
+    daemon = Daemon(os.path.join(work, "https"), "--tls-cert", cert, "--tls-key", key)  # one daemon per data dir
     tls = ("--cacert", cert)
     try:
         oid = _upload_oid(daemon.url, big, *tls)

@@ -7,6 +7,7 @@ environment and the INI reader are all derived from that table.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import os
 import sys
 from dataclasses import dataclass
@@ -151,6 +152,26 @@ OPTIONS: List[Option] = [
            "died serving it (renewed while the transfer runs)"),
 ]
 
+
+
+def environment_example() -> str:
+    """The settings file ``bin/install`` writes to ``/etc/default/filestoraged``:
+    every setting as its environment variable, commented out, with its
+    default and what it does (systemd's EnvironmentFile= reads it)."""
+    lines = ["# filestoraged's settings, read by the service (EnvironmentFile=). Every one is",
+             "# commented out at its default: remove the '#' and change the value to set it,",
+             "# then `systemctl restart filestoraged` (or `systemctl reload filestoraged`).",
+             "# The unit itself sets FILESTORAGED_HOST=127.0.0.1, FILESTORAGED_PORT=8080 and",
+             "# FILESTORAGED_DATA_DIR=/var/lib/filestoraged; with socket activation",
+             "# (filestoraged.socket) the address is the socket's ListenStream= instead.", ""]
+    service = {"data_dir": "/var/lib/filestoraged"}
+    for option in OPTIONS:
+        default = service.get(option.name, option.default)
+        if isinstance(default, bool):
+            default = "1" if default else "0"
+        lines += textwrap.wrap(option.help, 76, initial_indent="# ", subsequent_indent="# ")
+        lines += ["# FILESTORAGED_%s=%s" % (option.name.upper(), default), ""]
+    return "\n".join(lines)
 
 
 class _Parser(argparse.ArgumentParser):

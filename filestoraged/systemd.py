@@ -59,8 +59,10 @@ def start_watchdog(stop: threading.Event) -> Optional[threading.Thread]:
     return thread
 
 
-def activation_socket() -> Optional[socket.socket]:
-    """The listening socket systemd passed (``LISTEN_FDS``), if it is for us."""
+def activation_socket(host: Optional[str] = None, port: Optional[int] = None) -> Optional[socket.socket]:
+    """The listening socket systemd passed (``LISTEN_FDS``), if it is for us.
+    ``host``/``port``: the address the configuration names; if it is not
+    the socket's, a warning says it is ignored (the socket unit decides)."""
     try:
         count = int(os.environ.get("LISTEN_FDS", "0"))
         pid = int(os.environ.get("LISTEN_PID", "0"))
@@ -75,4 +77,10 @@ def activation_socket() -> Optional[socket.socket]:
     sock = socket.socket(fileno=SD_LISTEN_FDS_START)
     sock.setblocking(True)
     log.info("serving on the socket systemd passed")
+    bound = sock.getsockname()
+    if port is not None and isinstance(bound, tuple) and (port != bound[1] or host not in (bound[0], "localhost")):
+        log.warning("listening on %s:%d, the socket systemd passed (filestoraged.socket): the configured %s:%d "
+                    "(--host/--port, FILESTORAGED_HOST/PORT) is ignored; change ListenStream= in the socket "
+                    "unit, or disable the socket to listen on the configured address",
+                    bound[0], bound[1], host, port)
     return sock

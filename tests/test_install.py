@@ -21,14 +21,27 @@ REAL_INSTALL = (os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.
 
 
 class InstallTests(unittest.TestCase):
+    def install(self, root: str, *args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([os.path.join(ROOT, "bin", "install"), "--root", root, *args],
+                              capture_output=True, text=True, timeout=600)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done
+
     def test_install_serve_uninstall(self):
         root = tempfile.mkdtemp(prefix="fsd-install-")
         self.addCleanup(shutil.rmtree, root, True)
-        installed = subprocess.run([os.path.join(ROOT, "bin", "install"), "--root", root],
-                                   capture_output=True, text=True, timeout=600)
-        self.assertEqual(installed.returncode, 0, installed.stderr)
+        self.install(root)
         command = os.path.join(root, "usr/local/bin/filestoraged")
-        self.assertTrue(os.path.islink(command))
+        # As DESTDIR: nothing installed names the scratch root.
+        self.assertEqual(os.readlink(command), "/opt/filestoraged/bin/filestoraged")
+        venv = os.path.join(root, "opt/filestoraged")
+        with open(os.path.join(venv, "bin/filestoraged")) as handle:
+            self.assertRegex(handle.readline(), r"^#!/opt/filestoraged/bin/python3?\n$")
+        for name in os.listdir(os.path.join(venv, "bin")) + ["../pyvenv.cfg"]:
+            path = os.path.join(venv, "bin", name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as handle:
+                    self.assertNotIn(root.encode(), handle.read(), name)
         for unit in ("filestoraged.service", "filestoraged.socket"):
             self.assertTrue(os.path.exists(os.path.join(root, "etc/systemd/system", unit)))
         with open(os.path.join(root, "etc/systemd/system/filestoraged.service")) as handle:
@@ -36,7 +49,8 @@ class InstallTests(unittest.TestCase):
         port = free_port()
         env = dict(os.environ, FILESTORAGED_PORT=str(port), FILESTORAGED_DATA_DIR=os.path.join(root, "data"))
         env.pop("PYTHONPATH", None)  # the venv's own copy serves, not this checkout
-        process = subprocess.Popen([command], env=env, cwd=root, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen([os.path.join(venv, "bin/python"), "-m", "filestoraged"], env=env, cwd=root,
+                                   stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port, process)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -46,12 +60,28 @@ class InstallTests(unittest.TestCase):
         finally:
             process.send_signal(signal.SIGTERM)
             self.assertEqual(process.wait(30), 0)
-        removed = subprocess.run([os.path.join(ROOT, "bin", "install"), "--root", root, "--uninstall"],
-                                 capture_output=True, text=True, timeout=60)
-        self.assertEqual(removed.returncode, 0, removed.stderr)
+        self.install(root, "--uninstall")
         self.assertFalse(os.path.lexists(command))
-        self.assertFalse(os.path.exists(os.path.join(root, "opt/filestoraged")))
+        self.assertFalse(os.path.exists(venv))
 
+    def test_the_settings_file_lists_every_setting_commented_out_and_is_never_overwritten(self):
+        root = tempfile.mkdtemp(prefix="fsd-install-")
+        self.addCleanup(shutil.rmtree, root, True)
+        self.install(root)
+        settings = os.path.join(root, "etc/default/filestoraged")
+        with open(settings) as handle:
+            text = handle.read()
+        from filestoraged.config import OPTIONS
+
+        for option in OPTIONS:
+            self.assertRegex(text, r"(?m)^# FILESTORAGED_%s=" % option.name.upper())
+        self.assertIn("# FILESTORAGED_PORT=8080\n", text)
+        self.assertFalse([line for line in text.splitlines() if line and not line.startswith("#")])
+        with open(settings, "w") as handle:
+            handle.write("FILESTORAGED_PORT=9000\n")
+        self.install(root)
+        with open(settings) as handle:
+            self.assertEqual(handle.read(), "FILESTORAGED_PORT=9000\n")
 
 @unittest.skipUnless(REAL_INSTALL, "a real install runs in CI only (CI=true, root, nothing installed)")
 class RealInstallTests(unittest.TestCase):

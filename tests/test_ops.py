@@ -122,6 +122,10 @@ class SocketActivationTests(DaemonTestCase):
             self.assertIn(b'"status":"ok"', sock.recv(4096))
         process.send_signal(signal.SIGTERM)
         self.assertEqual(process.wait(30), 0)
+        # The configured address (here --port 1) is not silently dropped.
+        said = process.stderr.read().decode()
+        self.assertIn("listening on 127.0.0.1:%d, the socket systemd passed" % port, said)
+        self.assertIn("the configured 127.0.0.1:1 (--host/--port, FILESTORAGED_HOST/PORT) is ignored", said)
 
 
 def daemon_has_connection(pid: int) -> bool:

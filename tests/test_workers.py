@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 from urllib.parse import urlsplit
 
+from filestoraged.workers import cpu_limit, worker_count
+
 from .support import MIB, Daemon, connection_refused, daemon_workers, multipart, payload, sha256, wait_until
 
 
@@ -336,3 +338,39 @@ class StartTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CpuLimitTests(unittest.TestCase):
+    """``--workers auto`` in a container: its cgroup's CPU limit, not the host's cores."""
+
+    def hierarchy(self, own: str, files: dict) -> tuple:
+        root = tempfile.mkdtemp(prefix="fsd-cgroup-")
+        self.addCleanup(shutil.rmtree, root, True)
+        for path, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+            with open(os.path.join(root, path), "w") as handle:
+                handle.write(text)
+        with open(os.path.join(root, "self-cgroup"), "w") as handle:
+            handle.write(own)
+        return os.path.join(root, "fs"), os.path.join(root, "self-cgroup")
+
+    def test_cgroup_v2_limits_from_the_group_or_a_parent(self):
+        cgroups, own = self.hierarchy("0::/machine/box\n", {"fs/machine/box/cpu.max": "max 100000\n",
+                                                              "fs/machine/cpu.max": "50000 100000\n",
+                                                              "fs/cpu.max": "max 100000\n"})
+        self.assertEqual(cpu_limit(cgroups, own), 0.5)
+        self.assertEqual(worker_count("auto", cgroups, own), 1)  # half a CPU: one worker
+        cgroups, own = self.hierarchy("0::/box\n", {"fs/box/cpu.max": "max 100000\n"})
+        self.assertIsNone(cpu_limit(cgroups, own))
+        self.assertEqual(worker_count("auto", cgroups, own), len(os.sched_getaffinity(0)))
+        self.assertEqual(worker_count("3", cgroups, own), 3)  # a number is a number
+
+    def test_cgroup_v1_cfs_quota(self):
+        cgroups, own = self.hierarchy("4:memory:/x\n3:cpu,cpuacct:/docker/box\n",
+                                      {"fs/cpu,cpuacct/docker/box/cpu.cfs_quota_us": "100000\n",
+                                       "fs/cpu,cpuacct/docker/box/cpu.cfs_period_us": "100000\n"})
+        self.assertEqual(cpu_limit(cgroups, own), 1.0)
+        self.assertEqual(worker_count("auto", cgroups, own), 1)
+        cgroups, own = self.hierarchy("3:cpu,cpuacct:/box\n", {"fs/cpu,cpuacct/box/cpu.cfs_quota_us": "-1\n",
+                                                              "fs/cpu,cpuacct/box/cpu.cfs_period_us": "100000\n"})
+        self.assertIsNone(cpu_limit(cgroups, own))

@@ -76,7 +76,7 @@ class Arbiter:
             signal.signal(number, lambda number, frame: self._pending.append(number))
         dirlock.hold(config.data_dir)  # kept until exit; the workers inherit it
         prepare(config)
-        self.listener = systemd.activation_socket() or listen(config.host, config.port)
+        self.listener = systemd.activation_socket(config.host, config.port) or listen(config.host, config.port)
         count = worker_count(config.workers)
         url = url_of("https" if config.tls_cert else "http", self.listener.getsockname())
         # Connections wait in the socket's backlog until the first worker takes them.

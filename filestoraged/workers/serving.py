@@ -81,7 +81,9 @@ def _serve(config, listener: Optional[socket.socket], role: Optional[WorkerRole]
         # socketserver goes back to waiting) instead of blocking in accept.
         listener.setblocking(False)
     try:
-        server = FileStoreServer(app, listener if listener is not None else systemd.activation_socket())
+        if listener is None:
+            listener = systemd.activation_socket(config.host, config.port)
+        server = FileStoreServer(app, listener)
     except BaseException:
         app.close()
         raise
