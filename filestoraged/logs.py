@@ -32,6 +32,7 @@ _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.
 FLUSH_EVERY = 0.2  # seconds an access line may wait
 BATCH_BYTES = 64 * 1024  # ... or until this much is gathered
 PIPE_BUF = 4096  # a write to a pipe this size or smaller is atomic (POSIX); longer lines are cut
+ACCESS = "filestoraged.access"
 
 
 def priority(level: int) -> str:
@@ -73,6 +74,8 @@ class BatchedHandler(logging.StreamHandler):
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         self._pid = -1
+        self._second = -1  # the second the fast path's prefix was made for ...
+        self._prefix = ("", "")  # ... and the text before and after the message
         os.register_at_fork(after_in_child=self._after_fork)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -90,6 +93,36 @@ class BatchedHandler(logging.StreamHandler):
             self._start()
         if self._size >= BATCH_BYTES:
             self._wake.set()
+
+    def line(self, name: str, message: str) -> bool:
+        """Take one INFO line of logger ``name`` the fast way: formatted here
+        as the formatter would, without a ``LogRecord`` (10 us a line
+        through ``logging``, 2 us here). False if this handler is not the
+        one serving ``name`` now (a test's ``assertLogs`` took its place)."""
+        logger = logging.getLogger(name)
+        if logger.handlers != [self] or self.formatter is None:
+            return False
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = self.formatter.format(logging.makeLogRecord(
+                {"name": name, "levelno": logging.INFO, "levelname": "INFO", "msg": "\0", "created": second,
+                 "msecs": 0.0})).split("\0", 1)
+        head, tail = self._prefix
+        if ",000 " in head:  # the time is in the line: put this line's milliseconds in
+            head = head.replace(",000 ", ",%03d " % int((now - second) * 1000), 1)
+        text = (head + message.replace("\n", " ") + tail + "\n").encode("utf-8", "backslashreplace")
+        if len(text) > PIPE_BUF:
+            text = text[:PIPE_BUF - 4] + b"...\n"
+        with self.lock:  # type: ignore[union-attr]
+            self._lines.append(text)
+            self._size += len(text)
+            if self._pid != os.getpid():
+                self._start()
+        if self._size >= BATCH_BYTES:
+            self._wake.set()
+        return True
 
     def flush(self) -> None:
         # The handler's lock, then the write lock, hand over hand: batches
@@ -168,6 +201,16 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
     batched = BatchedHandler(sys.stderr)
     batched.setFormatter(formatter)
-    access = logging.getLogger("filestoraged.access")
+    access = logging.getLogger(ACCESS)
     access.handlers[:] = [batched]
     access.propagate = False
+
+
+def access_line(message: str) -> None:
+    """One access-log line: the fast way when the batched handler serves the
+    access logger, else through ``logging`` (tests capture it so)."""
+    logger = logging.getLogger(ACCESS)
+    for handler in logger.handlers:
+        if isinstance(handler, BatchedHandler) and handler.line(ACCESS, message):
+            return
+    logger.info("%s", message)

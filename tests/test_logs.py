@@ -64,6 +64,20 @@ class BatchedAccessLogTests(unittest.TestCase):
         self.assertEqual(messages.count("before the fork, maybe not flushed yet"), 1)
         self.assertEqual(len(lines), 8 * 500 + 300 + 1)
 
+    def test_the_fast_path_writes_what_logging_would(self):
+        code = ("import logging; from filestoraged import logs; logs.configure('INFO');"
+                "logs.access_line('1.2.3.4 \"GET /x\" 200 5 0.1ms');"
+                "logging.getLogger('filestoraged.access').info('1.2.3.4 \"GET /x\" 200 5 0.1ms')")
+        for environ, pattern in (({}, r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO filestoraged\.access: "),
+                                 ({"JOURNAL_STREAM": "8:1234"}, r"^<6>INFO filestoraged\.access: ")):
+            with self.subTest(environ=environ):
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                                      env=dict(os.environ, PYTHONPATH=ROOT, **environ))
+                fast, slow = done.stderr.splitlines()
+                self.assertRegex(fast, pattern + r'1\.2\.3\.4 "GET /x" 200 5 0\.1ms$')
+                stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+                self.assertEqual(re.sub(stamp, "", fast), re.sub(stamp, "", slow))
+
     def test_a_line_is_written_within_the_flush_interval(self):
         code = ("import logging, sys, time; from filestoraged import logs; logs.configure('INFO');"
                 "logging.getLogger('filestoraged.access').info('now'); sys.stdout.write('logged\\n');"

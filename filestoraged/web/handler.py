@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Optional, Union
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, TooManyConnections, http_status
+from ..logs import access_line
 from . import access, body, proxies, request_head, response_head, tls
 from .deadlines import PacedReader, PacedSender
 from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
@@ -256,8 +257,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         opened = self.parsed.body_opened if self.parsed is not None else None
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info('%s "%s %s" %d %d %.1fms', self.client, self.command,
-                            _redact(self.path), self.status, self.bytes_out, duration * 1000)
+            access_line('%s "%s %s" %d %d %.1fms' % (self.client, self.command, _redact(self.path), self.status,
+                                                      self.bytes_out, duration * 1000))
         self.server.app.metrics.request(self.face, self.command, self.status, received, self.bytes_out, duration)
 
     def log_message(self, format: str, *args) -> None:
