@@ -114,6 +114,17 @@ class PagesOverHttpTests(ServerCase):
             self.assertEqual(self.request("GET", path).json()["error"], "not_found")
             self.assertEqual(self.request("GET", path, headers={"Accept": "application/json"}).status, status)
 
+    def test_gone_and_missing_pages_say_what_to_do_next(self):
+        body, ctype = multipart({"file": ("once.txt", b"once", "text/plain")})
+        link = self.request("POST", "/file", body, {"Content-Type": ctype}).json()["url"]
+        path = urlsplit(link).path
+        self.assertEqual(self.request("GET", path + "?download=1", headers=BROWSER).status, 200)
+        gone = self.request("GET", path, headers=BROWSER).body.decode()
+        self.assertIn("This link is gone", gone)
+        self.assertIn("Ask whoever sent you the link to share the file again.", gone)
+        missing = self.request("GET", "/file/" + "x" * 32, headers=BROWSER).body.decode()
+        self.assertIn("Check the address for typing mistakes, or ask whoever sent it for a new link.", missing)
+
     def test_the_form_without_javascript_gets_a_result_page(self):
         form = {"max_downloads": "3", "expires_in": "3600", "file": ("notes.txt", b"notes", "text/plain")}
         body, ctype = multipart(form)
@@ -197,6 +208,43 @@ class PagesInChromiumTests(BrowserCase):
         self.driver.get(link)
         self.assertEqual(self.element("h1").text, "This link is gone")
 
+    def uploaded(self, **fields) -> str:
+        source = os.path.join(self.files, "notes.txt")
+        with open(source, "wb") as handle:
+            handle.write(b"notes to share")
+        self.driver.get("http://127.0.0.1:%d/" % self.port)
+        self.element("#file").send_keys(source)
+        self.element("#share").click()
+        self.wait(lambda: self.element("#result").is_displayed(), "the link is shown")
+        return self.element("#link").text
+
+    def test_copy_link_without_the_clipboard_api_selects_the_link(self):
+        """Plain HTTP on a LAN address is no secure context: no clipboard API."""
+        link = self.uploaded()
+        self.driver.execute_script("Object.defineProperty(window, 'isSecureContext', {value: false})")
+        self.element("#copy").click()
+        self.wait(lambda: "Selected" in self.element("#copied").text, "the page says the link is selected")
+        self.assertEqual(self.driver.execute_script("return window.getSelection().toString()"), link)
+        self.assertIn("Ctrl+C", self.element("#copied").text)
+
+    def test_expiry_in_local_time_and_a_delete_button(self):
+        link = self.uploaded()
+        shown = self.element("#expires").text
+        self.assertRegex(shown, r"\d")
+        self.assertNotRegex(shown, r"\d{4}-\d\d-\d\dT")  # the reader's own time, not the answer's ISO form
+        self.element("#delete").click()
+        self.wait(lambda: "Deleted" in self.element("#deleted").text, "the link is deleted")
+        self.assertEqual(self.request("GET", urlsplit(link).path).status, 410)
+        self.driver.get(link)
+        self.assertEqual(self.element("h1").text, "This link is gone")
+
+    def test_the_landing_page_shows_the_expiry_in_local_time(self):
+        body, ctype = multipart({"file": ("t.txt", b"t", "text/plain")})
+        answer = self.request("POST", "/file", body, {"Content-Type": ctype}).json()
+        self.driver.get(answer["url"])
+        expected = self.driver.execute_script("return new Date(arguments[0]).toLocaleString()", answer["expires_at"])
+        self.assertEqual(self.element("time").text, expected)
+
     def test_screenshots_at_360_and_1280_pixels(self):
         folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or self.files
         body, ctype = multipart({"password": "pw", "file": ("report.pdf", b"%PDF-1.4", "application/pdf")})
@@ -213,6 +261,43 @@ class PagesInChromiumTests(BrowserCase):
                 self.assertLessEqual(self.driver.execute_script("return document.documentElement.scrollWidth"),
                                      width)
         self.driver.set_window_size(1280, 900)
+
+
+class PagesInPlainWordsTests(BrowserCase):
+    """The upload page on a server that is strict: a small size limit and
+    tokens asked for every write."""
+
+    config_overrides = {"max_size": 1024 * 1024, "auth": "writes"}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.files = tempfile.mkdtemp(prefix="fsd-pages-")
+        self.addCleanup(shutil.rmtree, self.files, True)
+
+    def element(self, selector: str):
+        return self.driver.find_element("css selector", selector)
+
+    def choose(self, size: int) -> None:
+        source = os.path.join(self.files, "file-%d.bin" % size)
+        with open(source, "wb") as handle:
+            handle.write(payload(size, seed=3))
+        self.driver.get("http://127.0.0.1:%d/" % self.port)
+        self.element("#file").send_keys(source)
+
+    def test_the_size_is_checked_before_uploading(self):
+        self.choose(2 * 1024 * 1024)
+        self.element("#share").click()
+        wait_in(self.driver, lambda: self.element("#failed").is_displayed(), "the page says why")
+        self.assertEqual(self.element("#failed").text, "This file is 2.0 MiB; this server accepts up to 1.0 MiB.")
+        self.assertEqual(self.stored_files(), [])
+
+    def test_a_missing_token_is_said_in_plain_words(self):
+        self.choose(1000)
+        self.element("#share").click()
+        wait_in(self.driver, lambda: self.element("#failed").is_displayed(), "the page says why")
+        text = self.element("#failed").text
+        self.assertEqual(text, "This server asks for an API token: paste one in the first field and try again.")
+        self.assertNotIn("Bearer", text)
 
 
 class PagesWithoutJavaScriptTests(BrowserCase):

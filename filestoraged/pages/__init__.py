@@ -75,12 +75,33 @@ def size_text(size: int) -> str:
     return "%d bytes" % size
 
 
+# What a person can do next, by status: the answer's own message says what happened.
+NEXT_STEP = {
+    401: "Enter the password you were given with the link.",
+    403: "Ask whoever runs this server for access.",
+    404: "Check the address for typing mistakes, or ask whoever sent it for a new link.",
+    410: "Ask whoever sent you the link to share the file again.",
+    413: "Send a smaller file, or ask whoever runs this server to raise the limit.",
+    429: "Wait a minute, then try again.",
+    507: "Tell whoever runs this server: it is out of space.",
+}
+
+
 def error_page(status: int, message: str, headers: Optional[Dict[str, str]] = None) -> TextResponse:
-    """A readable page for a failure (the JSON error's message, in words)."""
+    """A readable page for a failure: the JSON error's message in words, and
+    what to do next."""
     titles = {401: "A password is needed", 403: "Not allowed", 404: "Nothing here", 410: "This link is gone",
               429: "Too many attempts", 413: "Too large", 507: "The store is full"}
     title = titles.get(status, "Something went wrong" if status >= 500 else "That did not work")
-    body = ('<h1>%s</h1><div class="card"><p>%s</p><p class="muted">HTTP %d</p>'
-            '<a class="button" href="/">Upload a file</a></div>' % (escape(title), escape(message), status))
+    if "Authorization: Bearer" in message:  # a person has no header to set: say it their way
+        message = "This server asks for an API token for this"
+        next_step = "Paste your API token in the upload page's first field, or ask whoever runs this server for one."
+    else:
+        next_step = NEXT_STEP.get(status, "Try again in a moment." if status >= 500 else "")
+    text = message[:1].upper() + message[1:]
+    body = ('<h1>%s</h1><div class="card"><p>%s.</p>%s<p class="muted">HTTP %d</p>'
+            '<a class="button" href="/">Upload a file</a></div>'
+            % (escape(title), escape(text.rstrip(".")), '<p>%s</p>' % escape(next_step) if next_step else "",
+               status))
     fields = {name: value for name, value in (headers or {}).items() if name != "WWW-Authenticate"}
     return page(status, title, body, headers=fields)

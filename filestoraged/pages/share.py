@@ -8,17 +8,24 @@ from __future__ import annotations
 from html import escape
 from typing import Optional
 
-from ..timestamps import readable_utc
+from ..timestamps import iso_utc, readable_utc
 from ..web.messages import TextResponse
 from . import page, size_text
 
 
+# The expiry in the reader's own time zone (the page says UTC without script).
+LOCAL_TIME = """
+for (const t of document.querySelectorAll("time[data-utc]")) {
+  const d = new Date(t.dataset.utc); if (!isNaN(d)) t.textContent = d.toLocaleString(); }
+"""
+
+
 def landing_page(link, message: Optional[str] = None, status: int = 200) -> TextResponse:
     name = link.filename or "download"
-    expires = readable_utc(link.expires_at)
-    rows = (("Size", size_text(link.size)), ("Type", link.content_type or "application/octet-stream"),
-            ("Expires", expires), ("Downloads left", str(link.downloads_left)))
-    details = "".join("<dt>%s</dt><dd>%s</dd>" % (escape(a), escape(b)) for a, b in rows)
+    expires = '<time data-utc="%s">%s</time>' % (iso_utc(link.expires_at), escape(readable_utc(link.expires_at)))
+    rows = (("Size", escape(size_text(link.size))), ("Type", escape(link.content_type or "application/octet-stream")),
+            ("Expires", expires), ("Downloads left", escape(str(link.downloads_left))))
+    details = "".join("<dt>%s</dt><dd>%s</dd>" % (escape(a), b) for a, b in rows)
     error = '<p class="error" role="alert">%s</p>' % escape(message) if message else ""
     if link.has_password:
         action = ('<form method="post" action="/file/%s">%s<label for="password">Password</label>'
@@ -28,4 +35,4 @@ def landing_page(link, message: Optional[str] = None, status: int = 200) -> Text
     else:
         action = '%s<a class="button" href="/file/%s?download=1" download>Download</a>' % (error, escape(link.id))
     body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>' % (escape(name), details, action)
-    return page(status, name, body)
+    return page(status, name, body, LOCAL_TIME)

@@ -9,9 +9,11 @@ result is shown in place with a copy button.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from html import escape
 from typing import Dict
 
+from ..timestamps import readable_utc
 from ..web.messages import TextResponse
 from . import page, size_text
 
@@ -19,24 +21,40 @@ SCRIPT = r"""
 const form = document.getElementById("upload"), file = document.getElementById("file");
 const drop = document.getElementById("drop"), bar = document.getElementById("bar");
 const status = document.getElementById("status"), result = document.getElementById("result");
-const failed = document.getElementById("failed");
+const failed = document.getElementById("failed"), most = Number(form.dataset.maxSize);
 function human(n) { const u = ["bytes", "KiB", "MiB", "GiB"]; let i = 0;
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + " " + u[i]; }
 function show(id, text) { document.getElementById(id).textContent = text; }
+function fail(text) { status.hidden = true; failed.textContent = text; failed.hidden = false; failed.focus(); }
+function local(iso) { const d = new Date(iso); return isNaN(d) ? iso : d.toLocaleString(); }
+// What went wrong, in words a person can act on (the server's message names headers and codes).
+function plain(code, answer) {
+  if (code === 401) return "This server asks for an API token: paste one in the first field and try again.";
+  if (code === 403) return "Your API token may not upload here: ask for one that can.";
+  if (code === 413) return "This file is larger than this server accepts (up to " + human(most) + ").";
+  if (code === 429) return "Too many attempts: wait a minute and try again.";
+  if (code === 507) return "The server has no room left for this file.";
+  if (code >= 500) return "The server could not store the file just now: try again in a moment.";
+  return answer.message ? answer.message.charAt(0).toUpperCase() + answer.message.slice(1) + "."
+                        : "The upload did not work.";
+}
 const over = on => ev => { ev.preventDefault(); drop.classList.toggle("over", on); };
 ["dragenter", "dragover"].forEach(e => drop.addEventListener(e, over(true)));
 ["dragleave", "drop"].forEach(e => drop.addEventListener(e, over(false)));
 drop.addEventListener("drop", ev => { if (ev.dataTransfer.files.length) file.files = ev.dataTransfer.files; });
 form.addEventListener("submit", ev => {
   ev.preventDefault();
-  if (!file.files.length) { failed.textContent = "Choose a file first."; failed.hidden = false; file.focus(); return; }
-  const plain = ev.submitter && ev.submitter.id === "plain";
+  if (!file.files.length) { fail("Choose a file first."); file.focus(); return; }
+  const chosen = file.files[0];
+  if (chosen.size > most) {
+    fail("This file is " + human(chosen.size) + "; this server accepts up to " + human(most) + "."); return; }
+  const plainUpload = ev.submitter && ev.submitter.id === "plain";
   const data = new FormData();
-  if (!plain) for (const name of ["password", "max_downloads", "expires_in"]) {
+  if (!plainUpload) for (const name of ["password", "max_downloads", "expires_in"]) {
     const value = form.elements[name].value; if (value) data.append(name, value); }
-  data.append("file", file.files[0]);
+  data.append("file", chosen);
   const xhr = new XMLHttpRequest(), started = Date.now();
-  xhr.open("POST", plain ? "/files" : "/file");
+  xhr.open("POST", plainUpload ? "/files" : "/file");
   xhr.setRequestHeader("Accept", "application/json");
   const token = form.elements.token.value; if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
   failed.hidden = true; result.hidden = true; status.hidden = false;
@@ -47,18 +65,36 @@ form.addEventListener("submit", ev => {
     show("left", Math.max(0, Math.round((p.total - p.loaded) / rate)) + " s left"); };
   xhr.onload = () => { status.hidden = true; let answer = {};
     try { answer = JSON.parse(xhr.responseText); } catch (e) {}
-    if (xhr.status >= 300) { failed.textContent = answer.message || ("The upload failed (HTTP " + xhr.status + ")");
-      failed.hidden = false; failed.focus(); return; }
+    if (xhr.status >= 300) { fail(plain(xhr.status, answer)); return; }
     show("link", answer.url); show("delete-token", answer.delete_token || "none (content-addressed)");
-    show("expires", answer.expires_at || "never");
-    show("downloads", plain ? "unlimited" : (form.elements.max_downloads.value || "1"));
+    show("expires", answer.expires_at ? local(answer.expires_at) : "never");
+    show("downloads", plainUpload ? "unlimited" : (form.elements.max_downloads.value || "1"));
+    const remove = document.getElementById("delete");
+    remove.hidden = !answer.delete_token; remove.dataset.url = answer.url || "";
+    remove.dataset.token = answer.delete_token || ""; show("deleted", "");
     result.hidden = false; document.getElementById("link").focus(); };
-  xhr.onerror = () => { status.hidden = true; failed.textContent = "The connection failed."; failed.hidden = false; };
+  xhr.onerror = () => fail("The connection to the server was lost: check it and try again.");
   xhr.send(data);
 });
 document.getElementById("copy").addEventListener("click", () => {
-  navigator.clipboard.writeText(document.getElementById("link").textContent).then(
-    () => show("copied", "Copied."), () => show("copied", "Select the link and copy it."));
+  const link = document.getElementById("link");
+  const select = () => { const range = document.createRange(); range.selectNodeContents(link);
+    const chosen = window.getSelection(); chosen.removeAllRanges(); chosen.addRange(range);
+    show("copied", "Selected: press Ctrl+C (or \u2318C) to copy it."); };
+  // The clipboard API exists only on HTTPS or localhost: elsewhere select the text for the reader.
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(link.textContent).then(() => show("copied", "Copied."), select);
+  } else { select(); }
+});
+document.getElementById("delete").addEventListener("click", ev => {
+  const button = ev.currentTarget, xhr = new XMLHttpRequest();
+  xhr.open("DELETE", new URL(button.dataset.url).pathname);
+  xhr.setRequestHeader("X-Delete-Token", button.dataset.token);
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.onload = () => { if (xhr.status < 300) { show("deleted", "Deleted: the link no longer works.");
+      button.hidden = true; } else { show("deleted", "It could not be deleted (HTTP " + xhr.status + ")."); } };
+  xhr.onerror = () => show("deleted", "The connection to the server was lost.");
+  xhr.send();
 });
 """
 
@@ -68,7 +104,7 @@ document.getElementById("copy").addEventListener("click", () => {
 # reads a byte of the file (see faces.uploads.multipart_parts).
 def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResponse:
     body = """<h1>Share a file</h1>
-<form id="upload" class="card" method="post" action="/file" enctype="multipart/form-data">
+<form id="upload" class="card" method="post" action="/file" enctype="multipart/form-data" data-max-size="%(bytes)d">
 <label for="token">API token (only if this server asks for one)</label>
 <input id="token" name="token" type="password" autocomplete="off">
 <div id="drop" class="drop"><label for="file">File (up to %(max)s)</label>
@@ -92,8 +128,10 @@ def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResp
 <dl><dt>Link</dt><dd><code id="link" tabindex="-1"></code></dd>
 <dt>Delete token</dt><dd><code id="delete-token"></code></dd>
 <dt>Expires</dt><dd id="expires"></dd><dt>Downloads</dt><dd id="downloads"></dd></dl>
-<button id="copy" type="button">Copy link</button> <span id="copied" aria-live="polite"></span></div>
-""" % {"max": escape(size_text(max_size)), "expiry": _expiry_options(default_expiry, max_expiry)}
+<button id="copy" type="button">Copy link</button> <span id="copied" aria-live="polite"></span>
+<button id="delete" class="secondary" type="button" hidden>Delete this link</button>
+<span id="deleted" aria-live="polite"></span></div>
+""" % {"max": escape(size_text(max_size)), "bytes": max_size, "expiry": _expiry_options(default_expiry, max_expiry)}
     return page(200, "Share a file", body, SCRIPT)
 
 
@@ -106,13 +144,24 @@ def _expiry_options(default: int, longest: int) -> str:
                    for seconds, text in sorted(choices) if seconds <= longest)
 
 
+def _when(iso: str) -> str:
+    """An ISO time as people read it (UTC; the page has no script to make it local)."""
+    try:
+        stamp = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return escape(iso)
+    return escape(readable_utc(stamp))
+
+
 def result_page(answer: Dict[str, object], max_downloads: object = None) -> TextResponse:
     """What a browser sees after the form was posted without JavaScript."""
     url = str(answer.get("url", ""))
     rows = [("Link", '<a href="%s"><code>%s</code></a>' % (escape(url), escape(url)))]
     if "delete_token" in answer:
         rows.append(("Delete token", "<code>%s</code>" % escape(str(answer["delete_token"]))))
-        rows.append(("Expires", escape(str(answer.get("expires_at", "")))))
+        rows.append(("To delete it", "<code>curl -X DELETE -H 'X-Delete-Token: %s' %s</code>"
+                     % (escape(str(answer["delete_token"])), escape(url))))
+        rows.append(("Expires", _when(str(answer.get("expires_at", "")))))
         rows.append(("Downloads", escape(str(max_downloads or 1))))
     if "hash" in answer:
         rows.append(("SHA-256", "<code>%s</code>" % escape(str(answer["hash"]))))
