@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+from filestoraged.config import Config
+
 from .support import ROOT, ServerCase
 
 
@@ -33,9 +35,14 @@ class ContainerFileTests(ServerCase):
         code = command[2].replace("127.0.0.1:8080", "127.0.0.1:%d" % self.port)
         self.assertEqual(subprocess.run([sys.executable, "-c", code], timeout=30).returncode, 0)
 
-    def test_compose_puts_memcached_beside_the_memcached_backend(self):
+    def test_compose_defaults_to_the_disk_backend_and_outlasts_the_drain(self):
         with open(os.path.join(ROOT, "compose.yaml")) as handle:
             text = handle.read()
-        self.assertIn("FILESTORAGED_BACKEND: memcached", text)
-        self.assertIn("FILESTORAGED_MEMCACHED: memcached:11211", text)
-        self.assertRegex(text, r"image: memcached:1\.6")
+        active = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        self.assertNotIn("FILESTORAGED_BACKEND", active)  # the disk backend: durable in the volume
+        self.assertNotIn("memcached", active)
+        # The memcached backend stays as a commented alternative, with memcached beside it.
+        self.assertIn("#   FILESTORAGED_BACKEND: memcached", text)
+        self.assertRegex(text, r"#   image: memcached:1\.6")
+        grace = int(re.search(r"^\s*stop_grace_period: (\d+)s$", active, re.M).group(1))
+        self.assertGreater(grace, Config().shutdown_grace)  # the drain ends before the container is killed

@@ -227,16 +227,22 @@ class PagesInChromiumTests(BrowserCase):
         self.assertEqual(self.driver.execute_script("return window.getSelection().toString()"), link)
         self.assertIn("Ctrl+C", self.element("#copied").text)
 
-    def test_expiry_in_local_time_and_a_delete_button(self):
-        link = self.uploaded()
-        shown = self.element("#expires").text
-        self.assertRegex(shown, r"\d")
-        self.assertNotRegex(shown, r"\d{4}-\d\d-\d\dT")  # the reader's own time, not the answer's ISO form
-        self.element("#delete").click()
-        self.wait(lambda: "Deleted" in self.element("#deleted").text, "the link is deleted")
-        self.assertEqual(self.request("GET", urlsplit(link).path).status, 410)
-        self.driver.get(link)
-        self.assertEqual(self.element("h1").text, "This link is gone")
+    def test_expiry_in_local_time_and_a_delete_button_at_both_widths(self):
+        for width in (360, 1280):
+            with self.subTest(width=width):
+                self.driver.set_window_size(width, 900)
+                link = self.uploaded()
+                shown = self.element("#expires").text
+                self.assertRegex(shown, r"\d")
+                self.assertNotRegex(shown, r"\d{4}-\d\d-\d\dT")  # the reader's own time, not ISO
+                self.element("#delete").click()
+                self.wait(lambda: "Deleted" in self.element("#deleted").text, "the link is deleted")
+                self.assertEqual(self.request("GET", urlsplit(link).path).status, 410)
+                self.assertLessEqual(self.driver.execute_script("return document.documentElement.scrollWidth"),
+                                     width)
+                self.driver.get(link)
+                self.assertEqual(self.element("h1").text, "This link is gone")
+        self.driver.set_window_size(1280, 900)
 
     def test_the_landing_page_shows_the_expiry_in_local_time(self):
         body, ctype = multipart({"file": ("t.txt", b"t", "text/plain")})
