@@ -4,14 +4,38 @@ once; a broken or absent cache only costs speed."""
 
 from __future__ import annotations
 
+import io
+import os
+
 from filestoraged.storage.cached import CACHE_MAX, CachedBackend
+from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import DEFAULT
 from filestoraged.storage.s3.backend import S3Backend, key_of
 
 from .memcached_server import MemcachedMixin
 from .seaweed_server import SeaweedMixin
+from .storage_contract import StorageContract
 from .support import ServerCase, payload, sha256
+from .test_disk import DiskTestCase
 from .test_s3 import flip_a_byte
+
+
+class CachedContractTests(StorageContract, MemcachedMixin, DiskTestCase):
+    """The cache in front of a tier keeps the storage contract word for word."""
+
+    def make_backend(self, max_size: int, max_bytes=None) -> CachedBackend:
+        return CachedBackend(DiskBackend(self.root, max_size, max_bytes), self.addresses)
+
+    def corrupt(self, namespace, oid: str) -> None:
+        path = self.backend.tier.object_path(namespace, oid)  # the tier's copy, as a bad disk would
+        with open(path, "r+b") as handle:
+            handle.seek(os.path.getsize(path) // 2)
+            byte = handle.read(1)
+            handle.seek(-1, io.SEEK_CUR)
+            handle.write(bytes([byte[0] ^ 0x01]))
+
+    def assert_nothing_left(self) -> None:
+        self.assertEqual(os.listdir(self.backend.tier.tmp_dir), [])
 
 
 class CachedS3Tests(MemcachedMixin, SeaweedMixin, ServerCase):

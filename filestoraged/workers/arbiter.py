@@ -159,15 +159,30 @@ class Arbiter:
                 child.ready = child.ready or b"R" in data
 
     def _handle_signals(self) -> bool:
-        """True once a stop was asked for."""
+        """Each signal received to its own method (``handle_term``,
+        ``handle_hup``, ..., as gunicorn's arbiter names them); True once a
+        stop was asked for."""
         pending, self._pending = self._pending, []
         for number in pending:
-            if number in (signal.SIGTERM, signal.SIGINT):
-                log.info("%s received: stopping the workers", signal.Signals(number).name)
-                self._stopping = True
-            elif number == signal.SIGHUP:
-                self._reload()
+            getattr(self, "handle_" + signal.Signals(number).name[3:].lower())()
         return self._stopping
+
+    def handle_term(self) -> None:
+        """Stop: drain the workers, then exit 0 (systemd's stop)."""
+        log.info("SIGTERM received: stopping the workers")
+        self._stopping = True
+
+    def handle_int(self) -> None:
+        """Ctrl-C: as SIGTERM."""
+        log.info("SIGINT received: stopping the workers")
+        self._stopping = True
+
+    def handle_hup(self) -> None:
+        """Reload: read the configuration again and replace the workers one by one."""
+        self._reload()
+
+    def handle_chld(self) -> None:
+        """A worker exited: it only wakes the loop, which reaps it (``_reap``)."""
 
     def _reap(self):
         while True:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import datetime, timezone
 from typing import Dict, Mapping, Optional
 from urllib.parse import quote
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+log = logging.getLogger(__name__)
 _SAFE = "-._~"
 
 
@@ -25,7 +27,10 @@ def uri_encode(text: str, keep_slash: bool) -> str:
 
 
 def canonical_query(query: Mapping[str, str]) -> str:
-    return "&".join("%s=%s" % (uri_encode(k, False), uri_encode(v, False)) for k, v in sorted(query.items()))
+    """The query as signed and sent: each name and value URI-encoded, sorted
+    by the encoded name (SigV4 sorts what is sent, not what was meant)."""
+    return "&".join("%s=%s" % pair for pair in sorted((uri_encode(k, False), uri_encode(v, False))
+                                                      for k, v in query.items()))
 
 
 class Signer:
@@ -42,25 +47,43 @@ class Signer:
              payload_sha256: str, now: Optional[datetime] = None) -> Dict[str, str]:
         """The headers to send: ``headers`` plus ``Host``, ``x-amz-date``,
         ``x-amz-content-sha256`` and ``Authorization``. ``path`` is already
-        URI-encoded."""
-        now = now or datetime.now(timezone.utc)
-        stamp = now.strftime("%Y%m%dT%H%M%SZ")
-        day = stamp[:8]
+        URI-encoded. In SigV4's named steps, the first two logged at DEBUG (as
+        botocore does): what a store that answers ``SignatureDoesNotMatch``
+        computed differently is there to compare."""
+        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
         signed = {name.lower(): " ".join(str(value).split()) for name, value in headers.items()
                   if name.lower() != "transfer-encoding"}
         signed.update({"host": host, "x-amz-date": stamp, "x-amz-content-sha256": payload_sha256})
-        names = sorted(signed)
-        canonical = "\n".join([method, path, canonical_query(query),
-                               "".join("%s:%s\n" % (name, signed[name]) for name in names),
-                               ";".join(names), payload_sha256])
-        scope = "%s/%s/%s/aws4_request" % (day, self.region, self.service)
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key = ("AWS4" + self._secret).encode()
-        for part in (day, self.region, self.service, "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        canonical = self.canonical_request(method, path, query, signed, payload_sha256)
+        log.debug("canonical request:\n%s", canonical)
+        scope = "%s/%s/%s/aws4_request" % (stamp[:8], self.region, self.service)
+        to_sign = self.string_to_sign(stamp, scope, canonical)
+        log.debug("string to sign:\n%s", to_sign)
         out = dict(headers)
         out.update({"Host": host, "x-amz-date": stamp, "x-amz-content-sha256": payload_sha256,
                     "Authorization": "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
-                    % (self.access_key, scope, ";".join(names), signature)})
+                    % (self.access_key, scope, ";".join(sorted(signed)), self.signature(stamp[:8], to_sign))})
         return out
+
+    @staticmethod
+    def canonical_request(method: str, path: str, query: Mapping[str, str], signed: Mapping[str, str],
+                          payload_sha256: str) -> str:
+        """Step 1: the request as the store will rebuild it (``signed``: the
+        headers to sign, lower-case names, values with spaces folded)."""
+        names = sorted(signed)
+        return "\n".join([method, path, canonical_query(query),
+                          "".join("%s:%s\n" % (name, signed[name]) for name in names), ";".join(names),
+                          payload_sha256])
+
+    @staticmethod
+    def string_to_sign(stamp: str, scope: str, canonical: str) -> str:
+        """Step 2: the algorithm, the time, the scope and the canonical request's digest."""
+        return "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+
+    def signature(self, day: str, to_sign: str) -> str:
+        """Step 3: HMAC-SHA256 of the string to sign, with a key derived from
+        the secret through the day, the region, the service and ``aws4_request``."""
+        key = ("AWS4" + self._secret).encode()
+        for part in (day, self.region, self.service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
