@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
 from ..storage.names import DEFAULT, object_id
-from ..web.router import Router
+from ..web.router import Router, Scope
 from . import Face
 from .uploads import file_or_raw_upload
 
@@ -14,8 +14,9 @@ class FilesFace(Face):
     """POST a body (raw or multipart ``file``) to get its SHA-256; GET/HEAD/DELETE it."""
 
     def register(self, router: Router) -> None:
-        router.add("/files", "files", {"POST": self.upload})
-        router.add("/files/{oid}", "files", {"GET": self.download, "DELETE": self.delete})
+        router.add("/files", "files", {"POST": self.upload}, {"POST": Scope("files:write", form=True)})
+        router.add("/files/{oid}", "files", {"GET": self.download, "DELETE": self.delete},
+                   {"GET": Scope("files:read", public=True), "DELETE": Scope("files:delete")})
 
     def upload(self, request: Request) -> JsonResponse:
         upload = file_or_raw_upload(request, self.config.max_size)

@@ -10,7 +10,7 @@ from . import Face
 
 class HomeFace(Face):
     def register(self, router: Router) -> None:
-        router.add("/", "home", {"GET": self.home})
+        router.add("/", "home", {"GET": self.home}, {"GET": None})
 
     def home(self, request: Request) -> TextResponse:
         config = self.config

@@ -6,14 +6,14 @@ import os
 
 from ..errors import BackendUnavailable, FileStoreError
 from ..web.messages import JsonResponse, Request, TextResponse
-from ..web.router import Router
+from ..web.router import Router, Scope
 from . import Face
 
 
 class OpsFace(Face):
     def register(self, router: Router) -> None:
-        router.add("/healthz", "ops", {"GET": self.health})
-        router.add("/metrics", "ops", {"GET": self.metrics})
+        router.add("/healthz", "ops", {"GET": self.health}, {"GET": None})  # open in every mode
+        router.add("/metrics", "ops", {"GET": self.metrics}, {"GET": Scope("metrics:read")})
 
     def health(self, request: Request) -> JsonResponse:
         backend = self.app.backend

@@ -26,7 +26,7 @@ from ..timestamps import iso_utc
 from ..storage.names import SHARES
 from ..web.access import basic_password, header_text
 from ..web.fields import refuse_unknown
-from ..web.router import Router
+from ..web.router import Router, Scope
 from . import Face
 from .previews import landing_only
 from .uploads import multipart_parts, raw_upload, whole_number
@@ -44,10 +44,14 @@ class ShareFace(Face):
         self.shares = app.shares
 
     def register(self, router: Router) -> None:
-        router.add("/file", "file", {"PUT": self.upload, "POST": self.upload})
+        create = Scope("share:create", form=True)
+        router.add("/file", "file", {"PUT": self.upload, "POST": self.upload}, {"PUT": create, "POST": create})
+        # A link is its own secret: downloading it, and its landing page's
+        # password form, ask for no token; nor does a delete with its token.
         router.add("/file/{link_id}", "file", {"GET": self.download, "POST": self.download_form,
                                                "DELETE": self.delete, "PUT": self.upload_named},
-                   query=("download", "password"))
+                   {"GET": None, "POST": None, "DELETE": Scope("share:delete", unless="X-Delete-Token"),
+                    "PUT": create}, query=("download", "password"))
 
 
     def upload(self, request: Request) -> JsonResponse:
@@ -229,10 +233,7 @@ def _password(request: Request) -> Optional[str]:
     header = header_text(request.headers, "X-Password")
     if header is not None:
         return header
-    auth = request.headers.get("Authorization", "")
-    if auth[:6].lower() == "basic ":
-        return basic_password(auth[6:])
-    return None
+    return basic_password(request.headers)
 
 
 def _content_type(declared: Optional[str], filename: Optional[str]) -> str:

@@ -22,6 +22,7 @@ from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..meta.attempts import Attempts
 from ..meta.tokens import TokenStore, grants
 from ..records.interface import Records
+from .router import Scope
 
 log = logging.getLogger(__name__)
 
@@ -46,29 +47,15 @@ class Need:
         return ":".join(part for part in (self.face, self.namespace, self.verb) if part)
 
 
-_READS = ("GET", "HEAD")
-
-
-def need_for(face: str, method: str, path: str, params: Dict[str, str], headers) -> Optional[Need]:
-    """What a routed request needs; None where no token is ever asked."""
-    reading = method in _READS
-    if face == "files":
-        return Need("files", None, "read" if reading else ("delete" if method == "DELETE" else "write"), reading)
-    if face == "data":
-        verb = "read" if reading else ("delete" if method == "DELETE" else "write")
-        return Need("data", params.get("repo"), verb, reading and "oid" in params)  # a listing is no public read
-    if face == "file":
-        # A link is its own secret: downloading needs no token, nor does the
-        # landing page's password form (a POST to the link itself).
-        if reading or (method == "POST" and "link_id" in params) or (
-                method == "DELETE" and headers.get("X-Delete-Token")):
-            return None
-        return Need("share", None, "delete" if method == "DELETE" else "create", False)
-    if face == "kv":
-        return Need("kv", None, "read" if reading else "write", reading)
-    if path.endswith("/metrics"):
-        return Need("metrics", None, "read", False)
-    return None
+def need_for(scope: Optional[Scope], params: Dict[str, str], headers) -> Optional[Need]:
+    """What a routed request needs: its route's declared ``scope`` (see
+    ``router.Scope``) with the path's captures filled in; None where no
+    token is asked."""
+    if scope is None or (scope.unless is not None and headers.get(scope.unless)):
+        return None
+    face, *middle, verb = scope.text.split(":")
+    namespace = params.get(middle[0].strip("{}")) if middle else None
+    return Need(face, namespace, verb, scope.public)
 
 
 def is_loopback(host: str) -> bool:
@@ -167,12 +154,12 @@ class Access:
         return token.scopes
 
 
-def token_in_form(need: Optional[Need], face: str, headers) -> bool:
+def token_in_form(need: Optional[Need], scope: Optional[Scope], headers) -> bool:
     """True for an upload through the upload page's form without JavaScript:
-    a multipart POST to ``/files`` or ``/file`` that needs a token and
-    carries none in ``Authorization``. Its token is then the form's first
-    part, ``token`` (checked before a byte of the file is read)."""
-    return (need is not None and face in ("files", "file") and "Authorization" not in headers
+    a multipart upload to a route whose scope says ``form`` that needs a
+    token and carries none in ``Authorization``. Its token is then the
+    form's first part, ``token`` (checked before a byte of the file is read)."""
+    return (need is not None and scope is not None and scope.form and "Authorization" not in headers
             and (headers.get("Content-Type") or "").lower().startswith("multipart/form-data"))
 
 
@@ -184,15 +171,17 @@ def credentials(headers) -> Optional[str]:
         return rest.strip() or None
     # Basic carries a token wherever one is asked; a share-link download,
     # where Basic carries the link's password, never asks for one.
-    if scheme.lower() == "basic":
-        return basic_password(rest) or None
-    return None
+    return basic_password(headers) or None
 
 
-def basic_password(encoded: str) -> str:
-    """The password of HTTP Basic credentials (``base64(user:password)``,
-    UTF-8 as RFC 7617 recommends); ``BadRequest`` (400) for anything else,
-    non-ASCII bytes in the header included."""
+def basic_password(headers) -> Optional[str]:
+    """The password of HTTP Basic credentials in ``Authorization``
+    (``base64(user:password)``, UTF-8 as RFC 7617 recommends), None without
+    them; ``BadRequest`` (400) for malformed ones, non-ASCII bytes included.
+    The one Basic decoder: tokens and share-link passwords both use it."""
+    scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
     try:
         decoded = base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
     except (ValueError, UnicodeError):  # binascii.Error is a ValueError

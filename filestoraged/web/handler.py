@@ -118,15 +118,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.answer_preflight(path)
             return
         try:
-            handler, params, self.face = app.router.match(self.command, path)
+            handler, params, self.face, scope = app.router.match(self.command, path)
             if query:
                 app.router.check_query(path, query)
             scopes: tuple = ()
             form_check = None
             mode = app.access.mode_for(self.headers)
             if mode != "off":  # the default on loopback: nothing to work out per request
-                need = access.need_for(self.face, self.command, path, params, self.headers)
-                if access.token_in_form(need, self.face, self.headers):
+                need = access.need_for(scope, params, self.headers)
+                if access.token_in_form(need, scope, self.headers):
                     form_check = app.access.form_check(need, self.client, mode)
                 else:
                     scopes = app.access.check(need, self.headers, self.client, mode)

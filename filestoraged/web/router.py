@@ -10,12 +10,28 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import MethodNotAllowed, NotFound
 from .fields import refuse_unknown
 
 Handler = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one method of a route needs from an API token: ``text`` is
+    ``FACE[:{capture}]:VERB`` (``data:{repo}:write``: the repository the
+    path names). ``public``: anyone may do it under ``--auth writes`` (reads
+    of objects and keys). ``unless``: a request header that is its own
+    authority (a share link's ``X-Delete-Token``). ``form``: an upload whose
+    token may come as the upload form's first part (the page without
+    JavaScript). A method declared ``None`` never asks for a token."""
+
+    text: str
+    public: bool = False
+    unless: Optional[str] = None
+    form: bool = False
 
 
 @dataclass
@@ -27,6 +43,7 @@ class Route:
     wrong_method_is_not_found: bool = False
     allow: List[str] = field(default_factory=list)
     query: Tuple[str, ...] = ()  # the query parameters it takes; any other is 400
+    scopes: Mapping[str, Optional[Scope]] = field(default_factory=dict)  # method -> what it needs
 
 
 class Router:
@@ -40,31 +57,38 @@ class Router:
         pattern: str,
         face: str,
         methods: Dict[str, Handler],
+        scopes: Mapping[str, Optional[Scope]],
         wrong_method_is_not_found: bool = False,
         head: bool = True,
         query: Tuple[str, ...] = (),
     ) -> None:
         """Add a route; ``{name}`` in ``pattern`` captures one path segment.
-        With ``head``, ``HEAD`` is allowed wherever ``GET`` is (the handler
-        drops the body). ``query``: the parameters it takes (a typo in one
-        is a 400 naming it, never silently ignored)."""
+        ``scopes``: what each method needs (every method declares one, so a
+        new face states its access rules where its routes are). With
+        ``head``, ``HEAD`` is allowed wherever ``GET`` is (the handler drops
+        the body), needing what ``GET`` needs. ``query``: the parameters it
+        takes (a typo in one is a 400 naming it, never silently ignored)."""
+        undeclared = set(methods) - set(scopes)
+        if undeclared:
+            raise ValueError("%s: declare the scope of %s" % (pattern, ", ".join(sorted(undeclared))))
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        methods = dict(methods)
+        methods, scopes = dict(methods), dict(scopes)
         if head and "GET" in methods:
             methods.setdefault("HEAD", methods["GET"])
-        self.routes.append(
-            Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods), tuple(query))
-        )
+            scopes.setdefault("HEAD", scopes["GET"])
+        self.routes.append(Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods),
+                                 tuple(query), scopes))
 
-    def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str]:
-        """Return ``(handler, captured segments, face)``; raise NotFound or MethodNotAllowed."""
+    def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str, Optional[Scope]]:
+        """Return ``(handler, captured segments, face, scope needed)``; raise
+        NotFound or MethodNotAllowed."""
         for route in self.routes:
             found = route.pattern.fullmatch(path)
             if found is None:
                 continue
             handler = route.methods.get(method)
             if handler is not None:
-                return handler, found.groupdict(), route.face
+                return handler, found.groupdict(), route.face, route.scopes[method]
             if route.wrong_method_is_not_found:
                 continue  # a later route may take it (GET /kv/set reads key "set")
             raise MethodNotAllowed(route.allow, "%s is not allowed here" % method[:20])
