@@ -85,6 +85,10 @@ class BatchedHandler(logging.StreamHandler):
         except Exception:
             self.handleError(record)
             return
+        self._take(line)
+
+    def _take(self, line: bytes) -> None:
+        """Gather one line (cut to ``PIPE_BUF``); call with ``self.lock`` held."""
         if len(line) > PIPE_BUF:
             line = line[:PIPE_BUF - 4] + b"...\n"
         self._lines.append(line)
@@ -112,16 +116,8 @@ class BatchedHandler(logging.StreamHandler):
         head, tail = self._prefix
         if ",000 " in head:  # the time is in the line: put this line's milliseconds in
             head = head.replace(",000 ", ",%03d " % int((now - second) * 1000), 1)
-        text = (head + message.replace("\n", " ") + tail + "\n").encode("utf-8", "backslashreplace")
-        if len(text) > PIPE_BUF:
-            text = text[:PIPE_BUF - 4] + b"...\n"
         with self.lock:  # type: ignore[union-attr]
-            self._lines.append(text)
-            self._size += len(text)
-            if self._pid != os.getpid():
-                self._start()
-        if self._size >= BATCH_BYTES:
-            self._wake.set()
+            self._take((head + message.replace("\n", " ") + tail + "\n").encode("utf-8", "backslashreplace"))
         return True
 
     def flush(self) -> None:

@@ -4,7 +4,6 @@ once; a broken or absent cache only costs speed."""
 
 from __future__ import annotations
 
-import io
 import os
 
 from filestoraged.storage.cached import CACHE_MAX, CachedBackend
@@ -16,7 +15,7 @@ from .memcached_server import MemcachedMixin
 from .seaweed_server import SeaweedMixin
 from .storage_contract import StorageContract
 from .support import ServerCase, payload, sha256
-from .test_disk import DiskTestCase
+from .test_disk import DiskTestCase, flip_middle_bit
 from .test_s3 import flip_a_byte
 
 
@@ -27,12 +26,7 @@ class CachedContractTests(StorageContract, MemcachedMixin, DiskTestCase):
         return CachedBackend(DiskBackend(self.root, max_size, max_bytes), self.addresses)
 
     def corrupt(self, namespace, oid: str) -> None:
-        path = self.backend.tier.object_path(namespace, oid)  # the tier's copy, as a bad disk would
-        with open(path, "r+b") as handle:
-            handle.seek(os.path.getsize(path) // 2)
-            byte = handle.read(1)
-            handle.seek(-1, io.SEEK_CUR)
-            handle.write(bytes([byte[0] ^ 0x01]))
+        flip_middle_bit(self.backend.tier.object_path(namespace, oid))  # the tier's copy, as a bad disk would
 
     def assert_nothing_left(self) -> None:
         self.assertEqual(os.listdir(self.backend.tier.tmp_dir), [])

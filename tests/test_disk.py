@@ -20,6 +20,15 @@ from .storage_contract import StorageContract
 from .support import payload, sha256
 
 
+def flip_middle_bit(path: str) -> None:
+    """Damage a stored file as a bad disk would: one bit in its middle."""
+    with open(path, "r+b") as handle:
+        handle.seek(os.path.getsize(path) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, io.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0x01]))
+
+
 class DiskTestCase(unittest.TestCase):
     def setUp(self) -> None:
         self.root = tempfile.mkdtemp(prefix="fsd-disk-")
@@ -30,12 +39,7 @@ class DiskTestCase(unittest.TestCase):
         return DiskBackend(self.root, max_size, max_bytes)
 
     def corrupt(self, namespace, oid: str) -> None:
-        path = self.backend.object_path(namespace, oid)
-        with open(path, "r+b") as handle:
-            handle.seek(os.path.getsize(path) // 2)
-            byte = handle.read(1)
-            handle.seek(-1, io.SEEK_CUR)
-            handle.write(bytes([byte[0] ^ 0x01]))
+        flip_middle_bit(self.backend.object_path(namespace, oid))
 
     def assert_nothing_left(self) -> None:
         self.assertEqual(os.listdir(self.backend.tmp_dir), [])
