@@ -15,7 +15,7 @@ import os
 import sqlite3
 import unittest
 
-from filestoraged.storage import metadata
+from filestoraged.base import header_values as metadata
 from filestoraged.web import response_head as responsehead
 from filestoraged.storage.memcached.store import manifest_key
 

@@ -21,7 +21,7 @@ from ..pages.share import landing_page
 from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse, wants_html
 from ..web.multipart import boundary_of
-from ..storage.metadata import file_name, media_type
+from ..base.header_values import file_name, media_type
 from ..timestamps import iso_utc
 from ..storage.names import SHARES
 from ..web.access import basic_password, header_text

@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 from ..errors import BadRequest
 from ..web.fields import refuse_unknown
 from ..web.messages import Request
-from ..storage.metadata import media_type
+from ..base.header_values import media_type
 from ..web.multipart import MultipartReader, Part, boundary_of
 from ..storage.interface import Readable
 

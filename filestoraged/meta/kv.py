@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from ..storage.database import DatabaseStore
+from ..base.sqlite import DatabaseStore
 from ..errors import TooLarge
 
 _SCHEMA = """

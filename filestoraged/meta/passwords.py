@@ -4,7 +4,7 @@ pool of threads, and rate-limited per link.
 An attempt counts as wrong from the moment it is let in until it proves
 right, so concurrent guesses cannot pass the limit while their checks run
 (100 at once used to get 51 checks against a limit of 5). The pool keeps the
-16 MiB each check takes on two threads (see ``storage.threads.Pool``).
+16 MiB each check takes on two threads (see ``base.threads.Pool``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import secrets
 from typing import Callable, Optional, Tuple
 
 from ..errors import BackendUnavailable, TooManyRequests, Unauthorized
-from ..storage.threads import Pool, PoolBusy
+from ..base.threads import Pool, PoolBusy
 from ..records.interface import Records
 from .attempts import Attempts
 

@@ -42,9 +42,9 @@ import time
 from typing import Callable, Dict, Optional
 
 from ..errors import BackendUnavailable, Forbidden, Gone, NotFound
-from ..storage.database import DatabaseStore, transaction
+from ..base.sqlite import DatabaseStore, transaction
 from ..storage.names import SHARES
-from ..storage.shared import ProcessLock, run_dir
+from ..base.interprocess import ProcessLock, run_dir
 from ..storage.interface import Backend
 from .links import (NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, LinkRules,
                     NewLink, token_hash)

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Callable, Iterator, Optional
 
-from ..storage.database import DatabaseStore
+from ..base.sqlite import DatabaseStore
 from .interface import Conflict, Record, Records, stamped
 
 _SCHEMA = """

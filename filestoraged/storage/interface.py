@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
 
 from ..errors import CorruptObject, TooLarge
+from .blocks import BLOCK
 from .names import Namespace
 
 
@@ -39,6 +40,9 @@ class PutResult:
     created: bool  # False when the namespace already held these bytes
 
 
+STEP = BLOCK  # the read and write step (one verified block), for whoever reads bodies too
+
+
 class StoredObject(abc.ABC):
     """An object opened for reading. Use as a context manager.
 
@@ -61,7 +65,7 @@ class StoredObject(abc.ABC):
         """True if the stored object is provably still the one opened, at the
         cost of one ``stat`` (disk); False where the backend cannot tell
         cheaply. The server remembers ready-made answers only for objects that
-        can (see ``web.ready``), and asks again on every hit."""
+        can (see ``web.response_cache``), and asks again on every hit."""
         return self._proof is not None and self._proof()
 
     def preflight(self) -> None:

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from typing import Optional
 
-from ..storage.shared import WORKER_SLOTS, SharedCounters, run_dir
+from ..base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
 CONNECTIONS_FILE = "connections"
 # Client addresses are counted in buckets chosen by a keyed hash: the key is

@@ -13,8 +13,7 @@ from typing import Callable, Dict, Iterator, Optional
 from urllib.parse import unquote
 
 from ..errors import BadRequest
-from ..storage.blocks import BLOCK
-from ..storage.interface import read_into
+from ..storage.interface import STEP as BLOCK, read_into
 
 MAX_PART_HEADERS = 16 * 1024  # bytes of headers in one part
 MAX_PARTS = 64

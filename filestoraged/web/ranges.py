@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from ..errors import RangeNotSatisfiable
-from ..storage.metadata import is_media_type
+from ..base.header_values import is_media_type
 from ..storage.interface import ObjectInfo
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from . import response_head
 from .admission import Admission, Waiting
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
-from .ready import ReadyResponses
+from .response_cache import ReadyResponses
 from .cors import Cors
 from .tls import server_context
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # begun gets HEAD_GRACE to finish it, then it is served (with close).
 LINGER = 1.0
 HEAD_GRACE = 2.0
-# Memory for ready-made answers to hot small GETs (see ready.py).
+# Memory for ready-made answers to hot small GETs (see response_cache.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
 # Refusals over TLS wait here for their handshake, off the accept thread;
 # past this many, a refused connection is closed without an answer.

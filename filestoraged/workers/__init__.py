@@ -1,6 +1,6 @@
 """Serving: one process (``serving``), or a parent (``arbiter``) with worker
 processes behind one listening socket, sharing what must agree through the
-data directory (``metrics_files``, ``storage.shared``, SQLite)."""
+data directory (``metrics_files``, ``base.interprocess``, SQLite)."""
 
 from __future__ import annotations
 

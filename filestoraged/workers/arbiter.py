@@ -30,7 +30,7 @@ from typing import Deque, Dict, List, Optional
 
 from .. import systemd
 from .. import config as config_module
-from ..storage.shared import WORKER_SLOTS
+from ..base.interprocess import WORKER_SLOTS
 from ..web.server import listen, url_of
 from ..web.tls import server_context
 from . import worker_count

@@ -13,8 +13,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..storage.database import open_database
-from ..storage.shared import run_dir
+from ..base.sqlite import open_database
+from ..base.interprocess import run_dir
 from ..web.admission import CONNECTIONS_FILE, forget_worker, open_counters
 from .metrics_files import MetricsFiles
 from .serving import WorkerRole, serve

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from ..storage.shared import run_dir
+from ..base.interprocess import run_dir
 
 LOCK_FILE = "daemon.lock"
 

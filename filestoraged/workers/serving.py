@@ -17,7 +17,7 @@ from typing import Optional
 
 from .. import systemd
 from ..app import App
-from ..storage.shared import run_dir
+from ..base.interprocess import run_dir
 from ..web.server import FileStoreServer
 from . import dirlock
 from .startup import start_line

@@ -21,9 +21,9 @@ from typing import Iterator, List, Optional, Tuple
 
 from ...errors import InsufficientStorage, NotFound
 from .. import blocks
-from ..caches import FileCache, identity, still_same_file
+from ...base.lru import FileCache, identity, still_same_file
 from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
-from ..shared import run_dir
+from ...base.interprocess import run_dir
 from ..names import DEFAULT, SHARES, Namespace, is_object_id
 from .files import (
     BLOCKS_XATTR,
@@ -44,7 +44,7 @@ from .writer import write_object
 log = logging.getLogger(__name__)
 
 _SHARD = re.compile(r"[0-9a-f]{2}")
-# Verified small objects kept in memory for hot GETs (see storage.caches).
+# Verified small objects kept in memory for hot GETs (see base.lru).
 HOT_CACHE_BYTES = 16 * 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # /healthz reports a disk with less room than this as full.

@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass, field
 from typing import List
 
-from ..database import open_database
+from ...base.sqlite import open_database
 from .backend import DiskBackend
 from ...errors import CorruptObject
-from ..metadata import is_file_name, is_media_type
+from ...base.header_values import is_file_name, is_media_type
 
 log = logging.getLogger(__name__)
 

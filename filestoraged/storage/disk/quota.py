@@ -1,7 +1,7 @@
 """What the disk holds: objects and bytes stored, plus bytes being written,
 against an optional quota (``--max-bytes``).
 
-The counts live in ``<data-dir>/run/usage`` (``storage.shared``), so every
+The counts live in ``<data-dir>/run/usage`` (``base.interprocess``), so every
 worker process checks the quota against the same numbers. Bytes being
 written are also kept per worker slot: a worker that died mid-upload leaves
 its slot behind, and the worker that takes the slot next gives those bytes
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Tuple
 
 from ...errors import InsufficientStorage
-from ..shared import WORKER_SLOTS, SharedCounters
+from ...base.interprocess import WORKER_SLOTS, SharedCounters
 
 USAGE_FILE = "usage"  # in <data-dir>/run/
 _COUNTED, _OBJECTS, _BYTES, _IN_FLIGHT, _FIRST_SLOT = range(5)

@@ -28,7 +28,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from .. import blocks
 from ..blocks import BLOCK
 from ...errors import CorruptObject
-from ..threads import Stage, ahead
+from ...base.threads import Stage, ahead
 from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 
 

@@ -19,7 +19,7 @@ from typing import Tuple
 
 from ..blocks import BLOCK
 from ..interface import Readable, pieces
-from ..threads import Stage
+from ...base.threads import Stage
 from .files import write_all
 from .quota import Reservation
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, List, Optional, Sequence
 
-from ..database import DatabaseStore
+from ...base.sqlite import DatabaseStore
 from ...errors import CorruptObject
 from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
@@ -100,7 +100,7 @@ class MemcachedBackend(Backend):
 class MemcachedObject(StoredObject):
     """A file read from memcached. A small one (inside its manifest item) can
     prove it is still the same with one ``gets`` (the item's CAS token), so
-    the server may answer hot GETs of it ready-made (``web.ready``)."""
+    the server may answer hot GETs of it ready-made (``web.response_cache``)."""
 
     def __init__(self, retrieval: Retrieval) -> None:
         manifest = retrieval.manifest

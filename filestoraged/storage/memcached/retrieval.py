@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional
 
 from ...errors import CorruptObject, NotFound
 from ..interface import verify_digest
-from ..threads import Stage, ahead
+from ...base.threads import Stage, ahead
 from .manifest import WINDOW_BYTES, Manifest, manifest_key
 
 if TYPE_CHECKING:

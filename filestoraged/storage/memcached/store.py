@@ -43,7 +43,7 @@ from typing import Optional, Sequence, Tuple
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge
 from ..interface import fill
-from ..threads import Stage
+from ...base.threads import Stage
 from .cluster import Cluster
 from .manifest import CONDEMNED, INLINE_MAX, INLINE_VERSION, Manifest, check_name, chunk_key, manifest_key
 from .retrieval import Retrieval

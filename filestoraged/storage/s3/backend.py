@@ -27,8 +27,8 @@ from typing import Iterator, List, Optional
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ..caches import BoundedCache
-from ..threads import ahead
+from ...base.lru import BoundedCache
+from ...base.threads import ahead
 from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill,
                          pieces)
 from ..names import Namespace, is_object_id

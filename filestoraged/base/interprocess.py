@@ -1,0 +1,98 @@
+"""State that worker processes share through files in ``<data-dir>/run/``:
+a lock that excludes threads and processes alike, and int64 counters in a
+memory-mapped file.
+
+Both work the same in a single process, so there is one code path.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+import threading
+from typing import Optional
+
+_SLOT = struct.Struct("q")
+
+
+def run_dir(data_dir: str) -> str:
+    """``<data-dir>/run``: the files that live only as long as a daemon runs."""
+    path = os.path.join(data_dir, "run")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class ProcessLock:
+    """Held by one thread of one process at a time: a thread lock first, then
+    an exclusive ``flock`` on a file. (``flock`` alone would not do: it
+    belongs to the open file, which every thread of a process shares.)"""
+
+    def __init__(self, path: str) -> None:
+        self._thread = threading.Lock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if not self._thread.acquire(blocking):
+            return False
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._thread.release()
+            return False
+        except BaseException:
+            self._thread.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread.release()
+
+    def __enter__(self) -> "ProcessLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class SharedCounters:
+    """``count`` int64 slots in the file at ``path`` (created zeroed), or in
+    private memory when ``path`` is None. Reads and writes of several slots
+    that must agree happen under ``lock``."""
+
+    def __init__(self, path: Optional[str], count: int) -> None:
+        size = count * _SLOT.size
+        if path is None:
+            self._map = mmap.mmap(-1, size)
+            self.lock: "ProcessLock | threading.Lock" = threading.Lock()
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)  # new bytes read as zeros
+            self._map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.lock = ProcessLock(path + ".lock")
+
+    def __getitem__(self, slot: int) -> int:
+        return _SLOT.unpack_from(self._map, slot * _SLOT.size)[0]
+
+    def __setitem__(self, slot: int, value: int) -> None:
+        _SLOT.pack_into(self._map, slot * _SLOT.size, value)
+
+    def close(self) -> None:
+        self._map.close()
+        if isinstance(self.lock, ProcessLock):
+            self.lock.close()
+
+
+# Worker processes number their slots in shared tables from 0 to this; a
+# replacement takes a free slot (the parent hands them out).
+WORKER_SLOTS = 128

@@ -1,0 +1,74 @@
+"""The one way SQLite files are opened here (``meta.db``, the memcached index)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..errors import InsufficientStorage
+
+_FULL = getattr(sqlite3, "SQLITE_FULL", 13)
+
+
+class Database(sqlite3.Connection):
+    """A connection whose statements report a full disk as the project's
+    ``InsufficientStorage`` (507), in one place for every store, instead of
+    an ``OperationalError`` that the handler would answer 500."""
+
+    def execute(self, *args, **kwargs):  # type: ignore[override]
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) == _FULL or "disk is full" in str(error):
+                raise InsufficientStorage("the metadata database cannot grow: the disk is full") from error
+            raise
+
+
+def open_database(path: str, durable: bool = True) -> sqlite3.Connection:
+    """A connection shared by one store's threads under that store's own lock:
+    autocommit (transactions are explicit), WAL so readers do not block the
+    writer, ``synchronous=FULL`` so an answered commit survives a power cut
+    (``durable=False``: no fsync, for records that may be lost), and a busy
+    timeout for the other stores and worker processes writing the same file."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, factory=Database)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "OFF"))
+    db.execute("PRAGMA busy_timeout=10000")
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``db`` inside one write transaction, taken at once (``BEGIN
+    IMMEDIATE``: other processes' writers wait, none can slip in between a
+    read and the write that depends on it); committed at the end, rolled
+    back on an exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # a failed COMMIT may have ended it already
+            db.execute("ROLLBACK")
+        raise
+
+
+class DatabaseStore:
+    """A store kept in SQLite: its connection (``_db``), made with ``schema``,
+    and the lock (``_lock``) every use of that connection takes."""
+
+    def __init__(self, path: str, schema: str, durable: bool = True) -> None:
+        self.path = path
+        self._db = open_database(path, durable)
+        self._db.executescript(schema)
+        self._lock = threading.Lock()
+
+    def transaction(self):
+        """``transaction`` on this store's connection; call with ``_lock`` held."""
+        return transaction(self._db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

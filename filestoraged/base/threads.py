@@ -1,0 +1,162 @@
+"""The one small thread core: work beside the caller's thread, bounded, with
+every failure handed back to the caller.
+
+SHA-256, zlib, file and socket calls release the GIL, so a second thread doing
+one of them while the first does another really runs in parallel. Two shapes
+cover every use here:
+
+- ``Stage``: a thread that consumes items from a bounded queue, in order
+  (memcached writes, the running SHA-256 of a read, block digests beside an
+  upload, ``fdatasync`` while an upload arrives). ``wait`` is the join point:
+  after it the stage holds no item, so a buffer lent to it can be reused.
+- ``ahead``: ``map`` on worker threads, a bounded number of calls ahead of the
+  consumer, results in order (memcached windows, disk blocks).
+
+``Pool`` keeps one kind of costly call on a few long-lived threads with a
+bounded queue in front (password hashing: see its docstring).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Generic, Iterable, Iterator, Optional, TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
+_DONE = object()
+
+
+class Stage(Generic[T]):
+    """Calls ``consume(item)`` in its own thread for each item submitted, at
+    most ``depth`` items queued. The thread starts with the first item, so a
+    stage that is never fed costs nothing. Use as a context manager (``close``)."""
+
+    def __init__(self, consume: Callable[[T], object], depth: int = 1, name: str = "stage") -> None:
+        self._consume = consume
+        self._queue: "queue.Queue[object]" = queue.Queue(depth)
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+        self._name = name
+        self._submitted = 0  # items queued so far; the n-th item is item n
+        self._consumed = 0
+        self._progress = threading.Condition()
+
+    def submit(self, item: T) -> int:
+        """Queue ``item``, waiting for room; its number (for ``wait``). Raises
+        the failure of an earlier item."""
+        self._start()
+        self._queue.put(item)
+        self._submitted += 1
+        return self._submitted
+
+    def offer(self, item: T) -> bool:
+        """Queue ``item`` only if there is room now (for hints that coalesce,
+        such as "flush"); raise the failure of an earlier item."""
+        self._start()
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            return False
+        self._submitted += 1
+        return True
+
+    def wait(self, upto: Optional[int] = None) -> None:
+        """Wait until items up to number ``upto`` (default: all submitted) were
+        consumed, so buffers lent with them can be reused; re-raise a failure."""
+        target = self._submitted if upto is None else upto
+        with self._progress:
+            self._progress.wait_for(lambda: self._consumed >= target or self._error is not None)
+        self._raise_if_failed()
+
+    def finish(self) -> None:
+        """Wait for everything submitted, stop the thread, re-raise a failure."""
+        self.close()
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Stop the thread after the items already queued; never raises."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+
+    def __enter__(self) -> "Stage[T]":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        self._raise_if_failed()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            try:
+                if self._error is None:  # after a failure, items are dropped unconsumed
+                    self._consume(item)  # type: ignore[arg-type]
+            except BaseException as error:  # handed back in submit/offer/wait/finish
+                self._error = error
+            with self._progress:
+                self._consumed += 1
+                self._progress.notify_all()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+def ahead(function: Callable[[T], U], items: Iterable[T], workers: int = 1, depth: int = 2) -> Iterator[U]:
+    """``map(function, items)`` on ``workers`` threads, at most ``depth`` calls
+    submitted ahead of the consumer, results in order; a call's exception is
+    raised where its result would be. Closing the generator cancels the calls
+    not started and waits for the running ones (they may use the caller's
+    resources, such as a file descriptor about to be closed)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="ahead")
+    pending: "deque[Future[U]]" = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class PoolBusy(Exception):
+    """More calls are waiting for a ``Pool`` than it lets queue."""
+
+
+class Pool:
+    """``workers`` long-lived threads for one kind of costly call, and at most
+    ``waiting`` more calls queued; past that ``run`` raises ``PoolBusy`` at once.
+
+    Decision: a scrypt check takes 16 MiB for ~50 ms. Run on whichever
+    connection thread asked, 100 concurrent checks took RSS from 27 MB to
+    about 1 GB, and the C allocator kept most of it (per-thread arenas). On
+    two threads the memory is bounded and reused, and the queue bound turns a
+    burst into quick refusals instead of a pile of waiting requests."""
+
+    def __init__(self, workers: int, waiting: int, name: str) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._admitted = threading.BoundedSemaphore(workers + waiting)
+
+    def run(self, function: Callable[..., U], *args) -> U:
+        if not self._admitted.acquire(blocking=False):
+            raise PoolBusy()
+        try:
+            return self._executor.submit(function, *args).result()
+        finally:
+            self._admitted.release()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
