@@ -164,27 +164,6 @@ class DiskBackend(Backend):
                 break
         return found
 
-    def verify_file(self, namespace: Namespace, oid: str) -> List[bytes]:
-        """Hash the file whole against its id (never from a cache, whatever its
-        block record says); its block digests. ``CorruptObject`` if it differs."""
-        path = self.object_path(namespace, oid)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        info = ObjectInfo(oid, os.fstat(fd).st_size)
-        with DiskObject(info, fd, None) as obj:
-            return obj.verify_whole()
-
-    def block_record_matches(self, namespace: Namespace, oid: str, digests: List[bytes]) -> bool:
-        size = os.stat(self.object_path(namespace, oid)).st_size
-        if not blocks.needs_record(size):
-            return True
-        raw = get_xattr(self.object_path(namespace, oid), BLOCKS_XATTR)
-        return blocks.decode(raw, oid, size) == digests
-
-    def write_block_record(self, namespace: Namespace, oid: str, digests: List[bytes]) -> None:
-        path = self.object_path(namespace, oid)
-        record = blocks.encode(oid, os.stat(path).st_size, digests)
-        os.setxattr(path, BLOCKS_XATTR, record)
-
     def clear_content_type(self, namespace: Namespace, oid: str) -> None:
         path = self.object_path(namespace, oid)
         remove_xattr(path, TYPE_XATTR)
@@ -214,12 +193,6 @@ class DiskBackend(Backend):
             self._marked = marked
             self._usage.recount()
         return self._usage.objects, self._usage.bytes
-
-    def mark_repaired(self) -> None:
-        """Tell a daemon serving this directory that objects were moved away."""
-        with open(self.repaired_marker, "a"):
-            pass
-        os.utime(self.repaired_marker)
 
     def _object_files(self, namespace: Namespace, after: str = "") -> Iterator[Tuple[str, str]]:
         base = self.namespace_dir(namespace)

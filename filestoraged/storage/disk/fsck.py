@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import List
 
 from ...base.sqlite import open_database
+from .. import blocks
+from ..interface import ObjectInfo
+from ..names import Namespace
 from .backend import DiskBackend
+from .files import BLOCKS_XATTR, get_xattr
+from .reader import DiskObject
 from ...errors import CorruptObject
 from ...base.header_values import is_file_name, is_media_type
 
@@ -47,7 +52,7 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
         report.checked += 1
         where = "%s/%s" % (namespace.label, oid)
         try:
-            digests = backend.verify_file(namespace, oid)
+            digests = verify_file(backend, namespace, oid)
         except CorruptObject as error:
             report.corrupt.append(where)
             log.error("corrupt: %s (%s)", where, error)
@@ -57,10 +62,10 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
                 os.replace(backend.object_path(namespace, oid), os.path.join(target_dir, oid))
                 report.repaired.append(where)
             continue
-        if not backend.block_record_matches(namespace, oid, digests):
+        if not block_record_matches(backend, namespace, oid, digests):
             report.unrecorded.append(where)
             if repair:
-                backend.write_block_record(namespace, oid, digests)
+                write_block_record(backend, namespace, oid, digests)
         content_type = backend.stat(namespace, oid).content_type
         if content_type is not None and not is_media_type(content_type):
             report.refused_values.append("%s: content type %s" % (where, ascii(content_type[:120])))
@@ -68,7 +73,7 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
                 backend.clear_content_type(namespace, oid)
     _check_share_links(os.path.join(backend.root, "meta.db"), repair, report)
     if report.repaired:
-        backend.mark_repaired()  # a daemon serving this directory counts its objects afresh
+        mark_repaired(backend)  # a daemon serving this directory counts its objects afresh
     return report
 
 
@@ -92,3 +97,35 @@ def _check_share_links(path: str, repair: bool, report: Report) -> None:
                     db.execute("UPDATE share_links SET filename = NULL WHERE id = ?", (link_id,))
     finally:
         db.close()
+
+
+# What only fsck does with a disk store (kept out of the backend that serves).
+
+def verify_file(backend: DiskBackend, namespace: Namespace, oid: str) -> List[bytes]:
+    """Hash the file whole against its id (never from a cache, whatever its
+    block record says); its block digests. ``CorruptObject`` if it differs."""
+    path = backend.object_path(namespace, oid)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    info = ObjectInfo(oid, os.fstat(fd).st_size)
+    with DiskObject(info, fd, None) as obj:
+        return obj.verify_whole()
+
+
+def block_record_matches(backend: DiskBackend, namespace: Namespace, oid: str, digests: List[bytes]) -> bool:
+    path = backend.object_path(namespace, oid)
+    size = os.stat(path).st_size
+    if not blocks.needs_record(size):
+        return True
+    return blocks.decode(get_xattr(path, BLOCKS_XATTR), oid, size) == digests
+
+
+def write_block_record(backend: DiskBackend, namespace: Namespace, oid: str, digests: List[bytes]) -> None:
+    path = backend.object_path(namespace, oid)
+    os.setxattr(path, BLOCKS_XATTR, blocks.encode(oid, os.stat(path).st_size, digests))
+
+
+def mark_repaired(backend: DiskBackend) -> None:
+    """Tell a daemon serving this directory that objects were moved away."""
+    with open(backend.repaired_marker, "a"):
+        pass
+    os.utime(backend.repaired_marker)
