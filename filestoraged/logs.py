@@ -33,6 +33,8 @@ FLUSH_EVERY = 0.2  # seconds an access line may wait
 BATCH_BYTES = 64 * 1024  # ... or until this much is gathered
 PIPE_BUF = 4096  # a write to a pipe this size or smaller is atomic (POSIX); longer lines are cut
 ACCESS = "filestoraged.access"
+_ACCESS = logging.getLogger(ACCESS)  # loggers are for ever: looked up once, not on every request
+_batched: Optional["BatchedHandler"] = None  # the one configure made
 
 
 def priority(level: int) -> str:
@@ -98,12 +100,11 @@ class BatchedHandler(logging.StreamHandler):
         if self._size >= BATCH_BYTES:
             self._wake.set()
 
-    def line(self, name: str, message: str) -> bool:
-        """Take one INFO line of logger ``name`` the fast way: formatted here
-        as the formatter would, without a ``LogRecord`` (10 us a line
-        through ``logging``, 2 us here). False if this handler is not the
-        one serving ``name`` now (a test's ``assertLogs`` took its place)."""
-        logger = logging.getLogger(name)
+    def line(self, logger: logging.Logger, message: str) -> bool:
+        """Take one INFO line of ``logger`` the fast way: formatted here as
+        the formatter would, without a ``LogRecord`` (3.4 us a line with its
+        formatting; 10 us through ``logging``). False if this handler is not
+        the one serving ``logger`` now (a test's ``assertLogs`` took its place)."""
         if logger.handlers != [self] or self.formatter is None:
             return False
         now = time.time()
@@ -111,8 +112,8 @@ class BatchedHandler(logging.StreamHandler):
         if second != self._second:
             self._second = second
             self._prefix = self.formatter.format(logging.makeLogRecord(
-                {"name": name, "levelno": logging.INFO, "levelname": "INFO", "msg": "\0", "created": second,
-                 "msecs": 0.0})).split("\0", 1)
+                {"name": logger.name, "levelno": logging.INFO, "levelname": "INFO", "msg": "\0",
+                 "created": second, "msecs": 0.0})).split("\0", 1)
         head, tail = self._prefix
         if ",000 " in head:  # the time is in the line: put this line's milliseconds in
             head = head.replace(",000 ", ",%03d " % int((now - second) * 1000), 1)
@@ -197,16 +198,14 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
     batched = BatchedHandler(sys.stderr)
     batched.setFormatter(formatter)
-    access = logging.getLogger(ACCESS)
-    access.handlers[:] = [batched]
-    access.propagate = False
+    _ACCESS.handlers[:] = [batched]
+    _ACCESS.propagate = False
+    global _batched
+    _batched = batched
 
 
 def access_line(message: str) -> None:
     """One access-log line: the fast way when the batched handler serves the
     access logger, else through ``logging`` (tests capture it so)."""
-    logger = logging.getLogger(ACCESS)
-    for handler in logger.handlers:
-        if isinstance(handler, BatchedHandler) and handler.line(ACCESS, message):
-            return
-    logger.info("%s", message)
+    if _batched is None or not _batched.line(_ACCESS, message):
+        _ACCESS.info("%s", message)

@@ -176,7 +176,7 @@ class SharedKVTests(DaemonsCase):
         self.kv[2]._roll_forward(old_head, sealed_zero.value if sealed_zero else {"sealed": True, "gen": 1})
         # ... and a stage that read the head at epoch 1 writes now.
         with self.assertRaises(_Sealed):  # the head has moved: the stage reads it again
-            self.kv[2]._stage_in(stale_epoch_one["epoch"], "c", [3])
+            self.kv[2]._stage_in(stale_epoch_one["epoch"], "c", [3], 2)
         self.kv[2].stage_set("c", 3)
         self.kv[2].commit()
         self.assertEqual([self.kv[0].lookup(key) for key in "abc"], [(True, 1), (True, 2), (True, 3)])

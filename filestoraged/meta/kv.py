@@ -102,7 +102,7 @@ class KVStore(DatabaseStore):
         """Stage ``key = value``; True if the key is new (absent from the
         committed state with the staged changes laid over it)."""
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        self._check_sizes(key, text)
+        check_sizes(self.limits, key, text)
         with self._lock, self.transaction() as db:
             staged = self._staged_row(key)
             if staged is not None:
@@ -114,7 +114,7 @@ class KVStore(DatabaseStore):
 
     def stage_delete(self, key: str) -> None:
         """Stage the deletion of ``key`` (whether or not it exists)."""
-        self._check_sizes(key, "")
+        check_sizes(self.limits, key, "")
         with self._lock, self.transaction():
             self._stage(key, None, self._staged_row(key))
 
@@ -154,8 +154,10 @@ class KVStore(DatabaseStore):
         self._db.executemany("UPDATE kv_state SET value = ? WHERE name = ?",
                              ((keys_after, "staged_keys"), (bytes_after, "staged_bytes")))
 
-    def _check_sizes(self, key: str, text: str) -> None:
-        if len(key.encode()) > self.limits.max_key:
-            raise TooLarge("keys are at most %d bytes" % self.limits.max_key)
-        if len(text.encode()) > self.limits.max_value:
-            raise TooLarge("values are at most %d bytes of JSON" % self.limits.max_value)
+
+def check_sizes(limits: KVLimits, key: str, text: str) -> None:
+    """``TooLarge`` for a key or a value's JSON text over the limits (both KV stores)."""
+    if len(key.encode()) > limits.max_key:
+        raise TooLarge("keys are at most %d bytes" % limits.max_key)
+    if len(text.encode()) > limits.max_value:
+        raise TooLarge("values are at most %d bytes of JSON" % limits.max_value)

@@ -43,7 +43,7 @@ from typing import Any, Optional, Tuple
 
 from ..errors import TooLarge
 from ..records.interface import Conflict, Records
-from .kv import KVLimits
+from .kv import KVLimits, check_sizes
 
 HEAD = "kv/head"
 TOMBSTONES_KEPT = 64  # applied areas kept as tombstones: the last 64 epochs ...
@@ -60,10 +60,14 @@ def _data(key: str) -> str:
     return "kv/data/" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _size(key: str, change: list) -> int:
+def _bytes(key: str, text: str) -> int:
     """Bytes a staged change counts for, as the SQLite store counts them."""
-    text = json.dumps(change[0], separators=(",", ":"), ensure_ascii=False) if change else ""
     return len(key.encode()) + len(text.encode())
+
+
+def _size(key: str, change: list) -> int:
+    """``_bytes`` of a change already staged."""
+    return _bytes(key, json.dumps(change[0], separators=(",", ":"), ensure_ascii=False) if change else "")
 
 
 class SharedKVStore:
@@ -106,40 +110,43 @@ class SharedKVStore:
         """Stage ``key = value``; True if the key is new (absent from the
         committed state with the staged changes laid over it)."""
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        self._check_sizes(key, text)
-        before = self._stage(key, [value])
+        check_sizes(self.limits, key, text)
+        before = self._stage(key, [value], _bytes(key, text))
         if before is not None:
             return not before  # staged for deletion: setting it makes it new
         return not self.lookup(key)[0]
 
     def stage_delete(self, key: str) -> None:
         """Stage the deletion of ``key`` (whether or not it exists)."""
-        self._check_sizes(key, "")
-        self._stage(key, [])
+        check_sizes(self.limits, key, "")
+        self._stage(key, [], _bytes(key, ""))
 
-    def _stage(self, key: str, change: list) -> Optional[list]:
-        """Put ``change`` in the open staging area; the change it replaced."""
+    def _stage(self, key: str, change: list, size: int) -> Optional[list]:
+        """Put ``change`` (``size`` bytes) in the open staging area; the change it replaced."""
         while True:
             head = self._open_head()
             try:
-                return self._stage_in(head["epoch"], key, change)
+                return self._stage_in(head["epoch"], key, change, size)
             except _Sealed as sealed:  # a commit took this area: help it along, then stage in the next
                 self._roll_forward(head, sealed.value)
 
-    def _stage_in(self, epoch: int, key: str, change: list) -> Optional[list]:
+    def _stage_in(self, epoch: int, key: str, change: list, size: int) -> Optional[list]:
         replaced: list = []
 
         def add(value: Optional[dict]) -> dict:
             if value is None or value["sealed"]:  # gone (applied and removed) or taken: the head has moved
                 raise _Sealed(value or {})
             changes = dict(value["changes"])
-            replaced[:] = [changes.get(key)]
+            old = changes.get(key)
+            replaced[:] = [old]
             changes[key] = change
+            # A running total: the area's bytes are never counted again in full.
+            total = value.get("bytes", 0) + size - (0 if old is None else _size(key, old))
             if len(changes) > self.limits.max_staged_keys:
                 raise TooLarge("%d changes are staged already; commit first" % self.limits.max_staged_keys)
-            if sum(_size(k, c) for k, c in changes.items()) > self.limits.max_staged_bytes:
+            if total > self.limits.max_staged_bytes:
                 raise TooLarge("the staging area is full (%d bytes); commit first" % self.limits.max_staged_bytes)
-            return dict(value, changes=changes)
+            return dict(value, changes=changes, bytes=total)
 
         self.records.update(_staging(epoch), add)
         return replaced[0]
@@ -235,12 +242,6 @@ class SharedKVStore:
                     self.records.delete(key, record.version)
                 except Conflict:
                     pass
-
-    def _check_sizes(self, key: str, text: str) -> None:
-        if len(key.encode()) > self.limits.max_key:
-            raise TooLarge("keys are at most %d bytes" % self.limits.max_key)
-        if len(text.encode()) > self.limits.max_value:
-            raise TooLarge("values are at most %d bytes of JSON" % self.limits.max_value)
 
     def close(self) -> None:
         """The records are the caller's to close."""

@@ -184,13 +184,11 @@ class SharedLinkStore(LinkRules):
     def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
         """Delete with the link's delete token, or ``any_link`` (an API token
         with the ``share:delete`` scope)."""
-        link = self.get(link_id)
-        if not any_link and (not token or not hmac.compare_digest(token_hash(token), link.delete_token_hash)):
-            raise Forbidden("a valid X-Delete-Token header is required")
-
-        def kill(value: Optional[dict]) -> dict:
+        def kill(value: Optional[dict]) -> dict:  # the token checked on the record this swap reads
             if value is None:
                 raise NotFound("no such link")
+            if not any_link and (not token or not hmac.compare_digest(token_hash(token), value["delete"])):
+                raise Forbidden("a valid X-Delete-Token header is required")
             if value.get("deleted"):
                 raise Gone("this link was deleted already")
             return dict(value, deleted=True, died=self.clock())

@@ -87,11 +87,19 @@ class StoredObject(abc.ABC):
         unless a backend has a faster way); close the iterator when done."""
         return self.chunks(start, end)
 
-    def send(self, sock, start: int = 0, end: Optional[int] = None) -> int:
-        """Write bytes ``[start, end)`` to a connected socket; return the count sent."""
+    def send(self, sock, start: int = 0, end: Optional[int] = None,
+             before_last: Optional[Callable[[], None]] = None) -> int:
+        """Write bytes ``[start, end)`` to a connected socket; return the count
+        sent. ``before_last()``, if given, is called once the last piece is in
+        hand (verified: see ``chunks``) and before it is written. Nothing is
+        held back to find it: the range's length says which piece is last, and
+        a piece may live in a buffer reused once the next is asked for."""
+        start, end = clamp_range(self.info.size, start, end)
         sent = 0
         with closing(self.pieces(start, end)) as pieces:  # stops any reading threads before close()
             for piece in pieces:
+                if before_last is not None and sent + len(piece) >= end - start:
+                    before_last()
                 sock.sendall(piece)
                 sent += len(piece)
         return sent

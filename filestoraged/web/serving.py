@@ -12,7 +12,6 @@ client its copy is not whole.
 
 from __future__ import annotations
 
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -73,24 +72,6 @@ class Wire:
 Remember = Callable[[str, bytes, Callable[[], bool]], None]
 
 
-def _send_holding_the_last(obj, sock, start: int, end: int, before_last: Callable[[], None]) -> int:
-    """``obj.send``, but with ``before_last()`` called once the last piece is
-    read and verified and before it leaves."""
-    sent = 0
-    held = None
-    with closing(obj.pieces(start, end)) as pieces:
-        for piece in pieces:
-            if held is not None:
-                sock.sendall(held)
-                sent += len(held)
-            held = piece
-    before_last()
-    if held is not None:
-        sock.sendall(held)
-        sent += len(held)
-    return sent
-
-
 def serve(response: ObjectResponse, method: str, request_headers: Headers, wire: Wire,
           remember: Optional[Remember] = None) -> Served:
     """Answer ``method`` (GET or HEAD) for the stored object in ``response``."""
@@ -118,10 +99,7 @@ def serve(response: ObjectResponse, method: str, request_headers: Headers, wire:
             return Served(plan.status, len(in_memory), True)
         wire.write(head)
         try:
-            if response.before_last is None:
-                sent = obj.send(wire.sock, plan.start, plan.end)
-            else:
-                sent = _send_holding_the_last(obj, wire.sock, plan.start, plan.end, response.before_last)
+            sent = obj.send(wire.sock, plan.start, plan.end, response.before_last)
         except FileStoreError as error:  # the head is out: only a cut can say it now
             return Served(plan.status, 0, False, error)
         complete = True
