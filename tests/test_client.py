@@ -248,7 +248,7 @@ class ClientProcessTests(ServerCase):
         process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--url",
                                     "http://127.0.0.1:%d" % server.server_address[1], "get", "/files/" + "a" * 64],
                                    cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=dict(os.environ, PYTHONPATH=ROOT))
+                                   env=dict(os.environ, PYTHONPATH=ROOT), preexec_fn=_interruptible)
         part = os.path.join(folder, "a" * 64 + ".part")
         wait_until(lambda: os.path.exists(part) and os.path.getsize(part) > 0, "the download began")
         process.send_signal(signal.SIGINT)
@@ -257,6 +257,13 @@ class ClientProcessTests(ServerCase):
         self.assertNotIn(b"Traceback", err)
         self.assertEqual(err.strip().count(b"\n"), 0, err)
         self.assertIn(b"interrupted", err)
+
+
+def _interruptible() -> None:
+    """Ctrl-C as a terminal gives it: a suite started in the background
+    (``bin/test &`` from a script) runs with SIGINT ignored, and Python
+    keeps an ignored SIGINT ignored in its children."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class NameAndBarTests(unittest.TestCase):
