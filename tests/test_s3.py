@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.s3 import refs
 from filestoraged.storage.s3.backend import S3Backend, key_of
 from filestoraged.storage.s3.client import S3Client
 from filestoraged.storage.s3.sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
@@ -80,9 +81,23 @@ class S3TestCase(SeaweedMixin, unittest.TestCase):
         self.assertEqual(os.listdir(self.data_dir + "/.tmp"), [])
 
 
+def stored_key(client: S3Client, key: str) -> str:
+    """Where the bytes of the object named ``key`` are: the key itself
+    (stored whole) or the body its ``.ref`` names (streamed)."""
+    response = client.request("HEAD", key)
+    response.release()
+    if response.status == 200:
+        return key
+    response = client.request("GET", key + refs.SUFFIX)
+    raw = response.read()
+    response.release()
+    return refs.decode(raw, key.rsplit("/", 1)[1], key).body
+
+
 def flip_a_byte(client: S3Client, key: str) -> None:
-    """Replace the object with the same bytes but one, in the middle (its
-    block record stays: the store now holds bytes that do not match)."""
+    """Replace the object's bytes with the same bytes but one, in the middle
+    (its block digests stay: the store now holds bytes that do not match)."""
+    key = stored_key(client, key)
     response = client.request("GET", key)
     data = bytearray(response.read())
     response.release()
@@ -93,6 +108,8 @@ def flip_a_byte(client: S3Client, key: str) -> None:
 
 
 class S3ContractTests(StorageContract, S3TestCase):
+    """Streams of unknown length: stored whole under their id (spooled)."""
+
     def test_a_changed_byte_is_never_handed_out(self):
         for size in (1000, 3 * MIB + 17):
             data = payload(size, seed=size)
@@ -113,6 +130,14 @@ class S3ContractTests(StorageContract, S3TestCase):
         oid = self.put(data).info.oid
         with self.backend.open(DEFAULT, oid) as obj:
             self.assertEqual(b"".join(obj.chunks(MIB + 5, MIB + 700_000)), data[MIB + 5:MIB + 700_000])
+
+
+class S3StreamedContractTests(S3ContractTests):
+    """The same contract with streams that tell their length, as a request
+    with Content-Length does: over one block, streamed to a body and named
+    by a record."""
+
+    sized = True
 
 
 class S3ServerCase(SeaweedMixin, ServerCase):
@@ -246,7 +271,11 @@ class ThreeDaemonsTests(SeaweedMixin, unittest.TestCase):
             replies = list(pool.map(lambda i: self.daemons[i % 3].call("POST", "/files", data), range(6)))
         self.assertEqual({status for status, _ in replies}, {200}, [body[:300] for _, body in replies])
         self.assertEqual({json.loads(body)["hash"] for _, body in replies}, {sha256(data)})
-        self.assertEqual(len([k for k in self.keys_in_bucket() if not k.endswith(".blocks")]), 1)
+        # one object: the record naming one body (the other uploads removed theirs)
+        stored = sorted(self.keys_in_bucket())
+        self.assertEqual(len(stored), 2, stored)
+        self.assertTrue(stored[0].startswith(refs.BODIES), stored)
+        self.assertEqual(stored[1], key_of(DEFAULT, sha256(data)) + refs.SUFFIX)
         for daemon in self.daemons:  # any daemon reads it, writer or not
             self.assertEqual(daemon.call("GET", "/files/" + sha256(data)), (200, data))
 

@@ -26,6 +26,15 @@ class Readable(Protocol):
     def readinto(self, buffer: memoryview) -> int: ...
 
 
+def exact_length(stream) -> Optional[int]:
+    """How many bytes ``stream`` will still give, if it knows (a request body
+    with ``Content-Length`` does: its ``left``); None otherwise. A backend may
+    start storing before the end on the strength of it: the stream raises
+    ``BadRequest`` if it then ends early."""
+    left = getattr(stream, "left", None)
+    return left if isinstance(left, int) else None
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     oid: str  # lowercase hex SHA-256 of the bytes

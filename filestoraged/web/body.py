@@ -52,6 +52,11 @@ class RequestBody:
                 raise TooLarge("the body is %d bytes; the limit is %d" % (self.length, limit))
         self.finished = self.length == 0
 
+    @property
+    def left(self) -> Optional[int]:
+        """The bytes still to come, when ``Content-Length`` said (None if chunked)."""
+        return None if self.length is None else self.length - self.received
+
     def readinto(self, buffer: memoryview) -> int:
         """Fill ``buffer`` with the next body bytes; 0 at the end of the body."""
         if self.finished or not len(buffer):

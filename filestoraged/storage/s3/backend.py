@@ -1,14 +1,22 @@
-"""Objects in an S3 bucket: ``<namespace>/<ab>/<sha256>`` (``files/`` for
-the default namespace), each with its block digests in a record beside it
-(``<key>.blocks``, written before the object, removed after it).
+"""Objects in an S3 bucket, named by their SHA-256 under ``<namespace>/<ab>/``
+(``files/`` for the default namespace), in one of two forms:
 
-Write-through, never write-behind: an upload is spooled to ``.tmp`` while
-its SHA-256 and block digests are made (so a retry can rewind and the
-store can check what it got: ``x-amz-checksum-sha256``, refused with
-``BadDigest`` if the bytes differ; SeaweedFS does not check the signed
-payload hash, though it is sent), then PUT; the answer leaves only after the store
-acknowledged it. Nothing partial is left on either side: the spool is
-removed whatever happens, and S3 makes an object visible whole or not at all.
+- **streamed** (a body of known length over one block, e.g. ``curl -T``):
+  the bytes go to ``bodies/<random>`` as they arrive, hashed on the way and
+  checked by the store against the SHA-256 sent as the body's trailer (see
+  streamed.py); then ``<id>.ref``, written with ``If-None-Match: *``, names
+  that body and carries the size, type and block digests (see refs.py);
+- **whole** (a chunked body, a form's file part, one block or less): spooled
+  to ``.tmp`` while hashed, then PUT under ``<id>`` itself with
+  ``x-amz-checksum-sha256`` and ``If-None-Match: *``; its block digests in
+  ``<id>.blocks``, written before it and removed after it.
+
+Write-through, never write-behind: the answer leaves only after the store
+acknowledged the object. Nothing partial is visible: S3 makes a key visible
+whole or not at all, a body is reachable only once its record is written,
+and the spool is removed whatever happens. Both forms are read, listed and
+deleted alike; a bucket written by an older version (whole only) reads as it
+did.
 
 Reads check every block before it is handed out (``S3Object``), as on disk;
 a ``Range`` fetches only the blocks it covers.
@@ -22,18 +30,21 @@ import hashlib
 import logging
 import os
 import tempfile
-from typing import Iterator, List, Optional
+from typing import List, Optional, Tuple
 
+from ...base.lru import BoundedCache
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ...base.lru import BoundedCache
-from ...base.threads import ahead
-from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, clamp_range, fill,
+from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, exact_length,
                          pieces)
 from ..names import Namespace, is_object_id
+from . import refs, streamed
 from .client import S3Client, S3Error, whole_number
+from .objects import S3Object
+from .streamed import StreamedBody
 
+__all__ = ["S3Backend", "S3Object", "key_of"]  # S3Object lived here; its old import still works
 OCTET_STREAM = "application/octet-stream"  # stored when the upload named no type; read back as none
 log = logging.getLogger(__name__)
 SMALL_OBJECT = BLOCK  # read whole and checked against the id before any header
@@ -53,6 +64,7 @@ class S3Backend(Backend):
         self.tmp_dir = os.path.join(data_dir, ".tmp")
         os.makedirs(self.tmp_dir, exist_ok=True)
         self._records: BoundedCache[List[bytes]] = BoundedCache(_RECORDS)
+        self._refs: BoundedCache[Tuple[str, refs.Ref]] = BoundedCache(_RECORDS)  # (ETag, record)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
         try:
@@ -61,76 +73,136 @@ class S3Backend(Backend):
             raise InsufficientStorage("cannot spool the upload: %s" % error) from None
         with spool:
             try:
-                whole, digests, size = _spool(stream, spool, self.max_size)
+                size = exact_length(stream)
+                if size is not None and blocks.needs_record(size) and size <= self.max_size:
+                    return self._put_streamed(namespace, stream, size, content_type, spool)
+                return self._put_spooled(namespace, stream, content_type, spool)
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise InsufficientStorage("no space left to spool the upload") from error
                 raise
-            oid = whole.hexdigest()
-            key = key_of(namespace, oid)
-            info = ObjectInfo(oid, size, content_type)
-            if self._exists(key):
-                return PutResult(info, False)
+
+    def _put_streamed(self, namespace: Namespace, stream: Readable, size: int, content_type: Optional[str],
+                      spool) -> PutResult:
+        """A body of known length, sent to a key of its own as it arrives;
+        then the record that names it by its id (see refs.py)."""
+        body = StreamedBody(stream, size, spool)
+        body_key = refs.new_body_key()
+        self.client.request("PUT", body_key, headers=body.headers(), body=body,
+                            payload_sha256=streamed.PAYLOAD).release()
+        oid = body.sha256.hexdigest()
+        key = key_of(namespace, oid)
+        info = ObjectInfo(oid, size, content_type)
+        try:
+            if self._exists(key):  # stored whole under its id (a spooled upload of the same bytes)
+                created = False
+            else:
+                ref = refs.Ref(body_key, size, content_type, body.digests)
+                record = refs.encode(oid, ref)
+                response = self.client.request("PUT", key + refs.SUFFIX, body=record, payload_sha256=_hex(record),
+                                               headers={"If-None-Match": "*"}, ok=(200, 412))
+                response.read()
+                response.release()
+                created = response.status == 200
+        except BaseException:
+            self._remove_body(body_key)
+            raise
+        if not created:  # the same bytes were already named: ours are not needed
+            self._remove_body(body_key)
+        return PutResult(info, created)
+
+    def _put_spooled(self, namespace: Namespace, stream: Readable, content_type: Optional[str],
+                     spool) -> PutResult:
+        """A body of unknown length (chunked, a form's part) or of one block:
+        spooled whole while hashed, then stored under its id."""
+        whole, digests, size = _spool(stream, spool, self.max_size)
+        oid = whole.hexdigest()
+        key = key_of(namespace, oid)
+        info = ObjectInfo(oid, size, content_type)
+        if self._exists(key) or (blocks.needs_record(size) and self._exists(key + refs.SUFFIX)):
+            return PutResult(info, False)
+        if blocks.needs_record(size):
+            record = blocks.encode(oid, size, digests)
+            self.client.request("PUT", key + ".blocks", body=record,
+                                headers={"x-amz-checksum-sha256": _b64(hashlib.sha256(record).digest())},
+                                payload_sha256=_hex(record))
+        # If-None-Match: exactly one of the uploads racing with the same
+        # bytes (in this daemon or another) creates the object; the
+        # others learn it exists (412). The type is always set: the
+        # store would guess one otherwise.
+        headers = {"x-amz-checksum-sha256": _b64(whole.digest()), "If-None-Match": "*",
+                   "Content-Type": content_type or OCTET_STREAM}
+        try:
+            response = self.client.request("PUT", key, headers=headers, body=(spool, size),
+                                           payload_sha256=oid, ok=(200, 412))
+        except BaseException:
             if blocks.needs_record(size):
-                record = blocks.encode(oid, size, digests)
-                record_sha256 = hashlib.sha256(record)
-                self.client.request("PUT", key + ".blocks", body=record,
-                                    headers={"x-amz-checksum-sha256": _b64(record_sha256.digest())},
-                                    payload_sha256=record_sha256.hexdigest())
-            # If-None-Match: exactly one of the uploads racing with the same
-            # bytes (in this daemon or another) creates the object; the
-            # others learn it exists (412). The type is always set: the
-            # store would guess one otherwise.
-            headers = {"x-amz-checksum-sha256": _b64(whole.digest()), "If-None-Match": "*",
-                       "Content-Type": content_type or OCTET_STREAM}
-            try:
-                response = self.client.request("PUT", key, headers=headers, body=(spool, size),
-                                               payload_sha256=oid, ok=(200, 412))
-            except BaseException:
-                if blocks.needs_record(size):
-                    self._forget_record(key)
-                raise
-            response.read()
-            response.release()
+                self._forget_record(key)
+            raise
+        response.read()
+        response.release()
         return PutResult(info, response.status == 200)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         key = key_of(namespace, oid)
-        info = self.stat(namespace, oid)
-        size = info.size
-        if size <= SMALL_OBJECT:
-            data = self._get(key, size)
+        found = self._find(key, oid)
+        if isinstance(found, refs.Ref):
+            info = ObjectInfo(oid, found.size, found.content_type)
+            return S3Object(info, self.client, found.body, found.digests)
+        info = found
+        if info.size <= SMALL_OBJECT:
+            data = self._get(key, info.size)
             if hashlib.sha256(data).hexdigest() != oid:
                 raise CorruptObject("%s: the stored bytes do not match their id" % key)
             return MemoryObject(info, data)
-        return S3Object(info, self, key, self._record(key, oid, size))
+        return S3Object(info, self.client, key, self._record(key, oid, info.size))
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
-        response = self.client.request("HEAD", key_of(namespace, oid))
-        response.release()
-        if response.status == 404:
-            raise NotFound("no object %s" % oid)
-        content_type = response.headers.get("Content-Type")
-        return ObjectInfo(oid, whole_number(response.headers.get("Content-Length", "0"), "Content-Length"),
-                          None if content_type == OCTET_STREAM else content_type)
+        found = self._find(key_of(namespace, oid), oid)
+        if isinstance(found, refs.Ref):
+            return ObjectInfo(oid, found.size, found.content_type)
+        return found
 
     def delete(self, namespace: Namespace, oid: str) -> None:
+        """Both forms an object may have (stored whole, or a record and its
+        body): the name first, then the bytes, so no reader ever follows a
+        name to bytes that are gone."""
         key = key_of(namespace, oid)
-        if not self._exists(key):
+        found = False
+        if self._exists(key):
+            found = True
+            self.client.request("DELETE", key, ok=(200, 204)).release()
+            self.client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
+        ref = self._ref(key, oid)
+        if ref is not None:
+            found = True
+            self.client.request("DELETE", key + refs.SUFFIX, ok=(200, 204)).release()
+            self._refs.discard(key)
+            self.client.request("DELETE", ref.body, ok=(200, 204)).release()
+        if not found:
             raise NotFound("no object %s" % oid)
-        self.client.request("DELETE", key, ok=(200, 204)).release()
-        self.client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
 
     def list(self, namespace: Namespace, after: str = "", limit: Optional[int] = None) -> List[ObjectInfo]:
+        """Objects in id order. A streamed object's size is in its record:
+        one GET per such object the first time a listing meets it (records
+        are kept in memory after, as they never change)."""
         prefix = (namespace.path or "files") + "/"
         found: List[ObjectInfo] = []
         for key, size in self.client.keys(prefix, prefix + after[:2] + "/" + after if after else ""):
             name = key[len(prefix):]
-            oid = name[3:]
-            if name[2:3] == "/" and is_object_id(oid) and oid > after:
-                found.append(ObjectInfo(oid, size))
-                if limit is not None and len(found) >= limit:
-                    break
+            oid, is_ref = name[3:], name.endswith(refs.SUFFIX)
+            if is_ref:
+                oid = oid[:-len(refs.SUFFIX)]
+            if name[2:3] != "/" or not is_object_id(oid) or oid <= after or (found and found[-1].oid == oid):
+                continue  # a block record, something not ours, or the second form of one object
+            if is_ref:
+                ref = self._ref(key[:-len(refs.SUFFIX)], oid)
+                if ref is None:  # deleted since the listing
+                    continue
+                size = ref.size
+            found.append(ObjectInfo(oid, size))
+            if limit is not None and len(found) >= limit:
+                break
         return found
 
     def check(self) -> None:
@@ -141,6 +213,56 @@ class S3Backend(Backend):
 
     def close(self) -> None:
         self.client.close()
+
+    def _find(self, key: str, oid: str):
+        """The object's ``ObjectInfo`` if it is stored whole under its id, its
+        ``Ref`` if streamed; ``NotFound`` if neither."""
+        response = self.client.request("HEAD", key)
+        response.release()
+        if response.status == 200:
+            content_type = response.headers.get("Content-Type")
+            return ObjectInfo(oid, whole_number(response.headers.get("Content-Length", "0"), "Content-Length"),
+                              None if content_type == OCTET_STREAM else content_type)
+        ref = self._ref(key, oid)
+        if ref is None:
+            raise NotFound("no object %s" % oid)
+        return ref
+
+    def _ref(self, key: str, oid: str) -> Optional[refs.Ref]:
+        """The record of a streamed object, or None. A record never changes,
+        but it may be deleted and written anew (the same bytes uploaded again,
+        perhaps through another daemon) naming another body: a known one is
+        believed only while the store's ETag for it is the one it was read
+        with (a HEAD instead of a GET)."""
+        cached = self._refs.get(key)
+        if cached is not None:
+            response = self.client.request("HEAD", key + refs.SUFFIX)
+            response.release()
+            if response.status == 200 and response.headers.get("ETag") == cached[0]:
+                return cached[1]
+            self._refs.discard(key)
+            if response.status == 404:
+                return None
+        response = self.client.request("GET", key + refs.SUFFIX)
+        try:
+            if response.status == 404:
+                return None
+            raw = response.read(_RECORDS)
+            etag = response.headers.get("ETag")
+        finally:
+            response.release()
+        ref = refs.decode(raw, oid, key + refs.SUFFIX)
+        if etag:
+            self._refs.put(key, (etag, ref), len(raw))
+        return ref
+
+    def _remove_body(self, body_key: str) -> None:
+        """Best effort: a body no record names is never read (fsck's to find
+        if this fails; see the README)."""
+        try:
+            self.client.request("DELETE", body_key, ok=(200, 204)).release()
+        except FileStoreError:
+            log.warning("could not remove %s, a body no record names", body_key)
 
     def _forget_record(self, key: str) -> None:
         """Remove the block record of an object whose PUT failed, if the store
@@ -186,67 +308,6 @@ class S3Backend(Backend):
         return digests
 
 
-class S3Object(StoredObject):
-    """A big object read from S3: a ranged GET of the blocks a request covers,
-    each block checked against its digest before a byte of it is handed out.
-    Without a record, the whole object is hashed and its last piece held back."""
-
-    def __init__(self, info: ObjectInfo, backend: S3Backend, key: str, digests: Optional[List[bytes]]) -> None:
-        super().__init__(info)
-        self._backend, self._key, self._digests = backend, key, digests
-
-    def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
-        start, end = clamp_range(self.info.size, start, end)
-        if start >= end:
-            return
-        if self._digests is None:
-            yield from self._whole(start, end)
-            return
-        first, last = start // BLOCK, (end - 1) // BLOCK
-        span = "bytes=%d-%d" % (first * BLOCK, min((last + 1) * BLOCK, self.info.size) - 1)
-        response = self._backend.client.request("GET", self._key, headers={"Range": span}, ok=(200, 206))
-
-        def checked(index: int) -> memoryview:
-            """Block ``index``, read from the response and checked (on a helper
-            thread, while the caller sends the block before it). Measured: a
-            second stage that reads while two threads check gained nothing on
-            two cores shared with the store itself."""
-            block = memoryview(bytearray(min(BLOCK, self.info.size - index * BLOCK)))
-            if fill(response, block) != len(block) or blocks.block_digest(block) != self._digests[index]:
-                raise CorruptObject("%s: block %d does not match its digest" % (self._key, index))
-            return block
-
-        indices = range(first, last + 1)
-        try:
-            for index, block in zip(indices, ahead(checked, indices, workers=1, depth=3)):
-                yield block[max(start - index * BLOCK, 0):min(end - index * BLOCK, len(block))]
-        finally:
-            response.release()
-
-    def _whole(self, start: int, end: int) -> Iterator[bytes]:
-        response = self._backend.client.request("GET", self._key)
-        try:
-            digest = hashlib.sha256()
-            buffer = memoryview(bytearray(BLOCK))
-            offset, held = 0, b""
-            while offset < self.info.size:
-                count = fill(response, buffer)
-                if not count:
-                    break
-                digest.update(buffer[:count])
-                piece = bytes(buffer[max(start - offset, 0):max(min(end - offset, count), 0)])
-                offset += count
-                if held:
-                    yield held
-                held = piece
-            if digest.hexdigest() != self.info.oid or offset != self.info.size:
-                raise CorruptObject("%s: the stored bytes do not match their id" % self._key)
-            if held:
-                yield held
-        finally:
-            response.release()
-
-
 def _spool(stream: Readable, spool, max_size: int):
     whole, digests, size = hashlib.sha256(), [], 0
     for piece in pieces(stream, max_size, BLOCK):
@@ -260,3 +321,7 @@ def _spool(stream: Readable, spool, max_size: int):
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+def _hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()

@@ -2,7 +2,8 @@
 retried with backoff when the store or the network fails.
 
 A retry needs the body again: bodies are files (a spooled upload, rewound
-by offset) or bytes, never a one-shot stream. After ``RETRIES`` more tries
+by offset), bytes, or a streamed upload that keeps what it sent in a spool
+(``streamed.StreamedBody``), never a one-shot stream. After ``RETRIES`` more tries
 the store is taken for down: ``BackendUnavailable`` (503 with
 ``Retry-After``). A 4xx is the store's final word and is not retried.
 """
@@ -15,7 +16,7 @@ import os
 import queue
 import time
 import xml.etree.ElementTree as ElementTree
-from typing import BinaryIO, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ...errors import BackendUnavailable
@@ -28,7 +29,9 @@ RETRY_WINDOW = 15.0  # ... and none starts this long after the first began
 TIMEOUT = 30.0  # seconds for a connect or a read (a store may take this long to say 500)
 POOL = 16  # idle connections kept
 LISTING_LIMIT = 16 * 1024 * 1024  # bytes of one listing page read at most (1,000 keys are ~300 KiB)
-Body = Union[None, bytes, Tuple[BinaryIO, int]]  # bytes, or a file and its length (read from offset 0)
+# bytes, a file and its length (read from offset 0), or a body that writes
+# itself for each try (``write_to(conn)``, ``length``: see streamed.py)
+Body = Union[None, bytes, Tuple[BinaryIO, int], Any]
 
 
 class S3Error(BackendUnavailable):
@@ -109,8 +112,13 @@ class S3Client:
                 raw = self._send(conn, method, target, signed, body)
             except (OSError, http.client.HTTPException) as error:
                 conn.close()
+                if getattr(body, "reading_failed", False):  # the client's body failed, not the store
+                    raise
                 failure = "%s: %s" % (type(error).__name__, error)
                 continue
+            except BaseException:  # an upload refused mid-way: the store never sees it whole
+                conn.close()
+                raise
             response = Response(self, conn, raw)
             if raw.status >= 500:
                 failure = "HTTP %d %s" % (raw.status, _error_code(response))
@@ -168,6 +176,13 @@ class S3Client:
                     raise OSError("the spooled upload ended early")
                 conn.send(piece)
                 left -= len(piece)
+        elif hasattr(body, "write_to"):
+            headers["Content-Length"] = str(body.length)
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            body.write_to(conn)
         else:
             data = body or b""
             if data or method in ("PUT", "POST"):

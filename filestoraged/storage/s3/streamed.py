@@ -1,0 +1,117 @@
+"""An upload sent on to the store while it arrives: S3's ``aws-chunked``
+body with the SHA-256 as a trailer (``STREAMING-UNSIGNED-PAYLOAD-TRAILER``).
+
+Each block is read from the client, hashed (the object's SHA-256 and the
+block's digest), written to a spool and sent, one after the other; the
+trailer carries the SHA-256 of the whole, and the store refuses the object
+(``InvalidDigest``, nothing stored) if the bytes it got hash otherwise: the
+check a spooled upload gets from ``x-amz-checksum-sha256``. Measured on the
+pinned SeaweedFS: a right trailer stores the object, a wrong one is a 400
+and the key stays absent.
+
+The spool is what a retry sends: a try that fails reads the rest of the
+client's body into it (hashing on), then the body goes again from the spool,
+so a store that fails mid-upload costs a retry, as for a spooled upload.
+Chunks are one block each (the last one shorter), so the encoded length is
+known before the first byte is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import BinaryIO, Dict, List
+
+from ...errors import BadRequest
+from .. import blocks
+from ..blocks import BLOCK
+from ..interface import fill
+
+PAYLOAD = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+_TRAILER = b"x-amz-checksum-sha256:"
+_CHECKSUM_LENGTH = 44  # base64 of 32 bytes
+
+
+def encoded_length(size: int) -> int:
+    """The bytes of the aws-chunked body of ``size`` bytes: each chunk's
+    ``<hex>\\r\\n<data>\\r\\n``, the last chunk ``0\\r\\n``, the trailer, ``\\r\\n``."""
+    total = 0
+    for start in range(0, size, BLOCK):
+        length = min(BLOCK, size - start)
+        total += len(b"%x" % length) + 2 + length + 2
+    return total + 3 + len(_TRAILER) + _CHECKSUM_LENGTH + 2 + 2
+
+
+class StreamedBody:
+    """The body of one streamed upload of exactly ``size`` bytes (``write_to``
+    for each try); ``sha256``, ``digests`` once the last byte was read."""
+
+    def __init__(self, stream, size: int, spool: BinaryIO) -> None:
+        self._stream, self.size, self._spool = stream, size, spool
+        self._whole = hashlib.sha256()
+        self.digests: List[bytes] = []
+        self._read = 0  # bytes taken from the client (and spooled) so far
+        self.reading_failed = False  # the client's body failed: not the store's fault, never retried
+
+    @property
+    def length(self) -> int:
+        return encoded_length(self.size)
+
+    def headers(self) -> Dict[str, str]:
+        """What the PUT carries besides its signature."""
+        return {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(self.size),
+                "x-amz-trailer": "x-amz-checksum-sha256"}
+
+    @property
+    def sha256(self) -> "hashlib._Hash":
+        return self._whole
+
+    def write_to(self, conn) -> None:
+        """Send the whole encoded body on ``conn`` (request head already sent):
+        from the client as it arrives on the first try, from the spool after."""
+        if self._read == 0:
+            self._from_client(conn)
+        else:
+            self._finish()
+            self._from_spool(conn)
+        conn.send(b"0\r\n" + _TRAILER + base64.b64encode(self.sha256.digest()) + b"\r\n\r\n")
+
+    def _from_client(self, conn) -> None:
+        buffer = memoryview(bytearray(BLOCK))
+        while self._read < self.size:
+            block = self._take(buffer)
+            conn.send(b"%x\r\n" % len(block))
+            conn.send(block)
+            conn.send(b"\r\n")
+
+    def _finish(self) -> None:
+        """Read what the client has not sent yet into the spool (a retry)."""
+        buffer = memoryview(bytearray(BLOCK))
+        while self._read < self.size:
+            self._take(buffer)
+
+    def _from_spool(self, conn) -> None:
+        self._spool.seek(0)
+        for start in range(0, self.size, BLOCK):
+            block = self._spool.read(min(BLOCK, self.size - start))
+            if len(block) != min(BLOCK, self.size - start):
+                raise OSError("the spooled upload ended early")
+            conn.send(b"%x\r\n" % len(block) + block + b"\r\n")
+
+    def _take(self, buffer: memoryview) -> memoryview:
+        """The next block from the client: hashed, digested and spooled."""
+        want = min(BLOCK, self.size - self._read)
+        try:
+            count = fill(self._stream, buffer[:want])
+        except BaseException:
+            self.reading_failed = True
+            raise
+        if count != want:
+            self.reading_failed = True
+            raise BadRequest("the body ended after %d of %d bytes" % (self._read + count, self.size))
+        block = buffer[:count]
+        self._whole.update(block)
+        self.digests.append(blocks.block_digest(block))
+        self._spool.write(block)
+        self._read += count
+        return block

@@ -1,0 +1,205 @@
+"""Streamed uploads to S3 (a body of known length sent on as it arrives,
+then a record naming it): what the store holds, what a failure leaves, and
+two daemons' views of one object deleted and stored again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import unittest
+
+from filestoraged.errors import BadRequest
+from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.s3 import refs, streamed
+from filestoraged.storage.s3.backend import S3Backend, key_of
+from filestoraged.storage.s3.client import S3Client, S3Error
+
+from .seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
+from .storage_contract import SizedStream
+from .support import MIB, payload, sha256, wait_until
+
+
+class ShortStream(SizedStream):
+    """Says it is ``claimed`` bytes long, then hangs up after fewer."""
+
+    def __init__(self, data: bytes, claimed: int) -> None:
+        super().__init__(data)
+        self._claimed = claimed
+
+    @property
+    def left(self) -> int:
+        return self._claimed - self.tell()
+
+    def readinto(self, buffer) -> int:
+        count = super().readinto(buffer)
+        if not count:
+            raise ConnectionResetError("client went away")
+        return count
+
+
+class StreamedTests(SeaweedMixin, unittest.TestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.backend = self.backend_on(self.s3_client())
+
+    def backend_on(self, client: S3Client) -> S3Backend:
+        data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        backend = S3Backend(client, data_dir, 64 * MIB)
+        self.addCleanup(backend.close)
+        return backend
+
+    def read(self, backend: S3Backend, oid: str) -> bytes:
+        with backend.open(DEFAULT, oid) as obj:
+            return obj.read_all()
+
+    def assert_nothing_left(self, backend: S3Backend) -> None:
+        self.assertEqual(self.keys_in_bucket(), [])
+        self.assertEqual(os.listdir(backend.tmp_dir), [])
+
+    def test_a_body_of_known_length_is_a_body_and_a_record(self):
+        data = payload(3 * MIB + 5, seed=1)
+        result = self.backend.put(DEFAULT, SizedStream(data), "text/csv")
+        self.assertTrue(result.created)
+        keys = self.keys_in_bucket()
+        self.assertEqual(len(keys), 2, keys)
+        self.assertTrue(keys[0].startswith(refs.BODIES))
+        self.assertEqual(keys[1], key_of(DEFAULT, sha256(data)) + refs.SUFFIX)
+        self.assertEqual(self.read(self.backend, sha256(data)), data)
+        info = self.backend.stat(DEFAULT, sha256(data))
+        self.assertEqual((info.size, info.content_type), (len(data), "text/csv"))
+        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
+
+    def test_a_client_that_hangs_up_midway_leaves_nothing(self):
+        with self.assertRaises(ConnectionResetError):
+            self.backend.put(DEFAULT, ShortStream(payload(2 * MIB, seed=2), 5 * MIB))
+        self.assert_nothing_left(self.backend)
+
+    def test_a_body_shorter_than_it_said_is_a_bad_request_and_leaves_nothing(self):
+        class Ends(SizedStream):
+            @property
+            def left(self) -> int:
+                return 5 * MIB - self.tell()
+
+        with self.assertRaises(BadRequest):
+            self.backend.put(DEFAULT, Ends(payload(2 * MIB, seed=2)))
+        self.assert_nothing_left(self.backend)
+
+    def test_the_store_refuses_a_body_whose_trailer_is_not_its_sha256(self):
+        class Lying(streamed.StreamedBody):
+            @property
+            def sha256(self):
+                return hashlib.sha256(b"something else")
+
+        data = payload(2 * MIB, seed=3)
+        with tempfile.TemporaryFile() as spool, self.assertLogs("filestoraged", "ERROR"):
+            body = Lying(SizedStream(data), len(data), spool)
+            with self.assertRaises(S3Error):
+                self.s3_client().request("PUT", refs.new_body_key(), headers=body.headers(), body=body,
+                                         payload_sha256=streamed.PAYLOAD)
+        self.assertEqual(self.keys_in_bucket(), [])
+
+    def test_the_same_bytes_whole_and_streamed_are_one_object(self):
+        data = payload(2 * MIB, seed=4)
+        self.assertTrue(self.backend.put(DEFAULT, SizedStream(data)).created)
+        import io
+        self.assertFalse(self.backend.put(DEFAULT, io.BytesIO(data)).created)  # whole: sees the record
+        self.assertFalse(self.backend.put(DEFAULT, SizedStream(data)).created)  # streamed: removes its body
+        self.assertEqual(len(self.keys_in_bucket()), 2)
+        self.assertEqual([i.oid for i in self.backend.list(DEFAULT)], [sha256(data)])
+        self.assertEqual(self.backend.list(DEFAULT)[0].size, len(data))
+        self.backend.delete(DEFAULT, sha256(data))
+        self.assertEqual(self.keys_in_bucket(), [])
+
+    def test_a_listing_gives_each_objects_size_in_id_order(self):
+        sizes = [MIB + 1, 100, 2 * MIB + 3, 700_000]
+        datas = [payload(size, seed=size) for size in sizes]
+        for data in datas:
+            self.backend.put(DEFAULT, SizedStream(data))
+        listed = self.backend.list(DEFAULT)
+        self.assertEqual([(i.oid, i.size) for i in listed], sorted((sha256(d), len(d)) for d in datas))
+        first = sorted(sha256(d) for d in datas)[0]
+        self.assertEqual([i.oid for i in self.backend.list(DEFAULT, after=first, limit=2)],
+                         sorted(sha256(d) for d in datas)[1:3])
+
+    def test_deleted_and_stored_again_through_another_daemon_reads_right(self):
+        other = self.backend_on(self.s3_client())
+        data = payload(2 * MIB, seed=5)
+        oid = self.backend.put(DEFAULT, SizedStream(data)).info.oid
+        self.assertEqual(self.read(self.backend, oid), data)  # this daemon now knows the record
+        other.delete(DEFAULT, oid)
+        other.put(DEFAULT, SizedStream(data))  # the same name, another body
+        self.assertEqual(self.read(self.backend, oid), data)
+        other.delete(DEFAULT, oid)
+        with self.assertRaises(Exception) as caught:
+            self.backend.stat(DEFAULT, oid)
+        self.assertEqual(type(caught.exception).__name__, "NotFound")
+
+    def test_a_store_that_drops_the_first_try_gets_the_spooled_bytes(self):
+        proxy = CuttingProxy(self.store.port)
+        self.addCleanup(proxy.close)
+        client = S3Client("http://127.0.0.1:%d" % proxy.port, self.bucket, "us-east-1", ACCESS_KEY, SECRET_KEY)
+        backend = self.backend_on(client)
+        data = payload(4 * MIB, seed=6)
+        result = backend.put(DEFAULT, SizedStream(data))
+        self.assertEqual(proxy.cut, 1)
+        self.assertTrue(result.created)
+        self.assertEqual(self.read(self.backend, result.info.oid), data)
+        wait_until(lambda: len(self.keys_in_bucket()) == 2, "only the record and one body left")
+
+
+class CuttingProxy:
+    """A TCP proxy to the store that cuts the first streamed body's
+    connection after 1 MiB, as a store that fails mid-upload would."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target, self.cut = target_port, 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, to_store: bool) -> None:
+        passed, cutting = 0, False
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if to_store and b"/" + refs.BODIES.encode() in data[:200] and data.startswith(b"PUT "):
+                    with self._lock:
+                        cutting, self.cut = self.cut == 0, self.cut + 1 if self.cut == 0 else self.cut
+                    passed = 0
+                passed += len(data)
+                if cutting and passed > MIB:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
