@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
+from tests import support
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 MIB = 1024 * 1024
@@ -86,28 +88,20 @@ def median_rate(times: List[float], size: int) -> float:
     return size / MIB / statistics.median(times)
 
 
-class Daemon:
+class Daemon(support.Daemon):
+    """The daemon as shipped (its defaults, the access log on), its log in a
+    file (as nginx's), in a session of its own, as nginx (which daemonizes)
+    and as systemd runs a service: with the kernel's scheduler autogroups, a
+    server in the bench's own session would share one group's CPU time with
+    the load generator instead of getting its own. Started at once; returns
+    when every worker answers."""
+
     def __init__(self, work: str, *extra: str, port: int = 0, env: Optional[Dict[str, str]] = None) -> None:
-        self.port = port or free_port()
-        self.data_dir = os.path.join(work, "daemon-store")
-        env = dict(env or os.environ, PYTHONPATH=ROOT)
-        # As shipped: its defaults (the access log on), its log in a file (as
-        # nginx's), and a session of its own, as nginx (which daemonizes) and
-        # as systemd runs a service. With the kernel's scheduler autogroups,
-        # a server in the bench's own session would share one group's CPU
-        # time with the load generator instead of getting its own.
         os.makedirs(work, exist_ok=True)
-        self.log = open(os.path.join(work, "daemon-%d.log" % self.port), "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir, *extra],
-            env=env, stdout=self.log, stderr=self.log, start_new_session=True)
-        try:
-            wait_port(self.port)
-        except RuntimeError:
-            with open(self.log.name, "rb") as log:
-                said = log.read()[-1500:].decode(errors="replace")
-            raise RuntimeError("the daemon on port %d did not start: %s" % (self.port, said)) from None
-        self.url = "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in extra else "http", self.port)
+        port = port or free_port()
+        super().__init__(os.path.join(work, "daemon-store"), *extra, env=env, port=port,
+                         log=os.path.join(work, "daemon-%d.log" % port), own_session=True, log_level=None)
+        self.start()
         # The port accepts once the parent binds: wait for the workers too.
         setting = extra[list(extra).index("--workers") + 1] if "--workers" in extra else "auto"
         workers = len(os.sched_getaffinity(0)) if setting == "auto" else int(setting)
@@ -117,12 +111,6 @@ class Daemon:
         options = ("-k",) if "--tls-cert" in extra else ()
         for _ in range(4 * workers):
             subprocess.run(["curl", "-sS", "-o", "/dev/null", *options, self.url + "/healthz"], check=True)
-
-    def processes(self) -> List[int]:
-        """The daemon's pid and its workers' (when it has any)."""
-        pid = self.process.pid
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
-            return [pid] + [int(child) for child in children.read().split()]
 
     def rss(self, field: str = "VmRSS") -> int:
         """``field`` of /proc/PID/status summed over the parent and every worker
@@ -147,12 +135,6 @@ class Daemon:
             with open("/proc/%d/clear_refs" % pid, "w") as refs:
                 refs.write("5")  # resets VmHWM to the current RSS
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(30)
-        self.log.close()
-        return code
-
     def peak_growth(self, jobs: List[List[str]]) -> float:
         """MiB the daemon's peak RSS grows while the curl ``jobs`` run at once."""
         baseline = self.rss()
@@ -163,6 +145,26 @@ class Daemon:
         for thread in threads:
             thread.join()
         return (self.rss("VmHWM") - baseline) / MIB
+
+
+class PlainFileServer:
+    """``python -m http.server`` over a folder, in a session of its own as
+    the daemon and nginx are; a context manager."""
+
+    def __init__(self, folder: str) -> None:
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._process = subprocess.Popen([sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+                                          "--directory", folder], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_port(self.port)
+
+    def __enter__(self) -> "PlainFileServer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._process.terminate()
+        self._process.wait(10)
 
 
 class Nginx:

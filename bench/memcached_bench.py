@@ -13,7 +13,7 @@ import time
 import pymemcache.client.base
 from pymemcache.client.base import Client
 
-from filestoraged.workers.serving import MEMCACHED_RECV_SIZE
+from filestoraged.workers.process import MEMCACHED_RECV_SIZE
 
 from filestoraged.storage.memcached.manifest import WINDOW_BYTES
 from filestoraged.storage.memcached.store import MemcachedFileStore
@@ -29,7 +29,7 @@ def _timed(action) -> float:
 
 def run(work: str, runs: int, report) -> None:
     ensure_tools("curl", "memcached", "wrk")
-    # The daemon reads with 64 KiB receives (workers.serving.MEMCACHED_RECV_SIZE); the raw
+    # The daemon reads with 64 KiB receives (workers.process.MEMCACHED_RECV_SIZE); the raw
     # reference and the library measured in this process read the same way.
     pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE
     binary = shutil.which("memcached")

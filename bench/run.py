@@ -23,7 +23,8 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .common import BIG, MIB, Daemon, Nginx, Report, curl, ensure_tools, make_certificate, median_rate, wrk
+from .common import (BIG, MIB, Daemon, Nginx, PlainFileServer, Report, curl, ensure_tools, make_certificate,
+                     median_rate, wrk)
 
 
 def bench_disk(work: str, runs: int, report: Report) -> None:
@@ -50,6 +51,11 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         curl("-T", small, nginx.url + "/small.bin")
         _pair(report, "50 MiB download MiB/s", runs, lambda: curl(daemon.url + "/files/" + oid),
               lambda: curl(nginx.url + "/big.bin"), BIG, 0.9)
+        # The same download against Python's own file server, which checks
+        # nothing: what an unverified Python transfer costs on this machine.
+        with PlainFileServer(os.path.join(work, "nginx-root")) as plain:
+            _pair(report, "50 MiB download vs python -m http.server, MiB/s", runs,
+                  lambda: curl(daemon.url + "/files/" + oid), lambda: curl(plain.url + "/big.bin"), BIG, 0.8)
         # A 1 MiB Range out of the middle of the 50 MiB object: verified on our
         # side by the blocks it covers (or, without block digests, the whole file).
         span = "%d-%d" % (20 * MIB + 12345, 21 * MIB + 12344)

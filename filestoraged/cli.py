@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 from . import config as config_module
 from . import logs
-from .workers import dirlock, serving, worker_count
+from .workers import dirlock, process, worker_count
 from .workers.startup import fail, guarded
 
 CLIENT_COMMANDS = ("put", "get", "rm", "ls")
@@ -51,7 +51,7 @@ def serve(config, argv: Sequence[str]) -> int:
             records.close()
     count = worker_count(config.workers)
     if count == 1:
-        return serving.serve(config)
+        return process.serve(config)
     from .workers.arbiter import Arbiter
 
     return Arbiter(config, argv).run()

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 from dataclasses import replace
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from filestoraged.app import App
 from filestoraged.config import Config
@@ -195,27 +195,38 @@ def multipart(fields: Dict[str, object], boundary: str = "fsdTestBoundary7MA4YWx
 
 
 class Daemon:
-    """``python -m filestoraged`` as a subprocess, on a free port, for kill/restart tests."""
+    """``python -m filestoraged`` as a subprocess on a free port: for the
+    tests' kill and restart cases, and (``bench.common.Daemon``) for the
+    benchmarks, which run it as shipped."""
 
     def __init__(self, data_dir: str, *args: str, env: Optional[Dict[str, str]] = None, port: int = 0,
-                 log: Optional[str] = None) -> None:
-        """``log``: a file its standard error is appended to (else a pipe, read when it fails to start)."""
+                 log: Optional[str] = None, own_session: bool = False,
+                 log_level: Optional[str] = os.environ.get("FSD_TEST_LOG", "WARNING")) -> None:
+        """``log``: a file its standard error is appended to (else a pipe, read
+        when it fails to start); ``own_session``: started in a session of its
+        own, as systemd starts a service; ``log_level`` None: its default."""
         self.data_dir = data_dir
         self.log = log
         self.args = list(args)
         self.env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
         self.port = port or free_port()
+        self.own_session, self.log_level = own_session, log_level
         self.process: Optional[subprocess.Popen] = None
 
+    @property
+    def url(self) -> str:
+        return "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in self.args else "http", self.port)
+
     def start(self, wait: bool = True) -> "Daemon":
-        command = [sys.executable, "-m", "filestoraged", "--port", str(self.port),
-                   "--data-dir", self.data_dir, "--log-level", os.environ.get("FSD_TEST_LOG", "WARNING")] + self.args
+        command = [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir]
+        command += (["--log-level", self.log_level] if self.log_level else []) + self.args
         if self.log:
             with open(self.log, "ab") as log:
-                self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+                self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+                                                start_new_session=self.own_session)
         else:
             self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE)
+                                            stderr=subprocess.PIPE, start_new_session=self.own_session)
         if wait:
             try:
                 wait_for_port(self.port, self.process)
@@ -226,6 +237,10 @@ class Daemon:
                     said = log.read()[-2000:].decode(errors="replace")
                 raise RuntimeError("%s: %s" % (error, said)) from None
         return self
+
+    def processes(self) -> List[int]:
+        """The daemon's pid and its workers' (when it has any)."""
+        return [self.process.pid] + daemon_workers(self.process.pid)
 
     def stop(self) -> int:
         if self.process is None:

@@ -23,7 +23,7 @@ from . import access, body, proxies, request_head, response_head, tls
 from .deadlines import PacedReader, PacedSender
 from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
                        wants_html, whole_parts)
-from .serving import Wire, serve
+from .transfer import Wire, serve
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("filestoraged.access")

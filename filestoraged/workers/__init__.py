@@ -1,4 +1,4 @@
-"""Serving: one process (``serving``), or a parent (``arbiter``) with worker
+"""Serving: one process (``process``: alone, or one worker), or a parent (``arbiter``) with worker
 processes behind one listening socket, sharing what must agree through the
 data directory (``metrics_files``, ``base.interprocess``, SQLite)."""
 

@@ -17,7 +17,7 @@ from ..base.sqlite import open_database
 from ..base.interprocess import run_dir
 from ..web.admission import CONNECTIONS_FILE, forget_worker, open_counters
 from .metrics_files import MetricsFiles
-from .serving import WorkerRole, serve
+from .process import WorkerRole, serve
 from .startup import guarded
 
 log = logging.getLogger(__name__)

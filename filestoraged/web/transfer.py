@@ -1,0 +1,110 @@
+"""Serving a stored object: preflight, the Range/ETag plan, one write for
+small answers, streaming with the integrity cut, remembering ready answers,
+and the face's ``on_done`` hook.
+
+``serve`` raises a ``FileStoreError`` only before anything was written (the
+caller then answers it like any other failure). Once the head is out, an
+error (a ``CorruptObject``, a share link's count that could not be written)
+can only cut the transfer: it is returned in ``Served``, and the caller
+closes the connection before the last byte, the one way left to tell the
+client its copy is not whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..errors import FileStoreError
+from . import ranges, response_head
+from .messages import ObjectResponse
+from .request_head import Headers
+
+
+# A stored object is someone's upload: a browser that opens it must not run
+# it on our origin. Every stored object is sandboxed, and types a browser
+# would execute or render as a document are downloads, never shown inline.
+SANDBOX = "sandbox; default-src 'none'"
+_ACTIVE_TYPES = frozenset((
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl",
+    "application/xslt+xml", "text/javascript", "application/javascript", "application/ecmascript",
+    "text/ecmascript", "application/x-javascript", "application/pdf", "application/x-shockwave-flash",
+    "text/vtt", "application/wasm", "multipart/x-mixed-replace",
+))
+
+
+def is_active(media_type: str) -> bool:
+    """True for a type a browser would run or render as a document."""
+    base = media_type.split(";", 1)[0].strip().lower()
+    return base in _ACTIVE_TYPES or base.endswith("+xml") or "script" in base
+
+
+def safe_serving(headers: dict) -> dict:
+    """The headers that keep a stored object from attacking whoever opens it."""
+    extra = {"Content-Security-Policy": SANDBOX}
+    if "Content-Disposition" not in headers and is_active(headers.get("Content-Type", "")):
+        extra["Content-Disposition"] = "attachment"
+    return extra
+
+
+@dataclass
+class Served:
+    status: int
+    bytes_out: int
+    complete: bool  # every byte of the body went out
+    # The transfer was cut by this (the stored copy is bad, or a share link's
+    # download could not be counted): the caller closes the connection.
+    cut_by: Optional[FileStoreError] = None
+
+
+class Wire:
+    """What serving needs of the connection: a buffered ``write`` for heads and
+    small answers, the socket for streaming, and the head builder (status line,
+    Date, connection state: the handler's)."""
+
+    def __init__(self, write: Callable[[bytes], object], sock, head: Callable[[int, str], bytes]) -> None:
+        self.write = write
+        self.sock = sock
+        self.head = head
+
+
+# remember(header_fields, body, still_current): keep a ready-made answer.
+Remember = Callable[[str, bytes, Callable[[], bool]], None]
+
+
+def serve(response: ObjectResponse, method: str, request_headers: Headers, wire: Wire,
+          remember: Optional[Remember] = None) -> Served:
+    """Answer ``method`` (GET or HEAD) for the stored object in ``response``."""
+    obj = response.obj
+    complete = False
+    try:
+        obj.preflight()
+        plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges, response.immutable)
+        headers = dict(plan.headers)
+        headers.update(response.headers)
+        headers.update(safe_serving(headers))
+        fields = response_head.fields(headers)
+        head = wire.head(plan.status, fields)
+        if method == "HEAD" or plan.status == 304:
+            wire.write(head)
+            return Served(plan.status, 0, False)
+        in_memory = obj.verified_bytes(plan.start, plan.end)
+        if in_memory is not None:  # a small object: one write for all
+            if response.before_last is not None:
+                response.before_last()
+            wire.write(head + in_memory)
+            complete = True
+            if remember is not None and plan.status == 200 and not response.headers and response.on_done is None:
+                remember(fields, in_memory, obj.still_current)
+            return Served(plan.status, len(in_memory), True)
+        wire.write(head)
+        try:
+            sent = obj.send(wire.sock, plan.start, plan.end, response.before_last)
+        except FileStoreError as error:  # the head is out: only a cut can say it now
+            return Served(plan.status, 0, False, error)
+        complete = True
+        return Served(plan.status, sent, True)
+    finally:
+        obj.close()
+        if response.on_done is not None:
+            response.on_done(complete)

@@ -1,0 +1,245 @@
+"""One serving process: the whole daemon when it runs alone (``Alone``), or
+one worker under the arbiter (``Worker``). Both build the application
+(after the fork, so nothing with threads or open databases is ever forked),
+serve until SIGTERM or SIGINT, then drain (``ServingProcess.run``); what
+differs is each role's: who holds the data directory, where the listener
+comes from, and who is told it is ready (systemd, or the arbiter's pipe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from .. import systemd
+from ..app import App
+from ..base.interprocess import run_dir
+from ..web.server import FileStoreServer
+from . import dirlock
+from .startup import start_line
+from .metrics_files import FLUSH_EVERY, MetricsFiles
+
+# The name its log lines always had ("workers.serving: stopped"): log filters
+# and readers of the journal know it; the module was renamed, its lines were not.
+log = logging.getLogger("filestoraged.workers.serving")
+
+# Decision: how long a thread may hold the GIL while others wait for it
+# (CPython's default is 5 ms). Every connection has its own thread; with the
+# default, a thread that keeps winning the GIL back after its short syscalls
+# starves the others, and with 64 connections the slowest 1% of 1 KiB GETs
+# waited over 100 ms. At 0.2 ms they wait about a third of that, for about
+# a tenth less throughput; big transfers are unaffected (hashing, file
+# and socket I/O run without the GIL).
+GIL_SWITCH_SECONDS = 0.0002
+
+# Decision: pymemcache reads values 4 KiB per recv (a module constant). Raw
+# get_many of 1 MiB chunks more than doubles with 64 KiB (776 -> 1,911 MiB/s
+# measured), so the daemon, which owns its process, sets it once here, at
+# start-up; importing the library (seed 000's users do) never changes it.
+MEMCACHED_RECV_SIZE = 64 * 1024
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """What makes a process one of several workers: its slot in shared
+    tables, the pipe its heartbeat goes to, and its parent."""
+
+    slot: int
+    beat_fd: int
+    parent: int
+
+
+def serve(config, listener: Optional[socket.socket] = None, role: Optional[WorkerRole] = None) -> int:
+    """Serve as the daemon alone (no ``role``) or as one worker; 0 once stopped."""
+    return (Alone(config, listener) if role is None else Worker(config, listener, role)).run()
+
+
+class ServingProcess:
+    """Serving until a stop signal, then draining: the part every role shares."""
+
+    def __init__(self, config, listener: Optional[socket.socket]) -> None:
+        self.config, self.listener = config, listener
+
+    def run(self) -> int:
+        # SIGTERM/SIGINT are blocked in every thread (threads inherit the mask, so
+        # this comes before any is started) and taken synchronously by sigwait in
+        # the main thread. A Python signal handler would not do: the kernel may
+        # deliver the signal to another thread, and the main thread, blocked in a
+        # lock, would never run the handler.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
+        if "memcached" in (self.config.backend, self.config.cache):
+            import pymemcache.client.base
+
+            pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        self.hold()
+        try:
+            return self._serve()
+        finally:
+            self.let_go()
+
+    def _serve(self) -> int:
+        app, server = self.build()
+        stop = threading.Event()
+        threading.Thread(target=server.serve_forever, name="accept", daemon=True).start()
+        self.ready(server, stop)
+        received = signal.sigwait(STOP_SIGNALS)
+        stop.set()
+        log.info("%s received", signal.Signals(received).name)
+        log.info("stopping: no new connections, draining in-flight requests")
+        server.begin_stop()  # idle keep-alive connections close; busy ones after their answer
+        self.stopping()
+        server.shutdown()  # from the main thread, never the one in serve_forever
+        # Close the listener now, not after the drain: new connections are then
+        # refused at once (under socket activation systemd keeps the socket, and
+        # they wait for the next start; among workers, the others take them)
+        # instead of hanging in this process's backlog.
+        server.socket.close()
+        if not server.drain(self.config.shutdown_grace):
+            log.warning("grace period over with requests still running")
+        server.server_close()
+        self.stopped(app)
+        app.close()
+        log.info("stopped")
+        return 0
+
+    def build(self) -> Tuple[App, FileStoreServer]:
+        app = self.make_app()
+        try:
+            return app, FileStoreServer(app, self.listening())
+        except BaseException:
+            app.close()
+            raise
+
+    # What each role fills in.
+
+    def hold(self) -> None:
+        """Take what this process holds while it serves."""
+
+    def let_go(self) -> None:
+        """Give back what ``hold`` took, whatever happened."""
+
+    def make_app(self) -> App:
+        raise NotImplementedError
+
+    def listening(self) -> socket.socket:
+        raise NotImplementedError
+
+    def ready(self, server: FileStoreServer, stop: threading.Event) -> None:
+        """The server accepts: say so to whoever waits for it."""
+
+    def stopping(self) -> None:
+        """A stop signal came: say so before the drain."""
+
+    def stopped(self, app: App) -> None:
+        """The drain is over: the last words before the application closes."""
+
+
+class Alone(ServingProcess):
+    """The whole daemon in one process: it holds the data directory, takes
+    its socket from systemd or binds it, and tells systemd how it goes
+    (READY, STOPPING, the watchdog)."""
+
+    _lock = None
+    _watchdog: Optional[threading.Thread] = None
+
+    def hold(self) -> None:
+        self._lock = dirlock.hold(self.config.data_dir)
+
+    def let_go(self) -> None:
+        if self._lock is not None:
+            dirlock.release(self._lock)
+
+    def make_app(self) -> App:
+        return App(self.config, worker=None)
+
+    def listening(self) -> socket.socket:
+        return self.listener or systemd.activation_socket(self.config.host, self.config.port)
+
+    def ready(self, server: FileStoreServer, stop: threading.Event) -> None:
+        start_line(self.config, server.url, server.server_address[0])
+        systemd.notify("READY=1\nSTATUS=serving on %s" % server.url)
+        self._watchdog = systemd.start_watchdog(stop)
+
+    def stopping(self) -> None:
+        systemd.notify("STOPPING=1")
+
+    def stopped(self, app: App) -> None:
+        if self._watchdog is not None:
+            self._watchdog.join(1)
+
+
+class Worker(ServingProcess):
+    """One of several workers: the arbiter holds the data directory and the
+    socket; this process beats to it through a pipe and shares its metrics
+    with the other workers through files."""
+
+    def __init__(self, config, listener: Optional[socket.socket], role: WorkerRole) -> None:
+        super().__init__(config, listener)
+        self.role = role
+        self._metrics_files = MetricsFiles(run_dir(config.data_dir))
+
+    def make_app(self) -> App:
+        app = App(self.config, worker=self.role.slot)
+        app.peer_metrics = lambda: self._metrics_files.others(os.getpid())
+        return app
+
+    def listening(self) -> socket.socket:
+        # Every worker waits on the same socket; all wake for a connection and
+        # one takes it. Non-blocking, the others' accept fails at once (and
+        # socketserver goes back to waiting) instead of blocking in accept.
+        assert self.listener is not None, "a worker is given the arbiter's socket"
+        self.listener.setblocking(False)
+        return self.listener
+
+    def ready(self, server: FileStoreServer, stop: threading.Event) -> None:
+        server.tick = Heartbeat(self.role, server.app, self._metrics_files)
+        _send(self.role.beat_fd, b"R")  # listening: the parent counts this worker ready
+
+    def stopped(self, app: App) -> None:
+        self._metrics_files.write(app.metrics.snapshot())
+
+
+class Heartbeat:
+    """Called from the accept loop (``FileStoreServer.service_actions``) at
+    least twice a second: a byte to the parent, which proves that this
+    worker still accepts (a side thread would go on beating in a worker
+    whose accept loop hangs), and this worker's metrics for the others."""
+
+    def __init__(self, role: WorkerRole, app, metrics_files: MetricsFiles) -> None:
+        self._role = role
+        self._metrics = app.metrics
+        self._files = metrics_files
+        self._last = 0.0
+        self._written = -1
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._last < FLUSH_EVERY:
+            return
+        self._last = now
+        if os.getppid() != self._role.parent:  # the parent died without taking us along
+            log.error("the parent process is gone; stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        _send(self._role.beat_fd, b".")
+        if self._metrics.events != self._written:
+            self._written = self._metrics.events
+            self._files.write(self._metrics.snapshot())
+
+
+def _send(fd: int, data: bytes) -> None:
+    try:
+        os.write(fd, data)
+    except BlockingIOError:
+        pass  # the parent has not read the last beats yet: it knows we live
+    except OSError as error:
+        log.debug("heartbeat not sent: %s", error)
