@@ -9,7 +9,6 @@ before the last byte leaves: see ``StoredObject``.
 from __future__ import annotations
 
 import abc
-from contextlib import closing
 import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
@@ -56,10 +55,11 @@ class StoredObject(abc.ABC):
     """An object opened for reading. Use as a context manager.
 
     Call order: ``preflight()`` (before any response header), then either
-    ``verified_bytes()`` (small objects held in memory) or ``send()`` /
-    ``chunks()`` for the bytes, then ``close()``.
+    ``verified_bytes()`` (small objects held in memory) or ``pieces()`` /
+    ``chunks()`` for the bytes, then ``close()``. A stored object never
+    writes to a socket: web/ sends what it hands out (``web.transfer``).
 
-    The integrity promise lives here: ``chunks`` and ``send`` hand out only
+    The integrity promise lives here: ``chunks`` and ``pieces`` hand out only
     bytes that were checked in the very buffer handed out, and raise
     ``CorruptObject`` before a byte that fails its check (or, where a check
     covers the whole object, before the final bytes of the range), so a
@@ -95,23 +95,6 @@ class StoredObject(abc.ABC):
         """The verified pieces a transfer of ``[start, end)`` sends (``chunks``
         unless a backend has a faster way); close the iterator when done."""
         return self.chunks(start, end)
-
-    def send(self, sock, start: int = 0, end: Optional[int] = None,
-             before_last: Optional[Callable[[], None]] = None) -> int:
-        """Write bytes ``[start, end)`` to a connected socket; return the count
-        sent. ``before_last()``, if given, is called once the last piece is in
-        hand (verified: see ``chunks``) and before it is written. Nothing is
-        held back to find it: the range's length says which piece is last, and
-        a piece may live in a buffer reused once the next is asked for."""
-        start, end = clamp_range(self.info.size, start, end)
-        sent = 0
-        with closing(self.pieces(start, end)) as pieces:  # stops any reading threads before close()
-            for piece in pieces:
-                if before_last is not None and sent + len(piece) >= end - start:
-                    before_last()
-                sock.sendall(piece)
-                sent += len(piece)
-        return sent
 
     def read_all(self) -> bytes:
         """The whole object, verified (small objects and tests only)."""
