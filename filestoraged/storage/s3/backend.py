@@ -1,25 +1,17 @@
 """Objects in an S3 bucket, named by their SHA-256 under ``<namespace>/<ab>/``
-(``files/`` for the default namespace), in one of two forms:
+(``files/`` for the default namespace), in one of two forms: **streamed**
+(a body of known length over one block: sent to ``bodies/<random>`` as it
+arrives, then named by ``<id>.ref``; see streamed.py and refs.py) or
+**whole** (a chunked body, a form's part, one block or less: spooled to
+``.tmp`` while hashed, then PUT under ``<id>`` with ``x-amz-checksum-sha256``,
+its block digests in ``<id>.blocks``, written before it, removed after it).
+Both are written with ``If-None-Match: *`` and read, listed and deleted
+alike; a bucket of an older version (whole only) reads as it did.
 
-- **streamed** (a body of known length over one block, e.g. ``curl -T``):
-  the bytes go to ``bodies/<random>`` as they arrive, hashed on the way and
-  checked by the store against the SHA-256 sent as the body's trailer (see
-  streamed.py); then ``<id>.ref``, written with ``If-None-Match: *``, names
-  that body and carries the size, type and block digests (see refs.py);
-- **whole** (a chunked body, a form's file part, one block or less): spooled
-  to ``.tmp`` while hashed, then PUT under ``<id>`` itself with
-  ``x-amz-checksum-sha256`` and ``If-None-Match: *``; its block digests in
-  ``<id>.blocks``, written before it and removed after it.
-
-Write-through, never write-behind: the answer leaves only after the store
-acknowledged the object. Nothing partial is visible: S3 makes a key visible
-whole or not at all, a body is reachable only once its record is written,
-and the spool is removed whatever happens. Both forms are read, listed and
-deleted alike; a bucket written by an older version (whole only) reads as it
-did.
-
-Reads check every block before it is handed out (``S3Object``), as on disk;
-a ``Range`` fetches only the blocks it covers.
+Write-through: the answer leaves once the store acknowledged the object,
+and nothing partial is visible (S3 shows a key whole or not at all; a body
+is reachable only through its record; the spool is always removed). Reads
+check every block before it is handed out (``S3Object``).
 """
 
 from __future__ import annotations
