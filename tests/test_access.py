@@ -213,7 +213,8 @@ class ModeResolutionTests(AccessCase):
         from filestoraged.web.access import Access
 
         for host in ("127.0.0.1", "::1", "localhost"):
-            self.assertEqual(Access(self.app.tokens, "auto", self.app.throttle).resolve(host), "off")
+            with self.subTest(host=host):
+                self.assertEqual(Access(self.app.tokens, "auto", self.app.throttle).resolve(host), "off")
         for host in ("0.0.0.0", "192.0.2.10", "::"):
             with self.subTest(host=host), self.assertLogs("filestoraged", "WARNING") as logs:
                 self.assertEqual(Access(self.app.tokens, "auto", self.app.throttle).resolve(host), "writes")

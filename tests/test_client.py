@@ -219,7 +219,8 @@ class ClientProcessTests(ServerCase):
     def test_help_names_every_command_and_the_url(self):
         text = self.client("--help").stdout.decode()
         for word in ("put", "get", "rm", "ls", "token", "fsck", "--url", "FILESTORAGED_URL"):
-            self.assertIn(word, text)
+            with self.subTest(word=word):
+                self.assertIn(word, text)
         text = self.client("put", "--help").stdout.decode()
         self.assertIn("--expires-in SECONDS", text)
         self.assertIn("--max-downloads COUNT", text)

@@ -27,8 +27,9 @@ class ConfigTests(unittest.TestCase):
     def test_bad_values_are_refused(self):
         for argv, env in ((["--backend", "tape"], {}), ([], {"FILESTORAGED_PORT": "eighty"}),
                           (["--max-size", "lots"], {})):
-            with self.assertRaises(config.ConfigError):
-                config.load(argv, env)
+            with self.subTest(argv=argv, env=env):
+                with self.assertRaises(config.ConfigError):
+                    config.load(argv, env)
 
     def test_typos_are_named_with_the_closest_known_name(self):
         cases = [(["--porrt", "20108"], {}, "unknown flag --porrt (did you mean --port?)"),

@@ -42,8 +42,9 @@ class DataContract:
     def test_missing_or_malformed_oids_are_404_for_get_and_delete(self):
         self.put("foo", b"x")
         for oid in ("missing", "noooope", sha256(b"never"), sha256(b"x").upper()):
-            self.assertError(self.request("GET", "/data/foo/" + oid), 404, "not_found")
-            self.assertError(self.request("DELETE", "/data/foo/" + oid), 404, "not_found")
+            with self.subTest(oid=oid):
+                self.assertError(self.request("GET", "/data/foo/" + oid), 404, "not_found")
+                self.assertError(self.request("DELETE", "/data/foo/" + oid), 404, "not_found")
 
     def test_delete(self):
         oid = self.put("foo", b"delete me")["oid"]
@@ -72,20 +73,23 @@ class DataContract:
         self.assertEqual([i["oid"] for i in page.json()], oids[2:4])
         self.assertEqual(self.request("GET", "/data/empty").json(), [])
         for query in ("limit=0", "limit=x", "after=nothex"):
-            self.assertError(self.request("GET", "/data/lst?" + query), 400, "bad_request")
+            with self.subTest(query=query):
+                self.assertError(self.request("GET", "/data/lst?" + query), 400, "bad_request")
 
     def test_bad_repository_names_are_400_and_touch_nothing(self):
         before = self.stored_objects()
         for name in (".hidden", "a" * 65, "sp%20ace", "%2e%2e", "..", "a%2fb", "%00", "%C3%BCn%C3%AF"):
-            for method, path in (("PUT", "/data/" + name), ("GET", "/data/" + name),
-                                 ("GET", "/data/%s/%s" % (name, sha256(b"x")))):
-                reply = self.request(method, path, b"payload" if method == "PUT" else None)
-                self.assertError(reply, 400, "bad_request")
+            with self.subTest(name=name):
+                for method, path in (("PUT", "/data/" + name), ("GET", "/data/" + name),
+                                     ("GET", "/data/%s/%s" % (name, sha256(b"x")))):
+                    reply = self.request(method, path, b"payload" if method == "PUT" else None)
+                    self.assertError(reply, 400, "bad_request")
         self.assertEqual(self.stored_objects(), before)
 
     def test_valid_repository_names(self):
         for name in ("a", "A-b_c.d", "x" * 64, "-dash", "_under", "1.2.3"):
-            self.assertEqual(self.put(name, b"ok")["oid"], sha256(b"ok"), name)
+            with self.subTest(name=name):
+                self.assertEqual(self.put(name, b"ok")["oid"], sha256(b"ok"), name)
 
     def test_wrong_methods_are_405_with_allow(self):
         reply = self.request("POST", "/data/foo", b"x")

@@ -57,10 +57,11 @@ class DiskLayoutTests(DiskTestCase):
     def test_classic_layout_per_namespace(self):
         oid = sha256(b"layout")
         for namespace, folder in ((DEFAULT, ""), (repository("docs"), "repos/docs"), (SHARES, "shares")):
-            self.backend.put(namespace, io.BytesIO(b"layout"))
-            path = os.path.join(self.root, folder, oid[:2], oid)
-            with open(path, "rb") as handle:
-                self.assertEqual(handle.read(), b"layout")
+            with self.subTest(namespace=namespace, folder=folder):
+                self.backend.put(namespace, io.BytesIO(b"layout"))
+                path = os.path.join(self.root, folder, oid[:2], oid)
+                with open(path, "rb") as handle:
+                    self.assertEqual(handle.read(), b"layout")
 
     def test_unfinished_uploads_are_swept_at_start(self):
         leftover = os.path.join(self.backend.tmp_dir, "put-crashed")

@@ -84,9 +84,10 @@ class FilesContract:
     def test_if_none_match_gives_304(self):
         oid = self.upload(b"cached")["hash"]
         for tag in ('"%s"' % oid, 'W/"%s"' % oid, "*", '"other", "%s"' % oid):
-            reply = self.request("GET", "/files/" + oid, headers={"If-None-Match": tag})
-            self.assertEqual((reply.status, reply.body), (304, b""), tag)
-            self.assertEqual(reply.headers["ETag"], '"%s"' % oid)
+            with self.subTest(tag=tag):
+                reply = self.request("GET", "/files/" + oid, headers={"If-None-Match": tag})
+                self.assertEqual((reply.status, reply.body), (304, b""), tag)
+                self.assertEqual(reply.headers["ETag"], '"%s"' % oid)
         self.assertEqual(self.request("GET", "/files/" + oid, headers={"If-None-Match": '"x"'}).status, 200)
 
     def test_single_ranges(self):
@@ -124,24 +125,27 @@ class FilesContract:
                    "..\\..\\x", oid.upper(), oid[:-1], oid + "0", "g" * 64, oid[:2] + "%2f" + oid]
         for bad in bad_ids:
             for method in ("GET", "DELETE", "HEAD"):
-                reply = self.request(method, "/files/" + bad)
-                self.assertEqual(reply.status, 404, (method, bad))
+                with self.subTest(method=method):
+                    reply = self.request(method, "/files/" + bad)
+                    self.assertEqual(reply.status, 404, (method, bad))
         for path in ("/files/../" + oid, "/files/%s/extra" % oid, "/files/" + oid[:2] + "/" + oid):
             self.assertEqual(self.request("GET", path).status, 404, path)
         self.assertEqual(self.stored_objects(), before)
 
     def test_unknown_path_is_404_json(self):
         for path in ("/nope", "/files/", "/filesx", "//"):  # "/" is the upload page (test_pages)
-            self.assertError(self.request("GET", path), 404, "not_found")
+            with self.subTest(path=path):
+                self.assertError(self.request("GET", path), 404, "not_found")
 
     def test_wrong_method_is_405_with_allow(self):
         oid = sha256(b"x")
         for method, path, allow in (("PUT", "/files", "POST"), ("BREW", "/files", "POST"),
                                     ("GET", "/files", "POST"), ("POST", "/files/" + oid, "DELETE, GET, HEAD"),
                                     ("PATCH", "/files/" + oid, "DELETE, GET, HEAD")):
-            reply = self.request(method, path)
-            self.assertError(reply, 405, "method_not_allowed")
-            self.assertEqual(reply.headers["Allow"], allow)
+            with self.subTest(method=method, path=path, allow=allow):
+                reply = self.request(method, path)
+                self.assertError(reply, 405, "method_not_allowed")
+                self.assertEqual(reply.headers["Allow"], allow)
 
     def test_chunked_upload(self):
         data = payload(2 * MIB + 5)
@@ -180,19 +184,20 @@ class FilesContract:
 
     def test_a_damaged_object_is_never_served_as_a_complete_200(self):
         for size in (3000, 3 * MIB, 12 * MIB):
-            data = payload(size, seed=size)
-            oid = self.upload(data)["hash"]
-            self.corrupt_object(oid)
-            with self.assertLogs("filestoraged", "ERROR"):
-                conn = self.connection()
-                conn.request("GET", "/files/" + oid)
-                response = conn.getresponse()
-                if response.status == 200:
-                    with self.assertRaises(http.client.IncompleteRead):
-                        response.read()
-                else:
-                    self.assertEqual(response.status, 500)
-                    self.assertEqual(json.loads(response.read())["error"], "corrupt")
+            with self.subTest(size=size):
+                data = payload(size, seed=size)
+                oid = self.upload(data)["hash"]
+                self.corrupt_object(oid)
+                with self.assertLogs("filestoraged", "ERROR"):
+                    conn = self.connection()
+                    conn.request("GET", "/files/" + oid)
+                    response = conn.getresponse()
+                    if response.status == 200:
+                        with self.assertRaises(http.client.IncompleteRead):
+                            response.read()
+                    else:
+                        self.assertEqual(response.status, 500)
+                        self.assertEqual(json.loads(response.read())["error"], "corrupt")
 
     def test_health(self):
         self.upload(b"m")

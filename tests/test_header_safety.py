@@ -60,8 +60,9 @@ class PoisonContract:
     def test_files_part_type_with_bare_lf_is_refused(self):
         data = payload(3000, seed=11)
         for poison in (SPLIT_LF, NOT_LATIN1):
-            body, ctype = poisoned_form(data, poison)
-            self.assertRefused(self.request("POST", "/files", body, {"Content-Type": ctype}), "Content-Type")
+            with self.subTest(poison=poison):
+                body, ctype = poisoned_form(data, poison)
+                self.assertRefused(self.request("POST", "/files", body, {"Content-Type": ctype}), "Content-Type")
         self.assertEqual(self.stored_objects(), [])
         body, ctype = multipart({"file": ("r.pdf", data, "application/pdf")})
         victim = self.request("POST", "/files", body, {"Content-Type": ctype}).json()
@@ -93,8 +94,9 @@ class PoisonContract:
     def test_share_part_type_with_bare_lf_is_refused(self):
         data = b"%PDF-1.4 shared"
         for poison in (SPLIT_LF, NOT_LATIN1):
-            body, ctype = poisoned_form(data, poison, max_downloads="5")
-            self.assertRefused(self.request("PUT", "/file", body, {"Content-Type": ctype}), "Content-Type")
+            with self.subTest(poison=poison):
+                body, ctype = poisoned_form(data, poison, max_downloads="5")
+                self.assertRefused(self.request("PUT", "/file", body, {"Content-Type": ctype}), "Content-Type")
         self.assertEqual(self.stored_objects(), [])
         body, ctype = multipart({"max_downloads": "5", "file": ("r.pdf", data, "application/pdf")})
         link = self.request("PUT", "/file", body, {"Content-Type": ctype}).json()
@@ -103,8 +105,9 @@ class PoisonContract:
 
     def test_share_file_name_with_control_characters_is_refused(self):
         for name in ("a\x07b.pdf", "a\x7fb.pdf", "a\x85b.pdf"):
-            body, ctype = poisoned_form(b"named", "application/pdf", filename=name)
-            self.assertRefused(self.request("PUT", "/file", body, {"Content-Type": ctype}), "filename")
+            with self.subTest(name=name):
+                body, ctype = poisoned_form(b"named", "application/pdf", filename=name)
+                self.assertRefused(self.request("PUT", "/file", body, {"Content-Type": ctype}), "filename")
         self.assertEqual(self.stored_objects(), [])
 
     # -- a store that already holds poisoned values --------------------------------
@@ -114,14 +117,15 @@ class PoisonContract:
         oid = self.request("POST", "/files", data, {"Content-Type": "text/plain"}).json()["hash"]
         self.request("GET", "/files/" + oid)  # warm the caches: they must not keep the old type
         for poison in (SPLIT_LF, SPLIT_CR, NOT_LATIN1, "text/plain\x00"):
-            self.poison_stored_type(oid, poison)
-            with self.assertLogs("filestoraged", "WARNING") as logs:
-                reply = self.request("GET", "/files/" + oid)
-            self.assertClean(reply, data, "application/octet-stream")
-            self.assertIn("refused", "\n".join(logs.output))
-            head = self.request("HEAD", "/files/" + oid)
-            self.assertEqual((head.status, head.body, head.headers["Content-Type"]),
-                             (200, b"", "application/octet-stream"))
+            with self.subTest(poison=poison):
+                self.poison_stored_type(oid, poison)
+                with self.assertLogs("filestoraged", "WARNING") as logs:
+                    reply = self.request("GET", "/files/" + oid)
+                self.assertClean(reply, data, "application/octet-stream")
+                self.assertIn("refused", "\n".join(logs.output))
+                head = self.request("HEAD", "/files/" + oid)
+                self.assertEqual((head.status, head.body, head.headers["Content-Type"]),
+                                 (200, b"", "application/octet-stream"))
 
     def test_a_stored_poisoned_share_link_is_never_sent(self):
         body, ctype = multipart({"max_downloads": "5", "file": ("r.pdf", b"shared", "application/pdf")})

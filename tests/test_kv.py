@@ -65,9 +65,11 @@ class KVContract:
 
     def test_bad_payloads_are_400(self):
         for body in (b"{not json", b"", b"[1, 2]", b'"just a string"', b"{}", b'{"a": 1, "b": 2}', b"\xff"):
-            self.assertError(self.kv("POST", "/set", body), 400, "bad_request")
+            with self.subTest(body=body):
+                self.assertError(self.kv("POST", "/set", body), 400, "bad_request")
         for body in (b"{bad", b'{"a": 1}', b"42", b"null"):
-            self.assertError(self.kv("DELETE", "/set", body), 400, "bad_request")
+            with self.subTest(body=body):
+                self.assertError(self.kv("DELETE", "/set", body), 400, "bad_request")
         self.assertError(self.kv("GET", "/a"), 404, "not_found")  # nothing was staged
 
     def test_head_answers_as_get_without_a_body(self):
@@ -85,10 +87,11 @@ class KVContract:
         for method, route in (("PUT", "/set"), ("GET", ""), ("GET", "/"), ("POST", "/thing"),
                               ("DELETE", "/thing"), ("PUT", "/commit"), ("DELETE", "/commit"),
                               ("PATCH", "/set"), ("HEAD", "/thing"), ("GET", "/a/b"), ("BREW", "/set")):
-            reply = self.kv(method, route)
-            self.assertEqual(reply.status, 404, (method, route))
-            if method != "HEAD":
-                self.assertEqual(reply.json()["error"], "not_found")
+            with self.subTest(method=method, route=route):
+                reply = self.kv(method, route)
+                self.assertEqual(reply.status, 404, (method, route))
+                if method != "HEAD":
+                    self.assertEqual(reply.json()["error"], "not_found")
 
     def test_commits_are_seen_whole_by_concurrent_readers(self):
         keys = ["k%02d" % i for i in range(20)]

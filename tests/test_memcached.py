@@ -93,8 +93,9 @@ class LibraryTests(MemcachedTestCase):
 
     def test_bad_names_are_refused(self):
         for name in ("", "with space", "x" * 201, "new\nline"):
-            with self.assertRaises(BadRequest):
-                self.store.store(name, io.BytesIO(b""))
+            with self.subTest(name=name):
+                with self.assertRaises(BadRequest):
+                    self.store.store(name, io.BytesIO(b""))
 
     def test_delete_removes_manifest_and_chunks(self):
         self.store.store("gone", io.BytesIO(payload(3 * MIB)))

@@ -34,9 +34,10 @@ class MemcachedFilesTests(FilesContract, MemcachedServerCase):
         oid = self.upload(b"kept")["hash"]
         self.memcached[0].stop()
         for method, path, body in (("GET", "/files/" + oid, None), ("POST", "/files", b"new")):
-            reply = self.request(method, path, body)
-            self.assertError(reply, 503, "unavailable")
-            self.assertEqual(reply.headers["Retry-After"], "5")
+            with self.subTest(method=method, path=path, body=body):
+                reply = self.request(method, path, body)
+                self.assertError(reply, 503, "unavailable")
+                self.assertEqual(reply.headers["Retry-After"], "5")
         self.assertEqual(self.request("GET", "/healthz").status, 503)
         self.memcached[0].start()  # empty again: memcached forgets on restart
         self.assertEqual(self.request("GET", "/healthz").status, 200)
@@ -68,7 +69,8 @@ class MemcachedRepairTests(MemcachedServerCase):
         chunk_items = [key for key in self.keys_held() if key.startswith("fsd:c:")]
         self.assertEqual(len(chunk_items), 1)  # only the 70 KiB file has a chunk of its own
         for data in (small, big, b""):
-            self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
+            with self.subTest(data=data):
+                self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
         self.assertEqual(self.request("GET", "/files/" + sha256(small), headers={"Range": "bytes=10-19"}).body,
                          small[10:20])
 

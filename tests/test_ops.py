@@ -282,7 +282,8 @@ class HealthAndMetricsTests(ServerCase):
         self.assertEqual(after[key % ("POST", 200)] - before.get(key % ("POST", 200), 0), 1)
         self.assertEqual(after[key % ("GET", 404)], 1)
         for name in ("filestoraged_bytes_received_total", "filestoraged_bytes_sent_total"):
-            self.assertGreaterEqual(after[name] - before[name], 9, name)
+            with self.subTest(name=name):
+                self.assertGreaterEqual(after[name] - before[name], 9, name)
         self.assertEqual(after["filestoraged_objects_stored"], 1)
         self.assertEqual(after["filestoraged_bytes_stored"], 9)
         histogram = 'filestoraged_request_duration_seconds_bucket{face="files",method="GET",le="+Inf"}'
@@ -290,7 +291,8 @@ class HealthAndMetricsTests(ServerCase):
         self.assertEqual(after['filestoraged_build_info{version="%s",python="%s"}'
                                % (filestoraged.__version__, platform.python_version())], 1)
         for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
-            self.assertGreater(after[name], 0, name)
+            with self.subTest(name=name):
+                self.assertGreater(after[name], 0, name)
         self.assertIn("filestoraged_connections_open", after)
         self.assertIn("filestoraged_integrity_failures_total", after)
 

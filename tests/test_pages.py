@@ -43,9 +43,10 @@ class PagesOverHttpTests(ServerCase):
         policy = reply.headers["Content-Security-Policy"]
         self.assertIn("default-src 'none'", policy)
         for tag in ("style", "script"):  # the inline style and script are allowed by their hash, nothing else
-            text = re.search(r"<%s>(.*?)</%s>" % (tag, tag), page, re.S).group(1)
-            digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
-            self.assertIn("%s-src 'sha256-%s'" % (tag, digest), policy)
+            with self.subTest(tag=tag):
+                text = re.search(r"<%s>(.*?)</%s>" % (tag, tag), page, re.S).group(1)
+                digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+                self.assertIn("%s-src 'sha256-%s'" % (tag, digest), policy)
 
     def test_a_landing_page_never_counts_and_the_button_does(self):
         path = self.share(max_downloads=1)
@@ -107,12 +108,13 @@ class PagesOverHttpTests(ServerCase):
 
     def test_failures_are_pages_for_browsers_and_json_for_everyone_else(self):
         for path, status in (("/file/" + "x" * 32, 404), ("/files/" + "0" * 64, 404), ("/nope", 404)):
-            page = self.request("GET", path, headers=BROWSER)
-            self.assertEqual(page.status, status)
-            self.assertIn("text/html", page.headers["Content-Type"])
-            self.assertIn("Nothing here", page.body.decode())
-            self.assertEqual(self.request("GET", path).json()["error"], "not_found")
-            self.assertEqual(self.request("GET", path, headers={"Accept": "application/json"}).status, status)
+            with self.subTest(path=path, status=status):
+                page = self.request("GET", path, headers=BROWSER)
+                self.assertEqual(page.status, status)
+                self.assertIn("text/html", page.headers["Content-Type"])
+                self.assertIn("Nothing here", page.body.decode())
+                self.assertEqual(self.request("GET", path).json()["error"], "not_found")
+                self.assertEqual(self.request("GET", path, headers={"Accept": "application/json"}).status, status)
 
     def test_gone_and_missing_pages_say_what_to_do_next(self):
         body, ctype = multipart({"file": ("once.txt", b"once", "text/plain")})

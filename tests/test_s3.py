@@ -112,18 +112,19 @@ class S3ContractTests(StorageContract, S3TestCase):
 
     def test_a_changed_byte_is_never_handed_out(self):
         for size in (1000, 3 * MIB + 17):
-            data = payload(size, seed=size)
-            oid = self.put(data).info.oid
-            self.corrupt(DEFAULT, oid)
-            got = bytearray()
-            with self.assertRaises(Exception) as caught:
-                with self.backend.open(DEFAULT, oid) as obj:
-                    obj.preflight()
-                    for piece in obj.chunks():
-                        got += piece
-            self.assertEqual(type(caught.exception).__name__, "CorruptObject")
-            self.assertLess(len(got), size)
-            self.assertEqual(bytes(got), data[:len(got)])  # what left before the cut was right
+            with self.subTest(size=size):
+                data = payload(size, seed=size)
+                oid = self.put(data).info.oid
+                self.corrupt(DEFAULT, oid)
+                got = bytearray()
+                with self.assertRaises(Exception) as caught:
+                    with self.backend.open(DEFAULT, oid) as obj:
+                        obj.preflight()
+                        for piece in obj.chunks():
+                            got += piece
+                self.assertEqual(type(caught.exception).__name__, "CorruptObject")
+                self.assertLess(len(got), size)
+                self.assertEqual(bytes(got), data[:len(got)])  # what left before the cut was right
 
     def test_a_range_reads_only_the_blocks_it_needs(self):
         data = payload(2 * MIB, seed=3)

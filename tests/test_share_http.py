@@ -387,9 +387,10 @@ class ShareContract:
         self.assertError(self.request("PUT", "/file", b"raw body"), 400, "bad_request")
         for field, value in (("max_downloads", "0"), ("max_downloads", "many"), ("max_downloads", "-1"),
                              ("expires_in", "0"), ("expires_in", str(10 ** 9))):
-            body, ctype = multipart({field: value, "file": ("a.txt", b"a", "text/plain")})
-            reply = self.request("PUT", "/file", body, {"Content-Type": ctype})
-            self.assertError(reply, 400, "bad_request")
+            with self.subTest(field=field, value=value):
+                body, ctype = multipart({field: value, "file": ("a.txt", b"a", "text/plain")})
+                reply = self.request("PUT", "/file", body, {"Content-Type": ctype})
+                self.assertError(reply, 400, "bad_request")
         self.sweep()
         self.assertEqual(self.shared_blobs(), [])
 
@@ -415,8 +416,9 @@ class ShareContract:
 
     def test_unknown_and_malformed_ids_are_404(self):
         for link_id in ("A" * 32, "short", sha256(b"report contents"), "..%2f..%2fmeta.db"):
-            self.assertError(self.request("GET", "/file/" + link_id), 404, "not_found")
-            self.assertError(self.request("DELETE", "/file/" + link_id), 404, "not_found")
+            with self.subTest(link_id=link_id):
+                self.assertError(self.request("GET", "/file/" + link_id), 404, "not_found")
+                self.assertError(self.request("DELETE", "/file/" + link_id), 404, "not_found")
 
     def test_share_blobs_are_private(self):
         self.share(b"private bytes")

@@ -40,7 +40,8 @@ class HeadTests(ServerCase):
 
     def test_obsolete_line_folding_is_400(self):
         for fold in (b" folded", b"\tfolded"):
-            self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\nX-A: a\r\n" + fold + b"\r\n\r\n"), 400)
+            with self.subTest(fold=fold):
+                self.assertStatus(self.exchange(b"GET /healthz HTTP/1.1\r\nX-A: a\r\n" + fold + b"\r\n\r\n"), 400)
 
     def test_header_names_must_be_tokens(self):
         for line in (b"X A: b", b"X-A : b", b": b", b"no colon", b"Fo(o): b", b"X\x01Y: b", b"X/Y: b", b"X@: b"):

@@ -104,11 +104,12 @@ class SharedStateTests(WorkersCase):
     def test_a_commit_in_one_worker_is_seen_by_the_next_get_in_the_other(self):
         (a,), (b,) = self.conns().values()
         for value in ("first", "second", "third"):
-            self.assertIn(call(a, "POST", "/kv/set", json.dumps({"key": value}))[0], (200, 201))
-            self.assertEqual(call(a, "POST", "/kv/commit")[0], 204)
-            for _ in range(2):  # the second read comes from b's cache, if it kept one
-                status, body = call(b, "GET", "/kv/key")
-                self.assertEqual((status, json.loads(body)), (200, {"key": value}))
+            with self.subTest(value=value):
+                self.assertIn(call(a, "POST", "/kv/set", json.dumps({"key": value}))[0], (200, 201))
+                self.assertEqual(call(a, "POST", "/kv/commit")[0], 204)
+                for _ in range(2):  # the second read comes from b's cache, if it kept one
+                    status, body = call(b, "GET", "/kv/key")
+                    self.assertEqual((status, json.loads(body)), (200, {"key": value}))
 
     def test_twenty_connections_setting_committing_and_reading_see_one_store(self):
         a, b = self.conns(per_worker=20).values()
