@@ -32,7 +32,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return fail(str(error), 2)
     logs.configure(config.log_level)
     if config.command == "fsck":
-        return run_fsck(config)
+        return guarded(config, lambda: run_fsck(config))
     if config.command == "token":
         return run_token(config)
     return guarded(config, lambda: serve(config, argv))
@@ -61,8 +61,10 @@ def run_fsck(config) -> int:
     from .storage.disk.backend import DiskBackend
     from .storage.disk.fsck import fsck
 
+    if config.backend == "s3":
+        return run_s3_fsck(config)
     if config.backend != "disk":
-        return fail("fsck checks the disk backend only", 2)
+        return fail("fsck checks the disk and s3 backends", 2)
     if not os.path.isdir(config.data_dir):
         return no_data_dir(config)
     lock = None
@@ -87,6 +89,28 @@ def run_fsck(config) -> int:
     for where in report.refused_values:
         print("refused value: " + where)
     return 1 if not report.clean and not config.repair else 0
+
+
+def run_s3_fsck(config) -> int:
+    """The bucket's streamed objects: records that do not read, bodies no
+    record names (``--repair`` removes those a day old; see storage.s3.fsck).
+    Safe beside serving daemons."""
+    from .storage.s3.client import S3Client, credentials
+    from .storage.s3.fsck import GRACE, fsck
+
+    client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
+    try:
+        report = fsck(client, repair=config.repair)
+    finally:
+        client.close()
+    print("%d records, %d bodies, %d records unreadable, %d bodies no record names (over %d h old)%s"
+          % (report.records, report.bodies, len(report.unreadable), len(report.unnamed), GRACE // 3600,
+             ", %d removed" % len(report.removed) if config.repair else ""))
+    for key in report.unreadable:
+        print("unreadable record: " + key)
+    for key in report.unnamed:
+        print("unnamed body: " + key)
+    return 1 if report.unreadable or (report.unnamed and not config.repair) else 0
 
 
 def no_data_dir(config) -> int:

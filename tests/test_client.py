@@ -135,6 +135,22 @@ class ClientTests(ServerCase):
         with open(target, "rb") as handle:
             self.assertEqual(handle.read(), b"from the URL's server")
 
+    def test_a_delete_token_never_begins_with_a_dash(self):
+        # A random token began with "-" one time in 64, and then "rm URL
+        # --delete-token TOKEN" was refused by the argument parser.
+        from unittest import mock
+
+        source = os.path.join(self.data_dir, "notes.txt")
+        with open(source, "wb") as handle:
+            handle.write(b"notes")
+        draws = iter(["a" * 32, "-" + "b" * 31, "c" * 32])
+        with mock.patch("filestoraged.meta.links.secrets.token_urlsafe", side_effect=lambda n: next(draws)):
+            status, out, _ = self.run_client("put", "--share", source)
+        self.assertEqual(status, 0)
+        url, token_line = out.splitlines()[:2]
+        self.assertEqual(token_line.split()[2], "c" * 32)
+        self.assertEqual(self.run_client("rm", url, "--delete-token", "c" * 32)[0], 0)
+
     def test_share_links_end_to_end(self):
         source = os.path.join(self.data_dir, "report 2024.pdf")
         with open(source, "wb") as handle:

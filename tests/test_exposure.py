@@ -181,6 +181,31 @@ class TlsRefusalTests(TlsServerCase):
         self.assertIn(b"200 OK", busy.recv(4096))
 
 
+class ReclaimTests(unittest.TestCase):
+    """Which waiting connection is given up when slots run short."""
+
+    class Reader:
+        head_started = False
+
+    def test_a_connection_whose_request_is_in_its_buffer_is_not_given_up(self):
+        from filestoraged.web.admission import Waiting
+
+        waiting = Waiting()
+        pairs = [socket.socketpair() for _ in range(2)]
+        for ours, theirs in pairs:
+            ours.settimeout(5)
+            self.addCleanup(ours.close)
+            self.addCleanup(theirs.close)
+        sent, silent = pairs
+        sent[1].sendall(b"GET /healthz HTTP/1.1\r\n")  # arrived, not read by its handler yet
+        waiting.add(sent[0], self.Reader())
+        waiting.add(silent[0], self.Reader())
+        self.assertTrue(waiting.reclaim_oldest())  # the silent one, though it came second
+        self.assertEqual(silent[0].recv(1), b"")  # its handler's read ends
+        self.assertFalse(waiting.reclaim_oldest())  # nothing idle is left
+        self.assertEqual(len(waiting), 1)
+
+
 class ReloadTests(DaemonCase):
     def test_sighup_under_keep_alive_load_drops_nothing(self):
         daemon = self.start("--workers", "2")

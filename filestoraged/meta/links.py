@@ -94,7 +94,7 @@ class LinkRules:
         """``(link id, delete token, password salt, password digest)`` for a new link."""
         salt, digest = self.passwords.digest(password) if password else (None, None)
         # 192 random bits each: a 32-character id that cannot be guessed, and its delete token.
-        return secrets.token_urlsafe(24), secrets.token_urlsafe(24), salt, digest
+        return secrets.token_urlsafe(24), word_token(), salt, digest
 
     def check_password(self, link: Link, password: Optional[str]) -> None:
         """Rate-limited, constant-time (see ``passwords``); a link without one passes."""
@@ -127,3 +127,14 @@ def token_hash(token: str) -> str:
     bits: a plain SHA-256 keeps the store from holding usable tokens (there
     is no dictionary to attack)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def word_token() -> str:
+    """192 random bits as 32 URL-safe characters that do not begin with ``-``:
+    the token is typed after ``--delete-token``, where one that began with a
+    dash would be read as an option (``expected one argument``). Drawing again
+    then leaves 191.9 bits."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token

@@ -171,10 +171,11 @@ class Waiting:
 
     def reclaim_oldest(self) -> bool:
         """Close the oldest connection that has not sent a byte of its next
-        request; False if there is none."""
+        request; False if there is none. Bytes the client sent that its
+        handler has not read yet count as sent: that request is under way."""
         with self._lock:
             for sock, (_, reader) in self._entries.items():
-                if not reader.head_started:
+                if not reader.head_started and not has_bytes(sock):
                     del self._entries[sock]
                     break
             else:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import http.client
 import logging
+import math
 import os
 import queue
 import time
 import xml.etree.ElementTree as ElementTree
+from datetime import datetime
 from typing import Any, BinaryIO, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -136,9 +138,20 @@ class S3Client:
         raise BackendUnavailable("the object store is not answering (%s)" % failure)
 
     def keys(self, prefix: str, start_after: str = "") -> Iterator[Tuple[str, int]]:
-        """``(key, size)`` of every key under ``prefix`` (after ``start_after``),
-        in order, a ListObjectsV2 page at a time. A listing that is not XML,
-        or a size that is not a number, is ``S3Error`` (503), never a 500."""
+        """``(key, size)`` of every key under ``prefix`` (after ``start_after``), in order."""
+        for key, size, _ in self._listed(prefix, start_after):
+            yield key, size
+
+    def listing(self, prefix: str, start_after: str = "") -> Iterator[Tuple[str, int, float]]:
+        """``(key, size, last modified)``, as ``keys``; a key listed without a
+        time is never taken for old (``inf``)."""
+        for key, size, modified in self._listed(prefix, start_after):
+            yield key, size, _instant(modified) if modified else math.inf
+
+    def _listed(self, prefix: str, start_after: str) -> Iterator[Tuple[str, int, str]]:
+        """Every key under ``prefix``, a ListObjectsV2 page at a time. A
+        listing that is not XML, or a size that is not a number, is
+        ``S3Error`` (503), never a 500."""
         token = None
         while True:
             query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
@@ -155,7 +168,8 @@ class S3Client:
                 response.release()
             space = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
             for item in root.iter(space + "Contents"):
-                yield item.findtext(space + "Key", ""), whole_number(item.findtext(space + "Size", "0"), "Size")
+                yield (item.findtext(space + "Key", ""), whole_number(item.findtext(space + "Size", "0"), "Size"),
+                       item.findtext(space + "LastModified", ""))
             token = root.findtext(space + "NextContinuationToken")
             if root.findtext(space + "IsTruncated") != "true" or not token:
                 return
@@ -219,6 +233,14 @@ def _error_code(response: Response) -> str:
     text = response.read(64 * 1024).decode("utf-8", "replace")
     start = text.find("<Code>")
     return text[start + 6:text.find("</Code>", start)] if start >= 0 else ""
+
+
+def _instant(text: str) -> float:
+    """An ISO 8601 time as the store lists it (``2026-11-23T17:55:23.000Z``)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise S3Error("the object store listed a time that is not one: %s" % ascii(text[:40])) from None
 
 
 def whole_number(text: Optional[str], what: str) -> int:
