@@ -5,7 +5,8 @@ the router instead of ``do_<METHOD>`` (which would answer 501 for ``BREW``
 where our contract wants 405 with ``Allow``). Answers of known size go out in
 one write (status line, headers and small body together): with
 ``TCP_NODELAY`` that is the difference between ~900 and thousands of
-requests per second. Stored objects are served by ``serving``.
+requests per second. Stored objects are sent by ``transfer``; each request's state is an
+``Exchange``; a failure becomes its answer in ``failures``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ import logging
 import socket
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Optional, Union
+from typing import Union
 
-from ..errors import CorruptObject, FileStoreError, RequestTimeout, TooManyConnections, http_status
-from ..logs import access_line
-from . import access, body, proxies, request_head, response_head, tls
+from ..errors import FileStoreError, RequestTimeout
+from . import body, proxies, request_head, response_head, tls
 from .deadlines import PacedReader, PacedSender
 from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
-                       wants_html, whole_parts)
+                       whole_parts)
+from .exchange import Exchange, log_target
+from .failures import answer_failure
 from .transfer import Wire, serve
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("filestoraged.access")
 
 Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
 
@@ -53,12 +54,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.handshake_failed:
             self.close_connection = True
             return
-        started = time.monotonic()
-        self.status = self.bytes_out = 0
-        self.face = "other"
-        self.command = self.path = self.cors_fields = ""
-        self.parsed: Optional[Request] = None  # (self.request is the socket, as in socketserver)
-        self.sender: Optional[PacedSender] = None
+        self.exchange = Exchange()
+        self.command = self.path = ""
         try:
             self.server.connection_idle(self.connection, self.reader)
             self.reader.begin_head(self.first_head_by if self.fresh else None)
@@ -80,7 +77,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.client_fault("incomplete_head", "closed inside its request head")
                 return
             self.reader.begin_body()
-            self.cors_fields = self.server.cors.fields(self.headers.get("Origin"))
+            self.exchange.cors_fields = self.server.cors.fields(self.headers.get("Origin"))
             self.close_connection = not request_head.keeps_alive(version, self.headers)
             if not self.answer_ready_made():
                 self.dispatch()
@@ -88,11 +85,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # an idle, slow or vanished client: drop it
             if self.reader.expired == "head":
                 self.client_fault("slow_head", "did not send its request head in time")
-            elif self.sender is not None and self.sender.expired:
+            elif self.exchange.sender is not None and self.exchange.sender.expired:
                 self.client_fault("slow_reader", "read its answer below --min-send-rate")
         finally:
-            if self.status:
-                self.log_request_done(time.monotonic() - started)
+            if self.exchange.status:
+                self.exchange.done(self.client, self.command, self.path, self.server.app.metrics)
 
     def answer_ready_made(self) -> bool:
         """Answer a plain GET/HEAD of a hot small object in one write, without
@@ -104,35 +101,28 @@ class RequestHandler(BaseHTTPRequestHandler):
         ready = self.server.ready.get(self.path, self.headers)
         if ready is None:
             return False
-        self.face = ready.face
+        self.exchange.face = ready.face
         payload = ready.body if self.command == "GET" else b""
         self.wfile.write(self.head(200, ready.fields) + payload)
-        self.bytes_out = len(payload)
+        self.exchange.bytes_out = len(payload)
         return True
 
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
         app = self.server.app
-        if (self.command == "OPTIONS" and self.cors_fields.startswith("Access-Control-Allow-Origin")
+        if (self.command == "OPTIONS" and self.exchange.cors_fields.startswith("Access-Control-Allow-Origin")
                 and "Access-Control-Request-Method" in self.headers):
             self.answer_preflight(path)
             return
         try:
-            handler, params, self.face, scope = app.router.match(self.command, path)
+            handler, params, self.exchange.face, scope = app.router.match(self.command, path)
             if query:
                 app.router.check_query(path, query)
-            scopes: tuple = ()
-            form_check = None
-            mode = app.access.mode_for(self.headers)
-            if mode != "off":  # the default on loopback: nothing to work out per request
-                need = access.need_for(scope, params, self.headers)
-                if access.token_in_form(need, scope, self.headers):
-                    form_check = app.access.form_check(need, self.client, mode)
-                else:
-                    scopes = app.access.check(need, self.headers, self.client, mode)
-            self.parsed = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
-            self.parsed.form_check = form_check
-            response: Response = handler(self.parsed, **params)
+            scopes, form_check = app.access.authorize(scope, params, self.headers, self.client)
+            request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
+            request.form_check = form_check
+            self.exchange.parsed = request
+            response: Response = handler(request, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing
             self.close_connection = True
             self.client_fault("slow_body", "stopped sending its body")
@@ -140,17 +130,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ConnectionError:  # reset or gone mid-body: nobody to answer
             self.close_connection = True
             self.client_fault("client_gone", "went away mid-request")
-            self.status = 499  # nginx's "client closed request", for the access log and metrics
+            self.exchange.status = 499  # nginx's "client closed request", for the access log and metrics
             return
         except Exception as error:
-            self.face = app.router.face_of(path)
+            self.exchange.face = app.router.face_of(path)
             response = self.failed(error)
         self.decide_close(response)
         if isinstance(response, ObjectResponse):
             self.write_object(response)
         else:
             self.write_whole(response)
-        if self.close_connection and body.has_unread(self.parsed, self.headers):
+        if self.close_connection and body.has_unread(self.exchange.parsed, self.headers):
             body.linger(self.connection)
 
     def answer_preflight(self, path: str) -> None:
@@ -164,27 +154,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.write_whole(response)
 
     def failed(self, error: BaseException) -> JsonResponse:
-        """The one place a failure becomes an answer: logged when it is the
-        server's (with the traceback for a bug), counted when it is corruption."""
-        if isinstance(error, CorruptObject):
-            self.server.app.metrics.integrity_failure()
-        status, code = http_status(error)
-        if code == "internal":
-            log.error("unhandled error in %s %s", self.command, _redact(self.path), exc_info=error)
-        elif isinstance(error, TooManyConnections):  # load shedding or a stop under way: not a fault
-            log.info("%s %s: %s", self.command, _redact(self.path), error)
-        elif status >= 500:
-            log.error("%s %s: %s %s", self.command, _redact(self.path), code, error)
-        answer = error_response(error)
-        pages = self.server.app.error_page
-        asked = getattr(self, "headers", None)  # None when the head itself failed
-        if pages is not None and asked is not None and wants_html(asked):  # a browser: the failure as a page
-            return pages(answer.status, answer.data["message"], answer.headers)
-        return answer
+        """The answer to a failure (see ``failures``)."""
+        return answer_failure(error, self.server.app, self.command, self.path, getattr(self, "headers", None))
 
     def client_fault(self, reason: str, what: str) -> None:
         """One log line and a count for a request the client cut off or starved."""
-        log.info("%s %s %s: the client %s", self.client, self.command, _redact(self.path), what)
+        log.info("%s %s %s: the client %s", self.client, self.command, log_target(self.path), what)
         self.server.app.metrics.dropped(reason)
 
     def decide_close(self, response: Response) -> None:
@@ -193,7 +168,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         stopping server, or unread body bytes that cannot be drained cheaply."""
         if getattr(response, "status", 0) == 413 or self.server.stopping:
             self.close_connection = True
-        elif not self.close_connection and not body.settle(self.parsed, self.headers):
+        elif not self.close_connection and not body.settle(self.exchange.parsed, self.headers):
             self.close_connection = True
 
     # Writing.
@@ -202,30 +177,31 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Status, headers and body in one write."""
         headers, payload = whole_parts(response, self.command)
         self.wfile.write(self.head(response.status, response_head.fields(headers)) + payload)
-        self.bytes_out += len(payload)
+        self.exchange.bytes_out += len(payload)
 
     def write_object(self, response: ObjectResponse) -> None:
         config = self.server.config
-        self.sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
-        wire = Wire(self.wfile.write, self.sender, self.head)
+        sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
+        self.exchange.sender = sender
+        wire = Wire(self.wfile.write, sender, self.head)
         try:
             served = serve(response, self.command, self.headers, wire, self.remember)
         except FileStoreError as error:  # found before anything was written
             self.write_whole(self.failed(error))
             return
-        self.bytes_out += served.bytes_out
+        self.exchange.bytes_out += served.bytes_out
         if served.cut_by is not None:
             self.failed(served.cut_by)
-            log.error("%s %s: %s mid-stream, connection cut", self.command, _redact(self.path), served.cut_by.text)
+            log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), served.cut_by.text)
             self.close_connection = True
 
     def remember(self, fields: str, payload: bytes, still_current) -> None:
-        self.server.ready.remember(self.path, self.face, fields, payload, still_current)
+        self.server.ready.remember(self.path, self.exchange.face, fields, payload, still_current)
 
     def head(self, status: int, fields: str) -> bytes:
         self.reader.for_writing()
-        self.status = status
-        return response_head.head(status, fields + self.cors_fields, self.close_connection)
+        self.exchange.status = status
+        return response_head.head(status, fields + self.exchange.cors_fields, self.close_connection)
 
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""
@@ -235,14 +211,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         return body.RequestBody(self.rfile, self.headers, limit, self.send_continue)
 
     def base_url(self) -> str:
-        """``scheme://host[:port]`` for absolute URLs: configured, else as the
-        client addressed us (as a trusted proxy says it did, see ``proxies``)."""
-        configured = self.server.config.public_url
-        if configured:
-            return configured.rstrip("/")
-        scheme, host = proxies.forwarded_origin(self.headers, self.peer_is_proxy)
-        host = host or self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
-        return "%s://%s" % (scheme or self.server.scheme, host)
+        return proxies.base_url(self.server.config.public_url, self.headers, self.peer_is_proxy, self.server.scheme,
+                                self.server.server_address)
 
     @property
     def client(self) -> str:
@@ -253,25 +223,6 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # Logging.
 
-    def log_request_done(self, duration: float) -> None:
-        opened = self.parsed.body_opened if self.parsed is not None else None
-        received = opened.received if opened is not None else 0
-        if access_log.isEnabledFor(logging.INFO):
-            access_line('%s "%s %s" %d %d %.1fms' % (self.client, self.command, _redact(self.path), self.status,
-                                                      self.bytes_out, duration * 1000))
-        self.server.app.metrics.request(self.face, self.command, self.status, received, self.bytes_out, duration)
-
     def log_message(self, format: str, *args) -> None:
         """The stdlib's own messages (timeouts, parse errors) into ``logging``."""
         log.info("%s %s", self.client_address[0], format % args)
-
-
-def _redact(path: str) -> str:
-    """The path with its query string hidden (it may carry a password), and
-    any byte that is not printable ASCII escaped (the head parser refuses
-    them in a target; this keeps a log line from ever driving a terminal)."""
-    base, sep, _ = path.partition("?")
-    if not (base.isascii() and base.isprintable()):
-        base = base.encode("latin-1", "replace").decode("ascii", "backslashreplace")
-        base = "".join(c if c.isprintable() else "\\x%02x" % ord(c) for c in base)
-    return base + ("?[redacted]" if sep else "")

@@ -34,3 +34,14 @@ def forwarded_origin(headers, trusted: bool) -> Tuple[Optional[str], Optional[st
     scheme = (headers.get("X-Forwarded-Proto") or "").strip().lower()
     host = (headers.get("X-Forwarded-Host") or "").strip()
     return (scheme if scheme in ("http", "https") else None), (host if host and is_host(host) else None)
+
+
+def base_url(configured: str, headers, trusted: bool, scheme: str, address) -> str:
+    """``scheme://host[:port]`` for absolute URLs: ``configured`` (``--public-url``),
+    else as the client addressed us (as a trusted proxy says it did), else
+    the address we listen on."""
+    if configured:
+        return configured.rstrip("/")
+    said_scheme, host = forwarded_origin(headers, trusted)
+    host = host or headers.get("Host") or "%s:%d" % tuple(address[:2])
+    return "%s://%s" % (said_scheme or scheme, host)
