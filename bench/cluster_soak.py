@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import random
+import math
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,7 @@ import time
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
+from filestoraged.storage.s3.fsck import fsck
 from tests.nginx_server import Nginx, balancer_block
 from tests.seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedCluster
 from tests.support import ROOT, Daemon, multipart
@@ -220,6 +222,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             if status != 200 or json.loads(body) != {key: value}:
                 lost.append(key)
         wrong_counts = soak.drain_links()
+        # What the kills left in the bucket: bodies no record names (fsck
+        # removes them once a day old; here every body counts as old).
+        unnamed = fsck(cluster.client(), now=math.inf).unnamed
         print("\n".join(events))
         print("requests by phase: " + ", ".join("%s %d" % (name[6:-9], n) for name, n in sorted(soak.counts.items())
                                                  if name.startswith("phase ")))
@@ -229,6 +234,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                          len(soak.links)))
         print("wrong bytes %d, lost acknowledged writes %d, share links not exact %d"
               % (len(soak.wrong), len(lost), wrong_counts))
+        print("bodies no record names (space only; for fsck --repair): %d" % len(unnamed))
         for failure in failed:
             print("FAILED: " + failure)
         return 1 if soak.wrong or lost or wrong_counts or failed else 0
