@@ -42,8 +42,16 @@ def notify_listener(test: unittest.TestCase, abstract: bool = False):
     return sock, address
 
 
-def receive_until(sock: socket.socket, wanted: str) -> str:
+def receive_until(sock: socket.socket, wanted: str, timeout: float = 20) -> str:
+    """The first notification that carries ``wanted`` as a line; fails once
+    ``timeout`` seconds passed, even while other notifications keep coming
+    (a watchdog pings ten times a second)."""
+    deadline = time.monotonic() + timeout
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no %r within %.0f s" % (wanted, timeout))
+        sock.settimeout(left)
         message = sock.recv(4096).decode()
         if wanted in message.split("\n"):
             return message

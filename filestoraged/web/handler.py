@@ -1,12 +1,12 @@
-"""The HTTP request handler: parse, route, write, log.
+"""The HTTP request handler: parse, route, answer, one request at a time
+on a connection.
 
 It builds on ``BaseHTTPRequestHandler`` but dispatches every method through
 the router instead of ``do_<METHOD>`` (which would answer 501 for ``BREW``
-where our contract wants 405 with ``Allow``). Answers of known size go out in
-one write (status line, headers and small body together): with
-``TCP_NODELAY`` that is the difference between ~900 and thousands of
-requests per second. Stored objects are sent by ``transfer``; each request's state is an
-``Exchange``; a failure becomes its answer in ``failures``.
+where our contract wants 405 with ``Allow``). Each request's state is an
+``Exchange``; answers go out through ``writing`` (whole answers in one
+write, stored objects through ``transfer``); a failure becomes its answer
+in ``failures``.
 """
 
 from __future__ import annotations
@@ -19,20 +19,19 @@ from http.server import BaseHTTPRequestHandler
 from typing import Union
 
 from ..errors import FileStoreError, RequestTimeout
-from . import body, proxies, request_head, response_head, tls
-from .deadlines import PacedReader, PacedSender
-from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
-                       whole_parts)
+from . import body, proxies, request_head, tls
+from .deadlines import PacedReader
+from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response
 from .exchange import Exchange, log_target
 from .failures import answer_failure
-from .transfer import Wire, serve
+from .writing import AnswerWriting
 
 log = logging.getLogger(__name__)
 
 Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
     """One instance per connection; ``handle_one_request`` runs per request."""
 
     protocol_version = "HTTP/1.1"
@@ -90,22 +89,6 @@ class RequestHandler(BaseHTTPRequestHandler):
         finally:
             if self.exchange.status:
                 self.exchange.done(self.client, self.command, self.path, self.server.app.metrics)
-
-    def answer_ready_made(self) -> bool:
-        """Answer a plain GET/HEAD of a hot small object in one write, without
-        routing (see ``ready``); False to take the full path."""
-        if self.command != "GET" and self.command != "HEAD":
-            return False
-        if self.server.app.access.mode == "all":  # every read needs a token: no shortcut past the check
-            return False
-        ready = self.server.ready.get(self.path, self.headers)
-        if ready is None:
-            return False
-        self.exchange.face = ready.face
-        payload = ready.body if self.command == "GET" else b""
-        self.wfile.write(self.head(200, ready.fields) + payload)
-        self.exchange.bytes_out = len(payload)
-        return True
 
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
@@ -170,42 +153,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif not self.close_connection and not body.settle(self.exchange.parsed, self.headers):
             self.close_connection = True
-
-    # Writing.
-
-    def write_whole(self, response: Union[JsonResponse, TextResponse, EmptyResponse]) -> None:
-        """Status, headers and body in one write."""
-        headers, payload = whole_parts(response, self.command)
-        self.wfile.write(self.head(response.status, response_head.fields(headers)) + payload)
-        self.exchange.bytes_out += len(payload)
-
-    def write_object(self, response: ObjectResponse) -> None:
-        config = self.server.config
-        sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
-        self.exchange.sender = sender
-        wire = Wire(self.wfile.write, sender, self.head)
-        try:
-            served = serve(response, self.command, self.headers, wire, self.remember)
-        except FileStoreError as error:  # found before anything was written
-            self.write_whole(self.failed(error))
-            return
-        self.exchange.bytes_out += served.bytes_out
-        if served.cut_by is not None:
-            self.failed(served.cut_by)
-            log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), served.cut_by.text)
-            self.close_connection = True
-
-    def remember(self, fields: str, payload: bytes, still_current) -> None:
-        self.server.ready.remember(self.path, self.exchange.face, fields, payload, still_current)
-
-    def head(self, status: int, fields: str) -> bytes:
-        self.reader.for_writing()
-        self.exchange.status = status
-        return response_head.head(status, fields + self.exchange.cors_fields, self.close_connection)
-
-    def send_continue(self) -> None:
-        """Answer ``Expect: 100-continue`` once the face starts reading the body."""
-        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def open_body(self, limit: int) -> body.RequestBody:
         return body.RequestBody(self.rfile, self.headers, limit, self.send_continue)
