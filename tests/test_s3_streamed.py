@@ -152,9 +152,66 @@ class StreamedTests(SeaweedMixin, unittest.TestCase):
         wait_until(lambda: len(self.keys_in_bucket()) == 2, "only the record and one body left")
 
 
+class TrailerBlindStoreTests(unittest.TestCase):
+    """A store that keeps whatever it is sent, trailer or not: uploads of
+    known length must then be stored whole, with the checksum it does check."""
+
+    def setUp(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = self.seen = []
+
+        class Store(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.send_header("ETag", '"e"')
+                self.end_headers()
+
+            def do_PUT(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                seen.append(("PUT", self.path, dict(self.headers)))
+                self.answer(200)
+
+            def do_HEAD(self):
+                self.answer(404)
+
+            def do_DELETE(self):
+                self.answer(204)
+
+            def log_message(self, *args):
+                pass
+
+        store = ThreadingHTTPServer(("127.0.0.1", 0), Store)
+        threading.Thread(target=store.serve_forever, daemon=True).start()
+        self.addCleanup(store.server_close)
+        self.addCleanup(store.shutdown)
+        data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        client = S3Client("http://127.0.0.1:%d" % store.server_address[1], "b", "us-east-1", "k", "s")
+        self.backend = S3Backend(client, data_dir, 64 * MIB)
+        self.addCleanup(self.backend.close)
+
+    def test_uploads_are_stored_whole_when_the_store_does_not_check_trailers(self):
+        data = payload(2 * MIB, seed=7)
+        with self.assertLogs("filestoraged.storage.s3", "WARNING") as said:
+            self.assertTrue(self.backend.put(DEFAULT, SizedStream(data)).created)
+        self.assertIn("trailer is wrong", "\n".join(said.output))
+        self.backend.put(DEFAULT, SizedStream(payload(2 * MIB, seed=8)))  # asked once, not again
+        chunked = [path for _, path, headers in self.seen if headers.get("Content-Encoding") == "aws-chunked"]
+        self.assertEqual(len(chunked), 1, chunked)  # the probe with the wrong trailer, nothing else
+        puts = {path: headers for _, path, headers in self.seen}
+        stored = puts["/b/" + key_of(DEFAULT, sha256(data))]
+        self.assertEqual(stored["x-amz-content-sha256"], sha256(data))
+        self.assertIn("x-amz-checksum-sha256", stored)
+
+
 class CuttingProxy:
     """A TCP proxy to the store that cuts the first streamed body's
-    connection after 1 MiB, as a store that fails mid-upload would."""
+    connection after 1 MiB, as a store that fails mid-upload would (``cut``:
+    how many it cut, one at most)."""
 
     def __init__(self, target_port: int) -> None:
         self.target, self.cut = target_port, 0
@@ -181,12 +238,14 @@ class CuttingProxy:
                 if not data:
                     break
                 if to_store and b"/" + refs.BODIES.encode() in data[:200] and data.startswith(b"PUT "):
-                    with self._lock:
-                        cutting, self.cut = self.cut == 0, self.cut + 1 if self.cut == 0 else self.cut
-                    passed = 0
+                    cutting, passed = True, 0  # a body's PUT (the store's small probes never reach 1 MiB)
                 passed += len(data)
                 if cutting and passed > MIB:
-                    break
+                    with self._lock:
+                        first = self.cut == 0
+                        self.cut += first
+                    if first:
+                        break
                 sink.sendall(data)
         except OSError:
             pass

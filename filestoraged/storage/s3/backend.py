@@ -57,6 +57,7 @@ class S3Backend(Backend):
         os.makedirs(self.tmp_dir, exist_ok=True)
         self._records: BoundedCache[List[bytes]] = BoundedCache(_RECORDS)
         self._refs: BoundedCache[Tuple[str, refs.Ref]] = BoundedCache(_RECORDS)  # (ETag, record)
+        self._streams: Optional[bool] = None  # the store checks trailers (asked at the first chance)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
         try:
@@ -66,13 +67,20 @@ class S3Backend(Backend):
         with spool:
             try:
                 size = exact_length(stream)
-                if size is not None and blocks.needs_record(size) and size <= self.max_size:
+                if size is not None and blocks.needs_record(size) and size <= self.max_size and self._streaming():
                     return self._put_streamed(namespace, stream, size, content_type, spool)
                 return self._put_spooled(namespace, stream, content_type, spool)
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise InsufficientStorage("no space left to spool the upload") from error
                 raise
+
+    def _streaming(self) -> bool:
+        """Whether uploads of known length may be streamed (see
+        ``streamed.store_checks_trailers``); two threads may both ask once."""
+        if self._streams is None:
+            self._streams = streamed.store_checks_trailers(self.client)
+        return self._streams
 
     def _put_streamed(self, namespace: Namespace, stream: Readable, size: int, content_type: Optional[str],
                       spool) -> PutResult:

@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import logging
 from typing import BinaryIO, Dict, List
 
-from ...errors import BadRequest
+from ...errors import BadRequest, FileStoreError
 from .. import blocks
 from ..blocks import BLOCK
 from ..interface import fill
+from . import refs
+from .client import S3Client, S3Error
+
+log = logging.getLogger(__name__)
 
 PAYLOAD = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _TRAILER = b"x-amz-checksum-sha256:"
@@ -115,3 +121,43 @@ class StreamedBody:
         self._spool.write(block)
         self._read += count
         return block
+
+
+class _WrongTrailer(StreamedBody):
+    @property
+    def sha256(self) -> "hashlib._Hash":
+        return hashlib.sha256(b"not these bytes")
+
+
+def store_checks_trailers(client: S3Client) -> bool:
+    """Whether the store takes a body whose SHA-256 comes as its trailer, and
+    checks it: a body with a wrong trailer must be refused (a store that
+    ignores the trailer would keep bytes nobody checked), one with the right
+    trailer stored. Two small PUTs, once per process; a store that fails
+    either is sent whole uploads only (spooled, ``x-amz-checksum-sha256``).
+    ``BackendUnavailable`` if the store does not answer."""
+    data = b"filestoraged: does this store check aws-chunked trailers?"
+    key = refs.new_body_key()
+    wrong = _WrongTrailer(io.BytesIO(data), len(data), io.BytesIO())
+    try:
+        refused = client.request("PUT", key, headers=wrong.headers(), body=wrong, payload_sha256=PAYLOAD,
+                                 ok=(200, 400))
+    except S3Error as error:
+        log.warning("the object store does not take aws-chunked bodies (%s): uploads are stored whole", error)
+        return False
+    try:  # the store answered: the probe's key is removed whatever comes next
+        refused.release()
+        if refused.status != 400:
+            log.warning("the object store keeps a body whose SHA-256 trailer is wrong: uploads are stored whole")
+            return False
+        right = StreamedBody(io.BytesIO(data), len(data), io.BytesIO())
+        client.request("PUT", key, headers=right.headers(), body=right, payload_sha256=PAYLOAD).release()
+        return True
+    except S3Error as error:
+        log.warning("the object store does not take aws-chunked bodies (%s): uploads are stored whole", error)
+        return False
+    finally:
+        try:
+            client.request("DELETE", key, ok=(200, 204)).release()
+        except FileStoreError:
+            log.warning("could not remove the probe %s", key)
