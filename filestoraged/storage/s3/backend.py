@@ -16,7 +16,6 @@ check every block before it is handed out (``S3Object``).
 
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import logging
@@ -28,10 +27,9 @@ from ...base.lru import BoundedCache
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, exact_length,
-                         pieces)
+from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, exact_length
 from ..names import Namespace, is_object_id
-from . import refs, streamed
+from . import refs, streamed, whole
 from .client import S3Client, S3Error, whole_number
 from .objects import S3Object
 from .streamed import StreamedBody
@@ -114,34 +112,15 @@ class S3Backend(Backend):
     def _put_spooled(self, namespace: Namespace, stream: Readable, content_type: Optional[str],
                      spool) -> PutResult:
         """A body of unknown length (chunked, a form's part) or of one block:
-        spooled whole while hashed, then stored under its id."""
-        whole, digests, size = _spool(stream, spool, self.max_size)
-        oid = whole.hexdigest()
+        spooled whole while hashed, then stored under its id (see whole.py)."""
+        whole_digest, digests, size = whole.spool(stream, spool, self.max_size)
+        oid = whole_digest.hexdigest()
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         if self._exists(key) or (blocks.needs_record(size) and self._exists(key + refs.SUFFIX)):
             return PutResult(info, False)
-        if blocks.needs_record(size):
-            record = blocks.encode(oid, size, digests)
-            self.client.request("PUT", key + ".blocks", body=record,
-                                headers={"x-amz-checksum-sha256": _b64(hashlib.sha256(record).digest())},
-                                payload_sha256=_hex(record))
-        # If-None-Match: exactly one of the uploads racing with the same
-        # bytes (in this daemon or another) creates the object; the
-        # others learn it exists (412). The type is always set: the
-        # store would guess one otherwise.
-        headers = {"x-amz-checksum-sha256": _b64(whole.digest()), "If-None-Match": "*",
-                   "Content-Type": content_type or OCTET_STREAM}
-        try:
-            response = self.client.request("PUT", key, headers=headers, body=(spool, size),
-                                           payload_sha256=oid, ok=(200, 412))
-        except BaseException:
-            if blocks.needs_record(size):
-                self._forget_record(key)
-            raise
-        response.read()
-        response.release()
-        return PutResult(info, response.status == 200)
+        return PutResult(info, whole.store(self.client, key, spool, size, whole_digest, digests,
+                                           content_type or OCTET_STREAM))
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         key = key_of(namespace, oid)
@@ -196,10 +175,9 @@ class S3Backend(Backend):
             if name[2:3] != "/" or not is_object_id(oid) or oid <= after or (found and found[-1].oid == oid):
                 continue  # a block record, something not ours, or the second form of one object
             if is_ref:
-                ref = self._ref(key[:-len(refs.SUFFIX)], oid)
-                if ref is None:  # deleted since the listing
+                size = self._listed_size(key[:-len(refs.SUFFIX)], oid)
+                if size is None:  # deleted since the listing
                     continue
-                size = ref.size
             found.append(ObjectInfo(oid, size))
             if limit is not None and len(found) >= limit:
                 break
@@ -256,6 +234,16 @@ class S3Backend(Backend):
             self._refs.put(key, (etag, ref), len(raw))
         return ref
 
+    def _listed_size(self, key: str, oid: str) -> Optional[int]:
+        """A listed streamed object's size: from a record known already
+        without asking (an id's size never changes, and the listing just
+        showed the record), else from reading it."""
+        cached = self._refs.get(key)
+        if cached is not None:
+            return cached[1].size
+        ref = self._ref(key, oid)
+        return None if ref is None else ref.size
+
     def _remove_body(self, body_key: str) -> None:
         """Best effort: a body no record names is never read (fsck's to find
         if this fails; see the README)."""
@@ -263,15 +251,6 @@ class S3Backend(Backend):
             self.client.request("DELETE", body_key, ok=(200, 204)).release()
         except FileStoreError:
             log.warning("could not remove %s, a body no record names", body_key)
-
-    def _forget_record(self, key: str) -> None:
-        """Remove the block record of an object whose PUT failed, if the store
-        lets us (best effort: a record alone is never listed nor read)."""
-        try:
-            if not self._exists(key):  # else another upload of the same bytes made it: the record is its too
-                self.client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
-        except FileStoreError:
-            log.warning("could not remove %s.blocks after a failed upload", key)
 
     def _exists(self, key: str) -> bool:
         response = self.client.request("HEAD", key)
@@ -306,21 +285,6 @@ class S3Backend(Backend):
             if digests is not None:
                 self._records.put(key, digests, len(digests) * 16)
         return digests
-
-
-def _spool(stream: Readable, spool, max_size: int):
-    whole, digests, size = hashlib.sha256(), [], 0
-    for piece in pieces(stream, max_size, BLOCK):
-        whole.update(piece)
-        digests.append(blocks.block_digest(piece))
-        spool.write(piece)
-        size += len(piece)
-    spool.flush()
-    return whole, digests, size
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
 
 
 def _hex(raw: bytes) -> str:
