@@ -16,6 +16,7 @@ import threading
 import time
 import unittest
 from dataclasses import replace
+from http.server import ThreadingHTTPServer
 from typing import Dict, List, Optional
 
 from filestoraged.app import App
@@ -308,3 +309,13 @@ def wait_for_port(port: int, process=None, timeout: float = 20) -> None:
         except OSError:
             time.sleep(0.02)
     raise RuntimeError("nothing listens on port %d" % port)
+
+
+def serve_in_thread(case: unittest.TestCase, handler) -> ThreadingHTTPServer:
+    """A stand-in HTTP server on loopback (``handler``: a request handler
+    class), served by a thread and shut down when ``case`` ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    case.addCleanup(server.server_close)
+    case.addCleanup(server.shutdown)
+    return server

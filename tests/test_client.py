@@ -17,13 +17,13 @@ import shutil
 import tempfile
 import threading
 import unittest
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from filestoraged.cli import main
 from filestoraged.client.bodies import safe_name
 from filestoraged.client.progress import Progress
 
-from .support import MIB, ROOT, ServerCase, payload, sha256, wait_until
+from .support import MIB, ROOT, ServerCase, payload, serve_in_thread, sha256, wait_until
 
 
 class ClientTests(ServerCase):
@@ -256,10 +256,7 @@ class ClientProcessTests(ServerCase):
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
+        server = serve_in_thread(self, Slow)
         self.addCleanup(stalled.set)
         folder = tempfile.mkdtemp(dir=self.data_dir)
         process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--url",
@@ -354,10 +351,7 @@ class HostileServerTests(unittest.TestCase):
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
+        server = serve_in_thread(self, Handler)
         return "http://127.0.0.1:%d" % server.server_address[1]
 
     def run_client(self, url, *args):

@@ -23,7 +23,7 @@ from filestoraged.storage.s3.sigv4 import EMPTY_SHA256, Signer, canonical_query,
 
 from .seaweed_server import SeaweedMixin
 from .storage_contract import StorageContract
-from .support import MIB, ServerCase, payload, sha256, wait_until
+from .support import MIB, ServerCase, payload, serve_in_thread, sha256, wait_until
 from .test_data_http import DataContract
 from .test_files_http import FilesContract, LimitContract
 from .test_share_http import ShareContract
@@ -179,7 +179,7 @@ class HostileStoreTests(ServerCase):
     listing = b"<not xml"
 
     def make_backend(self, config):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         case = self
         case.sent = 0
@@ -212,10 +212,7 @@ class HostileStoreTests(ServerCase):
             def log_message(self, *args):
                 pass
 
-        store = ThreadingHTTPServer(("127.0.0.1", 0), Store)
-        threading.Thread(target=store.serve_forever, daemon=True).start()
-        self.addCleanup(store.server_close)
-        self.addCleanup(store.shutdown)
+        store = serve_in_thread(self, Store)
         return S3Backend(S3Client("http://127.0.0.1:%d" % store.server_address[1], "b", "us-east-1", "k", "s"),
                          config.data_dir, config.max_size)
 

@@ -20,7 +20,7 @@ from filestoraged.storage.s3.client import S3Client, S3Error
 
 from .seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from .storage_contract import SizedStream
-from .support import MIB, payload, sha256, wait_until
+from .support import MIB, payload, serve_in_thread, sha256, wait_until
 
 
 class ShortStream(SizedStream):
@@ -157,7 +157,7 @@ class TrailerBlindStoreTests(unittest.TestCase):
     known length must then be stored whole, with the checksum it does check."""
 
     def setUp(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         seen = self.seen = []
 
@@ -184,10 +184,7 @@ class TrailerBlindStoreTests(unittest.TestCase):
             def log_message(self, *args):
                 pass
 
-        store = ThreadingHTTPServer(("127.0.0.1", 0), Store)
-        threading.Thread(target=store.serve_forever, daemon=True).start()
-        self.addCleanup(store.server_close)
-        self.addCleanup(store.shutdown)
+        store = serve_in_thread(self, Store)
         data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
         self.addCleanup(shutil.rmtree, data_dir, True)
         client = S3Client("http://127.0.0.1:%d" % store.server_address[1], "b", "us-east-1", "k", "s")
