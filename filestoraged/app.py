@@ -42,10 +42,10 @@ def make_records(config: Config, s3_client=None, clock: Callable[[], float] = ti
     ``s3_client``, the backend's, or a client of their own)."""
     if config.records == "s3":
         from .records.bucket import BucketRecords
-        from .storage.s3.client import S3Client, credentials
+        from .storage.s3.client import configured
 
         if s3_client is None:
-            s3_client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
+            s3_client = configured(config)
         records = BucketRecords(s3_client, clock)
         return records, records
     from .meta.tokens import migrate_sqlite_tokens
@@ -76,10 +76,9 @@ def _tier(config: Config, worker: Optional[int]) -> Backend:
         return MemcachedBackend(config.memcached_servers, config.max_size, config.data_dir, config.max_connections)
     if config.backend == "s3":
         from .storage.s3.backend import S3Backend
-        from .storage.s3.client import S3Client, credentials
+        from .storage.s3.client import configured
 
-        client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
-        return S3Backend(client, config.data_dir, config.max_size)
+        return S3Backend(configured(config), config.data_dir, config.max_size)
     # Among workers, the parent swept .tmp before any started (see workers.arbiter).
     return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None,
                        sweep_tmp=worker is None, worker=worker)

@@ -95,10 +95,10 @@ def run_s3_fsck(config) -> int:
     """The bucket's streamed objects: records that do not read, bodies no
     record names (``--repair`` removes those a day old; see storage.s3.fsck).
     Safe beside serving daemons."""
-    from .storage.s3.client import S3Client, credentials
+    from .storage.s3.client import configured
     from .storage.s3.fsck import GRACE, fsck
 
-    client = S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
+    client = configured(config)
     try:
         report = fsck(client, repair=config.repair)
     finally:

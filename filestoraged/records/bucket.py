@@ -15,7 +15,6 @@ writer wins, silently: ``probe`` refuses such a store at start-up.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import secrets
@@ -101,13 +100,10 @@ class BucketRecords(Records):
         raise Conflict("the record %s changed" % key)
 
     def _clock(self, response) -> None:
-        date = response.headers.get("Date")
-        if not date:
+        said = response.store_time()
+        if said is None:
             return
-        try:
-            offset = email.utils.parsedate_to_datetime(date).timestamp() + 0.5 - time.time()
-        except (TypeError, ValueError):
-            return
+        offset = said + 0.5 - time.time()
         # A Date has whole seconds: each estimate is off by up to half of
         # one. Follow only a real skew, so that this daemon's clock does
         # not jitter between two reads (a lease or a grace measured across

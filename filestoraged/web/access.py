@@ -115,18 +115,19 @@ class Access:
                     return "writes"
         return self.mode
 
-    def authorize(self, scope: Optional[Scope], params: Dict[str, str], headers, address: str
+    def authorize(self, scope: Optional[Scope], params: Dict[str, str], headers, address: Callable[[], str]
                   ) -> Tuple[Tuple[str, ...], Optional[Callable[[Optional[str]], Tuple[str, ...]]]]:
         """One routed request's answer: the scopes its token grants, or (an
         upload page's form without JavaScript, see ``token_in_form``) the
-        check its form's token will get; raises as ``check`` does."""
+        check its form's token will get; raises as ``check`` does.
+        ``address()`` gives the client's address, asked only when needed."""
         mode = self.mode_for(headers)
         if mode == "off":  # the default on loopback: nothing to work out per request
             return (), None
         need = need_for(scope, params, headers)
         if token_in_form(need, scope, headers):
-            return (), self.form_check(need, address, mode)
-        return self.check(need, headers, address, mode), None
+            return (), self.form_check(need, address(), mode)
+        return self.check(need, headers, address(), mode), None
 
     def form_check(self, need: Need, address: str, mode: str) -> Callable[[Optional[str]], Tuple[str, ...]]:
         """The check of a token that comes as a form's first part (see

@@ -101,7 +101,7 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
             handler, params, self.exchange.face, scope = app.router.match(self.command, path)
             if query:
                 app.router.check_query(path, query)
-            scopes, form_check = app.access.authorize(scope, params, self.headers, self.client)
+            scopes, form_check = app.access.authorize(scope, params, self.headers, lambda: self.client)
             request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             request.form_check = form_check
             self.exchange.parsed = request

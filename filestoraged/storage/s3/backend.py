@@ -92,7 +92,7 @@ class S3Backend(Backend):
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         try:
-            if self._exists(key):  # stored whole under its id (a spooled upload of the same bytes)
+            if self.client.exists(key):  # stored whole under its id (a spooled upload of the same bytes)
                 created = False
             else:
                 ref = refs.Ref(body_key, size, content_type, body.digests)
@@ -117,7 +117,7 @@ class S3Backend(Backend):
         oid = whole_digest.hexdigest()
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
-        if self._exists(key) or (blocks.needs_record(size) and self._exists(key + refs.SUFFIX)):
+        if self.client.exists(key) or (blocks.needs_record(size) and self.client.exists(key + refs.SUFFIX)):
             return PutResult(info, False)
         return PutResult(info, whole.store(self.client, key, spool, size, whole_digest, digests,
                                            content_type or OCTET_STREAM))
@@ -148,7 +148,7 @@ class S3Backend(Backend):
         name to bytes that are gone."""
         key = key_of(namespace, oid)
         found = False
-        if self._exists(key):
+        if self.client.exists(key):
             found = True
             self.client.request("DELETE", key, ok=(200, 204)).release()
             self.client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
@@ -221,17 +221,12 @@ class S3Backend(Backend):
             self._refs.discard(key)
             if response.status == 404:
                 return None
-        response = self.client.request("GET", key + refs.SUFFIX)
-        try:
-            if response.status == 404:
-                return None
-            raw = response.read(_RECORDS)
-            etag = response.headers.get("ETag")
-        finally:
-            response.release()
-        ref = refs.decode(raw, oid, key + refs.SUFFIX)
+        found = refs.read(self.client, key + refs.SUFFIX, oid)
+        if found is None:
+            return None
+        etag, ref, size = found
         if etag:
-            self._refs.put(key, (etag, ref), len(raw))
+            self._refs.put(key, (etag, ref), size)
         return ref
 
     def _listed_size(self, key: str, oid: str) -> Optional[int]:
@@ -251,11 +246,6 @@ class S3Backend(Backend):
             self.client.request("DELETE", body_key, ok=(200, 204)).release()
         except FileStoreError:
             log.warning("could not remove %s, a body no record names", body_key)
-
-    def _exists(self, key: str) -> bool:
-        response = self.client.request("HEAD", key)
-        response.release()
-        return response.status == 200
 
     def _get(self, key: str, size: int) -> bytes:
         """A whole small object of the ``size`` its HEAD announced (``open``

@@ -10,6 +10,7 @@ the store is taken for down: ``BackendUnavailable`` (503 with
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import logging
 import math
@@ -57,6 +58,14 @@ class Response:
 
     def readinto(self, buffer) -> int:
         return self.raw.readinto(buffer)
+
+    def store_time(self) -> Optional[float]:
+        """The store's clock as its ``Date`` says (whole seconds), or None
+        when it sends none or one that does not read."""
+        try:
+            return email.utils.parsedate_to_datetime(self.headers.get("Date", "")).timestamp()
+        except (TypeError, ValueError):
+            return None
 
     def release(self) -> None:
         if self._conn is None:
@@ -136,6 +145,12 @@ class S3Client:
         log.warning("object store %s:%d failed %s %s %d times (%s)", self.host, self.port, method, key or "/",
                     tries, failure)
         raise BackendUnavailable("the object store is not answering (%s)" % failure)
+
+    def exists(self, key: str) -> bool:
+        """True if ``key`` is in the bucket (one HEAD)."""
+        response = self.request("HEAD", key)
+        response.release()
+        return response.status == 200
 
     def keys(self, prefix: str, start_after: str = "") -> Iterator[Tuple[str, int]]:
         """``(key, size)`` of every key under ``prefix`` (after ``start_after``), in order."""
@@ -248,6 +263,12 @@ def whole_number(text: Optional[str], what: str) -> int:
     if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
         raise S3Error("the object store sent a %s that is not a number: %s" % (what, ascii((text or "")[:40])))
     return int(text)
+
+
+def configured(config) -> S3Client:
+    """The client of ``--s3-endpoint``, ``--s3-bucket``, ``--s3-region``, with
+    the credentials of the environment."""
+    return S3Client(config.s3_endpoint, config.s3_bucket, config.s3_region, *credentials())
 
 
 def credentials(environ: Mapping[str, str] = os.environ) -> Tuple[str, str]:

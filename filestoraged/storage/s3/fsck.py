@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 from typing import List, Optional, Set, Tuple
 
@@ -74,18 +73,14 @@ def _named(client: S3Client) -> Tuple[Set[str], int, List[str]]:
             if not key.endswith(refs.SUFFIX):
                 continue
             count += 1
-            response = client.request("GET", key)
             try:
-                if response.status == 404:  # deleted since the listing
-                    continue
-                raw = response.read()
-            finally:
-                response.release()
-            try:
-                named.add(refs.decode(raw, key.rsplit("/", 1)[1][:-len(refs.SUFFIX)], key).body)
+                found = refs.read(client, key, key.rsplit("/", 1)[1][:-len(refs.SUFFIX)])
             except CorruptObject as error:
                 unreadable.append(key)
                 log.error("%s", error)
+                continue
+            if found is not None:  # else deleted since the listing
+                named.add(found[1].body)
     return named, count, unreadable
 
 
@@ -94,7 +89,5 @@ def _store_now(client: S3Client) -> float:
     if it sends none or one that does not read)."""
     response = client.request("HEAD", "")
     response.release()
-    try:
-        return parsedate_to_datetime(response.headers.get("Date", "")).timestamp()
-    except (TypeError, ValueError):
-        return time.time()
+    said = response.store_time()
+    return time.time() if said is None else said

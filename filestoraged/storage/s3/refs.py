@@ -24,15 +24,17 @@ import json
 import secrets
 import struct
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ...errors import CorruptObject
 from .. import blocks
+from .client import S3Client
 
 SUFFIX = ".ref"
 BODIES = "bodies/"  # the bodies of every namespace; a body is named by its record, never listed as an object
 _MAGIC = b"FSR1"
 _CHECK = 32
+_MOST = 4 * 1024 * 1024  # bytes of a record read at most (a 50 GiB object's is 1.6 MB)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,20 @@ def decode(raw: bytes, oid: str, key: str) -> Ref:
     except (ValueError, KeyError, TypeError, struct.error) as error:
         raise CorruptObject("%s: the object's record is unreadable (%s)" % (key, error)) from None
     return Ref(body, size, content_type, [digests[i:i + 16] for i in range(0, len(digests), 16)])
+
+
+def read(client: S3Client, key: str, oid: str) -> Optional[Tuple[Optional[str], Ref, int]]:
+    """The record at ``key`` for ``oid``: ``(its ETag, the record, its size
+    in bytes)``, None if there is none; ``CorruptObject`` if it does not read."""
+    response = client.request("GET", key)
+    try:
+        if response.status == 404:
+            return None
+        raw = response.read(_MOST)
+        etag = response.headers.get("ETag")
+    finally:
+        response.release()
+    return etag, decode(raw, oid, key), len(raw)
 
 
 def _checksum(oid: str, header: bytes, digests: bytes) -> bytes:

@@ -22,7 +22,7 @@ import base64
 import hashlib
 import io
 import logging
-from typing import BinaryIO, Dict, List
+from typing import BinaryIO, Dict, Iterator, List
 
 from ...errors import BadRequest, FileStoreError
 from .. import blocks
@@ -83,18 +83,22 @@ class StreamedBody:
         conn.send(b"0\r\n" + _TRAILER + base64.b64encode(self.sha256.digest()) + b"\r\n\r\n")
 
     def _from_client(self, conn) -> None:
-        buffer = memoryview(bytearray(BLOCK))
-        while self._read < self.size:
-            block = self._take(buffer)
+        for block in self._rest():
             conn.send(b"%x\r\n" % len(block))
             conn.send(block)
             conn.send(b"\r\n")
 
     def _finish(self) -> None:
         """Read what the client has not sent yet into the spool (a retry)."""
+        for _ in self._rest():
+            pass
+
+    def _rest(self) -> Iterator[memoryview]:
+        """The blocks the client has still to send, each hashed, digested and
+        spooled as it comes (one buffer, reused: a block is good until the next)."""
         buffer = memoryview(bytearray(BLOCK))
         while self._read < self.size:
-            self._take(buffer)
+            yield self._take(buffer)
 
     def _from_spool(self, conn) -> None:
         self._spool.seek(0)
@@ -138,26 +142,27 @@ def store_checks_trailers(client: S3Client) -> bool:
     ``BackendUnavailable`` if the store does not answer."""
     data = b"filestoraged: does this store check aws-chunked trailers?"
     key = refs.new_body_key()
-    wrong = _WrongTrailer(io.BytesIO(data), len(data), io.BytesIO())
+    stored = False  # a PUT of the probe was answered 200: its key is removed after
     try:
+        wrong = _WrongTrailer(io.BytesIO(data), len(data), io.BytesIO())
         refused = client.request("PUT", key, headers=wrong.headers(), body=wrong, payload_sha256=PAYLOAD,
                                  ok=(200, 400))
-    except S3Error as error:
-        log.warning("the object store does not take aws-chunked bodies (%s): uploads are stored whole", error)
-        return False
-    try:  # the store answered: the probe's key is removed whatever comes next
         refused.release()
         if refused.status != 400:
+            stored = refused.status == 200
             log.warning("the object store keeps a body whose SHA-256 trailer is wrong: uploads are stored whole")
             return False
         right = StreamedBody(io.BytesIO(data), len(data), io.BytesIO())
-        client.request("PUT", key, headers=right.headers(), body=right, payload_sha256=PAYLOAD).release()
-        return True
+        taken = client.request("PUT", key, headers=right.headers(), body=right, payload_sha256=PAYLOAD)
+        taken.release()
+        stored = taken.status == 200
+        return stored
     except S3Error as error:
         log.warning("the object store does not take aws-chunked bodies (%s): uploads are stored whole", error)
         return False
     finally:
-        try:
-            client.request("DELETE", key, ok=(200, 204)).release()
-        except FileStoreError:
-            log.warning("could not remove the probe %s", key)
+        if stored:
+            try:
+                client.request("DELETE", key, ok=(200, 204)).release()
+            except FileStoreError:
+                log.warning("could not remove the probe %s", key)

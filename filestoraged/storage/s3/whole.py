@@ -65,9 +65,7 @@ def _forget_record(client: S3Client, key: str) -> None:
     """Remove the block record of an object whose PUT failed, if the store
     lets us (best effort: a record alone is never listed nor read)."""
     try:
-        response = client.request("HEAD", key)
-        response.release()
-        if response.status != 200:  # else another upload of the same bytes made it: the record is its too
+        if not client.exists(key):  # else another upload of the same bytes made it: the record is its too
             client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
     except FileStoreError:
         log.warning("could not remove %s.blocks after a failed upload", key)
