@@ -18,6 +18,7 @@ from filestoraged.errors import (
 )
 from filestoraged.storage.memcached.store import ITEM_HEADROOM, MemcachedFileStore, manifest_key
 from filestoraged.storage.memcached.backend import MemcachedBackend
+from filestoraged.storage.memcached.retrieval import RING_WINDOW
 
 from .memcached_server import MemcachedMixin
 from .storage_contract import StorageContract
@@ -204,6 +205,34 @@ class TwoServerTests(MemcachedTestCase):
         for server in self.memcached:
             self.assertTrue(any(k.startswith("fsd:c:") for k in server.keys()), server.address)
         self.assertEqual(b"".join(store.retrieve("spread")), data)
+
+    def test_a_transfer_reads_both_servers_into_a_few_reused_buffers(self):
+        store = MemcachedFileStore(self.addresses)
+        self.addCleanup(store.close)
+        data = payload(20 * MIB, seed=21)
+        store.store("spread", io.BytesIO(data))
+        for start, end in ((0, len(data)), (9_000_000, 15_000_001), (len(data) - 10, len(data)), (5, 6)):
+            with self.subTest(start=start, end=end):
+                retrieval = store.retrieve("spread")
+                retrieval.prefetch_first()
+                buffers = set()
+                received = bytearray()
+                for piece in retrieval.pieces(start, end):
+                    received += piece  # a piece is read before the next is asked for, as a transfer does
+                    if isinstance(piece, memoryview) and isinstance(piece.obj, bytearray):
+                        buffers.add(id(piece.obj))
+                self.assertEqual(bytes(received), data[start:end])
+                self.assertLessEqual(len(buffers), 2 * RING_WINDOW + 2)
+
+    def test_a_chunk_grown_past_its_size_fails_a_transfer_as_corrupt(self):
+        store = MemcachedFileStore(self.addresses)
+        self.addCleanup(store.close)
+        data = payload(12 * MIB, seed=22)
+        manifest = store.store("grown", io.BytesIO(data))
+        store.cluster.set_chunk(manifest.chunk_keys()[10], b"x" * (store.chunk_size + 100))
+        with self.assertRaises(CorruptObject):
+            for _ in store.retrieve("grown").pieces():
+                pass
 
 
 class OutageTests(MemcachedTestCase):

@@ -124,6 +124,9 @@ class MemcachedObject(StoredObject):
     def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
         return self._retrieval.chunks(start, end)
 
+    def pieces(self, start: int = 0, end: Optional[int] = None) -> Iterator[memoryview]:
+        return self._retrieval.pieces(start, end)
+
 
 class NamespaceIndex(DatabaseStore):
     """``(namespace, oid, size)`` rows in SQLite: what memcached cannot list."""
