@@ -43,6 +43,7 @@ from typing import Optional, Sequence, Tuple
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge
 from ..interface import fill
+from ...base.fresh_reads import FreshReads
 from ...base.threads import Stage
 from .cluster import Cluster
 from .manifest import CONDEMNED, INLINE_MAX, INLINE_VERSION, Manifest, check_name, chunk_key, manifest_key
@@ -69,6 +70,8 @@ class MemcachedFileStore:
         self.cluster = cluster if cluster is not None else Cluster(servers)
         self.max_size = max_size
         self._chunk_size: Optional[int] = None
+        # Hot small GETs prove their item unchanged; callers asking at once share a round trip.
+        self._tokens: FreshReads[str, Optional[bytes]] = FreshReads(self._token_or_none)
 
     @property
     def chunk_size(self) -> int:
@@ -106,11 +109,15 @@ class MemcachedFileStore:
 
     def still_same(self, name: str, token: object) -> bool:
         """True if the manifest item of ``name`` is unchanged since ``token``
-        (not replaced, condemned, deleted or evicted): one round trip."""
+        (not replaced, condemned, deleted or evicted): one round trip, sent
+        after this call, and shared with the callers waiting for it."""
+        return token is not None and self._tokens.get(manifest_key(name)) == token
+
+    def _token_or_none(self, key: str) -> Optional[bytes]:
         try:
-            return self.cluster.cas_token(manifest_key(name)) == token
+            return self.cluster.cas_token(key)
         except BackendUnavailable:
-            return False
+            return None  # unknown: not "the same"
 
     def delete(self, name: str) -> None:
         """Remove the manifest (the file is gone from then on), then its chunks."""
