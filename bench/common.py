@@ -215,8 +215,10 @@ class Report:
     def __init__(self) -> None:
         self.rows: List[Tuple[str, str, str, str, str]] = []
 
-    def add(self, name: str, ours: str, reference: str, ratio: float, goal: str, ok: bool) -> None:
-        self.rows.append((name, ours, reference, "%.2fx" % ratio, "%s %s" % (goal, "ok" if ok else "MISSED")))
+    def add(self, name: str, ours: str, reference: str, ratio: Optional[float], goal: str, ok: bool) -> None:
+        """One row; ``ratio`` None for a figure with no reference (shown as "-")."""
+        shown = "-" if ratio is None else "%.2fx" % ratio
+        self.rows.append((name, ours, reference, shown, "%s %s" % (goal, "ok" if ok else "MISSED")))
 
     def show(self) -> None:
         header = ("measure", "filestoraged", "reference", "ratio", "goal")

@@ -92,22 +92,22 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
                    ratio >= 0.30 and errors == 0)
         report.add("1 KiB GET p99 ms, as shipped", "%.2f" % p99, "%.2f" % ref_p99, p99 / ref_p99, "<= 4x",
                    p99 <= 4 * ref_p99)
-        report.add("1 KiB GET errors, as shipped", "%d" % errors, "%d" % ref_errors, 0.0, "0", errors == 0)
+        report.add("1 KiB GET errors, as shipped", "%d" % errors, "%d" % ref_errors, None, "0", errors == 0)
         report.add("1 KiB GET req/s, access log off (--log-level WARNING)", "%.0f" % quiet_rate, "%.0f" % ref_rate,
                    quiet_rate / ref_rate, "(what the log costs)", quiet_errors == 0)
         cost = 1 - rate / quiet_rate
-        report.add("access log's cost, share of the 1 KiB GET rate", "%.1f %%" % (100 * cost), "-", 0.0, "<= 10 %",
+        report.add("access log's cost, share of the 1 KiB GET rate", "%.1f %%" % (100 * cost), "-", None, "<= 10 %",
                    cost <= 0.10)
         report.add("1 KiB GET req/s, --workers 1", "%.0f" % one_rate, "%.0f" % ref_rate, one_rate / ref_rate,
                    "(one process)", one_errors == 0)
-        report.add("RSS idle MiB, summed over parent and workers", "%.1f" % (daemon.rss() / MIB), "-", 0.0,
+        report.add("RSS idle MiB, summed over parent and workers", "%.1f" % (daemon.rss() / MIB), "-", None,
                    "(ps/top)", True)
-        report.add("PSS idle MiB, summed over parent and workers", "%.1f" % (daemon.pss() / MIB), "-", 0.0,
+        report.add("PSS idle MiB, summed over parent and workers", "%.1f" % (daemon.pss() / MIB), "-", None,
                    "(shared pages once)", True)
         # Peak RSS growth during 8 concurrent 50 MiB uploads plus 8 downloads.
         jobs = [["-T", big, "-X", "POST", "-H", "Expect:", daemon.url + "/files"]] * 8
         growth = daemon.peak_growth(jobs + [[daemon.url + "/files/" + oid]] * 8)
-        report.add("peak RSS growth MiB", "%.1f" % growth, "-", 0.0, "<= 32 MiB", growth <= 32)
+        report.add("peak RSS growth MiB", "%.1f" % growth, "-", None, "<= 32 MiB", growth <= 32)
         bench_https(work, runs, report, nginx, big, small)
     finally:
         daemon.stop()

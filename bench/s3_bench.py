@@ -80,7 +80,7 @@ def run(work: str, runs: int, report) -> None:
                 growth[size] = daemon.peak_growth([["-T", path, "-X", "POST", "-H", "Expect:",
                                                     daemon.url + "/files"]] * 4)
             report.add("S3 RSS growth, 4 uploads of 5 / 50 MiB", "%.1f / %.1f" % (growth[5 * MIB], growth[BIG]),
-                       "-", 0.0, "flat in size", growth[BIG] <= growth[5 * MIB] + 8)
+                       "-", None, "flat in size", growth[BIG] <= growth[5 * MIB] + 8)
         finally:
             daemon.stop()
     finally:
