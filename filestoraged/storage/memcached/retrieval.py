@@ -1,5 +1,6 @@
 """Reading a stored file back from memcached, verified (see ``store`` for the
-format): chunks in bounded ``get_many`` windows fetched one window ahead,
+format): chunks in bounded ``get_many`` windows fetched one window ahead (a
+transfer: beyond the first window, received into a ring of reused buffers),
 each chunk checked against its CRC-32 and the whole against its SHA-256, the
 last piece held back until that passed. A copy found corrupt is condemned
 (``MemcachedFileStore.condemn``) so the next upload repairs it."""
