@@ -56,21 +56,25 @@ class FreshReads(Generic[K, V]):
         self._flights: Dict[K, _Flight[V]] = {}
 
     def get(self, key: K) -> V:
+        # One hold of the lock from arrival to the answer, let go only to
+        # send a read or (inside ``_turn``) to sleep: this runs on every hot GET.
         with self._lock:
             flight = self._flights.get(key)
             if flight is None:
                 flight = self._flights[key] = _Flight(self._lock)
             flight.callers += 1
             need = flight.started + 1  # any read started from now on will do
-        try:
-            while True:
-                with self._lock:
+            try:
+                while True:
                     number = self._turn(flight, need)
                     if number is None:
                         return flight.value  # type: ignore[return-value]
-                self._send(key, flight, number)
-        finally:
-            with self._lock:
+                    self._lock.release()
+                    try:
+                        self._send(key, flight, number)
+                    finally:
+                        self._lock.acquire()
+            finally:
                 flight.callers -= 1
                 if not flight.callers:
                     del self._flights[key]
