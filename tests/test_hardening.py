@@ -200,6 +200,41 @@ class SlowlorisTests(ServerCase):
         self.assertEqual((reply.status, reply.json()["hash"]), (200, sha256(body)))
 
 
+class UnreadAnswersTests(ServerCase):
+    """Whole answers leave in the worker's turn (base/turns.py), but only what
+    the socket takes at once: a client that asks and never reads must not
+    keep the turn from everyone else."""
+
+    def test_a_client_that_never_reads_its_answers_does_not_stall_the_others(self):
+        body = os.urandom(1024)
+        oid = self.request("POST", "/files", body).json()["hash"]
+        for _ in range(2):  # the second answer is a ready-made one
+            self.assertEqual(self.request("GET", "/files/" + oid).body, body)
+        stuck = socket.socket()
+        self.addCleanup(stuck.close)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", self.port))
+        stuck.setblocking(False)
+        asks = ("GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid).encode() * 64
+        # Ask until nothing more is taken for half a second: the buffers both
+        # ways are full and the handler waits in its write.
+        deadline, full_since = time.monotonic() + 20, None
+        while full_since is None or time.monotonic() - full_since < 0.5:
+            self.assertLess(time.monotonic(), deadline, "the server kept taking requests it could not answer")
+            try:
+                stuck.send(asks)
+                full_since = None
+            except BlockingIOError:
+                full_since = full_since or time.monotonic()
+                select.select([], [stuck], [], 0.1)
+        started = time.monotonic()
+        conn = self.connection(timeout=5)  # the stuck write's own timeout is 30 s
+        for _ in range(3):
+            self.assertEqual(self.request("GET", "/files/" + oid, conn=conn).body, body)
+        self.assertEqual(self.request("GET", "/healthz", conn=conn).status, 200)
+        self.assertLess(time.monotonic() - started, 5)
+
+
 class UnknownNamesTests(ServerCase):
     """A typo is a 400 naming it (and the closest known name), on every
     face, never a silent default: ``-F pasword=x`` must not make a link

@@ -21,6 +21,7 @@ import time
 from http.server import ThreadingHTTPServer
 from typing import Callable, Optional
 
+from ..base.turns import Turns
 from ..errors import TooManyConnections
 from . import response_head
 from .admission import Admission, Waiting
@@ -57,6 +58,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self.trusted_proxies = frozenset(a.strip() for a in self.config.trusted_proxy.split(",") if a.strip())
         self.cors = Cors(self.config.cors_origin)
         self.ready = ReadyResponses(READY_RESPONSE_BYTES)
+        self.turns = Turns()  # whole answers leave in turn (see writing)
         self.admission = Admission(self.config.max_connections, self.config.max_client_connections,
                                    self.trusted_proxies, self.config.data_dir, app.worker)
         self.waiting = Waiting()

@@ -4,6 +4,11 @@ difference between ~900 and thousands of requests per second), a hot small
 object from the ready-made answers, a stored object through ``transfer``
 at the paced sender's minimum rate, and the head they share.
 
+Whole answers are sent in the worker's turn (``base/turns``: in the order
+they were ready, which keeps the slowest answers near the median under
+load), but only what the socket takes at once: the rest, for a client that
+reads slowly, is written after the turn is handed on, at the client's pace.
+
 A part of ``handler.RequestHandler``, kept in its own room: it uses the
 handler's ``wfile``, ``reader``, ``connection``, ``server``, ``command``,
 ``path``, ``headers``, ``close_connection``, ``exchange`` and ``failed``.
@@ -12,6 +17,8 @@ handler's ``wfile``, ``reader``, ``connection``, ``server``, ``command``,
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 from typing import Union
 
 from ..errors import FileStoreError
@@ -37,15 +44,24 @@ class AnswerWriting:
             return False
         self.exchange.face = ready.face
         payload = ready.body if self.command == "GET" else b""
-        self.wfile.write(self.head(200, ready.fields) + payload)
+        self.send_in_turn(200, ready.fields, payload)
         self.exchange.bytes_out = len(payload)
         return True
 
     def write_whole(self, response: Union[JsonResponse, TextResponse, EmptyResponse]) -> None:
         """Status, headers and body in one write."""
         headers, payload = whole_parts(response, self.command)
-        self.wfile.write(self.head(response.status, response_head.fields(headers)) + payload)
+        self.send_in_turn(response.status, response_head.fields(headers), payload)
         self.exchange.bytes_out += len(payload)
+
+    def send_in_turn(self, status: int, fields: str, payload: bytes) -> None:
+        """Head and body in one write: what the socket takes at once in this
+        worker's turn, the rest after it (see the module docstring)."""
+        with self.server.turns:
+            data = self.head(status, fields) + payload
+            sent = send_now(self.connection, data)
+        if sent < len(data):
+            self.wfile.write(memoryview(data)[sent:])
 
     def write_object(self, response: ObjectResponse) -> None:
         config = self.server.config
@@ -74,3 +90,17 @@ class AnswerWriting:
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""
         self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+def send_now(sock, data: bytes) -> int:
+    """How much of ``data`` the kernel took without waiting (0 if none, or
+    if ``sock`` cannot be written to without a possible wait). One
+    ``write``: a socket with a timeout is non-blocking underneath (the
+    socket module's documented model), and its ``send`` would first poll for
+    up to that timeout. Never over TLS: the bytes would bypass the cipher."""
+    if isinstance(sock, ssl.SSLSocket) or not sock.gettimeout():
+        return 0
+    try:
+        return os.write(sock.fileno(), data)
+    except (BlockingIOError, InterruptedError):
+        return 0
