@@ -51,8 +51,8 @@ class FreshReadsTests(unittest.TestCase):
         self.threads.append(thread)
 
     def callers(self) -> int:
-        flight = self.reads._flights.get("key")
-        return 0 if flight is None else flight.callers
+        """Callers under way: the one whose read is in flight, and those waiting."""
+        return ("key" in self.reads._flights) + self.reads.waiting("key")
 
     def finish(self) -> None:
         for thread in self.threads:
