@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import InsufficientStorage
 
 _FULL = getattr(sqlite3, "SQLITE_FULL", 13)
+BUSY_SECONDS = 10.0  # how long a statement waits for another connection's lock
 
 
 class Database(sqlite3.Connection):
@@ -32,11 +34,33 @@ def open_database(path: str, durable: bool = True) -> sqlite3.Connection:
     writer, ``synchronous=FULL`` so an answered commit survives a power cut
     (``durable=False``: no fsync, for records that may be lost), and a busy
     timeout for the other stores and worker processes writing the same file."""
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, factory=Database)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "OFF"))
-    db.execute("PRAGMA busy_timeout=10000")
+    db = sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None,
+                         factory=Database)
+    try:
+        _write_ahead_log(db)
+        db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "OFF"))
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+def _write_ahead_log(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. Switching a new file needs it alone, and
+    SQLite answers "database is locked" at once, without the busy timeout,
+    to a connection that asks while another holds it (worker processes
+    opening a new file together: 18 of 160 such opens failed, and a worker
+    that fails at start stops the daemon). Asked again for as long as the
+    busy timeout; a file already in WAL mode answers at once."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)
 
 
 @contextmanager
