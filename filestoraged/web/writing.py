@@ -56,7 +56,11 @@ class AnswerWriting:
 
     def send_in_turn(self, status: int, fields: str, payload: bytes) -> None:
         """Head and body in one write: what the socket takes at once in this
-        worker's turn, the rest after it (see the module docstring)."""
+        worker's turn, the rest after it (see the module docstring). Over
+        TLS nothing can be sent without a possible wait: no turn."""
+        if not sends_now(self.connection):
+            self.wfile.write(self.head(status, fields) + payload)
+            return
         with self.server.turns:
             data = self.head(status, fields) + payload
             sent = send_now(self.connection, data)
@@ -92,14 +96,17 @@ class AnswerWriting:
         self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
+def sends_now(sock) -> bool:
+    """True if ``send_now`` can write to ``sock``: a plain socket with a
+    timeout (non-blocking underneath, the socket module's documented model).
+    Never over TLS: the bytes would bypass the cipher."""
+    return not isinstance(sock, ssl.SSLSocket) and bool(sock.gettimeout())
+
+
 def send_now(sock, data: bytes) -> int:
-    """How much of ``data`` the kernel took without waiting (0 if none, or
-    if ``sock`` cannot be written to without a possible wait). One
-    ``write``: a socket with a timeout is non-blocking underneath (the
-    socket module's documented model), and its ``send`` would first poll for
-    up to that timeout. Never over TLS: the bytes would bypass the cipher."""
-    if isinstance(sock, ssl.SSLSocket) or not sock.gettimeout():
-        return 0
+    """How much of ``data`` the kernel took without waiting (0 if none), in
+    one ``write`` (a socket's ``send`` with a timeout would first poll for up
+    to that timeout). Only where ``sends_now(sock)``."""
     try:
         return os.write(sock.fileno(), data)
     except (BlockingIOError, InterruptedError):
