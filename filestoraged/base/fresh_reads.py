@@ -9,7 +9,8 @@ flight sends one; a caller that arrives while one is in flight waits for the
 next read, sent after it arrived, which serves everyone waiting by then. So
 no caller gets an answer older than its own request, and a key busy with N
 callers has one round trip in flight at a time instead of N (measured with
-64 connections on one key: 0.16 round trips per request).
+64 connections on one key: 0.14-0.43 round trips per request, fewer the
+longer a read takes).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class FreshReads(Generic[K, V]):
     when the read ends, its sender wakes one of the batch to send the next
     read, and that one, once answered, wakes the rest with the value in
     hand. (Conditions on the shared lock made every woken waiter take that
-    lock again, one after another: 80 us of daemon CPU per hot 1 KiB GET.)"""
+    lock again, one after another; measured against them, 15,216 -> 16,470
+    hot 1 KiB GETs a second.)"""
 
     def __init__(self, read: Callable[[K], V]) -> None:
         self._read = read
