@@ -4,10 +4,13 @@ the next one, and idle threads end after their time or at close."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import unittest
 
-from filestoraged.base.threads import Reused
+from filestoraged.base import threads
+from filestoraged.base.threads import Reused, ahead
 
 from .support import wait_until
 
@@ -66,6 +69,63 @@ class ReusedTests(unittest.TestCase):
         self.threads.close()
         first["thread"].join(DEADLINE)
         self.assertFalse(first["thread"].is_alive())
+
+
+class AheadTests(unittest.TestCase):
+    """``ahead`` on the shared reused threads."""
+
+    def test_results_come_in_order_and_a_failure_where_its_result_would_be(self):
+        def double(n: int) -> int:
+            if n == 5:
+                raise ValueError("five")
+            return 2 * n
+
+        got = []
+        with self.assertRaises(ValueError):
+            for result in ahead(double, range(8), workers=2, depth=3):
+                got.append(result)
+        self.assertEqual(got, [0, 2, 4, 6, 8])
+
+    def test_closing_cancels_the_calls_not_started_and_waits_for_the_running_one(self):
+        running, release, ran = threading.Event(), threading.Event(), []
+
+        def slow(n: int) -> int:
+            ran.append(n)
+            if n == 1:
+                running.set()
+                release.wait(DEADLINE)
+            return n
+
+        results = ahead(slow, range(10), workers=1, depth=3)
+        self.assertEqual(next(results), 0)
+        self.assertTrue(running.wait(DEADLINE))
+        closed = threading.Event()
+        closer = threading.Thread(target=lambda: (results.close(), closed.set()))
+        closer.start()
+        self.assertFalse(closed.wait(0.2))  # call 1 still runs: close waits for it
+        release.set()
+        self.assertTrue(closed.wait(DEADLINE))
+        self.assertEqual(ran, [0, 1])  # 2 and 3 were queued, never started
+
+    def test_a_forked_child_gets_threads_of_its_own(self):
+        self.assertEqual(list(ahead(lambda n: n + 1, range(4), workers=2)), [1, 2, 3, 4])
+        wait_until(lambda: threads._AHEAD.idle() >= 2, "the parent's threads wait for calls", DEADLINE)
+        pid = os.fork()
+        if pid == 0:  # the child: a call handed to a thread of the parent would never run
+            signal.alarm(DEADLINE)
+            try:
+                os._exit(0 if list(ahead(lambda n: n * 3, range(4), workers=2)) == [0, 3, 6, 9] else 1)
+            finally:
+                os._exit(2)
+        status = {}
+
+        def child_ended() -> bool:
+            ended, code = os.waitpid(pid, os.WNOHANG)
+            status["code"] = code
+            return ended == pid
+
+        wait_until(child_ended, "the child ends", DEADLINE + 5)
+        self.assertEqual(os.waitstatus_to_exitcode(status["code"]), 0)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,13 @@ call a moment ago when there is one (a connection each: see its docstring).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import weakref
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Generic, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 T = TypeVar("T")
@@ -120,18 +123,45 @@ def ahead(function: Callable[[T], U], items: Iterable[T], workers: int = 1, dept
     submitted ahead of the consumer, results in order; a call's exception is
     raised where its result would be. Closing the generator cancels the calls
     not started and waits for the running ones (they may use the caller's
-    resources, such as a file descriptor about to be closed)."""
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="ahead")
+    resources, such as a file descriptor about to be closed).
+
+    The threads are ``Reused`` ones, shared by every ``ahead`` of the process:
+    a pool of new threads for each call cost a 1 MiB range 0.34 ms of its
+    1.2 ms (two threads started, then joined)."""
+    work: "queue.SimpleQueue[Optional[Tuple[Future, T]]]" = queue.SimpleQueue()
     pending: "deque[Future[U]]" = deque()
+    started = 0
+
+    def serve() -> None:
+        while True:
+            job = work.get()
+            if job is None:
+                return
+            future, item = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function(item))
+                except BaseException as error:  # handed to the consumer, where the result would be
+                    future.set_exception(error)
+
     try:
         for item in items:
-            pending.append(pool.submit(function, item))
+            future: "Future[U]" = Future()
+            work.put((future, item))
+            pending.append(future)
+            if started < workers:
+                _AHEAD.run(serve)
+                started += 1
             if len(pending) >= depth:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for future in pending:
+            future.cancel()  # only those not started
+        for _ in range(started):
+            work.put(None)
+        wait(pending)
 
 
 class PoolBusy(Exception):
@@ -194,6 +224,8 @@ class Reused:
         self._lock = threading.Lock()
         self._waiting: List[_Idle] = []  # idle threads, the last one idle at the end
         self._closed = False
+        # A forked child has none of these threads: a call handed to one would never run.
+        os.register_at_fork(after_in_child=partial(_forget_threads, weakref.ref(self)))
 
     def run(self, function: Callable[..., object], *args) -> None:
         """Call ``function(*args)`` on an idle thread, or else on a new one."""
@@ -236,3 +268,15 @@ class Reused:
             if slot.call is None:  # closed
                 return
             (function, args), slot.call = slot.call, None
+
+
+def _forget_threads(reused: "weakref.ref[Reused]") -> None:
+    """In a forked child: the parent's idle threads are not there."""
+    threads = reused()
+    if threads is not None:
+        threads._lock = threading.Lock()
+        threads._waiting = []
+
+
+# The threads every ``ahead`` runs on (idle ones end after 10 s).
+_AHEAD = Reused(10.0, "ahead")
