@@ -77,7 +77,7 @@ class BatchedHandler(logging.StreamHandler):
         self._thread: Optional[threading.Thread] = None
         self._pid = -1
         self._second = -1  # the second the fast path's prefix was made for ...
-        self._prefix = ("", "")  # ... and the text before and after the message
+        self._prefix = ("", "", "")  # ... the text before its milliseconds (if any), after them, after the message
         os.register_at_fork(after_in_child=self._after_fork)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -95,9 +95,9 @@ class BatchedHandler(logging.StreamHandler):
             line = line[:PIPE_BUF - 4] + b"...\n"
         self._lines.append(line)
         self._size += len(line)
-        if self._pid != os.getpid():
+        if self._pid == -1:  # the first line of this process (see _after_fork): no getpid() per line
             self._start()
-        if self._size >= BATCH_BYTES:
+        if self._size >= BATCH_BYTES and not self._wake.is_set():  # set() takes a lock: once a batch
             self._wake.set()
 
     def line(self, logger: logging.Logger, message: str) -> bool:
@@ -105,20 +105,25 @@ class BatchedHandler(logging.StreamHandler):
         the formatter would, without a ``LogRecord`` (3.4 us a line with its
         formatting; 10 us through ``logging``). False if this handler is not
         the one serving ``logger`` now (a test's ``assertLogs`` took its place)."""
-        if logger.handlers != [self] or self.formatter is None:
+        handlers = logger.handlers
+        if len(handlers) != 1 or handlers[0] is not self or self.formatter is None:
             return False
         now = time.time()
         second = int(now)
         if second != self._second:
             self._second = second
-            self._prefix = self.formatter.format(logging.makeLogRecord(
+            head, tail = self.formatter.format(logging.makeLogRecord(
                 {"name": logger.name, "levelno": logging.INFO, "levelname": "INFO", "msg": "\0",
                  "created": second, "msecs": 0.0})).split("\0", 1)
-        head, tail = self._prefix
-        if ",000 " in head:  # the time is in the line: put this line's milliseconds in
-            head = head.replace(",000 ", ",%03d " % int((now - second) * 1000), 1)
+            before, stamped, after = head.partition(",000 ")  # the time is in the line: milliseconds go there
+            self._prefix = (before + ",", " " + after, tail) if stamped else (None, head, tail)
+        before, after, tail = self._prefix
+        if before is None:
+            text = after + message.replace("\n", " ") + tail + "\n"
+        else:
+            text = "%s%03d%s%s%s\n" % (before, int((now - second) * 1000), after, message.replace("\n", " "), tail)
         with self.lock:  # type: ignore[union-attr]
-            self._take((head + message.replace("\n", " ") + tail + "\n").encode("utf-8", "backslashreplace"))
+            self._take(text.encode("utf-8", "backslashreplace"))
         return True
 
     def flush(self) -> None:
