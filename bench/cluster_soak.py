@@ -25,9 +25,9 @@ import argparse
 import hashlib
 import http.client
 import json
+import math
 import os
 import random
-import math
 import shutil
 import subprocess
 import sys

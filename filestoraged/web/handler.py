@@ -24,7 +24,7 @@ from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response
 from .exchange import Exchange, log_target
 from .failures import answer_failure
-from .writing import AnswerWriting
+from .writing import AnswerWriting, sends_now
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
         self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
         self.reader = PacedReader(self.connection, config.idle_timeout, config.head_timeout, config.min_body_rate)
         self.rfile = io.BufferedReader(self.reader, 65536)
+        self.sends_at_once = sends_now(self.connection)  # plain TCP: whole answers take turns (see writing)
         self.fresh = True  # no request read on this connection yet
 
     def handle_one_request(self) -> None:

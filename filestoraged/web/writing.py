@@ -10,8 +10,9 @@ load), but only what the socket takes at once: the rest, for a client that
 reads slowly, is written after the turn is handed on, at the client's pace.
 
 A part of ``handler.RequestHandler``, kept in its own room: it uses the
-handler's ``wfile``, ``reader``, ``connection``, ``server``, ``command``,
-``path``, ``headers``, ``close_connection``, ``exchange`` and ``failed``.
+handler's ``wfile``, ``reader``, ``connection``, ``sends_at_once``,
+``server``, ``command``, ``path``, ``headers``, ``close_connection``,
+``exchange`` and ``failed``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class AnswerWriting:
         """Head and body in one write: what the socket takes at once in this
         worker's turn, the rest after it (see the module docstring). Over
         TLS nothing can be sent without a possible wait: no turn."""
-        if not sends_now(self.connection):
+        if not self.sends_at_once:
             self.wfile.write(self.head(status, fields) + payload)
             return
         with self.server.turns:
@@ -99,7 +100,8 @@ class AnswerWriting:
 def sends_now(sock) -> bool:
     """True if ``send_now`` can write to ``sock``: a plain socket with a
     timeout (non-blocking underneath, the socket module's documented model).
-    Never over TLS: the bytes would bypass the cipher."""
+    Never over TLS: the bytes would bypass the cipher. Asked once per
+    connection: its timeouts change, but never to none (all are positive)."""
     return not isinstance(sock, ssl.SSLSocket) and bool(sock.gettimeout())
 
 
