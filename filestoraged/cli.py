@@ -79,13 +79,16 @@ def run_fsck(config) -> int:
     finally:
         if lock is not None:
             dirlock.release(lock)
-    print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without block digests%s, "
+    print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without a block record%s, "
           "%d stored values refused%s"
           % (report.checked, len(report.corrupt), len(report.repaired), len(report.unrecorded),
              " (written)" if config.repair else "", len(report.refused_values),
              " (removed)" if config.repair else ""))
     for where in report.corrupt:
         print("corrupt: " + where)
+    if report.orphan_records:
+        print("%d block records without their object%s" % (len(report.orphan_records),
+                                                            " (removed)" if config.repair else ""))
     for where in report.refused_values:
         print("refused value: " + where)
     return 1 if not report.clean and not config.repair else 0

@@ -38,9 +38,13 @@ class SentIntegrityTests(ServerCase):
         self.data = payload(SIZE, seed=21)
         self.oid = self.request("POST", "/files", self.data).json()["hash"]
         self.path = os.path.join(self.data_dir, self.oid[:2], self.oid)
-        # The first read checks the object whole and writes its block record.
-        self.assertEqual(sha256(self.request("GET", "/files/" + self.oid).body), self.oid)
-        self.assertTrue(os.getxattr(self.path, "user.filestoraged.blocks"))
+        self.record = self.path + ".blocks"
+        # The upload wrote the object's block record beside it.
+        self.assertTrue(self.record_bytes())
+
+    def record_bytes(self) -> bytes:
+        with open(self.record, "rb") as record:
+            return record.read()
 
     # -- helpers ----------------------------------------------------------------
 
@@ -138,20 +142,20 @@ class SentIntegrityTests(ServerCase):
         self.assertEqual(sha256(self.slow_get().body), self.oid)
 
     def test_a_fresh_object_is_checked_whole_and_never_completes_wrong(self):
-        # Before its first read an object has no block record: the bytes sent
-        # are hashed whole and the last piece waits for the hash.
+        # An object whose record is gone (a crash between record and object):
+        # the bytes sent are hashed whole and the last piece waits for the hash.
         moments = [("before the download", SIZE // 2, -1), ("while it is sent", SIZE - 1, 1 * MIB),
                    ("near the end", SIZE - 1, 30 * MIB)]
         for name, offset, at in moments:
-            os.removexattr(self.path, "user.filestoraged.blocks")
+            os.unlink(self.record)
             with self.subTest(name), self.assertLogs("filestoraged", "ERROR"):
                 transfer = self.get_with_a_changed_byte(offset, at)
                 self.assertNeverWrongAndComplete(transfer, self.data)
                 self.assertCut(transfer)
             # No record was made from bad bytes; the next, clean read makes one.
-            with self.assertRaises(OSError):
-                os.getxattr(self.path, "user.filestoraged.blocks")
+            self.assertFalse(os.path.exists(self.record))
             self.assertEqual(sha256(self.slow_get().body), self.oid)
+            self.assertTrue(os.path.exists(self.record))
 
     # -- ranges ---------------------------------------------------------------------
 
@@ -165,7 +169,8 @@ class SentIntegrityTests(ServerCase):
 
     def test_a_range_is_checked_by_the_blocks_it_covers(self):
         # A range that does not touch the changed block is right, byte for
-        # byte: it is served (and checked) from its own blocks only.
+        # byte: it is served (and checked) from its own blocks only, from the
+        # very first read of the object (its record came with the upload).
         self.flip(40 * MIB)
         transfer = self.slow_get("Range: bytes=%d-%d\r\n" % (3 * MIB + 5, 4 * MIB + 5))
         self.assertEqual((transfer.status, transfer.complete), (206, True))
@@ -174,18 +179,17 @@ class SentIntegrityTests(ServerCase):
     # -- objects stored without a block record ------------------------------------------
 
     def test_an_object_without_a_record_is_checked_whole_and_gets_one(self):
-        os.removexattr(self.path, "user.filestoraged.blocks")
+        os.unlink(self.record)
         self.flip(SIZE - 1)
         with self.assertLogs("filestoraged", "ERROR"):
             self.assertCut(self.slow_get("Range: bytes=0-999\r\n"), 206)
         with self.assertLogs("filestoraged", "ERROR"):
             self.assertCut(self.slow_get(at=1 * MIB, action=lambda: None))
-        with self.assertRaises(OSError):
-            os.getxattr(self.path, "user.filestoraged.blocks")  # never recorded from bad bytes
+        self.assertFalse(os.path.exists(self.record))  # never recorded from bad bytes
         self.flip(SIZE - 1)
         transfer = self.slow_get("Range: bytes=0-999\r\n")
         self.assertEqual((transfer.status, transfer.body), (206, self.data[:1000]))
-        self.assertTrue(os.getxattr(self.path, "user.filestoraged.blocks"))
+        self.assertTrue(self.record_bytes())
         # From now on the block path: a later change is caught in its block.
         self.flip(30 * MIB)
         with self.assertLogs("filestoraged", "ERROR") as logs:
@@ -193,21 +197,45 @@ class SentIntegrityTests(ServerCase):
         self.assertIn("block 60", "\n".join(logs.output))
 
     def test_a_damaged_record_is_never_believed(self):
-        record = bytearray(os.getxattr(self.path, "user.filestoraged.blocks"))
+        record = bytearray(self.record_bytes())
         record[-1] ^= 0x01  # as if torn: the checksum no longer matches
-        os.setxattr(self.path, "user.filestoraged.blocks", bytes(record))
+        with open(self.record, "wb") as out:
+            out.write(record)
         transfer = self.slow_get()
         self.assertEqual(sha256(transfer.body), self.oid)
-        self.assertNotEqual(os.getxattr(self.path, "user.filestoraged.blocks"), bytes(record))
+        self.assertNotEqual(self.record_bytes(), bytes(record))
+
+    def test_a_record_of_another_object_is_never_believed(self):
+        other = payload(SIZE, seed=22)
+        other_oid = self.request("POST", "/files", other).json()["hash"]
+        with open(os.path.join(self.data_dir, other_oid[:2], other_oid + ".blocks"), "rb") as record:
+            foreign = record.read()
+        with open(self.record, "wb") as out:
+            out.write(foreign)
+        transfer = self.slow_get("Range: bytes=100-199\r\n")
+        self.assertEqual((transfer.status, transfer.body), (206, self.data[100:200]))
+        self.assertNotEqual(self.record_bytes(), foreign)  # written anew from the checked bytes
+
+    def test_a_deleted_object_takes_its_record_with_it(self):
+        self.assertEqual(self.request("DELETE", "/files/" + self.oid).status, 200)
+        self.assertFalse(os.path.exists(self.record))
 
     def test_fsck_repair_writes_missing_records(self):
         from filestoraged.storage.disk.backend import DiskBackend
         from filestoraged.storage.disk.fsck import fsck
 
-        os.removexattr(self.path, "user.filestoraged.blocks")
-        backend = DiskBackend(self.data_dir, 64 * MIB)
-        self.assertEqual(fsck(backend).unrecorded, ["default/" + self.oid])
+        os.unlink(self.record)
+        stray = os.path.join(self.data_dir, "ab", "ab" + "0" * 62 + ".blocks")
+        os.makedirs(os.path.dirname(stray), exist_ok=True)
+        with open(stray, "wb") as out:
+            out.write(b"FSB2")
+        backend = DiskBackend(self.data_dir, 64 * MIB, sweep_tmp=False)
+        report = fsck(backend)
+        self.assertEqual(report.unrecorded, ["default/" + self.oid])
+        self.assertEqual(report.orphan_records, ["default/" + os.path.basename(stray)])
         fsck(backend, repair=True)
-        self.assertEqual(fsck(backend).unrecorded, [])
+        report = fsck(backend)
+        self.assertEqual((report.unrecorded, report.orphan_records), ([], []))
+        self.assertFalse(os.path.exists(stray))
         transfer = self.slow_get("Range: bytes=100-199\r\n")
         self.assertEqual(transfer.body, self.data[100:200])

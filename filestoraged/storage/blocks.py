@@ -1,35 +1,39 @@
-"""Per-block digests: a SHA-256 of every 512 KiB block of an object.
+"""Block checks: a CRC-32 of every 512 KiB block of an object, recorded from
+the very bytes whose SHA-256 names the object.
 
-Decision (measured, see README "Integrity"): a download must check the bytes
-it actually writes to the socket, not a second read of the file. Hashing the
-whole object again on every read costs a full pass even for a small
-``Range``, and cannot tell which byte went bad before it left. So the disk
-backend keeps, beside each object, the digest of each block of the same
-bytes whose SHA-256 names the object (derived by a read that checked the
-whole object against its id: the first read, or ``fsck --repair``), and a
-reader checks each block in the buffer it is about to send. A ``Range`` then
-checks only the blocks it covers.
+Decision (measured, see docs/storage.md "Integrity"): a download checks the
+bytes it actually writes to the socket, not a second read of the file, and
+a ``Range`` checks only the blocks it covers. What a block is checked with
+was measured on one core here: ``zlib.crc32`` 5,100 MiB/s, SHA-256 1,400,
+BLAKE2b 1,200. The SHA-256 stays the object's name and is proven where
+trust is decided (the upload, ``fsck``); the per-block check is a CRC-32,
+as S3 (CRC32/CRC64), Google Cloud Storage and HDFS (CRC32C) and Ceph
+(crc32c) check reads. It catches every burst of up to 32 bits and any other
+accidental change but one in 2^32; it does not stand against someone who
+can write the data directory (nothing stored beside the object could).
 
-The record carries a checksum over the object id, the size and the digests,
-so a torn or misplaced record is never believed (the reader then falls back
-to hashing the whole object, and writes the record anew).
+A record carries a checksum (SHA-256) over the object id, the size and the
+checks, so a torn or misplaced record is never believed (the reader then
+hashes the whole object, and writes the record anew).
 
-Sizes, decided together: 512 KiB blocks keep a download's buffers at 1.5 MiB
-(three blocks in flight); digests are SHA-256 truncated to 128 bits, so the
-record of a 50 MiB object is 1.6 KB and fits in an extended attribute (ext4
-holds about 3.7 KB per file: objects up to ~115 MiB get a record). 128 bits
-leave a changed block undetected with a chance of 2^-128.
+Forms, told apart by their magic (both are read; new records are FSB2):
+- ``FSB2``: a CRC-32 (4 bytes, big-endian) per block.
+- ``FSB1``: SHA-256 truncated to 128 bits per block (records written before
+  the CRC-32; still believed, being derived from the same proven bytes).
+An object of one block needs no record: its check is its id, a SHA-256.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from typing import List, Optional
 
-BLOCK = 512 * 1024  # bytes per verified block; also the read and write step
-_MAGIC = b"FSB1"
-_DIGEST = 16
+BLOCK = 512 * 1024  # bytes per checked block; also the read and write step
+_CRC32 = b"FSB2"
+_SHA128 = b"FSB1"
+_WIDTHS = {_CRC32: 4, _SHA128: 16}
 _CHECK = 32
 
 
@@ -37,34 +41,52 @@ def block_count(size: int) -> int:
     return -(-size // BLOCK)
 
 
-def block_digest(data) -> bytes:
-    """The digest of one block (``bytes`` or a buffer)."""
-    return hashlib.sha256(data).digest()[:_DIGEST]
+def block_check(data) -> bytes:
+    """The check new records hold for one block (``bytes`` or a buffer).
+    ``zlib.crc32`` lets go of the GIL on buffers this size."""
+    return zlib.crc32(data).to_bytes(4, "big")
 
 
-def encode(oid: str, size: int, digests: List[bytes]) -> bytes:
-    """The stored form: magic, checksum, then the digests in block order."""
-    body = b"".join(digests)
-    return _MAGIC + _checksum(oid, size, body) + body
+def matches(data, expected: bytes) -> bool:
+    """Whether one block's bytes match its recorded check, whichever form
+    the record has (told by the check's width)."""
+    if len(expected) == 4:
+        return zlib.crc32(data) == int.from_bytes(expected, "big")
+    if len(expected) == 32:  # a one-block object: its id
+        return hashlib.sha256(data).digest() == expected
+    return hashlib.sha256(data).digest()[:len(expected)] == expected
 
 
 def needs_record(size: int) -> bool:
-    """An object of one block needs no record: its block digest is its id."""
+    """An object of one block needs no record: its block check is its id."""
     return size > BLOCK
 
 
+def encode(oid: str, size: int, checks: List[bytes]) -> bytes:
+    """The stored form: magic, checksum, then the checks in block order."""
+    body = b"".join(checks)
+    magic = _CRC32 if all(len(check) == 4 for check in checks) else _SHA128
+    return magic + _checksum(magic, oid, size, body) + body
+
+
 def decode(raw: Optional[bytes], oid: str, size: int) -> Optional[List[bytes]]:
-    """The digests if ``raw`` is a whole, matching record for ``oid`` of
-    ``size`` bytes; None otherwise (no record, other format, torn, misplaced)."""
-    if not needs_record(size):  # the block is the object: its digest is the id's
-        return [bytes.fromhex(oid)[:_DIGEST]]
-    if not raw or raw[:4] != _MAGIC:
+    """The checks if ``raw`` is a whole, matching record for ``oid`` of
+    ``size`` bytes; None otherwise (no record, unknown form, torn, misplaced)."""
+    if not needs_record(size):  # the block is the object: its check is the id
+        return [bytes.fromhex(oid)]
+    if not raw or raw[:4] not in _WIDTHS:
         return None
+    magic = raw[:4]
+    width = _WIDTHS[magic]
     check, body = raw[4:4 + _CHECK], raw[4 + _CHECK:]
-    if len(body) != block_count(size) * _DIGEST or check != _checksum(oid, size, body):
+    if len(body) != block_count(size) * width or check != _checksum(magic, oid, size, body):
         return None
-    return [body[i:i + _DIGEST] for i in range(0, len(body), _DIGEST)]
+    return split(body, width)
 
 
-def _checksum(oid: str, size: int, body: bytes) -> bytes:
-    return hashlib.sha256(_MAGIC + oid.encode("ascii") + struct.pack(">Q", size) + body).digest()
+def split(body: bytes, width: int) -> List[bytes]:
+    return [body[i:i + width] for i in range(0, len(body), width)]
+
+
+def _checksum(magic: bytes, oid: str, size: int, body: bytes) -> bytes:
+    return hashlib.sha256(magic + oid.encode("ascii") + struct.pack(">Q", size) + body).digest()

@@ -142,6 +142,13 @@ class Backend(abc.ABC):
         visible: on any error (``TooLarge``, ``InsufficientStorage``, a client
         gone) what was written is removed before the error propagates."""
 
+    def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None) -> PutResult:
+        """Store the bytes of the finished file at ``path`` (a resumable
+        upload's), as ``put`` would; the file is the caller's to remove. A
+        backend on the same disk may take the file itself instead of a copy."""
+        with open(path, "rb") as source:
+            return self.put(namespace, source, content_type)
+
     @abc.abstractmethod
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         """Open an object for reading; ``NotFound`` if absent."""

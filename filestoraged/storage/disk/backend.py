@@ -8,6 +8,10 @@ Layout: ``<data-dir>/ab/<sha256>`` for the default namespace,
 by different bytes, and a crash leaves either the whole object or nothing
 (leftovers in ``.tmp/`` are swept at start). The content type rides along as
 an extended attribute set on the temporary file, so it appears atomically too.
+An object bigger than one block has its block record beside it
+(``<sha256>.blocks``, see ``files.write_record``), written before the object
+is linked into place: a reader finds the record with the object, or (after
+a crash or a delete racing an upload) no record and hashes the whole object.
 """
 
 from __future__ import annotations
@@ -26,16 +30,17 @@ from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, 
 from ...base.interprocess import run_dir
 from ..names import DEFAULT, SHARES, Namespace, is_object_id
 from .files import (
-    BLOCKS_XATTR,
+    RECORD_SUFFIX,
     TYPE_XATTR,
     TempFile,
     fsync_dir,
     get_content_type,
-    get_xattr,
+    link_into_place,
+    read_record,
     remove_quietly,
     remove_xattr,
-    set_block_record,
     set_content_type,
+    write_record,
 )
 from .quota import USAGE_FILE, Usage
 from .reader import DiskObject
@@ -98,10 +103,35 @@ class DiskBackend(Backend):
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
         try:
             with TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, self._usage.reservation() as reservation:
-                digest, size = write_object(tmp.fd, stream, reservation, self.max_size)
+                digest, size, checks = write_object(tmp.fd, stream, reservation, self.max_size)
                 if content_type:
                     set_content_type(tmp.fd, content_type)
-                created = tmp.publish(self.object_path(namespace, digest))
+                path = self.object_path(namespace, digest)
+                if blocks.needs_record(size):
+                    self.write_record(path, digest, size, checks)
+                created = tmp.publish(path)
+                if created:
+                    self._usage.add(1, size)
+        except OSError as error:
+            if error.errno in _NO_SPACE:
+                raise InsufficientStorage("no space left on the data directory's disk") from error
+            raise
+        return PutResult(ObjectInfo(digest, size, content_type), created)
+
+    def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None) -> PutResult:
+        """A finished resumable upload's file becomes the object itself: one
+        pass hashes it (its SHA-256 and block checks) and it is hard-linked
+        into place, never copied. The file is on this disk (``uploads/``)."""
+        try:
+            with open(path, "r+b") as source, self._usage.reservation() as reservation:
+                digest, size, checks = write_object(None, source, reservation, self.max_size)
+                if content_type:
+                    set_content_type(source.fileno(), content_type)
+                os.fsync(source.fileno())
+                target = self.object_path(namespace, digest)
+                if blocks.needs_record(size):
+                    self.write_record(target, digest, size, checks)
+                created = link_into_place(path, target)
                 if created:
                     self._usage.add(1, size)
         except OSError as error:
@@ -127,10 +157,14 @@ class DiskBackend(Backend):
         if cached is not None:
             return MemoryObject(ObjectInfo(oid, st.st_size, cached[0], st.st_mtime), cached[1], proof)
         info = ObjectInfo(oid, st.st_size, get_content_type(fd), st.st_mtime)
-        raw = get_xattr(fd, BLOCKS_XATTR) if blocks.needs_record(st.st_size) else None
+        raw = read_record(path) if blocks.needs_record(st.st_size) else None
         return DiskObject(info, fd, blocks.decode(raw, oid, st.st_size), proof,
                           on_small=lambda data: self._hot.put(path, st, info.content_type, data),
-                          on_digests=lambda found: set_block_record(fd, blocks.encode(oid, st.st_size, found)))
+                          on_checks=lambda found: self.write_record(path, oid, st.st_size, found))
+
+    def write_record(self, path: str, oid: str, size: int, checks: List[bytes]) -> None:
+        """Keep the block checks of the object at ``path`` beside it."""
+        write_record(self.tmp_dir, path, blocks.encode(oid, size, checks))
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         path = self.object_path(namespace, oid)
@@ -149,6 +183,7 @@ class DiskBackend(Backend):
             raise NotFound("no object %s" % oid) from None
         finally:
             self._hot.discard(path)
+        remove_quietly(path + RECORD_SUFFIX)
         fsync_dir(os.path.dirname(path))
         self._usage.add(-1, -size)
 

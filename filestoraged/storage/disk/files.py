@@ -1,6 +1,7 @@
 """File-system building blocks of the disk backend: a temporary file that
-becomes visible only whole, directory fsyncs, and the extended attributes
-that carry an object's content type and block record."""
+becomes visible only whole, directory fsyncs, the extended attribute that
+carries an object's content type, and the block record beside an object
+(``<sha256>.blocks``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from typing import Optional
 log = logging.getLogger(__name__)
 
 TYPE_XATTR = "user.filestoraged.content_type"
-BLOCKS_XATTR = "user.filestoraged.blocks"
+# The block record of ``<shard>/<sha256>`` is ``<shard>/<sha256>.blocks``: a
+# file, so that any object on any file system has one (an extended attribute,
+# where records were once kept, holds ~4 KB on ext4: objects up to ~115 MiB).
+RECORD_SUFFIX = ".blocks"
+_MOST_RECORD = 64 * 1024 * 1024  # a 4 TiB object's record is 32 MiB
 
 
 class TempFile:
@@ -31,13 +36,7 @@ class TempFile:
         os.fsync(self.fd)
         os.close(self.fd)
         self.fd = -1
-        make_dirs(os.path.dirname(target))
-        try:
-            os.link(self.path, target)
-        except FileExistsError:
-            return False
-        fsync_dir(os.path.dirname(target))
-        return True
+        return link_into_place(self.path, target)
 
     def __enter__(self) -> "TempFile":
         return self
@@ -47,6 +46,18 @@ class TempFile:
             os.close(self.fd)
             self.fd = -1
         remove_quietly(self.path)
+
+
+def link_into_place(path: str, target: str) -> bool:
+    """Hard-link the (fsynced) file at ``path`` to ``target`` and fsync its
+    folder; False if ``target`` existed (it is never replaced)."""
+    make_dirs(os.path.dirname(target))
+    try:
+        os.link(path, target)
+    except FileExistsError:
+        return False
+    fsync_dir(os.path.dirname(target))
+    return True
 
 
 def write_all(fd: int, data: memoryview) -> None:
@@ -104,14 +115,33 @@ def get_content_type(target) -> Optional[str]:
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
-def set_block_record(target, record: bytes) -> None:
-    """Store a block record; a file system that cannot hold it (no user xattrs,
-    or a record over its size limit: about 115 MiB objects on ext4) leaves the
-    object without one, and reads then check the whole object instead."""
+def read_record(object_path: str) -> Optional[bytes]:
+    """The raw block record beside an object; None if it has none."""
     try:
-        os.setxattr(target, BLOCKS_XATTR, record)
+        with open(object_path + RECORD_SUFFIX, "rb") as record:
+            return record.read(_MOST_RECORD)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def write_record(tmp_dir: str, object_path: str, record: bytes) -> None:
+    """Put a block record beside an object: written whole to ``tmp_dir`` and
+    renamed into place, so a reader sees the old record, the new or none.
+    Not fsynced: a record a crash tore is never believed (its checksum), and
+    the object is then hashed whole once and recorded again. A failure to
+    write leaves the object without one, read the same slower way."""
+    try:
+        make_dirs(os.path.dirname(object_path))
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="record-%d-" % os.getpid())
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(record)
+            os.rename(tmp, object_path + RECORD_SUFFIX)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
     except OSError as error:
-        log.debug("no block record kept (%s): reads hash the whole object", error)
+        log.warning("no block record kept for %s (%s): its reads hash the whole object", object_path, error)
 
 
 def remove_xattr(target, name: str) -> None:

@@ -4,9 +4,10 @@ every stored value that would reach a response header.
 - Corrupt objects are reported; with ``--repair`` they are moved to
   ``<data-dir>/.corrupt/<namespace>/<sha256>`` so they are no longer served
   (a client then gets 404 and can upload the file again).
-- Objects without a valid block record (written before records existed, or
-  with a damaged one) are reported; ``--repair`` writes the record from the
-  bytes that just matched the object's id.
+- Objects without a valid block record (a crash between record and object,
+  a damaged record, or one of an older form) are reported; ``--repair``
+  writes the record from the bytes that just matched the object's id.
+  Records whose object is gone are reported and removed by ``--repair``.
 - Stored content types and share-link file names that today's entry checks
   would refuse (``metadata``) are reported; ``--repair`` removes them (the
   object is then served as ``application/octet-stream``, the link without a
@@ -25,7 +26,7 @@ from .. import blocks
 from ..interface import ObjectInfo
 from ..names import Namespace
 from .backend import DiskBackend
-from .files import BLOCKS_XATTR, get_xattr
+from .files import RECORD_SUFFIX, read_record, remove_quietly
 from .reader import DiskObject
 from ...errors import CorruptObject
 from ...base.header_values import is_file_name, is_media_type
@@ -39,6 +40,7 @@ class Report:
     corrupt: List[str] = field(default_factory=list)
     repaired: List[str] = field(default_factory=list)
     unrecorded: List[str] = field(default_factory=list)  # no valid block record
+    orphan_records: List[str] = field(default_factory=list)  # a block record with no object
     refused_values: List[str] = field(default_factory=list)  # "<where>: <field> <value>"
 
     @property
@@ -71,6 +73,10 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
             report.refused_values.append("%s: content type %s" % (where, ascii(content_type[:120])))
             if repair:
                 backend.clear_content_type(namespace, oid)
+    for namespace, record_path in orphan_records(backend):
+        report.orphan_records.append("%s/%s" % (namespace.label, os.path.basename(record_path)))
+        if repair:
+            remove_quietly(record_path)
     _check_share_links(os.path.join(backend.root, "meta.db"), repair, report)
     if report.repaired:
         mark_repaired(backend)  # a daemon serving this directory counts its objects afresh
@@ -111,17 +117,33 @@ def verify_file(backend: DiskBackend, namespace: Namespace, oid: str) -> List[by
         return obj.verify_whole()
 
 
-def block_record_matches(backend: DiskBackend, namespace: Namespace, oid: str, digests: List[bytes]) -> bool:
+def block_record_matches(backend: DiskBackend, namespace: Namespace, oid: str, checks: List[bytes]) -> bool:
+    """Whether the object has a record that is whole and says what its bytes are."""
     path = backend.object_path(namespace, oid)
     size = os.stat(path).st_size
     if not blocks.needs_record(size):
         return True
-    return blocks.decode(get_xattr(path, BLOCKS_XATTR), oid, size) == digests
+    return blocks.decode(read_record(path), oid, size) == checks
 
 
-def write_block_record(backend: DiskBackend, namespace: Namespace, oid: str, digests: List[bytes]) -> None:
+def write_block_record(backend: DiskBackend, namespace: Namespace, oid: str, checks: List[bytes]) -> None:
     path = backend.object_path(namespace, oid)
-    os.setxattr(path, BLOCKS_XATTR, blocks.encode(oid, os.stat(path).st_size, digests))
+    backend.write_record(path, oid, os.stat(path).st_size, checks)
+
+
+def orphan_records(backend: DiskBackend):
+    """Block records whose object is not there (a delete that stopped between
+    the two, or an upload that stopped before its object was linked)."""
+    for namespace in backend.namespaces():
+        base = backend.namespace_dir(namespace)
+        for shard in sorted(os.listdir(base)) if os.path.isdir(base) else ():
+            shard_dir = os.path.join(base, shard)
+            if len(shard) != 2 or not os.path.isdir(shard_dir):
+                continue
+            for name in sorted(os.listdir(shard_dir)):
+                owner = os.path.join(shard_dir, name[:-len(RECORD_SUFFIX)])
+                if name.endswith(RECORD_SUFFIX) and not os.path.exists(owner):
+                    yield namespace, os.path.join(shard_dir, name)
 
 
 def mark_repaired(backend: DiskBackend) -> None:

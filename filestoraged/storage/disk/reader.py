@@ -3,18 +3,19 @@ is handed out, never in a second read of the file.
 
 - Objects up to ``SMALL_OBJECT`` are read whole and checked against their id
   before any header is sent: corruption is a clean ``500``.
-- Bigger objects with a block record (``storage.blocks``) are read a block at a time;
-  each block is checked against its recorded digest before any byte of it
-  leaves, so a changed byte is never sent, and a ``Range`` reads and checks
-  only the blocks it covers.
-- Objects without a (valid) record (every object until its first read, see
-  ``writer``) are hashed whole from the same buffers that are sent; the last
-  piece is held back until the whole matched, and the record is then written
-  so the next read takes the block path.
+- Bigger objects with a block record (``storage.blocks``, written by the
+  upload) are read a block at a time; each block is checked against its
+  recorded check before any byte of it leaves, so a changed byte is never
+  sent, and a ``Range`` reads and checks only the blocks it covers.
+- Objects without a (valid) record (a crash between record and object, a
+  torn record, a record of an older form that is gone) are hashed whole
+  from the same buffers that are sent; the last piece is held back until
+  the whole matched, and the record is then written so the next read takes
+  the block path.
 
-On the block path, reading, hashing and sending overlap: two threads read
-and check the next blocks while the caller's thread sends the previous one
-(``hashlib`` and socket calls release the GIL).
+On the block path, reading, checking and sending overlap: a thread reads
+and checks the next blocks while the caller's thread sends the previous one
+(``zlib.crc32``, ``preadv`` and socket calls release the GIL).
 """
 
 from __future__ import annotations
@@ -39,22 +40,22 @@ RING = 3
 
 
 class DiskObject(StoredObject):
-    """A stored file opened for reading (``fd``), with its block digests if recorded.
+    """A stored file opened for reading (``fd``), with its block checks if recorded.
 
     ``on_small(data)`` receives the verified bytes of a small object (for the
-    hot cache); ``on_digests(digests)`` a record derived by a whole-file check.
+    hot cache); ``on_checks(checks)`` a record derived by a whole-file check.
     """
 
-    def __init__(self, info: ObjectInfo, fd: int, digests: Optional[List[bytes]],
+    def __init__(self, info: ObjectInfo, fd: int, checks: Optional[List[bytes]],
                  proof: Optional[Callable[[], bool]] = None,
                  on_small: Callable[[bytes], None] = lambda data: None,
-                 on_digests: Callable[[List[bytes]], None] = lambda found: None) -> None:
+                 on_checks: Callable[[List[bytes]], None] = lambda found: None) -> None:
         super().__init__(info, proof)
         self._fd = fd
-        self._digests = digests
+        self._checks = checks
         self._small: Optional[bytes] = None
         self._on_small = on_small
-        self._on_digests = on_digests
+        self._on_checks = on_checks
 
     def preflight(self) -> None:
         if self.info.size <= SMALL_OBJECT:
@@ -71,24 +72,24 @@ class DiskObject(StoredObject):
         if self._small is not None:
             if start < end:
                 yield self._small[start:end]
-        elif self._digests is not None:
+        elif self._checks is not None:
             yield from self._checked_blocks(start, end)
         else:
             yield from self._checked_whole(start, end)
 
     def pieces(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
         start, end = clamp_range(self.info.size, start, end)
-        if self._small is None and self._digests is not None:
+        if self._small is None and self._checks is not None:
             return self._ring_blocks(start, end)  # read ahead on a thread, checked block by block
         return self.chunks(start, end)
 
     def verify_whole(self) -> List[bytes]:
         """Hash the whole file against its id, ignoring any record; return the
-        block digests of what was read (for fsck)."""
-        digests: List[bytes] = []
-        for _ in self._whole_pass(0, 0, digests):
+        block checks of what was read (for fsck)."""
+        checks: List[bytes] = []
+        for _ in self._whole_pass(0, 0, checks):
             pass
-        return digests
+        return checks
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -98,7 +99,7 @@ class DiskObject(StoredObject):
 
     def _checked_blocks(self, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``[start, end)`` from the blocks that cover them, each checked
-        against its recorded digest before any of it is yielded."""
+        against its recorded check before any of it is yielded."""
         for index in range(start // BLOCK, -(-end // BLOCK)):
             offset = index * BLOCK
             data = self._read_block(offset)
@@ -114,7 +115,7 @@ class DiskObject(StoredObject):
         checking threads took a 50 MiB download from ~850 to ~1000 MiB/s, and
         reused buffers keep memory at ``RING`` blocks per download with no
         allocation per block."""
-        assert self._digests is not None
+        assert self._checks is not None
         free: "queue.SimpleQueue[bytearray]" = queue.SimpleQueue()
         for _ in range(RING):
             free.put(bytearray(BLOCK))
@@ -138,32 +139,32 @@ class DiskObject(StoredObject):
                 free.put(buffer)
 
     def _check_block(self, index: int, data) -> None:
-        assert self._digests is not None
-        if blocks.block_digest(data) != self._digests[index]:
-            raise CorruptObject("block %d of object %s does not match its digest" % (index, self.info.oid))
+        assert self._checks is not None
+        if not blocks.matches(data, self._checks[index]):
+            raise CorruptObject("block %d of object %s does not match its check" % (index, self.info.oid))
 
     def _checked_whole(self, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``[start, end)`` from a pass over the whole file; the last piece
         only once the whole matched its id. Then the block record is written."""
-        digests: List[bytes] = []
-        yield from self._whole_pass(start, end, digests)
-        self._on_digests(digests)
+        checks: List[bytes] = []
+        yield from self._whole_pass(start, end, checks)
+        self._on_checks(checks)
 
-    def _whole_pass(self, start: int, end: int, digests: List[bytes]) -> Iterator[bytes]:
+    def _whole_pass(self, start: int, end: int, checks: List[bytes]) -> Iterator[bytes]:
         """Read every block once: a thread reads it and computes its block
-        digest ahead of the caller, a ``Stage`` hashes the same bytes into the
+        check ahead of the caller, a ``Stage`` hashes the same bytes into the
         whole-object SHA-256, and the pieces of ``[start, end)`` are yielded
         from those very bytes, the last one held back until the whole matched
-        the id. Both hashes run at once, so this first read of an object costs
-        about what a read with a record does."""
+        the id. This costs a whole SHA-256 of the object, whatever the range:
+        it is the path of an object with no record only."""
         whole = hashlib.sha256()
         held = None
         indexes = range(blocks.block_count(self.info.size))
-        read = ahead(self._read_and_digest, indexes, depth=2)
+        read = ahead(self._read_and_check, indexes, depth=2)
         with Stage(whole.update, depth=2, name="sha256") as hashing, closing(read):
             for index, (data, block) in zip(indexes, read):
                 hashing.submit(data)  # a fresh bytes object: shared read-only
-                digests.append(block)
+                checks.append(block)
                 offset = index * BLOCK
                 if offset < end and offset + len(data) > start:
                     if held is not None:
@@ -174,9 +175,9 @@ class DiskObject(StoredObject):
         if held is not None:
             yield held
 
-    def _read_and_digest(self, index: int) -> Tuple[bytes, bytes]:
+    def _read_and_check(self, index: int) -> Tuple[bytes, bytes]:
         data = self._read_block(index * BLOCK)
-        return data, blocks.block_digest(data)
+        return data, blocks.block_check(data)
 
     def _read_block(self, offset: int) -> bytes:
         length = min(BLOCK, self.info.size - offset)

@@ -273,7 +273,7 @@ class S3Backend(Backend):
             response.release()
             digests = blocks.decode(raw, oid, size)
             if digests is not None:
-                self._records.put(key, digests, len(digests) * 16)
+                self._records.put(key, digests, sum(map(len, digests)))
         return digests
 
 

@@ -44,8 +44,8 @@ class S3Object(StoredObject):
             second stage that reads while two threads check gained nothing on
             two cores shared with the store itself."""
             block = memoryview(bytearray(min(BLOCK, self.info.size - index * BLOCK)))
-            if fill(response, block) != len(block) or blocks.block_digest(block) != self._digests[index]:
-                raise CorruptObject("%s: block %d does not match its digest" % (self._key, index))
+            if fill(response, block) != len(block) or not blocks.matches(block, self._digests[index]):
+                raise CorruptObject("%s: block %d does not match its check" % (self._key, index))
             return block
 
         indices = range(first, last + 1)

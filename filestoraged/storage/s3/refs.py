@@ -15,6 +15,10 @@ deletes its own.
 
 The record carries a checksum over the object id and everything in it, so a
 torn or misplaced record is never believed (``CorruptObject``, 503).
+
+Forms, told apart by their magic and both read (a record is never
+rewritten): ``FSR2`` holds a CRC-32 per block, ``FSR1`` (written before)
+a SHA-256 truncated to 128 bits per block (see ``storage.blocks``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from .client import S3Client
 
 SUFFIX = ".ref"
 BODIES = "bodies/"  # the bodies of every namespace; a body is named by its record, never listed as an object
-_MAGIC = b"FSR1"
+_WIDTHS = {b"FSR2": 4, b"FSR1": 16}  # bytes of one block's check in each form
 _CHECK = 32
 _MOST = 4 * 1024 * 1024  # bytes of a record read at most (a 50 GiB object's is 1.6 MB)
 
@@ -42,7 +46,7 @@ class Ref:
     body: str  # the key the bytes are stored under
     size: int
     content_type: Optional[str]
-    digests: List[bytes]  # the block digests (see blocks)
+    digests: List[bytes]  # the block checks (see blocks)
 
 
 def new_body_key() -> str:
@@ -51,33 +55,36 @@ def new_body_key() -> str:
 
 
 def encode(oid: str, ref: Ref) -> bytes:
-    """Magic, checksum, the header's length, the header (JSON), the digests."""
+    """Magic, checksum, the header's length, the header (JSON), the checks."""
     header = json.dumps({"body": ref.body, "size": ref.size, "type": ref.content_type},
                         separators=(",", ":")).encode()
-    digests = b"".join(ref.digests)
-    return _MAGIC + _checksum(oid, header, digests) + struct.pack(">I", len(header)) + header + digests
+    checks = b"".join(ref.digests)
+    magic = b"FSR2" if all(len(check) == 4 for check in ref.digests) else b"FSR1"
+    return magic + _checksum(magic, oid, header, checks) + struct.pack(">I", len(header)) + header + checks
 
 
 def decode(raw: bytes, oid: str, key: str) -> Ref:
     """The record ``raw`` read at ``key`` for ``oid``; ``CorruptObject`` if it
     is not whole, not ours, or not this object's."""
     try:
-        if raw[:4] != _MAGIC:
+        magic = raw[:4]
+        if magic not in _WIDTHS:
             raise ValueError("not a record")
+        width = _WIDTHS[magic]
         check = raw[4:4 + _CHECK]
         (length,) = struct.unpack(">I", raw[4 + _CHECK:8 + _CHECK])
         header, digests = raw[8 + _CHECK:8 + _CHECK + length], raw[8 + _CHECK + length:]
-        if check != _checksum(oid, header, digests):
+        if check != _checksum(magic, oid, header, digests):
             raise ValueError("its checksum does not match")
         fields = json.loads(header)
         body, size, content_type = fields["body"], fields["size"], fields["type"]
         if not isinstance(body, str) or not body.startswith(BODIES) or not isinstance(size, int) \
                 or size < 0 or not (content_type is None or isinstance(content_type, str)) \
-                or len(digests) != blocks.block_count(size) * 16:
+                or len(digests) != blocks.block_count(size) * width:
             raise ValueError("its fields are not what a record holds")
     except (ValueError, KeyError, TypeError, struct.error) as error:
         raise CorruptObject("%s: the object's record is unreadable (%s)" % (key, error)) from None
-    return Ref(body, size, content_type, [digests[i:i + 16] for i in range(0, len(digests), 16)])
+    return Ref(body, size, content_type, blocks.split(digests, width))
 
 
 def read(client: S3Client, key: str, oid: str) -> Optional[Tuple[Optional[str], Ref, int]]:
@@ -94,5 +101,5 @@ def read(client: S3Client, key: str, oid: str) -> Optional[Tuple[Optional[str], 
     return etag, decode(raw, oid, key), len(raw)
 
 
-def _checksum(oid: str, header: bytes, digests: bytes) -> bytes:
-    return hashlib.sha256(_MAGIC + oid.encode("ascii") + struct.pack(">I", len(header)) + header + digests).digest()
+def _checksum(magic: bytes, oid: str, header: bytes, checks: bytes) -> bytes:
+    return hashlib.sha256(magic + oid.encode("ascii") + struct.pack(">I", len(header)) + header + checks).digest()

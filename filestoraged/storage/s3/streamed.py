@@ -121,7 +121,7 @@ class StreamedBody:
             raise BadRequest("the body ended after %d of %d bytes" % (self._read + count, self.size))
         block = buffer[:count]
         self._whole.update(block)
-        self.digests.append(blocks.block_digest(block))
+        self.digests.append(blocks.block_check(block))
         self._spool.write(block)
         self._read += count
         return block

@@ -27,7 +27,7 @@ def spool(stream: Readable, spool_file, max_size: int) -> Tuple["hashlib._Hash",
     whole, digests, size = hashlib.sha256(), [], 0
     for piece in pieces(stream, max_size, BLOCK):
         whole.update(piece)
-        digests.append(blocks.block_digest(piece))
+        digests.append(blocks.block_check(piece))
         spool_file.write(piece)
         size += len(piece)
     spool_file.flush()
