@@ -13,6 +13,7 @@ from .faces.data import DataFace
 from .faces.files import FilesFace
 from .faces.home import HomeFace
 from .faces.kv import KVFace
+from .faces.resumable import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .meta.kv import KVLimits, KVStore
@@ -23,6 +24,7 @@ from .meta.shared_kv import SharedKVStore
 from .meta.shared_links import SharedLinkStore
 from .meta.shares import ShareStore
 from .meta.tokens import TokenStore
+from .resumable.store import UploadStore
 from .web.access import Access
 from .storage.interface import Backend
 
@@ -109,13 +111,15 @@ class App:
         self.tokens = TokenStore(self.records, clock, TOKEN_CACHE_SECONDS if config.records == "s3" else 0.0)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
+        self.uploads = UploadStore(config.data_dir, clock)  # resumable uploads' bytes, on this daemon's disk
         self.router = Router()
         # Failures as pages for browsers (None: JSON for everyone, as the drop-in mode answers).
         self.error_page: Optional[Callable] = None if config.kv_at_root else error_page
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
             faces: tuple = (KVFace(self, prefix=""),)
         else:
-            faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), KVFace(self), OpsFace(self))
+            faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), ResumableFace(self),
+                     KVFace(self), OpsFace(self))
         for face in faces:
             face.register(self.router)
 

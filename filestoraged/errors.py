@@ -105,10 +105,44 @@ class Gone(FileStoreError):
     message = "gone"
 
 
-class AlreadyExists(FileStoreError):
+class Conflict(FileStoreError):
+    """The request does not fit the resource's state: a resumable upload's
+    ``PATCH`` at another offset than the one stored."""
+
+    message = "conflict"
+
+
+class AlreadyExists(Conflict):
     """The memcached library was asked to store a key that already holds a file."""
 
     message = "already exists"
+
+
+class PreconditionFailed(FileStoreError):
+    """A protocol version the server does not speak (tus's ``Tus-Resumable``);
+    ``versions``: the ones it does, for the answer's ``Tus-Version``."""
+
+    message = "precondition failed"
+
+    def __init__(self, versions: str, message: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.versions = versions
+
+    def headers(self) -> Dict[str, str]:
+        return {"Tus-Version": self.versions}
+
+
+class UnsupportedMediaType(FileStoreError):
+    """A body of a type the route does not take (a tus ``PATCH`` must be
+    ``application/offset+octet-stream``)."""
+
+    message = "unsupported media type"
+
+
+class Locked(FileStoreError):
+    """Another request is writing the same resumable upload right now."""
+
+    message = "locked"
 
 
 class TooLarge(FileStoreError):
@@ -181,7 +215,10 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
     MethodNotAllowed: (405, "method_not_allowed"),
-    AlreadyExists: (409, "conflict"),
+    Conflict: (409, "conflict"),
+    PreconditionFailed: (412, "precondition_failed"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
+    Locked: (423, "locked"),
     Gone: (410, "gone"),
     TooLarge: (413, "too_large"),
     RangeNotSatisfiable: (416, "range_not_satisfiable"),

@@ -65,7 +65,7 @@ class ShareFace(Face):
                 if stored is not None:
                     raise BadRequest("more than one 'file' part")
                 filename = file_name(part.filename, "the file part's filename")
-                content_type = _content_type(media_type(part.content_type, "the file part's Content-Type"),
+                content_type = share_content_type(media_type(part.content_type, "the file part's Content-Type"),
                                              filename)
                 stored = (self.backend.put(SHARES, part, content_type).info, filename, content_type)
             elif part.name in ("password", "max_downloads", "expires_in"):
@@ -81,7 +81,7 @@ class ShareFace(Face):
         info, filename, content_type = stored
         link = self.shares.create(info.oid, info.size, filename, content_type,
                                   fields.get("password") or None, max_downloads, expires_in)
-        answer, headers = _answer(request, link)
+        answer, headers = link_answer(request, link)
         if wants_html(request.headers):  # the upload page's form, sent without JavaScript
             return result_page(answer, max_downloads)
         return JsonResponse(201, answer, headers)
@@ -104,10 +104,10 @@ class ShareFace(Face):
         expires_in = min(days * DAY, self.config.share_max_expiry) if days else self.config.share_default_expiry
         password = header_text(request.headers, "X-Password") or None
         upload = raw_upload(request, self.config.max_size)
-        content_type = _content_type(upload.content_type, filename)
+        content_type = share_content_type(upload.content_type, filename)
         info = self.backend.put(SHARES, upload.stream, content_type).info
         link = self.shares.create(info.oid, info.size, filename, content_type, password, max_downloads, expires_in)
-        answer, headers = _answer(request, link)
+        answer, headers = link_answer(request, link)
         if "application/json" in request.headers.get("Accept", ""):
             return JsonResponse(201, answer, headers)
         return TextResponse(201, answer["url"] + "\n", headers=headers)
@@ -197,7 +197,7 @@ class Spending:
             self.shares.wake_sweeper()
 
 
-def _answer(request: Request, link) -> tuple:
+def link_answer(request: Request, link) -> tuple:
     """A new link's answer, and the headers that carry it too."""
     url = "%s/file/%s" % (request.base_url, link.id)
     answer = {
@@ -236,7 +236,7 @@ def _password(request: Request) -> Optional[str]:
     return basic_password(request.headers)
 
 
-def _content_type(declared: Optional[str], filename: Optional[str]) -> str:
+def share_content_type(declared: Optional[str], filename: Optional[str]) -> str:
     if declared and declared.lower() != "application/octet-stream":
         return declared
     guessed = mimetypes.guess_type(filename or "")[0]

@@ -90,9 +90,14 @@ class LinkRules:
     def check_alive(self, link: Link) -> None:
         check_alive(link, self.clock())
 
-    def new_secrets(self, password: Optional[str]) -> tuple:
-        """``(link id, delete token, password salt, password digest)`` for a new link."""
-        salt, digest = self.passwords.digest(password) if password else (None, None)
+    def new_secrets(self, password: Optional[str], digested: Optional[tuple] = None) -> tuple:
+        """``(link id, delete token, password salt, password digest)`` for a
+        new link; ``digested``: the password's ``(salt, digest)`` made ahead
+        (a resumable upload keeps no password in the clear until it ends)."""
+        if digested is not None:
+            salt, digest = digested
+        else:
+            salt, digest = self.passwords.digest(password) if password else (None, None)
         # 192 random bits each: a 32-character id that cannot be guessed, and its delete token.
         return secrets.token_urlsafe(24), word_token(), salt, digest
 

@@ -70,8 +70,9 @@ class SharedLinkStore(LinkRules):
         self._threads: List[threading.Thread] = []
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
-               password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
-        link_id, delete_token, salt, digest = self.new_secrets(password)
+               password: Optional[str], max_downloads: int, expires_in: int,
+               digested: Optional[tuple] = None) -> NewLink:
+        link_id, delete_token, salt, digest = self.new_secrets(password, digested)
         now = self.clock()
 
         def name_it(value: Optional[dict]) -> dict:

@@ -80,8 +80,9 @@ class ShareStore(LinkRules, DatabaseStore):
 
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
-               password: Optional[str], max_downloads: int, expires_in: int) -> NewLink:
-        link_id, delete_token, salt, digest = self.new_secrets(password)
+               password: Optional[str], max_downloads: int, expires_in: int,
+               digested: Optional[tuple] = None) -> NewLink:
+        link_id, delete_token, salt, digest = self.new_secrets(password, digested)
         now = self.clock()
         with self._blob_lock, self._lock:
             try:

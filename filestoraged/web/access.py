@@ -54,7 +54,9 @@ def need_for(scope: Optional[Scope], params: Dict[str, str], headers) -> Optiona
     if scope is None or (scope.unless is not None and headers.get(scope.unless)):
         return None
     face, *middle, verb = scope.text.split(":")
-    namespace = params.get(middle[0].strip("{}")) if middle else None
+    namespace = None
+    if middle:  # a capture of the path ({repo}), or a name the face worked out itself
+        namespace = params.get(middle[0][1:-1]) if middle[0].startswith("{") else middle[0]
     return Need(face, namespace, verb, scope.public)
 
 

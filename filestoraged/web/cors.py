@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import List, Optional
 
 # What scripts on an allowed origin may send and read.
-ALLOWED_HEADERS = "Authorization, Content-Type, Range, If-None-Match, X-Password, X-Delete-Token"
-EXPOSED_HEADERS = "ETag, Content-Length, Content-Range, Location, Link, Retry-After"
+ALLOWED_HEADERS = ("Authorization, Content-Type, Range, If-None-Match, X-Password, X-Delete-Token, "
+                   "Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset")
+EXPOSED_HEADERS = ("ETag, Content-Length, Content-Range, Location, Link, Retry-After, "
+                   "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Upload-Offset, Upload-Length, "
+                   "Upload-Metadata, Upload-Expires")
 MAX_AGE = "600"
 
 

@@ -24,6 +24,7 @@ from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response
 from .exchange import Exchange, log_target
 from .failures import answer_failure
+from .router import Scope
 from .writing import AnswerWriting, sends_now
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
             scopes, form_check = app.access.authorize(scope, params, self.headers, lambda: self.client)
             request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             request.form_check = form_check
+            request.client = self.client
+            request.authorize = lambda text: app.access.authorize(Scope(text), {}, self.headers, lambda: self.client)[0]
             self.exchange.parsed = request
             response: Response = handler(request, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing

@@ -41,6 +41,12 @@ class Request:
         # Set when the token is to come as the form's first part (the upload
         # page without JavaScript): call it with that part's text.
         self.form_check: Optional[Callable[[Optional[str]], Tuple[str, ...]]] = None
+        # Set by the handler: the client's address (the one a trusted proxy
+        # forwarded), and the access check of a scope that only the request
+        # itself names (a resumable upload's target, in its metadata): the
+        # same answers as a route's declared scope (401, 403, 429).
+        self.client = ""
+        self.authorize: Optional[Callable[[str], Tuple[str, ...]]] = None
 
     def may(self, face: str, verb: str, namespace: Optional[str] = None) -> bool:
         """True if the request's token has the scope ``face[:namespace]:verb``."""

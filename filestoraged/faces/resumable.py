@@ -1,0 +1,180 @@
+"""``/uploads``: resumable uploads with tus 1.0.0 (the protocol of tusd,
+Uppy, tus-js-client and tuspy), extensions creation, creation-with-upload,
+termination and expiration.
+
+- ``POST /uploads`` with ``Upload-Length`` and ``Upload-Metadata`` (see
+  ``upload_targets``: ``target`` names where the bytes go) creates one:
+  ``201`` and its URL in ``Location`` (128 random bits: unguessable).
+- ``HEAD`` of the URL: ``Upload-Offset``, the bytes kept (what a restart
+  keeps); ``PATCH`` with ``Upload-Offset`` and an
+  ``application/offset+octet-stream`` body appends (another offset is a
+  ``409``, a second writer at once a ``423``); ``DELETE`` drops it.
+- After the last byte the object is stored as its target face would store
+  a single upload, and ``GET`` of the URL answers that face's JSON (a share
+  link's delete token only there).
+
+Access is the target face's: every request on an upload needs the scope a
+single upload to its target needs (``--auth writes``: ``files:write``,
+``data:<repo>:write`` or ``share:create``), checked with the request's own
+token. Unfinished uploads count against ``--max-bytes``, expire a day after
+their last byte (``Upload-Expires``) and one client address holds at most
+``store.MAX_PER_CLIENT`` of them.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from typing import Dict, Union
+
+from ..errors import BadRequest, Conflict, InsufficientStorage, PreconditionFailed, TooLarge, UnsupportedMediaType
+from ..resumable.store import Upload, UploadStore
+from ..web.access import header_text
+from ..web.messages import EmptyResponse, JsonResponse, Request
+from ..web.router import Router
+from . import Face
+from .upload_targets import parse_metadata, scope_of, shown_metadata, store, target_of
+from .uploads import whole_number
+
+VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,termination,expiration"
+CHUNK_TYPE = "application/offset+octet-stream"
+
+
+class ResumableFace(Face):
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.uploads: UploadStore = app.uploads
+
+    def register(self, router: Router) -> None:
+        # No scope on the routes: an upload's scope is its target's, which
+        # only the request (or the upload's record) names; each handler asks.
+        router.add("/uploads", "uploads", {"POST": self.create, "OPTIONS": self.options},
+                   {"POST": None, "OPTIONS": None})
+        router.add("/uploads/{upload_id}", "uploads",
+                   {"HEAD": self.head, "PATCH": self.patch, "DELETE": self.terminate, "GET": self.result},
+                   {"HEAD": None, "PATCH": None, "DELETE": None, "GET": None}, head=False)
+
+    def options(self, request: Request) -> EmptyResponse:
+        return EmptyResponse(204, {"Tus-Resumable": VERSION, "Tus-Version": VERSION, "Tus-Extension": EXTENSIONS,
+                                   "Tus-Max-Size": str(self.config.max_size)})
+
+    def create(self, request: Request) -> EmptyResponse:
+        _speaks_tus(request)
+        if "Upload-Defer-Length" in request.headers:
+            raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
+        length = _number(request, "Upload-Length", required=True)
+        if length > self.config.max_size:
+            raise TooLarge("Upload-Length %d is over the %d-byte limit" % (length, self.config.max_size))
+        raw_metadata = header_text(request.headers, "Upload-Metadata")
+        metadata = parse_metadata(raw_metadata)
+        target = target_of(metadata, self.config)
+        assert request.authorize is not None
+        request.authorize(scope_of(target))
+        self._check_quota(length)
+        if metadata.get("password") and target["face"] == "file":
+            salt, digest = self.app.shares.passwords.digest(metadata["password"])
+            target.update(salt=salt.hex(), digest=digest.hex())
+        upload = self.uploads.create(length, target, shown_metadata(raw_metadata), request.client)
+        headers = {"Location": "%s/uploads/%s" % (request.base_url, upload.id)}
+        if _content_type(request) == CHUNK_TYPE or length == 0:  # creation-with-upload
+            headers["Upload-Offset"] = str(self._append(request, upload, 0))
+        return EmptyResponse(201, self._headers(upload, headers))
+
+    def head(self, request: Request, upload_id: str) -> EmptyResponse:
+        _speaks_tus(request)
+        upload = self._upload(request, upload_id)
+        headers = {"Upload-Offset": str(self.uploads.offset(upload)), "Upload-Length": str(upload.length),
+                   "Cache-Control": "no-store"}
+        if upload.metadata:
+            headers["Upload-Metadata"] = upload.metadata
+        return EmptyResponse(200, self._headers(upload, headers))
+
+    def patch(self, request: Request, upload_id: str) -> EmptyResponse:
+        _speaks_tus(request)
+        if _content_type(request) != CHUNK_TYPE:
+            raise UnsupportedMediaType("a PATCH body is Content-Type: %s" % CHUNK_TYPE)
+        offset = _number(request, "Upload-Offset", required=True)
+        upload = self._upload(request, upload_id)
+        return EmptyResponse(204, self._headers(upload, {"Upload-Offset": str(self._append(request, upload, offset))}))
+
+    def terminate(self, request: Request, upload_id: str) -> EmptyResponse:
+        _speaks_tus(request)
+        upload = self._upload(request, upload_id)
+        with self.uploads.writing(upload):  # not under a running PATCH (423)
+            self.uploads.remove(upload)
+        return EmptyResponse(204, {"Tus-Resumable": VERSION})
+
+    def result(self, request: Request, upload_id: str) -> JsonResponse:
+        """What the target face answered, once every byte is in (a ``409``
+        saying how many are while some are missing)."""
+        upload = self._upload(request, upload_id)
+        if upload.result is None:
+            offset = self.uploads.offset(upload)
+            if offset < upload.length:
+                raise Conflict("the upload has %d of its %d bytes" % (offset, upload.length))
+            with self.uploads.writing(upload):  # a stop between the last byte and its answer
+                self._finish(request, upload)
+        assert upload.result is not None
+        return JsonResponse(200, upload.result, {"Cache-Control": "no-store"})
+
+    # -- the steps ----------------------------------------------------------------
+
+    def _upload(self, request: Request, upload_id: str) -> Upload:
+        upload = self.uploads.get(upload_id)
+        assert request.authorize is not None
+        request.authorize(scope_of(upload.target))
+        return upload
+
+    def _append(self, request: Request, upload: Upload, offset: int) -> int:
+        """Append the body at ``offset``; store the object once the last byte is
+        in. The new offset."""
+        if upload.result is not None:
+            if offset == upload.length and not _has_body(request):
+                return offset  # the last PATCH again: its answer was lost
+            raise Conflict("the upload is complete")
+        with self.uploads.writing(upload) as fd:
+            kept = self.uploads.offset(upload)
+            if offset != kept:
+                raise Conflict("Upload-Offset is %d but the upload has %d bytes" % (offset, kept))
+            left = upload.length - kept
+            if _has_body(request):
+                kept += self.uploads.append(fd, request.body(left), left)
+            if kept == upload.length:
+                self._finish(request, upload)
+        return kept
+
+    def _finish(self, request: Request, upload: Upload) -> None:
+        result = store(self.app, request, upload.target, self.uploads.bytes_path(upload))
+        self.uploads.finish(upload, result)
+
+    def _check_quota(self, length: int) -> None:
+        """Unfinished uploads count against ``--max-bytes`` for their whole length."""
+        limit = self.config.max_bytes
+        usage = self.backend.usage() if limit else None
+        if usage is not None and usage[1] + self.uploads.pending_bytes() + length > limit:
+            raise InsufficientStorage("the %d-byte storage quota has no room for %d more bytes" % (limit, length))
+
+    def _headers(self, upload: Upload, headers: Dict[str, str]) -> Dict[str, str]:
+        headers["Tus-Resumable"] = VERSION
+        headers["Upload-Expires"] = formatdate(self.uploads.expires_at(upload), usegmt=True)
+        return headers
+
+
+def _speaks_tus(request: Request) -> None:
+    if request.headers.get("Tus-Resumable") != VERSION:
+        raise PreconditionFailed(VERSION, "send Tus-Resumable: %s" % VERSION)
+
+
+def _content_type(request: Request) -> str:
+    return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _has_body(request: Request) -> bool:
+    return "Transfer-Encoding" in request.headers or (request.headers.get("Content-Length") or "0").strip() != "0"
+
+
+def _number(request: Request, name: str, required: bool) -> int:
+    value: Union[str, None] = request.headers.get(name)
+    if value is None and required:
+        raise BadRequest("%s is required" % name)
+    return whole_number(value, name, 0, 0, 2 ** 62)

@@ -1,0 +1,233 @@
+"""Unfinished resumable uploads on the daemon's disk.
+
+``<data-dir>/uploads/<id>`` holds the bytes received so far: its size *is*
+the offset, so what ``HEAD`` reports is what a restart of a worker or of the
+daemon finds (each ``PATCH`` is flushed with ``fdatasync`` before it is
+answered). ``<id>.json`` says what the upload is (its length, where its
+bytes go, the client's metadata, who made it) and, once the last byte came
+and the object was stored, the answer the target face gave.
+
+One request writes an upload at a time, in any worker: the writer holds an
+``flock`` on the bytes file; a second writer is refused (``Locked``, 423)
+rather than queued, as tusd does, and the client retries.
+
+An upload expires ``TTL`` after its last write (after it finished, likewise:
+its answer stays that long); expired ones are swept.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional
+
+from ..errors import Gone, Locked, NotFound, TooManyRequests
+from ..storage.disk.files import write_all
+
+log = logging.getLogger(__name__)
+
+TTL = 24 * 3600  # seconds an upload lives after its last write
+MAX_PER_CLIENT = 64  # unfinished uploads one client address may hold at once
+SWEEP_EVERY = 60.0  # seconds between sweeps (made by creations)
+_ID_LENGTH = 32  # hex digits: 128 random bits
+_RECORD_LIMIT = 64 * 1024
+
+
+@dataclass
+class Upload:
+    id: str
+    length: int
+    target: Dict[str, object]  # what faces.upload_targets made of the metadata
+    metadata: str  # the Upload-Metadata to show back (no password)
+    owner: str  # the client address that created it
+    created: float
+    result: Optional[Dict[str, object]] = field(default=None)  # the target's answer, once finished
+
+
+def is_upload_id(text: str) -> bool:
+    return len(text) == _ID_LENGTH and all(c in "0123456789abcdef" for c in text)
+
+
+class UploadStore:
+    def __init__(self, data_dir: str, clock: Callable[[], float] = time.time) -> None:
+        self.root = os.path.join(data_dir, "uploads")
+        os.makedirs(self.root, exist_ok=True)
+        self.clock = clock
+        self._swept = 0.0
+
+    # -- records ----------------------------------------------------------------
+
+    def create(self, length: int, target: Dict[str, object], metadata: str, owner: str) -> Upload:
+        """A new, empty upload; ``TooManyRequests`` when ``owner`` holds
+        ``MAX_PER_CLIENT`` unfinished ones already."""
+        now = self.clock()
+        if now - self._swept >= SWEEP_EVERY:
+            self._swept = now
+            self.sweep()
+        held = sum(1 for upload in self.unfinished() if upload.owner == owner)
+        if held >= MAX_PER_CLIENT:
+            raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
+                                  % (held, owner))
+        upload = Upload(secrets.token_hex(_ID_LENGTH // 2), length, target, metadata, owner, now)
+        fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        self._write_record(upload)
+        return upload
+
+    def get(self, upload_id: str) -> Upload:
+        """The upload; ``NotFound`` if there is none, ``Gone`` if it expired."""
+        if not is_upload_id(upload_id):
+            raise NotFound("no such upload")
+        upload = self._read_record(upload_id)
+        if upload is None:
+            raise NotFound("no such upload")
+        if self.expires_at(upload) <= self.clock():
+            self.remove(upload)
+            raise Gone("the upload expired")
+        return upload
+
+    def offset(self, upload: Upload) -> int:
+        """Bytes received and kept: the bytes file's size (the length once finished)."""
+        if upload.result is not None:
+            return upload.length
+        try:
+            return os.stat(self._bytes(upload.id)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def expires_at(self, upload: Upload) -> float:
+        try:
+            last = os.stat(self._record(upload.id) if upload.result is not None else self._bytes(upload.id)).st_mtime
+        except FileNotFoundError:
+            last = upload.created
+        return last + TTL
+
+    def finish(self, upload: Upload, result: Dict[str, object]) -> None:
+        """Keep the target's answer and let go of the bytes (the object has them)."""
+        upload.result = result
+        self._write_record(upload)
+        _remove(self._bytes(upload.id))
+
+    def remove(self, upload: Upload) -> None:
+        _remove(self._bytes(upload.id))
+        _remove(self._record(upload.id))
+
+    def unfinished(self) -> List[Upload]:
+        found = []
+        for name in os.listdir(self.root):
+            if name.endswith(".json") and is_upload_id(name[:-5]):
+                upload = self._read_record(name[:-5])
+                if upload is not None and upload.result is None:
+                    found.append(upload)
+        return found
+
+    def pending_bytes(self) -> int:
+        """Bytes promised to unfinished uploads (they count against the quota)."""
+        return sum(upload.length for upload in self.unfinished())
+
+    def sweep(self) -> int:
+        """Remove expired uploads (and a bytes file whose record never came);
+        the number removed."""
+        now, removed = self.clock(), 0
+        for name in os.listdir(self.root):
+            upload_id = name[:-5] if name.endswith(".json") else name
+            if not is_upload_id(upload_id):
+                continue
+            upload = self._read_record(upload_id)
+            if upload is None:
+                path = os.path.join(self.root, name)
+                try:
+                    stale = os.stat(path).st_mtime + TTL <= now
+                except FileNotFoundError:
+                    continue
+                if stale:
+                    _remove(path)
+                    removed += 1
+            elif self.expires_at(upload) <= now:
+                self.remove(upload)
+                removed += 1
+                log.info("swept expired upload %s (%d of %d bytes)", upload_id, self.offset(upload), upload.length)
+        return removed
+
+    # -- bytes ------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self, upload: Upload) -> Iterator[int]:
+        """The bytes file open for appending, held by this request alone
+        (``Locked`` while another holds it); flushed to disk on the way out."""
+        try:
+            fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise Gone("the upload was removed") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Locked("another request is writing this upload; retry") from None
+            try:
+                yield fd
+            finally:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def bytes_path(self, upload: Upload) -> str:
+        return self._bytes(upload.id)
+
+    @staticmethod
+    def append(fd: int, stream, limit: int) -> int:
+        """Copy ``stream`` to the end of ``fd`` (at most ``limit`` bytes); the
+        count copied. What arrived before a failure stays written."""
+        buffer = memoryview(bytearray(256 * 1024))
+        copied = 0
+        while copied < limit:
+            count = stream.readinto(buffer[:min(len(buffer), limit - copied)])
+            if not count:
+                break
+            write_all(fd, buffer[:count])
+            copied += count
+        return copied
+
+    # -- files ------------------------------------------------------------------
+
+    def _bytes(self, upload_id: str) -> str:
+        return os.path.join(self.root, upload_id)
+
+    def _record(self, upload_id: str) -> str:
+        return os.path.join(self.root, upload_id + ".json")
+
+    def _write_record(self, upload: Upload) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".record-")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(asdict(upload), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(tmp, self._record(upload.id))
+        except BaseException:
+            _remove(tmp)
+            raise
+
+    def _read_record(self, upload_id: str) -> Optional[Upload]:
+        try:
+            with open(self._record(upload_id)) as record:
+                return Upload(**json.loads(record.read(_RECORD_LIMIT)))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as error:
+            log.error("upload record %s does not read (%s): treated as absent", upload_id, error)
+            return None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,237 @@
+"""``/uploads``: resumable uploads with tus 1.0.0, spoken by hand here (the
+protocol's own steps), by tuspy (a client nobody here wrote) in
+test_resumable_clients, and across a daemon restart."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import time
+from typing import Dict, Optional
+
+from filestoraged.resumable import store as upload_store
+
+from .support import MIB, ServerCase, payload, sha256
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def metadata(**values: str) -> str:
+    return ",".join("%s %s" % (key, base64.b64encode(value.encode()).decode()) for key, value in values.items())
+
+
+class TusCase(ServerCase):
+    def create(self, length: int, expect: int = 201, **values: str):
+        headers = dict(TUS, **{"Upload-Length": str(length)})
+        if values:
+            headers["Upload-Metadata"] = metadata(**values)
+        reply = self.request("POST", "/uploads", headers=headers)
+        self.assertEqual(reply.status, expect, reply)
+        return reply
+
+    def new_upload(self, length: int, **values: str) -> str:
+        location = self.create(length, **values).headers["Location"]
+        self.assertRegex(location, r"^http://127\.0\.0\.1:\d+/uploads/[0-9a-f]{32}$")
+        return "/uploads/" + location.rsplit("/", 1)[1]
+
+    def patch(self, url: str, offset: int, data: bytes, headers: Optional[Dict[str, str]] = None):
+        sent = dict(TUS, **{"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+        sent.update(headers or {})
+        return self.request("PATCH", url, data, sent)
+
+    def offset(self, url: str) -> int:
+        reply = self.request("HEAD", url, headers=TUS)
+        self.assertEqual(reply.status, 200, reply)
+        self.assertEqual(reply.headers["Cache-Control"], "no-store")
+        return int(reply.headers["Upload-Offset"])
+
+    def cut_patch(self, url: str, offset: int, data: bytes, sent: int) -> None:
+        """A PATCH that announces all of ``data`` but sends ``sent`` bytes and
+        drops the connection, as a network cut does."""
+        head = ("PATCH %s HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: %d\r\n"
+                "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n"
+                % (url, offset, len(data))).encode()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(head + data[:sent])
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):
+                pass
+
+
+class TusProtocolTests(TusCase):
+    def test_options_says_what_is_spoken(self):
+        reply = self.request("OPTIONS", "/uploads")
+        self.assertEqual(reply.status, 204)
+        self.assertEqual(reply.headers["Tus-Version"], "1.0.0")
+        self.assertEqual(reply.headers["Tus-Max-Size"], str(self.config.max_size))
+        for extension in ("creation", "termination", "expiration", "creation-with-upload"):
+            self.assertIn(extension, reply.headers["Tus-Extension"].split(","))
+
+    def test_an_upload_in_pieces_with_a_cut_resumes_and_answers_as_files_would(self):
+        data = payload(3 * MIB + 17, seed=1)
+        url = self.new_upload(len(data), filetype="text/plain")
+        self.assertEqual(self.offset(url), 0)
+        first = self.patch(url, 0, data[:MIB])
+        self.assertEqual((first.status, first.headers["Upload-Offset"]), (204, str(MIB)))
+        self.assertIn("GMT", first.headers["Upload-Expires"])
+        self.cut_patch(url, MIB, data[MIB:], 700_000)
+        kept = self.offset(url)
+        self.assertEqual(kept, MIB + 700_000)  # what arrived before the cut is kept
+        self.assertError(self.patch(url, MIB, data[MIB:]), 409, "conflict")  # another offset
+        self.assertError(self.request("GET", url), 409, "conflict")  # not finished yet
+        last = self.patch(url, kept, data[kept:])
+        self.assertEqual((last.status, last.headers["Upload-Offset"]), (204, str(len(data))))
+        result = self.request("GET", url)
+        self.assertEqual(result.status, 200)
+        oid = sha256(data)
+        self.assertEqual(result.json(), {"hash": oid, "size": len(data), "created": True,
+                                         "url": "http://127.0.0.1:%d/files/%s" % (self.port, oid)})
+        stored = self.request("GET", "/files/" + oid)
+        self.assertEqual((stored.body, stored.headers["Content-Type"]), (data, "text/plain"))
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, "uploads")), [url.rsplit("/", 1)[1] + ".json"])
+        # The last PATCH sent again (its answer was lost) is answered the same.
+        self.assertEqual(self.patch(url, len(data), b"").status, 204)
+
+    def test_creation_with_upload_and_a_repository_target(self):
+        data = payload(5000, seed=2)
+        headers = dict(TUS, **{"Upload-Length": str(len(data)), "Upload-Metadata": metadata(target="data/photos"),
+                               "Content-Type": "application/offset+octet-stream"})
+        reply = self.request("POST", "/uploads", data, headers)
+        self.assertEqual((reply.status, reply.headers["Upload-Offset"]), (201, "5000"))
+        url = "/uploads/" + reply.headers["Location"].rsplit("/", 1)[1]
+        self.assertEqual(self.request("GET", url).json(), {"oid": sha256(data), "size": 5000})
+        self.assertEqual(self.request("GET", "/data/photos/" + sha256(data)).body, data)
+
+    def test_an_empty_upload_is_stored_at_creation(self):
+        url = self.new_upload(0)
+        self.assertEqual(self.request("GET", url).json()["hash"], sha256(b""))
+
+    def test_a_share_link_target_keeps_its_password_out_of_every_answer_and_file(self):
+        data = b"secret report\n" * 100
+        url = self.new_upload(len(data), target="file", filename="report.txt", password="hunter2-pw",
+                              max_downloads="2", note="kept")
+        head = self.request("HEAD", url, headers=TUS)
+        shown = head.headers["Upload-Metadata"]
+        self.assertNotIn("password", shown)
+        self.assertIn("filename", shown)
+        self.assertIn("note", shown)  # the client's own keys are shown back
+        for name in os.listdir(os.path.join(self.data_dir, "uploads")):
+            with open(os.path.join(self.data_dir, "uploads", name), "rb") as stored:
+                self.assertNotIn(b"hunter2-pw", stored.read())
+        self.assertEqual(self.patch(url, 0, data).status, 204)
+        answer = self.request("GET", url).json()
+        self.assertEqual(set(answer), {"status", "url", "delete_token", "expires_at"})
+        link = answer["url"].split(str(self.port), 1)[1]
+        self.assertEqual(self.request("GET", link).status, 401)
+        got = self.request("GET", link, headers={"X-Password": "hunter2-pw"})
+        self.assertEqual((got.status, got.body), (200, data))
+        self.assertIn("report.txt", got.headers["Content-Disposition"])
+        deleted = self.request("DELETE", link, headers={"X-Delete-Token": answer["delete_token"]})
+        self.assertEqual(deleted.status, 200, deleted)
+
+    def test_termination_removes_the_bytes(self):
+        url = self.new_upload(10 * MIB)
+        self.patch(url, 0, payload(MIB))
+        self.assertEqual(self.request("DELETE", url, headers=TUS).status, 204)
+        self.assertEqual(self.request("HEAD", url, headers=TUS).status, 404)
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, "uploads")), [])
+
+    def test_bad_requests_are_refused_clearly(self):
+        url = self.new_upload(100)
+        reply = self.request("POST", "/uploads", headers={"Upload-Length": "1"})
+        self.assertError(reply, 412, "precondition_failed")
+        self.assertEqual(reply.headers["Tus-Version"], "1.0.0")
+        self.assertError(self.request("PATCH", url, b"x", dict(TUS, **{"Upload-Offset": "0"})),
+                         415, "unsupported_media_type")
+        self.assertError(self.request("POST", "/uploads", headers=TUS), 400, "bad_request")
+        self.assertError(self.request("POST", "/uploads", headers=dict(TUS, **{"Upload-Length": "-1"})),
+                         400, "bad_request")
+        too_big = self.request("POST", "/uploads", headers=dict(TUS, **{"Upload-Length": str(self.config.max_size + 1)}))
+        self.assertError(too_big, 413, "too_large")
+        for bad in ("target Zm9v!", "a", "target ZmlsZXM= extra", "target ZmlsZXM=,target ZmlsZXM="):
+            with self.subTest(bad):
+                reply = self.request("POST", "/uploads", headers=dict(TUS, **{"Upload-Length": "1",
+                                                                             "Upload-Metadata": bad}))
+                if bad == "a":  # a key without a value is allowed
+                    self.assertEqual(reply.status, 201)
+                else:
+                    self.assertError(reply, 400, "bad_request")
+        self.assertError(self.create(1, 400, target="elsewhere"), 400, "bad_request")
+        self.assertError(self.create(1, 400, password="x"), 400, "bad_request")  # not a share link
+        self.assertError(self.create(1, 400, target="data/..%2f"), 400, "bad_request")
+        self.assertError(self.patch(url, 0, b"x" * 101), 413, "too_large")  # past Upload-Length
+        self.assertEqual(self.offset(url), 0)
+        self.assertError(self.request("GET", "/uploads/" + "0" * 32, headers=TUS), 404, "not_found")
+        self.assertError(self.request("GET", "/uploads/nothex", headers=TUS), 404, "not_found")
+
+    def test_a_second_writer_at_once_is_told_to_retry(self):
+        url = self.new_upload(2 * MIB)
+        head = ("PATCH %s HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n" % (url, 2 * MIB)).encode()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as slow:
+            slow.sendall(head + b"x" * MIB)  # half the body: its writer waits for the rest
+            kept = self.wait_for_offset(url)
+            self.assertError(self.patch(url, kept, b"y"), 423, "locked")
+        # The cut writer let go; what it wrote stays, and the upload goes on.
+        kept = self.wait_for_offset(url, MIB)
+        self.assertEqual(self.patch(url, kept, b"z" * (2 * MIB - kept)).status, 204)
+
+    def wait_for_offset(self, url: str, wanted: Optional[int] = None) -> int:
+        """The offset once it is ``wanted`` (any above 0 for None)."""
+        deadline = time.monotonic() + 10
+        while True:
+            offset = self.offset(url)
+            if offset == wanted or (wanted is None and offset > 0):
+                return offset
+            self.assertLess(time.monotonic(), deadline, "the offset stayed %d" % offset)
+            time.sleep(0.02)
+
+    def test_expired_uploads_are_gone_and_swept(self):
+        url = self.new_upload(100)
+        bytes_file = os.path.join(self.data_dir, "uploads", url.rsplit("/", 1)[1])
+        old = os.stat(bytes_file).st_mtime - upload_store.TTL - 1
+        os.utime(bytes_file, (old, old))
+        self.assertEqual(self.request("HEAD", url, headers=TUS).status, 410)
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, "uploads")), [])
+
+    def test_one_address_cannot_park_unbounded_uploads(self):
+        for _ in range(upload_store.MAX_PER_CLIENT):
+            self.create(1)
+        self.assertError(self.create(1, 429), 429, "too_many_requests")
+
+
+class TusQuotaTests(TusCase):
+    config_overrides = {"max_bytes": 10 * MIB}
+
+    def test_unfinished_uploads_count_against_the_quota(self):
+        self.new_upload(6 * MIB)
+        self.assertError(self.create(6 * MIB, 507), 507, "insufficient_storage")
+        self.new_upload(3 * MIB)
+
+
+class TusAccessTests(TusCase):
+    config_overrides = {"auth": "writes"}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.writer = self.app.tokens.create(["data:photos:write"], "writer")[1]
+        self.files = self.app.tokens.create(["files:write"], "files")[1]
+
+    def test_every_step_needs_the_targets_write_scope(self):
+        def bearer(secret):
+            return {"Authorization": "Bearer " + secret}
+
+        headers = dict(TUS, **{"Upload-Length": "3", "Upload-Metadata": metadata(target="data/photos")})
+        self.assertError(self.request("POST", "/uploads", headers=headers), 401, "unauthorized")
+        self.assertError(self.request("POST", "/uploads", headers=dict(headers, **bearer(self.files))),
+                         403, "forbidden")
+        made = self.request("POST", "/uploads", headers=dict(headers, **bearer(self.writer)))
+        self.assertEqual(made.status, 201, made)
+        url = "/uploads/" + made.headers["Location"].rsplit("/", 1)[1]
+        self.assertEqual(self.request("HEAD", url, headers=TUS).status, 401)
+        self.assertError(self.patch(url, 0, b"abc"), 401, "unauthorized")
+        self.assertError(self.patch(url, 0, b"abc", bearer(self.files)), 403, "forbidden")
+        self.assertEqual(self.patch(url, 0, b"abc", bearer(self.writer)).status, 204)
+        self.assertError(self.request("GET", url), 401, "unauthorized")
+        self.assertEqual(self.request("GET", url, headers=bearer(self.writer)).json()["oid"], sha256(b"abc"))
