@@ -319,3 +319,76 @@ def serve_in_thread(case: unittest.TestCase, handler) -> ThreadingHTTPServer:
     case.addCleanup(server.server_close)
     case.addCleanup(server.shutdown)
     return server
+
+
+class PatchCuttingProxy:
+    """A TCP proxy to the daemon that cuts the second PATCH it sees after
+    ``cut_after`` bytes, as a dropped network does, and counts the bytes it
+    passed toward the daemon."""
+
+    def __init__(self, target_port: int, cut_after: int) -> None:
+        self.target, self.cut_after = target_port, cut_after
+        self.patches = self.sent = self.cuts = 0
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._threads: list = []
+        self._sockets: list = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self._sockets += [client, upstream]
+            for args in ((client, upstream, True), (upstream, client, False)):
+                thread = threading.Thread(target=self._pipe, args=args, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, to_daemon: bool) -> None:
+        cutting, passed = False, 0
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if to_daemon and data.startswith(b"PATCH "):
+                    with self._lock:
+                        self.patches += 1
+                        cutting, passed = self.patches == 2, 0
+                passed += len(data)
+                if cutting and passed > self.cut_after:
+                    with self._lock:
+                        self.cuts += 1
+                    break
+                if to_daemon:
+                    with self._lock:
+                        self.sent += len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self) -> None:
+        """Stop accepting, cut what is still open (a browser keeps its
+        connections), and join every thread with a deadline."""
+        self._server.close()
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in [self._accepting] + self._threads:
+            thread.join(10)
+            if thread.is_alive():
+                raise AssertionError("a proxy thread did not end")

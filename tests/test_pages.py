@@ -14,7 +14,7 @@ import tempfile
 import unittest
 from urllib.parse import urlsplit
 
-from .support import ServerCase, multipart, payload, wait_until
+from .support import PatchCuttingProxy, ServerCase, multipart, payload, wait_until
 from .test_browser import BrowserCase
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -207,6 +207,29 @@ class PagesInChromiumTests(BrowserCase):
         self.element("#password").send_keys("right")
         self.element("button[type=submit]").click()
         self.assertEqual(self.saved("holiday photos.bin"), data)
+
+    def test_a_big_upload_resumes_by_itself_when_the_connection_drops(self):
+        # The page is loaded through a proxy that cuts the second PATCH after
+        # 3 MiB: the page says so, asks what the server kept, and goes on.
+        data = payload(30 * 1024 * 1024 + 5, seed=6)
+        source = os.path.join(self.files, "film.bin")
+        with open(source, "wb") as handle:
+            handle.write(data)
+        proxy = PatchCuttingProxy(self.port, 3 * 1024 * 1024)
+        self.addCleanup(proxy.close)
+        self.driver.get("http://127.0.0.1:%d/" % proxy.port)
+        self.element("#file").send_keys(source)
+        self.element("#plain").click()
+        self.wait(lambda: self.element("#result").is_displayed() or self.element("#failed").is_displayed(),
+                  "the upload ends")
+        self.assertFalse(self.element("#failed").is_displayed(), self.element("#failed").text)
+        self.assertEqual(proxy.cuts, 1)
+        self.assertRegex(self.element("#resuming").get_attribute("textContent"), r"^Resumed at [\d.]+ MiB\.$")
+        oid = hashlib.sha256(data).hexdigest()
+        self.assertEqual(self.element("#link").text, "http://127.0.0.1:%d/files/%s" % (proxy.port, oid))
+        self.assertEqual(self.request("GET", "/files/" + oid).body, data)
+        # Less than the whole file went twice: the page went on, not over.
+        self.assertLess(proxy.sent, len(data) + 12 * 1024 * 1024)
 
     def test_a_once_links_landing_page_opened_twice_still_downloads_once(self):
         body, ctype = multipart({"max_downloads": "1", "file": ("once.txt", b"only once", "text/plain")})

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 from .bodies import (OID, STEP, Refused, announced, blocks, check, counted, error_line, resume_offset, safe_name,
                      share_form)
 from .progress import Progress
+from .resume import RESUMABLE_FROM, NoResumableUploads, put_resumable
 
 COMMANDS = ("put", "get", "rm", "ls")  # the client's; the rest of the command line is the server's
 
@@ -100,6 +101,11 @@ class Client:
         size = os.path.getsize(path)
         name = os.path.basename(path)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if size >= RESUMABLE_FROM:
+            try:
+                return self._put_resumable(path, name, content_type, size, args)
+            except NoResumableUploads:
+                pass  # an older server: the single request
         with open(path, "rb") as handle:
             progress = Progress("put " + name, size)
             if args.share:
@@ -116,6 +122,22 @@ class Client:
         answer = json.loads(data)
         if "url" not in answer:
             answer["url"] = "%s%s/%s" % (self.url, target, answer["oid"])
+        return answer
+
+    def _put_resumable(self, path: str, name: str, content_type: str, size: int, args) -> dict:
+        """A big file through /uploads: the same command run again after a cut goes on."""
+        metadata = {"filetype": content_type}
+        if args.share:
+            metadata.update(target="file", filename=name)
+            options = {"password": args.password, "max_downloads": args.max_downloads, "expires_in": args.expires_in}
+            metadata.update({key: str(value) for key, value in options.items() if value is not None})
+        elif args.repo:
+            metadata["target"] = "data/" + args.repo
+        progress = Progress("put " + name, size)
+        answer = put_resumable(self, path, metadata, progress)
+        progress.finish()
+        if "url" not in answer:
+            answer["url"] = "%s/data/%s/%s" % (self.url, args.repo, answer["oid"])
         return answer
 
     def get(self, target: str, output: Optional[str], force: bool = False) -> str:

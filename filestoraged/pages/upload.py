@@ -4,7 +4,9 @@ Without JavaScript the form is a plain multipart POST (``/file`` for a share
 link, ``/files`` through the second button's ``formaction``) and the answer
 is a result page. With it, the same form is sent by ``XMLHttpRequest`` for
 its upload progress (percent, rate, time left), asking for JSON, and the
-result is shown in place with a copy button.
+result is shown in place with a copy button. A file of 8 MiB or more goes
+through ``/uploads`` (tus) in 8 MiB pieces instead: when the connection
+drops, the page says so, asks the server how much it kept and goes on.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ form.addEventListener("submit", ev => {
   if (chosen.size > most) {
     fail("This file is " + human(chosen.size) + "; this server accepts up to " + human(most) + "."); return; }
   const plainUpload = ev.submitter && ev.submitter.id === "plain";
+  if (chosen.size >= RESUMABLE_FROM) { resumable(chosen, plainUpload); return; }
   const data = new FormData();
   if (!plainUpload) for (const name of ["password", "max_downloads", "expires_in"]) {
     const value = form.elements[name].value; if (value) data.append(name, value); }
@@ -66,16 +69,71 @@ form.addEventListener("submit", ev => {
   xhr.onload = () => { status.hidden = true; let answer = {};
     try { answer = JSON.parse(xhr.responseText); } catch (e) {}
     if (xhr.status >= 300) { fail(plain(xhr.status, answer)); return; }
-    show("link", answer.url); show("delete-token", answer.delete_token || "none (content-addressed)");
+    done(answer, plainUpload); };
+  xhr.onerror = () => fail("The connection to the server was lost: check it and try again.");
+  xhr.send(data);
+});
+function done(answer, plainUpload) {
+    status.hidden = true; show("link", answer.url);
+    show("delete-token", answer.delete_token || "none (content-addressed)");
     show("expires", answer.expires_at ? local(answer.expires_at) : "never");
     show("downloads", plainUpload ? "unlimited" : (form.elements.max_downloads.value || "1"));
     const remove = document.getElementById("delete");
     remove.hidden = !answer.delete_token; remove.dataset.url = answer.url || "";
     remove.dataset.token = answer.delete_token || ""; show("deleted", "");
-    result.hidden = false; document.getElementById("link").focus(); };
-  xhr.onerror = () => fail("The connection to the server was lost: check it and try again.");
-  xhr.send(data);
-});
+    result.hidden = false; document.getElementById("link").focus(); }
+// A big file goes through /uploads (tus) in pieces; when the connection
+// drops, the page asks the server how much it kept and goes on from there.
+const RESUMABLE_FROM = 8 * 1024 * 1024, PIECE = 8 * 1024 * 1024, TUS = {"Tus-Resumable": "1.0.0"};
+function tusCall(method, url, headers, body, onprogress) {
+  return new Promise((resolve, reject) => { const xhr = new XMLHttpRequest(); xhr.open(method, url);
+    const token = form.elements.token.value; if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+    for (const [k, v] of Object.entries(Object.assign({}, TUS, headers))) xhr.setRequestHeader(k, v);
+    if (onprogress) xhr.upload.onprogress = onprogress;
+    xhr.onload = () => resolve(xhr); xhr.onerror = () => reject(new Error("network")); xhr.send(body); });
+}
+function b64(text) { return btoa(String.fromCharCode(...new TextEncoder().encode(text))); }
+async function resumable(chosen, plainUpload) {
+  failed.hidden = true; result.hidden = true; status.hidden = false; show("resuming", "");
+  const meta = {filename: chosen.name, filetype: chosen.type || "application/octet-stream",
+                target: plainUpload ? "files" : "file"};
+  if (!plainUpload) for (const name of ["password", "max_downloads", "expires_in"]) {
+    const value = form.elements[name].value; if (value) meta[name] = value; }
+  const metadata = Object.entries(meta).map(([k, v]) => k + " " + b64(v)).join(",");
+  let made;
+  try { made = await tusCall("POST", "/uploads", {"Upload-Length": String(chosen.size),
+                                                  "Upload-Metadata": metadata}); }
+  catch (e) { fail("The connection to the server was lost: check it and try again."); return; }
+  if (made.status !== 201) { fail(plain(made.status, parsed(made))); return; }
+  const url = new URL(made.getResponseHeader("Location")).pathname, started = Date.now();
+  let offset = 0, first = offset, tries = 0;
+  while (offset < chosen.size) {
+    const end = Math.min(chosen.size, offset + PIECE), at = offset;
+    try {
+      const sent = await tusCall("PATCH", url, {"Upload-Offset": String(at),
+        "Content-Type": "application/offset+octet-stream"}, chosen.slice(at, end),
+        p => progress(at + p.loaded, first, chosen.size, started));
+      if (sent.status === 204) { offset = Number(sent.getResponseHeader("Upload-Offset")); tries = 0; continue; }
+      if (sent.status !== 409 && sent.status !== 423 && sent.status < 500) {
+        fail(plain(sent.status, parsed(sent))); return; }
+    } catch (e) { /* the connection dropped: ask the server where to go on */ }
+    if (++tries > 30) { fail("The connection to the server keeps failing: try again later."); return; }
+    show("resuming", "Connection lost: resuming…");
+    await new Promise(r => setTimeout(r, Math.min(5000, 250 * tries)));
+    try { const head = await tusCall("HEAD", url, {});
+      if (head.status === 200) { offset = Number(head.getResponseHeader("Upload-Offset"));
+        show("resuming", "Resumed at " + human(offset) + "."); }
+      else if (head.status < 500) { fail(plain(head.status, {})); return; } } catch (e) {}
+  }
+  const answer = await tusCall("GET", url, {"Accept": "application/json"});
+  if (answer.status !== 200) { fail(plain(answer.status, parsed(answer))); return; }
+  done(JSON.parse(answer.responseText), plainUpload);
+}
+function parsed(xhr) { try { return JSON.parse(xhr.responseText); } catch (e) { return {}; } }
+function progress(loaded, first, total, started) {
+  const seconds = (Date.now() - started) / 1000, rate = (loaded - first) / Math.max(seconds, 0.001);
+  bar.value = loaded / total * 100; show("percent", Math.floor(bar.value) + "%"); show("rate", human(rate) + "/s");
+  show("left", Math.max(0, Math.round((total - loaded) / Math.max(rate, 1))) + " s left"); }
 document.getElementById("copy").addEventListener("click", () => {
   const link = document.getElementById("link");
   const select = () => { const range = document.createRange(); range.selectNodeContents(link);
@@ -122,7 +180,8 @@ def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResp
 </form>
 <div id="status" class="card" hidden aria-live="polite"><label for="bar">Uploading</label>
 <progress id="bar" max="100" value="0"></progress>
-<p><span id="percent">0%%</span> · <span id="rate">–</span> · <span id="left">–</span></p></div>
+<p><span id="percent">0%%</span> · <span id="rate">–</span> · <span id="left">–</span></p>
+<p id="resuming" class="muted"></p></div>
 <p id="failed" class="card error" role="alert" tabindex="-1" hidden></p>
 <div id="result" class="card" hidden aria-live="polite"><h2>Uploaded</h2>
 <dl><dt>Link</dt><dd><code id="link" tabindex="-1"></code></dd>
