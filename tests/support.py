@@ -382,6 +382,10 @@ class PatchCuttingProxy:
     def close(self) -> None:
         """Stop accepting, cut what is still open (a browser keeps its
         connections), and join every thread with a deadline."""
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (close alone does not)
+        except OSError:
+            pass
         self._server.close()
         for sock in self._sockets:
             try:
