@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 BLOCK = 512 * 1024  # bytes per checked block; also the read and write step
 _CRC32 = b"FSB2"
@@ -69,7 +69,33 @@ def encode(oid: str, size: int, checks: List[bytes]) -> bytes:
     return magic + _checksum(magic, oid, size, body) + body
 
 
-def decode(raw: Optional[bytes], oid: str, size: int) -> Optional[List[bytes]]:
+class Checks(Sequence):
+    """A record's checks, one per block, read from its bytes as they are
+    asked for: a 4 GiB object's record has 8,192, and a ``Range`` asks for
+    one or two (making them all into a list cost 0.5 ms a request)."""
+
+    def __init__(self, body: bytes, width: int) -> None:
+        self._body, self.width = body, width
+
+    def __len__(self) -> int:
+        return len(self._body) // self.width
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        return self._body[index * self.width:(index + 1) * self.width]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return "Checks(%d x %d bytes)" % (len(self), self.width)
+
+
+def decode(raw: Optional[bytes], oid: str, size: int) -> Optional[Union[Checks, List[bytes]]]:
     """The checks if ``raw`` is a whole, matching record for ``oid`` of
     ``size`` bytes; None otherwise (no record, unknown form, torn, misplaced)."""
     if not needs_record(size):  # the block is the object: its check is the id
@@ -84,8 +110,8 @@ def decode(raw: Optional[bytes], oid: str, size: int) -> Optional[List[bytes]]:
     return split(body, width)
 
 
-def split(body: bytes, width: int) -> List[bytes]:
-    return [body[i:i + width] for i in range(0, len(body), width)]
+def split(body: bytes, width: int) -> Checks:
+    return Checks(body, width)
 
 
 def _checksum(magic: bytes, oid: str, size: int, body: bytes) -> bytes:

@@ -37,6 +37,27 @@ from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 SMALL_OBJECT = 256 * 1024
 # Buffers (blocks) one download holds while blocks are read, checked and sent.
 RING = 3
+# A range of at most this many blocks is read and checked by the thread that
+# sends it: handing blocks to helper threads cost a 1 MiB range (3 blocks)
+# 0.76 ms against 0.32 ms done in line (measured in the process); longer
+# transfers gain from reading and checking ahead while they send.
+AT_ONCE = 4
+# Block buffers kept for the next transfer in this process: a fresh 512 KiB
+# buffer is fresh pages, faulted in on its first read.
+SPARE_BUFFERS = 8
+_spare: "queue.SimpleQueue[bytearray]" = queue.SimpleQueue()
+
+
+def _spare_buffer() -> bytearray:
+    try:
+        return _spare.get_nowait()
+    except queue.Empty:
+        return bytearray(BLOCK)
+
+
+def _give_back(buffer: bytearray) -> None:
+    if _spare.qsize() < SPARE_BUFFERS:
+        _spare.put(buffer)
 
 
 class DiskObject(StoredObject):
@@ -80,7 +101,9 @@ class DiskObject(StoredObject):
     def pieces(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
         start, end = clamp_range(self.info.size, start, end)
         if self._small is None and self._checks is not None:
-            return self._ring_blocks(start, end)  # read ahead on a thread, checked block by block
+            if blocks.block_count(end) - start // BLOCK > AT_ONCE:
+                return self._ring_blocks(start, end)  # read ahead on a thread, checked block by block
+            return self._inline_blocks(start, end)
         return self.chunks(start, end)
 
     def verify_whole(self) -> List[bytes]:
@@ -106,6 +129,26 @@ class DiskObject(StoredObject):
             self._check_block(index, data)
             yield memoryview(data)[max(0, start - offset):end - offset]
 
+    def _inline_blocks(self, start: int, end: int) -> Iterator[memoryview]:
+        """As ``_checked_blocks``, into one spare buffer reused block after
+        block: each piece is valid only until the next one is asked for."""
+        buffer = _spare_buffer()
+        try:
+            for index in range(start // BLOCK, -(-end // BLOCK)):
+                view = self._read_into(buffer, index)
+                self._check_block(index, view)
+                offset = index * BLOCK
+                yield view[max(0, start - offset):end - offset]
+        finally:
+            _give_back(buffer)
+
+    def _read_into(self, buffer: bytearray, index: int) -> memoryview:
+        offset = index * BLOCK
+        view = memoryview(buffer)[:min(BLOCK, self.info.size - offset)]
+        if os.preadv(self._fd, [view], offset) != len(view):
+            raise CorruptObject("object %s is shorter than its size" % self.info.oid)
+        return view
+
     def _ring_blocks(self, start: int, end: int) -> Iterator[memoryview]:
         """As ``_checked_blocks``, read and checked by two threads ahead of the
         consumer into a ring of ``RING`` reused buffers: each piece is valid only
@@ -117,26 +160,28 @@ class DiskObject(StoredObject):
         allocation per block."""
         assert self._checks is not None
         free: "queue.SimpleQueue[bytearray]" = queue.SimpleQueue()
-        for _ in range(RING):
-            free.put(bytearray(BLOCK))
+        ring = [_spare_buffer() for _ in range(RING)]
+        for buffer in ring:
+            free.put(buffer)
 
         def read_and_check(index: int) -> Tuple[bytearray, memoryview]:
             buffer = free.get()
-            offset = index * BLOCK
-            view = memoryview(buffer)[:min(BLOCK, self.info.size - offset)]
-            if os.preadv(self._fd, [view], offset) != len(view):
-                raise CorruptObject("object %s is shorter than its size" % self.info.oid)
+            view = self._read_into(buffer, index)
             self._check_block(index, view)
             return buffer, view
 
         indexes = range(start // BLOCK, -(-end // BLOCK))
         # At most RING calls in flight or in the consumer's hands (see ahead).
         checked = ahead(read_and_check, indexes, workers=2, depth=RING)
-        with closing(checked):
-            for index, (buffer, view) in zip(indexes, checked):
-                offset = index * BLOCK
-                yield view[max(0, start - offset):end - offset]
-                free.put(buffer)
+        try:
+            with closing(checked):  # the reading threads are done with the ring once this returns
+                for index, (buffer, view) in zip(indexes, checked):
+                    offset = index * BLOCK
+                    yield view[max(0, start - offset):end - offset]
+                    free.put(buffer)
+        finally:
+            for buffer in ring:
+                _give_back(buffer)
 
     def _check_block(self, index: int, data) -> None:
         assert self._checks is not None
