@@ -21,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 MIB = 1024 * 1024
 BIG = 50 * MIB
+HUGE = 2 * 1024 * MIB  # the big-object rows' size
 
 NGINX_CONF = """
 worker_processes auto;
