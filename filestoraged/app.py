@@ -13,6 +13,8 @@ from .faces.data import DataFace
 from .faces.files import FilesFace
 from .faces.home import HomeFace
 from .faces.kv import KVFace
+from .faces.lfs import LfsFace
+from .faces.lfs_locks import LfsLocksFace
 from .faces.resumable import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
@@ -119,7 +121,7 @@ class App:
             faces: tuple = (KVFace(self, prefix=""),)
         else:
             faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), ResumableFace(self),
-                     KVFace(self), OpsFace(self))
+                     LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self))
         for face in faces:
             face.register(self.router)
 

@@ -66,12 +66,15 @@ class Unauthorized(FileStoreError):
 
     message = "a valid password is required"
 
-    def __init__(self, message: Optional[str] = None, challenge: Optional[str] = None) -> None:
+    def __init__(self, message: Optional[str] = None, challenge: Optional[str] = None,
+                 header: str = "WWW-Authenticate") -> None:
+        """``header``: where the challenge goes (Git LFS reads ``LFS-Authenticate``)."""
         super().__init__(message)
         self.challenge = challenge
+        self.header = header
 
     def headers(self) -> Dict[str, str]:
-        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
+        return {self.header: self.challenge} if self.challenge else {}
 
 
 class Forbidden(FileStoreError):
@@ -116,6 +119,20 @@ class AlreadyExists(Conflict):
     """The memcached library was asked to store a key that already holds a file."""
 
     message = "already exists"
+
+
+class Unprocessable(FileStoreError):
+    """Well-formed but wrong: bytes that do not hash to the id they were
+    sent for (a Git LFS upload), a Git LFS request that names no valid object."""
+
+    message = "unprocessable"
+
+
+class NotAcceptable(FileStoreError):
+    """The client does not accept what the route answers (Git LFS asks for
+    ``Accept: application/vnd.git-lfs+json``)."""
+
+    message = "not acceptable"
 
 
 class PreconditionFailed(FileStoreError):
@@ -216,8 +233,10 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     NotFound: (404, "not_found"),
     MethodNotAllowed: (405, "method_not_allowed"),
     Conflict: (409, "conflict"),
+    NotAcceptable: (406, "not_acceptable"),
     PreconditionFailed: (412, "precondition_failed"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
+    Unprocessable: (422, "unprocessable"),
     Locked: (423, "locked"),
     Gone: (410, "gone"),
     TooLarge: (413, "too_large"),

@@ -321,14 +321,16 @@ def serve_in_thread(case: unittest.TestCase, handler) -> ThreadingHTTPServer:
     return server
 
 
-class PatchCuttingProxy:
-    """A TCP proxy to the daemon that cuts the second PATCH it sees after
-    ``cut_after`` bytes, as a dropped network does, and counts the bytes it
-    passed toward the daemon."""
+class CuttingProxy:
+    """A TCP proxy to the daemon that cuts the ``nth`` request starting
+    with ``method`` (the second ``PATCH`` by default) once ``cut_after``
+    bytes of it went by (its body toward the daemon, or for a ``GET`` its
+    answer toward the client), as a dropped network does; it counts the
+    bytes it passed each way (``sent``, ``sent_back``) and its cuts."""
 
-    def __init__(self, target_port: int, cut_after: int) -> None:
-        self.target, self.cut_after = target_port, cut_after
-        self.patches = self.sent = self.cuts = 0
+    def __init__(self, target_port: int, cut_after: int, method: bytes = b"PATCH ", nth: int = 2) -> None:
+        self.target, self.cut_after, self.method, self.nth = target_port, cut_after, method, nth
+        self.seen = self.sent = self.sent_back = self.cuts = 0
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -345,30 +347,35 @@ class PatchCuttingProxy:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
             self._sockets += [client, upstream]
-            for args in ((client, upstream, True), (upstream, client, False)):
+            marked = {"cut": False}  # this connection carries the request to cut
+            for args in ((client, upstream, True, marked), (upstream, client, False, marked)):
                 thread = threading.Thread(target=self._pipe, args=args, daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, to_daemon: bool) -> None:
-        cutting, passed = False, 0
+    def _pipe(self, source: socket.socket, sink: socket.socket, to_daemon: bool, marked: dict) -> None:
+        passed = 0
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                if to_daemon and data.startswith(b"PATCH "):
+                if to_daemon and data.startswith(self.method):
                     with self._lock:
-                        self.patches += 1
-                        cutting, passed = self.patches == 2, 0
-                passed += len(data)
-                if cutting and passed > self.cut_after:
-                    with self._lock:
-                        self.cuts += 1
-                    break
-                if to_daemon:
-                    with self._lock:
+                        self.seen += 1
+                        marked["cut"] = self.seen == self.nth
+                    passed = 0
+                if marked["cut"] and to_daemon != self.method.startswith(b"GET "):  # a GET is cut in its answer
+                    passed += len(data)
+                    if passed > self.cut_after:
+                        with self._lock:
+                            self.cuts += 1
+                        break
+                with self._lock:
+                    if to_daemon:
                         self.sent += len(data)
+                    else:
+                        self.sent_back += len(data)
                 sink.sendall(data)
         except OSError:
             pass

@@ -14,7 +14,7 @@ import tempfile
 import unittest
 from urllib.parse import urlsplit
 
-from .support import PatchCuttingProxy, ServerCase, multipart, payload, wait_until
+from .support import CuttingProxy, ServerCase, multipart, payload, wait_until
 from .test_browser import BrowserCase
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -215,7 +215,7 @@ class PagesInChromiumTests(BrowserCase):
         source = os.path.join(self.files, "film.bin")
         with open(source, "wb") as handle:
             handle.write(data)
-        proxy = PatchCuttingProxy(self.port, 3 * 1024 * 1024)
+        proxy = CuttingProxy(self.port, 3 * 1024 * 1024)
         self.addCleanup(proxy.close)
         self.driver.get("http://127.0.0.1:%d/" % proxy.port)
         self.element("#file").send_keys(source)

@@ -15,7 +15,7 @@ import unittest
 
 from filestoraged.cli import main
 
-from .support import MIB, Daemon, PatchCuttingProxy, payload, sha256
+from .support import MIB, Daemon, CuttingProxy, payload, sha256
 
 try:
     from tusclient import client as tus_client
@@ -110,7 +110,7 @@ class ResumedPutTests(unittest.TestCase):
         path = os.path.join(self.data_dir, "video.bin")
         with open(path, "wb") as out:
             out.write(data)
-        proxy = PatchCuttingProxy(self.daemon.port, 4 * MIB)
+        proxy = CuttingProxy(self.daemon.port, 4 * MIB)
         self.addCleanup(proxy.close)
         status, _, err = self.run_client(proxy.port, "put", path)
         self.assertEqual(status, 1, err)

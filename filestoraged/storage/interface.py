@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
 
-from ..errors import CorruptObject, TooLarge
+from ..errors import CorruptObject, TooLarge, Unprocessable
 from .blocks import BLOCK
 from .names import Namespace
 
@@ -137,10 +137,14 @@ class Backend(abc.ABC):
         namespace: Namespace,
         stream: Readable,
         content_type: Optional[str] = None,
+        expected: Optional[str] = None,
     ) -> PutResult:
         """Store the stream's bytes under their SHA-256. Nothing partial is ever
         visible: on any error (``TooLarge``, ``InsufficientStorage``, a client
-        gone) what was written is removed before the error propagates."""
+        gone) what was written is removed before the error propagates.
+        ``expected``: the SHA-256 the bytes were sent as (a Git LFS upload
+        names its object): if they hash to another, ``Unprocessable`` and
+        nothing is kept (see ``check_expected``)."""
 
     def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None) -> PutResult:
         """Store the bytes of the finished file at ``path`` (a resumable
@@ -214,6 +218,13 @@ def pieces(stream, max_size: int, block: int) -> Iterator[memoryview]:
         yield buffer[:count]
         if count < block:
             return
+
+
+def check_expected(expected: Optional[str], oid: str) -> None:
+    """``Unprocessable`` if an upload sent as ``expected`` hashed to ``oid``;
+    called by each backend before anything becomes visible."""
+    if expected is not None and oid != expected:
+        raise Unprocessable("the bytes hash to %s, not to the object id they were sent for" % oid)
 
 
 def verify_digest(expected: str, digest: "hashlib._Hash", what: str) -> None:

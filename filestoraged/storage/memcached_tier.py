@@ -71,8 +71,9 @@ class CachedBackend(Backend):
         except (NotFound, CorruptObject, BackendUnavailable):
             return None
 
-    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
-        return self.tier.put(namespace, stream, content_type)
+    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
+            expected: Optional[str] = None) -> PutResult:
+        return self.tier.put(namespace, stream, content_type, expected)
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         return self.tier.stat(namespace, oid)

@@ -170,6 +170,14 @@ class Access:
         return token.scopes
 
 
+    def holder(self, headers) -> Optional[str]:
+        """The name of the live token ``headers`` carry, None without one
+        (asked after ``authorize`` let the request in)."""
+        secret = credentials(headers)
+        token = self.tokens.find(secret) if secret else None
+        return None if token is None else token.name
+
+
 def token_in_form(need: Optional[Need], scope: Optional[Scope], headers) -> bool:
     """True for an upload through the upload page's form without JavaScript:
     a multipart upload to a route whose scope says ``form`` that needs a

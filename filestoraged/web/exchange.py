@@ -34,8 +34,10 @@ class Exchange:
         opened = self.parsed.body_opened if self.parsed is not None else None
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
-            access_line('%s "%s %s" %d %d %.1fms' % (client, command, log_target(path), self.status,
-                                                      self.bytes_out, duration * 1000))
+            request_id = self.parsed.request_id if self.parsed is not None else None
+            access_line('%s "%s %s" %d %d %.1fms%s' % (client, command, log_target(path), self.status,
+                                                        self.bytes_out, duration * 1000,
+                                                        " id=" + request_id if request_id else ""))
         metrics.request(self.face, command, self.status, received, self.bytes_out, duration)
 
 

@@ -107,7 +107,9 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
             request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(), scopes)
             request.form_check = form_check
             request.client = self.client
-            request.authorize = lambda text: app.access.authorize(Scope(text), {}, self.headers, lambda: self.client)[0]
+            request.authorize = lambda text, public=False: app.access.authorize(
+                Scope(text, public), {}, self.headers, lambda: self.client)[0]
+            request.holder = lambda: app.access.holder(self.headers)
             self.exchange.parsed = request
             response: Response = handler(request, **params)
         except (TimeoutError, socket.timeout):  # the body stalled: the client's doing

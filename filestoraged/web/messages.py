@@ -46,7 +46,12 @@ class Request:
         # itself names (a resumable upload's target, in its metadata): the
         # same answers as a route's declared scope (401, 403, 429).
         self.client = ""
-        self.authorize: Optional[Callable[[str], Tuple[str, ...]]] = None
+        self.authorize: Optional[Callable[..., Tuple[str, ...]]] = None
+        # The name of the API token the request carries (None without one),
+        # and an id for it that its access-log line shows (set by faces
+        # whose answers name it: Git LFS errors carry it).
+        self.holder: Callable[[], Optional[str]] = lambda: None
+        self.request_id: Optional[str] = None
 
     def may(self, face: str, verb: str, namespace: Optional[str] = None) -> bool:
         """True if the request's token has the scope ``face[:namespace]:verb``."""
@@ -104,6 +109,7 @@ class JsonResponse:
     status: int
     data: Any
     headers: Dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"  # Git LFS answers application/vnd.git-lfs+json
 
     def encode(self) -> bytes:
         # The newline: a shell prompt after `curl` starts on a line of its own.
@@ -152,7 +158,7 @@ def whole_parts(
     """The header fields and body bytes of an answer of known size. 204 and
     304 carry no length; HEAD and both of them carry no body."""
     if isinstance(response, JsonResponse):
-        payload, content_type = response.encode(), "application/json"
+        payload, content_type = response.encode(), response.content_type
     elif isinstance(response, TextResponse):
         payload, content_type = response.text.encode("utf-8"), response.content_type
     else:

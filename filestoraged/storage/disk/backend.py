@@ -26,7 +26,7 @@ from typing import Iterator, List, Optional, Tuple
 from ...errors import InsufficientStorage, NotFound
 from .. import blocks
 from ...base.lru import FileCache, identity, still_same_file
-from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
+from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, check_expected
 from ...base.interprocess import run_dir
 from ..names import DEFAULT, SHARES, Namespace, is_object_id
 from .files import (
@@ -100,10 +100,12 @@ class DiskBackend(Backend):
             found += [Namespace("repos/" + name) for name in sorted(os.listdir(repos))]
         return found
 
-    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
+    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
+            expected: Optional[str] = None) -> PutResult:
         try:
             with TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, self._usage.reservation() as reservation:
                 digest, size, checks = write_object(tmp.fd, stream, reservation, self.max_size)
+                check_expected(expected, digest)
                 if content_type:
                     set_content_type(tmp.fd, content_type)
                 path = self.object_path(namespace, digest)

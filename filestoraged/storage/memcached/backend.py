@@ -19,7 +19,7 @@ from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
 from .store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
-from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject
+from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, check_expected
 
 
 def _name(namespace: Namespace, oid: str) -> str:
@@ -34,8 +34,12 @@ class MemcachedBackend(Backend):
         os.makedirs(data_dir, exist_ok=True)
         self.index = NamespaceIndex(os.path.join(data_dir, "memcached-index.db"))
 
-    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
+    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
+            expected: Optional[str] = None) -> PutResult:
         manifest = self.files.write_chunks(stream, content_type)
+        if expected is not None and manifest.sha256 != expected:
+            self.files.discard(manifest)
+            check_expected(expected, manifest.sha256)
         created, standing = self.files.commit(manifest_key(_name(namespace, manifest.sha256)), manifest)
         self.index.add(namespace, manifest.sha256, manifest.size)
         return PutResult(ObjectInfo(manifest.sha256, manifest.size, standing.content_type), created)

@@ -168,7 +168,7 @@ class MemcachedFileStore:
                 writer.finish()
             manifest.sha256 = digest.hexdigest()
         except BaseException:
-            self._discard(manifest)
+            self.discard(manifest)
             raise
         return manifest
 
@@ -193,15 +193,15 @@ class MemcachedFileStore:
                 # Standing only if it names the same bytes, whole: a manifest
                 # naming other bytes is as broken as one missing a chunk.
                 if old is not None and old.sha256 == manifest.sha256 and self.is_whole(old):
-                    self._discard(manifest)
+                    self.discard(manifest)
                     return False, old
                 if self.cluster.cas(key, encoded, token):
                     if old is not None:
-                        self._discard(old)
+                        self.discard(old)
                     return True, manifest
             raise BackendUnavailable("could not publish %s: it keeps changing" % key)
         except BaseException:
-            self._discard(manifest)
+            self.discard(manifest)
             raise
 
     def is_whole(self, manifest: Manifest) -> bool:
@@ -228,7 +228,7 @@ class MemcachedFileStore:
         except CorruptObject:
             return None
 
-    def _discard(self, manifest: Manifest) -> None:
+    def discard(self, manifest: Manifest) -> None:
         try:
             self.cluster.delete_many(manifest.chunk_keys())
         except BackendUnavailable:

@@ -27,7 +27,8 @@ from ...base.lru import BoundedCache
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, exact_length
+from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, check_expected,
+                         exact_length)
 from ..names import Namespace, is_object_id
 from . import refs, streamed, whole
 from .client import S3Client, S3Error, whole_number
@@ -57,7 +58,8 @@ class S3Backend(Backend):
         self._refs: BoundedCache[Tuple[str, refs.Ref]] = BoundedCache(_RECORDS)  # (ETag, record)
         self._streams: Optional[bool] = None  # the store checks trailers (asked at the first chance)
 
-    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None) -> PutResult:
+    def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
+            expected: Optional[str] = None) -> PutResult:
         try:
             spool = tempfile.TemporaryFile(dir=self.tmp_dir, prefix="s3-put-")
         except OSError as error:
@@ -66,8 +68,8 @@ class S3Backend(Backend):
             try:
                 size = exact_length(stream)
                 if size is not None and blocks.needs_record(size) and size <= self.max_size and self._streaming():
-                    return self._put_streamed(namespace, stream, size, content_type, spool)
-                return self._put_spooled(namespace, stream, content_type, spool)
+                    return self._put_streamed(namespace, stream, size, content_type, spool, expected)
+                return self._put_spooled(namespace, stream, content_type, spool, expected)
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise InsufficientStorage("no space left to spool the upload") from error
@@ -81,7 +83,7 @@ class S3Backend(Backend):
         return self._streams
 
     def _put_streamed(self, namespace: Namespace, stream: Readable, size: int, content_type: Optional[str],
-                      spool) -> PutResult:
+                      spool, expected: Optional[str]) -> PutResult:
         """A body of known length, sent to a key of its own as it arrives;
         then the record that names it by its id (see refs.py)."""
         body = StreamedBody(stream, size, spool)
@@ -92,6 +94,7 @@ class S3Backend(Backend):
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         try:
+            check_expected(expected, oid)
             if self.client.exists(key):  # stored whole under its id (a spooled upload of the same bytes)
                 created = False
             else:
@@ -110,11 +113,12 @@ class S3Backend(Backend):
         return PutResult(info, created)
 
     def _put_spooled(self, namespace: Namespace, stream: Readable, content_type: Optional[str],
-                     spool) -> PutResult:
+                     spool, expected: Optional[str]) -> PutResult:
         """A body of unknown length (chunked, a form's part) or of one block:
         spooled whole while hashed, then stored under its id (see whole.py)."""
         whole_digest, digests, size = whole.spool(stream, spool, self.max_size)
         oid = whole_digest.hexdigest()
+        check_expected(expected, oid)
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         if self.client.exists(key) or (blocks.needs_record(size) and self.client.exists(key + refs.SUFFIX)):

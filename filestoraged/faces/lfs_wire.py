@@ -1,0 +1,92 @@
+"""What every Git LFS route shares: its media type, its JSON bodies, its
+errors (``{"message", "request_id"}``, the id the access log shows), and
+access as git's credential helpers give it (HTTP Basic, the token as the
+password, any user name).
+
+A ``401`` carries ``LFS-Authenticate: Basic``: git-lfs then asks its
+credential helper and retries. A ``403`` names the missing scope.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import secrets
+from typing import Any, Callable, Dict, Optional
+
+from ..errors import BadRequest, FileStoreError, NotAcceptable, Unauthorized, http_status
+from ..web.messages import JsonResponse, Request
+from ..web.access import basic_password
+
+log = logging.getLogger(__name__)
+
+LFS_TYPE = "application/vnd.git-lfs+json"
+CHALLENGE = 'Basic realm="filestoraged Git LFS", charset="UTF-8"'
+MAX_JSON = 1024 * 1024  # bytes of a batch or lock request body
+
+
+def answer(status: int, data: Any, headers: Optional[Dict[str, str]] = None) -> JsonResponse:
+    return JsonResponse(status, data, headers or {}, LFS_TYPE)
+
+
+def lfs_errors(handler: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """A handler whose failures answer as Git LFS errors: the status from
+    the one table, ``{"message", "request_id"}``, the error's headers (a
+    ``401``'s challenge as ``LFS-Authenticate`` and ``WWW-Authenticate``)."""
+
+    @functools.wraps(handler)
+    def run(self, request: Request, *args, **kwargs) -> JsonResponse:
+        request.request_id = secrets.token_hex(8)
+        try:
+            return handler(self, request, *args, **kwargs)
+        except Unauthorized as error:
+            refused = error_answer(error, request)
+            refused.headers.update({"LFS-Authenticate": CHALLENGE, "WWW-Authenticate": CHALLENGE})
+            return refused
+        except FileStoreError as error:
+            return error_answer(error, request)
+
+    return run
+
+
+def error_answer(error: FileStoreError, request: Request, **extra: Any) -> JsonResponse:
+    status, code = http_status(error)
+    if status >= 500:
+        log.error("%s %s: %s %s (request %s)", request.method, request.path, code, error, request.request_id)
+    return answer(status, dict(extra, message=error.text, request_id=request.request_id), error.headers())
+
+
+def json_request(request: Request, body: bool = True) -> Any:
+    """The request's JSON, after its ``Accept`` was checked (``406`` unless
+    it names the Git LFS type)."""
+    if LFS_TYPE not in (request.headers.get("Accept") or ""):
+        raise NotAcceptable("send Accept: %s" % LFS_TYPE)
+    if not body:
+        return None
+    value = request.json_body(MAX_JSON)
+    if not isinstance(value, dict):
+        raise BadRequest("the body must be a JSON object")
+    return value
+
+
+def allow(request: Request, repo: str, verb: str) -> None:
+    """The request may ``verb`` (read, write, delete) in the repository:
+    reads are public under ``--auth writes``, as ``/data``'s are."""
+    assert request.authorize is not None
+    request.authorize("data:%s:%s" % (repo, verb), verb == "read")
+
+
+def user_of(request: Request) -> str:
+    """Who the request is: its token's name; without a token (``--auth
+    off``), the user name git sent, or ``anonymous``."""
+    name = request.holder()
+    if name:
+        return name
+    scheme, _, encoded = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "basic" and basic_password(request.headers) is not None:  # BadRequest if malformed
+        user = base64.b64decode(encoded.strip()).decode("utf-8").partition(":")[0]
+        user = "".join(c for c in user if c.isprintable())[:100]
+        if user:
+            return user
+    return "anonymous"
