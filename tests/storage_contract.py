@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import threading
 
-from filestoraged.errors import CorruptObject, NotFound, TooLarge
+from filestoraged.errors import CorruptObject, NotFound, TooLarge, Unprocessable
 from filestoraged.storage.names import DEFAULT, SHARES, repository
 
 from .support import payload, sha256
@@ -67,6 +67,18 @@ class StorageContract:
         self.assertEqual(self.read(result.info.oid), data)
         info = self.backend.stat(DEFAULT, result.info.oid)
         self.assertEqual((info.size, info.content_type), (len(data), "image/png"))
+
+    def test_bytes_sent_for_another_id_are_refused_and_nothing_is_kept(self):
+        for size in (100, 2 * 1024 * 1024 + 5):  # one block (or inline), and several
+            data = payload(size, seed=size)
+            stream = (SizedStream if self.sized else io.BytesIO)(data)
+            with self.subTest(size=size), self.assertRaises(Unprocessable):
+                self.backend.put(DEFAULT, stream, None, expected=sha256(b"the id they were sent for"))
+            self.assertEqual(self.backend.list(DEFAULT), [])
+            self.assert_nothing_left()
+            stream = (SizedStream if self.sized else io.BytesIO)(data)
+            self.assertEqual(self.backend.put(DEFAULT, stream, None, expected=sha256(data)).info.oid, sha256(data))
+            self.backend.delete(DEFAULT, sha256(data))
 
     def test_same_bytes_twice_are_stored_once(self):
         first = self.put(b"twice")
