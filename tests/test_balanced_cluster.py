@@ -187,6 +187,55 @@ class BalancedClusterTests(ClusterCase):
         self.assertLess(time.monotonic() - started, 3.0)  # the README's bound: 2 s
 
 
+class LfsLocksAcrossDaemonsTests(ClusterCase):
+    """Git LFS locks live in the bucket: a lock taken through one daemon is
+    listed and enforced through the others, and concurrent creates of one
+    path through different daemons give exactly one lock."""
+
+    LFS = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"}
+
+    def lock_call(self, port: int, method: str, path: str, body, secret: str) -> Answer:
+        headers = dict(self.LFS, Authorization="Bearer " + secret)
+        return call(port, method, "/lfs/art" + path, json.dumps(body).encode() if body is not None else None, headers)
+
+    def test_a_lock_through_one_daemon_holds_through_the_others(self):
+        alice = self.token_command("create", "--scope", "data:art:write", "--name", "alice").stdout.split()[-1]
+        bob = self.token_command("create", "--scope", "data:art:write", "--name", "bob").stdout.split()[-1]
+        first, second, third = (daemon.port for daemon in self.daemons)
+        made = self.lock_call(first, "POST", "/locks", {"path": "hero.psd"}, alice)
+        self.assertEqual(made.status, 201, made.body)
+        lock = made.json()["lock"]
+        self.assertEqual(self.lock_call(second, "GET", "/locks", None, bob).json()["locks"], [lock])
+        theirs = self.lock_call(third, "POST", "/locks/verify", {}, bob).json()
+        self.assertEqual((theirs["ours"], theirs["theirs"]), ([], [lock]))
+        self.assertEqual(self.lock_call(second, "POST", "/locks", {"path": "hero.psd"}, bob).status, 409)
+        self.assertEqual(self.lock_call(third, "POST", "/locks/%s/unlock" % lock["id"], {}, bob).status, 403)
+        self.assertEqual(self.lock_call(second, "POST", "/locks/%s/unlock" % lock["id"], {}, alice).status, 200)
+
+        statuses: List[int] = []
+        errors: List[BaseException] = []
+        start = threading.Barrier(9)
+
+        def take(port: int, secret: str) -> None:
+            try:
+                start.wait(30)
+                statuses.append(self.lock_call(port, "POST", "/locks", {"path": "contested.bin"}, secret).status)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=take, args=(port, alice if n % 2 else bob))
+                   for n, port in enumerate([first, second, third] * 3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            self.assertFalse(thread.is_alive(), "a lock request did not end")
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(statuses), [201] + [409] * 8)
+        listed = self.through("GET", "/lfs/art/locks", headers=self.LFS).json()["locks"]
+        self.assertEqual([found["path"] for found in listed], ["contested.bin"])
+
+
 class KillOneDaemonTests(ClusterCase):
     """``kill -9`` of one daemon during mixed load through the balancer."""
 
