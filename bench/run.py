@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3]``.
+"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3|lfs]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -234,7 +234,7 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3"], help="run one group only")
+    parser.add_argument("--only", choices=["disk", "memcached", "s3", "lfs"], help="run one group only")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fsd-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     report = Report()
@@ -249,6 +249,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import s3_bench
 
             s3_bench.run(work, args.runs, report)
+        if args.only in (None, "lfs"):
+            from . import lfs_bench
+
+            lfs_bench.run(work, args.runs, report)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.show()
