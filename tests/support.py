@@ -178,6 +178,18 @@ class ServerCase(unittest.TestCase):
         return sorted(found)
 
 
+def database_bytes(data_dir: str) -> bytes:
+    """Every byte of ``meta.db`` as it is on disk: the database and its WAL
+    (while a daemon holds it open, SQLite keeps new rows in ``meta.db-wal``
+    only), for tests of what is kept at rest."""
+    found = b""
+    for name in sorted(os.listdir(data_dir)):
+        if name.startswith("meta.db"):
+            with open(os.path.join(data_dir, name), "rb") as handle:
+                found += handle.read()
+    return found
+
+
 def multipart(fields: Dict[str, object], boundary: str = "fsdTestBoundary7MA4YWxk") -> tuple:
     """Encode form fields; a ``(filename, bytes, content_type)`` tuple is a file."""
     out = []

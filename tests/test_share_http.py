@@ -16,7 +16,7 @@ from filestoraged.errors import BackendUnavailable
 from filestoraged.meta.links import RELEASE_GRACE
 from filestoraged.storage.names import SHARES
 
-from .support import MIB, FakeClock, ServerCase, multipart, payload, sha256, wait_until
+from .support import MIB, FakeClock, ServerCase, database_bytes, multipart, payload, sha256, wait_until
 from .test_memcached_http import MemcachedServerCase
 
 
@@ -465,8 +465,9 @@ class DiskShareTests(ShareContract, ServerCase):
         stored = self.app.shares.get(self.path_of(link).rsplit("/", 1)[1])
         self.assertEqual(len(stored.password_salt), 16)
         self.assertNotIn(b"visible?", stored.password_hash)
-        with open(self.data_dir + "/meta.db", "rb") as handle:
-            self.assertNotIn(b"visible?", handle.read())
+        at_rest = database_bytes(self.data_dir)
+        self.assertTrue(stored.password_salt in at_rest, "the link's row is not in what was read")
+        self.assertFalse(b"visible?" in at_rest, "the password is kept in meta.db")
 
 
 class SmallShareLimitTests(ServerCase):
