@@ -9,12 +9,11 @@ object the way that backend can be damaged) and ``assert_nothing_left()``
 from __future__ import annotations
 
 import io
-import threading
 
 from filestoraged.errors import CorruptObject, NotFound, TooLarge, Unprocessable
 from filestoraged.storage.names import DEFAULT, SHARES, repository
 
-from .support import payload, sha256
+from .support import Threads, payload, sha256
 
 LIMIT = 3 * 1024 * 1024 + 123  # a small max_size keeps the limit tests fast
 
@@ -150,20 +149,10 @@ class StorageContract:
 
     def test_concurrent_stores_of_the_same_bytes(self):
         data = payload(1500000, seed=9)
-        results, errors = [], []
-
-        def store():
-            try:
-                results.append(self.put(data))
-            except Exception as error:  # collected and asserted below
-                errors.append(error)
-
-        threads = [threading.Thread(target=store) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        self.assertEqual(errors, [])
+        with Threads() as threads:
+            for _ in range(6):
+                threads.start(self.put, data)
+        results = threads.results
         self.assertEqual(len({r.info.oid for r in results}), 1)
         self.assertEqual(sum(r.created for r in results), 1)  # exactly one stored them
         self.assertEqual(self.read(sha256(data)), data)

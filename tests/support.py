@@ -178,6 +178,55 @@ class ServerCase(unittest.TestCase):
         return sorted(found)
 
 
+class Threads:
+    """Threads a test starts, as a ``with`` block: each thread's exception
+    is kept and raised in the test once all are joined, each is joined with
+    a deadline (one still running then fails the test, by name), and each
+    call's result is kept in start order (``results``), so a test can tell
+    that every call ran."""
+
+    def __init__(self, deadline: float = 60) -> None:
+        self.deadline = deadline
+        self.results: List[object] = []
+        self._threads: List[threading.Thread] = []
+        self._errors: List[BaseException] = []
+        self._lock = threading.Lock()
+
+    def start(self, target, *args, name: Optional[str] = None) -> None:
+        index = len(self._threads)
+        self.results.append(None)
+
+        def run() -> None:
+            try:
+                result = target(*args)
+            except BaseException as error:  # raised in the test by __exit__
+                with self._lock:
+                    self._errors.append(error)
+                return
+            self.results[index] = result
+
+        thread = threading.Thread(target=run, name=name or "test-%s-%d" % (getattr(target, "__name__", "call"), index),
+                                  daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def __enter__(self) -> "Threads":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.join()
+
+    def join(self) -> None:
+        ends = time.monotonic() + self.deadline
+        for thread in self._threads:
+            thread.join(max(0.0, ends - time.monotonic()))
+        hung = [thread.name for thread in self._threads if thread.is_alive()]
+        if hung:
+            raise AssertionError("threads still running after %.0f s: %s" % (self.deadline, ", ".join(hung)))
+        if self._errors:
+            raise self._errors[0]
+
+
 def database_bytes(data_dir: str) -> bytes:
     """Every byte of ``meta.db`` as it is on disk: the database and its WAL
     (while a daemon holds it open, SQLite keeps new rows in ``meta.db-wal``

@@ -9,7 +9,7 @@ import threading
 import unittest
 import urllib.request
 
-from .support import Daemon, ServerCase
+from .support import Daemon, ServerCase, Threads
 
 
 class KVContract:
@@ -98,28 +98,33 @@ class KVContract:
         stop = threading.Event()
         torn = []
 
-        def read():
-            while not stop.is_set():
-                first = self.kv("GET", "/" + keys[0])
-                last = self.kv("GET", "/" + keys[-1])
-                if first.status == 200:
-                    # Commits apply keys in order; a torn commit would show an
-                    # older last key after a newer first key.
-                    if last.status != 200 or last.json()[keys[-1]] < first.json()[keys[0]]:
-                        torn.append((first.body, last.body))
+        reads = [0]
 
-        readers = [threading.Thread(target=read) for _ in range(3)]
-        for reader in readers:
-            reader.start()
-        try:
-            for generation in range(15):
-                for key in keys:
-                    self.kv("POST", "/set", {key: generation})
-                self.kv("POST", "/commit")
-        finally:
-            stop.set()
-            for reader in readers:
-                reader.join()
+        def count_reads():
+            while not stop.is_set():
+                read_once()
+                reads[0] += 1
+
+        def read_once():
+            first = self.kv("GET", "/" + keys[0])
+            last = self.kv("GET", "/" + keys[-1])
+            if first.status == 200:
+                # Commits apply keys in order; a torn commit would show an
+                # older last key after a newer first key.
+                if last.status != 200 or last.json()[keys[-1]] < first.json()[keys[0]]:
+                    torn.append((first.body, last.body))
+
+        with Threads() as readers:
+            for _ in range(3):
+                readers.start(count_reads)
+            try:
+                for generation in range(15):
+                    for key in keys:
+                        self.kv("POST", "/set", {key: generation})
+                    self.kv("POST", "/commit")
+            finally:
+                stop.set()
+        self.assertGreater(reads[0], 15)  # the readers read while the commits ran
         self.assertEqual(torn, [])
         self.assertEqual(self.kv("GET", "/" + keys[-1]).json(), {keys[-1]: 14})
 

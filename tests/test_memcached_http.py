@@ -9,7 +9,7 @@ from filestoraged.storage.memcached.manifest import manifest_key
 import threading
 
 from .memcached_server import MemcachedMixin
-from .support import MIB, ServerCase, payload, sha256
+from .support import MIB, ServerCase, Threads, payload, sha256
 from .test_files_http import FilesContract, LimitContract
 from .test_memcached import flip_chunk_byte
 
@@ -139,15 +139,16 @@ class MemcachedRepairTests(MemcachedServerCase):
             for _ in range(60):
                 statuses.append(self.request("POST", "/files", data).status)
 
-        deleters = [threading.Thread(target=delete_again_and_again) for _ in range(2)]
-        uploaders = [threading.Thread(target=upload_again_and_again) for _ in range(4)]
-        for thread in deleters + uploaders:
-            thread.start()
-        for thread in uploaders:
-            thread.join()
-        stop.set()
-        for thread in deleters:
-            thread.join()
+        with Threads(120) as deleters:
+            for _ in range(2):
+                deleters.start(delete_again_and_again)
+            try:
+                with Threads(120) as uploaders:
+                    for _ in range(4):
+                        uploaders.start(upload_again_and_again)
+            finally:
+                stop.set()
+        self.assertEqual(len(statuses), 240)  # every upload ran
         self.assertEqual(set(statuses), {200}, statuses)
 
 
@@ -157,15 +158,11 @@ class MemcachedPoolTests(MemcachedServerCase):
     def test_as_many_downloads_as_the_daemon_admits_never_lack_a_pooled_connection(self):
         data = payload(MIB + MIB // 2, seed=36)
         oid = self.request("POST", "/files", data).json()["hash"]
-        results = []
-
         def download():
             reply = self.request("GET", "/files/" + oid)
-            results.append((reply.status, sha256(reply.body) == oid))
+            return reply.status, sha256(reply.body) == oid
 
-        threads = [threading.Thread(target=download) for _ in range(80)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        self.assertEqual(results, [(200, True)] * 80)
+        with Threads(120) as threads:
+            for _ in range(80):
+                threads.start(download)
+        self.assertEqual(threads.results, [(200, True)] * 80)

@@ -23,7 +23,7 @@ from filestoraged.storage.s3.sigv4 import EMPTY_SHA256, Signer, canonical_query,
 
 from .seaweed_server import SeaweedMixin
 from .storage_contract import StorageContract
-from .support import MIB, ServerCase, payload, serve_in_thread, sha256, wait_until
+from .support import MIB, ServerCase, Threads, payload, serve_in_thread, sha256, wait_until
 from .test_data_http import DataContract
 from .test_files_http import FilesContract, LimitContract
 from .test_share_http import ShareContract
@@ -395,28 +395,31 @@ class ClusterFaultTests(ServerCase):
                         failures.append(response.status)
                     reads[0] += 1
 
-        reader = threading.Thread(target=read_on)
-        reader.start()
-        try:
-            wait_until(lambda: reads[0] >= 8, "reads flow")
-            self.cluster.kill("volume1")
-            before = reads[0]
-            wait_until(lambda: reads[0] >= before + 8, "reads go on without the volume server")
-            keys_before = self.keys()
-            reply = self.request("POST", "/files", payload(2 * MIB, seed=99))
-            self.assertEqual(reply.status, 503, reply)
-            self.assertIn("Retry-After", reply.headers)
-            self.assertEqual(self.keys(), keys_before)  # nothing partial in the store ...
-            self.assertEqual(os.listdir(os.path.join(self.data_dir, ".tmp")), [])  # ... nor here
-        finally:
-            done.set()
-            reader.join(60)
+        with Threads(120) as reader:
+            reader.start(read_on)
+            try:
+                self.kill_a_volume_server_under(reads)
+            finally:
+                done.set()
         self.assertEqual(failures, [])
         self.cluster.start_volume(1)
         wait_until(lambda: self.request("POST", "/files", payload(2 * MIB, seed=99)).status == 200,
                    "writes work again once it is back", timeout=60)
         for oid, data in stored.items():
             self.assertEqual(self.request("GET", "/files/" + oid).body, data)
+
+    def kill_a_volume_server_under(self, reads) -> None:
+        """Kill a volume server while ``reads`` count reads flowing; a write then is a clean 503."""
+        wait_until(lambda: reads[0] >= 8, "reads flow")
+        self.cluster.kill("volume1")
+        before = reads[0]
+        wait_until(lambda: reads[0] >= before + 8, "reads go on without the volume server")
+        keys_before = self.keys()
+        reply = self.request("POST", "/files", payload(2 * MIB, seed=99))
+        self.assertEqual(reply.status, 503, reply)
+        self.assertIn("Retry-After", reply.headers)
+        self.assertEqual(self.keys(), keys_before)  # nothing partial in the store ...
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, ".tmp")), [])  # ... nor here
 
 
 class MisconfiguredCase(SeaweedMixin, ServerCase):

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from filestoraged.workers import cpu_limit, worker_count
 
-from .support import MIB, Daemon, connection_refused, daemon_workers, multipart, payload, sha256, wait_until
+from .support import (MIB, Daemon, Threads, connection_refused, daemon_workers, multipart, payload, sha256,
+                      wait_until)
 
 
 def connect(port: int) -> http.client.HTTPConnection:
@@ -269,26 +270,26 @@ class LifecycleTests(WorkersCase):
                     conn = connect(self.port)
                     status, _ = call(conn, "GET", "/healthz")
                     conn.close()
-                    outcomes["ok" if status == 200 else "failed"] += 1 if status == 200 else 0
-                    if status != 200:
-                        outcomes["failed"].append(status)
-                except OSError as error:
+                except (OSError, http.client.HTTPException) as error:
                     outcomes["failed"].append(repr(error))
+                    continue
+                if status == 200:
+                    outcomes["ok"] += 1
+                else:
+                    outcomes["failed"].append(status)
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        try:
-            wait_until(lambda: outcomes["ok"] > 20, "requests flow")
-            os.kill(self.parent, signal.SIGHUP)
-            wait_until(lambda: len(daemon_workers(self.parent)) == 2 and not old & set(daemon_workers(self.parent)),
-                       "two new workers replaced the old ones")
-            before = outcomes["ok"]
-            wait_until(lambda: outcomes["ok"] > before + 20, "the new workers serve")
-        finally:
-            done.set()
-            for thread in threads:
-                thread.join(30)
+        with Threads(60) as threads:
+            for _ in range(4):
+                threads.start(hammer)
+            try:
+                wait_until(lambda: outcomes["ok"] > 20, "requests flow")
+                os.kill(self.parent, signal.SIGHUP)
+                wait_until(lambda: len(daemon_workers(self.parent)) == 2
+                           and not old & set(daemon_workers(self.parent)), "two new workers replaced the old ones")
+                before = outcomes["ok"]
+                wait_until(lambda: outcomes["ok"] > before + 20, "the new workers serve")
+            finally:
+                done.set()
         self.assertEqual(outcomes["failed"], [])
         self.assertIsNone(self.daemon.process.poll())
 
