@@ -2,14 +2,32 @@
 (after a line naming each skipped test and why).
 
 ``python -m tests.run [test names...]``; exit status 1 if anything failed.
+A test still running after ``TEST_DEADLINE`` seconds (``FILESTORAGED_TEST_DEADLINE``)
+stops the run: every thread's traceback is printed and the exit status is 1,
+so a hung test fails CI at once instead of holding it to its time limit.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import sys
 import unittest
+
+TEST_DEADLINE = float(os.environ.get("FILESTORAGED_TEST_DEADLINE", "300"))
+
+
+class WatchedResult(unittest.TextTestResult):
+    """A result that arms a watchdog for each test (see the module docstring)."""
+
+    def startTest(self, test) -> None:
+        faulthandler.dump_traceback_later(TEST_DEADLINE, exit=True)
+        super().startTest(test)
+
+    def stopTest(self, test) -> None:
+        super().stopTest(test)
+        faulthandler.cancel_dump_traceback_later()
 
 
 def main(argv) -> int:
@@ -26,7 +44,7 @@ def main(argv) -> int:
         suite = loader.loadTestsFromNames(argv)
     else:
         suite = loader.discover("tests", top_level_dir=".")
-    result = unittest.TextTestRunner(verbosity=1, stream=sys.stdout).run(suite)
+    result = unittest.TextTestRunner(verbosity=1, stream=sys.stdout, resultclass=WatchedResult).run(suite)
     # A test with failing subtests is listed once per subtest: count tests.
     failed = len({id(test) if not hasattr(test, "test_case") else id(test.test_case)
                   for test, _ in result.failures + result.errors}) + len(result.unexpectedSuccesses)

@@ -125,6 +125,8 @@ class ClusterCase(unittest.TestCase):
             thread.start()
         for thread in threads:
             thread.join(120)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
         return statuses
 
 
@@ -170,6 +172,8 @@ class BalancedClusterTests(ClusterCase):
             thread.start()
         for thread in threads:
             thread.join(60)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
         for n in range(2):
             self.assertEqual(call(ports[0], "GET", "/kv/key%d" % n).json(), {"key%d" % n: n})
 
@@ -316,6 +320,8 @@ class MixedLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join(120)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
 
     def _client(self, number: int) -> None:
         deadline = time.monotonic() + 120

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import http.client
 import os
-import threading
 
-from .support import ServerCase, payload, sha256
+from .support import ServerCase, Threads, payload, sha256
 from .test_memcached_http import MemcachedServerCase
 
 
@@ -121,11 +120,9 @@ class DataContract:
                 conn.close()
 
         methods = ["PUT"] * 24 + ["DELETE"] * 8 + ["GET"] * 8
-        threads = [threading.Thread(target=call, args=(m,)) for m in methods]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with Threads(120) as threads:
+            for method in methods:
+                threads.start(call, method)
         self.assertEqual(problems, [])
         self.put("race", data)
         self.assertEqual(self.request("GET", "/data/race/" + oid).body, data)

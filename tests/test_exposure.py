@@ -247,5 +247,7 @@ class ReloadTests(DaemonCase):
             stop.set()
             for thread in threads:
                 thread.join(30)
+                if thread.is_alive():
+                    raise AssertionError("thread did not end in time")
         self.assertGreater(len(done), 100)
         self.assertEqual(failures, [])

@@ -42,7 +42,8 @@ if pid == 0:
 for thread in threads[4:]:
     thread.start()
 for thread in threads:
-    thread.join()
+    thread.join(60)
+    assert not thread.is_alive(), "a writer did not end"
 os.waitpid(pid, 0)
 """
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import threading
 import unittest
 
 from filestoraged.errors import (
@@ -22,7 +21,7 @@ from filestoraged.storage.memcached.retrieval import RING_WINDOW
 
 from .memcached_server import MemcachedMixin
 from .storage_contract import StorageContract
-from .support import MIB, payload, sha256
+from .support import MIB, Threads, payload, sha256
 
 
 def flip_chunk_byte(cluster, manifest, index: int, name: str = "") -> None:
@@ -159,11 +158,9 @@ class LibraryTests(MemcachedTestCase):
             except AlreadyExists:
                 outcomes.append("exists")
 
-        threads = [threading.Thread(target=store) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with Threads(120) as threads:
+            for _ in range(6):
+                threads.start(store)
         self.assertEqual(sorted(outcomes), ["exists"] * 5 + ["stored"])
         self.assertEqual(self.read("race"), data)
         self.assertEqual(len(self.keys_held()), 1 + len(self.store.manifest("race").crcs))

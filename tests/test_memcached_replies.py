@@ -100,6 +100,8 @@ class CutServerTests(unittest.TestCase):
             with self.assertRaises(BackendUnavailable):
                 cluster.values_into(["k"], lambda size: bytearray(size + 2))
         server.join(10)
+        if server.is_alive():
+            raise AssertionError("server did not end in time")
         self.assertEqual(len(accepted), 2)  # a fresh connection for the second call
 
 

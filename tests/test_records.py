@@ -83,6 +83,8 @@ class RecordsContract:
             thread.start()
         for thread in threads:
             thread.join(60)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
         self.assertEqual(self.records.get("counters/one").value["count"], 80)
 
     def test_an_update_that_changes_nothing_writes_nothing(self):

@@ -16,7 +16,7 @@ from filestoraged.errors import BackendUnavailable
 from filestoraged.meta.links import RELEASE_GRACE
 from filestoraged.storage.names import SHARES
 
-from .support import MIB, FakeClock, ServerCase, database_bytes, multipart, payload, sha256, wait_until
+from .support import MIB, FakeClock, ServerCase, Threads, database_bytes, multipart, payload, sha256, wait_until
 from .test_memcached_http import MemcachedServerCase
 
 
@@ -260,11 +260,9 @@ class ShareContract:
         def fetch():
             statuses.append(self.request("GET", path).status)
 
-        threads = [threading.Thread(target=fetch) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with Threads(120) as threads:
+            for _ in range(6):
+                threads.start(fetch)
         self.assertEqual(sorted(statuses), [200] + [410] * 5)
 
     def test_the_last_piece_leaves_only_once_the_download_is_counted(self):
@@ -362,11 +360,9 @@ class ShareContract:
         def guess():
             statuses.append(self.request("GET", path + "?password=wrong").status)
 
-        threads = [threading.Thread(target=guess) for _ in range(40)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with Threads(120) as threads:
+            for _ in range(40):
+                threads.start(guess)
         self.assertLessEqual(statuses.count(401), 5, statuses)
         self.assertEqual(statuses.count(401) + statuses.count(429), 40, statuses)
         self.assertError(self.request("GET", path + "?password=right"), 429, "too_many_requests")

@@ -123,6 +123,8 @@ class SharedKVTests(DaemonsCase):
             thread.start()
         for thread in threads:
             thread.join(60)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
         self.kv[0].commit()
         for number in range(3):
             for round_ in range(10):
@@ -224,6 +226,8 @@ class SharedLinksTests(DaemonsCase):
             thread.start()
         for thread in threads:
             thread.join(60)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
         self.assertEqual((results.count("ok"), results.count("gone")), (5, 15))
         self.assertEqual(self.stores[2].get(link_id).downloads, 5)
 

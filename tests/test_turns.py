@@ -58,6 +58,8 @@ class TurnsTests(unittest.TestCase):
         later.start()  # free again: taken at once, without waiting
         self.assertTrue(entered.wait(DEADLINE))
         later.join(DEADLINE)
+        if later.is_alive():
+            raise AssertionError("later did not end in time")
 
 
 if __name__ == "__main__":
