@@ -14,9 +14,9 @@ import unittest
 from typing import List, Optional
 from urllib.parse import unquote
 
-from .support import free_port, wait_for_port
+from .support import free_port, required, wait_for_port
 
-REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1"
+REQUIRED = required("MEMCACHED")
 
 
 def memcached_binary() -> Optional[str]:

@@ -3,7 +3,7 @@ port, with a configuration block taken from our documentation (so the
 recipes we publish are the ones we test).
 
 ``nginx`` is a test-only part: ``bin/test`` installs it as root; without it
-the tests that need it skip, unless ``FILESTORAGED_REQUIRE_MEMCACHED=1``
+the tests that need it skip, unless ``FILESTORAGED_REQUIRE_NGINX=1``
 (CI sets every ``FILESTORAGED_REQUIRE_*``), where that is a failure.
 """
 
@@ -18,9 +18,9 @@ import tempfile
 import unittest
 from typing import List
 
-from .support import ROOT, free_port, wait_for_port
+from .support import ROOT, free_port, required, wait_for_port
 
-REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1"
+REQUIRED = required("NGINX")
 
 CONF = """
 worker_processes 1;

@@ -27,9 +27,9 @@ from typing import List, Optional
 
 from filestoraged.storage.s3.client import S3Client
 
-from .support import free_port
+from .support import free_port, required
 
-REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_S3") == "1"
+REQUIRED = required("S3")
 ACCESS_KEY, SECRET_KEY = "filestoraged-test", "filestoraged-test-secret"
 _buckets = itertools.count(1)
 

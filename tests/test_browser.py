@@ -12,9 +12,9 @@ import shutil
 import tempfile
 import unittest
 
-from .support import ServerCase, sha256
+from .support import ServerCase, required, sha256
 
-REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_BROWSER") == "1"
+REQUIRED = required("BROWSER")
 # If this ran, it would stage a KV key on the daemon and retitle the page.
 PAGE = (b"<!doctype html><title>harmless</title><p>hello</p><script>"
         b"document.title='pwned';fetch('/kv/set',{method:'POST',body:'{\"pwned\":1}'});"

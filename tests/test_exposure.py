@@ -17,7 +17,7 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from .support import MIB, Daemon, ServerCase, daemon_workers, payload, sha256, wait_until
+from .support import MIB, Daemon, ServerCase, daemon_workers, payload, required, sha256, wait_until
 from .test_tls import TlsServerCase
 
 ATTACKER = "127.0.0.2"  # loopback, but another address than the clients'
@@ -150,7 +150,7 @@ class DeadlineTests(ServerCase):
                    "the slow reader was cut", timeout=15)
 
 
-@unittest.skipUnless(shutil.which("openssl") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
+@unittest.skipUnless(shutil.which("openssl") or required("OPENSSL"),
                      "needs the openssl command")
 class TlsRefusalTests(TlsServerCase):
     tls_overrides = {"max_connections": 1}

@@ -12,12 +12,13 @@ import subprocess
 import tempfile
 import unittest
 
-from .support import ROOT, free_port, wait_for_port
+from .support import ROOT, free_port, required, wait_for_port
 
-# A real install into / runs only where that is harmless: CI's throwaway
-# machine, as root, where nothing is installed yet.
-REAL_INSTALL = (os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("systemd-analyze")
-                and not os.path.exists("/opt/filestoraged"))
+# A real install into / runs only where that is harmless and asked for
+# (FILESTORAGED_REQUIRE_INSTALL=1: CI's throwaway machine), as root, where
+# nothing is installed yet; asked for where it cannot run, it fails.
+REAL_INSTALL = required("INSTALL")
+CAN_INSTALL = os.geteuid() == 0 and shutil.which("systemd-analyze") and not os.path.exists("/opt/filestoraged")
 
 
 class InstallTests(unittest.TestCase):
@@ -83,9 +84,11 @@ class InstallTests(unittest.TestCase):
         with open(settings) as handle:
             self.assertEqual(handle.read(), "FILESTORAGED_PORT=9000\n")
 
-@unittest.skipUnless(REAL_INSTALL, "a real install runs in CI only (CI=true, root, nothing installed)")
+@unittest.skipUnless(REAL_INSTALL, "a real install runs where FILESTORAGED_REQUIRE_INSTALL=1 (CI)")
 class RealInstallTests(unittest.TestCase):
     def test_the_installed_units_verify(self):
+        self.assertTrue(CAN_INSTALL, "FILESTORAGED_REQUIRE_INSTALL=1 needs root, systemd-analyze and "
+                                     "nothing installed in /opt/filestoraged")
         script = os.path.join(ROOT, "bin", "install")
         installed = subprocess.run([script], capture_output=True, text=True, timeout=600)
         self.addCleanup(subprocess.run, [script, "--uninstall"], capture_output=True, timeout=120)

@@ -14,9 +14,9 @@ import tempfile
 import unittest
 from typing import Dict, Optional
 
-from .support import MIB, Daemon, CuttingProxy, payload
+from .support import MIB, CuttingProxy, Daemon, payload, required
 
-REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_GIT_LFS") == "1"
+REQUIRED = required("GIT_LFS")
 
 
 def have_git_lfs() -> bool:

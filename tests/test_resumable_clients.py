@@ -15,14 +15,14 @@ import unittest
 
 from filestoraged.cli import main
 
-from .support import MIB, Daemon, CuttingProxy, payload, sha256
+from .support import MIB, CuttingProxy, Daemon, payload, required, sha256
 
 try:
     from tusclient import client as tus_client
 except ImportError:  # bin/test installs it into .venv
     tus_client = None
 
-REQUIRED = os.environ.get("FILESTORAGED_REQUIRE_TUSPY") == "1"
+REQUIRED = required("TUSPY")
 
 
 def call(port: int, method: str, path: str, body: bytes = b"", headers=None):

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import unittest
 
-from .support import MIB, ROOT, ServerCase, free_port, payload, sha256
+from .support import MIB, ROOT, ServerCase, free_port, payload, required, sha256
 
 
 def make_certificate(folder: str) -> tuple:
@@ -22,8 +22,8 @@ def make_certificate(folder: str) -> tuple:
     return cert, key
 
 
-# bin/test installs openssl; CI (REQUIRE_MEMCACHED set) must not skip quietly.
-@unittest.skipUnless(shutil.which("openssl") or os.environ.get("FILESTORAGED_REQUIRE_MEMCACHED") == "1",
+# bin/test installs openssl; CI (FILESTORAGED_REQUIRE_OPENSSL=1) must not skip quietly.
+@unittest.skipUnless(shutil.which("openssl") or required("OPENSSL"),
                      "needs the openssl command")
 class TlsServerCase(ServerCase):
     """A server with a certificate made for the class (``tls_overrides``: more settings)."""
