@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -360,9 +361,21 @@ def wait_until(condition, what: str, timeout: float = 20) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a server a test starts as a process of its own (one that
+    cannot be told to bind port 0 and say which it got). Drawn at random
+    below the kernel's ephemeral range (``ip_local_port_range`` starts at
+    32768), where no outgoing connection's port is ever taken, and checked
+    free: the port 0 way handed back ports that the next ``connect`` of
+    another test could take before the server bound them."""
+    for _ in range(100):
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 def wait_for_port(port: int, process=None, timeout: float = 20) -> None:

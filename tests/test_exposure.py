@@ -84,9 +84,11 @@ class OneClientTests(DaemonCase):
         self.addCleanup(dripper.join, 5)
         self.addCleanup(stop.set)
         with ThreadPoolExecutor(10) as pool:
-            durations = list(pool.map(lambda _: get_within(daemon.port, "/healthz", 2.0), range(50)))
+            durations = list(pool.map(lambda _: get_within(daemon.port, "/healthz", 10.0), range(50)))
         self.assertEqual(len(durations), 50)
-        self.assertLess(max(durations), 2.0)
+        # Told apart from waiting for a slot until the idle timeout (30 s);
+        # how fast they are is the bench's to say.
+        self.assertLess(max(durations), 10.0)
 
     def test_the_cap_per_client_address_holds_across_workers(self):
         daemon = self.start("--workers", "2", "--max-client-connections", "6")
@@ -176,7 +178,7 @@ class TlsRefusalTests(TlsServerCase):
         wait_until(lambda: len(self.server.waiting) == 1, "the slot is taken")
         with ThreadPoolExecutor(10) as pool:
             durations = list(pool.map(refused, range(10)))
-        self.assertLess(max(durations), 2.0, durations)  # was 4-10 s: refusals waited in line
+        self.assertLess(max(durations), 3.5, durations)  # was 4-10 s: refusals waited in line
         busy.sendall(b"Host: x\r\n\r\n")
         self.assertIn(b"200 OK", busy.recv(4096))
 

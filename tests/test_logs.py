@@ -93,7 +93,7 @@ class BatchedAccessLogTests(unittest.TestCase):
         logged = time.monotonic()
         line = process.stderr.readline()  # a blocking read: returns once the batch is written
         self.assertTrue(line.rstrip().endswith(b"filestoraged.access: now"), line)
-        self.assertLess(time.monotonic() - logged, FLUSH_EVERY + 1.0)
+        self.assertLess(time.monotonic() - logged, FLUSH_EVERY + 5.0)  # told apart from "at exit only"
 
 
 class DaemonAccessLogTests(unittest.TestCase):
