@@ -30,6 +30,8 @@ class MemcachedServerCase(MemcachedMixin, ServerCase):
 
 
 class MemcachedFilesTests(FilesContract, MemcachedServerCase):
+    checked_before_headers = 8 * MIB  # the first window is fetched and checked before the headers
+
     def test_memcached_down_is_503_with_retry_after_and_recovers(self):
         oid = self.upload(b"kept")["hash"]
         self.memcached[0].stop()
