@@ -206,6 +206,29 @@ class AllModeTests(AccessCase):
         self.assertEqual(self.call("GET", "/healthz").status, 200)
 
 
+    def test_a_repository_scope_reads_that_repository_only(self):
+        writer = self.token("data:photos:write", "data:music:write")
+        for repo in ("photos", "music"):
+            self.assertEqual(self.call("PUT", "/data/" + repo, repo.encode(), writer).status, 201)
+        photos = self.token("data:photos:read")
+        self.assertEqual(self.call("GET", "/data/photos/" + sha256(b"photos"), token=photos).body, b"photos")
+        self.assertEqual([row["oid"] for row in self.call("GET", "/data/photos", token=photos).json()],
+                         [sha256(b"photos")])
+        for path in ("/data/music/" + sha256(b"music"), "/data/music"):
+            reply = self.call("GET", path, token=photos)
+            self.assertEqual(reply.status, 403, reply)
+            self.assertIn("data:music:read", reply.json()["message"])
+        self.assertEqual(self.call("PUT", "/data/photos", b"x", photos).status, 403)
+
+    def test_kv_read_reads_and_only_reads(self):
+        self.assertEqual(self.call("POST", "/kv/set", b'{"k": 1}', self.token("kv:write")).status, 201)
+        self.assertEqual(self.call("POST", "/kv/commit", token=self.token("kv:write")).status, 204)
+        reader = self.token("kv:read")
+        self.assertEqual(self.call("GET", "/kv/k", token=reader).json(), {"k": 1})
+        self.assertEqual(self.call("GET", "/kv/k", token=self.token("files:read")).status, 403)
+        self.assertEqual(self.call("POST", "/kv/set", b'{"k": 2}', reader).status, 403)
+
+
 class ModeResolutionTests(AccessCase):
     config_overrides = {"auth": "writes"}
 

@@ -294,6 +294,133 @@ class LifecycleTests(WorkersCase):
         self.assertIsNone(self.daemon.process.poll())
 
 
+class ReloadedConfigurationTests(unittest.TestCase):
+    """SIGHUP reads the configuration file again; a bad one is logged and
+    the running one kept."""
+
+    def test_sighup_applies_a_new_configuration_and_keeps_the_running_one_when_it_is_bad(self):
+        folder = tempfile.mkdtemp(prefix="fsd-reload-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        settings, log = os.path.join(folder, "filestoraged.ini"), os.path.join(folder, "daemon.log")
+        with open(settings, "w") as out:
+            out.write("[filestoraged]\nmax-size = 1000\n")
+        daemon = Daemon(os.path.join(folder, "store"), "--workers", "2", "--config", settings, log=log,
+                        log_level="INFO").start()
+        self.addCleanup(daemon.stop)
+        parent = daemon.process.pid
+        wait_until(lambda: len(daemon_workers(parent)) == 2, "two workers run")
+
+        def upload_status() -> int:
+            conn = connect(daemon.port)
+            try:
+                return call(conn, "POST", "/files", b"x" * 2000)[0]
+            finally:
+                conn.close()
+
+        self.assertEqual(upload_status(), 413)
+        with open(settings, "w") as out:
+            out.write("[filestoraged]\nmax-size = 5000\n")
+        old = set(daemon_workers(parent))
+        os.kill(parent, signal.SIGHUP)
+        wait_until(lambda: len(daemon_workers(parent)) == 2 and not old & set(daemon_workers(parent)),
+                   "two new workers replaced the old ones")
+        wait_until(lambda: upload_status() == 200, "the new size limit holds")
+        with open(settings, "w") as out:
+            out.write("[filestoraged]\nmax-size = plenty\n")
+        running = set(daemon_workers(parent))
+        os.kill(parent, signal.SIGHUP)
+        def logged() -> str:
+            with open(log) as handle:
+                return handle.read()
+
+        wait_until(lambda: "the configuration does not load" in logged(), "the bad configuration is logged")
+        self.assertEqual(set(daemon_workers(parent)), running)  # the running workers stay
+        self.assertEqual(upload_status(), 200)
+        self.assertIsNone(daemon.process.poll())
+
+
+class KilledMidDownloadTests(WorkersCase):
+    """A once-link's reservation held by a transfer that a real kill cut (of
+    the worker serving it, or of the whole daemon) is given back: the link
+    still downloads once."""
+
+    def once_link(self) -> str:
+        body, content_type = multipart({"file": ("film.bin", payload(24 * MIB, seed=71), "application/octet-stream")})
+        conn = connect(self.port)
+        conn.request("PUT", "/file", body, {"Content-Type": content_type})
+        reply = conn.getresponse()
+        self.assertEqual(reply.status, 201)
+        path = "/file/" + json.loads(reply.read())["url"].rsplit("/", 1)[1]
+        conn.close()
+        return path
+
+    def stalled_download(self, path: str):
+        """A connection held by one worker (its pid) whose download of
+        ``path`` started and stalls: the client reads nothing more."""
+        pid, conns = next(iter(self.conns().items()))
+        conn = conns[0]
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.sock.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path).encode())
+        self.assertIn(b" 200 ", conn.sock.recv(4096))
+        return pid, conn
+
+    def status_of(self, path: str) -> int:
+        conn = connect(self.port)
+        try:
+            conn.request("HEAD", path)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    def test_a_killed_worker_gives_its_reservation_back(self):
+        path = self.once_link()
+        pid, _ = self.stalled_download(path)
+        self.assertEqual(self.status_of(path), 410)  # the one download is held by the transfer
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: len(daemon_workers(self.parent)) == 2 and pid not in daemon_workers(self.parent),
+                   "the killed worker was replaced")
+        wait_until(lambda: self.status_of(path) == 200, "the reservation came back")
+
+    def test_a_killed_daemon_gives_its_reservation_back_at_start(self):
+        path = self.once_link()
+        self.stalled_download(path)
+        self.assertEqual(self.status_of(path), 410)
+        self.daemon.kill()
+        self.daemon.start()
+        self.parent = self.daemon.process.pid
+        wait_until(lambda: len(daemon_workers(self.parent)) == 2, "two workers run again")
+        self.assertEqual(self.status_of(path), 200)
+        conn = connect(self.port)
+        status, body = call(conn, "GET", path)
+        conn.close()
+        self.assertEqual((status, len(body)), (200, 24 * MIB))
+        self.assertEqual(self.status_of(path), 410)  # and now it is spent
+
+
+class GuessingAcrossWorkersTests(WorkersCase):
+    args = ("--auth", "writes")
+
+    def test_wrong_tokens_get_at_most_ten_checks_whatever_workers_they_reach(self):
+        pinned_conns = self.conns(per_worker=10)  # 10 keep-alive connections held by each worker
+        self.assertEqual(len(pinned_conns), 2)
+
+        def guess(conn) -> list:
+            return [call(conn, "POST", "/files", b"guess", {"Authorization": "Bearer wrong-%d" % n})[0]
+                    for n in range(5)]
+
+        with Threads(120) as threads:
+            for conns in pinned_conns.values():
+                for conn in conns:
+                    threads.start(guess, conn)
+        statuses = [status for result in threads.results for status in result]
+        by_worker = [sorted(set(status for result in threads.results[i * 10:(i + 1) * 10] for status in result))
+                     for i in range(2)]
+        self.assertEqual(len(statuses), 100)
+        self.assertEqual(statuses.count(401), 10, statuses)  # exactly the limit was checked
+        self.assertEqual(statuses.count(401) + statuses.count(429), 100, statuses)
+        self.assertTrue(all(429 in seen for seen in by_worker), by_worker)  # both workers refused guesses
+
+
 class WatchdogTests(unittest.TestCase):
     def test_the_watchdog_is_pinged_only_while_every_worker_beats(self):
         from .test_ops import notify_listener, receive_until
