@@ -355,6 +355,13 @@ class ShareContract:
         self.assertEqual(reply.status, 201, reply)
         self.assertEqual(self.request("GET", self.path_of(reply.json())).body, data)
 
+    def test_racing_right_passwords_are_never_refused(self):
+        path = self.path_of(self.share(password="right", max_downloads=7))
+        with Threads(120) as threads:
+            for _ in range(7):
+                threads.start(lambda: self.request("GET", path + "?password=right").status)
+        self.assertEqual(threads.results, [200] * 7)
+
     def test_concurrent_guesses_get_no_more_checks_than_the_limit(self):
         path = self.path_of(self.share(password="right", max_downloads=3))
         statuses = []

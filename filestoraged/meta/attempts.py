@@ -12,9 +12,20 @@ forgets at most a minute of them).
 
 from __future__ import annotations
 
+import time
 from typing import List, Optional
 
 from ..records.interface import Conflict, Records
+
+# An attempt admitted but not yet judged (its check is running) holds a
+# place in the limit; a request that finds every place held by checks still
+# running waits for one to be judged instead of being refused: a right
+# token or password is never refused because of others in flight, and the
+# limit stays exact. A check that never reported (its process died) counts
+# as failed after this long.
+STALE_PENDING = 30.0
+WAIT_FOR_PLACE = 10.0  # seconds a request waits for a place before its 429
+_POLL = 0.01
 
 
 class Attempts:
@@ -34,6 +45,10 @@ class Attempts:
     def _recent(self, value: Optional[dict], now: float) -> List[float]:
         return sorted(at for at in (value or {}).get("at", ()) if at > now - self.window)
 
+    def _pending(self, value: Optional[dict], now: float, recent: List[float]) -> List[float]:
+        """Attempts counted in ``recent`` whose check is still running."""
+        return [at for at in (value or {}).get("pending", ()) if at in recent and at > now - STALE_PENDING]
+
     def _retry(self, recent: List[float], now: float) -> Optional[int]:
         if len(recent) < self.limit:
             return None
@@ -45,32 +60,61 @@ class Attempts:
         return self._retry(self._recent(None if record is None else record.value, now), now)
 
     def admit(self, key: str, now: float) -> Optional[int]:
-        """Count an attempt as failed in advance, if the limit allows one now
-        (None); else the seconds until it will. One compare-and-swap, so that
+        """Count an attempt as failed in advance, and as pending until it is
+        judged (``forget`` if it was right, ``settle`` if wrong), if the limit
+        allows one (None); else the seconds until it will. While every place
+        is held by checks still running, wait for one of them to be judged
+        (up to ``WAIT_FOR_PLACE``). One compare-and-swap per try, so that
         attempts racing in several workers or daemons cannot all pass the
         same check."""
-        refused: List[int] = []
+        outcome: List[object] = []
 
         def change(value: Optional[dict]) -> Optional[dict]:
             recent = self._recent(value, now)
-            retry = self._retry(recent, now)
-            refused[:] = [] if retry is None else [retry]
-            return None if retry is not None else {"at": recent + [now]}
+            pending = self._pending(value, now, recent)
+            settled = [at for at in recent if at not in pending]
+            retry = self._retry(settled, now)
+            if retry is not None:
+                outcome[:] = [retry]
+            elif len(recent) >= self.limit:
+                outcome[:] = ["busy"]
+            else:
+                outcome[:] = []
+                return {"at": recent + [now], "pending": pending + [now]}
+            return None
+
+        waited_until = time.monotonic() + WAIT_FOR_PLACE
+        while True:
+            self.records.update(self._key(key), change)
+            if outcome != ["busy"]:
+                return outcome[0] if outcome else None  # type: ignore[return-value]
+            if time.monotonic() > waited_until:
+                return 1
+            time.sleep(_POLL)
+
+    def settle(self, key: str, when: float) -> None:
+        """The attempt admitted at ``when`` was wrong: it stays counted, no longer pending."""
+        def change(value: Optional[dict]) -> Optional[dict]:
+            pending = list((value or {}).get("pending", ()))
+            if when not in pending:
+                return None
+            pending.remove(when)
+            return dict(value or {}, pending=pending)
 
         self.records.update(self._key(key), change)
-        return refused[0] if refused else None
 
     def add(self, key: str, now: float) -> None:
         self.records.update(self._key(key), lambda value: {"at": self._recent(value, now) + [now]})
 
     def forget(self, key: str, when: float) -> None:
-        """Take back one failure counted in advance at ``when``."""
+        """Take back one failure counted in advance at ``when`` (it was right)."""
         def change(value: Optional[dict]) -> Optional[dict]:
             times = list((value or {}).get("at", ()))
             if when not in times:
                 return None
             times.remove(when)
-            return {"at": times}
+            pending = [at for at in (value or {}).get("pending", ()) if at != when]
+            return {"at": times, "pending": pending}
 
         self.records.update(self._key(key), change)
 

@@ -66,6 +66,7 @@ class Passwords:
             self.wrong.forget(link_id, now)
             raise TooManyRequests(1, "too many password checks at once; retry in 1 s") from None
         if not hmac.compare_digest(digest, expected):
+            self.wrong.settle(link_id, now)
             raise Unauthorized("wrong password", LINK_CHALLENGE)
         self.wrong.forget(link_id, now)
 

@@ -155,14 +155,21 @@ class Access:
         secret = credentials(headers)
         # Checked and counted in one step: the attempt counts as failed from
         # the moment it is let in, until the token proves good, so concurrent
-        # guesses (in any worker) cannot all pass the same check. A locked-out
-        # address gets 429 even with a good token: answering it would tell a
-        # guesser which of its guesses was right.
+        # guesses (in any worker) cannot all pass the same check; while every
+        # place is held by checks still running, it waits for one (see
+        # Attempts.admit), so a good token is never refused for others in
+        # flight. A locked-out address gets 429 even with a good token:
+        # answering it would tell a guesser which of its guesses was right.
         retry = self.failures.admit(address, now)
         if retry is not None:
             raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
-        token = self.tokens.find(secret) if secret else None
+        try:
+            token = self.tokens.find(secret) if secret else None
+        except BaseException:
+            self.failures.forget(address, now)  # not judged: the store did not answer
+            raise
         if token is None:
+            self.failures.settle(address, now)
             raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
         self.failures.forget(address, now)
         if not grants(token.scopes, need.face, need.namespace, need.verb):
