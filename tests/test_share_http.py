@@ -130,6 +130,32 @@ class ShareContract:
                 self.assertError(refused, 400, "bad_request")
                 self.assertIn(header, refused.json()["message"])
 
+    def test_the_one_liner_refuses_what_it_would_otherwise_drop_or_misname(self):
+        cases = [
+            ("/file/s.txt?password=hunter2", {}, "password"),  # a link without the password it was asked for
+            ("/file/s.txt?download=1", {}, "download"),
+            ("/file/..", {}, "file name"), ("/file/.", {}, "file name"), ("/file/.htaccess", {}, "file name"),
+            ("/file/invoice%E2%80%AEtxt.exe", {}, "file name"),  # U+202E shows it as invoiceexe.txt
+            ("/file/%ff.txt", {}, "UTF-8"),
+            ("/file/a.txt", {"Max-Downloads": ""}, "Max-Downloads"),
+            ("/file/a.txt", {"Max-Days": " "}, "Max-Days"),
+            ("/file/a.txt", {"X-Password": ""}, "X-Password"),
+        ]
+        for path, headers, named in cases:
+            with self.subTest(path=path, headers=headers):
+                refused = self.request("PUT", path, b"secret", headers)
+                self.assertError(refused, 400, "bad_request")
+                self.assertIn(named, refused.json()["message"])
+        self.assertEqual(self.shared_blobs(), [])  # nothing was stored
+
+    def test_the_landing_forms_post_takes_one_password_field_only(self):
+        path = self.path_of(self.share(b"form only", password="pw"))
+        form = {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
+        for body in (b"password=pw&foo=1", b"password=pw&password=pw"):
+            with self.subTest(body=body):
+                self.assertError(self.request("POST", path, body, form), 400, "bad_request")
+        self.assertEqual(self.request("POST", path, b"password=pw", form).status, 200)  # not spent before
+
     def test_download_with_the_original_type_and_name(self):
         link = self.share(b"%PDF-1.4 data", "résumé 2024.pdf", "application/octet-stream")
         reply = self.request("GET", self.path_of(link))

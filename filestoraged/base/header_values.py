@@ -31,6 +31,10 @@ _MEDIA_TYPE = re.compile(
 )
 # C0 controls, DEL and C1 controls: never part of a file name a person chose.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters that reorder what a person reads (a right-to-left override makes
+# "invoice\u202etxt.exe" show as "invoiceexe.txt") or separate folders: never
+# in a file name a download is saved under.
+_NOT_IN_NAMES = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069/\\\\]")
 
 
 def is_media_type(value: str) -> bool:
@@ -60,17 +64,21 @@ def is_file_name(value: str) -> bool:
         encoded = value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         return False
-    return 0 < len(encoded) <= MAX_FILE_NAME and _CONTROL.search(value) is None
+    return (0 < len(encoded) <= MAX_FILE_NAME and _CONTROL.search(value) is None
+            and _NOT_IN_NAMES.search(value) is None and not value.startswith("."))
 
 
 def file_name(value: Optional[str], field: str = "filename") -> Optional[str]:
     """``value`` if it is a file name of 1-255 UTF-8 bytes without control
-    characters, None for none; ``BadRequest`` naming ``field`` otherwise."""
+    characters, bidirectional controls or folder separators, not starting
+    with a dot (``.``, ``..``, ``.htaccess``), None for none; ``BadRequest``
+    naming ``field`` otherwise."""
     if value is None or value == "":
         return None
     if not is_file_name(value):
         raise BadRequest(
-            "%s must be 1-%d bytes of UTF-8 without control characters: %s"
+            "%s must be 1-%d bytes of UTF-8 without control characters, bidirectional controls or slashes, "
+            "not starting with a dot: %s"
             % (field, MAX_FILE_NAME, ascii(value[:80]))
         )
     return value

@@ -94,9 +94,19 @@ class ShareFace(Face):
         URL as one line of text (JSON when the client asks for it), with
         ``X-Delete-Token`` and ``X-Expires-At``. A multipart body sent here
         is the form upload, as to ``/file``."""
+        if request.query:  # ?password= would be dropped (and logged by proxies): refused, by name
+            for name in request.query:
+                refuse_unknown("query parameter on an upload (send X-Password, Max-Downloads, Max-Days)",
+                               name, ())
         if boundary_of(request.headers.get("Content-Type", "")) is not None:
             return self.upload(request)
-        filename = file_name(unquote(link_id), "the file name in the URL")
+        try:
+            filename = file_name(unquote(link_id, errors="strict"), "the file name in the URL")
+        except UnicodeDecodeError:
+            raise BadRequest("the file name in the URL is not UTF-8") from None
+        for name in ("Max-Downloads", "Max-Days", "X-Password"):
+            if request.headers.get(name) is not None and not request.headers[name].strip():
+                raise BadRequest("%s is empty: give a value or leave the header out" % name)
         max_downloads = whole_number(header_text(request.headers, "Max-Downloads"), "Max-Downloads", 1, 1,
                                      MAX_DOWNLOADS)
         longest = max(1, self.config.share_max_expiry // DAY)
@@ -137,7 +147,12 @@ class ShareFace(Face):
             raise MethodNotAllowed(["DELETE", "GET", "HEAD"], "POST is only for this link's own page")
         link = self.shares.get(_link_id(link_id))
         self.shares.check_alive(link)
-        form = parse_qs(request.body(_FIELD_LIMIT).read_all().decode("utf-8", "replace"))
+        form = parse_qs(request.body(_FIELD_LIMIT).read_all().decode("utf-8", "replace"), keep_blank_values=True)
+        for name, values in form.items():
+            if name != "password":
+                refuse_unknown("form field", name, ("password",))
+            if len(values) > 1:
+                raise BadRequest("the form gives password more than once")
         try:
             self.shares.check_password(link, form.get("password", [None])[0])
         except Unauthorized as error:
