@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import shutil
+import socket
 import tempfile
 import threading
 import unittest
@@ -167,6 +168,8 @@ class ClientTests(ServerCase):
         status, _, err = self.run_client("get", url)
         self.assertEqual((status, err), (1, "filestoraged: 401 unauthorized: this link needs a password"
                                             " (--password, or ?password= in the URL)\n"))
+        status, _, err = self.run_client("get", url, "--password", "not it")
+        self.assertEqual((status, err), (1, "filestoraged: 401 unauthorized: wrong password\n"))
         self.assertEqual(self.run_client("get", url, "--password", "pw")[1], "report 2024.pdf\n")
         with open(os.path.join(folder, "report 2024.pdf"), "rb") as handle:
             self.assertEqual(handle.read(), b"%PDF-1.4 shared end to end")
@@ -176,6 +179,9 @@ class ClientTests(ServerCase):
         self.assertIn("403 forbidden", self.run_client("rm", url)[2])
         self.assertEqual(self.run_client("rm", url, "--delete-token", token)[0], 0)
         self.assertEqual(self.request("GET", url.split(str(self.port), 1)[1]).status, 410)
+        status, _, err = self.run_client("get", url, "--password", "pw")  # asks the name first, with a HEAD
+        self.assertEqual((status, err),
+                         (1, "filestoraged: 410 gone: the link was used up, has expired or was deleted\n"))
         status, out, _ = self.run_client("put", "--share", "--json", source)
         self.assertEqual(set(json.loads(out)), {"status", "url", "delete_token", "expires_at"})
 
@@ -270,7 +276,36 @@ class ClientProcessTests(ServerCase):
         self.assertEqual(process.returncode, 130)
         self.assertNotIn(b"Traceback", err)
         self.assertEqual(err.strip().count(b"\n"), 0, err)
+        self.assertIn(b"interrupted (a download resumes from its .part file", err)
+
+
+class InterruptedPutTests(unittest.TestCase):
+    def test_ctrl_c_during_a_put_speaks_of_the_put(self):
+        # A server that takes the request head and then reads nothing more:
+        # the client is stuck sending when Ctrl-C comes.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        folder = tempfile.mkdtemp(prefix="fsd-put-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        source = os.path.join(folder, "big.bin")
+        with open(source, "wb") as handle:
+            handle.write(payload(6 * MIB, seed=64))
+        process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--url",
+                                    "http://127.0.0.1:%d" % listener.getsockname()[1], "put", source],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, PYTHONPATH=ROOT), preexec_fn=_interruptible)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        listener.settimeout(30)
+        conn, _ = listener.accept()
+        self.addCleanup(conn.close)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.recv(4096)  # the head and a little of the body
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 130)
         self.assertIn(b"interrupted", err)
+        self.assertNotIn(b".part", err)
+        self.assertIn(b"put", err)
 
 
 def _interruptible() -> None:

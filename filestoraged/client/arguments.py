@@ -73,7 +73,9 @@ def main(argv: List[str]) -> int:
         print("filestoraged: %s" % error, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nfilestoraged: interrupted (a download resumes from its .part file when run again)",
+        resumes = {"get": "a download resumes from its .part file when run again",
+                   "put": "a file of 8 MiB or more goes on where it stopped when the same put is run again"}
+        print("\nfilestoraged: interrupted" + (" (%s)" % resumes[args.command] if args.command in resumes else ""),
               file=sys.stderr)
         return 130
     return 0

@@ -28,6 +28,12 @@ from .progress import Progress
 from .resume import RESUMABLE_FROM, NoResumableUploads, put_resumable
 
 COMMANDS = ("put", "get", "rm", "ls")  # the client's; the rest of the command line is the server's
+# What a share link's HEAD answer means, said as its GET's JSON would (a HEAD has no body).
+HEAD_REASONS = {
+    404: "not_found: no such link",
+    410: "gone: the link was used up, has expired or was deleted",
+    429: "too_many_requests: too many wrong passwords; try again later",
+}
 
 
 def client_for(target: str, default: "Client", password: Optional[str]) -> "Client":
@@ -195,10 +201,12 @@ class Client:
             raise self.unreachable("HEAD", path, error) from None
         finally:
             conn.close()
-        if reply.status == 401:  # a HEAD answer has no body to say why
+        if reply.status == 401:  # a HEAD answer has no body to say why: say it from what was sent
+            if self.password is not None:
+                raise Refused("401 unauthorized: wrong password")
             raise Refused("401 unauthorized: this link needs a password (--password, or ?password= in the URL)")
         if reply.status != 200:
-            raise Refused("%d %s" % (reply.status, reply.reason.lower()))
+            raise Refused("%d %s" % (reply.status, HEAD_REASONS.get(reply.status, reply.reason.lower())))
         return safe_name(reply.getheader("Content-Disposition", "")) or path.split("?", 1)[0].rsplit("/", 1)[-1]
 
     def _to_stdout(self, path: str, oid: Optional[str]) -> None:
