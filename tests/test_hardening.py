@@ -11,7 +11,7 @@ import socket
 import struct
 import time
 
-from .support import ServerCase, multipart, sha256, wait_until
+from .support import MIB, ServerCase, multipart, payload, sha256, wait_until
 from .test_wire import status_of
 
 
@@ -262,3 +262,44 @@ class UnknownNamesTests(ServerCase):
                                  "bad_request")
         body, ctype = multipart({"fiel": "y", "file": ("a.txt", b"x", "text/plain")})
         self.assertError(self.request("POST", "/files", body, {"Content-Type": ctype}), 400, "bad_request")
+
+
+class CutTransfersLoggedTests(ServerCase):
+    """A transfer the client cut is logged as what it was: status 499 with
+    the bytes that actually went out, and counted as client_gone."""
+
+    def access_lines(self, logs) -> str:
+        return "\n".join(line for line in logs.output if "filestoraged.access" in line)
+
+    def dropped(self) -> int:
+        text = self.request("GET", "/metrics").body.decode()
+        found = re.search(r'^filestoraged_requests_dropped_total\{reason="client_gone"\} (\d+)$', text, re.M)
+        return int(found.group(1)) if found else 0
+
+    def test_a_download_cut_after_a_mebibyte_is_logged_with_what_was_sent(self):
+        oid = self.request("POST", "/files", payload(24 * MIB, seed=81)).json()["hash"]
+        with self.assertLogs("filestoraged", "INFO") as logs:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.sendall(("GET /files/%s HTTP/1.1\r\nHost: t\r\n\r\n" % oid).encode())
+            received = 0
+            while received < MIB:
+                received += len(sock.recv(65536))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset, as a client that gives up
+            wait_until(lambda: " 499 " in self.access_lines(logs), "the cut download is logged")
+        line = self.access_lines(logs)
+        sent = int(re.search(r'"GET /files/%s" 499 (\d+) ' % oid, line).group(1))
+        self.assertGreaterEqual(sent, MIB // 2)  # what left (pieces of up to 512 KiB), not 0
+        self.assertLess(sent, 24 * MIB)
+        self.assertIn("went away after", "\n".join(logs.output))
+        self.assertEqual(self.dropped(), 1)
+
+    def test_an_upload_cut_mid_body_is_logged_499_not_400(self):
+        with self.assertLogs("filestoraged", "INFO") as logs:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                sock.sendall(b"POST /files HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % MIB + b"x" * 1000)
+            wait_until(lambda: "POST /files" in self.access_lines(logs), "the cut upload is logged")
+        self.assertIn('"POST /files" 499 0 ', self.access_lines(logs))
+        self.assertEqual(self.dropped(), 1)
+        self.assertEqual(self.stored_files(), [])

@@ -108,8 +108,8 @@ class RequestBody:
         assert self.length is not None
         want = min(len(buffer), self.length - self.received)
         count = self._rfile.readinto(buffer[:want])
-        if not count:
-            raise BadRequest("the body ended after %d of %d bytes" % (self.received, self.length))
+        if not count:  # the client closed its side: nobody to answer (client_gone, 499)
+            raise ConnectionResetError("the body ended after %d of %d bytes" % (self.received, self.length))
         if self.received + count >= self.length:
             self.finished = True
         return count
@@ -124,7 +124,7 @@ class RequestBody:
         want = min(len(buffer), self._chunk_left)
         count = self._rfile.readinto(buffer[:want])
         if not count:
-            raise BadRequest("the chunked body ended early")
+            raise ConnectionResetError("the chunked body ended early")
         self._chunk_left -= count
         if self._chunk_left == 0 and self._rfile.readline(_MAX_CHUNK_LINE) not in (b"\r\n", b"\n"):
             raise BadRequest("a chunk is not followed by CRLF")

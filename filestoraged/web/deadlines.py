@@ -123,3 +123,9 @@ class PacedSender:
         finally:
             self._sock.settimeout(self._idle)  # what the reader's pacing expects to find
         self._sent += len(data)
+
+    @property
+    def sent(self) -> int:
+        """Bytes of the body handed to the socket whole (a piece cut in the
+        middle is not counted)."""
+        return self._sent

@@ -84,10 +84,16 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
                 self.dispatch()
         except (TimeoutError, socket.timeout, ConnectionError):
             self.close_connection = True  # an idle, slow or vanished client: drop it
+            sender = self.exchange.sender
+            if sender is not None:  # an answer was under way: log what actually went out
+                self.exchange.bytes_out = sender.sent
             if self.reader.expired == "head":
                 self.client_fault("slow_head", "did not send its request head in time")
-            elif self.exchange.sender is not None and self.exchange.sender.expired:
+            elif sender is not None and sender.expired:
                 self.client_fault("slow_reader", "read its answer below --min-send-rate")
+            elif sender is not None and self.exchange.status:
+                self.client_fault("client_gone", "went away after %d bytes of its answer" % sender.sent)
+                self.exchange.status = 499
         finally:
             if self.exchange.status:
                 self.exchange.done(self.client, self.command, self.path, self.server.app.metrics)
