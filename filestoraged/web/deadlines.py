@@ -24,8 +24,11 @@ download, for ever.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import socket
+import struct
+import termios
 import time
 from typing import Optional
 
@@ -94,6 +97,33 @@ class PacedReader(io.RawIOBase):
             self._timeout = timeout
 
 
+_TCP_CLOSE = 7  # tcpi_state after a reset (TCP_INFO's first byte)
+_OPEN_STATES = (1, 8)  # ESTABLISHED, CLOSE_WAIT (the client closed after reading: fine)
+
+
+def acknowledged(sock, idle: float) -> bool:
+    """See ``PacedSender.acknowledged``; polls every 1-20 ms."""
+    fd = sock.fileno()
+    wait, last, stalled_since = 0.001, None, time.monotonic()
+    while True:
+        try:
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+            left = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return False
+        if state not in _OPEN_STATES:
+            return False  # reset or closed before every byte was acknowledged
+        if left == 0:
+            return True
+        now = time.monotonic()
+        if left != last:
+            last, stalled_since = left, now
+        elif now - stalled_since > idle:
+            return False
+        time.sleep(wait)
+        wait = min(wait * 2, 0.02)
+
+
 class PacedSender:
     """What streaming a response needs of the socket (``sendall``), with the
     minimum send rate: each piece may take the time its bytes (and all sent
@@ -107,6 +137,7 @@ class PacedSender:
         self._min_rate = min_rate
         self._sent = 0
         self.expired = False
+        self.abandoned = False  # reset before the client acknowledged the answer
 
     def sendall(self, data) -> None:
         allowed = self._start + (self._sent + len(data)) / self._min_rate - time.monotonic()
@@ -123,6 +154,24 @@ class PacedSender:
         finally:
             self._sock.settimeout(self._idle)  # what the reader's pacing expects to find
         self._sent += len(data)
+
+    def acknowledged(self) -> bool:
+        """Wait until the client's side has acknowledged every byte written
+        (the kernel's send queue is empty, ``SIOCOUTQ``) on a connection still
+        open; False if it was reset or closed first, or ``idle`` seconds pass
+        with the queue not moving. Bytes the kernel took are not bytes the
+        client has: a client that read 1 KiB of a 100 KiB answer and reset
+        left the rest in our send queue."""
+        return acknowledged(self._sock, self._idle)
+
+    def abandon(self) -> None:
+        """Reset the connection, dropping what the kernel still holds for it."""
+        self.abandoned = True
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     @property
     def sent(self) -> int:

@@ -95,21 +95,33 @@ def serve(response: ObjectResponse, method: str, request_headers: Headers, wire:
             if response.before_last is not None:
                 response.before_last()
             wire.write(head + in_memory)
-            complete = True
+            complete = _delivered(response, wire)
             if remember is not None and plan.status == 200 and not response.headers and response.on_done is None:
                 remember(fields, in_memory, obj.still_current)
-            return Served(plan.status, len(in_memory), True)
+            return Served(plan.status, len(in_memory), complete)
         wire.write(head)
         try:
             sent = send_pieces(obj, wire.sock, plan.start, plan.end, response.before_last)
         except FileStoreError as error:  # the head is out: only a cut can say it now
             return Served(plan.status, 0, False, error)
-        complete = True
-        return Served(plan.status, sent, True)
+        complete = _delivered(response, wire)
+        return Served(plan.status, sent, complete)
     finally:
         obj.close()
         if response.on_done is not None:
             response.on_done(complete)
+
+
+def _delivered(response: ObjectResponse, wire: Wire) -> bool:
+    """Whether a counted transfer (a share link's download) reached the
+    client: every byte acknowledged by its side, not just taken by our
+    kernel (see ``PacedSender.acknowledged``). Other answers: sent is done."""
+    if response.before_last is None or not hasattr(wire.sock, "acknowledged"):
+        return True
+    if wire.sock.acknowledged():
+        return True
+    wire.sock.abandon()  # what is still queued must never arrive: the download is given back
+    return False
 
 
 def send_pieces(obj: StoredObject, sock, start: int, end: int,

@@ -79,6 +79,10 @@ class AnswerWriting:
             self.write_whole(self.failed(error))
             return
         self.exchange.bytes_out += served.bytes_out
+        if sender.abandoned:  # a counted download the client did not acknowledge whole: given back
+            self.close_connection = True
+            self.client_fault("client_gone", "did not take the whole of a counted download")
+            self.exchange.status = 499
         if served.cut_by is not None:
             self.failed(served.cut_by)
             log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), served.cut_by.text)
