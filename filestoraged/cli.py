@@ -13,6 +13,44 @@ from .workers import dirlock, process, worker_count
 from .workers.startup import fail, guarded
 
 CLIENT_COMMANDS = ("put", "get", "rm", "ls")
+# Where a subcommand finds the store: the daemon's own settings.
+_STORE_OPTIONS = """
+where the store is (as the daemon's own settings: flags, FILESTORAGED_* variables or --config FILE):
+  --data-dir DIR        the data directory (the service's: /var/lib/filestoraged)
+  --backend disk|s3     with s3: --s3-endpoint URL --s3-bucket NAME [--s3-region R] (AWS_* credentials)
+  --records local|s3    where tokens live (s3: in the bucket, with the --s3-* settings)
+  --config FILE         an INI file, section [filestoraged]
+"""
+SUBCOMMAND_HELP = {
+    "fsck": """usage: filestoraged fsck [--repair] [store options]
+
+Verify every stored object against its SHA-256 and every stored value that
+reaches a response header; report objects without a block record and block
+records without their object. Read-only, safe beside a serving daemon.
+
+options:
+  --repair              move corrupt objects to <data-dir>/.corrupt/, write missing block records, remove
+                        stray records and refused values (disk: only while no daemon serves the directory;
+                        s3: remove bodies no record names, a day old)
+""" + _STORE_OPTIONS,
+    "token": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
+       filestoraged token list
+       filestoraged token revoke NAME
+
+Manage API tokens (in the store's records, beside a serving daemon). A new
+token's secret is printed once, alone on the last line; list never shows one.
+""" + _STORE_OPTIONS,
+    "token create": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
+
+Make an API token; its secret is printed once, alone on the last line.
+
+options:
+  --scope SCOPE         repeatable: files:read|write|delete, data:REPO:read|write|delete (REPO may be *),
+                        share:create|delete, kv:read|write, metrics:read, or admin (everything)
+  --name NAME           its name (a lock's owner in Git LFS; default: a generated one)
+  --expires-in SECONDS  its lifetime (default: none)
+""" + _STORE_OPTIONS,
+}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -26,6 +64,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .client.arguments import main as client_main
 
         return client_main(argv)
+    if argv and argv[0] in ("fsck", "token") and ("--help" in argv or "-h" in argv):
+        words = [word for word in argv if not word.startswith("-")][:2]
+        print(SUBCOMMAND_HELP.get(" ".join(words), SUBCOMMAND_HELP[argv[0]]), end="")
+        return 0
     try:
         config = config_module.load(argv)
     except config_module.ConfigError as error:

@@ -1,6 +1,6 @@
-"""The README's nginx location, as written there, in front of a daemon with
-``--trusted-proxy``: uploads stream through, downloads arrive whole, answer
-URLs name the proxy, and the access log names the client."""
+"""The README's nginx server block, as written there, in front of a daemon
+with ``--trusted-proxy``: uploads stream through, downloads arrive whole,
+answer URLs name the proxy, and the access log names the client."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ import http.client
 from .nginx_server import Nginx, documented_block, needs_nginx
 from .support import MIB, ServerCase, payload, sha256
 
-SERVER = """
-    server {{
-        listen 127.0.0.1:{{port}};
-{location}
-    }}
-"""
-
-
-def readme_location(daemon_port: int) -> str:
-    """The nginx ``location`` block of the README, pointed at ``daemon_port``."""
-    block = documented_block("README.md", r"\n(    location / \{\n.*?\n    \})\n")
-    return block.replace("127.0.0.1:8080", "127.0.0.1:%d" % daemon_port)
+def readme_server(daemon_port: int) -> str:
+    """The nginx ``server`` block of the README, pointed at ``daemon_port``
+    and listening where the test's nginx listens."""
+    block = documented_block("README.md", r"\n    (server \{\n.*?\n    \})\n")
+    return block.replace("127.0.0.1:8080", "127.0.0.1:%d" % daemon_port).replace("listen 80;",
+                                                                             "listen 127.0.0.1:{port};")
 
 
 class BehindNginxTests(ServerCase):
@@ -31,7 +25,7 @@ class BehindNginxTests(ServerCase):
     def setUp(self) -> None:
         needs_nginx()
         super().setUp()
-        nginx = Nginx(SERVER.format(location=readme_location(self.port)))
+        nginx = Nginx(readme_server(self.port))
         self.addCleanup(nginx.stop)
         self.proxy_port = nginx.port
 

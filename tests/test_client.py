@@ -40,6 +40,18 @@ class ClientTests(ServerCase):
         handle.close()
         return handle.name
 
+    def test_the_token_comes_from_the_flag_too(self):
+        self.app.access.mode = "writes"
+        secret = self.app.tokens.create(["files:write"], "cli")[1]
+        source = self.file_with(b"with --token")
+        status, _, err = self.run_client("put", source)
+        self.assertEqual(status, 1)
+        self.assertIn("401", err)
+        status, out, err = self.run_client("--token", secret, "put", source)
+        self.assertEqual((status, err), (0, ""))
+        self.assertTrue(out.strip().endswith(sha256(b"with --token")))
+        self.assertEqual(self.run_client("put", "--token", secret, source)[0], 0)
+
     def test_put_get_rm(self):
         data = payload(3 * MIB + 11, seed=61)
         status, out, _ = self.run_client("put", self.file_with(data))
@@ -237,6 +249,19 @@ class ClientProcessTests(ServerCase):
         handle = tempfile.NamedTemporaryFile(delete=False, dir=self.data_dir)
         handle.close()
         return handle.name
+
+    def test_subcommands_print_their_own_help(self):
+        for words, wanted, unwanted in ((("fsck", "--help"), "--repair", "--idle-timeout"),
+                                        (("token", "--help"), "token revoke NAME", "--idle-timeout"),
+                                        (("token", "create", "--help"), "--expires-in SECONDS", "token list")):
+            with self.subTest(words=words):
+                done = self.client(*words)
+                self.assertEqual(done.returncode, 0)
+                text = done.stdout.decode()
+                self.assertTrue(text.startswith("usage: filestoraged " + words[0]))
+                self.assertIn(wanted, text)
+                self.assertIn("--data-dir", text)
+                self.assertNotIn(unwanted, text)  # not the daemon's whole help
 
     def test_help_names_every_command_and_the_url(self):
         text = self.client("--help").stdout.decode()

@@ -21,8 +21,11 @@ def parser() -> argparse.ArgumentParser:
     url = argparse.ArgumentParser(add_help=False)
     url.add_argument("--url", default=argparse.SUPPRESS,
                      help="the server, http(s)://HOST[:PORT] (default: $FILESTORAGED_URL, else %s)" % DEFAULT_URL)
+    url.add_argument("--token", default=argparse.SUPPRESS,
+                     help="the API token, when the server asks for one (default: $FILESTORAGED_TOKEN)")
     main = argparse.ArgumentParser(prog="filestoraged", parents=[url], description=(
-        "The filestoraged client. A token, when the server asks for one, comes from $FILESTORAGED_TOKEN."))
+        "The filestoraged client. A token, when the server asks for one, comes from --token or "
+        "$FILESTORAGED_TOKEN."))
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     put = sub.add_parser("put", parents=[url], help="upload files: to /files, to /data/REPO, or as share links")
     put.add_argument("files", nargs="+", metavar="FILE")
@@ -52,7 +55,7 @@ def main(argv: List[str]) -> int:
     # getattr: the parsers share one --url action, so none may give it a
     # default (set_defaults on one would reach every subparser's copy too).
     base = getattr(args, "url", None) or os.environ.get("FILESTORAGED_URL") or DEFAULT_URL
-    client = Client(base, os.environ.get("FILESTORAGED_TOKEN"))
+    client = Client(base, getattr(args, "token", None) or os.environ.get("FILESTORAGED_TOKEN"))
     try:
         if args.command == "put":
             for path in args.files:
@@ -93,13 +96,13 @@ def _put_lines(answer: dict) -> str:
 
 
 def first_word(argv: List[str]) -> Optional[str]:
-    """The command word, past a leading ``--url X`` or ``--url=X``."""
+    """The command word, past a leading ``--url X``, ``--token X`` (or ``=X``)."""
     index = 0
     while index < len(argv):
         word = argv[index]
-        if word == "--url":
+        if word in ("--url", "--token"):
             index += 2
-        elif word.startswith("--url="):
+        elif word.startswith(("--url=", "--token=")):
             index += 1
         else:
             return word
