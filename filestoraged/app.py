@@ -67,7 +67,7 @@ def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
     the disk default needs nothing installed."""
     tier = _tier(config, worker)
     if config.cache == "memcached":
-        from .storage.memcached_tier import CachedBackend
+        from .storage.memcached.tier import CachedBackend
 
         return CachedBackend(tier, config.memcached_servers)
     return tier

@@ -77,10 +77,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return guarded(config, lambda: run_fsck(config))
     if config.command == "token":
         return run_token(config)
-    return guarded(config, lambda: serve(config, argv))
+    return guarded(config, lambda: run_daemon(config, argv))
 
 
-def serve(config, argv: Sequence[str]) -> int:
+def run_daemon(config, argv: Sequence[str]) -> int:
     """One process, or a parent with worker processes (``--workers``)."""
     if config.records == "s3":  # before any fork: a store that would race silently is one line, exit 1
         from .app import make_records
@@ -93,7 +93,7 @@ def serve(config, argv: Sequence[str]) -> int:
             records.close()
     count = worker_count(config.workers)
     if count == 1:
-        return process.serve(config)
+        return process.serve_process(config)
     from .workers.arbiter import Arbiter
 
     return Arbiter(config, argv).run()
@@ -169,7 +169,7 @@ def run_token(config) -> int:
     on the last line), ``token list`` (never secrets), ``token revoke NAME``."""
     from .errors import FileStoreError
     from .meta.tokens import TokenStore
-    from .timestamps import iso_utc
+    from .base.timestamps import iso_utc
 
     def when(stamp) -> str:
         return "-" if stamp is None else iso_utc(stamp)

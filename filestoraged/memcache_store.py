@@ -6,7 +6,7 @@ The library lives in ``filestoraged.storage.memcached`` (``store`` and
 ``cluster``); this module only hands its public names on.
 """
 
-from .storage.memcached.store import (  # noqa: F401
+from .storage.memcached.store import (
     DEFAULT_MAX_SIZE,
     ITEM_HEADROOM,
     Manifest,
@@ -15,4 +15,9 @@ from .storage.memcached.store import (  # noqa: F401
     check_name,
     manifest_key,
 )
-from .errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge  # noqa: F401
+from .errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge
+
+__all__ = [
+    "MemcachedFileStore", "Retrieval", "Manifest", "manifest_key", "check_name", "DEFAULT_MAX_SIZE",
+    "ITEM_HEADROOM", "AlreadyExists", "BackendUnavailable", "CorruptObject", "NotFound", "TooLarge",
+]

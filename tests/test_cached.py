@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from filestoraged.storage.memcached_tier import CACHE_MAX, CachedBackend
+from filestoraged.storage.memcached.tier import CACHE_MAX, CachedBackend
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import DEFAULT
 from filestoraged.storage.s3.backend import S3Backend, key_of

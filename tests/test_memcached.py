@@ -76,6 +76,22 @@ class LibraryTests(MemcachedTestCase):
         self.assertEqual(b"".join(pieces), data)
         self.assertEqual(self.store.manifest("big.dat").content_type, "application/x-test")
 
+    def test_the_documented_import_stores_and_retrieves(self):
+        """``from filestoraged.memcache_store import ...``: the library's public
+        import, whatever the package's rooms are called inside."""
+        import filestoraged.memcache_store as library
+
+        for name in library.__all__:
+            self.assertTrue(hasattr(library, name), name)
+        store = library.MemcachedFileStore(self.addresses)
+        self.addCleanup(store.close)
+        store.store("documented.txt", io.BytesIO(b"through the documented import"))
+        self.assertEqual(b"".join(store.retrieve("documented.txt")), b"through the documented import")
+        with self.assertRaises(library.AlreadyExists):
+            store.store("documented.txt", io.BytesIO(b"again"))
+        with self.assertRaises(library.NotFound):
+            store.retrieve("never-stored")
+
     def test_chunk_size_comes_from_the_server(self):
         self.assertEqual(self.store.chunk_size, MIB - ITEM_HEADROOM)
 

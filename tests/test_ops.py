@@ -19,7 +19,7 @@ from unittest import mock
 
 import filestoraged
 from filestoraged import logs
-from filestoraged import systemd
+from filestoraged.workers import systemd
 
 from .support import (MIB, ROOT, Daemon, ServerCase, connection_refused, daemon_workers, payload, sha256, wait_for_port,
                       wait_until)
@@ -100,7 +100,7 @@ class NotifyTests(DaemonTestCase):
         with mock.patch.dict(os.environ, {}, clear=True):
             self.assertFalse(systemd.notify("READY=1"))
         with mock.patch.dict(os.environ, {"NOTIFY_SOCKET": "/nonexistent/notify"}):
-            with self.assertLogs("filestoraged.systemd", "WARNING"):
+            with self.assertLogs("filestoraged.workers.systemd", "WARNING"):
                 self.assertFalse(systemd.notify("READY=1"))
 
 

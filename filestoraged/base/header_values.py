@@ -83,11 +83,3 @@ def file_name(value: Optional[str], field: str = "filename") -> Optional[str]:
         )
     return value
 
-
-def stored_media_type(value: Optional[str]) -> Optional[str]:
-    """A stored media type if it is still acceptable, else None (the caller
-    serves ``application/octet-stream``). Stores written before entry checks
-    existed may hold values that must never reach a header."""
-    if value is None or is_media_type(value):
-        return value
-    return None

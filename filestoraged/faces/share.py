@@ -22,7 +22,7 @@ from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse, wants_html
 from ..web.multipart import boundary_of
 from ..base.header_values import file_name, media_type
-from ..timestamps import iso_utc
+from ..base.timestamps import iso_utc
 from ..storage.names import SHARES
 from ..web.access import basic_password, header_text
 from ..web.fields import refuse_unknown

@@ -18,7 +18,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from ..errors import Forbidden, NotFound
 from ..records.interface import Conflict, Records
-from ..timestamps import iso_utc
+from ..base.timestamps import iso_utc
 
 PREFIX = "lfs-locks/"
 _KEY_DIGITS = 40

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from typing import Optional
 
-from ..timestamps import iso_utc, readable_utc
+from ..base.timestamps import iso_utc, readable_utc
 from ..web.messages import TextResponse
 from . import page, size_text
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Dict
 
-from ..timestamps import readable_utc
+from ..base.timestamps import readable_utc
 from ..web.messages import TextResponse
 from . import page, size_text
 

@@ -26,7 +26,6 @@ from .router import Scope
 
 log = logging.getLogger(__name__)
 
-MODES = ("off", "writes", "all")
 CHALLENGE = 'Bearer realm="filestoraged"'
 FAILURES = 10  # failed attempts allowed from one address within ...
 FAILURE_WINDOW = 60.0  # ... this many seconds; then 429

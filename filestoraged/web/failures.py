@@ -10,7 +10,7 @@ from ..errors import CorruptObject, TooManyConnections, http_status
 from .exchange import log_target
 from .messages import JsonResponse, error_response, wants_html
 
-log = logging.getLogger("filestoraged.web.handler")  # the name these lines always had
+log = logging.getLogger(__name__)
 
 
 def answer_failure(error: BaseException, app, command: str, path: str, headers) -> JsonResponse:

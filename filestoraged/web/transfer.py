@@ -2,7 +2,7 @@
 small answers, streaming with the integrity cut, remembering ready answers,
 and the face's ``on_done`` hook.
 
-``serve`` raises a ``FileStoreError`` only before anything was written (the
+``serve_object`` raises a ``FileStoreError`` only before anything was written (the
 caller then answers it like any other failure). Once the head is out, an
 error (a ``CorruptObject``, a share link's count that could not be written)
 can only cut the transfer: it is returned in ``Served``, and the caller
@@ -74,7 +74,7 @@ class Wire:
 Remember = Callable[[str, bytes, Callable[[], bool]], None]
 
 
-def serve(response: ObjectResponse, method: str, request_headers: Headers, wire: Wire,
+def serve_object(response: ObjectResponse, method: str, request_headers: Headers, wire: Wire,
           remember: Optional[Remember] = None) -> Served:
     """Answer ``method`` (GET or HEAD) for the stored object in ``response``."""
     obj = response.obj

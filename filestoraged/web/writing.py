@@ -27,9 +27,9 @@ from . import response_head
 from .deadlines import PacedSender
 from .exchange import log_target
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, TextResponse, whole_parts
-from .transfer import Wire, serve
+from .transfer import Wire, serve_object
 
-log = logging.getLogger("filestoraged.web.handler")  # the name these lines always had
+log = logging.getLogger(__name__)
 
 
 class AnswerWriting:
@@ -74,7 +74,7 @@ class AnswerWriting:
         self.exchange.sender = sender
         wire = Wire(self.wfile.write, sender, self.head)
         try:
-            served = serve(response, self.command, self.headers, wire, self.remember)
+            served = serve_object(response, self.command, self.headers, wire, self.remember)
         except FileStoreError as error:  # found before anything was written
             self.write_whole(self.failed(error))
             return

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import Deque, Dict, List, Optional
 
-from .. import systemd
+from . import systemd
 from .. import config as config_module
 from ..base.interprocess import WORKER_SLOTS
 from ..web.server import listen, url_of

@@ -17,7 +17,7 @@ from ..base.sqlite import open_database
 from ..base.interprocess import run_dir
 from ..web.admission import CONNECTIONS_FILE, forget_worker, open_counters
 from .metrics_files import MetricsFiles
-from .process import WorkerRole, serve
+from .process import WorkerRole, serve_process
 from .startup import guarded
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:
                 os.close(fd)
             _become_worker(parent)
             os.set_blocking(write_end, False)
-            status = guarded(config, lambda: serve(config, listener, WorkerRole(slot, write_end, parent)))
+            status = guarded(config, lambda: serve_process(config, listener, WorkerRole(slot, write_end, parent)))
         except BaseException:
             log.exception("worker %d failed", os.getpid())
         finally:
@@ -114,7 +114,7 @@ def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:
 
 def _become_worker(parent: int) -> None:
     """Drop the parent's signal handlers. SIGTERM and SIGINT stay blocked:
-    one sent while the worker starts waits for serve()'s sigwait."""
+    one sent while the worker starts waits for serve_process()'s sigwait."""
     signal.set_wakeup_fd(-1)
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)

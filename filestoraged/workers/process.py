@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from .. import systemd
+from . import systemd
 from ..app import App
 from ..base.interprocess import run_dir
 from ..web.server import FileStoreServer
@@ -26,9 +26,7 @@ from . import dirlock
 from .startup import start_line
 from .metrics_files import FLUSH_EVERY, MetricsFiles
 
-# The name its log lines always had ("workers.serving: stopped"): log filters
-# and readers of the journal know it; the module was renamed, its lines were not.
-log = logging.getLogger("filestoraged.workers.serving")
+log = logging.getLogger(__name__)
 
 # Decision: how long a thread may hold the GIL while others wait for it
 # (CPython's default is 5 ms). Every connection has its own thread; with the
@@ -57,7 +55,7 @@ class WorkerRole:
     parent: int
 
 
-def serve(config, listener: Optional[socket.socket] = None, role: Optional[WorkerRole] = None) -> int:
+def serve_process(config, listener: Optional[socket.socket] = None, role: Optional[WorkerRole] = None) -> int:
     """Serve as the daemon alone (no ``role``) or as one worker; 0 once stopped."""
     return (Alone(config, listener) if role is None else Worker(config, listener, role)).run()
 

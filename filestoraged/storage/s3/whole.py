@@ -19,7 +19,7 @@ from ..blocks import BLOCK
 from ..interface import Readable, pieces
 from .client import S3Client
 
-log = logging.getLogger("filestoraged.storage.s3.backend")  # the name these lines always had
+log = logging.getLogger(__name__)
 
 
 def spool(stream: Readable, spool_file, max_size: int) -> Tuple["hashlib._Hash", List[bytes], int]:

@@ -22,9 +22,9 @@ import io
 import logging
 from typing import List, Optional, Sequence
 
-from ..errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound
-from .interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
-from .names import Namespace
+from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound
+from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
+from ..names import Namespace
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ CACHE_MAX = 1024 * 1024  # bytes: bigger objects always come from the tier
 
 class CachedBackend(Backend):
     def __init__(self, tier: Backend, servers: Sequence[str]) -> None:
-        from .memcached.store import MemcachedFileStore
+        from .store import MemcachedFileStore
 
         self.tier = tier
         self.name = tier.name + "+memcached"

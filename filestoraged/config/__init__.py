@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .config_sources import ConfigError, check_flags, check_variables, read_ini
+from .sources import ConfigError, check_flags, check_variables, read_ini
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 MIB = 1024 * 1024
@@ -186,7 +186,7 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(
         prog="filestoraged",
