@@ -18,14 +18,14 @@ from .faces.lfs_locks import LfsLocksFace
 from .faces.resumable import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
-from .meta.kv import KVLimits, KVStore
+from .kvstore.local import KVLimits, KVStore
 from .pages import error_page
 from .metrics import Metrics
 from .web.router import Router
-from .meta.shared_kv import SharedKVStore
-from .meta.shared_links import SharedLinkStore
-from .meta.shares import ShareStore
-from .meta.tokens import TokenStore
+from .kvstore.bucket import SharedKVStore
+from .sharing.bucket import SharedLinkStore
+from .sharing.local import ShareStore
+from .access.tokens import TokenStore
 from .resumable.store import UploadStore
 from .web.access import Access
 from .storage.interface import Backend
@@ -52,7 +52,7 @@ def make_records(config: Config, s3_client=None, clock: Callable[[], float] = ti
             s3_client = configured(config)
         records = BucketRecords(s3_client, clock)
         return records, records
-    from .meta.tokens import migrate_sqlite_tokens
+    from .access.tokens import migrate_sqlite_tokens
     from .records.local import LocalRecords
 
     meta_db = os.path.join(config.data_dir, "meta.db")

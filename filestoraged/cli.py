@@ -168,7 +168,7 @@ def run_token(config) -> int:
     """``token create --scope S [--name N] [--expires-in S]`` (the secret alone
     on the last line), ``token list`` (never secrets), ``token revoke NAME``."""
     from .errors import FileStoreError
-    from .meta.tokens import TokenStore
+    from .access.tokens import TokenStore
     from .base.timestamps import iso_utc
 
     def when(stamp) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import unittest
 
 from filestoraged import config
+
+from .support import ROOT
 
 
 class ConfigTests(unittest.TestCase):
@@ -57,3 +60,22 @@ class ConfigTests(unittest.TestCase):
     def test_memcached_server_list(self):
         loaded = config.load(["--memcached", "a:11211, b:11212"], {})
         self.assertEqual(loaded.memcached_servers, ["a:11211", "b:11212"])
+
+
+class DocumentedSettingsTests(unittest.TestCase):
+    """The facts of docs/configuration.md that drift as code changes: every
+    setting in the flag table and nothing else, and the backends it names."""
+
+    def test_the_flag_table_names_every_setting_and_only_those(self):
+        with open(os.path.join(ROOT, "docs", "configuration.md")) as handle:
+            text = handle.read()
+        table = [line for line in text.splitlines() if line.startswith("| `--")]
+        documented = set()
+        for line in table:
+            documented.update(re.findall(r"`(--[a-z0-9-]+)`", line.split("|")[1]))
+        settings = {"--" + option.name.replace("_", "-") for option in config.OPTIONS}
+        self.assertEqual(settings - documented, set(), "settings the table does not name")
+        self.assertEqual(documented - settings - {"--config"}, set(), "table rows that name no setting")
+        backend_row = next(line for line in table if line.startswith("| `--backend`"))
+        for backend in ("disk", "memcached", "s3"):
+            self.assertIn("`%s`" % backend, backend_row)

@@ -13,9 +13,9 @@ import threading
 import unittest
 
 from filestoraged.errors import BackendUnavailable, Gone
-from filestoraged.meta.kv import KVLimits
-from filestoraged.meta.shared_kv import HEAD, SharedKVStore, _Sealed
-from filestoraged.meta.shared_links import LINKS, SharedLinkStore
+from filestoraged.kvstore.local import KVLimits
+from filestoraged.kvstore.bucket import HEAD, SharedKVStore, _Sealed
+from filestoraged.sharing.bucket import LINKS, SharedLinkStore
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import SHARES

@@ -486,7 +486,7 @@ class StartTests(unittest.TestCase):
         self.assertEqual(daemon.process.returncode, 0, stderr)
         self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers\)"
                          % daemon.port)
-        self.assertEqual(len(re.findall(r"workers\.serving: stopped", stderr.decode())), 3)
+        self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr.decode())), 3)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ class KVFace:
                    **strict)
         router.add(p + "/commit", "kv", {"POST": self.commit}, {"POST": write}, **strict)
         # HEAD wherever GET works, as for every other face; but not in the
-        # drop-in root mode, where seed 003's contract answers 404 to it.
+        # drop-in root mode, where the key-value contract answers 404 to it.
         router.add(p + "/{key}", "kv", {"GET": self.get}, {"GET": Scope("kv:read", public=True)},
                    wrong_method_is_not_found=True, head=bool(p))
 

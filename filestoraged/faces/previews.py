@@ -14,7 +14,7 @@ page (which never counts) and nothing else. The landing page goes to
   ``application/xhtml+xml``) at least as high as JSON.
 
 Everything else gets the file: curl (``Accept: */*``), wget, scripts, no
-``Accept`` at all, ``image/webp,*/*`` (seed 004's users).
+``Accept`` at all, ``image/webp,*/*`` (what image viewers send).
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class ShareFace(Face):
     def download_form(self, request: Request, link_id: str):
         """The landing page's password form: the password in a urlencoded
         body (never in the URL, where logs and history keep it). Only the
-        page's own form, from our origin, may POST: seed 004 allows GET and
+        page's own form, from our origin, may POST: the share-link contract allows GET and
         PUT on a link (other methods are 405), and a form on another site
         must not spend a visitor's download."""
         if not _same_origin(request):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
-from ..meta.attempts import Attempts
-from ..meta.tokens import TokenStore, grants
+from ..access.attempts import Attempts
+from ..access.tokens import TokenStore, grants
 from ..records.interface import Records
 from .router import Scope
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
-from ..meta.tokens import grants
+from ..access.tokens import grants
 from ..storage.interface import StoredObject
 from .body import RequestBody
 from .request_head import Headers

@@ -43,7 +43,7 @@ def prepare(config) -> None:
     downloads reserved by a previous run given back, and the run folder's
     per-run files (usage counts, metrics) forgotten. Workers started later
     never do this: their siblings' uploads and reservations are live."""
-    from ..meta.shares import prepare_links
+    from ..sharing.local import prepare_links
     from ..storage.disk.backend import sweep_unfinished
     from ..storage.disk.quota import USAGE_FILE
 
@@ -67,7 +67,7 @@ def give_back(config, pid: int, slot: int) -> None:
     """What a dead worker held: its share-link reservations, its metrics'
     gauges, its uploads' temporary files (its usage slot is reset by the
     next worker that takes it)."""
-    from ..meta.shares import prepare_links
+    from ..sharing.local import prepare_links
     from ..storage.disk.backend import sweep_unfinished
 
     MetricsFiles(run_dir(config.data_dir)).retire(pid)

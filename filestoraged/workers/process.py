@@ -40,7 +40,7 @@ GIL_SWITCH_SECONDS = 0.0002
 # Decision: pymemcache reads values 4 KiB per recv (a module constant). Raw
 # get_many of 1 MiB chunks more than doubles with 64 KiB (776 -> 1,911 MiB/s
 # measured), so the daemon, which owns its process, sets it once here, at
-# start-up; importing the library (seed 000's users do) never changes it.
+# start-up; importing the memcached library (as its users do) never changes it.
 MEMCACHED_RECV_SIZE = 64 * 1024
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 

@@ -46,7 +46,7 @@ from ..base.sqlite import DatabaseStore, transaction
 from ..storage.names import SHARES
 from ..base.interprocess import ProcessLock, run_dir
 from ..storage.interface import Backend
-from .links import (NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, LinkRules,
+from .rules import (NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, LinkRules,
                     NewLink, token_hash)
 from ..records.interface import Records
 from .passwords import Passwords

@@ -12,7 +12,7 @@ Records:
 - ``kv/data/<sha256 of key>``: a committed key: ``key``, ``value`` (or
   ``deleted``) and ``gen``, the commit that wrote it.
 
-Staging is one area shared by every client and daemon, as seed 003's
+Staging is one area shared by every client and daemon, as the key-value
 contract has it (``/set`` stages, ``/commit`` commits all that is staged).
 
 A commit: seal the open staging area (a compare-and-swap: from then on no
@@ -43,7 +43,7 @@ from typing import Any, Optional, Tuple
 
 from ..errors import TooLarge
 from ..records.interface import Conflict, Records
-from .kv import KVLimits, check_sizes
+from .local import KVLimits, check_sizes
 
 HEAD = "kv/head"
 TOMBSTONES_KEPT = 64  # applied areas kept as tombstones: the last 64 epochs ...

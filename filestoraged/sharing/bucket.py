@@ -22,7 +22,7 @@ never by each daemon's own.
 Blob removal against linking (the race ``shares`` closes with a file lock
 on one machine): ``create`` names the new link in the blob's record (a
 compare-and-swap) before it checks the blob and writes the link; the sweep
-(``shared_sweep``) removes a blob only after a compare-and-swap marks that
+(``bucket_sweep``) removes a blob only after a compare-and-swap marks that
 record. One wins: a link never points at a blob being removed (the upload
 that loses is answered 503, nothing linked: send it again).
 """
@@ -39,9 +39,9 @@ from ..errors import BackendUnavailable, FileStoreError, Forbidden, Gone, NotFou
 from ..records.interface import Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
-from .links import Link, LinkRules, NewLink, check_alive, token_hash
+from .rules import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
-from .shared_sweep import BLOBS, LINKS, LinkSweep, link_of, live_holds
+from .bucket_sweep import BLOBS, LINKS, LinkSweep, link_of, live_holds
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Tuple
 from ..errors import BackendUnavailable, TooManyRequests, Unauthorized
 from ..base.threads import Pool, PoolBusy
 from ..records.interface import Records
-from .attempts import Attempts
+from ..access.attempts import Attempts
 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # ~16 MiB and ~50 ms per check
 # Browsers prompt for a password on this; wget --user/--password, urllib's

@@ -1,4 +1,4 @@
-"""The share-link sweep over records (``shared_links``): removes the blobs
+"""The share-link sweep over records (``sharing.bucket``): removes the blobs
 no live link needs and forgets links dead for ``TOMBSTONE_SECONDS``.
 
 A blob's record (``share-blobs/<oid>``) names every link made for it, and
@@ -20,7 +20,7 @@ from ..errors import NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
-from .links import ORPHAN_GRACE, RELEASE_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
+from .rules import ORPHAN_GRACE, RELEASE_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
 
 LINKS = "links/"
 BLOBS = "share-blobs/"
