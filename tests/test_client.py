@@ -157,7 +157,7 @@ class ClientTests(ServerCase):
         with open(source, "wb") as handle:
             handle.write(b"notes")
         draws = iter(["a" * 32, "-" + "b" * 31, "c" * 32])
-        with mock.patch("filestoraged.meta.links.secrets.token_urlsafe", side_effect=lambda n: next(draws)):
+        with mock.patch("filestoraged.sharing.rules.secrets.token_urlsafe", side_effect=lambda n: next(draws)):
             status, out, _ = self.run_client("put", "--share", source)
         self.assertEqual(status, 0)
         url, token_line = out.splitlines()[:2]

@@ -29,7 +29,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
 from ..errors import Gone, Locked, NotFound, TooManyRequests
+from ..base.threads import Stage
 from ..storage.disk.files import write_all
+from ..storage.disk.writer import FLUSH_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -184,15 +186,24 @@ class UploadStore:
     @staticmethod
     def append(fd: int, stream, limit: int) -> int:
         """Copy ``stream`` to the end of ``fd`` (at most ``limit`` bytes); the
-        count copied. What arrived before a failure stays written."""
+        count copied. What arrived before a failure stays written. As an
+        upload's writer does, a helper thread flushes every few MiB so that
+        writeback overlaps the transfer and the flush that answers the PATCH
+        has only the tail left."""
         buffer = memoryview(bytearray(256 * 1024))
-        copied = 0
-        while copied < limit:
-            count = stream.readinto(buffer[:min(len(buffer), limit - copied)])
-            if not count:
-                break
-            write_all(fd, buffer[:count])
-            copied += count
+        copied = unflushed = 0
+        with Stage(os.fdatasync, name="fdatasync") as flusher:
+            while copied < limit:
+                count = stream.readinto(buffer[:min(len(buffer), limit - copied)])
+                if not count:
+                    break
+                write_all(fd, buffer[:count])
+                copied += count
+                unflushed += count
+                if unflushed >= FLUSH_EVERY:
+                    unflushed = 0
+                    flusher.offer(fd)  # skipped while the last flush still runs
+            flusher.finish()
         return copied
 
     # -- files ------------------------------------------------------------------
