@@ -18,7 +18,7 @@ import time
 import unittest
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from filestoraged.app import App
 from filestoraged.config import Config
@@ -403,14 +403,17 @@ def serve_in_thread(case: unittest.TestCase, handler) -> ThreadingHTTPServer:
 
 
 class CuttingProxy:
-    """A TCP proxy to the daemon that cuts the ``nth`` request starting
-    with ``method`` (the second ``PATCH`` by default) once ``cut_after``
-    bytes of it went by (its body toward the daemon, or for a ``GET`` its
-    answer toward the client), as a dropped network does; it counts the
-    bytes it passed each way (``sent``, ``sent_back``) and its cuts."""
+    """A TCP proxy to a server (the daemon, a store) that cuts the ``nth``
+    request starting with ``method`` (the second ``PATCH`` by default; or
+    the ``nth`` whose first bytes ``matches``) once ``cut_after`` bytes of it
+    went by (its body toward the server, or for a ``GET`` its answer toward
+    the client), as a dropped network does; it counts the bytes it passed
+    each way (``sent``, ``sent_back``) and its cuts."""
 
-    def __init__(self, target_port: int, cut_after: int, method: bytes = b"PATCH ", nth: int = 2) -> None:
+    def __init__(self, target_port: int, cut_after: int, method: bytes = b"PATCH ", nth: int = 2,
+                 matches: Optional[Callable[[bytes], bool]] = None) -> None:
         self.target, self.cut_after, self.method, self.nth = target_port, cut_after, method, nth
+        self.matches = matches or (lambda data: data.startswith(method))
         self.seen = self.sent = self.sent_back = self.cuts = 0
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -441,7 +444,7 @@ class CuttingProxy:
                 data = source.recv(65536)
                 if not data:
                     break
-                if to_daemon and data.startswith(self.method):
+                if to_daemon and self.matches(data):
                     with self._lock:
                         self.seen += 1
                         marked["cut"] = self.seen == self.nth

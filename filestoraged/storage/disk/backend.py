@@ -21,7 +21,8 @@ import logging
 import os
 import re
 import tempfile
-from typing import Iterator, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from ...errors import InsufficientStorage, NotFound
 from .. import blocks
@@ -102,44 +103,38 @@ class DiskBackend(Backend):
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
             expected: Optional[str] = None) -> PutResult:
-        try:
-            with TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, self._usage.reservation() as reservation:
-                digest, size, checks = write_object(tmp.fd, stream, reservation, self.max_size)
-                check_expected(expected, digest)
-                if content_type:
-                    set_content_type(tmp.fd, content_type)
-                path = self.object_path(namespace, digest)
-                if blocks.needs_record(size):
-                    self.write_record(path, digest, size, checks)
-                created = tmp.publish(path)
-                if created:
-                    self._usage.add(1, size)
-        except OSError as error:
-            if error.errno in _NO_SPACE:
-                raise InsufficientStorage("no space left on the data directory's disk") from error
-            raise
-        return PutResult(ObjectInfo(digest, size, content_type), created)
+        with _disk_errors(), TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, \
+                self._usage.reservation() as reservation:
+            written = write_object(tmp.fd, stream, reservation, self.max_size)
+            check_expected(expected, written[0])
+            return self._publish(namespace, tmp.fd, written, content_type, tmp.publish)
 
     def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None) -> PutResult:
         """A finished resumable upload's file becomes the object itself: one
         pass hashes it (its SHA-256 and block checks) and it is hard-linked
         into place, never copied. The file is on this disk (``uploads/``)."""
-        try:
-            with open(path, "r+b") as source, self._usage.reservation() as reservation:
-                digest, size, checks = write_object(None, source, reservation, self.max_size)
-                if content_type:
-                    set_content_type(source.fileno(), content_type)
+        with _disk_errors(), open(path, "r+b") as source, self._usage.reservation() as reservation:
+            written = write_object(None, source, reservation, self.max_size)
+
+            def link(target: str) -> bool:
                 os.fsync(source.fileno())
-                target = self.object_path(namespace, digest)
-                if blocks.needs_record(size):
-                    self.write_record(target, digest, size, checks)
-                created = link_into_place(path, target)
-                if created:
-                    self._usage.add(1, size)
-        except OSError as error:
-            if error.errno in _NO_SPACE:
-                raise InsufficientStorage("no space left on the data directory's disk") from error
-            raise
+                return link_into_place(path, target)
+
+            return self._publish(namespace, source.fileno(), written, content_type, link)
+
+    def _publish(self, namespace: Namespace, fd: int, written: Tuple[str, int, List[bytes]],
+                 content_type: Optional[str], link: Callable[[str], bool]) -> PutResult:
+        """The written file's content type, its block record beside where it
+        goes, then the file itself (``link``: False if the name was taken)."""
+        digest, size, checks = written
+        if content_type:
+            set_content_type(fd, content_type)
+        target = self.object_path(namespace, digest)
+        if blocks.needs_record(size):
+            self.write_record(target, digest, size, checks)
+        created = link(target)
+        if created:
+            self._usage.add(1, size)
         return PutResult(ObjectInfo(digest, size, content_type), created)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
@@ -259,6 +254,17 @@ class DiskBackend(Backend):
                 except FileNotFoundError:
                     pass
         return objects, total
+
+
+@contextmanager
+def _disk_errors() -> Iterator[None]:
+    """A full disk (or quota) as the 507 it is; other errors as they are."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise InsufficientStorage("no space left on the data directory's disk") from error
+        raise
 
 
 def sweep_unfinished(tmp_dir: str, pid: Optional[int] = None) -> None:
