@@ -79,3 +79,13 @@ class DocumentedSettingsTests(unittest.TestCase):
         backend_row = next(line for line in table if line.startswith("| `--backend`"))
         for backend in ("disk", "memcached", "s3"):
             self.assertIn("`%s`" % backend, backend_row)
+
+    def test_the_docs_speak_to_users_not_of_how_they_were_written(self):
+        pages = ["README.md"] + ["docs/" + name for name in sorted(os.listdir(os.path.join(ROOT, "docs")))
+                                 if name.endswith(".md")]
+        for page in pages:
+            with open(os.path.join(ROOT, page)) as handle:
+                text = handle.read()
+            with self.subTest(page=page):
+                found = re.findall(r"(?i)\bthis session\b|\bissue #\d+|\bseed 00\d\b", text)
+                self.assertEqual(found, [])
