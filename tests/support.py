@@ -405,12 +405,13 @@ def serve_in_thread(case: unittest.TestCase, handler) -> ThreadingHTTPServer:
 class CuttingProxy:
     """A TCP proxy to a server (the daemon, a store) that cuts the ``nth``
     request starting with ``method`` (the second ``PATCH`` by default; or
-    the ``nth`` whose first bytes ``matches``) once ``cut_after`` bytes of it
-    went by (its body toward the server, or for a ``GET`` its answer toward
-    the client), as a dropped network does; it counts the bytes it passed
-    each way (``sent``, ``sent_back``) and its cuts."""
+    the ``nth`` whose first bytes ``matches``; ``nth`` None: the first of
+    them that gets that far) once ``cut_after`` bytes of it went by (its body
+    toward the server, or for a ``GET`` its answer toward the client), as a
+    dropped network does; it counts the bytes it passed each way (``sent``,
+    ``sent_back``) and its cuts (one at most)."""
 
-    def __init__(self, target_port: int, cut_after: int, method: bytes = b"PATCH ", nth: int = 2,
+    def __init__(self, target_port: int, cut_after: int, method: bytes = b"PATCH ", nth: Optional[int] = 2,
                  matches: Optional[Callable[[bytes], bool]] = None) -> None:
         self.target, self.cut_after, self.method, self.nth = target_port, cut_after, method, nth
         self.matches = matches or (lambda data: data.startswith(method))
@@ -447,14 +448,16 @@ class CuttingProxy:
                 if to_daemon and self.matches(data):
                     with self._lock:
                         self.seen += 1
-                        marked["cut"] = self.seen == self.nth
+                        marked["cut"] = self.seen == self.nth or (self.nth is None and not self.cuts)
                     passed = 0
                 if marked["cut"] and to_daemon != self.method.startswith(b"GET "):  # a GET is cut in its answer
                     passed += len(data)
                     if passed > self.cut_after:
                         with self._lock:
-                            self.cuts += 1
-                        break
+                            first = not self.cuts
+                            self.cuts += first
+                        if first:
+                            break
                 with self._lock:
                     if to_daemon:
                         self.sent += len(data)
