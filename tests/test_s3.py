@@ -11,10 +11,14 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
+from unittest import mock
 from datetime import datetime, timezone
 
+from filestoraged.errors import BackendUnavailable
 from filestoraged.storage.names import DEFAULT
 from filestoraged.storage.s3 import refs
 from filestoraged.storage.s3.backend import S3Backend, key_of
@@ -455,3 +459,49 @@ class MissingBucketTests(MisconfiguredCase):
         reply = self.request("GET", "/healthz")
         self.assertEqual(reply.status, 503)
         self.assertIn("no-such-bucket", reply.json()["message"])
+
+
+class StoreConnectionTests(unittest.TestCase):
+    """The client's pooled connections and its health probe, against stand-in
+    stores on loopback: one that drops every connection after its answer
+    (as a restarted store has dropped the pool's), one that never answers."""
+
+    def test_a_request_on_a_dropped_pooled_connection_goes_on_at_once_on_a_fresh_one(self):
+        class DropsAfterEachAnswer(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                self.close_connection = True  # without saying so: the client keeps it, stale
+
+            def log_message(self, *args):
+                pass
+
+        server = serve_in_thread(self, DropsAfterEachAnswer)
+        client = S3Client("http://127.0.0.1:%d" % server.server_address[1], "b", "us-east-1", "k", "s")
+        self.addCleanup(client.close)
+        first = client.request("GET", "x")
+        self.assertEqual(first.read(), b"ok")
+        first.release()  # its connection is pooled, and dropped by the store
+        slept = []
+        with mock.patch("filestoraged.storage.s3.client.time.sleep", side_effect=slept.append):
+            for _ in range(3):
+                response = client.request("GET", "x")
+                self.assertEqual((response.status, response.read()), (200, b"ok"))
+                response.release()
+        self.assertEqual(slept, [])  # no retry waited: the fresh connection answered
+
+    def test_a_hung_store_reads_as_down_within_the_health_timeout(self):
+        listener = socket.create_server(("127.0.0.1", 0))  # accepts (the backlog), never answers
+        self.addCleanup(listener.close)
+        client = S3Client("http://127.0.0.1:%d" % listener.getsockname()[1], "b", "us-east-1", "k", "s")
+        self.addCleanup(client.close)
+        backend = S3Backend.__new__(S3Backend)
+        backend.client = client
+        started = time.monotonic()
+        with self.assertRaises(BackendUnavailable):
+            backend.check()
+        self.assertLess(time.monotonic() - started, 10)  # not the 30 s read timeout, nor its retries

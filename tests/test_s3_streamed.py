@@ -14,7 +14,8 @@ from filestoraged.errors import BadRequest
 from filestoraged.storage.names import DEFAULT
 from filestoraged.storage.s3 import refs, streamed
 from filestoraged.storage.s3.backend import S3Backend, key_of
-from filestoraged.storage.s3.client import S3Client, S3Error
+from filestoraged.storage.s3.client import S3Client
+from filestoraged.storage.s3.responses import S3Error
 
 from .seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from .storage_contract import SizedStream

@@ -31,7 +31,8 @@ from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable,
                          exact_length)
 from ..names import Namespace, is_object_id
 from . import refs, streamed, whole
-from .client import S3Client, S3Error, whole_number
+from .client import S3Client
+from .responses import S3Error, whole_number
 from .objects import S3Object
 from .streamed import StreamedBody
 
@@ -39,6 +40,9 @@ __all__ = ["S3Backend", "S3Object", "key_of"]  # S3Object lived here; its old im
 OCTET_STREAM = "application/octet-stream"  # stored when the upload named no type; read back as none
 log = logging.getLogger(__name__)
 SMALL_OBJECT = BLOCK  # read whole and checked against the id before any header
+# /healthz waits at most this long for the store (a balancer's check times out
+# in a few seconds: a hung store must read as down, not as a hung daemon).
+HEALTH_TIMEOUT = 2.0
 _RECORDS = 4 * 1024 * 1024  # bytes of block records kept in memory (a record never changes)
 
 
@@ -188,9 +192,7 @@ class S3Backend(Backend):
         return found
 
     def check(self) -> None:
-        response = self.client.request("HEAD", "")
-        response.release()
-        if response.status != 200:
+        if self.client.probe(HEALTH_TIMEOUT) != 200:
             raise BackendUnavailable("the bucket %r does not exist on the object store" % self.client.bucket)
 
     def close(self) -> None:

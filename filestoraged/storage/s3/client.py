@@ -10,7 +10,6 @@ the store is taken for down: ``BackendUnavailable`` (503 with
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import logging
 import math
@@ -18,11 +17,11 @@ import os
 import queue
 import time
 import xml.etree.ElementTree as ElementTree
-from datetime import datetime
 from typing import Any, BinaryIO, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ...errors import BackendUnavailable
+from .responses import Response, S3Error, error_code, instant, whole_number
 from .sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
 
 log = logging.getLogger(__name__)
@@ -35,46 +34,6 @@ LISTING_LIMIT = 16 * 1024 * 1024  # bytes of one listing page read at most (1,00
 # bytes, a file and its length (read from offset 0), or a body that writes
 # itself for each try (``write_to(conn)``, ``length``: see streamed.py)
 Body = Union[None, bytes, Tuple[BinaryIO, int], Any]
-
-
-class S3Error(BackendUnavailable):
-    """An answer the store gave that the backend did not expect (a 4xx, such
-    as ``BadDigest`` for bytes changed on the way): 503, send it again."""
-
-    message = "the object store refused the request"
-
-
-class Response:
-    """A response whose body is read by the caller; ``release()`` returns
-    the connection to the pool once the body was read to the end."""
-
-    def __init__(self, client: "S3Client", conn, raw: http.client.HTTPResponse) -> None:
-        self.status = raw.status
-        self.headers = raw.headers
-        self._client, self._conn, self.raw = client, conn, raw
-
-    def read(self, count: int = -1) -> bytes:
-        return self.raw.read() if count < 0 else self.raw.read(count)
-
-    def readinto(self, buffer) -> int:
-        return self.raw.readinto(buffer)
-
-    def store_time(self) -> Optional[float]:
-        """The store's clock as its ``Date`` says (whole seconds), or None
-        when it sends none or one that does not read."""
-        try:
-            return email.utils.parsedate_to_datetime(self.headers.get("Date", "")).timestamp()
-        except (TypeError, ValueError):
-            return None
-
-    def release(self) -> None:
-        if self._conn is None:
-            return
-        if self.raw.isclosed():  # read to its end: the connection can serve another request
-            self._client._put_back(self._conn)
-        else:
-            self._conn.close()
-        self._conn = None
 
 
 class S3Client:
@@ -118,9 +77,9 @@ class S3Client:
                 time.sleep(0.1 * 2 ** (attempt - 1))
             tries += 1
             signed = self.signer.sign(method, self.host_header, path, query, dict(headers or {}), payload_sha256)
-            conn = self._take()
+            conn, reused = self._take()
             try:
-                raw = self._send(conn, method, target, signed, body)
+                conn, raw = self._send_or_reconnect(conn, reused, method, target, signed, body)
             except (OSError, http.client.HTTPException) as error:
                 conn.close()
                 if getattr(body, "reading_failed", False):  # the client's body failed, not the store
@@ -132,12 +91,12 @@ class S3Client:
                 raise
             response = Response(self, conn, raw)
             if raw.status >= 500:
-                failure = "HTTP %d %s" % (raw.status, _error_code(response))
+                failure = "HTTP %d %s" % (raw.status, error_code(response))
                 response.release()
                 continue
             if raw.status in ok or raw.status == 404:
                 return response
-            code = _error_code(response)
+            code = error_code(response)
             response.release()
             log.error("object store %s:%d answered %s %s with %d %s", self.host, self.port, method, key or "/",
                       raw.status, code)
@@ -161,7 +120,7 @@ class S3Client:
         """``(key, size, last modified)``, as ``keys``; a key listed without a
         time is never taken for old (``inf``)."""
         for key, size, modified in self._listed(prefix, start_after):
-            yield key, size, _instant(modified) if modified else math.inf
+            yield key, size, instant(modified) if modified else math.inf
 
     def _listed(self, prefix: str, start_after: str) -> Iterator[Tuple[str, int, str]]:
         """Every key under ``prefix``, a ListObjectsV2 page at a time. A
@@ -222,12 +181,62 @@ class S3Client:
             conn.endheaders(data or None)
         return conn.getresponse()
 
-    def _take(self):
+    def _take(self) -> Tuple[http.client.HTTPConnection, bool]:
+        """A pooled connection (``True``: it may have died while idle) or a new one."""
         try:
-            return self._idle.get_nowait()
+            return self._idle.get_nowait(), True
         except queue.Empty:
-            kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            return kind(self.host, self.port, timeout=self.timeout)
+            return self._connect(), False
+
+    def _connect(self, timeout: Optional[float] = None) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        return kind(self.host, self.port, timeout=timeout or self.timeout)
+
+    def _send_or_reconnect(self, conn, reused: bool, method: str, target: str, headers: Dict[str, str],
+                           body: Body) -> Tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send on ``conn``. A pooled connection that fails is most likely one
+        the store dropped (a restart drops them all): the pool is emptied and
+        the request sent again at once on a fresh connection, before any
+        retry counts or sleeps, so a restarted store costs the next requests
+        nothing. The connection the answer came on, and the answer."""
+        try:
+            return conn, self._send(conn, method, target, headers, body)
+        except (OSError, http.client.HTTPException):
+            if not reused or getattr(body, "reading_failed", False):
+                raise
+            conn.close()
+        self._drop_idle()
+        conn = self._connect()
+        try:
+            return conn, self._send(conn, method, target, headers, body)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _drop_idle(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+    def probe(self, timeout: float) -> int:
+        """One ``HEAD`` of the bucket on a connection of its own, within
+        ``timeout`` seconds and without retries (for ``/healthz``: a
+        balancer's health check must see a hung store as down, not wait
+        for it); the status, or ``BackendUnavailable``."""
+        path = self.path()
+        conn = self._connect(timeout)
+        try:
+            conn.connect()
+            raw = self._send(conn, "HEAD", path, self.signer.sign("HEAD", self.host_header, path, {}, {},
+                                                                   EMPTY_SHA256), None)
+            raw.read()
+            return raw.status
+        except (OSError, http.client.HTTPException) as error:
+            raise BackendUnavailable("the object store did not answer within %g s (%s)" % (timeout, error)) from None
+        finally:
+            conn.close()
 
     def _put_back(self, conn) -> None:
         try:
@@ -236,33 +245,7 @@ class S3Client:
             conn.close()
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
-
-
-def _error_code(response: Response) -> str:
-    """The ``<Code>`` of an S3 error body, read whole (it is small)."""
-    text = response.read(64 * 1024).decode("utf-8", "replace")
-    start = text.find("<Code>")
-    return text[start + 6:text.find("</Code>", start)] if start >= 0 else ""
-
-
-def _instant(text: str) -> float:
-    """An ISO 8601 time as the store lists it (``2026-11-23T17:55:23.000Z``)."""
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise S3Error("the object store listed a time that is not one: %s" % ascii(text[:40])) from None
-
-
-def whole_number(text: Optional[str], what: str) -> int:
-    """A size the store sent: ASCII digits, else ``S3Error`` (503), never a 500."""
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise S3Error("the object store sent a %s that is not a number: %s" % (what, ascii((text or "")[:40])))
-    return int(text)
+        self._drop_idle()
 
 
 def configured(config) -> S3Client:

@@ -29,7 +29,8 @@ from .. import blocks
 from ..blocks import BLOCK
 from ..interface import fill
 from . import refs
-from .client import S3Client, S3Error
+from .client import S3Client
+from .responses import S3Error
 
 log = logging.getLogger(__name__)
 
