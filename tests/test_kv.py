@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -218,3 +219,23 @@ class KVKillTests(unittest.TestCase):
         self.assertEqual(call("GET", "/pending")[0], 404)
         self.assertEqual(call("POST", "/commit")[0], 204)
         self.assertEqual(call("GET", "/pending"), (200, b'{"pending":2}\n'))
+
+
+class KVCacheBoundTests(unittest.TestCase):
+    def test_the_cache_is_bounded_in_bytes_not_only_in_keys(self):
+        from filestoraged.kvstore.local import CACHE_BYTES, KVLimits, KVStore
+
+        folder = tempfile.mkdtemp(prefix="fsd-kvcache-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        store = KVStore(os.path.join(folder, "meta.db"), KVLimits(cache_keys=4096))
+        self.addCleanup(store.close)
+        big = "x" * (60 * 1024)
+        for number in range(300):  # 300 values of 60 KiB: 17.6 MiB if all were kept
+            store.stage_set("key%03d" % number, big)
+        store.commit()
+        for number in range(300):
+            self.assertEqual(store.lookup("key%03d" % number), (True, big))
+        held = sum(len(text) for text in store._cache.values())
+        self.assertLessEqual(held, CACHE_BYTES)
+        self.assertEqual(held, store._cached_bytes)
+        self.assertGreater(len(store._cache), 100)  # and it still caches

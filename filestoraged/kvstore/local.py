@@ -39,6 +39,9 @@ INSERT OR IGNORE INTO kv_state SELECT 'staged_bytes',
     coalesce(sum(length(CAST(key AS BLOB)) + coalesce(length(CAST(value AS BLOB)), 0)), 0) FROM kv_staged;
 """
 _CACHE_VALUE_MAX = 64 * 1024  # bigger values are read from SQLite each time
+# The cache holds at most --kv-cache-keys keys and at most this many bytes of
+# values (per worker): 4,096 values of 64 KiB would be 256 MiB.
+CACHE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class KVStore(DatabaseStore):
         self.limits = limits
         super().__init__(path, _SCHEMA)
         self._cache: "OrderedDict[str, str]" = OrderedDict()
+        self._cached_bytes = 0
         self._data_version = self._generation = -1
 
     def lookup(self, key: str) -> Tuple[bool, Any]:
@@ -79,8 +83,9 @@ class KVStore(DatabaseStore):
             text = row[0]
             if len(text) <= _CACHE_VALUE_MAX and self.limits.cache_keys > 0:
                 self._cache[key] = text
-                if len(self._cache) > self.limits.cache_keys:
-                    self._cache.popitem(last=False)
+                self._cached_bytes += len(text)
+                while len(self._cache) > self.limits.cache_keys or self._cached_bytes > CACHE_BYTES:
+                    self._cached_bytes -= len(self._cache.popitem(last=False)[1])
             return text
 
     def _forget_if_committed_elsewhere(self) -> None:
@@ -93,7 +98,11 @@ class KVStore(DatabaseStore):
         generation = self._state("generation")
         if generation != self._generation:
             self._generation = generation
-            self._cache.clear()
+            self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self._cached_bytes = 0
 
     def _state(self, name: str) -> int:
         return self._db.execute("SELECT value FROM kv_state WHERE name = ?", (name,)).fetchone()[0]
@@ -130,10 +139,10 @@ class KVStore(DatabaseStore):
                 db.execute("DELETE FROM kv_staged")
                 db.execute("UPDATE kv_state SET value = CASE name WHEN 'generation' THEN value + 1 ELSE 0 END")
             if before != self._generation:  # another worker committed since the cache was checked
-                self._cache.clear()
+                self._forget_all()
             self._generation = before + 1
             for key in keys:
-                self._cache.pop(key, None)
+                self._cached_bytes -= len(self._cache.pop(key, ""))
         return len(keys)
 
     def _staged_row(self, key: str) -> Optional[Tuple[Optional[str]]]:
