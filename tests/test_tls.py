@@ -5,13 +5,15 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
-from .support import MIB, ROOT, ServerCase, free_port, payload, required, sha256
+from .support import MIB, ROOT, ServerCase, free_port, payload, required, sha256, wait_until
 
 
 def make_certificate(folder: str) -> tuple:
@@ -96,3 +98,23 @@ class TlsTests(TlsServerCase):
         self.assertEqual(len(lines), 1, run.stderr)
         self.assertIn("junk.pem", lines[0])
         self.assertNotIn("Traceback", run.stderr)
+
+
+class SilentConnectionsOverTlsTests(TlsServerCase):
+    tls_overrides = {"max_connections": 5}
+
+    def test_connections_that_never_said_hello_give_their_slots_up_first(self):
+        silent = [socket.create_connection(("127.0.0.1", self.port), timeout=10) for _ in range(5)]
+        for sock in silent:
+            self.addCleanup(sock.close)
+        # They hold every slot, waiting for their ClientHello.
+        wait_until(lambda: len(self.server.waiting) == 5, "the silent connections hold every slot")
+        context = ssl.create_default_context(cafile=self.cert)
+        started = time.monotonic()
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=30)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/healthz")
+        reply = conn.getresponse()
+        reply.read()
+        self.assertEqual(reply.status, 200)  # a silent connection gave up its slot
+        self.assertLess(time.monotonic() - started, 3.5)  # not the 4-19 s it waited for a 503

@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
 
 
+class _NothingRead:
+    """A connection whose handler has read nothing yet (its TLS handshake)."""
+
+    head_started = False
+
+
+NOTHING_READ = _NothingRead()
+
+
 class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
     """One instance per connection; ``handle_one_request`` runs per request."""
 
@@ -42,6 +51,11 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
         # The first head's deadline runs from the accept, the TLS handshake included.
         self.first_head_by = time.monotonic() + config.head_timeout
         self.timeout = config.idle_timeout
+        if self.server.tls is not None:
+            # Waiting for its ClientHello, the connection may be given up
+            # when slots run short, as an idle one is, if it sent nothing: a
+            # silent connection must not hold a slot through the handshake.
+            self.server.connection_idle(self.request, NOTHING_READ)
         self.handshake_failed = self.server.tls is not None and not tls.handshake(self.request, config.head_timeout)
         self.peer_is_proxy = self.client_address[0] in self.server.trusted_proxies
         super().setup()
