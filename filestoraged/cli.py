@@ -181,6 +181,15 @@ def run_token(config) -> int:
 
     records, throttle = make_records(config)
     throttle.close()
+    if config.records == "s3":  # as the daemon does: a store that writes blind would let two tokens share a name
+        from .records.bucket import UnsafeStore, probe
+
+        try:
+            probe(records, config.s3_endpoint)
+        except (UnsafeStore, FileStoreError) as error:
+            records.close()
+            print("filestoraged token: %s" % error.text, file=sys.stderr)
+            return 1
     tokens = TokenStore(records)
     try:
         if action == "create" and len(config.words) == 1:

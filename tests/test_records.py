@@ -6,6 +6,9 @@ the start-up probe that refuses a store ignoring conditional writes."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import os
 import shutil
 import tempfile
@@ -152,3 +155,33 @@ class BucketRecordsTests(SeaweedMixin, RecordsContract, unittest.TestCase):
         import time
 
         self.assertLess(abs(self.records.now() - time.time()), 5)
+
+
+class TokenCommandProbeTests(unittest.TestCase):
+    def test_the_token_command_refuses_a_store_that_ignores_conditional_writes(self):
+        """As the daemon does at start: a second admin token with the name of
+        the first would otherwise replace it blind."""
+        from unittest import mock
+
+        from filestoraged import cli, config as config_module
+
+        class LastWriterWins(LocalRecords):
+            def replace(self, key, value, version):
+                record = self.get(key)
+                return super().replace(key, value, record.version)
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        unsafe = LastWriterWins(os.path.join(folder, "meta.db"))
+        throttle = LocalRecords(os.path.join(folder, "throttle.db"))
+        config = config_module.load(["token", "create", "--scope", "admin", "--name", "ops", "--data-dir", folder])
+        config = dataclasses.replace(config, records="s3", s3_endpoint="http://127.0.0.1:9")
+        err = io.StringIO()
+        with mock.patch("filestoraged.app.make_records", return_value=(unsafe, throttle)), \
+                contextlib.redirect_stderr(err):
+            status = cli.run_token(config)
+        self.assertEqual(status, 1)
+        self.assertIn("ignores conditional writes", err.getvalue())
+        after = LocalRecords(os.path.join(folder, "meta.db"))
+        self.addCleanup(after.close)
+        self.assertEqual(list(after.keys("tokens/")), [])  # no token was made
