@@ -13,7 +13,9 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import unittest
+from unittest import mock
 
 from filestoraged.errors import BackendUnavailable
 from filestoraged.records.bucket import BucketRecords, UnsafeStore, probe
@@ -185,3 +187,52 @@ class TokenCommandProbeTests(unittest.TestCase):
         after = LocalRecords(os.path.join(folder, "meta.db"))
         self.addCleanup(after.close)
         self.assertEqual(list(after.keys("tokens/")), [])  # no token was made
+
+
+class LapsedLeaseTests(unittest.TestCase):
+    """--records s3: a download whose count cannot be written is cut once
+    its reservation may have lapsed (another daemon may have been given the
+    download meanwhile), and only then; here over SQLite records that a
+    switch makes refuse every write, as an unreachable store does."""
+
+    def setUp(self) -> None:
+        import io
+
+        from filestoraged.sharing.bucket import SharedLinkStore
+        from filestoraged.storage.disk.backend import DiskBackend
+        from filestoraged.storage.names import SHARES
+
+        folder = tempfile.mkdtemp(prefix="fsd-lease-")
+        self.addCleanup(shutil.rmtree, folder, True)
+
+        class Unreachable(LocalRecords):
+            down = False
+
+            def replace(self, key, value, version):
+                if self.down:
+                    raise BackendUnavailable("the store is not answering")
+                return super().replace(key, value, version)
+
+        self.records = Unreachable(os.path.join(folder, "records.db"))
+        self.addCleanup(self.records.close)
+        throttle = LocalRecords(os.path.join(folder, "throttle.db"), durable=False)
+        self.addCleanup(throttle.close)
+        backend = DiskBackend(os.path.join(folder, "store"), 1024 * 1024)
+        self.store = SharedLinkStore(self.records, backend, throttle, lease=60.0)
+        self.addCleanup(self.store.close)
+        info = backend.put(SHARES, io.BytesIO(b"only once")).info
+        self.link_id = self.store.create(info.oid, info.size, "once.txt", "text/plain", None, 1, 3600).id
+
+    def test_within_its_lease_the_count_waits_for_the_store(self):
+        hold = self.store.reserve(self.link_id)
+        self.records.down = True
+        self.store.finish(hold, complete=True)  # kept, renewed, counted once the store is back: not cut
+
+    def test_past_its_lease_the_last_piece_is_cut(self):
+        hold = self.store.reserve(self.link_id)
+        self.records.down = True
+        later = time.monotonic() + 61
+        with mock.patch("filestoraged.sharing.bucket.time.monotonic", return_value=later):
+            with self.assertRaises(BackendUnavailable) as caught:
+                self.store.finish(hold, complete=True)
+        self.assertIn("may have lapsed", str(caught.exception))

@@ -33,6 +33,7 @@ import hmac
 import logging
 import secrets
 import threading
+import time
 from typing import Dict, List, Optional
 
 from ..errors import BackendUnavailable, FileStoreError, Forbidden, Gone, NotFound
@@ -62,6 +63,9 @@ class SharedLinkStore(LinkRules):
         self.passwords = Passwords(throttle, records.now)
         self._holds: Dict[str, str] = {}  # hold id -> link id: this process's transfers in flight
         self._uncounted: Dict[str, str] = {}  # likewise, of downloads complete but not counted yet
+        # hold id -> when (time.monotonic) its lease runs out as far as this
+        # process knows: set when taken, moved on by each renewal written.
+        self._secured: Dict[str, float] = {}
         self._holds_lock = threading.Lock()
         self._sweep = LinkSweep(records, backend, self.passwords)
         self._interval = 60.0
@@ -115,12 +119,15 @@ class SharedLinkStore(LinkRules):
 
         with self._holds_lock:  # renewed from now on, even while the swap is under way
             self._holds[hold] = link_id
+        secured = time.monotonic() + self.lease
         try:
             self.records.update(LINKS + link_id, take)
         except BaseException:
             with self._holds_lock:
                 self._holds.pop(hold, None)
             raise
+        with self._holds_lock:
+            self._secured[hold] = secured
         return hold
 
     def finish(self, hold: str, complete: bool) -> None:
@@ -137,6 +144,12 @@ class SharedLinkStore(LinkRules):
             self._end(link_id, hold, complete)
         except FileStoreError as error:
             if complete:
+                with self._holds_lock:
+                    lapsed = time.monotonic() >= self._secured.get(hold, 0.0)
+                if lapsed:  # another daemon may have been given this download: the last piece must not leave
+                    raise BackendUnavailable("the download could not be counted and its reservation on share "
+                                             "link %s... may have lapsed (%s): the transfer is cut"
+                                             % (link_id[:6], error.text)) from None
                 log.warning("could not count a download of share link %s... yet (%s): retrying", link_id[:6], error)
                 with self._holds_lock:
                     self._uncounted[hold] = link_id
@@ -145,6 +158,7 @@ class SharedLinkStore(LinkRules):
                         link_id[:6], error)
         with self._holds_lock:
             self._holds.pop(hold, None)
+            self._secured.pop(hold, None)
 
     def refund(self, hold: str, link_id: str) -> None:
         """Give back a download counted by ``finish`` whose last piece then
@@ -215,12 +229,15 @@ class SharedLinkStore(LinkRules):
             with self._holds_lock:
                 self._uncounted.pop(hold, None)
                 self._holds.pop(hold, None)
+                self._secured.pop(hold, None)
         with self._holds_lock:
             mine: Dict[str, set] = {}
             for hold, link_id in self._holds.items():
                 mine.setdefault(link_id, set()).add(hold)
         for link_id, holds in mine.items():
-            def extend(value: Optional[dict], holds: set = holds) -> Optional[dict]:
+            extended: List[str] = []
+
+            def extend(value: Optional[dict], holds: set = holds, extended: List[str] = extended) -> Optional[dict]:
                 if value is None:
                     return None
                 until = self.clock() + self.lease
@@ -228,12 +245,19 @@ class SharedLinkStore(LinkRules):
                 # Only holds still in the record: one pruned as expired may
                 # have been counted free by another reservation since.
                 renewed = {hold: until for hold in holds if hold in current}
+                extended[:] = list(renewed)
                 return dict(value, holds=dict(current, **renewed)) if renewed else None
 
+            secured = time.monotonic() + self.lease
             try:
                 self.records.update(LINKS + link_id, extend)
             except FileStoreError as error:
                 log.warning("could not renew the reservations on share link %s...: %s", link_id[:6], error)
+                continue
+            with self._holds_lock:
+                for hold in extended:
+                    if hold in self._holds:
+                        self._secured[hold] = secured
 
     def start_sweeper(self, interval: float) -> None:
         """Sweep every ``interval`` seconds (taking turns with the other
