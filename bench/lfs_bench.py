@@ -15,6 +15,7 @@ servers), so that every object is sent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -147,7 +148,7 @@ def run(work: str, runs: int, report: Report) -> None:
                 git(work, "init", "-q", "--bare", "-b", "main", remote)
                 git(source, "config", "lfs.url", lfs_url(repo))
                 git(source, "config", "remote.origin.url", remote)
-                with Peak(daemon) if side == "ours" else _nothing() as peak:
+                with Peak(daemon) if side == "ours" else contextlib.nullcontext() as peak:
                     pushes[side].append(git(source, "push", "-q", "origin", "main"))
                 if side == "ours":
                     growth.append(peak.growth)
@@ -216,12 +217,3 @@ class Peak:
 
     def __exit__(self, *exc_info) -> None:
         self.growth = (self.daemon.rss("VmHWM") - self.baseline) / MIB
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-

@@ -66,15 +66,12 @@ class Unauthorized(FileStoreError):
 
     message = "a valid password is required"
 
-    def __init__(self, message: Optional[str] = None, challenge: Optional[str] = None,
-                 header: str = "WWW-Authenticate") -> None:
-        """``header``: where the challenge goes (Git LFS reads ``LFS-Authenticate``)."""
+    def __init__(self, message: Optional[str] = None, challenge: Optional[str] = None) -> None:
         super().__init__(message)
         self.challenge = challenge
-        self.header = header
 
     def headers(self) -> Dict[str, str]:
-        return {self.header: self.challenge} if self.challenge else {}
+        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
 
 
 class Forbidden(FileStoreError):

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 from typing import Dict, Optional
@@ -53,7 +54,7 @@ class GitLfsCase(unittest.TestCase):
 
     @classmethod
     def token(cls, name: str, *scopes: str) -> str:
-        command = [os.sys.executable, "-m", "filestoraged", "token", "create", "--name", name, "--data-dir", cls.store]
+        command = [sys.executable, "-m", "filestoraged", "token", "create", "--name", name, "--data-dir", cls.store]
         for scope in scopes:
             command += ["--scope", scope]
         out = subprocess.run(command, check=True, capture_output=True, text=True, env=cls.daemon.env).stdout

@@ -101,6 +101,15 @@ class RecordsContract:
         self.assertEqual(list(self.records.keys(".probe/")), [])
 
 
+class LastWriterWins(LocalRecords):
+    """Records that ignore the version a write names, as a store that
+    ignores conditional writes does."""
+
+    def replace(self, key, value, version):
+        record = self.get(key)
+        return super().replace(key, value, record.version)
+
+
 class LocalRecordsTests(RecordsContract, unittest.TestCase):
     def make_records(self):
         folder = tempfile.mkdtemp(prefix="fsd-records-")
@@ -108,11 +117,6 @@ class LocalRecordsTests(RecordsContract, unittest.TestCase):
         return LocalRecords(os.path.join(folder, "meta.db"))
 
     def test_a_store_that_ignores_versions_is_refused(self):
-        class LastWriterWins(LocalRecords):
-            def replace(self, key, value, version):
-                record = self.get(key)
-                return super().replace(key, value, record.version)
-
         folder = tempfile.mkdtemp(prefix="fsd-records-")
         self.addCleanup(shutil.rmtree, folder, True)
         unsafe = LastWriterWins(os.path.join(folder, "meta.db"))
@@ -166,11 +170,6 @@ class TokenCommandProbeTests(unittest.TestCase):
         from unittest import mock
 
         from filestoraged import cli, config as config_module
-
-        class LastWriterWins(LocalRecords):
-            def replace(self, key, value, version):
-                record = self.get(key)
-                return super().replace(key, value, record.version)
 
         folder = tempfile.mkdtemp(prefix="fsd-records-")
         self.addCleanup(shutil.rmtree, folder, True)

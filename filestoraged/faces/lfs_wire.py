@@ -9,7 +9,6 @@ credential helper and retries. A ``403`` names the missing scope.
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import secrets
@@ -17,7 +16,7 @@ from typing import Any, Callable, Dict, Optional
 
 from ..errors import BadRequest, FileStoreError, NotAcceptable, Unauthorized, http_status
 from ..web.messages import JsonResponse, Request
-from ..web.access import basic_password
+from ..web.access import basic_credentials
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +82,6 @@ def user_of(request: Request) -> str:
     name = request.holder()
     if name:
         return name
-    scheme, _, encoded = (request.headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() == "basic" and basic_password(request.headers) is not None:  # BadRequest if malformed
-        user = base64.b64decode(encoded.strip()).decode("utf-8").partition(":")[0]
-        user = "".join(c for c in user if c.isprintable())[:100]
-        if user:
-            return user
-    return "anonymous"
+    credentials = basic_credentials(request.headers)
+    user = "".join(c for c in credentials[0] if c.isprintable())[:100] if credentials else ""
+    return user or "anonymous"

@@ -70,11 +70,11 @@ class ResumableFace(Face):
         target = target_of(metadata, self.config)
         assert request.authorize is not None
         request.authorize(scope_of(target))
-        self._check_quota(length)
         if metadata.get("password") and target["face"] == "file":
             salt, digest = self.app.shares.passwords.digest(metadata["password"])
             target.update(salt=salt.hex(), digest=digest.hex())
-        upload = self.uploads.create(length, target, shown_metadata(raw_metadata), request.client)
+        upload = self.uploads.create(length, target, shown_metadata(raw_metadata), request.client,
+                                     self._check_quota)
         headers = {"Location": "%s/uploads/%s" % (request.base_url, upload.id)}
         if _content_type(request) == CHUNK_TYPE or length == 0:  # creation-with-upload
             headers["Upload-Offset"] = str(self._append(request, upload, 0))
@@ -147,12 +147,14 @@ class ResumableFace(Face):
         result = store(self.app, request, upload.target, self.uploads.bytes_path(upload))
         self.uploads.finish(upload, result)
 
-    def _check_quota(self, length: int) -> None:
-        """Unfinished uploads count against ``--max-bytes`` for their whole length."""
+    def _check_quota(self, pending: int) -> None:
+        """Unfinished uploads (``pending`` bytes, the new one included) count
+        against ``--max-bytes`` for their whole length."""
         limit = self.config.max_bytes
         usage = self.backend.usage() if limit else None
-        if usage is not None and usage[1] + self.uploads.pending_bytes() + length > limit:
-            raise InsufficientStorage("the %d-byte storage quota has no room for %d more bytes" % (limit, length))
+        if usage is not None and usage[1] + pending > limit:
+            raise InsufficientStorage("the %d-byte storage quota has no room for %d bytes of unfinished uploads"
+                                      % (limit, pending))
 
     def _headers(self, upload: Upload, headers: Dict[str, str]) -> Dict[str, str]:
         headers["Tus-Resumable"] = VERSION

@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from ..errors import Gone, Locked, NotFound, TooManyRequests
 from ..base.threads import Stage
-from ..storage.disk.files import write_all
+from ..storage.disk.files import remove_quietly, write_all
 from ..storage.disk.writer import FLUSH_EVERY
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,19 @@ class UploadStore:
 
     # -- records ----------------------------------------------------------------
 
-    def create(self, length: int, target: Dict[str, object], metadata: str, owner: str) -> Upload:
+    def create(self, length: int, target: Dict[str, object], metadata: str, owner: str,
+               room: Callable[[int], None] = lambda pending: None) -> Upload:
         """A new, empty upload; ``TooManyRequests`` when ``owner`` holds
-        ``MAX_PER_CLIENT`` unfinished ones already."""
+        ``MAX_PER_CLIENT`` unfinished ones already. ``room(bytes)`` is told
+        what unfinished uploads have promised, this one included (and may
+        refuse: the quota): one pass over the records for both."""
         now = self.clock()
         if now - self._swept >= SWEEP_EVERY:
             self._swept = now
             self.sweep()
-        held = sum(1 for upload in self.unfinished() if upload.owner == owner)
+        unfinished = self.unfinished()
+        room(sum(upload.length for upload in unfinished) + length)
+        held = sum(1 for upload in unfinished if upload.owner == owner)
         if held >= MAX_PER_CLIENT:
             raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
                                   % (held, owner))
@@ -115,11 +120,11 @@ class UploadStore:
         """Keep the target's answer and let go of the bytes (the object has them)."""
         upload.result = result
         self._write_record(upload)
-        _remove(self._bytes(upload.id))
+        remove_quietly(self._bytes(upload.id))
 
     def remove(self, upload: Upload) -> None:
-        _remove(self._bytes(upload.id))
-        _remove(self._record(upload.id))
+        remove_quietly(self._bytes(upload.id))
+        remove_quietly(self._record(upload.id))
 
     def unfinished(self) -> List[Upload]:
         found = []
@@ -129,10 +134,6 @@ class UploadStore:
                 if upload is not None and upload.result is None:
                     found.append(upload)
         return found
-
-    def pending_bytes(self) -> int:
-        """Bytes promised to unfinished uploads (they count against the quota)."""
-        return sum(upload.length for upload in self.unfinished())
 
     def sweep(self) -> int:
         """Remove expired uploads (and a bytes file whose record never came);
@@ -150,7 +151,7 @@ class UploadStore:
                 except FileNotFoundError:
                     continue
                 if stale:
-                    _remove(path)
+                    remove_quietly(path)
                     removed += 1
             elif self.expires_at(upload) <= now:
                 self.remove(upload)
@@ -223,7 +224,7 @@ class UploadStore:
                 os.fsync(out.fileno())
             os.rename(tmp, self._record(upload.id))
         except BaseException:
-            _remove(tmp)
+            remove_quietly(tmp)
             raise
 
     def _read_record(self, upload_id: str) -> Optional[Upload]:
@@ -236,9 +237,3 @@ class UploadStore:
             log.error("upload record %s does not read (%s): treated as absent", upload_id, error)
             return None
 
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

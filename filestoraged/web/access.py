@@ -205,10 +205,18 @@ def credentials(headers) -> Optional[str]:
 
 
 def basic_password(headers) -> Optional[str]:
-    """The password of HTTP Basic credentials in ``Authorization``
+    """The password of HTTP Basic credentials in ``Authorization``, None
+    without them (see ``basic_credentials``)."""
+    found = basic_credentials(headers)
+    return None if found is None else found[1]
+
+
+def basic_credentials(headers) -> Optional[Tuple[str, str]]:
+    """``(user, password)`` of HTTP Basic credentials in ``Authorization``
     (``base64(user:password)``, UTF-8 as RFC 7617 recommends), None without
     them; ``BadRequest`` (400) for malformed ones, non-ASCII bytes included.
-    The one Basic decoder: tokens and share-link passwords both use it."""
+    The one Basic decoder: tokens, share-link passwords and Git LFS's user
+    names all use it."""
     scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -216,7 +224,8 @@ def basic_password(headers) -> Optional[str]:
         decoded = base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
     except (ValueError, UnicodeError):  # binascii.Error is a ValueError
         raise BadRequest("malformed Basic credentials") from None
-    return decoded.partition(":")[2]
+    user, _, password = decoded.partition(":")
+    return user, password
 
 
 def header_text(headers, name: str) -> Optional[str]:
