@@ -10,6 +10,7 @@ import select
 import socket
 import struct
 import time
+from urllib.parse import urlsplit
 
 from .support import MIB, ServerCase, multipart, payload, sha256, wait_until
 from .test_wire import status_of
@@ -248,6 +249,28 @@ class UnknownNamesTests(ServerCase):
                 reply = self.request("POST", "/file", body, {"Content-Type": ctype})
                 self.assertError(reply, 400, "bad_request")
                 self.assertIn("unknown form field '%s' (did you mean %s?)" % (field, hint), reply.json()["message"])
+
+    def test_a_field_after_the_file_part_is_checked_and_stores_nothing(self):
+        """A form's fields after its file are read too: a typo there (or a
+        second file) is the same 400, and the refused upload keeps nothing."""
+        data = payload(200000)
+        forms = ({"file": ("a.bin", data, "text/plain"), "pasword": "x"},
+                 {"file": ("a.bin", data, "text/plain"), "password": "x", "max_downloads": "0"})
+        for path in ("/files", "/file"):
+            for fields in forms[:1] if path == "/files" else forms:
+                with self.subTest(path=path, fields=sorted(fields)):
+                    body, ctype = multipart(fields)
+                    reply = self.request("POST", path, body, {"Content-Type": ctype})
+                    self.assertError(reply, 400, "bad_request")
+                    self.assertEqual(self.stored_objects(), [])
+        second = multipart({"file": ("a.bin", data, "text/plain"), "token": "t"})[0].replace(
+            b'name="token"', b'name="file"; filename="b.bin"')
+        reply = self.request("POST", "/files", second, {"Content-Type": multipart({})[1]})
+        self.assertIn("more than one 'file' part", reply.json()["message"])
+        body, ctype = multipart({"file": ("a.bin", data, "text/plain"), "password": "x", "expires_in": "60"})
+        link = self.request("POST", "/file", body, {"Content-Type": ctype})
+        self.assertEqual(link.status, 201, link)  # the page's own fields after the file still count
+        self.assertEqual(self.request("GET", urlsplit(link.json()["url"]).path).status, 401)
 
     def test_query_parameter_typos_are_400_on_every_face(self):
         data = b"query typos"

@@ -29,7 +29,7 @@ from ..web.fields import refuse_unknown
 from ..web.router import Router, Scope
 from . import Face
 from .previews import landing_only
-from .uploads import multipart_parts, raw_upload, whole_number
+from .uploads import FormFile, multipart_parts, raw_upload, whole_number
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _FIELD_LIMIT = 1024  # bytes in a text field
@@ -59,22 +59,29 @@ class ShareFace(Face):
         if parts is None:
             raise BadRequest("upload with multipart/form-data and a 'file' part")
         fields: Dict[str, str] = {}
-        stored = None
-        for part in parts:
+
+        def take(part) -> None:
             if part.name == "file":
-                if stored is not None:
-                    raise BadRequest("more than one 'file' part")
-                filename = file_name(part.filename, "the file part's filename")
-                content_type = share_content_type(media_type(part.content_type, "the file part's Content-Type"),
-                                             filename)
-                stored = (self.backend.put(SHARES, part, content_type).info, filename, content_type)
-            elif part.name in ("password", "max_downloads", "expires_in"):
+                raise BadRequest("more than one 'file' part")
+            if part.name in ("password", "max_downloads", "expires_in"):
                 fields[part.name] = part.read_text(_FIELD_LIMIT)
                 self._options(fields)  # refuse bad values before a file part streams in
             elif part.name == "token":  # the upload page's field (its token travels in Authorization)
                 part.read_text(_FIELD_LIMIT)
             else:
                 refuse_unknown("form field", part.name or "", FORM_FIELDS)
+
+        stored = None
+        for part in parts:
+            if part.name != "file":
+                take(part)
+                continue
+            filename = file_name(part.filename, "the file part's filename")
+            content_type = share_content_type(media_type(part.content_type, "the file part's Content-Type"),
+                                              filename)
+            # The fields after the file are read before its end: a refused one stores nothing.
+            stored = (self.backend.put(SHARES, FormFile(part, parts, take), content_type).info, filename,
+                      content_type)
         if stored is None:
             raise BadRequest("the form has no 'file' part")
         max_downloads, expires_in = self._options(fields)

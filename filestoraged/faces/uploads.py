@@ -5,7 +5,7 @@ and the small numbers that ride along with requests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from ..errors import BadRequest
 from ..web.fields import refuse_unknown
@@ -79,15 +79,47 @@ def raw_upload(request: Request, max_size: int) -> Upload:
 PAGE_FIELDS = ("file", "password", "max_downloads", "expires_in", "token")
 
 
+class FormFile:
+    """The ``file`` part of a form, read as an upload's stream, whose end is
+    the end of the whole form: the parts after it are read and handed to
+    ``take`` (which raises for a field it refuses) before the last
+    ``readinto`` answers 0. A backend publishes an object only after its
+    stream ended, so a form refused for a field after its file stores
+    nothing."""
+
+    def __init__(self, part: Part, rest: Iterator[Part], take: Callable[[Part], None]) -> None:
+        self.part = part
+        self._rest = rest
+        self._take = take
+        self._ended = False
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.part.readinto(buffer)
+        if not count and not self._ended:
+            self._ended = True
+            for part in self._rest:
+                self._take(part)
+        return count
+
+
+def _page_field(part: Part) -> None:
+    if part.name == "file":
+        raise BadRequest("more than one 'file' part")
+    if part.name not in PAGE_FIELDS:
+        refuse_unknown("form field", part.name or "", PAGE_FIELDS)
+    part.drain()
+
+
 def file_or_raw_upload(request: Request, max_size: int) -> Upload:
-    """The ``file`` part of a multipart body (the upload page's other fields
-    are skipped; any other field is a 400 naming it), or the raw body."""
+    """The ``file`` part of a multipart body (the upload page's other fields,
+    before or after it, are skipped; any other field is a 400 naming it), or
+    the raw body."""
     parts = multipart_parts(request, max_size)
     if parts is None:
         return raw_upload(request, max_size)
     for part in parts:
         if part.name == "file":
-            return Upload(part, media_type(part.content_type, "the file part's Content-Type"), part.filename)
-        if part.name not in PAGE_FIELDS:
-            refuse_unknown("form field", part.name or "", PAGE_FIELDS)
+            return Upload(FormFile(part, parts, _page_field),
+                          media_type(part.content_type, "the file part's Content-Type"), part.filename)
+        _page_field(part)
     raise BadRequest("the multipart body has no 'file' part")
