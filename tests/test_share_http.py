@@ -14,7 +14,6 @@ import sqlite3
 import threading
 
 from filestoraged.errors import BackendUnavailable
-from filestoraged.sharing.rules import RELEASE_GRACE
 from filestoraged.storage.names import SHARES
 
 from .support import MIB, FakeClock, ServerCase, Threads, database_bytes, multipart, payload, sha256, wait_until
@@ -75,11 +74,8 @@ class ShareContract:
             self.assertTrue(self.transfers.wait_for(lambda: self.in_flight(link_id) == 0, timeout=20))
 
     def sweep(self) -> None:
-        """Sweep once every download the test made is accounted for, and
-        again once blobs no link needs have waited out their grace."""
+        """Sweep once every download the test made is accounted for."""
         self.wait_transfers_done()
-        self.app.shares.sweep()
-        self.clock.advance(RELEASE_GRACE)
         self.app.shares.sweep()
 
     def shared_blobs(self):
@@ -397,8 +393,8 @@ class ShareContract:
         first = self.share(data)
         put = self.app.backend.put
 
-        def put_then_lose_the_other_link(namespace, stream, content_type=None):
-            result = put(namespace, stream, content_type)
+        def put_then_lose_the_other_link(namespace, stream, content_type=None, **options):
+            result = put(namespace, stream, content_type, **options)
             self.assertEqual(self.request("DELETE", self.path_of(first),
                                           headers={"X-Delete-Token": first["delete_token"]}).status, 200)
             self.app.shares.sweep()  # the sweeper, woken by the delete, runs now
@@ -410,6 +406,22 @@ class ShareContract:
         self.app.backend.put = put
         self.assertEqual(reply.status, 201, reply)
         self.assertEqual(self.request("GET", self.path_of(reply.json())).body, data)
+
+    def test_a_used_up_or_deleted_links_file_is_removed_within_seconds(self):
+        """No sweep by hand and no clock moved: the file of a once-link goes
+        right after its download, and a deleted link's right after the delete
+        (a file another live link shares stays)."""
+        once, kept = b"read once, then gone", b"shared by two links"
+        link = self.share(once)
+        self.assertEqual(self.request("GET", self.path_of(link)).body, once)
+        wait_until(lambda: sha256(once) not in self.shared_blobs(), "the used-up link's file is removed", 5)
+        first, second = self.share(kept), self.share(kept, max_downloads=2)
+        for deleted in (first, second):
+            self.assertEqual(self.request("DELETE", self.path_of(deleted),
+                                          headers={"X-Delete-Token": deleted["delete_token"]}).status, 200)
+            if deleted is first:
+                self.assertEqual(self.request("GET", self.path_of(second)).body, kept)
+        wait_until(lambda: sha256(kept) not in self.shared_blobs(), "the deleted links' file is removed", 5)
 
     def test_racing_right_passwords_are_never_refused(self):
         path = self.path_of(self.share(password="right", max_downloads=7))

@@ -16,11 +16,12 @@ from filestoraged.errors import BackendUnavailable, Gone
 from filestoraged.kvstore.local import KVLimits
 from filestoraged.kvstore.bucket import HEAD, SharedKVStore, _Sealed
 from filestoraged.sharing.bucket import LINKS, SharedLinkStore
+from filestoraged.sharing.bucket_sweep import BLOBS
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import SHARES
 
-from .support import FakeClock, free_port, multipart
+from .support import FakeClock, Threads, free_port, multipart
 from .test_kv import KVContract
 from .test_s3 import S3ServerCase
 from .test_share_http import ShareContract
@@ -279,15 +280,41 @@ class SharedLinksTests(DaemonsCase):
     def test_a_blob_is_removed_once_no_daemons_link_needs_it(self):
         link_id = self.link(1)
         oid = self.stores[0].get(link_id).oid
-        ticket = self.stores[1].reserve(link_id)
-        self.stores[1].finish(ticket, complete=True)
-        self.assertEqual(self.stores[2].sweep(), 0)  # used up just now: kept for the release grace
-        self.clock.advance(60)
-        self.assertEqual(self.stores[2].sweep(), 1)
+        with self.stores[0].pinned() as pin:
+            pin(oid)  # an upload of the same bytes through daemon 0, between its store and its link
+            ticket = self.stores[1].reserve(link_id)
+            self.stores[1].finish(ticket, complete=True)
+            self.assertEqual(self.stores[2].sweep(), 0)  # used up, but pinned
+            self.assertEqual(self.stores[1].release(oid), 0)
+        self.assertEqual(self.stores[2].release(oid), 1)  # at once, no grace
         self.assertEqual([info.oid for info in self.backend.list(SHARES)], [])
         with self.assertRaises(Gone):
             self.stores[0].check_alive(self.stores[0].get(link_id))
         self.assertNotIn(oid, [key.rsplit("/", 1)[1] for key in self.records[0].keys("share-blobs/")])
+
+    def test_a_pin_waits_for_a_removal_under_way_to_end(self):
+        """An upload that pins a blob a sweep is removing waits for the
+        removal to end (its bytes are then stored afresh), never pins a blob
+        about to vanish."""
+        oid = self.stores[0].get(self.link(1)).oid
+        self.records[1].update(BLOBS + oid, lambda value: dict(value, removing=True))
+        seen, get = threading.Event(), self.records[0].get
+
+        def watched(key: str):
+            record = get(key)
+            if key == BLOBS + oid and record is not None and record.value.get("removing"):
+                seen.set()
+            return record
+
+        self.records[0].get = watched
+        with Threads(30) as threads:
+            threads.start(self.stores[0].pin, oid)
+            self.assertTrue(seen.wait(10))  # the pin found the removal under way
+            self.assertIsNone(threads.results[0])
+            self.backend.delete(SHARES, oid)
+            self.records[1].delete(BLOBS + oid)
+        refs = self.records[2].get(BLOBS + oid).value["refs"]
+        self.assertEqual(list(refs), [threads.results[0]])
 
 
 if __name__ == "__main__":

@@ -71,23 +71,20 @@ class ShareFace(Face):
             else:
                 refuse_unknown("form field", part.name or "", FORM_FIELDS)
 
-        stored = None
         for part in parts:
-            if part.name != "file":
-                take(part)
-                continue
-            filename = file_name(part.filename, "the file part's filename")
-            content_type = share_content_type(media_type(part.content_type, "the file part's Content-Type"),
-                                              filename)
-            # The fields after the file are read before its end: a refused one stores nothing.
-            stored = (self.backend.put(SHARES, FormFile(part, parts, take), content_type).info, filename,
-                      content_type)
-        if stored is None:
+            if part.name == "file":
+                break
+            take(part)
+        else:
             raise BadRequest("the form has no 'file' part")
-        max_downloads, expires_in = self._options(fields)
-        info, filename, content_type = stored
-        link = self.shares.create(info.oid, info.size, filename, content_type,
-                                  fields.get("password") or None, max_downloads, expires_in)
+        filename = file_name(part.filename, "the file part's filename")
+        content_type = share_content_type(media_type(part.content_type, "the file part's Content-Type"), filename)
+        with self.shares.pinned() as pin:
+            # The fields after the file are read before its end: a refused one stores nothing.
+            info = self.backend.put(SHARES, FormFile(part, parts, take), content_type, hashed=pin).info
+            max_downloads, expires_in = self._options(fields)
+            link = self.shares.create(info.oid, info.size, filename, content_type,
+                                      fields.get("password") or None, max_downloads, expires_in)
         answer, headers = link_answer(request, link)
         if wants_html(request.headers):  # the upload page's form, sent without JavaScript
             return result_page(answer, max_downloads)
@@ -122,8 +119,10 @@ class ShareFace(Face):
         password = header_text(request.headers, "X-Password") or None
         upload = raw_upload(request, self.config.max_size)
         content_type = share_content_type(upload.content_type, filename)
-        info = self.backend.put(SHARES, upload.stream, content_type).info
-        link = self.shares.create(info.oid, info.size, filename, content_type, password, max_downloads, expires_in)
+        with self.shares.pinned() as pin:
+            info = self.backend.put(SHARES, upload.stream, content_type, hashed=pin).info
+            link = self.shares.create(info.oid, info.size, filename, content_type, password, max_downloads,
+                                      expires_in)
         answer, headers = link_answer(request, link)
         if "application/json" in request.headers.get("Accept", ""):
             return JsonResponse(201, answer, headers)
@@ -179,7 +178,7 @@ class ShareFace(Face):
         if request.method == "HEAD":  # never counts
             return ObjectResponse(self.backend.open(SHARES, link.oid), headers, None, link.content_type,
                                   ranges=True, immutable=False)
-        spending = Spending(self.shares, link.id, self.shares.reserve(link.id))
+        spending = Spending(self.shares, link, self.shares.reserve(link.id))
         try:
             obj = self.backend.open(SHARES, link.oid)
         except BaseException:
@@ -190,8 +189,9 @@ class ShareFace(Face):
 
     def delete(self, request: Request, link_id: str) -> JsonResponse:
         link_id = _link_id(link_id)
-        self.shares.delete(link_id, request.headers.get("X-Delete-Token"), any_link=request.may("share", "delete"))
-        self.shares.wake_sweeper()
+        oid = self.shares.delete(link_id, request.headers.get("X-Delete-Token"),
+                                 any_link=request.may("share", "delete"))
+        self.shares.wake_sweeper(oid)
         return JsonResponse(200, {"deleted": link_id})
 
 
@@ -202,8 +202,8 @@ class Spending:
     before its count cannot give the download twice. If the last piece then
     fails to leave, the count is given back (``done(False)``)."""
 
-    def __init__(self, shares, link_id: str, ticket: str) -> None:
-        self.shares, self.link_id, self.ticket = shares, link_id, ticket
+    def __init__(self, shares, link, ticket: str) -> None:
+        self.shares, self.link_id, self.oid, self.ticket = shares, link.id, link.oid, ticket
         self.counted = False
 
     def count(self) -> None:
@@ -216,7 +216,7 @@ class Spending:
         elif not complete:
             self.shares.refund(self.ticket, self.link_id)
         if complete:
-            self.shares.wake_sweeper()
+            self.shares.wake_sweeper(self.oid)
 
 
 def link_answer(request: Request, link) -> tuple:

@@ -111,10 +111,11 @@ def store(app, request: Request, target: Dict[str, object], path: str) -> Dict[s
     if target["face"] == "data":
         info = app.backend.put_file(repository(str(target["repo"])), path, content_type).info
         return {"oid": info.oid, "size": info.size}
-    info = app.backend.put_file(SHARES, path, content_type).info
     digested = None
     if target.get("salt"):
         digested = (bytes.fromhex(str(target["salt"])), bytes.fromhex(str(target["digest"])))
-    link = app.shares.create(info.oid, info.size, target.get("filename"), content_type, None,
-                             int(target["max_downloads"]), int(target["expires_in"]), digested)
+    with app.shares.pinned() as pin:
+        info = app.backend.put_file(SHARES, path, content_type, hashed=pin).info
+        link = app.shares.create(info.oid, info.size, target.get("filename"), content_type, None,
+                                 int(target["max_downloads"]), int(target["expires_in"]), digested)
     return link_answer(request, link)[0]

@@ -43,11 +43,13 @@ from ..storage.names import SHARES
 from .rules import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
 from .bucket_sweep import BLOBS, LINKS, LinkSweep, link_of, live_holds
+from .sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
 LEASE_RENEWALS = 3  # a transfer's hold is renewed this many times per lease
 RACED = "the file was cleaned up while it was being uploaded; send it again"
+PIN_WAIT = 10.0  # seconds an upload waits for a sweep's removal of the same bytes to end
 
 
 class SharedLinkStore(LinkRules):
@@ -70,7 +72,7 @@ class SharedLinkStore(LinkRules):
         self._sweep = LinkSweep(records, backend, self.passwords)
         self._interval = 60.0
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._sweeper = Sweeper(lambda: self.sweep(wait=False), self.release)
         self._threads: List[threading.Thread] = []
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
@@ -208,7 +210,41 @@ class SharedLinkStore(LinkRules):
                 raise Gone("this link was deleted already")
             return dict(value, deleted=True, died=self.clock())
 
-        self.records.update(LINKS + link_id, kill)
+        return self.records.update(LINKS + link_id, kill)["oid"]
+
+    def pin(self, oid: str) -> str:
+        """Name the blob in its record for an upload (as a link not made
+        yet, which keeps it ``ORPHAN_GRACE``); while a sweep is removing it,
+        wait for the removal to end (its bytes are then stored afresh)."""
+        pin = "pin-" + secrets.token_hex(8)
+        deadline = time.monotonic() + PIN_WAIT
+        while True:
+            now = self.clock()
+
+            def name_it(value: Optional[dict], now: float = now) -> Optional[dict]:
+                value = value or {"refs": {}}
+                if value.get("removing"):
+                    return None
+                return dict(value, refs=dict(value.get("refs", {}), **{pin: now}), idle_since=None)
+
+            if self.records.update(BLOBS + oid, name_it) is not None:
+                return pin
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(RACED)
+            self._stop.wait(0.05)  # a removal is two requests to the store
+
+    def unpin(self, oid: str, pin: str) -> None:
+        def drop(value: Optional[dict]) -> Optional[dict]:
+            if value is None or pin not in value.get("refs", {}):
+                return None
+            return dict(value, refs={ref: at for ref, at in value["refs"].items() if ref != pin})
+
+        self.records.update(BLOBS + oid, drop)
+
+    def release(self, oid: str) -> int:
+        """A link to ``oid`` was used up or deleted: remove its blob now if
+        nothing needs it (see ``LinkSweep.release``)."""
+        return self._sweep.release(oid)
 
     def sweep(self, wait: bool = True) -> int:
         """Remove blobs no live link needs, and old dead links; return blobs
@@ -261,35 +297,28 @@ class SharedLinkStore(LinkRules):
 
     def start_sweeper(self, interval: float) -> None:
         """Sweep every ``interval`` seconds (taking turns with the other
-        daemons), soon after ``wake_sweeper``; renew leases all along."""
+        daemons), and look at a blob at once after ``wake_sweeper`` (a link
+        to it used up or deleted); renew leases all along."""
         self._interval = interval
+        self._sweeper.start(interval)
 
-        def every(seconds: float, work, wake: Optional[threading.Event], what: str) -> None:
-            while not self._stop.is_set():
-                if wake is not None:
-                    wake.wait(seconds)
-                    wake.clear()
-                else:
-                    self._stop.wait(seconds)
-                if self._stop.is_set():
-                    return
+        def renew() -> None:
+            while not self._stop.wait(self.lease / LEASE_RENEWALS):
                 try:
-                    work()
+                    self._renew()
                 except Exception:  # keep going; the next round retries
-                    log.exception("share link %s failed", what)
+                    log.exception("share link lease renewal failed")
 
-        for name, args in (("share-sweeper", (interval, lambda: self.sweep(wait=False), self._wake, "sweep")),
-                           ("share-leases", (self.lease / LEASE_RENEWALS, self._renew, None, "lease renewal"))):
-            thread = threading.Thread(target=every, args=args, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=renew, name="share-leases", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
-    def wake_sweeper(self) -> None:
-        self._wake.set()
+    def wake_sweeper(self, oid: str) -> None:
+        self._sweeper.wake(oid)
 
     def close(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._sweeper.close()
         for thread in self._threads:
             thread.join()
         self.passwords.close()

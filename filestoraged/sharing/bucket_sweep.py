@@ -4,9 +4,10 @@ no live link needs and forgets links dead for ``TOMBSTONE_SECONDS``.
 A blob's record (``share-blobs/<oid>``) names every link made for it, and
 when the sweep first saw it named by none (``idle_since``). The sweep
 removes a blob only once a compare-and-swap set ``removing`` on that record
-while every link it names was dead for ``RELEASE_GRACE`` or never came for
-``ORPHAN_GRACE``; making a link names it there first (a compare-and-swap
-too), so one of the two wins and a link never points at a removed blob.
+while every link it names was dead or never came for ``ORPHAN_GRACE``;
+making a link, and an upload's pin before its backend looks for its bytes,
+name it there first (a compare-and-swap too), so one of the two wins and a
+link never points at a removed blob.
 A sweep that died midway is finished by the next (``removing`` stays set).
 The daemons take turns: ``share-sweep`` holds when the last timed one began.
 """
@@ -20,7 +21,7 @@ from ..errors import NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
-from .rules import ORPHAN_GRACE, RELEASE_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
+from .rules import ORPHAN_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
 
 LINKS = "links/"
 BLOBS = "share-blobs/"
@@ -98,9 +99,23 @@ class LinkSweep:
         self.passwords.wrong.prune(now)
         return removed
 
+    def release(self, oid: str) -> int:
+        """Remove one blob now if every link its record names is dead (a link
+        to it was just used up or deleted): reads only those links."""
+        with self._lock:
+            record = self.records.get(BLOBS + oid)
+            if record is None:
+                return 0
+            links = {}
+            for link_id in record.value.get("refs", {}):
+                link = self.records.get(LINKS + link_id)
+                if link is not None:
+                    links[link_id] = link.value
+            return self._sweep_blob(oid, links, self.records.now())
+
     def _sweep_blob(self, oid: str, links: Dict[str, dict], now: float) -> int:
-        """Remove one blob if every link that named it is dead (for
-        ``RELEASE_GRACE``) or never came (``ORPHAN_GRACE``); 1 if removed."""
+        """Remove one blob if every link that named it is dead, or never
+        came (a pin or a link not made yet) for ``ORPHAN_GRACE``; 1 if removed."""
         record = self.records.get(BLOBS + oid)
         value = record.value if record is not None else {"refs": {}}
         if not value.get("removing"):  # else a sweep died removing it: finish the work
@@ -134,7 +149,7 @@ class LinkSweep:
             elif needs_blob(link_of(link_id, link, now), now):
                 return None, None
             else:
-                ripe_at = max(ripe_at, _died_at(link) + RELEASE_GRACE)
+                ripe_at = max(ripe_at, _died_at(link))
         return ripe_at, None
 
     def _write_blob(self, oid: str, record, value: dict) -> bool:

@@ -8,21 +8,18 @@ into a download, ``finish(complete=False)`` gives it back (a dropped
 connection does not burn the link). Reservations left by a crash are given
 back at start.
 
-Blobs are shared by links with the same bytes and removed by ``sweep`` once
-no live link needs them. The race to close: an upload stores bytes that are
-already there (dedupe), then the sweep removes that blob before the upload's
-link exists. A blob that no link names yet is left alone for
-``ORPHAN_GRACE`` (an upload may be between storing and linking it).
-A blob that links named but none needs any more (used up, deleted,
-expired) is removed once it has stayed so for ``RELEASE_GRACE``: an upload
-of the same bytes that stored them a moment before (dedupe) makes its link
-well within that, so an upload never fails because another link to the same
-bytes went away. ``_blob_lock`` orders the rest: the sweep re-checks and
-deletes one blob at a time under it, and ``create`` checks that the blob
-still exists and inserts the link under it (an upload stalled for longer
-than the grace between storing and linking is answered ``503``: nothing was
-linked, and sending the file again succeeds). Neither step holds a lock
-through an upload, so uploads never starve the sweep (nor the other way).
+Blobs are shared by links with the same bytes and removed once no live
+link needs them: the blob of a link used up or deleted at once
+(``release``, by the sweeper thread), the rest by ``sweep``. The race to
+close: an upload stores bytes that are already there (dedupe), then the
+blob is removed before the upload's link exists. Each upload pins its blob
+(``share_pins``) once its bytes are hashed and before the backend looks for
+them, until its link is made; a pinned blob is never removed. A blob that
+no link names yet is left alone for ``ORPHAN_GRACE`` (a crashed upload's
+leftover). ``_blob_lock`` orders the rest: a removal re-checks links and
+pins and deletes one blob under it, and pinning, and ``create``'s check
+that the blob still exists and insert of the link, take it too. No lock is
+held through an upload, so uploads never starve the sweep (nor the other way).
 
 Across worker processes: reservations are conditional updates in SQLite, so
 exactly one of the requests racing for a link's last download wins whatever
@@ -37,7 +34,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import threading
 import time
 from typing import Callable, Dict, Optional
 
@@ -46,10 +42,11 @@ from ..base.sqlite import DatabaseStore, transaction
 from ..storage.names import SHARES
 from ..base.interprocess import ProcessLock, run_dir
 from ..storage.interface import Backend
-from .rules import (NEEDS_BLOB, ORPHAN_GRACE, RELEASE_GRACE, SCHEMA, TOMBSTONE_SECONDS, Link, LinkRules,
+from .rules import (NEEDS_BLOB, ORPHAN_GRACE, PIN_SECONDS, SCHEMA, TOMBSTONE_SECONDS, Link, LinkRules,
                     NewLink, token_hash)
 from ..records.interface import Records
 from .passwords import Passwords
+from .sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +65,8 @@ class ShareStore(LinkRules, DatabaseStore):
         run = run_dir(os.path.dirname(path))
         self._blob_lock = ProcessLock(os.path.join(run, "share-blobs.lock"))
         self._sweeping = ProcessLock(os.path.join(run, "share-sweep.lock"))
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._sweeper: Optional[threading.Thread] = None
+        self._sweeper = Sweeper(lambda: self.sweep(wait=False), self.release)
         self._orphans: Dict[str, float] = {}  # blob no link names -> when a sweep of this process first saw it
-        self._released: Dict[str, float] = {}  # blob no live link needs -> likewise
         self.passwords = Passwords(throttle, clock)
         self._holder = os.getpid()
         if not worker:
@@ -135,9 +129,18 @@ class ShareStore(LinkRules, DatabaseStore):
             self._db.execute("UPDATE share_links SET downloads = downloads - 1 WHERE id = ? AND downloads > 0",
                              (link_id,))
 
-    def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
+    def pin(self, oid: str) -> str:
+        with self._blob_lock, self._lock:
+            return str(self._db.execute("INSERT INTO share_pins VALUES (?, ?)",
+                                        (oid, self.clock() + PIN_SECONDS)).lastrowid)
+
+    def unpin(self, oid: str, pin: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM share_pins WHERE rowid = ?", (int(pin),))
+
+    def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> str:
         """Delete with the link's delete token, or ``any_link`` (an API token
-        with the ``share:delete`` scope)."""
+        with the ``share:delete`` scope); the blob it named."""
         link = self.get(link_id)
         if not any_link and (not token or not hmac.compare_digest(token_hash(token), link.delete_token_hash)):
             raise Forbidden("a valid X-Delete-Token header is required")
@@ -147,6 +150,7 @@ class ShareStore(LinkRules, DatabaseStore):
             ).rowcount
         if not changed:
             raise Gone("this link was deleted already")
+        return link.oid
 
 
     def sweep(self, wait: bool = True) -> int:
@@ -174,59 +178,51 @@ class ShareStore(LinkRules, DatabaseStore):
         orphans = stored - linked - needed
         self._orphans = {oid: self._orphans.get(oid, now) for oid in orphans}
         ripe = {oid for oid, seen in self._orphans.items() if now - seen >= ORPHAN_GRACE}
-        # A blob links no longer need may be what an upload of the same bytes
-        # just stored (dedupe) and is about to link: RELEASE_GRACE first.
-        self._released = {oid: self._released.get(oid, now) for oid in linked - needed}
-        ripe |= {oid for oid, seen in self._released.items() if now - seen >= RELEASE_GRACE}
-        removed = 0
-        for oid in sorted(ripe):
-            with self._blob_lock:
-                with self._lock:  # a link may have been made for these bytes since
-                    if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + NEEDS_BLOB,
-                                        (oid, now)).fetchone():
-                        continue
-                try:
-                    self.backend.delete(SHARES, oid)
-                    removed += 1
-                except NotFound:
-                    pass
-                with self._lock:
-                    self._db.execute("UPDATE share_links SET blob_released = 1 WHERE oid = ?", (oid,))
-                self._orphans.pop(oid, None)
-                self._released.pop(oid, None)
+        # A blob links no longer need goes now, unless an upload pinned it.
+        removed = sum(self._remove(oid, now) for oid in sorted(ripe | (linked - needed)))
         self.passwords.wrong.prune(now)
         with self._lock:
             self._db.execute(
                 "DELETE FROM share_links WHERE blob_released = 1 AND NOT " + NEEDS_BLOB
                 + " AND max(expires_at, created_at) < ?", (now, now - TOMBSTONE_SECONDS))
+            self._db.execute("DELETE FROM share_pins WHERE until <= ?", (now,))
         return removed
 
+    def release(self, oid: str) -> int:
+        """A link to ``oid`` was used up or deleted: remove its blob now if
+        no live link needs it and no upload pinned it; 1 if removed."""
+        with self._lock:
+            named = self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND blob_released = 0",
+                                     (oid,)).fetchone()
+        return self._remove(oid, self.clock()) if named else 0
+
+    def _remove(self, oid: str, now: float) -> int:
+        with self._blob_lock:
+            with self._lock:  # a link or a pin may have been made for these bytes since
+                if self._db.execute("SELECT 1 FROM share_links WHERE oid = ? AND " + NEEDS_BLOB
+                                    + " UNION ALL SELECT 1 FROM share_pins WHERE oid = ? AND until > ?",
+                                    (oid, now, oid, now)).fetchone():
+                    return 0
+            try:
+                self.backend.delete(SHARES, oid)
+                removed = 1
+            except NotFound:
+                removed = 0
+            with self._lock:
+                self._db.execute("UPDATE share_links SET blob_released = 1 WHERE oid = ?", (oid,))
+            self._orphans.pop(oid, None)
+            return removed
+
     def start_sweeper(self, interval: float) -> None:
-        """Sweep every ``interval`` seconds (expired links), and soon after
-        ``wake_sweeper`` (a link used up or deleted)."""
+        """Sweep every ``interval`` seconds (expired links), and look at a
+        blob at once after ``wake_sweeper`` (a link to it used up or deleted)."""
+        self._sweeper.start(interval)
 
-        def run() -> None:
-            while not self._stop.is_set():
-                self._wake.wait(interval)
-                self._wake.clear()
-                if self._stop.is_set():
-                    return
-                try:
-                    self.sweep(wait=False)
-                except Exception:  # keep sweeping; the next round retries
-                    log.exception("share link sweep failed")
-
-        self._sweeper = threading.Thread(target=run, name="share-sweeper", daemon=True)
-        self._sweeper.start()
-
-    def wake_sweeper(self) -> None:
-        self._wake.set()
+    def wake_sweeper(self, oid: str) -> None:
+        self._sweeper.wake(oid)
 
     def close(self) -> None:
-        if self._sweeper is not None:
-            self._stop.set()
-            self._wake.set()
-            self._sweeper.join()
+        self._sweeper.close()
         self.passwords.close()
         self._blob_lock.close()
         self._sweeping.close()

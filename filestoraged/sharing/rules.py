@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
 from ..errors import Gone
 
 if TYPE_CHECKING:
     from .passwords import Passwords
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS share_links (
@@ -33,6 +37,7 @@ CREATE TABLE IF NOT EXISTS share_links (
 );
 CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
 CREATE TABLE IF NOT EXISTS share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS share_pins (oid TEXT NOT NULL, until REAL NOT NULL);
 """
 # A link still needs its blob: not deleted, not expired, downloads left — or
 # a transfer still running, whatever else happened.
@@ -40,9 +45,9 @@ NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR
 
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
 ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
-# Seconds a blob no live link needs is kept: an upload that deduplicated onto
-# it (its bytes stored a moment ago) may be about to link it.
-RELEASE_GRACE = 30.0
+# Seconds an upload's pin holds its blob at most: one that crashed between
+# storing its bytes and making its link leaves a pin that lapses.
+PIN_SECONDS = ORPHAN_GRACE
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,31 @@ class LinkRules:
             salt, digest = self.passwords.digest(password) if password else (None, None)
         # 192 random bits each: a 32-character id that cannot be guessed, and its delete token.
         return secrets.token_urlsafe(24), word_token(), salt, digest
+
+    def pin(self, oid: str) -> str:
+        """Keep the blob ``oid`` from removal (for ``PIN_SECONDS`` at most);
+        the pin's id for ``unpin``. Never between a removal's last look at
+        the blob and the blob's removal: after it, the bytes are gone."""
+        raise NotImplementedError
+
+    def unpin(self, oid: str, pin: str) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def pinned(self) -> Iterator[Callable[[str], None]]:
+        """For one upload: a callable for ``Backend.put``'s ``hashed`` that
+        pins the blob before the backend looks whether it holds those bytes
+        already (an upload that deduplicates onto a blob no link needs any
+        more keeps it); unpinned when the block ends, its link made or not."""
+        pins: List[Tuple[str, str]] = []
+        try:
+            yield lambda oid: pins.append((oid, self.pin(oid)))
+        finally:
+            for oid, pin in pins:
+                try:
+                    self.unpin(oid, pin)
+                except Exception as error:  # it lapses by itself
+                    log.warning("could not unpin share blob %s...: %s", oid[:12], error)
 
     def check_password(self, link: Link, password: Optional[str]) -> None:
         """Rate-limited, constant-time (see ``passwords``); a link without one passes."""

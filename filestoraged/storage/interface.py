@@ -138,20 +138,25 @@ class Backend(abc.ABC):
         stream: Readable,
         content_type: Optional[str] = None,
         expected: Optional[str] = None,
+        hashed: Optional[Callable[[str], None]] = None,
     ) -> PutResult:
         """Store the stream's bytes under their SHA-256. Nothing partial is ever
         visible: on any error (``TooLarge``, ``InsufficientStorage``, a client
         gone) what was written is removed before the error propagates.
         ``expected``: the SHA-256 the bytes were sent as (a Git LFS upload
         names its object): if they hash to another, ``Unprocessable`` and
-        nothing is kept (see ``check_expected``)."""
+        nothing is kept. ``hashed``: called with the SHA-256 once every byte
+        is read, before the backend looks whether it holds those bytes already
+        or makes anything visible; if it raises, nothing is kept (see
+        ``before_publishing``)."""
 
-    def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None) -> PutResult:
+    def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None,
+                 hashed: Optional[Callable[[str], None]] = None) -> PutResult:
         """Store the bytes of the finished file at ``path`` (a resumable
         upload's), as ``put`` would; the file is the caller's to remove. A
         backend on the same disk may take the file itself instead of a copy."""
         with open(path, "rb") as source:
-            return self.put(namespace, source, content_type)
+            return self.put(namespace, source, content_type, hashed=hashed)
 
     @abc.abstractmethod
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
@@ -220,11 +225,14 @@ def pieces(stream, max_size: int, block: int) -> Iterator[memoryview]:
             return
 
 
-def check_expected(expected: Optional[str], oid: str) -> None:
-    """``Unprocessable`` if an upload sent as ``expected`` hashed to ``oid``;
-    called by each backend before anything becomes visible."""
+def before_publishing(oid: str, expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> None:
+    """What ``put`` does with the bytes' SHA-256 before it looks for them or
+    makes anything visible: ``Unprocessable`` if an upload sent as
+    ``expected`` hashed to ``oid``; then tell ``hashed``."""
     if expected is not None and oid != expected:
         raise Unprocessable("the bytes hash to %s, not to the object id they were sent for" % oid)
+    if hashed is not None:
+        hashed(oid)
 
 
 def verify_digest(expected: str, digest: "hashlib._Hash", what: str) -> None:

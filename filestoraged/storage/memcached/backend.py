@@ -11,7 +11,7 @@ object drops out of the listing).
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 from ...base.sqlite import DatabaseStore
 from ...errors import CorruptObject
@@ -19,7 +19,7 @@ from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
 from .store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
-from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, check_expected
+from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, before_publishing
 
 
 def _name(namespace: Namespace, oid: str) -> str:
@@ -35,11 +35,13 @@ class MemcachedBackend(Backend):
         self.index = NamespaceIndex(os.path.join(data_dir, "memcached-index.db"))
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
         manifest = self.files.write_chunks(stream, content_type)
-        if expected is not None and manifest.sha256 != expected:
+        try:
+            before_publishing(manifest.sha256, expected, hashed)
+        except BaseException:
             self.files.discard(manifest)
-            check_expected(expected, manifest.sha256)
+            raise
         created, standing = self.files.commit(manifest_key(_name(namespace, manifest.sha256)), manifest)
         self.index.add(namespace, manifest.sha256, manifest.size)
         return PutResult(ObjectInfo(manifest.sha256, manifest.size, standing.content_type), created)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound
 from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
@@ -72,8 +72,8 @@ class CachedBackend(Backend):
             return None
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None) -> PutResult:
-        return self.tier.put(namespace, stream, content_type, expected)
+            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+        return self.tier.put(namespace, stream, content_type, expected, hashed)
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         return self.tier.stat(namespace, oid)

@@ -21,13 +21,13 @@ import hashlib
 import logging
 import os
 import tempfile
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ...base.lru import BoundedCache
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, check_expected,
+from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, before_publishing,
                          exact_length)
 from ..names import Namespace, is_object_id
 from . import refs, streamed, whole
@@ -63,7 +63,7 @@ class S3Backend(Backend):
         self._streams: Optional[bool] = None  # the store checks trailers (asked at the first chance)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
         try:
             spool = tempfile.TemporaryFile(dir=self.tmp_dir, prefix="s3-put-")
         except OSError as error:
@@ -72,8 +72,8 @@ class S3Backend(Backend):
             try:
                 size = exact_length(stream)
                 if size is not None and blocks.needs_record(size) and size <= self.max_size and self._streaming():
-                    return self._put_streamed(namespace, stream, size, content_type, spool, expected)
-                return self._put_spooled(namespace, stream, content_type, spool, expected)
+                    return self._put_streamed(namespace, stream, size, content_type, spool, expected, hashed)
+                return self._put_spooled(namespace, stream, content_type, spool, expected, hashed)
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise InsufficientStorage("no space left to spool the upload") from error
@@ -87,7 +87,7 @@ class S3Backend(Backend):
         return self._streams
 
     def _put_streamed(self, namespace: Namespace, stream: Readable, size: int, content_type: Optional[str],
-                      spool, expected: Optional[str]) -> PutResult:
+                      spool, expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
         """A body of known length, sent to a key of its own as it arrives;
         then the record that names it by its id (see refs.py)."""
         body = StreamedBody(stream, size, spool)
@@ -98,7 +98,7 @@ class S3Backend(Backend):
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         try:
-            check_expected(expected, oid)
+            before_publishing(oid, expected, hashed)
             if self.client.exists(key):  # stored whole under its id (a spooled upload of the same bytes)
                 created = False
             else:
@@ -117,12 +117,12 @@ class S3Backend(Backend):
         return PutResult(info, created)
 
     def _put_spooled(self, namespace: Namespace, stream: Readable, content_type: Optional[str],
-                     spool, expected: Optional[str]) -> PutResult:
+                     spool, expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
         """A body of unknown length (chunked, a form's part) or of one block:
         spooled whole while hashed, then stored under its id (see whole.py)."""
         whole_digest, digests, size = whole.spool(stream, spool, self.max_size)
         oid = whole_digest.hexdigest()
-        check_expected(expected, oid)
+        before_publishing(oid, expected, hashed)
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         if self.client.exists(key) or (blocks.needs_record(size) and self.client.exists(key + refs.SUFFIX)):

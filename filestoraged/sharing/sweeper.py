@@ -1,0 +1,63 @@
+"""The thread that removes share blobs no link needs any more, for either
+share-link store: the blob of a link just used up or deleted at once
+(``wake``, a look at that one blob), and every ``interval`` seconds a
+sweep of them all (expired links, leftovers of failed uploads).
+
+Removing a blob the moment its last link is done is safe because uploads
+pin theirs (``LinkRules.pinned``): an upload that found its bytes stored
+already holds a pin on them from before it looked until its link exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Optional, Set
+
+log = logging.getLogger(__name__)
+
+
+class Sweeper:
+    def __init__(self, sweep: Callable[[], int], release: Callable[[str], int]) -> None:
+        """``sweep``: one sweep of every blob (skipped when another runs);
+        ``release``: remove one blob if nothing needs it; each returns how
+        many it removed."""
+        self._sweep = sweep
+        self._release = release
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._released: Set[str] = set()  # blobs to look at now, named by ``wake``
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self, interval: float) -> None:
+        self._thread = threading.Thread(target=self._run, args=(interval,), name="share-sweeper", daemon=True)
+        self._thread.start()
+
+    def wake(self, oid: str) -> None:
+        """A link to ``oid`` was used up or deleted: look at its blob now."""
+        with self._lock:
+            self._released.add(oid)
+        self._wake.set()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            woken = self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                released, self._released = self._released, set()
+            try:
+                for oid in sorted(released):
+                    self._release(oid)
+                if not woken:
+                    self._sweep()
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("share link sweep failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
