@@ -46,11 +46,12 @@ def make_records(config: Config, s3_client=None, clock: Callable[[], float] = ti
     ``s3_client``, the backend's, or a client of their own)."""
     if config.records == "s3":
         from .records.bucket import BucketRecords
+        from .records.checked import CheckedRecords
         from .storage.s3.client import configured
 
         if s3_client is None:
             s3_client = configured(config)
-        records = BucketRecords(s3_client, clock)
+        records = CheckedRecords(BucketRecords(s3_client, clock), config.s3_endpoint)
         return records, records
     from .access.tokens import migrate_sqlite_tokens
     from .records.local import LocalRecords

@@ -19,10 +19,12 @@ from unittest import mock
 
 from filestoraged.errors import BackendUnavailable
 from filestoraged.records.bucket import BucketRecords, UnsafeStore, probe
+from filestoraged.records.checked import PROBE_EVERY, CheckedRecords
 from filestoraged.records.interface import WRITE_ID, Conflict
 from filestoraged.records.local import LocalRecords
 
 from .seaweed_server import SeaweedMixin
+from .support import FakeClock
 
 
 def plain(value):
@@ -186,6 +188,49 @@ class TokenCommandProbeTests(unittest.TestCase):
         after = LocalRecords(os.path.join(folder, "meta.db"))
         self.addCleanup(after.close)
         self.assertEqual(list(after.keys("tokens/")), [])  # no token was made
+
+
+class StoreThatTurnsBlindTests(unittest.TestCase):
+    """A store that stops honouring conditional writes while the daemon
+    serves is found by the next probe (at most ``PROBE_EVERY`` after the
+    last): conditional writes then answer 503 with one ERROR line, nothing
+    is written blind, and they work again once the store honours them."""
+
+    def test_conditional_writes_are_refused_once_a_probe_finds_the_store_blind(self):
+        class Switchable(LastWriterWins):
+            blind = False
+
+            def replace(self, key, value, version):
+                if self.blind:
+                    return super().replace(key, value, version)
+                return LocalRecords.replace(self, key, value, version)
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        inner = Switchable(os.path.join(folder, "meta.db"))
+        self.addCleanup(inner.close)
+        clock = FakeClock()
+        records = CheckedRecords(inner, "127.0.0.1:9", clock=clock)
+        first = records.create("links/a", {"n": 1})
+        records.replace("links/a", {"n": 2}, first)
+        with self.assertRaises(Conflict):  # honoured: a stale version loses
+            records.replace("links/a", {"n": 3}, first)
+        inner.blind = True
+        clock.advance(PROBE_EVERY)
+        with self.assertLogs("filestoraged.records.checked", "ERROR") as logs:
+            for write in (lambda: records.update("links/a", lambda value: {"n": 4}),
+                          lambda: records.create("links/b", {"n": 1}),
+                          lambda: records.delete("links/a", "1")):
+                with self.assertRaises(BackendUnavailable) as caught:
+                    write()
+                self.assertIn("ignores conditional writes", caught.exception.text)
+        self.assertEqual(len(logs.records), 1)
+        self.assertEqual(inner.get("links/a").value["n"], 2)  # nothing was written blind
+        self.assertIsNone(inner.get("links/b"))
+        self.assertEqual(records.get("links/a").value["n"], 2)  # reads still answer
+        inner.blind = False
+        clock.advance(PROBE_EVERY)
+        self.assertEqual(records.update("links/a", lambda value: {"n": 5}), {"n": 5})
 
 
 class LapsedLeaseTests(unittest.TestCase):
