@@ -17,7 +17,7 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from .support import MIB, Daemon, ServerCase, daemon_workers, payload, required, sha256, wait_until
+from .support import MIB, Daemon, ServerCase, Threads, daemon_workers, payload, required, sha256, wait_until
 from .test_tls import TlsServerCase
 
 ATTACKER = "127.0.0.2"  # loopback, but another address than the clients'
@@ -209,6 +209,55 @@ class ReclaimTests(unittest.TestCase):
 
 
 class ReloadTests(DaemonCase):
+    def test_sighup_under_back_to_back_gets_of_a_hot_object_drops_nothing_and_retires_at_once(self):
+        """Keep-alive clients that only GET a small hot object (answered
+        ready-made, off the routed path): a stopping worker answers their
+        next request with close, so they move to the new workers, nothing
+        is dropped, and the old workers are gone in moments, not after a
+        drain of many seconds."""
+        daemon = self.start("--workers", "2")
+        parent = daemon.process.pid
+        wait_until(lambda: len(daemon_workers(parent)) == 2, "two workers run")
+        body = b"hot and small"
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+        conn.request("POST", "/files", body)
+        self.assertEqual(conn.getresponse().status, 200)
+        conn.close()
+        stop, failures, done = threading.Event(), [], []
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+            try:
+                while not stop.is_set():
+                    try:
+                        conn.request("GET", "/files/" + sha256(body))
+                        reply = conn.getresponse()
+                        if reply.read() != body:
+                            failures.append(reply.status)
+                        done.append(1)
+                        if reply.getheader("Connection", "").lower() == "close":
+                            conn.close()
+                    except (OSError, http.client.HTTPException) as error:
+                        failures.append(repr(error))
+                        conn.close()
+            finally:
+                conn.close()
+
+        with Threads(60) as threads:
+            for _ in range(8):
+                threads.start(client)
+            try:
+                for _ in range(3):
+                    old = set(daemon_workers(parent))
+                    os.kill(parent, signal.SIGHUP)
+                    wait_until(lambda old=old: not old & set(daemon_workers(parent)), "the old workers stopped",
+                               timeout=5)  # the drain would otherwise last until the clients pause
+                    wait_until(lambda: len(daemon_workers(parent)) == 2, "two workers run")
+            finally:
+                stop.set()
+        self.assertGreater(len(done), 100)
+        self.assertEqual(failures, [])
+
     def test_sighup_under_keep_alive_load_drops_nothing(self):
         daemon = self.start("--workers", "2")
         parent = daemon.process.pid

@@ -93,7 +93,9 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
                 return
             self.reader.begin_body()
             self.exchange.cors_fields = self.server.cors.fields(self.headers.get("Origin"))
-            self.close_connection = not request_head.keeps_alive(version, self.headers)
+            # A stopping server answers every request it reads, the hot
+            # ready-made ones too, with close: the client's next goes elsewhere.
+            self.close_connection = self.server.stopping or not request_head.keeps_alive(version, self.headers)
             if not self.answer_ready_made():
                 self.dispatch()
         except (TimeoutError, socket.timeout, ConnectionError):
