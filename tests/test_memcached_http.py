@@ -3,13 +3,16 @@ plus what only memcached does (503 when it is down, recovery)."""
 
 from __future__ import annotations
 
+from filestoraged.base.budget import ByteBudget
 from filestoraged.storage.memcached.backend import MemcachedBackend
 from filestoraged.storage.memcached.manifest import manifest_key
 
+import socket
 import threading
+from unittest import mock
 
 from .memcached_server import MemcachedMixin
-from .support import MIB, ServerCase, Threads, payload, sha256
+from .support import MIB, ServerCase, Threads, payload, sha256, wait_until
 from .test_files_http import FilesContract, LimitContract
 from .test_memcached import flip_chunk_byte
 
@@ -30,7 +33,7 @@ class MemcachedServerCase(MemcachedMixin, ServerCase):
 
 
 class MemcachedFilesTests(FilesContract, MemcachedServerCase):
-    checked_before_headers = 8 * MIB  # the first window is fetched and checked before the headers
+    checked_before_headers = 2 * MIB  # the first window is fetched and checked before the headers
 
     def test_memcached_down_is_503_with_retry_after_and_recovers(self):
         oid = self.upload(b"kept")["hash"]
@@ -168,3 +171,35 @@ class MemcachedPoolTests(MemcachedServerCase):
             for _ in range(80):
                 threads.start(download)
         self.assertEqual(threads.results, [(200, True)] * 80)
+
+
+class MemcachedSlowReaderTests(MemcachedServerCase):
+    """A download whose client stops reading holds a bounded amount of
+    memory (the first window and the ring: 8 MiB, where it held ~14), and
+    all of them together at most the worker's read budget: past it the next
+    download waits, then answers 503, instead of memory growing with the
+    number of stalled clients."""
+
+    def stalled(self, oid: str) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read
+        self.addCleanup(sock.close)
+        sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid.encode())
+        return sock
+
+    def test_stalled_downloads_hold_at_most_their_pin_and_the_budget(self):
+        data = payload(24 * MIB)
+        oid = self.request("POST", "/files", data).json()["hash"]
+        budget = self.app.backend.reading = ByteBudget(20 * MIB)  # two stalled downloads' worth (default 128 MiB)
+        self.stalled(oid)
+        wait_until(lambda: budget.taken > 0, "the first download takes its memory")
+        self.assertLessEqual(budget.taken, 8 * MIB + 64)
+        self.stalled(oid)
+        wait_until(lambda: budget.taken > 8 * MIB + 64, "the second download takes its memory")
+        with mock.patch("filestoraged.storage.memcached.backend.READ_BUDGET_WAIT", 0.2):
+            reply = self.request("GET", "/files/" + oid)
+        self.assertError(reply, 503, "unavailable")
+        self.assertIn("read memory", reply.json()["message"])
+        self.assertEqual(self.request("GET", "/files/" + sha256(b"small")).status, 404)
+        self.assertEqual(self.request("POST", "/files", b"small").status, 200)
+        self.assertEqual(self.request("GET", "/files/" + sha256(b"small")).body, b"small")  # small ones still fit

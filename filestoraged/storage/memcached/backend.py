@@ -13,13 +13,22 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterator, List, Optional, Sequence
 
+from ...base.budget import ByteBudget
 from ...base.sqlite import DatabaseStore
-from ...errors import CorruptObject
+from ...errors import BackendUnavailable, CorruptObject
 from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
 from .store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
 from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, before_publishing
+
+
+# Memory the transfers of one process may hold at once (``pinned_bytes``
+# each: 8 MiB for a big file, its size for a small one): 16 big downloads
+# to clients that stopped reading; the next waits up to READ_BUDGET_WAIT
+# for one to end (or be cut by --min-send-rate), then answers 503.
+READ_BUDGET = 128 * 1024 * 1024
+READ_BUDGET_WAIT = 10.0
 
 
 def _name(namespace: Namespace, oid: str) -> str:
@@ -33,6 +42,7 @@ class MemcachedBackend(Backend):
         self.files = MemcachedFileStore(servers, max_size, Cluster(servers, pool_size_for(max_connections)))
         os.makedirs(data_dir, exist_ok=True)
         self.index = NamespaceIndex(os.path.join(data_dir, "memcached-index.db"))
+        self.reading = ByteBudget(READ_BUDGET)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
@@ -51,7 +61,7 @@ class MemcachedBackend(Backend):
         if retrieval.manifest.sha256 != oid:
             self.files.condemn(_name(namespace, oid), retrieval.manifest)  # the next upload replaces it
             raise CorruptObject("the manifest of %s names other bytes" % oid)
-        return MemcachedObject(retrieval)
+        return MemcachedObject(retrieval, self.reading)
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         manifest = self.files.manifest(_name(namespace, oid))
@@ -108,7 +118,7 @@ class MemcachedObject(StoredObject):
     prove it is still the same with one ``gets`` (the item's CAS token), so
     the server may answer hot GETs of it ready-made (``web.response_cache``)."""
 
-    def __init__(self, retrieval: Retrieval) -> None:
+    def __init__(self, retrieval: Retrieval, budget: ByteBudget) -> None:
         manifest = retrieval.manifest
         proof = None
         if manifest.data is not None and retrieval.token is not None:
@@ -117,8 +127,15 @@ class MemcachedObject(StoredObject):
         super().__init__(ObjectInfo(manifest.sha256, manifest.size, manifest.content_type), proof)
         self._retrieval = retrieval
         self._whole: Optional[bytes] = None
+        self._budget = budget
+        self._held = 0
 
     def preflight(self) -> None:
+        need = self._retrieval.pinned_bytes()
+        if not self._budget.take(need, READ_BUDGET_WAIT):
+            raise BackendUnavailable("downloads from memcached in flight hold this worker's %d MiB of read memory:"
+                                     " retry" % (self._budget.total >> 20))
+        self._held = need
         self._retrieval.prefetch_first()
         self._whole = self._retrieval.whole()
         if self._whole is None:
@@ -132,6 +149,11 @@ class MemcachedObject(StoredObject):
 
     def pieces(self, start: int = 0, end: Optional[int] = None) -> Iterator[memoryview]:
         return self._retrieval.pieces(start, end)
+
+    def close(self) -> None:
+        self._budget.give(self._held)
+        self._held = 0
+        self._whole = None
 
 
 class NamespaceIndex(DatabaseStore):

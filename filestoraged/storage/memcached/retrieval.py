@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Chunk = Union[bytes, memoryview]
 RING_WINDOW = 2  # chunks per round trip on a transfer's ring (see Retrieval.pieces)
+# The first window, fetched and checked before any header is sent: what a
+# client that reads nothing more pins, with the ring (see ``pinned_bytes``).
+FIRST_WINDOW_BYTES = 2 * 1024 * 1024
 
 
 class Retrieval:
@@ -40,8 +43,18 @@ class Retrieval:
             self._first, self._windows = [manifest.data], [[]]
             return
         keys = manifest.chunk_keys()
+        first = max(1, FIRST_WINDOW_BYTES // manifest.chunk_size)
         per_window = max(1, WINDOW_BYTES // manifest.chunk_size)
-        self._windows = [keys[i:i + per_window] for i in range(0, len(keys), per_window)]
+        self._windows = [keys[:first]] + [keys[i:i + per_window] for i in range(first, len(keys), per_window)]
+
+    def pinned_bytes(self) -> int:
+        """The most memory a transfer of this file holds at once, however
+        slowly its client reads: the first window, and the ring beyond it."""
+        if self.manifest.data is not None:
+            return self.manifest.size
+        first = len(self._windows[0]) * self.manifest.chunk_size
+        rest = sum(len(window) for window in self._windows[1:])
+        return min(first, self.manifest.size) + min(rest, 2 * RING_WINDOW + 2) * (self.manifest.chunk_size + 2)
 
     def __iter__(self) -> Iterator[bytes]:
         return self.chunks()
@@ -55,7 +68,8 @@ class Retrieval:
         if len(self._windows) > 1:
             return None
         self.prefetch_first()
-        data = b"".join(self._first or [])
+        first, self._first = self._first or [], None  # the joined copy is all that is kept
+        data = b"".join(first)
         self._verify(hashlib.sha256(data))
         return data
 
@@ -173,9 +187,11 @@ class Retrieval:
 
     def _fetch(self, index: int, check: bool = False) -> List[bytes]:
         """The chunks of window ``index``, all present (and CRC-checked if ``check``)."""
+        if self.manifest.data is not None:  # inline: the one window is the manifest's
+            return [self.manifest.data]
         keys = self._windows[index]
         found = self.store.cluster.get_many(keys)
-        base = index * max(1, WINDOW_BYTES // self.manifest.chunk_size)
+        base = sum(len(window) for window in self._windows[:index])
         chunks = []
         for number, key in enumerate(keys, base):
             chunk = found.get(key)
