@@ -68,14 +68,16 @@ class StoredObject(abc.ABC):
 
     def __init__(self, info: ObjectInfo, proof: Optional[Callable[[], bool]] = None) -> None:
         self.info = info
-        self._proof = proof
+        # A small callable that holds nothing of this object, so what keeps
+        # it (a ready-made answer) does not keep the object.
+        self.proof = proof
 
     def still_current(self) -> bool:
         """True if the stored object is provably still the one opened, at the
         cost of one ``stat`` (disk); False where the backend cannot tell
         cheaply. The server remembers ready-made answers only for objects that
-        can (see ``web.response_cache``), and asks again on every hit."""
-        return self._proof is not None and self._proof()
+        can (see ``web.response_cache``), and asks ``proof`` again on every hit."""
+        return self.proof is not None and self.proof()
 
     def preflight(self) -> None:
         """Check what can be checked before any response header is sent (size,

@@ -122,8 +122,10 @@ class MemcachedObject(StoredObject):
         manifest = retrieval.manifest
         proof = None
         if manifest.data is not None and retrieval.token is not None:
-            def proof() -> bool:
-                return retrieval.store.still_same(retrieval.name, retrieval.token)
+            store, name, token = retrieval.store, retrieval.name, retrieval.token
+
+            def proof() -> bool:  # holds no bytes: a ready-made answer keeps it
+                return store.still_same(name, token)
         super().__init__(ObjectInfo(manifest.sha256, manifest.size, manifest.content_type), proof)
         self._retrieval = retrieval
         self._whole: Optional[bytes] = None

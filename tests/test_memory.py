@@ -1,0 +1,50 @@
+"""What the daemon keeps in memory is bounded in bytes: its caches count
+what an entry costs, not only the bytes it was told of, and a remembered
+answer holds no more than its bytes and a small proof."""
+
+from __future__ import annotations
+
+import gc
+import unittest
+
+from filestoraged.base.lru import ENTRY_OVERHEAD, BoundedCache
+from filestoraged.storage.interface import StoredObject
+
+from .support import ServerCase
+
+
+class BoundedCacheTests(unittest.TestCase):
+    def test_entries_of_no_bytes_are_bounded_too(self):
+        cache: BoundedCache[bytes] = BoundedCache(1024 * 1024)
+        for number in range(10000):
+            cache.put("/files/%064d" % number, b"", 0)
+        kept = sum(cache.get("/files/%064d" % number) is not None for number in range(10000))
+        self.assertLessEqual(kept, 1024 * 1024 // ENTRY_OVERHEAD)
+        self.assertGreater(kept, 500)
+
+
+class RememberedAnswersTests(ServerCase):
+    def test_a_ready_made_answer_keeps_no_opened_object(self):
+        """Hot small GETs are answered ready-made (see web.response_cache);
+        what is kept for each is its bytes, its header lines and a proof
+        that needs no opened object (an object kept alive per entry cost
+        ~1.5 KiB beyond what the cache counted)."""
+        oids = [self.request("POST", "/files", b"tiny %d" % number).json()["hash"] for number in range(40)]
+        for _ in range(2):
+            for oid in oids:
+                self.assertEqual(self.request("GET", "/files/" + oid).status, 200)
+        self.assertIsNotNone(self.server.ready.get("/files/" + oids[0], _Plain()))  # they were remembered
+        gc.collect()
+        opened = [obj for obj in gc.get_objects() if isinstance(obj, StoredObject)]
+        self.assertLess(len(opened), 5, opened[:3])
+
+
+class _Plain:
+    """The headers of a plain request: nothing that makes it a miss."""
+
+    def has_any(self, names) -> bool:
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main()
