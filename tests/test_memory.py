@@ -5,12 +5,17 @@ answer holds no more than its bytes and a small proof."""
 from __future__ import annotations
 
 import gc
+import http.client
+import json
+import shutil
+import socket
+import tempfile
 import unittest
 
 from filestoraged.base.lru import ENTRY_OVERHEAD, BoundedCache
 from filestoraged.storage.interface import StoredObject
 
-from .support import ServerCase
+from .support import MIB, Daemon, ServerCase, payload, wait_until
 
 
 class BoundedCacheTests(unittest.TestCase):
@@ -37,6 +42,40 @@ class RememberedAnswersTests(ServerCase):
         gc.collect()
         opened = [obj for obj in gc.get_objects() if isinstance(obj, StoredObject)]
         self.assertLess(len(opened), 5, opened[:3])
+
+
+class GivenBackTests(unittest.TestCase):
+    def test_memory_a_burst_of_stalled_downloads_took_is_given_back(self):
+        """60 downloads whose clients stop reading pin ~1.5 MiB each; once
+        they are gone the worker's RSS falls back (it kept the peak: glibc's
+        moving mmap threshold, see base/memory.py)."""
+        folder = tempfile.mkdtemp(prefix="fsd-memory-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        daemon = Daemon(folder, "--workers", "1").start()
+        self.addCleanup(daemon.stop)
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+        conn.request("POST", "/files", payload(24 * MIB))
+        oid = json.loads(conn.getresponse().read())["hash"]
+        conn.close()
+        before = rss_mib(daemon.process.pid)
+        stalled = []
+        for number in range(60):
+            sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=%d-\r\n\r\n"
+                         % (oid.encode(), number * 300000))
+            stalled.append(sock)
+        try:
+            wait_until(lambda: rss_mib(daemon.process.pid) > before + 40, "the stalled downloads take memory")
+        finally:
+            for sock in stalled:
+                sock.close()
+        wait_until(lambda: rss_mib(daemon.process.pid) < before + 20, "their memory is given back", timeout=10)
+
+
+def rss_mib(pid: int) -> float:
+    with open("/proc/%d/status" % pid) as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
 
 
 class _Plain:
