@@ -1,4 +1,5 @@
-"""A mixed soak, run by hand: ``python -m bench.soak [--backend disk|memcached] [--seconds 360]``.
+"""A mixed soak, run by hand: ``python -m bench.soak [--backend disk|memcached] [--seconds 360]``
+(``--seconds 1800`` or more for the memory verdict that docs/operations.md reports).
 
 Loopback only and bounded in time. Worker threads upload (0 B to 50 MiB,
 checked by hash), download and check, delete, use repositories, race share
@@ -7,7 +8,9 @@ aborting clients) beside a stream of small GETs. A sampler records the
 daemon's RSS, threads and open fds. At the end the daemon is stopped and
 started again, everything the shadow model says must exist is checked byte
 for byte, and (disk) ``fsck`` must find the store clean. The summary counts
-requests, errors by kind and wrong bytes.
+requests, errors by kind and wrong bytes, and judges memory: flat (the
+last third of the run grew less than 5% over the middle third's peak) and
+under the ceiling docs/operations.md states for the daemon's defaults.
 """
 
 from __future__ import annotations
@@ -239,6 +242,38 @@ def sample(pid: int, samples: List[Tuple[float, int, int, int]], stop: threading
         samples.append((time.monotonic() - started, rss, threads, fds))
 
 
+# The memory ceiling of the defaults, as docs/operations.md states it (MiB):
+# the parent, and per worker its idle size, its caches when full, and what
+# each of its --max-connections may hold while it transfers (measured: a
+# disk download whose client stops reading 1.6 MiB, an upload 0.55 MiB).
+PARENT_MIB = 30
+WORKER_IDLE_MIB = 30
+WORKER_CACHES_MIB = 16 + 16 + 8 + 5 + 10  # ready-made answers, hot files, KV values, tokens, SQLite pages
+CONNECTION_MIB = 1.6
+DEFAULT_WORKERS = 2
+DEFAULT_MAX_CONNECTIONS = 256
+
+
+def ceiling_mib(workers: int = DEFAULT_WORKERS, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> float:
+    return PARENT_MIB + workers * (WORKER_IDLE_MIB + WORKER_CACHES_MIB + max_connections * CONNECTION_MIB)
+
+
+def memory_verdict(samples: List[Tuple[float, int, int, int]]) -> str:
+    """One line: RSS at start, the middle third's peak, the last third's
+    peak and end, whether it is flat and under the ceiling."""
+    if len(samples) < 6:
+        return "memory: too few samples for a verdict (run longer)"
+    third = len(samples) // 3
+    middle = max(rss for _, rss, _, _ in samples[third:2 * third])
+    last = max(rss for _, rss, _, _ in samples[2 * third:])
+    growth = (last - middle) / middle
+    ceiling = ceiling_mib()
+    return ("memory: RSS %d MiB at start, middle third's peak %d, last third's peak %d (%+.1f%%), end %d: %s;"
+            " ceiling of the defaults %.0f MiB: %s"
+            % (samples[0][1], middle, last, 100 * growth, samples[-1][1], "flat" if growth < 0.05 else "GROWING",
+               ceiling, "under" if last <= ceiling else "OVER"))
+
+
 def verify_after_restart(soak: Soak) -> Counter:
     found: Counter = Counter()
 
@@ -314,6 +349,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("  after restart: " + ", ".join("%s %d" % item for item in sorted(verified.items())))
     if fsck:
         print("  " + fsck)
+    print("  " + memory_verdict(samples))
     print("  t(s)   RSS MiB  threads  fds   (parent and workers together)")
     for at, rss, threads, fds in samples[:: max(1, len(samples) // 12)] + samples[-1:]:
         print("  %5.0f  %7d  %7d  %4d" % (at, rss, threads, fds))
