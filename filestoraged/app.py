@@ -23,8 +23,8 @@ from .pages import error_page
 from .metrics import Metrics
 from .web.router import Router
 from .kvstore.bucket import SharedKVStore
-from .sharing.bucket import SharedLinkStore
-from .sharing.local import ShareStore
+from .sharing.store import LinkStore
+from .sharing.sweep import give_back
 from .access.tokens import TokenStore
 from .resumable.store import UploadStore
 from .web.access import Access
@@ -54,11 +54,13 @@ def make_records(config: Config, s3_client=None, clock: Callable[[], float] = ti
         records = CheckedRecords(BucketRecords(s3_client, clock), config.s3_endpoint)
         return records, records
     from .access.tokens import migrate_sqlite_tokens
+    from .sharing.migrate import migrate_sqlite_links
     from .records.local import LocalRecords
 
     meta_db = os.path.join(config.data_dir, "meta.db")
     records = LocalRecords(meta_db, clock=clock)
     migrate_sqlite_tokens(records)
+    migrate_sqlite_links(records)
     return records, LocalRecords(meta_db, durable=False, clock=clock)
 
 
@@ -104,13 +106,20 @@ class App:
         self.peer_metrics: Callable[[], list] = list
         meta_db = os.path.join(config.data_dir, "meta.db")
         self.records, self.throttle = make_records(config, getattr(self.backend, "client", None), clock)
+        # One machine: holds are the worker's (the parent gives back a dead
+        # one's); a daemon alone gives back what a previous run left.
+        holder = str(os.getpid()) if config.records == "local" else None
+        if config.records == "local" and worker is None:
+            give_back(self.records)
+        self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease, holder)
         if config.records == "s3":  # every face's state in the bucket: any daemon serves any request
             self.kv: KVStore | SharedKVStore = SharedKVStore(self.records, kv_limits(config))
-            self.shares: ShareStore | SharedLinkStore = SharedLinkStore(self.records, self.backend, self.throttle,
-                                                                        config.share_lease)
         else:
+            # Decision: the KV store keeps a SQLite form of its own on one
+            # machine. Over the records (SharedKVStore on LocalRecords) a
+            # 1-key set and commit ran 563/s against 2,006/s, a lookup
+            # 57,000/s against 167,000/s (same process, interleaved).
             self.kv = KVStore(meta_db, kv_limits(config))
-            self.shares = ShareStore(meta_db, self.backend, self.throttle, clock, worker=worker is not None)
         self.tokens = TokenStore(self.records, clock, TOKEN_CACHE_SECONDS if config.records == "s3" else 0.0)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)

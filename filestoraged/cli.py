@@ -104,6 +104,7 @@ def run_daemon(config, argv: Sequence[str]) -> int:
 
 def run_fsck(config) -> int:
     from .storage.disk.backend import DiskBackend
+    from .sharing.fsck import check_links
     from .storage.disk.fsck import fsck
 
     if config.backend == "s3":
@@ -121,6 +122,8 @@ def run_fsck(config) -> int:
     try:
         # Safe beside a serving daemon: nothing in .tmp is touched.
         report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
+        if config.records == "local":
+            report.refused_values += check_links(os.path.join(config.data_dir, "meta.db"), config.repair)
     finally:
         if lock is not None:
             dirlock.release(lock)

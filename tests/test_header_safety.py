@@ -12,7 +12,6 @@ GET are clean. A store that already holds a poisoned value never sends it.
 from __future__ import annotations
 
 import os
-import sqlite3
 import unittest
 
 from filestoraged.base import header_values as metadata
@@ -131,11 +130,8 @@ class PoisonContract:
         body, ctype = multipart({"max_downloads": "5", "file": ("r.pdf", b"shared", "application/pdf")})
         link = self.request("PUT", "/file", body, {"Content-Type": ctype}).json()
         link_id = link["url"].rsplit("/", 1)[1]
-        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
-        with db:
-            db.execute("UPDATE share_links SET content_type = ?, filename = ? WHERE id = ?",
-                       (SPLIT_LF, "x\r\nSet-Cookie: a=b", link_id))
-        db.close()
+        self.app.records.update("links/" + link_id, lambda value: dict(
+            value, content_type=SPLIT_LF, filename="x\r\nSet-Cookie: a=b"))
         with self.assertLogs("filestoraged", "WARNING"):
             reply = self.request("GET", "/file/" + link_id)
         self.assertClean(reply, b"shared", "application/octet-stream")

@@ -20,7 +20,7 @@ from unittest import mock
 from filestoraged.errors import BackendUnavailable
 from filestoraged.records.bucket import BucketRecords, UnsafeStore, probe
 from filestoraged.records.checked import PROBE_EVERY, CheckedRecords
-from filestoraged.records.interface import WRITE_ID, Conflict
+from filestoraged.records.interface import WRITE_ID, Conflict, Records
 from filestoraged.records.local import LocalRecords
 
 from .seaweed_server import SeaweedMixin
@@ -129,6 +129,8 @@ class LocalRecordsTests(RecordsContract, unittest.TestCase):
 
     def test_updates_that_never_win_end_in_503(self):
         class AlwaysChanged(LocalRecords):
+            update = Records.update  # a store's read, then a conditional write (SQLite's own is one transaction)
+
             def replace(self, key, value, version):
                 raise Conflict("changed")
 
@@ -242,7 +244,7 @@ class LapsedLeaseTests(unittest.TestCase):
     def setUp(self) -> None:
         import io
 
-        from filestoraged.sharing.bucket import SharedLinkStore
+        from filestoraged.sharing.store import LinkStore
         from filestoraged.storage.disk.backend import DiskBackend
         from filestoraged.storage.names import SHARES
 
@@ -251,6 +253,7 @@ class LapsedLeaseTests(unittest.TestCase):
 
         class Unreachable(LocalRecords):
             down = False
+            update = Records.update  # through replace, as over the network
 
             def replace(self, key, value, version):
                 if self.down:
@@ -262,7 +265,7 @@ class LapsedLeaseTests(unittest.TestCase):
         throttle = LocalRecords(os.path.join(folder, "throttle.db"), durable=False)
         self.addCleanup(throttle.close)
         backend = DiskBackend(os.path.join(folder, "store"), 1024 * 1024)
-        self.store = SharedLinkStore(self.records, backend, throttle, lease=60.0)
+        self.store = LinkStore(self.records, backend, throttle, lease=60.0)
         self.addCleanup(self.store.close)
         info = backend.put(SHARES, io.BytesIO(b"only once")).info
         self.link_id = self.store.create(info.oid, info.size, "once.txt", "text/plain", None, 1, 3600).id
@@ -276,7 +279,7 @@ class LapsedLeaseTests(unittest.TestCase):
         hold = self.store.reserve(self.link_id)
         self.records.down = True
         later = time.monotonic() + 61
-        with mock.patch("filestoraged.sharing.bucket.time.monotonic", return_value=later):
+        with mock.patch("filestoraged.sharing.store.time.monotonic", return_value=later):
             with self.assertRaises(BackendUnavailable) as caught:
                 self.store.finish(hold, complete=True)
         self.assertIn("may have lapsed", str(caught.exception))

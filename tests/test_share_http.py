@@ -9,11 +9,15 @@ import io
 import json
 import os
 import socket
-import struct
 import sqlite3
+import struct
 import threading
+import time
 
 from filestoraged.errors import BackendUnavailable
+from filestoraged.sharing.passwords import hash_password
+from filestoraged.sharing.rules import token_hash
+from filestoraged.sharing.sweep import LINKS
 from filestoraged.storage.names import SHARES
 
 from .support import MIB, FakeClock, ServerCase, Threads, database_bytes, multipart, payload, sha256, wait_until
@@ -40,34 +44,28 @@ class ShareContract:
 
     def start_server(self) -> None:
         super().start_server()
-        # Downloads end in ShareStore.finish, a moment after the client has
+        # Downloads end in LinkStore.finish, a moment after the client has
         # the last byte: tests wait for it on this condition, woken by each.
         self.transfers = threading.Condition()
         shares = self.app.shares
         finish = shares.finish
 
-        def finish_and_notify(link_id: str, complete: bool) -> None:
-            finish(link_id, complete)
+        def finish_and_notify(link_id: str, complete: bool) -> bool:
+            used_up = finish(link_id, complete)
             with self.transfers:
                 self.transfers.notify_all()
+            return used_up
 
         shares.finish = finish_and_notify
 
     def in_flight(self, link_id: str = "") -> int:
         """Transfers holding a reservation, on ``link_id`` or on any link."""
-        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
-        try:
-            return db.execute("SELECT coalesce(sum(in_flight), 0) FROM share_links WHERE ? IN ('', id)",
-                              (link_id,)).fetchone()[0]
-        finally:
-            db.close()
+        keys = [LINKS + link_id] if link_id else list(self.app.records.keys(LINKS))
+        return sum(self.app.shares.get(key[len(LINKS):]).in_flight for key in keys
+                   if self.app.records.get(key) is not None)
 
     def link_count(self) -> int:
-        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
-        try:
-            return db.execute("SELECT count(*) FROM share_links").fetchone()[0]
-        finally:
-            db.close()
+        return len(list(self.app.records.keys(LINKS)))
 
     def wait_transfers_done(self, link_id: str = "") -> None:
         with self.transfers:
@@ -518,6 +516,26 @@ class ShareContract:
 
 
 class DiskShareTests(ShareContract, ServerCase):
+    def test_many_racing_downloads_of_one_link_all_get_it(self):
+        """A hot link: 16 clients downloading it at once, 10 times each,
+        all get the file, and each download is counted."""
+        data = payload(2000, seed=5)
+        path = self.path_of(self.share(data, max_downloads=1000))
+
+        def download_ten() -> list:
+            conn = self.connection()
+            try:
+                return [self.request("GET", path, conn=conn).status for _ in range(10)]
+            finally:
+                conn.close()
+
+        with Threads(60) as threads:
+            for _ in range(16):
+                threads.start(download_ten)
+        self.assertEqual([status for statuses in threads.results for status in statuses], [200] * 160)
+        self.wait_transfers_done()
+        self.assertEqual(self.app.shares.get(path.rsplit("/", 1)[1]).downloads, 160)
+
     def test_the_sweep_runs_while_an_upload_is_open(self):
         self.share(b"expires while the upload runs", expires_in=10)
         body, ctype = multipart({"file": ("slow.bin", payload(3 * MIB, seed=9), "application/octet-stream")})
@@ -539,7 +557,7 @@ class DiskShareTests(ShareContract, ServerCase):
         self.assertEqual(len(stored.password_salt), 16)
         self.assertNotIn(b"visible?", stored.password_hash)
         at_rest = database_bytes(self.data_dir)
-        self.assertTrue(stored.password_salt in at_rest, "the link's row is not in what was read")
+        self.assertTrue(stored.password_salt.hex().encode() in at_rest, "the link's record is not in what was read")
         self.assertFalse(b"visible?" in at_rest, "the password is kept in meta.db")
 
 
@@ -559,3 +577,45 @@ class MemcachedShareTests(ShareContract, MemcachedServerCase):
     pass
 
 
+
+
+class UpgradeTests(ServerCase):
+    """Links an older version kept in meta.db's own share_links table move
+    into the records at start: same id, password, counts and expiry."""
+
+    OLD_SCHEMA = """
+    CREATE TABLE share_links (id TEXT PRIMARY KEY, oid TEXT NOT NULL, size INTEGER NOT NULL, filename TEXT,
+        content_type TEXT, password_salt BLOB, password_hash BLOB, delete_token_hash TEXT NOT NULL,
+        max_downloads INTEGER NOT NULL, downloads INTEGER NOT NULL DEFAULT 0, in_flight INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL, expires_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+        blob_released INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
+    """
+
+    def test_links_of_the_old_table_still_work(self):
+        data = b"shared before the upgrade"
+        info = self.app.backend.put(SHARES, io.BytesIO(data)).info
+        salt = os.urandom(16)
+        now = time.time()
+        link_id, gone_id = "A" * 32, "B" * 32
+        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        with db:
+            db.executescript(self.OLD_SCHEMA)
+            db.execute("INSERT INTO share_links VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (link_id, info.oid, info.size, "old.txt", "text/plain", salt, hash_password("pw", salt),
+                        token_hash("t" * 32), 2, 1, 1, now - 60, now + 3600, 0, 0))
+            db.execute("INSERT INTO share_links VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (gone_id, info.oid, info.size, None, None, None, None, token_hash("u" * 32), 1, 1, 0,
+                        now - 60, now + 3600, 0, 0))
+        db.close()
+        self.restart_server()
+        self.assertEqual(self.request("GET", "/file/" + link_id).status, 401)
+        reply = self.request("GET", "/file/%s?password=pw" % link_id)
+        self.assertEqual((reply.status, reply.body), (200, data))  # the old run's in-flight one is not kept
+        self.assertEqual(self.request("GET", "/file/%s?password=pw" % link_id).status, 410)  # 2 of 2 now
+        self.assertEqual(self.request("GET", "/file/" + gone_id).status, 410)
+        self.assertEqual(self.request("DELETE", "/file/" + gone_id, headers={"X-Delete-Token": "u" * 32}).status,
+                         200)
+        tables = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        self.addCleanup(tables.close)
+        self.assertIsNone(tables.execute("SELECT 1 FROM sqlite_master WHERE name = 'share_links'").fetchone())

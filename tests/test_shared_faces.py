@@ -15,8 +15,8 @@ import unittest
 from filestoraged.errors import BackendUnavailable, Gone
 from filestoraged.kvstore.local import KVLimits
 from filestoraged.kvstore.bucket import HEAD, SharedKVStore, _Sealed
-from filestoraged.sharing.bucket import LINKS, SharedLinkStore
-from filestoraged.sharing.bucket_sweep import BLOBS
+from filestoraged.sharing.store import LinkStore
+from filestoraged.sharing.sweep import BLOBS
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import SHARES
@@ -32,14 +32,6 @@ class RecordsServerCase(S3ServerCase):
 
 
 class RecordsShareTests(ShareContract, RecordsServerCase):
-    def in_flight(self, link_id: str = "") -> int:
-        keys = [LINKS + link_id] if link_id else list(self.app.records.keys(LINKS))
-        return sum(self.app.shares.get(key[len(LINKS):]).in_flight for key in keys
-                   if self.app.records.get(key) is not None)
-
-    def link_count(self) -> int:
-        return len(list(self.app.records.keys(LINKS)))
-
     def test_links_live_in_the_bucket_not_in_the_data_directory(self):
         self.share(b"kept in the bucket")
         self.assertEqual(self.link_count(), 1)
@@ -197,7 +189,7 @@ class SharedLinksTests(DaemonsCase):
         super().setUp()
         self.backend = DiskBackend(os.path.join(self.folder, "objects"), 1 << 20)
         self.addCleanup(self.backend.close)
-        self.stores = [SharedLinkStore(records, self.backend, records, self.LEASE) for records in self.records]
+        self.stores = [LinkStore(records, self.backend, records, self.LEASE) for records in self.records]
         for store in self.stores:
             self.addCleanup(store.close)
 
@@ -298,15 +290,17 @@ class SharedLinksTests(DaemonsCase):
         about to vanish."""
         oid = self.stores[0].get(self.link(1)).oid
         self.records[1].update(BLOBS + oid, lambda value: dict(value, removing=True))
-        seen, get = threading.Event(), self.records[0].get
+        seen, update = threading.Event(), self.records[0].update
 
-        def watched(key: str):
-            record = get(key)
-            if key == BLOBS + oid and record is not None and record.value.get("removing"):
-                seen.set()
-            return record
+        def watched(key: str, change):
+            def seeing(value):
+                if key == BLOBS + oid and value is not None and value.get("removing"):
+                    seen.set()
+                return change(value)
 
-        self.records[0].get = watched
+            return update(key, seeing)
+
+        self.records[0].update = watched
         with Threads(30) as threads:
             threads.start(self.stores[0].pin, oid)
             self.assertTrue(seen.wait(10))  # the pin found the removal under way

@@ -205,17 +205,19 @@ class Spending:
     def __init__(self, shares, link, ticket: str) -> None:
         self.shares, self.link_id, self.oid, self.ticket = shares, link.id, link.oid, ticket
         self.counted = False
+        self.used_up = False  # this download was the link's last: its blob may go
 
     def count(self) -> None:
-        self.shares.finish(self.ticket, complete=True)
+        self.used_up = self.shares.finish(self.ticket, complete=True)
         self.counted = True
 
     def done(self, complete: bool) -> None:
         if not self.counted:
-            self.shares.finish(self.ticket, complete)  # nothing sent (a 304, an error), or an empty file
+            # nothing sent (a 304, an error), or an empty file
+            self.used_up = self.shares.finish(self.ticket, complete)
         elif not complete:
             self.shares.refund(self.ticket, self.link_id)
-        if complete:
+        if complete and self.used_up:
             self.shares.wake_sweeper(self.oid)
 
 

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Callable, Iterator, Optional
 
-from ..base.sqlite import DatabaseStore
+from ..base.sqlite import DatabaseStore, transaction
 from .interface import Conflict, Record, Records, stamped
 
 _SCHEMA = """
@@ -53,6 +53,22 @@ class LocalRecords(DatabaseStore, Records):
             if self._db.execute("DELETE FROM records WHERE key = ? AND version = ?", (key, int(version))).rowcount:
                 return True
         raise Conflict("the record %s changed" % key)
+
+    def update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> Optional[dict]:
+        """``Records.update`` as one SQLite write transaction: the read, the
+        change and the write hold the database, so racing writers (threads
+        or workers) wait their turn instead of retrying, and never run out
+        of tries on a hot record (a link many download at once). ``change``
+        must not use these records itself."""
+        with self._lock, transaction(self._db) as db:
+            row = db.execute("SELECT value FROM records WHERE key = ?", (key,)).fetchone()
+            new = change(None if row is None else json.loads(row[0]))
+            if new is None:
+                return None
+            text = json.dumps(stamped(new), separators=(",", ":"))
+            db.execute("INSERT INTO records VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                       " version = excluded.version", (key, text, _new_version()))
+        return new
 
     def keys(self, prefix: str) -> Iterator[str]:
         with self._lock:

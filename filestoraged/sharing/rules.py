@@ -1,5 +1,5 @@
-"""Share-link records as ``meta.db`` holds them: the table, what a row is,
-and the rule that says whether a link still needs its blob."""
+"""What a share link is, and the rules it is judged by: whether it can still
+give a download, whether it still needs its blob, its secrets."""
 
 from __future__ import annotations
 
@@ -17,37 +17,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS share_links (
-    id TEXT PRIMARY KEY,
-    oid TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    filename TEXT,
-    content_type TEXT,
-    password_salt BLOB,
-    password_hash BLOB,
-    delete_token_hash TEXT NOT NULL,
-    max_downloads INTEGER NOT NULL,
-    downloads INTEGER NOT NULL DEFAULT 0,
-    in_flight INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    blob_released INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS share_links_oid ON share_links (oid);
-CREATE TABLE IF NOT EXISTS share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS share_pins (oid TEXT NOT NULL, until REAL NOT NULL);
-"""
-# A link still needs its blob: not deleted, not expired, downloads left — or
-# a transfer still running, whatever else happened.
-NEEDS_BLOB = "((deleted = 0 AND expires_at > ? AND downloads < max_downloads) OR in_flight > 0)"
-
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
-ORPHAN_GRACE = 600.0  # seconds a blob no link names is kept (an upload may be about to link it)
-# Seconds an upload's pin holds its blob at most: one that crashed between
-# storing its bytes and making its link leaves a pin that lapses.
-PIN_SECONDS = ORPHAN_GRACE
+# Seconds a blob no link names is kept: an upload may be about to link it,
+# and an upload's pin (see ``LinkRules.pinned``) lapses after this.
+ORPHAN_GRACE = 600.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +111,7 @@ class LinkRules:
 
 
 def needs_blob(link: Link, now: float) -> bool:
-    """``NEEDS_BLOB`` for one link: alive, or a transfer still running."""
+    """Whether ``link`` still needs its blob: alive, or a transfer still running."""
     alive = not link.deleted and link.expires_at > now and link.downloads < link.max_downloads
     return alive or link.in_flight > 0
 

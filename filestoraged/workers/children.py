@@ -9,11 +9,9 @@ import os
 import signal
 import sys
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Optional
 
-from ..base.sqlite import open_database
 from ..base.interprocess import run_dir
 from ..web.admission import CONNECTIONS_FILE, forget_worker, open_counters
 from .metrics_files import MetricsFiles
@@ -43,7 +41,6 @@ def prepare(config) -> None:
     downloads reserved by a previous run given back, and the run folder's
     per-run files (usage counts, metrics) forgotten. Workers started later
     never do this: their siblings' uploads and reservations are live."""
-    from ..sharing.local import prepare_links
     from ..storage.disk.backend import sweep_unfinished
     from ..storage.disk.quota import USAGE_FILE
 
@@ -59,15 +56,13 @@ def prepare(config) -> None:
         tmp_dir = os.path.join(config.data_dir, ".tmp")
         os.makedirs(tmp_dir, exist_ok=True)
         sweep_unfinished(tmp_dir)
-    with closing(open_database(os.path.join(config.data_dir, "meta.db"))) as db:
-        prepare_links(db, None)
+    _give_back_links(config, None)
 
 
 def give_back(config, pid: int, slot: int) -> None:
     """What a dead worker held: its share-link reservations, its metrics'
     gauges, its uploads' temporary files (its usage slot is reset by the
     next worker that takes it)."""
-    from ..sharing.local import prepare_links
     from ..storage.disk.backend import sweep_unfinished
 
     MetricsFiles(run_dir(config.data_dir)).retire(pid)
@@ -77,8 +72,24 @@ def give_back(config, pid: int, slot: int) -> None:
     finally:
         counters.close()
     sweep_unfinished(os.path.join(config.data_dir, ".tmp"), pid)
-    with closing(open_database(os.path.join(config.data_dir, "meta.db"))) as db:
-        prepare_links(db, pid)
+    _give_back_links(config, pid)
+
+
+def _give_back_links(config, pid: Optional[int]) -> None:
+    """Share-link reservations held by worker ``pid`` (None: by anyone), on
+    one machine (``--records local``; in a bucket, holds lapse by lease)."""
+    if config.records != "local":
+        return
+    from ..records.local import LocalRecords
+    from ..sharing.migrate import migrate_sqlite_links
+    from ..sharing.sweep import give_back
+
+    records = LocalRecords(os.path.join(config.data_dir, "meta.db"))
+    try:
+        migrate_sqlite_links(records)  # before the first worker: its links' old holds go too
+        give_back(records, None if pid is None else str(pid))
+    finally:
+        records.close()
 
 
 def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:

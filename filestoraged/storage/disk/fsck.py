@@ -21,7 +21,6 @@ import os
 from dataclasses import dataclass, field
 from typing import List
 
-from ...base.sqlite import open_database
 from .. import blocks
 from ..interface import ObjectInfo
 from ..names import Namespace
@@ -29,7 +28,7 @@ from .backend import DiskBackend
 from .files import RECORD_SUFFIX, read_record, remove_quietly
 from .reader import DiskObject
 from ...errors import CorruptObject
-from ...base.header_values import is_file_name, is_media_type
+from ...base.header_values import is_media_type
 
 log = logging.getLogger(__name__)
 
@@ -77,32 +76,9 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
         report.orphan_records.append("%s/%s" % (namespace.label, os.path.basename(record_path)))
         if repair:
             remove_quietly(record_path)
-    _check_share_links(os.path.join(backend.root, "meta.db"), repair, report)
     if report.repaired:
         mark_repaired(backend)  # a daemon serving this directory counts its objects afresh
     return report
-
-
-def _check_share_links(path: str, repair: bool, report: Report) -> None:
-    """Share-link records keep their own content type and file name."""
-    if not os.path.exists(path):
-        return
-    db = open_database(path)
-    try:
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'share_links'").fetchone():
-            return
-        rows = db.execute("SELECT id, content_type, filename FROM share_links").fetchall()
-        for link_id, content_type, filename in rows:
-            if content_type is not None and not is_media_type(content_type):
-                report.refused_values.append("link %s: content type %s" % (link_id, ascii(content_type[:120])))
-                if repair:
-                    db.execute("UPDATE share_links SET content_type = NULL WHERE id = ?", (link_id,))
-            if filename is not None and not is_file_name(filename):
-                report.refused_values.append("link %s: file name %s" % (link_id, ascii(filename[:120])))
-                if repair:
-                    db.execute("UPDATE share_links SET filename = NULL WHERE id = ?", (link_id,))
-    finally:
-        db.close()
 
 
 # What only fsck does with a disk store (kept out of the backend that serves).

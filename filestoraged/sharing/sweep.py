@@ -1,5 +1,7 @@
-"""The share-link sweep over records (``sharing.bucket``): removes the blobs
-no live link needs and forgets links dead for ``TOMBSTONE_SECONDS``.
+"""The upkeep of share-link records (``sharing.store``): the sweep removes
+the blobs no live link needs and forgets links dead for
+``TOMBSTONE_SECONDS``; uploads pin their blobs; ``give_back`` returns the
+reservations of a worker that died.
 
 A blob's record (``share-blobs/<oid>``) names every link made for it, and
 when the sweep first saw it named by none (``idle_since``). The sweep
@@ -9,15 +11,18 @@ making a link, and an upload's pin before its backend looks for its bytes,
 name it there first (a compare-and-swap too), so one of the two wins and a
 link never points at a removed blob.
 A sweep that died midway is finished by the next (``removing`` stays set).
-The daemons take turns: ``share-sweep`` holds when the last timed one began.
+The daemons (or workers) take turns: ``share-sweep`` holds when the last
+timed one began.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 from typing import Dict, Optional, Tuple
 
-from ..errors import NotFound
+from ..errors import BackendUnavailable, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
@@ -26,6 +31,8 @@ from .rules import ORPHAN_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
 LINKS = "links/"
 BLOBS = "share-blobs/"
 SWEEP_TURN = "share-sweep"
+RACED = "the file was cleaned up while it was being uploaded; send it again"
+PIN_WAIT = 10.0  # seconds an upload waits for a sweep's removal of the same bytes to end
 
 
 def live_holds(value: dict, now: float) -> Dict[str, float]:
@@ -73,6 +80,36 @@ class LinkSweep:
             return None if value and now - value["at"] < interval / 2 else {"at": now}
 
         return self.records.update(SWEEP_TURN, turn) is not None
+
+    def pin(self, oid: str, stop: threading.Event) -> str:
+        """Name the blob in its record for an upload (as a link not made
+        yet, which keeps it ``ORPHAN_GRACE``); while a sweep is removing it,
+        wait for the removal to end (its bytes are then stored afresh), up
+        to ``PIN_WAIT`` (``stop``: the process is stopping, wait no more)."""
+        pin = "pin-" + secrets.token_hex(8)
+        deadline = time.monotonic() + PIN_WAIT
+        while True:
+            now = self.records.now()
+
+            def name_it(value: Optional[dict], now: float = now) -> Optional[dict]:
+                value = value or {"refs": {}}
+                if value.get("removing"):
+                    return None
+                return dict(value, refs=dict(value.get("refs", {}), **{pin: now}), idle_since=None)
+
+            if self.records.update(BLOBS + oid, name_it) is not None:
+                return pin
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(RACED)
+            stop.wait(0.05)  # a removal is two requests to the store
+
+    def unpin(self, oid: str, pin: str) -> None:
+        def drop(value: Optional[dict]) -> Optional[dict]:
+            if value is None or pin not in value.get("refs", {}):
+                return None
+            return dict(value, refs={ref: at for ref, at in value["refs"].items() if ref != pin})
+
+        self.records.update(BLOBS + oid, drop)
 
     def _sweep(self) -> int:
         now = self.records.now()
@@ -163,3 +200,22 @@ class LinkSweep:
             return True
         except Conflict:
             return False
+
+
+def give_back(records: Records, holder: Optional[str] = None) -> int:
+    """Give back the reservations of ``holder`` (a worker that died: its
+    transfers will never finish), or of every holder (None: at start, when
+    none runs yet); on one machine, where holders are known. How many
+    links had holds given back."""
+    given = 0
+    for key in list(records.keys(LINKS)):
+        def drop(value: Optional[dict]) -> Optional[dict]:
+            holds = (value or {}).get("holds", {})
+            kept = {hold: until for hold, until in holds.items()
+                    if holder is not None and not hold.startswith(holder + ".")}
+            return None if value is None or len(kept) == len(holds) else dict(value, holds=kept)
+
+        changed = records.update(key, drop)
+        if changed is not None:
+            given += 1
+    return given

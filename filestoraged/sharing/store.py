@@ -1,30 +1,32 @@
-"""Share links in records (``--records s3``): every daemon sharing the
-bucket serves every link, and losing a daemon loses none of them.
+"""Share links, kept in records: ``meta.db``'s on one machine
+(``--records local``), the bucket's with ``--records s3``, where every
+daemon sharing the bucket serves every link and losing a daemon loses
+none of them. The logic is the same over both.
 
 Three kinds of record:
 
-- ``links/<id>``: the link (what ``meta.db``'s row holds) and ``holds``,
-  the reservations of transfers in flight, ``{hold id: lease end}``.
-- ``share-blobs/<oid>``: who may need a blob: ``refs`` (link id -> when it
-  was named), ``idle_since`` (when a sweep first found it unnamed) and
-  ``removing`` (a sweep is deleting it).
+- ``links/<id>``: the link and ``holds``, the reservations of transfers in
+  flight, ``{hold id: lease end}``; a hold id begins with its holder (the
+  worker's pid on one machine), so a dead worker's can be given back.
+- ``share-blobs/<oid>``: who may need a blob: ``refs`` (link id, or an
+  upload's pin, -> when it was named), ``idle_since`` (when a sweep first
+  found it unnamed) and ``removing`` (a sweep is deleting it).
 - ``share-sweep``: when the last timed sweep began, so that the daemons
-  take turns instead of all sweeping every interval.
+  (or workers) take turns instead of all sweeping every interval.
 
 Counting is exact over any number of daemons: a reservation is one
 compare-and-swap that adds a hold only while downloads + live holds <
 max_downloads. A hold is a lease: the daemon renews its holds while their
 transfers run (``LEASE_RENEWALS`` times a lease), so the reservations of a
-daemon killed mid-download come back once its leases run out. Expiry,
-leases and graces are judged by the records' clock (the store's ``Date``),
-never by each daemon's own.
+daemon killed mid-download come back once its leases run out; on one
+machine sooner, when the parent gives back a dead worker's holds, and at
+start (``give_back``). Expiry, leases and graces are judged by the records'
+clock (the store's ``Date`` in a bucket), never by each daemon's own.
 
-Blob removal against linking (the race ``shares`` closes with a file lock
-on one machine): ``create`` names the new link in the blob's record (a
-compare-and-swap) before it checks the blob and writes the link; the sweep
-(``bucket_sweep``) removes a blob only after a compare-and-swap marks that
-record. One wins: a link never points at a blob being removed (the upload
-that loses is answered 503, nothing linked: send it again).
+Blob removal against linking: an upload pins its blob and ``create`` names
+the new link in the blob's record (compare-and-swaps) before the link is
+written; the sweep (``sweep``) removes a blob only after a compare-and-swap
+marks that record. One wins: a link never points at a blob being removed.
 """
 
 from __future__ import annotations
@@ -42,22 +44,23 @@ from ..storage.interface import Backend
 from ..storage.names import SHARES
 from .rules import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
-from .bucket_sweep import BLOBS, LINKS, LinkSweep, link_of, live_holds
+from .sweep import BLOBS, LINKS, RACED, LinkSweep, link_of, live_holds
 from .sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
 LEASE_RENEWALS = 3  # a transfer's hold is renewed this many times per lease
-RACED = "the file was cleaned up while it was being uploaded; send it again"
-PIN_WAIT = 10.0  # seconds an upload waits for a sweep's removal of the same bytes to end
 
 
-class SharedLinkStore(LinkRules):
-    """The share-link store of ``shares``, kept in ``records``; the same
-    methods, so the ``/file`` face does not know which it has."""
+class LinkStore(LinkRules):
+    """Share links in ``records`` (see the module docstring)."""
 
-    def __init__(self, records: Records, backend: Backend, throttle: Records, lease: float = 60.0) -> None:
-        """``lease``: seconds a reservation outlives a daemon that stopped renewing it."""
+    def __init__(self, records: Records, backend: Backend, throttle: Records, lease: float = 60.0,
+                 holder: Optional[str] = None) -> None:
+        """``lease``: seconds a reservation outlives a daemon that stopped
+        renewing it; ``holder``: what this process's hold ids begin with (a
+        worker's pid, for ``give_back``; random if not given)."""
+        self.holder = holder or secrets.token_hex(4)
         self.records = records
         self.backend = backend
         self.clock = records.now
@@ -108,7 +111,7 @@ class SharedLinkStore(LinkRules):
     def reserve(self, link_id: str) -> str:
         """Take one of the remaining downloads for a transfer (a hold on a
         lease); ``Gone`` if none is left. The ticket ``finish`` takes."""
-        hold = secrets.token_hex(8)
+        hold = "%s.%s" % (self.holder, secrets.token_hex(8))
 
         def take(value: Optional[dict]) -> dict:
             if value is None:
@@ -132,18 +135,21 @@ class SharedLinkStore(LinkRules):
             self._secured[hold] = secured
         return hold
 
-    def finish(self, hold: str, complete: bool) -> None:
-        """End a reserved transfer: count it if complete, else give it back.
-        Never raises: a completed download whose count cannot be written now
+    def finish(self, hold: str, complete: bool) -> bool:
+        """End a reserved transfer: count it if complete, else give it back;
+        True if that used the link up (its blob may go). Never raises
+        (but for the lapsed lease below): a completed download whose count cannot be written now
         (the store refusing writes) keeps its hold, renewed, and is counted
         by the lease thread once the store takes writes again, so its slot
         is never given out twice; a cut one's hold runs out by itself."""
         with self._holds_lock:
             link_id = self._holds.get(hold)
         if link_id is None:
-            return
+            return False
+        used_up = False
         try:
-            self._end(link_id, hold, complete)
+            written = self._end(link_id, hold, complete)
+            used_up = written is not None and written["downloads"] >= written["max"]
         except FileStoreError as error:
             if complete:
                 with self._holds_lock:
@@ -155,12 +161,13 @@ class SharedLinkStore(LinkRules):
                 log.warning("could not count a download of share link %s... yet (%s): retrying", link_id[:6], error)
                 with self._holds_lock:
                     self._uncounted[hold] = link_id
-                return
+                return False
             log.warning("could not give back a reservation on share link %s... (%s): its lease will",
                         link_id[:6], error)
         with self._holds_lock:
             self._holds.pop(hold, None)
             self._secured.pop(hold, None)
+        return used_up
 
     def refund(self, hold: str, link_id: str) -> None:
         """Give back a download counted by ``finish`` whose last piece then
@@ -184,7 +191,7 @@ class SharedLinkStore(LinkRules):
         except FileStoreError as error:
             log.warning("could not give back a download of share link %s... (%s)", link_id[:6], error)
 
-    def _end(self, link_id: str, hold: str, complete: bool) -> None:
+    def _end(self, link_id: str, hold: str, complete: bool) -> Optional[dict]:
         def end(value: Optional[dict]) -> Optional[dict]:
             if value is None:
                 return None
@@ -196,9 +203,9 @@ class SharedLinkStore(LinkRules):
             used_up = downloads >= value["max"] and not value.get("died")
             return dict(value, holds=holds, downloads=downloads, **({"died": now} if used_up else {}))
 
-        self.records.update(LINKS + link_id, end)
+        return self.records.update(LINKS + link_id, end)
 
-    def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> None:
+    def delete(self, link_id: str, token: Optional[str], any_link: bool = False) -> str:
         """Delete with the link's delete token, or ``any_link`` (an API token
         with the ``share:delete`` scope)."""
         def kill(value: Optional[dict]) -> dict:  # the token checked on the record this swap reads
@@ -213,33 +220,10 @@ class SharedLinkStore(LinkRules):
         return self.records.update(LINKS + link_id, kill)["oid"]
 
     def pin(self, oid: str) -> str:
-        """Name the blob in its record for an upload (as a link not made
-        yet, which keeps it ``ORPHAN_GRACE``); while a sweep is removing it,
-        wait for the removal to end (its bytes are then stored afresh)."""
-        pin = "pin-" + secrets.token_hex(8)
-        deadline = time.monotonic() + PIN_WAIT
-        while True:
-            now = self.clock()
-
-            def name_it(value: Optional[dict], now: float = now) -> Optional[dict]:
-                value = value or {"refs": {}}
-                if value.get("removing"):
-                    return None
-                return dict(value, refs=dict(value.get("refs", {}), **{pin: now}), idle_since=None)
-
-            if self.records.update(BLOBS + oid, name_it) is not None:
-                return pin
-            if time.monotonic() >= deadline:
-                raise BackendUnavailable(RACED)
-            self._stop.wait(0.05)  # a removal is two requests to the store
+        return self._sweep.pin(oid, self._stop)
 
     def unpin(self, oid: str, pin: str) -> None:
-        def drop(value: Optional[dict]) -> Optional[dict]:
-            if value is None or pin not in value.get("refs", {}):
-                return None
-            return dict(value, refs={ref: at for ref, at in value["refs"].items() if ref != pin})
-
-        self.records.update(BLOBS + oid, drop)
+        self._sweep.unpin(oid, pin)
 
     def release(self, oid: str) -> int:
         """A link to ``oid`` was used up or deleted: remove its blob now if
@@ -322,3 +306,4 @@ class SharedLinkStore(LinkRules):
         for thread in self._threads:
             thread.join()
         self.passwords.close()
+
