@@ -89,7 +89,7 @@ class S3Client:
             except BaseException:  # an upload refused mid-way: the store never sees it whole
                 conn.close()
                 raise
-            response = Response(self, conn, raw)
+            response = Response(self._put_back, conn, raw)
             if raw.status >= 500:
                 failure = "HTTP %d %s" % (raw.status, error_code(response))
                 response.release()

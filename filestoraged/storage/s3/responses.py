@@ -8,12 +8,9 @@ from __future__ import annotations
 import email.utils
 import http.client
 from datetime import datetime
-from typing import TYPE_CHECKING, Optional
+from typing import Callable, Optional
 
 from ...errors import BackendUnavailable
-
-if TYPE_CHECKING:
-    from .client import S3Client
 
 
 class S3Error(BackendUnavailable):
@@ -25,12 +22,12 @@ class S3Error(BackendUnavailable):
 
 class Response:
     """A response whose body is read by the caller; ``release()`` returns
-    the connection to the pool once the body was read to the end."""
+    the connection to the pool (``put_back``) once the body was read to the end."""
 
-    def __init__(self, client: "S3Client", conn, raw: http.client.HTTPResponse) -> None:
+    def __init__(self, put_back: Callable[[object], None], conn, raw: http.client.HTTPResponse) -> None:
         self.status = raw.status
         self.headers = raw.headers
-        self._client, self._conn, self.raw = client, conn, raw
+        self._put_back, self._conn, self.raw = put_back, conn, raw
 
     def read(self, count: int = -1) -> bytes:
         return self.raw.read() if count < 0 else self.raw.read(count)
@@ -50,7 +47,7 @@ class Response:
         if self._conn is None:
             return
         if self.raw.isclosed():  # read to its end: the connection can serve another request
-            self._client._put_back(self._conn)
+            self._put_back(self._conn)
         else:
             self._conn.close()
         self._conn = None
