@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import unittest
 
 from filestoraged.errors import BackendUnavailable, Gone
@@ -17,6 +18,7 @@ from filestoraged.kvstore.local import KVLimits
 from filestoraged.kvstore.bucket import HEAD, SharedKVStore, _Sealed
 from filestoraged.sharing.store import LinkStore
 from filestoraged.sharing.sweep import BLOBS
+from filestoraged.sharing.sweeper import Sweeper
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import SHARES
@@ -313,3 +315,19 @@ class SharedLinksTests(DaemonsCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SweeperTests(unittest.TestCase):
+    def test_links_used_up_all_the_time_do_not_starve_the_full_sweep(self):
+        """Each used-up link wakes the sweeper for its blob; the sweep of
+        everything (expired links) still runs every interval."""
+        swept, released = threading.Event(), []
+        sweeper = Sweeper(lambda: swept.set() or 0, lambda oid: released.append(oid) or 0)
+        sweeper.start(0.3)
+        self.addCleanup(sweeper.close)
+        deadline = time.monotonic() + 10
+        while not swept.is_set() and time.monotonic() < deadline:
+            sweeper.wake("%064d" % len(released))  # a link used up every 20 ms
+            swept.wait(0.02)
+        self.assertTrue(swept.is_set())
+        self.assertTrue(released)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable, Optional, Set
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,11 @@ class Sweeper:
         self._wake.set()
 
     def _run(self, interval: float) -> None:
+        next_sweep = time.monotonic() + interval
         while not self._stop.is_set():
-            woken = self._wake.wait(interval)
+            # Woken or not, the full sweep keeps its time: links used up all
+            # the time must not starve the expired ones of theirs.
+            self._wake.wait(max(0.0, next_sweep - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -51,7 +55,8 @@ class Sweeper:
             try:
                 for oid in sorted(released):
                     self._release(oid)
-                if not woken:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + interval
                     self._sweep()
             except Exception:  # keep sweeping; the next round retries
                 log.exception("share link sweep failed")
