@@ -35,6 +35,9 @@ from typing import Dict, List, Optional, Tuple
 from .common import MIB, Daemon, ensure_tools, free_port, wait_port
 
 
+HELD_PER_WORKER = 2 * 1024 * MIB  # bytes one upload worker keeps stored at most (four of them)
+
+
 class Soak:
     def __init__(self, url_port: int, deadline: float, evictable: bool = False) -> None:
         self.port = url_port
@@ -83,9 +86,12 @@ class Soak:
     def files_worker(self, seed: int) -> None:
         rng = random.Random(seed)
         mine: List[str] = []
+        sizes: Dict[str, int] = {}
         made = 0
         while time.monotonic() < self.deadline:
             roll = rng.random()
+            if sum(sizes.values()) > HELD_PER_WORKER:
+                roll = 1.0  # a long run stays within the disk: delete one
             if roll < 0.35 or not mine:
                 size = rng.choice([0, 1, 1000, 70000, 300000]) if rng.random() < 0.9 else rng.randint(1, 50 * MIB)
                 # Bytes of this worker's own (a prefix), so that no other worker
@@ -100,6 +106,7 @@ class Soak:
                     with self.lock:
                         self.files[oid] = oid
                     mine.append(oid)
+                    sizes[oid] = len(data)
             elif roll < 0.9:
                 oid = rng.choice(mine)
                 status, body = self.call("GET", "/files/" + oid)
@@ -107,6 +114,7 @@ class Soak:
                     self.count("wrong_bytes")
             else:
                 oid = mine.pop(rng.randrange(len(mine)))
+                sizes.pop(oid, None)
                 with self.lock:
                     self.files.pop(oid, None)
                 self.call("DELETE", "/files/" + oid)
