@@ -80,7 +80,7 @@ class LinkRules:
         return secrets.token_urlsafe(24), word_token(), salt, digest
 
     def pin(self, oid: str) -> str:
-        """Keep the blob ``oid`` from removal (for ``PIN_SECONDS`` at most);
+        """Keep the blob ``oid`` from removal (for ``ORPHAN_GRACE`` at most);
         the pin's id for ``unpin``. Never between a removal's last look at
         the blob and the blob's removal: after it, the bytes are gone."""
         raise NotImplementedError

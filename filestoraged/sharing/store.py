@@ -44,7 +44,7 @@ from ..storage.interface import Backend
 from ..storage.names import SHARES
 from .rules import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
-from .sweep import BLOBS, LINKS, RACED, LinkSweep, link_of, live_holds
+from .sweep import LINKS, RACED, LinkSweep, link_of, live_holds
 from .sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,7 @@ class LinkStore(LinkRules):
                digested: Optional[tuple] = None) -> NewLink:
         link_id, delete_token, salt, digest = self.new_secrets(password, digested)
         now = self.clock()
-
-        def name_it(value: Optional[dict]) -> dict:
-            value = value or {"refs": {}}
-            if value.get("removing"):
-                raise BackendUnavailable(RACED)
-            return dict(value, refs=dict(value.get("refs", {}), **{link_id: now}), idle_since=None)
-
-        self.records.update(BLOBS + oid, name_it)
+        self._sweep.name(oid, link_id, self._stop)
         try:
             self.backend.stat(SHARES, oid)
         except NotFound:
@@ -137,11 +130,11 @@ class LinkStore(LinkRules):
 
     def finish(self, hold: str, complete: bool) -> bool:
         """End a reserved transfer: count it if complete, else give it back;
-        True if that used the link up (its blob may go). Never raises
-        (but for the lapsed lease below): a completed download whose count cannot be written now
-        (the store refusing writes) keeps its hold, renewed, and is counted
-        by the lease thread once the store takes writes again, so its slot
-        is never given out twice; a cut one's hold runs out by itself."""
+        True if that used the link up (its blob may go). Raises only for a
+        lapsed lease (below): a completed download whose count cannot be
+        written now (the store refusing writes) keeps its hold, renewed, and
+        is counted by the lease thread once the store takes writes again, so
+        its slot is never given out twice; a cut one's hold runs out by itself."""
         with self._holds_lock:
             link_id = self._holds.get(hold)
         if link_id is None:

@@ -81,13 +81,13 @@ class LinkSweep:
 
         return self.records.update(SWEEP_TURN, turn) is not None
 
-    def pin(self, oid: str, stop: threading.Event) -> str:
-        """Name the blob in its record for an upload (as a link not made
-        yet, which keeps it ``ORPHAN_GRACE``); while a sweep is removing it,
-        wait for the removal to end (its bytes are then stored afresh), up
-        to ``PIN_WAIT`` (``stop``: the process is stopping, wait no more)."""
-        pin = "pin-" + secrets.token_hex(8)
-        deadline = time.monotonic() + PIN_WAIT
+    def name(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0) -> str:
+        """Name ``ref`` (a link about to be written, or an upload's pin) in
+        the blob's record, which keeps the blob (``ORPHAN_GRACE`` until the
+        link exists); while a sweep is removing it, wait up to ``wait``
+        seconds for the removal to end (an upload's bytes are then stored
+        afresh), then ``BackendUnavailable`` (``stop``: wait no more)."""
+        deadline = time.monotonic() + wait
         while True:
             now = self.records.now()
 
@@ -95,13 +95,18 @@ class LinkSweep:
                 value = value or {"refs": {}}
                 if value.get("removing"):
                     return None
-                return dict(value, refs=dict(value.get("refs", {}), **{pin: now}), idle_since=None)
+                return dict(value, refs=dict(value.get("refs", {}), **{ref: now}), idle_since=None)
 
             if self.records.update(BLOBS + oid, name_it) is not None:
-                return pin
+                return ref
             if time.monotonic() >= deadline:
                 raise BackendUnavailable(RACED)
             stop.wait(0.05)  # a removal is two requests to the store
+
+    def pin(self, oid: str, stop: threading.Event) -> str:
+        """Pin the blob for an upload, before its backend looks for the
+        bytes: ``name`` with a pin id, waiting up to ``PIN_WAIT``."""
+        return self.name(oid, "pin-" + secrets.token_hex(8), stop, PIN_WAIT)
 
     def unpin(self, oid: str, pin: str) -> None:
         def drop(value: Optional[dict]) -> Optional[dict]:
