@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
+import tracemalloc
 import unittest
 
 from filestoraged.errors import BackendUnavailable, Gone
@@ -311,6 +312,37 @@ class SharedLinksTests(DaemonsCase):
             self.records[1].delete(BLOBS + oid)
         refs = self.records[2].get(BLOBS + oid).value["refs"]
         self.assertEqual(list(refs), [threads.results[0]])
+
+    def test_a_sweeps_memory_does_not_grow_with_the_links_kept_dead(self):
+        """Used-up links are kept ``TOMBSTONE_SECONDS`` (410, not 404), so
+        they pile up; a sweep that held every link's record while it ran
+        took about 1.5 KiB a link (a 30-minute soak's workers kept growing
+        with them). What a sweep needs per link is at most its key."""
+        records = LocalRecords(os.path.join(self.folder, "many.db"), durable=False, clock=self.clock)
+        self.addCleanup(records.close)
+        store = LinkStore(records, self.backend, records, self.LEASE)
+        self.addCleanup(store.close)
+        live = self.backend.put(SHARES, io.BytesIO(b"still shared")).info
+        kept = store.create(live.oid, live.size, "a.txt", "text/plain", None, 1, 3600).id
+
+        def sweep_peak(dead_links: int) -> int:
+            now = self.clock()
+            for _ in range(dead_links):
+                records.create("links/" + os.urandom(16).hex(), {
+                    "oid": os.urandom(32).hex(), "size": 10, "filename": "a.txt", "content_type": None,
+                    "salt": None, "hash": None, "delete": "0" * 64, "max": 1, "downloads": 1, "holds": {},
+                    "created": now - 60, "expires": now + 3600, "deleted": False, "died": now - 30})
+            tracemalloc.start()
+            try:
+                store.sweep()
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+        few, many = sweep_peak(500), sweep_peak(2500)
+        self.assertLess((many - few) / 2500, 400, "bytes a sweep held per dead link")
+        self.assertEqual(store.get(kept).downloads, 0)
+        self.assertEqual(self.backend.stat(SHARES, live.oid).size, live.size)
 
 
 if __name__ == "__main__":

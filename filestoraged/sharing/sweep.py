@@ -117,15 +117,18 @@ class LinkSweep:
         self.records.update(BLOBS + oid, drop)
 
     def _sweep(self) -> int:
+        """One pass over the links keeps only the blob ids live links need
+        (links are kept ``TOMBSTONE_SECONDS`` after they die, so there may be
+        far more links than live ones: holding every link's record for the
+        pass made each sweep's memory grow with every link ever made); each
+        other blob is then judged by the links its own record names."""
         now = self.records.now()
-        links: Dict[str, dict] = {}
         needed = set()
-        for key in list(self.records.keys(LINKS)):
+        for key in self.records.keys(LINKS):
             record = self.records.get(key)
             if record is None:
                 continue
             link_id, value = key[len(LINKS):], record.value
-            links[link_id] = value
             if needs_blob(link_of(link_id, value, now), now):
                 needed.add(value["oid"])
             elif max(value["expires"], value["created"]) < now - TOMBSTONE_SECONDS:
@@ -133,35 +136,29 @@ class LinkSweep:
                     self.records.delete(key, record.version)
                 except Conflict:
                     pass
-        stored = {info.oid for info in self.backend.list(SHARES)}
-        named = {key[len(BLOBS):] for key in self.records.keys(BLOBS)}
+        candidates = {info.oid for info in self.backend.list(SHARES)} - needed
+        candidates.update(oid for oid in (key[len(BLOBS):] for key in self.records.keys(BLOBS)) if oid not in needed)
+        del needed
         removed = 0
-        for oid in sorted((stored | named) - needed):
-            removed += self._sweep_blob(oid, links, now)
+        for oid in sorted(candidates):
+            removed += self._sweep_blob(oid, now)
         self.passwords.wrong.prune(now)
         return removed
 
     def release(self, oid: str) -> int:
         """Remove one blob now if every link its record names is dead (a link
-        to it was just used up or deleted): reads only those links."""
+        to it was just used up or deleted)."""
         with self._lock:
-            record = self.records.get(BLOBS + oid)
-            if record is None:
-                return 0
-            links = {}
-            for link_id in record.value.get("refs", {}):
-                link = self.records.get(LINKS + link_id)
-                if link is not None:
-                    links[link_id] = link.value
-            return self._sweep_blob(oid, links, self.records.now())
+            return self._sweep_blob(oid, self.records.now())
 
-    def _sweep_blob(self, oid: str, links: Dict[str, dict], now: float) -> int:
-        """Remove one blob if every link that named it is dead, or never
-        came (a pin or a link not made yet) for ``ORPHAN_GRACE``; 1 if removed."""
+    def _sweep_blob(self, oid: str, now: float) -> int:
+        """Remove one blob if every link its record names is dead, or never
+        came (a pin or a link not made yet) for ``ORPHAN_GRACE``; 1 if
+        removed. Reads only those links."""
         record = self.records.get(BLOBS + oid)
         value = record.value if record is not None else {"refs": {}}
         if not value.get("removing"):  # else a sweep died removing it: finish the work
-            ripe_at, idle_since = self._ripe_at(value, links, now)
+            ripe_at, idle_since = self._ripe_at(value, self._links_named(value), now)
             if ripe_at is None or now < ripe_at:
                 if idle_since is not None and value.get("idle_since") is None:
                     self._write_blob(oid, record, dict(value, idle_since=idle_since))
@@ -176,6 +173,15 @@ class LinkSweep:
         self.records.delete(BLOBS + oid)
         return removed
 
+    def _links_named(self, value: dict) -> Dict[str, dict]:
+        """The records of the links a blob's record names, those that exist."""
+        links = {}
+        for link_id in value.get("refs", {}):
+            link = self.records.get(LINKS + link_id)
+            if link is not None:
+                links[link_id] = link.value
+        return links
+
     def _ripe_at(self, value: dict, links: Dict[str, dict], now: float) -> Tuple[Optional[float], Optional[float]]:
         """When the blob may go (None: a live link needs it), and when it
         was first seen unnamed (for an orphan)."""
@@ -186,7 +192,7 @@ class LinkSweep:
         ripe_at = 0.0
         for link_id, named_at in refs.items():
             link = links.get(link_id)
-            if link is None:  # made after the listing, or never made (its upload failed)
+            if link is None:  # not made yet, or never made (its upload failed)
                 ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
             elif needs_blob(link_of(link_id, link, now), now):
                 return None, None
