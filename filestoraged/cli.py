@@ -82,9 +82,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run_daemon(config, argv: Sequence[str]) -> int:
     """One process, or a parent with worker processes (``--workers``)."""
-    from .base.memory import return_big_buffers
+    from .base.memory import tune_malloc
 
-    return_big_buffers()  # before any worker starts: they inherit it
+    tune_malloc()  # before any thread or worker starts: they inherit it
     if config.records == "s3":  # before any fork: a store that would race silently is one line, exit 1
         from .app import make_records
         from .records.bucket import probe

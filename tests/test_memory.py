@@ -13,9 +13,10 @@ import tempfile
 import unittest
 
 from filestoraged.base.lru import ENTRY_OVERHEAD, BoundedCache
+from filestoraged.base.memory import ARENAS
 from filestoraged.storage.interface import StoredObject
 
-from .support import MIB, Daemon, ServerCase, payload, wait_until
+from .support import MIB, Daemon, ServerCase, Threads, payload, wait_until
 
 
 class BoundedCacheTests(unittest.TestCase):
@@ -72,6 +73,32 @@ class GivenBackTests(unittest.TestCase):
                 sock.close()
         wait_until(lambda: rss_mib(daemon.process.pid) < before + 20, "their memory is given back", timeout=10)
 
+    def test_request_threads_share_two_arenas(self):
+        """glibc gives a thread that finds its arena locked an arena of its
+        own, up to eight per core, and each keeps the free chunks its
+        threads left: a worker's RSS grew for as long as it ran. The daemon
+        allows two (base/memory.py)."""
+        folder = tempfile.mkdtemp(prefix="fsd-memory-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        daemon = Daemon(folder, "--workers", "1").start()
+        self.addCleanup(daemon.stop)
+
+        def client(number: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+            try:
+                for round_ in range(15):
+                    conn.request("POST", "/files", payload(70000 + number * 100 + round_))
+                    oid = json.loads(conn.getresponse().read())["hash"]
+                    conn.request("GET", "/files/" + oid)
+                    self.assertEqual(len(conn.getresponse().read()), 70000 + number * 100 + round_)
+            finally:
+                conn.close()
+
+        with Threads(60) as threads:
+            for number in range(24):
+                threads.start(client, number)
+        self.assertLessEqual(arena_heaps(daemon.process.pid), ARENAS - 1)  # the main arena is not one of them
+
 
 def rss_mib(pid: int) -> float:
     with open("/proc/%d/status" % pid) as status:
@@ -87,3 +114,16 @@ class _Plain:
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def arena_heaps(pid: int) -> int:
+    """glibc's arenas besides the main one: each lives in heaps it maps at
+    an address aligned to 64 MiB (HEAP_MAX_SIZE on 64-bit)."""
+    count = 0
+    with open("/proc/%d/maps" % pid) as maps:
+        for line in maps:
+            fields = line.split()
+            start = int(fields[0].split("-")[0], 16)
+            if len(fields) == 5 and fields[1] == "rw-p" and start % (64 * MIB) == 0:
+                count += 1
+    return count
