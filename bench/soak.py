@@ -87,10 +87,11 @@ class Soak:
         rng = random.Random(seed)
         mine: List[str] = []
         sizes: Dict[str, int] = {}
+        held = 0  # the sum of sizes
         made = 0
         while time.monotonic() < self.deadline:
             roll = rng.random()
-            if sum(sizes.values()) > HELD_PER_WORKER:
+            if held > HELD_PER_WORKER:
                 roll = 1.0  # a long run stays within the disk: delete one
             if roll < 0.35 or not mine:
                 size = rng.choice([0, 1, 1000, 70000, 300000]) if rng.random() < 0.9 else rng.randint(1, 50 * MIB)
@@ -107,6 +108,7 @@ class Soak:
                         self.files[oid] = oid
                     mine.append(oid)
                     sizes[oid] = len(data)
+                    held += len(data)
             elif roll < 0.9:
                 oid = rng.choice(mine)
                 status, body = self.call("GET", "/files/" + oid)
@@ -114,7 +116,7 @@ class Soak:
                     self.count("wrong_bytes")
             else:
                 oid = mine.pop(rng.randrange(len(mine)))
-                sizes.pop(oid, None)
+                held -= sizes.pop(oid, 0)
                 with self.lock:
                     self.files.pop(oid, None)
                 self.call("DELETE", "/files/" + oid)

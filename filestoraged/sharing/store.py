@@ -23,10 +23,7 @@ machine sooner, when the parent gives back a dead worker's holds, and at
 start (``give_back``). Expiry, leases and graces are judged by the records'
 clock (the store's ``Date`` in a bucket), never by each daemon's own.
 
-Blob removal against linking: an upload pins its blob and ``create`` names
-the new link in the blob's record (compare-and-swaps) before the link is
-written; the sweep (``sweep``) removes a blob only after a compare-and-swap
-marks that record. One wins: a link never points at a blob being removed.
+How a blob's removal and a new link to it never cross: ``sweep``.
 """
 
 from __future__ import annotations
@@ -121,8 +118,7 @@ class LinkStore(LinkRules):
         try:
             self.records.update(LINKS + link_id, take)
         except BaseException:
-            with self._holds_lock:
-                self._holds.pop(hold, None)
+            self._forget(hold)
             raise
         with self._holds_lock:
             self._secured[hold] = secured
@@ -157,10 +153,14 @@ class LinkStore(LinkRules):
                 return False
             log.warning("could not give back a reservation on share link %s... (%s): its lease will",
                         link_id[:6], error)
-        with self._holds_lock:
-            self._holds.pop(hold, None)
-            self._secured.pop(hold, None)
+        self._forget(hold)
         return used_up
+
+    def _forget(self, hold: str) -> None:
+        """This process no longer tracks ``hold`` (its transfer ended)."""
+        with self._holds_lock:
+            for tracked in (self._holds, self._secured, self._uncounted):
+                tracked.pop(hold, None)
 
     def refund(self, hold: str, link_id: str) -> None:
         """Give back a download counted by ``finish`` whose last piece then
@@ -239,10 +239,7 @@ class LinkStore(LinkRules):
                 self._end(link_id, hold, True)
             except FileStoreError:
                 continue  # still refused: its hold is renewed below, tried again next round
-            with self._holds_lock:
-                self._uncounted.pop(hold, None)
-                self._holds.pop(hold, None)
-                self._secured.pop(hold, None)
+            self._forget(hold)
         with self._holds_lock:
             mine: Dict[str, set] = {}
             for hold, link_id in self._holds.items():

@@ -136,11 +136,10 @@ class LinkSweep:
                     self.records.delete(key, record.version)
                 except Conflict:
                     pass
-        candidates = {info.oid for info in self.backend.list(SHARES)} - needed
-        candidates.update(oid for oid in (key[len(BLOBS):] for key in self.records.keys(BLOBS)) if oid not in needed)
-        del needed
+        stored = {info.oid for info in self.backend.list(SHARES)}
+        named = {key[len(BLOBS):] for key in self.records.keys(BLOBS)}
         removed = 0
-        for oid in sorted(candidates):
+        for oid in sorted((stored | named) - needed):
             removed += self._sweep_blob(oid, now)
         self.passwords.wrong.prune(now)
         return removed
@@ -158,7 +157,7 @@ class LinkSweep:
         record = self.records.get(BLOBS + oid)
         value = record.value if record is not None else {"refs": {}}
         if not value.get("removing"):  # else a sweep died removing it: finish the work
-            ripe_at, idle_since = self._ripe_at(value, self._links_named(value), now)
+            ripe_at, idle_since = self._ripe_at(value, now)
             if ripe_at is None or now < ripe_at:
                 if idle_since is not None and value.get("idle_since") is None:
                     self._write_blob(oid, record, dict(value, idle_since=idle_since))
@@ -173,31 +172,23 @@ class LinkSweep:
         self.records.delete(BLOBS + oid)
         return removed
 
-    def _links_named(self, value: dict) -> Dict[str, dict]:
-        """The records of the links a blob's record names, those that exist."""
-        links = {}
-        for link_id in value.get("refs", {}):
-            link = self.records.get(LINKS + link_id)
-            if link is not None:
-                links[link_id] = link.value
-        return links
-
-    def _ripe_at(self, value: dict, links: Dict[str, dict], now: float) -> Tuple[Optional[float], Optional[float]]:
+    def _ripe_at(self, value: dict, now: float) -> Tuple[Optional[float], Optional[float]]:
         """When the blob may go (None: a live link needs it), and when it
-        was first seen unnamed (for an orphan)."""
+        was first seen unnamed (for an orphan). Reads the links the record
+        names, up to the first that still needs the blob."""
         refs = value.get("refs", {})
         if not refs:
             idle_since = value.get("idle_since") or now
             return idle_since + ORPHAN_GRACE, idle_since
         ripe_at = 0.0
         for link_id, named_at in refs.items():
-            link = links.get(link_id)
-            if link is None:  # not made yet, or never made (its upload failed)
+            record = self.records.get(LINKS + link_id)
+            if record is None:  # not made yet, or never made (its upload failed)
                 ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
-            elif needs_blob(link_of(link_id, link, now), now):
+            elif needs_blob(link_of(link_id, record.value, now), now):
                 return None, None
             else:
-                ripe_at = max(ripe_at, _died_at(link))
+                ripe_at = max(ripe_at, _died_at(record.value))
         return ripe_at, None
 
     def _write_blob(self, oid: str, record, value: dict) -> bool:
@@ -218,15 +209,17 @@ def give_back(records: Records, holder: Optional[str] = None) -> int:
     transfers will never finish), or of every holder (None: at start, when
     none runs yet); on one machine, where holders are known. How many
     links had holds given back."""
+    def drop(value: Optional[dict]) -> Optional[dict]:
+        if value is None:
+            return None
+        holds = value.get("holds", {})
+        kept = {hold: until for hold, until in holds.items()
+                if holder is not None and not hold.startswith(holder + ".")}
+        return None if len(kept) == len(holds) else dict(value, holds=kept)
+
     given = 0
     for key in list(records.keys(LINKS)):
-        def drop(value: Optional[dict]) -> Optional[dict]:
-            holds = (value or {}).get("holds", {})
-            kept = {hold: until for hold, until in holds.items()
-                    if holder is not None and not hold.startswith(holder + ".")}
-            return None if value is None or len(kept) == len(holds) else dict(value, holds=kept)
-
-        changed = records.update(key, drop)
-        if changed is not None:
-            given += 1
+        record = records.get(key)  # most links hold nothing: only those that do take a write
+        if record is not None and drop(record.value) is not None:
+            given += records.update(key, drop) is not None
     return given
