@@ -182,6 +182,41 @@ class TlsRefusalTests(TlsServerCase):
         busy.sendall(b"Host: x\r\n\r\n")
         self.assertIn(b"200 OK", busy.recv(4096))
 
+    def test_a_client_in_the_middle_of_its_handshake_keeps_its_slot(self):
+        """It sent its ClientHello and the server answered: it is not
+        silent, so a newcomer is refused rather than given its slot."""
+        context = ssl.create_default_context(cafile=self.cert)
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(raw.close)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        client = context.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        while True:  # up to the server's Finished; ours is kept back
+            try:
+                client.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        self.assertEqual(len(self.server.waiting), 1)
+
+        newcomer = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+        self.addCleanup(newcomer.close)
+        newcomer.request("GET", "/healthz")
+        self.assertEqual(newcomer.getresponse().status, 503)  # was 200: the first one was cut
+
+        client.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw.sendall(outgoing.read())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = raw.recv(65536)
+            self.assertTrue(piece, "the server closed the connection: %r" % answer)
+            incoming.write(piece)
+            try:
+                answer += client.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+
 
 class ReclaimTests(unittest.TestCase):
     """Which waiting connection is given up when slots run short."""
@@ -206,6 +241,44 @@ class ReclaimTests(unittest.TestCase):
         self.assertEqual(silent[0].recv(1), b"")  # its handler's read ends
         self.assertFalse(waiting.reclaim_oldest())  # nothing idle is left
         self.assertEqual(len(waiting), 1)
+
+    def test_a_connection_whose_handler_is_taking_its_first_bytes_is_not_given_up(self):
+        """Between the handler's read taking the bytes off the socket and its
+        marking the head begun, neither the socket nor the reader shows
+        bytes: the reclaimer must still see the request under way."""
+        from filestoraged.web.admission import Waiting
+        from filestoraged.web.deadlines import PacedReader
+
+        class Held(socket.socket):
+            """A socket whose reads stop after taking the bytes, until let go."""
+
+            took, go = threading.Event(), threading.Event()
+
+            def recv_into(self, buffer, *args) -> int:
+                count = super().recv_into(buffer, *args)
+                self.took.set()
+                self.go.wait(10)
+                return count
+
+        ours, theirs = socket.socketpair()
+        held = Held(fileno=ours.detach())
+        for sock in (held, theirs):
+            sock.settimeout(10)
+            self.addCleanup(sock.close)
+        reader = PacedReader(held, 10, 10, 1024)
+        reader.begin_head()
+        waiting = Waiting()
+        waiting.add(held, reader)
+        threads = Threads(deadline=10)
+        threads.start(reader.readinto, bytearray(100))
+        theirs.sendall(b"GET /healthz HTTP/1.1\r\n")
+        self.assertTrue(held.took.wait(10))
+        try:
+            self.assertFalse(waiting.reclaim_oldest())  # was True: the request was cut
+        finally:
+            held.go.set()
+            threads.join()
+        self.assertEqual(threads.results, [23])
 
 
 class ReloadTests(DaemonCase):

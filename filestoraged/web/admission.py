@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
 import threading
 import time
 from collections import OrderedDict
 from typing import Optional
 
 from ..base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
+from .deadlines import wait_readable
 
 CONNECTIONS_FILE = "connections"
 # Client addresses are counted in buckets chosen by a keyed hash: the key is
@@ -155,7 +155,13 @@ class Admission:
 class Waiting:
     """Connections waiting for a request head (a new one, or keep-alive
     between requests), oldest first: the ones to give up when slots run
-    short, or when the server stops."""
+    short, or when the server stops.
+
+    Each entry's reader (``deadlines.PacedReader``, or a TLS handshake's
+    stand-in) has ``head_started``, ``reclaimed`` and ``waiting``. Its
+    handler takes the first bytes of a head only through ``begin``, and
+    the reclaimer judges and marks under the same lock: so a connection is
+    given up only while its handler has taken nothing, never in between."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -163,11 +169,22 @@ class Waiting:
 
     def add(self, sock, reader) -> None:
         with self._lock:
+            reader.waiting, reader.reclaimed = self, False
             self._entries[sock] = (time.monotonic(), reader)
 
     def remove(self, sock) -> None:
         with self._lock:
             self._entries.pop(sock, None)
+
+    def begin(self, reader) -> bool:
+        """The reader's handler is about to take the first bytes of a head
+        (or of a handshake) off its socket: mark it begun; False if it was
+        given up meanwhile (then it must read nothing and close)."""
+        with self._lock:
+            if reader.reclaimed:
+                return False
+            reader.head_started = True
+            return True
 
     def reclaim_oldest(self) -> bool:
         """Close the oldest connection that has not sent a byte of its next
@@ -177,6 +194,7 @@ class Waiting:
             for sock, (_, reader) in self._entries.items():
                 if not reader.head_started and not has_bytes(sock):
                     del self._entries[sock]
+                    reader.reclaimed = True
                     break
             else:
                 return False
@@ -199,6 +217,7 @@ class Waiting:
                     late = now - max(since, stop_at) >= linger and not has_bytes(sock)
                 if late:
                     del self._entries[sock]
+                    reader.reclaimed = True
                     chosen.append(sock)
         for sock in chosen:
             close_reading(sock)
@@ -212,7 +231,7 @@ def has_bytes(sock) -> bool:
     be read on ``sock``. (A poll: a recv on a socket with a timeout would
     wait for that timeout first, whatever its flags.)"""
     try:
-        return bool(select.select([sock.fileno()], [], [], 0)[0])
+        return wait_readable(sock, 0)
     except (OSError, ValueError):
         return True  # closed meanwhile: its handler will find out
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import select
 import socket
 import struct
 import termios
@@ -34,6 +35,11 @@ from typing import Optional
 
 
 class PacedReader(io.RawIOBase):
+    """The paced raw stream of one connection. While it is registered as
+    waiting (``admission.Waiting.add`` sets ``waiting``), it takes the first
+    bytes of a head only after that table agrees (``Waiting.begin``): a
+    connection is never given up once its handler has bytes of a request."""
+
     def __init__(self, sock: socket.socket, idle: float, head: float, min_rate: float) -> None:
         self._sock = sock
         self._idle = idle
@@ -44,17 +50,31 @@ class PacedReader(io.RawIOBase):
         self._deadline: Optional[float] = None
         self._body_start = 0.0
         self._body_received = 0
+        self._received = 0
+        self._pending = getattr(sock, "pending", None)  # TLS: decrypted bytes held unread
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
         self.expired: Optional[str] = None  # "head" or "body" once a deadline passed
         self.head_started = False  # a byte of the current head has arrived
+        self.waiting = None  # the admission.Waiting this reader is registered with
+        self.reclaimed = False  # given up by that table: read nothing more
 
     def readable(self) -> bool:
         return True
 
-    def begin_head(self, deadline: Optional[float] = None) -> None:
+    def tell(self) -> int:
+        """Bytes received so far: the buffered reader above subtracts what it
+        holds unread, so its ``tell()`` says how far the handler has read."""
+        return self._received
+
+    def begin_head(self, deadline: Optional[float] = None, consumed: Optional[int] = None) -> None:
         """The next bytes are a request head: its clock starts with its first
-        byte, or runs to ``deadline`` (a new connection's: from the accept)."""
+        byte, or runs to ``deadline`` (a new connection's: from the accept).
+        ``consumed``: how far the handler has read (its buffered reader's
+        ``tell()``); bytes received beyond it, or held decrypted by TLS, are
+        the head begun already."""
         self._mode, self._deadline, self.expired = "head", deadline, None
-        self.head_started = False
+        self.head_started = (consumed is not None and consumed < self._received) or self._held_decrypted()
 
     def begin_body(self) -> None:
         """The head is read; what follows is its body (if any)."""
@@ -76,25 +96,55 @@ class PacedReader(io.RawIOBase):
         try:
             if left <= 0:
                 raise socket.timeout("the %s deadline passed" % self._mode)
-            self._set_timeout(min(self._idle, left))
+            wait = min(self._idle, left)
+            if self._mode == "head" and not self.head_started:
+                # Wait without taking anything, then claim the head: from
+                # then on the connection is busy for whoever gives slots up.
+                if not self._readable(wait):
+                    raise socket.timeout("no request arrived")
+                if not self._begin_reading():
+                    return 0  # given up meanwhile: as if the client had closed
+            self._set_timeout(wait)
             count = self._sock.recv_into(buffer)
         except socket.timeout:
             if deadline is not None and left < self._idle:
                 self.expired = self._mode  # the deadline, not the idle timeout, ran out
             raise
+        self._received += count
         if self._mode == "head":
-            self.head_started = True
             if self._deadline is None:
                 self._deadline = time.monotonic() + self._head
         elif self._mode == "body":
             self._body_received += count
         return count
 
+    def _readable(self, timeout: float) -> bool:
+        """True once bytes (or the client's close) wait to be read, without
+        reading them; False after ``timeout`` seconds."""
+        return self._held_decrypted() or bool(self._poll.poll(timeout * 1000))
+
+    def _held_decrypted(self) -> bool:
+        return self._pending is not None and self._pending() > 0
+
+    def _begin_reading(self) -> bool:
+        if self.waiting is None:
+            self.head_started = True
+            return True
+        return self.waiting.begin(self)
+
     def _set_timeout(self, timeout: float) -> None:
         # settimeout is a syscall: skip it while the timeout barely moves.
         if abs(timeout - self._timeout) > 0.01:
             self._sock.settimeout(timeout)
             self._timeout = timeout
+
+
+def wait_readable(sock, timeout: float) -> bool:
+    """True once bytes (or the client's close) wait on ``sock``'s descriptor,
+    without reading them; False after ``timeout`` seconds."""
+    poll = select.poll()  # not select(): descriptors past 1023 are common here
+    poll.register(sock.fileno(), select.POLLIN)
+    return bool(poll.poll(max(timeout, 0) * 1000))
 
 
 _TCP_CLOSE = 7  # tcpi_state after a reset (TCP_INFO's first byte)

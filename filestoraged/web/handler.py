@@ -32,13 +32,13 @@ log = logging.getLogger(__name__)
 Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
 
 
-class _NothingRead:
-    """A connection whose handler has read nothing yet (its TLS handshake)."""
+class Handshake:
+    """A TLS connection's place among the waiting until its handshake has
+    begun (``tls.handshake`` asks ``Waiting.begin`` before it reads)."""
 
     head_started = False
-
-
-NOTHING_READ = _NothingRead()
+    reclaimed = False
+    waiting = None
 
 
 class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
@@ -51,12 +51,15 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
         # The first head's deadline runs from the accept, the TLS handshake included.
         self.first_head_by = time.monotonic() + config.head_timeout
         self.timeout = config.idle_timeout
+        self.handshake_failed = False
         if self.server.tls is not None:
             # Waiting for its ClientHello, the connection may be given up
             # when slots run short, as an idle one is, if it sent nothing: a
             # silent connection must not hold a slot through the handshake.
-            self.server.connection_idle(self.request, NOTHING_READ)
-        self.handshake_failed = self.server.tls is not None and not tls.handshake(self.request, config.head_timeout)
+            place = Handshake()
+            self.server.connection_idle(self.request, place)
+            self.handshake_failed = not tls.handshake(self.request, config.head_timeout,
+                                                      lambda: self.server.waiting.begin(place))
         self.peer_is_proxy = self.client_address[0] in self.server.trusted_proxies
         super().setup()
         self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
@@ -72,8 +75,8 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
         self.exchange = Exchange()
         self.command = self.path = ""
         try:
+            self.reader.begin_head(self.first_head_by if self.fresh else None, self.rfile.tell())
             self.server.connection_idle(self.connection, self.reader)
-            self.reader.begin_head(self.first_head_by if self.fresh else None)
             line = self.rfile.readline(request_head.MAX_LINE + 1)
             if not line:
                 self.close_connection = True

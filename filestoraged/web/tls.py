@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Optional
+import time
+from typing import Callable, Optional
 
 from ..errors import FileStoreError
+from .deadlines import wait_readable
 
 
 class TlsConfigError(FileStoreError):
@@ -43,12 +45,17 @@ PLAIN_HTTP_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; cha
                      b"This port speaks HTTPS: use https:// URLs.\n")
 
 
-def handshake(sock: ssl.SSLSocket, timeout: float) -> bool:
+def handshake(sock: ssl.SSLSocket, timeout: float, begin: Callable[[], bool]) -> bool:
     """Complete the TLS handshake within ``timeout`` seconds; False if it
-    failed. A client that sends plain HTTP (a letter where a TLS record
-    starts with 0x16) is told to use HTTPS, in plain text."""
-    sock.settimeout(timeout)
+    failed. ``begin`` is asked once the first bytes wait, before anything
+    is read: False (the connection was given up while silent) ends it. A
+    client that sends plain HTTP (a letter where a TLS record starts with
+    0x16) is told to use HTTPS, in plain text."""
+    ends = time.monotonic() + timeout
     try:
+        if not wait_readable(sock, timeout) or not begin():
+            return False
+        sock.settimeout(max(ends - time.monotonic(), 0.001))
         first = socket.socket.recv(sock, 1, socket.MSG_PEEK)  # the raw bytes, under the TLS layer
         if first[:1].isalpha():
             socket.socket.sendall(sock, PLAIN_HTTP_ANSWER)
