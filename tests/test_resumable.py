@@ -5,14 +5,17 @@ test_resumable_clients, and across a daemon restart."""
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import socket
+import threading
 import time
 from typing import Dict, Optional
+from unittest import mock
 
 from filestoraged.resumable import store as upload_store
 
-from .support import MIB, ServerCase, payload, sha256
+from .support import MIB, ServerCase, Threads, payload, sha256
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -166,7 +169,7 @@ class TusProtocolTests(TusCase):
         self.assertError(self.request("GET", "/uploads/" + "0" * 32, headers=TUS), 404, "not_found")
         self.assertError(self.request("GET", "/uploads/nothex", headers=TUS), 404, "not_found")
 
-    def test_a_second_writer_at_once_is_told_to_retry(self):
+    def test_a_second_writer_is_told_to_retry_while_the_first_still_writes(self):
         url = self.new_upload(2 * MIB)
         head = ("PATCH %s HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
                 "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n" % (url, 2 * MIB)).encode()
@@ -185,6 +188,49 @@ class TusProtocolTests(TusCase):
             self.assertLess(time.monotonic(), deadline, "the cut writer never let go")
             time.sleep(0.02)
         self.assertEqual(reply.status, 204, reply)
+
+    def hold_as_a_writer(self, url: str) -> int:
+        """Take the upload's write lock as a running PATCH holds it (from
+        this process: ``flock`` is per open file); its descriptor, appending."""
+        fd = os.open(os.path.join(self.data_dir, "uploads", url.rsplit("/", 1)[1]), os.O_WRONLY | os.O_APPEND)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+
+    def test_a_request_waits_for_a_patch_that_is_ending_instead_of_misreporting_it(self):
+        """A client that was cut and comes back at once (``filestoraged put``
+        run again) meets the cut PATCH still writing its last bytes: HEAD
+        answers the offset it ends at, and a PATCH waits for it, instead of
+        an offset that is still moving and a 423."""
+        # Longer than any stall of this test, so the wait never decides the outcome.
+        settle = mock.patch.object(upload_store, "SETTLE", 30, create=True)
+        settle.start()
+        self.addCleanup(settle.stop)
+        url = self.new_upload(100)
+        self.assertEqual(self.patch(url, 0, b"a" * 10).status, 204)
+
+        def asking(ask, done: threading.Event):
+            try:
+                return ask()
+            finally:
+                done.set()
+
+        asks = (("HEAD", lambda: self.offset(url)), ("PATCH", lambda: self.patch(url, 20, b"b" * 5)))
+        for method, ask in asks:
+            with self.subTest(method):
+                fd = self.hold_as_a_writer(url)
+                done = threading.Event()
+                with Threads(deadline=30) as threads:
+                    threads.start(asking, ask, done)
+                    answered = done.wait(0.3)
+                    os.write(fd, b"w" * 5)  # the writer's last bytes, then it lets go
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                self.assertFalse(answered, "answered while a PATCH was still writing")  # was: at once
+                if method == "HEAD":
+                    self.assertEqual(threads.results, [15])  # was 10: an offset still moving
+                else:
+                    self.assertEqual(threads.results[0].status, 204, threads.results[0])  # was 423
+        self.assertEqual(self.offset(url), 25)
 
     def wait_for_offset(self, url: str, wanted: Optional[int] = None) -> int:
         """The offset once it is ``wanted`` (any above 0 for None)."""

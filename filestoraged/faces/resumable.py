@@ -8,7 +8,8 @@ termination and expiration.
 - ``HEAD`` of the URL: ``Upload-Offset``, the bytes kept (what a restart
   keeps); ``PATCH`` with ``Upload-Offset`` and an
   ``application/offset+octet-stream`` body appends (another offset is a
-  ``409``, a second writer at once a ``423``); ``DELETE`` drops it.
+  ``409``; a second writer waits up to 2 s for the first to let go, then
+  gets a ``423``); ``DELETE`` drops it.
 - After the last byte the object is stored as its target face would store
   a single upload, and ``GET`` of the URL answers that face's JSON (a share
   link's delete token only there).
@@ -133,7 +134,7 @@ class ResumableFace(Face):
                 return offset  # the last PATCH again: its answer was lost
             raise Conflict("the upload is complete")
         with self.uploads.writing(upload) as fd:
-            kept = self.uploads.offset(upload)
+            kept = self.uploads.written(fd)
             if offset != kept:
                 raise Conflict("Upload-Offset is %d but the upload has %d bytes" % (offset, kept))
             left = upload.length - kept

@@ -8,8 +8,11 @@ bytes go, the client's metadata, who made it) and, once the last byte came
 and the object was stored, the answer the target face gave.
 
 One request writes an upload at a time, in any worker: the writer holds an
-``flock`` on the bytes file; a second writer is refused (``Locked``, 423)
-rather than queued, as tusd does, and the client retries.
+``flock`` on the bytes file. Another request waits up to ``SETTLE`` seconds
+for it to let go (a client that was cut and comes back at once meets its
+cut PATCH still writing its last bytes), as tusd waits for an upload's
+lock: a second writer is refused (``Locked``, 423) only past that, and
+``HEAD`` then answers the bytes so far.
 
 An upload expires ``TTL`` after its last write (after it finished, likewise:
 its answer stays that long); expired ones are swept.
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 TTL = 24 * 3600  # seconds an upload lives after its last write
 MAX_PER_CLIENT = 64  # unfinished uploads one client address may hold at once
 SWEEP_EVERY = 60.0  # seconds between sweeps (made by creations)
+SETTLE = 2.0  # seconds a request waits for a running PATCH to let go of the upload
 _ID_LENGTH = 32  # hex digits: 128 random bits
 _RECORD_LIMIT = 64 * 1024
 
@@ -101,13 +105,23 @@ class UploadStore:
         return upload
 
     def offset(self, upload: Upload) -> int:
-        """Bytes received and kept: the bytes file's size (the length once finished)."""
+        """Bytes received and kept: the bytes file's size (the length once
+        finished), once no PATCH writes it (see ``SETTLE``)."""
         if upload.result is not None:
             return upload.length
         try:
-            return os.stat(self._bytes(upload.id)).st_size
+            fd = os.open(self._bytes(upload.id), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return 0
+        try:
+            settled = _lock(fd, fcntl.LOCK_SH)
+            try:
+                return os.fstat(fd).st_size
+            finally:
+                if settled:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def expires_at(self, upload: Upload) -> float:
         try:
@@ -170,16 +184,20 @@ class UploadStore:
         except FileNotFoundError:
             raise Gone("the upload was removed") from None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Locked("another request is writing this upload; retry") from None
+            if not _lock(fd, fcntl.LOCK_EX):
+                raise Locked("another request is writing this upload; retry")
             try:
                 yield fd
             finally:
                 os.fdatasync(fd)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def written(fd: int) -> int:
+        """The offset as the holder of ``writing`` sees it (``offset`` would
+        wait on that very lock)."""
+        return os.fstat(fd).st_size
 
     def bytes_path(self, upload: Upload) -> str:
         return self._bytes(upload.id)
@@ -237,3 +255,19 @@ class UploadStore:
             log.error("upload record %s does not read (%s): treated as absent", upload_id, error)
             return None
 
+
+def _lock(fd: int, kind: int) -> bool:
+    """Take ``flock`` ``kind`` on ``fd``, waiting up to ``SETTLE`` seconds
+    for a writer to let go; False if it still holds it then. (``flock``
+    has no timeout of its own: it is tried again at growing intervals.)"""
+    deadline = time.monotonic() + SETTLE
+    pause = 0.002
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
