@@ -8,6 +8,7 @@ import gc
 import http.client
 import json
 import shutil
+import struct
 import socket
 import tempfile
 import unittest
@@ -97,7 +98,7 @@ class GivenBackTests(unittest.TestCase):
         with Threads(60) as threads:
             for number in range(24):
                 threads.start(client, number)
-        self.assertLessEqual(arena_heaps(daemon.process.pid), ARENAS - 1)  # the main arena is not one of them
+        self.assertLessEqual(arenas(daemon.process.pid), ARENAS - 1)  # the main arena is not one of them
 
 
 def rss_mib(pid: int) -> float:
@@ -116,14 +117,25 @@ if __name__ == "__main__":
     unittest.main()
 
 
-def arena_heaps(pid: int) -> int:
-    """glibc's arenas besides the main one: each lives in heaps it maps at
-    an address aligned to 64 MiB (HEAP_MAX_SIZE on 64-bit)."""
-    count = 0
+def arenas(pid: int) -> int:
+    """glibc's arenas besides the main one. Each lives in heaps mapped at
+    addresses aligned to 64 MiB (HEAP_MAX_SIZE on 64-bit), and each heap
+    begins with its ``heap_info``, whose first field points to its arena:
+    just past that header in the arena's first heap, elsewhere in the heaps
+    it added when it grew. So an arena is a heap that points into its own
+    first page; an arena's later heaps, and maps that start on such an
+    address by chance (a thread's stack), are not counted."""
+    starts = []
     with open("/proc/%d/maps" % pid) as maps:
         for line in maps:
             fields = line.split()
             start = int(fields[0].split("-")[0], 16)
             if len(fields) == 5 and fields[1] == "rw-p" and start % (64 * MIB) == 0:
-                count += 1
+                starts.append(start)
+    count = 0
+    with open("/proc/%d/mem" % pid, "rb") as memory:
+        for start in starts:
+            memory.seek(start)
+            arena = struct.unpack("<Q", memory.read(8))[0]
+            count += 0 < arena - start < 4096
     return count
