@@ -7,7 +7,8 @@ create, ``If-Match: <etag>`` to replace or delete; the store answers 412
 when the record changed, and that is a ``Conflict``. The S3 client retries
 a request whose answer was lost, so a 412 may follow our own write that
 landed: every written value carries a random write id (``WRITE_ID``), and
-a 412 whose record holds our id is our success.
+a 412 whose record holds our id is our success, and so is one whose record
+was written on top of ours by an ``update`` (it lists the ids it built on).
 
 A store that ignores conditional writes would turn every race into last
 writer wins, silently: ``probe`` refuses such a store at start-up.
@@ -22,7 +23,7 @@ import time
 from typing import Callable, Iterator, Optional
 
 from ..errors import FileStoreError
-from .interface import WRITE_ID, Conflict, Record, Records, stamped
+from .interface import WRITE_ID, Conflict, Record, Records, landed, stamped
 
 PREFIX = "records/"
 SKEW_STEP = 1.0  # seconds: the store's clock is followed once ours is this far off
@@ -95,8 +96,8 @@ class BucketRecords(Records):
         if response.status == 404:  # If-Match on a record that is gone (some stores say 404)
             raise Conflict("the record %s is gone" % key)
         found = self.get(key)  # 412: changed by another, or our own write, retried after a lost answer
-        if found is not None and found.value.get(WRITE_ID) == value[WRITE_ID]:
-            return found.version
+        if found is not None and landed(found.value, value[WRITE_ID]):
+            return found.version  # ours, or what was built on ours (update needs no version)
         raise Conflict("the record %s changed" % key)
 
     def _clock(self, response) -> None:

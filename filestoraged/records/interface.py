@@ -20,6 +20,10 @@ from typing import Callable, Iterator, Optional
 from ..errors import BackendUnavailable, FileStoreError
 
 WRITE_ID = "_w"  # a random id in every written value: an ambiguous retry can tell its own write
+# The write ids of the writes an ``update`` built on, newest first: a write
+# that landed under a later one is still known as landed (see ``landed``).
+EARLIER = "_e"
+EARLIER_KEPT = 16
 UPDATE_TRIES = 16  # read-modify-write rounds before the store is taken for too busy
 
 
@@ -76,6 +80,9 @@ class Records(abc.ABC):
             new = change(None if record is None else dict(record.value))
             if new is None:
                 return None
+            if record is not None and WRITE_ID in record.value:
+                earlier = [record.value[WRITE_ID]] + list(record.value.get(EARLIER, []))
+                new = dict(new, **{EARLIER: earlier[:EARLIER_KEPT]})
             try:
                 if record is None:
                     self.create(key, new)
@@ -85,6 +92,12 @@ class Records(abc.ABC):
             except Conflict:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
         raise BackendUnavailable("the record %s is changing too often to update; retry" % key)
+
+
+def landed(value: dict, write_id: str) -> bool:
+    """True if the write with ``write_id`` is in ``value``: it wrote it, or
+    a write built on it did (within the last ``EARLIER_KEPT``)."""
+    return value.get(WRITE_ID) == write_id or write_id in value.get(EARLIER, ())
 
 
 def stamped(value: dict) -> dict:
