@@ -86,16 +86,25 @@ class BrowserTests(BrowserCase):
         for content_type in ("text/html", "image/svg+xml", "application/xhtml+xml"):
             with self.subTest(content_type=content_type):
                 oid = self.open(content_type)
-                self.wait_until(lambda oid=oid: self.saved(oid), "the browser saved it as a file")
-                with open(os.path.join(self.downloads, self.saved(oid)), "rb") as handle:
+                size = len(PAGE + content_type.encode())
+                self.wait_until(lambda oid=oid, size=size: self.saved(oid, size), "the browser saved it as a file")
+                with open(os.path.join(self.downloads, self.saved(oid, size)), "rb") as handle:
                     self.assertEqual(sha256(handle.read()), oid)
                 self.assertScriptNeverRan()
 
-    def saved(self, oid: str) -> str:
-        """The finished download of ``oid`` (the browser adds an extension), or ""."""
-        done = [name for name in os.listdir(self.downloads)
-                if name.startswith(oid) and not name.endswith(".crdownload")]
-        return done[0] if done else ""
+    def saved(self, oid: str, size: int) -> str:
+        """The finished download of ``oid`` (the browser adds an extension), or "".
+        Chrome reserves the final name with an empty file, writes to a
+        ``.crdownload`` one and renames it over: finished is all ``size``
+        bytes under the final name."""
+        for name in os.listdir(self.downloads):
+            if name.startswith(oid) and not name.endswith(".crdownload"):
+                try:
+                    if os.path.getsize(os.path.join(self.downloads, name)) == size:
+                        return name
+                except FileNotFoundError:
+                    pass
+        return ""
 
     def test_html_sent_as_plain_text_stays_text(self):
         self.open("text/plain")  # nosniff: the browser must not guess HTML

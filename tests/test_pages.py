@@ -175,9 +175,12 @@ class PagesInChromiumTests(BrowserCase):
     def wait(self, condition, what: str) -> None:
         wait_in(self.driver, condition, what)
 
-    def saved(self, name: str) -> bytes:
+    def saved(self, name: str, size: int) -> bytes:
+        """What the browser saved as ``name``, once all ``size`` bytes are
+        there: Chrome reserves the final name with an empty file first and
+        renames the finished ``.crdownload`` over it."""
         path = os.path.join(self.downloads, name)
-        self.wait(lambda: os.path.exists(path), "the browser saved " + name)
+        self.wait(lambda: os.path.exists(path) and os.path.getsize(path) == size, "the browser saved " + name)
         with open(path, "rb") as handle:
             return handle.read()
 
@@ -206,7 +209,7 @@ class PagesInChromiumTests(BrowserCase):
         self.wait(lambda: "Wrong password" in text_of(self.driver, "main"), "wrong password is said")
         self.element("#password").send_keys("right")
         self.element("button[type=submit]").click()
-        self.assertEqual(self.saved("holiday photos.bin"), data)
+        self.assertEqual(self.saved("holiday photos.bin", len(data)), data)
 
     def test_a_big_upload_resumes_by_itself_when_the_connection_drops(self):
         # The page is loaded through a proxy that cuts the second PATCH after
@@ -238,7 +241,7 @@ class PagesInChromiumTests(BrowserCase):
             self.driver.get(link)
             self.assertIn("Downloads left\n1", self.element("dl").text)
         self.element("a.button").click()
-        self.assertEqual(self.saved("once.txt"), b"only once")
+        self.assertEqual(self.saved("once.txt", len(b"only once")), b"only once")
         self.driver.get(link)
         self.assertEqual(self.element("h1").text, "This link is gone")
 
