@@ -218,6 +218,19 @@ class TlsRefusalTests(TlsServerCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
 
 
+class StopTests(ServerCase):
+    def test_a_connection_accepted_after_the_stop_began_is_not_held_to_its_head_timeout(self):
+        """Between ``begin_stop`` and the accept loop's end a connection may
+        still be accepted: its half-sent head gets the stop's grace, not the
+        10 s head timeout (the stop waited for it)."""
+        self.server.begin_stop()  # nothing in flight yet; the accept loop still runs
+        with socket.create_connection(("127.0.0.1", self.port), timeout=8) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line yet
+            started = time.monotonic()
+            self.assertEqual(sock.recv(10), b"")  # was: nothing for 10 s (a timeout here)
+            self.assertLess(time.monotonic() - started, 6)
+
+
 class ReclaimTests(unittest.TestCase):
     """Which waiting connection is given up when slots run short."""
 

@@ -71,6 +71,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self._idle = threading.Condition()
         self.stopping = False
         self._stop_at = 0.0
+        self._accepting = False  # serve_forever is running: a connection may still come
         self._refusals: "queue.Queue" = queue.Queue(REFUSALS_WAITING)
         self.tick: Optional[Callable[[], None]] = None  # run by the accept loop (a worker's heartbeat)
         if listen_socket is None:
@@ -209,11 +210,24 @@ class FileStoreServer(ThreadingHTTPServer):
         closer = threading.Thread(target=self._close_lingering, name="stop-closer", daemon=True)
         closer.start()
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        with self._idle:
+            self._accepting = True
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            with self._idle:
+                self._accepting = False
+                self._idle.notify_all()
+
     def _close_lingering(self) -> None:
+        # Until the accept loop has ended too: a connection accepted after
+        # the stop began gets the same treatment (else it waited for its
+        # head timeout, and the stop with it).
         while True:
             self.waiting.close_lingering(self._stop_at, LINGER, HEAD_GRACE)
             with self._idle:
-                if not self._active:
+                if not self._active and not self._accepting:
                     return
                 self._idle.wait(0.05)
 
