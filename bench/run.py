@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3|lfs]``.
+"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3|lfs|kv] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -234,7 +234,9 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3", "lfs"], help="run one group only")
+    parser.add_argument("--only", choices=["disk", "memcached", "s3", "lfs", "kv"], help="run one group only")
+    parser.add_argument("--against", metavar="REV", help="kv: the commit whose key-value store is the reference "
+                        "(the group runs only when given)")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fsd-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     report = Report()
@@ -253,6 +255,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import lfs_bench
 
             lfs_bench.run(work, args.runs, report)
+        if args.only == "kv" or (args.only is None and args.against):
+            if not args.against:
+                parser.error("--only kv needs --against REV: the version it is measured against")
+            from . import kv_bench
+
+            kv_bench.run(work, args.runs, report, args.against)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.show()

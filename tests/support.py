@@ -278,7 +278,7 @@ class Daemon:
         self.data_dir = data_dir
         self.log = log
         self.args = list(args)
-        self.env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+        self.env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
         self.port = port or free_port()
         self.own_session, self.log_level = own_session, log_level
         self.process: Optional[subprocess.Popen] = None
