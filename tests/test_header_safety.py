@@ -15,7 +15,7 @@ import os
 import unittest
 
 from filestoraged.base import header_values as metadata
-from filestoraged.web import response_head as responsehead
+from filestoraged.wire import response_head as responsehead
 from filestoraged.storage.memcached.store import manifest_key
 
 from .support import ServerCase, multipart, payload, sha256

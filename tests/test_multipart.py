@@ -6,7 +6,7 @@ import io
 import unittest
 
 from filestoraged.errors import BadRequest
-from filestoraged.web.multipart import MultipartReader, boundary_of, parse_header_value
+from filestoraged.wire.multipart import MultipartReader, boundary_of, parse_header_value
 
 
 class MultipartTests(unittest.TestCase):

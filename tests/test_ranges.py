@@ -5,7 +5,7 @@ from __future__ import annotations
 import unittest
 
 from filestoraged.errors import RangeNotSatisfiable
-from filestoraged.web.ranges import parse_range
+from filestoraged.wire.ranges import parse_range
 
 
 class RangeTests(unittest.TestCase):

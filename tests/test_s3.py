@@ -23,7 +23,7 @@ from filestoraged.storage.names import DEFAULT
 from filestoraged.storage.s3 import refs
 from filestoraged.storage.s3.backend import S3Backend, key_of
 from filestoraged.storage.s3.client import S3Client
-from filestoraged.storage.s3.sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
+from filestoraged.wire.sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
 
 from .seaweed_server import SeaweedMixin
 from .storage_contract import StorageContract
@@ -48,7 +48,7 @@ class SigV4Tests(unittest.TestCase):
     def test_the_list_objects_example_with_a_query(self):
         # "Example: GET Bucket (List Objects)" in the same AWS page.
         signer = Signer("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
-        with self.assertLogs("filestoraged.storage.s3.sigv4", "DEBUG") as logs:
+        with self.assertLogs("filestoraged.wire.sigv4", "DEBUG") as logs:
             headers = signer.sign("GET", "examplebucket.s3.amazonaws.com", "/", {"max-keys": "2", "prefix": "J"},
                                   {}, EMPTY_SHA256, datetime(2013, 5, 24, tzinfo=timezone.utc))
         self.assertTrue(headers["Authorization"].endswith(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..pages.upload import result_page
-from ..web.messages import JsonResponse, ObjectResponse, Request, wants_html
+from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..wire.accept import prefers_html
 from ..storage.names import DEFAULT, object_id
 from ..web.router import Router, Scope
 from . import Face
@@ -23,7 +24,7 @@ class FilesFace(Face):
         result = self.backend.put(DEFAULT, upload.stream, upload.content_type)
         url = "%s/files/%s" % (request.base_url, result.info.oid)
         body = {"hash": result.info.oid, "size": result.info.size, "url": url, "created": result.created}
-        if wants_html(request.headers):  # the upload page's form, sent without JavaScript
+        if prefers_html(request.headers):  # the upload page's form, sent without JavaScript
             return result_page(body)
         return JsonResponse(200, body, {"Location": url})
 

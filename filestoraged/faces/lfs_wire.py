@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, Optional
 
 from ..errors import BadRequest, FileStoreError, NotAcceptable, Unauthorized, http_status
 from ..web.messages import JsonResponse, Request
-from ..web.access import basic_credentials
+from ..wire.accept import accepts
+from ..wire.credentials import basic_credentials
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def error_answer(error: FileStoreError, request: Request, **extra: Any) -> JsonR
 def json_request(request: Request, body: bool = True) -> Any:
     """The request's JSON, after its ``Accept`` was checked (``406`` unless
     it names the Git LFS type)."""
-    if LFS_TYPE not in (request.headers.get("Accept") or ""):
+    if not accepts(request.headers, LFS_TYPE):
         raise NotAcceptable("send Accept: %s" % LFS_TYPE)
     if not body:
         return None

@@ -20,7 +20,8 @@ Everything else gets the file: curl (``Accept: */*``), wget, scripts, no
 from __future__ import annotations
 
 import re
-from typing import Dict
+
+from ..wire.accept import names_html
 
 # Substrings of the User-Agent of well-known link-preview fetchers.
 PREVIEW_AGENTS = (
@@ -30,7 +31,6 @@ PREVIEW_AGENTS = (
     "bitlybot", "zoom", "mattermost", "rocket.chat", "signal", "viber", "line/", "snapchat", "tumblr",
 )
 _PREVIEW = re.compile("|".join(re.escape(agent) for agent in PREVIEW_AGENTS))
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 def is_preview_agent(headers) -> bool:
@@ -40,24 +40,6 @@ def is_preview_agent(headers) -> bool:
 def is_prefetch(headers) -> bool:
     purpose = " ".join(headers.get(name) or "" for name in ("Sec-Purpose", "Purpose", "X-Moz")).lower()
     return "prefetch" in purpose or "prerender" in purpose
-
-
-def names_html(headers) -> bool:
-    """``Accept`` names HTML (or XHTML) at least as high as JSON."""
-    weights: Dict[str, float] = {}
-    for item in (headers.get("Accept") or "").split(","):
-        kind, _, params = item.strip().partition(";")
-        weight = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        weights[kind.strip().lower()] = weight
-    html = max(weights.get(kind, 0.0) for kind in _HTML_TYPES)
-    return html > 0 and html >= weights.get("application/json", 0.0)
 
 
 def landing_only(headers, query) -> bool:

@@ -29,7 +29,7 @@ from typing import Dict, Union
 
 from ..errors import BadRequest, Conflict, InsufficientStorage, PreconditionFailed, TooLarge, UnsupportedMediaType
 from ..resumable.store import Upload, UploadStore
-from ..web.access import header_text
+from ..wire.credentials import header_text
 from ..web.messages import EmptyResponse, JsonResponse, Request
 from ..web.router import Router
 from . import Face

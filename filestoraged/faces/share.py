@@ -19,13 +19,14 @@ from urllib.parse import parse_qs, quote, unquote
 from ..errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from ..pages.share import landing_page
 from ..pages.upload import result_page
-from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse, wants_html
-from ..web.multipart import boundary_of
+from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse
+from ..wire.accept import prefers_html
+from ..wire.multipart import boundary_of
 from ..base.header_values import file_name, media_type
 from ..base.timestamps import iso_utc
 from ..storage.names import SHARES
-from ..web.access import basic_password, header_text
-from ..web.fields import refuse_unknown
+from ..wire.credentials import basic_password, header_text
+from ..wire.fields import refuse_unknown
 from ..web.router import Router, Scope
 from . import Face
 from .previews import landing_only
@@ -86,7 +87,7 @@ class ShareFace(Face):
             link = self.shares.create(info.oid, info.size, filename, content_type,
                                       fields.get("password") or None, max_downloads, expires_in)
         answer, headers = link_answer(request, link)
-        if wants_html(request.headers):  # the upload page's form, sent without JavaScript
+        if prefers_html(request.headers):  # the upload page's form, sent without JavaScript
             return result_page(answer, max_downloads)
         return JsonResponse(201, answer, headers)
 
@@ -162,7 +163,7 @@ class ShareFace(Face):
         try:
             self.shares.check_password(link, form.get("password", [None])[0])
         except Unauthorized as error:
-            if not wants_html(request.headers):
+            if not prefers_html(request.headers):
                 raise
             return landing_page(link, error.text.capitalize() + ".", 401)
         return self._send(request, link)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 from ..errors import BadRequest
-from ..web.fields import refuse_unknown
+from ..wire.fields import refuse_unknown
 from ..web.messages import Request
 from ..base.header_values import media_type
-from ..web.multipart import MultipartReader, Part, boundary_of
+from ..wire.multipart import MultipartReader, Part, boundary_of
 from ..storage.interface import Readable
 
 # Room for boundaries, part headers and small fields around a file part that

@@ -13,8 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol
 
+from ..base.streams import fill
 from ..errors import CorruptObject, TooLarge, Unprocessable
-from .blocks import BLOCK
 from .names import Namespace
 
 
@@ -46,9 +46,6 @@ class ObjectInfo:
 class PutResult:
     info: ObjectInfo
     created: bool  # False when the namespace already held these bytes
-
-
-STEP = BLOCK  # the read and write step (one verified block), for whoever reads bodies too
 
 
 class StoredObject(abc.ABC):
@@ -187,27 +184,6 @@ class Backend(abc.ABC):
 
     def close(self) -> None:
         """Release connections and pools."""
-
-
-def read_into(stream, buffer: memoryview) -> int:
-    """``stream.readinto`` for anything readable; falls back to ``read``."""
-    readinto = getattr(stream, "readinto", None)
-    if readinto is not None:
-        return readinto(buffer) or 0
-    data = stream.read(len(buffer))
-    buffer[: len(data)] = data
-    return len(data)
-
-
-def fill(stream, buffer: memoryview) -> int:
-    """Read until ``buffer`` is full or the stream ends; the count read."""
-    filled = 0
-    while filled < len(buffer):
-        count = read_into(stream, buffer[filled:])
-        if not count:
-            break
-        filled += count
-    return filled
 
 
 def pieces(stream, max_size: int, block: int) -> Iterator[memoryview]:

@@ -11,17 +11,17 @@ open in every mode; a share link's delete token is its own authority.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
-from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from ..errors import Forbidden, TooManyRequests, Unauthorized
 from ..access.attempts import Attempts
 from ..access.tokens import TokenStore, grants
 from ..records.interface import Records
+from ..wire.credentials import bearer_or_basic
 from .router import Scope
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Access:
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
             self._pruned = now
             self.failures.prune(now)
-        secret = credentials(headers)
+        secret = bearer_or_basic(headers)
         # Checked and counted in one step: the attempt counts as failed from
         # the moment it is let in, until the token proves good, so concurrent
         # guesses (in any worker) cannot all pass the same check; while every
@@ -179,7 +179,7 @@ class Access:
     def holder(self, headers) -> Optional[str]:
         """The name of the live token ``headers`` carry, None without one
         (asked after ``authorize`` let the request in)."""
-        secret = credentials(headers)
+        secret = bearer_or_basic(headers)
         token = self.tokens.find(secret) if secret else None
         return None if token is None else token.name
 
@@ -191,50 +191,3 @@ def token_in_form(need: Optional[Need], scope: Optional[Scope], headers) -> bool
     form's first part, ``token`` (checked before a byte of the file is read)."""
     return (need is not None and scope is not None and scope.form and "Authorization" not in headers
             and (headers.get("Content-Type") or "").lower().startswith("multipart/form-data"))
-
-
-def credentials(headers) -> Optional[str]:
-    """The token in ``Authorization``: Bearer, or the password of Basic."""
-    value = headers.get("Authorization") or ""
-    scheme, _, rest = value.partition(" ")
-    if scheme.lower() == "bearer":
-        return rest.strip() or None
-    # Basic carries a token wherever one is asked; a share-link download,
-    # where Basic carries the link's password, never asks for one.
-    return basic_password(headers) or None
-
-
-def basic_password(headers) -> Optional[str]:
-    """The password of HTTP Basic credentials in ``Authorization``, None
-    without them (see ``basic_credentials``)."""
-    found = basic_credentials(headers)
-    return None if found is None else found[1]
-
-
-def basic_credentials(headers) -> Optional[Tuple[str, str]]:
-    """``(user, password)`` of HTTP Basic credentials in ``Authorization``
-    (``base64(user:password)``, UTF-8 as RFC 7617 recommends), None without
-    them; ``BadRequest`` (400) for malformed ones, non-ASCII bytes included.
-    The one Basic decoder: tokens, share-link passwords and Git LFS's user
-    names all use it."""
-    scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
-    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
-        raise BadRequest("malformed Basic credentials") from None
-    user, _, password = decoded.partition(":")
-    return user, password
-
-
-def header_text(headers, name: str) -> Optional[str]:
-    """A header's value as UTF-8 text (the head is read as Latin-1, byte for
-    byte); ``BadRequest`` if its bytes are not UTF-8."""
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        raise BadRequest("%s is not UTF-8" % name) from None

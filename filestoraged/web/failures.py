@@ -8,7 +8,8 @@ import logging
 
 from ..errors import CorruptObject, TooManyConnections, http_status
 from .exchange import log_target
-from .messages import JsonResponse, error_response, wants_html
+from ..wire.accept import prefers_html
+from .messages import JsonResponse, error_response
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,6 @@ def answer_failure(error: BaseException, app, command: str, path: str, headers) 
     elif status >= 500:
         log.error("%s %s: %s %s", command, log_target(path), code, error)
     answer = error_response(error)
-    if app.error_page is not None and headers is not None and wants_html(headers):  # a browser: as a page
+    if app.error_page is not None and headers is not None and prefers_html(headers):  # a browser: as a page
         return app.error_page(answer.status, answer.data["message"], answer.headers)
     return answer

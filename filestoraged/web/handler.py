@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Union
 
 from ..errors import FileStoreError, RequestTimeout
-from . import body, proxies, request_head, tls
+from ..wire import body, proxies, request_head
+from . import tls
 from .deadlines import PacedReader
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response
 from .exchange import Exchange, log_target
@@ -28,6 +29,9 @@ from .router import Scope
 from .writing import AnswerWriting, sends_now
 
 log = logging.getLogger(__name__)
+
+# How long an early answer waits for the client to stop sending.
+LINGER_SECONDS = 2.0
 
 Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
 
@@ -155,7 +159,7 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
         else:
             self.write_whole(response)
         if self.close_connection and body.has_unread(self.exchange.parsed, self.headers):
-            body.linger(self.connection)
+            linger(self.connection)
 
     def answer_preflight(self, path: str) -> None:
         """A browser asks whether a cross-origin request may be sent (see ``cors``)."""
@@ -204,3 +208,17 @@ class RequestHandler(AnswerWriting, BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
         """The stdlib's own messages (timeouts, parse errors) into ``logging``."""
         log.info("%s %s", self.client_address[0], format % args)
+
+
+def linger(sock) -> None:
+    """After answering early (413, 400) with body bytes still coming, read and
+    drop them for a moment before closing: closing a socket with unread input
+    resets it, and the client might lose our answer."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_SECONDS)
+        deadline = time.monotonic() + LINGER_SECONDS
+        while time.monotonic() < deadline and sock.recv(1 << 20):
+            pass
+    except OSError:
+        pass

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
 from ..access.tokens import grants
 from ..storage.interface import StoredObject
-from .body import RequestBody
-from .request_head import Headers
+from ..wire.body import RequestBody
+from ..wire.request_head import Headers
 
 
 class Request:
@@ -171,25 +171,6 @@ def whole_parts(
     if method == "HEAD" or response.status in (204, 304):
         payload = b""
     return headers, payload
-
-
-def wants_html(headers) -> bool:
-    """True if ``Accept`` names ``text/html`` and prefers it to JSON."""
-    accept = headers.get("Accept") or ""
-    weights: Dict[str, float] = {}
-    for item in accept.split(","):
-        kind, _, params = item.strip().partition(";")
-        weight = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        weights[kind.strip().lower()] = weight
-    html = weights.get("text/html", 0.0)
-    return html > 0 and html > weights.get("application/json", 0.0)
 
 
 def error_response(error: BaseException) -> JsonResponse:

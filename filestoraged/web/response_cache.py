@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..base.lru import BoundedCache
-from .request_head import Headers
+from ..wire.request_head import Headers
 
 # The largest body remembered; past this the transfer, not the request, is the cost.
 MAX_BODY = 64 * 1024

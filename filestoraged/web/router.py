@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import MethodNotAllowed, NotFound
-from .fields import refuse_unknown
+from ..wire.fields import refuse_unknown
 
 Handler = Callable[..., object]
 

@@ -24,12 +24,12 @@ from typing import Callable, Optional
 from ..base.threads import Reused
 from ..base.turns import Turns
 from ..errors import TooManyConnections
-from . import response_head
+from ..wire import response_head
 from .admission import Admission, Waiting
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .response_cache import ReadyResponses
-from .cors import Cors
+from ..wire.cors import Cors
 from .tls import server_context
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from typing import Callable, Optional
 
 from ..errors import FileStoreError
 from ..storage.interface import StoredObject, clamp_range
-from . import ranges, response_head
+from ..wire import ranges, response_head
 from .messages import ObjectResponse
-from .request_head import Headers
+from ..wire.request_head import Headers
 
 
 # A stored object is someone's upload: a browser that opens it must not run

@@ -23,7 +23,7 @@ import ssl
 from typing import Union
 
 from ..errors import FileStoreError
-from . import response_head
+from ..wire import response_head
 from .deadlines import PacedSender
 from .exchange import log_target
 from .messages import EmptyResponse, JsonResponse, ObjectResponse, TextResponse, whole_parts

@@ -42,7 +42,7 @@ import zlib
 from typing import Optional, Sequence, Tuple
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound, TooLarge
-from ..interface import fill
+from ...base.streams import fill
 from ...base.fresh_reads import FreshReads
 from ...base.threads import Stage
 from .cluster import Cluster

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from ...errors import BackendUnavailable
 from .responses import Response, S3Error, error_code, instant, whole_number
-from .sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
+from ...wire.sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from ...base.threads import ahead
 from ...errors import CorruptObject, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ..interface import ObjectInfo, StoredObject, clamp_range, fill
+from ...base.streams import fill
+from ..interface import ObjectInfo, StoredObject, clamp_range
 from .client import S3Client
 
 

@@ -27,7 +27,7 @@ from typing import BinaryIO, Dict, Iterator, List
 from ...errors import BadRequest, FileStoreError
 from .. import blocks
 from ..blocks import BLOCK
-from ..interface import fill
+from ...base.streams import fill
 from . import refs
 from .client import S3Client
 from .responses import S3Error

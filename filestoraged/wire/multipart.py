@@ -13,10 +13,11 @@ from typing import Callable, Dict, Iterator, Optional
 from urllib.parse import unquote
 
 from ..errors import BadRequest
-from ..storage.interface import STEP as BLOCK, read_into
+from ..base.streams import read_into
 
 MAX_PART_HEADERS = 16 * 1024  # bytes of headers in one part
 MAX_PARTS = 64
+READ_BLOCK = 512 * 1024  # bytes read from the body at a time
 
 
 def boundary_of(content_type: str) -> Optional[str]:
@@ -84,7 +85,7 @@ class MultipartReader:
         self._buffer = bytearray(b"\r\n")
         self._eof = False
         self._scanned = 0  # bytes of _buffer known to hold no delimiter start
-        self._read_block = memoryview(bytearray(BLOCK))
+        self._read_block = memoryview(bytearray(READ_BLOCK))
 
     def parts(self) -> Iterator[Part]:
         """Yield each part in order; the previous one is drained before the next."""

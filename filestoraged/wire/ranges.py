@@ -11,16 +11,25 @@ import logging
 import re
 from email.utils import formatdate, parsedate_to_datetime
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Protocol
 
 from ..errors import RangeNotSatisfiable
 from ..base.header_values import is_media_type
-from ..storage.interface import ObjectInfo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TYPE = "application/octet-stream"
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+
+
+class Described(Protocol):
+    """What a download is planned from: a stored object's description
+    (``storage.interface.ObjectInfo``)."""
+
+    oid: str
+    size: int
+    content_type: Optional[str]
+    modified: Optional[float]
 
 
 @dataclass
@@ -31,7 +40,7 @@ class Plan:
     headers: Dict[str, str]
 
 
-def plan(info: ObjectInfo, request_headers, content_type: Optional[str] = None, ranges: bool = True,
+def plan(info: Described, request_headers, content_type: Optional[str] = None, ranges: bool = True,
          immutable: bool = True) -> Plan:
     """Decide status, byte range and headers for serving ``info``. An
     ``immutable`` (content-addressed) object may be cached for ever: its URL
@@ -105,7 +114,7 @@ def _position(digits: str) -> int:
     return int(digits) if len(digits) <= 18 else 10 ** 18
 
 
-def _not_modified(since: Optional[str], info: ObjectInfo) -> bool:
+def _not_modified(since: Optional[str], info: Described) -> bool:
     """RFC 9110 §13.1.3: true if stored no later than ``since`` (a bad date is ignored)."""
     if not since or info.modified is None:
         return False

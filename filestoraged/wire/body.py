@@ -10,8 +10,6 @@ refused from its headers gets its 413 instead of a 100.
 from __future__ import annotations
 
 import re
-import socket
-import time
 from typing import Callable, Optional
 
 from ..errors import BadRequest, FileStoreError, TooLarge
@@ -23,8 +21,6 @@ _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 # An unread request body smaller than this is read and dropped after the
 # answer so the connection can be kept alive; a bigger one closes it.
 DRAIN_LIMIT = 64 * 1024
-# How long an early answer waits for the client to stop sending.
-LINGER_SECONDS = 2.0
 
 
 class RequestBody:
@@ -182,17 +178,3 @@ def settle(request, headers) -> bool:
         return request.body(DRAIN_LIMIT).drain(DRAIN_LIMIT)
     except FileStoreError:
         return False
-
-
-def linger(sock) -> None:
-    """After answering early (413, 400) with body bytes still coming, read and
-    drop them for a moment before closing: closing a socket with unread input
-    resets it, and the client might lose our answer."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(LINGER_SECONDS)
-        deadline = time.monotonic() + LINGER_SECONDS
-        while time.monotonic() < deadline and sock.recv(1 << 20):
-            pass
-    except OSError:
-        pass

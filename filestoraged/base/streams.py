@@ -1,0 +1,25 @@
+"""Reading from anything readable: files, request bodies, multipart parts,
+responses of other servers."""
+
+from __future__ import annotations
+
+
+def read_into(stream, buffer: memoryview) -> int:
+    """``stream.readinto`` for anything readable; falls back to ``read``."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto(buffer) or 0
+    data = stream.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
+def fill(stream, buffer: memoryview) -> int:
+    """Read until ``buffer`` is full or the stream ends; the count read."""
+    filled = 0
+    while filled < len(buffer):
+        count = read_into(stream, buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
