@@ -27,7 +27,7 @@ from .sharing.store import LinkStore
 from .sharing.sweep import give_back
 from .access.tokens import TokenStore
 from .resumable.store import UploadStore
-from .web.access import Access
+from .access.gate import Access
 from .storage.interface import Backend
 
 
@@ -53,14 +53,10 @@ def make_records(config: Config, s3_client=None, clock: Callable[[], float] = ti
             s3_client = configured(config)
         records = CheckedRecords(BucketRecords(s3_client, clock), config.s3_endpoint)
         return records, records
-    from .access.tokens import migrate_sqlite_tokens
-    from .sharing.migrate import migrate_sqlite_links
     from .records.local import LocalRecords
 
     meta_db = os.path.join(config.data_dir, "meta.db")
     records = LocalRecords(meta_db, clock=clock)
-    migrate_sqlite_tokens(records)
-    migrate_sqlite_links(records)
     return records, LocalRecords(meta_db, durable=False, clock=clock)
 
 

@@ -200,12 +200,12 @@ def run_token(config) -> int:
     try:
         if action == "create" and len(config.words) == 1:
             token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None)
-            print("token %s: %s, expires %s" % (token.name, " ".join(token.scopes), when(token.expires_at)))
+            print("token %s: %s, expires %s" % (token.name, " ".join(map(str, token.scopes)), when(token.expires_at)))
             print(secret)
         elif action == "list" and len(config.words) == 1:
             print("name\tscopes\tcreated\texpires\tlast used")
             for token in tokens.list():
-                print("\t".join((token.name, " ".join(token.scopes), when(token.created_at),
+                print("\t".join((token.name, " ".join(map(str, token.scopes)), when(token.created_at),
                                  when(token.expires_at), when(token.last_used))))
         elif action == "revoke" and len(config.words) == 2:
             tokens.revoke(config.words[1])

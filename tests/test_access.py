@@ -233,7 +233,7 @@ class ModeResolutionTests(AccessCase):
     config_overrides = {"auth": "writes"}
 
     def test_auto_is_off_on_loopback_only_and_a_tokenless_start_says_how_to_make_one(self):
-        from filestoraged.web.access import Access
+        from filestoraged.access.gate import Access
 
         for host in ("127.0.0.1", "::1", "localhost"):
             with self.subTest(host=host):
@@ -263,7 +263,7 @@ class DefaultModeTests(ServerCase):
                          200)  # a public read under writes
 
     def test_a_trusted_proxy_makes_auto_mean_writes_and_the_start_line_says_why(self):
-        from filestoraged.web.access import resolve_mode
+        from filestoraged.access.gate import resolve_mode
 
         self.assertEqual(resolve_mode("auto", "127.0.0.1", "127.0.0.1"),
                          ("writes", "auto: a --trusted-proxy is configured"))

@@ -9,14 +9,10 @@ import io
 import json
 import os
 import socket
-import sqlite3
 import struct
 import threading
-import time
 
 from filestoraged.errors import BackendUnavailable
-from filestoraged.sharing.passwords import hash_password
-from filestoraged.sharing.rules import token_hash
 from filestoraged.sharing.sweep import LINKS
 from filestoraged.storage.names import SHARES
 
@@ -575,47 +571,3 @@ class SmallShareLimitTests(ServerCase):
 
 class MemcachedShareTests(ShareContract, MemcachedServerCase):
     pass
-
-
-
-
-class UpgradeTests(ServerCase):
-    """Links an older version kept in meta.db's own share_links table move
-    into the records at start: same id, password, counts and expiry."""
-
-    OLD_SCHEMA = """
-    CREATE TABLE share_links (id TEXT PRIMARY KEY, oid TEXT NOT NULL, size INTEGER NOT NULL, filename TEXT,
-        content_type TEXT, password_salt BLOB, password_hash BLOB, delete_token_hash TEXT NOT NULL,
-        max_downloads INTEGER NOT NULL, downloads INTEGER NOT NULL DEFAULT 0, in_flight INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL, expires_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
-        blob_released INTEGER NOT NULL DEFAULT 0);
-    CREATE TABLE share_holds (link_id TEXT NOT NULL, holder INTEGER NOT NULL);
-    """
-
-    def test_links_of_the_old_table_still_work(self):
-        data = b"shared before the upgrade"
-        info = self.app.backend.put(SHARES, io.BytesIO(data)).info
-        salt = os.urandom(16)
-        now = time.time()
-        link_id, gone_id = "A" * 32, "B" * 32
-        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
-        with db:
-            db.executescript(self.OLD_SCHEMA)
-            db.execute("INSERT INTO share_links VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (link_id, info.oid, info.size, "old.txt", "text/plain", salt, hash_password("pw", salt),
-                        token_hash("t" * 32), 2, 1, 1, now - 60, now + 3600, 0, 0))
-            db.execute("INSERT INTO share_links VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (gone_id, info.oid, info.size, None, None, None, None, token_hash("u" * 32), 1, 1, 0,
-                        now - 60, now + 3600, 0, 0))
-        db.close()
-        self.restart_server()
-        self.assertEqual(self.request("GET", "/file/" + link_id).status, 401)
-        reply = self.request("GET", "/file/%s?password=pw" % link_id)
-        self.assertEqual((reply.status, reply.body), (200, data))  # the old run's in-flight one is not kept
-        self.assertEqual(self.request("GET", "/file/%s?password=pw" % link_id).status, 410)  # 2 of 2 now
-        self.assertEqual(self.request("GET", "/file/" + gone_id).status, 410)
-        self.assertEqual(self.request("DELETE", "/file/" + gone_id, headers={"X-Delete-Token": "u" * 32}).status,
-                         200)
-        tables = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
-        self.addCleanup(tables.close)
-        self.assertIsNone(tables.execute("SELECT 1 FROM sqlite_master WHERE name = 'share_links'").fetchone())

@@ -21,59 +21,19 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..records.interface import Conflict, Records
+from .scopes import Scope
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 LAST_USED_EVERY = 60.0  # seconds: last_used is written at most this often per token
-
-# FACE[:NAMESPACE]:VERB, "*" for any part; "admin" for everything.
-VERBS = {
-    "files": ("read", "write", "delete"),
-    "data": ("read", "write", "delete"),
-    "share": ("create", "delete"),
-    "kv": ("read", "write"),
-    "metrics": ("read",),
-}
-_REPOSITORY = re.compile(r"[A-Za-z0-9_*-][A-Za-z0-9._-]{0,63}|\*")
 
 
 @dataclass(frozen=True)
 class Token:
     name: str
-    scopes: Tuple[str, ...]
+    scopes: Tuple[Scope, ...]
     created_at: float
     expires_at: Optional[float]
     last_used: Optional[float]
-
-
-def check_scope(text: str) -> str:
-    """``text`` if it is a scope this store knows (see ``VERBS``); else ``BadRequest``."""
-    if text == "admin":
-        return text
-    parts = text.split(":")
-    face = parts[0]
-    if face == "data" and len(parts) == 3 and _REPOSITORY.fullmatch(parts[1]):
-        verb = parts[2]
-    elif len(parts) == 2 and (face in VERBS or face == "*"):
-        verb = parts[1]
-    else:
-        raise BadRequest("%r is not a scope: FACE[:REPOSITORY]:VERB or admin, e.g. files:write, data:photos:read"
-                         % text[:80])
-    if verb != "*" and face != "*" and verb not in VERBS[face]:
-        raise BadRequest("%r: %s takes %s" % (text[:80], face, ", ".join(VERBS[face])))
-    return text
-
-
-def grants(scopes: Sequence[str], face: str, namespace: Optional[str], verb: str) -> bool:
-    """True if any of ``scopes`` allows ``verb`` on ``face`` (and repository ``namespace``)."""
-    for scope in scopes:
-        if scope == "admin":
-            return True
-        parts = scope.split(":")
-        if parts[0] not in (face, "*") or parts[-1] not in (verb, "*"):
-            continue
-        if len(parts) == 2 or parts[1] in ("*", namespace):
-            return True
-    return False
 
 
 def _digest(secret: str) -> str:
@@ -81,8 +41,8 @@ def _digest(secret: str) -> str:
 
 
 def _token(value: dict) -> Token:
-    return Token(value["name"], tuple(value["scopes"]), value["created_at"], value.get("expires_at"),
-                 value.get("last_used"))
+    return Token(value["name"], tuple(Scope.parse(text) for text in value["scopes"]), value["created_at"],
+                 value.get("expires_at"), value.get("last_used"))
 
 
 class TokenStore:
@@ -107,7 +67,7 @@ class TokenStore:
         """A new token and its secret (shown this once)."""
         if not scopes:
             raise BadRequest("a token needs at least one --scope")
-        scopes = tuple(check_scope(scope) for scope in scopes)
+        parsed = tuple(Scope.parse(scope) for scope in scopes)
         name = name or "token-" + secrets.token_hex(4)
         if not _NAME.fullmatch(name):
             raise BadRequest("token names are 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -119,9 +79,9 @@ class TokenStore:
             self.records.create("token-names/" + name, {"digest": digest})
         except Conflict:
             raise AlreadyExists("a token named %r exists" % name) from None
-        self.records.create("tokens/" + digest, {"name": name, "scopes": list(scopes), "created_at": now,
-                                                 "expires_at": expires_at, "last_used": None})
-        return Token(name, scopes, now, expires_at, None), secret
+        self.records.create("tokens/" + digest, {"name": name, "scopes": [str(scope) for scope in parsed],
+                                                 "created_at": now, "expires_at": expires_at, "last_used": None})
+        return Token(name, parsed, now, expires_at, None), secret
 
     def find(self, secret: str) -> Optional[Token]:
         """The live token whose secret this is, or None."""
@@ -179,22 +139,3 @@ class TokenStore:
 
     def close(self) -> None:
         """The records are the caller's to close."""
-
-
-def migrate_sqlite_tokens(records) -> None:
-    """Tokens an older version kept in ``meta.db``'s ``api_tokens`` table
-    move into the (local) records once: same names, digests and dates."""
-    with records._lock:
-        db = records._db
-        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'api_tokens'").fetchone() is None:
-            return
-        rows = db.execute("SELECT * FROM api_tokens").fetchall()
-    for name, digest, scopes, created_at, expires_at, last_used in rows:
-        try:
-            records.create("token-names/" + name, {"digest": digest})
-            records.create("tokens/" + digest, {"name": name, "scopes": scopes.split(), "created_at": created_at,
-                                                "expires_at": expires_at, "last_used": last_used})
-        except Conflict:
-            pass  # moved already (another worker at the same start)
-    with records._lock:
-        records._db.execute("DROP TABLE IF EXISTS api_tokens")

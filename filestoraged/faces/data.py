@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from ..errors import BadRequest
 from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..storage.names import is_object_id, object_id, repository
-from ..web.router import Router, Scope
+from ..access.scopes import Need, Scope
+from ..web.router import Router
 from . import Face
 from .uploads import raw_upload, whole_number
 
@@ -23,10 +24,11 @@ MAX_PAGE = 10000
 class DataFace(Face):
     def register(self, router: Router) -> None:
         # A repository's listing is never public; its objects are, under --auth writes.
+        read, write, delete = (Scope("data", verb, "{repo}") for verb in ("read", "write", "delete"))
         router.add("/data/{repo}", "data", {"PUT": self.upload, "GET": self.listing},
-                   {"PUT": Scope("data:{repo}:write"), "GET": Scope("data:{repo}:read")}, query=("after", "limit"))
+                   {"PUT": Need(write), "GET": Need(read)}, query=("after", "limit"))
         router.add("/data/{repo}/{oid}", "data", {"GET": self.download, "DELETE": self.delete},
-                   {"GET": Scope("data:{repo}:read", public=True), "DELETE": Scope("data:{repo}:delete")})
+                   {"GET": Need(read, public=True), "DELETE": Need(delete)})
 
     def upload(self, request: Request, repo: str) -> JsonResponse:
         namespace = repository(repo)

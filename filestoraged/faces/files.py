@@ -6,7 +6,8 @@ from ..pages.upload import result_page
 from ..web.messages import JsonResponse, ObjectResponse, Request
 from ..wire.accept import prefers_html
 from ..storage.names import DEFAULT, object_id
-from ..web.router import Router, Scope
+from ..access.scopes import Need, Scope
+from ..web.router import Router
 from . import Face
 from .uploads import file_or_raw_upload
 
@@ -15,9 +16,9 @@ class FilesFace(Face):
     """POST a body (raw or multipart ``file``) to get its SHA-256; GET/HEAD/DELETE it."""
 
     def register(self, router: Router) -> None:
-        router.add("/files", "files", {"POST": self.upload}, {"POST": Scope("files:write", form=True)})
+        router.add("/files", "files", {"POST": self.upload}, {"POST": Need(Scope("files", "write"), form=True)})
         router.add("/files/{oid}", "files", {"GET": self.download, "DELETE": self.delete},
-                   {"GET": Scope("files:read", public=True), "DELETE": Scope("files:delete")})
+                   {"GET": Need(Scope("files", "read"), public=True), "DELETE": Need(Scope("files", "delete"))})
 
     def upload(self, request: Request) -> JsonResponse:
         upload = file_or_raw_upload(request, self.config.max_size)

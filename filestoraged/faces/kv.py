@@ -10,7 +10,8 @@ from urllib.parse import unquote
 
 from ..errors import BadRequest, NotFound
 from ..web.messages import EmptyResponse, JsonResponse, Request
-from ..web.router import Router, Scope
+from ..access.scopes import Need, Scope
+from ..web.router import Router
 
 _BODY_OVERHEAD = 4096  # JSON punctuation around a maximal key and value
 
@@ -25,13 +26,13 @@ class KVFace:
     def register(self, router: Router) -> None:
         p = self.prefix
         strict = {"wrong_method_is_not_found": True, "head": False}
-        write = Scope("kv:write")
+        write = Need(Scope("kv", "write"))
         router.add(p + "/set", "kv", {"POST": self.set, "DELETE": self.delete}, {"POST": write, "DELETE": write},
                    **strict)
         router.add(p + "/commit", "kv", {"POST": self.commit}, {"POST": write}, **strict)
         # HEAD wherever GET works, as for every other face; but not in the
         # drop-in root mode, where the key-value contract answers 404 to it.
-        router.add(p + "/{key}", "kv", {"GET": self.get}, {"GET": Scope("kv:read", public=True)},
+        router.add(p + "/{key}", "kv", {"GET": self.get}, {"GET": Need(Scope("kv", "read"), public=True)},
                    wrong_method_is_not_found=True, head=bool(p))
 
     def get(self, request: Request, key: str) -> JsonResponse:

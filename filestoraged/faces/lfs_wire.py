@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
 from typing import Any, Callable, Dict, Optional
 
+from ..access.scopes import Need, Scope
 from ..errors import BadRequest, FileStoreError, NotAcceptable, Unauthorized, http_status
 from ..web.messages import JsonResponse, Request
 from ..wire.accept import accepts
@@ -37,7 +37,7 @@ def lfs_errors(handler: Callable[..., JsonResponse]) -> Callable[..., JsonRespon
 
     @functools.wraps(handler)
     def run(self, request: Request, *args, **kwargs) -> JsonResponse:
-        request.request_id = secrets.token_hex(8)
+        request.identify()
         try:
             return handler(self, request, *args, **kwargs)
         except Unauthorized as error:
@@ -53,8 +53,8 @@ def lfs_errors(handler: Callable[..., JsonResponse]) -> Callable[..., JsonRespon
 def error_answer(error: FileStoreError, request: Request, **extra: Any) -> JsonResponse:
     status, code = http_status(error)
     if status >= 500:
-        log.error("%s %s: %s %s (request %s)", request.method, request.path, code, error, request.request_id)
-    return answer(status, dict(extra, message=error.text, request_id=request.request_id), error.headers())
+        log.error("%s %s: %s %s (request %s)", request.method, request.path, code, error, request.identify())
+    return answer(status, dict(extra, message=error.text, request_id=request.identify()), error.headers())
 
 
 def json_request(request: Request, body: bool = True) -> Any:
@@ -73,14 +73,13 @@ def json_request(request: Request, body: bool = True) -> Any:
 def allow(request: Request, repo: str, verb: str) -> None:
     """The request may ``verb`` (read, write, delete) in the repository:
     reads are public under ``--auth writes``, as ``/data``'s are."""
-    assert request.authorize is not None
-    request.authorize("data:%s:%s" % (repo, verb), verb == "read")
+    request.grant.require(Need(Scope("data", verb, repo), public=verb == "read"))
 
 
 def user_of(request: Request) -> str:
     """Who the request is: its token's name; without a token (``--auth
     off``), the user name git sent, or ``anonymous``."""
-    name = request.holder()
+    name = request.grant.holder()
     if name:
         return name
     credentials = basic_credentials(request.headers)

@@ -6,14 +6,15 @@ import os
 
 from ..errors import BackendUnavailable, FileStoreError
 from ..web.messages import JsonResponse, Request, TextResponse
-from ..web.router import Router, Scope
+from ..access.scopes import Need, Scope
+from ..web.router import Router
 from . import Face
 
 
 class OpsFace(Face):
     def register(self, router: Router) -> None:
         router.add("/healthz", "ops", {"GET": self.health}, {"GET": None})  # open in every mode
-        router.add("/metrics", "ops", {"GET": self.metrics}, {"GET": Scope("metrics:read")})
+        router.add("/metrics", "ops", {"GET": self.metrics}, {"GET": Need(Scope("metrics", "read"))})
 
     def health(self, request: Request) -> JsonResponse:
         backend = self.app.backend

@@ -69,8 +69,7 @@ class ResumableFace(Face):
         raw_metadata = header_text(request.headers, "Upload-Metadata")
         metadata = parse_metadata(raw_metadata)
         target = target_of(metadata, self.config)
-        assert request.authorize is not None
-        request.authorize(scope_of(target))
+        request.grant.require(scope_of(target))
         if metadata.get("password") and target["face"] == "file":
             salt, digest = self.app.shares.passwords.digest(metadata["password"])
             target.update(salt=salt.hex(), digest=digest.hex())
@@ -122,8 +121,7 @@ class ResumableFace(Face):
 
     def _upload(self, request: Request, upload_id: str) -> Upload:
         upload = self.uploads.get(upload_id)
-        assert request.authorize is not None
-        request.authorize(scope_of(upload.target))
+        request.grant.require(scope_of(upload.target))
         return upload
 
     def _append(self, request: Request, upload: Upload, offset: int) -> int:

@@ -27,7 +27,8 @@ from ..base.timestamps import iso_utc
 from ..storage.names import SHARES
 from ..wire.credentials import basic_password, header_text
 from ..wire.fields import refuse_unknown
-from ..web.router import Router, Scope
+from ..access.scopes import Need, Scope
+from ..web.router import Router
 from . import Face
 from .previews import landing_only
 from .uploads import FormFile, multipart_parts, raw_upload, whole_number
@@ -45,13 +46,13 @@ class ShareFace(Face):
         self.shares = app.shares
 
     def register(self, router: Router) -> None:
-        create = Scope("share:create", form=True)
+        create = Need(Scope("share", "create"), form=True)
         router.add("/file", "file", {"PUT": self.upload, "POST": self.upload}, {"PUT": create, "POST": create})
         # A link is its own secret: downloading it, and its landing page's
         # password form, ask for no token; nor does a delete with its token.
         router.add("/file/{link_id}", "file", {"GET": self.download, "POST": self.download_form,
                                                "DELETE": self.delete, "PUT": self.upload_named},
-                   {"GET": None, "POST": None, "DELETE": Scope("share:delete", unless="X-Delete-Token"),
+                   {"GET": None, "POST": None, "DELETE": Need(Scope("share", "delete"), unless="X-Delete-Token"),
                     "PUT": create}, query=("download", "password"))
 
 
@@ -191,7 +192,7 @@ class ShareFace(Face):
     def delete(self, request: Request, link_id: str) -> JsonResponse:
         link_id = _link_id(link_id)
         oid = self.shares.delete(link_id, request.headers.get("X-Delete-Token"),
-                                 any_link=request.may("share", "delete"))
+                                 any_link=request.grant.may(Scope("share", "delete")))
         self.shares.wake_sweeper(oid)
         return JsonResponse(200, {"deleted": link_id})
 

@@ -20,6 +20,7 @@ import binascii
 import re
 from typing import Dict, Optional
 
+from ..access.scopes import Need, Scope
 from ..base.header_values import file_name, media_type
 from ..errors import BadRequest
 from ..storage.names import DEFAULT, SHARES, repository
@@ -93,11 +94,11 @@ def target_of(metadata: Dict[str, str], config) -> Dict[str, object]:
     raise BadRequest("target must be files, data/<repository> or file, not %s" % ascii(where[:60]))
 
 
-def scope_of(target: Dict[str, object]) -> str:
-    """The scope the target face asks of a single upload."""
+def scope_of(target: Dict[str, object]) -> Need:
+    """What the target face asks of a single upload."""
     if target["face"] == "data":
-        return "data:%s:write" % target["repo"]
-    return "files:write" if target["face"] == "files" else "share:create"
+        return Need(Scope("data", "write", str(target["repo"])))
+    return Need(Scope("files", "write") if target["face"] == "files" else Scope("share", "create"))
 
 
 def store(app, request: Request, target: Dict[str, object], path: str) -> Dict[str, object]:

@@ -44,13 +44,13 @@ def whole_number(text: Optional[str], name: str, default: int, low: int, high: i
 
 def multipart_parts(request: Request, max_size: int) -> Optional[Iterator[Part]]:
     """The parts of a multipart body, or None if the body is not multipart.
-    When the request's token is to come in the form (``form_check``), the
+    When the request's token is to come in the form (``Grant.form_need``), the
     first part must be ``token`` and pass, before any other part is read."""
     boundary = boundary_of(request.headers.get("Content-Type", ""))
     if boundary is None:
         return None
     parts = MultipartReader(request.body(max_size + MULTIPART_OVERHEAD), boundary).parts()
-    if request.form_check is None:
+    if request.grant.form_need is None:
         return parts
     return _after_form_token(request, parts)
 
@@ -58,7 +58,7 @@ def multipart_parts(request: Request, max_size: int) -> Optional[Iterator[Part]]
 def _after_form_token(request: Request, parts: Iterator[Part]) -> Iterator[Part]:
     first = next(parts, None)
     token = first.read_text(TOKEN_FIELD_LIMIT).strip() if first is not None and first.name == "token" else None
-    request.scopes = request.form_check(token or None)  # 401, 403 or 429 before the file is read
+    request.grant.from_form(token or None)  # 401, 403 or 429 before the file is read
     if first is not None and first.name != "token":
         yield first  # a check that asks for no token (none does today) keeps the part
     yield from parts

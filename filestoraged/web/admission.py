@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import threading
 import time
 from collections import OrderedDict
 from typing import Optional
 
 from ..base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
-from .deadlines import wait_readable
 
 CONNECTIONS_FILE = "connections"
 # Client addresses are counted in buckets chosen by a keyed hash: the key is
@@ -152,22 +152,30 @@ class Admission:
             self._closed = True
 
 
+class WaitingPlace:
+    """A connection's place among the waiting (``Waiting``), kept by its
+    reader: the connection's ``deadlines.PacedReader``, or a plain place
+    while its TLS handshake has not begun. The reader takes the first bytes
+    of a head (or of a handshake) only through ``Waiting.begin``, and the
+    reclaimer judges and marks under the same lock: so a connection is given
+    up only while its handler has taken nothing, never in between."""
+
+    head_started = False  # a byte of the current head (or handshake) has been taken
+    reclaimed = False  # given up by the table: read nothing more, close
+    waiting: Optional["Waiting"] = None  # the table it is registered with (set by Waiting.add)
+
+
 class Waiting:
     """Connections waiting for a request head (a new one, or keep-alive
     between requests), oldest first: the ones to give up when slots run
-    short, or when the server stops.
-
-    Each entry's reader (``deadlines.PacedReader``, or a TLS handshake's
-    stand-in) has ``head_started``, ``reclaimed`` and ``waiting``. Its
-    handler takes the first bytes of a head only through ``begin``, and
-    the reclaimer judges and marks under the same lock: so a connection is
-    given up only while its handler has taken nothing, never in between."""
+    short, or when the server stops. Each entry is a socket and its
+    ``WaitingPlace``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: "OrderedDict[object, tuple]" = OrderedDict()  # sock -> (since, reader)
+        self._entries: "OrderedDict[object, tuple]" = OrderedDict()  # sock -> (since, place)
 
-    def add(self, sock, reader) -> None:
+    def add(self, sock, reader: WaitingPlace) -> None:
         with self._lock:
             reader.waiting, reader.reclaimed = self, False
             self._entries[sock] = (time.monotonic(), reader)
@@ -176,7 +184,7 @@ class Waiting:
         with self._lock:
             self._entries.pop(sock, None)
 
-    def begin(self, reader) -> bool:
+    def begin(self, reader: WaitingPlace) -> bool:
         """The reader's handler is about to take the first bytes of a head
         (or of a handshake) off its socket: mark it begun; False if it was
         given up meanwhile (then it must read nothing and close)."""
@@ -244,3 +252,11 @@ def close_reading(sock) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RD)
     except OSError:
         pass
+
+
+def wait_readable(sock, timeout: float) -> bool:
+    """True once bytes (or the client's close) wait on ``sock``'s descriptor,
+    without reading them; False after ``timeout`` seconds."""
+    poll = select.poll()  # not select(): descriptors past 1023 are common here
+    poll.register(sock.fileno(), select.POLLIN)
+    return bool(poll.poll(max(timeout, 0) * 1000))

@@ -33,12 +33,15 @@ import termios
 import time
 from typing import Optional
 
+from .admission import WaitingPlace
 
-class PacedReader(io.RawIOBase):
-    """The paced raw stream of one connection. While it is registered as
-    waiting (``admission.Waiting.add`` sets ``waiting``), it takes the first
-    bytes of a head only after that table agrees (``Waiting.begin``): a
-    connection is never given up once its handler has bytes of a request."""
+
+class PacedReader(io.RawIOBase, WaitingPlace):
+    """The paced raw stream of one connection, and its place among the
+    waiting: while it is registered there (``admission.Waiting.add`` sets
+    ``waiting``), it takes the first bytes of a head only after that table
+    agrees (``Waiting.begin``): a connection is never given up once its
+    handler has bytes of a request."""
 
     def __init__(self, sock: socket.socket, idle: float, head: float, min_rate: float) -> None:
         self._sock = sock
@@ -55,9 +58,9 @@ class PacedReader(io.RawIOBase):
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN)
         self.expired: Optional[str] = None  # "head" or "body" once a deadline passed
-        self.head_started = False  # a byte of the current head has arrived
-        self.waiting = None  # the admission.Waiting this reader is registered with
-        self.reclaimed = False  # given up by that table: read nothing more
+        self.head_started = False
+        self.waiting = None
+        self.reclaimed = False
 
     def readable(self) -> bool:
         return True
@@ -137,14 +140,6 @@ class PacedReader(io.RawIOBase):
         if abs(timeout - self._timeout) > 0.01:
             self._sock.settimeout(timeout)
             self._timeout = timeout
-
-
-def wait_readable(sock, timeout: float) -> bool:
-    """True once bytes (or the client's close) wait on ``sock``'s descriptor,
-    without reading them; False after ``timeout`` seconds."""
-    poll = select.poll()  # not select(): descriptors past 1023 are common here
-    poll.register(sock.fileno(), select.POLLIN)
-    return bool(poll.poll(max(timeout, 0) * 1000))
 
 
 _TCP_CLOSE = 7  # tcpi_state after a reset (TCP_INFO's first byte)

@@ -8,12 +8,13 @@ small answers, Content-Length, HEAD, ranges, connection state) in one place.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
-from ..access.tokens import grants
+from ..access.gate import Grant
 from ..storage.interface import StoredObject
 from ..wire.body import RequestBody
 from ..wire.request_head import Headers
@@ -29,33 +30,26 @@ class Request:
     """
 
     def __init__(self, method: str, path: str, query: str, headers: Headers,
-                 open_body: Callable[[int], RequestBody], base_url: str, scopes: Tuple[str, ...] = ()) -> None:
+                 open_body: Callable[[int], RequestBody], base_url: str, client: str, grant: Grant) -> None:
+        """``client``: the client's address (the one a trusted proxy
+        forwarded); ``grant``: what its token lets it do (see ``access.gate``)."""
         self.method = method
-        self.scopes = scopes  # of the API token the request carried, if any
         self.path = path
         self._query = query
         self.headers = headers
         self._open_body = open_body
         self.base_url = base_url
+        self.client = client
+        self.grant = grant
         self.body_opened: Optional[RequestBody] = None
-        # Set when the token is to come as the form's first part (the upload
-        # page without JavaScript): call it with that part's text.
-        self.form_check: Optional[Callable[[Optional[str]], Tuple[str, ...]]] = None
-        # Set by the handler: the client's address (the one a trusted proxy
-        # forwarded), and the access check of a scope that only the request
-        # itself names (a resumable upload's target, in its metadata): the
-        # same answers as a route's declared scope (401, 403, 429).
-        self.client = ""
-        self.authorize: Optional[Callable[..., Tuple[str, ...]]] = None
-        # The name of the API token the request carries (None without one),
-        # and an id for it that its access-log line shows (set by faces
-        # whose answers name it: Git LFS errors carry it).
-        self.holder: Callable[[], Optional[str]] = lambda: None
-        self.request_id: Optional[str] = None
+        self.request_id: Optional[str] = None  # see ``identify``
 
-    def may(self, face: str, verb: str, namespace: Optional[str] = None) -> bool:
-        """True if the request's token has the scope ``face[:namespace]:verb``."""
-        return grants(self.scopes, face, namespace, verb)
+    def identify(self) -> str:
+        """An id for this request, made on first use, that its answer may
+        name and its access-log line shows (Git LFS errors carry one)."""
+        if self.request_id is None:
+            self.request_id = secrets.token_hex(8)
+        return self.request_id
 
     @property
     def query(self) -> Dict[str, str]:

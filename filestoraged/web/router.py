@@ -13,25 +13,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import MethodNotAllowed, NotFound
+from ..access.scopes import Need
 from ..wire.fields import refuse_unknown
 
 Handler = Callable[..., object]
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What one method of a route needs from an API token: ``text`` is
-    ``FACE[:{capture}]:VERB`` (``data:{repo}:write``: the repository the
-    path names). ``public``: anyone may do it under ``--auth writes`` (reads
-    of objects and keys). ``unless``: a request header that is its own
-    authority (a share link's ``X-Delete-Token``). ``form``: an upload whose
-    token may come as the upload form's first part (the page without
-    JavaScript). A method declared ``None`` never asks for a token."""
-
-    text: str
-    public: bool = False
-    unless: Optional[str] = None
-    form: bool = False
 
 
 @dataclass
@@ -43,7 +28,7 @@ class Route:
     wrong_method_is_not_found: bool = False
     allow: List[str] = field(default_factory=list)
     query: Tuple[str, ...] = ()  # the query parameters it takes; any other is 400
-    scopes: Mapping[str, Optional[Scope]] = field(default_factory=dict)  # method -> what it needs
+    needs: Mapping[str, Optional[Need]] = field(default_factory=dict)  # method -> what it asks of a token
 
 
 class Router:
@@ -57,30 +42,31 @@ class Router:
         pattern: str,
         face: str,
         methods: Dict[str, Handler],
-        scopes: Mapping[str, Optional[Scope]],
+        needs: Mapping[str, Optional[Need]],
         wrong_method_is_not_found: bool = False,
         head: bool = True,
         query: Tuple[str, ...] = (),
     ) -> None:
         """Add a route; ``{name}`` in ``pattern`` captures one path segment.
-        ``scopes``: what each method needs (every method declares one, so a
-        new face states its access rules where its routes are). With
-        ``head``, ``HEAD`` is allowed wherever ``GET`` is (the handler drops
-        the body), needing what ``GET`` needs. ``query``: the parameters it
-        takes (a typo in one is a 400 naming it, never silently ignored)."""
-        undeclared = set(methods) - set(scopes)
+        ``needs``: what each method asks of a request's token (every method
+        declares one, None for no token ever, so a new face states its access
+        rules where its routes are). With ``head``, ``HEAD`` is allowed
+        wherever ``GET`` is (the handler drops the body), needing what
+        ``GET`` needs. ``query``: the parameters it takes (a typo in one is a
+        400 naming it, never silently ignored)."""
+        undeclared = set(methods) - set(needs)
         if undeclared:
-            raise ValueError("%s: declare the scope of %s" % (pattern, ", ".join(sorted(undeclared))))
+            raise ValueError("%s: declare the need of %s" % (pattern, ", ".join(sorted(undeclared))))
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        methods, scopes = dict(methods), dict(scopes)
+        methods, needs = dict(methods), dict(needs)
         if head and "GET" in methods:
             methods.setdefault("HEAD", methods["GET"])
-            scopes.setdefault("HEAD", scopes["GET"])
+            needs.setdefault("HEAD", needs["GET"])
         self.routes.append(Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods),
-                                 tuple(query), scopes))
+                                 tuple(query), needs))
 
-    def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str, Optional[Scope]]:
-        """Return ``(handler, captured segments, face, scope needed)``; raise
+    def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str, Optional[Need]]:
+        """Return ``(handler, captured segments, face, need)``; raise
         NotFound or MethodNotAllowed."""
         for route in self.routes:
             found = route.pattern.fullmatch(path)
@@ -88,7 +74,7 @@ class Router:
                 continue
             handler = route.methods.get(method)
             if handler is not None:
-                return handler, found.groupdict(), route.face, route.scopes[method]
+                return handler, found.groupdict(), route.face, route.needs[method]
             if route.wrong_method_is_not_found:
                 continue  # a later route may take it (GET /kv/set reads key "set")
             raise MethodNotAllowed(route.allow, "%s is not allowed here" % method[:20])

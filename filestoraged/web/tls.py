@@ -15,7 +15,7 @@ import time
 from typing import Callable, Optional
 
 from ..errors import FileStoreError
-from .deadlines import wait_readable
+from .admission import wait_readable
 
 
 class TlsConfigError(FileStoreError):

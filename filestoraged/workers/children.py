@@ -81,12 +81,10 @@ def _give_back_links(config, pid: Optional[int]) -> None:
     if config.records != "local":
         return
     from ..records.local import LocalRecords
-    from ..sharing.migrate import migrate_sqlite_links
     from ..sharing.sweep import give_back
 
     records = LocalRecords(os.path.join(config.data_dir, "meta.db"))
     try:
-        migrate_sqlite_links(records)  # before the first worker: its links' old holds go too
         give_back(records, None if pid is None else str(pid))
     finally:
         records.close()

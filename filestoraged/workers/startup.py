@@ -22,7 +22,7 @@ def start_line(config, url: str, listening_host: str, workers: int = 1) -> None:
     """The one line a start prints: where it serves, where the data goes,
     which access control is in force and why, and how to stop it."""
     from .. import __version__
-    from ..web.access import resolve_mode
+    from ..access.gate import resolve_mode
 
     mode, why = resolve_mode(config.auth, listening_host, config.trusted_proxy)
     print(priority(logging.INFO) + "filestoraged %s: serving %s%s, data in %s (%s backend%s); access control %s (%s); "

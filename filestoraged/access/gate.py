@@ -1,6 +1,7 @@
-"""Who may do what: the ``--auth`` mode, the scope each request needs, and
-the token it carries (``Authorization: Bearer``, or HTTP Basic with the token
-as password, except on share-link downloads where Basic is the link's own).
+"""Who may do what: the ``--auth`` mode, and one request's answer: the
+``Grant`` of the token it carries (``Authorization: Bearer``, or HTTP Basic
+with the token as password, except on share-link downloads where Basic is
+the link's own) against the ``Need`` its route declared.
 
 Modes: ``off`` (anyone may do anything: the default on loopback), ``writes``
 (reads of objects and keys are public; whatever writes, deletes or lists
@@ -14,49 +15,23 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple
 
 from ..errors import Forbidden, TooManyRequests, Unauthorized
-from ..access.attempts import Attempts
-from ..access.tokens import TokenStore, grants
 from ..records.interface import Records
 from ..wire.credentials import bearer_or_basic
-from .router import Scope
+from .attempts import Attempts
+from .scopes import Need, Scope, grants
+from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
 CHALLENGE = 'Bearer realm="filestoraged"'
 FAILURES = 10  # failed attempts allowed from one address within ...
 FAILURE_WINDOW = 60.0  # ... this many seconds; then 429
-
-
-@dataclass(frozen=True)
-class Need:
-    """The scope one request needs: ``face[:namespace]:verb``; ``public`` if
-    anyone may do it under ``--auth writes`` (reading an object or a key)."""
-
-    face: str
-    namespace: Optional[str]
-    verb: str
-    public: bool
-
-    @property
-    def scope(self) -> str:
-        return ":".join(part for part in (self.face, self.namespace, self.verb) if part)
-
-
-def need_for(scope: Optional[Scope], params: Dict[str, str], headers) -> Optional[Need]:
-    """What a routed request needs: its route's declared ``scope`` (see
-    ``router.Scope``) with the path's captures filled in; None where no
-    token is asked."""
-    if scope is None or (scope.unless is not None and headers.get(scope.unless)):
-        return None
-    face, *middle, verb = scope.text.split(":")
-    namespace = None
-    if middle:  # a capture of the path ({repo}), or a name the face worked out itself
-        namespace = params.get(middle[0][1:-1]) if middle[0].startswith("{") else middle[0]
-    return Need(face, namespace, verb, scope.public)
+# Headers a reverse proxy adds: a request that carries one came through a
+# proxy, from a client that may be anywhere.
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host")
 
 
 def is_loopback(host: str) -> bool:
@@ -64,11 +39,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-# Headers a reverse proxy adds: a request that carries one came through a
-# proxy, from a client that may be anywhere.
-FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host")
 
 
 def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple[str, str]:
@@ -84,6 +54,45 @@ def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple
     return "writes", "auto: listening beyond loopback"
 
 
+class Grant:
+    """What one request may do: the scopes its token grants (none when it
+    needed none), checked against its route's need when it was let in;
+    further needs that only the request itself names (a resumable upload's
+    target, a Git LFS batch's operation) are checked with ``require``, with
+    the same answers (401, 403, 429). Made by ``Access.grant``."""
+
+    def __init__(self, access: "Access", headers, address: str, mode: str, scopes: Tuple[Scope, ...] = (),
+                 form_need: Optional[Need] = None) -> None:
+        self._access = access
+        self._headers = headers
+        self._address = address
+        self._mode = mode
+        self.scopes = scopes
+        # The need still to be met by a token that comes as the form's
+        # first part (the upload page without JavaScript): see ``from_form``.
+        self.form_need = form_need
+
+    def may(self, scope: Scope) -> bool:
+        """True if the request's token has ``scope``."""
+        return grants(self.scopes, scope)
+
+    def require(self, need: Need) -> None:
+        """Let the request go on only if its token meets ``need`` too."""
+        self.scopes = self._access.check(need, self._headers, self._address, self._mode)
+
+    def from_form(self, token: Optional[str]) -> None:
+        """Meet the pending form need with the token the form's first part
+        carried (None if the form has none)."""
+        assert self.form_need is not None
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        self.scopes = self._access.check(self.form_need, headers, self._address, self._mode)
+        self.form_need = None
+
+    def holder(self) -> Optional[str]:
+        """The name of the live token the request carries, None without one."""
+        return self._access.holder(self._headers)
+
+
 class Access:
     def __init__(self, tokens: TokenStore, mode: str, throttle: Records,
                  clock: Callable[[], float] = time.time) -> None:
@@ -91,6 +100,7 @@ class Access:
         self.tokens = tokens
         self.setting = mode
         self.mode = mode  # "auto" until resolve()
+        self.why = "set by --auth"
         self.clock = clock
         self.failures = Attempts(throttle, "token", FAILURES, FAILURE_WINDOW)
         self._pruned = 0.0
@@ -116,30 +126,26 @@ class Access:
                     return "writes"
         return self.mode
 
-    def authorize(self, scope: Optional[Scope], params: Dict[str, str], headers, address: Callable[[], str]
-                  ) -> Tuple[Tuple[str, ...], Optional[Callable[[Optional[str]], Tuple[str, ...]]]]:
-        """One routed request's answer: the scopes its token grants, or (an
-        upload page's form without JavaScript, see ``token_in_form``) the
-        check its form's token will get; raises as ``check`` does.
-        ``address()`` gives the client's address, asked only when needed."""
+    def grant(self, need: Optional[Need], captures: Mapping[str, str], headers, address: Callable[[], str]
+              ) -> Grant:
+        """One routed request's grant against its route's ``need`` (with the
+        path's ``captures`` filled in); raises as ``check`` does. The token of
+        an upload through the page's form without JavaScript is checked once
+        the form's first part is read (see ``token_in_form``). ``address()``
+        gives the client's address, asked only when needed."""
         mode = self.mode_for(headers)
         if mode == "off":  # the default on loopback: nothing to work out per request
-            return (), None
-        need = need_for(scope, params, headers)
-        if token_in_form(need, scope, headers):
-            return (), self.form_check(need, address(), mode)
-        return self.check(need, headers, address(), mode), None
+            return Grant(self, headers, "", mode)
+        client = address()
+        if need is not None and (need.unless is not None and headers.get(need.unless)):
+            need = None
+        if need is not None:
+            need = Need(need.scope.filled(captures), need.public, need.unless, need.form)
+        if token_in_form(need, headers):
+            return Grant(self, headers, client, mode, form_need=need)
+        return Grant(self, headers, client, mode, self.check(need, headers, client, mode))
 
-    def form_check(self, need: Need, address: str, mode: str) -> Callable[[Optional[str]], Tuple[str, ...]]:
-        """The check of a token that comes as a form's first part (see
-        ``token_in_form``): called with it (None if the form has none)."""
-        def check(token: Optional[str]) -> Tuple[str, ...]:
-            headers = {"Authorization": "Bearer " + token} if token else {}
-            return self.check(need, headers, address, mode)
-
-        return check
-
-    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Tuple[str, ...]:
+    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Tuple[Scope, ...]:
         """The scopes of the token the request carries (none if it needs none);
         ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
         (429) unless the request may go ahead. ``mode``: this request's (see
@@ -171,23 +177,22 @@ class Access:
             self.failures.settle(address, now)
             raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
         self.failures.forget(address, now)
-        if not grants(token.scopes, need.face, need.namespace, need.verb):
+        if not grants(token.scopes, need.scope):
             raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
         return token.scopes
 
-
     def holder(self, headers) -> Optional[str]:
         """The name of the live token ``headers`` carry, None without one
-        (asked after ``authorize`` let the request in)."""
+        (asked after ``grant`` let the request in)."""
         secret = bearer_or_basic(headers)
         token = self.tokens.find(secret) if secret else None
         return None if token is None else token.name
 
 
-def token_in_form(need: Optional[Need], scope: Optional[Scope], headers) -> bool:
+def token_in_form(need: Optional[Need], headers) -> bool:
     """True for an upload through the upload page's form without JavaScript:
-    a multipart upload to a route whose scope says ``form`` that needs a
+    a multipart upload to a route whose need says ``form`` that needs a
     token and carries none in ``Authorization``. Its token is then the
     form's first part, ``token`` (checked before a byte of the file is read)."""
-    return (need is not None and scope is not None and scope.form and "Authorization" not in headers
+    return (need is not None and need.form and "Authorization" not in headers
             and (headers.get("Content-Type") or "").lower().startswith("multipart/form-data"))
