@@ -16,14 +16,12 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from unittest import mock
-from datetime import datetime, timezone
 
 from filestoraged.errors import BackendUnavailable
 from filestoraged.storage.names import DEFAULT
 from filestoraged.storage.s3 import refs
 from filestoraged.storage.s3.backend import S3Backend, key_of
 from filestoraged.storage.s3.client import S3Client
-from filestoraged.wire.sigv4 import EMPTY_SHA256, Signer, canonical_query, uri_encode
 
 from .seaweed_server import SeaweedMixin
 from .storage_contract import StorageContract
@@ -31,43 +29,6 @@ from .support import MIB, ServerCase, Threads, payload, serve_in_thread, sha256,
 from .test_data_http import DataContract
 from .test_files_http import FilesContract, LimitContract
 from .test_share_http import ShareContract
-
-
-class SigV4Tests(unittest.TestCase):
-    def test_the_example_from_the_s3_documentation(self):
-        # "Example: GET Object" in AWS's "Signature Calculations for the
-        # Authorization Header", with its published signature.
-        signer = Signer("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
-        headers = signer.sign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", {}, {"Range": "bytes=0-9"},
-                              EMPTY_SHA256, datetime(2013, 5, 24, tzinfo=timezone.utc))
-        self.assertEqual(headers["Authorization"],
-                         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-                         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-                         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
-
-    def test_the_list_objects_example_with_a_query(self):
-        # "Example: GET Bucket (List Objects)" in the same AWS page.
-        signer = Signer("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
-        with self.assertLogs("filestoraged.wire.sigv4", "DEBUG") as logs:
-            headers = signer.sign("GET", "examplebucket.s3.amazonaws.com", "/", {"max-keys": "2", "prefix": "J"},
-                                  {}, EMPTY_SHA256, datetime(2013, 5, 24, tzinfo=timezone.utc))
-        self.assertTrue(headers["Authorization"].endswith(
-            "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"), headers["Authorization"])
-        said = "\n".join(logs.output)
-        self.assertIn("canonical request:\nGET\n/\nmax-keys=2&prefix=J\n", said)
-        self.assertIn("string to sign:\nAWS4-HMAC-SHA256\n20130524T000000Z\n", said)
-        self.assertNotIn("wJalrXUtnFEMI", said)  # the secret is never logged
-
-    def test_the_query_is_sorted_by_its_encoded_names(self):
-        # "aZ" < "a^" as they are meant, "a%5E" < "aZ" as they are sent.
-        self.assertEqual(canonical_query({"aZ": "1", "a^": "2"}), "a%5E=2&aZ=1")
-
-    def test_keys_are_encoded_by_s3s_rules(self):
-        self.assertEqual(uri_encode("a b+c/é~", True), "a%20b%2Bc/%C3%A9~")
-        self.assertEqual(uri_encode("a/b", False), "a%2Fb")
-
-    def test_the_secret_never_shows(self):
-        self.assertNotIn("secret", repr(Signer("id", "secret", "r")))
 
 
 class S3TestCase(SeaweedMixin, unittest.TestCase):
