@@ -13,9 +13,9 @@ from .faces.data import DataFace
 from .faces.files import FilesFace
 from .faces.home import HomeFace
 from .faces.kv import KVFace
-from .faces.lfs import LfsFace
-from .faces.lfs_locks import LfsLocksFace
-from .faces.resumable import ResumableFace
+from .lfs.locking import LfsLocksFace
+from .lfs.transfers import LfsFace
+from .tus.face import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .kvstore.local import KVLimits, KVStore
@@ -26,7 +26,7 @@ from .kvstore.bucket import SharedKVStore
 from .sharing.store import LinkStore
 from .sharing.sweep import give_back
 from .access.tokens import TokenStore
-from .resumable.store import UploadStore
+from .tus.store import UploadStore
 from .access.gate import Access
 from .storage.interface import Backend
 

@@ -13,7 +13,7 @@ import time
 from typing import Dict, Optional
 from unittest import mock
 
-from filestoraged.resumable import store as upload_store
+from filestoraged.tus import store as upload_store
 
 from .support import MIB, ServerCase, Threads, payload, sha256
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ..errors import BadRequest
-from ..web.messages import JsonResponse, ObjectResponse, Request
+from ..web.messages import JsonResponse, ObjectResponse, Request, Response
 from ..storage.names import is_object_id, object_id, repository
 from ..access.scopes import Need, Scope
 from ..web.router import Router
 from . import Face
-from .uploads import raw_upload, whole_number
+from ..uploads.sources import raw_upload
+from ..uploads.targets import RepositoryTarget
+from ..wire.fields import whole_number
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10000
@@ -30,11 +32,11 @@ class DataFace(Face):
         router.add("/data/{repo}/{oid}", "data", {"GET": self.download, "DELETE": self.delete},
                    {"GET": Need(read, public=True), "DELETE": Need(delete)})
 
-    def upload(self, request: Request, repo: str) -> JsonResponse:
-        namespace = repository(repo)
+    def upload(self, request: Request, repo: str) -> Response:
+        repository(repo)  # a bad name is refused before the body is looked at
         upload = raw_upload(request, self.config.max_size)
-        info = self.backend.put(namespace, upload.stream, upload.content_type).info
-        return JsonResponse(201, {"oid": info.oid, "size": info.size})
+        target = RepositoryTarget(self.app, repo, upload.content_type)
+        return target.answer(target.store(upload.stream), request)
 
     def download(self, request: Request, repo: str, oid: str) -> ObjectResponse:
         return ObjectResponse(self.backend.open(repository(repo), object_id(oid)))

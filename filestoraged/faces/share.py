@@ -11,31 +11,29 @@ gets the landing page and spends nothing (``previews`` says which).
 
 from __future__ import annotations
 
-import mimetypes
 import re
 from typing import Dict, Optional
 from urllib.parse import parse_qs, quote, unquote
 
+from ..access.scopes import Need, Scope
+from ..base.header_values import file_name, media_type
 from ..errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from ..pages.share import landing_page
-from ..pages.upload import result_page
-from ..web.messages import JsonResponse, ObjectResponse, Request, TextResponse
-from ..wire.accept import prefers_html
-from ..wire.multipart import boundary_of
-from ..base.header_values import file_name, media_type
-from ..base.timestamps import iso_utc
+from ..sharing.rules import MAX_DOWNLOADS
 from ..storage.names import SHARES
-from ..wire.credentials import basic_password, header_text
-from ..wire.fields import refuse_unknown
-from ..access.scopes import Need, Scope
+from ..uploads.sources import FormFile, multipart_parts, raw_upload
+from ..uploads.targets import ShareTarget, Terms
+from ..web.messages import JsonResponse, ObjectResponse, Request, Response, TextResponse
 from ..web.router import Router
+from ..wire.accept import accepts, prefers_html
+from ..wire.credentials import basic_password, header_text
+from ..wire.fields import refuse_unknown, whole_number
+from ..wire.multipart import boundary_of
 from . import Face
 from .previews import landing_only
-from .uploads import FormFile, multipart_parts, raw_upload, whole_number
 
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _FIELD_LIMIT = 1024  # bytes in a text field
-MAX_DOWNLOADS = 1_000_000
 DAY = 24 * 3600
 FORM_FIELDS = ("file", "password", "max_downloads", "expires_in", "token")
 
@@ -56,7 +54,7 @@ class ShareFace(Face):
                     "PUT": create}, query=("download", "password"))
 
 
-    def upload(self, request: Request) -> JsonResponse:
+    def upload(self, request: Request) -> Response:
         parts = multipart_parts(request, self.config.max_size)
         if parts is None:
             raise BadRequest("upload with multipart/form-data and a 'file' part")
@@ -67,7 +65,7 @@ class ShareFace(Face):
                 raise BadRequest("more than one 'file' part")
             if part.name in ("password", "max_downloads", "expires_in"):
                 fields[part.name] = part.read_text(_FIELD_LIMIT)
-                self._options(fields)  # refuse bad values before a file part streams in
+                self._terms(fields)  # refuse bad values before a file part streams in
             elif part.name == "token":  # the upload page's field (its token travels in Authorization)
                 part.read_text(_FIELD_LIMIT)
             else:
@@ -79,18 +77,11 @@ class ShareFace(Face):
             take(part)
         else:
             raise BadRequest("the form has no 'file' part")
-        filename = file_name(part.filename, "the file part's filename")
-        content_type = share_content_type(media_type(part.content_type, "the file part's Content-Type"), filename)
-        with self.shares.pinned() as pin:
-            # The fields after the file are read before its end: a refused one stores nothing.
-            info = self.backend.put(SHARES, FormFile(part, parts, take), content_type, hashed=pin).info
-            max_downloads, expires_in = self._options(fields)
-            link = self.shares.create(info.oid, info.size, filename, content_type,
-                                      fields.get("password") or None, max_downloads, expires_in)
-        answer, headers = link_answer(request, link)
-        if prefers_html(request.headers):  # the upload page's form, sent without JavaScript
-            return result_page(answer, max_downloads)
-        return JsonResponse(201, answer, headers)
+        target = ShareTarget(self.app, file_name(part.filename, "the file part's filename"),
+                             media_type(part.content_type, "the file part's Content-Type"),
+                             lambda: self._terms(fields))
+        # The fields after the file are read before its end: a refused one stores nothing.
+        return target.answer(target.store(FormFile(part, parts, take)), request)
 
     def upload_named(self, request: Request, link_id: str):
         """transfer.sh's one-liner, ``curl --upload-file ./report.pdf
@@ -118,23 +109,20 @@ class ShareFace(Face):
         longest = max(1, self.config.share_max_expiry // DAY)
         days = whole_number(header_text(request.headers, "Max-Days"), "Max-Days", 0, 1, longest)
         expires_in = min(days * DAY, self.config.share_max_expiry) if days else self.config.share_default_expiry
-        password = header_text(request.headers, "X-Password") or None
+        terms = Terms(header_text(request.headers, "X-Password") or None, max_downloads, expires_in)
         upload = raw_upload(request, self.config.max_size)
-        content_type = share_content_type(upload.content_type, filename)
-        with self.shares.pinned() as pin:
-            info = self.backend.put(SHARES, upload.stream, content_type, hashed=pin).info
-            link = self.shares.create(info.oid, info.size, filename, content_type, password, max_downloads,
-                                      expires_in)
-        answer, headers = link_answer(request, link)
-        if "application/json" in request.headers.get("Accept", ""):
-            return JsonResponse(201, answer, headers)
-        return TextResponse(201, answer["url"] + "\n", headers=headers)
+        target = ShareTarget(self.app, filename, upload.content_type, lambda: terms)
+        result = target.result(target.store(upload.stream), request.base_url)
+        if accepts(request.headers, "application/json"):
+            return JsonResponse(201, result, target.headers(result))
+        return TextResponse(201, str(result["url"]) + "\n", headers=target.headers(result))
 
-    def _options(self, fields: Dict[str, str]) -> tuple:
+    def _terms(self, fields: Dict[str, str]) -> Terms:
+        """A form's link terms (``BadRequest`` for a bad value, before the file is stored)."""
         max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
         expires_in = whole_number(fields.get("expires_in"), "expires_in", self.config.share_default_expiry,
-                              1, self.config.share_max_expiry)
-        return max_downloads, expires_in
+                                  1, self.config.share_max_expiry)
+        return Terms(fields.get("password") or None, max_downloads, expires_in)
 
 
     def download(self, request: Request, link_id: str):
@@ -223,18 +211,6 @@ class Spending:
             self.shares.wake_sweeper(self.oid)
 
 
-def link_answer(request: Request, link) -> tuple:
-    """A new link's answer, and the headers that carry it too."""
-    url = "%s/file/%s" % (request.base_url, link.id)
-    answer = {
-        "status": "File Uploaded Successfully",
-        "url": url,
-        "delete_token": link.delete_token,
-        "expires_at": iso_utc(link.expires_at),
-    }
-    return answer, {"Location": url, "X-Delete-Token": link.delete_token, "X-Expires-At": answer["expires_at"]}
-
-
 def _same_origin(request: Request) -> bool:
     """A browser's form submission from our own pages: ``Sec-Fetch-Site:
     same-origin`` (set by the browser, never by a page; our pages'
@@ -260,13 +236,6 @@ def _password(request: Request) -> Optional[str]:
     if header is not None:
         return header
     return basic_password(request.headers)
-
-
-def share_content_type(declared: Optional[str], filename: Optional[str]) -> str:
-    if declared and declared.lower() != "application/octet-stream":
-        return declared
-    guessed = mimetypes.guess_type(filename or "")[0]
-    return guessed or declared or "application/octet-stream"
 
 
 def _disposition(filename: Optional[str]) -> str:

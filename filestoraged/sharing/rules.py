@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOMBSTONE_SECONDS = 30 * 24 * 3600  # dead links answer 410 this long, then 404
+MAX_DOWNLOADS = 1_000_000  # downloads one link may allow
 # Seconds a blob no link names is kept: an upload may be about to link it,
 # and an upload's pin (see ``LinkRules.pinned``) lapses after this.
 ORPHAN_GRACE = 600.0

@@ -34,6 +34,32 @@ def exact_length(stream) -> Optional[int]:
     return left if isinstance(left, int) else None
 
 
+class FinishedFile:
+    """A finished resumable upload's file on this machine's disk, as a stream
+    for ``Backend.put``, which may instead take the file itself (the disk
+    backend links it into place: one pass over the bytes, no copy). The file
+    stays the caller's to remove; use as a context manager."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle = None
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._handle is None:
+            self._handle = open(self.path, "rb")
+        return self._handle.readinto(buffer)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> "FinishedFile":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     oid: str  # lowercase hex SHA-256 of the bytes
@@ -139,23 +165,17 @@ class Backend(abc.ABC):
         expected: Optional[str] = None,
         hashed: Optional[Callable[[str], None]] = None,
     ) -> PutResult:
-        """Store the stream's bytes under their SHA-256. Nothing partial is ever
-        visible: on any error (``TooLarge``, ``InsufficientStorage``, a client
-        gone) what was written is removed before the error propagates.
+        """Store the stream's bytes under their SHA-256 (``stream`` may be a
+        ``FinishedFile``: a backend on the same disk adopts the file itself
+        instead of a copy). Nothing partial is ever visible: on any error
+        (``TooLarge``, ``InsufficientStorage``, a client gone) what was
+        written is removed before the error propagates.
         ``expected``: the SHA-256 the bytes were sent as (a Git LFS upload
         names its object): if they hash to another, ``Unprocessable`` and
         nothing is kept. ``hashed``: called with the SHA-256 once every byte
         is read, before the backend looks whether it holds those bytes already
         or makes anything visible; if it raises, nothing is kept (see
         ``before_publishing``)."""
-
-    def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None,
-                 hashed: Optional[Callable[[str], None]] = None) -> PutResult:
-        """Store the bytes of the finished file at ``path`` (a resumable
-        upload's), as ``put`` would; the file is the caller's to remove. A
-        backend on the same disk may take the file itself instead of a copy."""
-        with open(path, "rb") as source:
-            return self.put(namespace, source, content_type, hashed=hashed)
 
     @abc.abstractmethod
     def open(self, namespace: Namespace, oid: str) -> StoredObject:

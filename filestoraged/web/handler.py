@@ -37,8 +37,8 @@ from ..wire.accept import prefers_html
 from . import tls
 from .admission import WaitingPlace
 from .deadlines import PacedReader, PacedSender
-from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, TextResponse, error_response,
-                       whole_parts)
+from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, Response, TextResponse,
+                       error_response, whole_parts)
 from .transfer import Wire, serve_object
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("filestoraged.access")
 
-Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
 # How long an early answer waits for the client to stop sending.
 LINGER_SECONDS = 2.0
 

@@ -146,6 +146,10 @@ class ObjectResponse:
     before_last: Optional[Callable[[], None]] = None
 
 
+# What a face returns.
+Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
+
+
 def whole_parts(
     response: Union[JsonResponse, TextResponse, EmptyResponse], method: str
 ) -> Tuple[Dict[str, str], bytes]:

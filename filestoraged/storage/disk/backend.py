@@ -27,7 +27,8 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from ...errors import InsufficientStorage, NotFound
 from .. import blocks
 from ...base.lru import FileCache, identity, still_same_file
-from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, before_publishing
+from ..interface import (Backend, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
+                         before_publishing)
 from ...base.interprocess import run_dir
 from ..names import DEFAULT, SHARES, Namespace, is_object_id
 from .files import (
@@ -103,20 +104,22 @@ class DiskBackend(Backend):
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+        if isinstance(stream, FinishedFile):
+            return self._adopt(namespace, stream.path, content_type, expected, hashed)
         with _disk_errors(), TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, \
                 self._usage.reservation() as reservation:
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
             return self._publish(namespace, tmp.fd, written, content_type, tmp.publish)
 
-    def put_file(self, namespace: Namespace, path: str, content_type: Optional[str] = None,
-                 hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+    def _adopt(self, namespace: Namespace, path: str, content_type: Optional[str], expected: Optional[str],
+               hashed: Optional[Callable[[str], None]]) -> PutResult:
         """A finished resumable upload's file becomes the object itself: one
         pass hashes it (its SHA-256 and block checks) and it is hard-linked
         into place, never copied. The file is on this disk (``uploads/``)."""
         with _disk_errors(), open(path, "r+b") as source, self._usage.reservation() as reservation:
             written = write_object(None, source, reservation, self.max_size)
-            before_publishing(written[0], None, hashed)
+            before_publishing(written[0], expected, hashed)
 
             def link(target: str) -> bool:
                 os.fsync(source.fileno())

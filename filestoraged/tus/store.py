@@ -50,7 +50,7 @@ _RECORD_LIMIT = 64 * 1024
 class Upload:
     id: str
     length: int
-    target: Dict[str, object]  # what faces.upload_targets made of the metadata
+    target: Dict[str, object]  # its target's record (uploads.targets.Target.record)
     metadata: str  # the Upload-Metadata to show back (no password)
     owner: str  # the client address that created it
     created: float

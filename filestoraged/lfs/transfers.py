@@ -28,11 +28,12 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ..errors import NotFound, TooLarge, Unprocessable
+from ..faces import Face
 from ..storage.names import is_object_id, object_id, repository
+from ..uploads.targets import RepositoryTarget
 from ..web.messages import JsonResponse, Request
 from ..web.router import Router
-from . import Face
-from .lfs_wire import allow, answer, json_request, lfs_errors
+from .protocol import allow, answer, json_request, lfs_errors
 
 MAX_OBJECTS = 1000  # objects in one batch request (git-lfs sends 100)
 
@@ -96,12 +97,12 @@ class LfsFace(Face):
 
     @lfs_errors
     def upload(self, request: Request, repo: str, oid: str) -> JsonResponse:
-        namespace = repository(repo)
+        repository(repo)  # a bad name is refused first
         if not is_object_id(oid):
             raise Unprocessable("an object id is 64 lowercase hex digits (sha256)")
         allow(request, repo, "write")
-        info = self.backend.put(namespace, request.body(self.config.max_size), None, expected=oid).info
-        return answer(200, {"oid": info.oid, "size": info.size})
+        target = RepositoryTarget(self.app, repo, None, expected=oid)
+        return answer(200, target.result(target.store(request.body(self.config.max_size)), request.base_url))
 
     @lfs_errors
     def verify(self, request: Request, repo: str) -> JsonResponse:

@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..errors import BadRequest, Conflict
-from ..lfs.locks import MAX_PATH, LockExists, LockStore
+from ..faces import Face
 from ..storage.names import repository
 from ..web.messages import JsonResponse, Request
 from ..web.router import Router
-from . import Face
-from .lfs_wire import allow, answer, error_answer, json_request, lfs_errors, user_of
-from .uploads import whole_number
+from ..wire.fields import whole_number
+from .locks import MAX_PATH, LockExists, LockStore
+from .protocol import allow, answer, error_answer, json_request, lfs_errors, user_of
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

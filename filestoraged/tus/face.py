@@ -3,7 +3,7 @@ Uppy, tus-js-client and tuspy), extensions creation, creation-with-upload,
 termination and expiration.
 
 - ``POST /uploads`` with ``Upload-Length`` and ``Upload-Metadata`` (see
-  ``upload_targets``: ``target`` names where the bytes go) creates one:
+  ``metadata``: ``target`` names where the bytes go) creates one:
   ``201`` and its URL in ``Location`` (128 random bits: unguessable).
 - ``HEAD`` of the URL: ``Upload-Offset``, the bytes kept (what a restart
   keeps); ``PATCH`` with ``Upload-Offset`` and an
@@ -28,13 +28,15 @@ from email.utils import formatdate
 from typing import Dict, Union
 
 from ..errors import BadRequest, Conflict, InsufficientStorage, PreconditionFailed, TooLarge, UnsupportedMediaType
-from ..resumable.store import Upload, UploadStore
-from ..wire.credentials import header_text
+from ..faces import Face
+from ..storage.interface import FinishedFile
+from ..uploads.targets import Target, from_record
 from ..web.messages import EmptyResponse, JsonResponse, Request
 from ..web.router import Router
-from . import Face
-from .upload_targets import parse_metadata, scope_of, shown_metadata, store, target_of
-from .uploads import whole_number
+from ..wire.credentials import header_text
+from ..wire.fields import whole_number
+from .metadata import parse_metadata, shown_metadata, target_of
+from .store import Upload, UploadStore
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration"
@@ -68,13 +70,10 @@ class ResumableFace(Face):
             raise TooLarge("Upload-Length %d is over the %d-byte limit" % (length, self.config.max_size))
         raw_metadata = header_text(request.headers, "Upload-Metadata")
         metadata = parse_metadata(raw_metadata)
-        target = target_of(metadata, self.config)
-        request.grant.require(scope_of(target))
-        if metadata.get("password") and target["face"] == "file":
-            salt, digest = self.app.shares.passwords.digest(metadata["password"])
-            target.update(salt=salt.hex(), digest=digest.hex())
-        upload = self.uploads.create(length, target, shown_metadata(raw_metadata), request.client,
-                                     self._check_quota)
+        target = target_of(metadata, self.app)
+        request.grant.require(target.need())
+        upload = self.uploads.create(length, target.for_record().record(), shown_metadata(raw_metadata),
+                                     request.client, self._check_quota)
         headers = {"Location": "%s/uploads/%s" % (request.base_url, upload.id)}
         if _content_type(request) == CHUNK_TYPE or length == 0:  # creation-with-upload
             headers["Upload-Offset"] = str(self._append(request, upload, 0))
@@ -121,8 +120,11 @@ class ResumableFace(Face):
 
     def _upload(self, request: Request, upload_id: str) -> Upload:
         upload = self.uploads.get(upload_id)
-        request.grant.require(scope_of(upload.target))
+        request.grant.require(self._target(upload).need())
         return upload
+
+    def _target(self, upload: Upload) -> Target:
+        return from_record(self.app, upload.target)
 
     def _append(self, request: Request, upload: Upload, offset: int) -> int:
         """Append the body at ``offset``; store the object once the last byte is
@@ -143,8 +145,12 @@ class ResumableFace(Face):
         return kept
 
     def _finish(self, request: Request, upload: Upload) -> None:
-        result = store(self.app, request, upload.target, self.uploads.bytes_path(upload))
-        self.uploads.finish(upload, result)
+        """The last byte is in: the bytes go where the target says, and the
+        upload keeps what a single upload to that face would have answered."""
+        target = self._target(upload)
+        with FinishedFile(self.uploads.bytes_path(upload)) as source:
+            stored = target.store(source)
+        self.uploads.finish(upload, target.result(stored, request.base_url))
 
     def _check_quota(self, pending: int) -> None:
         """Unfinished uploads (``pending`` bytes, the new one included) count

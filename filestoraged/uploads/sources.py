@@ -1,6 +1,6 @@
 """Where an upload's bytes come from: the raw body, or the ``file`` part of a
-``multipart/form-data`` body (what ``curl -F file=@x`` and browsers send);
-and the small numbers that ride along with requests."""
+``multipart/form-data`` body (what ``curl -F file=@x`` and browsers send),
+with the upload page's other fields read around it."""
 
 from __future__ import annotations
 
@@ -29,17 +29,6 @@ class Upload:
 
 
 TOKEN_FIELD_LIMIT = 1024  # bytes of the form's token field
-
-
-def whole_number(text: Optional[str], name: str, default: int, low: int, high: int) -> int:
-    """A query or form value that must be a whole number in ``[low, high]``
-    (ASCII digits: ``str.isdigit`` would take ``²``); ``default`` if absent."""
-    if text is None or text.strip() == "":
-        return default
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18 or not low <= int(text) <= high:
-        raise BadRequest("%s must be a whole number from %d to %d" % (name, low, high))
-    return int(text)
 
 
 def multipart_parts(request: Request, max_size: int) -> Optional[Iterator[Part]]:

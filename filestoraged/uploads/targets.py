@@ -1,0 +1,236 @@
+"""Where an upload's bytes go, and what its face answers: every upload is
+body -> target -> answer, whether it came whole (``POST /files``, ``PUT
+/data/REPO``, the ``/file`` form and one-liner, a Git LFS upload) or
+resumed (``/uploads``, whose unfinished record keeps its target).
+
+A target knows the scope a single upload to its face needs (``need``),
+stores a stream or a finished file (``store``), and gives the JSON its face
+answers (``result``) or that whole answer (``answer``). A resumable upload
+keeps it as a record (``record``; ``from_record`` reads it back): never a
+share link's password in the clear, only its salted digest.
+"""
+
+from __future__ import annotations
+
+import abc
+import mimetypes
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple, Type
+
+from ..access.scopes import Need, Scope
+from ..base.timestamps import iso_utc
+from ..pages.upload import result_page
+from ..sharing.rules import NewLink
+from ..storage.interface import ObjectInfo, Readable
+from ..storage.names import DEFAULT, SHARES, repository
+from ..web.messages import JsonResponse, Request, Response
+from ..wire.accept import prefers_html
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing an upload made: the object, whether it is new to its
+    namespace, and for a share link the link."""
+
+    info: ObjectInfo
+    created: bool
+    link: Optional[NewLink] = None
+
+
+class Target(abc.ABC):
+    """One upload's destination (see the module docstring). ``app`` gives
+    the backend and the share links."""
+
+    kind: str  # its name in a resumable upload's record
+
+    def __init__(self, app, content_type: Optional[str]) -> None:
+        self.app = app
+        self.content_type = content_type
+
+    @abc.abstractmethod
+    def need(self) -> Need:
+        """What a single upload to this target asks of a request's token."""
+
+    @abc.abstractmethod
+    def store(self, source: Readable) -> Stored:
+        """Store the bytes of ``source`` (a stream, or a finished upload's
+        ``storage.interface.FinishedFile``); nothing is kept on failure."""
+
+    @abc.abstractmethod
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        """The JSON a single upload to this target's face answers."""
+
+    def answer(self, stored: Stored, request: Request) -> Response:
+        """The whole answer to a single upload to this target's face."""
+        return JsonResponse(201, self.result(stored, request.base_url))
+
+    def for_record(self) -> "Target":
+        """The target as a resumable upload keeps it (see ``record``)."""
+        return self
+
+    def record(self) -> Dict[str, object]:
+        """What a resumable upload keeps of its target."""
+        return {"face": self.kind, "content_type": self.content_type}
+
+
+class FilesTarget(Target):
+    """``/files``: the default namespace; answers ``200 {"hash", "size",
+    "url", "created"}`` with ``Location`` (a result page to the upload form)."""
+
+    kind = "files"
+
+    def need(self) -> Need:
+        return Need(Scope("files", "write"))
+
+    def store(self, source: Readable) -> Stored:
+        put = self.app.backend.put(DEFAULT, source, self.content_type)
+        return Stored(put.info, put.created)
+
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        return {"hash": stored.info.oid, "size": stored.info.size,
+                "url": "%s/files/%s" % (base_url, stored.info.oid), "created": stored.created}
+
+    def answer(self, stored: Stored, request: Request) -> Response:
+        body = self.result(stored, request.base_url)
+        if prefers_html(request.headers):  # the upload page's form, sent without JavaScript
+            return result_page(body)
+        return JsonResponse(200, body, {"Location": str(body["url"])})
+
+    @classmethod
+    def from_record(cls, app, value: Dict[str, object]) -> "Target":
+        return cls(app, _text(value.get("content_type")))
+
+
+class RepositoryTarget(Target):
+    """``/data/REPO``: a repository's namespace; answers ``201 {"oid",
+    "size"}``. ``expected``: the object id the bytes were sent as (a Git LFS
+    upload names its object): other bytes are refused, nothing kept."""
+
+    kind = "data"
+
+    def __init__(self, app, repo: str, content_type: Optional[str], expected: Optional[str] = None) -> None:
+        super().__init__(app, content_type)
+        self.namespace = repository(repo)  # BadRequest for a bad name
+        self.repo = repo
+        self.expected = expected
+
+    def need(self) -> Need:
+        return Need(Scope("data", "write", self.repo))
+
+    def store(self, source: Readable) -> Stored:
+        put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
+        return Stored(put.info, put.created)
+
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        return {"oid": stored.info.oid, "size": stored.info.size}
+
+    def record(self) -> Dict[str, object]:
+        return dict(super().record(), repo=self.repo)
+
+    @classmethod
+    def from_record(cls, app, value: Dict[str, object]) -> "Target":
+        return cls(app, str(value["repo"]), _text(value.get("content_type")))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A new share link's terms: its password (or, for a resumable upload,
+    only the password's ``(salt, digest)``, made when the upload was
+    created), its downloads and its lifetime in seconds."""
+
+    password: Optional[str]
+    max_downloads: int
+    expires_in: int
+    digested: Optional[Tuple[bytes, bytes]] = None
+
+
+class ShareTarget(Target):
+    """``/file``: the share links' private namespace, and a link made for
+    the bytes (the one place a blob is pinned, stored and linked); answers
+    ``201 {"status", "url", "delete_token", "expires_at"}`` with the link in
+    ``Location``, ``X-Delete-Token`` and ``X-Expires-At``. ``terms`` is
+    asked once the bytes are in: a form's fields may follow its file."""
+
+    kind = "file"
+
+    def __init__(self, app, filename: Optional[str], declared_type: Optional[str],
+                 terms: Callable[[], Terms]) -> None:
+        super().__init__(app, link_content_type(declared_type, filename))
+        self.filename = filename
+        self.terms = terms
+
+    def need(self) -> Need:
+        return Need(Scope("share", "create"))
+
+    def store(self, source: Readable) -> Stored:
+        shares = self.app.shares
+        with shares.pinned() as pin:
+            put = self.app.backend.put(SHARES, source, self.content_type, hashed=pin)
+            terms = self.terms()
+            link = shares.create(put.info.oid, put.info.size, self.filename, self.content_type, terms.password,
+                                 terms.max_downloads, terms.expires_in, terms.digested)
+        return Stored(put.info, put.created, link)
+
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        assert stored.link is not None
+        return {"status": "File Uploaded Successfully", "url": "%s/file/%s" % (base_url, stored.link.id),
+                "delete_token": stored.link.delete_token, "expires_at": iso_utc(stored.link.expires_at)}
+
+    @staticmethod
+    def headers(result: Dict[str, object]) -> Dict[str, str]:
+        """The link in headers too, for clients that read no JSON."""
+        return {"Location": str(result["url"]), "X-Delete-Token": str(result["delete_token"]),
+                "X-Expires-At": str(result["expires_at"])}
+
+    def answer(self, stored: Stored, request: Request) -> Response:
+        body = self.result(stored, request.base_url)
+        if prefers_html(request.headers):  # the upload page's form, sent without JavaScript
+            return result_page(body, self.terms().max_downloads)
+        return JsonResponse(201, body, self.headers(body))
+
+    def for_record(self) -> "Target":
+        """The same target with its password kept only as its salted digest
+        (scrypt, on the password pool), as a resumable upload records it."""
+        terms = self.terms()
+        digested = terms.digested
+        if terms.password:
+            digested = self.app.shares.passwords.digest(terms.password)
+        kept = Terms(None, terms.max_downloads, terms.expires_in, digested)
+        return ShareTarget(self.app, self.filename, self.content_type, lambda: kept)
+
+    def record(self) -> Dict[str, object]:
+        terms = self.terms()
+        assert not terms.password, "a recorded share target keeps its password's digest only (see for_record)"
+        salt, digest = terms.digested or (None, None)
+        return dict(super().record(), filename=self.filename, max_downloads=terms.max_downloads,
+                    expires_in=terms.expires_in, salt=salt.hex() if salt else None,
+                    digest=digest.hex() if digest else None)
+
+    @classmethod
+    def from_record(cls, app, value: Dict[str, object]) -> "Target":
+        digested = None
+        if value.get("salt"):
+            digested = (bytes.fromhex(str(value["salt"])), bytes.fromhex(str(value["digest"])))
+        terms = Terms(None, int(value["max_downloads"]), int(value["expires_in"]), digested)  # type: ignore
+        return cls(app, _text(value.get("filename")), _text(value.get("content_type")), lambda: terms)
+
+
+_KINDS: Dict[str, Type] = {target.kind: target for target in (FilesTarget, RepositoryTarget, ShareTarget)}
+
+
+def from_record(app, value: Dict[str, object]) -> Target:
+    """The target a resumable upload recorded (see ``Target.record``)."""
+    return _KINDS[str(value["face"])].from_record(app, value)
+
+
+def link_content_type(declared: Optional[str], filename: Optional[str]) -> str:
+    """A share link's media type: the one declared, else guessed from its
+    file name (``application/octet-stream`` names no type)."""
+    if declared and declared.lower() != "application/octet-stream":
+        return declared
+    guessed = mimetypes.guess_type(filename or "")[0]
+    return guessed or declared or "application/octet-stream"
+
+
+def _text(value: object) -> Optional[str]:
+    return None if value is None else str(value)
