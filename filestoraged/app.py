@@ -18,13 +18,12 @@ from .lfs.transfers import LfsFace
 from .tus.face import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
-from .kvstore.local import KVLimits, KVStore
+from .deployment import deployment_for
+from .kvstore.local import KVLimits
 from .pages import error_page
 from .metrics import Metrics
 from .web.router import Router
-from .kvstore.bucket import SharedKVStore
 from .sharing.store import LinkStore
-from .sharing.sweep import give_back
 from .access.tokens import TokenStore
 from .tus.store import UploadStore
 from .access.gate import Access
@@ -32,32 +31,6 @@ from .storage.interface import Backend
 
 
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
-# With records in the bucket, a token read is believed this long: the bound
-# on how long a revocation takes to reach every daemon (a GET of the bucket
-# per authenticated request otherwise).
-TOKEN_CACHE_SECONDS = 2.0
-
-
-def make_records(config: Config, s3_client=None, clock: Callable[[], float] = time.time) -> tuple:
-    """``(records, throttle)``: where tokens (and with ``--records s3`` share
-    links and the KV store) live, and where attempt limits are counted.
-    Locally both in ``meta.db`` (the throttle without fsync); with
-    ``--records s3`` both in the bucket beside the objects (through
-    ``s3_client``, the backend's, or a client of their own)."""
-    if config.records == "s3":
-        from .records.bucket import BucketRecords
-        from .records.checked import CheckedRecords
-        from .storage.s3.client import configured
-
-        if s3_client is None:
-            s3_client = configured(config)
-        records = CheckedRecords(BucketRecords(s3_client, clock), config.s3_endpoint)
-        return records, records
-    from .records.local import LocalRecords
-
-    meta_db = os.path.join(config.data_dir, "meta.db")
-    records = LocalRecords(meta_db, clock=clock)
-    return records, LocalRecords(meta_db, durable=False, clock=clock)
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -100,23 +73,13 @@ class App:
         self.metrics.usage = self.backend.usage
         # The other workers' metrics snapshots (see workers.metrics_files).
         self.peer_metrics: Callable[[], list] = list
-        meta_db = os.path.join(config.data_dir, "meta.db")
-        self.records, self.throttle = make_records(config, getattr(self.backend, "client", None), clock)
-        # One machine: holds are the worker's (the parent gives back a dead
-        # one's); a daemon alone gives back what a previous run left.
-        holder = str(os.getpid()) if config.records == "local" else None
-        if config.records == "local" and worker is None:
-            give_back(self.records)
-        self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease, holder)
-        if config.records == "s3":  # every face's state in the bucket: any daemon serves any request
-            self.kv: KVStore | SharedKVStore = SharedKVStore(self.records, kv_limits(config))
-        else:
-            # Decision: the KV store keeps a SQLite form of its own on one
-            # machine. Over the records (SharedKVStore on LocalRecords) a
-            # 1-key set and commit ran 563/s against 2,006/s, a lookup
-            # 57,000/s against 167,000/s (same process, interleaved).
-            self.kv = KVStore(meta_db, kv_limits(config))
-        self.tokens = TokenStore(self.records, clock, TOKEN_CACHE_SECONDS if config.records == "s3" else 0.0)
+        self.deployment = deployment_for(config, clock)
+        self.records, self.throttle = self.deployment.open_records(getattr(self.backend, "client", None))
+        self.deployment.begin(self.records, worker)
+        self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease,
+                                self.deployment.holder())
+        self.kv = self.deployment.kv_store(self.records, kv_limits(config))
+        self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
         self.uploads = UploadStore(config.data_dir, clock)  # resumable uploads' bytes, on this daemon's disk

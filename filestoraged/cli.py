@@ -85,15 +85,9 @@ def run_daemon(config, argv: Sequence[str]) -> int:
     from .base.memory import tune_malloc
 
     tune_malloc()  # before any thread or worker starts: they inherit it
-    if config.records == "s3":  # before any fork: a store that would race silently is one line, exit 1
-        from .app import make_records
-        from .records.bucket import probe
+    from .deployment import deployment_for
 
-        records, _ = make_records(config)
-        try:
-            probe(records, config.s3_endpoint)
-        finally:
-            records.close()
+    deployment_for(config).check_store()  # before any fork: a store that would race silently is one line, exit 1
     count = worker_count(config.workers)
     if count == 1:
         return process.serve_process(config)
@@ -103,8 +97,8 @@ def run_daemon(config, argv: Sequence[str]) -> int:
 
 
 def run_fsck(config) -> int:
+    from .deployment import deployment_for
     from .storage.disk.backend import DiskBackend
-    from .sharing.fsck import check_links
     from .storage.disk.fsck import fsck
 
     if config.backend == "s3":
@@ -122,8 +116,7 @@ def run_fsck(config) -> int:
     try:
         # Safe beside a serving daemon: nothing in .tmp is touched.
         report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
-        if config.records == "local":
-            report.refused_values += check_links(os.path.join(config.data_dir, "meta.db"), config.repair)
+        report.refused_values += deployment_for(config).check_links(config.repair)
     finally:
         if lock is not None:
             dirlock.release(lock)
@@ -183,19 +176,18 @@ def run_token(config) -> int:
     action = config.words[0] if config.words else ""
     if not os.path.isdir(config.data_dir):  # never a new, empty store the service will not see
         return no_data_dir(config)
-    from .app import make_records
+    from .deployment import deployment_for
 
-    records, throttle = make_records(config)
-    throttle.close()
-    if config.records == "s3":  # as the daemon does: a store that writes blind would let two tokens share a name
-        from .records.bucket import UnsafeStore, probe
-
-        try:
-            probe(records, config.s3_endpoint)
-        except (UnsafeStore, FileStoreError) as error:
-            records.close()
-            print("filestoraged token: %s" % error.text, file=sys.stderr)
-            return 1
+    deployment = deployment_for(config)
+    records, throttle = deployment.open_records()
+    if throttle is not records:
+        throttle.close()
+    try:  # as the daemon does: a store that writes blind would let two tokens share a name
+        deployment.probe(records)
+    except FileStoreError as error:
+        records.close()
+        print("filestoraged token: %s" % error.text, file=sys.stderr)
+        return 1
     tokens = TokenStore(records)
     try:
         if action == "create" and len(config.words) == 1:

@@ -219,7 +219,7 @@ class TokenCommandProbeTests(unittest.TestCase):
         config = config_module.load(["token", "create", "--scope", "admin", "--name", "ops", "--data-dir", folder])
         config = dataclasses.replace(config, records="s3", s3_endpoint="http://127.0.0.1:9")
         err = io.StringIO()
-        with mock.patch("filestoraged.app.make_records", return_value=(unsafe, throttle)), \
+        with mock.patch("filestoraged.deployment.bucket.SharedBucket.open_records", return_value=(unsafe, throttle)), \
                 contextlib.redirect_stderr(err):
             status = cli.run_token(config)
         self.assertEqual(status, 1)

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from filestoraged.app import TOKEN_CACHE_SECONDS
+from filestoraged.deployment.bucket import TOKEN_CACHE_SECONDS
 
 from .seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from .support import ROOT, Daemon, wait_until

@@ -49,6 +49,23 @@ def open_counters(data_dir: Optional[str]) -> SharedCounters:
     return SharedCounters(path, _SIZE)
 
 
+def start_afresh(data_dir: str) -> None:
+    """Before a daemon's first worker: no connection of an earlier run is held."""
+    try:
+        os.unlink(os.path.join(run_dir(data_dir), CONNECTIONS_FILE))
+    except FileNotFoundError:
+        pass
+
+
+def recover(data_dir: str, slot: int) -> None:
+    """Give back what the dead worker in ``slot`` held (see ``forget_worker``)."""
+    counters = open_counters(data_dir)
+    try:
+        forget_worker(counters, slot)
+    finally:
+        counters.close()
+
+
 def forget_worker(counters: SharedCounters, slot: int) -> None:
     """Give back what the worker in ``slot`` held (it died, or its slot is
     being reused): its connections per client and its free slots."""

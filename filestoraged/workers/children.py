@@ -10,10 +10,10 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..base.interprocess import run_dir
-from ..web.admission import CONNECTIONS_FILE, forget_worker, open_counters
+from ..deployment import deployment_for
 from .metrics_files import MetricsFiles
 from .process import WorkerRole, serve_process
 from .startup import guarded
@@ -37,57 +37,20 @@ class Child:
 
 
 def prepare(config) -> None:
-    """Before the first worker: uploads a crash interrupted are swept, share
-    downloads reserved by a previous run given back, and the run folder's
-    per-run files (usage counts, metrics) forgotten. Workers started later
-    never do this: their siblings' uploads and reservations are live."""
-    from ..storage.disk.backend import sweep_unfinished
-    from ..storage.disk.quota import USAGE_FILE
-
+    """Before the first worker: the metrics of an earlier run forgotten, and
+    what the deployment's subsystems left (see ``Deployment.prepare``).
+    Workers started later never do this: their siblings' uploads and
+    reservations are live."""
     os.makedirs(config.data_dir, exist_ok=True)
-    run = run_dir(config.data_dir)
-    MetricsFiles(run).clear()
-    for name in (USAGE_FILE, CONNECTIONS_FILE):  # usage: the first worker counts the disk afresh
-        try:
-            os.unlink(os.path.join(run, name))
-        except FileNotFoundError:
-            pass
-    if config.backend == "disk":
-        tmp_dir = os.path.join(config.data_dir, ".tmp")
-        os.makedirs(tmp_dir, exist_ok=True)
-        sweep_unfinished(tmp_dir)
-    _give_back_links(config, None)
+    MetricsFiles(run_dir(config.data_dir)).clear()
+    deployment_for(config).prepare()
 
 
 def give_back(config, pid: int, slot: int) -> None:
-    """What a dead worker held: its share-link reservations, its metrics'
-    gauges, its uploads' temporary files (its usage slot is reset by the
-    next worker that takes it)."""
-    from ..storage.disk.backend import sweep_unfinished
-
+    """What a dead worker held: its metrics' gauges, and what the
+    deployment's subsystems kept for it (see ``Deployment.recover``)."""
     MetricsFiles(run_dir(config.data_dir)).retire(pid)
-    counters = open_counters(config.data_dir)
-    try:
-        forget_worker(counters, slot)
-    finally:
-        counters.close()
-    sweep_unfinished(os.path.join(config.data_dir, ".tmp"), pid)
-    _give_back_links(config, pid)
-
-
-def _give_back_links(config, pid: Optional[int]) -> None:
-    """Share-link reservations held by worker ``pid`` (None: by anyone), on
-    one machine (``--records local``; in a bucket, holds lapse by lease)."""
-    if config.records != "local":
-        return
-    from ..records.local import LocalRecords
-    from ..sharing.sweep import give_back
-
-    records = LocalRecords(os.path.join(config.data_dir, "meta.db"))
-    try:
-        give_back(records, None if pid is None else str(pid))
-    finally:
-        records.close()
+    deployment_for(config).recover(pid, slot)
 
 
 def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:

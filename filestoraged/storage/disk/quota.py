@@ -10,13 +10,23 @@ back before it starts.
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional, Tuple
 
 from ...errors import InsufficientStorage
-from ...base.interprocess import WORKER_SLOTS, SharedCounters
+from ...base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
 USAGE_FILE = "usage"  # in <data-dir>/run/
 _COUNTED, _OBJECTS, _BYTES, _IN_FLIGHT, _FIRST_SLOT = range(5)
+
+
+def start_afresh(data_dir: str) -> None:
+    """Before a daemon's first worker: the counts of an earlier run are
+    dropped, and the first worker counts the disk."""
+    try:
+        os.unlink(os.path.join(run_dir(data_dir), USAGE_FILE))
+    except FileNotFoundError:
+        pass
 
 
 class Usage:

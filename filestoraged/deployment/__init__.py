@@ -1,0 +1,19 @@
+"""The deployment modes (``--records``): one machine's workers over
+``meta.db`` (``local``), or any number of daemons over one bucket (``s3``).
+``deployment_for`` is the one place that asks which."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from .base import Deployment
+
+
+def deployment_for(config, clock: Callable[[], float] = time.time) -> Deployment:
+    """The deployment the configuration names."""
+    from .bucket import SharedBucket
+    from .local import OneMachine
+
+    modes = {"local": OneMachine, "s3": SharedBucket}
+    return modes[config.records](config, clock)

@@ -1,0 +1,82 @@
+"""What every deployment mode answers: where the records are and how they
+are opened, how long a token read is believed, the store's probe, who
+holds share-link reservations and who gives back those of a process that
+died; and the supervisor's one door to the leftovers of each subsystem:
+``prepare`` before the first worker, ``recover`` after one died (gunicorn's
+arbiter knows no application state either)."""
+
+from __future__ import annotations
+
+import abc
+import os
+from typing import Callable, List, Optional, Tuple
+
+from ..records.interface import Records
+from ..storage.disk import quota
+from ..storage.disk.backend import sweep_unfinished
+from ..web import admission
+
+
+class Deployment(abc.ABC):
+    # Seconds a token read from the records is believed (0: read on every use).
+    token_cache_seconds = 0.0
+
+    def __init__(self, config, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.clock = clock
+
+    @abc.abstractmethod
+    def open_records(self, s3_client=None) -> Tuple[Records, Records]:
+        """``(records, throttle)``: where tokens, share links, the key-value
+        store and Git LFS locks live, and where attempt limits are counted
+        (the same object, or records that need not survive a power cut).
+        ``s3_client``: the backend's, to share its connections."""
+
+    @abc.abstractmethod
+    def kv_store(self, records: Records, limits):
+        """The key-value store of ``/kv``."""
+
+    def check_store(self) -> None:
+        """Before serving: refuse a store on which races would go unseen
+        (a start-up error, one line)."""
+
+    def probe(self, records: Records) -> None:
+        """Refuse ``records`` if their store ignores conditional writes."""
+
+    def holder(self) -> Optional[str]:
+        """What this process's share-link reservations begin with, where a
+        dead process's are given back by name (None: random, left to lapse)."""
+        return None
+
+    def begin(self, records: Records, worker: Optional[int]) -> None:
+        """A serving process starts with ``records`` (``worker``: its slot
+        among workers; None: the daemon alone)."""
+
+    def give_back_holds(self, pid: Optional[int]) -> None:
+        """Share-link reservations of the process ``pid`` (None: of every
+        process of an earlier run), where they are given back by name."""
+
+    def check_links(self, repair: bool) -> List[str]:
+        """``fsck``: share-link values no header may carry, a line each
+        (cleared with ``repair``)."""
+        return []
+
+    def prepare(self) -> None:
+        """Before the first worker: what a previous run left is dropped,
+        uploads a crash interrupted are swept, reservations given back."""
+        data_dir = self.config.data_dir
+        admission.start_afresh(data_dir)
+        quota.start_afresh(data_dir)
+        if self.config.backend == "disk":
+            tmp_dir = os.path.join(data_dir, ".tmp")
+            os.makedirs(tmp_dir, exist_ok=True)
+            sweep_unfinished(tmp_dir)
+        self.give_back_holds(None)
+
+    def recover(self, pid: int, slot: int) -> None:
+        """What the dead worker ``pid`` (in ``slot``) held: its connections,
+        its uploads' temporary files, its share-link reservations (its usage
+        slot is reset by the next worker that takes it)."""
+        admission.recover(self.config.data_dir, slot)
+        sweep_unfinished(os.path.join(self.config.data_dir, ".tmp"), pid)
+        self.give_back_holds(pid)
