@@ -19,7 +19,6 @@ from .tus.face import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .deployment import deployment_for
-from .kvstore.local import KVLimits
 from .pages import error_page
 from .metrics import Metrics
 from .web.router import Router
@@ -78,7 +77,7 @@ class App:
         self.deployment.begin(self.records, worker)
         self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease,
                                 self.deployment.holder())
-        self.kv = self.deployment.kv_store(self.records, kv_limits(config))
+        self.kv = self.deployment.kv_store(self.records)
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
@@ -102,13 +101,3 @@ class App:
         for records in {id(self.records): self.records, id(self.throttle): self.throttle}.values():
             records.close()
         self.backend.close()
-
-
-def kv_limits(config: Config) -> KVLimits:
-    return KVLimits(
-        max_key=config.kv_max_key,
-        max_value=config.kv_max_value,
-        max_staged_keys=config.kv_max_staged_keys,
-        max_staged_bytes=config.kv_max_staged_bytes,
-        cache_keys=config.kv_cache_keys,
-    )

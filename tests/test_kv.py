@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import unittest
@@ -147,7 +148,7 @@ class KVTests(KVContract, ServerCase):
         self.assertEqual(self.kv("POST", "/commit").status, 204)
         big = "x" * 200000
         self.assertEqual(self.kv("POST", "/set", {"staged": big}).status, 201)
-        db = self.app.kv._db
+        db = self.app.kv.records._db  # its own connection to meta.db
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute("PRAGMA max_page_count = %d" % pages)  # the file cannot grow: as on a full disk
         self.assertError(self.kv("POST", "/set", {"more": big}), 507, "insufficient_storage")
@@ -160,6 +161,37 @@ class KVTests(KVContract, ServerCase):
 
     def test_other_faces_still_answer_beside_kv(self):
         self.assertEqual(self.request("GET", "/healthz").status, 200)
+
+    def test_keys_of_the_earlier_tables_in_meta_db_are_kept(self):
+        """Before the store moved into the records it had tables of its own
+        in meta.db: a daemon started on such a data directory keeps every
+        committed key, and every staged change for the next commit."""
+        self.kv("POST", "/set", {"new": 0})
+        self.kv("POST", "/commit")
+        db = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        with db:
+            db.executescript("""
+                CREATE TABLE kv_committed (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                CREATE TABLE kv_staged (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+                CREATE TABLE kv_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO kv_committed VALUES ('kept', '{"n":[1,2]}'), ('going', 'null');
+                INSERT INTO kv_staged VALUES ('coming', '"soon"'), ('going', NULL);
+                INSERT INTO kv_state VALUES ('generation', 3), ('staged_keys', 2), ('staged_bytes', 20);
+            """)
+        db.close()
+        self.restart_server()
+        self.assertEqual(self.kv("GET", "/kept").json(), {"kept": {"n": [1, 2]}})
+        self.assertEqual(self.kv("GET", "/going").json(), {"going": None})
+        self.assertEqual(self.kv("GET", "/new").json(), {"new": 0})
+        self.assertEqual(self.kv("GET", "/coming").status, 404)  # staged, not committed
+        self.assertEqual(self.kv("POST", "/commit").status, 204)
+        self.assertEqual(self.kv("GET", "/coming").json(), {"coming": "soon"})
+        self.assertEqual(self.kv("GET", "/going").status, 404)
+        tables = sqlite3.connect(os.path.join(self.data_dir, "meta.db"))
+        self.addCleanup(tables.close)
+        self.assertIsNone(tables.execute("SELECT 1 FROM sqlite_master WHERE name = 'kv_committed'").fetchone())
+        self.restart_server()  # moved once: nothing is moved again
+        self.assertEqual(self.kv("GET", "/coming").json(), {"coming": "soon"})
 
 
 class KVAtRootTests(KVContract, ServerCase):
@@ -223,11 +255,12 @@ class KVKillTests(unittest.TestCase):
 
 class KVCacheBoundTests(unittest.TestCase):
     def test_the_cache_is_bounded_in_bytes_not_only_in_keys(self):
-        from filestoraged.kvstore.local import CACHE_BYTES, KVLimits, KVStore
+        from filestoraged.kvstore.store import CACHE_BYTES, KVLimits, KVStore
+        from filestoraged.records.local import LocalRecords
 
         folder = tempfile.mkdtemp(prefix="fsd-kvcache-")
         self.addCleanup(shutil.rmtree, folder, True)
-        store = KVStore(os.path.join(folder, "meta.db"), KVLimits(cache_keys=4096))
+        store = KVStore(LocalRecords(os.path.join(folder, "meta.db")), KVLimits(cache_keys=4096), own=True)
         self.addCleanup(store.close)
         big = "x" * (60 * 1024)
         for number in range(300):  # 300 values of 60 KiB: 17.6 MiB if all were kept

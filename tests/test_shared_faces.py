@@ -15,11 +15,11 @@ import tracemalloc
 import unittest
 
 from filestoraged.errors import BackendUnavailable, Gone
-from filestoraged.kvstore.local import KVLimits
-from filestoraged.kvstore.bucket import HEAD, SharedKVStore, _Sealed
+from filestoraged.kvstore.store import HEAD, KVLimits, KVStore, _digest, _Sealed
 from filestoraged.sharing.store import LinkStore
 from filestoraged.sharing.sweep import BLOBS
 from filestoraged.sharing.sweeper import Sweeper
+from filestoraged.records.interface import Records
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import SHARES
@@ -78,6 +78,36 @@ def local_records(folder: str, clock) -> LocalRecords:
     return LocalRecords(os.path.join(folder, "records.db"), clock=clock)
 
 
+class StepByStep(Records):
+    """Records over SQLite that take each operation alone, as a bucket does
+    (no ``batch`` transaction, compare-and-swap retries in ``update``): the
+    key-value store's protocol, stopped between any two steps."""
+
+    def __init__(self, inner: LocalRecords) -> None:
+        self.inner = inner
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def create(self, key, value):
+        return self.inner.create(key, value)
+
+    def replace(self, key, value, version):
+        return self.inner.replace(key, value, version)
+
+    def delete(self, key, version=None):
+        return self.inner.delete(key, version)
+
+    def keys(self, prefix):
+        return self.inner.keys(prefix)
+
+    def now(self):
+        return self.inner.now()
+
+    def close(self):
+        self.inner.close()
+
+
 class DaemonsCase(unittest.TestCase):
     """Stores of three "daemons": each its own connection to one records file."""
 
@@ -93,7 +123,7 @@ class DaemonsCase(unittest.TestCase):
 class SharedKVTests(DaemonsCase):
     def setUp(self) -> None:
         super().setUp()
-        self.kv = [SharedKVStore(records, KVLimits()) for records in self.records]
+        self.kv = [KVStore(StepByStep(records), KVLimits()) for records in self.records]
 
     def test_a_commit_through_one_is_read_through_the_others_at_once(self):
         self.assertTrue(self.kv[0].stage_set("colour", "blue"))
@@ -134,7 +164,7 @@ class SharedKVTests(DaemonsCase):
             self.kv[0].stage_set(key, key.upper())
         applied = []
 
-        def stop_midway(head):
+        def stop_midway(head, *rest):
             applied.append(head)
             raise ConnectionError("the daemon died while applying")
 
@@ -150,7 +180,7 @@ class SharedKVTests(DaemonsCase):
 
     def test_a_commit_sealed_by_a_daemon_that_died_is_rolled_forward(self):
         self.kv[0].stage_set("x", 1)
-        self.kv[0]._roll_forward = lambda head, sealed: (_ for _ in ()).throw(ConnectionError("died"))
+        self.kv[0]._roll_forward = lambda head, *rest: (_ for _ in ()).throw(ConnectionError("died"))
         with self.assertRaises(ConnectionError):
             self.kv[0].commit()
         self.assertTrue(self.kv[1].stage_set("y", 2))  # new; and the stage rolls x forward first
@@ -171,10 +201,11 @@ class SharedKVTests(DaemonsCase):
         self.kv[1].stage_set("b", 2)
         self.kv[1].commit()  # seals and applies epoch 1; epoch 2 is open
         # The slow helper of epoch 0 wakes up ...
-        self.kv[2]._roll_forward(old_head, sealed_zero.value if sealed_zero else {"sealed": True, "gen": 1})
+        self.assertIsNotNone(sealed_zero)  # kept as a tombstone
+        self.kv[2]._roll_forward(old_head)
         # ... and a stage that read the head at epoch 1 writes now.
         with self.assertRaises(_Sealed):  # the head has moved: the stage reads it again
-            self.kv[2]._stage_in(stale_epoch_one["epoch"], "c", [3], 2)
+            self.kv[2]._stage_in(stale_epoch_one["epoch"], _digest("c"), "c", [3], 2)
         self.kv[2].stage_set("c", 3)
         self.kv[2].commit()
         self.assertEqual([self.kv[0].lookup(key) for key in "abc"], [(True, 1), (True, 2), (True, 3)])
@@ -183,6 +214,59 @@ class SharedKVTests(DaemonsCase):
         self.kv[0].stage_set("nothing", None)
         self.kv[0].commit()
         self.assertEqual(self.kv[1].lookup("nothing"), (True, None))
+
+    def _commit_through_another(self, when) -> list:
+        """Make daemon 1 commit once, at the first of daemon 0's record
+        operations for which ``when(operation, key, done)`` is true; what it
+        committed, in a list."""
+        records, committed = self.kv[0].records, []
+
+        def hooked(name):
+            original = getattr(records, name)
+
+            def operation(*args, **kwargs):
+                if not committed and when(name, args[0], False):
+                    committed.append(self.kv[1].commit())
+                result = original(*args, **kwargs)
+                if not committed and when(name, args[0], True):
+                    committed.append(self.kv[1].commit())
+                return result
+
+            setattr(records, name, operation)
+
+        hooked("update")
+        hooked("get")
+        return committed
+
+    def test_a_change_written_after_a_commit_took_its_area_is_staged_again(self):
+        """Between a stage's reservation and its write, a commit through
+        another daemon seals and closes the area without it: the stage
+        stages it again in the next area, and the next commit has it."""
+        self.kv[1].stage_set("first", 1)
+        committed = self._commit_through_another(
+            lambda name, key, done: name == "update" and key.startswith("kv/staged/") and not done)
+        self.assertTrue(self.kv[0].stage_set("late", 2))
+        self.assertEqual(committed, [1])  # "first" alone
+        self.assertEqual(self.kv[2].lookup("late"), (False, None))
+        self.assertEqual(self.kv[2].commit(), 1)
+        self.assertEqual([self.kv[2].lookup(key) for key in ("first", "late")], [(True, 1), (True, 2)])
+
+    def test_a_change_a_commit_took_right_after_its_write_is_in_that_commit(self):
+        """The other order: the commit through another daemon comes between
+        the stage's write and its last look at the area; it holds the
+        change, which is then new (201) as of the state it was staged over."""
+        written = []
+
+        def when(name, key, done):
+            if name == "update" and key.startswith("kv/staged/") and done:
+                written.append(key)
+            return bool(written) and name == "get" and key.startswith("kv/staging/") and not done
+
+        committed = self._commit_through_another(when)
+        self.assertTrue(self.kv[0].stage_set("quick", 3))
+        self.assertEqual(committed, [1])
+        self.assertEqual(self.kv[2].lookup("quick"), (True, 3))
+        self.assertEqual(self.kv[2].commit(), 0)  # nothing left staged
 
 
 class SharedLinksTests(DaemonsCase):

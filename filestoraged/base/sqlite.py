@@ -68,7 +68,11 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``db`` inside one write transaction, taken at once (``BEGIN
     IMMEDIATE``: other processes' writers wait, none can slip in between a
     read and the write that depends on it); committed at the end, rolled
-    back on an exception."""
+    back on an exception. Inside a transaction already, the block is part
+    of it (the outer one commits or rolls back)."""
+    if db.in_transaction:
+        yield db
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -81,13 +85,14 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 class DatabaseStore:
     """A store kept in SQLite: its connection (``_db``), made with ``schema``,
-    and the lock (``_lock``) every use of that connection takes."""
+    and the lock (``_lock``) every use of that connection takes (re-entrant:
+    a transaction's block may call the store's own methods)."""
 
     def __init__(self, path: str, schema: str, durable: bool = True) -> None:
         self.path = path
         self._db = open_database(path, durable)
         self._db.executescript(schema)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def transaction(self):
         """``transaction`` on this store's connection; call with ``_lock`` held."""

@@ -11,6 +11,7 @@ import abc
 import os
 from typing import Callable, List, Optional, Tuple
 
+from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
 from ..storage.disk import quota
 from ..storage.disk.backend import sweep_unfinished
@@ -32,9 +33,16 @@ class Deployment(abc.ABC):
         (the same object, or records that need not survive a power cut).
         ``s3_client``: the backend's, to share its connections."""
 
-    @abc.abstractmethod
-    def kv_store(self, records: Records, limits):
-        """The key-value store of ``/kv``."""
+    def kv_store(self, records: Optional[Records]) -> KVStore:
+        """The key-value store of ``/kv``, over ``records`` (the ones
+        ``open_records`` gave) or records of its own."""
+        return KVStore(records, self.kv_limits())
+
+    def kv_limits(self) -> KVLimits:
+        config = self.config
+        return KVLimits(max_key=config.kv_max_key, max_value=config.kv_max_value,
+                        max_staged_keys=config.kv_max_staged_keys, max_staged_bytes=config.kv_max_staged_bytes,
+                        cache_keys=config.kv_cache_keys)
 
     def check_store(self) -> None:
         """Before serving: refuse a store on which races would go unseen

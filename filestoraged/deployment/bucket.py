@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from ..kvstore.bucket import SharedKVStore
 from ..records.bucket import BucketRecords, probe
 from ..records.checked import CheckedRecords
 from ..records.interface import Records
@@ -26,9 +25,6 @@ class SharedBucket(Deployment):
         records = CheckedRecords(BucketRecords(s3_client or configured(self.config), self.clock),
                                  self.config.s3_endpoint)
         return records, records
-
-    def kv_store(self, records: Records, limits):
-        return SharedKVStore(records, limits)
 
     def check_store(self) -> None:
         records, _ = self.open_records()

@@ -83,5 +83,15 @@ class CheckedRecords(Records):
     def now(self) -> float:
         return self.inner.now()
 
+    def generation(self) -> Optional[object]:
+        return self.inner.generation()
+
+    @property
+    def atomic(self) -> bool:  # type: ignore[override]
+        return self.inner.atomic
+
+    def batch(self):
+        return self.inner.batch()
+
     def close(self) -> None:
         self.inner.close()

@@ -15,7 +15,8 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Iterator, Optional
 
 from ..errors import BackendUnavailable, FileStoreError
 
@@ -41,6 +42,10 @@ class Record:
 class Records(abc.ABC):
     """One store of records. Keys are ``/``-separated ASCII paths (e.g.
     ``tokens/<digest>``); values are JSON objects."""
+
+    # True where ``batch`` makes its block one transaction: no other writer
+    # sees or acts between its steps.
+    atomic = False
 
     @abc.abstractmethod
     def get(self, key: str) -> Optional[Record]:
@@ -68,8 +73,21 @@ class Records(abc.ABC):
         """The time every daemon judges expiry by (the store's clock)."""
         return time.time()
 
+    def generation(self) -> Optional[object]:
+        """A value that changes whenever any record may have changed, by
+        whoever wrote it; None where the store cannot tell that cheaply (a
+        reader then reads what it needs)."""
+        return None
+
     def close(self) -> None:
         """Release connections."""
+
+    def batch(self) -> ContextManager[None]:
+        """A block of operations that a store able to make them one
+        transaction makes one (SQLite: one write transaction, one fsync,
+        nothing of it seen before the end); elsewhere each stands alone, and
+        the caller is written so that a stop between any two is safe."""
+        return nullcontext()
 
     def update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> Optional[dict]:
         """Read, ``change`` (the value or None; it returns the new value, or

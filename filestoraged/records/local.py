@@ -1,16 +1,19 @@
 """Records in SQLite (``meta.db``): one machine's daemons (the default,
 ``--records local``). A version is a random number drawn by every write; the
-compare-and-swap is a conditional ``UPDATE`` in one transaction."""
+compare-and-swap is a conditional ``UPDATE`` in one transaction. A write's
+answer is never lost here, so values carry no write id (see
+``interface.WRITE_ID``)."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import time
+from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
 from ..base.sqlite import DatabaseStore, transaction
-from .interface import Conflict, Record, Records, stamped
+from .interface import Conflict, Record, Records
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
@@ -18,10 +21,17 @@ CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, v
 
 
 class LocalRecords(DatabaseStore, Records):
+    atomic = True  # batch() is one SQLite write transaction
+
     def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time) -> None:
         """``durable=False``: writes skip fsync (records that only throttle)."""
         DatabaseStore.__init__(self, path, _SCHEMA, durable)
         self.now = clock  # one machine: its own clock
+        self._writes = 0  # this connection's writes (SQLite's data_version counts the others')
+
+    def generation(self) -> Optional[object]:
+        with self._lock:
+            return self._db.execute("PRAGMA data_version").fetchone()[0], self._writes
 
     def get(self, key: str) -> Optional[Record]:
         with self._lock:
@@ -29,17 +39,19 @@ class LocalRecords(DatabaseStore, Records):
         return None if row is None else Record(json.loads(row[0]), str(row[1]))
 
     def create(self, key: str, value: dict) -> str:
-        text = json.dumps(stamped(value), separators=(",", ":"))
+        text = json.dumps(value, separators=(",", ":"))
         version = _new_version()
         with self._lock:
+            self._writes += 1
             if not self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", (key, text, version)).rowcount:
                 raise Conflict("the record %s exists" % key)
         return str(version)
 
     def replace(self, key: str, value: dict, version: str) -> str:
-        text = json.dumps(stamped(value), separators=(",", ":"))
+        text = json.dumps(value, separators=(",", ":"))
         new = _new_version()
         with self._lock:
+            self._writes += 1
             changed = self._db.execute("UPDATE records SET value = ?, version = ?"
                                        " WHERE key = ? AND version = ?", (text, new, key, int(version))).rowcount
         if not changed:
@@ -48,6 +60,7 @@ class LocalRecords(DatabaseStore, Records):
 
     def delete(self, key: str, version: Optional[str] = None) -> bool:
         with self._lock:
+            self._writes += 1
             if version is None:
                 return bool(self._db.execute("DELETE FROM records WHERE key = ?", (key,)).rowcount)
             if self._db.execute("DELETE FROM records WHERE key = ? AND version = ?", (key, int(version))).rowcount:
@@ -65,10 +78,16 @@ class LocalRecords(DatabaseStore, Records):
             new = change(None if row is None else json.loads(row[0]))
             if new is None:
                 return None
-            text = json.dumps(stamped(new), separators=(",", ":"))
+            self._writes += 1
+            text = json.dumps(new, separators=(",", ":"))
             db.execute("INSERT INTO records VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                        " version = excluded.version", (key, text, _new_version()))
         return new
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._lock, transaction(self._db):
+            yield
 
     def keys(self, prefix: str) -> Iterator[str]:
         with self._lock:
