@@ -28,7 +28,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Optional, Union
+from typing import Optional, Union
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, TooManyConnections, http_status
 from ..logs import access_line
@@ -40,9 +40,6 @@ from .deadlines import PacedReader, PacedSender
 from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, Response, TextResponse,
                        error_response, whole_parts)
 from .transfer import Wire, serve_object
-
-if TYPE_CHECKING:
-    from .server import FileStoreServer
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("filestoraged.access")
@@ -82,7 +79,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     """One instance per connection; ``handle_one_request`` runs per request."""
 
     protocol_version = "HTTP/1.1"
-    server: "FileStoreServer"
+    # ``server`` (the stdlib's): the ``server.FileStoreServer`` that accepted the connection.
     reader: PacedReader  # the paced raw stream under ``rfile``
     exchange: Exchange  # the request being answered
     sends_at_once: bool  # plain TCP: whole answers take turns (see send_in_turn)
