@@ -18,10 +18,16 @@ from .lfs.transfers import LfsFace
 from .tus.face import ResumableFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
+from .catalog.buckets import Buckets
+from .catalog.claims import Claims
+from .catalog.keys import Keys
 from .deployment import deployment_for
 from .pages import error_page
 from .metrics import Metrics
+from .web.messages import Request, Response, error_response
 from .web.router import Router
+from .web.site import Site
+from .wire.accept import prefers_html
 from .sharing.store import LinkStore
 from .access.tokens import TokenStore
 from .tus.store import UploadStore
@@ -78,6 +84,10 @@ class App:
         self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease,
                                 self.deployment.holder())
         self.kv = self.deployment.kv_store(self.records)
+        # S3 keys and buckets, and what keeps a repository's bytes (see catalog.claims).
+        self.buckets, self.keys = Buckets(self.records), Keys(self.records)
+        self.claims = Claims(self.records, self.backend)
+        self.claims.start_sweeper(SWEEP_SECONDS)
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
@@ -85,6 +95,8 @@ class App:
         self.router = Router()
         # Failures as pages for browsers (None: JSON for everyone, as the drop-in mode answers).
         self.error_page: Optional[Callable] = None if config.kv_at_root else error_page
+        self.site = Site("main", self.router, self.access.grant, self.answer_failure,
+                         lambda host: (self.access.resolve(host, config.trusted_proxy), self.access.why))
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
             faces: tuple = (KVFace(self, prefix=""),)
         else:
@@ -92,8 +104,25 @@ class App:
                      LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self))
         for face in faces:
             face.register(self.router)
+        # What the S3 API's port serves (--s3-api), beside the main port.
+        self.s3_site: Optional[Site] = None
+        if config.s3_api:
+            from .s3api.site import S3Face
+
+            self.s3_site = S3Face(self).site()
+
+    def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
+                       ) -> Response:
+        """The main faces' answer to a failure: ``{"error", "message"}`` as
+        JSON, or a page to a browser (``headers``: the request's, None when
+        its head itself failed)."""
+        answer = error_response(error)
+        if self.error_page is not None and headers is not None and prefers_html(headers):
+            return self.error_page(answer.status, answer.data["message"], answer.headers)
+        return answer
 
     def close(self) -> None:
+        self.claims.close()
         self.access.close()
         self.tokens.close()
         self.shares.close()

@@ -33,7 +33,7 @@ options:
                         stray records and refused values (disk: only while no daemon serves the directory;
                         s3: remove bodies no record names, a day old)
 """ + _STORE_OPTIONS,
-    "token": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
+    "token": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS] [--s3]
        filestoraged token list
        filestoraged token revoke NAME
 
@@ -41,6 +41,7 @@ Manage API tokens (in the store's records, beside a serving daemon). A new
 token's secret is printed once, alone on the last line; list never shows one.
 """ + _STORE_OPTIONS,
     "token create": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
+                                 [--s3]
 
 Make an API token; its secret is printed once, alone on the last line.
 
@@ -49,6 +50,9 @@ options:
                         share:create|delete, kv:read|write, metrics:read, or admin (everything)
   --name NAME           its name (a lock's owner in Git LFS; default: a generated one)
   --expires-in SECONDS  its lifetime (default: none)
+  --s3                  an S3 key pair too, for the S3 API (--s3-api): the output is then three lines for the
+                        shell, FILESTORAGED_TOKEN=, AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= (the rest on
+                        stderr); the secret key derives from --s3-key-file (default <data-dir>/s3.key)
 """ + _STORE_OPTIONS,
 }
 
@@ -167,6 +171,7 @@ def run_token(config) -> int:
     """``token create --scope S [--name N] [--expires-in S]`` (the secret alone
     on the last line), ``token list`` (never secrets), ``token revoke NAME``."""
     from .errors import FileStoreError
+    from .access.s3keys import secret_of, server_key
     from .access.tokens import TokenStore
     from .base.timestamps import iso_utc
 
@@ -191,22 +196,31 @@ def run_token(config) -> int:
     tokens = TokenStore(records)
     try:
         if action == "create" and len(config.words) == 1:
-            token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None)
-            print("token %s: %s, expires %s" % (token.name, " ".join(map(str, token.scopes)), when(token.expires_at)))
-            print(secret)
+            key = server_key(config.s3_key_path) if config.s3 else None  # before the token: a key it cannot use
+            token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None,
+                                          s3=config.s3)
+            said = "token %s: %s, expires %s" % (token.name, " ".join(map(str, token.scopes)), when(token.expires_at))
+            if key is None or token.s3_key is None:
+                print(said)
+                print(secret)
+            else:  # lines for the shell (eval "$(...)"): what is for people goes to stderr
+                print(said + "; its S3 key pair:", file=sys.stderr)
+                print("FILESTORAGED_TOKEN=%s" % secret)
+                print("AWS_ACCESS_KEY_ID=%s" % token.s3_key)
+                print("AWS_SECRET_ACCESS_KEY=%s" % secret_of(key, token.s3_key))
         elif action == "list" and len(config.words) == 1:
-            print("name\tscopes\tcreated\texpires\tlast used")
+            print("name\tscopes\tcreated\texpires\tlast used\tS3 key")
             for token in tokens.list():
                 print("\t".join((token.name, " ".join(map(str, token.scopes)), when(token.created_at),
-                                 when(token.expires_at), when(token.last_used))))
+                                 when(token.expires_at), when(token.last_used), token.s3_key or "-")))
         elif action == "revoke" and len(config.words) == 2:
             tokens.revoke(config.words[1])
             print("revoked %s" % config.words[1])
         else:
             print("usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]"
-                  " | token list | token revoke NAME", file=sys.stderr)
+                  " [--s3] | token list | token revoke NAME", file=sys.stderr)
             return 2
-    except FileStoreError as error:
+    except FileStoreError as error:  # a server key that cannot be made is one too
         print("filestoraged token: %s" % error.text, file=sys.stderr)
         return 1
     finally:

@@ -11,12 +11,24 @@ from typing import Dict, Optional, Sequence, Tuple, Type
 
 
 class FileStoreError(Exception):
-    """Base of every error filestoraged raises on purpose."""
+    """Base of every error filestoraged raises on purpose. ``s3_code``: the
+    S3 API's name for it where a face gives one (``NoSuchBucket`` for a
+    ``NotFound``), set with ``as_s3``; otherwise the S3 API names it by its
+    class (see ``s3api.answers``)."""
 
     message = "error"
+    s3_code: Optional[str] = None
+    s3_details: Tuple[Tuple[str, str], ...] = ()
 
     def __init__(self, message: Optional[str] = None) -> None:
         super().__init__(message or self.message)
+
+    def as_s3(self, code: str, *details: Tuple[str, str]) -> "FileStoreError":
+        """This error, named ``code`` in the S3 API's answers, with more
+        elements for its ``<Error>`` (``details``: name, text)."""
+        self.s3_code = code
+        self.s3_details = details
+        return self
 
     @property
     def text(self) -> str:
@@ -133,17 +145,19 @@ class NotAcceptable(FileStoreError):
 
 
 class PreconditionFailed(FileStoreError):
-    """A protocol version the server does not speak (tus's ``Tus-Resumable``);
-    ``versions``: the ones it does, for the answer's ``Tus-Version``."""
+    """A condition of the request does not hold: a protocol version the
+    server does not speak (tus's ``Tus-Resumable``; ``versions``: the ones
+    it does, for the answer's ``Tus-Version``), or an ``If-Match`` /
+    ``If-None-Match`` of a conditional write or read."""
 
     message = "precondition failed"
 
-    def __init__(self, versions: str, message: Optional[str] = None) -> None:
+    def __init__(self, versions: Optional[str] = None, message: Optional[str] = None) -> None:
         super().__init__(message)
         self.versions = versions
 
     def headers(self) -> Dict[str, str]:
-        return {"Tus-Version": self.versions}
+        return {"Tus-Version": self.versions} if self.versions else {}
 
 
 class UnsupportedMediaType(FileStoreError):
@@ -157,6 +171,13 @@ class Locked(FileStoreError):
     """Another request is writing the same resumable upload right now."""
 
     message = "locked"
+
+
+class NotImplementedHere(FileStoreError):
+    """A request this server understands but does not carry out (an S3
+    operation it does not offer)."""
+
+    message = "not implemented"
 
 
 class TooLarge(FileStoreError):
@@ -243,6 +264,7 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     BackendUnavailable: (503, "unavailable"),
     TooManyConnections: (503, "unavailable"),
     InsufficientStorage: (507, "insufficient_storage"),
+    NotImplementedHere: (501, "not_implemented"),
 }
 
 INTERNAL = (500, "internal")

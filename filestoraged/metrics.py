@@ -22,6 +22,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: Dict[Tuple[str, str, int], int] = defaultdict(int)
+        self._s3: Dict[Tuple[str, int], int] = defaultdict(int)  # (S3 operation, status) -> count
         self._bytes = {"in": 0, "out": 0}
         # (face, method) -> [bucket counts..., sum, count]
         self._durations: Dict[Tuple[str, str], List[float]] = {}
@@ -51,6 +52,13 @@ class Metrics:
             if status in (503,):
                 self._backend_errors += 1
 
+    def s3_request(self, operation: str, status: int) -> None:
+        """An S3 API request, by the operation it was taken for (a name from
+        the S3 API's own table: the label set stays bounded)."""
+        with self._lock:
+            self._s3[(operation, status)] += 1
+            self.events += 1
+
     def integrity_failure(self) -> None:
         with self._lock:
             self._integrity_failures += 1
@@ -79,6 +87,7 @@ class Metrics:
             return {
                 "pid": os.getpid(),
                 "requests": [[face, method, status, count] for (face, method, status), count in self._requests.items()],
+                "s3": [[operation, status, count] for (operation, status), count in self._s3.items()],
                 "bytes": dict(self._bytes),
                 "durations": [[face, method, list(series)] for (face, method), series in self._durations.items()],
                 "counters": {"backend_errors": self._backend_errors, "integrity_failures": self._integrity_failures,
@@ -98,6 +107,10 @@ class Metrics:
         for (face, method, status), count in sorted(total["requests"].items()):
             out.append('filestoraged_requests_total{face="%s",method="%s",status="%d"} %d'
                        % (face, method, status, count))
+        if total["s3"]:
+            _family(out, "s3_requests_total", "counter", "S3 API requests by operation and status.")
+            for (operation, status), count in sorted(total["s3"].items()):
+                out.append('filestoraged_s3_requests_total{operation="%s",status="%d"} %d' % (operation, status, count))
         _family(out, "bytes_received_total", "counter", "Request body bytes read.")
         out.append("filestoraged_bytes_received_total %d" % total["bytes"]["in"])
         _family(out, "bytes_sent_total", "counter", "Response body bytes written.")
@@ -142,6 +155,7 @@ class Metrics:
 def _combine(snapshots: Sequence[Tuple[dict, bool]]) -> dict:
     """The sum of several workers' snapshots (gauges only of those running)."""
     requests: Dict[Tuple[str, str, int], int] = defaultdict(int)
+    s3: Dict[Tuple[str, int], int] = defaultdict(int)
     durations: Dict[Tuple[str, str], List[float]] = {}
     dropped: Dict[str, int] = defaultdict(int)
     sums: Dict[str, Dict[str, float]] = {"bytes": defaultdict(int), "counters": defaultdict(int),
@@ -150,6 +164,8 @@ def _combine(snapshots: Sequence[Tuple[dict, bool]]) -> dict:
     for snapshot, running in snapshots:
         for face, method, status, count in snapshot["requests"]:
             requests[(face, method, status)] += count
+        for operation, status, count in snapshot.get("s3", ()):
+            s3[(operation, status)] += count
         for face, method, series in snapshot["durations"]:
             into = durations.setdefault((face, method), [0.0] * len(series))
             for index, value in enumerate(series):
@@ -162,7 +178,8 @@ def _combine(snapshots: Sequence[Tuple[dict, bool]]) -> dict:
         if running:
             workers += 1
             started = min(started, snapshot["started"])
-    return dict(sums, requests=requests, durations=durations, dropped=dropped, workers=workers, started=started)
+    return dict(sums, requests=requests, s3=s3, durations=durations, dropped=dropped, workers=workers,
+                started=started)
 
 
 def _family(out: List[str], name: str, kind: str, text: str) -> None:

@@ -76,6 +76,15 @@ class RecordsContract:
             self.records.create(key, {})
         self.assertEqual(list(self.records.keys("tokens/")), ["tokens/a", "tokens/b"])
 
+    def test_a_page_of_keys_from_a_point(self):
+        for key in ("s3/keys/b/0a", "s3/keys/b/0c", "s3/keys/b/0b", "s3/keys/b/1", "s3/keys/bb/0", "s3/other"):
+            self.records.create(key, {"k": key})
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/0a", 2)), ["s3/keys/b/0b", "s3/keys/b/0c"])
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/0c")), ["s3/keys/b/1"])
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "", 0)), [])
+        self.assertEqual([(key, plain(record.value)) for key, record in self.records.items("s3/keys/b/", "", 3)],
+                         [(key, {"k": key}) for key in ("s3/keys/b/0a", "s3/keys/b/0b", "s3/keys/b/0c")])
+
     def test_concurrent_updates_lose_nothing(self):
         """Eight writers, ten increments each, on one record: exactly 80."""
         def bump(value):

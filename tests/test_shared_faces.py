@@ -98,8 +98,8 @@ class StepByStep(Records):
     def delete(self, key, version=None):
         return self.inner.delete(key, version)
 
-    def keys(self, prefix):
-        return self.inner.keys(prefix)
+    def keys(self, prefix, after="", limit=None):
+        return self.inner.keys(prefix, after, limit)
 
     def now(self):
         return self.inner.now()

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..records.interface import Conflict, Records
+from .s3keys import is_key_id, new_key_id
 from .scopes import Scope
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -34,6 +35,7 @@ class Token:
     created_at: float
     expires_at: Optional[float]
     last_used: Optional[float]
+    s3_key: Optional[str] = None  # its S3 access key id, if it has one (see access.s3keys)
 
 
 def _digest(secret: str) -> str:
@@ -42,13 +44,14 @@ def _digest(secret: str) -> str:
 
 def _token(value: dict) -> Token:
     return Token(value["name"], tuple(Scope.parse(text) for text in value["scopes"]), value["created_at"],
-                 value.get("expires_at"), value.get("last_used"))
+                 value.get("expires_at"), value.get("last_used"), value.get("s3_key"))
 
 
 class TokenStore:
     """Tokens in records (see ``records``): ``tokens/<digest>`` holds a
     token, ``token-names/<name>`` names its digest (a name is taken with a
-    create-if-absent, so two daemons cannot make the same name twice). With
+    create-if-absent, so two daemons cannot make the same name twice), and
+    ``s3-keys/<key id>`` the digest of the token an S3 key pair is for. With
     ``--records s3`` a token made through any daemon works on all of them;
     a token found is believed for ``cache_seconds`` at most (0: read on
     every use), which bounds how long a revocation takes to reach every
@@ -59,12 +62,14 @@ class TokenStore:
         self.records = records
         self.clock = clock
         self.cache_seconds = cache_seconds
-        self._cache: Dict[str, Tuple[float, Optional[Token]]] = {}  # digest -> (read at, token)
+        # digest -> (read at, token); "s3:<key id>" -> (read at, its token's digest)
+        self._cache: Dict[str, Tuple[float, object]] = {}
         self._cache_lock = threading.Lock()
 
     def create(self, scopes: Sequence[str], name: Optional[str] = None,
-               expires_in: Optional[float] = None) -> Tuple[Token, str]:
-        """A new token and its secret (shown this once)."""
+               expires_in: Optional[float] = None, s3: bool = False) -> Tuple[Token, str]:
+        """A new token and its secret (shown this once); with ``s3``, an S3
+        access key id too (its secret is derived from it: ``access.s3keys``)."""
         if not scopes:
             raise BadRequest("a token needs at least one --scope")
         parsed = tuple(Scope.parse(scope) for scope in scopes)
@@ -79,13 +84,37 @@ class TokenStore:
             self.records.create("token-names/" + name, {"digest": digest})
         except Conflict:
             raise AlreadyExists("a token named %r exists" % name) from None
+        key_id = None
+        while s3 and key_id is None:
+            key_id = new_key_id()
+            try:
+                self.records.create("s3-keys/" + key_id, {"digest": digest})
+            except Conflict:  # 2^100 ids: never, but never twice either
+                key_id = None
         self.records.create("tokens/" + digest, {"name": name, "scopes": [str(scope) for scope in parsed],
-                                                 "created_at": now, "expires_at": expires_at, "last_used": None})
-        return Token(name, parsed, now, expires_at, None), secret
+                                                 "created_at": now, "expires_at": expires_at, "last_used": None,
+                                                 "s3_key": key_id})
+        return Token(name, parsed, now, expires_at, None, key_id), secret
 
     def find(self, secret: str) -> Optional[Token]:
         """The live token whose secret this is, or None."""
-        digest = _digest(secret)
+        return self._find(_digest(secret))
+
+    def find_s3(self, key_id: str) -> Optional[Token]:
+        """The live token of the S3 access key ``key_id``, or None."""
+        if not is_key_id(key_id):
+            return None
+        cached = self._cached("s3:" + key_id)
+        if cached is not None:
+            digest = cached[1]
+        else:
+            record = self.records.get("s3-keys/" + key_id)
+            digest = None if record is None else record.value["digest"]
+            self._remember("s3:" + key_id, digest)
+        token = None if digest is None else self._find(digest)
+        return token if token is not None and token.s3_key == key_id else None
+
+    def _find(self, digest: str) -> Optional[Token]:
         now = self.clock()
         cached = self._cached(digest)
         if cached is not None:
@@ -93,11 +122,7 @@ class TokenStore:
         else:
             record = self.records.get("tokens/" + digest)
             token = None if record is None else _token(record.value)
-            if self.cache_seconds:
-                with self._cache_lock:
-                    if len(self._cache) > 10000:
-                        self._cache.clear()
-                    self._cache[digest] = (time.monotonic(), token)
+            self._remember(digest, token)
         if token is None or (token.expires_at is not None and token.expires_at <= now):
             return None
         if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
@@ -108,6 +133,13 @@ class TokenStore:
             with self._cache_lock:
                 self._cache.pop(digest, None)
         return token
+
+    def _remember(self, name: str, found) -> None:
+        if self.cache_seconds:
+            with self._cache_lock:
+                if len(self._cache) > 10000:
+                    self._cache.clear()
+                self._cache[name] = (time.monotonic(), found)
 
     def _cached(self, digest: str):
         if not self.cache_seconds:
@@ -134,7 +166,11 @@ class TokenStore:
         named = self.records.get("token-names/" + name)
         if named is None:
             raise NotFound("no token named %r" % name)
+        record = self.records.get("tokens/" + named.value["digest"])
+        key_id = None if record is None else record.value.get("s3_key")
         self.records.delete("tokens/" + named.value["digest"])
+        if key_id:
+            self.records.delete("s3-keys/" + key_id)
         self.records.delete("token-names/" + name)
 
     def close(self) -> None:

@@ -83,3 +83,15 @@ def file_name(value: Optional[str], field: str = "filename") -> Optional[str]:
         )
     return value
 
+
+
+def header_value(value: Optional[str], field: str, most: int = 1024) -> Optional[str]:
+    """``value`` stripped of surrounding blanks if it can be sent back as a
+    header as it is (printable ASCII, spaces inside, at most ``most``
+    characters), None for none; ``BadRequest`` naming ``field`` otherwise."""
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if len(value) > most or not (value.isascii() and value.isprintable()):
+        raise BadRequest("%s must be at most %d printable ASCII characters: %s" % (field, most, ascii(value[:80])))
+    return value

@@ -32,6 +32,17 @@ def _size(text: str) -> int:
     return value
 
 
+def _listen_address(text: str) -> str:
+    """``[HOST:]PORT`` (an IPv6 host in brackets), or empty for none."""
+    text = str(text).strip()
+    if not text:
+        return ""
+    host, sep, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535 or (sep and not host.strip("[]")):
+        raise argparse.ArgumentTypeError("not [HOST:]PORT: %r" % text)
+    return text
+
+
 def _workers(text: str) -> str:
     """``auto`` or a whole number of worker processes, 1 to 64."""
     text = str(text).strip().lower()
@@ -68,6 +79,8 @@ class Config:
     s3_endpoint: str = ""
     s3_bucket: str = ""
     s3_region: str = "us-east-1"
+    s3_api: str = ""
+    s3_key_file: str = ""
     cache: str = ""
     max_size: int = 50 * MIB
     max_bytes: int = 0
@@ -102,10 +115,25 @@ class Config:
     scopes: Tuple[str, ...] = ()
     token_name: str = ""
     expires_in: float = 0.0
+    s3: bool = False
 
     @property
     def memcached_servers(self) -> List[str]:
         return [s.strip() for s in self.memcached.split(",") if s.strip()]
+
+    @property
+    def s3_api_address(self) -> Optional[Tuple[str, int]]:
+        """``(host, port)`` of the S3 API (``--host`` when only a port is
+        given), None when it is off."""
+        if not self.s3_api:
+            return None
+        host, _, port = self.s3_api.rpartition(":")
+        return (host.strip("[]") or self.host), int(port)
+
+    @property
+    def s3_key_path(self) -> str:
+        """The file of the server key S3 secrets are derived from."""
+        return self.s3_key_file or os.path.join(self.data_dir, "s3.key")
 
 
 OPTIONS: List[Option] = [
@@ -120,6 +148,10 @@ OPTIONS: List[Option] = [
            "AWS_SECRET_ACCESS_KEY)"),
     Option("s3_bucket", str, "the S3 backend's bucket (it must exist)"),
     Option("s3_region", str, "the S3 backend's region, for signing"),
+    Option("s3_api", _listen_address, "[HOST:]PORT: also serve the S3 API there (path-style; HOST defaults to "
+           "--host); off when empty"),
+    Option("s3_key_file", str, "the server key the S3 API's secrets are derived from (made, 0600, when missing; "
+           "several daemons over one --records s3 bucket share one); default: <data-dir>/s3.key"),
     Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
@@ -210,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="", help="with token create: the token's name")
     parser.add_argument("--expires-in", type=float, default=0.0, metavar="SECONDS",
                         help="with token create: lifetime in seconds (default: none)")
+    parser.add_argument("--s3", action="store_true", help="with token create: an S3 key pair too (--s3-api)")
     parser.add_argument("--repair", action="store_true", help="with fsck: move corrupt objects to <data-dir>/.corrupt/")
     parser.add_argument("--config", metavar="FILE", help="INI file with a [filestoraged] section")
     for option in OPTIONS:
@@ -247,7 +280,7 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         values[option.name] = option.default if value is None else value
     values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
-                    token_name=args.name, expires_in=args.expires_in, **values)
+                    token_name=args.name, expires_in=args.expires_in, s3=args.s3, **values)
     if args.words and config.command != "token":
         raise ConfigError("unexpected argument %r" % args.words[0])
     if config.repair and config.command != "fsck":

@@ -42,7 +42,10 @@ class DataFace(Face):
         return ObjectResponse(self.backend.open(repository(repo), object_id(oid)))
 
     def delete(self, request: Request, repo: str, oid: str) -> JsonResponse:
-        self.backend.delete(repository(repo), object_id(oid))
+        """The object goes, unless an S3 key of the bucket of the same name
+        names it (409, naming the key)."""
+        repository(repo)
+        self.app.claims.remove(repo, object_id(oid))
         return JsonResponse(200, {"deleted": oid})
 
     def listing(self, request: Request, repo: str) -> JsonResponse:

@@ -20,12 +20,14 @@ import hashlib
 import json
 import secrets
 import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
+from ..base.threads import ahead
 from ..errors import FileStoreError
 from .interface import WRITE_ID, Conflict, Record, Records, landed, stamped
 
 PREFIX = "records/"
+PAGE_READERS = 8  # records of a listed page read at once
 SKEW_STEP = 1.0  # seconds: the store's clock is followed once ours is this far off
 
 
@@ -76,9 +78,20 @@ class BucketRecords(Records):
             raise Conflict("the record %s changed" % key)
         return response.status != 404
 
-    def keys(self, prefix: str) -> Iterator[str]:
-        for key, _ in self.client.keys(PREFIX + prefix):
+    def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:
+        for count, (key, _) in enumerate(self.client.keys(PREFIX + prefix, PREFIX + after if after else "",
+                                                          page=limit)):
+            if limit is not None and count >= limit:
+                return
             yield key[len(PREFIX):]
+
+    def items(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[Tuple[str, Record]]:
+        """A listing, then its records read a few at a time side by side
+        (a page of keys is a page of GETs)."""
+        keys = self.keys(prefix, after, limit)
+        for key, record in ahead(lambda key: (key, self.get(key)), keys, workers=PAGE_READERS, depth=2 * PAGE_READERS):
+            if record is not None:
+                yield key, record
 
     def now(self) -> float:
         return self.clock() + self._offset

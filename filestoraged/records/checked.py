@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 from ..errors import BackendUnavailable
 from .bucket import UnsafeStore, probe
@@ -77,8 +77,11 @@ class CheckedRecords(Records):
             self._trusted()
         return self.inner.delete(key, version)
 
-    def keys(self, prefix: str) -> Iterator[str]:
-        return self.inner.keys(prefix)
+    def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:
+        return self.inner.keys(prefix, after, limit)
+
+    def items(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[Tuple[str, Record]]:
+        return self.inner.items(prefix, after, limit)
 
     def now(self) -> float:
         return self.inner.now()

@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from contextlib import nullcontext
-from typing import Callable, ContextManager, Iterator, Optional
+from typing import Callable, ContextManager, Iterator, Optional, Tuple
 
 from ..errors import BackendUnavailable, FileStoreError
 
@@ -66,8 +66,18 @@ class Records(abc.ABC):
         otherwise); False if there was none."""
 
     @abc.abstractmethod
-    def keys(self, prefix: str) -> Iterator[str]:
-        """Every key that starts with ``prefix``, in order."""
+    def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:
+        """The keys that start with ``prefix`` and sort after ``after`` (a
+        whole key, or empty), in order; at most ``limit`` (None: all)."""
+
+    def items(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[Tuple[str, Record]]:
+        """``(key, record)`` for ``keys(prefix, after, limit)`` (a record
+        deleted meanwhile is left out): a page of records, read as cheaply
+        as the store allows."""
+        for key in self.keys(prefix, after, limit):
+            record = self.get(key)
+            if record is not None:
+                yield key, record
 
     def now(self) -> float:
         """The time every daemon judges expiry by (the store's clock)."""

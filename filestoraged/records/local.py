@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 from ..base.sqlite import DatabaseStore, transaction
 from .interface import Conflict, Record, Records
@@ -89,11 +89,18 @@ class LocalRecords(DatabaseStore, Records):
         with self._lock, transaction(self._db):
             yield
 
-    def keys(self, prefix: str) -> Iterator[str]:
+    def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:
+        return iter([row[0] for row in self._page("key", prefix, after, limit)])
+
+    def items(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[Tuple[str, Record]]:
+        return iter([(key, Record(json.loads(value), str(version)))
+                     for key, value, version in self._page("key, value, version", prefix, after, limit)])
+
+    def _page(self, columns: str, prefix: str, after: str, limit: Optional[int]) -> list:
         with self._lock:
-            rows = self._db.execute("SELECT key FROM records WHERE key >= ? AND key < ? ORDER BY key",
-                                    (prefix, prefix + "\uffff")).fetchall()
-        return iter([row[0] for row in rows])
+            return self._db.execute("SELECT %s FROM records WHERE key >= ? AND key > ? AND key < ? ORDER BY key"
+                                    " LIMIT ?" % columns, (prefix, after, prefix + "\uffff",
+                                                           -1 if limit is None else limit)).fetchall()
 
 
 def _new_version() -> int:

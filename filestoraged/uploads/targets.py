@@ -19,6 +19,7 @@ from typing import Callable, Dict, Optional, Tuple, Type
 
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
+from ..catalog.keys import Entry
 from ..pages.upload import result_page
 from ..sharing.rules import NewLink
 from ..storage.interface import ObjectInfo, Readable
@@ -30,11 +31,12 @@ from ..wire.accept import prefers_html
 @dataclass(frozen=True)
 class Stored:
     """What storing an upload made: the object, whether it is new to its
-    namespace, and for a share link the link."""
+    namespace, for a share link the link, for an S3 key what it names."""
 
     info: ObjectInfo
     created: bool
     link: Optional[NewLink] = None
+    entry: Optional[Entry] = None
 
 
 class Target(abc.ABC):
@@ -119,6 +121,7 @@ class RepositoryTarget(Target):
 
     def store(self, source: Readable) -> Stored:
         put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
+        self.app.claims.relied_on(self.repo, put.info.oid)  # S3 keys never take these bytes away from it
         return Stored(put.info, put.created)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
@@ -213,6 +216,55 @@ class ShareTarget(Target):
             digested = (bytes.fromhex(str(value["salt"])), bytes.fromhex(str(value["digest"])))
         terms = Terms(None, int(value["max_downloads"]), int(value["expires_in"]), digested)  # type: ignore
         return cls(app, _text(value.get("filename")), _text(value.get("content_type")), lambda: terms)
+
+
+class S3KeyTarget(Target):
+    """An S3 key of a bucket (a repository): the bytes stored in the
+    repository, pinned while they are (see ``catalog.claims``), and the key
+    made to name them, as a PUT's conditions allow (``If-None-Match: *``,
+    ``If-Match``). ``checks(oid)``: what the body is checked against before
+    anything is published (its digests: ``s3api.payloads``); ``entry(put)``:
+    what the key's record holds of the stored object. An S3 key is never a
+    resumable upload's target."""
+
+    kind = "s3"
+
+    def __init__(self, app, bucket: str, key: str, content_type: Optional[str], checks: Callable[[str], None],
+                 entry: Callable[[ObjectInfo], "Entry"], if_match: Optional[str] = None,
+                 if_none_match: bool = False) -> None:
+        super().__init__(app, content_type)
+        self.bucket, self.key = bucket, key
+        self.namespace = repository(bucket)
+        self.checks, self.entry = checks, entry
+        self.if_match, self.if_none_match = if_match, if_none_match
+
+    def need(self) -> Need:
+        return Need(Scope("data", "write", self.bucket))
+
+    def store(self, source: Readable) -> Stored:
+        claims = self.app.claims
+        with claims.pinned(self.bucket) as pin:
+            def hashed(oid: str) -> None:
+                self.checks(oid)  # a body that fails a check stores nothing
+                pin.hashed(oid)
+
+            put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
+            claims.stored(self.bucket, pin, put.created)
+            entry = self.entry(put.info)
+            named = claims.name(self.bucket, put.info.oid, self.key)
+            try:
+                replaced = self.app.keys.put(self.bucket, self.key, entry, self.if_match, self.if_none_match)
+            except BaseException:
+                if named:
+                    claims.unname(self.bucket, put.info.oid, self.key)
+                raise
+        if replaced is not None and replaced.oid != put.info.oid:
+            claims.unname(self.bucket, replaced.oid, self.key)
+        return Stored(put.info, put.created, entry=entry)
+
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        assert stored.entry is not None
+        return {"etag": stored.entry.etag}
 
 
 _KINDS: Dict[str, Type] = {target.kind: target for target in (FilesTarget, RepositoryTarget, ShareTarget)}

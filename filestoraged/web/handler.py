@@ -28,17 +28,15 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Optional, Union
+from typing import Optional
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, TooManyConnections, http_status
 from ..logs import access_line
 from ..wire import body, proxies, request_head, response_head
-from ..wire.accept import prefers_html
 from . import tls
 from .admission import WaitingPlace
 from .deadlines import PacedReader, PacedSender
-from .messages import (EmptyResponse, JsonResponse, ObjectResponse, Request, Response, TextResponse,
-                       error_response, whole_parts)
+from .messages import EmptyResponse, ObjectResponse, Request, Response, error_response, whole_parts
 from .transfer import Wire, serve_object
 
 log = logging.getLogger(__name__)
@@ -73,6 +71,8 @@ class Exchange:
                                                         self.bytes_out, duration * 1000,
                                                         " id=" + request_id if request_id else ""))
         metrics.request(self.face, command, self.status, received, self.bytes_out, duration)
+        if self.parsed is not None and self.parsed.operation is not None:
+            metrics.s3_request(self.parsed.operation, self.status)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -160,16 +160,16 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        app = self.server.app
+        site = self.server.site
         if (self.command == "OPTIONS" and self.exchange.cors_fields.startswith("Access-Control-Allow-Origin")
                 and "Access-Control-Request-Method" in self.headers):
             self.answer_preflight(path)
             return
         try:
-            handler, captures, self.exchange.face, need = app.router.match(self.command, path)
+            handler, captures, self.exchange.face, need = site.router.match(self.command, path)
             if query:
-                app.router.check_query(path, query)
-            grant = app.access.grant(need, captures, self.headers, lambda: self.client)
+                site.router.check_query(path, query)
+            grant = site.grant(need, captures, self.headers, lambda: self.client)
             request = Request(self.command, path, query, self.headers, self.open_body, self.base_url(),
                               self.client, grant)
             self.exchange.parsed = request
@@ -184,7 +184,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.exchange.status = 499  # nginx's "client closed request", for the access log and metrics
             return
         except Exception as error:
-            self.exchange.face = app.router.face_of(path)
+            self.exchange.face = site.router.face_of(path)
             response = self.failed(error)
         self.decide_close(response)
         if isinstance(response, ObjectResponse):
@@ -197,21 +197,19 @@ class RequestHandler(BaseHTTPRequestHandler):
     def answer_preflight(self, path: str) -> None:
         """A browser asks whether a cross-origin request may be sent (see ``cors``)."""
         try:
-            methods = self.server.app.router.methods_for(path)
+            methods = self.server.site.router.methods_for(path)
             response: Response = EmptyResponse(204, self.server.cors.preflight(methods))
         except FileStoreError as error:
             response = self.failed(error)
         self.decide_close(response)
         self.write_whole(response)
 
-    def failed(self, error: BaseException) -> JsonResponse:
+    def failed(self, error: BaseException) -> Response:
         """The one place a failure becomes an answer: logged when it is the
         server's (with the traceback for a bug), counted when it is
-        corruption, and shown as a page to a browser where the application
-        has one (never to a request whose head itself failed)."""
-        app = self.server.app
+        corruption, and answered as the site answers failures."""
         if isinstance(error, CorruptObject):
-            app.metrics.integrity_failure()
+            self.server.app.metrics.integrity_failure()
         status, code = http_status(error)
         target = log_target(self.path)
         if code == "internal":
@@ -220,11 +218,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.info("%s %s: %s", self.command, target, error)
         elif status >= 500:
             log.error("%s %s: %s %s", self.command, target, code, error)
-        answer = error_response(error)
-        headers = getattr(self, "headers", None)
-        if app.error_page is not None and headers is not None and prefers_html(headers):
-            return app.error_page(answer.status, answer.data["message"], answer.headers)
-        return answer
+        return self.server.site.answer_failure(error, getattr(self, "headers", None), self.path,
+                                               self.exchange.parsed)
 
     def client_fault(self, reason: str, what: str) -> None:
         """One log line and a count for a request the client cut off or starved."""
@@ -261,8 +256,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         routing (see ``response_cache``); False to take the full path."""
         if self.command != "GET" and self.command != "HEAD":
             return False
-        if self.server.app.access.mode == "all":  # every read needs a token: no shortcut past the check
-            return False
+        if not self.server.site.ready_made or self.server.app.access.mode == "all":
+            return False  # every read needs a token (or its own check): no shortcut past it
         ready = self.server.ready.get(self.path, self.headers)
         if ready is None:
             return False
@@ -272,7 +267,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.exchange.bytes_out = len(payload)
         return True
 
-    def write_whole(self, response: Union[JsonResponse, TextResponse, EmptyResponse]) -> None:
+    def write_whole(self, response: Response) -> None:
         """Status, headers and body in one write."""
         headers, payload = whole_parts(response, self.command)
         self.send_in_turn(response.status, response_head.fields(headers), payload)

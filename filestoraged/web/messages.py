@@ -43,6 +43,9 @@ class Request:
         self.grant = grant
         self.body_opened: Optional[RequestBody] = None
         self.request_id: Optional[str] = None  # see ``identify``
+        # What a face took the request for, where it names operations (the
+        # S3 API's: PutObject ...): counted by it in /metrics.
+        self.operation: Optional[str] = None
 
     def identify(self) -> str:
         """An id for this request, made on first use, that its answer may
@@ -50,6 +53,11 @@ class Request:
         if self.request_id is None:
             self.request_id = secrets.token_hex(8)
         return self.request_id
+
+    @property
+    def raw_query(self) -> str:
+        """The query string as it came (percent-encoded; a signature signs it so)."""
+        return self._query
 
     @property
     def query(self) -> Dict[str, str]:
@@ -144,6 +152,7 @@ class ObjectResponse:
     ranges: bool = True  # honour Range/If-Range
     immutable: bool = True  # content-addressed: cacheable for ever, Last-Modified, If-Modified-Since
     before_last: Optional[Callable[[], None]] = None
+    etag: Optional[str] = None  # the entity tag, if not the object's id (an S3 key's MD5)
 
 
 # What a face returns.

@@ -27,7 +27,7 @@ class Route:
     # The /kv contract answers 404, not 405, to a wrong method.
     wrong_method_is_not_found: bool = False
     allow: List[str] = field(default_factory=list)
-    query: Tuple[str, ...] = ()  # the query parameters it takes; any other is 400
+    query: Optional[Tuple[str, ...]] = ()  # the query parameters it takes (any other is 400); None: its face reads them
     needs: Mapping[str, Optional[Need]] = field(default_factory=dict)  # method -> what it asks of a token
 
 
@@ -45,9 +45,10 @@ class Router:
         needs: Mapping[str, Optional[Need]],
         wrong_method_is_not_found: bool = False,
         head: bool = True,
-        query: Tuple[str, ...] = (),
+        query: Optional[Tuple[str, ...]] = (),
     ) -> None:
-        """Add a route; ``{name}`` in ``pattern`` captures one path segment.
+        """Add a route; ``{name}`` in ``pattern`` captures one path segment,
+        ``{name...}`` the rest of the path (slashes included).
         ``needs``: what each method asks of a request's token (every method
         declares one, None for no token ever, so a new face states its access
         rules where its routes are). With ``head``, ``HEAD`` is allowed
@@ -57,13 +58,14 @@ class Router:
         undeclared = set(methods) - set(needs)
         if undeclared:
             raise ValueError("%s: declare the need of %s" % (pattern, ", ".join(sorted(undeclared))))
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        regex = re.sub(r"\{(\w+)\.\.\.\}", r"(?P<\1>.+)", pattern)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         methods, needs = dict(methods), dict(needs)
         if head and "GET" in methods:
             methods.setdefault("HEAD", methods["GET"])
             needs.setdefault("HEAD", needs["GET"])
         self.routes.append(Route(re.compile(regex), face, methods, wrong_method_is_not_found, sorted(methods),
-                                 tuple(query), needs))
+                                 None if query is None else tuple(query), needs))
 
     def match(self, method: str, path: str) -> Tuple[Handler, Dict[str, str], str, Optional[Need]]:
         """Return ``(handler, captured segments, face, need)``; raise
@@ -85,6 +87,8 @@ class Router:
         ``path`` does not take (and the closest one it does)."""
         for route in self.routes:
             if route.pattern.fullmatch(path):
+                if route.query is None:
+                    return
                 for name in parse_qs(query, keep_blank_values=True):
                     if name not in route.query:
                         refuse_unknown("query parameter", name, route.query)

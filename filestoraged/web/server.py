@@ -29,6 +29,7 @@ from .admission import Admission, Waiting
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .response_cache import ReadyResponses
+from .site import Site
 from ..wire.cors import Cors
 from .tls import server_context
 
@@ -49,24 +50,49 @@ CONNECTION_THREAD_IDLE = 10.0
 REFUSALS_WAITING = 64
 
 
+class Connections:
+    """What the servers of one process share (the main one and the S3
+    API's): its connection slots and the per-client cap (``admission``),
+    the connections waiting for a request, the turn whole answers take, and
+    the connections' reused threads."""
+
+    def __init__(self, config, worker: Optional[int]) -> None:
+        self.trusted_proxies = frozenset(a.strip() for a in config.trusted_proxy.split(",") if a.strip())
+        self.admission = Admission(config.max_connections, config.max_client_connections, self.trusted_proxies,
+                                   config.data_dir, worker)
+        self.waiting = Waiting()
+        self.turns = Turns()  # whole answers leave in turn (see handler)
+        self.threads = Reused(CONNECTION_THREAD_IDLE, "connection")
+
+    def close(self) -> None:
+        self.admission.close()
+        self.threads.close()
+
+
 class FileStoreServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, app, listen_socket: Optional[socket.socket] = None) -> None:
+    def __init__(self, app, listen_socket: Optional[socket.socket] = None, site: Optional[Site] = None,
+                 connections: Optional[Connections] = None) -> None:
+        """``site``: what it serves (the application's main one by default);
+        ``connections``: shared with the process's other server (made here,
+        and closed with this server, if not given)."""
         self.app = app
+        self.site = site or app.site
         self.config = app.config
         self.tls = server_context(self.config.tls_cert, self.config.tls_key)
         self.scheme = "https" if self.tls is not None else "http"
-        self.trusted_proxies = frozenset(a.strip() for a in self.config.trusted_proxy.split(",") if a.strip())
         self.cors = Cors(self.config.cors_origin)
         self.ready = ReadyResponses(READY_RESPONSE_BYTES)
-        self.turns = Turns()  # whole answers leave in turn (see writing)
-        self.connection_threads = Reused(CONNECTION_THREAD_IDLE, "connection")
-        self.admission = Admission(self.config.max_connections, self.config.max_client_connections,
-                                   self.trusted_proxies, self.config.data_dir, app.worker)
-        self.waiting = Waiting()
+        self._own_connections = connections is None
+        self.connections = connections or Connections(self.config, app.worker)
+        self.trusted_proxies = self.connections.trusted_proxies
+        self.turns = self.connections.turns
+        self.connection_threads = self.connections.threads
+        self.admission = self.connections.admission
+        self.waiting = self.connections.waiting
         self._active = 0
         self._idle = threading.Condition()
         self.stopping = False
@@ -84,10 +110,10 @@ class FileStoreServer(ThreadingHTTPServer):
         self.socket = listen_socket
         self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
-        mode = app.access.resolve(host, self.config.trusted_proxy)
+        mode, why = self.site.resolve(host)
         # DEBUG: the start line (workers.startup) says it once, for all workers.
-        log.debug("listening on %s://%s:%d (backend %s, access control %s: %s)", self.scheme, host, port,
-                  app.backend.name, mode, app.access.why)
+        log.debug("listening on %s://%s:%d (%s, backend %s, access control %s: %s)", self.scheme, host, port,
+                  self.site.name, app.backend.name, mode, why)
         if self.tls is not None:
             threading.Thread(target=self._refuse_over_tls, name="tls-refusals", daemon=True).start()
 
@@ -248,8 +274,8 @@ class FileStoreServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        self.admission.close()
-        self.connection_threads.close()
+        if self._own_connections:
+            self.connections.close()
 
 
 def url_of(scheme: str, address) -> str:

@@ -81,7 +81,8 @@ def serve_object(response: ObjectResponse, method: str, request_headers: Headers
     complete = False
     try:
         obj.preflight()
-        plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges, response.immutable)
+        plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges, response.immutable,
+                           response.etag)
         headers = dict(plan.headers)
         headers.update(response.headers)
         headers.update(safe_serving(headers))

@@ -41,11 +41,12 @@ class Plan:
 
 
 def plan(info: Described, request_headers, content_type: Optional[str] = None, ranges: bool = True,
-         immutable: bool = True) -> Plan:
+         immutable: bool = True, etag: Optional[str] = None) -> Plan:
     """Decide status, byte range and headers for serving ``info``. An
     ``immutable`` (content-addressed) object may be cached for ever: its URL
-    names its bytes."""
-    etag = '"%s"' % info.oid
+    names its bytes. ``etag``: the entity tag to answer and judge
+    ``If-None-Match``/``If-Range`` by (the object's id by default)."""
+    etag = '"%s"' % (etag or info.oid)
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes" if ranges else "none",

@@ -54,6 +54,10 @@ class Headers:
     def __getitem__(self, name: str) -> str:
         return self._values[name.lower()][1]
 
+    def items(self):
+        """``(name, value)`` of each header, the name as first sent."""
+        return iter(self._values.values())
+
     def has_any(self, lowered_names: frozenset) -> bool:
         """True if any of these (lowercase) header names is present."""
         return not lowered_names.isdisjoint(self._values)

@@ -31,12 +31,13 @@ from typing import Deque, Dict, List, Optional
 from . import systemd
 from .. import config as config_module
 from ..base.interprocess import WORKER_SLOTS
-from ..web.server import listen, url_of
+from ..web.server import url_of
 from ..web.tls import server_context
 from . import worker_count
 from . import dirlock
 from .startup import start_line
 from .children import Child, describe, give_back, prepare, signal_quietly, spawn
+from .listeners import Listeners
 from .metrics_files import FLUSH_EVERY
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,14 @@ class Arbiter:
             signal.signal(number, lambda number, frame: self._pending.append(number))
         dirlock.hold(config.data_dir)  # kept until exit; the workers inherit it
         prepare(config)
-        self.listener = systemd.activation_socket(config.host, config.port) or listen(config.host, config.port)
+        self.listeners = Listeners.open(config)
         count = worker_count(config.workers)
-        url = url_of("https" if config.tls_cert else "http", self.listener.getsockname())
-        # Connections wait in the socket's backlog until the first worker takes them.
-        start_line(config, url, self.listener.getsockname()[0], count)
+        scheme = "https" if config.tls_cert else "http"
+        url = url_of(scheme, self.listeners.main.getsockname())
+        s3 = self.listeners.s3
+        # Connections wait in the sockets' backlogs until the first worker takes them.
+        start_line(config, url, self.listeners.main.getsockname()[0], count,
+                   s3_url=url_of(scheme, s3.getsockname()) if s3 is not None else None)
         for slot in range(count):
             self._start(slot)
         status = self._until_ready()
@@ -141,7 +145,7 @@ class Arbiter:
 
     def _start(self, slot: int) -> Child:
         siblings = [child.pipe for child in self.children.values()] + list(self._wake)
-        child = spawn(self.config, self.listener, slot, siblings)
+        child = spawn(self.config, self.listeners, slot, siblings)
         self.children[child.pid] = child
         self._selector.register(child.pipe, selectors.EVENT_READ, child)
         return child
@@ -277,7 +281,7 @@ class Arbiter:
         """Pass the stop on, wait for every worker to drain; 0 if all did."""
         systemd.notify("STOPPING=1")
         self._stopping = True
-        self.listener.close()  # the socket closes once the workers close theirs too
+        self.listeners.close()  # the sockets close once the workers close theirs too
         for child in self.children.values():
             signal_quietly(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.shutdown_grace + 5

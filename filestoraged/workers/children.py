@@ -53,8 +53,8 @@ def give_back(config, pid: int, slot: int) -> None:
     deployment_for(config).recover(pid, slot)
 
 
-def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:
-    """Fork a worker serving ``listener``; ``siblings``: descriptors of the
+def spawn(config, listeners, slot: int, siblings: Iterable[int]) -> Child:
+    """Fork a worker serving ``listeners``; ``siblings``: descriptors of the
     parent's that the worker must close (the other pipes, the wake-up pipe)."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
@@ -72,7 +72,7 @@ def spawn(config, listener, slot: int, siblings: Iterable[int]) -> Child:
                 os.close(fd)
             _become_worker(parent)
             os.set_blocking(write_end, False)
-            status = guarded(config, lambda: serve_process(config, listener, WorkerRole(slot, write_end, parent)))
+            status = guarded(config, lambda: serve_process(config, listeners, WorkerRole(slot, write_end, parent)))
         except BaseException:
             log.exception("worker %d failed", os.getpid())
         finally:

@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from . import systemd
 from ..app import App
 from ..base.interprocess import run_dir
-from ..web.server import FileStoreServer
+from ..web.server import Connections, FileStoreServer
 from . import dirlock
 from .startup import start_line
+from .listeners import Listeners
 from .metrics_files import FLUSH_EVERY, MetricsFiles
 
 log = logging.getLogger(__name__)
@@ -55,16 +55,16 @@ class WorkerRole:
     parent: int
 
 
-def serve_process(config, listener: Optional[socket.socket] = None, role: Optional[WorkerRole] = None) -> int:
+def serve_process(config, listeners: Optional[Listeners] = None, role: Optional[WorkerRole] = None) -> int:
     """Serve as the daemon alone (no ``role``) or as one worker; 0 once stopped."""
-    return (Alone(config, listener) if role is None else Worker(config, listener, role)).run()
+    return (Alone(config, listeners) if role is None else Worker(config, listeners, role)).run()
 
 
 class ServingProcess:
     """Serving until a stop signal, then draining: the part every role shares."""
 
-    def __init__(self, config, listener: Optional[socket.socket]) -> None:
-        self.config, self.listener = config, listener
+    def __init__(self, config, listeners: Optional[Listeners]) -> None:
+        self.config, self.listeners = config, listeners
 
     def run(self) -> int:
         # SIGTERM/SIGINT are blocked in every thread (threads inherit the mask, so
@@ -85,35 +85,51 @@ class ServingProcess:
             self.let_go()
 
     def _serve(self) -> int:
-        app, server = self.build()
+        app, servers = self.build()
         stop = threading.Event()
-        threading.Thread(target=server.serve_forever, name="accept", daemon=True).start()
-        self.ready(server, stop)
+        for server in servers:
+            threading.Thread(target=server.serve_forever, name="accept-" + server.site.name, daemon=True).start()
+        self.ready(servers, stop)
         received = signal.sigwait(STOP_SIGNALS)
         stop.set()
         log.info("%s received", signal.Signals(received).name)
         log.info("stopping: no new connections, draining in-flight requests")
-        server.begin_stop()  # idle keep-alive connections close; busy ones after their answer
+        for server in servers:
+            server.begin_stop()  # idle keep-alive connections close; busy ones after their answer
         self.stopping()
-        server.shutdown()  # from the main thread, never the one in serve_forever
-        # Close the listener now, not after the drain: new connections are then
-        # refused at once (under socket activation systemd keeps the socket, and
-        # they wait for the next start; among workers, the others take them)
-        # instead of hanging in this process's backlog.
-        server.socket.close()
-        if not server.drain(self.config.shutdown_grace):
+        for server in servers:
+            server.shutdown()  # from the main thread, never the one in serve_forever
+            # Close the listener now, not after the drain: new connections are
+            # then refused at once (under socket activation systemd keeps the
+            # socket, and they wait for the next start; among workers, the
+            # others take them) instead of hanging in this process's backlog.
+            server.socket.close()
+        deadline = time.monotonic() + self.config.shutdown_grace
+        if not all([server.drain(max(0.0, deadline - time.monotonic())) for server in servers]):
             log.warning("grace period over with requests still running")
-        server.server_close()
+        for server in servers:
+            server.server_close()
+        servers[0].connections.close()
         self.stopped(app)
         app.close()
         log.info("stopped")
         return 0
 
-    def build(self) -> Tuple[App, FileStoreServer]:
+    def build(self) -> Tuple[App, List[FileStoreServer]]:
+        """The application and its servers: the main port's and, with
+        ``--s3-api``, the S3 API's, sharing the process's connections."""
         app = self.make_app()
+        servers: List[FileStoreServer] = []
         try:
-            return app, FileStoreServer(app, self.listening())
+            listeners = self.listening()
+            connections = Connections(self.config, app.worker)
+            servers.append(FileStoreServer(app, listeners.main, connections=connections))
+            if listeners.s3 is not None:
+                servers.append(FileStoreServer(app, listeners.s3, app.s3_site, connections))
+            return app, servers
         except BaseException:
+            for server in servers:
+                server.server_close()
             app.close()
             raise
 
@@ -128,11 +144,11 @@ class ServingProcess:
     def make_app(self) -> App:
         raise NotImplementedError
 
-    def listening(self) -> socket.socket:
+    def listening(self) -> Listeners:
         raise NotImplementedError
 
-    def ready(self, server: FileStoreServer, stop: threading.Event) -> None:
-        """The server accepts: say so to whoever waits for it."""
+    def ready(self, servers: List[FileStoreServer], stop: threading.Event) -> None:
+        """The servers accept: say so to whoever waits for it."""
 
     def stopping(self) -> None:
         """A stop signal came: say so before the drain."""
@@ -159,12 +175,13 @@ class Alone(ServingProcess):
     def make_app(self) -> App:
         return App(self.config, worker=None)
 
-    def listening(self) -> socket.socket:
-        return self.listener or systemd.activation_socket(self.config.host, self.config.port)
+    def listening(self) -> Listeners:
+        return self.listeners or Listeners.open(self.config)
 
-    def ready(self, server: FileStoreServer, stop: threading.Event) -> None:
-        start_line(self.config, server.url, server.server_address[0])
-        systemd.notify("READY=1\nSTATUS=serving on %s" % server.url)
+    def ready(self, servers: List[FileStoreServer], stop: threading.Event) -> None:
+        main = servers[0]
+        start_line(self.config, main.url, main.server_address[0], s3_url=servers[1].url if servers[1:] else None)
+        systemd.notify("READY=1\nSTATUS=serving on %s" % main.url)
         self._watchdog = systemd.start_watchdog(stop)
 
     def stopping(self) -> None:
@@ -180,8 +197,8 @@ class Worker(ServingProcess):
     socket; this process beats to it through a pipe and shares its metrics
     with the other workers through files."""
 
-    def __init__(self, config, listener: Optional[socket.socket], role: WorkerRole) -> None:
-        super().__init__(config, listener)
+    def __init__(self, config, listeners: Optional[Listeners], role: WorkerRole) -> None:
+        super().__init__(config, listeners)
         self.role = role
         self._metrics_files = MetricsFiles(run_dir(config.data_dir))
 
@@ -190,16 +207,17 @@ class Worker(ServingProcess):
         app.peer_metrics = lambda: self._metrics_files.others(os.getpid())
         return app
 
-    def listening(self) -> socket.socket:
-        # Every worker waits on the same socket; all wake for a connection and
+    def listening(self) -> Listeners:
+        # Every worker waits on the same sockets; all wake for a connection and
         # one takes it. Non-blocking, the others' accept fails at once (and
         # socketserver goes back to waiting) instead of blocking in accept.
-        assert self.listener is not None, "a worker is given the arbiter's socket"
-        self.listener.setblocking(False)
-        return self.listener
+        assert self.listeners is not None, "a worker is given the arbiter's sockets"
+        for sock in self.listeners.all():
+            sock.setblocking(False)
+        return self.listeners
 
-    def ready(self, server: FileStoreServer, stop: threading.Event) -> None:
-        server.tick = Heartbeat(self.role, server.app, self._metrics_files)
+    def ready(self, servers: List[FileStoreServer], stop: threading.Event) -> None:
+        servers[0].tick = Heartbeat(self.role, servers[0].app, self._metrics_files)
         _send(self.role.beat_fd, b"R")  # listening: the parent counts this worker ready
 
     def stopped(self, app: App) -> None:

@@ -9,8 +9,9 @@ import logging
 import os
 import socket
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
+from ..access.s3keys import ServerKeyError
 from ..errors import BackendUnavailable
 from ..logs import priority
 from ..records.bucket import UnsafeStore
@@ -18,16 +19,18 @@ from ..web.tls import TlsConfigError
 from .dirlock import DataDirInUse
 
 
-def start_line(config, url: str, listening_host: str, workers: int = 1) -> None:
-    """The one line a start prints: where it serves, where the data goes,
-    which access control is in force and why, and how to stop it."""
+def start_line(config, url: str, listening_host: str, workers: int = 1, s3_url: Optional[str] = None) -> None:
+    """The one line a start prints: where it serves (the S3 API too, with
+    ``--s3-api``), where the data goes, which access control is in force
+    and why, and how to stop it."""
     from .. import __version__
     from ..access.gate import resolve_mode
 
     mode, why = resolve_mode(config.auth, listening_host, config.trusted_proxy)
-    print(priority(logging.INFO) + "filestoraged %s: serving %s%s, data in %s (%s backend%s); access control %s (%s); "
-          "stop with Ctrl-C or SIGTERM"
+    print(priority(logging.INFO) + "filestoraged %s: serving %s%s%s, data in %s (%s backend%s); "
+          "access control %s (%s); stop with Ctrl-C or SIGTERM"
           % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
+             " and the S3 API on %s" % s3_url if s3_url else "",
              os.path.abspath(config.data_dir), config.backend,
              ", %d workers" % workers if workers > 1 else "", mode, why), file=sys.stderr)
 
@@ -45,7 +48,7 @@ def guarded(config, start: Callable[[], int]) -> int:
         return fail(str(error), 1)
     except (UnsafeStore, BackendUnavailable) as error:  # --records s3: the store's answer at start-up
         return fail(error.text, 1)
-    except TlsConfigError as error:
+    except (TlsConfigError, ServerKeyError) as error:
         return fail(error.text, 2)
     except ImportError as error:
         return fail("the %s backend needs %s: pip install %s" % (config.backend, error.name, error.name), 1)

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Optional
+from typing import Dict, Optional
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +59,39 @@ def start_watchdog(stop: threading.Event) -> Optional[threading.Thread]:
     return thread
 
 
-def activation_socket(host: Optional[str] = None, port: Optional[int] = None) -> Optional[socket.socket]:
-    """The listening socket systemd passed (``LISTEN_FDS``), if it is for us.
-    ``host``/``port``: the address the configuration names; if it is not
-    the socket's, a warning says it is ignored (the socket unit decides)."""
+def activation_sockets(host: Optional[str] = None, port: Optional[int] = None) -> Dict[str, socket.socket]:
+    """The listening sockets systemd passed (``LISTEN_FDS``), if they are for
+    us: ``main``, and ``s3`` for the one a socket unit names so
+    (``FileDescriptorName=s3``: the S3 API's). ``host``/``port``: the
+    address the configuration names for the main one; if it is not the
+    socket's, a warning says it is ignored (the socket unit decides)."""
     try:
         count = int(os.environ.get("LISTEN_FDS", "0"))
         pid = int(os.environ.get("LISTEN_PID", "0"))
     except ValueError:
-        return None
+        return {}
     if count < 1 or pid != os.getpid():
-        return None
+        return {}
+    names = os.environ.get("LISTEN_FDNAMES", "").split(":")
     for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         os.environ.pop(name, None)  # not for our children
-    if count > 1:
-        log.warning("systemd passed %d sockets; serving the first only", count)
-    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
-    sock.setblocking(True)
-    log.info("serving on the socket systemd passed")
-    bound = sock.getsockname()
+    found: Dict[str, socket.socket] = {}
+    for index in range(count):
+        role = "s3" if index < len(names) and names[index] == "s3" else "main"
+        sock = socket.socket(fileno=SD_LISTEN_FDS_START + index)
+        if role in found:
+            log.warning("systemd passed more than one socket for the %s port; serving the first", role)
+            sock.close()
+            continue
+        sock.setblocking(True)
+        found[role] = sock
+    if "main" not in found:
+        return found
+    log.info("serving on the socket%s systemd passed", "s" if len(found) > 1 else "")
+    bound = found["main"].getsockname()
     if port is not None and isinstance(bound, tuple) and (port != bound[1] or host not in (bound[0], "localhost")):
         log.warning("listening on %s:%d, the socket systemd passed (filestoraged.socket): the configured %s:%d "
                     "(--host/--port, FILESTORAGED_HOST/PORT) is ignored; change ListenStream= in the socket "
                     "unit, or disable the socket to listen on the configured address",
                     bound[0], bound[1], host, port)
-    return sock
+    return found

@@ -111,9 +111,10 @@ class S3Client:
         response.release()
         return response.status == 200
 
-    def keys(self, prefix: str, start_after: str = "") -> Iterator[Tuple[str, int]]:
-        """``(key, size)`` of every key under ``prefix`` (after ``start_after``), in order."""
-        for key, size, _ in self._listed(prefix, start_after):
+    def keys(self, prefix: str, start_after: str = "", page: Optional[int] = None) -> Iterator[Tuple[str, int]]:
+        """``(key, size)`` of every key under ``prefix`` (after ``start_after``),
+        in order; ``page``: keys asked for a listing at a time (1,000 at most)."""
+        for key, size, _ in self._listed(prefix, start_after, page):
             yield key, size
 
     def listing(self, prefix: str, start_after: str = "") -> Iterator[Tuple[str, int, float]]:
@@ -122,13 +123,13 @@ class S3Client:
         for key, size, modified in self._listed(prefix, start_after):
             yield key, size, instant(modified) if modified else math.inf
 
-    def _listed(self, prefix: str, start_after: str) -> Iterator[Tuple[str, int, str]]:
+    def _listed(self, prefix: str, start_after: str, page: Optional[int] = None) -> Iterator[Tuple[str, int, str]]:
         """Every key under ``prefix``, a ListObjectsV2 page at a time. A
         listing that is not XML, or a size that is not a number, is
         ``S3Error`` (503), never a 500."""
         token = None
         while True:
-            query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
+            query = {"list-type": "2", "prefix": prefix, "max-keys": str(min(page or 1000, 1000))}
             if token:
                 query["continuation-token"] = token
             elif start_after:

@@ -1,0 +1,317 @@
+"""When the bytes of a bucket's object may go: never while an S3 key names
+them, an upload is about to name them, or the repository's own face
+(``/data``, Git LFS, a resumable upload into it) stored them; and not kept
+for ever once none of these holds them.
+
+Records (a bucket is a repository; an object is its oid there):
+
+- ``s3/blobs/<bucket>/<oid>``: what holds the bytes besides keys:
+  ``pins`` (uploads under way, ``{pin: when}``), ``data`` (the
+  repository's face stored them), ``idle`` (since when nothing holds
+  them), ``removing`` (since when a removal is under way: one older than
+  ``STALE_REMOVAL`` died midway, and the sweep finishes it).
+- ``s3/names/<bucket>/<oid>/<encoded key>``: a key names the bytes (a
+  record a name: a popular object, the empty one, is named by many keys
+  at the cost of one small record each).
+- ``s3/idle/<bucket>/<oid>``: the bytes held by nothing, for the sweep.
+
+An S3 upload pins its bytes before its backend looks whether they are
+stored already (``Backend.put``'s ``hashed``), names them, then unpins; a
+removal first marks the blob record ``removing`` with a compare-and-swap
+that fails while a pin or ``data`` holds it, then looks for names: so of a
+removal and an upload, one wins, and a key never names removed bytes. An
+upload that meets a removal under way waits for it, then stores its bytes
+afresh. Bytes the backend held before an S3 upload touched them (stored
+through ``/data``, or before there was an S3 API) count as the
+repository's. A ``/data`` upload of bytes S3 already tracks marks them
+``data`` right after; the sweep removes idle bytes only ``GRACE`` after
+they fell idle, far beyond that moment.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional
+
+from ..errors import BackendUnavailable, Conflict, NotFound
+from ..records.interface import Conflict as RecordConflict, Records
+from ..storage.interface import Backend
+from ..storage.names import repository
+from .names import decode_key, encode_key
+
+BLOBS = "s3/blobs/"
+NAMES = "s3/names/"
+IDLE = "s3/idle/"
+SWEEP_TURN = "s3-sweep"
+GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
+PIN_WAIT = 10.0  # seconds an upload waits for a removal of the same bytes to end
+SWEEP_PAGE = 1000  # idle candidates read at a time
+STALE_REMOVAL = 60.0  # seconds after which a removal under way is taken for one that died
+RACED = "the object was removed while it was being uploaded; send it again"
+
+
+class Pin:
+    """One upload's hold on its bytes: ``hashed(oid)`` (for ``Backend.put``)
+    pins them; ``known`` says whether S3 tracked them before."""
+
+    def __init__(self, claims: "Claims", bucket: str) -> None:
+        self._claims = claims
+        self._bucket = bucket
+        self.oid: Optional[str] = None
+        self.pin = "pin-" + secrets.token_hex(8)
+        self.known = False
+
+    def hashed(self, oid: str) -> None:
+        self.known = self._claims._pin(self._bucket, oid, self.pin)
+        self.oid = oid
+
+
+class Claims:
+    def __init__(self, records: Records, backend: Backend) -> None:
+        self.records = records
+        self.backend = backend
+        self._stop = threading.Event()
+
+    # -- S3 uploads -------------------------------------------------------------
+
+    @contextmanager
+    def pinned(self, bucket: str) -> Iterator[Pin]:
+        """For one S3 upload: its ``Pin`` (give ``pin.hashed`` to
+        ``Backend.put``), let go when the block ends, named or not."""
+        pin = Pin(self, bucket)
+        try:
+            yield pin
+        finally:
+            if pin.oid is not None:
+                self._unpin(bucket, pin.oid, pin.pin)
+
+    def stored(self, bucket: str, pin: Pin, created: bool) -> None:
+        """An S3 upload stored its bytes (``created``: they were new): bytes
+        it found stored before S3 tracked them are the repository's."""
+        if not created and not pin.known:
+            self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value, data=True))
+
+    def name(self, bucket: str, oid: str, key: str) -> bool:
+        """``key`` names the bytes (under the upload's pin); False if it did already."""
+        try:
+            self.records.create(_name(bucket, oid, key), {})
+            return True
+        except RecordConflict:
+            return False
+
+    def unname(self, bucket: str, oid: str, key: str) -> None:
+        """``key`` names the bytes no more: once nothing holds them, they fall idle."""
+        self.records.delete(_name(bucket, oid, key))
+        self._settle(bucket, oid)
+
+    def names(self, bucket: str, oid: str, limit: int = 1) -> List[str]:
+        """Keys that name the bytes (the first ``limit``)."""
+        prefix = "%s%s/%s/" % (NAMES, bucket, oid)
+        return [decode_key(name[len(prefix):]) for name in self.records.keys(prefix, "", limit)]
+
+    # -- the repository's own face ----------------------------------------------
+
+    def relied_on(self, bucket: str, oid: str) -> None:
+        """A ``/data`` upload stored (or found) these bytes: if S3 tracks
+        them, they are the repository's too from now on. If a removal was
+        under way, they are checked for once it ended (``BackendUnavailable``
+        if they went: send again). Of a ``/data`` upload and a ``/data``
+        DELETE racing, the upload comes first, as it always did."""
+        deadline = time.monotonic() + PIN_WAIT
+        waited = False
+        while True:
+            record = self.records.get(_blob(bucket, oid))
+            if record is None or record.value.get("data") or record.value.get("by") == "delete":
+                break
+            if record.value.get("removing") is None:
+                try:
+                    self.records.replace(_blob(bucket, oid), dict(record.value, data=True, idle=None),
+                                         record.version)
+                    break
+                except RecordConflict:
+                    continue
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(RACED)
+            waited = True
+            self._stop.wait(0.05)
+        if waited:  # a removal ended meanwhile: were these bytes stored after it, or before?
+            self._still_stored(bucket, oid)
+
+    def remove(self, bucket: str, oid: str) -> None:
+        """A ``/data`` DELETE: the bytes go now, unless a key names them
+        (``Conflict``, 409, naming one) or an upload is about to."""
+        while True:
+            record = self.records.get(_blob(bucket, oid))
+            value = dict(record.value) if record is not None else {"pins": {}}
+            if self._live_pins(value):
+                raise Conflict("an upload of these bytes is under way; retry").as_s3("OperationAborted")
+            if not self._claim_removal(bucket, oid, record, value, "delete"):
+                continue
+            named = self.names(bucket, oid)
+            if named:  # refused: put back what holds them
+                data = bool(value.get("data"))
+                self._change(bucket, oid, lambda value, data=data: dict(value, removing=None, by=None, data=data))
+                raise Conflict("the S3 key %r of bucket %s names these bytes: delete it first (S3 DeleteObject)"
+                               % (named[0][:200], bucket))
+            try:
+                self.backend.delete(repository(bucket), oid)
+            finally:
+                self._forget(bucket, oid)
+            return
+
+    # -- the sweep --------------------------------------------------------------
+
+    def sweep(self, interval: float, wait: bool = False) -> int:
+        """Remove bytes idle for ``GRACE``; how many. Without ``wait`` (the
+        timer), only if no daemon swept in the last half ``interval``."""
+        now = self.records.now()
+        if not wait and self.records.update(SWEEP_TURN, lambda value: None if value and now - value["at"] <
+                                            interval / 2 else {"at": now}) is None:
+            return 0
+        removed, cursor = 0, ""
+        while True:
+            page = list(self.records.keys(IDLE, cursor, SWEEP_PAGE))
+            for name in page:
+                bucket, oid = name[len(IDLE):].split("/", 1)
+                removed += self._sweep_one(bucket, oid, now)
+            if len(page) < SWEEP_PAGE:
+                return removed
+            cursor = page[-1]
+
+    def _sweep_one(self, bucket: str, oid: str, now: float) -> int:
+        record = self.records.get(_blob(bucket, oid))
+        if record is None:
+            self.records.delete(_idle(bucket, oid))
+            return 0
+        value = dict(record.value)
+        removing = value.get("removing")
+        if removing is not None and now - float(removing) < STALE_REMOVAL:
+            return 0  # another is removing it
+        if removing is None:  # else a removal died midway: finish the work
+            if self._holds(bucket, oid, value) or value.get("idle") is None:
+                self.records.delete(_idle(bucket, oid))
+                return 0
+            if now - float(value["idle"]) < GRACE or not self._claim_removal(bucket, oid, record, value, "sweep"):
+                return 0
+            if self.names(bucket, oid):  # named after all: kept
+                self._change(bucket, oid, lambda value: dict(value, removing=None, by=None, idle=None))
+                self.records.delete(_idle(bucket, oid))
+                return 0
+        try:
+            self.backend.delete(repository(bucket), oid)
+            removed = 1
+        except NotFound:
+            removed = 0
+        self._forget(bucket, oid)
+        return removed
+
+    def start_sweeper(self, interval: float) -> threading.Thread:
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.sweep(interval)
+                except Exception:  # the next round retries
+                    import logging
+
+                    logging.getLogger(__name__).exception("the S3 object sweep failed")
+
+        thread = threading.Thread(target=run, name="s3-sweeper", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # -- the blob record --------------------------------------------------------
+
+    def _pin(self, bucket: str, oid: str, pin: str) -> bool:
+        """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
+        to end; True if S3 tracked them before."""
+        deadline = time.monotonic() + PIN_WAIT
+        while True:
+            known: List[bool] = [False]
+
+            def add(value: Optional[dict], known: List[bool] = known) -> Optional[dict]:
+                known[0] = value is not None
+                value = dict(value or {"data": False})
+                if value.get("removing") is not None:
+                    return None
+                pins = dict(self._live_pins(value), **{pin: self.records.now()})
+                return dict(value, pins=pins, idle=None)
+
+            if self.records.update(_blob(bucket, oid), add) is not None:
+                return known[0]
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(RACED)
+            self._stop.wait(0.05)
+
+    def _unpin(self, bucket: str, oid: str, pin: str) -> None:
+        def drop(value: Optional[dict]) -> Optional[dict]:
+            if value is None or pin not in value.get("pins", {}):
+                return None
+            return dict(value, pins={held: at for held, at in value["pins"].items() if held != pin})
+
+        self.records.update(_blob(bucket, oid), drop)
+        self._settle(bucket, oid)
+
+    def _settle(self, bucket: str, oid: str) -> None:
+        """If nothing holds the bytes any more, they fall idle (swept ``GRACE`` later)."""
+        record = self.records.get(_blob(bucket, oid))
+        if record is None or record.value.get("idle") is not None or self._holds(bucket, oid, record.value):
+            return
+        now = self.records.now()
+        self._change(bucket, oid, lambda value: None if value.get("idle") is not None else dict(value, idle=now))
+        try:
+            self.records.create(_idle(bucket, oid), {})
+        except RecordConflict:
+            pass
+
+    def _holds(self, bucket: str, oid: str, value: dict) -> bool:
+        return bool(value.get("data") or self._live_pins(value) or self.names(bucket, oid))
+
+    def _live_pins(self, value: dict) -> dict:
+        now = self.records.now()
+        return {pin: at for pin, at in value.get("pins", {}).items() if now - at < GRACE}
+
+    def _claim_removal(self, bucket: str, oid: str, record, value: dict, by: str) -> bool:
+        """Mark the blob ``removing`` (``by``: a ``/data`` DELETE, or the
+        sweep) if it is still as read (nothing but names, and the
+        repository's hold a DELETE lets go of, may hold it: the caller looks
+        for names after); False if it changed."""
+        marked = dict(value, data=False, removing=self.records.now(), by=by)
+        try:
+            if record is None:
+                self.records.create(_blob(bucket, oid), marked)
+            else:
+                self.records.replace(_blob(bucket, oid), marked, record.version)
+            return True
+        except RecordConflict:
+            return False
+
+    def _change(self, bucket: str, oid: str, change: Callable[[dict], Optional[dict]]) -> None:
+        self.records.update(_blob(bucket, oid), lambda value: None if value is None else change(value))
+
+    def _forget(self, bucket: str, oid: str) -> None:
+        self.records.delete(_blob(bucket, oid))
+        self.records.delete(_idle(bucket, oid))
+
+    def _still_stored(self, bucket: str, oid: str) -> None:
+        try:
+            self.backend.stat(repository(bucket), oid)
+        except NotFound:
+            raise BackendUnavailable(RACED) from None
+
+
+def _blob(bucket: str, oid: str) -> str:
+    return "%s%s/%s" % (BLOBS, bucket, oid)
+
+
+def _idle(bucket: str, oid: str) -> str:
+    return "%s%s/%s" % (IDLE, bucket, oid)
+
+
+def _name(bucket: str, oid: str, key: str) -> str:
+    return "%s%s/%s/%s" % (NAMES, bucket, oid, encode_key(key))

@@ -1,0 +1,167 @@
+"""S3 keys: one record per key of a bucket (``s3/keys/<bucket>/<encoded
+key>``, see ``names``), naming one content-addressed object of the
+bucket's repository and what its PUT said of it. Listing a bucket reads
+its records from a point, a page at a time: a page costs the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+from ..errors import PreconditionFailed
+from ..records.interface import Conflict, Records
+from .names import decode_key, encode, encode_key, past
+
+KEYS = "s3/keys/"
+# The headers a PUT may give that an object keeps and a GET gives back.
+STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a key names: the object (``oid``, ``size``), its ETag (the MD5
+    of the bytes; ``<md5 of the parts' MD5s>-<parts>`` for a multipart
+    upload), when the key was written, the media type and headers it was
+    stored with, its ``x-amz-meta-*`` (lower-case names, as sent), and the
+    checksums its upload was checked against (``crc32``, ``sha1``: base64)."""
+
+    oid: str
+    size: int
+    etag: str
+    modified: float
+    content_type: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    meta: Dict[str, str] = field(default_factory=dict)
+    checksums: Dict[str, str] = field(default_factory=dict)
+    parts: Optional[int] = None
+
+    def record(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, value: dict) -> "Entry":
+        return cls(str(value["oid"]), int(value["size"]), str(value["etag"]), float(value["modified"]),
+                   value.get("content_type"), dict(value.get("headers") or {}), dict(value.get("meta") or {}),
+                   dict(value.get("checksums") or {}), value.get("parts"))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, in key order: entries ``(key, Entry)`` and
+    common prefixes (strings) as they come; ``last``: the last key or
+    prefix given, where the next page starts after; ``truncated``: there
+    is more."""
+
+    items: List[Tuple[str, Union[Entry, str]]]
+    truncated: bool
+
+    @property
+    def last(self) -> str:
+        return self.items[-1][0] if self.items else ""
+
+
+class Keys:
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    def get(self, bucket: str, key: str) -> Optional[Entry]:
+        record = self.records.get(_record(bucket, key))
+        return None if record is None else Entry.of(record.value)
+
+    def put(self, bucket: str, key: str, entry: Entry, if_match: Optional[str] = None,
+            if_none_match: bool = False) -> Optional[Entry]:
+        """Make ``key`` name ``entry``; the entry it named before (None: none).
+        ``if_none_match``: only if it names nothing; ``if_match``: only if
+        it names an object of that ETag (``PreconditionFailed`` otherwise).
+        Of two writers of one key one wins whole."""
+        name = _record(bucket, key)
+        if if_none_match:
+            try:
+                self.records.create(name, entry.record())
+            except Conflict:
+                raise PreconditionFailed(message="the key %s exists" % key[:200]) from None
+            return None
+        replaced: List[Optional[Entry]] = [None]
+
+        def write(value: Optional[dict]) -> dict:
+            old = None if value is None else Entry.of(value)
+            if if_match is not None and (old is None or not etag_matches(if_match, old.etag)):
+                raise PreconditionFailed(message="the key %s does not name an object of ETag %s"
+                                         % (key[:200], if_match[:100]))
+            replaced[0] = old
+            return entry.record()
+
+        self.records.update(name, write)
+        return replaced[0]
+
+    def delete(self, bucket: str, key: str) -> Optional[Entry]:
+        """Make ``key`` name nothing; the entry it named (None: none)."""
+        name = _record(bucket, key)
+        while True:
+            record = self.records.get(name)
+            if record is None:
+                return None
+            try:
+                self.records.delete(name, record.version)
+                return Entry.of(record.value)
+            except Conflict:
+                continue  # written meanwhile: that write is the one deleted
+
+    def any(self, bucket: str) -> bool:
+        return next(iter(self.records.keys(_bucket(bucket), "", 1)), None) is not None
+
+    def page(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "", limit: int = 1000,
+             after_prefix: bool = False) -> Page:
+        """Keys that begin with ``prefix``, after ``after`` (a key; with
+        ``after_prefix``, a common prefix given before: everything under it
+        is passed), at most ``limit`` items. With a ``delimiter``, the keys
+        that hold it after the prefix are given once as their common prefix
+        (up to and with the delimiter), as S3 lists them."""
+        base = _bucket(bucket)
+        shared = encode_key(prefix)
+        shared = shared[:len(prefix.encode("utf-8")) * 8 // 6]  # the characters every key under it shares
+        cursor = ""
+        if after:
+            cursor = base + (past(after) if after_prefix else encode_key(after))
+        items: List[Tuple[str, Union[Entry, str]]] = []
+        while len(items) <= limit:
+            batch = list(self.records.items(base + shared, cursor, limit + 1 - len(items)))
+            if not batch:
+                return Page(items, False)
+            for name, record in batch:
+                key = decode_key(name[len(base):])
+                if not key.startswith(prefix):
+                    if key < prefix:
+                        cursor = name
+                        continue
+                    return Page(items, False)  # past the prefix: sorted, so nothing more
+                if len(items) == limit:
+                    return Page(items, True)
+                cut = key.find(delimiter, len(prefix)) if delimiter else -1
+                if cut >= 0:
+                    common = key[:cut + len(delimiter)]
+                    items.append((common, common))
+                    cursor = base + past(common)
+                    break  # read again after everything under it
+                items.append((key, Entry.of(record.value)))
+                cursor = name
+        return Page(items, True)
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """``If-Match``/``If-None-Match`` against an ETag (quoted or not, a
+    list, ``*``)."""
+    for candidate in header.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate == "*" or candidate == etag:
+            return True
+    return False
+
+
+def _bucket(bucket: str) -> str:
+    return "%s%s/" % (KEYS, bucket)
+
+
+def _record(bucket: str, key: str) -> str:
+    return _bucket(bucket) + encode(key.encode("utf-8"))

@@ -1,0 +1,95 @@
+"""Names the S3 API keeps in records: bucket names by S3's rules, and user
+keys (any UTF-8 up to 1,024 bytes) written into record keys so that their
+order is kept: listing a bucket is listing its records from a point.
+
+A user key's UTF-8 bytes are written six bits to a character from an
+alphabet in ASCII order (``-0-9A-Z_a-z``), the last character padded with
+zero bits: shorter keys sort before longer keys they begin, and any two
+keys sort as their bytes do. The record key holds no ``/`` or ``.`` of the
+user's, so no store under the records can read a path into it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import BadRequest
+
+MAX_KEY = 1024  # bytes of UTF-8, as S3 has it
+_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_VALUES = {char: index for index, char in enumerate(_ALPHABET)}
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP = re.compile(r"\d+\.\d+\.\d+\.\d+")
+# Past every key that begins with a given prefix: no UTF-8 byte is 0xFF.
+_AFTER_ALL = b"\xff"
+
+
+def bucket_name(text: str) -> str:
+    """``text`` if it is a bucket name by S3's rules (3-63 characters of
+    a-z 0-9 . -, beginning and ending with a letter or digit, no ``..``,
+    not an IP address); ``BadRequest`` (InvalidBucketName) otherwise. Every
+    such name is also a repository name (``/data/<bucket>``)."""
+    if not _BUCKET.fullmatch(text) or ".." in text or _IP.fullmatch(text) or text.startswith("xn--"):
+        raise BadRequest("bucket names are 3-63 characters of a-z 0-9 . -, begin and end with a letter or "
+                         "digit, and are not an IP address").as_s3("InvalidBucketName")
+    return text
+
+
+def object_key(text: str) -> str:
+    """``text`` if it can name an object: 1-1,024 bytes of UTF-8, no NUL
+    (``KeyTooLongError``, ``InvalidArgument`` otherwise)."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if not raw:
+        raise BadRequest("a key is at least one character").as_s3("InvalidArgument")
+    if len(raw) > MAX_KEY:
+        raise BadRequest("keys are at most %d bytes of UTF-8; this one is %d" % (MAX_KEY, len(raw))
+                         ).as_s3("KeyTooLongError")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("the key is not UTF-8").as_s3("InvalidArgument") from None
+    if "\x00" in text:
+        raise BadRequest("a key holds no NUL character").as_s3("InvalidArgument")
+    return text
+
+
+def encode(raw: bytes) -> str:
+    """``raw`` in the order-keeping alphabet (see the module docstring)."""
+    chars = []
+    bits = value = 0
+    for byte in raw:
+        value = (value << 8) | byte
+        bits += 8
+        while bits >= 6:
+            bits -= 6
+            chars.append(_ALPHABET[(value >> bits) & 63])
+    if bits:
+        chars.append(_ALPHABET[(value << (6 - bits)) & 63])
+    return "".join(chars)
+
+
+def decode(text: str) -> bytes:
+    """The bytes ``encode`` wrote (the padding bits dropped)."""
+    out = bytearray()
+    bits = value = 0
+    for char in text:
+        value = (value << 6) | _VALUES[char]
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            out.append((value >> bits) & 255)
+    return bytes(out)
+
+
+def encode_key(key: str) -> str:
+    return encode(key.encode("utf-8"))
+
+
+def decode_key(text: str) -> str:
+    return decode(text).decode("utf-8")
+
+
+def past(prefix: str) -> str:
+    """An encoded point after every key that begins with ``prefix`` (and
+    before any other key after it)."""
+    return encode(prefix.encode("utf-8") + _AFTER_ALL)

@@ -1,0 +1,154 @@
+"""What the S3 API answers: XML documents written out by hand (every value
+escaped), requests' XML read with its size bounded and no DTD, and
+failures as S3's ``<Error>`` with the ``Code`` clients act on.
+
+The HTTP status of a failure comes from the one table (``errors``); its
+S3 code from the error itself when a face named it (``as_s3``), else from
+its class, below.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ElementTree
+from typing import Dict, Iterable, List, Optional, Type, Union
+from xml.sax.saxutils import escape
+
+from ..errors import (BackendUnavailable, BadRequest, Conflict, CorruptObject, FileStoreError, Forbidden, Gone,
+                      InsufficientStorage, Locked, MethodNotAllowed, NotFound, NotImplementedHere,
+                      PreconditionFailed, RangeNotSatisfiable, RequestTimeout, TooLarge, TooManyConnections,
+                      TooManyRequests, Unauthorized, Unprocessable)
+from ..web.messages import TextResponse, error_response
+
+NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+XML_TYPE = "application/xml"
+MAX_XML = 2 * 1024 * 1024  # bytes of a request's XML (1,000 keys of 1,024 bytes fit)
+
+# S3's name for an error a face did not name, by its class (looked up along the MRO).
+CODES: Dict[Type[FileStoreError], str] = {
+    NotFound: "NoSuchKey",
+    Unauthorized: "AccessDenied",
+    Forbidden: "AccessDenied",
+    BadRequest: "InvalidArgument",
+    TooLarge: "EntityTooLarge",
+    RangeNotSatisfiable: "InvalidRange",
+    MethodNotAllowed: "MethodNotAllowed",
+    PreconditionFailed: "PreconditionFailed",
+    Conflict: "OperationAborted",
+    Locked: "OperationAborted",
+    Gone: "NoSuchKey",
+    Unprocessable: "BadDigest",
+    RequestTimeout: "RequestTimeout",
+    NotImplementedHere: "NotImplemented",
+    TooManyRequests: "SlowDown",
+    TooManyConnections: "SlowDown",
+    BackendUnavailable: "SlowDown",
+    InsufficientStorage: "InsufficientStorage",
+    CorruptObject: "InternalError",
+}
+
+Content = Union[str, Iterable["Element"], None]
+
+
+class Element:
+    """``<name attributes>content</name>``: text (escaped), nested
+    elements, or empty; an element with no name is its text alone."""
+
+    __slots__ = ("name", "content", "attributes")
+
+    def __init__(self, name: str, content: Content = None, attributes: str = "") -> None:
+        self.name = name
+        self.content = content
+        self.attributes = attributes  # written as given: constants of this module's callers, never a client's
+
+    def write(self, out: List[str]) -> None:
+        if not self.name:
+            out.append(escape(self.content if isinstance(self.content, str) else ""))
+            return
+        if self.content is None:
+            out.append("<%s%s/>" % (self.name, self.attributes))
+            return
+        out.append("<%s%s>" % (self.name, self.attributes))
+        if isinstance(self.content, str):
+            out.append(escape(self.content))
+        else:
+            for child in self.content:
+                child.write(out)
+        out.append("</%s>" % self.name)
+
+
+def document(root: str, children: Iterable[Element], namespace: bool = True) -> str:
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<%s%s>' % (root, ' xmlns="%s"' % NAMESPACE if namespace else "")]
+    for child in children:
+        child.write(out)
+    out.append("</%s>" % root)
+    return "".join(out)
+
+
+def xml_answer(status: int, root: str, children: Iterable[Element], headers: Optional[Dict[str, str]] = None
+               ) -> TextResponse:
+    return TextResponse(status, document(root, children), XML_TYPE, dict(headers or {}))
+
+
+def code_of(error: BaseException) -> str:
+    if isinstance(error, FileStoreError):
+        if error.s3_code:
+            return error.s3_code
+        for cls in type(error).__mro__:
+            found = CODES.get(cls)  # type: ignore[call-overload]
+            if found:
+                return found
+    return "InternalError"
+
+
+def error_answer(error: BaseException, resource: str, request_id: str) -> TextResponse:
+    """``<Error>`` with the error's code, message, the resource and the
+    request id (the access log shows the same id); the headers the error
+    carries (``Retry-After``, ``Allow``) and ``x-amz-request-id``."""
+    plain = error_response(error)  # the status and headers of the one table
+    children = [Element("Code", code_of(error)), Element("Message", plain.data["message"]),
+                Element("Resource", resource), Element("RequestId", request_id)]
+    if isinstance(error, FileStoreError):
+        children += [Element(name, value) for name, value in error.s3_details]
+    headers = dict(plain.headers, **{"x-amz-request-id": request_id})
+    return TextResponse(plain.status, document("Error", children, namespace=False), XML_TYPE, headers)
+
+
+def read_xml(raw: bytes, root: str) -> ElementTree.Element:
+    """The XML a client sent, its root named ``root`` (any namespace);
+    ``BadRequest`` (MalformedXML) for anything else, a DTD included (no
+    entity is ever expanded)."""
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        raise BadRequest("no DTD in a request's XML").as_s3("MalformedXML")
+    try:
+        element = ElementTree.fromstring(raw)
+    except ElementTree.ParseError as error:
+        raise BadRequest("the XML is not well-formed: %s" % error).as_s3("MalformedXML") from None
+    if local_name(element.tag) != root:
+        raise BadRequest("the XML's root is %s, not %s" % (local_name(element.tag)[:60], root)).as_s3("MalformedXML")
+    return element
+
+
+def local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def children(element: ElementTree.Element, name: str) -> List[ElementTree.Element]:
+    return [child for child in element if local_name(child.tag) == name]
+
+
+def text_of(element: ElementTree.Element, name: str) -> Optional[str]:
+    found = children(element, name)
+    return None if not found else (found[0].text or "")
+
+
+def iso_time(stamp: float) -> str:
+    """``2026-11-24T18:03:00.000Z``, as S3 writes times in XML."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + ".%03dZ" % int((stamp % 1) * 1000)
+
+
+def owner(name: str) -> List[Element]:
+    """An ``<Owner>``'s content: one owner, the store's (ids as S3 writes them)."""
+    return [Element("ID", name), Element("DisplayName", name)]
+
+

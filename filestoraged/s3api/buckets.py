@@ -1,0 +1,71 @@
+"""The S3 API's bucket operations: ListBuckets, CreateBucket, HeadBucket,
+DeleteBucket, GetBucketLocation; and the answers of a bucket that never
+had versioning or ACLs of its own (GetBucketVersioning, Get*Acl), which
+clients ask on every clean-up."""
+
+from __future__ import annotations
+
+from ..catalog.names import bucket_name
+from ..errors import Conflict, NotFound
+from ..web.messages import EmptyResponse, Request, Response
+from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
+from .signatures import Caller
+
+OWNER = "filestoraged"  # the one owner of every bucket and object
+
+
+class BucketOperations:
+    def __init__(self, app) -> None:
+        self.app = app
+        self.buckets = app.buckets
+
+    def list_buckets(self, request: Request, caller: Caller, bucket: None, key: None) -> Response:
+        listed = [Element("Bucket", [Element("Name", found.name), Element("CreationDate", iso_time(found.created))])
+                  for found in self.buckets.all()]
+        return xml_answer(200, "ListAllMyBucketsResult", [Element("Owner", owner(OWNER)), Element("Buckets", listed)])
+
+    def create(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        name = bucket_name(bucket)
+        region = ""
+        raw = request.body(MAX_XML).read_all()
+        if raw.strip():
+            region = text_of(read_xml(raw, "CreateBucketConfiguration"), "LocationConstraint") or ""
+        self.buckets.create(name, region)
+        return EmptyResponse(200, {"Location": "/" + name})
+
+    def head(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        found = self.buckets.require(bucket)
+        return EmptyResponse(200, {"x-amz-bucket-region": found.region or "us-east-1", "Content-Length": "0"})
+
+    def delete(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        self.buckets.require(bucket)
+        if self.app.keys.any(bucket):
+            raise Conflict("the bucket %s holds keys: delete them first" % bucket).as_s3("BucketNotEmpty")
+        self.buckets.delete(bucket)
+        return EmptyResponse(204)
+
+    def location(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        found = self.buckets.require(bucket)
+        return xml_answer(200, "LocationConstraint", [Element("", found.region)])
+
+    def versioning(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        self.buckets.require(bucket)
+        return xml_answer(200, "VersioningConfiguration", [])  # never enabled: no Status
+
+    def acl(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        self.buckets.require(bucket)
+        return _full_control()
+
+    def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        self.buckets.require(bucket)
+        if self.app.keys.get(bucket, key) is None:
+            raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        return _full_control()
+
+
+def _full_control() -> Response:
+    grantee = Element("Grantee", owner(OWNER), ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                                                ' xsi:type="CanonicalUser"')
+    return xml_answer(200, "AccessControlPolicy", [
+        Element("Owner", owner(OWNER)),
+        Element("AccessControlList", [Element("Grant", [grantee, Element("Permission", "FULL_CONTROL")])])])

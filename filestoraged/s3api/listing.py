@@ -1,0 +1,158 @@
+"""The S3 API's listings of a bucket's keys: ListObjectsV2, ListObjects
+(v1, what rclone and s3cmd ask) and ListObjectVersions (each key one
+``null`` version: the bucket never had versioning). Each reads one page
+of the bucket's key records from where the last one ended
+(``catalog.keys.Keys.page``): a page costs the page, whatever the bucket
+holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import List, Tuple
+from urllib.parse import quote
+
+from ..catalog.keys import Entry, Page
+from ..errors import BadRequest
+from ..web.messages import Request, Response
+from ..wire.fields import whole_number
+from .answers import Element, iso_time, owner, xml_answer
+from .buckets import OWNER
+from .signatures import Caller
+
+MAX_KEYS = 1000
+
+
+class ListingOperations:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def list_v2(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        query = request.query
+        if query.get("list-type") != "2":
+            raise BadRequest("list-type is 2 (or left out, for ListObjects)").as_s3("InvalidArgument")
+        self.app.buckets.require(bucket)
+        form = _Form(query)
+        token = query.get("continuation-token")
+        after, after_prefix = _token_read(token) if token is not None else (query.get("start-after", ""), False)
+        page = self._page(bucket, form, after, after_prefix)
+        children = [Element("Name", bucket), form.element("Prefix", form.prefix)]
+        if form.delimiter:
+            children.append(form.element("Delimiter", form.delimiter))
+        children += [Element("MaxKeys", str(form.max_keys)), Element("KeyCount", str(len(page.items))),
+                     Element("IsTruncated", _bool(page.truncated))]
+        if token is not None:
+            children.append(Element("ContinuationToken", token))
+        if page.truncated:
+            children.append(Element("NextContinuationToken", _token_made(page)))
+        if "start-after" in query:
+            children.append(form.element("StartAfter", query["start-after"]))
+        if form.encoding:
+            children.append(Element("EncodingType", "url"))
+        children += form.items(page, query.get("fetch-owner", "").lower() == "true")
+        return xml_answer(200, "ListBucketResult", children)
+
+    def list_v1(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        query = request.query
+        self.app.buckets.require(bucket)
+        form = _Form(query)
+        marker = query.get("marker", "")
+        page = self._page(bucket, form, marker, False)
+        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element("Marker", marker),
+                    Element("MaxKeys", str(form.max_keys))]
+        if form.delimiter:
+            children.append(form.element("Delimiter", form.delimiter))
+        children.append(Element("IsTruncated", _bool(page.truncated)))
+        if page.truncated and form.delimiter:  # as S3: without a delimiter the last key is the next marker
+            children.append(form.element("NextMarker", page.last))
+        if form.encoding:
+            children.append(Element("EncodingType", "url"))
+        children += form.items(page, True)
+        return xml_answer(200, "ListBucketResult", children)
+
+    def versions(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        query = request.query
+        self.app.buckets.require(bucket)
+        form = _Form(query)
+        marker = query.get("key-marker", "")
+        page = self._page(bucket, form, marker, False)
+        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element("KeyMarker", marker),
+                    Element("VersionIdMarker", query.get("version-id-marker", "")),
+                    Element("MaxKeys", str(form.max_keys))]
+        if form.delimiter:
+            children.append(form.element("Delimiter", form.delimiter))
+        children.append(Element("IsTruncated", _bool(page.truncated)))
+        if page.truncated:
+            children += [form.element("NextKeyMarker", page.last), Element("NextVersionIdMarker", "null")]
+        if form.encoding:
+            children.append(Element("EncodingType", "url"))
+        for name, found in page.items:
+            if isinstance(found, Entry):
+                children.append(Element("Version", [form.element("Key", name), Element("VersionId", "null"),
+                                                    Element("IsLatest", "true")] + _facts(found, True)))
+            else:
+                children.append(Element("CommonPrefixes", [form.element("Prefix", found)]))
+        return xml_answer(200, "ListVersionsResult", children)
+
+    def _page(self, bucket: str, form: "_Form", after: str, after_prefix: bool) -> Page:
+        return self.app.keys.page(bucket, form.prefix, form.delimiter, after, form.max_keys, after_prefix)
+
+
+class _Form:
+    """What every listing takes: prefix, delimiter, max-keys, encoding-type."""
+
+    def __init__(self, query) -> None:
+        self.prefix = query.get("prefix", "")
+        self.delimiter = query.get("delimiter", "")
+        self.max_keys = whole_number(query.get("max-keys"), "max-keys", MAX_KEYS, 0, 2 ** 31 - 1)
+        self.max_keys = min(self.max_keys, MAX_KEYS)
+        encoding = query.get("encoding-type")
+        if encoding not in (None, "url"):
+            raise BadRequest("encoding-type is url, or left out").as_s3("InvalidArgument")
+        self.encoding = encoding == "url"
+
+    def element(self, name: str, text: str) -> Element:
+        """A key or a prefix: URL-encoded when the client asked (XML 1.0
+        cannot carry every character a key may hold)."""
+        return Element(name, quote(text, safe="/") if self.encoding else text)
+
+    def items(self, page: Page, with_owner: bool) -> List[Element]:
+        found = []
+        for name, item in page.items:
+            if isinstance(item, Entry):
+                found.append(Element("Contents", [self.element("Key", name)] + _facts(item, with_owner)))
+            else:
+                found.append(Element("CommonPrefixes", [self.element("Prefix", item)]))
+        return found
+
+
+def _facts(entry: Entry, with_owner: bool) -> List[Element]:
+    facts = [Element("LastModified", iso_time(entry.modified)), Element("ETag", '"%s"' % entry.etag),
+             Element("Size", str(entry.size)), Element("StorageClass", "STANDARD")]
+    if with_owner:
+        facts.append(Element("Owner", owner(OWNER)))
+    return facts
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _token_made(page: Page) -> str:
+    """The continuation token of the page after ``page``: where it ended."""
+    name, item = page.items[-1]
+    kind = "k" if isinstance(item, Entry) else "p"
+    return base64.urlsafe_b64encode((kind + name).encode("utf-8")).decode("ascii")
+
+
+def _token_read(token: str) -> Tuple[str, bool]:
+    """``(after, after_prefix)`` from a continuation token this server gave."""
+    try:
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        text = ""
+    if text[:1] not in ("k", "p") or len(text) < 2:
+        raise BadRequest("the continuation token is not one this server gave").as_s3("InvalidArgument")
+    return text[1:], text[0] == "p"
+

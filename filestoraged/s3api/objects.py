@@ -1,0 +1,307 @@
+"""The S3 API's object operations: PutObject (every payload mode, its
+checks, conditional), GetObject and HeadObject (ranges, conditions,
+``response-*`` overrides, checksums on request), DeleteObject,
+DeleteObjects, CopyObject (a new name for the same bytes: nothing copied
+within a bucket).
+
+A PUT is the one upload pipeline's (``uploads.targets.S3KeyTarget``):
+the body, checked as it passes (``payloads``), stored in the bucket's
+repository, and the key made to name it. Every GET is a checked read of
+the stored object, ranges included, as on ``/data``.
+"""
+
+from __future__ import annotations
+
+import base64
+from contextlib import closing
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Dict, List, Optional, Tuple
+from urllib.parse import unquote
+
+from ..access.scopes import Need, Scope
+from ..base.header_values import header_value, media_type
+from ..catalog.keys import STORED_HEADERS, Entry, etag_matches
+from ..catalog.names import object_key
+from ..errors import BadRequest, FileStoreError, NotFound, PreconditionFailed
+from ..storage.interface import ObjectInfo
+from ..storage.names import repository
+from ..uploads.targets import S3KeyTarget
+from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
+from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
+from .payloads import body_stream
+from .signatures import Caller, allow
+
+MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
+MAX_DELETE = 1000  # keys in one DeleteObjects
+DEFAULT_TYPE = "binary/octet-stream"  # what S3 gives an object stored without a type
+# response-* query parameters and the header each sets in a GET's answer.
+OVERRIDES = {"response-content-type": "Content-Type", "response-content-language": "Content-Language",
+             "response-expires": "Expires", "response-cache-control": "Cache-Control",
+             "response-content-disposition": "Content-Disposition", "response-content-encoding": "Content-Encoding"}
+
+
+class ObjectOperations:
+    def __init__(self, app) -> None:
+        self.app = app
+        self.keys = app.keys
+        self.buckets = app.buckets
+
+    # -- PUT ----------------------------------------------------------------------
+
+    def put(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        self.buckets.require(bucket)
+        headers = request.headers
+        content_type = media_type(headers.get("Content-Type"))
+        stored_headers, meta = stored_fields(headers)
+        if_none_match = (headers.get("If-None-Match") or "").strip() == "*"
+        if headers.get("If-None-Match") is not None and not if_none_match:
+            raise BadRequest("a PUT takes If-None-Match: * only").as_s3("NotImplemented")
+        stream = body_stream(request, caller, self.app.config.max_size)
+
+        def entry(info: ObjectInfo) -> Entry:
+            return Entry(info.oid, info.size, stream.md5.hexdigest(), self.app.records.now(), content_type,
+                         stored_headers, meta, stream.checksums(info.oid))
+
+        target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry,
+                             headers.get("If-Match"), if_none_match)
+        stored = target.store(stream)
+        assert stored.entry is not None
+        answer = {"ETag": '"%s"' % stored.entry.etag}
+        for algorithm, value in stored.entry.checksums.items():
+            answer["x-amz-checksum-" + algorithm] = value
+        return EmptyResponse(200, answer)
+
+    # -- GET, HEAD ----------------------------------------------------------------
+
+    def get(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        self.buckets.require(bucket)
+        entry = self.keys.get(bucket, key)
+        if entry is None:
+            raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        # A checksum is of the whole object: never given with a part of it (as S3).
+        asked = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
+        headers = entry_headers(entry, asked)
+        unchanged = judge_conditions(request.headers, entry.etag, entry.modified)
+        if unchanged is not None:  # 304
+            return EmptyResponse(304, {name: value for name, value in headers.items()
+                                       if name in ("ETag", "Last-Modified")})
+        for name, header in OVERRIDES.items():
+            if name in request.query:
+                headers[header] = header_value(request.query[name], name) or ""
+        obj = self.app.backend.open(repository(bucket), entry.oid)
+        return ObjectResponse(obj, headers, content_type=entry.content_type or DEFAULT_TYPE, immutable=False,
+                              etag=entry.etag)
+
+    # -- DELETE -------------------------------------------------------------------
+
+    def delete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        self.buckets.require(bucket)
+        self._forget(bucket, key)
+        return EmptyResponse(204)
+
+    def delete_many(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        self.buckets.require(bucket)
+        root = read_xml(request.body(MAX_XML).read_all(), "Delete")
+        quiet = (text_of(root, "Quiet") or "").strip().lower() == "true"
+        objects = children(root, "Object")
+        if len(objects) > MAX_DELETE:
+            raise BadRequest("at most %d keys in one DeleteObjects" % MAX_DELETE).as_s3("MalformedXML")
+        results: List[Element] = []
+        for item in objects:
+            name = text_of(item, "Key")
+            try:
+                if name is None:
+                    raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
+                self._forget(bucket, object_key(name))
+                if not quiet:
+                    results.append(Element("Deleted", [Element("Key", name)]))
+            except FileStoreError as error:
+                results.append(Element("Error", [Element("Key", name or ""), Element("Code", code_of(error)),
+                                                 Element("Message", error.text)]))
+        return xml_answer(200, "DeleteResult", results)
+
+    def _forget(self, bucket: str, key: str) -> None:
+        """Make ``key`` name nothing (S3 answers the same for a key that
+        named nothing); its bytes fall idle if nothing else holds them."""
+        old = self.keys.delete(bucket, key)
+        if old is not None:
+            self.app.claims.unname(bucket, old.oid, key)
+
+    # -- COPY ---------------------------------------------------------------------
+
+    def copy(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        """A new name for the bytes another key names: within a bucket the
+        same stored object (nothing copied), from another bucket the bytes
+        stored in this one (one pass over them)."""
+        self.buckets.require(bucket)
+        source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
+        self.buckets.require(source_bucket)
+        allow(caller, Need(Scope("data", "read", source_bucket)))
+        source = self.keys.get(source_bucket, source_key)
+        if source is None:
+            raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
+        judge_copy_conditions(request.headers, source)
+        directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise BadRequest("x-amz-metadata-directive is COPY or REPLACE").as_s3("InvalidArgument")
+        if directive == "REPLACE":
+            stored_headers, meta = stored_fields(request.headers)
+            content_type = media_type(request.headers.get("Content-Type"))
+        else:
+            if source_bucket == bucket and source_key == key:
+                raise BadRequest("copying a key onto itself changes nothing: send x-amz-metadata-directive: "
+                                 "REPLACE").as_s3("InvalidRequest")
+            stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
+        now = self.app.records.now()
+        entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
+                      dict(source.checksums), source.parts)
+        if source_bucket == bucket:
+            self._name_again(bucket, key, entry)
+        else:
+            with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
+                    closing(_Pieces(obj)) as stream:
+                target = S3KeyTarget(self.app, bucket, key, content_type, lambda oid: None, lambda info: entry)
+                target.store(stream)
+        return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
+                                                    Element("ETag", '"%s"' % entry.etag)])
+
+    def _name_again(self, bucket: str, key: str, entry: Entry) -> None:
+        """``key`` names bytes the bucket holds already, pinned meanwhile."""
+        claims = self.app.claims
+        with claims.pinned(bucket) as pin:
+            pin.hashed(entry.oid)
+            self.app.backend.stat(repository(bucket), entry.oid)  # NotFound: the source's bytes went meanwhile
+            named = claims.name(bucket, entry.oid, key)
+            try:
+                replaced = self.keys.put(bucket, key, entry)
+            except BaseException:
+                if named:
+                    claims.unname(bucket, entry.oid, key)
+                raise
+        if replaced is not None and replaced.oid != entry.oid:
+            claims.unname(bucket, replaced.oid, key)
+
+
+class _Pieces:
+    """A stored object's verified bytes as a stream (``readinto``). A piece
+    is good until the next is asked for: it is used up first."""
+
+    def __init__(self, obj) -> None:
+        self._pieces = obj.pieces()
+        self._held = memoryview(b"")
+
+    def readinto(self, buffer: memoryview) -> int:
+        while not self._held:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._held = memoryview(piece)
+        count = min(len(buffer), len(self._held))
+        buffer[:count] = self._held[:count]
+        self._held = self._held[count:]
+        return count
+
+    def close(self) -> None:
+        self._pieces.close()  # stops any reading threads before the object closes
+
+
+def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """The headers a PUT gives that its object keeps, and its ``x-amz-meta-*``
+    (lower-case names, values as sent), each checked: they are given back
+    as headers."""
+    stored = {}
+    for name in STORED_HEADERS:
+        value = header_value(headers.get(name), name)
+        if value:
+            stored[name] = value
+    meta: Dict[str, str] = {}
+    size = 0
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith("x-amz-meta-") and len(lower) > len("x-amz-meta-"):
+            meta[lower[len("x-amz-meta-"):]] = header_value(value, name, MAX_META) or ""
+            size += len(lower) - len("x-amz-meta-") + len(value)
+    if size > MAX_META:
+        raise BadRequest("x-amz-meta-* holds %d bytes; at most %d" % (size, MAX_META)).as_s3("MetadataTooLarge")
+    return stored, meta
+
+
+def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
+    """What a GET or HEAD of a key answers besides its bytes."""
+    headers = {"ETag": '"%s"' % entry.etag, "Last-Modified": formatdate(int(entry.modified), usegmt=True),
+               "x-amz-storage-class": "STANDARD"}
+    headers.update(entry.headers)
+    headers.update(("x-amz-meta-" + name, value) for name, value in entry.meta.items())
+    if entry.parts:
+        headers["x-amz-mp-parts-count"] = str(entry.parts)
+    if with_checksums:
+        sums = dict(entry.checksums)
+        if not entry.parts:  # a single upload's SHA-256 is its id
+            sums.setdefault("sha256", base64.b64encode(bytes.fromhex(entry.oid)).decode("ascii"))
+        headers.update(("x-amz-checksum-" + name, value) for name, value in sums.items())
+    return headers
+
+
+def judge_conditions(headers, etag: str, modified: float) -> Optional[bool]:
+    """RFC 7232 as S3 judges a GET's conditions: ``PreconditionFailed`` for
+    a failed ``If-Match`` or ``If-Unmodified-Since``; True (answer 304) for
+    a matching ``If-None-Match`` or an unmodified ``If-Modified-Since``;
+    None to answer the object."""
+    if_match = headers.get("If-Match")
+    if if_match is not None:
+        if not etag_matches(if_match, etag):
+            raise PreconditionFailed(message="If-Match does not match the object's ETag")
+    elif _not_after(headers.get("If-Unmodified-Since"), modified) is False:
+        raise PreconditionFailed(message="the object was modified after If-Unmodified-Since")
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None:
+        return True if etag_matches(if_none_match, etag) else None
+    if _not_after(headers.get("If-Modified-Since"), modified):
+        return True
+    return None
+
+
+def judge_copy_conditions(headers, source: Entry) -> None:
+    """CopyObject's ``x-amz-copy-source-if-*``: ``PreconditionFailed`` when one fails."""
+    failed = False
+    if_match = headers.get("x-amz-copy-source-if-match")
+    if if_match is not None:
+        failed = not etag_matches(if_match, source.etag)
+    elif _not_after(headers.get("x-amz-copy-source-if-unmodified-since"), source.modified) is False:
+        failed = True
+    if_none_match = headers.get("x-amz-copy-source-if-none-match")
+    if if_none_match is not None:
+        failed = failed or etag_matches(if_none_match, source.etag)
+    elif _not_after(headers.get("x-amz-copy-source-if-modified-since"), source.modified):
+        failed = True
+    if failed:
+        raise PreconditionFailed(message="a copy-source condition does not hold")
+
+
+def _not_after(header: Optional[str], modified: float) -> Optional[bool]:
+    """Whether ``modified`` is not after the HTTP date ``header`` (None: no
+    such header, or a date that does not read: ignored, as RFC 9110 says)."""
+    if not header:
+        return None
+    try:
+        stamp = parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return int(modified) <= stamp
+
+
+def copy_source(value: str) -> Tuple[str, str]:
+    """``(bucket, key)`` of ``x-amz-copy-source``: ``[/]bucket/key``,
+    percent-encoded; a version other than ``null`` is refused."""
+    path, _, version = value.partition("?")
+    if version and version not in ("versionId=null",):
+        raise BadRequest("this server keeps one version of each key: versionId=null only").as_s3("InvalidArgument")
+    try:
+        path = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("x-amz-copy-source is not UTF-8 once decoded").as_s3("InvalidArgument") from None
+    bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket or not key:
+        raise BadRequest("x-amz-copy-source is /bucket/key").as_s3("InvalidArgument")
+    return bucket, object_key(key)
+

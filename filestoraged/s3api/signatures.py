@@ -1,0 +1,155 @@
+"""Who sent an S3 request: its SigV4 signature (the ``Authorization``
+header, or a presigned URL's query) checked against the secret of its key
+(``access.s3keys``), its time against the clock, and what the key's token
+may do. The steps of the signature are ``wire.sigv4``'s, the same the S3
+backend signs with.
+
+``--auth off`` takes any signature and none; ``writes`` and ``all`` check
+every signature a request carries, and what it may do is its token's
+scopes (an unsigned request may only read objects, under ``writes``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+from urllib.parse import unquote
+
+from ..access.attempts import Attempts
+from ..access.gate import FAILURE_WINDOW, FAILURES
+from ..access.s3keys import secret_of
+from ..access.scopes import Need, Scope, grants
+from ..access.tokens import TokenStore
+from ..errors import BadRequest, Forbidden, TooManyRequests
+from ..records.interface import Records
+from ..wire.sigv4 import (Claim, expected_signature, matches, query_pairs, read_authorization, read_presigned,
+                          signing_key, uri_encode)
+
+log = logging.getLogger(__name__)
+
+MAX_SKEW = 15 * 60  # seconds a signed request's time may be off the daemon's clock
+MAX_EXPIRES = 7 * 24 * 3600  # the longest a presigned URL may be good for
+STREAMING = "STREAMING-"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request is from. ``scopes``: its token's (None: no signature);
+    ``mode``: the access mode it is judged by; ``name``: the token's;
+    ``key`` and ``claim``: the signing key and the
+    claim a signed body's chunk signatures chain from (None when nothing is
+    checked: ``--auth off``, or no signature)."""
+
+    scopes: Optional[Tuple[Scope, ...]]
+    mode: str
+    name: Optional[str] = None
+    key: Optional[bytes] = None
+    claim: Optional[Claim] = None
+
+
+class Signatures:
+    def __init__(self, tokens: TokenStore, server_key: bytes, throttle: Records,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``throttle``: the records that count wrong signatures per client
+        address (as wrong tokens are counted on the main port)."""
+        self.tokens = tokens
+        self._server_key = server_key
+        self.clock = clock
+        self.failures = Attempts(throttle, "s3", FAILURES, FAILURE_WINDOW)
+
+    def __repr__(self) -> str:  # never the server key
+        return "Signatures()"
+
+    def caller(self, method: str, raw_path: str, raw_query: str, headers, mode: str, address: str) -> Caller:
+        """Who sent this request (``mode``: the access mode it is judged
+        by; ``address``: the client's); ``Forbidden`` for a signature that
+        does not hold, ``BadRequest`` for one that does not read, each with
+        its S3 code; ``TooManyRequests`` (SlowDown) once an address sent
+        ``FAILURES`` wrong ones within ``FAILURE_WINDOW``."""
+        authorization = headers.get("Authorization") or ""
+        pairs = query_pairs(raw_query)
+        if authorization.startswith("AWS4-HMAC-SHA256"):
+            try:
+                claim = read_authorization(authorization, headers.get("x-amz-date"))
+            except BadRequest as error:
+                raise error.as_s3("AuthorizationHeaderMalformed") from None
+            payload = headers.get("x-amz-content-sha256")
+            if payload is None:
+                raise BadRequest("a signed request sends x-amz-content-sha256").as_s3("InvalidRequest")
+            signed_pairs = pairs
+        elif any(name == "X-Amz-Signature" for name, _ in pairs):
+            try:
+                claim = read_presigned(dict(pairs))
+            except BadRequest as error:
+                raise error.as_s3("AuthorizationQueryParametersError") from None
+            payload = "UNSIGNED-PAYLOAD"
+            signed_pairs = [pair for pair in pairs if pair[0] != "X-Amz-Signature"]
+        elif authorization:
+            raise BadRequest("only AWS Signature Version 4 is taken here (AWS4-HMAC-SHA256)").as_s3("InvalidRequest")
+        else:
+            return Caller(None, mode)
+        if mode == "off":  # takes any signature: nothing is checked, chunk signatures neither
+            return Caller(None, mode)
+        now = self.clock()
+        retry = self.failures.retry_after(address, now)
+        if retry is not None:
+            raise TooManyRequests(retry, "too many wrong signatures from %s; retry in %d s" % (address, retry)
+                                  ).as_s3("SlowDown")
+        self._check_time(claim)
+        token = self.tokens.find_s3(claim.access_key)
+        if token is None:
+            self.failures.add(address, now)
+            raise Forbidden("the access key %s does not exist here (or was revoked)" % claim.access_key[:40]
+                            ).as_s3("InvalidAccessKeyId", ("AWSAccessKeyId", claim.access_key[:40]))
+        key = signing_key(secret_of(self._server_key, claim.access_key), claim.day, claim.region, claim.service)
+        expected, canonical, to_sign = expected_signature(key, claim, method, raw_path, signed_pairs, headers,
+                                                          payload)
+        if not matches(expected, claim.signature):
+            # Some clients leave characters S3 would encode as they are: the
+            # path as S3 itself writes it is the other way to have signed it.
+            alternative = uri_encode(unquote(raw_path), keep_slash=True)
+            if alternative == raw_path or not matches(expected_signature(
+                    key, claim, method, alternative, signed_pairs, headers, payload)[0], claim.signature):
+                log.debug("SignatureDoesNotMatch; canonical request:\n%s\nstring to sign:\n%s", canonical, to_sign)
+                self.failures.add(address, now)
+                raise Forbidden("the signature does not match: check the secret key and how the request is "
+                                "signed").as_s3("SignatureDoesNotMatch", ("AWSAccessKeyId", claim.access_key),
+                                                ("StringToSign", to_sign), ("SignatureProvided", claim.signature),
+                                                ("CanonicalRequest", canonical))
+        return Caller(token.scopes, mode, token.name, key, claim)
+
+    def _check_time(self, claim: Claim) -> None:
+        signed_at = calendar.timegm(time.strptime(claim.stamp, "%Y%m%dT%H%M%SZ"))
+        now = self.clock()
+        if claim.presigned:
+            if claim.expires is None or not 1 <= claim.expires <= MAX_EXPIRES:
+                raise BadRequest("X-Amz-Expires must be 1 to %d seconds" % MAX_EXPIRES
+                                 ).as_s3("AuthorizationQueryParametersError")
+            if now > signed_at + claim.expires:
+                raise Forbidden("the presigned URL expired").as_s3("AccessDenied")
+            if signed_at - now > MAX_SKEW:
+                raise Forbidden("the presigned URL is signed in the future").as_s3("RequestTimeTooSkewed")
+        elif abs(now - signed_at) > MAX_SKEW:
+            raise Forbidden("the request was signed %d s off this server's time: at most %d s (check the clock)"
+                            % (abs(now - signed_at), MAX_SKEW)).as_s3("RequestTimeTooSkewed")
+        if claim.service != "s3":
+            raise Forbidden("the request is signed for the service %r, not s3" % claim.service[:40]
+                            ).as_s3("SignatureDoesNotMatch")
+
+
+def allow(caller: Caller, need: Need) -> None:
+    """Let the request go on only if ``caller`` meets ``need`` (under its
+    mode); ``Forbidden`` (AccessDenied) otherwise."""
+    mode = caller.mode
+    if mode == "off" or (mode == "writes" and need.public):
+        return
+    if caller.scopes is None:
+        raise Forbidden("this request needs a signature (the access key of a token with %s)" % need.scope
+                        ).as_s3("AccessDenied")
+    if not grants(caller.scopes, need.scope):
+        raise Forbidden("the token %r lacks the scope %s" % (caller.name, need.scope)).as_s3("AccessDenied")
+

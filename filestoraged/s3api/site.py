@@ -1,0 +1,170 @@
+"""The S3 API (``--s3-api``): path-style routes (``/``, ``/BUCKET``,
+``/BUCKET/KEY``), the operation each request is (a table of the method,
+the query's subresource and the headers), who sent it (``signatures``),
+and its answer, or its failure as S3's XML ``<Error>``.
+
+A bucket is a repository and a key names one of its content-addressed
+objects (``catalog``): an object put here is ``/data/BUCKET/<sha256>`` on
+the main port. Operations S3 has and this server does not carry out are
+answered ``501 NotImplemented``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, List, Optional, Tuple
+from urllib.parse import unquote
+
+from ..access.gate import FORWARDING_HEADERS, resolve_mode
+from ..access.s3keys import server_key
+from ..access.scopes import ADMIN, Need, Scope
+from ..catalog.names import object_key
+from ..errors import BadRequest, FileStoreError, NotImplementedHere
+from ..storage.names import repository
+from ..web.messages import Request, Response
+from ..web.router import Router
+from ..web.site import Site
+from . import answers
+from .buckets import BucketOperations
+from .listing import ListingOperations
+from .objects import ObjectOperations
+from .signatures import Signatures, allow
+
+log = logging.getLogger(__name__)
+
+METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
+# Query parameters that name a part of a bucket or an object other than its
+# content: a request that names one this server does not serve is 501, never
+# taken for a plain GET or PUT of the object.
+SUBRESOURCES = frozenset((
+    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
+    "inventory", "legal-hold", "lifecycle", "location", "logging", "metrics", "notification", "object-lock",
+    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment",
+    "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions",
+    "website", "list-type", "session",
+))
+
+
+class Operation:
+    """One row of the table: where (``service``, ``bucket``, ``object``),
+    the method, the query parameter and the header it is known by (None:
+    none, and no subresource either), its S3 name, what it needs (the verb
+    on the bucket's repository, or ``admin``; ``public``: anyone may under
+    ``--auth writes``), and the handler."""
+
+    def __init__(self, level: str, method: str, query: Optional[str], header: Optional[str], name: str,
+                 verb: str, handler: Callable[..., Response], public: bool = False) -> None:
+        self.level, self.method, self.query, self.header = level, method, query, header
+        self.name, self.verb, self.handler, self.public = name, verb, handler, public
+
+    def matches(self, level: str, method: str, query: Dict[str, str], headers) -> bool:
+        if level != self.level or method != self.method:
+            return False
+        if self.header is not None and self.header not in headers:
+            return False
+        if self.query is None:
+            return not any(name in SUBRESOURCES for name in query)
+        return all(name in query for name in self.query.split("&"))
+
+    def need(self, bucket: Optional[str]) -> Need:
+        if self.verb == "admin":
+            return Need(ADMIN)
+        return Need(Scope("data", self.verb, bucket), public=self.public)
+
+
+class S3Face:
+    def __init__(self, app) -> None:
+        config = app.config
+        self.app = app
+        self.signatures = Signatures(app.tokens, server_key(config.s3_key_path), app.throttle)
+        self.mode, self.why = config.auth, "set by --auth"
+        buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
+        self.table: List[Operation] = [
+            Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
+            Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
+            Operation("bucket", "GET", "versioning", None, "GetBucketVersioning", "read", buckets.versioning),
+            Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
+            Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions),
+            Operation("bucket", "GET", "list-type", None, "ListObjectsV2", "read", listing.list_v2),
+            Operation("bucket", "GET", None, None, "ListObjects", "read", listing.list_v1),
+            Operation("bucket", "HEAD", None, None, "HeadBucket", "read", buckets.head),
+            Operation("bucket", "PUT", None, None, "CreateBucket", "admin", buckets.create),
+            Operation("bucket", "DELETE", None, None, "DeleteBucket", "admin", buckets.delete),
+            Operation("bucket", "POST", "delete", None, "DeleteObjects", "delete", objects.delete_many),
+            Operation("object", "GET", "acl", None, "GetObjectAcl", "read", buckets.object_acl, public=True),
+            Operation("object", "GET", None, None, "GetObject", "read", objects.get, public=True),
+            Operation("object", "HEAD", None, None, "HeadObject", "read", objects.get, public=True),
+            Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "write", objects.copy),
+            Operation("object", "PUT", None, None, "PutObject", "write", objects.put),
+            Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete),
+        ]
+
+    def site(self) -> Site:
+        router = Router()
+        handlers = {method: self.dispatch for method in METHODS}
+        needs = {method: None for method in METHODS}  # each request is checked here: signatures, not tokens
+        for pattern in ("/", "/{bucket}", "/{bucket}/{key...}"):
+            router.add(pattern, "s3", handlers, needs, head=False, query=None)
+        return Site("s3", router, self.app.access.grant, self.answer_failure, self.resolve, ready_made=False)
+
+    def resolve(self, host: str) -> Tuple[str, str]:
+        self.mode, self.why = resolve_mode(self.app.config.auth, host, self.app.config.trusted_proxy)
+        return self.mode, self.why
+
+    def mode_for(self, headers) -> str:
+        """As ``access.gate.Access.mode_for``: ``auto`` resolved to ``off``
+        on loopback judges a request through a proxy as ``writes``."""
+        if self.mode == "off" and self.app.config.auth == "auto" and any(name in headers
+                                                                         for name in FORWARDING_HEADERS):
+            return "writes"
+        return self.mode
+
+    def dispatch(self, request: Request, bucket: Optional[str] = None, key: Optional[str] = None) -> Response:
+        request_id = request.identify()
+        level = "service" if bucket is None else "bucket" if key is None else "object"
+        query = request.query
+        operation = next((row for row in self.table if row.matches(level, request.method, query, request.headers)),
+                         None)
+        if operation is None:
+            request.operation = "NotImplemented"
+            raise NotImplementedHere("%s of a%s %s with %s is not an S3 operation this server carries out"
+                                     % (request.method, "n" if level == "object" else "", level,
+                                        ", ".join(sorted(query)) or "nothing else"))
+        request.operation = operation.name
+        mode = self.mode_for(request.headers)
+        caller = self.signatures.caller(request.method, request.path, request.raw_query, request.headers,
+                                        mode, request.client)
+        if bucket is not None:
+            bucket = _bucket(bucket)
+        if key is not None:
+            key = object_key(_decoded(key))
+        allow(caller, operation.need(bucket))
+        response = operation.handler(request, caller, bucket, key)
+        response.headers["x-amz-request-id"] = request_id
+        return response
+
+    def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
+                       ) -> Response:
+        path = target.partition("?")[0]
+        request_id = request.identify() if request is not None else "-"
+        return answers.error_answer(error, _decoded(path, strict=False), request_id)
+
+
+def _bucket(text: str) -> str:
+    """A bucket named in a path: S3's names, or any repository's (a bucket
+    made through the S3 API has S3's name; ``/data`` repositories may not)."""
+    try:
+        repository(text)
+    except FileStoreError:
+        raise BadRequest("no bucket may be named %r" % text[:80]).as_s3("InvalidBucketName") from None
+    return text
+
+
+def _decoded(text: str, strict: bool = True) -> str:
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        if not strict:
+            return unquote(text, errors="replace")
+        raise BadRequest("the key is not UTF-8 once percent-decoded").as_s3("InvalidArgument") from None
+

@@ -1,0 +1,31 @@
+"""What one listening server serves: its routes, how a request is let in,
+and how a failure is answered. The main port serves the application's
+faces (JSON, or pages to a browser); the S3 API's port its own routes,
+with S3's XML errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional, Tuple
+
+from ..access.gate import Grant
+from ..access.scopes import Need
+from .messages import Request, Response
+from .router import Router
+
+
+@dataclass
+class Site:
+    name: str  # for logs: "main", "s3"
+    router: Router
+    # Let a routed request in (``access.gate.Access.grant``'s signature):
+    # its route's need, the path's captures, its headers, its client's address.
+    grant: Callable[[Optional[Need], Mapping[str, str], object, Callable[[], str]], Grant]
+    # The answer to a failure: the error, the request's headers (None when
+    # its head itself failed), its target, and the request once it was
+    # routed (None before).
+    answer_failure: Callable[[BaseException, Optional[object], str, Optional[Request]], Response]
+    # Settle the access mode for the address the server listens on: ``(mode, why)``.
+    resolve: Callable[[str], Tuple[str, str]]
+    # Plain GETs of hot small objects may be answered ready-made (see response_cache).
+    ready_made: bool = True

@@ -1,0 +1,41 @@
+"""The sockets a daemon serves: the main port and, with ``--s3-api``, the
+S3 API's; from systemd (socket activation, told apart by their names) or
+bound here. Bound once, before any worker starts, and shared by them all."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..web.server import listen
+from . import systemd
+
+
+@dataclass
+class Listeners:
+    main: socket.socket
+    s3: Optional[socket.socket] = None
+
+    @classmethod
+    def open(cls, config) -> "Listeners":
+        """The configuration's sockets: each the one systemd passed for it,
+        else bound now."""
+        passed = systemd.activation_sockets(config.host, config.port)
+        main = passed.get("main") or listen(config.host, config.port)
+        s3 = None
+        try:
+            address = config.s3_api_address
+            if address is not None:
+                s3 = passed.get("s3") or listen(*address)
+        except BaseException:
+            main.close()
+            raise
+        return cls(main, s3)
+
+    def all(self) -> List[socket.socket]:
+        return [sock for sock in (self.main, self.s3) if sock is not None]
+
+    def close(self) -> None:
+        for sock in self.all():
+            sock.close()
