@@ -21,6 +21,8 @@ from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
 from .catalog.claims import Claims
 from .catalog.keys import Keys
+from .catalog.unfinished import Unfinished
+from .base.periodic import Periodic
 from .deployment import deployment_for
 from .pages import error_page
 from .metrics import Metrics
@@ -87,7 +89,8 @@ class App:
         # S3 keys and buckets, and what keeps a repository's bytes (see catalog.claims).
         self.buckets, self.keys = Buckets(self.records), Keys(self.records)
         self.claims = Claims(self.records, self.backend)
-        self.claims.start_sweeper(SWEEP_SECONDS)
+        self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads
+        self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
@@ -121,7 +124,13 @@ class App:
             return self.error_page(answer.status, answer.data["message"], answer.headers)
         return answer
 
+    def _sweep_s3(self) -> None:
+        """Bytes nothing holds any more, and multipart uploads left unfinished."""
+        self.claims.sweep(SWEEP_SECONDS)
+        self.unfinished.sweep(self.records.now())
+
     def close(self) -> None:
+        self.upkeep.close()
         self.claims.close()
         self.access.close()
         self.tokens.close()

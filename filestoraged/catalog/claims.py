@@ -208,20 +208,6 @@ class Claims:
         self._forget(bucket, oid)
         return removed
 
-    def start_sweeper(self, interval: float) -> threading.Thread:
-        def run() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.sweep(interval)
-                except Exception:  # the next round retries
-                    import logging
-
-                    logging.getLogger(__name__).exception("the S3 object sweep failed")
-
-        thread = threading.Thread(target=run, name="s3-sweeper", daemon=True)
-        thread.start()
-        return thread
-
     def close(self) -> None:
         self._stop.set()
 

@@ -23,7 +23,7 @@ from ..base.header_values import header_value, media_type
 from ..catalog.keys import STORED_HEADERS, Entry, etag_matches
 from ..catalog.names import object_key
 from ..errors import BadRequest, FileStoreError, NotFound, PreconditionFailed
-from ..storage.interface import ObjectInfo
+from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
@@ -159,7 +159,7 @@ class ObjectOperations:
             self._name_again(bucket, key, entry)
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
-                    closing(_Pieces(obj)) as stream:
+                    closing(ObjectStream(obj)) as stream:
                 target = S3KeyTarget(self.app, bucket, key, content_type, lambda oid: None, lambda info: entry)
                 target.store(stream)
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
@@ -180,29 +180,6 @@ class ObjectOperations:
                 raise
         if replaced is not None and replaced.oid != entry.oid:
             claims.unname(bucket, replaced.oid, key)
-
-
-class _Pieces:
-    """A stored object's verified bytes as a stream (``readinto``). A piece
-    is good until the next is asked for: it is used up first."""
-
-    def __init__(self, obj) -> None:
-        self._pieces = obj.pieces()
-        self._held = memoryview(b"")
-
-    def readinto(self, buffer: memoryview) -> int:
-        while not self._held:
-            piece = next(self._pieces, None)
-            if piece is None:
-                return 0
-            self._held = memoryview(piece)
-        count = min(len(buffer), len(self._held))
-        buffer[:count] = self._held[:count]
-        self._held = self._held[count:]
-        return count
-
-    def close(self) -> None:
-        self._pieces.close()  # stops any reading threads before the object closes
 
 
 def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:

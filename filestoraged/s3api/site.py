@@ -27,6 +27,7 @@ from ..web.site import Site
 from . import answers
 from .buckets import BucketOperations
 from .listing import ListingOperations
+from .multipart import MultipartOperations
 from .objects import ObjectOperations
 from .signatures import Signatures, allow
 
@@ -79,12 +80,14 @@ class S3Face:
         self.signatures = Signatures(app.tokens, server_key(config.s3_key_path), app.throttle)
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
+        multipart = MultipartOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
             Operation("bucket", "GET", "versioning", None, "GetBucketVersioning", "read", buckets.versioning),
             Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
             Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions),
+            Operation("bucket", "GET", "uploads", None, "ListMultipartUploads", "read", multipart.list_uploads),
             Operation("bucket", "GET", "list-type", None, "ListObjectsV2", "read", listing.list_v2),
             Operation("bucket", "GET", None, None, "ListObjects", "read", listing.list_v1),
             Operation("bucket", "HEAD", None, None, "HeadBucket", "read", buckets.head),
@@ -92,6 +95,13 @@ class S3Face:
             Operation("bucket", "DELETE", None, None, "DeleteBucket", "admin", buckets.delete),
             Operation("bucket", "POST", "delete", None, "DeleteObjects", "delete", objects.delete_many),
             Operation("object", "GET", "acl", None, "GetObjectAcl", "read", buckets.object_acl, public=True),
+            Operation("object", "GET", "uploadId", None, "ListParts", "write", multipart.list_parts),
+            Operation("object", "PUT", "partNumber&uploadId", "x-amz-copy-source", "UploadPartCopy", "write",
+                      multipart.copy_part),
+            Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "write", multipart.upload_part),
+            Operation("object", "POST", "uploads", None, "CreateMultipartUpload", "write", multipart.create),
+            Operation("object", "POST", "uploadId", None, "CompleteMultipartUpload", "write", multipart.complete),
+            Operation("object", "DELETE", "uploadId", None, "AbortMultipartUpload", "write", multipart.abort),
             Operation("object", "GET", None, None, "GetObject", "read", objects.get, public=True),
             Operation("object", "HEAD", None, None, "HeadObject", "read", objects.get, public=True),
             Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "write", objects.copy),

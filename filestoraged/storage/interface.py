@@ -135,6 +135,31 @@ class StoredObject(abc.ABC):
         self.close()
 
 
+class ObjectStream:
+    """The verified bytes ``[start, end)`` of an opened object as a stream
+    (``readinto``), for a backend's ``put`` (a copy, a multipart upload's
+    parts). A piece is good until the next is asked for: it is used up
+    first. ``close`` ends the reading (and its threads), not the object."""
+
+    def __init__(self, obj: StoredObject, start: int = 0, end: Optional[int] = None) -> None:
+        self._pieces = obj.pieces(start, end)
+        self._held = memoryview(b"")
+
+    def readinto(self, buffer: memoryview) -> int:
+        while not self._held:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._held = memoryview(piece)
+        count = min(len(buffer), len(self._held))
+        buffer[:count] = self._held[:count]
+        self._held = self._held[count:]
+        return count
+
+    def close(self) -> None:
+        self._pieces.close()  # type: ignore[attr-defined]
+
+
 class MemoryObject(StoredObject):
     """An object whose bytes are already in memory and already verified."""
 

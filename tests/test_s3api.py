@@ -1,0 +1,406 @@
+"""The S3 API's operations, driven by boto3 as applications drive them:
+buckets, objects and their metadata, conditions, ranges, copies, deletes,
+listings; and the one store beneath (a key names an object of the bucket's
+repository, ``/data/BUCKET/<sha256>`` on the main port)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import unittest
+from email.utils import formatdate
+
+from .s3api_support import S3ApiCase, boto3_or_skip
+from .support import payload, sha256
+
+
+class S3ApiTestCase(S3ApiCase):
+    def setUp(self) -> None:
+        boto3_or_skip(self)
+        super().setUp()
+        self.admin = self.client()
+        import botocore.exceptions
+
+        self.ClientError = botocore.exceptions.ClientError
+
+    def code_of(self, call, *args, **kwargs) -> str:
+        with self.assertRaises(self.ClientError) as raised:
+            call(*args, **kwargs)
+        return raised.exception.response["Error"]["Code"]
+
+
+class BucketTests(S3ApiTestCase):
+    def test_create_list_head_and_delete(self):
+        self.admin.create_bucket(Bucket="photos")
+        self.admin.create_bucket(Bucket="music", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.assertEqual([b["Name"] for b in self.admin.list_buckets()["Buckets"]], ["music", "photos"])
+        self.assertEqual(self.admin.head_bucket(Bucket="photos")["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.assertEqual(self.admin.get_bucket_location(Bucket="music")["LocationConstraint"], "eu-west-1")
+        self.assertIsNone(self.admin.get_bucket_location(Bucket="photos").get("LocationConstraint"))
+        self.admin.delete_bucket(Bucket="music")
+        self.assertEqual([b["Name"] for b in self.admin.list_buckets()["Buckets"]], ["photos"])
+        self.assertEqual(self.code_of(self.admin.head_bucket, Bucket="music"), "404")
+
+    def test_what_cannot_be_done_to_a_bucket(self):
+        self.admin.create_bucket(Bucket="photos")
+        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="photos"), "BucketAlreadyOwnedByYou")
+        for name in ("No", "UPPER", "a..b", "192.168.1.1", "-dash"):
+            self.assertEqual(self.code_of(self.admin.create_bucket, Bucket=name), "InvalidBucketName", name)
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="nowhere", Key="k", Body=b"x"), "NoSuchBucket")
+        self.admin.put_object(Bucket="photos", Key="kept", Body=b"x")
+        self.assertEqual(self.code_of(self.admin.delete_bucket, Bucket="photos"), "BucketNotEmpty")
+        self.assertEqual(self.code_of(self.admin.delete_bucket, Bucket="nowhere"), "NoSuchBucket")
+
+    def test_an_unversioned_bucket_says_so(self):
+        self.admin.create_bucket(Bucket="photos")
+        self.admin.put_object(Bucket="photos", Key="a", Body=b"1")
+        self.assertNotIn("Status", self.admin.get_bucket_versioning(Bucket="photos"))
+        versions = self.admin.list_object_versions(Bucket="photos")["Versions"]
+        self.assertEqual([(v["Key"], v["VersionId"], v["IsLatest"]) for v in versions], [("a", "null", True)])
+        for acl in (self.admin.get_bucket_acl(Bucket="photos"), self.admin.get_object_acl(Bucket="photos", Key="a")):
+            self.assertEqual([grant["Permission"] for grant in acl["Grants"]], ["FULL_CONTROL"])
+
+    def test_what_the_server_does_not_carry_out_is_501_in_xml(self):
+        self.admin.create_bucket(Bucket="photos")
+        self.assertEqual(self.code_of(self.admin.get_bucket_policy, Bucket="photos"), "NotImplemented")
+        self.assertEqual(self.code_of(self.admin.put_bucket_tagging, Bucket="photos",
+                                      Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}), "NotImplemented")
+        reply = self.s3("GET", "/photos", query={"lifecycle": ""}, key_pair=self.key_pair())
+        self.assertS3Error(reply, 501, "NotImplemented")
+
+
+class ObjectTests(S3ApiTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="photos")
+
+    def test_put_then_get_gives_back_bytes_headers_and_metadata(self):
+        data = payload(300000, 1)
+        made = self.admin.put_object(Bucket="photos", Key="a/b c.bin", Body=data, ContentType="image/png",
+                                     Metadata={"mtime": "1700000000.5", "md5chksum": "abc"},
+                                     CacheControl="max-age=60", ContentDisposition='attachment; filename="x.png"',
+                                     ContentEncoding="identity", ContentLanguage="fr")
+        self.assertEqual(made["ETag"], '"%s"' % hashlib.md5(data).hexdigest())  # the MD5, as rclone checks
+        got = self.admin.get_object(Bucket="photos", Key="a/b c.bin")
+        self.assertEqual(got["Body"].read(), data)
+        self.assertEqual((got["ContentType"], got["Metadata"], got["CacheControl"], got["ContentDisposition"],
+                          got["ContentEncoding"], got["ContentLanguage"], got["ETag"]),
+                         ("image/png", {"mtime": "1700000000.5", "md5chksum": "abc"}, "max-age=60",
+                          'attachment; filename="x.png"', "identity", "fr", made["ETag"]))
+        head = self.admin.head_object(Bucket="photos", Key="a/b c.bin")
+        self.assertEqual((head["ContentLength"], head["ETag"]), (len(data), made["ETag"]))
+
+    def test_a_key_names_an_object_of_the_repository(self):
+        data = b"one store for both faces"
+        self.admin.put_object(Bucket="photos", Key="first", Body=data)
+        self.admin.put_object(Bucket="photos", Key="second", Body=data)
+        listed = self.request("GET", "/data/photos", headers={"Authorization": "Bearer " + self.admin_token()})
+        self.assertEqual([item["oid"] for item in listed.json()], [sha256(data)])  # stored once
+        reply = self.request("GET", "/data/photos/" + sha256(data),
+                             headers={"Authorization": "Bearer " + self.admin_token()})
+        self.assertEqual((reply.status, reply.body), (200, data))
+
+    def admin_token(self) -> str:
+        if not hasattr(self, "_admin_token"):
+            self._admin_token = self.app.tokens.create(["admin"])[1]
+        return self._admin_token
+
+    def test_ranges_and_conditions(self):
+        data = payload(1 << 20, 2)
+        etag = self.admin.put_object(Bucket="photos", Key="r", Body=data)["ETag"]
+        part = self.admin.get_object(Bucket="photos", Key="r", Range="bytes=1000-1999")
+        self.assertEqual((part["Body"].read(), part["ContentRange"]), (data[1000:2000], "bytes 1000-1999/1048576"))
+        # The aws cli fetches big objects as ranged GETs with If-Match: <etag>.
+        ranged = self.admin.get_object(Bucket="photos", Key="r", Range="bytes=0-9", IfMatch=etag)
+        self.assertEqual(ranged["Body"].read(), data[:10])
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="photos", Key="r", IfMatch='"0000"'),
+                         "PreconditionFailed")
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="photos", Key="r", IfNoneMatch=etag), "304")
+        later = formatdate(time.time() + 3600, usegmt=True)
+        earlier = formatdate(time.time() - 3600, usegmt=True)
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="photos", Key="r", IfModifiedSince=later), "304")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="r", IfModifiedSince=earlier)["ContentLength"],
+                         len(data))
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="photos", Key="r", IfUnmodifiedSince=earlier),
+                         "PreconditionFailed")
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="photos", Key="r", Range="bytes=2000000-"),
+                         "InvalidRange")
+
+    def test_response_overrides_and_checksums_on_request(self):
+        data = b"override me"
+        self.admin.put_object(Bucket="photos", Key="o", Body=data, ChecksumAlgorithm="SHA256")
+        got = self.admin.get_object(Bucket="photos", Key="o", ResponseContentType="text/csv",
+                                    ResponseContentDisposition="attachment", ResponseCacheControl="no-cache")
+        self.assertEqual((got["ContentType"], got["ContentDisposition"], got["CacheControl"]),
+                         ("text/csv", "attachment", "no-cache"))
+        got = self.admin.get_object(Bucket="photos", Key="o", ChecksumMode="ENABLED")
+        import base64
+
+        self.assertEqual(got["ChecksumSHA256"], base64.b64encode(hashlib.sha256(data).digest()).decode())
+
+    def test_conditional_puts_create_if_absent(self):
+        self.admin.put_object(Bucket="photos", Key="once", Body=b"first", IfNoneMatch="*")
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="photos", Key="once", Body=b"second",
+                                      IfNoneMatch="*"), "PreconditionFailed")
+        etag = self.admin.head_object(Bucket="photos", Key="once")["ETag"]
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="photos", Key="once", Body=b"third",
+                                      IfMatch='"0000"'), "PreconditionFailed")
+        self.admin.put_object(Bucket="photos", Key="once", Body=b"fourth", IfMatch=etag)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="once")["Body"].read(), b"fourth")
+
+    def test_delete_and_delete_many(self):
+        for key in ("a", "b", "c", "d"):
+            self.admin.put_object(Bucket="photos", Key=key, Body=key.encode())
+        self.admin.delete_object(Bucket="photos", Key="a")
+        self.admin.delete_object(Bucket="photos", Key="never")  # as S3: nothing to say
+        answer = self.admin.delete_objects(Bucket="photos", Delete={"Objects": [{"Key": "b"}, {"Key": "zz"}]})
+        self.assertEqual(sorted(d["Key"] for d in answer["Deleted"]), ["b", "zz"])
+        answer = self.admin.delete_objects(Bucket="photos", Delete={"Objects": [{"Key": "c"}], "Quiet": True})
+        self.assertNotIn("Deleted", answer)
+        self.assertEqual([o["Key"] for o in self.admin.list_objects_v2(Bucket="photos")["Contents"]], ["d"])
+        body = (b'<Delete>' + b"".join(b"<Object><Key>k%d</Key></Object>" % n for n in range(1001)) + b"</Delete>")
+        reply = self.s3("POST", "/photos", body, query={"delete": ""}, key_pair=self.key_pair())
+        self.assertS3Error(reply, 400, "MalformedXML")
+
+    def test_copy_is_a_new_name_for_the_same_object(self):
+        data = payload(200000, 3)
+        self.admin.put_object(Bucket="photos", Key="orig", Body=data, Metadata={"a": "1"}, ContentType="text/plain")
+        self.admin.copy_object(Bucket="photos", Key="copy", CopySource={"Bucket": "photos", "Key": "orig"})
+        got = self.admin.get_object(Bucket="photos", Key="copy")
+        self.assertEqual((got["Body"].read(), got["Metadata"], got["ContentType"]), (data, {"a": "1"}, "text/plain"))
+        self.admin.copy_object(Bucket="photos", Key="copy", CopySource="photos/orig", MetadataDirective="REPLACE",
+                               Metadata={"b": "2"}, ContentType="text/csv")
+        got = self.admin.head_object(Bucket="photos", Key="copy")
+        self.assertEqual((got["Metadata"], got["ContentType"]), ({"b": "2"}, "text/csv"))
+        self.assertEqual(self.code_of(self.admin.copy_object, Bucket="photos", Key="orig", CopySource="photos/orig"),
+                         "InvalidRequest")
+        self.admin.create_bucket(Bucket="music")
+        self.admin.copy_object(Bucket="music", Key="across", CopySource="photos/orig")
+        self.assertEqual(self.admin.get_object(Bucket="music", Key="across")["Body"].read(), data)
+        self.admin.delete_object(Bucket="photos", Key="orig")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="copy")["Body"].read(), data)
+
+    def test_keys_of_every_kind(self):
+        keys = ["a/../b", "unicodé ✓/ключ", "a//b", "trailing/", "x" * 1024, "sp ace+plus%percent"]
+        for key in keys:
+            self.admin.put_object(Bucket="photos", Key=key, Body=key.encode())
+        for key in keys:
+            self.assertEqual(self.admin.get_object(Bucket="photos", Key=key)["Body"].read(), key.encode(), key)
+        listed = [o["Key"] for o in self.admin.list_objects_v2(Bucket="photos")["Contents"]]
+        self.assertEqual(listed, sorted(keys, key=lambda k: k.encode()))
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="photos", Key="y" * 1025, Body=b"x"),
+                         "KeyTooLongError")
+        reply = self.s3("PUT", "/photos/nul\x00byte", b"x", key_pair=self.key_pair())
+        self.assertEqual(reply.status, 400)
+
+
+class ListingTests(S3ApiTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="tree")
+        self.keys = ["a.txt", "dir/1", "dir/2", "dir/sub/3", "dis", "e/x", "f"]
+        for key in self.keys:
+            self.admin.put_object(Bucket="tree", Key=key, Body=key.encode())
+
+    def walk(self, **kwargs):
+        """Every page of a ListObjectsV2, by its continuation tokens."""
+        items, token = [], None
+        while True:
+            page = self.admin.list_objects_v2(Bucket="tree", **kwargs, **({"ContinuationToken": token} if token
+                                                                             else {}))
+            items += [o["Key"] for o in page.get("Contents", [])] + [p["Prefix"] for p in
+                                                                     page.get("CommonPrefixes", [])]
+            if not page["IsTruncated"]:
+                return items
+            token = page["NextContinuationToken"]
+
+    def test_prefix_delimiter_and_pages(self):
+        top = self.admin.list_objects_v2(Bucket="tree", Delimiter="/")
+        self.assertEqual([o["Key"] for o in top["Contents"]], ["a.txt", "dis", "f"])
+        self.assertEqual([p["Prefix"] for p in top["CommonPrefixes"]], ["dir/", "e/"])
+        inside = self.admin.list_objects_v2(Bucket="tree", Prefix="dir/", Delimiter="/")
+        self.assertEqual(([o["Key"] for o in inside["Contents"]], [p["Prefix"] for p in inside["CommonPrefixes"]]),
+                         (["dir/1", "dir/2"], ["dir/sub/"]))
+        for size in (1, 2, 3):
+            self.assertEqual(sorted(self.walk(MaxKeys=size)), self.keys)
+            self.assertEqual(sorted(self.walk(MaxKeys=size, Delimiter="/")),
+                             sorted(["a.txt", "dir/", "dis", "e/", "f"]))
+        after = self.admin.list_objects_v2(Bucket="tree", StartAfter="dir/2")
+        self.assertEqual([o["Key"] for o in after["Contents"]], ["dir/sub/3", "dis", "e/x", "f"])
+        self.assertEqual(self.admin.list_objects_v2(Bucket="tree", Prefix="nothing").get("KeyCount"), 0)
+
+    def test_version_one_with_markers(self):
+        first = self.admin.list_objects(Bucket="tree", MaxKeys=3)
+        self.assertEqual([o["Key"] for o in first["Contents"]], self.keys[:3])
+        self.assertTrue(first["IsTruncated"])
+        rest = self.admin.list_objects(Bucket="tree", Marker=first["Contents"][-1]["Key"])
+        self.assertEqual([o["Key"] for o in rest["Contents"]], self.keys[3:])
+        grouped = self.admin.list_objects(Bucket="tree", Delimiter="/", MaxKeys=2)
+        self.assertEqual(grouped["NextMarker"], "dir/")
+
+    def test_keys_xml_cannot_carry_come_back_url_encoded(self):
+        self.admin.put_object(Bucket="tree", Key="ctrl\x01key", Body=b"x")
+        raw = self.s3("GET", "/tree", query={"list-type": "2", "prefix": "ctrl", "encoding-type": "url"},
+                      key_pair=self.key_pair())
+        self.assertIn(b"<Key>ctrl%01key</Key>", raw.body)
+        listed = self.admin.list_objects_v2(Bucket="tree", Prefix="ctrl")  # boto3 asks encoding-type=url itself
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["ctrl\x01key"])
+
+    def test_a_page_reads_only_what_it_returns(self):
+        from filestoraged.catalog.names import encode_key
+
+        for number in range(300):  # many more keys than a page (their records alone: no bytes needed)
+            self.app.keys.records.create("s3/keys/tree/" + encode_key("z%05d" % number),
+                                         {"oid": "0" * 64, "size": 0, "etag": "e", "modified": 0})
+        read = []
+        records = self.app.keys.records
+        items = records.items
+
+        def counting(prefix, after="", limit=None):
+            found = list(items(prefix, after, limit))
+            read.append(len(found))
+            return iter(found)
+
+        records.items = counting
+        self.addCleanup(setattr, records, "items", items)
+        page = self.admin.list_objects_v2(Bucket="tree", MaxKeys=10)
+        self.assertEqual(len(page["Contents"]), 10)
+        self.assertLessEqual(sum(read), 11)
+
+
+class RemovalTests(S3ApiTestCase):
+    """When bytes go: never while a key or /data holds them; once nothing
+    does, after the grace."""
+
+    def make_clock(self):
+        from .support import FakeClock
+
+        self.clock = FakeClock(time.time())
+        return self.clock
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="bkt")
+        self.token = self.app.tokens.create(["admin"])[1]
+
+    def data(self, method: str, oid: str = ""):
+        return self.request(method, "/data/bkt" + ("/" + oid if oid else ""),
+                            headers={"Authorization": "Bearer " + self.token})
+
+    def test_a_deleted_key_lets_its_bytes_go_after_the_grace(self):
+        from filestoraged.catalog.claims import GRACE
+
+        data = b"only S3 names these"
+        self.admin.put_object(Bucket="bkt", Key="k", Body=data)
+        self.admin.delete_object(Bucket="bkt", Key="k")
+        self.assertEqual(self.app.claims.sweep(60, wait=True), 0)  # within the grace
+        self.assertEqual(self.data("GET", sha256(data)).status, 200)
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.app.claims.sweep(60, wait=True), 1)
+        self.assertEqual(self.data("GET", sha256(data)).status, 404)
+
+    def test_a_data_delete_never_takes_what_a_key_names(self):
+        data = b"named by a key"
+        self.admin.put_object(Bucket="bkt", Key="k", Body=data)
+        reply = self.data("DELETE", sha256(data))
+        self.assertEqual(reply.status, 409, reply)
+        self.assertIn("k", reply.json()["message"])
+        self.assertEqual(self.admin.get_object(Bucket="bkt", Key="k")["Body"].read(), data)
+
+    def test_a_key_deleted_never_takes_what_data_stored(self):
+        from filestoraged.catalog.claims import GRACE
+
+        data = b"stored through /data first"
+        self.assertEqual(self.request("PUT", "/data/bkt", data, {"Authorization": "Bearer " + self.token}).status, 201)
+        self.admin.put_object(Bucket="bkt", Key="k", Body=data)
+        self.admin.delete_object(Bucket="bkt", Key="k")
+        self.clock.advance(GRACE + 1)
+        self.app.claims.sweep(60, wait=True)
+        self.assertEqual(self.data("GET", sha256(data)).status, 200)
+        data2 = b"S3 first, then /data"
+        self.admin.put_object(Bucket="bkt", Key="k2", Body=data2)
+        self.assertEqual(self.request("PUT", "/data/bkt", data2, {"Authorization": "Bearer " + self.token}).status, 201)
+        self.admin.delete_object(Bucket="bkt", Key="k2")
+        self.clock.advance(GRACE + 1)
+        self.app.claims.sweep(60, wait=True)
+        self.assertEqual(self.data("GET", sha256(data2)).status, 200)
+        self.assertEqual(self.data("DELETE", sha256(data2)).status, 200)
+        self.assertEqual(self.data("GET", sha256(data2)).status, 404)
+
+
+class MetricsTests(S3ApiTestCase):
+    def test_s3_requests_are_counted_by_operation_and_status(self):
+        self.admin.create_bucket(Bucket="met")
+        self.admin.put_object(Bucket="met", Key="k", Body=b"x")
+        with self.assertRaises(self.ClientError):
+            self.admin.get_object(Bucket="met", Key="none")
+        token = self.app.tokens.create(["admin"])[1]
+        text = self.request("GET", "/metrics", headers={"Authorization": "Bearer " + token}).body.decode()
+        self.assertIn('filestoraged_s3_requests_total{operation="PutObject",status="200"} 1', text)
+        self.assertIn('filestoraged_s3_requests_total{operation="GetObject",status="404"} 1', text)
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class MultipartTests(S3ApiTestCase):
+    MIB = 1024 * 1024
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="big")
+
+    def test_upload_file_goes_in_parts_and_comes_back_whole(self):
+        import io
+
+        from boto3.s3.transfer import TransferConfig
+
+        data = payload(23 * self.MIB, 4)
+        config = TransferConfig(multipart_threshold=8 * self.MIB, multipart_chunksize=8 * self.MIB)
+        self.admin.upload_fileobj(io.BytesIO(data), "big", "whole.bin", Config=config)
+        head = self.admin.head_object(Bucket="big", Key="whole.bin")
+        self.assertTrue(head["ETag"].endswith('-3"'), head["ETag"])  # rclone's downloads need the -N
+        self.assertEqual(head["ContentLength"], len(data))
+        out = io.BytesIO()
+        self.admin.download_fileobj("big", "whole.bin", out, Config=config)
+        self.assertEqual(out.getvalue(), data)
+        # One store: the whole object is /data's too, named by its SHA-256.
+        token = self.app.tokens.create(["admin"])[1]
+        reply = self.request("HEAD", "/data/big/" + sha256(data), headers={"Authorization": "Bearer " + token})
+        self.assertEqual(reply.status, 200)
+        self.assertEqual(self.admin.list_multipart_uploads(Bucket="big").get("Uploads", []), [])
+
+    def test_what_a_completion_refuses(self):
+        upload = self.admin.create_multipart_upload(Bucket="big", Key="k")["UploadId"]
+        small = self.admin.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=1, Body=b"a" * 1000)
+        second = self.admin.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=2, Body=b"b" * 1000)
+        parts = self.admin.list_parts(Bucket="big", Key="k", UploadId=upload)["Parts"]
+        self.assertEqual([(p["PartNumber"], p["Size"]) for p in parts], [(1, 1000), (2, 1000)])
+        self.assertEqual([u["UploadId"] for u in self.admin.list_multipart_uploads(Bucket="big")["Uploads"]],
+                         [upload])
+
+        def complete(*listed):
+            return self.code_of(self.admin.complete_multipart_upload, Bucket="big", Key="k", UploadId=upload,
+                                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in listed]})
+
+        self.assertEqual(complete((2, second["ETag"]), (1, small["ETag"])), "InvalidPartOrder")
+        self.assertEqual(complete((1, small["ETag"]), (3, second["ETag"])), "InvalidPart")
+        self.assertEqual(complete((1, second["ETag"]), (2, second["ETag"])), "InvalidPart")
+        self.assertEqual(complete((1, small["ETag"]), (2, second["ETag"])), "EntityTooSmall")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="big", Key="k"), "404")  # nothing half-visible
+        self.admin.abort_multipart_upload(Bucket="big", Key="k", UploadId=upload)
+        self.assertEqual(self.code_of(self.admin.list_parts, Bucket="big", Key="k", UploadId=upload), "NoSuchUpload")
+
+    def test_a_part_copied_from_another_object(self):
+        source = payload(6 * self.MIB, 5)
+        self.admin.put_object(Bucket="big", Key="src", Body=source)
+        upload = self.admin.create_multipart_upload(Bucket="big", Key="joined")["UploadId"]
+        first = self.admin.upload_part_copy(Bucket="big", Key="joined", UploadId=upload, PartNumber=1,
+                                            CopySource="big/src")["CopyPartResult"]["ETag"]
+        second = self.admin.upload_part_copy(Bucket="big", Key="joined", UploadId=upload, PartNumber=2,
+                                             CopySource="big/src", CopySourceRange="bytes=0-99")
+        self.admin.complete_multipart_upload(Bucket="big", Key="joined", UploadId=upload, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": first},
+                      {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]}]})
+        self.assertEqual(self.admin.get_object(Bucket="big", Key="joined")["Body"].read(), source + source[:100])
