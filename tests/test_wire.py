@@ -115,6 +115,13 @@ class FramingTests(ServerCase):
         self.assertEqual(status_of(answer), status, answer[:300])
         self.assertEqual(self.stored_objects(), [])
 
+    def test_an_empty_body_that_is_read_is_continued_first(self):
+        """Expect: 100-continue on an empty body: 100 Continue, then the
+        answer. A final answer alone is allowed, but the aws cli's botocore
+        then reads the next answer on that connection wrong."""
+        answer = self.post(b"Content-Length: 0\r\nExpect: 100-continue\r\n", b"")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "), answer[:80])
+
     def test_content_length_with_transfer_encoding_is_400(self):
         self.assertRefused(self.post(b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
                                      b"5\r\nhello\r\n0\r\n\r\n"))

@@ -113,7 +113,8 @@ class S3Face:
         router = Router()
         handlers = {method: self.dispatch for method in METHODS}
         needs = {method: None for method in METHODS}  # each request is checked here: signatures, not tokens
-        for pattern in ("/", "/{bucket}", "/{bucket}/{key...}"):
+        # A bucket's path may end with a slash (minio-go and s3cmd send /BUCKET/).
+        for pattern in ("/", "/{bucket}", "/{bucket}/", "/{bucket}/{key...}"):
             router.add(pattern, "s3", handlers, needs, head=False, query=None)
         return Site("s3", router, self.app.access.grant, self.answer_failure, self.resolve, ready_made=False)
 

@@ -55,11 +55,11 @@ class RequestBody:
 
     def readinto(self, buffer: memoryview) -> int:
         """Fill ``buffer`` with the next body bytes; 0 at the end of the body."""
-        if self.finished or not len(buffer):
-            return 0
-        if self._expects_continue:
+        if self._expects_continue:  # an empty body too: botocore's connections break on a final answer alone
             self._expects_continue = False
             self._send_continue()
+        if self.finished or not len(buffer):
+            return 0
         if self.length is not None:
             count = self._read_plain(buffer)
         else:
