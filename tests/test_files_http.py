@@ -208,7 +208,8 @@ class FilesContract:
     def test_health(self):
         self.upload(b"m")
         reply = self.request("GET", "/healthz").json()
-        self.assertEqual(reply, {"status": "ok", "backend": self.app.backend.name, "pid": os.getpid()})
+        self.assertEqual(reply, {"status": "ok", "backend": self.app.backend.name, "pid": os.getpid(),
+                                 "s3_api": False})
 
 
 class DiskFilesTests(FilesContract, ServerCase):

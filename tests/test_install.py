@@ -43,7 +43,7 @@ class InstallTests(unittest.TestCase):
             if os.path.isfile(path) and not os.path.islink(path):
                 with open(path, "rb") as handle:
                     self.assertNotIn(root.encode(), handle.read(), name)
-        for unit in ("filestoraged.service", "filestoraged.socket"):
+        for unit in ("filestoraged.service", "filestoraged.socket", "filestoraged-s3.socket"):
             self.assertTrue(os.path.exists(os.path.join(root, "etc/systemd/system", unit)))
         with open(os.path.join(root, "etc/systemd/system/filestoraged.service")) as handle:
             self.assertIn("ExecStart=/usr/local/bin/filestoraged\n", handle.read())  # no flags: the env decides
@@ -94,6 +94,7 @@ class RealInstallTests(unittest.TestCase):
         self.addCleanup(subprocess.run, [script, "--uninstall"], capture_output=True, timeout=120)
         self.assertEqual(installed.returncode, 0, installed.stderr)
         verify = subprocess.run(["systemd-analyze", "verify", "/etc/systemd/system/filestoraged.service",
-                                 "/etc/systemd/system/filestoraged.socket"], capture_output=True, text=True,
+                                 "/etc/systemd/system/filestoraged.socket",
+                                 "/etc/systemd/system/filestoraged-s3.socket"], capture_output=True, text=True,
                                 timeout=120)
         self.assertEqual(verify.returncode, 0, verify.stderr)

@@ -67,6 +67,10 @@ class BucketTests(S3ApiTestCase):
                                       Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}), "NotImplemented")
         reply = self.s3("GET", "/photos", query={"lifecycle": ""}, key_pair=self.key_pair())
         self.assertS3Error(reply, 501, "NotImplemented")
+        self.admin.put_object(Bucket="photos", Key="a", Body=b"whole")
+        # One part of an object is not served: never the whole object taken for that part.
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="photos", Key="a", PartNumber=1),
+                         "NotImplemented")
 
 
 class ObjectTests(S3ApiTestCase):
@@ -339,9 +343,8 @@ class MetricsTests(S3ApiTestCase):
         self.assertIn('filestoraged_s3_requests_total{operation="PutObject",status="200"} 1', text)
         self.assertIn('filestoraged_s3_requests_total{operation="GetObject",status="404"} 1', text)
 
-
-if __name__ == "__main__":
-    unittest.main()
+    def test_health_says_the_s3_api_is_served(self):
+        self.assertTrue(self.request("GET", "/healthz").json()["s3_api"])
 
 
 class MultipartTests(S3ApiTestCase):
@@ -404,3 +407,7 @@ class MultipartTests(S3ApiTestCase):
             "Parts": [{"PartNumber": 1, "ETag": first},
                       {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]}]})
         self.assertEqual(self.admin.get_object(Bucket="big", Key="joined")["Body"].read(), source + source[:100])
+
+
+if __name__ == "__main__":
+    unittest.main()

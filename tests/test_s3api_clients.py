@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from typing import Dict, List
 
+from .nginx_server import documented_block
 from .s3api_support import S3ApiCase, tool_or_skip
-from .support import MIB, payload
+from .support import MIB, ROOT, payload
 
 TIMEOUT = 180  # seconds any one command may take
 
@@ -137,3 +139,25 @@ class ResticTests(ClientCase):
         out = os.path.join(self.work, "restored")
         self.restic("restore", "latest", "--target", out)
         self.assertSameTree(self.tree, os.path.join(out, self.tree.lstrip("/")))
+
+
+class ReadmeTests(ClientCase):
+    def test_the_readme_s3_example_as_written(self):
+        """The README's S3 commands in a shell, pointed at this server: the
+        key pair from ``token create --s3``, aws mb and sync, an rclone
+        remote, copy and check."""
+        block = documented_block("README.md", r"## The S3 API\n.*?\n\n(    filestoraged --s3-api.*?)\n\n")
+        lines = [line[4:] for line in block.splitlines()[1:]]  # the daemon itself is this test's server
+        script = "set -euo pipefail\n" + "\n".join(lines) + "\n"
+        script = script.replace("http://127.0.0.1:9000", self.s3_url).replace("./store", self.data_dir)
+        script = script.replace("./pictures", self.tree)
+        self.assertIn("aws --endpoint-url %s s3 sync" % self.s3_url, script)
+        bins = os.pathsep.join((os.path.join(ROOT, "bin"), os.path.dirname(tool_or_skip("aws")),
+                                os.path.dirname(tool_or_skip("rclone"))))
+        self.run_tool(["bash", "-c", script], {"PATH": bins + os.pathsep + os.environ["PATH"]})
+        keys = sorted(entry["Key"] for entry in self.client().list_objects_v2(Bucket="photos")["Contents"])
+        self.assertIn("2026/sub/deeper/big.bin", keys)
+        self.assertIn("2027/sub/deeper/big.bin", keys)
+        self.assertEqual(len(keys), 10)
+        self.assertTrue(re.search(r"\bFSD[A-Z0-9]{17}\b", self.run_tool(
+            [os.path.join(ROOT, "bin", "filestoraged"), "token", "list", "--data-dir", self.data_dir], {})))

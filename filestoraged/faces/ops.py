@@ -17,6 +17,8 @@ class OpsFace(Face):
         router.add("/metrics", "ops", {"GET": self.metrics}, {"GET": Need(Scope("metrics", "read"))})
 
     def health(self, request: Request) -> JsonResponse:
+        """Whether this worker can serve (its backend answers, its disk has
+        room), which backend, and whether it serves the S3 API too."""
         backend = self.app.backend
         try:
             backend.check()
@@ -24,7 +26,8 @@ class OpsFace(Face):
             retry_after = getattr(error, "retry_after", BackendUnavailable.retry_after)
             return JsonResponse(503, {"status": "unavailable", "backend": backend.name, "message": error.text},
                                 {"Retry-After": str(retry_after)})
-        return JsonResponse(200, {"status": "ok", "backend": backend.name, "pid": os.getpid()})
+        return JsonResponse(200, {"status": "ok", "backend": backend.name, "pid": os.getpid(),
+                                  "s3_api": self.app.s3_site is not None})
 
     def metrics(self, request: Request) -> TextResponse:
         return TextResponse(200, self.app.metrics.render(self.app.peer_metrics()),

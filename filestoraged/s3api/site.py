@@ -40,7 +40,7 @@ METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 SUBRESOURCES = frozenset((
     "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
     "inventory", "legal-hold", "lifecycle", "location", "logging", "metrics", "notification", "object-lock",
-    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment",
+    "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment",
     "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions",
     "website", "list-type", "session",
 ))

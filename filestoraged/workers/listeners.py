@@ -4,12 +4,15 @@ bound here. Bound once, before any worker starts, and shared by them all."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from typing import List, Optional
 
 from ..web.server import listen
 from . import systemd
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,6 +25,9 @@ class Listeners:
         """The configuration's sockets: each the one systemd passed for it,
         else bound now."""
         passed = systemd.activation_sockets(config.host, config.port)
+        if "s3" in passed and config.s3_api_address is None:
+            log.warning("systemd passed the S3 API's socket (filestoraged-s3.socket) but --s3-api is not set: "
+                        "set FILESTORAGED_S3_API to serve the S3 API on it")
         main = passed.get("main") or listen(config.host, config.port)
         s3 = None
         try:
