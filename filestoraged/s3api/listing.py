@@ -54,16 +54,7 @@ class ListingOperations:
         return xml_answer(200, "ListBucketResult", children)
 
     def list_v1(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        query = request.query
-        self.app.buckets.require(bucket)
-        form = _Form(query)
-        marker = query.get("marker", "")
-        page = self._page(bucket, form, marker, False)
-        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element("Marker", marker),
-                    Element("MaxKeys", str(form.max_keys))]
-        if form.delimiter:
-            children.append(form.element("Delimiter", form.delimiter))
-        children.append(Element("IsTruncated", _bool(page.truncated)))
+        form, page, children = self._from_marker(request, bucket, "marker", "Marker", [])
         if page.truncated and form.delimiter:  # as S3: without a delimiter the last key is the next marker
             children.append(form.element("NextMarker", page.last))
         if form.encoding:
@@ -72,17 +63,8 @@ class ListingOperations:
         return xml_answer(200, "ListBucketResult", children)
 
     def versions(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        query = request.query
-        self.app.buckets.require(bucket)
-        form = _Form(query)
-        marker = query.get("key-marker", "")
-        page = self._page(bucket, form, marker, False)
-        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element("KeyMarker", marker),
-                    Element("VersionIdMarker", query.get("version-id-marker", "")),
-                    Element("MaxKeys", str(form.max_keys))]
-        if form.delimiter:
-            children.append(form.element("Delimiter", form.delimiter))
-        children.append(Element("IsTruncated", _bool(page.truncated)))
+        version_marker = Element("VersionIdMarker", request.query.get("version-id-marker", ""))
+        form, page, children = self._from_marker(request, bucket, "key-marker", "KeyMarker", [version_marker])
         if page.truncated:
             children += [form.element("NextKeyMarker", page.last), Element("NextVersionIdMarker", "null")]
         if form.encoding:
@@ -94,6 +76,23 @@ class ListingOperations:
             else:
                 children.append(Element("CommonPrefixes", [form.element("Prefix", found)]))
         return xml_answer(200, "ListVersionsResult", children)
+
+    def _from_marker(self, request: Request, bucket: str, parameter: str, name: str, markers: List[Element]
+                     ) -> Tuple["_Form", Page, List[Element]]:
+        """ListObjects v1 and ListObjectVersions: the page after the key
+        the query's ``parameter`` names, and the answer's first elements
+        (the marker as ``name``, then ``markers``)."""
+        query = request.query
+        self.app.buckets.require(bucket)
+        form = _Form(query)
+        marker = query.get(parameter, "")
+        page = self._page(bucket, form, marker, False)
+        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element(name, marker)]
+        children += markers + [Element("MaxKeys", str(form.max_keys))]
+        if form.delimiter:
+            children.append(form.element("Delimiter", form.delimiter))
+        children.append(Element("IsTruncated", _bool(page.truncated)))
+        return form, page, children
 
     def _page(self, bucket: str, form: "_Form", after: str, after_prefix: bool) -> Page:
         return self.app.keys.page(bucket, form.prefix, form.delimiter, after, form.max_keys, after_prefix)
