@@ -139,6 +139,45 @@ class PayloadTests(S3ApiCase):
         self.assertS3Error(reply, 400, "InvalidRequest")
         self.assertIn(b"crc32, sha1 or sha256", reply.body)
 
+    def without_payload_header(self, method: str, path: str, body: bytes, headers=None):
+        """A request signed as curl --aws-sigv4 (7.x) signs it: no
+        x-amz-content-sha256, the canonical request over an empty body's
+        SHA-256; sent with ``headers`` besides (unsigned)."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        host = "127.0.0.1:%d" % self.s3_port
+        canonical = sigv4.canonical_request(method, path, "", {"host": host, "x-amz-date": stamp},
+                                            hashlib.sha256(b"").hexdigest())
+        scope = "%s/%s/s3/aws4_request" % (stamp[:8], REGION)
+        key = sigv4.signing_key(self.pair[1], stamp[:8], REGION, "s3")
+        authorization = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=host;x-amz-date, Signature=%s" % (
+            self.pair[0], scope, sigv4.signature(key, sigv4.string_to_sign(stamp, scope, canonical)))
+        conn = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
+        try:
+            conn.request(method, path, body, dict(headers or {}, **{"x-amz-date": stamp,
+                                                                    "Authorization": authorization}))
+            reply = conn.getresponse()
+            return reply.status, reply.read()
+        finally:
+            conn.close()
+
+    def test_signed_without_a_payload_header_as_curl_signs(self):
+        """The payload is then an empty body's: a GET or DELETE passes, a
+        body is refused (nothing stored) unless the header says how it is
+        sent, as curl is told with -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'."""
+        status, said = self.without_payload_header("PUT", "/upl/curl", self.data)
+        self.assertEqual(status, 400)
+        self.assertIn(b"<Code>XAmzContentSHA256Mismatch</Code>", said)
+        self.assertIn(b"UNSIGNED-PAYLOAD", said)
+        self.nothing_stored("curl")
+        status, said = self.without_payload_header("PUT", "/upl/curl", self.data,
+                                                   {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        self.assertEqual(status, 403, said)  # the header is not what was signed: it must be signed too
+        self.assertEqual(self.s3("PUT", "/upl/curl", self.data, key_pair=self.pair, payload="UNSIGNED-PAYLOAD"
+                                 ).status, 200)
+        self.assertEqual(self.without_payload_header("GET", "/upl/curl", b""), (200, self.data))
+        self.assertEqual(self.without_payload_header("DELETE", "/upl/curl", b"")[0], 204)
+        self.assertIsNone(self.stored("curl"))
+
     def test_a_refusal_comes_before_the_body(self):
         """Expect: 100-continue: a key that may not write is answered 403
         before a byte of its body is sent (it never gets 100 Continue)."""

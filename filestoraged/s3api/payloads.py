@@ -41,6 +41,8 @@ _MODES = {UNSIGNED: (False, False, False), SIGNED_CHUNKS: (True, True, False),
 _HEX = re.compile(r"[0-9a-f]{64}")
 _CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;chunk-signature=([0-9a-f]{64}))?\r\n")
 _MAX_LINE = 1024
+NO_PAYLOAD_HASH = ("a request signed without x-amz-content-sha256 is signed for an empty body: send the header, "
+                   "UNSIGNED-PAYLOAD or the body's SHA-256 (curl: -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')")
 MAX_TRAILERS = 16
 # The checksums computed here (the standard library has them), by header name.
 ALGORITHMS = ("crc32", "sha1", "sha256")
@@ -191,6 +193,7 @@ class Checked:
         self._stream = stream
         self.md5 = hashlib.md5()
         self._declared = declared_sha256
+        self._declared_by_default = "x-amz-content-sha256" not in headers
         self._content_md5 = _content_md5(headers.get("Content-MD5"))
         self.algorithm, self._expected = _checksum(headers)
         self._sum = {"crc32": _Crc32, "sha1": hashlib.sha1}.get(self.algorithm or "", lambda: None)()
@@ -212,7 +215,8 @@ class Checked:
         """Every check against the bytes read (``oid``: their SHA-256, hex);
         ``BadRequest`` with S3's code for the first that fails."""
         if self._declared is not None and self._declared != oid:
-            raise BadRequest("the body's SHA-256 is not x-amz-content-sha256's").as_s3("XAmzContentSHA256Mismatch")
+            raise BadRequest(NO_PAYLOAD_HASH if self._declared_by_default else
+                             "the body's SHA-256 is not x-amz-content-sha256's").as_s3("XAmzContentSHA256Mismatch")
         if self._content_md5 is not None and self._content_md5 != self.md5.digest():
             raise BadRequest("the body's MD5 is not Content-MD5's").as_s3("BadDigest")
         expected = self._expected
@@ -243,7 +247,7 @@ def body_stream(request, caller: Caller, limit: int):
     """The request's body as the object's bytes, checked (``Checked``);
     ``BadRequest``/``TooLarge`` before a byte is read when its headers say so."""
     headers = request.headers
-    mode = headers.get("x-amz-content-sha256") or UNSIGNED
+    mode = caller.payload or headers.get("x-amz-content-sha256") or UNSIGNED
     declared = None
     if _HEX.fullmatch(mode):
         declared, mode = mode, UNSIGNED

@@ -12,6 +12,7 @@ scopes (an unsigned request may only read objects, under ``writes``).
 from __future__ import annotations
 
 import calendar
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_SKEW = 15 * 60  # seconds a signed request's time may be off the daemon's clock
 MAX_EXPIRES = 7 * 24 * 3600  # the longest a presigned URL may be good for
 STREAMING = "STREAMING-"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,17 @@ class Caller:
     """Who a request is from. ``scopes``: its token's (None: no signature);
     ``mode``: the access mode it is judged by; ``name``: the token's;
     ``key`` and ``claim``: the signing key and the
-    claim a signed body's chunk signatures chain from (None when nothing is
-    checked: ``--auth off``, or no signature)."""
+    claim a signed body's chunk signatures chain from; ``payload``: what
+    the signature says of the body (``x-amz-content-sha256``: a SHA-256 or
+    a payload mode); all three None when nothing is checked (``--auth
+    off``, or no signature)."""
 
     scopes: Optional[Tuple[Scope, ...]]
     mode: str
     name: Optional[str] = None
     key: Optional[bytes] = None
     claim: Optional[Claim] = None
+    payload: Optional[str] = None
 
 
 class Signatures:
@@ -77,9 +82,10 @@ class Signatures:
                 claim = read_authorization(authorization, headers.get("x-amz-date"))
             except BadRequest as error:
                 raise error.as_s3("AuthorizationHeaderMalformed") from None
-            payload = headers.get("x-amz-content-sha256")
-            if payload is None:
-                raise BadRequest("a signed request sends x-amz-content-sha256").as_s3("InvalidRequest")
+            # Without the header the payload is taken to be empty, as MinIO
+            # takes it (curl --aws-sigv4 before 8.x signs so): a body then
+            # fails its check, and nothing is stored.
+            payload = headers.get("x-amz-content-sha256") or EMPTY_SHA256
             signed_pairs = pairs
         elif any(name == "X-Amz-Signature" for name, _ in pairs):
             try:
@@ -120,7 +126,7 @@ class Signatures:
                                 "signed").as_s3("SignatureDoesNotMatch", ("AWSAccessKeyId", claim.access_key),
                                                 ("StringToSign", to_sign), ("SignatureProvided", claim.signature),
                                                 ("CanonicalRequest", canonical))
-        return Caller(token.scopes, mode, token.name, key, claim)
+        return Caller(token.scopes, mode, token.name, key, claim, payload)
 
     def _check_time(self, claim: Claim) -> None:
         signed_at = calendar.timegm(time.strptime(claim.stamp, "%Y%m%dT%H%M%SZ"))
