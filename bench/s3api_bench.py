@@ -1,0 +1,182 @@
+"""The S3 API against SeaweedFS's S3 gateway (``weed mini``, on loopback)
+and against the daemon's own ``/data`` face, in one run, taking turns:
+boto3's ``put_object`` and ``get_object`` of 50 MiB, ``upload_file`` of
+500 MiB (multipart, boto3's defaults), a ListObjectsV2 walk over 10,000
+keys; and the daemon's memory with 8 multipart uploads of 200 MiB at once.
+
+The daemon runs as shipped but for ``--s3-api`` (the S3 API is off by
+default), ``--auth all``, so that every request's signature is checked,
+as SeaweedFS checks them, and ``--max-size 1G`` for the 500 MiB object. boto3 runs with its defaults (it adds a CRC-32
+to uploads and asks for checksums on downloads) against both servers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, Tuple
+
+from .common import MIB, Daemon, curl, ensure_tools, free_port
+from .seaweed import KEY, REGION, SECRET, Seaweed
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIG = 50 * MIB
+MULTIPART = 500 * MIB
+LISTED = 10_000
+AT_ONCE, EACH = 8, 200 * MIB
+PART, IN_FLIGHT = 5 * MIB, 4  # so that both sizes keep as many parts in flight (4 per upload)
+SETTINGS = "--s3-api, --auth all, --max-size 1G"
+
+
+def _boto3():
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        sys.exit("bench: the S3 API rows need boto3: run with .venv/bin/python (bin/test installs it)")
+    return boto3, Config
+
+
+def _client(endpoint: str, key: str, secret: str):
+    boto3, Config = _boto3()
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key,
+                        aws_secret_access_key=secret,
+                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                                      max_pool_connections=AT_ONCE * 10))
+
+
+def _key_pair(daemon: Daemon) -> Tuple[str, str, str]:
+    """(token, access key id, secret) of a new admin token with an S3 key pair."""
+    done = subprocess.run([sys.executable, "-m", "filestoraged", "token", "create", "--scope", "admin", "--s3",
+                           "--name", "bench-%d" % time.time_ns(), "--data-dir", daemon.data_dir],
+                          capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    said = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    return said["FILESTORAGED_TOKEN"], said["AWS_ACCESS_KEY_ID"], said["AWS_SECRET_ACCESS_KEY"]
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _pair(report, name: str, runs: int, ours: Callable[[], object], theirs: Callable[[], object], size: float,
+          goal: float, unit: str = "MiB/s") -> None:
+    """Both sides ``runs`` times, taking turns; the medians' ratio (``size``
+    per run, in ``unit``'s measure: MiB, or keys)."""
+    times: Tuple[List[float], List[float]] = ([], [])
+    for _ in range(runs):
+        times[0].append(_timed(ours))
+        times[1].append(_timed(theirs))
+    rate, ref = size / statistics.median(times[0]), size / statistics.median(times[1])
+    report.add("%s %s (%s)" % (name, unit, SETTINGS), "%.0f" % rate, "%.0f" % ref, rate / ref,
+               ">= %.1fx" % goal, rate / ref >= goal)
+
+
+def run(work: str, runs: int, report) -> None:
+    ensure_tools("curl")
+    _boto3()
+    big = os.urandom(BIG)
+    oid = hashlib.sha256(big).hexdigest()
+    big_file = os.path.join(work, "s3api-big.bin")
+    with open(big_file, "wb") as handle:
+        handle.write(big)
+    huge_file = os.path.join(work, "s3api-500.bin")
+    with open(huge_file, "wb") as handle:
+        for _ in range(MULTIPART // BIG):
+            handle.write(os.urandom(BIG))
+    with Seaweed(work) as store:
+        s3_port = free_port()
+        daemon = Daemon(os.path.join(work, "s3api"), "--s3-api", "127.0.0.1:%d" % s3_port, "--auth", "all",
+                        "--max-size", "1G")
+        try:
+            token, key, secret = _key_pair(daemon)
+            ours = _client("http://127.0.0.1:%d" % s3_port, key, secret)
+            theirs = _client(store.endpoint, KEY, SECRET)
+            ours.create_bucket(Bucket="bench")
+            for client in (ours, theirs):  # connections open, code paths warm
+                client.put_object(Bucket="bench", Key="warm", Body=b"warm")
+                client.get_object(Bucket="bench", Key="warm")["Body"].read()
+
+            def put(client) -> Callable[[], object]:
+                return lambda: client.put_object(Bucket="bench", Key="big.bin", Body=big)
+
+            def get(client) -> Callable[[], object]:
+                return lambda: client.get_object(Bucket="bench", Key="big.bin")["Body"].read()
+
+            _pair(report, "S3 API 50 MiB put_object vs SeaweedFS", runs, put(ours), put(theirs), BIG / MIB, 1.0)
+            _pair(report, "S3 API 50 MiB get_object vs SeaweedFS", runs, get(ours), get(theirs), BIG / MIB, 1.0)
+            # The S3 face against /data with one client, curl, so that the
+            # faces are compared and not two clients (boto3's own CPU).
+            bearer = ("-H", "Authorization: Bearer " + token)
+            signed = ("--aws-sigv4", "aws:amz:%s:s3" % REGION, "--user", "%s:%s" % (key, secret))
+            s3_url, data_url = "http://127.0.0.1:%d/bench/curl.bin" % s3_port, daemon.url + "/data/bench"
+            _pair(report, "S3 API 50 MiB PUT (curl --aws-sigv4) vs curl PUT /data", runs,
+                  lambda: curl(*signed, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", big_file, s3_url),
+                  lambda: curl(*bearer, "-H", "Expect:", "-T", big_file, data_url), BIG / MIB, 0.9)
+            _pair(report, "S3 API 50 MiB GET (curl --aws-sigv4) vs curl GET /data", runs,
+                  lambda: curl(*signed, s3_url), lambda: curl(*bearer, data_url + "/" + oid), BIG / MIB, 0.9)
+
+            def upload(client) -> Callable[[], object]:
+                return lambda: client.upload_file(huge_file, "bench", "huge.bin")
+
+            _pair(report, "S3 API 500 MiB upload_file (multipart) vs SeaweedFS", max(1, min(runs, 3)),
+                  upload(ours), upload(theirs), MULTIPART / MIB, 1.0)
+
+            for client in (ours, theirs):
+                with ThreadPoolExecutor(16) as pool:
+                    list(pool.map(lambda n, to=client: to.put_object(Bucket="bench", Key="many/%06d" % n, Body=b"k"),
+                                  range(LISTED)))
+
+            def walk(client) -> Callable[[], object]:
+                def listing() -> None:
+                    pages = client.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix="many/")
+                    count = sum(page.get("KeyCount", 0) for page in pages)
+                    if count != LISTED:
+                        raise SystemExit("bench: a listing gave %d keys of %d" % (count, LISTED))
+                return listing
+
+            _pair(report, "S3 API ListObjectsV2 of 10,000 keys vs SeaweedFS", runs, walk(ours), walk(theirs),
+                  LISTED, 1.0, unit="keys/s")
+            growth = {size: _multipart_growth(daemon, ours, work, size) for size in (20 * MIB, EACH)}
+            report.add("S3 API RSS growth, %d multipart uploads of 20 / 200 MiB at once, MiB (%s)"
+                       % (AT_ONCE, SETTINGS), "%.1f / %.1f" % (growth[20 * MIB], growth[EACH]), "-", None,
+                       "flat in size", growth[EACH] <= growth[20 * MIB] + 16)
+        finally:
+            daemon.stop()
+
+
+def _multipart_growth(daemon: Daemon, client, work: str, size: int) -> float:
+    """MiB the daemon's peak RSS grows while ``AT_ONCE`` uploads of ``size``
+    bytes go in parts at once."""
+    from boto3.s3.transfer import TransferConfig
+
+    path = os.path.join(work, "s3api-%d.bin" % size)
+    with open(path, "wb") as handle:
+        for _ in range(size // (20 * MIB)):
+            handle.write(os.urandom(20 * MIB))
+    baseline = daemon.rss()
+    daemon.reset_peak()
+    failures: List[BaseException] = []
+
+    def upload(index: int) -> None:
+        try:
+            client.upload_file(path, "bench", "at-once/%d" % index, Config=TransferConfig(
+                multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=IN_FLIGHT))
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=upload, args=(index,)) for index in range(AT_ONCE)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    os.remove(path)
+    if failures:
+        raise SystemExit("bench: an upload failed: %r" % failures[0])
+    return (daemon.rss("VmHWM") - baseline) / MIB
