@@ -32,7 +32,9 @@ from .web.site import Site
 from .wire.accept import prefers_html
 from .sharing.store import LinkStore
 from .access.tokens import TokenStore
-from .tus.store import UploadStore
+from .catalog.parts import Parts
+from .tus.shared import SharedUploads
+from .tus.store import Uploads, UploadStore
 from .access.gate import Access
 from .storage.interface import Backend
 
@@ -94,7 +96,10 @@ class App:
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         self.access = Access(self.tokens, config.auth, self.throttle, clock)
         self.shares.start_sweeper(SWEEP_SECONDS)
-        self.uploads = UploadStore(config.data_dir, clock)  # resumable uploads' bytes, on this daemon's disk
+        # Resumable uploads: where any daemon takes the next PATCH, in the
+        # records and the store every daemon shares; else on this one's disk.
+        self.uploads: Uploads = (SharedUploads(self.records, Parts(self.records, self.backend), config.data_dir)
+                                 if self.deployment.shared else UploadStore(config.data_dir, clock))
         self.router = Router()
         # Failures as pages for browsers (None: JSON for everyone, as the drop-in mode answers).
         self.error_page: Optional[Callable] = None if config.kv_at_root else error_page

@@ -7,6 +7,7 @@ daemon under mixed load. (The store unreachable: ``test_shared_faces``.)"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
@@ -22,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .nginx_server import Nginx, balancer_block, needs_nginx
 from .seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
-from .support import MIB, ROOT, Daemon, multipart, payload, sha256, wait_until
+from .support import MIB, ROOT, Daemon, multipart, payload, required, sha256, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 LEASE = 3.0  # --share-lease of these daemons, so that a dead daemon's reservations come back soon
@@ -238,6 +239,75 @@ class LfsLocksAcrossDaemonsTests(ClusterCase):
         self.assertEqual(sorted(statuses), [201] + [409] * 8)
         listed = self.through("GET", "/lfs/art/locks", headers=self.LFS).json()["locks"]
         self.assertEqual([found["path"] for found in listed], ["contested.bin"])
+
+
+class ResumableAcrossDaemonsTests(ClusterCase):
+    """tus uploads with no pinning: each PATCH may reach another daemon (the
+    bytes are parts in the bucket, the offset a record), one daemon killed
+    between two of them; tuspy and ``filestoraged put`` through the
+    balancer, as users run them."""
+
+    def tus(self, port: int, method: str, path: str, body=None, **headers: str) -> Answer:
+        headers = dict(headers, **{"Tus-Resumable": "1.0.0", "Authorization": "Bearer " + self.token})
+        return call(port, method, path, body, headers)
+
+    def test_patches_on_every_daemon_with_one_killed_between_two(self):
+        data = payload(6 * MIB + 11, seed=41)
+        made = self.tus(self.balancer.port, "POST", "/uploads", **{
+            "Upload-Length": str(len(data)), "Upload-Metadata": "target " + base64.b64encode(b"files").decode()})
+        self.assertEqual(made.status, 201, made.body)
+        path = "/uploads/" + made.headers["Location"].rsplit("/", 1)[1]
+        offset, victim = 0, self.daemons[2]
+        try:
+            for number in range(7):  # 1 MiB each, straight to the daemons in turn
+                if number == 4:
+                    victim.kill()
+                living = [daemon for daemon in self.daemons if daemon.process.poll() is None]
+                port = living[number % len(living)].port
+                answer = self.tus(port, "PATCH", path, data[offset:offset + MIB], **{
+                    "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+                self.assertEqual(answer.status, 204, answer.body)
+                offset = int(answer.headers["Upload-Offset"])
+                self.assertEqual(self.tus(self.balancer.port, "HEAD", path).headers["Upload-Offset"], str(offset))
+        finally:
+            self.daemons[2] = self.start_daemon(victim.port)
+        self.assertEqual(offset, len(data))
+        result = self.tus(self.daemons[2].port, "GET", path)
+        self.assertEqual(result.json()["hash"], sha256(data))
+        self.assertEqual(sha256(self.through("GET", "/files/" + sha256(data), token=False).body), sha256(data))
+
+    def test_tuspy_through_the_balancer(self):
+        try:
+            from tusclient import client as tus_client
+        except ImportError:
+            if required("TUSPY"):
+                raise
+            raise unittest.SkipTest("tuspy is not installed (bin/test installs it)")
+        data = payload(9 * MIB + 5, seed=42)
+        folder = tempfile.mkdtemp(prefix="fsd-tuspy-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        source = os.path.join(folder, "video.bin")
+        with open(source, "wb") as out:
+            out.write(data)
+        client = tus_client.TusClient("http://127.0.0.1:%d/uploads" % self.balancer.port,
+                                      headers={"Authorization": "Bearer " + self.token})
+        client.uploader(source, chunk_size=2 * MIB, metadata={"target": "data/videos"}).upload()  # 5 PATCHes
+        self.assertEqual(sha256(self.through("GET", "/data/videos/" + sha256(data)).body), sha256(data))
+
+    def test_filestoraged_put_of_20_mib_through_the_balancer(self):
+        data = payload(20 * MIB + 7, seed=43)
+        folder = tempfile.mkdtemp(prefix="fsd-put-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        source = os.path.join(folder, "big.bin")
+        with open(source, "wb") as out:
+            out.write(data)
+        done = subprocess.run([sys.executable, "-m", "filestoraged", "--url", "http://127.0.0.1:%d" %
+                               self.balancer.port, "put", source], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=ROOT, FILESTORAGED_TOKEN=self.token,
+                                       XDG_CACHE_HOME=os.path.join(folder, "cache")))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(done.stdout.strip().endswith("/files/" + sha256(data)), done.stdout)
+        self.assertEqual(sha256(self.through("GET", "/files/" + sha256(data), token=False).body), sha256(data))
 
 
 class KillOneDaemonTests(ClusterCase):

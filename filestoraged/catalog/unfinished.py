@@ -1,15 +1,9 @@
-"""Unfinished uploads that any daemon can continue: a record each, and its
-parts, each stored as it arrives as an object of a namespace of its own in
-the backend (``parts/<upload id>``: the shared store with ``--backend
-s3``, so the next part may reach another daemon). Finishing one reads its
-parts in order, each checked as every stored object is, as one stream.
+"""S3 multipart uploads that any daemon can continue: a record each, and
+its parts (``parts``: each stored as it arrives in the backend, the shared
+store with ``--backend s3``, so the next part may reach another daemon).
 
-Records:
-
-- ``s3/uploads/<bucket>/<id>``: what the upload is for (its key, the
-  headers and metadata its object will have) and when it was made;
-- ``s3/parts/<id>/<number, 5 digits>``: one part (its object, size, MD5),
-  written once its bytes are stored: a part sent again replaces it.
+Records: ``s3/uploads/<bucket>/<id>``: what the upload is for (its key, the
+headers and metadata its object will have) and when it was made.
 
 An upload not finished ``EXPIRY`` after it was made is swept, its parts
 with it (``sweep``).
@@ -18,16 +12,15 @@ with it (``sweep``).
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
 
 from ..errors import NotFound
 from ..records.interface import Records
-from ..storage.interface import Backend, ObjectStream, Readable, StoredObject
-from ..storage.names import Namespace
+from ..storage.interface import Backend, Readable
+from .parts import Part, Parts, PartsStream
 
 UPLOADS = "s3/uploads/"
-PARTS = "s3/parts/"
 EXPIRY = 7 * 24 * 3600.0  # seconds an unfinished upload is kept
 MAX_PART = 10000  # part numbers run from 1 to this
 
@@ -41,23 +34,10 @@ class Upload:
     fields: Dict[str, object] = field(default_factory=dict)  # the object's type, headers and metadata to be
 
 
-@dataclass(frozen=True)
-class Part:
-    number: int
-    oid: str
-    size: int
-    etag: str  # the MD5 of its bytes
-    modified: float
-
-
-def namespace_of(upload_id: str) -> Namespace:
-    return Namespace("parts/" + upload_id)
-
-
 class Unfinished:
     def __init__(self, records: Records, backend: Backend) -> None:
         self.records = records
-        self.backend = backend
+        self.parts_of = Parts(records, backend)
 
     def create(self, bucket: str, key: str, fields: Dict[str, object]) -> Upload:
         upload = Upload(secrets.token_hex(16), bucket, key, self.records.now(), dict(fields))
@@ -79,16 +59,10 @@ class Unfinished:
         """Store part ``number``'s bytes and record it (replacing one sent
         before); ``hashed(oid)``: the body's checks, before anything is kept;
         ``etag()``: the MD5 of what was read."""
-        put = self.backend.put(namespace_of(upload.id), source, hashed=hashed)
-        part = Part(number, put.info.oid, put.info.size, etag(), self.records.now())
-        value = asdict(part)
-        self.records.update(_part(upload.id, number), lambda old: value)
-        return part
+        return self.parts_of.put(upload.id, number, source, etag, hashed)
 
     def parts(self, upload_id: str, after: int = 0, limit: Optional[int] = None) -> List[Part]:
-        prefix = PARTS + upload_id + "/"
-        return [Part(**{k: record.value[k] for k in ("number", "oid", "size", "etag", "modified")})
-                for _, record in self.records.items(prefix, prefix + "%05d" % after if after else "", limit)]
+        return self.parts_of.list(upload_id, after, limit)
 
     def in_bucket(self, bucket: str, after_key: str = "", after_id: str = "", limit: int = 1000
                   ) -> List[Upload]:
@@ -103,21 +77,14 @@ class Unfinished:
         found.sort(key=lambda upload: (upload.key.encode("utf-8"), upload.id))
         return found[:limit]
 
-    def stream(self, upload_id: str, parts: List[Part]) -> "PartsStream":
-        return PartsStream(self.backend, namespace_of(upload_id), parts)
+    def stream(self, upload_id: str, parts: List[Part]) -> PartsStream:
+        return self.parts_of.stream(upload_id, parts)
 
     def remove(self, upload: Upload) -> None:
         """The upload's record first (no part can be added to it after), then
         its parts' records and bytes."""
         self.records.delete(_upload(upload.bucket, upload.id))
-        for part in self.parts(upload.id):
-            self.records.delete(_part(upload.id, part.number))
-        namespace = namespace_of(upload.id)
-        for info in self.backend.list(namespace):
-            try:
-                self.backend.delete(namespace, info.oid)
-            except NotFound:
-                pass
+        self.parts_of.drop(upload.id)
 
     def sweep(self, now: float) -> int:
         """Remove uploads made over ``EXPIRY`` ago; how many."""
@@ -130,46 +97,9 @@ class Unfinished:
         return removed
 
 
-class PartsStream:
-    """Parts' verified bytes, one after the other, as one stream (``readinto``)."""
-
-    def __init__(self, backend: Backend, namespace: Namespace, parts: List[Part]) -> None:
-        self._backend = backend
-        self._namespace = namespace
-        self._parts: Iterator[Part] = iter(parts)
-        self._object: Optional[StoredObject] = None
-        self._stream: Optional[ObjectStream] = None
-
-    def readinto(self, buffer: memoryview) -> int:
-        while True:
-            if self._stream is not None:
-                count = self._stream.readinto(buffer)
-                if count:
-                    return count
-            self.close()
-            part = next(self._parts, None)
-            if part is None:
-                return 0
-            self._object = self._backend.open(self._namespace, part.oid)
-            self._stream = ObjectStream(self._object)
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-        if self._object is not None:
-            self._object.close()
-            self._object = None
-
-
 def _upload(bucket: str, upload_id: str) -> str:
     return "%s%s/%s" % (UPLOADS, bucket, upload_id)
 
 
-def _part(upload_id: str, number: int) -> str:
-    return "%s%s/%05d" % (PARTS, upload_id, number)
-
-
 def _is_id(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
-

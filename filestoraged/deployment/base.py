@@ -21,6 +21,9 @@ from ..web import admission
 class Deployment(abc.ABC):
     # Seconds a token read from the records is believed (0: read on every use).
     token_cache_seconds = 0.0
+    # Whether any daemon serves any request, so that what is unfinished (a
+    # resumable upload) lives in the records and the store all of them share.
+    shared = False
 
     def __init__(self, config, clock: Callable[[], float]) -> None:
         self.config = config

@@ -20,6 +20,7 @@ TOKEN_CACHE_SECONDS = 2.0
 
 class SharedBucket(Deployment):
     token_cache_seconds = TOKEN_CACHE_SECONDS
+    shared = True
 
     def open_records(self, s3_client=None) -> Tuple[Records, Records]:
         records = CheckedRecords(BucketRecords(s3_client or configured(self.config), self.clock),

@@ -20,7 +20,8 @@ from typing import Dict, List
 from ..access.scopes import Need, Scope
 from ..base.header_values import media_type
 from ..catalog.keys import Entry
-from ..catalog.unfinished import MAX_PART, Part
+from ..catalog.parts import Part
+from ..catalog.unfinished import MAX_PART
 from ..errors import BadRequest, NotFound, TooLarge
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository

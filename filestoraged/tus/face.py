@@ -24,19 +24,19 @@ their last byte (``Upload-Expires``) and one client address holds at most
 
 from __future__ import annotations
 
+from contextlib import closing
 from email.utils import formatdate
 from typing import Dict, Union
 
 from ..errors import BadRequest, Conflict, InsufficientStorage, PreconditionFailed, TooLarge, UnsupportedMediaType
 from ..faces import Face
-from ..storage.interface import FinishedFile
 from ..uploads.targets import Target, from_record
 from ..web.messages import EmptyResponse, JsonResponse, Request
 from ..web.router import Router
 from ..wire.credentials import header_text
 from ..wire.fields import whole_number
 from .metadata import parse_metadata, shown_metadata, target_of
-from .store import Upload, UploadStore
+from .store import Upload, Uploads, Writer
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration"
@@ -46,7 +46,7 @@ CHUNK_TYPE = "application/offset+octet-stream"
 class ResumableFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.uploads: UploadStore = app.uploads
+        self.uploads: Uploads = app.uploads
 
     def register(self, router: Router) -> None:
         # No scope on the routes: an upload's scope is its target's, which
@@ -111,8 +111,8 @@ class ResumableFace(Face):
             offset = self.uploads.offset(upload)
             if offset < upload.length:
                 raise Conflict("the upload has %d of its %d bytes" % (offset, upload.length))
-            with self.uploads.writing(upload):  # a stop between the last byte and its answer
-                self._finish(request, upload)
+            with self.uploads.writing(upload) as writer:  # a stop between the last byte and its answer
+                self._finish(request, upload, writer)
         assert upload.result is not None
         return JsonResponse(200, upload.result, {"Cache-Control": "no-store"})
 
@@ -133,22 +133,22 @@ class ResumableFace(Face):
             if offset == upload.length and not _has_body(request):
                 return offset  # the last PATCH again: its answer was lost
             raise Conflict("the upload is complete")
-        with self.uploads.writing(upload) as fd:
-            kept = self.uploads.written(fd)
+        with self.uploads.writing(upload) as writer:
+            kept = writer.kept
             if offset != kept:
                 raise Conflict("Upload-Offset is %d but the upload has %d bytes" % (offset, kept))
             left = upload.length - kept
             if _has_body(request):
-                kept += self.uploads.append(fd, request.body(left), left)
+                kept += writer.append(request.body(left), left)
             if kept == upload.length:
-                self._finish(request, upload)
+                self._finish(request, upload, writer)
         return kept
 
-    def _finish(self, request: Request, upload: Upload) -> None:
+    def _finish(self, request: Request, upload: Upload, writer: Writer) -> None:
         """The last byte is in: the bytes go where the target says, and the
         upload keeps what a single upload to that face would have answered."""
         target = self._target(upload)
-        with FinishedFile(self.uploads.bytes_path(upload)) as source:
+        with closing(writer.finished()) as source:
             stored = target.store(source)
         self.uploads.finish(upload, target.result(stored, request.base_url))
 

@@ -29,12 +29,13 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Protocol
 
 from ..errors import Gone, Locked, NotFound, TooManyRequests
 from ..base.threads import Stage
 from ..storage.disk.files import remove_quietly, write_all
 from ..storage.disk.writer import FLUSH_EVERY
+from ..storage.interface import FinishedFile, Readable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,44 @@ class Upload:
     owner: str  # the client address that created it
     created: float
     result: Optional[Dict[str, object]] = field(default=None)  # the target's answer, once finished
+
+
+class Writer(Protocol):
+    """What the one request holding an upload does with it."""
+
+    @property
+    def kept(self) -> int:
+        """The bytes the upload holds, as its holder sees them."""
+
+    def append(self, stream, limit: int) -> int:
+        """Add at most ``limit`` bytes of ``stream``; how many were kept."""
+
+    def finished(self) -> Readable:
+        """Every byte, as the source of the object the upload becomes
+        (closed by the caller)."""
+
+
+class Uploads(Protocol):
+    """Where unfinished uploads are kept: on this daemon's disk
+    (``UploadStore``), or in the records and the store every daemon shares
+    (``tus.shared.SharedUploads``)."""
+
+    def create(self, length: int, target: Dict[str, object], metadata: str, owner: str,
+               room: Callable[[int], None] = lambda pending: None) -> "Upload": ...
+
+    def get(self, upload_id: str) -> "Upload": ...
+
+    def offset(self, upload: "Upload") -> int: ...
+
+    def expires_at(self, upload: "Upload") -> float: ...
+
+    def writing(self, upload: "Upload") -> ContextManager[Writer]: ...
+
+    def finish(self, upload: "Upload", result: Dict[str, object]) -> None: ...
+
+    def remove(self, upload: "Upload") -> None: ...
+
+    def sweep(self) -> int: ...
 
 
 def is_upload_id(text: str) -> bool:
@@ -176,9 +215,9 @@ class UploadStore:
     # -- bytes ------------------------------------------------------------------
 
     @contextmanager
-    def writing(self, upload: Upload) -> Iterator[int]:
-        """The bytes file open for appending, held by this request alone
-        (``Locked`` while another holds it); flushed to disk on the way out."""
+    def writing(self, upload: Upload) -> Iterator["FileWriter"]:
+        """The upload held by this request alone for appending (``Locked``
+        while another holds it); flushed to disk on the way out."""
         try:
             fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -187,43 +226,11 @@ class UploadStore:
             if not _lock(fd, fcntl.LOCK_EX):
                 raise Locked("another request is writing this upload; retry")
             try:
-                yield fd
+                yield FileWriter(fd, self._bytes(upload.id))
             finally:
                 os.fdatasync(fd)
         finally:
             os.close(fd)
-
-    @staticmethod
-    def written(fd: int) -> int:
-        """The offset as the holder of ``writing`` sees it (``offset`` would
-        wait on that very lock)."""
-        return os.fstat(fd).st_size
-
-    def bytes_path(self, upload: Upload) -> str:
-        return self._bytes(upload.id)
-
-    @staticmethod
-    def append(fd: int, stream, limit: int) -> int:
-        """Copy ``stream`` to the end of ``fd`` (at most ``limit`` bytes); the
-        count copied. What arrived before a failure stays written. As an
-        upload's writer does, a helper thread flushes every few MiB so that
-        writeback overlaps the transfer and the flush that answers the PATCH
-        has only the tail left."""
-        buffer = memoryview(bytearray(256 * 1024))
-        copied = unflushed = 0
-        with Stage(os.fdatasync, name="fdatasync") as flusher:
-            while copied < limit:
-                count = stream.readinto(buffer[:min(len(buffer), limit - copied)])
-                if not count:
-                    break
-                write_all(fd, buffer[:count])
-                copied += count
-                unflushed += count
-                if unflushed >= FLUSH_EVERY:
-                    unflushed = 0
-                    flusher.offer(fd)  # skipped while the last flush still runs
-            flusher.finish()
-        return copied
 
     # -- files ------------------------------------------------------------------
 
@@ -254,6 +261,48 @@ class UploadStore:
         except (ValueError, TypeError) as error:
             log.error("upload record %s does not read (%s): treated as absent", upload_id, error)
             return None
+
+
+class FileWriter:
+    """What the holder of an upload on this machine does with it: the bytes
+    file, appended to; finished, the file itself, which the disk backend
+    links into place."""
+
+    def __init__(self, fd: int, path: str) -> None:
+        self._fd = fd
+        self._path = path
+
+    @property
+    def kept(self) -> int:
+        """The offset as the holder sees it (``offset`` would wait on its
+        very lock)."""
+        return os.fstat(self._fd).st_size
+
+    def append(self, stream, limit: int) -> int:
+        """Copy ``stream`` to the end of the file (at most ``limit`` bytes); the
+        count copied. What arrived before a failure stays written. As an
+        upload's writer does, a helper thread flushes every few MiB so that
+        writeback overlaps the transfer and the flush that answers the PATCH
+        has only the tail left."""
+        buffer = memoryview(bytearray(256 * 1024))
+        copied = unflushed = 0
+        with Stage(os.fdatasync, name="fdatasync") as flusher:
+            while copied < limit:
+                count = stream.readinto(buffer[:min(len(buffer), limit - copied)])
+                if not count:
+                    break
+                write_all(self._fd, buffer[:count])
+                copied += count
+                unflushed += count
+                if unflushed >= FLUSH_EVERY:
+                    unflushed = 0
+                    flusher.offer(self._fd)  # skipped while the last flush still runs
+            flusher.finish()
+        return copied
+
+    def finished(self) -> FinishedFile:
+        """Every byte, as the source of the object the upload becomes."""
+        return FinishedFile(self._path)
 
 
 def _lock(fd: int, kind: int) -> bool:

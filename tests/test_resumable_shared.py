@@ -1,0 +1,123 @@
+"""``/uploads`` where every daemon shares what is unfinished (``--records
+s3``: ``tus.shared``): the protocol's steps by hand over the records and
+the store, two daemons' stores taking turns on one upload, a writer's
+hold and its lapse. (Three real daemons behind a balancer:
+test_balanced_cluster.)"""
+
+from __future__ import annotations
+
+import time
+from unittest import mock
+
+from filestoraged.catalog.parts import Parts
+from filestoraged.deployment.local import OneMachine
+from filestoraged.storage.names import Namespace
+from filestoraged.tus import shared
+from filestoraged.tus.shared import SharedUploads
+
+from .support import MIB, payload, sha256
+from .test_resumable import TUS, TusCase
+
+
+class SharedTusCase(TusCase):
+    """A server whose deployment shares unfinished uploads (the records
+    here are SQLite's: the store's code is the same over the bucket's)."""
+
+    def setUp(self) -> None:
+        patched = mock.patch.object(OneMachine, "shared", True)
+        patched.start()
+        self.addCleanup(patched.stop)
+        super().setUp()
+        self.assertIsInstance(self.app.uploads, SharedUploads)
+
+    def parts_left(self, url: str) -> list:
+        upload_id = url.rsplit("/", 1)[1]
+        return list(self.app.backend.list(Namespace("parts/" + upload_id))) + list(
+            self.app.records.keys("parts/" + upload_id + "/"))
+
+
+class SharedTusTests(SharedTusCase):
+    def test_an_upload_in_pieces_with_a_cut_resumes_and_answers_as_files_would(self):
+        data = payload(3 * MIB + 17, seed=1)
+        url = self.new_upload(len(data), filetype="text/plain")
+        self.assertEqual(self.offset(url), 0)
+        first = self.patch(url, 0, data[:MIB])
+        self.assertEqual((first.status, first.headers["Upload-Offset"]), (204, str(MIB)))
+        self.cut_patch(url, MIB, data[MIB:], 700_000)
+        kept = self.offset(url)
+        self.assertEqual(kept, MIB + 700_000)  # what arrived before the cut is kept, as a part
+        self.assertError(self.patch(url, MIB, data[MIB:]), 409, "conflict")
+        self.assertError(self.request("GET", url), 409, "conflict")
+        last = self.patch(url, kept, data[kept:])
+        self.assertEqual((last.status, last.headers["Upload-Offset"]), (204, str(len(data))))
+        oid = sha256(data)
+        self.assertEqual(self.request("GET", url).json(), {
+            "hash": oid, "size": len(data), "created": True, "url": "http://127.0.0.1:%d/files/%s" % (self.port, oid)})
+        stored = self.request("GET", "/files/" + oid)
+        self.assertEqual((stored.body, stored.headers["Content-Type"]), (data, "text/plain"))
+        self.assertEqual(self.parts_left(url), [])  # the object has the bytes: the parts are gone
+        self.assertEqual(self.patch(url, len(data), b"").status, 204)  # the last PATCH again
+        self.assertError(self.patch(url, len(data), b"more"), 409, "conflict")
+
+    def test_two_daemons_take_turns(self):
+        """Another daemon's store over the same records and backend takes
+        the next PATCH, and finishes the upload."""
+        other = SharedUploads(self.app.records, Parts(self.app.records, self.app.backend), self.data_dir)
+        data = payload(2 * MIB + 5, seed=3)
+        url = self.new_upload(len(data), target="data/photos")
+        self.assertEqual(self.patch(url, 0, data[:MIB]).status, 204)
+        upload = other.get(url.rsplit("/", 1)[1])
+        self.assertEqual(other.offset(upload), MIB)
+        with other.writing(upload) as writer:
+            self.assertEqual(writer.kept, MIB)
+            self.assertEqual(writer.append(_Bytes(data[MIB:2 * MIB]), MIB), MIB)
+        self.assertEqual(self.offset(url), 2 * MIB)
+        last = self.patch(url, 2 * MIB, data[2 * MIB:])
+        self.assertEqual(last.headers["Upload-Offset"], str(len(data)))
+        self.assertEqual(self.request("GET", url).json()["oid"], sha256(data))
+        self.assertEqual(self.request("GET", "/data/photos/" + sha256(data)).body, data)
+
+    def test_a_writer_elsewhere_holds_the_upload_and_its_hold_lapses(self):
+        url = self.new_upload(10)
+        upload_id = url.rsplit("/", 1)[1]
+        records = self.app.records
+        key = shared.UPLOADS + upload_id
+
+        def held_for(seconds: float) -> None:
+            records.update(key, lambda value: dict(value, writer="elsewhere", until=records.now() + seconds))
+
+        held_for(60)
+        with mock.patch.object(shared, "SETTLE", 0.2):
+            self.assertError(self.patch(url, 0, b"12345"), 423, "locked")
+        self.assertEqual(self.offset(url), 0)
+        held_for(0.3)  # a daemon that died holding it: its hold lapses, and the PATCH goes on
+        started = time.monotonic()
+        self.assertEqual(self.patch(url, 0, b"12345").status, 204)
+        self.assertLess(time.monotonic() - started, shared.SETTLE)
+        self.assertEqual(records.get(key).value["writer"], None)  # given back
+
+    def test_termination_and_expiry_remove_the_parts(self):
+        url = self.new_upload(10 * MIB)
+        self.patch(url, 0, payload(MIB))
+        self.assertNotEqual(self.parts_left(url), [])
+        self.assertEqual(self.request("DELETE", url, headers=TUS).status, 204)
+        self.assertEqual(self.request("HEAD", url, headers=TUS).status, 404)
+        self.assertEqual(self.parts_left(url), [])
+        url = self.new_upload(10 * MIB)
+        self.patch(url, 0, payload(MIB))
+        key = shared.UPLOADS + url.rsplit("/", 1)[1]
+        self.app.records.update(key, lambda value: dict(value, touched=value["touched"] - shared.TTL - 1))
+        self.assertEqual(self.request("HEAD", url, headers=TUS).status, 410)
+        self.assertEqual(self.parts_left(url), [])
+        self.assertIsNone(self.app.records.get(key))
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = min(len(buffer), len(self._data))
+        buffer[:count] = self._data[:count]
+        self._data = self._data[count:]
+        return count
