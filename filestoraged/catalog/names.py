@@ -11,13 +11,16 @@ user's, so no store under the records can read a path into it.
 
 from __future__ import annotations
 
+import base64
 import re
 
 from ..errors import BadRequest
 
 MAX_KEY = 1024  # bytes of UTF-8, as S3 has it
 _ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
-_VALUES = {char: index for index, char in enumerate(_ALPHABET)}
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_TO_ORDERED = str.maketrans(_BASE64, _ALPHABET)
+_TO_BASE64 = str.maketrans(_ALPHABET, _BASE64)
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # Past every key that begins with a given prefix: no UTF-8 byte is 0xFF.
@@ -54,31 +57,17 @@ def object_key(text: str) -> str:
 
 
 def encode(raw: bytes) -> str:
-    """``raw`` in the order-keeping alphabet (see the module docstring)."""
-    chars = []
-    bits = value = 0
-    for byte in raw:
-        value = (value << 8) | byte
-        bits += 8
-        while bits >= 6:
-            bits -= 6
-            chars.append(_ALPHABET[(value >> bits) & 63])
-    if bits:
-        chars.append(_ALPHABET[(value << (6 - bits)) & 63])
-    return "".join(chars)
+    """``raw`` in the order-keeping alphabet (see the module docstring): the
+    same six bits a character as base64 without its padding, whose alphabet
+    (``A-Za-z0-9+/``) is simply not in ASCII order; base64's C code does the
+    work, and the characters are exchanged."""
+    return base64.b64encode(raw).decode("ascii").rstrip("=").translate(_TO_ORDERED)
 
 
 def decode(text: str) -> bytes:
     """The bytes ``encode`` wrote (the padding bits dropped)."""
-    out = bytearray()
-    bits = value = 0
-    for char in text:
-        value = (value << 6) | _VALUES[char]
-        bits += 6
-        if bits >= 8:
-            bits -= 8
-            out.append((value >> bits) & 255)
-    return bytes(out)
+    standard = text.translate(_TO_BASE64)
+    return base64.b64decode(standard + "=" * (-len(standard) % 4))
 
 
 def encode_key(key: str) -> str:

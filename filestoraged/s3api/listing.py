@@ -12,16 +12,18 @@ import base64
 import binascii
 from typing import List, Tuple
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 from ..catalog.keys import Entry, Page
 from ..errors import BadRequest
 from ..web.messages import Request, Response
 from ..wire.fields import whole_number
-from .answers import Element, iso_time, owner, xml_answer
+from .answers import Element, Markup, document, iso_time, owner, xml_answer
 from .buckets import OWNER
 from .signatures import Caller
 
 MAX_KEYS = 1000
+_OWNER = document("Owner", owner(OWNER), namespace=False).split("\n", 1)[1]  # <Owner>…</Owner>, once
 
 
 class ListingOperations:
@@ -71,8 +73,8 @@ class ListingOperations:
             children.append(Element("EncodingType", "url"))
         for name, found in page.items:
             if isinstance(found, Entry):
-                children.append(Element("Version", [form.element("Key", name), Element("VersionId", "null"),
-                                                    Element("IsLatest", "true")] + _facts(found, True)))
+                children.append(Markup("<Version><Key>%s</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+                                       "%s</Version>" % (form.text(name), _facts(found, True))))
             else:
                 children.append(Element("CommonPrefixes", [form.element("Prefix", found)]))
         return xml_answer(200, "ListVersionsResult", children)
@@ -116,22 +118,25 @@ class _Form:
         cannot carry every character a key may hold)."""
         return Element(name, quote(text, safe="/") if self.encoding else text)
 
+    def text(self, text: str) -> str:
+        """``element``'s content, escaped for XML."""
+        return escape(quote(text, safe="/") if self.encoding else text)
+
     def items(self, page: Page, with_owner: bool) -> List[Element]:
-        found = []
+        """The page's keys and common prefixes, as one piece of XML."""
+        out = []
         for name, item in page.items:
             if isinstance(item, Entry):
-                found.append(Element("Contents", [self.element("Key", name)] + _facts(item, with_owner)))
+                out.append("<Contents><Key>%s</Key>%s</Contents>" % (self.text(name), _facts(item, with_owner)))
             else:
-                found.append(Element("CommonPrefixes", [self.element("Prefix", item)]))
-        return found
+                out.append("<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % self.text(item))
+        return [Markup("".join(out))]
 
 
-def _facts(entry: Entry, with_owner: bool) -> List[Element]:
-    facts = [Element("LastModified", iso_time(entry.modified)), Element("ETag", '"%s"' % entry.etag),
-             Element("Size", str(entry.size)), Element("StorageClass", "STANDARD")]
-    if with_owner:
-        facts.append(Element("Owner", owner(OWNER)))
-    return facts
+def _facts(entry: Entry, with_owner: bool) -> str:
+    """What a listing says of a key besides its name (the ETag is hex: nothing to escape)."""
+    return '<LastModified>%s</LastModified><ETag>"%s"</ETag><Size>%d</Size><StorageClass>STANDARD</StorageClass>%s' % (
+        iso_time(entry.modified), entry.etag, entry.size, _OWNER if with_owner else "")
 
 
 def _bool(value: bool) -> str:
