@@ -5,6 +5,7 @@ test_resumable_clients, and across a daemon restart."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fcntl
 import os
 import socket
@@ -13,9 +14,11 @@ import time
 from typing import Dict, Optional
 from unittest import mock
 
+from filestoraged.storage.interface import FinishedFile
 from filestoraged.tus import store as upload_store
+from filestoraged.uploads.targets import from_record
 
-from .support import MIB, ServerCase, Threads, payload, sha256
+from .support import MIB, ServerCase, Threads, payload, sha256, wait_until
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -254,6 +257,98 @@ class TusProtocolTests(TusCase):
         for _ in range(upload_store.MAX_PER_CLIENT):
             self.create(1)
         self.assertError(self.create(1, 429), 429, "too_many_requests")
+
+
+class TusRaceTests(TusCase):
+    """Requests that meet the store step of an upload whose last byte came:
+    each gets the answer it would get a moment later, never a 500 or a
+    410 for an upload that is there."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        # Longer than any stall of these tests, so the wait never decides the outcome.
+        settle = mock.patch.object(upload_store, "SETTLE", 30, create=True)
+        settle.start()
+        self.addCleanup(settle.stop)
+
+    def finish_as_the_holder(self, method: str, url: str, offset: int = 10):
+        """An upload of 10 bytes with 5 in; another request (``method``)
+        arrives while a PATCH holds it, which then writes the last 5 bytes
+        and stores the object; that request's answer."""
+        self.assertEqual(self.patch(self.url, 0, b"12345").status, 204)
+        fd = self.hold_as_a_writer(self.url)
+        asked = {"PATCH": lambda: self.patch(self.url, offset, b""), "GET": lambda: self.request("GET", self.url),
+                 "HEAD": lambda: self.request("HEAD", self.url, headers=TUS)}[method]
+        with Threads(deadline=30) as threads:
+            threads.start(asked)
+            wait_until(lambda: self.waiting_writers() > 0, "the request waits for the holder")
+            os.write(fd, b"67890")
+            upload = self.app.uploads.get(self.upload_id)
+            target = from_record(self.app, upload.target)
+            with FinishedFile(os.path.join(self.data_dir, "uploads", self.upload_id)) as source:
+                stored = target.store(source)
+            self.app.uploads.finish(upload, target.result(stored, "http://127.0.0.1:%d" % self.port))
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return threads.results[0]
+
+    def waiting_writers(self) -> int:
+        """Requests of this server waiting for an upload's lock (their threads sleep in _lock)."""
+        import sys
+        import traceback
+
+        return sum(1 for frame in sys._current_frames().values()
+                   if any(entry.name == "_lock" for entry in traceback.extract_stack(frame)))
+
+    def start_upload(self) -> None:
+        self.url = self.new_upload(10)
+        self.upload_id = self.url.rsplit("/", 1)[1]
+
+    hold_as_a_writer = TusProtocolTests.hold_as_a_writer
+
+    def test_the_last_patch_sent_again_while_the_object_is_stored(self):
+        self.start_upload()
+        reply = self.finish_as_the_holder("PATCH", self.url)
+        self.assertEqual((reply.status, reply.headers["Upload-Offset"]), (204, "10"), reply)  # was: 500
+
+    def test_a_result_asked_while_the_object_is_stored(self):
+        self.start_upload()
+        reply = self.finish_as_the_holder("GET", self.url)
+        self.assertEqual(reply.status, 200, reply)  # was: 410 "the upload was removed"
+        self.assertEqual(reply.json()["hash"], sha256(b"1234567890"))
+
+    def test_a_head_that_read_the_upload_before_it_was_stored(self):
+        self.start_upload()
+        self.assertEqual(self.patch(self.url, 0, b"1234567890").status, 204)
+        stale = dataclasses.replace(self.app.uploads.get(self.upload_id), result=None)
+        with mock.patch.object(upload_store.UploadStore, "get", lambda store, upload_id: stale):
+            reply = self.request("HEAD", self.url, headers=TUS)
+        self.assertEqual(reply.headers["Upload-Offset"], "10")  # was: 0
+
+    def test_a_chunked_patch_longer_than_the_upload_is_refused_whole(self):
+        self.start_upload()
+        reply = self.request("PATCH", self.url, iter([b"12345", b"67890", b"more"]), dict(TUS, **{
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+            "Transfer-Encoding": "chunked"}))
+        self.assertError(reply, 413, "too_large")  # was: 204, its first 10 bytes kept
+        self.assertEqual(self.offset(self.url), 0)
+
+
+class TusAdmissionTests(TusCase):
+    config_overrides = {"max_bytes": 64 * MIB}
+
+    def test_concurrent_creates_get_exactly_what_fits(self):
+        with Threads(deadline=60) as threads:
+            for _ in range(20):
+                threads.start(lambda: self.request("POST", "/uploads", headers=dict(
+                    TUS, **{"Upload-Length": str(16 * MIB)})).status)
+        self.assertEqual(sorted(threads.results).count(201), 4, threads.results)  # was: up to 12
+
+    def test_concurrent_creates_from_one_address_stop_at_the_limit(self):
+        with Threads(deadline=60) as threads:
+            for _ in range(upload_store.MAX_PER_CLIENT + 30):
+                threads.start(lambda: self.request("POST", "/uploads", headers=dict(
+                    TUS, **{"Upload-Length": "1"})).status)
+        self.assertEqual(threads.results.count(201), upload_store.MAX_PER_CLIENT, threads.results)
 
 
 class TusQuotaTests(TusCase):

@@ -96,6 +96,31 @@ class SharedTusTests(SharedTusCase):
         self.assertLess(time.monotonic() - started, shared.SETTLE)
         self.assertEqual(records.get(key).value["writer"], None)  # given back
 
+    def test_a_chunked_patch_longer_than_the_upload_is_refused_whole(self):
+        url = self.new_upload(10)
+        reply = self.request("PATCH", url, iter([b"12345", b"67890", b"more"]), dict(TUS, **{
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Transfer-Encoding": "chunked"}))
+        self.assertError(reply, 413, "too_large")
+        self.assertEqual(self.offset(url), 0)
+        self.assertEqual(self.parts_left(url), [])
+
+    def test_requests_that_read_the_upload_before_another_daemon_stored_it(self):
+        """A retried last PATCH, a GET of the result and a HEAD whose upload
+        was read before another daemon finished it: each answers as it
+        would a moment later."""
+        url = self.new_upload(10)
+        upload_id = url.rsplit("/", 1)[1]
+        self.assertEqual(self.patch(url, 0, b"12345").status, 204)
+        stale = self.app.uploads.get(upload_id)
+        self.assertEqual(self.patch(url, 5, b"67890").status, 204)  # the object is stored
+        with mock.patch.object(SharedUploads, "get", lambda store, upload_id: stale):
+            retried = self.patch(url, 10, b"")
+            result = self.request("GET", url)
+            head = self.request("HEAD", url, headers=TUS)
+        self.assertEqual((retried.status, retried.headers["Upload-Offset"]), (204, "10"))
+        self.assertEqual(result.json()["hash"], sha256(b"1234567890"))
+        self.assertEqual(head.headers["Upload-Offset"], "10")
+
     def test_termination_and_expiry_remove_the_parts(self):
         url = self.new_upload(10 * MIB)
         self.patch(url, 0, payload(MIB))

@@ -99,8 +99,8 @@ class ResumableFace(Face):
     def terminate(self, request: Request, upload_id: str) -> EmptyResponse:
         _speaks_tus(request)
         upload = self._upload(request, upload_id)
-        with self.uploads.writing(upload):  # not under a running PATCH (423)
-            self.uploads.remove(upload)
+        with self.uploads.writing(upload) as writer:  # not under a running PATCH (423)
+            self.uploads.remove(writer.upload)
         return EmptyResponse(204, {"Tus-Resumable": VERSION})
 
     def result(self, request: Request, upload_id: str) -> JsonResponse:
@@ -112,7 +112,9 @@ class ResumableFace(Face):
             if offset < upload.length:
                 raise Conflict("the upload has %d of its %d bytes" % (offset, upload.length))
             with self.uploads.writing(upload) as writer:  # a stop between the last byte and its answer
-                self._finish(request, upload, writer)
+                upload = writer.upload
+                if upload.result is None:  # not finished by another request meanwhile
+                    self._finish(request, upload, writer)
         assert upload.result is not None
         return JsonResponse(200, upload.result, {"Cache-Control": "no-store"})
 
@@ -130,19 +132,26 @@ class ResumableFace(Face):
         """Append the body at ``offset``; store the object once the last byte is
         in. The new offset."""
         if upload.result is not None:
-            if offset == upload.length and not _has_body(request):
-                return offset  # the last PATCH again: its answer was lost
-            raise Conflict("the upload is complete")
+            return self._append_to_finished(request, upload, offset)
         with self.uploads.writing(upload) as writer:
+            upload = writer.upload
+            if upload.result is not None:  # finished by another request meanwhile
+                return self._append_to_finished(request, upload, offset)
             kept = writer.kept
             if offset != kept:
                 raise Conflict("Upload-Offset is %d but the upload has %d bytes" % (offset, kept))
             left = upload.length - kept
             if _has_body(request):
-                kept += writer.append(request.body(left), left)
+                kept += writer.append(request.body(left + 1), left)  # one byte more: a longer body is 413
             if kept == upload.length:
                 self._finish(request, upload, writer)
         return kept
+
+    @staticmethod
+    def _append_to_finished(request: Request, upload: Upload, offset: int) -> int:
+        if offset == upload.length and not _has_body(request):
+            return offset  # the last PATCH again: its answer was lost
+        raise Conflict("the upload is complete")
 
     def _finish(self, request: Request, upload: Upload, writer: Writer) -> None:
         """The last byte is in: the bytes go where the target says, and the

@@ -26,11 +26,11 @@ from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional
 
 from ..catalog.parts import Parts, PartsStream
-from ..errors import Conflict, Gone, Locked, NotFound, TooManyRequests
+from ..errors import Gone, Locked, NotFound, TooLarge, TooManyRequests
 from ..records.interface import Records
 from ..storage.disk.files import remove_quietly, write_all
 from ..storage.interface import FinishedFile
-from .store import MAX_PER_CLIENT, SETTLE, SWEEP_EVERY, TTL, Upload, is_upload_id
+from .store import MAX_PER_CLIENT, SETTLE, SWEEP_EVERY, TTL, Upload, is_upload_id, refuse_longer
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +133,19 @@ class SharedUploads:
     @contextmanager
     def writing(self, upload: Upload) -> Iterator["SharedWriter"]:
         """The upload held by this request alone, in every daemon (``Locked``
-        while another holds it past ``SETTLE``; ``Conflict`` once finished)."""
+        while another holds it past ``SETTLE``); the writer's ``upload`` as
+        it is once held (finished meanwhile: its ``result`` is set)."""
         holder = secrets.token_hex(8)
         value = self._take(upload.id, holder)
+        if value.get("result") is not None:  # finished by another request meanwhile: nothing to hold
+            yield SharedWriter(self, _upload(upload.id, value), holder, upload.length, 0)
+            return
         renewing = threading.Event()
         renewer = threading.Thread(target=self._renew, args=(upload.id, holder, renewing), name="tus-lease",
                                    daemon=True)
         renewer.start()
         try:
-            yield SharedWriter(self, upload, holder, int(value["offset"]), int(value["parts"]))
+            yield SharedWriter(self, _upload(upload.id, value), holder, int(value["offset"]), int(value["parts"]))
         finally:
             renewing.set()
             renewer.join()
@@ -155,7 +159,8 @@ class SharedUploads:
             if value is None:
                 raise Gone("the upload was removed")
             if value.get("result") is not None:
-                raise Conflict("the upload is complete")
+                taken.append(value)
+                return None
             if value.get("writer") == holder:  # ours: a write whose answer was lost, tried again
                 taken.append(value)
                 return None
@@ -222,7 +227,7 @@ class SharedWriter:
 
     def __init__(self, uploads: SharedUploads, upload: Upload, holder: str, kept: int, parts: int) -> None:
         self._uploads = uploads
-        self._upload = upload
+        self.upload = upload
         self._holder = holder
         self._kept = kept
         self._parts = parts
@@ -233,7 +238,8 @@ class SharedWriter:
 
     def append(self, stream, limit: int) -> int:
         """What arrives, at most ``limit`` bytes: all of it stored and counted,
-        even when the body is cut off (the failure is raised after)."""
+        even when the body is cut off (the failure is raised after); a body
+        longer than ``limit`` is ``TooLarge``, and nothing of it is kept."""
         fd, path = tempfile.mkstemp(dir=self._uploads.spool_dir, prefix="tus-%d-" % os.getpid())
         try:
             failure: Optional[BaseException] = None
@@ -246,6 +252,9 @@ class SharedWriter:
                         break
                     write_all(fd, buffer[:count])
                     copied += count
+                refuse_longer(stream, copied, limit)
+            except TooLarge:
+                raise  # longer than the upload: nothing of it is kept
             except Exception as error:  # a cut body: keep what came, then answer as it deserves
                 failure = error
             os.close(fd)
@@ -253,9 +262,9 @@ class SharedWriter:
             if copied:
                 number = self._parts + 1
                 with FinishedFile(path) as source:
-                    self._uploads.parts.put(self._upload.id, number, source, lambda: "")
+                    self._uploads.parts.put(self.upload.id, number, source, lambda: "")
                 self._parts = number
-                self._kept = self._uploads.count(self._upload.id, self._holder, number, copied)
+                self._kept = self._uploads.count(self.upload.id, self._holder, number, copied)
             if failure is not None:
                 raise failure
             return copied
@@ -265,8 +274,8 @@ class SharedWriter:
             remove_quietly(path)
 
     def finished(self) -> PartsStream:
-        parts = self._uploads.parts.list(self._upload.id)
-        return self._uploads.parts.stream(self._upload.id, parts)
+        parts = self._uploads.parts.list(self.upload.id)
+        return self._uploads.parts.stream(self.upload.id, parts)
 
 
 def _key(upload_id: str) -> str:

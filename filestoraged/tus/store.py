@@ -31,7 +31,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Protocol
 
-from ..errors import Gone, Locked, NotFound, TooManyRequests
+from ..errors import Gone, Locked, NotFound, TooLarge, TooManyRequests
+from ..base.interprocess import run_dir
 from ..base.threads import Stage
 from ..storage.disk.files import remove_quietly, write_all
 from ..storage.disk.writer import FLUSH_EVERY
@@ -45,6 +46,7 @@ SWEEP_EVERY = 60.0  # seconds between sweeps (made by creations)
 SETTLE = 2.0  # seconds a request waits for a running PATCH to let go of the upload
 _ID_LENGTH = 32  # hex digits: 128 random bits
 _RECORD_LIMIT = 64 * 1024
+ADMISSION_LOCK = "tus-admission"  # in run/: held while a create counts what is unfinished and adds its own
 
 
 @dataclass
@@ -59,7 +61,10 @@ class Upload:
 
 
 class Writer(Protocol):
-    """What the one request holding an upload does with it."""
+    """What the one request holding an upload does with it. ``upload``: as
+    it is once held (finished meanwhile: its ``result`` is set)."""
+
+    upload: "Upload"
 
     @property
     def kept(self) -> int:
@@ -104,6 +109,7 @@ class UploadStore:
     def __init__(self, data_dir: str, clock: Callable[[], float] = time.time) -> None:
         self.root = os.path.join(data_dir, "uploads")
         os.makedirs(self.root, exist_ok=True)
+        self._admission = os.path.join(run_dir(data_dir), ADMISSION_LOCK)
         self.clock = clock
         self._swept = 0.0
 
@@ -119,16 +125,20 @@ class UploadStore:
         if now - self._swept >= SWEEP_EVERY:
             self._swept = now
             self.sweep()
-        unfinished = self.unfinished()
-        room(sum(upload.length for upload in unfinished) + length)
-        held = sum(1 for upload in unfinished if upload.owner == owner)
-        if held >= MAX_PER_CLIENT:
-            raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
-                                  % (held, owner))
-        upload = Upload(secrets.token_hex(_ID_LENGTH // 2), length, target, metadata, owner, now)
-        fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        os.close(fd)
-        self._write_record(upload)
+        # Counted and made under one lock, in every worker: of two creates
+        # that would each just fit, the second sees the first.
+        with open(self._admission, "a") as admission:
+            fcntl.flock(admission, fcntl.LOCK_EX)
+            unfinished = self.unfinished()
+            room(sum(upload.length for upload in unfinished) + length)
+            held = sum(1 for upload in unfinished if upload.owner == owner)
+            if held >= MAX_PER_CLIENT:
+                raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
+                                      % (held, owner))
+            upload = Upload(secrets.token_hex(_ID_LENGTH // 2), length, target, metadata, owner, now)
+            fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            self._write_record(upload)
         return upload
 
     def get(self, upload_id: str) -> Upload:
@@ -145,22 +155,33 @@ class UploadStore:
 
     def offset(self, upload: Upload) -> int:
         """Bytes received and kept: the bytes file's size (the length once
-        finished), once no PATCH writes it (see ``SETTLE``)."""
+        finished), once no PATCH writes it (see ``SETTLE``). An upload
+        finished since ``upload`` was read says so in its record."""
         if upload.result is not None:
             return upload.length
         try:
             fd = os.open(self._bytes(upload.id), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return 0
+        except FileNotFoundError:  # stored (or removed) since it was read
+            return self._now_held(upload).length
         try:
             settled = _lock(fd, fcntl.LOCK_SH)
             try:
+                if not _still_named(fd, self._bytes(upload.id)):  # stored while this waited
+                    return self._now_held(upload).length
                 return os.fstat(fd).st_size
             finally:
                 if settled:
                     fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def _now_held(self, upload: Upload) -> Upload:
+        """The upload as its record says now that its bytes file is gone:
+        finished (the bytes are the object's), or ``NotFound``."""
+        current = self._read_record(upload.id)
+        if current is None or current.result is None:
+            raise NotFound("no such upload")
+        return current
 
     def expires_at(self, upload: Upload) -> float:
         try:
@@ -217,20 +238,33 @@ class UploadStore:
     @contextmanager
     def writing(self, upload: Upload) -> Iterator["FileWriter"]:
         """The upload held by this request alone for appending (``Locked``
-        while another holds it); flushed to disk on the way out."""
+        while another holds it); flushed to disk on the way out. The
+        writer's ``upload`` is as it is once held: another request may have
+        finished it meanwhile (its ``result`` is then set, and there is
+        nothing to write)."""
         try:
             fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise Gone("the upload was removed") from None
+            yield FileWriter(self._finished_or_gone(upload), None, "")
+            return
         try:
             if not _lock(fd, fcntl.LOCK_EX):
                 raise Locked("another request is writing this upload; retry")
+            if not _still_named(fd, self._bytes(upload.id)):  # stored, or removed, while this waited
+                yield FileWriter(self._finished_or_gone(upload), None, "")
+                return
             try:
-                yield FileWriter(fd, self._bytes(upload.id))
+                yield FileWriter(upload, fd, self._bytes(upload.id))
             finally:
                 os.fdatasync(fd)
         finally:
             os.close(fd)
+
+    def _finished_or_gone(self, upload: Upload) -> Upload:
+        current = self._read_record(upload.id)
+        if current is None or current.result is None:
+            raise Gone("the upload was removed")
+        return current
 
     # -- files ------------------------------------------------------------------
 
@@ -266,9 +300,11 @@ class UploadStore:
 class FileWriter:
     """What the holder of an upload on this machine does with it: the bytes
     file, appended to; finished, the file itself, which the disk backend
-    links into place."""
+    links into place. ``upload``: as it is once held (``fd`` None: it was
+    finished meanwhile)."""
 
-    def __init__(self, fd: int, path: str) -> None:
+    def __init__(self, upload: Upload, fd: Optional[int], path: str) -> None:
+        self.upload = upload
         self._fd = fd
         self._path = path
 
@@ -276,14 +312,17 @@ class FileWriter:
     def kept(self) -> int:
         """The offset as the holder sees it (``offset`` would wait on its
         very lock)."""
-        return os.fstat(self._fd).st_size
+        return self.upload.length if self._fd is None else os.fstat(self._fd).st_size
 
     def append(self, stream, limit: int) -> int:
         """Copy ``stream`` to the end of the file (at most ``limit`` bytes); the
-        count copied. What arrived before a failure stays written. As an
-        upload's writer does, a helper thread flushes every few MiB so that
-        writeback overlaps the transfer and the flush that answers the PATCH
-        has only the tail left."""
+        count copied. What arrived before a failure stays written, but for a
+        body longer than ``limit``: ``TooLarge``, and nothing of it is kept.
+        As an upload's writer does, a helper thread flushes every few MiB so
+        that writeback overlaps the transfer and the flush that answers the
+        PATCH has only the tail left."""
+        assert self._fd is not None
+        start = os.fstat(self._fd).st_size
         buffer = memoryview(bytearray(256 * 1024))
         copied = unflushed = 0
         with Stage(os.fdatasync, name="fdatasync") as flusher:
@@ -298,11 +337,35 @@ class FileWriter:
                     unflushed = 0
                     flusher.offer(self._fd)  # skipped while the last flush still runs
             flusher.finish()
+        try:
+            refuse_longer(stream, copied, limit)
+        except TooLarge:
+            os.ftruncate(self._fd, start)
+            raise
         return copied
 
     def finished(self) -> FinishedFile:
         """Every byte, as the source of the object the upload becomes."""
         return FinishedFile(self._path)
+
+
+def refuse_longer(stream, copied: int, limit: int) -> None:
+    """``TooLarge`` if ``stream`` holds more than the ``limit`` bytes read
+    (a chunked body says so only as it goes on: one byte more is asked)."""
+    if copied == limit and stream.readinto(memoryview(bytearray(1))):
+        raise TooLarge("the PATCH is longer than what the upload still needs (%d bytes)" % limit)
+
+
+def _still_named(fd: int, path: str) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (once an upload
+    is stored its name goes, though the disk backend keeps the file itself
+    as the object)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _lock(fd: int, kind: int) -> bool:
