@@ -94,7 +94,8 @@ class App:
         self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
-        self.access = Access(self.tokens, config.auth, self.throttle, clock)
+        # The access warnings are said once per daemon: by the first worker.
+        self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0))
         self.shares.start_sweeper(SWEEP_SECONDS)
         # Resumable uploads: where any daemon takes the next PATCH, in the
         # records and the store every daemon shares; else on this one's disk.

@@ -130,7 +130,7 @@ def run_fsck(config) -> int:
              " (written)" if config.repair else "", len(report.refused_values),
              " (removed)" if config.repair else ""))
     for where in report.corrupt:
-        print("corrupt: " + where)
+        print("corrupt: %s (%s)" % (where, report.why.get(where, "")))
     if report.orphan_records:
         print("%d block records without their object%s" % (len(report.orphan_records),
                                                             " (removed)" if config.repair else ""))

@@ -19,9 +19,11 @@ import tempfile
 import threading
 import unittest
 from http.server import BaseHTTPRequestHandler
+from unittest import mock
 
 from filestoraged.cli import main
 from filestoraged.client.bodies import safe_name
+from filestoraged.client import resume
 from filestoraged.client.progress import Progress
 
 from .support import MIB, ROOT, ServerCase, payload, serve_in_thread, sha256, wait_until
@@ -51,6 +53,30 @@ class ClientTests(ServerCase):
         self.assertEqual((status, err), (0, ""))
         self.assertTrue(out.strip().endswith(sha256(b"with --token")))
         self.assertEqual(self.run_client("put", "--token", secret, source)[0], 0)
+
+    def test_ctrl_c_during_a_resumable_put_says_what_the_server_kept(self):
+        """The docs' promise: a cut put says how much the server kept (the
+        cut PATCH's bytes too, as the server counts them), then exit 130."""
+        data = payload(9 * MIB + 1, seed=62)
+        real = resume._piece
+
+        def cut_at_3_mib(handle, length, progress):
+            def pieces():
+                yield from real(handle, 3 * MIB, progress)
+                raise KeyboardInterrupt
+
+            return pieces()
+
+        cache = os.path.join(self.data_dir, "cache")
+        with mock.patch.object(resume, "_piece", cut_at_3_mib), \
+                mock.patch.dict(os.environ, {"XDG_CACHE_HOME": cache}):
+            status, _, err = self.run_client("put", self.file_with(data))
+        self.assertEqual(status, 130, err)
+        with open(os.path.join(cache, "filestoraged", "uploads.json")) as state:
+            upload = next(iter(json.load(state).values()))
+        kept = int(self.request("HEAD", upload, headers={"Tus-Resumable": "1.0.0"}).headers["Upload-Offset"])
+        self.assertGreater(kept, 0)
+        self.assertIn("interrupted: %d of %d bytes are on the server" % (kept, len(data)), err)  # was: no count
 
     def test_put_get_rm(self):
         data = payload(3 * MIB + 11, seed=61)
@@ -267,7 +293,10 @@ class ClientProcessTests(ServerCase):
         text = self.client("--help").stdout.decode()
         for word in ("put", "get", "rm", "ls", "token", "fsck", "--url", "FILESTORAGED_URL"):
             with self.subTest(word=word):
-                self.assertIn(word, text)
+                self.assertIn(word, text.split("options:")[0] if word != "FILESTORAGED_URL" else text)
+        for flag in ("--scope", "--repair", "--expires-in", "--s3 "):  # the subcommands', in their own help
+            with self.subTest(flag=flag):
+                self.assertNotIn(flag, text)
         text = self.client("put", "--help").stdout.decode()
         self.assertIn("--expires-in SECONDS", text)
         self.assertIn("--max-downloads COUNT", text)

@@ -105,37 +105,47 @@ class NotifyTests(DaemonTestCase):
 
 
 class SocketActivationTests(DaemonTestCase):
-    def test_serves_on_the_socket_it_is_handed(self):
+    def serve_on_a_passed_socket(self, *args: str) -> str:
+        """The daemon started as systemd starts it with a socket (the socket
+        as fd 3, LISTEN_PID its pid), ``args`` besides; asked once, then
+        stopped: what it said on stderr."""
         listener = socket.socket()
         self.addCleanup(listener.close)
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
-        port = listener.getsockname()[1]
-        # What systemd does: the socket as fd 3, LISTEN_PID = the daemon's pid.
+        self.port = listener.getsockname()[1]
         launcher = (
             "import os, sys\n"
             "os.dup2(int(sys.argv[1]), 3)\n"
             "os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid()))\n"
             "os.execv(sys.executable, [sys.executable, '-m', 'filestoraged'] + sys.argv[2:])\n"
         )
+        environment = {name: value for name, value in os.environ.items() if not name.startswith("FILESTORAGED_")}
         process = subprocess.Popen(
-            [sys.executable, "-c", launcher, str(listener.fileno()), "--port", "1", "--data-dir", self.data_dir,
+            [sys.executable, "-c", launcher, str(listener.fileno()), *args, "--data-dir", self.data_dir,
              "--log-level", "WARNING"],
-            pass_fds=(listener.fileno(),), env=dict(os.environ, PYTHONPATH=ROOT),
+            pass_fds=(listener.fileno(),), env=dict(environment, PYTHONPATH=ROOT),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(process.stderr.close)
         self.addCleanup(lambda: process.poll() is None and process.kill())
         listener.close()  # the daemon holds its own copy now
-        wait_for_port(port, process)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        wait_for_port(self.port, process)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             self.assertIn(b'"status":"ok"', sock.recv(4096))
         process.send_signal(signal.SIGTERM)
         self.assertEqual(process.wait(30), 0)
+        return process.stderr.read().decode()
+
+    def test_serves_on_the_socket_it_is_handed(self):
+        said = self.serve_on_a_passed_socket("--port", "1")
         # The configured address (here --port 1) is not silently dropped.
-        said = process.stderr.read().decode()
-        self.assertIn("listening on 127.0.0.1:%d, the socket systemd passed" % port, said)
+        self.assertIn("listening on 127.0.0.1:%d, the socket systemd passed" % self.port, said)
         self.assertIn("the configured 127.0.0.1:1 (--host/--port, FILESTORAGED_HOST/PORT) is ignored", said)
+
+    def test_no_warning_about_an_address_nobody_set(self):
+        said = self.serve_on_a_passed_socket()
+        self.assertNotIn("is ignored", said)  # was: the default 8080, which nobody set
 
 
 def daemon_has_connection(pid: int) -> bool:

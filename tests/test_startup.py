@@ -78,6 +78,47 @@ class StartupErrorTests(unittest.TestCase):
         self.assertOneLine(run("--port", "0", "--data-dir", os.path.join(self.folder, "file")), 1, "--data-dir")
         self.assertOneLine(run("--port", "0", "--host", "999.1.1.1", "--data-dir", self.store), 1, "--host")
 
+    def test_each_message_says_what_to_do(self):
+        """What a newcomer meets first: each bad value names what a good one
+        looks like, a busy data directory how to go on, and a failed start
+        leaves no data directory it made behind."""
+        self.assertOneLine(run("--data-dir", self.store, env={"FILESTORAGED_PORT": "abc"}), 2,
+                           "FILESTORAGED_PORT", "'abc'", "whole number")  # was: invalid literal for int()
+        self.assertNotIn("invalid literal", run("--data-dir", self.store, env={"FILESTORAGED_PORT": "abc"}).stderr)
+        self.assertOneLine(run("--max-size", "5X", "--data-dir", self.store), 2, "5X", "50M", "4G")
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            fresh = os.path.join(self.folder, "fresh")
+            self.assertOneLine(run("--port", str(taken.getsockname()[1]), "--data-dir", fresh), 1, "in use")
+            self.assertFalse(os.path.exists(fresh))  # was: a new, empty data directory left behind
+        port = free_port()
+        daemon = subprocess.Popen([sys.executable, "-m", "filestoraged", "--port", str(port), "--data-dir",
+                                   self.store], env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.DEVNULL)
+        self.addCleanup(daemon.wait, 30)
+        self.addCleanup(daemon.terminate)
+        wait_for_port(port, daemon)
+        self.assertOneLine(run("--port", "0", "--data-dir", self.store), 1, "in use by pid %d" % daemon.pid,
+                           "stop it", "--data-dir")
+        self.assertTrue(os.path.isdir(self.store))  # a data directory that was there stays
+
+    def test_fsck_names_a_corrupt_object_once(self):
+        os.makedirs(self.store)
+        from filestoraged.storage.disk.backend import DiskBackend
+        from filestoraged.storage.names import DEFAULT
+
+        backend = DiskBackend(self.store, 1024)
+        oid = backend.put(DEFAULT, _Bytes(b"soon corrupt")).info.oid
+        backend.close()
+        path = next(os.path.join(folder, name) for folder, _, names in os.walk(self.store) for name in names
+                    if name == oid)
+        with open(path, "r+b") as handle:
+            handle.write(b"S")
+        result = run("fsck", "--data-dir", self.store)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual((result.stdout + result.stderr).count(oid), 1, result.stdout + result.stderr)  # was: 3
+        self.assertIn("corrupt: default/%s (" % oid, result.stdout)
+
     def test_the_memcached_backend_without_pymemcache_says_what_to_install(self):
         code = ("import sys; sys.modules['pymemcache'] = None; from filestoraged.cli import main;"
                 "sys.exit(main(['--backend', 'memcached', '--port', '0', '--data-dir', %r]))" % self.store)
@@ -107,6 +148,24 @@ class StartupLineTests(unittest.TestCase):
         self.assertRegex(stderr, r"serving http://127\.0\.0\.1:%d, data in %s \(disk backend(, \d+ workers)?\)"
                          % (port, re.escape(store)))
         self.assertIn("stop with Ctrl-C or SIGTERM", stderr)
+
+
+class MissingTokenWarningTests(unittest.TestCase):
+    def test_said_once_however_many_workers(self):
+        folder = tempfile.mkdtemp(prefix="fsd-start-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        port = free_port()
+        process = subprocess.Popen([sys.executable, "-m", "filestoraged", "--port", str(port), "--data-dir",
+                                    os.path.join(folder, "store"), "--auth", "writes", "--workers", "3"],
+                                   env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.PIPE, text=True)
+        wait_for_port(port, process)
+        for _ in range(6):  # every worker has answered (each resolves its access mode as it serves)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                sock.recv(4096)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        self.assertEqual(stderr.count("no token exists"), 1, stderr)  # was: once per worker
 
 
 class JournalPriorityTests(unittest.TestCase):
@@ -139,3 +198,14 @@ class JournalPriorityTests(unittest.TestCase):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                                 env=dict(os.environ, PYTHONPATH=ROOT, JOURNAL_STREAM="8:1234"))
         self.assertEqual([line[:3] for line in result.stderr.splitlines()], ["<3>", "<4>", "<6>", "<7>"])
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = min(len(buffer), len(self._data))
+        buffer[:count] = self._data[:count]
+        self._data = self._data[count:]
+        return count

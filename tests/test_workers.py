@@ -221,8 +221,9 @@ class LifecycleTests(WorkersCase):
                     err = second.process.stderr.read().decode()
                     second.process.stderr.close()
                     self.assertEqual(code, 1, err)
-                    self.assertEqual(err.strip(), "filestoraged: data directory %s is in use by pid %d"
-                                     % (os.path.realpath(self.data_dir), self.parent))
+                    self.assertEqual(err.strip().count("\n"), 0, err)
+                    self.assertTrue(err.startswith("filestoraged: data directory %s is in use by pid %d: stop it first"
+                                                   % (os.path.realpath(self.data_dir), self.parent)), err)
             self.assertTrue(os.listdir(tmp_dir), "the second daemon swept an upload in flight")
             sock.sendall(payload(MIB, seed=10)[MIB // 2:])
             answer = sock.recv(65536)

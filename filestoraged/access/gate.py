@@ -95,9 +95,12 @@ class Grant:
 
 class Access:
     def __init__(self, tokens: TokenStore, mode: str, throttle: Records,
-                 clock: Callable[[], float] = time.time) -> None:
-        """``throttle``: the records that count failed attempts."""
+                 clock: Callable[[], float] = time.time, speaks: bool = True) -> None:
+        """``throttle``: the records that count failed attempts; ``speaks``:
+        whether this process says what is missing (one of a daemon's
+        workers does)."""
         self.tokens = tokens
+        self.speaks = speaks
         self.setting = mode
         self.mode = mode  # "auto" until resolve()
         self.why = "set by --auth"
@@ -111,7 +114,7 @@ class Access:
     def resolve(self, listening_host: str, trusted_proxy: str = "") -> str:
         """Settle ``auto`` for the address the server listens on; say so once."""
         self.mode, self.why = resolve_mode(self.setting, listening_host, trusted_proxy)
-        if self.mode != "off" and not self.tokens.any():
+        if self.speaks and self.mode != "off" and not self.tokens.any():
             log.warning("access control is %r and no token exists: create one with "
                         "'filestoraged token create --scope admin' (same --data-dir)", self.mode)
         return self.mode

@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from .commands import COMMANDS, Client, Refused, client_for
+from .resume import PutInterrupted
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -75,6 +76,9 @@ def main(argv: List[str]) -> int:
     except (Refused, OSError) as error:
         print("filestoraged: %s" % error, file=sys.stderr)
         return 1
+    except PutInterrupted as interrupted:
+        print("\nfilestoraged: interrupted: %s" % interrupted, file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         resumes = {"get": "a download resumes from its .part file when run again",
                    "put": "a file of 8 MiB or more goes on where it stopped when the same put is run again"}

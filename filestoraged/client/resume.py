@@ -59,14 +59,28 @@ def put_resumable(client, path: str, metadata: Dict[str, str], progress: Progres
                     "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream",
                     "Content-Length": str(length)}), expect=(204,))
             except Refused as error:
-                raise Refused("%s; %d of %d bytes are on the server: run the same command again to go on"
-                              % (error, _offset(client, upload) or offset, size)) from None
+                raise Refused("%s; %s" % (error, _kept(client, upload, offset, size))) from None
+            except KeyboardInterrupt:
+                raise PutInterrupted(_kept(client, upload, offset, size)) from None
             offset = int(headers.get("Upload-Offset", offset + length))
     _, data, _ = client.call("GET", upload, expect=(200,))
     saved = _load()
     saved.pop(key, None)
     _save(saved)
     return json.loads(data)
+
+
+class PutInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a resumable put; ``str()`` says what the server kept."""
+
+
+def _kept(client, upload: str, offset: int, size: int) -> str:
+    """What the server says it kept of ``upload`` (a cut PATCH's bytes
+    too), and how to go on."""
+    kept = _offset(client, upload)
+    if kept is None:
+        return "the server no longer has the upload (%d bytes were acknowledged): run the same command again" % offset
+    return "%d of %d bytes are on the server: run the same command again to go on" % (kept, size)
 
 
 def _create(client, size: int, metadata: Dict[str, str]) -> str:

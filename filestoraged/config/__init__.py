@@ -20,16 +20,22 @@ MIB = 1024 * 1024
 
 def _size(text: str) -> int:
     """Bytes, with an optional K/M/G suffix (powers of 1024): ``50M``."""
-    text = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    original = str(text).strip()
+    text = original.upper().removesuffix("B").removesuffix("I")
     factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
     number = text[:-1] if factor > 1 else text
     try:
         value = int(float(number) * factor)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a size: %r" % text) from None
+        raise argparse.ArgumentTypeError("%r is not a size: bytes, or a number with K, M, G or T (50M, 4G)"
+                                         % original) from None
     if value < 0:
         raise argparse.ArgumentTypeError("a size cannot be negative")
     return value
+
+
+# What a value of each plain kind looks like, for the one line a bad one gets.
+_KINDS: Dict[Callable, str] = {int: "a whole number", float: "a number"}
 
 
 def _listen_address(text: str) -> str:
@@ -116,6 +122,8 @@ class Config:
     token_name: str = ""
     expires_in: float = 0.0
     s3: bool = False
+    # The settings given (by flag, variable or file), not left to their default.
+    given: Tuple[str, ...] = ()
 
     @property
     def memcached_servers(self) -> List[str]:
@@ -223,27 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="filestoraged",
         allow_abbrev=False,
-        description="Store files over HTTP and give them back byte for byte.",
+        usage="filestoraged [serve] [options]\n"
+              "       filestoraged fsck|token ... (filestoraged fsck --help, token --help)\n"
+              "       filestoraged [--url URL] put|get|rm|ls ... (filestoraged put --help, ...)",
+        description="Store files over HTTP and give them back byte for byte. The options below are the "
+        "daemon's (serve, the default); fsck verifies every stored object, token manages API tokens, and "
+        "put, get, rm and ls are the client: each has its own --help.",
         epilog="Each flag can also be set as FILESTORAGED_<NAME> in the environment "
         "(e.g. FILESTORAGED_DATA_DIR) or as <name> in the [filestoraged] section "
         "of the --config file; flags win over the environment, which wins over the file. "
-        "The client: filestoraged [--url URL] put|get|rm|ls ... against a server (URL: "
-        "$FILESTORAGED_URL, else http://127.0.0.1:8080; filestoraged put --help, get --help, ...).",
+        "The client's server is --url URL, else $FILESTORAGED_URL, else http://127.0.0.1:8080.",
     )
-    parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "fsck", "token"],
-        help="serve (the default); fsck: verify every stored object; "
-        "token create|list|revoke NAME: manage API tokens; put, get, rm, ls: the client (see below)",
-    )
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "fsck", "token"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)
-    parser.add_argument("--scope", action="append", default=[], metavar="SCOPE",
-                        help="with token create: FACE[:REPOSITORY]:VERB or admin (repeatable)")
-    parser.add_argument("--name", default="", help="with token create: the token's name")
-    parser.add_argument("--expires-in", type=float, default=0.0, metavar="SECONDS",
-                        help="with token create: lifetime in seconds (default: none)")
-    parser.add_argument("--s3", action="store_true", help="with token create: an S3 key pair too (--s3-api)")
-    parser.add_argument("--repair", action="store_true", help="with fsck: move corrupt objects to <data-dir>/.corrupt/")
+    # The subcommands' own flags: in their --help (cli.SUBCOMMAND_HELP), not the daemon's.
+    parser.add_argument("--scope", action="append", default=[], metavar="SCOPE", help=argparse.SUPPRESS)
+    parser.add_argument("--name", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--expires-in", type=float, default=0.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    parser.add_argument("--s3", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repair", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--config", metavar="FILE", help="INI file with a [filestoraged] section")
     for option in OPTIONS:
         flag = "--" + option.name.replace("_", "-")
@@ -268,19 +276,28 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     args = parser.parse_args(argv)
     ini = read_ini(args.config or environ.get("FILESTORAGED_CONFIG"), [option.name for option in OPTIONS])
     values: Dict[str, Any] = {}
+    given: List[str] = []
     for option in OPTIONS:
         value = getattr(args, option.name)
         if value is None:
-            raw = environ.get("FILESTORAGED_" + option.name.upper(), ini.get(option.name))
+            variable = "FILESTORAGED_" + option.name.upper()
+            raw = environ.get(variable, ini.get(option.name))
             if raw is not None:
+                where = variable if variable in environ else "%s in %s" % (option.name, args.config or
+                                                                          environ.get("FILESTORAGED_CONFIG"))
                 try:
                     value = option.kind(raw)
-                except (ValueError, argparse.ArgumentTypeError) as error:
-                    raise ConfigError("bad value for %s: %s" % (option.name, error)) from None
+                except argparse.ArgumentTypeError as error:
+                    raise ConfigError("%s: %s" % (where, error)) from None
+                except ValueError:
+                    raise ConfigError("%s: %r is not %s" % (where, raw, _KINDS.get(option.kind, "a value it takes"))
+                                      ) from None
         values[option.name] = option.default if value is None else value
+        if value is not None:
+            given.append(option.name)
     values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
-                    token_name=args.name, expires_in=args.expires_in, s3=args.s3, **values)
+                    token_name=args.name, expires_in=args.expires_in, s3=args.s3, given=tuple(given), **values)
     if args.words and config.command != "token":
         raise ConfigError("unexpected argument %r" % args.words[0])
     if config.repair and config.command != "fsck":

@@ -24,7 +24,9 @@ class DataDirInUse(Exception):
     """Another process holds the data directory's lock."""
 
     def __init__(self, data_dir: str, pid: str) -> None:
-        super().__init__("data directory %s is in use by pid %s" % (os.path.abspath(data_dir), pid or "?"))
+        super().__init__("data directory %s is in use by pid %s: stop it first (systemctl stop filestoraged, or "
+                         "kill %s), or give this one another --data-dir" % (os.path.abspath(data_dir), pid or "?",
+                                                                             pid or "it"))
 
 
 def hold(data_dir: str) -> int:

@@ -24,7 +24,9 @@ class Listeners:
     def open(cls, config) -> "Listeners":
         """The configuration's sockets: each the one systemd passed for it,
         else bound now."""
-        passed = systemd.activation_sockets(config.host, config.port)
+        # Only an address someone set can disagree with the socket unit's.
+        chosen = "host" in config.given or "port" in config.given
+        passed = systemd.activation_sockets(config.host if chosen else None, config.port if chosen else None)
         if "s3" in passed and config.s3_api_address is None:
             log.warning("systemd passed the S3 API's socket (filestoraged-s3.socket) but --s3-api is not set: "
                         "set FILESTORAGED_S3_API to serve the S3 API on it")

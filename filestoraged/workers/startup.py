@@ -7,9 +7,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import socket
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Set
 
 from ..access.s3keys import ServerKeyError
 from ..errors import BackendUnavailable
@@ -19,6 +20,11 @@ from ..web.tls import TlsConfigError
 from .dirlock import DataDirInUse
 
 
+# Data directories this process began to serve (their start line said so):
+# never removed, whatever stops the daemon after.
+_started: Set[str] = set()
+
+
 def start_line(config, url: str, listening_host: str, workers: int = 1, s3_url: Optional[str] = None) -> None:
     """The one line a start prints: where it serves (the S3 API too, with
     ``--s3-api``), where the data goes, which access control is in force
@@ -26,6 +32,7 @@ def start_line(config, url: str, listening_host: str, workers: int = 1, s3_url: 
     from .. import __version__
     from ..access.gate import resolve_mode
 
+    _started.add(os.path.abspath(config.data_dir))
     mode, why = resolve_mode(config.auth, listening_host, config.trusted_proxy)
     print(priority(logging.INFO) + "filestoraged %s: serving %s%s%s, data in %s (%s backend%s); "
           "access control %s (%s); stop with Ctrl-C or SIGTERM"
@@ -41,19 +48,24 @@ def fail(message: str, status: int) -> int:
 
 
 def guarded(config, start: Callable[[], int]) -> int:
-    """``start()``'s exit status, or the one for what stopped it."""
+    """``start()``'s exit status, or the one for what stopped it. A start
+    that failed leaves no data directory behind that it made itself."""
+    fresh = not os.path.exists(config.data_dir)
     try:
         return start()
     except DataDirInUse as error:
         return fail(str(error), 1)
     except (UnsafeStore, BackendUnavailable) as error:  # --records s3: the store's answer at start-up
-        return fail(error.text, 1)
+        message, status = error.text, 1
     except (TlsConfigError, ServerKeyError) as error:
-        return fail(error.text, 2)
+        message, status = error.text, 2
     except ImportError as error:
-        return fail("the %s backend needs %s: pip install %s" % (config.backend, error.name, error.name), 1)
+        message, status = "the %s backend needs %s: pip install %s" % (config.backend, error.name, error.name), 1
     except OSError as error:
-        return fail(environment_problem(config, error), 1)
+        message, status = environment_problem(config, error), 1
+    if fresh and os.path.abspath(config.data_dir) not in _started:  # it never served: nothing in it is anyone's
+        shutil.rmtree(config.data_dir, ignore_errors=True)
+    return fail(message, status)
 
 
 def environment_problem(config, error: OSError) -> str:

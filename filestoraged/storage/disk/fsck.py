@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import List
+from typing import Dict, List
 
 from .. import blocks
 from ..interface import ObjectInfo
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 class Report:
     checked: int = 0
     corrupt: List[str] = field(default_factory=list)
+    why: Dict[str, str] = field(default_factory=dict)  # what is wrong with each corrupt one
     repaired: List[str] = field(default_factory=list)
     unrecorded: List[str] = field(default_factory=list)  # no valid block record
     orphan_records: List[str] = field(default_factory=list)  # a block record with no object
@@ -56,7 +57,8 @@ def fsck(backend: DiskBackend, repair: bool = False) -> Report:
             digests = verify_file(backend, namespace, oid)
         except CorruptObject as error:
             report.corrupt.append(where)
-            log.error("corrupt: %s (%s)", where, error)
+            # Said once, by the report: the error names the object again.
+            report.why[where] = str(error).replace("object %s" % oid, "the object")
             if repair:
                 target_dir = os.path.join(backend.root, ".corrupt", namespace.label)
                 os.makedirs(target_dir, exist_ok=True)
