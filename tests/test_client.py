@@ -78,6 +78,15 @@ class ClientTests(ServerCase):
         self.assertGreater(kept, 0)
         self.assertIn("interrupted: %d of %d bytes are on the server" % (kept, len(data)), err)  # was: no count
 
+    def test_get_into_a_device(self):
+        data = payload(MIB + 3, seed=63)
+        status, out, _ = self.run_client("put", self.file_with(data))
+        self.assertEqual(status, 0)
+        status, out, err = self.run_client("get", out.strip(), "-o", os.devnull)
+        self.assertEqual((status, err), (0, ""))  # was: 1, "/dev/null exists"
+        self.assertEqual(out.strip(), os.devnull)
+        self.assertFalse(os.path.exists(os.devnull + ".part"))
+
     def test_put_get_rm(self):
         data = payload(3 * MIB + 11, seed=61)
         status, out, _ = self.run_client("put", self.file_with(data))

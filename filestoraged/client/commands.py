@@ -18,6 +18,7 @@ import mimetypes
 import os
 import re
 import socket
+import stat
 import sys
 from typing import Dict, Iterator, Optional, Tuple
 from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
@@ -158,7 +159,11 @@ class Client:
         if output is None:  # a share link keeps its file's name; an object, its id
             output = self._name_of(path) if path.startswith("/file/") else last
         if output == "-":
-            self._to_stdout(path, oid)
+            self._to_stream(path, oid, sys.stdout.buffer)
+            return output
+        if os.path.exists(output) and not stat.S_ISREG(os.stat(output).st_mode):  # /dev/null, a FIFO
+            with open(output, "wb") as device:
+                self._to_stream(path, oid, device)
             return output
         if os.path.exists(output) and not force:
             raise Refused("%s exists: pass --force to replace it" % output)
@@ -209,9 +214,10 @@ class Client:
             raise Refused("%d %s" % (reply.status, HEAD_REASONS.get(reply.status, reply.reason.lower())))
         return safe_name(reply.getheader("Content-Disposition", "")) or path.split("?", 1)[0].rsplit("/", 1)[-1]
 
-    def _to_stdout(self, path: str, oid: Optional[str]) -> None:
-        """Stream to standard output, checked as a file is; a wrong or cut
-        download is an error (exit 1) once its bytes have gone out."""
+    def _to_stream(self, path: str, oid: Optional[str], out) -> None:
+        """Stream to ``out`` (standard output, a device), checked as a file
+        is; a wrong or cut download is an error (exit 1) once its bytes have
+        gone out."""
         conn = self.connection()
         digest = hashlib.sha256()
         try:
@@ -220,14 +226,18 @@ class Client:
             if reply.status != 200:
                 raise Refused(error_line(reply.status, reply.read()))
             expected = oid or announced(reply)
-            out = sys.stdout.buffer
+            length = reply.getheader("Content-Length")
+            count = 0
             while True:
                 piece = reply.read(STEP)
                 if not piece:
                     break
                 digest.update(piece)
                 out.write(piece)
+                count += len(piece)
             out.flush()
+            if length is not None and length.isdigit() and count != int(length):
+                raise Refused("the transfer was cut after %d of %s bytes" % (count, length))
         except (OSError, http.client.HTTPException) as error:
             raise self.unreachable("GET", path, error) from None
         finally:
