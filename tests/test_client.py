@@ -462,6 +462,23 @@ class HostileServerTests(unittest.TestCase):
         self.folder = tempfile.mkdtemp(prefix="fsd-client-")
         self.addCleanup(shutil.rmtree, self.folder, True)
 
+    def test_a_servers_message_cannot_drive_the_terminal(self):
+        said = b'{"error": "not_found", "message": "gone \\u001b[2J\\u001b]0;pwned\\u0007\\nnext line"}'
+
+        def answer(handler):
+            handler.send_response(404)
+            handler.send_header("Content-Length", str(len(said)))
+            handler.end_headers()
+            handler.wfile.write(said)
+
+        status, _, err = self.run_client(self.serve(answer), "get", "/files/" + "a" * 64, "-o",
+                                         os.path.join(self.folder, "out"))
+        self.assertEqual(status, 1)
+        self.assertNotIn("\x1b", err)  # was: the escape sequences, acted on by the terminal
+        self.assertNotIn("\x07", err)
+        self.assertEqual(err.strip().count("\n"), 0, err)
+        self.assertIn("gone \\x1b[2J", err)
+
     def test_a_206_at_another_offset_is_refused(self):
         data = b"0123456789"
 

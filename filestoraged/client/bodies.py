@@ -103,8 +103,16 @@ def check(path: str, oid: str) -> None:
 
 
 def error_line(status: int, data: bytes) -> str:
+    """A server's refusal as one line for a terminal: what it said, with
+    anything that is not printable (escape sequences, new lines) shown as
+    an escape instead of acted on."""
     try:
         body = json.loads(data)
-        return "%d %s: %s" % (status, body["error"], body["message"])
+        said = "%s: %s" % (body["error"], body["message"])
     except (ValueError, KeyError, TypeError):
-        return "%d %s" % (status, data[:200].decode("utf-8", "replace"))
+        said = data[:200].decode("utf-8", "replace")
+    return "%d %s" % (status, printable(said[:500]))
+
+
+def printable(text: str) -> str:
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)

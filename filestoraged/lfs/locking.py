@@ -20,7 +20,7 @@ from ..storage.names import repository
 from ..web.messages import JsonResponse, Request
 from ..web.router import Router
 from ..wire.fields import whole_number
-from .locks import MAX_PATH, LockExists, LockStore
+from .locks import MAX_PATH, LockExists, LockStore, lock_path
 from .protocol import allow, answer, error_answer, json_request, lfs_errors, user_of
 
 DEFAULT_LIMIT = 100
@@ -48,6 +48,7 @@ class LfsLocksFace(Face):
                 or not path.isprintable():
             raise BadRequest("path must be a file's path in the repository (1-%d bytes, no control characters)"
                              % MAX_PATH)
+        path = lock_path(path)
         try:
             lock = self.locks.create(repo, path, user_of(request))
         except LockExists as held:
@@ -62,7 +63,8 @@ class LfsLocksFace(Face):
         allow(request, repo, "write")
         query = request.query
         limit = whole_number(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        locks, cursor = self.locks.listing(repo, query.get("path") or None, query.get("id") or None,
+        path = query.get("path")
+        locks, cursor = self.locks.listing(repo, lock_path(path) if path else None, query.get("id") or None,
                                            _cursor(query.get("cursor")), limit)
         return answer(200, _page({"locks": [lock.as_json() for lock in locks]}, cursor))
 

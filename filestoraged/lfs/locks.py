@@ -13,16 +13,29 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple
 
-from ..errors import Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..records.interface import Conflict, Records
 from ..base.timestamps import iso_utc
 
 PREFIX = "lfs-locks/"
 _KEY_DIGITS = 40
 MAX_PATH = 4096  # bytes of a locked path
+
+
+def lock_path(text: str) -> str:
+    """``text`` as git names a file of the repository, so that one file
+    has one lock however a client spells it: Unicode in NFC (macOS writes
+    NFD), ``/`` between names (``\\`` from Windows too), no empty or ``.``
+    names; ``BadRequest`` for ``..`` or a path that names no file."""
+    names = [name for name in unicodedata.normalize("NFC", text).replace("\\", "/").split("/")
+             if name not in ("", ".")]
+    if not names or ".." in names:
+        raise BadRequest("path must name a file inside the repository (no '..'): %r" % text[:200])
+    return "/".join(names)
 
 
 @dataclass(frozen=True)

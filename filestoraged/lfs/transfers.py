@@ -25,7 +25,9 @@ need ``data:REPO:write``. An action carries the request's own
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+from ..base.threads import ahead
 
 from ..errors import NotFound, TooLarge, Unprocessable
 from ..faces import Face
@@ -36,6 +38,7 @@ from ..web.router import Router
 from .protocol import allow, answer, json_request, lfs_errors
 
 MAX_OBJECTS = 1000  # objects in one batch request (git-lfs sends 100)
+STATS_AT_ONCE = 8  # store lookups of one batch under way at once
 
 
 class LfsFace(Face):
@@ -67,21 +70,26 @@ class LfsFace(Face):
         allow(request, repo, "read" if operation == "download" else "write")
         base = "%s/lfs/%s/objects" % (request.base_url, repo)
         header = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
-        answered = []
-        for item in objects:
-            entry = _valid(item, self.config.max_size)
+        entries = [_valid(item, self.config.max_size) for item in objects]
+        # Whether each object is stored: a HEAD each on an S3 store, so
+        # STATS_AT_ONCE at a time (1,000 one after the other took 1.35 s).
+        sizes = ahead(lambda entry: None if "error" in entry else self._stored(namespace, entry["oid"]), entries,
+                      workers=STATS_AT_ONCE, depth=2 * STATS_AT_ONCE)
+        for entry, stored in zip(entries, sizes):
             if "error" not in entry:
-                entry.update(self._plan(operation, namespace, repo, entry, base, request.base_url, header))
-            answered.append(entry)
-        return answer(200, {"transfer": "basic", "objects": answered, "hash_algo": "sha256"})
+                entry.update(self._plan(operation, repo, entry, stored, base, request.base_url, header))
+        return answer(200, {"transfer": "basic", "objects": entries, "hash_algo": "sha256"})
 
-    def _plan(self, operation: str, namespace, repo: str, entry: Dict[str, Any], base: str, base_url: str,
-              header: Dict[str, str]) -> Dict[str, Any]:
-        """One valid object's actions, or its error."""
+    def _stored(self, namespace, oid: str) -> Optional[int]:
         try:
-            stored = self.backend.stat(namespace, entry["oid"]).size
+            return self.backend.stat(namespace, oid).size
         except NotFound:
-            stored = None
+            return None
+
+    def _plan(self, operation: str, repo: str, entry: Dict[str, Any], stored: Optional[int], base: str,
+              base_url: str, header: Dict[str, str]) -> Dict[str, Any]:
+        """One valid object's actions, or its error (``stored``: its size in
+        the store, None if it is not there)."""
         if stored is not None and stored != entry["size"]:
             return {"error": {"code": 422, "message": "stored with %d bytes, not %d" % (stored, entry["size"])}}
         if operation == "download":
