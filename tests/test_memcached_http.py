@@ -51,6 +51,31 @@ class MemcachedFilesTests(FilesContract, MemcachedServerCase):
         self.assertEqual(self.request("GET", "/files/" + oid).body, b"kept")
 
 
+class MemcachedComesBackTests(MemcachedServerCase):
+    def put(self, data: bytes) -> str:
+        reply = self.request("POST", "/files", data)
+        self.assertEqual(reply.status, 200, reply)
+        return reply.json()["hash"]
+
+    def test_the_next_request_after_a_restart_works_and_every_503_says_why(self):
+        """memcached stopped and started again on its port, 20 times: the
+        very next upload and download work (the pooled connections it closed
+        are found dead and replaced, not used), and while it is down each 503
+        names the server and the cause."""
+        for round_ in range(20):
+            with self.subTest(round=round_):
+                data = b"round %d" % round_
+                self.assertEqual(self.put(data), sha256(data))  # connections pooled now
+                self.memcached[0].stop()
+                down = self.request("POST", "/files", b"while down")
+                self.assertError(down, 503, "unavailable")
+                message = down.json()["message"]
+                self.assertRegex(message, r"memcached 127\.0\.0\.1:\d+: \S", message)  # was: empty reason
+                self.memcached[0].start()
+                self.assertEqual(self.put(data), sha256(data))  # was: 503 4 times in 10
+                self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
+
+
 class MemcachedLimitTests(LimitContract, MemcachedServerCase):
     pass
 

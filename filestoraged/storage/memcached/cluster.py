@@ -17,6 +17,7 @@ a server that cannot be reached must be an error: ``BackendUnavailable``
 
 from __future__ import annotations
 
+import select
 import socket
 from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -112,11 +113,9 @@ class Cluster:
             raise BackendUnavailable("memcached %s did not store %s: %s" % (name, key, reply.strip()[:100]))
 
     def get_many(self, keys: Sequence[str]) -> Dict[str, bytes]:
-        found: Dict[str, bytes] = {}
-        for name, group in self._by_server(keys).items():
-            with _failures(name):
-                found.update(self._clients[name].get_many(group))
-        return found
+        """The values of the ``keys`` present (small ones: each is a copy)."""
+        found = self.values_into(keys, lambda size: bytearray(size + 2))  # the value and its CRLF
+        return {key: bytes(value) for key, value in found.items()}
 
     def values_into(self, keys: Sequence[str], buffer_for: BufferFor) -> Dict[str, memoryview]:
         """The values of the ``keys`` present, each received into a buffer from
@@ -240,7 +239,13 @@ class _connection:
         self.pool = pooled.client_pool
 
     def __enter__(self) -> socket.socket:
-        self.client = self.pool.get()
+        while True:
+            self.client = self.pool.get()
+            if self.client.sock is None or not _closed_by_peer(self.client.sock):
+                break
+            # memcached closed it while it sat in the pool (a restart): never
+            # used, dropped, and the next one looked at (a new one at last).
+            self.pool.destroy(self.client)
         try:
             if self.client.sock is None:
                 self.client._connect()
@@ -254,6 +259,20 @@ class _connection:
             self.pool.release(self.client)
         else:
             self.pool.destroy(self.client)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the server closed this idle connection (or broke it): an idle
+    memcached connection has nothing to read, one the server closed reads
+    its end."""
+    # A zero-timeout poll: a socket with a timeout would wait that long in
+    # recv, MSG_DONTWAIT or not. Readable means its end (closed), or bytes
+    # nobody asked for: out of step either way.
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class _failures:
@@ -270,5 +289,14 @@ class _failures:
         if error is None or isinstance(error, (MemcacheClientError, MemcacheIllegalInputError)):
             return False
         if isinstance(error, (MemcacheError, OSError, socket.timeout)):
-            raise BackendUnavailable("memcached %s: %s" % (self.name, error or kind.__name__)) from error
+            raise BackendUnavailable("memcached %s: %s" % (self.name, _reason(error))) from error
         return False
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong, never empty (pymemcache's errors often say nothing)."""
+    if isinstance(error, MemcacheUnexpectedCloseError):
+        return "it closed the connection (%s)" % (str(error) or "no answer")
+    if isinstance(error, socket.timeout):
+        return "no answer within %s s" % IO_TIMEOUT
+    return str(error) or type(error).__name__
