@@ -47,6 +47,20 @@ def payload(size: int, seed: int = 0) -> bytes:
     return pattern * whole + pattern[:rest]
 
 
+class BytesSource:
+    """``data`` as a stream with ``readinto``, as a backend or an upload's
+    writer reads a body."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = min(len(buffer), len(self._data))
+        buffer[:count] = self._data[:count]
+        self._data = self._data[count:]
+        return count
+
+
 class FakeClock:
     """A clock that moves only when told to."""
 

@@ -251,6 +251,15 @@ class ResumableAcrossDaemonsTests(ClusterCase):
         headers = dict(headers, **{"Tus-Resumable": "1.0.0", "Authorization": "Bearer " + self.token})
         return call(port, method, path, body, headers)
 
+    def file_of(self, data: bytes) -> str:
+        """A file holding ``data``, in a folder of its own (removed after)."""
+        folder = tempfile.mkdtemp(prefix="fsd-tus-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "source.bin")
+        with open(path, "wb") as out:
+            out.write(data)
+        return path
+
     def test_patches_on_every_daemon_with_one_killed_between_two(self):
         data = payload(6 * MIB + 11, seed=41)
         made = self.tus(self.balancer.port, "POST", "/uploads", **{
@@ -284,11 +293,7 @@ class ResumableAcrossDaemonsTests(ClusterCase):
                 raise
             raise unittest.SkipTest("tuspy is not installed (bin/test installs it)")
         data = payload(9 * MIB + 5, seed=42)
-        folder = tempfile.mkdtemp(prefix="fsd-tuspy-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        source = os.path.join(folder, "video.bin")
-        with open(source, "wb") as out:
-            out.write(data)
+        source = self.file_of(data)
         client = tus_client.TusClient("http://127.0.0.1:%d/uploads" % self.balancer.port,
                                       headers={"Authorization": "Bearer " + self.token})
         client.uploader(source, chunk_size=2 * MIB, metadata={"target": "data/videos"}).upload()  # 5 PATCHes
@@ -296,11 +301,8 @@ class ResumableAcrossDaemonsTests(ClusterCase):
 
     def test_filestoraged_put_of_20_mib_through_the_balancer(self):
         data = payload(20 * MIB + 7, seed=43)
-        folder = tempfile.mkdtemp(prefix="fsd-put-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        source = os.path.join(folder, "big.bin")
-        with open(source, "wb") as out:
-            out.write(data)
+        source = self.file_of(data)
+        folder = os.path.dirname(source)
         done = subprocess.run([sys.executable, "-m", "filestoraged", "--url", "http://127.0.0.1:%d" %
                                self.balancer.port, "put", source], capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, PYTHONPATH=ROOT, FILESTORAGED_TOKEN=self.token,

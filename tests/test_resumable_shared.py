@@ -15,7 +15,7 @@ from filestoraged.storage.names import Namespace
 from filestoraged.tus import shared
 from filestoraged.tus.shared import SharedUploads
 
-from .support import MIB, payload, sha256
+from .support import MIB, BytesSource, payload, sha256
 from .test_resumable import TUS, TusCase
 
 
@@ -70,7 +70,7 @@ class SharedTusTests(SharedTusCase):
         self.assertEqual(other.offset(upload), MIB)
         with other.writing(upload) as writer:
             self.assertEqual(writer.kept, MIB)
-            self.assertEqual(writer.append(_Bytes(data[MIB:2 * MIB]), MIB), MIB)
+            self.assertEqual(writer.append(BytesSource(data[MIB:2 * MIB]), MIB), MIB)
         self.assertEqual(self.offset(url), 2 * MIB)
         last = self.patch(url, 2 * MIB, data[2 * MIB:])
         self.assertEqual(last.headers["Upload-Offset"], str(len(data)))
@@ -135,14 +135,3 @@ class SharedTusTests(SharedTusCase):
         self.assertEqual(self.request("HEAD", url, headers=TUS).status, 410)
         self.assertEqual(self.parts_left(url), [])
         self.assertIsNone(self.app.records.get(key))
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-
-    def readinto(self, buffer: memoryview) -> int:
-        count = min(len(buffer), len(self._data))
-        buffer[:count] = self._data[:count]
-        self._data = self._data[count:]
-        return count

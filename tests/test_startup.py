@@ -15,7 +15,7 @@ import sys
 import tempfile
 import unittest
 
-from .support import ROOT, free_port, wait_for_port
+from .support import ROOT, BytesSource, free_port, wait_for_port
 
 
 def run(*args: str, env=None) -> subprocess.CompletedProcess:
@@ -108,7 +108,7 @@ class StartupErrorTests(unittest.TestCase):
         from filestoraged.storage.names import DEFAULT
 
         backend = DiskBackend(self.store, 1024)
-        oid = backend.put(DEFAULT, _Bytes(b"soon corrupt")).info.oid
+        oid = backend.put(DEFAULT, BytesSource(b"soon corrupt")).info.oid
         backend.close()
         path = next(os.path.join(folder, name) for folder, _, names in os.walk(self.store) for name in names
                     if name == oid)
@@ -198,14 +198,3 @@ class JournalPriorityTests(unittest.TestCase):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                                 env=dict(os.environ, PYTHONPATH=ROOT, JOURNAL_STREAM="8:1234"))
         self.assertEqual([line[:3] for line in result.stderr.splitlines()], ["<3>", "<4>", "<6>", "<7>"])
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-
-    def readinto(self, buffer: memoryview) -> int:
-        count = min(len(buffer), len(self._data))
-        buffer[:count] = self._data[:count]
-        self._data = self._data[count:]
-        return count

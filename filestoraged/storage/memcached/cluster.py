@@ -123,49 +123,49 @@ class Cluster:
         server, no copy beyond the kernel's."""
         found: Dict[str, memoryview] = {}
         for name, group in self._by_server(keys).items():
-            with _failures(name), _connection(self._clients[name]) as sock:
-                sock.sendall(meta_gets(group))
-                values = Replies(sock).values(len(group), buffer_for)
+            with _failures(name), _connection(self._clients[name]) as client:
+                client.sock.sendall(meta_gets(group))
+                values = Replies(client.sock).values(len(group), buffer_for)
             found.update((key, value) for key, value in zip(group, values) if value is not None)
         return found
 
     def get(self, key: str):
-        name, client = self.client_for(key)
-        with _failures(name):
+        name, pooled = self.client_for(key)
+        with _failures(name), _connection(pooled) as client:
             return client.get(key)
 
     def gets(self, key: str):
         """``(value, cas token)``, or ``(None, None)`` if absent."""
-        name, client = self.client_for(key)
-        with _failures(name):
+        name, pooled = self.client_for(key)
+        with _failures(name), _connection(pooled) as client:
             return client.gets(key)
 
     def cas(self, key: str, value: bytes, token) -> bool:
         """Replace ``key`` only if unchanged since ``gets`` gave ``token``."""
-        name, client = self.client_for(key)
-        with _failures(name):
+        name, pooled = self.client_for(key)
+        with _failures(name), _connection(pooled) as client:
             return bool(client.cas(key, value, token, noreply=False))
 
     def add(self, key: str, value: bytes) -> bool:
         """Store only if absent: the atomic commit point. False if it existed."""
-        name, client = self.client_for(key)
-        with _failures(name):
+        name, pooled = self.client_for(key)
+        with _failures(name), _connection(pooled) as client:
             return bool(client.add(key, value, noreply=False))
 
     def delete(self, key: str) -> bool:
-        name, client = self.client_for(key)
-        with _failures(name):
+        name, pooled = self.client_for(key)
+        with _failures(name), _connection(pooled) as client:
             return bool(client.delete(key, noreply=False))
 
     def delete_many(self, keys: Sequence[str]) -> None:
         for name, group in self._by_server(keys).items():
-            with _failures(name):
-                self._clients[name].delete_many(group, noreply=False)
+            with _failures(name), _connection(self._clients[name]) as client:
+                client.delete_many(group, noreply=False)
 
     def touch(self, key: str) -> bool:
         """True if the key is present (and keeps it so: no expiry is set)."""
-        name, client = self.client_for(key)
-        with _failures(name):
+        name, pooled = self.client_for(key)
+        with _failures(name), _connection(pooled) as client:
             return bool(client.touch(key, 0, noreply=False))
 
     def sizes(self, keys: Sequence[str]) -> Dict[str, int]:
@@ -217,7 +217,8 @@ def _pipelined(pooled: PooledClient, command: Iterable, end: bytes) -> bytes:
     the last ``recv`` of a reply that arrives in several (4.0.0 replaces its
     buffer instead of appending to it), so a pipelined reply came back empty
     in the tests."""
-    with _connection(pooled) as sock:
+    with _connection(pooled) as client:
+        sock = client.sock
         for piece in ([command] if isinstance(command, bytes) else command):
             sock.sendall(piece)
         reply = bytearray()
@@ -230,8 +231,9 @@ def _pipelined(pooled: PooledClient, command: Iterable, end: bytes) -> bytes:
 
 
 class _connection:
-    """A pooled connection's socket, connected; a connection whose exchange
-    fails is destroyed, not pooled (it may hold half a reply). A class, not
+    """A pooled connection (pymemcache's ``Client``), connected, never one
+    memcached closed while it sat idle; a connection whose exchange fails
+    is destroyed, not pooled (it may hold half a reply). A class, not
     pymemcache's ``get_and_release``: this runs on every hot small GET's
     revalidation, and two generator context managers cost a fifth of it."""
 
@@ -252,7 +254,7 @@ class _connection:
         except BaseException:
             self.pool.destroy(self.client)
             raise
-        return self.client.sock
+        return self.client
 
     def __exit__(self, kind, error, traceback) -> None:
         if error is None:
