@@ -54,8 +54,8 @@ class MultipartOperations:
     def upload_part(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         upload = self._upload(request, bucket, key)
         number = _part_number(request)
-        with body_stream(request, caller, self.app.config.max_size) as stream:
-            part = self.unfinished.put_part(upload, number, stream, lambda: stream.md5.hexdigest(), stream.verify)
+        stream = body_stream(request, caller, self.app.config.max_size)
+        part = self.unfinished.put_part(upload, number, stream, stream.md5.hexdigest, stream.verify)
         answer = {"ETag": '"%s"' % part.etag}
         answer.update(("x-amz-checksum-" + name, value) for name, value in stream.checksums(part.oid).items())
         return EmptyResponse(200, answer)

@@ -64,8 +64,7 @@ class ObjectOperations:
 
         target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry,
                              headers.get("If-Match"), if_none_match)
-        with stream:
-            stored = target.store(stream)
+        stored = target.store(stream)
         assert stored.entry is not None
         answer = {"ETag": '"%s"' % stored.entry.etag}
         for algorithm, value in stored.entry.checksums.items():

@@ -15,11 +15,7 @@ after its ``hashed``, which ``Checked.verify`` is).
 What is checked, in the one pass the object's SHA-256 makes: the MD5 (the
 ETag; ``Content-MD5``), a hex ``x-amz-content-sha256`` (it is the object's
 id: it costs nothing), and the checksum a client sends as a header or a
-trailer (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``). The MD5 and
-that checksum are computed on a thread beside the one that receives, hashes
-and stores the body (hashlib and zlib let go of the GIL): the bytes are
-copied into one of two spans of ``SPAN`` bytes, and each full span is
-digested there while the other fills.
+trailer (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``).
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ import re
 import zlib
 from typing import Dict, List, Optional
 
-from ..base.threads import Stage
 from ..errors import BadRequest, NotImplementedHere, TooLarge
 from ..wire.sigv4 import chunk_signature, trailer_signature
 from .signatures import Caller
@@ -46,7 +41,6 @@ _MODES = {UNSIGNED: (False, False, False), SIGNED_CHUNKS: (True, True, False),
 _HEX = re.compile(r"[0-9a-f]{64}")
 _CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;chunk-signature=([0-9a-f]{64}))?\r\n")
 _MAX_LINE = 1024
-SPAN = 512 * 1024  # bytes digested beside the receiving thread at a time (two spans an upload)
 NO_PAYLOAD_HASH = ("a request signed without x-amz-content-sha256 is signed for an empty body: send the header, "
                    "UNSIGNED-PAYLOAD or the body's SHA-256 (curl: -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')")
 MAX_TRAILERS = 16
@@ -193,36 +187,16 @@ class AwsChunked:
 
 class Checked:
     """The object's bytes, digested as they pass (see the module docstring);
-    ``verify(oid)`` once they all did. ``close`` ends the digests' thread
-    (a context manager)."""
+    ``verify(oid)`` once they all did."""
 
     def __init__(self, stream, headers, declared_sha256: Optional[str]) -> None:
         self._stream = stream
-        self._md5 = hashlib.md5()
+        self.md5 = hashlib.md5()
         self._declared = declared_sha256
         self._declared_by_default = "x-amz-content-sha256" not in headers
         self._content_md5 = _content_md5(headers.get("Content-MD5"))
         self.algorithm, self._expected = _checksum(headers)
         self._sum = {"crc32": _Crc32, "sha1": hashlib.sha1}.get(self.algorithm or "", lambda: None)()
-        self._beside: Stage[memoryview] = Stage(self._digest, name="s3-digests")  # a thread from the first span
-        self._spans: List[bytearray] = []  # made with the first byte
-        self._lent = [0, 0]  # the stage's number of the item each span was last lent as
-        self._which = self._filled = 0
-
-    def __enter__(self) -> "Checked":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._beside.close()
-
-    @property
-    def md5(self):
-        """The MD5 of every byte read."""
-        self._settle()
-        return self._md5
 
     @property
     def left(self) -> Optional[int]:
@@ -231,47 +205,19 @@ class Checked:
 
     def readinto(self, buffer: memoryview) -> int:
         count = self._stream.readinto(buffer)
-        piece = buffer[:count]
-        while piece:
-            if not self._spans:
-                self._spans = [bytearray(SPAN), bytearray(SPAN)]
-            if self._filled == 0:
-                self._beside.wait(self._lent[self._which])  # its last digest is done: it may be written again
-            taken = min(len(piece), SPAN - self._filled)
-            self._spans[self._which][self._filled:self._filled + taken] = piece[:taken]
-            self._filled += taken
-            piece = piece[taken:]
-            if self._filled == SPAN:
-                self._lend()
+        if count:
+            self.md5.update(buffer[:count])
+            if self._sum is not None:
+                self._sum.update(buffer[:count])
         return count
-
-    def _lend(self) -> None:
-        self._lent[self._which] = self._beside.submit(memoryview(self._spans[self._which])[:self._filled])
-        self._which ^= 1
-        self._filled = 0
-
-    def _settle(self) -> None:
-        """Every byte read digested: the last span in this thread (a body
-        smaller than a span never starts the other one)."""
-        if self._filled:
-            self._beside.wait()
-            self._digest(memoryview(self._spans[self._which])[:self._filled])
-            self._filled = 0
-        self._beside.wait()
-
-    def _digest(self, piece: memoryview) -> None:
-        self._md5.update(piece)
-        if self._sum is not None:
-            self._sum.update(piece)
 
     def verify(self, oid: str) -> None:
         """Every check against the bytes read (``oid``: their SHA-256, hex);
         ``BadRequest`` with S3's code for the first that fails."""
-        self._settle()
         if self._declared is not None and self._declared != oid:
             raise BadRequest(NO_PAYLOAD_HASH if self._declared_by_default else
                              "the body's SHA-256 is not x-amz-content-sha256's").as_s3("XAmzContentSHA256Mismatch")
-        if self._content_md5 is not None and self._content_md5 != self._md5.digest():
+        if self._content_md5 is not None and self._content_md5 != self.md5.digest():
             raise BadRequest("the body's MD5 is not Content-MD5's").as_s3("BadDigest")
         expected = self._expected
         if expected is None and self.algorithm is not None:  # sent as a trailer
@@ -291,7 +237,6 @@ class Checked:
 
     def checksums(self, oid: str) -> Dict[str, str]:
         """The checksum the upload was checked against, to give back (base64)."""
-        self._settle()
         if self.algorithm is None:
             return {}
         computed = bytes.fromhex(oid) if self.algorithm == "sha256" else self._sum.digest()  # type: ignore
