@@ -3,11 +3,13 @@ every face, wired together once at start-up."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Callable, Optional
 
 from .config import Config
+from .errors import FileStoreError
 from .storage.disk.backend import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
@@ -39,7 +41,10 @@ from .access.gate import Access
 from .storage.interface import Backend
 
 
+log = logging.getLogger(__name__)
+
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
+WATCH_SECONDS = 30  # how often the first worker asks whether the store answers
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -93,6 +98,12 @@ class App:
         self.claims = Claims(self.records, self.backend)
         self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
+        # Whether a store across the network (memcached, S3) answers, said at
+        # start and while it does not (by the first worker: once per
+        # daemon), as /healthz says it.
+        self._store_down: Optional[str] = None
+        self.watch = (Periodic("store-watch", WATCH_SECONDS, self._watch_store, at_once=True).start()
+                      if worker in (None, 0) and config.backend != "disk" else None)
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         # The access warnings are said once per daemon: by the first worker.
         self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0))
@@ -135,7 +146,21 @@ class App:
         self.claims.sweep(SWEEP_SECONDS)
         self.unfinished.sweep(self.records.now())
 
+    def _watch_store(self) -> None:
+        try:
+            self.backend.check()
+        except FileStoreError as error:
+            log.warning("the %s backend does not answer: %s; uploads and downloads answer 503 until it does "
+                        "(checked again every %d s)", self.backend.name, error.text, WATCH_SECONDS)
+            self._store_down = error.text
+            return
+        if self._store_down is not None:
+            log.info("the %s backend answers again", self.backend.name)
+            self._store_down = None
+
     def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
         self.upkeep.close()
         self.claims.close()
         self.access.close()

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import unittest
 
-from .support import ROOT, BytesSource, free_port, wait_for_port
+from .support import ROOT, BytesSource, Daemon, free_port, wait_for_port, wait_until
 
 
 def run(*args: str, env=None) -> subprocess.CompletedProcess:
@@ -166,6 +166,27 @@ class MissingTokenWarningTests(unittest.TestCase):
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
         self.assertEqual(stderr.count("no token exists"), 1, stderr)  # was: once per worker
+
+
+class UnreachableStoreTests(unittest.TestCase):
+    def test_a_memcached_that_does_not_answer_is_said_at_start(self):
+        folder = tempfile.mkdtemp(prefix="fsd-start-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        nowhere = "127.0.0.1:%d" % free_port()  # nothing listens there
+        log = os.path.join(folder, "daemon.log")
+        daemon = Daemon(os.path.join(folder, "store"), "--backend", "memcached", "--memcached", nowhere,
+                        "--workers", "2", log=log).start()
+        self.addCleanup(daemon.stop)
+
+        def said() -> str:
+            with open(log) as handle:
+                return handle.read()
+
+        wait_until(lambda: "does not answer" in said(), "a warning naming memcached")  # was: nothing for 20 s
+        line = next(line for line in said().splitlines() if "does not answer" in line)
+        self.assertIn("WARNING", line)
+        self.assertIn(nowhere, line)
+        self.assertEqual(said().count("does not answer"), 1)  # once per daemon, not per worker
 
 
 class JournalPriorityTests(unittest.TestCase):

@@ -12,10 +12,12 @@ log = logging.getLogger(__name__)
 
 
 class Periodic:
-    def __init__(self, name: str, interval: float, job: Callable[[], object]) -> None:
+    def __init__(self, name: str, interval: float, job: Callable[[], object], at_once: bool = False) -> None:
+        """``at_once``: the first run as the thread starts, not an interval later."""
         self.name = name
         self._interval = interval
         self._job = job
+        self._at_once = at_once
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -25,11 +27,16 @@ class Periodic:
         return self
 
     def _run(self) -> None:
+        if self._at_once:
+            self._once()
         while not self._stop.wait(self._interval):
-            try:
-                self._job()
-            except Exception:  # the next round retries
-                log.exception("%s failed", self.name)
+            self._once()
+
+    def _once(self) -> None:
+        try:
+            self._job()
+        except Exception:  # the next round retries
+            log.exception("%s failed", self.name)
 
     def close(self) -> None:
         self._stop.set()
