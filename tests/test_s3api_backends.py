@@ -1,6 +1,6 @@
-"""The S3 API over the memcached and S3 backends: its object, listing,
-removal and multipart tests (``test_s3api``, on the disk backend there)
-run again over each, as the ``/files`` and ``/data`` suites do."""
+"""The S3 API over the memcached and S3 backends: its object, removal and
+multipart tests (``test_s3api``, on the disk backend there) run again over
+each, as the ``/files`` and ``/data`` suites do."""
 
 from __future__ import annotations
 
@@ -11,30 +11,40 @@ from .test_memcached_http import MemcachedServerCase
 from .test_s3 import S3ServerCase
 
 S3_API = {"s3_api": "127.0.0.1:0", "auth": "all"}
+# Each backend's case comes first in a class's bases: its settings and its
+# backend win over the S3 API case's defaults.
 
 
-class MemcachedObjectTests(on_disk.ObjectTests, MemcachedServerCase):
+class _OnMemcached(MemcachedServerCase):
     config_overrides = dict(S3_API, backend="memcached")
 
 
-class MemcachedRemovalTests(on_disk.RemovalTests, MemcachedServerCase):
-    config_overrides = dict(S3_API, backend="memcached")
-
-
-class MemcachedMultipartTests(on_disk.MultipartTests, MemcachedServerCase):
-    config_overrides = dict(S3_API, backend="memcached")
-
-
-class S3ObjectTests(on_disk.ObjectTests, S3ServerCase):
+class _OnS3(S3ServerCase):
     config_overrides = dict(S3_API, backend="s3")
 
 
-class S3RemovalTests(on_disk.RemovalTests, S3ServerCase):
-    config_overrides = dict(S3_API, backend="s3")
+class MemcachedObjectTests(_OnMemcached, on_disk.ObjectTests):
+    pass
 
 
-class S3MultipartTests(on_disk.MultipartTests, S3ServerCase):
-    config_overrides = dict(S3_API, backend="s3")
+class MemcachedRemovalTests(_OnMemcached, on_disk.RemovalTests):
+    pass
+
+
+class MemcachedMultipartTests(_OnMemcached, on_disk.MultipartTests):
+    pass
+
+
+class S3ObjectTests(_OnS3, on_disk.ObjectTests):
+    pass
+
+
+class S3RemovalTests(_OnS3, on_disk.RemovalTests):
+    pass
+
+
+class S3MultipartTests(_OnS3, on_disk.MultipartTests):
+    pass
 
 
 if __name__ == "__main__":
