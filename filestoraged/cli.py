@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Optional, Sequence
 
 from . import config as config_module
 from . import logs
-from .workers import dirlock, process, worker_count
+from .client.progress import WIDTH, size_text
+from .workers import process, worker_count
 from .workers.startup import fail, guarded
 
 CLIENT_COMMANDS = ("put", "get", "rm", "ls")
@@ -111,32 +113,57 @@ def run_fsck(config) -> int:
         return fail("fsck checks the disk and s3 backends", 2)
     if not os.path.isdir(config.data_dir):
         return no_data_dir(config)
-    lock = None
-    if config.repair:  # moving objects away under a daemon's readers: not while one serves
-        try:
-            lock = dirlock.hold(config.data_dir)
-        except dirlock.DataDirInUse as error:
-            return fail("fsck --repair: %s; stop it first (plain fsck runs beside it, read-only)" % error, 1)
+    # Safe beside a serving daemon, --repair too: nothing in .tmp is
+    # touched, and every change takes the lock uploads take (storage.disk.fsck).
+    backend = DiskBackend(config.data_dir, config.max_size, alone=False)
     try:
-        # Safe beside a serving daemon: nothing in .tmp is touched.
-        report = fsck(DiskBackend(config.data_dir, config.max_size, sweep_tmp=False), repair=config.repair)
+        shown = FsckProgress(backend.index.totals()[0])
+        report = fsck(backend, repair=config.repair, progress=shown)
         report.refused_values += deployment_for(config).check_links(config.repair)
     finally:
-        if lock is not None:
-            dirlock.release(lock)
+        backend.close()
+    fixed = config.repair
     print("%d objects checked, %d corrupt, %d moved to .corrupt/, %d without a block record%s, "
           "%d stored values refused%s"
           % (report.checked, len(report.corrupt), len(report.repaired), len(report.unrecorded),
-             " (written)" if config.repair else "", len(report.refused_values),
-             " (removed)" if config.repair else ""))
+             " (written)" if fixed else "", len(report.refused_values), " (removed)" if fixed else ""))
     for where in report.corrupt:
         print("corrupt: %s (%s)" % (where, report.why.get(where, "")))
     if report.orphan_records:
-        print("%d block records without their object%s" % (len(report.orphan_records),
-                                                            " (removed)" if config.repair else ""))
+        print("%d block records without their object%s" % (len(report.orphan_records), " (removed)" if fixed else ""))
     for where in report.refused_values:
         print("refused value: " + where)
-    return 1 if not report.clean and not config.repair else 0
+    for found, what in ((report.unindexed, "stored but missing from the object index"),
+                        (report.vanished, "named by the object index but gone")):
+        if found:
+            print("%d objects %s%s: %s" % (len(found), what, " (set right)" if fixed else "",
+                                           ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
+    if report.totals:
+        print(report.totals + (" (set right)" if fixed else ""))
+    return 1 if not report.clean and not fixed else 0
+
+
+class FsckProgress:
+    """fsck's progress on stderr when it is a terminal (objects, bytes,
+    rate, what is left against the index's count); nothing otherwise."""
+
+    def __init__(self, expected: int, stream=sys.stderr) -> None:
+        self._expected = expected
+        self._stream = stream
+        self._shown = stream.isatty()
+        self._started = self._last = time.monotonic()
+
+    def __call__(self, objects: int, size: int, done: bool) -> None:
+        now = time.monotonic()
+        if not self._shown or (not done and now - self._last < 0.5):
+            return
+        self._last = now
+        rate = objects / max(now - self._started, 1e-6)
+        line = "fsck: %d objects, %s, %d objects/s" % (objects, size_text(size), rate)
+        if not done and self._expected > objects and rate > 0:
+            line += ", %d%%, about %d s left" % (100 * objects // self._expected, (self._expected - objects) / rate)
+        self._stream.write("\r" + line.ljust(WIDTH)[:WIDTH] + ("\n" if done else ""))
+        self._stream.flush()
 
 
 def run_s3_fsck(config) -> int:

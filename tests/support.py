@@ -188,14 +188,14 @@ class ServerCase(unittest.TestCase):
         return self.stored_files()
 
     def stored_files(self):
-        """Every file under the data directory (relative paths), but meta.db*
+        """Every file under the data directory (relative paths), but the databases
         and the running daemon's own files in run/."""
         found = []
         for folder, _, names in os.walk(self.data_dir):
             if os.path.relpath(folder, self.data_dir).split(os.sep)[0] == "run":
                 continue
             for name in names:
-                if not name.startswith(("meta.db", "memcached-index.db")):
+                if not name.startswith(("meta.db", "memcached-index.db", "objects.db")):
                     found.append(os.path.relpath(os.path.join(folder, name), self.data_dir))
         return sorted(found)
 

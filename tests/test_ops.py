@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 from unittest import mock
 
 import filestoraged
@@ -232,8 +233,8 @@ class FsckBesideADaemonTests(DaemonTestCase):
             sock.sendall(data[:MIB])
             tmp_dir = os.path.join(self.data_dir, ".tmp")
             wait_until(lambda: os.listdir(tmp_dir), "the daemon is inside the upload")
-            # Plain fsck (read-only): --repair refuses while a daemon holds the directory.
-            command = [sys.executable, "-m", "filestoraged", "fsck", "--data-dir", self.data_dir]
+            # --repair too runs beside a serving daemon.
+            command = [sys.executable, "-m", "filestoraged", "fsck", "--repair", "--data-dir", self.data_dir]
             fsck = subprocess.run(command, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
                                   timeout=60)
             self.assertEqual(fsck.returncode, 0, fsck.stderr)
@@ -242,6 +243,14 @@ class FsckBesideADaemonTests(DaemonTestCase):
             response = sock.recv(65536)
         self.assertTrue(response.startswith(b"HTTP/1.1 200 OK"), response[:200])
         self.assertIn(sha256(data).encode(), response)
+        # The object the upload published is counted and indexed: a plain fsck finds nothing wrong.
+        after = subprocess.run(command[:4] + command[5:], env=dict(os.environ, PYTHONPATH=ROOT),
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual((after.returncode, after.stdout.splitlines()[0]),
+                         (0, "1 objects checked, 0 corrupt, 0 moved to .corrupt/, 0 without a block record, "
+                             "0 stored values refused"), after.stdout)
+        with urllib.request.urlopen(daemon.url + "/metrics", timeout=30) as reply:
+            self.assertIn("filestoraged_objects_stored 1\n", reply.read().decode())
 
 
 class HealthAndMetricsTests(ServerCase):
@@ -328,7 +337,7 @@ class FsckAndMetricsTests(ServerCase):
             handle.write(b"B")
         self.assertIn("filestoraged_objects_stored 2", self.request("GET", "/metrics").body.decode())
         # As `filestoraged fsck --repair` in another process would.
-        report = fsck(DiskBackend(self.data_dir, 1 << 20, sweep_tmp=False), repair=True)
+        report = fsck(DiskBackend(self.data_dir, 1 << 20, alone=False), repair=True)
         self.assertEqual(report.repaired, ["default/" + bad])
         metrics = self.request("GET", "/metrics").body.decode()
         self.assertIn("filestoraged_objects_stored 1", metrics)

@@ -229,7 +229,7 @@ class SentIntegrityTests(ServerCase):
         os.makedirs(os.path.dirname(stray), exist_ok=True)
         with open(stray, "wb") as out:
             out.write(b"FSB2")
-        backend = DiskBackend(self.data_dir, 64 * MIB, sweep_tmp=False)
+        backend = DiskBackend(self.data_dir, 64 * MIB, alone=False)
         report = fsck(backend)
         self.assertEqual(report.unrecorded, ["default/" + self.oid])
         self.assertEqual(report.orphan_records, ["default/" + os.path.basename(stray)])

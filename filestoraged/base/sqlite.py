@@ -28,17 +28,20 @@ class Database(sqlite3.Connection):
             raise
 
 
-def open_database(path: str, durable: bool = True) -> sqlite3.Connection:
+def open_database(path: str, durable: "bool | str" = True) -> sqlite3.Connection:
     """A connection shared by one store's threads under that store's own lock:
     autocommit (transactions are explicit), WAL so readers do not block the
     writer, ``synchronous=FULL`` so an answered commit survives a power cut
-    (``durable=False``: no fsync, for records that may be lost), and a busy
-    timeout for the other stores and worker processes writing the same file."""
+    (``durable=False``: no fsync, for records that may be lost; ``"NORMAL"``:
+    commits survive a crashed process but the last ones may be lost to a
+    power cut, for what can be rebuilt), and a busy timeout for the other
+    stores and worker processes writing the same file."""
     db = sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None,
                          factory=Database)
     try:
         _write_ahead_log(db)
-        db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "OFF"))
+        mode = durable if isinstance(durable, str) else "FULL" if durable else "OFF"
+        db.execute("PRAGMA synchronous=%s" % mode)
     except BaseException:
         db.close()
         raise
@@ -88,7 +91,7 @@ class DatabaseStore:
     and the lock (``_lock``) every use of that connection takes (re-entrant:
     a transaction's block may call the store's own methods)."""
 
-    def __init__(self, path: str, schema: str, durable: bool = True) -> None:
+    def __init__(self, path: str, schema: str, durable: "bool | str" = True) -> None:
         self.path = path
         self._db = open_database(path, durable)
         self._db.executescript(schema)

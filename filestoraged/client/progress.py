@@ -11,7 +11,7 @@ from typing import Optional, TextIO
 WIDTH = 79  # a line of an 80-column terminal, less the cursor's place
 
 
-def _size(count: float) -> str:
+def size_text(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
             return ("%d %s" if unit == "B" else "%.1f %s") % (count, unit)
@@ -49,9 +49,9 @@ class Progress:
             share = min(1.0, self.done / self.total)
             left = (self.total - self.done) / rate if rate else 0.0
             figures = " [%-20s] %3d%% %s/%s %s/s %ds left" % (
-                "#" * int(share * 20), share * 100, _size(self.done), _size(self.total), _size(rate), left)
+                "#" * int(share * 20), share * 100, size_text(self.done), size_text(self.total), size_text(rate), left)
         else:
-            figures = " %s %s/s" % (_size(self.done), _size(rate))
+            figures = " %s %s/s" % (size_text(self.done), size_text(rate))
         # 80 columns: the label gives way, never the figures.
         room = max(WIDTH - len(figures), 8)
         label = self.label if len(self.label) <= room else self.label[:room - 3] + "..."

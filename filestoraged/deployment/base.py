@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Tuple
 
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
-from ..storage.disk import quota
+from ..storage.disk import indexing, quota
 from ..storage.disk.backend import sweep_unfinished
 from ..web import admission
 
@@ -82,12 +82,22 @@ class Deployment(abc.ABC):
             tmp_dir = os.path.join(data_dir, ".tmp")
             os.makedirs(tmp_dir, exist_ok=True)
             sweep_unfinished(tmp_dir)
+            indexing.begin_run(data_dir)
         self.give_back_holds(None)
 
     def recover(self, pid: int, slot: int) -> None:
         """What the dead worker ``pid`` (in ``slot``) held: its connections,
         its uploads' temporary files, its share-link reservations (its usage
-        slot is reset by the next worker that takes it)."""
+        slot is reset by the next worker that takes it); and the object
+        index is checked, as a publish or a delete may have stopped midway."""
         admission.recover(self.config.data_dir, slot)
         sweep_unfinished(os.path.join(self.config.data_dir, ".tmp"), pid)
+        if self.config.backend == "disk":
+            indexing.mark_dirty(self.config.data_dir, "worker %d stopped unexpectedly" % pid)
         self.give_back_holds(pid)
+
+    def finish(self) -> None:
+        """After the last worker stopped cleanly: the run is marked ended
+        (the next start trusts what this one left)."""
+        if self.config.backend == "disk":
+            indexing.end_run(self.config.data_dir)

@@ -36,7 +36,7 @@ from ..web.tls import server_context
 from . import worker_count
 from . import dirlock
 from .startup import start_line
-from .children import Child, describe, give_back, prepare, signal_quietly, spawn
+from .children import Child, describe, finish, give_back, prepare, signal_quietly, spawn
 from .listeners import Listeners
 from .metrics_files import FLUSH_EVERY
 
@@ -299,5 +299,7 @@ class Arbiter:
                 if os.waitstatus_to_exitcode(code) != 0:
                     log.warning("worker %d exited (%s)", child.pid, describe(code))
                     status = 1
+        if status == 0:
+            finish(self.config)
         log.info("stopped")
         return status

@@ -46,6 +46,12 @@ def prepare(config) -> None:
     deployment_for(config).prepare()
 
 
+def finish(config) -> None:
+    """Every worker drained and exited 0: the run ended cleanly (see
+    ``Deployment.finish``)."""
+    deployment_for(config).finish()
+
+
 def give_back(config, pid: int, slot: int) -> None:
     """What a dead worker held: its metrics' gauges, and what the
     deployment's subsystems kept for it (see ``Deployment.recover``)."""

@@ -6,7 +6,9 @@ Layout: ``<data-dir>/ab/<sha256>`` for the default namespace,
 ``<data-dir>/.tmp/`` while it is hashed, fsynced, then hard-linked into place:
 ``link`` fails when the name exists, so a published object is never replaced
 by different bytes, and a crash leaves either the whole object or nothing
-(leftovers in ``.tmp/`` are swept at start). The content type rides along as
+(leftovers in ``.tmp/`` are swept at start); the link happens inside the
+transaction that adds the object's row to the object index (``objects.db``,
+see ``storage.object_index``), which lists and counts them. The content type rides along as
 an extended attribute set on the temporary file, so it appears atomically too.
 An object bigger than one block has its block record beside it
 (``<sha256>.blocks``, see ``files.write_record``), written before the object
@@ -31,19 +33,22 @@ from ..interface import (Backend, FinishedFile, MemoryObject, ObjectInfo, PutRes
                          before_publishing)
 from ...base.interprocess import run_dir
 from ..names import DEFAULT, SHARES, Namespace, is_object_id
+from ...base.periodic import Periodic
+from ..object_index import ObjectIndex
 from .files import (
     RECORD_SUFFIX,
     TYPE_XATTR,
     TempFile,
     fsync_dir,
     get_content_type,
-    link_into_place,
+    make_dirs,
     read_record,
     remove_quietly,
     remove_xattr,
     set_content_type,
     write_record,
 )
+from .indexing import index_path, reconcile
 from .quota import USAGE_FILE, Usage
 from .reader import DiskObject
 from .writer import write_object
@@ -56,6 +61,8 @@ HOT_CACHE_BYTES = 16 * 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # /healthz reports a disk with less room than this as full.
 MIN_FREE_BYTES = 1024 * 1024
+KEEP_SECONDS = 30  # how often the first worker asks whether the object index needs a pass
+LIST_PAGE = 500  # index rows read at a time by a listing without a limit
 
 
 class DiskBackend(Backend):
@@ -64,26 +71,39 @@ class DiskBackend(Backend):
     name = "disk"
 
     def __init__(self, data_dir: str, max_size: int, max_bytes: Optional[int] = None,
-                 sweep_tmp: bool = True, worker: Optional[int] = None) -> None:
-        """``sweep_tmp``: remove what crashed uploads left in ``.tmp`` (the
-        daemon at start); never beside a serving daemon, whose uploads are
-        there (``fsck`` and worker processes pass False). ``worker``: this
+                 alone: bool = True, worker: Optional[int] = None) -> None:
+        """``alone``: the daemon alone on this directory, at its start: it
+        removes what crashed uploads left in ``.tmp``, marks its run in the
+        object index and keeps the index true; never beside a serving daemon
+        (``fsck`` and worker processes pass False: the parent of the workers
+        does the first two, the first worker the third). ``worker``: this
         worker process's slot; its usage counts are then shared with the
         other workers' (see ``quota``), else kept in this process."""
         self.root = os.path.abspath(data_dir)
         self.tmp_dir = os.path.join(self.root, ".tmp")
         self.max_size = max_size
+        self._alone = alone
+        self._closed = False
         os.makedirs(self.tmp_dir, exist_ok=True)
-        if sweep_tmp:
+        if alone:
             sweep_unfinished(self.tmp_dir)
+        self.index = ObjectIndex(index_path(self.root))
+        if alone:
+            self.index.begin_run()
+        if not self.index.complete() and not self._any_shard():
+            self.index.mark_passed(None)  # a new store: nothing to find
         shared = None if worker is None else os.path.join(run_dir(self.root), USAGE_FILE)
-        self._usage = Usage(max_bytes, shared, worker or 0, self._scan_usage, fresh=worker is None)
+        self._usage = Usage(max_bytes, shared, worker or 0, self.index.totals, fresh=worker is None)
         self.repaired_marker = os.path.join(self.root, ".fsck-repaired")
         try:
             self._marked = os.stat(self.repaired_marker).st_mtime_ns
         except FileNotFoundError:
             self._marked = 0
         self._hot = FileCache(HOT_CACHE_BYTES)
+        # The first worker (or the daemon alone) sets the index right in the
+        # background after a run that did not stop cleanly.
+        self._keeper = (Periodic("object-index", KEEP_SECONDS, self.keep_index, at_once=True).start()
+                        if worker == 0 or (worker is None and alone) else None)
 
     def namespace_dir(self, namespace: Namespace) -> str:
         return os.path.join(self.root, namespace.path) if namespace.path else self.root
@@ -110,7 +130,7 @@ class DiskBackend(Backend):
                 self._usage.reservation() as reservation:
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
-            return self._publish(namespace, tmp.fd, written, content_type, tmp.publish)
+            return self._publish(namespace, tmp.fd, written, content_type, tmp.path, tmp.finish)
 
     def _adopt(self, namespace: Namespace, path: str, content_type: Optional[str], expected: Optional[str],
                hashed: Optional[Callable[[str], None]]) -> PutResult:
@@ -120,27 +140,32 @@ class DiskBackend(Backend):
         with _disk_errors(), open(path, "r+b") as source, self._usage.reservation() as reservation:
             written = write_object(None, source, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
-
-            def link(target: str) -> bool:
-                os.fsync(source.fileno())
-                return link_into_place(path, target)
-
-            return self._publish(namespace, source.fileno(), written, content_type, link)
+            return self._publish(namespace, source.fileno(), written, content_type, path,
+                                 lambda: os.fsync(source.fileno()))
 
     def _publish(self, namespace: Namespace, fd: int, written: Tuple[str, int, List[bytes]],
-                 content_type: Optional[str], link: Callable[[str], bool]) -> PutResult:
+                 content_type: Optional[str], path: str, finish: Callable[[], None]) -> PutResult:
         """The written file's content type, its block record beside where it
-        goes, then the file itself (``link``: False if the name was taken)."""
+        goes, ``finish`` (its fsync), then the file itself, linked into place
+        in the same transaction as its index row (a name already taken is
+        never replaced); then the folder's fsync."""
         digest, size, checks = written
         if content_type:
             set_content_type(fd, content_type)
         target = self.object_path(namespace, digest)
         if blocks.needs_record(size):
             self.write_record(target, digest, size, checks)
-        created = link(target)
-        if created:
-            self._usage.add(1, size)
-        return PutResult(ObjectInfo(digest, size, content_type), created)
+        finish()
+        folder = os.path.dirname(target)
+        make_dirs(folder)
+        with self.index.changing() as change:
+            try:
+                os.link(path, target)
+            except FileExistsError:
+                return PutResult(ObjectInfo(digest, size, content_type), False)
+            self.counted(change.put(namespace.path, digest, size))
+        fsync_dir(folder)
+        return PutResult(ObjectInfo(digest, size, content_type), True)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         path = self.object_path(namespace, oid)
@@ -178,18 +203,40 @@ class DiskBackend(Backend):
 
     def delete(self, namespace: Namespace, oid: str) -> None:
         path = self.object_path(namespace, oid)
-        try:
-            size = os.stat(path).st_size
-            os.unlink(path)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound("no object %s" % oid) from None
-        finally:
-            self._hot.discard(path)
+        with self.index.changing() as change:
+            try:
+                os.unlink(path)
+            except (FileNotFoundError, NotADirectoryError):
+                gone = True
+            else:
+                gone = False
+            finally:
+                self._hot.discard(path)
+            self.counted(change.drop(namespace.path, oid))  # a row left by a crash goes too
+        if gone:
+            raise NotFound("no object %s" % oid)
         remove_quietly(path + RECORD_SUFFIX)
         fsync_dir(os.path.dirname(path))
-        self._usage.add(-1, -size)
 
     def list(self, namespace: Namespace, after: str = "", limit: Optional[int] = None) -> List[ObjectInfo]:
+        """A page in id order, read from the index from ``after`` on (each
+        object it names is seen on disk first: a listing never names one a
+        GET would not find); from the folders until the index is first made."""
+        if not self.index.complete():
+            return self._listed_from_folders(namespace, after, limit)
+        found: List[ObjectInfo] = []
+        while limit is None or len(found) < limit:
+            want = LIST_PAGE if limit is None else limit - len(found)
+            rows = self.index.page(namespace.path, after, want)
+            for oid, size in rows:
+                if os.path.exists(self.object_path(namespace, oid)):
+                    found.append(ObjectInfo(oid, size))
+            if len(rows) < want:
+                break
+            after = rows[-1][0]
+        return found
+
+    def _listed_from_folders(self, namespace: Namespace, after: str, limit: Optional[int]) -> List[ObjectInfo]:
         found: List[ObjectInfo] = []
         for shard_dir, name in self._object_files(namespace, after):
             try:
@@ -220,16 +267,54 @@ class DiskBackend(Backend):
             raise InsufficientStorage("the data directory's disk is full")
 
     def usage(self) -> Tuple[int, int]:
-        """Objects and bytes stored. Counted as they change; counted afresh
-        once ``fsck --repair`` (another process) marked that it moved objects."""
+        """Objects and bytes stored. Counted as they change; read afresh from
+        the index's totals once ``fsck --repair`` (another process) marked
+        that it changed them."""
         try:
             marked = os.stat(self.repaired_marker).st_mtime_ns
         except FileNotFoundError:
             marked = 0
         if marked != self._marked:
             self._marked = marked
-            self._usage.recount()
+            self.recount()
         return self._usage.objects, self._usage.bytes
+
+    def recount(self) -> None:
+        """The shared counts set to the index's totals, with no change half
+        made (a publish adds to both in one transaction)."""
+        with self.index.changing():
+            self._usage.recount()
+
+    def counted(self, delta: Tuple[int, int]) -> None:
+        """What a change to the index added to its totals, added to the
+        shared counts too (inside the same transaction)."""
+        self._usage.add(*delta)
+
+    def keep_index(self) -> None:
+        """If the index may miss objects (never made, or a run that did not
+        stop cleanly), a pass over the disk sets it right, fixing as it goes
+        under the index's lock a few rows at a time (uploads go on)."""
+        if not self.index.wanted():
+            return
+        mark = self.index.dirty_mark()
+        log.info("checking the object index against the disk (%s)", mark or "it was never made")
+        report = reconcile(self, repair=True)
+        self.index.mark_passed(mark)
+        if mark is not None and (report.unindexed or report.vanished):
+            log.warning("the object index lacked %d stored object(s) and named %d gone; set right",
+                        len(report.unindexed), len(report.vanished))
+        log.info("the object index is checked: %d objects, %d bytes", *self.index.totals())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._keeper is not None:
+            self._keeper.close()
+        if self._alone:
+            self.index.end_run()  # stopped cleanly: the next start trusts the index
+        self.index.close()
+        self._usage.close()
 
     def _object_files(self, namespace: Namespace, after: str = "") -> Iterator[Tuple[str, str]]:
         base = self.namespace_dir(namespace)
@@ -249,16 +334,23 @@ class DiskBackend(Backend):
             for _, name in self._object_files(namespace):
                 yield namespace, name
 
-    def _scan_usage(self) -> Tuple[int, int]:
-        objects = total = 0
+    def shard_names(self, namespace: Namespace, shard: str) -> List[str]:
+        """The object ids in one shard folder (none if it is not there)."""
+        try:
+            return [name for name in os.listdir(os.path.join(self.namespace_dir(namespace), shard))
+                    if is_object_id(name)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _any_shard(self) -> bool:
+        """Whether any namespace has a shard folder (objects may be stored)."""
         for namespace in self.namespaces():
-            for shard_dir, name in self._object_files(namespace):
-                try:
-                    total += os.stat(os.path.join(shard_dir, name)).st_size
-                    objects += 1
-                except FileNotFoundError:
-                    pass
-        return objects, total
+            try:
+                if any(_SHARD.fullmatch(name) for name in os.listdir(self.namespace_dir(namespace))):
+                    return True
+            except FileNotFoundError:
+                pass
+        return False
 
 
 @contextmanager

@@ -22,21 +22,20 @@ _MOST_RECORD = 64 * 1024 * 1024  # a 4 TiB object's record is 32 MiB
 
 
 class TempFile:
-    """A new file in ``folder``, published under its final name by ``publish``
-    (a hard link: it fails when the name exists, so a published file is never
-    replaced). The temporary name is removed on exit, whatever happened: a
-    failure leaves nothing, a crash leaves only a file that ``.tmp`` sweeping
-    removes."""
+    """A new file in ``folder``, to be hard-linked under its final name once
+    ``finish``ed (a link fails when the name exists, so a published file is
+    never replaced). The temporary name is removed on exit, whatever
+    happened: a failure leaves nothing, a crash leaves only a file that
+    ``.tmp`` sweeping removes."""
 
     def __init__(self, folder: str, prefix: str) -> None:
         self.fd, self.path = tempfile.mkstemp(dir=folder, prefix=prefix)
 
-    def publish(self, target: str) -> bool:
-        """fsync, then link to ``target`` and fsync its folder; False if ``target`` existed."""
+    def finish(self) -> None:
+        """Its bytes fsynced, its descriptor closed: ready to be linked."""
         os.fsync(self.fd)
         os.close(self.fd)
         self.fd = -1
-        return link_into_place(self.path, target)
 
     def __enter__(self) -> "TempFile":
         return self
@@ -46,18 +45,6 @@ class TempFile:
             os.close(self.fd)
             self.fd = -1
         remove_quietly(self.path)
-
-
-def link_into_place(path: str, target: str) -> bool:
-    """Hard-link the (fsynced) file at ``path`` to ``target`` and fsync its
-    folder; False if ``target`` existed (it is never replaced)."""
-    make_dirs(os.path.dirname(target))
-    try:
-        os.link(path, target)
-    except FileExistsError:
-        return False
-    fsync_dir(os.path.dirname(target))
-    return True
 
 
 def write_all(fd: int, data: memoryview) -> None:

@@ -12,87 +12,201 @@ every stored value that would reach a response header.
   would refuse (``metadata``) are reported; ``--repair`` removes them (the
   object is then served as ``application/octet-stream``, the link without a
   file name). The daemon never sends them either way.
+- The object index (``storage.object_index``) is checked against the disk:
+  objects it lacks and rows whose object is gone are reported, and
+  ``--repair`` sets them right, and its totals against its rows.
+
+Objects are hashed by a few threads for the whole run; ``--repair`` runs
+beside a serving daemon (uploads go on): a move out of the store and every
+index change take the index's lock, as an upload's publish does. A block
+record it removes as an orphan may belong to an upload about to publish;
+that object's first read then hashes it whole and writes the record again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import queue
+import threading
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .. import blocks
-from ..interface import ObjectInfo
+from ..blocks import BLOCK
+from ..interface import verify_digest
 from ..names import Namespace
 from .backend import DiskBackend
 from .files import RECORD_SUFFIX, read_record, remove_quietly
-from .reader import DiskObject
+from .indexing import reconcile
 from ...errors import CorruptObject
 from ...base.header_values import is_media_type
 
 log = logging.getLogger(__name__)
 
+THREADS = 4  # objects checked at once, for the whole run (hashing lets go of the GIL)
+
 
 @dataclass
 class Report:
     checked: int = 0
+    bytes: int = 0
     corrupt: List[str] = field(default_factory=list)
     why: Dict[str, str] = field(default_factory=dict)  # what is wrong with each corrupt one
     repaired: List[str] = field(default_factory=list)
     unrecorded: List[str] = field(default_factory=list)  # no valid block record
     orphan_records: List[str] = field(default_factory=list)  # a block record with no object
     refused_values: List[str] = field(default_factory=list)  # "<where>: <field> <value>"
+    unindexed: List[str] = field(default_factory=list)  # stored, missing from the object index
+    vanished: List[str] = field(default_factory=list)  # in the object index, no longer stored
+    totals: Optional[str] = None  # what is wrong with the index's totals, if anything
 
     @property
     def clean(self) -> bool:
-        return not self.corrupt and not self.refused_values
+        return not (self.corrupt or self.refused_values or self.unindexed or self.vanished or self.totals)
 
 
-def fsck(backend: DiskBackend, repair: bool = False) -> Report:
+Progress = Callable[[int, int, bool], None]  # (objects, bytes, done)
+
+
+def fsck(backend: DiskBackend, repair: bool = False, progress: Optional[Progress] = None) -> Report:
+    """Check every object (``THREADS`` at a time), then the object index
+    against the disk and its totals against its rows; with ``repair``, fix
+    what can be (safe beside a serving daemon: every move and index change
+    takes the index's lock, as uploads and deletes do)."""
     report = Report()
-    for namespace, oid in backend.all_objects():
-        report.checked += 1
-        where = "%s/%s" % (namespace.label, oid)
-        try:
-            digests = verify_file(backend, namespace, oid)
-        except CorruptObject as error:
-            report.corrupt.append(where)
-            # Said once, by the report: the error names the object again.
-            report.why[where] = str(error).replace("object %s" % oid, "the object")
-            if repair:
-                target_dir = os.path.join(backend.root, ".corrupt", namespace.label)
-                os.makedirs(target_dir, exist_ok=True)
-                os.replace(backend.object_path(namespace, oid), os.path.join(target_dir, oid))
-                report.repaired.append(where)
-            continue
-        if not block_record_matches(backend, namespace, oid, digests):
-            report.unrecorded.append(where)
-            if repair:
-                write_block_record(backend, namespace, oid, digests)
-        content_type = backend.stat(namespace, oid).content_type
-        if content_type is not None and not is_media_type(content_type):
-            report.refused_values.append("%s: content type %s" % (where, ascii(content_type[:120])))
-            if repair:
-                backend.clear_content_type(namespace, oid)
+    for namespace, oid, outcome in _checked(backend, backend.all_objects()):
+        _judge(backend, namespace, oid, outcome, repair, report)
+        if progress is not None:
+            progress(report.checked, report.bytes, False)
+    if progress is not None:
+        progress(report.checked, report.bytes, True)
+    for found in (report.corrupt, report.repaired, report.unrecorded, report.refused_values):
+        found.sort()
     for namespace, record_path in orphan_records(backend):
         report.orphan_records.append("%s/%s" % (namespace.label, os.path.basename(record_path)))
         if repair:
             remove_quietly(record_path)
-    if report.repaired:
-        mark_repaired(backend)  # a daemon serving this directory counts its objects afresh
+    found = reconcile(backend, repair)
+    report.unindexed, report.vanished = found.unindexed, found.vanished
+    totals, counted = backend.index.totals(), backend.index.counted()
+    if tuple(totals) != tuple(counted):
+        report.totals = ("the index's totals say %d objects and %d bytes, its rows %d and %d"
+                         % (totals[0], totals[1], counted[0], counted[1]))
+        if repair:
+            backend.index.set_totals(counted)
+    if repair and (report.repaired or found.unindexed or found.vanished or report.totals):
+        mark_repaired(backend)  # a daemon serving this directory takes the totals afresh
     return report
+
+
+def _judge(backend: DiskBackend, namespace: Namespace, oid: str, outcome, repair: bool, report: Report) -> None:
+    """One object's findings into ``report`` (and their repair)."""
+    report.checked += 1
+    where = "%s/%s" % (namespace.label, oid)
+    if isinstance(outcome, FileNotFoundError):
+        report.checked -= 1  # deleted since it was listed
+        return
+    if isinstance(outcome, CorruptObject):
+        report.corrupt.append(where)
+        # Said once, by the report: the error names the object again.
+        report.why[where] = str(outcome).replace("object %s" % oid, "the object")
+        if repair:
+            move_corrupt(backend, namespace, oid)
+            report.repaired.append(where)
+        return
+    size, digests = outcome
+    report.bytes += size
+    if not block_record_matches(backend, namespace, oid, digests):
+        report.unrecorded.append(where)
+        if repair:
+            write_block_record(backend, namespace, oid, digests)
+    content_type = backend.stat(namespace, oid).content_type
+    if content_type is not None and not is_media_type(content_type):
+        report.refused_values.append("%s: content type %s" % (where, ascii(content_type[:120])))
+        if repair:
+            backend.clear_content_type(namespace, oid)
+
+
+def _checked(backend: DiskBackend, objects: Iterator[Tuple[Namespace, str]]):
+    """``(namespace, oid, outcome)`` for every object, hashed by ``THREADS``
+    threads (the same ones for the whole run); ``outcome``: ``(size, block
+    checks)``, or the ``CorruptObject`` or ``FileNotFoundError`` met. In
+    the order they end, a bounded number of objects in flight."""
+    todo: "queue.Queue" = queue.Queue(THREADS * 4)
+    done: "queue.Queue" = queue.Queue(THREADS * 4)
+    end = object()
+
+    def work() -> None:
+        while True:
+            item = todo.get()
+            if item is end:
+                done.put(end)
+                return
+            namespace, oid = item
+            try:
+                outcome = verify_file(backend, namespace, oid)
+            except (CorruptObject, FileNotFoundError) as error:
+                outcome = error
+            except BaseException as error:  # reported in the caller's thread
+                outcome = error
+            done.put((namespace, oid, outcome))
+
+    def feed() -> None:
+        try:
+            for item in objects:
+                todo.put(item)
+        finally:
+            for _ in range(THREADS):
+                todo.put(end)
+
+    threads = [threading.Thread(target=work, name="fsck-%d" % n, daemon=True) for n in range(THREADS)]
+    threads.append(threading.Thread(target=feed, name="fsck-feed", daemon=True))
+    for thread in threads:
+        thread.start()
+    ended = 0
+    while ended < THREADS:
+        item = done.get()
+        if item is end:
+            ended += 1
+            continue
+        if not isinstance(item[2], (CorruptObject, FileNotFoundError, tuple)):
+            raise item[2]
+        yield item
+    for thread in threads:
+        thread.join()
 
 
 # What only fsck does with a disk store (kept out of the backend that serves).
 
-def verify_file(backend: DiskBackend, namespace: Namespace, oid: str) -> List[bytes]:
+def verify_file(backend: DiskBackend, namespace: Namespace, oid: str) -> Tuple[int, List[bytes]]:
     """Hash the file whole against its id (never from a cache, whatever its
-    block record says); its block digests. ``CorruptObject`` if it differs."""
-    path = backend.object_path(namespace, oid)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    info = ObjectInfo(oid, os.fstat(fd).st_size)
-    with DiskObject(info, fd, None) as obj:
-        return obj.verify_whole()
+    block record says), in the calling thread: its size and block checks.
+    ``CorruptObject`` if it differs."""
+    whole = hashlib.sha256()
+    checks: List[bytes] = []
+    size = 0
+    with open(backend.object_path(namespace, oid), "rb", buffering=0) as source:
+        while True:
+            data = source.read(BLOCK)
+            if not data:
+                break
+            whole.update(data)
+            checks.append(blocks.block_check(data))
+            size += len(data)
+    verify_digest(oid, whole, "object %s" % oid)
+    return size, checks
+
+
+def move_corrupt(backend: DiskBackend, namespace: Namespace, oid: str) -> None:
+    """Out of the store into ``.corrupt/``, with its index row, in one
+    transaction (a GET then answers 404, and the client can upload it again)."""
+    target_dir = os.path.join(backend.root, ".corrupt", namespace.label)
+    os.makedirs(target_dir, exist_ok=True)
+    with backend.index.changing() as change:
+        os.replace(backend.object_path(namespace, oid), os.path.join(target_dir, oid))
+        backend.counted(change.drop(namespace.path, oid))
 
 
 def block_record_matches(backend: DiskBackend, namespace: Namespace, oid: str, checks: List[bytes]) -> bool:

@@ -2,7 +2,9 @@
 against an optional quota (``--max-bytes``).
 
 The counts live in ``<data-dir>/run/usage`` (``base.interprocess``), so every
-worker process checks the quota against the same numbers. Bytes being
+worker process checks the quota against the same numbers; the first worker
+takes them from the object index's totals (two numbers, whatever the store
+holds), which change in the same transactions as they do. Bytes being
 written are also kept per worker slot: a worker that died mid-upload leaves
 its slot behind, and the worker that takes the slot next gives those bytes
 back before it starts.
@@ -22,7 +24,7 @@ _COUNTED, _OBJECTS, _BYTES, _IN_FLIGHT, _FIRST_SLOT = range(5)
 
 def start_afresh(data_dir: str) -> None:
     """Before a daemon's first worker: the counts of an earlier run are
-    dropped, and the first worker counts the disk."""
+    dropped, and the first worker takes the index's totals."""
     try:
         os.unlink(os.path.join(run_dir(data_dir), USAGE_FILE))
     except FileNotFoundError:
@@ -34,13 +36,14 @@ class Usage:
     bytes as they arrive."""
 
     def __init__(self, max_bytes: Optional[int], path: Optional[str], slot: int,
-                 scan: Callable[[], Tuple[int, int]], fresh: bool) -> None:
-        """``fresh``: count the disk now whatever the file says (a daemon
-        that is one process); otherwise only the first worker counts."""
+                 counts: Callable[[], Tuple[int, int]], fresh: bool) -> None:
+        """``counts``: the counts to start from (the index's totals);
+        ``fresh``: take them whatever the file says (a daemon that is one
+        process); otherwise only the first worker takes them."""
         self.max_bytes = max_bytes
         self._counters = SharedCounters(path, _FIRST_SLOT + WORKER_SLOTS)
         self._slot = _FIRST_SLOT + slot
-        self._scan = scan
+        self._counts = counts
         counters = self._counters
         with counters.lock:
             if fresh:
@@ -81,7 +84,7 @@ class Usage:
             self._recount_locked()
 
     def _recount_locked(self) -> None:
-        objects, total = self._scan()
+        objects, total = self._counts()
         counters = self._counters
         counters[_OBJECTS], counters[_BYTES], counters[_COUNTED] = objects, total, 1
 

@@ -14,12 +14,12 @@ import os
 from typing import Callable, Iterator, List, Optional, Sequence
 
 from ...base.budget import ByteBudget
-from ...base.sqlite import DatabaseStore
 from ...errors import BackendUnavailable, CorruptObject
 from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
 from .store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
+from ..object_index import ObjectIndex
 from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, before_publishing
 
 
@@ -41,7 +41,7 @@ class MemcachedBackend(Backend):
     def __init__(self, servers: Sequence[str], max_size: int, data_dir: str, max_connections: int = 256) -> None:
         self.files = MemcachedFileStore(servers, max_size, Cluster(servers, pool_size_for(max_connections)))
         os.makedirs(data_dir, exist_ok=True)
-        self.index = NamespaceIndex(os.path.join(data_dir, "memcached-index.db"))
+        self.index = ObjectIndex(os.path.join(data_dir, "memcached-index.db"))
         self.reading = ByteBudget(READ_BUDGET)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
@@ -53,7 +53,7 @@ class MemcachedBackend(Backend):
             self.files.discard(manifest)
             raise
         created, standing = self.files.commit(manifest_key(_name(namespace, manifest.sha256)), manifest)
-        self.index.add(namespace, manifest.sha256, manifest.size)
+        self.index.add(namespace.path, manifest.sha256, manifest.size)
         return PutResult(ObjectInfo(manifest.sha256, manifest.size, standing.content_type), created)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
@@ -71,11 +71,11 @@ class MemcachedBackend(Backend):
         try:
             self.files.delete(_name(namespace, oid))
         finally:
-            self.index.remove(namespace, oid)
+            self.index.remove(namespace.path, oid)
 
     def list(self, namespace: Namespace, after: str = "", limit: Optional[int] = None) -> List[ObjectInfo]:
         found: List[ObjectInfo] = []
-        for page in self.index.pages(namespace, after):
+        for page in self.index.pages(namespace.path, after):
             for oid, size in self._whole_ones(namespace, page):
                 found.append(ObjectInfo(oid, size))
                 if limit is not None and len(found) >= limit:
@@ -100,7 +100,7 @@ class MemcachedBackend(Backend):
         for oid, size in page:
             manifest = manifests[oid]
             if manifest is None or manifest.missing_chunks(sizes):
-                self.index.remove(namespace, oid)
+                self.index.remove(namespace.path, oid)
             else:
                 whole.append((oid, size))
         return whole
@@ -156,32 +156,3 @@ class MemcachedObject(StoredObject):
         self._budget.give(self._held)
         self._held = 0
         self._whole = None
-
-
-class NamespaceIndex(DatabaseStore):
-    """``(namespace, oid, size)`` rows in SQLite: what memcached cannot list."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path, "CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER,"
-                               " PRIMARY KEY (namespace, oid)) WITHOUT ROWID;")
-
-    def add(self, namespace: Namespace, oid: str, size: int) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (namespace.path, oid, size))
-
-    def remove(self, namespace: Namespace, oid: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM objects WHERE namespace = ? AND oid = ?", (namespace.path, oid))
-
-    def pages(self, namespace: Namespace, after: str = "") -> Iterator[List[tuple]]:
-        """``(oid, size)`` rows in oid order after ``after``, 500 at a time."""
-        while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT oid, size FROM objects WHERE namespace = ? AND oid > ? ORDER BY oid LIMIT 500",
-                    (namespace.path, after),
-                ).fetchall()
-            if not rows:
-                return
-            yield rows
-            after = rows[-1][0]

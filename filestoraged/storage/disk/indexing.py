@@ -1,0 +1,108 @@
+"""The disk's object index against the disk itself: the pass that sets it
+right (in the background after a run that did not stop cleanly, and in
+``fsck``), and the marks of a run made by whoever starts and stops it.
+
+The pass goes shard folder by shard folder: it lists the folder and reads
+the index's rows for it, outside any lock, then settles each difference
+under the index's lock, looking at the file again there. A publish or a
+delete changes the file and its row in one such transaction, so what the
+pass finds under the lock is the truth, uploads going on or not, and the
+lock is held for a few rows at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, List, Optional
+
+from ..names import Namespace
+from ..object_index import ObjectIndex
+
+if TYPE_CHECKING:
+    from .backend import DiskBackend
+
+INDEX_FILE = "objects.db"
+SHARDS = ["%02x" % number for number in range(256)]
+BATCH = 200  # rows settled per hold of the index's lock
+
+
+def index_path(data_dir: str) -> str:
+    return os.path.join(data_dir, INDEX_FILE)
+
+
+@dataclass
+class IndexReport:
+    unindexed: List[str] = field(default_factory=list)  # "<namespace>/<oid>" stored, not in the index
+    vanished: List[str] = field(default_factory=list)  # in the index, no longer stored
+
+
+def reconcile(backend: "DiskBackend", repair: bool) -> IndexReport:
+    """Every difference between the index and the disk (fixed with ``repair``)."""
+    report = IndexReport()
+    index = backend.index
+    paths = {namespace.path for namespace in backend.namespaces()} | set(index.namespaces())
+    for path in sorted(paths):
+        namespace = Namespace(path)
+        for shard in SHARDS:
+            on_disk = set(backend.shard_names(namespace, shard))
+            indexed = index.shard(path, shard)
+            unindexed = sorted(on_disk.difference(indexed))
+            vanished = sorted(set(indexed).difference(on_disk))
+            for batch in _batches(unindexed):
+                _settle(backend, namespace, batch, [], repair, report)
+            for batch in _batches(vanished):
+                _settle(backend, namespace, [], batch, repair, report)
+    return report
+
+
+def _batches(names: List[str]) -> Iterator[List[str]]:
+    for start in range(0, len(names), BATCH):
+        yield names[start:start + BATCH]
+
+
+def _settle(backend: "DiskBackend", namespace: Namespace, unindexed: List[str], vanished: List[str],
+            repair: bool, report: IndexReport) -> None:
+    """Look again under the lock, and fix what is still so."""
+    with backend.index.changing() as change:
+        for oid in unindexed:
+            try:
+                size = os.stat(backend.object_path(namespace, oid)).st_size
+            except FileNotFoundError:
+                continue  # deleted meanwhile, with its row
+            if change.has(namespace.path, oid):
+                continue  # published meanwhile, with its row
+            report.unindexed.append("%s/%s" % (namespace.label, oid))
+            if repair:
+                backend.counted(change.put(namespace.path, oid, size))
+        for oid in vanished:
+            if os.path.exists(backend.object_path(namespace, oid)):
+                continue
+            if not change.has(namespace.path, oid):
+                continue
+            report.vanished.append("%s/%s" % (namespace.label, oid))
+            if repair:
+                backend.counted(change.drop(namespace.path, oid))
+
+
+def _with_index(data_dir: str, job) -> None:
+    """``job(index)`` on the index of the disk store at ``data_dir``, opened
+    and closed around it (by the parent of the workers, which keeps no
+    database open across a fork)."""
+    index = ObjectIndex(index_path(data_dir))
+    try:
+        job(index)
+    finally:
+        index.close()
+
+
+def begin_run(data_dir: str) -> None:
+    _with_index(data_dir, ObjectIndex.begin_run)
+
+
+def end_run(data_dir: str) -> None:
+    _with_index(data_dir, ObjectIndex.end_run)
+
+
+def mark_dirty(data_dir: str, why: Optional[str]) -> None:
+    _with_index(data_dir, lambda index: index.mark_dirty(why or "something changed"))

@@ -1,0 +1,212 @@
+"""The index of stored objects: ``(namespace, oid, size)`` rows in SQLite,
+ordered by id, and their totals, so that a listing page reads its page and
+a start reads two numbers, whatever the store holds.
+
+The disk backend (``<data-dir>/objects.db``) changes a row and the totals in
+the same transaction as the file itself (``changing``: the link or unlink
+happens inside it, under one lock every worker takes), so the index, the
+totals and the disk agree except after a crash between the two. That is
+why each run is marked (``begin_run``/``end_run``): a run that did not end
+cleanly leaves the index *dirty*, and a background pass
+(``storage.disk.indexing``) sets it right; ``fsck`` checks it too. Commits
+are not fsynced (``synchronous=NORMAL``): a crashed process loses none, a
+power cut may lose the last few, which the same pass brings back (the
+objects' own files are fsynced).
+
+memcached (``memcached-index.db``), which cannot list its keys, keeps the
+same rows as its only listing.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from ..base.interprocess import ProcessLock, run_dir
+from ..base.sqlite import DatabaseStore
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER, PRIMARY KEY (namespace, oid))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS totals (one INTEGER PRIMARY KEY CHECK (one = 1), objects INTEGER NOT NULL,
+    bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals VALUES (1, 0, 0);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+PAGE = 500  # rows read at a time by ``pages``
+# state rows: the index names every object once a pass over the disk ended
+# (not before: an index made beside objects stored earlier starts empty);
+# the boot a run began in while it runs; something else may be missing.
+COMPLETE, RUNNING, DIRTY = "complete", "running", "dirty"
+
+Delta = Tuple[int, int]  # (objects, bytes) a change added to the totals
+
+
+class ObjectIndex(DatabaseStore):
+    """The rows and totals; see the module docstring."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, _SCHEMA, durable="NORMAL")
+        # Writers of every process queue here, then find SQLite's write lock
+        # free (its own busy wait sleeps in steps of milliseconds).
+        self._writers = ProcessLock(os.path.join(run_dir(os.path.dirname(path)),
+                                                 os.path.basename(path) + ".lock"))
+        self._complete = False
+
+    # Changes.
+
+    @contextmanager
+    def changing(self) -> Iterator["Change"]:
+        """One write transaction, whatever the caller does to the files in it
+        (kept short: a link or an unlink, never an fsync)."""
+        with self._writers, self._lock, self.transaction() as db:
+            yield Change(db)
+
+    def add(self, namespace: str, oid: str, size: int) -> Delta:
+        with self.changing() as change:
+            return change.put(namespace, oid, size)
+
+    def remove(self, namespace: str, oid: str) -> Delta:
+        with self.changing() as change:
+            return change.drop(namespace, oid)
+
+    # Reads.
+
+    def page(self, namespace: str, after: str, limit: int) -> List[Tuple[str, int]]:
+        """Up to ``limit`` ``(oid, size)`` rows after ``after``, in id order."""
+        with self._lock:
+            return self._db.execute("SELECT oid, size FROM objects WHERE namespace = ? AND oid > ? ORDER BY oid"
+                                    " LIMIT ?", (namespace, after, limit)).fetchall()
+
+    def pages(self, namespace: str, after: str = "") -> Iterator[List[Tuple[str, int]]]:
+        """Every row after ``after``, ``PAGE`` at a time."""
+        while True:
+            rows = self.page(namespace, after, PAGE)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    def shard(self, namespace: str, prefix: str) -> Dict[str, int]:
+        """The rows whose id starts with ``prefix`` (one shard folder's)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT oid, size FROM objects WHERE namespace = ? AND oid >= ?"
+                                         " AND oid < ?", (namespace, prefix, prefix + "g")).fetchall())
+
+    def namespaces(self) -> List[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT DISTINCT namespace FROM objects")]
+
+    def totals(self) -> Delta:
+        """Objects and bytes the index names (two numbers, kept as rows change)."""
+        with self._lock:
+            return self._db.execute("SELECT objects, bytes FROM totals").fetchone()
+
+    def counted(self) -> Delta:
+        """The same, counted row by row (``fsck``: the totals are checked against it)."""
+        with self._lock:
+            objects, size = self._db.execute("SELECT count(*), total(size) FROM objects").fetchone()
+        return objects, int(size)
+
+    def set_totals(self, totals: Delta) -> None:
+        with self.changing() as change:
+            change.db.execute("UPDATE totals SET objects = ?, bytes = ?", totals)
+
+    # Runs, and whether the rows can be believed.
+
+    def complete(self) -> bool:
+        """Whether a pass over the disk ever ended (the index names every
+        object); once true, true for good (a dirty index misses at most the
+        few objects a crash caught midway)."""
+        if not self._complete:
+            self._complete = self._state(COMPLETE) is not None
+        return self._complete
+
+    def wanted(self) -> bool:
+        """Whether a pass over the disk is due: never made, or left dirty."""
+        return not self.complete() or self._state(DIRTY) is not None
+
+    def begin_run(self) -> None:
+        """A daemon starts serving: if the last run did not end (a crash, a
+        kill, a power cut), the index is marked dirty."""
+        with self.changing() as change:
+            if self._state(RUNNING) is not None:
+                change.set(DIRTY, "the last run did not stop cleanly")
+            change.set(RUNNING, "pid %d" % os.getpid())
+        self._durable()
+
+    def end_run(self) -> None:
+        with self.changing() as change:
+            change.unset(RUNNING)
+        self._durable()
+
+    def _durable(self) -> None:
+        """What was committed so far, fsynced (a checkpoint is, even with
+        ``synchronous=NORMAL``): the run marks must survive a power cut."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(FULL)")
+
+    def mark_dirty(self, why: str) -> None:
+        with self.changing() as change:
+            change.set(DIRTY, why)
+
+    def mark_passed(self, dirty_before: Optional[str]) -> None:
+        """A pass ended: complete, and clean unless marked dirty again since
+        it began (``dirty_before``: the mark it began with)."""
+        with self.changing() as change:
+            change.set(COMPLETE, "1")
+            if self._state(DIRTY) == dirty_before:
+                change.unset(DIRTY)
+
+    def dirty_mark(self) -> Optional[str]:
+        return self._state(DIRTY)
+
+    def _state(self, name: str) -> Optional[str]:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        super().close()
+        self._writers.close()
+
+
+class Change:
+    """The changes of one transaction (see ``ObjectIndex.changing``)."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def has(self, namespace: str, oid: str) -> bool:
+        return self.db.execute("SELECT 1 FROM objects WHERE namespace = ? AND oid = ?",
+                               (namespace, oid)).fetchone() is not None
+
+    def put(self, namespace: str, oid: str, size: int) -> Delta:
+        """The row for an object now stored; what the totals gained."""
+        row = self.db.execute("SELECT size FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid)).fetchone()
+        if row is not None and row[0] == size:
+            return 0, 0
+        self.db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (namespace, oid, size))
+        delta = (0, size - row[0]) if row is not None else (1, size)
+        self._total(delta)
+        return delta
+
+    def drop(self, namespace: str, oid: str) -> Delta:
+        """No row for an object now gone; what the totals lost (negative)."""
+        row = self.db.execute("SELECT size FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid)).fetchone()
+        if row is None:
+            return 0, 0
+        self.db.execute("DELETE FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid))
+        delta = (-1, -row[0])
+        self._total(delta)
+        return delta
+
+    def _total(self, delta: Delta) -> None:
+        self.db.execute("UPDATE totals SET objects = objects + ?, bytes = bytes + ?", delta)
+
+    def set(self, name: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (name, value))
+
+    def unset(self, name: str) -> None:
+        self.db.execute("DELETE FROM state WHERE name = ?", (name,))
