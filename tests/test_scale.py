@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import tracemalloc
 import unittest
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -18,14 +19,18 @@ from unittest import mock
 
 from filestoraged.config import Config
 from filestoraged.deployment import deployment_for
+from filestoraged.records.local import LocalRecords
+from filestoraged.sharing.store import LinkStore
+from filestoraged.sharing.sweep import give_back
 from filestoraged.storage.disk import backend as disk_backend
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.disk.fsck import THREADS, fsck
 from filestoraged.storage.disk.indexing import index_path
+from filestoraged.storage.interface import ObjectInfo
 from filestoraged.storage.names import DEFAULT, repository
 from filestoraged.storage.object_index import ObjectIndex
 
-from .support import ServerCase, wait_until
+from .support import ServerCase, sha256, wait_until
 
 MANY = 2000
 
@@ -193,6 +198,109 @@ class FsckThreadsTests(unittest.TestCase):
         self.assertEqual((report.checked, report.corrupt), (40, []))
         self.assertLessEqual(len(started), THREADS + 1, started)
         self.assertEqual(shown[-1], (40, 40 * 600 * 1024, True))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StoredEverywhere:
+    """A backend that has every blob (the links' bytes are not what is measured)."""
+
+    def __init__(self) -> None:
+        self.deleted = 0
+
+    def stat(self, namespace, oid):
+        return ObjectInfo(oid, 1)
+
+    def delete(self, namespace, oid):
+        self.deleted += 1
+
+    def list(self, namespace, after="", limit=None):
+        return []
+
+
+class ShareLinksAtScaleTests(unittest.TestCase):
+    LINKS = 10_000
+
+    def setUp(self) -> None:
+        folder = tempfile.mkdtemp(prefix="fsd-links-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.clock = FakeClock()
+        self.records = LocalRecords(os.path.join(folder, "meta.db"), durable=False, clock=self.clock)
+        self.addCleanup(self.records.close)
+        self.backend = StoredEverywhere()
+        self.links = LinkStore(self.records, self.backend, self.records, holder="4242")
+        self.addCleanup(self.links.close)
+        with self.records.batch():
+            self.ids = [self.links.create(sha256(b"%d" % n), 1, None, None, None, 1, 60).id
+                        for n in range(self.LINKS)]
+
+    def reads_during(self, job):
+        """``job()``'s result, how many records it read (the first few named),
+        and its tracemalloc peak in bytes."""
+        reads = [0]
+        get, items, keys = self.records.get, self.records.items, self.records.keys
+
+        def read(key):
+            reads[0] += 1
+            if len(reads) < 10:
+                reads.append(key)
+
+        def counted_get(key):
+            read(key)
+            return get(key)
+
+        def counted_items(*args):
+            for found in items(*args):
+                read(found[0])
+                yield found
+
+        def counted_keys(*args, **kwargs):
+            for found in keys(*args, **kwargs):
+                read(found)
+                yield found
+
+        with mock.patch.object(self.records, "get", counted_get), \
+                mock.patch.object(self.records, "items", counted_items), \
+                mock.patch.object(self.records, "keys", counted_keys):
+            tracemalloc.start()
+            try:
+                result = job()
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        return result, reads, peak
+
+    def test_the_sweep_reads_what_is_due_in_bounded_memory_and_dead_links_cost_nothing(self):
+        self.clock.now += 120  # every link expired: each blob is due once
+        removed, reads, peak = self.reads_during(self.links.sweep)
+        self.assertEqual(removed, self.LINKS)
+        self.assertLess(peak, 2 * 1024 * 1024)
+        # A day later the 10k dead links are kept (410 for 30 days) and nothing is due.
+        self.clock.now += 24 * 3600
+        removed, reads, peak = self.reads_during(self.links.sweep)
+        self.assertEqual(removed, 0)
+        self.assertLess(reads[0], 10, reads)
+        self.assertLess(peak, 256 * 1024)
+        self.assertEqual(self.links.get(self.ids[0]).downloads, 0)  # still there: answers 410
+        # Once their 30 days are over, they go (a page at a time).
+        self.clock.now += 30 * 24 * 3600
+        self.links.sweep()
+        self.assertEqual(list(self.records.keys("links/")), [])
+
+    def test_giving_back_at_start_reads_only_links_that_hold_reservations(self):
+        hold = self.links.reserve(self.ids[7])
+        self.assertEqual(self.links.get(self.ids[7]).in_flight, 1)
+        given, reads, _ = self.reads_during(lambda: give_back(self.records))
+        self.assertEqual(given, 1)
+        self.assertLess(reads[0], 10, reads)
+        self.assertEqual(self.links.get(self.ids[7]).in_flight, 0)
+        self.assertTrue(hold)
 
 
 if __name__ == "__main__":

@@ -111,10 +111,14 @@ class LinkRules:
             self.passwords.check(link.id, link.password_salt or b"", link.password_hash or b"", password)
 
 
+def alive(link: Link, now: float) -> bool:
+    """Whether ``link`` can still give downloads: not deleted, expired or used up."""
+    return not link.deleted and link.expires_at > now and link.downloads < link.max_downloads
+
+
 def needs_blob(link: Link, now: float) -> bool:
     """Whether ``link`` still needs its blob: alive, or a transfer still running."""
-    alive = not link.deleted and link.expires_at > now and link.downloads < link.max_downloads
-    return alive or link.in_flight > 0
+    return alive(link, now) or link.in_flight > 0
 
 
 def check_alive(link: Link, now: float) -> None:

@@ -85,6 +85,7 @@ class LinkStore(LinkRules):
             self.backend.stat(SHARES, oid)
         except NotFound:
             raise BackendUnavailable(RACED) from None
+        self._sweep.schedule_link(link_id, oid, now, now + expires_in)
         self.records.create(LINKS + link_id, {
             "oid": oid, "size": size, "filename": filename, "content_type": content_type,
             "salt": salt.hex() if salt else None, "hash": digest.hex() if digest else None,
@@ -116,6 +117,7 @@ class LinkStore(LinkRules):
             self._holds[hold] = link_id
         secured = time.monotonic() + self.lease
         try:
+            self._sweep.holding(link_id)
             self.records.update(LINKS + link_id, take)
         except BaseException:
             self._forget(hold)

@@ -13,24 +13,42 @@ link never points at a removed blob.
 A sweep that died midway is finished by the next (``removing`` stays set).
 The daemons (or workers) take turns: ``share-sweep`` holds when the last
 timed one began.
+
+A sweep reads only what is due, never every link: ``share-due/<when>/
+<blob|link>/<id>`` (``when`` in whole seconds, so the keys sort by time)
+says when to look at a blob (a link's expiry, an upload's pin running out
+of grace) or at a link (its 30 days as a dead link are over). Written
+before the link or the pin they are for; read from the start up to now, a
+page at a time, and deleted once looked at (a blob not ripe yet gets an
+entry for when it will be). ``share-holds/<link id>`` names the links that
+may hold reservations, so that giving back a dead worker's reads those
+only. A store made before these indexes has them made once, by the first
+sweep (``share-due-ready`` then says so); blob bytes that no record names
+at all are found by that pass only.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 from ..errors import BackendUnavailable, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
-from .rules import ORPHAN_GRACE, TOMBSTONE_SECONDS, Link, needs_blob
+from .rules import ORPHAN_GRACE, TOMBSTONE_SECONDS, Link, alive, needs_blob
 
 LINKS = "links/"
 BLOBS = "share-blobs/"
 SWEEP_TURN = "share-sweep"
+DUE = "share-due/"
+DUE_READY = "share-due-ready"
+HOLDING = "share-holds/"
+PAGE = 500  # records read at a time
+FIRST_PAGE = 8  # due entries a sweep reads first (most sweeps find none due)
 RACED = "the file was cleaned up while it was being uploaded; send it again"
 PIN_WAIT = 10.0  # seconds an upload waits for a sweep's removal of the same bytes to end
 
@@ -47,6 +65,22 @@ def link_of(link_id: str, value: dict, now: float) -> Link:
                 value["created"], value["expires"], int(bool(value.get("deleted"))), 0)
 
 
+def due_key(when: float, kind: str, name: str) -> str:
+    """The key of "look at ``kind`` ``name`` at ``when``" (kind: blob or link)."""
+    return "%s%012d/%s/%s" % (DUE, max(0, math.ceil(when)), kind, name)
+
+
+def paged(records: Records, prefix: str) -> Iterator[Tuple[str, object]]:
+    """Every ``(key, record)`` under ``prefix``, ``PAGE`` at a time (bounded memory)."""
+    after = ""
+    while True:
+        page = list(records.items(prefix, after, PAGE))
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1][0]
+
+
 def _died_at(value: dict) -> float:
     """When a link stopped needing its blob (deleted, used up or expired)."""
     return min(value.get("died") or value["expires"], value["expires"])
@@ -59,6 +93,8 @@ class LinkSweep:
         self.backend = backend
         self.passwords = passwords
         self._lock = threading.Lock()
+        if records.get(DUE_READY) is None and next(records.keys(LINKS, limit=1), None) is None:
+            self._ready(records.now())  # a new store: its links are all indexed as they are made
 
     def run(self, wait: bool, interval: float) -> int:
         """One sweep; the blobs removed. ``wait=False`` (the timer): none if
@@ -105,8 +141,31 @@ class LinkSweep:
 
     def pin(self, oid: str, stop: threading.Event) -> str:
         """Pin the blob for an upload, before its backend looks for the
-        bytes: ``name`` with a pin id, waiting up to ``PIN_WAIT``."""
+        bytes: ``name`` with a pin id, waiting up to ``PIN_WAIT``; the blob
+        is looked at once the pin's grace is over (an upload that failed)."""
+        self.due(self.records.now() + ORPHAN_GRACE, "blob", oid)
         return self.name(oid, "pin-" + secrets.token_hex(8), stop, PIN_WAIT)
+
+    def due(self, when: float, kind: str, name: str) -> None:
+        try:
+            self.records.create(due_key(when, kind, name), {})
+        except Conflict:
+            pass  # already due then
+
+    def schedule_link(self, link_id: str, oid: str, created: float, expires: float) -> None:
+        """A new link's blob is looked at when it expires, the link itself
+        when its time as a dead link is over."""
+        self.due(expires, "blob", oid)
+        self.due(max(expires, created) + TOMBSTONE_SECONDS, "link", link_id)
+
+    def holding(self, link_id: str) -> None:
+        """Before a reservation on ``link_id``: the link is named among those
+        that may hold some (a read; a write the first time)."""
+        if self.records.get(HOLDING + link_id) is None:
+            try:
+                self.records.create(HOLDING + link_id, {})
+            except Conflict:
+                pass
 
     def unpin(self, oid: str, pin: str) -> None:
         def drop(value: Optional[dict]) -> Optional[dict]:
@@ -117,43 +176,92 @@ class LinkSweep:
         self.records.update(BLOBS + oid, drop)
 
     def _sweep(self) -> int:
-        """One pass over the links keeps only the blob ids live links need
-        (links are kept ``TOMBSTONE_SECONDS`` after they die, so there may be
-        far more links than live ones: holding every link's record for the
-        pass made each sweep's memory grow with every link ever made); each
-        other blob is then judged by the links its own record names."""
+        """What is due, a page at a time: blobs whose links expired or whose
+        pins ran out of grace, links whose time as dead links is over (see
+        the module docstring); then the list of links holding reservations
+        is pruned. Reads only those: dead links kept for their 30 days cost
+        nothing here."""
         now = self.records.now()
-        needed = set()
-        for key in self.records.keys(LINKS):
-            record = self.records.get(key)
-            if record is None:
-                continue
-            link_id, value = key[len(LINKS):], record.value
-            if needs_blob(link_of(link_id, value, now), now):
-                needed.add(value["oid"])
-            elif max(value["expires"], value["created"]) < now - TOMBSTONE_SECONDS:
-                try:  # long dead: 404 from now on
-                    self.records.delete(key, record.version)
-                except Conflict:
-                    pass
-        stored = {info.oid for info in self.backend.list(SHARES)}
-        named = {key[len(BLOBS):] for key in self.records.keys(BLOBS)}
+        if self.records.get(DUE_READY) is None:
+            self._index_all(now)
         removed = 0
-        for oid in sorted((stored | named) - needed):
-            removed += self._sweep_blob(oid, now)
+        after, size = "", FIRST_PAGE  # pages grow while all they hold is due
+        while True:
+            page = list(self.records.keys(DUE, after, size))
+            for key in page:
+                when, kind, name = key[len(DUE):].split("/", 2)
+                if int(when) > now:
+                    page = []
+                    break
+                if kind == "blob":
+                    removed += self._look_at_blob(name, now)
+                elif kind == "link":
+                    self._forget_link(name, now)
+                self.records.delete(key)
+                after = key
+            if len(page) < size:
+                break
+            size = min(size * 2, PAGE)
+        for key, _ in paged(self.records, HOLDING):
+            record = self.records.get(LINKS + key[len(HOLDING):])
+            if record is None or not live_holds(record.value, now):
+                self.records.delete(key)
         self.passwords.wrong.prune(now)
         return removed
+
+    def _look_at_blob(self, oid: str, now: float) -> int:
+        removed, ripe_at = self._sweep_blob(oid, now)
+        if not removed and ripe_at is not None:
+            self.due(max(ripe_at, now + 1), "blob", oid)
+        return removed
+
+    def _forget_link(self, link_id: str, now: float) -> None:
+        """A link dead for ``TOMBSTONE_SECONDS`` answers 404 from now on."""
+        record = self.records.get(LINKS + link_id)
+        if record is None:
+            return
+        value = record.value
+        if max(value["expires"], value["created"]) < now - TOMBSTONE_SECONDS and not live_holds(value, now):
+            try:
+                self.records.delete(LINKS + link_id, record.version)
+            except Conflict:
+                self.due(now + 1, "link", link_id)
+
+    def _index_all(self, now: float) -> None:
+        """Once, for a store made before the due index: every link and blob
+        gets its entries (a page at a time), then ``share-due-ready``."""
+        for key, record in paged(self.records, LINKS):
+            value = record.value
+            self.schedule_link(key[len(LINKS):], value["oid"], value["created"], value["expires"])
+        for key, _ in paged(self.records, BLOBS):
+            self.due(now, "blob", key[len(BLOBS):])
+        after = ""
+        while True:
+            stored = self.backend.list(SHARES, after, PAGE)
+            for info in stored:
+                self.due(now, "blob", info.oid)
+            if len(stored) < PAGE:
+                break
+            after = stored[-1].oid
+        self._ready(now)
+
+    def _ready(self, now: float) -> None:
+        try:
+            self.records.create(DUE_READY, {"at": now})
+        except Conflict:
+            pass
 
     def release(self, oid: str) -> int:
         """Remove one blob now if every link its record names is dead (a link
         to it was just used up or deleted)."""
         with self._lock:
-            return self._sweep_blob(oid, self.records.now())
+            return self._sweep_blob(oid, self.records.now())[0]
 
-    def _sweep_blob(self, oid: str, now: float) -> int:
+    def _sweep_blob(self, oid: str, now: float) -> Tuple[int, Optional[float]]:
         """Remove one blob if every link its record names is dead, or never
-        came (a pin or a link not made yet) for ``ORPHAN_GRACE``; 1 if
-        removed. Reads only those links."""
+        came (a pin or a link not made yet) for ``ORPHAN_GRACE``: 1 if
+        removed, and else when it may be (None: a live link needs it, and
+        that link's expiry is due already). Reads only those links."""
         record = self.records.get(BLOBS + oid)
         value = record.value if record is not None else {"refs": {}}
         if not value.get("removing"):  # else a sweep died removing it: finish the work
@@ -161,21 +269,22 @@ class LinkSweep:
             if ripe_at is None or now < ripe_at:
                 if idle_since is not None and value.get("idle_since") is None:
                     self._write_blob(oid, record, dict(value, idle_since=idle_since))
-                return 0
+                return 0, ripe_at
             if not self._write_blob(oid, record, dict(value, removing=True)):
-                return 0  # named by a new link meanwhile
+                return 0, now  # named by a new link meanwhile: look again
         try:
             self.backend.delete(SHARES, oid)
             removed = 1
         except NotFound:
             removed = 0
         self.records.delete(BLOBS + oid)
-        return removed
+        return removed, None
 
     def _ripe_at(self, value: dict, now: float) -> Tuple[Optional[float], Optional[float]]:
         """When the blob may go (None: a live link needs it), and when it
         was first seen unnamed (for an orphan). Reads the links the record
-        names, up to the first that still needs the blob."""
+        names, up to the first that is alive; a dead link whose transfers
+        still run makes it ripe when their leases end, at the latest."""
         refs = value.get("refs", {})
         if not refs:
             idle_since = value.get("idle_since") or now
@@ -185,8 +294,12 @@ class LinkSweep:
             record = self.records.get(LINKS + link_id)
             if record is None:  # not made yet, or never made (its upload failed)
                 ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
-            elif needs_blob(link_of(link_id, record.value, now), now):
+                continue
+            link = link_of(link_id, record.value, now)
+            if alive(link, now):
                 return None, None
+            if needs_blob(link, now):  # dead, its last transfers still running
+                ripe_at = max(ripe_at, max(live_holds(record.value, now).values()))
             else:
                 ripe_at = max(ripe_at, _died_at(record.value))
         return ripe_at, None
@@ -207,8 +320,10 @@ class LinkSweep:
 def give_back(records: Records, holder: Optional[str] = None) -> int:
     """Give back the reservations of ``holder`` (a worker that died: its
     transfers will never finish), or of every holder (None: at start, when
-    none runs yet); on one machine, where holders are known. How many
-    links had holds given back."""
+    none runs yet); on one machine, where holders are known. Reads only the
+    links named in ``share-holds/`` (a hold taken as one is dropped from
+    there lapses with its lease instead). How many links had holds given
+    back."""
     def drop(value: Optional[dict]) -> Optional[dict]:
         if value is None:
             return None
@@ -218,8 +333,10 @@ def give_back(records: Records, holder: Optional[str] = None) -> int:
         return None if len(kept) == len(holds) else dict(value, holds=kept)
 
     given = 0
-    for key in list(records.keys(LINKS)):
-        record = records.get(key)  # most links hold nothing: only those that do take a write
-        if record is not None and drop(record.value) is not None:
-            given += records.update(key, drop) is not None
+    for key, _ in paged(records, HOLDING):
+        link_key = LINKS + key[len(HOLDING):]
+        given += records.update(link_key, drop) is not None
+        record = records.get(link_key)
+        if record is None or not record.value.get("holds"):
+            records.delete(key)
     return given

@@ -106,14 +106,6 @@ class DiskObject(StoredObject):
             return self._inline_blocks(start, end)
         return self.chunks(start, end)
 
-    def verify_whole(self) -> List[bytes]:
-        """Hash the whole file against its id, ignoring any record; return the
-        block checks of what was read (for fsck)."""
-        checks: List[bytes] = []
-        for _ in self._whole_pass(0, 0, checks):
-            pass
-        return checks
-
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
