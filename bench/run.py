@@ -1,4 +1,5 @@
-"""Benchmarks, run by hand: ``python -m bench.run [--runs N] [--only disk|memcached|s3|s3api|lfs|kv] [--against REV]``.
+"""Benchmarks, run by hand:
+``python -m bench.run [--runs N] [--only disk|memcached|s3|s3api|lfs|kv|scale] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -234,7 +235,10 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "lfs", "kv"], help="run one group only")
+    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "lfs", "kv", "scale"],
+                        help="run one group only (scale runs only when asked: it fills a store of --objects)")
+    parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
+    parser.add_argument("--links", type=int, default=100_000, help="scale: share links made at the end")
     parser.add_argument("--against", metavar="REV", help="kv: the commit whose key-value store is the reference "
                         "(the group runs only when given)")
     args = parser.parse_args(argv)
@@ -265,6 +269,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import kv_bench
 
             kv_bench.run(work, args.runs, report, args.against)
+        if args.only == "scale":
+            from . import scale_bench
+
+            scale_bench.run(work, args.runs, report, args.objects, args.links)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.show()

@@ -28,7 +28,6 @@ from filestoraged.storage.disk.fsck import THREADS, fsck
 from filestoraged.storage.disk.indexing import index_path
 from filestoraged.storage.interface import ObjectInfo
 from filestoraged.storage.names import DEFAULT, repository
-from filestoraged.storage.object_index import ObjectIndex
 
 from .support import ServerCase, sha256, wait_until
 

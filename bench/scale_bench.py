@@ -1,0 +1,223 @@
+"""What grows with the store, run by hand: ``python -m bench.run --only scale
+[--objects N] [--links N]`` (defaults: 1,000,000 small objects and 100,000
+share links, with the same figures at a tenth of each on the way).
+
+A store is filled through the API, as users fill it, by the daemon as
+shipped: small objects PUT into one repository by 8 clients, then share
+links (every other one downloaded once, so half of them are dead links kept
+for their 30 days). At each size the daemon is stopped and started again,
+and measured against its own reference from the same run:
+
+- start-up: seconds from the spawn until every worker answers, against an
+  empty store's (goal <= 1.2x);
+- a 10-object page of ``GET /data/r?limit=10&after=<id>`` (random ids, one
+  keep-alive connection), against the same page of a 1,000-object store
+  (goal <= 1.2x);
+- idle RSS of the daemon (parent and workers) after start, against the
+  empty store's (goal <= +8 MiB);
+- ``filestoraged fsck`` over the whole store: objects per second (goal >=
+  10,000/s; it hashes every byte, so this is a floor, not a ratio);
+- the upload rate while the last tenth was stored, against the rate of
+  the store's first objects (flat: goal >= 0.8x).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import List, Tuple
+
+from .common import MIB, ROOT, Daemon, Report
+
+CLIENTS = 8
+PAGES = 300  # page requests per measure
+START_RUNS = 3
+
+
+def body(number: int) -> bytes:
+    return b"scale object %d\n" % number
+
+
+def oid(number: int) -> str:
+    return hashlib.sha256(body(number)).hexdigest()
+
+
+def run(work: str, runs: int, report: Report, objects: int, links: int) -> None:
+    empty_dir, small_dir, big_dir = (os.path.join(work, name) for name in ("scale-empty", "scale-small", "scale-big"))
+    empty_start, empty_rss = _start_figures(empty_dir)
+    small = Daemon(small_dir)
+    try:
+        _fill(small.url, 0, 1000)
+    finally:
+        small.stop()
+    small_page = _page_ms(small_dir, 1000)
+    made = made_links = 0
+    first = 0.0
+    for size, link_count in ((objects // 10, links // 10), (objects, links)):
+        tenth = max(1, size // 10)
+        daemon = Daemon(big_dir)
+        try:
+            if not made:
+                first = _fill(daemon.url, 0, tenth)
+                made = tenth
+            _fill(daemon.url, made, size - tenth)
+            last = _fill(daemon.url, size - tenth, size)
+            _links(daemon.url, made_links, link_count)
+        finally:
+            daemon.stop()
+        made, made_links = size, link_count
+        start, rss = _start_figures(big_dir)
+        page = _page_ms(big_dir, size)
+        fsck_rate = _fsck_rate(big_dir, size)
+        label = "%s objects, %s links" % (_count(size), _count(link_count))
+        report.add("start-up s, %s (empty store)" % label, "%.2f" % start, "%.2f" % empty_start, start / empty_start,
+                   "<= 1.2x", start <= 1.2 * empty_start)
+        report.add("10-object page ms, %s (1k objects)" % label, "%.2f" % page, "%.2f" % small_page,
+                   page / small_page, "<= 1.2x", page <= 1.2 * small_page)
+        report.add("idle RSS MiB, %s (empty store)" % label, "%.1f" % (rss / MIB), "%.1f" % (empty_rss / MIB),
+                   rss / empty_rss, "<= +8 MiB", rss <= empty_rss + 8 * MIB)
+        report.add("fsck objects/s, %s" % label, "%.0f" % fsck_rate, "-", None, ">= 10000", fsck_rate >= 10000)
+        report.add("small uploads/s, the last tenth to %s (the first %s)" % (_count(size), _count(objects // 100)),
+                   "%.0f" % last, "%.0f" % first, last / first, ">= 0.8x", last >= 0.8 * first)
+
+
+def _count(number: int) -> str:
+    return "%dM" % (number // 1_000_000) if number >= 1_000_000 and number % 1_000_000 == 0 else \
+        "%dk" % (number // 1000) if number % 1000 == 0 else str(number)
+
+
+def _start_figures(folder: str) -> Tuple[float, int]:
+    """The median seconds a start takes until every worker answers, and the
+    idle RSS after the last one."""
+    times: List[float] = []
+    rss = 0
+    for _ in range(START_RUNS):
+        started = time.monotonic()
+        daemon = Daemon(folder)
+        times.append(time.monotonic() - started)
+        try:
+            time.sleep(1)  # idle: what the start left behind, not the start itself
+            rss = daemon.rss()
+        finally:
+            daemon.stop()
+    return statistics.median(times), rss
+
+
+def _fill(url: str, start: int, end: int) -> float:
+    """PUT objects ``start..end`` into /data/r from ``CLIENTS`` clients; uploads per second."""
+    numbers = iter(range(start, end))
+    lock = threading.Lock()
+    errors: List[BaseException] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(url.split("//")[1], timeout=60)
+        try:
+            while True:
+                with lock:
+                    number = next(numbers, None)
+                if number is None or errors:
+                    return
+                conn.request("PUT", "/data/r", body=body(number))
+                response = conn.getresponse()
+                response.read()
+                if response.status not in (200, 201):
+                    raise RuntimeError("PUT /data/r answered %d" % response.status)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            conn.close()
+
+    began = time.monotonic()
+    _together(client)
+    if errors:
+        raise RuntimeError("filling the store failed: %s" % errors[0])
+    return (end - start) / (time.monotonic() - began)
+
+
+def _links(url: str, start: int, end: int) -> None:
+    """Share links ``start..end`` (one download each, at most); every other
+    one downloaded, so that it is a dead link kept for its 30 days."""
+    numbers = iter(range(start, end))
+    lock = threading.Lock()
+    errors: List[BaseException] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(url.split("//")[1], timeout=60)
+        try:
+            while True:
+                with lock:
+                    number = next(numbers, None)
+                if number is None or errors:
+                    return
+                conn.request("PUT", "/file/link-%d.txt" % number, body=b"shared %d\n" % number,
+                             headers={"Max-Downloads": "1", "Accept": "application/json"})
+                response = conn.getresponse()
+                answer = response.read()
+                if response.status != 201:
+                    raise RuntimeError("PUT /file answered %d" % response.status)
+                if number % 2:
+                    conn.request("GET", "/file/" + json.loads(answer)["url"].rsplit("/", 1)[1])
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        raise RuntimeError("a share link's download answered %d" % response.status)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            conn.close()
+
+    _together(client)
+    if errors:
+        raise RuntimeError("making share links failed: %s" % errors[0])
+
+
+def _together(client) -> None:
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(3600)
+    if any(thread.is_alive() for thread in threads):
+        raise RuntimeError("a bench client did not end within an hour")
+
+
+def _page_ms(folder: str, size: int) -> float:
+    """The median milliseconds of a 10-object page after a random stored id."""
+    daemon = Daemon(folder)
+    try:
+        conn = http.client.HTTPConnection(daemon.url.split("//")[1], timeout=60)
+        chooser = random.Random(7)
+        times: List[float] = []
+        for turn in range(PAGES + 20):
+            started = time.perf_counter()
+            conn.request("GET", "/data/r?limit=10&after=" + oid(chooser.randrange(size)))
+            response = conn.getresponse()
+            json.loads(response.read())
+            if turn >= 20:  # the first ones warm the connection and caches up
+                times.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise RuntimeError("a page answered %d" % response.status)
+        conn.close()
+    finally:
+        daemon.stop()
+    return 1000 * statistics.median(times)
+
+
+def _fsck_rate(folder: str, size: int) -> float:
+    store = os.path.join(folder, "daemon-store")
+    began = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "filestoraged", "fsck", "--data-dir", store],
+                         env=dict(os.environ, PYTHONPATH=ROOT), check=True, capture_output=True, text=True).stdout
+    took = time.monotonic() - began
+    checked = int(out.split()[0])
+    if checked < size:
+        raise RuntimeError("fsck checked %d objects of %d: %s" % (checked, size, out))
+    return checked / took
