@@ -182,6 +182,26 @@ class TlsRefusalTests(TlsServerCase):
         busy.sendall(b"Host: x\r\n\r\n")
         self.assertIn(b"200 OK", busy.recv(4096))
 
+    def test_silent_connections_do_not_hold_up_a_real_clients_refusal(self):
+        context = ssl.create_default_context(cafile=self.cert)
+        busy = context.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10),
+                                   server_hostname="127.0.0.1")
+        self.addCleanup(busy.close)
+        busy.sendall(b"GET /healthz HTTP/1.1\r\n")  # holds the one slot, not idle
+        wait_until(lambda: len(self.server.waiting) == 1, "the slot is taken")
+        silent = []
+        for _ in range(120):  # refused, and never begin a handshake
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            self.addCleanup(sock.close)
+            silent.append(sock)
+        wait_until(lambda: self.app.metrics.snapshot()["counters"]["refused"] >= 120, "the silent ones are refused")
+        started = time.monotonic()
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().status, 503)
+        self.assertLess(time.monotonic() - started, 1.0)  # was 7-11 s: behind the silent ones
+
     def test_a_client_in_the_middle_of_its_handshake_keeps_its_slot(self):
         """It sent its ClientHello and the server answered: it is not
         silent, so a newcomer is refused rather than given its slot."""

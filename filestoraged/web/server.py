@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import socket
 import threading
 import time
@@ -31,7 +30,7 @@ from .messages import error_response, whole_parts
 from .response_cache import ReadyResponses
 from .site import Site
 from ..wire.cors import Cors
-from .tls import server_context
+from .tls import Refusals, server_context
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,6 @@ READY_RESPONSE_BYTES = 16 * 1024 * 1024
 # A connection's thread, its connection closed, waits this long to take the
 # next connection (a thread's start cost a new connection 130-200 us).
 CONNECTION_THREAD_IDLE = 10.0
-# Refusals over TLS wait here for their handshake, off the accept thread;
-# past this many, a refused connection is closed without an answer.
-REFUSALS_WAITING = 64
 
 
 class Connections:
@@ -98,7 +94,8 @@ class FileStoreServer(ThreadingHTTPServer):
         self.stopping = False
         self._stop_at = 0.0
         self._accepting = False  # serve_forever is running: a connection may still come
-        self._refusals: "queue.Queue" = queue.Queue(REFUSALS_WAITING)
+        # Refused TLS connections, answered off the accept thread (see tls.Refusals).
+        self._refusals = Refusals(_refusal(), self.shutdown_request) if self.tls is not None else None
         self.tick: Optional[Callable[[], None]] = None  # run by the accept loop (a worker's heartbeat)
         if listen_socket is None:
             listen_socket = listen(self.config.host, self.config.port)
@@ -114,8 +111,6 @@ class FileStoreServer(ThreadingHTTPServer):
         # DEBUG: the start line (workers.startup) says it once, for all workers.
         log.debug("listening on %s://%s:%d (%s, backend %s, access control %s: %s)", self.scheme, host, port,
                   self.site.name, app.backend.name, mode, why)
-        if self.tls is not None:
-            threading.Thread(target=self._refuse_over_tls, name="tls-refusals", daemon=True).start()
 
     @property
     def url(self) -> str:
@@ -190,34 +185,19 @@ class FileStoreServer(ThreadingHTTPServer):
 
     def refuse(self, request, reason: Optional[str]) -> None:
         """Answer 503 and close: at once over plain HTTP (the few bytes fit the
-        socket's buffer; never waited on), over TLS on a thread of its own
-        (the handshake cannot run on the accept thread)."""
+        socket's buffer; never waited on), over TLS by ``tls.Refusals`` (the
+        handshake cannot run on the accept thread)."""
         self.app.metrics.refused_connection()
         if reason is not None:
             log.debug("refused a connection: %s", reason)  # counted; a flood must not flood the log
-        if self.tls is not None:
-            try:
-                self._refusals.put_nowait(request)
-                return
-            except queue.Full:
-                pass
-        else:
-            try:
-                socket.socket.send(request, _refusal(), socket.MSG_DONTWAIT)
-            except OSError:
-                pass
+        if self._refusals is not None:
+            self._refusals.put(request)
+            return
+        try:
+            socket.socket.send(request, _refusal(), socket.MSG_DONTWAIT)
+        except OSError:
+            pass
         self.shutdown_request(request)
-
-    def _refuse_over_tls(self) -> None:
-        while True:
-            request = self._refusals.get()
-            try:
-                request.settimeout(2.0)
-                request.do_handshake()
-                request.sendall(_refusal())
-            except (OSError, ValueError):
-                pass
-            self.shutdown_request(request)
 
     def connection_idle(self, sock, reader) -> None:
         """A handler is about to wait for its next request (or its first)."""

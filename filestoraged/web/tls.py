@@ -9,13 +9,20 @@ verifying reader (``storage.disk.reader``), which works the same over TLS.
 
 from __future__ import annotations
 
+import collections
+import logging
+import queue
+import selectors
 import socket
 import ssl
+import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Deque, Dict, Optional, Tuple
 
 from ..errors import FileStoreError
 from .admission import wait_readable
+
+log = logging.getLogger(__name__)
 
 
 class TlsConfigError(FileStoreError):
@@ -78,3 +85,114 @@ def _drain(sock: socket.socket, limit: int = 65536) -> None:
         if not piece:
             return
         received += len(piece)
+
+
+class Refusals:
+    """Connections refused over TLS (no slot: ``--max-connections``), all
+    answered by one thread: each handshake is driven without blocking (a
+    selector), for ``patience`` seconds at most, then the 503 and the close.
+    Silent connections wait side by side, never in line before a client
+    that speaks: a real client's 503 comes as fast as its handshake. Past
+    ``limit`` at once, the one waiting longest is closed unanswered to make
+    room (a flood of silent connections costs each its socket, no thread)."""
+
+    def __init__(self, answer: bytes, close: Callable[[socket.socket], None], limit: int = 256,
+                 patience: float = 2.0) -> None:
+        self._answer = answer
+        self._close = close
+        self._limit = limit
+        self._patience = patience
+        self._arrivals: "queue.SimpleQueue[ssl.SSLSocket]" = queue.SimpleQueue()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_read, selectors.EVENT_READ)
+        # Oldest first: (deadline, socket); a socket's entry is gone once it ended.
+        self._order: Deque[Tuple[float, ssl.SSLSocket]] = collections.deque()
+        self._waiting: Dict[ssl.SSLSocket, int] = {}  # socket -> its selector events (0: not registered)
+        threading.Thread(target=self._run, name="tls-refusals", daemon=True).start()
+
+    def put(self, sock: ssl.SSLSocket) -> None:
+        self._arrivals.put(sock)
+        try:
+            self._wake_write.send(b"x")
+        except OSError:  # the wake-up pipe is full: the thread is awake already
+            pass
+
+    def _run(self) -> None:
+        while True:
+            timeout = max(0.0, self._order[0][0] - time.monotonic()) if self._order else None
+            for key, _ in self._selector.select(timeout):
+                if key.fileobj is self._wake_read:
+                    self._take_arrivals()
+                else:
+                    self._step(key.fileobj)
+            now = time.monotonic()
+            while self._order and (self._order[0][1] not in self._waiting or self._order[0][0] <= now):
+                self._end(self._order.popleft()[1])
+
+    def _take_arrivals(self) -> None:
+        try:
+            while self._wake_read.recv(4096):
+                pass
+        except OSError:
+            pass
+        while True:
+            try:
+                sock = self._arrivals.get_nowait()
+            except queue.Empty:
+                return
+            while len(self._waiting) >= self._limit:  # the one waiting longest makes room
+                self._end(self._order.popleft()[1])
+            try:
+                sock.setblocking(False)
+            except OSError:
+                self._close(sock)
+                continue
+            self._waiting[sock] = 0
+            self._order.append((time.monotonic() + self._patience, sock))
+            self._step(sock)
+
+    def _step(self, sock) -> None:
+        """The handshake as far as it goes now; once done, the answer and the close."""
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return self._watch(sock, selectors.EVENT_READ)
+        except ssl.SSLWantWriteError:
+            return self._watch(sock, selectors.EVENT_WRITE)
+        except (OSError, ValueError):
+            return self._end(sock)
+        try:
+            sock.send(self._answer)  # small: fits the socket's buffer
+        except (OSError, ValueError):
+            pass
+        self._end(sock)
+
+    def _watch(self, sock, events: int) -> None:
+        registered = self._waiting.get(sock)
+        if registered is None or registered == events:
+            return
+        try:
+            if registered:
+                self._selector.modify(sock, events)
+            else:
+                self._selector.register(sock, events)
+        except (OSError, ValueError):
+            return self._end(sock)
+        self._waiting[sock] = events
+
+    def _end(self, sock) -> None:
+        registered = self._waiting.pop(sock, None)
+        if registered is None:
+            return  # ended already
+        if registered:
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+        try:
+            self._close(sock)
+        except OSError:
+            log.debug("closing a refused connection failed", exc_info=True)
