@@ -351,6 +351,26 @@ class TusAdmissionTests(TusCase):
         self.assertEqual(threads.results.count(201), upload_store.MAX_PER_CLIENT, threads.results)
 
 
+class TusAtScaleTests(TusCase):
+    def test_a_create_reads_no_other_uploads_record(self):
+        for _ in range(40):  # unfinished ones
+            self.create(10)
+        store = self.app.uploads
+        with mock.patch.object(store, "_read_record", side_effect=AssertionError("a record was read")), \
+                mock.patch.object(store, "_swept", time.time()):  # not the minute's sweep
+            for _ in range(upload_store.MAX_PER_CLIENT - 40):
+                self.create(10)
+            self.assertError(self.create(1, 429), 429, "too_many_requests")  # the limit, from the ledger
+
+    def test_the_ledger_follows_finished_and_removed_uploads(self):
+        first = self.new_upload(4)
+        second = self.new_upload(6)
+        self.assertEqual(self.patch(first, 0, b"abcd").status, 204)  # finished: no longer promised
+        self.assertEqual(self.request("DELETE", second, headers=TUS).status, 204)
+        with self.app.uploads._ledger.held() as tally:
+            self.assertEqual((tally.pending, tally.owners), (0, {}))
+
+
 class TusQuotaTests(TusCase):
     config_overrides = {"max_bytes": 10 * MIB}
 

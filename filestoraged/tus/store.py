@@ -37,6 +37,7 @@ from ..base.threads import Stage
 from ..storage.disk.files import remove_quietly, write_all
 from ..storage.disk.writer import FLUSH_EVERY
 from ..storage.interface import FinishedFile, Readable
+from .ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,15 @@ class Uploads(Protocol):
     def sweep(self) -> int: ...
 
 
+def _unlinked(path: str) -> bool:
+    """Remove ``path``; whether this call removed it."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def is_upload_id(text: str) -> bool:
     return len(text) == _ID_LENGTH and all(c in "0123456789abcdef" for c in text)
 
@@ -109,7 +119,7 @@ class UploadStore:
     def __init__(self, data_dir: str, clock: Callable[[], float] = time.time) -> None:
         self.root = os.path.join(data_dir, "uploads")
         os.makedirs(self.root, exist_ok=True)
-        self._admission = os.path.join(run_dir(data_dir), ADMISSION_LOCK)
+        self._ledger = Ledger(run_dir(data_dir), os.path.join(run_dir(data_dir), ADMISSION_LOCK))
         self.clock = clock
         self._swept = 0.0
 
@@ -120,18 +130,16 @@ class UploadStore:
         """A new, empty upload; ``TooManyRequests`` when ``owner`` holds
         ``MAX_PER_CLIENT`` unfinished ones already. ``room(bytes)`` is told
         what unfinished uploads have promised, this one included (and may
-        refuse: the quota): one pass over the records for both."""
+        refuse: the quota), from the ledger, not from every record."""
         now = self.clock()
         if now - self._swept >= SWEEP_EVERY:
             self._swept = now
             self.sweep()
         # Counted and made under one lock, in every worker: of two creates
         # that would each just fit, the second sees the first.
-        with open(self._admission, "a") as admission:
-            fcntl.flock(admission, fcntl.LOCK_EX)
-            unfinished = self.unfinished()
-            room(sum(upload.length for upload in unfinished) + length)
-            held = sum(1 for upload in unfinished if upload.owner == owner)
+        with self._ledger.held() as tally:
+            room(tally.pending + length)
+            held = tally.owners.get(owner, 0)
             if held >= MAX_PER_CLIENT:
                 raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
                                       % (held, owner))
@@ -139,6 +147,7 @@ class UploadStore:
             fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             os.close(fd)
             self._write_record(upload)
+            tally.add(length, owner)
         return upload
 
     def get(self, upload_id: str) -> Upload:
@@ -193,12 +202,16 @@ class UploadStore:
     def finish(self, upload: Upload, result: Dict[str, object]) -> None:
         """Keep the target's answer and let go of the bytes (the object has them)."""
         upload.result = result
-        self._write_record(upload)
-        remove_quietly(self._bytes(upload.id))
+        with self._ledger.held() as tally:
+            self._write_record(upload)
+            if _unlinked(self._bytes(upload.id)):
+                tally.take_out(upload.length, upload.owner)
 
     def remove(self, upload: Upload) -> None:
-        remove_quietly(self._bytes(upload.id))
-        remove_quietly(self._record(upload.id))
+        with self._ledger.held() as tally:
+            if _unlinked(self._bytes(upload.id)):
+                tally.take_out(upload.length, upload.owner)
+            remove_quietly(self._record(upload.id))
 
     def unfinished(self) -> List[Upload]:
         found = []
@@ -231,6 +244,7 @@ class UploadStore:
                 self.remove(upload)
                 removed += 1
                 log.info("swept expired upload %s (%d of %d bytes)", upload_id, self.offset(upload), upload.length)
+        self._ledger.recount(lambda: [(upload.length, upload.owner) for upload in self.unfinished()])
         return removed
 
     # -- bytes ------------------------------------------------------------------
