@@ -3,10 +3,13 @@ plus what only memcached does (503 when it is down, recovery)."""
 
 from __future__ import annotations
 
+from filestoraged import memcache_store
 from filestoraged.base.budget import ByteBudget
 from filestoraged.storage.memcached.backend import MemcachedBackend
 from filestoraged.storage.memcached.manifest import manifest_key
 
+import http.client
+import json
 import socket
 import threading
 from unittest import mock
@@ -33,7 +36,30 @@ class MemcachedServerCase(MemcachedMixin, ServerCase):
 
 
 class MemcachedFilesTests(FilesContract, MemcachedServerCase):
-    checked_before_headers = 2 * MIB  # the first window is fetched and checked before the headers
+    checked_before_headers = 16 * MIB  # fetched whole and proven before the headers (retrieval.PROVEN_BEFORE_HEADERS)
+
+    def test_a_damaged_file_up_to_16_mib_answers_500_corrupt_and_past_it_is_cut(self):
+        for size, whole in ((2 * MIB + 11, True), (16 * MIB, True), (16 * MIB + 1, False)):
+            with self.subTest(size=size):
+                data = payload(size, seed=size % 251)
+                oid = self.upload(data)["hash"]
+                self.corrupt_object(oid)  # its last chunk
+                with self.assertLogs("filestoraged", "ERROR"):
+                    conn = self.connection()
+                    conn.request("GET", "/files/" + oid)
+                    response = conn.getresponse()
+                    if whole:  # was 200 and a cut body past 2 MiB
+                        self.assertEqual((response.status, json.loads(response.read())["error"]), (500, "corrupt"))
+                    else:
+                        self.assertEqual(response.status, 200)
+                        with self.assertRaises(http.client.IncompleteRead):
+                            response.read()
+                if whole:  # through the library's documented import too
+                    library = memcache_store.MemcachedFileStore(self.addresses)
+                    self.addCleanup(library.close)
+                    with self.assertRaises(memcache_store.CorruptObject):
+                        for _ in library.retrieve("default/" + oid):
+                            pass
 
     def test_memcached_down_is_503_with_retry_after_and_recovers(self):
         oid = self.upload(b"kept")["hash"]
@@ -211,6 +237,17 @@ class MemcachedSlowReaderTests(MemcachedServerCase):
         self.addCleanup(sock.close)
         sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid.encode())
         return sock
+
+    def test_stalled_downloads_of_files_proven_whole_hold_their_size_within_the_budget(self):
+        data = payload(16 * MIB, seed=9)
+        oid = self.request("POST", "/files", data).json()["hash"]
+        budget = self.app.backend.reading = ByteBudget(40 * MIB)  # two such stalled downloads' worth
+        for held in (1, 2):
+            self.stalled(oid)
+            wait_until(lambda held=held: budget.taken >= held * 16 * MIB, "stalled download %d holds its file" % held)
+        self.assertLessEqual(budget.taken, 32 * MIB + 64)
+        with mock.patch("filestoraged.storage.memcached.backend.READ_BUDGET_WAIT", 0.2):
+            self.assertError(self.request("GET", "/files/" + oid), 503, "unavailable")
 
     def test_stalled_downloads_hold_at_most_their_pin_and_the_budget(self):
         data = payload(24 * MIB)

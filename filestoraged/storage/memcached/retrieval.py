@@ -27,6 +27,11 @@ RING_WINDOW = 2  # chunks per round trip on a transfer's ring (see Retrieval.pie
 # The first window, fetched and checked before any header is sent: what a
 # client that reads nothing more pins, with the ring (see ``pinned_bytes``).
 FIRST_WINDOW_BYTES = 2 * 1024 * 1024
+# A file up to this size is fetched whole and proven (each chunk's CRC and
+# the whole SHA-256) before any header is sent, so a damaged one answers
+# 500 corrupt; it pins its size while its client reads (the read budget
+# bounds how many do at once). Past it, damage found later cuts the transfer.
+PROVEN_BEFORE_HEADERS = 16 * 1024 * 1024
 
 
 class Retrieval:
@@ -39,11 +44,13 @@ class Retrieval:
         self.name = name
         self.token = token  # the manifest item's CAS token when it was read
         self._first: Optional[List[bytes]] = None
+        self._proven = False  # the first window is the whole file, its SHA-256 checked
         if manifest.data is not None:  # inline: one window, already here
             self._first, self._windows = [manifest.data], [[]]
             return
         keys = manifest.chunk_keys()
-        first = max(1, FIRST_WINDOW_BYTES // manifest.chunk_size)
+        first = (len(keys) if manifest.size <= PROVEN_BEFORE_HEADERS
+                 else max(1, FIRST_WINDOW_BYTES // manifest.chunk_size))
         per_window = max(1, WINDOW_BYTES // manifest.chunk_size)
         self._windows = [keys[:first]] + [keys[i:i + per_window] for i in range(first, len(keys), per_window)]
 
@@ -60,12 +67,21 @@ class Retrieval:
         return self.chunks()
 
     def prefetch_first(self) -> None:
+        """The first window, each chunk checked; when it is the whole file
+        (up to ``PROVEN_BEFORE_HEADERS``), its SHA-256 too."""
         if self._windows and self._first is None:
             self._first = self._fetch(0, check=True)
+            if len(self._windows) == 1 and self.manifest.size > FIRST_WINDOW_BYTES:
+                digest = hashlib.sha256()
+                for chunk in self._first:
+                    digest.update(chunk)
+                self._verify(digest)
+                self._proven = True
 
     def whole(self) -> Optional[bytes]:
-        """All the bytes, verified, if the file fits in the first window."""
-        if len(self._windows) > 1:
+        """All the bytes, verified, if the file fits in the first 2 MiB
+        (a bigger proven one is passed on chunk by chunk, never joined)."""
+        if len(self._windows) > 1 or self.manifest.size > FIRST_WINDOW_BYTES:
             return None
         self.prefetch_first()
         first, self._first = self._first or [], None  # the joined copy is all that is kept
@@ -91,6 +107,10 @@ class Retrieval:
     def chunks(self, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
         """Yield bytes ``[start, end)``; the last piece only after the whole file
         verified (``CorruptObject`` otherwise)."""
+        if self._proven:
+            yield from (bytes(piece) if len(piece) < len(piece.obj) else piece.obj
+                        for piece in self._proven_pieces(start, end))
+            return
         windows = ahead(self._window, range(len(self._windows)))
         with closing(windows):
             yield from self._verified(start, end, ((chunk, None) for window in windows for chunk in _emptied(window)))
@@ -105,6 +125,9 @@ class Retrieval:
         memory cost a 50 MiB transfer more than the copy it saves (a page
         fault per 4 KiB); a ring of ``2 * RING_WINDOW + 2`` chunks is touched
         once and used over and over, and bounds what a slow reader pins."""
+        if self._proven:
+            yield from self._proven_pieces(start, end)
+            return
         first = self._window(0) if self._windows else []
         keys = [key for window in self._windows[1:] for key in window]
         groups = [keys[i:i + RING_WINDOW] for i in range(0, len(keys), RING_WINDOW)]
@@ -166,6 +189,17 @@ class Retrieval:
         self._verify(digest)
         if held is not None:
             yield held
+
+    def _proven_pieces(self, start: int, end: Optional[int]) -> Iterator[memoryview]:
+        """Bytes ``[start, end)`` of a file proven whole before the headers."""
+        size = self.manifest.size
+        end = size if end is None else min(end, size)
+        offset = 0
+        for chunk in _emptied(self._window(0)):
+            piece = memoryview(chunk)[max(0, start - offset):max(0, end - offset)]
+            offset += len(chunk)
+            if piece:
+                yield piece
 
     def _check_crc(self, number: int, chunk: bytes) -> None:
         if zlib.crc32(chunk) != self.manifest.crcs[number]:
