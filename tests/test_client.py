@@ -26,7 +26,7 @@ from filestoraged.client.bodies import safe_name
 from filestoraged.client import resume
 from filestoraged.client.progress import Progress
 
-from .support import MIB, ROOT, ServerCase, payload, serve_in_thread, sha256, wait_until
+from .support import CuttingProxy, MIB, ROOT, ServerCase, payload, serve_in_thread, sha256, wait_until
 
 
 class ClientTests(ServerCase):
@@ -279,6 +279,20 @@ class ClientProcessTests(ServerCase):
         url = self.client("--url", "http://127.0.0.1:%d" % self.port, "put", handle.name).stdout.decode().strip()
         done = self.client("get", url, "-o", "-")
         self.assertEqual((done.returncode, done.stdout, done.stderr), (0, data, b""))
+
+    def test_a_cut_share_download_fails_and_keeps_no_file(self):
+        data = payload(3 * MIB, seed=65)
+        for output in ("kept.bin", "-"):
+            with self.subTest(output=output):
+                link = self.request("PUT", "/file/cut.bin", data, {"Max-Downloads": "5"}).body.decode().strip()
+                proxy = CuttingProxy(self.port, MIB, method=b"GET /file/", nth=1)
+                self.addCleanup(proxy.close)
+                target = os.path.join(self.data_dir, output) if output != "-" else "-"
+                done = self.client("get", link.replace(":%d/" % self.port, ":%d/" % proxy.port), "-o", target)
+                self.assertEqual(proxy.cuts, 1)
+                self.assertEqual(done.returncode, 1, done)
+                self.assertIn(b"cut", done.stderr)
+                self.assertFalse(output != "-" and os.path.exists(target))
 
     def file(self) -> str:
         handle = tempfile.NamedTemporaryFile(delete=False, dir=self.data_dir)
