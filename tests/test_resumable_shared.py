@@ -16,7 +16,7 @@ from filestoraged.tus import shared
 from filestoraged.tus.shared import SharedUploads
 
 from .support import MIB, BytesSource, payload, sha256
-from .test_resumable import TUS, TusCase
+from .test_resumable import TUS, TusAdmissionTests, TusCase
 
 
 class SharedTusCase(TusCase):
@@ -135,3 +135,33 @@ class SharedTusTests(SharedTusCase):
         self.assertEqual(self.request("HEAD", url, headers=TUS).status, 410)
         self.assertEqual(self.parts_left(url), [])
         self.assertIsNone(self.app.records.get(key))
+
+
+class SharedTusAdmissionTests(TusAdmissionTests, SharedTusCase):
+    """Exactly what fits, and the per-address limit, over every daemon's
+    uploads (one record changed with compare-and-swaps)."""
+
+    def test_a_create_reads_no_other_uploads_record(self):
+        for _ in range(10):
+            self.create(10)
+        records = self.app.records
+        items = records.items
+
+        def no_uploads(prefix, *args, **kwargs):
+            if prefix.startswith(shared.UPLOADS):
+                raise AssertionError("the uploads' records were read")
+            return items(prefix, *args, **kwargs)
+
+        with mock.patch.object(records, "items", no_uploads), \
+                mock.patch.object(self.app.uploads, "_swept", time.time()):  # not the minute's sweep
+            self.create(10)
+
+    def test_ended_uploads_are_no_longer_counted_and_a_sweep_counts_afresh(self):
+        first, second = self.new_upload(4), self.new_upload(6)
+        self.assertEqual(self.patch(first, 0, b"abcd").status, 204)  # finished
+        self.assertEqual(self.request("DELETE", second, headers=TUS).status, 204)
+        self.assertEqual(self.app.records.get(shared.ADMITTED).value["pending"], 0)
+        self.app.records.update(shared.ADMITTED, lambda value: dict(value, pending=999, owners={"x": 64}))
+        self.app.uploads.sweep()  # as a daemon that died between an upload and its count left it
+        value = self.app.records.get(shared.ADMITTED).value
+        self.assertEqual((value["pending"], value["owners"]), (0, {}))

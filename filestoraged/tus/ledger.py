@@ -1,7 +1,8 @@
-"""What the unfinished uploads on this disk have promised, as two figures a
-create reads instead of every upload's record: the bytes still to come in
-all of them (the quota counts them) and how many each client address holds
-(``MAX_PER_CLIENT``).
+"""What the unfinished uploads have promised, as two figures a create
+reads instead of every upload's record: the bytes still to come in all of
+them (the quota counts them) and how many each client address holds
+(``MAX_PER_CLIENT``). ``Tally`` is the figures; ``Ledger`` keeps them for
+the uploads on this disk (``tus.shared`` keeps its own in the records).
 
 Kept in ``<data-dir>/run/tus-ledger.json`` and changed only under the
 admission lock (an ``flock`` every worker takes), together with the change
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, Tuple
 
+from ..errors import TooManyRequests
 from ..storage.disk.files import remove_quietly
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,23 @@ LEDGER = "tus-ledger.json"  # in run/, beside the admission lock
 class Tally:
     pending: int = 0  # bytes promised by unfinished uploads
     owners: Dict[str, int] = field(default_factory=dict)  # unfinished uploads per client address
+
+    @classmethod
+    def of(cls, value: dict) -> "Tally":
+        return cls(int(value["pending"]), {str(k): int(v) for k, v in value["owners"].items()})
+
+    def value(self) -> dict:
+        return {"pending": self.pending, "owners": dict(self.owners)}
+
+    def admit(self, length: int, owner: str, room: Callable[[int], None], most: int) -> None:
+        """Add an upload, if the quota (``room``: told what all would then
+        have promised; it may refuse) and the per-address limit let it in."""
+        room(self.pending + length)
+        held = self.owners.get(owner, 0)
+        if held >= most:
+            raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
+                                  % (held, owner))
+        self.add(length, owner)
 
     def add(self, length: int, owner: str) -> None:
         self.pending += length
@@ -73,8 +92,7 @@ class Ledger:
     def _read(self) -> Tally:
         try:
             with open(self._path) as source:
-                data = json.load(source)
-            return Tally(int(data["pending"]), {str(k): int(v) for k, v in data["owners"].items()})
+                return Tally.of(json.load(source))
         except FileNotFoundError:
             return Tally()
         except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -87,7 +105,7 @@ class Ledger:
         fd, tmp = tempfile.mkstemp(dir=self._folder, prefix=LEDGER + "-")
         try:
             with os.fdopen(fd, "w") as out:
-                json.dump({"pending": tally.pending, "owners": tally.owners}, out)
+                json.dump(tally.value(), out)
             os.rename(tmp, self._path)
         except BaseException:
             remove_quietly(tmp)

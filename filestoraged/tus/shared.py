@@ -12,6 +12,14 @@ target's answer once finished, and who writes it now: a lease, taken and
 given back with compare-and-swaps, renewed while the PATCH runs, that
 lapses ``LEASE`` seconds after a daemon died holding it. A part is counted
 only by the holder of the lease, so two daemons never both append.
+
+What every daemon's unfinished uploads promised (the quota's bytes, the
+uploads per address) is one record, ``tus-admitted`` (a ``ledger.Tally``),
+changed with a compare-and-swap by each create (which it may refuse:
+exactly what fits gets in, whatever daemons the creates land on) and by the
+step that ends an unfinished upload; a create reads it, never every upload.
+Each is written after the upload's record, so a sweep's recount (taken
+only if no create or end changed it meanwhile) never misses one.
 """
 
 from __future__ import annotations
@@ -26,15 +34,17 @@ from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional
 
 from ..catalog.parts import Parts, PartsStream
-from ..errors import Gone, Locked, NotFound, TooLarge, TooManyRequests
-from ..records.interface import Records
+from ..errors import Gone, Locked, NotFound, TooLarge
+from ..records.interface import Conflict, Records
 from ..storage.disk.files import remove_quietly, write_all
 from ..storage.interface import FinishedFile
+from .ledger import Tally
 from .store import MAX_PER_CLIENT, SETTLE, SWEEP_EVERY, TTL, Upload, is_upload_id, refuse_longer
 
 log = logging.getLogger(__name__)
 
 UPLOADS = "tus/"
+ADMITTED = "tus-admitted"
 LEASE = 10.0  # seconds a writer's hold outlives a daemon that died holding it (renewed while it lives)
 SPOOL_BUFFER = 256 * 1024
 
@@ -56,16 +66,21 @@ class SharedUploads:
         if now - self._swept >= SWEEP_EVERY:
             self._swept = now
             self.sweep()
-        unfinished = [value for _, value in self._all() if value.get("result") is None]
-        room(sum(int(value["length"]) for value in unfinished) + length)
-        held = sum(1 for value in unfinished if value["owner"] == owner)
-        if held >= MAX_PER_CLIENT:
-            raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
-                                  % (held, owner))
         upload = Upload(secrets.token_hex(16), length, target, metadata, owner, now)
         self.records.create(_key(upload.id), {
             "length": length, "target": target, "metadata": metadata, "owner": owner, "created": now,
             "touched": now, "offset": 0, "parts": 0, "result": None, "writer": None, "until": 0.0})
+
+        def admit(value: Optional[dict]) -> dict:
+            tally = Tally.of(value) if value is not None else Tally()
+            tally.admit(length, owner, room, MAX_PER_CLIENT)
+            return tally.value()
+
+        try:
+            self.records.update(ADMITTED, admit)
+        except BaseException:
+            self.records.delete(_key(upload.id))  # refused: it never was
+            raise
         return upload
 
     def get(self, upload_id: str) -> Upload:
@@ -91,15 +106,43 @@ class SharedUploads:
     def finish(self, upload: Upload, result: Dict[str, object]) -> None:
         """Keep the target's answer and let go of the parts (the object has them)."""
         now = self.records.now()
-        self.records.update(_key(upload.id), lambda value: None if value is None else
-                            dict(value, result=result, touched=now))
+        ended: List[dict] = []
+
+        def finish_it(value: Optional[dict]) -> Optional[dict]:
+            ended[:] = [value] if value is not None and value.get("result") is None else []
+            return None if value is None else dict(value, result=result, touched=now)
+
+        self.records.update(_key(upload.id), finish_it)
         upload.result = result
+        for value in ended:
+            self._release(value)
         self.parts.drop(upload.id)
 
     def remove(self, upload: Upload) -> None:
         """The record first (no part is counted after), then the parts."""
-        self.records.delete(_key(upload.id))
+        while True:
+            record = self.records.get(_key(upload.id))
+            if record is None:
+                break
+            try:
+                self.records.delete(_key(upload.id), record.version)
+            except Conflict:
+                continue  # changed meanwhile (a part counted): read it again
+            if record.value.get("result") is None:
+                self._release(record.value)
+            break
         self.parts.drop(upload.id)
+
+    def _release(self, value: dict) -> None:
+        """An unfinished upload ended: no longer promised."""
+        def take_out(admitted: Optional[dict]) -> Optional[dict]:
+            if admitted is None:
+                return None
+            tally = Tally.of(admitted)
+            tally.take_out(int(value["length"]), str(value["owner"]))
+            return tally.value()
+
+        self.records.update(ADMITTED, take_out)
 
     def sweep(self) -> int:
         """Remove expired uploads; how many."""
@@ -110,7 +153,25 @@ class SharedUploads:
                 self.remove(upload)
                 removed += 1
                 log.info("swept expired upload %s (%d of %d bytes)", name, int(value["offset"]), upload.length)
+        self._recount()
         return removed
+
+    def _recount(self) -> None:
+        """``tus-admitted`` counted afresh from the records (what a daemon
+        that died between an upload's record and the count left), unless a
+        create or an end changed it meanwhile (the next sweep counts then)."""
+        before = self.records.get(ADMITTED)
+        tally = Tally()
+        for _, value in self._all():
+            if value.get("result") is None:
+                tally.add(int(value["length"]), str(value["owner"]))
+        try:
+            if before is None:
+                self.records.create(ADMITTED, tally.value())
+            elif Tally.of(before.value) != tally:
+                self.records.replace(ADMITTED, tally.value(), before.version)
+        except Conflict:
+            pass
 
     def _all(self) -> Iterator:
         for name, record in self.records.items(UPLOADS):

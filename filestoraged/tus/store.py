@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Protocol
 
-from ..errors import Gone, Locked, NotFound, TooLarge, TooManyRequests
+from ..errors import Gone, Locked, NotFound, TooLarge
 from ..base.interprocess import run_dir
 from ..base.threads import Stage
 from ..storage.disk.files import remove_quietly, write_all
@@ -138,16 +138,11 @@ class UploadStore:
         # Counted and made under one lock, in every worker: of two creates
         # that would each just fit, the second sees the first.
         with self._ledger.held() as tally:
-            room(tally.pending + length)
-            held = tally.owners.get(owner, 0)
-            if held >= MAX_PER_CLIENT:
-                raise TooManyRequests(60, "%d unfinished uploads from %s already: finish or delete one first"
-                                      % (held, owner))
+            tally.admit(length, owner, room, MAX_PER_CLIENT)
             upload = Upload(secrets.token_hex(_ID_LENGTH // 2), length, target, metadata, owner, now)
             fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             os.close(fd)
             self._write_record(upload)
-            tally.add(length, owner)
         return upload
 
     def get(self, upload_id: str) -> Upload:
