@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 from .common import MIB, ROOT, Daemon, Report
 
@@ -112,7 +112,39 @@ def _start_figures(folder: str) -> Tuple[float, int]:
 
 
 def _fill(url: str, start: int, end: int) -> float:
-    """PUT objects ``start..end`` into /data/r from ``CLIENTS`` clients; uploads per second."""
+    """PUT objects ``start..end`` into /data/r; uploads per second."""
+    def put(conn: http.client.HTTPConnection, number: int) -> None:
+        conn.request("PUT", "/data/r", body=body(number))
+        _answered(conn, (200, 201), "PUT /data/r")
+
+    return _each(url, start, end, put)
+
+
+def _links(url: str, start: int, end: int) -> None:
+    """Share links ``start..end`` (one download each, at most); every other
+    one downloaded, so that it is a dead link kept for its 30 days."""
+    def share(conn: http.client.HTTPConnection, number: int) -> None:
+        conn.request("PUT", "/file/link-%d.txt" % number, body=b"shared %d\n" % number,
+                     headers={"Max-Downloads": "1", "Accept": "application/json"})
+        answer = _answered(conn, (201,), "PUT /file")
+        if number % 2:
+            conn.request("GET", "/file/" + json.loads(answer)["url"].rsplit("/", 1)[1])
+            _answered(conn, (200,), "a share link's download")
+
+    _each(url, start, end, share)
+
+
+def _answered(conn: http.client.HTTPConnection, statuses: Tuple[int, ...], what: str) -> bytes:
+    response = conn.getresponse()
+    answer = response.read()
+    if response.status not in statuses:
+        raise RuntimeError("%s answered %d" % (what, response.status))
+    return answer
+
+
+def _each(url: str, start: int, end: int, send: Callable[[http.client.HTTPConnection, int], None]) -> float:
+    """``send`` for each number ``start..end``, from ``CLIENTS`` clients on
+    keep-alive connections; how many per second."""
     numbers = iter(range(start, end))
     lock = threading.Lock()
     errors: List[BaseException] = []
@@ -120,16 +152,12 @@ def _fill(url: str, start: int, end: int) -> float:
     def client() -> None:
         conn = http.client.HTTPConnection(url.split("//")[1], timeout=60)
         try:
-            while True:
+            while not errors:
                 with lock:
                     number = next(numbers, None)
-                if number is None or errors:
+                if number is None:
                     return
-                conn.request("PUT", "/data/r", body=body(number))
-                response = conn.getresponse()
-                response.read()
-                if response.status not in (200, 201):
-                    raise RuntimeError("PUT /data/r answered %d" % response.status)
+                send(conn, number)
         except BaseException as error:  # reported below
             errors.append(error)
         finally:
@@ -140,43 +168,6 @@ def _fill(url: str, start: int, end: int) -> float:
     if errors:
         raise RuntimeError("filling the store failed: %s" % errors[0])
     return (end - start) / (time.monotonic() - began)
-
-
-def _links(url: str, start: int, end: int) -> None:
-    """Share links ``start..end`` (one download each, at most); every other
-    one downloaded, so that it is a dead link kept for its 30 days."""
-    numbers = iter(range(start, end))
-    lock = threading.Lock()
-    errors: List[BaseException] = []
-
-    def client() -> None:
-        conn = http.client.HTTPConnection(url.split("//")[1], timeout=60)
-        try:
-            while True:
-                with lock:
-                    number = next(numbers, None)
-                if number is None or errors:
-                    return
-                conn.request("PUT", "/file/link-%d.txt" % number, body=b"shared %d\n" % number,
-                             headers={"Max-Downloads": "1", "Accept": "application/json"})
-                response = conn.getresponse()
-                answer = response.read()
-                if response.status != 201:
-                    raise RuntimeError("PUT /file answered %d" % response.status)
-                if number % 2:
-                    conn.request("GET", "/file/" + json.loads(answer)["url"].rsplit("/", 1)[1])
-                    response = conn.getresponse()
-                    response.read()
-                    if response.status != 200:
-                        raise RuntimeError("a share link's download answered %d" % response.status)
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            conn.close()
-
-    _together(client)
-    if errors:
-        raise RuntimeError("making share links failed: %s" % errors[0])
 
 
 def _together(client) -> None:

@@ -157,12 +157,18 @@ class DeadlineTests(ServerCase):
 class TlsRefusalTests(TlsServerCase):
     tls_overrides = {"max_connections": 1}
 
-    def test_refusals_are_quick_and_never_stall_accepting(self):
-        context = ssl.create_default_context(cafile=self.cert)
+    def hold_the_slot(self, context) -> ssl.SSLSocket:
+        """A client in the middle of a request: it holds the one slot, not idle."""
         busy = context.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10),
                                    server_hostname="127.0.0.1")
         self.addCleanup(busy.close)
-        busy.sendall(b"GET /healthz HTTP/1.1\r\n")  # holds the one slot, not idle
+        busy.sendall(b"GET /healthz HTTP/1.1\r\n")
+        wait_until(lambda: len(self.server.waiting) == 1, "the slot is taken")
+        return busy
+
+    def test_refusals_are_quick_and_never_stall_accepting(self):
+        context = ssl.create_default_context(cafile=self.cert)
+        busy = self.hold_the_slot(context)
 
         def refused(_) -> float:
             started = time.monotonic()
@@ -175,7 +181,6 @@ class TlsRefusalTests(TlsServerCase):
                 conn.close()
             return time.monotonic() - started
 
-        wait_until(lambda: len(self.server.waiting) == 1, "the slot is taken")
         with ThreadPoolExecutor(10) as pool:
             durations = list(pool.map(refused, range(10)))
         self.assertLess(max(durations), 3.5, durations)  # was 4-10 s: refusals waited in line
@@ -184,11 +189,7 @@ class TlsRefusalTests(TlsServerCase):
 
     def test_silent_connections_do_not_hold_up_a_real_clients_refusal(self):
         context = ssl.create_default_context(cafile=self.cert)
-        busy = context.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10),
-                                   server_hostname="127.0.0.1")
-        self.addCleanup(busy.close)
-        busy.sendall(b"GET /healthz HTTP/1.1\r\n")  # holds the one slot, not idle
-        wait_until(lambda: len(self.server.waiting) == 1, "the slot is taken")
+        self.hold_the_slot(context)
         silent = []
         for _ in range(120):  # refused, and never begin a handshake
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
