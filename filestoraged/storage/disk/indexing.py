@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator, List, Optional
+from typing import Iterator, List, Optional, Protocol, Tuple
 
 from ..names import Namespace
 from ..object_index import ObjectIndex
-
-if TYPE_CHECKING:
-    from .backend import DiskBackend
 
 INDEX_FILE = "objects.db"
 SHARDS = ["%02x" % number for number in range(256)]
@@ -31,13 +28,27 @@ def index_path(data_dir: str) -> str:
     return os.path.join(data_dir, INDEX_FILE)
 
 
+class Store(Protocol):
+    """What the pass needs of the disk backend."""
+
+    index: ObjectIndex
+
+    def namespaces(self) -> List[Namespace]: ...
+
+    def shard_names(self, namespace: Namespace, shard: str) -> List[str]: ...
+
+    def object_path(self, namespace: Namespace, oid: str) -> str: ...
+
+    def counted(self, delta: Tuple[int, int]) -> None: ...
+
+
 @dataclass
 class IndexReport:
     unindexed: List[str] = field(default_factory=list)  # "<namespace>/<oid>" stored, not in the index
     vanished: List[str] = field(default_factory=list)  # in the index, no longer stored
 
 
-def reconcile(backend: "DiskBackend", repair: bool) -> IndexReport:
+def reconcile(backend: Store, repair: bool) -> IndexReport:
     """Every difference between the index and the disk (fixed with ``repair``)."""
     report = IndexReport()
     index = backend.index
@@ -61,7 +72,7 @@ def _batches(names: List[str]) -> Iterator[List[str]]:
         yield names[start:start + BATCH]
 
 
-def _settle(backend: "DiskBackend", namespace: Namespace, unindexed: List[str], vanished: List[str],
+def _settle(backend: Store, namespace: Namespace, unindexed: List[str], vanished: List[str],
             repair: bool, report: IndexReport) -> None:
     """Look again under the lock, and fix what is still so."""
     with backend.index.changing() as change:
