@@ -27,13 +27,15 @@ SUBCOMMAND_HELP = {
     "fsck": """usage: filestoraged fsck [--repair] [store options]
 
 Verify every stored object against its SHA-256 and every stored value that
-reaches a response header; report objects without a block record and block
-records without their object. Read-only, safe beside a serving daemon.
+reaches a response header; report objects without a block record, block
+records without their object, and where the object index and the disk
+disagree. Safe beside a serving daemon, --repair too; on a terminal it
+shows its progress.
 
 options:
   --repair              move corrupt objects to <data-dir>/.corrupt/, write missing block records, remove
-                        stray records and refused values (disk: only while no daemon serves the directory;
-                        s3: remove bodies no record names, a day old)
+                        stray records and refused values, set the object index right (s3: remove bodies
+                        no record names, a day old)
 """ + _STORE_OPTIONS,
     "token": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS] [--s3]
        filestoraged token list
