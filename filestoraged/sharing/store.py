@@ -80,12 +80,12 @@ class LinkStore(LinkRules):
                digested: Optional[tuple] = None) -> NewLink:
         link_id, delete_token, salt, digest = self.new_secrets(password, digested)
         now = self.clock()
-        self._sweep.name(oid, link_id, self._stop)
+        self._sweep.name(oid, link_id, self._stop,
+                         also=lambda: self._sweep.schedule_link(link_id, oid, now, now + expires_in))
         try:
             self.backend.stat(SHARES, oid)
         except NotFound:
             raise BackendUnavailable(RACED) from None
-        self._sweep.schedule_link(link_id, oid, now, now + expires_in)
         self.records.create(LINKS + link_id, {
             "oid": oid, "size": size, "filename": filename, "content_type": content_type,
             "salt": salt.hex() if salt else None, "hash": digest.hex() if digest else None,
@@ -117,8 +117,9 @@ class LinkStore(LinkRules):
             self._holds[hold] = link_id
         secured = time.monotonic() + self.lease
         try:
-            self._sweep.holding(link_id)
-            self.records.update(LINKS + link_id, take)
+            with self.records.batch():  # one transaction where the records have them
+                self._sweep.holding(link_id)
+                self.records.update(LINKS + link_id, take)
         except BaseException:
             self._forget(hold)
             raise
@@ -229,6 +230,8 @@ class LinkStore(LinkRules):
         """Remove blobs no live link needs, and old dead links; return blobs
         removed. ``wait=False`` (the timer): only if no daemon swept in the
         last half interval."""
+        if wait:  # asked for: the blobs of links just ended first
+            self._sweeper.flush()
         return self._sweep.run(wait, self._interval)
 
     def _renew(self) -> None:

@@ -33,9 +33,9 @@ import math
 import secrets
 import threading
 import time
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
-from ..errors import BackendUnavailable, NotFound
+from ..errors import BackendUnavailable, FileStoreError, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
@@ -117,12 +117,15 @@ class LinkSweep:
 
         return self.records.update(SWEEP_TURN, turn) is not None
 
-    def name(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0) -> str:
+    def name(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0,
+             also: Callable[[], None] = lambda: None) -> str:
         """Name ``ref`` (a link about to be written, or an upload's pin) in
         the blob's record, which keeps the blob (``ORPHAN_GRACE`` until the
         link exists); while a sweep is removing it, wait up to ``wait``
         seconds for the removal to end (an upload's bytes are then stored
-        afresh), then ``BackendUnavailable`` (``stop``: wait no more)."""
+        afresh), then ``BackendUnavailable`` (``stop``: wait no more).
+        ``also``: written with the name, in one transaction where the
+        records have them (its due entries: one fsync, not two)."""
         deadline = time.monotonic() + wait
         while True:
             now = self.records.now()
@@ -133,8 +136,10 @@ class LinkSweep:
                     return None
                 return dict(value, refs=dict(value.get("refs", {}), **{ref: now}), idle_since=None)
 
-            if self.records.update(BLOBS + oid, name_it) is not None:
-                return ref
+            with self.records.batch():
+                if self.records.update(BLOBS + oid, name_it) is not None:
+                    also()
+                    return ref
             if time.monotonic() >= deadline:
                 raise BackendUnavailable(RACED)
             stop.wait(0.05)  # a removal is two requests to the store
@@ -143,8 +148,8 @@ class LinkSweep:
         """Pin the blob for an upload, before its backend looks for the
         bytes: ``name`` with a pin id, waiting up to ``PIN_WAIT``; the blob
         is looked at once the pin's grace is over (an upload that failed)."""
-        self.due(self.records.now() + ORPHAN_GRACE, "blob", oid)
-        return self.name(oid, "pin-" + secrets.token_hex(8), stop, PIN_WAIT)
+        return self.name(oid, "pin-" + secrets.token_hex(8), stop, PIN_WAIT,
+                         also=lambda: self.due(self.records.now() + ORPHAN_GRACE, "blob", oid))
 
     def due(self, when: float, kind: str, name: str) -> None:
         try:
@@ -255,7 +260,15 @@ class LinkSweep:
         """Remove one blob now if every link its record names is dead (a link
         to it was just used up or deleted)."""
         with self._lock:
-            return self._sweep_blob(oid, self.records.now())[0]
+            now = self.records.now()
+            try:
+                return self._sweep_blob(oid, now)[0]
+            except FileStoreError:
+                try:  # looked at again by a sweep, not only once its links expire
+                    self.due(now + 60, "blob", oid)
+                except FileStoreError:
+                    pass
+                raise
 
     def _sweep_blob(self, oid: str, now: float) -> Tuple[int, Optional[float]]:
         """Remove one blob if every link its record names is dead, or never

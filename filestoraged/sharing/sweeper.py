@@ -1,7 +1,7 @@
 """The thread that removes share blobs no link needs any more, for either
 share-link store: the blob of a link just used up or deleted at once
 (``wake``, a look at that one blob), and every ``interval`` seconds a
-sweep of them all (expired links, leftovers of failed uploads).
+sweep of what is due (expired links, leftovers of failed uploads).
 
 Removing a blob the moment its last link is done is safe because uploads
 pin theirs (``LinkRules.pinned``): an upload that found its bytes stored
@@ -28,6 +28,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._working = threading.Lock()  # held while named blobs are looked at
         self._released: Set[str] = set()  # blobs to look at now, named by ``wake``
         self._thread: Optional[threading.Thread] = None
 
@@ -50,16 +51,22 @@ class Sweeper:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            with self._lock:
-                released, self._released = self._released, set()
             try:
-                for oid in sorted(released):
-                    self._release(oid)
+                self.flush()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + interval
                     self._sweep()
             except Exception:  # keep sweeping; the next round retries
                 log.exception("share link sweep failed")
+
+    def flush(self) -> None:
+        """Look at the blobs ``wake`` named, now, in the caller's thread; a
+        look the thread has begun ends first."""
+        with self._working:
+            with self._lock:
+                released, self._released = self._released, set()
+            for oid in sorted(released):
+                self._release(oid)
 
     def close(self) -> None:
         self._stop.set()
