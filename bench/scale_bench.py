@@ -33,13 +33,13 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from .common import MIB, ROOT, Daemon, Report
 
 CLIENTS = 8
 PAGES = 300  # page requests per measure
-START_RUNS = 3
+START_RUNS = 3  # turns of each figure and its reference
 
 
 def body(number: int) -> bytes:
@@ -52,13 +52,12 @@ def oid(number: int) -> str:
 
 def run(work: str, runs: int, report: Report, objects: int, links: int) -> None:
     empty_dir, small_dir, big_dir = (os.path.join(work, name) for name in ("scale-empty", "scale-small", "scale-big"))
-    empty_start, empty_rss = _start_figures(empty_dir)
+    Daemon(empty_dir).stop()  # made, and left empty
     small = Daemon(small_dir)
     try:
         _fill(small.url, 0, 1000)
     finally:
         small.stop()
-    small_page = _page_ms(small_dir, 1000)
     made = made_links = 0
     first = 0.0
     for size, link_count in ((objects // 10, links // 10), (objects, links)):
@@ -74,8 +73,18 @@ def run(work: str, runs: int, report: Report, objects: int, links: int) -> None:
         finally:
             daemon.stop()
         made, made_links = size, link_count
-        start, rss = _start_figures(big_dir)
-        page = _page_ms(big_dir, size)
+        # Each figure and its reference in turns, so that the machine's drift weighs on both alike.
+        starts: Dict[str, List[Tuple[float, int]]] = {"empty": [], "big": []}
+        pages: Dict[str, List[float]] = {"small": [], "big": []}
+        for turn in range(START_RUNS):
+            for side in (("empty", "big") if turn % 2 == 0 else ("big", "empty")):
+                starts[side].append(_start(empty_dir if side == "empty" else big_dir))
+            for side in (("small", "big") if turn % 2 == 0 else ("big", "small")):
+                folder, count = (small_dir, 1000) if side == "small" else (big_dir, size)
+                pages[side].append(_page_ms(folder, count))
+        start, empty_start = (statistics.median(t for t, _ in starts[side]) for side in ("big", "empty"))
+        rss, empty_rss = (statistics.median(r for _, r in starts[side]) for side in ("big", "empty"))
+        page, small_page = statistics.median(pages["big"]), statistics.median(pages["small"])
         fsck_rate = _fsck_rate(big_dir, size)
         label = "%s objects, %s links" % (_count(size), _count(link_count))
         report.add("start-up s, %s (empty store)" % label, "%.2f" % start, "%.2f" % empty_start, start / empty_start,
@@ -94,21 +103,16 @@ def _count(number: int) -> str:
         "%dk" % (number // 1000) if number % 1000 == 0 else str(number)
 
 
-def _start_figures(folder: str) -> Tuple[float, int]:
-    """The median seconds a start takes until every worker answers, and the
-    idle RSS after the last one."""
-    times: List[float] = []
-    rss = 0
-    for _ in range(START_RUNS):
-        started = time.monotonic()
-        daemon = Daemon(folder)
-        times.append(time.monotonic() - started)
-        try:
-            time.sleep(1)  # idle: what the start left behind, not the start itself
-            rss = daemon.rss()
-        finally:
-            daemon.stop()
-    return statistics.median(times), rss
+def _start(folder: str) -> Tuple[float, int]:
+    """Seconds a start takes until every worker answers, and the idle RSS after it."""
+    started = time.monotonic()
+    daemon = Daemon(folder)
+    took = time.monotonic() - started
+    try:
+        time.sleep(1)  # idle: what the start left behind, not the start itself
+        return took, daemon.rss()
+    finally:
+        daemon.stop()
 
 
 def _fill(url: str, start: int, end: int) -> float:
