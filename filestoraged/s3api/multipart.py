@@ -31,7 +31,7 @@ from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
 from .buckets import OWNER
 from .objects import copy_source, judge_copy_conditions, stored_fields
-from .payloads import body_stream
+from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 
 MIN_PART = 5 * 1024 * 1024  # bytes every part but the last must hold, as S3 asks
@@ -55,7 +55,8 @@ class MultipartOperations:
         upload = self._upload(request, bucket, key)
         number = _part_number(request)
         stream = body_stream(request, caller, self.app.config.max_size)
-        part = self.unfinished.put_part(upload, number, stream, stream.md5.hexdigest, stream.verify)
+        with stream:
+            part = self.unfinished.put_part(upload, number, stream, stream.etag, stream.verify)
         answer = {"ETag": '"%s"' % part.etag}
         answer.update(("x-amz-checksum-" + name, value) for name, value in stream.checksums(part.oid).items())
         return EmptyResponse(200, answer)
@@ -72,8 +73,9 @@ class MultipartOperations:
         start, end = _copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
         with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                 closing(ObjectStream(obj, start, end)) as read:
-            stream = _Hashed(read)
-            part = self.unfinished.put_part(upload, number, stream, stream.md5.hexdigest, lambda oid: None)
+            stream = Digested(read)
+            with stream:
+                part = self.unfinished.put_part(upload, number, stream, stream.etag, lambda oid: None)
         return xml_answer(200, "CopyPartResult", [Element("LastModified", iso_time(part.modified)),
                                                   Element("ETag", '"%s"' % part.etag)])
 
@@ -197,14 +199,3 @@ def _read(bucket: str) -> Need:
     return Need(Scope("data", "read", bucket))
 
 
-class _Hashed:
-    """A stream, its MD5 taken as it is read (a copied part's ETag)."""
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-        self.md5 = hashlib.md5()
-
-    def readinto(self, buffer: memoryview) -> int:
-        count = self._stream.readinto(buffer)
-        self.md5.update(buffer[:count])
-        return count

@@ -59,12 +59,13 @@ class ObjectOperations:
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
-            return Entry(info.oid, info.size, stream.md5.hexdigest(), self.app.records.now(), content_type,
+            return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
                          stored_headers, meta, stream.checksums(info.oid))
 
         target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry,
                              headers.get("If-Match"), if_none_match)
-        stored = target.store(stream)
+        with stream:
+            stored = target.store(stream)
         assert stored.entry is not None
         answer = {"ETag": '"%s"' % stored.entry.etag}
         for algorithm, value in stored.entry.checksums.items():

@@ -15,7 +15,8 @@ after its ``hashed``, which ``Checked.verify`` is).
 What is checked, in the one pass the object's SHA-256 makes: the MD5 (the
 ETag; ``Content-MD5``), a hex ``x-amz-content-sha256`` (it is the object's
 id: it costs nothing), and the checksum a client sends as a header or a
-trailer (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``).
+trailer (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``). The MD5 and
+that checksum are taken on a thread beside the reader's (``base.beside``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import binascii
 import hashlib
 import re
 import zlib
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
+from ..base.beside import DigestsBeside
 from ..errors import BadRequest, NotImplementedHere, TooLarge
 from ..wire.sigv4 import chunk_signature, trailer_signature
 from .signatures import Caller
@@ -185,35 +187,55 @@ class AwsChunked:
         return bytes(buffer[:filled])
 
 
-class Checked:
+class Digested:
+    """A stream whose MD5 (and ``extra`` digests) are taken as it is read,
+    on a thread beside the reader's (``base.beside``); ``etag()`` once it
+    ended. A context manager: leaving it ends that thread."""
+
+    def __init__(self, stream, extra: Sequence = ()) -> None:
+        self._stream = stream
+        self.md5 = hashlib.md5()
+        self._digests = DigestsBeside([self.md5, *extra])
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self._stream.readinto(buffer)
+        if count:
+            self._digests.update(buffer[:count])
+        return count
+
+    def etag(self) -> str:
+        """The MD5 of every byte read, in hex."""
+        self._digests.finish()
+        return self.md5.hexdigest()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._digests.close()
+
+
+class Checked(Digested):
     """The object's bytes, digested as they pass (see the module docstring);
     ``verify(oid)`` once they all did."""
 
     def __init__(self, stream, headers, declared_sha256: Optional[str]) -> None:
-        self._stream = stream
-        self.md5 = hashlib.md5()
         self._declared = declared_sha256
         self._declared_by_default = "x-amz-content-sha256" not in headers
         self._content_md5 = _content_md5(headers.get("Content-MD5"))
         self.algorithm, self._expected = _checksum(headers)
         self._sum = {"crc32": _Crc32, "sha1": hashlib.sha1}.get(self.algorithm or "", lambda: None)()
+        super().__init__(stream, [self._sum] if self._sum is not None else [])
 
     @property
     def left(self) -> Optional[int]:
         left = getattr(self._stream, "left", None)
         return left if isinstance(left, int) else None
 
-    def readinto(self, buffer: memoryview) -> int:
-        count = self._stream.readinto(buffer)
-        if count:
-            self.md5.update(buffer[:count])
-            if self._sum is not None:
-                self._sum.update(buffer[:count])
-        return count
-
     def verify(self, oid: str) -> None:
         """Every check against the bytes read (``oid``: their SHA-256, hex);
         ``BadRequest`` with S3's code for the first that fails."""
+        self._digests.finish()
         if self._declared is not None and self._declared != oid:
             raise BadRequest(NO_PAYLOAD_HASH if self._declared_by_default else
                              "the body's SHA-256 is not x-amz-content-sha256's").as_s3("XAmzContentSHA256Mismatch")
