@@ -10,15 +10,22 @@ reader may reuse its buffer at once and the memory held is bounded:
 ``SLOTS`` x ``SLOT`` bytes per stream, whatever its size. A stream that
 fits one buffer is digested on the caller's thread when it ends (no
 thread is started for it).
+
+Decision: the buffers are anonymous maps of their own, unmapped when the
+stream is done. As bytearrays of the same size they stayed in the heap:
+8 multipart uploads at once grew the daemon's peak RSS with the size of
+the objects (40 MiB for 20 MiB objects, 137 MiB for 200 MiB; flat at 18
+MiB without them), and with maps it stays flat.
 """
 
 from __future__ import annotations
 
+import mmap
 from typing import List, Protocol
 
 from .threads import Stage
 
-SLOT = 262144
+SLOT = 256 * 1024
 SLOTS = 3
 
 
@@ -33,7 +40,8 @@ class DigestsBeside:
 
     def __init__(self, digests: List[Digest]) -> None:
         self.digests = digests
-        self._buffers: List[memoryview] = []  # made as they are first needed
+        self._maps: List[mmap.mmap] = []  # made as they are first needed
+        self._buffers: List[memoryview] = []
         self._numbers = [0] * SLOTS  # the Stage item each buffer was last lent as
         self._slot = 0
         self._filled = 0
@@ -46,12 +54,13 @@ class DigestsBeside:
         while view:
             if self._filled == 0:
                 if self._slot == len(self._buffers):
-                    self._buffers.append(memoryview(bytearray(SLOT)))
+                    self._maps.append(mmap.mmap(-1, SLOT))
+                    self._buffers.append(memoryview(self._maps[-1]))
                 self._stage.wait(self._numbers[self._slot])  # the buffer is free again
             buffer = self._buffers[self._slot]
             count = min(len(view), SLOT - self._filled)
-            # Into a memoryview: a bytearray's slice assignment first copies
-            # any other buffer into a new bytearray (an mmap past 128 KiB).
+            # Into a memoryview: a bytearray's slice assignment would first
+            # copy the bytes into a new bytearray of their size.
             buffer[self._filled:self._filled + count] = view[:count]
             self._filled += count
             view = view[count:]
@@ -72,6 +81,14 @@ class DigestsBeside:
 
     def close(self) -> None:
         self._stage.close()
+        for view in self._buffers:
+            view.release()
+        for area in self._maps:
+            try:
+                area.close()
+            except BufferError:  # a view of it still lives: unmapped when that goes
+                pass
+        self._buffers, self._maps = [], []
 
     def _hand_over(self) -> None:
         if self._filled:
