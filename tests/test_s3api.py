@@ -250,6 +250,19 @@ class ListingTests(S3ApiTestCase):
         listed = self.admin.list_objects_v2(Bucket="tree", Prefix="ctrl")  # boto3 asks encoding-type=url itself
         self.assertEqual([o["Key"] for o in listed["Contents"]], ["ctrl\x01key"])
 
+    def test_keys_with_characters_to_encode_or_escape_come_back_as_they_are(self):
+        names = ["odd/a&b <c>.txt", "odd/sp ace+plus%", "odd/ünï", "odd/plain-_.~"]
+        for name in names:
+            self.admin.put_object(Bucket="tree", Key=name, Body=b"x")
+        listed = self.admin.list_objects_v2(Bucket="tree", Prefix="odd/")  # encoding-type=url
+        self.assertEqual([o["Key"] for o in listed["Contents"]], sorted(names, key=lambda n: n.encode()))
+        raw = self.s3("GET", "/tree", query={"list-type": "2", "prefix": "odd/"}, key_pair=self.key_pair())
+        self.assertIn("<Key>odd/a&amp;b &lt;c&gt;.txt</Key>".encode(), raw.body)
+        self.assertIn("<Key>odd/ünï</Key>".encode(), raw.body)
+        head = self.admin.head_object(Bucket="tree", Key=names[0])
+        modified = {o["Key"]: o["LastModified"] for o in listed["Contents"]}
+        self.assertEqual(modified[names[0]].replace(microsecond=0), head["LastModified"])
+
     def test_a_page_reads_only_what_it_returns(self):
         from filestoraged.catalog.names import encode_key
 

@@ -18,7 +18,7 @@ KEYS = "s3/keys/"
 STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass's __init__ cost a 1,000-key listing page 1 ms more
 class Entry:
     """What a key names: the object (``oid``, ``size``), its ETag (the MD5
     of the bytes; ``<md5 of the parts' MD5s>-<parts>`` for a multipart

@@ -157,7 +157,16 @@ def text_of(element: ElementTree.Element, name: str) -> Optional[str]:
 
 def iso_time(stamp: float) -> str:
     """``2026-11-24T18:03:00.000Z``, as S3 writes times in XML."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + ".%03dZ" % int((stamp % 1) * 1000)
+    second = int(stamp)
+    text = _SECONDS.get(second)
+    if text is None:  # keys listed together were mostly written in the same seconds
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        text = _SECONDS[second] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return text + ".%03dZ" % int((stamp % 1) * 1000)
+
+
+_SECONDS: Dict[int, str] = {}  # iso_time's seconds, formatted
 
 
 def owner(name: str) -> List[Element]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import List, Tuple
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -23,6 +24,9 @@ from .buckets import OWNER
 from .signatures import Caller
 
 MAX_KEYS = 1000
+# Characters that URL encoding (quote's always-safe ones and "/") and XML
+# escaping both leave as they are.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 _OWNER = document("Owner", owner(OWNER), namespace=False).split("\n", 1)[1]  # <Owner>…</Owner>, once
 
 
@@ -120,6 +124,8 @@ class _Form:
 
     def text(self, text: str) -> str:
         """``element``'s content, escaped for XML."""
+        if _PLAIN.fullmatch(text):  # most keys: nothing to encode or escape
+            return text
         return escape(quote(text, safe="/") if self.encoding else text)
 
     def items(self, page: Page, with_owner: bool) -> List[Element]:
