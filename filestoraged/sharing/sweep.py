@@ -190,29 +190,33 @@ class LinkSweep:
         if self.records.get(DUE_READY) is None:
             self._index_all(now)
         removed = 0
-        after, size = "", FIRST_PAGE  # pages grow while all they hold is due
-        while True:
-            page = list(self.records.keys(DUE, after, size))
-            for key in page:
-                when, kind, name = key[len(DUE):].split("/", 2)
-                if int(when) > now:
-                    page = []
-                    break
-                if kind == "blob":
-                    removed += self._look_at_blob(name, now)
-                elif kind == "link":
-                    self._forget_link(name, now)
-                self.records.delete(key)
-                after = key
-            if len(page) < size:
-                break
-            size = min(size * 2, PAGE)
+        for key in self._due(now):
+            _, kind, name = key[len(DUE):].split("/", 2)
+            if kind == "blob":
+                removed += self._look_at_blob(name, now)
+            elif kind == "link":
+                self._forget_link(name, now)
+            self.records.delete(key)
         for key, _ in paged(self.records, HOLDING):
             record = self.records.get(LINKS + key[len(HOLDING):])
             if record is None or not live_holds(record.value, now):
                 self.records.delete(key)
         self.passwords.wrong.prune(now)
         return removed
+
+    def _due(self, now: float) -> Iterator[str]:
+        """The due entries up to ``now``, oldest first, in pages that grow
+        while all they hold is due."""
+        after, size = "", FIRST_PAGE
+        while True:
+            page = list(self.records.keys(DUE, after, size))
+            for key in page:
+                if int(key[len(DUE):].split("/", 1)[0]) > now:
+                    return
+                yield key
+            if len(page) < size:
+                return
+            after, size = page[-1], min(size * 2, PAGE)
 
     def _look_at_blob(self, oid: str, now: float) -> int:
         removed, ripe_at = self._sweep_blob(oid, now)

@@ -179,28 +179,31 @@ class Change:
         self.db = db
 
     def has(self, namespace: str, oid: str) -> bool:
-        return self.db.execute("SELECT 1 FROM objects WHERE namespace = ? AND oid = ?",
-                               (namespace, oid)).fetchone() is not None
+        return self._size(namespace, oid) is not None
 
     def put(self, namespace: str, oid: str, size: int) -> Delta:
         """The row for an object now stored; what the totals gained."""
-        row = self.db.execute("SELECT size FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid)).fetchone()
-        if row is not None and row[0] == size:
+        old = self._size(namespace, oid)
+        if old == size:
             return 0, 0
         self.db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (namespace, oid, size))
-        delta = (0, size - row[0]) if row is not None else (1, size)
+        delta = (1, size) if old is None else (0, size - old)
         self._total(delta)
         return delta
 
     def drop(self, namespace: str, oid: str) -> Delta:
         """No row for an object now gone; what the totals lost (negative)."""
-        row = self.db.execute("SELECT size FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid)).fetchone()
-        if row is None:
+        old = self._size(namespace, oid)
+        if old is None:
             return 0, 0
         self.db.execute("DELETE FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid))
-        delta = (-1, -row[0])
+        delta = (-1, -old)
         self._total(delta)
         return delta
+
+    def _size(self, namespace: str, oid: str) -> Optional[int]:
+        row = self.db.execute("SELECT size FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid)).fetchone()
+        return None if row is None else row[0]
 
     def _total(self, delta: Delta) -> None:
         self.db.execute("UPDATE totals SET objects = objects + ?, bytes = bytes + ?", delta)

@@ -102,15 +102,6 @@ class Uploads(Protocol):
     def sweep(self) -> int: ...
 
 
-def _unlinked(path: str) -> bool:
-    """Remove ``path``; whether this call removed it."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def is_upload_id(text: str) -> bool:
     return len(text) == _ID_LENGTH and all(c in "0123456789abcdef" for c in text)
 
@@ -199,12 +190,12 @@ class UploadStore:
         upload.result = result
         with self._ledger.held() as tally:
             self._write_record(upload)
-            if _unlinked(self._bytes(upload.id)):
+            if remove_quietly(self._bytes(upload.id)):
                 tally.take_out(upload.length, upload.owner)
 
     def remove(self, upload: Upload) -> None:
         with self._ledger.held() as tally:
-            if _unlinked(self._bytes(upload.id)):
+            if remove_quietly(self._bytes(upload.id)):
                 tally.take_out(upload.length, upload.owner)
             remove_quietly(self._record(upload.id))
 

@@ -74,11 +74,13 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def remove_quietly(path: str) -> None:
+def remove_quietly(path: str) -> bool:
+    """Remove ``path`` if it is there; whether this call removed it."""
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 def get_xattr(target, name: str) -> Optional[bytes]:

@@ -150,9 +150,7 @@ def _checked(backend: DiskBackend, objects: Iterator[Tuple[Namespace, str]]):
             namespace, oid = item
             try:
                 outcome = verify_file(backend, namespace, oid)
-            except (CorruptObject, FileNotFoundError) as error:
-                outcome = error
-            except BaseException as error:  # reported in the caller's thread
+            except BaseException as error:  # judged (or raised) in the caller's thread
                 outcome = error
             done.put((namespace, oid, outcome))
 
