@@ -5,6 +5,7 @@ part of an object), and the client goes on where it was."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -44,10 +45,35 @@ class KilledMidwayTests(unittest.TestCase):
                             config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
                                           retries={"max_attempts": 1}, read_timeout=120))
 
-    def wait_for_writing(self) -> None:
-        """Until the daemon writes an object (its file in ``.tmp``)."""
+    def wait_for_writing(self, upload: str, part: int) -> None:
+        """Until the daemon writes part ``part`` to its place in the upload's
+        file (its claim made) or an object (its file in ``.tmp``)."""
         tmp = os.path.join(self.folder, ".tmp")
-        wait_until(lambda: any(name.startswith("put-") for name in os.listdir(tmp)), "an object being written")
+        claims = os.path.join(self.folder, "parts", upload, "claims")
+
+        def writing() -> bool:
+            laid = os.path.isdir(claims) and any(name.endswith("-%d" % part) for name in os.listdir(claims))
+            return laid or any(name.startswith("put-") for name in os.listdir(tmp))
+
+        wait_until(writing, "part %d being written" % part)
+
+    def wait_for_completing(self, upload: str) -> None:
+        """Until the daemon reads the parts into their object: the upload's
+        file held by the completion (it adopts the file), or an object
+        being written (it reads the parts one by one)."""
+        tmp = os.path.join(self.folder, ".tmp")
+        folder = os.path.join(self.folder, "parts", upload, "00")
+
+        def held() -> bool:
+            for name in os.listdir(folder):
+                with open(os.path.join(folder, name), "rb") as laid:
+                    try:
+                        fcntl.flock(laid, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        return True
+            return any(name.startswith("put-") for name in os.listdir(tmp))
+
+        wait_until(held, "the completion reading the parts")
 
     def restart(self) -> None:
         self.daemon.kill()
@@ -65,7 +91,7 @@ class KilledMidwayTests(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.s3_port), timeout=30) as sock:
             sock.sendall(b"PUT %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n\r\n"
                          % (target.encode(), self.s3_port, PART) + parts[1][:PART // 2])
-            self.wait_for_writing()  # a body under way, not one never begun
+            self.wait_for_writing(upload, 2)  # a body under way, not one never begun
             self.restart()
         listed = s3.list_parts(Bucket="crash", Key="k", UploadId=upload)
         self.assertEqual([part["PartNumber"] for part in listed["Parts"]], [1])  # nothing of the cut part
@@ -79,13 +105,13 @@ class KilledMidwayTests(unittest.TestCase):
         s3 = self.client()
         old = b"the object the key named before"
         s3.put_object(Bucket="crash", Key="k", Body=old)
-        parts = [payload(16 * MIB, seed=80 + n) for n in range(6)]
+        parts = [payload(16 * MIB, seed=80 + n) for n in range(12)]
         whole = b"".join(parts)
         upload = s3.create_multipart_upload(Bucket="crash", Key="k")["UploadId"]
         done = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="crash", Key="k", UploadId=upload, PartNumber=n,
                                                           Body=data)["ETag"]}
                 for n, data in enumerate(parts, start=1)]
-        # The completion by hand, so that the daemon can die while it reads 96 MiB of parts.
+        # The completion by hand, so that the daemon can die while it reads 192 MiB of parts.
         url = s3.generate_presigned_url("complete_multipart_upload", Params={"Bucket": "crash", "Key": "k",
                                                                              "UploadId": upload})
         target = url.split("%d" % self.s3_port, 1)[1]
@@ -95,7 +121,7 @@ class KilledMidwayTests(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.s3_port), timeout=30) as sock:
             sock.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n\r\n"
                          % (target.encode(), self.s3_port, len(body)) + body)
-            self.wait_for_writing()  # inside the completion's one pass over the parts
+            self.wait_for_completing(upload)  # inside the completion's one pass over the parts
             self.restart()
         got = s3.get_object(Bucket="crash", Key="k")["Body"].read()
         self.assertIn(sha256(got), (sha256(old), sha256(whole)))  # the old object or the new, whole

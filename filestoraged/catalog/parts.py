@@ -2,23 +2,25 @@
 namespace of the upload's own in the backend (``parts/<upload id>``: the
 shared store with ``--backend s3``), with a record each, so that any daemon
 takes the next part and any daemon finishes the upload. Finishing reads the
-parts in order, each checked as every stored object is, as one stream.
+parts in order, each checked as every stored object is, as one stream; or,
+where the backend laid the parts out in one file (``storage.interface.
+Layout``: the disk backend, for parts of one size), adopts that file.
 The one mechanism under S3 multipart uploads (``unfinished``) and, across
 daemons, tus uploads (``tus.shared``).
 
 Records: ``parts/<upload id>/<number, 8 digits>``: one part (its object,
-size, MD5), written once its bytes are stored; a part sent again replaces
-it.
+size, MD5; for a laid-out part its stride and block checks), written once
+its bytes are stored; a part sent again replaces it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, Union
 
 from ..errors import NotFound
 from ..records.interface import Records
-from ..storage.interface import Backend, ObjectStream, Readable, StoredObject
+from ..storage.interface import Backend, FinishedFile, ObjectStream, Readable, StoredObject, exact_length
 from ..storage.names import Namespace
 
 PARTS = "parts/"
@@ -31,6 +33,8 @@ class Part:
     size: int
     etag: str  # the MD5 of its bytes
     modified: float
+    stride: int = 0  # laid out at (number - 1) x stride in its upload's file; 0: an object of its own
+    checks: str = ""  # a laid-out part's block checks, in hex
 
 
 class Parts:
@@ -43,8 +47,16 @@ class Parts:
         """Store part ``number``'s bytes and record it (replacing one sent
         before); ``hashed(oid)``: the body's checks, before anything is kept;
         ``etag()``: the MD5 of what was read."""
-        put = self.backend.put(_namespace(upload_id), source, hashed=hashed)
-        part = Part(number, put.info.oid, put.info.size, etag(), self.records.now())
+        namespace = _namespace(upload_id)
+        size = exact_length(source)
+        layout = self.backend.layout(namespace) if size is not None else None
+        laid = layout.put(number, size, source, hashed or _unchecked) if layout is not None else None
+        if laid is not None:
+            part = Part(number, laid.oid, laid.size, etag(), self.records.now(), laid.stride,
+                        b"".join(laid.checks).hex())
+        else:
+            put = self.backend.put(namespace, source, hashed=hashed)
+            part = Part(number, put.info.oid, put.info.size, etag(), self.records.now())
         value = asdict(part)
         self.records.update(_part(upload_id, number), lambda old: value)
         return part
@@ -52,11 +64,20 @@ class Parts:
     def list(self, upload_id: str, after: int = 0, limit: Optional[int] = None) -> List[Part]:
         """The upload's parts by number, from the one after ``after``."""
         prefix = PARTS + upload_id + "/"
-        return [Part(**{k: record.value[k] for k in ("number", "oid", "size", "etag", "modified")})
+        return [Part(**{k: record.value[k] for k in _FIELDS if k in record.value})
                 for _, record in self.records.items(prefix, _part(upload_id, after) if after else "", limit)]
 
-    def stream(self, upload_id: str, parts: List[Part]) -> "PartsStream":
-        return PartsStream(self.backend, _namespace(upload_id), parts)
+    def stream(self, upload_id: str, parts: List[Part]) -> Union["PartsStream", FinishedFile]:
+        """The bytes of ``parts``, in order: the upload's file itself when
+        the parts are laid out in it and are all it holds, else the parts
+        read one by one. Close it when done."""
+        namespace = _namespace(upload_id)
+        layout = self.backend.layout(namespace)
+        if layout is not None and all(part.stride for part in parts):
+            whole = layout.finished([(part.number, part.size, part.stride, _checks(part)) for part in parts])
+            if whole is not None:
+                return whole
+        return PartsStream(self.backend, namespace, parts)
 
     def drop(self, upload_id: str) -> None:
         """Every part of the upload: records, then bytes."""
@@ -68,6 +89,9 @@ class Parts:
                 self.backend.delete(namespace, info.oid)
             except NotFound:
                 pass
+        layout = self.backend.layout(namespace)
+        if layout is not None:
+            layout.discard()
 
 
 class PartsStream:
@@ -78,7 +102,7 @@ class PartsStream:
         self._namespace = namespace
         self._parts: Iterator[Part] = iter(parts)
         self._object: Optional[StoredObject] = None
-        self._stream: Optional[ObjectStream] = None
+        self._stream: Optional[Any] = None  # an ObjectStream, or a laid-out part's bytes
 
     def readinto(self, buffer: memoryview) -> int:
         while True:
@@ -90,8 +114,12 @@ class PartsStream:
             part = next(self._parts, None)
             if part is None:
                 return 0
-            self._object = self._backend.open(self._namespace, part.oid)
-            self._stream = ObjectStream(self._object)
+            layout = self._backend.layout(self._namespace) if part.stride else None
+            if layout is not None:
+                self._stream = layout.read(part.number, part.size, part.stride, _checks(part))
+            else:
+                self._object = self._backend.open(self._namespace, part.oid)
+                self._stream = ObjectStream(self._object)
 
     def close(self) -> None:
         if self._stream is not None:
@@ -100,6 +128,19 @@ class PartsStream:
         if self._object is not None:
             self._object.close()
             self._object = None
+
+
+_FIELDS = ("number", "oid", "size", "etag", "modified", "stride", "checks")
+
+
+def _checks(part: Part) -> List[bytes]:
+    """A laid-out part's block checks (4 bytes each: CRC-32s)."""
+    raw = bytes.fromhex(part.checks)
+    return [raw[index:index + 4] for index in range(0, len(raw), 4)]
+
+
+def _unchecked(oid: str) -> None:
+    """A part whose body carries no digest to check."""
 
 
 def _namespace(upload_id: str) -> Namespace:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from ..errors import NotFound
 from ..records.interface import Records
-from ..storage.interface import Backend, Readable
+from ..storage.interface import Backend, FinishedFile, Readable
 from .parts import Part, Parts, PartsStream
 
 UPLOADS = "s3/uploads/"
@@ -77,7 +77,7 @@ class Unfinished:
         found.sort(key=lambda upload: (upload.key.encode("utf-8"), upload.id))
         return found[:limit]
 
-    def stream(self, upload_id: str, parts: List[Part]) -> PartsStream:
+    def stream(self, upload_id: str, parts: List[Part]) -> Union[PartsStream, FinishedFile]:
         return self.parts_of.stream(upload_id, parts)
 
     def remove(self, upload: Upload) -> None:

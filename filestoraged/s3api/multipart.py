@@ -3,11 +3,12 @@ UploadPartCopy, CompleteMultipartUpload, AbortMultipartUpload, ListParts,
 ListMultipartUploads, over ``catalog.unfinished`` (any daemon takes the
 next part).
 
-Parts are stored as they come, never held in memory. Completing reads the
-parts named, in order, each checked as it is read, once: their bytes
-become the object (its SHA-256, hence its id, made in that pass) and the
-key names it only then, so a stop leaves the key's old object or the new
-one, never a mix. Its ETag is S3's: the MD5 of the parts' MD5s, ``-N``.
+Parts are stored as they come, never held in memory (on the disk backend,
+parts of one size at their place in one file: ``storage.disk.layout``).
+Completing makes the parts named into the object in one pass, each byte
+checked: the laid-out file adopted, or the parts read in order (its
+SHA-256, hence its id, made in that pass); the key names it only then, so
+a stop leaves the key's old object or the new one, never a mix. Its ETag is S3's: the MD5 of the parts' MD5s, ``-N``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Protocol
+from typing import Callable, Iterator, List, Optional, Protocol, Tuple
 
 from ..base.streams import fill
 from ..errors import CorruptObject, TooLarge, Unprocessable
@@ -35,13 +35,17 @@ def exact_length(stream) -> Optional[int]:
 
 
 class FinishedFile:
-    """A finished resumable upload's file on this machine's disk, as a stream
-    for ``Backend.put``, which may instead take the file itself (the disk
-    backend links it into place: one pass over the bytes, no copy). The file
-    stays the caller's to remove; use as a context manager."""
+    """A finished upload's file on this machine's disk (a resumable upload's,
+    or a multipart upload's parts laid out), as a stream for ``Backend.put``,
+    which may instead take the file itself (the disk backend links it into
+    place: one pass over the bytes, no copy). ``checks``: the block checks
+    (``storage.blocks``) its bytes were written with, when known; the pass
+    then proves the bytes are still those (``CorruptObject`` otherwise). The
+    file stays the caller's to remove; use as a context manager."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, checks: Optional[List[bytes]] = None) -> None:
         self.path = path
+        self.checks = checks
         self._handle = None
 
     def readinto(self, buffer: memoryview) -> int:
@@ -176,6 +180,49 @@ class MemoryObject(StoredObject):
             yield self._data[start:end]
 
 
+@dataclass(frozen=True)
+class LaidPart:
+    """A part written at its place in its upload's file (see ``Layout``)."""
+
+    oid: str  # the SHA-256 of the part's bytes
+    size: int
+    stride: int  # the part is at (number - 1) x stride in the file
+    checks: List[bytes]  # its block checks (``storage.blocks``), from its start
+
+
+class Layout(abc.ABC):
+    """Where one unfinished upload's parts are written at their place in
+    the finished object, one file for them all, so that completing the
+    upload adopts that file (one pass: its SHA-256) instead of writing the
+    object again. A part is laid out when it is as long as the first part
+    laid out (the stride) or shorter (it may be the last); any other part is
+    stored as an object of its own, as a backend without a layout stores
+    every part."""
+
+    @abc.abstractmethod
+    def put(self, number: int, size: int, stream: Readable, hashed: Callable[[str], None]) -> Optional[LaidPart]:
+        """Write part ``number`` of ``size`` bytes at ``(number - 1) x
+        stride``; None, before any byte is read, when it has no place there
+        (another size, its place written already, the file adopted).
+        ``hashed(oid)``: the body's checks, before the part is kept."""
+
+    @abc.abstractmethod
+    def read(self, number: int, size: int, stride: int, checks: List[bytes]) -> Readable:
+        """A laid-out part's bytes, each block checked against ``checks``."""
+
+    @abc.abstractmethod
+    def finished(self, parts: List[Tuple[int, int, int, List[bytes]]]) -> Optional[FinishedFile]:
+        """The upload's file as the object, if ``parts`` (``(number, size,
+        stride, checks)``, in order) are exactly what it holds, from part 1
+        on with no gap; None otherwise (the parts are then read one by one).
+        Close it when done: until then no part is written to it."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """What the layout keeps besides the file (an object of the
+        upload's namespace, removed with the others), once the upload ended."""
+
+
 class Backend(abc.ABC):
     """Put a stream, open for reading, stat, delete, list — per namespace."""
 
@@ -219,6 +266,12 @@ class Backend(abc.ABC):
         self, namespace: Namespace, after: str = "", limit: Optional[int] = None
     ) -> List[ObjectInfo]:
         """Objects with an id greater than ``after``, in id order, at most ``limit``."""
+
+    def layout(self, namespace: Namespace) -> Optional[Layout]:
+        """Where the parts of the unfinished upload whose namespace is
+        ``namespace`` may be laid out (see ``Layout``); None: each part is an
+        object of that namespace."""
+        return None
 
     def check(self) -> None:
         """Raise ``BackendUnavailable`` if the backend cannot serve (for /healthz)."""

@@ -26,7 +26,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from ...errors import InsufficientStorage, NotFound
+from ...errors import CorruptObject, InsufficientStorage, NotFound
 from .. import blocks
 from ...base.lru import FileCache, identity, still_same_file
 from ..interface import (Backend, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
@@ -49,7 +49,8 @@ from .files import (
     write_record,
 )
 from .indexing import index_path, reconcile
-from .quota import USAGE_FILE, Usage
+from .layout import LaidOut
+from .quota import USAGE_FILE, Reservation, Usage
 from .reader import DiskObject
 from .writer import write_object
 
@@ -125,20 +126,23 @@ class DiskBackend(Backend):
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
         if isinstance(stream, FinishedFile):
-            return self._adopt(namespace, stream.path, content_type, expected, hashed)
-        with _disk_errors(), TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp, \
-                self._usage.reservation() as reservation:
+            return self._adopt(namespace, stream, content_type, expected, hashed)
+        with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp:
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
             return self._publish(namespace, tmp.fd, written, content_type, tmp.path, tmp.finish)
 
-    def _adopt(self, namespace: Namespace, path: str, content_type: Optional[str], expected: Optional[str],
-               hashed: Optional[Callable[[str], None]]) -> PutResult:
-        """A finished resumable upload's file becomes the object itself: one
-        pass hashes it (its SHA-256 and block checks) and it is hard-linked
-        into place, never copied. The file is on this disk (``uploads/``)."""
-        with _disk_errors(), open(path, "r+b") as source, self._usage.reservation() as reservation:
+    def _adopt(self, namespace: Namespace, finished: FinishedFile, content_type: Optional[str],
+               expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
+        """A finished upload's file becomes the object itself: one pass
+        hashes it (its SHA-256 and block checks, which must be the ones its
+        bytes were written with, if known) and it is hard-linked into place,
+        never copied. The file is on this disk (``uploads/``, ``parts/``)."""
+        path = finished.path
+        with self.writing() as reservation, open(path, "r+b") as source:
             written = write_object(None, source, reservation, self.max_size)
+            if finished.checks is not None and written[2] != finished.checks:
+                raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
             before_publishing(written[0], expected, hashed)
             return self._publish(namespace, source.fileno(), written, content_type, path,
                                  lambda: os.fsync(source.fileno()))
@@ -166,6 +170,22 @@ class DiskBackend(Backend):
             self.counted(change.put(namespace.path, digest, size))
         fsync_dir(folder)
         return PutResult(ObjectInfo(digest, size, content_type), True)
+
+    def layout(self, namespace: Namespace) -> LaidOut:
+        return LaidOut(self, namespace)
+
+    @contextmanager
+    def writing(self) -> Iterator[Reservation]:
+        """Quota bytes for a write (``Reservation.take``), given back at the
+        end; a full disk as the 507 it is."""
+        with _disk_errors(), self._usage.reservation() as reservation:
+            yield reservation
+
+    def count_file(self, namespace: Namespace, name: str, size: int) -> None:
+        """The index row (and usage) of a file of ``namespace`` that grows in
+        place (a layout's, see ``layout``) set to its ``size``."""
+        with self.index.changing() as change:
+            self.counted(change.put(namespace.path, name, size))
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         path = self.object_path(namespace, oid)

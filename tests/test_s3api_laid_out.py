@@ -1,0 +1,152 @@
+"""Multipart uploads on the disk backend, whose parts of one size are laid
+out in one file at their place in the object, so that completing the upload
+adopts that file instead of writing the object again; and every way a part
+does not fit that (another size, sent again, a completion naming fewer
+parts, a part being written, a changed byte), where the bytes must come out
+the same, checked."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import unittest
+
+from filestoraged.catalog.parts import Parts
+from filestoraged.errors import CorruptObject
+from filestoraged.storage.names import Namespace, repository
+
+from .s3api_support import S3ApiCase, boto3_or_skip
+from .storage_contract import SizedStream
+from .support import payload, sha256
+
+MIB = 1024 * 1024
+
+
+class LaidOutPartsTests(S3ApiCase):
+    def setUp(self) -> None:
+        boto3_or_skip(self)
+        super().setUp()
+        import botocore.exceptions
+
+        self.ClientError = botocore.exceptions.ClientError
+        self.s3 = self.client()
+        self.s3.create_bucket(Bucket="big")
+
+    def upload(self, key: str, *bodies: bytes):
+        upload = self.s3.create_multipart_upload(Bucket="big", Key=key)["UploadId"]
+        done = [{"PartNumber": n, "ETag": self.s3.upload_part(Bucket="big", Key=key, UploadId=upload, PartNumber=n,
+                                                               Body=body)["ETag"]}
+                for n, body in enumerate(bodies, start=1)]
+        return upload, done
+
+    def complete(self, key: str, upload: str, done) -> None:
+        self.s3.complete_multipart_upload(Bucket="big", Key=key, UploadId=upload, MultipartUpload={"Parts": done})
+
+    def laid_out_file(self, upload: str) -> str:
+        folder = os.path.join(self.data_dir, "parts", upload, "00")
+        names = os.listdir(folder)
+        self.assertEqual(len(names), 1, names)
+        return os.path.join(folder, names[0])
+
+    def object_path(self, data: bytes) -> str:
+        oid = sha256(data)
+        return os.path.join(self.data_dir, "repos", "big", oid[:2], oid)
+
+    def stored(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket="big", Key=key)["Body"].read()
+
+    def test_parts_of_one_size_become_the_object_itself(self):
+        bodies = [payload(8 * MIB, 61), payload(8 * MIB, 62), payload(3 * MIB + 5, 63)]
+        whole = b"".join(bodies)
+        upload, done = self.upload("k", *bodies)
+        laid = os.stat(self.laid_out_file(upload))
+        self.assertEqual(laid.st_size, len(whole))
+        self.complete("k", upload, done)
+        self.assertEqual(sha256(self.stored("k")), sha256(whole))
+        self.assertEqual(os.stat(self.object_path(whole)).st_ino, laid.st_ino)  # adopted, not written again
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, "parts", upload)))
+        self.assertEqual(self.app.backend.usage(), (1, len(whole)))  # the parts' file is counted no more
+        self.assertEqual(self.app.backend.index.totals(), (1, len(whole)))
+        ranged = self.s3.get_object(Bucket="big", Key="k", Range="bytes=%d-%d" % (8 * MIB - 3, 8 * MIB + 2))
+        self.assertEqual(ranged["Body"].read(), whole[8 * MIB - 3:8 * MIB + 3])  # its block record is right
+
+    def test_parts_that_do_not_fit_come_out_the_same(self):
+        first, again = payload(5 * MIB, 71), payload(5 * MIB, 72)
+        bigger, tail = payload(6 * MIB, 73), b"the tail"
+        upload, done = self.upload("k", first, bigger, tail)
+        resent = self.s3.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=1, Body=again)
+        done[0] = {"PartNumber": 1, "ETag": resent["ETag"]}
+        self.complete("k", upload, done)
+        self.assertEqual(sha256(self.stored("k")), sha256(again + bigger + tail))  # the part sent last counts
+
+        # A completion that names fewer parts than were sent.
+        bodies = [payload(5 * MIB, 74), payload(5 * MIB, 75), payload(MIB, 76)]
+        upload, done = self.upload("fewer", *bodies)
+        self.complete("fewer", upload, done[:2])
+        self.assertEqual(sha256(self.stored("fewer")), sha256(bodies[0] + bodies[1]))
+        self.assertEqual(self.app.backend.index.totals(), (2, len(again + bigger + tail) + 10 * MIB))
+
+    def test_a_part_still_being_written_keeps_the_file_from_being_adopted(self):
+        bodies = [payload(5 * MIB, 81), payload(2 * MIB, 82)]
+        upload, done = self.upload("k", *bodies)
+        with open(self.laid_out_file(upload), "rb") as laid:
+            fcntl.flock(laid, fcntl.LOCK_SH)  # as a writer of a part holds it
+            self.complete("k", upload, done)
+        self.assertEqual(sha256(self.stored("k")), sha256(b"".join(bodies)))
+        self.assertEqual(self.app.backend.index.totals(), (1, 7 * MIB))
+
+    def test_a_changed_byte_in_the_file_is_caught_and_nothing_is_stored(self):
+        self.s3.put_object(Bucket="big", Key="k", Body=b"the old object")
+        for named in (2, 1):  # the file adopted whole; the parts read one by one
+            upload, done = self.upload("k", payload(5 * MIB, 91), payload(5 * MIB, 92))
+            with open(self.laid_out_file(upload), "r+b") as laid:
+                laid.seek((named - 1) * 5 * MIB + 1000)  # in the last part named
+                byte = laid.read(1)
+                laid.seek(-1, io.SEEK_CUR)
+                laid.write(bytes([byte[0] ^ 1]))
+            with self.assertRaises(self.ClientError) as raised:
+                self.complete("k", upload, done[:named])
+            self.assertEqual(raised.exception.response["Error"]["Code"], "InternalError")
+            self.assertEqual(self.stored("k"), b"the old object")
+
+
+class LayoutTests(S3ApiCase):
+    """The layout beneath, where the order of events can be chosen."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.parts = Parts(self.app.records, self.app.backend)
+
+    def put(self, upload: str, number: int, data: bytes):
+        return self.parts.put(upload, number, SizedStream(data), lambda: "etag")
+
+    def test_no_part_is_written_into_a_file_once_it_is_an_object(self):
+        backend = self.app.backend
+        first, second = payload(512 * 1024, 1), payload(1000, 2)
+        parts = [self.put("u1", 1, first), self.put("u1", 2, second)]
+        self.assertTrue(all(part.stride == 512 * 1024 for part in parts))
+        with self.parts.stream("u1", parts) as whole:
+            stored = backend.put(repository("r"), whole)
+        self.assertEqual(stored.info.oid, sha256(first + second))
+        late = self.put("u1", 3, payload(1000, 3))  # the file is an object now: stored apart
+        self.assertEqual(late.stride, 0)
+        with backend.open(repository("r"), stored.info.oid) as obj:
+            obj.preflight()
+            self.assertEqual(obj.read_all(), first + second)
+        self.parts.drop("u1")
+        self.assertEqual(backend.index.totals(), (1, len(first + second)))
+
+    def test_a_file_changed_under_a_completion_is_refused(self):
+        backend = self.app.backend
+        parts = [self.put("u2", 1, payload(512 * 1024, 4)), self.put("u2", 2, payload(512 * 1024, 5))]
+        path = backend.object_path(Namespace("parts/u2"), "%064x" % (512 * 1024))
+        with open(path, "r+b") as laid:
+            laid.write(b"X")
+        with self.parts.stream("u2", parts) as whole, self.assertRaises(CorruptObject):
+            backend.put(repository("r"), whole)
+        self.assertEqual(backend.list(repository("r")), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
