@@ -71,6 +71,40 @@ class LaidOutPartsTests(S3ApiCase):
         ranged = self.s3.get_object(Bucket="big", Key="k", Range="bytes=%d-%d" % (8 * MIB - 3, 8 * MIB + 2))
         self.assertEqual(ranged["Body"].read(), whole[8 * MIB - 3:8 * MIB + 3])  # its block record is right
 
+    def test_the_last_part_sent_first_is_copied_to_its_place(self):
+        bodies = [payload(8 * MIB, 64), payload(8 * MIB, 65), payload(MIB + 5, 66)]
+        whole = b"".join(bodies)
+        upload = self.s3.create_multipart_upload(Bucket="big", Key="k")["UploadId"]
+        etags = {}
+        for number in (3, 1, 2):  # as boto3's threads may send them
+            etags[number] = self.s3.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=number,
+                                                Body=bodies[number - 1])["ETag"]
+        laid = os.stat(self.laid_out_file(upload))
+        self.assertEqual(laid.st_size, 16 * MIB)  # a short part fixes no stride: the last is apart
+        self.complete("k", upload, [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)])
+        self.assertEqual(sha256(self.stored("k")), sha256(whole))
+        self.assertEqual(os.stat(self.object_path(whole)).st_ino, laid.st_ino)
+        self.assertEqual(self.app.backend.index.totals(), (1, len(whole)))
+
+    def test_a_changed_byte_in_the_last_part_apart_is_caught(self):
+        self.s3.put_object(Bucket="big", Key="k", Body=b"the old object")
+        tail = payload(MIB + 5, 68)
+        upload = self.s3.create_multipart_upload(Bucket="big", Key="k")["UploadId"]
+        last = self.s3.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=2, Body=tail)["ETag"]
+        first = self.s3.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=1,
+                                    Body=payload(5 * MIB, 67))["ETag"]
+        apart = self.object_path(tail).replace(os.path.join("repos", "big"), os.path.join("parts", upload))
+        with open(apart, "r+b") as stored:
+            stored.seek(1000)
+            byte = stored.read(1)
+            stored.seek(1000)
+            stored.write(bytes([byte[0] ^ 1]))
+        with self.assertRaises(self.ClientError) as raised:
+            self.complete("k", upload, [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": last}])
+        self.assertEqual(raised.exception.response["Error"]["Code"], "InternalError")
+        self.assertEqual(self.stored("k"), b"the old object")
+        self.assertEqual(os.path.getsize(self.laid_out_file(upload)), 5 * MIB)  # the copy undone
+
     def test_parts_that_do_not_fit_come_out_the_same(self):
         first, again = payload(5 * MIB, 71), payload(5 * MIB, 72)
         bigger, tail = payload(6 * MIB, 73), b"the tail"

@@ -15,6 +15,7 @@ its bytes are stored; a part sent again replaces it.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator, List, Optional, Union
 
@@ -73,8 +74,16 @@ class Parts:
         read one by one. Close it when done."""
         namespace = _namespace(upload_id)
         layout = self.backend.layout(namespace)
-        if layout is not None and all(part.stride for part in parts):
-            whole = layout.finished([(part.number, part.size, part.stride, _checks(part)) for part in parts])
+        if layout is not None and parts and all(part.stride for part in parts[:-1]):
+            laid = [(part.number, part.size, part.stride, _checks(part)) for part in parts]
+            last = parts[-1]
+            if last.stride:
+                whole = layout.finished(laid)
+            elif last.number == len(parts):  # the last part apart: copied to its place
+                with closing(PartsStream(self.backend, namespace, [last])) as tail:
+                    whole = layout.finished(laid[:-1], tail, last.size)
+            else:
+                whole = None
             if whole is not None:
                 return whole
         return PartsStream(self.backend, namespace, parts)

@@ -211,11 +211,14 @@ class Layout(abc.ABC):
         """A laid-out part's bytes, each block checked against ``checks``."""
 
     @abc.abstractmethod
-    def finished(self, parts: List[Tuple[int, int, int, List[bytes]]]) -> Optional[FinishedFile]:
+    def finished(self, parts: List[Tuple[int, int, int, List[bytes]]], tail: Optional[Readable] = None,
+                 tail_size: int = 0) -> Optional[FinishedFile]:
         """The upload's file as the object, if ``parts`` (``(number, size,
         stride, checks)``, in order) are exactly what it holds, from part 1
-        on with no gap; None otherwise (the parts are then read one by one).
-        Close it when done: until then no part is written to it."""
+        on with no gap, and then ``tail`` (the last part, stored apart: its
+        ``tail_size`` checked bytes) once it is copied to its place; None
+        otherwise (the parts are then read one by one). Close it when done:
+        until then no part is written to it."""
 
     @abc.abstractmethod
     def discard(self) -> None:

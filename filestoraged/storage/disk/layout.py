@@ -5,11 +5,15 @@ of writing the object a second time.
 
 Decision: S3 gives a part's place only at completion, but clients send
 parts of one size but the last (boto3 and the aws cli 8 MiB, rclone 5 MiB,
-restic 16 MiB). The first part laid out fixes the stride; part N goes at
-``(N - 1) x stride`` when it is that long or shorter (the last may be).
+restic 16 MiB). The first part laid out fixes the stride: part 1, or a part
+of at least ``MIN_PART`` bytes (only the last part may be shorter, and it
+often comes first: boto3 sends its parts from several threads); part N goes
+at ``(N - 1) x stride`` when it is that long or shorter (the last may be).
 Anything else (another size, a part sent again, a copied part) is stored as
-an object of its own, and completion then reads the parts one by one: the
-layout is a shortcut, never a condition.
+an object of its own. Completion adopts the file when every part but the
+last is in it; the last, if it is not, is copied to its place first (at
+most a stride of bytes, each block checked as it is read); otherwise the
+parts are read one by one: the layout is a shortcut, never a condition.
 
 Layout, in the upload's namespace (``parts/<upload id>``):
 - the file: an object path named by the stride (``00/<stride as 64 hex
@@ -43,6 +47,7 @@ from .files import make_dirs, remove_quietly
 from .writer import write_object
 
 FOLDER = "00"  # the file's shard folder: a stride's 64 hex digits begin with zeros
+MIN_PART = 5 * 1024 * 1024  # bytes S3 asks of every part but the last
 
 
 class LaidOut(Layout):
@@ -56,14 +61,11 @@ class LaidOut(Layout):
         self.claims = os.path.join(self.folder, "claims")
 
     def put(self, number: int, size: int, stream: Readable, hashed: Callable[[str], None]) -> Optional[LaidPart]:
-        stride, new = self._stride(size)
+        stride, new = self._stride(number, size)
         if stride is None or size > stride:
             return None
-        claim = os.path.join(self.claims, "%d-%d" % (stride, number))
-        make_dirs(self.claims)
-        try:
-            os.close(os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
+        claim = self._claim(stride, number)
+        if claim is None:
             return None
         path = self._path(stride)
         try:
@@ -95,26 +97,31 @@ class LaidOut(Layout):
     def read(self, number: int, size: int, stride: int, checks: List[bytes]) -> Readable:
         return _Region(self._path(stride), (number - 1) * stride, size, checks)
 
-    def finished(self, parts: List[Tuple[int, int, int, List[bytes]]]) -> Optional[FinishedFile]:
+    def finished(self, parts: List[Tuple[int, int, int, List[bytes]]], tail: Optional[Readable] = None,
+                 tail_size: int = 0) -> Optional[FinishedFile]:
         if not parts:
             return None
         stride = parts[0][2]
-        last = len(parts)
-        if stride <= 0 or [number for number, _, _, _ in parts] != list(range(1, last + 1)):
+        laid = len(parts)
+        if stride <= 0 or [number for number, _, _, _ in parts] != list(range(1, laid + 1)):
             return None
         if any(part_stride != stride or size != stride for _, size, part_stride, _ in parts[:-1]):
             return None
-        if parts[-1][2] != stride or parts[-1][1] > stride:
+        if parts[-1][2] != stride or parts[-1][1] > stride or (tail is not None and
+                                                                 (parts[-1][1] != stride or tail_size > stride)):
             return None
         path = self._path(stride)
+        checks = [check for _, _, _, part_checks in parts for check in part_checks]
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, (os.O_RDONLY if tail is None else os.O_RDWR) | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            total = (last - 1) * stride + parts[-1][1]
-            if not _still_unadopted(fd, path) or os.fstat(fd).st_size != total:
+            held = (laid - 1) * stride + parts[-1][1]
+            if not _still_unadopted(fd, path) or os.fstat(fd).st_size != held:
+                raise BlockingIOError
+            if tail is not None and not self._copy_tail(fd, stride, laid + 1, tail, tail_size, checks):
                 raise BlockingIOError
         except BlockingIOError:
             os.close(fd)  # a part is being written (or the file is no longer the parts alone)
@@ -122,7 +129,7 @@ class LaidOut(Layout):
         except BaseException:
             os.close(fd)
             raise
-        return _Sealed(path, [check for _, _, _, checks in parts for check in checks], fd)
+        return _Sealed(path, checks, fd)
 
     def discard(self) -> None:
         """The claims, then the upload's folders if nothing is left in them."""
@@ -137,9 +144,45 @@ class LaidOut(Layout):
             except OSError:
                 pass  # not empty: a part stored after the upload ended, or not a folder
 
-    def _stride(self, size: int) -> Tuple[Optional[int], bool]:
+    def _copy_tail(self, fd: int, stride: int, number: int, tail: Readable, size: int,
+                   checks: List[bytes]) -> bool:
+        """Write the last part (``tail``, checked as it is read, stored apart)
+        to its place, under the completion's lock, its block checks added to
+        ``checks``; False if its place is claimed (nothing written)."""
+        claim = self._claim(stride, number)
+        if claim is None:
+            return False
+        start = (number - 1) * stride
+        try:
+            os.lseek(fd, start, os.SEEK_SET)
+            with self.backend.writing() as reservation:
+                _, written, tail_checks = write_object(fd, tail, reservation, size)
+                if written != size:
+                    raise CorruptObject("the last part gave %d bytes, not %d" % (written, size))
+                os.fdatasync(fd)
+                self.backend.count_file(self.namespace, _name(stride), start + size)
+        except BaseException:
+            os.ftruncate(fd, start)
+            remove_quietly(claim)
+            raise
+        checks.extend(tail_checks)
+        return True
+
+    def _claim(self, stride: int, number: int) -> Optional[str]:
+        """The claim on part ``number``'s place, made; None if it was made before."""
+        claim = os.path.join(self.claims, "%d-%d" % (stride, number))
+        make_dirs(self.claims)
+        try:
+            os.close(os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return None
+        return claim
+
+    def _stride(self, number: int, size: int) -> Tuple[Optional[int], bool]:
         """The stride of this upload's file and False; a new one (``size``)
-        and True if it has none yet and ``size`` is whole blocks; else None."""
+        and True if it has none yet and part ``number`` may fix it (whole
+        blocks, and part 1 or not shorter than every part but the last must
+        be); else None."""
         try:
             names = os.listdir(os.path.join(self.folder, FOLDER))
         except FileNotFoundError:
@@ -147,7 +190,7 @@ class LaidOut(Layout):
         strides = [int(name, 16) for name in names if _is_stride(name)]
         if len(strides) == 1:
             return strides[0], False
-        if strides or size <= 0 or size % BLOCK:
+        if strides or size <= 0 or size % BLOCK or (number > 1 and size < MIN_PART):
             return None, False  # two parts raced to make it with two sizes: the parts are read one by one
         make_dirs(os.path.join(self.folder, FOLDER))
         return size, True
