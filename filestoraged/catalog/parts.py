@@ -89,9 +89,12 @@ class Parts:
         return PartsStream(self.backend, namespace, parts)
 
     def drop(self, upload_id: str) -> None:
-        """Every part of the upload: records, then bytes."""
-        for part in self.list(upload_id):
-            self.records.delete(_part(upload_id, part.number))
+        """Every part of the upload: records (one transaction where the
+        records can make one, not a commit per part), then bytes."""
+        parts = self.list(upload_id)
+        with self.records.batch():
+            for part in parts:
+                self.records.delete(_part(upload_id, part.number))
         namespace = _namespace(upload_id)
         for info in self.backend.list(namespace):
             try:

@@ -52,7 +52,7 @@ from .indexing import index_path, reconcile
 from .layout import LaidOut
 from .quota import USAGE_FILE, Reservation, Usage
 from .reader import DiskObject
-from .writer import write_object
+from .writer import hash_file, write_object
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class DiskBackend(Backend):
         never copied. The file is on this disk (``uploads/``, ``parts/``)."""
         path = finished.path
         with self.writing() as reservation, open(path, "r+b") as source:
-            written = write_object(None, source, reservation, self.max_size)
+            written = hash_file(source.fileno(), reservation, self.max_size)
             if finished.checks is not None and written[2] != finished.checks:
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
             before_publishing(written[0], expected, hashed)
