@@ -8,12 +8,13 @@ import os
 
 from filestoraged.storage.memcached.tier import CACHE_MAX, CachedBackend
 from filestoraged.storage.disk.backend import DiskBackend
-from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.blocks import BLOCK
+from filestoraged.storage.names import DEFAULT, Namespace
 from filestoraged.storage.s3.backend import S3Backend, key_of
 
 from .memcached_server import MemcachedMixin
 from .seaweed_server import SeaweedMixin
-from .storage_contract import StorageContract
+from .storage_contract import SizedStream, StorageContract
 from .support import ServerCase, payload, sha256
 from .test_disk import DiskTestCase, flip_middle_bit
 from .test_s3 import flip_a_byte
@@ -30,6 +31,16 @@ class CachedContractTests(StorageContract, MemcachedMixin, DiskTestCase):
 
     def assert_nothing_left(self) -> None:
         self.assertEqual(os.listdir(self.backend.tier.tmp_dir), [])
+
+    def test_a_multipart_uploads_parts_are_laid_out_by_the_tier(self):
+        layout = self.backend.layout(Namespace("parts/cached"))
+        data = payload(BLOCK + 10, 3)
+        first = layout.put(1, BLOCK, SizedStream(data[:BLOCK]), lambda oid: None)
+        last = layout.put(2, 10, SizedStream(data[BLOCK:]), lambda oid: None)
+        with layout.finished([(1, BLOCK, first.stride, first.checks), (2, 10, last.stride, last.checks)]) as whole:
+            stored = self.backend.put(DEFAULT, whole)  # adopted by the tier: the file becomes the object
+        self.assertEqual(stored.info.oid, sha256(data))
+        self.assertEqual(self.read(stored.info.oid), data)
 
 
 class CachedS3Tests(MemcachedMixin, SeaweedMixin, ServerCase):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import fcntl
 import io
 import os
+import threading
 import unittest
 
 from filestoraged.catalog.parts import Parts
-from filestoraged.errors import CorruptObject
+from filestoraged.errors import CorruptObject, NotFound
 from filestoraged.storage.names import Namespace, repository
 
 from .s3api_support import S3ApiCase, boto3_or_skip
@@ -170,6 +171,37 @@ class LayoutTests(S3ApiCase):
             self.assertEqual(obj.read_all(), first + second)
         self.parts.drop("u1")
         self.assertEqual(backend.index.totals(), (1, len(first + second)))
+
+    def test_a_part_written_while_its_upload_is_aborted_leaves_nothing_counted(self):
+        backend = self.app.backend
+        self.put("u3", 1, payload(512 * 1024, 6))
+        halfway, go_on = threading.Event(), threading.Event()
+
+        class Slow(SizedStream):
+            def readinto(self, buffer):
+                if self.tell() >= 256 * 1024 and not halfway.is_set():
+                    halfway.set()
+                    go_on.wait(20)
+                return super().readinto(buffer[:256 * 1024])
+
+        failures = []
+
+        def second() -> None:
+            try:
+                self.parts.put("u3", 2, Slow(payload(512 * 1024, 7)), lambda: "etag")
+            except BaseException as error:  # asserted below
+                failures.append(error)
+
+        writer = threading.Thread(target=second)
+        writer.start()
+        self.assertTrue(halfway.wait(20))
+        self.parts.drop("u3")  # aborted while part 2 is written
+        go_on.set()
+        writer.join(20)
+        self.assertFalse(writer.is_alive())
+        self.assertEqual([type(error) for error in failures], [NotFound])
+        self.assertEqual(backend.index.totals(), (0, 0))
+        self.assertEqual(self.parts.list("u3"), [])
 
     def test_a_file_changed_under_a_completion_is_refused(self):
         backend = self.app.backend

@@ -40,7 +40,7 @@ from typing import Callable, List, Optional, Tuple
 
 from .. import blocks
 from ..blocks import BLOCK
-from ...errors import CorruptObject
+from ...errors import CorruptObject, NotFound
 from ..interface import FinishedFile, LaidPart, Layout, Readable
 from ..names import Namespace
 from .files import make_dirs, remove_quietly
@@ -86,6 +86,8 @@ class LaidOut(Layout):
                 oid, written, checks = write_object(fd, stream, reservation, size)
                 hashed(oid)
                 os.fdatasync(fd)
+                if not _still_unadopted(fd, path):  # the upload was aborted meanwhile
+                    raise NotFound("the upload ended while its part was written")
                 self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size)
             kept = True
             return LaidPart(oid, written, stride, checks)

@@ -23,7 +23,7 @@ import logging
 from typing import Callable, List, Optional, Sequence
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound
-from ..interface import Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
+from ..interface import Backend, Layout, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
 from ..names import Namespace
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ class CachedBackend(Backend):
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         return self.tier.stat(namespace, oid)
+
+    def layout(self, namespace: Namespace) -> Optional[Layout]:
+        return self.tier.layout(namespace)
 
     def delete(self, namespace: Namespace, oid: str) -> None:
         self.tier.delete(namespace, oid)
