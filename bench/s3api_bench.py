@@ -67,10 +67,10 @@ def _key_pair(daemon: Daemon) -> Tuple[str, str, str]:
 
 def _timed(action: Callable[[], object]) -> float:
     """Seconds ``action`` took, from a page cache with nothing left to
-    write. Decision: the daemon makes each upload durable before it
-    answers; SeaweedFS leaves its writes to the kernel, which wrote them out
-    during the next run, ours (taking turns), so each run now starts after
-    a ``sync`` (not timed)."""
+    write. Decision: each run starts after a ``sync`` (not timed), so that
+    no run pays for writes the one before it left to the kernel (the daemon
+    syncs an upload before it answers; SeaweedFS leaves that to the
+    kernel, and the two take turns)."""
     os.sync()
     start = time.perf_counter()
     action()
