@@ -4,7 +4,12 @@ its token's scope on the bucket; the --auth modes as on the main port."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
@@ -58,8 +63,9 @@ class PresignedTests(S3ApiCase):
         self.admin = self.client()
         self.admin.create_bucket(Bucket="box")
 
-    def fetch(self, url: str, data=None, method: str = "GET"):
-        request = urllib.request.Request(url, data=data, method=method)
+    def fetch(self, url: str, data=None, method: str = "GET", content_type=None):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read()
@@ -99,6 +105,78 @@ class PresignedTests(S3ApiCase):
         status, body = self.fetch(long)
         self.assertEqual(status, 400)
         self.assertIn(b"AuthorizationQueryParametersError", body)
+
+
+class PresignedV2Tests(PresignedTests):
+    """Presigned URLs of Signature Version 2: what boto3 makes with a
+    custom endpoint unless told ``signature_version='s3v4'``."""
+
+    def v2_client(self, *scopes: str, **config):
+        boto3 = boto3_or_skip(self)
+        from botocore.config import Config
+
+        key_id, secret = self.key_pair(*scopes)
+        return boto3.client("s3", endpoint_url=self.s3_url, region_name="us-east-1", aws_access_key_id=key_id,
+                            aws_secret_access_key=secret, config=Config(s3={"addressing_style": "path"}, **config))
+
+    def by_hand(self, pair, method: str, path: str, expires: int, content_type: str = "") -> str:
+        to_sign = "%s\n\n%s\n%d\n%s" % (method, content_type, expires, path)
+        signature = base64.b64encode(hmac.new(pair[1].encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
+        return "%s%s?AWSAccessKeyId=%s&Expires=%d&Signature=%s" % (
+            self.s3_url, path, pair[0], expires, urllib.parse.quote(signature, safe=""))
+
+    def test_boto3s_default_presigned_urls_work(self):
+        s3 = self.v2_client()  # no signature_version: botocore presigns with version 2 here
+        # Version 2 signs the Content-Type: the URL names the one to send.
+        put = s3.generate_presigned_url("put_object", Params={"Bucket": "box", "Key": "a b/ü.txt",
+                                                              "ContentType": "application/octet-stream"},
+                                        ExpiresIn=60)
+        self.assertIn("AWSAccessKeyId=", put)
+        self.assertEqual(self.fetch(put, b"sent by urllib", "PUT", "application/octet-stream")[0], 200)
+        get = s3.generate_presigned_url("get_object", Params={"Bucket": "box", "Key": "a b/ü.txt",
+                                                              "ResponseContentType": "text/plain; charset=utf-8"},
+                                        ExpiresIn=60)
+        with urllib.request.urlopen(get, timeout=10) as response:
+            self.assertEqual(response.read(), b"sent by urllib")
+            self.assertEqual(response.headers["Content-Type"], "text/plain; charset=utf-8")  # signed, so honoured
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="a b/ü.txt")["Body"].read(), b"sent by urllib")
+
+    def test_a_part_through_a_presigned_url(self):
+        s3 = self.v2_client(signature_version="s3")
+        upload = self.admin.create_multipart_upload(Bucket="box", Key="parts")["UploadId"]
+        url = s3.generate_presigned_url("upload_part", Params={"Bucket": "box", "Key": "parts", "UploadId": upload,
+                                                               "PartNumber": 1}, ExpiresIn=60)
+        self.assertEqual(self.fetch(url, b"one part", "PUT", content_type="")[0], 200)
+        moved = url.replace("partNumber=1", "partNumber=2")  # a sub-resource is signed
+        self.assertNotEqual(moved, url)
+        self.assertEqual(self.fetch(moved, b"another", "PUT", content_type="")[0], 403)
+        listed = self.admin.list_parts(Bucket="box", Key="parts", UploadId=upload)["Parts"]
+        self.assertEqual([(part["PartNumber"], part["Size"]) for part in listed], [(1, 8)])
+
+    def test_what_is_refused(self):
+        pair = self.key_pair()
+        self.admin.put_object(Bucket="box", Key="up", Body=b"x")
+        now = int(time.time())
+        self.assertEqual(self.fetch(self.by_hand(pair, "GET", "/box/up", now + 60)), (200, b"x"))
+        status, body = self.fetch(self.by_hand(pair, "GET", "/box/up", now - 1))
+        self.assertEqual((status, b"<Code>AccessDenied</Code>" in body), (403, True))  # expired
+        status, body = self.fetch(self.by_hand(pair, "GET", "/box/up", now + 8 * 24 * 3600))
+        self.assertEqual((status, b"AuthorizationQueryParametersError" in body), (400, True))  # over 7 days
+        status, body = self.fetch(self.by_hand((pair[0], "not the secret"), "GET", "/box/up", now + 60))
+        self.assertEqual((status, b"SignatureDoesNotMatch" in body), (403, True))
+        self.assertIn(b"<StringToSign>GET\n\n\n", body)
+        status, body = self.fetch(self.by_hand(("FSD" + "A" * 17, "x" * 40), "GET", "/box/up", now + 60))
+        self.assertEqual((status, b"InvalidAccessKeyId" in body), (403, True))
+        status, _ = self.fetch(self.by_hand(pair, "GET", "/box/up", now + 60), b"changed", "PUT", "")
+        self.assertEqual(status, 403)  # signed for GET
+        reader = self.key_pair("data:box:read")
+        writer = self.by_hand(self.key_pair("data:box:write"), "PUT", "/box/new", now + 60, "text/plain")
+        self.assertEqual(self.fetch(writer, b"new", "PUT", "text/plain")[0], 200)
+        self.assertEqual(self.fetch(writer, b"new", "PUT", "text/html")[0], 403)  # the type is signed
+        status, body = self.fetch(self.by_hand(reader, "PUT", "/box/up", now + 60, "text/plain"), b"changed",
+                                  "PUT", "text/plain")
+        self.assertEqual((status, b"AccessDenied" in body), (403, True))  # its token may only read
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="up")["Body"].read(), b"x")
 
 
 class ScopeTests(S3ApiCase):

@@ -1,5 +1,6 @@
 """Who sent an S3 request: its SigV4 signature (the ``Authorization``
-header, or a presigned URL's query) checked against the secret of its key
+header, or a presigned URL's query; or a presigned URL's SigV2 signature,
+``wire.sigv2``) checked against the secret of its key
 (``access.s3keys``), its time against the clock, and what the key's token
 may do. The steps of the signature are ``wire.sigv4``'s, the same the S3
 backend signs with.
@@ -27,6 +28,7 @@ from ..access.scopes import Need, Scope, grants
 from ..access.tokens import TokenStore
 from ..errors import BadRequest, Forbidden, TooManyRequests
 from ..records.interface import Records
+from ..wire import sigv2
 from ..wire.sigv4 import (Claim, expected_signature, matches, query_pairs, read_authorization, read_presigned,
                           signing_key, uri_encode)
 
@@ -96,21 +98,15 @@ class Signatures:
             signed_pairs = [pair for pair in pairs if pair[0] != "X-Amz-Signature"]
         elif authorization:
             raise BadRequest("only AWS Signature Version 4 is taken here (AWS4-HMAC-SHA256)").as_s3("InvalidRequest")
+        elif sigv2.is_presigned_v2(dict(pairs)):
+            return self._presigned_v2(method, raw_path, raw_query, headers, dict(pairs), mode, address)
         else:
             return Caller(None, mode)
         if mode == "off":  # takes any signature: nothing is checked, chunk signatures neither
             return Caller(None, mode)
-        now = self.clock()
-        retry = self.failures.retry_after(address, now)
-        if retry is not None:
-            raise TooManyRequests(retry, "too many wrong signatures from %s; retry in %d s" % (address, retry)
-                                  ).as_s3("SlowDown")
+        now = self._not_throttled(address)
         self._check_time(claim)
-        token = self.tokens.find_s3(claim.access_key)
-        if token is None:
-            self.failures.add(address, now)
-            raise Forbidden("the access key %s does not exist here (or was revoked)" % claim.access_key[:40]
-                            ).as_s3("InvalidAccessKeyId", ("AWSAccessKeyId", claim.access_key[:40]))
+        token = self._token(claim.access_key, address, now)
         key = signing_key(secret_of(self._server_key, claim.access_key), claim.day, claim.region, claim.service)
         expected, canonical, to_sign = expected_signature(key, claim, method, raw_path, signed_pairs, headers,
                                                           payload)
@@ -127,6 +123,56 @@ class Signatures:
                                                 ("StringToSign", to_sign), ("SignatureProvided", claim.signature),
                                                 ("CanonicalRequest", canonical))
         return Caller(token.scopes, mode, token.name, key, claim, payload)
+
+    def _presigned_v2(self, method: str, raw_path: str, raw_query: str, headers, query, mode: str,
+                      address: str) -> Caller:
+        """A presigned URL of Signature Version 2 (``wire.sigv2``): good
+        until its ``Expires``, at most ``MAX_EXPIRES`` from now, as a SigV4
+        one; its body is taken as unsigned (SigV2 signs none)."""
+        try:
+            claim = sigv2.read_presigned_v2(query)
+        except BadRequest as error:
+            raise error.as_s3("AuthorizationQueryParametersError") from None
+        if mode == "off":
+            return Caller(None, mode)
+        now = self._not_throttled(address)
+        if now > claim.expires:
+            raise Forbidden("the presigned URL expired").as_s3("AccessDenied")
+        if claim.expires - now > MAX_EXPIRES + MAX_SKEW:
+            raise BadRequest("a presigned URL is good for at most %d seconds" % MAX_EXPIRES
+                             ).as_s3("AuthorizationQueryParametersError")
+        token = self._token(claim.access_key, address, now)
+        secret = secret_of(self._server_key, claim.access_key)
+        expected, to_sign = sigv2.expected(secret, method, raw_path, raw_query, headers, claim)
+        if not matches(expected, claim.signature):
+            alternative = uri_encode(unquote(raw_path), keep_slash=True)
+            if alternative == raw_path or not matches(
+                    sigv2.expected(secret, method, alternative, raw_query, headers, claim)[0], claim.signature):
+                self.failures.add(address, now)
+                raise Forbidden("the signature does not match: check the secret key and how the URL is "
+                                "signed").as_s3("SignatureDoesNotMatch", ("AWSAccessKeyId", claim.access_key),
+                                                ("StringToSign", to_sign), ("SignatureProvided", claim.signature))
+        return Caller(token.scopes, mode, token.name, payload="UNSIGNED-PAYLOAD")
+
+    def _not_throttled(self, address: str) -> float:
+        """Now, unless ``address`` sent too many wrong signatures lately
+        (``TooManyRequests``, SlowDown)."""
+        now = self.clock()
+        retry = self.failures.retry_after(address, now)
+        if retry is not None:
+            raise TooManyRequests(retry, "too many wrong signatures from %s; retry in %d s" % (address, retry)
+                                  ).as_s3("SlowDown")
+        return now
+
+    def _token(self, access_key: str, address: str, now: float):
+        """The token of ``access_key``; ``Forbidden`` (InvalidAccessKeyId),
+        counted against ``address``, if there is none."""
+        token = self.tokens.find_s3(access_key)
+        if token is None:
+            self.failures.add(address, now)
+            raise Forbidden("the access key %s does not exist here (or was revoked)" % access_key[:40]
+                            ).as_s3("InvalidAccessKeyId", ("AWSAccessKeyId", access_key[:40]))
+        return token
 
     def _check_time(self, claim: Claim) -> None:
         signed_at = calendar.timegm(time.strptime(claim.stamp, "%Y%m%dT%H%M%SZ"))
