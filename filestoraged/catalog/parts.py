@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, List, Optional, Union
 
 from ..errors import NotFound
 from ..records.interface import Records
-from ..storage.interface import Backend, FinishedFile, ObjectStream, Readable, StoredObject, exact_length
+from ..storage.interface import (Backend, FinishedFile, Layout, ObjectStream, Readable, StoredObject,
+                                 exact_length)
 from ..storage.names import Namespace
 
 PARTS = "parts/"
@@ -80,13 +81,13 @@ class Parts:
             if last.stride:
                 whole = layout.finished(laid)
             elif last.number == len(parts):  # the last part apart: copied to its place
-                with closing(PartsStream(self.backend, namespace, [last])) as tail:
+                with closing(PartsStream(self.backend, namespace, [last], layout)) as tail:
                     whole = layout.finished(laid[:-1], tail, last.size)
             else:
                 whole = None
             if whole is not None:
                 return whole
-        return PartsStream(self.backend, namespace, parts)
+        return PartsStream(self.backend, namespace, parts, layout)
 
     def drop(self, upload_id: str) -> None:
         """Every part of the upload: records (one transaction where the
@@ -109,9 +110,12 @@ class Parts:
 class PartsStream:
     """Parts' verified bytes, one after the other, as one stream (``readinto``)."""
 
-    def __init__(self, backend: Backend, namespace: Namespace, parts: List[Part]) -> None:
+    def __init__(self, backend: Backend, namespace: Namespace, parts: List[Part],
+                 layout: Optional[Layout] = None) -> None:
+        """``layout``: where the laid-out parts among ``parts`` are."""
         self._backend = backend
         self._namespace = namespace
+        self._layout = layout
         self._parts: Iterator[Part] = iter(parts)
         self._object: Optional[StoredObject] = None
         self._stream: Optional[Any] = None  # an ObjectStream, or a laid-out part's bytes
@@ -126,9 +130,8 @@ class PartsStream:
             part = next(self._parts, None)
             if part is None:
                 return 0
-            layout = self._backend.layout(self._namespace) if part.stride else None
-            if layout is not None:
-                self._stream = layout.read(part.number, part.size, part.stride, _checks(part))
+            if part.stride and self._layout is not None:
+                self._stream = self._layout.read(part.number, part.size, part.stride, _checks(part))
             else:
                 self._object = self._backend.open(self._namespace, part.oid)
                 self._stream = ObjectStream(self._object)

@@ -8,7 +8,8 @@ parts of one size at their place in one file: ``storage.disk.layout``).
 Completing makes the parts named into the object in one pass, each byte
 checked: the laid-out file adopted, or the parts read in order (its
 SHA-256, hence its id, made in that pass); the key names it only then, so
-a stop leaves the key's old object or the new one, never a mix. Its ETag is S3's: the MD5 of the parts' MD5s, ``-N``.
+a stop leaves the key's old object or the new one, never a mix. Its ETag
+is S3's: the MD5 of the parts' MD5s, ``-N``.
 """
 
 from __future__ import annotations

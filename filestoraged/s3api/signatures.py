@@ -98,9 +98,10 @@ class Signatures:
             signed_pairs = [pair for pair in pairs if pair[0] != "X-Amz-Signature"]
         elif authorization:
             raise BadRequest("only AWS Signature Version 4 is taken here (AWS4-HMAC-SHA256)").as_s3("InvalidRequest")
-        elif sigv2.is_presigned_v2(dict(pairs)):
-            return self._presigned_v2(method, raw_path, raw_query, headers, dict(pairs), mode, address)
         else:
+            query = dict(pairs)
+            if sigv2.is_presigned_v2(query):
+                return self._presigned_v2(method, raw_path, raw_query, headers, query, mode, address)
             return Caller(None, mode)
         if mode == "off":  # takes any signature: nothing is checked, chunk signatures neither
             return Caller(None, mode)
@@ -108,20 +109,13 @@ class Signatures:
         self._check_time(claim)
         token = self._token(claim.access_key, address, now)
         key = signing_key(secret_of(self._server_key, claim.access_key), claim.day, claim.region, claim.service)
-        expected, canonical, to_sign = expected_signature(key, claim, method, raw_path, signed_pairs, headers,
-                                                          payload)
-        if not matches(expected, claim.signature):
-            # Some clients leave characters S3 would encode as they are: the
-            # path as S3 itself writes it is the other way to have signed it.
-            alternative = uri_encode(unquote(raw_path), keep_slash=True)
-            if alternative == raw_path or not matches(expected_signature(
-                    key, claim, method, alternative, signed_pairs, headers, payload)[0], claim.signature):
-                log.debug("SignatureDoesNotMatch; canonical request:\n%s\nstring to sign:\n%s", canonical, to_sign)
-                self.failures.add(address, now)
-                raise Forbidden("the signature does not match: check the secret key and how the request is "
-                                "signed").as_s3("SignatureDoesNotMatch", ("AWSAccessKeyId", claim.access_key),
-                                                ("StringToSign", to_sign), ("SignatureProvided", claim.signature),
-                                                ("CanonicalRequest", canonical))
+        signed = _signed_either_way(raw_path, claim.signature, lambda path: expected_signature(
+            key, claim, method, path, signed_pairs, headers, payload)[0])
+        if not signed:
+            _, canonical, to_sign = expected_signature(key, claim, method, raw_path, signed_pairs, headers, payload)
+            log.debug("SignatureDoesNotMatch; canonical request:\n%s\nstring to sign:\n%s", canonical, to_sign)
+            self.failures.add(address, now)
+            raise _mismatch(claim.access_key, claim.signature, to_sign, ("CanonicalRequest", canonical))
         return Caller(token.scopes, mode, token.name, key, claim, payload)
 
     def _presigned_v2(self, method: str, raw_path: str, raw_query: str, headers, query, mode: str,
@@ -143,15 +137,11 @@ class Signatures:
                              ).as_s3("AuthorizationQueryParametersError")
         token = self._token(claim.access_key, address, now)
         secret = secret_of(self._server_key, claim.access_key)
-        expected, to_sign = sigv2.expected(secret, method, raw_path, raw_query, headers, claim)
-        if not matches(expected, claim.signature):
-            alternative = uri_encode(unquote(raw_path), keep_slash=True)
-            if alternative == raw_path or not matches(
-                    sigv2.expected(secret, method, alternative, raw_query, headers, claim)[0], claim.signature):
-                self.failures.add(address, now)
-                raise Forbidden("the signature does not match: check the secret key and how the URL is "
-                                "signed").as_s3("SignatureDoesNotMatch", ("AWSAccessKeyId", claim.access_key),
-                                                ("StringToSign", to_sign), ("SignatureProvided", claim.signature))
+        if not _signed_either_way(raw_path, claim.signature, lambda path: sigv2.expected(
+                secret, method, path, raw_query, headers, claim)[0]):
+            self.failures.add(address, now)
+            to_sign = sigv2.expected(secret, method, raw_path, raw_query, headers, claim)[1]
+            raise _mismatch(claim.access_key, claim.signature, to_sign)
         return Caller(token.scopes, mode, token.name, payload="UNSIGNED-PAYLOAD")
 
     def _not_throttled(self, address: str) -> float:
@@ -191,6 +181,24 @@ class Signatures:
         if claim.service != "s3":
             raise Forbidden("the request is signed for the service %r, not s3" % claim.service[:40]
                             ).as_s3("SignatureDoesNotMatch")
+
+
+def _signed_either_way(raw_path: str, given: str, sign: Callable[[str], str]) -> bool:
+    """Whether ``given`` is ``sign(path)`` for the path as it was sent, or
+    as S3 itself writes it: some clients leave characters S3 would encode
+    as they are, and sign them so."""
+    if matches(sign(raw_path), given):
+        return True
+    alternative = uri_encode(unquote(raw_path), keep_slash=True)
+    return alternative != raw_path and matches(sign(alternative), given)
+
+
+def _mismatch(access_key: str, given: str, to_sign: str, *extra: Tuple[str, str]) -> Forbidden:
+    """SignatureDoesNotMatch, with what the daemon took to be signed, as S3 answers it."""
+    error = Forbidden("the signature does not match: check the secret key and how the request is signed")
+    error.as_s3("SignatureDoesNotMatch", ("AWSAccessKeyId", access_key), ("StringToSign", to_sign),
+                ("SignatureProvided", given), *extra)
+    return error
 
 
 def allow(caller: Caller, need: Need) -> None:

@@ -81,14 +81,13 @@ class LaidOut(Layout):
             fcntl.flock(fd, fcntl.LOCK_SH)
             if not _still_unadopted(fd, path):
                 return None
-            os.lseek(fd, (number - 1) * stride, os.SEEK_SET)
-            with self.backend.writing() as reservation:
-                oid, written, checks = write_object(fd, stream, reservation, size)
+
+            def check(oid: str, written: int) -> None:
                 hashed(oid)
-                os.fdatasync(fd)
                 if not _still_unadopted(fd, path):  # the upload was aborted meanwhile
                     raise NotFound("the upload ended while its part was written")
-                self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size)
+
+            oid, written, checks = self._write(fd, stride, number, stream, size, check)
             kept = True
             return LaidPart(oid, written, stride, checks)
         finally:
@@ -154,21 +153,30 @@ class LaidOut(Layout):
         claim = self._claim(stride, number)
         if claim is None:
             return False
-        start = (number - 1) * stride
+        def check(oid: str, written: int) -> None:
+            if written != size:
+                raise CorruptObject("the last part gave %d bytes, not %d" % (written, size))
+
         try:
-            os.lseek(fd, start, os.SEEK_SET)
-            with self.backend.writing() as reservation:
-                _, written, tail_checks = write_object(fd, tail, reservation, size)
-                if written != size:
-                    raise CorruptObject("the last part gave %d bytes, not %d" % (written, size))
-                os.fdatasync(fd)
-                self.backend.count_file(self.namespace, _name(stride), start + size)
+            checks.extend(self._write(fd, stride, number, tail, size, check)[2])
         except BaseException:
-            os.ftruncate(fd, start)
+            os.ftruncate(fd, (number - 1) * stride)
             remove_quietly(claim)
             raise
-        checks.extend(tail_checks)
         return True
+
+    def _write(self, fd: int, stride: int, number: int, stream: Readable, size: int,
+               check: Callable[[str, int], None]) -> Tuple[str, int, List[bytes]]:
+        """Part ``number`` written at its place, ``check(oid, written)``
+        passed, synced, and the file's size counted: ``write_object``'s
+        SHA-256, size and block checks."""
+        os.lseek(fd, (number - 1) * stride, os.SEEK_SET)
+        with self.backend.writing() as reservation:
+            written = write_object(fd, stream, reservation, size)
+            check(written[0], written[1])
+            os.fdatasync(fd)
+            self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size)
+        return written
 
     def _claim(self, stride: int, number: int) -> Optional[str]:
         """The claim on part ``number``'s place, made; None if it was made before."""
@@ -192,8 +200,10 @@ class LaidOut(Layout):
         strides = [int(name, 16) for name in names if _is_stride(name)]
         if len(strides) == 1:
             return strides[0], False
-        if strides or size <= 0 or size % BLOCK or (number > 1 and size < MIN_PART):
+        if strides:
             return None, False  # two parts raced to make it with two sizes: the parts are read one by one
+        if size <= 0 or size % BLOCK or (number > 1 and size < MIN_PART):
+            return None, False
         make_dirs(os.path.join(self.folder, FOLDER))
         return size, True
 
