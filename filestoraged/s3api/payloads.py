@@ -14,9 +14,12 @@ after its ``hashed``, which ``Checked.verify`` is).
 
 What is checked, in the one pass the object's SHA-256 makes: the MD5 (the
 ETag; ``Content-MD5``), a hex ``x-amz-content-sha256`` (it is the object's
-id: it costs nothing), and the checksum a client sends as a header or a
-trailer (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``). The MD5 and
-that checksum are taken on a thread beside the reader's (``base.beside``).
+id: it costs nothing), and every checksum a client states, as headers or
+trailers (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``; one of
+another algorithm is refused, a trailer that was not announced too). The
+MD5 and those checksums are taken on a thread beside the reader's
+(``base.beside``). ``Content-Encoding: aws-chunked`` without a
+``STREAMING-`` mode is refused: the framing would become the object.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import binascii
 import hashlib
 import re
 import zlib
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..base.beside import DigestsBeside
 from ..errors import BadRequest, NotImplementedHere, TooLarge
@@ -48,6 +51,7 @@ NO_PAYLOAD_HASH = ("a request signed without x-amz-content-sha256 is signed for 
 MAX_TRAILERS = 16
 # The checksums computed here (the standard library has them), by header name.
 ALGORITHMS = ("crc32", "sha1", "sha256")
+CHECKSUM = "x-amz-checksum-"
 _REFUSED = ("crc32c", "crc64nvme")
 
 
@@ -223,9 +227,9 @@ class Checked(Digested):
         self._declared = declared_sha256
         self._declared_by_default = "x-amz-content-sha256" not in headers
         self._content_md5 = _content_md5(headers.get("Content-MD5"))
-        self.algorithm, self._expected = _checksum(headers)
-        self._sum = {"crc32": _Crc32, "sha1": hashlib.sha1}.get(self.algorithm or "", lambda: None)()
-        super().__init__(stream, [self._sum] if self._sum is not None else [])
+        self.algorithms, self._expected = _checksums(headers)
+        self._sums = {name: _SUMS[name]() for name in self.algorithms if name in _SUMS}
+        super().__init__(stream, list(self._sums.values()))
 
     @property
     def left(self) -> Optional[int]:
@@ -233,7 +237,8 @@ class Checked(Digested):
         return left if isinstance(left, int) else None
 
     def verify(self, oid: str) -> None:
-        """Every check against the bytes read (``oid``: their SHA-256, hex);
+        """Every check against the bytes read (``oid``: their SHA-256, hex):
+        every digest the request stated, in a header or a trailer;
         ``BadRequest`` with S3's code for the first that fails."""
         self._digests.finish()
         if self._declared is not None and self._declared != oid:
@@ -241,28 +246,27 @@ class Checked(Digested):
                              "the body's SHA-256 is not x-amz-content-sha256's").as_s3("XAmzContentSHA256Mismatch")
         if self._content_md5 is not None and self._content_md5 != self.md5.digest():
             raise BadRequest("the body's MD5 is not Content-MD5's").as_s3("BadDigest")
-        expected = self._expected
-        if expected is None and self.algorithm is not None:  # sent as a trailer
-            expected = getattr(self._stream, "trailers", {}).get("x-amz-checksum-" + self.algorithm)
-            if expected is None:
-                raise BadRequest("the trailer x-amz-checksum-%s never came" % self.algorithm).as_s3("InvalidRequest")
-        if expected is None:
-            return
-        if self.algorithm == "sha256":
-            computed = bytes.fromhex(oid)
-        else:
-            assert self._sum is not None
-            computed = self._sum.digest()
-        if base64.b64encode(computed).decode("ascii") != expected:
-            raise BadRequest("the %s you specified did not match the calculated checksum" % self.algorithm.upper()
-                             ).as_s3("BadDigest")
+        trailers = getattr(self._stream, "trailers", {})
+        for name in trailers:
+            if name.startswith(CHECKSUM) and name[len(CHECKSUM):] not in self.algorithms:
+                raise BadRequest("the trailer %s was not announced in x-amz-trailer: it cannot be checked"
+                                 % name[:60]).as_s3("InvalidRequest")
+        for algorithm in self.algorithms:
+            stated = [value for value in (self._expected.get(algorithm), trailers.get(CHECKSUM + algorithm))
+                      if value is not None]
+            if not stated:
+                raise BadRequest("the trailer x-amz-checksum-%s never came" % algorithm).as_s3("InvalidRequest")
+            computed = base64.b64encode(self._computed(algorithm, oid)).decode("ascii")
+            if any(value != computed for value in stated):
+                raise BadRequest("the %s you specified did not match the calculated checksum" % algorithm.upper()
+                                 ).as_s3("BadDigest")
+
+    def _computed(self, algorithm: str, oid: str) -> bytes:
+        return bytes.fromhex(oid) if algorithm == "sha256" else self._sums[algorithm].digest()
 
     def checksums(self, oid: str) -> Dict[str, str]:
-        """The checksum the upload was checked against, to give back (base64)."""
-        if self.algorithm is None:
-            return {}
-        computed = bytes.fromhex(oid) if self.algorithm == "sha256" else self._sum.digest()  # type: ignore
-        return {self.algorithm: base64.b64encode(computed).decode("ascii")}
+        """The checksums the upload was checked against, to give back (base64)."""
+        return {name: base64.b64encode(self._computed(name, oid)).decode("ascii") for name in self.algorithms}
 
 
 def body_stream(request, caller: Caller, limit: int):
@@ -280,6 +284,9 @@ def body_stream(request, caller: Caller, limit: int):
                          % mode[:80]).as_s3("InvalidArgument")
     chunked, signed, trailer = _MODES[mode]
     if not chunked:
+        if "aws-chunked" in (headers.get("Content-Encoding") or "").lower():
+            raise BadRequest("Content-Encoding says aws-chunked, but x-amz-content-sha256 names no STREAMING- "
+                             "mode: the framing would become the object").as_s3("InvalidArgument")
         return Checked(request.body(limit), headers, declared)
     decoded = _decoded_length(headers.get("x-amz-decoded-content-length"))
     if decoded is not None and decoded > limit:
@@ -309,22 +316,26 @@ def _content_md5(value: Optional[str]) -> Optional[bytes]:
     return digest
 
 
-def _checksum(headers):
-    """``(algorithm, expected)``: the checksum the client sends, as a header
-    (its value) or announced as a trailer (None until it comes)."""
-    trailer = (headers.get("x-amz-trailer") or "").strip().lower()
-    names = [trailer] if trailer else []
-    names += ["x-amz-checksum-" + name for name in ALGORITHMS + _REFUSED if ("x-amz-checksum-" + name) in headers]
+def _checksums(headers) -> Tuple[Tuple[str, ...], Dict[str, str]]:
+    """``(algorithms, stated)``: every checksum the request names, as a
+    header (its value in ``stated``), in ``x-amz-trailer`` (its value comes
+    with the trailers) or in ``x-amz-sdk-checksum-algorithm`` alone (a
+    trailer then too). An algorithm not computed here is refused."""
+    names = [name.strip().lower() for name in (headers.get("x-amz-trailer") or "").split(",") if name.strip()]
+    names += [CHECKSUM + name for name in ALGORITHMS + _REFUSED if (CHECKSUM + name) in headers]
     asked = (headers.get("x-amz-sdk-checksum-algorithm") or "").strip().lower()
     if asked and not names:
-        names = ["x-amz-checksum-" + asked]
-    if not names:
-        return None, None
-    algorithm = names[0][len("x-amz-checksum-"):] if names[0].startswith("x-amz-checksum-") else names[0]
-    if algorithm not in ALGORITHMS:
-        raise BadRequest("the checksum %s is not computed here: send crc32, sha1 or sha256"
-                         % algorithm[:40]).as_s3("InvalidRequest")
-    return algorithm, headers.get("x-amz-checksum-" + algorithm)
+        names = [CHECKSUM + asked]
+    algorithms: List[str] = []
+    for name in names:
+        algorithm = name[len(CHECKSUM):] if name.startswith(CHECKSUM) else name
+        if algorithm not in ALGORITHMS:
+            raise BadRequest("the checksum %s is not computed here: send crc32, sha1 or sha256"
+                             % algorithm[:40]).as_s3("InvalidRequest")
+        if algorithm not in algorithms:
+            algorithms.append(algorithm)
+    stated = {name: headers.get(CHECKSUM + name) for name in algorithms if headers.get(CHECKSUM + name) is not None}
+    return tuple(algorithms), stated
 
 
 class _Crc32:
@@ -338,3 +349,6 @@ class _Crc32:
 
     def digest(self) -> bytes:
         return self.value.to_bytes(4, "big")
+
+
+_SUMS = {"crc32": _Crc32, "sha1": hashlib.sha1}  # what is computed beside; sha256 is the object's id

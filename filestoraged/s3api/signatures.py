@@ -87,14 +87,17 @@ class Signatures:
             # Without the header the payload is taken to be empty, as MinIO
             # takes it (curl --aws-sigv4 before 8.x signs so): a body then
             # fails its check, and nothing is stored.
-            payload = headers.get("x-amz-content-sha256") or EMPTY_SHA256
+            payload = stated = headers.get("x-amz-content-sha256") or EMPTY_SHA256
             signed_pairs = pairs
         elif any(name == "X-Amz-Signature" for name, _ in pairs):
             try:
                 claim = read_presigned(dict(pairs))
             except BadRequest as error:
                 raise error.as_s3("AuthorizationQueryParametersError") from None
+            # The body of a presigned URL is unsigned, but what its headers
+            # state of it (a SHA-256, a streaming mode) is still obeyed and checked.
             payload = "UNSIGNED-PAYLOAD"
+            stated = headers.get("x-amz-content-sha256") or payload
             signed_pairs = [pair for pair in pairs if pair[0] != "X-Amz-Signature"]
         elif authorization:
             raise BadRequest("only AWS Signature Version 4 is taken here (AWS4-HMAC-SHA256)").as_s3("InvalidRequest")
@@ -107,6 +110,7 @@ class Signatures:
             return Caller(None, mode)
         now = self._not_throttled(address)
         self._check_time(claim)
+        _check_coverage(claim, headers)
         token = self._token(claim.access_key, address, now)
         key = signing_key(secret_of(self._server_key, claim.access_key), claim.day, claim.region, claim.service)
         signed = _signed_either_way(raw_path, claim.signature, lambda path: expected_signature(
@@ -116,13 +120,14 @@ class Signatures:
             log.debug("SignatureDoesNotMatch; canonical request:\n%s\nstring to sign:\n%s", canonical, to_sign)
             self.failures.add(address, now)
             raise _mismatch(claim.access_key, claim.signature, to_sign, ("CanonicalRequest", canonical))
-        return Caller(token.scopes, mode, token.name, key, claim, payload)
+        return Caller(token.scopes, mode, token.name, key, claim, stated)
 
     def _presigned_v2(self, method: str, raw_path: str, raw_query: str, headers, query, mode: str,
                       address: str) -> Caller:
         """A presigned URL of Signature Version 2 (``wire.sigv2``): good
         until its ``Expires``, at most ``MAX_EXPIRES`` from now, as a SigV4
-        one; its body is taken as unsigned (SigV2 signs none)."""
+        one; its body is taken as unsigned (SigV2 signs none), checked
+        against what its (signed) ``x-amz-content-sha256`` states."""
         try:
             claim = sigv2.read_presigned_v2(query)
         except BadRequest as error:
@@ -142,7 +147,7 @@ class Signatures:
             self.failures.add(address, now)
             to_sign = sigv2.expected(secret, method, raw_path, raw_query, headers, claim)[1]
             raise _mismatch(claim.access_key, claim.signature, to_sign)
-        return Caller(token.scopes, mode, token.name, payload="UNSIGNED-PAYLOAD")
+        return Caller(token.scopes, mode, token.name, payload=headers.get("x-amz-content-sha256") or "UNSIGNED-PAYLOAD")
 
     def _not_throttled(self, address: str) -> float:
         """Now, unless ``address`` sent too many wrong signatures lately
@@ -181,6 +186,31 @@ class Signatures:
         if claim.service != "s3":
             raise Forbidden("the request is signed for the service %r, not s3" % claim.service[:40]
                             ).as_s3("SignatureDoesNotMatch")
+
+
+# What a presigned URL's holder may state of the body without signing it:
+# these only describe (and narrow) the bytes it may send anyway, and each is
+# checked against them (``payloads``).
+PAYLOAD_HEADERS = frozenset(("x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer",
+                             "x-amz-sdk-checksum-algorithm"))
+
+
+def _check_coverage(claim: Claim, headers) -> None:
+    """Refuse a request whose signature leaves out what S3 requires it to
+    cover: ``host``, and every ``x-amz-*`` header sent (a presigned URL may
+    add the ones that only describe its body, ``PAYLOAD_HEADERS`` and the
+    checksums). Whatever is obeyed was signed: an unsigned
+    ``x-amz-copy-source`` must never turn a presigned PUT into a copy."""
+    signed = set(claim.signed_headers)
+    if "host" not in signed:
+        raise Forbidden("the signature must cover the host header").as_s3("AccessDenied")
+    unsigned = sorted({name.lower() for name, _ in headers.items() if name.lower().startswith("x-amz-")} - signed)
+    if claim.presigned:
+        unsigned = [name for name in unsigned
+                    if name not in PAYLOAD_HEADERS and not name.startswith("x-amz-checksum-")]
+    if unsigned:
+        raise Forbidden("There were headers present in the request which were not signed").as_s3(
+            "AccessDenied", ("HeadersNotSigned", ", ".join(unsigned)[:1024]))
 
 
 def _signed_either_way(raw_path: str, given: str, sign: Callable[[str], str]) -> bool:
