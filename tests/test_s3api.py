@@ -285,6 +285,45 @@ class ListingTests(S3ApiTestCase):
         self.assertLessEqual(sum(read), 11)
 
 
+    def counted_reads(self):
+        """Records read by the listings from now on (a list of each read's count)."""
+        read = []
+        records = self.app.keys.records
+        items = records.items
+
+        def counting(prefix, after="", limit=None):
+            found = list(items(prefix, after, limit))
+            read.append(len(found))
+            return iter(found)
+
+        records.items = counting
+        self.addCleanup(setattr, records, "items", items)
+        return read
+
+    def test_a_page_costs_its_page_whatever_the_prefix(self):
+        from filestoraged.catalog.names import encode_key
+
+        for number in range(1500):  # keys that share every character of "ab" but its last bits
+            self.app.keys.records.create("s3/keys/tree/" + encode_key("aa%05d" % number),
+                                         {"oid": "0" * 64, "size": 0, "etag": "e", "modified": 0})
+        self.app.keys.records.create("s3/keys/tree/" + encode_key("ab"),
+                                     {"oid": "0" * 64, "size": 0, "etag": "e", "modified": 0})
+        read = self.counted_reads()
+        for prefix, keys in (("ab", ["ab"]), ("a.", ["a.txt"]), ("aa0149", ["aa01490"]), ("b", [])):
+            del read[:]
+            page = self.admin.list_objects_v2(Bucket="tree", Prefix=prefix, MaxKeys=1)
+            self.assertEqual([o["Key"] for o in page.get("Contents", [])], keys, prefix)
+            self.assertLessEqual(sum(read), 3, prefix)
+
+    def test_max_keys_zero_answers_no_keys_and_no_more(self):
+        pair = self.key_pair()
+        for query in ({"list-type": "2", "max-keys": "0"}, {"max-keys": "0"}, {"versions": "", "max-keys": "0"}):
+            reply = self.s3("GET", "/tree", query=query, key_pair=pair)
+            self.assertEqual(reply.status, 200, (query, reply))
+            self.assertIn(b"<IsTruncated>false</IsTruncated>", reply.body)
+            self.assertNotIn(b"<Contents>", reply.body)
+            self.assertNotIn(b"<Version>", reply.body)
+
 class RemovalTests(S3ApiTestCase):
     """When bytes go: never while a key or /data holds them; once nothing
     does, after the grace."""
@@ -407,6 +446,56 @@ class MultipartTests(S3ApiTestCase):
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="big", Key="k"), "404")  # nothing half-visible
         self.admin.abort_multipart_upload(Bucket="big", Key="k", UploadId=upload)
         self.assertEqual(self.code_of(self.admin.list_parts, Bucket="big", Key="k", UploadId=upload), "NoSuchUpload")
+
+    def test_part_numbers_are_ascii_digits(self):
+        upload = self.admin.create_multipart_upload(Bucket="big", Key="k")["UploadId"]
+        etag = self.admin.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=1, Body=b"a")["ETag"]
+        pair = self.key_pair()
+        for number in ("\u00b2", "\u0661", "1.0", "", "10001"):
+            body = ("<CompleteMultipartUpload><Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>"
+                    "</CompleteMultipartUpload>" % (number, etag)).encode()
+            reply = self.s3("POST", "/big/k", body, query={"uploadId": upload}, key_pair=pair)
+            self.assertS3Error(reply, 400, "MalformedXML")
+
+    def test_completions_of_one_upload_at_once(self):
+        import threading
+
+        data = payload(6 * self.MIB, 8)
+        for round_ in range(3):
+            key = "raced%d" % round_
+            upload = self.admin.create_multipart_upload(Bucket="big", Key=key)["UploadId"]
+            listed = []
+            for number, piece in enumerate((data[:5 * self.MIB], data[5 * self.MIB:]), 1):
+                etag = self.admin.upload_part(Bucket="big", Key=key, UploadId=upload, PartNumber=number,
+                                              Body=piece)["ETag"]
+                listed.append({"PartNumber": number, "ETag": etag})
+            pair = self.key_pair()
+            body = ("<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+                "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (p["PartNumber"], p["ETag"])
+                for p in listed)).encode()
+            replies, failures = [], []
+            start = threading.Barrier(6)
+
+            def complete():
+                try:
+                    start.wait(10)
+                    replies.append(self.s3("POST", "/big/" + key, body, query={"uploadId": upload}, key_pair=pair))
+                except BaseException as error:  # reported below
+                    failures.append(error)
+
+            threads = [threading.Thread(target=complete) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+                self.assertFalse(thread.is_alive())
+            self.assertEqual(failures, [])
+            self.assertIn(200, [reply.status for reply in replies])
+            for reply in replies:
+                if reply.status != 200:
+                    self.assertS3Error(reply, 404, "NoSuchUpload")
+            got = self.admin.get_object(Bucket="big", Key=key)["Body"].read()
+            self.assertEqual(got, data)
 
     def test_a_part_copied_from_another_object(self):
         source = payload(6 * self.MIB, 5)

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import PreconditionFailed
 from ..records.interface import Conflict, Records
-from .names import decode_key, encode, encode_key, past
+from .names import before, decode_key, encode, encode_key, past
 
 KEYS = "s3/keys/"
 # The headers a PUT may give that an object keeps and a GET gives back.
@@ -124,9 +124,11 @@ class Keys:
         base = _bucket(bucket)
         shared = encode_key(prefix)
         shared = shared[:len(prefix.encode("utf-8")) * 8 // 6]  # the characters every key under it shares
-        cursor = ""
+        cursor = base + before(prefix) if prefix else ""
         if after:
-            cursor = base + (past(after) if after_prefix else encode_key(after))
+            cursor = max(cursor, base + (past(after) if after_prefix else encode_key(after)))
+        if limit <= 0:
+            return Page([], False)
         items: List[Tuple[str, Union[Entry, str]]] = []
         while len(items) <= limit:
             batch = list(self.records.items(base + shared, cursor, limit + 1 - len(items)))

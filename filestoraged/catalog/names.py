@@ -83,3 +83,16 @@ def past(prefix: str) -> str:
     """An encoded point after every key that begins with ``prefix`` (and
     before any other key after it)."""
     return encode(prefix.encode("utf-8") + _AFTER_ALL)
+
+
+def before(prefix: str) -> str:
+    """An encoded point just before every key that begins with ``prefix``
+    and after every key that sorts before ``prefix``: a listing seeks there
+    whatever bits of the prefix's last character are its own, so a page
+    never walks the keys that share those characters but sort lower.
+
+    The prefix's own encoding, its last character padded with zero bits, is
+    the least of its keys'; one character lower there, followed by ``~``
+    (above the whole alphabet), is above every encoding that begins lower."""
+    encoded = encode_key(prefix)
+    return encoded[:-1] + chr(ord(encoded[-1]) - 1) + "~"

@@ -82,9 +82,10 @@ class Unfinished:
 
     def remove(self, upload: Upload) -> None:
         """The upload's record first (no part can be added to it after), then
-        its parts' records and bytes."""
-        self.records.delete(_upload(upload.bucket, upload.id))
-        self.parts_of.drop(upload.id)
+        its parts' records and bytes, by the one caller that removed the
+        record (two completions, or a completion and an abort, may meet here)."""
+        if self.records.delete(_upload(upload.bucket, upload.id)):
+            self.parts_of.drop(upload.id)
 
     def sweep(self, now: float) -> int:
         """Remove uploads made over ``EXPIRY`` ago; how many."""

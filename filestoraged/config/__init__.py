@@ -44,7 +44,7 @@ def _listen_address(text: str) -> str:
     if not text:
         return ""
     host, sep, port = text.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535 or (sep and not host.strip("[]")):
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535 or (sep and not host.strip("[]")):
         raise argparse.ArgumentTypeError("not [HOST:]PORT: %r" % text)
     return text
 
@@ -52,7 +52,7 @@ def _listen_address(text: str) -> str:
 def _workers(text: str) -> str:
     """``auto`` or a whole number of worker processes, 1 to 64."""
     text = str(text).strip().lower()
-    if text != "auto" and not (text.isdigit() and 1 <= int(text) <= 64):
+    if text != "auto" and not (text.isascii() and text.isdigit() and 1 <= int(text) <= 64):
         raise argparse.ArgumentTypeError("not auto or a number from 1 to 64: %r" % text)
     return text
 

@@ -114,8 +114,14 @@ class MultipartOperations:
                          dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), {}, len(parts))
 
         target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), lambda oid: None, entry)
-        with closing(self.unfinished.stream(upload.id, parts)) as stream:
-            target.store(stream)
+        try:
+            with closing(self.unfinished.stream(upload.id, parts)) as stream:
+                target.store(stream)
+        except (OSError, NotFound):
+            # Another completion of the same upload (or its abort) took the
+            # parts away under this one: the upload is over, as S3 says.
+            self.unfinished.get(bucket, upload.id)
+            raise
         self.unfinished.remove(upload)
         return xml_answer(200, "CompleteMultipartUploadResult", [
             Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
@@ -182,10 +188,10 @@ def _part_number(request: Request) -> int:
 
 
 def _listed_number(item) -> int:
-    text = (text_of(item, "PartNumber") or "").strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PART:
-        raise BadRequest("a part number is 1 to %d" % MAX_PART).as_s3("MalformedXML")
-    return int(text)
+    try:
+        return whole_number(text_of(item, "PartNumber") or "0", "a part number", 0, 1, MAX_PART)
+    except BadRequest as error:
+        raise error.as_s3("MalformedXML") from None
 
 
 def _copy_range(value, size: int):

@@ -56,7 +56,7 @@ def parse_servers(servers: Sequence[str]) -> List[Tuple[str, int]]:
     parsed = []
     for spec in servers:
         host, sep, port = spec.rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not host or not (port.isascii() and port.isdigit()):
             raise BadRequest("memcached server %r is not HOST:PORT" % spec)
         parsed.append((host.strip("[]"), int(port)))
     if not parsed:
