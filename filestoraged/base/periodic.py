@@ -8,6 +8,8 @@ import logging
 import threading
 from typing import Callable, Optional
 
+from ..errors import InsufficientStorage
+
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,8 @@ class Periodic:
     def _once(self) -> None:
         try:
             self._job()
+        except InsufficientStorage as error:  # a full disk: said without a traceback each round
+            log.warning("%s skipped: %s", self.name, error)
         except Exception:  # the next round retries
             log.exception("%s failed", self.name)
 

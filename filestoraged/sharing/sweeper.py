@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Callable, Optional, Set
 
+from ..errors import InsufficientStorage
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,8 @@ class Sweeper:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + interval
                     self._sweep()
+            except InsufficientStorage as error:  # a full disk: the next round retries
+                log.warning("share link sweep skipped: %s", error)
             except Exception:  # keep sweeping; the next round retries
                 log.exception("share link sweep failed")
 

@@ -27,18 +27,37 @@ class MetricsFiles:
     def __init__(self, run_dir: str) -> None:
         self.folder = os.path.join(run_dir, "metrics")
         os.makedirs(self.folder, exist_ok=True)
+        self._failing = False  # the last write failed: said once, until one succeeds
 
     def clear(self) -> None:
         """Forget every file (the parent, before the first worker starts)."""
         for name in os.listdir(self.folder):
             os.unlink(os.path.join(self.folder, name))
 
-    def write(self, snapshot: dict) -> None:
+    def write(self, snapshot: dict) -> bool:
+        """Replace this worker's file; False when it cannot be written (a
+        full disk, a read-only one): the old file stays, and the worker
+        serves on (the accept loop that calls this must never die of it)."""
         path = os.path.join(self.folder, "%d.json" % snapshot["pid"])
         temporary = path + ".new"
-        with open(temporary, "w") as out:
-            json.dump(snapshot, out, separators=(",", ":"))
-        os.replace(temporary, path)  # readers see the old file or the new one, never half
+        try:
+            with open(temporary, "w") as out:
+                json.dump(snapshot, out, separators=(",", ":"))
+            os.replace(temporary, path)  # readers see the old file or the new one, never half
+        except OSError as error:
+            if not self._failing:
+                log.warning("cannot write the metrics file %s (%s): other workers' /metrics show older counts "
+                            "until it can be written again", path, error)
+            self._failing = True
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            return False
+        if self._failing:
+            log.warning("the metrics file %s is written again", path)
+        self._failing = False
+        return True
 
     def others(self, pid: int) -> List[Tuple[dict, bool]]:
         """The snapshots of every worker but ``pid``, each with whether it runs."""

@@ -247,9 +247,9 @@ class Heartbeat:
             os.kill(os.getpid(), signal.SIGTERM)
             return
         _send(self._role.beat_fd, b".")
-        if self._metrics.events != self._written:
-            self._written = self._metrics.events
-            self._files.write(self._metrics.snapshot())
+        events = self._metrics.events
+        if events != self._written and self._files.write(self._metrics.snapshot()):
+            self._written = events  # a write that failed is tried again at the next beat
 
 
 def _send(fd: int, data: bytes) -> None:

@@ -162,12 +162,23 @@ class DiskBackend(Backend):
         finish()
         folder = os.path.dirname(target)
         make_dirs(folder)
-        with self.index.changing() as change:
-            try:
-                os.link(path, target)
-            except FileExistsError:
-                return PutResult(ObjectInfo(digest, size, content_type), False)
-            self.counted(change.put(namespace.path, digest, size))
+        linked = False
+        try:
+            with self.index.changing() as change:
+                try:
+                    os.link(path, target)
+                except FileExistsError:
+                    return PutResult(ObjectInfo(digest, size, content_type), False)
+                linked = True
+                self.counted(change.put(namespace.path, digest, size))
+        except BaseException:
+            # The index's transaction failed (its COMMIT on a full disk, say):
+            # the upload is refused, so the file it linked must not stay to be
+            # found by a restart's walk of the folders.
+            if linked:
+                remove_quietly(target)
+                remove_quietly(target + RECORD_SUFFIX)
+            raise
         fsync_dir(folder)
         return PutResult(ObjectInfo(digest, size, content_type), True)
 
