@@ -70,8 +70,8 @@ class AwsSigner:
         out.update({"Host": self.host, "x-amz-date": stamp, "x-amz-content-sha256": payload})
         names = list(signed) if signed is not None else [name.lower() for name in out]
         signature = self._signature(stamp, method, path, list(query), out, names, payload)
-        out["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request, SignedHeaders=%s, Signature=%s" % (
-            self.access_key, stamp[:8], self.region, ";".join(sorted(name.lower() for name in names)), signature)
+        out["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request, SignedHeaders=%s, Signature=%s" \
+            % (self.access_key, stamp[:8], self.region, ";".join(sorted(name.lower() for name in names)), signature)
         return out
 
     def presigned_query(self, method: str, path: str, query: Iterable[Tuple[str, str]] = (), expires: int = 300,

@@ -457,9 +457,31 @@ class MultipartTests(S3ApiTestCase):
             reply = self.s3("POST", "/big/k", body, query={"uploadId": upload}, key_pair=pair)
             self.assertS3Error(reply, 400, "MalformedXML")
 
-    def test_completions_of_one_upload_at_once(self):
+    def at_once(self, count: int, method: str, path: str, body: bytes, query) -> list:
+        """The replies to ``count`` copies of one signed request sent together."""
         import threading
 
+        pair = self.key_pair()
+        replies, failures = [], []
+        start = threading.Barrier(count)
+
+        def send():
+            try:
+                start.wait(10)
+                replies.append(self.s3(method, path, body, query=query, key_pair=pair))
+            except BaseException as error:  # reported below
+                failures.append(error)
+
+        threads = [threading.Thread(target=send) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            self.assertFalse(thread.is_alive())
+        self.assertEqual(failures, [])
+        return replies
+
+    def test_completions_of_one_upload_at_once(self):
         data = payload(6 * self.MIB, 8)
         for round_ in range(3):
             key = "raced%d" % round_
@@ -469,27 +491,10 @@ class MultipartTests(S3ApiTestCase):
                 etag = self.admin.upload_part(Bucket="big", Key=key, UploadId=upload, PartNumber=number,
                                               Body=piece)["ETag"]
                 listed.append({"PartNumber": number, "ETag": etag})
-            pair = self.key_pair()
             body = ("<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
                 "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (p["PartNumber"], p["ETag"])
                 for p in listed)).encode()
-            replies, failures = [], []
-            start = threading.Barrier(6)
-
-            def complete():
-                try:
-                    start.wait(10)
-                    replies.append(self.s3("POST", "/big/" + key, body, query={"uploadId": upload}, key_pair=pair))
-                except BaseException as error:  # reported below
-                    failures.append(error)
-
-            threads = [threading.Thread(target=complete) for _ in range(6)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
-                self.assertFalse(thread.is_alive())
-            self.assertEqual(failures, [])
+            replies = self.at_once(6, "POST", "/big/" + key, body, {"uploadId": upload})
             self.assertIn(200, [reply.status for reply in replies])
             for reply in replies:
                 if reply.status != 200:

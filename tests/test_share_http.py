@@ -13,6 +13,7 @@ import struct
 import threading
 
 from filestoraged.errors import BackendUnavailable
+from filestoraged.faces.share import Spending
 from filestoraged.sharing.sweep import LINKS
 from filestoraged.storage.names import SHARES
 
@@ -40,9 +41,12 @@ class ShareContract:
 
     def start_server(self) -> None:
         super().start_server()
-        # Downloads end in LinkStore.finish, a moment after the client has
-        # the last byte: tests wait for it on this condition, woken by each.
+        # A download is counted (LinkStore.finish) before its last piece
+        # leaves, and ends (Spending.done: the sweeper woken for a used-up
+        # link's blob) a moment after the client has the last byte: tests
+        # wait for both on this condition, woken by each.
         self.transfers = threading.Condition()
+        self.open_transfers = 0
         shares = self.app.shares
         finish = shares.finish
 
@@ -53,6 +57,24 @@ class ShareContract:
             return used_up
 
         shares.finish = finish_and_notify
+        started, done = Spending.__init__, Spending.done
+
+        def start_and_count(spending, *args) -> None:
+            started(spending, *args)
+            with self.transfers:
+                self.open_transfers += 1
+
+        def done_and_notify(spending, complete: bool) -> None:
+            try:
+                done(spending, complete)
+            finally:
+                with self.transfers:
+                    self.open_transfers -= 1
+                    self.transfers.notify_all()
+
+        Spending.__init__, Spending.done = start_and_count, done_and_notify
+        self.addCleanup(setattr, Spending, "__init__", started)
+        self.addCleanup(setattr, Spending, "done", done)
 
     def in_flight(self, link_id: str = "") -> int:
         """Transfers holding a reservation, on ``link_id`` or on any link."""
@@ -65,7 +87,8 @@ class ShareContract:
 
     def wait_transfers_done(self, link_id: str = "") -> None:
         with self.transfers:
-            self.assertTrue(self.transfers.wait_for(lambda: self.in_flight(link_id) == 0, timeout=20))
+            self.assertTrue(self.transfers.wait_for(lambda: self.in_flight(link_id) == 0 and not self.open_transfers,
+                                                    timeout=20))
 
     def sweep(self) -> None:
         """Sweep once every download the test made is accounted for."""
