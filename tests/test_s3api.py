@@ -324,6 +324,51 @@ class ListingTests(S3ApiTestCase):
             self.assertNotIn(b"<Contents>", reply.body)
             self.assertNotIn(b"<Version>", reply.body)
 
+class BucketRaceTests(S3ApiTestCase):
+    MIB = 1024 * 1024
+
+    def test_a_bucket_deleted_while_a_put_is_in_flight_keeps_no_key(self):
+        import http.client
+        import os
+
+        from filestoraged.wire import sigv4
+
+        from .s3api_support import REGION
+        from .support import wait_until
+
+        self.admin.create_bucket(Bucket="brief")
+        key_id, secret = self.key_pair()
+        data = payload(4 * self.MIB, 9)
+        headers = sigv4.Signer(key_id, secret, REGION).sign(
+            "PUT", "127.0.0.1:%d" % self.s3_port, "/brief/late", {}, {"Content-Length": str(len(data))},
+            "UNSIGNED-PAYLOAD")
+        conn = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
+        self.addCleanup(conn.close)
+        conn.putrequest("PUT", "/brief/late", skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders(data[:self.MIB])
+        tmp = self.app.backend.tmp_dir
+        wait_until(lambda: any(name.startswith("put-") for name in os.listdir(tmp)),
+                   "the PUT is writing its body (its bucket stood when it began)")
+        self.admin.delete_bucket(Bucket="brief")  # no key yet: deleted
+        conn.send(data[self.MIB:])
+        response = conn.getresponse()
+        body = response.read()
+        self.assertEqual(response.status, 404, body)
+        self.assertIn(b"<Code>NoSuchBucket</Code>", body)
+        self.admin.create_bucket(Bucket="brief")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="brief", Key="late"), "404")
+        self.assertEqual(self.admin.list_objects_v2(Bucket="brief")["KeyCount"], 0)
+
+    def test_a_put_that_lands_first_keeps_the_bucket(self):
+        self.admin.create_bucket(Bucket="kept")
+        self.admin.put_object(Bucket="kept", Key="k", Body=b"x")
+        self.assertEqual(self.code_of(self.admin.delete_bucket, Bucket="kept"), "BucketNotEmpty")
+        self.admin.put_object(Bucket="kept", Key="k2", Body=b"y")  # open again: writes go on
+        self.assertEqual(self.admin.get_object(Bucket="kept", Key="k2")["Body"].read(), b"y")
+
+
 class RemovalTests(S3ApiTestCase):
     """When bytes go: never while a key or /data holds them; once nothing
     does, after the grace."""

@@ -1,6 +1,12 @@
 """S3 buckets, one record each (``s3/buckets/<name>``): a bucket is the
 repository of the same name (``/data/<name>``), made a bucket when it is
-created through the S3 API."""
+created through the S3 API.
+
+Deleting a bucket first closes it (its record says since when), then looks
+for keys, then removes the record (or opens it again: BucketNotEmpty). A
+key written meanwhile sees, once written, that its bucket is closed, gone
+or made anew (``holds``) and takes itself back, so no key outlives its
+bucket. A close left by a crash lapses after ``CLOSING_FOR``."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from ..errors import Conflict, NotFound
 from ..records.interface import Conflict as RecordConflict, Records
 
 BUCKETS = "s3/buckets/"
+CLOSING_FOR = 60.0  # seconds a bucket being deleted counts as closed (a crashed delete's lapses)
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,42 @@ class Buckets:
         return bucket
 
     def get(self, name: str) -> Optional[Bucket]:
+        """The bucket, None if there is none or it is being deleted."""
         record = self.records.get(BUCKETS + name)
-        if record is None:
+        if record is None or self._closed(record.value):
             return None
         return Bucket(name, float(record.value["created"]), str(record.value.get("region") or ""))
+
+    def holds(self, bucket: Bucket) -> bool:
+        """Whether ``bucket`` (as looked up before) still stands: not
+        deleted, not being deleted, not made anew under its name."""
+        found = self.get(bucket.name)
+        return found is not None and found.created == bucket.created
+
+    def close(self, bucket: Bucket) -> None:
+        """Mark ``bucket`` as being deleted (``NotFound`` if it is gone or
+        being deleted already): from now on no key may be written into it."""
+        now = self.records.now()
+
+        def closing(value: Optional[dict]) -> Optional[dict]:
+            if value is None or self._closed(value) or float(value["created"]) != bucket.created:
+                raise NotFound("no bucket %s" % bucket.name).as_s3("NoSuchBucket")
+            return dict(value, closing=now)
+
+        self.records.update(BUCKETS + bucket.name, closing)
+
+    def reopen(self, bucket: Bucket) -> None:
+        """Undo ``close``: the bucket was not deleted."""
+        def opening(value: Optional[dict]) -> Optional[dict]:
+            if value is None or float(value["created"]) != bucket.created or "closing" not in value:
+                return None
+            return {name: field for name, field in value.items() if name != "closing"}
+
+        self.records.update(BUCKETS + bucket.name, opening)
+
+    def _closed(self, value: dict) -> bool:
+        closing = value.get("closing")
+        return closing is not None and self.records.now() - float(closing) < CLOSING_FOR
 
     def require(self, name: str) -> Bucket:
         """The bucket; ``NotFound`` (NoSuchBucket) if there is none."""
@@ -48,7 +87,7 @@ class Buckets:
 
     def all(self) -> List[Bucket]:
         return [Bucket(key[len(BUCKETS):], float(record.value["created"]), str(record.value.get("region") or ""))
-                for key, record in self.records.items(BUCKETS)]
+                for key, record in self.records.items(BUCKETS) if not self._closed(record.value)]
 
     def delete(self, name: str) -> None:
         if not self.records.delete(BUCKETS + name):

@@ -98,6 +98,23 @@ class Keys:
         self.records.update(name, write)
         return replaced[0]
 
+    def take_back(self, bucket: str, key: str, written: Entry, previous: Optional[Entry]) -> None:
+        """Undo a ``put`` of ``written`` if the key still names it: the key
+        names ``previous`` again (None: nothing)."""
+        name = _record(bucket, key)
+        while True:
+            record = self.records.get(name)
+            if record is None or Entry.of(record.value) != written:
+                return
+            try:
+                if previous is None:
+                    self.records.delete(name, record.version)
+                else:
+                    self.records.replace(name, previous.record(), record.version)
+                return
+            except Conflict:
+                continue  # written meanwhile: look again
+
     def delete(self, bucket: str, key: str) -> Optional[Entry]:
         """Make ``key`` name nothing; the entry it named (None: none)."""
         name = _record(bucket, key)

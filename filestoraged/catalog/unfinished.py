@@ -58,8 +58,15 @@ class Unfinished:
                  hashed: Callable[[str], None]) -> Part:
         """Store part ``number``'s bytes and record it (replacing one sent
         before); ``hashed(oid)``: the body's checks, before anything is kept;
-        ``etag()``: the MD5 of what was read."""
-        return self.parts_of.put(upload.id, number, source, etag, hashed)
+        ``etag()``: the MD5 of what was read. ``NotFound`` (NoSuchUpload),
+        with nothing kept, if the upload ended (completed, aborted) while
+        the part was stored."""
+        part = self.parts_of.put(upload.id, number, source, etag, hashed)
+        if self.records.get(_upload(upload.bucket, upload.id)) is None:
+            self.parts_of.drop(upload.id)  # what the ending's own drop could not see yet
+            raise NotFound("the upload %s ended while its part %d was stored" % (upload.id, number)
+                           ).as_s3("NoSuchUpload")
+        return part
 
     def parts(self, upload_id: str, after: int = 0, limit: Optional[int] = None) -> List[Part]:
         return self.parts_of.list(upload_id, after, limit)

@@ -38,9 +38,14 @@ class BucketOperations:
         return EmptyResponse(200, {"x-amz-bucket-region": found.region or "us-east-1", "Content-Length": "0"})
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        self.buckets.require(bucket)
-        if self.app.keys.any(bucket):
-            raise Conflict("the bucket %s holds keys: delete them first" % bucket).as_s3("BucketNotEmpty")
+        found = self.buckets.require(bucket)
+        self.buckets.close(found)  # a PUT that writes its key from now on takes it back (catalog.buckets)
+        try:
+            if self.app.keys.any(bucket):
+                raise Conflict("the bucket %s holds keys: delete them first" % bucket).as_s3("BucketNotEmpty")
+        except BaseException:
+            self.buckets.reopen(found)
+            raise
         self.buckets.delete(bucket)
         return EmptyResponse(204)
 

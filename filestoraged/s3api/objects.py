@@ -20,7 +20,9 @@ from urllib.parse import unquote
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
+from ..catalog.buckets import Bucket
 from ..catalog.keys import STORED_HEADERS, Entry, etag_matches
+from ..catalog.naming import name_key
 from ..catalog.names import object_key
 from ..errors import BadRequest, FileStoreError, NotFound, PreconditionFailed
 from ..storage.interface import ObjectInfo, ObjectStream
@@ -134,10 +136,10 @@ class ObjectOperations:
         """A new name for the bytes another key names: within a bucket the
         same stored object (nothing copied), from another bucket the bytes
         stored in this one (one pass over them)."""
-        self.buckets.require(bucket)
+        target_bucket = self.buckets.require(bucket)
         source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
+        allow(caller, Need(Scope("data", "read", source_bucket)))  # first: a bucket it may not read is 403 either way
         self.buckets.require(source_bucket)
-        allow(caller, Need(Scope("data", "read", source_bucket)))
         source = self.keys.get(source_bucket, source_key)
         if source is None:
             raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
@@ -157,7 +159,7 @@ class ObjectOperations:
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
                       dict(source.checksums), source.parts)
         if source_bucket == bucket:
-            self._name_again(bucket, key, entry)
+            self._name_again(target_bucket, key, entry)
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
@@ -166,21 +168,15 @@ class ObjectOperations:
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
                                                     Element("ETag", '"%s"' % entry.etag)])
 
-    def _name_again(self, bucket: str, key: str, entry: Entry) -> None:
+    def _name_again(self, bucket: Bucket, key: str, entry: Entry) -> None:
         """``key`` names bytes the bucket holds already, pinned meanwhile."""
         claims = self.app.claims
-        with claims.pinned(bucket) as pin:
+        with claims.pinned(bucket.name) as pin:
             pin.hashed(entry.oid)
-            self.app.backend.stat(repository(bucket), entry.oid)  # NotFound: the source's bytes went meanwhile
-            named = claims.name(bucket, entry.oid, key)
-            try:
-                replaced = self.keys.put(bucket, key, entry)
-            except BaseException:
-                if named:
-                    claims.unname(bucket, entry.oid, key)
-                raise
+            self.app.backend.stat(repository(bucket.name), entry.oid)  # NotFound: the source's bytes went meanwhile
+            replaced = name_key(claims, self.keys, self.buckets, bucket, key, entry)
         if replaced is not None and replaced.oid != entry.oid:
-            claims.unname(bucket, replaced.oid, key)
+            claims.unname(bucket.name, replaced.oid, key)
 
 
 def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:

@@ -20,6 +20,7 @@ from typing import Callable, Dict, Optional, Tuple, Type
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
 from ..catalog.keys import Entry
+from ..catalog.naming import name_key
 from ..pages.upload import result_page
 from ..sharing.rules import NewLink
 from ..storage.interface import ObjectInfo, Readable
@@ -243,6 +244,7 @@ class S3KeyTarget(Target):
 
     def store(self, source: Readable) -> Stored:
         claims = self.app.claims
+        bucket = self.app.buckets.require(self.bucket)
         with claims.pinned(self.bucket) as pin:
             def hashed(oid: str) -> None:
                 self.checks(oid)  # a body that fails a check stores nothing
@@ -251,13 +253,8 @@ class S3KeyTarget(Target):
             put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
             claims.stored(self.bucket, pin, put.created)
             entry = self.entry(put.info)
-            named = claims.name(self.bucket, put.info.oid, self.key)
-            try:
-                replaced = self.app.keys.put(self.bucket, self.key, entry, self.if_match, self.if_none_match)
-            except BaseException:
-                if named:
-                    claims.unname(self.bucket, put.info.oid, self.key)
-                raise
+            replaced = name_key(claims, self.app.keys, self.app.buckets, bucket, self.key, entry, self.if_match,
+                                self.if_none_match)
         if replaced is not None and replaced.oid != put.info.oid:
             claims.unname(self.bucket, replaced.oid, self.key)
         return Stored(put.info, put.created, entry=entry)
