@@ -201,6 +201,12 @@ class ScopeTests(S3ApiCase):
         copy = self.s3("PUT", "/mine/stolen", headers={"x-amz-copy-source": "/theirs/k"}, key_pair=writer)
         self.assertS3Error(copy, 403, "AccessDenied")  # reading the source needs its scope too
 
+    def test_a_copy_says_nothing_of_a_bucket_it_may_not_read(self):
+        writer = self.key_pair("data:mine:write", "data:mine:read")
+        for source in ("/theirs/k", "/theirs/none", "/nowhere/k"):
+            copy = self.s3("PUT", "/mine/stolen", headers={"x-amz-copy-source": source}, key_pair=writer)
+            self.assertS3Error(copy, 403, "AccessDenied")
+
 
 class WritesModeTests(S3ApiCase):
     config_overrides = {"s3_api": "127.0.0.1:0", "auth": "writes"}
@@ -213,6 +219,15 @@ class WritesModeTests(S3ApiCase):
         self.assertS3Error(self.s3("GET", "/open", query={"list-type": "2"}), 403, "AccessDenied")
         self.assertS3Error(self.s3("PUT", "/open/x", b"x"), 403, "AccessDenied")
         self.assertS3Error(self.s3("GET", "/open/k", key_pair=(admin[0], "wrong")), 403, "SignatureDoesNotMatch")
+
+    def test_response_overrides_are_for_signed_requests_only(self):
+        admin = self.key_pair()
+        self.assertEqual(self.s3("PUT", "/open", key_pair=admin).status, 200)
+        self.assertEqual(self.s3("PUT", "/open/k", b"public", key_pair=admin).status, 200)
+        asked = {"response-content-type": "text/html"}
+        self.assertS3Error(self.s3("GET", "/open/k", query=asked), 400, "InvalidRequest")
+        signed = self.s3("GET", "/open/k", query=asked, key_pair=admin)
+        self.assertEqual((signed.status, signed.headers["Content-Type"]), (200, "text/html"))
 
 
 class OffModeTests(S3ApiCase):

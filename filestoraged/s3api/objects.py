@@ -77,6 +77,9 @@ class ObjectOperations:
     # -- GET, HEAD ----------------------------------------------------------------
 
     def get(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        if caller.scopes is None and caller.mode == "writes" and any(name in request.query for name in OVERRIDES):
+            raise BadRequest("Request specific response headers cannot be used for anonymous GET requests"
+                             ).as_s3("InvalidRequest")
         self.buckets.require(bucket)
         entry = self.keys.get(bucket, key)
         if entry is None:
