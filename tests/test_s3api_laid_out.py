@@ -214,5 +214,100 @@ class LayoutTests(S3ApiCase):
         self.assertEqual(backend.list(repository("r")), [])
 
 
+
+class RefusedPartsTests(S3ApiCase):
+    """Bytes of parts refused (the quota, a cut body) or stored after their
+    upload ended are counted while they stay, and go with the upload."""
+
+    config_overrides = {"s3_api": "127.0.0.1:0", "auth": "all", "max_bytes": 32 * MIB}
+
+    def setUp(self) -> None:
+        boto3_or_skip(self)
+        super().setUp()
+        self.s3 = self.client()
+        self.s3.create_bucket(Bucket="big")
+
+    def on_disk(self, folder: str) -> int:
+        """Bytes the files under ``folder`` take on the disk."""
+        total = 0
+        for root, _, names in os.walk(folder):
+            for name in names:
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
+        return total
+
+    def test_parts_refused_for_the_quota_leave_nothing_once_aborted(self):
+        import botocore.exceptions
+
+        keys = ["k%d" % n for n in range(6)]
+        uploads = [self.s3.create_multipart_upload(Bucket="big", Key=key)["UploadId"] for key in keys]
+        refused = 0
+        for number in range(1, 8):  # 5 MiB parts: 6 fit, then each would pass the quota part-way
+            for upload, key in zip(uploads, keys):
+                try:
+                    self.s3.upload_part(Bucket="big", Key=key, UploadId=upload, PartNumber=number,
+                                        Body=payload(5 * MIB, number))
+                except botocore.exceptions.ClientError as error:
+                    self.assertEqual(error.response["Error"]["Code"], "InsufficientStorage")
+                    refused += 1
+        self.assertEqual(refused, 42 - 6)
+        parts = os.path.join(self.data_dir, "parts")
+        self.assertLessEqual(self.on_disk(parts), 32 * MIB)
+        self.assertLessEqual(self.app.backend.usage()[1], 32 * MIB)
+        for upload, key in zip(uploads, keys):
+            self.s3.abort_multipart_upload(Bucket="big", Key=key, UploadId=upload)
+        self.assertEqual(self.on_disk(parts), 0)
+        self.assertEqual(self.app.backend.usage(), (0, 0))
+        self.assertEqual(self.app.backend.index.totals(), (0, 0))
+
+    def test_cut_parts_are_counted_and_go_with_the_upload(self):
+        class Cut(SizedStream):
+            def readinto(self, buffer):
+                if self.tell() >= MIB:
+                    raise ConnectionResetError("the client is gone")
+                return super().readinto(buffer)
+
+        upload = self.app.unfinished.create("big", "cut", {})
+        for number in range(1, 6):  # every part cut: the upload's file never held a whole part
+            with self.assertRaises(ConnectionResetError):
+                self.app.unfinished.put_part(upload, number, Cut(payload(2 * MIB, number)), lambda: "e",
+                                             lambda oid: None)
+        folder = os.path.join(self.data_dir, "parts", upload.id)
+        self.assertGreater(self.on_disk(folder), 0)
+        self.assertGreaterEqual(self.app.backend.usage()[1], self.on_disk(folder))  # counted while they stay
+        self.app.unfinished.remove(upload)  # aborted
+        self.assertEqual(self.on_disk(os.path.join(self.data_dir, "parts")), 0)
+        self.assertEqual(self.app.backend.usage(), (0, 0))
+        self.assertEqual(self.app.backend.index.totals(), (0, 0))
+
+    def test_a_part_stored_after_its_upload_ended_is_not_kept(self):
+        upload = self.app.unfinished.create("big", "late", {})
+        halfway, go_on = threading.Event(), threading.Event()
+
+        class Slow(SizedStream):
+            def readinto(self, buffer):
+                if self.tell() >= 1000 and not halfway.is_set():
+                    halfway.set()
+                    go_on.wait(20)
+                return super().readinto(buffer[:1000])
+
+        failures = []
+
+        def part() -> None:
+            try:
+                self.app.unfinished.put_part(upload, 1, Slow(payload(3000, 8)), lambda: "etag", lambda oid: None)
+            except BaseException as error:  # asserted below
+                failures.append(error)
+
+        writer = threading.Thread(target=part)
+        writer.start()
+        self.assertTrue(halfway.wait(20))
+        self.app.unfinished.remove(upload)  # completed or aborted while the part is stored
+        go_on.set()
+        writer.join(20)
+        self.assertFalse(writer.is_alive())
+        self.assertEqual([type(error) for error in failures], [NotFound])
+        self.assertEqual(self.app.backend.list(Namespace("parts/" + upload.id)), [])
+        self.assertEqual(self.app.backend.usage(), (0, 0))
+
 if __name__ == "__main__":
     unittest.main()

@@ -34,6 +34,7 @@ there. So no byte is written to a file once it is an object.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 from typing import Callable, List, Optional, Tuple
@@ -45,6 +46,8 @@ from ..interface import FinishedFile, LaidPart, Layout, Readable
 from ..names import Namespace
 from .files import make_dirs, remove_quietly
 from .writer import write_object
+
+log = logging.getLogger(__name__)
 
 FOLDER = "00"  # the file's shard folder: a stride's 64 hex digits begin with zeros
 MIN_PART = 5 * 1024 * 1024  # bytes S3 asks of every part but the last
@@ -133,7 +136,19 @@ class LaidOut(Layout):
         return _Sealed(path, checks, fd)
 
     def discard(self) -> None:
-        """The claims, then the upload's folders if nothing is left in them."""
+        """The upload's file (whatever its parts became: a file only refused
+        or cut parts were written to was never an object of the upload's),
+        the claims, then the upload's folders if nothing is left in them."""
+        try:
+            names = os.listdir(os.path.join(self.folder, FOLDER))
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if _is_stride(name):
+                try:
+                    self.backend.delete(self.namespace, name)  # its file, its index row, its count
+                except NotFound:
+                    pass
         shutil.rmtree(self.claims, ignore_errors=True)
         try:
             names = os.listdir(self.folder)
@@ -172,9 +187,21 @@ class LaidOut(Layout):
         SHA-256, size and block checks."""
         os.lseek(fd, (number - 1) * stride, os.SEEK_SET)
         with self.backend.writing() as reservation:
-            written = write_object(fd, stream, reservation, size)
-            check(written[0], written[1])
-            os.fdatasync(fd)
+            reservation.take_ahead(size)  # the quota refuses before a byte is written
+            try:
+                written = write_object(fd, stream, reservation, size)
+                check(written[0], written[1])
+                os.fdatasync(fd)
+            except BaseException:
+                # Bytes of a refused or cut part stay in the file (the part sent
+                # again writes the same place) until the upload ends and takes
+                # the file: counted meanwhile, as the file's size.
+                try:
+                    if _still_unadopted(fd, self._path(stride)):  # not taken with its upload meanwhile
+                        self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size)
+                except Exception as error:  # the refusal is what the client hears; fsck counts it later
+                    log.warning("an upload's file could not be counted after a refused part: %s", error)
+                raise
             self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size)
         return written
 

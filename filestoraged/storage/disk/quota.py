@@ -104,10 +104,22 @@ class Reservation:
     def __init__(self, usage: Usage) -> None:
         self._usage = usage
         self._held = 0
+        self._ahead = 0  # bytes taken by ``take_ahead`` that ``take`` has not used yet
 
     def take(self, count: int) -> None:
+        used = min(count, self._ahead)
+        self._ahead -= used
+        if count > used:
+            self._usage.reserve(count - used)
+            self._held += count - used
+
+    def take_ahead(self, count: int) -> None:
+        """Take ``count`` bytes at once, before any is written (a write of a
+        known size that must not leave bytes behind when the quota refuses):
+        the ``take`` calls of the write then use them up first."""
         self._usage.reserve(count)
         self._held += count
+        self._ahead += count
 
     def __enter__(self) -> "Reservation":
         return self
