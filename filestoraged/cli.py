@@ -120,8 +120,9 @@ def run_fsck(config) -> int:
     backend = DiskBackend(config.data_dir, config.max_size, alone=False)
     try:
         shown = FsckProgress(backend.index.totals()[0])
-        report = fsck(backend, repair=config.repair, progress=shown)
-        report.refused_values += deployment_for(config).check_links(config.repair)
+        deployment = deployment_for(config)
+        report = fsck(backend, repair=config.repair, progress=shown, live_uploads=deployment.upload_ids)
+        report.refused_values += deployment.check_links(config.repair)
     finally:
         backend.close()
     fixed = config.repair
@@ -140,6 +141,13 @@ def run_fsck(config) -> int:
         if found:
             print("%d objects %s%s: %s" % (len(found), what, " (set right)" if fixed else "",
                                            ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
+    for found, what in ((report.ended_uploads, "folders of uploads that ended (a stop between their end and their "
+                                               "parts'); removed by --repair"),
+                        (report.uncounted_parts, "upload files not counted as they are (a stop between a part's "
+                                                 "write and its count)")):
+        if found:
+            print("%d %s%s: %s" % (len(found), what, " (set right)" if fixed else "",
+                                   ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
     if report.totals:
         print(report.totals + (" (set right)" if fixed else ""))
     return 1 if not report.clean and not fixed else 0

@@ -309,5 +309,34 @@ class RefusedPartsTests(S3ApiCase):
         self.assertEqual(self.app.backend.list(Namespace("parts/" + upload.id)), [])
         self.assertEqual(self.app.backend.usage(), (0, 0))
 
+    def test_fsck_finds_and_repairs_what_a_stop_left_in_parts(self):
+        from filestoraged.catalog.unfinished import upload_ids
+        from filestoraged.storage.disk.fsck import fsck
+
+        backend = self.app.backend
+        ended = self.app.unfinished.create("big", "ended", {})
+        self.app.unfinished.put_part(ended, 1, SizedStream(payload(2 * MIB, 1)), lambda: "e", lambda oid: None)
+        self.app.unfinished.put_part(ended, 2, SizedStream(payload(1000, 2)), lambda: "e", lambda oid: None)
+        self.app.records.delete("s3/uploads/big/" + ended.id)  # stopped before its parts went
+        live = self.app.unfinished.create("big", "live", {})
+        self.app.unfinished.put_part(live, 1, SizedStream(payload(2 * MIB, 3)), lambda: "e", lambda oid: None)
+        laid = "%064x" % (2 * MIB)
+        backend.index.remove("parts/" + live.id, laid)  # stopped before the part was counted
+        backend.recount()
+
+        def ids():
+            return upload_ids(self.app.records)
+
+        report = fsck(backend, live_uploads=ids)
+        self.assertEqual(report.ended_uploads, ["parts/" + ended.id])
+        self.assertEqual(report.uncounted_parts, ["parts/%s/%s" % (live.id, laid)])
+        self.assertFalse(report.clean)
+        repaired = fsck(backend, repair=True, live_uploads=ids)
+        self.assertEqual(repaired.ended_uploads, ["parts/" + ended.id])
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, "parts", ended.id)))
+        self.assertTrue(fsck(backend, live_uploads=ids).clean)
+        backend.recount()
+        self.assertEqual(backend.usage(), (1, 2 * MIB))  # the live upload's file, counted again
+
 if __name__ == "__main__":
     unittest.main()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Set, Union
 
 from ..errors import NotFound
 from ..records.interface import Records
@@ -103,6 +103,11 @@ class Unfinished:
                 self.remove(Upload(upload_id, bucket, str(record.value["key"]), float(record.value["created"])))
                 removed += 1
         return removed
+
+
+def upload_ids(records: Records) -> Set[str]:
+    """The ids of every unfinished upload the records hold (for fsck)."""
+    return {name.rsplit("/", 1)[-1] for name in records.keys(UPLOADS)}
 
 
 def _upload(bucket: str, upload_id: str) -> str:

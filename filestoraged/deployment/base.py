@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Set, Tuple
 
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
@@ -71,6 +71,11 @@ class Deployment(abc.ABC):
         """``fsck``: share-link values no header may carry, a line each
         (cleared with ``repair``)."""
         return []
+
+    def upload_ids(self) -> Optional[Set[str]]:
+        """``fsck``: the ids of the unfinished multipart uploads the records
+        hold, whose parts are on this disk (None: none are here)."""
+        return None
 
     def prepare(self) -> None:
         """Before the first worker: what a previous run left is dropped,

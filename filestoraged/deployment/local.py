@@ -5,8 +5,9 @@ pid and given back when a worker dies."""
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
+from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
 from ..records.interface import Records
@@ -63,3 +64,10 @@ class OneMachine(Deployment):
 
     def check_links(self, repair: bool) -> List[str]:
         return check_links(self.meta_db, repair)
+
+    def upload_ids(self) -> Optional[Set[str]]:
+        records = LocalRecords(self.meta_db)
+        try:
+            return upload_ids(records)
+        finally:
+            records.close()

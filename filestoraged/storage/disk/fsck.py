@@ -12,6 +12,9 @@ every stored value that would reach a response header.
   would refuse (``metadata``) are reported; ``--repair`` removes them (the
   object is then served as ``application/octet-stream``, the link without a
   file name). The daemon never sends them either way.
+- Unfinished uploads' parts (``parts_check``): folders of uploads that
+  ended, removed by ``--repair``; laid-out files not counted as they are,
+  counted by ``--repair``.
 - The object index (``storage.object_index``) is checked against the disk:
   objects it lacks and rows whose object is gone are reported, and
   ``--repair`` sets them right, and its totals against its rows.
@@ -31,7 +34,7 @@ import os
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Collection, Dict, Iterator, List, Optional, Tuple
 
 from .. import blocks
 from ..blocks import BLOCK
@@ -40,6 +43,7 @@ from ..names import Namespace
 from .backend import DiskBackend
 from .files import RECORD_SUFFIX, get_content_type, read_record, remove_quietly
 from .indexing import reconcile
+from .parts_check import check_parts
 from ...errors import CorruptObject
 from ...base.header_values import is_media_type
 
@@ -65,21 +69,29 @@ class Report:
     unindexed: List[str] = field(default_factory=list)  # stored, missing from the object index
     vanished: List[str] = field(default_factory=list)  # in the object index, no longer stored
     totals: Optional[str] = None  # what is wrong with the index's totals, if anything
+    ended_uploads: List[str] = field(default_factory=list)  # parts/<id> of uploads no record names
+    uncounted_parts: List[str] = field(default_factory=list)  # laid-out files the index does not count as they are
 
     @property
     def clean(self) -> bool:
-        return not (self.corrupt or self.refused_values or self.unindexed or self.vanished or self.totals)
+        return not (self.corrupt or self.refused_values or self.unindexed or self.vanished or self.totals
+                    or self.ended_uploads or self.uncounted_parts)
 
 
 Progress = Callable[[int, int, bool], None]  # (objects, bytes, done)
 
 
-def fsck(backend: DiskBackend, repair: bool = False, progress: Optional[Progress] = None) -> Report:
-    """Check every object (``THREADS`` at a time), then the object index
-    against the disk and its totals against its rows; with ``repair``, fix
-    what can be (safe beside a serving daemon: every move and index change
-    takes the index's lock, as uploads and deletes do)."""
+def fsck(backend: DiskBackend, repair: bool = False, progress: Optional[Progress] = None,
+         live_uploads: Optional[Callable[[], Optional[Collection[str]]]] = None) -> Report:
+    """Check every object (``THREADS`` at a time), unfinished uploads' parts
+    (``parts_check``: ``live_uploads()``, the ids the records hold; None:
+    not checked), then the object index against the disk and its totals
+    against its rows; with ``repair``, fix what can be (safe beside a
+    serving daemon: every move and index change takes the index's lock, as
+    uploads and deletes do)."""
     report = Report()
+    if live_uploads is not None:
+        report.ended_uploads, report.uncounted_parts = check_parts(backend, live_uploads, repair)
     for namespace, oid, outcome in _checked(backend, backend.all_objects()):
         _judge(backend, namespace, oid, outcome, repair, report)
         if progress is not None:
@@ -100,7 +112,8 @@ def fsck(backend: DiskBackend, repair: bool = False, progress: Optional[Progress
                          % (totals[0], totals[1], counted[0], counted[1]))
         if repair:
             backend.index.set_totals(counted)
-    if repair and (report.repaired or found.unindexed or found.vanished or report.totals):
+    if repair and (report.repaired or found.unindexed or found.vanished or report.totals or report.ended_uploads
+                   or report.uncounted_parts):
         mark_repaired(backend)  # a daemon serving this directory takes the totals afresh
     return report
 

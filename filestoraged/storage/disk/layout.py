@@ -144,7 +144,7 @@ class LaidOut(Layout):
         except FileNotFoundError:
             names = []
         for name in names:
-            if _is_stride(name):
+            if stride_file(name):
                 try:
                     self.backend.delete(self.namespace, name)  # its file, its index row, its count
                 except NotFound:
@@ -224,7 +224,7 @@ class LaidOut(Layout):
             names = os.listdir(os.path.join(self.folder, FOLDER))
         except FileNotFoundError:
             names = []
-        strides = [int(name, 16) for name in names if _is_stride(name)]
+        strides = [int(name, 16) for name in names if stride_file(name)]
         if len(strides) == 1:
             return strides[0], False
         if strides:
@@ -242,7 +242,7 @@ def _name(stride: int) -> str:
     return "%064x" % stride
 
 
-def _is_stride(name: str) -> bool:
+def stride_file(name: str) -> bool:
     """A stride's name, not a part stored as an object in the same folder
     (whose SHA-256 never begins with 48 zeros)."""
     return len(name) == 64 and name.startswith("0" * 48) and all(c in "0123456789abcdef" for c in name)

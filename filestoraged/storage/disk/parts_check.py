@@ -1,0 +1,91 @@
+"""``fsck`` of unfinished uploads' parts (``parts/<upload id>``, see
+``layout``): what a crash can leave there.
+
+- An upload's folder whose upload ended (no record names it: a stop
+  between the record's removal and its parts') is reported; ``--repair``
+  removes it, its files with their index rows and counts.
+- A live upload's laid-out file whose index row is missing or says another
+  size (a stop between a part's write and its count) is reported;
+  ``--repair`` counts it as it is, so ``--max-bytes`` sees its bytes.
+
+Beside a serving daemon: the folders are listed before the live uploads
+are read, and an upload's record is made before its first part, so a
+folder listed and not live belongs to an upload that ended.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Collection, List, Optional, Tuple
+
+from ...errors import NotFound
+from ..names import Namespace, is_object_id
+from .backend import DiskBackend
+from .layout import FOLDER, LaidOut, stride_file
+
+PARTS = "parts"
+
+
+def check_parts(backend: DiskBackend, live: Callable[[], Optional[Collection[str]]], repair: bool
+                ) -> Tuple[List[str], List[str]]:
+    """``(ended, uncounted)``: folders of ended uploads, and laid-out files
+    of live ones the index does not count as they are (each ``parts/<id>``
+    or ``parts/<id>/<file>``); set right with ``repair``. ``live()``: the
+    ids of the uploads the records hold (None: unknown, nothing judged)."""
+    root = os.path.join(backend.root, PARTS)
+    try:
+        folders = sorted(name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name)))
+    except FileNotFoundError:
+        return [], []
+    known = live()
+    if known is None:
+        return [], []
+    alive = set(known)
+    ended, uncounted = [], []
+    for upload_id in folders:
+        namespace = Namespace("%s/%s" % (PARTS, upload_id))
+        if upload_id not in alive:
+            ended.append(namespace.path)
+            if repair:
+                _remove(backend, namespace)
+            continue
+        counted = backend.index.shard(namespace.path, FOLDER)  # the laid-out files' folder
+        for name in _stride_files(backend, namespace):
+            try:
+                size = os.stat(backend.object_path(namespace, name)).st_size
+            except FileNotFoundError:
+                continue  # the upload ended meanwhile
+            if counted.get(name) != size:
+                uncounted.append("%s/%s" % (namespace.path, name))
+                if repair:
+                    backend.count_file(namespace, name, size)
+    return ended, uncounted
+
+
+def _stride_files(backend: DiskBackend, namespace: Namespace) -> List[str]:
+    try:
+        names = os.listdir(os.path.join(backend.namespace_dir(namespace), FOLDER))
+    except FileNotFoundError:
+        return []
+    return [name for name in names if stride_file(name)]
+
+
+def _remove(backend: DiskBackend, namespace: Namespace) -> None:
+    """Every object of an ended upload's folder (parts stored apart), then
+    its laid-out file, claims and folders, as the upload's own end does."""
+    base = backend.namespace_dir(namespace)
+    for shard in os.listdir(base):
+        shard_dir = os.path.join(base, shard)
+        if len(shard) != 2 or not os.path.isdir(shard_dir):
+            continue
+        for name in os.listdir(shard_dir):
+            if is_object_id(name) and not stride_file(name):
+                try:
+                    backend.delete(namespace, name)
+                except NotFound:
+                    pass
+    LaidOut(backend, namespace).discard()
+    try:
+        os.rmdir(base)
+    except OSError:
+        pass
