@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import select
 import shutil
 import signal
 import socket
@@ -89,6 +90,56 @@ class OneClientTests(DaemonCase):
         # Told apart from waiting for a slot until the idle timeout (30 s);
         # how fast they are is the bench's to say.
         self.assertLess(max(durations), 10.0)
+
+    def test_silent_connections_kept_up_leave_a_real_client_its_slot(self):
+        """20 silent connections, each closed by the server opened again at
+        once, against 5 slots: every one of a client's requests is served
+        (a slot given up for it could go to a newer silent connection first:
+        then it was refused after 1 s)."""
+        daemon = self.start("--max-connections", "5")
+        stop, churning, failures = threading.Event(), threading.Event(), []
+
+        def attacker() -> None:
+            held, reopened = [], 0
+            try:
+                while not stop.is_set():
+                    while len(held) < 20:
+                        try:
+                            held.append(connect_from(ATTACKER, daemon.port, timeout=5))
+                        except OSError:
+                            break  # refused: try again on the next round
+                    for sock in select.select(held, [], [], 0.05)[0]:  # closed by the server: open another
+                        sock.close()
+                        held.remove(sock)
+                        reopened += 1
+                    if reopened >= 40:
+                        churning.set()
+            except BaseException as error:  # reported by the test
+                failures.append(error)
+            finally:
+                for sock in held:
+                    sock.close()
+
+        thread = threading.Thread(target=attacker, daemon=True)
+        thread.start()
+        try:
+            self.assertTrue(churning.wait(20), "the silent ones are given up and opened again")
+            statuses = []
+            for _ in range(40):
+                conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+                try:
+                    conn.request("GET", "/healthz")
+                    reply = conn.getresponse()
+                    reply.read()
+                    statuses.append(reply.status)
+                finally:
+                    conn.close()
+        finally:
+            stop.set()
+            thread.join(10)
+        self.assertFalse(thread.is_alive())
+        self.assertEqual(failures, [])
+        self.assertEqual(statuses, [200] * 40)
 
     def test_the_cap_per_client_address_holds_across_workers(self):
         daemon = self.start("--workers", "2", "--max-client-connections", "6")

@@ -96,6 +96,7 @@ class Admission:
         if self._shared:
             forget_worker(self.counters, self._slot)
         self._used = 0
+        self._owed = 0  # slots promised to connections that gave up an idle one for theirs
         self._closed = False
         self._lock = threading.Lock()
         self._publish()
@@ -103,12 +104,42 @@ class Admission:
 
     # Slots of this worker.
     def take_slot(self) -> bool:
+        """A free slot, unless every free one is owed to a waiting connection."""
         with self._lock:
-            if self._used >= self.slots:
+            if self._used + self._owed >= self.slots:
                 return False
             self._used += 1
             self._publish()
             return True
+
+    def owe_slot(self) -> None:
+        """The next slot given back is this connection's: it gave up an idle
+        connection for it (else a newer connection could take that slot
+        first, and this one, the real client, be refused)."""
+        with self._lock:
+            self._owed += 1
+            self._publish()
+
+    def owing(self) -> bool:
+        """Whether slots are owed: idle connections were given up for newer
+        ones, which may soon be idle in turn."""
+        return self._owed > 0
+
+    def take_owed_slot(self) -> bool:
+        """The slot ``owe_slot`` promised, once one is free; False until then."""
+        with self._lock:
+            if self._used >= self.slots:
+                return False
+            self._used += 1
+            self._owed -= 1
+            self._publish()
+            return True
+
+    def forgive_slot(self) -> None:
+        """A promised slot no longer waited for."""
+        with self._lock:
+            self._owed -= 1
+            self._publish()
 
     def give_slot(self) -> None:
         with self._lock:
@@ -117,12 +148,12 @@ class Admission:
 
     def _publish(self) -> None:
         if self._shared and not self._closed:
-            self.counters[_FREE + self._slot] = self.slots - self._used
+            self.counters[_FREE + self._slot] = max(0, self.slots - self._used - self._owed)
 
     def should_yield(self) -> bool:
         """True if this worker is full and a sibling has a free slot: leave
         the next connection to it (for at most ``YIELD_LIMIT`` in a row)."""
-        if not self._shared or self._used < self.slots:
+        if not self._shared or self._used + self._owed < self.slots:
             self._full_since = None
             return False
         now = time.monotonic()

@@ -2,11 +2,11 @@
 
 - ``TCP_NODELAY`` on every accepted socket (small answers leave at once).
 - A bound on concurrent connections per worker and per client address
-  (``admission``): when slots run short the oldest idle connection is given
-  up first; past that a client gets an immediate ``503`` with
-  ``Retry-After`` instead of a thread, so memory cannot grow with the number
-  of waiting clients. No handshake and no TLS write happen on the accept
-  thread.
+  (``admission``): when slots run short the connection waits for one (at
+  most ``SLOT_WAIT``), the oldest idle connection given up for it and its
+  slot owed to it; past that a client gets ``503`` with ``Retry-After``.
+  The per-address cap bounds the threads that wait. No handshake and no
+  TLS write happen on the accept thread.
 - ``drain()`` waits for in-flight connections to finish (graceful stop):
   ``daemon_threads`` alone would let ``server_close`` drop them.
 """
@@ -44,6 +44,9 @@ READY_RESPONSE_BYTES = 16 * 1024 * 1024
 # A connection's thread, its connection closed, waits this long to take the
 # next connection (a thread's start cost a new connection 130-200 us).
 CONNECTION_THREAD_IDLE = 10.0
+# A connection that finds no free slot waits this long for one, giving up
+# idle connections for it (silent ones may keep arriving): then 503.
+SLOT_WAIT = 1.0
 
 
 class Connections:
@@ -139,16 +142,21 @@ class FileStoreServer(ThreadingHTTPServer):
         if bucket is None:
             self.refuse(request, "too many connections from %s" % client_address[0])
             return
+        # Slots run short: this connection waits (briefly, in its own thread)
+        # for one, the oldest idle connection given up for it; while slots
+        # are owed to others (idle ones are about to be), it waits too.
+        # Nothing idle and nothing owed: every slot serves a request, refused.
+        waits: Optional[bool] = None  # None: it has its slot; True: one is owed to it; False: it looks for one
         if not self.admission.take_slot():
-            # Slots run short: give up the oldest idle connection, and this
-            # one waits (briefly) for its slot; nothing idle: refused.
-            if not self.waiting.reclaim_oldest():
+            if self.waiting.reclaim_oldest():
+                self.admission.owe_slot()
+                waits = True
+            elif self.admission.owing():
+                waits = False
+            else:
                 self.admission.release_client(bucket)
                 self.refuse(request, None)
                 return
-            waits = True
-        else:
-            waits = False
         with self._idle:
             self._active += 1
             # Set under the lock that counts: two threads setting the gauge
@@ -156,8 +164,9 @@ class FileStoreServer(ThreadingHTTPServer):
             self.app.metrics.connections(self._active)
         self.connection_threads.run(self.process_request_thread, request, client_address, waits, bucket)
 
-    def process_request_thread(self, request, client_address, waits: bool = False, bucket: int = -1) -> None:
-        holds = not waits or self._wait_for_slot()
+    def process_request_thread(self, request, client_address, waits: Optional[bool] = None,
+                               bucket: int = -1) -> None:
+        holds = waits is None or self._wait_for_slot(waits)
         try:
             if holds:
                 super().process_request_thread(request, client_address)
@@ -173,15 +182,29 @@ class FileStoreServer(ThreadingHTTPServer):
                 self.app.metrics.connections(self._active)
                 self._idle.notify_all()
 
-    def _wait_for_slot(self) -> bool:
-        """A slot, once the connection given up for it has closed (1 s at most)."""
-        deadline = time.monotonic() + 1.0
-        while not self.admission.take_slot():
+    def _wait_for_slot(self, owed: bool) -> bool:
+        """A slot within ``SLOT_WAIT``: the one owed to this connection
+        (``owed``: an idle one was given up for it at its accept), one given
+        back, or the slot of the oldest idle connection, given up now and
+        owed to it (a newer connection cannot take it first); False if none
+        came."""
+        deadline = time.monotonic() + SLOT_WAIT
+        while True:
+            if owed:
+                if self.admission.take_owed_slot():
+                    return True
+            elif self.admission.take_slot():
+                return True
+            elif self.waiting.reclaim_oldest():
+                self.admission.owe_slot()
+                owed = True
+                continue
             if time.monotonic() > deadline:
+                if owed:
+                    self.admission.forgive_slot()
                 return False
             with self._idle:
                 self._idle.wait(0.01)
-        return True
 
     def refuse(self, request, reason: Optional[str]) -> None:
         """Answer 503 and close: at once over plain HTTP (the few bytes fit the
