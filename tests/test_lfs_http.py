@@ -224,6 +224,16 @@ class LockTests(LfsCase):
         self.assertLfsError(self.lfs("POST", "/locks", {"path": "../outside.psd"}, self.alice), 400)
         self.assertLfsError(self.lfs("POST", "/locks", {"path": "/./"}, self.alice), 400)
 
+    def test_paths_with_unusual_spaces_and_format_characters_are_locked(self):
+        for path in ("art/no\u00a0break.psd", "art/evil\u202egnp.exe", "art/zero\u200bwidth.psd"):
+            with self.subTest(path=ascii(path)):
+                made = self.lfs("POST", "/locks", {"path": path}, self.alice)
+                self.assertEqual(made.status, 201, made)
+                self.assertEqual(made.json()["lock"]["path"], path)
+                self.assertLfsError(self.lfs("POST", "/locks", {"path": path}, self.bob), 409)
+        for refused in ("a\u0000b", "a\u007fb", "a\u0085b"):
+            self.assertLfsError(self.lfs("POST", "/locks", {"path": refused}, self.alice), 400)
+
     def test_bad_lock_requests(self):
         self.assertLfsError(self.lfs("POST", "/locks", {"path": ""}, self.alice), 400)
         self.assertLfsError(self.lfs("POST", "/locks", {"path": "a\nb"}, self.alice), 400)

@@ -12,6 +12,7 @@ repository (``data:REPO:delete``).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Optional
 
 from ..errors import BadRequest, Conflict
@@ -44,8 +45,8 @@ class LfsLocksFace(Face):
         body = json_request(request)
         allow(request, repo, "write")
         path = body.get("path")
-        if not isinstance(path, str) or not path or len(path.encode("utf-8")) > MAX_PATH \
-                or not path.isprintable():
+        if not isinstance(path, str) or not path or len(path.encode("utf-8", "surrogatepass")) > MAX_PATH \
+                or not nameable(path):
             raise BadRequest("path must be a file's path in the repository (1-%d bytes, no control characters)"
                              % MAX_PATH)
         path = lock_path(path)
@@ -89,6 +90,14 @@ class LfsLocksFace(Face):
             allow(request, repo, "delete")
         lock = self.locks.unlock(repo, lock_id, user_of(request), force)
         return answer(200, {"lock": lock.as_json()})
+
+
+def nameable(path: str) -> bool:
+    """Whether git could name a file so: no control character and no lone
+    surrogate. Spaces of every kind and format characters (a no-break space,
+    a right-to-left override) are in file names people have, and lock
+    answers are JSON, which escapes them (``str.isprintable`` refused them)."""
+    return not any(unicodedata.category(char) in ("Cc", "Cs") for char in path)
 
 
 def _page(data: dict, cursor: Optional[str]) -> dict:
