@@ -136,6 +136,31 @@ class BatchTests(LfsCase):
                                      {"Accept": "application/json"}), 406)
         self.assertLfsError(self.request("POST", "/lfs/..bad/objects/batch", b"{}", HEADERS), 400)
 
+    def test_a_batch_looks_each_object_up_once(self):
+        looked = []
+        real = self.app.backend.stat
+
+        def stat(namespace, oid):
+            looked.append(oid)
+            return real(namespace, oid)
+
+        same = [{"oid": sha256(b"same"), "size": 4}] * 500
+        with mock.patch.object(self.app.backend, "stat", stat):
+            objects = self.batch("download", same).json()["objects"]
+        self.assertEqual(len(objects), 500)
+        self.assertEqual(looked, [sha256(b"same")])
+
+
+class AnonymousBatchTests(LfsCase):
+    config_overrides = {"auth": "writes"}
+
+    def test_a_public_download_batch_is_bounded_and_a_token_lifts_it(self):
+        wanted = [{"oid": sha256(b"%d" % n), "size": len(b"%d" % n)} for n in range(101)]
+        self.assertLfsError(self.batch("download", wanted), 413)
+        self.assertEqual(self.batch("download", wanted[:100]).status, 200)
+        token = basic(self.app.tokens.create(["data:proj:read"], "reader")[1])
+        self.assertEqual(self.batch("download", wanted * 9, token).status, 200)
+
 
 class LfsAccessTests(LfsCase):
     config_overrides = {"auth": "writes"}

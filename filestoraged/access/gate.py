@@ -88,6 +88,12 @@ class Grant:
         self.scopes = self._access.check(self.form_need, headers, self._address, self._mode)
         self.form_need = None
 
+    @property
+    def anonymous(self) -> bool:
+        """Let in without a token where access control is on (a public read
+        under ``writes``): bounded tighter where a request can cost much."""
+        return self._mode != "off" and not self.scopes and self.holder() is None
+
     def holder(self) -> Optional[str]:
         """The name of the live token the request carries, None without one."""
         return self._access.holder(self._headers)

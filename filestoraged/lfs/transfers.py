@@ -38,6 +38,7 @@ from ..web.router import Router
 from .protocol import allow, answer, json_request, lfs_errors
 
 MAX_OBJECTS = 1000  # objects in one batch request (git-lfs sends 100)
+MAX_ANONYMOUS_OBJECTS = 100  # in one batch request with no token (a public download): git-lfs's own batch size
 STATS_AT_ONCE = 8  # store lookups of one batch under way at once
 
 
@@ -68,16 +69,21 @@ class LfsFace(Face):
         if len(objects) > MAX_OBJECTS:
             raise TooLarge("at most %d objects in one batch" % MAX_OBJECTS)
         allow(request, repo, "read" if operation == "download" else "write")
+        if request.grant.anonymous and len(objects) > MAX_ANONYMOUS_OBJECTS:
+            raise TooLarge("at most %d objects in one batch without a token (git-lfs sends 100)"
+                           % MAX_ANONYMOUS_OBJECTS)
         base = "%s/lfs/%s/objects" % (request.base_url, repo)
         header = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
         entries = [_valid(item, self.config.max_size) for item in objects]
         # Whether each object is stored: a HEAD each on an S3 store, so
         # STATS_AT_ONCE at a time (1,000 one after the other took 1.35 s).
-        sizes = ahead(lambda entry: None if "error" in entry else self._stored(namespace, entry["oid"]), entries,
-                      workers=STATS_AT_ONCE, depth=2 * STATS_AT_ONCE)
-        for entry, stored in zip(entries, sizes):
+        # Each object looked up once, however often the batch names it.
+        oids = list(dict.fromkeys(entry["oid"] for entry in entries if "error" not in entry))
+        sizes = dict(zip(oids, ahead(lambda oid: self._stored(namespace, oid), oids, workers=STATS_AT_ONCE,
+                                     depth=2 * STATS_AT_ONCE)))
+        for entry in entries:
             if "error" not in entry:
-                entry.update(self._plan(operation, repo, entry, stored, base, request.base_url, header))
+                entry.update(self._plan(operation, repo, entry, sizes[entry["oid"]], base, request.base_url, header))
         return answer(200, {"transfer": "basic", "objects": entries, "hash_algo": "sha256"})
 
     def _stored(self, namespace, oid: str) -> Optional[int]:
