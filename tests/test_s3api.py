@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import unittest
+import unittest.mock
 from email.utils import formatdate
 
 from .s3api_support import S3ApiCase, boto3_or_skip
@@ -491,6 +492,16 @@ class MultipartTests(S3ApiTestCase):
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="big", Key="k"), "404")  # nothing half-visible
         self.admin.abort_multipart_upload(Bucket="big", Key="k", UploadId=upload)
         self.assertEqual(self.code_of(self.admin.list_parts, Bucket="big", Key="k", UploadId=upload), "NoSuchUpload")
+
+    def test_unfinished_uploads_of_a_bucket_are_bounded(self):
+        from filestoraged.catalog import unfinished
+
+        with unittest.mock.patch.object(unfinished, "MAX_OPEN", 5):
+            uploads = [self.admin.create_multipart_upload(Bucket="big", Key="k%d" % n)["UploadId"] for n in range(5)]
+            self.assertEqual(self.code_of(self.admin.create_multipart_upload, Bucket="big", Key="k"),
+                             "InvalidRequest")
+            self.admin.abort_multipart_upload(Bucket="big", Key="k0", UploadId=uploads[0])
+            self.admin.create_multipart_upload(Bucket="big", Key="k")
 
     def test_part_numbers_are_ascii_digits(self):
         upload = self.admin.create_multipart_upload(Bucket="big", Key="k")["UploadId"]

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Set, Union
 
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from ..records.interface import Records
 from ..storage.interface import Backend, FinishedFile, Readable
 from .parts import Part, Parts, PartsStream
@@ -23,6 +23,7 @@ from .parts import Part, Parts, PartsStream
 UPLOADS = "s3/uploads/"
 EXPIRY = 7 * 24 * 3600.0  # seconds an unfinished upload is kept
 MAX_PART = 10000  # part numbers run from 1 to this
+MAX_OPEN = 1000  # unfinished uploads of one bucket at once (S3 states none; each is a record, its parts bytes)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class Unfinished:
         self.parts_of = Parts(records, backend)
 
     def create(self, bucket: str, key: str, fields: Dict[str, object]) -> Upload:
+        """A new upload; ``BadRequest`` (InvalidRequest) once the bucket has
+        ``MAX_OPEN`` unfinished: they end when completed, aborted, or swept
+        ``EXPIRY`` after they were made."""
+        if len(list(self.records.keys(UPLOADS + bucket + "/", "", MAX_OPEN))) >= MAX_OPEN:
+            raise BadRequest("the bucket %s has %d unfinished multipart uploads, the most it keeps: complete or "
+                             "abort some (ListMultipartUploads names them)" % (bucket, MAX_OPEN)
+                             ).as_s3("InvalidRequest")
         upload = Upload(secrets.token_hex(16), bucket, key, self.records.now(), dict(fields))
         self.records.create(_upload(bucket, upload.id), {"key": key, "created": upload.created,
                                                           "fields": upload.fields})
