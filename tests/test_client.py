@@ -294,6 +294,50 @@ class ClientProcessTests(ServerCase):
                 self.assertIn(b"cut", done.stderr)
                 self.assertFalse(output != "-" and os.path.exists(target))
 
+    def test_a_cut_answer_that_said_no_length_fails_too(self):
+        """An answer ended by its connection's close (a proxy may send one):
+        a cut looks like its end, so its length is asked with a HEAD."""
+        import http.server
+
+        data = payload(MIB, seed=66)
+
+        class CloseDelimited(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_HEAD(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(data[:len(data) // 2] if "cut" in self.path else data)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CloseDelimited)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        base = "http://127.0.0.1:%d/file/" % server.server_address[1]
+        for output in ("kept.bin", "-"):
+            with self.subTest(output=output):
+                target = os.path.join(self.data_dir, output) if output != "-" else "-"
+                done = self.client("get", base + "cut" + "x" * 29, "-o", target)
+                self.assertEqual(done.returncode, 1, done.stderr)
+                self.assertIn(b"cut after 524288 of 1048576 bytes", done.stderr)
+                self.assertFalse(output != "-" and (os.path.exists(target) or os.path.exists(target + ".part")))
+                whole = self.client("get", base + "w" * 32, "-o", target)
+                self.assertEqual(whole.returncode, 0, whole.stderr)
+                if output != "-":
+                    with open(target, "rb") as handle:
+                        self.assertEqual(handle.read(), data)
+                    os.unlink(target)
+
     def file(self) -> str:
         handle = tempfile.NamedTemporaryFile(delete=False, dir=self.data_dir)
         handle.close()

@@ -190,13 +190,36 @@ class Client:
             expected = oid
         if expected is not None:
             check(partial, expected)
+        elif reply.status != 416:
+            try:
+                self._whole(path, reply, os.path.getsize(partial))
+            except Refused:
+                os.unlink(partial)  # a cut answer of unknown length: never resumed from
+                raise
         os.replace(partial, output)
         return output
+
+    def _whole(self, path: str, reply, received: int) -> None:
+        """``Refused`` if an answer that said no length (close-delimited: a
+        cut looks like its end) is not the whole file: ``received`` bytes,
+        against the length a HEAD gives (which never spends a download)."""
+        if reply.getheader("Content-Length") is not None or reply.chunked:
+            return  # a cut is told apart by http.client itself
+        length = self._head(path).getheader("Content-Length")
+        if length is None or not (length.isascii() and length.isdigit()):
+            raise Refused("the server's answer said no length, nor did a HEAD: whether it was whole cannot be told")
+        if received != int(length):
+            raise Refused("the transfer was cut after %d of %s bytes" % (received, length))
 
     def _name_of(self, path: str) -> str:
         """The name a share link's file had (its ``Content-Disposition``, from a
         HEAD, which never spends a download), made a plain file name for this
         folder; the link's id if it has none."""
+        reply = self._head(path)
+        return safe_name(reply.getheader("Content-Disposition", "")) or path.split("?", 1)[0].rsplit("/", 1)[-1]
+
+    def _head(self, path: str):
+        """The answer to a HEAD of ``path`` (read); ``Refused`` unless 200."""
         conn = self.connection()
         try:
             conn.request("HEAD", self.base + path, headers=self.headers())
@@ -212,7 +235,7 @@ class Client:
             raise Refused("401 unauthorized: this link needs a password (--password, or ?password= in the URL)")
         if reply.status != 200:
             raise Refused("%d %s" % (reply.status, HEAD_REASONS.get(reply.status, reply.reason.lower())))
-        return safe_name(reply.getheader("Content-Disposition", "")) or path.split("?", 1)[0].rsplit("/", 1)[-1]
+        return reply
 
     def _to_stream(self, path: str, oid: Optional[str], out) -> None:
         """Stream to ``out`` (standard output, a device), checked as a file
@@ -242,6 +265,8 @@ class Client:
             raise self.unreachable("GET", path, error) from None
         finally:
             conn.close()
+        if expected is None:
+            self._whole(path, reply, count)
         if expected is not None and digest.hexdigest() != expected:
             raise Refused("the download does not match its SHA-256 %s (got %s)" % (expected, digest.hexdigest()))
 
