@@ -127,6 +127,29 @@ class LocalRecordsTests(RecordsContract, unittest.TestCase):
         self.addCleanup(shutil.rmtree, folder, True)
         return LocalRecords(os.path.join(folder, "meta.db"))
 
+    def test_a_page_from_a_cursor_costs_the_page_not_what_lies_before(self):
+        """Counted in SQLite's steps, not in time: a page of one key after a
+        cursor 20,000 keys into a prefix (was: every one of them walked)."""
+        with self.records.batch():
+            for number in range(20000):
+                self.records.create("s3/keys/b/%06d" % number, {})
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        db = self.records._db
+        db.set_progress_handler(count, 100)
+        self.addCleanup(db.set_progress_handler, None, 0)
+        steps[0] = 0
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/019990", 1)), ["s3/keys/b/019991"])
+        deep = steps[0]
+        steps[0] = 0
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/000001", 1)), ["s3/keys/b/000002"])
+        shallow = steps[0]
+        self.assertLessEqual(deep, shallow + 5)
+
     def test_a_store_that_ignores_versions_is_refused(self):
         folder = tempfile.mkdtemp(prefix="fsd-records-")
         self.addCleanup(shutil.rmtree, folder, True)

@@ -100,10 +100,14 @@ class LocalRecords(DatabaseStore, Records):
         return iter([(key, Record(value, str(version))) for (key, _, version), value in zip(rows, values)])
 
     def _page(self, columns: str, prefix: str, after: str, limit: Optional[int]) -> list:
+        # One lower bound, the higher of the two: given both, SQLite may seek
+        # to the prefix and walk every key up to ``after`` (a listing's page
+        # from a cursor deep in a prefix cost what lay before it).
+        lower, bound = (after, ">") if after >= prefix else (prefix, ">=")
         with self._lock:
-            return self._db.execute("SELECT %s FROM records WHERE key >= ? AND key > ? AND key < ? ORDER BY key"
-                                    " LIMIT ?" % columns, (prefix, after, prefix + "\uffff",
-                                                           -1 if limit is None else limit)).fetchall()
+            return self._db.execute("SELECT %s FROM records WHERE key %s ? AND key < ? ORDER BY key LIMIT ?"
+                                    % (columns, bound), (lower, prefix + "\uffff",
+                                                         -1 if limit is None else limit)).fetchall()
 
 
 def _new_version() -> int:
