@@ -102,7 +102,12 @@ class S3ApiCase(ServerCase):
             signer = sigv4.Signer(key_pair[0], key_pair[1], REGION)
             headers = signer.sign(method, "127.0.0.1:%d" % self.s3_port, encoded, query or {}, headers,
                                   payload or hashlib.sha256(body).hexdigest(), now)
-        target = encoded + ("?" + sigv4.canonical_query(query) if query else "")
+        return self.send(method, encoded + ("?" + sigv4.canonical_query(query) if query else ""), headers, body)
+
+    def send(self, method: str, target: str, headers: Dict[str, str], body: bytes = b"") -> Reply:
+        """One request to the S3 port as given (``target``: path and query,
+        encoded), with Host and Content-Length unless ``headers`` have them."""
+        headers = dict(headers)
         conn = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
         try:
             conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)

@@ -366,6 +366,7 @@ class ReclaimTests(unittest.TestCase):
         self.assertEqual(threads.results, [23])
 
 
+
 class ReloadTests(DaemonCase):
     def test_sighup_under_back_to_back_gets_of_a_hot_object_drops_nothing_and_retires_at_once(self):
         """Keep-alive clients that only GET a small hot object (answered

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import zlib
 from typing import Dict, Optional
 
@@ -31,21 +30,6 @@ class SignedCoverageCase(S3ApiCase):
         # A token that may write box and nothing else: its presigned URLs go to box only.
         key, secret = self.key_pair("data:box:write", "data:box:read")
         self.box_only = AwsSigner(key, secret, "127.0.0.1:%d" % self.s3_port)
-
-    def send(self, method: str, target: str, headers: Dict[str, str], body: bytes = b"") -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
-        try:
-            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            headers = dict(headers)
-            headers.setdefault("Host", "127.0.0.1:%d" % self.s3_port)
-            headers.setdefault("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                conn.putheader(name, value)
-            conn.endheaders(body)
-            response = conn.getresponse()
-            return Reply(response, response.read())
-        finally:
-            conn.close()
 
     def presigned(self, signer: AwsSigner, method: str, path: str, query=()) -> str:
         return aws_encode(path, slash=True) + "?" + signer.presigned_query(method, path, query)

@@ -257,6 +257,12 @@ class Waiting:
         close_reading(sock)
         return True
 
+    def any_idle(self) -> bool:
+        """Whether a connection waits that has not begun its next request
+        (one that may be given up for a newer one)."""
+        with self._lock:
+            return any(not reader.head_started for _, reader in self._entries.values())
+
     def close_lingering(self, stop_at: float, linger: float, head_grace: float) -> None:
         """At a stop: close connections silent for ``linger`` (since the stop
         or since they began waiting) with nothing queued to read, and those

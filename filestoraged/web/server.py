@@ -24,7 +24,7 @@ from ..base.threads import Reused
 from ..base.turns import Turns
 from ..errors import TooManyConnections
 from ..wire import response_head
-from .admission import Admission, Waiting
+from .admission import Admission, Waiting, has_bytes
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .response_cache import ReadyResponses
@@ -143,15 +143,16 @@ class FileStoreServer(ThreadingHTTPServer):
             self.refuse(request, "too many connections from %s" % client_address[0])
             return
         # Slots run short: this connection waits (briefly, in its own thread)
-        # for one, the oldest idle connection given up for it; while slots
-        # are owed to others (idle ones are about to be), it waits too.
-        # Nothing idle and nothing owed: every slot serves a request, refused.
+        # for one, the oldest idle connection given up for it once its own
+        # request has begun to arrive (a silent newcomer displaces nobody,
+        # however many come); while slots are owed to others or idle ones
+        # may be given up, it waits. Nothing idle and nothing owed: every
+        # slot serves a request, refused at once.
         waits: Optional[bool] = None  # None: it has its slot; True: one is owed to it; False: it looks for one
         if not self.admission.take_slot():
-            if self.waiting.reclaim_oldest():
-                self.admission.owe_slot()
+            if self._give_up_idle_for(request):
                 waits = True
-            elif self.admission.owing():
+            elif self.admission.owing() or self.waiting.any_idle():
                 waits = False
             else:
                 self.admission.release_client(bucket)
@@ -166,7 +167,7 @@ class FileStoreServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request, client_address, waits: Optional[bool] = None,
                                bucket: int = -1) -> None:
-        holds = waits is None or self._wait_for_slot(waits)
+        holds = waits is None or self._wait_for_slot(request, waits)
         try:
             if holds:
                 super().process_request_thread(request, client_address)
@@ -182,12 +183,12 @@ class FileStoreServer(ThreadingHTTPServer):
                 self.app.metrics.connections(self._active)
                 self._idle.notify_all()
 
-    def _wait_for_slot(self, owed: bool) -> bool:
-        """A slot within ``SLOT_WAIT``: the one owed to this connection
+    def _wait_for_slot(self, request, owed: bool) -> bool:
+        """A slot for ``request`` within ``SLOT_WAIT``: the one owed to it
         (``owed``: an idle one was given up for it at its accept), one given
-        back, or the slot of the oldest idle connection, given up now and
-        owed to it (a newer connection cannot take it first); False if none
-        came."""
+        back, or, once its request has begun to arrive, the slot of the
+        oldest idle connection, given up now and owed to it (a newer
+        connection cannot take it first); False if none came."""
         deadline = time.monotonic() + SLOT_WAIT
         while True:
             if owed:
@@ -195,8 +196,7 @@ class FileStoreServer(ThreadingHTTPServer):
                     return True
             elif self.admission.take_slot():
                 return True
-            elif self.waiting.reclaim_oldest():
-                self.admission.owe_slot()
+            elif self._give_up_idle_for(request):
                 owed = True
                 continue
             if time.monotonic() > deadline:
@@ -205,6 +205,19 @@ class FileStoreServer(ThreadingHTTPServer):
                 return False
             with self._idle:
                 self._idle.wait(0.01)
+
+    def _give_up_idle_for(self, request) -> bool:
+        """Once ``request``'s bytes have begun to arrive, give up the oldest
+        idle connection for it, the slot owed to it first (owed after, the
+        slot could be given back and taken by another in between); False if
+        it sent nothing yet or nothing is idle."""
+        if not has_bytes(request):
+            return False
+        self.admission.owe_slot()
+        if self.waiting.reclaim_oldest():
+            return True
+        self.admission.forgive_slot()
+        return False
 
     def refuse(self, request, reason: Optional[str]) -> None:
         """Answer 503 and close: at once over plain HTTP (the few bytes fit the
