@@ -147,6 +147,24 @@ class ServerCase(unittest.TestCase):
             if own:
                 conn.close()
 
+    def metrics_showing(self, *lines: str, headers: Optional[Dict[str, str]] = None) -> str:
+        """``/metrics`` once it holds every one of ``lines``: a request is
+        counted once its answer went out, a moment after the client has it,
+        so a scrape on another connection may come first. Fails with the
+        last text seen if they never all show."""
+        seen = [""]
+
+        def shows() -> bool:
+            seen[0] = self.request("GET", "/metrics", headers=headers).body.decode()
+            return all(line in seen[0] for line in lines)
+
+        try:
+            wait_until(shows, "/metrics shows %s" % ", ".join(lines), timeout=10)
+        except AssertionError:
+            missing = [line for line in lines if line not in seen[0]]
+            raise AssertionError("/metrics lacks %s:\n%s" % (missing, seen[0])) from None
+        return seen[0]
+
     def raw_exchange(self, data: bytes, timeout: float = 10) -> bytes:
         """Send raw bytes, return everything the server sends until it closes."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:

@@ -244,9 +244,8 @@ class DiskFilesTests(FilesContract, ServerCase):
         self.assertEqual(self.request("GET", path, headers={"If-None-Match": '"%s"' % oid}).status, 304)
         ranged = self.request("GET", path, headers={"Range": "bytes=0-9"})
         self.assertEqual((ranged.status, ranged.body), (206, data[:10]))
-        metrics = self.request("GET", "/metrics").body.decode()
-        self.assertIn('filestoraged_requests_total{face="files",method="GET",status="200"} 2', metrics)
-        self.assertIn('filestoraged_requests_total{face="files",method="HEAD",status="200"} 1', metrics)
+        self.metrics_showing('filestoraged_requests_total{face="files",method="GET",status="200"} 2',
+                             'filestoraged_requests_total{face="files",method="HEAD",status="200"} 1')
         # Changed on disk behind the daemon's back: the next GET reads the file.
         self.corrupt_object(oid)
         with self.assertLogs("filestoraged", "ERROR"):
@@ -264,9 +263,8 @@ class DiskFilesTests(FilesContract, ServerCase):
 
     def test_metrics_count_requests_and_objects(self):
         self.upload(b"m")
-        text = self.request("GET", "/metrics").body.decode()
-        self.assertIn('filestoraged_requests_total{face="files",method="POST",status="200"} 1', text)
-        self.assertIn("filestoraged_objects_stored 1", text)
+        self.metrics_showing('filestoraged_requests_total{face="files",method="POST",status="200"} 1',
+                             "filestoraged_objects_stored 1")
 
 
 class LimitContract:

@@ -62,8 +62,7 @@ class SmugglingTests(ServerCase):
                     self.assertEqual(read_all(sock), b"")
                 self.assertSurvives()
         self.assertEqual(self.request("GET", "/data/cut").json(), [])
-        metrics = self.request("GET", "/metrics").body.decode()
-        self.assertIn('filestoraged_requests_dropped_total{reason="incomplete_head"} 3', metrics)
+        self.metrics_showing('filestoraged_requests_dropped_total{reason="incomplete_head"} 3')
 
 
 class StalledClientTests(ServerCase):
@@ -83,9 +82,7 @@ class StalledClientTests(ServerCase):
         self.assertEqual(self.stored_objects(), [])
         # The request is counted when its thread is done lingering over the
         # unread body, a moment after the client has the answer.
-        wait_until(lambda: 'status="408"' in self.request("GET", "/metrics").body.decode(), "the 408 is counted")
-        metrics = self.request("GET", "/metrics").body.decode()
-        self.assertIn('filestoraged_requests_dropped_total{reason="slow_body"} 1', metrics)
+        metrics = self.metrics_showing('status="408"', 'filestoraged_requests_dropped_total{reason="slow_body"} 1')
         self.assertNotIn('status="500"', metrics)
 
     def test_a_reset_upload_is_counted_apart_not_as_500(self):
@@ -178,8 +175,7 @@ class SlowlorisTests(ServerCase):
             self.drip(b"GET /healthz HTTP/1.1\r\n", b"X-Drip: 1\r\n")
         self.assertLess(time.monotonic() - started, 4.5)  # the head or body deadline is 0.5 s
         self.assertIn("did not send its request head in time", "\n".join(logs.output))
-        metrics = self.request("GET", "/metrics").body.decode()
-        self.assertIn('filestoraged_requests_dropped_total{reason="slow_head"} 1', metrics)
+        self.metrics_showing('filestoraged_requests_dropped_total{reason="slow_head"} 1')
 
     def test_a_body_must_keep_the_minimum_rate(self):
         started = time.monotonic()
@@ -187,8 +183,7 @@ class SlowlorisTests(ServerCase):
         self.assertLess(time.monotonic() - started, 4.5)  # the head or body deadline is 0.5 s
         self.assertEqual(status_of(answer), 408, answer)
         self.assertEqual(os.listdir(os.path.join(self.data_dir, ".tmp")), [])
-        metrics = self.request("GET", "/metrics").body.decode()
-        self.assertIn('filestoraged_requests_dropped_total{reason="slow_body"} 1', metrics)
+        self.metrics_showing('filestoraged_requests_dropped_total{reason="slow_body"} 1')
 
     def test_drippers_do_not_hold_the_connection_slots(self):
         for _ in range(2):

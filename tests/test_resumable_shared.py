@@ -156,12 +156,33 @@ class SharedTusAdmissionTests(TusAdmissionTests, SharedTusCase):
                 mock.patch.object(self.app.uploads, "_swept", time.time()):  # not the minute's sweep
             self.create(10)
 
+    def test_a_sweep_between_a_create_and_its_count_counts_it_once(self):
+        """A create writes its record, then its count; a sweep's recount
+        between the two counted the upload, then the create counted it
+        again (63 of 64 creates from one address let in)."""
+        records, uploads = self.app.records, self.app.uploads
+        update = records.update
+
+        def sweep_first(key, change):
+            if key == shared.ADMITTED and not sweeping:
+                sweeping.append(True)
+                uploads.sweep()
+            return update(key, change)
+
+        for _ in range(2):  # the count made by the sweep, then one it changes
+            sweeping: list = []
+            with mock.patch.object(records, "update", sweep_first):
+                self.create(10)
+        value = records.get(shared.ADMITTED).value
+        self.assertEqual((value["pending"], sum(value["owners"].values())), (20, 2))
+
     def test_ended_uploads_are_no_longer_counted_and_a_sweep_counts_afresh(self):
         first, second = self.new_upload(4), self.new_upload(6)
         self.assertEqual(self.patch(first, 0, b"abcd").status, 204)  # finished
         self.assertEqual(self.request("DELETE", second, headers=TUS).status, 204)
         self.assertEqual(self.app.records.get(shared.ADMITTED).value["pending"], 0)
-        self.app.records.update(shared.ADMITTED, lambda value: dict(value, pending=999, owners={"x": 64}))
-        self.app.uploads.sweep()  # as a daemon that died between an upload and its count left it
+        self.app.records.update(shared.ADMITTED, lambda value: dict(value, pending=999, owners={"x": 64},
+                                                                    changed=0))
+        self.app.uploads.sweep()  # as a daemon that died between an upload and its count left it, long ago
         value = self.app.records.get(shared.ADMITTED).value
         self.assertEqual((value["pending"], value["owners"]), (0, {}))

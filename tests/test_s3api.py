@@ -426,9 +426,9 @@ class MetricsTests(S3ApiTestCase):
         with self.assertRaises(self.ClientError):
             self.admin.get_object(Bucket="met", Key="none")
         token = self.app.tokens.create(["admin"])[1]
-        text = self.request("GET", "/metrics", headers={"Authorization": "Bearer " + token}).body.decode()
-        self.assertIn('filestoraged_s3_requests_total{operation="PutObject",status="200"} 1', text)
-        self.assertIn('filestoraged_s3_requests_total{operation="GetObject",status="404"} 1', text)
+        self.metrics_showing('filestoraged_s3_requests_total{operation="PutObject",status="200"} 1',
+                             'filestoraged_s3_requests_total{operation="GetObject",status="404"} 1',
+                             headers={"Authorization": "Bearer " + token})
 
     def test_health_says_the_s3_api_is_served(self):
         self.assertTrue(self.request("GET", "/healthz").json()["s3_api"])

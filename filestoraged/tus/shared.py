@@ -18,8 +18,10 @@ uploads per address) is one record, ``tus-admitted`` (a ``ledger.Tally``),
 changed with a compare-and-swap by each create (which it may refuse:
 exactly what fits gets in, whatever daemons the creates land on) and by the
 step that ends an unfinished upload; a create reads it, never every upload.
-Each is written after the upload's record, so a sweep's recount (taken
-only if no create or end changed it meanwhile) never misses one.
+Each is written after the upload's record, so a sweep's recount is taken
+only once the count stood unchanged for ``QUIET`` and none changed it
+meanwhile: a count read between an upload's record and its count would
+count that upload twice (or, for an end, not at all).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .ledger import Tally
 from .store import MAX_PER_CLIENT, SETTLE, SWEEP_EVERY, TTL, Upload, is_upload_id, refuse_longer
 
 log = logging.getLogger(__name__)
+QUIET = 10.0  # seconds the count must have stood unchanged before a sweep counts it afresh
 
 UPLOADS = "tus/"
 ADMITTED = "tus-admitted"
@@ -74,7 +77,7 @@ class SharedUploads:
         def admit(value: Optional[dict]) -> dict:
             tally = Tally.of(value) if value is not None else Tally()
             tally.admit(length, owner, room, MAX_PER_CLIENT)
-            return tally.value()
+            return dict(tally.value(), changed=self.records.now())
 
         try:
             self.records.update(ADMITTED, admit)
@@ -140,7 +143,7 @@ class SharedUploads:
                 return None
             tally = Tally.of(admitted)
             tally.take_out(int(value["length"]), str(value["owner"]))
-            return tally.value()
+            return dict(tally.value(), changed=self.records.now())
 
         self.records.update(ADMITTED, take_out)
 
@@ -159,17 +162,25 @@ class SharedUploads:
     def _recount(self) -> None:
         """``tus-admitted`` counted afresh from the records (what a daemon
         that died between an upload's record and the count left), unless a
-        create or an end changed it meanwhile (the next sweep counts then)."""
+        create or an end changed it meanwhile, or did within ``QUIET``
+        before: a create writes its record, then its count, and an end its
+        record, then its count, so a count read between the two would count
+        it twice, or not at all (the next sweep counts then). Made for the
+        first time, it counts the uploads made before ``QUIET`` only."""
         before = self.records.get(ADMITTED)
+        now = self.records.now()
+        if before is not None and now - float(before.value.get("changed", 0)) < QUIET:
+            return
         tally = Tally()
         for _, value in self._all():
-            if value.get("result") is None:
+            if value.get("result") is None and (before is not None or now - float(value["created"]) >= QUIET):
                 tally.add(int(value["length"]), str(value["owner"]))
+        counted = dict(tally.value(), changed=now)
         try:
             if before is None:
-                self.records.create(ADMITTED, tally.value())
+                self.records.create(ADMITTED, counted)
             elif Tally.of(before.value) != tally:
-                self.records.replace(ADMITTED, tally.value(), before.version)
+                self.records.replace(ADMITTED, counted, before.version)
         except Conflict:
             pass
 
