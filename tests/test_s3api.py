@@ -305,6 +305,29 @@ class ListingTests(S3ApiTestCase):
             self.assertEqual([o["Key"] for o in page.get("Contents", [])], keys, prefix)
             self.assertLessEqual(sum(read), 3, prefix)
 
+    def test_a_marker_on_a_common_prefix_moves_past_it(self):
+        from filestoraged.catalog.names import encode_key
+
+        self.admin.create_bucket(Bucket="edge")
+        names = ["a%04d" % n for n in range(999)] + ["b/1", "b/2", "c0", "c1", "c2"]
+        for name in names:
+            self.app.keys.records.create("s3/keys/edge/" + encode_key(name),
+                                         {"oid": "0" * 64, "size": 0, "etag": "e", "modified": 0})
+        first = self.admin.list_objects(Bucket="edge", Delimiter="/")
+        self.assertEqual(first["NextMarker"], "b/")
+        self.assertEqual([p["Prefix"] for p in first["CommonPrefixes"]], ["b/"])
+        rest = self.admin.list_objects(Bucket="edge", Delimiter="/", Marker="b/")
+        self.assertEqual([o["Key"] for o in rest["Contents"]], ["c0", "c1", "c2"])
+        self.assertNotIn("CommonPrefixes", rest)
+        seen = []
+        for page in self.admin.get_paginator("list_objects").paginate(Bucket="edge", Delimiter="/",
+                                                                      PaginationConfig={"PageSize": 2}):
+            seen += [o["Key"] for o in page.get("Contents", [])] + [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        self.assertEqual(seen.count("b/"), 1)
+        self.assertEqual(len(seen), 999 + 1 + 3)
+        versions = self.admin.list_object_versions(Bucket="edge", Delimiter="/", KeyMarker="b/")
+        self.assertEqual([v["Key"] for v in versions["Versions"]], ["c0", "c1", "c2"])
+
     def test_max_keys_zero_answers_no_keys_and_no_more(self):
         pair = self.key_pair()
         for query in ({"list-type": "2", "max-keys": "0"}, {"max-keys": "0"}, {"versions": "", "max-keys": "0"}):

@@ -137,7 +137,9 @@ class Keys:
         ``after_prefix``, a common prefix given before: everything under it
         is passed), at most ``limit`` items. With a ``delimiter``, the keys
         that hold it after the prefix are given once as their common prefix
-        (up to and with the delimiter), as S3 lists them."""
+        (up to and with the delimiter), as S3 lists them; a common prefix
+        that sorts at or before ``after`` is not given again (a v1 marker,
+        which S3 sets to the last common prefix of a page)."""
         base = _bucket(bucket)
         shared = encode_key(prefix)
         shared = shared[:len(prefix.encode("utf-8")) * 8 // 6]  # the characters every key under it shares
@@ -163,7 +165,8 @@ class Keys:
                 cut = key.find(delimiter, len(prefix)) if delimiter else -1
                 if cut >= 0:
                     common = key[:cut + len(delimiter)]
-                    items.append((common, common))
+                    if common > after:  # a prefix at or before the marker was given on an earlier page
+                        items.append((common, common))
                     cursor = base + past(common)
                     break  # read again after everything under it
                 items.append((key, Entry.of(record.value)))

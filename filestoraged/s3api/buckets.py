@@ -10,6 +10,7 @@ from ..errors import Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
 from .signatures import Caller
+from .unkept import refuse_unkept_bucket
 
 OWNER = "filestoraged"  # the one owner of every bucket and object
 
@@ -26,6 +27,7 @@ class BucketOperations:
 
     def create(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         name = bucket_name(bucket)
+        refuse_unkept_bucket(request.headers, caller.mode)
         region = ""
         raw = request.body(MAX_XML).read_all()
         if raw.strip():

@@ -32,9 +32,10 @@ from ..web.messages import EmptyResponse, Request, Response
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
 from .buckets import OWNER
-from .objects import copy_source, judge_copy_conditions, stored_fields
+from .objects import copy_source, judge_copy_conditions, stored_fields, write_conditions
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
+from .unkept import refuse_unkept
 
 MIN_PART = 5 * 1024 * 1024  # bytes every part but the last must hold, as S3 asks
 _RANGE = re.compile(r"bytes=(\d+)-(\d+)")
@@ -47,6 +48,7 @@ class MultipartOperations:
 
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.app.buckets.require(bucket)
+        refuse_unkept(request.headers, caller.mode)
         headers, meta = stored_fields(request.headers)
         upload = self.unfinished.create(bucket, key, {"content_type": media_type(request.headers.get("Content-Type")),
                                                       "headers": headers, "meta": meta})
@@ -83,6 +85,7 @@ class MultipartOperations:
 
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         upload = self._upload(request, bucket, key)
+        if_match, if_none_match = write_conditions(request.headers)
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'))
                  for item in children(root, "Part")]
@@ -113,7 +116,8 @@ class MultipartOperations:
             return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
                          dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), {}, len(parts))
 
-        target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), lambda oid: None, entry)
+        target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), lambda oid: None, entry, if_match,
+                             if_none_match)
         try:
             with closing(self.unfinished.stream(upload.id, parts)) as stream:
                 target.store(stream)

@@ -32,6 +32,7 @@ from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
 from .payloads import body_stream
 from .signatures import Caller, allow
+from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
 MAX_DELETE = 1000  # keys in one DeleteObjects
@@ -53,19 +54,17 @@ class ObjectOperations:
     def put(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.buckets.require(bucket)
         headers = request.headers
+        refuse_unkept(headers, caller.mode)
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
-        if_none_match = (headers.get("If-None-Match") or "").strip() == "*"
-        if headers.get("If-None-Match") is not None and not if_none_match:
-            raise BadRequest("a PUT takes If-None-Match: * only").as_s3("NotImplemented")
+        if_match, if_none_match = write_conditions(headers)
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
                          stored_headers, meta, stream.checksums(info.oid))
 
-        target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry,
-                             headers.get("If-Match"), if_none_match)
+        target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry, if_match, if_none_match)
         with stream:
             stored = target.store(stream)
         assert stored.entry is not None
@@ -140,6 +139,7 @@ class ObjectOperations:
         same stored object (nothing copied), from another bucket the bytes
         stored in this one (one pass over them)."""
         target_bucket = self.buckets.require(bucket)
+        refuse_unkept(request.headers, caller.mode)
         source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
         allow(caller, Need(Scope("data", "read", source_bucket)))  # first: a bucket it may not read is 403 either way
         self.buckets.require(source_bucket)
@@ -189,6 +189,9 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
     stored = {}
     for name in STORED_HEADERS:
         value = header_value(headers.get(name), name)
+        if value and name == "Content-Encoding":  # aws-chunked is how the body came, not what it is
+            value = ", ".join(token.strip() for token in value.split(",")
+                              if token.strip() and token.strip().lower() != "aws-chunked")
         if value:
             stored[name] = value
     meta: Dict[str, str] = {}
@@ -201,6 +204,16 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
     if size > MAX_META:
         raise BadRequest("x-amz-meta-* holds %d bytes; at most %d" % (size, MAX_META)).as_s3("MetadataTooLarge")
     return stored, meta
+
+
+def write_conditions(headers) -> Tuple[Optional[str], bool]:
+    """``(If-Match, If-None-Match: *)`` of a write that makes a key name an
+    object (PutObject, CompleteMultipartUpload): S3 takes ``*`` alone for
+    If-None-Match."""
+    if_none_match = (headers.get("If-None-Match") or "").strip() == "*"
+    if headers.get("If-None-Match") is not None and not if_none_match:
+        raise BadRequest("a write takes If-None-Match: * only").as_s3("NotImplemented")
+    return headers.get("If-Match"), if_none_match
 
 
 def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..base.beside import DigestsBeside
 from ..errors import BadRequest, NotImplementedHere, TooLarge
-from ..wire.sigv4 import chunk_signature, trailer_signature
+from ..wire.sigv4 import chunk_signature, matches, trailer_signature
 from .signatures import Caller
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -134,7 +134,7 @@ class AwsChunked:
         assert claim is not None and self._caller.key is not None
         expected = chunk_signature(self._caller.key, claim.stamp, claim.scope, self._previous,
                                    self._digest.hexdigest())
-        if expected != self._signature:
+        if not matches(expected, self._signature or ""):
             raise BadRequest("a chunk's signature does not match").as_s3("SignatureDoesNotMatch")
         self._previous = expected
 
@@ -161,7 +161,7 @@ class AwsChunked:
             claim = self._caller.claim
             assert claim is not None and self._caller.key is not None
             expected = trailer_signature(self._caller.key, claim.stamp, claim.scope, self._previous, b"".join(lines))
-            if signature != expected:
+            if not matches(expected, signature or ""):
                 raise BadRequest("the trailer's signature does not match").as_s3("SignatureDoesNotMatch")
         if self.decoded is not None and self.received != self.decoded:
             raise BadRequest("the body held %d bytes where x-amz-decoded-content-length said %d"

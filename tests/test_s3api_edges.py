@@ -1,0 +1,136 @@
+"""S3's semantics at the edges, driven by boto3 and by hand: nothing taken
+and ignored (what this server cannot keep is refused with S3's error, what
+clients send by default still works), a completion's conditions, and the
+framing's encoding never stored."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from .s3api_support import REGION, S3ApiCase, aws_chunked, boto3_or_skip, utc_stamp
+from .support import payload
+
+
+class EdgeCase(S3ApiCase):
+    def setUp(self) -> None:
+        boto3_or_skip(self)
+        super().setUp()
+        import botocore.exceptions
+
+        self.ClientError = botocore.exceptions.ClientError
+        self.admin = self.client()
+        self.admin.create_bucket(Bucket="box")
+
+    def code_of(self, call, *args, **kwargs) -> str:
+        with self.assertRaises(self.ClientError) as raised:
+            call(*args, **kwargs)
+        return raised.exception.response["Error"]["Code"]
+
+
+class NothingTakenAndIgnoredTests(EdgeCase):
+    def test_what_cannot_be_kept_is_refused_and_nothing_stored(self):
+        refused = {
+            "NotImplemented": [{"ServerSideEncryption": "AES256"}, {"Tagging": "a=b"},
+                               {"ObjectLockMode": "COMPLIANCE",
+                                "ObjectLockRetainUntilDate": datetime(2030, 1, 1, tzinfo=timezone.utc)},
+                               {"ObjectLockLegalHoldStatus": "ON"}, {"WebsiteRedirectLocation": "/x"}],
+            "InvalidStorageClass": [{"StorageClass": "GLACIER"}, {"StorageClass": "STANDARD_IA"}],
+            "AccessControlListNotSupported": [{"ACL": "public-read"}, {"ACL": "authenticated-read"},
+                                              {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'}],
+        }
+        for code, asks in refused.items():
+            for ask in asks:
+                with self.subTest(ask=ask):
+                    self.assertEqual(self.code_of(self.admin.put_object, Bucket="box", Key="k", Body=b"x", **ask),
+                                     code)
+                    self.assertEqual(self.code_of(self.admin.create_multipart_upload, Bucket="box", Key="k", **ask),
+                                     code)
+        self.assertEqual(self.admin.list_objects_v2(Bucket="box")["KeyCount"], 0)
+        self.assertNotIn("Uploads", self.admin.list_multipart_uploads(Bucket="box"))
+        self.admin.put_object(Bucket="box", Key="src", Body=b"x")
+        self.assertEqual(self.code_of(self.admin.copy_object, Bucket="box", Key="k", CopySource="box/src",
+                                      StorageClass="GLACIER"), "InvalidStorageClass")
+        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="locked",
+                                      ObjectLockEnabledForBucket=True), "NotImplemented")
+        self.assertEqual(self.code_of(self.admin.head_bucket, Bucket="locked"), "404")
+
+    def test_what_clients_send_by_default_works(self):
+        for ask in ({"StorageClass": "STANDARD"}, {"ACL": "private"}, {"ACL": "bucket-owner-full-control"}):
+            with self.subTest(ask=ask):
+                self.admin.put_object(Bucket="box", Key="k", Body=b"kept", **ask)
+                self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), b"kept")
+        self.admin.create_bucket(Bucket="private-one", ACL="private")
+
+
+class WritesModeAclTests(EdgeCase):
+    config_overrides = {"s3_api": "127.0.0.1:0", "auth": "writes"}
+
+    def test_public_read_is_true_where_anyone_reads(self):
+        self.admin.put_object(Bucket="box", Key="open", Body=b"o", ACL="public-read")
+        self.assertEqual(self.s3("GET", "/box/open").body, b"o")
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="box", Key="k", Body=b"x",
+                                      ACL="public-read-write"), "AccessControlListNotSupported")
+
+
+class CompletionConditionTests(EdgeCase):
+    MIB = 1024 * 1024
+
+    def upload(self, key: str):
+        upload = self.admin.create_multipart_upload(Bucket="box", Key=key)["UploadId"]
+        etag = self.admin.upload_part(Bucket="box", Key=key, UploadId=upload, PartNumber=1,
+                                      Body=payload(1000, 3))["ETag"]
+        return upload, {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+
+    def test_if_match_and_if_none_match_are_judged(self):
+        self.admin.put_object(Bucket="box", Key="k", Body=b"old")
+        old = self.admin.head_object(Bucket="box", Key="k")["ETag"]
+        upload, parts = self.upload("k")
+        pair = self.key_pair()
+        body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+                "</CompleteMultipartUpload>" % parts["Parts"][0]["ETag"]).encode()
+        query = {"uploadId": upload}
+        self.assertS3Error(self.s3("POST", "/box/k", body, {"If-Match": '"0123"'}, query, pair), 412,
+                           "PreconditionFailed")
+        self.assertS3Error(self.s3("POST", "/box/k", body, {"If-None-Match": "*"}, query, pair), 412,
+                           "PreconditionFailed")
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), b"old")  # kept
+        reply = self.s3("POST", "/box/k", body, {"If-Match": old}, query, pair)
+        self.assertEqual(reply.status, 200, reply)
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), payload(1000, 3))
+        upload, parts = self.upload("new")
+        body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+                "</CompleteMultipartUpload>" % parts["Parts"][0]["ETag"]).encode()
+        reply = self.s3("POST", "/box/new", body, {"If-None-Match": "*"}, {"uploadId": upload}, pair)
+        self.assertEqual(reply.status, 200, reply)
+
+
+class ContentEncodingTests(EdgeCase):
+    def test_aws_chunked_is_not_stored_as_the_objects_encoding(self):
+        from filestoraged.wire import sigv4
+
+        import http.client
+
+        data = payload(50000, 5)
+        pair = self.key_pair()
+        for sent, kept in (("aws-chunked", None), ("gzip,aws-chunked", "gzip"), ("aws-chunked, br", "br")):
+            with self.subTest(sent=sent):
+                now = datetime.now(timezone.utc)
+                stamp = utc_stamp(now)
+                framed = aws_chunked(data, 16384, None, "", stamp)
+                headers = {"Content-Encoding": sent, "x-amz-decoded-content-length": str(len(data)),
+                           "Content-Length": str(len(framed))}
+                signed = sigv4.Signer(pair[0], pair[1], REGION).sign(
+                    "PUT", "127.0.0.1:%d" % self.s3_port, "/box/enc", {}, headers,
+                    "STREAMING-UNSIGNED-PAYLOAD-TRAILER", now)
+                conn = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
+                self.addCleanup(conn.close)
+                conn.putrequest("PUT", "/box/enc", skip_host=True, skip_accept_encoding=True)
+                for name, value in signed.items():
+                    conn.putheader(name, value)
+                conn.endheaders(framed)
+                response = conn.getresponse()
+                self.assertEqual(response.status, 200, response.read())
+                got = self.admin.get_object(Bucket="box", Key="enc")
+                self.assertEqual(got.get("ContentEncoding"), kept)
+                self.assertEqual(hashlib.sha256(got["Body"].read()).hexdigest(), hashlib.sha256(data).hexdigest())
