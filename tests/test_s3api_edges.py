@@ -66,6 +66,14 @@ class NothingTakenAndIgnoredTests(EdgeCase):
 class WritesModeAclTests(EdgeCase):
     config_overrides = {"s3_api": "127.0.0.1:0", "auth": "writes"}
 
+    def test_acls_tell_the_truth_of_the_access_mode(self):
+        self.admin.put_object(Bucket="box", Key="k", Body=b"x")
+        grants = self.admin.get_object_acl(Bucket="box", Key="k")["Grants"]
+        self.assertEqual([(g["Grantee"].get("URI"), g["Permission"]) for g in grants],
+                         [(None, "FULL_CONTROL"), ("http://acs.amazonaws.com/groups/global/AllUsers", "READ")])
+        grants = self.admin.get_bucket_acl(Bucket="box")["Grants"]  # listing a bucket needs a key
+        self.assertEqual([g["Permission"] for g in grants], ["FULL_CONTROL"])
+
     def test_public_read_is_true_where_anyone_reads(self):
         self.admin.put_object(Bucket="box", Key="open", Body=b"o", ACL="public-read")
         self.assertEqual(self.s3("GET", "/box/open").body, b"o")

@@ -61,18 +61,27 @@ class BucketOperations:
 
     def acl(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         self.buckets.require(bucket)
-        return _full_control()
+        return _policy(caller.mode, on_bucket=True)
 
     def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.buckets.require(bucket)
         if self.app.keys.get(bucket, key) is None:
             raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
-        return _full_control()
+        return _policy(caller.mode, on_bucket=False)
 
 
-def _full_control() -> Response:
-    grantee = Element("Grantee", owner(OWNER), ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-                                                ' xsi:type="CanonicalUser"')
-    return xml_answer(200, "AccessControlPolicy", [
-        Element("Owner", owner(OWNER)),
-        Element("AccessControlList", [Element("Grant", [grantee, Element("Permission", "FULL_CONTROL")])])])
+_XSI = ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+def _policy(mode: str, on_bucket: bool) -> Response:
+    """The truth of the access mode as an ACL: the one owner's full control,
+    and what anyone may do without a key: read objects under ``writes``
+    (listing needs a key), read and write everything under ``off``."""
+    grants = [Element("Grant", [Element("Grantee", owner(OWNER), _XSI + ' xsi:type="CanonicalUser"'),
+                                Element("Permission", "FULL_CONTROL")])]
+    public = {"writes": () if on_bucket else ("READ",), "off": ("READ", "WRITE")}.get(mode, ())
+    grants += [Element("Grant", [Element("Grantee", [Element("URI", ALL_USERS)], _XSI + ' xsi:type="Group"'),
+                                 Element("Permission", permission)]) for permission in public]
+    return xml_answer(200, "AccessControlPolicy", [Element("Owner", owner(OWNER)),
+                                                    Element("AccessControlList", grants)])
