@@ -128,6 +128,24 @@ class S3ApiCase(ServerCase):
         self.assertIn(b"<RequestId>", reply.body)
 
 
+class BotoCase(S3ApiCase):
+    """An S3 API server and ``self.admin``, a boto3 client of an admin key
+    pair; ``code_of`` says which S3 error a call ends in."""
+
+    def setUp(self) -> None:
+        boto3_or_skip(self)
+        super().setUp()
+        self.admin = self.client()
+        import botocore.exceptions
+
+        self.ClientError = botocore.exceptions.ClientError
+
+    def code_of(self, call, *args, **kwargs) -> str:
+        with self.assertRaises(self.ClientError) as raised:
+            call(*args, **kwargs)
+        return raised.exception.response["Error"]["Code"]
+
+
 def aws_chunked(data: bytes, chunk: int, key_pair: Optional[Tuple[str, str]], seed: str, stamp: str,
                 trailers: Sequence[Tuple[str, str]] = (), signed_trailer: bool = False) -> bytes:
     """``data`` framed as ``aws-chunked``: chunks of ``chunk`` bytes, signed

@@ -11,23 +11,8 @@ import unittest
 import unittest.mock
 from email.utils import formatdate
 
-from .s3api_support import S3ApiCase, boto3_or_skip
+from .s3api_support import BotoCase as S3ApiTestCase
 from .support import payload, sha256
-
-
-class S3ApiTestCase(S3ApiCase):
-    def setUp(self) -> None:
-        boto3_or_skip(self)
-        super().setUp()
-        self.admin = self.client()
-        import botocore.exceptions
-
-        self.ClientError = botocore.exceptions.ClientError
-
-    def code_of(self, call, *args, **kwargs) -> str:
-        with self.assertRaises(self.ClientError) as raised:
-            call(*args, **kwargs)
-        return raised.exception.response["Error"]["Code"]
 
 
 class BucketTests(S3ApiTestCase):

@@ -8,24 +8,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
-from .s3api_support import REGION, S3ApiCase, aws_chunked, boto3_or_skip, utc_stamp
+from .s3api_support import REGION, BotoCase, aws_chunked, utc_stamp
 from .support import payload
 
 
-class EdgeCase(S3ApiCase):
+class EdgeCase(BotoCase):
     def setUp(self) -> None:
-        boto3_or_skip(self)
         super().setUp()
-        import botocore.exceptions
-
-        self.ClientError = botocore.exceptions.ClientError
-        self.admin = self.client()
         self.admin.create_bucket(Bucket="box")
-
-    def code_of(self, call, *args, **kwargs) -> str:
-        with self.assertRaises(self.ClientError) as raised:
-            call(*args, **kwargs)
-        return raised.exception.response["Error"]["Code"]
 
 
 class NothingTakenAndIgnoredTests(EdgeCase):
