@@ -3,7 +3,10 @@ its parts (``parts``: each stored as it arrives in the backend, the shared
 store with ``--backend s3``, so the next part may reach another daemon).
 
 Records: ``s3/uploads/<bucket>/<id>``: what the upload is for (its key, the
-headers and metadata its object will have) and when it was made.
+headers and metadata its object will have) and when it was made;
+``s3/completed/<bucket>/<id>``: an upload that completed (its key and
+ETag), kept ``COMPLETED_KEPT`` so that a completion sent again (a client
+retries one whose answer it lost) is answered as the first was.
 
 An upload not finished ``EXPIRY`` after it was made is swept, its parts
 with it (``sweep``).
@@ -16,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Set, Union
 
 from ..errors import BadRequest, NotFound
-from ..records.interface import Records
+from ..records.interface import Conflict, Records
 from ..storage.interface import Backend, FinishedFile, Readable
 from .parts import Part, Parts, PartsStream
 
 UPLOADS = "s3/uploads/"
+COMPLETED = "s3/completed/"
+COMPLETED_KEPT = 24 * 3600.0  # seconds a completed upload is remembered
 EXPIRY = 7 * 24 * 3600.0  # seconds an unfinished upload is kept
 MAX_PART = 10000  # part numbers run from 1 to this
 MAX_OPEN = 1000  # unfinished uploads of one bucket at once (S3 states none; each is a record, its parts bytes)
@@ -95,6 +100,23 @@ class Unfinished:
     def stream(self, upload_id: str, parts: List[Part]) -> Union[PartsStream, FinishedFile]:
         return self.parts_of.stream(upload_id, parts)
 
+    def completed(self, upload: Upload, etag: str) -> None:
+        """The upload made its object (of ``etag``): remembered, then removed."""
+        try:
+            self.records.create(_completed(upload.bucket, upload.id),
+                                {"key": upload.key, "etag": etag, "at": self.records.now()})
+        except Conflict:
+            pass  # another completion of it remembered it first
+        self.remove(upload)
+
+    def completion(self, bucket: str, upload_id: str, key: str) -> Optional[str]:
+        """The ETag of the object upload ``upload_id`` of ``key`` made, if it
+        completed (within ``COMPLETED_KEPT``); None otherwise."""
+        record = self.records.get(_completed(bucket, upload_id)) if _is_id(upload_id) else None
+        if record is None or record.value.get("key") != key:
+            return None
+        return str(record.value["etag"])
+
     def remove(self, upload: Upload) -> None:
         """The upload's record first (no part can be added to it after), then
         its parts' records and bytes, by the one caller that removed the
@@ -110,6 +132,9 @@ class Unfinished:
                 bucket, upload_id = name[len(UPLOADS):].split("/", 1)
                 self.remove(Upload(upload_id, bucket, str(record.value["key"]), float(record.value["created"])))
                 removed += 1
+        for name, record in self.records.items(COMPLETED):
+            if now - float(record.value["at"]) > COMPLETED_KEPT:
+                self.records.delete(name)
         return removed
 
 
@@ -120,6 +145,10 @@ def upload_ids(records: Records) -> Set[str]:
 
 def _upload(bucket: str, upload_id: str) -> str:
     return "%s%s/%s" % (UPLOADS, bucket, upload_id)
+
+
+def _completed(bucket: str, upload_id: str) -> str:
+    return "%s%s/%s" % (COMPLETED, bucket, upload_id)
 
 
 def _is_id(text: str) -> bool:

@@ -84,7 +84,11 @@ class MultipartOperations:
                                                   Element("ETag", '"%s"' % part.etag)])
 
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        upload = self._upload(request, bucket, key)
+        self.app.buckets.require(bucket)
+        try:
+            upload = self._upload(request, bucket, key)
+        except NotFound:
+            return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'))
@@ -123,13 +127,25 @@ class MultipartOperations:
                 target.store(stream)
         except (OSError, NotFound):
             # Another completion of the same upload (or its abort) took the
-            # parts away under this one: the upload is over, as S3 says.
+            # parts away under this one: answered as that one was, or the
+            # upload is over (aborted), as S3 says.
+            if self.unfinished.completion(bucket, upload.id, key) is not None:
+                return self._completed_before(request, bucket, key)
             self.unfinished.get(bucket, upload.id)
             raise
-        self.unfinished.remove(upload)
-        return xml_answer(200, "CompleteMultipartUploadResult", [
-            Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
-            Element("Key", key), Element("ETag", '"%s"' % etag)])
+        self.unfinished.completed(upload, etag)
+        return _completion_answer(request, bucket, key, etag)
+
+    def _completed_before(self, request: Request, bucket: str, key: str) -> Response:
+        """A completion of an upload that completed already (a client retries
+        one whose answer it lost): the same answer, with the same ETag;
+        ``NotFound`` (NoSuchUpload) if it never did."""
+        upload_id = request.query.get("uploadId", "")
+        etag = self.unfinished.completion(bucket, upload_id, key)
+        if etag is None:
+            raise NotFound("no upload %s in bucket %s (aborted, expired, or never made)"
+                           % (upload_id[:40], bucket)).as_s3("NoSuchUpload")
+        return _completion_answer(request, bucket, key, etag)
 
     def abort(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.unfinished.remove(self._upload(request, bucket, key))
@@ -182,6 +198,12 @@ class MultipartOperations:
         if upload.key != key:
             raise NotFound("the upload %s is for another key" % upload.id).as_s3("NoSuchUpload")
         return upload
+
+
+def _completion_answer(request: Request, bucket: str, key: str, etag: str) -> Response:
+    return xml_answer(200, "CompleteMultipartUploadResult", [
+        Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
+        Element("Key", key), Element("ETag", '"%s"' % etag)])
 
 
 def _part_number(request: Request) -> int:
