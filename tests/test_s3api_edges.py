@@ -132,3 +132,36 @@ class ContentEncodingTests(EdgeCase):
                 got = self.admin.get_object(Bucket="box", Key="enc")
                 self.assertEqual(got.get("ContentEncoding"), kept)
                 self.assertEqual(hashlib.sha256(got["Body"].read()).hexdigest(), hashlib.sha256(data).hexdigest())
+
+
+class PartNumberTests(EdgeCase):
+    MIB = 1024 * 1024
+
+    def test_a_part_of_a_multipart_object_is_served_by_its_number(self):
+        for sizes in ((5 * self.MIB, 5 * self.MIB, 1000), (6 * self.MIB, 5 * self.MIB, 7)):
+            with self.subTest(sizes=sizes):
+                bodies = [payload(size, n) for n, size in enumerate(sizes, start=1)]
+                upload = self.admin.create_multipart_upload(Bucket="box", Key="parted")["UploadId"]
+                done = [{"PartNumber": n, "ETag": self.admin.upload_part(
+                    Bucket="box", Key="parted", UploadId=upload, PartNumber=n, Body=body)["ETag"]}
+                    for n, body in enumerate(bodies, start=1)]
+                self.admin.complete_multipart_upload(Bucket="box", Key="parted", UploadId=upload,
+                                                     MultipartUpload={"Parts": done})
+                second = self.admin.get_object(Bucket="box", Key="parted", PartNumber=2)
+                self.assertEqual(second["ResponseMetadata"]["HTTPStatusCode"], 206)
+                self.assertEqual(second["Body"].read(), bodies[1])
+                self.assertEqual(second["PartsCount"], 3)
+                self.assertEqual(second["ContentRange"], "bytes %d-%d/%d" % (
+                    sizes[0], sizes[0] + sizes[1] - 1, sum(sizes)))
+                head = self.admin.head_object(Bucket="box", Key="parted", PartNumber=3)
+                self.assertEqual(head["ContentLength"], sizes[2])
+                self.assertEqual(self.code_of(self.admin.get_object, Bucket="box", Key="parted", PartNumber=4),
+                                 "InvalidPartNumber")
+                self.assertEqual(self.code_of(self.admin.get_object, Bucket="box", Key="parted", PartNumber=1,
+                                              Range="bytes=0-1"), "InvalidRequest")
+
+    def test_an_object_put_whole_is_its_own_part_one(self):
+        self.admin.put_object(Bucket="box", Key="whole", Body=b"all of it")
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="whole", PartNumber=1)["Body"].read(), b"all of it")
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="box", Key="whole", PartNumber=2),
+                         "InvalidPartNumber")

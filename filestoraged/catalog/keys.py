@@ -35,9 +35,28 @@ class Entry:
     meta: Dict[str, str] = field(default_factory=dict)
     checksums: Dict[str, str] = field(default_factory=dict)
     parts: Optional[int] = None
+    part_sizes: Optional[List[int]] = None  # a multipart object's parts, in order (None: not kept)
 
     def record(self) -> dict:
-        return asdict(self)
+        """The record's value. Part sizes are kept as ``[size, count, last]``
+        when every part but the last has one size (what clients send), so a
+        10,000-part object does not weigh on every listing page."""
+        value = asdict(self)
+        sizes = self.part_sizes
+        if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
+            value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
+        return value
+
+    def span_of(self, number: int) -> Optional[Tuple[int, int]]:
+        """``(start, end)`` of part ``number`` (from 1); the whole object as
+        its part 1 if it was not uploaded in parts; None past the last part
+        or where the parts' sizes were not kept."""
+        if not self.parts:
+            return (0, self.size) if number == 1 else None
+        if self.part_sizes is None or not 1 <= number <= len(self.part_sizes):
+            return None
+        start = sum(self.part_sizes[:number - 1])
+        return start, start + self.part_sizes[number - 1]
 
     @classmethod
     def of(cls, value: dict) -> "Entry":
@@ -46,7 +65,8 @@ class Entry:
         JSON already gave as it is."""
         get = value.get
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
-                   get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"))
+                   get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
+                   _sizes(get("part_sizes")))
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,13 @@ class Keys:
                 items.append((key, Entry.of(record.value)))
                 cursor = name
         return Page(items, True)
+
+
+def _sizes(value) -> Optional[List[int]]:
+    """Part sizes as ``Entry.record`` kept them."""
+    if isinstance(value, dict):
+        return [int(value["size"])] * (int(value["count"]) - 1) + [int(value["last"])]
+    return value
 
 
 def etag_matches(header: str, etag: str) -> bool:

@@ -118,7 +118,8 @@ class MultipartOperations:
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
-                         dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), {}, len(parts))
+                         dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), {}, len(parts),
+                         [part.size for part in parts])
 
         target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), lambda oid: None, entry, if_match,
                              if_none_match)

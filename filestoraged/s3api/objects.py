@@ -23,11 +23,14 @@ from ..base.header_values import header_value, media_type
 from ..catalog.buckets import Bucket
 from ..catalog.keys import STORED_HEADERS, Entry, etag_matches
 from ..catalog.naming import name_key
+from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
-from ..errors import BadRequest, FileStoreError, NotFound, PreconditionFailed
+from ..errors import (BadRequest, FileStoreError, NotFound, NotImplementedHere, PreconditionFailed,
+                      RangeNotSatisfiable)
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
+from ..wire.fields import whole_number
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
 from .payloads import body_stream
@@ -83,8 +86,10 @@ class ObjectOperations:
         entry = self.keys.get(bucket, key)
         if entry is None:
             raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        span = _part_span(request, entry)
         # A checksum is of the whole object: never given with a part of it (as S3).
-        asked = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
+        asked = (request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
+                 and span is None)
         headers = entry_headers(entry, asked)
         unchanged = judge_conditions(request.headers, entry.etag, entry.modified)
         if unchanged is not None:  # 304
@@ -95,7 +100,7 @@ class ObjectOperations:
                 headers[header] = header_value(request.query[name], name) or ""
         obj = self.app.backend.open(repository(bucket), entry.oid)
         return ObjectResponse(obj, headers, content_type=entry.content_type or DEFAULT_TYPE, immutable=False,
-                              etag=entry.etag)
+                              etag=entry.etag, span=span)
 
     # -- DELETE -------------------------------------------------------------------
 
@@ -204,6 +209,29 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
     if size > MAX_META:
         raise BadRequest("x-amz-meta-* holds %d bytes; at most %d" % (size, MAX_META)).as_s3("MetadataTooLarge")
     return stored, meta
+
+
+def _part_span(request: Request, entry: Entry) -> Optional[Tuple[int, int]]:
+    """The bytes of the part ``?partNumber=`` names, served as a range
+    (None when the request names none): S3 keeps a multipart object's
+    parts, and so does this server since it kept their sizes."""
+    text = request.query.get("partNumber")
+    if text is None:
+        return None
+    if "Range" in request.headers:
+        raise BadRequest("Cannot specify both Range header and partNumber query parameter").as_s3("InvalidRequest")
+    try:
+        number = whole_number(text, "partNumber", 0, 1, MAX_PART)
+    except BadRequest as error:
+        raise error.as_s3("InvalidArgument") from None
+    span = entry.span_of(number)
+    if span is None and entry.parts and entry.part_sizes is None:
+        raise NotImplementedHere("this object was completed before its parts' sizes were kept: ask for a Range"
+                                 ).as_s3("NotImplemented")
+    if span is None:
+        raise RangeNotSatisfiable(entry.size, "the object has %d part(s), not %d" % (entry.parts or 1, number)
+                                  ).as_s3("InvalidPartNumber")
+    return span
 
 
 def write_conditions(headers) -> Tuple[Optional[str], bool]:

@@ -104,6 +104,8 @@ class S3Face:
             Operation("object", "DELETE", "uploadId", None, "AbortMultipartUpload", "write", multipart.abort),
             Operation("object", "GET", None, None, "GetObject", "read", objects.get, public=True),
             Operation("object", "HEAD", None, None, "HeadObject", "read", objects.get, public=True),
+            Operation("object", "GET", "partNumber", None, "GetObject", "read", objects.get, public=True),
+            Operation("object", "HEAD", "partNumber", None, "HeadObject", "read", objects.get, public=True),
             Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "write", objects.copy),
             Operation("object", "PUT", None, None, "PutObject", "write", objects.put),
             Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete),

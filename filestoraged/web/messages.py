@@ -153,6 +153,7 @@ class ObjectResponse:
     immutable: bool = True  # content-addressed: cacheable for ever, Last-Modified, If-Modified-Since
     before_last: Optional[Callable[[], None]] = None
     etag: Optional[str] = None  # the entity tag, if not the object's id (an S3 key's MD5)
+    span: Optional[Tuple[int, int]] = None  # (start, end) the face chose to serve (an S3 part), as a range
 
 
 # What a face returns.

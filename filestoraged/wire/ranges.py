@@ -11,7 +11,7 @@ import logging
 import re
 from email.utils import formatdate, parsedate_to_datetime
 from dataclasses import dataclass
-from typing import Dict, Optional, Protocol
+from typing import Dict, Optional, Protocol, Tuple
 
 from ..errors import RangeNotSatisfiable
 from ..base.header_values import is_media_type
@@ -41,11 +41,13 @@ class Plan:
 
 
 def plan(info: Described, request_headers, content_type: Optional[str] = None, ranges: bool = True,
-         immutable: bool = True, etag: Optional[str] = None) -> Plan:
+         immutable: bool = True, etag: Optional[str] = None, span: Optional[Tuple[int, int]] = None) -> Plan:
     """Decide status, byte range and headers for serving ``info``. An
     ``immutable`` (content-addressed) object may be cached for ever: its URL
     names its bytes. ``etag``: the entity tag to answer and judge
-    ``If-None-Match``/``If-Range`` by (the object's id by default)."""
+    ``If-None-Match``/``If-Range`` by (the object's id by default).
+    ``span``: ``(start, end)`` the face chose (an S3 part), served as a
+    range is, whatever the request's ``Range``."""
     etag = '"%s"' % (etag or info.oid)
     headers = {
         "ETag": etag,
@@ -61,6 +63,11 @@ def plan(info: Described, request_headers, content_type: Optional[str] = None, r
         return Plan(304, 0, 0, headers)
     if immutable and if_none_match is None and _not_modified(request_headers.get("If-Modified-Since"), info):
         return Plan(304, 0, 0, headers)
+    if span is not None:
+        start, end = span
+        headers["Content-Range"] = "bytes %d-%d/%d" % (start, end - 1, info.size)
+        headers["Content-Length"] = str(end - start)
+        return Plan(206, start, end, headers)
     start, end = 0, info.size
     range_header = request_headers.get("Range") if ranges else None
     if_range = request_headers.get("If-Range")
