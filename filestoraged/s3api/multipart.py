@@ -32,7 +32,7 @@ from ..web.messages import EmptyResponse, Request, Response
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
 from .buckets import OWNER
-from .objects import copy_source, judge_copy_conditions, stored_fields, write_conditions
+from .objects import copy_source, judge_copy_conditions, part_number, stored_fields, write_conditions
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 from .unkept import refuse_unkept
@@ -57,7 +57,7 @@ class MultipartOperations:
 
     def upload_part(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         upload = self._upload(request, bucket, key)
-        number = _part_number(request)
+        number = part_number(request)
         stream = body_stream(request, caller, self.app.config.max_size)
         with stream:
             part = self.unfinished.put_part(upload, number, stream, stream.etag, stream.verify)
@@ -67,7 +67,7 @@ class MultipartOperations:
 
     def copy_part(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         upload = self._upload(request, bucket, key)
-        number = _part_number(request)
+        number = part_number(request)
         source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
         allow(caller, _read(source_bucket))
         source = self.app.keys.get(source_bucket, source_key)
@@ -86,7 +86,7 @@ class MultipartOperations:
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.app.buckets.require(bucket)
         try:
-            upload = self._upload(request, bucket, key)
+            upload = self._unfinished(request, bucket, key)
         except NotFound:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
@@ -194,7 +194,13 @@ class MultipartOperations:
         return xml_answer(200, "ListMultipartUploadsResult", items)
 
     def _upload(self, request: Request, bucket: str, key: str):
+        """The upload the request names, of a bucket that stands."""
         self.app.buckets.require(bucket)
+        return self._unfinished(request, bucket, key)
+
+    def _unfinished(self, request: Request, bucket: str, key: str):
+        """The upload the request names (``NotFound``, NoSuchUpload: none
+        unfinished, or one of another key)."""
         upload = self.unfinished.get(bucket, request.query.get("uploadId", ""))
         if upload.key != key:
             raise NotFound("the upload %s is for another key" % upload.id).as_s3("NoSuchUpload")
@@ -205,13 +211,6 @@ def _completion_answer(request: Request, bucket: str, key: str, etag: str) -> Re
     return xml_answer(200, "CompleteMultipartUploadResult", [
         Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
         Element("Key", key), Element("ETag", '"%s"' % etag)])
-
-
-def _part_number(request: Request) -> int:
-    try:
-        return whole_number(request.query.get("partNumber"), "partNumber", 0, 1, MAX_PART)
-    except BadRequest as error:
-        raise error.as_s3("InvalidArgument") from None
 
 
 def _listed_number(item) -> int:

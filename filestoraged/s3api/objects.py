@@ -215,15 +215,11 @@ def _part_span(request: Request, entry: Entry) -> Optional[Tuple[int, int]]:
     """The bytes of the part ``?partNumber=`` names, served as a range
     (None when the request names none): S3 keeps a multipart object's
     parts, and so does this server since it kept their sizes."""
-    text = request.query.get("partNumber")
-    if text is None:
+    if "partNumber" not in request.query:
         return None
     if "Range" in request.headers:
         raise BadRequest("Cannot specify both Range header and partNumber query parameter").as_s3("InvalidRequest")
-    try:
-        number = whole_number(text, "partNumber", 0, 1, MAX_PART)
-    except BadRequest as error:
-        raise error.as_s3("InvalidArgument") from None
+    number = part_number(request)
     span = entry.span_of(number)
     if span is None and entry.parts and entry.part_sizes is None:
         raise NotImplementedHere("this object was completed before its parts' sizes were kept: ask for a Range"
@@ -232,6 +228,14 @@ def _part_span(request: Request, entry: Entry) -> Optional[Tuple[int, int]]:
         raise RangeNotSatisfiable(entry.size, "the object has %d part(s), not %d" % (entry.parts or 1, number)
                                   ).as_s3("InvalidPartNumber")
     return span
+
+
+def part_number(request: Request) -> int:
+    """The request's ``partNumber``, 1 to ``MAX_PART`` (InvalidArgument otherwise)."""
+    try:
+        return whole_number(request.query.get("partNumber"), "partNumber", 0, 1, MAX_PART)
+    except BadRequest as error:
+        raise error.as_s3("InvalidArgument") from None
 
 
 def write_conditions(headers) -> Tuple[Optional[str], bool]:
