@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import PreconditionFailed
 from ..records.interface import Conflict, Records
+from ..wire.conditions import etag_matches
 from .names import before, decode_key, encode, encode_key, past
 
 KEYS = "s3/keys/"
@@ -23,8 +24,10 @@ class Entry:
     """What a key names: the object (``oid``, ``size``), its ETag (the MD5
     of the bytes; ``<md5 of the parts' MD5s>-<parts>`` for a multipart
     upload), when the key was written, the media type and headers it was
-    stored with, its ``x-amz-meta-*`` (lower-case names, as sent), and the
-    checksums its upload was checked against (``crc32``, ``sha1``: base64)."""
+    stored with, its ``x-amz-meta-*`` (lower-case names, as sent), the
+    checksums its upload was checked against (``crc32``, ``sha1``: base64;
+    a multipart upload's composite ones end ``-<parts>``), and a multipart
+    object's parts: their sizes and, made with a checksum, theirs."""
 
     oid: str
     size: int
@@ -36,12 +39,15 @@ class Entry:
     checksums: Dict[str, str] = field(default_factory=dict)
     parts: Optional[int] = None
     part_sizes: Optional[List[int]] = None  # a multipart object's parts, in order (None: not kept)
+    part_checksums: Optional[List[str]] = None  # their checksums, of the algorithm in ``checksums``
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
         when every part but the last has one size (what clients send), so a
         10,000-part object does not weigh on every listing page."""
         value = asdict(self)
+        if self.part_checksums is None:
+            del value["part_checksums"]
         sizes = self.part_sizes
         if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
             value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
@@ -66,7 +72,7 @@ class Entry:
         get = value.get
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
-                   _sizes(get("part_sizes")))
+                   _sizes(get("part_sizes")), get("part_checksums"))
 
 
 @dataclass(frozen=True)
@@ -199,16 +205,6 @@ def _sizes(value) -> Optional[List[int]]:
     if isinstance(value, dict):
         return [int(value["size"])] * (int(value["count"]) - 1) + [int(value["last"])]
     return value
-
-
-def etag_matches(header: str, etag: str) -> bool:
-    """``If-Match``/``If-None-Match`` against an ETag (quoted or not, a
-    list, ``*``)."""
-    for candidate in header.split(","):
-        candidate = candidate.strip().removeprefix("W/").strip('"')
-        if candidate == "*" or candidate == etag:
-            return True
-    return False
 
 
 def _bucket(bucket: str) -> str:

@@ -16,7 +16,7 @@ its bytes are stored; a part sent again replaces it.
 from __future__ import annotations
 
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator, List, Optional, Union
 
 from ..errors import NotFound
@@ -37,6 +37,7 @@ class Part:
     modified: float
     stride: int = 0  # laid out at (number - 1) x stride in its upload's file; 0: an object of its own
     checks: str = ""  # a laid-out part's block checks, in hex
+    checksum: str = ""  # its checksum of the algorithm its upload was created with (base64), if any
 
 
 class Parts:
@@ -45,10 +46,12 @@ class Parts:
         self.backend = backend
 
     def put(self, upload_id: str, number: int, source: Readable, etag: Callable[[], str],
-            hashed: Optional[Callable[[str], None]] = None) -> Part:
+            hashed: Optional[Callable[[str], None]] = None, checksum: Optional[Callable[[str], str]] = None
+            ) -> Part:
         """Store part ``number``'s bytes and record it (replacing one sent
         before); ``hashed(oid)``: the body's checks, before anything is kept;
-        ``etag()``: the MD5 of what was read."""
+        ``etag()``: the MD5 of what was read; ``checksum(oid)``: its
+        checksum to keep, if its upload keeps one."""
         namespace = _namespace(upload_id)
         size = exact_length(source)
         layout = self.backend.layout(namespace) if size is not None else None
@@ -59,6 +62,8 @@ class Parts:
         else:
             put = self.backend.put(namespace, source, hashed=hashed)
             part = Part(number, put.info.oid, put.info.size, etag(), self.records.now())
+        if checksum is not None:
+            part = replace(part, checksum=checksum(part.oid))
         value = asdict(part)
         self.records.update(_part(upload_id, number), lambda old: value)
         return part
@@ -145,7 +150,7 @@ class PartsStream:
             self._object = None
 
 
-_FIELDS = ("number", "oid", "size", "etag", "modified", "stride", "checks")
+_FIELDS = ("number", "oid", "size", "etag", "modified", "stride", "checks", "checksum")
 
 
 def _checks(part: Part) -> List[bytes]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set, Union
+from typing import Callable, Dict, List, Optional, Set, Tuple, Union
 
 from ..errors import BadRequest, NotFound
 from ..records.interface import Conflict, Records
@@ -68,13 +68,14 @@ class Unfinished:
                       dict(record.value.get("fields") or {}))
 
     def put_part(self, upload: Upload, number: int, source: Readable, etag: Callable[[], str],
-                 hashed: Callable[[str], None]) -> Part:
+                 hashed: Callable[[str], None], checksum: Optional[Callable[[str], str]] = None) -> Part:
         """Store part ``number``'s bytes and record it (replacing one sent
         before); ``hashed(oid)``: the body's checks, before anything is kept;
-        ``etag()``: the MD5 of what was read. ``NotFound`` (NoSuchUpload),
+        ``etag()``: the MD5 of what was read; ``checksum(oid)``: the part's
+        checksum, where the upload keeps one. ``NotFound`` (NoSuchUpload),
         with nothing kept, if the upload ended (completed, aborted) while
         the part was stored."""
-        part = self.parts_of.put(upload.id, number, source, etag, hashed)
+        part = self.parts_of.put(upload.id, number, source, etag, hashed, checksum)
         if self.records.get(_upload(upload.bucket, upload.id)) is None:
             self.parts_of.drop(upload.id)  # what the ending's own drop could not see yet
             raise NotFound("the upload %s ended while its part %d was stored" % (upload.id, number)
@@ -100,22 +101,24 @@ class Unfinished:
     def stream(self, upload_id: str, parts: List[Part]) -> Union[PartsStream, FinishedFile]:
         return self.parts_of.stream(upload_id, parts)
 
-    def completed(self, upload: Upload, etag: str) -> None:
-        """The upload made its object (of ``etag``): remembered, then removed."""
+    def completed(self, upload: Upload, etag: str, checksums: Dict[str, str]) -> None:
+        """The upload made its object (of ``etag`` and ``checksums``):
+        remembered, then removed."""
         try:
             self.records.create(_completed(upload.bucket, upload.id),
-                                {"key": upload.key, "etag": etag, "at": self.records.now()})
+                                {"key": upload.key, "etag": etag, "checksums": checksums, "at": self.records.now()})
         except Conflict:
             pass  # another completion of it remembered it first
         self.remove(upload)
 
-    def completion(self, bucket: str, upload_id: str, key: str) -> Optional[str]:
-        """The ETag of the object upload ``upload_id`` of ``key`` made, if it
-        completed (within ``COMPLETED_KEPT``); None otherwise."""
+    def completion(self, bucket: str, upload_id: str, key: str) -> Optional[Tuple[str, Dict[str, str]]]:
+        """The ETag and checksums of the object upload ``upload_id`` of
+        ``key`` made, if it completed (within ``COMPLETED_KEPT``); None
+        otherwise."""
         record = self.records.get(_completed(bucket, upload_id)) if _is_id(upload_id) else None
         if record is None or record.value.get("key") != key:
             return None
-        return str(record.value["etag"])
+        return str(record.value["etag"]), dict(record.value.get("checksums") or {})
 
     def remove(self, upload: Upload) -> None:
         """The upload's record first (no part can be added to it after), then

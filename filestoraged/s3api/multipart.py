@@ -9,7 +9,10 @@ Completing makes the parts named into the object in one pass, each byte
 checked: the laid-out file adopted, or the parts read in order (its
 SHA-256, hence its id, made in that pass); the key names it only then, so
 a stop leaves the key's old object or the new one, never a mix. Its ETag
-is S3's: the MD5 of the parts' MD5s, ``-N``.
+is S3's: the MD5 of the parts' MD5s, ``-N``. An upload created with a
+checksum algorithm takes each part's as it arrives and makes the object's
+from them (``checksums``); a completion's stated checksums, of the parts
+and of the whole, are checked before the parts are touched.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from contextlib import closing
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import media_type
@@ -29,10 +32,13 @@ from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
 from ..web.messages import EmptyResponse, Request, Response
+from ..wire.conditions import Validators, judge_source
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
 from .buckets import OWNER
-from .objects import copy_source, judge_copy_conditions, part_number, stored_fields, write_conditions
+from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
+                        upload_checksum)
+from .objects import copy_source, part_number, stored_fields, write_conditions
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 from .unkept import refuse_unkept
@@ -50,17 +56,26 @@ class MultipartOperations:
         self.app.buckets.require(bucket)
         refuse_unkept(request.headers, caller.mode)
         headers, meta = stored_fields(request.headers)
-        upload = self.unfinished.create(bucket, key, {"content_type": media_type(request.headers.get("Content-Type")),
-                                                      "headers": headers, "meta": meta})
-        return xml_answer(200, "InitiateMultipartUploadResult", [Element("Bucket", bucket), Element("Key", key),
-                                                                 Element("UploadId", upload.id)])
+        checksum = upload_checksum(request.headers)
+        fields: Dict[str, object] = {"content_type": media_type(request.headers.get("Content-Type")),
+                                     "headers": headers, "meta": meta}
+        if checksum is not None:
+            fields["checksum"] = checksum.record()
+        upload = self.unfinished.create(bucket, key, fields)
+        answer = xml_answer(200, "InitiateMultipartUploadResult", [Element("Bucket", bucket), Element("Key", key),
+                                                                   Element("UploadId", upload.id)])
+        if checksum is not None:
+            answer.headers.update(checksum.headers())
+        return answer
 
     def upload_part(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         upload = self._upload(request, bucket, key)
         number = part_number(request)
-        stream = body_stream(request, caller, self.app.config.max_size)
+        checksum = _checksum(upload)
+        stream = body_stream(request, caller, self.app.config.max_size, checksum and checksum.algorithm)
         with stream:
-            part = self.unfinished.put_part(upload, number, stream, stream.etag, stream.verify)
+            part = self.unfinished.put_part(upload, number, stream, stream.etag, stream.verify,
+                                            _part_checksum(stream, checksum))
         answer = {"ETag": '"%s"' % part.etag}
         answer.update(("x-amz-checksum-" + name, value) for name, value in stream.checksums(part.oid).items())
         return EmptyResponse(200, answer)
@@ -73,15 +88,19 @@ class MultipartOperations:
         source = self.app.keys.get(source_bucket, source_key)
         if source is None:
             raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
-        judge_copy_conditions(request.headers, source)
+        judge_source(request.headers, Validators(source.etag, source.modified))
         start, end = _copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
+        checksum = _checksum(upload)
         with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                 closing(ObjectStream(obj, start, end)) as read:
-            stream = Digested(read)
+            stream = Digested(read, (checksum.algorithm,) if checksum else ())
             with stream:
-                part = self.unfinished.put_part(upload, number, stream, stream.etag, lambda oid: None)
-        return xml_answer(200, "CopyPartResult", [Element("LastModified", iso_time(part.modified)),
-                                                  Element("ETag", '"%s"' % part.etag)])
+                part = self.unfinished.put_part(upload, number, stream, stream.etag, lambda oid: None,
+                                                _part_checksum(stream, checksum))
+        items = [Element("LastModified", iso_time(part.modified)), Element("ETag", '"%s"' % part.etag)]
+        if checksum is not None:
+            items.append(Element("Checksum" + checksum.algorithm.upper(), part.checksum))
+        return xml_answer(200, "CopyPartResult", items)
 
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.app.buckets.require(bucket)
@@ -91,7 +110,8 @@ class MultipartOperations:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
-        asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'))
+        checksum = _checksum(upload)
+        asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'), _listed_checksum(item))
                  for item in children(root, "Part")]
         if not asked:
             raise BadRequest("a completion names at least one part").as_s3("MalformedXML")
@@ -99,10 +119,11 @@ class MultipartOperations:
             raise BadRequest("the parts are not in ascending order").as_s3("InvalidPartOrder")
         stored = {part.number: part for part in self.unfinished.parts(upload.id)}
         parts: List[Part] = []
-        for number, etag in asked:
+        for number, etag, stated in asked:
             part = stored.get(number)
             if part is None or part.etag != etag:
                 raise BadRequest("part %d was not uploaded with that ETag" % number).as_s3("InvalidPart")
+            _check_part(part, stated, checksum)
             parts.append(part)
         for part in parts[:-1]:
             if part.size < MIN_PART:
@@ -114,14 +135,19 @@ class MultipartOperations:
                            ).as_s3("EntityTooLarge")
         digests = b"".join(bytes.fromhex(part.etag) for part in parts)
         etag = "%s-%d" % (hashlib.md5(digests).hexdigest(), len(parts))
+        kept, stated_sha256 = _object_checksums(request.headers, checksum, parts, total)
         fields: Dict = upload.fields
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
-                         dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), {}, len(parts),
-                         [part.size for part in parts])
+                         dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), kept, len(parts),
+                         [part.size for part in parts], [part.checksum for part in parts] if checksum else None)
 
-        target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), lambda oid: None, entry, if_match,
+        def whole(oid: str) -> None:
+            if stated_sha256 is not None and stated_sha256 != sha256_of(oid):
+                raise BadRequest("the SHA256 you specified did not match the object's").as_s3("BadDigest")
+
+        target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), whole, entry, if_match,
                              if_none_match)
         try:
             with closing(self.unfinished.stream(upload.id, parts)) as stream:
@@ -134,19 +160,19 @@ class MultipartOperations:
                 return self._completed_before(request, bucket, key)
             self.unfinished.get(bucket, upload.id)
             raise
-        self.unfinished.completed(upload, etag)
-        return _completion_answer(request, bucket, key, etag)
+        self.unfinished.completed(upload, etag, kept)
+        return _completion_answer(request, bucket, key, etag, kept)
 
     def _completed_before(self, request: Request, bucket: str, key: str) -> Response:
         """A completion of an upload that completed already (a client retries
         one whose answer it lost): the same answer, with the same ETag;
         ``NotFound`` (NoSuchUpload) if it never did."""
         upload_id = request.query.get("uploadId", "")
-        etag = self.unfinished.completion(bucket, upload_id, key)
-        if etag is None:
+        completion = self.unfinished.completion(bucket, upload_id, key)
+        if completion is None:
             raise NotFound("no upload %s in bucket %s (aborted, expired, or never made)"
                            % (upload_id[:40], bucket)).as_s3("NoSuchUpload")
-        return _completion_answer(request, bucket, key, etag)
+        return _completion_answer(request, bucket, key, *completion)
 
     def abort(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.unfinished.remove(self._upload(request, bucket, key))
@@ -207,10 +233,14 @@ class MultipartOperations:
         return upload
 
 
-def _completion_answer(request: Request, bucket: str, key: str, etag: str) -> Response:
-    return xml_answer(200, "CompleteMultipartUploadResult", [
-        Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
-        Element("Key", key), Element("ETag", '"%s"' % etag)])
+def _completion_answer(request: Request, bucket: str, key: str, etag: str, checksums: Dict[str, str]
+                       ) -> Response:
+    items = [Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
+             Element("Key", key), Element("ETag", '"%s"' % etag)]
+    items += [Element("Checksum" + algorithm.upper(), value) for algorithm, value in checksums.items()]
+    if checksums:
+        items.append(Element("ChecksumType", kind_of(checksums)))
+    return xml_answer(200, "CompleteMultipartUploadResult", items)
 
 
 def _listed_number(item) -> int:
@@ -218,6 +248,83 @@ def _listed_number(item) -> int:
         return whole_number(text_of(item, "PartNumber") or "0", "a part number", 0, 1, MAX_PART)
     except BadRequest as error:
         raise error.as_s3("MalformedXML") from None
+
+
+def _checksum(upload) -> Optional[UploadChecksum]:
+    return UploadChecksum.of(upload.fields.get("checksum"))
+
+
+def _part_checksum(stream, checksum: Optional[UploadChecksum]):
+    """What a part of an upload created with ``checksum`` keeps of it (None: nothing)."""
+    if checksum is None:
+        return None
+    return lambda oid: stream.checksums(oid)[checksum.algorithm]
+
+
+def _listed_checksum(item) -> Optional[Tuple[str, str]]:
+    """``(algorithm, value)`` of a completion's ``<Part>`` (its
+    ``ChecksumCRC32`` and the like), None if it states none."""
+    found = None
+    for algorithm in ALGORITHMS + REFUSED:
+        value = text_of(item, "Checksum" + algorithm.upper())
+        if value is not None:
+            if found is not None:
+                raise BadRequest("a <Part> states one checksum").as_s3("InvalidRequest")
+            found = (known(algorithm, "a <Part>"), value.strip())
+    return found
+
+
+def _check_part(part: Part, stated: Optional[Tuple[str, str]], checksum: Optional[UploadChecksum]) -> None:
+    """A completion's ``<Part>`` against the part kept: its checksum, if it
+    states one, is the part's; an upload made for COMPOSITE checksums names
+    each part's, as S3 asks (it makes the object's)."""
+    if stated is None:
+        if checksum is not None and checksum.kind == COMPOSITE:
+            raise BadRequest("the upload was created with a %s checksum: the completion names each part's, and "
+                             "part %d's is missing" % (checksum.algorithm, part.number)).as_s3("InvalidRequest")
+        return
+    algorithm, value = stated
+    if checksum is None or algorithm != checksum.algorithm:
+        raise BadRequest("part %d states a %s checksum; the upload was created with %s"
+                         % (part.number, algorithm, checksum.algorithm if checksum else "none")
+                         ).as_s3("InvalidRequest")
+    if value != part.checksum:
+        raise BadRequest("part %d's %s is not the one it was uploaded with" % (part.number, algorithm.upper())
+                         ).as_s3("InvalidPart")
+
+
+def _object_checksums(headers, checksum: Optional[UploadChecksum], parts: List[Part], total: int
+                      ) -> Tuple[Dict[str, str], Optional[str]]:
+    """``(kept, sha256)``: the checksums the object keeps (made from its
+    parts'), each whole-object checksum the completion states checked
+    against them, and a stated full SHA-256 (checked against the object's
+    id as it is made). A checksum that cannot be checked is refused."""
+    kept: Dict[str, str] = {}
+    if checksum is not None:
+        kept[checksum.algorithm] = checksum.of_parts([part.checksum for part in parts], [part.size for part in parts])
+    kind = headers.get("x-amz-checksum-type")
+    if kind is not None and (checksum is None or kind.strip().upper() != checksum.kind):
+        raise BadRequest("x-amz-checksum-type is not the one the upload was created with").as_s3("InvalidRequest")
+    size = headers.get("x-amz-mp-object-size")
+    if size is not None and size.strip() != str(total):
+        raise BadRequest("the parts hold %d bytes, not x-amz-mp-object-size's %s" % (total, size.strip()[:20])
+                         ).as_s3("InvalidRequest")
+    sha256 = None
+    for algorithm in ALGORITHMS + REFUSED:
+        value = headers.get(CHECKSUM + algorithm)
+        if value is None:
+            continue
+        algorithm, value = known(algorithm, "the completion"), value.strip()
+        if algorithm in kept:
+            if value not in (kept[algorithm], kept[algorithm].split("-")[0]):
+                raise BadRequest("the %s you specified did not match the calculated checksum" % algorithm.upper()
+                                 ).as_s3("BadDigest")
+        elif algorithm == "sha256":
+            sha256 = value
+        else:
+            raise BadRequest("the object's %s is not known: the upload was not created with "
+                             "x-amz-checksum-algorithm %s" % (algorithm, algorithm.upper())).as_s3("InvalidRequest")
+    return kept, sha256
 
 
 def _copy_range(value, size: int):

@@ -12,33 +12,34 @@ the stored object, ranges included, as on ``/data``.
 
 from __future__ import annotations
 
-import base64
 from contextlib import closing
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
 from ..catalog.buckets import Bucket
-from ..catalog.keys import STORED_HEADERS, Entry, etag_matches
+from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.naming import name_key
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
-from ..errors import (BadRequest, FileStoreError, NotFound, NotImplementedHere, PreconditionFailed,
-                      RangeNotSatisfiable)
+from ..errors import (BadRequest, FileStoreError, NotFound, NotImplementedHere, RangeNotSatisfiable)
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
+from ..wire.conditions import Validators, judge, judge_source
 from ..wire.fields import whole_number
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
+from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .signatures import Caller, allow
 from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
 MAX_DELETE = 1000  # keys in one DeleteObjects
+ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")  # what GetObjectAttributes gives
 DEFAULT_TYPE = "binary/octet-stream"  # what S3 gives an object stored without a type
 # response-* query parameters and the header each sets in a GET's answer.
 OVERRIDES = {"response-content-type": "Content-Type", "response-content-language": "Content-Language",
@@ -73,7 +74,9 @@ class ObjectOperations:
         assert stored.entry is not None
         answer = {"ETag": '"%s"' % stored.entry.etag}
         for algorithm, value in stored.entry.checksums.items():
-            answer["x-amz-checksum-" + algorithm] = value
+            answer[CHECKSUM + algorithm] = value
+        if stored.entry.checksums:
+            answer["x-amz-checksum-type"] = FULL_OBJECT
         return EmptyResponse(200, answer)
 
     # -- GET, HEAD ----------------------------------------------------------------
@@ -91,8 +94,7 @@ class ObjectOperations:
         asked = (request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
                  and span is None)
         headers = entry_headers(entry, asked)
-        unchanged = judge_conditions(request.headers, entry.etag, entry.modified)
-        if unchanged is not None:  # 304
+        if judge(request.headers, Validators(entry.etag, entry.modified)):  # 304
             return EmptyResponse(304, {name: value for name, value in headers.items()
                                        if name in ("ETag", "Last-Modified")})
         for name, header in OVERRIDES.items():
@@ -100,7 +102,39 @@ class ObjectOperations:
                 headers[header] = header_value(request.query[name], name) or ""
         obj = self.app.backend.open(repository(bucket), entry.oid)
         return ObjectResponse(obj, headers, content_type=entry.content_type or DEFAULT_TYPE, immutable=False,
-                              etag=entry.etag, span=span)
+                              etag=entry.etag, modified=entry.modified, span=span)
+
+    def attributes(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        """GetObjectAttributes: what ``x-amz-object-attributes`` names of
+        the key's object (ETag, Checksum, ObjectParts, StorageClass,
+        ObjectSize), its parts paged by ``x-amz-max-parts`` and
+        ``x-amz-part-number-marker``."""
+        asked = [name.strip() for name in (request.headers.get("x-amz-object-attributes") or "").split(",")
+                 if name.strip()]
+        unknown = [name for name in asked if name not in ATTRIBUTES]
+        if not asked or unknown:
+            raise BadRequest("x-amz-object-attributes names one or more of %s%s" % (
+                ", ".join(ATTRIBUTES), "; not %s" % unknown[0][:40] if unknown else "")).as_s3("InvalidArgument")
+        self.buckets.require(bucket)
+        entry = self.keys.get(bucket, key)
+        if entry is None:
+            raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        items: List[Element] = []
+        if "ETag" in asked:
+            items.append(Element("ETag", entry.etag))
+        if "Checksum" in asked:
+            sums = dict(entry.checksums)
+            sums.setdefault("sha256", sha256_of(entry.oid))
+            items.append(Element("Checksum", [Element("Checksum" + name.upper(), value) for name, value in sums.items()]
+                                 + [Element("ChecksumType", kind_of(entry.checksums))]))
+        if "ObjectParts" in asked and entry.parts:
+            items.append(_object_parts(request, entry))
+        if "StorageClass" in asked:
+            items.append(Element("StorageClass", "STANDARD"))
+        if "ObjectSize" in asked:
+            items.append(Element("ObjectSize", str(entry.size)))
+        return xml_answer(200, "GetObjectAttributesResponse", items,
+                          {"Last-Modified": formatdate(int(entry.modified), usegmt=True)})
 
     # -- DELETE -------------------------------------------------------------------
 
@@ -151,7 +185,7 @@ class ObjectOperations:
         source = self.keys.get(source_bucket, source_key)
         if source is None:
             raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
-        judge_copy_conditions(request.headers, source)
+        judge_source(request.headers, Validators(source.etag, source.modified))
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise BadRequest("x-amz-metadata-directive is COPY or REPLACE").as_s3("InvalidArgument")
@@ -211,6 +245,32 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
     return stored, meta
 
 
+def _object_parts(request: Request, entry: Entry) -> Element:
+    """GetObjectAttributes' ``ObjectParts`` of a multipart object: the part
+    count, and a page of its parts where their sizes were kept."""
+    try:
+        most = min(whole_number(request.headers.get("x-amz-max-parts"), "x-amz-max-parts", 1000, 0, 2 ** 31 - 1),
+                   1000)
+        marker = whole_number(request.headers.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0, 0,
+                              MAX_PART)
+    except BadRequest as error:
+        raise error.as_s3("InvalidArgument") from None
+    sizes = entry.part_sizes or []
+    algorithm = next(iter(entry.checksums), None)
+    shown = range(marker + 1, min(marker + most, len(sizes)) + 1)
+    parts = []
+    for number in shown:
+        fields = [Element("PartNumber", str(number)), Element("Size", str(sizes[number - 1]))]
+        if entry.part_checksums and algorithm:
+            fields.append(Element("Checksum" + algorithm.upper(), entry.part_checksums[number - 1]))
+        parts.append(Element("Part", fields))
+    truncated = bool(sizes) and marker + most < len(sizes)
+    return Element("ObjectParts", [
+        Element("PartsCount", str(entry.parts)), Element("PartNumberMarker", str(marker)),
+        Element("NextPartNumberMarker", str(shown[-1] if shown else marker)), Element("MaxParts", str(most)),
+        Element("IsTruncated", "true" if truncated else "false")] + parts)
+
+
 def _part_span(request: Request, entry: Entry) -> Optional[Tuple[int, int]]:
     """The bytes of the part ``?partNumber=`` names, served as a range
     (None when the request names none): S3 keeps a multipart object's
@@ -258,58 +318,10 @@ def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
         headers["x-amz-mp-parts-count"] = str(entry.parts)
     if with_checksums:
         sums = dict(entry.checksums)
-        if not entry.parts:  # a single upload's SHA-256 is its id
-            sums.setdefault("sha256", base64.b64encode(bytes.fromhex(entry.oid)).decode("ascii"))
-        headers.update(("x-amz-checksum-" + name, value) for name, value in sums.items())
+        sums.setdefault("sha256", sha256_of(entry.oid))  # the whole object's SHA-256 is its id
+        headers.update((CHECKSUM + name, value) for name, value in sums.items())
+        headers["x-amz-checksum-type"] = kind_of(entry.checksums)
     return headers
-
-
-def judge_conditions(headers, etag: str, modified: float) -> Optional[bool]:
-    """RFC 7232 as S3 judges a GET's conditions: ``PreconditionFailed`` for
-    a failed ``If-Match`` or ``If-Unmodified-Since``; True (answer 304) for
-    a matching ``If-None-Match`` or an unmodified ``If-Modified-Since``;
-    None to answer the object."""
-    if_match = headers.get("If-Match")
-    if if_match is not None:
-        if not etag_matches(if_match, etag):
-            raise PreconditionFailed(message="If-Match does not match the object's ETag")
-    elif _not_after(headers.get("If-Unmodified-Since"), modified) is False:
-        raise PreconditionFailed(message="the object was modified after If-Unmodified-Since")
-    if_none_match = headers.get("If-None-Match")
-    if if_none_match is not None:
-        return True if etag_matches(if_none_match, etag) else None
-    if _not_after(headers.get("If-Modified-Since"), modified):
-        return True
-    return None
-
-
-def judge_copy_conditions(headers, source: Entry) -> None:
-    """CopyObject's ``x-amz-copy-source-if-*``: ``PreconditionFailed`` when one fails."""
-    failed = False
-    if_match = headers.get("x-amz-copy-source-if-match")
-    if if_match is not None:
-        failed = not etag_matches(if_match, source.etag)
-    elif _not_after(headers.get("x-amz-copy-source-if-unmodified-since"), source.modified) is False:
-        failed = True
-    if_none_match = headers.get("x-amz-copy-source-if-none-match")
-    if if_none_match is not None:
-        failed = failed or etag_matches(if_none_match, source.etag)
-    elif _not_after(headers.get("x-amz-copy-source-if-modified-since"), source.modified):
-        failed = True
-    if failed:
-        raise PreconditionFailed(message="a copy-source condition does not hold")
-
-
-def _not_after(header: Optional[str], modified: float) -> Optional[bool]:
-    """Whether ``modified`` is not after the HTTP date ``header`` (None: no
-    such header, or a date that does not read: ignored, as RFC 9110 says)."""
-    if not header:
-        return None
-    try:
-        stamp = parsedate_to_datetime(header).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return int(modified) <= stamp
 
 
 def copy_source(value: str) -> Tuple[str, str]:

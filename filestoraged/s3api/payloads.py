@@ -28,12 +28,12 @@ import base64
 import binascii
 import hashlib
 import re
-import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..base.beside import DigestsBeside
 from ..errors import BadRequest, NotImplementedHere, TooLarge
 from ..wire.sigv4 import chunk_signature, matches, trailer_signature
+from .checksums import ALGORITHMS, CHECKSUM, REFUSED, SUMS, known, sha256_of
 from .signatures import Caller
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -49,10 +49,6 @@ _MAX_LINE = 1024
 NO_PAYLOAD_HASH = ("a request signed without x-amz-content-sha256 is signed for an empty body: send the header, "
                    "UNSIGNED-PAYLOAD or the body's SHA-256 (curl: -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')")
 MAX_TRAILERS = 16
-# The checksums computed here (the standard library has them), by header name.
-ALGORITHMS = ("crc32", "sha1", "sha256")
-CHECKSUM = "x-amz-checksum-"
-_REFUSED = ("crc32c", "crc64nvme")
 
 
 def framing_overhead(size: int) -> int:
@@ -192,14 +188,17 @@ class AwsChunked:
 
 
 class Digested:
-    """A stream whose MD5 (and ``extra`` digests) are taken as it is read,
-    on a thread beside the reader's (``base.beside``); ``etag()`` once it
-    ended. A context manager: leaving it ends that thread."""
+    """A stream whose MD5 (and the checksums ``algorithms`` name) are taken
+    as it is read, on a thread beside the reader's (``base.beside``);
+    ``etag()`` and ``checksums(oid)`` once it ended. A context manager:
+    leaving it ends that thread."""
 
-    def __init__(self, stream, extra: Sequence = ()) -> None:
+    def __init__(self, stream, algorithms: Sequence[str] = ()) -> None:
         self._stream = stream
         self.md5 = hashlib.md5()
-        self._digests = DigestsBeside([self.md5, *extra])
+        self._computing = tuple(algorithms)
+        self._sums = {name: SUMS[name]() for name in self._computing if name in SUMS}
+        self._digests = DigestsBeside([self.md5, *self._sums.values()])
 
     def readinto(self, buffer: memoryview) -> int:
         count = self._stream.readinto(buffer)
@@ -212,6 +211,16 @@ class Digested:
         self._digests.finish()
         return self.md5.hexdigest()
 
+    def _computed(self, algorithm: str, oid: str) -> str:
+        self._digests.finish()
+        if algorithm == "sha256":
+            return sha256_of(oid)
+        return base64.b64encode(self._sums[algorithm].digest()).decode("ascii")
+
+    def checksums(self, oid: str) -> Dict[str, str]:
+        """The checksums taken (base64), ``oid`` being the bytes' SHA-256 in hex."""
+        return {name: self._computed(name, oid) for name in self._computing}
+
     def __enter__(self):
         return self
 
@@ -221,15 +230,19 @@ class Digested:
 
 class Checked(Digested):
     """The object's bytes, digested as they pass (see the module docstring);
-    ``verify(oid)`` once they all did."""
+    ``verify(oid)`` once they all did. ``also``: a checksum to take though
+    the request states none (a part of an upload created with it); a
+    request that states another is refused."""
 
-    def __init__(self, stream, headers, declared_sha256: Optional[str]) -> None:
+    def __init__(self, stream, headers, declared_sha256: Optional[str], also: Optional[str] = None) -> None:
         self._declared = declared_sha256
         self._declared_by_default = "x-amz-content-sha256" not in headers
         self._content_md5 = _content_md5(headers.get("Content-MD5"))
         self.algorithms, self._expected = _checksums(headers)
-        self._sums = {name: _SUMS[name]() for name in self.algorithms if name in _SUMS}
-        super().__init__(stream, list(self._sums.values()))
+        if also is not None and any(algorithm != also for algorithm in self.algorithms):
+            raise BadRequest("the upload was created to be checked with %s: its parts state that checksum or none"
+                             % also.upper()).as_s3("InvalidRequest")
+        super().__init__(stream, self.algorithms or ((also,) if also else ()))
 
     @property
     def left(self) -> Optional[int]:
@@ -256,21 +269,15 @@ class Checked(Digested):
                       if value is not None]
             if not stated:
                 raise BadRequest("the trailer x-amz-checksum-%s never came" % algorithm).as_s3("InvalidRequest")
-            computed = base64.b64encode(self._computed(algorithm, oid)).decode("ascii")
+            computed = self._computed(algorithm, oid)
             if any(value != computed for value in stated):
                 raise BadRequest("the %s you specified did not match the calculated checksum" % algorithm.upper()
                                  ).as_s3("BadDigest")
 
-    def _computed(self, algorithm: str, oid: str) -> bytes:
-        return bytes.fromhex(oid) if algorithm == "sha256" else self._sums[algorithm].digest()
 
-    def checksums(self, oid: str) -> Dict[str, str]:
-        """The checksums the upload was checked against, to give back (base64)."""
-        return {name: base64.b64encode(self._computed(name, oid)).decode("ascii") for name in self.algorithms}
-
-
-def body_stream(request, caller: Caller, limit: int):
-    """The request's body as the object's bytes, checked (``Checked``);
+def body_stream(request, caller: Caller, limit: int, also: Optional[str] = None):
+    """The request's body as the object's bytes, checked (``Checked``;
+    ``also``: a checksum to take though none is stated);
     ``BadRequest``/``TooLarge`` before a byte is read when its headers say so."""
     headers = request.headers
     mode = caller.payload or headers.get("x-amz-content-sha256") or UNSIGNED
@@ -287,12 +294,12 @@ def body_stream(request, caller: Caller, limit: int):
         if "aws-chunked" in (headers.get("Content-Encoding") or "").lower():
             raise BadRequest("Content-Encoding says aws-chunked, but x-amz-content-sha256 names no STREAMING- "
                              "mode: the framing would become the object").as_s3("InvalidArgument")
-        return Checked(request.body(limit), headers, declared)
+        return Checked(request.body(limit), headers, declared, also)
     decoded = _decoded_length(headers.get("x-amz-decoded-content-length"))
     if decoded is not None and decoded > limit:
         raise TooLarge("the object is %d bytes; the limit is %d" % (decoded, limit)).as_s3("EntityTooLarge")
     body = request.body(limit + framing_overhead(limit))
-    return Checked(AwsChunked(body, signed, trailer, caller, decoded, limit), headers, None)
+    return Checked(AwsChunked(body, signed, trailer, caller, decoded, limit), headers, None, also)
 
 
 def _decoded_length(value: Optional[str]) -> Optional[int]:
@@ -322,33 +329,14 @@ def _checksums(headers) -> Tuple[Tuple[str, ...], Dict[str, str]]:
     with the trailers) or in ``x-amz-sdk-checksum-algorithm`` alone (a
     trailer then too). An algorithm not computed here is refused."""
     names = [name.strip().lower() for name in (headers.get("x-amz-trailer") or "").split(",") if name.strip()]
-    names += [CHECKSUM + name for name in ALGORITHMS + _REFUSED if (CHECKSUM + name) in headers]
+    names += [CHECKSUM + name for name in ALGORITHMS + REFUSED if (CHECKSUM + name) in headers]
     asked = (headers.get("x-amz-sdk-checksum-algorithm") or "").strip().lower()
     if asked and not names:
         names = [CHECKSUM + asked]
     algorithms: List[str] = []
     for name in names:
-        algorithm = name[len(CHECKSUM):] if name.startswith(CHECKSUM) else name
-        if algorithm not in ALGORITHMS:
-            raise BadRequest("the checksum %s is not computed here: send crc32, sha1 or sha256"
-                             % algorithm[:40]).as_s3("InvalidRequest")
+        algorithm = known(name[len(CHECKSUM):] if name.startswith(CHECKSUM) else name, "the request")
         if algorithm not in algorithms:
             algorithms.append(algorithm)
     stated = {name: headers.get(CHECKSUM + name) for name in algorithms if headers.get(CHECKSUM + name) is not None}
     return tuple(algorithms), stated
-
-
-class _Crc32:
-    """zlib's CRC-32 with hashlib's interface, as S3 gives it (4 bytes, big-endian)."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def update(self, data) -> None:
-        self.value = zlib.crc32(data, self.value)
-
-    def digest(self) -> bytes:
-        return self.value.to_bytes(4, "big")
-
-
-_SUMS = {"crc32": _Crc32, "sha1": hashlib.sha1}  # what is computed beside; sha256 is the object's id

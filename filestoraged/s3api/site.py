@@ -96,6 +96,8 @@ class S3Face:
             Operation("bucket", "POST", "delete", None, "DeleteObjects", "delete", objects.delete_many),
             Operation("object", "GET", "acl", None, "GetObjectAcl", "read", buckets.object_acl, public=True),
             Operation("object", "GET", "uploadId", None, "ListParts", "write", multipart.list_parts),
+            Operation("object", "GET", "attributes", None, "GetObjectAttributes", "read", objects.attributes,
+                      public=True),
             Operation("object", "PUT", "partNumber&uploadId", "x-amz-copy-source", "UploadPartCopy", "write",
                       multipart.copy_part),
             Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "write", multipart.upload_part),

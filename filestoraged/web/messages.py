@@ -134,7 +134,7 @@ class TextResponse:
 
 @dataclass
 class ObjectResponse:
-    """Stream a stored object, honouring If-None-Match and Range.
+    """Stream a stored object, honouring its conditions and Range (``wire.ranges``).
 
     ``on_done(complete)`` is called once after the transfer: ``True`` when the
     last byte went out, ``False`` when it was cut (client gone, corruption).
@@ -153,6 +153,7 @@ class ObjectResponse:
     immutable: bool = True  # content-addressed: cacheable for ever, Last-Modified, If-Modified-Since
     before_last: Optional[Callable[[], None]] = None
     etag: Optional[str] = None  # the entity tag, if not the object's id (an S3 key's MD5)
+    modified: Optional[float] = None  # the date conditions are judged by, if not the stored object's
     span: Optional[Tuple[int, int]] = None  # (start, end) the face chose to serve (an S3 part), as a range
 
 

@@ -29,8 +29,8 @@ from ..wire.request_head import Headers
 
 # The largest body remembered; past this the transfer, not the request, is the cost.
 MAX_BODY = 64 * 1024
-_NOT_PLAIN = frozenset(("range", "if-range", "if-none-match", "if-match", "if-modified-since", "content-length",
-                        "transfer-encoding"))
+_NOT_PLAIN = frozenset(("range", "if-range", "if-none-match", "if-match", "if-modified-since", "if-unmodified-since",
+                        "content-length", "transfer-encoding"))
 
 
 @dataclass(frozen=True)

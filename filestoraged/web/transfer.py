@@ -82,7 +82,7 @@ def serve_object(response: ObjectResponse, method: str, request_headers: Headers
     try:
         obj.preflight()
         plan = ranges.plan(obj.info, request_headers, response.content_type, response.ranges, response.immutable,
-                           response.etag, response.span)
+                           response.etag, response.span, response.modified)
         headers = dict(plan.headers)
         headers.update(response.headers)
         headers.update(safe_serving(headers))

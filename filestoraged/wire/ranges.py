@@ -1,5 +1,5 @@
-"""Download semantics shared by every face that serves stored bytes:
-validators (ETag, If-None-Match), a single byte Range, and the headers.
+"""Download semantics shared by every face that serves stored bytes: the
+conditions (``conditions``), a single byte Range, and the headers.
 
 Multiple ranges are answered with the whole object (RFC 9110 allows ignoring
 Range); an unsatisfiable one is ``416`` with ``Content-Range: bytes */size``.
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from dataclasses import dataclass
 from typing import Dict, Optional, Protocol, Tuple
 
 from ..errors import RangeNotSatisfiable
 from ..base.header_values import is_media_type
+from .conditions import Validators, judge, range_applies
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,21 @@ class Plan:
 
 
 def plan(info: Described, request_headers, content_type: Optional[str] = None, ranges: bool = True,
-         immutable: bool = True, etag: Optional[str] = None, span: Optional[Tuple[int, int]] = None) -> Plan:
+         immutable: bool = True, etag: Optional[str] = None, span: Optional[Tuple[int, int]] = None,
+         modified: Optional[float] = None) -> Plan:
     """Decide status, byte range and headers for serving ``info``. An
     ``immutable`` (content-addressed) object may be cached for ever: its URL
-    names its bytes. ``etag``: the entity tag to answer and judge
-    ``If-None-Match``/``If-Range`` by (the object's id by default).
-    ``span``: ``(start, end)`` the face chose (an S3 part), served as a
-    range is, whatever the request's ``Range``."""
-    etag = '"%s"' % (etag or info.oid)
+    names its bytes, and when it was stored is its date. ``etag``: the
+    entity tag to answer and judge conditions by (the object's id by
+    default); ``modified``: the date to judge them by, where not the stored
+    object's (an S3 key's write). ``span``: ``(start, end)`` the face chose
+    (an S3 part), served as a range is, whatever the request's ``Range``.
+    ``PreconditionFailed`` for an ``If-Match`` or ``If-Unmodified-Since``
+    that fails."""
+    validators = Validators(etag or info.oid, modified if modified is not None else
+                            info.modified if immutable else None)
     headers = {
-        "ETag": etag,
+        "ETag": '"%s"' % validators.etag,
         "Accept-Ranges": "bytes" if ranges else "none",
         "Content-Type": served_type(content_type or info.content_type, info.oid),
     }
@@ -58,10 +64,7 @@ def plan(info: Described, request_headers, content_type: Optional[str] = None, r
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
         if info.modified is not None:
             headers["Last-Modified"] = formatdate(int(info.modified), usegmt=True)
-    if_none_match = request_headers.get("If-None-Match")
-    if _etag_matches(if_none_match, etag):
-        return Plan(304, 0, 0, headers)
-    if immutable and if_none_match is None and _not_modified(request_headers.get("If-Modified-Since"), info):
+    if judge(request_headers, validators):
         return Plan(304, 0, 0, headers)
     if span is not None:
         start, end = span
@@ -70,8 +73,7 @@ def plan(info: Described, request_headers, content_type: Optional[str] = None, r
         return Plan(206, start, end, headers)
     start, end = 0, info.size
     range_header = request_headers.get("Range") if ranges else None
-    if_range = request_headers.get("If-Range")
-    if range_header and (if_range is None or if_range.strip() == etag):
+    if range_header and range_applies(request_headers, validators):
         parsed = parse_range(range_header, info.size)
         if parsed is not None:
             start, end = parsed
@@ -120,24 +122,3 @@ def _position(digits: str) -> int:
     """A byte position; more digits than any object could need count as the
     largest (``int()`` of thousands of digits raises, and costs time)."""
     return int(digits) if len(digits) <= 18 else 10 ** 18
-
-
-def _not_modified(since: Optional[str], info: Described) -> bool:
-    """RFC 9110 §13.1.3: true if stored no later than ``since`` (a bad date is ignored)."""
-    if not since or info.modified is None:
-        return False
-    try:
-        stamp = parsedate_to_datetime(since).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return False
-    return int(info.modified) <= stamp
-
-
-def _etag_matches(header: Optional[str], etag: str) -> bool:
-    if not header:
-        return False
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == etag:
-            return True
-    return False

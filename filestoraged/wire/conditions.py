@@ -1,0 +1,116 @@
+"""Conditional requests (RFC 9110 §13), judged in one place for every face
+that serves or writes stored bytes. Each face says what its validators are:
+
+- ``/files`` and ``/data``: the entity tag is the object's id (its SHA-256,
+  a strong validator: one tag is always the same bytes), the date when the
+  object was stored;
+- a share link: the same tag, and no date (a date condition is not judged);
+- an S3 key: its ETag (the MD5 of its bytes; ``<MD5 of the parts' MD5s>-N``
+  for a multipart upload) and when the key was written.
+
+Tags are compared as S3 and browsers send them: quoted or not, weak (``W/``)
+or not, one of a list, or ``*``. An unreadable date is ignored, as RFC 9110
+says. The order is RFC 9110 §13.2.2's: ``If-Match`` (else
+``If-Unmodified-Since``) fails with 412; then ``If-None-Match`` (else
+``If-Modified-Since``) answers 304 to a GET or HEAD; then ``If-Range``
+decides whether a ``Range`` is served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Optional
+
+from ..errors import PreconditionFailed
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a face judges conditions by: the entity tag (unquoted) and the
+    time of the last change (None: the face gives no date)."""
+
+    etag: str
+    modified: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Names:
+    """The header names a family of conditions comes in."""
+
+    match: str
+    none_match: str
+    modified_since: str
+    unmodified_since: str
+
+
+PLAIN = Names("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+# CopyObject's and UploadPartCopy's conditions on their source (S3).
+COPY_SOURCE = Names("x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match",
+                    "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since")
+
+
+def judge(headers, validators: Validators, names: Names = PLAIN) -> bool:
+    """The request's conditions against ``validators``:
+    ``PreconditionFailed`` (412) when ``If-Match`` (else
+    ``If-Unmodified-Since``) fails; True when ``If-None-Match`` matches (else
+    ``If-Modified-Since`` finds no change): a GET or HEAD answers 304; False
+    to go on."""
+    if_match = headers.get(names.match)
+    if if_match is not None:
+        if not etag_matches(if_match, validators.etag):
+            raise PreconditionFailed(message="%s does not match the ETag" % names.match)
+    elif _not_after(headers.get(names.unmodified_since), validators.modified) is False:
+        raise PreconditionFailed(message="modified after %s" % names.unmodified_since)
+    if_none_match = headers.get(names.none_match)
+    if if_none_match is not None:
+        return etag_matches(if_none_match, validators.etag)
+    return bool(_not_after(headers.get(names.modified_since), validators.modified))
+
+
+def judge_source(headers, validators: Validators) -> None:
+    """A copy's conditions on its source (``COPY_SOURCE``): any that does
+    not hold fails the copy (412), the none-match ones included."""
+    if judge(headers, validators, COPY_SOURCE):
+        raise PreconditionFailed(message="a copy-source condition does not hold")
+
+
+def range_applies(headers, validators: Validators) -> bool:
+    """Whether a ``Range`` is served: always without ``If-Range``; with it,
+    only if it names the current tag (strongly: a weak one never) or the
+    time of the last change exactly."""
+    if_range = headers.get("If-Range")
+    if if_range is None:
+        return True
+    if_range = if_range.strip()
+    if if_range.startswith('"') or if_range.startswith("W/"):
+        return if_range == '"%s"' % validators.etag
+    if validators.modified is None:
+        return False
+    stamp = _date(if_range)
+    return stamp is not None and int(validators.modified) == int(stamp)
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """``header`` (an ``If-Match``/``If-None-Match`` value) names ``etag``."""
+    for candidate in header.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate == "*" or candidate == etag:
+            return True
+    return False
+
+
+def _not_after(header: Optional[str], modified: Optional[float]) -> Optional[bool]:
+    """Whether ``modified`` is not after the HTTP date ``header`` (None: no
+    such header, no date to judge, or a date that does not read)."""
+    if not header or modified is None:
+        return None
+    stamp = _date(header)
+    return None if stamp is None else int(modified) <= stamp
+
+
+def _date(text: str) -> Optional[float]:
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
