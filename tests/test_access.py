@@ -29,7 +29,7 @@ CASES = [
     ("POST", "/files", OBJECT, "files:write", False, 200),
     ("GET", "/files/" + OID, None, "files:read", True, 200),
     ("HEAD", "/files/" + OID, None, "files:read", True, 200),
-    ("PUT", "/data/photos", OBJECT, "data:photos:write", False, 201),
+    ("PUT", "/data/photos", OBJECT, "data:photos:create", False, 201),
     ("GET", "/data/photos/" + OID, None, "data:photos:read", True, 200),
     ("GET", "/data/photos", None, "data:photos:read", False, 200),
     ("POST", "/kv/set", b'{"k": 1}', "kv:write", False, 201),

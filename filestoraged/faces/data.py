@@ -26,9 +26,10 @@ MAX_PAGE = 10000
 class DataFace(Face):
     def register(self, router: Router) -> None:
         # A repository's listing is never public; its objects are, under --auth writes.
-        read, write, delete = (Scope("data", verb, "{repo}") for verb in ("read", "write", "delete"))
+        # An upload adds an object and replaces nothing: an append-only token (create) may.
+        read, create, delete = (Scope("data", verb, "{repo}") for verb in ("read", "create", "delete"))
         router.add("/data/{repo}", "data", {"PUT": self.upload, "GET": self.listing},
-                   {"PUT": Need(write), "GET": Need(read)}, query=("after", "limit"))
+                   {"PUT": Need(create), "GET": Need(read)}, query=("after", "limit"))
         router.add("/data/{repo}/{oid}", "data", {"GET": self.download, "DELETE": self.delete},
                    {"GET": Need(read, public=True), "DELETE": Need(delete)})
 

@@ -38,7 +38,7 @@ from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text
 from .buckets import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
-from .objects import copy_source, part_number, stored_fields, write_conditions
+from .objects import copy_source, create_only, part_number, stored_fields, write_conditions
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 from .unkept import refuse_unkept
@@ -55,6 +55,7 @@ class MultipartOperations:
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self.app.buckets.require(bucket)
         refuse_unkept(request.headers, caller.mode)
+        create_only(caller, self.app.keys, bucket, key)  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
         fields: Dict[str, object] = {"content_type": media_type(request.headers.get("Content-Type")),
@@ -84,7 +85,7 @@ class MultipartOperations:
         upload = self._upload(request, bucket, key)
         number = part_number(request)
         source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
-        allow(caller, _read(source_bucket))
+        allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
         source = self.app.keys.get(source_bucket, source_key)
         if source is None:
             raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
@@ -109,6 +110,7 @@ class MultipartOperations:
         except NotFound:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
+        if_none_match = create_only(caller, self.app.keys, bucket, key, if_match) or if_none_match
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         checksum = _checksum(upload)
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'), _listed_checksum(item))
@@ -335,8 +337,5 @@ def _copy_range(value, size: int):
         raise BadRequest("x-amz-copy-source-range is bytes=first-last within the source").as_s3("InvalidArgument")
     return int(found.group(1)), int(found.group(2)) + 1
 
-
-def _read(bucket: str) -> Need:
-    return Need(Scope("data", "read", bucket))
 
 

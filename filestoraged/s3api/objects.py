@@ -24,7 +24,7 @@ from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.naming import name_key
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
-from ..errors import (BadRequest, FileStoreError, NotFound, NotImplementedHere, RangeNotSatisfiable)
+from ..errors import BadRequest, FileStoreError, Forbidden, NotFound, NotImplementedHere, RangeNotSatisfiable
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
@@ -34,7 +34,7 @@ from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
-from .signatures import Caller, allow
+from .signatures import Caller, allow, may
 from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
@@ -62,6 +62,7 @@ class ObjectOperations:
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
         if_match, if_none_match = write_conditions(headers)
+        if_none_match = create_only(caller, self.keys, bucket, key, if_match) or if_none_match
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
@@ -180,12 +181,14 @@ class ObjectOperations:
         target_bucket = self.buckets.require(bucket)
         refuse_unkept(request.headers, caller.mode)
         source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
-        allow(caller, Need(Scope("data", "read", source_bucket)))  # first: a bucket it may not read is 403 either way
+        # first: a bucket it may not read is 403 either way
+        allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
         self.buckets.require(source_bucket)
         source = self.keys.get(source_bucket, source_key)
         if source is None:
             raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
         judge_source(request.headers, Validators(source.etag, source.modified))
+        only_new = create_only(caller, self.keys, bucket, key)
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise BadRequest("x-amz-metadata-directive is COPY or REPLACE").as_s3("InvalidArgument")
@@ -201,22 +204,24 @@ class ObjectOperations:
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
                       dict(source.checksums), source.parts)
         if source_bucket == bucket:
-            self._name_again(target_bucket, key, entry)
+            self._name_again(target_bucket, key, entry, only_new)
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
-                target = S3KeyTarget(self.app, bucket, key, content_type, lambda oid: None, lambda info: entry)
+                target = S3KeyTarget(self.app, bucket, key, content_type, lambda oid: None, lambda info: entry,
+                                     if_none_match=only_new)
                 target.store(stream)
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
                                                     Element("ETag", '"%s"' % entry.etag)])
 
-    def _name_again(self, bucket: Bucket, key: str, entry: Entry) -> None:
-        """``key`` names bytes the bucket holds already, pinned meanwhile."""
+    def _name_again(self, bucket: Bucket, key: str, entry: Entry, only_new: bool) -> None:
+        """``key`` names bytes the bucket holds already, pinned meanwhile
+        (``only_new``: if it names nothing yet)."""
         claims = self.app.claims
         with claims.pinned(bucket.name) as pin:
             pin.hashed(entry.oid)
             self.app.backend.stat(repository(bucket.name), entry.oid)  # NotFound: the source's bytes went meanwhile
-            replaced = name_key(claims, self.keys, self.buckets, bucket, key, entry)
+            replaced = name_key(claims, self.keys, self.buckets, bucket, key, entry, if_none_match=only_new)
         if replaced is not None and replaced.oid != entry.oid:
             claims.unname(bucket.name, replaced.oid, key)
 
@@ -296,6 +301,21 @@ def part_number(request: Request) -> int:
         return whole_number(request.query.get("partNumber"), "partNumber", 0, 1, MAX_PART)
     except BadRequest as error:
         raise error.as_s3("InvalidArgument") from None
+
+
+def create_only(caller: Caller, keys, bucket: str, key: str, if_match: Optional[str] = None) -> bool:
+    """True where ``caller`` may add keys to ``bucket`` but not replace
+    them (``data:BUCKET:create``, append-only): its write then goes only if
+    the key names nothing. ``Forbidden`` (AccessDenied) at once if it does,
+    or if the write asks to replace (``If-Match``); of two such writers
+    racing to one new key, the second is answered 412."""
+    if may(caller, Need(Scope("data", "write", bucket, key))):
+        return False
+    if if_match is not None or keys.get(bucket, key) is not None:
+        raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
+                        % (caller.name, bucket, bucket, "" if if_match else ": %s exists" % key[:200])
+                        ).as_s3("AccessDenied")
+    return True
 
 
 def write_conditions(headers) -> Tuple[Optional[str], bool]:

@@ -231,15 +231,21 @@ def _mismatch(access_key: str, given: str, to_sign: str, *extra: Tuple[str, str]
     return error
 
 
+def may(caller: Caller, need: Need) -> bool:
+    """Whether ``caller`` meets ``need`` (under its mode)."""
+    mode = caller.mode
+    if mode == "off" or (mode == "writes" and need.public):
+        return True
+    return caller.scopes is not None and grants(caller.scopes, need.scope)
+
+
 def allow(caller: Caller, need: Need) -> None:
     """Let the request go on only if ``caller`` meets ``need`` (under its
     mode); ``Forbidden`` (AccessDenied) otherwise."""
-    mode = caller.mode
-    if mode == "off" or (mode == "writes" and need.public):
+    if may(caller, need):
         return
     if caller.scopes is None:
         raise Forbidden("this request needs a signature (the access key of a token with %s)" % need.scope
                         ).as_s3("AccessDenied")
-    if not grants(caller.scopes, need.scope):
-        raise Forbidden("the token %r lacks the scope %s" % (caller.name, need.scope)).as_s3("AccessDenied")
+    raise Forbidden("the token %r lacks the scope %s" % (caller.name, need.scope)).as_s3("AccessDenied")
 

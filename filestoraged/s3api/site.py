@@ -67,10 +67,12 @@ class Operation:
             return not any(name in SUBRESOURCES for name in query)
         return all(name in query for name in self.query.split("&"))
 
-    def need(self, bucket: Optional[str]) -> Need:
+    def need(self, bucket: Optional[str], key: Optional[str]) -> Need:
+        """What the request's token must grant: the verb on the bucket, and
+        on its key for an object's operation (a grant may hold a prefix)."""
         if self.verb == "admin":
             return Need(ADMIN)
-        return Need(Scope("data", self.verb, bucket), public=self.public)
+        return Need(Scope("data", self.verb, bucket, key), public=self.public)
 
 
 class S3Face:
@@ -95,21 +97,21 @@ class S3Face:
             Operation("bucket", "DELETE", None, None, "DeleteBucket", "admin", buckets.delete),
             Operation("bucket", "POST", "delete", None, "DeleteObjects", "delete", objects.delete_many),
             Operation("object", "GET", "acl", None, "GetObjectAcl", "read", buckets.object_acl, public=True),
-            Operation("object", "GET", "uploadId", None, "ListParts", "write", multipart.list_parts),
+            Operation("object", "GET", "uploadId", None, "ListParts", "create", multipart.list_parts),
             Operation("object", "GET", "attributes", None, "GetObjectAttributes", "read", objects.attributes,
                       public=True),
-            Operation("object", "PUT", "partNumber&uploadId", "x-amz-copy-source", "UploadPartCopy", "write",
+            Operation("object", "PUT", "partNumber&uploadId", "x-amz-copy-source", "UploadPartCopy", "create",
                       multipart.copy_part),
-            Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "write", multipart.upload_part),
-            Operation("object", "POST", "uploads", None, "CreateMultipartUpload", "write", multipart.create),
-            Operation("object", "POST", "uploadId", None, "CompleteMultipartUpload", "write", multipart.complete),
-            Operation("object", "DELETE", "uploadId", None, "AbortMultipartUpload", "write", multipart.abort),
+            Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "create", multipart.upload_part),
+            Operation("object", "POST", "uploads", None, "CreateMultipartUpload", "create", multipart.create),
+            Operation("object", "POST", "uploadId", None, "CompleteMultipartUpload", "create", multipart.complete),
+            Operation("object", "DELETE", "uploadId", None, "AbortMultipartUpload", "create", multipart.abort),
             Operation("object", "GET", None, None, "GetObject", "read", objects.get, public=True),
             Operation("object", "HEAD", None, None, "HeadObject", "read", objects.get, public=True),
             Operation("object", "GET", "partNumber", None, "GetObject", "read", objects.get, public=True),
             Operation("object", "HEAD", "partNumber", None, "HeadObject", "read", objects.get, public=True),
-            Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "write", objects.copy),
-            Operation("object", "PUT", None, None, "PutObject", "write", objects.put),
+            Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "create", objects.copy),
+            Operation("object", "PUT", None, None, "PutObject", "create", objects.put),
             Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete),
         ]
 
@@ -153,7 +155,7 @@ class S3Face:
             bucket = _bucket(bucket)
         if key is not None:
             key = object_key(_decoded(key))
-        allow(caller, operation.need(bucket))
+        allow(caller, operation.need(bucket, key))
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
         return response

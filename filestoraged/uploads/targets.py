@@ -118,7 +118,7 @@ class RepositoryTarget(Target):
         self.expected = expected
 
     def need(self) -> Need:
-        return Need(Scope("data", "write", self.repo))
+        return Need(Scope("data", "create", self.repo))  # content-addressed: nothing is replaced
 
     def store(self, source: Readable) -> Stored:
         put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
@@ -240,7 +240,7 @@ class S3KeyTarget(Target):
         self.if_match, self.if_none_match = if_match, if_none_match
 
     def need(self) -> Need:
-        return Need(Scope("data", "write", self.bucket))
+        return Need(Scope("data", "create", self.bucket))  # replacing a key asks for write: s3api.objects
 
     def store(self, source: Readable) -> Stored:
         claims = self.app.claims
