@@ -23,7 +23,9 @@ from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
 from .catalog.claims import Claims
 from .catalog.keys import Keys
+from .catalog.keyspace import Keyspace
 from .catalog.unfinished import Unfinished
+from .catalog.versions import Versions
 from .base.periodic import Periodic
 from .deployment import deployment_for
 from .pages import error_page
@@ -96,6 +98,8 @@ class App:
         # S3 keys and buckets, and what keeps a repository's bytes (see catalog.claims).
         self.buckets, self.keys = Buckets(self.records), Keys(self.records)
         self.claims = Claims(self.records, self.backend)
+        self.versions = Versions(self.records)
+        self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets)  # what names and forgets keys
         self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at

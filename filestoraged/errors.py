@@ -19,15 +19,19 @@ class FileStoreError(Exception):
     message = "error"
     s3_code: Optional[str] = None
     s3_details: Tuple[Tuple[str, str], ...] = ()
+    s3_headers: Dict[str, str] = {}  # headers its S3 answer carries (x-amz-delete-marker); never changed in place
 
     def __init__(self, message: Optional[str] = None) -> None:
         super().__init__(message or self.message)
 
-    def as_s3(self, code: str, *details: Tuple[str, str]) -> "FileStoreError":
+    def as_s3(self, code: str, *details: Tuple[str, str], headers: Optional[Dict[str, str]] = None
+              ) -> "FileStoreError":
         """This error, named ``code`` in the S3 API's answers, with more
-        elements for its ``<Error>`` (``details``: name, text)."""
+        elements for its ``<Error>`` (``details``: name, text) and headers
+        (values this server made, never a client's)."""
         self.s3_code = code
         self.s3_details = details
+        self.s3_headers = dict(headers or {})
         return self
 
     @property

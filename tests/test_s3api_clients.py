@@ -47,6 +47,21 @@ class ClientCase(S3ApiCase):
         return {name: value for name, value in os.environ.items()
                 if not name.startswith(("AWS_", "RCLONE_", "RESTIC_", "S3CMD"))} | {"HOME": self.work}
 
+    def aws(self, *args: str) -> str:
+        config = os.path.join(self.work, "aws-config")
+        with open(config, "w") as handle:
+            handle.write("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
+        return self.run_tool([tool_or_skip("aws"), "--endpoint-url", self.s3_url, *args],
+                             {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret,
+                              "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+
+    def rclone(self, *args: str) -> str:
+        env = {"RCLONE_CONFIG_FSD_TYPE": "s3", "RCLONE_CONFIG_FSD_PROVIDER": "Other",
+               "RCLONE_CONFIG_FSD_ACCESS_KEY_ID": self.key_id, "RCLONE_CONFIG_FSD_SECRET_ACCESS_KEY": self.secret,
+               "RCLONE_CONFIG_FSD_ENDPOINT": self.s3_url, "RCLONE_CONFIG_FSD_REGION": "us-east-1",
+               "RCLONE_CONFIG_FSD_FORCE_PATH_STYLE": "true"}
+        return self.run_tool([tool_or_skip("rclone"), "--config", os.devnull, *args], env)
+
     def assertSameTree(self, left: str, right: str) -> None:
         compared = filecmp.dircmp(left, right)
         self.assertEqual((compared.left_only, compared.right_only, compared.diff_files), ([], [], []))
@@ -57,14 +72,6 @@ class ClientCase(S3ApiCase):
 
 
 class AwsCliTests(ClientCase):
-    def aws(self, *args: str) -> str:
-        config = os.path.join(self.work, "aws-config")
-        with open(config, "w") as handle:
-            handle.write("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
-        return self.run_tool([tool_or_skip("aws"), "--endpoint-url", self.s3_url, *args],
-                             {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret,
-                              "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
-
     def test_cp_sync_ls_and_rm_recursive(self):
         self.aws("s3", "mb", "s3://tools")
         self.aws("s3", "cp", os.path.join(self.tree, "small.txt"), "s3://tools/one/small.txt")
@@ -107,13 +114,6 @@ class S3cmdTests(ClientCase):
 
 
 class RcloneTests(ClientCase):
-    def rclone(self, *args: str) -> str:
-        env = {"RCLONE_CONFIG_FSD_TYPE": "s3", "RCLONE_CONFIG_FSD_PROVIDER": "Other",
-               "RCLONE_CONFIG_FSD_ACCESS_KEY_ID": self.key_id, "RCLONE_CONFIG_FSD_SECRET_ACCESS_KEY": self.secret,
-               "RCLONE_CONFIG_FSD_ENDPOINT": self.s3_url, "RCLONE_CONFIG_FSD_REGION": "us-east-1",
-               "RCLONE_CONFIG_FSD_FORCE_PATH_STYLE": "true"}
-        return self.run_tool([tool_or_skip("rclone"), "--config", os.devnull, *args], env)
-
     def test_copy_check_and_purge(self):
         self.rclone("mkdir", "fsd:clone")
         self.rclone("copy", self.tree, "fsd:clone/tree")

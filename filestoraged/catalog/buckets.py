@@ -20,11 +20,15 @@ BUCKETS = "s3/buckets/"
 CLOSING_FOR = 60.0  # seconds a bucket being deleted counts as closed (a crashed delete's lapses)
 
 
+VERSIONING = ("Enabled", "Suspended")  # a bucket's versioning once set ("": never: every key one null version)
+
+
 @dataclass(frozen=True)
 class Bucket:
     name: str
     created: float
     region: str  # the LocationConstraint it was made with ("" for the default)
+    versioning: str = ""  # "", or one of VERSIONING
 
 
 class Buckets:
@@ -45,7 +49,17 @@ class Buckets:
         record = self.records.get(BUCKETS + name)
         if record is None or self._closed(record.value):
             return None
-        return Bucket(name, float(record.value["created"]), str(record.value.get("region") or ""))
+        return _bucket(name, record.value)
+
+    def set_versioning(self, bucket: Bucket, status: str) -> None:
+        """Turn ``bucket``'s versioning on or suspend it (``NotFound`` if it
+        went meanwhile). Once on, it is never off again, as in S3."""
+        def setting(value: Optional[dict]) -> Optional[dict]:
+            if value is None or self._closed(value) or float(value["created"]) != bucket.created:
+                raise NotFound("no bucket %s" % bucket.name).as_s3("NoSuchBucket")
+            return dict(value, versioning=status)
+
+        self.records.update(BUCKETS + bucket.name, setting)
 
     def holds(self, bucket: Bucket) -> bool:
         """Whether ``bucket`` (as looked up before) still stands: not
@@ -86,9 +100,13 @@ class Buckets:
         return bucket
 
     def all(self) -> List[Bucket]:
-        return [Bucket(key[len(BUCKETS):], float(record.value["created"]), str(record.value.get("region") or ""))
+        return [_bucket(key[len(BUCKETS):], record.value)
                 for key, record in self.records.items(BUCKETS) if not self._closed(record.value)]
 
     def delete(self, name: str) -> None:
         if not self.records.delete(BUCKETS + name):
             raise NotFound("no bucket %s" % name).as_s3("NoSuchBucket")
+
+
+def _bucket(name: str, value: dict) -> Bucket:
+    return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""))

@@ -12,7 +12,8 @@ Records (a bucket is a repository; an object is its oid there):
   ``STALE_REMOVAL`` died midway, and the sweep finishes it).
 - ``s3/names/<bucket>/<oid>/<encoded key>``: a key names the bytes (a
   record a name: a popular object, the empty one, is named by many keys
-  at the cost of one small record each).
+  at the cost of one small record each); ``…/<encoded key>,<version id>``:
+  an older version of the key does (``versions``).
 - ``s3/idle/<bucket>/<oid>``: the bytes held by nothing, for the sweep.
 
 An S3 upload pins its bytes before its backend looks whether they are
@@ -94,23 +95,26 @@ class Claims:
         if not created and not pin.known:
             self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value, data=True))
 
-    def name(self, bucket: str, oid: str, key: str) -> bool:
-        """``key`` names the bytes (under the upload's pin); False if it did already."""
+    def name(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
+        """``key`` (its older ``version``, if given) names the bytes (under
+        the upload's pin, or while another name holds them); False if it
+        did already."""
         try:
-            self.records.create(_name(bucket, oid, key), {})
+            self.records.create(_name(bucket, oid, key, version), {})
             return True
         except RecordConflict:
             return False
 
-    def unname(self, bucket: str, oid: str, key: str) -> None:
-        """``key`` names the bytes no more: once nothing holds them, they fall idle."""
-        self.records.delete(_name(bucket, oid, key))
+    def unname(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> None:
+        """``key`` (its older ``version``) names the bytes no more: once
+        nothing holds them, they fall idle."""
+        self.records.delete(_name(bucket, oid, key, version))
         self._settle(bucket, oid)
 
     def names(self, bucket: str, oid: str, limit: int = 1) -> List[str]:
-        """Keys that name the bytes (the first ``limit``)."""
+        """Keys that name the bytes, as current or older versions (the first ``limit``)."""
         prefix = "%s%s/%s/" % (NAMES, bucket, oid)
-        return [decode_key(name[len(prefix):]) for name in self.records.keys(prefix, "", limit)]
+        return [decode_key(name[len(prefix):].partition(",")[0]) for name in self.records.keys(prefix, "", limit)]
 
     # -- the repository's own face ----------------------------------------------
 
@@ -299,5 +303,5 @@ def _idle(bucket: str, oid: str) -> str:
     return "%s%s/%s" % (IDLE, bucket, oid)
 
 
-def _name(bucket: str, oid: str, key: str) -> str:
-    return "%s%s/%s/%s" % (NAMES, bucket, oid, encode_key(key))
+def _name(bucket: str, oid: str, key: str, version: Optional[str] = None) -> str:
+    return "%s%s/%s/%s%s" % (NAMES, bucket, oid, encode_key(key), "," + version if version else "")

@@ -7,7 +7,7 @@ its records from a point, a page at a time: a page costs the page.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import PreconditionFailed
 from ..records.interface import Conflict, Records
@@ -40,14 +40,16 @@ class Entry:
     parts: Optional[int] = None
     part_sizes: Optional[List[int]] = None  # a multipart object's parts, in order (None: not kept)
     part_checksums: Optional[List[str]] = None  # their checksums, of the algorithm in ``checksums``
+    version: Optional[str] = None  # its version id in a versioned bucket (None: the ``null`` version)
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
         when every part but the last has one size (what clients send), so a
         10,000-part object does not weigh on every listing page."""
         value = asdict(self)
-        if self.part_checksums is None:
-            del value["part_checksums"]
+        for name in ("part_checksums", "version"):  # most entries have neither: kept small
+            if value[name] is None:
+                del value[name]
         sizes = self.part_sizes
         if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
             value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
@@ -72,7 +74,7 @@ class Entry:
         get = value.get
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
-                   _sizes(get("part_sizes")), get("part_checksums"))
+                   _sizes(get("part_sizes")), get("part_checksums"), get("version"))
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,12 @@ class Keys:
         return None if record is None else Entry.of(record.value)
 
     def put(self, bucket: str, key: str, entry: Entry, if_match: Optional[str] = None,
-            if_none_match: bool = False) -> Optional[Entry]:
+            if_none_match: bool = False, keep: Optional[Callable[[Entry], None]] = None) -> Optional[Entry]:
         """Make ``key`` name ``entry``; the entry it named before (None: none).
         ``if_none_match``: only if it names nothing; ``if_match``: only if
         it names an object of that ETag (``PreconditionFailed`` otherwise).
-        Of two writers of one key one wins whole."""
+        Of two writers of one key one wins whole. ``keep(old)`` is called
+        with the entry about to be replaced, before it is (a version kept)."""
         name = _record(bucket, key)
         if if_none_match:
             try:
@@ -119,6 +122,8 @@ class Keys:
                 raise PreconditionFailed(message="the key %s does not name an object of ETag %s"
                                          % (key[:200], if_match[:100]))
             replaced[0] = old
+            if keep is not None and old is not None:
+                keep(old)
             return entry.record()
 
         self.records.update(name, write)
@@ -141,16 +146,33 @@ class Keys:
             except Conflict:
                 continue  # written meanwhile: look again
 
-    def delete(self, bucket: str, key: str) -> Optional[Entry]:
-        """Make ``key`` name nothing; the entry it named (None: none)."""
+    def restore(self, bucket: str, key: str, entry: Entry) -> bool:
+        """Make ``key`` name ``entry`` if it names nothing (an older version
+        made current again); False if it names something."""
+        try:
+            self.records.create(_record(bucket, key), entry.record())
+            return True
+        except Conflict:
+            return False
+
+    def delete(self, bucket: str, key: str, keep: Optional[Callable[[Entry], None]] = None,
+               only: Optional[str] = None) -> Optional[Entry]:
+        """Make ``key`` name nothing; the entry it named (None: none).
+        ``keep(old)``: called before, as ``put`` does; ``only``: only if it
+        names that version (``null`` for none)."""
         name = _record(bucket, key)
         while True:
             record = self.records.get(name)
             if record is None:
                 return None
+            old = Entry.of(record.value)
+            if only is not None and (old.version or "null") != only:
+                return None
+            if keep is not None:
+                keep(old)
             try:
                 self.records.delete(name, record.version)
-                return Entry.of(record.value)
+                return old
             except Conflict:
                 continue  # written meanwhile: that write is the one deleted
 

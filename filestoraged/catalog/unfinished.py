@@ -101,24 +101,27 @@ class Unfinished:
     def stream(self, upload_id: str, parts: List[Part]) -> Union[PartsStream, FinishedFile]:
         return self.parts_of.stream(upload_id, parts)
 
-    def completed(self, upload: Upload, etag: str, checksums: Dict[str, str]) -> None:
-        """The upload made its object (of ``etag`` and ``checksums``):
-        remembered, then removed."""
+    def completed(self, upload: Upload, etag: str, checksums: Dict[str, str], headers: Dict[str, str]) -> None:
+        """The upload made its object (of ``etag`` and ``checksums``; its
+        answer's ``headers``, a version id): remembered, then removed."""
         try:
             self.records.create(_completed(upload.bucket, upload.id),
-                                {"key": upload.key, "etag": etag, "checksums": checksums, "at": self.records.now()})
+                                {"key": upload.key, "etag": etag, "checksums": checksums, "headers": headers,
+                                 "at": self.records.now()})
         except Conflict:
             pass  # another completion of it remembered it first
         self.remove(upload)
 
-    def completion(self, bucket: str, upload_id: str, key: str) -> Optional[Tuple[str, Dict[str, str]]]:
-        """The ETag and checksums of the object upload ``upload_id`` of
-        ``key`` made, if it completed (within ``COMPLETED_KEPT``); None
-        otherwise."""
+    def completion(self, bucket: str, upload_id: str, key: str
+                   ) -> Optional[Tuple[str, Dict[str, str], Dict[str, str]]]:
+        """The ETag, checksums and answer's headers of the object upload
+        ``upload_id`` of ``key`` made, if it completed (within
+        ``COMPLETED_KEPT``); None otherwise."""
         record = self.records.get(_completed(bucket, upload_id)) if _is_id(upload_id) else None
         if record is None or record.value.get("key") != key:
             return None
-        return str(record.value["etag"]), dict(record.value.get("checksums") or {})
+        return (str(record.value["etag"]), dict(record.value.get("checksums") or {}),
+                dict(record.value.get("headers") or {}))
 
     def remove(self, upload: Upload) -> None:
         """The upload's record first (no part can be added to it after), then

@@ -125,6 +125,8 @@ def error_answer(error: BaseException, resource: str, request_id: str) -> TextRe
     if isinstance(error, FileStoreError):
         children += [Element(name, value) for name, value in error.s3_details]
     headers = dict(plain.headers, **{"x-amz-request-id": request_id})
+    if isinstance(error, FileStoreError):
+        headers.update(error.s3_headers)
     return TextResponse(plain.status, document("Error", children, namespace=False), XML_TYPE, headers)
 
 

@@ -1,14 +1,16 @@
 """The S3 API's bucket operations: ListBuckets, CreateBucket, HeadBucket,
-DeleteBucket, GetBucketLocation; and the answers of a bucket that never
-had versioning or ACLs of its own (GetBucketVersioning, Get*Acl), which
-clients ask on every clean-up."""
+DeleteBucket, GetBucketLocation, Put/GetBucketVersioning; and the answers
+of a store without ACLs of its own (Get*Acl: the access mode's truth),
+which clients ask on every clean-up."""
 
 from __future__ import annotations
 
+from ..catalog.buckets import VERSIONING
 from ..catalog.names import bucket_name
-from ..errors import Conflict, NotFound
+from ..errors import BadRequest, Conflict, NotImplementedHere
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
+from .objects import read_entry
 from .signatures import Caller
 from .unkept import refuse_unkept_bucket
 
@@ -43,8 +45,9 @@ class BucketOperations:
         found = self.buckets.require(bucket)
         self.buckets.close(found)  # a PUT that writes its key from now on takes it back (catalog.buckets)
         try:
-            if self.app.keys.any(bucket):
-                raise Conflict("the bucket %s holds keys: delete them first" % bucket).as_s3("BucketNotEmpty")
+            if self.app.keyspace.holds_any(bucket):
+                raise Conflict("the bucket %s holds keys, older versions or delete markers: delete them first"
+                               % bucket).as_s3("BucketNotEmpty")
         except BaseException:
             self.buckets.reopen(found)
             raise
@@ -56,17 +59,30 @@ class BucketOperations:
         return xml_answer(200, "LocationConstraint", [Element("", found.region)])
 
     def versioning(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        self.buckets.require(bucket)
-        return xml_answer(200, "VersioningConfiguration", [])  # never enabled: no Status
+        found = self.buckets.require(bucket)
+        return xml_answer(200, "VersioningConfiguration",
+                          [Element("Status", found.versioning)] if found.versioning else [])  # never set: no Status
+
+    def put_versioning(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        """PutBucketVersioning: ``Enabled`` or ``Suspended`` (once enabled,
+        a bucket is never unversioned again, as in S3); MFA delete is not
+        offered here."""
+        found = self.buckets.require(bucket)
+        root = read_xml(request.body(MAX_XML).read_all(), "VersioningConfiguration")
+        if (text_of(root, "MfaDelete") or "Disabled").strip() != "Disabled":
+            raise NotImplementedHere("MFA delete is not offered here").as_s3("NotImplemented")
+        status = (text_of(root, "Status") or "").strip()
+        if status not in VERSIONING:
+            raise BadRequest("Status is Enabled or Suspended").as_s3("MalformedXML")
+        self.buckets.set_versioning(found, status)
+        return EmptyResponse(200)
 
     def acl(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         self.buckets.require(bucket)
         return _policy(caller.mode, on_bucket=True)
 
     def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self.buckets.require(bucket)
-        if self.app.keys.get(bucket, key) is None:
-            raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        read_entry(self.app, self.buckets.require(bucket), key, request.query.get("versionId"))
         return _policy(caller.mode, on_bucket=False)
 
 

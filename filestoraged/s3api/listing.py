@@ -1,9 +1,9 @@
 """The S3 API's listings of a bucket's keys: ListObjectsV2, ListObjects
-(v1, what rclone and s3cmd ask) and ListObjectVersions (each key one
-``null`` version: the bucket never had versioning). Each reads one page
-of the bucket's key records from where the last one ended
-(``catalog.keys.Keys.page``): a page costs the page, whatever the bucket
-holds.
+(v1, what rclone and s3cmd ask) and ListObjectVersions (every version and
+delete marker; in a bucket that never had versioning each key is one
+``null`` version). Each reads one page of the bucket's records from where
+the last one ended (``catalog.keys.Keys.page``, ``catalog.versions.
+Versions.page``): a page costs the page, whatever the bucket holds.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from ..catalog.keys import Entry, Page
+from ..catalog.versions import checked_id
 from ..errors import BadRequest
 from ..web.messages import Request, Response
 from ..wire.fields import whole_number
@@ -60,7 +61,7 @@ class ListingOperations:
         return xml_answer(200, "ListBucketResult", children)
 
     def list_v1(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        form, page, children = self._from_marker(request, bucket, "marker", "Marker", [])
+        form, page, children = self._from_marker(request, bucket)
         if page.truncated and form.delimiter:  # as S3: without a delimiter the last key is the next marker
             children.append(form.element("NextMarker", page.last))
         if form.encoding:
@@ -69,32 +70,56 @@ class ListingOperations:
         return xml_answer(200, "ListBucketResult", children)
 
     def versions(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        version_marker = Element("VersionIdMarker", request.query.get("version-id-marker", ""))
-        form, page, children = self._from_marker(request, bucket, "key-marker", "KeyMarker", [version_marker])
-        if page.truncated:
-            children += [form.element("NextKeyMarker", page.last), Element("NextVersionIdMarker", "null")]
-        if form.encoding:
-            children.append(Element("EncodingType", "url"))
-        for name, found in page.items:
-            if isinstance(found, Entry):
-                children.append(Markup("<Version><Key>%s</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
-                                       "%s</Version>" % (form.text(name), _facts(found, True))))
-            else:
-                children.append(Element("CommonPrefixes", [form.element("Prefix", found)]))
-        return xml_answer(200, "ListVersionsResult", children)
-
-    def _from_marker(self, request: Request, bucket: str, parameter: str, name: str, markers: List[Element]
-                     ) -> Tuple["_Form", Page, List[Element]]:
-        """ListObjects v1 and ListObjectVersions: the page after the key
-        the query's ``parameter`` names, and the answer's first elements
-        (the marker as ``name``, then ``markers``)."""
         query = request.query
         self.app.buckets.require(bucket)
         form = _Form(query)
-        marker = query.get(parameter, "")
+        key_marker = query.get("key-marker", "")
+        version_marker = query.get("version-id-marker", "")
+        if version_marker and not key_marker:
+            raise BadRequest("A version-id marker cannot be specified without a key marker.").as_s3("InvalidArgument")
+        if version_marker:
+            checked_id(version_marker)
+        page = self.app.versions.page(bucket, form.prefix, form.delimiter, key_marker, version_marker, form.max_keys)
+        children = [Element("Name", bucket), form.element("Prefix", form.prefix),
+                    form.element("KeyMarker", key_marker), Element("VersionIdMarker", version_marker),
+                    Element("MaxKeys", str(form.max_keys))]
+        if form.delimiter:
+            children.append(form.element("Delimiter", form.delimiter))
+        children.append(Element("IsTruncated", _bool(page.truncated)))
+        if page.truncated and page.items:
+            last = page.items[-1]
+            if isinstance(last, str):
+                children.append(form.element("NextKeyMarker", last))
+            else:
+                children += [form.element("NextKeyMarker", last[0].key), Element("NextVersionIdMarker", last[0].id)]
+        if form.encoding:
+            children.append(Element("EncodingType", "url"))
+        out = []
+        for item in page.items:
+            if isinstance(item, str):
+                out.append("<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % form.text(item))
+                continue
+            version, latest = item
+            head = "<Key>%s</Key><VersionId>%s</VersionId><IsLatest>%s</IsLatest>" % (
+                form.text(version.key), version.id, _bool(latest))
+            if version.entry is None:
+                out.append("<DeleteMarker>%s<LastModified>%s</LastModified>%s</DeleteMarker>"
+                           % (head, iso_time(version.modified), _OWNER))
+            else:
+                out.append("<Version>%s%s</Version>" % (head, _facts(version.entry, True)))
+        children.append(Markup("".join(out)))
+        return xml_answer(200, "ListVersionsResult", children)
+
+    def _from_marker(self, request: Request, bucket: str) -> Tuple["_Form", Page, List[Element]]:
+        """ListObjects v1: the page after the key ``marker`` names, and the
+        answer's first elements."""
+        query = request.query
+        self.app.buckets.require(bucket)
+        form = _Form(query)
+        marker = query.get("marker", "")
         page = self._page(bucket, form, marker, False)
-        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element(name, marker)]
-        children += markers + [Element("MaxKeys", str(form.max_keys))]
+        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element("Marker", marker),
+                    Element("MaxKeys", str(form.max_keys))]
         if form.delimiter:
             children.append(form.element("Delimiter", form.delimiter))
         children.append(Element("IsTruncated", _bool(page.truncated)))

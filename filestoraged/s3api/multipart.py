@@ -38,7 +38,8 @@ from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text
 from .buckets import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
-from .objects import copy_source, create_only, part_number, stored_fields, write_conditions
+from .objects import (copy_source, create_only, part_number, read_entry, stored_fields, version_header,
+                      write_conditions)
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 from .unkept import refuse_unkept
@@ -84,11 +85,9 @@ class MultipartOperations:
     def copy_part(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         upload = self._upload(request, bucket, key)
         number = part_number(request)
-        source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
+        source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
-        source = self.app.keys.get(source_bucket, source_key)
-        if source is None:
-            raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
+        source = read_entry(self.app, self.app.buckets.require(source_bucket), source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
         start, end = _copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
         checksum = _checksum(upload)
@@ -104,7 +103,7 @@ class MultipartOperations:
         return xml_answer(200, "CopyPartResult", items)
 
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self.app.buckets.require(bucket)
+        found = self.app.buckets.require(bucket)
         try:
             upload = self._unfinished(request, bucket, key)
         except NotFound:
@@ -153,7 +152,7 @@ class MultipartOperations:
                              if_none_match)
         try:
             with closing(self.unfinished.stream(upload.id, parts)) as stream:
-                target.store(stream)
+                written = target.store(stream).entry
         except (OSError, NotFound):
             # Another completion of the same upload (or its abort) took the
             # parts away under this one: answered as that one was, or the
@@ -162,8 +161,9 @@ class MultipartOperations:
                 return self._completed_before(request, bucket, key)
             self.unfinished.get(bucket, upload.id)
             raise
-        self.unfinished.completed(upload, etag, kept)
-        return _completion_answer(request, bucket, key, etag, kept)
+        headers = version_header(found, written) if written is not None else {}
+        self.unfinished.completed(upload, etag, kept, headers)
+        return _completion_answer(request, bucket, key, etag, kept, headers)
 
     def _completed_before(self, request: Request, bucket: str, key: str) -> Response:
         """A completion of an upload that completed already (a client retries
@@ -235,14 +235,14 @@ class MultipartOperations:
         return upload
 
 
-def _completion_answer(request: Request, bucket: str, key: str, etag: str, checksums: Dict[str, str]
-                       ) -> Response:
+def _completion_answer(request: Request, bucket: str, key: str, etag: str, checksums: Dict[str, str],
+                       headers: Dict[str, str]) -> Response:
     items = [Element("Location", "%s/%s/%s" % (request.base_url, bucket, key)), Element("Bucket", bucket),
              Element("Key", key), Element("ETag", '"%s"' % etag)]
     items += [Element("Checksum" + algorithm.upper(), value) for algorithm, value in checksums.items()]
     if checksums:
         items.append(Element("ChecksumType", kind_of(checksums)))
-    return xml_answer(200, "CompleteMultipartUploadResult", items)
+    return xml_answer(200, "CompleteMultipartUploadResult", items, headers)
 
 
 def _listed_number(item) -> int:

@@ -21,10 +21,12 @@ from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
 from ..catalog.buckets import Bucket
 from ..catalog.keys import STORED_HEADERS, Entry
-from ..catalog.naming import name_key
+from ..catalog.keyspace import Forgotten
+from ..catalog.versions import Version, checked_id, label
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
-from ..errors import BadRequest, FileStoreError, Forbidden, NotFound, NotImplementedHere, RangeNotSatisfiable
+from ..errors import (BadRequest, FileStoreError, Forbidden, MethodNotAllowed, NotFound, NotImplementedHere,
+                      RangeNotSatisfiable)
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
@@ -56,7 +58,7 @@ class ObjectOperations:
     # -- PUT ----------------------------------------------------------------------
 
     def put(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self.buckets.require(bucket)
+        found = self.buckets.require(bucket)
         headers = request.headers
         refuse_unkept(headers, caller.mode)
         content_type = media_type(headers.get("Content-Type"))
@@ -78,6 +80,7 @@ class ObjectOperations:
             answer[CHECKSUM + algorithm] = value
         if stored.entry.checksums:
             answer["x-amz-checksum-type"] = FULL_OBJECT
+        answer.update(version_header(found, stored.entry))
         return EmptyResponse(200, answer)
 
     # -- GET, HEAD ----------------------------------------------------------------
@@ -86,15 +89,14 @@ class ObjectOperations:
         if caller.scopes is None and caller.mode == "writes" and any(name in request.query for name in OVERRIDES):
             raise BadRequest("Request specific response headers cannot be used for anonymous GET requests"
                              ).as_s3("InvalidRequest")
-        self.buckets.require(bucket)
-        entry = self.keys.get(bucket, key)
-        if entry is None:
-            raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        found = self.buckets.require(bucket)
+        entry = read_entry(self.app, found, key, request.query.get("versionId"))
         span = _part_span(request, entry)
         # A checksum is of the whole object: never given with a part of it (as S3).
         asked = (request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
                  and span is None)
         headers = entry_headers(entry, asked)
+        headers.update(version_header(found, entry))
         if judge(request.headers, Validators(entry.etag, entry.modified)):  # 304
             return EmptyResponse(304, {name: value for name, value in headers.items()
                                        if name in ("ETag", "Last-Modified")})
@@ -116,10 +118,8 @@ class ObjectOperations:
         if not asked or unknown:
             raise BadRequest("x-amz-object-attributes names one or more of %s%s" % (
                 ", ".join(ATTRIBUTES), "; not %s" % unknown[0][:40] if unknown else "")).as_s3("InvalidArgument")
-        self.buckets.require(bucket)
-        entry = self.keys.get(bucket, key)
-        if entry is None:
-            raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+        found = self.buckets.require(bucket)
+        entry = read_entry(self.app, found, key, request.query.get("versionId"))
         items: List[Element] = []
         if "ETag" in asked:
             items.append(Element("ETag", entry.etag))
@@ -135,17 +135,23 @@ class ObjectOperations:
         if "ObjectSize" in asked:
             items.append(Element("ObjectSize", str(entry.size)))
         return xml_answer(200, "GetObjectAttributesResponse", items,
-                          {"Last-Modified": formatdate(int(entry.modified), usegmt=True)})
+                          {"Last-Modified": formatdate(int(entry.modified), usegmt=True),
+                           **version_header(found, entry)})
 
     # -- DELETE -------------------------------------------------------------------
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self.buckets.require(bucket)
-        self._forget(bucket, key)
-        return EmptyResponse(204)
+        found = self.buckets.require(bucket)
+        forgotten = self.app.keyspace.forget(found, key, request.query.get("versionId"))
+        answer = {}
+        if forgotten.version is not None:
+            answer["x-amz-version-id"] = forgotten.version
+        if forgotten.marker:
+            answer["x-amz-delete-marker"] = "true"
+        return EmptyResponse(204, answer)
 
     def delete_many(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        self.buckets.require(bucket)
+        found = self.buckets.require(bucket)
         root = read_xml(request.body(MAX_XML).read_all(), "Delete")
         quiet = (text_of(root, "Quiet") or "").strip().lower() == "true"
         objects = children(root, "Object")
@@ -154,23 +160,17 @@ class ObjectOperations:
         results: List[Element] = []
         for item in objects:
             name = text_of(item, "Key")
+            asked = text_of(item, "VersionId")
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
-                self._forget(bucket, object_key(name))
+                forgotten = self.app.keyspace.forget(found, object_key(name), asked)
                 if not quiet:
-                    results.append(Element("Deleted", [Element("Key", name)]))
+                    results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
             except FileStoreError as error:
                 results.append(Element("Error", [Element("Key", name or ""), Element("Code", code_of(error)),
                                                  Element("Message", error.text)]))
         return xml_answer(200, "DeleteResult", results)
-
-    def _forget(self, bucket: str, key: str) -> None:
-        """Make ``key`` name nothing (S3 answers the same for a key that
-        named nothing); its bytes fall idle if nothing else holds them."""
-        old = self.keys.delete(bucket, key)
-        if old is not None:
-            self.app.claims.unname(bucket, old.oid, key)
 
     # -- COPY ---------------------------------------------------------------------
 
@@ -180,13 +180,10 @@ class ObjectOperations:
         stored in this one (one pass over them)."""
         target_bucket = self.buckets.require(bucket)
         refuse_unkept(request.headers, caller.mode)
-        source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
+        source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
         # first: a bucket it may not read is 403 either way
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
-        self.buckets.require(source_bucket)
-        source = self.keys.get(source_bucket, source_key)
-        if source is None:
-            raise NotFound("no key %s in bucket %s" % (source_key[:200], source_bucket)).as_s3("NoSuchKey")
+        source = read_entry(self.app, self.buckets.require(source_bucket), source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
         only_new = create_only(caller, self.keys, bucket, key)
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
@@ -196,7 +193,7 @@ class ObjectOperations:
             stored_headers, meta = stored_fields(request.headers)
             content_type = media_type(request.headers.get("Content-Type"))
         else:
-            if source_bucket == bucket and source_key == key:
+            if source_bucket == bucket and source_key == key and source_version is None:
                 raise BadRequest("copying a key onto itself changes nothing: send x-amz-metadata-directive: "
                                  "REPLACE").as_s3("InvalidRequest")
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
@@ -204,26 +201,26 @@ class ObjectOperations:
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
                       dict(source.checksums), source.parts)
         if source_bucket == bucket:
-            self._name_again(target_bucket, key, entry, only_new)
+            written = self._name_again(target_bucket, key, entry, only_new)
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
                 target = S3KeyTarget(self.app, bucket, key, content_type, lambda oid: None, lambda info: entry,
                                      if_none_match=only_new)
-                target.store(stream)
+                written = target.store(stream).entry or entry
+        headers = version_header(target_bucket, written)
+        if source_version is not None:
+            headers["x-amz-copy-source-version-id"] = source_version
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
-                                                    Element("ETag", '"%s"' % entry.etag)])
+                                                    Element("ETag", '"%s"' % entry.etag)], headers)
 
-    def _name_again(self, bucket: Bucket, key: str, entry: Entry, only_new: bool) -> None:
+    def _name_again(self, bucket: Bucket, key: str, entry: Entry, only_new: bool) -> Entry:
         """``key`` names bytes the bucket holds already, pinned meanwhile
-        (``only_new``: if it names nothing yet)."""
-        claims = self.app.claims
-        with claims.pinned(bucket.name) as pin:
+        (``only_new``: if it names nothing yet); the entry as written."""
+        with self.app.claims.pinned(bucket.name) as pin:
             pin.hashed(entry.oid)
             self.app.backend.stat(repository(bucket.name), entry.oid)  # NotFound: the source's bytes went meanwhile
-            replaced = name_key(claims, self.keys, self.buckets, bucket, key, entry, if_none_match=only_new)
-        if replaced is not None and replaced.oid != entry.oid:
-            claims.unname(bucket.name, replaced.oid, key)
+            return self.app.keyspace.name(bucket, key, entry, if_none_match=only_new)
 
 
 def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
@@ -344,12 +341,15 @@ def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
     return headers
 
 
-def copy_source(value: str) -> Tuple[str, str]:
-    """``(bucket, key)`` of ``x-amz-copy-source``: ``[/]bucket/key``,
-    percent-encoded; a version other than ``null`` is refused."""
-    path, _, version = value.partition("?")
-    if version and version not in ("versionId=null",):
-        raise BadRequest("this server keeps one version of each key: versionId=null only").as_s3("InvalidArgument")
+def copy_source(value: str) -> Tuple[str, str, Optional[str]]:
+    """``(bucket, key, version id)`` of ``x-amz-copy-source``:
+    ``[/]bucket/key[?versionId=ID]``, percent-encoded."""
+    path, _, query = value.partition("?")
+    version = None
+    if query:
+        if not query.startswith("versionId="):
+            raise BadRequest("x-amz-copy-source takes ?versionId= only").as_s3("InvalidArgument")
+        version = checked_id(query[len("versionId="):])
     try:
         path = unquote(path, errors="strict")
     except UnicodeDecodeError:
@@ -357,5 +357,40 @@ def copy_source(value: str) -> Tuple[str, str]:
     bucket, _, key = path.lstrip("/").partition("/")
     if not bucket or not key:
         raise BadRequest("x-amz-copy-source is /bucket/key").as_s3("InvalidArgument")
-    return bucket, object_key(key)
+    return bucket, object_key(key), version
+
+
+def read_entry(app, bucket: Bucket, key: str, version_id: Optional[str]) -> Entry:
+    """The object a read names: the key's current one, or with
+    ``version_id`` that version. ``NotFound`` (NoSuchKey, NoSuchVersion);
+    a delete marker is ``MethodNotAllowed`` by its id, and makes a plain
+    read's 404 say so (``x-amz-delete-marker``), as in S3."""
+    found = app.keyspace.get(bucket.name, key, version_id)
+    if isinstance(found, Version):
+        if found.entry is None:
+            raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id).as_s3(
+                "MethodNotAllowed", headers={"x-amz-delete-marker": "true", "x-amz-version-id": found.id,
+                                             "Last-Modified": formatdate(int(found.modified), usegmt=True)})
+        return found.entry
+    if found is not None:
+        return found
+    if version_id is not None:
+        raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
+    newest = app.versions.of(bucket.name, key, 1) if bucket.versioning else []
+    headers = {"x-amz-delete-marker": "true", "x-amz-version-id": newest[0].id} if newest and newest[0].marker else {}
+    raise NotFound("no key %s in bucket %s" % (key[:200], bucket.name)).as_s3("NoSuchKey", headers=headers)
+
+
+def version_header(bucket: Bucket, entry: Entry) -> Dict[str, str]:
+    """``x-amz-version-id`` where the bucket keeps versions (or kept them)."""
+    return {"x-amz-version-id": label(entry)} if bucket.versioning or entry.version else {}
+
+
+def _deleted(asked: Optional[str], forgotten: Forgotten) -> List[Element]:
+    """What DeleteObjects says of one key it deleted, besides its name."""
+    if forgotten.version is None:
+        return []
+    if asked is not None:
+        return [Element("VersionId", asked)] + ([Element("DeleteMarker", "true")] if forgotten.marker else [])
+    return [Element("DeleteMarker", "true"), Element("DeleteMarkerVersionId", forgotten.version)]
 

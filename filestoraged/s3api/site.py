@@ -87,6 +87,7 @@ class S3Face:
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
             Operation("bucket", "GET", "versioning", None, "GetBucketVersioning", "read", buckets.versioning),
+            Operation("bucket", "PUT", "versioning", None, "PutBucketVersioning", "admin", buckets.put_versioning),
             Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
             Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions),
             Operation("bucket", "GET", "uploads", None, "ListMultipartUploads", "read", multipart.list_uploads),

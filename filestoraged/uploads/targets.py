@@ -20,7 +20,6 @@ from typing import Callable, Dict, Optional, Tuple, Type
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
 from ..catalog.keys import Entry
-from ..catalog.naming import name_key
 from ..pages.upload import result_page
 from ..sharing.rules import NewLink
 from ..storage.interface import ObjectInfo, Readable
@@ -252,11 +251,8 @@ class S3KeyTarget(Target):
 
             put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
             claims.stored(self.bucket, pin, put.created)
-            entry = self.entry(put.info)
-            replaced = name_key(claims, self.app.keys, self.app.buckets, bucket, self.key, entry, self.if_match,
-                                self.if_none_match)
-        if replaced is not None and replaced.oid != put.info.oid:
-            claims.unname(self.bucket, replaced.oid, self.key)
+            entry = self.app.keyspace.name(bucket, self.key, self.entry(put.info), self.if_match,
+                                           self.if_none_match)
         return Stored(put.info, put.created, entry=entry)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:

@@ -1,0 +1,151 @@
+"""A bucket's keys as one object: the one way every face names a key,
+forgets one or reads one by version (the S3 API today; a console or a
+WebDAV face would call the same), so that four things always agree:
+
+- the bytes a key names are claimed by it (``claims``), an older version's
+  by that version, so no bytes go while any version names them;
+- the key's record is written under the request's conditions (``keys``);
+- in a versioned bucket, the version a write or a delete replaces is kept
+  (``versions``) before the key's record changes, and a delete leaves a
+  delete marker; while versioning is suspended the ``null`` version is
+  the one replaced;
+- the bucket still stands once the key is written (``buckets``): a bucket
+  deleted, or being deleted, meanwhile takes the key back, so no key
+  outlives its bucket and comes back with a bucket made again under its
+  name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional, Union
+
+from ..errors import NotFound
+from .buckets import Bucket, Buckets
+from .claims import Claims
+from .keys import Entry, Keys
+from .versions import NULL, Version, Versions, checked_id, label, new_version_id
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a delete did: the version it made or removed (None in a bucket
+    without versions) and whether that is a delete marker."""
+
+    version: Optional[str]
+    marker: bool
+
+
+class Keyspace:
+    def __init__(self, claims: Claims, keys: Keys, versions: Versions, buckets: Buckets) -> None:
+        self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
+
+    def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
+             if_none_match: bool = False) -> Entry:
+        """Make ``key`` of ``bucket`` (as looked up when the request began)
+        name ``entry``, whose bytes the caller holds pinned; the entry as
+        written (with its version id where the bucket keeps versions).
+        ``PreconditionFailed`` as ``Keys.put``; ``NotFound`` (NoSuchBucket)
+        if the bucket went meanwhile, with nothing kept."""
+        entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None)
+        named = self.claims.name(bucket.name, entry.oid, key)
+        try:
+            replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match, self._keeper(bucket, key))
+        except BaseException:
+            if named:
+                self.claims.unname(bucket.name, entry.oid, key)
+            raise
+        if not self.buckets.holds(bucket):
+            self.keys.take_back(bucket.name, key, entry, replaced)
+            if named:
+                self.claims.unname(bucket.name, entry.oid, key)
+            raise NotFound("the bucket %s was deleted while the key was written" % bucket.name).as_s3("NoSuchBucket")
+        if replaced is not None and replaced.oid != entry.oid:
+            self.claims.unname(bucket.name, replaced.oid, key)  # kept, its version's name holds the bytes
+        if bucket.versioning == "Suspended":
+            self._drop_older_null(bucket.name, key)
+        return entry
+
+    def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> Optional[Union[Entry, Version]]:
+        """The current entry of ``key``; with ``version_id``, that version
+        (the current ``Entry``, or an older ``Version``, perhaps a delete
+        marker). None if there is none."""
+        current = self.keys.get(bucket, key)
+        if version_id is None:
+            return current
+        version_id = checked_id(version_id)
+        if current is not None and label(current) == version_id:
+            return current
+        return self.versions.find(bucket, key, version_id)
+
+    def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None) -> Forgotten:
+        """DeleteObject: without ``version_id``, the key names nothing (in a
+        versioned bucket, a delete marker is its newest version); with it,
+        that version is gone for good, and where it was the newest, the
+        next one is current again. Deleting what is not there is no error,
+        as in S3."""
+        name = bucket.name
+        if version_id is None:
+            old = self.keys.delete(name, key, self._keeper(bucket, key) if bucket.versioning else None)
+            if old is not None:
+                self.claims.unname(name, old.oid, key)
+            if not bucket.versioning:
+                return Forgotten(None, False)
+            if bucket.versioning == "Suspended":
+                self._drop_older_null(name, key)
+            marker = self.versions.mark(name, key, new_version_id() if bucket.versioning == "Enabled" else None)
+            return Forgotten(marker.id, True)
+        version_id = checked_id(version_id)
+        old = self.keys.delete(name, key, only=version_id)
+        if old is not None:
+            self.claims.unname(name, old.oid, key)
+            self._promote(name, key)
+            return Forgotten(version_id, False)
+        found = self.versions.find(name, key, version_id)
+        if found is None:
+            return Forgotten(version_id, False)
+        self.versions.drop(name, found)
+        if found.entry is not None:
+            self.claims.unname(name, found.entry.oid, key, found.id)
+        if self.keys.get(name, key) is None:
+            self._promote(name, key)
+        return Forgotten(version_id, found.marker)
+
+    def holds_any(self, bucket: str) -> bool:
+        """Whether any key, older version or delete marker is in the bucket."""
+        return self.keys.any(bucket) or self.versions.any(bucket)
+
+    def _keeper(self, bucket: Bucket, key: str):
+        """What keeps the version a write or delete replaces (None: nothing
+        is kept): under ``Enabled`` every one, under ``Suspended`` all but
+        the ``null`` one (replaced)."""
+        if not bucket.versioning:
+            return None
+
+        def keep(old: Entry) -> None:
+            if bucket.versioning == "Suspended" and old.version is None:
+                return
+            self.claims.name(bucket.name, old.oid, key, label(old))
+            self.versions.keep(bucket.name, key, old)
+        return keep
+
+    def _drop_older_null(self, bucket: str, key: str) -> None:
+        """The older ``null`` version, replaced by a write or marker made
+        while versioning is suspended."""
+        found = self.versions.find(bucket, key, NULL)
+        if found is not None:
+            self.versions.drop(bucket, found)
+            if found.entry is not None:
+                self.claims.unname(bucket, found.entry.oid, key, NULL)
+
+    def _promote(self, bucket: str, key: str) -> None:
+        """The newest older version, if it is an object, current again (its
+        newer ones were deleted)."""
+        newest = self.versions.of(bucket, key, 1)
+        if not newest or newest[0].entry is None:
+            return
+        version = newest[0]
+        if self.keys.restore(bucket, key, version.entry):  # else written meanwhile: that write is current
+            self.claims.name(bucket, version.entry.oid, key)
+            self.versions.drop(bucket, version)
+            self.claims.unname(bucket, version.entry.oid, key, version.id)

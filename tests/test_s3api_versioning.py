@@ -1,0 +1,235 @@
+"""Object versioning through boto3, as S3 keeps it: version ids on every
+write, older versions and delete markers kept, read, listed, copied and
+deleted by id, the ``null`` version of writes made without versioning or
+while it is suspended, and bytes held while any version names them."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import threading
+import time
+from datetime import datetime, timezone
+
+from .s3api_support import BotoCase
+from .test_s3api_clients import ClientCase
+
+
+class VersionCase(BotoCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="vers")
+
+    def enable(self, status: str = "Enabled") -> None:
+        self.admin.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": status})
+
+    def put(self, key: str, body: bytes) -> str:
+        return self.admin.put_object(Bucket="vers", Key=key, Body=body).get("VersionId", "")
+
+    def read(self, key: str, **version) -> bytes:
+        return self.admin.get_object(Bucket="vers", Key=key, **version)["Body"].read()
+
+    def versions(self, **ask):
+        listed = self.admin.list_object_versions(Bucket="vers", **ask)
+        found = [(v["Key"], v["VersionId"], v["IsLatest"], "version") for v in listed.get("Versions", [])]
+        found += [(m["Key"], m["VersionId"], m["IsLatest"], "marker") for m in listed.get("DeleteMarkers", [])]
+        return found
+
+
+class EnabledTests(VersionCase):
+    def test_every_write_is_a_version_and_each_is_read_by_its_id(self):
+        self.assertNotIn("Status", self.admin.get_bucket_versioning(Bucket="vers"))
+        self.enable()
+        self.assertEqual(self.admin.get_bucket_versioning(Bucket="vers")["Status"], "Enabled")
+        first, second = self.put("k", b"one"), self.put("k", b"two")
+        self.assertNotEqual(first, second)
+        self.assertEqual(self.read("k"), b"two")
+        self.assertEqual(self.read("k", VersionId=first), b"one")
+        head = self.admin.head_object(Bucket="vers", Key="k", VersionId=first)
+        self.assertEqual((head["VersionId"], head["ContentLength"]), (first, 3))
+        self.assertEqual(self.admin.get_object(Bucket="vers", Key="k")["VersionId"], second)
+        self.assertEqual(sorted(self.versions()), sorted([("k", second, True, "version"),
+                                                          ("k", first, False, "version")]))
+        self.assertEqual([v["VersionId"] for v in self.admin.list_object_versions(Bucket="vers")["Versions"]],
+                         [second, first])  # newest first
+
+    def test_a_delete_leaves_a_marker_and_deleting_the_marker_brings_the_key_back(self):
+        self.enable()
+        first = self.put("k", b"kept")
+        deleted = self.admin.delete_object(Bucket="vers", Key="k")
+        self.assertTrue(deleted["DeleteMarker"])
+        marker = deleted["VersionId"]
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="vers", Key="k"), "NoSuchKey")
+        self.assertEqual(self.admin.list_objects_v2(Bucket="vers")["KeyCount"], 0)
+        self.assertEqual(sorted(self.versions()), sorted([("k", marker, True, "marker"),
+                                                          ("k", first, False, "version")]))
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="vers", Key="k", VersionId=marker),
+                         "MethodNotAllowed")
+        self.assertEqual(self.read("k", VersionId=first), b"kept")
+        undone = self.admin.delete_object(Bucket="vers", Key="k", VersionId=marker)
+        self.assertEqual((undone["VersionId"], undone["DeleteMarker"]), (marker, True))
+        self.assertEqual(self.read("k"), b"kept")
+        self.assertEqual(self.versions(), [("k", first, True, "version")])
+
+    def test_a_version_deleted_by_id_is_gone_and_the_next_one_is_current(self):
+        self.enable()
+        first, second = self.put("k", b"one"), self.put("k", b"two")
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId=first)
+        self.assertEqual(self.versions(), [("k", second, True, "version")])
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="vers", Key="k", VersionId=first), "NoSuchVersion")
+        third = self.put("k", b"three")
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId=third)  # the current one
+        self.assertEqual(self.read("k"), b"two")
+        self.assertEqual(self.versions(), [("k", second, True, "version")])
+
+    def test_copy_from_a_version(self):
+        self.enable()
+        first = self.put("k", b"old bytes")
+        self.put("k", b"new bytes")
+        copied = self.admin.copy_object(Bucket="vers", Key="back", CopySource={"Bucket": "vers", "Key": "k",
+                                                                             "VersionId": first})
+        self.assertEqual(copied["CopySourceVersionId"], first)
+        self.assertTrue(copied["VersionId"])
+        self.assertEqual(self.read("back"), b"old bytes")
+
+    def test_delete_objects_by_version(self):
+        self.enable()
+        first, second = self.put("k", b"one"), self.put("k", b"two")
+        done = self.admin.delete_objects(Bucket="vers", Delete={"Objects": [{"Key": "k", "VersionId": first},
+                                                                          {"Key": "other"}]})
+        deleted = {(d["Key"], d.get("VersionId"), d.get("DeleteMarker", False)) for d in done["Deleted"]}
+        self.assertIn(("k", first, False), deleted)
+        marker = next(d["DeleteMarkerVersionId"] for d in done["Deleted"] if d["Key"] == "other")
+        self.assertEqual(sorted(self.versions()), sorted([("k", second, True, "version"),
+                                                          ("other", marker, True, "marker")]))
+
+    def test_ids_that_do_not_name_a_version(self):
+        self.enable()
+        self.put("k", b"x")
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="vers", Key="k", VersionId="nope"),
+                         "InvalidArgument")
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="vers", Key="k", VersionId="0" * 24),
+                         "NoSuchVersion")
+
+
+class NullVersionTests(VersionCase):
+    def test_a_key_written_before_versioning_is_its_null_version(self):
+        self.put("k", b"from before")
+        self.enable()
+        newer = self.put("k", b"after")
+        self.assertEqual(self.read("k", VersionId="null"), b"from before")
+        self.assertEqual(self.versions(), [("k", newer, True, "version"), ("k", "null", False, "version")])
+
+    def test_suspended_writes_replace_the_null_version_and_keep_the_others(self):
+        self.enable()
+        kept = self.put("k", b"versioned")
+        self.enable("Suspended")
+        self.assertEqual(self.put("k", b"null one"), "null")
+        self.assertEqual(self.put("k", b"null two"), "null")
+        self.assertEqual(self.versions(), [("k", "null", True, "version"), ("k", kept, False, "version")])
+        self.assertEqual(self.read("k", VersionId="null"), b"null two")
+        deleted = self.admin.delete_object(Bucket="vers", Key="k")
+        self.assertEqual((deleted["VersionId"], deleted["DeleteMarker"]), ("null", True))
+        self.assertEqual(self.versions(), [("k", kept, False, "version"), ("k", "null", True, "marker")])
+
+    def test_an_unversioned_bucket_does_not_take_a_version_id_for_another(self):
+        self.put("k", b"only")
+        self.assertEqual(self.code_of(self.admin.get_object, Bucket="vers", Key="k", VersionId="nope"),
+                         "InvalidArgument")
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId="0" * 24)
+        self.assertEqual(self.read("k"), b"only")  # a version that is not there deleted nothing
+        self.assertEqual(self.read("k", VersionId="null"), b"only")
+
+
+class ListingTests(VersionCase):
+    def test_pages_of_one_give_every_version_once(self):
+        self.enable()
+        made = []
+        for key in ("a", "b/1", "b/2", "c"):
+            made += [(key, self.put(key, b"%s-%d" % (key.encode(), n))) for n in range(3)]
+        self.admin.delete_object(Bucket="vers", Key="c")
+        seen = []
+        for page in self.admin.get_paginator("list_object_versions").paginate(
+                Bucket="vers", PaginationConfig={"PageSize": 1}):
+            seen += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
+            seen += [(m["Key"], "marker") for m in page.get("DeleteMarkers", [])]
+        self.assertEqual(len(seen), len(made) + 1)
+        self.assertEqual(sorted(seen), sorted(made + [("c", "marker")]))
+        folded = self.admin.list_object_versions(Bucket="vers", Delimiter="/")
+        self.assertEqual([p["Prefix"] for p in folded["CommonPrefixes"]], ["b/"])
+        self.assertEqual({v["Key"] for v in folded["Versions"]}, {"a", "c"})
+        under = self.admin.list_object_versions(Bucket="vers", Prefix="b/")
+        self.assertEqual(len(under["Versions"]), 6)
+
+
+class HoldingTests(VersionCase):
+    def test_an_older_version_holds_its_bytes(self):
+        self.enable()
+        first = self.put("k", b"held by a version")
+        self.put("k", b"current")
+        from hashlib import sha256
+
+        oid = sha256(b"held by a version").hexdigest()
+        secret = self.app.tokens.create(["admin"], "data-admin")[1]
+        reply = self.request("DELETE", "/data/vers/" + oid, headers={"Authorization": "Bearer " + secret})
+        self.assertEqual(reply.status, 409, reply)
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId=first)
+        self.assertEqual(self.app.claims.names("vers", oid), [])
+
+    def test_a_bucket_with_versions_is_not_empty(self):
+        self.enable()
+        version = self.put("k", b"x")
+        marker = self.admin.delete_object(Bucket="vers", Key="k")["VersionId"]
+        self.assertEqual(self.code_of(self.admin.delete_bucket, Bucket="vers"), "BucketNotEmpty")
+        for version_id in (marker, version):
+            self.admin.delete_object(Bucket="vers", Key="k", VersionId=version_id)
+        self.admin.delete_bucket(Bucket="vers")
+
+
+class ClientVersionTests(ClientCase):
+    """The aws cli's s3api and rclone's version flags, as docs/s3.md shows them."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.aws("s3", "mb", "s3://kept")
+        self.aws("s3api", "put-bucket-versioning", "--bucket", "kept", "--versioning-configuration",
+                 "Status=Enabled")
+        self.older = os.path.join(self.work, "older.txt")
+        with open(self.older, "wb") as handle:
+            handle.write(b"the first text\n")
+        self.first = json.loads(self.aws("s3api", "put-object", "--bucket", "kept", "--key", "notes/a.txt",
+                                         "--body", self.older))["VersionId"]
+        self.between = datetime.now(timezone.utc)
+        self.wait_for_next_second()
+        self.aws("s3", "cp", os.path.join(self.tree, "small.txt"), "s3://kept/notes/a.txt")
+
+    def wait_for_next_second(self) -> None:
+        """Listing times are whole seconds: the second write is made in a later one."""
+        deadline = self.between.replace(microsecond=0).timestamp() + 1
+        done = threading.Event()
+        while time.time() < deadline:
+            done.wait(deadline - time.time())
+
+    def test_aws_s3api_lists_reads_and_deletes_by_version(self):
+        self.assertEqual(json.loads(self.aws("s3api", "get-bucket-versioning", "--bucket", "kept"))["Status"],
+                         "Enabled")
+        listed = json.loads(self.aws("s3api", "list-object-versions", "--bucket", "kept", "--prefix", "notes/"))
+        self.assertEqual([(v["VersionId"] == self.first, v["IsLatest"]) for v in listed["Versions"]],
+                         [(False, True), (True, False)])
+        out = os.path.join(self.work, "got.txt")
+        self.aws("s3api", "get-object", "--bucket", "kept", "--key", "notes/a.txt", "--version-id", self.first, out)
+        self.assertTrue(filecmp.cmp(out, self.older, shallow=False))
+        self.aws("s3api", "delete-object", "--bucket", "kept", "--key", "notes/a.txt", "--version-id", self.first)
+        listed = json.loads(self.aws("s3api", "list-object-versions", "--bucket", "kept"))
+        self.assertEqual(len(listed["Versions"]), 1)
+
+    def test_rclone_lists_old_versions_and_reads_the_past(self):
+        listed = self.rclone("ls", "--s3-versions", "fsd:kept")
+        names = sorted(line.split()[-1] for line in listed.splitlines())
+        self.assertEqual(len(names), 2, listed)
+        self.assertIn("notes/a.txt", names)
+        self.assertTrue(any(name.startswith("notes/a-v") and name.endswith(".txt") for name in names), names)
+        past = os.path.join(self.work, "past")
+        self.rclone("copy", "--s3-version-at", self.between.strftime("%Y-%m-%dT%H:%M:%SZ"), "fsd:kept", past)
+        self.assertTrue(filecmp.cmp(os.path.join(past, "notes", "a.txt"), self.older, shallow=False))
