@@ -55,6 +55,17 @@ class AppendOnlyTests(BotoCase):
                          "AccessDenied")
         self.assertEqual(self.admin.get_object(Bucket="backups", Key="late")["Body"].read(), b"written meanwhile")
 
+    def test_in_a_versioned_bucket_a_write_adds_a_version(self):
+        self.admin.put_bucket_versioning(Bucket="backups", VersioningConfiguration={"Status": "Enabled"})
+        added = self.adder.put_object(Bucket="backups", Key="old", Body=b"a newer backup")["VersionId"]
+        listed = self.admin.list_object_versions(Bucket="backups", Prefix="old")["Versions"]
+        self.assertEqual([(v["VersionId"], v["IsLatest"]) for v in listed], [(added, True), ("null", False)])
+        self.assertEqual(self.admin.get_object(Bucket="backups", Key="old", VersionId="null")["Body"].read(),
+                         b"the first backup")
+        self.assertEqual(self.code_of(self.adder.delete_object, Bucket="backups", Key="old"), "AccessDenied")
+        self.assertEqual(self.code_of(self.adder.delete_object, Bucket="backups", Key="old", VersionId="null"),
+                         "AccessDenied")
+
     def test_write_still_replaces(self):
         writer = self.client("data:backups:write")
         writer.put_object(Bucket="backups", Key="old", Body=b"replaced")

@@ -54,9 +54,9 @@ class MultipartOperations:
         self.unfinished = app.unfinished
 
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self.app.buckets.require(bucket)
+        found = self.app.buckets.require(bucket)
         refuse_unkept(request.headers, caller.mode)
-        create_only(caller, self.app.keys, bucket, key)  # an append-only key learns now, not at completion
+        create_only(caller, self.app.keys, found, key)  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
         fields: Dict[str, object] = {"content_type": media_type(request.headers.get("Content-Type")),
@@ -109,7 +109,7 @@ class MultipartOperations:
         except NotFound:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
-        if_none_match = create_only(caller, self.app.keys, bucket, key, if_match) or if_none_match
+        if_none_match = create_only(caller, self.app.keys, found, key, if_match) or if_none_match
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         checksum = _checksum(upload)
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'), _listed_checksum(item))

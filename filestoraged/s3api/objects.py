@@ -64,7 +64,7 @@ class ObjectOperations:
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
         if_match, if_none_match = write_conditions(headers)
-        if_none_match = create_only(caller, self.keys, bucket, key, if_match) or if_none_match
+        if_none_match = create_only(caller, self.keys, found, key, if_match) or if_none_match
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
@@ -185,7 +185,7 @@ class ObjectOperations:
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
         source = read_entry(self.app, self.buckets.require(source_bucket), source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
-        only_new = create_only(caller, self.keys, bucket, key)
+        only_new = create_only(caller, self.keys, target_bucket, key)
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise BadRequest("x-amz-metadata-directive is COPY or REPLACE").as_s3("InvalidArgument")
@@ -300,17 +300,20 @@ def part_number(request: Request) -> int:
         raise error.as_s3("InvalidArgument") from None
 
 
-def create_only(caller: Caller, keys, bucket: str, key: str, if_match: Optional[str] = None) -> bool:
+def create_only(caller: Caller, keys, bucket: Bucket, key: str, if_match: Optional[str] = None) -> bool:
     """True where ``caller`` may add keys to ``bucket`` but not replace
     them (``data:BUCKET:create``, append-only): its write then goes only if
     the key names nothing. ``Forbidden`` (AccessDenied) at once if it does,
     or if the write asks to replace (``If-Match``); of two such writers
-    racing to one new key, the second is answered 412."""
-    if may(caller, Need(Scope("data", "write", bucket, key))):
+    racing to one new key, the second is answered 412. In a bucket whose
+    versioning is enabled a write replaces nothing (it adds a version): it
+    goes as any write does."""
+    name = bucket.name
+    if bucket.versioning == "Enabled" or may(caller, Need(Scope("data", "write", name, key))):
         return False
-    if if_match is not None or keys.get(bucket, key) is not None:
+    if if_match is not None or keys.get(name, key) is not None:
         raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
-                        % (caller.name, bucket, bucket, "" if if_match else ": %s exists" % key[:200])
+                        % (caller.name, name, name, "" if if_match else ": %s exists" % key[:200])
                         ).as_s3("AccessDenied")
     return True
 
