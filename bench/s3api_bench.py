@@ -2,8 +2,10 @@
 and against the daemon's own ``/data`` face, in one run, taking turns:
 boto3's ``put_object`` and ``get_object`` of 50 MiB, ``upload_file`` of
 500 MiB (multipart, boto3's defaults), a ListObjectsV2 walk over 10,000
-keys; and the daemon's memory with 8 multipart uploads of 100 and of 200
-MiB at once.
+keys, a ListObjectVersions walk over 10,000 versions (2,000 keys of 5);
+4 KiB PUTs into a versioned bucket against an unversioned one (the
+daemon alone); and the daemon's memory with 8 multipart uploads of 100
+and of 200 MiB at once.
 
 The daemon runs as shipped but for ``--s3-api`` (the S3 API is off by
 default), ``--auth all``, so that every request's signature is checked,
@@ -29,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIG = 50 * MIB
 MULTIPART = 500 * MIB
 LISTED = 10_000
+PUTS = 200  # 4 KiB PUTs a run, into a versioned bucket and into an unversioned one
 # Decision: the smaller size is 100 MiB, 20 parts an upload, so that both
 # sizes keep the same parts in flight (4 per upload, 32 in all) for a
 # while: uploads of 20 MiB (4 parts, one round) overlapped by chance, and
@@ -157,6 +160,7 @@ def run(work: str, runs: int, report) -> None:
             # by 5% from one to the next: three times the runs.
             _pair(report, "S3 API ListObjectsV2 of 10,000 keys vs SeaweedFS", 3 * runs, walk(ours), walk(theirs),
                   LISTED, 1.0, unit="keys/s")
+            _versioning(report, runs, ours, theirs)
             growth = {size: _multipart_growth(daemon, ours, work, size) for size in (SMALL, EACH)}
             report.add("S3 API RSS growth, %d multipart uploads of %d / %d MiB at once, MiB (%s)"
                        % (AT_ONCE, SMALL // MIB, EACH // MIB, SETTINGS),
@@ -164,6 +168,39 @@ def run(work: str, runs: int, report) -> None:
                        "flat in size", growth[EACH] <= growth[SMALL] + 16)
         finally:
             daemon.stop()
+
+
+def _versioning(report, runs: int, ours, theirs) -> None:
+    """A versioned bucket's costs: 4 KiB PUTs of one key (each a new
+    version) against the same into an unversioned bucket, and a
+    ListObjectVersions walk over ``LISTED`` versions against SeaweedFS's."""
+    small = os.urandom(4096)
+    ours.create_bucket(Bucket="plain")
+    for client in (ours, theirs):
+        client.create_bucket(Bucket="versioned")
+        client.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+
+    def puts(bucket: str) -> Callable[[], object]:
+        return lambda: [ours.put_object(Bucket=bucket, Key="same", Body=small) for _ in range(PUTS)]
+
+    _pair(report, "S3 API 4 KiB PUT into a versioned bucket vs an unversioned one", runs, puts("versioned"),
+          puts("plain"), PUTS, 0.9, unit="PUTs/s")
+    keys = LISTED // 5
+    for client in (ours, theirs):
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda n, to=client: to.put_object(Bucket="versioned", Key="v/%05d" % (n % keys), Body=b"v"),
+                          range(LISTED)))
+
+    def walk(client) -> Callable[[], object]:
+        def listing() -> None:
+            pages = client.get_paginator("list_object_versions").paginate(Bucket="versioned", Prefix="v/")
+            count = sum(len(page.get("Versions", [])) for page in pages)
+            if count != LISTED:
+                raise SystemExit("bench: a listing of versions gave %d of %d" % (count, LISTED))
+        return listing
+
+    _pair(report, "S3 API ListObjectVersions of 10,000 versions vs SeaweedFS", 3 * runs, walk(ours), walk(theirs),
+          LISTED, 1.0, unit="versions/s")
 
 
 def _multipart_growth(daemon: Daemon, client, work: str, size: int) -> float:

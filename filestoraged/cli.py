@@ -123,6 +123,7 @@ def run_fsck(config) -> int:
         deployment = deployment_for(config)
         report = fsck(backend, repair=config.repair, progress=shown, live_uploads=deployment.upload_ids)
         report.refused_values += deployment.check_links(config.repair)
+        keys = deployment.check_keys(backend, config.repair)
     finally:
         backend.close()
     fixed = config.repair
@@ -150,7 +151,17 @@ def run_fsck(config) -> int:
                                    ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
     if report.totals:
         print(report.totals + (" (set right)" if fixed else ""))
-    return 1 if not report.clean and not fixed else 0
+    if keys is not None and keys.checked:
+        print("%d S3 keys and versions checked" % keys.checked)
+    for found, what, mended in ((keys.gone if keys else [], "name objects that are not stored (restore them from "
+                                 "a backup, or delete the key)", ""),
+                                (keys.unclaimed if keys else [], "do not hold their bytes", " (held again)")):
+        if found:
+            print("%d S3 keys and versions %s%s: %s" % (len(found), what, mended if fixed else "",
+                                                        ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
+    if keys is not None and keys.gone:
+        return 1
+    return 1 if not (report.clean and not (keys and keys.unclaimed)) and not fixed else 0
 
 
 class FsckProgress:

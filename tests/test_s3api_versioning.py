@@ -6,13 +6,20 @@ while it is suspended, and bytes held while any version names them."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timezone
 
+from filestoraged.catalog.names import encode_key
+from filestoraged.storage.names import repository
+
 from .s3api_support import BotoCase
+from .support import ROOT
 from .test_s3api_clients import ClientCase
 
 
@@ -233,3 +240,40 @@ class ClientVersionTests(ClientCase):
         past = os.path.join(self.work, "past")
         self.rclone("copy", "--s3-version-at", self.between.strftime("%Y-%m-%dT%H:%M:%SZ"), "fsd:kept", past)
         self.assertTrue(filecmp.cmp(os.path.join(past, "notes", "a.txt"), self.older, shallow=False))
+
+
+class FsckTests(VersionCase):
+    def fsck(self, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "filestoraged", "fsck", *extra, "--data-dir", self.data_dir],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+    def test_every_key_and_version_is_checked_and_a_lost_claim_held_again(self):
+        self.enable()
+        first = self.put("k", b"first bytes")
+        self.put("k", b"second bytes")
+        clean = self.fsck()
+        self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+        self.assertIn("2 S3 keys and versions checked", clean.stdout)
+        oid = hashlib.sha256(b"first bytes").hexdigest()
+        self.assertTrue(self.app.claims.named("vers", oid, "k", first))
+        self.app.records.delete("s3/names/vers/%s/%s,%s" % (oid, encode_key("k"), first))  # a lost claim
+        found = self.fsck()
+        self.assertEqual(found.returncode, 1, found.stdout)
+        self.assertIn("1 S3 keys and versions do not hold their bytes: vers/k (version %s)" % first, found.stdout)
+        mended = self.fsck("--repair")
+        self.assertIn("(held again)", mended.stdout)
+        self.assertTrue(self.app.claims.named("vers", oid, "k", first))
+        self.assertEqual(self.fsck().returncode, 0)
+
+    def test_a_version_whose_bytes_are_gone_is_reported(self):
+        self.enable()
+        version = self.put("k", b"to be lost")
+        self.put("k", b"kept")
+        oid = hashlib.sha256(b"to be lost").hexdigest()
+        os.remove(self.app.backend.object_path(repository("vers"), oid))
+        found = self.fsck("--repair")
+        self.assertEqual(found.returncode, 1, found.stdout)
+        self.assertIn("1 S3 keys and versions name objects that are not stored", found.stdout)
+        self.assertIn("vers/k (version %s)" % version, found.stdout)
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId=version)
+        self.assertEqual(self.fsck().returncode, 0)

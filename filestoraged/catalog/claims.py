@@ -111,6 +111,10 @@ class Claims:
         self.records.delete(_name(bucket, oid, key, version))
         self._settle(bucket, oid)
 
+    def named(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
+        """Whether ``key`` (its older ``version``) holds its claim on the bytes."""
+        return self.records.get(_name(bucket, oid, key, version)) is not None
+
     def names(self, bucket: str, oid: str, limit: int = 1) -> List[str]:
         """Keys that name the bytes, as current or older versions (the first ``limit``)."""
         prefix = "%s%s/%s/" % (NAMES, bucket, oid)

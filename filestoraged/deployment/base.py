@@ -11,6 +11,7 @@ import abc
 import os
 from typing import Callable, List, Optional, Set, Tuple
 
+from ..catalog.keys_check import KeysReport
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
 from ..storage.disk import indexing, quota
@@ -71,6 +72,11 @@ class Deployment(abc.ABC):
         """``fsck``: share-link values no header may carry, a line each
         (cleared with ``repair``)."""
         return []
+
+    def check_keys(self, backend, repair: bool) -> Optional[KeysReport]:
+        """``fsck``: the S3 keys and versions against the bytes they name
+        (``catalog.keys_check``; None: the records are not here)."""
+        return None
 
     def upload_ids(self) -> Optional[Set[str]]:
         """``fsck``: the ids of the unfinished multipart uploads the records

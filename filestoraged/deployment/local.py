@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Set, Tuple
 
+from ..catalog.keys_check import KeysReport, check_keys
 from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
@@ -64,6 +65,13 @@ class OneMachine(Deployment):
 
     def check_links(self, repair: bool) -> List[str]:
         return check_links(self.meta_db, repair)
+
+    def check_keys(self, backend, repair: bool) -> Optional[KeysReport]:
+        records = LocalRecords(self.meta_db)
+        try:
+            return check_keys(records, backend, repair)
+        finally:
+            records.close()
 
     def upload_ids(self) -> Optional[Set[str]]:
         records = LocalRecords(self.meta_db)

@@ -1,0 +1,62 @@
+"""``fsck`` of the S3 keys and versions: every key and every older
+version names bytes that are stored, and holds its claim on them (the
+``s3/names/…`` record that keeps them from being swept).
+
+A key naming bytes that are gone cannot be mended here (the bytes are
+lost: restore them from a backup, or delete the key); a missing claim is
+written again with ``repair`` (it only keeps bytes, it never removes
+any). Names whose key is gone are left alone: a write in flight names its
+bytes before its key's record is written, and the sweep lets go of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Tuple
+
+from ..errors import NotFound
+from ..records.interface import Records
+from ..storage.interface import Backend
+from ..storage.names import repository
+from .buckets import Buckets
+from .claims import Claims
+from .keys import KEYS, Entry
+from .names import decode_key
+from .versions import iterate, label
+
+
+@dataclass
+class KeysReport:
+    checked: int = 0
+    gone: List[str] = field(default_factory=list)  # "bucket/key [version]" whose bytes are not stored
+    unclaimed: List[str] = field(default_factory=list)  # ... without the record that holds its bytes
+
+
+def check_keys(records: Records, backend: Backend, repair: bool) -> KeysReport:
+    """Every key and older version of every bucket, as the module says."""
+    report = KeysReport()
+    claims = Claims(records, backend)
+    for bucket in Buckets(records).all():
+        for key, entry, version in _named(records, bucket.name):
+            report.checked += 1
+            where = "%s/%s%s" % (bucket.name, key[:200], " (version %s)" % version if version else "")
+            try:
+                backend.stat(repository(bucket.name), entry.oid)
+            except NotFound:
+                report.gone.append(where)
+            if not claims.named(bucket.name, entry.oid, key, version):
+                report.unclaimed.append(where)
+                if repair:
+                    claims.name(bucket.name, entry.oid, key, version)
+    return report
+
+
+def _named(records: Records, bucket: str) -> Iterator[Tuple[str, Entry, Optional[str]]]:
+    """``(key, entry, older version or None)`` of everything that names bytes in ``bucket``."""
+    base = "%s%s/" % (KEYS, bucket)
+    for name, record in records.items(base):
+        yield decode_key(name[len(base):]), Entry.of(record.value), None
+    for _, version in iterate(records, bucket):
+        if version.entry is not None:
+            yield version.key, version.entry, label(version.entry)
+
