@@ -29,17 +29,22 @@ class Bucket:
     created: float
     region: str  # the LocationConstraint it was made with ("" for the default)
     versioning: str = ""  # "", or one of VERSIONING
+    lock: Optional[dict] = None  # object lock on: {"default": {"mode", "days"}}, or {} without a default
 
 
 class Buckets:
     def __init__(self, records: Records) -> None:
         self.records = records
 
-    def create(self, name: str, region: str = "") -> Bucket:
-        """A new bucket; ``Conflict`` (BucketAlreadyOwnedByYou) if it exists."""
-        bucket = Bucket(name, self.records.now(), region)
+    def create(self, name: str, region: str = "", locked: bool = False) -> Bucket:
+        """A new bucket (``locked``: with object lock on, and so versioning);
+        ``Conflict`` (BucketAlreadyOwnedByYou) if it exists."""
+        bucket = Bucket(name, self.records.now(), region, "Enabled" if locked else "", {} if locked else None)
+        value = {"created": bucket.created, "region": region}
+        if locked:
+            value.update(versioning="Enabled", lock={})
         try:
-            self.records.create(BUCKETS + name, {"created": bucket.created, "region": region})
+            self.records.create(BUCKETS + name, value)
         except RecordConflict:
             raise Conflict("the bucket %s exists already" % name).as_s3("BucketAlreadyOwnedByYou") from None
         return bucket
@@ -53,13 +58,35 @@ class Buckets:
 
     def set_versioning(self, bucket: Bucket, status: str) -> None:
         """Turn ``bucket``'s versioning on or suspend it (``NotFound`` if it
-        went meanwhile). Once on, it is never off again, as in S3."""
-        def setting(value: Optional[dict]) -> Optional[dict]:
-            if value is None or self._closed(value) or float(value["created"]) != bucket.created:
-                raise NotFound("no bucket %s" % bucket.name).as_s3("NoSuchBucket")
+        went meanwhile). Once on, it is never off again, as in S3; with
+        object lock on, it is never suspended (``Conflict``)."""
+        def setting(value: dict) -> dict:
+            if status != "Enabled" and value.get("lock") is not None:
+                raise Conflict("versioning stays enabled in a bucket with object lock"
+                               ).as_s3("InvalidBucketState")
             return dict(value, versioning=status)
 
-        self.records.update(BUCKETS + bucket.name, setting)
+        self._change(bucket, setting)
+
+    def set_lock(self, bucket: Bucket, lock: dict) -> None:
+        """Turn object lock on (``lock``: its default retention, or {}):
+        versioning is then enabled for good (``Conflict`` if it was
+        suspended, as S3 asks)."""
+        def setting(value: dict) -> dict:
+            if value.get("versioning") == "Suspended":
+                raise Conflict("object lock needs versioning enabled: this bucket's is suspended"
+                               ).as_s3("InvalidBucketState")
+            return dict(value, versioning="Enabled", lock=lock)
+
+        self._change(bucket, setting)
+
+    def _change(self, bucket: Bucket, change) -> None:
+        def changing(value: Optional[dict]) -> Optional[dict]:
+            if value is None or self._closed(value) or float(value["created"]) != bucket.created:
+                raise NotFound("no bucket %s" % bucket.name).as_s3("NoSuchBucket")
+            return change(value)
+
+        self.records.update(BUCKETS + bucket.name, changing)
 
     def holds(self, bucket: Bucket) -> bool:
         """Whether ``bucket`` (as looked up before) still stands: not
@@ -109,4 +136,5 @@ class Buckets:
 
 
 def _bucket(name: str, value: dict) -> Bucket:
-    return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""))
+    return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
+                  value.get("lock"))

@@ -41,13 +41,14 @@ class Entry:
     part_sizes: Optional[List[int]] = None  # a multipart object's parts, in order (None: not kept)
     part_checksums: Optional[List[str]] = None  # their checksums, of the algorithm in ``checksums``
     version: Optional[str] = None  # its version id in a versioned bucket (None: the ``null`` version)
+    lock: Optional[dict] = None  # its object lock: {"mode", "until", "hold"} (``locks``)
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
         when every part but the last has one size (what clients send), so a
         10,000-part object does not weigh on every listing page."""
         value = asdict(self)
-        for name in ("part_checksums", "version"):  # most entries have neither: kept small
+        for name in ("part_checksums", "version", "lock"):  # most entries have none: kept small
             if value[name] is None:
                 del value[name]
         sizes = self.part_sizes
@@ -74,7 +75,7 @@ class Entry:
         get = value.get
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
-                   _sizes(get("part_sizes")), get("part_checksums"), get("version"))
+                   _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"))
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,23 @@ class Keys:
                 return
             except Conflict:
                 continue  # written meanwhile: look again
+
+    def relock(self, bucket: str, key: str, version: str, change: Callable[[Optional[dict]], dict]
+               ) -> Optional[Entry]:
+        """The current entry's lock changed by ``change`` if the key names
+        ``version`` (``null`` for none); the entry as written, None if not."""
+        written: List[Optional[Entry]] = [None]
+
+        def write(value: Optional[dict]) -> Optional[dict]:
+            if value is None or (value.get("version") or "null") != version:
+                return None
+            entry = Entry.of(value)
+            entry.lock = change(entry.lock) or None
+            written[0] = entry
+            return entry.record()
+
+        self.records.update(_record(bucket, key), write)
+        return written[0]
 
     def restore(self, bucket: str, key: str, entry: Entry) -> bool:
         """Make ``key`` name ``entry`` if it names nothing (an older version

@@ -18,12 +18,13 @@ WebDAV face would call the same), so that four things always agree:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
-from ..errors import NotFound
+from ..errors import MethodNotAllowed, NotFound
 from .buckets import Bucket, Buckets
 from .claims import Claims
 from .keys import Entry, Keys
+from .locks import guard
 from .versions import NULL, Version, Versions, checked_id, label, new_version_id
 
 
@@ -47,7 +48,8 @@ class Keyspace:
         written (with its version id where the bucket keeps versions).
         ``PreconditionFailed`` as ``Keys.put``; ``NotFound`` (NoSuchBucket)
         if the bucket went meanwhile, with nothing kept."""
-        entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None)
+        entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None,
+                        lock=_with_default(entry, bucket.lock))
         named = self.claims.name(bucket.name, entry.oid, key)
         try:
             replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match, self._keeper(bucket, key))
@@ -78,12 +80,14 @@ class Keyspace:
             return current
         return self.versions.find(bucket, key, version_id)
 
-    def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None) -> Forgotten:
+    def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False
+               ) -> Forgotten:
         """DeleteObject: without ``version_id``, the key names nothing (in a
         versioned bucket, a delete marker is its newest version); with it,
         that version is gone for good, and where it was the newest, the
-        next one is current again. Deleting what is not there is no error,
-        as in S3."""
+        next one is current again, unless its object lock forbids it
+        (``locks.guard``; ``bypass``: a GOVERNANCE retention may be
+        bypassed). Deleting what is not there is no error, as in S3."""
         name = bucket.name
         if version_id is None:
             old = self.keys.delete(name, key, self._keeper(bucket, key) if bucket.versioning else None)
@@ -96,7 +100,9 @@ class Keyspace:
             marker = self.versions.mark(name, key, new_version_id() if bucket.versioning == "Enabled" else None)
             return Forgotten(marker.id, True)
         version_id = checked_id(version_id)
-        old = self.keys.delete(name, key, only=version_id)
+        now = self.keys.records.now()
+        what = "version %s of %s" % (version_id, key[:200])
+        old = self.keys.delete(name, key, lambda entry: guard(entry.lock, now, bypass, what), only=version_id)
         if old is not None:
             self.claims.unname(name, old.oid, key)
             self._promote(name, key)
@@ -104,12 +110,37 @@ class Keyspace:
         found = self.versions.find(name, key, version_id)
         if found is None:
             return Forgotten(version_id, False)
+        if found.entry is not None:
+            guard(found.entry.lock, now, bypass, what)
         self.versions.drop(name, found)
         if found.entry is not None:
             self.claims.unname(name, found.entry.oid, key, found.id)
         if self.keys.get(name, key) is None:
             self._promote(name, key)
         return Forgotten(version_id, found.marker)
+
+    def relock(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]
+               ) -> Entry:
+        """Change the lock of ``key``'s version ``version_id`` (None: the
+        current one) with ``change`` (it may refuse: ``locks.retained``);
+        the entry as written. ``NotFound`` (NoSuchKey, NoSuchVersion) if
+        there is no such version, ``MethodNotAllowed`` for a marker."""
+        current = self.keys.get(bucket, key)
+        if version_id is None or (current is not None and label(current) == checked_id(version_id)):
+            written = self.keys.relock(bucket, key, label(current), change) if current is not None else None
+            if written is None:
+                raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+            return written
+        found = self.versions.find(bucket, key, version_id)
+        if found is None:
+            raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
+        if found.entry is None:
+            raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id
+                                   ).as_s3("MethodNotAllowed")
+        written = self.versions.relock(bucket, found, change)
+        if written is None:
+            raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
+        return written
 
     def holds_any(self, bucket: str) -> bool:
         """Whether any key, older version or delete marker is in the bucket."""
@@ -149,3 +180,12 @@ class Keyspace:
             self.claims.name(bucket, version.entry.oid, key)
             self.versions.drop(bucket, version)
             self.claims.unname(bucket, version.entry.oid, key, version.id)
+
+
+def _with_default(entry: Entry, lock: Optional[dict]) -> Optional[dict]:
+    """``entry``'s lock, with the bucket's default retention where the
+    write asked for none (``lock``: the bucket's object lock, if on)."""
+    default = (lock or {}).get("default")
+    if not default or (entry.lock or {}).get("until") is not None:
+        return entry.lock
+    return dict(entry.lock or {}, mode=default["mode"], until=entry.modified + float(default["days"]) * 86400)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ..errors import BadRequest
 from ..records.interface import Conflict, Records
@@ -115,6 +115,22 @@ class Versions:
 
     def drop(self, bucket: str, version: Version) -> None:
         self.records.delete(self._name(bucket, version.key, version.sort))
+
+    def relock(self, bucket: str, version: Version, change: Callable[[Optional[dict]], dict]) -> Optional[Entry]:
+        """An older version's lock changed by ``change``; the entry as
+        written (None: the version is gone, or is a marker)."""
+        written: List[Optional[Entry]] = [None]
+
+        def write(value: Optional[dict]) -> Optional[dict]:
+            if value is None or value.get("marker"):
+                return None
+            entry = Entry.of(value)
+            entry.lock = change(entry.lock) or None
+            written[0] = entry
+            return entry.record()
+
+        self.records.update(self._name(bucket, version.key, version.sort), write)
+        return written[0]
 
     def any(self, bucket: str) -> bool:
         return next(iter(self.records.keys("%s%s/" % (VERSIONS, bucket), "", 1)), None) is not None

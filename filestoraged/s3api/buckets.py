@@ -10,7 +10,7 @@ from ..catalog.names import bucket_name
 from ..errors import BadRequest, Conflict, NotImplementedHere
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
-from .objects import read_entry
+from .versions import read_entry
 from .signatures import Caller
 from .unkept import refuse_unkept_bucket
 
@@ -34,7 +34,8 @@ class BucketOperations:
         raw = request.body(MAX_XML).read_all()
         if raw.strip():
             region = text_of(read_xml(raw, "CreateBucketConfiguration"), "LocationConstraint") or ""
-        self.buckets.create(name, region)
+        locked = (request.headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
+        self.buckets.create(name, region, locked)
         return EmptyResponse(200, {"Location": "/" + name})
 
     def head(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:

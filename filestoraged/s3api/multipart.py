@@ -38,8 +38,9 @@ from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text
 from .buckets import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
-from .objects import (copy_source, create_only, part_number, read_entry, stored_fields, version_header,
-                      write_conditions)
+from .objects import copy_source, create_only, part_number, stored_fields, write_conditions
+from .versions import read_entry, version_header
+from .locking import lock_fields
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 from .unkept import refuse_unkept
@@ -59,8 +60,11 @@ class MultipartOperations:
         create_only(caller, self.app.keys, found, key)  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
+        lock = lock_fields(request.headers, found, self.app.records.now())
         fields: Dict[str, object] = {"content_type": media_type(request.headers.get("Content-Type")),
                                      "headers": headers, "meta": meta}
+        if lock is not None:
+            fields["lock"] = lock
         if checksum is not None:
             fields["checksum"] = checksum.record()
         upload = self.unfinished.create(bucket, key, fields)
@@ -142,7 +146,8 @@ class MultipartOperations:
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
                          dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), kept, len(parts),
-                         [part.size for part in parts], [part.checksum for part in parts] if checksum else None)
+                         [part.size for part in parts], [part.checksum for part in parts] if checksum else None,
+                         lock=fields.get("lock"))
 
         def whole(oid: str) -> None:
             if stated_sha256 is not None and stated_sha256 != sha256_of(oid):

@@ -22,10 +22,10 @@ from ..base.header_values import header_value, media_type
 from ..catalog.buckets import Bucket
 from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.keyspace import Forgotten
-from ..catalog.versions import Version, checked_id, label
+from ..catalog.versions import checked_id
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
-from ..errors import (BadRequest, FileStoreError, Forbidden, MethodNotAllowed, NotFound, NotImplementedHere,
+from ..errors import (BadRequest, FileStoreError, Forbidden, NotImplementedHere,
                       RangeNotSatisfiable)
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
@@ -36,7 +36,9 @@ from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
+from .locking import bypass_asked, lock_fields, lock_headers
 from .signatures import Caller, allow, may
+from .versions import read_entry, version_header
 from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
@@ -63,13 +65,14 @@ class ObjectOperations:
         refuse_unkept(headers, caller.mode)
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
+        lock = lock_fields(headers, found, self.app.records.now(), with_body=True)
         if_match, if_none_match = write_conditions(headers)
         if_none_match = create_only(caller, self.keys, found, key, if_match) or if_none_match
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
-                         stored_headers, meta, stream.checksums(info.oid))
+                         stored_headers, meta, stream.checksums(info.oid), lock=lock)
 
         target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry, if_match, if_none_match)
         with stream:
@@ -142,7 +145,8 @@ class ObjectOperations:
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         found = self.buckets.require(bucket)
-        forgotten = self.app.keyspace.forget(found, key, request.query.get("versionId"))
+        forgotten = self.app.keyspace.forget(found, key, request.query.get("versionId"),
+                                             bypass_asked(request, caller))
         answer = {}
         if forgotten.version is not None:
             answer["x-amz-version-id"] = forgotten.version
@@ -154,6 +158,7 @@ class ObjectOperations:
         found = self.buckets.require(bucket)
         root = read_xml(request.body(MAX_XML).read_all(), "Delete")
         quiet = (text_of(root, "Quiet") or "").strip().lower() == "true"
+        bypass = bypass_asked(request, caller)
         objects = children(root, "Object")
         if len(objects) > MAX_DELETE:
             raise BadRequest("at most %d keys in one DeleteObjects" % MAX_DELETE).as_s3("MalformedXML")
@@ -164,7 +169,7 @@ class ObjectOperations:
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
-                forgotten = self.app.keyspace.forget(found, object_key(name), asked)
+                forgotten = self.app.keyspace.forget(found, object_key(name), asked, bypass)
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
             except FileStoreError as error:
@@ -186,6 +191,7 @@ class ObjectOperations:
         source = read_entry(self.app, self.buckets.require(source_bucket), source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
         only_new = create_only(caller, self.keys, target_bucket, key)
+        lock = lock_fields(request.headers, target_bucket, self.app.records.now())
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise BadRequest("x-amz-metadata-directive is COPY or REPLACE").as_s3("InvalidArgument")
@@ -199,7 +205,7 @@ class ObjectOperations:
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
         now = self.app.records.now()
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
-                      dict(source.checksums), source.parts)
+                      dict(source.checksums), source.parts, lock=lock)
         if source_bucket == bucket:
             written = self._name_again(target_bucket, key, entry, only_new)
         else:
@@ -336,6 +342,7 @@ def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
     headers.update(("x-amz-meta-" + name, value) for name, value in entry.meta.items())
     if entry.parts:
         headers["x-amz-mp-parts-count"] = str(entry.parts)
+    headers.update(lock_headers(entry.lock))
     if with_checksums:
         sums = dict(entry.checksums)
         sums.setdefault("sha256", sha256_of(entry.oid))  # the whole object's SHA-256 is its id
@@ -361,32 +368,6 @@ def copy_source(value: str) -> Tuple[str, str, Optional[str]]:
     if not bucket or not key:
         raise BadRequest("x-amz-copy-source is /bucket/key").as_s3("InvalidArgument")
     return bucket, object_key(key), version
-
-
-def read_entry(app, bucket: Bucket, key: str, version_id: Optional[str]) -> Entry:
-    """The object a read names: the key's current one, or with
-    ``version_id`` that version. ``NotFound`` (NoSuchKey, NoSuchVersion);
-    a delete marker is ``MethodNotAllowed`` by its id, and makes a plain
-    read's 404 say so (``x-amz-delete-marker``), as in S3."""
-    found = app.keyspace.get(bucket.name, key, version_id)
-    if isinstance(found, Version):
-        if found.entry is None:
-            raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id).as_s3(
-                "MethodNotAllowed", headers={"x-amz-delete-marker": "true", "x-amz-version-id": found.id,
-                                             "Last-Modified": formatdate(int(found.modified), usegmt=True)})
-        return found.entry
-    if found is not None:
-        return found
-    if version_id is not None:
-        raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
-    newest = app.versions.of(bucket.name, key, 1) if bucket.versioning else []
-    headers = {"x-amz-delete-marker": "true", "x-amz-version-id": newest[0].id} if newest and newest[0].marker else {}
-    raise NotFound("no key %s in bucket %s" % (key[:200], bucket.name)).as_s3("NoSuchKey", headers=headers)
-
-
-def version_header(bucket: Bucket, entry: Entry) -> Dict[str, str]:
-    """``x-amz-version-id`` where the bucket keeps versions (or kept them)."""
-    return {"x-amz-version-id": label(entry)} if bucket.versioning or entry.version else {}
 
 
 def _deleted(asked: Optional[str], forgotten: Forgotten) -> List[Element]:

@@ -27,6 +27,7 @@ from ..web.site import Site
 from . import answers
 from .buckets import BucketOperations
 from .listing import ListingOperations
+from .locking import LockOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
 from .signatures import Signatures, allow
@@ -82,12 +83,16 @@ class S3Face:
         self.signatures = Signatures(app.tokens, server_key(config.s3_key_path), app.throttle)
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
-        multipart = MultipartOperations(app)
+        multipart, locks = MultipartOperations(app), LockOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
             Operation("bucket", "GET", "versioning", None, "GetBucketVersioning", "read", buckets.versioning),
             Operation("bucket", "PUT", "versioning", None, "PutBucketVersioning", "admin", buckets.put_versioning),
+            Operation("bucket", "GET", "object-lock", None, "GetObjectLockConfiguration", "read",
+                      locks.get_configuration),
+            Operation("bucket", "PUT", "object-lock", None, "PutObjectLockConfiguration", "admin",
+                      locks.put_configuration),
             Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
             Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions),
             Operation("bucket", "GET", "uploads", None, "ListMultipartUploads", "read", multipart.list_uploads),
@@ -101,6 +106,10 @@ class S3Face:
             Operation("object", "GET", "uploadId", None, "ListParts", "create", multipart.list_parts),
             Operation("object", "GET", "attributes", None, "GetObjectAttributes", "read", objects.attributes,
                       public=True),
+            Operation("object", "GET", "retention", None, "GetObjectRetention", "read", locks.get_retention),
+            Operation("object", "PUT", "retention", None, "PutObjectRetention", "write", locks.put_retention),
+            Operation("object", "GET", "legal-hold", None, "GetObjectLegalHold", "read", locks.get_legal_hold),
+            Operation("object", "PUT", "legal-hold", None, "PutObjectLegalHold", "write", locks.put_legal_hold),
             Operation("object", "PUT", "partNumber&uploadId", "x-amz-copy-source", "UploadPartCopy", "create",
                       multipart.copy_part),
             Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "create", multipart.upload_part),

@@ -3,9 +3,9 @@ with S3's error instead of taken and ignored: a backup tool that is told
 200 to "lock this until 2030" believes its backups immutable.
 
 Refused: server-side encryption (the bytes are stored as sent), a storage
-class other than STANDARD, tagging, object lock and legal holds (not yet
-carried out), a website redirect, ACL grants, and a canned ACL other than
-what the access mode makes true. Taken, because they are true: storage
+class other than STANDARD, tagging, a website redirect, ACL grants, and a
+canned ACL other than what the access mode makes true. (Object lock is
+kept: ``locking``.) Taken, because they are true: storage
 class STANDARD (s3cmd sends it), the canned ACLs ``private`` (what many
 SDK users send by default), ``bucket-owner-read`` and
 ``bucket-owner-full-control`` (there is one owner), ``public-read`` where
@@ -21,7 +21,6 @@ from ..errors import BadRequest, NotImplementedHere
 _NOT_DONE = (
     ("x-amz-server-side-encryption", "server-side encryption (objects are stored as sent)"),
     ("x-amz-tagging", "object tagging"),
-    ("x-amz-object-lock-", "object lock and legal holds"),
     ("x-amz-website-redirect-location", "website redirects"),
 )
 _TRUE_EVERYWHERE = ("private", "bucket-owner-read", "bucket-owner-full-control")
@@ -40,11 +39,8 @@ def refuse_unkept(headers, mode: str) -> None:
 
 
 def refuse_unkept_bucket(headers, mode: str) -> None:
-    """Refuse a CreateBucket that asks for what will not be kept (object
-    lock enabled on the bucket, ACL grants, an untrue canned ACL)."""
-    if (headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true":
-        raise NotImplementedHere("object lock is not carried out here yet: a bucket made with it would not keep "
-                                 "its promise").as_s3("NotImplemented")
+    """Refuse a CreateBucket that asks for what will not be kept (ACL
+    grants, an untrue canned ACL)."""
     _refuse_features(headers)
     _refuse_acl(headers, mode)
 

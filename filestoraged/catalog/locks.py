@@ -1,0 +1,79 @@
+"""Object lock: what a version's retention and legal hold forbid, as S3
+judges them. A lock is part of the version's record (``Entry.lock``:
+``{"mode", "until", "hold"}``), so it lasts as long as the version, on
+every daemon, across restarts.
+
+- ``COMPLIANCE`` until a date: the version may not be deleted, nor its
+  retention shortened or its mode changed, by anyone, before that date.
+- ``GOVERNANCE`` until a date: the same, except for a request that asks to
+  bypass it (``x-amz-bypass-governance-retention: true``) from a caller
+  allowed to (``bypass``).
+- A legal hold: no delete at all while it is on, whatever the retention;
+  anyone who may write the key may put it on or take it off.
+
+A version deleted here is one deleted by its id (or the current version's
+bytes replaced in place, which never happens in a bucket with object
+lock: versioning stays enabled there). A delete marker, an overwrite that
+adds a version, and listing are never refused.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..base.timestamps import iso_utc
+from ..errors import BadRequest, Forbidden
+
+MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
+def guard(lock: Optional[dict], now: float, bypass: bool, what: str) -> None:
+    """Refuse (``Forbidden``, AccessDenied) to delete ``what`` (a version)
+    while ``lock`` protects it."""
+    if not lock:
+        return
+    if lock.get("hold"):
+        raise Forbidden("%s is under a legal hold: take it off first (PutObjectLegalHold OFF)" % what
+                        ).as_s3("AccessDenied")
+    until = lock.get("until")
+    if until is None or float(until) <= now:
+        return
+    if lock.get("mode") == "GOVERNANCE" and bypass:
+        return
+    raise Forbidden("%s is locked in %s mode until %s%s" % (
+        what, lock.get("mode"), _date(float(until)),
+        "" if lock.get("mode") == "COMPLIANCE" else " (send x-amz-bypass-governance-retention: true with an admin "
+        "key to bypass it)")).as_s3("AccessDenied")
+
+
+def retained(old: Optional[dict], mode: Optional[str], until: Optional[float], now: float, bypass: bool
+             ) -> dict:
+    """The lock after PutObjectRetention asks for ``mode`` until ``until``
+    (both None: remove the retention). A retention in force may be made
+    longer in its mode (or GOVERNANCE made COMPLIANCE); anything else needs
+    GOVERNANCE and a bypass, and COMPLIANCE yields to nothing."""
+    old = dict(old or {})
+    in_force = old.get("until") is not None and float(old["until"]) > now
+    if in_force:
+        longer = (mode is not None and until is not None and until >= float(old["until"])
+                  and (mode == old.get("mode") or mode == "COMPLIANCE"))
+        if not longer:
+            if old.get("mode") == "COMPLIANCE":
+                raise Forbidden("the version is locked in COMPLIANCE mode until %s: its retention may only be made "
+                                "longer" % _date(float(old["until"]))).as_s3("AccessDenied")
+            if not bypass:
+                raise Forbidden("the version is locked in GOVERNANCE mode until %s: to shorten or remove it send "
+                                "x-amz-bypass-governance-retention: true with an admin key"
+                                % _date(float(old["until"]))).as_s3("AccessDenied")
+    if mode is None:
+        old.pop("mode", None)
+        old.pop("until", None)
+    else:
+        if until is None or until <= now:
+            raise BadRequest("the retain-until date must be in the future").as_s3("InvalidArgument")
+        old.update(mode=mode, until=until)
+    return old
+
+
+def _date(stamp: float) -> str:
+    return iso_utc(stamp)
