@@ -24,6 +24,7 @@ from .catalog.buckets import Buckets
 from .catalog.claims import Claims
 from .catalog.keys import Keys
 from .catalog.keyspace import Keyspace
+from .catalog.lifecycle import Lifecycle
 from .catalog.unfinished import Unfinished
 from .catalog.versions import Versions
 from .base.periodic import Periodic
@@ -101,6 +102,7 @@ class App:
         self.versions = Versions(self.records)
         self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets)  # what names and forgets keys
         self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads
+        self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at
         # start and while it does not (by the first worker: once per
@@ -146,9 +148,11 @@ class App:
         return answer
 
     def _sweep_s3(self) -> None:
-        """Bytes nothing holds any more, and multipart uploads left unfinished."""
+        """Bytes nothing holds any more, multipart uploads left unfinished,
+        and what buckets' lifecycle rules say is due (once an hour)."""
         self.claims.sweep(SWEEP_SECONDS)
         self.unfinished.sweep(self.records.now())
+        self.lifecycle.sweep()
 
     def _watch_store(self) -> None:
         try:

@@ -51,7 +51,7 @@ class BucketTests(S3ApiTestCase):
         self.assertEqual(self.code_of(self.admin.get_bucket_policy, Bucket="photos"), "NotImplemented")
         self.assertEqual(self.code_of(self.admin.put_bucket_tagging, Bucket="photos",
                                       Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}), "NotImplemented")
-        reply = self.s3("GET", "/photos", query={"lifecycle": ""}, key_pair=self.key_pair())
+        reply = self.s3("GET", "/photos", query={"website": ""}, key_pair=self.key_pair())
         self.assertS3Error(reply, 501, "NotImplemented")
         self.admin.put_object(Bucket="photos", Key="a", Body=b"whole")
         # A subresource not served is never taken for a plain GET of the object.

@@ -30,6 +30,7 @@ class Bucket:
     region: str  # the LocationConstraint it was made with ("" for the default)
     versioning: str = ""  # "", or one of VERSIONING
     lock: Optional[dict] = None  # object lock on: {"default": {"mode", "days"}}, or {} without a default
+    lifecycle: Optional[List[dict]] = None  # its lifecycle rules (``lifecycle.Rule``), if set
 
 
 class Buckets:
@@ -77,6 +78,16 @@ class Buckets:
                 raise Conflict("object lock needs versioning enabled: this bucket's is suspended"
                                ).as_s3("InvalidBucketState")
             return dict(value, versioning="Enabled", lock=lock)
+
+        self._change(bucket, setting)
+
+    def set_lifecycle(self, bucket: Bucket, rules: Optional[List[dict]]) -> None:
+        """Set ``bucket``'s lifecycle rules (None: remove them)."""
+        def setting(value: dict) -> dict:
+            value = dict(value, lifecycle=rules)
+            if rules is None:
+                del value["lifecycle"]
+            return value
 
         self._change(bucket, setting)
 
@@ -137,4 +148,4 @@ class Buckets:
 
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
-                  value.get("lock"))
+                  value.get("lock"), value.get("lifecycle"))

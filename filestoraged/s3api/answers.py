@@ -10,6 +10,7 @@ its class, below.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 import xml.etree.ElementTree as ElementTree
 from xml.parsers import expat
 from typing import Dict, Iterable, List, Optional, Type, Union
@@ -178,6 +179,23 @@ def children(element: ElementTree.Element, name: str) -> List[ElementTree.Elemen
 def text_of(element: ElementTree.Element, name: str) -> Optional[str]:
     found = children(element, name)
     return None if not found else (found[0].text or "")
+
+
+def child(element: ElementTree.Element, name: str) -> Optional[ElementTree.Element]:
+    """The first child named ``name`` (any namespace), None if none."""
+    found = children(element, name)
+    return found[0] if found else None
+
+
+def read_time(text: str, what: str) -> float:
+    """An ISO 8601 time a client sent (``2030-01-01T00:00:00Z``, with or
+    without fractions; an offset is taken, none is UTC) as a timestamp;
+    ``BadRequest`` (InvalidArgument) naming ``what`` otherwise."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest("%s is not an ISO 8601 time" % what).as_s3("InvalidArgument") from None
+    return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def iso_time(stamp: float) -> str:

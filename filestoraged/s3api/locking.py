@@ -13,7 +13,6 @@ retention asks for ``x-amz-bypass-governance-retention: true`` from an
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Dict, Optional
 
 from ..access.scopes import ADMIN, Need
@@ -21,7 +20,7 @@ from ..catalog.buckets import Bucket
 from ..catalog.locks import MODES, retained
 from ..errors import BadRequest, Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
-from .answers import MAX_XML, Element, iso_time, read_xml, text_of, xml_answer
+from .answers import MAX_XML, Element, child, iso_time, read_time, read_xml, text_of, xml_answer
 from .signatures import Caller, may
 from .versions import read_entry
 
@@ -42,9 +41,7 @@ class LockOperations:
             raise Conflict("Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
                            ).as_s3("InvalidBucketState")
         lock = {}
-        rule = root.find("{*}Rule")
-        if rule is None:
-            rule = root.find("Rule")
+        rule = child(root, "Rule")
         if rule is not None:
             lock["default"] = _default_retention(rule)
         self.buckets.set_lock(found, lock)
@@ -165,9 +162,7 @@ def bypass_asked(request: Request, caller: Caller) -> bool:
 
 
 def _default_retention(rule) -> dict:
-    retention = rule.find("{*}DefaultRetention")
-    if retention is None:
-        retention = rule.find("DefaultRetention")
+    retention = child(rule, "DefaultRetention")
     if retention is None:
         raise BadRequest("a Rule holds a DefaultRetention").as_s3("MalformedXML")
     mode = (text_of(retention, "Mode") or "").strip()
@@ -184,12 +179,4 @@ def _default_retention(rule) -> dict:
 
 
 def _date(text: str) -> float:
-    """An ISO 8601 date and time (``2030-01-01T00:00:00Z``, with or without
-    fractions; an offset is taken) as a timestamp."""
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest("the retain-until date is not an ISO 8601 time").as_s3("InvalidArgument") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    return read_time(text, "the retain-until date")

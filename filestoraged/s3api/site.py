@@ -26,6 +26,7 @@ from ..web.router import Router
 from ..web.site import Site
 from . import answers
 from .buckets import BucketOperations
+from .lifecycle import LifecycleOperations
 from .listing import ListingOperations
 from .locking import LockOperations
 from .multipart import MultipartOperations
@@ -83,12 +84,15 @@ class S3Face:
         self.signatures = Signatures(app.tokens, server_key(config.s3_key_path), app.throttle)
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
-        multipart, locks = MultipartOperations(app), LockOperations(app)
+        multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
             Operation("bucket", "GET", "versioning", None, "GetBucketVersioning", "read", buckets.versioning),
             Operation("bucket", "PUT", "versioning", None, "PutBucketVersioning", "admin", buckets.put_versioning),
+            Operation("bucket", "GET", "lifecycle", None, "GetBucketLifecycleConfiguration", "read", lifecycle.get),
+            Operation("bucket", "PUT", "lifecycle", None, "PutBucketLifecycleConfiguration", "admin", lifecycle.put),
+            Operation("bucket", "DELETE", "lifecycle", None, "DeleteBucketLifecycle", "admin", lifecycle.delete),
             Operation("bucket", "GET", "object-lock", None, "GetObjectLockConfiguration", "read",
                       locks.get_configuration),
             Operation("bucket", "PUT", "object-lock", None, "PutObjectLockConfiguration", "admin",
