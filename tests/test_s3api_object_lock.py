@@ -6,9 +6,12 @@ bypass; a bucket's default retention applies to every write."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from datetime import datetime, timedelta, timezone
 
 from .s3api_support import BotoCase
+from .test_s3api_clients import ClientCase
 
 FAR = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -126,3 +129,30 @@ class RefusedTests(BotoCase):
         self.assertEqual(self.code_of(self.admin.put_object, Bucket="locked", Key="k", Body=b"x",
                                       ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=datetime(
                                           2001, 1, 1, tzinfo=timezone.utc)), "InvalidArgument")
+
+
+class AwsCliTests(ClientCase):
+    """docs/s3.md's object lock and lifecycle commands, through the aws cli."""
+
+    def test_lock_retention_and_lifecycle_as_documented(self):
+        self.aws("s3api", "create-bucket", "--bucket", "vault", "--object-lock-enabled-for-bucket")
+        self.aws("s3api", "put-object-lock-configuration", "--bucket", "vault", "--object-lock-configuration",
+                 '{"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 30}}}')
+        body = os.path.join(self.tree, "small.txt")
+        version = json.loads(self.aws("s3api", "put-object", "--bucket", "vault", "--key", "db.dump", "--body",
+                                      body))["VersionId"]
+        retention = json.loads(self.aws("s3api", "get-object-retention", "--bucket", "vault", "--key", "db.dump",
+                                        "--version-id", version))["Retention"]
+        self.assertEqual(retention["Mode"], "COMPLIANCE")
+        self.aws("s3api", "put-object-retention", "--bucket", "vault", "--key", "db.dump", "--version-id", version,
+                 "--retention", '{"Mode": "COMPLIANCE", "RetainUntilDate": "2030-01-01T00:00:00Z"}')
+        self.aws("s3api", "put-object-legal-hold", "--bucket", "vault", "--key", "db.dump", "--version-id", version,
+                 "--legal-hold", "Status=ON")
+        with self.assertRaises(AssertionError) as refused:
+            self.aws("s3api", "delete-object", "--bucket", "vault", "--key", "db.dump", "--version-id", version)
+        self.assertIn("AccessDenied", str(refused.exception))
+        self.aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", "vault", "--lifecycle-configuration",
+                 '{"Rules": [{"ID": "old versions", "Status": "Enabled", "Filter": {"Prefix": ""}, '
+                 '"NoncurrentVersionExpiration": {"NoncurrentDays": 30, "NewerNoncurrentVersions": 3}}]}')
+        rules = json.loads(self.aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", "vault"))["Rules"]
+        self.assertEqual([rule["ID"] for rule in rules], ["old versions"])
