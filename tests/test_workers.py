@@ -23,6 +23,7 @@ from typing import Dict, List
 from urllib.parse import urlsplit
 
 from filestoraged.workers import cpu_limit, worker_count
+from filestoraged.workers.affinity import share
 
 from .support import (MIB, Daemon, Threads, connection_refused, daemon_workers, multipart, payload, sha256,
                       wait_until)
@@ -525,3 +526,37 @@ class CpuLimitTests(unittest.TestCase):
         cgroups, own = self.hierarchy("3:cpu,cpuacct:/box\n", {"fs/cpu,cpuacct/box/cpu.cfs_quota_us": "-1\n",
                                                               "fs/cpu,cpuacct/box/cpu.cfs_period_us": "100000\n"})
         self.assertIsNone(cpu_limit(cgroups, own))
+
+
+class AffinityTests(unittest.TestCase):
+    """Each worker keeps its own share of the CPUs the daemon was given:
+    narrowed within them, never widened; the whole set with ``--cpu-affinity off``."""
+
+    def test_shares_divide_the_set_given(self):
+        self.assertEqual([share([0, 1, 2, 3], 2, slot) for slot in range(2)], [{0, 1}, {2, 3}])
+        self.assertEqual([share([4, 6, 9], 2, slot) for slot in range(2)], [{4}, {6, 9}])
+        self.assertEqual([share([3, 5], 2, slot) for slot in range(2)], [{3}, {5}])
+        self.assertIsNone(share([0], 2, 0))  # more workers than CPUs: nothing narrowed
+        self.assertIsNone(share([0, 1, 2], 1, 0))  # one worker keeps the set
+
+    def workers_on(self, cpus, *args: str) -> List[set]:
+        """The CPU sets of a two-worker daemon started on ``cpus``."""
+        data_dir = tempfile.mkdtemp(prefix="fsd-affinity-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)  # this thread's: the daemon forked from it inherits them
+        try:
+            daemon = Daemon(data_dir, "--workers", "2", *args).start()
+        finally:
+            os.sched_setaffinity(0, before)
+        self.addCleanup(daemon.stop)
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        self.assertEqual(os.sched_getaffinity(daemon.process.pid), set(cpus))  # the parent keeps what it was given
+        return [os.sched_getaffinity(pid) for pid in daemon_workers(daemon.process.pid)]
+
+    def test_each_worker_keeps_its_own_cpu_within_the_set_given(self):
+        given = sorted(os.sched_getaffinity(0))
+        if len(given) >= 2:
+            self.assertEqual(sorted(map(sorted, self.workers_on(given[:2]))), [[given[0]], [given[1]]])
+            self.assertEqual(self.workers_on(given[:2], "--cpu-affinity", "off"), [set(given[:2])] * 2)
+        self.assertEqual(self.workers_on(given[:1]), [{given[0]}] * 2)  # never widened

@@ -93,6 +93,7 @@ class Config:
     max_connections: int = 256
     max_client_connections: int = 128
     workers: str = "auto"
+    cpu_affinity: str = "auto"
     idle_timeout: float = 30.0
     head_timeout: float = 10.0
     min_body_rate: float = 1024.0
@@ -168,6 +169,8 @@ OPTIONS: List[Option] = [
            "concurrent connections from one client address, all workers together (0: no cap; "
            "trusted proxies are exempt); more get 503"),
     Option("workers", _workers, "worker processes serving one socket: a number, or auto (one per CPU)"),
+    Option("cpu_affinity", str, "auto: each worker keeps its own share of the CPUs the daemon was given (where "
+           "there are as many CPUs as workers); off: every worker runs on them all"),
     Option("idle_timeout", float, "seconds a client may stay silent before it is dropped"),
     Option("head_timeout", float, "seconds a request head may take once it started (and a body's grace)"),
     Option("min_body_rate", float, "bytes per second a request body must keep on average"),
@@ -318,6 +321,7 @@ def _check_values(config: Config) -> None:
         (config.backend != "s3" or config.command not in ("serve", "token") or all(_aws_credentials()),
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
+        (config.cpu_affinity in ("auto", "off"), "--cpu-affinity must be auto or off"),
         (config.log_level in _LOG_LEVELS, "--log-level must be one of " + ", ".join(_LOG_LEVELS)),
         (0 <= config.port <= 65535, "--port must be 0-65535 (0 picks a free one), not %d" % config.port),
         (config.max_connections >= 1, "--max-connections must be at least 1"),

@@ -153,7 +153,7 @@ class MultipartOperations:
             if stated_sha256 is not None and stated_sha256 != sha256_of(oid):
                 raise BadRequest("the SHA256 you specified did not match the object's").as_s3("BadDigest")
 
-        target = S3KeyTarget(self.app, bucket, key, fields.get("content_type"), whole, entry, if_match,
+        target = S3KeyTarget(self.app, found, key, fields.get("content_type"), whole, entry, if_match,
                              if_none_match)
         try:
             with closing(self.unfinished.stream(upload.id, parts)) as stream:

@@ -74,7 +74,7 @@ class ObjectOperations:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
                          stored_headers, meta, stream.checksums(info.oid), lock=lock)
 
-        target = S3KeyTarget(self.app, bucket, key, content_type, stream.verify, entry, if_match, if_none_match)
+        target = S3KeyTarget(self.app, found, key, content_type, stream.verify, entry, if_match, if_none_match)
         with stream:
             stored = target.store(stream)
         assert stored.entry is not None
@@ -211,7 +211,7 @@ class ObjectOperations:
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
-                target = S3KeyTarget(self.app, bucket, key, content_type, lambda oid: None, lambda info: entry,
+                target = S3KeyTarget(self.app, target_bucket, key, content_type, lambda oid: None, lambda info: entry,
                                      if_none_match=only_new)
                 written = target.store(stream).entry or entry
         headers = version_header(target_bucket, written)

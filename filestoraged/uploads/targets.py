@@ -19,6 +19,7 @@ from typing import Callable, Dict, Optional, Tuple, Type
 
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
+from ..catalog.buckets import Bucket
 from ..catalog.keys import Entry
 from ..pages.upload import result_page
 from ..sharing.rules import NewLink
@@ -224,17 +225,19 @@ class S3KeyTarget(Target):
     made to name them, as a PUT's conditions allow (``If-None-Match: *``,
     ``If-Match``). ``checks(oid)``: what the body is checked against before
     anything is published (its digests: ``s3api.payloads``); ``entry(put)``:
-    what the key's record holds of the stored object. An S3 key is never a
-    resumable upload's target."""
+    what the key's record holds of the stored object. ``bucket``: as the
+    request looked it up when it began (a bucket deleted meanwhile takes
+    the key back: ``catalog.keyspace``). An S3 key is never a resumable
+    upload's target."""
 
     kind = "s3"
 
-    def __init__(self, app, bucket: str, key: str, content_type: Optional[str], checks: Callable[[str], None],
+    def __init__(self, app, bucket: Bucket, key: str, content_type: Optional[str], checks: Callable[[str], None],
                  entry: Callable[[ObjectInfo], "Entry"], if_match: Optional[str] = None,
                  if_none_match: bool = False) -> None:
         super().__init__(app, content_type)
-        self.bucket, self.key = bucket, key
-        self.namespace = repository(bucket)
+        self.found, self.bucket, self.key = bucket, bucket.name, key
+        self.namespace = repository(bucket.name)
         self.checks, self.entry = checks, entry
         self.if_match, self.if_none_match = if_match, if_none_match
 
@@ -243,7 +246,6 @@ class S3KeyTarget(Target):
 
     def store(self, source: Readable) -> Stored:
         claims = self.app.claims
-        bucket = self.app.buckets.require(self.bucket)
         with claims.pinned(self.bucket) as pin:
             def hashed(oid: str) -> None:
                 self.checks(oid)  # a body that fails a check stores nothing
@@ -251,7 +253,7 @@ class S3KeyTarget(Target):
 
             put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
             claims.stored(self.bucket, pin, put.created)
-            entry = self.app.keyspace.name(bucket, self.key, self.entry(put.info), self.if_match,
+            entry = self.app.keyspace.name(self.found, self.key, self.entry(put.info), self.if_match,
                                            self.if_none_match)
         return Stored(put.info, put.created, entry=entry)
 

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import Deque, Dict, List, Optional
 
-from . import systemd
+from . import affinity, systemd
 from .. import config as config_module
 from ..base.interprocess import WORKER_SLOTS
 from ..web.server import url_of
@@ -61,6 +61,8 @@ class Arbiter:
         self._swaps: Deque[Child] = deque()  # old workers to replace (SIGHUP)
         self._swap: Optional[tuple] = None  # (old, new) while the new one starts
         self._stopping = False
+        self._cpus: Optional[List[int]] = None  # the CPUs given, shared out among the workers (affinity)
+        self._count = 1
 
     def run(self) -> int:
         config = self.config
@@ -79,12 +81,15 @@ class Arbiter:
         prepare(config)
         self.listeners = Listeners.open(config)
         count = worker_count(config.workers)
+        self._cpus = affinity.given() if config.cpu_affinity == "auto" else None
+        self._count = count
         scheme = "https" if config.tls_cert else "http"
         url = url_of(scheme, self.listeners.main.getsockname())
         s3 = self.listeners.s3
         # Connections wait in the sockets' backlogs until the first worker takes them.
         start_line(config, url, self.listeners.main.getsockname()[0], count,
-                   s3_url=url_of(scheme, s3.getsockname()) if s3 is not None else None)
+                   s3_url=url_of(scheme, s3.getsockname()) if s3 is not None else None,
+                   cpus=affinity.described(self._cpus, count, config.cpu_affinity))
         for slot in range(count):
             self._start(slot)
         status = self._until_ready()
@@ -145,7 +150,8 @@ class Arbiter:
 
     def _start(self, slot: int) -> Child:
         siblings = [child.pipe for child in self.children.values()] + list(self._wake)
-        child = spawn(self.config, self.listeners, slot, siblings)
+        cpus = affinity.share(self._cpus, self._count, slot) if self._cpus else None
+        child = spawn(self.config, self.listeners, slot, siblings, cpus)
         self.children[child.pid] = child
         self._selector.register(child.pipe, selectors.EVENT_READ, child)
         return child

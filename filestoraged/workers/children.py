@@ -10,10 +10,11 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Optional, Set
 
 from ..base.interprocess import run_dir
 from ..deployment import deployment_for
+from . import affinity
 from .metrics_files import MetricsFiles
 from .process import WorkerRole, serve_process
 from .startup import guarded
@@ -59,9 +60,10 @@ def give_back(config, pid: int, slot: int) -> None:
     deployment_for(config).recover(pid, slot)
 
 
-def spawn(config, listeners, slot: int, siblings: Iterable[int]) -> Child:
+def spawn(config, listeners, slot: int, siblings: Iterable[int], cpus: Optional[Set[int]] = None) -> Child:
     """Fork a worker serving ``listeners``; ``siblings``: descriptors of the
-    parent's that the worker must close (the other pipes, the wake-up pipe)."""
+    parent's that the worker must close (the other pipes, the wake-up pipe);
+    ``cpus``: the ones it keeps (``affinity``; None: the parent's)."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     sys.stdout.flush()
@@ -77,6 +79,7 @@ def spawn(config, listeners, slot: int, siblings: Iterable[int]) -> Child:
             for fd in siblings:
                 os.close(fd)
             _become_worker(parent)
+            affinity.keep(cpus)
             os.set_blocking(write_end, False)
             status = guarded(config, lambda: serve_process(config, listeners, WorkerRole(slot, write_end, parent)))
         except BaseException:
