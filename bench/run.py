@@ -70,17 +70,19 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         _pair(report, "50 MiB upload through /uploads (tus) MiB/s", runs, lambda: _tus_upload(daemon.url, big, oid),
               lambda: curl("-T", big, "-H", "Expect:", nginx.url + "/big.bin"), BIG, 0.8)
         # 1 KiB GETs over 64 keep-alive connections: the daemon as shipped
-        # (--workers auto, the access log on), the same with the access log
-        # off, --workers 1, and nginx logging too; in turns, medians kept.
+        # (--workers auto, each worker on its own CPU, the access log on), the
+        # same with the access log off, with the workers free on every CPU,
+        # --workers 1, and nginx logging too; in turns, medians kept.
         small_oid = _upload_oid(daemon.url, small)
         single = Daemon(os.path.join(work, "single"), "--workers", "1")
         quiet = Daemon(os.path.join(work, "quiet"), "--log-level", "WARNING")
+        free = Daemon(os.path.join(work, "free"), "--cpu-affinity", "off")
         try:
-            for other in (single, quiet):
+            for other in (single, quiet, free):
                 _upload_oid(other.url, small)
             url = "/files/" + small_oid
             sides = {"shipped": daemon.url + url, "quiet": quiet.url + url, "single": single.url + url,
-                     "nginx": nginx.url + "/small.bin"}
+                     "free": free.url + url, "nginx": nginx.url + "/small.bin"}
             measured: Dict[str, List[Tuple[float, float, int]]] = {side: [] for side in sides}
             order = list(sides)
             for round_ in range(max(1, min(runs, 3))):
@@ -91,9 +93,11 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         finally:
             single.stop()
             quiet.stop()
+            free.stop()
         rate, p99, errors = (_median(measured["shipped"], n) for n in range(3))
         quiet_rate, _, quiet_errors = (_median(measured["quiet"], n) for n in range(3))
         one_rate, _, one_errors = (_median(measured["single"], n) for n in range(3))
+        free_rate, _, free_errors = (_median(measured["free"], n) for n in range(3))
         ref_rate, ref_p99, ref_errors = (_median(measured["nginx"], n) for n in range(3))
         ratio = rate / ref_rate
         report.add("1 KiB GET req/s, as shipped", "%.0f" % rate, "%.0f" % ref_rate, ratio, ">= 0.30x",
@@ -108,6 +112,9 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
                    cost <= 0.10)
         report.add("1 KiB GET req/s, --workers 1", "%.0f" % one_rate, "%.0f" % ref_rate, one_rate / ref_rate,
                    "(one process)", one_errors == 0)
+        report.add("1 KiB GET req/s, workers free on every CPU (--cpu-affinity off) vs as shipped",
+                   "%.0f" % free_rate, "%.0f" % rate, free_rate / rate, "(what keeping a CPU gives)",
+                   free_errors == 0)
         report.add("RSS idle MiB, summed over parent and workers", "%.1f" % (daemon.rss() / MIB), "-", None,
                    "(ps/top)", True)
         report.add("PSS idle MiB, summed over parent and workers", "%.1f" % (daemon.pss() / MIB), "-", None,
