@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import unittest
+from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from .nginx_server import Nginx, documented_block, needs_nginx
@@ -134,6 +135,29 @@ class S3ClusterTests(unittest.TestCase):
             got = client.get_object(Bucket=bucket, Key="big.bin")
             self.assertEqual(sha256(got["Body"].read()), sha256(whole))
             self.assertTrue(got["ETag"].endswith('-4"'), got["ETag"])
+
+    def test_versions_and_a_compliance_lock_hold_on_every_daemon_and_across_a_restart(self):
+        first, second, third = self.direct()
+        first.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+        until = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        locked = first.put_object(Bucket="vault", Key="k", Body=b"the backup", ObjectLockMode="COMPLIANCE",
+                                  ObjectLockRetainUntilDate=until)["VersionId"]
+        newer = second.put_object(Bucket="vault", Key="k", Body=b"newer")["VersionId"]
+        for client in (first, second, third):
+            listed = client.list_object_versions(Bucket="vault")["Versions"]
+            self.assertEqual([(v["VersionId"], v["IsLatest"]) for v in listed], [(newer, True), (locked, False)])
+            with self.assertRaises(client.exceptions.ClientError) as refused:
+                client.delete_object(Bucket="vault", Key="k", VersionId=locked, BypassGovernanceRetention=True)
+            self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+        self.daemons[2].stop()
+        self.daemons[2].start()
+        third = self.client(self.ports[2][1])
+        with self.assertRaises(third.exceptions.ClientError) as refused:
+            third.delete_object(Bucket="vault", Key="k", VersionId=locked)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+        got = third.get_object(Bucket="vault", Key="k", VersionId=locked)
+        self.assertEqual((got["Body"].read(), got["ObjectLockMode"], got["ObjectLockRetainUntilDate"]),
+                         (b"the backup", "COMPLIANCE", until))
 
     def test_a_daemon_killed_between_parts(self):
         bucket = self.bucket_named("killed")

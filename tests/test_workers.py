@@ -483,8 +483,11 @@ class StartTests(unittest.TestCase):
         daemon.process.send_signal(signal.SIGTERM)
         _, stderr = daemon.process.communicate(timeout=30)
         self.assertEqual(daemon.process.returncode, 0, stderr)
-        self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers\)"
-                         % daemon.port)
+        cpus = len(os.sched_getaffinity(0))
+        self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers, %s\)"
+                         % (daemon.port, "each on its own CPU" if cpus == 3 else
+                            "each on its own %d CPUs" % (cpus // 3) if cpus > 3 else
+                            "sharing %d CPU%s" % (cpus, "" if cpus == 1 else "s")))
         self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr.decode())), 3)
 
 
@@ -550,7 +553,9 @@ class AffinityTests(unittest.TestCase):
         finally:
             os.sched_setaffinity(0, before)
         self.addCleanup(daemon.stop)
-        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        for conns in pinned(daemon.port).values():  # both serve: each took its CPUs before it listened
+            for conn in conns:
+                conn.close()
         self.assertEqual(os.sched_getaffinity(daemon.process.pid), set(cpus))  # the parent keeps what it was given
         return [os.sched_getaffinity(pid) for pid in daemon_workers(daemon.process.pid)]
 

@@ -59,6 +59,5 @@ def described(cpus: Optional[Sequence[int]], workers: int, setting: str) -> str:
     if setting == "off" or cpus is None:
         return ""
     if share(cpus, workers, 0) is None:
-        return ", workers on every CPU (%d for %d workers)" % (len(cpus), workers)
-    return ", each worker on its own %s" % ("CPU" if len(cpus) // workers == 1 else
-                                             "%d CPUs" % (len(cpus) // workers))
+        return ", sharing %d CPU%s" % (len(cpus), "" if len(cpus) == 1 else "s")
+    return ", each on its own %s" % ("CPU" if len(cpus) // workers == 1 else "%d CPUs" % (len(cpus) // workers))
