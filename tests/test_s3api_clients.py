@@ -62,6 +62,15 @@ class ClientCase(S3ApiCase):
                "RCLONE_CONFIG_FSD_FORCE_PATH_STYLE": "true"}
         return self.run_tool([tool_or_skip("rclone"), "--config", os.devnull, *args], env)
 
+    def s3cmd(self, *args: str) -> str:
+        config = os.path.join(self.work, "s3cfg")
+        host = "127.0.0.1:%d" % self.s3_port
+        with open(config, "w") as handle:
+            handle.write("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\n"
+                         "use_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n"
+                         % (self.key_id, self.secret, host, host))
+        return self.run_tool([tool_or_skip("s3cmd"), "-c", config, *args], {})
+
     def assertSameTree(self, left: str, right: str) -> None:
         compared = filecmp.dircmp(left, right)
         self.assertEqual((compared.left_only, compared.right_only, compared.diff_files), ([], [], []))
@@ -89,15 +98,6 @@ class AwsCliTests(ClientCase):
 
 
 class S3cmdTests(ClientCase):
-    def s3cmd(self, *args: str) -> str:
-        config = os.path.join(self.work, "s3cfg")
-        host = "127.0.0.1:%d" % self.s3_port
-        with open(config, "w") as handle:
-            handle.write("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\n"
-                         "use_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n"
-                         % (self.key_id, self.secret, host, host))
-        return self.run_tool([tool_or_skip("s3cmd"), "-c", config, *args], {})
-
     def test_put_get_ls_and_del(self):
         self.s3cmd("mb", "s3://cmd")
         self.s3cmd("put", os.path.join(self.tree, "sub", "mid.bin"), "s3://cmd/mid.bin")
@@ -161,3 +161,28 @@ class ReadmeTests(ClientCase):
         self.assertEqual(len(keys), 10)
         self.assertTrue(re.search(r"\bFSD[A-Z0-9]{17}\b", self.run_tool(
             [os.path.join(ROOT, "bin", "filestoraged"), "token", "list", "--data-dir", self.data_dir], {})))
+
+
+class ListingBoundaryTests(ClientCase):
+    """A folder that straddles the end of a 1,000-key page (999 keys, then
+    ``b/1 b/2``, then ``c0 c1 c2``) is listed once by the tools that page
+    with v1's marker: it was listed twice when the marker was the folder."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        from filestoraged.catalog.names import encode_key
+
+        self.app.buckets.create("edge")
+        for name in ["a%04d" % n for n in range(999)] + ["b/1", "b/2", "c0", "c1", "c2"]:
+            self.app.keys.records.create("s3/keys/edge/" + encode_key(name),
+                                         {"oid": "0" * 64, "size": 0, "etag": "e", "modified": 0})
+
+    def test_rclone_lists_each_folder_once(self):
+        self.assertEqual(self.rclone("lsf", "--dirs-only", "fsd:edge").split(), ["b/"])
+        self.assertEqual(len(self.rclone("lsf", "fsd:edge").split()), 999 + 1 + 3)
+
+    def test_s3cmd_lists_each_folder_once(self):
+        listed = self.s3cmd("ls", "s3://edge/")
+        self.assertEqual(listed.count("s3://edge/b/"), 1, listed[-300:])
+        self.assertEqual(len(listed.splitlines()), 999 + 1 + 3)
+

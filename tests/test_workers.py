@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from filestoraged.workers import cpu_limit, worker_count
 from filestoraged.workers.affinity import share
 
-from .support import (MIB, Daemon, Threads, connection_refused, daemon_workers, multipart, payload, sha256,
+from .support import (MIB, ROOT, Daemon, Threads, connection_refused, daemon_workers, multipart, payload, sha256,
                       wait_until)
 
 
@@ -484,9 +484,9 @@ class StartTests(unittest.TestCase):
         _, stderr = daemon.process.communicate(timeout=30)
         self.assertEqual(daemon.process.returncode, 0, stderr)
         cpus = len(os.sched_getaffinity(0))
+        mine = share(list(range(cpus)), 3, 0)
         self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers, %s\)"
-                         % (daemon.port, "each on its own CPU" if cpus == 3 else
-                            "each on its own %d CPUs" % (cpus // 3) if cpus > 3 else
+                         % (daemon.port, "each on %d of %d CPUs" % (len(mine), cpus) if mine else
                             "sharing %d CPU%s" % (cpus, "" if cpus == 1 else "s")))
         self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr.decode())), 3)
 
@@ -537,10 +537,23 @@ class AffinityTests(unittest.TestCase):
 
     def test_shares_divide_the_set_given(self):
         self.assertEqual([share([0, 1, 2, 3], 2, slot) for slot in range(2)], [{0, 1}, {2, 3}])
-        self.assertEqual([share([4, 6, 9], 2, slot) for slot in range(2)], [{4}, {6, 9}])
-        self.assertEqual([share([3, 5], 2, slot) for slot in range(2)], [{3}, {5}])
+        self.assertEqual([share(list(range(8)), 2, slot) for slot in range(2)], [{0, 1, 2, 3}, {4, 5, 6, 7}])
+        self.assertEqual([share(list(range(16)), 16, slot) for slot in (0, 7, 15)], [{0, 1}, {7, 8}, {15, 0}])
+        self.assertEqual([share([4, 6, 9], 2, slot) for slot in range(2)], [{4, 6}, {6, 9}])
+        self.assertIsNone(share([3, 5], 2, 0))  # a share of two is the whole set: nothing narrowed
         self.assertIsNone(share([0], 2, 0))  # more workers than CPUs: nothing narrowed
         self.assertIsNone(share([0, 1, 2], 1, 0))  # one worker keeps the set
+        for cpus in ([0, 1, 2], list(range(16)), [2, 3, 5, 7, 11]):
+            for workers in range(1, 20):
+                for slot in range(workers):
+                    self.assertLessEqual(share(cpus, workers, slot) or set(cpus), set(cpus))  # never widened
+
+    def test_a_process_keeps_the_share_it_is_given(self):
+        cpu = min(os.sched_getaffinity(0))
+        code = ("import os; from filestoraged.workers.affinity import keep; keep({%d}); "
+                "print(sorted(os.sched_getaffinity(0)))" % cpu)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        self.assertEqual(done.stdout.strip(), "[%d]" % cpu, done.stderr)
 
     def workers_on(self, cpus, *args: str) -> List[set]:
         """The CPU sets of a two-worker daemon started on ``cpus``."""
@@ -559,9 +572,11 @@ class AffinityTests(unittest.TestCase):
         self.assertEqual(os.sched_getaffinity(daemon.process.pid), set(cpus))  # the parent keeps what it was given
         return [os.sched_getaffinity(pid) for pid in daemon_workers(daemon.process.pid)]
 
-    def test_each_worker_keeps_its_own_cpu_within_the_set_given(self):
+    def test_each_worker_keeps_its_share_within_the_set_given(self):
         given = sorted(os.sched_getaffinity(0))
+        if len(given) >= 4:
+            self.assertEqual(sorted(map(sorted, self.workers_on(given[:4]))), [given[:2], given[2:4]])
         if len(given) >= 2:
-            self.assertEqual(sorted(map(sorted, self.workers_on(given[:2]))), [[given[0]], [given[1]]])
+            self.assertEqual(self.workers_on(given[:2]), [set(given[:2])] * 2)  # a pair each: the whole set
             self.assertEqual(self.workers_on(given[:2], "--cpu-affinity", "off"), [set(given[:2])] * 2)
         self.assertEqual(self.workers_on(given[:1]), [{given[0]}] * 2)  # never widened
