@@ -39,10 +39,13 @@ options:
 """ + _STORE_OPTIONS,
     "token": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS] [--s3]
        filestoraged token list
+       filestoraged token rotate NAME
        filestoraged token revoke NAME
 
 Manage API tokens (in the store's records, beside a serving daemon). A new
 token's secret is printed once, alone on the last line; list never shows one.
+rotate gives a token new secrets (a new S3 key pair too, if it has one),
+printed as create prints them; the old ones end at once.
 """ + _STORE_OPTIONS,
     "token create": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
                                  [--s3]
@@ -50,7 +53,8 @@ token's secret is printed once, alone on the last line; list never shows one.
 Make an API token; its secret is printed once, alone on the last line.
 
 options:
-  --scope SCOPE         repeatable: files:read|write|delete, data:REPO:read|write|delete (REPO may be *),
+  --scope SCOPE         repeatable: files:read|write|delete, data:REPO:read|create|write|delete (REPO may
+                        be *; data:REPO/KEY-PREFIX:VERB for S3 keys under a prefix),
                         share:create|delete, kv:read|write, metrics:read, or admin (everything)
   --name NAME           its name (a lock's owner in Git LFS; default: a generated one)
   --expires-in SECONDS  its lifetime (default: none)
@@ -243,11 +247,17 @@ def run_token(config) -> int:
         return 1
     tokens = TokenStore(records)
     try:
-        if action == "create" and len(config.words) == 1:
-            key = server_key(config.s3_key_path) if config.s3 else None  # before the token: a key it cannot use
-            token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None,
-                                          s3=config.s3)
-            said = "token %s: %s, expires %s" % (token.name, " ".join(map(str, token.scopes)), when(token.expires_at))
+        if (action == "create" and len(config.words) == 1) or (action == "rotate" and len(config.words) == 2):
+            with_s3 = config.s3 if action == "create" else any(found.name == config.words[1] and found.s3_key
+                                                               for found in tokens.list())
+            key = server_key(config.s3_key_path) if with_s3 else None  # before the token: a key it cannot use
+            if action == "create":
+                token, secret = tokens.create(config.scopes, config.token_name or None, config.expires_in or None,
+                                              s3=config.s3)
+            else:
+                token, secret = tokens.rotate(config.words[1])
+            said = "token %s%s: %s, expires %s" % (token.name, " rotated" if action == "rotate" else "",
+                                                   " ".join(map(str, token.scopes)), when(token.expires_at))
             if key is None or token.s3_key is None:
                 print(said)
                 print(secret)
@@ -266,7 +276,7 @@ def run_token(config) -> int:
             print("revoked %s" % config.words[1])
         else:
             print("usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]"
-                  " [--s3] | token list | token revoke NAME", file=sys.stderr)
+                  " [--s3] | token list | token rotate NAME | token revoke NAME", file=sys.stderr)
             return 2
     except FileStoreError as error:  # a server key that cannot be made is one too
         print("filestoraged token: %s" % error.text, file=sys.stderr)

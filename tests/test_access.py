@@ -302,6 +302,35 @@ class TokenCommandTests(AccessCase):
         self.assertIn("files takes read, write, delete", bad.stderr)
 
 
+    def test_rotate_ends_the_old_secrets_and_a_second_create_says_how(self):
+        made = self.command("create", "--scope", "files:write", "--name", "laptop", "--s3")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        old = dict(line.split("=", 1) for line in made.stdout.splitlines())
+        again = self.command("create", "--scope", "files:write", "--name", "laptop", "--s3")
+        self.assertEqual((again.returncode, again.stdout), (1, ""))
+        self.assertIn("filestoraged token rotate laptop", again.stderr)
+        rotated = self.command("rotate", "laptop")
+        self.assertEqual(rotated.returncode, 0, rotated.stderr)
+        new = dict(line.split("=", 1) for line in rotated.stdout.splitlines())
+        self.assertEqual(sorted(new), ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FILESTORAGED_TOKEN"])
+        self.assertTrue(all(new[name] != old[name] for name in new))
+        self.assertEqual(self.call("POST", "/files", b"old", old["FILESTORAGED_TOKEN"]).status, 401)
+        self.assertEqual(self.call("POST", "/files", b"new", new["FILESTORAGED_TOKEN"]).status, 200)
+        self.assertIsNone(self.app.tokens.find_s3(old["AWS_ACCESS_KEY_ID"]))
+        self.assertEqual(self.app.tokens.find_s3(new["AWS_ACCESS_KEY_ID"]).name, "laptop")
+        self.assertIn("laptop\tfiles:write", self.command("list").stdout)
+        self.assertEqual(self.command("rotate", "nobody").returncode, 1)
+
+    def test_a_server_key_made_by_root_belongs_to_the_data_directorys_owner(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (CI runs as root): the key is made by root for the service user")
+        os.chown(self.data_dir, 65534, 65534)
+        made = self.command("create", "--scope", "admin", "--name", "ops", "--s3")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        owner = os.stat(os.path.join(self.data_dir, "s3.key"))
+        self.assertEqual((owner.st_uid, owner.st_gid, owner.st_mode & 0o777), (65534, 65534, 0o600))
+
+
 class TrustedProxyTests(AccessCase):
     config_overrides = {"trusted_proxy": "127.0.0.1", "auth": "writes"}
     FORWARDED = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https",

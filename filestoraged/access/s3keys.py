@@ -50,7 +50,9 @@ def secret_of(server_key: bytes, key_id: str) -> str:
 def server_key(path: str) -> bytes:
     """The server key in ``path``, made (0600) if the file is missing: written
     whole under another name, then linked into place, so that workers
-    starting together all read the one that won."""
+    starting together all read the one that won. Made by root (``token
+    create --s3`` run with sudo), it belongs to its folder's owner, the
+    service user that must read it."""
     if not os.path.exists(path):
         try:
             folder = os.path.dirname(os.path.abspath(path))
@@ -58,6 +60,9 @@ def server_key(path: str) -> bytes:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
                 os.write(fd, secrets.token_hex(KEY_BYTES).encode("ascii") + b"\n")
+                if os.geteuid() == 0:
+                    owner = os.stat(folder)
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..errors import AlreadyExists, BadRequest, NotFound
+from ..errors import AlreadyExists, BackendUnavailable, BadRequest, NotFound
 from ..records.interface import Conflict, Records
 from .s3keys import is_key_id, new_key_id
 from .scopes import Scope
@@ -83,7 +83,8 @@ class TokenStore:
         try:
             self.records.create("token-names/" + name, {"digest": digest})
         except Conflict:
-            raise AlreadyExists("a token named %r exists" % name) from None
+            raise AlreadyExists("a token named %r exists: for new secrets, filestoraged token rotate %s; or revoke it "
+                                "first" % (name, name)) from None
         key_id = None
         while s3 and key_id is None:
             key_id = new_key_id()
@@ -161,6 +162,39 @@ class TokenStore:
 
     def any(self) -> bool:
         return next(iter(self.records.keys("tokens/")), None) is not None
+
+    def rotate(self, name: str) -> Tuple[Token, str]:
+        """A new secret for the token ``name`` (and, if it has an S3 key
+        pair, a new key pair): the old ones end at once, everything else
+        (scopes, expiry) stays. ``NotFound`` if there is no such token."""
+        named = self.records.get("token-names/" + name)
+        record = None if named is None else self.records.get("tokens/" + named.value["digest"])
+        if named is None or record is None:
+            raise NotFound("no token named %r" % name)
+        old = record.value
+        secret = secrets.token_urlsafe(32)
+        digest = _digest(secret)
+        key_id = None
+        while old.get("s3_key") and key_id is None:
+            key_id = new_key_id()
+            try:
+                self.records.create("s3-keys/" + key_id, {"digest": digest})
+            except Conflict:
+                key_id = None
+        self.records.create("tokens/" + digest, dict(old, last_used=None, s3_key=key_id))
+        try:
+            self.records.replace("token-names/" + name, {"digest": digest}, named.version)
+        except Conflict:  # revoked or rotated meanwhile: this one never was
+            self.records.delete("tokens/" + digest)
+            if key_id:
+                self.records.delete("s3-keys/" + key_id)
+            raise BackendUnavailable("the token %r changed while it was rotated; run it again" % name) from None
+        self.records.delete("tokens/" + named.value["digest"])
+        if old.get("s3_key"):
+            self.records.delete("s3-keys/" + old["s3_key"])
+        with self._cache_lock:
+            self._cache.clear()
+        return _token(dict(old, s3_key=key_id, last_used=None)), secret
 
     def revoke(self, name: str) -> None:
         named = self.records.get("token-names/" + name)
