@@ -9,6 +9,8 @@ import os
 import socket
 import time
 
+import filestoraged
+
 from filestoraged.storage.disk import writer as disk_writer
 
 from .support import wait_until, MIB, ServerCase, multipart, payload, sha256
@@ -209,7 +211,7 @@ class FilesContract:
         self.upload(b"m")
         reply = self.request("GET", "/healthz").json()
         self.assertEqual(reply, {"status": "ok", "backend": self.app.backend.name, "pid": os.getpid(),
-                                 "s3_api": False})
+                                 "s3_api": False, "version": filestoraged.__version__})
 
 
 class DiskFilesTests(FilesContract, ServerCase):

@@ -269,7 +269,8 @@ class HealthAndMetricsTests(ServerCase):
 
     def test_health_is_503_when_the_data_directory_cannot_be_written(self):
         self.assertEqual(self.request("GET", "/healthz").json(),
-                         {"status": "ok", "backend": "disk", "pid": os.getpid(), "s3_api": False})
+                         {"status": "ok", "backend": "disk", "pid": os.getpid(), "s3_api": False,
+                          "version": filestoraged.__version__})
         tmp_dir = os.path.join(self.data_dir, ".tmp")
         os.rmdir(tmp_dir)
         with open(tmp_dir, "w"):

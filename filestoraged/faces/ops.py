@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .. import __version__
 from ..errors import BackendUnavailable, FileStoreError
 from ..web.messages import JsonResponse, Request, TextResponse
 from ..access.scopes import Need, Scope
@@ -18,7 +19,9 @@ class OpsFace(Face):
 
     def health(self, request: Request) -> JsonResponse:
         """Whether this worker can serve (its backend answers, its disk has
-        room), which backend, and whether it serves the S3 API too."""
+        room), which backend, whether it serves the S3 API too, and the
+        version of the code it runs (after an upgrade: which worker still
+        runs the old one)."""
         backend = self.app.backend
         try:
             backend.check()
@@ -27,7 +30,7 @@ class OpsFace(Face):
             return JsonResponse(503, {"status": "unavailable", "backend": backend.name, "message": error.text},
                                 {"Retry-After": str(retry_after)})
         return JsonResponse(200, {"status": "ok", "backend": backend.name, "pid": os.getpid(),
-                                  "s3_api": self.app.s3_site is not None})
+                                  "s3_api": self.app.s3_site is not None, "version": __version__})
 
     def metrics(self, request: Request) -> TextResponse:
         return TextResponse(200, self.app.metrics.render(self.app.peer_metrics()),
