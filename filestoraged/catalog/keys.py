@@ -156,10 +156,7 @@ class Keys:
         def write(value: Optional[dict]) -> Optional[dict]:
             if value is None or (value.get("version") or "null") != version:
                 return None
-            entry = Entry.of(value)
-            entry.lock = change(entry.lock) or None
-            written[0] = entry
-            return entry.record()
+            return relocked(value, change, written)
 
         self.records.update(_record(bucket, key), write)
         return written[0]
@@ -238,6 +235,14 @@ class Keys:
                 items.append((key, Entry.of(record.value)))
                 cursor = name
         return Page(items, True)
+
+
+def relocked(value: dict, change: Callable[[Optional[dict]], dict], written: List[Optional[Entry]]) -> dict:
+    """An entry's record with its lock changed by ``change``; the entry in ``written[0]``."""
+    entry = Entry.of(value)
+    entry.lock = change(entry.lock) or None
+    written[0] = entry
+    return entry.record()
 
 
 def _sizes(value) -> Optional[List[int]]:

@@ -41,7 +41,7 @@ def guard(lock: Optional[dict], now: float, bypass: bool, what: str) -> None:
     if lock.get("mode") == "GOVERNANCE" and bypass:
         return
     raise Forbidden("%s is locked in %s mode until %s%s" % (
-        what, lock.get("mode"), _date(float(until)),
+        what, lock.get("mode"), iso_utc(float(until)),
         "" if lock.get("mode") == "COMPLIANCE" else " (send x-amz-bypass-governance-retention: true with an admin "
         "key to bypass it)")).as_s3("AccessDenied")
 
@@ -60,11 +60,11 @@ def retained(old: Optional[dict], mode: Optional[str], until: Optional[float], n
         if not longer:
             if old.get("mode") == "COMPLIANCE":
                 raise Forbidden("the version is locked in COMPLIANCE mode until %s: its retention may only be made "
-                                "longer" % _date(float(old["until"]))).as_s3("AccessDenied")
+                                "longer" % iso_utc(float(old["until"]))).as_s3("AccessDenied")
             if not bypass:
                 raise Forbidden("the version is locked in GOVERNANCE mode until %s: to shorten or remove it send "
                                 "x-amz-bypass-governance-retention: true with an admin key"
-                                % _date(float(old["until"]))).as_s3("AccessDenied")
+                                % iso_utc(float(old["until"]))).as_s3("AccessDenied")
     if mode is None:
         old.pop("mode", None)
         old.pop("until", None)
@@ -73,7 +73,3 @@ def retained(old: Optional[dict], mode: Optional[str], until: Optional[float], n
             raise BadRequest("the retain-until date must be in the future").as_s3("InvalidArgument")
         old.update(mode=mode, until=until)
     return old
-
-
-def _date(stamp: float) -> str:
-    return iso_utc(stamp)

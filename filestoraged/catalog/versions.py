@@ -24,7 +24,7 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ..errors import BadRequest
 from ..records.interface import Conflict, Records
-from .keys import KEYS, Entry
+from .keys import KEYS, Entry, relocked
 from .names import before, decode_key, encode_key, past
 
 VERSIONS = "s3/versions/"
@@ -124,10 +124,7 @@ class Versions:
         def write(value: Optional[dict]) -> Optional[dict]:
             if value is None or value.get("marker"):
                 return None
-            entry = Entry.of(value)
-            entry.lock = change(entry.lock) or None
-            written[0] = entry
-            return entry.record()
+            return relocked(value, change, written)
 
         self.records.update(self._name(bucket, version.key, version.sort), write)
         return written[0]

@@ -67,7 +67,7 @@ class LockOperations:
         if (mode is None) != (until_text is None) or (mode is not None and mode not in MODES):
             raise BadRequest("a Retention names a Mode (GOVERNANCE or COMPLIANCE) and a RetainUntilDate, or neither"
                              ).as_s3("MalformedXML")
-        until = _date(until_text) if until_text else None
+        until = read_time(until_text, "the retain-until date") if until_text else None
         now = self.app.records.now()
         bypass = bypass_asked(request, caller)
         self.app.keyspace.relock(bucket, key, request.query.get("versionId"),
@@ -131,7 +131,7 @@ def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) ->
         raise BadRequest("x-amz-object-lock-mode (GOVERNANCE or COMPLIANCE) and x-amz-object-lock-retain-until-date "
                          "come together").as_s3("InvalidArgument")
     if mode is not None and until_text is not None:
-        until = _date(until_text)
+        until = read_time(until_text, "the retain-until date")
         if until <= now:
             raise BadRequest("the retain-until date must be in the future").as_s3("InvalidArgument")
         lock.update(mode=mode.strip(), until=until)
@@ -176,7 +176,3 @@ def _default_retention(rule) -> dict:
     if count > MAX_DAYS:
         raise BadRequest("a default retention is at most 100 years").as_s3("InvalidArgument")
     return {"mode": mode, "days": count}
-
-
-def _date(text: str) -> float:
-    return read_time(text, "the retain-until date")
