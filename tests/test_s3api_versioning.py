@@ -277,3 +277,22 @@ class FsckTests(VersionCase):
         self.assertIn("vers/k (version %s)" % version, found.stdout)
         self.admin.delete_object(Bucket="vers", Key="k", VersionId=version)
         self.assertEqual(self.fsck().returncode, 0)
+
+    def test_a_lock_that_cannot_be_read_is_reported_and_keeps_its_version(self):
+        self.enable()
+        version = self.put("k", b"locked by hand")
+        self.put("k", b"newer")
+        self.assertEqual(self.fsck().returncode, 0)
+        # An older version's lock written wrong (by hand, or a store damaged):
+        # fsck names it and leaves it, and no delete takes it as no lock.
+        [name] = list(self.app.records.keys("s3/versions/vers/"))  # the one older version: ``version``
+        self.app.records.update(name, lambda value: dict(value, lock={"mode": "FOREVER", "until": "soon"}))
+        found = self.fsck("--repair")
+        self.assertEqual(found.returncode, 1, found.stdout)
+        self.assertIn("1 S3 keys and versions carry an object lock that is wrong", found.stdout)
+        self.assertIn("vers/k (version %s): an unknown mode 'FOREVER'" % version, found.stdout)
+        self.assertEqual(self.code_of(self.admin.delete_object, Bucket="vers", Key="k", VersionId=version),
+                         "AccessDenied")
+        self.assertEqual(self.admin.get_object(Bucket="vers", Key="k", VersionId=version)["Body"].read(),
+                         b"locked by hand")
+

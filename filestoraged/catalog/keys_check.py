@@ -1,11 +1,14 @@
 """``fsck`` of the S3 keys and versions: every key and every older
-version names bytes that are stored, and holds its claim on them (the
-``s3/names/…`` record that keeps them from being swept).
+version names bytes that are stored, holds its claim on them (the
+``s3/names/…`` record that keeps them from being swept), and carries an
+object lock only where its bucket has object lock on, in a form that can
+be read.
 
 A key naming bytes that are gone cannot be mended here (the bytes are
 lost: restore them from a backup, or delete the key); a missing claim is
 written again with ``repair`` (it only keeps bytes, it never removes
-any). Names whose key is gone are left alone: a write in flight names its
+any). A lock found wrong is reported and never changed: only a person may
+decide to end one. Names whose key is gone are left alone: a write in flight names its
 bytes before its key's record is written, and the sweep lets go of them.
 """
 
@@ -21,6 +24,7 @@ from ..storage.names import repository
 from .buckets import Buckets
 from .claims import Claims
 from .keys import KEYS, Entry
+from .locks import unreadable
 from .names import decode_key
 from .versions import iterate, label
 
@@ -30,6 +34,7 @@ class KeysReport:
     checked: int = 0
     gone: List[str] = field(default_factory=list)  # "bucket/key [version]" whose bytes are not stored
     unclaimed: List[str] = field(default_factory=list)  # ... without the record that holds its bytes
+    bad_locks: List[str] = field(default_factory=list)  # "... : why" whose object lock is wrong
 
 
 def check_keys(records: Records, backend: Backend, repair: bool) -> KeysReport:
@@ -44,6 +49,10 @@ def check_keys(records: Records, backend: Backend, repair: bool) -> KeysReport:
                 backend.stat(repository(bucket.name), entry.oid)
             except NotFound:
                 report.gone.append(where)
+            why = unreadable(entry.lock) or (
+                "locked in a bucket without object lock" if entry.lock and bucket.lock is None else None)
+            if why:
+                report.bad_locks.append("%s: %s" % (where, why))
             if not claims.named(bucket.name, entry.oid, key, version):
                 report.unclaimed.append(where)
                 if repair:

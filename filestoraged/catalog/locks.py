@@ -27,11 +27,40 @@ from ..errors import BadRequest, Forbidden
 MODES = ("GOVERNANCE", "COMPLIANCE")
 
 
+def unreadable(lock: object) -> Optional[str]:
+    """Why a version's stored lock cannot be read (None: it can), for fsck:
+    a lock that cannot be read is never taken as no lock."""
+    if lock is None:
+        return None
+    if not isinstance(lock, dict):
+        return "not a lock record"
+    if not isinstance(lock.get("hold", False), bool):
+        return "a legal hold that is neither on nor off"
+    if "until" in lock or "mode" in lock:
+        if lock.get("mode") not in MODES:
+            return "an unknown mode %r" % str(lock.get("mode"))[:20]
+        if not isinstance(lock.get("until"), (int, float)) or isinstance(lock.get("until"), bool):
+            return "a retain-until date that is not a time"
+    return None
+
+
+def readable(lock: Optional[dict], what: str) -> dict:
+    """``lock`` (``{}`` for none), or ``Forbidden`` where it cannot be read:
+    the version is then kept, and nothing is said of a lock as if it were
+    known."""
+    why = unreadable(lock)
+    if why:
+        raise Forbidden("%s carries an object lock that cannot be read (%s): it is kept as if locked; "
+                        "filestoraged fsck names it" % (what, why)).as_s3("AccessDenied")
+    return lock or {}
+
+
 def guard(lock: Optional[dict], now: float, bypass: bool, what: str) -> None:
     """Refuse (``Forbidden``, AccessDenied) to delete ``what`` (a version)
     while ``lock`` protects it."""
     if not lock:
         return
+    lock = readable(lock, what)
     if lock.get("hold"):
         raise Forbidden("%s is under a legal hold: take it off first (PutObjectLegalHold OFF)" % what
                         ).as_s3("AccessDenied")
@@ -52,7 +81,7 @@ def retained(old: Optional[dict], mode: Optional[str], until: Optional[float], n
     (both None: remove the retention). A retention in force may be made
     longer in its mode (or GOVERNANCE made COMPLIANCE); anything else needs
     GOVERNANCE and a bypass, and COMPLIANCE yields to nothing."""
-    old = dict(old or {})
+    old = dict(readable(old, "the version"))
     in_force = old.get("until") is not None and float(old["until"]) > now
     if in_force:
         longer = (mode is not None and until is not None and until >= float(old["until"])

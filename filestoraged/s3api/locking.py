@@ -17,7 +17,7 @@ from typing import Dict, Optional
 
 from ..access.scopes import ADMIN, Need
 from ..catalog.buckets import Bucket
-from ..catalog.locks import MODES, retained
+from ..catalog.locks import MODES, readable, retained, unreadable
 from ..errors import BadRequest, Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, child, iso_time, read_time, read_xml, text_of, xml_answer
@@ -87,7 +87,7 @@ class LockOperations:
         if status not in ("ON", "OFF"):
             raise BadRequest("a LegalHold's Status is ON or OFF").as_s3("MalformedXML")
         self.app.keyspace.relock(bucket, key, request.query.get("versionId"),
-                                 lambda old: dict(old or {}, hold=status == "ON"))
+                                 lambda old: dict(readable(old, "the version"), hold=status == "ON"))
         return EmptyResponse(200)
 
     def get_legal_hold(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
@@ -104,7 +104,7 @@ class LockOperations:
 
     def _lock_of(self, request: Request, bucket: str, key: str) -> dict:
         found = self._locked(bucket)
-        return dict(read_entry(self.app, found, key, request.query.get("versionId")).lock or {})
+        return dict(readable(read_entry(self.app, found, key, request.query.get("versionId")).lock, "the version"))
 
 
 def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) -> Optional[dict]:
@@ -143,8 +143,9 @@ def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) ->
 
 
 def lock_headers(lock: Optional[dict]) -> Dict[str, str]:
-    """What a GET or HEAD says of a version's lock."""
-    if not lock:
+    """What a GET or HEAD says of a version's lock (nothing of one that
+    cannot be read: GetObjectRetention says why)."""
+    if not lock or unreadable(lock):
         return {}
     headers = {}
     if lock.get("until") is not None:
