@@ -4,8 +4,9 @@ boto3's ``put_object`` and ``get_object`` of 50 MiB, ``upload_file`` of
 500 MiB (multipart, boto3's defaults), a ListObjectsV2 walk over 10,000
 keys, a ListObjectVersions walk over 10,000 versions (2,000 keys of 5);
 4 KiB PUTs into a versioned bucket against an unversioned one (the
-daemon alone); and the daemon's memory with 8 multipart uploads of 100
-and of 200 MiB at once.
+daemon alone); the daemon's memory with 8 multipart uploads of 100
+and of 200 MiB at once; and the lifecycle sweep's memory over 10,000
+versions against 500 (in-process, on the stopped daemon's store).
 
 The daemon runs as shipped but for ``--s3-api`` (the S3 API is off by
 default), ``--auth all``, so that every request's signature is checked,
@@ -168,6 +169,7 @@ def run(work: str, runs: int, report) -> None:
                        "flat in size", growth[EACH] <= growth[SMALL] + 16)
         finally:
             daemon.stop()
+        _lifecycle_walk(report, daemon.data_dir, runs)
 
 
 def _versioning(report, runs: int, ours, theirs) -> None:
@@ -201,6 +203,46 @@ def _versioning(report, runs: int, ours, theirs) -> None:
 
     _pair(report, "S3 API ListObjectVersions of 10,000 versions vs SeaweedFS", 3 * runs, walk(ours), walk(theirs),
           LISTED, 1.0, unit="versions/s")
+
+
+def _lifecycle_walk(report, data_dir: str, runs: int) -> None:
+    """The lifecycle sweep's walk over the versioned bucket the rows above
+    filled, in-process on the stopped daemon's store, with a rule that finds
+    nothing due (so every version is read and none deleted): its peak of
+    Python memory (tracemalloc) over ``LISTED`` versions against the same
+    walk over a twentieth of them (the keys under ``v/000``), and its rate."""
+    import tracemalloc
+
+    from filestoraged.app import App
+    from filestoraged.catalog import lifecycle
+    from filestoraged.config import Config
+
+    app = App(Config(port=0, data_dir=data_dir))
+    try:
+        bucket = app.buckets.get("versioned")
+        walks = {}
+        for prefix in ("v/000", "v/"):
+            rule = lifecycle.Rule(id="walk", enabled=True, prefix=prefix, noncurrent_days=10 ** 6).record()
+            app.buckets.set_lifecycle(bucket, [rule])
+            peaks, times = [], []
+            for _ in range(runs):
+                tracemalloc.start()
+                start = time.perf_counter()
+                if app.lifecycle.sweep(wait=True):
+                    raise SystemExit("bench: the lifecycle walk deleted what was not due")
+                times.append(time.perf_counter() - start)
+                peaks.append(tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
+            walks[prefix] = (statistics.median(peaks), statistics.median(times))
+        app.buckets.set_lifecycle(bucket, None)
+    finally:
+        app.close()
+    small, whole = walks["v/000"][0], walks["v/"][0]
+    report.add("S3 lifecycle sweep peak memory, %d versions vs %d, KiB (in-process, tracemalloc)"
+               % (LISTED, LISTED // 20), "%.0f" % (whole / 1024), "%.0f" % (small / 1024), whole / small,
+               "<= 1.5x (flat)", whole <= 1.5 * small)
+    report.add("S3 lifecycle sweep walk over %d versions, versions/s (in-process, tracemalloc on)" % LISTED,
+               "%.0f" % (LISTED / walks["v/"][1]), "-", None, "-", True)
 
 
 def _multipart_growth(daemon: Daemon, client, work: str, size: int) -> float:

@@ -149,7 +149,7 @@ class App:
 
     def _sweep_s3(self) -> None:
         """Bytes nothing holds any more, multipart uploads left unfinished,
-        and what buckets' lifecycle rules say is due (once an hour)."""
+        and what buckets' lifecycle rules say is due (once a day)."""
         self.claims.sweep(SWEEP_SECONDS)
         self.unfinished.sweep(self.records.now())
         self.lifecycle.sweep()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from unittest import mock
 
+from filestoraged.catalog import lifecycle
+
 from .s3api_support import BotoCase
 
 DAY = 86400
@@ -83,6 +85,9 @@ class SweepTests(LifecycleCase):
                     "NoncurrentVersionExpiration": {"NoncurrentDays": 7, "NewerNoncurrentVersions": 1}},
                    {"ID": "markers", "Status": "Enabled", "Filter": {},
                     "Expiration": {"ExpiredObjectDeleteMarker": True}})
+        paged = mock.patch.object(lifecycle, "PAGE", 2)  # a key's versions read across pages
+        paged.start()
+        self.addCleanup(paged.stop)
         self.assertEqual(self.sweep_in(6), 1)  # the lone marker
         listed = self.admin.list_object_versions(Bucket="aging")
         self.assertEqual([m["Key"] for m in listed["DeleteMarkers"]], ["other"])
@@ -111,12 +116,15 @@ class SweepTests(LifecycleCase):
         self.sweep_in(3)
         self.assertNotIn("Uploads", self.admin.list_multipart_uploads(Bucket="aging"))
 
-    def test_the_sweep_runs_once_an_hour_across_daemons(self):
+    def test_the_sweep_runs_once_a_day_across_daemons(self):
         self.admin.put_object(Bucket="aging", Key="a", Body=b"x")
         self.rules({"ID": "all", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}})
         self.app.lifecycle.sweep()  # takes the turn now: nothing is due yet
         later = self.app.records.now() + 2 * DAY
         with mock.patch.object(self.app.records, "now", return_value=later):
-            self.assertEqual(self.app.lifecycle.sweep(), 1)  # an hour (and more) since the last turn
+            self.assertEqual(self.app.lifecycle.sweep(), 1)  # a day (and more) since the last turn
             self.admin.put_object(Bucket="aging", Key="b", Body=b"x")
-            self.assertEqual(self.app.lifecycle.sweep(), 0)  # another daemon's timer, the same hour: not its turn
+        with mock.patch.object(self.app.records, "now", return_value=later + 23 * 3600):
+            self.assertEqual(self.app.lifecycle.sweep(), 0)  # another daemon's timer, the same day: not its turn
+        with mock.patch.object(self.app.records, "now", return_value=later + 3 * DAY):
+            self.assertEqual(self.app.lifecycle.sweep(), 1)

@@ -9,9 +9,10 @@ after they stopped being current, keeping the ``NewerNoncurrentVersions``
 newest) and ``AbortIncompleteMultipartUpload``. The rules are part of the
 bucket's record.
 
-The sweep runs at most once an ``INTERVAL`` across every daemon (a turn
-record, as the idle-bytes sweep takes), walks each rule's prefix a page
-at a time (memory does not grow with the bucket), and deletes through the
+The sweep runs at most once an ``INTERVAL`` (a day) across every daemon (a
+turn record, as the idle-bytes sweep takes), walks each rule's prefix a
+page at a time and each key's versions as they come (memory does not grow
+with the bucket nor with a key's versions), and deletes through the
 keyspace, so a locked version is never deleted (``locks``: the sweep
 passes it by, as S3's lifecycle does) and bytes go only once no version
 names them.
@@ -19,6 +20,7 @@ names them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import asdict, dataclass
 from typing import Iterator, List, Optional, Tuple
@@ -33,8 +35,10 @@ from .versions import Version
 log = logging.getLogger(__name__)
 
 TURN = "s3-lifecycle"
-INTERVAL = 3600.0  # seconds between sweeps, across every daemon
 DAY = 86400.0
+# Rules count in days, and S3 too carries them out once a day: a sweep
+# reads every version under each rule's prefix, so it runs no more often.
+INTERVAL = DAY
 PAGE = 1000
 MAX_RULES = 1000  # as S3
 
@@ -92,25 +96,26 @@ class Lifecycle:
             done += self._expire(bucket, rule, key, versions, now)
         return done
 
-    def _expire(self, bucket: Bucket, rule: Rule, key: str, versions: List[Version], now: float) -> int:
-        """One key's versions: the latest (current, or a delete marker)
-        first, then the older ones, newest first; each older one stopped
-        being current when the one before it in this list was made."""
-        done = 0
-        current = versions[0] if versions[0].sort == "" else None
+    def _expire(self, bucket: Bucket, rule: Rule, key: str, versions: Iterator[Version], now: float) -> int:
+        """One key's versions, read as they come (a key of a million versions
+        costs no more memory than one): the latest (current, or a delete
+        marker) first, then the older ones, newest first; each older one
+        stopped being current when the one before it was made."""
+        latest = next(versions)
+        current = None if latest.sort else latest
         if current is not None and _due(rule, current.modified, now):
             self.keyspace.forget(bucket, key)  # a delete marker where versions are kept
             return 1  # its older versions are judged on the next sweep, from the marker's time
-        if rule.noncurrent_days is not None:
-            kept = 0
-            for newer, version in zip(versions, versions[1:]):
-                if version.entry is None:
-                    continue  # an older marker: nothing holds bytes there
+        done, kept, newer = 0, 0, latest
+        older = None
+        for older in versions:
+            if rule.noncurrent_days is not None and older.entry is not None:  # a marker holds no bytes
                 kept += 1
                 if kept > rule.newer_noncurrent and newer.modified + rule.noncurrent_days * DAY <= now:
-                    done += self._delete(bucket, key, version)
-        if rule.expired_markers and current is None and len(versions) == 1 and versions[0].marker:
-            done += self._delete(bucket, key, versions[0])
+                    done += self._delete(bucket, key, older)
+            newer = older
+        if rule.expired_markers and current is None and older is None and latest.marker:
+            done += self._delete(bucket, key, latest)
         return done
 
     def _delete(self, bucket: Bucket, key: str, version: Version) -> int:
@@ -131,23 +136,19 @@ def _due(rule: Rule, modified: float, now: float) -> bool:
     return rule.expire_date is not None and rule.expire_date <= now
 
 
-def _keys(versions, bucket: str, prefix: str) -> Iterator[Tuple[str, List[Version]]]:
-    """Each key under ``prefix`` with its versions, current first, a page of
-    the listing at a time."""
+def _keys(versions, bucket: str, prefix: str) -> Iterator[Tuple[str, Iterator[Version]]]:
+    """Each key under ``prefix`` with its versions, current first, read a
+    page of the listing at a time."""
+    return itertools.groupby(_walk(versions, bucket, prefix), key=lambda version: version.key)
+
+
+def _walk(versions, bucket: str, prefix: str) -> Iterator[Version]:
     key_marker, version_marker = "", ""
-    key, group = None, []  # type: Tuple[Optional[str], List[Version]]
     while True:
         page = versions.page(bucket, prefix, "", key_marker, version_marker, PAGE)
-        for item in page.items:
-            version = item[0]
-            if version.key != key:
-                if key is not None:
-                    yield key, group
-                key, group = version.key, []
-            group.append(version)
+        for version, _latest in page.items:
+            yield version
         if not page.truncated or not page.items:
-            break
+            return
         last = page.items[-1][0]
         key_marker, version_marker = last.key, last.id
-    if key is not None:
-        yield key, group
