@@ -173,8 +173,9 @@ class ObjectOperations:
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
             except FileStoreError as error:
-                results.append(Element("Error", [Element("Key", name or ""), Element("Code", code_of(error)),
-                                                 Element("Message", error.text)]))
+                results.append(Element("Error", [Element("Key", name or "")]
+                                       + ([Element("VersionId", asked)] if asked is not None else [])
+                                       + [Element("Code", code_of(error)), Element("Message", error.text)]))
         return xml_answer(200, "DeleteResult", results)
 
     # -- COPY ---------------------------------------------------------------------
