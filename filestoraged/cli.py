@@ -1,5 +1,5 @@
-"""The ``filestoraged`` command: serve (the default), fsck, token, and the
-client's put, get, rm and ls (``client``)."""
+"""The ``filestoraged`` command: serve (the default), fsck, token, backup,
+restore, and the client's put, get, rm and ls (``client``)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,23 @@ token's secret is printed once, alone on the last line; list never shows one.
 rotate gives a token new secrets (a new S3 key pair too, if it has one),
 printed as create prints them; the old ones end at once.
 """ + _STORE_OPTIONS,
+    "backup": """usage: filestoraged backup DEST [store options]
+
+Copy the store, while it serves, into the folder DEST: every object (hard-linked
+where DEST is on the same file system, else copied), the records (tokens, share
+links, the key-value store, S3 keys and versions) and the object index as each
+stood at one moment, and the S3 server key. DEST/backup.json, written last, says
+what it holds. Backing up into the same DEST again copies only what is new and
+removes what is gone. Uploads not finished are left out. Disk backend with
+--records local only (docs/operations.md says what to do otherwise).
+""" + _STORE_OPTIONS,
+    "restore": """usage: filestoraged restore BACKUP --data-dir DIR
+
+Make a store in DIR (new, or an empty folder: what is restored then belongs to
+its owner) of the backup in the folder BACKUP; then start the daemon on DIR.
+Objects are hard-linked from the backup where both are on one file system
+(the backup stays as it was), else copied.
+""" + _STORE_OPTIONS,
     "token create": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
                                  [--s3]
 
@@ -76,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .client.arguments import main as client_main
 
         return client_main(argv)
-    if argv and argv[0] in ("fsck", "token") and ("--help" in argv or "-h" in argv):
+    if argv and argv[0] in ("fsck", "token", "backup", "restore") and ("--help" in argv or "-h" in argv):
         words = [word for word in argv if not word.startswith("-")][:2]
         print(SUBCOMMAND_HELP.get(" ".join(words), SUBCOMMAND_HELP[argv[0]]), end="")
         return 0
@@ -89,6 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return guarded(config, lambda: run_fsck(config))
     if config.command == "token":
         return run_token(config)
+    if config.command in ("backup", "restore"):
+        return guarded(config, lambda: run_backup(config))
     return guarded(config, lambda: run_daemon(config, argv))
 
 
@@ -106,6 +125,41 @@ def run_daemon(config, argv: Sequence[str]) -> int:
     from .workers.arbiter import Arbiter
 
     return Arbiter(config, argv).run()
+
+
+def run_backup(config) -> int:
+    """``backup DEST`` and ``restore BACKUP``: what was copied, one line each."""
+    from .errors import FileStoreError
+
+    if config.backend != "disk" or config.records != "local":
+        return fail("filestoraged %s copies a disk store with --records local; with --backend %s back up what "
+                    "holds the store with its own tools (docs/operations.md, Backup and restore)"
+                    % (config.command, config.backend), 2)
+    folder = config.words[0]
+    try:
+        if config.command == "backup":
+            if not os.path.isdir(config.data_dir):
+                return no_data_dir(config)
+            from .backup.make import make_backup
+
+            made = make_backup(config.data_dir, folder, config.max_size)
+            print("backed up %s into %s: %d objects, %s (%d new, %d removed: no longer stored; as %s), the records "
+                  "as of %s" % (config.data_dir, folder, made.objects, size_text(made.bytes), made.new, made.removed,
+                                made.how, made.started))
+            return 0
+        from .backup.restore import restore
+
+        manifest, placed, lacking = restore(folder, config.data_dir, config.max_size)
+    except FileStoreError as error:
+        return fail("filestoraged %s: %s" % (config.command, error.text), 1)
+    print("restored %s (backed up %s from %s) into %s: %d objects (%d linked, %d copied)"
+          % (folder, manifest.started, manifest.source, config.data_dir, placed.new + placed.kept, placed.linked,
+             placed.copied))
+    if lacking:
+        print("%d objects the backup names are not in it: %s; filestoraged fsck names what they leave without bytes"
+              % (len(lacking), ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")))
+        return 1
+    return 0
 
 
 def run_fsck(config) -> int:

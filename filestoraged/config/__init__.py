@@ -235,17 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="filestoraged",
         allow_abbrev=False,
         usage="filestoraged [serve] [options]\n"
-              "       filestoraged fsck|token ... (filestoraged fsck --help, token --help)\n"
+              "       filestoraged fsck|token|backup|restore ... (filestoraged fsck --help, ...)\n"
               "       filestoraged [--url URL] put|get|rm|ls ... (filestoraged put --help, ...)",
         description="Store files over HTTP and give them back byte for byte. The options below are the "
-        "daemon's (serve, the default); fsck verifies every stored object, token manages API tokens, and "
+        "daemon's (serve, the default); fsck verifies every stored object, token manages API tokens, backup "
+        "and restore copy a serving store and make a store of the copy, and "
         "put, get, rm and ls are the client: each has its own --help.",
         epilog="Each flag can also be set as FILESTORAGED_<NAME> in the environment "
         "(e.g. FILESTORAGED_DATA_DIR) or as <name> in the [filestoraged] section "
         "of the --config file; flags win over the environment, which wins over the file. "
         "The client's server is --url URL, else $FILESTORAGED_URL, else http://127.0.0.1:8080.",
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "fsck", "token"],
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "fsck", "token", "backup", "restore"],
                         help=argparse.SUPPRESS)
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)
@@ -301,8 +302,11 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
                     token_name=args.name, expires_in=args.expires_in, s3=args.s3, given=tuple(given), **values)
-    if args.words and config.command != "token":
+    if args.words and config.command not in ("token", "backup", "restore"):
         raise ConfigError("unexpected argument %r" % args.words[0])
+    if config.command in ("backup", "restore") and len(args.words) != 1:
+        raise ConfigError("filestoraged %s takes one folder: filestoraged %s" % (
+            config.command, "backup DEST" if config.command == "backup" else "restore BACKUP --data-dir DIR"))
     if config.repair and config.command != "fsck":
         raise ConfigError("--repair goes with fsck: filestoraged fsck --repair")
     _check_values(config)
