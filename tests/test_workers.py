@@ -340,6 +340,30 @@ class ReloadedConfigurationTests(unittest.TestCase):
         self.assertIsNone(daemon.process.poll())
 
 
+class OneProcessReloadTests(unittest.TestCase):
+    def test_sighup_to_a_daemon_of_one_process_is_said_and_it_serves_on(self):
+        """``systemctl reload`` of ``--workers 1`` (what auto gives on one
+        CPU) ended the daemon: SIGHUP was left to its default."""
+        folder = tempfile.mkdtemp(prefix="fsd-one-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        log = os.path.join(folder, "daemon.log")
+        daemon = Daemon(os.path.join(folder, "store"), "--workers", "1", log=log).start()
+        self.addCleanup(daemon.stop)
+        os.kill(daemon.process.pid, signal.SIGHUP)
+
+        def said() -> str:
+            with open(log) as handle:
+                return handle.read()
+
+        wait_until(lambda: "SIGHUP: a daemon of one process" in said() or daemon.process.poll() is not None,
+                   "the reload is answered")
+        self.assertIsNone(daemon.process.poll(), said())
+        conn = connect(daemon.port)
+        self.addCleanup(conn.close)
+        self.assertEqual(call(conn, "GET", "/healthz")[0], 200)
+        self.assertEqual(daemon.stop(), 0)
+
+
 class KilledMidDownloadTests(WorkersCase):
     """A once-link's reservation held by a transfer that a real kill cut (of
     the worker serving it, or of the whole daemon) is given back: the link

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
 from . import systemd
 from ..app import App
@@ -63,6 +63,8 @@ def serve_process(config, listeners: Optional[Listeners] = None, role: Optional[
 class ServingProcess:
     """Serving until a stop signal, then draining: the part every role shares."""
 
+    waits_for: Set[int] = set()  # signals besides the stop signals this role takes (``signalled``)
+
     def __init__(self, config, listeners: Optional[Listeners]) -> None:
         self.config, self.listeners = config, listeners
 
@@ -77,7 +79,7 @@ class ServingProcess:
             import pymemcache.client.base
 
             pymemcache.client.base.RECV_SIZE = MEMCACHED_RECV_SIZE
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS | self.waits_for)
         self.hold()
         try:
             return self._serve()
@@ -90,7 +92,11 @@ class ServingProcess:
         for server in servers:
             threading.Thread(target=server.serve_forever, name="accept-" + server.site.name, daemon=True).start()
         self.ready(servers, stop)
-        received = signal.sigwait(STOP_SIGNALS)
+        while True:
+            received = signal.sigwait(STOP_SIGNALS | self.waits_for)
+            if received in STOP_SIGNALS:
+                break
+            self.signalled(received)
         stop.set()
         log.info("%s received", signal.Signals(received).name)
         log.info("stopping: no new connections, draining in-flight requests")
@@ -164,6 +170,12 @@ class Alone(ServingProcess):
 
     _lock = None
     _watchdog: Optional[threading.Thread] = None
+    waits_for = {signal.SIGHUP}  # systemctl reload: left to its default, it would end the daemon
+
+    def signalled(self, number: int) -> None:
+        log.warning("SIGHUP: a daemon of one process (--workers 1) cannot replace itself while it serves: it "
+                    "goes on with its configuration and code; restart it to apply new ones (under socket "
+                    "activation no connection is refused meanwhile)")
 
     def hold(self) -> None:
         self._lock = dirlock.hold(self.config.data_dir)
