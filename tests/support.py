@@ -303,16 +303,18 @@ class Daemon:
 
     def __init__(self, data_dir: str, *args: str, env: Optional[Dict[str, str]] = None, port: int = 0,
                  log: Optional[str] = None, own_session: bool = False,
-                 log_level: Optional[str] = os.environ.get("FSD_TEST_LOG", "WARNING")) -> None:
+                 log_level: Optional[str] = os.environ.get("FSD_TEST_LOG", "WARNING"),
+                 cwd: Optional[str] = None) -> None:
         """``log``: a file its standard error is appended to (else a pipe, read
         when it fails to start); ``own_session``: started in a session of its
-        own, as systemd starts a service; ``log_level`` None: its default."""
+        own, as systemd starts a service; ``log_level`` None: its default;
+        ``cwd``: where it runs (``python -m`` imports from there first)."""
         self.data_dir = data_dir
         self.log = log
         self.args = list(args)
         self.env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
         self.port = port or free_port()
-        self.own_session, self.log_level = own_session, log_level
+        self.own_session, self.log_level, self.cwd = own_session, log_level, cwd
         self.process: Optional[subprocess.Popen] = None
 
     @property
@@ -325,10 +327,10 @@ class Daemon:
         if self.log:
             with open(self.log, "ab") as log:
                 self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
-                                                start_new_session=self.own_session)
+                                                start_new_session=self.own_session, cwd=self.cwd)
         else:
             self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE, start_new_session=self.own_session)
+                                            stderr=subprocess.PIPE, start_new_session=self.own_session, cwd=self.cwd)
         if wait:
             try:
                 wait_for_port(self.port, self.process)

@@ -364,6 +364,110 @@ class OneProcessReloadTests(unittest.TestCase):
         self.assertEqual(daemon.stop(), 0)
 
 
+class UpgradeInPlaceTests(unittest.TestCase):
+    """New code installed, then SIGHUP (``systemctl reload``): the daemon
+    runs it, in the same process, without refusing or failing a request;
+    code that does not start is logged and the running code kept. The
+    daemon runs from a copy of the package that the test changes, as an
+    upgrade changes the installed one."""
+
+    def setUp(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="fsd-upgrade-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.code = os.path.join(self.folder, "code")
+        shutil.copytree(os.path.join(ROOT, "filestoraged"), os.path.join(self.code, "filestoraged"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        self.log = os.path.join(self.folder, "daemon.log")
+        self.daemon = Daemon(os.path.join(self.folder, "store"), "--workers", "2", env={"PYTHONPATH": self.code},
+                             log=self.log, log_level="INFO", cwd=self.folder).start()
+        self.addCleanup(self.daemon.stop)
+        self.parent = self.daemon.process.pid
+        wait_until(lambda: len(daemon_workers(self.parent)) == 2, "two workers run")
+
+    def install(self, version: str, broken: bool = False) -> None:
+        """The package's version changed, as a new release installed over it."""
+        init = os.path.join(self.code, "filestoraged", "__init__.py")
+        with open(init) as found:
+            text = found.read()
+        text = re.sub(r'__version__ = "[^"]*"', '__version__ = "%s"' % version, text)
+        with open(init, "w") as out:
+            out.write(text + ("\nimport a_module_nobody_installed\n" if broken else ""))
+
+    def said(self) -> str:
+        with open(self.log) as handle:
+            return handle.read()
+
+    def versions(self, asks: int = 8) -> set:
+        found = set()
+        for _ in range(asks):
+            conn = connect(self.daemon.port)
+            try:
+                found.add(json.loads(call(conn, "GET", "/healthz")[1])["version"])
+            finally:
+                conn.close()
+        return found
+
+    def test_a_reload_after_new_code_is_installed_runs_it_and_refuses_nothing(self):
+        running = self.versions().pop()
+        old = set(daemon_workers(self.parent))
+        done = threading.Event()
+        outcomes = {"ok": 0, "failed": []}
+
+        def hammer(number: int) -> None:
+            sent = 0
+            while not done.is_set():
+                body = b"upload %d-%d" % (number, sent)
+                sent += 1
+                try:
+                    conn = connect(self.daemon.port)
+                    status, _ = call(conn, "POST", "/files", body)
+                    if status == 200:
+                        status, got = call(conn, "GET", "/files/" + sha256(body))
+                        status = status if got == body else "wrong bytes"
+                    conn.close()
+                except (OSError, http.client.HTTPException) as error:
+                    outcomes["failed"].append(repr(error))
+                    continue
+                if status == 200:
+                    outcomes["ok"] += 1
+                else:
+                    outcomes["failed"].append(status)
+
+        with Threads(90) as threads:
+            for number in range(4):
+                threads.start(hammer, number)
+            try:
+                wait_until(lambda: outcomes["ok"] > 20, "requests flow")
+                self.install("9.9.9")
+                os.kill(self.parent, signal.SIGHUP)
+                wait_until(lambda: not old & set(daemon_workers(self.parent)) and self.versions() == {"9.9.9"},
+                           "workers of the new code replaced the old ones", timeout=60)
+                before = outcomes["ok"]
+                wait_until(lambda: outcomes["ok"] > before + 20, "the new workers serve")
+            finally:
+                done.set()
+        self.assertEqual(outcomes["failed"], [])
+        self.assertIsNone(self.daemon.process.poll())  # the same process: systemd's MAINPID holds
+        self.assertEqual(len(daemon_workers(self.parent)), 2)
+        self.assertIn("filestoraged 9.9.9 installed (this is %s): upgrading in place" % running, self.said())
+        self.assertIn("upgraded in place from filestoraged %s" % running, self.said())
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertNotIn("Traceback", self.said())
+
+    def test_installed_code_that_does_not_start_is_said_and_the_running_code_kept(self):
+        running = self.versions().pop()
+        old = set(daemon_workers(self.parent))
+        self.install("9.9.9", broken=True)
+        os.kill(self.parent, signal.SIGHUP)
+        wait_until(lambda: "does not start" in self.said(), "the broken code is said")
+        self.assertIn("the code installed (filestoraged 9.9.9) does not start (ModuleNotFoundError: No module "
+                      "named 'a_module_nobody_installed'): keeping filestoraged %s" % running, self.said())
+        wait_until(lambda: len(daemon_workers(self.parent)) == 2 and not old & set(daemon_workers(self.parent)),
+                   "the workers replaced, as a reload does")
+        self.assertEqual(self.versions(), {running})
+        self.assertEqual(self.daemon.stop(), 0)
+
+
 class KilledMidDownloadTests(WorkersCase):
     """A once-link's reservation held by a transfer that a real kill cut (of
     the worker serving it, or of the whole daemon) is given back: the link

@@ -224,7 +224,8 @@ class _Parser(argparse.ArgumentParser):
 
 # FILESTORAGED_* variables that are not daemon settings: the configuration
 # file's path, the command-line client's, and the test suite's switches.
-_OTHER_VARIABLES = ("FILESTORAGED_CONFIG", "FILESTORAGED_URL", "FILESTORAGED_TOKEN")
+_OTHER_VARIABLES = ("FILESTORAGED_CONFIG", "FILESTORAGED_URL", "FILESTORAGED_TOKEN",
+                    "FILESTORAGED_HANDOVER")  # the last: an upgrade in place (workers.upgrade)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -13,7 +13,9 @@ shared socket. The parent
   it passes on, then waits for every worker to drain (exit 0 if all did);
 - on SIGHUP re-reads the configuration and replaces the workers one at a
   time, each old one stopped only once its replacement listens, so no
-  connection is refused (the socket itself never closes).
+  connection is refused (the socket itself never closes); when new code was
+  installed since it started, it first becomes that code (``upgrade``), and
+  the workers are replaced by workers of the new code.
 
 ``MAINPID`` is the parent; workers never talk to systemd.
 """
@@ -34,7 +36,8 @@ from ..base.interprocess import WORKER_SLOTS
 from ..web.server import url_of
 from ..web.tls import server_context
 from . import worker_count
-from . import dirlock
+from . import dirlock, upgrade
+from .. import __version__
 from .startup import start_line
 from .children import Child, describe, finish, give_back, prepare, signal_quietly, spawn
 from .listeners import Listeners
@@ -63,6 +66,8 @@ class Arbiter:
         self._stopping = False
         self._cpus: Optional[List[int]] = None  # the CPUs given, shared out among the workers (affinity)
         self._count = 1
+        self._lock = -1  # the data directory's lock
+        self._code = upgrade.code_stamp()  # the code this parent runs, to tell an upgrade on SIGHUP
 
     def run(self) -> int:
         config = self.config
@@ -77,9 +82,15 @@ class Arbiter:
         signal.set_wakeup_fd(wake_write)
         for number in _SIGNALS:
             signal.signal(number, lambda number, frame: self._pending.append(number))
-        dirlock.hold(config.data_dir)  # kept until exit; the workers inherit it
-        prepare(config)
-        self.listeners = Listeners.open(config)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # blocked across an upgrade's exec
+        handover = upgrade.taken_over()
+        if handover is None:
+            self._lock = dirlock.hold(config.data_dir)  # kept until exit; the workers inherit it
+            prepare(config)  # (not in an upgrade: the old workers' uploads and reservations are live)
+            self.listeners = Listeners.open(config)
+        else:
+            self._lock = dirlock.adopt(handover.lock, config.data_dir)
+            self.listeners = Listeners(handover.sockets["main"], handover.sockets.get("s3"))
         count = worker_count(config.workers)
         self._cpus = affinity.given() if config.cpu_affinity == "auto" else None
         self._count = count
@@ -90,8 +101,11 @@ class Arbiter:
         start_line(config, url, self.listeners.main.getsockname()[0], count,
                    s3_url=url_of(scheme, s3.getsockname()) if s3 is not None else None,
                    cpus=affinity.described(self._cpus, count, config.cpu_affinity))
-        for slot in range(count):
-            self._start(slot)
+        if handover is None:
+            for slot in range(count):
+                self._start(slot)
+        else:
+            self._adopt(handover)
         status = self._until_ready()
         if status is not None:
             self._stop()
@@ -243,8 +257,40 @@ class Arbiter:
         if (config.host, config.port) != (self.config.host, self.config.port):
             log.warning("SIGHUP: a new address needs a restart; still listening where we were")
         self.config = config
+        if upgrade.code_stamp() != self._code:
+            self._upgrade()  # returns only if the new code does not start
         self._swaps = deque(child for child in self.children.values() if not child.retiring)
         log.info("SIGHUP: replacing %d workers one by one", len(self._swaps))
+
+    def _upgrade(self) -> None:
+        """Become the code installed since this parent started, handing it
+        the sockets, the lock and the workers (see ``upgrade``)."""
+        version = upgrade.installed_version()
+        failed = upgrade.tried(self.argv)
+        if failed:
+            log.error("SIGHUP: the code installed (filestoraged %s) does not start (%s): keeping filestoraged %s",
+                      version, failed, __version__)
+            self._code = upgrade.code_stamp()  # said once; a later reload tries what is installed then
+            return
+        log.info("SIGHUP: filestoraged %s installed (this is %s): upgrading in place, the workers of %s drain as "
+                 "those of %s replace them", version, __version__, __version__, version)
+        sockets = {"main": self.listeners.main}
+        if self.listeners.s3 is not None:
+            sockets["s3"] = self.listeners.s3
+        workers = [[child.pid, child.slot, child.pipe, int(child.retiring)] for child in self.children.values()]
+        upgrade.hand_over(self.argv, self._lock, sockets, workers, set(_SIGNALS))
+
+    def _adopt(self, handover: upgrade.Handover) -> None:
+        """The old code's workers, now this parent's: each replaced by one of
+        this code, one at a time (as a reload replaces them)."""
+        for pid, slot, pipe, retiring in handover.workers:
+            os.set_blocking(pipe, False)
+            child = Child(pid, slot, pipe, ready=True, retiring=bool(retiring))
+            self.children[pid] = child
+            self._selector.register(pipe, selectors.EVENT_READ, child)
+        self._swaps = deque(child for child in self.children.values() if not child.retiring)
+        log.info("upgraded in place from filestoraged %s: replacing its %d workers one by one", handover.was,
+                 len(self._swaps))
 
     def _advance_swap(self, now: float) -> None:
         if self._swap is not None:

@@ -45,5 +45,15 @@ def hold(data_dir: str) -> int:
     return fd
 
 
+def adopt(fd: int, data_dir: str) -> int:
+    """The lock a parent of older code held, handed over in an upgrade in
+    place (``upgrade``): the same open file, so still ours."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, OSError):
+        raise DataDirInUse(data_dir, "") from None
+    return fd
+
+
 def release(fd: int) -> None:
     os.close(fd)  # the flock goes with the last descriptor of this open file
