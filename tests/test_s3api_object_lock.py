@@ -11,6 +11,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 from .s3api_support import BotoCase
+from .support import wait_until
 from .test_s3api_clients import ClientCase
 
 FAR = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -65,6 +66,26 @@ class ComplianceTests(LockCase):
                          "AccessDenied")
         self.assertEqual(self.admin.get_object(Bucket="vault", Key="k", VersionId=version)["Body"].read(),
                          b"the backup")
+
+
+class RetentionEndTests(LockCase):
+    def test_a_version_is_free_once_the_date_it_reads_has_passed(self):
+        """What a client that clears a bucket does (ceph's s3-tests do):
+        read the retain-until date, wait until it has passed, delete. The
+        date was given back in whole seconds, up to a second before the
+        lock ended: the delete was still refused."""
+        until = datetime.fromtimestamp(int(datetime.now(timezone.utc).timestamp()) + 2.75, timezone.utc)
+        version = self.put(b"briefly kept")
+        self.admin.put_object_retention(Bucket="vault", Key="k", VersionId=version,  # its XML has the fraction
+                                        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
+        read = self.admin.get_object_retention(Bucket="vault", Key="k", VersionId=version)["Retention"]
+        self.assertEqual(read["RetainUntilDate"], until)
+        head = self.admin.head_object(Bucket="vault", Key="k", VersionId=version)
+        self.assertEqual(head["ObjectLockRetainUntilDate"], until)
+        wait_until(lambda: datetime.now(timezone.utc) > read["RetainUntilDate"], "the retention's date passes",
+                   timeout=10)
+        self.admin.delete_object(Bucket="vault", Key="k", VersionId=version)
+        self.assertEqual(self.admin.list_object_versions(Bucket="vault").get("Versions", []), [])
 
 
 class GovernanceTests(LockCase):

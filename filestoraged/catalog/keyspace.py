@@ -24,7 +24,7 @@ from ..errors import MethodNotAllowed, NotFound
 from .buckets import Bucket, Buckets
 from .claims import Claims
 from .keys import Entry, Keys
-from .locks import guard
+from .locks import guard, kept_until
 from .versions import NULL, Version, Versions, checked_id, label, new_version_id
 
 
@@ -188,4 +188,5 @@ def _with_default(entry: Entry, lock: Optional[dict]) -> Optional[dict]:
     default = (lock or {}).get("default")
     if not default or (entry.lock or {}).get("until") is not None:
         return entry.lock
-    return dict(entry.lock or {}, mode=default["mode"], until=entry.modified + float(default["days"]) * 86400)
+    return dict(entry.lock or {}, mode=default["mode"],
+                until=kept_until(entry.modified + float(default["days"]) * 86400))

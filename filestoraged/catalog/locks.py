@@ -27,6 +27,14 @@ from ..errors import BadRequest, Forbidden
 MODES = ("GOVERNANCE", "COMPLIANCE")
 
 
+def kept_until(stamp: float) -> float:
+    """A retain-until time as it is kept: to the millisecond, the precision
+    it is given back in, so a client that waits until the date it read has
+    passed finds the version free (kept to the microsecond, it was still
+    locked for up to a millisecond after its date as read)."""
+    return round(stamp, 3)
+
+
 def unreadable(lock: object) -> Optional[str]:
     """Why a version's stored lock cannot be read (None: it can), for fsck:
     a lock that cannot be read is never taken as no lock."""

@@ -217,6 +217,13 @@ def iso_time(stamp: float) -> str:
 _SECONDS: Dict[int, str] = {}  # iso_time's seconds, formatted
 
 
+def iso_time_ms(stamp: float) -> str:
+    """``2030-01-01T00:00:00.250Z``: a time to the millisecond, for what a
+    client waits on (an object lock's retain-until date)."""
+    seconds, milliseconds = divmod(int(round(stamp * 1000)), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%03dZ" % milliseconds
+
+
 def owner(name: str) -> List[Element]:
     """An ``<Owner>``'s content: one owner, the store's (ids as S3 writes them)."""
     return [Element("ID", name), Element("DisplayName", name)]

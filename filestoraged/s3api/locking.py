@@ -17,10 +17,10 @@ from typing import Dict, Optional
 
 from ..access.scopes import ADMIN, Need
 from ..catalog.buckets import Bucket
-from ..catalog.locks import MODES, readable, retained, unreadable
+from ..catalog.locks import MODES, kept_until, readable, retained, unreadable
 from ..errors import BadRequest, Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
-from .answers import MAX_XML, Element, child, iso_time, read_time, read_xml, text_of, xml_answer
+from .answers import MAX_XML, Element, child, iso_time_ms, read_time, read_xml, text_of, xml_answer
 from .signatures import Caller, may
 from .versions import read_entry
 
@@ -67,7 +67,7 @@ class LockOperations:
         if (mode is None) != (until_text is None) or (mode is not None and mode not in MODES):
             raise BadRequest("a Retention names a Mode (GOVERNANCE or COMPLIANCE) and a RetainUntilDate, or neither"
                              ).as_s3("MalformedXML")
-        until = read_time(until_text, "the retain-until date") if until_text else None
+        until = kept_until(read_time(until_text, "the retain-until date")) if until_text else None
         now = self.app.records.now()
         bypass = bypass_asked(request, caller)
         self.app.keyspace.relock(bucket, key, request.query.get("versionId"),
@@ -79,7 +79,7 @@ class LockOperations:
         if lock.get("until") is None:
             raise NotFound("the object has no retention").as_s3("NoSuchObjectLockConfiguration")
         return xml_answer(200, "Retention", [Element("Mode", lock["mode"]),
-                                             Element("RetainUntilDate", iso_time(float(lock["until"])))])
+                                             Element("RetainUntilDate", iso_time_ms(float(lock["until"])))])
 
     def put_legal_hold(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         self._locked(bucket)
@@ -131,7 +131,7 @@ def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) ->
         raise BadRequest("x-amz-object-lock-mode (GOVERNANCE or COMPLIANCE) and x-amz-object-lock-retain-until-date "
                          "come together").as_s3("InvalidArgument")
     if mode is not None and until_text is not None:
-        until = read_time(until_text, "the retain-until date")
+        until = kept_until(read_time(until_text, "the retain-until date"))
         if until <= now:
             raise BadRequest("the retain-until date must be in the future").as_s3("InvalidArgument")
         lock.update(mode=mode.strip(), until=until)
@@ -150,7 +150,7 @@ def lock_headers(lock: Optional[dict]) -> Dict[str, str]:
     headers = {}
     if lock.get("until") is not None:
         headers["x-amz-object-lock-mode"] = lock["mode"]
-        headers["x-amz-object-lock-retain-until-date"] = iso_time(float(lock["until"]))
+        headers["x-amz-object-lock-retain-until-date"] = iso_time_ms(float(lock["until"]))
     if "hold" in lock:
         headers["x-amz-object-lock-legal-hold"] = "ON" if lock["hold"] else "OFF"
     return headers
