@@ -96,8 +96,22 @@ class GovernanceTests(LockCase):
         deleter = self.client("data:vault:read", "data:vault:write", "data:vault:delete")
         self.assertEqual(self.code_of(deleter.delete_object, Bucket="vault", Key="k", VersionId=version,
                                       BypassGovernanceRetention=True), "AccessDenied")
+        stricter = {"Mode": "COMPLIANCE", "RetainUntilDate": FAR}  # as S3: a change of mode needs the bypass
+        self.assertEqual(self.code_of(self.admin.put_object_retention, Bucket="vault", Key="k", VersionId=version,
+                                      Retention=stricter), "AccessDenied")
+        self.admin.put_object_retention(Bucket="vault", Key="k", VersionId=version, Retention=dict(
+            stricter, Mode="GOVERNANCE", RetainUntilDate=FAR + timedelta(days=1)))  # longer: never refused
         self.admin.delete_object(Bucket="vault", Key="k", VersionId=version, BypassGovernanceRetention=True)
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="vault", Key="k", VersionId=version), "404")
+
+    def test_a_default_retention_out_of_range_is_an_invalid_retention_period(self):
+        for rule in ({"Mode": "GOVERNANCE", "Days": 0}, {"Mode": "GOVERNANCE", "Years": -1},
+                     {"Mode": "COMPLIANCE", "Years": 101}):
+            with self.subTest(rule=rule):
+                self.assertEqual(self.code_of(self.admin.put_object_lock_configuration, Bucket="vault",
+                                              ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+                                                                       "Rule": {"DefaultRetention": rule}}),
+                                 "InvalidRetentionPeriod")
 
     def test_a_default_retention_applies_to_every_write(self):
         self.admin.put_object_lock_configuration(Bucket="vault", ObjectLockConfiguration={

@@ -87,19 +87,21 @@ def retained(old: Optional[dict], mode: Optional[str], until: Optional[float], n
              ) -> dict:
     """The lock after PutObjectRetention asks for ``mode`` until ``until``
     (both None: remove the retention). A retention in force may be made
-    longer in its mode (or GOVERNANCE made COMPLIANCE); anything else needs
-    GOVERNANCE and a bypass, and COMPLIANCE yields to nothing."""
+    longer in its mode; anything else (shorter, removed, another mode: as
+    S3, GOVERNANCE made COMPLIANCE too) needs GOVERNANCE and a bypass, and
+    COMPLIANCE yields to nothing."""
     old = dict(readable(old, "the version"))
     in_force = old.get("until") is not None and float(old["until"]) > now
     if in_force:
         longer = (mode is not None and until is not None and until >= float(old["until"])
-                  and (mode == old.get("mode") or mode == "COMPLIANCE"))
+                  and mode == old.get("mode"))
         if not longer:
             if old.get("mode") == "COMPLIANCE":
                 raise Forbidden("the version is locked in COMPLIANCE mode until %s: its retention may only be made "
                                 "longer" % iso_utc(float(old["until"]))).as_s3("AccessDenied")
             if not bypass:
-                raise Forbidden("the version is locked in GOVERNANCE mode until %s: to shorten or remove it send "
+                raise Forbidden("the version is locked in GOVERNANCE mode until %s: to shorten it, remove it or "
+                                "change its mode send "
                                 "x-amz-bypass-governance-retention: true with an admin key"
                                 % iso_utc(float(old["until"]))).as_s3("AccessDenied")
     if mode is None:

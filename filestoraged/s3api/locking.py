@@ -171,9 +171,9 @@ def _default_retention(rule) -> dict:
     if mode not in MODES or (days is None) == (years is None):
         raise BadRequest("a DefaultRetention names a Mode and Days or Years").as_s3("MalformedXML")
     text = (days if days is not None else years or "").strip()
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise BadRequest("Days or Years is a whole number above 0").as_s3("InvalidArgument")
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise BadRequest("Days or Years is a whole number").as_s3("InvalidArgument")
     count = int(text) * (365 if years is not None else 1)
-    if count > MAX_DAYS:
-        raise BadRequest("a default retention is at most 100 years").as_s3("InvalidArgument")
+    if not 0 < count <= MAX_DAYS:
+        raise BadRequest("a default retention is above 0 and at most 100 years").as_s3("InvalidRetentionPeriod")
     return {"mode": mode, "days": count}
