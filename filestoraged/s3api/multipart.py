@@ -39,7 +39,7 @@ from .buckets import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
 from .objects import copy_source, create_only, part_number, stored_fields, write_conditions
-from .versions import read_entry, version_header
+from .versions import read_entry, written_header
 from .locking import lock_fields
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
@@ -166,7 +166,7 @@ class MultipartOperations:
                 return self._completed_before(request, bucket, key)
             self.unfinished.get(bucket, upload.id)
             raise
-        headers = version_header(found, written) if written is not None else {}
+        headers = written_header(written) if written is not None else {}
         self.unfinished.completed(upload, etag, kept, headers)
         return _completion_answer(request, bucket, key, etag, kept, headers)
 

@@ -38,7 +38,7 @@ from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .locking import bypass_asked, lock_fields, lock_headers
 from .signatures import Caller, allow, may
-from .versions import read_entry, version_header
+from .versions import read_entry, version_header, written_header
 from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
@@ -83,7 +83,7 @@ class ObjectOperations:
             answer[CHECKSUM + algorithm] = value
         if stored.entry.checksums:
             answer["x-amz-checksum-type"] = FULL_OBJECT
-        answer.update(version_header(found, stored.entry))
+        answer.update(written_header(stored.entry))
         return EmptyResponse(200, answer)
 
     # -- GET, HEAD ----------------------------------------------------------------
@@ -215,7 +215,7 @@ class ObjectOperations:
                 target = S3KeyTarget(self.app, target_bucket, key, content_type, lambda oid: None, lambda info: entry,
                                      if_none_match=only_new)
                 written = target.store(stream).entry or entry
-        headers = version_header(target_bucket, written)
+        headers = written_header(written)
         if source_version is not None:
             headers["x-amz-copy-source-version-id"] = source_version
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),

@@ -37,5 +37,13 @@ def read_entry(app, bucket: Bucket, key: str, version_id: Optional[str]) -> Entr
 
 
 def version_header(bucket: Bucket, entry: Entry) -> Dict[str, str]:
-    """``x-amz-version-id`` where the bucket keeps versions (or kept them)."""
+    """``x-amz-version-id`` of what a read gives, where the bucket keeps
+    versions (or kept them)."""
     return {"x-amz-version-id": label(entry)} if bucket.versioning or entry.version else {}
+
+
+def written_header(entry: Entry) -> Dict[str, str]:
+    """``x-amz-version-id`` of what a write made: only a version with an id
+    of its own (a write into a suspended bucket makes the null version, and
+    S3 then says nothing of it)."""
+    return {"x-amz-version-id": entry.version} if entry.version else {}
