@@ -133,6 +133,29 @@ class ContentEncodingTests(EdgeCase):
                 self.assertEqual(hashlib.sha256(got["Body"].read()).hexdigest(), hashlib.sha256(data).hexdigest())
 
 
+    def test_a_body_whose_digest_is_stated_is_the_object_whatever_the_encoding_says(self):
+        """As S3 (ceph's s3-tests): boto3 sends such a PutObject with the
+        body's SHA-256; it was refused. Unsigned, it still is."""
+        for sent, kept in (("gzip, aws-chunked", "gzip"), ("aws-chunked, gzip", "gzip"), ("aws-chunked", None)):
+            with self.subTest(sent=sent):
+                self.admin.put_object(Bucket="box", Key="said", Body=b"plain bytes", ContentEncoding=sent)
+                got = self.admin.get_object(Bucket="box", Key="said")
+                self.assertEqual((got.get("ContentEncoding"), got["Body"].read()), (kept, b"plain bytes"))
+        reply = self.s3("PUT", "/box/unsigned", b"5\r\nbytes\r\n0\r\n\r\n", {"Content-Encoding": "aws-chunked"},
+                        key_pair=self.key_pair(), payload="UNSIGNED-PAYLOAD")
+        self.assertEqual(reply.status, 400, reply)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="box", Key="unsigned"), "404")
+
+
+class ListingTokenTests(EdgeCase):
+    def test_an_empty_continuation_token_is_the_first_page(self):
+        for key in ("a", "b"):
+            self.admin.put_object(Bucket="box", Key=key, Body=b"x")
+        listed = self.admin.list_objects_v2(Bucket="box", ContinuationToken="")
+        self.assertEqual(([o["Key"] for o in listed["Contents"]], listed["ContinuationToken"], listed["IsTruncated"]),
+                         (["a", "b"], "", False))
+
+
 class PartNumberTests(EdgeCase):
     MIB = 1024 * 1024
 

@@ -42,7 +42,8 @@ class ListingOperations:
         self.app.buckets.require(bucket)
         form = _Form(query)
         token = query.get("continuation-token")
-        after, after_prefix = _token_read(token) if token is not None else (query.get("start-after", ""), False)
+        # An empty token (some clients send one on the first page) is no token, as in S3.
+        after, after_prefix = _token_read(token) if token else (query.get("start-after", ""), False)
         page = self._page(bucket, form, after, after_prefix)
         children = [Element("Name", bucket), form.element("Prefix", form.prefix)]
         if form.delimiter:

@@ -18,8 +18,8 @@ id: it costs nothing), and every checksum a client states, as headers or
 trailers (``x-amz-checksum-crc32``, ``-sha1`` or ``-sha256``; one of
 another algorithm is refused, a trailer that was not announced too). The
 MD5 and those checksums are taken on a thread beside the reader's
-(``base.beside``). ``Content-Encoding: aws-chunked`` without a
-``STREAMING-`` mode is refused: the framing would become the object.
+(``base.beside``). ``Content-Encoding: aws-chunked`` with
+``UNSIGNED-PAYLOAD`` is refused: the framing would become the object.
 """
 
 from __future__ import annotations
@@ -291,7 +291,10 @@ def body_stream(request, caller: Caller, limit: int, also: Optional[str] = None)
                          % mode[:80]).as_s3("InvalidArgument")
     chunked, signed, trailer = _MODES[mode]
     if not chunked:
-        if "aws-chunked" in (headers.get("Content-Encoding") or "").lower():
+        # A body whose SHA-256 was stated is the object whatever the header
+        # says (S3 takes it, and drops aws-chunked from the stored encoding);
+        # an unsigned one might be framing that would become the object.
+        if declared is None and "aws-chunked" in (headers.get("Content-Encoding") or "").lower():
             raise BadRequest("Content-Encoding says aws-chunked, but x-amz-content-sha256 names no STREAMING- "
                              "mode: the framing would become the object").as_s3("InvalidArgument")
         return Checked(request.body(limit), headers, declared, also)
