@@ -73,6 +73,10 @@ class CompositeTests(ChecksumCase):
         # botocore checks the whole object's SHA-256 as it reads (the composite cannot be checked so)
         got = self.admin.get_object(Bucket="box", Key="k", ChecksumMode="ENABLED")
         self.assertEqual(got["Body"].read(), self.whole)
+        for number, data in enumerate(self.parts, 1):  # a part by its number: its own checksum, which botocore checks
+            part = self.admin.get_object(Bucket="box", Key="k", PartNumber=number, ChecksumMode="ENABLED")
+            self.assertEqual((part["ChecksumCRC32"], part["ChecksumType"]), (b64(crc32(data)), "COMPOSITE"))
+            self.assertEqual(part["Body"].read(), data)
 
     def test_a_sha256_upload_states_a_composite_of_the_parts_sha256s(self):
         created, listed = self.upload("SHA256")

@@ -95,10 +95,12 @@ class ObjectOperations:
         found = self.buckets.require(bucket)
         entry = read_entry(self.app, found, key, request.query.get("versionId"))
         span = _part_span(request, entry)
-        # A checksum is of the whole object: never given with a part of it (as S3).
-        asked = (request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
-                 and span is None)
-        headers = entry_headers(entry, asked)
+        # Checksums are of what is served: the whole object's, a part's own
+        # (as S3), none for a range.
+        asked = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and "Range" not in request.headers
+        headers = entry_headers(entry, asked and span is None)
+        if asked and span is not None:
+            headers.update(_part_checksum(entry, part_number(request)))
         headers.update(version_header(found, entry))
         if judge(request.headers, Validators(entry.etag, entry.modified)):  # 304
             return EmptyResponse(304, {name: value for name, value in headers.items()
@@ -297,6 +299,14 @@ def _part_span(request: Request, entry: Entry) -> Optional[Tuple[int, int]]:
         raise RangeNotSatisfiable(entry.size, "the object has %d part(s), not %d" % (entry.parts or 1, number)
                                   ).as_s3("InvalidPartNumber")
     return span
+
+
+def _part_checksum(entry: Entry, number: int) -> Dict[str, str]:
+    """The checksum part ``number`` was sent with, where the upload kept its parts'."""
+    if not entry.part_checksums or not entry.checksums or number > len(entry.part_checksums):
+        return {}
+    algorithm = next(iter(entry.checksums))
+    return {CHECKSUM + algorithm: entry.part_checksums[number - 1], "x-amz-checksum-type": kind_of(entry.checksums)}
 
 
 def part_number(request: Request) -> int:
