@@ -4,7 +4,8 @@
 framing on the fly and raises ``TooLarge`` as soon as the body passes its
 limit (before reading anything when ``Content-Length`` already says so).
 ``Expect: 100-continue`` is answered lazily, on the first read, so a request
-refused from its headers gets its 413 instead of a 100.
+refused from its headers gets its answer (a 413, a 403) instead of a 100,
+and the connection then closes: the client sends no body to read.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class RequestBody:
             if self.length > limit:
                 raise TooLarge("the body is %d bytes; the limit is %d" % (self.length, limit))
         self.finished = self.length == 0
+
+    @property
+    def awaiting_continue(self) -> bool:
+        """Whether the client still waits for ``100 Continue`` (nothing read yet)."""
+        return self._expects_continue
 
     @property
     def left(self) -> Optional[int]:
@@ -172,9 +178,17 @@ def settle(request, headers) -> bool:
     request: drop a small rest. False if the connection must close instead."""
     if not has_unread(request, headers):
         return True
-    if request is None:
-        return False
+    if request is None or _still_expected(request, headers):
+        return False  # a client waiting for 100 Continue is answered without it: it sends no body
     try:
         return request.body(DRAIN_LIMIT).drain(DRAIN_LIMIT)
     except FileStoreError:
         return False
+
+
+def _still_expected(request, headers) -> bool:
+    """Whether the client waits for ``100 Continue`` that was never sent."""
+    if headers.get("Expect", "").lower() != "100-continue":
+        return False
+    opened = request.body_opened
+    return opened is None or opened.awaiting_continue
