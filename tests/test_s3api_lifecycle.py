@@ -48,6 +48,9 @@ class ConfigurationTests(LifecycleCase):
         self.assertEqual(got[0]["Expiration"], {"Days": 30})
         self.assertEqual(got[1]["NoncurrentVersionExpiration"], {"NoncurrentDays": 7, "NewerNoncurrentVersions": 2})
         self.assertEqual(got[1]["AbortIncompleteMultipartUpload"], {"DaysAfterInitiation": 3})
+        self.rules({"ID": "older form", "Status": "Enabled", "Prefix": "tmp/", "Expiration": {"Days": 1}})
+        got = self.admin.get_bucket_lifecycle_configuration(Bucket="aging")["Rules"]
+        self.assertEqual((got[0]["Prefix"], "Filter" in got[0]), ("tmp/", False))  # given back as it was given
         self.admin.delete_bucket_lifecycle(Bucket="aging")
         self.assertEqual(self.code_of(self.admin.get_bucket_lifecycle_configuration, Bucket="aging"),
                          "NoSuchLifecycleConfiguration")

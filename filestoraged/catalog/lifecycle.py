@@ -54,6 +54,7 @@ class Rule:
     noncurrent_days: Optional[int] = None
     newer_noncurrent: int = 0
     abort_days: Optional[int] = None
+    bare_prefix: bool = False  # given as the rule's own <Prefix> (S3's older form), not a <Filter>: given back so
 
     def record(self) -> dict:
         return asdict(self)

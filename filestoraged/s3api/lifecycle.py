@@ -90,11 +90,12 @@ def _rule(item) -> Rule:
         fields["abort_days"] = _count(text_of(abort, "DaysAfterInitiation"), "DaysAfterInitiation")
     if len(fields) == 3 and not fields.get("expired_markers"):
         raise BadRequest("a rule asks for at least one action").as_s3("MalformedXML")
-    return Rule(**fields)
+    return Rule(**fields, bare_prefix=found is None and prefix is not None)
 
 
 def _elements(rule: Rule) -> List[Element]:
-    items = [Element("ID", rule.id), Element("Filter", [Element("Prefix", rule.prefix)]),
+    prefix = Element("Prefix", rule.prefix)
+    items = [Element("ID", rule.id), prefix if rule.bare_prefix else Element("Filter", [prefix]),
              Element("Status", "Enabled" if rule.enabled else "Disabled")]
     if rule.expire_days is not None:
         items.append(Element("Expiration", [Element("Days", str(rule.expire_days))]))
