@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 from filestoraged.workers import cpu_limit, worker_count
 from filestoraged.workers.affinity import share
 
-from .support import (MIB, ROOT, Daemon, Threads, connection_refused, daemon_workers, multipart, payload, sha256,
-                      wait_until)
+from .s3api_support import boto3_or_skip
+from .support import (MIB, ROOT, Daemon, Threads, connection_refused, daemon_workers, free_port, multipart, payload,
+                      sha256, wait_until)
 
 
 def connect(port: int) -> http.client.HTTPConnection:
@@ -466,6 +467,54 @@ class UpgradeInPlaceTests(unittest.TestCase):
                    "the workers replaced, as a reload does")
         self.assertEqual(self.versions(), {running})
         self.assertEqual(self.daemon.stop(), 0)
+
+
+class ServerKeyRotationTests(unittest.TestCase):
+    def test_a_new_server_key_takes_effect_on_reload_and_token_rotate_gives_the_new_pair(self):
+        """docs/security.md, "Rotating the S3 server key": the file
+        replaced, ``systemctl reload`` (SIGHUP), ``token rotate``; no
+        restart, no request refused meanwhile."""
+        boto3 = boto3_or_skip(self)
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        folder = tempfile.mkdtemp(prefix="fsd-s3key-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        store, s3_port = os.path.join(folder, "store"), free_port()
+        os.makedirs(store)
+
+        def token(*words: str) -> Dict[str, str]:
+            done = subprocess.run([sys.executable, "-m", "filestoraged", "token", *words, "--data-dir", store],
+                                  capture_output=True, text=True, timeout=60, cwd=ROOT,
+                                  env=dict(os.environ, PYTHONPATH=ROOT))
+            self.assertEqual(done.returncode, 0, done.stderr)
+            return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+        def buckets(pair: Dict[str, str]) -> list:
+            client = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % s3_port, region_name="us-east-1",
+                                  aws_access_key_id=pair["AWS_ACCESS_KEY_ID"],
+                                  aws_secret_access_key=pair["AWS_SECRET_ACCESS_KEY"],
+                                  config=Config(retries={"max_attempts": 1}))
+            return client.list_buckets()["Buckets"]
+
+        old = token("create", "--scope", "admin", "--s3", "--name", "backup-host")
+        daemon = Daemon(store, "--workers", "2", "--s3-api", "127.0.0.1:%d" % s3_port, "--auth", "all").start()
+        self.addCleanup(daemon.stop)
+        self.assertEqual(buckets(old), [])
+        key_file = os.path.join(store, "s3.key")
+        with open(key_file + ".new", "w") as new_key:  # as the docs do it: written whole, then moved in place
+            new_key.write(os.urandom(32).hex() + "\n")
+        os.chmod(key_file + ".new", 0o600)
+        os.replace(key_file + ".new", key_file)
+        workers = set(daemon_workers(daemon.process.pid))
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2
+                   and not workers & set(daemon_workers(daemon.process.pid)), "the workers replaced")
+        with self.assertRaises(ClientError) as refused:
+            buckets(old)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "SignatureDoesNotMatch")
+        self.assertEqual(buckets(token("rotate", "backup-host")), [])
+        self.assertIsNone(daemon.process.poll())
 
 
 class KilledMidDownloadTests(WorkersCase):
