@@ -22,7 +22,7 @@ from ..records.interface import Records
 from ..wire.credentials import bearer_or_basic
 from .attempts import Attempts
 from .scopes import Need, Scope, grants
-from .tokens import TokenStore
+from .tokens import Token, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,20 @@ class Access:
         mode = mode or self.mode
         if mode == "off" or need is None or (mode == "writes" and need.public):
             return ()
+        token = self.identify(bearer_or_basic(headers), address)
+        if not grants(token.scopes, need.scope):
+            raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
+        return token.scopes
+
+    def identify(self, secret: Optional[str], address: str) -> Token:
+        """The live token whose secret this is, the attempt counted against
+        ``address`` as every token check is (``Unauthorized``, or
+        ``TooManyRequests`` once it failed too often); the console's sign-in
+        asks so too."""
         now = self.clock()
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
             self._pruned = now
             self.failures.prune(now)
-        secret = bearer_or_basic(headers)
         # Checked and counted in one step: the attempt counts as failed from
         # the moment it is let in, until the token proves good, so concurrent
         # guesses (in any worker) cannot all pass the same check; while every
@@ -186,9 +195,7 @@ class Access:
             self.failures.settle(address, now)
             raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
         self.failures.forget(address, now)
-        if not grants(token.scopes, need.scope):
-            raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
-        return token.scopes
+        return token
 
     def holder(self, headers) -> Optional[str]:
         """The name of the live token ``headers`` carry, None without one

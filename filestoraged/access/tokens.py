@@ -38,7 +38,8 @@ class Token:
     s3_key: Optional[str] = None  # its S3 access key id, if it has one (see access.s3keys)
 
 
-def _digest(secret: str) -> str:
+def digest_of(secret: str) -> str:
+    """How a secret is kept: its SHA-256, in hex."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
@@ -79,7 +80,7 @@ class TokenStore:
         secret = secrets.token_urlsafe(32)  # 256 random bits
         now = self.clock()
         expires_at = now + expires_in if expires_in else None
-        digest = _digest(secret)
+        digest = digest_of(secret)
         try:
             self.records.create("token-names/" + name, {"digest": digest})
         except Conflict:
@@ -99,7 +100,12 @@ class TokenStore:
 
     def find(self, secret: str) -> Optional[Token]:
         """The live token whose secret this is, or None."""
-        return self._find(_digest(secret))
+        return self._find(digest_of(secret))
+
+    def finddigest_of(self, digest: str) -> Optional[Token]:
+        """The live token whose secret has this digest (``digest_of``), or
+        None: what a console session keeps instead of the secret."""
+        return self._find(digest)
 
     def find_s3(self, key_id: str) -> Optional[Token]:
         """The live token of the S3 access key ``key_id``, or None."""
@@ -173,7 +179,7 @@ class TokenStore:
             raise NotFound("no token named %r" % name)
         old = record.value
         secret = secrets.token_urlsafe(32)
-        digest = _digest(secret)
+        digest = digest_of(secret)
         key_id = None
         while old.get("s3_key") and key_id is None:
             key_id = new_key_id()

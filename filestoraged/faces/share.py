@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import Dict, Optional
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, unquote
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import file_name, media_type
@@ -26,6 +26,7 @@ from ..uploads.targets import ShareTarget, Terms
 from ..web.messages import JsonResponse, ObjectResponse, Request, Response, TextResponse
 from ..web.router import Router
 from ..wire.accept import accepts, prefers_html
+from ..wire.browser import attachment, same_origin
 from ..wire.credentials import basic_password, header_text
 from ..wire.fields import refuse_unknown, whole_number
 from ..wire.multipart import boundary_of
@@ -139,7 +140,7 @@ class ShareFace(Face):
         page's own form, from our origin, may POST: the share-link contract allows GET and
         PUT on a link (other methods are 405), and a form on another site
         must not spend a visitor's download."""
-        if not _same_origin(request):
+        if not same_origin(request.headers, request.base_url):
             raise MethodNotAllowed(["DELETE", "GET", "HEAD"], "POST is only for this link's own page")
         link = self.shares.get(_link_id(link_id))
         self.shares.check_alive(link)
@@ -159,7 +160,7 @@ class ShareFace(Face):
 
     def _send(self, request: Request, link) -> ObjectResponse:
         headers = {
-            "Content-Disposition": _disposition(link.filename),
+            "Content-Disposition": attachment(link.filename),
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",  # the link is the secret: never pass it on
         }
@@ -211,17 +212,6 @@ class Spending:
             self.shares.wake_sweeper(self.oid)
 
 
-def _same_origin(request: Request) -> bool:
-    """A browser's form submission from our own pages: ``Sec-Fetch-Site:
-    same-origin`` (set by the browser, never by a page; our pages'
-    ``Referrer-Policy: no-referrer`` makes Chromium send ``Origin: null``),
-    or, from a browser too old to send it, an ``Origin`` that is ours."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site == "same-origin"
-    return request.headers.get("Origin") == request.base_url
-
-
 def _link_id(text: str) -> str:
     if not _LINK_ID.fullmatch(text):
         raise NotFound("no such link")
@@ -238,10 +228,3 @@ def _password(request: Request) -> Optional[str]:
     return basic_password(request.headers)
 
 
-def _disposition(filename: Optional[str]) -> str:
-    """``attachment`` with an ASCII fallback and the exact name per RFC 6266/5987."""
-    if not filename:
-        return "attachment"
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "download"
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
-    return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (fallback, quote(name, safe=""))
