@@ -13,6 +13,7 @@ from .errors import FileStoreError
 from .storage.disk.backend import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
+from .console.face import ConsoleFace
 from .faces.home import HomeFace
 from .faces.kv import KVFace
 from .lfs.locking import LfsLocksFace
@@ -127,7 +128,7 @@ class App:
             faces: tuple = (KVFace(self, prefix=""),)
         else:
             faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), ResumableFace(self),
-                     LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self))
+                     LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self), ConsoleFace(self))
         for face in faces:
             face.register(self.router)
         # What the S3 API's port serves (--s3-api), beside the main port.

@@ -102,7 +102,7 @@ class TokenStore:
         """The live token whose secret this is, or None."""
         return self._find(digest_of(secret))
 
-    def finddigest_of(self, digest: str) -> Optional[Token]:
+    def find_digest(self, digest: str) -> Optional[Token]:
         """The live token whose secret has this digest (``digest_of``), or
         None: what a console session keeps instead of the secret."""
         return self._find(digest)

@@ -42,6 +42,9 @@ dd{margin:0;overflow-wrap:anywhere}
 progress{width:100%;height:1.1rem}
 code{overflow-wrap:anywhere}
 [hidden]{display:none}
+table{width:100%;border-collapse:collapse}caption{text-align:left}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #8884;overflow-wrap:anywhere;vertical-align:top}
+nav{margin-bottom:.75rem}nav a,td a,li a{color:var(--accent)}
 """
 
 

@@ -161,7 +161,7 @@ document.getElementById("delete").addEventListener("click", ev => {
 # document order, and the server checks the token (its first part) before it
 # reads a byte of the file (see faces.uploads.multipart_parts).
 def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResponse:
-    body = """<h1>Share a file</h1>
+    body = """<nav aria-label="Pages"><a href="/console">Console: what is stored</a></nav><h1>Share a file</h1>
 <form id="upload" class="card" method="post" action="/file" enctype="multipart/form-data" data-max-size="%(bytes)d">
 <label for="token">API token (only if this server asks for one)</label>
 <input id="token" name="token" type="password" autocomplete="off">

@@ -1,0 +1,223 @@
+"""``/console``: where people see and manage what they stored through S3
+in a browser (pages in ``views``), signed in with an API token that
+becomes a session (``sessions``).
+
+Who may do what is the token's scopes, as on every face: listing a folder
+needs ``data:BUCKET:read`` (or a prefix scope over that folder), a download
+the same for the key, a delete ``data:BUCKET:delete``. With access control
+off (``--auth off``) nobody signs in, and the pages say that anyone may do
+anything. Every request that changes something is a form ``POST`` from the
+console's own pages (``same_origin``: a page on another site cannot make a
+signed-in browser delete), and the session cookie is ``HttpOnly`` and
+``SameSite=Strict``, so no script reads it and no other site sends it.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+from urllib.parse import parse_qs
+
+from ..access.scopes import Scope, grants
+from ..access.tokens import Token
+from ..errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
+from ..catalog.keys import Entry
+from ..catalog.versions import Version, checked_id
+from ..faces import Face
+from ..storage.names import repository
+from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
+from ..web.router import Router
+from ..wire.browser import attachment, cookie, same_origin, set_cookie
+from . import views
+from .sessions import IDLE, LIFETIME, Sessions
+
+COOKIE = "fsd_console"
+PAGE = 200  # keys and folders on one listing page
+MAX_FORM = 4096  # bytes of a console form
+
+
+class ConsoleFace(Face):
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.sessions = Sessions(app.records, app.tokens)
+
+    def register(self, router: Router) -> None:
+        pages = (("/console", self.home, ()), ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder")),
+                 ("/console/object", self.object, ("bucket", "key", "version")),
+                 ("/console/download", self.download, ("bucket", "key", "version")),
+                 ("/console/delete", self.confirm, ("bucket", "key", "version")))
+        for path, handler, query in pages:
+            methods = {"GET": _signed_in(handler)}
+            if path == "/console/delete":
+                methods["POST"] = _signed_in(self.delete)
+            router.add(path, "console", methods, {name: None for name in methods}, query=query)
+        router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
+                   {"GET": None, "POST": None})
+        router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
+
+    # -- sessions -------------------------------------------------------------------
+
+    def sign_in_page(self, request: Request) -> Response:
+        if self._off(request):
+            return _see("/console")
+        return views.sign_in()
+
+    def sign_in(self, request: Request) -> Response:
+        form = self._form(request)
+        secret = form.get("token", "").strip()
+        try:
+            token = self.app.access.identify(secret or None, request.client)
+        except Unauthorized:
+            return views.sign_in("That token is not one this server knows (or it was revoked, or it expired). "
+                                 "Check it, or ask whoever runs this server for one.", 401)
+        except TooManyRequests as error:
+            return views.sign_in("Too many failed sign-ins from your address: wait %d seconds, then try again."
+                                 % error.retry_after, 429)
+        session = self.sessions.open(token, secret)
+        return _see("/console", {"Set-Cookie": set_cookie(COOKIE, session, self._secure(request),
+                                                         int(min(IDLE, LIFETIME)))})
+
+    def sign_out(self, request: Request) -> Response:
+        self._form(request)
+        self.sessions.close(cookie(request.headers, COOKIE))
+        return _see("/console/sign-in", {"Set-Cookie": set_cookie(COOKIE, "", self._secure(request), 0)})
+
+    # -- pages ----------------------------------------------------------------------
+
+    def home(self, request: Request) -> Response:
+        token, who = self._caller(request)
+        names = [bucket.name for bucket in self.app.buckets.all() if _reads_in(token, bucket.name)]
+        return views.buckets(sorted(names), who)
+
+    def bucket(self, request: Request) -> Response:
+        token, who = self._caller(request)
+        name, prefix = _given(request, "name"), request.query.get("prefix", "")
+        self._require(token, Scope("data", "read", name, prefix or None))
+        self.app.buckets.require(name)
+        after = request.query.get("after", "")
+        page = self.app.keys.page(name, prefix, "/", after, PAGE, request.query.get("folder") == "1")
+        next_page = None
+        if page.truncated:
+            last_is_folder = not isinstance(page.items[-1][1], Entry)
+            next_page = views.address("/console/bucket", name=name, prefix=prefix or None, after=page.last,
+                                      folder="1" if last_is_folder else None)
+        return views.listing(name, prefix, page.items, next_page, who)
+
+    def object(self, request: Request) -> Response:
+        token, who = self._caller(request)
+        bucket, key, version = self._target(request)
+        self._require(token, Scope("data", "read", bucket, key))
+        entry = self._entry(bucket, key, version)
+        versions: List[Version] = []
+        found = self.app.buckets.require(bucket)
+        if found.versioning and version is None:
+            versions = self.app.versions.of(bucket, key, 50)
+        return views.details(bucket, key, entry, versions, version, who)
+
+    def download(self, request: Request) -> Response:
+        token, _ = self._caller(request)
+        bucket, key, version = self._target(request)
+        self._require(token, Scope("data", "read", bucket, key))
+        entry = self._entry(bucket, key, version)
+        stored = self.backend.open(repository(bucket), entry.oid)
+        return ObjectResponse(stored, {"Content-Disposition": attachment(key), "Cache-Control": "no-store"},
+                              content_type=entry.content_type or "application/octet-stream", immutable=False,
+                              etag=entry.etag, modified=entry.modified)
+
+    def confirm(self, request: Request) -> Response:
+        token, who = self._caller(request)
+        bucket, key, version = self._target(request)
+        self._require(token, Scope("data", "delete", bucket, key))
+        self._entry(bucket, key, version)
+        return views.confirm_delete(bucket, key, version, who)
+
+    def delete(self, request: Request) -> Response:
+        form = self._form(request)
+        token, _ = self._caller(request)
+        bucket, key = form.get("bucket", ""), form.get("key", "")
+        version = form.get("version")
+        if not bucket or not key:
+            raise BadRequest("the form names a bucket and a key")
+        self._require(token, Scope("data", "delete", bucket, key))
+        self.app.keyspace.forget(self.app.buckets.require(bucket), key,
+                                 None if version is None else checked_id(version))
+        folder = key[:key.rfind("/") + 1]
+        return _see(views.address("/console/bucket", name=bucket, prefix=folder or None))
+
+    # -- who, and what they may do ----------------------------------------------------
+
+    def _off(self, request: Request) -> bool:
+        return self.app.access.mode_for(request.headers) == "off"
+
+    def _caller(self, request: Request) -> Tuple[Optional[Token], Optional[str]]:
+        """``(token, its name)``; ``(None, None)`` with access control off;
+        a page that is not the console's own sends the browser to sign in."""
+        if self._off(request):
+            return None, None
+        token = self.sessions.find(cookie(request.headers, COOKIE))
+        if token is None:
+            raise SignIn()
+        return token, token.name
+
+    def _require(self, token: Optional[Token], scope: Scope) -> None:
+        if token is not None and not grants(token.scopes, scope):
+            raise Forbidden("the token %r may not do this here: it needs %s" % (token.name, scope))
+
+    def _entry(self, bucket: str, key: str, version: Optional[str]) -> Entry:
+        found = self.app.keyspace.get(bucket, key, version)
+        if isinstance(found, Version):
+            if found.entry is None:
+                raise NotFound("that version of %s is a delete marker" % key[:200])
+            return found.entry
+        if found is None:
+            raise NotFound("no key %s in bucket %s" % (key[:200], bucket))
+        return found
+
+    def _target(self, request: Request) -> Tuple[str, str, Optional[str]]:
+        version = request.query.get("version")
+        return _given(request, "bucket"), _given(request, "key"), None if version is None else checked_id(version)
+
+    def _form(self, request: Request) -> dict:
+        """A console form's fields; ``Forbidden`` unless it was posted from
+        the console's own pages."""
+        if not same_origin(request.headers, request.base_url):
+            raise Forbidden("the console takes forms from its own pages only")
+        raw = request.body(MAX_FORM).read_all()
+        try:
+            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise BadRequest("the form is not UTF-8") from None
+        return {name: values[0] for name, values in fields.items()}
+
+    def _secure(self, request: Request) -> bool:
+        return request.base_url.startswith("https://")
+
+
+class SignIn(Exception):
+    """No live session: the browser is sent to the sign-in page (``_signed_in``)."""
+
+
+def _signed_in(handler):
+    """``handler``, or the way to the sign-in page where a session is needed and missing."""
+    def handle(request: Request) -> Response:
+        try:
+            return handler(request)
+        except SignIn:
+            return _see("/console/sign-in")
+    return handle
+
+
+def _reads_in(token: Optional[Token], bucket: str) -> bool:
+    """Whether the token may read anything in ``bucket`` (all of it, or keys under a prefix)."""
+    return token is None or any(granted.face in ("data", "*") and granted.namespace in (bucket, "*", None)
+                                and granted.verb in ("read", "*") for granted in token.scopes)
+
+
+def _see(where: str, headers: Optional[dict] = None) -> Response:
+    return EmptyResponse(303, dict(headers or {}, Location=where))
+
+
+def _given(request: Request, name: str) -> str:
+    value = request.query.get(name, "")
+    if not value:
+        raise BadRequest("the address names no %s" % name)
+    return value

@@ -1,0 +1,136 @@
+"""The console's pages as HTML (``pages.page``: inline style, the strict
+Content-Security-Policy, no script): every name and value a person or a
+client chose (token names, bucket names, keys of any Unicode) goes in
+through ``escape`` and every link through ``link``, never as markup."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from html import escape
+from typing import Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import urlencode
+
+from ..catalog.keys import Entry
+from ..catalog.versions import Version
+from ..pages import page, size_text
+from ..web.messages import TextResponse
+
+STYLE_NOTE = "Anyone who reaches this server may do anything here: access control is off (--auth off)."
+
+
+def address(path: str, **query: Optional[str]) -> str:
+    """A console address, its query percent-encoded (a key may hold ``&``,
+    ``#`` or anything else)."""
+    given = {name: value for name, value in query.items() if value is not None}
+    return path + ("?" + urlencode(given) if given else "")
+
+
+def link(path: str, **query: Optional[str]) -> str:
+    """``address`` as an HTML attribute's value."""
+    return escape(address(path, **query))
+
+
+def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=None) -> TextResponse:
+    """A console page: who is signed in (and the sign-out button), or that
+    nobody needs to be, above ``body``."""
+    if who is None:
+        top = '<p class="muted" role="note">%s</p>' % escape(STYLE_NOTE)
+    else:
+        top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">Signed in with the '
+               'token <strong>%s</strong></p><div><button class="secondary" type="submit">Sign out</button></div>'
+               '</form>' % escape(who))
+    nav = '<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/">Upload page</a></nav>'
+    return page(status, title, nav + top + body, headers=headers)
+
+
+def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
+    said = '<p class="error" role="alert">%s</p>' % escape(error) if error else ""
+    body = ('<h1>Sign in</h1><div class="card">%s<form method="post" action="/console/sign-in">'
+            '<label for="token">API token</label>'
+            '<input id="token" name="token" type="password" autocomplete="off" required autofocus>'
+            '<p class="muted">The token <code>filestoraged token create</code> printed. It is sent once, to make '
+            'a session; it is never kept in this browser.</p>'
+            '<button type="submit">Sign in</button></form></div>' % said)
+    return page(status, "Sign in", body)
+
+
+def buckets(names: Sequence[str], who: Optional[str]) -> TextResponse:
+    if names:
+        rows = "".join('<li><a href="%s">%s</a></li>' % (link("/console/bucket", name=name), escape(name))
+                       for name in names)
+        listed = '<ul class="entries">%s</ul>' % rows
+    else:
+        listed = ('<p>No bucket this token may read. Buckets are made through the S3 API '
+                  '(<code>aws s3 mb s3://NAME</code>).</p>')
+    return frame("Buckets", '<h1>Buckets</h1><div class="card">%s</div>' % listed, who)
+
+
+def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
+            who: Optional[str]) -> TextResponse:
+    """A bucket's keys under ``prefix``, as folders (``/``) and files."""
+    crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
+    walked = ""
+    for part in prefix.split("/")[:-1]:
+        walked += part + "/"
+        crumbs.append('<a href="%s">%s</a>' % (link("/console/bucket", name=bucket, prefix=walked), escape(part)))
+    rows: List[str] = []
+    for name, found in items:
+        shown = escape(name[len(prefix):] or name)
+        if isinstance(found, Entry):
+            rows.append('<tr><td><a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
+                link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
+                escape(formatdate(found.modified, usegmt=True))))
+        else:
+            rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td></tr>' % (
+                link("/console/bucket", name=bucket, prefix=name), shown))
+    table = ('<table><caption class="muted">Keys and folders</caption><thead><tr><th scope="col">Name</th>'
+             '<th scope="col">Size</th><th scope="col">Modified</th></tr></thead><tbody>%s</tbody></table>'
+             % "".join(rows)) if rows else "<p>Nothing here.</p>"
+    more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
+    search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
+              'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
+              'value="%s"><button type="submit">Search</button></form>' % (escape(bucket), escape(prefix)))
+    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>'
+            '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, search))
+    return frame(bucket, body, who)
+
+
+def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],
+            who: Optional[str]) -> TextResponse:
+    """One key's object: what it is, its versions, and what can be done."""
+    size = size_text(entry.size) + (" (%d bytes)" % entry.size if entry.size >= 1024 else "")
+    rows = [("Key", escape(key)), ("Size", size),
+            ("Type", escape(entry.content_type or "binary/octet-stream")),
+            ("Modified", escape(formatdate(entry.modified, usegmt=True))),
+            ("ETag", "<code>%s</code>" % escape(entry.etag)), ("SHA-256", "<code>%s</code>" % escape(entry.oid))]
+    if version is not None or entry.version:
+        rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
+    facts = "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows)
+    actions = ('<a class="button" href="%s">Download</a> <a class="button secondary" href="%s">Delete…</a>'
+               % (link("/console/download", bucket=bucket, key=key, version=version),
+                  link("/console/delete", bucket=bucket, key=key, version=version)))
+    older = ""
+    if versions:
+        items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s</li>' % (
+            link("/console/object", bucket=bucket, key=key, version=item.id), escape(item.id),
+            "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
+            escape(formatdate(item.modified, usegmt=True))) for item in versions)
+        older = '<div class="card"><h2>Older versions</h2><ul>%s</ul></div>' % items
+    folder = key[:key.rfind("/") + 1]
+    back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
+    body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s' % (escape(key), facts, actions, older, back)
+    return frame(key, body, who)
+
+
+def confirm_delete(bucket: str, key: str, version: Optional[str], who: Optional[str]) -> TextResponse:
+    what = "the version %s of %s" % (version, key) if version else key
+    hidden = "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value))
+                     for name, value in (("bucket", bucket), ("key", key), ("version", version)) if value is not None)
+    body = ('<h1>Delete?</h1><div class="card"><p>Delete <strong>%s</strong> from the bucket %s? %s</p>'
+            '<form method="post" action="/console/delete">%s<button type="submit">Delete</button> '
+            '<a class="button secondary" href="%s">Keep it</a></form></div>'
+            % (escape(what), escape(bucket),
+               "This version is gone for good." if version else
+               "In a bucket that keeps versions, its older versions stay.", hidden,
+               link("/console/object", bucket=bucket, key=key, version=version)))
+    return frame("Delete", body, who)

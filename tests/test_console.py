@@ -1,0 +1,180 @@
+"""The console at ``/console`` over HTTP, as a browser drives it: sign-in
+with a token that becomes a session (a cookie no script reads and no other
+site sends), ended by sign-out, by revoking the token and by time; forms
+taken from the console's own pages only; failed sign-ins counted toward the
+lockout; a bucket's keys as folders, paged; keys of any Unicode shown as
+text; downloads of the exact bytes; deletes after a confirmation; what a
+token's scopes do not allow refused. The same in a real browser:
+``tests/test_console_browser.py``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from unittest import mock
+from urllib.parse import urlencode
+
+from filestoraged.console import sessions
+
+from .s3api_support import BotoCase
+from .support import Reply
+
+SAME = {"Sec-Fetch-Site": "same-origin"}
+
+
+class ConsoleCase(BotoCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="photos")
+        _, self.secret = self.app.tokens.create(["admin"], "ops")
+
+    def sign_in(self, secret: str, headers=SAME) -> Reply:
+        return self.request("POST", "/console/sign-in", urlencode({"token": secret}).encode(),
+                            dict(headers, **{"Content-Type": "application/x-www-form-urlencoded"}))
+
+    def session(self, secret: str = "") -> str:
+        reply = self.sign_in(secret or self.secret)
+        self.assertEqual(reply.status, 303, reply)
+        return re.match(r"fsd_console=([^;]+)", reply.headers["Set-Cookie"]).group(1)
+
+    def page(self, path: str, session: str = "", **query: str) -> Reply:
+        target = path + ("?" + urlencode(query) if query else "")
+        return self.request("GET", target, headers={"Cookie": "fsd_console=" + session} if session else {})
+
+    def post(self, path: str, session: str, fields, headers=SAME) -> Reply:
+        return self.request("POST", path, urlencode(fields).encode(),
+                            dict(headers, **{"Cookie": "fsd_console=" + session,
+                                             "Content-Type": "application/x-www-form-urlencoded"}))
+
+
+class SessionTests(ConsoleCase):
+    def test_a_token_becomes_a_session_that_no_script_reads(self):
+        self.assertEqual(self.page("/console").headers["Location"], "/console/sign-in")
+        refused = self.sign_in("not-a-token")
+        self.assertEqual(refused.status, 401)
+        self.assertIn(b"That token is not one this server knows", refused.body)
+        self.assertNotIn("Set-Cookie", refused.headers)
+        reply = self.sign_in(self.secret)
+        self.assertEqual((reply.status, reply.headers["Location"]), (303, "/console"))
+        cookie = reply.headers["Set-Cookie"]
+        for part in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=1800"):
+            self.assertIn(part, cookie)
+        self.assertNotIn("Secure", cookie)  # plain HTTP here; over HTTPS it is Secure
+        self.assertNotIn(self.secret, cookie)
+        session = re.match(r"fsd_console=([^;]+)", cookie).group(1)
+        home = self.page("/console", session)
+        self.assertEqual(home.status, 200)
+        self.assertIn(b"Signed in with the token <strong>ops</strong>", home.body)
+        self.assertIn(b'href="/console/bucket?name=photos"', home.body)
+        self.assertIn("frame-ancestors 'none'", home.headers["Content-Security-Policy"])
+        self.assertNotIn("script-src", home.headers["Content-Security-Policy"])  # no script at all
+        self.assertEqual(home.headers["Cache-Control"], "no-store")
+        # The records keep the session's digest, never the session or the token.
+        stored = [name for name in self.app.records.keys(sessions.SESSIONS)]
+        self.assertEqual(stored, [sessions.SESSIONS + hashlib.sha256(session.encode()).hexdigest()])
+
+    def test_sign_out_revoking_and_time_end_a_session(self):
+        session = self.session()
+        self.assertEqual(self.post("/console/sign-out", session, {}).headers["Location"], "/console/sign-in")
+        self.assertEqual(self.page("/console", session).status, 303)
+        session = self.session()
+        self.app.tokens.revoke("ops")
+        self.assertEqual(self.page("/console", session).status, 303)
+        _, secret = self.app.tokens.create(["admin"], "again")
+        session = self.session(secret)
+        later = self.app.records.now() + sessions.IDLE + 1
+        with mock.patch.object(self.app.records, "now", return_value=later):
+            self.assertEqual(self.page("/console", session).status, 303)  # idle too long
+        self.assertEqual(list(self.app.records.keys(sessions.SESSIONS)), [])
+
+    def test_forms_from_another_site_are_refused(self):
+        self.assertEqual(self.sign_in(self.secret, {"Sec-Fetch-Site": "cross-site"}).status, 403)
+        self.assertEqual(self.sign_in(self.secret, {"Origin": "https://evil.example"}).status, 403)
+        self.admin.put_object(Bucket="photos", Key="keep.jpg", Body=b"kept")
+        session = self.session()
+        refused = self.post("/console/delete", session, {"bucket": "photos", "key": "keep.jpg"},
+                            {"Sec-Fetch-Site": "same-site"})
+        self.assertEqual(refused.status, 403)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="keep.jpg")["Body"].read(), b"kept")
+
+    def test_failed_sign_ins_count_toward_the_lockout(self):
+        for _ in range(10):
+            self.assertEqual(self.sign_in("wrong").status, 401)
+        locked = self.sign_in(self.secret)  # a good token too: a guesser learns nothing
+        self.assertEqual(locked.status, 429)
+        self.assertIn(b"Too many failed sign-ins", locked.body)
+
+
+class BrowseTests(ConsoleCase):
+    def test_folders_page_through_without_repeats(self):
+        for number in range(250):
+            self.admin.put_object(Bucket="photos", Key="2026/%03d.jpg" % number, Body=b"x")
+        self.admin.put_object(Bucket="photos", Key="top.txt", Body=b"top")
+        session = self.session()
+        root = self.page("/console/bucket", session, name="photos").body.decode()
+        self.assertIn('href="/console/bucket?name=photos&amp;prefix=2026%2F">2026/</a>', root)
+        self.assertIn(">top.txt</a>", root)
+        seen, target = [], "/console/bucket?" + urlencode({"name": "photos", "prefix": "2026/"})
+        while target:
+            text = self.request("GET", target, headers={"Cookie": "fsd_console=" + session}).body.decode()
+            seen += re.findall(r">(\d{3}\.jpg)</a>", text)
+            found = re.search(r'href="([^"]+)">Next page', text)
+            target = found.group(1).replace("&amp;", "&") if found else ""
+        self.assertEqual(seen, ["%03d.jpg" % number for number in range(250)])
+        self.assertLess(len(text.encode()), 150_000)
+
+    def test_keys_of_any_unicode_are_shown_as_text(self):
+        key = 'été/<script>alert("k")<\\script>&"x'
+        self.admin.put_object(Bucket="photos", Key=key, Body=b"odd name")
+        session = self.session()
+        folder = self.page("/console/bucket", session, name="photos", prefix="été/").body.decode()
+        self.assertNotIn("<script>", folder)
+        self.assertIn("&lt;script&gt;alert(&quot;k&quot;)&lt;\\script&gt;&amp;&quot;x", folder)
+        details = self.page("/console/object", session, bucket="photos", key=key)
+        self.assertEqual(details.status, 200)
+        self.assertNotIn(b"<script>", details.body)
+        download = self.page("/console/download", session, bucket="photos", key=key)
+        self.assertEqual(download.body, b"odd name")
+        self.assertTrue(download.headers["Content-Disposition"].startswith("attachment;"))
+
+    def test_an_object_its_versions_download_and_delete(self):
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        first = self.admin.put_object(Bucket="photos", Key="cat.jpg", Body=b"first cat")["VersionId"]
+        self.admin.put_object(Bucket="photos", Key="cat.jpg", Body=b"second cat", ContentType="image/jpeg")
+        session = self.session()
+        details = self.page("/console/object", session, bucket="photos", key="cat.jpg").body.decode()
+        self.assertIn("<dd>image/jpeg</dd>", details)
+        self.assertIn(hashlib.sha256(b"second cat").hexdigest(), details)
+        self.assertIn(first, details)  # the older version, listed
+        older = self.page("/console/download", session, bucket="photos", key="cat.jpg", version=first)
+        self.assertEqual(older.body, b"first cat")
+        confirm = self.page("/console/delete", session, bucket="photos", key="cat.jpg")
+        self.assertIn(b"its older versions stay", confirm.body)
+        self.assertEqual(self.post("/console/delete", session, {"bucket": "photos", "key": "cat.jpg"}).status, 303)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="cat.jpg"), "404")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg", VersionId=first)["Body"].read(),
+                         b"first cat")
+
+    def test_a_token_sees_and_does_what_its_scopes_allow(self):
+        self.admin.create_bucket(Bucket="private")
+        self.admin.put_object(Bucket="photos", Key="a.jpg", Body=b"a")
+        _, reader = self.app.tokens.create(["data:photos:read"], "viewer")
+        session = self.session(reader)
+        home = self.page("/console", session).body
+        self.assertIn(b"name=photos", home)
+        self.assertNotIn(b"private", home)
+        self.assertEqual(self.page("/console/bucket", session, name="private").status, 403)
+        self.assertEqual(self.page("/console/download", session, bucket="photos", key="a.jpg").body, b"a")
+        self.assertEqual(self.page("/console/delete", session, bucket="photos", key="a.jpg").status, 403)
+        self.assertEqual(self.post("/console/delete", session, {"bucket": "photos", "key": "a.jpg"}).status, 403)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="a.jpg")["Body"].read(), b"a")
+
+
+class AccessOffTests(ConsoleCase):
+    config_overrides = {"s3_api": "127.0.0.1:0", "auth": "off"}
+
+    def test_with_access_control_off_nobody_signs_in_and_the_page_says_so(self):
+        home = self.page("/console")
+        self.assertEqual(home.status, 200)
+        self.assertIn(b"Anyone who reaches this server may do anything here", home.body)
+        self.assertEqual(self.page("/console/sign-in").headers["Location"], "/console")
