@@ -34,7 +34,7 @@ input[type=file]{padding:.5rem;border-style:dashed}
 .row{display:flex;gap:.75rem;flex-wrap:wrap}.row>div{flex:1 1 10rem}
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:.6rem 1.1rem;margin-top:1rem;
  border:0;border-radius:.4rem;background:var(--accent);color:var(--card);text-decoration:none;cursor:pointer}
-button.secondary{background:transparent;color:var(--accent);border:1px solid var(--accent)}
+button.secondary,.button.secondary{background:transparent;color:var(--accent);border:1px solid var(--accent)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .muted{color:var(--muted)}.error{color:var(--bad);font-weight:600}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{color:var(--muted)}

@@ -1,0 +1,123 @@
+"""The console in a real browser (Debian's Chromium, driven by Selenium):
+sign in by typing a token, walk into a folder, open an object, download
+its exact bytes, delete it after the confirmation, sign out; by keyboard
+alone; nothing wider than the window at 360 and 1280 pixels. The
+screenshots of docs/console.md are made here (``FILESTORAGED_SCREENSHOTS``
+names the folder they go to)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from .s3api_support import BotoCase
+from .test_browser import browser
+from .test_pages import wait_in
+
+
+class ConsoleInChromiumTests(BotoCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.driver, cls.downloads = browser()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.driver.quit()
+        shutil.rmtree(cls.downloads, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.driver.delete_all_cookies()
+        self.driver.set_window_size(1280, 900)
+        self.admin.create_bucket(Bucket="photos")
+        for key in ("2026/cat.jpg", "2026/dog.jpg", "2026/été <b onclick=x>.txt", "notes.txt"):
+            self.admin.put_object(Bucket="photos", Key=key, Body=b"the bytes of " + key.encode(),
+                                  ContentType="text/plain" if key.endswith(".txt") else "image/jpeg")
+        _, self.secret = self.app.tokens.create(["admin"], "laptop")
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def element(self, selector: str):
+        return self.driver.find_element("css selector", selector)
+
+    def link(self, text: str):
+        return self.driver.find_element("link text", text)
+
+    def wait(self, condition, what: str) -> None:
+        wait_in(self.driver, condition, what)
+
+    def sign_in(self) -> None:
+        self.driver.get(self.base + "/console")
+        self.wait(lambda: self.element("h1").text == "Sign in", "the sign-in page")
+        self.element("#token").send_keys(self.secret + "\n")
+        self.wait(lambda: self.element("h1").text == "Buckets", "the buckets")
+
+    def fits(self, width: int) -> None:
+        self.assertLessEqual(self.driver.execute_script("return document.documentElement.scrollWidth"), width)
+
+    def test_sign_in_browse_download_delete_and_sign_out(self):
+        self.sign_in()
+        self.assertNotIn(self.secret, self.driver.execute_script("return document.cookie"))  # HttpOnly
+        self.assertEqual(self.driver.execute_script("return localStorage.length + sessionStorage.length"), 0)
+        self.link("photos").click()
+        self.link("2026/").click()
+        self.wait(lambda: "cat.jpg" in self.element("table").text, "the folder's keys")
+        self.assertIn("été <b onclick=x>.txt", self.element("table").text)  # a name, never markup
+        self.link("cat.jpg").click()
+        self.wait(lambda: self.element("h1").text == "2026/cat.jpg", "the object's page")
+        self.assertIn("image/jpeg", self.element("dl").text)
+        self.link("Download").click()
+        path = os.path.join(self.downloads, "cat.jpg")
+        expected = b"the bytes of 2026/cat.jpg"
+        self.wait(lambda: os.path.exists(path) and os.path.getsize(path) == len(expected), "the download")
+        with open(path, "rb") as saved:
+            self.assertEqual(saved.read(), expected)
+        self.link("Delete…").click()
+        self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation")
+        self.element("form[action='/console/delete'] button").click()
+        self.wait(lambda: "dog.jpg" in self.element("table").text, "back in the folder")
+        self.assertNotIn("cat.jpg", self.element("table").text)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="2026/cat.jpg"), "404")
+        self.element("form[action='/console/sign-out'] button").click()
+        self.wait(lambda: self.element("h1").text == "Sign in", "signed out")
+        self.driver.get(self.base + "/console/bucket?name=photos")
+        self.wait(lambda: self.element("h1").text == "Sign in", "the session is over")
+
+    def test_by_keyboard_alone(self):
+        from selenium.webdriver.common.keys import Keys
+
+        self.driver.get(self.base + "/console/sign-in")
+        self.wait(lambda: self.driver.switch_to.active_element.get_attribute("id") == "token", "the token field")
+        self.driver.switch_to.active_element.send_keys(self.secret, Keys.ENTER)
+        self.wait(lambda: self.element("h1").text == "Buckets", "signed in by keyboard")
+        seen = []
+        for _ in range(8):  # tab until the bucket's link has the focus
+            self.driver.switch_to.active_element.send_keys(Keys.TAB)
+            seen.append(self.driver.switch_to.active_element.text)
+            if seen[-1] == "photos":
+                break
+        self.assertEqual(seen[-1], "photos", seen)
+        outline = self.driver.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+        self.assertNotEqual(outline, "none")  # the focus can be seen
+        self.driver.switch_to.active_element.send_keys(Keys.ENTER)
+        self.wait(lambda: self.element("h1").text == "photos", "the bucket, by keyboard")
+
+    def test_screenshots_at_360_and_1280_pixels_and_nothing_wider(self):
+        folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or tempfile.mkdtemp(prefix="fsd-console-shots-")
+        if "FILESTORAGED_SCREENSHOTS" not in os.environ:
+            self.addCleanup(shutil.rmtree, folder, True)
+        self.sign_in()
+        pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
+                 ("console-object", "/console/object?bucket=photos&key=2026%2Fdog.jpg"))
+        for width in (360, 1280):
+            self.driver.set_window_size(width, 900)
+            for name, path in pages:
+                self.driver.get(self.base + path)
+                self.wait(lambda: self.element("h1").is_displayed(), "the page")
+                self.fits(width)
+                shot = os.path.join(folder, "%s-%d.png" % (name, width))
+                self.assertTrue(self.driver.save_screenshot(shot))
+                with open(shot, "rb") as handle:
+                    self.assertEqual(handle.read(8), b"\x89PNG\r\n\x1a\n")
