@@ -58,6 +58,26 @@ def pinned(port: int, per_worker: int = 1, workers: int = 2) -> Dict[int, List[h
     return found
 
 
+class Outcomes:
+    """Requests made in a loop across a change: how many answered 200, and
+    every failure (a status, or the error a connection ended in)."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed: list = []
+
+    def run(self, exchange) -> None:
+        try:
+            status = exchange()
+        except (OSError, http.client.HTTPException) as error:
+            self.failed.append(repr(error))
+            return
+        if status == 200:
+            self.ok += 1
+        else:
+            self.failed.append(status)
+
+
 class WorkersCase(unittest.TestCase):
     args: tuple = ()
 
@@ -264,35 +284,32 @@ class LifecycleTests(WorkersCase):
     def test_sighup_replaces_the_workers_without_refusing_a_connection(self):
         old = set(daemon_workers(self.parent))
         done = threading.Event()
-        outcomes = {"ok": 0, "failed": []}
+        outcomes = Outcomes()
+
+        def health() -> int:
+            conn = connect(self.port)
+            try:
+                return call(conn, "GET", "/healthz")[0]
+            finally:
+                conn.close()
 
         def hammer():
             while not done.is_set():
-                try:
-                    conn = connect(self.port)
-                    status, _ = call(conn, "GET", "/healthz")
-                    conn.close()
-                except (OSError, http.client.HTTPException) as error:
-                    outcomes["failed"].append(repr(error))
-                    continue
-                if status == 200:
-                    outcomes["ok"] += 1
-                else:
-                    outcomes["failed"].append(status)
+                outcomes.run(health)
 
         with Threads(60) as threads:
             for _ in range(4):
                 threads.start(hammer)
             try:
-                wait_until(lambda: outcomes["ok"] > 20, "requests flow")
+                wait_until(lambda: outcomes.ok > 20, "requests flow")
                 os.kill(self.parent, signal.SIGHUP)
                 wait_until(lambda: len(daemon_workers(self.parent)) == 2
                            and not old & set(daemon_workers(self.parent)), "two new workers replaced the old ones")
-                before = outcomes["ok"]
-                wait_until(lambda: outcomes["ok"] > before + 20, "the new workers serve")
+                before = outcomes.ok
+                wait_until(lambda: outcomes.ok > before + 20, "the new workers serve")
             finally:
                 done.set()
-        self.assertEqual(outcomes["failed"], [])
+        self.assertEqual(outcomes.failed, [])
         self.assertIsNone(self.daemon.process.poll())
 
 
@@ -412,42 +429,40 @@ class UpgradeInPlaceTests(unittest.TestCase):
         running = self.versions().pop()
         old = set(daemon_workers(self.parent))
         done = threading.Event()
-        outcomes = {"ok": 0, "failed": []}
+        outcomes = Outcomes()
+
+        def round_trip(body: bytes):
+            conn = connect(self.daemon.port)
+            try:
+                status, _ = call(conn, "POST", "/files", body)
+                if status != 200:
+                    return status
+                status, got = call(conn, "GET", "/files/" + sha256(body))
+                return status if got == body else "wrong bytes"
+            finally:
+                conn.close()
 
         def hammer(number: int) -> None:
             sent = 0
             while not done.is_set():
-                body = b"upload %d-%d" % (number, sent)
                 sent += 1
-                try:
-                    conn = connect(self.daemon.port)
-                    status, _ = call(conn, "POST", "/files", body)
-                    if status == 200:
-                        status, got = call(conn, "GET", "/files/" + sha256(body))
-                        status = status if got == body else "wrong bytes"
-                    conn.close()
-                except (OSError, http.client.HTTPException) as error:
-                    outcomes["failed"].append(repr(error))
-                    continue
-                if status == 200:
-                    outcomes["ok"] += 1
-                else:
-                    outcomes["failed"].append(status)
+                body = b"upload %d-%d" % (number, sent)
+                outcomes.run(lambda body=body: round_trip(body))
 
         with Threads(90) as threads:
             for number in range(4):
                 threads.start(hammer, number)
             try:
-                wait_until(lambda: outcomes["ok"] > 20, "requests flow")
+                wait_until(lambda: outcomes.ok > 20, "requests flow")
                 self.install("9.9.9")
                 os.kill(self.parent, signal.SIGHUP)
                 wait_until(lambda: not old & set(daemon_workers(self.parent)) and self.versions() == {"9.9.9"},
                            "workers of the new code replaced the old ones", timeout=60)
-                before = outcomes["ok"]
-                wait_until(lambda: outcomes["ok"] > before + 20, "the new workers serve")
+                before = outcomes.ok
+                wait_until(lambda: outcomes.ok > before + 20, "the new workers serve")
             finally:
                 done.set()
-        self.assertEqual(outcomes["failed"], [])
+        self.assertEqual(outcomes.failed, [])
         self.assertIsNone(self.daemon.process.poll())  # the same process: systemd's MAINPID holds
         self.assertEqual(len(daemon_workers(self.parent)), 2)
         self.assertIn("filestoraged 9.9.9 installed (this is %s): upgrading in place" % running, self.said())
