@@ -64,6 +64,15 @@ its owner) of the backup in the folder BACKUP; then start the daemon on DIR.
 Objects are hard-linked from the backup where both are on one file system
 (the backup stays as it was), else copied.
 """ + _STORE_OPTIONS,
+    "move-to-s3": """usage: filestoraged move-to-s3 --data-dir DIR --s3-endpoint URL --s3-bucket NAME [--s3-region R]
+
+Copy a disk store (its daemon stopped) into an S3 bucket, laid out as --backend s3
+--records s3 keeps a store: every object, and every record (tokens, share links,
+the key-value store, S3 buckets, keys, versions and locks). Then start any number
+of daemons with --backend s3 --records s3 over that bucket, each given this
+store's s3.key as --s3-key-file. Run again, it copies only what is missing. The
+store's credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+""",
     "token create": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
                                  [--s3]
 
@@ -93,7 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .client.arguments import main as client_main
 
         return client_main(argv)
-    if argv and argv[0] in ("fsck", "token", "backup", "restore") and ("--help" in argv or "-h" in argv):
+    if argv and argv[0] in ("fsck", "token", "backup", "restore", "move-to-s3") and ("--help" in argv or "-h" in argv):
         words = [word for word in argv if not word.startswith("-")][:2]
         print(SUBCOMMAND_HELP.get(" ".join(words), SUBCOMMAND_HELP[argv[0]]), end="")
         return 0
@@ -108,6 +117,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run_token(config)
     if config.command in ("backup", "restore"):
         return guarded(config, lambda: run_backup(config))
+    if config.command == "move-to-s3":
+        return guarded(config, lambda: run_move(config))
     return guarded(config, lambda: run_daemon(config, argv))
 
 
@@ -159,6 +170,34 @@ def run_backup(config) -> int:
         print("%d objects the backup names are not in it: %s; filestoraged fsck names what they leave without bytes"
               % (len(lacking), ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")))
         return 1
+    return 0
+
+
+def run_move(config) -> int:
+    """``move-to-s3``: what was copied, and whether all of it is there."""
+    from .backup.to_s3 import move_to_s3
+    from .errors import FileStoreError
+
+    if not os.path.isdir(config.data_dir):
+        return no_data_dir(config)
+    if not config.s3_endpoint.startswith(("http://", "https://")) or not config.s3_bucket:
+        return fail("move-to-s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME", 2)
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        return fail("move-to-s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment", 2)
+    try:
+        moved = move_to_s3(config)
+    except FileStoreError as error:
+        return fail("move-to-s3: %s" % error.text, 1)
+    print("moved %s into s3 bucket %s at %s: %d records, %d objects, %s (%d copied now, %d there already)"
+          % (config.data_dir, config.s3_bucket, config.s3_endpoint, moved.records, moved.objects,
+             size_text(moved.bytes), moved.copied, moved.objects - moved.copied))
+    if moved.missing:
+        print("%d not found in the bucket afterwards: %s; run it again" % (
+            len(moved.missing), ", ".join(moved.missing[:5]) + (" ..." if len(moved.missing) > 5 else "")))
+        return 1
+    print("all of it checked in the bucket; start the daemons with --backend s3 --records s3 --s3-endpoint %s "
+          "--s3-bucket %s --s3-key-file (a copy of %s)" % (config.s3_endpoint, config.s3_bucket,
+                                                          config.s3_key_path))
     return 0
 
 

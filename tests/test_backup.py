@@ -29,6 +29,7 @@ from filestoraged.backup.make import make_backup
 from filestoraged.backup.restore import restore
 
 from .s3api_support import REGION, boto3_or_skip
+from .seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from .support import MIB, ROOT, Daemon, ServerCase, Threads, free_port, payload, sha256
 
 
@@ -38,12 +39,14 @@ def command(*args: str) -> subprocess.CompletedProcess:
 
 
 class Store:
-    """A daemon as a subprocess, with the S3 API, and its admin token."""
+    """A daemon as a subprocess, with the S3 API, and an admin token's
+    secrets (``args``, ``env``: its other flags and variables)."""
 
-    def __init__(self, case: unittest.TestCase, data_dir: str, token: str = "", key_pair=("", "")) -> None:
+    def __init__(self, case: unittest.TestCase, data_dir: str, token: str = "", key_pair=("", ""), *args: str,
+                 env=None) -> None:
         self.s3_port = free_port()
         self.daemon = Daemon(data_dir, "--s3-api", "127.0.0.1:%d" % self.s3_port, "--auth", "all",
-                             "--workers", "2").start()
+                             "--workers", "2", *args, env=env).start()
         case.addCleanup(self.daemon.stop)
         self.token, self.key_pair = token, key_pair
 
@@ -229,3 +232,68 @@ class AcrossFileSystemsTests(ServerCase):
         self.restart_server()
         got = self.request("GET", "/files/" + sha256(big))
         self.assertEqual((got.status, got.body == big, got.headers.get("Content-Type")), (200, True, "image/png"))
+
+
+class MoveToS3Tests(SeaweedMixin, unittest.TestCase):
+    """docs/SCALING.md, "From one daemon to several": a disk store moved
+    into a SeaweedFS bucket with ``filestoraged move-to-s3`` (run twice: the
+    second copies nothing), then served by two daemons over that bucket."""
+
+    def test_a_disk_store_moves_to_a_bucket_that_two_daemons_serve(self):
+        boto3_or_skip(self)
+        folder = tempfile.mkdtemp(prefix="fsd-move-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        live = os.path.join(folder, "live")
+        os.makedirs(live)
+        done = command("token", "create", "--scope", "admin", "--s3", "--name", "ops", "--data-dir", live)
+        said = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+        pair = said["AWS_ACCESS_KEY_ID"], said["AWS_SECRET_ACCESS_KEY"]
+        store = Store(self, live, said["FILESTORAGED_TOKEN"], pair)
+        kept = {"files": payload(3 * MIB + 1, 7), "data": payload(4000, 8)}
+        self.assertEqual(store.call("POST", "/files", kept["files"], {"Content-Type": "text/csv"})[0], 200)
+        self.assertEqual(store.call("PUT", "/data/photos", kept["data"])[0], 201)
+        s3 = store.s3()
+        s3.create_bucket(Bucket="docs")
+        s3.put_bucket_versioning(Bucket="docs", VersioningConfiguration={"Status": "Enabled"})
+        older = s3.put_object(Bucket="docs", Key="a.txt", Body=b"first")["VersionId"]
+        s3.put_object(Bucket="docs", Key="a.txt", Body=b"second")
+        status, link, _ = store.call("PUT", "/file/r.txt", b"shared", {"X-Password": "pw", "Max-Downloads": "5"})
+        self.assertEqual(status, 201)
+        self.assertEqual(store.call("POST", "/kv/set", b'{"k": 1}', {"Content-Type": "application/json"})[0], 201)
+        self.assertEqual(store.call("POST", "/kv/commit")[0], 204)
+        target = ("--s3-endpoint", self.store.endpoint, "--s3-bucket", self.bucket)
+        credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+
+        def move() -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "filestoraged", "move-to-s3", "--data-dir", live, *target],
+                                  capture_output=True, text=True, timeout=300, cwd=ROOT,
+                                  env=dict(os.environ, PYTHONPATH=ROOT, **credentials))
+
+        running = move()
+        self.assertEqual(running.returncode, 1)
+        self.assertIn("is in use by pid", running.stderr)  # the daemon first stops
+        store.daemon.stop()
+        moved = move()
+        self.assertEqual(moved.returncode, 0, moved.stdout + moved.stderr)
+        self.assertIn("all of it checked in the bucket", moved.stdout)
+        self.assertRegex(moved.stdout, r"(\d+) objects, .* \(\1 copied now, 0 there already\)")
+        again = move()
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertRegex(again.stdout, r"(\d+) objects, .* \(0 copied now, \1 there already\)")
+        for number in range(2):
+            served = Store(self, os.path.join(folder, "daemon-%d" % number), store.token, pair, "--backend", "s3",
+                           "--records", "s3", *target, "--s3-key-file", os.path.join(live, "s3.key"),
+                           env=credentials)
+            with self.subTest(daemon=number):
+                status, body, response = served.call("GET", "/files/" + sha256(kept["files"]))
+                self.assertEqual((status, body == kept["files"], response.getheader("Content-Type")),
+                                 (200, True, "text/csv"))
+                self.assertEqual(served.call("GET", "/data/photos/" + sha256(kept["data"]))[1], kept["data"])
+                client = served.s3()  # the same key pair: the same records and server key
+                self.assertEqual(client.get_object(Bucket="docs", Key="a.txt")["Body"].read(), b"second")
+                self.assertEqual(client.get_object(Bucket="docs", Key="a.txt", VersionId=older)["Body"].read(),
+                                 b"first")
+                self.assertEqual(json.loads(served.call("GET", "/kv/k")[1]), {"k": 1})
+                path = "/" + link.decode().strip().split("/", 3)[3]
+                self.assertEqual(served.call("GET", path, headers={"X-Password": "pw"}, bearer=False)[1],
+                                 b"shared")

@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="filestoraged",
         allow_abbrev=False,
         usage="filestoraged [serve] [options]\n"
-              "       filestoraged fsck|token|backup|restore ... (filestoraged fsck --help, ...)\n"
+              "       filestoraged fsck|token|backup|restore|move-to-s3 ... (filestoraged fsck --help, ...)\n"
               "       filestoraged [--url URL] put|get|rm|ls ... (filestoraged put --help, ...)",
         description="Store files over HTTP and give them back byte for byte. The options below are the "
         "daemon's (serve, the default); fsck verifies every stored object, token manages API tokens, backup "
@@ -247,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
         "of the --config file; flags win over the environment, which wins over the file. "
         "The client's server is --url URL, else $FILESTORAGED_URL, else http://127.0.0.1:8080.",
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "fsck", "token", "backup", "restore"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument("command", nargs="?", default="serve", help=argparse.SUPPRESS,
+                        choices=["serve", "fsck", "token", "backup", "restore", "move-to-s3"])
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)
     # The subcommands' own flags: in their --help (cli.SUBCOMMAND_HELP), not the daemon's.
