@@ -242,6 +242,24 @@ class ClientVersionTests(ClientCase):
         self.assertTrue(filecmp.cmp(os.path.join(past, "notes", "a.txt"), self.older, shallow=False))
 
 
+class ConcurrentDeleteTests(VersionCase):
+    def test_every_version_deleted_at_once_leaves_none(self):
+        """Versions of one key deleted by their ids all at once (what ceph's
+        s3-tests do): a delete of the newest made the next one current while
+        another thread deleted that one by its id, and it came back."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.enable()
+        for round_number in range(6):
+            with self.subTest(round=round_number):
+                made = [self.put("k", b"v%d" % n) for n in range(6)]
+                with ThreadPoolExecutor(6) as pool:
+                    list(pool.map(lambda version: self.admin.delete_object(Bucket="vers", Key="k",
+                                                                           VersionId=version), made))
+                self.assertEqual(self.versions(), [])
+                self.assertEqual(self.code_of(self.admin.head_object, Bucket="vers", Key="k"), "404")
+
+
 class FsckTests(VersionCase):
     def fsck(self, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "filestoraged", "fsck", *extra, "--data-dir", self.data_dir],

@@ -102,17 +102,28 @@ class Keyspace:
         version_id = checked_id(version_id)
         now = self.keys.records.now()
         what = "version %s of %s" % (version_id, key[:200])
-        old = self.keys.delete(name, key, lambda entry: guard(entry.lock, now, bypass, what), only=version_id)
-        if old is not None:
-            self.claims.unname(name, old.oid, key)
-            self._promote(name, key)
-            return Forgotten(version_id, False)
-        found = self.versions.find(name, key, version_id)
-        if found is None:
-            return Forgotten(version_id, False)
-        if found.entry is not None:
-            guard(found.entry.lock, now, bypass, what)
-        self.versions.drop(name, found)
+        # A delete of the newer version may make this one current while we
+        # look (``_promote``: made current, then dropped from the older
+        # ones): not found among the older, it is looked for as the current
+        # one once more.
+        def as_current() -> bool:
+            old = self.keys.delete(name, key, lambda entry: guard(entry.lock, now, bypass, what), only=version_id)
+            if old is not None:
+                self.claims.unname(name, old.oid, key)
+                self._promote(name, key)
+            return old is not None
+
+        while True:
+            if as_current():
+                return Forgotten(version_id, False)
+            found = self.versions.find(name, key, version_id)
+            if found is None:
+                as_current()
+                return Forgotten(version_id, False)
+            if found.entry is not None:
+                guard(found.entry.lock, now, bypass, what)
+            if self.versions.drop(name, found):
+                break
         if found.entry is not None:
             self.claims.unname(name, found.entry.oid, key, found.id)
         if self.keys.get(name, key) is None:
@@ -171,15 +182,25 @@ class Keyspace:
 
     def _promote(self, bucket: str, key: str) -> None:
         """The newest older version, if it is an object, current again (its
-        newer ones were deleted)."""
-        newest = self.versions.of(bucket, key, 1)
-        if not newest or newest[0].entry is None:
-            return
-        version = newest[0]
-        if self.keys.restore(bucket, key, version.entry):  # else written meanwhile: that write is current
+        newer ones were deleted). Decision: it is made current first and
+        then dropped from the older versions, so it is never nowhere; where
+        the drop finds it gone, a delete of it by its id came in between and
+        wins: it is taken back, and the next one is looked at."""
+        while True:
+            newest = self.versions.of(bucket, key, 1)
+            if not newest or newest[0].entry is None:
+                return
+            version = newest[0]
+            if not self.keys.restore(bucket, key, version.entry):
+                return  # written meanwhile: that write is current
             self.claims.name(bucket, version.entry.oid, key)
-            self.versions.drop(bucket, version)
-            self.claims.unname(bucket, version.entry.oid, key, version.id)
+            if self.versions.drop(bucket, version):
+                self.claims.unname(bucket, version.entry.oid, key, version.id)
+                return
+            taken = self.keys.delete(bucket, key, only=version.id)
+            if taken is None:
+                return  # replaced meanwhile by a write: that write is current
+            self.claims.unname(bucket, taken.oid, key)
 
 
 def _with_default(entry: Entry, lock: Optional[dict]) -> Optional[dict]:

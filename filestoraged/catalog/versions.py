@@ -113,8 +113,10 @@ class Versions:
             return None if record is None else _version(key, version_id, record.value)
         return next((version for version in self.of(bucket, key) if version.id == NULL), None)
 
-    def drop(self, bucket: str, version: Version) -> None:
-        self.records.delete(self._name(bucket, version.key, version.sort))
+    def drop(self, bucket: str, version: Version) -> bool:
+        """Forget an older version or marker; False if it was gone already
+        (another request deleted it, or made it current)."""
+        return self.records.delete(self._name(bucket, version.key, version.sort))
 
     def relock(self, bucket: str, version: Version, change: Callable[[Optional[dict]], dict]) -> Optional[Entry]:
         """An older version's lock changed by ``change``; the entry as
