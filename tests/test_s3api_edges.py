@@ -147,6 +147,28 @@ class ContentEncodingTests(EdgeCase):
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="box", Key="unsigned"), "404")
 
 
+class ListingPrefixTests(EdgeCase):
+    def test_a_v1_listing_gives_its_prefix_as_sent(self):
+        """boto3 asks ListObjects for url encoding and decodes its keys and
+        markers, not its Prefix (as S3 sends it): it was given encoded."""
+        self.admin.put_object(Bucket="box", Key="a b", Body=b"x")
+        for prefix in ("\n", "a b", "é"):
+            with self.subTest(prefix=prefix):
+                self.assertEqual(self.admin.list_objects(Bucket="box", Prefix=prefix)["Prefix"], prefix)
+
+
+class CopyRangeTests(EdgeCase):
+    def test_a_part_copy_past_the_source_is_an_invalid_range(self):
+        self.admin.put_object(Bucket="box", Key="five", Body=b"12345")
+        upload = self.admin.create_multipart_upload(Bucket="box", Key="dest")["UploadId"]
+        self.assertEqual(self.code_of(self.admin.upload_part_copy, Bucket="box", Key="dest", UploadId=upload,
+                                      PartNumber=1, CopySource="box/five", CopySourceRange="bytes=0-21"),
+                         "InvalidRange")
+        self.assertEqual(self.code_of(self.admin.upload_part_copy, Bucket="box", Key="dest", UploadId=upload,
+                                      PartNumber=1, CopySource="box/five", CopySourceRange="bytes=3-1"),
+                         "InvalidArgument")
+
+
 class ListingTokenTests(EdgeCase):
     def test_an_empty_continuation_token_is_the_first_page(self):
         for key in ("a", "b"):

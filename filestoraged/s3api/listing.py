@@ -28,6 +28,7 @@ MAX_KEYS = 1000
 # Characters that URL encoding (quote's always-safe ones and "/") and XML
 # escaping both leave as they are.
 _PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+_XML_TEXT = re.compile("[^\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*")  # what XML 1.0 can carry
 _OWNER = document("Owner", owner(OWNER), namespace=False).split("\n", 1)[1]  # <Owner>…</Owner>, once
 
 
@@ -119,7 +120,11 @@ class ListingOperations:
         form = _Form(query)
         marker = query.get("marker", "")
         page = self._page(bucket, form, marker, False)
-        children = [Element("Name", bucket), form.element("Prefix", form.prefix), form.element("Marker", marker),
+        # As S3: ListObjects (v1) gives its Prefix as sent, encoded only where
+        # XML cannot carry it (botocore decodes v1's Marker, never its Prefix).
+        prefix = Element("Prefix", form.prefix) if _XML_TEXT.fullmatch(form.prefix) else form.element("Prefix",
+                                                                                                      form.prefix)
+        children = [Element("Name", bucket), prefix, form.element("Marker", marker),
                     Element("MaxKeys", str(form.max_keys))]
         if form.delimiter:
             children.append(form.element("Delimiter", form.delimiter))

@@ -27,7 +27,7 @@ from ..base.header_values import media_type
 from ..catalog.keys import Entry
 from ..catalog.parts import Part
 from ..catalog.unfinished import MAX_PART
-from ..errors import BadRequest, NotFound, TooLarge
+from ..errors import BadRequest, NotFound, RangeNotSatisfiable, TooLarge
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
@@ -338,8 +338,11 @@ def _copy_range(value, size: int):
     if value is None:
         return 0, size
     found = _RANGE.fullmatch(value.strip())
-    if found is None or int(found.group(1)) > int(found.group(2)) or int(found.group(2)) >= size:
-        raise BadRequest("x-amz-copy-source-range is bytes=first-last within the source").as_s3("InvalidArgument")
+    if found is None or int(found.group(1)) > int(found.group(2)):
+        raise BadRequest("x-amz-copy-source-range is bytes=first-last").as_s3("InvalidArgument")
+    if int(found.group(2)) >= size:
+        raise RangeNotSatisfiable(size, "x-amz-copy-source-range ends past the source's %d bytes" % size
+                                  ).as_s3("InvalidRange")
     return int(found.group(1)), int(found.group(2)) + 1
 
 
