@@ -6,7 +6,7 @@ keys, a ListObjectVersions walk over 10,000 versions (2,000 keys of 5);
 4 KiB PUTs into a versioned bucket against an unversioned one (the
 daemon alone); the daemon's memory with 8 multipart uploads of 100
 and of 200 MiB at once; and the lifecycle sweep's memory over 10,000
-versions against 500 (in-process, on the stopped daemon's store).
+versions against 5,000 (in-process, on the stopped daemon's store).
 
 The daemon runs as shipped but for ``--s3-api`` (the S3 API is off by
 default), ``--auth all``, so that every request's signature is checked,
@@ -210,7 +210,9 @@ def _lifecycle_walk(report, data_dir: str, runs: int) -> None:
     filled, in-process on the stopped daemon's store, with a rule that finds
     nothing due (so every version is read and none deleted): its peak of
     Python memory (tracemalloc) over ``LISTED`` versions against the same
-    walk over a twentieth of them (the keys under ``v/000``), and its rate."""
+    walk over half of them (the keys under ``v/00``: several pages too, so
+    what is compared is the growth with the versions, not a page's size),
+    and its rate."""
     import tracemalloc
 
     from filestoraged.app import App
@@ -221,7 +223,7 @@ def _lifecycle_walk(report, data_dir: str, runs: int) -> None:
     try:
         bucket = app.buckets.get("versioned")
         walks = {}
-        for prefix in ("v/000", "v/"):
+        for prefix in ("v/00", "v/"):
             rule = lifecycle.Rule(id="walk", enabled=True, prefix=prefix, noncurrent_days=10 ** 6).record()
             app.buckets.set_lifecycle(bucket, [rule])
             peaks, times = [], []
@@ -237,10 +239,10 @@ def _lifecycle_walk(report, data_dir: str, runs: int) -> None:
         app.buckets.set_lifecycle(bucket, None)
     finally:
         app.close()
-    small, whole = walks["v/000"][0], walks["v/"][0]
+    small, whole = walks["v/00"][0], walks["v/"][0]
     report.add("S3 lifecycle sweep peak memory, %d versions vs %d, KiB (in-process, tracemalloc)"
-               % (LISTED, LISTED // 20), "%.0f" % (whole / 1024), "%.0f" % (small / 1024), whole / small,
-               "<= 1.5x (flat)", whole <= 1.5 * small)
+               % (LISTED, LISTED // 2), "%.0f" % (whole / 1024), "%.0f" % (small / 1024), whole / small,
+               "<= 1.2x (flat)", whole <= 1.2 * small)
     report.add("S3 lifecycle sweep walk over %d versions, versions/s (in-process, tracemalloc on)" % LISTED,
                "%.0f" % (LISTED / walks["v/"][1]), "-", None, "-", True)
 

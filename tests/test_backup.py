@@ -237,9 +237,9 @@ class AcrossFileSystemsTests(ServerCase):
 class MoveToS3Tests(SeaweedMixin, unittest.TestCase):
     """docs/SCALING.md, "From one daemon to several": a disk store moved
     into a SeaweedFS bucket with ``filestoraged move-to-s3`` (run twice: the
-    second copies nothing), then served by two daemons over that bucket."""
+    second copies nothing), then served by three daemons over that bucket."""
 
-    def test_a_disk_store_moves_to_a_bucket_that_two_daemons_serve(self):
+    def test_a_disk_store_moves_to_a_bucket_that_three_daemons_serve(self):
         boto3_or_skip(self)
         folder = tempfile.mkdtemp(prefix="fsd-move-")
         self.addCleanup(shutil.rmtree, folder, True)
@@ -280,7 +280,7 @@ class MoveToS3Tests(SeaweedMixin, unittest.TestCase):
         again = move()
         self.assertEqual(again.returncode, 0, again.stderr)
         self.assertRegex(again.stdout, r"(\d+) objects, .* \(0 copied now, \1 there already\)")
-        for number in range(2):
+        for number in range(3):
             served = Store(self, os.path.join(folder, "daemon-%d" % number), store.token, pair, "--backend", "s3",
                            "--records", "s3", *target, "--s3-key-file", os.path.join(live, "s3.key"),
                            env=credentials)
