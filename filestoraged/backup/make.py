@@ -74,7 +74,7 @@ class Manifest:
     bytes: int
     new: int  # objects this run placed (linked or copied); an earlier backup's are kept
     removed: int  # objects in the folder that the store no longer had
-    how: str  # "hard links" or "copies"
+    how: str  # "hard links" (the folder is on the store's file system) or "copies"
 
     def write(self, dest: str) -> None:
         partial = os.path.join(dest, MANIFEST + ".partial")
@@ -134,7 +134,7 @@ def make_backup(data_dir: str, dest: str, max_size: int) -> Manifest:
         os.sync()  # every link, copy and folder on disk before the manifest says the backup is whole
         manifest = Manifest(FORMAT, __version__, os.path.abspath(data_dir), iso_utc(started), iso_utc(time.time()),
                             objects, size, placed.new, removed,
-                            "copies" if placed.copied else "hard links")
+                            "copies" if placed.copied or not _one_file_system(data_dir, dest) else "hard links")
         manifest.write(dest)
         return manifest
 
@@ -206,6 +206,10 @@ def _unstored(target: DiskBackend) -> List[str]:
         return missing
     finally:
         records.close()
+
+
+def _one_file_system(first: str, second: str) -> bool:
+    return os.stat(first).st_dev == os.stat(second).st_dev
 
 
 @contextmanager
