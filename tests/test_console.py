@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from filestoraged.console import sessions
 
 from .s3api_support import BotoCase
-from .support import Reply
+from .support import Reply, sha256
 
 SAME = {"Sec-Fetch-Site": "same-origin"}
 
@@ -154,6 +154,26 @@ class BrowseTests(ConsoleCase):
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="cat.jpg"), "404")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg", VersionId=first)["Body"].read(),
                          b"first cat")
+
+    def test_copy_and_move_give_the_same_object_a_new_key(self):
+        self.admin.put_object(Bucket="photos", Key="in/a.jpg", Body=b"the cat", ContentType="image/jpeg")
+        session = self.session()
+        fields = {"bucket": "photos", "key": "in/a.jpg", "target": "out/b.jpg", "action": "copy"}
+        copied = self.post("/console/copy", session, fields)
+        self.assertEqual(copied.status, 303)
+        self.assertEqual(copied.headers["Location"], "/console/object?bucket=photos&key=out%2Fb.jpg")
+        got = self.admin.get_object(Bucket="photos", Key="out/b.jpg")
+        self.assertEqual((got["Body"].read(), got["ContentType"]), (b"the cat", "image/jpeg"))
+        stored = len(self.app.backend.index.shard("repos/photos", sha256(b"the cat")[:2]))
+        self.assertEqual(stored, 1)  # one object, two keys
+        moved = self.post("/console/copy", session, dict(fields, key="out/b.jpg", target="c.jpg", action="move"))
+        self.assertEqual(moved.status, 303)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="out/b.jpg"), "404")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="c.jpg")["Body"].read(), b"the cat")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="in/a.jpg")["Body"].read(), b"the cat")
+        _, reader = self.app.tokens.create(["data:photos:read"], "viewer")
+        refused = self.post("/console/copy", self.session(reader), dict(fields, target="x.jpg"))
+        self.assertEqual(refused.status, 403)
 
     def test_a_token_sees_and_does_what_its_scopes_allow(self):
         self.admin.create_bucket(Bucket="private")

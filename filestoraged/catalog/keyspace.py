@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional, Union
 
 from ..errors import MethodNotAllowed, NotFound
+from ..storage.names import repository
 from .buckets import Bucket, Buckets
 from .claims import Claims
 from .keys import Entry, Keys
@@ -79,6 +80,15 @@ class Keyspace:
         if current is not None and label(current) == version_id:
             return current
         return self.versions.find(bucket, key, version_id)
+
+    def name_again(self, bucket: Bucket, key: str, entry: Entry, if_none_match: bool = False) -> Entry:
+        """``key`` made to name bytes the bucket holds already (a copy, a
+        rename: nothing copied), pinned while it is; ``NotFound`` if the
+        bytes went meanwhile. The entry as written."""
+        with self.claims.pinned(bucket.name) as pin:
+            pin.hashed(entry.oid)
+            self.claims.backend.stat(repository(bucket.name), entry.oid)
+            return self.name(bucket, key, entry, if_none_match=if_none_match)
 
     def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False
                ) -> Forgotten:

@@ -50,6 +50,7 @@ class ConsoleFace(Face):
             if path == "/console/delete":
                 methods["POST"] = _signed_in(self.delete)
             router.add(path, "console", methods, {name: None for name in methods}, query=query)
+        router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
@@ -142,6 +143,31 @@ class ConsoleFace(Face):
                                  None if version is None else checked_id(version))
         folder = key[:key.rfind("/") + 1]
         return _see(views.address("/console/bucket", name=bucket, prefix=folder or None))
+
+    def copy(self, request: Request) -> Response:
+        """Copy or move (``action``) a key to a new name in its bucket: a
+        new key for the same object, no bytes copied; a move then deletes
+        the old key as a delete would (in a bucket that keeps versions, its
+        versions stay)."""
+        form = self._form(request)
+        token, _ = self._caller(request)
+        bucket, key, target = form.get("bucket", ""), form.get("key", ""), form.get("target", "").strip()
+        moving = form.get("action") == "move"
+        if not bucket or not key or not target or target == key:
+            raise BadRequest("name the key to copy and a new name for it")
+        self._require(token, Scope("data", "read", bucket, key))
+        self._require(token, Scope("data", "write", bucket, target))
+        if moving:
+            self._require(token, Scope("data", "delete", bucket, key))
+        found = self.app.buckets.require(bucket)
+        entry = self._entry(bucket, key, None)
+        copied = Entry(entry.oid, entry.size, entry.etag, self.app.records.now(), entry.content_type,
+                       dict(entry.headers), dict(entry.meta), dict(entry.checksums), entry.parts, entry.part_sizes,
+                       entry.part_checksums)
+        self.app.keyspace.name_again(found, target, copied)
+        if moving:
+            self.app.keyspace.forget(found, key)
+        return _see(views.address("/console/object", bucket=bucket, key=target))
 
     # -- who, and what they may do ----------------------------------------------------
 

@@ -116,9 +116,16 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
             "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
             escape(formatdate(item.modified, usegmt=True))) for item in versions)
         older = '<div class="card"><h2>Older versions</h2><ul>%s</ul></div>' % items
+    rename = ('<div class="card"><form method="post" action="/console/copy"><input type="hidden" name="bucket" '
+              'value="%s"><input type="hidden" name="key" value="%s"><label for="target">Copy or move to</label>'
+              '<input id="target" name="target" value="%s" required><p class="muted">A new key for the same '
+              'object: no bytes are copied.</p><button type="submit" name="action" value="copy">Copy</button> '
+              '<button type="submit" name="action" value="move" class="secondary">Move</button></form></div>'
+              % (escape(bucket), escape(key), escape(key))) if version is None else ""
     folder = key[:key.rfind("/") + 1]
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
-    body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s' % (escape(key), facts, actions, older, back)
+    body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
+                                                                      back)
     return frame(key, body, who)
 
 

@@ -210,7 +210,7 @@ class ObjectOperations:
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
                       dict(source.checksums), source.parts, lock=lock)
         if source_bucket == bucket:
-            written = self._name_again(target_bucket, key, entry, only_new)
+            written = self.app.keyspace.name_again(target_bucket, key, entry, only_new)
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
@@ -223,13 +223,6 @@ class ObjectOperations:
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
                                                     Element("ETag", '"%s"' % entry.etag)], headers)
 
-    def _name_again(self, bucket: Bucket, key: str, entry: Entry, only_new: bool) -> Entry:
-        """``key`` names bytes the bucket holds already, pinned meanwhile
-        (``only_new``: if it names nothing yet); the entry as written."""
-        with self.app.claims.pinned(bucket.name) as pin:
-            pin.hashed(entry.oid)
-            self.app.backend.stat(repository(bucket.name), entry.oid)  # NotFound: the source's bytes went meanwhile
-            return self.app.keyspace.name(bucket, key, entry, if_none_match=only_new)
 
 
 def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
