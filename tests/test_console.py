@@ -185,6 +185,10 @@ class BrowseTests(ConsoleCase):
         self.assertNotIn(b"private", home)
         self.assertEqual(self.page("/console/bucket", session, name="private").status, 403)
         self.assertEqual(self.page("/console/download", session, bucket="photos", key="a.jpg").body, b"a")
+        details = self.page("/console/object", session, bucket="photos", key="a.jpg").body
+        self.assertIn(b"Download", details)
+        for control in (b"Delete", b"Copy or move"):  # what it may not do is not offered
+            self.assertNotIn(control, details)
         self.assertEqual(self.page("/console/delete", session, bucket="photos", key="a.jpg").status, 403)
         self.assertEqual(self.post("/console/delete", session, {"bucket": "photos", "key": "a.jpg"}).status, 403)
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="a.jpg")["Body"].read(), b"a")

@@ -112,7 +112,9 @@ class ConsoleFace(Face):
         found = self.app.buckets.require(bucket)
         if found.versioning and version is None:
             versions = self.app.versions.of(bucket, key, 50)
-        return views.details(bucket, key, entry, versions, version, who)
+        return views.details(bucket, key, entry, versions, version, who,
+                             may_write=self._may(token, Scope("data", "write", bucket, key)),
+                             may_delete=self._may(token, Scope("data", "delete", bucket, key)))
 
     def download(self, request: Request) -> Response:
         token, _ = self._caller(request)
@@ -184,8 +186,11 @@ class ConsoleFace(Face):
             raise SignIn()
         return token, token.name
 
+    def _may(self, token: Optional[Token], scope: Scope) -> bool:
+        return token is None or grants(token.scopes, scope)
+
     def _require(self, token: Optional[Token], scope: Scope) -> None:
-        if token is not None and not grants(token.scopes, scope):
+        if not self._may(token, scope):
             raise Forbidden("the token %r may not do this here: it needs %s" % (token.name, scope))
 
     def _entry(self, bucket: str, key: str, version: Optional[str]) -> Entry:

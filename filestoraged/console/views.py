@@ -96,8 +96,9 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
 
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],
-            who: Optional[str]) -> TextResponse:
-    """One key's object: what it is, its versions, and what can be done."""
+            who: Optional[str], may_write: bool = True, may_delete: bool = True) -> TextResponse:
+    """One key's object: what it is, its versions, and what the token may
+    do with it (a control it may not use is not shown)."""
     size = size_text(entry.size) + (" (%d bytes)" % entry.size if entry.size >= 1024 else "")
     rows = [("Key", escape(key)), ("Size", size),
             ("Type", escape(entry.content_type or "binary/octet-stream")),
@@ -106,9 +107,11 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     if version is not None or entry.version:
         rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
     facts = "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows)
-    actions = ('<a class="button" href="%s">Download</a> <a class="button secondary" href="%s">Delete…</a>'
-               % (link("/console/download", bucket=bucket, key=key, version=version),
-                  link("/console/delete", bucket=bucket, key=key, version=version)))
+    actions = '<a class="button" href="%s">Download</a>' % link("/console/download", bucket=bucket, key=key,
+                                                                   version=version)
+    if may_delete:
+        actions += ' <a class="button secondary" href="%s">Delete…</a>' % link("/console/delete", bucket=bucket,
+                                                                               key=key, version=version)
     older = ""
     if versions:
         items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s</li>' % (
@@ -121,7 +124,7 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
               '<input id="target" name="target" value="%s" required><p class="muted">A new key for the same '
               'object: no bytes are copied.</p><button type="submit" name="action" value="copy">Copy</button> '
               '<button type="submit" name="action" value="move" class="secondary">Move</button></form></div>'
-              % (escape(bucket), escape(key), escape(key))) if version is None else ""
+              % (escape(bucket), escape(key), escape(key))) if version is None and may_write else ""
     folder = key[:key.rfind("/") + 1]
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
     body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
