@@ -20,6 +20,7 @@ from .s3api_support import BotoCase
 from .support import Reply, sha256
 
 SAME = {"Sec-Fetch-Site": "same-origin"}
+BINARY = "application/octet-stream"
 
 
 class ConsoleCase(BotoCase):
@@ -174,6 +175,43 @@ class BrowseTests(ConsoleCase):
         _, reader = self.app.tokens.create(["data:photos:read"], "viewer")
         refused = self.post("/console/copy", self.session(reader), dict(fields, target="x.jpg"))
         self.assertEqual(refused.status, 403)
+
+    def upload(self, session: str, files, prefix: str = "2026/", headers=SAME) -> Reply:
+        """The folder page's form: its hidden fields, then each file, as a browser sends them."""
+        boundary = "consoleTestBoundary"
+        body = b"".join(b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                        % (boundary.encode(), name, value.encode()) for name, value in ((b"bucket", "photos"),
+                                                                                       (b"prefix", prefix)))
+        for filename, data, content_type in files:
+            body += (b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+                     b"Content-Type: %s\r\n\r\n%s\r\n" % (boundary.encode(), filename.encode(),
+                                                              content_type.encode(), data))
+        body += b"--%s--\r\n" % boundary.encode()
+        return self.request("POST", "/console/upload", body,
+                            dict(headers, **{"Content-Type": "multipart/form-data; boundary=" + boundary,
+                                             "Cookie": "fsd_console=" + session}))
+
+    def test_files_uploaded_into_the_folder_become_keys(self):
+        session = self.session()
+        sent = self.upload(session, [("a.txt", b"first file", "text/plain"), ("b.bin", b"\x00second", BINARY)])
+        self.assertEqual(sent.status, 303, sent)
+        self.assertEqual(sent.headers["Location"], "/console/bucket?name=photos&prefix=2026%2F")
+        got = self.admin.get_object(Bucket="photos", Key="2026/a.txt")
+        self.assertEqual((got["Body"].read(), got["ContentType"]), (b"first file", "text/plain"))
+        self.assertEqual(got["ETag"], '"%s"' % hashlib.md5(b"first file").hexdigest())  # as S3 would make it
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/b.bin")["Body"].read(), b"\x00second")
+        cross_site = self.upload(session, [("c.txt", b"x", BINARY)], headers={"Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(cross_site.status, 403)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="2026/c.txt"), "404")
+        _, adder = self.app.tokens.create(["data:photos:create", "data:photos:read"], "adder")
+        adding = self.session(adder)
+        self.assertEqual(self.upload(adding, [("new.txt", b"new", BINARY)]).status, 303)
+        self.assertEqual(self.upload(adding, [("a.txt", b"replaced", BINARY)]).status, 412)  # adds, never replaces
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/a.txt")["Body"].read(), b"first file")
+        _, reader = self.app.tokens.create(["data:photos:read"], "reader")
+        reading = self.session(reader)
+        self.assertNotIn(b'action="/console/upload"', self.page("/console/bucket", reading, name="photos").body)
+        self.assertEqual(self.upload(reading, [("d.txt", b"d", BINARY)]).status, 403)
 
     def test_a_token_sees_and_does_what_its_scopes_allow(self):
         self.admin.create_bucket(Bucket="private")

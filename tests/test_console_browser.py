@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's Chromium, driven by Selenium):
 sign in by typing a token, walk into a folder, open an object, download
-its exact bytes, delete it after the confirmation, sign out; by keyboard
+its exact bytes, delete it after the confirmation, upload a file picked
+in the form, move a key, sign out; by keyboard
 alone; nothing wider than the window at 360 and 1280 pixels. The
 screenshots of docs/console.md are made here (``FILESTORAGED_SCREENSHOTS``
 names the folder they go to)."""
@@ -80,6 +81,14 @@ class ConsoleInChromiumTests(BotoCase):
         self.wait(lambda: "dog.jpg" in self.element("table").text, "back in the folder")
         self.assertNotIn("cat.jpg", self.element("table").text)
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="2026/cat.jpg"), "404")
+        source = os.path.join(self.downloads, "from-disk.txt")  # a file of this machine, picked in the form
+        with open(source, "wb") as out:
+            out.write(b"picked and uploaded")
+        self.element("#file").send_keys(source)
+        self.element("form[action='/console/upload'] button").click()
+        self.wait(lambda: "from-disk.txt" in self.element("table").text, "the upload listed in its folder")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/from-disk.txt")["Body"].read(),
+                         b"picked and uploaded")
         self.link("dog.jpg").click()
         self.wait(lambda: self.element("h1").text == "2026/dog.jpg", "the other object's page")
         target = self.element("#target")

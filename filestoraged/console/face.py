@@ -14,6 +14,7 @@ signed-in browser delete), and the session cookie is ``HttpOnly`` and
 
 from __future__ import annotations
 
+import hashlib
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
@@ -23,10 +24,14 @@ from ..errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthori
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
+from ..base.header_values import media_type
 from ..storage.names import repository
+from ..uploads.sources import MULTIPART_OVERHEAD
+from ..uploads.targets import S3KeyTarget
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
+from ..wire.multipart import MultipartReader, boundary_of
 from . import views
 from .sessions import IDLE, LIFETIME, Sessions
 
@@ -51,6 +56,7 @@ class ConsoleFace(Face):
                 methods["POST"] = _signed_in(self.delete)
             router.add(path, "console", methods, {name: None for name in methods}, query=query)
         router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
+        router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
@@ -101,7 +107,8 @@ class ConsoleFace(Face):
             last_is_folder = not isinstance(page.items[-1][1], Entry)
             next_page = views.address("/console/bucket", name=name, prefix=prefix or None, after=page.last,
                                       folder="1" if last_is_folder else None)
-        return views.listing(name, prefix, page.items, next_page, who)
+        return views.listing(name, prefix, page.items, next_page, who,
+                             may_add=self._may(token, Scope("data", "create", name, prefix or None)))
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)
@@ -171,6 +178,50 @@ class ConsoleFace(Face):
             self.app.keyspace.forget(found, key)
         return _see(views.address("/console/object", bucket=bucket, key=target))
 
+    def upload(self, request: Request) -> Response:
+        """Files from the folder page's form (``bucket`` and ``prefix`` first,
+        then each ``file``), each stored as the key ``prefix`` + its name,
+        read as it comes (up to ``--max-size`` in all). A token that may add
+        keys but not replace them (``data:BUCKET:create``) adds only new
+        ones."""
+        self._form_checked(request)
+        token, _ = self._caller(request)
+        boundary = boundary_of(request.headers.get("Content-Type", ""))
+        if boundary is None:
+            raise BadRequest("the upload is a multipart/form-data form")
+        parts = MultipartReader(request.body(self.config.max_size + MULTIPART_OVERHEAD), boundary).parts()
+        fields: dict = {}
+        stored = 0
+        for part in parts:
+            if part.name in ("bucket", "prefix") and not stored:
+                fields[part.name] = part.read_text(4096)
+                continue
+            if part.name != "file":
+                raise BadRequest("the upload form has bucket, prefix and file fields, not %r" % (part.name or "")[:40])
+            if not part.filename:
+                part.drain()  # an empty file field: nothing chosen
+                continue
+            bucket = fields.get("bucket", "")
+            key = fields.get("prefix", "") + part.filename.replace("\\", "/").lstrip("/")
+            self._store(token, bucket, key, part)
+            stored += 1
+        if not stored:
+            raise BadRequest("choose a file to upload")
+        return _see(views.address("/console/bucket", name=fields["bucket"], prefix=fields.get("prefix") or None))
+
+    def _store(self, token: Optional[Token], bucket: str, key: str, part) -> None:
+        replaces = self._may(token, Scope("data", "write", bucket, key))
+        if not replaces:
+            self._require(token, Scope("data", "create", bucket, key))
+        found = self.app.buckets.require(bucket)
+        content_type = media_type(part.content_type, "the file's Content-Type")
+        source = Digested(part)
+        now = self.app.records.now()
+        target = S3KeyTarget(self.app, found, key, content_type, lambda oid: None,
+                             lambda info: Entry(info.oid, info.size, source.md5.hexdigest(), now, content_type),
+                             if_none_match=not replaces)
+        target.store(source)
+
     # -- who, and what they may do ----------------------------------------------------
 
     def _off(self, request: Request) -> bool:
@@ -207,11 +258,14 @@ class ConsoleFace(Face):
         version = request.query.get("version")
         return _given(request, "bucket"), _given(request, "key"), None if version is None else checked_id(version)
 
-    def _form(self, request: Request) -> dict:
-        """A console form's fields; ``Forbidden`` unless it was posted from
-        the console's own pages."""
+    def _form_checked(self, request: Request) -> None:
+        """``Forbidden`` unless the form was posted from the console's own pages."""
         if not same_origin(request.headers, request.base_url):
             raise Forbidden("the console takes forms from its own pages only")
+
+    def _form(self, request: Request) -> dict:
+        """A console form's fields (``_form_checked``)."""
+        self._form_checked(request)
         raw = request.body(MAX_FORM).read_all()
         try:
             fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
@@ -221,6 +275,19 @@ class ConsoleFace(Face):
 
     def _secure(self, request: Request) -> bool:
         return request.base_url.startswith("https://")
+
+
+class Digested:
+    """A stream whose MD5 is taken as it is read (an S3 key's ETag)."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.md5 = hashlib.md5()
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.source.readinto(buffer)
+        self.md5.update(buffer[:count])
+        return count
 
 
 class SignIn(Exception):

@@ -66,8 +66,9 @@ def buckets(names: Sequence[str], who: Optional[str]) -> TextResponse:
 
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
-            who: Optional[str]) -> TextResponse:
-    """A bucket's keys under ``prefix``, as folders (``/``) and files."""
+            who: Optional[str], may_add: bool = True) -> TextResponse:
+    """A bucket's keys under ``prefix``, as folders (``/``) and files, and
+    (where the token may add keys) a form to upload files into it."""
     crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
     walked = ""
     for part in prefix.split("/")[:-1]:
@@ -90,8 +91,13 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
               'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
               'value="%s"><button type="submit">Search</button></form>' % (escape(bucket), escape(prefix)))
-    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>'
-            '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, search))
+    upload = ('<div class="card"><form method="post" action="/console/upload" enctype="multipart/form-data">'
+              '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
+              '<label for="file">Upload files into %s</label><input id="file" name="file" type="file" multiple '
+              'required><button type="submit">Upload</button></form></div>'
+              % (escape(bucket), escape(prefix), escape(prefix or "the bucket's top"))) if may_add else ""
+    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
+            '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, upload, search))
     return frame(bucket, body, who)
 
 
