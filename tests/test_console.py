@@ -149,12 +149,19 @@ class BrowseTests(ConsoleCase):
         self.assertIn(first, details)  # the older version, listed
         older = self.page("/console/download", session, bucket="photos", key="cat.jpg", version=first)
         self.assertEqual(older.body, b"first cat")
+        older_page = self.page("/console/object", session, bucket="photos", key="cat.jpg", version=first).body
+        self.assertIn(b"Restore this version", older_page)
+        restored = self.post("/console/copy", session, {"bucket": "photos", "key": "cat.jpg", "target": "cat.jpg",
+                                                        "version": first, "action": "copy"})
+        self.assertEqual(restored.status, 303)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg")["Body"].read(), b"first cat")
+        self.assertEqual(len(self.admin.list_object_versions(Bucket="photos")["Versions"]), 3)  # none lost
         confirm = self.page("/console/delete", session, bucket="photos", key="cat.jpg")
         self.assertIn(b"its older versions stay", confirm.body)
         self.assertEqual(self.post("/console/delete", session, {"bucket": "photos", "key": "cat.jpg"}).status, 303)
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="cat.jpg"), "404")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg", VersionId=first)["Body"].read(),
-                         b"first cat")
+                         b"first cat")  # an older version, kept
 
     def test_copy_and_move_give_the_same_object_a_new_key(self):
         self.admin.put_object(Bucket="photos", Key="in/a.jpg", Body=b"the cat", ContentType="image/jpeg")

@@ -157,19 +157,21 @@ class ConsoleFace(Face):
         """Copy or move (``action``) a key to a new name in its bucket: a
         new key for the same object, no bytes copied; a move then deletes
         the old key as a delete would (in a bucket that keeps versions, its
-        versions stay)."""
+        versions stay). An older ``version`` copied onto its own key is
+        restored: it is the key's newest version again (as S3 restores one)."""
         form = self._form(request)
         token, _ = self._caller(request)
         bucket, key, target = form.get("bucket", ""), form.get("key", ""), form.get("target", "").strip()
+        version = form.get("version")
         moving = form.get("action") == "move"
-        if not bucket or not key or not target or target == key:
+        if not bucket or not key or not target or (target == key and version is None) or (moving and version):
             raise BadRequest("name the key to copy and a new name for it")
         self._require(token, Scope("data", "read", bucket, key))
         self._require(token, Scope("data", "write", bucket, target))
         if moving:
             self._require(token, Scope("data", "delete", bucket, key))
         found = self.app.buckets.require(bucket)
-        entry = self._entry(bucket, key, None)
+        entry = self._entry(bucket, key, None if version is None else checked_id(version))
         copied = Entry(entry.oid, entry.size, entry.etag, self.app.records.now(), entry.content_type,
                        dict(entry.headers), dict(entry.meta), dict(entry.checksums), entry.parts, entry.part_sizes,
                        entry.part_checksums)

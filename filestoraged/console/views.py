@@ -131,6 +131,12 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
               'object: no bytes are copied.</p><button type="submit" name="action" value="copy">Copy</button> '
               '<button type="submit" name="action" value="move" class="secondary">Move</button></form></div>'
               % (escape(bucket), escape(key), escape(key))) if version is None and may_write else ""
+    if version is not None and may_write:
+        rename = ('<div class="card"><form method="post" action="/console/copy">%s<p>This is an older version. '
+                  'Restoring it makes a copy of it the newest version of the key; the versions stay.</p>'
+                  '<button type="submit" name="action" value="copy">Restore this version</button></form></div>'
+                  % "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value)) for name, value in
+                            (("bucket", bucket), ("key", key), ("target", key), ("version", version))))
     folder = key[:key.rfind("/") + 1]
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
     body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
