@@ -220,6 +220,31 @@ class BrowseTests(ConsoleCase):
         self.assertNotIn(b'action="/console/upload"', self.page("/console/bucket", reading, name="photos").body)
         self.assertEqual(self.upload(reading, [("d.txt", b"d", BINARY)]).status, 403)
 
+    def test_a_share_link_of_a_stored_object(self):
+        self.admin.put_object(Bucket="photos", Key="2026/report.pdf", Body=b"%PDF the report",
+                              ContentType="application/pdf")
+        session = self.session()
+        details = self.page("/console/object", session, bucket="photos", key="2026/report.pdf").body
+        self.assertIn(b'action="/console/share"', details)
+        made = self.post("/console/share", session, {"bucket": "photos", "key": "2026/report.pdf",
+                                                    "password": "pw", "max_downloads": "1", "expires_in": "3600"})
+        self.assertEqual(made.status, 200, made)
+        text = made.body.decode()
+        link = re.search(r'href="http://[^/]+(/file/[^"]+)"', text).group(1)
+        self.assertIn("Delete token", text)
+        self.assertEqual(self.request("GET", link).status, 401)  # the password holds
+        got = self.request("GET", link, headers={"X-Password": "pw"})
+        self.assertEqual((got.status, got.body), (200, b"%PDF the report"))
+        self.assertIn('filename="report.pdf"', got.headers["Content-Disposition"])
+        self.assertEqual(self.request("GET", link, headers={"X-Password": "pw"}).status, 410)  # one download
+        too_long = self.post("/console/share", session, {"bucket": "photos", "key": "2026/a", "expires_in": "9" * 9})
+        self.assertEqual(too_long.status, 400)
+        _, reader = self.app.tokens.create(["data:photos:read"], "reader")
+        self.admin.put_object(Bucket="photos", Key="b.txt", Body=b"b")
+        reading = self.session(reader)
+        self.assertNotIn(b"/console/share", self.page("/console/object", reading, bucket="photos", key="b.txt").body)
+        self.assertEqual(self.post("/console/share", reading, {"bucket": "photos", "key": "b.txt"}).status, 403)
+
     def test_a_token_sees_and_does_what_its_scopes_allow(self):
         self.admin.create_bucket(Bucket="private")
         self.admin.put_object(Bucket="photos", Key="a.jpg", Body=b"a")

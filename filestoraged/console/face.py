@@ -15,6 +15,7 @@ signed-in browser delete), and the session cookie is ``HttpOnly`` and
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
@@ -27,7 +28,8 @@ from ..faces import Face
 from ..base.header_values import media_type
 from ..storage.names import repository
 from ..uploads.sources import MULTIPART_OVERHEAD
-from ..uploads.targets import S3KeyTarget
+from ..storage.interface import ObjectStream
+from ..uploads.targets import S3KeyTarget, ShareTarget, terms_of
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
@@ -57,6 +59,7 @@ class ConsoleFace(Face):
             router.add(path, "console", methods, {name: None for name in methods}, query=query)
         router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
+        router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
@@ -121,7 +124,8 @@ class ConsoleFace(Face):
             versions = self.app.versions.of(bucket, key, 50)
         return views.details(bucket, key, entry, versions, version, who,
                              may_write=self._may(token, Scope("data", "write", bucket, key)),
-                             may_delete=self._may(token, Scope("data", "delete", bucket, key)))
+                             may_delete=self._may(token, Scope("data", "delete", bucket, key)),
+                             sharing=self._share_terms(token))
 
     def download(self, request: Request) -> Response:
         token, _ = self._caller(request)
@@ -179,6 +183,24 @@ class ConsoleFace(Face):
         if moving:
             self.app.keyspace.forget(found, key)
         return _see(views.address("/console/object", bucket=bucket, key=target))
+
+    def share(self, request: Request) -> Response:
+        """A share link (password, downloads, expiry: the upload page's
+        terms and bounds) of a key's object, its bytes copied on the server
+        into the links' own store (nothing is sent again; the link outlives
+        the key). The link and its delete token are shown once."""
+        form = self._form(request)
+        token, who = self._caller(request)
+        bucket, key = form.get("bucket", ""), form.get("key", "")
+        self._require(token, Scope("data", "read", bucket, key))
+        self._require(token, Scope("share", "create"))
+        terms = terms_of(form, self.config)
+        entry = self._entry(bucket, key, None)
+        name = key.rsplit("/", 1)[-1]
+        target = ShareTarget(self.app, name, entry.content_type, lambda: terms)
+        with self.backend.open(repository(bucket), entry.oid) as stored, closing(ObjectStream(stored)) as stream:
+            result = target.result(target.store(stream), request.base_url)
+        return views.shared(bucket, key, result, terms.max_downloads, terms.password is not None, who)
 
     def upload(self, request: Request) -> Response:
         """Files from the folder page's form (``bucket`` and ``prefix`` first,
@@ -238,6 +260,12 @@ class ConsoleFace(Face):
         if token is None:
             raise SignIn()
         return token, token.name
+
+    def _share_terms(self, token: Optional[Token]) -> Optional[Tuple[int, int]]:
+        """(default, longest) link lifetime in seconds, if the token may make links."""
+        if not self._may(token, Scope("share", "create")):
+            return None
+        return self.config.share_default_expiry, self.config.share_max_expiry
 
     def _may(self, token: Optional[Token], scope: Scope) -> bool:
         return token is None or grants(token.scopes, scope)

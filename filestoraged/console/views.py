@@ -102,7 +102,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
 
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],
-            who: Optional[str], may_write: bool = True, may_delete: bool = True) -> TextResponse:
+            who: Optional[str], may_write: bool = True, may_delete: bool = True,
+            sharing: Optional[Tuple[int, int]] = None) -> TextResponse:
     """One key's object: what it is, its versions, and what the token may
     do with it (a control it may not use is not shown)."""
     size = size_text(entry.size) + (" (%d bytes)" % entry.size if entry.size >= 1024 else "")
@@ -137,6 +138,8 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
                   '<button type="submit" name="action" value="copy">Restore this version</button></form></div>'
                   % "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value)) for name, value in
                             (("bucket", bucket), ("key", key), ("target", key), ("version", version))))
+    if sharing is not None and version is None:
+        rename += share_form(bucket, key, *sharing)
     folder = key[:key.rfind("/") + 1]
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
     body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
@@ -156,3 +159,37 @@ def confirm_delete(bucket: str, key: str, version: Optional[str], who: Optional[
                "In a bucket that keeps versions, its older versions stay.", hidden,
                link("/console/object", bucket=bucket, key=key, version=version)))
     return frame("Delete", body, who)
+
+
+def share_form(bucket: str, key: str, default_expiry: int, longest: int) -> str:
+    """The terms of a new share link of the key's object."""
+    choices = [(seconds, label) for seconds, label in ((3600, "1 hour"), (86400, "1 day"), (7 * 86400, "7 days"),
+                                                       (30 * 86400, "30 days")) if seconds <= longest]
+    if all(seconds != default_expiry for seconds, _ in choices) and default_expiry <= longest:
+        choices.append((default_expiry, "%d seconds" % default_expiry))
+    options = "".join('<option value="%d"%s>%s</option>' % (seconds, " selected" if seconds == default_expiry else "",
+                                                             label) for seconds, label in choices)
+    return ('<div class="card"><h2>Share</h2><form method="post" action="/console/share">'
+            '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="key" value="%s">'
+            '<label for="password">Password (optional)</label>'
+            '<input id="password" name="password" type="password" autocomplete="new-password">'
+            '<div class="row"><div><label for="max_downloads">Downloads allowed</label>'
+            '<input id="max_downloads" name="max_downloads" type="number" min="1" value="1" required></div>'
+            '<div><label for="expires_in">Link expires after</label><select id="expires_in" name="expires_in">%s'
+            '</select></div></div><button type="submit">Make a share link</button></form></div>'
+            % (escape(bucket), escape(key), options))
+
+
+def shared(bucket: str, key: str, result: dict, downloads: int, with_password: bool, who: Optional[str]
+           ) -> TextResponse:
+    """A new share link, with its delete token: shown this once."""
+    rows = [("Link", '<a href="%s"><code>%s</code></a>' % (escape(str(result["url"])), escape(str(result["url"])))),
+            ("Downloads allowed", str(downloads)), ("Password", "yes" if with_password else "none"),
+            ("Expires", escape(str(result["expires_at"]))),
+            ("Delete token", "<code>%s</code>" % escape(str(result["delete_token"])))]
+    body = ('<h1>Share link made</h1><div class="card"><p>Of <strong>%s</strong> in %s. Keep the delete token '
+            'now: it is shown this once (<code>curl -X DELETE -H "X-Delete-Token: …" LINK</code> ends the '
+            'link).</p><dl>%s</dl></div><p><a href="%s">Back to the object</a></p>'
+            % (escape(key), escape(bucket), "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows),
+               link("/console/object", bucket=bucket, key=key)))
+    return frame("Share link made", body, who)

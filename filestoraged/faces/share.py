@@ -22,7 +22,7 @@ from ..pages.share import landing_page
 from ..sharing.rules import MAX_DOWNLOADS
 from ..storage.names import SHARES
 from ..uploads.sources import FormFile, multipart_parts, raw_upload
-from ..uploads.targets import ShareTarget, Terms
+from ..uploads.targets import ShareTarget, Terms, terms_of
 from ..web.messages import JsonResponse, ObjectResponse, Request, Response, TextResponse
 from ..web.router import Router
 from ..wire.accept import accepts, prefers_html
@@ -66,7 +66,7 @@ class ShareFace(Face):
                 raise BadRequest("more than one 'file' part")
             if part.name in ("password", "max_downloads", "expires_in"):
                 fields[part.name] = part.read_text(_FIELD_LIMIT)
-                self._terms(fields)  # refuse bad values before a file part streams in
+                terms_of(fields, self.config)  # refuse bad values before a file part streams in
             elif part.name == "token":  # the upload page's field (its token travels in Authorization)
                 part.read_text(_FIELD_LIMIT)
             else:
@@ -80,7 +80,7 @@ class ShareFace(Face):
             raise BadRequest("the form has no 'file' part")
         target = ShareTarget(self.app, file_name(part.filename, "the file part's filename"),
                              media_type(part.content_type, "the file part's Content-Type"),
-                             lambda: self._terms(fields))
+                             lambda: terms_of(fields, self.config))
         # The fields after the file are read before its end: a refused one stores nothing.
         return target.answer(target.store(FormFile(part, parts, take)), request)
 
@@ -117,14 +117,6 @@ class ShareFace(Face):
         if accepts(request.headers, "application/json"):
             return JsonResponse(201, result, target.headers(result))
         return TextResponse(201, str(result["url"]) + "\n", headers=target.headers(result))
-
-    def _terms(self, fields: Dict[str, str]) -> Terms:
-        """A form's link terms (``BadRequest`` for a bad value, before the file is stored)."""
-        max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
-        expires_in = whole_number(fields.get("expires_in"), "expires_in", self.config.share_default_expiry,
-                                  1, self.config.share_max_expiry)
-        return Terms(fields.get("password") or None, max_downloads, expires_in)
-
 
     def download(self, request: Request, link_id: str):
         link = self.shares.get(_link_id(link_id))

@@ -22,11 +22,12 @@ from ..base.timestamps import iso_utc
 from ..catalog.buckets import Bucket
 from ..catalog.keys import Entry
 from ..pages.upload import result_page
-from ..sharing.rules import NewLink
+from ..sharing.rules import MAX_DOWNLOADS, NewLink
 from ..storage.interface import ObjectInfo, Readable
 from ..storage.names import DEFAULT, SHARES, repository
 from ..web.messages import JsonResponse, Request, Response
 from ..wire.accept import prefers_html
+from ..wire.fields import whole_number
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,16 @@ class Terms:
     max_downloads: int
     expires_in: int
     digested: Optional[Tuple[bytes, bytes]] = None
+
+
+def terms_of(fields: Dict[str, str], config) -> Terms:
+    """A form's link terms (``password``, ``max_downloads``, ``expires_in``
+    in seconds), each within the server's bounds; ``BadRequest`` naming a
+    bad one, before anything is stored."""
+    max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
+    expires_in = whole_number(fields.get("expires_in"), "expires_in", config.share_default_expiry, 1,
+                              config.share_max_expiry)
+    return Terms(fields.get("password") or None, max_downloads, expires_in)
 
 
 class ShareTarget(Target):
