@@ -242,8 +242,9 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "lfs", "kv", "scale"],
-                        help="run one group only (scale runs only when asked: it fills a store of --objects)")
+    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "lfs", "kv", "scale", "console"],
+                        help="run one group only (scale and console run only when asked: they fill a store of "
+                        "--objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
     parser.add_argument("--links", type=int, default=100_000, help="scale: share links made at the end")
     parser.add_argument("--against", metavar="REV", help="kv: the commit whose key-value store is the reference "
@@ -280,6 +281,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import scale_bench
 
             scale_bench.run(work, args.runs, report, args.objects, args.links)
+        if args.only == "console":
+            from . import console_bench
+
+            console_bench.run(work, args.runs, report, args.objects)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.show()
