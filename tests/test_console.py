@@ -272,3 +272,41 @@ class AccessOffTests(ConsoleCase):
         self.assertEqual(home.status, 200)
         self.assertIn(b"Anyone who reaches this server may do anything here", home.body)
         self.assertEqual(self.page("/console/sign-in").headers["Location"], "/console")
+
+
+class AdminTests(ConsoleCase):
+    def test_an_admin_makes_and_revokes_tokens_and_sees_the_store(self):
+        session = self.session()
+        listed = self.page("/console/tokens", session).body.decode()
+        self.assertIn("<td>ops</td><td>admin</td>", listed)
+        made = self.post("/console/tokens", session, {"name": "backup-host", "scopes": "data:backups:create "
+                                                      "data:backups:read", "expires_in": "0", "s3": "1"})
+        self.assertEqual(made.status, 200, made)
+        text = made.body.decode()
+        secret = re.search(r"<dt>Token</dt><dd><code>([^<]+)</code>", text).group(1)
+        key_id = re.search(r"<dt>S3 access key id</dt><dd><code>([^<]+)</code>", text).group(1)
+        s3_secret = re.search(r"<dt>S3 secret access key</dt><dd><code>([^<]+)</code>", text).group(1)
+        self.assertEqual(self.app.tokens.find(secret).name, "backup-host")
+        self.admin.create_bucket(Bucket="backups")
+        pair = self.client(key_pair=(key_id, s3_secret))
+        pair.put_object(Bucket="backups", Key="snap-1", Body=b"snapshot")  # the pair works at once
+        self.assertNotIn(secret, self.page("/console/tokens", session).body.decode())  # shown that once only
+        taken = self.post("/console/tokens", session, {"name": "backup-host", "scopes": "admin", "expires_in": "0"})
+        self.assertEqual(taken.status, 409)
+        self.assertIn(b"token rotate backup-host", taken.body)
+        bad = self.post("/console/tokens", session, {"name": "x", "scopes": "files:fly", "expires_in": "0"})
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(self.post("/console/tokens/revoke", session, {"name": "backup-host"}).status, 303)
+        self.assertIsNone(self.app.tokens.find(secret))
+        store = self.page("/console/store", session).body.decode()
+        self.assertIn("<dt>Backend</dt><dd>disk</dd>", store)
+        self.assertIn("<dt>Objects stored</dt>", store)
+
+    def test_only_an_admin_token_sees_them(self):
+        _, reader = self.app.tokens.create(["data:photos:read"], "viewer")
+        session = self.session(reader)
+        self.assertEqual(self.page("/console/tokens", session).status, 403)
+        self.assertEqual(self.page("/console/store", session).status, 403)
+        refused = self.post("/console/tokens", session, {"name": "mine", "scopes": "admin", "expires_in": "0"})
+        self.assertEqual(refused.status, 403)
+        self.assertIsNone(next((t for t in self.app.tokens.list() if t.name == "mine"), None))

@@ -19,9 +19,9 @@ from contextlib import closing
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
-from ..access.scopes import Scope, grants
+from ..access.scopes import ADMIN, Scope, grants
 from ..access.tokens import Token
-from ..errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
+from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, http_status
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
@@ -33,8 +33,9 @@ from ..uploads.targets import S3KeyTarget, ShareTarget, terms_of
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
+from ..wire.fields import whole_number
 from ..wire.multipart import MultipartReader, boundary_of
-from . import views
+from . import admin, views
 from .sessions import IDLE, LIFETIME, Sessions
 
 COOKIE = "fsd_console"
@@ -60,6 +61,10 @@ class ConsoleFace(Face):
         router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
+        router.add("/console/tokens", "console", {"GET": _signed_in(self.tokens), "POST": _signed_in(self.new_token)},
+                   {"GET": None, "POST": None})
+        router.add("/console/tokens/revoke", "console", {"POST": _signed_in(self.revoke)}, {"POST": None})
+        router.add("/console/store", "console", {"GET": _signed_in(self.store)}, {"GET": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
@@ -245,6 +250,37 @@ class ConsoleFace(Face):
                              lambda info: Entry(info.oid, info.size, source.md5.hexdigest(), now, content_type),
                              if_none_match=not replaces)
         target.store(source)
+
+    # -- for an admin ------------------------------------------------------------------
+
+    def tokens(self, request: Request) -> Response:
+        token, who = self._caller(request)
+        self._require(token, ADMIN)
+        return admin.tokens_page(self.app.tokens.list(), who)
+
+    def new_token(self, request: Request) -> Response:
+        form = self._form(request)
+        token, who = self._caller(request)
+        self._require(token, ADMIN)
+        expires_in = whole_number(form.get("expires_in"), "expires_in", 0, 0, 100 * 365 * 86400)
+        try:
+            made = admin.made_token(self.app, form.get("scopes", "").split(), form.get("name", "").strip(),
+                                    expires_in, form.get("s3") == "1")
+        except (BadRequest, AlreadyExists) as error:
+            return admin.tokens_page(self.app.tokens.list(), who, error=error.text, status=http_status(error)[0])
+        return admin.tokens_page(self.app.tokens.list(), who, made)
+
+    def revoke(self, request: Request) -> Response:
+        form = self._form(request)
+        token, _ = self._caller(request)
+        self._require(token, ADMIN)
+        self.app.tokens.revoke(form.get("name", ""))
+        return _see("/console/tokens")
+
+    def store(self, request: Request) -> Response:
+        token, who = self._caller(request)
+        self._require(token, ADMIN)
+        return admin.health_page(self.app, who)
 
     # -- who, and what they may do ----------------------------------------------------
 

@@ -32,14 +32,16 @@ def link(path: str, **query: Optional[str]) -> str:
 
 def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=None) -> TextResponse:
     """A console page: who is signed in (and the sign-out button), or that
-    nobody needs to be, above ``body``."""
+    nobody needs to be, above ``body``; the links to every page (a page the
+    token may not see answers why)."""
     if who is None:
         top = '<p class="muted" role="note">%s</p>' % escape(STYLE_NOTE)
     else:
         top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">Signed in with the '
                'token <strong>%s</strong></p><div><button class="secondary" type="submit">Sign out</button></div>'
                '</form>' % escape(who))
-    nav = '<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/">Upload page</a></nav>'
+    nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/tokens">Tokens</a> · '
+           '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
     return page(status, title, nav + top + body, headers=headers)
 
 

@@ -1,0 +1,88 @@
+"""The console's pages for an ``admin`` token: the API tokens (and their
+S3 key pairs): list, make one (its secrets shown once), revoke one; and
+how the store is (its backend's health and the objects and bytes it
+holds). The same operations as ``filestoraged token``, for the same
+records, so a token made here works at once on every face."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from html import escape
+from typing import List, Optional, Sequence
+
+from ..access.s3keys import secret_of, server_key
+from ..access.tokens import Token
+from ..errors import FileStoreError
+from ..pages import size_text
+from ..web.messages import TextResponse
+from .views import frame
+
+EXPIRIES = ((0, "never"), (3600, "1 hour"), (86400, "1 day"), (30 * 86400, "30 days"), (365 * 86400, "1 year"))
+
+
+def made_token(app, scopes: List[str], name: str, expires_in: int, s3: bool) -> dict:
+    """A new token (``BadRequest`` for a bad name or scope, ``AlreadyExists``
+    for a name taken) and its secrets, to be shown once."""
+    key = server_key(app.config.s3_key_path) if s3 else None  # before the token: a key it cannot use
+    token, secret = app.tokens.create(scopes, name or None, expires_in or None, s3=s3)
+    made = {"name": token.name, "secret": secret}
+    if key is not None and token.s3_key:
+        made.update(key_id=token.s3_key, s3_secret=secret_of(key, token.s3_key))
+    return made
+
+
+def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict] = None,
+                error: Optional[str] = None, status: int = 200) -> TextResponse:
+    rows = "".join(
+        '<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+            escape(token.name), escape(" ".join(str(scope) for scope in token.scopes)),
+            escape(formatdate(token.created_at, usegmt=True)),
+            escape(formatdate(token.expires_at, usegmt=True)) if token.expires_at else "never",
+            "<code>%s</code>" % escape(token.s3_key) if token.s3_key else "",
+            '<form method="post" action="/console/tokens/revoke"><input type="hidden" name="name" value="%s">'
+            '<button type="submit" class="secondary" aria-label="Revoke %s">Revoke</button></form>'
+            % (escape(token.name), escape(token.name))) for token in tokens)
+    listed = ('<table><caption class="muted">Tokens</caption><thead><tr><th scope="col">Name</th>'
+              '<th scope="col">Scopes</th><th scope="col">Made</th><th scope="col">Expires</th>'
+              '<th scope="col">S3 key id</th><th scope="col"></th></tr></thead><tbody>%s</tbody></table>' % rows)
+    shown = ""
+    if made:
+        lines = [("Token", made["secret"])] + ([("S3 access key id", made["key_id"]),
+                                                ("S3 secret access key", made["s3_secret"])]
+                                               if "key_id" in made else [])
+        shown = ('<div class="card" role="status"><h2>The token %s</h2><p>Copy its secrets now: they are shown '
+                 'this once and kept nowhere.</p><dl>%s</dl></div>'
+                 % (escape(made["name"]), "".join("<dt>%s</dt><dd><code>%s</code></dd>" % (escape(label),
+                                                                                          escape(value))
+                                                  for label, value in lines)))
+    said = '<p class="error" role="alert">%s</p>' % escape(error) if error else ""
+    options = "".join('<option value="%d">%s</option>' % choice for choice in EXPIRIES)
+    form = ('<div class="card"><h2>New token</h2>%s<form method="post" action="/console/tokens">'
+            '<label for="name">Name</label><input id="name" name="name" required maxlength="64">'
+            '<label for="scopes">Scopes, separated by spaces</label>'
+            '<input id="scopes" name="scopes" required placeholder="data:photos:read data:photos:write">'
+            '<p class="muted">files:read|write|delete, data:REPO:read|create|write|delete (REPO may be *, or '
+            'REPO/KEY-PREFIX), share:create|delete, kv:read|write, metrics:read, or admin.</p>'
+            '<label for="expires_in">Expires after</label><select id="expires_in" name="expires_in">%s</select>'
+            '<label><input type="checkbox" name="s3" value="1" style="width:auto"> with an S3 key pair</label>'
+            '<button type="submit">Make the token</button></form></div>' % (said, options))
+    body = '<h1>Tokens</h1>%s<div class="card">%s</div>%s' % (shown, listed, form)
+    return frame("Tokens", body, who, status)
+
+
+def health_page(app, who: Optional[str]) -> TextResponse:
+    """The backend's health and the store's totals, as /healthz and /metrics say them."""
+    backend = app.backend
+    try:
+        backend.check()
+        health = "answers"
+    except FileStoreError as error:
+        health = "does not answer: " + error.text
+    usage = backend.usage()
+    rows = [("Backend", escape(backend.name)), ("Health", escape(health)),
+            ("Records", escape(app.config.records)), ("Workers", escape(str(app.config.workers)))]
+    if usage is not None:
+        rows += [("Objects stored", "%d" % usage[0]), ("Bytes stored", size_text(usage[1]))]
+    body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>' % "".join(
+        "<dt>%s</dt><dd>%s</dd>" % row for row in rows)
+    return frame("The store", body, who)
