@@ -220,6 +220,17 @@ class BrowseTests(ConsoleCase):
         self.assertNotIn(b'action="/console/upload"', self.page("/console/bucket", reading, name="photos").body)
         self.assertEqual(self.upload(reading, [("d.txt", b"d", BINARY)]).status, 403)
 
+    def test_a_new_folder_is_an_empty_key_and_opens(self):
+        session = self.session()
+        made = self.post("/console/folder", session, {"bucket": "photos", "prefix": "2026/", "name": "trip/"})
+        self.assertEqual(made.headers["Location"], "/console/bucket?name=photos&prefix=2026%2Ftrip%2F")
+        self.assertEqual(self.admin.head_object(Bucket="photos", Key="2026/trip/")["ContentLength"], 0)
+        parent = self.page("/console/bucket", session, name="photos", prefix="2026/").body.decode()
+        self.assertIn(">trip/</a>", parent)
+        inside = self.page("/console/bucket", session, name="photos", prefix="2026/trip/").body.decode()
+        self.assertIn("Nothing here.", inside)  # its own key is not listed as a file in it
+        self.assertEqual(self.post("/console/folder", session, {"bucket": "photos", "name": " / "}).status, 400)
+
     def test_a_share_link_of_a_stored_object(self):
         self.admin.put_object(Bucket="photos", Key="2026/report.pdf", Body=b"%PDF the report",
                               ContentType="application/pdf")

@@ -61,6 +61,7 @@ class ConsoleFace(Face):
         router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
+        router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
         router.add("/console/tokens", "console", {"GET": _signed_in(self.tokens), "POST": _signed_in(self.new_token)},
                    {"GET": None, "POST": None})
         router.add("/console/tokens/revoke", "console", {"POST": _signed_in(self.revoke)}, {"POST": None})
@@ -207,6 +208,19 @@ class ConsoleFace(Face):
             result = target.result(target.store(stream), request.base_url)
         return views.shared(bucket, key, result, terms.max_downloads, terms.password is not None, who)
 
+    def folder(self, request: Request) -> Response:
+        """A new folder in the one being viewed: an empty key ending in
+        ``/`` (as S3 consoles make one), so that it shows before anything
+        is put in it."""
+        form = self._form(request)
+        token, _ = self._caller(request)
+        name = form.get("name", "").strip().strip("/")
+        if not name:
+            raise BadRequest("name the new folder")
+        bucket, key = form.get("bucket", ""), form.get("prefix", "") + name + "/"
+        self._store(token, bucket, key, _Empty())
+        return _see(views.address("/console/bucket", name=bucket, prefix=key))
+
     def upload(self, request: Request) -> Response:
         """Files from the folder page's form (``bucket`` and ``prefix`` first,
         then each ``file``), each stored as the key ``prefix`` + its name,
@@ -243,7 +257,7 @@ class ConsoleFace(Face):
         if not replaces:
             self._require(token, Scope("data", "create", bucket, key))
         found = self.app.buckets.require(bucket)
-        content_type = media_type(part.content_type, "the file's Content-Type")
+        content_type = media_type(getattr(part, "content_type", None), "the file's Content-Type")
         source = Digested(part)
         now = self.app.records.now()
         target = S3KeyTarget(self.app, found, key, content_type, lambda oid: None,
@@ -341,6 +355,13 @@ class ConsoleFace(Face):
 
     def _secure(self, request: Request) -> bool:
         return request.base_url.startswith("https://")
+
+
+class _Empty:
+    """No bytes: a folder's key."""
+
+    def readinto(self, buffer: memoryview) -> int:
+        return 0
 
 
 class Digested:

@@ -78,6 +78,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
         crumbs.append('<a href="%s">%s</a>' % (link("/console/bucket", name=bucket, prefix=walked), escape(part)))
     rows: List[str] = []
     for name, found in items:
+        if name == prefix and isinstance(found, Entry) and not found.size:
+            continue  # the folder's own empty key (a "new folder")
         shown = escape(name[len(prefix):] or name)
         if isinstance(found, Entry):
             rows.append('<tr><td><a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
@@ -96,8 +98,13 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     upload = ('<div class="card"><form method="post" action="/console/upload" enctype="multipart/form-data">'
               '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
               '<label for="file">Upload files into %s</label><input id="file" name="file" type="file" multiple '
-              'required><button type="submit">Upload</button></form></div>'
-              % (escape(bucket), escape(prefix), escape(prefix or "the bucket's top"))) if may_add else ""
+              'required><button type="submit">Upload</button></form>'
+              '<form method="post" action="/console/folder"><input type="hidden" name="bucket" value="%s">'
+              '<input type="hidden" name="prefix" value="%s"><label for="folder">New folder</label>'
+              '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
+              '</button></form></div>'
+              % (escape(bucket), escape(prefix), escape(prefix or "the bucket's top"), escape(bucket),
+                 escape(prefix))) if may_add else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
             '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, upload, search))
     return frame(bucket, body, who)
