@@ -5,6 +5,7 @@ through ``escape`` and every link through ``link``, never as markup."""
 
 from __future__ import annotations
 
+import time
 from email.utils import formatdate
 from html import escape
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -84,12 +85,12 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
         if isinstance(found, Entry):
             rows.append('<tr><td><a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
                 link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
-                escape(formatdate(found.modified, usegmt=True))))
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(found.modified))))
         else:
             rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td></tr>' % (
                 link("/console/bucket", name=bucket, prefix=name), shown))
     table = ('<table><caption class="muted">Keys and folders</caption><thead><tr><th scope="col">Name</th>'
-             '<th scope="col">Size</th><th scope="col">Modified</th></tr></thead><tbody>%s</tbody></table>'
+             '<th scope="col">Size</th><th scope="col">Modified (UTC)</th></tr></thead><tbody>%s</tbody></table>'
              % "".join(rows)) if rows else "<p>Nothing here.</p>"
     more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '

@@ -43,7 +43,8 @@ progress{width:100%;height:1.1rem}
 code{overflow-wrap:anywhere}
 [hidden]{display:none}
 table{width:100%;border-collapse:collapse}caption{text-align:left}
-th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #8884;overflow-wrap:anywhere;vertical-align:top}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #8884;vertical-align:top}
+td:first-child{overflow-wrap:anywhere}td:nth-child(2){white-space:nowrap}
 nav{margin-bottom:.75rem}nav a,td a,li a{color:var(--accent)}
 """
 
