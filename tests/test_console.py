@@ -220,6 +220,25 @@ class BrowseTests(ConsoleCase):
         self.assertNotIn(b'action="/console/upload"', self.page("/console/bucket", reading, name="photos").body)
         self.assertEqual(self.upload(reading, [("d.txt", b"d", BINARY)]).status, 403)
 
+    def test_several_keys_chosen_in_a_folder_are_deleted_after_one_confirmation(self):
+        for key in ("2026/a.jpg", "2026/b.jpg", "2026/c.jpg"):
+            self.admin.put_object(Bucket="photos", Key=key, Body=b"x")
+        session = self.session()
+        folder = self.page("/console/bucket", session, name="photos", prefix="2026/").body.decode()
+        self.assertIn('name="key" value="2026/a.jpg"', folder)
+        asked = self.request("GET", "/console/delete?bucket=photos&key=2026%2Fa.jpg&key=2026%2Fc.jpg",
+                             headers={"Cookie": "fsd_console=" + session})
+        self.assertIn("these 2 keys", asked.body.decode())
+        gone = self.request("POST", "/console/delete", b"bucket=photos&key=2026%2Fa.jpg&key=2026%2Fc.jpg",
+                            dict(SAME, **{"Cookie": "fsd_console=" + session,
+                                          "Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(gone.status, 303)
+        left = [o["Key"] for o in self.admin.list_objects_v2(Bucket="photos")["Contents"]]
+        self.assertEqual(left, ["2026/b.jpg"])
+        _, reader = self.app.tokens.create(["data:photos:read"], "viewer")
+        reading = self.page("/console/bucket", self.session(reader), name="photos", prefix="2026/").body.decode()
+        self.assertNotIn('type="checkbox"', reading)
+
     def test_a_new_folder_is_an_empty_key_and_opens(self):
         session = self.session()
         made = self.post("/console/folder", session, {"bucket": "photos", "prefix": "2026/", "name": "trip/"})

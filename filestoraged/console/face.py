@@ -40,7 +40,7 @@ from .sessions import IDLE, LIFETIME, Sessions
 
 COOKIE = "fsd_console"
 PAGE = 200  # keys and folders on one listing page
-MAX_FORM = 4096  # bytes of a console form
+MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)
 
 
 class ConsoleFace(Face):
@@ -117,7 +117,8 @@ class ConsoleFace(Face):
             next_page = views.address("/console/bucket", name=name, prefix=prefix or None, after=page.last,
                                       folder="1" if last_is_folder else None)
         return views.listing(name, prefix, page.items, next_page, who,
-                             may_add=self._may(token, Scope("data", "create", name, prefix or None)))
+                             may_add=self._may(token, Scope("data", "create", name, prefix or None)),
+                             may_delete=self._may(token, Scope("data", "delete", name, prefix or None)))
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)
@@ -144,23 +145,34 @@ class ConsoleFace(Face):
                               etag=entry.etag, modified=entry.modified)
 
     def confirm(self, request: Request) -> Response:
+        """The page that asks before a delete: of one key (or one version of
+        it), or of the keys checked in a folder's listing."""
         token, who = self._caller(request)
-        bucket, key, version = self._target(request)
-        self._require(token, Scope("data", "delete", bucket, key))
-        self._entry(bucket, key, version)
-        return views.confirm_delete(bucket, key, version, who)
+        bucket = _given(request, "bucket")
+        keys = parse_qs(request.raw_query).get("key", [])
+        version = request.query.get("version")
+        if not keys or (version is not None and len(keys) > 1):
+            raise BadRequest("choose the keys to delete")
+        version = None if version is None else checked_id(version)
+        for key in keys:
+            self._require(token, Scope("data", "delete", bucket, key))
+        if version is not None:
+            self._entry(bucket, keys[0], version)
+        return views.confirm_delete(bucket, keys, version, who)
 
     def delete(self, request: Request) -> Response:
-        form = self._form(request)
+        fields = self._form_lists(request)
         token, _ = self._caller(request)
-        bucket, key = form.get("bucket", ""), form.get("key", "")
-        version = form.get("version")
-        if not bucket or not key:
-            raise BadRequest("the form names a bucket and a key")
-        self._require(token, Scope("data", "delete", bucket, key))
-        self.app.keyspace.forget(self.app.buckets.require(bucket), key,
-                                 None if version is None else checked_id(version))
-        folder = key[:key.rfind("/") + 1]
+        bucket, keys = (fields.get("bucket") or [""])[0], fields.get("key", [])
+        version = (fields.get("version") or [None])[0]
+        if not bucket or not keys or (version is not None and len(keys) > 1):
+            raise BadRequest("the form names a bucket and the keys to delete")
+        for key in keys:  # every one allowed before any goes
+            self._require(token, Scope("data", "delete", bucket, key))
+        found = self.app.buckets.require(bucket)
+        for key in keys:
+            self.app.keyspace.forget(found, key, None if version is None else checked_id(version))
+        folder = keys[0][:keys[0].rfind("/") + 1]
         return _see(views.address("/console/bucket", name=bucket, prefix=folder or None))
 
     def copy(self, request: Request) -> Response:
@@ -344,14 +356,17 @@ class ConsoleFace(Face):
             raise Forbidden("the console takes forms from its own pages only")
 
     def _form(self, request: Request) -> dict:
-        """A console form's fields (``_form_checked``)."""
+        """A console form's fields (``_form_checked``), the first of each name."""
+        return {name: values[0] for name, values in self._form_lists(request).items()}
+
+    def _form_lists(self, request: Request) -> dict:
+        """A console form's fields, every value of each name."""
         self._form_checked(request)
         raw = request.body(MAX_FORM).read_all()
         try:
-            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+            return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
             raise BadRequest("the form is not UTF-8") from None
-        return {name: values[0] for name, values in fields.items()}
 
     def _secure(self, request: Request) -> bool:
         return request.base_url.startswith("https://")

@@ -69,7 +69,7 @@ def buckets(names: Sequence[str], who: Optional[str]) -> TextResponse:
 
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
-            who: Optional[str], may_add: bool = True) -> TextResponse:
+            who: Optional[str], may_add: bool = True, may_delete: bool = False) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it."""
     crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
@@ -83,8 +83,10 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
             continue  # the folder's own empty key (a "new folder")
         shown = escape(name[len(prefix):] or name)
         if isinstance(found, Entry):
-            rows.append('<tr><td><a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
-                link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
+            check = ('<input type="checkbox" name="key" value="%s" aria-label="choose %s" style="width:auto"> '
+                     % (escape(name), shown)) if may_delete else ""
+            rows.append('<tr><td>%s<a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
+                check, link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
                 time.strftime("%Y-%m-%d %H:%M", time.gmtime(found.modified))))
         else:
             rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td></tr>' % (
@@ -92,6 +94,10 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     table = ('<table><caption class="muted">Keys and folders</caption><thead><tr><th scope="col">Name</th>'
              '<th scope="col">Size</th><th scope="col">Modified (UTC)</th></tr></thead><tbody>%s</tbody></table>'
              % "".join(rows)) if rows else "<p>Nothing here.</p>"
+    if rows and may_delete:  # the keys checked go to the page that asks before they are deleted
+        table = ('<form method="get" action="/console/delete"><input type="hidden" name="bucket" value="%s">%s'
+                 '<button type="submit" class="secondary">Delete the chosen keys…</button></form>'
+                 % (escape(bucket), table))
     more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
               'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
@@ -157,17 +163,26 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     return frame(key, body, who)
 
 
-def confirm_delete(bucket: str, key: str, version: Optional[str], who: Optional[str]) -> TextResponse:
-    what = "the version %s of %s" % (version, key) if version else key
+def confirm_delete(bucket: str, keys: Sequence[str], version: Optional[str], who: Optional[str]) -> TextResponse:
+    if version:
+        what = "the version %s of <strong>%s</strong>" % (escape(version), escape(keys[0]))
+    elif len(keys) == 1:
+        what = "<strong>%s</strong>" % escape(keys[0])
+    else:
+        what = "these %d keys: <ul>%s</ul>" % (len(keys), "".join("<li>%s</li>" % escape(key) for key in keys))
     hidden = "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value))
-                     for name, value in (("bucket", bucket), ("key", key), ("version", version)) if value is not None)
-    body = ('<h1>Delete?</h1><div class="card"><p>Delete <strong>%s</strong> from the bucket %s? %s</p>'
+                     for name, value in [("bucket", bucket)] + [("key", key) for key in keys] + [("version", version)]
+                     if value is not None)
+    back = (link("/console/object", bucket=bucket, key=keys[0], version=version) if len(keys) == 1 else
+            link("/console/bucket", name=bucket, prefix=keys[0][:keys[0].rfind("/") + 1] or None))
+    body = ('<h1>Delete?</h1><div class="card"><p>Delete %s from the bucket %s? %s</p>'
             '<form method="post" action="/console/delete">%s<button type="submit">Delete</button> '
-            '<a class="button secondary" href="%s">Keep it</a></form></div>'
-            % (escape(what), escape(bucket),
+            '<a class="button secondary" href="%s">Keep %s</a></form></div>'
+            % (what, escape(bucket),
                "This version is gone for good." if version else
-               "In a bucket that keeps versions, its older versions stay.", hidden,
-               link("/console/object", bucket=bucket, key=key, version=version)))
+               "In a bucket that keeps versions, %s older versions stay." % ("its" if len(keys) == 1 else "their"),
+               hidden, back,
+               "it" if len(keys) == 1 else "them"))
     return frame("Delete", body, who)
 
 
