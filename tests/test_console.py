@@ -115,6 +115,7 @@ class BrowseTests(ConsoleCase):
         root = self.page("/console/bucket", session, name="photos").body.decode()
         self.assertIn('href="/console/bucket?name=photos&amp;prefix=2026%2F">2026/</a>', root)
         self.assertIn(">top.txt</a>", root)
+        self.assertNotIn(' style="', root)  # the policy allows the page's one style sheet, no style attribute
         seen, target = [], "/console/bucket?" + urlencode({"name": "photos", "prefix": "2026/"})
         while target:
             text = self.request("GET", target, headers={"Cookie": "fsd_console=" + session}).body.decode()

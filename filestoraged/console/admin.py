@@ -64,7 +64,7 @@ def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict
             '<p class="muted">files:read|write|delete, data:REPO:read|create|write|delete (REPO may be *, or '
             'REPO/KEY-PREFIX), share:create|delete, kv:read|write, metrics:read, or admin.</p>'
             '<label for="expires_in">Expires after</label><select id="expires_in" name="expires_in">%s</select>'
-            '<label><input type="checkbox" name="s3" value="1" style="width:auto"> with an S3 key pair</label>'
+            '<label><input type="checkbox" name="s3" value="1"> with an S3 key pair</label>'
             '<button type="submit">Make the token</button></form></div>' % (said, options))
     body = '<h1>Tokens</h1>%s<div class="card">%s</div>%s' % (shown, listed, form)
     return frame("Tokens", body, who, status)

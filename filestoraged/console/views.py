@@ -83,7 +83,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
             continue  # the folder's own empty key (a "new folder")
         shown = escape(name[len(prefix):] or name)
         if isinstance(found, Entry):
-            check = ('<input type="checkbox" name="key" value="%s" aria-label="choose %s" style="width:auto"> '
+            check = ('<input type="checkbox" name="key" value="%s" aria-label="choose %s"> '
                      % (escape(name), shown)) if may_delete else ""
             rows.append('<tr><td>%s<a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
                 check, link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),

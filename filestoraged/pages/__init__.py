@@ -29,6 +29,7 @@ label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input,select{width:100%;font:inherit;padding:.55rem .6rem;border:1px solid var(--muted);border-radius:.4rem;
  background:var(--bg);color:var(--fg)}
 input[type=file]{padding:.5rem;border-style:dashed}
+input[type=checkbox]{width:auto;margin:0 .5rem 0 0;vertical-align:middle}
 .drop{border:2px dashed var(--muted);border-radius:.6rem;padding:1rem;text-align:center;margin-top:1rem}
 .drop.over{border-color:var(--accent)}
 .row{display:flex;gap:.75rem;flex-wrap:wrap}.row>div{flex:1 1 10rem}
