@@ -6,7 +6,7 @@ its records from a point, a page at a time: a page costs the page.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import PreconditionFailed
@@ -47,10 +47,17 @@ class Entry:
         """The record's value. Part sizes are kept as ``[size, count, last]``
         when every part but the last has one size (what clients send), so a
         10,000-part object does not weigh on every listing page."""
-        value = asdict(self)
+        # Built by hand: asdict() copies deeply, field by field, and cost a
+        # fifth of a millisecond of each S3 write.
+        value = {"oid": self.oid, "size": self.size, "etag": self.etag, "modified": self.modified,
+                 "content_type": self.content_type, "headers": dict(self.headers), "meta": dict(self.meta),
+                 "checksums": dict(self.checksums), "parts": self.parts,
+                 "part_sizes": None if self.part_sizes is None else list(self.part_sizes)}
         for name in ("part_checksums", "version", "lock"):  # most entries have none: kept small
-            if value[name] is None:
-                del value[name]
+            field_value = getattr(self, name)
+            if field_value is not None:
+                value[name] = list(field_value) if name == "part_checksums" else (
+                    dict(field_value) if name == "lock" else field_value)
         sizes = self.part_sizes
         if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
             value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}

@@ -51,9 +51,14 @@ class Keyspace:
         if the bucket went meanwhile, with nothing kept."""
         entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None,
                         lock=_with_default(entry, bucket.lock))
-        named = self.claims.name(bucket.name, entry.oid, key)
+        named = False
         try:
-            replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match, self._keeper(bucket, key))
+            # The claim, the version kept and the key in one commit where
+            # the records allow (one fsync, and all or none of them).
+            with self.keys.records.batch():
+                named = self.claims.name(bucket.name, entry.oid, key)
+                replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match,
+                                         self._keeper(bucket, key))
         except BaseException:
             if named:
                 self.claims.unname(bucket.name, entry.oid, key)
