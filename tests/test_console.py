@@ -135,6 +135,14 @@ class BrowseTests(ConsoleCase):
         details = self.page("/console/object", session, bucket="photos", key=key)
         self.assertEqual(details.status, 200)
         self.assertNotIn(b"<script>", details.body)
+        self.admin.put_object(Bucket="photos", Key="page.html", Body=b"<script>alert(1)</script>",
+                              ContentType="text/html")
+        self.admin.put_object(Bucket="photos", Key="note.txt", Body=b"plain words", ContentType="text/plain")
+        shown = self.page("/console/preview", session, bucket="photos", key="note.txt")
+        self.assertEqual((shown.body, shown.headers.get("Content-Disposition")), (b"plain words", None))
+        self.assertIn("sandbox", shown.headers["Content-Security-Policy"])
+        active = self.page("/console/preview", session, bucket="photos", key="page.html")
+        self.assertEqual(active.headers["Content-Disposition"], "attachment")  # never shown as a page of ours
         download = self.page("/console/download", session, bucket="photos", key=key)
         self.assertEqual(download.body, b"odd name")
         self.assertTrue(download.headers["Content-Disposition"].startswith("attachment;"))

@@ -52,6 +52,7 @@ class ConsoleFace(Face):
         pages = (("/console", self.home, ()), ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder")),
                  ("/console/object", self.object, ("bucket", "key", "version")),
                  ("/console/download", self.download, ("bucket", "key", "version")),
+                 ("/console/preview", self.preview, ("bucket", "key", "version")),
                  ("/console/delete", self.confirm, ("bucket", "key", "version")))
         for path, handler, query in pages:
             methods = {"GET": _signed_in(handler)}
@@ -135,12 +136,21 @@ class ConsoleFace(Face):
                              sharing=self._share_terms(token))
 
     def download(self, request: Request) -> Response:
+        return self._send(request, {"Content-Disposition": attachment(request.query.get("key"))})
+
+    def preview(self, request: Request) -> Response:
+        """The object opened in the browser: what every stored object is
+        served with decides what shows (``web.transfer``: sandboxed, and a
+        type that would run or render as a document is a download)."""
+        return self._send(request, {})
+
+    def _send(self, request: Request, headers: dict) -> Response:
         token, _ = self._caller(request)
         bucket, key, version = self._target(request)
         self._require(token, Scope("data", "read", bucket, key))
         entry = self._entry(bucket, key, version)
         stored = self.backend.open(repository(bucket), entry.oid)
-        return ObjectResponse(stored, {"Content-Disposition": attachment(key), "Cache-Control": "no-store"},
+        return ObjectResponse(stored, dict(headers, **{"Cache-Control": "no-store"}),
                               content_type=entry.content_type or "application/octet-stream", immutable=False,
                               etag=entry.etag, modified=entry.modified)
 

@@ -130,8 +130,9 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     if version is not None or entry.version:
         rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
     facts = "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows)
-    actions = '<a class="button" href="%s">Download</a>' % link("/console/download", bucket=bucket, key=key,
-                                                                   version=version)
+    actions = ('<a class="button" href="%s">Download</a> <a class="button secondary" href="%s">Open in the browser</a>'
+               % (link("/console/download", bucket=bucket, key=key, version=version),
+                  link("/console/preview", bucket=bucket, key=key, version=version)))
     if may_delete:
         actions += ' <a class="button secondary" href="%s">Delete…</a>' % link("/console/delete", bucket=bucket,
                                                                                key=key, version=version)
