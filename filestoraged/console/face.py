@@ -14,8 +14,6 @@ signed-in browser delete), and the session cookie is ``HttpOnly`` and
 
 from __future__ import annotations
 
-import hashlib
-from contextlib import closing
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
@@ -25,17 +23,13 @@ from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequ
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
-from ..base.header_values import media_type
 from ..storage.names import repository
-from ..uploads.sources import MULTIPART_OVERHEAD
-from ..storage.interface import ObjectStream
-from ..uploads.targets import S3KeyTarget, ShareTarget, terms_of
-from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
+from ..web.messages import ObjectResponse, Request, Response
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
 from ..wire.fields import whole_number
-from ..wire.multipart import MultipartReader, boundary_of
 from . import admin, views
+from .changes import Changes, given, see
 from .sessions import IDLE, LIFETIME, Sessions
 
 COOKIE = "fsd_console"
@@ -43,7 +37,7 @@ PAGE = 200  # keys and folders on one listing page
 MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)
 
 
-class ConsoleFace(Face):
+class ConsoleFace(Changes, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens)
@@ -75,7 +69,7 @@ class ConsoleFace(Face):
 
     def sign_in_page(self, request: Request) -> Response:
         if self._off(request):
-            return _see("/console")
+            return see("/console")
         return views.sign_in()
 
     def sign_in(self, request: Request) -> Response:
@@ -90,13 +84,13 @@ class ConsoleFace(Face):
             return views.sign_in("Too many failed sign-ins from your address: wait %d seconds, then try again."
                                  % error.retry_after, 429)
         session = self.sessions.open(token, secret)
-        return _see("/console", {"Set-Cookie": set_cookie(COOKIE, session, self._secure(request),
+        return see("/console", {"Set-Cookie": set_cookie(COOKIE, session, self._secure(request),
                                                          int(min(IDLE, LIFETIME)))})
 
     def sign_out(self, request: Request) -> Response:
         self._form(request)
         self.sessions.close(cookie(request.headers, COOKIE))
-        return _see("/console/sign-in", {"Set-Cookie": set_cookie(COOKIE, "", self._secure(request), 0)})
+        return see("/console/sign-in", {"Set-Cookie": set_cookie(COOKIE, "", self._secure(request), 0)})
 
     # -- pages ----------------------------------------------------------------------
 
@@ -107,7 +101,7 @@ class ConsoleFace(Face):
 
     def bucket(self, request: Request) -> Response:
         token, who = self._caller(request)
-        name, prefix = _given(request, "name"), request.query.get("prefix", "")
+        name, prefix = given(request, "name"), request.query.get("prefix", "")
         self._require(token, Scope("data", "read", name, prefix or None))
         self.app.buckets.require(name)
         after = request.query.get("after", "")
@@ -154,139 +148,6 @@ class ConsoleFace(Face):
                               content_type=entry.content_type or "application/octet-stream", immutable=False,
                               etag=entry.etag, modified=entry.modified)
 
-    def confirm(self, request: Request) -> Response:
-        """The page that asks before a delete: of one key (or one version of
-        it), or of the keys checked in a folder's listing."""
-        token, who = self._caller(request)
-        bucket = _given(request, "bucket")
-        keys = parse_qs(request.raw_query).get("key", [])
-        version = request.query.get("version")
-        if not keys or (version is not None and len(keys) > 1):
-            raise BadRequest("choose the keys to delete")
-        version = None if version is None else checked_id(version)
-        for key in keys:
-            self._require(token, Scope("data", "delete", bucket, key))
-        if version is not None:
-            self._entry(bucket, keys[0], version)
-        return views.confirm_delete(bucket, keys, version, who)
-
-    def delete(self, request: Request) -> Response:
-        fields = self._form_lists(request)
-        token, _ = self._caller(request)
-        bucket, keys = (fields.get("bucket") or [""])[0], fields.get("key", [])
-        version = (fields.get("version") or [None])[0]
-        if not bucket or not keys or (version is not None and len(keys) > 1):
-            raise BadRequest("the form names a bucket and the keys to delete")
-        for key in keys:  # every one allowed before any goes
-            self._require(token, Scope("data", "delete", bucket, key))
-        found = self.app.buckets.require(bucket)
-        for key in keys:
-            self.app.keyspace.forget(found, key, None if version is None else checked_id(version))
-        folder = keys[0][:keys[0].rfind("/") + 1]
-        return _see(views.address("/console/bucket", name=bucket, prefix=folder or None))
-
-    def copy(self, request: Request) -> Response:
-        """Copy or move (``action``) a key to a new name in its bucket: a
-        new key for the same object, no bytes copied; a move then deletes
-        the old key as a delete would (in a bucket that keeps versions, its
-        versions stay). An older ``version`` copied onto its own key is
-        restored: it is the key's newest version again (as S3 restores one)."""
-        form = self._form(request)
-        token, _ = self._caller(request)
-        bucket, key, target = form.get("bucket", ""), form.get("key", ""), form.get("target", "").strip()
-        version = form.get("version")
-        moving = form.get("action") == "move"
-        if not bucket or not key or not target or (target == key and version is None) or (moving and version):
-            raise BadRequest("name the key to copy and a new name for it")
-        self._require(token, Scope("data", "read", bucket, key))
-        self._require(token, Scope("data", "write", bucket, target))
-        if moving:
-            self._require(token, Scope("data", "delete", bucket, key))
-        found = self.app.buckets.require(bucket)
-        entry = self._entry(bucket, key, None if version is None else checked_id(version))
-        copied = Entry(entry.oid, entry.size, entry.etag, self.app.records.now(), entry.content_type,
-                       dict(entry.headers), dict(entry.meta), dict(entry.checksums), entry.parts, entry.part_sizes,
-                       entry.part_checksums)
-        self.app.keyspace.name_again(found, target, copied)
-        if moving:
-            self.app.keyspace.forget(found, key)
-        return _see(views.address("/console/object", bucket=bucket, key=target))
-
-    def share(self, request: Request) -> Response:
-        """A share link (password, downloads, expiry: the upload page's
-        terms and bounds) of a key's object, its bytes copied on the server
-        into the links' own store (nothing is sent again; the link outlives
-        the key). The link and its delete token are shown once."""
-        form = self._form(request)
-        token, who = self._caller(request)
-        bucket, key = form.get("bucket", ""), form.get("key", "")
-        self._require(token, Scope("data", "read", bucket, key))
-        self._require(token, Scope("share", "create"))
-        terms = terms_of(form, self.config)
-        entry = self._entry(bucket, key, None)
-        name = key.rsplit("/", 1)[-1]
-        target = ShareTarget(self.app, name, entry.content_type, lambda: terms)
-        with self.backend.open(repository(bucket), entry.oid) as stored, closing(ObjectStream(stored)) as stream:
-            result = target.result(target.store(stream), request.base_url)
-        return views.shared(bucket, key, result, terms.max_downloads, terms.password is not None, who)
-
-    def folder(self, request: Request) -> Response:
-        """A new folder in the one being viewed: an empty key ending in
-        ``/`` (as S3 consoles make one), so that it shows before anything
-        is put in it."""
-        form = self._form(request)
-        token, _ = self._caller(request)
-        name = form.get("name", "").strip().strip("/")
-        if not name:
-            raise BadRequest("name the new folder")
-        bucket, key = form.get("bucket", ""), form.get("prefix", "") + name + "/"
-        self._store(token, bucket, key, _Empty())
-        return _see(views.address("/console/bucket", name=bucket, prefix=key))
-
-    def upload(self, request: Request) -> Response:
-        """Files from the folder page's form (``bucket`` and ``prefix`` first,
-        then each ``file``), each stored as the key ``prefix`` + its name,
-        read as it comes (up to ``--max-size`` in all). A token that may add
-        keys but not replace them (``data:BUCKET:create``) adds only new
-        ones."""
-        self._form_checked(request)
-        token, _ = self._caller(request)
-        boundary = boundary_of(request.headers.get("Content-Type", ""))
-        if boundary is None:
-            raise BadRequest("the upload is a multipart/form-data form")
-        parts = MultipartReader(request.body(self.config.max_size + MULTIPART_OVERHEAD), boundary).parts()
-        fields: dict = {}
-        stored = 0
-        for part in parts:
-            if part.name in ("bucket", "prefix") and not stored:
-                fields[part.name] = part.read_text(4096)
-                continue
-            if part.name != "file":
-                raise BadRequest("the upload form has bucket, prefix and file fields, not %r" % (part.name or "")[:40])
-            if not part.filename:
-                part.drain()  # an empty file field: nothing chosen
-                continue
-            bucket = fields.get("bucket", "")
-            key = fields.get("prefix", "") + part.filename.replace("\\", "/").lstrip("/")
-            self._store(token, bucket, key, part)
-            stored += 1
-        if not stored:
-            raise BadRequest("choose a file to upload")
-        return _see(views.address("/console/bucket", name=fields["bucket"], prefix=fields.get("prefix") or None))
-
-    def _store(self, token: Optional[Token], bucket: str, key: str, part) -> None:
-        replaces = self._may(token, Scope("data", "write", bucket, key))
-        if not replaces:
-            self._require(token, Scope("data", "create", bucket, key))
-        found = self.app.buckets.require(bucket)
-        content_type = media_type(getattr(part, "content_type", None), "the file's Content-Type")
-        source = Digested(part)
-        now = self.app.records.now()
-        target = S3KeyTarget(self.app, found, key, content_type, lambda oid: None,
-                             lambda info: Entry(info.oid, info.size, source.md5.hexdigest(), now, content_type),
-                             if_none_match=not replaces)
-        target.store(source)
-
     # -- for an admin ------------------------------------------------------------------
 
     def tokens(self, request: Request) -> Response:
@@ -311,7 +172,7 @@ class ConsoleFace(Face):
         token, _ = self._caller(request)
         self._require(token, ADMIN)
         self.app.tokens.revoke(form.get("name", ""))
-        return _see("/console/tokens")
+        return see("/console/tokens")
 
     def store(self, request: Request) -> Response:
         token, who = self._caller(request)
@@ -358,7 +219,7 @@ class ConsoleFace(Face):
 
     def _target(self, request: Request) -> Tuple[str, str, Optional[str]]:
         version = request.query.get("version")
-        return _given(request, "bucket"), _given(request, "key"), None if version is None else checked_id(version)
+        return given(request, "bucket"), given(request, "key"), None if version is None else checked_id(version)
 
     def _form_checked(self, request: Request) -> None:
         """``Forbidden`` unless the form was posted from the console's own pages."""
@@ -382,26 +243,6 @@ class ConsoleFace(Face):
         return request.base_url.startswith("https://")
 
 
-class _Empty:
-    """No bytes: a folder's key."""
-
-    def readinto(self, buffer: memoryview) -> int:
-        return 0
-
-
-class Digested:
-    """A stream whose MD5 is taken as it is read (an S3 key's ETag)."""
-
-    def __init__(self, source) -> None:
-        self.source = source
-        self.md5 = hashlib.md5()
-
-    def readinto(self, buffer: memoryview) -> int:
-        count = self.source.readinto(buffer)
-        self.md5.update(buffer[:count])
-        return count
-
-
 class SignIn(Exception):
     """No live session: the browser is sent to the sign-in page (``_signed_in``)."""
 
@@ -412,7 +253,7 @@ def _signed_in(handler):
         try:
             return handler(request)
         except SignIn:
-            return _see("/console/sign-in")
+            return see("/console/sign-in")
     return handle
 
 
@@ -420,14 +261,3 @@ def _reads_in(token: Optional[Token], bucket: str) -> bool:
     """Whether the token may read anything in ``bucket`` (all of it, or keys under a prefix)."""
     return token is None or any(granted.face in ("data", "*") and granted.namespace in (bucket, "*", None)
                                 and granted.verb in ("read", "*") for granted in token.scopes)
-
-
-def _see(where: str, headers: Optional[dict] = None) -> Response:
-    return EmptyResponse(303, dict(headers or {}, Location=where))
-
-
-def _given(request: Request, name: str) -> str:
-    value = request.query.get(name, "")
-    if not value:
-        raise BadRequest("the address names no %s" % name)
-    return value

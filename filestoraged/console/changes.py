@@ -1,0 +1,192 @@
+"""The console's forms that change what is stored: delete (one key, or
+the keys chosen in a folder, after a page that asks), copy and move,
+share links, new folders and uploads. ``Changes`` is a part of
+``face.ConsoleFace`` (who asks and what a token may do are there); every
+form is taken from the console's own pages only (``_form``)."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import closing
+from typing import Optional
+from urllib.parse import parse_qs
+
+from ..access.scopes import Scope
+from ..access.tokens import Token
+from ..base.header_values import media_type
+from ..catalog.keys import Entry
+from ..catalog.versions import checked_id
+from ..errors import BadRequest
+from ..storage.interface import ObjectStream
+from ..storage.names import repository
+from ..uploads.sources import MULTIPART_OVERHEAD
+from ..uploads.targets import S3KeyTarget, ShareTarget, terms_of
+from ..web.messages import EmptyResponse, Request, Response
+from ..wire.multipart import MultipartReader, boundary_of
+from . import views
+
+
+class Changes:
+    def confirm(self, request: Request) -> Response:
+        """The page that asks before a delete: of one key (or one version of
+        it), or of the keys checked in a folder's listing."""
+        token, who = self._caller(request)
+        bucket = given(request, "bucket")
+        keys = parse_qs(request.raw_query).get("key", [])
+        version = request.query.get("version")
+        if not keys or (version is not None and len(keys) > 1):
+            raise BadRequest("choose the keys to delete")
+        version = None if version is None else checked_id(version)
+        for key in keys:
+            self._require(token, Scope("data", "delete", bucket, key))
+        if version is not None:
+            self._entry(bucket, keys[0], version)
+        return views.confirm_delete(bucket, keys, version, who)
+
+    def delete(self, request: Request) -> Response:
+        fields = self._form_lists(request)
+        token, _ = self._caller(request)
+        bucket, keys = (fields.get("bucket") or [""])[0], fields.get("key", [])
+        version = (fields.get("version") or [None])[0]
+        if not bucket or not keys or (version is not None and len(keys) > 1):
+            raise BadRequest("the form names a bucket and the keys to delete")
+        for key in keys:  # every one allowed before any goes
+            self._require(token, Scope("data", "delete", bucket, key))
+        found = self.app.buckets.require(bucket)
+        for key in keys:
+            self.app.keyspace.forget(found, key, None if version is None else checked_id(version))
+        folder = keys[0][:keys[0].rfind("/") + 1]
+        return see(views.address("/console/bucket", name=bucket, prefix=folder or None))
+
+    def copy(self, request: Request) -> Response:
+        """Copy or move (``action``) a key to a new name in its bucket: a
+        new key for the same object, no bytes copied; a move then deletes
+        the old key as a delete would (in a bucket that keeps versions, its
+        versions stay). An older ``version`` copied onto its own key is
+        restored: it is the key's newest version again (as S3 restores one)."""
+        form = self._form(request)
+        token, _ = self._caller(request)
+        bucket, key, target = form.get("bucket", ""), form.get("key", ""), form.get("target", "").strip()
+        version = form.get("version")
+        moving = form.get("action") == "move"
+        if not bucket or not key or not target or (target == key and version is None) or (moving and version):
+            raise BadRequest("name the key to copy and a new name for it")
+        self._require(token, Scope("data", "read", bucket, key))
+        self._require(token, Scope("data", "write", bucket, target))
+        if moving:
+            self._require(token, Scope("data", "delete", bucket, key))
+        found = self.app.buckets.require(bucket)
+        entry = self._entry(bucket, key, None if version is None else checked_id(version))
+        copied = Entry(entry.oid, entry.size, entry.etag, self.app.records.now(), entry.content_type,
+                       dict(entry.headers), dict(entry.meta), dict(entry.checksums), entry.parts, entry.part_sizes,
+                       entry.part_checksums)
+        self.app.keyspace.name_again(found, target, copied)
+        if moving:
+            self.app.keyspace.forget(found, key)
+        return see(views.address("/console/object", bucket=bucket, key=target))
+
+    def share(self, request: Request) -> Response:
+        """A share link (password, downloads, expiry: the upload page's
+        terms and bounds) of a key's object, its bytes copied on the server
+        into the links' own store (nothing is sent again; the link outlives
+        the key). The link and its delete token are shown once."""
+        form = self._form(request)
+        token, who = self._caller(request)
+        bucket, key = form.get("bucket", ""), form.get("key", "")
+        self._require(token, Scope("data", "read", bucket, key))
+        self._require(token, Scope("share", "create"))
+        terms = terms_of(form, self.config)
+        entry = self._entry(bucket, key, None)
+        name = key.rsplit("/", 1)[-1]
+        target = ShareTarget(self.app, name, entry.content_type, lambda: terms)
+        with self.backend.open(repository(bucket), entry.oid) as stored, closing(ObjectStream(stored)) as stream:
+            result = target.result(target.store(stream), request.base_url)
+        return views.shared(bucket, key, result, terms.max_downloads, terms.password is not None, who)
+
+    def folder(self, request: Request) -> Response:
+        """A new folder in the one being viewed: an empty key ending in
+        ``/`` (as S3 consoles make one), so that it shows before anything
+        is put in it."""
+        form = self._form(request)
+        token, _ = self._caller(request)
+        name = form.get("name", "").strip().strip("/")
+        if not name:
+            raise BadRequest("name the new folder")
+        bucket, key = form.get("bucket", ""), form.get("prefix", "") + name + "/"
+        self._store(token, bucket, key, _Empty())
+        return see(views.address("/console/bucket", name=bucket, prefix=key))
+
+    def upload(self, request: Request) -> Response:
+        """Files from the folder page's form (``bucket`` and ``prefix`` first,
+        then each ``file``), each stored as the key ``prefix`` + its name,
+        read as it comes (up to ``--max-size`` in all). A token that may add
+        keys but not replace them (``data:BUCKET:create``) adds only new
+        ones."""
+        self._form_checked(request)
+        token, _ = self._caller(request)
+        boundary = boundary_of(request.headers.get("Content-Type", ""))
+        if boundary is None:
+            raise BadRequest("the upload is a multipart/form-data form")
+        parts = MultipartReader(request.body(self.config.max_size + MULTIPART_OVERHEAD), boundary).parts()
+        fields: dict = {}
+        stored = 0
+        for part in parts:
+            if part.name in ("bucket", "prefix") and not stored:
+                fields[part.name] = part.read_text(4096)
+                continue
+            if part.name != "file":
+                raise BadRequest("the upload form has bucket, prefix and file fields, not %r" % (part.name or "")[:40])
+            if not part.filename:
+                part.drain()  # an empty file field: nothing chosen
+                continue
+            bucket = fields.get("bucket", "")
+            key = fields.get("prefix", "") + part.filename.replace("\\", "/").lstrip("/")
+            self._store(token, bucket, key, part)
+            stored += 1
+        if not stored:
+            raise BadRequest("choose a file to upload")
+        return see(views.address("/console/bucket", name=fields["bucket"], prefix=fields.get("prefix") or None))
+
+    def _store(self, token: Optional[Token], bucket: str, key: str, part) -> None:
+        replaces = self._may(token, Scope("data", "write", bucket, key))
+        if not replaces:
+            self._require(token, Scope("data", "create", bucket, key))
+        found = self.app.buckets.require(bucket)
+        content_type = media_type(getattr(part, "content_type", None), "the file's Content-Type")
+        source = Digested(part)
+        now = self.app.records.now()
+        target = S3KeyTarget(self.app, found, key, content_type, lambda oid: None,
+                             lambda info: Entry(info.oid, info.size, source.md5.hexdigest(), now, content_type),
+                             if_none_match=not replaces)
+        target.store(source)
+
+
+class _Empty:
+    """No bytes: a folder's key."""
+
+    def readinto(self, buffer: memoryview) -> int:
+        return 0
+
+
+class Digested:
+    """A stream whose MD5 is taken as it is read (an S3 key's ETag)."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.md5 = hashlib.md5()
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.source.readinto(buffer)
+        self.md5.update(buffer[:count])
+        return count
+
+def see(where: str, headers: Optional[dict] = None) -> Response:
+    """The browser sent on to ``where`` (303: a form's answer is a page to GET)."""
+    return EmptyResponse(303, dict(headers or {}, Location=where))
+
+
+def given(request: Request, name: str) -> str:
+    value = request.query.get(name, "")
+    if not value:
+        raise BadRequest("the address names no %s" % name)
+    return value
