@@ -303,6 +303,28 @@ class BrowseTests(ConsoleCase):
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="a.jpg")["Body"].read(), b"a")
 
 
+class RepositoryTests(ConsoleCase):
+    def test_data_repositories_and_files_objects_by_hash(self):
+        bearer = {"Authorization": "Bearer " + self.secret}
+        self.assertEqual(self.request("PUT", "/data/scans", b"a scanned page", bearer).status, 201)
+        self.assertEqual(self.request("POST", "/files", b"a plain file", bearer).status, 200)
+        session = self.session()
+        home = self.page("/console", session).body.decode()
+        self.assertIn('href="/console/repository?name=scans">scans</a>', home)
+        listed = self.page("/console/repository", session, name="scans").body.decode()
+        self.assertIn(sha256(b"a scanned page"), listed)
+        got = self.page("/console/repository/download", session, name="scans", oid=sha256(b"a scanned page"))
+        self.assertEqual(got.body, b"a scanned page")
+        files = self.page("/console/repository", session, name="").body.decode()
+        self.assertIn(sha256(b"a plain file"), files)
+        self.assertEqual(self.page("/console/repository", session, name="../etc").status, 400)
+        _, reader = self.app.tokens.create(["data:photos:read"], "viewer")
+        reading = self.session(reader)
+        self.assertNotIn("scans", self.page("/console", reading).body.decode())
+        self.assertEqual(self.page("/console/repository", reading, name="scans").status, 403)
+        self.assertEqual(self.page("/console/repository", reading, name="").status, 403)
+
+
 class AccessOffTests(ConsoleCase):
     config_overrides = {"s3_api": "127.0.0.1:0", "auth": "off"}
 

@@ -23,7 +23,7 @@ from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequ
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
-from ..storage.names import repository
+from ..storage.names import DEFAULT, Namespace, is_object_id, object_id, repository
 from ..web.messages import ObjectResponse, Request, Response
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
@@ -47,6 +47,8 @@ class ConsoleFace(Changes, Face):
                  ("/console/object", self.object, ("bucket", "key", "version")),
                  ("/console/download", self.download, ("bucket", "key", "version")),
                  ("/console/preview", self.preview, ("bucket", "key", "version")),
+                 ("/console/repository", self.repository, ("name", "after")),
+                 ("/console/repository/download", self.repository_download, ("name", "oid")),
                  ("/console/delete", self.confirm, ("bucket", "key", "version")))
         for path, handler, query in pages:
             methods = {"GET": _signed_in(handler)}
@@ -97,7 +99,41 @@ class ConsoleFace(Changes, Face):
     def home(self, request: Request) -> Response:
         token, who = self._caller(request)
         names = [bucket.name for bucket in self.app.buckets.all() if _reads_in(token, bucket.name)]
-        return views.buckets(sorted(names), who)
+        named = getattr(self.backend, "namespaces", None)  # the disk can name its repositories
+        repositories = sorted(namespace.path[len("repos/"):] for namespace in (named() if named else [])
+                              if namespace.path.startswith("repos/")
+                              and self._may(token, Scope("data", "read", namespace.path[len("repos/"):])))
+        return views.buckets(sorted(names), who, repositories, self._may(token, Scope("files", "read")))
+
+    def repository(self, request: Request) -> Response:
+        """A ``/data`` repository's objects by hash (``name``; empty: the
+        ``/files`` objects), a page at a time."""
+        token, who = self._caller(request)
+        name = request.query.get("name", "")
+        namespace = self._namespace(token, name)
+        after = request.query.get("after", "")
+        if after and not is_object_id(after):
+            raise BadRequest("after= takes an object id")
+        page = self.backend.list(namespace, after=after, limit=PAGE)
+        next_page = (views.address("/console/repository", name=name, after=page[-1].oid)
+                     if len(page) == PAGE else None)
+        title = "Repository %s" % name if name else "The /files objects"
+        return views.objects(title, name, [(info.oid, info.size) for info in page], next_page, who)
+
+    def repository_download(self, request: Request) -> Response:
+        token, _ = self._caller(request)
+        namespace = self._namespace(token, request.query.get("name", ""))
+        oid = object_id(given(request, "oid"))
+        return ObjectResponse(self.backend.open(namespace, oid), {"Content-Disposition": attachment(oid),
+                                                                  "Cache-Control": "no-store"})
+
+    def _namespace(self, token: Optional[Token], name: str) -> Namespace:
+        if not name:
+            self._require(token, Scope("files", "read"))
+            return DEFAULT
+        namespace = repository(name)  # a bad name: 400
+        self._require(token, Scope("data", "read", name))
+        return namespace
 
     def bucket(self, request: Request) -> Response:
         token, who = self._caller(request)

@@ -57,7 +57,11 @@ def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
     return page(status, "Sign in", body)
 
 
-def buckets(names: Sequence[str], who: Optional[str]) -> TextResponse:
+def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str] = (),
+            files: bool = False) -> TextResponse:
+    """The buckets the token may read in; the ``/data`` repositories too
+    (those the backend can name, and a form to open one by name), and the
+    ``/files`` objects where it may read them."""
     if names:
         rows = "".join('<li><a href="%s">%s</a></li>' % (link("/console/bucket", name=name), escape(name))
                        for name in names)
@@ -65,7 +69,27 @@ def buckets(names: Sequence[str], who: Optional[str]) -> TextResponse:
     else:
         listed = ('<p>No bucket this token may read. Buckets are made through the S3 API '
                   '(<code>aws s3 mb s3://NAME</code>).</p>')
-    return frame("Buckets", '<h1>Buckets</h1><div class="card">%s</div>' % listed, who)
+    repos = "".join('<li><a href="%s">%s</a></li>' % (link("/console/repository", name=name), escape(name))
+                    for name in repositories)
+    others = ('<div class="card"><h2>Repositories (<code>/data</code>)</h2>%s<form method="get" '
+              'action="/console/repository"><label for="repository">Open a repository</label><input '
+              'id="repository" name="name" required><button type="submit">Open</button></form>%s</div>'
+              % ('<ul class="entries">%s</ul>' % repos if repos else "",
+                 '<p><a href="/console/repository?name=">The <code>/files</code> objects</a></p>' if files else ""))
+    return frame("Buckets", '<h1>Buckets</h1><div class="card">%s</div>%s' % (listed, others), who)
+
+
+def objects(title: str, name: str, rows: Sequence[Tuple[str, int]], next_page: Optional[str],
+            who: Optional[str]) -> TextResponse:
+    """A repository's objects (or ``/files``'), by hash, a page at a time."""
+    listed = "".join('<tr><td><code>%s</code></td><td>%s</td><td><a href="%s">Download</a></td></tr>' % (
+        escape(oid), size_text(size), link("/console/repository/download", name=name, oid=oid))
+        for oid, size in rows)
+    table = ('<table><caption class="muted">Objects, by SHA-256</caption><thead><tr><th scope="col">SHA-256'
+             '</th><th scope="col">Size</th><th scope="col"></th></tr></thead><tbody>%s</tbody></table>' % listed
+             if rows else "<p>Nothing here.</p>")
+    more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
+    return frame(title, '<h1>%s</h1><div class="card">%s%s</div>' % (escape(title), table, more), who)
 
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
