@@ -16,7 +16,7 @@ from ..catalog.versions import Version
 from ..pages import page, size_text
 from ..web.messages import TextResponse
 
-STYLE_NOTE = "Anyone who reaches this server may do anything here: access control is off (--auth off)."
+OPEN_NOTE = "Anyone who reaches this server may do anything here: access control is off (--auth off)."
 
 
 def address(path: str, **query: Optional[str]) -> str:
@@ -36,7 +36,7 @@ def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=
     nobody needs to be, above ``body``; the links to every page (a page the
     token may not see answers why)."""
     if who is None:
-        top = '<p class="muted" role="note">%s</p>' % escape(STYLE_NOTE)
+        top = '<p class="muted" role="note">%s</p>' % escape(OPEN_NOTE)
     else:
         top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">Signed in with the '
                'token <strong>%s</strong></p><div><button class="secondary" type="submit">Sign out</button></div>'
