@@ -1,7 +1,9 @@
 """The console in a real browser (Debian's Chromium, driven by Selenium):
 sign in by typing a token, walk into a folder, open an object, download
 its exact bytes, delete it after the confirmation, upload a file picked
-in the form, move a key, sign out; by keyboard
+in the form, move a key, sign out; then every other action by mouse (new
+folder, deleting chosen keys, a share link, opening in the browser, copy,
+restoring a version, a repository, making and revoking a token); by keyboard
 alone; nothing wider than the window at 360 and 1280 pixels. The
 screenshots of docs/console.md are made here (``FILESTORAGED_SCREENSHOTS``
 names the folder they go to)."""
@@ -143,3 +145,71 @@ class ConsoleInChromiumTests(BotoCase):
                 self.assertTrue(self.driver.save_screenshot(shot))
                 with open(shot, "rb") as handle:
                     self.assertEqual(handle.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_every_other_action_by_mouse(self):
+        """New folder, deleting chosen keys, a share link, opening in the
+        browser, copy, restoring a version, a repository, tokens."""
+        self.sign_in()
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        self.element("#folder").send_keys("trip")
+        self.element("form[action='/console/folder'] button").click()
+        self.wait(lambda: "trip" in self.element("nav.crumbs").text, "in the new folder")
+        self.assertEqual(self.admin.head_object(Bucket="photos", Key="2026/trip/")["ContentLength"], 0)
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        for name in ("cat.jpg", "dog.jpg"):
+            self.element("input[value='2026/%s']" % name).click()
+        self.element("form[method=get][action='/console/delete'] button").click()
+        self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation of two")
+        self.element("form[method=post][action='/console/delete'] button").click()
+        self.wait(lambda: self.element("h1").text == "photos", "back in the folder")
+        for name in ("cat.jpg", "dog.jpg"):
+            self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="2026/" + name), "404")
+
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.element("#password").send_keys("pw")
+        self.element("form[action='/console/share'] button").click()
+        self.wait(lambda: self.element("h1").text == "Share link made", "the link")
+        url = self.element("dd a").text
+        self.assertEqual(self.request("GET", "/" + url.split("/", 3)[3], headers={"X-Password": "pw"}).body,
+                         b"the bytes of notes.txt")
+
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.link("Open in the browser").click()
+        self.wait(lambda: "the bytes of notes.txt" in self.element("body").text, "the text shown")
+
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        target = self.element("#target")
+        target.clear()
+        target.send_keys("copies/notes.txt")
+        self.element("button[value=copy]").click()
+        self.wait(lambda: self.element("h1").text == "copies/notes.txt", "the copy's page")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="notes.txt")["Body"].read(),
+                         b"the bytes of notes.txt")  # a copy: the old key stays
+
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        first = self.admin.put_object(Bucket="photos", Key="v.txt", Body=b"first")["VersionId"]
+        self.admin.put_object(Bucket="photos", Key="v.txt", Body=b"second")
+        self.driver.get(self.base + "/console/object?bucket=photos&key=v.txt&version=" + first)
+        self.element("form[action='/console/copy'] button").click()
+        self.wait(lambda: "version=" not in self.driver.current_url, "restored: the key's own page")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="v.txt")["Body"].read(), b"first")
+
+        self.assertEqual(self.request("PUT", "/data/scans", b"a scan", {"Authorization": "Bearer " + self.secret}
+                                      ).status, 201)
+        self.driver.get(self.base + "/console")
+        self.link("scans").click()
+        self.wait(lambda: "Repository scans" == self.element("h1").text, "the repository")
+        self.assertIn("6 bytes", self.element("table").text)
+
+        self.link("Tokens").click()
+        self.wait(lambda: self.element("h1").text == "Tokens", "the tokens")
+        self.element("#name").send_keys("ci")
+        self.element("#scopes").send_keys("files:write")
+        self.element("form[action='/console/tokens'] button").click()
+        self.wait(lambda: "The token ci" in self.element("main").text, "the new token's secret")
+        secret = self.element("[role=status] dd code").text
+        self.assertEqual(self.app.tokens.find(secret).name, "ci")
+        self.element("button[aria-label='Revoke ci']").click()
+        self.wait(lambda: "ci" not in [cell.text for cell in self.driver.find_elements("css selector", "td")],
+                  "the token revoked")
+        self.assertIsNone(self.app.tokens.find(secret))
