@@ -198,7 +198,7 @@ class BackupRestoreTests(unittest.TestCase):
         self.assertIn("holds a store already", into_store.stderr)
         over_store = command("backup", self.live, "--data-dir", self.backup)
         self.assertEqual(over_store.returncode, 1)
-        self.assertIn("holds a store or an unfinished backup", over_store.stderr)
+        self.assertIn("holds a store, not a backup", over_store.stderr)
         not_a_backup = command("restore", os.path.join(self.folder, "nothing"), "--data-dir", self.restored)
         self.assertEqual(not_a_backup.returncode, 1)
         self.assertIn("holds no finished backup", not_a_backup.stderr)
@@ -232,6 +232,30 @@ class AcrossFileSystemsTests(ServerCase):
         self.restart_server()
         got = self.request("GET", "/files/" + sha256(big))
         self.assertEqual((got.status, got.body == big, got.headers.get("Content-Type")), (200, True, "image/png"))
+
+
+class CutShortTests(ServerCase):
+    def test_a_backup_cut_short_is_finished_by_the_next_one(self):
+        self.assertEqual(self.request("POST", "/files", b"kept through a failure").status, 200)
+        folder = tempfile.mkdtemp(prefix="fsd-backup-cut-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        dest = os.path.join(folder, "backup")
+        real = copies.copy_database
+        calls = []
+
+        def failing(source, target):
+            calls.append(target)
+            real(source, target)
+            if len(calls) == 2:  # the records copied, then a stop before the manifest
+                raise OSError(errno.EIO, "cut short")
+
+        with mock.patch("filestoraged.backup.make.copy_database", failing):
+            with self.assertRaises(OSError):
+                make_backup(self.data_dir, dest, self.config.max_size)
+        self.assertFalse(os.path.exists(os.path.join(dest, "backup.json")))  # not a finished backup
+        made = make_backup(self.data_dir, dest, self.config.max_size)
+        self.assertEqual(made.objects, 1)
+        self.assertTrue(os.path.exists(os.path.join(dest, "backup.json")))
 
 
 class MoveToS3Tests(SeaweedMixin, unittest.TestCase):

@@ -104,11 +104,12 @@ def read_manifest(folder: str) -> Manifest:
 def make_backup(data_dir: str, dest: str, max_size: int) -> Manifest:
     """A backup of the store in ``data_dir`` into ``dest``, as the module says."""
     started = time.time()
+    # A folder a backup was made in (finished or cut short: its lock file
+    # says so) is taken up again; one that holds a store is never written into.
+    if os.path.exists(os.path.join(dest, META_DB)) and not os.path.exists(os.path.join(dest, _LOCK)):
+        raise Conflict("%s holds a store, not a backup: back up into an empty folder or an earlier backup" % dest)
     os.makedirs(dest, exist_ok=True)
     with _alone_in(dest):
-        if os.path.exists(os.path.join(dest, META_DB)) and not os.path.exists(os.path.join(dest, MANIFEST)):
-            raise Conflict("%s holds a store or an unfinished backup, not a backup made before: back up into an "
-                           "empty folder or an earlier backup" % dest)
         clear(os.path.join(dest, MANIFEST))  # unfinished until written again
         source = DiskBackend(data_dir, max_size, alone=False)
         placed = Placed()
