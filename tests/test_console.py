@@ -10,6 +10,7 @@ token's scopes do not allow refused. The same in a real browser:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from unittest import mock
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from .support import Reply, sha256
 
 SAME = {"Sec-Fetch-Site": "same-origin"}
 BINARY = "application/octet-stream"
+LFS = "application/vnd.git-lfs+json"
 
 
 class ConsoleCase(BotoCase):
@@ -323,6 +325,40 @@ class RepositoryTests(ConsoleCase):
         self.assertNotIn("scans", self.page("/console", reading).body.decode())
         self.assertEqual(self.page("/console/repository", reading, name="scans").status, 403)
         self.assertEqual(self.page("/console/repository", reading, name="").status, 403)
+
+
+    def lock(self, path: str, secret: str) -> dict:
+        reply = self.request("POST", "/lfs/scans/locks", json.dumps({"path": path}).encode(),
+                             {"Authorization": "Bearer " + secret, "Accept": LFS, "Content-Type": LFS})
+        self.assertEqual(reply.status, 201, reply)
+        return reply.json()["lock"]
+
+    def test_git_lfs_locks_of_a_repository_shown_and_ended(self):
+        _, pusher = self.app.tokens.create(["data:scans:read", "data:scans:write"], "pusher")
+        _, viewer = self.app.tokens.create(["data:scans:read"], "viewer")
+        mine = self.lock("art/<b onclick=x>.psd", pusher)
+        theirs = self.lock("art/hero.psd", self.secret)
+        session = self.session(pusher)
+        shown = self.page("/console/repository", session, name="scans").body.decode()
+        self.assertIn("art/&lt;b onclick=x&gt;.psd", shown)
+        self.assertIn("<td>art/hero.psd</td><td>ops</td>", shown)
+        self.assertIn('value="%s"' % mine["id"], shown)  # its own lock: Unlock shown
+        self.assertNotIn('value="%s"' % theirs["id"], shown)  # another's: not without delete
+        refused = self.post("/console/repository/unlock", session, {"name": "scans", "id": theirs["id"]})
+        self.assertEqual(refused.status, 403)
+        ended = self.post("/console/repository/unlock", session, {"name": "scans", "id": mine["id"]})
+        self.assertEqual(ended.status, 303)
+        self.assertEqual(self.post("/console/repository/unlock", session, {"name": "scans", "id": mine["id"]},
+                                   headers={"Sec-Fetch-Site": "cross-site"}).status, 403)
+        self.assertNotIn("Git LFS locks", self.page("/console/repository", self.session(viewer),
+                                                    name="scans").body.decode())
+        admin = self.session()  # may delete: any lock, as git lfs unlock --force
+        self.assertIn('value="%s"' % theirs["id"], self.page("/console/repository", admin, name="scans").body.decode())
+        self.assertEqual(self.post("/console/repository/unlock", admin, {"name": "scans", "id": theirs["id"]}).status,
+                         303)
+        left = self.request("GET", "/lfs/scans/locks", headers={"Authorization": "Bearer " + self.secret,
+                                                                "Accept": LFS})
+        self.assertEqual(left.json()["locks"], [])
 
 
 class AccessOffTests(ConsoleCase):

@@ -147,6 +147,18 @@ class Changes:
             raise BadRequest("choose a file to upload")
         return see(views.address("/console/bucket", name=fields["bucket"], prefix=fields.get("prefix") or None))
 
+    def unlock(self, request: Request) -> Response:
+        """A Git LFS lock ended: by its owner, or by a token that may delete
+        in the repository (``git lfs unlock --force``)."""
+        form = self._form(request)
+        token, _ = self._caller(request)
+        repo = form.get("name", "")
+        repository(repo)  # a bad name: 400
+        self._require(token, Scope("data", "write", repo))
+        forcing = self._may(token, Scope("data", "delete", repo))
+        self.lfs_locks.unlock(repo, form.get("id", ""), token.name if token else "", forcing or token is None)
+        return see(views.address("/console/repository", name=repo))
+
     def _store(self, token: Optional[Token], bucket: str, key: str, part) -> None:
         replaces = self._may(token, Scope("data", "write", bucket, key))
         if not replaces:

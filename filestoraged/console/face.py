@@ -23,6 +23,7 @@ from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequ
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
+from ..lfs.locks import LockStore
 from ..storage.names import DEFAULT, Namespace, is_object_id, object_id, repository
 from ..web.messages import ObjectResponse, Request, Response
 from ..web.router import Router
@@ -41,13 +42,14 @@ class ConsoleFace(Changes, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens)
+        self.lfs_locks = LockStore(app.records)
 
     def register(self, router: Router) -> None:
         pages = (("/console", self.home, ()), ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder")),
                  ("/console/object", self.object, ("bucket", "key", "version")),
                  ("/console/download", self.download, ("bucket", "key", "version")),
                  ("/console/preview", self.preview, ("bucket", "key", "version")),
-                 ("/console/repository", self.repository, ("name", "after")),
+                 ("/console/repository", self.repository, ("name", "after", "locks_after")),
                  ("/console/repository/download", self.repository_download, ("name", "oid")),
                  ("/console/delete", self.confirm, ("bucket", "key", "version")))
         for path, handler, query in pages:
@@ -59,6 +61,7 @@ class ConsoleFace(Changes, Face):
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
         router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
+        router.add("/console/repository/unlock", "console", {"POST": _signed_in(self.unlock)}, {"POST": None})
         router.add("/console/tokens", "console", {"GET": _signed_in(self.tokens), "POST": _signed_in(self.new_token)},
                    {"GET": None, "POST": None})
         router.add("/console/tokens/revoke", "console", {"POST": _signed_in(self.revoke)}, {"POST": None})
@@ -118,7 +121,21 @@ class ConsoleFace(Changes, Face):
         next_page = (views.address("/console/repository", name=name, after=page[-1].oid)
                      if len(page) == PAGE else None)
         title = "Repository %s" % name if name else "The /files objects"
-        return views.objects(title, name, [(info.oid, info.size) for info in page], next_page, who)
+        locks = self._locks(token, name, request.query.get("locks_after", "")) if name else ""
+        return views.objects(title, name, [(info.oid, info.size) for info in page], next_page, who, locks)
+
+    def _locks(self, token: Optional[Token], repo: str, after: str) -> str:
+        """The repository's Git LFS locks, a page at a time, where the
+        token may see them (as on ``/lfs``: who may push sees the locks)."""
+        if not self._may(token, Scope("data", "write", repo)):
+            return ""
+        if after and not (len(after) <= 100 and after.isalnum()):
+            raise BadRequest("locks_after= takes a place this page gave")
+        locks, cursor = self.lfs_locks.listing(repo, cursor=after, limit=PAGE)
+        forcing = self._may(token, Scope("data", "delete", repo))
+        more = views.address("/console/repository", name=repo, locks_after=cursor) if cursor else None
+        return views.locks_card(repo, locks, more,
+                                lambda lock: forcing or token is None or lock.owner == token.name)
 
     def repository_download(self, request: Request) -> Response:
         token, _ = self._caller(request)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from ..catalog.keys import Entry
 from ..catalog.versions import Version
+from ..lfs.locks import Lock
 from ..pages import page, size_text
 from ..web.messages import TextResponse
 
@@ -80,8 +81,9 @@ def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str
 
 
 def objects(title: str, name: str, rows: Sequence[Tuple[str, int]], next_page: Optional[str],
-            who: Optional[str]) -> TextResponse:
-    """A repository's objects (or ``/files``'), by hash, a page at a time."""
+            who: Optional[str], locks: str = "") -> TextResponse:
+    """A repository's objects (or ``/files``'), by hash, a page at a time;
+    ``locks``: its Git LFS locks (``locks_card``), where the token may see them."""
     listed = "".join('<tr><td><code>%s</code></td><td>%s</td><td><a href="%s">Download</a></td></tr>' % (
         escape(oid), size_text(size), link("/console/repository/download", name=name, oid=oid))
         for oid, size in rows)
@@ -89,7 +91,25 @@ def objects(title: str, name: str, rows: Sequence[Tuple[str, int]], next_page: O
              '</th><th scope="col">Size</th><th scope="col"></th></tr></thead><tbody>%s</tbody></table>' % listed
              if rows else "<p>Nothing here.</p>")
     more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
-    return frame(title, '<h1>%s</h1><div class="card">%s%s</div>' % (escape(title), table, more), who)
+    return frame(title, '<h1>%s</h1><div class="card">%s%s</div>%s' % (escape(title), table, more, locks), who)
+
+
+def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_unlock) -> str:
+    """A repository's Git LFS locks: path, owner, since when; **Unlock** on
+    those ``may_unlock(lock)`` allows (the owner's own, or any for a token
+    that may delete in the repository, as ``git lfs unlock --force``)."""
+    rows = "".join(
+        '<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+            escape(lock.path), escape(lock.owner), time.strftime("%Y-%m-%d %H:%M", time.gmtime(lock.locked_at)),
+            '<form method="post" action="/console/repository/unlock"><input type="hidden" name="name" value="%s">'
+            '<input type="hidden" name="id" value="%s"><button type="submit" class="secondary" '
+            'aria-label="Unlock %s">Unlock</button></form>' % (escape(repo), escape(lock.id), escape(lock.path))
+            if may_unlock(lock) else "") for lock in locks)
+    table = ('<table><caption class="muted">Git LFS locks</caption><thead><tr><th scope="col">Path</th>'
+             '<th scope="col">Owner</th><th scope="col">Locked (UTC)</th><th scope="col"></th></tr></thead>'
+             '<tbody>%s</tbody></table>' % rows) if rows else "<p>No file of this repository is locked.</p>"
+    more = '<p><a class="button" href="%s">More locks</a></p>' % escape(next_page) if next_page else ""
+    return '<div class="card"><h2>Git LFS locks</h2>%s%s</div>' % (table, more)
 
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
