@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from unittest import mock
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from filestoraged.console import sessions
 
@@ -285,6 +285,42 @@ class BrowseTests(ConsoleCase):
         reading = self.session(reader)
         self.assertNotIn(b"/console/share", self.page("/console/object", reading, bucket="photos", key="b.txt").body)
         self.assertEqual(self.post("/console/share", reading, {"bucket": "photos", "key": "b.txt"}).status, 403)
+
+    def test_the_share_links_a_token_made_listed_and_ended(self):
+        self.admin.put_object(Bucket="photos", Key="2026/report.pdf", Body=b"%PDF the report")
+        _, sharer = self.app.tokens.create(["data:photos:read", "share:create"], "sharer")
+        session = self.session(sharer)
+        made = self.post("/console/share", session, {"bucket": "photos", "key": "2026/report.pdf",
+                                                    "password": "pw", "max_downloads": "2"})
+        console_link = re.search(r'href="http://[^/]+/file/([^"]+)"', made.body.decode()).group(1)
+        form = self.request("POST", "/file", b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename="
+                            b"\"<i>notes.txt\"\r\n\r\nnotes\r\n--b--\r\n",
+                            {"Authorization": "Bearer " + sharer, "Content-Type": "multipart/form-data; boundary=b",
+                             "Accept": "application/json"})
+        self.assertEqual(form.status, 201, form)
+        form_link = form.json()["url"].rsplit("/", 1)[1]
+        resumed = self.request("POST", "/uploads", b"", {
+            "Authorization": "Bearer " + sharer, "Tus-Resumable": "1.0.0", "Upload-Length": "7",
+            "Upload-Metadata": "target ZmlsZQ==,filename cmVzdW1lZC5iaW4="})  # file, resumed.bin
+        self.assertEqual(self.request("PATCH", urlsplit(resumed.headers["Location"]).path, b"resumed", {
+            "Authorization": "Bearer " + sharer, "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream"}).status, 204)
+        others = self.request("PUT", "/file/theirs.txt", b"theirs", {"Authorization": "Bearer " + self.secret})
+        others_link = others.body.decode().strip().rsplit("/", 1)[1]
+        listed = self.page("/console/links", session).body.decode()
+        self.assertIn("report.pdf", listed)
+        self.assertIn("&lt;i&gt;notes.txt", listed)  # a file name is text, never markup
+        self.assertIn("resumed.bin", listed)  # through tus too
+        self.assertLess(listed.index(console_link), listed.index(form_link))  # oldest first
+        self.assertIn("<td>0 of 2</td><td>yes</td>", listed)
+        self.assertNotIn(others_link, listed)
+        self.assertEqual(self.post("/console/links/end", session, {"id": console_link},
+                                   headers={"Sec-Fetch-Site": "cross-site"}).status, 403)
+        self.assertEqual(self.post("/console/links/end", session, {"id": others_link}).status, 403)
+        self.assertEqual(self.post("/console/links/end", session, {"id": console_link}).status, 303)
+        self.assertEqual(self.request("GET", "/file/" + console_link, headers={"X-Password": "pw"}).status, 410)
+        self.assertIn("ended", self.page("/console/links", session).body.decode())
+        self.assertEqual(self.request("GET", "/file/" + others_link).body, b"theirs")
 
     def test_a_token_sees_and_does_what_its_scopes_allow(self):
         self.admin.create_bucket(Bucket="private")

@@ -27,10 +27,38 @@ class BucketTests(S3ApiTestCase):
         self.assertEqual([b["Name"] for b in self.admin.list_buckets()["Buckets"]], ["photos"])
         self.assertEqual(self.code_of(self.admin.head_bucket, Bucket="music"), "404")
 
+    def test_a_bucket_made_again_by_its_owner_stays_as_it_was(self):
+        """As S3 in us-east-1: 200, keys and settings kept; elsewhere, or
+        asking for an object lock it lacks, BucketAlreadyOwnedByYou."""
+        self.admin.create_bucket(Bucket="photos")
+        self.admin.put_object(Bucket="photos", Key="kept", Body=b"x")
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        self.assertEqual(self.admin.create_bucket(Bucket="photos")["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.assertEqual([o["Key"] for o in self.admin.list_objects_v2(Bucket="photos")["Contents"]], ["kept"])
+        self.assertEqual(self.admin.get_bucket_versioning(Bucket="photos")["Status"], "Enabled")
+        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="photos",
+                                      CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}),
+                         "BucketAlreadyOwnedByYou")
+        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="photos", ObjectLockEnabledForBucket=True),
+                         "BucketAlreadyOwnedByYou")
+
+    def test_buckets_listed_a_page_at_a_time(self):
+        for name in ("a-one", "a-two", "b-three", "a-four"):
+            self.admin.create_bucket(Bucket=name)
+        first = self.admin.list_buckets(MaxBuckets=2)
+        self.assertEqual([b["Name"] for b in first["Buckets"]], ["a-four", "a-one"])
+        second = self.admin.list_buckets(MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+        self.assertEqual([b["Name"] for b in second["Buckets"]], ["a-two", "b-three"])
+        self.assertNotIn("ContinuationToken", second)
+        prefixed = self.admin.list_buckets(Prefix="a-", MaxBuckets=5)
+        self.assertEqual([b["Name"] for b in prefixed["Buckets"]], ["a-four", "a-one", "a-two"])
+        self.assertEqual((prefixed["Prefix"], "ContinuationToken" in prefixed), ("a-", False))
+        self.assertEqual(len(self.admin.list_buckets()["Buckets"]), 4)
+        self.assertEqual(self.code_of(self.admin.list_buckets, MaxBuckets=10001), "InvalidArgument")
+
     def test_what_cannot_be_done_to_a_bucket(self):
         self.admin.create_bucket(Bucket="photos")
-        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="photos"), "BucketAlreadyOwnedByYou")
-        for name in ("No", "UPPER", "a..b", "192.168.1.1", "-dash"):
+        for name in ("No", "UPPER", "a..b", "192.168.1.1", "-dash", "foo-.bar", "foo.-bar"):
             self.assertEqual(self.code_of(self.admin.create_bucket, Bucket=name), "InvalidBucketName", name)
         self.assertEqual(self.code_of(self.admin.put_object, Bucket="nowhere", Key="k", Body=b"x"), "NoSuchBucket")
         self.admin.put_object(Bucket="photos", Key="kept", Body=b"x")

@@ -236,8 +236,8 @@ class ShareLinksAtScaleTests(unittest.TestCase):
         self.links = LinkStore(self.records, self.backend, self.records, holder="4242")
         self.addCleanup(self.links.close)
         with self.records.batch():
-            self.ids = [self.links.create(sha256(b"%d" % n), 1, None, None, None, 1, 60).id
-                        for n in range(self.LINKS)]
+            self.ids = [self.links.create(sha256(b"%d" % n), 1, None, None, None, 1, 60,
+                                          maker="ops" if n % 2 else None).id for n in range(self.LINKS)]
 
     def reads_during(self, job):
         """``job()``'s result, how many records it read (the first few named),
@@ -289,8 +289,11 @@ class ShareLinksAtScaleTests(unittest.TestCase):
         self.assertEqual(self.links.get(self.ids[0]).downloads, 0)  # still there: answers 410
         # Once their 30 days are over, they go (a page at a time).
         self.clock.now += 30 * 24 * 3600
+        made, _ = self.links.made_by("ops", limit=self.LINKS)
+        self.assertEqual(len(made), self.LINKS // 2)  # listed under their maker while they are kept
         self.links.sweep()
         self.assertEqual(list(self.records.keys("links/")), [])
+        self.assertEqual(list(self.records.keys("share-made/")), [])  # and gone with them
 
     def test_giving_back_at_start_reads_only_links_that_hold_reservations(self):
         hold = self.links.reserve(self.ids[7])

@@ -11,7 +11,7 @@ bucket. A close left by a crash lapses after ``CLOSING_FOR``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..errors import Conflict, NotFound
 from ..records.interface import Conflict as RecordConflict, Records
@@ -39,7 +39,8 @@ class Buckets:
 
     def create(self, name: str, region: str = "", locked: bool = False) -> Bucket:
         """A new bucket (``locked``: with object lock on, and so versioning);
-        ``Conflict`` (BucketAlreadyOwnedByYou) if it exists."""
+        ``Conflict`` (BucketAlreadyOwnedByYou) if it exists (the caller
+        decides whether that is an error: ``s3api.buckets``)."""
         bucket = Bucket(name, self.records.now(), region, "Enabled" if locked else "", {} if locked else None)
         value = {"created": bucket.created, "region": region}
         if locked:
@@ -140,6 +141,24 @@ class Buckets:
     def all(self) -> List[Bucket]:
         return [_bucket(key[len(BUCKETS):], record.value)
                 for key, record in self.records.items(BUCKETS) if not self._closed(record.value)]
+
+    def page(self, prefix: str = "", after: str = "", limit: int = 10000) -> Tuple[List[Bucket], bool]:
+        """The buckets whose names begin with ``prefix``, after the name
+        ``after``, at most ``limit``, in name order; and whether more follow."""
+        found: List[Bucket] = []
+        cursor = BUCKETS + after if after else ""
+        while True:
+            wanted = limit + 1 - len(found)
+            batch = list(self.records.items(BUCKETS + prefix, cursor, wanted))
+            for key, record in batch:
+                if self._closed(record.value):
+                    continue  # being deleted: as if gone
+                if len(found) == limit:
+                    return found, True
+                found.append(_bucket(key[len(BUCKETS):], record.value))
+            if len(batch) < wanted:
+                return found, False
+            cursor = batch[-1][0]
 
     def delete(self, name: str) -> None:
         if not self.records.delete(BUCKETS + name):

@@ -31,11 +31,13 @@ _AFTER_ALL = b"\xff"
 def bucket_name(text: str) -> str:
     """``text`` if it is a bucket name by S3's rules (3-63 characters of
     a-z 0-9 . -, beginning and ending with a letter or digit, no ``..``,
-    not an IP address); ``BadRequest`` (InvalidBucketName) otherwise. Every
-    such name is also a repository name (``/data/<bucket>``)."""
-    if not _BUCKET.fullmatch(text) or ".." in text or _IP.fullmatch(text) or text.startswith("xn--"):
+    no ``-`` beside a ``.`` (each part between dots a DNS label), not an IP
+    address); ``BadRequest`` (InvalidBucketName) otherwise. Every such name
+    is also a repository name (``/data/<bucket>``)."""
+    if not _BUCKET.fullmatch(text) or ".." in text or "-." in text or ".-" in text or _IP.fullmatch(text) \
+            or text.startswith("xn--"):
         raise BadRequest("bucket names are 3-63 characters of a-z 0-9 . -, begin and end with a letter or "
-                         "digit, and are not an IP address").as_s3("InvalidBucketName")
+                         "digit, have no '-' beside a '.', and are not an IP address").as_s3("InvalidBucketName")
     return text
 
 

@@ -95,7 +95,7 @@ class Changes:
         bucket, key = form.get("bucket", ""), form.get("key", "")
         self._require(token, Scope("data", "read", bucket, key))
         self._require(token, Scope("share", "create"))
-        terms = terms_of(form, self.config)
+        terms = terms_of(form, self.config, token.name if token else None)
         entry = self._entry(bucket, key, None)
         name = key.rsplit("/", 1)[-1]
         target = ShareTarget(self.app, name, entry.content_type, lambda: terms)
@@ -146,6 +146,20 @@ class Changes:
         if not stored:
             raise BadRequest("choose a file to upload")
         return see(views.address("/console/bucket", name=fields["bucket"], prefix=fields.get("prefix") or None))
+
+    def end_link(self, request: Request) -> Response:
+        """A share link ended by the token that made it (or one that may
+        delete any link, ``share:delete``), as its delete token would."""
+        form = self._form(request)
+        token, _ = self._caller(request)
+        link_id = form.get("id", "")
+        if not link_id or len(link_id) > 100:
+            raise BadRequest("the form names the link to end")
+        made_link = self.app.shares.get(link_id)  # 404 if there is none
+        if token is not None and made_link.maker != token.name:
+            self._require(token, Scope("share", "delete"))
+        self.app.shares.delete(link_id, None, any_link=True)
+        return see("/console/links")
 
     def unlock(self, request: Request) -> Response:
         """A Git LFS lock ended: by its owner, or by a token that may delete

@@ -61,6 +61,8 @@ class ConsoleFace(Changes, Face):
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
         router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
+        router.add("/console/links", "console", {"GET": _signed_in(self.links)}, {"GET": None}, query=("after",))
+        router.add("/console/links/end", "console", {"POST": _signed_in(self.end_link)}, {"POST": None})
         router.add("/console/repository/unlock", "console", {"POST": _signed_in(self.unlock)}, {"POST": None})
         router.add("/console/tokens", "console", {"GET": _signed_in(self.tokens), "POST": _signed_in(self.new_token)},
                    {"GET": None, "POST": None})
@@ -200,6 +202,17 @@ class ConsoleFace(Changes, Face):
         return ObjectResponse(stored, dict(headers, **{"Cache-Control": "no-store"}),
                               content_type=entry.content_type or "application/octet-stream", immutable=False,
                               etag=entry.etag, modified=entry.modified)
+
+    def links(self, request: Request) -> Response:
+        """The share links the token made, a page at a time."""
+        token, who = self._caller(request)
+        after = request.query.get("after", "")
+        if after and not (len(after) <= 100 and all(c.isalnum() or c in "-_" for c in after)):
+            raise BadRequest("after= takes a place this page gave")
+        made, more = self.app.shares.made_by(token.name, after, PAGE) if token is not None else ([], None)
+        return views.links(made, request.base_url, self.app.shares.clock(),
+                           views.address("/console/links", after=more) if more else None, who,
+                           self._may(token, Scope("share", "create")))
 
     # -- for an admin ------------------------------------------------------------------
 

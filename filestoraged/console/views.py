@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from ..catalog.keys import Entry
 from ..catalog.versions import Version
 from ..lfs.locks import Lock
+from ..sharing.rules import Link
 from ..pages import page, size_text
 from ..web.messages import TextResponse
 
@@ -42,7 +43,8 @@ def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=
         top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">Signed in with the '
                'token <strong>%s</strong></p><div><button class="secondary" type="submit">Sign out</button></div>'
                '</form>' % escape(who))
-    nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/tokens">Tokens</a> · '
+    nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
+           '<a href="/console/tokens">Tokens</a> · '
            '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
     return page(status, title, nav + top + body, headers=headers)
 
@@ -263,3 +265,45 @@ def shared(bucket: str, key: str, result: dict, downloads: int, with_password: b
             % (escape(key), escape(bucket), "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows),
                link("/console/object", bucket=bucket, key=key)))
     return frame("Share link made", body, who)
+
+
+def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[str], who: Optional[str],
+          may_make: bool) -> TextResponse:
+    """The share links the signed-in token made, oldest first: file, size,
+    downloads taken of those allowed, password or none, until when, and how
+    it stands; **End** on a live one (its delete token is not needed: the
+    token that made it ends it)."""
+    rows = []
+    for made_link in made:
+        state = _link_state(made_link, now)
+        end = ('<form method="post" action="/console/links/end"><input type="hidden" name="id" value="%s">'
+               '<button type="submit" class="secondary" aria-label="End the link to %s">End</button></form>'
+               % (escape(made_link.id), escape(made_link.filename or "the file"))) if state == "live" else ""
+        url = "%s/file/%s" % (base_url, made_link.id)
+        rows.append('<tr><td>%s<br><a href="%s"><code>%s</code></a></td><td>%s</td><td>%d of %d</td><td>%s</td>'
+                    '<td>%s</td><td>%s</td><td>%s</td></tr>' % (
+                        escape(made_link.filename or "(no name)"), escape(url), escape(url),
+                        size_text(made_link.size), made_link.downloads, made_link.max_downloads,
+                        "yes" if made_link.has_password else "none",
+                        time.strftime("%Y-%m-%d %H:%M", time.gmtime(made_link.expires_at)), state, end))
+    table = ('<table><caption class="muted">Share links made with this token</caption><thead><tr>'
+             '<th scope="col">File and link</th><th scope="col">Size</th><th scope="col">Downloads</th>'
+             '<th scope="col">Password</th><th scope="col">Expires (UTC)</th><th scope="col">State</th>'
+             '<th scope="col"></th></tr></thead><tbody>%s</tbody></table>' % "".join(rows)) if rows else (
+        "<p>No share link made with this token yet.%s</p>" % (
+            " Make one from an object's page, or on the <a href=\"/\">upload page</a>." if may_make else ""))
+    if who is None:
+        table = ("<p>Links are listed under the token that made them; with access control off no token makes "
+                 "them, so none is listed here.</p>")
+    more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
+    return frame("Share links", '<h1>Share links</h1><div class="card">%s%s</div>' % (table, more), who)
+
+
+def _link_state(made_link: Link, now: float) -> str:
+    if made_link.deleted:
+        return "ended"
+    if made_link.expires_at <= now:
+        return "expired"
+    if made_link.downloads >= made_link.max_downloads:
+        return "used up"
+    return "live"

@@ -80,7 +80,7 @@ class ShareFace(Face):
             raise BadRequest("the form has no 'file' part")
         target = ShareTarget(self.app, file_name(part.filename, "the file part's filename"),
                              media_type(part.content_type, "the file part's Content-Type"),
-                             lambda: terms_of(fields, self.config))
+                             lambda: terms_of(fields, self.config, request.grant.holder()))
         # The fields after the file are read before its end: a refused one stores nothing.
         return target.answer(target.store(FormFile(part, parts, take)), request)
 
@@ -110,7 +110,8 @@ class ShareFace(Face):
         longest = max(1, self.config.share_max_expiry // DAY)
         days = whole_number(header_text(request.headers, "Max-Days"), "Max-Days", 0, 1, longest)
         expires_in = min(days * DAY, self.config.share_max_expiry) if days else self.config.share_default_expiry
-        terms = Terms(header_text(request.headers, "X-Password") or None, max_downloads, expires_in)
+        terms = Terms(header_text(request.headers, "X-Password") or None, max_downloads, expires_in,
+                      maker=request.grant.holder())
         upload = raw_upload(request, self.config.max_size)
         target = ShareTarget(self.app, filename, upload.content_type, lambda: terms)
         result = target.result(target.store(upload.stream), request.base_url)

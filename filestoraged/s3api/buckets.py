@@ -9,12 +9,14 @@ from ..catalog.buckets import VERSIONING
 from ..catalog.names import bucket_name
 from ..errors import BadRequest, Conflict, NotImplementedHere
 from ..web.messages import EmptyResponse, Request, Response
+from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
 from .versions import read_entry
 from .signatures import Caller
 from .unkept import refuse_unkept_bucket
 
 OWNER = "filestoraged"  # the one owner of every bucket and object
+MAX_BUCKETS = 10000  # the largest max-buckets of ListBuckets, as S3's
 
 
 class BucketOperations:
@@ -23,9 +25,24 @@ class BucketOperations:
         self.buckets = app.buckets
 
     def list_buckets(self, request: Request, caller: Caller, bucket: None, key: None) -> Response:
-        listed = [Element("Bucket", [Element("Name", found.name), Element("CreationDate", iso_time(found.created))])
-                  for found in self.buckets.all()]
-        return xml_answer(200, "ListAllMyBucketsResult", [Element("Owner", owner(OWNER)), Element("Buckets", listed)])
+        """ListBuckets, all at once or a page of ``max-buckets`` at a time
+        (``continuation-token``: the last name of the page before), of the
+        names that begin with ``prefix``."""
+        query = request.query
+        try:
+            limit = whole_number(query.get("max-buckets"), "max-buckets", MAX_BUCKETS, 1, MAX_BUCKETS)
+        except BadRequest as error:
+            raise error.as_s3("InvalidArgument") from None
+        after, prefix = query.get("continuation-token") or "", query.get("prefix") or ""
+        found, more = self.buckets.page(prefix, after, limit)
+        listed = [Element("Bucket", [Element("Name", one.name), Element("CreationDate", iso_time(one.created)),
+                                     Element("BucketRegion", one.region or "us-east-1")]) for one in found]
+        body = [Element("Owner", owner(OWNER)), Element("Buckets", listed)]
+        if more:
+            body.append(Element("ContinuationToken", found[-1].name))
+        if prefix:
+            body.append(Element("Prefix", prefix))
+        return xml_answer(200, "ListAllMyBucketsResult", body)
 
     def create(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         name = bucket_name(bucket)
@@ -35,7 +52,15 @@ class BucketOperations:
         if raw.strip():
             region = text_of(read_xml(raw, "CreateBucketConfiguration"), "LocationConstraint") or ""
         locked = (request.headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
-        self.buckets.create(name, region, locked)
+        try:
+            self.buckets.create(name, region, locked)
+        except Conflict:
+            # As S3 in its first region: making again a bucket one owns is
+            # 200, the bucket as it was; asked elsewhere, or with an object
+            # lock it lacks, it is not what was asked for.
+            found = self.buckets.get(name)
+            if found is None or region not in ("", "us-east-1") or (locked and found.lock is None):
+                raise
         return EmptyResponse(200, {"Location": "/" + name})
 
     def head(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:

@@ -41,6 +41,7 @@ class Link:
     expires_at: float
     deleted: int
     blob_released: int
+    maker: Optional[str] = None  # the name of the token that made it
 
     @property
     def downloads_left(self) -> int:

@@ -33,7 +33,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import BackendUnavailable, FileStoreError, Forbidden, Gone, NotFound
 from ..records.interface import Records
@@ -41,7 +41,7 @@ from ..storage.interface import Backend
 from ..storage.names import SHARES
 from .rules import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
-from .sweep import LINKS, RACED, LinkSweep, link_of, live_holds
+from .sweep import LINKS, MADE, RACED, LinkSweep, link_of, live_holds, made_key
 from .sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ class LinkStore(LinkRules):
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
                password: Optional[str], max_downloads: int, expires_in: int,
-               digested: Optional[tuple] = None) -> NewLink:
+               digested: Optional[tuple] = None, maker: Optional[str] = None) -> NewLink:
+        """A link to the blob ``oid``; ``maker``: the name of the token that
+        made it, under which ``made_by`` lists it."""
         link_id, delete_token, salt, digest = self.new_secrets(password, digested)
         now = self.clock()
         self._sweep.name(oid, link_id, self._stop,
@@ -86,12 +88,33 @@ class LinkStore(LinkRules):
             self.backend.stat(SHARES, oid)
         except NotFound:
             raise BackendUnavailable(RACED) from None
-        self.records.create(LINKS + link_id, {
-            "oid": oid, "size": size, "filename": filename, "content_type": content_type,
-            "salt": salt.hex() if salt else None, "hash": digest.hex() if digest else None,
-            "delete": token_hash(delete_token), "max": max_downloads, "downloads": 0, "holds": {},
-            "created": now, "expires": now + expires_in, "deleted": False, "died": None})
+        value = {"oid": oid, "size": size, "filename": filename, "content_type": content_type,
+                 "salt": salt.hex() if salt else None, "hash": digest.hex() if digest else None,
+                 "delete": token_hash(delete_token), "max": max_downloads, "downloads": 0, "holds": {},
+                 "created": now, "expires": now + expires_in, "deleted": False, "died": None}
+        if maker:
+            value["maker"] = maker
+        with self.records.batch():
+            if maker:  # listed first: a stop between the two leaves an entry that names no link, passed over
+                self.records.create(made_key(maker, now, link_id), {})
+            self.records.create(LINKS + link_id, value)
         return NewLink(link_id, delete_token, now + expires_in)
+
+    def made_by(self, maker: str, after: str = "", limit: int = 100) -> Tuple[List[Link], Optional[str]]:
+        """The links the token named ``maker`` made, oldest first, a page of
+        at most ``limit`` after ``after`` (a place an earlier page gave);
+        the place the next page starts after (None: no more)."""
+        prefix = "%s%s/" % (MADE, maker)
+        links: List[Link] = []
+        now = self.clock()
+        for key, _ in self.records.items(prefix, prefix + after if after else "", limit + 1):
+            if len(links) == limit:
+                return links, key[len(prefix):]
+            link_id = key[len(prefix):].split("-", 1)[1]  # ids hold "-" too: split at the first
+            record = self.records.get(LINKS + link_id)
+            if record is not None:
+                links.append(link_of(link_id, record.value, now))
+        return links, None
 
     def get(self, link_id: str) -> Link:
         record = self.records.get(LINKS + link_id)

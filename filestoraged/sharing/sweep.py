@@ -47,6 +47,7 @@ SWEEP_TURN = "share-sweep"
 DUE = "share-due/"
 DUE_READY = "share-due-ready"
 HOLDING = "share-holds/"
+MADE = "share-made/"  # share-made/<token name>/<created, µs>-<link id>: the links a token made
 PAGE = 500  # records read at a time
 FIRST_PAGE = 8  # due entries a sweep reads first (most sweeps find none due)
 RACED = "the file was cleaned up while it was being uploaded; send it again"
@@ -62,7 +63,13 @@ def link_of(link_id: str, value: dict, now: float) -> Link:
     return Link(link_id, value["oid"], value["size"], value.get("filename"), value.get("content_type"),
                 bytes.fromhex(salt) if salt else None, bytes.fromhex(digest) if digest else None,
                 value["delete"], value["max"], value["downloads"], len(live_holds(value, now)),
-                value["created"], value["expires"], int(bool(value.get("deleted"))), 0)
+                value["created"], value["expires"], int(bool(value.get("deleted"))), 0, value.get("maker"))
+
+
+def made_key(maker: str, created: float, link_id: str) -> str:
+    """The entry that lists link ``link_id`` among those ``maker`` made
+    (by when it was made: a token's links page oldest first)."""
+    return "%s%s/%017d-%s" % (MADE, maker, int(created * 1_000_000), link_id)
 
 
 def due_key(when: float, kind: str, name: str) -> str:
@@ -235,6 +242,9 @@ class LinkSweep:
                 self.records.delete(LINKS + link_id, record.version)
             except Conflict:
                 self.due(now + 1, "link", link_id)
+                return
+            if value.get("maker"):
+                self.records.delete(made_key(value["maker"], value["created"], link_id))
 
     def _index_all(self, now: float) -> None:
         """Once, for a store made before the due index: every link and blob

@@ -65,10 +65,11 @@ def shown_metadata(header: Optional[str]) -> str:
     return ",".join(kept)
 
 
-def target_of(metadata: Dict[str, str], app) -> Target:
+def target_of(metadata: Dict[str, str], app, maker: Optional[str] = None) -> Target:
     """What the upload is for, checked now so that a bad option is refused
     before any byte is sent. A share link's password is still in the clear
-    here: ``Target.for_record`` keeps only its digest."""
+    here: ``Target.for_record`` keeps only its digest. ``maker``: the name
+    of the token that makes a share link."""
     where = metadata.get("target", "files")
     kind, _, name = where.partition("/")
     content_type = media_type(metadata.get("filetype"), "the filetype metadata")
@@ -78,22 +79,23 @@ def target_of(metadata: Dict[str, str], app) -> Target:
     make = _TARGETS.get(kind) if bool(name) == (kind == "data") else None
     if make is None:
         raise BadRequest("target must be files, data/<repository> or file, not %s" % ascii(where[:60]))
-    return make(app, name, content_type, metadata)
+    return make(app, name, content_type, metadata, maker)
 
 
-def _share_target(app, name: str, content_type: Optional[str], metadata: Dict[str, str]) -> Target:
+def _share_target(app, name: str, content_type: Optional[str], metadata: Dict[str, str],
+                  maker: Optional[str]) -> Target:
     config = app.config
     terms = Terms(metadata.get("password") or None,
                   whole_number(metadata.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS),
                   whole_number(metadata.get("expires_in"), "expires_in", config.share_default_expiry, 1,
-                               config.share_max_expiry))
+                               config.share_max_expiry), maker=maker)
     return ShareTarget(app, file_name(metadata.get("filename"), "the filename metadata"), content_type,
                        lambda: terms)
 
 
 # The targets a client may name: files, data/<repository>, file (a share link).
 _TARGETS: Dict[str, Callable[..., Target]] = {
-    "files": lambda app, name, content_type, metadata: FilesTarget(app, content_type),
-    "data": lambda app, name, content_type, metadata: RepositoryTarget(app, name, content_type),
+    "files": lambda app, name, content_type, metadata, maker: FilesTarget(app, content_type),
+    "data": lambda app, name, content_type, metadata, maker: RepositoryTarget(app, name, content_type),
     "file": _share_target,
 }

@@ -141,22 +141,24 @@ class RepositoryTarget(Target):
 class Terms:
     """A new share link's terms: its password (or, for a resumable upload,
     only the password's ``(salt, digest)``, made when the upload was
-    created), its downloads and its lifetime in seconds."""
+    created), its downloads, its lifetime in seconds, and the name of the
+    token that makes it (None without one), under which it is listed."""
 
     password: Optional[str]
     max_downloads: int
     expires_in: int
     digested: Optional[Tuple[bytes, bytes]] = None
+    maker: Optional[str] = None
 
 
-def terms_of(fields: Dict[str, str], config) -> Terms:
+def terms_of(fields: Dict[str, str], config, maker: Optional[str] = None) -> Terms:
     """A form's link terms (``password``, ``max_downloads``, ``expires_in``
     in seconds), each within the server's bounds; ``BadRequest`` naming a
-    bad one, before anything is stored."""
+    bad one, before anything is stored. ``maker``: the token's name."""
     max_downloads = whole_number(fields.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS)
     expires_in = whole_number(fields.get("expires_in"), "expires_in", config.share_default_expiry, 1,
                               config.share_max_expiry)
-    return Terms(fields.get("password") or None, max_downloads, expires_in)
+    return Terms(fields.get("password") or None, max_downloads, expires_in, maker=maker)
 
 
 class ShareTarget(Target):
@@ -183,7 +185,7 @@ class ShareTarget(Target):
             put = self.app.backend.put(SHARES, source, self.content_type, hashed=pin)
             terms = self.terms()
             link = shares.create(put.info.oid, put.info.size, self.filename, self.content_type, terms.password,
-                                 terms.max_downloads, terms.expires_in, terms.digested)
+                                 terms.max_downloads, terms.expires_in, terms.digested, terms.maker)
         return Stored(put.info, put.created, link)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
@@ -210,7 +212,7 @@ class ShareTarget(Target):
         digested = terms.digested
         if terms.password:
             digested = self.app.shares.passwords.digest(terms.password)
-        kept = Terms(None, terms.max_downloads, terms.expires_in, digested)
+        kept = Terms(None, terms.max_downloads, terms.expires_in, digested, terms.maker)
         return ShareTarget(self.app, self.filename, self.content_type, lambda: kept)
 
     def record(self) -> Dict[str, object]:
@@ -219,14 +221,15 @@ class ShareTarget(Target):
         salt, digest = terms.digested or (None, None)
         return dict(super().record(), filename=self.filename, max_downloads=terms.max_downloads,
                     expires_in=terms.expires_in, salt=salt.hex() if salt else None,
-                    digest=digest.hex() if digest else None)
+                    digest=digest.hex() if digest else None, maker=terms.maker)
 
     @classmethod
     def from_record(cls, app, value: Dict[str, object]) -> "Target":
         digested = None
         if value.get("salt"):
             digested = (bytes.fromhex(str(value["salt"])), bytes.fromhex(str(value["digest"])))
-        terms = Terms(None, int(value["max_downloads"]), int(value["expires_in"]), digested)  # type: ignore
+        terms = Terms(None, int(value["max_downloads"]), int(value["expires_in"]), digested,  # type: ignore
+                      _text(value.get("maker")))
         return cls(app, _text(value.get("filename")), _text(value.get("content_type")), lambda: terms)
 
 
