@@ -165,6 +165,21 @@ class ObjectTests(S3ApiTestCase):
         self.admin.put_object(Bucket="photos", Key="once", Body=b"fourth", IfMatch=etag)
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="once")["Body"].read(), b"fourth")
 
+    def test_conditional_puts_as_s3_and_http_judge_them(self):
+        """If-Match on a key that names nothing is NoSuchKey, as S3 answers
+        (it was 412); If-None-Match with ETags writes unless one is the
+        key's (it was refused with NotImplemented); ``*`` matches any."""
+        for if_match in ("*", '"0000"'):
+            self.assertEqual(self.code_of(self.admin.put_object, Bucket="photos", Key="none", Body=b"x",
+                                          IfMatch=if_match), "NoSuchKey")
+        etag = self.admin.put_object(Bucket="photos", Key="k", Body=b"first")["ETag"]
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="photos", Key="k", Body=b"second",
+                                      IfNoneMatch=etag), "PreconditionFailed")
+        self.admin.put_object(Bucket="photos", Key="k", Body=b"third", IfNoneMatch='"0000"')
+        self.admin.put_object(Bucket="photos", Key="k", Body=b"fourth", IfMatch="*")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="k")["Body"].read(), b"fourth")
+        self.admin.put_object(Bucket="photos", Key="new", Body=b"new", IfNoneMatch=etag)  # names nothing: written
+
     def test_delete_and_delete_many(self):
         for key in ("a", "b", "c", "d"):
             self.admin.put_object(Bucket="photos", Key=key, Body=key.encode())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
-from ..errors import PreconditionFailed
+from ..errors import NotFound, PreconditionFailed
 from ..records.interface import Conflict, Records
 from ..wire.conditions import etag_matches
 from .names import before, decode_key, encode, encode_key, past
@@ -109,14 +109,18 @@ class Keys:
         return None if record is None else Entry.of(record.value)
 
     def put(self, bucket: str, key: str, entry: Entry, if_match: Optional[str] = None,
-            if_none_match: bool = False, keep: Optional[Callable[[Entry], None]] = None) -> Optional[Entry]:
+            if_none_match: Union[bool, str] = False, keep: Optional[Callable[[Entry], None]] = None
+            ) -> Optional[Entry]:
         """Make ``key`` name ``entry``; the entry it named before (None: none).
-        ``if_none_match``: only if it names nothing; ``if_match``: only if
-        it names an object of that ETag (``PreconditionFailed`` otherwise).
-        Of two writers of one key one wins whole. ``keep(old)`` is called
-        with the entry about to be replaced, before it is (a version kept)."""
+        ``if_none_match``: True or ``*``, only if it names nothing; ETags,
+        only if it names nothing of those; ``if_match``: only if it names an
+        object of that ETag (``*``: any). ``PreconditionFailed`` where a
+        condition fails; ``NotFound`` (NoSuchKey) for ``if_match`` on a key
+        that names nothing, as S3 answers. Of two writers of one key one
+        wins whole. ``keep(old)`` is called with the entry about to be
+        replaced, before it is (a version kept)."""
         name = _record(bucket, key)
-        if if_none_match:
+        if if_none_match is True or if_none_match == "*":
             try:
                 self.records.create(name, entry.record())
             except Conflict:
@@ -126,9 +130,14 @@ class Keys:
 
         def write(value: Optional[dict]) -> dict:
             old = None if value is None else Entry.of(value)
-            if if_match is not None and (old is None or not etag_matches(if_match, old.etag)):
+            if if_match is not None and old is None:
+                raise NotFound("no key %s to match If-Match" % key[:200]).as_s3("NoSuchKey")
+            if if_match is not None and not etag_matches(if_match, old.etag):
                 raise PreconditionFailed(message="the key %s does not name an object of ETag %s"
                                          % (key[:200], if_match[:100]))
+            if if_none_match and old is not None and etag_matches(str(if_none_match), old.etag):
+                raise PreconditionFailed(message="the key %s names an object of ETag %s"
+                                         % (key[:200], str(if_none_match)[:100]))
             replaced[0] = old
             if keep is not None and old is not None:
                 keep(old)

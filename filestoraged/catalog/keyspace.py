@@ -43,11 +43,11 @@ class Keyspace:
         self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
 
     def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
-             if_none_match: bool = False) -> Entry:
+             if_none_match: Union[bool, str] = False) -> Entry:
         """Make ``key`` of ``bucket`` (as looked up when the request began)
         name ``entry``, whose bytes the caller holds pinned; the entry as
         written (with its version id where the bucket keeps versions).
-        ``PreconditionFailed`` as ``Keys.put``; ``NotFound`` (NoSuchBucket)
+        The conditions, ``PreconditionFailed`` and NoSuchKey as ``Keys.put``; ``NotFound`` (NoSuchBucket)
         if the bucket went meanwhile, with nothing kept."""
         entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None,
                         lock=_with_default(entry, bucket.lock))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from email.utils import formatdate
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 from urllib.parse import unquote
 
 from ..access.scopes import Need, Scope
@@ -328,14 +328,12 @@ def create_only(caller: Caller, keys, bucket: Bucket, key: str, if_match: Option
     return True
 
 
-def write_conditions(headers) -> Tuple[Optional[str], bool]:
-    """``(If-Match, If-None-Match: *)`` of a write that makes a key name an
-    object (PutObject, CompleteMultipartUpload): S3 takes ``*`` alone for
-    If-None-Match."""
-    if_none_match = (headers.get("If-None-Match") or "").strip() == "*"
-    if headers.get("If-None-Match") is not None and not if_none_match:
-        raise BadRequest("a write takes If-None-Match: * only").as_s3("NotImplemented")
-    return headers.get("If-Match"), if_none_match
+def write_conditions(headers) -> Tuple[Optional[str], Union[bool, str]]:
+    """``(If-Match, If-None-Match)`` of a write that makes a key name an
+    object (PutObject, CompleteMultipartUpload), as ``Keys.put`` judges
+    them: ``*`` in If-None-Match is True (create only), ETags are kept."""
+    if_none_match = (headers.get("If-None-Match") or "").strip()
+    return headers.get("If-Match"), True if if_none_match == "*" else if_none_match
 
 
 def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:

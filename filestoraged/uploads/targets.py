@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import mimetypes
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple, Type
+from typing import Callable, Dict, Optional, Tuple, Type, Union
 
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
@@ -248,7 +248,7 @@ class S3KeyTarget(Target):
 
     def __init__(self, app, bucket: Bucket, key: str, content_type: Optional[str], checks: Callable[[str], None],
                  entry: Callable[[ObjectInfo], "Entry"], if_match: Optional[str] = None,
-                 if_none_match: bool = False) -> None:
+                 if_none_match: Union[bool, str] = False) -> None:
         super().__init__(app, content_type)
         self.found, self.bucket, self.key = bucket, bucket.name, key
         self.namespace = repository(bucket.name)
