@@ -242,6 +242,52 @@ class ClientVersionTests(ClientCase):
         self.assertTrue(filecmp.cmp(os.path.join(past, "notes", "a.txt"), self.older, shallow=False))
 
 
+class ConditionalDeleteTests(VersionCase):
+    """DeleteObject's If-Match, x-amz-if-match-size and
+    x-amz-if-match-last-modified-time, and DeleteObjects' ETag, Size and
+    LastModifiedTime: a delete that names what it means to delete never
+    takes a newer write (they were ignored: the key went whatever it held)."""
+
+    def test_an_unversioned_key_goes_only_as_asked(self):
+        etag = self.admin.put_object(Bucket="vers", Key="k", Body=b"four")["ETag"]
+        written = self.admin.head_object(Bucket="vers", Key="k")["LastModified"]
+        for asked in ({"IfMatch": '"0000"'}, {"IfMatchSize": 5}, {"IfMatchLastModifiedTime": datetime(2015, 1, 1)}):
+            self.assertEqual(self.code_of(self.admin.delete_object, Bucket="vers", Key="k", **asked),
+                             "PreconditionFailed", asked)
+        self.assertEqual(self.read("k"), b"four")
+        self.admin.delete_object(Bucket="vers", Key="k", IfMatch=etag, IfMatchSize=4, IfMatchLastModifiedTime=written)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="vers", Key="k"), "404")
+        self.admin.delete_object(Bucket="vers", Key="k", IfMatch='"0000"')  # nothing there: no error, as S3
+        self.put("k", b"again")
+        self.admin.delete_object(Bucket="vers", Key="k", IfMatch="*")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="vers", Key="k"), "404")
+
+    def test_versions_and_delete_markers_go_only_as_asked(self):
+        self.enable()
+        first = self.admin.put_object(Bucket="vers", Key="k", Body=b"one")
+        self.assertEqual(self.code_of(self.admin.delete_object, Bucket="vers", Key="k", VersionId=first["VersionId"],
+                                      IfMatch='"0000"'), "PreconditionFailed")
+        self.assertEqual(self.code_of(self.admin.delete_object, Bucket="vers", Key="k", IfMatchSize=9),
+                         "PreconditionFailed")
+        marker = self.admin.delete_object(Bucket="vers", Key="k", IfMatch=first["ETag"])
+        self.assertTrue(marker["DeleteMarker"])
+        # The newest version is a marker: only If-Match: * meets it.
+        self.assertEqual(self.code_of(self.admin.delete_object, Bucket="vers", Key="k", IfMatch=first["ETag"]),
+                         "PreconditionFailed")
+        self.admin.delete_object(Bucket="vers", Key="k", IfMatch="*")
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId=first["VersionId"], IfMatchSize=3)
+        self.assertEqual([v[3] for v in self.versions()], ["marker", "marker"])
+        second = self.admin.put_object(Bucket="vers", Key="other", Body=b"two")
+        answer = self.admin.delete_objects(Bucket="vers", Delete={"Objects": [
+            {"Key": "other", "VersionId": second["VersionId"], "ETag": '"0000"'},
+            {"Key": "other", "Size": 7}]})
+        self.assertEqual([e["Code"] for e in answer["Errors"]], ["PreconditionFailed", "PreconditionFailed"])
+        self.assertEqual(self.read("other"), b"two")
+        answer = self.admin.delete_objects(Bucket="vers", Delete={"Objects": [
+            {"Key": "other", "VersionId": second["VersionId"], "ETag": second["ETag"], "Size": 3}]})
+        self.assertEqual([d["VersionId"] for d in answer["Deleted"]], [second["VersionId"]])
+
+
 class ConcurrentDeleteTests(VersionCase):
     def test_every_version_deleted_at_once_leaves_none(self):
         """Versions of one key deleted by their ids all at once (what ceph's

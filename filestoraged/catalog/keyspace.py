@@ -95,21 +95,35 @@ class Keyspace:
             self.claims.backend.stat(repository(bucket.name), entry.oid)
             return self.name(bucket, key, entry, if_none_match=if_none_match)
 
-    def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False
-               ) -> Forgotten:
+    def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False,
+               condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
         """DeleteObject: without ``version_id``, the key names nothing (in a
         versioned bucket, a delete marker is its newest version); with it,
         that version is gone for good, and where it was the newest, the
         next one is current again, unless its object lock forbids it
         (``locks.guard``; ``bypass``: a GOVERNANCE retention may be
-        bypassed). Deleting what is not there is no error, as in S3."""
+        bypassed). Deleting what is not there is no error, as in S3.
+        ``condition(entry)``: raises where the version about to go may not
+        (None for a delete marker), judged on the very record removed."""
         name = bucket.name
+        judge = condition or (lambda entry: None)
         if version_id is None:
-            old = self.keys.delete(name, key, self._keeper(bucket, key) if bucket.versioning else None)
+            keeper = self._keeper(bucket, key) if bucket.versioning else None
+
+            def judged(old: Entry) -> None:
+                judge(old)
+                if keeper is not None:
+                    keeper(old)
+
+            old = self.keys.delete(name, key, judged if condition or keeper else None)
             if old is not None:
                 self.claims.unname(name, old.oid, key)
             if not bucket.versioning:
                 return Forgotten(None, False)
+            if old is None and condition is not None:
+                newest = self.versions.of(name, key, 1)
+                if newest and newest[0].entry is None:
+                    judge(None)  # the key's newest version is a delete marker
             if bucket.versioning == "Suspended":
                 self._drop_older_null(name, key)
             marker = self.versions.mark(name, key, new_version_id() if bucket.versioning == "Enabled" else None)
@@ -121,8 +135,12 @@ class Keyspace:
         # look (``_promote``: made current, then dropped from the older
         # ones): not found among the older, it is looked for as the current
         # one once more.
+        def checked(entry: Entry) -> None:
+            guard(entry.lock, now, bypass, what)
+            judge(entry)
+
         def as_current() -> bool:
-            old = self.keys.delete(name, key, lambda entry: guard(entry.lock, now, bypass, what), only=version_id)
+            old = self.keys.delete(name, key, checked, only=version_id)
             if old is not None:
                 self.claims.unname(name, old.oid, key)
                 self._promote(name, key)
@@ -136,7 +154,9 @@ class Keyspace:
                 as_current()
                 return Forgotten(version_id, False)
             if found.entry is not None:
-                guard(found.entry.lock, now, bypass, what)
+                checked(found.entry)
+            else:
+                judge(None)
             if self.versions.drop(name, found):
                 break
         if found.entry is not None:

@@ -87,8 +87,39 @@ def range_applies(headers, validators: Validators) -> bool:
         return if_range == '"%s"' % validators.etag
     if validators.modified is None:
         return False
-    stamp = _date(if_range)
+    stamp = http_date(if_range)
     return stamp is not None and int(validators.modified) == int(stamp)
+
+
+@dataclass(frozen=True)
+class DeleteConditions:
+    """S3's conditional delete (DeleteObject's ``If-Match``,
+    ``x-amz-if-match-size`` and ``x-amz-if-match-last-modified-time``;
+    DeleteObjects' ``ETag``, ``Size`` and ``LastModifiedTime`` per object):
+    the version deleted must have that ETag (``*``: any), that size, that
+    time of its write (to the second, as times are given)."""
+
+    etag: Optional[str] = None
+    size: Optional[int] = None
+    modified: Optional[float] = None
+
+    def __bool__(self) -> bool:
+        return self.etag is not None or self.size is not None or self.modified is not None
+
+    def judge(self, validators: Optional[Validators], size: Optional[int] = None) -> None:
+        """``PreconditionFailed`` unless the version about to go meets every
+        condition; ``validators`` None: it is a delete marker, which only
+        ``If-Match: *`` meets. (What is not there is deleted with no
+        condition judged, as a delete of nothing is no error in S3.)"""
+        if self.etag is not None:
+            if validators is None and self.etag.strip() != "*" or \
+                    validators is not None and not etag_matches(self.etag, validators.etag):
+                raise PreconditionFailed(message="the version to delete does not have the ETag If-Match names")
+        if self.size is not None and (validators is None or size != self.size):
+            raise PreconditionFailed(message="the version to delete is not of the size asked")
+        if self.modified is not None and (validators is None or validators.modified is None
+                                          or int(validators.modified) != int(self.modified)):
+            raise PreconditionFailed(message="the version to delete was not written at the time asked")
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -105,11 +136,12 @@ def _not_after(header: Optional[str], modified: Optional[float]) -> Optional[boo
     such header, no date to judge, or a date that does not read)."""
     if not header or modified is None:
         return None
-    stamp = _date(header)
+    stamp = http_date(header)
     return None if stamp is None else int(modified) <= stamp
 
 
-def _date(text: str) -> Optional[float]:
+def http_date(text: str) -> Optional[float]:
+    """An HTTP date as a timestamp; None if it does not read as one."""
     try:
         return parsedate_to_datetime(text).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
