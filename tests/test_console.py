@@ -434,6 +434,19 @@ class AdminTests(ConsoleCase):
         store = self.page("/console/store", session).body.decode()
         self.assertIn("<dt>Backend</dt><dd>disk</dd>", store)
         self.assertIn("<dt>Objects stored</dt>", store)
+        self.assertIn("<dt>The data directory's disk</dt>", store)
+
+    def test_usage_by_bucket_counts_each_object_once(self):
+        self.admin.create_bucket(Bucket="music")
+        for key, body in (("a", b"12345"), ("b", b"12345"), ("c", b"123")):  # a and b: one object
+            self.admin.put_object(Bucket="photos", Key=key, Body=body)
+        self.admin.put_object(Bucket="music", Key="song", Body=b"x" * 2048)
+        self.assertEqual(self.request("POST", "/files", b"plain", {"Authorization": "Bearer " + self.secret}).status,
+                         200)
+        store = self.page("/console/store", self.session()).body.decode()
+        rows = re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td><td>(.*?)</td></tr>", store)
+        self.assertEqual(rows[:2], [("music", "1", "2.0 KiB"), ("photos", "2", "8 bytes")])
+        self.assertIn(("<em>/files</em>", "1", "5 bytes"), rows)
 
     def test_only_an_admin_token_sees_them(self):
         _, reader = self.app.tokens.create(["data:photos:read"], "viewer")

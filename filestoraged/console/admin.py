@@ -6,9 +6,10 @@ records, so a token made here works at once on every face."""
 
 from __future__ import annotations
 
+import shutil
 from email.utils import formatdate
 from html import escape
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..access.s3keys import secret_of, server_key
 from ..access.tokens import Token
@@ -83,6 +84,27 @@ def health_page(app, who: Optional[str]) -> TextResponse:
             ("Records", escape(app.config.records)), ("Workers", escape(str(app.config.workers)))]
     if usage is not None:
         rows += [("Objects stored", "%d" % usage[0]), ("Bytes stored", size_text(usage[1]))]
-    body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>' % "".join(
-        "<dt>%s</dt><dd>%s</dd>" % row for row in rows)
+    if backend.name == "disk":
+        disk = shutil.disk_usage(app.config.data_dir)
+        rows.append(("The data directory's disk", "%s free of %s" % (size_text(disk.free), size_text(disk.total))))
+    body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>%s' % (
+        "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows), _usage_card(backend.usage_by_namespace()))
     return frame("The store", body, who)
+
+
+def _usage_card(by_namespace: Optional[Dict[str, Tuple[int, int]]]) -> str:
+    """Objects and bytes of each bucket or ``/data`` repository, of ``/files``
+    and of the share links, where the backend counts them; each object once
+    however many keys or versions name it."""
+    if by_namespace is None:
+        return ('<div class="card"><h2>Usage by bucket</h2><p>This backend keeps no index to count each bucket '
+                'from (the disk backend does).</p></div>')
+    named = {"": "/files", "shares": "share links"}
+    rows = "".join('<tr><td>%s</td><td>%d</td><td>%s</td></tr>' % (
+        escape(path[len("repos/"):]) if path.startswith("repos/") else "<em>%s</em>" % named.get(path, escape(path)),
+        objects, size_text(size)) for path, (objects, size) in sorted(
+            by_namespace.items(), key=lambda item: (not item[0].startswith("repos/"), item[0])))
+    return ('<div class="card"><h2>Usage by bucket</h2><table><caption class="muted">Objects and bytes of each '
+            'bucket or repository (an object once, however many keys and versions name it)</caption><thead><tr>'
+            '<th scope="col">Bucket or repository</th><th scope="col">Objects</th><th scope="col">Bytes</th></tr>'
+            '</thead><tbody>%s</tbody></table></div>' % rows)

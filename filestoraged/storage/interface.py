@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from ..base.streams import fill
 from ..errors import CorruptObject, TooLarge, Unprocessable
@@ -281,6 +281,11 @@ class Backend(abc.ABC):
 
     def usage(self) -> Optional[tuple]:
         """``(objects, bytes)`` stored, when the backend can tell cheaply; else None."""
+        return None
+
+    def usage_by_namespace(self) -> Optional[Dict[str, Tuple[int, int]]]:
+        """``{namespace path: (objects, bytes)}`` where the backend keeps an
+        index to count from (one pass over it); else None."""
         return None
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ...errors import CorruptObject, InsufficientStorage, NotFound
 from .. import blocks
@@ -296,6 +296,9 @@ class DiskBackend(Backend):
             raise InsufficientStorage("the data directory is not writable: %s" % error) from None
         if space.f_bavail * space.f_frsize < MIN_FREE_BYTES:
             raise InsufficientStorage("the data directory's disk is full")
+
+    def usage_by_namespace(self) -> Optional[Dict[str, Tuple[int, int]]]:
+        return self.index.by_namespace() if self.index.complete() else None
 
     def usage(self) -> Tuple[int, int]:
         """Objects and bytes stored. Counted as they change; read afresh from

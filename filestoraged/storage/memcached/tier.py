@@ -97,6 +97,9 @@ class CachedBackend(Backend):
     def usage(self) -> Optional[tuple]:
         return self.tier.usage()
 
+    def usage_by_namespace(self):
+        return self.tier.usage_by_namespace()
+
     def close(self) -> None:
         self.cache.close()
         self.tier.close()
