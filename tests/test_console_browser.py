@@ -95,6 +95,18 @@ class ConsoleInChromiumTests(BotoCase):
         self.wait(lambda: "from-disk.txt" in self.element("table").text, "the upload listed in its folder")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/from-disk.txt")["Body"].read(),
                          b"picked and uploaded")
+        tree = os.path.join(self.downloads, "trip")  # a whole folder picked: its files keep their paths
+        os.makedirs(os.path.join(tree, "day1"))
+        for name, body in (("notes.txt", b"the notes"), ("day1/a.jpg", b"a picture")):
+            with open(os.path.join(tree, name), "wb") as out:
+                out.write(body)
+        self.element("#tree").send_keys(tree)
+        self.element("#tree ~ button").click()
+        self.wait(lambda: "trip/" in self.element("table").text, "the folder listed in its folder")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/day1/a.jpg")["Body"].read(),
+                         b"a picture")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/notes.txt")["Body"].read(),
+                         b"the notes")
         self.link("dog.jpg").click()
         self.wait(lambda: self.element("h1").text == "2026/dog.jpg", "the other object's page")
         target = self.element("#target")

@@ -152,12 +152,17 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
               '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
               '<label for="file">Upload files into %s</label><input id="file" name="file" type="file" multiple '
               'required><button type="submit">Upload</button></form>'
+              '<form method="post" action="/console/upload" enctype="multipart/form-data">'
+              '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
+              '<label for="tree">Upload a whole folder into %s (its files keep their paths)</label>'
+              '<input id="tree" name="file" type="file" webkitdirectory multiple required>'
+              '<button type="submit">Upload the folder</button></form>'
               '<form method="post" action="/console/folder"><input type="hidden" name="bucket" value="%s">'
               '<input type="hidden" name="prefix" value="%s"><label for="folder">New folder</label>'
               '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
               '</button></form></div>'
               % (escape(bucket), escape(prefix), escape(prefix or "the bucket's top"), escape(bucket),
-                 escape(prefix))) if may_add else ""
+                 escape(prefix), escape(prefix or "the bucket's top"), escape(bucket), escape(prefix))) if may_add else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
             '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, upload, search))
     return frame(bucket, body, who)
