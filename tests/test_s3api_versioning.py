@@ -9,18 +9,29 @@ import filecmp
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import unittest
+from unittest import mock
 from datetime import datetime, timezone
 
+from filestoraged.catalog.buckets import Buckets
+from filestoraged.catalog.claims import Claims
+from filestoraged.catalog.keys import Entry, Keys
+from filestoraged.catalog.keyspace import Keyspace
 from filestoraged.catalog.names import encode_key
+from filestoraged.catalog.versions import Versions
+from filestoraged.records.local import LocalRecords
 from filestoraged.storage.names import repository
 
 from .s3api_support import BotoCase
 from .support import ROOT
 from .test_s3api_clients import ClientCase
+from .test_shared_faces import StepByStep
 
 
 class VersionCase(BotoCase):
@@ -286,6 +297,57 @@ class ConditionalDeleteTests(VersionCase):
         answer = self.admin.delete_objects(Bucket="vers", Delete={"Objects": [
             {"Key": "other", "VersionId": second["VersionId"], "ETag": second["ETag"], "Size": 3}]})
         self.assertEqual([d["VersionId"] for d in answer["Deleted"]], [second["VersionId"]])
+
+
+class SteppedRaceTests(unittest.TestCase):
+    """Records that take each step alone (as ``--records s3`` does): a write
+    reads the key, keeps the version it replaces, then swaps the key's
+    record; a delete of that version by its id can come between."""
+
+    def setUp(self) -> None:
+        folder = tempfile.mkdtemp(prefix="fsd-race-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        inner = LocalRecords(os.path.join(folder, "records.db"))
+        self.addCleanup(inner.close)
+        records = StepByStep(inner)
+        self.versions, self.buckets = Versions(records), Buckets(records)
+        self.keyspace = Keyspace(Claims(records, mock.Mock()), Keys(records), self.versions, self.buckets)
+        self.buckets.set_versioning(self.buckets.create("vers"), "Enabled")
+        self.bucket = self.buckets.get("vers")
+
+    def write(self, body: bytes) -> Entry:
+        return self.keyspace.name(self.bucket, "k", Entry(hashlib.sha256(body).hexdigest(), len(body),
+                                                          hashlib.md5(body).hexdigest(), time.time()))
+
+    def between_read_and_swap(self, step) -> None:
+        """``step`` runs once, inside the next write's keeping of the version it replaces."""
+        keep = self.versions.keep
+
+        def late(bucket, key, old):
+            self.versions.keep = keep
+            step()
+            keep(bucket, key, old)
+        self.versions.keep = late
+
+    def test_a_version_deleted_by_its_id_during_a_write_stays_deleted(self):
+        first = self.write(b"one")
+        self.between_read_and_swap(lambda: self.keyspace.forget(self.bucket, "k", first.version))
+        second = self.write(b"two")
+        self.assertEqual(self.keyspace.get("vers", "k").version, second.version)
+        self.assertEqual(self.versions.of("vers", "k"), [])  # was: the deleted version kept again
+        self.assertTrue(self.versions.was_forgotten("vers", "k", first.version))
+        self.assertEqual(self.versions.sweep_forgotten(time.time()), 0)  # remembered an hour
+        self.assertEqual(self.versions.sweep_forgotten(time.time() + 3601), 1)
+        self.assertFalse(self.versions.was_forgotten("vers", "k", first.version))
+
+    def test_a_version_another_write_replaced_meanwhile_stays_kept(self):
+        first = self.write(b"one")
+        racing = []
+        self.between_read_and_swap(lambda: racing.append(self.write(b"three")))
+        second = self.write(b"two")
+        self.assertEqual(self.keyspace.get("vers", "k").version, second.version)
+        self.assertEqual([version.id for version in self.versions.of("vers", "k")],
+                         [racing[0].version, first.version])
 
 
 class ConcurrentDeleteTests(VersionCase):

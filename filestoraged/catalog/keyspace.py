@@ -18,7 +18,7 @@ WebDAV face would call the same), so that four things always agree:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, Union
+from typing import Callable, List, Optional, Union
 
 from ..errors import MethodNotAllowed, NotFound
 from ..storage.names import repository
@@ -52,13 +52,14 @@ class Keyspace:
         entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None,
                         lock=_with_default(entry, bucket.lock))
         named = False
+        kept: List[Entry] = []
         try:
             # The claim, the version kept and the key in one commit where
             # the records allow (one fsync, and all or none of them).
             with self.keys.records.batch():
                 named = self.claims.name(bucket.name, entry.oid, key)
                 replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match,
-                                         self._keeper(bucket, key))
+                                         self._keeper(bucket, key, kept))
         except BaseException:
             if named:
                 self.claims.unname(bucket.name, entry.oid, key)
@@ -68,6 +69,7 @@ class Keyspace:
             if named:
                 self.claims.unname(bucket.name, entry.oid, key)
             raise NotFound("the bucket %s was deleted while the key was written" % bucket.name).as_s3("NoSuchBucket")
+        self._drop_stale(bucket.name, key, kept, replaced)
         if replaced is not None and replaced.oid != entry.oid:
             self.claims.unname(bucket.name, replaced.oid, key)  # kept, its version's name holds the bytes
         if bucket.versioning == "Suspended":
@@ -108,7 +110,8 @@ class Keyspace:
         name = bucket.name
         judge = condition or (lambda entry: None)
         if version_id is None:
-            keeper = self._keeper(bucket, key) if bucket.versioning else None
+            kept: List[Entry] = []
+            keeper = self._keeper(bucket, key, kept) if bucket.versioning else None
 
             def judged(old: Entry) -> None:
                 judge(old)
@@ -116,6 +119,7 @@ class Keyspace:
                     keeper(old)
 
             old = self.keys.delete(name, key, judged if condition or keeper else None)
+            self._drop_stale(name, key, kept, old)
             if old is not None:
                 self.claims.unname(name, old.oid, key)
             if not bucket.versioning:
@@ -131,6 +135,8 @@ class Keyspace:
         version_id = checked_id(version_id)
         now = self.keys.records.now()
         what = "version %s of %s" % (version_id, key[:200])
+        if not self.keys.records.atomic:
+            self.versions.note_forgotten(name, key, version_id)  # before it goes: see _drop_stale
         # A delete of the newer version may make this one current while we
         # look (``_promote``: made current, then dropped from the older
         # ones): not found among the older, it is looked for as the current
@@ -192,19 +198,39 @@ class Keyspace:
         """Whether any key, older version or delete marker is in the bucket."""
         return self.keys.any(bucket) or self.versions.any(bucket)
 
-    def _keeper(self, bucket: Bucket, key: str):
+    def _keeper(self, bucket: Bucket, key: str, kept: List[Entry]):
         """What keeps the version a write or delete replaces (None: nothing
         is kept): under ``Enabled`` every one, under ``Suspended`` all but
-        the ``null`` one (replaced)."""
+        the ``null`` one (replaced). Each one kept is added to ``kept``."""
         if not bucket.versioning:
             return None
 
         def keep(old: Entry) -> None:
             if bucket.versioning == "Suspended" and old.version is None:
                 return
+            kept.append(old)
             self.claims.name(bucket.name, old.oid, key, label(old))
             self.versions.keep(bucket.name, key, old)
         return keep
+
+    def _drop_stale(self, bucket: str, key: str, kept: List[Entry], replaced: Optional[Entry]) -> None:
+        """A version kept by a try that lost its race, and deleted by its id
+        meanwhile, dropped again. Where the records take each step alone
+        (``--records s3``), a write (or marker) keeps the version it read
+        before its compare-and-swap; a delete of that version by its id may
+        come between the two, and the swap then fails and is tried again
+        with what the key names now. The deletion is remembered first
+        (``Versions.note_forgotten``), so the kept copy is found and goes;
+        a version another writer replaced and kept is no such deletion,
+        and stays."""
+        for old in kept:
+            if replaced is not None and label(old) == label(replaced):
+                continue  # the try that won kept it: a version of the key
+            if not self.versions.was_forgotten(bucket, key, label(old)):
+                continue
+            found = self.versions.find(bucket, key, label(old))
+            if found is not None and found.entry is not None and self.versions.drop(bucket, found):
+                self.claims.unname(bucket, found.entry.oid, key, found.id)
 
     def _drop_older_null(self, bucket: str, key: str) -> None:
         """The older ``null`` version, replaced by a write or marker made

@@ -77,6 +77,7 @@ class Lifecycle:
                                             else {"at": now}) is None:
             return 0
         done = 0
+        self.keyspace.versions.sweep_forgotten(now)
         for bucket in self.buckets.all():
             for rule in rules_of(bucket):
                 if rule.enabled:

@@ -28,6 +28,10 @@ from .keys import KEYS, Entry, relocked
 from .names import before, decode_key, encode_key, past
 
 VERSIONS = "s3/versions/"
+# s3/forgotten/<bucket>/<encoded key>,<version id>: a version deleted by its
+# id, where the records take each step alone (``Keyspace.forget``).
+FORGOTTEN = "s3/forgotten/"
+FORGOTTEN_FOR = 3600.0  # seconds a forgotten version is remembered (a write's steps take far less)
 NULL = "null"
 _TOP = 2 ** 64 - 1
 _BATCH = 256  # records read at a time while merging
@@ -112,6 +116,34 @@ class Versions:
             record = self.records.get(self._name(bucket, key, version_id))
             return None if record is None else _version(key, version_id, record.value)
         return next((version for version in self.of(bucket, key) if version.id == NULL), None)
+
+    def note_forgotten(self, bucket: str, key: str, version_id: str) -> None:
+        """Remember that ``version_id`` of ``key`` is being deleted by its
+        id, before it goes: a write that kept it in a try that lost its race
+        (its step and ours not one transaction) finds it so and drops it
+        (``was_forgotten``)."""
+        try:
+            self.records.create(self._forgotten(bucket, key, version_id), {"at": self.records.now()})
+        except Conflict:
+            pass  # deleted by its id once already, and lately: remembered
+
+    def was_forgotten(self, bucket: str, key: str, version_id: str) -> bool:
+        return self.records.get(self._forgotten(bucket, key, version_id)) is not None
+
+    def sweep_forgotten(self, now: float) -> int:
+        """Forget the deletions older than ``FORGOTTEN_FOR``, a page at a time; how many."""
+        done, after = 0, ""
+        while True:
+            page = list(self.records.items(FORGOTTEN, after, _BATCH))
+            for name, record in page:
+                if now - float(record.value.get("at", 0)) > FORGOTTEN_FOR and self.records.delete(name):
+                    done += 1
+            if len(page) < _BATCH:
+                return done
+            after = page[-1][0]
+
+    def _forgotten(self, bucket: str, key: str, version_id: str) -> str:
+        return "%s%s/%s,%s" % (FORGOTTEN, bucket, encode_key(key), version_id)
 
     def drop(self, bucket: str, version: Version) -> bool:
         """Forget an older version or marker; False if it was gone already

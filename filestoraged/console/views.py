@@ -162,7 +162,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
               '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
               '</button></form></div>'
               % (escape(bucket), escape(prefix), escape(prefix or "the bucket's top"), escape(bucket),
-                 escape(prefix), escape(prefix or "the bucket's top"), escape(bucket), escape(prefix))) if may_add else ""
+                 escape(prefix), escape(prefix or "the bucket's top"), escape(bucket), escape(prefix))
+              ) if may_add else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
             '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, upload, search))
     return frame(bucket, body, who)
