@@ -38,7 +38,8 @@ from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text
 from .buckets import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
-from .objects import copy_source, create_only, part_number, stored_fields, write_conditions
+from .conditions import write_conditions
+from .objects import copy_source, create_only, part_number, stored_fields
 from .versions import read_entry, written_header
 from .locking import lock_fields
 from .payloads import Digested, body_stream

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from email.utils import formatdate
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.scopes import Need, Scope
@@ -30,10 +30,11 @@ from ..errors import (BadRequest, FileStoreError, Forbidden, NotImplementedHere,
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
-from ..wire.conditions import DeleteConditions, Validators, http_date, judge, judge_source
+from ..wire.conditions import Validators, judge, judge_source
 from ..wire.fields import whole_number
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
-from .answers import MAX_XML, Element, children, code_of, iso_time, read_time, read_xml, text_of, xml_answer
+from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
+from .conditions import delete_conditions, listed_delete_conditions, write_conditions
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .locking import bypass_asked, lock_fields, lock_headers
@@ -43,7 +44,6 @@ from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
 MAX_DELETE = 1000  # keys in one DeleteObjects
-MODIFIED_CONDITION = "x-amz-if-match-last-modified-time"  # a conditional delete's time
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")  # what GetObjectAttributes gives
 DEFAULT_TYPE = "binary/octet-stream"  # what S3 gives an object stored without a type
 # response-* query parameters and the header each sets in a GET's answer.
@@ -148,13 +148,8 @@ class ObjectOperations:
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         found = self.buckets.require(bucket)
-        headers = request.headers
-        size, modified = headers.get("x-amz-if-match-size"), headers.get(MODIFIED_CONDITION)
-        asked = DeleteConditions(headers.get("If-Match"),
-                                 None if size is None else _size_of(size, "x-amz-if-match-size"),
-                                 None if modified is None else _http_time(modified, MODIFIED_CONDITION))
         forgotten = self.app.keyspace.forget(found, key, request.query.get("versionId"),
-                                             bypass_asked(request, caller), _judged_by(asked))
+                                             bypass_asked(request, caller), delete_conditions(request.headers))
         answer = {}
         if forgotten.version is not None:
             answer["x-amz-version-id"] = forgotten.version
@@ -177,10 +172,8 @@ class ObjectOperations:
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
-                size, modified = text_of(item, "Size"), text_of(item, "LastModifiedTime")
-                conditions = DeleteConditions(text_of(item, "ETag"), None if size is None else _size_of(size, "Size"),
-                                              None if modified is None else read_time(modified, "LastModifiedTime"))
-                forgotten = self.app.keyspace.forget(found, object_key(name), asked, bypass, _judged_by(conditions))
+                forgotten = self.app.keyspace.forget(found, object_key(name), asked, bypass,
+                                                     listed_delete_conditions(item))
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
             except FileStoreError as error:
@@ -336,36 +329,6 @@ def create_only(caller: Caller, keys, bucket: Bucket, key: str, if_match: Option
                         ).as_s3("AccessDenied")
     return True
 
-
-
-def _judged_by(conditions: DeleteConditions):
-    """What ``Keyspace.forget`` calls on the version about to go (None: no condition)."""
-    if not conditions:
-        return None
-    return lambda entry: conditions.judge(None if entry is None else Validators(entry.etag, entry.modified),
-                                          None if entry is None else entry.size)
-
-
-def _size_of(text: str, what: str) -> int:
-    try:
-        return whole_number(text, what, 0, 0, 2 ** 63)
-    except BadRequest as error:
-        raise error.as_s3("InvalidArgument") from None
-
-
-def _http_time(text: str, what: str) -> float:
-    stamp = http_date(text)
-    if stamp is None:
-        raise BadRequest("%s is not an HTTP date" % what).as_s3("InvalidArgument")
-    return stamp
-
-
-def write_conditions(headers) -> Tuple[Optional[str], Union[bool, str]]:
-    """``(If-Match, If-None-Match)`` of a write that makes a key name an
-    object (PutObject, CompleteMultipartUpload), as ``Keys.put`` judges
-    them: ``*`` in If-None-Match is True (create only), ETags are kept."""
-    if_none_match = (headers.get("If-None-Match") or "").strip()
-    return headers.get("If-Match"), True if if_none_match == "*" else if_none_match
 
 
 def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
