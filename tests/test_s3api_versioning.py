@@ -275,6 +275,9 @@ class ConditionalDeleteTests(VersionCase):
 
     def test_versions_and_delete_markers_go_only_as_asked(self):
         self.enable()
+        self.admin.delete_object(Bucket="vers", Key="k", IfMatch="*")  # a key that never was: no marker made
+        self.admin.delete_object(Bucket="vers", Key="k", IfMatch='"0000"')
+        self.assertEqual(self.versions(), [])
         first = self.admin.put_object(Bucket="vers", Key="k", Body=b"one")
         self.assertEqual(self.code_of(self.admin.delete_object, Bucket="vers", Key="k", VersionId=first["VersionId"],
                                       IfMatch='"0000"'), "PreconditionFailed")
@@ -291,11 +294,13 @@ class ConditionalDeleteTests(VersionCase):
         second = self.admin.put_object(Bucket="vers", Key="other", Body=b"two")
         answer = self.admin.delete_objects(Bucket="vers", Delete={"Objects": [
             {"Key": "other", "VersionId": second["VersionId"], "ETag": '"0000"'},
-            {"Key": "other", "Size": 7}]})
-        self.assertEqual([e["Code"] for e in answer["Errors"]], ["PreconditionFailed", "PreconditionFailed"])
+            {"Key": "other", "Size": 7}, {"Key": "other", "LastModifiedTime": datetime(2015, 1, 1)}]})
+        self.assertEqual([e["Code"] for e in answer["Errors"]], ["PreconditionFailed"] * 3)
         self.assertEqual(self.read("other"), b"two")
+        written = self.admin.head_object(Bucket="vers", Key="other")["LastModified"]
         answer = self.admin.delete_objects(Bucket="vers", Delete={"Objects": [
-            {"Key": "other", "VersionId": second["VersionId"], "ETag": second["ETag"], "Size": 3}]})
+            {"Key": "other", "VersionId": second["VersionId"], "ETag": second["ETag"], "Size": 3,
+             "LastModifiedTime": written}]})
         self.assertEqual([d["VersionId"] for d in answer["Deleted"]], [second["VersionId"]])
 
 

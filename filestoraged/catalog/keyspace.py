@@ -126,7 +126,9 @@ class Keyspace:
                 return Forgotten(None, False)
             if old is None and condition is not None:
                 newest = self.versions.of(name, key, 1)
-                if newest and newest[0].entry is None:
+                if not newest:
+                    return Forgotten(None, False)  # nothing to judge, nor to mark: a delete of nothing
+                if newest[0].entry is None:
                     judge(None)  # the key's newest version is a delete marker
             if bucket.versioning == "Suspended":
                 self._drop_older_null(name, key)

@@ -38,7 +38,7 @@ def listed_delete_conditions(item) -> Optional[Callable[[Optional[Entry]], None]
     """The conditions of one ``<Object>`` of a DeleteObjects."""
     size, modified = text_of(item, "Size"), text_of(item, "LastModifiedTime")
     return _judged_by(DeleteConditions(text_of(item, "ETag"), None if size is None else _size_of(size, "Size"),
-                                       None if modified is None else read_time(modified, "LastModifiedTime")))
+                                       None if modified is None else _listed_time(modified)))
 
 
 def _judged_by(conditions: DeleteConditions):
@@ -54,6 +54,13 @@ def _size_of(text: str, what: str) -> int:
         return whole_number(text, what, 0, 0, 2 ** 63)
     except BadRequest as error:
         raise error.as_s3("InvalidArgument") from None
+
+
+def _listed_time(text: str) -> float:
+    """DeleteObjects' ``LastModifiedTime``: an HTTP date, as the SDKs write
+    it (botocore: RFC 822), or an ISO 8601 time."""
+    stamp = http_date(text)
+    return stamp if stamp is not None else read_time(text, "LastModifiedTime")
 
 
 def _http_time(text: str, what: str) -> float:
