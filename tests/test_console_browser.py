@@ -57,6 +57,18 @@ class ConsoleInChromiumTests(BotoCase):
         self.element("#token").send_keys(self.secret + "\n")
         self.wait(lambda: self.element("h1").text == "Buckets", "the buckets")
 
+    def sent(self, names) -> None:
+        """The upload's progress rows, one a file, each at 100 % and done;
+        then the link back to the folder, which shows it afresh."""
+        self.wait(lambda: self.element("#sent").is_displayed(), "every file sent")
+        rows = self.driver.find_elements("css selector", "#sending li")
+        self.assertEqual(sorted(row.find_element("css selector", "span").text for row in rows), names)
+        for row in rows:
+            self.assertEqual(row.find_element("css selector", "progress").get_attribute("value"), "100")
+            self.assertTrue(row.text.endswith("done"), row.text)
+        self.assertEqual(self.driver.switch_to.active_element.text, "See them in the folder")
+        self.link("See them in the folder").click()
+
     def fits(self, width: int) -> None:
         """Nothing wider than the page's viewport (the window less its scroll bar)."""
         wide, seen = self.driver.execute_script("return [document.documentElement.scrollWidth, "
@@ -91,7 +103,8 @@ class ConsoleInChromiumTests(BotoCase):
         with open(source, "wb") as out:
             out.write(b"picked and uploaded")
         self.element("#file").send_keys(source)
-        self.element("form[action='/console/upload'] button").click()
+        self.element("#upload button").click()
+        self.sent(["from-disk.txt"])  # its progress shown, then done
         self.wait(lambda: "from-disk.txt" in self.element("table").text, "the upload listed in its folder")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/from-disk.txt")["Body"].read(),
                          b"picked and uploaded")
@@ -102,7 +115,14 @@ class ConsoleInChromiumTests(BotoCase):
                 out.write(body)
         self.element("#tree").send_keys(tree)
         self.element("#tree ~ button").click()
+        self.sent(["trip/day1/a.jpg", "trip/notes.txt"])
         self.wait(lambda: "trip/" in self.element("table").text, "the folder listed in its folder")
+        self.driver.execute_script(  # files dropped on the page
+            "const dt = new DataTransfer(); dt.items.add(new File(['dropped bytes'], 'dropped.txt'));"
+            "document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));")
+        self.sent(["dropped.txt"])
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/dropped.txt")["Body"].read(),
+                         b"dropped bytes")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/day1/a.jpg")["Body"].read(),
                          b"a picture")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/notes.txt")["Body"].read(),

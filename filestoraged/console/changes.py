@@ -21,7 +21,8 @@ from ..storage.interface import ObjectStream
 from ..storage.names import repository
 from ..uploads.sources import MULTIPART_OVERHEAD
 from ..uploads.targets import S3KeyTarget, ShareTarget, terms_of
-from ..web.messages import EmptyResponse, Request, Response
+from ..web.messages import EmptyResponse, JsonResponse, Request, Response
+from ..wire.accept import accepts
 from ..wire.multipart import MultipartReader, boundary_of
 from . import views
 
@@ -145,6 +146,8 @@ class Changes:
             stored += 1
         if not stored:
             raise BadRequest("choose a file to upload")
+        if accepts(request.headers, "application/json"):  # the page's script, sending one file at a time
+            return JsonResponse(200, {"stored": stored})
         return see(views.address("/console/bucket", name=fields["bucket"], prefix=fields.get("prefix") or None))
 
     def end_link(self, request: Request) -> Response:

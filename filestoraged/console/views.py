@@ -17,6 +17,7 @@ from ..lfs.locks import Lock
 from ..sharing.rules import Link
 from ..pages import page, size_text
 from ..web.messages import TextResponse
+from . import sending
 
 OPEN_NOTE = "Anyone who reaches this server may do anything here: access control is off (--auth off)."
 
@@ -33,10 +34,11 @@ def link(path: str, **query: Optional[str]) -> str:
     return escape(address(path, **query))
 
 
-def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=None) -> TextResponse:
+def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=None,
+          script: Optional[str] = None) -> TextResponse:
     """A console page: who is signed in (and the sign-out button), or that
     nobody needs to be, above ``body``; the links to every page (a page the
-    token may not see answers why)."""
+    token may not see answers why); ``script``: its own, if any."""
     if who is None:
         top = '<p class="muted" role="note">%s</p>' % escape(OPEN_NOTE)
     else:
@@ -46,7 +48,7 @@ def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=
     nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
            '<a href="/console/tokens">Tokens</a> · '
            '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
-    return page(status, title, nav + top + body, headers=headers)
+    return page(status, title, nav + top + body, script, headers=headers)
 
 
 def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
@@ -148,25 +150,14 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
               'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
               'value="%s"><button type="submit">Search</button></form>' % (escape(bucket), escape(prefix)))
-    upload = ('<div class="card"><form method="post" action="/console/upload" enctype="multipart/form-data">'
-              '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
-              '<label for="file">Upload files into %s</label><input id="file" name="file" type="file" multiple '
-              'required><button type="submit">Upload</button></form>'
-              '<form method="post" action="/console/upload" enctype="multipart/form-data">'
-              '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
-              '<label for="tree">Upload a whole folder into %s (its files keep their paths)</label>'
-              '<input id="tree" name="file" type="file" webkitdirectory multiple required>'
-              '<button type="submit">Upload the folder</button></form>'
-              '<form method="post" action="/console/folder"><input type="hidden" name="bucket" value="%s">'
-              '<input type="hidden" name="prefix" value="%s"><label for="folder">New folder</label>'
+    upload = (sending.upload_card(bucket, prefix, address("/console/bucket", name=bucket, prefix=prefix or None))
+              + '<div class="card"><form method="post" action="/console/folder"><input type="hidden" name="bucket" '
+              'value="%s"><input type="hidden" name="prefix" value="%s"><label for="folder">New folder</label>'
               '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
-              '</button></form></div>'
-              % (escape(bucket), escape(prefix), escape(prefix or "the bucket's top"), escape(bucket),
-                 escape(prefix), escape(prefix or "the bucket's top"), escape(bucket), escape(prefix))
-              ) if may_add else ""
+              '</button></form></div>' % (escape(bucket), escape(prefix))) if may_add else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
             '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, upload, search))
-    return frame(bucket, body, who)
+    return frame(bucket, body, who, script=sending.SCRIPT if may_add else None)
 
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],

@@ -1,0 +1,93 @@
+"""The folder page's uploads with a progress bar each: files picked, a
+whole folder picked, or files and folders dropped on the page, sent one
+after another to ``/console/upload`` by ``XMLHttpRequest`` (so its upload
+progress can be shown), each a request of its own named by its path
+within what was picked or dropped. Without JavaScript the same forms post
+as they are; the page works either way. The script is inline and allowed
+by its hash (``pages.page``)."""
+
+from __future__ import annotations
+
+from html import escape
+
+SCRIPT = r"""
+const files = document.getElementById("upload"), tree = document.getElementById("upload-tree");
+const sending = document.getElementById("sending"), failed = document.getElementById("sending-failed");
+const drop = document.getElementById("drop"), after = document.getElementById("sent");
+const bucket = files.elements.bucket.value, prefix = files.elements.prefix.value;
+function human(n) { const u = ["bytes", "KiB", "MiB", "GiB"]; let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + " " + u[i]; }
+function line(name) {
+  const item = document.createElement("li"), label = document.createElement("span");
+  const bar = document.createElement("progress"), said = document.createElement("span");
+  label.textContent = name; bar.max = 100; bar.value = 0; bar.setAttribute("aria-label", "Sending " + name);
+  said.className = "muted"; said.textContent = "waiting"; item.append(label, bar, said); sending.append(item);
+  return {bar, said}; }
+function send(file, name, shown) {
+  return new Promise((resolve, reject) => {
+    const data = new FormData(); data.append("bucket", bucket); data.append("prefix", prefix);
+    data.append("file", file, name);
+    const xhr = new XMLHttpRequest(); xhr.open("POST", "/console/upload");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = p => { if (!p.lengthComputable) return; shown.bar.value = p.loaded / p.total * 100;
+      shown.said.textContent = Math.floor(shown.bar.value) + "% of " + human(file.size); };
+    xhr.onload = () => { let answer = {}; try { answer = JSON.parse(xhr.responseText); } catch (e) {}
+      if (xhr.status < 300) { shown.bar.value = 100; shown.said.textContent = "done"; resolve(); return; }
+      reject(new Error((answer.message || "the upload did not work") + " (HTTP " + xhr.status + ")")); };
+    xhr.onerror = () => reject(new Error("the connection to the server was lost: check it and try again"));
+    xhr.send(data); }); }
+async function sendAll(chosen) {
+  failed.hidden = true; after.hidden = true; sending.replaceChildren();
+  const shown = chosen.map(([file, name]) => line(name));
+  for (let i = 0; i < chosen.length; i++) {
+    shown[i].said.textContent = "sending";
+    try { await send(chosen[i][0], chosen[i][1], shown[i]); }
+    catch (e) { shown[i].said.textContent = "failed";
+      failed.textContent = chosen[i][1] + ": " + e.message + "."; failed.hidden = false; failed.focus(); return; } }
+  after.hidden = false; after.querySelector("a").focus(); }
+files.addEventListener("submit", ev => { ev.preventDefault();
+  sendAll([...files.elements.file.files].map(f => [f, f.name])); });
+tree.addEventListener("submit", ev => { ev.preventDefault();
+  sendAll([...tree.elements.file.files].map(f => [f, f.webkitRelativePath || f.name])); });
+// What is dropped: files, and folders walked, their files keeping their paths.
+function walk(entry, path) {
+  return new Promise(resolve => {
+    if (entry.isFile) { entry.file(f => resolve([[f, path + f.name]]), () => resolve([])); return; }
+    const reader = entry.createReader(), found = [];
+    const more = () => reader.readEntries(async entries => {
+      if (!entries.length) { resolve(found); return; }
+      for (const inner of entries) found.push(...await walk(inner, path + entry.name + "/"));
+      more(); }, () => resolve(found));
+    more(); }); }
+const over = on => ev => { ev.preventDefault(); drop.classList.toggle("over", on); };
+["dragenter", "dragover"].forEach(e => drop.addEventListener(e, over(true)));
+["dragleave", "drop"].forEach(e => drop.addEventListener(e, over(false)));
+drop.addEventListener("drop", async ev => {
+  const chosen = [];
+  for (const item of [...ev.dataTransfer.items].filter(item => item.kind === "file")) {
+    const entry = item.webkitGetAsEntry ? item.webkitGetAsEntry() : null, file = item.getAsFile();
+    if (entry) chosen.push(...await walk(entry, "")); else if (file) chosen.push([file, file.name]); }
+  if (chosen.length) sendAll(chosen); });
+"""
+
+
+def upload_card(bucket: str, prefix: str, again: str) -> str:
+    """The folder page's upload forms (files; a whole folder), the place to
+    drop onto, and where each file's progress shows (``SCRIPT``); ``again``:
+    the folder's address, to see what was sent."""
+    where = escape(prefix or "the bucket's top")
+    hidden = ('<input type="hidden" name="bucket" value="%s"><input type="hidden" name="prefix" value="%s">'
+              % (escape(bucket), escape(prefix)))
+    return ('<div class="card"><div id="drop" class="drop">'
+            '<form id="upload" method="post" action="/console/upload" enctype="multipart/form-data">%s'
+            '<label for="file">Upload files into %s</label><input id="file" name="file" type="file" multiple '
+            'required><button type="submit">Upload</button></form>'
+            '<form id="upload-tree" method="post" action="/console/upload" enctype="multipart/form-data">%s'
+            '<label for="tree">Upload a whole folder into %s (its files keep their paths)</label>'
+            '<input id="tree" name="file" type="file" webkitdirectory multiple required>'
+            '<button type="submit">Upload the folder</button></form>'
+            '<p class="muted">or drop files and folders here</p></div>'
+            '<ul id="sending" class="entries" aria-live="polite"></ul>'
+            '<p id="sending-failed" class="error" role="alert" tabindex="-1" hidden></p>'
+            '<p id="sent" hidden>Sent. <a href="%s">See them in the folder</a></p>'
+            % (hidden, where, hidden, where, escape(again)))
