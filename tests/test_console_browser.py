@@ -10,6 +10,7 @@ names the folder they go to)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -123,6 +124,18 @@ class ConsoleInChromiumTests(BotoCase):
         self.sent(["dropped.txt"])
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/dropped.txt")["Body"].read(),
                          b"dropped bytes")
+        big = os.path.join(self.downloads, "big.iso")  # from 8 MiB: through tus, in 8 MiB pieces
+        data = os.urandom(9 * 1024 * 1024 + 5)
+        with open(big, "wb") as out:
+            out.write(data)
+        self.element("#file").send_keys(big)
+        self.element("#upload button").click()
+        self.wait(lambda: self.element("#sent").is_displayed(), "the big file sent")
+        asked = self.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        self.assertEqual(len([url for url in asked if "/console/uploads/" in url]), 3, asked)  # 2 pieces, the answer
+        self.sent(["big.iso"])
+        got = self.admin.get_object(Bucket="photos", Key="2026/big.iso")
+        self.assertEqual((got["Body"].read() == data, got["ETag"]), (True, '"%s"' % hashlib.md5(data).hexdigest()))
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/day1/a.jpg")["Body"].read(),
                          b"a picture")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/notes.txt")["Body"].read(),

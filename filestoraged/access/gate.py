@@ -76,6 +76,11 @@ class Grant:
         """True if the request's token has ``scope``."""
         return grants(self.scopes, scope)
 
+    def allows(self, scope: Scope) -> bool:
+        """Whether the request may act within ``scope``: its token has it,
+        or access control is off for it."""
+        return self._mode == "off" or self.may(scope)
+
     def require(self, need: Need) -> None:
         """Let the request go on only if its token meets ``need`` too."""
         self.scopes = self._access.check(need, self._headers, self._address, self._mode)
@@ -97,6 +102,25 @@ class Grant:
     def holder(self) -> Optional[str]:
         """The name of the live token the request carries, None without one."""
         return self._access.holder(self._headers)
+
+
+class TokenGrant(Grant):
+    """What a request may do as a token it proved otherwise than by sending
+    its secret: a console session (``console.sessions``), which keeps only
+    the token's digest. ``token`` None: access control is off for it."""
+
+    def __init__(self, token: Optional[Token]) -> None:  # no Grant.__init__: nothing here reads headers
+        self._token = token
+        self._mode = "all" if token is not None else "off"
+        self.scopes = token.scopes if token is not None else ()
+        self.form_need = None
+
+    def require(self, need: Need) -> None:
+        if self._token is not None and need is not None and not grants(self._token.scopes, need.scope):
+            raise Forbidden("token %r lacks the scope %s" % (self._token.name, need.scope))
+
+    def holder(self) -> Optional[str]:
+        return self._token.name if self._token is not None else None
 
 
 class Access:

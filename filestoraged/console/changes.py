@@ -6,7 +6,6 @@ form is taken from the console's own pages only (``_form``)."""
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import closing
 from typing import Optional
 from urllib.parse import parse_qs
@@ -20,7 +19,7 @@ from ..errors import BadRequest
 from ..storage.interface import ObjectStream
 from ..storage.names import repository
 from ..uploads.sources import MULTIPART_OVERHEAD
-from ..uploads.targets import S3KeyTarget, ShareTarget, terms_of
+from ..uploads.targets import Digested, S3KeyTarget, ShareTarget, terms_of
 from ..web.messages import EmptyResponse, JsonResponse, Request, Response
 from ..wire.accept import accepts
 from ..wire.multipart import MultipartReader, boundary_of
@@ -196,18 +195,6 @@ class _Empty:
     def readinto(self, buffer: memoryview) -> int:
         return 0
 
-
-class Digested:
-    """A stream whose MD5 is taken as it is read (an S3 key's ETag)."""
-
-    def __init__(self, source) -> None:
-        self.source = source
-        self.md5 = hashlib.md5()
-
-    def readinto(self, buffer: memoryview) -> int:
-        count = self.source.readinto(buffer)
-        self.md5.update(buffer[:count])
-        return count
 
 def see(where: str, headers: Optional[dict] = None) -> Response:
     """The browser sent on to ``where`` (303: a form's answer is a page to GET)."""

@@ -17,12 +17,14 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
+from ..access.gate import TokenGrant
 from ..access.scopes import ADMIN, Scope, grants
 from ..access.tokens import Token
 from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, http_status
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
+from ..tus.face import ResumableFace
 from ..lfs.locks import LockStore
 from ..storage.names import DEFAULT, Namespace, is_object_id, object_id, repository
 from ..web.messages import ObjectResponse, Request, Response
@@ -43,6 +45,7 @@ class ConsoleFace(Changes, Face):
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens)
         self.lfs_locks = LockStore(app.records)
+        self.resumable = ResumableFace(app)  # the page's uploads from 8 MiB, as the signed-in token
 
     def register(self, router: Router) -> None:
         pages = (("/console", self.home, ()), ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder")),
@@ -61,6 +64,12 @@ class ConsoleFace(Changes, Face):
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
         router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
+        tus = self.resumable
+        router.add("/console/uploads", "console", {"POST": self._as_session(tus.create)}, {"POST": None})
+        router.add("/console/uploads/{upload_id}", "console",
+                   {"HEAD": self._as_session(tus.head), "PATCH": self._as_session(tus.patch),
+                    "DELETE": self._as_session(tus.terminate), "GET": self._as_session(tus.result)},
+                   {"HEAD": None, "PATCH": None, "DELETE": None, "GET": None}, head=False)
         router.add("/console/links", "console", {"GET": _signed_in(self.links)}, {"GET": None}, query=("after",))
         router.add("/console/links/end", "console", {"POST": _signed_in(self.end_link)}, {"POST": None})
         router.add("/console/repository/unlock", "console", {"POST": _signed_in(self.unlock)}, {"POST": None})
@@ -246,6 +255,23 @@ class ConsoleFace(Changes, Face):
         return admin.health_page(self.app, who)
 
     # -- who, and what they may do ----------------------------------------------------
+
+    def _as_session(self, handler):
+        """A resumable upload's request (tus, as on ``/uploads``) made by
+        the page's script as the signed-in token: a change only from the
+        console's own pages; without a session, 401 (the script says to
+        sign in again)."""
+        def handle(request: Request, *args, **kwargs) -> Response:
+            if request.method not in ("GET", "HEAD"):
+                self._form_checked(request)
+            token = None
+            if not self._off(request):
+                token = self.sessions.find(cookie(request.headers, COOKIE))
+                if token is None:
+                    raise Unauthorized("the console session ended: sign in again")
+            request.grant = TokenGrant(token)
+            return handler(request, *args, **kwargs)
+        return handle
 
     def _off(self, request: Request) -> bool:
         return self.app.access.mode_for(request.headers) == "off"

@@ -1,10 +1,12 @@
 """The folder page's uploads with a progress bar each: files picked, a
 whole folder picked, or files and folders dropped on the page, sent one
-after another to ``/console/upload`` by ``XMLHttpRequest`` (so its upload
-progress can be shown), each a request of its own named by its path
-within what was picked or dropped. Without JavaScript the same forms post
-as they are; the page works either way. The script is inline and allowed
-by its hash (``pages.page``)."""
+after another by ``XMLHttpRequest`` (so its upload progress can be shown),
+each named by its path within what was picked or dropped: to
+``/console/upload`` in one request, or from 8 MiB through tus at
+``/console/uploads`` in 8 MiB pieces that resume after a cut (as the
+upload page's do). Without JavaScript the same forms post as they are;
+the page works either way. The script is inline and allowed by its hash
+(``pages.page``)."""
 
 from __future__ import annotations
 
@@ -23,17 +25,59 @@ function line(name) {
   label.textContent = name; bar.max = 100; bar.value = 0; bar.setAttribute("aria-label", "Sending " + name);
   said.className = "muted"; said.textContent = "waiting"; item.append(label, bar, said); sending.append(item);
   return {bar, said}; }
+function said(xhr) { let answer = {}; try { answer = JSON.parse(xhr.responseText); } catch (e) {}
+  return (answer.message || "the upload did not work") + " (HTTP " + xhr.status + ")"; }
+function shownAt(shown, loaded, size) { shown.bar.value = loaded / size * 100;
+  shown.said.textContent = Math.floor(shown.bar.value) + "% of " + human(size); }
+// From 8 MiB a file goes through tus in 8 MiB pieces, as the signed-in token:
+// when the connection drops, the page asks the server how much it kept and goes on.
+const RESUMABLE_FROM = 8 * 1024 * 1024, PIECE = 8 * 1024 * 1024;
+function call(method, url, headers, body, onprogress) {
+  return new Promise((resolve, reject) => { const xhr = new XMLHttpRequest(); xhr.open(method, url);
+    for (const [k, v] of Object.entries(Object.assign({"Tus-Resumable": "1.0.0"}, headers))) xhr.setRequestHeader(k, v);
+    if (onprogress) xhr.upload.onprogress = onprogress;
+    xhr.onload = () => resolve(xhr);
+    xhr.onerror = () => { const e = new Error("the connection to the server was lost"); e.network = true; reject(e); };
+    xhr.send(body); }); }
+function b64(text) { return btoa(String.fromCharCode(...new TextEncoder().encode(text))); }
+async function resumable(file, name, shown) {
+  const meta = {target: "s3", bucket: bucket, key: prefix + name, filetype: file.type || "application/octet-stream"};
+  const made = await call("POST", "/console/uploads", {"Upload-Length": String(file.size),
+    "Upload-Metadata": Object.entries(meta).map(([k, v]) => k + " " + b64(v)).join(",")});
+  if (made.status !== 201) throw new Error(said(made));
+  const url = "/console/uploads/" + made.getResponseHeader("Location").split("/").pop();
+  let offset = 0, tries = 0;
+  while (offset < file.size) {
+    const at = offset, end = Math.min(file.size, at + PIECE);
+    try {
+      const sent = await call("PATCH", url, {"Upload-Offset": String(at),
+        "Content-Type": "application/offset+octet-stream"}, file.slice(at, end),
+        p => shownAt(shown, at + p.loaded, file.size));
+      if (sent.status === 204) { offset = Number(sent.getResponseHeader("Upload-Offset")); tries = 0; continue; }
+      if (sent.status !== 409 && sent.status !== 423 && sent.status < 500) throw new Error(said(sent));
+    } catch (e) { if (!e.network) throw e; }
+    if (++tries > 30) throw new Error("the connection to the server keeps failing: try again later");
+    shown.said.textContent = "connection lost: resuming";
+    await new Promise(resume => setTimeout(resume, Math.min(5000, 250 * tries)));
+    try { const head = await call("HEAD", url, {});
+      if (head.status === 200) offset = Number(head.getResponseHeader("Upload-Offset"));
+      else if (head.status < 500) throw new Error(said(head)); } catch (e) { if (!e.network) throw e; }
+  }
+  const answer = await call("GET", url, {"Accept": "application/json"});
+  if (answer.status !== 200) throw new Error(said(answer));
+  shown.bar.value = 100; shown.said.textContent = "done"; }
 function send(file, name, shown) {
+  name = name.replace(/^\/+/, "");
+  if (file.size >= RESUMABLE_FROM) return resumable(file, name, shown);
   return new Promise((resolve, reject) => {
     const data = new FormData(); data.append("bucket", bucket); data.append("prefix", prefix);
     data.append("file", file, name);
     const xhr = new XMLHttpRequest(); xhr.open("POST", "/console/upload");
     xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = p => { if (!p.lengthComputable) return; shown.bar.value = p.loaded / p.total * 100;
-      shown.said.textContent = Math.floor(shown.bar.value) + "% of " + human(file.size); };
-    xhr.onload = () => { let answer = {}; try { answer = JSON.parse(xhr.responseText); } catch (e) {}
+    xhr.upload.onprogress = p => { if (p.lengthComputable) shownAt(shown, p.loaded * file.size / p.total, file.size); };
+    xhr.onload = () => {
       if (xhr.status < 300) { shown.bar.value = 100; shown.said.textContent = "done"; resolve(); return; }
-      reject(new Error((answer.message || "the upload did not work") + " (HTTP " + xhr.status + ")")); };
+      reject(new Error(said(xhr))); };
     xhr.onerror = () => reject(new Error("the connection to the server was lost: check it and try again"));
     xhr.send(data); }); }
 async function sendAll(chosen) {
@@ -89,5 +133,5 @@ def upload_card(bucket: str, prefix: str, again: str) -> str:
             '<p class="muted">or drop files and folders here</p></div>'
             '<ul id="sending" class="entries" aria-live="polite"></ul>'
             '<p id="sending-failed" class="error" role="alert" tabindex="-1" hidden></p>'
-            '<p id="sent" hidden>Sent. <a href="%s">See them in the folder</a></p>'
+            '<p id="sent" hidden>Sent. <a href="%s">See them in the folder</a></p></div>'
             % (hidden, where, hidden, where, escape(again)))

@@ -70,7 +70,7 @@ class ResumableFace(Face):
             raise TooLarge("Upload-Length %d is over the %d-byte limit" % (length, self.config.max_size))
         raw_metadata = header_text(request.headers, "Upload-Metadata")
         metadata = parse_metadata(raw_metadata)
-        target = target_of(metadata, self.app, request.grant.holder())
+        target = target_of(metadata, self.app, request.grant)
         request.grant.require(target.need())
         upload = self.uploads.create(length, target.for_record().record(), shown_metadata(raw_metadata),
                                      request.client, self._check_quota)

@@ -2,8 +2,8 @@
 bytes go (its ``uploads.targets`` target), and what is shown back.
 
 Keys this daemon reads (values are base64, as tus says):
-- ``target``: ``files`` (the default), ``data/<repository>`` or ``file`` (a
-  share link);
+- ``target``: ``files`` (the default), ``data/<repository>``, ``file`` (a
+  share link) or ``s3`` (a key of a bucket: ``bucket`` and ``key`` name it);
 - ``filetype``: the media type kept with the object (tus-js-client and Uppy
   send it);
 - ``filename``: a share link's file name;
@@ -20,10 +20,12 @@ import binascii
 import re
 from typing import Callable, Dict, Optional
 
+from ..access.scopes import Scope
 from ..base.header_values import file_name, media_type
+from ..catalog.names import bucket_name, object_key
 from ..errors import BadRequest
 from ..sharing.rules import MAX_DOWNLOADS
-from ..uploads.targets import FilesTarget, RepositoryTarget, ShareTarget, Target, Terms
+from ..uploads.targets import FilesTarget, RepositoryTarget, ResumedKeyTarget, ShareTarget, Target, Terms
 from ..wire.fields import whole_number
 
 MAX_METADATA = 4096  # bytes of Upload-Metadata
@@ -65,11 +67,12 @@ def shown_metadata(header: Optional[str]) -> str:
     return ",".join(kept)
 
 
-def target_of(metadata: Dict[str, str], app, maker: Optional[str] = None) -> Target:
+def target_of(metadata: Dict[str, str], app, grant) -> Target:
     """What the upload is for, checked now so that a bad option is refused
     before any byte is sent. A share link's password is still in the clear
-    here: ``Target.for_record`` keeps only its digest. ``maker``: the name
-    of the token that makes a share link."""
+    here: ``Target.for_record`` keeps only its digest. ``grant``: what the
+    request's token may do (``access.gate.Grant``): a share link is listed
+    under its name; an S3 key it may not replace is made only if new."""
     where = metadata.get("target", "files")
     kind, _, name = where.partition("/")
     content_type = media_type(metadata.get("filetype"), "the filetype metadata")
@@ -78,24 +81,35 @@ def target_of(metadata: Dict[str, str], app, maker: Optional[str] = None) -> Tar
         raise BadRequest("%s: only a share link (target file) takes it" % ", ".join(given))
     make = _TARGETS.get(kind) if bool(name) == (kind == "data") else None
     if make is None:
-        raise BadRequest("target must be files, data/<repository> or file, not %s" % ascii(where[:60]))
-    return make(app, name, content_type, metadata, maker)
+        raise BadRequest("target must be files, data/<repository>, file or s3, not %s" % ascii(where[:60]))
+    return make(app, name, content_type, metadata, grant)
 
 
-def _share_target(app, name: str, content_type: Optional[str], metadata: Dict[str, str],
-                  maker: Optional[str]) -> Target:
+def _share_target(app, name: str, content_type: Optional[str], metadata: Dict[str, str], grant) -> Target:
     config = app.config
     terms = Terms(metadata.get("password") or None,
                   whole_number(metadata.get("max_downloads"), "max_downloads", 1, 1, MAX_DOWNLOADS),
                   whole_number(metadata.get("expires_in"), "expires_in", config.share_default_expiry, 1,
-                               config.share_max_expiry), maker=maker)
+                               config.share_max_expiry), maker=grant.holder())
     return ShareTarget(app, file_name(metadata.get("filename"), "the filename metadata"), content_type,
                        lambda: terms)
 
 
-# The targets a client may name: files, data/<repository>, file (a share link).
+def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str, str], grant) -> Target:
+    """An S3 key (``bucket`` and ``key`` metadata) of a bucket that exists;
+    where the token may add keys but not replace them (append-only), made
+    only if it names nothing, as a PutObject of that token (in a bucket
+    whose versioning is enabled a write replaces nothing: it adds a version)."""
+    bucket = app.buckets.require(bucket_name(metadata.get("bucket") or ""))
+    key = object_key(metadata.get("key") or "")
+    replaces = bucket.versioning == "Enabled" or grant.allows(Scope("data", "write", bucket.name, key))
+    return ResumedKeyTarget(app, bucket, key, content_type, create_only=not replaces)
+
+
+# The targets a client may name: files, data/<repository>, file (a share link), s3 (a bucket's key).
 _TARGETS: Dict[str, Callable[..., Target]] = {
-    "files": lambda app, name, content_type, metadata, maker: FilesTarget(app, content_type),
-    "data": lambda app, name, content_type, metadata, maker: RepositoryTarget(app, name, content_type),
+    "files": lambda app, name, content_type, metadata, grant: FilesTarget(app, content_type),
+    "data": lambda app, name, content_type, metadata, grant: RepositoryTarget(app, name, content_type),
+    "s3": _key_target,
     "file": _share_target,
 }

@@ -13,6 +13,7 @@ share link's password in the clear, only its salted digest.
 from __future__ import annotations
 
 import abc
+import hashlib
 import mimetypes
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple, Type, Union
@@ -23,7 +24,7 @@ from ..catalog.buckets import Bucket
 from ..catalog.keys import Entry
 from ..pages.upload import result_page
 from ..sharing.rules import MAX_DOWNLOADS, NewLink
-from ..storage.interface import ObjectInfo, Readable
+from ..storage.interface import FinishedFile, ObjectInfo, Readable
 from ..storage.names import DEFAULT, SHARES, repository
 from ..web.messages import JsonResponse, Request, Response
 from ..wire.accept import prefers_html
@@ -241,8 +242,8 @@ class S3KeyTarget(Target):
     anything is published (its digests: ``s3api.payloads``); ``entry(put)``:
     what the key's record holds of the stored object. ``bucket``: as the
     request looked it up when it began (a bucket deleted meanwhile takes
-    the key back: ``catalog.keyspace``). An S3 key is never a resumable
-    upload's target."""
+    the key back: ``catalog.keyspace``). A resumable upload's S3 key is
+    ``ResumedKeyTarget``."""
 
     kind = "s3"
 
@@ -276,7 +277,62 @@ class S3KeyTarget(Target):
         return {"etag": stored.entry.etag}
 
 
-_KINDS: Dict[str, Type] = {target.kind: target for target in (FilesTarget, RepositoryTarget, ShareTarget)}
+class ResumedKeyTarget(S3KeyTarget):
+    """A resumable upload's S3 key (``/uploads`` with target ``s3``, and the
+    console's uploads from 8 MiB): the key made once every byte is in, its
+    ETag the MD5 of the bytes as a PutObject's; ``create_only``: the key is
+    made only if it names nothing then (a token that may add keys but not
+    replace them: ``412`` at the end if one came meanwhile)."""
+
+    kind = "s3"
+
+    def __init__(self, app, bucket: Bucket, key: str, content_type: Optional[str], create_only: bool) -> None:
+        self.md5 = hashlib.md5()
+        self.create_only = create_only
+        super().__init__(app, bucket, key, content_type, lambda oid: None, self._entry,
+                         if_none_match=create_only)
+
+    def need(self) -> Need:
+        return Need(Scope("data", "create", self.bucket, self.key))
+
+    def store(self, source: Readable) -> Stored:
+        if isinstance(source, FinishedFile):  # the file is adopted whole: its MD5 in a pass of its own
+            with open(source.path, "rb") as whole:
+                for block in iter(lambda: whole.read(1 << 20), b""):
+                    self.md5.update(block)
+            return super().store(source)
+        return super().store(Digested(source, self.md5))
+
+    def _entry(self, info: ObjectInfo) -> Entry:
+        return Entry(info.oid, info.size, self.md5.hexdigest(), self.app.records.now(), self.content_type)
+
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        assert stored.entry is not None
+        return {"bucket": self.bucket, "key": self.key, "etag": stored.entry.etag, "size": stored.info.size}
+
+    def record(self) -> Dict[str, object]:
+        return dict(super().record(), bucket=self.bucket, key=self.key, create_only=self.create_only)
+
+    @classmethod
+    def from_record(cls, app, value: Dict[str, object]) -> "Target":
+        return cls(app, app.buckets.require(str(value["bucket"])), str(value["key"]),
+                   _text(value.get("content_type")), bool(value.get("create_only")))
+
+
+class Digested:
+    """A stream whose MD5 is taken as it is read (an S3 key's ETag)."""
+
+    def __init__(self, source: Readable, md5=None) -> None:
+        self.source, self.md5 = source, md5 or hashlib.md5()
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.source.readinto(buffer)
+        self.md5.update(buffer[:count])
+        return count
+
+
+_KINDS: Dict[str, Type] = {target.kind: target for target in (FilesTarget, RepositoryTarget, ShareTarget,
+                                                              ResumedKeyTarget)}
 
 
 def from_record(app, value: Dict[str, object]) -> Target:
