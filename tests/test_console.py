@@ -513,6 +513,9 @@ class AdminTests(ConsoleCase):
         rows = re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td><td>(.*?)</td></tr>", store)
         self.assertEqual(rows[:2], [("music", "1", "2.0 KiB"), ("photos", "2", "8 bytes")])
         self.assertIn(("<em>/files</em>", "1", "5 bytes"), rows)
+        home = self.page("/console", self.session()).body.decode()
+        self.assertIn('photos</a> <span class="muted">2 objects, 8 bytes</span>', home)
+        self.assertIn('music</a> <span class="muted">1 object, 2.0 KiB</span>', home)
 
     def test_only_an_admin_token_sees_them(self):
         _, reader = self.app.tokens.create(["data:photos:read"], "viewer")

@@ -48,6 +48,7 @@ def drop_row(data_dir: str, namespace: str, oid: str) -> None:
         size = db.execute("SELECT size FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid)).fetchone()[0]
         db.execute("DELETE FROM objects WHERE namespace = ? AND oid = ?", (namespace, oid))
         db.execute("UPDATE totals SET objects = objects - 1, bytes = bytes - ?", (size,))
+        db.execute("UPDATE spaces SET objects = objects - 1, bytes = bytes - ? WHERE namespace = ?", (size, namespace))
     db.close()
 
 
@@ -122,6 +123,41 @@ class IndexTests(unittest.TestCase):
         self.assertTrue(fsck(self.backend).clean)
         self.assertEqual([info.oid for info in self.backend.list(self.repo)], oids[:5] + oids[6:])
         self.assertEqual(self.backend.index.totals(), (19, sum(len(b"object %d" % n) for n in range(20)) - gone))
+
+    def test_each_namespace_has_its_totals_kept_as_rows_change(self):
+        other = repository("other")
+        oids = fill(self.backend, self.repo, 3)
+        fill(self.backend, other, 2, start=10)
+        fill(self.backend, other, 1, start=0)  # the same bytes as one in the first: counted in each
+        size = len(b"object 0")
+        self.assertEqual(self.backend.usage_by_namespace(),
+                         {"repos/r": (3, 3 * size), "repos/other": (3, 3 * size + 2)})
+        self.backend.delete(self.repo, oids[0])
+        self.assertEqual(self.backend.usage_by_namespace()["repos/r"], (2, 2 * size))
+        self.assertEqual(self.backend.usage_by_namespace(), self.backend.index.counted_by_namespace())
+
+    def test_an_index_made_before_namespace_totals_counts_them_once(self):
+        fill(self.backend, self.repo, 4)
+        self.backend.close()
+        db = sqlite3.connect(index_path(self.root))
+        with db:
+            db.execute("DROP TABLE spaces")
+            db.execute("DELETE FROM state WHERE name = 'spaces'")
+        db.close()
+        again = DiskBackend(self.root, 1 << 20)
+        self.addCleanup(again.close)
+        self.assertEqual(again.usage_by_namespace(), {"repos/r": (4, 4 * len(b"object 0"))})
+
+    def test_fsck_repairs_namespace_totals_that_disagree_with_the_rows(self):
+        fill(self.backend, self.repo, 3)
+        db = sqlite3.connect(index_path(self.root))
+        with db:
+            db.execute("UPDATE spaces SET objects = 9")
+        db.close()
+        self.assertIn("of each namespace", fsck(self.backend).totals)
+        fsck(self.backend, repair=True)
+        self.assertIsNone(fsck(self.backend).totals)
+        self.assertEqual(self.backend.usage_by_namespace()["repos/r"][0], 3)
 
     def test_fsck_repairs_totals_that_disagree_with_the_rows(self):
         fill(self.backend, self.repo, 3)

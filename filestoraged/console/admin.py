@@ -94,7 +94,7 @@ def health_page(app, who: Optional[str]) -> TextResponse:
 
 def _usage_card(by_namespace: Optional[Dict[str, Tuple[int, int]]]) -> str:
     """Objects and bytes of each bucket or ``/data`` repository, of ``/files``
-    and of the share links, where the backend counts them; each object once
+    and of the share links, where the backend keeps them; each object once
     however many keys or versions name it."""
     if by_namespace is None:
         return ('<div class="card"><h2>Usage by bucket</h2><p>This backend keeps no index to count each bucket '

@@ -117,7 +117,8 @@ class ConsoleFace(Changes, Face):
         repositories = sorted(namespace.path[len("repos/"):] for namespace in (named() if named else [])
                               if namespace.path.startswith("repos/")
                               and self._may(token, Scope("data", "read", namespace.path[len("repos/"):])))
-        return views.buckets(sorted(names), who, repositories, self._may(token, Scope("files", "read")))
+        return views.buckets(sorted(names), who, repositories, self._may(token, Scope("files", "read")),
+                             self.backend.usage_by_namespace())
 
     def repository(self, request: Request) -> Response:
         """A ``/data`` repository's objects by hash (``name``; empty: the

@@ -63,19 +63,27 @@ def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
 
 
 def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str] = (),
-            files: bool = False) -> TextResponse:
-    """The buckets the token may read in; the ``/data`` repositories too
-    (those the backend can name, and a form to open one by name), and the
-    ``/files`` objects where it may read them."""
+            files: bool = False, usage: Optional[dict] = None) -> TextResponse:
+    """The buckets the token may read in, with their objects and bytes
+    where the backend counts them (``usage``: by namespace path); the
+    ``/data`` repositories too (those the backend can name, and a form to
+    open one by name), and the ``/files`` objects where it may read them."""
+    def counted(name: str) -> str:
+        if usage is None:
+            return ""
+        objects, size = usage.get("repos/" + name, (0, 0))
+        return ' <span class="muted">%d object%s, %s</span>' % (objects, "" if objects == 1 else "s",
+                                                                size_text(size))
+
     if names:
-        rows = "".join('<li><a href="%s">%s</a></li>' % (link("/console/bucket", name=name), escape(name))
-                       for name in names)
+        rows = "".join('<li><a href="%s">%s</a>%s</li>' % (link("/console/bucket", name=name), escape(name),
+                                                           counted(name)) for name in names)
         listed = '<ul class="entries">%s</ul>' % rows
     else:
         listed = ('<p>No bucket this token may read. Buckets are made through the S3 API '
                   '(<code>aws s3 mb s3://NAME</code>).</p>')
-    repos = "".join('<li><a href="%s">%s</a></li>' % (link("/console/repository", name=name), escape(name))
-                    for name in repositories)
+    repos = "".join('<li><a href="%s">%s</a>%s</li>' % (link("/console/repository", name=name), escape(name),
+                                                        counted(name)) for name in repositories)
     others = ('<div class="card"><h2>Repositories (<code>/data</code>)</h2>%s<form method="get" '
               'action="/console/repository"><label for="repository">Open a repository</label><input '
               'id="repository" name="name" required><button type="submit">Open</button></form>%s</div>'

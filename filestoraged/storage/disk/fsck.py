@@ -110,8 +110,10 @@ def fsck(backend: DiskBackend, repair: bool = False, progress: Optional[Progress
     if tuple(totals) != tuple(counted):
         report.totals = ("the index's totals say %d objects and %d bytes, its rows %d and %d"
                          % (totals[0], totals[1], counted[0], counted[1]))
-        if repair:
-            backend.index.set_totals(counted)
+    elif backend.index.by_namespace() != backend.index.counted_by_namespace():
+        report.totals = "the index's totals of each namespace are not those of its rows"
+    if report.totals and repair:
+        backend.index.set_totals(counted)
     if repair and (report.repaired or found.unindexed or found.vanished or report.totals or report.ended_uploads
                    or report.uncounted_parts):
         mark_repaired(backend)  # a daemon serving this directory takes the totals afresh
