@@ -173,6 +173,71 @@ class ConsoleInChromiumTests(BotoCase):
         self.driver.switch_to.active_element.send_keys(Keys.ENTER)
         self.wait(lambda: self.element("h1").text == "photos", "the bucket, by keyboard")
 
+    def test_a_newcomers_walk_through_what_s3_stored(self):
+        """As a person who stored through S3 would: sign in, open 2026/ then
+        b/, download c.txt, upload a file into 2026/ and read it through S3,
+        rename it, share it with a password and open the link, delete it,
+        sign out and find the listing closed. A key that looks like markup
+        is a name."""
+        self.admin.create_bucket(Bucket="walk")
+        odd = "2026/<img src=x onerror=alert(1)>.txt"
+        for key in ("2026/a.jpg", "2026/b/c.txt", odd):
+            self.admin.put_object(Bucket="walk", Key=key, Body=b"bytes of " + key.encode())
+        self.sign_in()
+        self.link("walk").click()
+        self.wait(lambda: "2026/" in self.element("table").text, "the bucket's top")
+        self.link("2026/").click()
+        self.wait(lambda: "a.jpg" in self.element("table").text, "2026/")
+        self.assertIn("<img src=x onerror=alert(1)>.txt", self.element("table").text)
+        self.assertEqual(self.driver.find_elements("css selector", "main img"), [])
+        self.link("b/").click()
+        self.wait(lambda: "c.txt" in self.element("table").text, "2026/b/")
+        self.link("c.txt").click()
+        self.wait(lambda: self.element("h1").text == "2026/b/c.txt", "c.txt's page")
+        self.link("Download").click()
+        path, expected = os.path.join(self.downloads, "c.txt"), b"bytes of 2026/b/c.txt"
+        self.wait(lambda: os.path.exists(path) and os.path.getsize(path) == len(expected), "the download")
+        with open(path, "rb") as saved:
+            self.assertEqual(saved.read(), expected)
+        self.link("Back to the folder").click()
+        self.wait(lambda: "c.txt" in self.element("table").text, "back in 2026/b/")
+        self.link("2026").click()  # the folder's crumbs
+        self.wait(lambda: "a.jpg" in self.element("table").text, "back in 2026/")
+        source = os.path.join(self.downloads, "mine.txt")
+        with open(source, "wb") as out:
+            out.write(b"my own file")
+        self.element("#file").send_keys(source)
+        self.element("#upload button").click()
+        self.sent(["mine.txt"])
+        self.assertEqual(self.admin.get_object(Bucket="walk", Key="2026/mine.txt")["Body"].read(), b"my own file")
+        self.wait(lambda: "mine.txt" in self.element("table").text, "the upload listed")
+        self.link("mine.txt").click()
+        self.wait(lambda: self.element("h1").text == "2026/mine.txt", "its page")
+        target = self.element("#target")
+        target.clear()
+        target.send_keys("2026/renamed.txt")
+        self.element("button[value=move]").click()
+        self.wait(lambda: self.element("h1").text == "2026/renamed.txt", "renamed")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="walk", Key="2026/mine.txt"), "404")
+        self.element("#password").send_keys("pw")
+        self.element("form[action='/console/share'] button").click()
+        self.wait(lambda: self.element("h1").text == "Share link made", "the link")
+        link = self.element("dd a").text
+        self.assertEqual(self.request("GET", "/" + link.split("/", 3)[3]).status, 401)
+        self.assertEqual(self.request("GET", "/" + link.split("/", 3)[3], headers={"X-Password": "pw"}).body,
+                         b"my own file")
+        self.link("Back to the object").click()
+        self.wait(lambda: self.element("h1").text == "2026/renamed.txt", "back to it")
+        self.link("Delete…").click()
+        self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation")
+        self.element("form[action='/console/delete'] button").click()
+        self.wait(lambda: "a.jpg" in self.element("table").text, "back in the folder")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="walk", Key="2026/renamed.txt"), "404")
+        self.element("form[action='/console/sign-out'] button").click()
+        self.wait(lambda: self.element("h1").text == "Sign in", "signed out")
+        self.driver.get(self.base + "/console/bucket?name=walk&prefix=2026%2F")
+        self.wait(lambda: self.element("h1").text == "Sign in", "the listing refused")
+
     def test_screenshots_at_360_and_1280_pixels_and_nothing_wider(self):
         folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or tempfile.mkdtemp(prefix="fsd-console-shots-")
         if "FILESTORAGED_SCREENSHOTS" not in os.environ:
