@@ -21,8 +21,7 @@ class EdgeCase(BotoCase):
 class NothingTakenAndIgnoredTests(EdgeCase):
     def test_what_cannot_be_kept_is_refused_and_nothing_stored(self):
         refused = {
-            "NotImplemented": [{"ServerSideEncryption": "AES256"}, {"Tagging": "a=b"},
-                               {"WebsiteRedirectLocation": "/x"}],
+            "NotImplemented": [{"ServerSideEncryption": "AES256"}, {"WebsiteRedirectLocation": "/x"}],
             # a lock is kept, in a bucket made with object lock (test_s3api_object_lock); not in this one
             "InvalidRequest": [{"ObjectLockMode": "COMPLIANCE",
                                 "ObjectLockRetainUntilDate": datetime(2030, 1, 1, tzinfo=timezone.utc)},

@@ -11,7 +11,7 @@ bucket. A close left by a crash lapses after ``CLOSING_FOR``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import Conflict, NotFound
 from ..records.interface import Conflict as RecordConflict, Records
@@ -31,6 +31,7 @@ class Bucket:
     versioning: str = ""  # "", or one of VERSIONING
     lock: Optional[dict] = None  # object lock on: {"default": {"mode", "days"}}, or {} without a default
     lifecycle: Optional[List[dict]] = None  # its lifecycle rules (``lifecycle.Rule``), if set
+    tags: Optional[Dict[str, str]] = None  # its tags (S3 bucket tagging), if set
 
 
 class Buckets:
@@ -88,6 +89,16 @@ class Buckets:
             value = dict(value, lifecycle=rules)
             if rules is None:
                 del value["lifecycle"]
+            return value
+
+        self._change(bucket, setting)
+
+    def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
+        """Set ``bucket``'s tags (None: remove them)."""
+        def setting(value: dict) -> dict:
+            value = dict(value, tags=tags)
+            if tags is None:
+                del value["tags"]
             return value
 
         self._change(bucket, setting)
@@ -167,4 +178,4 @@ class Buckets:
 
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
-                  value.get("lock"), value.get("lifecycle"))
+                  value.get("lock"), value.get("lifecycle"), value.get("tags"))

@@ -26,8 +26,9 @@ class Entry:
     upload), when the key was written, the media type and headers it was
     stored with, its ``x-amz-meta-*`` (lower-case names, as sent), the
     checksums its upload was checked against (``crc32``, ``sha1``: base64;
-    a multipart upload's composite ones end ``-<parts>``), and a multipart
-    object's parts: their sizes and, made with a checksum, theirs."""
+    a multipart upload's composite ones end ``-<parts>``), a multipart
+    object's parts: their sizes and, made with a checksum, theirs; and its
+    tags (S3 object tagging), in the order given."""
 
     oid: str
     size: int
@@ -42,6 +43,7 @@ class Entry:
     part_checksums: Optional[List[str]] = None  # their checksums, of the algorithm in ``checksums``
     version: Optional[str] = None  # its version id in a versioned bucket (None: the ``null`` version)
     lock: Optional[dict] = None  # its object lock: {"mode", "until", "hold"} (``locks``)
+    tags: Optional[Dict[str, str]] = None  # its tags (None: none)
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
@@ -53,11 +55,11 @@ class Entry:
                  "content_type": self.content_type, "headers": dict(self.headers), "meta": dict(self.meta),
                  "checksums": dict(self.checksums), "parts": self.parts,
                  "part_sizes": None if self.part_sizes is None else list(self.part_sizes)}
-        for name in ("part_checksums", "version", "lock"):  # most entries have none: kept small
+        for name in ("part_checksums", "version", "lock", "tags"):  # most entries have none: kept small
             field_value = getattr(self, name)
             if field_value is not None:
                 value[name] = list(field_value) if name == "part_checksums" else (
-                    dict(field_value) if name == "lock" else field_value)
+                    dict(field_value) if name in ("lock", "tags") else field_value)
         sizes = self.part_sizes
         if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
             value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
@@ -82,7 +84,7 @@ class Entry:
         get = value.get
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
-                   _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"))
+                   _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"), get("tags"))
 
 
 @dataclass(frozen=True)
@@ -163,16 +165,16 @@ class Keys:
             except Conflict:
                 continue  # written meanwhile: look again
 
-    def relock(self, bucket: str, key: str, version: str, change: Callable[[Optional[dict]], dict]
-               ) -> Optional[Entry]:
-        """The current entry's lock changed by ``change`` if the key names
-        ``version`` (``null`` for none); the entry as written, None if not."""
+    def amend(self, bucket: str, key: str, version: str, change: Callable[[Entry], None]) -> Optional[Entry]:
+        """The current entry amended by ``change`` (its lock, its tags) if
+        the key names ``version`` (``null`` for none); the entry as
+        written, None if not."""
         written: List[Optional[Entry]] = [None]
 
         def write(value: Optional[dict]) -> Optional[dict]:
             if value is None or (value.get("version") or "null") != version:
                 return None
-            return relocked(value, change, written)
+            return amended(value, change, written)
 
         self.records.update(_record(bucket, key), write)
         return written[0]
@@ -253,10 +255,10 @@ class Keys:
         return Page(items, True)
 
 
-def relocked(value: dict, change: Callable[[Optional[dict]], dict], written: List[Optional[Entry]]) -> dict:
-    """An entry's record with its lock changed by ``change``; the entry in ``written[0]``."""
+def amended(value: dict, change: Callable[[Entry], None], written: List[Optional[Entry]]) -> dict:
+    """An entry's record amended by ``change`` (which may refuse); the entry in ``written[0]``."""
     entry = Entry.of(value)
-    entry.lock = change(entry.lock) or None
+    change(entry)
     written[0] = entry
     return entry.record()
 

@@ -177,11 +177,20 @@ class Keyspace:
                ) -> Entry:
         """Change the lock of ``key``'s version ``version_id`` (None: the
         current one) with ``change`` (it may refuse: ``locks.retained``);
-        the entry as written. ``NotFound`` (NoSuchKey, NoSuchVersion) if
-        there is no such version, ``MethodNotAllowed`` for a marker."""
+        the entry as written (see ``amend``)."""
+        def relocked(entry: Entry) -> None:
+            entry.lock = change(entry.lock) or None
+        return self.amend(bucket, key, version_id, relocked)
+
+    def amend(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:
+        """Amend ``key``'s version ``version_id`` (None: the current one)
+        with ``change`` (its lock, its tags; it may refuse), on the very
+        record written; the entry as written. ``NotFound`` (NoSuchKey,
+        NoSuchVersion) if there is no such version, ``MethodNotAllowed``
+        for a marker."""
         current = self.keys.get(bucket, key)
         if version_id is None or (current is not None and label(current) == checked_id(version_id)):
-            written = self.keys.relock(bucket, key, label(current), change) if current is not None else None
+            written = self.keys.amend(bucket, key, label(current), change) if current is not None else None
             if written is None:
                 raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
             return written
@@ -191,7 +200,7 @@ class Keyspace:
         if found.entry is None:
             raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id
                                    ).as_s3("MethodNotAllowed")
-        written = self.versions.relock(bucket, found, change)
+        written = self.versions.amend(bucket, found, change)
         if written is None:
             raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
         return written

@@ -24,7 +24,7 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ..errors import BadRequest
 from ..records.interface import Conflict, Records
-from .keys import KEYS, Entry, relocked
+from .keys import KEYS, Entry, amended
 from .names import before, decode_key, encode_key, past
 
 VERSIONS = "s3/versions/"
@@ -150,15 +150,15 @@ class Versions:
         (another request deleted it, or made it current)."""
         return self.records.delete(self._name(bucket, version.key, version.sort))
 
-    def relock(self, bucket: str, version: Version, change: Callable[[Optional[dict]], dict]) -> Optional[Entry]:
-        """An older version's lock changed by ``change``; the entry as
-        written (None: the version is gone, or is a marker)."""
+    def amend(self, bucket: str, version: Version, change: Callable[[Entry], None]) -> Optional[Entry]:
+        """An older version amended by ``change`` (its lock, its tags); the
+        entry as written (None: the version is gone, or is a marker)."""
         written: List[Optional[Entry]] = [None]
 
         def write(value: Optional[dict]) -> Optional[dict]:
             if value is None or value.get("marker"):
                 return None
-            return relocked(value, change, written)
+            return amended(value, change, written)
 
         self.records.update(self._name(bucket, version.key, version.sort), write)
         return written[0]

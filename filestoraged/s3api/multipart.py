@@ -39,6 +39,7 @@ from .buckets import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
 from .conditions import write_conditions
+from .tagging import tags_of_header
 from .objects import copy_source, create_only, part_number, stored_fields
 from .versions import read_entry, written_header
 from .locking import lock_fields
@@ -62,10 +63,13 @@ class MultipartOperations:
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
         lock = lock_fields(request.headers, found, self.app.records.now())
+        tags = tags_of_header(request.headers)
         fields: Dict[str, object] = {"content_type": media_type(request.headers.get("Content-Type")),
                                      "headers": headers, "meta": meta}
         if lock is not None:
             fields["lock"] = lock
+        if tags is not None:
+            fields["tags"] = tags
         if checksum is not None:
             fields["checksum"] = checksum.record()
         upload = self.unfinished.create(bucket, key, fields)
@@ -148,7 +152,7 @@ class MultipartOperations:
             return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
                          dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), kept, len(parts),
                          [part.size for part in parts], [part.checksum for part in parts] if checksum else None,
-                         lock=fields.get("lock"))
+                         lock=fields.get("lock"), tags=fields.get("tags"))
 
         def whole(oid: str) -> None:
             if stated_sha256 is not None and stated_sha256 != sha256_of(oid):

@@ -39,6 +39,7 @@ from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .locking import bypass_asked, lock_fields, lock_headers
 from .signatures import Caller, allow, may
+from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import read_entry, version_header, written_header
 from .unkept import refuse_unkept
 
@@ -67,13 +68,14 @@ class ObjectOperations:
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
         lock = lock_fields(headers, found, self.app.records.now(), with_body=True)
+        tags = tags_of_header(headers)
         if_match, if_none_match = write_conditions(headers)
         if_none_match = create_only(caller, self.keys, found, key, if_match) or if_none_match
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
-                         stored_headers, meta, stream.checksums(info.oid), lock=lock)
+                         stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags)
 
         target = S3KeyTarget(self.app, found, key, content_type, stream.verify, entry, if_match, if_none_match)
         with stream:
@@ -210,7 +212,7 @@ class ObjectOperations:
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
         now = self.app.records.now()
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
-                      dict(source.checksums), source.parts, lock=lock)
+                      dict(source.checksums), source.parts, lock=lock, tags=copied_tags(request.headers, source))
         if source_bucket == bucket:
             written = self.app.keyspace.name_again(target_bucket, key, entry, only_new)
         else:
@@ -340,6 +342,7 @@ def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
     if entry.parts:
         headers["x-amz-mp-parts-count"] = str(entry.parts)
     headers.update(lock_headers(entry.lock))
+    headers.update(tagging_headers(entry))
     if with_checksums:
         sums = dict(entry.checksums)
         sums.setdefault("sha256", sha256_of(entry.oid))  # the whole object's SHA-256 is its id

@@ -32,6 +32,7 @@ from .locking import LockOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
 from .signatures import Signatures, allow
+from .tagging import TaggingOperations
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class S3Face:
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
+        tagging = TaggingOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
@@ -98,6 +100,9 @@ class S3Face:
             Operation("bucket", "PUT", "object-lock", None, "PutObjectLockConfiguration", "admin",
                       locks.put_configuration),
             Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
+            Operation("bucket", "GET", "tagging", None, "GetBucketTagging", "read", tagging.get_bucket),
+            Operation("bucket", "PUT", "tagging", None, "PutBucketTagging", "admin", tagging.put_bucket),
+            Operation("bucket", "DELETE", "tagging", None, "DeleteBucketTagging", "admin", tagging.delete_bucket),
             Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions),
             Operation("bucket", "GET", "uploads", None, "ListMultipartUploads", "read", multipart.list_uploads),
             Operation("bucket", "GET", "list-type", None, "ListObjectsV2", "read", listing.list_v2),
@@ -110,6 +115,9 @@ class S3Face:
             Operation("object", "GET", "uploadId", None, "ListParts", "create", multipart.list_parts),
             Operation("object", "GET", "attributes", None, "GetObjectAttributes", "read", objects.attributes,
                       public=True),
+            Operation("object", "GET", "tagging", None, "GetObjectTagging", "read", tagging.get_object),
+            Operation("object", "PUT", "tagging", None, "PutObjectTagging", "write", tagging.put_object),
+            Operation("object", "DELETE", "tagging", None, "DeleteObjectTagging", "write", tagging.delete_object),
             Operation("object", "GET", "retention", None, "GetObjectRetention", "read", locks.get_retention),
             Operation("object", "PUT", "retention", None, "PutObjectRetention", "write", locks.put_retention),
             Operation("object", "GET", "legal-hold", None, "GetObjectLegalHold", "read", locks.get_legal_hold),

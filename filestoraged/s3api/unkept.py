@@ -3,9 +3,9 @@ with S3's error instead of taken and ignored: a backup tool that is told
 200 to "lock this until 2030" believes its backups immutable.
 
 Refused: server-side encryption (the bytes are stored as sent), a storage
-class other than STANDARD, tagging, a website redirect, ACL grants, and a
-canned ACL other than what the access mode makes true. (Object lock is
-kept: ``locking``.) Taken, because they are true: storage
+class other than STANDARD, a website redirect, ACL grants, and a canned
+ACL other than what the access mode makes true. (Object lock and tagging
+are kept: ``locking``, ``tagging``.) Taken, because they are true: storage
 class STANDARD (s3cmd sends it), the canned ACLs ``private`` (what many
 SDK users send by default), ``bucket-owner-read`` and
 ``bucket-owner-full-control`` (there is one owner), ``public-read`` where
@@ -20,7 +20,6 @@ from ..errors import BadRequest, NotImplementedHere
 # Headers naming a feature this server does not carry out, by prefix: what S3 calls it.
 _NOT_DONE = (
     ("x-amz-server-side-encryption", "server-side encryption (objects are stored as sent)"),
-    ("x-amz-tagging", "object tagging"),
     ("x-amz-website-redirect-location", "website redirects"),
 )
 _TRUE_EVERYWHERE = ("private", "bucket-owner-read", "bucket-owner-full-control")
