@@ -180,6 +180,8 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
             ("ETag", "<code>%s</code>" % escape(entry.etag)), ("SHA-256", "<code>%s</code>" % escape(entry.oid))]
     if version is not None or entry.version:
         rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
+    if entry.tags:
+        rows.append(("Tags", ", ".join("%s=%s" % (escape(name), escape(value)) for name, value in entry.tags.items())))
     facts = "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows)
     actions = ('<a class="button" href="%s">Download</a> <a class="button secondary" href="%s">Open in the browser</a>'
                % (link("/console/download", bucket=bucket, key=key, version=version),
