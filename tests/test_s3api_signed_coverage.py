@@ -97,6 +97,17 @@ class UnsignedHeaderTests(SignedCoverageCase):
         self.assertEqual(reply.status, 403, reply)
         self.assertNotIn(b"salaries", reply.body)
 
+    def test_a_signing_date_that_is_no_date_is_refused(self):
+        """A 13th month or a 32nd day is AccessDenied (was a 500)."""
+        for stamp in ("20261325T000000Z", "20260232T000000Z", "20260101T250000Z"):
+            with self.subTest(stamp=stamp):
+                headers = self.signer.headers("GET", "/private/payroll.csv")
+                headers["Authorization"] = headers["Authorization"].replace(headers["x-amz-date"][:8], stamp[:8])
+                headers["x-amz-date"] = stamp
+                reply = self.send("GET", "/private/payroll.csv", headers)
+                self.assertS3Error(reply, 403, "AccessDenied")
+                self.assertNotIn(b"salaries", reply.body)
+
     def test_what_clients_sign_is_taken(self):
         body = b"whole"
         headers = self.signer.headers("PUT", "/box/ok", headers={"x-amz-meta-a": "1", "Content-Type": "text/plain"},

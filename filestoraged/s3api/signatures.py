@@ -12,11 +12,11 @@ scopes (an unsigned request may only read objects, under ``writes``).
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Optional, Tuple
 
 from urllib.parse import unquote
@@ -170,7 +170,7 @@ class Signatures:
         return token
 
     def _check_time(self, claim: Claim) -> None:
-        signed_at = calendar.timegm(time.strptime(claim.stamp, "%Y%m%dT%H%M%SZ"))
+        signed_at = _signed_at(claim.stamp)
         now = self.clock()
         if claim.presigned:
             if claim.expires is None or not 1 <= claim.expires <= MAX_EXPIRES:
@@ -249,3 +249,16 @@ def allow(caller: Caller, need: Need) -> None:
                         ).as_s3("AccessDenied")
     raise Forbidden("the token %r lacks the scope %s" % (caller.name, need.scope)).as_s3("AccessDenied")
 
+
+
+def _signed_at(stamp: str) -> float:
+    """An ``x-amz-date`` (``YYYYMMDDTHHMMSSZ``, its digits checked already)
+    as a timestamp; ``Forbidden`` (AccessDenied) for a date that is none,
+    such as a 13th month (was a 500). Read by hand: ``time.strptime`` cost a
+    tenth of a millisecond of every signed request."""
+    try:
+        when = datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]), int(stamp[11:13]),
+                        int(stamp[13:15]), tzinfo=timezone.utc)
+    except ValueError:
+        raise Forbidden("x-amz-date %s is not a date" % stamp[:20]).as_s3("AccessDenied") from None
+    return when.timestamp()
