@@ -440,6 +440,19 @@ class RemovalTests(S3ApiTestCase):
         self.assertEqual(self.app.claims.sweep(60, wait=True), 1)
         self.assertEqual(self.data("GET", sha256(data)).status, 404)
 
+    def test_a_write_lets_go_of_its_pin_with_its_key(self):
+        """The upload's pin goes in the key's own commit; a write that
+        fails keeps no pin either (its bytes fall idle, to go after the grace)."""
+        data = b"pinned, then named"
+        self.admin.put_object(Bucket="bkt", Key="k", Body=data)
+        self.admin.copy_object(Bucket="bkt", Key="copy", CopySource="bkt/k")
+        self.assertEqual(self.app.records.get("s3/blobs/bkt/" + sha256(data)).value.get("pins"), {})
+        refused = b"refused by its condition"
+        self.assertEqual(self.code_of(self.admin.put_object, Bucket="bkt", Key="k", Body=refused, IfNoneMatch="*"),
+                         "PreconditionFailed")
+        blob = self.app.records.get("s3/blobs/bkt/" + sha256(refused)).value
+        self.assertEqual((blob.get("pins"), blob.get("idle") is not None), ({}, True))
+
     def test_a_data_delete_never_takes_what_a_key_names(self):
         data = b"named by a key"
         self.admin.put_object(Bucket="bkt", Key="k", Body=data)

@@ -64,6 +64,7 @@ class Pin:
         self.oid: Optional[str] = None
         self.pin = "pin-" + secrets.token_hex(8)
         self.known = False
+        self.released = False  # let go with the key's own commit (``Claims.release``)
 
     def hashed(self, oid: str) -> None:
         self.known = self._claims._pin(self._bucket, oid, self.pin)
@@ -94,8 +95,22 @@ class Claims:
         try:
             yield pin
         finally:
-            if pin.oid is not None:
+            if pin.oid is not None and not pin.released:
                 self._unpin(bucket, pin.oid, pin.pin)
+
+    def release(self, pin: Pin) -> None:
+        """Let go of ``pin`` as part of the caller's batch, once a key names
+        its bytes in that same batch: one commit for both (where the records
+        batch at all), and nothing to settle after, since the name holds the
+        bytes from the moment the pin stops. Call ``released`` once the
+        batch is committed."""
+        def drop(value: Optional[dict]) -> Optional[dict]:
+            if value is None or pin.pin not in value.get("pins", {}):
+                return None
+            return dict(value, pins={held: at for held, at in value["pins"].items() if held != pin.pin})
+
+        if pin.oid is not None:
+            self.records.update(_blob(pin._bucket, pin.oid), drop)
 
     def stored(self, bucket: str, pin: Pin, created: bool) -> None:
         """An S3 upload stored its bytes (``created``: they were new): bytes

@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Union
 from ..errors import MethodNotAllowed, NotFound
 from ..storage.names import repository
 from .buckets import Bucket, Buckets
-from .claims import Claims
+from .claims import Claims, Pin
 from .keys import Entry, Keys
 from .locks import guard, kept_until
 from .versions import NULL, Version, Versions, checked_id, label, new_version_id
@@ -43,9 +43,10 @@ class Keyspace:
         self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
 
     def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
-             if_none_match: Union[bool, str] = False) -> Entry:
+             if_none_match: Union[bool, str] = False, pin: Optional[Pin] = None) -> Entry:
         """Make ``key`` of ``bucket`` (as looked up when the request began)
-        name ``entry``, whose bytes the caller holds pinned; the entry as
+        name ``entry``, whose bytes the caller holds pinned (``pin``: let go
+        in the same commit as the key, where given); the entry as
         written (with its version id where the bucket keeps versions).
         The conditions, ``PreconditionFailed`` and NoSuchKey as ``Keys.put``; ``NotFound`` (NoSuchBucket)
         if the bucket went meanwhile, with nothing kept."""
@@ -60,10 +61,14 @@ class Keyspace:
                 named = self.claims.name(bucket.name, entry.oid, key)
                 replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match,
                                          self._keeper(bucket, key, kept))
+                if pin is not None:
+                    self.claims.release(pin)
         except BaseException:
             if named:
                 self.claims.unname(bucket.name, entry.oid, key)
             raise
+        if pin is not None:
+            pin.released = True
         if not self.buckets.holds(bucket):
             self.keys.take_back(bucket.name, key, entry, replaced)
             if named:
@@ -95,7 +100,7 @@ class Keyspace:
         with self.claims.pinned(bucket.name) as pin:
             pin.hashed(entry.oid)
             self.claims.backend.stat(repository(bucket.name), entry.oid)
-            return self.name(bucket, key, entry, if_none_match=if_none_match)
+            return self.name(bucket, key, entry, if_none_match=if_none_match, pin=pin)
 
     def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False,
                condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:

@@ -269,7 +269,7 @@ class S3KeyTarget(Target):
             put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
             claims.stored(self.bucket, pin, put.created)
             entry = self.app.keyspace.name(self.found, self.key, self.entry(put.info), self.if_match,
-                                           self.if_none_match)
+                                           self.if_none_match, pin)
         return Stored(put.info, put.created, entry=entry)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
