@@ -1,5 +1,5 @@
 """Benchmarks, run by hand:
-``python -m bench.run [--runs N] [--only disk|memcached|s3|s3api|lfs|kv|scale] [--against REV]``.
+``python -m bench.run [--runs N] [--only disk|memcached|s3|s3api|putcpu|lfs|kv|scale|console] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -242,7 +242,8 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "lfs", "kv", "scale", "console"],
+    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "putcpu", "lfs", "kv", "scale",
+                                           "console"],
                         help="run one group only (scale and console run only when asked: they fill a store of "
                         "--objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -267,6 +268,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import s3api_bench  # needs boto3: run with .venv/bin/python
 
             s3api_bench.run(work, args.runs, report)
+        if args.only in (None, "putcpu"):
+            from . import put_cpu_bench  # the S3 side's key pair is made as the s3api group's
+
+            put_cpu_bench.run(work, args.runs, report)
         if args.only in (None, "lfs"):
             from . import lfs_bench
 
