@@ -136,6 +136,10 @@ class S3Face:
             Operation("object", "PUT", None, None, "PutObject", "create", objects.put),
             Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete),
         ]
+        # The rows of each place and method, in the table's order (the first that matches wins).
+        self.rows: Dict[Tuple[str, str], List[Operation]] = {}
+        for row in self.table:
+            self.rows.setdefault((row.level, row.method), []).append(row)
 
     def site(self) -> Site:
         router = Router()
@@ -162,8 +166,8 @@ class S3Face:
         request_id = request.identify()
         level = "service" if bucket is None else "bucket" if key is None else "object"
         query = request.query
-        operation = next((row for row in self.table if row.matches(level, request.method, query, request.headers)),
-                         None)
+        operation = next((row for row in self.rows.get((level, request.method), ())
+                          if row.matches(level, request.method, query, request.headers)), None)
         if operation is None:
             request.operation = "NotImplemented"
             raise NotImplementedHere("%s of a%s %s with %s is not an S3 operation this server carries out"
