@@ -85,23 +85,23 @@ class Buckets:
 
     def set_lifecycle(self, bucket: Bucket, rules: Optional[List[dict]]) -> None:
         """Set ``bucket``'s lifecycle rules (None: remove them)."""
-        def setting(value: dict) -> dict:
-            value = dict(value, lifecycle=rules)
-            if rules is None:
-                del value["lifecycle"]
-            return value
-
-        self._change(bucket, setting)
+        self._set(bucket, "lifecycle", rules)
 
     def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
         """Set ``bucket``'s tags (None: remove them)."""
-        def setting(value: dict) -> dict:
-            value = dict(value, tags=tags)
-            if tags is None:
-                del value["tags"]
+        self._set(bucket, "tags", tags)
+
+    def _set(self, bucket: Bucket, name: str, setting) -> None:
+        """One setting of ``bucket``'s record set (None: removed)."""
+        def changing(value: dict) -> dict:
+            value = dict(value)
+            if setting is None:
+                value.pop(name, None)
+            else:
+                value[name] = setting
             return value
 
-        self._change(bucket, setting)
+        self._change(bucket, changing)
 
     def _change(self, bucket: Bucket, change) -> None:
         def changing(value: Optional[dict]) -> Optional[dict]:
