@@ -2,11 +2,13 @@
 ``x-amz-tagging`` on PutObject, CopyObject and CreateMultipartUpload, with
 CopyObject's ``x-amz-tagging-directive``), a bucket's tags
 (Put/Get/DeleteBucketTagging), and the ``x-amz-tagging-count`` a GET or
-HEAD gives. Tags are kept with the version they were given to, in the
-order given, as S3 keeps them: at most 10 an object (50 a bucket), keys of
+HEAD gives. Tags are kept with the version they were given to, as S3
+keeps them: at most 10 an object (50 a bucket), keys of
 1-128 characters, values of up to 256, no key twice (``InvalidTag``).
 Changing an object's tags changes nothing else of it, and is allowed on a
-version under an object lock, as in S3."""
+version under an object lock, as in S3. Tags are given back in the order
+of their keys (a header's ``bar`` alone is the key ``bar`` with an empty
+value)."""
 
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def tags_of_header(headers) -> Optional[Dict[str, str]]:
     if value is None or not value.strip():
         return None
     try:
-        pairs = parse_qsl(value.strip(), keep_blank_values=True, strict_parsing=True, errors="strict")
+        pairs = parse_qsl(value.strip(), keep_blank_values=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("x-amz-tagging is key=value pairs joined by &, URL-encoded").as_s3("InvalidArgument") from None
     return _checked(pairs, MAX_OBJECT_TAGS) or None
@@ -130,7 +132,7 @@ def _checked(pairs: List[tuple], most: int) -> Dict[str, str]:
         if name in tags:
             raise BadRequest("the tag key %s is given twice" % name[:MAX_TAG_KEY]).as_s3("InvalidTag")
         tags[name] = value
-    return tags
+    return dict(sorted(tags.items()))
 
 
 def _tag_set(tags: Optional[Dict[str, str]]) -> Response:
