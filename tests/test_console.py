@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from unittest import mock
 from urllib.parse import urlencode, urlsplit
@@ -253,11 +254,21 @@ class BrowseTests(ConsoleCase):
         got = self.admin.get_object(Bucket="photos", Key="2026/big.iso")
         self.assertEqual((got["Body"].read(), got["ETag"]), (data, '"%s"' % hashlib.md5(data).hexdigest()))
         _, adder = self.app.tokens.create(["data:photos:create", "data:photos:read"], "adder")
-        adding = self.session(adder)
+        adding = self.session(adder)  # may add keys, not replace them: told at once, nothing kept
+        uploads = os.path.join(self.config.data_dir, "uploads")
+        before = sorted(os.listdir(uploads))
         again = self.tus("POST", "/console/uploads", adding, **{"Upload-Length": "3", "Upload-Metadata": meta})
-        place = "/console/uploads/" + again.headers["Location"].rsplit("/", 1)[1]
+        self.assertEqual(again.status, 412, again)
+        self.assertEqual(sorted(os.listdir(uploads)), before)
+        new = "target czM=,bucket %s,key %s" % (b64("photos"), b64("2026/new.iso"))
+        made = self.tus("POST", "/console/uploads", adding, **{"Upload-Length": "3", "Upload-Metadata": new})
+        place = "/console/uploads/" + made.headers["Location"].rsplit("/", 1)[1]
+        self.admin.put_object(Bucket="photos", Key="2026/new.iso", Body=b"came first")  # meanwhile
         self.assertEqual(self.tus("PATCH", place, adding, b"new", **piece, **{"Upload-Offset": "0"}).status, 412)
+        self.assertEqual(sorted(os.listdir(uploads)), before)  # refused for good: the upload gone with its bytes
+        self.assertEqual(self.tus("HEAD", place, adding, headers={}).status, 404)
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/big.iso")["Body"].read(), data)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/new.iso")["Body"].read(), b"came first")
 
     def test_resumable_uploads_into_an_s3_key_with_a_token(self):
         """/uploads takes an S3 key as its target (``s3``, ``bucket``,

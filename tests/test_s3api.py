@@ -54,6 +54,9 @@ class BucketTests(S3ApiTestCase):
         self.assertEqual([b["Name"] for b in prefixed["Buckets"]], ["a-four", "a-one", "a-two"])
         self.assertEqual((prefixed["Prefix"], "ContinuationToken" in prefixed), ("a-", False))
         self.assertEqual(len(self.admin.list_buckets()["Buckets"]), 4)
+        self.admin.create_bucket(Bucket="c-far", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.assertEqual([b["Name"] for b in self.admin.list_buckets(BucketRegion="eu-west-1")["Buckets"]], ["c-far"])
+        self.assertNotIn("c-far", [b["Name"] for b in self.admin.list_buckets(BucketRegion="us-east-1")["Buckets"]])
         self.assertEqual(self.code_of(self.admin.list_buckets, MaxBuckets=10001), "InvalidArgument")
 
     def test_what_cannot_be_done_to_a_bucket(self):

@@ -27,14 +27,17 @@ class BucketOperations:
     def list_buckets(self, request: Request, caller: Caller, bucket: None, key: None) -> Response:
         """ListBuckets, all at once or a page of ``max-buckets`` at a time
         (``continuation-token``: the last name of the page before), of the
-        names that begin with ``prefix``."""
+        names that begin with ``prefix``, of ``bucket-region`` only if given."""
         query = request.query
         try:
             limit = whole_number(query.get("max-buckets"), "max-buckets", MAX_BUCKETS, 1, MAX_BUCKETS)
         except BadRequest as error:
             raise error.as_s3("InvalidArgument") from None
         after, prefix = query.get("continuation-token") or "", query.get("prefix") or ""
+        region = query.get("bucket-region")
         found, more = self.buckets.page(prefix, after, limit)
+        if region is not None:  # the buckets of that region only (the page may then hold fewer)
+            found = [one for one in found if (one.region or "us-east-1") == region]
         listed = [Element("Bucket", [Element("Name", one.name), Element("CreationDate", iso_time(one.created)),
                                      Element("BucketRegion", one.region or "us-east-1")]) for one in found]
         body = [Element("Owner", owner(OWNER)), Element("Buckets", listed)]

@@ -41,7 +41,7 @@ from ..storage.interface import Backend
 from ..storage.names import SHARES
 from .rules import Link, LinkRules, NewLink, check_alive, token_hash
 from .passwords import Passwords
-from .sweep import LINKS, MADE, RACED, LinkSweep, link_of, live_holds, made_key
+from .sweep import LINKS, RACED, LinkSweep, link_of, live_holds, made_key, made_prefix
 from .sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class LinkStore(LinkRules):
         """The links the token named ``maker`` made, oldest first, a page of
         at most ``limit`` after ``after`` (a place an earlier page gave);
         the place the next page starts after (None: no more)."""
-        prefix = "%s%s/" % (MADE, maker)
+        prefix = made_prefix(maker)
         links: List[Link] = []
         now = self.clock()
         for key, _ in self.records.items(prefix, prefix + after if after else "", limit + 1):

@@ -66,10 +66,15 @@ def link_of(link_id: str, value: dict, now: float) -> Link:
                 value["created"], value["expires"], int(bool(value.get("deleted"))), 0, value.get("maker"))
 
 
+def made_prefix(maker: str) -> str:
+    """Where the entries of the links ``maker`` made are (``made_key``)."""
+    return "%s%s/" % (MADE, maker)
+
+
 def made_key(maker: str, created: float, link_id: str) -> str:
     """The entry that lists link ``link_id`` among those ``maker`` made
     (by when it was made: a token's links page oldest first)."""
-    return "%s%s/%017d-%s" % (MADE, maker, int(created * 1_000_000), link_id)
+    return "%s%017d-%s" % (made_prefix(maker), int(created * 1_000_000), link_id)
 
 
 def due_key(when: float, kind: str, name: str) -> str:

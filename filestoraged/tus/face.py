@@ -155,10 +155,17 @@ class ResumableFace(Face):
 
     def _finish(self, request: Request, upload: Upload, writer: Writer) -> None:
         """The last byte is in: the bytes go where the target says, and the
-        upload keeps what a single upload to that face would have answered."""
+        upload keeps what a single upload to that face would have answered.
+        A target that refuses for good (``PreconditionFailed``: an S3 key an
+        append-only token may not replace came meanwhile) ends the upload,
+        its bytes gone; another failure keeps it, to be asked again."""
         target = self._target(upload)
-        with closing(writer.finished()) as source:
-            stored = target.store(source)
+        try:
+            with closing(writer.finished()) as source:
+                stored = target.store(source)
+        except PreconditionFailed:
+            self.uploads.remove(writer.upload)
+            raise
         self.uploads.finish(upload, target.result(stored, request.base_url))
 
     def _check_quota(self, pending: int) -> None:

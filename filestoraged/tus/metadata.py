@@ -20,10 +20,10 @@ import binascii
 import re
 from typing import Callable, Dict, Optional
 
-from ..access.scopes import Scope
+from ..access.scopes import Need, Scope
 from ..base.header_values import file_name, media_type
 from ..catalog.names import bucket_name, object_key
-from ..errors import BadRequest
+from ..errors import BadRequest, PreconditionFailed
 from ..sharing.rules import MAX_DOWNLOADS
 from ..uploads.targets import FilesTarget, RepositoryTarget, ResumedKeyTarget, ShareTarget, Target, Terms
 from ..wire.fields import whole_number
@@ -100,9 +100,13 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     where the token may add keys but not replace them (append-only), made
     only if it names nothing, as a PutObject of that token (in a bucket
     whose versioning is enabled a write replaces nothing: it adds a version)."""
-    bucket = app.buckets.require(bucket_name(metadata.get("bucket") or ""))
-    key = object_key(metadata.get("key") or "")
+    name, key = bucket_name(metadata.get("bucket") or ""), object_key(metadata.get("key") or "")
+    grant.require(Need(Scope("data", "create", name, key)))  # before saying what exists
+    bucket = app.buckets.require(name)
     replaces = bucket.versioning == "Enabled" or grant.allows(Scope("data", "write", bucket.name, key))
+    if not replaces and app.keys.get(bucket.name, key) is not None:  # learned now, not after every byte
+        raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace them"
+                                 % key[:200])
     return ResumedKeyTarget(app, bucket, key, content_type, create_only=not replaces)
 
 
