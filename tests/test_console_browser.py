@@ -19,6 +19,8 @@ from .s3api_support import BotoCase
 from .test_browser import browser
 from .test_pages import wait_in
 
+LFS = "application/vnd.git-lfs+json"
+
 
 class ConsoleInChromiumTests(BotoCase):
     @classmethod
@@ -79,6 +81,7 @@ class ConsoleInChromiumTests(BotoCase):
 
     def test_sign_in_browse_download_delete_and_sign_out(self):
         self.sign_in()
+        self.assertIn("photos 4 objects", self.element("main").text)  # each bucket's usage
         self.assertNotIn(self.secret, self.driver.execute_script("return document.cookie"))  # HttpOnly
         self.assertEqual(self.driver.execute_script("return localStorage.length + sessionStorage.length"), 0)
         self.link("photos").click()
@@ -282,6 +285,20 @@ class ConsoleInChromiumTests(BotoCase):
         url = self.element("dd a").text
         self.assertEqual(self.request("GET", "/" + url.split("/", 3)[3], headers={"X-Password": "pw"}).body,
                          b"the bytes of notes.txt")
+        self.link("Share links").click()  # the links this token made, and ending one
+        self.wait(lambda: self.element("h1").text == "Share links", "the share links")
+        self.assertIn("notes.txt", self.element("table").text)
+        self.assertIn("1 of 1", self.element("table").text)  # the download above was taken
+        self.assertIn("used up", self.element("table").text)
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.element("form[action='/console/share'] button").click()
+        self.wait(lambda: self.element("h1").text == "Share link made", "a second link")
+        second = "/" + self.element("dd a").text.split("/", 3)[3]
+        self.link("Share links").click()
+        self.wait(lambda: self.element("h1").text == "Share links", "the share links again")
+        self.element("button[aria-label='End the link to notes.txt']").click()
+        self.wait(lambda: "live" not in self.element("table").text, "the link ended")
+        self.assertEqual(self.request("GET", second).status, 410)
 
         self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
         self.link("Open in the browser").click()
@@ -307,9 +324,17 @@ class ConsoleInChromiumTests(BotoCase):
         self.assertEqual(self.request("PUT", "/data/scans", b"a scan", {"Authorization": "Bearer " + self.secret}
                                       ).status, 201)
         self.driver.get(self.base + "/console")
+        locked = self.request("POST", "/lfs/scans/locks", b'{"path": "art/hero.psd"}', {
+            "Authorization": "Bearer " + self.secret, "Accept": LFS, "Content-Type": LFS})
+        self.assertEqual(locked.status, 201, locked)
         self.link("scans").click()
         self.wait(lambda: "Repository scans" == self.element("h1").text, "the repository")
         self.assertIn("6 bytes", self.element("table").text)
+        self.assertIn("art/hero.psd", self.element("main").text)  # its Git LFS lock, ended here
+        self.element("button[aria-label='Unlock art/hero.psd']").click()
+        self.wait(lambda: "No file of this repository is locked" in self.element("main").text, "unlocked")
+        self.assertEqual(self.request("GET", "/lfs/scans/locks", headers={
+            "Authorization": "Bearer " + self.secret, "Accept": LFS}).json()["locks"], [])
 
         self.link("Tokens").click()
         self.wait(lambda: self.element("h1").text == "Tokens", "the tokens")
