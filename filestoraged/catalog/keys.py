@@ -28,7 +28,7 @@ class Entry:
     checksums its upload was checked against (``crc32``, ``sha1``: base64;
     a multipart upload's composite ones end ``-<parts>``), a multipart
     object's parts: their sizes and, made with a checksum, theirs; and its
-    tags (S3 object tagging), in the order given."""
+    tags (S3 object tagging), in the order of their keys."""
 
     oid: str
     size: int

@@ -133,7 +133,7 @@ class ConsoleFace(Changes, Face):
         next_page = (views.address("/console/repository", name=name, after=page[-1].oid)
                      if len(page) == PAGE else None)
         title = "Repository %s" % name if name else "The /files objects"
-        locks = self._locks(token, name, request.query.get("locks_after", "")) if name else ""
+        locks = self._locks(token, name, _place(request, "locks_after")) if name else ""
         return views.objects(title, name, [(info.oid, info.size) for info in page], next_page, who, locks)
 
     def _locks(self, token: Optional[Token], repo: str, after: str) -> str:
@@ -141,8 +141,6 @@ class ConsoleFace(Changes, Face):
         token may see them (as on ``/lfs``: who may push sees the locks)."""
         if not self._may(token, Scope("data", "write", repo)):
             return ""
-        if after and not (len(after) <= 100 and after.isalnum()):
-            raise BadRequest("locks_after= takes a place this page gave")
         locks, cursor = self.lfs_locks.listing(repo, cursor=after, limit=PAGE)
         forcing = self._may(token, Scope("data", "delete", repo))
         more = views.address("/console/repository", name=repo, locks_after=cursor) if cursor else None
@@ -216,9 +214,7 @@ class ConsoleFace(Changes, Face):
     def links(self, request: Request) -> Response:
         """The share links the token made, a page at a time."""
         token, who = self._caller(request)
-        after = request.query.get("after", "")
-        if after and not (len(after) <= 100 and all(c.isalnum() or c in "-_" for c in after)):
-            raise BadRequest("after= takes a place this page gave")
+        after = _place(request, "after")
         made, more = self.app.shares.made_by(token.name, after, PAGE) if token is not None else ([], None)
         return views.links(made, request.base_url, self.app.shares.clock(),
                            views.address("/console/links", after=more) if more else None, who,
@@ -265,11 +261,10 @@ class ConsoleFace(Changes, Face):
         def handle(request: Request, *args, **kwargs) -> Response:
             if request.method not in ("GET", "HEAD"):
                 self._form_checked(request)
-            token = None
-            if not self._off(request):
-                token = self.sessions.find(cookie(request.headers, COOKIE))
-                if token is None:
-                    raise Unauthorized("the console session ended: sign in again")
+            try:
+                token, _ = self._caller(request)
+            except SignIn:
+                raise Unauthorized("the console session ended: sign in again") from None
             request.grant = TokenGrant(token)
             return handler(request, *args, **kwargs)
         return handle
@@ -348,6 +343,14 @@ def _signed_in(handler):
         except SignIn:
             return see("/console/sign-in")
     return handle
+
+
+def _place(request: Request, name: str) -> str:
+    """Where a page of a listing starts (``name=``): a place an earlier page gave, or ""."""
+    value = request.query.get(name, "")
+    if value and not (len(value) <= 100 and all(char.isalnum() or char in "-_" for char in value)):
+        raise BadRequest("%s= takes a place this page gave" % name)
+    return value
 
 
 def _reads_in(token: Optional[Token], bucket: str) -> bool:
