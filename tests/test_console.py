@@ -187,7 +187,8 @@ class BrowseTests(ConsoleCase):
                          b"first cat")  # an older version, kept
 
     def test_copy_and_move_give_the_same_object_a_new_key(self):
-        self.admin.put_object(Bucket="photos", Key="in/a.jpg", Body=b"the cat", ContentType="image/jpeg")
+        self.admin.put_object(Bucket="photos", Key="in/a.jpg", Body=b"the cat", ContentType="image/jpeg",
+                              Tagging="pet=cat")
         session = self.session()
         fields = {"bucket": "photos", "key": "in/a.jpg", "target": "out/b.jpg", "action": "copy"}
         copied = self.post("/console/copy", session, fields)
@@ -195,6 +196,8 @@ class BrowseTests(ConsoleCase):
         self.assertEqual(copied.headers["Location"], "/console/object?bucket=photos&key=out%2Fb.jpg")
         got = self.admin.get_object(Bucket="photos", Key="out/b.jpg")
         self.assertEqual((got["Body"].read(), got["ContentType"]), (b"the cat", "image/jpeg"))
+        self.assertEqual(self.admin.get_object_tagging(Bucket="photos", Key="out/b.jpg")["TagSet"],
+                         [{"Key": "pet", "Value": "cat"}])  # its tags too, as S3's CopyObject copies them
         stored = len(self.app.backend.index.shard("repos/photos", sha256(b"the cat")[:2]))
         self.assertEqual(stored, 1)  # one object, two keys
         moved = self.post("/console/copy", session, dict(fields, key="out/b.jpg", target="c.jpg", action="move"))

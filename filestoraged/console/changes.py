@@ -79,7 +79,7 @@ class Changes:
         entry = self._entry(bucket, key, None if version is None else checked_id(version))
         copied = Entry(entry.oid, entry.size, entry.etag, self.app.records.now(), entry.content_type,
                        dict(entry.headers), dict(entry.meta), dict(entry.checksums), entry.parts, entry.part_sizes,
-                       entry.part_checksums)
+                       entry.part_checksums, tags=entry.tags)
         self.app.keyspace.name_again(found, target, copied)
         if moving:
             self.app.keyspace.forget(found, key)
