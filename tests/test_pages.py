@@ -152,13 +152,27 @@ def text_of(driver, selector: str) -> str:
 
 def wait_in(driver, condition, what: str) -> None:
     """Wait for ``condition()`` in the browser; an element of the page being
-    left (stale) or not there yet counts as not yet."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    left (stale) or not there yet counts as not yet. Decision: so does
+    Chromium's "Node with given id does not belong to the document", what
+    chromedriver answers (as a bare WebDriverException, not a stale element)
+    when the page is replaced between finding an element and reading it: a
+    CI run failed on it after a form's submit."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, \
+        WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def polled(driver) -> bool:
+        try:
+            return condition()
+        except (NoSuchElementException, StaleElementReferenceException):
+            raise
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return False
+            raise
+
     WebDriverWait(driver, 30, poll_frequency=0.05,
-                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda driver: condition(), what)
+                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(polled, what)
 
 
 class PagesInChromiumTests(BrowserCase):
