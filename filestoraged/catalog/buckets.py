@@ -32,18 +32,23 @@ class Bucket:
     lock: Optional[dict] = None  # object lock on: {"default": {"mode", "days"}}, or {} without a default
     lifecycle: Optional[List[dict]] = None  # its lifecycle rules (``lifecycle.Rule``), if set
     tags: Optional[Dict[str, str]] = None  # its tags (S3 bucket tagging), if set
+    acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``), if set
 
 
 class Buckets:
     def __init__(self, records: Records) -> None:
         self.records = records
 
-    def create(self, name: str, region: str = "", locked: bool = False) -> Bucket:
-        """A new bucket (``locked``: with object lock on, and so versioning);
+    def create(self, name: str, region: str = "", locked: bool = False, acl: Optional[str] = None) -> Bucket:
+        """A new bucket (``locked``: with object lock on, and so versioning;
+        ``acl``: its canned ACL, if one widens access);
         ``Conflict`` (BucketAlreadyOwnedByYou) if it exists (the caller
         decides whether that is an error: ``s3api.buckets``)."""
-        bucket = Bucket(name, self.records.now(), region, "Enabled" if locked else "", {} if locked else None)
+        bucket = Bucket(name, self.records.now(), region, "Enabled" if locked else "", {} if locked else None,
+                        acl=acl)
         value = {"created": bucket.created, "region": region}
+        if acl is not None:
+            value["acl"] = acl
         if locked:
             value.update(versioning="Enabled", lock={})
         try:
@@ -86,6 +91,10 @@ class Buckets:
     def set_lifecycle(self, bucket: Bucket, rules: Optional[List[dict]]) -> None:
         """Set ``bucket``'s lifecycle rules (None: remove them)."""
         self._set(bucket, "lifecycle", rules)
+
+    def set_acl(self, bucket: Bucket, acl: Optional[str]) -> None:
+        """Set ``bucket``'s canned ACL (None: private)."""
+        self._set(bucket, "acl", acl)
 
     def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
         """Set ``bucket``'s tags (None: remove them)."""
@@ -178,4 +187,4 @@ class Buckets:
 
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
-                  value.get("lock"), value.get("lifecycle"), value.get("tags"))
+                  value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"))

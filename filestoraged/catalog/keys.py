@@ -44,6 +44,7 @@ class Entry:
     version: Optional[str] = None  # its version id in a versioned bucket (None: the ``null`` version)
     lock: Optional[dict] = None  # its object lock: {"mode", "until", "hold"} (``locks``)
     tags: Optional[Dict[str, str]] = None  # its tags (None: none)
+    acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``; None: private)
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
@@ -55,7 +56,7 @@ class Entry:
                  "content_type": self.content_type, "headers": dict(self.headers), "meta": dict(self.meta),
                  "checksums": dict(self.checksums), "parts": self.parts,
                  "part_sizes": None if self.part_sizes is None else list(self.part_sizes)}
-        for name in ("part_checksums", "version", "lock", "tags"):  # most entries have none: kept small
+        for name in ("part_checksums", "version", "lock", "tags", "acl"):  # most entries have none: kept small
             field_value = getattr(self, name)
             if field_value is not None:
                 value[name] = list(field_value) if name == "part_checksums" else (
@@ -84,7 +85,8 @@ class Entry:
         get = value.get
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
-                   _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"), get("tags"))
+                   _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"), get("tags"),
+                   get("acl"))
 
 
 @dataclass(frozen=True)

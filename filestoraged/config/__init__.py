@@ -87,6 +87,7 @@ class Config:
     s3_region: str = "us-east-1"
     s3_api: str = ""
     s3_key_file: str = ""
+    s3_public_acls: bool = False
     cache: str = ""
     max_size: int = 50 * MIB
     max_bytes: int = 0
@@ -161,6 +162,9 @@ OPTIONS: List[Option] = [
            "--host); off when empty"),
     Option("s3_key_file", str, "the server key the S3 API's secrets are derived from (made, 0600, when missing; "
            "several daemons over one --records s3 bucket share one); default: <data-dir>/s3.key"),
+    Option("s3_public_acls", _bool, "let the S3 API's canned ACLs (public-read, public-read-write, "
+           "authenticated-read) open a bucket or an object to every caller; off: refused unless the access mode "
+           "makes them true"),
     Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),

@@ -100,9 +100,9 @@ def document(root: str, children: Iterable[Element], namespace: bool = True) -> 
     return "".join(out)
 
 
-def xml_answer(status: int, root: str, children: Iterable[Element], headers: Optional[Dict[str, str]] = None
-               ) -> TextResponse:
-    return TextResponse(status, document(root, children), XML_TYPE, dict(headers or {}))
+def xml_answer(status: int, root: str, children: Iterable[Element], headers: Optional[Dict[str, str]] = None,
+               namespace: bool = True) -> TextResponse:
+    return TextResponse(status, document(root, children, namespace), XML_TYPE, dict(headers or {}))
 
 
 def code_of(error: BaseException) -> str:

@@ -1,7 +1,6 @@
 """The S3 API's bucket operations: ListBuckets, CreateBucket, HeadBucket,
-DeleteBucket, GetBucketLocation, Put/GetBucketVersioning; and the answers
-of a store without ACLs of its own (Get*Acl: the access mode's truth),
-which clients ask on every clean-up."""
+DeleteBucket, GetBucketLocation, Put/GetBucketVersioning; and the canned
+ACLs of buckets and objects (Put/Get*Acl: ``acls``)."""
 
 from __future__ import annotations
 
@@ -11,11 +10,11 @@ from ..errors import BadRequest, Conflict, NotImplementedHere
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
-from .versions import read_entry
+from .versions import read_entry, version_header
 from .signatures import Caller
-from .unkept import refuse_unkept_bucket
+from .acls import OWNER, acl_answer, acl_of_request, asked_acl
+from .unkept import refuse_features
 
-OWNER = "filestoraged"  # the one owner of every bucket and object
 MAX_BUCKETS = 10000  # the largest max-buckets of ListBuckets, as S3's
 
 
@@ -49,14 +48,15 @@ class BucketOperations:
 
     def create(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         name = bucket_name(bucket)
-        refuse_unkept_bucket(request.headers, caller.mode)
+        refuse_features(request.headers)
+        acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
         region = ""
         raw = request.body(MAX_XML).read_all()
         if raw.strip():
             region = text_of(read_xml(raw, "CreateBucketConfiguration"), "LocationConstraint") or ""
         locked = (request.headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
         try:
-            self.buckets.create(name, region, locked)
+            self.buckets.create(name, region, locked, acl)
         except Conflict:
             # As S3 in its first region: making again a bucket one owns is
             # 200, the bucket as it was; asked elsewhere, or with an object
@@ -107,26 +107,27 @@ class BucketOperations:
         return EmptyResponse(200)
 
     def acl(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        self.buckets.require(bucket)
-        return _policy(caller.mode, on_bucket=True)
+        return acl_answer(caller.mode, self.buckets.require(bucket).acl, on_bucket=True)
+
+    def put_acl(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
+        found = self.buckets.require(bucket)
+        self.buckets.set_acl(found, acl_of_request(request, caller.mode, self.app.config.s3_public_acls))
+        return EmptyResponse(200)
 
     def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        read_entry(self.app, self.buckets.require(bucket), key, request.query.get("versionId"))
-        return _policy(caller.mode, on_bucket=False)
+        found = self.buckets.require(bucket)
+        entry = read_entry(self.app, found, key, request.query.get("versionId"))
+        answer = acl_answer(caller.mode, entry.acl, on_bucket=False)
+        answer.headers.update(version_header(found, entry))
+        return answer
 
+    def put_object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
+        found = self.buckets.require(bucket)
+        acl = acl_of_request(request, caller.mode, self.app.config.s3_public_acls)
 
-_XSI = ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+        def setting(entry) -> None:
+            entry.acl = acl
 
+        written = self.app.keyspace.amend(bucket, key, request.query.get("versionId"), setting)
+        return EmptyResponse(200, version_header(found, written))
 
-def _policy(mode: str, on_bucket: bool) -> Response:
-    """The truth of the access mode as an ACL: the one owner's full control,
-    and what anyone may do without a key: read objects under ``writes``
-    (listing needs a key), read and write everything under ``off``."""
-    grants = [Element("Grant", [Element("Grantee", owner(OWNER), _XSI + ' xsi:type="CanonicalUser"'),
-                                Element("Permission", "FULL_CONTROL")])]
-    public = {"writes": () if on_bucket else ("READ",), "off": ("READ", "WRITE")}.get(mode, ())
-    grants += [Element("Grant", [Element("Grantee", [Element("URI", ALL_USERS)], _XSI + ' xsi:type="Group"'),
-                                 Element("Permission", permission)]) for permission in public]
-    return xml_answer(200, "AccessControlPolicy", [Element("Owner", owner(OWNER)),
-                                                    Element("AccessControlList", grants)])

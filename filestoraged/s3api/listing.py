@@ -21,7 +21,7 @@ from ..errors import BadRequest
 from ..web.messages import Request, Response
 from ..wire.fields import whole_number
 from .answers import Element, Markup, document, iso_time, owner, xml_answer
-from .buckets import OWNER
+from .acls import OWNER
 from .signatures import Caller
 
 MAX_KEYS = 1000

@@ -35,7 +35,7 @@ from ..web.messages import EmptyResponse, Request, Response
 from ..wire.conditions import Validators, judge_source
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
-from .buckets import OWNER
+from .acls import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
 from .conditions import write_conditions
@@ -45,6 +45,7 @@ from .versions import read_entry, written_header
 from .locking import lock_fields
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
+from .acls import asked_acl
 from .unkept import refuse_unkept
 
 MIN_PART = 5 * 1024 * 1024  # bytes every part but the last must hold, as S3 asks
@@ -58,7 +59,8 @@ class MultipartOperations:
 
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         found = self.app.buckets.require(bucket)
-        refuse_unkept(request.headers, caller.mode)
+        refuse_unkept(request.headers)
+        acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
         create_only(caller, self.app.keys, found, key)  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
@@ -70,6 +72,8 @@ class MultipartOperations:
             fields["lock"] = lock
         if tags is not None:
             fields["tags"] = tags
+        if acl is not None:
+            fields["acl"] = acl
         if checksum is not None:
             fields["checksum"] = checksum.record()
         upload = self.unfinished.create(bucket, key, fields)
@@ -152,7 +156,7 @@ class MultipartOperations:
             return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
                          dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), kept, len(parts),
                          [part.size for part in parts], [part.checksum for part in parts] if checksum else None,
-                         lock=fields.get("lock"), tags=fields.get("tags"))
+                         lock=fields.get("lock"), tags=fields.get("tags"), acl=fields.get("acl"))
 
         def whole(oid: str) -> None:
             if stated_sha256 is not None and stated_sha256 != sha256_of(oid):

@@ -41,6 +41,7 @@ from .locking import bypass_asked, lock_fields, lock_headers
 from .signatures import Caller, allow, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import read_entry, version_header, written_header
+from .acls import asked_acl
 from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
@@ -64,7 +65,8 @@ class ObjectOperations:
     def put(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         found = self.buckets.require(bucket)
         headers = request.headers
-        refuse_unkept(headers, caller.mode)
+        refuse_unkept(headers)
+        acl = asked_acl(headers, caller.mode, self.app.config.s3_public_acls)
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
         lock = lock_fields(headers, found, self.app.records.now(), with_body=True)
@@ -75,7 +77,7 @@ class ObjectOperations:
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
-                         stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags)
+                         stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags, acl=acl)
 
         target = S3KeyTarget(self.app, found, key, content_type, stream.verify, entry, if_match, if_none_match)
         with stream:
@@ -191,7 +193,8 @@ class ObjectOperations:
         same stored object (nothing copied), from another bucket the bytes
         stored in this one (one pass over them)."""
         target_bucket = self.buckets.require(bucket)
-        refuse_unkept(request.headers, caller.mode)
+        refuse_unkept(request.headers)
+        acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)  # never the source's, as S3
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
         # first: a bucket it may not read is 403 either way
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
@@ -212,7 +215,8 @@ class ObjectOperations:
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
         now = self.app.records.now()
         entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
-                      dict(source.checksums), source.parts, lock=lock, tags=copied_tags(request.headers, source))
+                      dict(source.checksums), source.parts, lock=lock, tags=copied_tags(request.headers, source),
+                      acl=acl)
         if source_bucket == bucket:
             written = self.app.keyspace.name_again(target_bucket, key, entry, only_new)
         else:

@@ -29,8 +29,8 @@ from ..access.tokens import TokenStore
 from ..errors import BadRequest, Forbidden, TooManyRequests
 from ..records.interface import Records
 from ..wire import sigv2
-from ..wire.sigv4 import (Claim, expected_signature, matches, query_pairs, read_authorization, read_presigned,
-                          signing_key, uri_encode)
+from ..wire.sigv4 import (ALGORITHM, Claim, credential, expected_signature, matches, query_pairs,
+                          read_authorization, read_presigned, signature, signing_key, uri_encode)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class Caller:
     claim a signed body's chunk signatures chain from; ``payload``: what
     the signature says of the body (``x-amz-content-sha256``: a SHA-256 or
     a payload mode); all three None when nothing is checked (``--auth
-    off``, or no signature)."""
+    off``, or no signature); ``acl_scopes``: what a bucket's or an
+    object's canned ACL lets it do besides (``acls.widened``), for this
+    request only."""
 
     scopes: Optional[Tuple[Scope, ...]]
     mode: str
@@ -56,6 +58,7 @@ class Caller:
     key: Optional[bytes] = None
     claim: Optional[Claim] = None
     payload: Optional[str] = None
+    acl_scopes: Tuple[Scope, ...] = ()
 
 
 class Signatures:
@@ -149,6 +152,56 @@ class Signatures:
             raise _mismatch(claim.access_key, claim.signature, to_sign)
         return Caller(token.scopes, mode, token.name, payload=headers.get("x-amz-content-sha256") or "UNSIGNED-PAYLOAD")
 
+    def form_caller(self, fields, mode: str, address: str) -> Caller:
+        """Who sent an upload from an HTML form (``fields``: its fields
+        before the file, lower-case names): the key that signed its
+        ``policy``, with SigV4 (``x-amz-algorithm``, ``x-amz-credential``,
+        ``x-amz-date``, ``x-amz-signature``: the hex HMAC-SHA256 of the
+        policy under the day's signing key) or SigV2 (``AWSAccessKeyId``,
+        ``signature``: the base64 HMAC-SHA1 under the secret). No policy: no
+        signature (``Caller(None)``). The policy's own terms are the
+        form's to judge (``post_policy``): what it signs is only the policy."""
+        policy = fields.get("policy")
+        if policy is None:
+            if any(name in fields for name in ("signature", "x-amz-signature", "awsaccesskeyid")):
+                raise BadRequest("a form that carries a signature carries the policy it signs"
+                                 ).as_s3("InvalidArgument")
+            return Caller(None, mode)
+        v4 = "x-amz-signature" in fields or "x-amz-algorithm" in fields
+        if v4:
+            if (fields.get("x-amz-algorithm") or "") != ALGORITHM:
+                raise BadRequest("x-amz-algorithm is %s, the one algorithm taken here" % ALGORITHM
+                                 ).as_s3("InvalidArgument")
+            missing = [name for name in ("x-amz-credential", "x-amz-date", "x-amz-signature") if not fields.get(name)]
+            if missing:
+                raise BadRequest("a form signed with SigV4 carries %s" % ", ".join(missing)).as_s3("InvalidArgument")
+            try:
+                access_key, day, region, service = credential(fields["x-amz-credential"])
+            except BadRequest as error:
+                raise error.as_s3("InvalidArgument") from None
+            if not fields["x-amz-date"].startswith(day) or service != "s3":
+                raise BadRequest("x-amz-credential is for another day or service than x-amz-date and s3"
+                                 ).as_s3("InvalidArgument")
+            given = fields["x-amz-signature"]
+        else:
+            missing = [name for name, field in (("AWSAccessKeyId", "awsaccesskeyid"), ("signature", "signature"))
+                       if not fields.get(field)]
+            if missing:
+                raise BadRequest("a form with a policy carries its signature: %s" % ", ".join(missing)
+                                 ).as_s3("InvalidArgument")
+            access_key, given = fields["awsaccesskeyid"], fields["signature"]
+        if mode == "off":
+            return Caller(None, mode)
+        now = self._not_throttled(address)
+        token = self._token(access_key, address, now)
+        secret = secret_of(self._server_key, access_key)
+        expected = (signature(signing_key(secret, day, region, service), policy) if v4
+                    else sigv2.signature(secret, policy))
+        if not matches(expected, given.strip()):
+            self.failures.add(address, now)
+            raise _mismatch(access_key, given, policy)
+        return Caller(token.scopes, mode, token.name)
+
     def _not_throttled(self, address: str) -> float:
         """Now, unless ``address`` sent too many wrong signatures lately
         (``TooManyRequests``, SlowDown)."""
@@ -236,7 +289,8 @@ def may(caller: Caller, need: Need) -> bool:
     mode = caller.mode
     if mode == "off" or (mode == "writes" and need.public):
         return True
-    return caller.scopes is not None and grants(caller.scopes, need.scope)
+    return ((caller.scopes is not None and grants(caller.scopes, need.scope))
+            or (bool(caller.acl_scopes) and grants(caller.acl_scopes, need.scope)))
 
 
 def allow(caller: Caller, need: Need) -> None:

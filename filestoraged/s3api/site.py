@@ -25,13 +25,15 @@ from ..web.messages import Request, Response
 from ..web.router import Router
 from ..web.site import Site
 from . import answers
+from .acls import BUCKET_READ, BUCKET_WRITE, OBJECT_READ, widened
 from .buckets import BucketOperations
 from .lifecycle import LifecycleOperations
 from .listing import ListingOperations
 from .locking import LockOperations
+from .forms import FormOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
-from .signatures import Signatures, allow
+from .signatures import Signatures, allow, may
 from .tagging import TaggingOperations
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,16 @@ class Operation:
     the method, the query parameter and the header it is known by (None:
     none, and no subresource either), its S3 name, what it needs (the verb
     on the bucket's repository, or ``admin``; ``public``: anyone may under
-    ``--auth writes``), and the handler."""
+    ``--auth writes``), and the handler. The verb ``form``: the handler
+    itself asks (``forms``). ``acl``: what a canned ACL may let a caller
+    do here whose token falls short (``acls``)."""
 
     def __init__(self, level: str, method: str, query: Optional[str], header: Optional[str], name: str,
-                 verb: str, handler: Callable[..., Response], public: bool = False) -> None:
+                 verb: str, handler: Callable[..., Response], public: bool = False, acl: Optional[str] = None
+                 ) -> None:
         self.level, self.method, self.query, self.header = level, method, query, header
         self.name, self.verb, self.handler, self.public = name, verb, handler, public
+        self.acl = acl
 
     def matches(self, level: str, method: str, query: Dict[str, str], headers) -> bool:
         if level != self.level or method != self.method:
@@ -70,9 +76,13 @@ class Operation:
             return not any(name in SUBRESOURCES for name in query)
         return all(name in query for name in self.query.split("&"))
 
-    def need(self, bucket: Optional[str], key: Optional[str]) -> Need:
+    def need(self, bucket: Optional[str], key: Optional[str]) -> Optional[Need]:
         """What the request's token must grant: the verb on the bucket, and
-        on its key for an object's operation (a grant may hold a prefix)."""
+        on its key for an object's operation (a grant may hold a prefix);
+        None for an upload from a form (``form``: who sent it is in the
+        form, and its handler asks once it read that far)."""
+        if self.verb == "form":
+            return None
         if self.verb == "admin":
             return Need(ADMIN)
         return Need(Scope("data", self.verb, bucket, key), public=self.public)
@@ -86,7 +96,7 @@ class S3Face:
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
-        tagging = TaggingOperations(app)
+        tagging, forms = TaggingOperations(app), FormOperations(app, self.signatures)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
@@ -100,18 +110,23 @@ class S3Face:
             Operation("bucket", "PUT", "object-lock", None, "PutObjectLockConfiguration", "admin",
                       locks.put_configuration),
             Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
+            Operation("bucket", "PUT", "acl", None, "PutBucketAcl", "admin", buckets.put_acl),
             Operation("bucket", "GET", "tagging", None, "GetBucketTagging", "read", tagging.get_bucket),
             Operation("bucket", "PUT", "tagging", None, "PutBucketTagging", "admin", tagging.put_bucket),
             Operation("bucket", "DELETE", "tagging", None, "DeleteBucketTagging", "admin", tagging.delete_bucket),
-            Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions),
+            Operation("bucket", "GET", "versions", None, "ListObjectVersions", "read", listing.versions,
+                      acl=BUCKET_READ),
             Operation("bucket", "GET", "uploads", None, "ListMultipartUploads", "read", multipart.list_uploads),
-            Operation("bucket", "GET", "list-type", None, "ListObjectsV2", "read", listing.list_v2),
-            Operation("bucket", "GET", None, None, "ListObjects", "read", listing.list_v1),
-            Operation("bucket", "HEAD", None, None, "HeadBucket", "read", buckets.head),
+            Operation("bucket", "GET", "list-type", None, "ListObjectsV2", "read", listing.list_v2, acl=BUCKET_READ),
+            Operation("bucket", "GET", None, None, "ListObjects", "read", listing.list_v1, acl=BUCKET_READ),
+            Operation("bucket", "HEAD", None, None, "HeadBucket", "read", buckets.head, acl=BUCKET_READ),
             Operation("bucket", "PUT", None, None, "CreateBucket", "admin", buckets.create),
             Operation("bucket", "DELETE", None, None, "DeleteBucket", "admin", buckets.delete),
-            Operation("bucket", "POST", "delete", None, "DeleteObjects", "delete", objects.delete_many),
+            Operation("bucket", "POST", "delete", None, "DeleteObjects", "delete", objects.delete_many,
+                      acl=BUCKET_WRITE),
+            Operation("bucket", "POST", None, None, "PostObject", "form", forms.post),
             Operation("object", "GET", "acl", None, "GetObjectAcl", "read", buckets.object_acl, public=True),
+            Operation("object", "PUT", "acl", None, "PutObjectAcl", "write", buckets.put_object_acl),
             Operation("object", "GET", "uploadId", None, "ListParts", "create", multipart.list_parts),
             Operation("object", "GET", "attributes", None, "GetObjectAttributes", "read", objects.attributes,
                       public=True),
@@ -123,18 +138,23 @@ class S3Face:
             Operation("object", "GET", "legal-hold", None, "GetObjectLegalHold", "read", locks.get_legal_hold),
             Operation("object", "PUT", "legal-hold", None, "PutObjectLegalHold", "write", locks.put_legal_hold),
             Operation("object", "PUT", "partNumber&uploadId", "x-amz-copy-source", "UploadPartCopy", "create",
-                      multipart.copy_part),
-            Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "create", multipart.upload_part),
-            Operation("object", "POST", "uploads", None, "CreateMultipartUpload", "create", multipart.create),
-            Operation("object", "POST", "uploadId", None, "CompleteMultipartUpload", "create", multipart.complete),
-            Operation("object", "DELETE", "uploadId", None, "AbortMultipartUpload", "create", multipart.abort),
-            Operation("object", "GET", None, None, "GetObject", "read", objects.get, public=True),
-            Operation("object", "HEAD", None, None, "HeadObject", "read", objects.get, public=True),
+                      multipart.copy_part, acl=BUCKET_WRITE),
+            Operation("object", "PUT", "partNumber&uploadId", None, "UploadPart", "create", multipart.upload_part,
+                      acl=BUCKET_WRITE),
+            Operation("object", "POST", "uploads", None, "CreateMultipartUpload", "create", multipart.create,
+                      acl=BUCKET_WRITE),
+            Operation("object", "POST", "uploadId", None, "CompleteMultipartUpload", "create",
+                      multipart.complete, acl=BUCKET_WRITE),
+            Operation("object", "DELETE", "uploadId", None, "AbortMultipartUpload", "create", multipart.abort,
+                      acl=BUCKET_WRITE),
+            Operation("object", "GET", None, None, "GetObject", "read", objects.get, public=True, acl=OBJECT_READ),
+            Operation("object", "HEAD", None, None, "HeadObject", "read", objects.get, public=True, acl=OBJECT_READ),
             Operation("object", "GET", "partNumber", None, "GetObject", "read", objects.get, public=True),
             Operation("object", "HEAD", "partNumber", None, "HeadObject", "read", objects.get, public=True),
-            Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "create", objects.copy),
-            Operation("object", "PUT", None, None, "PutObject", "create", objects.put),
-            Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete),
+            Operation("object", "PUT", None, "x-amz-copy-source", "CopyObject", "create", objects.copy,
+                      acl=BUCKET_WRITE),
+            Operation("object", "PUT", None, None, "PutObject", "create", objects.put, acl=BUCKET_WRITE),
+            Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete, acl=BUCKET_WRITE),
         ]
         # The rows of each place and method, in the table's order (the first that matches wins).
         self.rows: Dict[Tuple[str, str], List[Operation]] = {}
@@ -181,7 +201,11 @@ class S3Face:
             bucket = _bucket(bucket)
         if key is not None:
             key = object_key(_decoded(key))
-        allow(caller, operation.need(bucket, key))
+        need = operation.need(bucket, key)
+        if need is not None:
+            if operation.acl is not None and not may(caller, need):
+                caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"))
+            allow(caller, need)
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
         return response

@@ -158,7 +158,8 @@ class Claim:
         return "%s/%s/%s/aws4_request" % (self.day, self.region, self.service)
 
 
-def _credential(text: str) -> Tuple[str, str, str, str]:
+def credential(text: str) -> Tuple[str, str, str, str]:
+    """``(access key, day, region, service)`` of ``ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request``."""
     found = _CREDENTIAL.fullmatch(text)
     if found is None:
         raise BadRequest("the credential is not ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request")
@@ -189,7 +190,7 @@ def read_authorization(value: str, stamp: Optional[str]) -> Claim:
         raise BadRequest("the Authorization header lacks %s" % ", ".join(missing))
     if stamp is None or not _STAMP.fullmatch(stamp):
         raise BadRequest("a signed request needs x-amz-date as YYYYMMDDTHHMMSSZ")
-    access_key, day, region, service = _credential(fields["Credential"])
+    access_key, day, region, service = credential(fields["Credential"])
     if not _HEX_SIGNATURE.fullmatch(fields["Signature"]):
         raise BadRequest("the signature is not 64 lower-case hex digits")
     return Claim(access_key, day, region, service, stamp, _signed_headers(fields["SignedHeaders"]),
@@ -212,7 +213,7 @@ def read_presigned(query: Mapping[str, str]) -> Claim:
         raise BadRequest("X-Amz-Expires is not a whole number of seconds")
     if not _HEX_SIGNATURE.fullmatch(query["X-Amz-Signature"]):
         raise BadRequest("the signature is not 64 lower-case hex digits")
-    access_key, day, region, service = _credential(query["X-Amz-Credential"])
+    access_key, day, region, service = credential(query["X-Amz-Credential"])
     return Claim(access_key, day, region, service, query["X-Amz-Date"], _signed_headers(query["X-Amz-SignedHeaders"]),
                  query["X-Amz-Signature"], presigned=True, expires=int(expires_text))
 

@@ -1,0 +1,177 @@
+"""S3's canned ACLs: who besides the tokens may read or write a bucket or
+an object. Who may do what is each token's scopes; a canned ACL can only
+widen that to everyone (``public-read``, ``public-read-write``) or to every
+signed request (``authenticated-read``), never narrow it, and only where
+the operator allowed it (``--s3-public-acls``). Without that setting a
+canned ACL is taken where it is already true of the access mode (as
+before: ``public-read`` under ``--auth writes``) and refused otherwise:
+a public bucket is never made by a request alone.
+
+What each grants, as in S3: a bucket's ``public-read`` lets anyone list
+it, ``public-read-write`` also write, replace and delete its objects;
+an object's ``public-read`` (and ``public-read-write``) lets anyone read
+it. ``authenticated-read``: the same reads, for any signed request.
+``private``, ``bucket-owner-read`` and ``bucket-owner-full-control`` are
+the default here (there is one owner): nothing is kept for them.
+
+ACL grants (``x-amz-grant-*``, grants to users in a document) are
+refused: they would name users that are tokens here. A PutBucketAcl or
+PutObjectAcl may send its ACL as a document (s3cmd's ``setacl`` does):
+it is taken where it is one of the canned ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Tuple
+
+from ..access.scopes import Need, Scope
+from ..errors import BadRequest, Forbidden, NotFound
+from .answers import MAX_XML, Element, child, children, owner, read_xml, text_of, xml_answer
+from .signatures import Caller, may
+from .versions import read_entry
+
+OWNER = "filestoraged"  # the one owner of every bucket and object
+CANNED = ("private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read",
+          "bucket-owner-full-control")
+KEPT = ("public-read", "public-read-write", "authenticated-read")  # what widens access: kept with the bucket or object
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+_XSI = ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+# The ACL a grantee's permissions amount to, read from a document.
+_GROUPS = {(ALL_USERS, ("READ",)): "public-read", (ALL_USERS, ("READ", "WRITE")): "public-read-write",
+           (AUTHENTICATED_USERS, ("READ",)): "authenticated-read"}
+
+# What an operation may be let do by an ACL where its token's scopes do not reach.
+BUCKET_READ, BUCKET_WRITE, OBJECT_READ = "bucket-read", "bucket-write", "object-read"
+
+
+def asked_acl(headers, mode: str, public_acls: bool) -> Optional[str]:
+    """The canned ACL a request's ``x-amz-acl`` asks to keep, None for
+    none or one that widens nothing; refused (with S3's error) where it is
+    a grant, not canned, or public without ``--s3-public-acls`` and not
+    already true of ``mode``."""
+    for name, _ in headers.items():
+        if name.lower().startswith("x-amz-grant-"):
+            raise BadRequest("ACL grants are not kept here: who may do what is each token's scopes; "
+                             "a canned ACL (x-amz-acl) may widen it").as_s3("AccessControlListNotSupported")
+    acl = headers.get("x-amz-acl")
+    return None if acl is None else _kept(acl.strip(), mode, public_acls)
+
+
+def _kept(acl: str, mode: str, public_acls: bool) -> Optional[str]:
+    if acl not in CANNED:
+        raise BadRequest("x-amz-acl is one of %s, not %s" % (", ".join(CANNED), acl[:40])).as_s3("InvalidArgument")
+    if acl not in KEPT:
+        return None
+    if public_acls:
+        return acl
+    true_here = {"writes": ("public-read",), "off": ("public-read", "public-read-write")}.get(mode, ())
+    if acl in true_here:
+        return None
+    raise BadRequest("the canned ACL %s is not kept here: public ACLs are off (--s3-public-acls); with access "
+                     "control %r it may be private, bucket-owner-read, bucket-owner-full-control%s"
+                     % (acl, mode, "".join(", " + one for one in true_here))).as_s3("AccessControlListNotSupported")
+
+
+def acl_of_request(request, mode: str, public_acls: bool) -> Optional[str]:
+    """The ACL a PutBucketAcl or PutObjectAcl sets: its ``x-amz-acl``, or
+    a document of the grants one canned ACL makes (``BadRequest``
+    otherwise); None: private."""
+    raw = request.body(MAX_XML).read_all()
+    if "x-amz-acl" in request.headers or any(name.lower().startswith("x-amz-grant-")
+                                             for name, _ in request.headers.items()):
+        if raw.strip():
+            raise BadRequest("an ACL is given by x-amz-acl or by a document, not both").as_s3("InvalidRequest")
+        return asked_acl(request.headers, mode, public_acls)
+    if not raw.strip():
+        raise BadRequest("PutAcl needs x-amz-acl or an AccessControlPolicy document").as_s3("MissingSecurityHeader")
+    return _kept(_canned_of(raw), mode, public_acls)
+
+
+def _canned_of(raw: bytes) -> str:
+    """The canned ACL an ``AccessControlPolicy`` document amounts to: the
+    owner's full control and, at most, one group's reads (or reads and
+    writes); any other grant is refused."""
+    root = read_xml(raw, "AccessControlPolicy")
+    listed = child(root, "AccessControlList")
+    public: dict = {}
+    for grant in children(listed, "Grant") if listed is not None else []:
+        grantee, permission = child(grant, "Grantee"), (text_of(grant, "Permission") or "").strip()
+        uri = (text_of(grantee, "URI") or "").strip() if grantee is not None else ""
+        if uri:
+            public.setdefault(uri, set()).add(permission)
+        elif grantee is None or (text_of(grantee, "ID") or "").strip() != OWNER or permission != "FULL_CONTROL":
+            raise BadRequest("only the grants of a canned ACL are kept here (the owner %s's FULL_CONTROL, and "
+                             "AllUsers' or AuthenticatedUsers' READ)" % OWNER).as_s3("AccessControlListNotSupported")
+    if not public:
+        return "private"
+    if len(public) == 1:
+        (uri, permissions), = public.items()
+        found = _GROUPS.get((uri, tuple(sorted(permissions))))
+        if found is not None:
+            return found
+    raise BadRequest("only the grants of a canned ACL are kept here: AllUsers READ (and WRITE), or "
+                     "AuthenticatedUsers READ").as_s3("AccessControlListNotSupported")
+
+
+def acl_answer(mode: str, acl: Optional[str], on_bucket: bool):
+    """GetBucketAcl's or GetObjectAcl's answer: the one owner's full
+    control, what the access mode lets anyone do (read objects under
+    ``writes``, everything under ``off``) and what the kept ACL adds."""
+    granted: List[Tuple[str, str]] = []
+    for uri, permission in ((ALL_USERS, p) for p in {"writes": () if on_bucket else ("READ",),
+                                                     "off": ("READ", "WRITE")}.get(mode, ())):
+        granted.append((uri, permission))
+    if acl in ("public-read", "public-read-write"):
+        granted.append((ALL_USERS, "READ"))
+    if acl == "public-read-write":
+        granted.append((ALL_USERS, "WRITE"))
+    if acl == "authenticated-read":
+        granted.append((AUTHENTICATED_USERS, "READ"))
+    grants = [Element("Grant", [Element("Grantee", owner(OWNER), _XSI + ' xsi:type="CanonicalUser"'),
+                                Element("Permission", "FULL_CONTROL")])]
+    for uri, permission in dict.fromkeys(granted):
+        grants.append(Element("Grant", [Element("Grantee", [Element("URI", uri)], _XSI + ' xsi:type="Group"'),
+                                        Element("Permission", permission)]))
+    return xml_answer(200, "AccessControlPolicy", [Element("Owner", owner(OWNER)),
+                                                    Element("AccessControlList", grants)])
+
+
+def widened(app, caller: Caller, how: str, bucket: str, key: Optional[str], version: Optional[str]) -> Caller:
+    """``caller``, with what the bucket's or the object's ACL lets it do
+    (``how``: ``BUCKET_READ``, ``BUCKET_WRITE``, ``OBJECT_READ``) added to
+    its scopes for this request. Asked only where its scopes fall short.
+    Where ACLs may widen access at all, a bucket or key that is not there
+    is said (404) before the 403 a private one gets, as S3 says it."""
+    if not app.config.s3_public_acls:
+        return caller
+    found = app.buckets.require(bucket)
+    signed = caller.scopes is not None
+    if how == OBJECT_READ:
+        entry = _entry(app, found, key, version, caller)
+        if entry is None or not _reads(entry.acl, signed):
+            return caller
+        return dataclasses.replace(caller, acl_scopes=(Scope("data", "read", bucket, key),))
+    if how == BUCKET_READ and _reads(found.acl, signed):
+        return dataclasses.replace(caller, acl_scopes=(Scope("data", "read", bucket),))
+    if how == BUCKET_WRITE and found.acl == "public-read-write":
+        return dataclasses.replace(caller, acl_scopes=(Scope("data", "write", bucket), Scope("data", "delete", bucket)))
+    return caller
+
+
+def _reads(acl: Optional[str], signed: bool) -> bool:
+    return acl in ("public-read", "public-read-write") or (acl == "authenticated-read" and signed)
+
+
+def _entry(app, bucket, key: str, version: Optional[str], caller: Caller):
+    """The entry an object read names; ``NoSuchKey`` where there is none
+    and the caller may list the bucket (S3's rule: else 403)."""
+    try:
+        return read_entry(app, bucket, key, version)
+    except NotFound:
+        if _reads(bucket.acl, caller.scopes is not None) or may(caller, Need(Scope("data", "read", bucket.name))):
+            raise
+        return None
+    except Forbidden:
+        return None
