@@ -33,6 +33,7 @@ class Bucket:
     lifecycle: Optional[List[dict]] = None  # its lifecycle rules (``lifecycle.Rule``), if set
     tags: Optional[Dict[str, str]] = None  # its tags (S3 bucket tagging), if set
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``), if set
+    cors: Optional[List[dict]] = None  # its CORS rules (``s3api.cors``), if set
 
 
 class Buckets:
@@ -95,6 +96,10 @@ class Buckets:
     def set_acl(self, bucket: Bucket, acl: Optional[str]) -> None:
         """Set ``bucket``'s canned ACL (None: private)."""
         self._set(bucket, "acl", acl)
+
+    def set_cors(self, bucket: Bucket, rules: Optional[List[dict]]) -> None:
+        """Set ``bucket``'s CORS rules (None: remove them)."""
+        self._set(bucket, "cors", rules)
 
     def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
         """Set ``bucket``'s tags (None: remove them)."""
@@ -187,4 +192,5 @@ class Buckets:
 
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
-                  value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"))
+                  value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
+                  value.get("cors"))

@@ -27,6 +27,7 @@ from ..web.site import Site
 from . import answers
 from .acls import BUCKET_READ, BUCKET_WRITE, OBJECT_READ, widened
 from .buckets import BucketOperations
+from .cors import CorsOperations
 from .lifecycle import LifecycleOperations
 from .listing import ListingOperations
 from .locking import LockOperations
@@ -38,7 +39,7 @@ from .tagging import TaggingOperations
 
 log = logging.getLogger(__name__)
 
-METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
+METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS")
 # Query parameters that name a part of a bucket or an object other than its
 # content: a request that names one this server does not serve is 501, never
 # taken for a plain GET or PUT of the object.
@@ -97,6 +98,7 @@ class S3Face:
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
         tagging, forms = TaggingOperations(app), FormOperations(app, self.signatures)
+        self.cors = cors = CorsOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
@@ -111,6 +113,9 @@ class S3Face:
                       locks.put_configuration),
             Operation("bucket", "GET", "acl", None, "GetBucketAcl", "read", buckets.acl),
             Operation("bucket", "PUT", "acl", None, "PutBucketAcl", "admin", buckets.put_acl),
+            Operation("bucket", "GET", "cors", None, "GetBucketCors", "read", cors.get),
+            Operation("bucket", "PUT", "cors", None, "PutBucketCors", "admin", cors.put),
+            Operation("bucket", "DELETE", "cors", None, "DeleteBucketCors", "admin", cors.delete),
             Operation("bucket", "GET", "tagging", None, "GetBucketTagging", "read", tagging.get_bucket),
             Operation("bucket", "PUT", "tagging", None, "PutBucketTagging", "admin", tagging.put_bucket),
             Operation("bucket", "DELETE", "tagging", None, "DeleteBucketTagging", "admin", tagging.delete_bucket),
@@ -184,6 +189,11 @@ class S3Face:
 
     def dispatch(self, request: Request, bucket: Optional[str] = None, key: Optional[str] = None) -> Response:
         request_id = request.identify()
+        if request.method == "OPTIONS":
+            request.operation = "Preflight"
+            response = self.cors.preflight(request, None if bucket is None else _bucket(bucket))
+            response.headers["x-amz-request-id"] = request_id
+            return response
         level = "service" if bucket is None else "bucket" if key is None else "object"
         query = request.query
         operation = next((row for row in self.rows.get((level, request.method), ())
@@ -208,13 +218,29 @@ class S3Face:
             allow(caller, need)
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
+        if bucket is not None and "Origin" in request.headers:  # a browser's: the bucket's CORS rules say
+            response.headers.update(self.cors.answer_headers(request.headers, request.method,
+                                                             self.app.buckets.get(bucket)))
         return response
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:
         path = target.partition("?")[0]
         request_id = request.identify() if request is not None else "-"
-        return answers.error_answer(error, _decoded(path, strict=False), request_id)
+        answer = answers.error_answer(error, _decoded(path, strict=False), request_id)
+        if request is not None and "Origin" in headers and request.method != "OPTIONS":
+            answer.headers.update(self._cors_of_failure(request, path))
+        return answer
+
+    def _cors_of_failure(self, request: Request, path: str) -> Dict[str, str]:
+        """A failure's CORS headers, as its bucket's rules give them (a page
+        must be able to read a 404); none where the path names no bucket."""
+        name = path.lstrip("/").partition("/")[0]
+        try:
+            found = self.app.buckets.get(_bucket(name)) if name else None
+        except FileStoreError:
+            return {}
+        return self.cors.answer_headers(request.headers, request.method, found)
 
 
 def _bucket(text: str) -> str:
