@@ -105,3 +105,12 @@ class PublicAclsTests(AclCase):
         reader = self.client("data:box:read")
         self.assertEqual(self.code_of(reader.put_object_acl, Bucket="box", Key="k", ACL="private"), "AccessDenied")
         self.assertEqual(self.code_of(reader.put_bucket_acl, Bucket="box", ACL="public-read"), "AccessDenied")
+
+    def test_making_a_bucket_again_with_another_acl_is_409_and_changes_nothing(self):
+        self.admin.create_bucket(Bucket="open", ACL="public-read")
+        self.admin.create_bucket(Bucket="open", ACL="public-read")  # as it is: 200
+        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="open"), "BucketAlreadyExists")
+        self.admin.create_bucket(Bucket="closed")
+        self.assertEqual(self.code_of(self.admin.create_bucket, Bucket="closed", ACL="public-read-write"),
+                         "BucketAlreadyExists")
+        self.assertEqual(self.code_of(self.anonymous().list_objects_v2, Bucket="closed"), "AccessDenied")

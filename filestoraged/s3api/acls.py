@@ -129,11 +129,11 @@ def acl_answer(mode: str, acl: Optional[str], on_bucket: bool):
         granted.append((ALL_USERS, "WRITE"))
     if acl == "authenticated-read":
         granted.append((AUTHENTICATED_USERS, "READ"))
-    grants = [Element("Grant", [Element("Grantee", owner(OWNER), _XSI + ' xsi:type="CanonicalUser"'),
-                                Element("Permission", "FULL_CONTROL")])]
-    for uri, permission in dict.fromkeys(granted):
-        grants.append(Element("Grant", [Element("Grantee", [Element("URI", uri)], _XSI + ' xsi:type="Group"'),
-                                        Element("Permission", permission)]))
+    # The groups' grants first, then the owner's, as RGW lists them (order means nothing to S3).
+    grants = [Element("Grant", [Element("Grantee", [Element("URI", uri)], _XSI + ' xsi:type="Group"'),
+                                Element("Permission", permission)]) for uri, permission in dict.fromkeys(granted)]
+    grants.append(Element("Grant", [Element("Grantee", owner(OWNER), _XSI + ' xsi:type="CanonicalUser"'),
+                                    Element("Permission", "FULL_CONTROL")]))
     return xml_answer(200, "AccessControlPolicy", [Element("Owner", owner(OWNER)),
                                                     Element("AccessControlList", grants)])
 

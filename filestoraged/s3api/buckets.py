@@ -64,6 +64,9 @@ class BucketOperations:
             found = self.buckets.get(name)
             if found is None or region not in ("", "us-east-1") or (locked and found.lock is None):
                 raise
+            if found.acl != acl:  # nor with another ACL (none named: private)
+                raise Conflict("the bucket %s exists with another ACL: PutBucketAcl changes it" % name
+                               ).as_s3("BucketAlreadyExists") from None
         return EmptyResponse(200, {"Location": "/" + name})
 
     def head(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
