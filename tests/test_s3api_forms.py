@@ -160,3 +160,13 @@ class FormScopeTests(FormCase):
         form = self.presigned("new", key_pair=adder)
         self.assertEqual(self.post(dict(form["fields"], file=("new", b"added", "a/b"))).status, 204)
         self.assertEqual(self.stored("new"), b"added")
+
+
+class FormFieldNameTests(FormCase):
+    def test_a_field_whose_name_is_no_header_name_is_refused_and_nothing_is_kept(self):
+        for name in ("x-amz-meta-two words", "x-amz-meta-caf\u00e9", "x-amz-meta-a:b"):
+            with self.subTest(name=name):
+                form = self.presigned("k", {name: "v"}, [{name: "v"}])
+                reply = self.post(dict(form["fields"], file=("k", b"x", "a/b")))
+                self.assertS3Error(reply, 400, "InvalidArgument")
+                self.assertIsNone(self.stored("k"))

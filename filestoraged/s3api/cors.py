@@ -61,7 +61,7 @@ class CorsOperations:
 
     def preflight(self, request: Request, bucket: Optional[str]) -> Response:
         """An ``OPTIONS`` request: a browser asking whether it may send one."""
-        origin = request.headers.get("Origin")
+        origin = _origin(request.headers)
         method = request.headers.get("Access-Control-Request-Method")
         if not origin or not method or bucket is None:
             raise BadRequest("Insufficient information. Origin request header needed."
@@ -88,17 +88,31 @@ class CorsOperations:
         """The CORS headers of an actual request's answer (``bucket``: as
         the request found it): none without an ``Origin``, a rule that
         allows it and its method, or where ``--cors-origin`` answers."""
-        origin = headers.get("Origin")
+        origin = _origin(headers)
         if not origin or bucket is None or not bucket.cors or self.daemon_wide.allowed(origin) is not None:
             return {}
         rule = _matching(bucket.cors, origin, method, [])
         return {} if rule is None else _allowing(rule, origin)
 
 
+def _origin(headers) -> Optional[str]:
+    """The request's ``Origin``, where it may be echoed in a header as it is
+    (printable ASCII); None otherwise: no rule allows it then. Never an
+    error: an answer's CORS headers are added after its work was done."""
+    origin = headers.get("Origin")
+    if origin is None:
+        return None
+    try:
+        return header_value(origin, "Origin", 1024)
+    except BadRequest:
+        return None
+
+
 def _allowing(rule: dict, origin: str) -> Dict[str, str]:
-    """What a matching ``rule`` says to ``origin``: the origin (``*`` where
-    the rule allows every one), its methods, the headers a page may read."""
-    allowed = "*" if "*" in rule["origins"] else header_value(origin, "Origin", 1024) or ""
+    """What a matching ``rule`` says to ``origin`` (checked by ``_origin``):
+    the origin (``*`` where the rule allows every one), its methods, the
+    headers a page may read."""
+    allowed = "*" if "*" in rule["origins"] else origin
     headers = {"Access-Control-Allow-Origin": allowed, "Access-Control-Allow-Methods": ", ".join(rule["methods"]),
                "Vary": "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"}
     if rule.get("expose"):

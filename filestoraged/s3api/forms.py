@@ -29,7 +29,7 @@ from ..uploads.sources import MULTIPART_OVERHEAD
 from ..uploads.targets import S3KeyTarget
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.multipart import MultipartReader, boundary_of
-from ..wire.request_head import Headers
+from ..wire.request_head import Headers, is_field_name
 from .answers import Element, xml_answer
 from .checksums import CHECKSUM
 from .locking import lock_fields
@@ -67,6 +67,9 @@ class FormOperations:
             if part.name.lower() == "file":
                 file_part = part
                 break
+            if not is_field_name(part.name):  # a field may be given back as a header (x-amz-meta-*)
+                raise BadRequest("a form field's name is a header's: letters, digits and -_.!#$%%&'*+^`|~, not %s"
+                                 % ascii(part.name[:60])).as_s3("InvalidArgument")
             if part.name in fields:
                 raise BadRequest("the form names the field %s twice" % part.name[:60]).as_s3("InvalidArgument")
             if part.name.lower() == "bucket":  # the bucket is the path's (a policy judges the path's)

@@ -66,6 +66,12 @@ class Headers:
         return isinstance(name, str) and name.lower() in self._values
 
 
+def is_field_name(name: str) -> bool:
+    """Whether ``name`` may be a header's name (a token): what a form's
+    field must be to be kept as one."""
+    return _TOKEN.fullmatch(name) is not None
+
+
 class IncompleteHead(ConnectionError):
     """The client closed the connection before its head ended: the request
     is dropped, never executed."""
