@@ -26,7 +26,7 @@ import dataclasses
 from typing import List, Optional, Tuple
 
 from ..access.scopes import Need, Scope
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, FileStoreError, NotFound
 from .answers import MAX_XML, Element, child, children, owner, read_xml, text_of, xml_answer
 from .signatures import Caller, may
 from .versions import read_entry
@@ -166,12 +166,14 @@ def _reads(acl: Optional[str], signed: bool) -> bool:
 
 def _entry(app, bucket, key: str, version: Optional[str], caller: Caller):
     """The entry an object read names; ``NoSuchKey`` where there is none
-    and the caller may list the bucket (S3's rule: else 403)."""
+    and the caller may list the bucket (S3's rule), None otherwise (a
+    403 follows: whatever else a read would say of the key, a delete
+    marker's 405 too, is not said to a caller who may not read it)."""
     try:
         return read_entry(app, bucket, key, version)
     except NotFound:
         if _reads(bucket.acl, caller.scopes is not None) or may(caller, Need(Scope("data", "read", bucket.name))):
             raise
         return None
-    except Forbidden:
+    except FileStoreError:
         return None
