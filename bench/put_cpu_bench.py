@@ -1,15 +1,20 @@
-"""The CPU a small S3 write costs against a small ``/data`` write: 4 KiB
+"""The CPU a small S3 write costs: against a small ``/data`` write (4 KiB
 PUTs, one client on one keep-alive connection each, signed as S3 clients
 sign (SigV4 over the body's SHA-256) and with a bearer token, the daemon's
 CPU time (user + system, ``/proc/PID/stat``) per run of ``PUTS``, the two
-taking turns; the medians' ratio.
+taking turns; the medians' ratio), and against SeaweedFS's S3 gateway
+under load (16 clients at once: PUTs per second of server CPU, and the
+99th percentile of their latency).
 
 Settings changed from the daemon as shipped, so that one process's CPU is
 all of the daemon's and the client's never mixes in: ``--workers 1``, the
 daemon kept on the first CPU the bench may use and the bench (the client)
 on the second; ``--s3-api``, ``--auth all`` (every signature checked). A
 machine of one CPU cannot keep the two apart: the row says so and is not
-measured."""
+measured. The load row runs both servers as shipped (ours with
+``--s3-api`` and ``--auth all``, SeaweedFS's ``weed mini`` with one
+identity), the clients as threads of the bench on the same CPUs: its
+latencies count the clients' own waits for a CPU, the same for both."""
 
 from __future__ import annotations
 
@@ -17,15 +22,20 @@ import hashlib
 import http.client
 import os
 import statistics
+import threading
+import time
 from typing import Callable, List, Tuple
 
 from filestoraged.wire import sigv4
 
 from .common import Daemon, free_port
 from .s3api_bench import _key_pair
+from .seaweed import KEY, SECRET, Seaweed
 
 PUTS = 2000
 SIZE = 4096
+CLIENTS = 16  # at once, in the load row
+LOAD_PUTS = 150  # by each client, a run
 NAME = "S3 4 KiB PUT CPU vs /data 4 KiB PUT CPU, ticks per %d (--workers 1 on CPU %d, client on CPU %d, " \
        "--s3-api, --auth all)"
 
@@ -103,3 +113,80 @@ class _DataPuts:
             answer.read()
             if answer.status not in (200, 201):
                 raise SystemExit("bench: a /data PUT answered %d" % answer.status)
+
+
+LOAD_NAME = "S3 4 KiB PUT at %d clients: PUTs per server CPU-second vs SeaweedFS's gateway (as shipped, " \
+            "--s3-api, --auth all)" % CLIENTS
+P99_NAME = "S3 4 KiB PUT at %d clients: p99 ms vs SeaweedFS's gateway" % CLIENTS
+
+
+def run_load(work: str, runs: int, report) -> None:
+    """The load row: ours and SeaweedFS's taking turns, ``runs`` rounds,
+    the medians."""
+    s3_port = free_port()
+    daemon = Daemon(os.path.join(work, "put-load"), "--s3-api", "127.0.0.1:%d" % s3_port, "--auth", "all")
+    try:
+        _, key, secret = _key_pair(daemon)
+        with Seaweed(work, "load") as seaweed:
+            weed = [seaweed.process.pid]
+            ours_endpoint = ("127.0.0.1:%d" % s3_port, key, secret, "/cpu")
+            theirs_endpoint = (seaweed.endpoint.split("//", 1)[1], KEY, SECRET, "/load")
+            _S3Puts(s3_port, key, secret)  # makes the bucket /cpu
+            rates: Tuple[List[float], List[float]] = ([], [])
+            p99s: Tuple[List[float], List[float]] = ([], [])
+            for number in range(runs):
+                for side, (endpoint, pids) in enumerate(((ours_endpoint, daemon.processes), (theirs_endpoint,
+                                                                                           lambda: weed))):
+                    rate, p99 = _load(endpoint, pids, number)
+                    rates[side].append(rate)
+                    p99s[side].append(p99)
+            ours, theirs = statistics.median(rates[0]), statistics.median(rates[1])
+            report.add(LOAD_NAME, "%d" % ours, "%d" % theirs, ours / theirs, ">= 1.0x", ours >= theirs)
+            ours, theirs = statistics.median(p99s[0]), statistics.median(p99s[1])
+            report.add(P99_NAME, "%.1f" % ours, "%.1f" % theirs, ours / theirs, "<= 20 ms", ours <= 20)
+    finally:
+        daemon.stop()
+
+
+def _load(endpoint: Tuple[str, str, str, str], pids: Callable[[], List[int]], number: int) -> Tuple[float, float]:
+    """``CLIENTS`` clients putting ``LOAD_PUTS`` 4 KiB objects each at once:
+    PUTs per second of the server's CPU (its processes' user and system
+    time), and the 99th percentile of the PUTs' latency in ms."""
+    host, key, secret, bucket = endpoint
+    latencies: List[float] = []
+    failures: List[BaseException] = []
+    start = threading.Barrier(CLIENTS + 1)
+
+    def client(index: int) -> None:
+        try:
+            signer = sigv4.Signer(key, secret, "us-east-1")
+            connection = http.client.HTTPConnection(host, timeout=60)
+            bodies = [os.urandom(SIZE) for _ in range(LOAD_PUTS)]
+            start.wait(60)
+            for count, body in enumerate(bodies):
+                path = "%s/l%d-%02d-%04d" % (bucket, number, index, count)
+                headers = signer.sign("PUT", host, path, {}, {"Content-Length": str(len(body))},
+                                      hashlib.sha256(body).hexdigest())
+                began = time.perf_counter()
+                connection.request("PUT", path, body, headers)
+                answer = connection.getresponse()
+                answer.read()
+                latencies.append(time.perf_counter() - began)
+                if answer.status != 200:
+                    raise RuntimeError("an S3 PUT answered %d" % answer.status)
+            connection.close()
+        except BaseException as error:  # reported by the bench's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    start.wait(60)
+    before = sum(_cpu(pid) for pid in pids())
+    for thread in threads:
+        thread.join(300)
+    spent = sum(_cpu(pid) for pid in pids()) - before
+    if failures or any(thread.is_alive() for thread in threads):
+        raise SystemExit("bench: the load row failed: %s" % (failures[0] if failures else "a client hung"))
+    latencies.sort()
+    return len(latencies) / (spent / os.sysconf("SC_CLK_TCK")), latencies[int(len(latencies) * 0.99)] * 1000

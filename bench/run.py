@@ -272,6 +272,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import put_cpu_bench  # the S3 side's key pair is made as the s3api group's
 
             put_cpu_bench.run(work, args.runs, report)
+            put_cpu_bench.run_load(work, args.runs, report)
         if args.only in (None, "lfs"):
             from . import lfs_bench
 

@@ -6,12 +6,13 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 from ..errors import InsufficientStorage
 
 _FULL = getattr(sqlite3, "SQLITE_FULL", 13)
 BUSY_SECONDS = 10.0  # how long a statement waits for another connection's lock
+MAX_GROUP = 64  # writes one commit holds at most (past it, the writers in line wait for the next)
 
 
 class Database(sqlite3.Connection):
@@ -84,6 +85,117 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if db.in_transaction:  # a failed COMMIT may have ended it already
             db.execute("ROLLBACK")
         raise
+
+
+class _Group:
+    """The writes of one shared transaction, and how its commit went."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: Optional[BaseException] = None
+        self.members = 0
+
+
+class GroupCommit:
+    """Write transactions of many threads on one connection, committed
+    together: a writer's changes go into the transaction open on the
+    connection (a savepoint of their own, undone alone if the writer
+    fails), and the last writer in line commits for all, so that writers
+    who queued while one commit's fsync ran share the next one, as
+    databases commit groups. Nobody's write returns before the commit that
+    holds it: a write answered is as durable as one committed alone.
+
+    Every use of the connection holds ``lock`` (the store's); a thread's
+    write inside its own write is part of it. Reads of other threads see
+    the changes of writers waiting for their commit: what they read is
+    never older than what was answered."""
+
+    def __init__(self, db: sqlite3.Connection, lock: "threading.RLock") -> None:
+        self._db = db
+        self._lock = lock
+        self._own = threading.local()  # this thread is inside its own write
+        self._counting = threading.Lock()
+        self._queued = 0  # writers of this process waiting for ``lock``
+        self._group: Optional[_Group] = None  # the open transaction's writers
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """The connection, inside this thread's write: committed (with
+        whoever else wrote meanwhile) before the block's end returns;
+        rolled back alone if the block raises."""
+        if getattr(self._own, "inside", False):
+            yield self._db
+            return
+        with self._counting:
+            self._queued += 1
+        self._lock.acquire()
+        with self._counting:
+            self._queued -= 1
+        group: Optional[_Group] = None
+        try:
+            if self._group is None:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._group = _Group()
+            group = self._group
+            self._db.execute("SAVEPOINT write")
+            self._own.inside = True
+            try:
+                yield self._db
+            except BaseException as error:
+                self._undo(error)
+                raise
+            finally:
+                self._own.inside = False
+            self._db.execute("RELEASE write")
+            group.members += 1
+        except BaseException:
+            group = None  # this writer failed: it waits for no commit
+            raise
+        finally:
+            try:
+                self._end_if_last()
+            finally:
+                self._lock.release()
+            if group is not None:
+                group.done.wait()
+        if group.error is not None:
+            raise group.error
+
+    def _undo(self, error: BaseException) -> None:
+        """Take back one writer's changes: its savepoint, or, where SQLite
+        ended the whole transaction on an error (a full disk), the group's."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK TO write")
+            self._db.execute("RELEASE write")
+        elif self._group is not None:
+            self._group.error = error
+            self._group.done.set()
+            self._group = None
+
+    def _end_if_last(self) -> None:
+        """Commit the open transaction unless a writer waits to add to it
+        (it will commit, or the one after it); called with ``lock`` held."""
+        group = self._group
+        if group is None:
+            return
+        with self._counting:
+            if self._queued and group.members < MAX_GROUP:
+                return
+        self._group = None
+        try:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+            elif group.error is None:
+                group.error = sqlite3.OperationalError("the transaction was rolled back before its commit")
+        except BaseException as error:
+            group.error = error
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+        finally:
+            group.done.set()
 
 
 class DatabaseStore:

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Tuple
 
-from ..base.sqlite import DatabaseStore, transaction
+from ..base.sqlite import DatabaseStore, GroupCommit
 from .interface import Conflict, Record, Records
 
 _SCHEMA = """
@@ -26,6 +26,7 @@ class LocalRecords(DatabaseStore, Records):
     def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time) -> None:
         """``durable=False``: writes skip fsync (records that only throttle)."""
         DatabaseStore.__init__(self, path, _SCHEMA, durable)
+        self._writing = GroupCommit(self._db, self._lock)  # every write: concurrent ones share a commit
         self.now = clock  # one machine: its own clock
         self._writes = 0  # this connection's writes (SQLite's data_version counts the others')
 
@@ -41,29 +42,29 @@ class LocalRecords(DatabaseStore, Records):
     def create(self, key: str, value: dict) -> str:
         text = json.dumps(value, separators=(",", ":"))
         version = _new_version()
-        with self._lock:
+        with self._writing.write() as db:
             self._writes += 1
-            if not self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", (key, text, version)).rowcount:
+            if not db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", (key, text, version)).rowcount:
                 raise Conflict("the record %s exists" % key)
         return str(version)
 
     def replace(self, key: str, value: dict, version: str) -> str:
         text = json.dumps(value, separators=(",", ":"))
         new = _new_version()
-        with self._lock:
+        with self._writing.write() as db:
             self._writes += 1
-            changed = self._db.execute("UPDATE records SET value = ?, version = ?"
-                                       " WHERE key = ? AND version = ?", (text, new, key, int(version))).rowcount
+            changed = db.execute("UPDATE records SET value = ?, version = ?"
+                                 " WHERE key = ? AND version = ?", (text, new, key, int(version))).rowcount
         if not changed:
             raise Conflict("the record %s changed" % key)
         return str(new)
 
     def delete(self, key: str, version: Optional[str] = None) -> bool:
-        with self._lock:
+        with self._writing.write() as db:
             self._writes += 1
             if version is None:
-                return bool(self._db.execute("DELETE FROM records WHERE key = ?", (key,)).rowcount)
-            if self._db.execute("DELETE FROM records WHERE key = ? AND version = ?", (key, int(version))).rowcount:
+                return bool(db.execute("DELETE FROM records WHERE key = ?", (key,)).rowcount)
+            if db.execute("DELETE FROM records WHERE key = ? AND version = ?", (key, int(version))).rowcount:
                 return True
         raise Conflict("the record %s changed" % key)
 
@@ -73,7 +74,7 @@ class LocalRecords(DatabaseStore, Records):
         or workers) wait their turn instead of retrying, and never run out
         of tries on a hot record (a link many download at once). ``change``
         must not use these records itself."""
-        with self._lock, transaction(self._db) as db:
+        with self._writing.write() as db:
             row = db.execute("SELECT value FROM records WHERE key = ?", (key,)).fetchone()
             new = change(None if row is None else json.loads(row[0]))
             if new is None:
@@ -86,7 +87,7 @@ class LocalRecords(DatabaseStore, Records):
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        with self._lock, transaction(self._db):
+        with self._writing.write():
             yield
 
     def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:

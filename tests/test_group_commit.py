@@ -1,0 +1,131 @@
+"""Concurrent writes to the SQLite records share commits: each write is
+committed (seen by another connection, as after a power cut it would be
+on the disk) before it returns, a failed write takes back its own changes
+alone, and concurrent writers need fewer commits than writes. Before,
+each write held the database through its own fsync, so 16 writers at once
+waited for 16 fsyncs in a row (a p99 of 127 ms for S3 PUTs at 16 clients)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import unittest
+from unittest import mock
+
+from filestoraged.records.interface import Conflict
+from filestoraged.records.local import LocalRecords
+
+WRITERS = 16
+EACH = 25
+
+
+class GroupCommitTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.path = os.path.join(self.folder, "meta.db")
+        self.records = LocalRecords(self.path)
+        self.addCleanup(self.records.close)
+        # Another connection: it sees only what is committed.
+        self.reader = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        self.addCleanup(self.reader.close)
+        self.reading = threading.Lock()
+
+    def committed(self, key: str) -> bool:
+        with self.reading:
+            return self.reader.execute("SELECT 1 FROM records WHERE key = ?", (key,)).fetchone() is not None
+
+    def run_writers(self, write) -> list:
+        """``write(writer, number)`` by ``WRITERS`` threads at once; the
+        failures they met (an unexpected one fails the test)."""
+        start = threading.Barrier(WRITERS)
+        errors: list = []
+
+        def writer(index: int) -> None:
+            try:
+                start.wait(10)
+                for number in range(EACH):
+                    write(index, number)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(index,)) for index in range(WRITERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertFalse([thread for thread in threads if thread.is_alive()], "a writer hung")
+        return errors
+
+    def test_every_write_is_committed_before_it_returns_and_writers_share_commits(self):
+        commits = [0]
+        real_execute = type(self.records._db).execute
+
+        def counting(db, sql, *args):
+            # A commit: COMMIT, or a change made outside any transaction (its own).
+            if sql == "COMMIT" or (not db.in_transaction and sql.startswith(("INSERT", "UPDATE", "DELETE"))):
+                commits[0] += 1
+            return real_execute(db, sql, *args)
+
+        not_seen: list = []
+
+        def write(index: int, number: int) -> None:
+            key = "k/%d/%d" % (index, number)
+            if number % 2:
+                with self.records.batch():
+                    self.records.create(key, {"n": number})
+                    self.records.update("count/%d" % index, lambda value: {"n": (value or {"n": 0})["n"] + 1})
+            else:
+                self.records.create(key, {"n": number})
+            if not self.committed(key):
+                not_seen.append(key)
+
+        with mock.patch.object(type(self.records._db), "execute", counting):
+            errors = self.run_writers(write)
+        self.assertEqual(errors, [])
+        self.assertEqual(not_seen, [])  # answered means committed
+        self.assertEqual(len(list(self.records.keys("k/"))), WRITERS * EACH)
+        self.assertEqual([self.records.get("count/%d" % index).value["n"] for index in range(WRITERS)],
+                         [EACH // 2] * WRITERS)
+        self.assertLess(commits[0], WRITERS * EACH)  # shared: fewer commits than writes
+
+    def test_a_failed_write_takes_back_its_own_changes_alone(self):
+        self.records.create("taken", {})
+
+        def write(index: int, number: int) -> None:
+            try:
+                with self.records.batch():
+                    self.records.create("mine/%d/%d" % (index, number), {})
+                    if index % 2:
+                        self.records.create("taken", {})  # Conflict: this batch is taken back whole
+            except Conflict:
+                pass
+
+        self.assertEqual(self.run_writers(write), [])
+        kept = set(self.records.keys("mine/"))
+        self.assertEqual(kept, {"mine/%d/%d" % (index, number) for index in range(0, WRITERS, 2)
+                                for number in range(EACH)})
+        self.assertTrue(all(self.committed(key) for key in kept))
+
+    def test_a_commit_that_fails_fails_every_write_it_held(self):
+        real_execute = type(self.records._db).execute
+
+        def failing(db, sql, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return real_execute(db, sql, *args)
+
+        with mock.patch.object(type(self.records._db), "execute", failing):
+            errors = self.run_writers(lambda index, number: self.records.create("w/%d/%d" % (index, number), {}))
+        self.assertEqual(len(errors), WRITERS)  # each writer's first write failed, and it stopped
+        self.assertTrue(all(isinstance(error, sqlite3.OperationalError) for error in errors))
+        self.assertEqual(list(self.records.keys("w/")), [])  # nothing kept of an unanswered write
+        self.records.create("after", {})  # the store goes on
+        self.assertTrue(self.committed("after"))
+
+
+if __name__ == "__main__":
+    unittest.main()
