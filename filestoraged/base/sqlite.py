@@ -1,4 +1,6 @@
-"""The one way SQLite files are opened here (``meta.db``, the memcached index)."""
+"""The one way SQLite files are opened and written here (``meta.db``, the
+object and memcached indexes): a transaction, and group commit of many
+threads' writes."""
 
 from __future__ import annotations
 
