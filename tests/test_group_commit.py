@@ -129,3 +129,28 @@ class GroupCommitTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class QueuedGroupCommitTests(GroupCommitTests):
+    """The same, the records' writers taking turns with other workers'
+    through a lock file (as the daemon opens them)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.records.close()
+        self.records = LocalRecords(self.path, queue=os.path.join(self.folder, "records.lock"))
+        self.addCleanup(self.records.close)
+
+    def test_two_workers_writing_at_once_lose_nothing(self):
+        other = LocalRecords(self.path, queue=os.path.join(self.folder, "records.lock"))  # another worker's
+        self.addCleanup(other.close)
+
+        def write(index: int, number: int) -> None:
+            records = other if index % 2 else self.records
+            with records.batch():
+                records.create("both/%d/%d" % (index, number), {})
+                records.update("total", lambda value: {"n": (value or {"n": 0})["n"] + 1})
+
+        self.assertEqual(self.run_writers(write), [])
+        self.assertEqual(len(list(self.records.keys("both/"))), WRITERS * EACH)
+        self.assertEqual(other.get("total").value["n"], WRITERS * EACH)  # no update lost between the two

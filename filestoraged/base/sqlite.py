@@ -110,11 +110,15 @@ class GroupCommit:
     Every use of the connection holds ``lock`` (the store's); a thread's
     write inside its own write is part of it. Reads of other threads see
     the changes of writers waiting for their commit: what they read is
-    never older than what was answered."""
+    never older than what was answered. ``queue``: a lock the worker
+    processes' groups take in turn from their BEGIN to their COMMIT, so
+    that a worker waits in line instead of in SQLite's busy handler (it
+    sleeps in steps of up to 100 ms)."""
 
-    def __init__(self, db: sqlite3.Connection, lock: "threading.RLock") -> None:
+    def __init__(self, db: sqlite3.Connection, lock: "threading.RLock", queue=None) -> None:
         self._db = db
         self._lock = lock
+        self._queue = queue
         self._own = threading.local()  # this thread is inside its own write
         self._counting = threading.Lock()
         self._queued = 0  # writers of this process waiting for ``lock``
@@ -136,7 +140,7 @@ class GroupCommit:
         group: Optional[_Group] = None
         try:
             if self._group is None:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._begin()
                 self._group = _Group()
             group = self._group
             self._db.execute("SAVEPOINT write")
@@ -163,6 +167,22 @@ class GroupCommit:
         if group.error is not None:
             raise group.error
 
+    def _begin(self) -> None:
+        if self._queue is not None:
+            self._queue.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self._queue is not None:
+                self._queue.release()
+            raise
+
+    def _ended(self) -> None:
+        """The group's transaction ended (committed or rolled back): the
+        next worker's group may begin."""
+        if self._queue is not None:
+            self._queue.release()
+
     def _undo(self, error: BaseException) -> None:
         """Take back one writer's changes: its savepoint, or, where SQLite
         ended the whole transaction on an error (a full disk), the group's."""
@@ -173,6 +193,7 @@ class GroupCommit:
             self._group.error = error
             self._group.done.set()
             self._group = None
+            self._ended()
 
     def _end_if_last(self) -> None:
         """Commit the open transaction unless a writer waits to add to it
@@ -197,6 +218,7 @@ class GroupCommit:
                 except sqlite3.Error:
                     pass
         finally:
+            self._ended()
             group.done.set()
 
 

@@ -12,6 +12,7 @@ from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
 from ..records.interface import Records
+from ..base.interprocess import run_dir
 from ..records.local import LocalRecords
 from ..sharing.fsck import check_links
 from ..sharing.sweep import give_back
@@ -28,13 +29,18 @@ class OneMachine(Deployment):
     def open_records(self, s3_client=None) -> Tuple[Records, Records]:
         # The throttle only counts failed attempts: no fsync (a power cut
         # forgets at most a minute of them).
-        return (LocalRecords(self.meta_db, clock=self.clock),
-                LocalRecords(self.meta_db, durable=False, clock=self.clock))
+        return (LocalRecords(self.meta_db, clock=self.clock, queue=self._queue("records")),
+                LocalRecords(self.meta_db, durable=False, clock=self.clock, queue=self._queue("throttle")))
 
     def kv_store(self, records: Optional[Records]) -> KVStore:
         # A connection of its own: a commit's transaction (and its fsync)
         # keeps no token or share-link read waiting.
-        return KVStore(LocalRecords(self.meta_db, clock=self.clock), self.kv_limits(), own=True)
+        return KVStore(LocalRecords(self.meta_db, clock=self.clock, queue=self._queue("kv")), self.kv_limits(),
+                       own=True)
+
+    def _queue(self, kind: str) -> str:
+        """The lock file the workers' writes of one kind of records take turns by."""
+        return os.path.join(run_dir(self.config.data_dir), "%s.%s.lock" % (META_DB, kind))
 
     def holder(self) -> Optional[str]:
         return str(os.getpid())

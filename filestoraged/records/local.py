@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Tuple
 
+from ..base.interprocess import ProcessLock
 from ..base.sqlite import DatabaseStore, GroupCommit
 from .interface import Conflict, Record, Records
 
@@ -23,12 +24,23 @@ CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, v
 class LocalRecords(DatabaseStore, Records):
     atomic = True  # batch() is one SQLite write transaction
 
-    def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time) -> None:
-        """``durable=False``: writes skip fsync (records that only throttle)."""
+    def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time,
+                 queue: Optional[str] = None) -> None:
+        """``durable=False``: writes skip fsync (records that only throttle).
+        ``queue``: a lock file the daemon's workers write in turn through
+        (``GroupCommit``), one per kind of records (a write of one kind may
+        happen inside another's)."""
         DatabaseStore.__init__(self, path, _SCHEMA, durable)
-        self._writing = GroupCommit(self._db, self._lock)  # every write: concurrent ones share a commit
+        self._queue = None if queue is None else ProcessLock(queue)
+        # Every write: concurrent ones share a commit.
+        self._writing = GroupCommit(self._db, self._lock, self._queue)
         self.now = clock  # one machine: its own clock
         self._writes = 0  # this connection's writes (SQLite's data_version counts the others')
+
+    def close(self) -> None:
+        DatabaseStore.close(self)
+        if self._queue is not None:
+            self._queue.close()
 
     def generation(self) -> Optional[object]:
         with self._lock:
