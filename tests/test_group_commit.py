@@ -18,6 +18,8 @@ from unittest import mock
 from filestoraged.records.interface import Conflict
 from filestoraged.records.local import LocalRecords
 
+from .support import wait_until
+
 WRITERS = 16
 EACH = 25
 
@@ -71,9 +73,18 @@ class GroupCommitTests(unittest.TestCase):
             return real_execute(db, sql, *args)
 
         not_seen: list = []
+        holding = threading.Event()
 
         def write(index: int, number: int) -> None:
             key = "k/%d/%d" % (index, number)
+            if index == 0 and number == 0:  # a write as long as a slow fsync: the others line up meanwhile
+                with self.records.batch():
+                    self.records.create(key, {"n": number})
+                    holding.set()
+                    wait_until(lambda: self.records._writing._queued == WRITERS - 1, "the others line up", 10)
+                return
+            if number == 0:
+                self.assertTrue(holding.wait(10))
             if number % 2:
                 with self.records.batch():
                     self.records.create(key, {"n": number})
