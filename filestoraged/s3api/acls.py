@@ -119,10 +119,8 @@ def acl_answer(mode: str, acl: Optional[str], on_bucket: bool):
     """GetBucketAcl's or GetObjectAcl's answer: the one owner's full
     control, what the access mode lets anyone do (read objects under
     ``writes``, everything under ``off``) and what the kept ACL adds."""
-    granted: List[Tuple[str, str]] = []
-    for uri, permission in ((ALL_USERS, p) for p in {"writes": () if on_bucket else ("READ",),
-                                                     "off": ("READ", "WRITE")}.get(mode, ())):
-        granted.append((uri, permission))
+    by_mode = {"writes": () if on_bucket else ("READ",), "off": ("READ", "WRITE")}.get(mode, ())
+    granted: List[Tuple[str, str]] = [(ALL_USERS, permission) for permission in by_mode]
     if acl in ("public-read", "public-read-write"):
         granted.append((ALL_USERS, "READ"))
     if acl == "public-read-write":

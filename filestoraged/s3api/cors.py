@@ -18,7 +18,6 @@ allows the origin: a bucket's rules add nothing then.
 
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Optional
 
 from ..base.header_values import header_value
@@ -26,6 +25,7 @@ from ..catalog.buckets import Bucket
 from ..errors import BadRequest, Forbidden, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.cors import Cors
+from ..wire.request_head import is_field_name
 from .answers import MAX_XML, Element, children, read_xml, text_of, xml_answer
 from .signatures import Caller
 
@@ -140,9 +140,6 @@ def _fits(pattern: str, text: str) -> bool:
     return len(text) >= len(head) + len(tail) and text.startswith(head) and text.endswith(tail)
 
 
-_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-
-
 def _rule(item) -> dict:
     methods = [(method.text or "").strip() for method in children(item, "AllowedMethod")]
     origins = [(origin.text or "").strip() for origin in children(item, "AllowedOrigin")]
@@ -154,9 +151,9 @@ def _rule(item) -> dict:
         raise BadRequest("a CORS rule allows one or more origins, each with one * at most").as_s3("InvalidRequest")
     for origin in origins:
         header_value(origin, "AllowedOrigin", 1024)
-    if any(name.count("*") > 1 or not _TOKEN.fullmatch(name) for name in headers):
+    if any(name.count("*") > 1 or not is_field_name(name) for name in headers):
         raise BadRequest("an AllowedHeader is a header name, with one * at most").as_s3("InvalidRequest")
-    if any(not _TOKEN.fullmatch(name) for name in expose):
+    if any(not is_field_name(name) for name in expose):
         raise BadRequest("an ExposeHeader is a header name").as_s3("InvalidRequest")
     rule: dict = {"methods": methods, "origins": origins}
     if headers:

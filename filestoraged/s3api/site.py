@@ -212,8 +212,8 @@ class S3Face:
         if key is not None:
             key = object_key(_decoded(key))
         need = operation.need(bucket, key)
-        if need is not None:
-            if operation.acl is not None and not may(caller, need):
+        if need is not None and not may(caller, need):  # asked once on the way that goes on
+            if operation.acl is not None:
                 caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"))
             allow(caller, need)
         response = operation.handler(request, caller, bucket, key)
