@@ -170,3 +170,12 @@ class FormFieldNameTests(FormCase):
                 reply = self.post(dict(form["fields"], file=("k", b"x", "a/b")))
                 self.assertS3Error(reply, 400, "InvalidArgument")
                 self.assertIsNone(self.stored("k"))
+
+    def test_a_field_this_server_does_not_carry_out_is_refused_not_ignored(self):
+        for name in ("x-amz-security-token", "x-amz-grant-read", "Content-Length", "favourite-colour"):
+            with self.subTest(name=name):
+                form = self.presigned("k", {name: "v"}, [{name: "v"}])  # signed: only not carried out
+                reply = self.post(dict(form["fields"], file=("k", b"x", "a/b")))
+                self.assertS3Error(reply, 400, "InvalidArgument" if name != "x-amz-grant-read"
+                                   else "AccessControlListNotSupported")
+                self.assertIsNone(self.stored("k"))

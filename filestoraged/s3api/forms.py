@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
-from ..catalog.keys import Entry
+from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.names import object_key
 from ..errors import BadRequest, TooLarge
 from ..storage.interface import ObjectInfo
@@ -44,6 +44,16 @@ from .versions import written_header
 
 MAX_FIELD = MAX_POLICY + 1024  # bytes of one field before the file (the policy is the longest)
 FILENAME = "${filename}"
+# The fields a form may carry (lower case), and the prefixes of more: what
+# is carried out, and what is refused with its own error further on (SSE,
+# website redirects, ACL grants, storage classes). Anything else is refused:
+# never taken and ignored.
+FIELDS = frozenset(("key", "acl", "policy", "awsaccesskeyid", "signature", "x-amz-signature", "x-amz-algorithm",
+                    "x-amz-credential", "x-amz-date", "success_action_status", "success_action_redirect", "redirect",
+                    "tagging", "content-type", "content-md5", "x-amz-storage-class",
+                    "x-amz-website-redirect-location", *(name.lower() for name in STORED_HEADERS)))
+FIELD_PREFIXES = ("x-amz-meta-", "x-amz-checksum-", "x-amz-object-lock-", "x-amz-server-side-encryption",
+                  "x-amz-grant-", "x-ignore-")
 
 
 class FormOperations:
@@ -75,6 +85,9 @@ class FormOperations:
             if part.name.lower() == "bucket":  # the bucket is the path's (a policy judges the path's)
                 part.drain()
                 continue
+            if part.name.lower() not in FIELDS and not part.name.lower().startswith(FIELD_PREFIXES):
+                raise BadRequest("the form field %s is not one a form upload takes here" % part.name[:60]
+                                 ).as_s3("InvalidArgument")
             fields.add(part.name, part.read_text(MAX_FIELD))
         if file_part is None:
             raise BadRequest("POST requires exactly one file upload per request: a field named file, the last"
