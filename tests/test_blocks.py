@@ -10,9 +10,11 @@ import unittest
 
 from filestoraged.storage import blocks
 from filestoraged.storage.blocks import BLOCK
+from filestoraged.errors import TooLarge
+from filestoraged.storage.interface import SMALL_BODY, pieces
 from filestoraged.storage.s3 import refs
 
-from .support import MIB, ServerCase, payload, sha256
+from .support import MIB, BytesSource, ServerCase, payload, sha256
 
 
 def legacy_checks(data: bytes):
@@ -67,6 +69,44 @@ class RecordFormTests(unittest.TestCase):
             raw = refs.encode(self.oid, ref)
             self.assertEqual(raw[:4], magic)
             self.assertEqual(refs.decode(raw, self.oid, "k"), ref)
+
+
+class Trickle(BytesSource):
+    """A body that arrives at most ``step`` bytes a read, as a slow client's does."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__(data)
+        self.step = step
+
+    def readinto(self, buffer: memoryview) -> int:
+        return super().readinto(buffer[:self.step])
+
+
+class UploadPiecesTests(unittest.TestCase):
+    """An upload is read a block at a time (each piece a whole block but the
+    last, so that its block checks are the ones a read makes), whether it
+    fits the small first buffer or not."""
+
+    def pieces_of(self, data: bytes, step: int, max_size: int = 4 * BLOCK):
+        return [bytes(piece) for piece in pieces(Trickle(data, step), max_size, BLOCK)]
+
+    def test_every_size_around_the_buffers_comes_back_whole_in_blocks(self):
+        for size in (0, 1, SMALL_BODY - 1, SMALL_BODY, SMALL_BODY + 1, BLOCK - 1, BLOCK, BLOCK + 1,
+                     2 * BLOCK + SMALL_BODY):
+            data = payload(size, seed=size % 7)
+            for step in (size or 1, 1000, 64 * 1024 + 3):
+                with self.subTest(size=size, step=step):
+                    got = self.pieces_of(data, step)
+                    self.assertEqual(b"".join(got), data)
+                    self.assertTrue(all(len(piece) == BLOCK for piece in got[:-1]))
+                    self.assertTrue(all(got))  # no empty piece, not even for an empty body
+
+    def test_one_byte_past_the_limit_is_refused_at_either_buffer(self):
+        for limit in (100, SMALL_BODY, BLOCK + 10):
+            with self.subTest(limit=limit):
+                self.assertEqual(len(b"".join(self.pieces_of(payload(limit), 4096, limit))), limit)
+                with self.assertRaises(TooLarge):
+                    self.pieces_of(payload(limit + 1), 4096, limit)
 
 
 class BigObjectRecordTests(ServerCase):
