@@ -7,14 +7,17 @@ bucket, so every daemon does (N daemons never give an attacker N times the
 attempts). One record per key, ``attempts/<kind>/<key>``, holds the times
 of its failures in the window; each change is a compare-and-swap. Locally
 the records only throttle, so their connection skips fsync (a power cut
-forgets at most a minute of them).
+forgets at most a minute of them), and each process keeps copies of what
+it read until any process of the machine changes the attempts of that
+kind (``base.copies``): an address with no failures costs no read.
 """
 
 from __future__ import annotations
 
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
+from ..base.copies import Copies
 from ..records.interface import Conflict, Records
 
 # An attempt admitted but not yet judged (its check is running) holds a
@@ -38,6 +41,8 @@ class Attempts:
         self.kind = kind
         self.limit = limit
         self.window = window
+        # key -> the value of its record (None: no record); only where changes are marked
+        self._copies: Copies[Optional[dict]] = Copies(records.change_mark("attempts-" + kind))
 
     def _key(self, key: str) -> str:
         return "attempts/%s/%s" % (self.kind, key)
@@ -56,8 +61,22 @@ class Attempts:
 
     def retry_after(self, key: str, now: float) -> Optional[int]:
         """Seconds until ``key`` may try again, or None if it may now."""
-        record = self.records.get(self._key(key))
-        return self._retry(self._recent(None if record is None else record.value, now), now)
+        def read() -> Optional[dict]:
+            record = self.records.get(self._key(key))
+            return None if record is None else record.value
+
+        return self._retry(self._recent(self._copies.get(key, read), now), now)
+
+    def _update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> None:
+        """``records.update`` of ``key``'s record; the copies told once it
+        is committed (or may be: when it failed)."""
+        try:
+            written = self.records.update(self._key(key), change)
+        except BaseException:
+            self._copies.changed(key)
+            raise
+        if written is not None:
+            self._copies.changed(key)
 
     def admit(self, key: str, now: float) -> Optional[int]:
         """Count an attempt as failed in advance, and as pending until it is
@@ -85,7 +104,7 @@ class Attempts:
 
         waited_until = time.monotonic() + WAIT_FOR_PLACE
         while True:
-            self.records.update(self._key(key), change)
+            self._update(key, change)
             if outcome != ["busy"]:
                 return outcome[0] if outcome else None  # type: ignore[return-value]
             if time.monotonic() > waited_until:
@@ -101,10 +120,10 @@ class Attempts:
             pending.remove(when)
             return dict(value or {}, pending=pending)
 
-        self.records.update(self._key(key), change)
+        self._update(key, change)
 
     def add(self, key: str, now: float) -> None:
-        self.records.update(self._key(key), lambda value: {"at": self._recent(value, now) + [now]})
+        self._update(key, lambda value: {"at": self._recent(value, now) + [now]})
 
     def forget(self, key: str, when: float) -> None:
         """Take back one failure counted in advance at ``when`` (it was right)."""
@@ -116,7 +135,7 @@ class Attempts:
             pending = [at for at in (value or {}).get("pending", ()) if at != when]
             return {"at": times, "pending": pending}
 
-        self.records.update(self._key(key), change)
+        self._update(key, change)
 
     def prune(self, now: float) -> None:
         """Remove the records whose failures all fell out of the window."""
@@ -127,6 +146,8 @@ class Attempts:
                     self.records.delete(key, record.version)
                 except Conflict:  # changed meanwhile: a new failure, kept
                     pass
+                finally:
+                    self._copies.changed(key[len(self._key("")):])
 
     def close(self) -> None:
         """The records are the caller's to close."""

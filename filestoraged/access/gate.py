@@ -200,6 +200,15 @@ class Access:
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
             self._pruned = now
             self.failures.prune(now)
+        # A secret this process holds a copy of proved good before: no guess,
+        # nothing to count (two writes fewer a request), but a locked-out
+        # address is refused all the same (below, for the same reason).
+        token = self.tokens.find_copied(secret) if secret else None
+        if token is not None:
+            retry = self.failures.retry_after(address, now)
+            if retry is not None:
+                raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
+            return token
         # Checked and counted in one step: the attempt counts as failed from
         # the moment it is let in, until the token proves good, so concurrent
         # guesses (in any worker) cannot all pass the same check; while every

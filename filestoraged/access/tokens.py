@@ -4,9 +4,10 @@ the S3 bucket with ``--records s3``).
 A secret is 256 random bits, shown once when it is made and stored only as
 its SHA-256: a token is found by that digest, the record's key, so no
 secret and no comparison of secrets is involved. Tokens are read from the
-records on every use (or within ``cache_seconds``), so ``filestoraged token
-create`` and ``token revoke`` in another process take effect on a running
-daemon at once (locally) or within that bound (the bucket).
+records, or copied from them while no process of the machine changed a
+token since (``base.copies``), so ``filestoraged token create`` and
+``token revoke`` in another process take effect on a running daemon at
+once; with ``--records s3``, within ``cache_seconds`` on every daemon.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
+from ..base.copies import Copies
 from ..errors import AlreadyExists, BackendUnavailable, BadRequest, NotFound
 from ..records.interface import Conflict, Records
 from .s3keys import is_key_id, new_key_id
@@ -56,16 +57,15 @@ class TokenStore:
     ``--records s3`` a token made through any daemon works on all of them;
     a token found is believed for ``cache_seconds`` at most (0: read on
     every use), which bounds how long a revocation takes to reach every
-    daemon."""
+    daemon. Records of one machine tell every change (``change_mark``):
+    there a copy is believed until a token changes."""
 
     def __init__(self, records: Records, clock: Callable[[], float] = time.time,
                  cache_seconds: float = 0.0) -> None:
         self.records = records
         self.clock = clock
-        self.cache_seconds = cache_seconds
-        # digest -> (read at, token); "s3:<key id>" -> (read at, its token's digest)
-        self._cache: Dict[str, Tuple[float, object]] = {}
-        self._cache_lock = threading.Lock()
+        # digest -> its token (None: no such token); "s3:<key id>" -> its token's digest
+        self._copies: Copies[object] = Copies(records.change_mark("tokens"), cache_seconds)
 
     def create(self, scopes: Sequence[str], name: Optional[str] = None,
                expires_in: Optional[float] = None, s3: bool = False) -> Tuple[Token, str]:
@@ -96,11 +96,20 @@ class TokenStore:
         self.records.create("tokens/" + digest, {"name": name, "scopes": [str(scope) for scope in parsed],
                                                  "created_at": now, "expires_at": expires_at, "last_used": None,
                                                  "s3_key": key_id})
+        self._copies.changed()  # a digest or key id read as no token's until now
         return Token(name, parsed, now, expires_at, None, key_id), secret
 
     def find(self, secret: str) -> Optional[Token]:
         """The live token whose secret this is, or None."""
         return self._find(digest_of(secret))
+
+    def find_copied(self, secret: str) -> Optional[Token]:
+        """The live token whose secret this is, if this process holds a copy
+        of it that is still believed (nothing is read); None otherwise: ask
+        ``find``. A copy is only ever of a token some request proved."""
+        digest = digest_of(secret)
+        found = self._copies.peek(digest)
+        return None if found is None or found[0] is None else self._live(digest, found[0])  # type: ignore[arg-type]
 
     def find_digest(self, digest: str) -> Optional[Token]:
         """The live token whose secret has this digest (``digest_of``), or
@@ -111,51 +120,35 @@ class TokenStore:
         """The live token of the S3 access key ``key_id``, or None."""
         if not is_key_id(key_id):
             return None
-        cached = self._cached("s3:" + key_id)
-        if cached is not None:
-            digest = cached[1]
-        else:
+
+        def read() -> Optional[str]:
             record = self.records.get("s3-keys/" + key_id)
-            digest = None if record is None else record.value["digest"]
-            self._remember("s3:" + key_id, digest)
-        token = None if digest is None else self._find(digest)
+            return None if record is None else record.value["digest"]
+
+        digest = self._copies.get("s3:" + key_id, read)
+        token = None if digest is None else self._find(digest)  # type: ignore[arg-type]
         return token if token is not None and token.s3_key == key_id else None
 
     def _find(self, digest: str) -> Optional[Token]:
-        now = self.clock()
-        cached = self._cached(digest)
-        if cached is not None:
-            token = cached[1]
-        else:
+        def read() -> Optional[Token]:
             record = self.records.get("tokens/" + digest)
-            token = None if record is None else _token(record.value)
-            self._remember(digest, token)
-        if token is None or (token.expires_at is not None and token.expires_at <= now):
+            return None if record is None else _token(record.value)
+
+        token = self._copies.get(digest, read)
+        return None if token is None else self._live(digest, token)  # type: ignore[arg-type]
+
+    def _live(self, digest: str, token: Token) -> Optional[Token]:
+        """``token`` unless it expired; its ``last_used`` written when due."""
+        now = self.clock()
+        if token.expires_at is not None and token.expires_at <= now:
             return None
         if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
             def touch(value):
                 return None if value is None else dict(value, last_used=now)
 
             self.records.update("tokens/" + digest, touch)
-            with self._cache_lock:
-                self._cache.pop(digest, None)
+            self._copies.changed(digest)
         return token
-
-    def _remember(self, name: str, found) -> None:
-        if self.cache_seconds:
-            with self._cache_lock:
-                if len(self._cache) > 10000:
-                    self._cache.clear()
-                self._cache[name] = (time.monotonic(), found)
-
-    def _cached(self, digest: str):
-        if not self.cache_seconds:
-            return None
-        with self._cache_lock:
-            entry = self._cache.get(digest)
-        if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
-            return None
-        return entry
 
     def list(self) -> List[Token]:
         found = []
@@ -181,25 +174,26 @@ class TokenStore:
         secret = secrets.token_urlsafe(32)
         digest = digest_of(secret)
         key_id = None
-        while old.get("s3_key") and key_id is None:
-            key_id = new_key_id()
-            try:
-                self.records.create("s3-keys/" + key_id, {"digest": digest})
-            except Conflict:
-                key_id = None
-        self.records.create("tokens/" + digest, dict(old, last_used=None, s3_key=key_id))
         try:
-            self.records.replace("token-names/" + name, {"digest": digest}, named.version)
-        except Conflict:  # revoked or rotated meanwhile: this one never was
-            self.records.delete("tokens/" + digest)
-            if key_id:
-                self.records.delete("s3-keys/" + key_id)
-            raise BackendUnavailable("the token %r changed while it was rotated; run it again" % name) from None
-        self.records.delete("tokens/" + named.value["digest"])
-        if old.get("s3_key"):
-            self.records.delete("s3-keys/" + old["s3_key"])
-        with self._cache_lock:
-            self._cache.clear()
+            while old.get("s3_key") and key_id is None:
+                key_id = new_key_id()
+                try:
+                    self.records.create("s3-keys/" + key_id, {"digest": digest})
+                except Conflict:
+                    key_id = None
+            self.records.create("tokens/" + digest, dict(old, last_used=None, s3_key=key_id))
+            try:
+                self.records.replace("token-names/" + name, {"digest": digest}, named.version)
+            except Conflict:  # revoked or rotated meanwhile: this one never was
+                self.records.delete("tokens/" + digest)
+                if key_id:
+                    self.records.delete("s3-keys/" + key_id)
+                raise BackendUnavailable("the token %r changed while it was rotated; run it again" % name) from None
+            self.records.delete("tokens/" + named.value["digest"])
+            if old.get("s3_key"):
+                self.records.delete("s3-keys/" + old["s3_key"])
+        finally:
+            self._copies.changed()  # whatever of it was written: the old secret's copies go
         return _token(dict(old, s3_key=key_id, last_used=None)), secret
 
     def revoke(self, name: str) -> None:
@@ -208,10 +202,13 @@ class TokenStore:
             raise NotFound("no token named %r" % name)
         record = self.records.get("tokens/" + named.value["digest"])
         key_id = None if record is None else record.value.get("s3_key")
-        self.records.delete("tokens/" + named.value["digest"])
-        if key_id:
-            self.records.delete("s3-keys/" + key_id)
-        self.records.delete("token-names/" + name)
+        try:
+            self.records.delete("tokens/" + named.value["digest"])
+            if key_id:
+                self.records.delete("s3-keys/" + key_id)
+            self.records.delete("token-names/" + name)
+        finally:
+            self._copies.changed()  # a revocation half done is one already for the copies
 
     def close(self) -> None:
         """The records are the caller's to close."""

@@ -1,6 +1,6 @@
 """State that worker processes share through files in ``<data-dir>/run/``:
-a lock that excludes threads and processes alike, and int64 counters in a
-memory-mapped file.
+a lock that excludes threads and processes alike, int64 counters in a
+memory-mapped file, and marks of change.
 
 Both work the same in a single process, so there is one code path.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import secrets
 import struct
 import threading
 from typing import Optional
@@ -91,6 +92,42 @@ class SharedCounters:
         self._map.close()
         if isinstance(self.lock, ProcessLock):
             self.lock.close()
+
+
+class ChangeMark:
+    """A mark that every change of something processes keep copies of (the
+    tokens, counts of failed attempts) replaces, after the change is
+    committed, in whichever process of the machine made it: a copy read
+    after the mark was seen is good for as long as the mark is the one seen.
+
+    Decision: a new random mark, not a count. Writers need no lock between
+    them, and a writer late to write its mark can never bring back one that
+    a reader saw before (with a count, two writers could both write n + 1
+    after a reader saw it). The file is never removed while a daemon runs:
+    a process that mapped it must see every change made through it."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        if path is None:
+            self._map = mmap.mmap(-1, _SLOT.size)
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                if os.fstat(fd).st_size < _SLOT.size:
+                    os.ftruncate(fd, _SLOT.size)
+                self._map = mmap.mmap(fd, _SLOT.size)
+            finally:
+                os.close(fd)
+
+    def seen(self) -> int:
+        """The mark now."""
+        return _SLOT.unpack_from(self._map)[0]
+
+    def change(self) -> None:
+        """Say that a change was committed: copies read before now are stale."""
+        _SLOT.pack_into(self._map, 0, secrets.randbits(63) + 1)
+
+    def close(self) -> None:
+        self._map.close()
 
 
 # Worker processes number their slots in shared tables from 0 to this; a

@@ -6,13 +6,21 @@ Deleting a bucket first closes it (its record says since when), then looks
 for keys, then removes the record (or opens it again: BucketNotEmpty). A
 key written meanwhile sees, once written, that its bucket is closed, gone
 or made anew (``holds``) and takes itself back, so no key outlives its
-bucket. A close left by a crash lapses after ``CLOSING_FOR``."""
+bucket. A close left by a crash lapses after ``CLOSING_FOR``.
+
+Every request reads its bucket, a write twice (before, and ``holds``
+after): where the records tell changes (one machine's), a process keeps
+copies of bucket records until any process changes a bucket
+(``base.copies``). Every change here tells the copies once committed,
+before its caller goes on: a delete's close is told before it looks for
+keys, so a key written meanwhile either is found or finds the close."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
+from ..base.copies import Copies
 from ..errors import Conflict, NotFound
 from ..records.interface import Conflict as RecordConflict, Records
 
@@ -39,6 +47,23 @@ class Bucket:
 class Buckets:
     def __init__(self, records: Records) -> None:
         self.records = records
+        # name -> its record's value (None: no record)
+        self._copies: Copies[Optional[dict]] = Copies(records.change_mark("buckets"))
+
+    def _written(self, name: str, write: Callable[[], object]) -> None:
+        """``write`` (a change of bucket ``name``'s record); the copies told
+        after it, whether it went through or failed midway."""
+        try:
+            write()
+        finally:
+            self._copies.changed(name)
+
+    def _value(self, name: str) -> Optional[dict]:
+        def read() -> Optional[dict]:
+            record = self.records.get(BUCKETS + name)
+            return None if record is None else record.value
+
+        return self._copies.get(name, read)
 
     def create(self, name: str, region: str = "", locked: bool = False, acl: Optional[str] = None) -> Bucket:
         """A new bucket (``locked``: with object lock on, and so versioning;
@@ -53,17 +78,17 @@ class Buckets:
         if locked:
             value.update(versioning="Enabled", lock={})
         try:
-            self.records.create(BUCKETS + name, value)
+            self._written(name, lambda: self.records.create(BUCKETS + name, value))
         except RecordConflict:
             raise Conflict("the bucket %s exists already" % name).as_s3("BucketAlreadyOwnedByYou") from None
         return bucket
 
     def get(self, name: str) -> Optional[Bucket]:
         """The bucket, None if there is none or it is being deleted."""
-        record = self.records.get(BUCKETS + name)
-        if record is None or self._closed(record.value):
+        value = self._value(name)
+        if value is None or self._closed(value):
             return None
-        return _bucket(name, record.value)
+        return _bucket(name, value)
 
     def set_versioning(self, bucket: Bucket, status: str) -> None:
         """Turn ``bucket``'s versioning on or suspend it (``NotFound`` if it
@@ -123,7 +148,7 @@ class Buckets:
                 raise NotFound("no bucket %s" % bucket.name).as_s3("NoSuchBucket")
             return change(value)
 
-        self.records.update(BUCKETS + bucket.name, changing)
+        self._written(bucket.name, lambda: self.records.update(BUCKETS + bucket.name, changing))
 
     def holds(self, bucket: Bucket) -> bool:
         """Whether ``bucket`` (as looked up before) still stands: not
@@ -141,7 +166,7 @@ class Buckets:
                 raise NotFound("no bucket %s" % bucket.name).as_s3("NoSuchBucket")
             return dict(value, closing=now)
 
-        self.records.update(BUCKETS + bucket.name, closing)
+        self._written(bucket.name, lambda: self.records.update(BUCKETS + bucket.name, closing))
 
     def reopen(self, bucket: Bucket) -> None:
         """Undo ``close``: the bucket was not deleted."""
@@ -150,7 +175,7 @@ class Buckets:
                 return None
             return {name: field for name, field in value.items() if name != "closing"}
 
-        self.records.update(BUCKETS + bucket.name, opening)
+        self._written(bucket.name, lambda: self.records.update(BUCKETS + bucket.name, opening))
 
     def _closed(self, value: dict) -> bool:
         closing = value.get("closing")
@@ -186,7 +211,9 @@ class Buckets:
             cursor = batch[-1][0]
 
     def delete(self, name: str) -> None:
-        if not self.records.delete(BUCKETS + name):
+        deleted: List[bool] = []
+        self._written(name, lambda: deleted.append(self.records.delete(BUCKETS + name)))
+        if not deleted[0]:
             raise NotFound("no bucket %s" % name).as_s3("NoSuchBucket")
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Callable, Iterator, Optional, Tuple
 
+from ..base.interprocess import ChangeMark
 from ..errors import BackendUnavailable
 from .bucket import UnsafeStore, probe
 from .interface import Record, Records
@@ -88,6 +89,9 @@ class CheckedRecords(Records):
 
     def generation(self) -> Optional[object]:
         return self.inner.generation()
+
+    def change_mark(self, subject: str) -> Optional[ChangeMark]:
+        return self.inner.change_mark(subject)
 
     @property
     def atomic(self) -> bool:  # type: ignore[override]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from contextlib import nullcontext
 from typing import Callable, ContextManager, Iterator, Optional, Tuple
 
+from ..base.interprocess import ChangeMark
 from ..errors import BackendUnavailable, FileStoreError
 
 WRITE_ID = "_w"  # a random id in every written value: an ambiguous retry can tell its own write
@@ -87,6 +88,13 @@ class Records(abc.ABC):
         """A value that changes whenever any record may have changed, by
         whoever wrote it; None where the store cannot tell that cheaply (a
         reader then reads what it needs)."""
+        return None
+
+    def change_mark(self, subject: str) -> Optional[ChangeMark]:
+        """The mark (``base.interprocess.ChangeMark``) that whoever changes
+        the records of ``subject`` replaces after the change, so that copies
+        of them are believed while it stays (``base.copies``); None where
+        the records are shared beyond one machine's processes."""
         return None
 
     def close(self) -> None:

@@ -7,12 +7,13 @@ answer is never lost here, so values carry no write id (see
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
-from ..base.interprocess import ProcessLock
+from ..base.interprocess import ChangeMark, ProcessLock, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
 from .interface import Conflict, Record, Records
 
@@ -36,11 +37,26 @@ class LocalRecords(DatabaseStore, Records):
         self._writing = GroupCommit(self._db, self._lock, self._queue)
         self.now = clock  # one machine: its own clock
         self._writes = 0  # this connection's writes (SQLite's data_version counts the others')
+        self._marks: Dict[str, ChangeMark] = {}
 
     def close(self) -> None:
         DatabaseStore.close(self)
         if self._queue is not None:
             self._queue.close()
+        with self._lock:
+            for mark in self._marks.values():
+                mark.close()
+            self._marks.clear()
+
+    def change_mark(self, subject: str) -> Optional[ChangeMark]:
+        """``run/<file>.<subject>.mark`` beside the database: every process
+        of the machine that opens these records maps the same one."""
+        with self._lock:
+            mark = self._marks.get(subject)
+            if mark is None:
+                folder, name = os.path.split(os.path.abspath(self.path))
+                mark = self._marks[subject] = ChangeMark(os.path.join(run_dir(folder), "%s.%s.mark" % (name, subject)))
+            return mark
 
     def generation(self) -> Optional[object]:
         with self._lock:
