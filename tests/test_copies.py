@@ -87,6 +87,18 @@ class AttemptCopiesTests(TwoProcessesCase):
         self.assertIsNone(here.retry_after("192.0.2.8", now))
 
 
+    def test_attempts_still_being_checked_lock_nobody_out_until_they_fail(self):
+        here, there = Attempts(self.here, "token", 3, 60.0), Attempts(self.there, "token", 3, 60.0)
+        now = time.time()
+        admitted = [now + n / 1000 for n in range(3)]
+        for at in admitted:
+            self.assertIsNone(there.admit("192.0.2.9", at))  # counted in advance, pending
+        self.assertIsNone(here.retry_after("192.0.2.9", now + 1), "a proven token refused for checks in flight")
+        for at in admitted:
+            there.settle("192.0.2.9", at)
+        self.assertIsNotNone(here.retry_after("192.0.2.9", now + 1))
+
+
 class BucketCopiesTests(TwoProcessesCase):
     def test_a_bucket_closed_or_deleted_elsewhere_no_longer_holds_here(self):
         here, there = Buckets(self.here), Buckets(self.there)

@@ -60,12 +60,17 @@ class Attempts:
         return int(recent[0] + self.window - now) + 1
 
     def retry_after(self, key: str, now: float) -> Optional[int]:
-        """Seconds until ``key`` may try again, or None if it may now."""
+        """Seconds until ``key`` may try again, or None if it may now: by
+        its failures judged, not by attempts still being checked (``admit``
+        counts those in advance; they lock nobody out until they fail)."""
         def read() -> Optional[dict]:
             record = self.records.get(self._key(key))
             return None if record is None else record.value
 
-        return self._retry(self._recent(self._copies.get(key, read), now), now)
+        value = self._copies.get(key, read)
+        recent = self._recent(value, now)
+        pending = self._pending(value, now, recent)
+        return self._retry([at for at in recent if at not in pending], now)
 
     def _update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> None:
         """``records.update`` of ``key``'s record; the copies told once it
