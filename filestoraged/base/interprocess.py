@@ -13,7 +13,7 @@ import os
 import secrets
 import struct
 import threading
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 _SLOT = struct.Struct("q")
 
@@ -34,8 +34,11 @@ class ProcessLock:
         self._thread = threading.Lock()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-    def acquire(self, blocking: bool = True) -> bool:
-        if not self._thread.acquire(blocking):
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Held (True), or False: not ``blocking`` and held elsewhere, or
+        ``timeout`` seconds passed while a thread of this process held it
+        (the wait for another process is not bounded)."""
+        if not self._thread.acquire(blocking, timeout):
             return False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,6 +63,36 @@ class ProcessLock:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+_SHARED: Dict[Tuple[int, str], Tuple[ProcessLock, int]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def open_shared(path: str) -> ProcessLock:
+    """The ``ProcessLock`` of ``path`` that every user in this process
+    shares (threads of one process then wait in its thread lock, never on
+    two descriptors of one file); ``close_shared`` when done. Per process:
+    a forked child opens its own."""
+    key = (os.getpid(), os.path.abspath(path))
+    with _SHARED_LOCK:
+        lock, users = _SHARED.get(key) or (None, 0)
+        if lock is None:
+            lock = ProcessLock(path)
+        _SHARED[key] = (lock, users + 1)
+        return lock
+
+
+def close_shared(lock: ProcessLock) -> None:
+    with _SHARED_LOCK:
+        for key, (held, users) in list(_SHARED.items()):
+            if held is lock:
+                if users > 1:
+                    _SHARED[key] = (held, users - 1)
+                else:
+                    del _SHARED[key]
+                    lock.close()
+                return
 
 
 class SharedCounters:

@@ -113,7 +113,9 @@ class GroupCommit:
     never older than what was answered. ``queue``: a lock the worker
     processes' groups take in turn from their BEGIN to their COMMIT, so
     that a worker waits in line instead of in SQLite's busy handler (it
-    sleeps in steps of up to 100 ms)."""
+    sleeps in steps of up to 100 ms); every connection to the database
+    takes the same one, so that writes of different kinds (an S3 upload's
+    pin, its key) wait for each other in line too."""
 
     def __init__(self, db: sqlite3.Connection, lock: "threading.RLock", queue=None) -> None:
         self._db = db
@@ -168,8 +170,11 @@ class GroupCommit:
             raise group.error
 
     def _begin(self) -> None:
-        if self._queue is not None:
-            self._queue.acquire()
+        # Bounded as SQLite's own wait is: a write of this thread on another
+        # connection while its transaction here is open (or the reverse)
+        # fails as "database is locked" instead of waiting for ever.
+        if self._queue is not None and not self._queue.acquire(timeout=BUSY_SECONDS):
+            raise sqlite3.OperationalError("database is locked: another connection's transaction is open")
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except BaseException:

@@ -29,18 +29,18 @@ class OneMachine(Deployment):
     def open_records(self, s3_client=None) -> Tuple[Records, Records]:
         # The throttle only counts failed attempts: no fsync (a power cut
         # forgets at most a minute of them).
-        return (LocalRecords(self.meta_db, clock=self.clock, queue=self._queue("records")),
-                LocalRecords(self.meta_db, durable=False, clock=self.clock, queue=self._queue("throttle")))
+        return (LocalRecords(self.meta_db, clock=self.clock, queue=self._queue()),
+                LocalRecords(self.meta_db, durable=False, clock=self.clock, queue=self._queue()))
 
     def kv_store(self, records: Optional[Records]) -> KVStore:
         # A connection of its own: a commit's transaction (and its fsync)
         # keeps no token or share-link read waiting.
-        return KVStore(LocalRecords(self.meta_db, clock=self.clock, queue=self._queue("kv")), self.kv_limits(),
+        return KVStore(LocalRecords(self.meta_db, clock=self.clock, queue=self._queue()), self.kv_limits(),
                        own=True)
 
-    def _queue(self, kind: str) -> str:
-        """The lock file the workers' writes of one kind of records take turns by."""
-        return os.path.join(run_dir(self.config.data_dir), "%s.%s.lock" % (META_DB, kind))
+    def _queue(self) -> str:
+        """The lock file every writer of ``meta.db`` takes turns by."""
+        return os.path.join(run_dir(self.config.data_dir), "%s.lock" % META_DB)
 
     def holder(self) -> Optional[str]:
         return str(os.getpid())

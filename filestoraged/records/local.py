@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
-from ..base.interprocess import ChangeMark, ProcessLock, run_dir
+from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
 from .interface import Conflict, Record, Records
 
@@ -28,11 +28,12 @@ class LocalRecords(DatabaseStore, Records):
     def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time,
                  queue: Optional[str] = None) -> None:
         """``durable=False``: writes skip fsync (records that only throttle).
-        ``queue``: a lock file the daemon's workers write in turn through
-        (``GroupCommit``), one per kind of records (a write of one kind may
-        happen inside another's)."""
+        ``queue``: a lock file the writers of the database take turns by
+        (``GroupCommit``): every connection to it in every worker, the same
+        file, so that none waits for another's transaction in SQLite's busy
+        handler (it sleeps in steps of up to 100 ms)."""
         DatabaseStore.__init__(self, path, _SCHEMA, durable)
-        self._queue = None if queue is None else ProcessLock(queue)
+        self._queue = None if queue is None else open_shared(queue)
         # Every write: concurrent ones share a commit.
         self._writing = GroupCommit(self._db, self._lock, self._queue)
         self.now = clock  # one machine: its own clock
@@ -42,7 +43,7 @@ class LocalRecords(DatabaseStore, Records):
     def close(self) -> None:
         DatabaseStore.close(self)
         if self._queue is not None:
-            self._queue.close()
+            close_shared(self._queue)
         with self._lock:
             for mark in self._marks.values():
                 mark.close()
