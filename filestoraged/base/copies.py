@@ -8,7 +8,8 @@ replaces the mark after its commit, so a copy is never older than the last
 change committed before the request that uses it began. Where no mark is
 shared (records several daemons share), a copy is believed for
 ``seconds`` at most, the bound the deployment gives; with neither, nothing
-is kept and every use reads.
+is kept and every use reads. A copy is handed to every thread that asks:
+what it holds is never changed in place.
 """
 
 from __future__ import annotations
