@@ -176,3 +176,21 @@ def aws_chunked(data: bytes, chunk: int, key_pair: Optional[Tuple[str, str]], se
 
 def utc_stamp(now: Optional[datetime] = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+class ChromiumBotoCase(BotoCase):
+    """``BotoCase`` with ``cls.driver``, a headless Chromium for the class
+    (``cls.downloads``: the folder it saves downloads in)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        from .test_browser import browser
+
+        super().setUpClass()
+        cls.driver, cls.downloads = browser()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.driver.quit()
+        shutil.rmtree(cls.downloads, ignore_errors=True)
+        super().tearDownClass()

@@ -15,25 +15,13 @@ import os
 import shutil
 import tempfile
 
-from .s3api_support import BotoCase
-from .test_browser import browser
+from .s3api_support import ChromiumBotoCase
 from .test_pages import wait_in
 
 LFS = "application/vnd.git-lfs+json"
 
 
-class ConsoleInChromiumTests(BotoCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.driver, cls.downloads = browser()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.driver.quit()
-        shutil.rmtree(cls.downloads, ignore_errors=True)
-        super().tearDownClass()
-
+class ConsoleInChromiumTests(ChromiumBotoCase):
     def setUp(self) -> None:
         super().setUp()
         self.driver.delete_all_cookies()

@@ -15,8 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .s3api_support import BotoCase
-from .test_browser import browser
+from .s3api_support import ChromiumBotoCase
 from .test_pages import wait_in
 
 
@@ -38,18 +37,7 @@ class _Pages(BaseHTTPRequestHandler):
         pass
 
 
-class S3InChromiumTests(BotoCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.driver, cls.downloads = browser()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.driver.quit()
-        shutil.rmtree(cls.downloads, ignore_errors=True)
-        super().tearDownClass()
-
+class S3InChromiumTests(ChromiumBotoCase):
     def setUp(self) -> None:
         super().setUp()
         self.admin.create_bucket(Bucket="box")

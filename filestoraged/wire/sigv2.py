@@ -2,8 +2,8 @@
 ``Expires``, ``Signature``): what boto3's ``generate_presigned_url`` makes
 with a custom endpoint unless it is told ``signature_version='s3v4'``;
 and the policy of an upload from an HTML form signed the same way
-(``signature`` of the policy's base64). Checked here, never made: everything this daemon signs is SigV4
-(``wire.sigv4``).
+(``signature`` of the policy's base64). Checked here, never made:
+everything this daemon signs is SigV4 (``wire.sigv4``).
 
 The string signed is S3's: the method, ``Content-MD5``, ``Content-Type``,
 ``Expires``, the ``x-amz-*`` headers (lowercase, sorted, values joined by
