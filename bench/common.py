@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from tests import support
 
@@ -24,7 +24,7 @@ BIG = 50 * MIB
 HUGE = 2 * 1024 * MIB  # the big-object rows' size
 
 NGINX_CONF = """
-worker_processes auto;
+worker_processes {workers};
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
 events {{ worker_connections 1024; }}
@@ -169,7 +169,7 @@ class PlainFileServer:
 
 
 class Nginx:
-    def __init__(self, work: str) -> None:
+    def __init__(self, work: str, workers: str = "auto") -> None:
         self.port = free_port()
         # nginx's workers run as an unprivileged user: let them in.
         os.chmod(work, 0o755)
@@ -181,7 +181,7 @@ class Nginx:
         self.tls_port = free_port()
         conf = os.path.join(work, "nginx.conf")
         with open(conf, "w") as handle:
-            handle.write(NGINX_CONF.format(work=work, port=self.port, tls_port=self.tls_port))
+            handle.write(NGINX_CONF.format(work=work, port=self.port, tls_port=self.tls_port, workers=workers))
         subprocess.run(["nginx", "-c", conf, "-p", work], check=True)
         self.work = work
         wait_port(self.port)
@@ -193,12 +193,14 @@ class Nginx:
             os.kill(int(handle.read()), signal.SIGQUIT)
 
 
-def wrk(url: str, seconds: int = 5) -> Tuple[float, float, int]:
+def wrk(url: str, seconds: int = 5, cpus: Optional[Set[int]] = None) -> Tuple[float, float, int]:
     """Requests/s, p99 latency (ms) and errors for GETs of ``url`` over 64 connections,
-    measured after a 2 s warm-up run (connections and their threads set up)."""
-    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True)
+    measured after a 2 s warm-up run (connections and their threads set up);
+    ``cpus``: the only CPUs wrk may run on."""
+    keep = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True, preexec_fn=keep)
     out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", url],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, preexec_fn=keep).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99_text = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = float(p99_text.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_text.group(2)]
@@ -210,6 +212,13 @@ def wrk(url: str, seconds: int = 5) -> Tuple[float, float, int]:
     if non_2xx:
         errors += int(non_2xx.group(1))
     return rate, p99, errors
+
+
+def upload_oid(url: str, path: str, *options: str) -> str:
+    """POST the file at ``path`` to the daemon at ``url``; its content address."""
+    out = subprocess.run(["curl", "-sS", "--fail", *options, "-T", path, "-X", "POST", "-H", "Expect:", url + "/files"],
+                         check=True, capture_output=True, text=True).stdout
+    return re.search(r'"hash":"([0-9a-f]{64})"', out).group(1)
 
 
 class Report:

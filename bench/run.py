@@ -1,5 +1,5 @@
 """Benchmarks, run by hand:
-``python -m bench.run [--runs N] [--only disk|memcached|s3|s3api|putcpu|lfs|kv|scale|console] [--against REV]``.
+``python -m bench.run [--runs N] [--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -25,7 +25,7 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .common import (BIG, HUGE, MIB, Daemon, Nginx, PlainFileServer, Report, curl, ensure_tools, make_certificate,
-                     median_rate, wrk)
+                     median_rate, upload_oid, wrk)
 
 
 def bench_disk(work: str, runs: int, report: Report) -> None:
@@ -39,7 +39,7 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
     daemon = Daemon(work)
     nginx = Nginx(work)
     try:
-        oid = _upload_oid(daemon.url, big)
+        oid = upload_oid(daemon.url, big)
 
         # Upload: our POST (hash + fsync + atomic publish) vs nginx's WebDAV PUT.
         def ours_up() -> float:
@@ -73,13 +73,13 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         # (--workers auto, each worker on its own CPU, the access log on), the
         # same with the access log off, with the workers free on every CPU,
         # --workers 1, and nginx logging too; in turns, medians kept.
-        small_oid = _upload_oid(daemon.url, small)
+        small_oid = upload_oid(daemon.url, small)
         single = Daemon(os.path.join(work, "single"), "--workers", "1")
         quiet = Daemon(os.path.join(work, "quiet"), "--log-level", "WARNING")
         free = Daemon(os.path.join(work, "free"), "--cpu-affinity", "off")
         try:
             for other in (single, quiet, free):
-                _upload_oid(other.url, small)
+                upload_oid(other.url, small)
             url = "/files/" + small_oid
             sides = {"shipped": daemon.url + url, "quiet": quiet.url + url, "single": single.url + url,
                      "free": free.url + url, "nginx": nginx.url + "/small.bin"}
@@ -147,7 +147,7 @@ def bench_huge(work: str, runs: int, report: Report, nginx: Nginx) -> None:
         for run in range(max(1, min(runs, 3))):
             with open(huge, "r+b") as handle:  # another object each run
                 handle.write(b"%08d" % run)
-            oid = _upload_oid(daemon.url, huge)
+            oid = upload_oid(daemon.url, huge)
             firsts.append(curl("-r", span, daemon.url + "/files/" + oid))
             laters.append(statistics.median(curl("-r", span, daemon.url + "/files/" + oid) for _ in range(5)))
             refs.append(statistics.median(curl("-r", span, nginx.url + "/huge.bin") for _ in range(5)))
@@ -188,7 +188,7 @@ def bench_https(work: str, runs: int, report: Report, nginx: Nginx, big: str, sm
     daemon = Daemon(os.path.join(work, "https"), "--tls-cert", cert, "--tls-key", key)  # one daemon per data dir
     tls = ("--cacert", cert)
     try:
-        oid = _upload_oid(daemon.url, big, *tls)
+        oid = upload_oid(daemon.url, big, *tls)
 
         def ours_up() -> float:
             curl(*tls, "-X", "DELETE", daemon.url + "/files/" + oid)
@@ -198,7 +198,7 @@ def bench_https(work: str, runs: int, report: Report, nginx: Nginx, big: str, sm
               lambda: curl(*tls, "-T", big, "-H", "Expect:", nginx.tls_url + "/big.bin"), BIG, 1.0)
         _pair(report, "HTTPS 50 MiB download MiB/s", runs, lambda: curl(*tls, daemon.url + "/files/" + oid),
               lambda: curl(*tls, nginx.tls_url + "/big.bin"), BIG, 0.9)
-        small_oid = _upload_oid(daemon.url, small, *tls)
+        small_oid = upload_oid(daemon.url, small, *tls)
         rate, p99, errors = wrk(daemon.url + "/files/" + small_oid)
         ref_rate, ref_p99, _ = wrk(nginx.tls_url + "/small.bin")
         report.add("HTTPS 1 KiB GET req/s", "%.0f" % rate, "%.0f" % ref_rate, rate / ref_rate, ">= 0.15x",
@@ -222,12 +222,6 @@ def _at_once(count: int, url: str) -> float:
     return time.monotonic() - started
 
 
-def _upload_oid(url: str, path: str, *options: str) -> str:
-    out = subprocess.run(["curl", "-sS", "--fail", *options, "-T", path, "-X", "POST", "-H", "Expect:", url + "/files"],
-                         check=True, capture_output=True, text=True).stdout
-    return re.search(r'"hash":"([0-9a-f]{64})"', out).group(1)
-
-
 def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], theirs: Callable[[], float],
           size: int, goal: float) -> None:
     """Time both sides ``runs`` times, taking turns; report the medians' ratio."""
@@ -242,8 +236,8 @@ def _pair(report: Report, name: str, runs: int, ours: Callable[[], float], their
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
-    parser.add_argument("--only", choices=["disk", "memcached", "s3", "s3api", "putcpu", "lfs", "kv", "scale",
-                                           "console"],
+    parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
+                                           "scale", "console"],
                         help="run one group only (scale and console run only when asked: they fill a store of "
                         "--objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -256,6 +250,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.only in (None, "disk"):
             bench_disk(work, args.runs, report)
+        if args.only in (None, "disk", "percore"):
+            from . import per_core_bench
+
+            per_core_bench.run(work, args.runs, report)
         if args.only in (None, "memcached"):
             from . import memcached_bench  # needs pymemcache: run with .venv/bin/python
 
