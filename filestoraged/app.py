@@ -99,7 +99,7 @@ class App:
         self.kv = self.deployment.kv_store(self.records)
         # S3 keys and buckets, and what keeps a repository's bytes (see catalog.claims).
         self.buckets, self.keys = Buckets(self.records), Keys(self.records)
-        self.claims = Claims(self.records, self.backend, self.throttle)
+        self.claims = Claims(self.records, self.backend, self.throttle, self.deployment.pin_locks())
         self.versions = Versions(self.records)
         self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets)  # what names and forgets keys
         self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads

@@ -1,6 +1,7 @@
 """State that worker processes share through files in ``<data-dir>/run/``:
-a lock that excludes threads and processes alike, int64 counters in a
-memory-mapped file, and marks of change.
+a lock that excludes threads and processes alike, shared and exclusive
+locks on names, int64 counters in a memory-mapped file, and marks of
+change.
 
 Both work the same in a single process, so there is one code path.
 """
@@ -8,6 +9,7 @@ Both work the same in a single process, so there is one code path.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import mmap
 import os
 import secrets
@@ -16,6 +18,8 @@ import threading
 from typing import Dict, Optional, Tuple
 
 _SLOT = struct.Struct("q")
+# Linux's struct flock (64-bit): l_type, l_whence, l_start, l_len, l_pid.
+_FLOCK = struct.Struct("hhqqi4x")
 
 
 def run_dir(data_dir: str) -> str:
@@ -93,6 +97,59 @@ def close_shared(lock: ProcessLock) -> None:
                     del _SHARED[key]
                     lock.close()
                 return
+
+
+class NamedLocks:
+    """Shared and exclusive locks on names (any string), held by a thread
+    of any process of the machine that opens the same file: an open file
+    description's lock (Linux's ``F_OFD_SETLK``) on the one byte of the
+    file the name hashes to. Each hold opens the file anew, so two threads
+    of one process exclude each other as two processes do (a POSIX record
+    lock belongs to the process, this one to the open file), and closing
+    it lets go: a process that dies holds nothing. Two names may hash to
+    one byte (one chance in 2^62): they then wait for each other, no more."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+    def try_hold(self, name: str, exclusive: bool) -> Optional["Held"]:
+        """The hold on ``name`` (``exclusive``, or shared with other shared
+        holds) if it can be had now; None while it is held the other way."""
+        offset = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 2
+        fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK,
+                                                            os.SEEK_SET, offset, 1, 0))
+        except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held the other way
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return Held(fd)
+
+
+class Held:
+    """One hold of ``NamedLocks``: ``release`` (or the end of a ``with``
+    block) lets go; a second release does nothing."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: Optional[int] = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> "Held":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def __del__(self) -> None:  # a hold dropped unreleased lets go with it, never later than its process
+        self.release()
 
 
 class SharedCounters:

@@ -22,11 +22,15 @@ removal first marks the blob record ``removing`` with a compare-and-swap
 that fails while a pin or ``data`` holds it, then looks for names: so of a
 removal and an upload, one wins, and a key never names removed bytes. An
 upload that meets a removal under way waits for it, then stores its bytes
-afresh. Bytes the backend held before an S3 upload touched them (stored
-through ``/data``, or before there was an S3 API) count as the
-repository's. A ``/data`` upload of bytes S3 already tracks marks them
-``data`` right after; the sweep removes idle bytes only ``GRACE`` after
-they fell idle, far beyond that moment.
+afresh. Where every daemon runs on one machine (``--records local``), a pin
+is a shared hold of a lock on the blob's name instead (``NamedLocks``), and
+a removal holds it exclusively from its mark to its end: the same one
+winner, with no record written for the pin; the blob record is made, or
+its ``idle`` cleared, in the key's own commit. Bytes the backend held
+before an S3 upload touched them (stored through ``/data``, or before
+there was an S3 API) count as the repository's. A ``/data`` upload of
+bytes S3 already tracks marks them ``data`` right after; the sweep removes
+idle bytes only ``GRACE`` after they fell idle, far beyond that moment.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional
 
+from ..base.interprocess import Held, NamedLocks
 from ..errors import BackendUnavailable, Conflict, NotFound
 from ..records.interface import Conflict as RecordConflict, Records
 from ..storage.interface import Backend
@@ -52,6 +57,7 @@ PIN_WAIT = 10.0  # seconds an upload waits for a removal of the same bytes to en
 SWEEP_PAGE = 1000  # idle candidates read at a time
 STALE_REMOVAL = 60.0  # seconds after which a removal under way is taken for one that died
 RACED = "the object was removed while it was being uploaded; send it again"
+UNDER_WAY = "an upload of these bytes is under way; retry"
 
 
 class Pin:
@@ -65,24 +71,33 @@ class Pin:
         self.pin = "pin-" + secrets.token_hex(8)
         self.known = False
         self.released = False  # let go with the key's own commit (``Claims.release``)
+        self.held: Optional[Held] = None  # the shared hold, where pins are locks
+        self.created = False  # the upload stored the bytes anew (``Claims.stored``)
+        self.untracked = False  # it found them stored before S3 tracked them: the repository's
 
     def hashed(self, oid: str) -> None:
-        self.known = self._claims._pin(self._bucket, oid, self.pin)
+        self.known = self._claims._pin(self._bucket, oid, self)
         self.oid = oid
 
 
 class Claims:
-    def __init__(self, records: Records, backend: Backend, pins: Optional[Records] = None) -> None:
+    def __init__(self, records: Records, backend: Backend, pins: Optional[Records] = None,
+                 locks: Optional[NamedLocks] = None) -> None:
         """``pins``: the records an upload's pin is taken and let go in (the
         same as ``records`` by default). Decision: the daemon gives records
         that commit without an fsync (as the failed-attempt counts do): a
         pin only matters while its upload is unanswered and lapses after
         ``GRACE`` anyway, so a power cut that loses one loses nothing, and
         each S3 write spends two fsyncs fewer (a later durable commit
-        carries it to the disk all the same)."""
+        carries it to the disk all the same). ``locks``: given where every
+        process that may remove these bytes opens the same locks (one
+        machine's), pins are holds of them and no pin is written at all:
+        a transaction fewer per S3 write, and no wait in the records' line
+        of writers behind other uploads' commits."""
         self.records = records
         self.backend = backend
         self.pins = pins or records
+        self.locks = locks
         self._stop = threading.Event()
 
     # -- S3 uploads -------------------------------------------------------------
@@ -95,7 +110,9 @@ class Claims:
         try:
             yield pin
         finally:
-            if pin.oid is not None and not pin.released:
+            if pin.held is not None:
+                self._let_go(bucket, pin)
+            elif pin.oid is not None and not pin.released:
                 self._unpin(bucket, pin.oid, pin.pin)
 
     def release(self, pin: Pin) -> None:
@@ -109,14 +126,32 @@ class Claims:
                 return None
             return dict(value, pins={held: at for held, at in value["pins"].items() if held != pin.pin})
 
+        def tracked(value: Optional[dict]) -> Optional[dict]:
+            """Where pins are locks: the blob record made (the repository's
+            where the upload found the bytes so), or what no longer holds
+            made right: ``idle`` (named now), and the mark of a removal that
+            died (one alive would hold the lock)."""
+            if value is None:
+                return {"data": pin.untracked}
+            data = bool(value.get("data") or pin.untracked)
+            if value.get("idle") is None and value.get("removing") is None and data == bool(value.get("data")):
+                return None
+            return dict(value, idle=None, removing=None, by=None, data=data)
+
         if pin.oid is not None:
-            self.records.update(_blob(pin._bucket, pin.oid), drop)
+            self.records.update(_blob(pin._bucket, pin.oid), drop if pin.held is None else tracked)
 
     def stored(self, bucket: str, pin: Pin, created: bool) -> None:
         """An S3 upload stored its bytes (``created``: they were new): bytes
-        it found stored before S3 tracked them are the repository's."""
+        it found stored before S3 tracked them are the repository's (said
+        with the key's commit, where pins are locks)."""
+        pin.created = created
         if not created and not pin.known:
-            self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value, data=True))
+            if pin.held is not None:
+                pin.untracked = True
+            else:
+                self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value,
+                                                                                                     data=True))
 
     def name(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
         """``key`` (its older ``version``, if given) names the bytes (under
@@ -174,24 +209,28 @@ class Claims:
     def remove(self, bucket: str, oid: str) -> None:
         """A ``/data`` DELETE: the bytes go now, unless a key names them
         (``Conflict``, 409, naming one) or an upload is about to."""
-        while True:
-            record = self.records.get(_blob(bucket, oid))
-            value = dict(record.value) if record is not None else {"pins": {}}
-            if self._live_pins(value):
-                raise Conflict("an upload of these bytes is under way; retry").as_s3("OperationAborted")
-            if not self._claim_removal(bucket, oid, record, value, "delete"):
-                continue
-            named = self.names(bucket, oid)
-            if named:  # refused: put back what holds them
-                data = bool(value.get("data"))
-                self._change(bucket, oid, lambda value, data=data: dict(value, removing=None, by=None, data=data))
-                raise Conflict("the S3 key %r of bucket %s names these bytes: delete it first (S3 DeleteObject)"
-                               % (named[0][:200], bucket))
-            try:
-                self.backend.delete(repository(bucket), oid)
-            finally:
-                self._forget(bucket, oid)
-            return
+        with self._removal(bucket, oid) as free:
+            if not free:
+                raise Conflict(UNDER_WAY).as_s3("OperationAborted")
+            while True:
+                record = self.records.get(_blob(bucket, oid))
+                value = dict(record.value) if record is not None else {"pins": {}}
+                if self._live_pins(value):
+                    raise Conflict(UNDER_WAY).as_s3("OperationAborted")
+                if not self._claim_removal(bucket, oid, record, value, "delete"):
+                    continue
+                named = self.names(bucket, oid)
+                if named:  # refused: put back what holds them
+                    data = bool(value.get("data"))
+                    self._change(bucket, oid, lambda value, data=data: dict(value, removing=None, by=None,
+                                                                           data=data))
+                    raise Conflict("the S3 key %r of bucket %s names these bytes: delete it first (S3 "
+                                   "DeleteObject)" % (named[0][:200], bucket))
+                try:
+                    self.backend.delete(repository(bucket), oid)
+                finally:
+                    self._forget(bucket, oid)
+                return
 
     # -- the sweep --------------------------------------------------------------
 
@@ -213,6 +252,10 @@ class Claims:
             cursor = page[-1]
 
     def _sweep_one(self, bucket: str, oid: str, now: float) -> int:
+        with self._removal(bucket, oid) as free:
+            return self._sweep_free(bucket, oid, now) if free else 0
+
+    def _sweep_free(self, bucket: str, oid: str, now: float) -> int:
         record = self.records.get(_blob(bucket, oid))
         if record is None:
             self.records.delete(_idle(bucket, oid))
@@ -244,10 +287,18 @@ class Claims:
 
     # -- the blob record --------------------------------------------------------
 
-    def _pin(self, bucket: str, oid: str, pin: str) -> bool:
+    def _pin(self, bucket: str, oid: str, upload: Pin) -> bool:
         """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
         to end; True if S3 tracked them before."""
         deadline = time.monotonic() + PIN_WAIT
+        pin = upload.pin
+        while self.locks is not None:
+            upload.held = self.locks.try_hold(_blob(bucket, oid), exclusive=False)
+            if upload.held is not None:
+                return self.records.get(_blob(bucket, oid)) is not None
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(RACED)
+            self._stop.wait(0.05)
         while True:
             known: List[bool] = [False]
 
@@ -273,6 +324,33 @@ class Claims:
 
         self.pins.update(_blob(bucket, oid), drop)
         self._settle(bucket, oid)
+
+    def _let_go(self, bucket: str, pin: Pin) -> None:
+        """Where pins are locks, the end of an upload: bytes it stored that
+        no key came to name are tracked, so that they fall idle and go."""
+        assert pin.held is not None and pin.oid is not None
+        try:
+            if not pin.released and pin.created:
+                self.records.update(_blob(bucket, pin.oid), lambda value: {"data": False} if value is None else None)
+            if not pin.released and (pin.created or pin.known):
+                self._settle(bucket, pin.oid)
+        finally:
+            pin.held.release()
+
+    @contextmanager
+    def _removal(self, bucket: str, oid: str) -> Iterator[bool]:
+        """For a removal: whether no upload holds the bytes where pins are
+        locks (then held exclusively to the end of the block, so that none
+        begins); True otherwise (the blob record's pins say)."""
+        if self.locks is None:
+            yield True
+            return
+        held = self.locks.try_hold(_blob(bucket, oid), exclusive=True)
+        try:
+            yield held is not None
+        finally:
+            if held is not None:
+                held.release()
 
     def _settle(self, bucket: str, oid: str) -> None:
         """If nothing holds the bytes any more, they fall idle (swept ``GRACE`` later)."""

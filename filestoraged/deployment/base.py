@@ -11,6 +11,7 @@ import abc
 import os
 from typing import Callable, List, Optional, Set, Tuple
 
+from ..base.interprocess import NamedLocks
 from ..catalog.keys_check import KeysReport
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
@@ -58,6 +59,12 @@ class Deployment(abc.ABC):
     def holder(self) -> Optional[str]:
         """What this process's share-link reservations begin with, where a
         dead process's are given back by name (None: random, left to lapse)."""
+        return None
+
+    def pin_locks(self) -> Optional[NamedLocks]:
+        """The locks S3 uploads pin their bytes with, where every process
+        that may remove them shares them (``catalog.claims``); None: pins
+        are written in the records."""
         return None
 
     def begin(self, records: Records, worker: Optional[int]) -> None:

@@ -12,7 +12,7 @@ from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
 from ..records.interface import Records
-from ..base.interprocess import run_dir
+from ..base.interprocess import NamedLocks, run_dir
 from ..records.local import LocalRecords
 from ..sharing.fsck import check_links
 from ..sharing.sweep import give_back
@@ -41,6 +41,9 @@ class OneMachine(Deployment):
     def _queue(self) -> str:
         """The lock file every writer of ``meta.db`` takes turns by."""
         return os.path.join(run_dir(self.config.data_dir), "%s.lock" % META_DB)
+
+    def pin_locks(self) -> NamedLocks:
+        return NamedLocks(os.path.join(run_dir(self.config.data_dir), "%s.pins" % META_DB))
 
     def holder(self) -> Optional[str]:
         return str(os.getpid())

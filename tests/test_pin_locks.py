@@ -1,0 +1,210 @@
+"""Pins as locks (``--records local``): an S3 upload holds its bytes with a
+shared hold of a lock every worker of the machine opens, a removal (a
+``/data`` DELETE, the sweep) holds it exclusively; no pin is written to the
+records. Two ``Claims`` over one ``meta.db`` and one lock file stand for
+two worker processes (each opens its own descriptions of the file, as
+processes do)."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+from filestoraged.base.interprocess import NamedLocks
+from filestoraged.catalog.claims import GRACE, STALE_REMOVAL, Claims
+from filestoraged.errors import Conflict, NotFound
+from filestoraged.records.local import LocalRecords
+from filestoraged.storage.disk.backend import DiskBackend
+from filestoraged.storage.names import repository
+
+from .support import FakeClock, Threads
+
+BUCKET = "bkt"
+
+
+def _hold_and_die(path: str, name: str, held: "multiprocessing.synchronize.Event") -> None:
+    """A process that takes an exclusive hold and dies without letting go."""
+    NamedLocks(path).try_hold(name, exclusive=True)
+    held.set()
+    os._exit(0)
+
+
+class NamedLocksTests(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.mkdtemp(prefix="fsd-test-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.path = os.path.join(folder, "meta.db.pins")
+        self.locks = NamedLocks(self.path)
+
+    def test_shared_holds_go_together_an_exclusive_one_alone(self):
+        first, second = self.locks.try_hold("a", False), self.locks.try_hold("a", False)
+        self.assertIsNotNone(first)
+        self.assertIsNotNone(second)
+        self.assertIsNone(self.locks.try_hold("a", True))
+        first.release()
+        self.assertIsNone(self.locks.try_hold("a", True))  # one shared hold is left
+        second.release()
+        with self.locks.try_hold("a", True) as alone:
+            self.assertIsNotNone(alone)
+            self.assertIsNone(self.locks.try_hold("a", False))
+            self.assertIsNone(self.locks.try_hold("a", True))  # a second thread of this process: refused too
+            self.assertIsNotNone(self.locks.try_hold("b", True))  # another name is another lock
+        self.assertIsNotNone(self.locks.try_hold("a", False))
+
+    def test_another_process_is_refused_and_a_dead_one_holds_nothing(self):
+        held = multiprocessing.Event()
+        child = multiprocessing.Process(target=_hold_and_die, args=(self.path, "a", held))
+        child.start()
+        child.join(30)
+        self.assertTrue(held.is_set())
+        self.assertEqual(child.exitcode, 0)
+        self.assertIsNotNone(NamedLocks(self.path).try_hold("a", True))  # it died holding: let go
+
+
+class Polls:
+    """Stands in for ``Claims._stop``: says when a pin waits its turn."""
+
+    def __init__(self) -> None:
+        self.waited = threading.Event()
+        self._stop = threading.Event()
+
+    def wait(self, seconds: float) -> bool:
+        self.waited.set()
+        return self._stop.wait(seconds)
+
+    def set(self) -> None:
+        self._stop.set()
+
+
+class CountedRecords(LocalRecords):
+    """LocalRecords that count their writes."""
+
+    writes = 0
+
+    def update(self, key, change):
+        self.writes += 1
+        return super().update(key, change)
+
+
+class PinLocksTests(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.mkdtemp(prefix="fsd-test-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.clock = FakeClock()
+        meta, pins = os.path.join(folder, "meta.db"), os.path.join(folder, "meta.db.pins")
+        self.backend = DiskBackend(os.path.join(folder, "data"), 1 << 20)
+        self.records = [LocalRecords(meta, clock=self.clock) for _ in range(2)]
+        self.throttle = CountedRecords(meta, durable=False, clock=self.clock)
+        for records in self.records + [self.throttle]:
+            self.addCleanup(records.close)
+        self.claims = [Claims(records, self.backend, self.throttle, NamedLocks(pins)) for records in self.records]
+
+    def upload(self, worker: int, data: bytes, key: str, name: bool = True, between=None) -> str:
+        """What an S3 PUT does in worker ``worker``: pin, store, name the
+        bytes (not where ``name`` is False: a write refused at the end);
+        ``between(oid)`` runs while the pin holds. The oid."""
+        claims, records = self.claims[worker], self.records[worker]
+        with claims.pinned(BUCKET) as pin:
+            put = self.backend.put(repository(BUCKET), io.BytesIO(data), hashed=pin.hashed)
+            claims.stored(BUCKET, pin, put.created)
+            if between is not None:
+                between(put.info.oid)
+            if name:
+                with records.batch():
+                    claims.name(BUCKET, put.info.oid, key)
+                    claims.release(pin)
+                pin.released = True
+        return put.info.oid
+
+    def stored(self, oid: str) -> bool:
+        try:
+            self.backend.stat(repository(BUCKET), oid)
+            return True
+        except NotFound:
+            return False
+
+    def test_an_upload_writes_no_pin(self):
+        oid = self.upload(0, b"named", "k")
+        self.assertEqual(self.throttle.writes, 0)
+        self.assertFalse(self.records[1].get("s3/blobs/%s/%s" % (BUCKET, oid)).value.get("pins"))
+        self.assertTrue(self.claims[1].named(BUCKET, oid, "k"))
+
+    def test_a_removal_in_another_worker_is_refused_while_an_upload_holds_the_bytes(self):
+        data = b"stored through /data, uploaded through S3 at once"
+        oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid
+
+        def remove(oid: str) -> None:
+            with self.assertRaises(Conflict) as refused:
+                self.claims[1].remove(BUCKET, oid)
+            self.assertIn("under way", str(refused.exception))
+            self.assertEqual(self.claims[1].sweep(60, wait=True), 0)
+
+        self.upload(0, data, "k", between=remove)
+        self.assertTrue(self.stored(oid))
+        with self.assertRaises(Conflict):  # named now
+            self.claims[1].remove(BUCKET, oid)
+        self.assertTrue(self.stored(oid))
+
+    def test_an_upload_waits_for_a_removal_under_way_then_stores_afresh(self):
+        data = b"removed while uploaded"
+        oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid
+        polls = self.claims[0]._stop = Polls()
+        removal = self.claims[1]._removal(BUCKET, oid)
+        self.assertTrue(removal.__enter__())
+        with Threads(30) as threads:
+            threads.start(self.upload, 0, data, "k")
+            self.assertTrue(polls.waited.wait(10))  # the pin met the removal's hold
+            self.backend.delete(repository(BUCKET), oid)
+            removal.__exit__(None, None, None)
+        self.assertEqual(threads.results, [oid])
+        self.assertTrue(self.stored(oid))  # stored again by the upload
+        self.assertTrue(self.claims[1].named(BUCKET, oid, "k"))
+
+    def test_idle_bytes_named_again_are_held_and_go_once_unnamed(self):
+        oid = self.upload(0, b"named, deleted, named again", "k")
+        self.claims[0].unname(BUCKET, oid, "k")
+        self.clock.advance(GRACE + 1)
+        self.upload(1, b"named, deleted, named again", "k2")
+        self.assertEqual(self.claims[0].sweep(60, wait=True), 0)  # named: kept
+        self.assertTrue(self.stored(oid))
+        self.claims[1].unname(BUCKET, oid, "k2")  # idle again: swept after the grace
+        self.assertEqual(self.claims[0].sweep(60, wait=True), 0)
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[0].sweep(60, wait=True), 1)
+        self.assertFalse(self.stored(oid))
+
+    def test_a_removal_that_died_never_takes_bytes_named_after_it(self):
+        data = b"a worker died removing these"
+        oid = self.upload(0, data, "k")
+        self.claims[0].unname(BUCKET, oid, "k")
+        self.records[0].update("s3/blobs/%s/%s" % (BUCKET, oid),
+                               lambda value: dict(value, removing=self.clock(), by="sweep"))
+        self.clock.advance(STALE_REMOVAL + 1)
+        self.upload(1, data, "k")  # no live removal holds the lock: the upload goes on
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[0].sweep(60, wait=True), 0)
+        self.assertTrue(self.stored(oid))
+
+    def test_bytes_of_a_refused_write_fall_idle_and_go(self):
+        oid = self.upload(0, b"refused at the end", "k", name=False)
+        self.assertIsNotNone(self.records[1].get("s3/blobs/%s/%s" % (BUCKET, oid)).value.get("idle"))
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[1].sweep(60, wait=True), 1)
+        self.assertFalse(self.stored(oid))
+
+    def test_bytes_data_stored_are_kept_when_a_refused_write_found_them(self):
+        data = b"the repository's own"
+        oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid
+        self.upload(0, data, "k", name=False)
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[1].sweep(60, wait=True), 0)
+        self.assertTrue(self.stored(oid))
+
+
+if __name__ == "__main__":
+    unittest.main()
