@@ -124,6 +124,17 @@ class GroupCommitTests(unittest.TestCase):
                                 for number in range(EACH)})
         self.assertTrue(all(self.committed(key) for key in kept))
 
+    def test_a_lone_failed_write_leaves_nothing_and_the_next_commits(self):
+        """The first writer of a group writes without a savepoint: failing,
+        it takes back the whole transaction, which holds only its changes."""
+        with self.assertRaises(Conflict):
+            with self.records.batch():
+                self.records.create("lone", {})
+                self.records.create("lone", {})
+        self.assertIsNone(self.records.get("lone"))
+        self.records.create("after", {})
+        self.assertTrue(self.committed("after"))
+
     def test_a_commit_that_fails_fails_every_write_it_held(self):
         real_execute = type(self.records._db).execute
 

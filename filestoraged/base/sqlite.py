@@ -145,16 +145,21 @@ class GroupCommit:
                 self._begin()
                 self._group = _Group()
             group = self._group
-            self._db.execute("SAVEPOINT write")
+            # The first writer of a group needs no savepoint: were it to
+            # fail, the whole transaction holds nothing but its changes.
+            alone = group.members == 0
+            if not alone:
+                self._db.execute("SAVEPOINT write")
             self._own.inside = True
             try:
                 yield self._db
             except BaseException as error:
-                self._undo(error)
+                self._undo(error, alone)
                 raise
             finally:
                 self._own.inside = False
-            self._db.execute("RELEASE write")
+            if not alone:
+                self._db.execute("RELEASE write")
             group.members += 1
         except BaseException:
             group = None  # this writer failed: it waits for no commit
@@ -188,12 +193,18 @@ class GroupCommit:
         if self._queue is not None:
             self._queue.release()
 
-    def _undo(self, error: BaseException) -> None:
-        """Take back one writer's changes: its savepoint, or, where SQLite
-        ended the whole transaction on an error (a full disk), the group's."""
-        if self._db.in_transaction:
+    def _undo(self, error: BaseException, alone: bool) -> None:
+        """Take back one writer's changes: its savepoint (``alone``: the
+        whole transaction, which holds only them), or, where SQLite ended
+        the whole transaction on an error (a full disk), the group's."""
+        if self._db.in_transaction and not alone:
             self._db.execute("ROLLBACK TO write")
             self._db.execute("RELEASE write")
+        elif self._db.in_transaction and self._group is not None:
+            self._db.execute("ROLLBACK")
+            self._group.done.set()
+            self._group = None
+            self._ended()
         elif self._group is not None:
             self._group.error = error
             self._group.done.set()

@@ -41,28 +41,30 @@ class Stage(Generic[T]):
 
     def __init__(self, consume: Callable[[T], object], depth: int = 1, name: str = "stage") -> None:
         self._consume = consume
-        self._queue: "queue.Queue[object]" = queue.Queue(depth)
+        self._depth = depth
+        # Made with the thread (``_start``): most stages are never fed.
+        self._queue: "Optional[queue.Queue[object]]" = None
+        self._progress: Optional[threading.Condition] = None
         self._error: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
         self._name = name
         self._submitted = 0  # items queued so far; the n-th item is item n
         self._consumed = 0
-        self._progress = threading.Condition()
 
     def submit(self, item: T) -> int:
         """Queue ``item``, waiting for room; its number (for ``wait``). Raises
         the failure of an earlier item."""
-        self._start()
-        self._queue.put(item)
+        queue_ = self._start()
+        queue_.put(item)
         self._submitted += 1
         return self._submitted
 
     def offer(self, item: T) -> bool:
         """Queue ``item`` only if there is room now (for hints that coalesce,
         such as "flush"); raise the failure of an earlier item."""
-        self._start()
+        queue_ = self._start()
         try:
-            self._queue.put_nowait(item)
+            queue_.put_nowait(item)
         except queue.Full:
             return False
         self._submitted += 1
@@ -72,6 +74,8 @@ class Stage(Generic[T]):
         """Wait until items up to number ``upto`` (default: all submitted) were
         consumed, so buffers lent with them can be reused; re-raise a failure."""
         target = self._submitted if upto is None else upto
+        if self._progress is None:  # nothing was ever submitted
+            return
         with self._progress:
             self._progress.wait_for(lambda: self._consumed >= target or self._error is not None)
         self._raise_if_failed()
@@ -84,6 +88,7 @@ class Stage(Generic[T]):
     def close(self) -> None:
         """Stop the thread after the items already queued; never raises."""
         if self._thread is not None and self._thread.is_alive():
+            assert self._queue is not None
             self._queue.put(_DONE)
             self._thread.join()
 
@@ -93,13 +98,17 @@ class Stage(Generic[T]):
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _start(self) -> None:
+    def _start(self) -> "queue.Queue[object]":
+        """The stage's queue, its thread started with the first item."""
         self._raise_if_failed()
-        if self._thread is None:
+        if self._queue is None:
+            self._queue, self._progress = queue.Queue(self._depth), threading.Condition()
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
+        return self._queue
 
     def _run(self) -> None:
+        assert self._queue is not None and self._progress is not None
         while True:
             item = self._queue.get()
             if item is _DONE:

@@ -68,7 +68,7 @@ class Pin:
         self._claims = claims
         self._bucket = bucket
         self.oid: Optional[str] = None
-        self.pin = "pin-" + secrets.token_hex(8)
+        self.pin = ""  # its name in the blob's record, where pins are written (``Claims._pin``)
         self.known = False
         self.released = False  # let go with the key's own commit (``Claims.release``)
         self.held: Optional[Held] = None  # the shared hold, where pins are locks
@@ -291,7 +291,6 @@ class Claims:
         """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
         to end; True if S3 tracked them before."""
         deadline = time.monotonic() + PIN_WAIT
-        pin = upload.pin
         while self.locks is not None:
             upload.held = self.locks.try_hold(_blob(bucket, oid), exclusive=False)
             if upload.held is not None:
@@ -299,6 +298,7 @@ class Claims:
             if time.monotonic() >= deadline:
                 raise BackendUnavailable(RACED)
             self._stop.wait(0.05)
+        pin = upload.pin = "pin-" + secrets.token_hex(8)
         while True:
             known: List[bool] = [False]
 
