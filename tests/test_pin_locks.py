@@ -190,6 +190,28 @@ class PinLocksTests(unittest.TestCase):
         self.assertEqual(self.claims[0].sweep(60, wait=True), 0)
         self.assertTrue(self.stored(oid))
 
+    def test_bytes_data_stores_while_an_upload_holds_them_stay_the_repositorys(self):
+        data = b"stored by S3 and /data at once"
+
+        def data_upload(oid: str) -> None:
+            put = self.backend.put(repository(BUCKET), io.BytesIO(data))
+            self.claims[1].relied_on(BUCKET, put.info.oid)
+
+        oid = self.upload(0, data, "k", between=data_upload)
+        self.claims[0].unname(BUCKET, oid, "k")
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[1].sweep(60, wait=True), 0)  # /data's: kept
+        self.assertTrue(self.stored(oid))
+
+    def test_bytes_two_uploads_store_at_once_go_once_both_keys_do(self):
+        data = b"two S3 uploads of the same bytes at once"
+        oid = self.upload(0, data, "first", between=lambda oid: self.upload(1, data, "second"))
+        self.claims[0].unname(BUCKET, oid, "first")
+        self.claims[1].unname(BUCKET, oid, "second")
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[1].sweep(60, wait=True), 1)  # S3's alone: they go
+        self.assertFalse(self.stored(oid))
+
     def test_bytes_of_a_refused_write_fall_idle_and_go(self):
         oid = self.upload(0, b"refused at the end", "k", name=False)
         self.assertIsNotNone(self.records[1].get("s3/blobs/%s/%s" % (BUCKET, oid)).value.get("idle"))

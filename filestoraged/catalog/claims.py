@@ -25,8 +25,10 @@ upload that meets a removal under way waits for it, then stores its bytes
 afresh. Where every daemon runs on one machine (``--records local``), a pin
 is a shared hold of a lock on the blob's name instead (``NamedLocks``), and
 a removal holds it exclusively from its mark to its end: the same one
-winner, with no record written for the pin; the blob record is made, or
-its ``idle`` cleared, in the key's own commit. Bytes the backend held
+winner, with no pin written; only bytes S3 never tracked get their blob
+record then (so that a ``/data`` upload of them meanwhile marks them
+``data``, and a second upload finds them tracked), and a record's
+``idle`` is cleared in the key's own commit. Bytes the backend held
 before an S3 upload touched them (stored through ``/data``, or before
 there was an S3 API) count as the repository's. A ``/data`` upload of
 bytes S3 already tracks marks them ``data`` right after; the sweep removes
@@ -72,8 +74,6 @@ class Pin:
         self.known = False
         self.released = False  # let go with the key's own commit (``Claims.release``)
         self.held: Optional[Held] = None  # the shared hold, where pins are locks
-        self.created = False  # the upload stored the bytes anew (``Claims.stored``)
-        self.untracked = False  # it found them stored before S3 tracked them: the repository's
 
     def hashed(self, oid: str) -> None:
         self.known = self._claims._pin(self._bucket, oid, self)
@@ -91,9 +91,9 @@ class Claims:
         each S3 write spends two fsyncs fewer (a later durable commit
         carries it to the disk all the same). ``locks``: given where every
         process that may remove these bytes opens the same locks (one
-        machine's), pins are holds of them and no pin is written at all:
-        a transaction fewer per S3 write, and no wait in the records' line
-        of writers behind other uploads' commits."""
+        machine's), pins are holds of them and no pin is written: bytes S3
+        tracks already cost their upload no write before the key's, and
+        new ones a small record (no pin to take out again after)."""
         self.records = records
         self.backend = backend
         self.pins = pins or records
@@ -127,31 +127,21 @@ class Claims:
             return dict(value, pins={held: at for held, at in value["pins"].items() if held != pin.pin})
 
         def tracked(value: Optional[dict]) -> Optional[dict]:
-            """Where pins are locks: the blob record made (the repository's
-            where the upload found the bytes so), or what no longer holds
-            made right: ``idle`` (named now), and the mark of a removal that
-            died (one alive would hold the lock)."""
-            if value is None:
-                return {"data": pin.untracked}
-            data = bool(value.get("data") or pin.untracked)
-            if value.get("idle") is None and value.get("removing") is None and data == bool(value.get("data")):
+            """Where pins are locks: what no longer holds made right,
+            ``idle`` (named now) and the mark of a removal that died (one
+            alive would hold the lock); nothing written otherwise."""
+            if value is None or (value.get("idle") is None and value.get("removing") is None):
                 return None
-            return dict(value, idle=None, removing=None, by=None, data=data)
+            return dict(value, idle=None, removing=None, by=None)
 
         if pin.oid is not None:
             self.records.update(_blob(pin._bucket, pin.oid), drop if pin.held is None else tracked)
 
     def stored(self, bucket: str, pin: Pin, created: bool) -> None:
         """An S3 upload stored its bytes (``created``: they were new): bytes
-        it found stored before S3 tracked them are the repository's (said
-        with the key's commit, where pins are locks)."""
-        pin.created = created
+        it found stored before S3 tracked them are the repository's."""
         if not created and not pin.known:
-            if pin.held is not None:
-                pin.untracked = True
-            else:
-                self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value,
-                                                                                                     data=True))
+            self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value, data=True))
 
     def name(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
         """``key`` (its older ``version``, if given) names the bytes (under
@@ -294,7 +284,13 @@ class Claims:
         while self.locks is not None:
             upload.held = self.locks.try_hold(_blob(bucket, oid), exclusive=False)
             if upload.held is not None:
-                return self.records.get(_blob(bucket, oid)) is not None
+                if self.records.get(_blob(bucket, oid)) is not None:
+                    return True
+                try:  # tracked from now on: see the module's docstring
+                    self.records.create(_blob(bucket, oid), {"data": False})
+                    return False
+                except RecordConflict:  # another upload's, at this moment
+                    return True
             if time.monotonic() >= deadline:
                 raise BackendUnavailable(RACED)
             self._stop.wait(0.05)
@@ -326,13 +322,11 @@ class Claims:
         self._settle(bucket, oid)
 
     def _let_go(self, bucket: str, pin: Pin) -> None:
-        """Where pins are locks, the end of an upload: bytes it stored that
-        no key came to name are tracked, so that they fall idle and go."""
+        """Where pins are locks, the end of an upload: bytes that no key
+        came to name fall idle (unless something else holds them)."""
         assert pin.held is not None and pin.oid is not None
         try:
-            if not pin.released and pin.created:
-                self.records.update(_blob(bucket, pin.oid), lambda value: {"data": False} if value is None else None)
-            if not pin.released and (pin.created or pin.known):
+            if not pin.released:
                 self._settle(bucket, pin.oid)
         finally:
             pin.held.release()
