@@ -11,9 +11,11 @@ import io
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import unittest
+from unittest import mock
 
 from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import GRACE, STALE_REMOVAL, Claims
@@ -210,6 +212,15 @@ class PinLocksTests(unittest.TestCase):
         self.claims[1].unname(BUCKET, oid, "second")
         self.clock.advance(GRACE + 1)
         self.assertEqual(self.claims[1].sweep(60, wait=True), 1)  # S3's alone: they go
+        self.assertFalse(self.stored(oid))
+
+    def test_a_pin_whose_record_cannot_be_written_fails_and_holds_nothing(self):
+        data = b"a pin that meets a full disk"
+        failing = mock.patch.object(self.records[0], "create", side_effect=sqlite3.OperationalError("disk I/O error"))
+        with failing, self.assertRaises(sqlite3.OperationalError):
+            self.upload(0, data, "k")
+        oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid  # as /data would store it
+        self.claims[1].remove(BUCKET, oid)  # no hold left behind: the removal goes
         self.assertFalse(self.stored(oid))
 
     def test_bytes_of_a_refused_write_fall_idle_and_go(self):

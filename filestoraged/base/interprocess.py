@@ -117,7 +117,7 @@ class NamedLocks:
         """The hold on ``name`` (``exclusive``, or shared with other shared
         holds) if it can be had now; None while it is held the other way."""
         offset = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 2
-        fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK,
                                                             os.SEEK_SET, offset, 1, 0))

@@ -323,10 +323,11 @@ class Claims:
 
     def _let_go(self, bucket: str, pin: Pin) -> None:
         """Where pins are locks, the end of an upload: bytes that no key
-        came to name fall idle (unless something else holds them)."""
-        assert pin.held is not None and pin.oid is not None
+        came to name fall idle (unless something else holds them); one
+        whose pin failed stored nothing."""
+        assert pin.held is not None
         try:
-            if not pin.released:
+            if not pin.released and pin.oid is not None:
                 self._settle(bucket, pin.oid)
         finally:
             pin.held.release()
