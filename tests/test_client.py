@@ -54,6 +54,21 @@ class ClientTests(ServerCase):
         self.assertTrue(out.strip().endswith(sha256(b"with --token")))
         self.assertEqual(self.run_client("put", "--token", secret, source)[0], 0)
 
+    def test_a_token_that_begins_with_a_dash_is_taken_by_the_flag(self):
+        """One token in 64 begins with "-" (URL-safe base64): given as
+        ``--token SECRET`` it was read as an option of its own."""
+        self.app.access.mode = "writes"
+        for _ in range(2000):
+            secret = self.app.tokens.create(["files:write"])[1]
+            if secret.startswith("-"):
+                break
+        self.assertTrue(secret.startswith("-"))
+        source = self.file_with(b"a dashing token")
+        for args in (("--token", secret, "put", source), ("put", source, "--token", secret)):
+            status, out, err = self.run_client(*args)
+            self.assertEqual((status, err), (0, ""))
+            self.assertTrue(out.strip().endswith(sha256(b"a dashing token")))
+
     def test_ctrl_c_during_a_resumable_put_says_what_the_server_kept(self):
         """The docs' promise: a cut put says how much the server kept (the
         cut PATCH's bytes too, as the server counts them), then exit 130."""

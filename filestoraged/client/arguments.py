@@ -16,6 +16,11 @@ from .commands import COMMANDS, Client, Refused, client_for
 from .resume import PutInterrupted
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+# The long options that take a value. Given as two words, a value that
+# begins with "-" (one token in 64 does) would be read as an option of its
+# own: each is joined with its value before parsing (``--token=VALUE``).
+VALUED = frozenset(("--url", "--token", "--repo", "--password", "--max-downloads", "--expires-in", "--output",
+                    "--delete-token"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,8 +56,26 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def joined(argv: List[str]) -> List[str]:
+    """``argv`` with each of ``VALUED`` joined to the word after it (up to a
+    ``--``, after which every word is a file or a target)."""
+    words: List[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return words + argv[index:]
+        if word in VALUED and index + 1 < len(argv):
+            words.append("%s=%s" % (word, argv[index + 1]))
+            index += 2
+        else:
+            words.append(word)
+            index += 1
+    return words
+
+
 def main(argv: List[str]) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(joined(argv))
     # getattr: the parsers share one --url action, so none may give it a
     # default (set_defaults on one would reach every subparser's copy too).
     base = getattr(args, "url", None) or os.environ.get("FILESTORAGED_URL") or DEFAULT_URL
