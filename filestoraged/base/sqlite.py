@@ -200,12 +200,10 @@ class GroupCommit:
         if self._db.in_transaction and not alone:
             self._db.execute("ROLLBACK TO write")
             self._db.execute("RELEASE write")
-        elif self._db.in_transaction and self._group is not None:
+            return
+        if self._db.in_transaction:
             self._db.execute("ROLLBACK")
-            self._group.done.set()
-            self._group = None
-            self._ended()
-        elif self._group is not None:
+        if self._group is not None:
             self._group.error = error
             self._group.done.set()
             self._group = None

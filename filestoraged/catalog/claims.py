@@ -70,7 +70,7 @@ class Pin:
         self._claims = claims
         self._bucket = bucket
         self.oid: Optional[str] = None
-        self.pin = ""  # its name in the blob's record, where pins are written (``Claims._pin``)
+        self.name = ""  # its name in the blob's record, where pins are written (``Claims._pin``)
         self.known = False
         self.released = False  # let go with the key's own commit (``Claims.release``)
         self.held: Optional[Held] = None  # the shared hold, where pins are locks
@@ -113,7 +113,7 @@ class Claims:
             if pin.held is not None:
                 self._let_go(bucket, pin)
             elif pin.oid is not None and not pin.released:
-                self._unpin(bucket, pin.oid, pin.pin)
+                self._unpin(bucket, pin.oid, pin.name)
 
     def release(self, pin: Pin) -> None:
         """Let go of ``pin`` as part of the caller's batch, once a key names
@@ -121,21 +121,8 @@ class Claims:
         batch at all), and nothing to settle after, since the name holds the
         bytes from the moment the pin stops. Call ``released`` once the
         batch is committed."""
-        def drop(value: Optional[dict]) -> Optional[dict]:
-            if value is None or pin.pin not in value.get("pins", {}):
-                return None
-            return dict(value, pins={held: at for held, at in value["pins"].items() if held != pin.pin})
-
-        def tracked(value: Optional[dict]) -> Optional[dict]:
-            """Where pins are locks: what no longer holds made right,
-            ``idle`` (named now) and the mark of a removal that died (one
-            alive would hold the lock); nothing written otherwise."""
-            if value is None or (value.get("idle") is None and value.get("removing") is None):
-                return None
-            return dict(value, idle=None, removing=None, by=None)
-
         if pin.oid is not None:
-            self.records.update(_blob(pin._bucket, pin.oid), drop if pin.held is None else tracked)
+            self.records.update(_blob(pin._bucket, pin.oid), _without(pin.name) if pin.held is None else _named)
 
     def stored(self, bucket: str, pin: Pin, created: bool) -> None:
         """An S3 upload stored its bytes (``created``: they were new): bytes
@@ -277,48 +264,53 @@ class Claims:
 
     # -- the blob record --------------------------------------------------------
 
-    def _pin(self, bucket: str, oid: str, upload: Pin) -> bool:
+    def _pin(self, bucket: str, oid: str, pin: Pin) -> bool:
         """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
         to end; True if S3 tracked them before."""
         deadline = time.monotonic() + PIN_WAIT
-        while self.locks is not None:
-            upload.held = self.locks.try_hold(_blob(bucket, oid), exclusive=False)
-            if upload.held is not None:
-                if self.records.get(_blob(bucket, oid)) is not None:
-                    return True
-                try:  # tracked from now on: see the module's docstring
-                    self.records.create(_blob(bucket, oid), {"data": False})
-                    return False
-                except RecordConflict:  # another upload's, at this moment
-                    return True
-            if time.monotonic() >= deadline:
-                raise BackendUnavailable(RACED)
-            self._stop.wait(0.05)
-        pin = upload.pin = "pin-" + secrets.token_hex(8)
+        take = self._hold if self.locks is not None else self._write_pin
         while True:
-            known: List[bool] = [False]
-
-            def add(value: Optional[dict], known: List[bool] = known) -> Optional[dict]:
-                known[0] = value is not None
-                value = dict(value or {"data": False})
-                if value.get("removing") is not None:
-                    return None
-                pins = dict(self._live_pins(value), **{pin: self.records.now()})
-                return dict(value, pins=pins, idle=None)
-
-            if self.pins.update(_blob(bucket, oid), add) is not None:
-                return known[0]
+            known = take(bucket, oid, pin)
+            if known is not None:
+                return known
             if time.monotonic() >= deadline:
                 raise BackendUnavailable(RACED)
             self._stop.wait(0.05)
 
-    def _unpin(self, bucket: str, oid: str, pin: str) -> None:
-        def drop(value: Optional[dict]) -> Optional[dict]:
-            if value is None or pin not in value.get("pins", {}):
-                return None
-            return dict(value, pins={held: at for held, at in value["pins"].items() if held != pin})
+    def _hold(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
+        """Where pins are locks: the shared hold taken (None while a removal
+        holds the bytes); whether S3 tracked them before. Bytes it never
+        did are tracked from now on (see the module's docstring)."""
+        assert self.locks is not None
+        pin.held = self.locks.try_hold(_blob(bucket, oid), exclusive=False)
+        if pin.held is None:
+            return None
+        if self.records.get(_blob(bucket, oid)) is not None:
+            return True
+        try:
+            self.records.create(_blob(bucket, oid), {"data": False})
+            return False
+        except RecordConflict:  # another upload's, at this moment
+            return True
 
-        self.pins.update(_blob(bucket, oid), drop)
+    def _write_pin(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
+        """The pin written in the blob's record (None while a removal is
+        under way); whether S3 tracked the bytes before."""
+        pin.name = pin.name or "pin-" + secrets.token_hex(8)
+        known: List[bool] = [False]
+
+        def add(value: Optional[dict]) -> Optional[dict]:
+            known[0] = value is not None
+            value = dict(value or {"data": False})
+            if value.get("removing") is not None:
+                return None
+            pins = dict(self._live_pins(value), **{pin.name: self.records.now()})
+            return dict(value, pins=pins, idle=None)
+
+        return known[0] if self.pins.update(_blob(bucket, oid), add) is not None else None
+
+    def _unpin(self, bucket: str, oid: str, name: str) -> None:
+        self.pins.update(_blob(bucket, oid), _without(name))
         self._settle(bucket, oid)
 
     def _let_go(self, bucket: str, pin: Pin) -> None:
@@ -393,6 +385,25 @@ class Claims:
             self.backend.stat(repository(bucket), oid)
         except NotFound:
             raise BackendUnavailable(RACED) from None
+
+
+def _without(name: str) -> Callable[[Optional[dict]], Optional[dict]]:
+    """The change that takes the pin ``name`` out of a blob's record."""
+    def drop(value: Optional[dict]) -> Optional[dict]:
+        if value is None or name not in value.get("pins", {}):
+            return None
+        return dict(value, pins={held: at for held, at in value["pins"].items() if held != name})
+
+    return drop
+
+
+def _named(value: Optional[dict]) -> Optional[dict]:
+    """Where pins are locks, the change a key's naming makes: what no
+    longer holds made right, ``idle`` (named now) and the mark of a removal
+    that died (one alive would hold the lock); nothing written otherwise."""
+    if value is None or (value.get("idle") is None and value.get("removing") is None):
+        return None
+    return dict(value, idle=None, removing=None, by=None)
 
 
 def _blob(bucket: str, oid: str) -> str:

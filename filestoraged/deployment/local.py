@@ -40,10 +40,14 @@ class OneMachine(Deployment):
 
     def _queue(self) -> str:
         """The lock file every writer of ``meta.db`` takes turns by."""
-        return os.path.join(run_dir(self.config.data_dir), "%s.lock" % META_DB)
+        return self._run_file("lock")
 
     def pin_locks(self) -> NamedLocks:
-        return NamedLocks(os.path.join(run_dir(self.config.data_dir), "%s.pins" % META_DB))
+        return NamedLocks(self._run_file("pins"))
+
+    def _run_file(self, suffix: str) -> str:
+        """``run/meta.db.<suffix>``: a file ``meta.db``'s users share while a daemon runs."""
+        return os.path.join(run_dir(self.config.data_dir), "%s.%s" % (META_DB, suffix))
 
     def holder(self) -> Optional[str]:
         return str(os.getpid())
