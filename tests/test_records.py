@@ -150,6 +150,18 @@ class LocalRecordsTests(RecordsContract, unittest.TestCase):
         shallow = steps[0]
         self.assertLessEqual(deep, shallow + 5)
 
+    def test_records_that_skip_fsync_still_sync_their_checkpoints(self):
+        """Records whose commits are not fsynced (the throttle's, an S3
+        upload's pin) share meta.db with durable ones: SQLite's NORMAL, which
+        still syncs a checkpoint; OFF syncs none, and a checkpoint run there
+        could leave another connection's durable commits in an unsynced file."""
+        path = os.path.join(os.path.dirname(self.records.path), "meta.db")
+        quick = LocalRecords(path, durable=False)
+        self.addCleanup(quick.close)
+        mode = {"OFF": 0, "NORMAL": 1, "FULL": 2}
+        self.assertEqual(quick._db.execute("PRAGMA synchronous").fetchone()[0], mode["NORMAL"])
+        self.assertEqual(self.records._db.execute("PRAGMA synchronous").fetchone()[0], mode["FULL"])
+
     def test_a_store_that_ignores_versions_is_refused(self):
         folder = tempfile.mkdtemp(prefix="fsd-records-")
         self.addCleanup(shutil.rmtree, folder, True)

@@ -31,20 +31,23 @@ class Database(sqlite3.Connection):
             raise
 
 
-def open_database(path: str, durable: "bool | str" = True) -> sqlite3.Connection:
+def open_database(path: str, durable: bool = True) -> sqlite3.Connection:
     """A connection shared by one store's threads under that store's own lock:
     autocommit (transactions are explicit), WAL so readers do not block the
-    writer, ``synchronous=FULL`` so an answered commit survives a power cut
-    (``durable=False``: no fsync, for records that may be lost; ``"NORMAL"``:
-    commits survive a crashed process but the last ones may be lost to a
-    power cut, for what can be rebuilt), and a busy timeout for the other
-    stores and worker processes writing the same file."""
+    writer, ``synchronous=FULL`` so an answered commit survives a power cut,
+    and a busy timeout for the other stores and worker processes writing the
+    same file. ``durable=False``: commits are not fsynced (``NORMAL``): they
+    survive a crashed process, and a power cut loses only those no durable
+    commit followed (a later commit's fsync of the log carries every frame
+    before it), for records that may be lost or can be rebuilt. Decision:
+    never ``OFF``, which skips the fsyncs of checkpoints too: a checkpoint
+    such a connection ran could leave other connections' durable commits
+    only in an unsynced database file, the log they were in reused."""
     db = sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None,
                          factory=Database)
     try:
         _write_ahead_log(db)
-        mode = durable if isinstance(durable, str) else "FULL" if durable else "OFF"
-        db.execute("PRAGMA synchronous=%s" % mode)
+        db.execute("PRAGMA synchronous=%s" % ("FULL" if durable else "NORMAL"))
     except BaseException:
         db.close()
         raise
@@ -241,7 +244,7 @@ class DatabaseStore:
     and the lock (``_lock``) every use of that connection takes (re-entrant:
     a transaction's block may call the store's own methods)."""
 
-    def __init__(self, path: str, schema: str, durable: "bool | str" = True) -> None:
+    def __init__(self, path: str, schema: str, durable: bool = True) -> None:
         self.path = path
         self._db = open_database(path, durable)
         self._db.executescript(schema)

@@ -51,7 +51,7 @@ class ObjectIndex(DatabaseStore):
     """The rows and totals; see the module docstring."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(path, _SCHEMA, durable="NORMAL")
+        super().__init__(path, _SCHEMA, durable=False)
         # Writers of every process queue here, then find SQLite's write lock
         # free (its own busy wait sleeps in steps of milliseconds).
         self._writers = ProcessLock(os.path.join(run_dir(os.path.dirname(path)),
