@@ -216,7 +216,8 @@ class PinLocksTests(unittest.TestCase):
 
     def test_a_pin_whose_record_cannot_be_written_fails_and_holds_nothing(self):
         data = b"a pin that meets a full disk"
-        failing = mock.patch.object(self.records[0], "create", side_effect=sqlite3.OperationalError("disk I/O error"))
+        # New bytes get their blob record at the pin, through the pins' records.
+        failing = mock.patch.object(self.throttle, "create", side_effect=sqlite3.OperationalError("disk I/O error"))
         with failing, self.assertRaises(sqlite3.OperationalError):
             self.upload(0, data, "k")
         oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid  # as /data would store it

@@ -93,7 +93,8 @@ class Claims:
         process that may remove these bytes opens the same locks (one
         machine's), pins are holds of them and no pin is written: bytes S3
         tracks already cost their upload no write before the key's, and
-        new ones a small record (no pin to take out again after)."""
+        new ones a small record, written as pins are (no pin to take out
+        again after)."""
         self.records = records
         self.backend = backend
         self.pins = pins or records
@@ -288,7 +289,11 @@ class Claims:
         if self.records.get(_blob(bucket, oid)) is not None:
             return True
         try:
-            self.records.create(_blob(bucket, oid), {"data": False})
+            # Through the pins' records: no fsync of its own (the key's
+            # commit, or a /data upload's mark, carries it to the disk; a
+            # power cut before either leaves bytes no key names, kept as the
+            # repository's).
+            self.pins.create(_blob(bucket, oid), {"data": False})
             return False
         except RecordConflict:  # another upload's, at this moment
             return True
