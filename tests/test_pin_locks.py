@@ -58,6 +58,15 @@ class NamedLocksTests(unittest.TestCase):
             self.assertIsNotNone(self.locks.try_hold("b", True))  # another name is another lock
         self.assertIsNotNone(self.locks.try_hold("a", False))
 
+    def test_anyone_may_ask_whether_a_name_is_held(self):
+        self.assertFalse(self.locks.held("a"))
+        for exclusive in (False, True):
+            with self.locks.try_hold("a", exclusive):
+                self.assertTrue(self.locks.held("a"))
+                self.assertTrue(NamedLocks(self.path).held("a"))  # another process's view
+                self.assertFalse(self.locks.held("b"))
+            self.assertFalse(self.locks.held("a"))
+
     def test_another_process_is_refused_and_a_dead_one_holds_nothing(self):
         held = multiprocessing.Event()
         child = multiprocessing.Process(target=_hold_and_die, args=(self.path, "a", held))
@@ -193,31 +202,50 @@ class PinLocksTests(unittest.TestCase):
         self.assertTrue(self.stored(oid))
 
     def test_bytes_data_stores_while_an_upload_holds_them_stay_the_repositorys(self):
+        """The upload stored new bytes and tracks them in its key's commit;
+        a /data upload that finds them stored meanwhile waits for that
+        commit, then marks them the repository's."""
         data = b"stored by S3 and /data at once"
+        polls = self.claims[1]._stop = Polls()
 
-        def data_upload(oid: str) -> None:
+        def data_upload() -> None:
             put = self.backend.put(repository(BUCKET), io.BytesIO(data))
+            self.assertFalse(put.created)
             self.claims[1].relied_on(BUCKET, put.info.oid)
 
-        oid = self.upload(0, data, "k", between=data_upload)
+        with Threads(30) as threads:
+            def meanwhile(oid: str) -> None:
+                threads.start(data_upload)
+                self.assertTrue(polls.waited.wait(10))  # it waits for the key's commit
+
+            oid = self.upload(0, data, "k", between=meanwhile)
+        self.assertTrue(self.records[1].get("s3/blobs/%s/%s" % (BUCKET, oid)).value["data"])
         self.claims[0].unname(BUCKET, oid, "k")
         self.clock.advance(GRACE + 1)
         self.assertEqual(self.claims[1].sweep(60, wait=True), 0)  # /data's: kept
         self.assertTrue(self.stored(oid))
 
     def test_bytes_two_uploads_store_at_once_go_once_both_keys_do(self):
+        """The second upload of the same new bytes waits for the first's
+        commit, then finds them S3's (not the repository's)."""
         data = b"two S3 uploads of the same bytes at once"
-        oid = self.upload(0, data, "first", between=lambda oid: self.upload(1, data, "second"))
+        polls = self.claims[1]._stop = Polls()
+        with Threads(30) as threads:
+            def meanwhile(oid: str) -> None:
+                threads.start(self.upload, 1, data, "second")
+                self.assertTrue(polls.waited.wait(10))  # its pin waits for the first upload's commit
+
+            oid = self.upload(0, data, "first", between=meanwhile)
+        self.assertEqual(threads.results, [oid])
         self.claims[0].unname(BUCKET, oid, "first")
         self.claims[1].unname(BUCKET, oid, "second")
         self.clock.advance(GRACE + 1)
         self.assertEqual(self.claims[1].sweep(60, wait=True), 1)  # S3's alone: they go
         self.assertFalse(self.stored(oid))
 
-    def test_a_pin_whose_record_cannot_be_written_fails_and_holds_nothing(self):
-        data = b"a pin that meets a full disk"
-        # New bytes get their blob record at the pin, through the pins' records.
-        failing = mock.patch.object(self.throttle, "create", side_effect=sqlite3.OperationalError("disk I/O error"))
+    def test_an_upload_whose_key_cannot_be_written_fails_and_holds_nothing(self):
+        data = b"a key that meets a full disk"
+        failing = mock.patch.object(self.records[0], "update", side_effect=sqlite3.OperationalError("disk I/O error"))
         with failing, self.assertRaises(sqlite3.OperationalError):
             self.upload(0, data, "k")
         oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid  # as /data would store it

@@ -116,11 +116,10 @@ class NamedLocks:
     def try_hold(self, name: str, exclusive: bool) -> Optional["Held"]:
         """The hold on ``name`` (``exclusive``, or shared with other shared
         holds) if it can be had now; None while it is held the other way."""
-        offset = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 2
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK,
-                                                            os.SEEK_SET, offset, 1, 0))
+                                                            os.SEEK_SET, _byte(name), 1, 0))
         except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held the other way
             os.close(fd)
             return None
@@ -128,6 +127,22 @@ class NamedLocks:
             os.close(fd)
             raise
         return Held(fd)
+
+    def held(self, name: str) -> bool:
+        """Whether anyone (any thread of any process) holds ``name`` now.
+        The file is opened anew, as by ``try_hold``: one made again since
+        is the one the holds are on."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            asked = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, _byte(name), 1, 0))
+        finally:
+            os.close(fd)
+        return _FLOCK.unpack(asked)[0] != fcntl.F_UNLCK
+
+
+def _byte(name: str) -> int:
+    """The byte of the locks' file that ``name`` is held on."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 2
 
 
 class Held:

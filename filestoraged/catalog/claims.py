@@ -25,14 +25,17 @@ upload that meets a removal under way waits for it, then stores its bytes
 afresh. Where every daemon runs on one machine (``--records local``), a pin
 is a shared hold of a lock on the blob's name instead (``NamedLocks``), and
 a removal holds it exclusively from its mark to its end: the same one
-winner, with no pin written; only bytes S3 never tracked get their blob
-record then (so that a ``/data`` upload of them meanwhile marks them
-``data``, and a second upload finds them tracked), and a record's
-``idle`` is cleared in the key's own commit. Bytes the backend held
-before an S3 upload touched them (stored through ``/data``, or before
-there was an S3 API) count as the repository's. A ``/data`` upload of
-bytes S3 already tracks marks them ``data`` right after; the sweep removes
-idle bytes only ``GRACE`` after they fell idle, far beyond that moment.
+winner, with no pin written. Bytes S3 does not track yet get their blob
+record in the key's own commit: until then the upload holds a second lock
+(``tracking:`` and the blob's name) exclusively, and whoever finds those
+bytes stored meanwhile waits for its end (a ``/data`` upload, to mark them
+``data`` after; a second S3 upload of them, to find them tracked), so no
+write is spent before the key's; a record's ``idle`` is cleared in that
+commit too. Bytes the backend held before an S3 upload touched them
+(stored through ``/data``, or before there was an S3 API) count as the
+repository's. A ``/data`` upload of bytes S3 already tracks marks them
+``data`` right after; the sweep removes idle bytes only ``GRACE`` after
+they fell idle, far beyond that moment.
 """
 
 from __future__ import annotations
@@ -55,9 +58,11 @@ NAMES = "s3/names/"
 IDLE = "s3/idle/"
 SWEEP_TURN = "s3-sweep"
 GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
-PIN_WAIT = 10.0  # seconds an upload waits for a removal of the same bytes to end
+PIN_WAIT = 10.0  # seconds an upload waits for a removal of the same bytes (or their tracking) to end
 SWEEP_PAGE = 1000  # idle candidates read at a time
 STALE_REMOVAL = 60.0  # seconds after which a removal under way is taken for one that died
+TRACKING = "tracking:"  # where pins are locks: the lock an upload holds while it may track new bytes
+TRACKING_STEP = 0.005  # seconds between looks while an upload tracks bytes a /data upload relies on
 RACED = "the object was removed while it was being uploaded; send it again"
 UNDER_WAY = "an upload of these bytes is under way; retry"
 
@@ -74,6 +79,9 @@ class Pin:
         self.known = False
         self.released = False  # let go with the key's own commit (``Claims.release``)
         self.held: Optional[Held] = None  # the shared hold, where pins are locks
+        self.tracking: Optional[Held] = None  # bytes S3 did not track: held while this upload may track them
+        self.created = False  # the upload stored the bytes (they were not stored before)
+        self.busy = RACED  # why the pin could not be had, once it waited long enough
 
     def hashed(self, oid: str) -> None:
         self.known = self._claims._pin(self._bucket, oid, self)
@@ -91,10 +99,8 @@ class Claims:
         each S3 write spends two fsyncs fewer (a later durable commit
         carries it to the disk all the same). ``locks``: given where every
         process that may remove these bytes opens the same locks (one
-        machine's), pins are holds of them and no pin is written: bytes S3
-        tracks already cost their upload no write before the key's, and
-        new ones a small record, written as pins are (no pin to take out
-        again after)."""
+        machine's), pins are holds of them and no pin is written: an upload
+        costs no write before its key's commit."""
         self.records = records
         self.backend = backend
         self.pins = pins or records
@@ -122,13 +128,23 @@ class Claims:
         batch at all), and nothing to settle after, since the name holds the
         bytes from the moment the pin stops. Call ``released`` once the
         batch is committed."""
-        if pin.oid is not None:
+        if pin.oid is None:
+            return
+        if pin.tracking is not None:  # tracked from this commit on (see ``_hold``)
+            self.records.update(_blob(pin._bucket, pin.oid), _tracked(data=not pin.created))
+        else:
             self.records.update(_blob(pin._bucket, pin.oid), _without(pin.name) if pin.held is None else _named)
 
     def stored(self, bucket: str, pin: Pin, created: bool) -> None:
         """An S3 upload stored its bytes (``created``: they were new): bytes
         it found stored before S3 tracked them are the repository's."""
-        if not created and not pin.known:
+        if pin.tracking is not None:
+            pin.created = created
+            if not created:  # found stored: the repository's, tracked now
+                self.records.update(_blob(bucket, pin.oid or ""), _tracked(data=True))
+                pin.tracking.release()
+                pin.tracking = None
+        elif not created and not pin.known:
             self._change(bucket, pin.oid or "", lambda value: None if value.get("data") else dict(value, data=True))
 
     def name(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
@@ -168,7 +184,14 @@ class Claims:
         waited = False
         while True:
             record = self.records.get(_blob(bucket, oid))
-            if record is None or record.value.get("data") or record.value.get("by") == "delete":
+            if record is None and not self._tracking(bucket, oid):
+                break
+            if record is None:  # an S3 upload tracks these bytes in its key's commit: marked after it
+                if time.monotonic() >= deadline:
+                    raise BackendUnavailable(UNDER_WAY)
+                self._stop.wait(TRACKING_STEP)
+                continue
+            if record.value.get("data") or record.value.get("by") == "delete":
                 break
             if record.value.get("removing") is None:
                 try:
@@ -275,28 +298,32 @@ class Claims:
             if known is not None:
                 return known
             if time.monotonic() >= deadline:
-                raise BackendUnavailable(RACED)
+                raise BackendUnavailable(pin.busy)
             self._stop.wait(0.05)
 
     def _hold(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
         """Where pins are locks: the shared hold taken (None while a removal
-        holds the bytes); whether S3 tracked them before. Bytes it never
-        did are tracked from now on (see the module's docstring)."""
+        holds the bytes, or another upload may track them); whether S3
+        tracked them before. Bytes it did not: this upload holds the right
+        to track them (``pin.tracking``, exclusive) until its key's commit
+        tracks them, or its end (see the module's docstring)."""
         assert self.locks is not None
-        pin.held = self.locks.try_hold(_blob(bucket, oid), exclusive=False)
+        name = _blob(bucket, oid)
+        pin.held = self.locks.try_hold(name, exclusive=False)
         if pin.held is None:
             return None
-        if self.records.get(_blob(bucket, oid)) is not None:
+        if self.records.get(name) is not None:
             return True
-        try:
-            # Through the pins' records: no fsync of its own (the key's
-            # commit, or a /data upload's mark, carries it to the disk; a
-            # power cut before either leaves bytes no key names, kept as the
-            # repository's).
-            self.pins.create(_blob(bucket, oid), {"data": False})
-            return False
-        except RecordConflict:  # another upload's, at this moment
+        pin.tracking = self.locks.try_hold(TRACKING + name, exclusive=True)
+        if pin.tracking is None:  # another upload may track them: this one waits for its end
+            pin.busy = UNDER_WAY
+            self._let_go(bucket, pin)
+            return None
+        if self.records.get(name) is not None:  # tracked by that upload meanwhile
+            pin.tracking.release()
+            pin.tracking = None
             return True
+        return False
 
     def _write_pin(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
         """The pin written in the blob's record (None while a removal is
@@ -325,9 +352,15 @@ class Claims:
         assert pin.held is not None
         try:
             if not pin.released and pin.oid is not None:
+                if pin.tracking is not None and pin.created:  # stored, but no key came to name them
+                    self.records.update(_blob(bucket, pin.oid), _tracked(data=False))
                 self._settle(bucket, pin.oid)
         finally:
+            if pin.tracking is not None:
+                pin.tracking.release()
+                pin.tracking = None
             pin.held.release()
+            pin.held = None
 
     @contextmanager
     def _removal(self, bucket: str, oid: str) -> Iterator[bool]:
@@ -355,6 +388,10 @@ class Claims:
             self.records.create(_idle(bucket, oid), {})
         except RecordConflict:
             pass
+
+    def _tracking(self, bucket: str, oid: str) -> bool:
+        """Whether an S3 upload holds untracked bytes it may track (``_hold``)."""
+        return self.locks is not None and self.locks.held(TRACKING + _blob(bucket, oid))
 
     def _holds(self, bucket: str, oid: str, value: dict) -> bool:
         return bool(value.get("data") or self._live_pins(value) or self.names(bucket, oid))
@@ -400,6 +437,20 @@ def _without(name: str) -> Callable[[Optional[dict]], Optional[dict]]:
         return dict(value, pins={held: at for held, at in value["pins"].items() if held != name})
 
     return drop
+
+
+def _tracked(data: bool) -> Callable[[Optional[dict]], Optional[dict]]:
+    """Where pins are locks, the change that makes S3 track bytes it did
+    not (``data``: they are the repository's too); on a record made
+    meanwhile, ``_named``'s."""
+    def track(value: Optional[dict]) -> Optional[dict]:
+        if value is None:
+            return {"data": data}
+        if data and not value.get("data"):
+            return dict(value, data=True, idle=None, removing=None, by=None)
+        return _named(value)
+
+    return track
 
 
 def _named(value: Optional[dict]) -> Optional[dict]:
