@@ -243,6 +243,30 @@ class PinLocksTests(unittest.TestCase):
         self.assertEqual(self.claims[1].sweep(60, wait=True), 1)  # S3's alone: they go
         self.assertFalse(self.stored(oid))
 
+    def test_bytes_another_upload_tracked_just_before_stay_s3s(self):
+        """The second upload read no record, then the first stored, named
+        and tracked the bytes before the second took the tracking lock: the
+        second finds them stored, and they are still S3's alone."""
+        data = b"tracked between a look and a lock"
+        records = self.claims[1].records
+        looked = []
+
+        def stale_get(key):
+            if key.startswith("s3/blobs/") and not looked:
+                looked.append(key)
+                self.upload(0, data, "first")  # lands before the answer read earlier arrives
+                return None
+            return LocalRecords.get(records, key)
+
+        with mock.patch.object(records, "get", side_effect=stale_get):
+            oid = self.upload(1, data, "second")
+        self.assertEqual(len(looked), 1)
+        self.claims[0].unname(BUCKET, oid, "first")
+        self.claims[1].unname(BUCKET, oid, "second")
+        self.clock.advance(GRACE + 1)
+        self.assertEqual(self.claims[1].sweep(60, wait=True), 1)  # never the repository's: they go
+        self.assertFalse(self.stored(oid))
+
     def test_an_upload_whose_key_cannot_be_written_fails_and_holds_nothing(self):
         data = b"a key that meets a full disk"
         failing = mock.patch.object(self.records[0], "update", side_effect=sqlite3.OperationalError("disk I/O error"))

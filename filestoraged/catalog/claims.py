@@ -319,10 +319,8 @@ class Claims:
             pin.busy = UNDER_WAY
             self._let_go(bucket, pin)
             return None
-        if self.records.get(name) is not None:  # tracked by that upload meanwhile
-            pin.tracking.release()
-            pin.tracking = None
-            return True
+        # Tracked by another upload since the look above, they stay as that
+        # one left them (``_tracked``): only a holder of the lock tracks.
         return False
 
     def _write_pin(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
@@ -441,14 +439,11 @@ def _without(name: str) -> Callable[[Optional[dict]], Optional[dict]]:
 
 def _tracked(data: bool) -> Callable[[Optional[dict]], Optional[dict]]:
     """Where pins are locks, the change that makes S3 track bytes it did
-    not (``data``: they are the repository's too); on a record made
-    meanwhile, ``_named``'s."""
+    not (``data``: they are the repository's too); on a record another
+    upload made before this one held the lock, ``_named``'s (S3 tracked
+    them first: whether they are the repository's, that record says)."""
     def track(value: Optional[dict]) -> Optional[dict]:
-        if value is None:
-            return {"data": data}
-        if data and not value.get("data"):
-            return dict(value, data=True, idle=None, removing=None, by=None)
-        return _named(value)
+        return {"data": data} if value is None else _named(value)
 
     return track
 
