@@ -18,7 +18,8 @@ import unittest
 from unittest import mock
 
 from filestoraged.base.interprocess import NamedLocks
-from filestoraged.catalog.claims import GRACE, STALE_REMOVAL, Claims
+from filestoraged.catalog.claims import STALE_REMOVAL, Claims
+from filestoraged.catalog.pins import GRACE
 from filestoraged.errors import Conflict, NotFound
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
@@ -78,7 +79,8 @@ class NamedLocksTests(unittest.TestCase):
 
 
 class Polls:
-    """Stands in for ``Claims._stop``: says when a pin waits its turn."""
+    """Stands in for the ``_stop`` event of ``Claims`` or ``Pins``: says
+    when a /data upload or a pin waits its turn."""
 
     def __init__(self) -> None:
         self.waited = threading.Event()
@@ -164,8 +166,8 @@ class PinLocksTests(unittest.TestCase):
     def test_an_upload_waits_for_a_removal_under_way_then_stores_afresh(self):
         data = b"removed while uploaded"
         oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid
-        polls = self.claims[0]._stop = Polls()
-        removal = self.claims[1]._removal(BUCKET, oid)
+        polls = self.claims[0].pins._stop = Polls()
+        removal = self.claims[1].pins.removal(BUCKET, oid)
         self.assertTrue(removal.__enter__())
         with Threads(30) as threads:
             threads.start(self.upload, 0, data, "k")
@@ -229,7 +231,7 @@ class PinLocksTests(unittest.TestCase):
         """The second upload of the same new bytes waits for the first's
         commit, then finds them S3's (not the repository's)."""
         data = b"two S3 uploads of the same bytes at once"
-        polls = self.claims[1]._stop = Polls()
+        polls = self.claims[1].pins._stop = Polls()
         with Threads(30) as threads:
             def meanwhile(oid: str) -> None:
                 threads.start(self.upload, 1, data, "second")

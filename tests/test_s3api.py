@@ -432,7 +432,7 @@ class RemovalTests(S3ApiTestCase):
                             headers={"Authorization": "Bearer " + self.token})
 
     def test_a_deleted_key_lets_its_bytes_go_after_the_grace(self):
-        from filestoraged.catalog.claims import GRACE
+        from filestoraged.catalog.pins import GRACE
 
         data = b"only S3 names these"
         self.admin.put_object(Bucket="bkt", Key="k", Body=data)
@@ -465,7 +465,7 @@ class RemovalTests(S3ApiTestCase):
         self.assertEqual(self.admin.get_object(Bucket="bkt", Key="k")["Body"].read(), data)
 
     def test_a_key_deleted_never_takes_what_data_stored(self):
-        from filestoraged.catalog.claims import GRACE
+        from filestoraged.catalog.pins import GRACE
 
         data = b"stored through /data first"
         self.assertEqual(self.request("PUT", "/data/bkt", data, {"Authorization": "Bearer " + self.token}).status, 201)

@@ -23,9 +23,10 @@ from typing import Callable, List, Optional, Union
 from ..errors import MethodNotAllowed, NotFound
 from ..storage.names import repository
 from .buckets import Bucket, Buckets
-from .claims import Claims, Pin
+from .claims import Claims
 from .keys import Entry, Keys
 from .locks import guard, kept_until
+from .pins import Pin
 from .versions import NULL, Version, Versions, checked_id, label, new_version_id
 
 

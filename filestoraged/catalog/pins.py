@@ -1,0 +1,242 @@
+"""How an S3 upload holds its bytes while it runs, so that no removal takes
+them between the moment its body is hashed and its key's commit, and how a
+removal keeps uploads away while it works (``catalog.claims`` says when
+bytes may go; this module, how the two sides exclude each other).
+
+Two ways, one rule (of an upload and a removal of the same bytes, one
+wins):
+
+- Where every process that may remove the bytes opens the same locks (one
+  machine's, ``--records local``): an upload holds a shared lock on the
+  blob's name (``NamedLocks``), a removal an exclusive one; nothing is
+  written for either, and a process that dies lets go. Bytes S3 does not
+  track yet are tracked in the key's own commit: until then the upload
+  also holds ``tracking:`` and the blob's name exclusively, and whoever
+  finds those bytes stored meanwhile waits for that commit (a ``/data``
+  upload, to mark them the repository's after; a second S3 upload, to find
+  them S3's).
+- Otherwise (``--records s3``): the pin is written in the blob's record
+  (``pins``, ``{pin: when}``) and taken out after, through records that
+  commit without an fsync of their own; a removal's compare-and-swap fails
+  while a live pin is there. A pin older than ``GRACE`` has lapsed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional
+
+from ..base.interprocess import Held, NamedLocks
+from ..errors import BackendUnavailable
+from ..records.interface import Records
+
+BLOBS = "s3/blobs/"
+GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
+PIN_WAIT = 10.0  # seconds an upload waits for a removal of the same bytes (or their tracking) to end
+TRACKING = "tracking:"  # where pins are locks: the lock an upload holds while it may track new bytes
+RACED = "the object was removed while it was being uploaded; send it again"
+UNDER_WAY = "an upload of these bytes is under way; retry"
+
+Change = Callable[[Optional[dict]], Optional[dict]]
+
+
+class Pin:
+    """One upload's hold on its bytes: ``hashed(oid)`` (for ``Backend.put``)
+    pins them; ``known`` says whether S3 tracked them before."""
+
+    def __init__(self, pins: "Pins", bucket: str) -> None:
+        self._pins = pins
+        self.bucket = bucket
+        self.oid: Optional[str] = None
+        self.name = ""  # its name in the blob's record, where pins are written
+        self.known = False
+        self.released = False  # let go with the key's own commit (``Pins.release``)
+        self.held: Optional[Held] = None  # the shared hold, where pins are locks
+        self.tracking: Optional[Held] = None  # bytes S3 did not track: held while this upload may track them
+        self.created = False  # the upload stored the bytes (they were not stored before)
+        self.busy = RACED  # why the pin could not be had, once it waited long enough
+
+    def hashed(self, oid: str) -> None:
+        self.known = self._pins.take(self.bucket, oid, self)
+        self.oid = oid
+
+
+class Pins:
+    def __init__(self, records: Records, written: Records, locks: Optional[NamedLocks]) -> None:
+        """``records``: the blob records; ``written``: where pins are
+        written when there are no ``locks`` (records that commit without an
+        fsync: a pin only matters while its upload is unanswered and lapses
+        after ``GRACE`` anyway, so a power cut that loses one loses nothing,
+        and a later durable commit carries it to the disk all the same)."""
+        self.records = records
+        self.written = written
+        self.locks = locks
+        self._stop = threading.Event()
+
+    def take(self, bucket: str, oid: str, pin: Pin) -> bool:
+        """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
+        (or another upload's tracking of them) to end; True if S3 tracked
+        them before."""
+        deadline = time.monotonic() + PIN_WAIT
+        take = self._hold if self.locks is not None else self._write
+        while True:
+            known = take(bucket, oid, pin)
+            if known is not None:
+                return known
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(pin.busy)
+            self._stop.wait(0.05)
+
+    def stored(self, pin: Pin, created: bool) -> None:
+        """The upload stored its bytes (``created``: they were new): bytes it
+        found stored before S3 tracked them are the repository's."""
+        name = blob(pin.bucket, pin.oid or "")
+        if pin.tracking is not None:
+            pin.created = created
+            if not created:  # found stored: the repository's, tracked now
+                self.records.update(name, _tracked(data=True))
+                pin.tracking.release()
+                pin.tracking = None
+        elif not created and not pin.known:
+            self.records.update(name, lambda value: None if value is None or value.get("data")
+                                else dict(value, data=True))
+
+    def release(self, pin: Pin) -> None:
+        """The pin's end, written in the caller's batch, where a key names
+        its bytes in that same batch (see ``Claims.release``)."""
+        if pin.oid is None:
+            return
+        name = blob(pin.bucket, pin.oid)
+        if pin.tracking is not None:  # tracked from this commit on (see ``_hold``)
+            self.records.update(name, _tracked(data=not pin.created))
+        else:
+            self.records.update(name, _without(pin.name) if pin.held is None else _named)
+
+    def end(self, pin: Pin, settle: Callable[[str, str], None]) -> None:
+        """The upload's end, named or not: where no key came to name the
+        bytes, ``settle(bucket, oid)`` (they may fall idle); an upload whose
+        pin failed stored nothing."""
+        if pin.held is not None:
+            self._let_go(pin, settle)
+        elif pin.oid is not None and not pin.released:
+            self.written.update(blob(pin.bucket, pin.oid), _without(pin.name))
+            settle(pin.bucket, pin.oid)
+
+    @contextmanager
+    def removal(self, bucket: str, oid: str) -> Iterator[bool]:
+        """For a removal: whether no upload holds the bytes where pins are
+        locks (then held exclusively to the end of the block, so that none
+        begins); True otherwise (the blob record's pins say)."""
+        if self.locks is None:
+            yield True
+            return
+        held = self.locks.try_hold(blob(bucket, oid), exclusive=True)
+        try:
+            yield held is not None
+        finally:
+            if held is not None:
+                held.release()
+
+    def tracking(self, bucket: str, oid: str) -> bool:
+        """Whether an S3 upload holds untracked bytes it may track (``_hold``)."""
+        return self.locks is not None and self.locks.held(TRACKING + blob(bucket, oid))
+
+    def live(self, value: dict) -> dict:
+        """The pins of a blob record that have not lapsed."""
+        now = self.records.now()
+        return {pin: at for pin, at in value.get("pins", {}).items() if now - at < GRACE}
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _hold(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
+        """Where pins are locks: the shared hold taken (None while a removal
+        holds the bytes, or another upload may track them); whether S3
+        tracked them before. Bytes it did not: this upload holds the right
+        to track them (``pin.tracking``, exclusive) until its key's commit
+        tracks them, or its end."""
+        assert self.locks is not None
+        name = blob(bucket, oid)
+        pin.held = self.locks.try_hold(name, exclusive=False)
+        if pin.held is None:
+            return None
+        if self.records.get(name) is not None:
+            return True
+        pin.tracking = self.locks.try_hold(TRACKING + name, exclusive=True)
+        if pin.tracking is None:  # another upload may track them: this one waits for its end
+            pin.busy = UNDER_WAY
+            self._let_go(pin, lambda bucket, oid: None)
+            return None
+        # Tracked by another upload since the look above, they stay as that
+        # one left them (``_tracked``): only a holder of the lock tracks.
+        return False
+
+    def _write(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
+        """The pin written in the blob's record (None while a removal is
+        under way); whether S3 tracked the bytes before."""
+        pin.name = pin.name or "pin-" + secrets.token_hex(8)
+        known: List[bool] = [False]
+
+        def add(value: Optional[dict]) -> Optional[dict]:
+            known[0] = value is not None
+            value = dict(value or {"data": False})
+            if value.get("removing") is not None:
+                return None
+            pins = dict(self.live(value), **{pin.name: self.records.now()})
+            return dict(value, pins=pins, idle=None)
+
+        return known[0] if self.written.update(blob(bucket, oid), add) is not None else None
+
+    def _let_go(self, pin: Pin, settle: Callable[[str, str], None]) -> None:
+        """Where pins are locks, the end of an upload: new bytes it stored
+        that no key came to name are tracked now, and settled."""
+        assert pin.held is not None
+        try:
+            if not pin.released and pin.oid is not None:
+                if pin.tracking is not None and pin.created:  # stored, but no key came to name them
+                    self.records.update(blob(pin.bucket, pin.oid), _tracked(data=False))
+                settle(pin.bucket, pin.oid)
+        finally:
+            if pin.tracking is not None:
+                pin.tracking.release()
+                pin.tracking = None
+            pin.held.release()
+            pin.held = None
+
+
+def blob(bucket: str, oid: str) -> str:
+    """The blob record's name: what holds the bytes besides keys."""
+    return "%s%s/%s" % (BLOBS, bucket, oid)
+
+
+def _without(name: str) -> Change:
+    """The change that takes the pin ``name`` out of a blob's record."""
+    def drop(value: Optional[dict]) -> Optional[dict]:
+        if value is None or name not in value.get("pins", {}):
+            return None
+        return dict(value, pins={held: at for held, at in value["pins"].items() if held != name})
+
+    return drop
+
+
+def _tracked(data: bool) -> Change:
+    """Where pins are locks, the change that makes S3 track bytes it did
+    not (``data``: they are the repository's too); on a record another
+    upload made before this one held the lock, ``_named``'s (S3 tracked
+    them first: whether they are the repository's, that record says)."""
+    def track(value: Optional[dict]) -> Optional[dict]:
+        return {"data": data} if value is None else _named(value)
+
+    return track
+
+
+def _named(value: Optional[dict]) -> Optional[dict]:
+    """Where pins are locks, the change a key's naming makes: what no
+    longer holds made right, ``idle`` (named now) and the mark of a removal
+    that died (one alive would hold the lock); nothing written otherwise."""
+    if value is None or (value.get("idle") is None and value.get("removing") is None):
+        return None
+    return dict(value, idle=None, removing=None, by=None)
