@@ -128,8 +128,14 @@ class Claims:
         deadline = time.monotonic() + PIN_WAIT
         waited = False
         while True:
+            # The lock asked before the record is read: an upload that
+            # stored these bytes held it from before they were there until
+            # after its commit, so either it is held now or the record read
+            # next is the commit's (asked after, a commit and a release
+            # between the two looks went unseen).
+            tracking = self.pins.tracking(bucket, oid)
             record = self.records.get(blob(bucket, oid))
-            if record is None and not self.pins.tracking(bucket, oid):
+            if record is None and not tracking:
                 break
             if record is None:  # an S3 upload tracks these bytes in its key's commit: marked after it
                 if time.monotonic() >= deadline:
