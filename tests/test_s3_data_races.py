@@ -57,6 +57,25 @@ class SameBytesAtOnceTests(unittest.TestCase):
         return answer.status
 
     def test_bytes_data_stores_at_the_same_moment_stay_the_repositorys(self):
+        self.upload_at_once(ROUNDS, through_data=True)
+        blobs = self.blob_records()
+        for turn in range(ROUNDS):  # every round's body went up through /data too
+            oid = hashlib.sha256(body_of(turn)).hexdigest()
+            self.assertTrue(oid not in blobs or blobs[oid].get("data"), "round %d: %r" % (turn, blobs.get(oid)))
+
+    def test_bytes_only_s3_stores_are_tracked_and_fall_idle(self):
+        self.upload_at_once(ROUNDS // 4, through_data=False)
+        blobs = self.blob_records()
+        for turn in range(ROUNDS // 4):
+            oid = hashlib.sha256(body_of(turn)).hexdigest()
+            self.assertIn(oid, blobs, "round %d: bytes S3 alone stored are not tracked" % turn)
+            self.assertFalse(blobs[oid].get("data"), "round %d: %r" % (turn, blobs[oid]))
+            self.assertIsNotNone(blobs[oid].get("idle"), "round %d: %r" % (turn, blobs[oid]))
+
+    def upload_at_once(self, rounds: int, through_data: bool) -> None:
+        """``rounds`` rounds, each a new body uploaded by ``THREADS`` threads
+        at the same moment (the first through /data where ``through_data``,
+        the others as S3 keys of their own); then every S3 key deleted."""
         barrier = threading.Barrier(THREADS)
         keys, lock = [], threading.Lock()
 
@@ -64,10 +83,10 @@ class SameBytesAtOnceTests(unittest.TestCase):
             try:
                 s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
                 data = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
-                for turn in range(ROUNDS):
+                for turn in range(rounds):
                     body = body_of(turn)
                     barrier.wait(30)
-                    if number == 0:
+                    if through_data and number == 0:
                         data.request("PUT", "/data/" + BUCKET, body, {"Authorization": "Bearer " + self.token})
                         answer = data.getresponse()
                         answer.read()
@@ -87,41 +106,6 @@ class SameBytesAtOnceTests(unittest.TestCase):
         s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
         for key in keys:
             self.assertEqual(self.s3(s3, "DELETE", key), 204)
-
-        blobs = self.blob_records()
-        for turn in range(ROUNDS):  # every round's body went up through /data too
-            oid = hashlib.sha256(body_of(turn)).hexdigest()
-            self.assertTrue(oid not in blobs or blobs[oid].get("data"), "round %d: %r" % (turn, blobs.get(oid)))
-
-    def test_bytes_only_s3_stores_are_tracked_and_fall_idle(self):
-        barrier = threading.Barrier(THREADS)
-        keys, lock = [], threading.Lock()
-
-        def uploader(number: int) -> None:
-            try:
-                s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
-                for turn in range(ROUNDS // 4):
-                    barrier.wait(30)
-                    key = "/%s/s%03d-u%02d" % (BUCKET, turn, number)
-                    self.assertEqual(self.s3(s3, "PUT", key, body_of(turn)), 200)
-                    with lock:
-                        keys.append(key)
-            except BaseException:
-                barrier.abort()
-                raise
-
-        with Threads(240) as threads:
-            for number in range(THREADS):
-                threads.start(uploader, number)
-        s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
-        for key in keys:
-            self.assertEqual(self.s3(s3, "DELETE", key), 204)
-        blobs = self.blob_records()
-        for turn in range(ROUNDS // 4):
-            oid = hashlib.sha256(body_of(turn)).hexdigest()
-            self.assertIn(oid, blobs, "round %d: bytes S3 alone stored are not tracked" % turn)
-            self.assertFalse(blobs[oid].get("data"), "round %d: %r" % (turn, blobs[oid]))
-            self.assertIsNotNone(blobs[oid].get("idle"), "round %d: %r" % (turn, blobs[oid]))
 
     def blob_records(self) -> dict:
         """The blob records of the bucket, by oid, as the sweep reads them."""
