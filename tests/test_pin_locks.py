@@ -214,7 +214,7 @@ class PinLocksTests(unittest.TestCase):
         def data_upload() -> None:
             put = self.backend.put(repository(BUCKET), io.BytesIO(data))
             self.assertFalse(put.created)
-            self.claims[1].relied_on(BUCKET, put.info.oid)
+            self.claims[1].relied_on(BUCKET, put.info.oid, put.created)
 
         with Threads(30) as threads:
             def meanwhile(oid: str) -> None:
@@ -249,7 +249,7 @@ class PinLocksTests(unittest.TestCase):
         def data_upload() -> None:
             put = self.backend.put(repository(BUCKET), io.BytesIO(data))
             with mock.patch.object(records, "get", side_effect=get):
-                self.claims[1].relied_on(BUCKET, put.info.oid)
+                self.claims[1].relied_on(BUCKET, put.info.oid, put.created)
 
         with Threads(30) as threads:
             def meanwhile(oid: str) -> None:

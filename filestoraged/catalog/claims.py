@@ -119,21 +119,24 @@ class Claims:
 
     # -- the repository's own face ----------------------------------------------
 
-    def relied_on(self, bucket: str, oid: str) -> None:
-        """A ``/data`` upload stored (or found) these bytes: if S3 tracks
-        them, they are the repository's too from now on. If a removal was
-        under way, they are checked for once it ended (``BackendUnavailable``
-        if they went: send again). Of a ``/data`` upload and a ``/data``
-        DELETE racing, the upload comes first, as it always did."""
+    def relied_on(self, bucket: str, oid: str, created: bool) -> None:
+        """A ``/data`` upload stored (``created``) or found these bytes: if
+        S3 tracks them, they are the repository's too from now on. If a
+        removal was under way, they are checked for once it ended
+        (``BackendUnavailable`` if they went: send again). Of a ``/data``
+        upload and a ``/data`` DELETE racing, the upload comes first, as it
+        always did."""
         deadline = time.monotonic() + PIN_WAIT
         waited = False
         while True:
-            # The lock asked before the record is read: an upload that
-            # stored these bytes held it from before they were there until
-            # after its commit, so either it is held now or the record read
-            # next is the commit's (asked after, a commit and a release
-            # between the two looks went unseen).
-            tracking = self.pins.tracking(bucket, oid)
+            # Whether an S3 upload tracks them, asked before the record is
+            # read: one that stored them held the lock from before they were
+            # there until after its commit, so either it is held now or the
+            # record read next is the commit's (asked after, a commit and a
+            # release between the two looks went unseen). Bytes this upload
+            # stored were no S3 upload's: one that comes finds them stored
+            # and marks them the repository's itself.
+            tracking = not created and self.pins.tracking(bucket, oid)
             record = self.records.get(blob(bucket, oid))
             if record is None and not tracking:
                 break

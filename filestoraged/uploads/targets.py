@@ -124,7 +124,7 @@ class RepositoryTarget(Target):
 
     def store(self, source: Readable) -> Stored:
         put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
-        self.app.claims.relied_on(self.repo, put.info.oid)  # S3 keys never take these bytes away from it
+        self.app.claims.relied_on(self.repo, put.info.oid, put.created)  # S3 keys never take them away from it
         return Stored(put.info, put.created)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
