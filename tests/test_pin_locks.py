@@ -125,7 +125,7 @@ class PinLocksTests(unittest.TestCase):
         claims, records = self.claims[worker], self.records[worker]
         with claims.pinned(BUCKET) as pin:
             put = self.backend.put(repository(BUCKET), io.BytesIO(data), hashed=pin.hashed)
-            claims.stored(BUCKET, pin, put.created)
+            claims.stored(pin, put.created)
             if between is not None:
                 between(put.info.oid)
             if name:

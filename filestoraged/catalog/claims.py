@@ -87,7 +87,7 @@ class Claims:
         batch is committed."""
         self.pins.release(pin)
 
-    def stored(self, bucket: str, pin: Pin, created: bool) -> None:
+    def stored(self, pin: Pin, created: bool) -> None:
         """An S3 upload stored its bytes (``created``: they were new): bytes
         it found stored before S3 tracked them are the repository's."""
         self.pins.stored(pin, created)

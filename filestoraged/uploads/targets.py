@@ -267,7 +267,7 @@ class S3KeyTarget(Target):
                 pin.hashed(oid)
 
             put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
-            claims.stored(self.bucket, pin, put.created)
+            claims.stored(pin, put.created)
             entry = self.app.keyspace.name(self.found, self.key, self.entry(put.info), self.if_match,
                                            self.if_none_match, pin)
         return Stored(put.info, put.created, entry=entry)
