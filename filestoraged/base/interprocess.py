@@ -111,12 +111,12 @@ class NamedLocks:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.close(self._open())
 
     def try_hold(self, name: str, exclusive: bool) -> Optional["Held"]:
         """The hold on ``name`` (``exclusive``, or shared with other shared
         holds) if it can be had now; None while it is held the other way."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = self._open()
         try:
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK,
                                                             os.SEEK_SET, _byte(name), 1, 0))
@@ -132,12 +132,16 @@ class NamedLocks:
         """Whether anyone (any thread of any process) holds ``name`` now.
         The file is opened anew, as by ``try_hold``: one made again since
         is the one the holds are on."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = self._open()
         try:
             asked = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, _byte(name), 1, 0))
         finally:
             os.close(fd)
         return _FLOCK.unpack(asked)[0] != fcntl.F_UNLCK
+
+    def _open(self) -> int:
+        """A new open file description of the locks' file (made if it went)."""
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 def _byte(name: str) -> int:

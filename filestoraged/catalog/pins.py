@@ -93,16 +93,15 @@ class Pins:
     def stored(self, pin: Pin, created: bool) -> None:
         """The upload stored its bytes (``created``: they were new): bytes it
         found stored before S3 tracked them are the repository's."""
-        name = blob(pin.bucket, pin.oid or "")
         if pin.tracking is not None:
             pin.created = created
             if not created:  # found stored: the repository's, tracked now
-                self.records.update(name, _tracked(data=True))
+                self.records.update(blob(pin.bucket, pin.oid or ""), _tracked(data=True))
                 pin.tracking.release()
                 pin.tracking = None
         elif not created and not pin.known:
-            self.records.update(name, lambda value: None if value is None or value.get("data")
-                                else dict(value, data=True))
+            self.records.update(blob(pin.bucket, pin.oid or ""), lambda value: None if value is None or
+                                value.get("data") else dict(value, data=True))
 
     def release(self, pin: Pin) -> None:
         """The pin's end, written in the caller's batch, where a key names

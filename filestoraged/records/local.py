@@ -28,7 +28,7 @@ class LocalRecords(DatabaseStore, Records):
     def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time,
                  queue: Optional[str] = None) -> None:
         """``durable=False``: commits skip their fsync (records that only
-        throttle, or pin an upload: see ``open_database``).
+        throttle: see ``open_database``).
         ``queue``: a lock file the writers of the database take turns by
         (``GroupCommit``): every connection to it in every worker, the same
         file, so that none waits for another's transaction in SQLite's busy
