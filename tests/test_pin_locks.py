@@ -21,7 +21,7 @@ from unittest import mock
 from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import STALE_REMOVAL, Claims
 from filestoraged.catalog.pins import GRACE
-from filestoraged.errors import Conflict, NotFound
+from filestoraged.errors import BackendUnavailable, Conflict, NotFound
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import repository
@@ -303,6 +303,31 @@ class PinLocksTests(unittest.TestCase):
         self.claims[1].unname(BUCKET, oid, "second")
         self.clock.advance(GRACE + 1)
         self.assertEqual(self.claims[1].sweep(60, wait=True), 1)  # never the repository's: they go
+        self.assertFalse(self.stored(oid))
+
+    def test_uploads_that_wait_too_long_for_another_ones_commit_are_refused_and_leave_nothing(self):
+        """Another upload stored these bytes and tracks them, and its commit
+        does not come: a /data upload and an S3 upload of the same bytes
+        are refused (503, retry) once the wait is over, with no record, no
+        temporary file and no hold left behind."""
+        data = b"tracked by an upload whose commit never comes"
+        oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid  # what that upload stored
+        tracking = NamedLocks(self.claims[0].pins.locks.path).try_hold("tracking:s3/blobs/%s/%s" % (BUCKET, oid),
+                                                                       exclusive=True)
+        self.addCleanup(tracking.release)
+        with mock.patch("filestoraged.catalog.claims.PIN_WAIT", 0.2), \
+                mock.patch("filestoraged.catalog.pins.PIN_WAIT", 0.2):
+            put = self.backend.put(repository(BUCKET), io.BytesIO(data))
+            with self.assertRaises(BackendUnavailable) as refused:
+                self.claims[1].relied_on(BUCKET, put.info.oid, put.created)
+            self.assertIn("under way", str(refused.exception))
+            with self.assertRaises(BackendUnavailable) as refused:
+                self.upload(1, data, "k")
+            self.assertIn("under way", str(refused.exception))
+        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
+        self.assertEqual(list(self.records[1].keys("s3/", "", None)), [])
+        tracking.release()
+        self.claims[1].remove(BUCKET, oid)  # no hold left by either: the removal goes
         self.assertFalse(self.stored(oid))
 
     def test_an_upload_whose_key_cannot_be_written_fails_and_holds_nothing(self):
