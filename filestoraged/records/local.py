@@ -6,11 +6,11 @@ answer is never lost here, so values carry no write id (see
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import secrets
+import random
 import time
-from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
@@ -70,7 +70,7 @@ class LocalRecords(DatabaseStore, Records):
         return None if row is None else Record(json.loads(row[0]), str(row[1]))
 
     def create(self, key: str, value: dict) -> str:
-        text = json.dumps(value, separators=(",", ":"))
+        text = _text(value)
         version = _new_version()
         with self._writing.write() as db:
             self._writes += 1
@@ -79,7 +79,7 @@ class LocalRecords(DatabaseStore, Records):
         return str(version)
 
     def replace(self, key: str, value: dict, version: str) -> str:
-        text = json.dumps(value, separators=(",", ":"))
+        text = _text(value)
         new = _new_version()
         with self._writing.write() as db:
             self._writes += 1
@@ -110,15 +110,13 @@ class LocalRecords(DatabaseStore, Records):
             if new is None:
                 return None
             self._writes += 1
-            text = json.dumps(new, separators=(",", ":"))
+            text = _text(new)
             db.execute("INSERT INTO records VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                        " version = excluded.version", (key, text, _new_version()))
         return new
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        with self._writing.write():
-            yield
+    def batch(self):
+        return self._writing.write()  # its value (the connection) is the batch's own business
 
     def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:
         return iter([row[0] for row in self._page("key", prefix, after, limit)])
@@ -141,7 +139,14 @@ class LocalRecords(DatabaseStore, Records):
                                                          -1 if limit is None else limit)).fetchall()
 
 
-def _new_version() -> int:
-    # Random, not a counter: a record deleted and made again must not get
-    # back a version a stale reader still holds (its swap would pass).
-    return secrets.randbits(62)
+# A record's value as stored. One encoder made once: ``json.dumps`` with
+# separators makes an encoder a call, three times a small S3 write.
+_text = json.JSONEncoder(separators=(",", ":")).encode
+
+
+# Random, not a counter: a record deleted and made again must not get back
+# a version a stale reader still holds (its swap would pass). Decision: the
+# random module's generator, not the system's source (a system call a write,
+# three a small S3 write): versions are never shown and guard against no
+# one; it is seeded from the system's source, and again in a forked worker.
+_new_version = functools.partial(random.getrandbits, 62)
