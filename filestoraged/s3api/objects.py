@@ -247,10 +247,10 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
             stored[name] = value
     meta: Dict[str, str] = {}
     size = 0
-    for name, value in headers.items():
-        lower = name.lower()
+    for lower in headers.names():
         if lower.startswith("x-amz-meta-") and len(lower) > len("x-amz-meta-"):
-            meta[lower[len("x-amz-meta-"):]] = header_value(value, name, MAX_META) or ""
+            value = headers[lower]
+            meta[lower[len("x-amz-meta-"):]] = header_value(value, lower, MAX_META) or ""
             size += len(lower) - len("x-amz-meta-") + len(value)
     if size > MAX_META:
         raise BadRequest("x-amz-meta-* holds %d bytes; at most %d" % (size, MAX_META)).as_s3("MetadataTooLarge")

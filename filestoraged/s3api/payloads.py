@@ -326,11 +326,18 @@ def _content_md5(value: Optional[str]) -> Optional[bytes]:
     return digest
 
 
+# The headers that name a checksum (``_checksums``): most small PUTs send none.
+_NAMING_CHECKSUMS = frozenset(["x-amz-trailer", "x-amz-sdk-checksum-algorithm"]
+                              + [CHECKSUM + name for name in ALGORITHMS + REFUSED])
+
+
 def _checksums(headers) -> Tuple[Tuple[str, ...], Dict[str, str]]:
     """``(algorithms, stated)``: every checksum the request names, as a
     header (its value in ``stated``), in ``x-amz-trailer`` (its value comes
     with the trailers) or in ``x-amz-sdk-checksum-algorithm`` alone (a
     trailer then too). An algorithm not computed here is refused."""
+    if not headers.has_any(_NAMING_CHECKSUMS):
+        return (), {}
     names = [name.strip().lower() for name in (headers.get("x-amz-trailer") or "").split(",") if name.strip()]
     names += [CHECKSUM + name for name in ALGORITHMS + REFUSED if (CHECKSUM + name) in headers]
     asked = (headers.get("x-amz-sdk-checksum-algorithm") or "").strip().lower()

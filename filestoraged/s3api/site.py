@@ -161,10 +161,15 @@ class S3Face:
             Operation("object", "PUT", None, None, "PutObject", "create", objects.put, acl=BUCKET_WRITE),
             Operation("object", "DELETE", None, None, "DeleteObject", "delete", objects.delete, acl=BUCKET_WRITE),
         ]
-        # The rows of each place and method, in the table's order (the first that matches wins).
+        # The rows of each place and method, in the table's order (the first
+        # that matches wins); ``plain``: those a request without a query may
+        # be (most reads and writes of objects: two rows to try, not eight).
         self.rows: Dict[Tuple[str, str], List[Operation]] = {}
+        self.plain: Dict[Tuple[str, str], List[Operation]] = {}
         for row in self.table:
             self.rows.setdefault((row.level, row.method), []).append(row)
+            if row.query is None:
+                self.plain.setdefault((row.level, row.method), []).append(row)
 
     def site(self) -> Site:
         router = Router()
@@ -196,8 +201,8 @@ class S3Face:
             return response
         level = "service" if bucket is None else "bucket" if key is None else "object"
         query = request.query
-        operation = next((row for row in self.rows.get((level, request.method), ())
-                          if row.matches(level, request.method, query, request.headers)), None)
+        rows = (self.rows if query else self.plain).get((level, request.method), ())
+        operation = next((row for row in rows if row.matches(level, request.method, query, request.headers)), None)
         if operation is None:
             request.operation = "NotImplemented"
             raise NotImplementedHere("%s of a%s %s with %s is not an S3 operation this server carries out"

@@ -32,8 +32,7 @@ def refuse_unkept(headers) -> None:
 def refuse_features(headers) -> None:
     """Refuse a request whose headers ask for a feature not carried out
     here (a CreateBucket's too)."""
-    for name, _ in headers.items():
-        lower = name.lower()
+    for lower in headers.names():
         for prefix, what in _NOT_DONE:
             if lower.startswith(prefix):
                 raise NotImplementedHere("not carried out here: %s (%s)" % (what, lower[:60])

@@ -58,6 +58,11 @@ class Headers:
         """``(name, value)`` of each header, the name as first sent."""
         return iter(self._values.values())
 
+    def names(self):
+        """The lower-case name of each header (a view: not to be kept
+        while headers are added), for scans by name."""
+        return self._values.keys()
+
     def has_any(self, lowered_names: frozenset) -> bool:
         """True if any of these (lowercase) header names is present."""
         return not lowered_names.isdisjoint(self._values)

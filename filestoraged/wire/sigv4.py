@@ -72,13 +72,15 @@ def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
     secret (the only key derivation, for signing and checking alike)."""
     key = ("AWS4" + secret).encode()
     for part in (day, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.digest(key, part.encode(), "sha256")
     return key
 
 
 def signature(key: bytes, to_sign: str) -> str:
-    """Step 4: HMAC-SHA256 of the string to sign under the derived key."""
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    """Step 4: HMAC-SHA256 of the string to sign under the derived key
+    (``hmac.digest``: OpenSSL's in one call, where ``hmac.new`` builds an
+    object in Python; a chunked upload signs every chunk)."""
+    return hmac.digest(key, to_sign.encode(), "sha256").hex()
 
 
 def folded(value: str) -> str:
