@@ -47,8 +47,9 @@ class Bucket:
 class Buckets:
     def __init__(self, records: Records) -> None:
         self.records = records
-        # name -> its record's value (None: no record)
-        self._copies: Copies[Optional[dict]] = Copies(records.change_mark("buckets"))
+        # name -> its record's value and the bucket it makes (None: no record);
+        # the bucket made once a copy, not once a request (two a PUT)
+        self._copies: Copies[Optional[Tuple[dict, Bucket]]] = Copies(records.change_mark("buckets"))
 
     def _written(self, name: str, write: Callable[[], object]) -> None:
         """``write`` (a change of bucket ``name``'s record); the copies told
@@ -58,10 +59,10 @@ class Buckets:
         finally:
             self._copies.changed(name)
 
-    def _value(self, name: str) -> Optional[dict]:
-        def read() -> Optional[dict]:
+    def _read(self, name: str) -> Optional[Tuple[dict, Bucket]]:
+        def read() -> Optional[Tuple[dict, Bucket]]:
             record = self.records.get(BUCKETS + name)
-            return None if record is None else record.value
+            return None if record is None else (record.value, _bucket(name, record.value))
 
         return self._copies.get(name, read)
 
@@ -85,10 +86,10 @@ class Buckets:
 
     def get(self, name: str) -> Optional[Bucket]:
         """The bucket, None if there is none or it is being deleted."""
-        value = self._value(name)
-        if value is None or self._closed(value):
+        found = self._read(name)
+        if found is None or self._closed(found[0]):
             return None
-        return _bucket(name, value)
+        return found[1]
 
     def set_versioning(self, bucket: Bucket, status: str) -> None:
         """Turn ``bucket``'s versioning on or suspend it (``NotFound`` if it

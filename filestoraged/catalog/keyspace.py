@@ -51,8 +51,10 @@ class Keyspace:
         written (with its version id where the bucket keeps versions).
         The conditions, ``PreconditionFailed`` and NoSuchKey as ``Keys.put``; ``NotFound`` (NoSuchBucket)
         if the bucket went meanwhile, with nothing kept."""
-        entry = replace(entry, version=new_version_id() if bucket.versioning == "Enabled" else None,
-                        lock=_with_default(entry, bucket.lock))
+        version = new_version_id() if bucket.versioning == "Enabled" else None
+        lock = _with_default(entry, bucket.lock)
+        if version != entry.version or lock is not entry.lock:  # copied only where something changes
+            entry = replace(entry, version=version, lock=lock)
         named = False
         kept: List[Entry] = []
         try:
