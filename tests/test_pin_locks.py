@@ -69,6 +69,27 @@ class NamedLocksTests(unittest.TestCase):
                 self.assertFalse(self.locks.held("b"))
             self.assertFalse(self.locks.held("a"))
 
+    def test_a_name_held_besides_on_a_hold_goes_alone_or_with_that_hold(self):
+        first = self.locks.try_hold("a", False)
+        besides = first.also("b", True)
+        self.assertIsNotNone(besides)
+        self.assertIsNone(self.locks.try_hold("b", False))  # exclusive, for every other hold
+        self.assertTrue(NamedLocks(self.path).held("b"))
+        besides.release()
+        self.assertFalse(self.locks.held("b"))
+        self.assertTrue(self.locks.held("a"))  # the hold it rode on stays
+        again = first.also("b", True)
+        first.release()
+        self.assertFalse(self.locks.held("a"))
+        self.assertFalse(self.locks.held("b"))  # let go with it
+        other = self.locks.try_hold("b", True)  # its descriptor's number may be the one let go
+        again.release()  # rode on a hold let go: lets go of nothing
+        self.assertTrue(self.locks.held("b"))
+        other.release()
+        shared = self.locks.try_hold("c", False)
+        self.assertIsNone(self.locks.try_hold("a", False).also("c", True))  # held the other way
+        shared.release()
+
     def test_another_process_is_refused_and_a_dead_one_holds_nothing(self):
         held = multiprocessing.Event()
         child = multiprocessing.Process(target=_hold_and_die, args=(self.path, "a", held))

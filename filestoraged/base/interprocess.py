@@ -118,14 +118,13 @@ class NamedLocks:
         holds) if it can be had now; None while it is held the other way."""
         fd = self._open()
         try:
-            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK,
-                                                            os.SEEK_SET, _byte(name), 1, 0))
-        except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held the other way
-            os.close(fd)
-            return None
+            taken = _lock(fd, _byte(name), exclusive)
         except BaseException:
             os.close(fd)
             raise
+        if not taken:
+            os.close(fd)
+            return None
         return Held(fd)
 
     def held(self, name: str) -> bool:
@@ -144,6 +143,17 @@ class NamedLocks:
         return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
+def _lock(fd: int, byte: int, exclusive: bool) -> bool:
+    """Lock ``byte`` through ``fd``'s open file description; False while
+    another description holds it the other way."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK,
+                                                        os.SEEK_SET, byte, 1, 0))
+    except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held the other way
+        return False
+    return True
+
+
 def _byte(name: str) -> int:
     """The byte of the locks' file that ``name`` is held on."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 2
@@ -155,6 +165,17 @@ class Held:
 
     def __init__(self, fd: int) -> None:
         self._fd: Optional[int] = fd
+
+    def also(self, name: str, exclusive: bool) -> Optional["AlsoHeld"]:
+        """A hold of ``name`` besides, on this hold's own open file
+        description (no file opened again: two system calls fewer than
+        ``try_hold``); None while it is held the other way. Let go by its
+        own ``release``, or with this hold's. Should the two names hash to
+        one byte (one chance in 2^62), the second is a change of the first."""
+        if self._fd is None:
+            raise ValueError("the hold was let go")
+        byte = _byte(name)
+        return AlsoHeld(self, byte) if _lock(self._fd, byte, exclusive) else None
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -169,6 +190,21 @@ class Held:
 
     def __del__(self) -> None:  # a hold dropped unreleased lets go with it, never later than its process
         self.release()
+
+
+class AlsoHeld:
+    """A hold taken by ``Held.also``: ``release`` lets go of its byte alone
+    (nothing once the hold it rides on was let go: that let go of it)."""
+
+    def __init__(self, holder: Held, byte: int) -> None:
+        self._holder: Optional[Held] = holder
+        self._byte = byte
+
+    def release(self) -> None:
+        holder, self._holder = self._holder, None
+        fd = holder._fd if holder is not None else None
+        if fd is not None:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
 
 
 class SharedCounters:

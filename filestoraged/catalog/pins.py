@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional
 
-from ..base.interprocess import Held, NamedLocks
+from ..base.interprocess import AlsoHeld, Held, NamedLocks
 from ..errors import BackendUnavailable
 from ..records.interface import Records
 
@@ -55,7 +55,7 @@ class Pin:
         self.known = False
         self.released = False  # let go with the key's own commit (``Pins.release``)
         self.held: Optional[Held] = None  # the shared hold, where pins are locks
-        self.tracking: Optional[Held] = None  # bytes S3 did not track: held while this upload may track them
+        self.tracking: Optional[AlsoHeld] = None  # bytes S3 did not track: held while this upload may track them
         self.created = False  # the upload stored the bytes (they were not stored before)
         self.busy = RACED  # why the pin could not be had, once it waited long enough
 
@@ -164,7 +164,7 @@ class Pins:
             return None
         if self.records.get(name) is not None:
             return True
-        pin.tracking = self.locks.try_hold(TRACKING + name, exclusive=True)
+        pin.tracking = pin.held.also(TRACKING + name, exclusive=True)
         if pin.tracking is None:  # another upload may track them: this one waits for its end
             pin.busy = UNDER_WAY
             self._let_go(pin, lambda bucket, oid: None)
