@@ -8,7 +8,7 @@ small answers, Content-Length, HEAD, ranges, connection state) in one place.
 from __future__ import annotations
 
 import json
-import secrets
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import parse_qs
@@ -51,7 +51,9 @@ class Request:
         """An id for this request, made on first use, that its answer may
         name and its access-log line shows (Git LFS errors carry one)."""
         if self.request_id is None:
-            self.request_id = secrets.token_hex(8)
+            # Unique, not secret (S3's are neither): the random module's
+            # generator, no system call a request.
+            self.request_id = "%016x" % random.getrandbits(64)
         return self.request_id
 
     @property
@@ -64,7 +66,7 @@ class Request:
         """Query parameters (the first of repeated names), parsed on first use."""
         parsed = self.__dict__.get("_parsed_query")
         if parsed is None:
-            parsed = {k: v[0] for k, v in parse_qs(self._query, keep_blank_values=True).items()}
+            parsed = {k: v[0] for k, v in parse_qs(self._query, keep_blank_values=True).items()} if self._query else {}
             self.__dict__["_parsed_query"] = parsed
         return parsed
 
