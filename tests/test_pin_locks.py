@@ -353,8 +353,17 @@ class PinLocksTests(unittest.TestCase):
 
     def test_an_upload_whose_key_cannot_be_written_fails_and_holds_nothing(self):
         data = b"a key that meets a full disk"
-        failing = mock.patch.object(self.records[0], "update", side_effect=sqlite3.OperationalError("disk I/O error"))
-        with failing, self.assertRaises(sqlite3.OperationalError):
+        full = sqlite3.OperationalError("disk I/O error")
+        create = self.records[0].create
+
+        def create_but_the_blobs(name: str, value: dict) -> str:  # the key's claim goes in, its bytes' record not
+            if name.startswith("s3/blobs/"):
+                raise full
+            return create(name, value)
+
+        failing = (mock.patch.object(self.records[0], "update", side_effect=full),
+                   mock.patch.object(self.records[0], "create", side_effect=create_but_the_blobs))
+        with failing[0], failing[1], self.assertRaises(sqlite3.OperationalError):
             self.upload(0, data, "k")
         oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid  # as /data would store it
         self.claims[1].remove(BUCKET, oid)  # no hold left behind: the removal goes

@@ -31,7 +31,7 @@ from typing import Callable, Iterator, List, Optional
 
 from ..base.interprocess import AlsoHeld, Held, NamedLocks
 from ..errors import BackendUnavailable
-from ..records.interface import Records
+from ..records.interface import Conflict as RecordConflict, Records
 
 BLOBS = "s3/blobs/"
 GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
@@ -110,7 +110,10 @@ class Pins:
             return
         name = blob(pin.bucket, pin.oid)
         if pin.tracking is not None:  # tracked from this commit on (see ``_hold``)
-            self.records.update(name, _tracked(data=not pin.created))
+            try:  # as ``_tracked``, without reading first: new bytes have no record
+                self.records.create(name, {"data": not pin.created})
+            except RecordConflict:  # another upload tracked them since this one looked
+                self.records.update(name, _named)
         else:
             self.records.update(name, _without(pin.name) if pin.held is None else _named)
 
