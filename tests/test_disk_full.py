@@ -10,13 +10,15 @@ import http.client
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import textwrap
 import unittest
 
 from filestoraged.errors import InsufficientStorage
 from filestoraged.storage.names import DEFAULT
 
-from .support import Daemon, ServerCase, payload, sha256, wait_until
+from .support import ROOT, Daemon, ServerCase, payload, sha256, wait_until
 
 
 class RefusedUploadTests(ServerCase):
@@ -68,6 +70,32 @@ class FullDiskTests(unittest.TestCase):
     def said(self) -> str:
         with open(self.log, errors="replace") as log:
             return log.read()
+
+    def test_shared_tables_made_before_the_disk_filled_are_written_after(self):
+        # The workers' shared tables (connections per client, quotas, the
+        # marks of changes) are files mapped into memory: a page of one
+        # that only gets its first write once the disk is full had no block
+        # behind it, and the kernel kills the process (SIGBUS). In a child,
+        # so that a death is seen as one.
+        script = textwrap.dedent("""
+            import contextlib, os, sys
+            from filestoraged.base.interprocess import ChangeMark, SharedCounters
+            folder = sys.argv[1]
+            counters = SharedCounters(os.path.join(folder, "counters"), 65536)
+            mark = ChangeMark(os.path.join(folder, "changes.mark"))
+            with open(os.path.join(folder, "filler"), "wb", buffering=0) as filler:
+                with contextlib.suppress(OSError):
+                    while filler.write(b"\\0" * 65536):
+                        pass
+            for slot in range(0, 65536, 512):  # a slot of every page
+                counters[slot] = slot + 1
+            mark.change()
+            print(sum(counters[slot] for slot in range(0, 65536, 512)), mark.seen() != 0)
+        """)
+        done = subprocess.run([sys.executable, "-c", script, self.mount], capture_output=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(done.returncode, 0, done.stderr.decode(errors="replace")[-2000:])
+        self.assertEqual(done.stdout.split(), [str(sum(range(1, 65536, 512))).encode(), b"True"])
 
     def test_reads_go_on_writes_are_refused_and_nothing_dies(self):
         daemon = Daemon(os.path.join(self.mount, "store"), "--workers", "2", log=self.log).start()

@@ -207,6 +207,24 @@ class AlsoHeld:
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
 
 
+def _mapped(path: str, size: int) -> mmap.mmap:
+    """The first ``size`` bytes of the file at ``path`` (made if new; bytes
+    it gains read as zeros), mapped for every process that maps it, every
+    block behind them allocated on the disk. Decision: allocated, never
+    sparse: a page of a sparse file first written once the disk is full has
+    no block to take, and the kernel kills the process writing it (SIGBUS),
+    a worker gone on a full disk; allocated here, a full disk stops a new
+    file at once (``OSError``, ENOSPC) and never a mapped one later."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_size < size:
+            os.ftruncate(fd, size)
+        os.posix_fallocate(fd, 0, size)
+        return mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+
+
 class SharedCounters:
     """``count`` int64 slots in the file at ``path`` (created zeroed), or in
     private memory when ``path`` is None. Reads and writes of several slots
@@ -218,13 +236,7 @@ class SharedCounters:
             self._map = mmap.mmap(-1, size)
             self.lock: "ProcessLock | threading.Lock" = threading.Lock()
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            if os.fstat(fd).st_size < size:
-                os.ftruncate(fd, size)  # new bytes read as zeros
-            self._map = mmap.mmap(fd, size)
-        finally:
-            os.close(fd)
+        self._map = _mapped(path, size)
         self.lock = ProcessLock(path + ".lock")
 
     def __getitem__(self, slot: int) -> int:
@@ -255,13 +267,7 @@ class ChangeMark:
         if path is None:
             self._map = mmap.mmap(-1, _SLOT.size)
         else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                if os.fstat(fd).st_size < _SLOT.size:
-                    os.ftruncate(fd, _SLOT.size)
-                self._map = mmap.mmap(fd, _SLOT.size)
-            finally:
-                os.close(fd)
+            self._map = _mapped(path, _SLOT.size)
 
     def seen(self) -> int:
         """The mark now."""
