@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from tests import support
 
@@ -97,11 +97,13 @@ class Daemon(support.Daemon):
     the load generator instead of getting its own. Started at once; returns
     when every worker answers."""
 
-    def __init__(self, work: str, *extra: str, port: int = 0, env: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, work: str, *extra: str, port: int = 0, env: Optional[Dict[str, str]] = None,
+                 launcher: Sequence[str] = ()) -> None:
         os.makedirs(work, exist_ok=True)
         port = port or free_port()
         super().__init__(os.path.join(work, "daemon-store"), *extra, env=env, port=port,
-                         log=os.path.join(work, "daemon-%d.log" % port), own_session=True, log_level=None)
+                         log=os.path.join(work, "daemon-%d.log" % port), own_session=True, log_level=None,
+                         launcher=launcher)
         self.start()
         # The port accepts once the parent binds: wait for the workers too.
         setting = extra[list(extra).index("--workers") + 1] if "--workers" in extra else "auto"

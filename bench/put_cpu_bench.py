@@ -2,9 +2,11 @@
 PUTs, one client on one keep-alive connection each, signed as S3 clients
 sign (SigV4 over the body's SHA-256) and with a bearer token, the daemon's
 CPU time (user + system, ``/proc/PID/stat``) per run of ``PUTS``, the two
-taking turns; the medians' ratio), and against SeaweedFS's S3 gateway
-under load (16 clients at once: PUTs per second of server CPU, and the
-99th percentile of their latency).
+taking turns; the medians' ratio), the same as instructions counted by
+callgrind (``run_instructions``: a figure that does not move with the
+machine), and against SeaweedFS's S3 gateway under load (16 clients at
+once: PUTs per second of server CPU, and the 99th percentile of their
+latency).
 
 Settings changed from the daemon as shipped, so that one process's CPU is
 all of the daemon's and the client's never mixes in: ``--workers 1``, the
@@ -18,26 +20,32 @@ latencies count the clients' own waits for a CPU, the same for both."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import http.client
 import os
+import re
 import statistics
+import subprocess
 import threading
 import time
 from typing import Callable, List, Tuple
 
 from filestoraged.wire import sigv4
 
-from .common import Daemon, free_port
+from .common import Daemon, ensure_tools, free_port
 from .s3api_bench import _key_pair
 from .seaweed import KEY, SECRET, Seaweed
 
 PUTS = 2000
+INSTRUCTION_PUTS = 200  # a run under callgrind, which runs the daemon about fifty times slower
 SIZE = 4096
 CLIENTS = 16  # at once, in the load row
 LOAD_PUTS = 150  # by each client, a run
 NAME = "S3 4 KiB PUT CPU vs /data 4 KiB PUT CPU, ticks per %d (--workers 1 on CPU %d, client on CPU %d, " \
        "--s3-api, --auth all)"
+INSTRUCTIONS_NAME = "S3 4 KiB PUT vs /data 4 KiB PUT, instructions per PUT in user space (callgrind, --workers 1, " \
+                    "--s3-api, --auth all)"
 
 
 def run(work: str, runs: int, report) -> None:
@@ -67,6 +75,62 @@ def run(work: str, runs: int, report) -> None:
         daemon.stop()
 
 
+def run_instructions(work: str, runs: int, report) -> None:
+    """The CPU row again as instructions: the daemon (``--workers 1``,
+    ``--s3-api``, ``--auth all``) under callgrind, the instructions it ran
+    in user space per S3 PUT and per ``/data`` PUT (``INSTRUCTION_PUTS`` of
+    each a run, after one run of each unmeasured), the two taking turns.
+    The same count for the same code and input, whatever else the machine
+    does: a change of a per cent shows, where the ticks move by five from
+    run to run. The kernel's part (system calls, the copy of the body) is
+    not in it."""
+    ensure_tools("valgrind")
+    folder = os.path.join(work, "put-instructions")
+    os.makedirs(folder, exist_ok=True)
+    out = os.path.join(folder, "callgrind.%p")
+    s3_port = free_port()
+    daemon = Daemon(os.path.join(folder, "daemon"), "--workers", "1", "--s3-api", "127.0.0.1:%d" % s3_port,
+                    "--auth", "all",
+                    launcher=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, "--dump-instr=no"])
+    try:
+        pid = daemon.processes()[0]
+        token, key, secret = _key_pair(daemon)
+        s3 = _S3Puts(s3_port, key, secret, INSTRUCTION_PUTS)
+        data = _DataPuts(daemon.url, token, INSTRUCTION_PUTS)
+        s3.run(0)
+        data.run()
+        counts: Tuple[List[float], List[float]] = ([], [])
+        for number in range(runs):
+            counts[0].append(_instructions(pid, folder, lambda number=number: s3.run(number + 1)) / INSTRUCTION_PUTS)
+            counts[1].append(_instructions(pid, folder, data.run) / INSTRUCTION_PUTS)
+        ours, reference = statistics.median(counts[0]), statistics.median(counts[1])
+        report.add(INSTRUCTIONS_NAME, f"{ours:,.0f}", f"{reference:,.0f}", ours / reference,
+                   "<= 1.3x", ours / reference <= 1.3)
+    finally:
+        daemon.stop()
+
+
+def _instructions(pid: int, folder: str, action: Callable[[], None]) -> int:
+    """The instructions process ``pid`` (under callgrind, its dumps in
+    ``folder``) ran while ``action`` ran: counts zeroed, ``action``, then
+    a dump, read once it is written."""
+    subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
+    action()
+    dumps = set(glob.glob(os.path.join(folder, "callgrind.%d.*" % pid)))
+    subprocess.run(["callgrind_control", "--dump", str(pid)], check=True, capture_output=True)
+    deadline = time.monotonic() + 60
+    while True:
+        new = set(glob.glob(os.path.join(folder, "callgrind.%d.*" % pid))) - dumps
+        if new:
+            with open(new.pop()) as dump:
+                found = re.search(r"^(?:summary|totals): (\d+)", dump.read(), re.M)
+            if found:  # the dump is whole once its summary is written
+                return int(found.group(1))
+        if time.monotonic() > deadline:
+            raise SystemExit("bench: callgrind wrote no dump of the daemon within 60 s")
+        time.sleep(0.05)
+
+
 def _ticks(pid: int, action: Callable[[], None]) -> int:
     """The clock ticks of CPU (user and system) process ``pid`` spent while ``action`` ran."""
     before = _cpu(pid)
@@ -81,10 +145,11 @@ def _cpu(pid: int) -> int:
 
 
 class _S3Puts:
-    def __init__(self, port: int, key: str, secret: str) -> None:
+    def __init__(self, port: int, key: str, secret: str, puts: int = PUTS) -> None:
         self.host = "127.0.0.1:%d" % port
         self.signer = sigv4.Signer(key, secret, "us-east-1")
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.puts = puts
         self.send("PUT", "/cpu", b"")
 
     def send(self, method: str, path: str, body: bytes) -> None:
@@ -97,17 +162,18 @@ class _S3Puts:
             raise SystemExit("bench: an S3 PUT answered %d" % answer.status)
 
     def run(self, number: int) -> None:
-        for index in range(PUTS):
+        for index in range(self.puts):
             self.send("PUT", "/cpu/r%d-%06d" % (number, index), os.urandom(SIZE))
 
 
 class _DataPuts:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, puts: int = PUTS) -> None:
         self.connection = http.client.HTTPConnection(url.split("//", 1)[1], timeout=60)
         self.headers = {"Authorization": "Bearer " + token}
+        self.puts = puts
 
     def run(self) -> None:
-        for _ in range(PUTS):
+        for _ in range(self.puts):
             self.connection.request("PUT", "/data/cpu", os.urandom(SIZE), self.headers)
             answer = self.connection.getresponse()
             answer.read()

@@ -6,9 +6,9 @@ by this script on loopback — nginx with WebDAV for the disk daemon, raw
 pymemcache calls for the memcached backend — and printed as a ratio, so the
 machine's speed cancels out. The two sides of a pair take turns, run by
 run, so that a machine that drifts (CPU frequency, page cache, neighbours)
-weighs on both alike. The references (curl, nginx, wrk, memcached) are
-installed with apt-get when missing and we are root; otherwise the bench
-stops with one line saying what it needs.
+weighs on both alike. The references and tools (curl, nginx, wrk, memcached,
+valgrind) are installed with apt-get when missing and we are root; otherwise
+the bench stops with one line saying what it needs.
 """
 
 from __future__ import annotations
@@ -270,6 +270,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import put_cpu_bench  # the S3 side's key pair is made as the s3api group's
 
             put_cpu_bench.run(work, args.runs, report)
+            put_cpu_bench.run_instructions(work, args.runs, report)
             put_cpu_bench.run_load(work, args.runs, report)
         if args.only in (None, "lfs"):
             from . import lfs_bench

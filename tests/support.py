@@ -18,7 +18,7 @@ import time
 import unittest
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from filestoraged.app import App
 from filestoraged.config import Config
@@ -304,17 +304,19 @@ class Daemon:
     def __init__(self, data_dir: str, *args: str, env: Optional[Dict[str, str]] = None, port: int = 0,
                  log: Optional[str] = None, own_session: bool = False,
                  log_level: Optional[str] = os.environ.get("FSD_TEST_LOG", "WARNING"),
-                 cwd: Optional[str] = None) -> None:
+                 cwd: Optional[str] = None, launcher: Sequence[str] = ()) -> None:
         """``log``: a file its standard error is appended to (else a pipe, read
         when it fails to start); ``own_session``: started in a session of its
         own, as systemd starts a service; ``log_level`` None: its default;
-        ``cwd``: where it runs (``python -m`` imports from there first)."""
+        ``cwd``: where it runs (``python -m`` imports from there first);
+        ``launcher``: a command it runs under (valgrind, for the bench)."""
         self.data_dir = data_dir
         self.log = log
         self.args = list(args)
         self.env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
         self.port = port or free_port()
         self.own_session, self.log_level, self.cwd = own_session, log_level, cwd
+        self.launcher = list(launcher)
         self.process: Optional[subprocess.Popen] = None
 
     @property
@@ -322,7 +324,8 @@ class Daemon:
         return "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in self.args else "http", self.port)
 
     def start(self, wait: bool = True) -> "Daemon":
-        command = [sys.executable, "-m", "filestoraged", "--port", str(self.port), "--data-dir", self.data_dir]
+        command = self.launcher + [sys.executable, "-m", "filestoraged", "--port", str(self.port),
+                                   "--data-dir", self.data_dir]
         command += (["--log-level", self.log_level] if self.log_level else []) + self.args
         if self.log:
             with open(self.log, "ab") as log:
