@@ -96,7 +96,7 @@ class Pins:
         if pin.tracking is not None:
             pin.created = created
             if not created:  # found stored: the repository's, tracked now
-                self.records.update(blob(pin.bucket, pin.oid or ""), _tracked(data=True))
+                self._track(pin, data=True)
                 pin.tracking.release()
                 pin.tracking = None
         elif not created and not pin.known:
@@ -108,14 +108,10 @@ class Pins:
         its bytes in that same batch (see ``Claims.release``)."""
         if pin.oid is None:
             return
-        name = blob(pin.bucket, pin.oid)
         if pin.tracking is not None:  # tracked from this commit on (see ``_hold``)
-            try:  # as ``_tracked``, without reading first: new bytes have no record
-                self.records.create(name, {"data": not pin.created})
-            except RecordConflict:  # another upload tracked them since this one looked
-                self.records.update(name, _named)
+            self._track(pin, data=not pin.created)
         else:
-            self.records.update(name, _without(pin.name) if pin.held is None else _named)
+            self.records.update(blob(pin.bucket, pin.oid), _without(pin.name) if pin.held is None else _named)
 
     def end(self, pin: Pin, settle: Callable[[str, str], None]) -> None:
         """The upload's end, named or not: where no key came to name the
@@ -173,7 +169,7 @@ class Pins:
             self._let_go(pin, lambda bucket, oid: None)
             return None
         # Tracked by another upload since the look above, they stay as that
-        # one left them (``_tracked``): only a holder of the lock tracks.
+        # one left them (``_track``): only a holder of the lock tracks.
         return False
 
     def _write(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
@@ -192,6 +188,18 @@ class Pins:
 
         return known[0] if self.written.update(blob(bucket, oid), add) is not None else None
 
+    def _track(self, pin: Pin, data: bool) -> None:
+        """Where pins are locks, S3 tracks the bytes it did not (``data``:
+        they are the repository's too): their record made, without reading
+        first, since new bytes have none; on a record another upload made
+        before this one held the lock, ``_named``'s change (S3 tracked them
+        first: whether they are the repository's, that record says)."""
+        name = blob(pin.bucket, pin.oid or "")
+        try:
+            self.records.create(name, {"data": data})
+        except RecordConflict:
+            self.records.update(name, _named)
+
     def _let_go(self, pin: Pin, settle: Callable[[str, str], None]) -> None:
         """Where pins are locks, the end of an upload: new bytes it stored
         that no key came to name are tracked now, and settled."""
@@ -199,7 +207,7 @@ class Pins:
         try:
             if not pin.released and pin.oid is not None:
                 if pin.tracking is not None and pin.created:  # stored, but no key came to name them
-                    self.records.update(blob(pin.bucket, pin.oid), _tracked(data=False))
+                    self._track(pin, data=False)
                 settle(pin.bucket, pin.oid)
         finally:
             if pin.tracking is not None:
@@ -222,17 +230,6 @@ def _without(name: str) -> Change:
         return dict(value, pins={held: at for held, at in value["pins"].items() if held != name})
 
     return drop
-
-
-def _tracked(data: bool) -> Change:
-    """Where pins are locks, the change that makes S3 track bytes it did
-    not (``data``: they are the repository's too); on a record another
-    upload made before this one held the lock, ``_named``'s (S3 tracked
-    them first: whether they are the repository's, that record says)."""
-    def track(value: Optional[dict]) -> Optional[dict]:
-        return {"data": data} if value is None else _named(value)
-
-    return track
 
 
 def _named(value: Optional[dict]) -> Optional[dict]:
