@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from filestoraged.storage.disk import writer as disk_writer
+from filestoraged.storage.disk import backend as disk_backend, writer as disk_writer
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.errors import InsufficientStorage
 from filestoraged.storage.disk.fsck import fsck
@@ -90,6 +90,27 @@ class DiskLayoutTests(DiskTestCase):
         self.assertEqual(backend.usage(), (1, 2000))
         backend.put(DEFAULT, io.BytesIO(payload(1000, seed=2)))  # exactly at the quota
         self.assertEqual(backend.usage(), (2, 3000))
+
+    def test_a_stored_object_counts_once_while_its_upload_ends(self):
+        """Once its index row is in, an object counts as stored and no
+        longer as bytes in flight: an upload that fits the quota exactly,
+        sent while the first one ends (its folder's fsync), is stored."""
+        backend = self.make_backend(10 * 1024 * 1024, max_bytes=3000)
+        fsync_dir = disk_backend.fsync_dir
+        second = []
+
+        def then_another_upload(folder: str) -> None:
+            fsync_dir(folder)
+            if not second:
+                second.append("sent")
+                second.append(backend.put(DEFAULT, io.BytesIO(payload(1000, seed=1))))
+
+        with mock.patch.object(disk_backend, "fsync_dir", then_another_upload):
+            backend.put(DEFAULT, io.BytesIO(payload(2000)))
+        self.assertTrue(second[1].created)
+        self.assertEqual(backend.usage(), (2, 3000))
+        with self.assertRaises(InsufficientStorage):  # and the quota still holds
+            backend.put(DEFAULT, io.BytesIO(payload(1, seed=2)))
 
     def test_usage_is_counted_at_start(self):
         self.backend.put(DEFAULT, io.BytesIO(b"12345"))

@@ -130,7 +130,7 @@ class DiskBackend(Backend):
         with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp:
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
-            return self._publish(namespace, tmp.fd, written, content_type, tmp.path, tmp.finish)
+            return self._publish(namespace, tmp.fd, written, content_type, tmp.path, tmp.finish, reservation)
 
     def _adopt(self, namespace: Namespace, finished: FinishedFile, content_type: Optional[str],
                expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
@@ -145,14 +145,16 @@ class DiskBackend(Backend):
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
             before_publishing(written[0], expected, hashed)
             return self._publish(namespace, source.fileno(), written, content_type, path,
-                                 lambda: os.fsync(source.fileno()))
+                                 lambda: os.fsync(source.fileno()), reservation)
 
     def _publish(self, namespace: Namespace, fd: int, written: Tuple[str, int, List[bytes]],
-                 content_type: Optional[str], path: str, finish: Callable[[], None]) -> PutResult:
+                 content_type: Optional[str], path: str, finish: Callable[[], None],
+                 reservation: Reservation) -> PutResult:
         """The written file's content type, its block record beside where it
         goes, ``finish`` (its fsync), then the file itself, linked into place
-        in the same transaction as its index row (a name already taken is
-        never replaced); then the folder's fsync."""
+        in the same transaction as its index row and its ``reservation``
+        settled (a name already taken is never replaced); then the folder's
+        fsync."""
         digest, size, checks = written
         if content_type:
             set_content_type(fd, content_type)
@@ -170,7 +172,7 @@ class DiskBackend(Backend):
                 except FileExistsError:
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True
-                self.counted(change.put(namespace.path, digest, size))
+                reservation.settle(change.put(namespace.path, digest, size))
         except BaseException:
             # The index's transaction failed (its COMMIT on a full disk, say):
             # the upload is refused, so the file it linked must not stay to be
@@ -192,11 +194,17 @@ class DiskBackend(Backend):
         with _disk_errors(), self._usage.reservation() as reservation:
             yield reservation
 
-    def count_file(self, namespace: Namespace, name: str, size: int) -> None:
+    def count_file(self, namespace: Namespace, name: str, size: int,
+                   reservation: Optional[Reservation] = None) -> None:
         """The index row (and usage) of a file of ``namespace`` that grows in
-        place (a layout's, see ``layout``) set to its ``size``."""
+        place (a layout's, see ``layout``) set to its ``size``; the
+        ``reservation`` of the write that grew it settled with it."""
         with self.index.changing() as change:
-            self.counted(change.put(namespace.path, name, size))
+            delta = change.put(namespace.path, name, size)
+            if reservation is None:
+                self.counted(delta)
+            else:
+                reservation.settle(delta)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         path = self.object_path(namespace, oid)

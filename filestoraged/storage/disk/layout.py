@@ -202,7 +202,7 @@ class LaidOut(Layout):
                 except Exception as error:  # the refusal is what the client hears; fsck counts it later
                     log.warning("an upload's file could not be counted after a refused part: %s", error)
                 raise
-            self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size)
+            self.backend.count_file(self.namespace, _name(stride), os.fstat(fd).st_size, reservation)
         return written
 
     def _claim(self, stride: int, number: int) -> Optional[str]:

@@ -94,6 +94,18 @@ class Usage:
             counters[_OBJECTS] += objects
             counters[_BYTES] += count
 
+    def settle(self, objects: int, count: int, released: int) -> None:
+        """A write's object counted and the ``released`` bytes it reserved
+        given back, at one moment: an object is never counted twice, stored
+        and in flight, which would refuse another upload that fits (and
+        one lock taken, not two)."""
+        counters = self._counters
+        with counters.lock:
+            counters[_OBJECTS] += objects
+            counters[_BYTES] += count
+            counters[_IN_FLIGHT] -= released
+            counters[self._slot] -= released
+
     def close(self) -> None:
         self._counters.close()
 
@@ -121,8 +133,16 @@ class Reservation:
         self._held += count
         self._ahead += count
 
+    def settle(self, delta: Tuple[int, int]) -> None:
+        """The write is stored: ``delta`` (what its index row added) counted
+        and every byte this reservation holds given back together (see
+        ``Usage.settle``)."""
+        self._usage.settle(delta[0], delta[1], self._held)
+        self._held = self._ahead = 0
+
     def __enter__(self) -> "Reservation":
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._usage.release(self._held)
+        if self._held:
+            self._usage.release(self._held)
