@@ -18,7 +18,7 @@ import time
 import unittest
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from filestoraged.app import App
 from filestoraged.config import Config
@@ -384,6 +384,28 @@ def daemon_workers(pid: int) -> list:
     """The pids of a daemon's worker processes (none when it runs alone)."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
         return [int(child) for child in children.read().split()]
+
+
+def files_being_written(folder: str, pids: Iterable[int]) -> List[Tuple[int, int]]:
+    """``(pid, size)`` of each file in ``folder`` that one of ``pids`` holds
+    open: named, or with no name yet (the disk backend writes an upload with
+    ``O_TMPFILE`` where it can, so ``.tmp`` shows nothing). What a test sees
+    of an upload being written."""
+    inside = os.path.realpath(folder) + "/"
+    found = []
+    for pid in pids:
+        try:
+            descriptors = os.listdir("/proc/%d/fd" % pid)
+        except FileNotFoundError:  # gone meanwhile
+            continue
+        for fd in descriptors:
+            link = "/proc/%d/fd/%s" % (pid, fd)
+            try:
+                if os.readlink(link).startswith(inside):
+                    found.append((pid, os.stat(link).st_size))
+            except FileNotFoundError:  # closed meanwhile
+                continue
+    return found
 
 
 def wait_until(condition, what: str, timeout: float = 20) -> None:

@@ -29,6 +29,18 @@ def flip_middle_bit(path: str) -> None:
         handle.write(bytes([byte[0] ^ 0x01]))
 
 
+class _Looking(io.BytesIO):
+    """A body that notes what ``folder`` holds each time it is read."""
+
+    def __init__(self, data: bytes, folder: str, seen: list) -> None:
+        super().__init__(data)
+        self.folder, self.seen = folder, seen
+
+    def readinto(self, buffer):
+        self.seen.append(os.listdir(self.folder))
+        return super().readinto(buffer)
+
+
 class DiskTestCase(unittest.TestCase):
     def setUp(self) -> None:
         self.root = tempfile.mkdtemp(prefix="fsd-disk-")
@@ -90,6 +102,28 @@ class DiskLayoutTests(DiskTestCase):
         self.assertEqual(backend.usage(), (1, 2000))
         backend.put(DEFAULT, io.BytesIO(payload(1000, seed=2)))  # exactly at the quota
         self.assertEqual(backend.usage(), (2, 3000))
+
+    def test_an_upload_being_written_has_no_name_until_it_is_stored(self):
+        """Where the file system can (here: ``O_TMPFILE``), an upload being
+        written has no name in ``.tmp``: a crash, even of the whole daemon,
+        leaves nothing behind; elsewhere a named file, removed at its end."""
+        for unnamed in (True, False):
+            with self.subTest(unnamed=unnamed), mock.patch.object(disk_backend, "links_unnamed_files",
+                                                                 lambda folder, unnamed=unnamed: unnamed):
+                backend = self.make_backend(10 * 1024 * 1024)
+                seen: list = []
+                body = payload(300 * 1024, seed=5 + unnamed)
+                result = backend.put(DEFAULT, _Looking(body, backend.tmp_dir, seen))
+                self.assertTrue(result.created)
+                with backend.open(DEFAULT, result.info.oid) as stored:
+                    stored.preflight()
+                    self.assertEqual(stored.read_all(), body)
+                self.assertGreater(len(seen), 1)
+                if unnamed:
+                    self.assertEqual([names for names in seen if names], [])
+                else:
+                    self.assertTrue(any(name.startswith("put-") for name in seen[-1]))
+                self.assertEqual(os.listdir(backend.tmp_dir), [])
 
     def test_a_stored_object_counts_once_while_its_upload_ends(self):
         """Once its index row is in, an object counts as stored and no

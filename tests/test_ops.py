@@ -22,8 +22,8 @@ import filestoraged
 from filestoraged import logs
 from filestoraged.workers import systemd
 
-from .support import (MIB, ROOT, Daemon, ServerCase, connection_refused, daemon_workers, payload, sha256, wait_for_port,
-                      wait_until)
+from .support import (MIB, ROOT, Daemon, ServerCase, connection_refused, daemon_workers, files_being_written, payload,
+                      sha256, wait_for_port, wait_until)
 
 
 def notify_listener(test: unittest.TestCase, abstract: bool = False):
@@ -174,7 +174,7 @@ class GracefulStopTests(DaemonTestCase):
             sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
             sock.sendall(data[:MIB])
             tmp_dir = os.path.join(self.data_dir, ".tmp")
-            wait_until(lambda: os.listdir(tmp_dir), "the daemon is inside the upload")
+            wait_until(lambda: files_being_written(tmp_dir, daemon.processes()), "the daemon is inside the upload")
             daemon.process.send_signal(signal.SIGTERM)
             receive_until(listener, "STOPPING=1")  # the daemon is stopping now
             # New connections are refused at once, not left waiting in the
@@ -232,13 +232,13 @@ class FsckBesideADaemonTests(DaemonTestCase):
             sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
             sock.sendall(data[:MIB])
             tmp_dir = os.path.join(self.data_dir, ".tmp")
-            wait_until(lambda: os.listdir(tmp_dir), "the daemon is inside the upload")
+            wait_until(lambda: files_being_written(tmp_dir, daemon.processes()), "the daemon is inside the upload")
             # --repair too runs beside a serving daemon.
             command = [sys.executable, "-m", "filestoraged", "fsck", "--repair", "--data-dir", self.data_dir]
             fsck = subprocess.run(command, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
                                   timeout=60)
             self.assertEqual(fsck.returncode, 0, fsck.stderr)
-            self.assertTrue(os.listdir(tmp_dir), "fsck swept an upload in flight")
+            self.assertTrue(files_being_written(tmp_dir, daemon.processes()), "fsck swept an upload in flight")
             sock.sendall(data[MIB:])
             response = sock.recv(65536)
         self.assertTrue(response.startswith(b"HTTP/1.1 200 OK"), response[:200])

@@ -377,7 +377,7 @@ class BucketRaceTests(S3ApiTestCase):
         from filestoraged.wire import sigv4
 
         from .s3api_support import REGION
-        from .support import wait_until
+        from .support import files_being_written, wait_until
 
         self.admin.create_bucket(Bucket="brief")
         key_id, secret = self.key_pair()
@@ -392,7 +392,7 @@ class BucketRaceTests(S3ApiTestCase):
             conn.putheader(name, value)
         conn.endheaders(data[:self.MIB])
         tmp = self.app.backend.tmp_dir
-        wait_until(lambda: any(name.startswith("put-") for name in os.listdir(tmp)),
+        wait_until(lambda: files_being_written(tmp, [os.getpid()]),
                    "the PUT is writing its body (its bucket stood when it began)")
         self.admin.delete_bucket(Bucket="brief")  # no key yet: deleted
         conn.send(data[self.MIB:])

@@ -17,7 +17,8 @@ from filestoraged.faces.share import Spending
 from filestoraged.sharing.sweep import LINKS
 from filestoraged.storage.names import SHARES
 
-from .support import MIB, FakeClock, ServerCase, Threads, database_bytes, multipart, payload, sha256, wait_until
+from .support import (MIB, FakeClock, ServerCase, Threads, database_bytes, files_being_written, multipart, payload,
+                      sha256, wait_until)
 from .test_memcached_http import MemcachedServerCase
 
 
@@ -563,7 +564,7 @@ class DiskShareTests(ShareContract, ServerCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             sock.sendall(b"PUT /file HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
                          % (ctype.encode(), len(body)) + body[:MIB + MIB // 2])
-            wait_until(lambda: os.listdir(tmp), "the upload is being stored")
+            wait_until(lambda: files_being_written(tmp, [os.getpid()]), "the upload is being stored")
             self.clock.advance(11)  # expired, and no download wakes the sweeper thread
             self.sweep()
             self.assertNotIn(sha256(b"expires while the upload runs"), self.shared_blobs())

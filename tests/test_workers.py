@@ -26,8 +26,8 @@ from filestoraged.workers import cpu_limit, worker_count
 from filestoraged.workers.affinity import share
 
 from .s3api_support import boto3_or_skip
-from .support import (MIB, ROOT, Daemon, Threads, connection_refused, daemon_workers, free_port, multipart, payload,
-                      sha256, wait_until)
+from .support import (MIB, ROOT, Daemon, Threads, connection_refused, daemon_workers, files_being_written, free_port,
+                      multipart, payload, sha256, wait_until)
 
 
 def connect(port: int) -> http.client.HTTPConnection:
@@ -222,12 +222,13 @@ class LifecycleTests(WorkersCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
             sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (20 * MIB))
             sock.sendall(payload(4 * MIB, seed=9))
-            wait_until(lambda: [n for n in os.listdir(tmp_dir) if n.startswith("put-")], "the upload is written")
-            name = [n for n in os.listdir(tmp_dir) if n.startswith("put-")][0]
-            holder = int(name.split("-")[1])
-            self.assertIn(holder, daemon_workers(self.parent))
+            wait_until(lambda: files_being_written(tmp_dir, daemon_workers(self.parent)), "the upload is written")
+            holder = files_being_written(tmp_dir, daemon_workers(self.parent))[0][0]
             os.kill(holder, signal.SIGKILL)
-            wait_until(lambda: name not in os.listdir(tmp_dir), "the parent swept the dead worker's upload")
+            # A named file the parent sweeps as it replaces the worker; one with
+            # no name went with the worker.
+            wait_until(lambda: not [n for n in os.listdir(tmp_dir) if n.startswith("put-")],
+                       "the dead worker's upload is gone")
         self.assertIsNone(self.daemon.process.poll())
 
     def test_a_second_daemon_on_the_same_data_directory_exits_with_one_line(self):
@@ -235,7 +236,7 @@ class LifecycleTests(WorkersCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
             sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % MIB)
             sock.sendall(payload(MIB // 2, seed=10))
-            wait_until(lambda: os.listdir(tmp_dir), "the upload is written")
+            wait_until(lambda: files_being_written(tmp_dir, daemon_workers(self.parent)), "the upload is written")
             for workers in ("2", "1"):
                 with self.subTest(workers=workers):
                     second = Daemon(self.data_dir, "--workers", workers).start(wait=False)
@@ -246,7 +247,8 @@ class LifecycleTests(WorkersCase):
                     self.assertEqual(err.strip().count("\n"), 0, err)
                     self.assertTrue(err.startswith("filestoraged: data directory %s is in use by pid %d: stop it first"
                                                    % (os.path.realpath(self.data_dir), self.parent)), err)
-            self.assertTrue(os.listdir(tmp_dir), "the second daemon swept an upload in flight")
+            self.assertTrue(files_being_written(tmp_dir, daemon_workers(self.parent)),
+                            "the second daemon swept an upload in flight")
             sock.sendall(payload(MIB, seed=10)[MIB // 2:])
             answer = sock.recv(65536)
         self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:200])
@@ -270,7 +272,8 @@ class LifecycleTests(WorkersCase):
             conn.sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (4 * MIB))
             conn.sock.sendall(data[len(socks)][:MIB])
             socks.append(conn)
-        wait_until(lambda: len(os.listdir(os.path.join(self.data_dir, ".tmp"))) == 2, "both uploads are being written")
+        wait_until(lambda: len(files_being_written(os.path.join(self.data_dir, ".tmp"), daemon_workers(self.parent)))
+                   == 2, "both uploads are being written")
         self.daemon.process.send_signal(signal.SIGTERM)
         wait_until(lambda: connection_refused(self.port), "new connections are refused", timeout=5)
         for conn, body in zip(socks, data):

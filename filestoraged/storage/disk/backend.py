@@ -41,6 +41,7 @@ from .files import (
     TempFile,
     fsync_dir,
     get_content_type,
+    links_unnamed_files,
     make_dirs,
     read_record,
     remove_quietly,
@@ -88,6 +89,7 @@ class DiskBackend(Backend):
         os.makedirs(self.tmp_dir, exist_ok=True)
         if alone:
             sweep_unfinished(self.tmp_dir)
+        self._unnamed = links_unnamed_files(self.tmp_dir)  # uploads written with no name (see ``TempFile``)
         self.index = ObjectIndex(index_path(self.root))
         if alone:
             self.index.begin_run()
@@ -127,10 +129,10 @@ class DiskBackend(Backend):
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
         if isinstance(stream, FinishedFile):
             return self._adopt(namespace, stream, content_type, expected, hashed)
-        with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid()) as tmp:
+        with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
-            return self._publish(namespace, tmp.fd, written, content_type, tmp.path, tmp.finish, reservation)
+            return self._publish(namespace, tmp.fd, written, content_type, tmp.link, tmp.finish, reservation)
 
     def _adopt(self, namespace: Namespace, finished: FinishedFile, content_type: Optional[str],
                expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
@@ -144,17 +146,18 @@ class DiskBackend(Backend):
             if finished.checks is not None and written[2] != finished.checks:
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
             before_publishing(written[0], expected, hashed)
-            return self._publish(namespace, source.fileno(), written, content_type, path,
-                                 lambda: os.fsync(source.fileno()), reservation)
+            return self._publish(namespace, source.fileno(), written, content_type,
+                                 lambda target: os.link(path, target), lambda: os.fsync(source.fileno()),
+                                 reservation)
 
     def _publish(self, namespace: Namespace, fd: int, written: Tuple[str, int, List[bytes]],
-                 content_type: Optional[str], path: str, finish: Callable[[], None],
+                 content_type: Optional[str], link: Callable[[str], None], finish: Callable[[], None],
                  reservation: Reservation) -> PutResult:
         """The written file's content type, its block record beside where it
-        goes, ``finish`` (its fsync), then the file itself, linked into place
-        in the same transaction as its index row and its ``reservation``
-        settled (a name already taken is never replaced); then the folder's
-        fsync."""
+        goes, ``finish`` (its fsync), then the file itself, ``link``ed into
+        place in the same transaction as its index row and its
+        ``reservation`` settled (a name already taken is never replaced:
+        ``link`` raises ``FileExistsError``); then the folder's fsync."""
         digest, size, checks = written
         if content_type:
             set_content_type(fd, content_type)
@@ -168,7 +171,7 @@ class DiskBackend(Backend):
         try:
             with self.index.changing() as change:
                 try:
-                    os.link(path, target)
+                    link(target)
                 except FileExistsError:
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True

@@ -9,7 +9,8 @@ import errno
 import logging
 import os
 import tempfile
-from typing import Optional
+import threading
+from typing import List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -22,29 +23,80 @@ _MOST_RECORD = 64 * 1024 * 1024  # a 4 TiB object's record is 32 MiB
 
 
 class TempFile:
-    """A new file in ``folder``, to be hard-linked under its final name once
-    ``finish``ed (a link fails when the name exists, so a published file is
-    never replaced). The temporary name is removed on exit, whatever
-    happened: a failure leaves nothing, a crash leaves only a file that
-    ``.tmp`` sweeping removes."""
+    """A new file in ``folder``, to be given its final name (``link``) once
+    ``finish``ed: a link fails when the name exists, so a published file is
+    never replaced. ``unnamed`` (where ``links_unnamed_files`` says the
+    file system can): the file has no name at all until then
+    (``O_TMPFILE``), so a failure or a crash, even of the whole daemon,
+    leaves nothing, and no name is made and removed a write. Otherwise a
+    named file, removed on exit whatever happened: a failure leaves
+    nothing, a crash a file that ``.tmp`` sweeping removes."""
 
-    def __init__(self, folder: str, prefix: str) -> None:
-        self.fd, self.path = tempfile.mkstemp(dir=folder, prefix=prefix)
+    def __init__(self, folder: str, prefix: str, unnamed: bool = False) -> None:
+        self._named = not unnamed
+        if unnamed:
+            self.fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        else:
+            self.fd, self._path = tempfile.mkstemp(dir=folder, prefix=prefix)
 
     def finish(self) -> None:
-        """Its bytes fsynced, its descriptor closed: ready to be linked."""
+        """Its bytes fsynced, ready to be linked."""
         os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = -1
+
+    def link(self, target: str) -> None:
+        """The file under its final name (``FileExistsError`` where that is taken)."""
+        if self._named:
+            os.link(self._path, target)
+        else:
+            link_unnamed(self.fd, target)
 
     def __enter__(self) -> "TempFile":
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        remove_quietly(self.path)
+        os.close(self.fd)
+        if self._named:
+            remove_quietly(self._path)
+
+
+def links_unnamed_files(folder: str) -> bool:
+    """Whether files can be made in ``folder`` with no name and linked
+    later (``O_TMPFILE``, then ``link_unnamed``): Linux 3.11 and later on
+    ext4, XFS, btrfs and tmpfs, with ``/proc`` mounted. Tried on a probe
+    file, removed."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return False
+    try:
+        fd = os.open(folder, flag | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:  # EOPNOTSUPP (the file system), EISDIR or EINVAL (an older kernel)
+        return False
+    probe = os.path.join(folder, "probe-%d-unnamed" % os.getpid())
+    try:
+        link_unnamed(fd, probe)
+    except OSError:  # no /proc, or a file system that will not link it
+        return False
+    finally:
+        os.close(fd)
+    remove_quietly(probe)
+    return True
+
+
+_ROOT: List[int] = []  # "/" opened once a process (see ``link_unnamed``)
+_ROOT_LOCK = threading.Lock()
+
+
+def link_unnamed(fd: int, target: str) -> None:
+    """The unnamed file open as ``fd`` linked at ``target``: a ``linkat`` of
+    ``/proc/self/fd/N`` that follows it to the file. (``os.link`` follows a
+    link only when given a directory's descriptor, hence the path from
+    ``/``; ``/proc/self`` is looked up at each call, so a forked worker
+    links its own files.)"""
+    if not _ROOT:
+        with _ROOT_LOCK:
+            if not _ROOT:
+                _ROOT.append(os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    os.link("proc/self/fd/%d" % fd, target, src_dir_fd=_ROOT[0])
 
 
 def write_all(fd: int, data: memoryview) -> None:
