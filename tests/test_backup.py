@@ -218,7 +218,7 @@ class AcrossFileSystemsTests(ServerCase):
         folder = tempfile.mkdtemp(prefix="fsd-backup-copies-")
         self.addCleanup(shutil.rmtree, folder, True)
 
-        def no_link(source, target):
+        def no_link(*args, **kwargs):  # every link in the process (os.link itself is patched)
             raise OSError(errno.EXDEV, "Invalid cross-device link")
 
         with mock.patch.object(copies.os, "link", no_link):
