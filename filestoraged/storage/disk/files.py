@@ -72,6 +72,7 @@ def links_unnamed_files(folder: str) -> bool:
     except OSError:  # EOPNOTSUPP (the file system), EISDIR or EINVAL (an older kernel)
         return False
     probe = os.path.join(folder, "probe-%d-unnamed" % os.getpid())
+    remove_quietly(probe)  # one a crash left between the two steps here
     try:
         link_unnamed(fd, probe)
     except OSError:  # no /proc, or a file system that will not link it
