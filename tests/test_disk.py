@@ -11,7 +11,7 @@ import unittest
 from unittest import mock
 
 from filestoraged.storage.disk import backend as disk_backend, writer as disk_writer
-from filestoraged.storage.disk.backend import DiskBackend
+from filestoraged.storage.disk.backend import DiskBackend, sweep_unfinished
 from filestoraged.errors import InsufficientStorage
 from filestoraged.storage.disk.fsck import fsck
 from filestoraged.storage.names import DEFAULT, SHARES, repository
@@ -124,6 +124,17 @@ class DiskLayoutTests(DiskTestCase):
                 else:
                     self.assertTrue(any(name.startswith("put-") for name in seen[-1]))
                 self.assertEqual(os.listdir(backend.tmp_dir), [])
+
+    def test_a_dead_workers_named_files_are_swept_and_no_one_elses(self):
+        """What a worker that died left in ``.tmp`` under its pid (an upload
+        where files cannot be unnamed, a block record being written) goes
+        as the parent replaces it; the other workers' files stay."""
+        for name in ("put-41-abc_1", "record-41-x9", "put-4141-abc_2", "put-42-abc_3"):
+            open(os.path.join(self.backend.tmp_dir, name), "w").close()
+        sweep_unfinished(self.backend.tmp_dir, 41)
+        self.assertEqual(sorted(os.listdir(self.backend.tmp_dir)), ["put-4141-abc_2", "put-42-abc_3"])
+        sweep_unfinished(self.backend.tmp_dir)  # at start: all of them
+        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
 
     def test_a_stored_object_counts_once_while_its_upload_ends(self):
         """Once its index row is in, an object counts as stored and no
