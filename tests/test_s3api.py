@@ -628,6 +628,35 @@ class MultipartTests(S3ApiTestCase):
             got = self.admin.get_object(Bucket="big", Key=key)["Body"].read()
             self.assertEqual(got, data)
 
+    def test_a_completion_that_finds_the_parts_taken_by_another_one(self):
+        """Another completion of the same upload ended it between this
+        one finding the upload and reading its parts: answered as that one
+        was (S3 answers a completion sent again so), not InvalidPart."""
+        data = payload(6 * self.MIB, 9)
+        upload = self.admin.create_multipart_upload(Bucket="big", Key="overtaken")["UploadId"]
+        parts = [{"PartNumber": number, "ETag": self.admin.upload_part(
+            Bucket="big", Key="overtaken", UploadId=upload, PartNumber=number, Body=piece)["ETag"]}
+            for number, piece in enumerate((data[:5 * self.MIB], data[5 * self.MIB:]), 1)]
+        unfinished = self.app.unfinished
+        read_parts = unfinished.parts
+        overtaken = []
+
+        def another_completion_first(*args, **kwargs):
+            if not overtaken:  # the first reader of the parts; the completion sent here reads them as usual
+                overtaken.append("sent")
+                overtaken.append(self.admin.complete_multipart_upload(
+                    Bucket="big", Key="overtaken", UploadId=upload, MultipartUpload={"Parts": parts})["ETag"])
+            return read_parts(*args, **kwargs)
+
+        body = ("<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+            "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (p["PartNumber"], p["ETag"])
+            for p in parts)).encode()
+        with unittest.mock.patch.object(unfinished, "parts", another_completion_first):
+            reply = self.s3("POST", "/big/overtaken", body, query={"uploadId": upload}, key_pair=self.key_pair())
+        self.assertEqual(reply.status, 200, reply.body[:300])
+        self.assertEqual(reply.body.split(b"<ETag>")[1].split(b"</ETag>")[0].decode(), overtaken[1])
+        self.assertEqual(self.admin.get_object(Bucket="big", Key="overtaken")["Body"].read(), data)
+
     def test_a_part_copied_from_another_object(self):
         source = payload(6 * self.MIB, 5)
         self.admin.put_object(Bucket="big", Key="src", Body=source)

@@ -136,6 +136,10 @@ class MultipartOperations:
         for number, etag, stated in asked:
             part = stored.get(number)
             if part is None or part.etag != etag:
+                # Another completion of the same upload may have ended it (its
+                # parts gone) since it was found: answered as that one was.
+                if self.unfinished.completion(bucket, upload.id, key) is not None:
+                    return self._completed_before(request, bucket, key)
                 raise BadRequest("part %d was not uploaded with that ETag" % number).as_s3("InvalidPart")
             _check_part(part, stated, checksum)
             parts.append(part)
