@@ -657,6 +657,26 @@ class MultipartTests(S3ApiTestCase):
         self.assertEqual(reply.body.split(b"<ETag>")[1].split(b"</ETag>")[0].decode(), overtaken[1])
         self.assertEqual(self.admin.get_object(Bucket="big", Key="overtaken")["Body"].read(), data)
 
+    def test_a_completion_that_finds_its_upload_aborted_meanwhile(self):
+        """An abort between this completion finding the upload and reading
+        its parts: NoSuchUpload, as S3 answers, not InvalidPart."""
+        upload = self.admin.create_multipart_upload(Bucket="big", Key="aborted")["UploadId"]
+        etag = self.admin.upload_part(Bucket="big", Key="aborted", UploadId=upload, PartNumber=1,
+                                      Body=b"only part")["ETag"]
+        unfinished = self.app.unfinished
+        read_parts = unfinished.parts
+
+        def aborted_first(*args, **kwargs):
+            self.admin.abort_multipart_upload(Bucket="big", Key="aborted", UploadId=upload)
+            return read_parts(*args, **kwargs)
+
+        body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>" \
+               b"</CompleteMultipartUpload>" % etag.encode()
+        with unittest.mock.patch.object(unfinished, "parts", aborted_first):
+            reply = self.s3("POST", "/big/aborted", body, query={"uploadId": upload}, key_pair=self.key_pair())
+        self.assertEqual(reply.status, 404, reply.body[:300])
+        self.assertIn(b"<Code>NoSuchUpload</Code>", reply.body)
+
     def test_a_part_copied_from_another_object(self):
         source = payload(6 * self.MIB, 5)
         self.admin.put_object(Bucket="big", Key="src", Body=source)

@@ -137,9 +137,11 @@ class MultipartOperations:
             part = stored.get(number)
             if part is None or part.etag != etag:
                 # Another completion of the same upload may have ended it (its
-                # parts gone) since it was found: answered as that one was.
+                # parts gone) since it was found: answered as that one was; an
+                # abort, as S3 answers one (NoSuchUpload).
                 if self.unfinished.completion(bucket, upload.id, key) is not None:
                     return self._completed_before(request, bucket, key)
+                self.unfinished.get(bucket, upload.id)
                 raise BadRequest("part %d was not uploaded with that ETag" % number).as_s3("InvalidPart")
             _check_part(part, stated, checksum)
             parts.append(part)
