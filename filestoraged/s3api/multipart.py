@@ -136,12 +136,9 @@ class MultipartOperations:
         for number, etag, stated in asked:
             part = stored.get(number)
             if part is None or part.etag != etag:
-                # Another completion of the same upload may have ended it (its
-                # parts gone) since it was found: answered as that one was; an
-                # abort, as S3 answers one (NoSuchUpload).
-                if self.unfinished.completion(bucket, upload.id, key) is not None:
-                    return self._completed_before(request, bucket, key)
-                self.unfinished.get(bucket, upload.id)
+                earlier = self._ended_meanwhile(request, bucket, key, upload.id)
+                if earlier is not None:
+                    return earlier
                 raise BadRequest("part %d was not uploaded with that ETag" % number).as_s3("InvalidPart")
             _check_part(part, stated, checksum)
             parts.append(part)
@@ -174,16 +171,23 @@ class MultipartOperations:
             with closing(self.unfinished.stream(upload.id, parts)) as stream:
                 written = target.store(stream).entry
         except (OSError, NotFound):
-            # Another completion of the same upload (or its abort) took the
-            # parts away under this one: answered as that one was, or the
-            # upload is over (aborted), as S3 says.
-            if self.unfinished.completion(bucket, upload.id, key) is not None:
-                return self._completed_before(request, bucket, key)
-            self.unfinished.get(bucket, upload.id)
+            earlier = self._ended_meanwhile(request, bucket, key, upload.id)
+            if earlier is not None:
+                return earlier
             raise
         headers = written_header(written) if written is not None else {}
         self.unfinished.completed(upload, etag, kept, headers)
         return _completion_answer(request, bucket, key, etag, kept, headers)
+
+    def _ended_meanwhile(self, request: Request, bucket: str, key: str, upload_id: str) -> Optional[Response]:
+        """Where a completion found its upload's parts gone: the answer of
+        another completion that ended the upload meanwhile (S3 answers a
+        completion sent again so); ``NotFound`` (NoSuchUpload, as S3 says)
+        where an abort ended it; None while the upload is under way."""
+        if self.unfinished.completion(bucket, upload_id, key) is not None:
+            return self._completed_before(request, bucket, key)
+        self.unfinished.get(bucket, upload_id)
+        return None
 
     def _completed_before(self, request: Request, bucket: str, key: str) -> Response:
         """A completion of an upload that completed already (a client retries

@@ -333,7 +333,7 @@ class DiskBackend(Backend):
     def counted(self, delta: Tuple[int, int]) -> None:
         """What a change to the index added to its totals, added to the
         shared counts too (inside the same transaction)."""
-        self._usage.add(*delta)
+        self._usage.settle(*delta)
 
     def keep_index(self) -> None:
         """If the index may miss objects (never made, or a run that did not

@@ -73,12 +73,6 @@ class Usage:
             counters[_IN_FLIGHT] += count
             counters[self._slot] += count
 
-    def release(self, count: int) -> None:
-        counters = self._counters
-        with counters.lock:
-            counters[_IN_FLIGHT] -= count
-            counters[self._slot] -= count
-
     def recount(self) -> None:
         with self._counters.lock:
             self._recount_locked()
@@ -88,17 +82,12 @@ class Usage:
         counters = self._counters
         counters[_OBJECTS], counters[_BYTES], counters[_COUNTED] = objects, total, 1
 
-    def add(self, objects: int, count: int) -> None:
-        counters = self._counters
-        with counters.lock:
-            counters[_OBJECTS] += objects
-            counters[_BYTES] += count
-
-    def settle(self, objects: int, count: int, released: int) -> None:
-        """A write's object counted and the ``released`` bytes it reserved
-        given back, at one moment: an object is never counted twice, stored
-        and in flight, which would refuse another upload that fits (and
-        one lock taken, not two)."""
+    def settle(self, objects: int, count: int, released: int = 0) -> None:
+        """What a change of the index added (``objects``, ``count`` bytes)
+        counted and the ``released`` bytes a write reserved given back, at
+        one moment (either may be nothing): a stored object is never counted
+        twice, stored and in flight, which would refuse another upload that
+        fits."""
         counters = self._counters
         with counters.lock:
             counters[_OBJECTS] += objects
@@ -145,4 +134,4 @@ class Reservation:
 
     def __exit__(self, *exc_info) -> None:
         if self._held:
-            self._usage.release(self._held)
+            self._usage.settle(0, 0, self._held)
