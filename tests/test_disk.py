@@ -11,7 +11,8 @@ import unittest
 from unittest import mock
 
 from filestoraged.storage.disk import backend as disk_backend, writer as disk_writer
-from filestoraged.storage.disk.backend import DiskBackend, sweep_unfinished
+from filestoraged.storage.disk.backend import DiskBackend
+from filestoraged.storage.disk.files import sweep_unfinished
 from filestoraged.errors import InsufficientStorage
 from filestoraged.storage.disk.fsck import fsck
 from filestoraged.storage.names import DEFAULT, SHARES, repository

@@ -16,7 +16,7 @@ from ..catalog.keys_check import KeysReport
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
 from ..storage.disk import indexing, quota
-from ..storage.disk.backend import sweep_unfinished
+from ..storage.disk.files import sweep_unfinished
 from ..web import admission
 
 

@@ -46,6 +46,7 @@ from .files import (
     read_record,
     remove_quietly,
     remove_xattr,
+    sweep_unfinished,
     set_content_type,
     write_record,
 )
@@ -407,18 +408,3 @@ def _disk_errors() -> Iterator[None]:
         if error.errno in _NO_SPACE:
             raise InsufficientStorage("no space left on the data directory's disk") from error
         raise
-
-
-def sweep_unfinished(tmp_dir: str, pid: Optional[int] = None) -> None:
-    """Remove uploads that a crash interrupted; they were never visible.
-    ``pid``: only those of that (dead) process, named ``<kind>-<pid>-…``;
-    None: all of them (at start, before anything serves)."""
-    try:
-        names = os.listdir(tmp_dir)
-    except FileNotFoundError:
-        return
-    mark = None if pid is None else "-%d-" % pid
-    for name in names:
-        if mark is None or mark in name:
-            remove_quietly(os.path.join(tmp_dir, name))
-            log.info("swept unfinished upload %s", name)

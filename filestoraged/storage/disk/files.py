@@ -1,5 +1,6 @@
 """File-system building blocks of the disk backend: a temporary file that
-becomes visible only whole, directory fsyncs, the extended attribute that
+becomes visible only whole (and the sweep of those a crash left named in
+``.tmp``), directory fsyncs, the extended attribute that
 carries an object's content type, and the block record beside an object
 (``<sha256>.blocks``)."""
 
@@ -98,6 +99,21 @@ def link_unnamed(fd: int, target: str) -> None:
             if not _ROOT:
                 _ROOT.append(os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
     os.link("proc/self/fd/%d" % fd, target, src_dir_fd=_ROOT[0])
+
+
+def sweep_unfinished(tmp_dir: str, pid: Optional[int] = None) -> None:
+    """Remove uploads that a crash interrupted; they were never visible.
+    ``pid``: only those of that (dead) process, named ``<kind>-<pid>-…``;
+    None: all of them (at start, before anything serves)."""
+    try:
+        names = os.listdir(tmp_dir)
+    except FileNotFoundError:
+        return
+    mark = None if pid is None else "-%d-" % pid
+    for name in names:
+        if mark is None or mark in name:
+            remove_quietly(os.path.join(tmp_dir, name))
+            log.info("swept unfinished upload %s", name)
 
 
 def write_all(fd: int, data: memoryview) -> None:
