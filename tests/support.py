@@ -267,6 +267,51 @@ class Threads:
             raise self._errors[0]
 
 
+class Trickled:
+    """One request held open midway, as a client that sends its body
+    slowly: ``begin`` sends its head (with ``Expect: 100-continue``), waits
+    for the server to ask for the body (its ``100 Continue``: the request
+    has begun and is reading), sends the first ``sent`` bytes and waits for
+    ``ready()`` if given; ``finish`` sends the rest and reads the answer."""
+
+    def __init__(self, port: int, method: str, target: str, headers: Dict[str, str], body: bytes,
+                 sent: int) -> None:
+        lines = "".join("%s: %s\r\n" % pair for pair in headers.items())
+        self.head = ("%s %s HTTP/1.1\r\n%s\r\n" % (method, target, lines)).encode("utf-8")
+        self.port, self.body, self.sent = port, body, sent
+        self.sock: Optional[socket.socket] = None
+
+    def begin(self, ready: Optional[Callable[[], object]] = None) -> "Trickled":
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        self.sock.sendall(self.head)
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):  # byte by byte: nothing of the answer read ahead
+            piece = self.sock.recv(1)
+            if not piece:
+                raise AssertionError("the server closed before asking for the body: %r" % interim)
+            interim += piece
+        if not interim.startswith(b"HTTP/1.1 100"):
+            raise AssertionError("the server answered before the body: %r" % interim)
+        self.sock.sendall(self.body[:self.sent])
+        if ready is not None:
+            wait_until(ready, "the server is inside the request")
+        return self
+
+    def finish(self) -> Reply:
+        assert self.sock is not None
+        try:
+            self.sock.sendall(self.body[self.sent:])
+            response = http.client.HTTPResponse(self.sock)
+            response.begin()
+            return Reply(response, response.read())
+        finally:
+            self.sock.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
 def database_bytes(data_dir: str) -> bytes:
     """Every byte of ``meta.db`` as it is on disk: the database and its WAL
     (while a daemon holds it open, SQLite keeps new rows in ``meta.db-wal``

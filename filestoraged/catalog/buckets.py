@@ -151,6 +151,19 @@ class Buckets:
 
         self._written(bucket.name, lambda: self.records.update(BUCKETS + bucket.name, changing))
 
+    def standing(self, bucket: Bucket) -> Bucket:
+        """``bucket`` (as a request looked it up) with its settings as its
+        record holds them now, read from the records and never from a copy:
+        what a write or a delete is judged by at its commit. A request's own
+        view may be hours old (a body sent slowly), and a change of
+        versioning or object lock meanwhile must not be undone by it.
+        ``NotFound`` (NoSuchBucket) if the bucket went, is being deleted, or
+        was made anew under its name: nothing is written into it then."""
+        record = self.records.get(BUCKETS + bucket.name)
+        if record is None or self._closed(record.value) or float(record.value["created"]) != bucket.created:
+            raise NotFound("the bucket %s was deleted while the key was written" % bucket.name).as_s3("NoSuchBucket")
+        return _bucket(bucket.name, record.value)
+
     def holds(self, bucket: Bucket) -> bool:
         """Whether ``bucket`` (as looked up before) still stands: not
         deleted, not being deleted, not made anew under its name."""

@@ -112,25 +112,28 @@ class Keys:
         record = self.records.get(_record(bucket, key))
         return None if record is None else Entry.of(record.value)
 
-    def put(self, bucket: str, key: str, entry: Entry, if_match: Optional[str] = None,
-            if_none_match: Union[bool, str] = False, keep: Optional[Callable[[Entry], None]] = None
-            ) -> Optional[Entry]:
-        """Make ``key`` name ``entry``; the entry it named before (None: none).
+    def put(self, bucket: str, key: str, settle: Callable[[Optional[Entry]], Entry], if_match: Optional[str] = None,
+            if_none_match: Union[bool, str] = False) -> Tuple[Optional[Entry], Entry]:
+        """Make ``key`` name the entry ``settle(old)`` gives, ``old`` being
+        the entry it names as the write commits (None: none): ``settle``
+        judges the very record replaced, keeps what must be kept of it (a
+        version) and may refuse; it is called again where a try loses its
+        race. ``(old, written)``.
         ``if_none_match``: True or ``*``, only if it names nothing; ETags,
         only if it names nothing of those; ``if_match``: only if it names an
         object of that ETag (``*``: any). ``PreconditionFailed`` where a
         condition fails; ``NotFound`` (NoSuchKey) for ``if_match`` on a key
         that names nothing, as S3 answers. Of two writers of one key one
-        wins whole. ``keep(old)`` is called with the entry about to be
-        replaced, before it is (a version kept)."""
+        wins whole."""
         name = _record(bucket, key)
         if if_none_match is True or if_none_match == "*":
+            entry = settle(None)
             try:
                 self.records.create(name, entry.record())
             except Conflict:
                 raise PreconditionFailed(message="the key %s exists" % key[:200]) from None
-            return None
-        replaced: List[Optional[Entry]] = [None]
+            return None, entry
+        done: List[Tuple[Optional[Entry], Entry]] = []
 
         def write(value: Optional[dict]) -> dict:
             old = None if value is None else Entry.of(value)
@@ -142,13 +145,12 @@ class Keys:
             if if_none_match and old is not None and etag_matches(str(if_none_match), old.etag):
                 raise PreconditionFailed(message="the key %s names an object of ETag %s"
                                          % (key[:200], str(if_none_match)[:100]))
-            replaced[0] = old
-            if keep is not None and old is not None:
-                keep(old)
+            entry = settle(old)
+            done[:] = [(old, entry)]
             return entry.record()
 
         self.records.update(name, write)
-        return replaced[0]
+        return done[0]
 
     def take_back(self, bucket: str, key: str, written: Entry, previous: Optional[Entry]) -> None:
         """Undo a ``put`` of ``written`` if the key still names it: the key

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, List, Optional, Union
 
-from ..errors import MethodNotAllowed, NotFound
+from ..errors import MethodNotAllowed, NotFound, PreconditionFailed
 from ..storage.names import repository
 from .buckets import Bucket, Buckets
 from .claims import Claims
@@ -44,26 +44,37 @@ class Keyspace:
         self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
 
     def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
-             if_none_match: Union[bool, str] = False, pin: Optional[Pin] = None) -> Entry:
+             if_none_match: Union[bool, str] = False, pin: Optional[Pin] = None, replaces: bool = True) -> Entry:
         """Make ``key`` of ``bucket`` (as looked up when the request began)
         name ``entry``, whose bytes the caller holds pinned (``pin``: let go
         in the same commit as the key, where given); the entry as
         written (with its version id where the bucket keeps versions).
+        What the write does (a version id, the default retention, the
+        version it replaces kept or not) follows the bucket's settings as
+        they stand at the commit (``_settle``), never the request's view.
+        ``replaces``: False for a caller that may add keys but never replace
+        one (append-only): unless versioning is enabled at the commit (the
+        write then adds a version and replaces nothing), the key must name
+        nothing (``PreconditionFailed``).
         The conditions, ``PreconditionFailed`` and NoSuchKey as ``Keys.put``; ``NotFound`` (NoSuchBucket)
         if the bucket went meanwhile, with nothing kept."""
-        version = new_version_id() if bucket.versioning == "Enabled" else None
-        lock = _with_default(entry, bucket.lock)
-        if version != entry.version or lock is not entry.lock:  # copied only where something changes
-            entry = replace(entry, version=version, lock=lock)
         named = False
         kept: List[Entry] = []
+        standing: List[Bucket] = []
+
+        def settle(old: Optional[Entry]) -> Entry:
+            now = self._settle(bucket, key, old, kept, standing)
+            if old is not None and not replaces and now.versioning != "Enabled":
+                raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace "
+                                         "them" % key[:200])
+            return _as_written(entry, now)
+
         try:
             # The claim, the version kept and the key in one commit where
             # the records allow (one fsync, and all or none of them).
             with self.keys.records.batch():
                 named = self.claims.name(bucket.name, entry.oid, key)
-                replaced = self.keys.put(bucket.name, key, entry, if_match, if_none_match,
-                                         self._keeper(bucket, key, kept))
+                replaced, written = self.keys.put(bucket.name, key, settle, if_match, if_none_match)
                 if pin is not None:
                     self.claims.release(pin)
         except BaseException:
@@ -72,17 +83,21 @@ class Keyspace:
             raise
         if pin is not None:
             pin.released = True
-        if not self.buckets.holds(bucket):
-            self.keys.take_back(bucket.name, key, entry, replaced)
+        # Where the batch is one transaction, the bucket was read inside it
+        # (``_settle``): a delete's close either came first, and the write
+        # was refused, or comes after and finds the key. Elsewhere the
+        # bucket is looked at again once the key is written.
+        if not self.keys.records.atomic and not self.buckets.holds(bucket):
+            self.keys.take_back(bucket.name, key, written, replaced)
             if named:
                 self.claims.unname(bucket.name, entry.oid, key)
             raise NotFound("the bucket %s was deleted while the key was written" % bucket.name).as_s3("NoSuchBucket")
         self._drop_stale(bucket.name, key, kept, replaced)
-        if replaced is not None and replaced.oid != entry.oid:
+        if replaced is not None and replaced.oid != written.oid:
             self.claims.unname(bucket.name, replaced.oid, key)  # kept, its version's name holds the bytes
-        if bucket.versioning == "Suspended":
+        if standing[0].versioning == "Suspended":
             self._drop_older_null(bucket.name, key)
-        return entry
+        return written
 
     def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> Optional[Union[Entry, Version]]:
         """The current entry of ``key``; with ``version_id``, that version
@@ -96,14 +111,14 @@ class Keyspace:
             return current
         return self.versions.find(bucket, key, version_id)
 
-    def name_again(self, bucket: Bucket, key: str, entry: Entry, if_none_match: bool = False) -> Entry:
+    def name_again(self, bucket: Bucket, key: str, entry: Entry, replaces: bool = True) -> Entry:
         """``key`` made to name bytes the bucket holds already (a copy, a
         rename: nothing copied), pinned while it is; ``NotFound`` if the
         bytes went meanwhile. The entry as written."""
         with self.claims.pinned(bucket.name) as pin:
             pin.hashed(entry.oid)
             self.claims.backend.stat(repository(bucket.name), entry.oid)
-            return self.name(bucket, key, entry, if_none_match=if_none_match, pin=pin)
+            return self.name(bucket, key, entry, pin=pin, replaces=replaces)
 
     def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False,
                condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
@@ -119,18 +134,19 @@ class Keyspace:
         judge = condition or (lambda entry: None)
         if version_id is None:
             kept: List[Entry] = []
-            keeper = self._keeper(bucket, key, kept) if bucket.versioning else None
+            standing: List[Bucket] = []
 
             def judged(old: Entry) -> None:
+                self._settle(bucket, key, old, kept, standing)
                 judge(old)
-                if keeper is not None:
-                    keeper(old)
 
-            old = self.keys.delete(name, key, judged if condition or keeper else None)
+            with self.keys.records.batch():  # the key, its settings and the version kept: one commit where it can
+                old = self.keys.delete(name, key, judged)
+                settings = standing[0] if old is not None else self.buckets.standing(bucket)
             self._drop_stale(name, key, kept, old)
             if old is not None:
                 self.claims.unname(name, old.oid, key)
-            if not bucket.versioning:
+            if not settings.versioning:
                 return Forgotten(None, False)
             if old is None and condition is not None:
                 newest = self.versions.of(name, key, 1)
@@ -138,9 +154,9 @@ class Keyspace:
                     return Forgotten(None, False)  # nothing to judge, nor to mark: a delete of nothing
                 if newest[0].entry is None:
                     judge(None)  # the key's newest version is a delete marker
-            if bucket.versioning == "Suspended":
+            if settings.versioning == "Suspended":
                 self._drop_older_null(name, key)
-            marker = self.versions.mark(name, key, new_version_id() if bucket.versioning == "Enabled" else None)
+            marker = self.versions.mark(name, key, new_version_id() if settings.versioning == "Enabled" else None)
             return Forgotten(marker.id, True)
         version_id = checked_id(version_id)
         now = self.keys.records.now()
@@ -217,20 +233,29 @@ class Keyspace:
         """Whether any key, older version or delete marker is in the bucket."""
         return self.keys.any(bucket) or self.versions.any(bucket)
 
-    def _keeper(self, bucket: Bucket, key: str, kept: List[Entry]):
-        """What keeps the version a write or delete replaces (None: nothing
-        is kept): under ``Enabled`` every one, under ``Suspended`` all but
-        the ``null`` one (replaced). Each one kept is added to ``kept``."""
-        if not bucket.versioning:
-            return None
+    def _settle(self, bucket: Bucket, key: str, old: Optional[Entry], kept: List[Entry],
+                standing: List[Bucket]) -> Bucket:
+        """The commit of a write or delete of ``key`` that replaces ``old``
+        (None: nothing), judged by the bucket's settings as they stand now
+        (``Buckets.standing``), which are the bucket returned (and left in
+        ``standing``): ``old`` kept as a version under versioning enabled,
+        and under suspended unless it is the ``null`` version (replaced);
+        each one kept is added to ``kept``.
 
-        def keep(old: Entry) -> None:
-            if bucket.versioning == "Suspended" and old.version is None:
-                return
+        Decision: the settings are read after the key's record, and the
+        write is a compare-and-swap on that record, so no stale view can
+        destroy a locked version, where the records take each step alone
+        too: a version can be locked only once versioning is enabled for
+        good, and its lock (or a write of it under a default retention) is
+        a change of the very record the swap names, so a write that read
+        the version locked reads the settings that locked it."""
+        now = self.buckets.standing(bucket)
+        standing[:] = [now]
+        if old is not None and now.versioning and not (now.versioning == "Suspended" and old.version is None):
             kept.append(old)
-            self.claims.name(bucket.name, old.oid, key, label(old))
-            self.versions.keep(bucket.name, key, old)
-        return keep
+            self.claims.name(now.name, old.oid, key, label(old))
+            self.versions.keep(now.name, key, old)
+        return now
 
     def _drop_stale(self, bucket: str, key: str, kept: List[Entry], replaced: Optional[Entry]) -> None:
         """A version kept by a try that lost its race, and deleted by its id
@@ -281,6 +306,17 @@ class Keyspace:
             if taken is None:
                 return  # replaced meanwhile by a write: that write is current
             self.claims.unname(bucket, taken.oid, key)
+
+
+def _as_written(entry: Entry, bucket: Bucket) -> Entry:
+    """``entry`` as a write into ``bucket`` (its settings at the commit)
+    makes it: a version id where versioning is enabled, and the bucket's
+    default retention where the write asked for none."""
+    version = new_version_id() if bucket.versioning == "Enabled" else None
+    lock = _with_default(entry, bucket.lock)
+    if version != entry.version or lock is not entry.lock:  # copied only where something changes
+        entry = replace(entry, version=version, lock=lock)
+    return entry
 
 
 def _with_default(entry: Entry, lock: Optional[dict]) -> Optional[dict]:

@@ -185,7 +185,7 @@ class Changes:
         now = self.app.records.now()
         target = S3KeyTarget(self.app, found, key, content_type, lambda oid: None,
                              lambda info: Entry(info.oid, info.size, source.md5.hexdigest(), now, content_type),
-                             if_none_match=not replaces)
+                             replaces=replaces)
         target.store(source)
 
 

@@ -133,7 +133,7 @@ class FormOperations:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
                          stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags, acl=acl)
 
-        target = S3KeyTarget(self.app, found, key, content_type, checks, entry, None, only_new)
+        target = S3KeyTarget(self.app, found, key, content_type, checks, entry, replaces=not only_new)
         with stream:
             stored = target.store(stream)
         for part in parts:  # fields after the file are dropped, as S3 drops them

@@ -122,7 +122,7 @@ class MultipartOperations:
         except NotFound:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
-        if_none_match = create_only(caller, self.app.keys, found, key, if_match) or if_none_match
+        only_new = create_only(caller, self.app.keys, found, key, if_match)
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         checksum = _checksum(upload)
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'), _listed_checksum(item))
@@ -166,7 +166,7 @@ class MultipartOperations:
                 raise BadRequest("the SHA256 you specified did not match the object's").as_s3("BadDigest")
 
         target = S3KeyTarget(self.app, found, key, fields.get("content_type"), whole, entry, if_match,
-                             if_none_match)
+                             if_none_match, replaces=not only_new)
         try:
             with closing(self.unfinished.stream(upload.id, parts)) as stream:
                 written = target.store(stream).entry

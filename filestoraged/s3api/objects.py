@@ -72,14 +72,15 @@ class ObjectOperations:
         lock = lock_fields(headers, found, self.app.records.now(), with_body=True)
         tags = tags_of_header(headers)
         if_match, if_none_match = write_conditions(headers)
-        if_none_match = create_only(caller, self.keys, found, key, if_match) or if_none_match
+        only_new = create_only(caller, self.keys, found, key, if_match)
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
             return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
                          stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags, acl=acl)
 
-        target = S3KeyTarget(self.app, found, key, content_type, stream.verify, entry, if_match, if_none_match)
+        target = S3KeyTarget(self.app, found, key, content_type, stream.verify, entry, if_match, if_none_match,
+                             replaces=not only_new)
         with stream:
             stored = target.store(stream)
         assert stored.entry is not None
@@ -218,12 +219,12 @@ class ObjectOperations:
                       dict(source.checksums), source.parts, lock=lock, tags=copied_tags(request.headers, source),
                       acl=acl)
         if source_bucket == bucket:
-            written = self.app.keyspace.name_again(target_bucket, key, entry, only_new)
+            written = self.app.keyspace.name_again(target_bucket, key, entry, replaces=not only_new)
         else:
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
                 target = S3KeyTarget(self.app, target_bucket, key, content_type, lambda oid: None, lambda info: entry,
-                                     if_none_match=only_new)
+                                     replaces=not only_new)
                 written = target.store(stream).entry or entry
         headers = written_header(written)
         if source_version is not None:
@@ -320,16 +321,17 @@ def part_number(request: Request) -> int:
 
 def create_only(caller: Caller, keys, bucket: Bucket, key: str, if_match: Optional[str] = None) -> bool:
     """True where ``caller`` may add keys to ``bucket`` but not replace
-    them (``data:BUCKET:create``, append-only): its write then goes only if
-    the key names nothing. ``Forbidden`` (AccessDenied) at once if it does,
-    or if the write asks to replace (``If-Match``); of two such writers
-    racing to one new key, the second is answered 412. In a bucket whose
-    versioning is enabled a write replaces nothing (it adds a version): it
-    goes as any write does."""
+    them (``data:BUCKET:create``, append-only): its write then replaces
+    nothing, judged at its commit (``Keyspace.name``): it goes where the key
+    names nothing then, or where the bucket's versioning is enabled then (a
+    write adds a version). Told at once, before the body: ``Forbidden``
+    (AccessDenied) where the key names something now, or the write asks to
+    replace (``If-Match``), in a bucket without versioning enabled; of two
+    such writers racing to one new key, the second is answered 412."""
     name = bucket.name
-    if bucket.versioning == "Enabled" or may(caller, Need(Scope("data", "write", name, key))):
+    if may(caller, Need(Scope("data", "write", name, key))):
         return False
-    if if_match is not None or keys.get(name, key) is not None:
+    if bucket.versioning != "Enabled" and (if_match is not None or keys.get(name, key) is not None):
         raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
                         % (caller.name, name, name, "" if if_match else ": %s exists" % key[:200])
                         ).as_s3("AccessDenied")

@@ -103,11 +103,12 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     name, key = bucket_name(metadata.get("bucket") or ""), object_key(metadata.get("key") or "")
     grant.require(Need(Scope("data", "create", name, key)))  # before saying what exists
     bucket = app.buckets.require(name)
-    replaces = bucket.versioning == "Enabled" or grant.allows(Scope("data", "write", bucket.name, key))
-    if not replaces and app.keys.get(bucket.name, key) is not None:  # learned now, not after every byte
+    create_only = not grant.allows(Scope("data", "write", bucket.name, key))  # judged again at the commit
+    if create_only and bucket.versioning != "Enabled" and app.keys.get(bucket.name, key) is not None:
+        # learned now, not after every byte
         raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace them"
                                  % key[:200])
-    return ResumedKeyTarget(app, bucket, key, content_type, create_only=not replaces)
+    return ResumedKeyTarget(app, bucket, key, content_type, create_only)
 
 
 # The targets a client may name: files, data/<repository>, file (a share link), s3 (a bucket's key).

@@ -249,12 +249,13 @@ class S3KeyTarget(Target):
 
     def __init__(self, app, bucket: Bucket, key: str, content_type: Optional[str], checks: Callable[[str], None],
                  entry: Callable[[ObjectInfo], "Entry"], if_match: Optional[str] = None,
-                 if_none_match: Union[bool, str] = False) -> None:
+                 if_none_match: Union[bool, str] = False, replaces: bool = True) -> None:
         super().__init__(app, content_type)
         self.found, self.bucket, self.key = bucket, bucket.name, key
         self.namespace = repository(bucket.name)
         self.checks, self.entry = checks, entry
         self.if_match, self.if_none_match = if_match, if_none_match
+        self.replaces = replaces  # False: the caller may add keys, never replace one (``Keyspace.name``)
 
     def need(self) -> Need:
         return Need(Scope("data", "create", self.bucket))  # replacing a key asks for write: s3api.objects
@@ -269,7 +270,7 @@ class S3KeyTarget(Target):
             put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
             claims.stored(pin, put.created)
             entry = self.app.keyspace.name(self.found, self.key, self.entry(put.info), self.if_match,
-                                           self.if_none_match, pin)
+                                           self.if_none_match, pin, self.replaces)
         return Stored(put.info, put.created, entry=entry)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
@@ -280,9 +281,10 @@ class S3KeyTarget(Target):
 class ResumedKeyTarget(S3KeyTarget):
     """A resumable upload's S3 key (``/uploads`` with target ``s3``, and the
     console's uploads from 8 MiB): the key made once every byte is in, its
-    ETag the MD5 of the bytes as a PutObject's; ``create_only``: the key is
-    made only if it names nothing then (a token that may add keys but not
-    replace them: ``412`` at the end if one came meanwhile)."""
+    ETag the MD5 of the bytes as a PutObject's; ``create_only``: the token
+    may add keys but not replace them, so the key is made only if it names
+    nothing then or the bucket's versioning is enabled then (``412`` at the
+    end if a key came meanwhile)."""
 
     kind = "s3"
 
@@ -290,7 +292,7 @@ class ResumedKeyTarget(S3KeyTarget):
         self.md5 = hashlib.md5()
         self.create_only = create_only
         super().__init__(app, bucket, key, content_type, lambda oid: None, self._entry,
-                         if_none_match=create_only)
+                         replaces=not create_only)
 
     def need(self) -> Need:
         return Need(Scope("data", "create", self.bucket, self.key))
