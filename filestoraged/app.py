@@ -42,6 +42,7 @@ from .catalog.parts import Parts
 from .tus.shared import SharedUploads
 from .tus.store import Uploads, UploadStore
 from .access.gate import Access
+from .access.hosts import KnownHosts
 from .storage.interface import Backend
 
 
@@ -113,7 +114,8 @@ class App:
                       if worker in (None, 0) and config.backend != "disk" else None)
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         # The access warnings are said once per daemon: by the first worker.
-        self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0))
+        self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0),
+                             hosts=KnownHosts(config.public_url, config.allowed_hosts))
         self.shares.start_sweeper(SWEEP_SECONDS)
         # Resumable uploads: where any daemon takes the next PATCH, in the
         # records and the store every daemon shares; else on this one's disk.

@@ -90,6 +90,13 @@ class Unauthorized(FileStoreError):
         return {"WWW-Authenticate": self.challenge} if self.challenge else {}
 
 
+class Misdirected(FileStoreError):
+    """The request came by a name this daemon does not answer to (under
+    ``--auth off``: ``access.hosts``)."""
+
+    message = "misdirected request"
+
+
 class Forbidden(FileStoreError):
     """The caller is known but not allowed (e.g. a wrong delete token)."""
 
@@ -252,6 +259,7 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     RequestTimeout: (408, "timeout"),
     Unauthorized: (401, "unauthorized"),
     Forbidden: (403, "forbidden"),
+    Misdirected: (421, "misdirected"),
     NotFound: (404, "not_found"),
     MethodNotAllowed: (405, "method_not_allowed"),
     Conflict: (409, "conflict"),

@@ -165,7 +165,7 @@ class WritesModeTests(AccessCase):
         for path, method in (("/files", "POST"), ("/data/photos", "PUT"), ("/kv/commit", "POST")):
             with self.subTest(path=path):
                 with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-                    sock.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
+                    sock.sendall(b"%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
                                  b"Connection: close\r\n\r\n" % (method.encode(), path.encode(), raw))
                     answer = sock.makefile("rb").read()
                 self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:200])

@@ -23,7 +23,7 @@ class CrashTests(unittest.TestCase):
         tmp_dir = os.path.join(data_dir, ".tmp")
         sent = 20 * MIB
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (50 * MIB))
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % (50 * MIB))
             sock.sendall(payload(sent))
             # Wait until the daemon has written part of it to .tmp/: the crash
             # must hit a half-written upload, not one still in socket buffers.

@@ -147,7 +147,7 @@ class OneClientTests(DaemonCase):
         self.addCleanup(lambda: [sock.close() for sock in busy])
         for _ in range(6):
             sock = connect_from(ATTACKER, daemon.port)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # an answer: admitted, and counted
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")  # an answer: admitted, and counted
             self.assertTrue(sock.recv(4096).startswith(b"HTTP/1.1 200 "))
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # busy now: inside a head
             busy.append(sock)
@@ -159,7 +159,7 @@ class OneClientTests(DaemonCase):
             self.assertTrue(answer.startswith(b"HTTP/1.1 503 "), answer[:100])
         self.assertLess(get_within(daemon.port, "/healthz", 2.0), 2.0)  # another address is served
         for sock in busy:  # the six held ones are served
-            sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"Host: localhost\r\nConnection: close\r\n\r\n")
             self.assertTrue(sock.recv(4096).startswith(b"HTTP/1.1 200 "))
 
     def test_a_full_worker_leaves_new_connections_to_the_one_with_room(self):
@@ -173,7 +173,7 @@ class OneClientTests(DaemonCase):
             socks.append(sock)
         pids = set()
         for sock in socks:
-            sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"Host: localhost\r\nConnection: close\r\n\r\n")
             answer = sock.makefile("rb").read()
             self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
             pids.add(answer.rsplit(b'"pid":', 1)[1])
@@ -198,7 +198,7 @@ class DeadlineTests(ServerCase):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sock.connect(("127.0.0.1", self.port))
         self.addCleanup(sock.close)
-        sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid.encode())  # and never reads
+        sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % oid.encode())  # and never reads
         wait_until(lambda: self.app.metrics.snapshot()["dropped"].get("slow_reader") == 1,
                    "the slow reader was cut", timeout=15)
 
@@ -235,7 +235,7 @@ class TlsRefusalTests(TlsServerCase):
         with ThreadPoolExecutor(10) as pool:
             durations = list(pool.map(refused, range(10)))
         self.assertLess(max(durations), 3.5, durations)  # was 4-10 s: refusals waited in line
-        busy.sendall(b"Host: x\r\n\r\n")
+        busy.sendall(b"Host: localhost\r\n\r\n")
         self.assertIn(b"200 OK", busy.recv(4096))
 
     def test_silent_connections_do_not_hold_up_a_real_clients_refusal(self):
@@ -276,7 +276,7 @@ class TlsRefusalTests(TlsServerCase):
         newcomer.request("GET", "/healthz")
         self.assertEqual(newcomer.getresponse().status, 503)  # was 200: the first one was cut
 
-        client.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        client.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         raw.sendall(outgoing.read())
         answer = b""
         while b"\r\n\r\n" not in answer:
@@ -297,7 +297,7 @@ class StopTests(ServerCase):
         10 s head timeout (the stop waited for it)."""
         self.server.begin_stop()  # nothing in flight yet; the accept loop still runs
         with socket.create_connection(("127.0.0.1", self.port), timeout=8) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line yet
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # no blank line yet
             started = time.monotonic()
             self.assertEqual(sock.recv(10), b"")  # was: nothing for 10 s (a timeout here)
             self.assertLess(time.monotonic() - started, 6)

@@ -161,7 +161,7 @@ class FilesContract:
         self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
 
     def test_no_length_and_no_chunking_is_an_empty_body(self):
-        raw = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         self.assertIn(sha256(b"").encode(), raw)
 
     def test_keep_alive_serves_many_requests_on_one_connection(self):
@@ -277,7 +277,7 @@ class LimitContract:
         reply = self.request("POST", "/files", data)
         self.assertEqual(reply.json()["size"], 50 * MIB)
         self.request("DELETE", "/files/" + sha256(data))
-        head = b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (50 * MIB + 1)
+        head = b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % (50 * MIB + 1)
         raw = self.send_refused(head, data + b"!")
         self.assertTrue(raw.startswith(b"HTTP/1.1 413 "), raw[:100])
         self.assertIn(b'"error":"too_large"', raw)
@@ -285,13 +285,13 @@ class LimitContract:
 
     def test_chunked_body_is_refused_once_it_passes_the_limit(self):
         chunk = b"100000\r\n" + b"\0" * MIB + b"\r\n"
-        head = b"POST /files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        head = b"POST /files HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
         raw = self.send_refused(head, chunk * 60)
         self.assertTrue(raw.startswith(b"HTTP/1.1 413 "), raw[:100])
         self.assertEqual(self.stored_objects(), [])
 
     def test_expect_continue_over_the_limit_gets_413_not_100(self):
-        head = (b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+        head = (b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
                 % (50 * MIB + 1))
         raw = self.raw_exchange(head)
         self.assertTrue(raw.startswith(b"HTTP/1.1 413 "), raw[:60])
@@ -299,7 +299,8 @@ class LimitContract:
 
     def test_expect_continue_within_the_limit_gets_100_then_200(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+                         b"Expect: 100-continue\r\n\r\n")
             self.assertEqual(sock.recv(100), b"HTTP/1.1 100 Continue\r\n\r\n")
             sock.sendall(b"hello")
             response = http.client.HTTPResponse(sock)
@@ -354,13 +355,13 @@ class ConnectionTests(ServerCase):
         # them), and busy: each has begun its next request, so neither is
         # idle and none can be given up for a newcomer.
         for sock in held:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             self.assertIn(b"200 OK", sock.recv(1000))
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")
         entries = self.server.waiting._entries
         wait_until(lambda: len(entries) == 2 and all(r.head_started for _, r in list(entries.values())),
                    "both connections are inside a request head")
-        raw = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         self.assertTrue(raw.startswith(b"HTTP/1.1 503"), raw)
         self.assertIn(b"Retry-After: 1", raw)
 
@@ -368,12 +369,12 @@ class ConnectionTests(ServerCase):
         held = [socket.create_connection(("127.0.0.1", self.port), timeout=10) for _ in range(2)]
         for sock in held:
             self.addCleanup(sock.close)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             self.assertIn(b"200 OK", sock.recv(1000))
-        raw = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         self.assertTrue(raw.startswith(b"HTTP/1.1 200"), raw)
         self.assertEqual(held[0].recv(10), b"")  # the oldest idle one was closed
-        held[1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the younger still serves
+        held[1].sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")  # the younger still serves
         self.assertIn(b"200 OK", held[1].recv(1000))
 
 

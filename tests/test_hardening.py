@@ -37,15 +37,15 @@ class SmugglingTests(ServerCase):
         self.assertEqual(self.request("GET", "/files/" + self.oid).body, b"must survive")
 
     def test_a_bare_cr_inside_a_header_value_is_400(self):
-        answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: x\r\nX-A: a\rContent-Length: 41\r\n"
+        answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: localhost\r\nX-A: a\rContent-Length: 41\r\n"
                                    b"Content-Length: 0\r\n\r\n")
         self.assertEqual(status_of(answer), 400, answer)
 
     def test_a_transfer_encoding_not_ending_in_chunked_is_400_and_closes(self):
-        smuggled = b"DELETE /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % self.oid.encode()
+        smuggled = b"DELETE /files/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % self.oid.encode()
         for coding in (b"gzip", b"chunked, gzip", b"gzip, chunked", b"identity", b"chunked, chunked"):
             with self.subTest(coding=coding):
-                answer = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding
+                answer = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: " + coding
                                            + b"\r\n\r\n" + smuggled)
                 self.assertEqual(status_of(answer), 400, answer)
                 self.assertEqual(answer.count(b"HTTP/1.1 "), 1, answer)  # the DELETE never ran
@@ -53,8 +53,8 @@ class SmugglingTests(ServerCase):
 
     def test_a_request_cut_off_before_its_head_ends_never_runs(self):
         for cut in (b"DELETE /files/%s HTTP/1.1" % self.oid.encode(),
-                    b"DELETE /files/%s HTTP/1.1\r\nHost: x\r\n" % self.oid.encode(),
-                    b"PUT /data/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"):
+                    b"DELETE /files/%s HTTP/1.1\r\nHost: localhost\r\n" % self.oid.encode(),
+                    b"PUT /data/cut HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"):
             with self.subTest(cut=cut):
                 with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
                     sock.sendall(cut)
@@ -71,7 +71,7 @@ class StalledClientTests(ServerCase):
     def test_a_stalled_upload_is_408_counted_and_logged_in_one_line(self):
         with self.assertLogs("filestoraged", "INFO") as logs:
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-                sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+                sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
                 answer = read_all(sock)
         self.assertEqual(status_of(answer), 408, answer)
         self.assertIn(b'"error":"timeout"', answer)
@@ -89,7 +89,7 @@ class StalledClientTests(ServerCase):
         body, ctype = multipart({"file": ("a.bin", b"y" * 200000, "application/octet-stream")})
         with self.assertLogs("filestoraged", "INFO") as logs:
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
                          % (ctype.encode(), len(body)) + body[:1000])
             # Close with a reset (SO_LINGER 0) while the server waits for the rest.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -129,13 +129,13 @@ class ClientFaultTests(ServerCase):
         for header, status in (("bytes=" + "9" * 5000 + "-", 416), ("bytes=0-" + "9" * 5000, 206),
                                ("bytes=-" + "9" * 5000, 206), ("bytes=\u0661-\u0662", 200)):
             with self.subTest(header=header[:20]):
-                answer = self.raw_exchange(b"GET /files/%s HTTP/1.1\r\nHost: x\r\nRange: %s\r\n"
+                answer = self.raw_exchange(b"GET /files/%s HTTP/1.1\r\nHost: localhost\r\nRange: %s\r\n"
                                            b"Connection: close\r\n\r\n" % (oid.encode(), header.encode("utf-8")))
                 self.assertEqual(status_of(answer), status, answer[:200])
         self.assertEqual(sha256(b"0123456789"), oid)
 
     def test_a_5000_digit_content_length_is_413_not_a_dropped_connection(self):
-        answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000
+        answer = self.raw_exchange(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + b"9" * 5000
                                    + b"\r\nConnection: close\r\n\r\nabc")
         self.assertEqual(status_of(answer), 413, answer[:200])
         self.assertEqual(json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"], "too_large")
@@ -179,7 +179,7 @@ class SlowlorisTests(ServerCase):
 
     def test_a_body_must_keep_the_minimum_rate(self):
         started = time.monotonic()
-        answer = self.drip(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", b"x")
+        answer = self.drip(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n", b"x")
         self.assertLess(time.monotonic() - started, 4.5)  # the head or body deadline is 0.5 s
         self.assertEqual(status_of(answer), 408, answer)
         self.assertEqual(os.listdir(os.path.join(self.data_dir, ".tmp")), [])
@@ -211,7 +211,7 @@ class UnreadAnswersTests(ServerCase):
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect(("127.0.0.1", self.port))
         stuck.setblocking(False)
-        asks = ("GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid).encode() * 64
+        asks = ("GET /files/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % oid).encode() * 64
         # Ask until nothing more is taken for half a second: the buffers both
         # ways are full and the handler waits in its write.
         deadline, full_since = time.monotonic() + 20, None
@@ -299,7 +299,7 @@ class CutTransfersLoggedTests(ServerCase):
         with self.assertLogs("filestoraged", "INFO") as logs:
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-            sock.sendall(("GET /files/%s HTTP/1.1\r\nHost: t\r\n\r\n" % oid).encode())
+            sock.sendall(("GET /files/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % oid).encode())
             received = 0
             while received < MIB:
                 received += len(sock.recv(65536))
@@ -316,7 +316,8 @@ class CutTransfersLoggedTests(ServerCase):
     def test_an_upload_cut_mid_body_is_logged_499_not_400(self):
         with self.assertLogs("filestoraged", "INFO") as logs:
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-                sock.sendall(b"POST /files HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % MIB + b"x" * 1000)
+                sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % MIB
+                             + b"x" * 1000)
             wait_until(lambda: "POST /files" in self.access_lines(logs), "the cut upload is logged")
         self.assertIn('"POST /files" 499 0 ', self.access_lines(logs))
         self.assertEqual(self.dropped(), 1)

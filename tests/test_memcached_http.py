@@ -235,7 +235,7 @@ class MemcachedSlowReaderTests(MemcachedServerCase):
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read
         self.addCleanup(sock.close)
-        sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\n\r\n" % oid.encode())
+        sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % oid.encode())
         return sock
 
     def test_stalled_downloads_of_files_proven_whole_hold_their_size_within_the_budget(self):

@@ -64,7 +64,7 @@ class GivenBackTests(unittest.TestCase):
         for number in range(60):
             sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=%d-\r\n\r\n"
+            sock.sendall(b"GET /files/%s HTTP/1.1\r\nHost: localhost\r\nRange: bytes=%d-\r\n\r\n"
                          % (oid.encode(), number * 300000))
             stalled.append(sock)
         try:

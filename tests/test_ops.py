@@ -132,7 +132,7 @@ class SocketActivationTests(DaemonTestCase):
         listener.close()  # the daemon holds its own copy now
         wait_for_port(self.port, process)
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             self.assertIn(b'"status":"ok"', sock.recv(4096))
         process.send_signal(signal.SIGTERM)
         self.assertEqual(process.wait(30), 0)
@@ -171,7 +171,7 @@ class GracefulStopTests(DaemonTestCase):
         self.addCleanup(daemon.stop)
         data = payload(8 * MIB, seed=1)
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(data))
             sock.sendall(data[:MIB])
             tmp_dir = os.path.join(self.data_dir, ".tmp")
             wait_until(lambda: files_being_written(tmp_dir, daemon.processes()), "the daemon is inside the upload")
@@ -199,7 +199,7 @@ class GracefulStopTests(DaemonTestCase):
         daemon = Daemon(self.data_dir).start()
         self.addCleanup(daemon.stop)
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line yet
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # no blank line yet
             wait_until(lambda: daemon_has_connection(daemon.process.pid), "the daemon holds the connection")
             started = time.monotonic()
             daemon.process.send_signal(signal.SIGTERM)
@@ -214,7 +214,7 @@ class GracefulStopTests(DaemonTestCase):
         daemon = Daemon(self.data_dir).start()
         self.addCleanup(daemon.stop)
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             self.assertIn(b"200 OK", sock.recv(4096))
             started = time.monotonic()
             daemon.process.send_signal(signal.SIGTERM)
@@ -229,7 +229,7 @@ class FsckBesideADaemonTests(DaemonTestCase):
         self.addCleanup(daemon.stop)
         data = payload(4 * MIB, seed=3)
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(data))
             sock.sendall(data[:MIB])
             tmp_dir = os.path.join(self.data_dir, ".tmp")
             wait_until(lambda: files_being_written(tmp_dir, daemon.processes()), "the daemon is inside the upload")

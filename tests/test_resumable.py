@@ -55,7 +55,7 @@ class TusCase(ServerCase):
     def cut_patch(self, url: str, offset: int, data: bytes, sent: int) -> None:
         """A PATCH that announces all of ``data`` but sends ``sent`` bytes and
         drops the connection, as a network cut does."""
-        head = ("PATCH %s HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: %d\r\n"
+        head = ("PATCH %s HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: %d\r\n"
                 "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n"
                 % (url, offset, len(data))).encode()
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
@@ -174,7 +174,7 @@ class TusProtocolTests(TusCase):
 
     def test_a_second_writer_is_told_to_retry_while_the_first_still_writes(self):
         url = self.new_upload(2 * MIB)
-        head = ("PATCH %s HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+        head = ("PATCH %s HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
                 "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n" % (url, 2 * MIB)).encode()
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as slow:
             slow.sendall(head + b"x" * MIB)  # half the body: its writer waits for the rest

@@ -201,7 +201,8 @@ class OneDaemonTests(Checks, BotoCase):
             "Host": "127.0.0.1:%d" % self.port, "Cookie": cookie, "Content-Length": str(len(body)),
             "Content-Type": "multipart/form-data; boundary=" + boundary, "Expect": "100-continue"}),
             body, len(body) // 2)
-        upload.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))  # storing the file: its bucket looked up
+        # Once the file is being stored, its bucket was looked up.
+        upload.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))
         self.addCleanup(upload.close)
         locked = lock_and_write(self.admin, "box", "k")
         reply = upload.finish()

@@ -64,7 +64,7 @@ class SentIntegrityTests(ServerCase):
         sock.settimeout(30)
         sock.connect(("127.0.0.1", self.port))
         with sock:
-            sock.sendall(("GET /files/%s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n"
+            sock.sendall(("GET /files/%s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n"
                           % (self.oid, headers)).encode())
             received = bytearray()
             while b"\r\n\r\n" not in received:

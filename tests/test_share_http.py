@@ -352,7 +352,7 @@ class ShareContract:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 sock.settimeout(10)
                 sock.connect(("127.0.0.1", self.port))
-                sock.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path).encode())
+                sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
                 self.assertIn(b" 200 ", sock.recv(1024))
                 # The count is written just before the last piece leaves: from
                 # then on the daemon has nothing left to send but what its
@@ -372,7 +372,7 @@ class ShareContract:
         link_id = self.path_of(link).rsplit("/", 1)[1]
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.path_of(link).encode())
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % self.path_of(link).encode())
             self.assertIn(b"200 OK", sock.recv(4096))
         # The server notices the hang-up when its next write fails.
         self.wait_transfers_done(link_id)
@@ -562,7 +562,7 @@ class DiskShareTests(ShareContract, ServerCase):
         body, ctype = multipart({"file": ("slow.bin", payload(3 * MIB, seed=9), "application/octet-stream")})
         tmp = os.path.join(self.data_dir, ".tmp")
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"PUT /file HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+            sock.sendall(b"PUT /file HTTP/1.1\r\nHost: localhost\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
                          % (ctype.encode(), len(body)) + body[:MIB + MIB // 2])
             wait_until(lambda: files_being_written(tmp, [os.getpid()]), "the upload is being stored")
             self.clock.advance(11)  # expired, and no download wakes the sweeper thread

@@ -162,7 +162,7 @@ class MissingTokenWarningTests(unittest.TestCase):
         wait_for_port(port, process)
         for _ in range(6):  # every worker has answered (each resolves its access mode as it serves)
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 sock.recv(4096)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

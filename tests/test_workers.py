@@ -220,7 +220,7 @@ class LifecycleTests(WorkersCase):
     def test_a_worker_killed_mid_upload_leaves_no_temporary_file(self):
         tmp_dir = os.path.join(self.data_dir, ".tmp")
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (20 * MIB))
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % (20 * MIB))
             sock.sendall(payload(4 * MIB, seed=9))
             wait_until(lambda: files_being_written(tmp_dir, daemon_workers(self.parent)), "the upload is written")
             holder = files_being_written(tmp_dir, daemon_workers(self.parent))[0][0]
@@ -234,7 +234,7 @@ class LifecycleTests(WorkersCase):
     def test_a_second_daemon_on_the_same_data_directory_exits_with_one_line(self):
         tmp_dir = os.path.join(self.data_dir, ".tmp")
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
-            sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % MIB)
+            sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % MIB)
             sock.sendall(payload(MIB // 2, seed=10))
             wait_until(lambda: files_being_written(tmp_dir, daemon_workers(self.parent)), "the upload is written")
             for workers in ("2", "1"):
@@ -269,7 +269,7 @@ class LifecycleTests(WorkersCase):
         data = [payload(4 * MIB, seed=seed) for seed in (1, 2)]
         socks = []
         for (conn,) in self.conns().values():
-            conn.sock.sendall(b"POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (4 * MIB))
+            conn.sock.sendall(b"POST /files HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % (4 * MIB))
             conn.sock.sendall(data[len(socks)][:MIB])
             socks.append(conn)
         wait_until(lambda: len(files_being_written(os.path.join(self.data_dir, ".tmp"), daemon_workers(self.parent)))
@@ -556,7 +556,7 @@ class KilledMidDownloadTests(WorkersCase):
         pid, conns = next(iter(self.conns().items()))
         conn = conns[0]
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        conn.sock.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path).encode())
+        conn.sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
         self.assertIn(b" 200 ", conn.sock.recv(4096))
         return pid, conn
 

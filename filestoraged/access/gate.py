@@ -21,6 +21,7 @@ from ..errors import Forbidden, TooManyRequests, Unauthorized
 from ..records.interface import Records
 from ..wire.credentials import bearer_or_basic
 from .attempts import Attempts
+from .hosts import KnownHosts
 from .scopes import Need, Scope, grants
 from .tokens import Token, TokenStore
 
@@ -125,11 +126,13 @@ class TokenGrant(Grant):
 
 class Access:
     def __init__(self, tokens: TokenStore, mode: str, throttle: Records,
-                 clock: Callable[[], float] = time.time, speaks: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, speaks: bool = True,
+                 hosts: Optional[KnownHosts] = None) -> None:
         """``throttle``: the records that count failed attempts; ``speaks``:
         whether this process says what is missing (one of a daemon's
-        workers does)."""
+        workers does); ``hosts``: the names answered under ``off``."""
         self.tokens = tokens
+        self.hosts = hosts or KnownHosts()
         self.speaks = speaks
         self.setting = mode
         self.mode = mode  # "auto" until resolve()
@@ -158,6 +161,17 @@ class Access:
                 if name in headers:
                     return "writes"
         return self.mode
+
+    def check_host(self, headers, host: Optional[str]) -> None:
+        """Where this request is let in without a token (``off``),
+        ``Misdirected`` (421) unless ``host``, the name it came by, is one
+        the daemon answers to (``hosts``: DNS rebinding)."""
+        if self.mode_for(headers) == "off":
+            self.hosts.check(host)
+
+    def knows_host(self, headers, host: Optional[str]) -> bool:
+        """Whether ``check_host`` lets the request go on."""
+        return self.mode_for(headers) != "off" or self.hosts.knows(host)
 
     def grant(self, need: Optional[Need], captures: Mapping[str, str], headers, address: Callable[[], str]
               ) -> Grant:

@@ -102,6 +102,7 @@ class Config:
     shutdown_grace: float = 30.0
     kv_at_root: bool = False
     public_url: str = ""
+    allowed_hosts: str = ""
     auth: str = "auto"
     tls_cert: str = ""
     tls_key: str = ""
@@ -183,6 +184,8 @@ OPTIONS: List[Option] = [
     Option("kv_at_root", _bool, "serve only the key-value store, at / (drop-in mode)"),
     Option("public_url", str, "base URL for links in answers; default: from the Host header"),
     Option("auth", str, "access control: off, writes, all, or auto (off on loopback, writes elsewhere)"),
+    Option("allowed_hosts", str, "NAME[,NAME] (.example.org: it and the names under it; *: any): with access control "
+           "off, the host names answered besides loopback names, IP addresses and --public-url's (DNS rebinding)"),
     Option("tls_cert", str, "PEM certificate (chain) for HTTPS; with --tls-key"),
     Option("tls_key", str, "PEM private key for HTTPS"),
     Option("trusted_proxy", str, "ADDR[,ADDR]: peers whose X-Forwarded-For/-Proto/-Host are believed"),

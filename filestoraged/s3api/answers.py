@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Optional, Type, Union
 from xml.sax.saxutils import escape
 
 from ..errors import (BackendUnavailable, BadRequest, Conflict, CorruptObject, FileStoreError, Forbidden, Gone,
-                      InsufficientStorage, Locked, MethodNotAllowed, NotFound, NotImplementedHere,
+                      InsufficientStorage, Locked, MethodNotAllowed, Misdirected, NotFound, NotImplementedHere,
                       PreconditionFailed, RangeNotSatisfiable, RequestTimeout, TooLarge, TooManyConnections,
                       TooManyRequests, Unauthorized, Unprocessable)
 from ..web.messages import TextResponse, error_response
@@ -31,6 +31,7 @@ CODES: Dict[Type[FileStoreError], str] = {
     NotFound: "NoSuchKey",
     Unauthorized: "AccessDenied",
     Forbidden: "AccessDenied",
+    Misdirected: "AccessDenied",
     BadRequest: "InvalidArgument",
     TooLarge: "EntityTooLarge",
     RangeNotSatisfiable: "InvalidRange",

@@ -140,7 +140,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             # A stopping server answers every request it reads, the hot
             # ready-made ones too, with close: the client's next goes elsewhere.
             self.close_connection = self.server.stopping or not request_head.keeps_alive(version, self.headers)
-            if not self.answer_ready_made():
+            if not (self.server.app.access.knows_host(self.headers, self.reached_as())
+                    and self.answer_ready_made()):
                 self.dispatch()
         except (TimeoutError, socket.timeout, ConnectionError):
             self.close_connection = True  # an idle, slow or vanished client: drop it
@@ -161,11 +162,14 @@ class RequestHandler(BaseHTTPRequestHandler):
     def dispatch(self) -> None:
         path, _, query = self.path.partition("?")
         site = self.server.site
+        access = self.server.app.access
         if (self.command == "OPTIONS" and self.exchange.cors_fields.startswith("Access-Control-Allow-Origin")
-                and "Access-Control-Request-Method" in self.headers):
+                and "Access-Control-Request-Method" in self.headers and access.knows_host(self.headers,
+                                                                                         self.reached_as())):
             self.answer_preflight(path)
             return
         try:
+            access.check_host(self.headers, self.reached_as())
             handler, captures, self.exchange.face, need = site.router.match(self.command, path)
             if query:
                 site.router.check_query(path, query)
@@ -237,6 +241,11 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def open_body(self, limit: int) -> body.RequestBody:
         return body.RequestBody(self.rfile, self.headers, limit, self.send_continue)
+
+    def reached_as(self) -> Optional[str]:
+        """The name the client used for us: a trusted proxy's
+        ``X-Forwarded-Host``, else the Host header (None without one)."""
+        return proxies.forwarded_origin(self.headers, self.peer_is_proxy)[1] or self.headers.get("Host")
 
     def base_url(self) -> str:
         return proxies.base_url(self.server.config.public_url, self.headers, self.peer_is_proxy, self.server.scheme,
