@@ -27,6 +27,8 @@ from unittest import mock
 from filestoraged.backup import copies
 from filestoraged.backup.make import make_backup
 from filestoraged.backup.restore import restore
+from filestoraged.errors import FileStoreError
+from filestoraged.storage.names import DEFAULT
 
 from .s3api_support import REGION, boto3_or_skip
 from .seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
@@ -256,6 +258,70 @@ class CutShortTests(ServerCase):
         made = make_backup(self.data_dir, dest, self.config.max_size)
         self.assertEqual(made.objects, 1)
         self.assertTrue(os.path.exists(os.path.join(dest, "backup.json")))
+
+
+class RegularFilesOnlyTests(ServerCase):
+    """A backup is a folder anyone may have written into: a symbolic link in
+    it (an object file turned into a link to ``/etc/passwd``, the records,
+    the server key) is refused with its name, and a refused restore leaves
+    nothing behind; a store with such a file is not backed up either."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.assertEqual(self.request("POST", "/files", b"a backed-up object").status, 200)
+        self.folder = tempfile.mkdtemp(prefix="fsd-backup-links-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.backup = os.path.join(self.folder, "backup")
+        make_backup(self.data_dir, self.backup, self.config.max_size)
+        self.outside = os.path.join(self.folder, "outside")
+        with open(self.outside, "w") as secret:
+            secret.write("root:x:0:0:root:/root:/bin/bash\n")
+
+    def object_file(self, root: str) -> str:
+        with copies.open_store(root, self.config.max_size) as store:
+            return store.object_path(DEFAULT, sha256(b"a backed-up object"))
+
+    def linked(self, path: str) -> None:
+        os.unlink(path)
+        os.symlink(self.outside, path)
+
+    def assertRefused(self, path: str, into: str) -> None:
+        refused = command("restore", self.backup, "--data-dir", into)
+        self.assertEqual(refused.returncode, 1, refused.stderr)
+        self.assertIn("%s is a symbolic link: backup and restore take regular files only" % path, refused.stderr)
+
+    def test_an_object_that_is_a_link_is_refused_and_nothing_is_left(self):
+        path = self.object_file(self.backup)
+        self.linked(path)
+        into = os.path.join(self.folder, "restored")
+        self.assertRefused(path, into)
+        self.assertFalse(os.path.exists(into))
+        made_for_it = os.path.join(self.folder, "made-for-the-service")
+        os.mkdir(made_for_it)
+        self.assertRefused(path, made_for_it)
+        self.assertEqual(os.listdir(made_for_it), [])
+
+    def test_records_and_the_server_key_that_are_links_are_refused(self):
+        for name in ("meta.db", "s3.key"):
+            with self.subTest(name=name):
+                path = os.path.join(self.backup, name)
+                kept = path + ".kept"
+                if os.path.exists(path):
+                    os.rename(path, kept)
+                os.symlink(self.outside, path)
+                into = os.path.join(self.folder, "restored-" + name)
+                self.assertRefused(path, into)
+                self.assertFalse(os.path.exists(into))
+                os.unlink(path)
+                if os.path.exists(kept):
+                    os.rename(kept, path)
+
+    def test_a_store_with_a_link_for_an_object_is_not_backed_up(self):
+        path = self.object_file(self.data_dir)
+        self.linked(path)
+        with self.assertRaises(FileStoreError) as raised:
+            make_backup(self.data_dir, os.path.join(self.folder, "second"), self.config.max_size)
+        self.assertIn("%s is a symbolic link" % path, raised.exception.text)
 
 
 class MoveToS3Tests(SeaweedMixin, unittest.TestCase):
