@@ -157,6 +157,10 @@ class BrowseTests(ConsoleCase):
         self.assertIn("sandbox", shown.headers["Content-Security-Policy"])
         active = self.page("/console/preview", session, bucket="photos", key="page.html")
         self.assertEqual(active.headers["Content-Disposition"], "attachment")  # never shown as a page of ours
+        for content_type in ("message/rfc822", "multipart/related"):  # Chromium renders both as pages (MHTML)
+            self.admin.put_object(Bucket="photos", Key="saved.mht", Body=b"<b>x</b>", ContentType=content_type)
+            saved = self.page("/console/preview", session, bucket="photos", key="saved.mht")
+            self.assertEqual(saved.headers["Content-Disposition"], "attachment", content_type)
         download = self.page("/console/download", session, bucket="photos", key=key)
         self.assertEqual(download.body, b"odd name")
         self.assertTrue(download.headers["Content-Disposition"].startswith("attachment;"))

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import urllib.request
 
+from .s3api_support import BotoCase
 from .support import ServerCase, multipart
 
 
@@ -26,7 +27,9 @@ class SafeServingTests(ServerCase):
     def test_stored_objects_are_sandboxed_and_active_types_are_downloads(self):
         cases = [("text/html; charset=utf-8", True), ("application/xhtml+xml", True), ("image/svg+xml", True),
                  ("text/xml", True), ("application/javascript", True), ("application/pdf", True),
-                 ("application/vnd.example+xml", True), ("image/png", False), ("text/plain", False),
+                 ("application/vnd.example+xml", True), ("message/rfc822", True), ("multipart/related", True),
+                 ("application/x-mimearchive", True), ("text/markdown", True), ("image/png", False),
+                 ("video/mp4", False), ("audio/ogg", False), ("text/plain", False),
                  ("application/json", False), ("application/octet-stream", False)]
         for content_type, attachment in cases:
             with self.subTest(content_type=content_type):
@@ -60,6 +63,31 @@ class SafeServingTests(ServerCase):
             self.assertEqual(answer.headers["Referrer-Policy"], "no-referrer")
             self.assertEqual(answer.headers["Content-Security-Policy"], "sandbox; default-src 'none'")
             self.assertTrue(answer.headers["Content-Disposition"].startswith("attachment"))
+
+
+class StoredDispositionTests(BotoCase):
+    """A disposition stored with an S3 key (or asked for with
+    ``response-content-disposition``) never shows a document inline: a
+    type that is not shown inline goes out as an attachment, its file name
+    kept; a type that is shown keeps what was stored."""
+
+    def test_a_document_stored_inline_is_still_a_download(self):
+        self.admin.create_bucket(Bucket="site")
+        self.admin.put_object(Bucket="site", Key="page.html", Body=b"<script>alert(1)</script>",
+                              ContentType="text/html", ContentDisposition='inline; filename="page.html"')
+        self.admin.put_object(Bucket="site", Key="mail.eml", Body=b"Subject: hi\r\n\r\n<b>x</b>",
+                              ContentType="message/rfc822", ContentDisposition="inline")
+        self.admin.put_object(Bucket="site", Key="cat.png", Body=b"\x89PNG", ContentType="image/png",
+                              ContentDisposition="inline")
+        page = self.admin.get_object(Bucket="site", Key="page.html")
+        self.assertEqual(page["ContentDisposition"], 'attachment; filename="page.html"')
+        self.assertEqual(self.admin.get_object(Bucket="site", Key="mail.eml")["ContentDisposition"], "attachment")
+        self.assertEqual(self.admin.get_object(Bucket="site", Key="page.html",
+                                               ResponseContentDisposition="inline")["ContentDisposition"],
+                         "attachment")
+        self.assertEqual(self.admin.head_object(Bucket="site", Key="page.html")["ContentDisposition"],
+                         'attachment; filename="page.html"')
+        self.assertEqual(self.admin.get_object(Bucket="site", Key="cat.png")["ContentDisposition"], "inline")
 
 
 class CachingTests(ServerCase):

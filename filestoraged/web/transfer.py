@@ -24,28 +24,37 @@ from ..wire.request_head import Headers
 
 
 # A stored object is someone's upload: a browser that opens it must not run
-# it on our origin. Every stored object is sandboxed, and types a browser
-# would execute or render as a document are downloads, never shown inline.
+# it, or render it as a page, on our origin. Every stored object is
+# sandboxed, and only types a browser shows as what they are (a picture, a
+# sound, a film, plain text, data) are shown inline; every other type is a
+# download, whatever disposition was stored with it or asked for.
+# Decision: a list of what is shown safely, not of what is not: browsers
+# learn new document types (Chromium renders MHTML sent as message/rfc822
+# or multipart/related), and a type left off this list costs a download,
+# where one left off the other cost a page on our origin.
 SANDBOX = "sandbox; default-src 'none'"
-_ACTIVE_TYPES = frozenset((
-    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl",
-    "application/xslt+xml", "text/javascript", "application/javascript", "application/ecmascript",
-    "text/ecmascript", "application/x-javascript", "application/pdf", "application/x-shockwave-flash",
-    "text/vtt", "application/wasm", "multipart/x-mixed-replace",
-))
+_SHOWN_TYPES = frozenset(("text/plain", "text/csv", "application/json", "application/octet-stream"))
+_SHOWN_KINDS = ("image/", "audio/", "video/", "font/")
 
 
 def is_active(media_type: str) -> bool:
-    """True for a type a browser would run or render as a document."""
+    """True for a type a browser might run or render as a document: any
+    type but those it shows as what they are."""
     base = media_type.split(";", 1)[0].strip().lower()
-    return base in _ACTIVE_TYPES or base.endswith("+xml") or "script" in base
+    if base in _SHOWN_TYPES:
+        return False
+    return not base.startswith(_SHOWN_KINDS) or base.endswith("+xml") or "script" in base
 
 
 def safe_serving(headers: dict) -> dict:
-    """The headers that keep a stored object from attacking whoever opens it."""
+    """The headers that keep a stored object from attacking whoever opens
+    it: the sandbox, and for a type that is not shown inline (``is_active``)
+    ``attachment``, in place of any disposition stored or asked (its file
+    name kept)."""
     extra = {"Content-Security-Policy": SANDBOX}
-    if "Content-Disposition" not in headers and is_active(headers.get("Content-Type", "")):
-        extra["Content-Disposition"] = "attachment"
+    if is_active(headers.get("Content-Type", "")):
+        _, parameters, rest = (headers.get("Content-Disposition") or "").partition(";")
+        extra["Content-Disposition"] = "attachment" + parameters + rest
     return extra
 
 
