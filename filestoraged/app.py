@@ -103,7 +103,7 @@ class App:
         self.claims = Claims(self.records, self.backend, self.throttle, self.deployment.pin_locks())
         self.versions = Versions(self.records)
         self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets)  # what names and forgets keys
-        self.unfinished = Unfinished(self.records, self.backend)  # S3 multipart uploads
+        self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at

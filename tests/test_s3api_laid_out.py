@@ -340,3 +340,45 @@ class RefusedPartsTests(S3ApiCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CompletionsUnderTheQuotaTests(S3ApiCase):
+    """Six completions of one upload at once with less room left than the
+    object's size: each is answered as the first was (200, its ETag), as S3
+    answers a completion sent again; none is 507 for bytes that are
+    counted already, its parts'."""
+
+    config_overrides = {"s3_api": "127.0.0.1:0", "auth": "all", "max_bytes": 32 * MIB}
+
+    def test_completions_at_once_are_each_answered_as_the_first(self):
+        boto3_or_skip(self)
+        s3 = self.client()
+        s3.create_bucket(Bucket="big")
+        s3.put_object(Bucket="big", Key="filler", Body=payload(24 * MIB, 1))
+        data = payload(5 * MIB, 2)
+        upload = s3.create_multipart_upload(Bucket="big", Key="k")["UploadId"]
+        etag = s3.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=1, Body=data)["ETag"]
+        self.assertEqual(32 * MIB - self.app.backend.usage()[1], 3 * MIB)  # less room than the object
+        body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+                "</CompleteMultipartUpload>" % etag).encode()
+        pair = self.key_pair()
+        start = threading.Barrier(6)
+        replies, failures = [], []
+
+        def complete() -> None:
+            try:
+                start.wait(10)
+                replies.append(self.s3("POST", "/big/k", body, query={"uploadId": upload}, key_pair=pair))
+            except BaseException as error:  # asserted below
+                failures.append(error)
+
+        threads = [threading.Thread(target=complete) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            self.assertFalse(thread.is_alive())
+        self.assertEqual(failures, [])
+        self.assertEqual([reply.status for reply in replies], [200] * 6, replies)
+        self.assertEqual(len({reply.body.split(b"<ETag>")[1] for reply in replies}), 1)
+        self.assertEqual(s3.get_object(Bucket="big", Key="k")["Body"].read(), data)

@@ -15,10 +15,13 @@ with it (``sweep``).
 from __future__ import annotations
 
 import secrets
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
-from ..errors import BadRequest, NotFound
+from ..base.interprocess import NamedLocks
+from ..errors import BackendUnavailable, BadRequest, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend, FinishedFile, Readable
 from .parts import Part, Parts, PartsStream
@@ -29,6 +32,8 @@ COMPLETED_KEPT = 24 * 3600.0  # seconds a completed upload is remembered
 EXPIRY = 7 * 24 * 3600.0  # seconds an unfinished upload is kept
 MAX_PART = 10000  # part numbers run from 1 to this
 MAX_OPEN = 1000  # unfinished uploads of one bucket at once (S3 states none; each is a record, its parts bytes)
+COMPLETING_WAIT = 120.0  # seconds a completion waits for another of the same upload (it hashes the whole object)
+COMPLETING_STEP = 0.005  # seconds between looks while it waits
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,37 @@ class Upload:
 
 
 class Unfinished:
-    def __init__(self, records: Records, backend: Backend) -> None:
+    def __init__(self, records: Records, backend: Backend, locks: Optional[NamedLocks] = None) -> None:
+        """``locks``: shared by every process of the machine (one machine's
+        daemon), so that completions of one upload take turns there."""
         self.records = records
         self.parts_of = Parts(records, backend)
+        self.locks = locks
+
+    @contextmanager
+    def completing(self, upload_id: str) -> Iterator[None]:
+        """One completion of an upload at a time on this machine: a second
+        one waits for the first to end, then finds the upload completed and
+        is answered as it was (as S3 answers a completion sent again),
+        instead of racing it for the parts' file and the quota (where it
+        would write the object a second time, or be refused room the first
+        one did not need). Where the records are shared by several daemons
+        there are no such locks: a completion that finds its parts gone
+        finds the upload ended (``s3api.multipart``)."""
+        if self.locks is None:
+            yield
+            return
+        deadline = time.monotonic() + COMPLETING_WAIT
+        name = "completing:" + upload_id
+        while True:
+            held = self.locks.try_hold(name, True)
+            if held is not None:
+                break
+            if time.monotonic() > deadline:
+                raise BackendUnavailable("another completion of the upload %s is still under way; retry" % upload_id)
+            time.sleep(COMPLETING_STEP)
+        with held:
+            yield
 
     def create(self, bucket: str, key: str, fields: Dict[str, object]) -> Upload:
         """A new upload; ``BadRequest`` (InvalidRequest) once the bucket has

@@ -167,16 +167,20 @@ class MultipartOperations:
 
         target = S3KeyTarget(self.app, found, key, fields.get("content_type"), whole, entry, if_match,
                              if_none_match, replaces=not only_new)
-        try:
-            with closing(self.unfinished.stream(upload.id, parts)) as stream:
-                written = target.store(stream).entry
-        except (OSError, NotFound):
-            earlier = self._ended_meanwhile(request, bucket, key, upload.id)
+        with self.unfinished.completing(upload.id):  # completions of one upload in turn (on one machine)
+            earlier = self._ended_meanwhile(request, bucket, key, upload.id)  # by the one this one waited for
             if earlier is not None:
                 return earlier
-            raise
-        headers = written_header(written) if written is not None else {}
-        self.unfinished.completed(upload, etag, kept, headers)
+            try:
+                with closing(self.unfinished.stream(upload.id, parts)) as stream:
+                    written = target.store(stream).entry
+            except (OSError, NotFound):
+                earlier = self._ended_meanwhile(request, bucket, key, upload.id)
+                if earlier is not None:
+                    return earlier
+                raise
+            headers = written_header(written) if written is not None else {}
+            self.unfinished.completed(upload, etag, kept, headers)
         return _completion_answer(request, bucket, key, etag, kept, headers)
 
     def _ended_meanwhile(self, request: Request, bucket: str, key: str, upload_id: str) -> Optional[Response]:

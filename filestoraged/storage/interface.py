@@ -43,6 +43,11 @@ class FinishedFile:
     then proves the bytes are still those (``CorruptObject`` otherwise). The
     file stays the caller's to remove; use as a context manager."""
 
+    # Whether the store's usage counts the file's bytes already (a layout's
+    # file has an index row of its own): then adopting it adds no byte to
+    # the disk, and asks no room of the quota.
+    counted = False
+
     def __init__(self, path: str, checks: Optional[List[bytes]] = None) -> None:
         self.path = path
         self.checks = checks

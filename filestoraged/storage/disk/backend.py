@@ -143,7 +143,7 @@ class DiskBackend(Backend):
         never copied. The file is on this disk (``uploads/``, ``parts/``)."""
         path = finished.path
         with self.writing() as reservation, open(path, "r+b") as source:
-            written = hash_file(source.fileno(), reservation, self.max_size)
+            written = hash_file(source.fileno(), None if finished.counted else reservation, self.max_size)
             if finished.checks is not None and written[2] != finished.checks:
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
             before_publishing(written[0], expected, hashed)

@@ -261,7 +261,9 @@ def _still_unadopted(fd: int, path: str) -> bool:
 
 class _Sealed(FinishedFile):
     """The upload's file as its object, held (no part is written to it)
-    until closed."""
+    until closed; its index row counts its bytes."""
+
+    counted = True
 
     def __init__(self, path: str, checks: List[bytes], fd: int) -> None:
         super().__init__(path, checks)

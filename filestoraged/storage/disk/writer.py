@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from ..blocks import BLOCK, block_check, block_count
 from ..interface import Readable, pieces
@@ -52,9 +52,11 @@ def write_object(fd: int, stream: Readable, reservation: Reservation, max_size: 
     return digest.hexdigest(), size, checks
 
 
-def hash_file(fd: int, reservation: Reservation, max_size: int) -> Tuple[str, int, List[bytes]]:
+def hash_file(fd: int, reservation: Optional[Reservation], max_size: int) -> Tuple[str, int, List[bytes]]:
     """What ``write_object`` returns, for a file on disk already (a finished
-    upload's, adopted whole): its SHA-256, size and block checks.
+    upload's, adopted whole): its SHA-256, size and block checks; quota
+    bytes taken as it is read, unless there is no ``reservation`` (a file
+    the usage counts already: ``FinishedFile.counted``).
 
     Decision: the blocks are read and given their checks on a thread ahead
     of the one that hashes them (``pread`` and ``zlib.crc32`` let go of the
@@ -72,7 +74,8 @@ def hash_file(fd: int, reservation: Reservation, max_size: int) -> Tuple[str, in
     checks: List[bytes] = []
     read_bytes = 0
     for data, check in ahead(read, range(block_count(size)), depth=4):
-        reservation.take(len(data))
+        if reservation is not None:
+            reservation.take(len(data))
         digest.update(data)
         checks.append(check)
         read_bytes += len(data)
