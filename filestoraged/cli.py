@@ -111,15 +111,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except config_module.ConfigError as error:
         return fail(str(error), 2)
     logs.configure(config.log_level)
-    if config.command == "fsck":
-        return guarded(config, lambda: run_fsck(config))
-    if config.command == "token":
-        return run_token(config)
-    if config.command in ("backup", "restore"):
-        return guarded(config, lambda: run_backup(config))
-    if config.command == "move-to-s3":
-        return guarded(config, lambda: run_move(config))
-    return guarded(config, lambda: run_daemon(config, argv))
+    if config.command == "serve":
+        return guarded(config, lambda: run_daemon(config, argv))
+    from .base.ownership import for_its_owner
+    from .errors import FileStoreError
+
+    try:
+        with for_its_owner(config.data_dir):  # run as root on the service's folder: what it makes stays the service's
+            if config.command == "fsck":
+                return guarded(config, lambda: run_fsck(config))
+            if config.command == "token":
+                return run_token(config)
+            if config.command in ("backup", "restore"):
+                return guarded(config, lambda: run_backup(config))
+            return guarded(config, lambda: run_move(config))
+    except FileStoreError as error:
+        return fail("filestoraged %s: %s" % (config.command, error.text), 1)
 
 
 def run_daemon(config, argv: Sequence[str]) -> int:

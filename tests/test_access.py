@@ -13,8 +13,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import unittest
 
-from .support import ROOT, Daemon, FakeClock, ServerCase, database_bytes, multipart, sha256
+from .support import (ROOT, Daemon, FakeClock, ServerCase, database_bytes, free_port, multipart, sha256,
+                      wait_for_port)
 
 # (method, path, body, scope it needs, public under --auth writes, success status)
 OBJECT = b"an object"
@@ -329,6 +331,46 @@ class TokenCommandTests(AccessCase):
         self.assertEqual(made.returncode, 0, made.stderr)
         owner = os.stat(os.path.join(self.data_dir, "s3.key"))
         self.assertEqual((owner.st_uid, owner.st_gid, owner.st_mode & 0o777), (65534, 65534, 0o600))
+
+
+class RootOnTheServicesFolderTests(unittest.TestCase):
+    """README's service section: ``filestoraged token create`` run as root
+    on the data directory the service's user owns, before the service ever
+    started. What it makes (the records, their lock, ``run/``, the server
+    key) must be that user's, or the service, run as that user, cannot
+    start."""
+
+    SERVICE = 65534  # nobody
+
+    def test_a_token_made_by_root_leaves_the_service_able_to_start(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (CI runs as root): the token is made by root in the service user's folder")
+        python = "/usr/bin/python3"  # one the service's user may run (this venv's lies under /root)
+        if not os.access(python, os.X_OK):
+            self.skipTest("no /usr/bin/python3 to run the daemon as another user")
+        data_dir = tempfile.mkdtemp(prefix="fsd-service-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        os.chown(data_dir, self.SERVICE, self.SERVICE)
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        made = subprocess.run([sys.executable, "-m", "filestoraged", "token", "create", "--scope", "admin", "--name",
+                               "ops", "--s3", "--data-dir", data_dir], env=env, capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        for folder, names, files in os.walk(data_dir):
+            for name in [""] + names + files:
+                path = os.path.join(folder, name)
+                self.assertEqual(os.lstat(path).st_uid, self.SERVICE, path)
+        port = free_port()
+        daemon = subprocess.Popen([python, "-m", "filestoraged", "--data-dir", data_dir, "--port", str(port),
+                                   "--workers", "1"], env=env, cwd="/", user=self.SERVICE, group=self.SERVICE,
+                                  extra_groups=[], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(daemon.kill)
+        try:
+            wait_for_port(port, daemon)
+        finally:
+            daemon.terminate()
+            _, said = daemon.communicate(timeout=30)
+        self.assertEqual(daemon.returncode, 0, said)
 
 
 class TrustedProxyTests(AccessCase):

@@ -15,6 +15,7 @@ import os
 import shutil
 from typing import List
 
+from ..base.ownership import give
 from ..deployment.local import META_DB
 from ..errors import Conflict
 from ..storage.disk.indexing import INDEX_FILE
@@ -79,9 +80,6 @@ def _give_to_owner(data_dir: str) -> None:
     if os.geteuid() != 0:
         return
     owner = os.stat(data_dir)
-    if owner.st_uid == 0:
-        return
-    for folder, names, files in os.walk(data_dir):
-        for name in names + files:
-            os.lchown(os.path.join(folder, name), owner.st_uid, owner.st_gid)
+    if owner.st_uid != 0:
+        give(data_dir, owner.st_uid, owner.st_gid)
 
