@@ -135,6 +135,13 @@ class Conflict(FileStoreError):
     message = "conflict"
 
 
+class StillUnderWay(Conflict):
+    """What the request would change is still held by another under way
+    (an upload of the same bytes, past the wait): try again shortly."""
+
+    retry_after = 1
+
+
 class AlreadyExists(Conflict):
     """The memcached library was asked to store a key that already holds a file."""
 

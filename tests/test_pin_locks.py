@@ -169,21 +169,58 @@ class PinLocksTests(unittest.TestCase):
         self.assertFalse(self.records[1].get("s3/blobs/%s/%s" % (BUCKET, oid)).value.get("pins"))
         self.assertTrue(self.claims[1].named(BUCKET, oid, "k"))
 
-    def test_a_removal_in_another_worker_is_refused_while_an_upload_holds_the_bytes(self):
+    def test_a_removal_in_another_worker_waits_for_an_upload_of_the_bytes_then_finds_its_key(self):
+        """A ``/data`` DELETE that meets an S3 upload of the same bytes
+        comes after the upload's commit (it was a bare 409 "under way"
+        before): the key then names them, and that is its answer."""
         data = b"stored through /data, uploaded through S3 at once"
         oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid
+        polls = self.claims[1].pins._stop = Polls()
+        holding, go_on = threading.Event(), threading.Event()
 
-        def remove(oid: str) -> None:
-            with self.assertRaises(Conflict) as refused:
+        def hold(oid: str) -> None:
+            self.assertEqual(self.claims[1].sweep(60, wait=True), 0)  # the sweep never waits: it comes again
+            holding.set()
+            self.assertTrue(go_on.wait(20))
+
+        def remove() -> str:
+            try:
                 self.claims[1].remove(BUCKET, oid)
-            self.assertIn("under way", str(refused.exception))
-            self.assertEqual(self.claims[1].sweep(60, wait=True), 0)
+            except Conflict as error:
+                return str(error)
+            return "removed"
 
-        self.upload(0, data, "k", between=remove)
+        with Threads(30) as threads:
+            threads.start(self.upload, 0, data, "k", True, hold)
+            self.assertTrue(holding.wait(10))
+            threads.start(remove)
+            self.assertTrue(polls.waited.wait(10))  # the removal waits for the upload
+            go_on.set()
+        said = [result for result in threads.results if result != oid]
+        self.assertEqual(len(said), 1)
+        self.assertIn("the S3 key 'k' of bucket %s names these bytes" % BUCKET, said[0])
         self.assertTrue(self.stored(oid))
-        with self.assertRaises(Conflict):  # named now
-            self.claims[1].remove(BUCKET, oid)
-        self.assertTrue(self.stored(oid))
+
+    def test_removals_of_the_same_bytes_at_once_take_turns(self):
+        """Eight ``/data`` DELETEs of one object at once: one removes it,
+        the others find it gone (404); none is a 409 "under way" (seven
+        were: each met another's hold)."""
+        oid = self.backend.put(repository(BUCKET), io.BytesIO(b"deleted eight times")).info.oid
+        barrier = threading.Barrier(8)
+
+        def remove(worker: int) -> str:
+            barrier.wait(10)
+            try:
+                self.claims[worker % 2].remove(BUCKET, oid)
+            except NotFound:
+                return "gone"
+            return "removed"
+
+        with Threads(60) as threads:
+            for worker in range(8):
+                threads.start(remove, worker)
+        self.assertEqual(sorted(threads.results), ["gone"] * 7 + ["removed"])
+        self.assertFalse(self.stored(oid))
 
     def test_an_upload_waits_for_a_removal_under_way_then_stores_afresh(self):
         data = b"removed while uploaded"

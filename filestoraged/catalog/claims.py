@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional
 
 from ..base.interprocess import NamedLocks
-from ..errors import BackendUnavailable, Conflict, NotFound
+from ..errors import BackendUnavailable, Conflict, FileStoreError, NotFound, StillUnderWay
 from ..records.interface import Conflict as RecordConflict, Records
 from ..storage.interface import Backend
 from ..storage.names import repository
@@ -163,15 +163,23 @@ class Claims:
 
     def remove(self, bucket: str, oid: str) -> None:
         """A ``/data`` DELETE: the bytes go now, unless a key names them
-        (``Conflict``, 409, naming one) or an upload is about to."""
-        with self.pins.removal(bucket, oid) as free:
+        (``Conflict``, 409, naming one). An S3 upload of the same bytes
+        under way, or another removal, is waited for (up to ``PIN_WAIT``),
+        so the delete comes after its commit: then a key names them (409),
+        or they are gone (``NotFound``). Still under way by then: 409 with
+        ``Retry-After``."""
+        deadline = time.monotonic() + PIN_WAIT
+        with self.pins.removal(bucket, oid, PIN_WAIT) as free:
             if not free:
-                raise Conflict(UNDER_WAY).as_s3("OperationAborted")
+                raise _under_way()
             while True:
                 record = self.records.get(blob(bucket, oid))
                 value = dict(record.value) if record is not None else {"pins": {}}
-                if self.pins.live(value):
-                    raise Conflict(UNDER_WAY).as_s3("OperationAborted")
+                if self.pins.live(value):  # pins written in the record (several daemons): waited for too
+                    if time.monotonic() >= deadline:
+                        raise _under_way()
+                    self._stop.wait(0.05)
+                    continue
                 if not self._claim_removal(bucket, oid, record, value, "delete"):
                     continue
                 named = self.names(bucket, oid)
@@ -285,6 +293,12 @@ class Claims:
             self.backend.stat(repository(bucket), oid)
         except NotFound:
             raise BackendUnavailable(RACED) from None
+
+
+def _under_way() -> FileStoreError:
+    """409 (with ``Retry-After``) for a removal that waited ``PIN_WAIT``
+    for an upload of its bytes, which is still under way."""
+    return StillUnderWay(UNDER_WAY).as_s3("OperationAborted")
 
 
 def _idle(bucket: str, oid: str) -> str:

@@ -36,6 +36,7 @@ from ..records.interface import Conflict as RecordConflict, Records
 BLOBS = "s3/blobs/"
 GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
 PIN_WAIT = 10.0  # seconds an upload waits for a removal of the same bytes (or their tracking) to end
+REMOVAL_STEP = 0.005  # seconds between looks while a removal waits for the uploads of its bytes
 TRACKING = "tracking:"  # where pins are locks: the lock an upload holds while it may track new bytes
 RACED = "the object was removed while it was being uploaded; send it again"
 UNDER_WAY = "an upload of these bytes is under way; retry"
@@ -124,14 +125,20 @@ class Pins:
             settle(pin.bucket, pin.oid)
 
     @contextmanager
-    def removal(self, bucket: str, oid: str) -> Iterator[bool]:
+    def removal(self, bucket: str, oid: str, wait: float = 0.0) -> Iterator[bool]:
         """For a removal: whether no upload holds the bytes where pins are
         locks (then held exclusively to the end of the block, so that none
-        begins); True otherwise (the blob record's pins say)."""
+        begins), waiting up to ``wait`` seconds for the uploads (and other
+        removals) that do; True otherwise (the blob record's pins say)."""
         if self.locks is None:
             yield True
             return
-        held = self.locks.try_hold(blob(bucket, oid), exclusive=True)
+        deadline = time.monotonic() + wait
+        while True:
+            held = self.locks.try_hold(blob(bucket, oid), exclusive=True)
+            if held is not None or time.monotonic() >= deadline:
+                break
+            self._stop.wait(REMOVAL_STEP)
         try:
             yield held is not None
         finally:
