@@ -6,7 +6,9 @@ import http.client
 import json
 
 import os
+import select
 import socket
+import threading
 import time
 
 import filestoraged
@@ -376,6 +378,44 @@ class ConnectionTests(ServerCase):
         self.assertEqual(held[0].recv(10), b"")  # the oldest idle one was closed
         held[1].sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")  # the younger still serves
         self.assertIn(b"200 OK", held[1].recv(1000))
+
+    def test_slots_just_given_to_silent_connections_leave_a_newcomer_waiting_not_refused(self):
+        """Silent connections that have just taken every slot, their threads
+        not yet waiting for a head (held here where they would begin to):
+        a real request that comes then waits for one of them to become idle
+        and takes its slot, as it would a moment later; it was refused with
+        503 at once (seen once in 20 GETs beside 20 silent connections)."""
+        arrived, go_on = threading.Event(), threading.Event()
+        idle = self.server.connection_idle
+        registered = []
+
+        def late(sock, reader) -> None:
+            if len(registered) < 2:  # the two silent connections: their handlers are slow to begin
+                registered.append(sock)
+                if len(registered) == 2:
+                    arrived.set()
+                self.assertTrue(go_on.wait(20))
+            idle(sock, reader)
+
+        self.server.connection_idle = late
+        self.addCleanup(setattr, self.server, "connection_idle", idle)
+        held = [socket.create_connection(("127.0.0.1", self.port), timeout=10) for _ in range(2)]
+        for sock in held:
+            self.addCleanup(sock.close)
+        self.assertTrue(arrived.wait(10))
+        newcomer = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(newcomer.close)
+        newcomer.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        waited = select.select([newcomer], [], [], 0.3)[0]  # refused at once before: a 503 was there
+        go_on.set()
+        answer = b""
+        while True:
+            piece = newcomer.recv(65536)
+            if not piece:
+                break
+            answer += piece
+        self.assertEqual(waited, [], answer[:100])
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:100])
 
 
 class PortZeroTests(ServerCase):

@@ -222,15 +222,31 @@ class Waiting:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: "OrderedDict[object, tuple]" = OrderedDict()  # sock -> (since, place)
+        # Connections given a slot whose handler has not yet come to wait
+        # for their first head (``expect``): idle too, for a newcomer's
+        # choice between waiting and a refusal.
+        self._expected: set = set()
+
+    def expect(self, sock) -> None:
+        """``sock`` was given a slot: its handler is about to wait for its
+        first request (``add``). Until then it is counted as idle by
+        ``any_idle``, though it cannot be given up yet: a newcomer that
+        meets only such connections waits for them, not a 503 (a burst of
+        silent connections had just taken every slot, their threads not yet
+        running)."""
+        with self._lock:
+            self._expected.add(sock)
 
     def add(self, sock, reader: WaitingPlace) -> None:
         with self._lock:
             reader.waiting, reader.reclaimed = self, False
             self._entries[sock] = (time.monotonic(), reader)
+            self._expected.discard(sock)
 
     def remove(self, sock) -> None:
         with self._lock:
             self._entries.pop(sock, None)
+            self._expected.discard(sock)
 
     def begin(self, reader: WaitingPlace) -> bool:
         """The reader's handler is about to take the first bytes of a head
@@ -259,9 +275,10 @@ class Waiting:
 
     def any_idle(self) -> bool:
         """Whether a connection waits that has not begun its next request
-        (one that may be given up for a newer one)."""
+        (one that may be given up for a newer one), or is about to wait for
+        its first (``expect``)."""
         with self._lock:
-            return any(not reader.head_started for _, reader in self._entries.values())
+            return bool(self._expected) or any(not reader.head_started for _, reader in self._entries.values())
 
     def close_lingering(self, stop_at: float, linger: float, head_grace: float) -> None:
         """At a stop: close connections silent for ``linger`` (since the stop

@@ -149,7 +149,9 @@ class FileStoreServer(ThreadingHTTPServer):
         # may be given up, it waits. Nothing idle and nothing owed: every
         # slot serves a request, refused at once.
         waits: Optional[bool] = None  # None: it has its slot; True: one is owed to it; False: it looks for one
-        if not self.admission.take_slot():
+        if self.admission.take_slot():
+            self.waiting.expect(request)
+        else:
             if self._give_up_idle_for(request):
                 waits = True
             elif self.admission.owing() or self.waiting.any_idle():
@@ -168,6 +170,8 @@ class FileStoreServer(ThreadingHTTPServer):
     def process_request_thread(self, request, client_address, waits: Optional[bool] = None,
                                bucket: int = -1) -> None:
         holds = waits is None or self._wait_for_slot(request, waits)
+        if holds and waits is not None:
+            self.waiting.expect(request)
         try:
             if holds:
                 super().process_request_thread(request, client_address)
