@@ -247,6 +247,22 @@ class ModeResolutionTests(AccessCase):
 
 
 class DefaultModeTests(ServerCase):
+    def test_a_start_with_access_control_off_says_which_tokens_scopes_do_not_hold(self):
+        """Under ``off`` an append-only backup key protects nothing (restic's
+        ``forget --prune`` with it removed a snapshot): the start says so,
+        naming the tokens narrower than admin; admin tokens alone, nothing."""
+        from filestoraged.access.gate import Access
+
+        self.app.tokens.create(["admin"], "ops")
+        with self.assertNoLogs("filestoraged", "WARNING"):
+            self.assertEqual(Access(self.app.tokens, "auto", self.app.throttle).resolve("127.0.0.1"), "off")
+        self.app.tokens.create(["data:backups:create", "data:backups:read"], "backup-host")
+        with self.assertLogs("filestoraged", "WARNING") as logs:
+            self.assertEqual(Access(self.app.tokens, "off", self.app.throttle).resolve("127.0.0.1"), "off")
+        said = "\n".join(logs.output)
+        self.assertIn("access control is off, so no token's scopes are checked: backup-host (1 token", said)
+        self.assertIn("--auth writes or all", said)
+
     def test_loopback_without_tokens_behaves_as_before(self):
         self.assertEqual(self.app.access.mode, "off")
         self.assertEqual(self.request("POST", "/files", b"open").status, 200)

@@ -22,7 +22,7 @@ from ..records.interface import Records
 from ..wire.credentials import bearer_or_basic
 from .attempts import Attempts
 from .hosts import KnownHosts
-from .scopes import Need, Scope, grants
+from .scopes import ADMIN, Need, Scope, grants
 from .tokens import Token, TokenStore
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,14 @@ class Access:
         if self.speaks and self.mode != "off" and not self.tokens.any():
             log.warning("access control is %r and no token exists: create one with "
                         "'filestoraged token create --scope admin' (same --data-dir)", self.mode)
+        if self.speaks and self.mode == "off" and self.tokens.any():
+            narrower = [token.name for token in self.tokens.list() if ADMIN not in token.scopes]
+            if narrower:
+                log.warning("access control is off, so no token's scopes are checked: %s (%d token%s with narrower "
+                            "scopes than admin, append-only and read-only ones too) may do everything here; "
+                            "start with --auth writes or all for their scopes to hold",
+                            ", ".join(narrower[:5]) + (", ..." if len(narrower) > 5 else ""), len(narrower),
+                            "" if len(narrower) == 1 else "s")
         return self.mode
 
     def mode_for(self, headers) -> str:
