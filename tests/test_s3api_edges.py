@@ -51,6 +51,66 @@ class NothingTakenAndIgnoredTests(EdgeCase):
         self.admin.create_bucket(Bucket="private-one", ACL="private")
 
 
+class HeadersCarriedOutOrRefusedTests(EdgeCase):
+    """Headers and elements that were read by nothing (a request naming a
+    wrong bucket owner deleted; a read of an object "encrypted with KMS"
+    answered 200; an ACL of no grants and MinIO's versioning exclusions
+    answered 200, nothing kept): each carried out or refused."""
+
+    def test_an_expected_bucket_owner_that_is_not_the_owner_is_refused(self):
+        self.admin.put_object(Bucket="box", Key="k", Body=b"kept")
+        for call, asked in ((self.admin.delete_object, {"Key": "k"}), (self.admin.get_object, {"Key": "k"}),
+                            (self.admin.head_object, {"Key": "k"}), (self.admin.list_objects_v2, {}),
+                            (self.admin.delete_objects, {"Delete": {"Objects": [{"Key": "k"}]}}),
+                            (self.admin.put_bucket_versioning, {"VersioningConfiguration": {"Status": "Enabled"}})):
+            with self.subTest(call=call.__name__):
+                self.assertIn(self.code_of(call, Bucket="box", ExpectedBucketOwner="111122223333", **asked),
+                              ("AccessDenied", "403"))
+        self.assertEqual(self.code_of(self.admin.copy_object, Bucket="box", Key="c", CopySource="box/k",
+                                      ExpectedSourceBucketOwner="111122223333"), "AccessDenied")
+        self.assertNotIn("Status", self.admin.get_bucket_versioning(Bucket="box"))
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k", ExpectedBucketOwner="filestoraged")["Body"]
+                         .read(), b"kept")
+        self.admin.delete_object(Bucket="box", Key="k", ExpectedBucketOwner="filestoraged")
+        self.assertEqual(self.admin.list_objects_v2(Bucket="box")["KeyCount"], 0)
+
+    def test_encryption_named_on_a_read_is_refused(self):
+        self.admin.put_object(Bucket="box", Key="k", Body=b"stored as sent")
+        pair = self.key_pair()
+        for method in ("GET", "HEAD"):
+            for header in ({"x-amz-server-side-encryption": "aws:kms"},
+                           {"x-amz-server-side-encryption-customer-algorithm": "AES256"}):
+                with self.subTest(method=method, header=header):
+                    reply = self.s3(method, "/box/k", headers=header, key_pair=pair)
+                    self.assertEqual(reply.status, 400, reply)
+                    if method == "GET":
+                        self.assertIn(b"<Code>InvalidArgument</Code>", reply.body)
+
+    def test_an_acl_of_no_grants_is_refused_and_the_acl_kept(self):
+        policy = {"Owner": {"ID": "filestoraged"}, "Grants": []}
+        self.assertEqual(self.code_of(self.admin.put_bucket_acl, Bucket="box", AccessControlPolicy=policy),
+                         "AccessControlListNotSupported")
+        self.admin.put_object(Bucket="box", Key="k", Body=b"x")
+        self.assertEqual(self.code_of(self.admin.put_object_acl, Bucket="box", Key="k", AccessControlPolicy=policy),
+                         "AccessControlListNotSupported")
+        grants = self.admin.get_bucket_acl(Bucket="box")["Grants"]
+        self.assertEqual([(grant["Grantee"].get("ID"), grant["Permission"]) for grant in grants],
+                         [("filestoraged", "FULL_CONTROL")])
+        policy["Grants"] = [{"Grantee": {"ID": "filestoraged", "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]
+        self.admin.put_bucket_acl(Bucket="box", AccessControlPolicy=policy)  # private, said in full: kept
+
+    def test_minios_versioning_exclusions_are_refused_and_nothing_changes(self):
+        for extra in ("<ExcludeFolders>true</ExcludeFolders>",
+                      "<ExcludedPrefixes><Prefix>tmp/</Prefix></ExcludedPrefixes>"):
+            with self.subTest(extra=extra):
+                body = ("<VersioningConfiguration><Status>Enabled</Status>%s</VersioningConfiguration>"
+                        % extra).encode()
+                reply = self.s3("PUT", "/box", body, query={"versioning": ""}, key_pair=self.key_pair())
+                self.assertEqual(reply.status, 501, reply)
+                self.assertIn(b"<Code>NotImplemented</Code>", reply.body)
+        self.assertNotIn("Status", self.admin.get_bucket_versioning(Bucket="box"))
+
+
 class WritesModeAclTests(EdgeCase):
     config_overrides = {"s3_api": "127.0.0.1:0", "auth": "writes"}
 

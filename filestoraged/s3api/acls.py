@@ -96,6 +96,7 @@ def _canned_of(raw: bytes) -> str:
     root = read_xml(raw, "AccessControlPolicy")
     listed = child(root, "AccessControlList")
     public: dict = {}
+    owned = False
     for grant in children(listed, "Grant") if listed is not None else []:
         grantee, permission = child(grant, "Grantee"), (text_of(grant, "Permission") or "").strip()
         uri = (text_of(grantee, "URI") or "").strip() if grantee is not None else ""
@@ -104,6 +105,11 @@ def _canned_of(raw: bytes) -> str:
         elif grantee is None or (text_of(grantee, "ID") or "").strip() != OWNER or permission != "FULL_CONTROL":
             raise BadRequest("only the grants of a canned ACL are kept here (the owner %s's FULL_CONTROL, and "
                              "AllUsers' or AuthenticatedUsers' READ)" % OWNER).as_s3("AccessControlListNotSupported")
+        else:
+            owned = True
+    if not owned:  # S3 would keep a list without it: nobody, the owner included, granted anything
+        raise BadRequest("an ACL without the owner %s's FULL_CONTROL is not kept here: the owner keeps it (send "
+                         "that grant, or x-amz-acl: private)" % OWNER).as_s3("AccessControlListNotSupported")
     if not public:
         return "private"
     if len(public) == 1:

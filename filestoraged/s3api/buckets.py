@@ -9,7 +9,7 @@ from ..catalog.names import bucket_name
 from ..errors import BadRequest, Conflict, NotImplementedHere
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.fields import whole_number
-from .answers import MAX_XML, Element, iso_time, owner, read_xml, text_of, xml_answer
+from .answers import MAX_XML, Element, iso_time, local_name, owner, read_xml, text_of, xml_answer
 from .versions import read_entry, version_header
 from .signatures import Caller
 from .acls import OWNER, acl_answer, acl_of_request, asked_acl
@@ -103,6 +103,14 @@ class BucketOperations:
         root = read_xml(request.body(MAX_XML).read_all(), "VersioningConfiguration")
         if (text_of(root, "MfaDelete") or "Disabled").strip() != "Disabled":
             raise NotImplementedHere("MFA delete is not offered here").as_s3("NotImplemented")
+        for element in root:
+            name = local_name(element.tag)
+            if name in ("ExcludeFolders", "ExcludedPrefixes"):  # MinIO's: versions of some keys not kept
+                raise NotImplementedHere("%s (MinIO's) is not carried out here: every key of a versioned bucket "
+                                         "keeps its versions" % name).as_s3("NotImplemented")
+            if name not in ("Status", "MfaDelete"):
+                raise BadRequest("VersioningConfiguration takes Status and MfaDelete, not %s" % name[:40]
+                                 ).as_s3("MalformedXML")
         status = (text_of(root, "Status") or "").strip()
         if status not in VERSIONING:
             raise BadRequest("Status is Enabled or Suspended").as_s3("MalformedXML")

@@ -36,6 +36,7 @@ from .multipart import MultipartOperations
 from .objects import ObjectOperations
 from .signatures import Signatures, allow, may
 from .tagging import TaggingOperations
+from .unkept import refuse_unmet
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ class S3Face:
             if operation.acl is not None:
                 caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"))
             allow(caller, need)
+        refuse_unmet(operation.name, request.headers)
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
         if bucket is not None and "Origin" in request.headers:  # a browser's: the bucket's CORS rules say
