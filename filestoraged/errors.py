@@ -7,6 +7,7 @@ Anything that is not a ``FileStoreError`` becomes a logged ``500 internal``.
 
 from __future__ import annotations
 
+import logging
 from typing import Dict, Optional, Sequence, Tuple, Type
 
 
@@ -256,6 +257,11 @@ class InsufficientStorage(FileStoreError):
     message = "insufficient storage"
 
 
+class QuotaReached(InsufficientStorage):
+    """The ``--max-bytes`` quota would be passed: the operator's own bound,
+    answered as a full disk is."""
+
+
 # The one table: exception class -> (HTTP status, error code). Looked up along
 # the class's MRO so a subclass inherits its parent's row.
 HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
@@ -288,6 +294,23 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
 
 INTERNAL = (500, "internal")
 
+# How loud an error answered to a request is in the daemon's log, by class
+# (along the MRO; a server error not named here is an error): ERROR for
+# what the operator must act on (a bug: anything not a ``FileStoreError``;
+# corruption; the disk full; the store unreachable or answering nonsense),
+# WARNING for what the operator may want to know (the quota they set,
+# reached), INFO for answers to what a client asked (a feature not
+# offered, no connection free, another HTTP version). A client's other
+# faults are the access log's.
+LOG_LEVELS: Dict[Type[FileStoreError], int] = {
+    CorruptObject: logging.ERROR,
+    InsufficientStorage: logging.ERROR,
+    QuotaReached: logging.WARNING,
+    TooManyConnections: logging.INFO,
+    NotImplementedHere: logging.INFO,
+    VersionNotSupported: logging.INFO,
+}
+
 
 def http_status(error: BaseException) -> Tuple[int, str]:
     """Return ``(status, code)`` for an exception; unknown ones are ``500 internal``."""
@@ -296,6 +319,18 @@ def http_status(error: BaseException) -> Tuple[int, str]:
         if row is not None:
             return row
     return INTERNAL
+
+
+def log_level(error: BaseException) -> Optional[int]:
+    """The level ``error``, answered to a request, is logged at (see
+    ``LOG_LEVELS``); None: not logged beyond the access log."""
+    if not isinstance(error, FileStoreError):
+        return logging.ERROR
+    for cls in type(error).__mro__:
+        level = LOG_LEVELS.get(cls)  # type: ignore[call-overload]
+        if level is not None:
+            return level
+    return logging.ERROR if http_status(error)[0] >= 500 else None
 
 
 def extra_headers(error: BaseException) -> Dict[str, str]:

@@ -14,7 +14,9 @@ import time
 import unittest
 
 from filestoraged.logs import FLUSH_EVERY
+from filestoraged.storage.names import DEFAULT
 
+from .s3api_support import S3ApiCase
 from .support import ROOT, Daemon
 
 ACCESS_LINE = re.compile(r'^\S+ \S+ INFO filestoraged\.access: 127\.0\.0\.1 "GET /kv/n\d+" 404 \d+ [\d.]+ms$')
@@ -120,3 +122,30 @@ class DaemonAccessLogTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LevelsTests(S3ApiCase):
+    """ERROR is for what the operator must act on: an answer to what a
+    client asked (an S3 operation not offered, the quota the operator set)
+    is not one (a conformance suite's run logged over a thousand such
+    lines at ERROR, burying the daemon's own)."""
+
+    config_overrides = {"s3_api": "127.0.0.1:0", "auth": "off", "max_bytes": 1000}
+
+    def test_refusals_are_told_below_error_and_a_fault_of_ours_at_error(self):
+        with self.assertLogs("filestoraged", "DEBUG") as logs:
+            self.assertEqual(self.s3("GET", "/box", query={"website": ""}).status, 501)
+            self.assertEqual(self.request("POST", "/files", b"x" * 2000).status, 507)
+        levels = {record.getMessage().split(": ", 1)[1].split(" ", 1)[0]: record.levelname
+                  for record in logs.records if ": not_implemented" in record.getMessage()
+                  or ": insufficient_storage" in record.getMessage()}
+        self.assertEqual(levels, {"not_implemented": "INFO", "insufficient_storage": "WARNING"}, logs.output)
+        self.assertEqual([line for line in logs.output if line.startswith("ERROR")], [])
+        oid = self.request("POST", "/files", b"a stored object").json()["hash"]
+        path = self.app.backend.object_path(DEFAULT, oid)
+        os.chmod(path, 0o600)
+        with open(path, "r+b") as stored:  # a byte changed on the disk: the operator's to act on
+            stored.write(b"A")
+        with self.assertLogs("filestoraged", "ERROR") as logs:
+            self.assertEqual(self.request("GET", "/files/" + oid).status, 500)
+        self.assertIn("corrupt", logs.output[0])

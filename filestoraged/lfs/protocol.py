@@ -14,7 +14,7 @@ import logging
 from typing import Any, Callable, Dict, Optional
 
 from ..access.scopes import Need, Scope
-from ..errors import BadRequest, FileStoreError, NotAcceptable, Unauthorized, http_status
+from ..errors import BadRequest, FileStoreError, NotAcceptable, Unauthorized, http_status, log_level
 from ..web.messages import JsonResponse, Request
 from ..wire.accept import accepts
 from ..wire.credentials import basic_credentials
@@ -52,8 +52,9 @@ def lfs_errors(handler: Callable[..., JsonResponse]) -> Callable[..., JsonRespon
 
 def error_answer(error: FileStoreError, request: Request, **extra: Any) -> JsonResponse:
     status, code = http_status(error)
-    if status >= 500:
-        log.error("%s %s: %s %s (request %s)", request.method, request.path, code, error, request.identify())
+    level = log_level(error)
+    if level is not None:
+        log.log(level, "%s %s: %s %s (request %s)", request.method, request.path, code, error, request.identify())
     return answer(status, dict(extra, message=error.text, request_id=request.identify()), error.headers())
 
 

@@ -28,7 +28,7 @@ from contextlib import closing
 from email.utils import formatdate
 from typing import Dict, Union
 
-from ..errors import BadRequest, Conflict, InsufficientStorage, PreconditionFailed, TooLarge, UnsupportedMediaType
+from ..errors import BadRequest, Conflict, PreconditionFailed, QuotaReached, TooLarge, UnsupportedMediaType
 from ..faces import Face
 from ..uploads.targets import Target, from_record
 from ..web.messages import EmptyResponse, JsonResponse, Request
@@ -174,7 +174,7 @@ class ResumableFace(Face):
         limit = self.config.max_bytes
         usage = self.backend.usage() if limit else None
         if usage is not None and usage[1] + pending > limit:
-            raise InsufficientStorage("the %d-byte storage quota has no room for %d bytes of unfinished uploads"
+            raise QuotaReached("the %d-byte storage quota has no room for %d bytes of unfinished uploads"
                                       % (limit, pending))
 
     def _headers(self, upload: Upload, headers: Dict[str, str]) -> Dict[str, str]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Optional
 
-from ..errors import CorruptObject, FileStoreError, RequestTimeout, TooManyConnections, http_status
+from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status, log_level
 from ..logs import access_line
 from ..wire import body, proxies, request_head, response_head
 from . import tls
@@ -209,19 +209,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.write_whole(response)
 
     def failed(self, error: BaseException) -> Response:
-        """The one place a failure becomes an answer: logged when it is the
-        server's (with the traceback for a bug), counted when it is
-        corruption, and answered as the site answers failures."""
+        """The one place a failure becomes an answer: logged as loud as it
+        is the operator's concern (``errors.log_level``: a bug with its
+        traceback), counted when it is corruption, and answered as the site
+        answers failures."""
         if isinstance(error, CorruptObject):
             self.server.app.metrics.integrity_failure()
-        status, code = http_status(error)
+        _, code = http_status(error)
         target = log_target(self.path)
+        level = log_level(error)
         if code == "internal":
             log.error("unhandled error in %s %s", self.command, target, exc_info=error)
-        elif isinstance(error, TooManyConnections):  # load shedding or a stop under way: not a fault
-            log.info("%s %s: %s", self.command, target, error)
-        elif status >= 500:
-            log.error("%s %s: %s %s", self.command, target, code, error)
+        elif level is not None:
+            log.log(level, "%s %s: %s %s", self.command, target, code, error)
         return self.server.site.answer_failure(error, getattr(self, "headers", None), self.path,
                                                self.exchange.parsed)
 

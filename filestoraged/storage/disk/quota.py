@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Tuple
 
-from ...errors import InsufficientStorage
+from ...errors import QuotaReached
 from ...base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
 USAGE_FILE = "usage"  # in <data-dir>/run/
@@ -69,7 +69,7 @@ class Usage:
         counters = self._counters
         with counters.lock:
             if self.max_bytes is not None and counters[_BYTES] + counters[_IN_FLIGHT] + count > self.max_bytes:
-                raise InsufficientStorage("the %d-byte storage quota is used up" % self.max_bytes)
+                raise QuotaReached("the %d-byte storage quota is used up" % self.max_bytes)
             counters[_IN_FLIGHT] += count
             counters[self._slot] += count
 
