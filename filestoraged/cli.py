@@ -195,12 +195,21 @@ def run_move(config) -> int:
         moved = move_to_s3(config)
     except FileStoreError as error:
         return fail("move-to-s3: %s" % error.text, 1)
-    print("moved %s into s3 bucket %s at %s: %d records, %d objects, %s (%d copied now, %d there already)"
-          % (config.data_dir, config.s3_bucket, config.s3_endpoint, moved.records, moved.objects,
-             size_text(moved.bytes), moved.copied, moved.objects - moved.copied))
+    print("moved %s into s3 bucket %s at %s: %d records (%d written now, %d moved before), %d objects, %s "
+          "(%d copied now, %d there already)"
+          % (config.data_dir, config.s3_bucket, config.s3_endpoint, moved.records, moved.written,
+             moved.records - moved.written - len(moved.conflicts), moved.objects, size_text(moved.bytes),
+             moved.copied, moved.objects - moved.copied))
+    if moved.conflicts:
+        print("%d records were changed here since they were moved, or are in the bucket already with another value: "
+              "%s; left as the bucket has them (which is newer, only you know: remove the bucket's to move them "
+              "again)" % (len(moved.conflicts), ", ".join(moved.conflicts[:5])
+                          + (" ..." if len(moved.conflicts) > 5 else "")))
     if moved.missing:
         print("%d not found in the bucket afterwards: %s; run it again" % (
             len(moved.missing), ", ".join(moved.missing[:5]) + (" ..." if len(moved.missing) > 5 else "")))
+        return 1
+    if moved.conflicts:
         return 1
     print("all of it checked in the bucket; start the daemons with --backend s3 --records s3 --s3-endpoint %s "
           "--s3-bucket %s --s3-key-file (a copy of %s)" % (config.s3_endpoint, config.s3_bucket,

@@ -387,3 +387,48 @@ class MoveToS3Tests(SeaweedMixin, unittest.TestCase):
                 path = "/" + link.decode().strip().split("/", 3)[3]
                 self.assertEqual(served.call("GET", path, headers={"X-Password": "pw"}, bearer=False)[1],
                                  b"shared")
+
+    def test_a_second_move_never_writes_an_older_state_over_a_newer_one(self):
+        """docs/SCALING.md lets the move run again. The daemons over the
+        bucket served meanwhile: a download-once link spent, a token
+        revoked. The second run brought both back (the link answered 200
+        again); it writes only what no run wrote."""
+        folder = tempfile.mkdtemp(prefix="fsd-move-again-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        live = os.path.join(folder, "live")
+        os.makedirs(live)
+        done = command("token", "create", "--scope", "admin", "--name", "ops", "--data-dir", live)
+        admin = done.stdout.strip().splitlines()[-1]
+        temp = command("token", "create", "--scope", "files:write", "--name", "temp", "--data-dir", live)
+        temp_secret = temp.stdout.strip().splitlines()[-1]
+        store = Store(self, live, admin)
+        status, link, _ = store.call("PUT", "/file/once.txt", b"read once", {"Max-Downloads": "1"})
+        self.assertEqual(status, 201)
+        path = "/" + link.decode().strip().split("/", 3)[3]
+        store.daemon.stop()
+        target = ("--s3-endpoint", self.store.endpoint, "--s3-bucket", self.bucket)
+        credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        env = dict(os.environ, PYTHONPATH=ROOT, **credentials)
+
+        def move() -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "filestoraged", "move-to-s3", "--data-dir", live, *target],
+                                  capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+
+        first = move()
+        self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
+        shared = ("--backend", "s3", "--records", "s3", *target, "--s3-key-file", os.path.join(live, "s3.key"))
+        served = Store(self, os.path.join(folder, "served"), admin, ("", ""), *shared, env=credentials)
+        self.assertEqual(served.call("GET", path, bearer=False)[:2], (200, b"read once"))
+        self.assertEqual(served.call("GET", path, bearer=False)[0], 410)  # spent
+        revoked = subprocess.run([sys.executable, "-m", "filestoraged", "token", "revoke", "temp", "--data-dir",
+                                  os.path.join(folder, "served"), *shared], capture_output=True, text=True,
+                                 timeout=60, cwd=ROOT, env=env)
+        self.assertEqual(revoked.returncode, 0, revoked.stderr)
+        self.assertEqual(served.call("POST", "/files", b"x", {"Authorization": "Bearer " + temp_secret},
+                                     bearer=False)[0], 401)
+        again = move()
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertEqual(served.call("GET", path, bearer=False)[0], 410)  # still spent
+        self.assertEqual(served.call("POST", "/files", b"x", {"Authorization": "Bearer " + temp_secret},
+                                     bearer=False)[0], 401)  # still revoked
+        self.assertRegex(again.stdout, r"(\d+) records \(0 written now, \1 moved before\)")
