@@ -121,6 +121,29 @@ class S3ApiCase(ServerCase):
         finally:
             conn.close()
 
+    def at_once(self, count: int, method: str, path: str, body: bytes, query) -> list:
+        """The replies to ``count`` copies of one request, signed with an
+        admin key pair, sent together."""
+        pair = self.key_pair()
+        replies, failures = [], []
+        start = threading.Barrier(count)
+
+        def send():
+            try:
+                start.wait(10)
+                replies.append(self.s3(method, path, body, query=query, key_pair=pair))
+            except BaseException as error:  # reported below
+                failures.append(error)
+
+        threads = [threading.Thread(target=send) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            self.assertFalse(thread.is_alive())
+        self.assertEqual(failures, [])
+        return replies
+
     def assertS3Error(self, reply: Reply, status: int, code: str) -> None:
         self.assertEqual(reply.status, status, reply)
         self.assertEqual(reply.headers["Content-Type"], "application/xml")

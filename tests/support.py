@@ -169,12 +169,7 @@ class ServerCase(unittest.TestCase):
         """Send raw bytes, return everything the server sends until it closes."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
             sock.sendall(data)
-            chunks = []
-            while True:
-                piece = sock.recv(65536)
-                if not piece:
-                    return b"".join(chunks)
-                chunks.append(piece)
+            return until_closed(sock)
 
     def send_refused(self, head: bytes, body: bytes) -> bytes:
         """Send a request whose body the server may refuse midway; return its answer."""
@@ -310,6 +305,16 @@ class Trickled:
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
+
+
+def until_closed(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the other end closes."""
+    chunks = []
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            return b"".join(chunks)
+        chunks.append(piece)
 
 
 def database_bytes(data_dir: str) -> bytes:

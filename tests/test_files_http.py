@@ -15,7 +15,7 @@ import filestoraged
 
 from filestoraged.storage.disk import writer as disk_writer
 
-from .support import wait_until, MIB, ServerCase, multipart, payload, sha256
+from .support import wait_until, MIB, ServerCase, multipart, payload, sha256, until_closed
 
 
 class FilesContract:
@@ -408,12 +408,7 @@ class ConnectionTests(ServerCase):
         newcomer.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         waited = select.select([newcomer], [], [], 0.3)[0]  # refused at once before: a 503 was there
         go_on.set()
-        answer = b""
-        while True:
-            piece = newcomer.recv(65536)
-            if not piece:
-                break
-            answer += piece
+        answer = until_closed(newcomer)
         self.assertEqual(waited, [], answer[:100])
         self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:100])
 

@@ -584,30 +584,6 @@ class MultipartTests(S3ApiTestCase):
             reply = self.s3("POST", "/big/k", body, query={"uploadId": upload}, key_pair=pair)
             self.assertS3Error(reply, 400, "MalformedXML")
 
-    def at_once(self, count: int, method: str, path: str, body: bytes, query) -> list:
-        """The replies to ``count`` copies of one signed request sent together."""
-        import threading
-
-        pair = self.key_pair()
-        replies, failures = [], []
-        start = threading.Barrier(count)
-
-        def send():
-            try:
-                start.wait(10)
-                replies.append(self.s3(method, path, body, query=query, key_pair=pair))
-            except BaseException as error:  # reported below
-                failures.append(error)
-
-        threads = [threading.Thread(target=send) for _ in range(count)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-            self.assertFalse(thread.is_alive())
-        self.assertEqual(failures, [])
-        return replies
-
     def test_completions_of_one_upload_at_once(self):
         data = payload(6 * self.MIB, 8)
         for round_ in range(3):

@@ -361,24 +361,7 @@ class CompletionsUnderTheQuotaTests(S3ApiCase):
         self.assertEqual(32 * MIB - self.app.backend.usage()[1], 3 * MIB)  # less room than the object
         body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
                 "</CompleteMultipartUpload>" % etag).encode()
-        pair = self.key_pair()
-        start = threading.Barrier(6)
-        replies, failures = [], []
-
-        def complete() -> None:
-            try:
-                start.wait(10)
-                replies.append(self.s3("POST", "/big/k", body, query={"uploadId": upload}, key_pair=pair))
-            except BaseException as error:  # asserted below
-                failures.append(error)
-
-        threads = [threading.Thread(target=complete) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-            self.assertFalse(thread.is_alive())
-        self.assertEqual(failures, [])
+        replies = self.at_once(6, "POST", "/big/k", body, {"uploadId": upload})
         self.assertEqual([reply.status for reply in replies], [200] * 6, replies)
         self.assertEqual(len({reply.body.split(b"<ETag>")[1] for reply in replies}), 1)
         self.assertEqual(s3.get_object(Bucket="big", Key="k")["Body"].read(), data)

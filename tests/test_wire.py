@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-from .support import ServerCase, sha256
+from .support import ServerCase, sha256, until_closed
 
 
 def status_of(answer: bytes) -> int:
@@ -169,11 +169,6 @@ class FramingTests(ServerCase):
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 24\r\n\r\n"
                          b"DELETE /files/x HTTP/1.1"
                          b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            answer = b""
-            while True:
-                piece = sock.recv(65536)
-                if not piece:
-                    break
-                answer += piece
+            answer = until_closed(sock)
         self.assertEqual(answer.count(b"HTTP/1.1 200 OK"), 2, answer)
         self.assertNotIn(b"405", answer)

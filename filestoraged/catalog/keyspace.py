@@ -137,8 +137,8 @@ class Keyspace:
             standing: List[Bucket] = []
 
             def judged(old: Entry) -> None:
+                judge(old)  # first: a delete refused keeps nothing
                 self._settle(bucket, key, old, kept, standing)
-                judge(old)
 
             with self.keys.records.batch():  # the key, its settings and the version kept: one commit where it can
                 old = self.keys.delete(name, key, judged)
