@@ -8,7 +8,10 @@ WebDAV face would call the same), so that four things always agree:
 - in a versioned bucket, the version a write or a delete replaces is kept
   (``versions``) before the key's record changes, and a delete leaves a
   delete marker; while versioning is suspended the ``null`` version is
-  the one replaced;
+  the one replaced; which it is follows the bucket's settings as they
+  stand at the commit (read there, never the request's view of them:
+  ``_settle``), so a version locked while a request's body came slowly is
+  never what it destroys;
 - the bucket still stands once the key is written (``buckets``): a bucket
   deleted, or being deleted, meanwhile takes the key back, so no key
   outlives its bucket and comes back with a bucket made again under its
