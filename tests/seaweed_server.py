@@ -27,7 +27,7 @@ from typing import List, Optional
 
 from filestoraged.storage.s3.client import S3Client
 
-from .support import free_port, required
+from .support import free_ports, required
 
 REQUIRED = required("S3")
 ACCESS_KEY, SECRET_KEY = "filestoraged-test", "filestoraged-test-secret"
@@ -52,14 +52,26 @@ class Seaweed:
     then SIGKILL after a few seconds: it can take long to stop)."""
 
     def __init__(self) -> None:
-        binary = weed_binary()
+        # A port found free may be taken before weed binds it (by another
+        # of its own services, drawn at random too: seen once in CI): the
+        # ports are drawn apart from each other, and a start that lost one
+        # is made again on new ports.
+        for _ in range(3):
+            try:
+                self._start(weed_binary())
+                return
+            except _PortTaken:
+                self.stop()
+        raise RuntimeError("weed mini found a port taken on three starts")
+
+    def _start(self, binary: str) -> None:
         self.folder = tempfile.mkdtemp(prefix="fsd-seaweed-")
-        self.port = free_port()
-        ports = {name: free_port() for name in (
-            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-            "s3.port.grpc", "admin.port", "admin.port.grpc")}
+        names = ("s3.port", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+                 "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc")
+        ports = dict(zip(names, free_ports(len(names))))
+        self.port = ports["s3.port"]
         command = [binary, "mini", "-dir=" + self.folder, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                   "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port=%d" % self.port,
+                   "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
                    "-s3.port.iceberg=0", "-s3.port.lance=0"] + ["-%s=%d" % item for item in ports.items()]
         env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
         self.log = open(os.path.join(self.folder, "weed.log"), "wb")
@@ -105,6 +117,9 @@ class Seaweed:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                with open(self.log.name, "rb") as said:
+                    if b"address already in use" in said.read():
+                        raise _PortTaken(self.log.name)
                 raise RuntimeError("weed mini exited: see " + self.log.name)
             try:
                 probe = self.client("probe-%d" % os.getpid())
@@ -125,6 +140,10 @@ class Seaweed:
                 self.process.wait(10)
         self.log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _PortTaken(RuntimeError):
+    """weed exited because a port it was given was taken meanwhile."""
 
 
 _shared: Optional[Seaweed] = None
@@ -168,12 +187,13 @@ class SeaweedCluster:
         self.volumes = volumes
         self.folder = tempfile.mkdtemp(prefix="fsd-cluster-")
         self.processes = {}
-        port = {name: free_port() for name in ("master", "master.grpc", "filer", "filer.grpc", "s3", "s3.grpc")}
+        drawn = free_ports(10)  # apart from each other: two services never drew one port
+        port = dict(zip(("master", "master.grpc", "filer", "filer.grpc", "s3", "s3.grpc"), drawn))
         self.master = "127.0.0.1:%d.%d" % (port["master"], port["master.grpc"])
         self._start("master", "master", "-port=%d" % port["master"], "-port.grpc=%d" % port["master.grpc"],
                     "-mdir=" + self._dir("master"), "-defaultReplication=001", "-telemetry=false",
                     "-volumeSizeLimitMB=64")
-        self.volume_ports = [(free_port(), free_port()) for _ in range(2)]
+        self.volume_ports = [(drawn[6], drawn[7]), (drawn[8], drawn[9])]
         for index in range(2):
             self.start_volume(index)
         self._start("filer", "filer", "-port=%d" % port["filer"], "-port.grpc=%d" % port["filer.grpc"],

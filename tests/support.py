@@ -487,6 +487,16 @@ def free_port() -> int:
     raise RuntimeError("no free port found in 20000-32000")
 
 
+def free_ports(count: int) -> List[int]:
+    """``count`` different ports, each found free (``free_port``)."""
+    found: List[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port not in found:
+            found.append(port)
+    return found
+
+
 def wait_for_port(port: int, process=None, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
