@@ -28,8 +28,9 @@ from ..storage.names import repository
 from .buckets import Bucket, Buckets
 from .claims import Claims
 from .keys import Entry, Keys
-from .locks import guard, kept_until
+from .locks import guard
 from .pins import Pin
+from .version_rules import change, may_replace, retention
 from .versions import NULL, Version, Versions, checked_id, label, new_version_id
 
 
@@ -67,7 +68,7 @@ class Keyspace:
 
         def settle(old: Optional[Entry]) -> Entry:
             now = self._settle(bucket, key, old, kept, standing)
-            if old is not None and not replaces and now.versioning != "Enabled":
+            if old is not None and not may_replace(replaces, now.versioning):
                 raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace "
                                          "them" % key[:200])
             return _as_written(entry, now)
@@ -98,7 +99,7 @@ class Keyspace:
         self._drop_stale(bucket.name, key, kept, replaced)
         if replaced is not None and replaced.oid != written.oid:
             self.claims.unname(bucket.name, replaced.oid, key)  # kept, its version's name holds the bytes
-        if standing[0].versioning == "Suspended":
+        if change(standing[0].versioning, replaced).drops_null:
             self._drop_older_null(bucket.name, key)
         return written
 
@@ -149,7 +150,8 @@ class Keyspace:
             self._drop_stale(name, key, kept, old)
             if old is not None:
                 self.claims.unname(name, old.oid, key)
-            if not settings.versioning:
+            rule = change(settings.versioning, old, delete=True)
+            if not rule.marker:
                 return Forgotten(None, False)
             if old is None and condition is not None:
                 newest = self.versions.of(name, key, 1)
@@ -157,9 +159,9 @@ class Keyspace:
                     return Forgotten(None, False)  # nothing to judge, nor to mark: a delete of nothing
                 if newest[0].entry is None:
                     judge(None)  # the key's newest version is a delete marker
-            if settings.versioning == "Suspended":
+            if rule.drops_null:
                 self._drop_older_null(name, key)
-            marker = self.versions.mark(name, key, new_version_id() if settings.versioning == "Enabled" else None)
+            marker = self.versions.mark(name, key, new_version_id() if rule.new_id else None)
             return Forgotten(marker.id, True)
         version_id = checked_id(version_id)
         now = self.keys.records.now()
@@ -254,7 +256,7 @@ class Keyspace:
         the version locked reads the settings that locked it."""
         now = self.buckets.standing(bucket)
         standing[:] = [now]
-        if old is not None and now.versioning and not (now.versioning == "Suspended" and old.version is None):
+        if old is not None and change(now.versioning, old).keeps:
             kept.append(old)
             self.claims.name(now.name, old.oid, key, label(old))
             self.versions.keep(now.name, key, old)
@@ -314,19 +316,9 @@ class Keyspace:
 def _as_written(entry: Entry, bucket: Bucket) -> Entry:
     """``entry`` as a write into ``bucket`` (its settings at the commit)
     makes it: a version id where versioning is enabled, and the bucket's
-    default retention where the write asked for none."""
-    version = new_version_id() if bucket.versioning == "Enabled" else None
-    lock = _with_default(entry, bucket.lock)
+    default retention where the write asked for none (``version_rules``)."""
+    version = new_version_id() if change(bucket.versioning, None).new_id else None
+    lock = retention(entry.lock, bucket.lock, entry.modified)
     if version != entry.version or lock is not entry.lock:  # copied only where something changes
         entry = replace(entry, version=version, lock=lock)
     return entry
-
-
-def _with_default(entry: Entry, lock: Optional[dict]) -> Optional[dict]:
-    """``entry``'s lock, with the bucket's default retention where the
-    write asked for none (``lock``: the bucket's object lock, if on)."""
-    default = (lock or {}).get("default")
-    if not default or (entry.lock or {}).get("until") is not None:
-        return entry.lock
-    return dict(entry.lock or {}, mode=default["mode"],
-                until=kept_until(entry.modified + float(default["days"]) * 86400))

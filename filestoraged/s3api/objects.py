@@ -22,6 +22,7 @@ from ..base.header_values import header_value, media_type
 from ..catalog.buckets import Bucket
 from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.keyspace import Forgotten
+from ..catalog.version_rules import may_replace
 from ..catalog.versions import checked_id
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
@@ -331,7 +332,7 @@ def create_only(caller: Caller, keys, bucket: Bucket, key: str, if_match: Option
     name = bucket.name
     if may(caller, Need(Scope("data", "write", name, key))):
         return False
-    if bucket.versioning != "Enabled" and (if_match is not None or keys.get(name, key) is not None):
+    if not may_replace(False, bucket.versioning) and (if_match is not None or keys.get(name, key) is not None):
         raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
                         % (caller.name, name, name, "" if if_match else ": %s exists" % key[:200])
                         ).as_s3("AccessDenied")

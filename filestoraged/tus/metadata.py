@@ -23,6 +23,7 @@ from typing import Callable, Dict, Optional
 from ..access.scopes import Need, Scope
 from ..base.header_values import file_name, media_type
 from ..catalog.names import bucket_name, object_key
+from ..catalog.version_rules import may_replace
 from ..errors import BadRequest, PreconditionFailed
 from ..sharing.rules import MAX_DOWNLOADS
 from ..uploads.targets import FilesTarget, RepositoryTarget, ResumedKeyTarget, ShareTarget, Target, Terms
@@ -104,7 +105,7 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     grant.require(Need(Scope("data", "create", name, key)))  # before saying what exists
     bucket = app.buckets.require(name)
     create_only = not grant.allows(Scope("data", "write", bucket.name, key))  # judged again at the commit
-    if create_only and bucket.versioning != "Enabled" and app.keys.get(bucket.name, key) is not None:
+    if not may_replace(not create_only, bucket.versioning) and app.keys.get(bucket.name, key) is not None:
         # learned now, not after every byte
         raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace them"
                                  % key[:200])
