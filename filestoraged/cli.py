@@ -208,8 +208,7 @@ def run_move(config) -> int:
     if moved.missing:
         print("%d not found in the bucket afterwards: %s; run it again" % (
             len(moved.missing), ", ".join(moved.missing[:5]) + (" ..." if len(moved.missing) > 5 else "")))
-        return 1
-    if moved.conflicts:
+    if moved.conflicts or moved.missing:
         return 1
     print("all of it checked in the bucket; start the daemons with --backend s3 --records s3 --s3-endpoint %s "
           "--s3-bucket %s --s3-key-file (a copy of %s)" % (config.s3_endpoint, config.s3_bucket,

@@ -170,15 +170,11 @@ class Access:
                     return "writes"
         return self.mode
 
-    def check_host(self, headers, host: Optional[str]) -> None:
-        """Where this request is let in without a token (``off``),
-        ``Misdirected`` (421) unless ``host``, the name it came by, is one
-        the daemon answers to (``hosts``: DNS rebinding)."""
-        if self.mode_for(headers) == "off":
-            self.hosts.check(host)
-
     def knows_host(self, headers, host: Optional[str]) -> bool:
-        """Whether ``check_host`` lets the request go on."""
+        """Whether a request that came by the name ``host`` may go on: any
+        name where it proves a token (``writes``, ``all``); where it is let
+        in without one (``off``), only a name the daemon answers to
+        (``hosts``: DNS rebinding; ``hosts.check`` says why not)."""
         return self.mode_for(headers) != "off" or self.hosts.knows(host)
 
     def grant(self, need: Optional[Need], captures: Mapping[str, str], headers, address: Callable[[], str]

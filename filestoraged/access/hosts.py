@@ -25,10 +25,12 @@ name never holds (nor the console's cookie), so no name is refused there.
 from __future__ import annotations
 
 import ipaddress
-from typing import FrozenSet, Optional, Tuple
+from typing import Dict, FrozenSet, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import Misdirected
+
+JUDGED_KEPT = 1024  # names whose answer is kept (a client may send any: past it, all are judged again)
 
 
 class KnownHosts:
@@ -39,12 +41,21 @@ class KnownHosts:
         self.exact: FrozenSet[str] = frozenset([name for name in names if not name.startswith(".")]
                                                + ([public] if public else []))
         self.under: Tuple[str, ...] = tuple(name for name in names if name.startswith("."))
+        self._judged: Dict[str, bool] = {}  # host -> known: asked every request, mostly of one or two names
 
     def knows(self, host: Optional[str]) -> bool:
         """Whether ``host`` (a Host header's ``host[:port]``, already checked
         for its form; None where the request named none) is a name of ours."""
         if host is None or self.any:
             return True
+        known = self._judged.get(host)
+        if known is None:
+            if len(self._judged) >= JUDGED_KEPT:
+                self._judged.clear()
+            known = self._judged[host] = self._judge(host)
+        return known
+
+    def _judge(self, host: str) -> bool:
         name = _name_of(host).lower()
         if name.startswith("["):
             return True  # an IPv6 literal

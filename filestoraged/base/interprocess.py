@@ -15,7 +15,8 @@ import os
 import secrets
 import struct
 import threading
-from typing import Dict, Optional, Tuple
+import time
+from typing import Callable, Dict, Optional, Tuple
 
 _SLOT = struct.Struct("q")
 # Linux's struct flock (64-bit): l_type, l_whence, l_start, l_len, l_pid.
@@ -126,6 +127,17 @@ class NamedLocks:
             os.close(fd)
             return None
         return Held(fd)
+
+    def hold_within(self, name: str, exclusive: bool, seconds: float, pause: Callable[[float], object],
+                    step: float) -> Optional["Held"]:
+        """``try_hold`` asked again, ``pause(step)`` between the looks, for up
+        to ``seconds``; None if the hold could not be had by then."""
+        deadline = time.monotonic() + seconds
+        while True:
+            held = self.try_hold(name, exclusive)
+            if held is not None or time.monotonic() >= deadline:
+                return held
+            pause(step)
 
     def held(self, name: str) -> bool:
         """Whether anyone (any thread of any process) holds ``name`` now.

@@ -67,7 +67,8 @@ class Keyspace:
         standing: List[Bucket] = []
 
         def settle(old: Optional[Entry]) -> Entry:
-            now = self._settle(bucket, key, old, kept, standing)
+            now = self._settle(bucket, key, old, kept)
+            standing[:] = [now]
             if old is not None and not may_replace(replaces, now.versioning):
                 raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace "
                                          "them" % key[:200])
@@ -142,7 +143,7 @@ class Keyspace:
 
             def judged(old: Entry) -> None:
                 judge(old)  # first: a delete refused keeps nothing
-                self._settle(bucket, key, old, kept, standing)
+                standing[:] = [self._settle(bucket, key, old, kept)]
 
             with self.keys.records.batch():  # the key, its settings and the version kept: one commit where it can
                 old = self.keys.delete(name, key, judged)
@@ -238,12 +239,11 @@ class Keyspace:
         """Whether any key, older version or delete marker is in the bucket."""
         return self.keys.any(bucket) or self.versions.any(bucket)
 
-    def _settle(self, bucket: Bucket, key: str, old: Optional[Entry], kept: List[Entry],
-                standing: List[Bucket]) -> Bucket:
+    def _settle(self, bucket: Bucket, key: str, old: Optional[Entry], kept: List[Entry]) -> Bucket:
         """The commit of a write or delete of ``key`` that replaces ``old``
         (None: nothing), judged by the bucket's settings as they stand now
-        (``Buckets.standing``), which are the bucket returned (and left in
-        ``standing``): ``old`` kept as a version under versioning enabled,
+        (``Buckets.standing``), which are the bucket returned: ``old`` kept
+        as a version under versioning enabled,
         and under suspended unless it is the ``null`` version (replaced);
         each one kept is added to ``kept``.
 
@@ -255,7 +255,6 @@ class Keyspace:
         a change of the very record the swap names, so a write that read
         the version locked reads the settings that locked it."""
         now = self.buckets.standing(bucket)
-        standing[:] = [now]
         if old is not None and change(now.versioning, old).keeps:
             kept.append(old)
             self.claims.name(now.name, old.oid, key, label(old))

@@ -133,12 +133,7 @@ class Pins:
         if self.locks is None:
             yield True
             return
-        deadline = time.monotonic() + wait
-        while True:
-            held = self.locks.try_hold(blob(bucket, oid), exclusive=True)
-            if held is not None or time.monotonic() >= deadline:
-                break
-            self._stop.wait(REMOVAL_STEP)
+        held = self.locks.hold_within(blob(bucket, oid), True, wait, self._stop.wait, REMOVAL_STEP)
         try:
             yield held is not None
         finally:

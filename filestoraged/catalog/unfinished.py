@@ -66,15 +66,9 @@ class Unfinished:
         if self.locks is None:
             yield
             return
-        deadline = time.monotonic() + COMPLETING_WAIT
-        name = "completing:" + upload_id
-        while True:
-            held = self.locks.try_hold(name, True)
-            if held is not None:
-                break
-            if time.monotonic() > deadline:
-                raise BackendUnavailable("another completion of the upload %s is still under way; retry" % upload_id)
-            time.sleep(COMPLETING_STEP)
+        held = self.locks.hold_within("completing:" + upload_id, True, COMPLETING_WAIT, time.sleep, COMPLETING_STEP)
+        if held is None:
+            raise BackendUnavailable("another completion of the upload %s is still under way; retry" % upload_id)
         with held:
             yield
 

@@ -140,8 +140,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             # A stopping server answers every request it reads, the hot
             # ready-made ones too, with close: the client's next goes elsewhere.
             self.close_connection = self.server.stopping or not request_head.keeps_alive(version, self.headers)
-            if not (self.server.app.access.knows_host(self.headers, self.reached_as())
-                    and self.answer_ready_made()):
+            # Asked once a request: the ready-made answers and routing both go by it.
+            self.host_known = self.server.app.access.knows_host(self.headers, self.reached_as())
+            if not (self.host_known and self.answer_ready_made()):
                 self.dispatch()
         except (TimeoutError, socket.timeout, ConnectionError):
             self.close_connection = True  # an idle, slow or vanished client: drop it
@@ -164,12 +165,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         site = self.server.site
         access = self.server.app.access
         if (self.command == "OPTIONS" and self.exchange.cors_fields.startswith("Access-Control-Allow-Origin")
-                and "Access-Control-Request-Method" in self.headers and access.knows_host(self.headers,
-                                                                                         self.reached_as())):
+                and "Access-Control-Request-Method" in self.headers and self.host_known):
             self.answer_preflight(path)
             return
         try:
-            access.check_host(self.headers, self.reached_as())
+            if not self.host_known:
+                access.hosts.check(self.reached_as())  # Misdirected (421), naming the name
             handler, captures, self.exchange.face, need = site.router.match(self.command, path)
             if query:
                 site.router.check_query(path, query)
