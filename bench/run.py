@@ -1,5 +1,6 @@
 """Benchmarks, run by hand:
-``python -m bench.run [--runs N] [--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console] [--against REV]``.
+``python -m bench.run [--runs N] [--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs]
+[--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -237,13 +238,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
-                                           "scale", "console"],
+                                           "scale", "console", "costs"],
                         help="run one group only (scale and console run only when asked: they fill a store of "
                         "--objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
     parser.add_argument("--links", type=int, default=100_000, help="scale: share links made at the end")
-    parser.add_argument("--against", metavar="REV", help="kv: the commit whose key-value store is the reference "
-                        "(the group runs only when given)")
+    parser.add_argument("--against", metavar="REV", help="kv, costs: the commit measured beside this "
+                        "checkout (kv runs only when it is given)")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fsd-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     report = Report()
@@ -282,6 +283,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import kv_bench
 
             kv_bench.run(work, args.runs, report, args.against)
+        if args.only == "costs":
+            from . import key_costs
+
+            key_costs.run(work, args.runs, report, args.against)
         if args.only == "scale":
             from . import scale_bench
 
