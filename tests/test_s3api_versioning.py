@@ -25,6 +25,7 @@ from filestoraged.catalog.keys import Entry, Keys
 from filestoraged.catalog.keyspace import Keyspace
 from filestoraged.catalog.names import encode_key
 from filestoraged.catalog.versions import Versions
+from filestoraged.errors import InsufficientStorage
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.names import repository
 
@@ -158,6 +159,43 @@ class NullVersionTests(VersionCase):
         self.admin.delete_object(Bucket="vers", Key="k", VersionId="0" * 24)
         self.assertEqual(self.read("k"), b"only")  # a version that is not there deleted nothing
         self.assertEqual(self.read("k", VersionId="null"), b"only")
+
+
+class OneCommitTests(VersionCase):
+    """A write or a delete by version id changes the key, its versions and
+    the holds on their bytes in one commit: refused at any step, it changed
+    nothing (the disk full at the last of them, here)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        from botocore.exceptions import ClientError  # boto3_or_skip: imported once boto3 is known to be there
+
+        self.ClientError = ClientError
+
+    def full_at(self, target: str):
+        def full(*args, **kwargs):
+            raise InsufficientStorage("the metadata database cannot grow: the disk is full")
+        return mock.patch(target, full)
+
+    def test_a_delete_by_version_id_refused_midway_leaves_the_key_as_it_was(self):
+        self.enable()
+        first, second = self.put("k", b"one"), self.put("k", b"two")
+        with self.full_at("filestoraged.catalog.keys.Keys.restore"):  # the older one made current again
+            with self.assertRaises(self.ClientError) as refused:
+                self.admin.delete_object(Bucket="vers", Key="k", VersionId=second)
+        self.assertEqual(507, refused.exception.response["ResponseMetadata"]["HTTPStatusCode"])
+        self.assertEqual(b"two", self.read("k"))
+        self.assertEqual([("k", second, True, "version"), ("k", first, False, "version")], self.versions())
+
+    def test_a_write_over_a_key_refused_midway_leaves_the_key_as_it_was(self):
+        self.admin.put_object(Bucket="vers", Key="k", Body=b"one")
+        with self.full_at("filestoraged.catalog.claims.Claims.unname"):  # the replaced bytes let go of
+            with self.assertRaises(self.ClientError) as refused:
+                self.admin.put_object(Bucket="vers", Key="k", Body=b"two")
+        self.assertEqual(507, refused.exception.response["ResponseMetadata"]["HTTPStatusCode"])
+        self.assertEqual(b"one", self.read("k"))
+        self.admin.put_object(Bucket="vers", Key="k", Body=b"two")
+        self.assertEqual(b"two", self.read("k"))
 
 
 class ListingTests(VersionCase):

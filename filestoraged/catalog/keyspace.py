@@ -16,6 +16,12 @@ WebDAV face would call the same), so that four things always agree:
   deleted, or being deleted, meanwhile takes the key back, so no key
   outlives its bucket and comes back with a bucket made again under its
   name.
+
+Where the records make a batch one transaction (SQLite), each write and
+each delete is one commit, the holds it lets go of included: refused at
+any step, it changed nothing. Elsewhere each step stands alone, ordered
+so that a stop between two loses nothing, and what a lost race left is
+mended after (``_drop_stale``).
 """
 
 from __future__ import annotations
@@ -74,35 +80,47 @@ class Keyspace:
                                          "them" % key[:200])
             return _as_written(entry, now)
 
+        atomic = self.keys.records.atomic
         try:
-            # The claim, the version kept and the key in one commit where
-            # the records allow (one fsync, and all or none of them).
+            # The claim, the version kept, the key and what the change does
+            # to the holds on the bytes in one commit where the records
+            # allow (one fsync, and all or none of them).
             with self.keys.records.batch():
                 named = self.claims.name(bucket.name, entry.oid, key)
                 replaced, written = self.keys.put(bucket.name, key, settle, if_match, if_none_match)
                 if pin is not None:
                     self.claims.release(pin)
+                if atomic:
+                    self._written(bucket.name, key, standing[0], replaced, written)
         except BaseException:
-            if named:
+            if named and not atomic:
                 self.claims.unname(bucket.name, entry.oid, key)
             raise
         if pin is not None:
             pin.released = True
-        # Where the batch is one transaction, the bucket was read inside it
-        # (``_settle``): a delete's close either came first, and the write
-        # was refused, or comes after and finds the key. Elsewhere the
-        # bucket is looked at again once the key is written.
-        if not self.keys.records.atomic and not self.buckets.holds(bucket):
-            self.keys.take_back(bucket.name, key, written, replaced)
-            if named:
-                self.claims.unname(bucket.name, entry.oid, key)
-            raise NotFound("the bucket %s was deleted while the key was written" % bucket.name).as_s3("NoSuchBucket")
-        self._drop_stale(bucket.name, key, kept, replaced)
-        if replaced is not None and replaced.oid != written.oid:
-            self.claims.unname(bucket.name, replaced.oid, key)  # kept, its version's name holds the bytes
-        if change(standing[0].versioning, replaced).drops_null:
-            self._drop_older_null(bucket.name, key)
+        if not atomic:
+            # Where the batch is one transaction, the bucket was read inside
+            # it (``_settle``): a delete's close either came first, and the
+            # write was refused, or comes after and finds the key. Elsewhere
+            # the bucket is looked at again once the key is written.
+            if not self.buckets.holds(bucket):
+                self.keys.take_back(bucket.name, key, written, replaced)
+                if named:
+                    self.claims.unname(bucket.name, entry.oid, key)
+                raise NotFound("the bucket %s was deleted while the key was written" % bucket.name
+                               ).as_s3("NoSuchBucket")
+            self._drop_stale(bucket.name, key, kept, replaced)
+            self._written(bucket.name, key, standing[0], replaced, written)
         return written
+
+    def _written(self, bucket: str, key: str, settings: Bucket, replaced: Optional[Entry], written: Entry) -> None:
+        """What a write's commit does to the holds on the bytes: the
+        replaced entry's name goes (kept, its version's name holds them),
+        and so does the older ``null`` version where the write replaces it."""
+        if replaced is not None and replaced.oid != written.oid:
+            self.claims.unname(bucket, replaced.oid, key)
+        if change(settings.versioning, replaced).drops_null:
+            self._drop_older_null(bucket, key)
 
     def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> Optional[Union[Entry, Version]]:
         """The current entry of ``key``; with ``version_id``, that version
@@ -135,6 +153,13 @@ class Keyspace:
         bypassed). Deleting what is not there is no error, as in S3.
         ``condition(entry)``: raises where the version about to go may not
         (None for a delete marker), judged on the very record removed."""
+        # One commit for all of it where the records allow: the version
+        # removed, the one made current again, the holds they let go of.
+        with self.keys.records.batch():
+            return self._forget(bucket, key, version_id, bypass, condition)
+
+    def _forget(self, bucket: Bucket, key: str, version_id: Optional[str], bypass: bool,
+                condition: Optional[Callable[[Optional[Entry]], None]]) -> Forgotten:
         name = bucket.name
         judge = condition or (lambda entry: None)
         if version_id is None:
@@ -145,9 +170,8 @@ class Keyspace:
                 judge(old)  # first: a delete refused keeps nothing
                 standing[:] = [self._settle(bucket, key, old, kept)]
 
-            with self.keys.records.batch():  # the key, its settings and the version kept: one commit where it can
-                old = self.keys.delete(name, key, judged)
-                settings = standing[0] if old is not None else self.buckets.standing(bucket)
+            old = self.keys.delete(name, key, judged)
+            settings = standing[0] if old is not None else self.buckets.standing(bucket)
             self._drop_stale(name, key, kept, old)
             if old is not None:
                 self.claims.unname(name, old.oid, key)
@@ -271,6 +295,8 @@ class Keyspace:
         (``Versions.note_forgotten``), so the kept copy is found and goes;
         a version another writer replaced and kept is no such deletion,
         and stays."""
+        if self.keys.records.atomic:
+            return  # one transaction: no try lost a race, nor was deleted meanwhile
         for old in kept:
             if replaced is not None and label(old) == label(replaced):
                 continue  # the try that won kept it: a version of the key
