@@ -5,8 +5,11 @@ a key prefix (``data:BUCKET/locks/:delete``) lets restic remove its locks."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
+from typing import Dict
+from urllib.parse import urlencode
 
 from .s3api_support import BotoCase, tool_or_skip
 from .support import MIB, payload
@@ -95,6 +98,72 @@ class AppendOnlyTests(BotoCase):
         oid = reply.json()["oid"]
         self.assertError(self.request("DELETE", "/data/backups/" + oid, headers=auth), 403, "forbidden")
 
+
+
+SAME = {"Sec-Fetch-Site": "same-origin", "Host": "localhost"}  # a form sent from the console's own pages
+
+
+class EveryFaceTests(BotoCase):
+    """The append-only rule, one answer on every face: a token that may add
+    keys but not replace them is refused at once (403) where the key names
+    something and the bucket keeps no versions, and adds a version where
+    versioning is enabled: S3 PutObject, CopyObject, CreateMultipartUpload,
+    a resumable upload into the key, the console's upload."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="backups")
+        self.admin.put_object(Bucket="backups", Key="old", Body=b"the first backup")
+        self.admin.put_object(Bucket="backups", Key="other", Body=b"copied")
+        scopes = ["data:backups:create", "data:backups:read"]
+        self.adder = self.client(*scopes)
+        _, self.secret = self.app.tokens.create(scopes, "adder-elsewhere")
+
+    def statuses(self) -> Dict[str, int]:
+        """Each face's answer to the adder's write of ``old``."""
+        from botocore.exceptions import ClientError
+
+        def boto(call, **asked) -> int:
+            try:
+                call(Bucket="backups", Key="old", **asked)
+                return 200
+            except ClientError as error:
+                return error.response["ResponseMetadata"]["HTTPStatusCode"]
+
+        bearer = {"Authorization": "Bearer " + self.secret, "Tus-Resumable": "1.0.0"}
+        meta = ",".join("%s %s" % (name, base64.b64encode(value).decode())
+                        for name, value in (("target", b"s3"), ("bucket", b"backups"), ("key", b"old")))
+        signed_in = self.request("POST", "/console/sign-in", urlencode({"token": self.secret}).encode(),
+                                 dict(SAME, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        boundary = b"everyFace"
+        form = b"".join(b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, name, value)
+                        for name, value in ((b"bucket", b"backups"), (b"prefix", b"")))
+        form += (b'--%s\r\nContent-Disposition: form-data; name="file"; filename="old"\r\n'
+                 b"Content-Type: application/octet-stream\r\n\r\nfrom the console\r\n--%s--\r\n" % (boundary, boundary))
+        return {
+            "PutObject": boto(self.adder.put_object, Body=b"replaced"),
+            "CopyObject": boto(self.adder.copy_object, CopySource="backups/other"),
+            "CreateMultipartUpload": boto(self.adder.create_multipart_upload),
+            "tus": self.request("POST", "/uploads", headers=dict(bearer, **{"Upload-Length": "3",
+                                                                           "Upload-Metadata": meta})).status,
+            "console": self.request("POST", "/console/upload", form, dict(SAME, **{
+                "Cookie": signed_in.headers["Set-Cookie"].split(";", 1)[0],
+                "Content-Type": "multipart/form-data; boundary=" + boundary.decode()})).status,
+        }
+
+    def test_refused_at_once_on_every_face_where_it_would_replace(self):
+        self.assertEqual(self.statuses(), dict.fromkeys(("PutObject", "CopyObject", "CreateMultipartUpload", "tus",
+                                                         "console"), 403))
+        self.assertEqual(self.admin.get_object(Bucket="backups", Key="old")["Body"].read(), b"the first backup")
+
+    def test_a_version_added_on_every_face_where_versioning_is_enabled(self):
+        self.admin.put_bucket_versioning(Bucket="backups", VersioningConfiguration={"Status": "Enabled"})
+        self.assertEqual(self.statuses(), {"PutObject": 200, "CopyObject": 200, "CreateMultipartUpload": 200,
+                                           "tus": 201, "console": 303})
+        listed = self.admin.list_object_versions(Bucket="backups", Prefix="old")["Versions"]
+        self.assertEqual(len(listed), 4)  # the first one (null), and one each of PutObject, CopyObject, console
+        self.assertEqual(self.admin.get_object(Bucket="backups", Key="old", VersionId="null")["Body"].read(),
+                         b"the first backup")
 
 class ResticAppendOnlyTests(ClientCase):
     """restic against an append-only key (restic's and rest-server's

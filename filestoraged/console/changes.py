@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from ..access.scopes import Scope
 from ..access.tokens import Token
 from ..base.header_values import media_type
-from ..catalog.keys import Entry
+from ..catalog.handle import BucketHandle, Described
 from ..catalog.versions import checked_id
 from ..errors import BadRequest
 from ..storage.interface import ObjectStream
@@ -52,9 +52,9 @@ class Changes:
             raise BadRequest("the form names a bucket and the keys to delete")
         for key in keys:  # every one allowed before any goes
             self._require(token, Scope("data", "delete", bucket, key))
-        found = self.app.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         for key in keys:
-            self.app.keyspace.forget(found, key, None if version is None else checked_id(version))
+            found.delete(key, None if version is None else checked_id(version))
         folder = keys[0][:keys[0].rfind("/") + 1]
         return see(views.address("/console/bucket", name=bucket, prefix=folder or None))
 
@@ -75,14 +75,11 @@ class Changes:
         self._require(token, Scope("data", "write", bucket, target))
         if moving:
             self._require(token, Scope("data", "delete", bucket, key))
-        found = self.app.buckets.require(bucket)
-        entry = self._entry(bucket, key, None if version is None else checked_id(version))
-        copied = Entry(entry.oid, entry.size, entry.etag, self.app.records.now(), entry.content_type,
-                       dict(entry.headers), dict(entry.meta), dict(entry.checksums), entry.parts, entry.part_sizes,
-                       entry.part_checksums, tags=entry.tags)
-        self.app.keyspace.name_again(found, target, copied)
+        found = BucketHandle.open(self.app, bucket)
+        entry = found.read(key, None if version is None else checked_id(version))
+        found.copy(target, entry, Described.of(entry))
         if moving:
-            self.app.keyspace.forget(found, key)
+            found.delete(key)
         return see(views.address("/console/object", bucket=bucket, key=target))
 
     def share(self, request: Request) -> Response:
@@ -176,16 +173,17 @@ class Changes:
         return see(views.address("/console/repository", name=repo))
 
     def _store(self, token: Optional[Token], bucket: str, key: str, part) -> None:
-        replaces = self._may(token, Scope("data", "write", bucket, key))
-        if not replaces:
+        may_write = self._may(token, Scope("data", "write", bucket, key))
+        if not may_write:
             self._require(token, Scope("data", "create", bucket, key))
-        found = self.app.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
+        only_adds = found.adds_only(may_write, key, token.name if token else "")
         content_type = media_type(getattr(part, "content_type", None), "the file's Content-Type")
         source = Digested(part)
-        now = self.app.records.now()
-        target = S3KeyTarget(self.app, found, key, content_type, lambda oid: None,
-                             lambda info: Entry(info.oid, info.size, source.md5.hexdigest(), now, content_type),
-                             replaces=replaces)
+        target = S3KeyTarget(found, key, content_type, lambda oid: None,
+                             lambda info: found.entry(info.oid, info.size, source.md5.hexdigest(),
+                                                      Described(content_type)),
+                             replaces=not only_adds)
         target.store(source)
 
 

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs
 from ..access.gate import TokenGrant
 from ..access.scopes import ADMIN, Scope, grants
 from ..access.tokens import Token
-from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, http_status
+from ..errors import AlreadyExists, BadRequest, Forbidden, TooManyRequests, Unauthorized, http_status
+from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
 from ..catalog.versions import Version, checked_id
 from ..faces import Face
@@ -182,10 +183,10 @@ class ConsoleFace(Changes, Face):
         token, who = self._caller(request)
         bucket, key, version = self._target(request)
         self._require(token, Scope("data", "read", bucket, key))
-        entry = self._entry(bucket, key, version)
+        found = BucketHandle.open(self.app, bucket)
+        entry = found.read(key, version)
         versions: List[Version] = []
-        found = self.app.buckets.require(bucket)
-        if found.versioning and version is None:
+        if found.bucket.versioning and version is None:
             versions = self.app.versions.of(bucket, key, 50)
         return views.details(bucket, key, entry, versions, version, who,
                              may_write=self._may(token, Scope("data", "write", bucket, key)),
@@ -296,14 +297,7 @@ class ConsoleFace(Changes, Face):
             raise Forbidden("the token %r may not do this here: it needs %s" % (token.name, scope))
 
     def _entry(self, bucket: str, key: str, version: Optional[str]) -> Entry:
-        found = self.app.keyspace.get(bucket, key, version)
-        if isinstance(found, Version):
-            if found.entry is None:
-                raise NotFound("that version of %s is a delete marker" % key[:200])
-            return found.entry
-        if found is None:
-            raise NotFound("no key %s in bucket %s" % (key[:200], bucket))
-        return found
+        return BucketHandle.open(self.app, bucket).read(key, version)
 
     def _target(self, request: Request) -> Tuple[str, str, Optional[str]]:
         version = request.query.get("version")

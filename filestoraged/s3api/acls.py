@@ -26,10 +26,10 @@ import dataclasses
 from typing import List, Optional, Tuple
 
 from ..access.scopes import Need, Scope
+from ..catalog.handle import BucketHandle
 from ..errors import BadRequest, FileStoreError, NotFound
 from .answers import MAX_XML, Element, child, children, owner, read_xml, text_of, xml_answer
 from .signatures import Caller, may
-from .versions import read_entry
 
 OWNER = "filestoraged"  # the one owner of every bucket and object
 CANNED = ("private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read",
@@ -174,7 +174,7 @@ def _entry(app, bucket, key: str, version: Optional[str], caller: Caller):
     403 follows: whatever else a read would say of the key, a delete
     marker's 405 too, is not said to a caller who may not read it)."""
     try:
-        return read_entry(app, bucket, key, version)
+        return BucketHandle(app, bucket).read(key, version)
     except NotFound:
         if _reads(bucket.acl, caller.scopes is not None) or may(caller, Need(Scope("data", "read", bucket.name))):
             raise

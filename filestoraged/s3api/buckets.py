@@ -5,12 +5,13 @@ ACLs of buckets and objects (Put/Get*Acl: ``acls``)."""
 from __future__ import annotations
 
 from ..catalog.buckets import VERSIONING
+from ..catalog.handle import BucketHandle
 from ..catalog.names import bucket_name
 from ..errors import BadRequest, Conflict, NotImplementedHere
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, iso_time, local_name, owner, read_xml, text_of, xml_answer
-from .versions import read_entry, version_header
+from .versions import version_header
 from .signatures import Caller
 from .acls import OWNER, acl_answer, acl_of_request, asked_acl
 from .unkept import refuse_features
@@ -126,19 +127,19 @@ class BucketOperations:
         return EmptyResponse(200)
 
     def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
-        entry = read_entry(self.app, found, key, request.query.get("versionId"))
+        found = BucketHandle.open(self.app, bucket)
+        entry = found.read(key, request.query.get("versionId"))
         answer = acl_answer(caller.mode, entry.acl, on_bucket=False)
-        answer.headers.update(version_header(found, entry))
+        answer.headers.update(version_header(found.bucket, entry))
         return answer
 
     def put_object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         acl = acl_of_request(request, caller.mode, self.app.config.s3_public_acls)
 
         def setting(entry) -> None:
             entry.acl = acl
 
-        written = self.app.keyspace.amend(bucket, key, request.query.get("versionId"), setting)
-        return EmptyResponse(200, version_header(found, written))
+        written = found.amend(key, request.query.get("versionId"), setting)
+        return EmptyResponse(200, version_header(found.bucket, written))
 

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
+from ..catalog.handle import BucketHandle, Described
 from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.names import object_key
 from ..errors import BadRequest, TooLarge
@@ -33,7 +34,7 @@ from ..wire.request_head import Headers, is_field_name
 from .answers import Element, xml_answer
 from .checksums import CHECKSUM
 from .locking import lock_fields
-from .objects import create_only, stored_fields
+from .objects import adds_only, stored_fields
 from .payloads import Checked
 from .post_policy import MAX_POLICY, read_policy
 from .signatures import Caller, allow, may
@@ -68,7 +69,7 @@ class FormOperations:
         if boundary is None:
             raise BadRequest("a POST to a bucket is an upload from a form: multipart/form-data"
                              ).as_s3("InvalidArgument")
-        found = self.app.buckets.require(bucket)
+        handle = BucketHandle.open(self.app, bucket)
         limit = self.app.config.max_size
         parts = MultipartReader(request.body(limit + MULTIPART_OVERHEAD), boundary).parts()
         fields = Headers()  # the fields as headers: what a PutObject reads from its headers, read the same way
@@ -116,9 +117,11 @@ class FormOperations:
         acl = asked_acl(fields, caller.mode, self.app.config.s3_public_acls)
         content_type = media_type(fields.get("Content-Type"), "Content-Type")
         stored_headers, meta = stored_fields(fields)
-        lock = lock_fields(fields, found, self.app.records.now(), with_body=True)
-        tags = read_tag_set(fields["tagging"].encode("utf-8"), MAX_OBJECT_TAGS) if "tagging" in fields else None
-        only_new = create_only(caller, self.app.keys, found, key)
+        described = Described(content_type, stored_headers, meta,
+                              lock_fields(fields, handle.bucket, self.app.records.now(), with_body=True),
+                              read_tag_set(fields["tagging"].encode("utf-8"), MAX_OBJECT_TAGS)
+                              if "tagging" in fields else None, acl)
+        only_new = adds_only(caller, handle, key)
         least, most = size_range or (0, limit)
         sized = _Sized(file_part, min(most, limit), most < limit)
         stream = Checked(sized, fields, None)
@@ -130,10 +133,9 @@ class FormOperations:
                                  ).as_s3("EntityTooSmall")
 
         def entry(info: ObjectInfo) -> Entry:
-            return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
-                         stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags, acl=acl)
+            return handle.entry(info.oid, info.size, stream.etag(), described, stream.checksums(info.oid))
 
-        target = S3KeyTarget(self.app, found, key, content_type, checks, entry, replaces=not only_new)
+        target = S3KeyTarget(handle, key, content_type, checks, entry, replaces=not only_new)
         with stream:
             stored = target.store(stream)
         for part in parts:  # fields after the file are dropped, as S3 drops them

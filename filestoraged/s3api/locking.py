@@ -17,12 +17,12 @@ from typing import Dict, Optional
 
 from ..access.scopes import ADMIN, Need
 from ..catalog.buckets import Bucket
+from ..catalog.handle import BucketHandle
 from ..catalog.locks import MODES, kept_until, readable, retained, unreadable
 from ..errors import BadRequest, Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, child, iso_time_ms, read_time, read_xml, text_of, xml_answer
 from .signatures import Caller, may
-from .versions import read_entry
 
 MAX_DAYS = 100 * 365  # the longest default retention taken (S3's own limit)
 
@@ -60,7 +60,7 @@ class LockOperations:
         return xml_answer(200, "ObjectLockConfiguration", items)
 
     def put_retention(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self._locked(bucket)
+        found = self._locked(bucket)
         root = read_xml(request.body(MAX_XML).read_all(), "Retention")
         mode = (text_of(root, "Mode") or "").strip() or None
         until_text = (text_of(root, "RetainUntilDate") or "").strip() or None
@@ -70,8 +70,7 @@ class LockOperations:
         until = kept_until(read_time(until_text, "the retain-until date")) if until_text else None
         now = self.app.records.now()
         bypass = bypass_asked(request, caller)
-        self.app.keyspace.relock(bucket, key, request.query.get("versionId"),
-                                 lambda old: retained(old, mode, until, now, bypass))
+        found.relock(key, request.query.get("versionId"), lambda old: retained(old, mode, until, now, bypass))
         return EmptyResponse(200)
 
     def get_retention(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
@@ -82,12 +81,12 @@ class LockOperations:
                                              Element("RetainUntilDate", iso_time_ms(float(lock["until"])))])
 
     def put_legal_hold(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        self._locked(bucket)
+        found = self._locked(bucket)
         status = (text_of(read_xml(request.body(MAX_XML).read_all(), "LegalHold"), "Status") or "").strip()
         if status not in ("ON", "OFF"):
             raise BadRequest("a LegalHold's Status is ON or OFF").as_s3("MalformedXML")
-        self.app.keyspace.relock(bucket, key, request.query.get("versionId"),
-                                 lambda old: dict(readable(old, "the version"), hold=status == "ON"))
+        found.relock(key, request.query.get("versionId"),
+                     lambda old: dict(readable(old, "the version"), hold=status == "ON"))
         return EmptyResponse(200)
 
     def get_legal_hold(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
@@ -96,15 +95,15 @@ class LockOperations:
             raise NotFound("the object has no legal hold").as_s3("NoSuchObjectLockConfiguration")
         return xml_answer(200, "LegalHold", [Element("Status", "ON" if lock["hold"] else "OFF")])
 
-    def _locked(self, bucket: str) -> Bucket:
-        found = self.buckets.require(bucket)
-        if found.lock is None:
+    def _locked(self, bucket: str) -> BucketHandle:
+        found = BucketHandle.open(self.app, bucket)
+        if found.bucket.lock is None:
             raise BadRequest("Bucket is missing Object Lock Configuration").as_s3("InvalidRequest")
         return found
 
     def _lock_of(self, request: Request, bucket: str, key: str) -> dict:
         found = self._locked(bucket)
-        return dict(readable(read_entry(self.app, found, key, request.query.get("versionId")).lock, "the version"))
+        return dict(readable(found.read(key, request.query.get("versionId")).lock, "the version"))
 
 
 def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) -> Optional[dict]:

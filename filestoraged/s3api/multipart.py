@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import media_type
+from ..catalog.handle import BucketHandle, Described
 from ..catalog.keys import Entry
 from ..catalog.parts import Part
 from ..catalog.unfinished import MAX_PART
@@ -40,8 +41,8 @@ from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum
                         upload_checksum)
 from .conditions import write_conditions
 from .tagging import tags_of_header
-from .objects import copy_source, create_only, part_number, stored_fields
-from .versions import read_entry, written_header
+from .objects import adds_only, copy_source, part_number, stored_fields
+from .versions import written_header
 from .locking import lock_fields
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
@@ -58,13 +59,13 @@ class MultipartOperations:
         self.unfinished = app.unfinished
 
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.app.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         refuse_unkept(request.headers)
         acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
-        create_only(caller, self.app.keys, found, key)  # an append-only key learns now, not at completion
+        adds_only(caller, found, key)  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
-        lock = lock_fields(request.headers, found, self.app.records.now())
+        lock = lock_fields(request.headers, found.bucket, self.app.records.now())
         tags = tags_of_header(request.headers)
         fields: Dict[str, object] = {"content_type": media_type(request.headers.get("Content-Type")),
                                      "headers": headers, "meta": meta}
@@ -100,7 +101,7 @@ class MultipartOperations:
         number = part_number(request)
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
-        source = read_entry(self.app, self.app.buckets.require(source_bucket), source_key, source_version)
+        source = BucketHandle.open(self.app, source_bucket).read(source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
         start, end = _copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
         checksum = _checksum(upload)
@@ -116,13 +117,13 @@ class MultipartOperations:
         return xml_answer(200, "CopyPartResult", items)
 
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.app.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         try:
             upload = self._unfinished(request, bucket, key)
         except NotFound:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
-        only_new = create_only(caller, self.app.keys, found, key, if_match)
+        only_new = adds_only(caller, found, key, if_match)
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         checksum = _checksum(upload)
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'), _listed_checksum(item))
@@ -155,17 +156,18 @@ class MultipartOperations:
         kept, stated_sha256 = _object_checksums(request.headers, checksum, parts, total)
         fields: Dict = upload.fields
 
+        described = Described(fields.get("content_type"), dict(fields.get("headers") or {}),
+                              dict(fields.get("meta") or {}), fields.get("lock"), fields.get("tags"), fields.get("acl"))
+
         def entry(info: ObjectInfo) -> Entry:
-            return Entry(info.oid, info.size, etag, self.app.records.now(), fields.get("content_type"),
-                         dict(fields.get("headers") or {}), dict(fields.get("meta") or {}), kept, len(parts),
-                         [part.size for part in parts], [part.checksum for part in parts] if checksum else None,
-                         lock=fields.get("lock"), tags=fields.get("tags"), acl=fields.get("acl"))
+            return found.entry(info.oid, info.size, etag, described, kept, len(parts), [part.size for part in parts],
+                               [part.checksum for part in parts] if checksum else None)
 
         def whole(oid: str) -> None:
             if stated_sha256 is not None and stated_sha256 != sha256_of(oid):
                 raise BadRequest("the SHA256 you specified did not match the object's").as_s3("BadDigest")
 
-        target = S3KeyTarget(self.app, found, key, fields.get("content_type"), whole, entry, if_match,
+        target = S3KeyTarget(found, key, fields.get("content_type"), whole, entry, if_match,
                              if_none_match, replaces=not only_new)
         with self.unfinished.completing(upload.id):  # completions of one upload in turn (on one machine)
             earlier = self._ended_meanwhile(request, bucket, key, upload.id)  # by the one this one waited for

@@ -19,14 +19,13 @@ from urllib.parse import unquote
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
-from ..catalog.buckets import Bucket
 from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.keyspace import Forgotten
-from ..catalog.version_rules import may_replace
+from ..catalog.handle import BucketHandle, Described
 from ..catalog.versions import checked_id
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
-from ..errors import (BadRequest, FileStoreError, Forbidden, NotImplementedHere,
+from ..errors import (BadRequest, FileStoreError, NotImplementedHere,
                       RangeNotSatisfiable)
 from ..storage.interface import ObjectInfo, ObjectStream
 from ..storage.names import repository
@@ -41,7 +40,7 @@ from .payloads import body_stream
 from .locking import bypass_asked, lock_fields, lock_headers
 from .signatures import Caller, allow, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
-from .versions import read_entry, version_header, written_header
+from .versions import version_header, written_header
 from .acls import asked_acl
 from .unkept import refuse_unkept
 
@@ -64,23 +63,23 @@ class ObjectOperations:
     # -- PUT ----------------------------------------------------------------------
 
     def put(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         headers = request.headers
         refuse_unkept(headers)
         acl = asked_acl(headers, caller.mode, self.app.config.s3_public_acls)
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
-        lock = lock_fields(headers, found, self.app.records.now(), with_body=True)
-        tags = tags_of_header(headers)
+        described = Described(content_type, stored_headers, meta,
+                              lock_fields(headers, found.bucket, self.app.records.now(), with_body=True),
+                              tags_of_header(headers), acl)
         if_match, if_none_match = write_conditions(headers)
-        only_new = create_only(caller, self.keys, found, key, if_match)
+        only_new = adds_only(caller, found, key, if_match)
         stream = body_stream(request, caller, self.app.config.max_size)
 
         def entry(info: ObjectInfo) -> Entry:
-            return Entry(info.oid, info.size, stream.etag(), self.app.records.now(), content_type,
-                         stored_headers, meta, stream.checksums(info.oid), lock=lock, tags=tags, acl=acl)
+            return found.entry(info.oid, info.size, stream.etag(), described, stream.checksums(info.oid))
 
-        target = S3KeyTarget(self.app, found, key, content_type, stream.verify, entry, if_match, if_none_match,
+        target = S3KeyTarget(found, key, content_type, stream.verify, entry, if_match, if_none_match,
                              replaces=not only_new)
         with stream:
             stored = target.store(stream)
@@ -99,8 +98,8 @@ class ObjectOperations:
         if caller.scopes is None and caller.mode == "writes" and any(name in request.query for name in OVERRIDES):
             raise BadRequest("Request specific response headers cannot be used for anonymous GET requests"
                              ).as_s3("InvalidRequest")
-        found = self.buckets.require(bucket)
-        entry = read_entry(self.app, found, key, request.query.get("versionId"))
+        found = BucketHandle.open(self.app, bucket)
+        entry = found.read(key, request.query.get("versionId"))
         span = _part_span(request, entry)
         # Checksums are of what is served: the whole object's, a part's own
         # (as S3), none for a range.
@@ -108,7 +107,7 @@ class ObjectOperations:
         headers = entry_headers(entry, asked and span is None)
         if asked and span is not None:
             headers.update(_part_checksum(entry, part_number(request)))
-        headers.update(version_header(found, entry))
+        headers.update(version_header(found.bucket, entry))
         if judge(request.headers, Validators(entry.etag, entry.modified)):  # 304
             return EmptyResponse(304, {name: value for name, value in headers.items()
                                        if name in ("ETag", "Last-Modified")})
@@ -130,8 +129,8 @@ class ObjectOperations:
         if not asked or unknown:
             raise BadRequest("x-amz-object-attributes names one or more of %s%s" % (
                 ", ".join(ATTRIBUTES), "; not %s" % unknown[0][:40] if unknown else "")).as_s3("InvalidArgument")
-        found = self.buckets.require(bucket)
-        entry = read_entry(self.app, found, key, request.query.get("versionId"))
+        found = BucketHandle.open(self.app, bucket)
+        entry = found.read(key, request.query.get("versionId"))
         items: List[Element] = []
         if "ETag" in asked:
             items.append(Element("ETag", entry.etag))
@@ -148,14 +147,14 @@ class ObjectOperations:
             items.append(Element("ObjectSize", str(entry.size)))
         return xml_answer(200, "GetObjectAttributesResponse", items,
                           {"Last-Modified": formatdate(int(entry.modified), usegmt=True),
-                           **version_header(found, entry)})
+                           **version_header(found.bucket, entry)})
 
     # -- DELETE -------------------------------------------------------------------
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
-        forgotten = self.app.keyspace.forget(found, key, request.query.get("versionId"),
-                                             bypass_asked(request, caller), delete_conditions(request.headers))
+        forgotten = BucketHandle.open(self.app, bucket).delete(key, request.query.get("versionId"),
+                                                               bypass_asked(request, caller),
+                                                               delete_conditions(request.headers))
         answer = {}
         if forgotten.version is not None:
             answer["x-amz-version-id"] = forgotten.version
@@ -164,7 +163,7 @@ class ObjectOperations:
         return EmptyResponse(204, answer)
 
     def delete_many(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        found = self.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         root = read_xml(request.body(MAX_XML).read_all(), "Delete")
         quiet = (text_of(root, "Quiet") or "").strip().lower() == "true"
         bypass = bypass_asked(request, caller)
@@ -178,8 +177,7 @@ class ObjectOperations:
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
-                forgotten = self.app.keyspace.forget(found, object_key(name), asked, bypass,
-                                                     listed_delete_conditions(item))
+                forgotten = found.delete(object_key(name), asked, bypass, listed_delete_conditions(item))
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
             except FileStoreError as error:
@@ -194,16 +192,16 @@ class ObjectOperations:
         """A new name for the bytes another key names: within a bucket the
         same stored object (nothing copied), from another bucket the bytes
         stored in this one (one pass over them)."""
-        target_bucket = self.buckets.require(bucket)
+        target = BucketHandle.open(self.app, bucket)
         refuse_unkept(request.headers)
         acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)  # never the source's, as S3
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
         # first: a bucket it may not read is 403 either way
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
-        source = read_entry(self.app, self.buckets.require(source_bucket), source_key, source_version)
+        source = BucketHandle.open(self.app, source_bucket).read(source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
-        only_new = create_only(caller, self.keys, target_bucket, key)
-        lock = lock_fields(request.headers, target_bucket, self.app.records.now())
+        only_new = adds_only(caller, target, key)
+        lock = lock_fields(request.headers, target.bucket, self.app.records.now())
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise BadRequest("x-amz-metadata-directive is COPY or REPLACE").as_s3("InvalidArgument")
@@ -215,23 +213,21 @@ class ObjectOperations:
                 raise BadRequest("copying a key onto itself changes nothing: send x-amz-metadata-directive: "
                                  "REPLACE").as_s3("InvalidRequest")
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
-        now = self.app.records.now()
-        entry = Entry(source.oid, source.size, source.etag, now, content_type, stored_headers, meta,
-                      dict(source.checksums), source.parts, lock=lock, tags=copied_tags(request.headers, source),
-                      acl=acl)
+        described = Described(content_type, stored_headers, meta, lock, copied_tags(request.headers, source), acl)
         if source_bucket == bucket:
-            written = self.app.keyspace.name_again(target_bucket, key, entry, replaces=not only_new)
+            written = target.copy(key, source, described, replaces=not only_new)
         else:
+            entry = target.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
+                                 source.part_sizes, source.part_checksums)
             with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                     closing(ObjectStream(obj)) as stream:
-                target = S3KeyTarget(self.app, target_bucket, key, content_type, lambda oid: None, lambda info: entry,
-                                     replaces=not only_new)
-                written = target.store(stream).entry or entry
+                written = S3KeyTarget(target, key, content_type, lambda oid: None, lambda info: entry,
+                                      replaces=not only_new).store(stream).entry or entry
         headers = written_header(written)
         if source_version is not None:
             headers["x-amz-copy-source-version-id"] = source_version
-        return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(now)),
-                                                    Element("ETag", '"%s"' % entry.etag)], headers)
+        return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(written.modified)),
+                                                    Element("ETag", '"%s"' % written.etag)], headers)
 
 
 
@@ -320,24 +316,11 @@ def part_number(request: Request) -> int:
         raise error.as_s3("InvalidArgument") from None
 
 
-def create_only(caller: Caller, keys, bucket: Bucket, key: str, if_match: Optional[str] = None) -> bool:
-    """True where ``caller`` may add keys to ``bucket`` but not replace
-    them (``data:BUCKET:create``, append-only): its write then replaces
-    nothing, judged at its commit (``Keyspace.name``): it goes where the key
-    names nothing then, or where the bucket's versioning is enabled then (a
-    write adds a version). Told at once, before the body: ``Forbidden``
-    (AccessDenied) where the key names something now, or the write asks to
-    replace (``If-Match``), in a bucket without versioning enabled; of two
-    such writers racing to one new key, the second is answered 412."""
-    name = bucket.name
-    if may(caller, Need(Scope("data", "write", name, key))):
-        return False
-    if not may_replace(False, bucket.versioning) and (if_match is not None or keys.get(name, key) is not None):
-        raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
-                        % (caller.name, name, name, "" if if_match else ": %s exists" % key[:200])
-                        ).as_s3("AccessDenied")
-    return True
-
+def adds_only(caller: Caller, handle: BucketHandle, key: str, if_match: Optional[str] = None) -> bool:
+    """Whether ``caller`` may only add keys to the bucket, not replace them
+    (``data:BUCKET:create``): ``BucketHandle.adds_only``, told before the
+    body (``Forbidden``, AccessDenied, where it would replace)."""
+    return handle.adds_only(may(caller, Need(Scope("data", "write", handle.name, key))), key, caller.name, if_match)
 
 
 def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:

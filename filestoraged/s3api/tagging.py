@@ -16,12 +16,13 @@ import unicodedata
 from typing import Dict, List, Optional
 from urllib.parse import parse_qsl
 
+from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
 from ..errors import BadRequest, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, child, children, read_xml, text_of, xml_answer
 from .signatures import Caller
-from .versions import read_entry, version_header
+from .versions import version_header
 
 MAX_OBJECT_TAGS = 10
 MAX_BUCKET_TAGS = 50
@@ -35,30 +36,30 @@ class TaggingOperations:
         self.buckets = app.buckets
 
     def put_object(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
         tags = read_tag_set(request.body(MAX_XML).read_all(), MAX_OBJECT_TAGS)
 
         def tagged(entry: Entry) -> None:
             entry.tags = tags or None
 
-        written = self.app.keyspace.amend(bucket, key, request.query.get("versionId"), tagged)
-        return EmptyResponse(200, version_header(found, written))
+        written = found.amend(key, request.query.get("versionId"), tagged)
+        return EmptyResponse(200, version_header(found.bucket, written))
 
     def get_object(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
-        entry = read_entry(self.app, found, key, request.query.get("versionId"))
+        found = BucketHandle.open(self.app, bucket)
+        entry = found.read(key, request.query.get("versionId"))
         answer = _tag_set(entry.tags)
-        answer.headers.update(version_header(found, entry))
+        answer.headers.update(version_header(found.bucket, entry))
         return answer
 
     def delete_object(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = self.buckets.require(bucket)
+        found = BucketHandle.open(self.app, bucket)
 
         def untagged(entry: Entry) -> None:
             entry.tags = None
 
-        written = self.app.keyspace.amend(bucket, key, request.query.get("versionId"), untagged)
-        return EmptyResponse(204, version_header(found, written))
+        written = found.amend(key, request.query.get("versionId"), untagged)
+        return EmptyResponse(204, version_header(found.bucket, written))
 
     def put_bucket(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         found = self.buckets.require(bucket)

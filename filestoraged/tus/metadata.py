@@ -23,8 +23,8 @@ from typing import Callable, Dict, Optional
 from ..access.scopes import Need, Scope
 from ..base.header_values import file_name, media_type
 from ..catalog.names import bucket_name, object_key
-from ..catalog.version_rules import may_replace
-from ..errors import BadRequest, PreconditionFailed
+from ..catalog.handle import BucketHandle
+from ..errors import BadRequest
 from ..sharing.rules import MAX_DOWNLOADS
 from ..uploads.targets import FilesTarget, RepositoryTarget, ResumedKeyTarget, ShareTarget, Target, Terms
 from ..wire.fields import whole_number
@@ -103,13 +103,9 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     whose versioning is enabled a write replaces nothing: it adds a version)."""
     name, key = bucket_name(metadata.get("bucket") or ""), object_key(metadata.get("key") or "")
     grant.require(Need(Scope("data", "create", name, key)))  # before saying what exists
-    bucket = app.buckets.require(name)
-    create_only = not grant.allows(Scope("data", "write", bucket.name, key))  # judged again at the commit
-    if not may_replace(not create_only, bucket.versioning) and app.keys.get(bucket.name, key) is not None:
-        # learned now, not after every byte
-        raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace them"
-                                 % key[:200])
-    return ResumedKeyTarget(app, bucket, key, content_type, create_only)
+    handle = BucketHandle.open(app, name)
+    create_only = handle.adds_only(grant.allows(Scope("data", "write", name, key)), key, grant.holder() or "")
+    return ResumedKeyTarget(handle, key, content_type, create_only)
 
 
 # The targets a client may name: files, data/<repository>, file (a share link), s3 (a bucket's key).

@@ -20,7 +20,7 @@ from typing import Callable, Dict, Optional, Tuple, Type, Union
 
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
-from ..catalog.buckets import Bucket
+from ..catalog.handle import BucketHandle, Described
 from ..catalog.keys import Entry
 from ..pages.upload import result_page
 from ..sharing.rules import MAX_DOWNLOADS, NewLink
@@ -235,42 +235,31 @@ class ShareTarget(Target):
 
 
 class S3KeyTarget(Target):
-    """An S3 key of a bucket (a repository): the bytes stored in the
-    repository, pinned while they are (see ``catalog.claims``), and the key
-    made to name them, as a PUT's conditions allow (``If-None-Match: *``,
-    ``If-Match``). ``checks(oid)``: what the body is checked against before
-    anything is published (its digests: ``s3api.payloads``); ``entry(put)``:
-    what the key's record holds of the stored object. ``bucket``: as the
-    request looked it up when it began (a bucket deleted meanwhile takes
-    the key back: ``catalog.keyspace``). A resumable upload's S3 key is
-    ``ResumedKeyTarget``."""
+    """An S3 key of a bucket (a repository), stored and named through the
+    bucket's handle (``catalog.handle``: the bytes pinned while they are
+    stored, the key made to name them as a PUT's conditions allow,
+    ``If-None-Match: *``, ``If-Match``). ``checks(oid)``: what the body is
+    checked against before anything is published (its digests:
+    ``s3api.payloads``); ``entry(info)``: what the key's record holds of
+    the stored object. A resumable upload's S3 key is ``ResumedKeyTarget``."""
 
     kind = "s3"
 
-    def __init__(self, app, bucket: Bucket, key: str, content_type: Optional[str], checks: Callable[[str], None],
+    def __init__(self, handle: BucketHandle, key: str, content_type: Optional[str], checks: Callable[[str], None],
                  entry: Callable[[ObjectInfo], "Entry"], if_match: Optional[str] = None,
                  if_none_match: Union[bool, str] = False, replaces: bool = True) -> None:
-        super().__init__(app, content_type)
-        self.found, self.bucket, self.key = bucket, bucket.name, key
-        self.namespace = repository(bucket.name)
+        super().__init__(handle.app, content_type)
+        self.handle, self.bucket, self.key = handle, handle.name, key
         self.checks, self.entry = checks, entry
         self.if_match, self.if_none_match = if_match, if_none_match
-        self.replaces = replaces  # False: the caller may add keys, never replace one (``Keyspace.name``)
+        self.replaces = replaces  # False: the caller may add keys, never replace one (``BucketHandle.adds_only``)
 
     def need(self) -> Need:
         return Need(Scope("data", "create", self.bucket))  # replacing a key asks for write: s3api.objects
 
     def store(self, source: Readable) -> Stored:
-        claims = self.app.claims
-        with claims.pinned(self.bucket) as pin:
-            def hashed(oid: str) -> None:
-                self.checks(oid)  # a body that fails a check stores nothing
-                pin.hashed(oid)
-
-            put = self.app.backend.put(self.namespace, source, self.content_type, hashed=hashed)
-            claims.stored(pin, put.created)
-            entry = self.app.keyspace.name(self.found, self.key, self.entry(put.info), self.if_match,
-                                           self.if_none_match, pin, self.replaces)
+        put, entry = self.handle.store(self.key, source, self.content_type, self.checks, self.entry, self.if_match,
+                                       self.if_none_match, self.replaces)
         return Stored(put.info, put.created, entry=entry)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
@@ -288,11 +277,10 @@ class ResumedKeyTarget(S3KeyTarget):
 
     kind = "s3"
 
-    def __init__(self, app, bucket: Bucket, key: str, content_type: Optional[str], create_only: bool) -> None:
+    def __init__(self, handle: BucketHandle, key: str, content_type: Optional[str], create_only: bool) -> None:
         self.md5 = hashlib.md5()
         self.create_only = create_only
-        super().__init__(app, bucket, key, content_type, lambda oid: None, self._entry,
-                         replaces=not create_only)
+        super().__init__(handle, key, content_type, lambda oid: None, self._entry, replaces=not create_only)
 
     def need(self) -> Need:
         return Need(Scope("data", "create", self.bucket, self.key))
@@ -306,7 +294,7 @@ class ResumedKeyTarget(S3KeyTarget):
         return super().store(Digested(source, self.md5))
 
     def _entry(self, info: ObjectInfo) -> Entry:
-        return Entry(info.oid, info.size, self.md5.hexdigest(), self.app.records.now(), self.content_type)
+        return self.handle.entry(info.oid, info.size, self.md5.hexdigest(), Described(self.content_type))
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
         assert stored.entry is not None
@@ -317,8 +305,8 @@ class ResumedKeyTarget(S3KeyTarget):
 
     @classmethod
     def from_record(cls, app, value: Dict[str, object]) -> "Target":
-        return cls(app, app.buckets.require(str(value["bucket"])), str(value["key"]),
-                   _text(value.get("content_type")), bool(value.get("create_only")))
+        return cls(BucketHandle.open(app, str(value["bucket"])), str(value["key"]), _text(value.get("content_type")),
+                   bool(value.get("create_only")))
 
 
 class Digested:

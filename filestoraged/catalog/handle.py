@@ -1,0 +1,169 @@
+"""One bucket as a request found it, and everything a face does to its
+keys: the one owner of a key's life that every face calls (the S3 API,
+its HTML forms, resumable uploads into a key, the console), so that no
+face can keep a promise another breaks.
+
+A request resolves its bucket once (``BucketHandle.open``); then the
+handle holds the rules a face would otherwise write again:
+
+- who may replace a key (``adds_only``: an append-only writer, told
+  before the body where the key names something and the bucket keeps no
+  versions; judged again at the commit, ``Keyspace.name``);
+- the entry a write makes (``entry``: one constructor, the time of the
+  write from the records' clock, what the request said of the object
+  carried by ``Described``);
+- a write, a copy, a delete and an amendment of a key, through the
+  keyspace (one commit each, judged by the bucket's settings at it);
+- a read by version, and what a read of a delete marker or of nothing
+  answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+from ..errors import Forbidden, MethodNotAllowed, NotFound
+from ..storage.interface import ObjectInfo, PutResult, Readable
+from ..storage.names import repository
+from .buckets import Bucket
+from .keys import Entry
+from .keyspace import Forgotten
+from .version_rules import may_replace
+from .versions import Version
+
+
+@dataclass(frozen=True)
+class Described:
+    """What a write says of its object besides the bytes: the media type,
+    the headers and ``x-amz-meta-*`` it is stored with, its object lock
+    (None: the bucket's default, if any), tags and canned ACL."""
+
+    content_type: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    meta: Dict[str, str] = field(default_factory=dict)
+    lock: Optional[dict] = None
+    tags: Optional[Dict[str, str]] = None
+    acl: Optional[str] = None
+
+    @classmethod
+    def of(cls, entry: Entry) -> "Described":
+        """What ``entry`` was stored with, for a copy of it (its lock and
+        ACL stay its own: a copy takes the bucket's default retention and
+        is private, as S3 makes one unless asked)."""
+        return cls(entry.content_type, dict(entry.headers), dict(entry.meta), tags=entry.tags)
+
+
+class BucketHandle:
+    def __init__(self, app, bucket: Bucket) -> None:
+        self.app = app
+        self.bucket = bucket
+
+    @classmethod
+    def open(cls, app, name: str) -> "BucketHandle":
+        """The bucket ``name``; ``NotFound`` (NoSuchBucket) if there is none."""
+        return cls(app, app.buckets.require(name))
+
+    @property
+    def name(self) -> str:
+        return self.bucket.name
+
+    # -- the rules ------------------------------------------------------------------
+
+    def adds_only(self, may_write: bool, key: str, who: str, if_match: Optional[str] = None) -> bool:
+        """Whether a writer that ``may_write`` (replace keys) or, failing
+        that, only add them (``data:BUCKET:create``, append-only) is held to
+        adding; pass the answer to the write as ``replaces=not ...``. Told
+        now, before any byte, on every face alike: ``Forbidden`` where the
+        key names something (or the write asks to replace one, ``If-Match``)
+        and the bucket's versioning is not enabled. At the commit the rule
+        is judged again (a key that came meanwhile: ``PreconditionFailed``)."""
+        if may_write:
+            return False
+        if not may_replace(False, self.bucket.versioning) and (
+                if_match is not None or self.app.keys.get(self.name, key) is not None):
+            raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
+                            % (who, self.name, self.name, "" if if_match else ": %s exists" % key[:200])
+                            ).as_s3("AccessDenied")
+        return True
+
+    def entry(self, oid: str, size: int, etag: str, described: Described, checksums: Optional[Dict[str, str]] = None,
+              parts: Optional[int] = None, part_sizes: Optional[List[int]] = None,
+              part_checksums: Optional[List[str]] = None) -> Entry:
+        """The entry a write of this object makes, stamped now (the
+        records' clock); its version id and default retention are the
+        commit's (``Keyspace.name``)."""
+        return Entry(oid, size, etag, self.app.records.now(), described.content_type, dict(described.headers),
+                     dict(described.meta), dict(checksums or {}), parts, part_sizes, part_checksums,
+                     lock=described.lock, tags=described.tags, acl=described.acl)
+
+    # -- writes ---------------------------------------------------------------------
+
+    def store(self, key: str, source: Readable, content_type: Optional[str], checks: Callable[[str], None],
+              entry_of: Callable[[ObjectInfo], Entry], if_match: Optional[str] = None,
+              if_none_match: Union[bool, str] = False, replaces: bool = True) -> Tuple[PutResult, Entry]:
+        """Store ``source`` in the bucket's repository and make ``key`` name
+        it: the bytes pinned from before the backend looks whether they are
+        stored already until the key's commit (``catalog.claims``);
+        ``checks(oid)``: the body's checks, before anything is published;
+        ``entry_of(info)``: the entry the key is to hold. The conditions as
+        ``Keyspace.name``."""
+        claims = self.app.claims
+        with claims.pinned(self.name) as pin:
+            def hashed(oid: str) -> None:
+                checks(oid)  # a body that fails a check stores nothing
+                pin.hashed(oid)
+
+            put = self.app.backend.put(repository(self.name), source, content_type, hashed=hashed)
+            claims.stored(pin, put.created)
+            written = self.app.keyspace.name(self.bucket, key, entry_of(put.info), if_match, if_none_match, pin,
+                                             replaces)
+        return put, written
+
+    def copy(self, key: str, source: Entry, described: Described, replaces: bool = True) -> Entry:
+        """``key`` made to name ``source``'s object, of this bucket (no byte
+        copied), described as ``described``; the entry as written."""
+        entry = self.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
+                           source.part_sizes, source.part_checksums)
+        return self.app.keyspace.name_again(self.bucket, key, entry, replaces)
+
+    def delete(self, key: str, version_id: Optional[str] = None, bypass: bool = False,
+               condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
+        """DeleteObject, as ``Keyspace.forget``."""
+        return self.app.keyspace.forget(self.bucket, key, version_id, bypass, condition)
+
+    def amend(self, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:
+        """A version's lock, tags or ACL changed, as ``Keyspace.amend``."""
+        return self.app.keyspace.amend(self.name, key, version_id, change)
+
+    def relock(self, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]) -> Entry:
+        return self.app.keyspace.relock(self.name, key, version_id, change)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def find(self, key: str, version_id: Optional[str] = None) -> Optional[Union[Entry, Version]]:
+        """The current entry of ``key``, or with ``version_id`` that version
+        (perhaps a delete marker); None if there is none."""
+        return self.app.keyspace.get(self.name, key, version_id)
+
+    def read(self, key: str, version_id: Optional[str] = None) -> Entry:
+        """The object a read names: the key's current one, or with
+        ``version_id`` that version. ``NotFound`` (NoSuchKey, NoSuchVersion);
+        a delete marker is ``MethodNotAllowed`` by its id, and makes a plain
+        read's 404 say so (``x-amz-delete-marker``), as in S3."""
+        found = self.find(key, version_id)
+        if isinstance(found, Version):
+            if found.entry is None:
+                raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id).as_s3(
+                    "MethodNotAllowed", headers={"x-amz-delete-marker": "true", "x-amz-version-id": found.id,
+                                                 "Last-Modified": formatdate(int(found.modified), usegmt=True)})
+            return found.entry
+        if found is not None:
+            return found
+        if version_id is not None:
+            raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
+        newest = self.app.versions.of(self.name, key, 1) if self.bucket.versioning else []
+        headers = ({"x-amz-delete-marker": "true", "x-amz-version-id": newest[0].id}
+                   if newest and newest[0].marker else {})
+        raise NotFound("no key %s in bucket %s" % (key[:200], self.name)).as_s3("NoSuchKey", headers=headers)
