@@ -16,7 +16,7 @@ from pymemcache.client.base import Client
 from filestoraged.workers.process import MEMCACHED_RECV_SIZE
 
 from filestoraged.storage.memcached.manifest import WINDOW_BYTES
-from filestoraged.storage.memcached.store import MemcachedFileStore
+from filestoraged.storage.memcached.file_store import MemcachedFileStore
 
 from .common import BIG, Daemon, curl, ensure_tools, free_port, median_rate, wait_port, wrk
 

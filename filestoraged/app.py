@@ -36,11 +36,11 @@ from .web.messages import Request, Response, error_response
 from .web.router import Router
 from .web.site import Site
 from .wire.accept import prefers_html
-from .sharing.store import LinkStore
+from .sharing.links import LinkStore
 from .access.tokens import TokenStore
 from .catalog.parts import Parts
 from .tus.shared import SharedUploads
-from .tus.store import Uploads, UploadStore
+from .tus.uploads import Uploads, UploadStore
 from .access.gate import Access
 from .access.hosts import KnownHosts
 from .storage.interface import Backend

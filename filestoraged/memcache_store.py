@@ -6,7 +6,7 @@ The library lives in ``filestoraged.storage.memcached`` (``store`` and
 ``cluster``); this module only hands its public names on.
 """
 
-from .storage.memcached.store import (
+from .storage.memcached.file_store import (
     DEFAULT_MAX_SIZE,
     ITEM_HEADROOM,
     Manifest,

@@ -16,7 +16,7 @@ import unittest
 
 from filestoraged.base import header_values as metadata
 from filestoraged.wire import response_head as responsehead
-from filestoraged.storage.memcached.store import manifest_key
+from filestoraged.storage.memcached.file_store import manifest_key
 
 from .support import ServerCase, multipart, payload, sha256
 from .test_memcached_http import MemcachedServerCase

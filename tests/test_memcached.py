@@ -15,7 +15,7 @@ from filestoraged.errors import (
     NotFound,
     TooLarge,
 )
-from filestoraged.storage.memcached.store import ITEM_HEADROOM, MemcachedFileStore, manifest_key
+from filestoraged.storage.memcached.file_store import ITEM_HEADROOM, MemcachedFileStore, manifest_key
 from filestoraged.storage.memcached.backend import MemcachedBackend
 from filestoraged.storage.memcached.retrieval import RING_WINDOW
 

@@ -325,7 +325,7 @@ class LapsedLeaseTests(unittest.TestCase):
     def setUp(self) -> None:
         import io
 
-        from filestoraged.sharing.store import LinkStore
+        from filestoraged.sharing.links import LinkStore
         from filestoraged.storage.disk.backend import DiskBackend
         from filestoraged.storage.names import SHARES
 
@@ -360,7 +360,7 @@ class LapsedLeaseTests(unittest.TestCase):
         hold = self.store.reserve(self.link_id)
         self.records.down = True
         later = time.monotonic() + 61
-        with mock.patch("filestoraged.sharing.store.time.monotonic", return_value=later):
+        with mock.patch("filestoraged.sharing.links.time.monotonic", return_value=later):
             with self.assertRaises(BackendUnavailable) as caught:
                 self.store.finish(hold, complete=True)
         self.assertIn("may have lapsed", str(caught.exception))

@@ -15,7 +15,7 @@ from typing import Dict, Optional
 from unittest import mock
 
 from filestoraged.storage.interface import FinishedFile
-from filestoraged.tus import store as upload_store
+from filestoraged.tus import uploads as upload_store
 from filestoraged.uploads.targets import from_record
 
 from .support import MIB, ServerCase, Threads, payload, sha256, wait_until

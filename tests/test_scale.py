@@ -20,7 +20,7 @@ from unittest import mock
 from filestoraged.config import Config
 from filestoraged.deployment import deployment_for
 from filestoraged.records.local import LocalRecords
-from filestoraged.sharing.store import LinkStore
+from filestoraged.sharing.links import LinkStore
 from filestoraged.sharing.sweep import give_back
 from filestoraged.storage.disk import backend as disk_backend
 from filestoraged.storage.disk.backend import DiskBackend

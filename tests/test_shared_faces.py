@@ -16,7 +16,7 @@ import unittest
 
 from filestoraged.errors import BackendUnavailable, Gone
 from filestoraged.kvstore.store import HEAD, KVLimits, KVStore, _digest, _Sealed
-from filestoraged.sharing.store import LinkStore
+from filestoraged.sharing.links import LinkStore
 from filestoraged.sharing.sweep import BLOBS
 from filestoraged.sharing.sweeper import Sweeper
 from filestoraged.records.interface import Records

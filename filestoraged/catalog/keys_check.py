@@ -24,7 +24,7 @@ from ..storage.names import repository
 from .buckets import Buckets
 from .claims import Claims
 from .keys import KEYS, Entry
-from .locks import unreadable
+from .retention import unreadable
 from .names import decode_key
 from .versions import iterate, label
 

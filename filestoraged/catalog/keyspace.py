@@ -34,7 +34,7 @@ from ..storage.names import repository
 from .buckets import Bucket, Buckets
 from .claims import Claims
 from .keys import Entry, Keys
-from .locks import guard
+from .retention import guard
 from .pins import Pin
 from .version_rules import change, may_replace, retention
 from .versions import NULL, Version, Versions, checked_id, label, new_version_id
@@ -149,7 +149,7 @@ class Keyspace:
         versioned bucket, a delete marker is its newest version); with it,
         that version is gone for good, and where it was the newest, the
         next one is current again, unless its object lock forbids it
-        (``locks.guard``; ``bypass``: a GOVERNANCE retention may be
+        (``retention.guard``; ``bypass``: a GOVERNANCE retention may be
         bypassed). Deleting what is not there is no error, as in S3.
         ``condition(entry)``: raises where the version about to go may not
         (None for a delete marker), judged on the very record removed."""
@@ -230,7 +230,7 @@ class Keyspace:
     def relock(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]
                ) -> Entry:
         """Change the lock of ``key``'s version ``version_id`` (None: the
-        current one) with ``change`` (it may refuse: ``locks.retained``);
+        current one) with ``change`` (it may refuse: ``retention.retained``);
         the entry as written (see ``amend``)."""
         def relocked(entry: Entry) -> None:
             entry.lock = change(entry.lock) or None

@@ -37,7 +37,7 @@ COMPLETING_STEP = 0.005  # seconds between looks while it waits
 
 
 @dataclass(frozen=True)
-class Upload:
+class MultipartUpload:
     id: str
     bucket: str
     key: str
@@ -72,7 +72,7 @@ class Unfinished:
         with held:
             yield
 
-    def create(self, bucket: str, key: str, fields: Dict[str, object]) -> Upload:
+    def create(self, bucket: str, key: str, fields: Dict[str, object]) -> MultipartUpload:
         """A new upload; ``BadRequest`` (InvalidRequest) once the bucket has
         ``MAX_OPEN`` unfinished: they end when completed, aborted, or swept
         ``EXPIRY`` after they were made."""
@@ -80,21 +80,21 @@ class Unfinished:
             raise BadRequest("the bucket %s has %d unfinished multipart uploads, the most it keeps: complete or "
                              "abort some (ListMultipartUploads names them)" % (bucket, MAX_OPEN)
                              ).as_s3("InvalidRequest")
-        upload = Upload(secrets.token_hex(16), bucket, key, self.records.now(), dict(fields))
+        upload = MultipartUpload(secrets.token_hex(16), bucket, key, self.records.now(), dict(fields))
         self.records.create(_upload(bucket, upload.id), {"key": key, "created": upload.created,
                                                           "fields": upload.fields})
         return upload
 
-    def get(self, bucket: str, upload_id: str) -> Upload:
+    def get(self, bucket: str, upload_id: str) -> MultipartUpload:
         """The upload; ``NotFound`` (NoSuchUpload) if there is none (or it ended)."""
         record = self.records.get(_upload(bucket, upload_id)) if _is_id(upload_id) else None
         if record is None:
             raise NotFound("no upload %s in bucket %s (finished, aborted, expired, or never made)"
                            % (upload_id[:40], bucket)).as_s3("NoSuchUpload")
-        return Upload(upload_id, bucket, str(record.value["key"]), float(record.value["created"]),
-                      dict(record.value.get("fields") or {}))
+        return MultipartUpload(upload_id, bucket, str(record.value["key"]), float(record.value["created"]),
+                               dict(record.value.get("fields") or {}))
 
-    def put_part(self, upload: Upload, number: int, source: Readable, etag: Callable[[], str],
+    def put_part(self, upload: MultipartUpload, number: int, source: Readable, etag: Callable[[], str],
                  hashed: Callable[[str], None], checksum: Optional[Callable[[str], str]] = None) -> Part:
         """Store part ``number``'s bytes and record it (replacing one sent
         before); ``hashed(oid)``: the body's checks, before anything is kept;
@@ -113,13 +113,13 @@ class Unfinished:
         return self.parts_of.list(upload_id, after, limit)
 
     def in_bucket(self, bucket: str, after_key: str = "", after_id: str = "", limit: int = 1000
-                  ) -> List[Upload]:
+                  ) -> List[MultipartUpload]:
         """Unfinished uploads of ``bucket`` by key, then id, after the given ones."""
         prefix = UPLOADS + bucket + "/"
         found = []
         for name, record in self.records.items(prefix):
-            upload = Upload(name[len(prefix):], bucket, str(record.value["key"]), float(record.value["created"]),
-                            dict(record.value.get("fields") or {}))
+            upload = MultipartUpload(name[len(prefix):], bucket, str(record.value["key"]),
+                                     float(record.value["created"]), dict(record.value.get("fields") or {}))
             if (upload.key, upload.id) > (after_key, after_id):
                 found.append(upload)
         found.sort(key=lambda upload: (upload.key.encode("utf-8"), upload.id))
@@ -128,7 +128,7 @@ class Unfinished:
     def stream(self, upload_id: str, parts: List[Part]) -> Union[PartsStream, FinishedFile]:
         return self.parts_of.stream(upload_id, parts)
 
-    def completed(self, upload: Upload, etag: str, checksums: Dict[str, str], headers: Dict[str, str]) -> None:
+    def completed(self, upload: MultipartUpload, etag: str, checksums: Dict[str, str], headers: Dict[str, str]) -> None:
         """The upload made its object (of ``etag`` and ``checksums``; its
         answer's ``headers``, a version id): remembered, then removed."""
         try:
@@ -150,7 +150,7 @@ class Unfinished:
         return (str(record.value["etag"]), dict(record.value.get("checksums") or {}),
                 dict(record.value.get("headers") or {}))
 
-    def remove(self, upload: Upload) -> None:
+    def remove(self, upload: MultipartUpload) -> None:
         """The upload's record first (no part can be added to it after), then
         its parts' records and bytes, by the one caller that removed the
         record (two completions, or a completion and an abort, may meet here)."""
@@ -163,7 +163,8 @@ class Unfinished:
         for name, record in self.records.items(UPLOADS):
             if now - float(record.value["created"]) > EXPIRY:
                 bucket, upload_id = name[len(UPLOADS):].split("/", 1)
-                self.remove(Upload(upload_id, bucket, str(record.value["key"]), float(record.value["created"])))
+                self.remove(MultipartUpload(upload_id, bucket, str(record.value["key"]),
+                                            float(record.value["created"])))
                 removed += 1
         for name, record in self.records.items(COMPLETED):
             if now - float(record.value["at"]) > COMPLETED_KEPT:

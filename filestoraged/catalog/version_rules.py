@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .keys import Entry
-from .locks import kept_until
+from .retention import kept_until
 
 
 @dataclass(frozen=True)

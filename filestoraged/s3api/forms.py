@@ -33,7 +33,7 @@ from ..wire.multipart import MultipartReader, boundary_of
 from ..wire.request_head import Headers, is_field_name
 from .answers import Element, xml_answer
 from .checksums import CHECKSUM
-from .locking import lock_fields
+from .object_lock import lock_fields
 from .objects import adds_only, stored_fields
 from .payloads import Checked
 from .post_policy import MAX_POLICY, read_policy

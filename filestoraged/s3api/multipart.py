@@ -43,7 +43,7 @@ from .conditions import write_conditions
 from .tagging import tags_of_header
 from .objects import adds_only, copy_source, part_number, stored_fields
 from .versions import written_header
-from .locking import lock_fields
+from .object_lock import lock_fields
 from .payloads import Digested, body_stream
 from .signatures import Caller, allow
 from .acls import asked_acl

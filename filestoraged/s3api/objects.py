@@ -37,7 +37,7 @@ from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, te
 from .conditions import delete_conditions, listed_delete_conditions, write_conditions
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
-from .locking import bypass_asked, lock_fields, lock_headers
+from .object_lock import bypass_asked, lock_fields, lock_headers
 from .signatures import Caller, allow, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import version_header, written_header

@@ -30,7 +30,7 @@ from .buckets import BucketOperations
 from .cors import CorsOperations
 from .lifecycle import LifecycleOperations
 from .listing import ListingOperations
-from .locking import LockOperations
+from .object_lock import LockOperations
 from .forms import FormOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations

@@ -1,4 +1,4 @@
-"""The upkeep of share-link records (``sharing.store``): the sweep removes
+"""The upkeep of share-link records (``sharing.links``): the sweep removes
 the blobs no live link needs and forgets links dead for
 ``TOMBSTONE_SECONDS``; uploads pin their blobs; ``give_back`` returns the
 reservations of a worker that died.

@@ -36,7 +36,7 @@ from ..web.router import Router
 from ..wire.credentials import header_text
 from ..wire.fields import whole_number
 from .metadata import parse_metadata, shown_metadata, target_of
-from .store import Upload, Uploads, Writer
+from .uploads import ResumableUpload, Uploads, Writer
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration"
@@ -120,15 +120,15 @@ class ResumableFace(Face):
 
     # -- the steps ----------------------------------------------------------------
 
-    def _upload(self, request: Request, upload_id: str) -> Upload:
+    def _upload(self, request: Request, upload_id: str) -> ResumableUpload:
         upload = self.uploads.get(upload_id)
         request.grant.require(self._target(upload).need())
         return upload
 
-    def _target(self, upload: Upload) -> Target:
+    def _target(self, upload: ResumableUpload) -> Target:
         return from_record(self.app, upload.target)
 
-    def _append(self, request: Request, upload: Upload, offset: int) -> int:
+    def _append(self, request: Request, upload: ResumableUpload, offset: int) -> int:
         """Append the body at ``offset``; store the object once the last byte is
         in. The new offset."""
         if upload.result is not None:
@@ -148,12 +148,12 @@ class ResumableFace(Face):
         return kept
 
     @staticmethod
-    def _append_to_finished(request: Request, upload: Upload, offset: int) -> int:
+    def _append_to_finished(request: Request, upload: ResumableUpload, offset: int) -> int:
         if offset == upload.length and not _has_body(request):
             return offset  # the last PATCH again: its answer was lost
         raise Conflict("the upload is complete")
 
-    def _finish(self, request: Request, upload: Upload, writer: Writer) -> None:
+    def _finish(self, request: Request, upload: ResumableUpload, writer: Writer) -> None:
         """The last byte is in: the bytes go where the target says, and the
         upload keeps what a single upload to that face would have answered.
         A target that refuses for good (``PreconditionFailed``: an S3 key an
@@ -177,7 +177,7 @@ class ResumableFace(Face):
             raise QuotaReached("the %d-byte storage quota has no room for %d bytes of unfinished uploads"
                                       % (limit, pending))
 
-    def _headers(self, upload: Upload, headers: Dict[str, str]) -> Dict[str, str]:
+    def _headers(self, upload: ResumableUpload, headers: Dict[str, str]) -> Dict[str, str]:
         headers["Tus-Resumable"] = VERSION
         headers["Upload-Expires"] = formatdate(self.uploads.expires_at(upload), usegmt=True)
         return headers

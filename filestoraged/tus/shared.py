@@ -41,7 +41,7 @@ from ..records.interface import Conflict, Records
 from ..storage.disk.files import remove_quietly, write_all
 from ..storage.interface import FinishedFile
 from .ledger import Tally
-from .store import MAX_PER_CLIENT, SETTLE, SWEEP_EVERY, TTL, Upload, is_upload_id, refuse_longer
+from .uploads import MAX_PER_CLIENT, SETTLE, SWEEP_EVERY, TTL, ResumableUpload, is_upload_id, refuse_longer
 
 log = logging.getLogger(__name__)
 QUIET = 10.0  # seconds the count must have stood unchanged before a sweep counts it afresh
@@ -63,13 +63,13 @@ class SharedUploads:
     # -- records ----------------------------------------------------------------
 
     def create(self, length: int, target: Dict[str, object], metadata: str, owner: str,
-               room: Callable[[int], None] = lambda pending: None) -> Upload:
+               room: Callable[[int], None] = lambda pending: None) -> ResumableUpload:
         """As ``UploadStore.create``, over every daemon's uploads."""
         now = self.records.now()
         if now - self._swept >= SWEEP_EVERY:
             self._swept = now
             self.sweep()
-        upload = Upload(secrets.token_hex(16), length, target, metadata, owner, now)
+        upload = ResumableUpload(secrets.token_hex(16), length, target, metadata, owner, now)
         self.records.create(_key(upload.id), {
             "length": length, "target": target, "metadata": metadata, "owner": owner, "created": now,
             "touched": now, "offset": 0, "parts": 0, "result": None, "writer": None, "until": 0.0})
@@ -86,7 +86,7 @@ class SharedUploads:
             raise
         return upload
 
-    def get(self, upload_id: str) -> Upload:
+    def get(self, upload_id: str) -> ResumableUpload:
         value = self._value(upload_id)
         upload = _upload(upload_id, value)
         if self._expires(value) <= self.records.now():
@@ -94,19 +94,19 @@ class SharedUploads:
             raise Gone("the upload expired")
         return upload
 
-    def offset(self, upload: Upload) -> int:
+    def offset(self, upload: ResumableUpload) -> int:
         """The bytes counted in the record (a PATCH under way counts its
         bytes once they are stored)."""
         value = self._value(upload.id)
         return int(value["length"]) if value.get("result") is not None else int(value["offset"])
 
-    def expires_at(self, upload: Upload) -> float:
+    def expires_at(self, upload: ResumableUpload) -> float:
         try:
             return self._expires(self._value(upload.id))
         except NotFound:
             return upload.created + TTL
 
-    def finish(self, upload: Upload, result: Dict[str, object]) -> None:
+    def finish(self, upload: ResumableUpload, result: Dict[str, object]) -> None:
         """Keep the target's answer and let go of the parts (the object has them)."""
         now = self.records.now()
         ended: List[dict] = []
@@ -121,7 +121,7 @@ class SharedUploads:
             self._release(value)
         self.parts.drop(upload.id)
 
-    def remove(self, upload: Upload) -> None:
+    def remove(self, upload: ResumableUpload) -> None:
         """The record first (no part is counted after), then the parts."""
         while True:
             record = self.records.get(_key(upload.id))
@@ -203,7 +203,7 @@ class SharedUploads:
     # -- the writer -----------------------------------------------------------------
 
     @contextmanager
-    def writing(self, upload: Upload) -> Iterator["SharedWriter"]:
+    def writing(self, upload: ResumableUpload) -> Iterator["SharedWriter"]:
         """The upload held by this request alone, in every daemon (``Locked``
         while another holds it past ``SETTLE``); the writer's ``upload`` as
         it is once held (finished meanwhile: its ``result`` is set)."""
@@ -297,7 +297,7 @@ class SharedWriter:
     stores it as the next part and counts it; ``finished`` reads the parts
     in order."""
 
-    def __init__(self, uploads: SharedUploads, upload: Upload, holder: str, kept: int, parts: int) -> None:
+    def __init__(self, uploads: SharedUploads, upload: ResumableUpload, holder: str, kept: int, parts: int) -> None:
         self._uploads = uploads
         self.upload = upload
         self._holder = holder
@@ -354,6 +354,6 @@ def _key(upload_id: str) -> str:
     return UPLOADS + upload_id
 
 
-def _upload(upload_id: str, value: dict) -> Upload:
-    return Upload(upload_id, int(value["length"]), dict(value["target"]), str(value["metadata"]),
+def _upload(upload_id: str, value: dict) -> ResumableUpload:
+    return ResumableUpload(upload_id, int(value["length"]), dict(value["target"]), str(value["metadata"]),
                   str(value["owner"]), float(value["created"]), value.get("result"))

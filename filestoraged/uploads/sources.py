@@ -22,7 +22,7 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 @dataclass
-class Upload:
+class IncomingFile:
     stream: Readable
     content_type: Optional[str]
     filename: Optional[str] = None
@@ -53,13 +53,13 @@ def _after_form_token(request: Request, parts: Iterator[Part]) -> Iterator[Part]
     yield from parts
 
 
-def raw_upload(request: Request, max_size: int) -> Upload:
+def raw_upload(request: Request, max_size: int) -> IncomingFile:
     """The body as it is; its Content-Type is kept unless it is a form type
     (``BadRequest`` before any byte is read if it is not a valid media type)."""
     content_type = media_type(request.headers.get("Content-Type"), "Content-Type")
     if content_type and content_type.split(";")[0].strip().lower() in _FORM_TYPES:
         content_type = None
-    return Upload(request.body(max_size), content_type)
+    return IncomingFile(request.body(max_size), content_type)
 
 
 # What a plain upload's form may carry besides ``file``: the upload page's
@@ -99,7 +99,7 @@ def _page_field(part: Part) -> None:
     part.drain()
 
 
-def file_or_raw_upload(request: Request, max_size: int) -> Upload:
+def file_or_raw_upload(request: Request, max_size: int) -> IncomingFile:
     """The ``file`` part of a multipart body (the upload page's other fields,
     before or after it, are skipped; any other field is a 400 naming it), or
     the raw body."""
@@ -108,7 +108,7 @@ def file_or_raw_upload(request: Request, max_size: int) -> Upload:
         return raw_upload(request, max_size)
     for part in parts:
         if part.name == "file":
-            return Upload(FormFile(part, parts, _page_field),
+            return IncomingFile(FormFile(part, parts, _page_field),
                           media_type(part.content_type, "the file part's Content-Type"), part.filename)
         _page_field(part)
     raise BadRequest("the multipart body has no 'file' part")

@@ -17,7 +17,7 @@ from ...base.budget import ByteBudget
 from ...errors import BackendUnavailable, CorruptObject
 from .cluster import Cluster, pool_size_for
 from .manifest import Manifest
-from .store import MemcachedFileStore, Retrieval, manifest_key
+from .file_store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
 from ..object_index import ObjectIndex
 from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, before_publishing

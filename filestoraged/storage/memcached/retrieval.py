@@ -20,7 +20,7 @@ from ...base.threads import Stage, ahead
 from .manifest import WINDOW_BYTES, Manifest, manifest_key
 
 if TYPE_CHECKING:
-    from .store import MemcachedFileStore
+    from .file_store import MemcachedFileStore
 
 Chunk = Union[bytes, memoryview]
 RING_WINDOW = 2  # chunks per round trip on a transfer's ring (see Retrieval.pieces)

@@ -33,7 +33,7 @@ CACHE_MAX = 1024 * 1024  # bytes: bigger objects always come from the tier
 
 class CachedBackend(Backend):
     def __init__(self, tier: Backend, servers: Sequence[str]) -> None:
-        from .store import MemcachedFileStore
+        from .file_store import MemcachedFileStore
 
         self.tier = tier
         self.name = tier.name + "+memcached"

@@ -1,7 +1,7 @@
 """The S3 API's object lock: a bucket's configuration (its default
 retention), a version's retention and legal hold, and the lock headers of
 PutObject, CopyObject and CreateMultipartUpload. What a lock forbids is
-judged in the catalog (``catalog.locks``), for every face that deletes.
+judged in the catalog (``catalog.retention``), for every face that deletes.
 
 A bucket gets object lock when it is made with it
 (``x-amz-bucket-object-lock-enabled: true``) or by
@@ -18,7 +18,7 @@ from typing import Dict, Optional
 from ..access.scopes import ADMIN, Need
 from ..catalog.buckets import Bucket
 from ..catalog.handle import BucketHandle
-from ..catalog.locks import MODES, kept_until, readable, retained, unreadable
+from ..catalog.retention import MODES, kept_until, readable, retained, unreadable
 from ..errors import BadRequest, Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, child, iso_time_ms, read_time, read_xml, text_of, xml_answer

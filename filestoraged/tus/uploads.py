@@ -51,7 +51,7 @@ ADMISSION_LOCK = "tus-admission"  # in run/: held while a create counts what is 
 
 
 @dataclass
-class Upload:
+class ResumableUpload:
     id: str
     length: int
     target: Dict[str, object]  # its target's record (uploads.targets.Target.record)
@@ -65,7 +65,7 @@ class Writer(Protocol):
     """What the one request holding an upload does with it. ``upload``: as
     it is once held (finished meanwhile: its ``result`` is set)."""
 
-    upload: "Upload"
+    upload: "ResumableUpload"
 
     @property
     def kept(self) -> int:
@@ -85,19 +85,19 @@ class Uploads(Protocol):
     (``tus.shared.SharedUploads``)."""
 
     def create(self, length: int, target: Dict[str, object], metadata: str, owner: str,
-               room: Callable[[int], None] = lambda pending: None) -> "Upload": ...
+               room: Callable[[int], None] = lambda pending: None) -> "ResumableUpload": ...
 
-    def get(self, upload_id: str) -> "Upload": ...
+    def get(self, upload_id: str) -> "ResumableUpload": ...
 
-    def offset(self, upload: "Upload") -> int: ...
+    def offset(self, upload: "ResumableUpload") -> int: ...
 
-    def expires_at(self, upload: "Upload") -> float: ...
+    def expires_at(self, upload: "ResumableUpload") -> float: ...
 
-    def writing(self, upload: "Upload") -> ContextManager[Writer]: ...
+    def writing(self, upload: "ResumableUpload") -> ContextManager[Writer]: ...
 
-    def finish(self, upload: "Upload", result: Dict[str, object]) -> None: ...
+    def finish(self, upload: "ResumableUpload", result: Dict[str, object]) -> None: ...
 
-    def remove(self, upload: "Upload") -> None: ...
+    def remove(self, upload: "ResumableUpload") -> None: ...
 
     def sweep(self) -> int: ...
 
@@ -117,7 +117,7 @@ class UploadStore:
     # -- records ----------------------------------------------------------------
 
     def create(self, length: int, target: Dict[str, object], metadata: str, owner: str,
-               room: Callable[[int], None] = lambda pending: None) -> Upload:
+               room: Callable[[int], None] = lambda pending: None) -> ResumableUpload:
         """A new, empty upload; ``TooManyRequests`` when ``owner`` holds
         ``MAX_PER_CLIENT`` unfinished ones already. ``room(bytes)`` is told
         what unfinished uploads have promised, this one included (and may
@@ -130,13 +130,13 @@ class UploadStore:
         # that would each just fit, the second sees the first.
         with self._ledger.held() as tally:
             tally.admit(length, owner, room, MAX_PER_CLIENT)
-            upload = Upload(secrets.token_hex(_ID_LENGTH // 2), length, target, metadata, owner, now)
+            upload = ResumableUpload(secrets.token_hex(_ID_LENGTH // 2), length, target, metadata, owner, now)
             fd = os.open(self._bytes(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             os.close(fd)
             self._write_record(upload)
         return upload
 
-    def get(self, upload_id: str) -> Upload:
+    def get(self, upload_id: str) -> ResumableUpload:
         """The upload; ``NotFound`` if there is none, ``Gone`` if it expired."""
         if not is_upload_id(upload_id):
             raise NotFound("no such upload")
@@ -148,7 +148,7 @@ class UploadStore:
             raise Gone("the upload expired")
         return upload
 
-    def offset(self, upload: Upload) -> int:
+    def offset(self, upload: ResumableUpload) -> int:
         """Bytes received and kept: the bytes file's size (the length once
         finished), once no PATCH writes it (see ``SETTLE``). An upload
         finished since ``upload`` was read says so in its record."""
@@ -170,7 +170,7 @@ class UploadStore:
         finally:
             os.close(fd)
 
-    def _now_held(self, upload: Upload) -> Upload:
+    def _now_held(self, upload: ResumableUpload) -> ResumableUpload:
         """The upload as its record says now that its bytes file is gone:
         finished (the bytes are the object's), or ``NotFound``."""
         current = self._read_record(upload.id)
@@ -178,14 +178,14 @@ class UploadStore:
             raise NotFound("no such upload")
         return current
 
-    def expires_at(self, upload: Upload) -> float:
+    def expires_at(self, upload: ResumableUpload) -> float:
         try:
             last = os.stat(self._record(upload.id) if upload.result is not None else self._bytes(upload.id)).st_mtime
         except FileNotFoundError:
             last = upload.created
         return last + TTL
 
-    def finish(self, upload: Upload, result: Dict[str, object]) -> None:
+    def finish(self, upload: ResumableUpload, result: Dict[str, object]) -> None:
         """Keep the target's answer and let go of the bytes (the object has them)."""
         upload.result = result
         with self._ledger.held() as tally:
@@ -193,13 +193,13 @@ class UploadStore:
             if remove_quietly(self._bytes(upload.id)):
                 tally.take_out(upload.length, upload.owner)
 
-    def remove(self, upload: Upload) -> None:
+    def remove(self, upload: ResumableUpload) -> None:
         with self._ledger.held() as tally:
             if remove_quietly(self._bytes(upload.id)):
                 tally.take_out(upload.length, upload.owner)
             remove_quietly(self._record(upload.id))
 
-    def unfinished(self) -> List[Upload]:
+    def unfinished(self) -> List[ResumableUpload]:
         found = []
         for name in os.listdir(self.root):
             if name.endswith(".json") and is_upload_id(name[:-5]):
@@ -236,7 +236,7 @@ class UploadStore:
     # -- bytes ------------------------------------------------------------------
 
     @contextmanager
-    def writing(self, upload: Upload) -> Iterator["FileWriter"]:
+    def writing(self, upload: ResumableUpload) -> Iterator["FileWriter"]:
         """The upload held by this request alone for appending (``Locked``
         while another holds it); flushed to disk on the way out. The
         writer's ``upload`` is as it is once held: another request may have
@@ -260,7 +260,7 @@ class UploadStore:
         finally:
             os.close(fd)
 
-    def _finished_or_gone(self, upload: Upload) -> Upload:
+    def _finished_or_gone(self, upload: ResumableUpload) -> ResumableUpload:
         current = self._read_record(upload.id)
         if current is None or current.result is None:
             raise Gone("the upload was removed")
@@ -274,7 +274,7 @@ class UploadStore:
     def _record(self, upload_id: str) -> str:
         return os.path.join(self.root, upload_id + ".json")
 
-    def _write_record(self, upload: Upload) -> None:
+    def _write_record(self, upload: ResumableUpload) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".record-")
         try:
             with os.fdopen(fd, "w") as out:
@@ -286,10 +286,10 @@ class UploadStore:
             remove_quietly(tmp)
             raise
 
-    def _read_record(self, upload_id: str) -> Optional[Upload]:
+    def _read_record(self, upload_id: str) -> Optional[ResumableUpload]:
         try:
             with open(self._record(upload_id)) as record:
-                return Upload(**json.loads(record.read(_RECORD_LIMIT)))
+                return ResumableUpload(**json.loads(record.read(_RECORD_LIMIT)))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as error:
@@ -303,7 +303,7 @@ class FileWriter:
     links into place. ``upload``: as it is once held (``fd`` None: it was
     finished meanwhile)."""
 
-    def __init__(self, upload: Upload, fd: Optional[int], path: str) -> None:
+    def __init__(self, upload: ResumableUpload, fd: Optional[int], path: str) -> None:
         self.upload = upload
         self._fd = fd
         self._path = path
