@@ -207,7 +207,7 @@ class ChromiumBotoCase(BotoCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        from .test_browser import browser
+        from .pages.test_browser import browser
 
         super().setUpClass()
         cls.driver, cls.downloads = browser()

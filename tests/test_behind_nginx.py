@@ -13,7 +13,7 @@ import tempfile
 
 from .nginx_server import Nginx, documented_block, needs_nginx
 from .support import MIB, ServerCase, payload, required, sha256
-from .test_tls import make_certificate
+from .web.test_tls import make_certificate
 
 def readme_server(daemon_port: int, cert: str, key: str) -> str:
     """The nginx ``server`` block of the README, pointed at ``daemon_port``,

@@ -3,7 +3,7 @@ no records: what a write or a delete does to the version it replaces,
 the version id and the retention a new version takes, when a delete
 leaves a marker, and who may replace a key. ``Keyspace`` carries them out
 at a key's commit, with the bucket's settings as they stand then; each
-rule is a table in ``tests/test_version_rules.py``.
+rule is a table in ``tests/catalog/test_version_rules.py``.
 
 A bucket's versioning is ``""`` (never turned on: every key is one
 ``null`` version), ``Enabled`` or ``Suspended`` (``catalog.buckets``).

@@ -1,0 +1,338 @@
+"""The console in a real browser (Debian's Chromium, driven by Selenium):
+sign in by typing a token, walk into a folder, open an object, download
+its exact bytes, delete it after the confirmation, upload a file picked
+in the form, move a key, sign out; then every other action by mouse (new
+folder, deleting chosen keys, a share link, opening in the browser, copy,
+restoring a version, a repository, making and revoking a token); by keyboard
+alone; nothing wider than the window at 360 and 1280 pixels. The
+screenshots of docs/console.md are made here (``FILESTORAGED_SCREENSHOTS``
+names the folder they go to)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+
+from ..s3api_support import ChromiumBotoCase
+from ..pages.test_pages import wait_in
+
+LFS = "application/vnd.git-lfs+json"
+
+
+class ConsoleInChromiumTests(ChromiumBotoCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.driver.delete_all_cookies()
+        self.driver.set_window_size(1280, 900)
+        self.admin.create_bucket(Bucket="photos")
+        for key in ("2026/cat.jpg", "2026/dog.jpg", "2026/été <b onclick=x>.txt", "notes.txt"):
+            self.admin.put_object(Bucket="photos", Key=key, Body=b"the bytes of " + key.encode(),
+                                  ContentType="text/plain" if key.endswith(".txt") else "image/jpeg")
+        _, self.secret = self.app.tokens.create(["admin"], "laptop")
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def element(self, selector: str):
+        return self.driver.find_element("css selector", selector)
+
+    def link(self, text: str):
+        return self.driver.find_element("link text", text)
+
+    def wait(self, condition, what: str) -> None:
+        wait_in(self.driver, condition, what)
+
+    def sign_in(self) -> None:
+        self.driver.get(self.base + "/console")
+        self.wait(lambda: self.element("h1").text == "Sign in", "the sign-in page")
+        self.element("#token").send_keys(self.secret + "\n")
+        self.wait(lambda: self.element("h1").text == "Buckets", "the buckets")
+
+    def sent(self, names) -> None:
+        """The upload's progress rows, one a file, each at 100 % and done;
+        then the link back to the folder, which shows it afresh."""
+        self.wait(lambda: self.element("#sent").is_displayed(), "every file sent")
+        rows = self.driver.find_elements("css selector", "#sending li")
+        self.assertEqual(sorted(row.find_element("css selector", "span").text for row in rows), names)
+        for row in rows:
+            self.assertEqual(row.find_element("css selector", "progress").get_attribute("value"), "100")
+            self.assertTrue(row.text.endswith("done"), row.text)
+        self.assertEqual(self.driver.switch_to.active_element.text, "See them in the folder")
+        self.link("See them in the folder").click()
+
+    def fits(self, width: int) -> None:
+        """Nothing wider than the page's viewport (the window less its scroll bar)."""
+        wide, seen = self.driver.execute_script("return [document.documentElement.scrollWidth, "
+                                                "document.documentElement.clientWidth]")
+        self.assertLessEqual(wide, seen)
+        self.assertLessEqual(seen, width)
+
+    def test_sign_in_browse_download_delete_and_sign_out(self):
+        self.sign_in()
+        self.assertIn("photos 4 objects", self.element("main").text)  # each bucket's usage
+        self.assertNotIn(self.secret, self.driver.execute_script("return document.cookie"))  # HttpOnly
+        self.assertEqual(self.driver.execute_script("return localStorage.length + sessionStorage.length"), 0)
+        self.link("photos").click()
+        self.link("2026/").click()
+        self.wait(lambda: "cat.jpg" in self.element("table").text, "the folder's keys")
+        self.assertIn("été <b onclick=x>.txt", self.element("table").text)  # a name, never markup
+        self.link("cat.jpg").click()
+        self.wait(lambda: self.element("h1").text == "2026/cat.jpg", "the object's page")
+        self.assertIn("image/jpeg", self.element("dl").text)
+        self.link("Download").click()
+        path = os.path.join(self.downloads, "cat.jpg")
+        expected = b"the bytes of 2026/cat.jpg"
+        self.wait(lambda: os.path.exists(path) and os.path.getsize(path) == len(expected), "the download")
+        with open(path, "rb") as saved:
+            self.assertEqual(saved.read(), expected)
+        self.link("Delete…").click()
+        self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation")
+        self.element("form[action='/console/delete'] button").click()
+        self.wait(lambda: "dog.jpg" in self.element("table").text, "back in the folder")
+        self.assertNotIn("cat.jpg", self.element("table").text)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="2026/cat.jpg"), "404")
+        source = os.path.join(self.downloads, "from-disk.txt")  # a file of this machine, picked in the form
+        with open(source, "wb") as out:
+            out.write(b"picked and uploaded")
+        self.element("#file").send_keys(source)
+        self.element("#upload button").click()
+        self.sent(["from-disk.txt"])  # its progress shown, then done
+        self.wait(lambda: "from-disk.txt" in self.element("table").text, "the upload listed in its folder")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/from-disk.txt")["Body"].read(),
+                         b"picked and uploaded")
+        tree = os.path.join(self.downloads, "trip")  # a whole folder picked: its files keep their paths
+        os.makedirs(os.path.join(tree, "day1"))
+        for name, body in (("notes.txt", b"the notes"), ("day1/a.jpg", b"a picture")):
+            with open(os.path.join(tree, name), "wb") as out:
+                out.write(body)
+        self.element("#tree").send_keys(tree)
+        self.element("#tree ~ button").click()
+        self.sent(["trip/day1/a.jpg", "trip/notes.txt"])
+        self.wait(lambda: "trip/" in self.element("table").text, "the folder listed in its folder")
+        self.driver.execute_script(  # files dropped on the page
+            "const dt = new DataTransfer(); dt.items.add(new File(['dropped bytes'], 'dropped.txt'));"
+            "document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));")
+        self.sent(["dropped.txt"])
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/dropped.txt")["Body"].read(),
+                         b"dropped bytes")
+        big = os.path.join(self.downloads, "big.iso")  # from 8 MiB: through tus, in 8 MiB pieces
+        data = os.urandom(9 * 1024 * 1024 + 5)
+        with open(big, "wb") as out:
+            out.write(data)
+        self.element("#file").send_keys(big)
+        self.element("#upload button").click()
+        self.wait(lambda: self.element("#sent").is_displayed(), "the big file sent")
+        asked = self.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        self.assertEqual(len([url for url in asked if "/console/uploads/" in url]), 3, asked)  # 2 pieces, the answer
+        self.sent(["big.iso"])
+        got = self.admin.get_object(Bucket="photos", Key="2026/big.iso")
+        self.assertEqual((got["Body"].read() == data, got["ETag"]), (True, '"%s"' % hashlib.md5(data).hexdigest()))
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/day1/a.jpg")["Body"].read(),
+                         b"a picture")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/trip/notes.txt")["Body"].read(),
+                         b"the notes")
+        self.link("dog.jpg").click()
+        self.wait(lambda: self.element("h1").text == "2026/dog.jpg", "the other object's page")
+        target = self.element("#target")
+        target.clear()
+        target.send_keys("2026/old/dog.jpg")
+        self.element("button[value=move]").click()
+        self.wait(lambda: self.element("h1").text == "2026/old/dog.jpg", "moved")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/old/dog.jpg")["Body"].read(),
+                         b"the bytes of 2026/dog.jpg")
+        self.element("form[action='/console/sign-out'] button").click()
+        self.wait(lambda: self.element("h1").text == "Sign in", "signed out")
+        self.driver.get(self.base + "/console/bucket?name=photos")
+        self.wait(lambda: self.element("h1").text == "Sign in", "the session is over")
+
+    def test_by_keyboard_alone(self):
+        from selenium.webdriver.common.keys import Keys
+
+        self.driver.get(self.base + "/console/sign-in")
+        self.wait(lambda: self.driver.switch_to.active_element.get_attribute("id") == "token", "the token field")
+        self.driver.switch_to.active_element.send_keys(self.secret, Keys.ENTER)
+        self.wait(lambda: self.element("h1").text == "Buckets", "signed in by keyboard")
+        seen = []
+        for _ in range(8):  # tab until the bucket's link has the focus
+            self.driver.switch_to.active_element.send_keys(Keys.TAB)
+            seen.append(self.driver.switch_to.active_element.text)
+            if seen[-1] == "photos":
+                break
+        self.assertEqual(seen[-1], "photos", seen)
+        outline = self.driver.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+        self.assertNotEqual(outline, "none")  # the focus can be seen
+        self.driver.switch_to.active_element.send_keys(Keys.ENTER)
+        self.wait(lambda: self.element("h1").text == "photos", "the bucket, by keyboard")
+
+    def test_a_newcomers_walk_through_what_s3_stored(self):
+        """As a person who stored through S3 would: sign in, open 2026/ then
+        b/, download c.txt, upload a file into 2026/ and read it through S3,
+        rename it, share it with a password and open the link, delete it,
+        sign out and find the listing closed. A key that looks like markup
+        is a name."""
+        self.admin.create_bucket(Bucket="walk")
+        odd = "2026/<img src=x onerror=alert(1)>.txt"
+        for key in ("2026/a.jpg", "2026/b/c.txt", odd):
+            self.admin.put_object(Bucket="walk", Key=key, Body=b"bytes of " + key.encode())
+        self.sign_in()
+        self.link("walk").click()
+        self.wait(lambda: "2026/" in self.element("table").text, "the bucket's top")
+        self.link("2026/").click()
+        self.wait(lambda: "a.jpg" in self.element("table").text, "2026/")
+        self.assertIn("<img src=x onerror=alert(1)>.txt", self.element("table").text)
+        self.assertEqual(self.driver.find_elements("css selector", "main img"), [])
+        self.link("b/").click()
+        self.wait(lambda: "c.txt" in self.element("table").text, "2026/b/")
+        self.link("c.txt").click()
+        self.wait(lambda: self.element("h1").text == "2026/b/c.txt", "c.txt's page")
+        self.link("Download").click()
+        path, expected = os.path.join(self.downloads, "c.txt"), b"bytes of 2026/b/c.txt"
+        self.wait(lambda: os.path.exists(path) and os.path.getsize(path) == len(expected), "the download")
+        with open(path, "rb") as saved:
+            self.assertEqual(saved.read(), expected)
+        self.link("Back to the folder").click()
+        self.wait(lambda: "c.txt" in self.element("table").text, "back in 2026/b/")
+        self.link("2026").click()  # the folder's crumbs
+        self.wait(lambda: "a.jpg" in self.element("table").text, "back in 2026/")
+        source = os.path.join(self.downloads, "mine.txt")
+        with open(source, "wb") as out:
+            out.write(b"my own file")
+        self.element("#file").send_keys(source)
+        self.element("#upload button").click()
+        self.sent(["mine.txt"])
+        self.assertEqual(self.admin.get_object(Bucket="walk", Key="2026/mine.txt")["Body"].read(), b"my own file")
+        self.wait(lambda: "mine.txt" in self.element("table").text, "the upload listed")
+        self.link("mine.txt").click()
+        self.wait(lambda: self.element("h1").text == "2026/mine.txt", "its page")
+        target = self.element("#target")
+        target.clear()
+        target.send_keys("2026/renamed.txt")
+        self.element("button[value=move]").click()
+        self.wait(lambda: self.element("h1").text == "2026/renamed.txt", "renamed")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="walk", Key="2026/mine.txt"), "404")
+        self.element("#password").send_keys("pw")
+        self.element("form[action='/console/share'] button").click()
+        self.wait(lambda: self.element("h1").text == "Share link made", "the link")
+        link = self.element("dd a").text
+        self.assertEqual(self.request("GET", "/" + link.split("/", 3)[3]).status, 401)
+        self.assertEqual(self.request("GET", "/" + link.split("/", 3)[3], headers={"X-Password": "pw"}).body,
+                         b"my own file")
+        self.link("Back to the object").click()
+        self.wait(lambda: self.element("h1").text == "2026/renamed.txt", "back to it")
+        self.link("Delete…").click()
+        self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation")
+        self.element("form[action='/console/delete'] button").click()
+        self.wait(lambda: "a.jpg" in self.element("table").text, "back in the folder")
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="walk", Key="2026/renamed.txt"), "404")
+        self.element("form[action='/console/sign-out'] button").click()
+        self.wait(lambda: self.element("h1").text == "Sign in", "signed out")
+        self.driver.get(self.base + "/console/bucket?name=walk&prefix=2026%2F")
+        self.wait(lambda: self.element("h1").text == "Sign in", "the listing refused")
+
+    def test_screenshots_at_360_and_1280_pixels_and_nothing_wider(self):
+        folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or tempfile.mkdtemp(prefix="fsd-console-shots-")
+        if "FILESTORAGED_SCREENSHOTS" not in os.environ:
+            self.addCleanup(shutil.rmtree, folder, True)
+        self.sign_in()
+        pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
+                 ("console-object", "/console/object?bucket=photos&key=2026%2Fdog.jpg"))
+        for width in (360, 1280):
+            self.driver.set_window_size(width, 900)
+            for name, path in pages:
+                self.driver.get(self.base + path)
+                self.wait(lambda: self.element("h1").is_displayed(), "the page")
+                self.fits(width)
+                shot = os.path.join(folder, "%s-%d.png" % (name, width))
+                self.assertTrue(self.driver.save_screenshot(shot))
+                with open(shot, "rb") as handle:
+                    self.assertEqual(handle.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_every_other_action_by_mouse(self):
+        """New folder, deleting chosen keys, a share link, opening in the
+        browser, copy, restoring a version, a repository, tokens."""
+        self.sign_in()
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        self.element("#folder").send_keys("trip")
+        self.element("form[action='/console/folder'] button").click()
+        self.wait(lambda: "trip" in self.element("nav.crumbs").text, "in the new folder")
+        self.assertEqual(self.admin.head_object(Bucket="photos", Key="2026/trip/")["ContentLength"], 0)
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        for name in ("cat.jpg", "dog.jpg"):
+            self.element("input[value='2026/%s']" % name).click()
+        self.element("form[method=get][action='/console/delete'] button").click()
+        self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation of two")
+        self.element("form[method=post][action='/console/delete'] button").click()
+        self.wait(lambda: self.element("h1").text == "photos", "back in the folder")
+        for name in ("cat.jpg", "dog.jpg"):
+            self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="2026/" + name), "404")
+
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.element("#password").send_keys("pw")
+        self.element("form[action='/console/share'] button").click()
+        self.wait(lambda: self.element("h1").text == "Share link made", "the link")
+        url = self.element("dd a").text
+        self.assertEqual(self.request("GET", "/" + url.split("/", 3)[3], headers={"X-Password": "pw"}).body,
+                         b"the bytes of notes.txt")
+        self.link("Share links").click()  # the links this token made, and ending one
+        self.wait(lambda: self.element("h1").text == "Share links", "the share links")
+        self.assertIn("notes.txt", self.element("table").text)
+        self.assertIn("1 of 1", self.element("table").text)  # the download above was taken
+        self.assertIn("used up", self.element("table").text)
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.element("form[action='/console/share'] button").click()
+        self.wait(lambda: self.element("h1").text == "Share link made", "a second link")
+        second = "/" + self.element("dd a").text.split("/", 3)[3]
+        self.link("Share links").click()
+        self.wait(lambda: self.element("h1").text == "Share links", "the share links again")
+        self.element("button[aria-label='End the link to notes.txt']").click()
+        self.wait(lambda: "live" not in self.element("table").text, "the link ended")
+        self.assertEqual(self.request("GET", second).status, 410)
+
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.link("Open in the browser").click()
+        self.wait(lambda: "the bytes of notes.txt" in self.element("body").text, "the text shown")
+
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        target = self.element("#target")
+        target.clear()
+        target.send_keys("copies/notes.txt")
+        self.element("button[value=copy]").click()
+        self.wait(lambda: self.element("h1").text == "copies/notes.txt", "the copy's page")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="notes.txt")["Body"].read(),
+                         b"the bytes of notes.txt")  # a copy: the old key stays
+
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        first = self.admin.put_object(Bucket="photos", Key="v.txt", Body=b"first")["VersionId"]
+        self.admin.put_object(Bucket="photos", Key="v.txt", Body=b"second")
+        self.driver.get(self.base + "/console/object?bucket=photos&key=v.txt&version=" + first)
+        self.element("form[action='/console/copy'] button").click()
+        self.wait(lambda: "version=" not in self.driver.current_url, "restored: the key's own page")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="v.txt")["Body"].read(), b"first")
+
+        self.assertEqual(self.request("PUT", "/data/scans", b"a scan", {"Authorization": "Bearer " + self.secret}
+                                      ).status, 201)
+        self.driver.get(self.base + "/console")
+        locked = self.request("POST", "/lfs/scans/locks", b'{"path": "art/hero.psd"}', {
+            "Authorization": "Bearer " + self.secret, "Accept": LFS, "Content-Type": LFS})
+        self.assertEqual(locked.status, 201, locked)
+        self.link("scans").click()
+        self.wait(lambda: "Repository scans" == self.element("h1").text, "the repository")
+        self.assertIn("6 bytes", self.element("table").text)
+        self.assertIn("art/hero.psd", self.element("main").text)  # its Git LFS lock, ended here
+        self.element("button[aria-label='Unlock art/hero.psd']").click()
+        self.wait(lambda: "No file of this repository is locked" in self.element("main").text, "unlocked")
+        self.assertEqual(self.request("GET", "/lfs/scans/locks", headers={
+            "Authorization": "Bearer " + self.secret, "Accept": LFS}).json()["locks"], [])
+
+        self.link("Tokens").click()
+        self.wait(lambda: self.element("h1").text == "Tokens", "the tokens")
+        self.element("#name").send_keys("ci")
+        self.element("#scopes").send_keys("files:write")
+        self.element("form[action='/console/tokens'] button").click()
+        self.wait(lambda: "The token ci" in self.element("main").text, "the new token's secret")
+        secret = self.element("[role=status] dd code").text
+        self.assertEqual(self.app.tokens.find(secret).name, "ci")
+        self.element("button[aria-label='Revoke ci']").click()
+        self.wait(lambda: "ci" not in [cell.text for cell in self.driver.find_elements("css selector", "td")],
+                  "the token revoked")
+        self.assertIsNone(self.app.tokens.find(secret))

@@ -1,0 +1,366 @@
+"""The records interface (compare-and-swap records for what every daemon
+must share), one contract run against both implementations: SQLite
+(``--records local``) and the S3 bucket on a real SeaweedFS (``--records
+s3``); plus the bucket's own cases: a retried write that had landed, and
+the start-up probe that refuses a store ignoring conditional writes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import shutil
+import tempfile
+import threading
+import time
+import unittest
+from unittest import mock
+
+from filestoraged.errors import BackendUnavailable
+from filestoraged.records.bucket import BucketRecords, UnsafeStore, probe
+from filestoraged.records.checked import PROBE_EVERY, CheckedRecords
+from filestoraged.records.interface import EARLIER, WRITE_ID, Conflict, Records
+from filestoraged.records.local import LocalRecords
+
+from ..seaweed_server import SeaweedMixin
+from ..support import FakeClock
+
+
+def plain(value):
+    """A record's value without its write ids."""
+    return {k: v for k, v in value.items() if k not in (WRITE_ID, EARLIER)}
+
+
+class RecordsContract:
+    def make_records(self):
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.records = self.make_records()
+        self.addCleanup(self.records.close)
+
+    def test_a_missing_record_is_none(self):
+        self.assertIsNone(self.records.get("links/none"))
+        self.assertFalse(self.records.delete("links/none"))
+
+    def test_create_once_then_conflict(self):
+        version = self.records.create("links/a", {"n": 1})
+        found = self.records.get("links/a")
+        self.assertEqual((plain(found.value), found.version), ({"n": 1}, version))
+        with self.assertRaises(Conflict):
+            self.records.create("links/a", {"n": 2})
+        self.assertEqual(plain(self.records.get("links/a").value), {"n": 1})
+
+    def test_replace_only_at_the_version_read(self):
+        first = self.records.create("links/b", {"n": 1})
+        second = self.records.replace("links/b", {"n": 2}, first)
+        self.assertNotEqual(first, second)
+        with self.assertRaises(Conflict):
+            self.records.replace("links/b", {"n": 3}, first)  # stale
+        self.assertEqual(plain(self.records.get("links/b").value), {"n": 2})
+        with self.assertRaises(Conflict):
+            self.records.replace("links/missing", {"n": 1}, first)
+
+    def test_delete_at_a_version(self):
+        first = self.records.create("links/c", {"n": 1})
+        second = self.records.replace("links/c", {"n": 2}, first)
+        with self.assertRaises(Conflict):
+            self.records.delete("links/c", first)
+        self.assertTrue(self.records.delete("links/c", second))
+        self.assertIsNone(self.records.get("links/c"))
+
+    def test_keys_by_prefix_in_order(self):
+        for key in ("tokens/b", "tokens/a", "kv/x", "tokens2/z"):
+            self.records.create(key, {})
+        self.assertEqual(list(self.records.keys("tokens/")), ["tokens/a", "tokens/b"])
+
+    def test_a_page_of_keys_from_a_point(self):
+        for key in ("s3/keys/b/0a", "s3/keys/b/0c", "s3/keys/b/0b", "s3/keys/b/1", "s3/keys/bb/0", "s3/other"):
+            self.records.create(key, {"k": key})
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/0a", 2)), ["s3/keys/b/0b", "s3/keys/b/0c"])
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/0c")), ["s3/keys/b/1"])
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "", 0)), [])
+        self.assertEqual([(key, plain(record.value)) for key, record in self.records.items("s3/keys/b/", "", 3)],
+                         [(key, {"k": key}) for key in ("s3/keys/b/0a", "s3/keys/b/0b", "s3/keys/b/0c")])
+
+    def test_concurrent_updates_lose_nothing(self):
+        """Eight writers, ten increments each, on one record: exactly 80."""
+        def bump(value):
+            return {"count": (value or {}).get("count", 0) + 1}
+
+        def writer():
+            for _ in range(10):
+                self.records.update("counters/one", bump)
+
+        threads = [threading.Thread(target=writer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            if thread.is_alive():
+                raise AssertionError("thread did not end in time")
+        self.assertEqual(self.records.get("counters/one").value["count"], 80)
+
+    def test_an_update_that_changes_nothing_writes_nothing(self):
+        self.assertIsNone(self.records.update("kv/x", lambda value: None))
+        self.assertIsNone(self.records.get("kv/x"))
+
+    def test_the_probe_passes(self):
+        probe(self.records, "here")
+        self.assertEqual(list(self.records.keys(".probe/")), [])
+
+
+class LastWriterWins(LocalRecords):
+    """Records that ignore the version a write names, as a store that
+    ignores conditional writes does."""
+
+    def replace(self, key, value, version):
+        record = self.get(key)
+        return super().replace(key, value, record.version)
+
+
+class LocalRecordsTests(RecordsContract, unittest.TestCase):
+    def make_records(self):
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        return LocalRecords(os.path.join(folder, "meta.db"))
+
+    def test_a_page_from_a_cursor_costs_the_page_not_what_lies_before(self):
+        """Counted in SQLite's steps, not in time: a page of one key after a
+        cursor 20,000 keys into a prefix (was: every one of them walked)."""
+        with self.records.batch():
+            for number in range(20000):
+                self.records.create("s3/keys/b/%06d" % number, {})
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        db = self.records._db
+        db.set_progress_handler(count, 100)
+        self.addCleanup(db.set_progress_handler, None, 0)
+        steps[0] = 0
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/019990", 1)), ["s3/keys/b/019991"])
+        deep = steps[0]
+        steps[0] = 0
+        self.assertEqual(list(self.records.keys("s3/keys/b/", "s3/keys/b/000001", 1)), ["s3/keys/b/000002"])
+        shallow = steps[0]
+        self.assertLessEqual(deep, shallow + 5)
+
+    def test_records_that_skip_fsync_still_sync_their_checkpoints(self):
+        """Records whose commits are not fsynced (the throttle's, an S3
+        upload's pin) share meta.db with durable ones: SQLite's NORMAL, which
+        still syncs a checkpoint; OFF syncs none, and a checkpoint run there
+        could leave another connection's durable commits in an unsynced file."""
+        path = os.path.join(os.path.dirname(self.records.path), "meta.db")
+        quick = LocalRecords(path, durable=False)
+        self.addCleanup(quick.close)
+        mode = {"OFF": 0, "NORMAL": 1, "FULL": 2}
+        self.assertEqual(quick._db.execute("PRAGMA synchronous").fetchone()[0], mode["NORMAL"])
+        self.assertEqual(self.records._db.execute("PRAGMA synchronous").fetchone()[0], mode["FULL"])
+
+    def test_a_store_that_ignores_versions_is_refused(self):
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        unsafe = LastWriterWins(os.path.join(folder, "meta.db"))
+        self.addCleanup(unsafe.close)
+        with self.assertRaises(UnsafeStore) as caught:
+            probe(unsafe, "127.0.0.1:9")
+        self.assertIn("ignores conditional writes", str(caught.exception))
+
+    def test_updates_that_never_win_end_in_503(self):
+        class AlwaysChanged(LocalRecords):
+            update = Records.update  # a store's read, then a conditional write (SQLite's own is one transaction)
+
+            def replace(self, key, value, version):
+                raise Conflict("changed")
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        busy = AlwaysChanged(os.path.join(folder, "meta.db"))
+        self.addCleanup(busy.close)
+        busy.create("k", {"n": 1})
+        with self.assertRaises(BackendUnavailable):
+            busy.update("k", lambda value: {"n": 2})
+
+
+class LostAnswer:
+    """An S3 client whose first conditional replace lands but loses its
+    answer: ``meanwhile`` runs, then the request is sent again, as the
+    client retries a request whose answer was lost."""
+
+    def __init__(self, client, meanwhile) -> None:
+        self.client, self.meanwhile, self.lost = client, meanwhile, False
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def request(self, method, key, **options):
+        if method == "PUT" and not self.lost and "If-Match" in options.get("headers", {}):
+            self.lost = True
+            landed = self.client.request(method, key, **options)
+            landed.read()
+            landed.release()
+            self.meanwhile()
+        return self.client.request(method, key, **options)
+
+
+class BucketRecordsTests(SeaweedMixin, RecordsContract, unittest.TestCase):
+    def make_records(self):
+        return BucketRecords(self.s3_client())
+
+    def test_a_retried_write_that_had_landed_is_ours(self):
+        """The client retries a PUT whose answer was lost; the store then
+        answers 412 to our own write, and the write id tells it apart."""
+        value = {"n": 1, WRITE_ID: "feedfacefeedface"}
+        first = self.records._put("links/r", value, {"If-None-Match": "*"})
+        self.assertEqual(self.records._put("links/r", value, {"If-None-Match": "*"}), first)
+        with self.assertRaises(Conflict):
+            self.records._put("links/r", dict(value, **{WRITE_ID: "other"}), {"If-None-Match": "*"})
+
+    def test_an_update_whose_answer_was_lost_under_a_later_write_is_applied_once(self):
+        """Our write lands, its answer is lost, another daemon updates the
+        record on top of it, and the client sends ours again: the store
+        answers 412 and the record's write id is the other's. Ours landed
+        all the same (the later write was built on it): it must not be
+        applied a second time (a download counted twice, a new key called
+        an update)."""
+        self.records.create("links/c", {"n": 0})
+
+        def another_daemon() -> None:
+            self.records.update("links/c", lambda value: dict(value, n=value["n"] + 10))
+
+        ours = BucketRecords(LostAnswer(self.s3_client(), another_daemon))
+        ours.update("links/c", lambda value: dict(value, n=value["n"] + 1))
+        self.assertEqual(self.records.get("links/c").value["n"], 11)  # was 12: ours applied twice
+
+    def test_records_live_under_their_prefix(self):
+        self.records.create("tokens/x", {})
+        self.assertIn("records/tokens/x", self.keys_in_bucket())
+
+    def test_the_clock_is_the_stores(self):
+        self.records.get("links/none")
+        import time
+
+        self.assertLess(abs(self.records.now() - time.time()), 5)
+
+
+class TokenCommandProbeTests(unittest.TestCase):
+    def test_the_token_command_refuses_a_store_that_ignores_conditional_writes(self):
+        """As the daemon does at start: a second admin token with the name of
+        the first would otherwise replace it blind."""
+        from unittest import mock
+
+        from filestoraged import cli, config as config_module
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        unsafe = LastWriterWins(os.path.join(folder, "meta.db"))
+        throttle = LocalRecords(os.path.join(folder, "throttle.db"))
+        config = config_module.load(["token", "create", "--scope", "admin", "--name", "ops", "--data-dir", folder])
+        config = dataclasses.replace(config, records="s3", s3_endpoint="http://127.0.0.1:9")
+        err = io.StringIO()
+        with mock.patch("filestoraged.deployment.bucket.SharedBucket.open_records", return_value=(unsafe, throttle)), \
+                contextlib.redirect_stderr(err):
+            status = cli.run_token(config)
+        self.assertEqual(status, 1)
+        self.assertIn("ignores conditional writes", err.getvalue())
+        after = LocalRecords(os.path.join(folder, "meta.db"))
+        self.addCleanup(after.close)
+        self.assertEqual(list(after.keys("tokens/")), [])  # no token was made
+
+
+class StoreThatTurnsBlindTests(unittest.TestCase):
+    """A store that stops honouring conditional writes while the daemon
+    serves is found by the next probe (at most ``PROBE_EVERY`` after the
+    last): conditional writes then answer 503 with one ERROR line, nothing
+    is written blind, and they work again once the store honours them."""
+
+    def test_conditional_writes_are_refused_once_a_probe_finds_the_store_blind(self):
+        class Switchable(LastWriterWins):
+            blind = False
+
+            def replace(self, key, value, version):
+                if self.blind:
+                    return super().replace(key, value, version)
+                return LocalRecords.replace(self, key, value, version)
+
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        inner = Switchable(os.path.join(folder, "meta.db"))
+        self.addCleanup(inner.close)
+        clock = FakeClock()
+        records = CheckedRecords(inner, "127.0.0.1:9", clock=clock)
+        first = records.create("links/a", {"n": 1})
+        records.replace("links/a", {"n": 2}, first)
+        with self.assertRaises(Conflict):  # honoured: a stale version loses
+            records.replace("links/a", {"n": 3}, first)
+        inner.blind = True
+        clock.advance(PROBE_EVERY)
+        with self.assertLogs("filestoraged.records.checked", "ERROR") as logs:
+            for write in (lambda: records.update("links/a", lambda value: {"n": 4}),
+                          lambda: records.create("links/b", {"n": 1}),
+                          lambda: records.delete("links/a", "1")):
+                with self.assertRaises(BackendUnavailable) as caught:
+                    write()
+                self.assertIn("ignores conditional writes", caught.exception.text)
+        self.assertEqual(len(logs.records), 1)
+        self.assertEqual(inner.get("links/a").value["n"], 2)  # nothing was written blind
+        self.assertIsNone(inner.get("links/b"))
+        self.assertEqual(records.get("links/a").value["n"], 2)  # reads still answer
+        inner.blind = False
+        clock.advance(PROBE_EVERY)
+        self.assertEqual(plain(records.update("links/a", lambda value: {"n": 5})), {"n": 5})
+
+
+class LapsedLeaseTests(unittest.TestCase):
+    """--records s3: a download whose count cannot be written is cut once
+    its reservation may have lapsed (another daemon may have been given the
+    download meanwhile), and only then; here over SQLite records that a
+    switch makes refuse every write, as an unreachable store does."""
+
+    def setUp(self) -> None:
+        import io
+
+        from filestoraged.sharing.links import LinkStore
+        from filestoraged.storage.disk.backend import DiskBackend
+        from filestoraged.storage.names import SHARES
+
+        folder = tempfile.mkdtemp(prefix="fsd-lease-")
+        self.addCleanup(shutil.rmtree, folder, True)
+
+        class Unreachable(LocalRecords):
+            down = False
+            update = Records.update  # through replace, as over the network
+
+            def replace(self, key, value, version):
+                if self.down:
+                    raise BackendUnavailable("the store is not answering")
+                return super().replace(key, value, version)
+
+        self.records = Unreachable(os.path.join(folder, "records.db"))
+        self.addCleanup(self.records.close)
+        throttle = LocalRecords(os.path.join(folder, "throttle.db"), durable=False)
+        self.addCleanup(throttle.close)
+        backend = DiskBackend(os.path.join(folder, "store"), 1024 * 1024)
+        self.store = LinkStore(self.records, backend, throttle, lease=60.0)
+        self.addCleanup(self.store.close)
+        info = backend.put(SHARES, io.BytesIO(b"only once")).info
+        self.link_id = self.store.create(info.oid, info.size, "once.txt", "text/plain", None, 1, 3600).id
+
+    def test_within_its_lease_the_count_waits_for_the_store(self):
+        hold = self.store.reserve(self.link_id)
+        self.records.down = True
+        self.store.finish(hold, complete=True)  # kept, renewed, counted once the store is back: not cut
+
+    def test_past_its_lease_the_last_piece_is_cut(self):
+        hold = self.store.reserve(self.link_id)
+        self.records.down = True
+        later = time.monotonic() + 61
+        with mock.patch("filestoraged.sharing.links.time.monotonic", return_value=later):
+            with self.assertRaises(BackendUnavailable) as caught:
+                self.store.finish(hold, complete=True)
+        self.assertIn("may have lapsed", str(caught.exception))
