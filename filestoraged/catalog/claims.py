@@ -201,18 +201,13 @@ class Claims:
         """Remove bytes idle for ``GRACE``; how many. Without ``wait`` (the
         timer), only if no daemon swept in the last half ``interval``."""
         now = self.records.now()
-        if not wait and self.records.update(SWEEP_TURN, lambda value: None if value and now - value["at"] <
-                                            interval / 2 else {"at": now}) is None:
+        if not wait and not self.records.take_turn(SWEEP_TURN, interval / 2):
             return 0
-        removed, cursor = 0, ""
-        while True:
-            page = list(self.records.keys(IDLE, cursor, SWEEP_PAGE))
-            for name in page:
-                bucket, oid = name[len(IDLE):].split("/", 1)
-                removed += self._sweep_one(bucket, oid, now)
-            if len(page) < SWEEP_PAGE:
-                return removed
-            cursor = page[-1]
+        removed = 0
+        for name in self.records.walk_keys(IDLE, SWEEP_PAGE):
+            bucket, oid = name[len(IDLE):].split("/", 1)
+            removed += self._sweep_one(bucket, oid, now)
+        return removed
 
     def _sweep_one(self, bucket: str, oid: str, now: float) -> int:
         with self.pins.removal(bucket, oid) as free:

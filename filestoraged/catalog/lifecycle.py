@@ -73,8 +73,7 @@ class Lifecycle:
         uploads went. Without ``wait`` (the timer), only if no daemon swept
         in the last ``INTERVAL``."""
         now = self.records.now()
-        if not wait and self.records.update(TURN, lambda value: None if value and now - value["at"] < INTERVAL
-                                            else {"at": now}) is None:
+        if not wait and not self.records.take_turn(TURN, INTERVAL):
             return 0
         done = 0
         self.keyspace.versions.sweep_forgotten(now)

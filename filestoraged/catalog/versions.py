@@ -132,15 +132,11 @@ class Versions:
 
     def sweep_forgotten(self, now: float) -> int:
         """Forget the deletions older than ``FORGOTTEN_FOR``, a page at a time; how many."""
-        done, after = 0, ""
-        while True:
-            page = list(self.records.items(FORGOTTEN, after, _BATCH))
-            for name, record in page:
-                if now - float(record.value.get("at", 0)) > FORGOTTEN_FOR and self.records.delete(name):
-                    done += 1
-            if len(page) < _BATCH:
-                return done
-            after = page[-1][0]
+        done = 0
+        for name, record in self.records.walk(FORGOTTEN, _BATCH):
+            if now - float(record.value.get("at", 0)) > FORGOTTEN_FOR and self.records.delete(name):
+                done += 1
+        return done
 
     def _forgotten(self, bucket: str, key: str, version_id: str) -> str:
         return "%s%s/%s,%s" % (FORGOTTEN, bucket, encode_key(key), version_id)

@@ -80,6 +80,28 @@ class Records(abc.ABC):
             if record is not None:
                 yield key, record
 
+    def walk(self, prefix: str, page: int) -> Iterator[Tuple[str, Record]]:
+        """Every ``(key, record)`` under ``prefix``, read ``page`` at a time
+        (bounded memory, however many there are); a record the caller
+        deletes as it goes does not disturb the walk."""
+        after = ""
+        while True:
+            read = list(self.items(prefix, after, page))
+            yield from read
+            if len(read) < page:
+                return
+            after = read[-1][0]
+
+    def walk_keys(self, prefix: str, page: int) -> Iterator[str]:
+        """Every key under ``prefix``, read ``page`` at a time (as ``walk``)."""
+        after = ""
+        while True:
+            read = list(self.keys(prefix, after, page))
+            yield from read
+            if len(read) < page:
+                return
+            after = read[-1]
+
     def now(self) -> float:
         """The time every daemon judges expiry by (the store's clock)."""
         return time.time()
@@ -106,6 +128,15 @@ class Records(abc.ABC):
         nothing of it seen before the end); elsewhere each stands alone, and
         the caller is written so that a stop between any two is safe."""
         return nullcontext()
+
+    def take_turn(self, name: str, within: float) -> bool:
+        """Whether this caller takes the turn ``name`` (a sweep's, shared by
+        every daemon over these records): True unless someone took it in
+        the last ``within`` seconds (by the records' clock), and then it is
+        this caller's from now."""
+        now = self.now()
+        return self.update(name, lambda value: None if value and now - value["at"] < within
+                           else {"at": now}) is not None
 
     def update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> Optional[dict]:
         """Read, ``change`` (the value or None; it returns the new value, or

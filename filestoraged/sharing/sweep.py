@@ -82,17 +82,6 @@ def due_key(when: float, kind: str, name: str) -> str:
     return "%s%012d/%s/%s" % (DUE, max(0, math.ceil(when)), kind, name)
 
 
-def paged(records: Records, prefix: str) -> Iterator[Tuple[str, object]]:
-    """Every ``(key, record)`` under ``prefix``, ``PAGE`` at a time (bounded memory)."""
-    after = ""
-    while True:
-        page = list(records.items(prefix, after, PAGE))
-        yield from page
-        if len(page) < PAGE:
-            return
-        after = page[-1][0]
-
-
 def _died_at(value: dict) -> float:
     """When a link stopped needing its blob (deleted, used up or expired)."""
     return min(value.get("died") or value["expires"], value["expires"])
@@ -115,19 +104,11 @@ class LinkSweep:
         if not self._lock.acquire(wait):
             return 0
         try:
-            if not wait and not self._my_turn(interval):
+            if not wait and not self.records.take_turn(SWEEP_TURN, interval / 2):
                 return 0
             return self._sweep()
         finally:
             self._lock.release()
-
-    def _my_turn(self, interval: float) -> bool:
-        now = self.records.now()
-
-        def turn(value: Optional[dict]) -> Optional[dict]:
-            return None if value and now - value["at"] < interval / 2 else {"at": now}
-
-        return self.records.update(SWEEP_TURN, turn) is not None
 
     def name(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0,
              also: Callable[[], None] = lambda: None) -> str:
@@ -209,7 +190,7 @@ class LinkSweep:
             elif kind == "link":
                 self._forget_link(name, now)
             self.records.delete(key)
-        for key, _ in paged(self.records, HOLDING):
+        for key in self.records.walk_keys(HOLDING, PAGE):
             record = self.records.get(LINKS + key[len(HOLDING):])
             if record is None or not live_holds(record.value, now):
                 self.records.delete(key)
@@ -254,10 +235,10 @@ class LinkSweep:
     def _index_all(self, now: float) -> None:
         """Once, for a store made before the due index: every link and blob
         gets its entries (a page at a time), then ``share-due-ready``."""
-        for key, record in paged(self.records, LINKS):
+        for key, record in self.records.walk(LINKS, PAGE):
             value = record.value
             self.schedule_link(key[len(LINKS):], value["oid"], value["created"], value["expires"])
-        for key, _ in paged(self.records, BLOBS):
+        for key in self.records.walk_keys(BLOBS, PAGE):
             self.due(now, "blob", key[len(BLOBS):])
         after = ""
         while True:
@@ -365,7 +346,7 @@ def give_back(records: Records, holder: Optional[str] = None) -> int:
         return None if len(kept) == len(holds) else dict(value, holds=kept)
 
     given = 0
-    for key, _ in paged(records, HOLDING):
+    for key in records.walk_keys(HOLDING, PAGE):
         link_key = LINKS + key[len(HOLDING):]
         given += records.update(link_key, drop) is not None
         record = records.get(link_key)

@@ -85,6 +85,25 @@ class RecordsContract:
         self.assertEqual([(key, plain(record.value)) for key, record in self.records.items("s3/keys/b/", "", 3)],
                          [(key, {"k": key}) for key in ("s3/keys/b/0a", "s3/keys/b/0b", "s3/keys/b/0c")])
 
+    def test_a_walk_reads_every_record_a_page_at_a_time_while_they_go(self):
+        names = ["sweep/%02d" % number for number in range(7)]
+        for name in names + ["sweepy", "other/0"]:
+            self.records.create(name, {"n": name})
+        walked = []
+        for name, record in self.records.walk("sweep/", 3):
+            walked.append((name, plain(record.value)["n"]))
+            self.records.delete(name)  # as a sweep removes what it looked at
+        self.assertEqual(walked, [(name, name) for name in names])
+        for name in names[:4]:
+            self.records.create(name, {})
+        self.assertEqual(list(self.records.walk_keys("sweep/", 2)), names[:4])
+
+    def test_a_turn_is_taken_once_within_its_time(self):
+        self.assertTrue(self.records.take_turn("a-sweep", 60))
+        self.assertFalse(self.records.take_turn("a-sweep", 60))  # another daemon, a moment later
+        self.assertTrue(self.records.take_turn("another-sweep", 60))
+        self.assertTrue(self.records.take_turn("a-sweep", 0))
+
     def test_concurrent_updates_lose_nothing(self):
         """Eight writers, ten increments each, on one record: exactly 80."""
         def bump(value):
