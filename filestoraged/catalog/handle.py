@@ -61,9 +61,17 @@ class BucketHandle:
         self.bucket = bucket
 
     @classmethod
-    def open(cls, app, name: str) -> "BucketHandle":
-        """The bucket ``name``; ``NotFound`` (NoSuchBucket) if there is none."""
-        return cls(app, app.buckets.require(name))
+    def open(cls, app, name: str, request=None) -> "BucketHandle":
+        """The bucket ``name``; ``NotFound`` (NoSuchBucket) if there is none.
+        With ``request`` (``web.messages.Request``), looked up once for it:
+        every later step of the request (an ACL's judgement, the
+        operation) gets the same handle, the bucket as the request found it."""
+        if request is None:
+            return cls(app, app.buckets.require(name))
+        found = request.looked_up.get("bucket")
+        if found is None or found.name != name:
+            found = request.looked_up["bucket"] = cls(app, app.buckets.require(name))
+        return found
 
     @property
     def name(self) -> str:

@@ -142,7 +142,8 @@ def acl_answer(mode: str, acl: Optional[str], on_bucket: bool):
                                                     Element("AccessControlList", grants)])
 
 
-def widened(app, caller: Caller, how: str, bucket: str, key: Optional[str], version: Optional[str]) -> Caller:
+def widened(app, caller: Caller, how: str, bucket: str, key: Optional[str], version: Optional[str],
+            request=None) -> Caller:
     """``caller``, with what the bucket's or the object's ACL lets it do
     (``how``: ``BUCKET_READ``, ``BUCKET_WRITE``, ``OBJECT_READ``) added to
     its scopes for this request. Asked only where its scopes fall short.
@@ -150,10 +151,11 @@ def widened(app, caller: Caller, how: str, bucket: str, key: Optional[str], vers
     is said (404) before the 403 a private one gets, as S3 says it."""
     if not app.config.s3_public_acls:
         return caller
-    found = app.buckets.require(bucket)
+    handle = BucketHandle.open(app, bucket, request)  # the operation then finds the same
+    found = handle.bucket
     signed = caller.scopes is not None
     if how == OBJECT_READ:
-        entry = _entry(app, found, key, version, caller)
+        entry = _entry(handle, key, version, caller)
         if entry is None or not _reads(entry.acl, signed):
             return caller
         return dataclasses.replace(caller, acl_scopes=(Scope("data", "read", bucket, key),))
@@ -168,15 +170,16 @@ def _reads(acl: Optional[str], signed: bool) -> bool:
     return acl in ("public-read", "public-read-write") or (acl == "authenticated-read" and signed)
 
 
-def _entry(app, bucket, key: str, version: Optional[str], caller: Caller):
+def _entry(handle: BucketHandle, key: str, version: Optional[str], caller: Caller):
     """The entry an object read names; ``NoSuchKey`` where there is none
     and the caller may list the bucket (S3's rule), None otherwise (a
     403 follows: whatever else a read would say of the key, a delete
     marker's 405 too, is not said to a caller who may not read it)."""
     try:
-        return BucketHandle(app, bucket).read(key, version)
+        return handle.read(key, version)
     except NotFound:
-        if _reads(bucket.acl, caller.scopes is not None) or may(caller, Need(Scope("data", "read", bucket.name))):
+        if _reads(handle.bucket.acl, caller.scopes is not None) or may(caller, Need(Scope("data", "read",
+                                                                                         handle.name))):
             raise
         return None
     except FileStoreError:

@@ -127,14 +127,14 @@ class BucketOperations:
         return EmptyResponse(200)
 
     def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, request.query.get("versionId"))
         answer = acl_answer(caller.mode, entry.acl, on_bucket=False)
         answer.headers.update(version_header(found.bucket, entry))
         return answer
 
     def put_object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         acl = acl_of_request(request, caller.mode, self.app.config.s3_public_acls)
 
         def setting(entry) -> None:

@@ -69,7 +69,7 @@ class FormOperations:
         if boundary is None:
             raise BadRequest("a POST to a bucket is an upload from a form: multipart/form-data"
                              ).as_s3("InvalidArgument")
-        handle = BucketHandle.open(self.app, bucket)
+        handle = BucketHandle.open(self.app, bucket, request)
         limit = self.app.config.max_size
         parts = MultipartReader(request.body(limit + MULTIPART_OVERHEAD), boundary).parts()
         fields = Headers()  # the fields as headers: what a PutObject reads from its headers, read the same way
@@ -109,7 +109,7 @@ class FormOperations:
             size_range = policy.size_range
         need = Need(Scope("data", "create", bucket, key))
         if not may(caller, need):
-            caller = widened(self.app, caller, BUCKET_WRITE, bucket, key, None)
+            caller = widened(self.app, caller, BUCKET_WRITE, bucket, key, None, request)
         allow(caller, need)
         if "acl" in fields:
             fields.add("x-amz-acl", fields["acl"])

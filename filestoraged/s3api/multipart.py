@@ -59,7 +59,7 @@ class MultipartOperations:
         self.unfinished = app.unfinished
 
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         refuse_unkept(request.headers)
         acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
         adds_only(caller, found, key)  # an append-only key learns now, not at completion
@@ -117,7 +117,7 @@ class MultipartOperations:
         return xml_answer(200, "CopyPartResult", items)
 
     def complete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         try:
             upload = self._unfinished(request, bucket, key)
         except NotFound:

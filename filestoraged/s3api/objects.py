@@ -63,7 +63,7 @@ class ObjectOperations:
     # -- PUT ----------------------------------------------------------------------
 
     def put(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         headers = request.headers
         refuse_unkept(headers)
         acl = asked_acl(headers, caller.mode, self.app.config.s3_public_acls)
@@ -98,7 +98,7 @@ class ObjectOperations:
         if caller.scopes is None and caller.mode == "writes" and any(name in request.query for name in OVERRIDES):
             raise BadRequest("Request specific response headers cannot be used for anonymous GET requests"
                              ).as_s3("InvalidRequest")
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, request.query.get("versionId"))
         span = _part_span(request, entry)
         # Checksums are of what is served: the whole object's, a part's own
@@ -129,7 +129,7 @@ class ObjectOperations:
         if not asked or unknown:
             raise BadRequest("x-amz-object-attributes names one or more of %s%s" % (
                 ", ".join(ATTRIBUTES), "; not %s" % unknown[0][:40] if unknown else "")).as_s3("InvalidArgument")
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, request.query.get("versionId"))
         items: List[Element] = []
         if "ETag" in asked:
@@ -152,7 +152,7 @@ class ObjectOperations:
     # -- DELETE -------------------------------------------------------------------
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        forgotten = BucketHandle.open(self.app, bucket).delete(key, request.query.get("versionId"),
+        forgotten = BucketHandle.open(self.app, bucket, request).delete(key, request.query.get("versionId"),
                                                                bypass_asked(request, caller),
                                                                delete_conditions(request.headers))
         answer = {}
@@ -163,7 +163,7 @@ class ObjectOperations:
         return EmptyResponse(204, answer)
 
     def delete_many(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         root = read_xml(request.body(MAX_XML).read_all(), "Delete")
         quiet = (text_of(root, "Quiet") or "").strip().lower() == "true"
         bypass = bypass_asked(request, caller)
@@ -192,7 +192,7 @@ class ObjectOperations:
         """A new name for the bytes another key names: within a bucket the
         same stored object (nothing copied), from another bucket the bytes
         stored in this one (one pass over them)."""
-        target = BucketHandle.open(self.app, bucket)
+        target = BucketHandle.open(self.app, bucket, request)
         refuse_unkept(request.headers)
         acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)  # never the source's, as S3
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])

@@ -220,7 +220,7 @@ class S3Face:
         need = operation.need(bucket, key)
         if need is not None and not may(caller, need):  # asked once on the way that goes on
             if operation.acl is not None:
-                caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"))
+                caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"), request)
             allow(caller, need)
         refuse_unmet(operation.name, request.headers)
         response = operation.handler(request, caller, bucket, key)

@@ -36,7 +36,7 @@ class TaggingOperations:
         self.buckets = app.buckets
 
     def put_object(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         tags = read_tag_set(request.body(MAX_XML).read_all(), MAX_OBJECT_TAGS)
 
         def tagged(entry: Entry) -> None:
@@ -46,14 +46,14 @@ class TaggingOperations:
         return EmptyResponse(200, version_header(found.bucket, written))
 
     def get_object(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, request.query.get("versionId"))
         answer = _tag_set(entry.tags)
         answer.headers.update(version_header(found.bucket, entry))
         return answer
 
     def delete_object(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
 
         def untagged(entry: Entry) -> None:
             entry.tags = None

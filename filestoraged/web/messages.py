@@ -46,6 +46,9 @@ class Request:
         # What a face took the request for, where it names operations (the
         # S3 API's: PutObject ...): counted by it in /metrics.
         self.operation: Optional[str] = None
+        # What a face looked up once for this request and its later steps
+        # read again (the S3 API's bucket: ``catalog.handle``).
+        self.looked_up: Dict[str, Any] = {}
 
     def identify(self) -> str:
         """An id for this request, made on first use, that its answer may
