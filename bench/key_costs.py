@@ -10,8 +10,11 @@ connection, 4 KiB bodies; the counts between the first and the last, once
 the daemon's work after the answers has settled, divided by ``REQUESTS``.
 Counts are the same run after run, up to the background work of a daemon
 at rest (a sweep's turn that falls inside a phase): a fraction that
-moves from run to run is that. With ``--against REV`` the same is counted
-for REV (checked out into a git worktree), side by side."""
+moves from run to run is that. Counted twice: with the records in
+``meta.db`` (the default), and with bytes and records in a SeaweedFS
+bucket (``--backend s3 --records s3``), where a record operation is a
+request to the store. With ``--against REV`` the same is counted for REV
+(checked out into a git worktree), side by side."""
 
 from __future__ import annotations
 
@@ -24,13 +27,14 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from filestoraged.wire import sigv4
 
 from tests.support import daemon_workers
 
 from .common import ROOT, Daemon, ensure_tools, free_port
+from .seaweed import KEY, SECRET, Seaweed
 
 REQUESTS = 40
 SIZE = 4096
@@ -54,40 +58,56 @@ def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
     try:
         measured = [(name, _measure(os.path.join(work, "costs-%d" % index), env))
                     for index, (name, env) in enumerate(sides)]
+        with Seaweed(work, "costs-0") as weed:
+            shared = []
+            for index, (name, env) in enumerate(sides):
+                bucket = "costs-%d" % index
+                if index:
+                    weed.new_bucket(bucket)
+                store = ("--backend", "s3", "--s3-endpoint", weed.endpoint, "--s3-bucket", bucket, "--records", "s3")
+                shared.append((name, _measure(os.path.join(work, "costs-s3-%d" % index),
+                                              dict(env, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET),
+                                              store)))
     finally:
         if tree:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
-    print()
-    print("Per request, %d requests of each kind, 4 KiB bodies (--workers 1, --s3-api)%s:"
-          % (REQUESTS, "; this checkout (%s)" % against[:10] if against else ""))
-    print("| request | record operations | SQL statements / transactions | syncs |")
-    print("|---|---|---|---|")
-    for kind in KINDS:
-        def cell(*columns: str, kind: str = kind) -> str:
-            return " (".join(" / ".join("%g" % round(side[kind][column], 1) for column in columns)
-                             for _, side in measured) + (")" if against else "")
+    for where, table in (("--records local (the default)", measured),
+                         ("--backend s3 --records s3 (SeaweedFS): a record operation is a request to the store "
+                          "(a page of records a LIST and a GET each)",
+                          shared)):
+        print()
+        print("Per request, %d requests of each kind, 4 KiB bodies (--workers 1, --s3-api), %s%s:"
+              % (REQUESTS, where, "; this checkout (%s)" % against[:10] if against else ""))
+        print("| request | record operations | SQL statements / transactions | syncs |")
+        print("|---|---|---|---|")
+        for kind in KINDS:
+            def cell(*columns: str, kind: str = kind, table=table) -> str:
+                return " (".join(" / ".join("%g" % round(side[kind][column], 1) for column in columns)
+                                 for _, side in table) + (")" if against else "")
 
-        print("| %s | %s | %s | %s |" % (kind, cell(COLUMNS[0]), cell(*COLUMNS[1:3]), cell(COLUMNS[3])))
+            print("| %s | %s | %s | %s |" % (kind, cell(COLUMNS[0]), cell(*COLUMNS[1:3]), cell(COLUMNS[3])))
     print()
     ours = measured[0][1]["S3 DeleteObject ?versionId="]["transactions"]
     report.add("S3 DeleteObject ?versionId=, transactions per request (counted)", "%g" % ours, "-", None, "1",
                ours <= 1)
 
 
-def _measure(folder: str, env: Dict[str, str]) -> Dict[str, Dict[str, float]]:
+def _measure(folder: str, env: Dict[str, str], store: Sequence[str] = ()) -> Dict[str, Dict[str, float]]:
     """The counts per request of each of ``KINDS``, for the package ``env``'s
-    PYTHONPATH names (this checkout's without one)."""
+    PYTHONPATH names (this checkout's without one); ``store``: the
+    daemon's settings of where it keeps bytes and records (its data
+    directory's disk and ``meta.db`` without any)."""
     os.makedirs(folder, exist_ok=True)
     counts_file, traced = os.path.join(folder, "counts.json"), os.path.join(folder, "syncs.strace")
     s3_port = free_port()
     launcher = ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-e", "signal=none", "-o", traced,
                 sys.executable, os.path.join(ROOT, "bench", "counted.py")]
-    daemon = Daemon(folder, "--workers", "1", "--s3-api", "127.0.0.1:%d" % s3_port,
+    daemon = Daemon(folder, "--workers", "1", "--s3-api", "127.0.0.1:%d" % s3_port, *store,
                     env=dict(env, FSD_COUNTS=counts_file), launcher=launcher)
     served = daemon_workers(daemon.process.pid)[0]  # strace's child
     try:
         counter = _Counter(served, counts_file, traced)
-        token, key, secret = _key_pair(daemon)
+        token, key, secret = _key_pair(daemon, store)
         client = _Client(daemon.port, s3_port, token, key, secret)
         client.s3("PUT", "/plain", b"")
         client.s3("PUT", "/kept", b"")
@@ -188,11 +208,11 @@ def _answered(answer: http.client.HTTPResponse, what: str) -> None:
         raise SystemExit("bench: %s answered %d: %s" % (what, answer.status, body[:200]))
 
 
-def _key_pair(daemon: Daemon) -> Tuple[str, str, str]:
+def _key_pair(daemon: Daemon, store: Sequence[str]) -> Tuple[str, str, str]:
     """(token, access key id, secret) of a new admin token, made by the
-    daemon's own package (its PYTHONPATH)."""
+    daemon's own package (its PYTHONPATH) in its store."""
     done = subprocess.run([sys.executable, "-m", "filestoraged", "token", "create", "--scope", "admin", "--s3",
-                           "--name", "costs", "--data-dir", daemon.data_dir],
+                           "--name", "costs", "--data-dir", daemon.data_dir, *store],
                           capture_output=True, text=True, check=True, env=daemon.env)
     said = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     return said["FILESTORAGED_TOKEN"], said["AWS_ACCESS_KEY_ID"], said["AWS_SECRET_ACCESS_KEY"]

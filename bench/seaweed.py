@@ -66,6 +66,11 @@ class Seaweed:
             time.sleep(0.3)
         return self
 
+    def new_bucket(self, name: str) -> None:
+        """Another bucket in the same store."""
+        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", *self.sigv4, "%s/%s" % (self.endpoint, name)],
+                       check=True)
+
     def configure(self, command: str) -> None:
         """Run one command of ``weed shell`` (``fs.configure ...``) against it."""
         address = "127.0.0.1:%d.%d"
