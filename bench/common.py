@@ -3,17 +3,20 @@ loopback, curl and wrk timings, the report, and the tools they need."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
+from urllib.parse import urlsplit
 
 from tests import support
 
@@ -111,9 +114,8 @@ class Daemon(support.Daemon):
         deadline = time.monotonic() + 30
         while len(self.processes()) < (1 if workers == 1 else workers + 1) and time.monotonic() < deadline:
             time.sleep(0.05)
-        options = ("-k",) if "--tls-cert" in extra else ()
         for _ in range(4 * workers):
-            subprocess.run(["curl", "-sS", "-o", "/dev/null", *options, self.url + "/healthz"], check=True)
+            _get(self.url + "/healthz")
 
     def rss(self, field: str = "VmRSS") -> int:
         """``field`` of /proc/PID/status summed over the parent and every worker
@@ -195,13 +197,13 @@ class Nginx:
             os.kill(int(handle.read()), signal.SIGQUIT)
 
 
-def wrk(url: str, seconds: int = 5, cpus: Optional[Set[int]] = None) -> Tuple[float, float, int]:
+def wrk(url: str, seconds: int = 5, cpus: Optional[Set[int]] = None, threads: int = 2) -> Tuple[float, float, int]:
     """Requests/s, p99 latency (ms) and errors for GETs of ``url`` over 64 connections,
     measured after a 2 s warm-up run (connections and their threads set up);
-    ``cpus``: the only CPUs wrk may run on."""
+    ``cpus``: the only CPUs wrk may run on; ``threads``: wrk's."""
     keep = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
-    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True, preexec_fn=keep)
-    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", url],
+    subprocess.run(["wrk", "-t%d" % threads, "-c64", "-d2s", url], check=True, capture_output=True, preexec_fn=keep)
+    out = subprocess.run(["wrk", "-t%d" % threads, "-c64", "-d%ds" % seconds, "--latency", url],
                          check=True, capture_output=True, text=True, preexec_fn=keep).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99_text = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -221,6 +223,24 @@ def upload_oid(url: str, path: str, *options: str) -> str:
     out = subprocess.run(["curl", "-sS", "--fail", *options, "-T", path, "-X", "POST", "-H", "Expect:", url + "/files"],
                          check=True, capture_output=True, text=True).stdout
     return re.search(r'"hash":"([0-9a-f]{64})"', out).group(1)
+
+
+def _get(url: str) -> None:
+    """GET ``url`` (a certificate of our own taken as it is); an answer but 200 stops the bench."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.netloc, timeout=30, context=ssl._create_unverified_context())
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    try:
+        connection.request("GET", parts.path)
+        answer = connection.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise SystemExit("bench: GET %s answered %d" % (url, answer.status))
+    finally:
+        connection.close()
 
 
 class Report:

@@ -16,7 +16,14 @@ servers' (A) and wrk's (B). Rows:
   worker loses where it is not kept.
 
 A machine of one CPU cannot keep the two apart: the group says so and
-measures nothing."""
+measures nothing.
+
+``run_workers`` (``--only workers``), for a many-core machine: 1 KiB GETs
+from ``--workers`` 1, 4 and 16 (as many as there are CPUs), each with its
+workers' CPUs kept (``--cpu-affinity auto``, the default) and free
+(``off``), wrk (8 threads) on the same CPUs as the daemon, as on a host
+that serves its own clients: requests per second, kept against free, and
+each kept row against one worker's."""
 
 from __future__ import annotations
 
@@ -25,10 +32,16 @@ import shutil
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Set, Tuple
 
+import http.client
+import json
+
 from .common import Daemon, Nginx, ensure_tools, upload_oid, wrk
 
 NAME_EQUAL = "1 KiB GET req/s per core: --workers %d and nginx worker_processes %d on CPUs %s, wrk on CPUs %s"
 NAME_KEPT = "1 KiB GET req/s, --workers 1 kept on CPU %d vs free on CPUs %s (wrk on CPUs %s)"
+NAME_WORKERS = "1 KiB GET req/s, --workers %d, CPUs kept (--cpu-affinity auto) vs free (off), %d CPUs, wrk on them too"
+NAME_SCALING = "1 KiB GET req/s, --workers %d vs --workers 1, CPUs kept, %d CPUs, wrk on them too"
+WORKER_COUNTS = (1, 4, 16)
 
 
 @contextmanager
@@ -101,3 +114,41 @@ def _cpus(cpus: Set[int]) -> str:
     if ordered == list(range(ordered[0], ordered[-1] + 1)) and len(ordered) > 1:
         return "%d-%d" % (ordered[0], ordered[-1])
     return ",".join(str(cpu) for cpu in ordered)
+
+
+def run_workers(work: str, runs: int, report) -> None:
+    ensure_tools("wrk")
+    cpus = len(os.sched_getaffinity(0))
+    counts = [count for count in WORKER_COUNTS if count <= cpus]
+    rates: Dict[Tuple[int, str], float] = {}
+    for count in counts:
+        for affinity in ("auto", "off"):
+            daemon = Daemon(os.path.join(work, "workers-%d-%s" % (count, affinity)), "--workers", str(count),
+                            "--cpu-affinity", affinity)
+            try:
+                url = "%s/files/%s" % (daemon.url, _posted(daemon.url, os.urandom(1024)))
+                measured = sorted(wrk(url, threads=8) for _ in range(max(1, min(runs, 3))))
+                rate, _, errors = measured[len(measured) // 2]
+                if errors:
+                    raise SystemExit("bench: %d errors from wrk against --workers %d" % (errors, count))
+                rates[count, affinity] = rate
+            finally:
+                daemon.stop()
+    for count in counts:
+        kept, free = rates[count, "auto"], rates[count, "off"]
+        report.add(NAME_WORKERS % (count, cpus), "%.0f" % kept, "%.0f" % free, kept / free, "(what keeping gives)",
+                   True)
+    for count in counts[1:]:
+        ratio = rates[count, "auto"] / rates[1, "auto"]
+        report.add(NAME_SCALING % (count, cpus), "%.0f" % rates[count, "auto"], "%.0f" % rates[1, "auto"], ratio,
+                   "(ideal: %dx)" % count, True)
+
+
+def _posted(url: str, data: bytes) -> str:
+    """POST ``data`` to the daemon's ``/files``; its content address."""
+    connection = http.client.HTTPConnection(url.split("//", 1)[1], timeout=30)
+    try:
+        connection.request("POST", "/files", data)
+        return json.loads(connection.getresponse().read())["hash"]
+    finally:
+        connection.close()

@@ -1,6 +1,6 @@
 """Benchmarks, run by hand:
-``python -m bench.run [--runs N] [--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd]
-[--against REV]``.
+``python -m bench.run [--runs N]
+[--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd|workers] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -238,7 +238,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
-                                           "scale", "console", "costs", "s5cmd"],
+                                           "scale", "console", "costs", "s5cmd", "workers"],
                         help="run one group only (scale and console run only when asked: they fill a store of "
                         "--objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -255,6 +255,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import per_core_bench
 
             per_core_bench.run(work, args.runs, report)
+        if args.only == "workers":
+            from . import per_core_bench
+
+            per_core_bench.run_workers(work, args.runs, report)
         if args.only in (None, "memcached"):
             from . import memcached_bench  # needs pymemcache: run with .venv/bin/python
 
