@@ -211,6 +211,35 @@ class OneDaemonTests(Checks, BotoCase):
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), data)
 
 
+class ResumedUploadTests(Checks, BotoCase):
+    """A resumable upload into a key whose last PATCH came slowly: a
+    version of the key locked while that PATCH's body was sent is kept by
+    its commit, as a PutObject's keeps it."""
+
+    def test_a_tus_upload_keeps_the_version_locked_while_its_last_bytes_came(self):
+        self.admin.create_bucket(Bucket="box")
+        _, secret = self.app.tokens.create(["data:box:write", "data:box:read"], "tus-writer")
+        bearer = {"Authorization": "Bearer " + secret, "Tus-Resumable": "1.0.0"}
+        meta = ",".join("%s %s" % (name, base64.b64encode(value.encode()).decode())
+                        for name, value in (("target", "s3"), ("bucket", "box"), ("key", "k")))
+        rest = payload(200_000, 7)
+        made = self.request("POST", "/uploads", b"first part", dict(bearer, **{
+            "Upload-Length": str(10 + len(rest)), "Upload-Metadata": meta,
+            "Content-Type": "application/offset+octet-stream"}))
+        self.assertEqual(made.status, 201, made)
+        patch = Trickled(self.port, "PATCH", "/uploads/" + made.headers["Location"].rsplit("/", 1)[1], dict(
+            bearer, **{"Host": "localhost", "Upload-Offset": "10", "Content-Length": str(len(rest)),
+                       "Content-Type": "application/offset+octet-stream", "Expect": "100-continue"}),
+            rest, len(rest) // 2).begin()
+        self.addCleanup(patch.close)
+        locked = lock_and_write(self.admin, "box", "k")
+        sent = patch.finish()
+        self.assertEqual(sent.status, 204, sent)
+        self.assertKept(self.admin, "box", "k", locked)
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), b"first part" + rest)
+        self.assertEqual(len(self.versions_of(self.admin, "box", "k")), 2)
+
+
 class AppendOnlyAtCommitTests(BotoCase):
     """A token that may add keys but never replace one (``data:b:create``)
     adds a version where versioning is enabled; a write it began then, and
