@@ -20,12 +20,13 @@ handle holds the rules a face would otherwise write again:
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import Forbidden, MethodNotAllowed, NotFound
-from ..storage.interface import ObjectInfo, PutResult, Readable
+from ..storage.interface import ObjectInfo, ObjectStream, PutResult, Readable
 from ..storage.names import repository
 from .buckets import Bucket
 from .keys import Entry
@@ -129,12 +130,20 @@ class BucketHandle:
                                              replaces)
         return put, written
 
-    def copy(self, key: str, source: Entry, described: Described, replaces: bool = True) -> Entry:
-        """``key`` made to name ``source``'s object, of this bucket (no byte
-        copied), described as ``described``; the entry as written."""
+    def copy(self, key: str, source: Entry, described: Described, replaces: bool = True,
+             source_bucket: Optional[str] = None) -> Entry:
+        """``key`` made to name ``source``'s object, described as
+        ``described``; the entry as written. Of this bucket, no byte is
+        copied (a new name for the same object); of ``source_bucket``, its
+        bytes are stored in this one in one pass, checked as they are read."""
         entry = self.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
                            source.part_sizes, source.part_checksums)
-        return self.app.keyspace.name_again(self.bucket, key, entry, replaces)
+        if source_bucket is None or source_bucket == self.name:
+            return self.app.keyspace.name_again(self.bucket, key, entry, replaces)
+        with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
+                closing(ObjectStream(obj)) as stream:
+            return self.store(key, stream, described.content_type, lambda oid: None, lambda info: entry,
+                              replaces=replaces)[1]
 
     def delete(self, key: str, version_id: Optional[str] = None, bypass: bool = False,
                condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:

@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from contextlib import nullcontext
-from typing import Callable, ContextManager, Iterator, Optional, Tuple
+from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar
 
 from ..base.interprocess import ChangeMark
 from ..errors import BackendUnavailable, FileStoreError
@@ -27,6 +27,7 @@ WRITE_ID = "_w"  # a random id in every written value: an ambiguous retry can te
 EARLIER = "_e"
 EARLIER_KEPT = 16
 UPDATE_TRIES = 16  # read-modify-write rounds before the store is taken for too busy
+T = TypeVar("T")
 
 
 class Conflict(FileStoreError):
@@ -84,23 +85,11 @@ class Records(abc.ABC):
         """Every ``(key, record)`` under ``prefix``, read ``page`` at a time
         (bounded memory, however many there are); a record the caller
         deletes as it goes does not disturb the walk."""
-        after = ""
-        while True:
-            read = list(self.items(prefix, after, page))
-            yield from read
-            if len(read) < page:
-                return
-            after = read[-1][0]
+        return _walked(lambda after: self.items(prefix, after, page), page, lambda item: item[0])
 
     def walk_keys(self, prefix: str, page: int) -> Iterator[str]:
         """Every key under ``prefix``, read ``page`` at a time (as ``walk``)."""
-        after = ""
-        while True:
-            read = list(self.keys(prefix, after, page))
-            yield from read
-            if len(read) < page:
-                return
-            after = read[-1]
+        return _walked(lambda after: self.keys(prefix, after, page), page, lambda key: key)
 
     def now(self) -> float:
         """The time every daemon judges expiry by (the store's clock)."""
@@ -159,6 +148,18 @@ class Records(abc.ABC):
             except Conflict:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
         raise BackendUnavailable("the record %s is changing too often to update; retry" % key)
+
+
+def _walked(read: Callable[[str], Iterator[T]], page: int, key_of: Callable[[T], str]) -> Iterator[T]:
+    """What ``read(after)`` gives, page after page, each from the last key
+    of the one before, until a page comes back short."""
+    after = ""
+    while True:
+        found = list(read(after))
+        yield from found
+        if len(found) < page:
+            return
+        after = key_of(found[-1])
 
 
 def landed(value: dict, write_id: str) -> bool:

@@ -12,7 +12,6 @@ the stored object, ranges included, as on ``/data``.
 
 from __future__ import annotations
 
-from contextlib import closing
 from email.utils import formatdate
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
@@ -27,7 +26,7 @@ from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
 from ..errors import (BadRequest, FileStoreError, NotImplementedHere,
                       RangeNotSatisfiable)
-from ..storage.interface import ObjectInfo, ObjectStream
+from ..storage.interface import ObjectInfo
 from ..storage.names import repository
 from ..uploads.targets import S3KeyTarget
 from ..wire.conditions import Validators, judge, judge_source
@@ -214,15 +213,7 @@ class ObjectOperations:
                                  "REPLACE").as_s3("InvalidRequest")
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
         described = Described(content_type, stored_headers, meta, lock, copied_tags(request.headers, source), acl)
-        if source_bucket == bucket:
-            written = target.copy(key, source, described, replaces=not only_new)
-        else:
-            entry = target.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
-                                 source.part_sizes, source.part_checksums)
-            with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
-                    closing(ObjectStream(obj)) as stream:
-                written = S3KeyTarget(target, key, content_type, lambda oid: None, lambda info: entry,
-                                      replaces=not only_new).store(stream).entry or entry
+        written = target.copy(key, source, described, replaces=not only_new, source_bucket=source_bucket)
         headers = written_header(written)
         if source_version is not None:
             headers["x-amz-copy-source-version-id"] = source_version
