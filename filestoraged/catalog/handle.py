@@ -8,7 +8,9 @@ handle holds the rules a face would otherwise write again:
 
 - who may replace a key (``adds_only``: an append-only writer, told
   before the body where the key names something and the bucket keeps no
-  versions; judged again at the commit, ``Keyspace.name``);
+  versions; judged again at the commit, ``Keyspace.name``), and who may
+  remove one: nobody, in an append-only restic repository
+  (``--restic-append-only``), but for its ``locks/``, whoever writes;
 - the entry a write makes (``entry``: one constructor, the time of the
   write from the records' clock, what the request said of the object
   carried by ``Described``);
@@ -80,21 +82,33 @@ class BucketHandle:
 
     # -- the rules ------------------------------------------------------------------
 
+    def appends_only(self, key: str) -> Optional[str]:
+        """The append-only restic repository (``--restic-append-only``)
+        ``key`` is a file of, as ``BUCKET[/PATH]``; None if it is in none, or
+        is one of its ``locks/`` (restic removes its own)."""
+        for bucket, below in self.app.config.append_only_repositories:
+            if bucket == self.name and key.startswith(below) and not key[len(below):].startswith("locks/"):
+                return (bucket + "/" + below).rstrip("/")
+        return None
+
     def adds_only(self, may_write: bool, key: str, who: str, if_match: Optional[str] = None) -> bool:
         """Whether a writer that ``may_write`` (replace keys) or, failing
         that, only add them (``data:BUCKET:create``, append-only) is held to
-        adding; pass the answer to the write as ``replaces=not ...``. Told
+        adding; pass the answer to the write as ``replaces=not ...``. In an
+        append-only repository (``appends_only``) every writer is. Told
         now, before any byte, on every face alike: ``Forbidden`` where the
         key names something (or the write asks to replace one, ``If-Match``)
         and the bucket's versioning is not enabled. At the commit the rule
         is judged again (a key that came meanwhile: ``PreconditionFailed``)."""
-        if may_write:
+        repository = self.appends_only(key)
+        if may_write and repository is None:
             return False
         if not may_replace(False, self.bucket.versioning) and (
                 if_match is not None or self.app.keys.get(self.name, key) is not None):
-            raise Forbidden("the token %r may add keys to %s but never replace one (data:%s:create)%s"
-                            % (who, self.name, self.name, "" if if_match else ": %s exists" % key[:200])
-                            ).as_s3("AccessDenied")
+            held = ("the repository %s is append-only (--restic-append-only)" % repository if repository else
+                    "the token %r may add keys to %s but never replace one (data:%s:create)" % (who, self.name,
+                                                                                              self.name))
+            raise Forbidden("%s%s" % (held, "" if if_match else ": %s exists" % key[:200])).as_s3("AccessDenied")
         return True
 
     def entry(self, oid: str, size: int, etag: str, described: Described, checksums: Optional[Dict[str, str]] = None,
@@ -118,6 +132,7 @@ class BucketHandle:
         ``checks(oid)``: the body's checks, before anything is published;
         ``entry_of(info)``: the entry the key is to hold. The conditions as
         ``Keyspace.name``."""
+        replaces = replaces and self.appends_only(key) is None
         claims = self.app.claims
         with claims.pinned(self.name) as pin:
             def hashed(oid: str) -> None:
@@ -139,7 +154,7 @@ class BucketHandle:
         entry = self.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
                            source.part_sizes, source.part_checksums)
         if source_bucket is None or source_bucket == self.name:
-            return self.app.keyspace.name_again(self.bucket, key, entry, replaces)
+            return self.app.keyspace.name_again(self.bucket, key, entry, replaces and self.appends_only(key) is None)
         with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                 closing(ObjectStream(obj)) as stream:
             return self.store(key, stream, described.content_type, lambda oid: None, lambda info: entry,
@@ -147,7 +162,12 @@ class BucketHandle:
 
     def delete(self, key: str, version_id: Optional[str] = None, bypass: bool = False,
                condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
-        """DeleteObject, as ``Keyspace.forget``."""
+        """DeleteObject, as ``Keyspace.forget``; ``Forbidden`` in an
+        append-only repository (``appends_only``), whoever asks."""
+        repository = self.appends_only(key)
+        if repository is not None:
+            raise Forbidden("the repository %s is append-only (--restic-append-only): %s is never removed"
+                            % (repository, key[:200])).as_s3("AccessDenied")
         return self.app.keyspace.forget(self.bucket, key, version_id, bypass, condition)
 
     def amend(self, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:

@@ -88,6 +88,7 @@ class Config:
     s3_api: str = ""
     s3_key_file: str = ""
     s3_public_acls: bool = False
+    restic_append_only: str = ""
     cache: str = ""
     max_size: int = 50 * MIB
     max_bytes: int = 0
@@ -142,6 +143,17 @@ class Config:
         return (host.strip("[]") or self.host), int(port)
 
     @property
+    def append_only_repositories(self) -> List[Tuple[str, str]]:
+        """``(bucket, key prefix)`` of each ``--restic-append-only``
+        repository (the prefix empty, or ending in ``/``)."""
+        found = []
+        for path in self.restic_append_only.split(","):
+            bucket, _, below = path.strip().strip("/").partition("/")
+            if bucket:
+                found.append((bucket, below.strip("/") + "/" if below.strip("/") else ""))
+        return found
+
+    @property
     def s3_key_path(self) -> str:
         """The file of the server key S3 secrets are derived from."""
         return self.s3_key_file or os.path.join(self.data_dir, "s3.key")
@@ -166,6 +178,8 @@ OPTIONS: List[Option] = [
     Option("s3_public_acls", _bool, "let the S3 API's canned ACLs (public-read, public-read-write, "
            "authenticated-read) open a bucket or an object to every caller; off: refused unless the access mode "
            "makes them true"),
+    Option("restic_append_only", str, "REPO[,REPO...] (BUCKET or BUCKET/PATH): restic repositories whose files, "
+           "through every face, are added and never replaced or removed, but for their locks/ (see docs/restic.md)"),
     Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
