@@ -19,6 +19,7 @@ from .faces.kv import KVFace
 from .lfs.locking import LfsLocksFace
 from .lfs.transfers import LfsFace
 from .tus.face import ResumableFace
+from .faces.restic import ResticFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
@@ -130,7 +131,8 @@ class App:
             faces: tuple = (KVFace(self, prefix=""),)
         else:
             faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), ResumableFace(self),
-                     LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self), ConsoleFace(self))
+                     LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self), ConsoleFace(self),
+                     ResticFace(self))
         for face in faces:
             face.register(self.router)
         # What the S3 API's port serves (--s3-api), beside the main port.

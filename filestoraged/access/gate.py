@@ -86,6 +86,14 @@ class Grant:
         """Let the request go on only if its token meets ``need`` too."""
         self.scopes = self._access.check(need, self._headers, self._address, self._mode)
 
+    def identify(self) -> None:
+        """Let the request go on only if it carries a live token (whatever
+        its scopes), proved and counted as every token is (401, 429); where
+        access control is off, anyone goes on. Its scopes are then
+        ``scopes``: for a face that answers with what they reach."""
+        if self._mode != "off":
+            self.scopes = self._access.identify(bearer_or_basic(self._headers), self._address).scopes
+
     def from_form(self, token: Optional[str]) -> None:
         """Meet the pending form need with the token the form's first part
         carried (None if the form has none)."""

@@ -1,0 +1,293 @@
+"""restic's REST protocol (``/restic/``): stock restic backs up, checks,
+restores and prunes through it; the same repository reads back through
+S3; append-only tokens and repositories refuse what would destroy a
+backup; private repositories stay private; a daemon killed mid-backup
+leaves a repository restic checks whole."""
+
+from __future__ import annotations
+
+import filecmp
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import replace
+from typing import Dict, Optional
+
+from filestoraged.faces.restic import V2, place_of
+from filestoraged.errors import NotFound
+
+from ..s3api_support import S3ApiCase, tool_or_skip
+from ..support import Daemon, MIB, payload, wait_until
+
+TIMEOUT = 120
+PASSWORD = "a test password"
+
+
+def make_tree(root: str, big: int = 3 * MIB, small: int = 40) -> None:
+    """A tree to back up: one big file of random bytes, small text files, an empty one."""
+    os.makedirs(os.path.join(root, "sub"))
+    with open(os.path.join(root, "big.bin"), "wb") as handle:
+        handle.write(os.urandom(big))
+    for number in range(small):
+        with open(os.path.join(root, "sub", "f%03d.txt" % number), "w") as handle:
+            handle.write("small file %d\n" % number * (number + 1))
+    open(os.path.join(root, "sub", "empty"), "wb").close()
+
+
+class ResticCase(S3ApiCase):
+    """A server under ``--auth all`` with its S3 port, a ``backups``
+    bucket, a tree to back up and restic run against ``/restic/``."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.restic_path = tool_or_skip("restic")
+        self.work = tempfile.mkdtemp(prefix="fsd-restic-")
+        self.addCleanup(shutil.rmtree, self.work, True)
+        self.tree = os.path.join(self.work, "tree")
+        make_tree(self.tree)
+        self.app.buckets.create("backups")
+
+    def token(self, *scopes: str) -> str:
+        return self.app.tokens.create(list(scopes))[1]
+
+    def url(self, secret: Optional[str], path: str = "backups/") -> str:
+        who = "host:%s@" % secret if secret else ""
+        return "rest:http://%s127.0.0.1:%d/restic/%s" % (who, self.port, path)
+
+    def restic(self, repository: str, *args: str, check: bool = True,
+               env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+        clean = {name: value for name, value in os.environ.items()
+                 if not name.startswith(("AWS_", "RESTIC_"))}
+        clean.update({"HOME": self.work, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
+                      "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")}, **(env or {}))
+        done = subprocess.run([self.restic_path, "-q", *args], env=clean, capture_output=True, timeout=TIMEOUT,
+                              cwd=self.work)
+        if check and done.returncode != 0:
+            raise AssertionError("restic %s failed (%d): %s" % (args[0], done.returncode,
+                                                                done.stderr[-3000:].decode(errors="replace")))
+        return done
+
+    def snapshots(self, repository: str) -> list:
+        return json.loads(self.restic(repository, "snapshots", "--json").stdout)
+
+    def keys(self, prefix: str = "") -> Dict[str, str]:
+        """Every key of ``backups`` under ``prefix`` and the object it names."""
+        return {key: entry.oid for key, entry in self.app.keys.page("backups", prefix, limit=100000).items}
+
+    def rest(self, method: str, path: str, secret: Optional[str], body: bytes = b"",
+             headers: Optional[Dict[str, str]] = None):
+        auth = {"Authorization": "Bearer " + secret} if secret else {}
+        return self.request(method, "/restic/" + path, body, dict(auth, **(headers or {})))
+
+
+class BackupTests(ResticCase):
+    def test_backup_check_restore_and_prune_and_the_same_repository_through_s3(self):
+        admin = self.token("admin")
+        host = self.token("data:backups:write", "data:backups:read", "data:backups:delete")
+        self.restic(self.url(admin), "init")
+        self.assertIn("config", self.keys())
+        self.restic(self.url(host), "backup", self.tree)
+        with open(os.path.join(self.tree, "later.txt"), "w") as handle:
+            handle.write("written after the first backup\n")
+        self.restic(self.url(host), "backup", self.tree)
+        self.restic(self.url(host), "check", "--read-data")
+        first, second = self.snapshots(self.url(host))
+        target = os.path.join(self.work, "restored")
+        self.restic(self.url(host), "restore", second["id"], "--target", target)
+        restored = os.path.join(target, self.tree.lstrip("/"))
+        compared = filecmp.dircmp(self.tree, restored)
+        self.assertEqual((compared.left_only, compared.right_only, compared.diff_files), ([], [], []))
+        self.assertTrue(filecmp.cmp(os.path.join(self.tree, "big.bin"), os.path.join(restored, "big.bin"), False))
+        # the repository's files are keys as restic lays them out in S3, named by their bytes' SHA-256
+        data = {key: oid for key, oid in self.keys("data/").items()}
+        self.assertTrue(data)
+        for key, oid in data.items():
+            self.assertEqual(key, "data/%s/%s" % (oid[:2], oid))
+        # the same repository, read through S3 by restic's S3 backend
+        key_id, s3_secret = self.key_pair("data:backups:read", "data:backups:write", "data:backups/locks/:delete")
+        through_s3 = {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": s3_secret}
+        listed = json.loads(self.restic("s3:%s/backups" % self.s3_url, "snapshots", "--json", env=through_s3).stdout)
+        self.assertEqual([snapshot["id"] for snapshot in listed], [first["id"], second["id"]])
+        self.restic("s3:%s/backups" % self.s3_url, "check", "--read-data", env=through_s3)
+        # pruning with a token that may delete
+        self.restic(self.url(host), "forget", "--keep-last", "1", "--prune")
+        self.assertEqual([snapshot["id"] for snapshot in self.snapshots(self.url(host))], [second["id"]])
+        self.restic(self.url(host), "check", "--read-data")
+
+    def test_a_repository_in_a_folder_of_a_bucket_and_listings_in_both_versions(self):
+        secret = self.token("data:backups/team/host1/:write", "data:backups/team/host1/:read",
+                            "data:backups/team/host1/:delete")
+        self.restic(self.url(secret, "backups/team/host1/"), "init")
+        self.restic(self.url(secret, "backups/team/host1/"), "backup", self.tree)
+        self.assertEqual(len(self.snapshots(self.url(secret, "backups/team/host1/"))), 1)
+        self.assertTrue(all(key.startswith("team/host1/") for key in self.keys()))
+        v1 = self.rest("GET", "backups/team/host1/data/", secret)
+        self.assertEqual(v1.status, 200, v1)
+        self.assertEqual(v1.headers["Content-Type"], "application/vnd.x.restic.rest.v1")
+        v2 = self.rest("GET", "backups/team/host1/data/", secret, headers={"Accept": V2})
+        self.assertEqual(v2.headers["Content-Type"], V2)
+        sizes = {item["name"]: item["size"] for item in v2.json()}
+        self.assertEqual(sorted(sizes), v1.json())
+        for key, oid in self.keys("team/host1/data/").items():
+            self.assertEqual(sizes[oid], self.app.keys.get("backups", key).size)
+        self.assertEqual(self.rest("GET", "backups/team/host1/locks/", secret).json(), [])
+        self.assertEqual(self.rest("GET", "backups/team/host1/snapshots/", secret, headers={"Accept": V2})
+                         .json()[0]["size"] > 0, True)
+
+    def test_bytes_that_are_not_their_name_are_refused_and_nothing_is_kept(self):
+        secret = self.token("data:backups:write", "data:backups:read")
+        body = b"not what the name says"
+        wrong = "0" * 64
+        reply = self.rest("POST", "backups/data/00/" + wrong, secret, body)
+        self.assertEqual(reply.status, 404, reply)  # data files are addressed without their folder
+        reply = self.rest("POST", "backups/data/" + wrong, secret, body)
+        self.assertError(reply, 400, "bad_request")
+        self.assertIn(hashlib.sha256(body).hexdigest(), reply.json()["message"])
+        self.assertEqual(self.keys(), {})
+        self.assertEqual([path for path in self.stored_objects() if path.startswith("repos")], [])
+        right = hashlib.sha256(body).hexdigest()
+        self.assertEqual(self.rest("POST", "backups/data/" + right, secret, body).status, 200)
+        reply = self.rest("GET", "backups/data/" + right, secret, headers={"Range": "bytes=4-6"})
+        self.assertEqual((reply.status, reply.body), (206, b"wha"))
+        self.assertEqual(self.rest("HEAD", "backups/data/" + right, secret).headers["Content-Length"],
+                         str(len(body)))
+        self.assertEqual(self.rest("GET", "backups/keys/" + right, secret).status, 404)
+        self.assertEqual(self.rest("GET", "backups/../data/" + right, secret).status, 404)
+
+    def test_paths_outside_the_protocol_are_not_found(self):
+        for path in ("data/xyz", "other/" + "a" * 64, "a/../data/", ".hidden/../config"):
+            with self.subTest(path=path):
+                with self.assertRaises(NotFound):
+                    place_of(path)
+        self.assertEqual(place_of("team/config").key, "team/config")
+        self.assertEqual(place_of("data/" + "ab" * 32).key, "data/ab/" + "ab" * 32)
+        self.assertEqual(place_of("team/locks/").folder, "team/locks/")
+
+
+class AppendOnlyTests(ResticCase):
+    def test_an_append_only_token_backs_up_and_destroys_nothing(self):
+        admin = self.token("admin")
+        adder = self.token("data:backups:create", "data:backups:read", "data:backups/locks/:delete")
+        self.restic(self.url(admin), "init")
+        self.restic(self.url(adder), "backup", self.tree)
+        self.restic(self.url(adder), "backup", self.tree)
+        before = self.keys()
+        # restic tries a refused removal again for some 40 s before it gives up
+        refused = self.restic(self.url(adder), "forget", "--keep-last", "1", "--prune", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn(b"403 Forbidden", refused.stderr)
+        self.restic(self.url(adder), "unlock")  # the lock forget left, as after any failed run
+        self.restic(self.url(adder), "prune")  # nothing unreferenced: nothing to remove, so it passes
+        data_key = next(key for key in before if key.startswith("data/"))
+        name = data_key.rpartition("/")[2]
+        self.assertEqual(self.rest("DELETE", "backups/data/" + name, adder).status, 403)
+        key_file = next(key for key in before if key.startswith("keys/"))
+        garbage = b"an attacker's key file"
+        reply = self.rest("POST", "backups/" + key_file, adder, garbage)
+        self.assertEqual(reply.status, 400, reply)  # not its name's bytes: refused before anything is kept
+        reply = self.rest("POST", "backups/config", adder, b"another config")
+        self.assertEqual(reply.status, 403, reply)
+        after = self.keys()
+        self.assertEqual({key: oid for key, oid in after.items() if not key.startswith("locks/")},
+                         {key: oid for key, oid in before.items() if not key.startswith("locks/")})
+        self.assertFalse([key for key in after if key.startswith("locks/")])  # restic removed its own locks
+        self.assertEqual(len(self.snapshots(self.url(adder))), 2)
+        self.restic(self.url(admin), "check", "--read-data")
+
+    def test_an_append_only_repository_holds_for_every_writer_and_every_face(self):
+        self.app.config = replace(self.app.config, restic_append_only="backups")
+        admin = self.token("admin")
+        self.restic(self.url(admin), "init")
+        self.restic(self.url(admin), "backup", self.tree)
+        before = self.keys()
+        self.assertNotEqual(self.restic(self.url(admin), "forget", "--keep-last", "0", "--prune", "latest",
+                                        check=False).returncode, 0)
+        name = next(key for key in before if key.startswith("snapshots/")).rpartition("/")[2]
+        reply = self.rest("DELETE", "backups/snapshots/" + name, admin)
+        self.assertEqual(reply.status, 403, reply)
+        self.assertIn("append-only", reply.json()["message"])
+        pair = self.key_pair()  # admin
+        self.assertS3Error(self.s3("DELETE", "/backups/snapshots/" + name, key_pair=pair), 403, "AccessDenied")
+        self.assertS3Error(self.s3("PUT", "/backups/config", b"replaced", key_pair=pair), 403, "AccessDenied")
+        lock = "/backups/locks/" + "1" * 64
+        self.assertEqual(self.s3("PUT", lock, b"a lock", key_pair=pair).status, 200)
+        self.assertEqual(self.s3("DELETE", lock, key_pair=pair).status, 204)  # its locks come and go
+        self.assertEqual({key: oid for key, oid in self.keys().items() if not key.startswith("locks/")},
+                         {key: oid for key, oid in before.items() if not key.startswith("locks/")})
+        self.restic(self.url(admin), "check", "--read-data")
+
+
+class PrivateRepositoryTests(ResticCase):
+    def test_a_token_reaches_only_the_repositories_its_scopes_name(self):
+        alice = self.token(*("data:backups/alice/:%s" % verb for verb in ("read", "write", "delete")))
+        bob = self.token(*("data:backups/bob/:%s" % verb for verb in ("read", "write", "delete")))
+        self.restic(self.url(alice, "backups/alice/"), "init")
+        self.restic(self.url(alice, "backups/alice/"), "backup", self.tree)
+        self.restic(self.url(bob, "backups/bob/"), "init")
+        self.assertNotEqual(self.restic(self.url(bob, "backups/alice/"), "snapshots", check=False).returncode, 0)
+        self.assertNotEqual(self.restic(self.url(bob, "backups/alice/"), "backup", self.tree,
+                                        check=False).returncode, 0)
+        self.assertNotEqual(self.restic(self.url(bob, "backups/"), "init", check=False).returncode, 0)
+        snapshot = next(key for key in self.keys("alice/snapshots/")).rpartition("/")[2]
+        for method, path in (("GET", "backups/alice/snapshots/"), ("GET", "backups/alice/snapshots/" + snapshot),
+                             ("GET", "backups/alice/config"), ("DELETE", "backups/alice/snapshots/" + snapshot),
+                             ("POST", "backups/alice/locks/" + hashlib.sha256(b"x").hexdigest())):
+            with self.subTest(method=method, path=path):
+                self.assertEqual(self.rest(method, path, bob, b"x" if method == "POST" else b"").status, 403)
+        self.assertEqual(self.rest("GET", "", bob).json(), ["backups/bob"])
+        self.assertEqual(self.rest("GET", "", alice).json(), ["backups/alice"])
+        self.assertEqual(self.rest("GET", "", None).status, 401)
+        self.assertEqual(len(self.snapshots(self.url(alice, "backups/alice/"))), 1)
+
+    def test_a_repository_is_made_in_a_missing_bucket_only_by_an_admin(self):
+        writer = self.token("data:photos:write", "data:photos:read")
+        refused = self.restic(self.url(writer, "photos/"), "init", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIsNone(self.app.buckets.get("photos"))
+        self.restic(self.url(self.token("admin"), "photos/"), "init")
+        self.assertIsNotNone(self.app.buckets.get("photos"))
+        self.assertEqual(self.rest("DELETE", "photos/", self.token("admin")).status, 501)
+
+
+class CrashTests(ResticCase):
+    def test_a_daemon_killed_in_the_middle_of_a_backup_leaves_a_repository_restic_checks_whole(self):
+        data_dir = os.path.join(self.work, "store")
+        daemon = Daemon(data_dir, "--auth", "off", "--workers", "1")
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        big = os.path.join(self.work, "big")
+        os.makedirs(big)
+        for number in range(12):
+            with open(os.path.join(big, "part%02d.bin" % number), "wb") as handle:
+                handle.write(payload(4 * MIB, number))
+        repository = "rest:%s/restic/backups/" % daemon.url
+        self.restic(repository, "init")
+        env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "RESTIC_"))}
+        env.update({"HOME": self.work, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
+                    "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")})
+        backup = subprocess.Popen([self.restic_path, "-q", "backup", big], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: backup.poll() is None and backup.kill())
+        data = os.path.join(data_dir, "repos", "backups")
+
+        def packs_stored() -> bool:
+            return sum(len(files) for _, _, files in os.walk(data)) >= 4 if os.path.isdir(data) else False
+
+        wait_until(packs_stored, "restic stored some packs", TIMEOUT)
+        self.assertIsNone(backup.poll(), "the backup ended before the daemon was killed: make it bigger")
+        daemon.kill()
+        backup.kill()
+        backup.wait(30)
+        daemon.start()
+        self.restic(repository, "unlock")  # the killed backup's lock, as restic's docs say after a crash
+        self.restic(repository, "check", "--read-data")
+        self.restic(repository, "backup", big)
+        self.restic(repository, "check", "--read-data")
+        # the killed run's snapshot is there only if it was written before the kill
+        self.assertIn(len(self.snapshots(repository)), (1, 2))
+        listed = self.restic(repository, "ls", "latest").stdout.decode().split()
+        self.assertEqual(len([path for path in listed if path.startswith(os.path.join(big, "part"))]), 12)
+
