@@ -260,6 +260,24 @@ class Report:
 
 
 
+def session_cpu(leader: int) -> float:
+    """CPU seconds (user and system) of every process in ``leader``'s
+    session: a daemon's parent and workers, or a reference server's
+    processes, each started in a session of its own."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == leader:  # the session id (field 6 of proc(5))
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def ensure_tools(*names: str) -> None:
     """Install the tools a benchmark measures with or against (Debian package
     names equal the commands here) when missing and we are root; otherwise

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from typing import Callable, Dict, List, Tuple
 
-from .common import Daemon, Report, ensure_tools, free_port
+from .common import Daemon, Report, ensure_tools, free_port, session_cpu
 from .s3api_bench import _key_pair
 from .seaweed import KEY, SECRET, Seaweed
 
@@ -111,26 +111,9 @@ class _Side:
 
 
 def _per_cpu_second(leader: int, action: Callable[[], None]) -> float:
-    before = _session_ticks(leader)
+    before = session_cpu(leader)
     action()
-    return OBJECTS / ((_session_ticks(leader) - before) / os.sysconf("SC_CLK_TCK"))
-
-
-def _session_ticks(leader: int) -> int:
-    """User and system clock ticks of every process in ``leader``'s session
-    (the daemon's parent and workers; SeaweedFS's one process)."""
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == leader:  # the session id (field 6 of proc(5))
-            total += int(fields[11]) + int(fields[12])
-    return total
+    return OBJECTS / (session_cpu(leader) - before)
 
 
 def _s5cmd() -> str:
