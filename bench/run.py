@@ -239,8 +239,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
                                            "scale", "console", "costs", "s5cmd", "workers", "restic"],
-                        help="run one group only (scale, console and restic run only when asked: the first two fill a store of "
-                        "--objects)")
+                        help="run one group only (scale, console and restic run only when asked: the first "
+                        "two fill a store of --objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
     parser.add_argument("--links", type=int, default=100_000, help="scale: share links made at the end")
     parser.add_argument("--against", metavar="REV", help="kv, costs: the commit measured beside this "
