@@ -51,8 +51,8 @@ def run(work: str, runs: int, report: Report) -> None:
         report.add(what + ": wall seconds vs rclone serve restic --append-only", "%.1f" % ours[which + " wall"],
                    "%.1f" % theirs[which + " wall"], ours[which + " wall"] / theirs[which + " wall"],
                    "(stated; lower is faster)", True)
-        report.add(what + ": server CPU seconds vs rclone serve restic", "%.1f" % ours[which + " cpu"],
-                   "%.1f" % theirs[which + " cpu"], ours[which + " cpu"] / theirs[which + " cpu"],
+        report.add(what + ": server CPU seconds vs rclone serve restic", "%.2f" % ours[which + " cpu"],
+                   "%.2f" % theirs[which + " cpu"], ours[which + " cpu"] / theirs[which + " cpu"],
                    "(stated; lower is cheaper)", True)
     report.add("restic repository after both backups: MiB on disk vs rclone serve restic",
                "%.1f" % (ours["disk"] / 2 ** 20), "%.1f" % (theirs["disk"] / 2 ** 20), ours["disk"] / theirs["disk"],
