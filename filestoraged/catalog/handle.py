@@ -86,6 +86,8 @@ class BucketHandle:
         """The append-only restic repository (``--restic-append-only``)
         ``key`` is a file of, as ``BUCKET[/PATH]``; None if it is in none, or
         is one of its ``locks/`` (restic removes its own)."""
+        if not self.app.config.restic_append_only:
+            return None  # the usual case, asked on every write: nothing to parse
         for bucket, below in self.app.config.append_only_repositories:
             if bucket == self.name and key.startswith(below) and not key[len(below):].startswith("locks/"):
                 return (bucket + "/" + below).rstrip("/")

@@ -38,6 +38,7 @@ from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.handle import BucketHandle, Described
 from ..catalog.names import bucket_name
 from ..errors import BadRequest, NotFound, NotImplementedHere
+from ..storage.interface import pieces
 from ..storage.names import repository
 from ..uploads.sources import raw_upload
 from ..uploads.targets import Digested, S3KeyTarget
@@ -188,7 +189,7 @@ class ResticFace(Face):
 
         found = handle.find(key)
         if expected is not None and getattr(found, "oid", None) == expected:
-            checks(_sha256(upload.stream))  # these very bytes are there already: a retried upload
+            checks(_sha256(upload.stream, self.config.max_size))  # these very bytes are there already: a retried upload
             return EmptyResponse(200)
         may_write = request.grant.allows(Scope("data", "write", bucket, key))
         only_new = handle.adds_only(may_write, key, request.grant.holder() or "anonymous")
@@ -230,15 +231,12 @@ class ResticFace(Face):
         return EmptyResponse(200)
 
 
-def _sha256(stream) -> str:
+def _sha256(stream, max_size: int) -> str:
     """The SHA-256 of what ``stream`` gives, read to its end."""
     digest = hashlib.sha256()
-    view = memoryview(bytearray(1 << 20))
-    while True:
-        count = stream.readinto(view)
-        if not count:
-            return digest.hexdigest()
-        digest.update(view[:count])
+    for piece in pieces(stream, max_size, 1 << 20):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def _version(request: Request) -> int:
