@@ -269,11 +269,13 @@ def run_fsck(config) -> int:
                                  "a backup, or delete the key)", ""),
                                 (keys.unclaimed if keys else [], "do not hold their bytes", " (held again)"),
                                 (keys.bad_locks if keys else [], "carry an object lock that is wrong (left as it is: "
-                                 "a person decides)", "")):
+                                 "a person decides)", ""),
+                                (keys.lost if keys else [], "are listed by their key but their record is missing "
+                                 "(restore it from a backup, or delete the version by its id)", "")):
         if found:
             print("%d S3 keys and versions %s%s: %s" % (len(found), what, mended if fixed else "",
                                                         ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
-    if keys is not None and (keys.gone or keys.bad_locks):
+    if keys is not None and (keys.gone or keys.bad_locks or keys.lost):
         return 1
     return 1 if not (report.clean and not (keys and keys.unclaimed)) and not fixed else 0
 

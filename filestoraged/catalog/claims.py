@@ -97,7 +97,7 @@ class Claims:
         the upload's pin, or while another name holds them); False if it
         did already."""
         try:
-            self.records.create(_name(bucket, oid, key, version), {})
+            self.records.create(name_record(bucket, oid, key, version), {})
             return True
         except RecordConflict:
             return False
@@ -105,12 +105,12 @@ class Claims:
     def unname(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> None:
         """``key`` (its older ``version``) names the bytes no more: once
         nothing holds them, they fall idle."""
-        self.records.delete(_name(bucket, oid, key, version))
+        self.records.delete(name_record(bucket, oid, key, version))
         self._settle(bucket, oid)
 
     def named(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
         """Whether ``key`` (its older ``version``) holds its claim on the bytes."""
-        return self.records.get(_name(bucket, oid, key, version)) is not None
+        return self.records.get(name_record(bucket, oid, key, version)) is not None
 
     def names(self, bucket: str, oid: str, limit: int = 1) -> List[str]:
         """Keys that name the bytes, as current or older versions (the first ``limit``)."""
@@ -300,5 +300,6 @@ def _idle(bucket: str, oid: str) -> str:
     return "%s%s/%s" % (IDLE, bucket, oid)
 
 
-def _name(bucket: str, oid: str, key: str, version: Optional[str] = None) -> str:
+def name_record(bucket: str, oid: str, key: str, version: Optional[str] = None) -> str:
+    """The record by which ``key`` (its older ``version``) holds the bytes ``oid``."""
     return "%s%s/%s/%s%s" % (NAMES, bucket, oid, encode_key(key), "," + version if version else "")

@@ -1,17 +1,17 @@
 """S3 keys: one record per key of a bucket (``s3/keys/<bucket>/<encoded
-key>``, see ``names``), naming one content-addressed object of the
-bucket's repository and what its PUT said of it. Listing a bucket reads
-its records from a point, a page at a time: a page costs the page.
+key>``, see ``names``), its head (``heads``): the content-addressed object
+of the bucket's repository that the key names and what its PUT said of
+it, with the list of its other versions where the bucket keeps them.
+Listing a bucket reads its heads from a point, a page at a time: a page
+costs the page. Every change of a key is ``Keyspace``'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
-from ..errors import NotFound, PreconditionFailed
-from ..records.interface import Conflict, Records
-from ..wire.conditions import etag_matches
+from ..records.interface import Records
 from .names import before, decode_key, encode, encode_key, past
 
 KEYS = "s3/keys/"
@@ -109,111 +109,13 @@ class Keys:
         self.records = records
 
     def get(self, bucket: str, key: str) -> Optional[Entry]:
-        record = self.records.get(_record(bucket, key))
-        return None if record is None else Entry.of(record.value)
-
-    def put(self, bucket: str, key: str, settle: Callable[[Optional[Entry]], Entry], if_match: Optional[str] = None,
-            if_none_match: Union[bool, str] = False) -> Tuple[Optional[Entry], Entry]:
-        """Make ``key`` name the entry ``settle(old)`` gives, ``old`` being
-        the entry it names as the write commits (None: none): ``settle``
-        judges the very record replaced, keeps what must be kept of it (a
-        version) and may refuse; it is called again where a try loses its
-        race. ``(old, written)``.
-        ``if_none_match``: True or ``*``, only if it names nothing; ETags,
-        only if it names nothing of those; ``if_match``: only if it names an
-        object of that ETag (``*``: any). ``PreconditionFailed`` where a
-        condition fails; ``NotFound`` (NoSuchKey) for ``if_match`` on a key
-        that names nothing, as S3 answers. Of two writers of one key one
-        wins whole."""
-        name = _record(bucket, key)
-        if if_none_match is True or if_none_match == "*":
-            entry = settle(None)
-            try:
-                self.records.create(name, entry.record())
-            except Conflict:
-                raise PreconditionFailed(message="the key %s exists" % key[:200]) from None
-            return None, entry
-        done: List[Tuple[Optional[Entry], Entry]] = []
-
-        def write(value: Optional[dict]) -> dict:
-            old = None if value is None else Entry.of(value)
-            if if_match is not None and old is None:
-                raise NotFound("no key %s to match If-Match" % key[:200]).as_s3("NoSuchKey")
-            if if_match is not None and not etag_matches(if_match, old.etag):
-                raise PreconditionFailed(message="the key %s does not name an object of ETag %s"
-                                         % (key[:200], if_match[:100]))
-            if if_none_match and old is not None and etag_matches(str(if_none_match), old.etag):
-                raise PreconditionFailed(message="the key %s names an object of ETag %s"
-                                         % (key[:200], str(if_none_match)[:100]))
-            entry = settle(old)
-            done[:] = [(old, entry)]
-            return entry.record()
-
-        self.records.update(name, write)
-        return done[0]
-
-    def take_back(self, bucket: str, key: str, written: Entry, previous: Optional[Entry]) -> None:
-        """Undo a ``put`` of ``written`` if the key still names it: the key
-        names ``previous`` again (None: nothing)."""
-        name = _record(bucket, key)
-        while True:
-            record = self.records.get(name)
-            if record is None or Entry.of(record.value) != written:
-                return
-            try:
-                if previous is None:
-                    self.records.delete(name, record.version)
-                else:
-                    self.records.replace(name, previous.record(), record.version)
-                return
-            except Conflict:
-                continue  # written meanwhile: look again
-
-    def amend(self, bucket: str, key: str, version: str, change: Callable[[Entry], None]) -> Optional[Entry]:
-        """The current entry amended by ``change`` (its lock, its tags) if
-        the key names ``version`` (``null`` for none); the entry as
-        written, None if not."""
-        written: List[Optional[Entry]] = [None]
-
-        def write(value: Optional[dict]) -> Optional[dict]:
-            if value is None or (value.get("version") or "null") != version:
-                return None
-            return amended(value, change, written)
-
-        self.records.update(_record(bucket, key), write)
-        return written[0]
-
-    def restore(self, bucket: str, key: str, entry: Entry) -> bool:
-        """Make ``key`` name ``entry`` if it names nothing (an older version
-        made current again); False if it names something."""
-        try:
-            self.records.create(_record(bucket, key), entry.record())
-            return True
-        except Conflict:
-            return False
-
-    def delete(self, bucket: str, key: str, keep: Optional[Callable[[Entry], None]] = None,
-               only: Optional[str] = None) -> Optional[Entry]:
-        """Make ``key`` name nothing; the entry it named (None: none).
-        ``keep(old)``: called before, as ``put`` does; ``only``: only if it
-        names that version (``null`` for none)."""
-        name = _record(bucket, key)
-        while True:
-            record = self.records.get(name)
-            if record is None:
-                return None
-            old = Entry.of(record.value)
-            if only is not None and (old.version or "null") != only:
-                return None
-            if keep is not None:
-                keep(old)
-            try:
-                self.records.delete(name, record.version)
-                return old
-            except Conflict:
-                continue  # written meanwhile: that write is the one deleted
+        """The key's current object (None: it names nothing, or its newest
+        version is a delete marker)."""
+        record = self.records.get(head_name(bucket, key))
+        return None if record is None or "oid" not in record.value else Entry.of(record.value)
 
     def any(self, bucket: str) -> bool:
+        """Whether any key of the bucket has a version (an object or a marker)."""
         return next(iter(self.records.keys(_bucket(bucket), "", 1)), None) is not None
 
     def page(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "", limit: int = 1000,
@@ -245,6 +147,9 @@ class Keys:
                         cursor = name
                         continue
                     return Page(items, False)  # past the prefix: sorted, so nothing more
+                if "oid" not in record.value:  # its newest version is a delete marker: not listed
+                    cursor = name
+                    continue
                 if len(items) == limit:
                     return Page(items, True)
                 cut = key.find(delimiter, len(prefix)) if delimiter else -1
@@ -259,14 +164,6 @@ class Keys:
         return Page(items, True)
 
 
-def amended(value: dict, change: Callable[[Entry], None], written: List[Optional[Entry]]) -> dict:
-    """An entry's record amended by ``change`` (which may refuse); the entry in ``written[0]``."""
-    entry = Entry.of(value)
-    change(entry)
-    written[0] = entry
-    return entry.record()
-
-
 def _sizes(value) -> Optional[List[int]]:
     """Part sizes as ``Entry.record`` kept them."""
     if isinstance(value, dict):
@@ -278,5 +175,6 @@ def _bucket(bucket: str) -> str:
     return "%s%s/" % (KEYS, bucket)
 
 
-def _record(bucket: str, key: str) -> str:
+def head_name(bucket: str, key: str) -> str:
+    """The record of ``key``'s head (``heads``)."""
     return _bucket(bucket) + encode(key.encode("utf-8"))

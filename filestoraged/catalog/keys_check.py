@@ -1,5 +1,5 @@
 """``fsck`` of the S3 keys and versions: every key and every older
-version names bytes that are stored, holds its claim on them (the
+version its head lists has its record, names bytes that are stored, holds its claim on them (the
 ``s3/names/…`` record that keeps them from being swept), and carries an
 object lock only where its bucket has object lock on, in a form that can
 be read.
@@ -23,10 +23,9 @@ from ..storage.interface import Backend
 from ..storage.names import repository
 from .buckets import Buckets
 from .claims import Claims
-from .keys import KEYS, Entry
+from .keys import Entry
 from .retention import unreadable
-from .names import decode_key
-from .versions import iterate, label
+from .versions import iterate
 
 
 @dataclass
@@ -35,6 +34,7 @@ class KeysReport:
     gone: List[str] = field(default_factory=list)  # "bucket/key [version]" whose bytes are not stored
     unclaimed: List[str] = field(default_factory=list)  # ... without the record that holds its bytes
     bad_locks: List[str] = field(default_factory=list)  # "... : why" whose object lock is wrong
+    lost: List[str] = field(default_factory=list)  # older versions whose head lists a record that is missing
 
 
 def check_keys(records: Records, backend: Backend, repair: bool) -> KeysReport:
@@ -45,6 +45,9 @@ def check_keys(records: Records, backend: Backend, repair: bool) -> KeysReport:
         for key, entry, version in _named(records, bucket.name):
             report.checked += 1
             where = "%s/%s%s" % (bucket.name, key[:200], " (version %s)" % version if version else "")
+            if entry is None:
+                report.lost.append(where)
+                continue
             try:
                 backend.stat(repository(bucket.name), entry.oid)
             except NotFound:
@@ -60,12 +63,12 @@ def check_keys(records: Records, backend: Backend, repair: bool) -> KeysReport:
     return report
 
 
-def _named(records: Records, bucket: str) -> Iterator[Tuple[str, Entry, Optional[str]]]:
-    """``(key, entry, older version or None)`` of everything that names bytes in ``bucket``."""
-    base = "%s%s/" % (KEYS, bucket)
-    for name, record in records.items(base):
-        yield decode_key(name[len(base):]), Entry.of(record.value), None
-    for _, version in iterate(records, bucket):
-        if version.entry is not None:
-            yield version.key, version.entry, label(version.entry)
-
+def _named(records: Records, bucket: str) -> Iterator[Tuple[str, Optional[Entry], Optional[str]]]:
+    """``(key, entry, older version or None)`` of everything that names
+    bytes in ``bucket``; an older version whose record is missing with no
+    entry."""
+    for key, current, older in iterate(records, bucket):
+        if current is not None:
+            yield key, current, None
+        else:
+            yield key, older.entry, older.id

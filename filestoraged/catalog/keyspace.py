@@ -1,43 +1,51 @@
 """A bucket's keys as one object: the one way every face names a key,
-forgets one or reads one by version (the S3 API today; a console or a
-WebDAV face would call the same), so that four things always agree:
+forgets one or reads one by version (the S3 API, its forms, tus, the
+console, the restic face: through ``handle.BucketHandle``).
 
-- the bytes a key names are claimed by it (``claims``), an older version's
-  by that version, so no bytes go while any version names them;
-- the key's record is written under the request's conditions (``keys``);
-- in a versioned bucket, the version a write or a delete replaces is kept
-  (``versions``) before the key's record changes, and a delete leaves a
-  delete marker; while versioning is suspended the ``null`` version is
-  the one replaced; which it is follows the bucket's settings as they
-  stand at the commit (read there, never the request's view of them:
-  ``_settle``), so a version locked while a request's body came slowly is
-  never what it destroys;
-- the bucket still stands once the key is written (``buckets``): a bucket
-  deleted, or being deleted, meanwhile takes the key back, so no key
-  outlives its bucket and comes back with a bucket made again under its
-  name.
+Every change of a key is one compare-and-swap of its head (``heads``),
+on every kind of records, judged on the head it replaces:
 
-Where the records make a batch one transaction (SQLite), each write and
-each delete is one commit, the holds it lets go of included: refused at
-any step, it changed nothing. Elsewhere each step stands alone, ordered
-so that a stop between two loses nothing, and what a lost race left is
-mended after (``_drop_stale``).
+- the head is read, the change judged on it (conditions, object lock,
+  who may replace a key) and made by the rules over versions with the
+  bucket's settings as they stand at that moment (``Buckets.standing``,
+  read after the head, never the request's view of them), so a version
+  locked while a request's body came slowly is never what it destroys: a
+  lock is a change of the head, and the swap fails on it;
+- the records the new head lists are written first (an older object's
+  entry, ``Versions.spill``), and so are the names that hold the bytes it
+  names (``claims``): no bytes go while any version names them;
+- the head is swapped; a try that lost its race writes nothing more (its
+  spilled records go) and is judged again on the head that won;
+- after the swap, what the old head named and the new one does not is let
+  go, and the version records it no longer lists are removed.
+
+Where the records make a batch one transaction (SQLite), all of it is one
+commit. Elsewhere a stop after the swap leaves only what holds too much
+(a name, an unlisted record), never a version lost; and the bucket is
+looked at again once the key is written: a bucket deleted, or being
+deleted, meanwhile takes the key back, so no key outlives its bucket and
+comes back with a bucket made again under its name.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, replace
 from typing import Callable, List, Optional, Union
 
-from ..errors import MethodNotAllowed, NotFound, PreconditionFailed
+from ..errors import BackendUnavailable, MethodNotAllowed, NotFound, PreconditionFailed
+from ..records.interface import UPDATE_TRIES, Conflict
 from ..storage.names import repository
+from ..wire.conditions import etag_matches
 from .buckets import Bucket, Buckets
 from .claims import Claims
-from .keys import Entry, Keys
-from .retention import guard
+from .heads import Head, Holds, Next, amended, checked_id, deleted, is_marker, label, new_version_id, removed, written
+from .keys import Entry, Keys, head_name
 from .pins import Pin
+from .retention import guard
 from .version_rules import change, may_replace, retention
-from .versions import NULL, Version, Versions, checked_id, label, new_version_id
+from .versions import Version, Versions
 
 
 @dataclass(frozen=True)
@@ -49,9 +57,21 @@ class Forgotten:
     marker: bool
 
 
+@dataclass
+class _Swap:
+    """One change swapped in: the head it replaced and the one it made, the
+    version of the record now, and the names its tries wrote."""
+
+    old: Head
+    new: Next
+    version: Optional[str]
+    named: Holds
+
+
 class Keyspace:
     def __init__(self, claims: Claims, keys: Keys, versions: Versions, buckets: Buckets) -> None:
         self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
+        self.records = keys.records
 
     def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
              if_none_match: Union[bool, str] = False, pin: Optional[Pin] = None, replaces: bool = True) -> Entry:
@@ -61,78 +81,56 @@ class Keyspace:
         written (with its version id where the bucket keeps versions).
         What the write does (a version id, the default retention, the
         version it replaces kept or not) follows the bucket's settings as
-        they stand at the commit (``_settle``), never the request's view.
+        they stand at the commit, never the request's view.
         ``replaces``: False for a caller that may add keys but never replace
         one (append-only): unless versioning is enabled at the commit (the
         write then adds a version and replaces nothing), the key must name
         nothing (``PreconditionFailed``).
-        The conditions, ``PreconditionFailed`` and NoSuchKey as ``Keys.put``; ``NotFound`` (NoSuchBucket)
-        if the bucket went meanwhile, with nothing kept."""
-        named = False
-        kept: List[Entry] = []
-        standing: List[Bucket] = []
-
-        def settle(old: Optional[Entry]) -> Entry:
-            now = self._settle(bucket, key, old, kept)
-            standing[:] = [now]
-            if old is not None and not may_replace(replaces, now.versioning):
+        ``if_none_match``: True or ``*``, only if the key names nothing;
+        ETags, only if it names nothing of those; ``if_match``: only if it
+        names an object of that ETag (``*``: any): ``PreconditionFailed``
+        where a condition fails, ``NotFound`` (NoSuchKey) for ``if_match``
+        on a key that names nothing, as S3 answers; ``NotFound``
+        (NoSuchBucket) if the bucket went meanwhile, with nothing kept."""
+        def decide(old: Head) -> Next:
+            current = old.current
+            if (if_none_match is True or if_none_match == "*") and current is not None:
+                raise PreconditionFailed(message="the key %s exists" % key[:200])
+            if if_match is not None and current is None:
+                raise NotFound("no key %s to match If-Match" % key[:200]).as_s3("NoSuchKey")
+            if if_match is not None and not etag_matches(if_match, current.etag):
+                raise PreconditionFailed(message="the key %s does not name an object of ETag %s"
+                                         % (key[:200], if_match[:100]))
+            if isinstance(if_none_match, str) and if_none_match != "*" and current is not None \
+                    and etag_matches(if_none_match, current.etag):
+                raise PreconditionFailed(message="the key %s names an object of ETag %s"
+                                         % (key[:200], if_none_match[:100]))
+            now = self.buckets.standing(bucket)
+            if current is not None and not may_replace(replaces, now.versioning):
                 raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace "
                                          "them" % key[:200])
-            return _as_written(entry, now)
+            return written(old, _as_written(entry, now), now.versioning)
 
-        atomic = self.keys.records.atomic
-        try:
-            # The claim, the version kept, the key and what the change does
-            # to the holds on the bytes in one commit where the records
-            # allow (one fsync, and all or none of them).
-            with self.keys.records.batch():
-                named = self.claims.name(bucket.name, entry.oid, key)
-                replaced, written = self.keys.put(bucket.name, key, settle, if_match, if_none_match)
-                if pin is not None:
-                    self.claims.release(pin)
-                if atomic:
-                    self._written(bucket.name, key, standing[0], replaced, written)
-        except BaseException:
-            if named and not atomic:
-                self.claims.unname(bucket.name, entry.oid, key)
-            raise
+        atomic = self.records.atomic
+        with self.records.batch():
+            swap = self._swap(bucket.name, key, decide)
+            if pin is not None:
+                self.claims.release(pin)  # the name holds the bytes from here
+            if atomic:
+                self._settle(bucket.name, key, swap)
         if pin is not None:
             pin.released = True
         if not atomic:
             # Where the batch is one transaction, the bucket was read inside
-            # it (``_settle``): a delete's close either came first, and the
-            # write was refused, or comes after and finds the key. Elsewhere
-            # the bucket is looked at again once the key is written.
+            # it: a delete's close either came first, and the write was
+            # refused, or comes after and finds the key. Elsewhere the
+            # bucket is looked at again once the key is written.
             if not self.buckets.holds(bucket):
-                self.keys.take_back(bucket.name, key, written, replaced)
-                if named:
-                    self.claims.unname(bucket.name, entry.oid, key)
+                self._take_back(bucket.name, key, swap)
                 raise NotFound("the bucket %s was deleted while the key was written" % bucket.name
                                ).as_s3("NoSuchBucket")
-            self._drop_stale(bucket.name, key, kept, replaced)
-            self._written(bucket.name, key, standing[0], replaced, written)
-        return written
-
-    def _written(self, bucket: str, key: str, settings: Bucket, replaced: Optional[Entry], written: Entry) -> None:
-        """What a write's commit does to the holds on the bytes: the
-        replaced entry's name goes (kept, its version's name holds them),
-        and so does the older ``null`` version where the write replaces it."""
-        if replaced is not None and replaced.oid != written.oid:
-            self.claims.unname(bucket, replaced.oid, key)
-        if change(settings.versioning, replaced).drops_null:
-            self._drop_older_null(bucket, key)
-
-    def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> Optional[Union[Entry, Version]]:
-        """The current entry of ``key``; with ``version_id``, that version
-        (the current ``Entry``, or an older ``Version``, perhaps a delete
-        marker). None if there is none."""
-        current = self.keys.get(bucket, key)
-        if version_id is None:
-            return current
-        version_id = checked_id(version_id)
-        if current is not None and label(current) == version_id:
-            return current
-        return self.versions.find(bucket, key, version_id)
+            self._settle(bucket.name, key, swap)
+        return swap.new.head.current
 
     def name_again(self, bucket: Bucket, key: str, entry: Entry, replaces: bool = True) -> Entry:
         """``key`` made to name bytes the bucket holds already (a copy, a
@@ -143,6 +141,18 @@ class Keyspace:
             self.claims.backend.stat(repository(bucket.name), entry.oid)
             return self.name(bucket, key, entry, pin=pin, replaces=replaces)
 
+    def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> Optional[Union[Entry, Version]]:
+        """The current entry of ``key``; with ``version_id``, that version
+        (the current ``Entry``, or an older ``Version``, perhaps a delete
+        marker). None if there is none."""
+        if version_id is None:
+            return self.keys.get(bucket, key)
+        version_id = checked_id(version_id)
+        head = self.versions.head(bucket, key)
+        if head.current is not None and label(head.current) == version_id:
+            return head.current
+        return self.versions.find(bucket, key, version_id, head)
+
     def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False,
                condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
         """DeleteObject: without ``version_id``, the key names nothing (in a
@@ -152,80 +162,47 @@ class Keyspace:
         (``retention.guard``; ``bypass``: a GOVERNANCE retention may be
         bypassed). Deleting what is not there is no error, as in S3.
         ``condition(entry)``: raises where the version about to go may not
-        (None for a delete marker), judged on the very record removed."""
-        # One commit for all of it where the records allow: the version
-        # removed, the one made current again, the holds they let go of.
-        with self.keys.records.batch():
-            return self._forget(bucket, key, version_id, bypass, condition)
-
-    def _forget(self, bucket: Bucket, key: str, version_id: Optional[str], bypass: bool,
-                condition: Optional[Callable[[Optional[Entry]], None]]) -> Forgotten:
-        name = bucket.name
+        (None for a delete marker), judged on the very head swapped."""
         judge = condition or (lambda entry: None)
+        name = bucket.name
         if version_id is None:
-            kept: List[Entry] = []
-            standing: List[Bucket] = []
+            def decide(old: Head) -> Optional[Next]:
+                if old.current is not None:
+                    judge(old.current)  # first: a delete refused keeps nothing
+                elif condition is not None and old.older:
+                    if is_marker(old.older[0]):
+                        judge(None)  # the key's newest version is a delete marker
+                now = self.buckets.standing(bucket)
+                rule = change(now.versioning, old.current, delete=True)
+                if old.current is None and (not rule.marker or (condition is not None and not old.older)):
+                    return None  # nothing to remove, nor to mark (nothing to judge a condition on)
+                return deleted(old, now.versioning, new_version_id() if rule.new_id else None, self.records.now())
+        else:
+            version_id = checked_id(version_id)
+            what = "version %s of %s" % (version_id, key[:200])
 
-            def judged(old: Entry) -> None:
-                judge(old)  # first: a delete refused keeps nothing
-                standing[:] = [self._settle(bucket, key, old, kept)]
+            def decide(old: Head) -> Optional[Next]:
+                if old.current is not None and label(old.current) == version_id:
+                    entry: Optional[Entry] = old.current
+                else:
+                    item = old.find(version_id)
+                    if item is None:
+                        return None  # not there (deleted already): no error, as in S3
+                    # (a version whose record was lost may still be deleted: it has no lock to read)
+                    entry = None if is_marker(item) else self.versions.entry_at(name, key, item["at"], lost_ok=True)
+                if entry is not None:
+                    guard(entry.lock, self.records.now(), bypass, what)
+                judge(entry)
+                return removed(old, version_id, lambda item: self.versions.entry_at(name, key, item["at"]))
 
-            old = self.keys.delete(name, key, judged)
-            settings = standing[0] if old is not None else self.buckets.standing(bucket)
-            self._drop_stale(name, key, kept, old)
-            if old is not None:
-                self.claims.unname(name, old.oid, key)
-            rule = change(settings.versioning, old, delete=True)
-            if not rule.marker:
-                return Forgotten(None, False)
-            if old is None and condition is not None:
-                newest = self.versions.of(name, key, 1)
-                if not newest:
-                    return Forgotten(None, False)  # nothing to judge, nor to mark: a delete of nothing
-                if newest[0].entry is None:
-                    judge(None)  # the key's newest version is a delete marker
-            if rule.drops_null:
-                self._drop_older_null(name, key)
-            marker = self.versions.mark(name, key, new_version_id() if rule.new_id else None)
-            return Forgotten(marker.id, True)
-        version_id = checked_id(version_id)
-        now = self.keys.records.now()
-        what = "version %s of %s" % (version_id, key[:200])
-        if not self.keys.records.atomic:
-            self.versions.note_forgotten(name, key, version_id)  # before it goes: see _drop_stale
-        # A delete of the newer version may make this one current while we
-        # look (``_promote``: made current, then dropped from the older
-        # ones): not found among the older, it is looked for as the current
-        # one once more.
-        def checked(entry: Entry) -> None:
-            guard(entry.lock, now, bypass, what)
-            judge(entry)
-
-        def as_current() -> bool:
-            old = self.keys.delete(name, key, checked, only=version_id)
-            if old is not None:
-                self.claims.unname(name, old.oid, key)
-                self._promote(name, key)
-            return old is not None
-
-        while True:
-            if as_current():
-                return Forgotten(version_id, False)
-            found = self.versions.find(name, key, version_id)
-            if found is None:
-                as_current()
-                return Forgotten(version_id, False)
-            if found.entry is not None:
-                checked(found.entry)
-            else:
-                judge(None)
-            if self.versions.drop(name, found):
-                break
-        if found.entry is not None:
-            self.claims.unname(name, found.entry.oid, key, found.id)
-        if self.keys.get(name, key) is None:
-            self._promote(name, key)
-        return Forgotten(version_id, found.marker)
+        swap = self._commit(name, key, decide)
+        if swap is None:
+            return Forgotten(version_id, False)
+        if version_id is not None:
+            gone = swap.new.gone
+            return Forgotten(version_id, isinstance(gone, dict) and is_marker(gone))
+        marker = swap.new.head.latest_marker()
+        return Forgotten(marker["id"], True) if marker is not None else Forgotten(None, False)
 
     def relock(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]
                ) -> Entry:
@@ -238,104 +215,125 @@ class Keyspace:
 
     def amend(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:
         """Amend ``key``'s version ``version_id`` (None: the current one)
-        with ``change`` (its lock, its tags; it may refuse), on the very
-        record written; the entry as written. ``NotFound`` (NoSuchKey,
+        with ``change`` (its lock, its tags; it may refuse), judged on the
+        very head swapped; the entry as written. ``NotFound`` (NoSuchKey,
         NoSuchVersion) if there is no such version, ``MethodNotAllowed``
         for a marker."""
-        current = self.keys.get(bucket, key)
-        if version_id is None or (current is not None and label(current) == checked_id(version_id)):
-            written = self.keys.amend(bucket, key, label(current), change) if current is not None else None
-            if written is None:
-                raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
-            return written
-        found = self.versions.find(bucket, key, version_id)
-        if found is None:
-            raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
-        if found.entry is None:
-            raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id
-                                   ).as_s3("MethodNotAllowed")
-        written = self.versions.amend(bucket, found, change)
-        if written is None:
-            raise NotFound("no version %s of key %s" % (version_id, key[:200])).as_s3("NoSuchVersion")
-        return written
+        wanted = None if version_id is None else checked_id(version_id)
+        done: List[Entry] = []
+
+        def decide(old: Head) -> Next:
+            current = old.current
+            if wanted is None or (current is not None and label(current) == wanted):
+                if current is None:
+                    raise NotFound("no key %s in bucket %s" % (key[:200], bucket)).as_s3("NoSuchKey")
+                entry = Entry.of(current.record())
+            else:
+                item = old.find(wanted)
+                if item is None:
+                    raise NotFound("no version %s of key %s" % (wanted, key[:200])).as_s3("NoSuchVersion")
+                if is_marker(item):
+                    raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % wanted
+                                           ).as_s3("MethodNotAllowed")
+                entry = self.versions.entry_at(bucket, key, item["at"])
+            change(entry)
+            done[:] = [entry]
+            return amended(old, label(entry), entry)
+
+        self._commit(bucket, key, decide)
+        return done[0]
 
     def holds_any(self, bucket: str) -> bool:
         """Whether any key, older version or delete marker is in the bucket."""
-        return self.keys.any(bucket) or self.versions.any(bucket)
+        return self.keys.any(bucket)
 
-    def _settle(self, bucket: Bucket, key: str, old: Optional[Entry], kept: List[Entry]) -> Bucket:
-        """The commit of a write or delete of ``key`` that replaces ``old``
-        (None: nothing), judged by the bucket's settings as they stand now
-        (``Buckets.standing``), which are the bucket returned: ``old`` kept
-        as a version under versioning enabled,
-        and under suspended unless it is the ``null`` version (replaced);
-        each one kept is added to ``kept``.
+    # -- the one commit point ------------------------------------------------------
 
-        Decision: the settings are read after the key's record, and the
-        write is a compare-and-swap on that record, so no stale view can
-        destroy a locked version, where the records take each step alone
-        too: a version can be locked only once versioning is enabled for
-        good, and its lock (or a write of it under a default retention) is
-        a change of the very record the swap names, so a write that read
-        the version locked reads the settings that locked it."""
-        now = self.buckets.standing(bucket)
-        if old is not None and change(now.versioning, old).keeps:
-            kept.append(old)
-            self.claims.name(now.name, old.oid, key, label(old))
-            self.versions.keep(now.name, key, old)
-        return now
+    def _commit(self, bucket: str, key: str, decide: Callable[[Head], Optional[Next]]) -> Optional[_Swap]:
+        """A change swapped and settled: one transaction where the records
+        make a batch one (``_swap``, ``_settle``)."""
+        with self.records.batch():
+            swap = self._swap(bucket, key, decide)
+            if self.records.atomic:
+                self._settle(bucket, key, swap)
+        if not self.records.atomic:
+            self._settle(bucket, key, swap)
+        return swap
 
-    def _drop_stale(self, bucket: str, key: str, kept: List[Entry], replaced: Optional[Entry]) -> None:
-        """A version kept by a try that lost its race, and deleted by its id
-        meanwhile, dropped again. Where the records take each step alone
-        (``--records s3``), a write (or marker) keeps the version it read
-        before its compare-and-swap; a delete of that version by its id may
-        come between the two, and the swap then fails and is tried again
-        with what the key names now. The deletion is remembered first
-        (``Versions.note_forgotten``), so the kept copy is found and goes;
-        a version another writer replaced and kept is no such deletion,
-        and stays."""
-        if self.keys.records.atomic:
-            return  # one transaction: no try lost a race, nor was deleted meanwhile
-        for old in kept:
-            if replaced is not None and label(old) == label(replaced):
-                continue  # the try that won kept it: a version of the key
-            if not self.versions.was_forgotten(bucket, key, label(old)):
-                continue
-            found = self.versions.find(bucket, key, label(old))
-            if found is not None and found.entry is not None and self.versions.drop(bucket, found):
-                self.claims.unname(bucket, found.entry.oid, key, found.id)
+    def _swap(self, bucket: str, key: str, decide: Callable[[Head], Optional[Next]]) -> Optional[_Swap]:
+        """Read ``key``'s head, ``decide`` the next one (None: nothing to
+        change; it may refuse), write what the next one lists and names,
+        swap; again from a fresh read where another change came first.
+        The swap made (None where nothing was to change)."""
+        name = head_name(bucket, key)
+        named: Holds = set()
+        try:
+            for attempt in range(UPDATE_TRIES):
+                record = self.records.get(name)
+                old = Head.of(None if record is None else record.value)
+                new = decide(old)
+                if new is None:
+                    self._let_go(bucket, key, named, old.holds())
+                    return None
+                for oid, version in new.head.holds() - old.holds():
+                    if self.claims.name(bucket, oid, key, version):
+                        named.add((oid, version))
+                for at, entry in new.spills:
+                    self.versions.spill(bucket, key, at, entry)
+                value = new.head.value()
+                try:
+                    if record is None:
+                        written = self.records.create(name, value) if value is not None else None
+                    elif value is None:
+                        self.records.delete(name, record.version)
+                        written = None
+                    else:
+                        written = self.records.replace(name, value, record.version)
+                except Conflict:
+                    for at, _ in new.spills:  # listed by no head: nobody else knows their names
+                        self.versions.drop(bucket, key, at)
+                    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
+                    continue
+                return _Swap(old, new, written, named)
+        except BaseException:
+            if named and not self.records.atomic:
+                self._let_go(bucket, key, named, self.versions.head(bucket, key).holds())
+            raise
+        raise BackendUnavailable("the key %s is changing too often to write; retry" % key[:200])
 
-    def _drop_older_null(self, bucket: str, key: str) -> None:
-        """The older ``null`` version, replaced by a write or marker made
-        while versioning is suspended."""
-        found = self.versions.find(bucket, key, NULL)
-        if found is not None:
-            self.versions.drop(bucket, found)
-            if found.entry is not None:
-                self.claims.unname(bucket, found.entry.oid, key, NULL)
+    def _settle(self, bucket: str, key: str, swap: Optional[_Swap]) -> None:
+        """After a swap: what the old head named and the new one does not is
+        let go (the bytes fall idle where nothing else holds them), and the
+        version records the new head no longer lists are removed."""
+        if swap is None:
+            return
+        kept = swap.new.head.holds()
+        for oid, version in swap.old.holds() - kept:
+            self.claims.unname(bucket, oid, key, version)
+        self._let_go(bucket, key, swap.named, kept)
+        for at in swap.new.drops:
+            self.versions.drop(bucket, key, at)
 
-    def _promote(self, bucket: str, key: str) -> None:
-        """The newest older version, if it is an object, current again (its
-        newer ones were deleted). Decision: it is made current first and
-        then dropped from the older versions, so it is never nowhere; where
-        the drop finds it gone, a delete of it by its id came in between and
-        wins: it is taken back, and the next one is looked at."""
-        while True:
-            newest = self.versions.of(bucket, key, 1)
-            if not newest or newest[0].entry is None:
-                return
-            version = newest[0]
-            if not self.keys.restore(bucket, key, version.entry):
-                return  # written meanwhile: that write is current
-            self.claims.name(bucket, version.entry.oid, key)
-            if self.versions.drop(bucket, version):
-                self.claims.unname(bucket, version.entry.oid, key, version.id)
-                return
-            taken = self.keys.delete(bucket, key, only=version.id)
-            if taken is None:
-                return  # replaced meanwhile by a write: that write is current
-            self.claims.unname(bucket, taken.oid, key)
+    def _let_go(self, bucket: str, key: str, named: Holds, held: Holds) -> None:
+        """The names a change's tries wrote that the head does not hold."""
+        for oid, version in named - held:
+            self.claims.unname(bucket, oid, key, version)
+
+    def _take_back(self, bucket: str, key: str, swap: _Swap) -> None:
+        """Undo a write whose bucket went meanwhile, if its head is still the
+        one it swapped in: the old head again, what the write named let go."""
+        name = head_name(bucket, key)
+        old = swap.old.value()
+        try:
+            if old is None:
+                self.records.delete(name, swap.version)
+            else:
+                self.records.replace(name, old, swap.version)
+        except Conflict:
+            return  # written again meanwhile: that write finds the bucket gone too
+        self._let_go(bucket, key, swap.named | (swap.new.head.holds() - swap.old.holds()), swap.old.holds())
+        for at, _ in swap.new.spills:
+            self.versions.drop(bucket, key, at)
 
 
 def _as_written(entry: Entry, bucket: Bucket) -> Entry:

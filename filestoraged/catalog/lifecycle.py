@@ -76,7 +76,6 @@ class Lifecycle:
         if not wait and not self.records.take_turn(TURN, INTERVAL):
             return 0
         done = 0
-        self.keyspace.versions.sweep_forgotten(now)
         for bucket in self.buckets.all():
             for rule in rules_of(bucket):
                 if rule.enabled:

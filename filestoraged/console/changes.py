@@ -14,7 +14,7 @@ from ..access.scopes import Scope
 from ..access.tokens import Token
 from ..base.header_values import media_type
 from ..catalog.handle import BucketHandle, Described
-from ..catalog.versions import checked_id
+from ..catalog.heads import checked_id
 from ..errors import BadRequest
 from ..storage.interface import ObjectStream
 from ..storage.names import repository

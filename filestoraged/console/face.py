@@ -23,7 +23,8 @@ from ..access.tokens import Token
 from ..errors import AlreadyExists, BadRequest, Forbidden, TooManyRequests, Unauthorized, http_status
 from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
-from ..catalog.versions import Version, checked_id
+from ..catalog.heads import checked_id
+from ..catalog.versions import Version
 from ..faces import Face
 from ..tus.face import ResumableFace
 from ..lfs.locks import LockStore

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional, Set, Tuple
 
 from ..base.interprocess import NamedLocks
 from ..catalog.keys_check import KeysReport
+from ..catalog.old_versions import bring_up_to_date
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
 from ..storage.disk import indexing, quota
@@ -69,7 +70,18 @@ class Deployment(abc.ABC):
 
     def begin(self, records: Records, worker: Optional[int]) -> None:
         """A serving process starts with ``records`` (``worker``: its slot
-        among workers; None: the daemon alone)."""
+        among workers; None: the daemon alone): a store made before key
+        heads is brought to them first (``catalog.old_versions``; by one
+        daemon, the others wait)."""
+        bring_up_to_date(records)
+
+    def keys_up_to_date(self) -> bool:
+        """Whether the store's S3 keys are in this code's form: where they
+        are not, the parent of workers upgraded in place stops every old
+        worker before its own start. True where the records are shared
+        beyond this machine: there every daemon stops before an upgrade
+        that converts them (docs/operations.md)."""
+        return True
 
     def give_back_holds(self, pid: Optional[int]) -> None:
         """Share-link reservations of the process ``pid`` (None: of every

@@ -8,6 +8,7 @@ import os
 from typing import List, Optional, Set, Tuple
 
 from ..catalog.keys_check import KeysReport, check_keys
+from ..catalog.old_versions import bring_up_to_date, up_to_date
 from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
@@ -56,10 +57,23 @@ class OneMachine(Deployment):
         if worker is None:  # a daemon alone does what the parent of workers does in prepare
             give_back(records)
             self._move_kv_tables()
+        super().begin(records, worker)
 
     def prepare(self) -> None:
         super().prepare()
         self._move_kv_tables()
+        records = LocalRecords(self.meta_db)
+        try:
+            bring_up_to_date(records)
+        finally:
+            records.close()
+
+    def keys_up_to_date(self) -> bool:
+        records = LocalRecords(self.meta_db)
+        try:
+            return up_to_date(records)
+        finally:
+            records.close()
 
     def _move_kv_tables(self) -> None:
         """The key-value tables of an earlier version move into the records."""

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from ..catalog.keys import Entry, Page
-from ..catalog.versions import checked_id
+from ..catalog.heads import checked_id
 from ..errors import BadRequest
 from ..web.messages import Request, Response
 from ..wire.fields import whole_number

@@ -21,7 +21,7 @@ from ..base.header_values import header_value, media_type
 from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.keyspace import Forgotten
 from ..catalog.handle import BucketHandle, Described
-from ..catalog.versions import checked_id
+from ..catalog.heads import checked_id
 from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
 from ..errors import (BadRequest, FileStoreError, NotImplementedHere,

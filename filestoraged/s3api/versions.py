@@ -7,7 +7,7 @@ from typing import Dict
 
 from ..catalog.buckets import Bucket
 from ..catalog.keys import Entry
-from ..catalog.versions import label
+from ..catalog.heads import label
 
 
 def version_header(bucket: Bucket, entry: Entry) -> Dict[str, str]:

@@ -33,6 +33,7 @@ from typing import Deque, Dict, List, Optional
 from . import affinity, systemd
 from .. import config as config_module
 from ..base.interprocess import WORKER_SLOTS
+from ..deployment import deployment_for
 from ..web.server import url_of
 from ..web.tls import server_context
 from . import worker_count
@@ -63,6 +64,9 @@ class Arbiter:
         self._backoff = BACKOFF_FIRST
         self._swaps: Deque[Child] = deque()  # old workers to replace (SIGHUP)
         self._swap: Optional[tuple] = None  # (old, new) while the new one starts
+        # An upgrade in place over records of an older form: every old worker
+        # drains and exits before the records are converted and new ones start.
+        self._converting = False
         self._stopping = False
         self._cpus: Optional[List[int]] = None  # the CPUs given, shared out among the workers (affinity)
         self._count = 1
@@ -288,11 +292,25 @@ class Arbiter:
             child = Child(pid, slot, pipe, ready=True, retiring=bool(retiring))
             self.children[pid] = child
             self._selector.register(pipe, selectors.EVENT_READ, child)
+        if not deployment_for(self.config).keys_up_to_date():
+            # Old workers would write keys in the form being converted: all
+            # of them stop first (connections wait in the socket's backlog).
+            log.info("upgraded in place from filestoraged %s: its S3 keys change form, so its %d workers stop "
+                     "before the new ones start", handover.was, len(self.children))
+            for child in list(self.children.values()):
+                self._retire(child)
+            self._converting = True
+            return
         self._swaps = deque(child for child in self.children.values() if not child.retiring)
         log.info("upgraded in place from filestoraged %s: replacing its %d workers one by one", handover.was,
                  len(self._swaps))
 
     def _advance_swap(self, now: float) -> None:
+        if self._converting:
+            if self.children:
+                return  # the old workers still drain
+            prepare(self.config)  # as at a start: nothing of the old workers' is live
+            self._converting = False
         if self._swap is not None:
             old, new = self._swap
             if new.ready:

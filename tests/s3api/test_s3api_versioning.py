@@ -180,7 +180,7 @@ class OneCommitTests(VersionCase):
     def test_a_delete_by_version_id_refused_midway_leaves_the_key_as_it_was(self):
         self.enable()
         first, second = self.put("k", b"one"), self.put("k", b"two")
-        with self.full_at("filestoraged.catalog.keys.Keys.restore"):  # the older one made current again
+        with self.full_at("filestoraged.catalog.claims.Claims.unname"):  # the removed one's bytes let go of
             with self.assertRaises(self.ClientError) as refused:
                 self.admin.delete_object(Bucket="vers", Key="k", VersionId=second)
         self.assertEqual(507, refused.exception.response["ResponseMetadata"]["HTTPStatusCode"])
@@ -217,6 +217,23 @@ class ListingTests(VersionCase):
         self.assertEqual({v["Key"] for v in folded["Versions"]}, {"a", "c"})
         under = self.admin.list_object_versions(Bucket="vers", Prefix="b/")
         self.assertEqual(len(under["Versions"]), 6)
+
+
+    def test_a_key_whose_newest_version_is_a_marker_is_not_listed(self):
+        """Its head stays (it lists the versions), but a listing of keys
+        shows it nowhere: not as a key, not as a folder, not as a page
+        that says more follows."""
+        self.enable()
+        for key in ("a", "b", "c", "gone/x"):
+            self.put(key, b"x")
+        for key in ("b", "c", "gone/x"):
+            self.admin.delete_object(Bucket="vers", Key=key)
+        listed = self.admin.list_objects_v2(Bucket="vers", Delimiter="/")
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["a"])
+        self.assertNotIn("CommonPrefixes", listed)
+        first = self.admin.list_objects_v2(Bucket="vers", MaxKeys=1)
+        self.assertEqual(([o["Key"] for o in first["Contents"]], first["IsTruncated"]), (["a"], False))
+        self.assertEqual(len(self.versions()), 7)  # four objects, three markers
 
 
 class HoldingTests(VersionCase):
@@ -344,8 +361,9 @@ class ConditionalDeleteTests(VersionCase):
 
 class SteppedRaceTests(unittest.TestCase):
     """Records that take each step alone (as ``--records s3`` does): a write
-    reads the key, keeps the version it replaces, then swaps the key's
-    record; a delete of that version by its id can come between."""
+    reads the key's head, writes the record of the version it replaces,
+    then swaps the head; a delete of that version by its id, or another
+    write, can come between."""
 
     def setUp(self) -> None:
         folder = tempfile.mkdtemp(prefix="fsd-race-")
@@ -364,13 +382,13 @@ class SteppedRaceTests(unittest.TestCase):
 
     def between_read_and_swap(self, step) -> None:
         """``step`` runs once, inside the next write's keeping of the version it replaces."""
-        keep = self.versions.keep
+        spill = self.versions.spill
 
-        def late(bucket, key, old):
-            self.versions.keep = keep
+        def late(bucket, key, at, old):
+            self.versions.spill = spill
             step()
-            keep(bucket, key, old)
-        self.versions.keep = late
+            spill(bucket, key, at, old)
+        self.versions.spill = late
 
     def test_a_version_deleted_by_its_id_during_a_write_stays_deleted(self):
         first = self.write(b"one")
@@ -378,10 +396,6 @@ class SteppedRaceTests(unittest.TestCase):
         second = self.write(b"two")
         self.assertEqual(self.keyspace.get("vers", "k").version, second.version)
         self.assertEqual(self.versions.of("vers", "k"), [])  # was: the deleted version kept again
-        self.assertTrue(self.versions.was_forgotten("vers", "k", first.version))
-        self.assertEqual(self.versions.sweep_forgotten(time.time()), 0)  # remembered an hour
-        self.assertEqual(self.versions.sweep_forgotten(time.time() + 3601), 1)
-        self.assertFalse(self.versions.was_forgotten("vers", "k", first.version))
 
     def test_a_version_another_write_replaced_meanwhile_stays_kept(self):
         first = self.write(b"one")
@@ -445,6 +459,20 @@ class FsckTests(VersionCase):
         self.assertIn("1 S3 keys and versions name objects that are not stored", found.stdout)
         self.assertIn("vers/k (version %s)" % version, found.stdout)
         self.admin.delete_object(Bucket="vers", Key="k", VersionId=version)
+        self.assertEqual(self.fsck().returncode, 0)
+
+    def test_a_version_whose_record_is_missing_is_reported(self):
+        self.enable()
+        version = self.put("k", b"described by a record")
+        self.put("k", b"current")
+        self.assertEqual(self.fsck().returncode, 0)
+        [name] = list(self.app.records.keys("s3/versions/vers/"))  # the older version's own record
+        self.app.records.delete(name)  # lost (a store damaged by hand)
+        found = self.fsck("--repair")
+        self.assertEqual(found.returncode, 1, found.stdout)
+        self.assertIn("1 S3 keys and versions are listed by their key but their record is missing", found.stdout)
+        self.assertIn("vers/k (version %s)" % version, found.stdout)
+        self.admin.delete_object(Bucket="vers", Key="k", VersionId=version)  # what the line says to do
         self.assertEqual(self.fsck().returncode, 0)
 
     def test_a_lock_that_cannot_be_read_is_reported_and_keeps_its_version(self):

@@ -473,6 +473,56 @@ class UpgradeInPlaceTests(unittest.TestCase):
         self.assertEqual(self.daemon.stop(), 0)
         self.assertNotIn("Traceback", self.said())
 
+    def test_an_upgrade_over_keys_of_the_old_form_stops_the_old_workers_before_converting(self):
+        """A store whose versions are in the form before key heads (as the
+        old code left them: here written by hand, the conversion's mark
+        taken away): the new parent lets every old worker finish first, as
+        they would write keys in the old form, then converts, then starts
+        its own; requests meanwhile wait and none fails."""
+        from filestoraged.catalog.buckets import Buckets
+        from filestoraged.catalog.heads import Head
+        from filestoraged.catalog.keys import Entry, head_name
+        from filestoraged.catalog.names import encode_key
+        from filestoraged.catalog.old_versions import FORMAT, up_to_date
+        from filestoraged.records.local import LocalRecords
+
+        older, newest = "0000000000000002aaaaaaaa", "0000000000000001aaaaaaaa"
+        records = LocalRecords(os.path.join(self.folder, "store", "meta.db"))
+        self.addCleanup(records.close)
+        Buckets(records).create("b")
+        records.create("s3/versions/b/%s,%s" % (encode_key("k"), older),
+                       Entry("ab" * 32, 3, "etag", 1000.0, version=older).record())
+        records.create("s3/versions/b/%s,%s" % (encode_key("k"), newest),
+                       {"marker": True, "modified": 2000.0, "version": newest})
+        self.assertTrue(records.delete(FORMAT))
+        old = set(daemon_workers(self.parent))
+        outcomes = Outcomes()
+        done = threading.Event()
+
+        def asking() -> None:
+            while not done.is_set():
+                outcomes.run(lambda: self.versions(1) and 200)
+
+        with Threads(90) as threads:
+            threads.start(asking)
+            try:
+                wait_until(lambda: outcomes.ok > 5, "requests flow")
+                self.install("9.9.9")
+                os.kill(self.parent, signal.SIGHUP)
+                wait_until(lambda: not old & set(daemon_workers(self.parent)) and self.versions() == {"9.9.9"},
+                           "workers of the new code started once the old ones stopped", timeout=60)
+                before = outcomes.ok
+                wait_until(lambda: outcomes.ok > before + 5, "the new workers serve")
+            finally:
+                done.set()
+        self.assertEqual(outcomes.failed, [])
+        self.assertIn("its S3 keys change form, so its 2 workers stop before the new ones start", self.said())
+        self.assertTrue(up_to_date(records))
+        head = Head.of(records.get(head_name("b", "k")).value)
+        self.assertEqual((head.current, [item["id"] for item in head.older]), (None, [newest, older]))
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertNotIn("Traceback", self.said())
+
     def test_installed_code_that_does_not_start_is_said_and_the_running_code_kept(self):
         running = self.versions().pop()
         old = set(daemon_workers(self.parent))
