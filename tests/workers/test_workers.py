@@ -428,13 +428,40 @@ class UpgradeInPlaceTests(unittest.TestCase):
                 conn.close()
         return found
 
-    def test_a_reload_after_new_code_is_installed_runs_it_and_refuses_nothing(self):
-        running = self.versions().pop()
+    def upgraded_while(self, exchange, clients: int, flow: int) -> "Outcomes":
+        """``exchange(client, number)`` made in a loop by ``clients`` threads
+        while new code is installed and the daemon reloaded, until the new
+        workers have served ``flow`` more; the outcomes."""
         old = set(daemon_workers(self.parent))
         done = threading.Event()
         outcomes = Outcomes()
 
-        def round_trip(body: bytes):
+        def loop(client: int) -> None:
+            sent = 0
+            while not done.is_set():
+                sent += 1
+                outcomes.run(lambda sent=sent: exchange(client, sent))
+
+        with Threads(90) as threads:
+            for client in range(clients):
+                threads.start(loop, client)
+            try:
+                wait_until(lambda: outcomes.ok > flow, "requests flow")
+                self.install("9.9.9")
+                os.kill(self.parent, signal.SIGHUP)
+                wait_until(lambda: not old & set(daemon_workers(self.parent)) and self.versions() == {"9.9.9"},
+                           "workers of the new code replaced the old ones", timeout=60)
+                before = outcomes.ok
+                wait_until(lambda: outcomes.ok > before + flow, "the new workers serve")
+            finally:
+                done.set()
+        return outcomes
+
+    def test_a_reload_after_new_code_is_installed_runs_it_and_refuses_nothing(self):
+        running = self.versions().pop()
+
+        def round_trip(client: int, number: int):
+            body = b"upload %d-%d" % (client, number)
             conn = connect(self.daemon.port)
             try:
                 status, _ = call(conn, "POST", "/files", body)
@@ -445,26 +472,7 @@ class UpgradeInPlaceTests(unittest.TestCase):
             finally:
                 conn.close()
 
-        def hammer(number: int) -> None:
-            sent = 0
-            while not done.is_set():
-                sent += 1
-                body = b"upload %d-%d" % (number, sent)
-                outcomes.run(lambda body=body: round_trip(body))
-
-        with Threads(90) as threads:
-            for number in range(4):
-                threads.start(hammer, number)
-            try:
-                wait_until(lambda: outcomes.ok > 20, "requests flow")
-                self.install("9.9.9")
-                os.kill(self.parent, signal.SIGHUP)
-                wait_until(lambda: not old & set(daemon_workers(self.parent)) and self.versions() == {"9.9.9"},
-                           "workers of the new code replaced the old ones", timeout=60)
-                before = outcomes.ok
-                wait_until(lambda: outcomes.ok > before + 20, "the new workers serve")
-            finally:
-                done.set()
+        outcomes = self.upgraded_while(round_trip, clients=4, flow=20)
         self.assertEqual(outcomes.failed, [])
         self.assertIsNone(self.daemon.process.poll())  # the same process: systemd's MAINPID holds
         self.assertEqual(len(daemon_workers(self.parent)), 2)
@@ -495,26 +503,7 @@ class UpgradeInPlaceTests(unittest.TestCase):
         records.create("s3/versions/b/%s,%s" % (encode_key("k"), newest),
                        {"marker": True, "modified": 2000.0, "version": newest})
         self.assertTrue(records.delete(FORMAT))
-        old = set(daemon_workers(self.parent))
-        outcomes = Outcomes()
-        done = threading.Event()
-
-        def asking() -> None:
-            while not done.is_set():
-                outcomes.run(lambda: self.versions(1) and 200)
-
-        with Threads(90) as threads:
-            threads.start(asking)
-            try:
-                wait_until(lambda: outcomes.ok > 5, "requests flow")
-                self.install("9.9.9")
-                os.kill(self.parent, signal.SIGHUP)
-                wait_until(lambda: not old & set(daemon_workers(self.parent)) and self.versions() == {"9.9.9"},
-                           "workers of the new code started once the old ones stopped", timeout=60)
-                before = outcomes.ok
-                wait_until(lambda: outcomes.ok > before + 5, "the new workers serve")
-            finally:
-                done.set()
+        outcomes = self.upgraded_while(lambda client, number: self.versions(1) and 200, clients=1, flow=5)
         self.assertEqual(outcomes.failed, [])
         self.assertIn("its S3 keys change form, so its 2 workers stop before the new ones start", self.said())
         self.assertTrue(up_to_date(records))
