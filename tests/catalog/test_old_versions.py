@@ -1,8 +1,9 @@
 """A store whose versions were kept in the layout before key heads
 (``catalog.old_versions``) brought to heads: each case of the old layout
 written record by record as the old code left it, then converted and read
-through the keyspace. (``tests/backup/test_old_store.py`` opens a whole
-store that commit 13b440b made.)"""
+through the keyspace, over SQLite and over a SeaweedFS bucket
+(``tests/backup/test_old_store.py`` opens a whole store that commit
+13b440b made)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ from filestoraged.catalog.keyspace import Keyspace
 from filestoraged.catalog.names import encode_key
 from filestoraged.catalog.old_versions import FORMAT, bring_up_to_date, convert, up_to_date
 from filestoraged.catalog.versions import Versions
+from filestoraged.records.bucket import BucketRecords
+from filestoraged.records.interface import Records
 from filestoraged.records.local import LocalRecords
+
+from ..seaweed_server import SeaweedMixin
 
 V1, V2, V3 = "0000000000000003aaaaaaaa", "0000000000000002aaaaaaaa", "0000000000000001aaaaaaaa"  # oldest first
 
@@ -29,11 +34,15 @@ def entry(name: str, version=None) -> Entry:
     return Entry("oid-" + name, len(name), "etag-" + name, 1000.0, version=version)
 
 
-class ConvertTests(unittest.TestCase):
+class ConvertCase:
+    """The cases, over the records ``make_records`` gives."""
+
+    def make_records(self) -> Records:
+        raise NotImplementedError
+
     def setUp(self) -> None:
-        folder = tempfile.mkdtemp(prefix="fsd-old-versions-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        self.records = LocalRecords(os.path.join(folder, "records.db"))
+        super().setUp()
+        self.records = self.make_records()
         self.addCleanup(self.records.close)
         self.buckets = Buckets(self.records)
         self.buckets.set_versioning(self.buckets.create("b"), "Enabled")
@@ -120,6 +129,20 @@ class ConvertTests(unittest.TestCase):
         self.assertFalse(thread.is_alive())
         self.assertEqual(failures, [])
         self.assertTrue(waited.is_set())
+
+
+class LocalConvertTests(ConvertCase, unittest.TestCase):
+    def make_records(self) -> Records:
+        folder = tempfile.mkdtemp(prefix="fsd-old-versions-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        return LocalRecords(os.path.join(folder, "records.db"))
+
+
+class BucketConvertTests(SeaweedMixin, ConvertCase, unittest.TestCase):
+    """The same over ``--records s3`` (a real SeaweedFS bucket): each step alone."""
+
+    def make_records(self) -> Records:
+        return BucketRecords(self.s3_client())
 
 
 if __name__ == "__main__":

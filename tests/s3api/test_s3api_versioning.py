@@ -407,6 +407,28 @@ class SteppedRaceTests(unittest.TestCase):
                          [racing[0].version, first.version])
 
 
+    def test_a_hold_set_while_a_delete_by_id_reads_the_version_refuses_the_delete(self):
+        """The delete read the version unheld; a legal hold lands before its
+        swap. The hold is a change of the head, so the swap fails, and the
+        delete judged again on the head that won is refused."""
+        from filestoraged.errors import Forbidden
+
+        first = self.write(b"one")
+        self.write(b"two")
+        entry_at = self.versions.entry_at
+
+        def late(bucket, key, at, lost_ok=False):
+            self.versions.entry_at = entry_at
+            found = entry_at(bucket, key, at, lost_ok)
+            self.keyspace.relock("vers", "k", first.version, lambda lock: dict(lock or {}, hold=True))
+            return found
+        self.versions.entry_at = late
+        with self.assertRaises(Forbidden):
+            self.keyspace.forget(self.bucket, "k", first.version)
+        [kept] = self.versions.of("vers", "k")
+        self.assertEqual((kept.id, kept.entry.lock), (first.version, {"hold": True}))
+
+
 class ConcurrentDeleteTests(VersionCase):
     def test_every_version_deleted_at_once_leaves_none(self):
         """Versions of one key deleted by their ids all at once (what ceph's
