@@ -20,6 +20,7 @@ from .lfs.locking import LfsLocksFace
 from .lfs.transfers import LfsFace
 from .tus.face import ResumableFace
 from .faces.restic import ResticFace
+from .faces.webdav.face import WebDavFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
@@ -132,7 +133,7 @@ class App:
         else:
             faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), ResumableFace(self),
                      LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self), ConsoleFace(self),
-                     ResticFace(self))
+                     ResticFace(self), WebDavFace(self))
         for face in faces:
             face.register(self.router)
         # What the S3 API's port serves (--s3-api), beside the main port.

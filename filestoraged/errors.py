@@ -187,9 +187,18 @@ class UnsupportedMediaType(FileStoreError):
 
 
 class Locked(FileStoreError):
-    """Another request is writing the same resumable upload right now."""
+    """What the request would change is locked: another request writes the
+    same resumable upload right now, or a WebDAV lock holds it and the
+    request did not name the lock's token."""
 
     message = "locked"
+
+
+class ElsewhereDestination(FileStoreError):
+    """A WebDAV COPY or MOVE whose ``Destination`` is not this server's
+    (RFC 4918: 502, the server will not act as a gateway)."""
+
+    message = "the destination is on another server"
 
 
 class NotImplementedHere(FileStoreError):
@@ -290,6 +299,7 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     TooManyConnections: (503, "unavailable"),
     InsufficientStorage: (507, "insufficient_storage"),
     NotImplementedHere: (501, "not_implemented"),
+    ElsewhereDestination: (502, "bad_gateway"),
 }
 
 INTERNAL = (500, "internal")
@@ -309,6 +319,7 @@ LOG_LEVELS: Dict[Type[FileStoreError], int] = {
     TooManyConnections: logging.INFO,
     NotImplementedHere: logging.INFO,
     VersionNotSupported: logging.INFO,
+    ElsewhereDestination: logging.INFO,
 }
 
 

@@ -49,13 +49,14 @@ class Described:
     lock: Optional[dict] = None
     tags: Optional[Dict[str, str]] = None
     acl: Optional[str] = None
+    props: Optional[Dict[str, str]] = None  # WebDAV dead properties
 
     @classmethod
     def of(cls, entry: Entry) -> "Described":
         """What ``entry`` was stored with, for a copy of it (its lock and
         ACL stay its own: a copy takes the bucket's default retention and
         is private, as S3 makes one unless asked)."""
-        return cls(entry.content_type, dict(entry.headers), dict(entry.meta), tags=entry.tags)
+        return cls(entry.content_type, dict(entry.headers), dict(entry.meta), tags=entry.tags, props=entry.props)
 
 
 class BucketHandle:
@@ -121,7 +122,7 @@ class BucketHandle:
         commit's (``Keyspace.name``)."""
         return Entry(oid, size, etag, self.app.records.now(), described.content_type, dict(described.headers),
                      dict(described.meta), dict(checksums or {}), parts, part_sizes, part_checksums,
-                     lock=described.lock, tags=described.tags, acl=described.acl)
+                     lock=described.lock, tags=described.tags, acl=described.acl, props=described.props)
 
     # -- writes ---------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class Entry:
     lock: Optional[dict] = None  # its object lock: {"mode", "until", "hold"} (``locks``)
     tags: Optional[Dict[str, str]] = None  # its tags (None: none)
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``; None: private)
+    props: Optional[Dict[str, str]] = None  # WebDAV dead properties: Clark name to the element's XML (None: none)
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
@@ -56,11 +57,11 @@ class Entry:
                  "content_type": self.content_type, "headers": dict(self.headers), "meta": dict(self.meta),
                  "checksums": dict(self.checksums), "parts": self.parts,
                  "part_sizes": None if self.part_sizes is None else list(self.part_sizes)}
-        for name in ("part_checksums", "version", "lock", "tags", "acl"):  # most entries have none: kept small
+        for name in ("part_checksums", "version", "lock", "tags", "acl", "props"):  # most have none: kept small
             field_value = getattr(self, name)
             if field_value is not None:
                 value[name] = list(field_value) if name == "part_checksums" else (
-                    dict(field_value) if name in ("lock", "tags") else field_value)
+                    dict(field_value) if name in ("lock", "tags", "props") else field_value)
         sizes = self.part_sizes
         if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
             value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
@@ -86,7 +87,7 @@ class Entry:
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
                    _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"), get("tags"),
-                   get("acl"))
+                   get("acl"), get("props"))
 
 
 @dataclass(frozen=True)

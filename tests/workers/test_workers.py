@@ -494,6 +494,17 @@ class UpgradeInPlaceTests(unittest.TestCase):
         from filestoraged.catalog.old_versions import FORMAT, up_to_date
         from filestoraged.records.local import LocalRecords
 
+        answered = set()
+
+        def both_serve() -> bool:  # each worker past its start, where it converts a store it finds unconverted
+            conn = connect(self.daemon.port)
+            try:
+                answered.add(json.loads(call(conn, "GET", "/healthz")[1])["pid"])
+            finally:
+                conn.close()
+            return answered >= set(daemon_workers(self.parent))
+
+        wait_until(both_serve, "both workers serve")
         older, newest = "0000000000000002aaaaaaaa", "0000000000000001aaaaaaaa"
         records = LocalRecords(os.path.join(self.folder, "store", "meta.db"))
         self.addCleanup(records.close)

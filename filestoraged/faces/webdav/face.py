@@ -1,0 +1,339 @@
+"""``/dav/``: WebDAV (RFC 4918, class 1) over the same buckets and keys as
+every other face, so that people mount the store as a drive.
+
+``/dav/`` lists the buckets the token reaches; ``/dav/BUCKET/`` is a
+bucket's root; below it files are keys and collections are key prefixes
+(``tree``). Access is the token's scopes on the keys, as for S3 and the
+restic face: ``read`` for GET and PROPFIND (public where ``--auth writes``
+leaves reads open), ``create`` to add a file or a collection, ``write`` to
+replace one or change its properties, ``delete`` to delete; a token is
+given as HTTP Basic (the token as password) or as a bearer token.
+
+Decisions:
+- PROPFIND answers Depth 0 and 1; ``infinity`` is refused (403
+  ``propfind-finite-depth``), so no request walks a whole bucket.
+- A collection's dead properties are kept on its marker (made if it had
+  none); a file's with its key, and they follow it through COPY and MOVE.
+- A bucket is neither made nor deleted here (MKCOL and DELETE of
+  ``/dav/BUCKET/`` are 403): S3 or the console does that.
+- GET of a collection is 405: it is listed with PROPFIND.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional, Tuple, Union
+from urllib.parse import unquote, urlsplit
+
+from ...access.scopes import Need, Scope
+from ...catalog.handle import BucketHandle, Described
+from ...catalog.keys import Entry
+from ...catalog.names import object_key
+from ...errors import BadRequest, Conflict, ElsewhereDestination, Forbidden, MethodNotAllowed, NotFound, \
+    PreconditionFailed, Unauthorized, UnsupportedMediaType
+from ...storage.names import repository
+from ...uploads.sources import raw_upload
+from ...uploads.targets import Digested, S3KeyTarget
+from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, TextResponse
+from ...web.router import Router
+from .. import Face
+from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, MultiStatus, Resource, changes_of, find_of, href,
+                    live_of, parse)
+from .tree import Tree
+
+BASE = "/dav/"
+CHALLENGE = 'Basic realm="filestoraged", charset="UTF-8"'
+METHODS = ("OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "GET", "HEAD", "PUT", "DELETE", "COPY", "MOVE")
+
+
+class WebDavFace(Face):
+    def register(self, router: Router) -> None:
+        # Every access is judged per key once the path is read: the routes ask nothing themselves.
+        root = {"OPTIONS": self.options, "PROPFIND": self.list_buckets}
+        router.add(BASE, "webdav", root, {method: None for method in root})
+        methods = {"OPTIONS": self.options, "PROPFIND": self.propfind, "PROPPATCH": self.proppatch,
+                   "MKCOL": self.mkcol, "GET": self.get, "PUT": self.put, "DELETE": self.delete,
+                   "COPY": self.copy, "MOVE": self.move}
+        needs = {method: None for method in methods}
+        router.add(BASE + "{bucket}/", "webdav", methods, needs)
+        router.add(BASE + "{bucket}/{path...}", "webdav", methods, needs)
+
+    # -- what a path names ------------------------------------------------------------
+
+    def _open(self, request: Request, bucket: str, verb: str, key: str) -> Tree:
+        _require(request, Need(Scope("data", verb, bucket, key or None), public=verb == "read"))
+        return Tree(BucketHandle.open(self.app, bucket, request))
+
+    def options(self, request: Request, bucket: str = "", path: str = "") -> Response:
+        return EmptyResponse(200, {"DAV": "1", "MS-Author-Via": "DAV", "Allow": ", ".join(METHODS),
+                                   "Content-Length": "0"})
+
+    def list_buckets(self, request: Request) -> Response:
+        """``PROPFIND /dav/``: the root, and with Depth 1 the buckets the token may read."""
+        find = find_of(parse(request.body(MAX_BODY).read_all()))
+        depth = _depth(request)
+        answer = MultiStatus()
+        answer.found(Resource(BASE, live_of(True, name="dav")), find)
+        if depth == "1":
+            _require(request, None)
+            for bucket in self.app.buckets.all():
+                if request.grant.allows(Scope("data", "read", bucket.name)):
+                    answer.found(Resource(href(BASE, [bucket.name], True), live_of(True, name=bucket.name)), find)
+        return _multistatus(answer)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def propfind(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        depth = _depth(request)
+        find = find_of(parse(request.body(MAX_BODY).read_all()))
+        tree = self._open(request, bucket, "read", key)
+        answer = MultiStatus()
+        entry = tree.file(key)
+        if entry is not None:
+            answer.found(_file(bucket, key, entry), find)
+            return _multistatus(answer)
+        prefix = _folder(key)
+        found = tree.collection(prefix)
+        if not found:
+            raise NotFound("nothing at %s in %s" % (key[:200], bucket))
+        answer.found(_collection(bucket, prefix, found), find)
+        if depth == "1":
+            for name, member in tree.children(prefix):
+                if name.endswith("/"):
+                    answer.found(_collection(bucket, prefix + name, member or True), find)
+                else:
+                    answer.found(_file(bucket, prefix + name, member), find)  # type: ignore[arg-type]
+        return _multistatus(answer)
+
+    def get(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        tree = self._open(request, bucket, "read", key)
+        entry = tree.file(key)
+        if entry is None:
+            if tree.collection(_folder(key)):
+                raise MethodNotAllowed(list(METHODS), "a collection is listed with PROPFIND, not read")
+            raise NotFound("no file %s in %s" % (key[:200], bucket))
+        return ObjectResponse(self.backend.open(repository(bucket), entry.oid),
+                              content_type=entry.content_type or "application/octet-stream", immutable=False,
+                              etag=entry.etag, modified=entry.modified)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def put(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        if not key or key.endswith("/"):
+            raise MethodNotAllowed(list(METHODS), "a collection is made with MKCOL, not PUT")
+        tree = self._open(request, bucket, "create", key)
+        handle = tree.handle
+        if not tree.collection(_parent(key)):
+            raise Conflict("the collection %s does not exist: make it first (MKCOL)" % _parent(key)[:200])
+        if tree.collection(key + "/"):
+            raise MethodNotAllowed(list(METHODS), "%s is a collection" % key[:200])
+        upload = raw_upload(request, self.config.max_size)
+        existed = tree.file(key)
+        may_write = request.grant.allows(Scope("data", "write", bucket, key))
+        only_new = handle.adds_only(may_write, key, request.grant.holder() or "anonymous")
+        md5 = hashlib.md5()
+        described = Described(upload.content_type or "application/octet-stream",
+                              props=existed.props if existed is not None else None)
+
+        def entry(info) -> Entry:
+            return handle.entry(info.oid, info.size, md5.hexdigest(), described)
+
+        S3KeyTarget(handle, key, described.content_type, lambda oid: None, entry,
+                    replaces=not only_new).store(Digested(upload.stream, md5))
+        return EmptyResponse(204 if existed is not None else 201, {"Content-Length": "0"})
+
+    def mkcol(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        if request.body(MAX_BODY).read_all():
+            raise UnsupportedMediaType("MKCOL takes no body here")
+        prefix = _folder(key)
+        if not prefix:
+            raise Forbidden("a bucket is made through S3 or the console, not MKCOL")
+        tree = self._open(request, bucket, "create", prefix)
+        if tree.file(key.rstrip("/")) is not None or tree.collection(prefix):
+            raise MethodNotAllowed([m for m in METHODS if m != "MKCOL"], "%s exists" % key[:200])
+        if not tree.collection(_parent(prefix)):
+            raise Conflict("the collection %s does not exist: make it first" % _parent(prefix)[:200])
+        tree.make_collection(prefix)
+        return EmptyResponse(201, {"Content-Length": "0"})
+
+    def delete(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        if not key:
+            raise Forbidden("a bucket is deleted through S3 or the console, not DELETE")
+        tree = self._open(request, bucket, "delete", key)
+        if tree.file(key) is not None:
+            tree.handle.delete(key)
+            return EmptyResponse(204)
+        prefix = _folder(key)
+        if not tree.collection(prefix):
+            raise NotFound("nothing at %s in %s" % (key[:200], bucket))
+        tree.delete_tree(prefix)
+        return EmptyResponse(204)
+
+    def proppatch(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        changes = changes_of(parse(request.body(MAX_BODY).read_all()))
+        tree = self._open(request, bucket, "write", key)
+        target = key if tree.file(key) is not None else None
+        if target is None:
+            prefix = _folder(key)
+            found = tree.collection(prefix)
+            if not found:
+                raise NotFound("nothing at %s in %s" % (key[:200], bucket))
+            if not isinstance(found, Entry) and prefix:
+                tree.make_collection(prefix)
+            target = prefix
+        refused = [change.name for change in changes if change.name in PROTECTED]
+        answer = MultiStatus()
+        where = href(BASE, [bucket] + target.split("/"), False) if target else href(BASE, [bucket], True)
+        if refused or not target:
+            answer.patched(where, [(change.name, 403 if change.name in refused or not target else 424)
+                                   for change in changes])
+            return _multistatus(answer)
+
+        def patched(entry: Entry) -> None:
+            props = dict(entry.props or {})
+            for change in changes:
+                if change.value is None:
+                    props.pop(change.name, None)
+                else:
+                    props[change.name] = change.value
+            if len(props) > MAX_PROPS:
+                raise BadRequest("an object holds at most %d properties" % MAX_PROPS)
+            entry.props = props or None
+
+        tree.handle.amend(target, None, patched)
+        answer.patched(where, [(change.name, 200) for change in changes])
+        return _multistatus(answer)
+
+    def copy(self, request: Request, bucket: str, path: str = "") -> Response:
+        return self._transfer(request, bucket, path, move=False)
+
+    def move(self, request: Request, bucket: str, path: str = "") -> Response:
+        return self._transfer(request, bucket, path, move=True)
+
+    def _transfer(self, request: Request, bucket: str, path: str, move: bool) -> Response:
+        """COPY or MOVE: the source's keys given their names at the
+        ``Destination`` (no byte copied within a bucket), then, for a move,
+        deleted from the source, key by key."""
+        key = _key(path)
+        to_bucket, to_key = _destination(request)
+        overwrite = request.headers.get("Overwrite", "T").strip().upper() != "F"
+        source = self._open(request, bucket, "delete" if move else "read", key)
+        entry = source.file(key)
+        prefix = None if entry is not None else _folder(key)
+        if entry is None and (not prefix or not source.collection(prefix)):
+            raise NotFound("nothing at %s in %s" % (key[:200], bucket)) if prefix else Forbidden(
+                "a bucket is copied through S3, not COPY")
+        target = self._open(request, to_bucket, "create", to_key)
+        to_prefix = _folder(to_key)
+        if (bucket, prefix or key) == (to_bucket, to_prefix if prefix else to_key) or (
+                prefix and to_bucket == bucket and to_prefix.startswith(prefix)):
+            raise Forbidden("the destination is the source, or inside it")
+        if not to_key:
+            raise Forbidden("a bucket's root is not a destination")
+        if not target.collection(_parent(to_key.rstrip("/"))):
+            raise Conflict("the collection %s does not exist" % _parent(to_key.rstrip("/"))[:200])
+        existed = target.file(to_key.rstrip("/")) is not None or bool(target.collection(to_prefix))
+        if existed and not overwrite:
+            raise PreconditionFailed(message="%s exists and Overwrite is F" % to_key[:200])
+        if existed:
+            _require(request, Need(Scope("data", "delete", to_bucket, to_key)))
+            if target.file(to_key.rstrip("/")) is not None:
+                target.handle.delete(to_key.rstrip("/"))
+            else:
+                target.delete_tree(to_prefix)
+        if entry is not None:
+            target.copy(source, entry, to_key.rstrip("/"))
+            if move:
+                source.handle.delete(key)
+        elif request.headers.get("Depth", "infinity").strip() == "0" and not move:
+            marker = source.collection(prefix)  # type: ignore[arg-type]
+            target.make_collection(to_prefix, marker.props if isinstance(marker, Entry) else None)
+        else:
+            target.copy_tree(source, prefix, to_prefix,  # type: ignore[arg-type]
+                             lambda old, new: source.handle.delete(old) if move else None)
+        return EmptyResponse(204 if existed else 201, {"Content-Length": "0"})
+
+
+def _require(request: Request, need: Optional[Need]) -> None:
+    """``need`` of the request's token (None: only that a token proved
+    itself where one is needed), with the challenge WebDAV clients answer:
+    HTTP Basic, the token as password."""
+    try:
+        if need is None:
+            request.grant.identify()
+        else:
+            request.grant.require(need)
+    except Unauthorized as refused:
+        refused.challenge = CHALLENGE
+        raise
+
+
+def _destination(request: Request) -> Tuple[str, str]:
+    """``(bucket, key path)`` the ``Destination`` header names."""
+    value = request.headers.get("Destination")
+    if not value:
+        raise BadRequest("COPY and MOVE need a Destination header")
+    path = urlsplit(value.strip()).path
+    if not path.startswith(BASE):
+        raise ElsewhereDestination("the destination %s is not under %s of this server" % (path[:200], BASE))
+    bucket, _, rest = path[len(BASE):].partition("/")
+    if not bucket:
+        raise Forbidden("the destination is not in a bucket")
+    return unquote(bucket), _key(rest)
+
+
+def _key(path: str) -> str:
+    """The key path a URL path names (percent-decoded; a trailing ``/`` kept)."""
+    key = unquote(path, errors="strict")
+    if key and not key.endswith("/"):
+        object_key(key)
+    if "//" in key or key.startswith("/") or any(part in (".", "..") for part in key.split("/")):
+        raise BadRequest("a path of empty, . or .. segments names nothing here")
+    return key
+
+
+def _folder(key: str) -> str:
+    return key if not key or key.endswith("/") else key + "/"
+
+
+def _parent(key: str) -> str:
+    """The collection ``key`` (a file, or a collection ending ``/``) is in."""
+    return key.rstrip("/").rpartition("/")[0] + "/" if "/" in key.rstrip("/") else ""
+
+
+def _depth(request: Request) -> str:
+    depth = request.headers.get("Depth", "infinity").strip().lower()
+    if depth not in ("0", "1"):
+        raise _FiniteDepth()
+    return depth
+
+
+class _FiniteDepth(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("PROPFIND answers Depth 0 and 1 only (propfind-finite-depth)")
+
+
+def _file(bucket: str, key: str, entry: Entry) -> Resource:
+    name = key.rpartition("/")[2]
+    return Resource(href(BASE, [bucket] + key.split("/"), False),
+                    live_of(False, entry.size, entry.content_type, entry.etag, entry.modified, name),
+                    dict(entry.props or {}))
+
+
+def _collection(bucket: str, prefix: str, found: Union[bool, Entry, None]) -> Resource:
+    marker = found if isinstance(found, Entry) else None
+    segments = [bucket] + [part for part in prefix.split("/") if part]
+    return Resource(href(BASE, segments, True),
+                    live_of(True, modified=marker.modified if marker else None, name=segments[-1]),
+                    dict(marker.props or {}) if marker else {})
+
+
+def _multistatus(answer: MultiStatus) -> Response:
+    return TextResponse(207, answer.encode().decode("utf-8"), content_type=XML_TYPE)
+

@@ -1,0 +1,124 @@
+"""A bucket seen as folders and files, as WebDAV names them: a file is a
+key; a collection is a key prefix ending in ``/``, there while a key is
+under it or its marker, the empty key of that very name (what MKCOL makes,
+as S3 tools make a folder), is kept. The bucket's root is always there.
+
+Every change goes through the bucket's handle (``catalog.handle``), key by
+key: versioning, object lock, legal holds, append-only rules and quotas
+hold here as on every face. A collection is copied key by key (no byte
+copied: a new name for the same object) and moved by copying each key,
+then deleting it, so that a stop midway leaves every key under its old
+name or its new one, never under neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Callable, Iterator, Optional, Tuple, Union
+
+from ...catalog.handle import BucketHandle, Described
+from ...catalog.keys import Entry
+from ...uploads.targets import Digested, S3KeyTarget
+
+PAGE = 1000  # keys read at a time
+FOLDER_TYPE = "application/x-directory"  # a collection's marker, as S3 tools write one
+
+
+class Tree:
+    def __init__(self, handle: BucketHandle) -> None:
+        self.handle = handle
+        self.keys = handle.app.keys
+
+    def file(self, key: str) -> Optional[Entry]:
+        """The file at ``key`` (never a collection's marker)."""
+        if not key or key.endswith("/"):
+            return None
+        found = self.handle.find(key)
+        return found if isinstance(found, Entry) else None
+
+    def collection(self, prefix: str) -> Union[bool, Entry]:
+        """Whether the collection ``prefix`` (``""``: the root, else ending in
+        ``/``) is there: its marker's entry where it has one, True where only
+        keys under it make it, False where it is not."""
+        if not prefix:
+            return True
+        marker = self.handle.find(prefix)
+        if isinstance(marker, Entry):
+            return marker
+        return bool(self.keys.page(self.handle.name, prefix, limit=1).items)
+
+    def children(self, prefix: str) -> Iterator[Tuple[str, Optional[Entry]]]:
+        """The collection's members, a page of keys at a time: ``(name,
+        entry)`` for a file, ``(name + "/", marker entry or None)`` for a
+        collection."""
+        after = ""
+        while True:
+            page = self.keys.page(self.handle.name, prefix, "/", after, PAGE, after_prefix=after.endswith("/"))
+            for key, item in page.items:
+                name = key[len(prefix):]
+                if isinstance(item, Entry):
+                    if name:  # (the collection's own marker)
+                        yield name, item
+                else:
+                    marker = self.handle.find(key)
+                    yield name, marker if isinstance(marker, Entry) else None
+            if not page.truncated:
+                return
+            after = page.last
+
+    def under(self, prefix: str) -> Iterator[Tuple[str, Entry]]:
+        """Every key under ``prefix`` (its marker first), a page at a time."""
+        after = ""
+        while True:
+            page = self.keys.page(self.handle.name, prefix, "", after, PAGE)
+            yield from page.items  # type: ignore[misc]
+            if not page.truncated:
+                return
+            after = page.last
+
+    def make_collection(self, prefix: str, props: Optional[dict] = None) -> Entry:
+        """The collection's marker written: an empty object."""
+        return self.make_empty(prefix, FOLDER_TYPE, props)
+
+    def make_empty(self, key: str, content_type: str = "application/octet-stream",
+                   props: Optional[dict] = None) -> Entry:
+        """``key`` made to name an empty object."""
+        md5 = hashlib.md5()
+        handle = self.handle
+
+        def entry(info) -> Entry:
+            return handle.entry(info.oid, info.size, md5.hexdigest(), Described(content_type, props=props))
+
+        stored = S3KeyTarget(handle, key, content_type, lambda oid: None, entry).store(
+            Digested(io.BytesIO(b""), md5))
+        return stored.entry
+
+    def copy_tree(self, source: "Tree", prefix: str, to: str, each: Callable[[str, str], None]) -> None:
+        """Every key under ``prefix`` of ``source`` given the same name under
+        ``to`` here, ``each(old, new)`` after each one."""
+        for key, entry in source.under(prefix):
+            new = to + key[len(prefix):]
+            self.copy(source, entry, new)
+            each(key, new)
+
+    def copy(self, source: "Tree", entry: Entry, key: str) -> Entry:
+        """``key`` made to name ``entry``'s object (of ``source``'s bucket)."""
+        other = None if source.handle.name == self.handle.name else source.handle.name
+        return self.handle.copy(key, entry, Described.of(entry), source_bucket=other)
+
+    def delete_tree(self, prefix: str) -> int:
+        """Every key under ``prefix`` deleted (the marker last, so a stop
+        midway leaves the collection); how many."""
+        done = 0
+        marker = None
+        for key, _ in self.under(prefix):  # each page read after the last key deleted: none missed
+            if key == prefix:
+                marker = key
+                continue
+            self.handle.delete(key)
+            done += 1
+        if marker is not None:
+            self.handle.delete(marker)
+            done += 1
+        return done
