@@ -1,5 +1,5 @@
-"""``/dav/``: WebDAV (RFC 4918, class 1) over the same buckets and keys as
-every other face, so that people mount the store as a drive.
+"""``/dav/``: WebDAV (RFC 4918, classes 1 and 2) over the same buckets and
+keys as every other face, so that people mount the store as a drive.
 
 ``/dav/`` lists the buckets the token reaches; ``/dav/BUCKET/`` is a
 bucket's root; below it files are keys and collections are key prefixes
@@ -8,6 +8,8 @@ restic face: ``read`` for GET and PROPFIND (public where ``--auth writes``
 leaves reads open), ``create`` to add a file or a collection, ``write`` to
 replace one or change its properties, ``delete`` to delete; a token is
 given as HTTP Basic (the token as password) or as a bearer token.
+Locks (``locks``) are kept in the records, shared by every daemon; a
+change of a locked path needs the lock's token (``guard``).
 
 Decisions:
 - PROPFIND answers Depth 0 and 1; ``infinity`` is refused (403
@@ -22,7 +24,8 @@ Decisions:
 from __future__ import annotations
 
 import hashlib
-from typing import Optional, Tuple, Union
+import xml.etree.ElementTree as ET
+from typing import Iterable, List, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from ...access.scopes import Need, Scope
@@ -37,23 +40,29 @@ from ...uploads.targets import Digested, S3KeyTarget
 from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, TextResponse
 from ...web.router import Router
 from .. import Face
+from .locking import Locking
 from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, MultiStatus, Resource, changes_of, find_of, href,
                     live_of, parse)
-from .tree import Tree
+from .tree import Tree, folder_of, parent_of
 
 BASE = "/dav/"
 CHALLENGE = 'Basic realm="filestoraged", charset="UTF-8"'
-METHODS = ("OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "GET", "HEAD", "PUT", "DELETE", "COPY", "MOVE")
+METHODS = ("OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "GET", "HEAD", "PUT", "DELETE", "COPY", "MOVE", "LOCK",
+           "UNLOCK")
 
 
 class WebDavFace(Face):
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.locking = Locking(app.records, BASE, self._etag_of)
+
     def register(self, router: Router) -> None:
         # Every access is judged per key once the path is read: the routes ask nothing themselves.
         root = {"OPTIONS": self.options, "PROPFIND": self.list_buckets}
         router.add(BASE, "webdav", root, {method: None for method in root})
         methods = {"OPTIONS": self.options, "PROPFIND": self.propfind, "PROPPATCH": self.proppatch,
                    "MKCOL": self.mkcol, "GET": self.get, "PUT": self.put, "DELETE": self.delete,
-                   "COPY": self.copy, "MOVE": self.move}
+                   "COPY": self.copy, "MOVE": self.move, "LOCK": self.lock, "UNLOCK": self.unlock}
         needs = {method: None for method in methods}
         router.add(BASE + "{bucket}/", "webdav", methods, needs)
         router.add(BASE + "{bucket}/{path...}", "webdav", methods, needs)
@@ -64,8 +73,17 @@ class WebDavFace(Face):
         _require(request, Need(Scope("data", verb, bucket, key or None), public=verb == "read"))
         return Tree(BucketHandle.open(self.app, bucket, request))
 
+    def _guard(self, request: Request, bucket: str, changed: List[str], members_of: Iterable[str] = (),
+               trees: Iterable[str] = (), judge: bool = True, resource: Optional[str] = None) -> None:
+        self.locking.check(request, bucket, changed, members_of, trees, judge, resource)
+
+    def _etag_of(self, bucket: str, path: str) -> Optional[str]:
+        """A file's ETag as an If header names it (quoted); None for anything else."""
+        entry = self.app.keys.get(bucket, path) if path and not path.endswith("/") else None
+        return '"%s"' % entry.etag if entry is not None else None
+
     def options(self, request: Request, bucket: str = "", path: str = "") -> Response:
-        return EmptyResponse(200, {"DAV": "1", "MS-Author-Via": "DAV", "Allow": ", ".join(METHODS),
+        return EmptyResponse(200, {"DAV": "1, 2", "MS-Author-Via": "DAV", "Allow": ", ".join(METHODS),
                                    "Content-Length": "0"})
 
     def list_buckets(self, request: Request) -> Response:
@@ -91,19 +109,23 @@ class WebDavFace(Face):
         answer = MultiStatus()
         entry = tree.file(key)
         if entry is not None:
-            answer.found(_file(bucket, key, entry), find)
+            answer.found(_file(bucket, key, entry, self.locking.live(bucket, self.locking.covering(bucket, key)(key))),
+                         find)
             return _multistatus(answer)
-        prefix = _folder(key)
+        prefix = folder_of(key)
         found = tree.collection(prefix)
         if not found:
             raise NotFound("nothing at %s in %s" % (key[:200], bucket))
-        answer.found(_collection(bucket, prefix, found), find)
+        locks_of = self.locking.covering(bucket, prefix)
+        answer.found(_collection(bucket, prefix, found, self.locking.live(bucket, locks_of(prefix))), find)
         if depth == "1":
             for name, member in tree.children(prefix):
+                path = prefix + name
+                live = self.locking.live(bucket, locks_of(path))
                 if name.endswith("/"):
-                    answer.found(_collection(bucket, prefix + name, member or True), find)
+                    answer.found(_collection(bucket, path, member or True, live), find)
                 else:
-                    answer.found(_file(bucket, prefix + name, member), find)  # type: ignore[arg-type]
+                    answer.found(_file(bucket, path, member, live), find)  # type: ignore[arg-type]
         return _multistatus(answer)
 
     def get(self, request: Request, bucket: str, path: str = "") -> Response:
@@ -111,7 +133,7 @@ class WebDavFace(Face):
         tree = self._open(request, bucket, "read", key)
         entry = tree.file(key)
         if entry is None:
-            if tree.collection(_folder(key)):
+            if tree.collection(folder_of(key)):
                 raise MethodNotAllowed(list(METHODS), "a collection is listed with PROPFIND, not read")
             raise NotFound("no file %s in %s" % (key[:200], bucket))
         return ObjectResponse(self.backend.open(repository(bucket), entry.oid),
@@ -126,12 +148,13 @@ class WebDavFace(Face):
             raise MethodNotAllowed(list(METHODS), "a collection is made with MKCOL, not PUT")
         tree = self._open(request, bucket, "create", key)
         handle = tree.handle
-        if not tree.collection(_parent(key)):
-            raise Conflict("the collection %s does not exist: make it first (MKCOL)" % _parent(key)[:200])
+        if not tree.collection(parent_of(key)):
+            raise Conflict("the collection %s does not exist: make it first (MKCOL)" % parent_of(key)[:200])
         if tree.collection(key + "/"):
             raise MethodNotAllowed(list(METHODS), "%s is a collection" % key[:200])
-        upload = raw_upload(request, self.config.max_size)
         existed = tree.file(key)
+        self._guard(request, bucket, [key], [] if existed is not None else [parent_of(key)])
+        upload = raw_upload(request, self.config.max_size)
         may_write = request.grant.allows(Scope("data", "write", bucket, key))
         only_new = handle.adds_only(may_write, key, request.grant.holder() or "anonymous")
         md5 = hashlib.md5()
@@ -149,14 +172,15 @@ class WebDavFace(Face):
         key = _key(path)
         if request.body(MAX_BODY).read_all():
             raise UnsupportedMediaType("MKCOL takes no body here")
-        prefix = _folder(key)
+        prefix = folder_of(key)
         if not prefix:
             raise Forbidden("a bucket is made through S3 or the console, not MKCOL")
         tree = self._open(request, bucket, "create", prefix)
         if tree.file(key.rstrip("/")) is not None or tree.collection(prefix):
             raise MethodNotAllowed([m for m in METHODS if m != "MKCOL"], "%s exists" % key[:200])
-        if not tree.collection(_parent(prefix)):
-            raise Conflict("the collection %s does not exist: make it first" % _parent(prefix)[:200])
+        if not tree.collection(parent_of(prefix)):
+            raise Conflict("the collection %s does not exist: make it first" % parent_of(prefix)[:200])
+        self._guard(request, bucket, [prefix], [parent_of(prefix)])
         tree.make_collection(prefix)
         return EmptyResponse(201, {"Content-Length": "0"})
 
@@ -166,12 +190,16 @@ class WebDavFace(Face):
             raise Forbidden("a bucket is deleted through S3 or the console, not DELETE")
         tree = self._open(request, bucket, "delete", key)
         if tree.file(key) is not None:
+            self._guard(request, bucket, [key], [parent_of(key)])
             tree.handle.delete(key)
+            self.locking.drop(bucket, key)
             return EmptyResponse(204)
-        prefix = _folder(key)
+        prefix = folder_of(key)
         if not tree.collection(prefix):
             raise NotFound("nothing at %s in %s" % (key[:200], bucket))
+        self._guard(request, bucket, [prefix], [parent_of(prefix)], [prefix])
         tree.delete_tree(prefix)
+        self.locking.drop(bucket, prefix)
         return EmptyResponse(204)
 
     def proppatch(self, request: Request, bucket: str, path: str = "") -> Response:
@@ -179,14 +207,14 @@ class WebDavFace(Face):
         changes = changes_of(parse(request.body(MAX_BODY).read_all()))
         tree = self._open(request, bucket, "write", key)
         target = key if tree.file(key) is not None else None
+        unmarked = False  # a collection that only its keys make: its marker is made to hold the properties
         if target is None:
-            prefix = _folder(key)
-            found = tree.collection(prefix)
+            target = folder_of(key)
+            found = tree.collection(target)
             if not found:
                 raise NotFound("nothing at %s in %s" % (key[:200], bucket))
-            if not isinstance(found, Entry) and prefix:
-                tree.make_collection(prefix)
-            target = prefix
+            unmarked = not isinstance(found, Entry)
+        self._guard(request, bucket, [target])
         refused = [change.name for change in changes if change.name in PROTECTED]
         answer = MultiStatus()
         where = href(BASE, [bucket] + target.split("/"), False) if target else href(BASE, [bucket], True)
@@ -194,6 +222,8 @@ class WebDavFace(Face):
             answer.patched(where, [(change.name, 403 if change.name in refused or not target else 424)
                                    for change in changes])
             return _multistatus(answer)
+        if unmarked:
+            tree.make_collection(target)
 
         def patched(entry: Entry) -> None:
             props = dict(entry.props or {})
@@ -210,6 +240,16 @@ class WebDavFace(Face):
         answer.patched(where, [(change.name, 200) for change in changes])
         return _multistatus(answer)
 
+    # -- locks ------------------------------------------------------------------------
+
+    def lock(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        return self.locking.lock(request, bucket, key, self._open(request, bucket, "write", key))
+
+    def unlock(self, request: Request, bucket: str, path: str = "") -> Response:
+        key = _key(path)
+        return self.locking.unlock(request, bucket, key, self._open(request, bucket, "write", key))
+
     def copy(self, request: Request, bucket: str, path: str = "") -> Response:
         return self._transfer(request, bucket, path, move=False)
 
@@ -225,20 +265,27 @@ class WebDavFace(Face):
         overwrite = request.headers.get("Overwrite", "T").strip().upper() != "F"
         source = self._open(request, bucket, "delete" if move else "read", key)
         entry = source.file(key)
-        prefix = None if entry is not None else _folder(key)
+        prefix = None if entry is not None else folder_of(key)
         if entry is None and (not prefix or not source.collection(prefix)):
             raise NotFound("nothing at %s in %s" % (key[:200], bucket)) if prefix else Forbidden(
                 "a bucket is copied through S3, not COPY")
         target = self._open(request, to_bucket, "create", to_key)
-        to_prefix = _folder(to_key)
+        to_prefix = folder_of(to_key)
         if (bucket, prefix or key) == (to_bucket, to_prefix if prefix else to_key) or (
                 prefix and to_bucket == bucket and to_prefix.startswith(prefix)):
             raise Forbidden("the destination is the source, or inside it")
         if not to_key:
             raise Forbidden("a bucket's root is not a destination")
-        if not target.collection(_parent(to_key.rstrip("/"))):
-            raise Conflict("the collection %s does not exist" % _parent(to_key.rstrip("/"))[:200])
+        if not target.collection(parent_of(to_key.rstrip("/"))):
+            raise Conflict("the collection %s does not exist" % parent_of(to_key.rstrip("/"))[:200])
         existed = target.file(to_key.rstrip("/")) is not None or bool(target.collection(to_prefix))
+        if move:
+            self._guard(request, bucket, [prefix or key], [parent_of(prefix or key)], [prefix] if prefix else [])
+        else:
+            self._guard(request, bucket, [], resource=prefix or key)  # the If header's conditions, on the source
+        destination = to_prefix if prefix else to_key.rstrip("/")
+        self._guard(request, to_bucket, [destination], [parent_of(destination)], [to_prefix] if existed else [],
+                    judge=False)
         if existed and not overwrite:
             raise PreconditionFailed(message="%s exists and Overwrite is F" % to_key[:200])
         if existed:
@@ -251,12 +298,15 @@ class WebDavFace(Face):
             target.copy(source, entry, to_key.rstrip("/"))
             if move:
                 source.handle.delete(key)
+                self.locking.drop(bucket, key)
         elif request.headers.get("Depth", "infinity").strip() == "0" and not move:
             marker = source.collection(prefix)  # type: ignore[arg-type]
             target.make_collection(to_prefix, marker.props if isinstance(marker, Entry) else None)
         else:
             target.copy_tree(source, prefix, to_prefix,  # type: ignore[arg-type]
                              lambda old, new: source.handle.delete(old) if move else None)
+            if move:
+                self.locking.drop(bucket, prefix)  # type: ignore[arg-type]
         return EmptyResponse(204 if existed else 201, {"Content-Length": "0"})
 
 
@@ -298,15 +348,6 @@ def _key(path: str) -> str:
     return key
 
 
-def _folder(key: str) -> str:
-    return key if not key or key.endswith("/") else key + "/"
-
-
-def _parent(key: str) -> str:
-    """The collection ``key`` (a file, or a collection ending ``/``) is in."""
-    return key.rstrip("/").rpartition("/")[0] + "/" if "/" in key.rstrip("/") else ""
-
-
 def _depth(request: Request) -> str:
     depth = request.headers.get("Depth", "infinity").strip().lower()
     if depth not in ("0", "1"):
@@ -319,19 +360,19 @@ class _FiniteDepth(Forbidden):
         super().__init__("PROPFIND answers Depth 0 and 1 only (propfind-finite-depth)")
 
 
-def _file(bucket: str, key: str, entry: Entry) -> Resource:
+def _file(bucket: str, key: str, entry: Entry, more: List[ET.Element]) -> Resource:
     name = key.rpartition("/")[2]
-    return Resource(href(BASE, [bucket] + key.split("/"), False),
-                    live_of(False, entry.size, entry.content_type, entry.etag, entry.modified, name),
-                    dict(entry.props or {}))
+    live = live_of(False, entry.size, entry.content_type, entry.etag, entry.modified, name)
+    live.update((element.tag, element) for element in more)
+    return Resource(href(BASE, [bucket] + key.split("/"), False), live, dict(entry.props or {}))
 
 
-def _collection(bucket: str, prefix: str, found: Union[bool, Entry, None]) -> Resource:
+def _collection(bucket: str, prefix: str, found: Union[bool, Entry, None], more: List[ET.Element]) -> Resource:
     marker = found if isinstance(found, Entry) else None
     segments = [bucket] + [part for part in prefix.split("/") if part]
-    return Resource(href(BASE, segments, True),
-                    live_of(True, modified=marker.modified if marker else None, name=segments[-1]),
-                    dict(marker.props or {}) if marker else {})
+    live = live_of(True, modified=marker.modified if marker else None, name=segments[-1])
+    live.update((element.tag, element) for element in more)
+    return Resource(href(BASE, segments, True), live, dict(marker.props or {}) if marker else {})
 
 
 def _multistatus(answer: MultiStatus) -> Response:

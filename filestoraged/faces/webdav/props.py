@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from ...errors import BadRequest
+from .locks import Lock
 
 DAV = "DAV:"
 MAX_BODY = 1 << 20  # bytes of a PROPFIND or PROPPATCH body
@@ -148,6 +149,39 @@ def live_of(collection: bool, size: int = 0, content_type: Optional[str] = None,
         if etag:
             live[dav("getetag")] = _text("getetag", '"%s"' % etag)
     return live
+
+
+def supported_lock() -> ET.Element:
+    """``DAV:supportedlock``: exclusive and shared write locks."""
+    element = ET.Element(dav("supportedlock"))
+    for scope in ("exclusive", "shared"):
+        entry = ET.SubElement(element, dav("lockentry"))
+        ET.SubElement(ET.SubElement(entry, dav("lockscope")), dav(scope))
+        ET.SubElement(ET.SubElement(entry, dav("locktype")), dav("write"))
+    return element
+
+
+def lock_discovery(locks: List[Tuple[Lock, str]], now: float) -> ET.Element:
+    """``DAV:lockdiscovery`` of ``(lock, its root's href)``."""
+    element = ET.Element(dav("lockdiscovery"))
+    for lock, root in locks:
+        active = ET.SubElement(element, dav("activelock"))
+        ET.SubElement(ET.SubElement(active, dav("locktype")), dav("write"))
+        ET.SubElement(ET.SubElement(active, dav("lockscope")), dav(lock.scope))
+        ET.SubElement(active, dav("depth")).text = lock.depth
+        if lock.owner:
+            active.append(ET.fromstring(lock.owner))
+        ET.SubElement(active, dav("timeout")).text = "Second-%d" % max(0, int(lock.until - now))
+        ET.SubElement(ET.SubElement(active, dav("locktoken")), dav("href")).text = lock.token
+        ET.SubElement(ET.SubElement(active, dav("lockroot")), dav("href")).text = root
+    return element
+
+
+def lock_answer(discovery: ET.Element) -> bytes:
+    """A LOCK's body: ``DAV:prop`` holding the lock's discovery."""
+    prop = ET.Element(dav("prop"))
+    prop.append(discovery)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(prop, encoding="utf-8", xml_declaration=False)
 
 
 def _iso(when: float) -> str:

@@ -1,0 +1,110 @@
+"""The WebDAV face's locks at work: LOCK and UNLOCK, the check every
+change passes (``guard``), and the lock properties a listing shows, over
+the locks kept in the records (``locks``)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Callable, Dict, Iterable, List, Optional
+
+from ...errors import BadRequest, Conflict, Forbidden, Locked, NotFound, PreconditionFailed
+from ...records.interface import Records
+from ...web.messages import EmptyResponse, Request, Response, TextResponse
+from .guard import EtagOf, Guard
+from .locks import Lock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, tokens_of
+from .props import MAX_BODY, XML_TYPE, href, lock_answer, lock_discovery, parse, supported_lock
+from .tree import Tree, folder_of, parent_of
+
+
+class Locking:
+    def __init__(self, records: Records, base: str, etag_of: EtagOf) -> None:
+        self.records, self.base = records, base
+        self.locks = Locks(records)
+        self.guard = Guard(self.locks, base, etag_of)
+
+    def check(self, request: Request, bucket: str, changed: List[str], members_of: Iterable[str] = (),
+              trees: Iterable[str] = (), judge: bool = True, resource: Optional[str] = None) -> None:
+        """``Guard.check`` for this request (its If header, its token's name)."""
+        self.guard.check(request.headers.get("If"), request.grant.holder(), bucket, changed, members_of, trees,
+                         judge, resource)
+
+    def covering(self, bucket: str, prefix: str) -> Callable[[str], List[Lock]]:
+        """The locks that cover ``prefix`` and, where it is a collection, each
+        of its members: read once for a listing, not once a member."""
+        inherited = [lock for lock in self.locks.above(bucket, prefix) if lock.covers(prefix)]
+        rooted: Dict[str, List[Lock]] = {}
+        if prefix.endswith("/") or not prefix:
+            for lock in self.locks.below(bucket, prefix):
+                rooted.setdefault(lock.root, []).append(lock)
+        deep = [lock for lock in inherited if lock.depth == "infinity"]
+        return lambda path: (inherited if path == prefix else deep) + rooted.get(path, [])
+
+    def live(self, bucket: str, locks: List[Lock]) -> List[ET.Element]:
+        """``supportedlock`` and ``lockdiscovery`` of a resource ``locks`` cover."""
+        now = self.records.now()
+        return [supported_lock(), lock_discovery([(lock, self._root(bucket, lock.root)) for lock in locks], now)]
+
+    def drop(self, bucket: str, path: str) -> None:
+        """The locks rooted at ``path`` (and under it, a collection) gone with what they locked."""
+        found = self.locks.at(bucket, path) + (list(self.locks.below(bucket, path)) if path.endswith("/") else [])
+        for lock in found:
+            self.locks.release(bucket, lock)
+
+    def lock(self, request: Request, bucket: str, key: str, tree: Tree) -> Response:
+        """LOCK: a new lock (``lockinfo`` body), or a refresh of one the If
+        header names (no body). An unmapped path gets an empty file (201,
+        RFC 4918 §7.3)."""
+        body = parse(request.body(MAX_BODY).read_all())
+        seconds = timeout_of(request.headers.get("Timeout"))
+        holder = request.grant.holder()
+        root: Optional[str] = key if tree.file(key) is not None else (
+            folder_of(key) if tree.collection(folder_of(key)) else None)
+        if body is None:
+            for token in submitted(parse_if(request.headers.get("If"))):
+                found = self.locks.find(bucket, token, root if root is not None else key)
+                if found is not None and (found.holder is None or holder is None or found.holder == holder):
+                    return self._answer(200, bucket, self.locks.refresh(bucket, found, seconds))
+            raise PreconditionFailed(message="a refresh names a lock of this resource in its If header")
+        scope, owner = lockinfo_of(body)
+        depth = request.headers.get("Depth", "infinity").strip().lower()
+        if depth not in ("0", "infinity"):
+            raise BadRequest("a lock's Depth is 0 or infinity")
+        status = 200
+        if root is None:
+            if not key or key.endswith("/"):
+                raise NotFound("nothing at %s in %s" % (key[:200], bucket))
+            if not tree.collection(parent_of(key)):
+                raise Conflict("the collection %s does not exist" % parent_of(key)[:200])
+            self.check(request, bucket, [key], [parent_of(key)])
+            tree.make_empty(key)
+            root, status = key, 201
+        held = [lock for lock in self.locks.above(bucket, root) if lock.covers(root)]
+        if depth == "infinity" and (root.endswith("/") or not root):
+            held += list(self.locks.below(bucket, root))
+        if any(lock.scope == "exclusive" or scope == "exclusive" for lock in held):
+            raise Locked("%s is locked already" % (root or "the bucket"))
+        lock = Lock(new_token(), root, scope, depth, owner, holder, self.records.now() + seconds)
+        self.locks.take(bucket, lock)
+        return self._answer(status, bucket, lock)
+
+    def unlock(self, request: Request, bucket: str, key: str, tree: Tree) -> Response:
+        tokens = list(tokens_of(request.headers.get("Lock-Token")))
+        if not tokens:
+            raise BadRequest("UNLOCK needs a Lock-Token header: <opaquelocktoken:...>")
+        where = key if tree.file(key) is not None else folder_of(key)
+        found = self.locks.find(bucket, tokens[0], where)
+        if found is None:
+            raise Conflict("no lock of that token covers %s (lock-token-matches-request-uri)" % (key[:200] or "/"))
+        holder = request.grant.holder()
+        if found.holder is not None and holder is not None and found.holder != holder:
+            raise Forbidden("the lock was taken by another token")
+        self.locks.release(bucket, found)
+        return EmptyResponse(204)
+
+    def _answer(self, status: int, bucket: str, lock: Lock) -> Response:
+        discovery = lock_discovery([(lock, self._root(bucket, lock.root))], self.records.now())
+        return TextResponse(status, lock_answer(discovery).decode("utf-8"), content_type=XML_TYPE,
+                            headers={"Lock-Token": "<%s>" % lock.token})
+
+    def _root(self, bucket: str, root: str) -> str:
+        return href(self.base, [bucket] + [part for part in root.split("/") if part], root.endswith("/") or not root)
