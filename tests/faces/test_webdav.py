@@ -22,7 +22,7 @@ from typing import Dict, Optional
 from filestoraged.app import App
 from filestoraged.web.server import FileStoreServer
 
-from ..s3api_support import S3ApiCase, boto3_or_skip
+from ..s3api_support import BotoCase
 from ..support import Reply, ServerCase, required
 
 LITMUS_SUITES = ("basic", "copymove", "props", "locks", "http")
@@ -199,18 +199,14 @@ class LockTests(WebDavCase):
         self.assertEqual(self.dav("PUT", "drive/dir2", self.writer, b"free").status, 201)  # no lock left behind
 
 
-class AcrossFacesTests(WebDavCase, S3ApiCase):
+class AcrossFacesTests(WebDavCase, BotoCase):
     """WebDAV and S3 over one bucket: the same bytes and ETags both ways,
     and S3's object lock holding against a WebDAV DELETE."""
 
-    config_overrides = S3ApiCase.config_overrides
-
-    def setUp(self) -> None:
-        boto3_or_skip(self)
-        super().setUp()
+    config_overrides = BotoCase.config_overrides
 
     def test_the_same_keys_bytes_and_etags_both_ways(self):
-        s3 = self.client()
+        s3 = self.admin
         self.assertEqual(self.dav("PUT", "drive/from-dav.txt", self.writer, b"written over WebDAV").status, 201)
         got = s3.get_object(Bucket="drive", Key="from-dav.txt")
         self.assertEqual(got["Body"].read(), b"written over WebDAV")
@@ -222,7 +218,7 @@ class AcrossFacesTests(WebDavCase, S3ApiCase):
         self.assertEqual(self.dav("GET", "drive/from-s3/deep/key.bin", self.writer).body, b"written over S3")
 
     def test_a_version_under_object_lock_is_not_deleted_through_webdav(self):
-        s3 = self.client()
+        s3 = self.admin
         s3.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
         s3.put_object(Bucket="vault", Key="kept", Body=b"kept", ObjectLockLegalHoldStatus="ON")
         writer = self.app.tokens.create(["data:vault:*"])[1]
@@ -233,15 +229,6 @@ class AcrossFacesTests(WebDavCase, S3ApiCase):
                          b"kept")
         self.assertEqual(self.code_of(s3.delete_object, Bucket="vault", Key="kept",
                                       VersionId=version["VersionId"]), "AccessDenied")
-
-    def code_of(self, call, **kwargs) -> str:
-        from botocore.exceptions import ClientError
-
-        try:
-            call(**kwargs)
-        except ClientError as error:
-            return error.response["Error"]["Code"]
-        return "OK"
 
 
 class ListingTests(WebDavCase):
