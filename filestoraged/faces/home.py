@@ -10,7 +10,9 @@ from . import Face
 
 class HomeFace(Face):
     def register(self, router: Router) -> None:
-        router.add("/", "home", {"GET": self.home}, {"GET": None})
+        # Other methods of / fall through to the WebDAV face's root (OPTIONS,
+        # PROPFIND: Windows asks them there before it maps a drive).
+        router.add("/", "home", {"GET": self.home}, {"GET": None}, wrong_method_is_not_found=True)
 
     def home(self, request: Request) -> TextResponse:
         config = self.config

@@ -122,6 +122,16 @@ class FacesAgreeTests(WebDavCase):
         self.assertEqual(found.findtext(".//{urn:test}colour"), "blue")
         self.assertEqual(self.dav("GET", "drive/c/b/two", self.writer).body, b"a/b/two")
 
+    def test_the_servers_root_answers_options_and_propfind_as_windows_asks(self):
+        reply = self.request("OPTIONS", "/")
+        self.assertEqual((reply.status, reply.headers["DAV"]), (200, "1, 2"))
+        listed = self.request("PROPFIND", "/", headers={"Depth": "1"})
+        self.assertEqual(listed.status, 207, listed.body)
+        hrefs = [element.text for element in ET.fromstring(listed.body).iter("{DAV:}href")]
+        self.assertEqual(hrefs, ["/", "/dav/"])
+        self.assertEqual(self.request("GET", "/").status, 200)  # the upload page, as before
+        self.assertEqual(self.request("POST", "/").status, 405)
+
     def test_a_deep_propfind_is_refused(self):
         reply = self.dav("PROPFIND", "drive/", self.writer, headers={"Depth": "infinity"})
         self.assertEqual(reply.status, 403)

@@ -60,6 +60,10 @@ class WebDavFace(Face):
         # Every access is judged per key once the path is read: the routes ask nothing themselves.
         root = {"OPTIONS": self.options, "PROPFIND": self.list_buckets}
         router.add(BASE, "webdav", root, {method: None for method in root})
+        # The server's root: Windows' WebDAV client asks OPTIONS and PROPFIND
+        # there before it maps a drive anywhere below (GET / is the upload page).
+        top = {"OPTIONS": self.options, "PROPFIND": self.server_root}
+        router.add("/", "webdav", top, {method: None for method in top})
         methods = {"OPTIONS": self.options, "PROPFIND": self.propfind, "PROPPATCH": self.proppatch,
                    "MKCOL": self.mkcol, "GET": self.get, "PUT": self.put, "DELETE": self.delete,
                    "COPY": self.copy, "MOVE": self.move, "LOCK": self.lock, "UNLOCK": self.unlock}
@@ -85,6 +89,16 @@ class WebDavFace(Face):
     def options(self, request: Request, bucket: str = "", path: str = "") -> Response:
         return EmptyResponse(200, {"DAV": "1, 2", "MS-Author-Via": "DAV", "Allow": ", ".join(METHODS),
                                    "Content-Length": "0"})
+
+    def server_root(self, request: Request) -> Response:
+        """``PROPFIND /``: the server's root, a collection holding ``/dav/``."""
+        find = find_of(parse(request.body(MAX_BODY).read_all()))
+        depth = _depth(request)
+        answer = MultiStatus()
+        answer.found(Resource("/", live_of(True, name="")), find)
+        if depth == "1":
+            answer.found(Resource(BASE, live_of(True, name="dav")), find)
+        return _multistatus(answer)
 
     def list_buckets(self, request: Request) -> Response:
         """``PROPFIND /dav/``: the root, and with Depth 1 the buckets the token may read."""
