@@ -7,6 +7,7 @@ through any number of entries."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import os
 import threading
@@ -22,7 +23,7 @@ from typing import Dict, Optional
 from filestoraged.app import App
 from filestoraged.web.server import FileStoreServer
 
-from ..s3api_support import BotoCase
+from ..s3api_support import BotoCase, tool_or_skip
 from ..support import Reply, ServerCase, required
 
 LITMUS_SUITES = ("basic", "copymove", "props", "locks", "http")
@@ -239,6 +240,61 @@ class AcrossFacesTests(WebDavCase, BotoCase):
                          b"kept")
         self.assertEqual(self.code_of(s3.delete_object, Bucket="vault", Key="kept",
                                       VersionId=version["VersionId"]), "AccessDenied")
+
+
+class RcloneTests(WebDavCase):
+    """rclone's WebDAV backend in its owncloud mode: modification times
+    kept (X-OC-Mtime) and files compared by hash (oc:checksums)."""
+
+    def rclone(self, *args: str) -> str:
+        work = self.work
+        env = dict(os.environ, HOME=work, RCLONE_CONFIG=os.path.join(work, "none.conf"),
+                   RCLONE_CONFIG_DRIVE_TYPE="webdav", RCLONE_CONFIG_DRIVE_VENDOR="owncloud",
+                   RCLONE_CONFIG_DRIVE_URL="http://127.0.0.1:%d/dav/" % self.port, RCLONE_CONFIG_DRIVE_USER="me",
+                   RCLONE_CONFIG_DRIVE_PASS=self.obscured)
+        done = subprocess.run([self.rclone_path, *args], env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=work)
+        self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+        return done.stdout + done.stderr
+
+    def test_a_tree_synced_again_sends_nothing_and_checks_by_hash(self):
+        self.rclone_path = tool_or_skip("rclone")
+        self.work = tempfile.mkdtemp(prefix="fsd-rclone-")
+        self.addCleanup(shutil.rmtree, self.work, True)
+        self.obscured = subprocess.run([self.rclone_path, "obscure", self.writer], capture_output=True, text=True,
+                                       timeout=30, check=True).stdout.strip()
+        tree = os.path.join(self.work, "tree")
+        for folder in range(20):
+            os.makedirs(os.path.join(tree, "f%02d" % folder))
+            for number in range(100):
+                with open(os.path.join(tree, "f%02d" % folder, "n%03d.txt" % number), "w") as handle:
+                    handle.write("file %d of folder %d\n" % (number, folder) * (number + 1))
+        os.utime(os.path.join(tree, "f00", "n000.txt"), (1577934245, 1577934245))  # 2020-01-02 03:04:05
+        self.rclone("sync", tree, "drive:drive/tree", "--transfers", "8")
+        written = {key: entry.modified for key, entry in self.app.keys.page("drive", "tree/", limit=5000).items}
+        self.assertEqual(len([key for key in written if not key.endswith("/")]), 2000)
+        again = self.rclone("sync", tree, "drive:drive/tree", "-v")
+        self.assertNotIn("Copied", again)  # nothing sent again: sizes and modification times agree
+        self.assertEqual({key: entry.modified for key, entry in self.app.keys.page("drive", "tree/", limit=5000).items},
+                         written)
+        checked = self.rclone("check", tree, "drive:drive/tree")
+        self.assertIn("0 differences found", checked)
+        self.assertIn("2000 matching files", checked)
+        self.assertNotIn("could not be checked", checked)  # compared by hash, every one
+        found = self.listed("drive/tree/f00/n000.txt", self.writer, "0")["/dav/drive/tree/f00/n000.txt"]
+        self.assertEqual(found.findtext(".//{DAV:}getlastmodified"), "Thu, 02 Jan 2020 03:04:05 GMT")
+
+    def test_a_body_that_is_not_its_checksum_is_refused_and_nothing_kept(self):
+        reply = self.dav("PUT", "drive/f", self.writer, b"the bytes",
+                         {"OC-Checksum": "SHA1:" + "0" * 40, "X-OC-Mtime": "1577934245"})
+        self.assertEqual(reply.status, 400, reply.body)
+        self.assertIsNone(self.app.keys.get("drive", "f"))
+        good = "SHA1:" + hashlib.sha1(b"the bytes").hexdigest()
+        reply = self.dav("PUT", "drive/f", self.writer, b"the bytes", {"OC-Checksum": good, "X-OC-Mtime": "1577934245"})
+        self.assertEqual((reply.status, reply.headers["X-OC-Mtime"]), (201, "accepted"))
+        found = self.listed("drive/f", self.writer, "0")["/dav/drive/f"]
+        self.assertEqual(found.findtext(".//{http://owncloud.org/ns}checksum"),
+                         "%s MD5:%s" % (good, hashlib.md5(b"the bytes").hexdigest()))
 
 
 class ListingTests(WebDavCase):

@@ -40,6 +40,7 @@ from ...uploads.targets import Digested, S3KeyTarget
 from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, TextResponse
 from ...web.router import Router
 from .. import Face
+from . import owncloud
 from .locking import Locking
 from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, MultiStatus, Resource, changes_of, find_of, href,
                     live_of, parse)
@@ -171,16 +172,26 @@ class WebDavFace(Face):
         upload = raw_upload(request, self.config.max_size)
         may_write = request.grant.allows(Scope("data", "write", bucket, key))
         only_new = handle.adds_only(may_write, key, request.grant.holder() or "anonymous")
-        md5 = hashlib.md5()
+        mtime = owncloud.mtime_of(request.headers.get("X-OC-Mtime"))
+        expected = owncloud.expected_of(request.headers.get("OC-Checksum"))
+        md5, sha1 = hashlib.md5(), owncloud.new_hasher(expected)
         described = Described(upload.content_type or "application/octet-stream",
+                              meta={"mtime": mtime} if mtime is not None else {},
                               props=existed.props if existed is not None else None)
+        kept: List[dict] = []
+
+        def checks(oid: str) -> None:
+            kept.append(owncloud.check(expected, md5.hexdigest(), sha1))
 
         def entry(info) -> Entry:
-            return handle.entry(info.oid, info.size, md5.hexdigest(), described)
+            return handle.entry(info.oid, info.size, md5.hexdigest(), described, kept[0] if kept else None)
 
-        S3KeyTarget(handle, key, described.content_type, lambda oid: None, entry,
-                    replaces=not only_new).store(Digested(upload.stream, md5))
-        return EmptyResponse(204 if existed is not None else 201, {"Content-Length": "0"})
+        source = Digested(upload.stream if sha1 is None else Digested(upload.stream, sha1), md5)
+        S3KeyTarget(handle, key, described.content_type, checks, entry, replaces=not only_new).store(source)
+        answer = {"Content-Length": "0"}
+        if mtime is not None:
+            answer.update(owncloud.ACCEPTED)
+        return EmptyResponse(204 if existed is not None else 201, answer)
 
     def mkcol(self, request: Request, bucket: str, path: str = "") -> Response:
         key = _key(path)
@@ -376,8 +387,11 @@ class _FiniteDepth(Forbidden):
 
 def _file(bucket: str, key: str, entry: Entry, more: List[ET.Element]) -> Resource:
     name = key.rpartition("/")[2]
-    live = live_of(False, entry.size, entry.content_type, entry.etag, entry.modified, name)
+    live = live_of(False, entry.size, entry.content_type, entry.etag, owncloud.modified_of(entry), name)
     live.update((element.tag, element) for element in more)
+    checksums = owncloud.checksums_of(entry)
+    if checksums is not None:
+        live[checksums.tag] = checksums
     return Resource(href(BASE, [bucket] + key.split("/"), False), live, dict(entry.props or {}))
 
 
