@@ -297,6 +297,38 @@ class RcloneTests(WebDavCase):
                          "%s MD5:%s" % (good, hashlib.md5(b"the bytes").hexdigest()))
 
 
+class CadaverTests(WebDavCase):
+    def test_a_scripted_cadaver_session(self):
+        """cadaver (Debian's command-line WebDAV client), signed in from its
+        .netrc with a token: make a folder, upload, lock, find the lock,
+        unlock, rename, download, set and read a property."""
+        cadaver = shutil.which("cadaver")
+        if cadaver is None:
+            if required("WEBDAV_CLIENTS"):
+                raise AssertionError("cadaver is not installed (bin/test installs it)")
+            raise unittest.SkipTest("cadaver is not installed (bin/test installs it)")
+        home = tempfile.mkdtemp(prefix="fsd-cadaver-")
+        self.addCleanup(shutil.rmtree, home, True)
+        netrc = os.path.join(home, ".netrc")
+        with open(os.open(netrc, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+            handle.write("machine 127.0.0.1\nlogin me\npassword %s\n" % self.writer)
+        local, back = os.path.join(home, "local.txt"), os.path.join(home, "back.txt")
+        with open(local, "w") as handle:
+            handle.write("hello from cadaver\n")
+        script = ("mkcol docs\ncd docs\nput %s notes.txt\nlock notes.txt\ndiscover notes.txt\nunlock notes.txt\n"
+                  "move notes.txt renamed.txt\nget renamed.txt %s\npropset renamed.txt colour blue\n"
+                  "propget renamed.txt colour\nls\nquit\n" % (local, back))
+        done = subprocess.run([cadaver, "http://127.0.0.1:%d/dav/drive/" % self.port], input=script, text=True,
+                              capture_output=True, timeout=60, env=dict(os.environ, HOME=home), cwd=home)
+        out = done.stdout + done.stderr
+        self.assertEqual(out.count("succeeded"), 8, out)  # mkcol, put, lock, unlock, move, get, propset, ls
+        self.assertIn("Scope: exclusive  Type: write", out)
+        self.assertIn("Value of colour is: blue", out)
+        with open(back) as handle:
+            self.assertEqual(handle.read(), "hello from cadaver\n")
+        self.assertEqual([key for key, _ in self.app.keys.page("drive", "docs/").items], ["docs/", "docs/renamed.txt"])
+
+
 class ListingTests(WebDavCase):
     def test_a_collection_of_more_entries_than_a_page_lists_them_all(self):
         from filestoraged.catalog.keys import Entry
