@@ -133,6 +133,18 @@ class FacesAgreeTests(WebDavCase):
         self.assertEqual(self.request("GET", "/").status, 200)  # the upload page, as before
         self.assertEqual(self.request("POST", "/").status, 405)
 
+    def test_headers_it_does_not_carry_out_are_refused(self):
+        self.dav("PUT", "drive/f", self.writer, b"whole")
+        for method, path, headers in (
+                ("PUT", "drive/f", {"Content-Range": "bytes 0-1/5"}),
+                ("COPY", "drive/f", {"Destination": "/dav/drive/g", "Overwrite": "maybe"}),
+                ("COPY", "drive/f", {"Destination": "/dav/drive/g", "Depth": "1"}),
+                ("PUT", "drive/%FF", {})):
+            with self.subTest(method=method, headers=headers):
+                self.assertEqual(self.dav(method, path, self.writer, b"xx", headers).status, 400)
+        self.assertEqual(self.dav("GET", "drive/f", self.writer).body, b"whole")
+        self.assertIsNone(self.app.keys.get("drive", "g"))
+
     def test_a_deep_propfind_is_refused(self):
         reply = self.dav("PROPFIND", "drive/", self.writer, headers={"Depth": "infinity"})
         self.assertEqual(reply.status, 403)
@@ -285,10 +297,14 @@ class RcloneTests(WebDavCase):
         self.assertEqual(found.findtext(".//{DAV:}getlastmodified"), "Thu, 02 Jan 2020 03:04:05 GMT")
 
     def test_a_body_that_is_not_its_checksum_is_refused_and_nothing_kept(self):
-        reply = self.dav("PUT", "drive/f", self.writer, b"the bytes",
-                         {"OC-Checksum": "SHA1:" + "0" * 40, "X-OC-Mtime": "1577934245"})
-        self.assertEqual(reply.status, 400, reply.body)
-        self.assertIsNone(self.app.keys.get("drive", "f"))
+        before = self.stored_files()
+        for checksum in ("SHA1:" + "0" * 40, "ADLER32:084b021f"):
+            with self.subTest(checksum=checksum):
+                reply = self.dav("PUT", "drive/f", self.writer, b"the bytes",
+                                 {"OC-Checksum": checksum, "X-OC-Mtime": "1577934245"})
+                self.assertEqual(reply.status, 400, reply.body)
+                self.assertIsNone(self.app.keys.get("drive", "f"))
+                self.assertEqual(self.stored_files(), before)  # no object, no temporary file
         good = "SHA1:" + hashlib.sha1(b"the bytes").hexdigest()
         reply = self.dav("PUT", "drive/f", self.writer, b"the bytes", {"OC-Checksum": good, "X-OC-Mtime": "1577934245"})
         self.assertEqual((reply.status, reply.headers["X-OC-Mtime"]), (201, "accepted"))

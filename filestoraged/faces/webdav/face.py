@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from typing import Iterable, List, Optional, Tuple, Union
-from urllib.parse import unquote, urlsplit
+from typing import Iterable, List, Optional, Union
 
 from ...access.scopes import Need, Scope
 from ...catalog.handle import BucketHandle, Described
 from ...catalog.keys import Entry
-from ...catalog.names import object_key
-from ...errors import BadRequest, Conflict, ElsewhereDestination, Forbidden, MethodNotAllowed, NotFound, \
+from ...errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound, \
     PreconditionFailed, Unauthorized, UnsupportedMediaType
 from ...storage.names import repository
 from ...uploads.sources import raw_upload
@@ -44,7 +42,8 @@ from . import owncloud
 from .locking import Locking
 from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, MultiStatus, Resource, changes_of, find_of, href,
                     live_of, parse)
-from .tree import Tree, folder_of, parent_of
+from .paths import copy_depth_of, depth_of, destination_of, folder_of, key_of, overwrite_of, parent_of
+from .tree import Tree
 
 BASE = "/dav/"
 CHALLENGE = 'Basic realm="filestoraged", charset="UTF-8"'
@@ -94,7 +93,7 @@ class WebDavFace(Face):
     def server_root(self, request: Request) -> Response:
         """``PROPFIND /``: the server's root, a collection holding ``/dav/``."""
         find = find_of(parse(request.body(MAX_BODY).read_all()))
-        depth = _depth(request)
+        depth = depth_of(request)
         answer = MultiStatus()
         answer.found(Resource("/", live_of(True, name="")), find)
         if depth == "1":
@@ -104,7 +103,7 @@ class WebDavFace(Face):
     def list_buckets(self, request: Request) -> Response:
         """``PROPFIND /dav/``: the root, and with Depth 1 the buckets the token may read."""
         find = find_of(parse(request.body(MAX_BODY).read_all()))
-        depth = _depth(request)
+        depth = depth_of(request)
         answer = MultiStatus()
         answer.found(Resource(BASE, live_of(True, name="dav")), find)
         if depth == "1":
@@ -117,8 +116,8 @@ class WebDavFace(Face):
     # -- reads ------------------------------------------------------------------------
 
     def propfind(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
-        depth = _depth(request)
+        key = key_of(path)
+        depth = depth_of(request)
         find = find_of(parse(request.body(MAX_BODY).read_all()))
         tree = self._open(request, bucket, "read", key)
         answer = MultiStatus()
@@ -144,7 +143,7 @@ class WebDavFace(Face):
         return _multistatus(answer)
 
     def get(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         tree = self._open(request, bucket, "read", key)
         entry = tree.file(key)
         if entry is None:
@@ -158,9 +157,11 @@ class WebDavFace(Face):
     # -- writes -----------------------------------------------------------------------
 
     def put(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         if not key or key.endswith("/"):
             raise MethodNotAllowed(list(METHODS), "a collection is made with MKCOL, not PUT")
+        if "Content-Range" in request.headers:
+            raise BadRequest("a PUT replaces a whole file: Content-Range is not taken (RFC 9110)")
         tree = self._open(request, bucket, "create", key)
         handle = tree.handle
         if not tree.collection(parent_of(key)):
@@ -194,7 +195,7 @@ class WebDavFace(Face):
         return EmptyResponse(204 if existed is not None else 201, answer)
 
     def mkcol(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         if request.body(MAX_BODY).read_all():
             raise UnsupportedMediaType("MKCOL takes no body here")
         prefix = folder_of(key)
@@ -210,7 +211,7 @@ class WebDavFace(Face):
         return EmptyResponse(201, {"Content-Length": "0"})
 
     def delete(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         if not key:
             raise Forbidden("a bucket is deleted through S3 or the console, not DELETE")
         tree = self._open(request, bucket, "delete", key)
@@ -228,7 +229,7 @@ class WebDavFace(Face):
         return EmptyResponse(204)
 
     def proppatch(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         changes = changes_of(parse(request.body(MAX_BODY).read_all()))
         tree = self._open(request, bucket, "write", key)
         target = key if tree.file(key) is not None else None
@@ -268,11 +269,11 @@ class WebDavFace(Face):
     # -- locks ------------------------------------------------------------------------
 
     def lock(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         return self.locking.lock(request, bucket, key, self._open(request, bucket, "write", key))
 
     def unlock(self, request: Request, bucket: str, path: str = "") -> Response:
-        key = _key(path)
+        key = key_of(path)
         return self.locking.unlock(request, bucket, key, self._open(request, bucket, "write", key))
 
     def copy(self, request: Request, bucket: str, path: str = "") -> Response:
@@ -285,9 +286,10 @@ class WebDavFace(Face):
         """COPY or MOVE: the source's keys given their names at the
         ``Destination`` (no byte copied within a bucket), then, for a move,
         deleted from the source, key by key."""
-        key = _key(path)
-        to_bucket, to_key = _destination(request)
-        overwrite = request.headers.get("Overwrite", "T").strip().upper() != "F"
+        key = key_of(path)
+        to_bucket, to_key = destination_of(request, BASE)
+        overwrite = overwrite_of(request)
+        shallow = copy_depth_of(request) == "0"
         source = self._open(request, bucket, "delete" if move else "read", key)
         entry = source.file(key)
         prefix = None if entry is not None else folder_of(key)
@@ -303,7 +305,8 @@ class WebDavFace(Face):
             raise Forbidden("a bucket's root is not a destination")
         if not target.collection(parent_of(to_key.rstrip("/"))):
             raise Conflict("the collection %s does not exist" % parent_of(to_key.rstrip("/"))[:200])
-        existed = target.file(to_key.rstrip("/")) is not None or bool(target.collection(to_prefix))
+        replaced = target.file(to_key.rstrip("/"))
+        existed = replaced is not None or bool(target.collection(to_prefix))
         if move:
             self._guard(request, bucket, [prefix or key], [parent_of(prefix or key)], [prefix] if prefix else [])
         else:
@@ -315,7 +318,7 @@ class WebDavFace(Face):
             raise PreconditionFailed(message="%s exists and Overwrite is F" % to_key[:200])
         if existed:
             _require(request, Need(Scope("data", "delete", to_bucket, to_key)))
-            if target.file(to_key.rstrip("/")) is not None:
+            if replaced is not None:
                 target.handle.delete(to_key.rstrip("/"))
             else:
                 target.delete_tree(to_prefix)
@@ -324,7 +327,7 @@ class WebDavFace(Face):
             if move:
                 source.handle.delete(key)
                 self.locking.drop(bucket, key)
-        elif request.headers.get("Depth", "infinity").strip() == "0" and not move:
+        elif shallow and not move:
             marker = source.collection(prefix)  # type: ignore[arg-type]
             target.make_collection(to_prefix, marker.props if isinstance(marker, Entry) else None)
         else:
@@ -347,42 +350,6 @@ def _require(request: Request, need: Optional[Need]) -> None:
     except Unauthorized as refused:
         refused.challenge = CHALLENGE
         raise
-
-
-def _destination(request: Request) -> Tuple[str, str]:
-    """``(bucket, key path)`` the ``Destination`` header names."""
-    value = request.headers.get("Destination")
-    if not value:
-        raise BadRequest("COPY and MOVE need a Destination header")
-    path = urlsplit(value.strip()).path
-    if not path.startswith(BASE):
-        raise ElsewhereDestination("the destination %s is not under %s of this server" % (path[:200], BASE))
-    bucket, _, rest = path[len(BASE):].partition("/")
-    if not bucket:
-        raise Forbidden("the destination is not in a bucket")
-    return unquote(bucket), _key(rest)
-
-
-def _key(path: str) -> str:
-    """The key path a URL path names (percent-decoded; a trailing ``/`` kept)."""
-    key = unquote(path, errors="strict")
-    if key and not key.endswith("/"):
-        object_key(key)
-    if "//" in key or key.startswith("/") or any(part in (".", "..") for part in key.split("/")):
-        raise BadRequest("a path of empty, . or .. segments names nothing here")
-    return key
-
-
-def _depth(request: Request) -> str:
-    depth = request.headers.get("Depth", "infinity").strip().lower()
-    if depth not in ("0", "1"):
-        raise _FiniteDepth()
-    return depth
-
-
-class _FiniteDepth(Forbidden):
-    def __init__(self) -> None:
-        super().__init__("PROPFIND answers Depth 0 and 1 only (propfind-finite-depth)")
 
 
 def _file(bucket: str, key: str, entry: Entry, more: List[ET.Element]) -> Resource:

@@ -11,9 +11,10 @@ from ...errors import BadRequest, Conflict, Forbidden, Locked, NotFound, Precond
 from ...records.interface import Records
 from ...web.messages import EmptyResponse, Request, Response, TextResponse
 from .guard import EtagOf, Guard
-from .locks import Lock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, tokens_of
+from .locks import Lock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, token_of
 from .props import MAX_BODY, XML_TYPE, href, lock_answer, lock_discovery, parse, supported_lock
-from .tree import Tree, folder_of, parent_of
+from .paths import folder_of, parent_of
+from .tree import Tree
 
 
 class Locking:
@@ -88,11 +89,11 @@ class Locking:
         return self._answer(status, bucket, lock)
 
     def unlock(self, request: Request, bucket: str, key: str, tree: Tree) -> Response:
-        tokens = list(tokens_of(request.headers.get("Lock-Token")))
-        if not tokens:
+        token = token_of(request.headers.get("Lock-Token"))
+        if not token:
             raise BadRequest("UNLOCK needs a Lock-Token header: <opaquelocktoken:...>")
         where = key if tree.file(key) is not None else folder_of(key)
-        found = self.locks.find(bucket, tokens[0], where)
+        found = self.locks.find(bucket, token, where)
         if found is None:
             raise Conflict("no lock of that token covers %s (lock-token-matches-request-uri)" % (key[:200] or "/"))
         holder = request.grant.holder()

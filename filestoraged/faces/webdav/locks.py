@@ -22,7 +22,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from ...catalog.names import decode_key, encode_key
 from ...errors import BadRequest
@@ -230,9 +230,9 @@ def submitted(lists: List[Tuple[Optional[str], List[Condition]]]) -> List[str]:
     return [value for _, conditions in lists for _, kind, value in conditions if kind == "token"]
 
 
-def tokens_of(header: Optional[str]) -> Dict[str, None]:
-    """The lock tokens in a ``Lock-Token`` header (``<token>``)."""
+def token_of(header: Optional[str]) -> Optional[str]:
+    """The lock token a ``Lock-Token`` header names (``<token>``)."""
     value = (header or "").strip()
     if value.startswith("<") and value.endswith(">"):
-        return {value[1:-1].strip(): None}
-    return {}
+        return value[1:-1].strip()
+    return None

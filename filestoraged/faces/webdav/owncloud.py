@@ -55,7 +55,8 @@ def modified_of(entry: Entry) -> float:
 
 def expected_of(header: Optional[str]) -> Optional[Tuple[str, str]]:
     """``(algorithm, hex digest)`` an ``OC-Checksum`` header asks the body
-    to have (the first SHA1 or MD5 it names); None without one."""
+    to have (the first SHA1 or MD5 it names); None without one; one that
+    names neither is refused rather than left unchecked."""
     if not header:
         return None
     for found in _CHECKSUM.finditer(header):
@@ -63,7 +64,7 @@ def expected_of(header: Optional[str]) -> Optional[Tuple[str, str]]:
         if len(digest) != _LENGTHS[kind]:
             raise BadRequest("OC-Checksum: a %s is %d hex digits" % (kind, _LENGTHS[kind]))
         return kind, digest
-    return None
+    raise BadRequest("OC-Checksum names a SHA1 or an MD5 here (SHA1:<hex>)")
 
 
 def new_hasher(expected: Optional[Tuple[str, str]]):

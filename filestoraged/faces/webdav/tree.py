@@ -25,17 +25,6 @@ PAGE = 1000  # keys read at a time
 FOLDER_TYPE = "application/x-directory"  # a collection's marker, as S3 tools write one
 
 
-def folder_of(path: str) -> str:
-    """The collection ``path`` names (``a/b`` and ``a/b/``: ``a/b/``; the root: "")."""
-    return path if not path or path.endswith("/") else path + "/"
-
-
-def parent_of(path: str) -> str:
-    """The collection ``path`` (a file, or a collection ending ``/``) is in."""
-    trimmed = path.rstrip("/")
-    return trimmed.rpartition("/")[0] + "/" if "/" in trimmed else ""
-
-
 class Tree:
     def __init__(self, handle: BucketHandle) -> None:
         self.handle = handle

@@ -1,0 +1,81 @@
+"""What a WebDAV request names: the key path of its URL, the bucket and
+path of its ``Destination``, and its ``Depth`` and ``Overwrite`` headers,
+each checked as it comes in (a value that is not one of RFC 4918's is
+400, never read as another)."""
+
+from __future__ import annotations
+
+from typing import Tuple
+from urllib.parse import unquote, urlsplit
+
+from ...catalog.names import object_key
+from ...errors import BadRequest, ElsewhereDestination, Forbidden
+from ...web.messages import Request
+
+
+def key_of(path: str) -> str:
+    """The key path a URL path names (percent-decoded; a trailing ``/`` kept)."""
+    try:
+        key = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("a path is UTF-8, percent-encoded") from None
+    if key and not key.endswith("/"):
+        object_key(key)
+    if "//" in key or key.startswith("/") or any(part in (".", "..") for part in key.split("/")):
+        raise BadRequest("a path of empty, . or .. segments names nothing here")
+    return key
+
+
+def folder_of(path: str) -> str:
+    """The collection ``path`` names (``a/b`` and ``a/b/``: ``a/b/``; the root: "")."""
+    return path if not path or path.endswith("/") else path + "/"
+
+
+def parent_of(path: str) -> str:
+    """The collection ``path`` (a file, or a collection ending ``/``) is in."""
+    trimmed = path.rstrip("/")
+    return trimmed.rpartition("/")[0] + "/" if "/" in trimmed else ""
+
+
+def destination_of(request: Request, base: str) -> Tuple[str, str]:
+    """``(bucket, key path)`` the ``Destination`` header names under ``base``."""
+    value = request.headers.get("Destination")
+    if not value:
+        raise BadRequest("COPY and MOVE need a Destination header")
+    path = urlsplit(value.strip()).path
+    if not path.startswith(base):
+        raise ElsewhereDestination("the destination %s is not under %s of this server" % (path[:200], base))
+    bucket, _, rest = path[len(base):].partition("/")
+    if not bucket:
+        raise Forbidden("the destination is not in a bucket")
+    return key_of(bucket), key_of(rest)
+
+
+def depth_of(request: Request) -> str:
+    """A PROPFIND's Depth: 0 or 1 (``infinity``, the default, is refused:
+    403 ``propfind-finite-depth``)."""
+    depth = request.headers.get("Depth", "infinity").strip().lower()
+    if depth not in ("0", "1"):
+        raise FiniteDepth()
+    return depth
+
+
+def copy_depth_of(request: Request) -> str:
+    """A COPY's Depth: 0 or infinity (the default)."""
+    depth = request.headers.get("Depth", "infinity").strip().lower()
+    if depth not in ("0", "infinity"):
+        raise BadRequest("a COPY's Depth is 0 or infinity")
+    return depth
+
+
+def overwrite_of(request: Request) -> bool:
+    """``Overwrite``: T (the default) or F."""
+    value = request.headers.get("Overwrite", "T").strip().upper()
+    if value not in ("T", "F"):
+        raise BadRequest("Overwrite is T or F")
+    return value == "T"
+
+
+class FiniteDepth(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("PROPFIND answers Depth 0 and 1 only (propfind-finite-depth)")
