@@ -43,7 +43,8 @@ class Record:
 
 class Records(abc.ABC):
     """One store of records. Keys are ``/``-separated ASCII paths (e.g.
-    ``tokens/<digest>``); values are JSON objects."""
+    ``tokens/<digest>``), never ending in ``/`` nor with a segment ``.``
+    or ``..`` (an S3 store takes the one for a folder, refuses the other); values are JSON objects."""
 
     # True where ``batch`` makes its block one transaction: no other writer
     # sees or acts between its steps.

@@ -29,6 +29,10 @@ from ...errors import BadRequest
 from ...records.interface import Records
 
 LOCKS = "dav-locks/"
+# The name of the bucket root's locks under ``dav-locks/<bucket>/``: not in
+# the alphabet of encoded paths, and a name an S3 store keeps as it is (one
+# ending in ``/`` is a folder there, a segment ``.`` is refused).
+ROOT = "~"
 MAX_TIMEOUT = 7 * 86400  # seconds a lock lasts at most (Infinite asked: this)
 DEFAULT_TIMEOUT = 3600
 MAX_OWNER = 4096  # bytes of an owner's XML kept
@@ -99,7 +103,7 @@ class Locks:
         self.records = records
 
     def _name(self, bucket: str, path: str) -> str:
-        return "%s%s/%s" % (LOCKS, bucket, encode_key(path) if path else "")
+        return "%s%s/%s" % (LOCKS, bucket, encode_key(path) if path else ROOT)
 
     def at(self, bucket: str, path: str) -> List[Lock]:
         """The live locks rooted at ``path``."""
@@ -123,7 +127,7 @@ class Locks:
         base = "%s%s/" % (LOCKS, bucket)
         shared = encode_key(prefix)[:len(prefix.encode("utf-8")) * 8 // 6] if prefix else ""
         for name in self.records.walk_keys(base + shared, 256):
-            path = decode_key(name[len(base):]) if name != base else ""
+            path = decode_key(name[len(base):]) if name != base + ROOT else ""
             if path.startswith(prefix) and path != prefix:
                 yield from self.at(bucket, path)
 
