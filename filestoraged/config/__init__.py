@@ -89,6 +89,7 @@ class Config:
     s3_key_file: str = ""
     s3_public_acls: bool = False
     restic_append_only: str = ""
+    webdav_macos_files: str = "refuse"
     cache: str = ""
     max_size: int = 50 * MIB
     max_bytes: int = 0
@@ -180,6 +181,8 @@ OPTIONS: List[Option] = [
            "makes them true"),
     Option("restic_append_only", str, "REPO[,REPO...] (BUCKET or BUCKET/PATH): restic repositories whose files, "
            "through every face, are added and never replaced or removed, but for their locks/ (see docs/restic.md)"),
+    Option("webdav_macos_files", str, "refuse or keep: what the WebDAV face does with the files macOS's Finder "
+           "leaves in every folder it opens (.DS_Store, ._NAME); refused, none is made (see docs/webdav.md)"),
     Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
@@ -348,6 +351,7 @@ def _check_values(config: Config) -> None:
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
         (config.cpu_affinity in ("auto", "off"), "--cpu-affinity must be auto or off"),
+        (config.webdav_macos_files in ("refuse", "keep"), "--webdav-macos-files must be refuse or keep"),
         (config.log_level in _LOG_LEVELS, "--log-level must be one of " + ", ".join(_LOG_LEVELS)),
         (0 <= config.port <= 65535, "--port must be 0-65535 (0 picks a free one), not %d" % config.port),
         (config.max_connections >= 1, "--max-connections must be at least 1"),

@@ -18,12 +18,16 @@ import tempfile
 import unittest
 import unittest.mock
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from typing import Dict, Optional
 
 from filestoraged.app import App
+from filestoraged.catalog.keys import Entry
+from filestoraged.config import Config
 from filestoraged.web.server import FileStoreServer
 
 from ..s3api_support import BotoCase, tool_or_skip
+from ..storage.test_s3 import S3ServerCase
 from ..support import Reply, ServerCase, required
 
 LITMUS_SUITES = ("basic", "copymove", "props", "locks", "http")
@@ -63,6 +67,33 @@ class WebDavCase(ServerCase):
             return Reply(response, response.read())
         finally:
             conn.close()
+
+    def second_daemon(self, config: Config, backend=None) -> int:
+        """Another daemon (an App and its server) over ``config``; its port."""
+        other = App(config, backend=backend)
+        server = FileStoreServer(other)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self.addCleanup(self.stop_server, server, other, thread)
+        return server.server_address[1]
+
+    def assert_a_lock_holds_across(self, port: int) -> None:
+        """The lock taken through this daemon refuses a change through the
+        one on ``port`` that does not name its token, and its token works there."""
+        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"one").status, 201)
+        locked = self.dav("LOCK", "drive/doc", self.writer, LOCK, {"Timeout": "Second-600"})
+        self.assertEqual(locked.status, 200, locked.body)
+        token = locked.headers["Lock-Token"]
+        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"two", port=port).status, 423)
+        self.assertEqual(self.dav("DELETE", "drive/doc", self.writer, port=port).status, 423)
+        self.assertEqual(self.dav("LOCK", "drive/doc", self.writer, LOCK, port=port).status, 423)
+        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"two", {"If": "(%s)" % token}, port).status, 204)
+        found = self.listed("drive/doc", self.writer, "0")["/dav/drive/doc"]
+        self.assertEqual(found.findtext(".//{DAV:}locktoken/{DAV:}href"), token.strip("<>"))
+        self.assertEqual(self.dav("UNLOCK", "drive/doc", self.writer, headers={"Lock-Token": token},
+                                  port=port).status, 204)
+        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"three").status, 204)
+        self.assertEqual(self.app.keys.get("drive", "doc").size, 5)
 
     def listed(self, path: str, secret: str, depth: str = "1") -> Dict[str, ET.Element]:
         reply = self.dav("PROPFIND", path, secret, headers={"Depth": depth})
@@ -176,29 +207,8 @@ class AccessTests(WebDavCase):
 
 class LockTests(WebDavCase):
     def test_a_lock_taken_through_one_daemon_holds_on_another(self):
-        """Two daemons over one store's records (as workers are): the lock
-        taken through one refuses a change through the other that does not
-        name its token, and its token works there."""
-        other = App(self.config)
-        server = FileStoreServer(other)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        self.addCleanup(self.stop_server, server, other, thread)
-        port = server.server_address[1]
-        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"one").status, 201)
-        locked = self.dav("LOCK", "drive/doc", self.writer, LOCK, {"Timeout": "Second-600"})
-        self.assertEqual(locked.status, 200, locked.body)
-        token = locked.headers["Lock-Token"]
-        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"two", port=port).status, 423)
-        self.assertEqual(self.dav("DELETE", "drive/doc", self.writer, port=port).status, 423)
-        self.assertEqual(self.dav("LOCK", "drive/doc", self.writer, LOCK, port=port).status, 423)
-        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"two", {"If": "(%s)" % token}, port).status, 204)
-        found = self.listed("drive/doc", self.writer, "0")["/dav/drive/doc"]
-        self.assertEqual(found.findtext(".//{DAV:}locktoken/{DAV:}href"), token.strip("<>"))
-        self.assertEqual(self.dav("UNLOCK", "drive/doc", self.writer, headers={"Lock-Token": token},
-                                  port=port).status, 204)
-        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"three").status, 204)
-        self.assertEqual(self.app.keys.get("drive", "doc").size, 5)
+        """Two daemons over one store's records (as workers are)."""
+        self.assert_a_lock_holds_across(self.second_daemon(self.config))
 
     def test_a_lock_ends_when_its_time_is_up(self):
         self.dav("PUT", "drive/doc", self.writer, b"one")
@@ -220,6 +230,79 @@ class LockTests(WebDavCase):
         self.assertEqual(self.dav("DELETE", "drive/dir/", self.writer, headers=named).status, 204)
         self.assertEqual(self.app.keys.page("drive", "dir/").items, [])
         self.assertEqual(self.dav("PUT", "drive/dir2", self.writer, b"free").status, 201)  # no lock left behind
+
+
+class SharedRecordsLockTests(WebDavCase, S3ServerCase):
+    """Two daemons with data directories of their own over one SeaweedFS
+    bucket (``--backend s3 --records s3``): a lock holds on both."""
+
+    config_overrides = {"auth": "all", "backend": "s3", "records": "s3"}
+
+    def test_a_lock_taken_through_one_daemon_holds_on_another_over_records_s3(self):
+        folder = tempfile.mkdtemp(prefix="fsd-test-other-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        config = replace(self.config, data_dir=folder)
+        port = self.second_daemon(config, self.make_backend(config))
+        self.assert_a_lock_holds_across(port)
+        # The bucket's root locked deep (its record's name must not read as a folder in the bucket).
+        locked = self.dav("LOCK", "drive/", self.writer, LOCK)
+        self.assertEqual(locked.status, 200, locked.body)
+        self.assertEqual(self.dav("PUT", "drive/new", self.writer, b"x", port=port).status, 423)
+        named = {"If": "(%s)" % locked.headers["Lock-Token"]}
+        self.assertEqual(self.dav("PUT", "drive/new", self.writer, b"x", named, port).status, 201)
+
+
+class ClientHabitsTests(WebDavCase):
+    """What Finder and Windows write beside a file."""
+
+    def test_finders_metadata_files_are_refused_and_nothing_is_made(self):
+        self.assertEqual(self.dav("PUT", "drive/photo.jpg", self.writer, b"jpeg").status, 201)
+        for method, path, headers, body in (
+                ("PUT", "drive/._photo.jpg", {}, b"fork"),
+                ("PUT", "drive/.DS_Store", {}, b"view"),
+                ("MKCOL", "drive/._dir", {}, b""),
+                ("LOCK", "drive/._locked", {}, LOCK),
+                ("COPY", "drive/photo.jpg", {"Destination": "/dav/drive/._copy"}, b""),
+                ("MOVE", "drive/photo.jpg", {"Destination": "/dav/drive/.DS_Store"}, b"")):
+            with self.subTest(method=method, path=path):
+                reply = self.dav(method, path, self.writer, body, headers)
+                self.assertEqual(reply.status, 403, reply.body)
+                self.assertIn(b"--webdav-macos-files", reply.body)
+        self.assertEqual([key for key, _ in self.app.keys.page("drive", "", limit=100).items], ["photo.jpg"])
+        # A key of such a name made through another face (as S3 would) is listed and served as any.
+        photo = self.app.keys.get("drive", "photo.jpg")
+        self.app.keyspace.name(self.app.buckets.get("drive"), ".DS_Store",
+                               Entry(photo.oid, photo.size, photo.etag, photo.modified))
+        self.assertIn("/dav/drive/.DS_Store", self.listed("drive/", self.writer))
+        self.assertEqual(self.dav("GET", "drive/.DS_Store", self.writer).body, b"jpeg")
+
+    def test_windows_times_are_kept_and_its_last_modified_shown(self):
+        self.assertEqual(self.dav("PUT", "drive/report.docx", self.writer, b"docx").status, 201)
+        patch = (b'<?xml version="1.0" encoding="utf-8" ?><D:propertyupdate xmlns:D="DAV:" '
+                 b'xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop>'
+                 b'<Z:Win32CreationTime>Tue, 03 Mar 2026 09:15:00 GMT</Z:Win32CreationTime>'
+                 b'<Z:Win32LastAccessTime>Thu, 26 Nov 2026 10:00:00 GMT</Z:Win32LastAccessTime>'
+                 b'<Z:Win32LastModifiedTime>Wed, 04 Mar 2026 17:30:05 GMT</Z:Win32LastModifiedTime>'
+                 b'<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>'
+                 b'</D:prop></D:set></D:propertyupdate>')
+        reply = self.dav("PROPPATCH", "drive/report.docx", self.writer, patch)
+        self.assertEqual(reply.status, 207, reply.body)
+        answered = ET.fromstring(reply.body)
+        self.assertEqual({element.text for element in answered.iter("{DAV:}status")}, {"HTTP/1.1 200 OK"})
+        self.assertEqual(len(list(answered.iter("{DAV:}prop"))[0]), 4)
+        found = self.listed("drive/report.docx", self.writer, "0")["/dav/drive/report.docx"]
+        self.assertEqual(found.findtext(".//{DAV:}getlastmodified"), "Wed, 04 Mar 2026 17:30:05 GMT")
+        self.assertEqual(found.findtext(".//{urn:schemas-microsoft-com:}Win32FileAttributes"), "00000020")
+        self.assertEqual(self.app.keys.get("drive", "report.docx").meta["mtime"], "1772645405")
+        self.assertEqual(self.dav("GET", "drive/report.docx", self.writer).body, b"docx")
+
+
+class KeptMacosFilesTests(WebDavCase):
+    config_overrides = {"auth": "all", "webdav_macos_files": "keep"}
+
+    def test_finders_files_are_kept_when_the_operator_says_so(self):
+        self.assertEqual(self.dav("PUT", "drive/._photo.jpg", self.writer, b"fork").status, 201)
+        self.assertEqual(self.dav("GET", "drive/._photo.jpg", self.writer).body, b"fork")
 
 
 class AcrossFacesTests(WebDavCase, BotoCase):
@@ -345,10 +428,86 @@ class CadaverTests(WebDavCase):
         self.assertEqual([key for key, _ in self.app.keys.page("drive", "docs/").items], ["docs/", "docs/renamed.txt"])
 
 
+class DavfsTests(WebDavCase):
+    """The store mounted as a drive with davfs2 (Linux's WebDAV file
+    system, over FUSE), signed in with a token from its secrets file:
+    folders made, files written, renamed, deleted and read back through a
+    second mount, each seen as the keys every face reads."""
+
+    def setUp(self) -> None:
+        mount = shutil.which("mount.davfs") or ("/usr/sbin/mount.davfs" if os.access("/usr/sbin/mount.davfs",
+                                                                                     os.X_OK) else None)
+        if mount is None:
+            if required("WEBDAV_CLIENTS"):
+                raise AssertionError("davfs2 is not installed (bin/test installs it)")
+            raise unittest.SkipTest("davfs2 is not installed (bin/test installs it)")
+        if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+            raise unittest.SkipTest("a davfs2 mount needs root and /dev/fuse: this machine has %s"
+                                    % ("no /dev/fuse" if os.geteuid() == 0 else "no root"))
+        super().setUp()
+        self.home = tempfile.mkdtemp(prefix="fsd-davfs-")
+        self.addCleanup(shutil.rmtree, self.home, True)
+        self.url = "http://127.0.0.1:%d/dav/drive/" % self.port
+        secrets = os.path.join(self.home, "secrets")
+        with open(os.open(secrets, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+            handle.write("%s me %s\n" % (self.url, self.writer))
+        self.conf = os.path.join(self.home, "davfs2.conf")
+        with open(self.conf, "w") as handle:
+            # buf_size: davfs2 1.7.1 and older fail every directory read (EINVAL) on Linux 6.16
+            # and newer, whose FUSE asks for more than their 16 KiB buffer (davfs2 issue 22).
+            handle.write("secrets %s\nuse_locks 1\nbuf_size 64\n" % secrets)
+
+    def mounted(self, name: str) -> str:
+        """The bucket mounted at a new folder ``name``; unmounted at cleanup."""
+        point = os.path.join(self.home, name)
+        os.mkdir(point)
+        done = subprocess.run(["mount", "-t", "davfs", "-o", "conf=" + self.conf, self.url, point],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            said = done.stderr.lower()
+            if any(word in said for word in ("fuse", "permission denied", "not permitted", "not supported")):
+                raise unittest.SkipTest("this machine refuses FUSE mounts: %s" % done.stderr.strip())
+            self.fail("mount.davfs: %s" % done.stderr)
+        self.addCleanup(self.unmount, point)
+        return point
+
+    @staticmethod
+    def unmount(point: str) -> None:
+        """``umount`` waits until davfs2 has uploaded every file it holds."""
+        if os.path.ismount(point):
+            if subprocess.run(["umount", point], capture_output=True, timeout=120).returncode != 0:
+                subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
+
+    def shell(self, script: str, cwd: str) -> str:
+        done = subprocess.run(["sh", "-ec", script], cwd=cwd, capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        return done.stdout
+
+    def test_a_mounted_drive_writes_renames_and_reads_back(self):
+        big = os.urandom(300_000)
+        with open(os.path.join(self.home, "big.bin"), "wb") as handle:
+            handle.write(big)
+        drive = self.mounted("one")
+        self.shell("mkdir docs\n"
+                   "cp ../big.bin docs/big.bin\n"
+                   "printf 'first draft' > docs/draft.txt\n"
+                   "mv docs/draft.txt docs/final.txt\n"
+                   "printf 'scratch' > docs/scratch.txt\n"
+                   "rm docs/scratch.txt\n", drive)
+        self.unmount(drive)
+        self.assertEqual([key for key, _ in self.app.keys.page("drive", "", limit=100).items],
+                         ["docs/", "docs/big.bin", "docs/final.txt"])
+        self.assertEqual(self.dav("GET", "drive/docs/final.txt", self.writer).body, b"first draft")
+        self.assertEqual(self.dav("GET", "drive/docs/big.bin", self.writer).body, big)
+        again = self.mounted("two")
+        listed = self.shell("ls docs", again).split()
+        self.assertEqual(listed, ["big.bin", "final.txt"])
+        with open(os.path.join(again, "docs", "big.bin"), "rb") as handle:
+            self.assertEqual(hashlib.sha256(handle.read()).hexdigest(), hashlib.sha256(big).hexdigest())
+
+
 class ListingTests(WebDavCase):
     def test_a_collection_of_more_entries_than_a_page_lists_them_all(self):
-        from filestoraged.catalog.keys import Entry
-
         self.dav("MKCOL", "drive/big", self.writer)
         self.dav("PUT", "drive/big/seed", self.writer, b"x")
         seed = self.app.keys.get("drive", "big/seed")  # its object named by 2,500 keys written directly (fast)

@@ -38,11 +38,11 @@ from ...uploads.targets import Digested, S3KeyTarget
 from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, TextResponse
 from ...web.router import Router
 from .. import Face
-from . import owncloud
+from . import owncloud, windows
 from .locking import Locking
 from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, MultiStatus, Resource, changes_of, find_of, href,
                     live_of, parse)
-from .paths import copy_depth_of, depth_of, destination_of, folder_of, key_of, overwrite_of, parent_of
+from .paths import copy_depth_of, creatable, depth_of, destination_of, folder_of, key_of, overwrite_of, parent_of
 from .tree import Tree
 
 BASE = "/dav/"
@@ -54,7 +54,7 @@ METHODS = ("OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "GET", "HEAD", "PUT", "D
 class WebDavFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.locking = Locking(app.records, BASE, self._etag_of)
+        self.locking = Locking(app.records, BASE, self._etag_of, app.config.webdav_macos_files)
 
     def register(self, router: Router) -> None:
         # Every access is judged per key once the path is read: the routes ask nothing themselves.
@@ -169,6 +169,8 @@ class WebDavFace(Face):
         if tree.collection(key + "/"):
             raise MethodNotAllowed(list(METHODS), "%s is a collection" % key[:200])
         existed = tree.file(key)
+        if existed is None:
+            creatable(key, self.config.webdav_macos_files)
         self._guard(request, bucket, [key], [] if existed is not None else [parent_of(key)])
         upload = raw_upload(request, self.config.max_size)
         may_write = request.grant.allows(Scope("data", "write", bucket, key))
@@ -201,6 +203,7 @@ class WebDavFace(Face):
         prefix = folder_of(key)
         if not prefix:
             raise Forbidden("a bucket is made through S3 or the console, not MKCOL")
+        creatable(prefix, self.config.webdav_macos_files)
         tree = self._open(request, bucket, "create", prefix)
         if tree.file(key.rstrip("/")) is not None or tree.collection(prefix):
             raise MethodNotAllowed([m for m in METHODS if m != "MKCOL"], "%s exists" % key[:200])
@@ -250,6 +253,7 @@ class WebDavFace(Face):
             return _multistatus(answer)
         if unmarked:
             tree.make_collection(target)
+        mtime = windows.mtime_of(changes) if not target.endswith("/") else None
 
         def patched(entry: Entry) -> None:
             props = dict(entry.props or {})
@@ -261,6 +265,8 @@ class WebDavFace(Face):
             if len(props) > MAX_PROPS:
                 raise BadRequest("an object holds at most %d properties" % MAX_PROPS)
             entry.props = props or None
+            if mtime is not None:
+                entry.meta = dict(entry.meta, mtime=mtime)
 
         tree.handle.amend(target, None, patched)
         answer.patched(where, [(change.name, 200) for change in changes])
@@ -307,6 +313,8 @@ class WebDavFace(Face):
             raise Conflict("the collection %s does not exist" % parent_of(to_key.rstrip("/"))[:200])
         replaced = target.file(to_key.rstrip("/"))
         existed = replaced is not None or bool(target.collection(to_prefix))
+        if not existed:
+            creatable(to_prefix if prefix else to_key, self.config.webdav_macos_files)
         if move:
             self._guard(request, bucket, [prefix or key], [parent_of(prefix or key)], [prefix] if prefix else [])
         else:

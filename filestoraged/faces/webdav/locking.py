@@ -13,13 +13,13 @@ from ...web.messages import EmptyResponse, Request, Response, TextResponse
 from .guard import EtagOf, Guard
 from .locks import Lock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, token_of
 from .props import MAX_BODY, XML_TYPE, href, lock_answer, lock_discovery, parse, supported_lock
-from .paths import folder_of, parent_of
+from .paths import creatable, folder_of, parent_of
 from .tree import Tree
 
 
 class Locking:
-    def __init__(self, records: Records, base: str, etag_of: EtagOf) -> None:
-        self.records, self.base = records, base
+    def __init__(self, records: Records, base: str, etag_of: EtagOf, macos_files: str) -> None:
+        self.records, self.base, self.macos_files = records, base, macos_files
         self.locks = Locks(records)
         self.guard = Guard(self.locks, base, etag_of)
 
@@ -76,6 +76,7 @@ class Locking:
                 raise NotFound("nothing at %s in %s" % (key[:200], bucket))
             if not tree.collection(parent_of(key)):
                 raise Conflict("the collection %s does not exist" % parent_of(key)[:200])
+            creatable(key, self.macos_files)
             self.check(request, bucket, [key], [parent_of(key)])
             tree.make_empty(key)
             root, status = key, 201

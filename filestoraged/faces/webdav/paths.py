@@ -5,6 +5,7 @@ each checked as it comes in (a value that is not one of RFC 4918's is
 
 from __future__ import annotations
 
+import re
 from typing import Tuple
 from urllib.parse import unquote, urlsplit
 
@@ -74,6 +75,21 @@ def overwrite_of(request: Request) -> bool:
     if value not in ("T", "F"):
         raise BadRequest("Overwrite is T or F")
     return value == "T"
+
+
+# What Finder leaves in every folder it opens or writes to: its view
+# settings, and each file's extended attributes and resource fork beside it.
+_MACOS_FILE = re.compile(r"(?:^|/)(?:\.DS_Store|\._[^/]*)/?$")
+
+
+def creatable(key: str, macos_files: str) -> str:
+    """``key`` (a file, or a collection ending ``/``) that a request would
+    make, refused where it is one of macOS's metadata files and
+    ``--webdav-macos-files`` is ``refuse``."""
+    if macos_files == "refuse" and _MACOS_FILE.search(key):
+        raise Forbidden("%s is a file macOS's Finder leaves in folders: not kept here "
+                        "(--webdav-macos-files keep keeps them)" % key.rstrip("/").rpartition("/")[2][:200])
+    return key
 
 
 class FiniteDepth(Forbidden):
