@@ -36,8 +36,10 @@ from ..wire import body, proxies, request_head, response_head
 from . import tls
 from .admission import WaitingPlace
 from .deadlines import PacedReader, PacedSender
-from .messages import EmptyResponse, ObjectResponse, Request, Response, error_response, whole_parts
+from .messages import EmptyResponse, ObjectResponse, Request, Response, StreamResponse, error_response, whole_parts
 from .transfer import Wire, serve_object
+
+STREAM_CHUNK = 64 * 1024  # bytes of a streamed answer gathered into one chunk
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("filestoraged.access")
@@ -124,6 +126,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             try:
                 self.command, self.path, version = request_head.parse_request_line(line)
+                self.request_version = version
                 self.headers = request_head.read_headers(self.rfile)
                 self.fresh = False
                 self.server.connection_busy(self.connection)
@@ -194,6 +197,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.decide_close(response)
         if isinstance(response, ObjectResponse):
             self.write_object(response)
+        elif isinstance(response, StreamResponse):
+            self.write_stream(response)
         else:
             self.write_whole(response)
         if self.close_connection and body.has_unread(self.exchange.parsed, self.headers):
@@ -314,6 +319,55 @@ class RequestHandler(BaseHTTPRequestHandler):
         if served.cut_by is not None:
             self.failed(served.cut_by)
             log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), served.cut_by.text)
+            self.close_connection = True
+
+    def write_stream(self, response: StreamResponse) -> None:
+        """A body made as it is sent, in chunks of about ``STREAM_CHUNK``
+        bytes, at the minimum send rate as objects are."""
+        pending = bytearray()
+        pieces = iter(response.pieces)
+        try:
+            for piece in pieces:  # the first chunk's worth is made before the head is sent
+                pending += piece
+                if len(pending) >= STREAM_CHUNK:
+                    break
+        except Exception as error:  # nothing written yet: answered as any failure
+            self.write_whole(self.failed(error))
+            return
+        chunked = self.request_version == "HTTP/1.1"
+        if not chunked:
+            self.close_connection = True  # the end of the body is the end of the connection
+        headers = dict(response.headers)
+        headers["Content-Type"] = response.content_type
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+        config = self.server.config
+        sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
+        self.exchange.sender = sender
+        self.wfile.write(self.head(response.status, response_head.fields(headers)))
+        if self.command == "HEAD":
+            return
+
+        def send(data: bytes) -> None:
+            sender.sendall(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            self.exchange.bytes_out += len(data)
+
+        try:
+            for piece in pieces:
+                pending += piece
+                if len(pending) >= STREAM_CHUNK:
+                    send(bytes(pending))
+                    pending.clear()
+            if pending:
+                send(bytes(pending))
+            if chunked:
+                sender.sendall(b"0\r\n\r\n")
+        except (OSError, socket.timeout):  # the client went away or reads too slowly
+            self.close_connection = True
+            self.client_fault("client_gone", "stopped taking a streamed answer")
+        except Exception as error:  # after the head: nothing to answer, the body is cut short
+            self.failed(error)
+            log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), error)
             self.close_connection = True
 
     def remember(self, fields: str, payload: bytes, still_current) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
@@ -162,8 +162,23 @@ class ObjectResponse:
     span: Optional[Tuple[int, int]] = None  # (start, end) the face chose to serve (an S3 part), as a range
 
 
+@dataclass
+class StreamResponse:
+    """An answer whose body is made as it is sent, so that it is never
+    whole in memory (a WebDAV listing of any size): ``pieces`` yields its
+    bytes. It goes out chunked (on HTTP/1.0, ended by closing the
+    connection). A failure before the first piece is answered as any
+    failure; after it the connection is cut, so the client sees a body
+    that never ended, never a whole-looking wrong one."""
+
+    status: int
+    pieces: Iterator[bytes]
+    content_type: str
+    headers: Dict[str, str] = field(default_factory=dict)
+
+
 # What a face returns.
-Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse]
+Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse, StreamResponse]
 
 
 def whole_parts(

@@ -507,7 +507,8 @@ class DavfsTests(WebDavCase):
 
 
 class ListingTests(WebDavCase):
-    def test_a_collection_of_more_entries_than_a_page_lists_them_all(self):
+    def setUp(self) -> None:
+        super().setUp()
         self.dav("MKCOL", "drive/big", self.writer)
         self.dav("PUT", "drive/big/seed", self.writer, b"x")
         seed = self.app.keys.get("drive", "big/seed")  # its object named by 2,500 keys written directly (fast)
@@ -516,9 +517,54 @@ class ListingTests(WebDavCase):
                 key = "big/f%05d" % number
                 self.app.keyspace.name(self.app.buckets.get("drive"), key,
                                        Entry(seed.oid, seed.size, seed.etag, seed.modified))
-        listed = self.listed("drive/big/", self.writer)
+
+    def test_a_collection_of_more_entries_than_a_page_lists_them_all(self):
+        """Sent as it is read (chunked), a page of keys at a time."""
+        reply = self.dav("PROPFIND", "drive/big/", self.writer, headers={"Depth": "1"})
+        self.assertEqual((reply.status, reply.headers["Transfer-Encoding"]), (207, "chunked"))
+        self.assertIsNone(reply.headers["Content-Length"])
+        listed = [response.findtext("{DAV:}href") for response in ET.fromstring(reply.body)]
         self.assertEqual(len(listed), 2502)  # the collection, the seed, 2,500 files
+        self.assertEqual(listed[-1], "/dav/drive/big/seed")
         self.assertIn("/dav/drive/big/f02499", listed)
+
+    def test_an_http_1_0_client_gets_the_listing_ended_by_the_close(self):
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(b"PROPFIND /dav/drive/big/ HTTP/1.0\r\nDepth: 1\r\nAuthorization: Bearer %s\r\n\r\n"
+                         % self.writer.encode())
+            received = b"".join(iter(lambda: sock.recv(65536), b""))
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 207"), head)
+        self.assertNotIn(b"chunked", head.lower())
+        self.assertEqual(len(ET.fromstring(body)), 2502)
+
+    def test_a_listing_that_fails_midway_is_cut_not_ended(self):
+        """The store failing after the answer began: the client sees a body
+        that never ended (so no client takes a part for the whole)."""
+        from filestoraged.catalog.keys import Keys
+        from filestoraged.errors import BackendUnavailable
+
+        real, pages = Keys.page, []
+
+        def failing(keys, *args, **kwargs):
+            pages.append(args)
+            if len(pages) > 1:
+                raise BackendUnavailable("the store went away")
+            return real(keys, *args, **kwargs)
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(connection.close)
+        with self.assertLogs("filestoraged.web.handler", "ERROR") as logged, \
+                unittest.mock.patch.object(Keys, "page", failing):
+            connection.request("PROPFIND", "/dav/drive/big/", headers={
+                "Depth": "1", "Authorization": "Bearer " + self.writer})
+            response = connection.getresponse()
+            self.assertEqual(response.status, 207)
+            with self.assertRaises(http.client.IncompleteRead):
+                response.read()
+        self.assertIn("mid-stream, connection cut", "\n".join(logged.output))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, Iterator, List, Optional, Union
 
 from ...access.scopes import Need, Scope
 from ...catalog.handle import BucketHandle, Described
@@ -35,7 +35,7 @@ from ...errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFoun
 from ...storage.names import repository
 from ...uploads.sources import raw_upload
 from ...uploads.targets import Digested, S3KeyTarget
-from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, TextResponse
+from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, StreamResponse, TextResponse
 from ...web.router import Router
 from .. import Face
 from . import owncloud, windows
@@ -132,15 +132,20 @@ class WebDavFace(Face):
             raise NotFound("nothing at %s in %s" % (key[:200], bucket))
         locks_of = self.locking.covering(bucket, prefix)
         answer.found(_collection(bucket, prefix, found, self.locking.live(bucket, locks_of(prefix))), find)
-        if depth == "1":
+        if depth == "0":
+            return _multistatus(answer)
+
+        def members() -> Iterator[Resource]:
+            """The collection's members, a page of keys read at a time as the answer is sent."""
             for name, member in tree.children(prefix):
                 path = prefix + name
                 live = self.locking.live(bucket, locks_of(path))
                 if name.endswith("/"):
-                    answer.found(_collection(bucket, path, member or True, live), find)
+                    yield _collection(bucket, path, member or True, live)
                 else:
-                    answer.found(_file(bucket, path, member, live), find)  # type: ignore[arg-type]
-        return _multistatus(answer)
+                    yield _file(bucket, path, member, live)  # type: ignore[arg-type]
+
+        return StreamResponse(207, answer.streamed(members(), find), XML_TYPE)
 
     def get(self, request: Request, bucket: str, path: str = "") -> Response:
         key = key_of(path)

@@ -18,7 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 from ...errors import BadRequest
@@ -243,8 +243,23 @@ class MultiStatus:
         ET.SubElement(propstat, dav("status")).text = _status_line(status)
 
     def encode(self) -> bytes:
-        return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(self.root, encoding="utf-8",
-                                                                          xml_declaration=False)
+        return _XML_HEAD + ET.tostring(self.root, encoding="utf-8", xml_declaration=False)
+
+    def streamed(self, more: Iterable[Resource], find: Find) -> Iterator[bytes]:
+        """This answer followed by a response for each of ``more``, made
+        one at a time as they are read, so that a listing of any size is
+        never whole in memory (each response declares the namespaces it uses)."""
+        yield _XML_HEAD + b'<D:multistatus xmlns:D="DAV:">'
+        for response in self.root:
+            yield ET.tostring(response, encoding="utf-8", xml_declaration=False)
+        for resource in more:
+            one = MultiStatus()
+            one.found(resource, find)
+            yield ET.tostring(one.root[0], encoding="utf-8", xml_declaration=False)
+        yield b"</D:multistatus>"
+
+
+_XML_HEAD = b'<?xml version="1.0" encoding="utf-8"?>\n'
 
 
 _REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 423: "Locked",
