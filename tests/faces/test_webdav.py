@@ -20,6 +20,7 @@ import unittest.mock
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from typing import Dict, Optional
+from urllib.parse import quote
 
 from filestoraged.app import App
 from filestoraged.catalog.keys import Entry
@@ -504,6 +505,35 @@ class DavfsTests(WebDavCase):
         self.assertEqual(listed, ["big.bin", "final.txt"])
         with open(os.path.join(again, "docs", "big.bin"), "rb") as handle:
             self.assertEqual(hashlib.sha256(handle.read()).hexdigest(), hashlib.sha256(big).hexdigest())
+
+
+class FileRowsTests(unittest.TestCase):
+    """A listing's plain files are written from a template: the same bytes
+    as the general path writes, whatever the values and the properties asked."""
+
+    def test_a_row_is_what_the_general_path_writes(self):
+        from filestoraged.faces.webdav import owncloud
+        from filestoraged.faces.webdav.props import (LOCKDISCOVERY, NO_LOCKS, SUPPORTED_LOCK, SUPPORTEDLOCK, FileRows,
+                                                     Find, MultiStatus, Resource, live_of)
+
+        more = {SUPPORTEDLOCK: SUPPORTED_LOCK, LOCKDISCOVERY: NO_LOCKS}
+        finds = (Find("allprop"), Find("propname"),
+                 Find("prop", ("{DAV:}getetag", "{DAV:}displayname", "{urn:x}missing", owncloud.CHECKSUMS)))
+        checksums = '<oc:checksums xmlns:oc="%s"><oc:checksum>MD5:00</oc:checksum></oc:checksums>' % owncloud.OC
+        for find in finds:
+            rows = FileRows(find, more, owncloud.CHECKSUMS)
+            for name, content_type, etag, extra in (("a b&c<%d>\"q\".txt", "text/plain; x=\"&\"", "0" * 32, None),
+                                                     ("f%s", None, "", checksums), ("plain", "image/png", "e-2", None)):
+                with self.subTest(kind=find.kind, name=name):
+                    where = "/dav/b/" + quote(name, safe="")
+                    live = live_of(False, 1234, content_type, etag, 1_780_000_000.5, name)
+                    live.update(more)
+                    if extra is not None:
+                        live[owncloud.CHECKSUMS] = extra
+                    general = MultiStatus()
+                    general.found(Resource(where, live), find)
+                    self.assertEqual(rows.row(where, name, 1234, content_type, etag, 1_780_000_000.5, extra),
+                                     general.parts[0])
 
 
 class ListingTests(WebDavCase):

@@ -24,8 +24,8 @@ Decisions:
 from __future__ import annotations
 
 import hashlib
-import xml.etree.ElementTree as ET
-from typing import Iterable, Iterator, List, Optional, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Union
+from urllib.parse import quote
 
 from ...access.scopes import Need, Scope
 from ...catalog.handle import BucketHandle, Described
@@ -40,8 +40,8 @@ from ...web.router import Router
 from .. import Face
 from . import owncloud, windows
 from .locking import Locking
-from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, MultiStatus, Resource, changes_of, find_of, href,
-                    live_of, parse)
+from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, FileRows, MultiStatus, Resource, changes_of, find_of,
+                    href, live_of, parse)
 from .paths import copy_depth_of, creatable, depth_of, destination_of, folder_of, key_of, overwrite_of, parent_of
 from .tree import Tree
 
@@ -135,15 +135,21 @@ class WebDavFace(Face):
         if depth == "0":
             return _multistatus(answer)
 
-        def members() -> Iterator[Resource]:
+        def members() -> Iterator[Union[Resource, str]]:
             """The collection's members, a page of keys read at a time as the answer is sent."""
+            folder_href = href(BASE, [bucket] + [part for part in prefix.split("/") if part], True)
+            rows = FileRows(find, self.locking.live(bucket, []), owncloud.CHECKSUMS)
             for name, member in tree.children(prefix):
                 path = prefix + name
-                live = self.locking.live(bucket, locks_of(path))
+                locks = locks_of(path)
                 if name.endswith("/"):
-                    yield _collection(bucket, path, member or True, live)
+                    yield _collection(bucket, path, member or True, self.locking.live(bucket, locks))
+                elif locks or member.props:  # type: ignore[union-attr]
+                    yield _file(bucket, path, member, self.locking.live(bucket, locks), folder_href)  # type: ignore
                 else:
-                    yield _file(bucket, path, member, live)  # type: ignore[arg-type]
+                    entry: Entry = member  # type: ignore[assignment]
+                    yield rows.row(folder_href + quote(name, safe=""), name, entry.size, entry.content_type,
+                                   entry.etag, owncloud.modified_of(entry), owncloud.checksums_of(entry))
 
         return StreamResponse(207, answer.streamed(members(), find), XML_TYPE)
 
@@ -365,21 +371,23 @@ def _require(request: Request, need: Optional[Need]) -> None:
         raise
 
 
-def _file(bucket: str, key: str, entry: Entry, more: List[ET.Element]) -> Resource:
+def _file(bucket: str, key: str, entry: Entry, more: Dict[str, str], folder_href: str = "") -> Resource:
+    """``folder_href``: the href of the collection the file is in, where the caller has it (a listing)."""
     name = key.rpartition("/")[2]
     live = live_of(False, entry.size, entry.content_type, entry.etag, owncloud.modified_of(entry), name)
-    live.update((element.tag, element) for element in more)
+    live.update(more)
     checksums = owncloud.checksums_of(entry)
     if checksums is not None:
-        live[checksums.tag] = checksums
-    return Resource(href(BASE, [bucket] + key.split("/"), False), live, dict(entry.props or {}))
+        live[owncloud.CHECKSUMS] = checksums
+    where = folder_href + quote(name, safe="") if folder_href else href(BASE, [bucket] + key.split("/"), False)
+    return Resource(where, live, dict(entry.props or {}))
 
 
-def _collection(bucket: str, prefix: str, found: Union[bool, Entry, None], more: List[ET.Element]) -> Resource:
+def _collection(bucket: str, prefix: str, found: Union[bool, Entry, None], more: Dict[str, str]) -> Resource:
     marker = found if isinstance(found, Entry) else None
     segments = [bucket] + [part for part in prefix.split("/") if part]
     live = live_of(True, modified=marker.modified if marker else None, name=segments[-1])
-    live.update((element.tag, element) for element in more)
+    live.update(more)
     return Resource(href(BASE, segments, True), live, dict(marker.props or {}) if marker else {})
 
 

@@ -4,7 +4,6 @@ the locks kept in the records (``locks``)."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from typing import Callable, Dict, Iterable, List, Optional
 
 from ...errors import BadRequest, Conflict, Forbidden, Locked, NotFound, PreconditionFailed
@@ -12,7 +11,8 @@ from ...records.interface import Records
 from ...web.messages import EmptyResponse, Request, Response, TextResponse
 from .guard import EtagOf, Guard
 from .locks import Lock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, token_of
-from .props import MAX_BODY, XML_TYPE, href, lock_answer, lock_discovery, parse, supported_lock
+from .props import (LOCKDISCOVERY, MAX_BODY, NO_LOCKS, SUPPORTED_LOCK, SUPPORTEDLOCK, XML_TYPE, href, lock_answer,
+                    lock_discovery, parse)
 from .paths import creatable, folder_of, parent_of
 from .tree import Tree
 
@@ -40,10 +40,12 @@ class Locking:
         deep = [lock for lock in inherited if lock.depth == "infinity"]
         return lambda path: (inherited if path == prefix else deep) + rooted.get(path, [])
 
-    def live(self, bucket: str, locks: List[Lock]) -> List[ET.Element]:
+    def live(self, bucket: str, locks: List[Lock]) -> Dict[str, str]:
         """``supportedlock`` and ``lockdiscovery`` of a resource ``locks`` cover."""
-        now = self.records.now()
-        return [supported_lock(), lock_discovery([(lock, self._root(bucket, lock.root)) for lock in locks], now)]
+        if not locks:
+            return {SUPPORTEDLOCK: SUPPORTED_LOCK, LOCKDISCOVERY: NO_LOCKS}
+        discovery = lock_discovery([(lock, self._root(bucket, lock.root)) for lock in locks], self.records.now())
+        return {SUPPORTEDLOCK: SUPPORTED_LOCK, LOCKDISCOVERY: discovery}
 
     def drop(self, bucket: str, path: str) -> None:
         """The locks rooted at ``path`` (and under it, a collection) gone with what they locked."""

@@ -26,6 +26,7 @@ from ...catalog.keys import Entry
 from ...errors import BadRequest
 
 OC = "http://owncloud.org/ns"
+CHECKSUMS = "{%s}checksums" % OC
 ACCEPTED = {"X-OC-Mtime": "accepted"}
 _MTIME = re.compile(r"\d{1,12}(\.\d{1,9})?")
 _CHECKSUM = re.compile(r"(SHA1|MD5):([0-9a-fA-F]+)")
@@ -84,8 +85,8 @@ def check(expected: Optional[Tuple[str, str]], md5: str, sha1) -> Dict[str, str]
     return {"sha1": base64.b64encode(sha1.digest()).decode("ascii")} if kind == "SHA1" else {}
 
 
-def checksums_of(entry: Entry) -> Optional[ET.Element]:
-    """``oc:checksums`` of a file: what is known of it (None: nothing)."""
+def checksums_of(entry: Entry) -> Optional[str]:
+    """``oc:checksums`` of a file as XML: what is known of it (None: nothing)."""
     known = []
     sha1 = entry.checksums.get("sha1")
     if sha1 and "-" not in sha1:  # (a multipart upload's composite one ends "-<parts>")
@@ -97,6 +98,4 @@ def checksums_of(entry: Entry) -> Optional[ET.Element]:
         known.append("MD5:" + entry.etag)
     if not known:
         return None
-    element = ET.Element("{%s}checksums" % OC)
-    ET.SubElement(element, "{%s}checksum" % OC).text = " ".join(known)
-    return element
+    return '<oc:checksums xmlns:oc="%s"><oc:checksum>%s</oc:checksum></oc:checksums>' % (OC, " ".join(known))

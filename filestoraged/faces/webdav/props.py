@@ -18,7 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
 from ...errors import BadRequest
@@ -107,81 +107,157 @@ def changes_of(root: Optional[ET.Element]) -> List[Change]:
 @dataclass
 class Resource:
     """A resource as a PROPFIND answer shows it: its ``href`` (already
-    percent-encoded) and its properties (Clark name to element)."""
+    percent-encoded) and its properties, Clark name to the property's
+    element as XML text (live ones in the answer's ``D:`` prefix; dead ones
+    as they were set, declaring their own namespaces)."""
 
     href: str
-    live: Dict[str, ET.Element] = field(default_factory=dict)
+    live: Dict[str, str] = field(default_factory=dict)
     dead: Dict[str, str] = field(default_factory=dict)
 
-    def element(self, name: str) -> Optional[ET.Element]:
-        if name in self.live:
-            return self.live[name]
-        if name in self.dead:
-            return ET.fromstring(self.dead[name])
-        return None
+    def element(self, name: str) -> Optional[str]:
+        found = self.live.get(name)
+        return found if found is not None else self.dead.get(name)
 
     def names(self) -> List[str]:
         return list(self.live) + list(self.dead)
 
 
-def _text(name: str, text: str) -> ET.Element:
-    element = ET.Element(dav(name))
-    element.text = text
-    return element
+# Answers are written as text, not built as ElementTree elements: a listing
+# writes a response for each of thousands of members, and building and
+# serializing elements took most of its time (docs/benchmarks.md).
+
+def escape(text: str) -> str:
+    """``text`` as XML character data or an attribute's value (in double quotes)."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    return text
+
+
+def _text(name: str, text: str) -> str:
+    return "<D:%s>%s</D:%s>" % (name, escape(text), name)
+
+
+def empty(name: str) -> str:
+    """An empty element of the Clark name ``name``, declaring its own namespace."""
+    if not name.startswith("{"):
+        return "<%s/>" % name
+    uri, _, local = name[1:].partition("}")
+    if uri == DAV:
+        return "<D:%s/>" % local
+    return '<ns0:%s xmlns:ns0="%s"/>' % (local, escape(uri))
 
 
 def live_of(collection: bool, size: int = 0, content_type: Optional[str] = None, etag: Optional[str] = None,
-            modified: Optional[float] = None, name: str = "") -> Dict[str, ET.Element]:
+            modified: Optional[float] = None, name: str = "") -> Dict[str, str]:
     """A file's or a collection's live properties."""
-    live: Dict[str, ET.Element] = {}
-    kind = ET.Element(dav("resourcetype"))
-    if collection:
-        ET.SubElement(kind, dav("collection"))
-    live[kind.tag] = kind
+    return _live(collection, str(size), content_type or "application/octet-stream",
+                 '"%s"' % etag if etag else None, _http_date(modified) if modified is not None else None,
+                 _iso(modified) if modified is not None else None, name)
+
+
+def _live(collection: bool, size: str, content_type: str, etag: Optional[str], last_modified: Optional[str],
+          created: Optional[str], name: str) -> Dict[str, str]:
+    """The live properties of the values as they are written (``FileRows``
+    gives it placeholders to make its template)."""
+    live = {RESOURCETYPE: "<D:resourcetype><D:collection/></D:resourcetype>" if collection else "<D:resourcetype/>"}
     if name:
-        live[dav("displayname")] = _text("displayname", name)
-    if modified is not None:
-        live[dav("getlastmodified")] = _text("getlastmodified", formatdate(modified, usegmt=True))
-        live[dav("creationdate")] = _text("creationdate", _iso(modified))
+        live[DISPLAYNAME] = _text("displayname", name)
+    if last_modified is not None and created is not None:
+        live[GETLASTMODIFIED] = _text("getlastmodified", last_modified)
+        live[CREATIONDATE] = _text("creationdate", created)
     if not collection:
-        live[dav("getcontentlength")] = _text("getcontentlength", str(size))
-        live[dav("getcontenttype")] = _text("getcontenttype", content_type or "application/octet-stream")
+        live[GETCONTENTLENGTH] = _text("getcontentlength", size)
+        live[GETCONTENTTYPE] = _text("getcontenttype", content_type)
         if etag:
-            live[dav("getetag")] = _text("getetag", '"%s"' % etag)
+            live[GETETAG] = _text("getetag", etag)
     return live
 
 
-def supported_lock() -> ET.Element:
-    """``DAV:supportedlock``: exclusive and shared write locks."""
-    element = ET.Element(dav("supportedlock"))
-    for scope in ("exclusive", "shared"):
-        entry = ET.SubElement(element, dav("lockentry"))
-        ET.SubElement(ET.SubElement(entry, dav("lockscope")), dav(scope))
-        ET.SubElement(ET.SubElement(entry, dav("locktype")), dav("write"))
-    return element
+class FileRows:
+    """The responses of a listing's plain files (no dead property, no
+    lock): one string formatting each, from a template made once an answer
+    by the general path itself (``live_of``, ``found``) with placeholders
+    for the values, so that the two cannot differ. A listing of thousands
+    of files spent most of its time building each response property by
+    property."""
+
+    def __init__(self, find: Find, more: Dict[str, str], extra_name: str) -> None:
+        """``more``: the live properties every such file has (no lock's);
+        ``extra_name``: the one property a file may have or not (its checksums)."""
+        self.find, self.more, self.extra_name = find, more, extra_name
+        self._templates: Dict[Tuple[bool, bool], str] = {}
+
+    def row(self, href: str, name: str, size: int, content_type: Optional[str], etag: str, modified: float,
+            extra: Optional[str]) -> str:
+        """A file's response: ``href`` percent-encoded, ``extra`` the XML of its ``extra_name`` property or None."""
+        shape = (bool(etag), extra is not None)
+        template = self._templates.get(shape)
+        if template is None:
+            template = self._templates[shape] = self._template(*shape)
+        return template % {"href": escape(href), "name": escape(name), "size": size,
+                           "type": escape(content_type or "application/octet-stream"), "etag": escape('"%s"' % etag),
+                           "last": _http_date(modified), "created": _iso(modified), "extra": extra or ""}
+
+    def _template(self, etag: bool, extra: bool) -> str:
+        mark = "\x01%s\x01".__mod__
+        live = _live(False, mark("size"), mark("type"), mark("etag") if etag else None, mark("last"),
+                     mark("created"), mark("name"))
+        live.update(self.more)
+        if extra:
+            live[self.extra_name] = mark("extra")
+        text = _found(Resource(mark("href"), live), self.find).replace("%", "%%")
+        for field_name in ("href", "name", "size", "type", "etag", "last", "created", "extra"):
+            text = text.replace(mark(field_name), "%%(%s)s" % field_name)
+        return text
 
 
-def lock_discovery(locks: List[Tuple[Lock, str]], now: float) -> ET.Element:
+RESOURCETYPE, DISPLAYNAME, GETLASTMODIFIED, CREATIONDATE, GETCONTENTLENGTH, GETCONTENTTYPE, GETETAG = (
+    dav(name) for name in ("resourcetype", "displayname", "getlastmodified", "creationdate", "getcontentlength",
+                           "getcontenttype", "getetag"))
+SUPPORTEDLOCK, LOCKDISCOVERY = dav("supportedlock"), dav("lockdiscovery")
+# ``DAV:supportedlock``, the same for every resource: exclusive and shared write locks.
+SUPPORTED_LOCK = "<D:supportedlock>%s</D:supportedlock>" % "".join(
+    "<D:lockentry><D:lockscope><D:%s/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>" % scope
+    for scope in ("exclusive", "shared"))
+NO_LOCKS = "<D:lockdiscovery/>"  # the lockdiscovery of a resource no lock covers
+
+
+def lock_discovery(locks: List[Tuple[Lock, str]], now: float) -> str:
     """``DAV:lockdiscovery`` of ``(lock, its root's href)``."""
-    element = ET.Element(dav("lockdiscovery"))
-    for lock, root in locks:
-        active = ET.SubElement(element, dav("activelock"))
-        ET.SubElement(ET.SubElement(active, dav("locktype")), dav("write"))
-        ET.SubElement(ET.SubElement(active, dav("lockscope")), dav(lock.scope))
-        ET.SubElement(active, dav("depth")).text = lock.depth
-        if lock.owner:
-            active.append(ET.fromstring(lock.owner))
-        ET.SubElement(active, dav("timeout")).text = "Second-%d" % max(0, int(lock.until - now))
-        ET.SubElement(ET.SubElement(active, dav("locktoken")), dav("href")).text = lock.token
-        ET.SubElement(ET.SubElement(active, dav("lockroot")), dav("href")).text = root
-    return element
+    if not locks:
+        return NO_LOCKS
+    active = "".join(
+        "<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>"
+        "<D:depth>%s</D:depth>%s<D:timeout>Second-%d</D:timeout><D:locktoken><D:href>%s</D:href></D:locktoken>"
+        "<D:lockroot><D:href>%s</D:href></D:lockroot></D:activelock>"
+        % (escape(lock.scope), escape(lock.depth), lock.owner or "", max(0, int(lock.until - now)),
+           escape(lock.token), escape(root))
+        for lock, root in locks)
+    return "<D:lockdiscovery>%s</D:lockdiscovery>" % active
 
 
-def lock_answer(discovery: ET.Element) -> bytes:
+def lock_answer(discovery: str) -> bytes:
     """A LOCK's body: ``DAV:prop`` holding the lock's discovery."""
-    prop = ET.Element(dav("prop"))
-    prop.append(discovery)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(prop, encoding="utf-8", xml_declaration=False)
+    return _XML_HEAD + ('<D:prop xmlns:D="DAV:">%s</D:prop>' % discovery).encode("utf-8")
+
+
+_last_date = (-1, "")  # the last second written as an HTTP date, and how (a listing's keys share seconds)
+
+
+def _http_date(when: float) -> str:
+    global _last_date
+    second, text = _last_date
+    if int(when) != second:
+        text = formatdate(int(when), usegmt=True)
+        _last_date = (int(when), text)
+    return text
 
 
 def _iso(when: float) -> str:
@@ -195,68 +271,63 @@ def href(base: str, segments: List[str], collection: bool) -> str:
 
 
 class MultiStatus:
-    """A 207 answer's body, built response by response."""
+    """A 207 answer's body, written response by response."""
 
     def __init__(self) -> None:
-        self.root = ET.Element(dav("multistatus"))
+        self.parts: List[str] = []
 
     def found(self, resource: Resource, find: Find) -> None:
         """A PROPFIND's response for ``resource``: its properties by status."""
-        response = ET.SubElement(self.root, dav("response"))
-        ET.SubElement(response, dav("href")).text = resource.href
-        if find.kind == "propname":
-            self._propstat(response, [ET.Element(name) for name in resource.names()], 200)
-            return
-        wanted = resource.names() if find.kind == "allprop" else list(find.names)
-        present, missing = [], []
-        for name in wanted:
-            element = resource.element(name)
-            if element is not None:
-                present.append(element)
-            else:
-                missing.append(ET.Element(name))
-        if present or not missing:
-            self._propstat(response, present, 200)
-        if missing:
-            self._propstat(response, missing, 404)
+        self.parts.append(_found(resource, find))
 
     def patched(self, path: str, results: List[Tuple[str, int]]) -> None:
         """A PROPPATCH's response: each property with its status."""
-        response = ET.SubElement(self.root, dav("response"))
-        ET.SubElement(response, dav("href")).text = path
-        by_status: Dict[int, List[ET.Element]] = {}
+        by_status: Dict[int, List[str]] = {}
         for name, status in results:
-            by_status.setdefault(status, []).append(ET.Element(name))
-        for status, elements in by_status.items():
-            self._propstat(response, elements, status)
+            by_status.setdefault(status, []).append(empty(name))
+        self.parts.append(_response(path, [(elements, status) for status, elements in by_status.items()]))
 
     def status(self, path: str, status: int) -> None:
         """A response of a whole resource (a failed member of a COPY or DELETE)."""
-        response = ET.SubElement(self.root, dav("response"))
-        ET.SubElement(response, dav("href")).text = path
-        ET.SubElement(response, dav("status")).text = _status_line(status)
-
-    def _propstat(self, response: ET.Element, elements: List[ET.Element], status: int) -> None:
-        propstat = ET.SubElement(response, dav("propstat"))
-        prop = ET.SubElement(propstat, dav("prop"))
-        prop.extend(elements)
-        ET.SubElement(propstat, dav("status")).text = _status_line(status)
+        self.parts.append("<D:response><D:href>%s</D:href><D:status>%s</D:status></D:response>"
+                          % (escape(path), _status_line(status)))
 
     def encode(self) -> bytes:
-        return _XML_HEAD + ET.tostring(self.root, encoding="utf-8", xml_declaration=False)
+        return b"".join(self.streamed((), Find("allprop")))
 
-    def streamed(self, more: Iterable[Resource], find: Find) -> Iterator[bytes]:
-        """This answer followed by a response for each of ``more``, made
-        one at a time as they are read, so that a listing of any size is
-        never whole in memory (each response declares the namespaces it uses)."""
+    def streamed(self, more: Iterable[Union[Resource, str]], find: Find) -> Iterator[bytes]:
+        """This answer followed by a response for each of ``more`` (a
+        resource, or a response written already: ``FileRows``), made one at
+        a time as they are read, so that a listing of any size is never
+        whole in memory."""
         yield _XML_HEAD + b'<D:multistatus xmlns:D="DAV:">'
-        for response in self.root:
-            yield ET.tostring(response, encoding="utf-8", xml_declaration=False)
-        for resource in more:
-            one = MultiStatus()
-            one.found(resource, find)
-            yield ET.tostring(one.root[0], encoding="utf-8", xml_declaration=False)
+        for part in self.parts:
+            yield part.encode("utf-8")
+        for item in more:
+            yield (item if isinstance(item, str) else _found(item, find)).encode("utf-8")
         yield b"</D:multistatus>"
+
+
+def _found(resource: Resource, find: Find) -> str:
+    if find.kind == "propname":
+        return _response(resource.href, [([empty(name) for name in resource.names()], 200)])
+    present, missing = [], []
+    for name in resource.names() if find.kind == "allprop" else find.names:
+        element = resource.element(name)
+        if element is not None:
+            present.append(element)
+        else:
+            missing.append(empty(name))
+    groups = [(present, 200)] if present or not missing else []
+    if missing:
+        groups.append((missing, 404))
+    return _response(resource.href, groups)
+
+
+def _response(path: str, groups: List[Tuple[List[str], int]]) -> str:
+    return "<D:response><D:href>%s</D:href>%s</D:response>" % (escape(path), "".join(
+        "<D:propstat><D:prop>%s</D:prop><D:status>%s</D:status></D:propstat>"
+        % ("".join(elements), _status_line(status)) for elements, status in groups))
 
 
 _XML_HEAD = b'<?xml version="1.0" encoding="utf-8"?>\n'
