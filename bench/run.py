@@ -1,6 +1,7 @@
 """Benchmarks, run by hand:
 ``python -m bench.run [--runs N]
-[--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd|workers|restic] [--against REV]``.
+[--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd|workers|restic|webdav]
+[--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -238,7 +239,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
-                                           "scale", "console", "costs", "s5cmd", "workers", "restic"],
+                                           "scale", "console", "costs", "s5cmd", "workers", "restic", "webdav"],
                         help="run one group only (scale, console and restic run only when asked: the first "
                         "two fill a store of --objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -295,6 +296,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import key_costs
 
             key_costs.run(work, args.runs, report, args.against)
+        if args.only in (None, "webdav"):
+            from . import webdav_bench  # installs WsgiDAV into this venv when missing
+
+            webdav_bench.run(work, args.runs, report)
         if args.only == "restic":
             from . import restic_bench
 
