@@ -37,9 +37,8 @@ from . import tls
 from .admission import WaitingPlace
 from .deadlines import PacedReader, PacedSender
 from .messages import EmptyResponse, ObjectResponse, Request, Response, StreamResponse, error_response, whole_parts
+from .streaming import serve_stream
 from .transfer import Wire, serve_object
-
-STREAM_CHUNK = 64 * 1024  # bytes of a streamed answer gathered into one chunk
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("filestoraged.access")
@@ -322,52 +321,24 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def write_stream(self, response: StreamResponse) -> None:
-        """A body made as it is sent, in chunks of about ``STREAM_CHUNK``
-        bytes, at the minimum send rate as objects are."""
-        pending = bytearray()
-        pieces = iter(response.pieces)
-        try:
-            for piece in pieces:  # the first chunk's worth is made before the head is sent
-                pending += piece
-                if len(pending) >= STREAM_CHUNK:
-                    break
-        except Exception as error:  # nothing written yet: answered as any failure
-            self.write_whole(self.failed(error))
-            return
-        chunked = self.request_version == "HTTP/1.1"
-        if not chunked:
-            self.close_connection = True  # the end of the body is the end of the connection
-        headers = dict(response.headers)
-        headers["Content-Type"] = response.content_type
-        if chunked:
-            headers["Transfer-Encoding"] = "chunked"
         config = self.server.config
         sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
         self.exchange.sender = sender
-        self.wfile.write(self.head(response.status, response_head.fields(headers)))
-        if self.command == "HEAD":
-            return
-
-        def send(data: bytes) -> None:
-            sender.sendall(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-            self.exchange.bytes_out += len(data)
-
+        chunked = self.request_version == "HTTP/1.1"
+        if not chunked:
+            self.close_connection = True  # the end of the body is the end of the connection
         try:
-            for piece in pieces:
-                pending += piece
-                if len(pending) >= STREAM_CHUNK:
-                    send(bytes(pending))
-                    pending.clear()
-            if pending:
-                send(bytes(pending))
-            if chunked:
-                sender.sendall(b"0\r\n\r\n")
-        except (OSError, socket.timeout):  # the client went away or reads too slowly
+            streamed = serve_stream(response, self.command, chunked, Wire(self.wfile.write, sender, self.head))
+        except Exception as error:  # found before anything was written
+            self.write_whole(self.failed(error))
+            return
+        self.exchange.bytes_out += streamed.bytes_out
+        if streamed.gone:
             self.close_connection = True
             self.client_fault("client_gone", "stopped taking a streamed answer")
-        except Exception as error:  # after the head: nothing to answer, the body is cut short
-            self.failed(error)
-            log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), error)
+        if streamed.cut_by is not None:
+            self.failed(streamed.cut_by)
+            log.error("%s %s: %s mid-stream, connection cut", self.command, log_target(self.path), streamed.cut_by)
             self.close_connection = True
 
     def remember(self, fields: str, payload: bytes, still_current) -> None:
