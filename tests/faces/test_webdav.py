@@ -20,7 +20,7 @@ import unittest.mock
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from typing import Dict, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from filestoraged.app import App
 from filestoraged.catalog.keys import Entry
@@ -323,6 +323,23 @@ class AcrossFacesTests(WebDavCase, BotoCase):
         folder = self.listed("drive/from-s3/", self.writer)
         self.assertIn("/dav/drive/from-s3/deep/", folder)  # a folder no MKCOL made: its keys make it
         self.assertEqual(self.dav("GET", "drive/from-s3/deep/key.bin", self.writer).body, b"written over S3")
+
+    def test_a_move_is_what_the_console_shows(self):
+        self.assertEqual(self.dav("MKCOL", "drive/drafts", self.writer).status, 201)
+        self.assertEqual(self.dav("PUT", "drive/drafts/plan.txt", self.writer, b"the plan").status, 201)
+        moved = self.dav("MOVE", "drive/drafts/plan.txt", self.writer,
+                         headers={"Destination": "/dav/drive/final-plan.txt"})
+        self.assertEqual(moved.status, 201, moved.body)
+        _, admin = self.app.tokens.create(["admin"], "console")
+        signed = self.request("POST", "/console/sign-in", urlencode({"token": admin}).encode(),
+                              {"Content-Type": "application/x-www-form-urlencoded",
+                               "Origin": "http://127.0.0.1:%d" % self.port})
+        self.assertEqual(signed.status, 303, signed)
+        cookie = {"Cookie": re.match(r"fsd_console=[^;]+", signed.headers["Set-Cookie"]).group(0)}
+        root = self.request("GET", "/console/bucket?name=drive", headers=cookie).body.decode()
+        self.assertIn(">final-plan.txt</a>", root)
+        drafts = self.request("GET", "/console/bucket?name=drive&prefix=drafts%2F", headers=cookie).body.decode()
+        self.assertNotIn("plan.txt", drafts)
 
     def test_a_version_under_object_lock_is_not_deleted_through_webdav(self):
         s3 = self.admin
