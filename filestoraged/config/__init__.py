@@ -90,6 +90,7 @@ class Config:
     s3_public_acls: bool = False
     restic_append_only: str = ""
     webdav_macos_files: str = "refuse"
+    webdav_depth_infinity: bool = False
     cache: str = ""
     max_size: int = 50 * MIB
     max_bytes: int = 0
@@ -183,6 +184,8 @@ OPTIONS: List[Option] = [
            "through every face, are added and never replaced or removed, but for their locks/ (see docs/restic.md)"),
     Option("webdav_macos_files", str, "refuse or keep: what the WebDAV face does with the files macOS's Finder "
            "leaves in every folder it opens (.DS_Store, ._NAME); refused, none is made (see docs/webdav.md)"),
+    Option("webdav_depth_infinity", _bool, "answer a WebDAV PROPFIND of Depth: infinity (a whole folder tree, "
+           "sent as it is read); off: refused with propfind-finite-depth"),
     Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
     Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
     Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),

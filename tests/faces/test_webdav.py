@@ -253,6 +253,25 @@ class SharedRecordsLockTests(WebDavCase, S3ServerCase):
         self.assertEqual(self.dav("PUT", "drive/new", self.writer, b"x", named, port).status, 201)
 
 
+class DeepListingTests(WebDavCase):
+    config_overrides = {"auth": "all", "webdav_depth_infinity": True}
+
+    def test_the_operator_may_allow_a_whole_tree(self):
+        self.dav("MKCOL", "drive/a", self.writer)
+        for name in ("a/one", "b/c/two", "b-d", "top"):  # b/ and b/c/ made only by their keys
+            self.app.keyspace.name(self.app.buckets.get("drive"), name, Entry("0" * 64, 1, "0" * 32, 1.0))
+        patch = (b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:test"><D:set><D:prop>'
+                 b'<Z:colour>red</Z:colour></D:prop></D:set></D:propertyupdate>')
+        self.assertEqual(self.dav("PROPPATCH", "drive/a/", self.writer, patch).status, 207)
+        listed = self.listed("drive/", self.writer, "infinity")
+        self.assertEqual(list(listed), ["/dav/drive/", "/dav/drive/a/", "/dav/drive/a/one", "/dav/drive/b-d",
+                                        "/dav/drive/b/", "/dav/drive/b/c/", "/dav/drive/b/c/two", "/dav/drive/top"])
+        self.assertEqual(listed["/dav/drive/a/"].findtext(".//{urn:test}colour"), "red")
+        self.assertIsNotNone(listed["/dav/drive/b/c/"].find(".//{DAV:}collection"))
+        self.assertEqual(list(self.listed("drive/b/", self.writer, "infinity")),
+                         ["/dav/drive/b/", "/dav/drive/b/c/", "/dav/drive/b/c/two"])
+
+
 class ClientHabitsTests(WebDavCase):
     """What Finder and Windows write beside a file."""
 

@@ -13,7 +13,9 @@ change of a locked path needs the lock's token (``guard``).
 
 Decisions:
 - PROPFIND answers Depth 0 and 1; ``infinity`` is refused (403
-  ``propfind-finite-depth``), so no request walks a whole bucket.
+  ``propfind-finite-depth``), so no request walks a whole bucket, unless
+  the operator allows it (``--webdav-depth-infinity``): then it is sent as
+  the keys are read, as any listing.
 - A collection's dead properties are kept on its marker (made if it had
   none); a file's with its key, and they follow it through COPY and MOVE.
 - A bucket is neither made nor deleted here (MKCOL and DELETE of
@@ -117,7 +119,7 @@ class WebDavFace(Face):
 
     def propfind(self, request: Request, bucket: str, path: str = "") -> Response:
         key = key_of(path)
-        depth = depth_of(request)
+        depth = depth_of(request, self.config.webdav_depth_infinity)
         find = find_of(parse(request.body(MAX_BODY).read_all()))
         tree = self._open(request, bucket, "read", key)
         answer = MultiStatus()
@@ -136,11 +138,19 @@ class WebDavFace(Face):
             return _multistatus(answer)
 
         def members() -> Iterator[Union[Resource, str]]:
-            """The collection's members, a page of keys read at a time as the answer is sent."""
-            folder_href = href(BASE, [bucket] + [part for part in prefix.split("/") if part], True)
+            """The collection's members (with Depth infinity, everything
+            under it), a page of keys read at a time as the answer is sent."""
             rows = FileRows(find, self.locking.live(bucket, []), owncloud.CHECKSUMS)
-            for name, member in tree.children(prefix):
-                path = prefix + name
+            hrefs: Dict[str, str] = {}
+            listed = ((prefix + name, member) for name, member in tree.children(prefix)) if depth == "1" else \
+                tree.everything(prefix)
+            for path, member in listed:
+                folder, _, name = path.rstrip("/").rpartition("/")
+                folder_href = hrefs.get(folder)
+                if folder_href is None:
+                    hrefs.clear()  # (a listing's folders come one after another: keep one)
+                    folder_href = hrefs[folder] = href(BASE, [bucket] + [p for p in folder.split("/") if p], True)
+                name += "/" if path.endswith("/") else ""
                 locks = locks_of(path)
                 if name.endswith("/"):
                     yield _collection(bucket, path, member or True, self.locking.live(bucket, locks))

@@ -52,11 +52,14 @@ def destination_of(request: Request, base: str) -> Tuple[str, str]:
     return key_of(bucket), key_of(rest)
 
 
-def depth_of(request: Request) -> str:
-    """A PROPFIND's Depth: 0 or 1 (``infinity``, the default, is refused:
-    403 ``propfind-finite-depth``)."""
+def depth_of(request: Request, infinity: bool = False) -> str:
+    """A PROPFIND's Depth: 0, 1, or ``infinity`` (the default) where
+    ``infinity`` is allowed (``--webdav-depth-infinity``); else it is
+    refused: 403 ``propfind-finite-depth``."""
     depth = request.headers.get("Depth", "infinity").strip().lower()
-    if depth not in ("0", "1"):
+    if depth not in ("0", "1") and not (infinity and depth == "infinity"):
+        if depth != "infinity":
+            raise BadRequest("a PROPFIND's Depth is 0, 1 or infinity")
         raise FiniteDepth()
     return depth
 
@@ -94,4 +97,5 @@ def creatable(key: str, macos_files: str) -> str:
 
 class FiniteDepth(Forbidden):
     def __init__(self) -> None:
-        super().__init__("PROPFIND answers Depth 0 and 1 only (propfind-finite-depth)")
+        super().__init__("PROPFIND answers Depth 0 and 1 only (propfind-finite-depth; "
+                         "the operator may allow infinity: --webdav-depth-infinity)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import Callable, Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ...catalog.handle import BucketHandle, Described
 from ...catalog.keys import Entry
@@ -76,6 +76,27 @@ class Tree:
             if not page.truncated:
                 return
             after = page.last
+
+    def everything(self, prefix: str) -> Iterator[Tuple[str, Optional[Entry]]]:
+        """Every file and collection under the collection ``prefix`` (not
+        itself), as ``(path, entry)``: each collection (its path ending
+        ``/``, its marker's entry or None) before what it holds, a page of
+        keys at a time. Keys under one folder come together in key order,
+        so only the folders of the last key are remembered."""
+        chain: List[str] = []  # the folders of the last key, outermost first
+        for key, entry in self.under(prefix):
+            if key == prefix:
+                continue  # (the collection's own marker)
+            parts = key[len(prefix):].split("/")
+            while chain and not key.startswith(chain[-1]):
+                chain.pop()
+            for depth in range(1, len(parts)):
+                folder = prefix + "/".join(parts[:depth]) + "/"
+                if folder not in chain:
+                    chain.append(folder)
+                    yield folder, entry if folder == key else None
+            if not key.endswith("/"):
+                yield key, entry
 
     def make_collection(self, prefix: str, props: Optional[dict] = None) -> Entry:
         """The collection's marker written: an empty object."""
