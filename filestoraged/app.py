@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 from .config import Config
-from .errors import FileStoreError
+from .errors import FileStoreError, WrongPort
 from .storage.disk.backend import DiskBackend
 from .faces.data import DataFace
 from .faces.files import FilesFace
@@ -34,6 +34,7 @@ from .base.periodic import Periodic
 from .deployment import deployment_for
 from .pages import error_page
 from .metrics import Metrics
+from .web import wrong_port
 from .web.messages import Request, Response, error_response
 from .web.router import Router
 from .web.site import Site
@@ -126,8 +127,10 @@ class App:
         self.router = Router()
         # Failures as pages for browsers (None: JSON for everyone, as the drop-in mode answers).
         self.error_page: Optional[Callable] = None if config.kv_at_root else error_page
+        self.ports: Dict[str, int] = {}  # the ports its servers listen on, by site ("main", "s3")
         self.site = Site("main", self.router, self.access.grant, self.answer_failure,
-                         lambda host: (self.access.resolve(host, config.trusted_proxy), self.access.why))
+                         lambda host: (self.access.resolve(host, config.trusted_proxy), self.access.why),
+                         check_port=lambda headers, query: wrong_port.check_main(headers, query, self.ports.get("s3")))
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
             faces: tuple = (KVFace(self, prefix=""),)
         else:
@@ -148,6 +151,10 @@ class App:
         """The main faces' answer to a failure: ``{"error", "message"}`` as
         JSON, or a page to a browser (``headers``: the request's, None when
         its head itself failed)."""
+        if isinstance(error, WrongPort):  # an S3 client's request: told in S3's XML
+            from .s3api.answers import error_answer
+
+            return error_answer(error, target.partition("?")[0], request.identify() if request else "-")
         answer = error_response(error)
         if self.error_page is not None and headers is not None and prefers_html(headers):
             return self.error_page(answer.status, answer.data["message"], answer.headers)

@@ -98,6 +98,12 @@ class Misdirected(FileStoreError):
     message = "misdirected request"
 
 
+class WrongPort(Misdirected):
+    """A request for the daemon's other port (``web.wrong_port``): an S3
+    client's signed request on the main port, or a request with a token on
+    the S3 API's; the message names the right one."""
+
+
 class Forbidden(FileStoreError):
     """The caller is known but not allowed (e.g. a wrong delete token)."""
 
@@ -320,6 +326,7 @@ LOG_LEVELS: Dict[Type[FileStoreError], int] = {
     NotImplementedHere: logging.INFO,
     VersionNotSupported: logging.INFO,
     ElsewhereDestination: logging.INFO,
+    WrongPort: logging.INFO,
 }
 
 

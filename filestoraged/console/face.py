@@ -282,6 +282,7 @@ class ConsoleFace(Changes, Face):
         token = self.sessions.find(cookie(request.headers, COOKIE))
         if token is None:
             raise SignIn()
+        request.actor = token.name  # (the access line names the session's token)
         return token, token.name
 
     def _share_terms(self, token: Optional[Token]) -> Optional[Tuple[int, int]]:

@@ -19,9 +19,10 @@ from ..access.gate import FORWARDING_HEADERS, resolve_mode
 from ..access.s3keys import server_key
 from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.names import object_key
-from ..errors import BadRequest, FileStoreError, NotImplementedHere
+from ..errors import BadRequest, FileStoreError, NotImplementedHere, WrongPort
 from ..storage.names import repository
-from ..web.messages import Request, Response
+from ..web import wrong_port
+from ..web.messages import Request, Response, error_response
 from ..web.router import Router
 from ..web.site import Site
 from . import answers
@@ -179,7 +180,8 @@ class S3Face:
         # A bucket's path may end with a slash (minio-go and s3cmd send /BUCKET/).
         for pattern in ("/", "/{bucket}", "/{bucket}/", "/{bucket}/{key...}"):
             router.add(pattern, "s3", handlers, needs, head=False, query=None)
-        return Site("s3", router, self.app.access.grant, self.answer_failure, self.resolve, ready_made=False)
+        return Site("s3", router, self.app.access.grant, self.answer_failure, self.resolve, ready_made=False,
+                    check_port=lambda headers, query: wrong_port.check_s3(headers, query, self.app.ports.get("main")))
 
     def resolve(self, host: str) -> Tuple[str, str]:
         self.mode, self.why = resolve_mode(self.app.config.auth, host, self.app.config.trusted_proxy)
@@ -213,6 +215,7 @@ class S3Face:
         mode = self.mode_for(request.headers)
         caller = self.signatures.caller(request.method, request.path, request.raw_query, request.headers,
                                         mode, request.client)
+        request.actor = caller.name
         if bucket is not None:
             bucket = _bucket(bucket)
         if key is not None:
@@ -232,6 +235,8 @@ class S3Face:
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:
+        if isinstance(error, WrongPort):  # a request of the main port's clients: told as they read it
+            return error_response(error)
         path = target.partition("?")[0]
         request_id = request.identify() if request is not None else "-"
         answer = answers.error_answer(error, _decoded(path, strict=False), request_id)

@@ -68,9 +68,11 @@ class Exchange:
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
             request_id = self.parsed.request_id if self.parsed is not None else None
-            access_line('%s "%s %s" %d %d %.1fms%s' % (client, command, log_target(path), self.status,
-                                                        self.bytes_out, duration * 1000,
-                                                        " id=" + request_id if request_id else ""))
+            token = self.parsed.acted_as() if self.parsed is not None else None
+            access_line('%s "%s %s" %d %d %.1fms%s%s' % (client, command, log_target(path), self.status,
+                                                          self.bytes_out, duration * 1000,
+                                                          " id=" + request_id if request_id else "",
+                                                          " token=" + token if token else ""))
         metrics.request(self.face, command, self.status, received, self.bytes_out, duration)
         if self.parsed is not None and self.parsed.operation is not None:
             metrics.s3_request(self.parsed.operation, self.status)
@@ -173,6 +175,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             if not self.host_known:
                 access.hosts.check(self.reached_as())  # Misdirected (421), naming the name
+            site.check_port(self.headers, query)  # WrongPort (421), naming the right one
             handler, captures, self.exchange.face, need = site.router.match(self.command, path)
             if query:
                 site.router.check_query(path, query)

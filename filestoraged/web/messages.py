@@ -43,6 +43,9 @@ class Request:
         self.grant = grant
         self.body_opened: Optional[RequestBody] = None
         self.request_id: Optional[str] = None  # see ``identify``
+        # The name of the token a face proved otherwise than by its secret
+        # in the headers (the S3 API's signature): see ``acted_as``.
+        self.actor: Optional[str] = None
         # What a face took the request for, where it names operations (the
         # S3 API's: PutObject ...): counted by it in /metrics.
         self.operation: Optional[str] = None
@@ -58,6 +61,11 @@ class Request:
             # generator, no system call a request.
             self.request_id = "%016x" % random.getrandbits(64)
         return self.request_id
+
+    def acted_as(self) -> Optional[str]:
+        """The name of the live token the request used (never its secret):
+        the one a face proved, else the one its headers carry; None without one."""
+        return self.actor if self.actor is not None else self.grant.holder()
 
     @property
     def raw_query(self) -> str:

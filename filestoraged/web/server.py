@@ -110,6 +110,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self.socket = listen_socket
         self.server_address = listen_socket.getsockname()
         host, port = self.server_address[:2]
+        app.ports[self.site.name] = port  # (a request for the other port is told this one: web.wrong_port)
         mode, why = self.site.resolve(host)
         # DEBUG: the start line (workers.startup) says it once, for all workers.
         log.debug("listening on %s://%s:%d (%s, backend %s, access control %s: %s)", self.scheme, host, port,

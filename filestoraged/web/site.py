@@ -27,5 +27,7 @@ class Site:
     answer_failure: Callable[[BaseException, Optional[object], str, Optional[Request]], Response]
     # Settle the access mode for the address the server listens on: ``(mode, why)``.
     resolve: Callable[[str], Tuple[str, str]]
+    # Refuse a request meant for the daemon's other port (``wrong_port``): its headers, its query.
+    check_port: Callable[[object, str], None] = lambda headers, query: None
     # Plain GETs of hot small objects may be answered ready-made (see response_cache).
     ready_made: bool = True

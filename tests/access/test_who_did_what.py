@@ -1,0 +1,58 @@
+"""Who did what: the access line of a request that used a token names the
+token (never its secret), on every face: a bearer token on the main port,
+an S3 signature's key pair, a console session."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unittest
+from urllib.parse import urlencode
+
+from ..s3api_support import BotoCase
+
+
+class WhoDidWhatTests(BotoCase):
+    def line_of(self, request: str, action) -> str:
+        """The access line of ``request`` (``"METHOD /path"``) that
+        ``action`` sends, waited for (it is written once its answer is out)
+        with a deadline; lines of earlier requests may come first."""
+        with self.assertLogs("filestoraged.access", "INFO") as logs:
+            action()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                found = [line.split(":", 2)[2] for line in logs.output if '"%s"' % request in line]
+                if found:
+                    return found[0]
+                time.sleep(0.01)
+        self.fail("no access line for %s in %s" % (request, logs.output))
+
+    def test_a_delete_names_its_token_on_every_face(self):
+        _, secret = self.app.tokens.create(["data:shelf:*"], "cleaner")
+        self.admin.create_bucket(Bucket="shelf")
+        oid = hashlib.sha256(b"old report").hexdigest()
+        self.request("PUT", "/data/shelf", b"old report", {"Authorization": "Bearer " + secret})
+        line = self.line_of("DELETE /data/shelf/" + oid, lambda: self.request(
+            "DELETE", "/data/shelf/" + oid, headers={"Authorization": "Bearer " + secret}))
+        self.assertRegex(line, r" 200 .* token=cleaner$")
+        self.assertNotIn(secret, line)
+
+        s3 = self.client(key_pair=self.key_pair("data:shelf:*", name="s3-cleaner"))
+        s3.put_object(Bucket="shelf", Key="draft.txt", Body=b"draft")
+        line = self.line_of("DELETE /shelf/draft.txt", lambda: s3.delete_object(Bucket="shelf", Key="draft.txt"))
+        self.assertRegex(line, r" 204 .* token=s3-cleaner$")
+
+    def test_a_console_session_is_named_by_its_token_and_no_token_by_nothing(self):
+        _, secret = self.app.tokens.create(["admin"], "ops")
+        signed = self.request("POST", "/console/sign-in", urlencode({"token": secret}).encode(),
+                              {"Content-Type": "application/x-www-form-urlencoded",
+                               "Sec-Fetch-Site": "same-origin"})
+        cookie = re.match(r"fsd_console=[^;]+", signed.headers["Set-Cookie"]).group(0)
+        line = self.line_of("GET /console", lambda: self.request("GET", "/console", headers={"Cookie": cookie}))
+        self.assertTrue(line.endswith(" token=ops"), line)
+        self.assertNotIn("token=", self.line_of("GET /healthz", lambda: self.request("GET", "/healthz")))
+
+
+if __name__ == "__main__":
+    unittest.main()
