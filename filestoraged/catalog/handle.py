@@ -60,9 +60,12 @@ class Described:
 
 
 class BucketHandle:
-    def __init__(self, app, bucket: Bucket) -> None:
+    def __init__(self, app, bucket: Bucket, maker: Optional[str] = None) -> None:
+        """``maker``: the name of the token the writes are made by (kept
+        with each entry they make; None: no token)."""
         self.app = app
         self.bucket = bucket
+        self.maker = maker
 
     @classmethod
     def open(cls, app, name: str, request=None) -> "BucketHandle":
@@ -74,7 +77,7 @@ class BucketHandle:
             return cls(app, app.buckets.require(name))
         found = request.looked_up.get("bucket")
         if found is None or found.name != name:
-            found = request.looked_up["bucket"] = cls(app, app.buckets.require(name))
+            found = request.looked_up["bucket"] = cls(app, app.buckets.require(name), request.acted_as())
         return found
 
     @property
@@ -122,7 +125,8 @@ class BucketHandle:
         commit's (``Keyspace.name``)."""
         return Entry(oid, size, etag, self.app.records.now(), described.content_type, dict(described.headers),
                      dict(described.meta), dict(checksums or {}), parts, part_sizes, part_checksums,
-                     lock=described.lock, tags=described.tags, acl=described.acl, props=described.props)
+                     lock=described.lock, tags=described.tags, acl=described.acl, props=described.props,
+                     maker=self.maker)
 
     # -- writes ---------------------------------------------------------------------
 

@@ -27,8 +27,9 @@ class Entry:
     stored with, its ``x-amz-meta-*`` (lower-case names, as sent), the
     checksums its upload was checked against (``crc32``, ``sha1``: base64;
     a multipart upload's composite ones end ``-<parts>``), a multipart
-    object's parts: their sizes and, made with a checksum, theirs; and its
-    tags (S3 object tagging), in the order of their keys."""
+    object's parts: their sizes and, made with a checksum, theirs; its
+    tags (S3 object tagging), in the order of their keys; and who wrote it
+    (the token's name: who did what)."""
 
     oid: str
     size: int
@@ -46,6 +47,7 @@ class Entry:
     tags: Optional[Dict[str, str]] = None  # its tags (None: none)
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``; None: private)
     props: Optional[Dict[str, str]] = None  # WebDAV dead properties: Clark name to the element's XML (None: none)
+    maker: Optional[str] = None  # the name of the token that wrote it (None: none, or written before it was kept)
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
@@ -57,7 +59,7 @@ class Entry:
                  "content_type": self.content_type, "headers": dict(self.headers), "meta": dict(self.meta),
                  "checksums": dict(self.checksums), "parts": self.parts,
                  "part_sizes": None if self.part_sizes is None else list(self.part_sizes)}
-        for name in ("part_checksums", "version", "lock", "tags", "acl", "props"):  # most have none: kept small
+        for name in ("part_checksums", "version", "lock", "tags", "acl", "props", "maker"):  # most: none, kept small
             field_value = getattr(self, name)
             if field_value is not None:
                 value[name] = list(field_value) if name == "part_checksums" else (
@@ -87,7 +89,7 @@ class Entry:
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
                    _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"), get("tags"),
-                   get("acl"), get("props"))
+                   get("acl"), get("props"), get("maker"))
 
 
 @dataclass(frozen=True)

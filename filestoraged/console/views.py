@@ -180,6 +180,8 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
             ("ETag", "<code>%s</code>" % escape(entry.etag)), ("SHA-256", "<code>%s</code>" % escape(entry.oid))]
     if version is not None or entry.version:
         rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
+    if entry.maker:
+        rows.append(("Written by", "the token <code>%s</code>" % escape(entry.maker)))
     if entry.tags:
         rows.append(("Tags", ", ".join("%s=%s" % (escape(name), escape(value)) for name, value in entry.tags.items())))
     facts = "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows)
@@ -191,10 +193,12 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
                                                                                key=key, version=version)
     older = ""
     if versions:
-        items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s</li>' % (
+        items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s%s</li>' % (
             link("/console/object", bucket=bucket, key=key, version=item.id), escape(item.id),
             "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
-            escape(formatdate(item.modified, usegmt=True))) for item in versions)
+            escape(formatdate(item.modified, usegmt=True)),
+            ", by <code>%s</code>" % escape(item.entry.maker) if item.entry and item.entry.maker else "")
+            for item in versions)
         older = '<div class="card"><h2>Older versions</h2><ul>%s</ul></div>' % items
     rename = ('<div class="card"><form method="post" action="/console/copy"><input type="hidden" name="bucket" '
               'value="%s"><input type="hidden" name="key" value="%s"><label for="target">Copy or move to</label>'

@@ -54,5 +54,26 @@ class WhoDidWhatTests(BotoCase):
         self.assertNotIn("token=", self.line_of("GET /healthz", lambda: self.request("GET", "/healthz")))
 
 
+class MakersTests(BotoCase):
+    def test_a_version_keeps_who_wrote_it_and_the_console_shows_it(self):
+        self.admin.create_bucket(Bucket="docs")
+        self.admin.put_bucket_versioning(Bucket="docs", VersioningConfiguration={"Status": "Enabled"})
+        alice = self.client(key_pair=self.key_pair("data:docs:*", name="alice"))
+        first = alice.put_object(Bucket="docs", Key="plan.txt", Body=b"alice's plan")["VersionId"]
+        _, bob = self.app.tokens.create(["data:docs:*"], "bob")
+        self.assertEqual(self.request("PUT", "/dav/docs/plan.txt", b"bob's plan",
+                                      {"Authorization": "Bearer " + bob}).status, 204)
+        self.assertEqual(self.app.keys.get("docs", "plan.txt").maker, "bob")
+        self.assertEqual(self.app.versions.find("docs", "plan.txt", first).entry.maker, "alice")
+        _, secret = self.app.tokens.create(["admin"], "ops")
+        signed = self.request("POST", "/console/sign-in", urlencode({"token": secret}).encode(),
+                              {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"})
+        cookie = {"Cookie": re.match(r"fsd_console=[^;]+", signed.headers["Set-Cookie"]).group(0)}
+        page = self.request("GET", "/console/object?" + urlencode({"bucket": "docs", "key": "plan.txt"}),
+                            headers=cookie).body.decode()
+        self.assertIn("<dt>Written by</dt><dd>the token <code>bob</code></dd>", page)
+        self.assertIn(", by <code>alice</code></li>", page)
+
+
 if __name__ == "__main__":
     unittest.main()
