@@ -175,7 +175,7 @@ class BucketHandle:
         if repository is not None:
             raise Forbidden("the repository %s is append-only (--restic-append-only): %s is never removed"
                             % (repository, key[:200])).as_s3("AccessDenied")
-        return self.app.keyspace.forget(self.bucket, key, version_id, bypass, condition)
+        return self.app.keyspace.forget(self.bucket, key, version_id, bypass, condition, self.maker)
 
     def amend(self, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:
         """A version's lock, tags or ACL changed, as ``Keyspace.amend``."""

@@ -10,7 +10,7 @@ one compare-and-swap of one record, on every kind of records.
 - ``older``: every other version, newest first, as a short item: an
   object ``{"id", "oid", "at"}``, whose entry is the record
   ``s3/versions/<bucket>/<encoded key>,<at>``; a delete marker
-  ``{"id", "marker": <when made>}``. Where the newest version is a delete
+  ``{"id", "marker": <when made>}`` (and ``"by"``: the token that made it). Where the newest version is a delete
   marker, the head holds no entry and ``older`` begins with the marker.
 
 A version is there exactly when its head lists it. A version record is
@@ -166,14 +166,15 @@ def written(old: Head, entry: Entry, versioning: str) -> Next:
     return Next(Head(entry, older), spills, _dropped(old.older, older))
 
 
-def deleted(old: Head, versioning: str, marker_id: Optional[str], now: float) -> Next:
+def deleted(old: Head, versioning: str, marker_id: Optional[str], now: float, by: Optional[str] = None) -> Next:
     """A delete without a version id over ``old``: the current object gone
     or kept, and where the bucket keeps versions a delete marker (id
-    ``marker_id``, None for ``null``) made newest."""
+    ``marker_id``, None for ``null``; ``by``: the name of the token that
+    deleted, kept with it) made newest."""
     spills: List[Tuple[str, Entry]] = []
     older = _kept(old, list(old.older), spills, versioning, delete=True)
     if change(versioning, old.current, delete=True).marker:
-        older.insert(0, {"id": marker_id or NULL, "marker": now})
+        older.insert(0, {"id": marker_id or NULL, "marker": now, **({"by": by} if by else {})})
     return Next(Head(None, older), spills, _dropped(old.older, older), gone=old.current)
 
 

@@ -154,7 +154,8 @@ class Keyspace:
         return self.versions.find(bucket, key, version_id, head)
 
     def forget(self, bucket: Bucket, key: str, version_id: Optional[str] = None, bypass: bool = False,
-               condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
+               condition: Optional[Callable[[Optional[Entry]], None]] = None, by: Optional[str] = None
+               ) -> Forgotten:
         """DeleteObject: without ``version_id``, the key names nothing (in a
         versioned bucket, a delete marker is its newest version); with it,
         that version is gone for good, and where it was the newest, the
@@ -162,7 +163,8 @@ class Keyspace:
         (``retention.guard``; ``bypass``: a GOVERNANCE retention may be
         bypassed). Deleting what is not there is no error, as in S3.
         ``condition(entry)``: raises where the version about to go may not
-        (None for a delete marker), judged on the very head swapped."""
+        (None for a delete marker), judged on the very head swapped. ``by``:
+        the name of the token that deletes (kept with a delete marker)."""
         judge = condition or (lambda entry: None)
         name = bucket.name
         if version_id is None:
@@ -176,7 +178,8 @@ class Keyspace:
                 rule = change(now.versioning, old.current, delete=True)
                 if old.current is None and (not rule.marker or (condition is not None and not old.older)):
                     return None  # nothing to remove, nor to mark (nothing to judge a condition on)
-                return deleted(old, now.versioning, new_version_id() if rule.new_id else None, self.records.now())
+                return deleted(old, now.versioning, new_version_id() if rule.new_id else None, self.records.now(),
+                               by)
         else:
             version_id = checked_id(version_id)
             what = "version %s of %s" % (version_id, key[:200])

@@ -30,6 +30,12 @@ class Version:
     modified: float
     entry: Optional[Entry]
     sort: str = ""
+    marker_by: Optional[str] = None  # a delete marker's: the name of the token that made it
+
+    @property
+    def maker(self) -> Optional[str]:
+        """The name of the token that made this version (None: not known)."""
+        return self.entry.maker if self.entry is not None else self.marker_by
 
     @property
     def marker(self) -> bool:
@@ -155,7 +161,7 @@ class Versions:
     def version_of(self, bucket: str, key: str, item: dict) -> Version:
         """The version an older item of ``key``'s head lists (its record read)."""
         if is_marker(item):
-            return Version(key, item["id"], float(item["marker"]), None, item_sort(item))
+            return Version(key, item["id"], float(item["marker"]), None, item_sort(item), item.get("by"))
         entry = self.entry_at(bucket, key, item["at"])
         return Version(key, item["id"], entry.modified, entry, item_sort(item))
 

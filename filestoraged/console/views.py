@@ -197,7 +197,7 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
             link("/console/object", bucket=bucket, key=key, version=item.id), escape(item.id),
             "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
             escape(formatdate(item.modified, usegmt=True)),
-            ", by <code>%s</code>" % escape(item.entry.maker) if item.entry and item.entry.maker else "")
+            ", by <code>%s</code>" % escape(item.maker) if item.maker else "")
             for item in versions)
         older = '<div class="card"><h2>Older versions</h2><ul>%s</ul></div>' % items
     rename = ('<div class="card"><form method="post" action="/console/copy"><input type="hidden" name="bucket" '

@@ -73,6 +73,12 @@ class MakersTests(BotoCase):
                             headers=cookie).body.decode()
         self.assertIn("<dt>Written by</dt><dd>the token <code>bob</code></dd>", page)
         self.assertIn(", by <code>alice</code></li>", page)
+        alice.delete_object(Bucket="docs", Key="plan.txt")  # a delete marker, made by alice
+        marker = self.app.versions.of("docs", "plan.txt", 1)[0]
+        self.assertEqual((marker.marker, marker.maker), (True, "alice"))
+        page = self.request("GET", "/console/object?" + urlencode({"bucket": "docs", "key": "plan.txt",
+                                                                   "version": first}), headers=cookie).body.decode()
+        self.assertIn("<dt>Written by</dt><dd>the token <code>alice</code></dd>", page)
 
 
 if __name__ == "__main__":
