@@ -1,6 +1,7 @@
 """How times are written for people and for machines, in one place: ISO
-8601 in UTC for answers and the command line, and a shorter UTC form for
-pages (the page's script shows it in the reader's own time)."""
+8601 in UTC for answers and the command line, and one form for every page,
+UTC said as such (a share link's page shows it in the reader's own time
+too, with its zone, where its script runs)."""
 
 from __future__ import annotations
 
@@ -13,5 +14,11 @@ def iso_utc(timestamp: float) -> str:
 
 
 def readable_utc(timestamp: float) -> str:
-    """``2026-11-23 19:30 UTC``: what a page shows."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """``2026-11-23 19:30:05 UTC``: what a page shows."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def time_element(timestamp: float) -> str:
+    """A page's time: ``readable_utc`` in a ``<time>`` element whose
+    ``datetime`` is the ISO form (HTML, escaped already)."""
+    return '<time datetime="%s">%s</time>' % (iso_utc(timestamp), readable_utc(timestamp))

@@ -7,12 +7,12 @@ records, so a token made here works at once on every face."""
 from __future__ import annotations
 
 import shutil
-from email.utils import formatdate
 from html import escape
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..access.s3keys import secret_of, server_key
 from ..access.tokens import Token
+from ..base.timestamps import time_element
 from ..errors import FileStoreError
 from ..pages import size_text
 from ..web.messages import TextResponse
@@ -37,8 +37,8 @@ def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict
     rows = "".join(
         '<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
             escape(token.name), escape(" ".join(str(scope) for scope in token.scopes)),
-            escape(formatdate(token.created_at, usegmt=True)),
-            escape(formatdate(token.expires_at, usegmt=True)) if token.expires_at else "never",
+            time_element(token.created_at),
+            time_element(token.expires_at) if token.expires_at else "never",
             "<code>%s</code>" % escape(token.s3_key) if token.s3_key else "",
             '<form method="post" action="/console/tokens/revoke"><input type="hidden" name="name" value="%s">'
             '<button type="submit" class="secondary" aria-label="Revoke %s">Revoke</button></form>'

@@ -5,12 +5,11 @@ through ``escape`` and every link through ``link``, never as markup."""
 
 from __future__ import annotations
 
-import time
-from email.utils import formatdate
 from html import escape
 from typing import Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
+from ..base.timestamps import time_element
 from ..catalog.keys import Entry
 from ..catalog.versions import Version
 from ..lfs.locks import Lock
@@ -112,7 +111,7 @@ def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_u
     that may delete in the repository, as ``git lfs unlock --force``)."""
     rows = "".join(
         '<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
-            escape(lock.path), escape(lock.owner), time.strftime("%Y-%m-%d %H:%M", time.gmtime(lock.locked_at)),
+            escape(lock.path), escape(lock.owner), time_element(lock.locked_at),
             '<form method="post" action="/console/repository/unlock"><input type="hidden" name="name" value="%s">'
             '<input type="hidden" name="id" value="%s"><button type="submit" class="secondary" '
             'aria-label="Unlock %s">Unlock</button></form>' % (escape(repo), escape(lock.id), escape(lock.path))
@@ -143,7 +142,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
                      % (escape(name), shown)) if may_delete else ""
             rows.append('<tr><td>%s<a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
                 check, link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
-                time.strftime("%Y-%m-%d %H:%M", time.gmtime(found.modified))))
+                time_element(found.modified)))
         else:
             rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td></tr>' % (
                 link("/console/bucket", name=bucket, prefix=name), shown))
@@ -176,7 +175,7 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     size = size_text(entry.size) + (" (%d bytes)" % entry.size if entry.size >= 1024 else "")
     rows = [("Key", escape(key)), ("Size", size),
             ("Type", escape(entry.content_type or "binary/octet-stream")),
-            ("Modified", escape(formatdate(entry.modified, usegmt=True))),
+            ("Modified", time_element(entry.modified)),
             ("ETag", "<code>%s</code>" % escape(entry.etag)), ("SHA-256", "<code>%s</code>" % escape(entry.oid))]
     if version is not None or entry.version:
         rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
@@ -196,7 +195,7 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
         items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s%s</li>' % (
             link("/console/object", bucket=bucket, key=key, version=item.id), escape(item.id),
             "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
-            escape(formatdate(item.modified, usegmt=True)),
+            time_element(item.modified),
             ", by <code>%s</code>" % escape(item.maker) if item.maker else "")
             for item in versions)
         older = '<div class="card"><h2>Older versions</h2><ul>%s</ul></div>' % items
@@ -296,7 +295,7 @@ def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[s
                         escape(made_link.filename or "(no name)"), escape(url), escape(url),
                         size_text(made_link.size), made_link.downloads, made_link.max_downloads,
                         "yes" if made_link.has_password else "none",
-                        time.strftime("%Y-%m-%d %H:%M", time.gmtime(made_link.expires_at)), state, end))
+                        time_element(made_link.expires_at), state, end))
     table = ('<table><caption class="muted">Share links made with this token</caption><thead><tr>'
              '<th scope="col">File and link</th><th scope="col">Size</th><th scope="col">Downloads</th>'
              '<th scope="col">Password</th><th scope="col">Expires (UTC)</th><th scope="col">State</th>'

@@ -8,21 +8,22 @@ from __future__ import annotations
 from html import escape
 from typing import Optional
 
-from ..base.timestamps import iso_utc, readable_utc
+from ..base.timestamps import time_element
 from ..web.messages import TextResponse
 from . import page, size_text
 
 
-# The expiry in the reader's own time zone (the page says UTC without script).
+# The expiry in the reader's own time, its zone named (the page says UTC without script).
 LOCAL_TIME = """
-for (const t of document.querySelectorAll("time[data-utc]")) {
-  const d = new Date(t.dataset.utc); if (!isNaN(d)) t.textContent = d.toLocaleString(); }
+for (const t of document.querySelectorAll("time[datetime]")) {
+  const d = new Date(t.dateTime);
+  if (!isNaN(d)) t.textContent = d.toLocaleString(undefined, {timeZoneName: "short"}); }
 """
 
 
 def landing_page(link, message: Optional[str] = None, status: int = 200) -> TextResponse:
     name = link.filename or "download"
-    expires = '<time data-utc="%s">%s</time>' % (iso_utc(link.expires_at), escape(readable_utc(link.expires_at)))
+    expires = time_element(link.expires_at)
     rows = (("Size", escape(size_text(link.size))), ("Type", escape(link.content_type or "application/octet-stream")),
             ("Expires", expires), ("Downloads left", escape(str(link.downloads_left))))
     details = "".join("<dt>%s</dt><dd>%s</dd>" % (escape(a), b) for a, b in rows)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Dict
 
-from ..base.timestamps import readable_utc
+from ..base.timestamps import time_element
 from ..web.messages import TextResponse
 from . import page, size_text
 
@@ -28,7 +28,8 @@ function human(n) { const u = ["bytes", "KiB", "MiB", "GiB"]; let i = 0;
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + " " + u[i]; }
 function show(id, text) { document.getElementById(id).textContent = text; }
 function fail(text) { status.hidden = true; failed.textContent = text; failed.hidden = false; failed.focus(); }
-function local(iso) { const d = new Date(iso); return isNaN(d) ? iso : d.toLocaleString(); }
+function local(iso) {
+  const d = new Date(iso); return isNaN(d) ? iso : d.toLocaleString(undefined, {timeZoneName: "short"}); }
 // What went wrong, in words a person can act on (the server's message names headers and codes).
 function plain(code, answer) {
   if (code === 401) return "This server asks for an API token: paste one in the first field and try again.";
@@ -209,7 +210,7 @@ def _when(iso: str) -> str:
         stamp = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         return escape(iso)
-    return escape(readable_utc(stamp))
+    return time_element(stamp)
 
 
 def result_page(answer: Dict[str, object], max_downloads: object = None) -> TextResponse:
