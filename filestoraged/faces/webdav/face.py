@@ -32,8 +32,7 @@ from urllib.parse import quote
 from ...access.scopes import Need, Scope
 from ...catalog.handle import BucketHandle, Described
 from ...catalog.keys import Entry
-from ...errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound, \
-    PreconditionFailed, Unauthorized, UnsupportedMediaType
+from ...errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound, UnsupportedMediaType
 from ...storage.names import repository
 from ...uploads.sources import raw_upload
 from ...uploads.targets import Digested, S3KeyTarget
@@ -42,13 +41,14 @@ from ...web.router import Router
 from .. import Face
 from . import owncloud, windows
 from .locking import Locking
+from .moves import Moves
 from .props import (MAX_BODY, MAX_PROPS, PROTECTED, XML_TYPE, FileRows, MultiStatus, Resource, changes_of, find_of,
                     href, live_of, parse)
-from .paths import copy_depth_of, creatable, depth_of, destination_of, folder_of, key_of, overwrite_of, parent_of
+from .paths import creatable, depth_of, folder_of, key_of, parent_of
+from .signin import require
 from .tree import Tree
 
 BASE = "/dav/"
-CHALLENGE = 'Basic realm="filestoraged", charset="UTF-8"'
 METHODS = ("OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "GET", "HEAD", "PUT", "DELETE", "COPY", "MOVE", "LOCK",
            "UNLOCK")
 
@@ -57,6 +57,7 @@ class WebDavFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.locking = Locking(app.records, BASE, self._etag_of, app.config.webdav_macos_files)
+        self.moves = Moves(BASE, self._open, self._guard, self.locking, app.config.webdav_macos_files)
 
     def register(self, router: Router) -> None:
         # Every access is judged per key once the path is read: the routes ask nothing themselves.
@@ -76,7 +77,7 @@ class WebDavFace(Face):
     # -- what a path names ------------------------------------------------------------
 
     def _open(self, request: Request, bucket: str, verb: str, key: str) -> Tree:
-        _require(request, Need(Scope("data", verb, bucket, key or None), public=verb == "read"))
+        require(request, Need(Scope("data", verb, bucket, key or None), public=verb == "read"))
         return Tree(BucketHandle.open(self.app, bucket, request))
 
     def _guard(self, request: Request, bucket: str, changed: List[str], members_of: Iterable[str] = (),
@@ -109,7 +110,7 @@ class WebDavFace(Face):
         answer = MultiStatus()
         answer.found(Resource(BASE, live_of(True, name="dav")), find)
         if depth == "1":
-            _require(request, None)
+            require(request, None)
             for bucket in self.app.buckets.all():
                 if request.grant.allows(Scope("data", "read", bucket.name)):
                     answer.found(Resource(href(BASE, [bucket.name], True), live_of(True, name=bucket.name)), find)
@@ -304,82 +305,10 @@ class WebDavFace(Face):
         return self.locking.unlock(request, bucket, key, self._open(request, bucket, "write", key))
 
     def copy(self, request: Request, bucket: str, path: str = "") -> Response:
-        return self._transfer(request, bucket, path, move=False)
+        return self.moves.carry_out(request, bucket, path, move=False)
 
     def move(self, request: Request, bucket: str, path: str = "") -> Response:
-        return self._transfer(request, bucket, path, move=True)
-
-    def _transfer(self, request: Request, bucket: str, path: str, move: bool) -> Response:
-        """COPY or MOVE: the source's keys given their names at the
-        ``Destination`` (no byte copied within a bucket), then, for a move,
-        deleted from the source, key by key."""
-        key = key_of(path)
-        to_bucket, to_key = destination_of(request, BASE)
-        overwrite = overwrite_of(request)
-        shallow = copy_depth_of(request) == "0"
-        source = self._open(request, bucket, "delete" if move else "read", key)
-        entry = source.file(key)
-        prefix = None if entry is not None else folder_of(key)
-        if entry is None and (not prefix or not source.collection(prefix)):
-            raise NotFound("nothing at %s in %s" % (key[:200], bucket)) if prefix else Forbidden(
-                "a bucket is copied through S3, not COPY")
-        target = self._open(request, to_bucket, "create", to_key)
-        to_prefix = folder_of(to_key)
-        if (bucket, prefix or key) == (to_bucket, to_prefix if prefix else to_key) or (
-                prefix and to_bucket == bucket and to_prefix.startswith(prefix)):
-            raise Forbidden("the destination is the source, or inside it")
-        if not to_key:
-            raise Forbidden("a bucket's root is not a destination")
-        if not target.collection(parent_of(to_key.rstrip("/"))):
-            raise Conflict("the collection %s does not exist" % parent_of(to_key.rstrip("/"))[:200])
-        replaced = target.file(to_key.rstrip("/"))
-        existed = replaced is not None or bool(target.collection(to_prefix))
-        if not existed:
-            creatable(to_prefix if prefix else to_key, self.config.webdav_macos_files)
-        if move:
-            self._guard(request, bucket, [prefix or key], [parent_of(prefix or key)], [prefix] if prefix else [])
-        else:
-            self._guard(request, bucket, [], resource=prefix or key)  # the If header's conditions, on the source
-        destination = to_prefix if prefix else to_key.rstrip("/")
-        self._guard(request, to_bucket, [destination], [parent_of(destination)], [to_prefix] if existed else [],
-                    judge=False)
-        if existed and not overwrite:
-            raise PreconditionFailed(message="%s exists and Overwrite is F" % to_key[:200])
-        if existed:
-            _require(request, Need(Scope("data", "delete", to_bucket, to_key)))
-            if replaced is not None:
-                target.handle.delete(to_key.rstrip("/"))
-            else:
-                target.delete_tree(to_prefix)
-        if entry is not None:
-            target.copy(source, entry, to_key.rstrip("/"))
-            if move:
-                source.handle.delete(key)
-                self.locking.drop(bucket, key)
-        elif shallow and not move:
-            marker = source.collection(prefix)  # type: ignore[arg-type]
-            target.make_collection(to_prefix, marker.props if isinstance(marker, Entry) else None)
-        else:
-            target.copy_tree(source, prefix, to_prefix,  # type: ignore[arg-type]
-                             lambda old, new: source.handle.delete(old) if move else None)
-            if move:
-                self.locking.drop(bucket, prefix)  # type: ignore[arg-type]
-        return EmptyResponse(204 if existed else 201, {"Content-Length": "0"})
-
-
-def _require(request: Request, need: Optional[Need]) -> None:
-    """``need`` of the request's token (None: only that a token proved
-    itself where one is needed), with the challenge WebDAV clients answer:
-    HTTP Basic, the token as password."""
-    try:
-        if need is None:
-            request.grant.identify()
-        else:
-            request.grant.require(need)
-    except Unauthorized as refused:
-        refused.challenge = CHALLENGE
-        raise
-
+        return self.moves.carry_out(request, bucket, path, move=True)
 
 def _file(bucket: str, key: str, entry: Entry, more: Dict[str, str], folder_href: str = "") -> Resource:
     """``folder_href``: the href of the collection the file is in, where the caller has it (a listing)."""
