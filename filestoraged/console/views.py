@@ -47,7 +47,7 @@ def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=
     nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
            '<a href="/console/tokens">Tokens</a> · '
            '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
-    return page(status, title, nav + top + body, script, headers=headers)
+    return page(status, title, nav + top + body, script, headers=headers, wide=True)
 
 
 def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:

@@ -22,7 +22,7 @@ STYLE = """
 :root{--fg:#ececf1;--bg:#15161a;--card:#202127;--muted:#b4b6bf;--accent:#8fb4ff;--bad:#ff8a80}}
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-main{max-width:40rem;margin:0 auto;padding:1.5rem 1rem}
+main{max-width:40rem;margin:0 auto;padding:1.5rem 1rem}main.wide{max-width:72rem}
 h1{font-size:1.5rem;margin:0 0 1rem}
 .card{background:var(--card);border-radius:.75rem;padding:1.25rem;box-shadow:0 1px 3px #0002;margin-bottom:1rem}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
@@ -45,7 +45,9 @@ code{overflow-wrap:anywhere}
 [hidden]{display:none}
 table{width:100%;border-collapse:collapse}caption{text-align:left}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #8884;vertical-align:top}
-td:first-child{overflow-wrap:anywhere}td:nth-child(2){white-space:nowrap}
+td{overflow-wrap:anywhere}td form{display:inline}td button{margin-top:0;overflow-wrap:normal;white-space:nowrap}
+@media (max-width:40rem){table,caption,tbody,tr,td{display:block}thead{position:absolute;left:-9999px}
+ tr{padding:.5rem 0;border-bottom:1px solid #8884}td{border:0;padding:.1rem 0}}
 nav{margin-bottom:.75rem}nav a,td a,li a{color:var(--accent)}
 """
 
@@ -55,16 +57,19 @@ def _digest(text: str) -> str:
 
 
 def page(status: int, title: str, body: str, script: Optional[str] = None,
-         headers: Optional[Dict[str, str]] = None) -> TextResponse:
-    """A whole page: ``body`` is HTML already escaped by the caller."""
+         headers: Optional[Dict[str, str]] = None, wide: bool = False) -> TextResponse:
+    """A whole page: ``body`` is HTML already escaped by the caller;
+    ``wide``: as wide as a screen of tables needs (the console), else a
+    column for reading (the upload and share pages)."""
     policy = ("default-src 'none'; style-src %s; img-src data:; form-action 'self'; base-uri 'none'; "
               "frame-ancestors 'none'; connect-src 'self'" % _digest(STYLE))
     if script:
         policy += "; script-src " + _digest(script)
     text = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            "<title>%s · filestoraged</title><style>%s</style></head><body><main>%s</main>%s</body></html>"
-            % (escape(title), STYLE, body, "<script>%s</script>" % script if script else ""))
+            "<title>%s · filestoraged</title><style>%s</style></head><body><main%s>%s</main>%s</body></html>"
+            % (escape(title), STYLE, ' class="wide"' if wide else "", body,
+               "<script>%s</script>" % script if script else ""))
     fields = {"Content-Security-Policy": policy, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     fields.update(headers or {})
     return TextResponse(status, text, "text/html; charset=utf-8", fields)
@@ -75,7 +80,9 @@ def size_text(size: int) -> str:
     value = float(size)
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
-            return ("%d %s" % (value, unit)) if unit == "bytes" else "%.1f %s" % (value, unit)
+            if unit == "bytes":
+                return "1 byte" if size == 1 else "%d bytes" % size
+            return "%.1f %s" % (value, unit)
         value /= 1024
     return "%d bytes" % size
 

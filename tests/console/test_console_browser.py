@@ -234,14 +234,25 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         if "FILESTORAGED_SCREENSHOTS" not in os.environ:
             self.addCleanup(shutil.rmtree, folder, True)
         self.sign_in()
+        # A share link and a token of long names, as the pages that overflowed showed them.
+        body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n\r\nx\r\n--b--\r\n'
+                % (b"quarterly-report-" * 6 + b".pdf"))
+        self.request("POST", "/file", body, {"Content-Type": "multipart/form-data; boundary=b",
+                                             "Authorization": "Bearer " + self.secret})
+        self.app.tokens.create(["data:photos:read", "data:photos/2026/:write", "share:create", "metrics:read"],
+                               "a-token-named-for-a-long-purpose-" + "x" * 20, s3=True)
         pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
-                 ("console-object", "/console/object?bucket=photos&key=2026%2Fdog.jpg"))
+                 ("console-object", "/console/object?bucket=photos&key=2026%2Fdog.jpg"),
+                 ("console-buckets", "/console"), ("console-links", "/console/links"),
+                 ("console-tokens", "/console/tokens"), ("console-store", "/console/store"),
+                 ("console-delete", "/console/delete?bucket=photos&key=notes.txt"))
         for width in (360, 1280):
             self.driver.set_window_size(width, 900)
             for name, path in pages:
                 self.driver.get(self.base + path)
                 self.wait(lambda: self.element("h1").is_displayed(), "the page")
-                self.fits(width)
+                with self.subTest(page=name, width=width):
+                    self.fits(width)
                 shot = os.path.join(folder, "%s-%d.png" % (name, width))
                 self.assertTrue(self.driver.save_screenshot(shot))
                 with open(shot, "rb") as handle:
