@@ -35,11 +35,12 @@ def made_token(app, scopes: List[str], name: str, expires_in: int, s3: bool) -> 
 def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict] = None,
                 error: Optional[str] = None, status: int = 200) -> TextResponse:
     rows = "".join(
-        '<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+        '<tr><td>%s</td><td data-label="Scopes">%s</td><td data-label="Made">%s</td><td data-label="Expires">%s</td>'
+        '<td%s</td><td>%s</td></tr>' % (
             escape(token.name), escape(" ".join(str(scope) for scope in token.scopes)),
             time_element(token.created_at),
             time_element(token.expires_at) if token.expires_at else "never",
-            "<code>%s</code>" % escape(token.s3_key) if token.s3_key else "",
+            ' data-label="S3 key id"><code>%s</code>' % escape(token.s3_key) if token.s3_key else ">",
             '<form method="post" action="/console/tokens/revoke"><input type="hidden" name="name" value="%s">'
             '<button type="submit" class="secondary" aria-label="Revoke %s">Revoke</button></form>'
             % (escape(token.name), escape(token.name))) for token in tokens)

@@ -290,8 +290,9 @@ def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[s
                '<button type="submit" class="secondary" aria-label="End the link to %s">End</button></form>'
                % (escape(made_link.id), escape(made_link.filename or "the file"))) if state == "live" else ""
         url = "%s/file/%s" % (base_url, made_link.id)
-        rows.append('<tr><td>%s<br><a href="%s"><code>%s</code></a></td><td>%s</td><td>%d of %d</td><td>%s</td>'
-                    '<td>%s</td><td>%s</td><td>%s</td></tr>' % (
+        rows.append('<tr><td>%s<br><a href="%s"><code>%s</code></a></td><td data-label="Size">%s</td>'
+                    '<td data-label="Downloads">%d of %d</td><td data-label="Password">%s</td>'
+                    '<td data-label="Expires">%s</td><td data-label="State">%s</td><td>%s</td></tr>' % (
                         escape(made_link.filename or "(no name)"), escape(url), escape(url),
                         size_text(made_link.size), made_link.downloads, made_link.max_downloads,
                         "yes" if made_link.has_password else "none",

@@ -401,7 +401,7 @@ class BrowseTests(ConsoleCase):
         self.assertIn("&lt;i&gt;notes.txt", listed)  # a file name is text, never markup
         self.assertIn("resumed.bin", listed)  # through tus too
         self.assertLess(listed.index(console_link), listed.index(form_link))  # oldest first
-        self.assertIn("<td>0 of 2</td><td>yes</td>", listed)
+        self.assertIn('<td data-label="Downloads">0 of 2</td><td data-label="Password">yes</td>', listed)
         self.assertNotIn(others_link, listed)
         self.assertEqual(self.post("/console/links/end", session, {"id": console_link},
                                    headers={"Sec-Fetch-Site": "cross-site"}).status, 403)
@@ -500,7 +500,7 @@ class AdminTests(ConsoleCase):
     def test_an_admin_makes_and_revokes_tokens_and_sees_the_store(self):
         session = self.session()
         listed = self.page("/console/tokens", session).body.decode()
-        self.assertIn("<td>ops</td><td>admin</td>", listed)
+        self.assertIn('<td>ops</td><td data-label="Scopes">admin</td>', listed)
         made = self.post("/console/tokens", session, {"name": "backup-host", "scopes": "data:backups:create "
                                                       "data:backups:read", "expires_in": "0", "s3": "1"})
         self.assertEqual(made.status, 200, made)
