@@ -54,7 +54,7 @@ class PagesOverHttpTests(ServerCase):
             reply = self.request("GET", path, headers=BROWSER)
             self.assertEqual(reply.status, 200)
             self.assertIn("report.txt", reply.body.decode())
-            self.assertIn("Downloads left</dt><dd>1<", reply.body.decode())
+            self.assertIn('Downloads left</dt><dd><span id="left" data-left="1">1</span><', reply.body.decode())
         self.assertEqual(self.downloads_of(path), 0)
         reply = self.request("GET", path + "?download=1", headers=BROWSER)
         self.assertEqual((reply.status, reply.body), (200, b"the report"))
@@ -224,6 +224,10 @@ class PagesInChromiumTests(BrowserCase):
         self.element("#password").send_keys("right")
         self.element("button[type=submit]").click()
         self.assertEqual(self.saved("holiday photos.bin", len(data)), data)
+        # The page the download left behind tells the truth: no "Wrong password", one download fewer.
+        self.assertNotIn("Wrong password", text_of(self.driver, "main"))
+        self.assertEqual(self.element("#left").text, "1 once this download is done")
+        self.driver.refresh()  # (the form's POST is not sent again: a GET of the page)
 
     def test_a_big_upload_resumes_by_itself_when_the_connection_drops(self):
         # The page is loaded through a proxy that cuts the second PATCH after
