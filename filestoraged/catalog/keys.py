@@ -95,11 +95,11 @@ class Entry:
 @dataclass(frozen=True)
 class Page:
     """One page of a listing, in key order: entries ``(key, Entry)`` and
-    common prefixes (strings) as they come; ``last``: the last key or
-    prefix given, where the next page starts after; ``truncated``: there
-    is more."""
+    common prefixes (strings) as they come, and where deleted keys were
+    asked for, ``(key, None)`` for each; ``last``: the last key or prefix
+    given, where the next page starts after; ``truncated``: there is more."""
 
-    items: List[Tuple[str, Union[Entry, str]]]
+    items: List[Tuple[str, Union[Entry, str, None]]]
     truncated: bool
 
     @property
@@ -122,14 +122,16 @@ class Keys:
         return next(iter(self.records.keys(_bucket(bucket), "", 1)), None) is not None
 
     def page(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "", limit: int = 1000,
-             after_prefix: bool = False) -> Page:
+             after_prefix: bool = False, deleted: bool = False) -> Page:
         """Keys that begin with ``prefix``, after ``after`` (a key; with
         ``after_prefix``, a common prefix given before: everything under it
         is passed), at most ``limit`` items. With a ``delimiter``, the keys
         that hold it after the prefix are given once as their common prefix
         (up to and with the delimiter), as S3 lists them; a common prefix
         that sorts at or before ``after`` is not given again (a v1 marker,
-        which S3 sets to the last common prefix of a page)."""
+        which S3 sets to the last common prefix of a page). ``deleted``: the
+        keys whose newest version is a delete marker are given too, as
+        ``(key, None)`` (else they are not listed, as in S3)."""
         base = _bucket(bucket)
         shared = encode_key(prefix)
         shared = shared[:len(prefix.encode("utf-8")) * 8 // 6]  # the characters every key under it shares
@@ -150,7 +152,8 @@ class Keys:
                         cursor = name
                         continue
                     return Page(items, False)  # past the prefix: sorted, so nothing more
-                if "oid" not in record.value:  # its newest version is a delete marker: not listed
+                gone = "oid" not in record.value  # its newest version is a delete marker
+                if gone and not deleted:
                     cursor = name
                     continue
                 if len(items) == limit:
@@ -162,7 +165,7 @@ class Keys:
                         items.append((common, common))
                     cursor = base + past(common)
                     break  # read again after everything under it
-                items.append((key, Entry.of(record.value)))
+                items.append((key, None if gone else Entry.of(record.value)))
                 cursor = name
         return Page(items, True)
 

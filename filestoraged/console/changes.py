@@ -52,7 +52,7 @@ class Changes:
             raise BadRequest("the form names a bucket and the keys to delete")
         for key in keys:  # every one allowed before any goes
             self._require(token, Scope("data", "delete", bucket, key))
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         for key in keys:
             found.delete(key, None if version is None else checked_id(version))
         folder = keys[0][:keys[0].rfind("/") + 1]
@@ -75,7 +75,7 @@ class Changes:
         self._require(token, Scope("data", "write", bucket, target))
         if moving:
             self._require(token, Scope("data", "delete", bucket, key))
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, None if version is None else checked_id(version))
         found.copy(target, entry, Described.of(entry))
         if moving:
@@ -176,7 +176,7 @@ class Changes:
         may_write = self._may(token, Scope("data", "write", bucket, key))
         if not may_write:
             self._require(token, Scope("data", "create", bucket, key))
-        found = BucketHandle.open(self.app, bucket)
+        found = BucketHandle(self.app, self.app.buckets.require(bucket), token.name if token else None)
         only_adds = found.adds_only(may_write, key, token.name if token else "")
         content_type = media_type(getattr(part, "content_type", None), "the file's Content-Type")
         source = Digested(part)

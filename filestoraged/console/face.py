@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from ..access.gate import TokenGrant
 from ..access.scopes import ADMIN, Scope, grants
 from ..access.tokens import Token
-from ..errors import AlreadyExists, BadRequest, Forbidden, TooManyRequests, Unauthorized, http_status
+from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, http_status
 from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
 from ..catalog.heads import checked_id
@@ -50,7 +50,8 @@ class ConsoleFace(Changes, Face):
         self.resumable = ResumableFace(app)  # the page's uploads from 8 MiB, as the signed-in token
 
     def register(self, router: Router) -> None:
-        pages = (("/console", self.home, ()), ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder")),
+        pages = (("/console", self.home, ()),
+                 ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder", "deleted")),
                  ("/console/object", self.object, ("bucket", "key", "version")),
                  ("/console/download", self.download, ("bucket", "key", "version")),
                  ("/console/preview", self.preview, ("bucket", "key", "version")),
@@ -168,24 +169,33 @@ class ConsoleFace(Changes, Face):
         token, who = self._caller(request)
         name, prefix = given(request, "name"), request.query.get("prefix", "")
         self._require(token, Scope("data", "read", name, prefix or None))
-        self.app.buckets.require(name)
+        versioned = bool(self.app.buckets.require(name).versioning)
         after = request.query.get("after", "")
-        page = self.app.keys.page(name, prefix, "/", after, PAGE, request.query.get("folder") == "1")
+        deleted = versioned and request.query.get("deleted") == "1"
+        page = self.app.keys.page(name, prefix, "/", after, PAGE, request.query.get("folder") == "1", deleted)
         next_page = None
         if page.truncated:
-            last_is_folder = not isinstance(page.items[-1][1], Entry)
+            last_is_folder = isinstance(page.items[-1][1], str)
             next_page = views.address("/console/bucket", name=name, prefix=prefix or None, after=page.last,
-                                      folder="1" if last_is_folder else None)
+                                      folder="1" if last_is_folder else None, deleted="1" if deleted else None)
         return views.listing(name, prefix, page.items, next_page, who,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
-                             may_delete=self._may(token, Scope("data", "delete", name, prefix or None)))
+                             may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),
+                             deleted=deleted if versioned else None)
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)
         bucket, key, version = self._target(request)
         self._require(token, Scope("data", "read", bucket, key))
         found = BucketHandle.open(self.app, bucket)
-        entry = found.read(key, version)
+        try:
+            entry = found.read(key, version)
+        except NotFound:
+            # A key deleted in a bucket that keeps versions: its versions, to open and restore one.
+            kept = self.app.versions.of(bucket, key, 50) if found.bucket.versioning and version is None else []
+            if not kept:
+                raise
+            return views.deleted_key(bucket, key, kept, who)
         versions: List[Version] = []
         if found.bucket.versioning and version is None:
             versions = self.app.versions.of(bucket, key, 50)

@@ -124,9 +124,13 @@ def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_u
 
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
-            who: Optional[str], may_add: bool = True, may_delete: bool = False) -> TextResponse:
+            who: Optional[str], may_add: bool = True, may_delete: bool = False,
+            deleted: Optional[bool] = None) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
-    (where the token may add keys) a form to upload files into it."""
+    (where the token may add keys) a form to upload files into it.
+    ``deleted``: in a bucket that keeps versions, whether its deleted keys
+    are shown (a ``None`` item: each links to its versions); None: the
+    bucket keeps no versions."""
     crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
     walked = ""
     for part in prefix.split("/")[:-1]:
@@ -143,9 +147,12 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
             rows.append('<tr><td>%s<a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
                 check, link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
                 time_element(found.modified)))
+        elif found is None:
+            rows.append('<tr><td><a href="%s">%s</a></td><td data-label="Size">deleted</td><td></td></tr>' % (
+                link("/console/object", bucket=bucket, key=name), shown))
         else:
             rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td></tr>' % (
-                link("/console/bucket", name=bucket, prefix=name), shown))
+                link("/console/bucket", name=bucket, prefix=name, deleted="1" if deleted else None), shown))
     table = ('<table><caption class="muted">Keys and folders</caption><thead><tr><th scope="col">Name</th>'
              '<th scope="col">Size</th><th scope="col">Modified (UTC)</th></tr></thead><tbody>%s</tbody></table>'
              % "".join(rows)) if rows else "<p>Nothing here.</p>"
@@ -154,6 +161,10 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
                  '<button type="submit" class="secondary">Delete the chosen keys…</button></form>'
                  % (escape(bucket), table))
     more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
+    if deleted is not None:  # the bucket keeps versions: its deleted keys may be shown, to bring one back
+        more += '<p><a href="%s">%s</a></p>' % (
+            link("/console/bucket", name=bucket, prefix=prefix or None, deleted=None if deleted else "1"),
+            "Hide deleted keys" if deleted else "Show deleted keys")
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
               'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
               'value="%s"><button type="submit">Search</button></form>' % (escape(bucket), escape(prefix)))
@@ -190,15 +201,7 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     if may_delete:
         actions += ' <a class="button secondary" href="%s">Delete…</a>' % link("/console/delete", bucket=bucket,
                                                                                key=key, version=version)
-    older = ""
-    if versions:
-        items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s%s</li>' % (
-            link("/console/object", bucket=bucket, key=key, version=item.id), escape(item.id),
-            "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
-            time_element(item.modified),
-            ", by <code>%s</code>" % escape(item.maker) if item.maker else "")
-            for item in versions)
-        older = '<div class="card"><h2>Older versions</h2><ul>%s</ul></div>' % items
+    older = _versions_card("Older versions", bucket, key, versions) if versions else ""
     rename = ('<div class="card"><form method="post" action="/console/copy"><input type="hidden" name="bucket" '
               'value="%s"><input type="hidden" name="key" value="%s"><label for="target">Copy or move to</label>'
               '<input id="target" name="target" value="%s" required><p class="muted">A new key for the same '
@@ -217,6 +220,30 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
     body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
                                                                       back)
+    return frame(key, body, who)
+
+
+def _versions_card(title: str, bucket: str, key: str, versions: Sequence[Version]) -> str:
+    """A key's versions, newest first, each a link to its page (where one may be restored)."""
+    items = "".join('<li><a href="%s"><code>%s</code></a> %s, %s%s</li>' % (
+        link("/console/object", bucket=bucket, key=key, version=item.id), escape(item.id),
+        "delete marker" if item.marker else size_text(item.entry.size),  # type: ignore[union-attr]
+        time_element(item.modified),
+        ", by <code>%s</code>" % escape(item.maker) if item.maker else "")
+        for item in versions)
+    return '<div class="card"><h2>%s</h2><ul>%s</ul></div>' % (escape(title), items)
+
+
+def deleted_key(bucket: str, key: str, versions: Sequence[Version], who: Optional[str]) -> TextResponse:
+    """A key deleted in a bucket that keeps versions: when and by whom, and
+    its versions, any of which its page restores."""
+    newest = versions[0]
+    said = ("It was deleted %s%s." % (time_element(newest.modified),
+                                       " by the token <code>%s</code>" % escape(newest.maker) if newest.maker else "")
+            if newest.marker else "Its newest version is not current.")
+    body = ('<h1>%s</h1><div class="card"><p>This key is deleted: a read of it finds nothing. %s Its versions '
+            'are kept: open one to download it or to restore it as the key\'s newest version.</p></div>%s'
+            % (escape(key), said, _versions_card("Versions", bucket, key, versions)))
     return frame(key, body, who)
 
 

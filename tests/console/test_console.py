@@ -133,6 +133,33 @@ class BrowseTests(ConsoleCase):
         self.assertEqual(seen, ["%03d.jpg" % number for number in range(250)])
         self.assertLess(len(text.encode()), 150_000)
 
+    def test_a_deleted_key_is_found_and_brought_back(self):
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        first = self.admin.put_object(Bucket="photos", Key="2026/lost.jpg", Body=b"the lost one")["VersionId"]
+        self.admin.put_object(Bucket="photos", Key="2026/kept.jpg", Body=b"kept")
+        session = self.session()
+        self.assertEqual(self.post("/console/delete", session, {"bucket": "photos", "key": "2026/lost.jpg"}).status,
+                         303)
+        folder = self.page("/console/bucket", session, name="photos", prefix="2026/").body.decode()
+        self.assertNotIn("lost.jpg", folder)  # as S3 lists it
+        self.assertIn(">Show deleted keys</a>", folder)
+        shown = self.page("/console/bucket", session, name="photos", prefix="2026/", deleted="1").body.decode()
+        self.assertIn('>lost.jpg</a></td><td data-label="Size">deleted</td>', shown)
+        self.assertIn(">Hide deleted keys</a>", shown)
+        gone = self.page("/console/object", session, bucket="photos", key="2026/lost.jpg")
+        self.assertEqual(gone.status, 200)
+        text = gone.body.decode()
+        self.assertIn("This key is deleted", text)
+        self.assertIn("by the token <code>ops</code>", text)  # the console's delete, by the signed-in token
+        self.assertIn("version=%s" % first, text)
+        restored = self.post("/console/copy", session, {"bucket": "photos", "key": "2026/lost.jpg",
+                                                        "target": "2026/lost.jpg", "version": first, "action": "copy"})
+        self.assertEqual(restored.status, 303)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/lost.jpg")["Body"].read(), b"the lost one")
+        self.assertEqual(self.app.keys.get("photos", "2026/lost.jpg").maker, "ops")
+        self.admin.create_bucket(Bucket="plain")
+        self.assertNotIn("deleted keys", self.page("/console/bucket", session, name="plain").body.decode())
+
     def test_an_objects_tags_are_shown_as_text(self):
         self.admin.put_object(Bucket="photos", Key="t.jpg", Body=b"t", Tagging="team=ops&%3Cb%3E=%3Ci%3E")
         details = self.page("/console/object", self.session(), bucket="photos", key="t.jpg").body.decode()
