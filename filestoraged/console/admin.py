@@ -14,9 +14,9 @@ from ..access.s3keys import secret_of, server_key
 from ..access.tokens import Token
 from ..base.timestamps import time_element
 from ..errors import FileStoreError
-from ..pages import size_text
+from ..pages import COPY_SCRIPT, size_text
 from ..web.messages import TextResponse
-from .views import frame
+from .views import copy_button, frame
 
 EXPIRIES = ((0, "never"), (3600, "1 hour"), (86400, "1 day"), (30 * 86400, "30 days"), (365 * 86400, "1 year"))
 
@@ -54,9 +54,10 @@ def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict
                                                if "key_id" in made else [])
         shown = ('<div class="card" role="status"><h2>The token %s</h2><p>Copy its secrets now: they are shown '
                  'this once and kept nowhere.</p><dl>%s</dl></div>'
-                 % (escape(made["name"]), "".join("<dt>%s</dt><dd><code>%s</code></dd>" % (escape(label),
-                                                                                          escape(value))
-                                                  for label, value in lines)))
+                 % (escape(made["name"]), "".join(
+                     '<dt>%s</dt><dd><code id="secret-%d">%s</code> %s</dd>'
+                     % (escape(label), number, escape(value), copy_button("secret-%d" % number, "Copy the " + label))
+                     for number, (label, value) in enumerate(lines))))
     said = '<p class="error" role="alert">%s</p>' % escape(error) if error else ""
     options = "".join('<option value="%d">%s</option>' % choice for choice in EXPIRIES)
     form = ('<div class="card"><h2>New token</h2>%s<form method="post" action="/console/tokens">'
@@ -69,7 +70,7 @@ def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict
             '<label><input type="checkbox" name="s3" value="1"> with an S3 key pair</label>'
             '<button type="submit">Make the token</button></form></div>' % (said, options))
     body = '<h1>Tokens</h1>%s<div class="card">%s</div>%s' % (shown, listed, form)
-    return frame("Tokens", body, who, status)
+    return frame("Tokens", body, who, status, script=COPY_SCRIPT if made else None)
 
 
 def health_page(app, who: Optional[str]) -> TextResponse:

@@ -14,7 +14,7 @@ from ..catalog.keys import Entry
 from ..catalog.versions import Version
 from ..lfs.locks import Lock
 from ..sharing.rules import Link
-from ..pages import page, size_text
+from ..pages import COPY_SCRIPT, page, size_text
 from ..web.messages import TextResponse
 from . import sending
 
@@ -317,10 +317,12 @@ def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[s
                '<button type="submit" class="secondary" aria-label="End the link to %s">End</button></form>'
                % (escape(made_link.id), escape(made_link.filename or "the file"))) if state == "live" else ""
         url = "%s/file/%s" % (base_url, made_link.id)
-        rows.append('<tr><td>%s<br><a href="%s"><code>%s</code></a></td><td data-label="Size">%s</td>'
+        copy = copy_button("link-" + made_link.id, "Copy the link to %s" % (made_link.filename or "the file"))
+        rows.append('<tr><td>%s<br><a href="%s"><code id="link-%s">%s</code></a> %s</td><td data-label="Size">%s</td>'
                     '<td data-label="Downloads">%d of %d</td><td data-label="Password">%s</td>'
                     '<td data-label="Expires">%s</td><td data-label="State">%s</td><td>%s</td></tr>' % (
-                        escape(made_link.filename or "(no name)"), escape(url), escape(url),
+                        escape(made_link.filename or "(no name)"), escape(url), escape(made_link.id), escape(url),
+                        copy,
                         size_text(made_link.size), made_link.downloads, made_link.max_downloads,
                         "yes" if made_link.has_password else "none",
                         time_element(made_link.expires_at), state, end))
@@ -334,7 +336,15 @@ def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[s
         table = ("<p>Links are listed under the token that made them; with access control off no token makes "
                  "them, so none is listed here.</p>")
     more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
-    return frame("Share links", '<h1>Share links</h1><div class="card">%s%s</div>' % (table, more), who)
+    return frame("Share links", '<h1>Share links</h1><div class="card">%s%s</div>' % (table, more), who,
+                 script=COPY_SCRIPT if rows else None)
+
+
+def copy_button(target: str, label: str) -> str:
+    """A button that copies the text of the element ``target`` names (``pages.COPY_SCRIPT``), and where it says so."""
+    return ('<button type="button" class="secondary" data-copy="%s" data-said="said-%s" aria-label="%s">Copy</button>'
+            ' <span id="said-%s" class="muted" aria-live="polite"></span>'
+            % (escape(target), escape(target), escape(label), escape(target)))
 
 
 def _link_state(made_link: Link, now: float) -> str:

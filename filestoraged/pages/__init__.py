@@ -53,6 +53,24 @@ nav{margin-bottom:.75rem}nav a,td a,li a{color:var(--accent)}
 """
 
 
+# A page's copy buttons: each ``button[data-copy]`` copies the text of the
+# element its ``data-copy`` names and says so in the one ``data-said``
+# names. The clipboard API exists only in a secure context (HTTPS, or
+# localhost): elsewhere the text is selected for the reader to copy.
+COPY_SCRIPT = r"""
+function copyText(node, say) {
+  const select = () => { const range = document.createRange(); range.selectNodeContents(node);
+    const chosen = window.getSelection(); chosen.removeAllRanges(); chosen.addRange(range);
+    say("Selected: press Ctrl+C (or \u2318C) to copy it."); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(node.textContent).then(() => say("Copied."), select);
+  } else { select(); } }
+for (const button of document.querySelectorAll("button[data-copy]")) {
+  button.addEventListener("click", () => copyText(document.getElementById(button.dataset.copy),
+    text => { document.getElementById(button.dataset.said).textContent = text; })); }
+"""
+
+
 def _digest(text: str) -> str:
     return "'sha256-%s'" % base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 

@@ -17,7 +17,7 @@ from typing import Dict
 
 from ..base.timestamps import time_element
 from ..web.messages import TextResponse
-from . import page, size_text
+from . import COPY_SCRIPT, page, size_text
 
 SCRIPT = r"""
 const form = document.getElementById("upload"), file = document.getElementById("file");
@@ -135,16 +135,6 @@ function progress(loaded, first, total, started) {
   const seconds = (Date.now() - started) / 1000, rate = (loaded - first) / Math.max(seconds, 0.001);
   bar.value = loaded / total * 100; show("percent", Math.floor(bar.value) + "%"); show("rate", human(rate) + "/s");
   show("left", Math.max(0, Math.round((total - loaded) / Math.max(rate, 1))) + " s left"); }
-document.getElementById("copy").addEventListener("click", () => {
-  const link = document.getElementById("link");
-  const select = () => { const range = document.createRange(); range.selectNodeContents(link);
-    const chosen = window.getSelection(); chosen.removeAllRanges(); chosen.addRange(range);
-    show("copied", "Selected: press Ctrl+C (or \u2318C) to copy it."); };
-  // The clipboard API exists only on HTTPS or localhost: elsewhere select the text for the reader.
-  if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(link.textContent).then(() => show("copied", "Copied."), select);
-  } else { select(); }
-});
 document.getElementById("delete").addEventListener("click", ev => {
   const button = ev.currentTarget, xhr = new XMLHttpRequest();
   xhr.open("DELETE", new URL(button.dataset.url).pathname);
@@ -188,11 +178,12 @@ def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResp
 <dl><dt>Link</dt><dd><code id="link" tabindex="-1"></code></dd>
 <dt>Delete token</dt><dd><code id="delete-token"></code></dd>
 <dt>Expires</dt><dd id="expires"></dd><dt>Downloads</dt><dd id="downloads"></dd></dl>
-<button id="copy" type="button">Copy link</button> <span id="copied" aria-live="polite"></span>
+<button id="copy" type="button" data-copy="link" data-said="copied">Copy link</button>
+<span id="copied" aria-live="polite"></span>
 <button id="delete" class="secondary" type="button" hidden>Delete this link</button>
 <span id="deleted" aria-live="polite"></span></div>
 """ % {"max": escape(size_text(max_size)), "bytes": max_size, "expiry": _expiry_options(default_expiry, max_expiry)}
-    return page(200, "Share a file", body, SCRIPT)
+    return page(200, "Share a file", body, SCRIPT + COPY_SCRIPT)
 
 
 def _expiry_options(default: int, longest: int) -> str:

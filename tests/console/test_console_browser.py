@@ -258,6 +258,19 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
                 with open(shot, "rb") as handle:
                     self.assertEqual(handle.read(8), b"\x89PNG\r\n\x1a\n")
 
+    def test_a_share_links_copy_button(self):
+        """Plain HTTP off localhost is no secure context: the link is selected for the reader to copy."""
+        body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nx\r\n--b--\r\n'
+        url = self.request("POST", "/file", body, {"Content-Type": "multipart/form-data; boundary=b",
+                                                   "Authorization": "Bearer " + self.secret}).json()["url"]
+        self.sign_in()
+        self.driver.get(self.base + "/console/links")
+        self.driver.execute_script("Object.defineProperty(window, 'isSecureContext', {value: false})")
+        self.driver.find_element("css selector", "button[data-copy]").click()
+        said = self.driver.find_element("css selector", "span[id^=said-]")
+        self.wait(lambda: said.text.startswith("Selected"), "the page says the link is selected")
+        self.assertEqual(self.driver.execute_script("return window.getSelection().toString()"), url)
+
     def test_every_other_action_by_mouse(self):
         """New folder, deleting chosen keys, a share link, opening in the
         browser, copy, restoring a version, a repository, tokens."""
