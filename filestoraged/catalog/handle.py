@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
-from ..errors import Forbidden, MethodNotAllowed, NotFound
+from ..errors import Conflict, Forbidden, MethodNotAllowed, NotFound
 from ..storage.interface import ObjectInfo, ObjectStream, PutResult, Readable
 from ..storage.names import repository
 from .buckets import Bucket
@@ -183,6 +183,23 @@ class BucketHandle:
 
     def relock(self, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]) -> Entry:
         return self.app.keyspace.relock(self.name, key, version_id, change)
+
+    def delete_bucket(self) -> None:
+        """DeleteBucket, whatever face asks: refused (``Conflict``,
+        BucketNotEmpty) while a key, an older version or a delete marker is
+        in it. The bucket is closed first, so that a write racing the
+        delete either lands before the look (and the bucket stays) or is
+        refused after it."""
+        buckets = self.app.buckets
+        buckets.close(self.bucket)  # a write that names a key from now on takes it back (catalog.buckets)
+        try:
+            if self.app.keyspace.holds_any(self.name):
+                raise Conflict("the bucket %s holds keys, older versions or delete markers: delete them first"
+                               % self.name).as_s3("BucketNotEmpty")
+        except BaseException:
+            buckets.reopen(self.bucket)
+            raise
+        buckets.delete(self.name)
 
     # -- reads ----------------------------------------------------------------------
 

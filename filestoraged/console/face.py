@@ -35,6 +35,7 @@ from ..wire.browser import attachment, cookie, same_origin, set_cookie
 from ..wire.fields import whole_number
 from . import admin, views
 from .changes import Changes, given, see
+from .settings import Settings
 from .sessions import IDLE, LIFETIME, Sessions
 
 COOKIE = "fsd_console"
@@ -42,7 +43,7 @@ PAGE = 200  # keys and folders on one listing page
 MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)
 
 
-class ConsoleFace(Changes, Face):
+class ConsoleFace(Changes, Settings, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens)
@@ -67,6 +68,8 @@ class ConsoleFace(Changes, Face):
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
         router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
+        router.add("/console/buckets", "console", {"POST": _signed_in(self.make_bucket)}, {"POST": None})
+        router.add("/console/bucket/settings", "console", {"POST": _signed_in(self.bucket_settings)}, {"POST": None})
         tus = self.resumable
         router.add("/console/uploads", "console", {"POST": self._as_session(tus.create)}, {"POST": None})
         router.add("/console/uploads/{upload_id}", "console",
@@ -117,11 +120,12 @@ class ConsoleFace(Changes, Face):
         token, who = self._caller(request)
         names = [bucket.name for bucket in self.app.buckets.all() if _reads_in(token, bucket.name)]
         named = getattr(self.backend, "namespaces", None)  # the disk can name its repositories
+        buckets = {bucket.name for bucket in self.app.buckets.all()} if named else set()
         repositories = sorted(namespace.path[len("repos/"):] for namespace in (named() if named else [])
-                              if namespace.path.startswith("repos/")
+                              if namespace.path.startswith("repos/") and namespace.path[len("repos/"):] not in buckets
                               and self._may(token, Scope("data", "read", namespace.path[len("repos/"):])))
         return views.buckets(sorted(names), who, repositories, self._may(token, Scope("files", "read")),
-                             self.backend.usage_by_namespace())
+                             self.backend.usage_by_namespace(), may_make=self._may(token, ADMIN))
 
     def repository(self, request: Request) -> Response:
         """A ``/data`` repository's objects by hash (``name``; empty: the
@@ -169,7 +173,8 @@ class ConsoleFace(Changes, Face):
         token, who = self._caller(request)
         name, prefix = given(request, "name"), request.query.get("prefix", "")
         self._require(token, Scope("data", "read", name, prefix or None))
-        versioned = bool(self.app.buckets.require(name).versioning)
+        found = self.app.buckets.require(name)
+        versioned = bool(found.versioning)
         after = request.query.get("after", "")
         deleted = versioned and request.query.get("deleted") == "1"
         page = self.app.keys.page(name, prefix, "/", after, PAGE, request.query.get("folder") == "1", deleted)
@@ -181,7 +186,8 @@ class ConsoleFace(Changes, Face):
         return views.listing(name, prefix, page.items, next_page, who,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
                              may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),
-                             deleted=deleted if versioned else None)
+                             deleted=deleted if versioned else None,
+                             settings=found if self._may(token, ADMIN) and not prefix and not after else None)
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)

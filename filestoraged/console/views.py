@@ -10,6 +10,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from ..base.timestamps import time_element
+from ..catalog.buckets import Bucket
 from ..catalog.keys import Entry
 from ..catalog.versions import Version
 from ..lfs.locks import Lock
@@ -62,7 +63,7 @@ def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
 
 
 def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str] = (),
-            files: bool = False, usage: Optional[dict] = None) -> TextResponse:
+            files: bool = False, usage: Optional[dict] = None, may_make: bool = False) -> TextResponse:
     """The buckets the token may read in, with their objects and bytes
     where the backend counts them (``usage``: by namespace path); the
     ``/data`` repositories too (those the backend can name, and a form to
@@ -79,8 +80,8 @@ def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str
                                                            counted(name)) for name in names)
         listed = '<ul class="entries">%s</ul>' % rows
     else:
-        listed = ('<p>No bucket this token may read. Buckets are made through the S3 API '
-                  '(<code>aws s3 mb s3://NAME</code>).</p>')
+        listed = ('<p>No bucket this token may read.%s</p>'
+                  % ("" if may_make else " A token that may (admin) makes them here, or through the S3 API."))
     repos = "".join('<li><a href="%s">%s</a>%s</li>' % (link("/console/repository", name=name), escape(name),
                                                         counted(name)) for name in repositories)
     others = ('<div class="card"><h2>Repositories (<code>/data</code>)</h2>%s<form method="get" '
@@ -88,7 +89,14 @@ def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str
               'id="repository" name="name" required><button type="submit">Open</button></form>%s</div>'
               % ('<ul class="entries">%s</ul>' % repos if repos else "",
                  '<p><a href="/console/repository?name=">The <code>/files</code> objects</a></p>' if files else ""))
-    return frame("Buckets", '<h1>Buckets</h1><div class="card">%s</div>%s' % (listed, others), who)
+    make = ('<div class="card"><h2>New bucket</h2><form method="post" action="/console/buckets"><label '
+            'for="bucket-name">Name</label><input id="bucket-name" name="name" required minlength="3" maxlength="63" '
+            'aria-describedby="bucket-rules"><p id="bucket-rules" '
+            'class="muted">3-63 characters of a-z 0-9 . -, beginning and ending with a letter or digit.</p>'
+            '<label><input type="checkbox" name="lock" value="1"> with object lock (versions kept, and '
+            'retention and legal holds possible: for good)</label><button type="submit">Make the bucket</button>'
+            '</form></div>') if may_make else ""
+    return frame("Buckets", '<h1>Buckets</h1><div class="card">%s</div>%s%s' % (listed, make, others), who)
 
 
 def objects(title: str, name: str, rows: Sequence[Tuple[str, int]], next_page: Optional[str],
@@ -125,12 +133,13 @@ def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_u
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
             who: Optional[str], may_add: bool = True, may_delete: bool = False,
-            deleted: Optional[bool] = None) -> TextResponse:
+            deleted: Optional[bool] = None, settings: Optional[Bucket] = None) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it.
     ``deleted``: in a bucket that keeps versions, whether its deleted keys
     are shown (a ``None`` item: each links to its versions); None: the
-    bucket keeps no versions."""
+    bucket keeps no versions. ``settings``: the bucket, shown with its
+    settings to change (a token that may: its first page only)."""
     crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
     walked = ""
     for part in prefix.split("/")[:-1]:
@@ -174,7 +183,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
               '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
               '</button></form></div>' % (escape(bucket), escape(prefix))) if may_add else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
-            '<div class="card">%s</div>' % (escape(bucket), " / ".join(crumbs), table, more, upload, search))
+            '<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), table, more, upload, search,
+                                               _settings_card(settings) if settings is not None else ""))
     return frame(bucket, body, who, script=sending.SCRIPT if may_add else None)
 
 
@@ -221,6 +231,27 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
                                                                       back)
     return frame(key, body, who)
+
+
+def _settings_card(bucket: Bucket) -> str:
+    """A bucket's versioning (on, suspended, or never turned on) with the
+    button that changes it, its object lock, and deleting it (if empty)."""
+    state = {"Enabled": "on: every write keeps the version it replaces, a delete leaves a delete marker",
+             "Suspended": "suspended: versions kept so far stay, new writes replace the current one"}.get(
+        bucket.versioning, "off: a write replaces the key, a delete removes it")
+    action, label = (("versioning-suspend", "Suspend versioning") if bucket.versioning == "Enabled" else
+                     ("versioning-on", "Turn versioning on"))
+    change = "" if bucket.lock is not None else _settings_button(bucket.name, action, label)
+    lock = "on (versioning stays on)" if bucket.lock is not None else "off"
+    return ('<div class="card"><h2>Settings</h2><dl><dt>Versioning</dt><dd>%s</dd><dt>Object lock</dt><dd>%s</dd>'
+            '</dl>%s %s</div>' % (state, lock, change,
+                                   _settings_button(bucket.name, "delete", "Delete this bucket (if empty)")))
+
+
+def _settings_button(bucket: str, action: str, label: str) -> str:
+    return ('<form method="post" action="/console/bucket/settings" class="inline"><input type="hidden" name="name" '
+            'value="%s"><input type="hidden" name="action" value="%s"><button type="submit" class="secondary">%s'
+            '</button></form>' % (escape(bucket), escape(action), escape(label)))
 
 
 def _versions_card(title: str, bucket: str, key: str, versions: Sequence[Version]) -> str:

@@ -75,16 +75,7 @@ class BucketOperations:
         return EmptyResponse(200, {"x-amz-bucket-region": found.region or "us-east-1", "Content-Length": "0"})
 
     def delete(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
-        found = self.buckets.require(bucket)
-        self.buckets.close(found)  # a PUT that writes its key from now on takes it back (catalog.buckets)
-        try:
-            if self.app.keyspace.holds_any(bucket):
-                raise Conflict("the bucket %s holds keys, older versions or delete markers: delete them first"
-                               % bucket).as_s3("BucketNotEmpty")
-        except BaseException:
-            self.buckets.reopen(found)
-            raise
-        self.buckets.delete(bucket)
+        BucketHandle.open(self.app, bucket, request).delete_bucket()
         return EmptyResponse(204)
 
     def location(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:

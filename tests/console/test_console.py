@@ -524,6 +524,50 @@ class AccessOffTests(ConsoleCase):
 
 
 class AdminTests(ConsoleCase):
+    def test_buckets_made_versioned_and_deleted_as_s3_sees_them(self):
+        session = self.session()
+        home = self.page("/console", session).body.decode()
+        self.assertIn("New bucket", home)
+        self.assertEqual(home.count(">photos</a>"), 1)  # a bucket listed once, not again as a repository
+        self.assertEqual(self.post("/console/buckets", session, {"name": "Bad_Name"}).status, 400)
+        made = self.post("/console/buckets", session, {"name": "reports"})
+        self.assertEqual((made.status, made.headers["Location"]), (303, "/console/bucket?name=reports"))
+        self.assertIn("reports", [b["Name"] for b in self.admin.list_buckets()["Buckets"]])
+        page = self.page("/console/bucket", session, name="reports").body.decode()
+        self.assertIn("<dt>Versioning</dt><dd>off", page)
+        settings = {"name": "reports"}
+        self.assertEqual(self.post("/console/bucket/settings", session, dict(settings, action="versioning-on")).status,
+                         303)
+        self.assertEqual(self.admin.get_bucket_versioning(Bucket="reports")["Status"], "Enabled")
+        self.post("/console/bucket/settings", session, dict(settings, action="versioning-suspend"))
+        self.assertEqual(self.admin.get_bucket_versioning(Bucket="reports")["Status"], "Suspended")
+        self.admin.put_object(Bucket="reports", Key="q1.pdf", Body=b"q1")
+        full = self.post("/console/bucket/settings", session, dict(settings, action="delete"))
+        self.assertEqual(full.status, 409)  # BucketNotEmpty, as S3 answers it
+        self.assertIn("holds keys", full.body.decode())
+        self.admin.delete_object(Bucket="reports", Key="q1.pdf")
+        for version in self.admin.list_object_versions(Bucket="reports").get("Versions", []):
+            self.admin.delete_object(Bucket="reports", Key="q1.pdf", VersionId=version["VersionId"])
+        for marker in self.admin.list_object_versions(Bucket="reports").get("DeleteMarkers", []):
+            self.admin.delete_object(Bucket="reports", Key="q1.pdf", VersionId=marker["VersionId"])
+        self.assertEqual(self.post("/console/bucket/settings", session, dict(settings, action="delete")).status, 303)
+        self.assertNotIn("reports", [b["Name"] for b in self.admin.list_buckets()["Buckets"]])
+        locked = self.post("/console/buckets", session, {"name": "vault", "lock": "1"})
+        self.assertEqual(locked.status, 303)
+        self.assertEqual(self.admin.get_object_lock_configuration(Bucket="vault")["ObjectLockConfiguration"]
+                         ["ObjectLockEnabled"], "Enabled")
+        self.assertNotIn("Suspend versioning", self.page("/console/bucket", session, name="vault").body.decode())
+
+    def test_a_token_that_may_not_sees_no_settings_and_is_refused(self):
+        _, reader = self.app.tokens.create(["data:photos:*"], "reader")
+        session = self.session(reader)
+        self.assertNotIn("New bucket", self.page("/console", session).body.decode())
+        self.assertNotIn("<h2>Settings</h2>", self.page("/console/bucket", session, name="photos").body.decode())
+        self.assertEqual(self.post("/console/buckets", session, {"name": "mine"}).status, 403)
+        self.assertEqual(self.post("/console/bucket/settings", session, {"name": "photos", "action": "delete"}).status,
+                         403)
+        self.assertIsNotNone(self.app.buckets.get("photos"))
+
     def test_an_admin_makes_and_revokes_tokens_and_sees_the_store(self):
         session = self.session()
         listed = self.page("/console/tokens", session).body.decode()
