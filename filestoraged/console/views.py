@@ -146,7 +146,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
         walked += part + "/"
         crumbs.append('<a href="%s">%s</a>' % (link("/console/bucket", name=bucket, prefix=walked), escape(part)))
     rows: List[str] = []
-    for name, found in items:
+    # Folders before files on each page, as file managers show them (the keys come in byte order).
+    for name, found in sorted(items, key=lambda item: not isinstance(item[1], str)):
         if name == prefix and isinstance(found, Entry) and not found.size:
             continue  # the folder's own empty key (a "new folder")
         shown = escape(name[len(prefix):] or name)

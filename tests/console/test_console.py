@@ -120,9 +120,11 @@ class BrowseTests(ConsoleCase):
             self.admin.put_object(Bucket="photos", Key="2026/%03d.jpg" % number, Body=b"x")
         self.admin.put_object(Bucket="photos", Key="top.txt", Body=b"top")
         session = self.session()
+        self.admin.put_object(Bucket="photos", Key="0-first-by-bytes.txt", Body=b"x")
         root = self.page("/console/bucket", session, name="photos").body.decode()
         self.assertIn('href="/console/bucket?name=photos&amp;prefix=2026%2F">2026/</a>', root)
         self.assertIn(">top.txt</a>", root)
+        self.assertLess(root.index(">2026/</a>"), root.index(">0-first-by-bytes.txt</a>"))  # folders first
         self.assertNotIn(' style="', root)  # the policy allows the page's one style sheet, no style attribute
         seen, target = [], "/console/bucket?" + urlencode({"name": "photos", "prefix": "2026/"})
         while target:
