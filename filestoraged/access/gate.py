@@ -55,6 +55,9 @@ def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple
     return "writes", "auto: listening beyond loopback"
 
 
+_UNKNOWN = object()
+
+
 class Grant:
     """What one request may do: the scopes its token grants (none when it
     needed none), checked against its route's need when it was let in;
@@ -62,13 +65,16 @@ class Grant:
     target, a Git LFS batch's operation) are checked with ``require``, with
     the same answers (401, 403, 429). Made by ``Access.grant``."""
 
-    def __init__(self, access: "Access", headers, address: str, mode: str, scopes: Tuple[Scope, ...] = (),
+    def __init__(self, access: "Access", headers, address: str, mode: str, token: Optional[Token] = None,
                  form_need: Optional[Need] = None) -> None:
+        """``token``: the one the request proved when it was let in (None: none asked)."""
         self._access = access
         self._headers = headers
         self._address = address
         self._mode = mode
-        self.scopes = scopes
+        self.scopes: Tuple[Scope, ...] = ()
+        self._holder: object = _UNKNOWN  # the proved token's name, once known (None: no live token)
+        self._proved(token)
         # The need still to be met by a token that comes as the form's
         # first part (the upload page without JavaScript): see ``from_form``.
         self.form_need = form_need
@@ -82,9 +88,14 @@ class Grant:
         or access control is off for it."""
         return self._mode == "off" or self.may(scope)
 
+    def _proved(self, token: Optional[Token]) -> None:
+        self.scopes = token.scopes if token is not None else ()
+        if token is not None:
+            self._holder = token.name
+
     def require(self, need: Need) -> None:
         """Let the request go on only if its token meets ``need`` too."""
-        self.scopes = self._access.check(need, self._headers, self._address, self._mode)
+        self._proved(self._access.check(need, self._headers, self._address, self._mode))
 
     def identify(self) -> None:
         """Let the request go on only if it carries a live token (whatever
@@ -92,14 +103,14 @@ class Grant:
         access control is off, anyone goes on. Its scopes are then
         ``scopes``: for a face that answers with what they reach."""
         if self._mode != "off":
-            self.scopes = self._access.identify(bearer_or_basic(self._headers), self._address).scopes
+            self._proved(self._access.identify(bearer_or_basic(self._headers), self._address))
 
     def from_form(self, token: Optional[str]) -> None:
         """Meet the pending form need with the token the form's first part
         carried (None if the form has none)."""
         assert self.form_need is not None
         headers = {"Authorization": "Bearer " + token} if token else {}
-        self.scopes = self._access.check(self.form_need, headers, self._address, self._mode)
+        self._proved(self._access.check(self.form_need, headers, self._address, self._mode))
         self.form_need = None
 
     @property
@@ -109,8 +120,12 @@ class Grant:
         return self._mode != "off" and not self.scopes and self.holder() is None
 
     def holder(self) -> Optional[str]:
-        """The name of the live token the request carries, None without one."""
-        return self._access.holder(self._headers)
+        """The name of the live token the request carries, None without one:
+        the one it proved, else looked up once (a request its route let in
+        without a token may still carry one)."""
+        if self._holder is _UNKNOWN:
+            self._holder = self._access.holder(self._headers)
+        return self._holder  # type: ignore[return-value]
 
 
 class TokenGrant(Grant):
@@ -204,18 +219,18 @@ class Access:
             return Grant(self, headers, client, mode, form_need=need)
         return Grant(self, headers, client, mode, self.check(need, headers, client, mode))
 
-    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Tuple[Scope, ...]:
-        """The scopes of the token the request carries (none if it needs none);
+    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Optional[Token]:
+        """The token the request carries and proves (None if it needs none);
         ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
         (429) unless the request may go ahead. ``mode``: this request's (see
         ``mode_for``), the server's by default."""
         mode = mode or self.mode
         if mode == "off" or need is None or (mode == "writes" and need.public):
-            return ()
+            return None
         token = self.identify(bearer_or_basic(headers), address)
         if not grants(token.scopes, need.scope):
             raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
-        return token.scopes
+        return token
 
     def identify(self, secret: Optional[str], address: str) -> Token:
         """The live token whose secret this is, the attempt counted against

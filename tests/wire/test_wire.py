@@ -79,7 +79,7 @@ class HeadTests(ServerCase):
                                         b"Host: localhost\r\nConnection: close\r\n\r\n"), 200)
 
     def test_the_access_log_escapes_what_is_not_printable(self):
-        from filestoraged.web.handler import log_target as _redact
+        from filestoraged.web.exchange import log_target as _redact
 
         self.assertEqual(_redact("/a\x1b[31m?password=x"), "/a\\x1b[31m?[redacted]")
         self.assertEqual(_redact("/caf\xe9"), "/caf\\xe9")

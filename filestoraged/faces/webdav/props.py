@@ -18,8 +18,10 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 from ...errors import BadRequest
 from .locks import Lock
@@ -129,15 +131,10 @@ class Resource:
 
 def escape(text: str) -> str:
     """``text`` as XML character data or an attribute's value (in double quotes)."""
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    return text
+    return xml_escape(text, _QUOTE)
+
+
+_QUOTE = {'"': "&quot;"}
 
 
 def _text(name: str, text: str) -> str:
@@ -248,16 +245,13 @@ def lock_answer(discovery: str) -> bytes:
     return _XML_HEAD + ('<D:prop xmlns:D="DAV:">%s</D:prop>' % discovery).encode("utf-8")
 
 
-_last_date = (-1, "")  # the last second written as an HTTP date, and how (a listing's keys share seconds)
-
-
 def _http_date(when: float) -> str:
-    global _last_date
-    second, text = _last_date
-    if int(when) != second:
-        text = formatdate(int(when), usegmt=True)
-        _last_date = (int(when), text)
-    return text
+    return _http_date_of(int(when))
+
+
+@lru_cache(maxsize=256)  # a listing's files were mostly written in a few seconds: each written once
+def _http_date_of(second: int) -> str:
+    return formatdate(second, usegmt=True)
 
 
 def _iso(when: float) -> str:

@@ -1,0 +1,59 @@
+"""What one request gathers as it is answered (``Exchange``: its face,
+status, bytes sent, the parsed request, the paced sender) and, once
+answered, its access-log line and its metrics; and how a request's target
+is written in a log line (``log_target``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..logs import access_line
+from .deadlines import PacedSender
+from .messages import Request
+
+access_log = logging.getLogger("filestoraged.access")
+
+
+@dataclass
+class Exchange:
+    """What one request gathers as it is answered: its face, status, bytes
+    sent, CORS fields, the parsed request and the paced sender; at the end
+    its access-log line and its metrics (``done``)."""
+
+    started: float = field(default_factory=time.monotonic)
+    face: str = "other"
+    status: int = 0  # 0 until a head is written: nothing to log
+    bytes_out: int = 0
+    cors_fields: str = ""
+    parsed: Optional[Request] = None
+    sender: Optional[PacedSender] = None
+
+    def done(self, client: str, command: str, path: str, metrics) -> None:
+        """The access line (at INFO) and the request's metrics, once answered."""
+        duration = time.monotonic() - self.started
+        opened = self.parsed.body_opened if self.parsed is not None else None
+        received = opened.received if opened is not None else 0
+        if access_log.isEnabledFor(logging.INFO):
+            request_id = self.parsed.request_id if self.parsed is not None else None
+            token = self.parsed.acted_as() if self.parsed is not None else None
+            access_line('%s "%s %s" %d %d %.1fms%s%s' % (client, command, log_target(path), self.status,
+                                                          self.bytes_out, duration * 1000,
+                                                          " id=" + request_id if request_id else "",
+                                                          " token=" + token if token else ""))
+        metrics.request(self.face, command, self.status, received, self.bytes_out, duration)
+        if self.parsed is not None and self.parsed.operation is not None:
+            metrics.s3_request(self.parsed.operation, self.status)
+
+
+def log_target(path: str) -> str:
+    """The path with its query string hidden (it may carry a password), and
+    any byte that is not printable ASCII escaped (the head parser refuses
+    them in a target; this keeps a log line from ever driving a terminal)."""
+    base, sep, _ = path.partition("?")
+    if not (base.isascii() and base.isprintable()):
+        base = base.encode("latin-1", "replace").decode("ascii", "backslashreplace")
+        base = "".join(c if c.isprintable() else "\\x%02x" % ord(c) for c in base)
+    return base + ("?[redacted]" if sep else "")
