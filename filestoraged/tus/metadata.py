@@ -103,7 +103,7 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     whose versioning is enabled a write replaces nothing: it adds a version)."""
     name, key = bucket_name(metadata.get("bucket") or ""), object_key(metadata.get("key") or "")
     grant.require(Need(Scope("data", "create", name, key)))  # before saying what exists
-    handle = BucketHandle.open(app, name)
+    handle = BucketHandle(app, app.buckets.require(name), grant.holder())  # (the key's maker: the uploader)
     create_only = handle.adds_only(grant.allows(Scope("data", "write", name, key)), key, grant.holder() or "")
     return ResumedKeyTarget(handle, key, content_type, create_only)
 

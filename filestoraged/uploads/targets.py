@@ -301,12 +301,13 @@ class ResumedKeyTarget(S3KeyTarget):
         return {"bucket": self.bucket, "key": self.key, "etag": stored.entry.etag, "size": stored.info.size}
 
     def record(self) -> Dict[str, object]:
-        return dict(super().record(), bucket=self.bucket, key=self.key, create_only=self.create_only)
+        return dict(super().record(), bucket=self.bucket, key=self.key, create_only=self.create_only,
+                    maker=self.handle.maker)
 
     @classmethod
     def from_record(cls, app, value: Dict[str, object]) -> "Target":
-        return cls(BucketHandle.open(app, str(value["bucket"])), str(value["key"]), _text(value.get("content_type")),
-                   bool(value.get("create_only")))
+        handle = BucketHandle(app, app.buckets.require(str(value["bucket"])), _text(value.get("maker")))
+        return cls(handle, str(value["key"]), _text(value.get("content_type")), bool(value.get("create_only")))
 
 
 class Digested:

@@ -4,11 +4,12 @@ an S3 signature's key pair, a console session."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import time
 import unittest
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ..s3api_support import BotoCase
 
@@ -73,6 +74,18 @@ class MakersTests(BotoCase):
                             headers=cookie).body.decode()
         self.assertIn("<dt>Written by</dt><dd>the token <code>bob</code></dd>", page)
         self.assertIn(", by <code>alice</code></li>", page)
+        # A resumable upload into a key: its maker is the token that began it.
+        _, carol = self.app.tokens.create(["data:docs:*"], "carol")
+        meta = ",".join("%s %s" % (name, base64.b64encode(value.encode()).decode())
+                        for name, value in (("target", "s3"), ("bucket", "docs"), ("key", "big.bin")))
+        made = self.request("POST", "/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "5",
+                                                         "Upload-Metadata": meta, "Authorization": "Bearer " + carol})
+        self.assertEqual(made.status, 201, made)
+        sent = self.request("PATCH", urlsplit(made.headers["Location"]).path, b"hello",
+                            {"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Authorization": "Bearer " + carol,
+                             "Content-Type": "application/offset+octet-stream"})
+        self.assertEqual(sent.status, 204, sent)
+        self.assertEqual(self.app.keys.get("docs", "big.bin").maker, "carol")
         alice.delete_object(Bucket="docs", Key="plan.txt")  # a delete marker, made by alice
         marker = self.app.versions.of("docs", "plan.txt", 1)[0]
         self.assertEqual((marker.marker, marker.maker), (True, "alice"))
