@@ -14,7 +14,11 @@ Records (a bucket is a repository; an object is its oid there):
   record a name: a popular object, the empty one, is named by many keys
   at the cost of one small record each); ``…/<encoded key>,<version id>``:
   an older version of the key does (``versions``).
-- ``s3/idle/<bucket>/<oid>``: the bytes held by nothing, for the sweep.
+- ``s3/due/<when>/<bucket>/<oid>``: look at these bytes then (``records.due``,
+  the index both holds engines sweep by): written when they fall idle, for
+  ``GRACE`` later, so a sweep reads only bytes that may be ripe, never
+  every idle one. (``s3/idle/<bucket>/<oid>``, the form before it, is
+  moved into it by the next sweep.)
 
 An S3 upload pins its bytes before its backend looks whether they are
 stored already (``Backend.put``'s ``hashed``), names them, then lets go; a
@@ -35,10 +39,11 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from ..base.interprocess import NamedLocks
 from ..errors import BackendUnavailable, Conflict, FileStoreError, NotFound, StillUnderWay
+from ..records.due import PAGE, DueIndex
 from ..records.interface import Conflict as RecordConflict, Records
 from ..storage.interface import Backend
 from ..storage.names import repository
@@ -46,9 +51,9 @@ from .names import decode_key, encode_key
 from .pins import GRACE, PIN_WAIT, RACED, UNDER_WAY, Pin, Pins, blob
 
 NAMES = "s3/names/"
-IDLE = "s3/idle/"
+DUE = "s3/due/"
+IDLE = "s3/idle/"  # idle bytes as stores made before the due index listed them
 SWEEP_TURN = "s3-sweep"
-SWEEP_PAGE = 1000  # idle candidates read at a time
 STALE_REMOVAL = 60.0  # seconds after which a removal under way is taken for one that died
 TRACKING_STEP = 0.005  # seconds between looks while an upload tracks bytes a /data upload relies on
 
@@ -65,6 +70,7 @@ class Claims:
         self.records = records
         self.backend = backend
         self.pins = Pins(records, written or records, locks)
+        self.index = DueIndex(records, DUE)
         self._stop = threading.Event()
 
     # -- S3 uploads -------------------------------------------------------------
@@ -192,53 +198,68 @@ class Claims:
                 try:
                     self.backend.delete(repository(bucket), oid)
                 finally:
-                    self._forget(bucket, oid)
+                    self.records.delete(blob(bucket, oid))  # a due entry left finds nothing
                 return
 
     # -- the sweep --------------------------------------------------------------
 
     def sweep(self, interval: float, wait: bool = False) -> int:
-        """Remove bytes idle for ``GRACE``; how many. Without ``wait`` (the
-        timer), only if no daemon swept in the last half ``interval``."""
+        """Remove bytes idle for ``GRACE``, reading only those due; how
+        many. Without ``wait`` (the timer), only if no daemon swept in the
+        last half ``interval``."""
         now = self.records.now()
         if not wait and not self.records.take_turn(SWEEP_TURN, interval / 2):
             return 0
-        removed = 0
-        for name in self.records.walk_keys(IDLE, SWEEP_PAGE):
+        self._index_old()
+        return self.index.sweep(now, lambda what: self._sweep_one(what, now))
+
+    def _index_old(self) -> None:
+        """Idle bytes listed as stores made before the due index listed
+        them (``s3/idle/``) made due when their grace ends; one look at an
+        empty prefix once none are left."""
+        for name in self.records.walk_keys(IDLE, PAGE):
             bucket, oid = name[len(IDLE):].split("/", 1)
-            removed += self._sweep_one(bucket, oid, now)
+            record = self.records.get(blob(bucket, oid))
+            idle = record.value.get("idle") if record is not None else None
+            self.index.at((idle if idle is not None else self.records.now()) + GRACE, "%s/%s" % (bucket, oid))
+            self.records.delete(name)
+
+    def _sweep_one(self, what: str, now: float) -> int:
+        bucket, oid = what.split("/", 1)
+        with self.pins.removal(bucket, oid) as free:
+            removed, look_again = self._sweep_free(bucket, oid, now) if free else (0, now + 1)
+        if look_again is not None:
+            self.index.at(look_again, what)
         return removed
 
-    def _sweep_one(self, bucket: str, oid: str, now: float) -> int:
-        with self.pins.removal(bucket, oid) as free:
-            return self._sweep_free(bucket, oid, now) if free else 0
-
-    def _sweep_free(self, bucket: str, oid: str, now: float) -> int:
+    def _sweep_free(self, bucket: str, oid: str, now: float) -> Tuple[int, Optional[float]]:
+        """Remove the bytes if idle for ``GRACE``: 1 if they were removed,
+        and when to look at them again (None: not unless they fall idle
+        again)."""
         record = self.records.get(blob(bucket, oid))
         if record is None:
-            self.records.delete(_idle(bucket, oid))
-            return 0
+            return 0, None
         value = dict(record.value)
         removing = value.get("removing")
         if removing is not None and now - float(removing) < STALE_REMOVAL:
-            return 0  # another is removing it
+            return 0, float(removing) + STALE_REMOVAL  # another is removing it: finished by then
         if removing is None:  # else a removal died midway: finish the work
             if self._holds(bucket, oid, value) or value.get("idle") is None:
-                self.records.delete(_idle(bucket, oid))
-                return 0
-            if now - float(value["idle"]) < GRACE or not self._claim_removal(bucket, oid, record, value, "sweep"):
-                return 0
+                return 0, None
+            if now - float(value["idle"]) < GRACE:
+                return 0, float(value["idle"]) + GRACE
+            if not self._claim_removal(bucket, oid, record, value, "sweep"):
+                return 0, now + 1  # changed since read: judged again by the next sweep
             if self.names(bucket, oid):  # named after all: kept
                 self._change(bucket, oid, lambda value: dict(value, removing=None, by=None, idle=None))
-                self.records.delete(_idle(bucket, oid))
-                return 0
+                return 0, None
         try:
             self.backend.delete(repository(bucket), oid)
             removed = 1
         except NotFound:
             removed = 0
-        self._forget(bucket, oid)
-        return removed
+        self.records.delete(blob(bucket, oid))
+        return removed, None
 
     def close(self) -> None:
         self._stop.set()
@@ -247,16 +268,15 @@ class Claims:
     # -- the blob record --------------------------------------------------------
 
     def _settle(self, bucket: str, oid: str) -> None:
-        """If nothing holds the bytes any more, they fall idle (swept ``GRACE`` later)."""
+        """If nothing holds the bytes any more, they fall idle (swept
+        ``GRACE`` later: the due entry written first, so that bytes marked
+        idle are always looked at)."""
         record = self.records.get(blob(bucket, oid))
         if record is None or record.value.get("idle") is not None or self._holds(bucket, oid, record.value):
             return
         now = self.records.now()
+        self.index.at(now + GRACE, "%s/%s" % (bucket, oid))
         self._change(bucket, oid, lambda value: None if value.get("idle") is not None else dict(value, idle=now))
-        try:
-            self.records.create(_idle(bucket, oid), {})
-        except RecordConflict:
-            pass
 
     def _holds(self, bucket: str, oid: str, value: dict) -> bool:
         return bool(value.get("data") or self.pins.live(value) or self.names(bucket, oid))
@@ -279,10 +299,6 @@ class Claims:
     def _change(self, bucket: str, oid: str, change: Callable[[dict], Optional[dict]]) -> None:
         self.records.update(blob(bucket, oid), lambda value: None if value is None else change(value))
 
-    def _forget(self, bucket: str, oid: str) -> None:
-        self.records.delete(blob(bucket, oid))
-        self.records.delete(_idle(bucket, oid))
-
     def _still_stored(self, bucket: str, oid: str) -> None:
         try:
             self.backend.stat(repository(bucket), oid)
@@ -294,10 +310,6 @@ def _under_way() -> FileStoreError:
     """409 (with ``Retry-After``) for a removal that waited ``PIN_WAIT``
     for an upload of its bytes, which is still under way."""
     return StillUnderWay(UNDER_WAY).as_s3("OperationAborted")
-
-
-def _idle(bucket: str, oid: str) -> str:
-    return "%s%s/%s" % (IDLE, bucket, oid)
 
 
 def name_record(bucket: str, oid: str, key: str, version: Optional[str] = None) -> str:

@@ -15,12 +15,11 @@ The daemons (or workers) take turns: ``share-sweep`` holds when the last
 timed one began.
 
 A sweep reads only what is due, never every link: ``share-due/<when>/
-<blob|link>/<id>`` (``when`` in whole seconds, so the keys sort by time)
-says when to look at a blob (a link's expiry, an upload's pin running out
-of grace) or at a link (its 30 days as a dead link are over). Written
-before the link or the pin they are for; read from the start up to now, a
-page at a time, and deleted once looked at (a blob not ripe yet gets an
-entry for when it will be). ``share-holds/<link id>`` names the links that
+<blob|link>/<id>`` (``records.due``, the index both holds engines sweep
+by) says when to look at a blob (a link's expiry, an upload's pin running
+out of grace) or at a link (its 30 days as a dead link are over). Written
+before the link or the pin they are for; deleted once looked at (a blob
+not ripe yet gets an entry for when it will be). ``share-holds/<link id>`` names the links that
 may hold reservations, so that giving back a dead worker's reads those
 only. A store made before these indexes has them made once, by the first
 sweep (``share-due-ready`` then says so); blob bytes that no record names
@@ -29,13 +28,13 @@ at all are found by that pass only.
 
 from __future__ import annotations
 
-import math
 import secrets
 import threading
 import time
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from ..errors import BackendUnavailable, FileStoreError, NotFound
+from ..records.due import PAGE, DueIndex
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
@@ -48,8 +47,6 @@ DUE = "share-due/"
 DUE_READY = "share-due-ready"
 HOLDING = "share-holds/"
 MADE = "share-made/"  # share-made/<token name>/<created, µs>-<link id>: the links a token made
-PAGE = 500  # records read at a time
-FIRST_PAGE = 8  # due entries a sweep reads first (most sweeps find none due)
 RACED = "the file was cleaned up while it was being uploaded; send it again"
 PIN_WAIT = 10.0  # seconds an upload waits for a sweep's removal of the same bytes to end
 
@@ -77,11 +74,6 @@ def made_key(maker: str, created: float, link_id: str) -> str:
     return "%s%017d-%s" % (made_prefix(maker), int(created * 1_000_000), link_id)
 
 
-def due_key(when: float, kind: str, name: str) -> str:
-    """The key of "look at ``kind`` ``name`` at ``when``" (kind: blob or link)."""
-    return "%s%012d/%s/%s" % (DUE, max(0, math.ceil(when)), kind, name)
-
-
 def _died_at(value: dict) -> float:
     """When a link stopped needing its blob (deleted, used up or expired)."""
     return min(value.get("died") or value["expires"], value["expires"])
@@ -93,6 +85,7 @@ class LinkSweep:
         self.records = records
         self.backend = backend
         self.passwords = passwords
+        self.index = DueIndex(records, DUE)
         self._lock = threading.Lock()
         if records.get(DUE_READY) is None and next(records.keys(LINKS, limit=1), None) is None:
             self._ready(records.now())  # a new store: its links are all indexed as they are made
@@ -145,10 +138,8 @@ class LinkSweep:
                          also=lambda: self.due(self.records.now() + ORPHAN_GRACE, "blob", oid))
 
     def due(self, when: float, kind: str, name: str) -> None:
-        try:
-            self.records.create(due_key(when, kind, name), {})
-        except Conflict:
-            pass  # already due then
+        """Look at ``kind`` (blob or link) ``name`` at ``when``."""
+        self.index.at(when, "%s/%s" % (kind, name))
 
     def schedule_link(self, link_id: str, oid: str, created: float, expires: float) -> None:
         """A new link's blob is looked at when it expires, the link itself
@@ -182,14 +173,7 @@ class LinkSweep:
         now = self.records.now()
         if self.records.get(DUE_READY) is None:
             self._index_all(now)
-        removed = 0
-        for key in self._due(now):
-            _, kind, name = key[len(DUE):].split("/", 2)
-            if kind == "blob":
-                removed += self._look_at_blob(name, now)
-            elif kind == "link":
-                self._forget_link(name, now)
-            self.records.delete(key)
+        removed = self.index.sweep(now, lambda what: self._look_at(what, now))
         for key in self.records.walk_keys(HOLDING, PAGE):
             record = self.records.get(LINKS + key[len(HOLDING):])
             if record is None or not live_holds(record.value, now):
@@ -197,19 +181,13 @@ class LinkSweep:
         self.passwords.wrong.prune(now)
         return removed
 
-    def _due(self, now: float) -> Iterator[str]:
-        """The due entries up to ``now``, oldest first, in pages that grow
-        while all they hold is due."""
-        after, size = "", FIRST_PAGE
-        while True:
-            page = list(self.records.keys(DUE, after, size))
-            for key in page:
-                if int(key[len(DUE):].split("/", 1)[0]) > now:
-                    return
-                yield key
-            if len(page) < size:
-                return
-            after, size = page[-1], min(size * 2, PAGE)
+    def _look_at(self, what: str, now: float) -> int:
+        kind, _, name = what.partition("/")
+        if kind == "blob":
+            return self._look_at_blob(name, now)
+        if kind == "link":
+            self._forget_link(name, now)
+        return 0
 
     def _look_at_blob(self, oid: str, now: float) -> int:
         removed, ripe_at = self._sweep_blob(oid, now)
