@@ -29,12 +29,13 @@ from ..faces import Face
 from ..tus.face import ResumableFace
 from ..lfs.locks import LockStore
 from ..storage.names import DEFAULT, Namespace, is_object_id, object_id, repository
-from ..web.messages import ObjectResponse, Request, Response
+from ..web.messages import ObjectResponse, Request, Response, StreamResponse
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
 from ..wire.fields import whole_number
-from . import admin, views
+from . import admin, archive, views
 from .changes import Changes, given, see
+from .preview import preview_of
 from .settings import Settings
 from .sessions import IDLE, LIFETIME, Sessions
 
@@ -52,18 +53,19 @@ class ConsoleFace(Changes, Settings, Face):
 
     def register(self, router: Router) -> None:
         pages = (("/console", self.home, ()),
-                 ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder", "deleted")),
+                 ("/console/bucket", self.bucket, ("name", "prefix", "after", "folder", "deleted", "sort", "order")),
                  ("/console/object", self.object, ("bucket", "key", "version")),
                  ("/console/download", self.download, ("bucket", "key", "version")),
                  ("/console/preview", self.preview, ("bucket", "key", "version")),
                  ("/console/repository", self.repository, ("name", "after", "locks_after")),
                  ("/console/repository/download", self.repository_download, ("name", "oid")),
-                 ("/console/delete", self.confirm, ("bucket", "key", "version")))
+                 ("/console/delete", self.confirm, ("bucket", "key", "version", "prefix")))
         for path, handler, query in pages:
             methods = {"GET": _signed_in(handler)}
             if path == "/console/delete":
                 methods["POST"] = _signed_in(self.delete)
             router.add(path, "console", methods, {name: None for name in methods}, query=query)
+        router.add("/console/zip", "console", {"POST": _signed_in(self.zip_download)}, {"POST": None})
         router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
         router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
@@ -177,17 +179,23 @@ class ConsoleFace(Changes, Settings, Face):
         versioned = bool(found.versioning)
         after = request.query.get("after", "")
         deleted = versioned and request.query.get("deleted") == "1"
+        sort, order = request.query.get("sort", "name"), request.query.get("order", "asc")
+        if sort not in views.SORTS or order not in ("asc", "desc"):
+            raise BadRequest("sort= takes name, size or date; order= asc or desc")
         page = self.app.keys.page(name, prefix, "/", after, PAGE, request.query.get("folder") == "1", deleted)
         next_page = None
         if page.truncated:
             last_is_folder = isinstance(page.items[-1][1], str)
             next_page = views.address("/console/bucket", name=name, prefix=prefix or None, after=page.last,
-                                      folder="1" if last_is_folder else None, deleted="1" if deleted else None)
+                                      folder="1" if last_is_folder else None, deleted="1" if deleted else None,
+                                      sort=None if sort == "name" else sort, order="desc" if order == "desc" else None)
         return views.listing(name, prefix, page.items, next_page, who,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
                              may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),
                              deleted=deleted if versioned else None,
-                             settings=found if self._may(token, ADMIN) and not prefix and not after else None)
+                             settings=found if self._may(token, ADMIN) and not prefix and not after else None,
+                             sort=sort, descending=order == "desc",
+                             may_share=self._share_terms(token) is not None)
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)
@@ -205,21 +213,47 @@ class ConsoleFace(Changes, Settings, Face):
         versions: List[Version] = []
         if found.bucket.versioning and version is None:
             versions = self.app.versions.of(bucket, key, 50)
+        shown = preview_of(entry.content_type, entry.size,
+                           lambda: self.backend.open(repository(bucket), entry.oid))
         return views.details(bucket, key, entry, versions, version, who,
                              may_write=self._may(token, Scope("data", "write", bucket, key)),
                              may_delete=self._may(token, Scope("data", "delete", bucket, key)),
-                             sharing=self._share_terms(token))
+                             sharing=self._share_terms(token), preview=shown)
 
     def download(self, request: Request) -> Response:
         return self._send(request, {"Content-Disposition": attachment(request.query.get("key"))})
 
+    def zip_download(self, request: Request) -> Response:
+        """The keys chosen on a folder page (``key``, each one the token may
+        read), as one zip streamed as it is written (``archive``), named
+        after the folder."""
+        fields = self._form_lists(request)
+        token, _ = self._caller(request)
+        bucket, prefix = (fields.get("bucket") or [""])[0], (fields.get("prefix") or [""])[0]
+        keys = list(dict.fromkeys(fields.get("key", [])))
+        if not bucket or not keys:
+            raise BadRequest("choose the keys to download")
+        if len(keys) > archive.MOST_KEYS:
+            raise BadRequest("a zip takes at most %d keys" % archive.MOST_KEYS)
+        for key in keys:  # every one allowed, and there, before a byte goes
+            self._require(token, Scope("data", "read", bucket, key))
+        found = BucketHandle.open(self.app, bucket, request)
+        taken: set = set()
+        members = [(archive.member_name(key, prefix, taken), entry.modified,
+                    lambda oid=entry.oid: self.backend.open(repository(bucket), oid))
+                   for key, entry in ((key, found.read(key)) for key in keys)]
+        folder = prefix.rstrip("/").rsplit("/", 1)[-1] or bucket
+        return StreamResponse(200, archive.zipped(members), archive.ZIP_TYPE,
+                              {"Content-Disposition": attachment(folder + ".zip"), "Cache-Control": "no-store"})
+
     def preview(self, request: Request) -> Response:
         """The object opened in the browser: what every stored object is
         served with decides what shows (``web.transfer``: sandboxed, and a
-        type that would run or render as a document is a download)."""
-        return self._send(request, {})
+        type that would run or render as a document is a download; here a
+        PDF too is shown, in the browser's viewer)."""
+        return self._send(request, {}, documents=True)
 
-    def _send(self, request: Request, headers: dict) -> Response:
+    def _send(self, request: Request, headers: dict, documents: bool = False) -> Response:
         token, _ = self._caller(request)
         bucket, key, version = self._target(request)
         self._require(token, Scope("data", "read", bucket, key))
@@ -227,7 +261,7 @@ class ConsoleFace(Changes, Settings, Face):
         stored = self.backend.open(repository(bucket), entry.oid)
         return ObjectResponse(stored, dict(headers, **{"Cache-Control": "no-store"}),
                               content_type=entry.content_type or "application/octet-stream", immutable=False,
-                              etag=entry.etag, modified=entry.modified)
+                              etag=entry.etag, modified=entry.modified, documents=documents)
 
     def links(self, request: Request) -> Response:
         """The share links the token made, a page at a time."""

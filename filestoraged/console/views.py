@@ -18,6 +18,7 @@ from ..sharing.rules import Link
 from ..pages import COPY_SCRIPT, page, size_text
 from ..web.messages import TextResponse
 from . import sending
+from .preview import Preview
 
 OPEN_NOTE = "Anyone who reaches this server may do anything here: access control is off (--auth off)."
 
@@ -35,7 +36,7 @@ def link(path: str, **query: Optional[str]) -> str:
 
 
 def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=None,
-          script: Optional[str] = None) -> TextResponse:
+          script: Optional[str] = None, media: bool = False) -> TextResponse:
     """A console page: who is signed in (and the sign-out button), or that
     nobody needs to be, above ``body``; the links to every page (a page the
     token may not see answers why); ``script``: its own, if any."""
@@ -48,7 +49,7 @@ def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=
     nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
            '<a href="/console/tokens">Tokens</a> · '
            '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
-    return page(status, title, nav + top + body, script, headers=headers, wide=True)
+    return page(status, title, nav + top + body, script, headers=headers, wide=True, media=media)
 
 
 def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
@@ -131,45 +132,107 @@ def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_u
     return '<div class="card"><h2>Git LFS locks</h2>%s%s</div>' % (table, more)
 
 
+SORTS = {"name": "Name", "size": "Size", "date": "Modified (UTC)"}
+
+# The folder page's "choose all" box: checks or clears every key's box.
+CHOOSE_ALL_SCRIPT = r"""
+const all = document.getElementById("choose-all");
+if (all) { document.getElementById("choose-all-label").hidden = false;  /* without a script it could do nothing */
+  all.addEventListener("change", () => { for (const box of document.querySelectorAll("input[name=key]")) {
+    box.checked = all.checked; } }); }
+"""
+
+
+def sorted_items(items: Iterable[Tuple[str, object]], sort: str, descending: bool) -> List[Tuple[str, object]]:
+    """A page's folders, then its keys (and deleted keys), by ``sort``
+    (name: the keys' own order; size; date), each part reversed where
+    ``descending``: folders always come first, as file managers show them."""
+    folders = [item for item in items if isinstance(item[1], str)]
+    keys = [item for item in items if not isinstance(item[1], str)]
+    if sort == "size":
+        keys.sort(key=lambda item: (item[1].size if isinstance(item[1], Entry) else -1, item[0]))
+    elif sort == "date":
+        keys.sort(key=lambda item: (item[1].modified if isinstance(item[1], Entry) else 0.0, item[0]))
+    if descending:
+        folders.reverse()
+        keys.reverse()
+    return folders + keys
+
+
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
             who: Optional[str], may_add: bool = True, may_delete: bool = False,
-            deleted: Optional[bool] = None, settings: Optional[Bucket] = None) -> TextResponse:
+            deleted: Optional[bool] = None, settings: Optional[Bucket] = None,
+            sort: str = "name", descending: bool = False, may_share: bool = False) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it.
     ``deleted``: in a bucket that keeps versions, whether its deleted keys
     are shown (a ``None`` item: each links to its versions); None: the
     bucket keeps no versions. ``settings``: the bucket, shown with its
-    settings to change (a token that may: its first page only)."""
+    settings to change (a token that may: its first page only). ``sort``
+    and ``descending``: the order of the page shown (``sorted_items``).
+    Each key has its download (and share and delete, where the token may)
+    on its row; the keys chosen are downloaded as one zip, or deleted
+    after a page that asks."""
     crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
     walked = ""
     for part in prefix.split("/")[:-1]:
         walked += part + "/"
         crumbs.append('<a href="%s">%s</a>' % (link("/console/bucket", name=bucket, prefix=walked), escape(part)))
     rows: List[str] = []
-    # Folders before files on each page, as file managers show them (the keys come in byte order).
-    for name, found in sorted(items, key=lambda item: not isinstance(item[1], str)):
+    for name, found in sorted_items(items, sort, descending):
         if name == prefix and isinstance(found, Entry) and not found.size:
             continue  # the folder's own empty key (a "new folder")
         shown = escape(name[len(prefix):] or name)
         if isinstance(found, Entry):
-            check = ('<input type="checkbox" name="key" value="%s" aria-label="choose %s"> '
-                     % (escape(name), shown)) if may_delete else ""
-            rows.append('<tr><td>%s<a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>' % (
-                check, link("/console/object", bucket=bucket, key=name), shown, size_text(found.size),
-                time_element(found.modified)))
+            actions = ['<a href="%s" aria-label="Download %s">Download</a>' % (
+                link("/console/download", bucket=bucket, key=name), shown)]
+            if may_share:
+                actions.append('<a href="%s#share" aria-label="Share %s">Share…</a>' % (
+                    link("/console/object", bucket=bucket, key=name), shown))
+            if may_delete:
+                actions.append('<a href="%s" aria-label="Delete %s">Delete…</a>' % (
+                    link("/console/delete", bucket=bucket, key=name), shown))
+            rows.append('<tr><td><input type="checkbox" name="key" value="%s" aria-label="choose %s"> <a href="%s">'
+                        '%s</a></td><td data-label="Size">%s</td><td data-label="Modified">%s</td>'
+                        '<td class="actions">%s</td></tr>' % (
+                            escape(name), shown, link("/console/object", bucket=bucket, key=name), shown,
+                            size_text(found.size), time_element(found.modified), " · ".join(actions)))
         elif found is None:
-            rows.append('<tr><td><a href="%s">%s</a></td><td data-label="Size">deleted</td><td></td></tr>' % (
-                link("/console/object", bucket=bucket, key=name), shown))
+            rows.append('<tr><td><a href="%s">%s</a></td><td data-label="Size">deleted</td><td></td><td></td></tr>'
+                        % (link("/console/object", bucket=bucket, key=name), shown))
         else:
-            rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td></tr>' % (
+            rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td><td></td></tr>' % (
                 link("/console/bucket", name=bucket, prefix=name, deleted="1" if deleted else None), shown))
-    table = ('<table><caption class="muted">Keys and folders</caption><thead><tr><th scope="col">Name</th>'
-             '<th scope="col">Size</th><th scope="col">Modified (UTC)</th></tr></thead><tbody>%s</tbody></table>'
-             % "".join(rows)) if rows else "<p>Nothing here.</p>"
-    if rows and may_delete:  # the keys checked go to the page that asks before they are deleted
-        table = ('<form method="get" action="/console/delete"><input type="hidden" name="bucket" value="%s">%s'
-                 '<button type="submit" class="secondary">Delete the chosen keys…</button></form>'
-                 % (escape(bucket), table))
+
+    def heading(by: str) -> str:
+        """A column's head: a link that sorts the page by it (again: the other way)."""
+        now = by == sort
+        turn = now and not descending
+        arrow = (" ▼" if descending else " ▲") if now else ""
+        return ('<th scope="col"%s><a href="%s">%s%s</a></th>' % (
+            ' aria-sort="%s"' % ("descending" if descending else "ascending") if now else "",
+            link("/console/bucket", name=bucket, prefix=prefix or None, deleted="1" if deleted else None,
+                 sort=None if by == "name" else by, order="desc" if turn else None),
+            SORTS[by], arrow))
+
+    files = any('name="key"' in row for row in rows)
+    choose_all = ('<label class="inline" id="choose-all-label" hidden><input type="checkbox" id="choose-all"> '
+                  'Choose all</label> · ' if files else "")
+    orders = " · ".join('<a href="%s">%s%s</a>' % (
+        link("/console/bucket", name=bucket, prefix=prefix or None, deleted="1" if deleted else None,
+             sort=None if by == "name" else by, order="desc" if by == sort and not descending else None),
+        by, (" ▼" if descending else " ▲") if by == sort else "") for by in ("name", "size", "date"))
+    table = ('<table><caption>%sSort this page by %s</caption><thead><tr>%s%s%s<th scope="col">'
+             '<span class="muted">Actions</span></th></tr></thead><tbody>%s</tbody></table>'
+             % (choose_all, orders, heading("name"), heading("size"), heading("date"), "".join(rows))
+             ) if rows else "<p>Nothing here.</p>"
+    if files:  # the keys checked: one zip of them, or the page that asks before they are deleted
+        remove = ('<button type="submit" class="secondary" id="delete-chosen">Delete the chosen keys…</button>'
+                  if may_delete else "")
+        table = ('<form method="get" action="/console/delete"><input type="hidden" name="bucket" value="%s">'
+                 '<input type="hidden" name="prefix" value="%s">%s<button type="submit" formmethod="post" '
+                 'formaction="/console/zip" id="zip-chosen">Download the chosen as a zip</button> %s</form>'
+                 % (escape(bucket), escape(prefix), table, remove))
     more = '<p><a class="button" href="%s">Next page</a></p>' % escape(next_page) if next_page else ""
     if deleted is not None:  # the bucket keeps versions: its deleted keys may be shown, to bring one back
         more += '<p><a href="%s">%s</a></p>' % (
@@ -186,14 +249,16 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
             '<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), table, more, upload, search,
                                                _settings_card(settings) if settings is not None else ""))
-    return frame(bucket, body, who, script=sending.SCRIPT if may_add else None)
+    script = CHOOSE_ALL_SCRIPT + (sending.SCRIPT if may_add else "")
+    return frame(bucket, body, who, script=script)
 
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],
             who: Optional[str], may_write: bool = True, may_delete: bool = True,
-            sharing: Optional[Tuple[int, int]] = None) -> TextResponse:
-    """One key's object: what it is, its versions, and what the token may
-    do with it (a control it may not use is not shown)."""
+            sharing: Optional[Tuple[int, int]] = None, preview: Optional[Preview] = None) -> TextResponse:
+    """One key's object: what it is, a preview where it has one
+    (``previews``), its versions, and what the token may do with it (a
+    control it may not use is not shown)."""
     size = size_text(entry.size) + (" (%d bytes)" % entry.size if entry.size >= 1024 else "")
     rows = [("Key", escape(key)), ("Size", size),
             ("Type", escape(entry.content_type or "binary/octet-stream")),
@@ -229,9 +294,29 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
         rename += share_form(bucket, key, *sharing)
     folder = key[:key.rfind("/") + 1]
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
-    body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s' % (escape(key), facts, actions, rename, older,
-                                                                      back)
-    return frame(key, body, who)
+    shown = preview_card(preview, link("/console/preview", bucket=bucket, key=key, version=version), key
+                         ) if preview is not None else ""
+    body = '<h1>%s</h1><div class="card"><dl>%s</dl>%s</div>%s%s%s%s' % (escape(key), facts, actions, shown, rename,
+                                                                        older, back)
+    return frame(key, body, who, media=preview is not None and preview.kind in ("image", "video", "audio"))
+
+
+def preview_card(preview: Preview, source: str, key: str) -> str:
+    """What the object looks like, on its page: a picture, a player, the
+    start of a text (escaped, as text), or the way to a PDF's viewer; the
+    bytes from ``source``, the preview route, which serves them sandboxed."""
+    name = escape(key.rsplit("/", 1)[-1])
+    if preview.kind == "image":
+        shown = '<img src="%s" alt="%s" loading="lazy">' % (source, name)
+    elif preview.kind in ("video", "audio"):
+        shown = '<%s src="%s" controls preload="metadata"></%s>' % (preview.kind, source, preview.kind)
+    elif preview.kind == "pdf":
+        shown = ('<p>A PDF: <a class="button secondary" href="%s" target="_blank" rel="noopener">Open it in the '
+                 'browser\'s viewer</a></p>' % source)
+    else:
+        shown = '<pre>%s</pre>%s' % (escape(preview.text), '<p class="muted">The first %s of it.</p>' % size_text(
+            len(preview.text.encode())) if preview.cut else "")
+    return '<div class="card preview" id="preview"><h2>Preview</h2>%s</div>' % shown
 
 
 def _settings_card(bucket: Bucket) -> str:
@@ -310,7 +395,7 @@ def share_form(bucket: str, key: str, default_expiry: int, longest: int) -> str:
         choices.append((default_expiry, "%d seconds" % default_expiry))
     options = "".join('<option value="%d"%s>%s</option>' % (seconds, " selected" if seconds == default_expiry else "",
                                                              label) for seconds, label in choices)
-    return ('<div class="card"><h2>Share</h2><form method="post" action="/console/share">'
+    return ('<div class="card" id="share"><h2>Share</h2><form method="post" action="/console/share">'
             '<input type="hidden" name="bucket" value="%s"><input type="hidden" name="key" value="%s">'
             '<label for="password">Password (optional)</label>'
             '<input id="password" name="password" type="password" autocomplete="new-password">'

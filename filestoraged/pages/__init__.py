@@ -41,11 +41,13 @@ button.secondary,.button.secondary{background:transparent;color:var(--accent);bo
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{color:var(--muted)}
 dd{margin:0;overflow-wrap:anywhere}
 progress{width:100%;height:1.1rem}
+.preview img,.preview video{max-width:100%;max-height:70vh;display:block}.preview audio{width:100%}
+.preview pre{max-height:24rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;margin:0}
 code{overflow-wrap:anywhere}
-[hidden]{display:none}
+[hidden]{display:none!important}
 table{width:100%;border-collapse:collapse}caption{text-align:left}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #8884;vertical-align:top}
-td{overflow-wrap:anywhere}td form,form.inline{display:inline}
+td{overflow-wrap:anywhere}td form,form.inline,label.inline{display:inline}
 td button{margin-top:0;overflow-wrap:normal;white-space:nowrap}
 @media (max-width:40rem){table,caption,tbody,tr,td{display:block}thead{position:absolute;left:-9999px}
  tr{padding:.5rem 0;border-bottom:1px solid #8884}td{border:0;padding:.1rem 0}
@@ -77,12 +79,15 @@ def _digest(text: str) -> str:
 
 
 def page(status: int, title: str, body: str, script: Optional[str] = None,
-         headers: Optional[Dict[str, str]] = None, wide: bool = False) -> TextResponse:
+         headers: Optional[Dict[str, str]] = None, wide: bool = False, media: bool = False) -> TextResponse:
     """A whole page: ``body`` is HTML already escaped by the caller;
     ``wide``: as wide as a screen of tables needs (the console), else a
-    column for reading (the upload and share pages)."""
-    policy = ("default-src 'none'; style-src %s; img-src data:; form-action 'self'; base-uri 'none'; "
-              "frame-ancestors 'none'; connect-src 'self'" % _digest(STYLE))
+    column for reading (the upload and share pages); ``media``: it shows
+    pictures, sound or film from this server (a preview of a stored
+    object, itself served sandboxed)."""
+    policy = ("default-src 'none'; style-src %s; img-src data:%s; form-action 'self'; base-uri 'none'; "
+              "frame-ancestors 'none'; connect-src 'self'" % (_digest(STYLE), " 'self'; media-src 'self'" if media
+                                                               else ""))
     if script:
         policy += "; script-src " + _digest(script)
     text = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -168,6 +168,7 @@ class ObjectResponse:
     etag: Optional[str] = None  # the entity tag, if not the object's id (an S3 key's MD5)
     modified: Optional[float] = None  # the date conditions are judged by, if not the stored object's
     span: Optional[Tuple[int, int]] = None  # (start, end) the face chose to serve (an S3 part), as a range
+    documents: bool = False  # a PDF may be shown inline, sandboxed (``transfer.safe_serving``): a preview
 
 
 @dataclass

@@ -46,13 +46,15 @@ def is_active(media_type: str) -> bool:
     return not base.startswith(_SHOWN_KINDS) or base.endswith("+xml") or "script" in base
 
 
-def safe_serving(headers: dict) -> dict:
+def safe_serving(headers: dict, documents: bool = False) -> dict:
     """The headers that keep a stored object from attacking whoever opens
     it: the sandbox, and for a type that is not shown inline (``is_active``)
     ``attachment``, in place of any disposition stored or asked (its file
-    name kept)."""
+    name kept). ``documents``: a PDF is shown too (a person asked to see
+    it: the browser's viewer shows it in the sandbox, an origin of its own)."""
     extra = {"Content-Security-Policy": SANDBOX}
-    if is_active(headers.get("Content-Type", "")):
+    shown_pdf = documents and headers.get("Content-Type", "").split(";", 1)[0].strip().lower() == "application/pdf"
+    if is_active(headers.get("Content-Type", "")) and not shown_pdf:
         _, parameters, rest = (headers.get("Content-Disposition") or "").partition(";")
         extra["Content-Disposition"] = "attachment" + parameters + rest
     return extra
@@ -94,7 +96,7 @@ def serve_object(response: ObjectResponse, method: str, request_headers: Headers
                            response.etag, response.span, response.modified)
         headers = dict(plan.headers)
         headers.update(response.headers)
-        headers.update(safe_serving(headers))
+        headers.update(safe_serving(headers, response.documents))
         fields = response_head.fields(headers)
         head = wire.head(plan.status, fields)
         if method == "HEAD" or plan.status == 304:

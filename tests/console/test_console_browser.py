@@ -10,15 +10,20 @@ names the folder they go to)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
 import tempfile
+import zipfile
 
 from ..s3api_support import ChromiumBotoCase
 from ..pages.test_pages import wait_in
 
 LFS = "application/vnd.git-lfs+json"
+PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] "
+       b"/Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>\nendobj\n"
+       b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
 
 
 class ConsoleInChromiumTests(ChromiumBotoCase):
@@ -229,6 +234,48 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.driver.get(self.base + "/console/bucket?name=walk&prefix=2026%2F")
         self.wait(lambda: self.element("h1").text == "Sign in", "the listing refused")
 
+    def test_a_folder_sorted_its_keys_chosen_at_once_and_downloaded_as_a_zip(self):
+        self.admin.put_object(Bucket="photos", Key="2026/big.bin", Body=b"b" * 4000)
+        self.sign_in()
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        self.link("Size").click()
+        self.link("Size ▲").click()  # again: largest first
+        self.wait(lambda: "Size ▼" in self.element("thead").text, "sorted by size, largest first")
+        names = [cell.text for cell in self.driver.find_elements("css selector", "tbody td:first-child a")]
+        self.assertEqual(names[0], "big.bin")
+        self.element("#choose-all").click()
+        boxes = self.driver.find_elements("css selector", "input[name=key]")
+        self.assertEqual(len(boxes), 4)
+        self.assertTrue(all(box.is_selected() for box in boxes))
+        self.element("#zip-chosen").click()
+        path = os.path.join(self.downloads, "2026.zip")
+        self.wait(lambda: os.path.exists(path) and zipfile.is_zipfile(path), "the zip")
+        with zipfile.ZipFile(path) as archive:
+            self.assertEqual(sorted(archive.namelist()), ["big.bin", "cat.jpg", "dog.jpg", "été <b onclick=x>.txt"])
+            self.assertEqual(archive.read("big.bin"), b"b" * 4000)
+
+    def test_previews_of_a_picture_a_text_and_a_pdf(self):
+        picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9"
+                                   "i18U1AAAAABJRU5ErkJggg==")  # 2 x 2 red pixels
+        self.admin.put_object(Bucket="photos", Key="dot.png", Body=picture, ContentType="image/png")
+        self.admin.put_object(Bucket="photos", Key="paper.pdf", Body=PDF, ContentType="application/pdf")
+        self.sign_in()
+        self.driver.get(self.base + "/console/object?bucket=photos&key=dot.png")
+        image = self.element("#preview img")
+        self.wait(lambda: self.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth",
+                                                     image) == 2, "the picture shown")
+        self.driver.get(self.base + "/console/object?bucket=photos&key=notes.txt")
+        self.assertEqual(self.element("#preview pre").text, "the bytes of notes.txt")
+        self.driver.get(self.base + "/console/object?bucket=photos&key=paper.pdf")
+        self.element("#preview a").click()
+        self.wait(lambda: len(self.driver.window_handles) == 2, "the viewer's tab")
+        self.driver.switch_to.window(self.driver.window_handles[1])
+        self.wait(lambda: self.driver.execute_script("return document.contentType") == "application/pdf",
+                  "the PDF shown, not downloaded")
+        self.driver.close()
+        self.driver.switch_to.window(self.driver.window_handles[0])
+        self.assertFalse(os.path.exists(os.path.join(self.downloads, "paper.pdf")))
+
     def test_screenshots_at_360_and_1280_pixels_and_nothing_wider(self):
         folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or tempfile.mkdtemp(prefix="fsd-console-shots-")
         if "FILESTORAGED_SCREENSHOTS" not in os.environ:
@@ -283,7 +330,7 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
         for name in ("cat.jpg", "dog.jpg"):
             self.element("input[value='2026/%s']" % name).click()
-        self.element("form[method=get][action='/console/delete'] button").click()
+        self.element("#delete-chosen").click()
         self.wait(lambda: self.element("h1").text == "Delete?", "the confirmation of two")
         self.element("form[method=post][action='/console/delete'] button").click()
         self.wait(lambda: self.element("h1").text == "photos", "back in the folder")

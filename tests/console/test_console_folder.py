@@ -1,0 +1,133 @@
+"""A folder page as a file browser, over HTTP: the page sorted by name,
+size or date (folders first either way, the order kept by the next page),
+each key's own download, share and delete, the keys chosen downloaded as
+one zip (exact bytes, names safe to unpack, every key allowed before a
+byte goes); and an object's page previewing what it holds: a picture, a
+player, the start of a text as escaped text, a PDF in the browser's viewer,
+each from the preview route, sandboxed. The same in a real browser:
+``tests/console/test_console_browser.py``."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from .test_console import ConsoleCase
+
+
+class FolderTests(ConsoleCase):
+    def setUp(self) -> None:
+        super().setUp()
+        for key, body in (("docs/b-big.bin", b"x" * 5000), ("docs/a-small.txt", b"small"),
+                          ("docs/c-mid.txt", b"m" * 300), ("docs/sub/deep.txt", b"deep")):
+            self.admin.put_object(Bucket="photos", Key=key, Body=body)
+
+    def names_in(self, body: bytes) -> list:
+        return re.findall(r'aria-label="choose docs/([^"]+)"|aria-label="choose ([^"]+)"', body.decode())
+
+    def shown(self, session: str, **query: str) -> list:
+        page = self.page("/console/bucket", session, name="photos", prefix="docs/", **query)
+        self.assertEqual(page.status, 200, page)
+        return [found[1] for found in re.findall(r'<tr><td>(<input[^>]*> )?<a href="[^"]*">([^<]+)</a>',
+                                                 page.body.decode())]
+
+    def test_a_page_sorted_by_name_size_or_date_folders_first(self):
+        session = self.session()
+        self.assertEqual(self.shown(session), ["sub/", "a-small.txt", "b-big.bin", "c-mid.txt"])
+        self.assertEqual(self.shown(session, sort="size"), ["sub/", "a-small.txt", "c-mid.txt", "b-big.bin"])
+        self.assertEqual(self.shown(session, sort="size", order="desc"),
+                         ["sub/", "b-big.bin", "c-mid.txt", "a-small.txt"])
+        self.admin.put_object(Bucket="photos", Key="docs/a-small.txt", Body=b"newest now")
+        self.assertEqual(self.shown(session, sort="date", order="desc")[:2], ["sub/", "a-small.txt"])
+        page = self.page("/console/bucket", session, name="photos", prefix="docs/", sort="size").body.decode()
+        self.assertIn('aria-sort="ascending"><a href="/console/bucket?name=photos&amp;prefix=docs%2F&amp;sort=size'
+                      '&amp;order=desc">Size ▲</a>', page)  # again: the other way
+        self.assertEqual(self.page("/console/bucket", session, name="photos", sort="owner").status, 400)
+
+    def test_the_next_page_keeps_the_order(self):
+        from filestoraged.console import face
+
+        original, face.PAGE = face.PAGE, 2
+        self.addCleanup(setattr, face, "PAGE", original)
+        page = self.page("/console/bucket", self.session(), name="photos", prefix="docs/", sort="size",
+                         order="desc").body.decode()
+        following = re.search(r'<a class="button" href="([^"]+)">Next page</a>', page).group(1)
+        self.assertIn("sort=size", following)
+        self.assertIn("order=desc", following)
+
+    def test_each_key_has_its_own_actions_as_the_token_may(self):
+        page = self.page("/console/bucket", self.session(), name="photos", prefix="docs/").body.decode()
+        self.assertIn('href="/console/download?bucket=photos&amp;key=docs%2Fc-mid.txt" aria-label="Download '
+                      'c-mid.txt"', page)
+        self.assertIn('href="/console/object?bucket=photos&amp;key=docs%2Fc-mid.txt#share"', page)
+        self.assertIn('href="/console/delete?bucket=photos&amp;key=docs%2Fc-mid.txt"', page)
+        _, reader = self.app.tokens.create(["data:photos:read"], "reader")
+        page = self.page("/console/bucket", self.session(reader), name="photos", prefix="docs/").body.decode()
+        self.assertIn("Download the chosen as a zip", page)  # a reader may take a zip
+        for absent in ("#share", "/console/delete?", "Delete the chosen keys"):
+            self.assertNotIn(absent, page)
+
+    def test_the_chosen_keys_as_one_zip(self):
+        session = self.session()
+        self.admin.put_object(Bucket="photos", Key="docs/../../etc/evil", Body=b"a way out")
+        keys = ["docs/a-small.txt", "docs/b-big.bin", "docs/sub/deep.txt", "docs/../../etc/evil"]
+        reply = self.post("/console/zip", session, [("bucket", "photos"), ("prefix", "docs/")]
+                          + [("key", key) for key in keys])
+        self.assertEqual(reply.status, 200, reply)
+        self.assertEqual(reply.headers["Content-Type"], "application/zip")
+        self.assertIn('filename="docs.zip"', reply.headers["Content-Disposition"])
+        with zipfile.ZipFile(io.BytesIO(reply.body)) as archive:
+            self.assertIsNone(archive.testzip())
+            self.assertEqual(archive.namelist(), ["a-small.txt", "b-big.bin", "sub/deep.txt", "etc/evil"])
+            self.assertEqual(archive.read("b-big.bin"), b"x" * 5000)
+            self.assertEqual(archive.read("etc/evil"), b"a way out")
+
+    def test_a_zip_is_refused_whole_when_one_key_may_not_be_read_or_is_gone(self):
+        _, some = self.app.tokens.create(["data:photos/docs/sub/:read"], "some")
+        refused = self.post("/console/zip", self.session(some), [("bucket", "photos"), ("key", "docs/sub/deep.txt"),
+                                                                 ("key", "docs/b-big.bin")])
+        self.assertEqual(refused.status, 403)
+        gone = self.post("/console/zip", self.session(), [("bucket", "photos"), ("key", "docs/b-big.bin"),
+                                                          ("key", "docs/never.txt")])
+        self.assertEqual(gone.status, 404)
+        self.assertEqual(self.post("/console/zip", self.session(), [("bucket", "photos")]).status, 400)
+        elsewhere = self.post("/console/zip", self.session(), [("bucket", "photos"), ("key", "docs/b-big.bin")],
+                              headers={"Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(elsewhere.status, 403)  # a page of another site cannot make a browser take one
+
+
+class PreviewTests(ConsoleCase):
+    def details(self, key: str, body: bytes, content_type: str):
+        self.admin.put_object(Bucket="photos", Key=key, Body=body, ContentType=content_type)
+        return self.page("/console/object", self.session(), bucket="photos", key=key)
+
+    def test_a_picture_and_a_film_from_the_sandboxed_preview_route(self):
+        page = self.details("cat.png", b"\x89PNG not really", "image/png")
+        self.assertIn('<img src="/console/preview?bucket=photos&amp;key=cat.png" alt="cat.png"', page.body.decode())
+        self.assertIn("img-src data: 'self'; media-src 'self'", page.headers["Content-Security-Policy"])
+        film = self.details("clip.mp4", b"\0\0\0 ftyp", "video/mp4").body.decode()
+        self.assertIn('<video src="/console/preview?bucket=photos&amp;key=clip.mp4" controls', film)
+        plain = self.details("notes.txt", b"words", "text/plain")
+        self.assertNotIn("'self'; media-src", plain.headers["Content-Security-Policy"])  # only where it shows media
+
+    def test_the_start_of_a_text_as_text(self):
+        page = self.details("page.html", b"<script>alert(1)</script> \xc3\xa9t\xc3\xa9", "text/html").body.decode()
+        self.assertIn("<pre>&lt;script&gt;alert(1)&lt;/script&gt; été</pre>", page)
+        long = ("é" * 40000).encode()  # 80,000 bytes: the first 64 KiB end inside a character
+        page = self.details("long.txt", long, "text/plain; charset=utf-8").body.decode()
+        shown = re.search(r"<pre>([^<]*)</pre>", page).group(1)
+        self.assertEqual(shown, "é" * 32768)
+        self.assertIn("The first 64.0 KiB of it.", page)
+        self.assertNotIn('id="preview"', self.details("blob.bin", b"\0\1\2", "application/octet-stream").body.decode())
+        self.assertNotIn('id="preview"', self.details("nul.txt", b"text\0with a nul", "text/plain").body.decode())
+
+    def test_a_pdf_opens_in_the_browsers_viewer_sandboxed(self):
+        page = self.details("paper.pdf", b"%PDF-1.4 not really", "application/pdf").body.decode()
+        self.assertIn('href="/console/preview?bucket=photos&amp;key=paper.pdf" target="_blank" rel="noopener"', page)
+        shown = self.page("/console/preview", self.session(), bucket="photos", key="paper.pdf")
+        self.assertEqual(shown.headers["Content-Type"], "application/pdf")
+        self.assertIsNone(shown.headers.get("Content-Disposition"))
+        self.assertEqual(shown.headers["Content-Security-Policy"], "sandbox; default-src 'none'")
+        served = self.request("GET", "/data/photos/" + self.app.keys.get("photos", "paper.pdf").oid)
+        self.assertIn("attachment", served.headers.get("Content-Disposition", "attachment"))  # elsewhere a download
