@@ -134,12 +134,14 @@ def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_u
 
 SORTS = {"name": "Name", "size": "Size", "date": "Modified (UTC)"}
 
-# The folder page's "choose all" box: checks or clears every key's box.
+# The folder page's "choose all" box: checks or clears every key's box
+# (shown by the script: without it the box could do nothing; again when the
+# listing is shown afresh after an upload).
 CHOOSE_ALL_SCRIPT = r"""
-const all = document.getElementById("choose-all");
-if (all) { document.getElementById("choose-all-label").hidden = false;  /* without a script it could do nothing */
-  all.addEventListener("change", () => { for (const box of document.querySelectorAll("input[name=key]")) {
-    box.checked = all.checked; } }); }
+function showChooseAll() { const label = document.getElementById("choose-all-label"); if (label) label.hidden = false; }
+showChooseAll();
+document.addEventListener("change", ev => { if (ev.target.id !== "choose-all") return;
+  for (const box of document.querySelectorAll("input[name=key]")) box.checked = ev.target.checked; });
 """
 
 
@@ -246,7 +248,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
               'value="%s"><input type="hidden" name="prefix" value="%s"><label for="folder">New folder</label>'
               '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
               '</button></form></div>' % (escape(bucket), escape(prefix))) if may_add else ""
-    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card">%s%s</div>%s'
+    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card" id="listing">%s%s</div>%s'
             '<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), table, more, upload, search,
                                                _settings_card(settings) if settings is not None else ""))
     script = CHOOSE_ALL_SCRIPT + (sending.SCRIPT if may_add else "")

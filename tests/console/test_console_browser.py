@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -253,6 +254,41 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         with zipfile.ZipFile(path) as archive:
             self.assertEqual(sorted(archive.namelist()), ["big.bin", "cat.jpg", "dog.jpg", "été <b onclick=x>.txt"])
             self.assertEqual(archive.read("big.bin"), b"b" * 4000)
+
+    def test_an_upload_shows_its_rate_may_be_cancelled_and_the_listing_shows_what_came(self):
+        """At 1 MiB/s (the browser's network throttled), a 3 MiB file shows
+        its rate and time left and is cancelled; the next file goes on; a
+        9 MiB one (through tus) is cancelled midway and its upload ended on
+        the server; the listing shows the file that came, without the page
+        being loaded again."""
+        self.sign_in()
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        self.driver.execute_script("window.stayed = true")
+        slow, fresh, big = (os.path.join(self.downloads, name) for name in ("slow.bin", "fresh.txt", "big.bin"))
+        for path, size in ((slow, 3 << 20), (fresh, 5), (big, 9 << 20)):
+            with open(path, "wb") as made:
+                made.write(b"f" * size)
+        self.driver.set_network_conditions(offline=False, latency=0, download_throughput=1 << 30,
+                                           upload_throughput=1 << 20)
+        self.addCleanup(self.driver.delete_network_conditions)
+        self.element("#file").send_keys("\n".join((slow, fresh, big)))
+        self.element("#upload button").click()
+        rows = lambda: self.driver.find_elements("css selector", "#sending li")  # noqa: E731
+        rate = r"^\d+% of 3\.0 MiB, [\d.]+ (KiB|MiB)/s, \d+ s left$"
+        self.wait(lambda: re.match(rate, rows()[0].find_elements("css selector", "span")[1].text), "the rate")
+        rows()[0].find_element("css selector", "button").click()
+        self.wait(lambda: rows()[0].text.endswith("cancelled") and rows()[1].text.endswith("done"),
+                  "the first cancelled, the next sent")
+        self.wait(lambda: "fresh.txt" in self.element("#listing").text, "the listing shown afresh")
+        self.assertTrue(self.driver.execute_script("return window.stayed"))  # the same page, not loaded again
+        self.wait(lambda: rows()[2].text.startswith("big.bin") and "/s" in rows()[2].text, "the big one under way")
+        rows()[2].find_element("css selector", "button").click()
+        self.wait(lambda: rows()[2].text.endswith("cancelled"), "the big one cancelled")
+        for key in ("2026/slow.bin", "2026/big.bin"):
+            self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key=key), "404")
+        unfinished = os.path.join(self.data_dir, "uploads")
+        self.wait(lambda: not [name for name in os.listdir(unfinished) if not name.startswith(".")],
+                  "the tus upload ended on the server")
 
     def test_previews_of_a_picture_a_text_and_a_pdf(self):
         picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9"
