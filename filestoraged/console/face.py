@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
 from ..access.gate import TokenGrant
-from ..access.scopes import ADMIN, Scope, grants
+from ..access.scopes import ADMIN, Need, Scope, grants
 from ..access.tokens import Token
 from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, http_status
 from ..catalog.handle import BucketHandle
@@ -26,6 +26,8 @@ from ..catalog.keys import Entry
 from ..catalog.heads import checked_id
 from ..catalog.versions import Version
 from ..faces import Face
+from ..faces.files import FilesFace
+from ..faces.share import ShareFace
 from ..tus.face import ResumableFace
 from ..lfs.locks import LockStore
 from ..storage.names import DEFAULT, Namespace, is_object_id, object_id, repository
@@ -37,9 +39,8 @@ from . import admin, archive, views
 from .changes import Changes, given, see
 from .preview import preview_of
 from .settings import Settings
-from .sessions import IDLE, LIFETIME, Sessions
+from .sessions import COOKIE, IDLE, LIFETIME, Sessions
 
-COOKIE = "fsd_console"
 PAGE = 200  # keys and folders on one listing page
 MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)
 
@@ -50,6 +51,8 @@ class ConsoleFace(Changes, Settings, Face):
         self.sessions = Sessions(app.records, app.tokens)
         self.lfs_locks = LockStore(app.records)
         self.resumable = ResumableFace(app)  # the page's uploads from 8 MiB, as the signed-in token
+        # The upload page's uploads, where a console session is open: as its token.
+        self.shared, self.plain = ShareFace(app), FilesFace(app)
 
     def register(self, router: Router) -> None:
         pages = (("/console", self.home, ()),
@@ -78,6 +81,10 @@ class ConsoleFace(Changes, Settings, Face):
                    {"HEAD": self._as_session(tus.head), "PATCH": self._as_session(tus.patch),
                     "DELETE": self._as_session(tus.terminate), "GET": self._as_session(tus.result)},
                    {"HEAD": None, "PATCH": None, "DELETE": None, "GET": None}, head=False)
+        router.add("/console/file", "console",
+                   {"POST": self._as_session(self.shared.upload, Need(Scope("share", "create")))}, {"POST": None})
+        router.add("/console/files", "console",
+                   {"POST": self._as_session(self.plain.upload, Need(Scope("files", "write")))}, {"POST": None})
         router.add("/console/links", "console", {"GET": _signed_in(self.links)}, {"GET": None}, query=("after",))
         router.add("/console/links/end", "console", {"POST": _signed_in(self.end_link)}, {"POST": None})
         router.add("/console/repository/unlock", "console", {"POST": _signed_in(self.unlock)}, {"POST": None})
@@ -305,11 +312,13 @@ class ConsoleFace(Changes, Settings, Face):
 
     # -- who, and what they may do ----------------------------------------------------
 
-    def _as_session(self, handler):
-        """A resumable upload's request (tus, as on ``/uploads``) made by
-        the page's script as the signed-in token: a change only from the
-        console's own pages; without a session, 401 (the script says to
-        sign in again)."""
+    def _as_session(self, handler, need: Optional[Need] = None):
+        """A request of another face made by a page's script (or form) as
+        the signed-in token: a resumable upload (tus, as on ``/uploads``:
+        each target's scope judged there), or the upload page's (as on
+        ``/file`` and ``/files``, needing ``need``). A change only from this
+        server's own pages; without a session, 401 (the script says to sign
+        in again)."""
         def handle(request: Request, *args, **kwargs) -> Response:
             if request.method not in ("GET", "HEAD"):
                 self._form_checked(request)
@@ -318,6 +327,8 @@ class ConsoleFace(Changes, Settings, Face):
             except SignIn:
                 raise Unauthorized("the console session ended: sign in again") from None
             request.grant = TokenGrant(token)
+            if need is not None:
+                request.grant.require(need)
             return handler(request, *args, **kwargs)
         return handle
 

@@ -22,6 +22,7 @@ from ..records.interface import Records
 
 SESSIONS = "console/sessions/"
 IDLE = 30 * 60.0  # seconds without a request before a session ends
+COOKIE = "fsd_console"  # the cookie that carries a session's id
 LIFETIME = 12 * 3600.0  # seconds a session lasts at most
 SEEN_EVERY = 60.0  # its last use is written at most this often
 

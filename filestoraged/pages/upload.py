@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
-from typing import Dict
+from typing import Dict, Optional
 
 from ..base.timestamps import time_element
 from ..web.messages import TextResponse
@@ -24,6 +24,8 @@ const form = document.getElementById("upload"), file = document.getElementById("
 const drop = document.getElementById("drop"), bar = document.getElementById("bar");
 const status = document.getElementById("status"), result = document.getElementById("result");
 const failed = document.getElementById("failed"), most = Number(form.dataset.maxSize);
+// "/console" where a console session sends the uploads as its token; else the faces' own routes.
+const base = form.dataset.base, token = () => form.elements.token ? form.elements.token.value : "";
 function human(n) { const u = ["bytes", "KiB", "MiB", "GiB"]; let i = 0;
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + " " + u[i]; }
 function show(id, text) { document.getElementById(id).textContent = text; }
@@ -58,9 +60,9 @@ form.addEventListener("submit", ev => {
     const value = form.elements[name].value; if (value) data.append(name, value); }
   data.append("file", chosen);
   const xhr = new XMLHttpRequest(), started = Date.now();
-  xhr.open("POST", plainUpload ? "/files" : "/file");
+  xhr.open("POST", base + (plainUpload ? "/files" : "/file"));
   xhr.setRequestHeader("Accept", "application/json");
-  const token = form.elements.token.value; if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+  if (token()) xhr.setRequestHeader("Authorization", "Bearer " + token());
   failed.hidden = true; result.hidden = true; status.hidden = false;
   xhr.upload.onprogress = p => { if (!p.lengthComputable) return;
     const seconds = (Date.now() - started) / 1000, rate = p.loaded / Math.max(seconds, 0.001);
@@ -88,7 +90,7 @@ function done(answer, plainUpload) {
 const RESUMABLE_FROM = 8 * 1024 * 1024, PIECE = 8 * 1024 * 1024, TUS = {"Tus-Resumable": "1.0.0"};
 function tusCall(method, url, headers, body, onprogress) {
   return new Promise((resolve, reject) => { const xhr = new XMLHttpRequest(); xhr.open(method, url);
-    const token = form.elements.token.value; if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+    if (token()) xhr.setRequestHeader("Authorization", "Bearer " + token());
     for (const [k, v] of Object.entries(Object.assign({}, TUS, headers))) xhr.setRequestHeader(k, v);
     if (onprogress) xhr.upload.onprogress = onprogress;
     xhr.onload = () => resolve(xhr); xhr.onerror = () => reject(new Error("network")); xhr.send(body); });
@@ -102,11 +104,12 @@ async function resumable(chosen, plainUpload) {
     const value = form.elements[name].value; if (value) meta[name] = value; }
   const metadata = Object.entries(meta).map(([k, v]) => k + " " + b64(v)).join(",");
   let made;
-  try { made = await tusCall("POST", "/uploads", {"Upload-Length": String(chosen.size),
+  try { made = await tusCall("POST", base + "/uploads", {"Upload-Length": String(chosen.size),
                                                   "Upload-Metadata": metadata}); }
   catch (e) { fail("The connection to the server was lost: check it and try again."); return; }
   if (made.status !== 201) { fail(plain(made.status, parsed(made))); return; }
-  const url = new URL(made.getResponseHeader("Location")).pathname, started = Date.now();
+  const url = base + "/uploads/" + new URL(made.getResponseHeader("Location")).pathname.split("/").pop();
+  const started = Date.now();
   let offset = 0, first = offset, tries = 0;
   while (offset < chosen.size) {
     const end = Math.min(chosen.size, offset + PIECE), at = offset;
@@ -151,11 +154,21 @@ document.getElementById("delete").addEventListener("click", ev => {
 # The token field comes first: without JavaScript the form is sent in
 # document order, and the server checks the token (its first part) before it
 # reads a byte of the file (see faces.uploads.multipart_parts).
-def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResponse:
+def upload_page(max_size: int, default_expiry: int, max_expiry: int, signed_in: Optional[str] = None
+                ) -> TextResponse:
+    """The upload page; ``signed_in``: the name of the token of the
+    browser's console session, whose uploads go as that token (through the
+    console's routes) with no token field."""
+    if signed_in is None:
+        base, who = "", ('<label for="token">API token (only if this server asks for one)</label>\n'
+                         '<input id="token" name="token" type="password" autocomplete="off">')
+    else:
+        base, who = "/console", ('<p class="muted">Signed in to the console with the token <strong>%s</strong>: '
+                                 'uploads go as that token.</p>' % escape(signed_in))
     body = """<nav aria-label="Pages"><a href="/console">Console: what is stored</a></nav><h1>Share a file</h1>
-<form id="upload" class="card" method="post" action="/file" enctype="multipart/form-data" data-max-size="%(bytes)d">
-<label for="token">API token (only if this server asks for one)</label>
-<input id="token" name="token" type="password" autocomplete="off">
+<form id="upload" class="card" method="post" action="%(base)s/file" enctype="multipart/form-data"
+ data-max-size="%(bytes)d" data-base="%(base)s">
+%(who)s
 <div id="drop" class="drop"><label for="file">File (up to %(max)s)</label>
 <input id="file" name="file" type="file" required><p class="muted">or drop it here</p></div>
 <div class="row">
@@ -167,7 +180,7 @@ def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResp
 <select id="expires_in" name="expires_in">%(expiry)s</select></div>
 </div>
 <button id="share" type="submit">Upload and make a link</button>
-<button id="plain" class="secondary" type="submit" formaction="/files">Plain upload (content-addressed)</button>
+<button id="plain" class="secondary" type="submit" formaction="%(base)s/files">Plain upload (content-addressed)</button>
 </form>
 <div id="status" class="card" hidden aria-live="polite"><label for="bar">Uploading</label>
 <progress id="bar" max="100" value="0"></progress>
@@ -182,7 +195,8 @@ def upload_page(max_size: int, default_expiry: int, max_expiry: int) -> TextResp
 <span id="copied" aria-live="polite"></span>
 <button id="delete" class="secondary" type="button" hidden>Delete this link</button>
 <span id="deleted" aria-live="polite"></span></div>
-""" % {"max": escape(size_text(max_size)), "bytes": max_size, "expiry": _expiry_options(default_expiry, max_expiry)}
+""" % {"max": escape(size_text(max_size)), "bytes": max_size, "expiry": _expiry_options(default_expiry, max_expiry),
+       "base": base, "who": who}
     return page(200, "Share a file", body, SCRIPT + COPY_SCRIPT)
 
 

@@ -290,6 +290,36 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.wait(lambda: not [name for name in os.listdir(unfinished) if not name.startswith(".")],
                   "the tus upload ended on the server")
 
+    def test_the_upload_page_signed_in_asks_for_no_token(self):
+        """Signed in to the console, the upload page sends its uploads as
+        the session's token: a share link (one request) and a plain upload
+        of 9 MiB (through tus), each listed under the token that made it."""
+        self.sign_in()
+        self.link("Upload page").click()
+        self.wait(lambda: self.element("h1").text == "Share a file", "the upload page")
+        self.assertEqual(self.driver.find_elements("css selector", "#token"), [])
+        self.assertIn("token laptop", self.element("form").text)
+        small, big = os.path.join(self.downloads, "minutes.txt"), os.path.join(self.downloads, "film.bin")
+        data = os.urandom(9 << 20)
+        for path, body in ((small, b"the minutes"), (big, data)):
+            with open(path, "wb") as made:
+                made.write(body)
+        self.element("#file").send_keys(small)
+        self.element("#share").click()
+        self.wait(lambda: self.element("#result").is_displayed() or self.element("#failed").is_displayed(),
+                  "the link")
+        self.assertFalse(self.element("#failed").is_displayed(), self.element("#failed").text)
+        links, _ = self.app.shares.made_by("laptop", "", 10)
+        self.assertEqual([link.filename for link in links], ["minutes.txt"])
+        self.element("#file").send_keys(big)
+        self.element("#plain").click()
+        oid = hashlib.sha256(data).hexdigest()
+        self.wait(lambda: self.element("#link").text.endswith("/files/" + oid)
+                  or self.element("#failed").is_displayed(), "the plain upload")
+        self.assertFalse(self.element("#failed").is_displayed(), self.element("#failed").text)
+        self.assertEqual(self.request("GET", "/files/" + oid, headers={"Authorization": "Bearer " + self.secret}
+                                      ).body, data)
+
     def test_previews_of_a_picture_a_text_and_a_pdf(self):
         picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9"
                                    "i18U1AAAAABJRU5ErkJggg==")  # 2 x 2 red pixels

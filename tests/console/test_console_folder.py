@@ -13,7 +13,7 @@ import io
 import re
 import zipfile
 
-from .test_console import ConsoleCase
+from .test_console import SAME, ConsoleCase
 
 
 class FolderTests(ConsoleCase):
@@ -131,3 +131,42 @@ class PreviewTests(ConsoleCase):
         self.assertEqual(shown.headers["Content-Security-Policy"], "sandbox; default-src 'none'")
         served = self.request("GET", "/data/photos/" + self.app.keys.get("photos", "paper.pdf").oid)
         self.assertIn("attachment", served.headers.get("Content-Disposition", "attachment"))  # elsewhere a download
+
+
+class SignedInUploadPageTests(ConsoleCase):
+    """The upload page at ``/`` for a browser signed in to the console: no
+    token asked, its uploads sent as the session's token."""
+
+    def form(self, name: str, body: bytes) -> tuple:
+        boundary = "b0undary"
+        data = (b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\nContent-Type: text/plain'
+                b'\r\n\r\n%s\r\n--%s--\r\n' % (boundary.encode(), name.encode(), body, boundary.encode()))
+        return data, {"Content-Type": "multipart/form-data; boundary=" + boundary, "Accept": "application/json"}
+
+    def test_the_page_asks_for_no_token_and_uploads_go_as_the_sessions(self):
+        session = self.session()
+        page = self.page("/", session).body.decode()
+        self.assertNotIn('id="token"', page)
+        self.assertIn("Signed in to the console with the token <strong>ops</strong>", page)
+        self.assertIn('action="/console/file"', page)
+        self.assertIn('id="token"', self.page("/").body.decode())  # without a session: the token field
+        data, headers = self.form("report.txt", b"shared while signed in")
+        made = self.request("POST", "/console/file", data, dict(headers, **SAME, Cookie="fsd_console=" + session))
+        self.assertEqual(made.status, 201, made)
+        links, _ = self.app.shares.made_by("ops", "", 10)
+        self.assertEqual([link.filename for link in links], ["report.txt"])
+        plain = self.request("POST", "/console/files", data, dict(headers, **SAME, Cookie="fsd_console=" + session))
+        self.assertEqual(plain.status, 200, plain)
+        read = self.request("GET", "/files/" + plain.json()["hash"], headers={"Authorization": "Bearer " + self.secret})
+        self.assertEqual(read.body, b"shared while signed in")
+
+    def test_what_the_token_may_not_do_nor_another_site_nor_no_session(self):
+        _, reader = self.app.tokens.create(["data:photos:read"], "reader")
+        data, headers = self.form("x.txt", b"x")
+        refused = self.request("POST", "/console/file", data,
+                               dict(headers, **SAME, Cookie="fsd_console=" + self.session(reader)))
+        self.assertEqual(refused.status, 403)
+        elsewhere = self.request("POST", "/console/file", data, dict(headers, **{"Sec-Fetch-Site": "cross-site"},
+                                                                     Cookie="fsd_console=" + self.session()))
+        self.assertEqual(elsewhere.status, 403)
+        self.assertEqual(self.request("POST", "/console/files", data, dict(headers, **SAME)).status, 401)
