@@ -25,6 +25,7 @@ from ..base.timestamps import iso_utc
 from ..errors import BadRequest, Forbidden
 
 MODES = ("GOVERNANCE", "COMPLIANCE")
+MAX_DAYS = 100 * 365  # the longest default retention taken (S3's own limit)
 
 
 def kept_until(stamp: float) -> float:
@@ -81,6 +82,12 @@ def guard(lock: Optional[dict], now: float, bypass: bool, what: str) -> None:
         what, lock.get("mode"), iso_utc(float(until)),
         "" if lock.get("mode") == "COMPLIANCE" else " (send x-amz-bypass-governance-retention: true with an admin "
         "key to bypass it)")).as_s3("AccessDenied")
+
+
+def held(old: Optional[dict], on: bool) -> dict:
+    """The lock after a legal hold is put (``on``) or lifted: a hold may be
+    either at any time, whatever the retention."""
+    return dict(readable(old, "the version"), hold=on)
 
 
 def retained(old: Optional[dict], mode: Optional[str], until: Optional[float], now: float, bypass: bool

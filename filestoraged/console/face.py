@@ -38,6 +38,7 @@ from ..wire.fields import whole_number
 from . import admin, archive, views
 from .changes import Changes, given, see
 from .preview import preview_of
+from .object_settings import ObjectSettings
 from .settings import Settings
 from .sessions import COOKIE, IDLE, LIFETIME, Sessions
 
@@ -45,7 +46,7 @@ PAGE = 200  # keys and folders on one listing page
 MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)
 
 
-class ConsoleFace(Changes, Settings, Face):
+class ConsoleFace(Changes, Settings, ObjectSettings, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens)
@@ -74,6 +75,7 @@ class ConsoleFace(Changes, Settings, Face):
         router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
         router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
         router.add("/console/buckets", "console", {"POST": _signed_in(self.make_bucket)}, {"POST": None})
+        router.add("/console/object/settings", "console", {"POST": _signed_in(self.object_settings)}, {"POST": None})
         router.add("/console/bucket/settings", "console", {"POST": _signed_in(self.bucket_settings)}, {"POST": None})
         tus = self.resumable
         router.add("/console/uploads", "console", {"POST": self._as_session(tus.create)}, {"POST": None})
@@ -202,7 +204,7 @@ class ConsoleFace(Changes, Settings, Face):
                              deleted=deleted if versioned else None,
                              settings=found if self._may(token, ADMIN) and not prefix and not after else None,
                              sort=sort, descending=order == "desc",
-                             may_share=self._share_terms(token) is not None)
+                             may_share=self._share_terms(token) is not None, public_acls=self.config.s3_public_acls)
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)
@@ -225,7 +227,8 @@ class ConsoleFace(Changes, Settings, Face):
         return views.details(bucket, key, entry, versions, version, who,
                              may_write=self._may(token, Scope("data", "write", bucket, key)),
                              may_delete=self._may(token, Scope("data", "delete", bucket, key)),
-                             sharing=self._share_terms(token), preview=shown)
+                             sharing=self._share_terms(token), preview=shown, locked=found.bucket.lock is not None,
+                             may_bypass=self._may(token, ADMIN))
 
     def download(self, request: Request) -> Response:
         return self._send(request, {"Content-Disposition": attachment(request.query.get("key"))})

@@ -1,21 +1,31 @@
 """The console's forms that change a bucket itself, for a token that may
-(``admin``, as S3's CreateBucket, DeleteBucket and PutBucketVersioning
-ask): a new bucket, with object lock if asked; versioning turned on or
-suspended; an empty bucket deleted. Each goes through the same catalog
-calls as the S3 API's, so the two cannot answer differently. ``Settings``
-is a part of ``face.ConsoleFace``, as ``changes.Changes`` is."""
+(``admin``, as S3's CreateBucket, DeleteBucket, PutBucketVersioning,
+PutObjectLockConfiguration, PutBucketLifecycleConfiguration and
+PutBucketAcl ask): a new bucket, with object lock if asked; versioning
+turned on or suspended; the default retention of a bucket with object
+lock; lifecycle rules added and removed; the bucket made readable by
+anyone where the operator allows public ACLs (``--s3-public-acls``); an
+empty bucket deleted. Each goes through the same catalog calls as the S3
+API's, so the two cannot answer differently. ``Settings`` is a part of
+``face.ConsoleFace``, as ``changes.Changes`` is."""
 
 from __future__ import annotations
 
+import secrets
+
 from ..access.scopes import ADMIN
 from ..catalog.handle import BucketHandle
+from ..catalog.lifecycle import MAX_RULES, Rule, rules_of
 from ..catalog.names import bucket_name
+from ..catalog.retention import MAX_DAYS, MODES
 from ..errors import BadRequest
+from ..wire.fields import whole_number
 from ..web.messages import Request, Response
 from . import views
 from .changes import see
 
-ACTIONS = ("versioning-on", "versioning-suspend", "delete")
+ACTIONS = ("versioning-on", "versioning-suspend", "delete", "lock-default", "lifecycle-add", "lifecycle-remove",
+           "public-read", "private")
 
 
 class Settings:
@@ -35,8 +45,45 @@ class Settings:
         if action not in ACTIONS:
             raise BadRequest("the action is one of %s" % ", ".join(ACTIONS))
         found = BucketHandle.open(self.app, form.get("name", ""), request)
+        bucket = found.bucket
         if action == "delete":
             found.delete_bucket()
             return see("/console")
-        self.app.buckets.set_versioning(found.bucket, "Enabled" if action == "versioning-on" else "Suspended")
-        return see(views.address("/console/bucket", name=found.name))
+        if action == "lock-default":
+            if bucket.lock is None:
+                raise BadRequest("the bucket %s has no object lock: it was made without it" % bucket.name)
+            mode = form.get("mode") or None
+            if mode is not None and mode not in MODES:
+                raise BadRequest("the mode is GOVERNANCE or COMPLIANCE, or none")
+            days = whole_number(form.get("days"), "days", 0, 1, MAX_DAYS) if mode else 0
+            self.app.buckets.set_lock(bucket, {"default": {"mode": mode, "days": days}} if mode else {})
+        elif action == "lifecycle-add":
+            rules = rules_of(bucket)
+            if len(rules) >= MAX_RULES:
+                raise BadRequest("a bucket has at most %d lifecycle rules" % MAX_RULES)
+            self.app.buckets.set_lifecycle(bucket, [rule.record() for rule in rules] + [new_rule(form).record()])
+        elif action == "lifecycle-remove":
+            rules = [rule for rule in rules_of(bucket) if rule.id != form.get("rule")]
+            self.app.buckets.set_lifecycle(bucket, [rule.record() for rule in rules] or None)
+        elif action in ("public-read", "private"):
+            if action == "public-read" and not self.config.s3_public_acls:
+                raise BadRequest("public ACLs are off on this server (--s3-public-acls)")
+            self.app.buckets.set_acl(bucket, "public-read" if action == "public-read" else None)
+        else:
+            self.app.buckets.set_versioning(bucket, "Enabled" if action == "versioning-on" else "Suspended")
+        return see(views.address("/console/bucket", name=found.name) + "#settings")
+
+
+def new_rule(form: dict) -> Rule:
+    """A lifecycle rule from the form: keys under a prefix expire some days
+    after they were written, older versions some days after they stopped
+    being current, unfinished multipart uploads are ended some days after
+    they began (at least one of the three)."""
+    prefix = form.get("prefix", "")
+    if len(prefix.encode("utf-8")) > 1024:
+        raise BadRequest("a rule's prefix is at most 1024 bytes")
+    days = {name: whole_number(form.get(name), name.replace("_", " "), 0, 1, 999999) or None
+            for name in ("expire_days", "noncurrent_days", "abort_days")}
+    if not any(days.values()):
+        raise BadRequest("a rule does at least one thing: give it a number of days")
+    return Rule(secrets.token_hex(8), True, prefix, **days)

@@ -9,9 +9,10 @@ from html import escape
 from typing import Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
-from ..base.timestamps import time_element
+from ..base.timestamps import iso_utc, time_element
 from ..catalog.buckets import Bucket
 from ..catalog.keys import Entry
+from ..catalog.lifecycle import Rule, rules_of
 from ..catalog.versions import Version
 from ..lfs.locks import Lock
 from ..sharing.rules import Link
@@ -164,7 +165,8 @@ def sorted_items(items: Iterable[Tuple[str, object]], sort: str, descending: boo
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
             who: Optional[str], may_add: bool = True, may_delete: bool = False,
             deleted: Optional[bool] = None, settings: Optional[Bucket] = None,
-            sort: str = "name", descending: bool = False, may_share: bool = False) -> TextResponse:
+            sort: str = "name", descending: bool = False, may_share: bool = False,
+            public_acls: bool = False) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it.
     ``deleted``: in a bucket that keeps versions, whether its deleted keys
@@ -250,17 +252,20 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
               '</button></form></div>' % (escape(bucket), escape(prefix))) if may_add else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card" id="listing">%s%s</div>%s'
             '<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), table, more, upload, search,
-                                               _settings_card(settings) if settings is not None else ""))
+                                               _settings_card(settings, public_acls) if settings is not None else ""))
     script = CHOOSE_ALL_SCRIPT + (sending.SCRIPT if may_add else "")
     return frame(bucket, body, who, script=script)
 
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],
             who: Optional[str], may_write: bool = True, may_delete: bool = True,
-            sharing: Optional[Tuple[int, int]] = None, preview: Optional[Preview] = None) -> TextResponse:
+            sharing: Optional[Tuple[int, int]] = None, preview: Optional[Preview] = None,
+            locked: bool = False, may_bypass: bool = False) -> TextResponse:
     """One key's object: what it is, a preview where it has one
     (``previews``), its versions, and what the token may do with it (a
-    control it may not use is not shown)."""
+    control it may not use is not shown): ``locked``: the bucket has object
+    lock (a legal hold and a retention may be set); ``may_bypass``: the
+    token may shorten a GOVERNANCE retention."""
     size = size_text(entry.size) + (" (%d bytes)" % entry.size if entry.size >= 1024 else "")
     rows = [("Key", escape(key)), ("Size", size),
             ("Type", escape(entry.content_type or "binary/octet-stream")),
@@ -272,6 +277,11 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
         rows.append(("Written by", "the token <code>%s</code>" % escape(entry.maker)))
     if entry.tags:
         rows.append(("Tags", ", ".join("%s=%s" % (escape(name), escape(value)) for name, value in entry.tags.items())))
+    lock = entry.lock or {}
+    if lock.get("until") is not None:
+        rows.append(("Retention", "%s until %s" % (escape(str(lock.get("mode"))), time_element(float(lock["until"])))))
+    if lock.get("hold"):
+        rows.append(("Legal hold", "on"))
     facts = "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows)
     actions = ('<a class="button" href="%s">Download</a> <a class="button secondary" href="%s">Open in the browser</a>'
                % (link("/console/download", bucket=bucket, key=key, version=version),
@@ -294,6 +304,8 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
                             (("bucket", bucket), ("key", key), ("target", key), ("version", version))))
     if sharing is not None and version is None:
         rename += share_form(bucket, key, *sharing)
+    if may_write:
+        rename += _object_settings_card(bucket, key, version, entry, locked, may_bypass)
     folder = key[:key.rfind("/") + 1]
     back = '<p><a href="%s">Back to the folder</a></p>' % link("/console/bucket", name=bucket, prefix=folder or None)
     shown = preview_card(preview, link("/console/preview", bucket=bucket, key=key, version=version), key
@@ -321,25 +333,119 @@ def preview_card(preview: Preview, source: str, key: str) -> str:
     return '<div class="card preview" id="preview"><h2>Preview</h2>%s</div>' % shown
 
 
-def _settings_card(bucket: Bucket) -> str:
-    """A bucket's versioning (on, suspended, or never turned on) with the
-    button that changes it, its object lock, and deleting it (if empty)."""
+def _object_settings_card(bucket: str, key: str, version: Optional[str], entry: Entry, locked: bool,
+                          may_bypass: bool) -> str:
+    """The version's tags (a ``key=value`` a line) and, in a bucket with
+    object lock, its legal hold and retention, each with the form that
+    changes it (``object_settings``)."""
+    def form(action: str, inside: str, label: str, secondary: bool = True) -> str:
+        hidden = "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value)) for name, value in
+                         (("bucket", bucket), ("key", key), ("version", version), ("action", action))
+                         if value is not None)
+        return ('<form method="post" action="/console/object/settings">%s%s<button type="submit"%s>%s</button>'
+                '</form>' % (hidden, inside, ' class="secondary"' if secondary else "", escape(label)))
+
+    tags = "\n".join("%s=%s" % item for item in (entry.tags or {}).items())
+    parts = [form("tags", '<label for="tags">Tags, a <code>key=value</code> a line (up to 10)</label><textarea '
+                          'id="tags" name="tags" rows="4">%s</textarea>' % escape(tags), "Save the tags", False)]
+    if locked:
+        lock = entry.lock or {}
+        parts.append(form("hold-off", "<p>A legal hold is on: the version cannot be deleted until it is lifted."
+                                      "</p>", "Lift the legal hold") if lock.get("hold") else
+                     form("hold-on", "<p>No legal hold. One keeps the version from being deleted, with no end "
+                                     "date, until it is lifted.</p>", "Put a legal hold"))
+        modes = "".join('<option value="%s"%s>%s</option>' % (value, " selected" if value == (lock.get("mode") or "")
+                                                               else "", label)
+                        for value, label in (("", "none"), ("GOVERNANCE", "GOVERNANCE (an admin may shorten it)"),
+                                             ("COMPLIANCE", "COMPLIANCE (nobody may shorten it)")))
+        bypass = ('<label><input type="checkbox" name="bypass" value="1"> shorten or remove a GOVERNANCE '
+                  'retention (admin)</label>' if may_bypass else "")
+        parts.append(form("retention", '<div class="row"><div><label for="mode">Retention</label><select id="mode" '
+                                       'name="mode">%s</select></div><div><label for="until">Kept until the end of '
+                                       '(UTC)</label><input id="until" name="until" type="date"></div></div>%s'
+                          % (modes, bypass), "Set the retention"))
+    title = "Tags, legal hold and retention" if locked else "Tags"
+    return '<div class="card" id="settings"><h2>%s</h2>%s</div>' % (title, "".join(parts))
+
+
+def _settings_card(bucket: Bucket, public_acls: bool = False) -> str:
+    """A bucket's settings, each with the form that changes it: versioning
+    (on, suspended, or never turned on), object lock and its default
+    retention, lifecycle rules (each removable, a form for a new one),
+    whether anyone may read it (where the operator allows public ACLs,
+    ``public_acls``), and deleting it (if empty)."""
     state = {"Enabled": "on: every write keeps the version it replaces, a delete leaves a delete marker",
              "Suspended": "suspended: versions kept so far stay, new writes replace the current one"}.get(
         bucket.versioning, "off: a write replaces the key, a delete removes it")
     action, label = (("versioning-suspend", "Suspend versioning") if bucket.versioning == "Enabled" else
                      ("versioning-on", "Turn versioning on"))
     change = "" if bucket.lock is not None else _settings_button(bucket.name, action, label)
-    lock = "on (versioning stays on)" if bucket.lock is not None else "off"
-    return ('<div class="card"><h2>Settings</h2><dl><dt>Versioning</dt><dd>%s</dd><dt>Object lock</dt><dd>%s</dd>'
-            '</dl>%s %s</div>' % (state, lock, change,
-                                   _settings_button(bucket.name, "delete", "Delete this bucket (if empty)")))
+    facts = [("Versioning", state + change)]
+    if bucket.lock is None:
+        facts.append(("Object lock", "off (only a bucket made with it has it)"))
+    else:
+        default = bucket.lock.get("default")
+        modes = "".join('<option value="%s"%s>%s</option>' % (value, " selected" if value == (default or {}).get(
+            "mode", "") else "", value or "none") for value in ("", "GOVERNANCE", "COMPLIANCE"))
+        facts.append(("Object lock", "on (versioning stays on); new versions are kept %s%s" % (
+            "%s for %d days" % (escape(default["mode"]), default["days"]) if default else "as their writer asks",
+            _settings_form(bucket.name, "lock-default", '<div class="row"><div><label for="lock-mode">Default '
+                           'retention</label><select id="lock-mode" name="mode">%s</select></div><div><label '
+                           'for="lock-days">Days</label><input id="lock-days" name="days" type="number" min="1" '
+                           'value="%s"></div></div>' % (modes, (default or {}).get("days", "")),
+                           "Set the default retention"))))
+    rules = "".join('<li>%s %s</li>' % (escape(_rule_text(rule)), _settings_button(
+        bucket.name, "lifecycle-remove", "Remove", rule=rule.id)) for rule in rules_of(bucket))
+    rule_form = _settings_form(
+        bucket.name, "lifecycle-add",
+        '<label for="rule-prefix">Keys beginning with (empty: every key)</label><input id="rule-prefix" '
+        'name="prefix"><div class="row">%s</div>' % "".join(
+            '<div><label for="%s">%s</label><input id="%s" name="%s" type="number" min="1"></div>'
+            % (name, text, name, name) for name, text in (
+                ("expire_days", "Delete keys after (days)"), ("noncurrent_days", "Delete older versions after (days)"),
+                ("abort_days", "End unfinished uploads after (days)"))), "Add the rule")
+    facts.append(("Lifecycle", ('<ul>%s</ul>' % rules if rules else "no rules") + rule_form))
+    if bucket.acl == "public-read":
+        public = "anyone may read its keys, without a token" + _settings_button(bucket.name, "private",
+                                                                                "Make it private")
+    elif public_acls:
+        public = "only tokens that may" + _settings_button(bucket.name, "public-read", "Let anyone read it")
+    else:
+        public = "only tokens that may (public buckets are off on this server: <code>--s3-public-acls</code>)"
+    facts.append(("Who reads it", public))
+    return ('<div class="card" id="settings"><h2>Settings</h2><dl>%s</dl>%s</div>'
+            % ("".join("<dt>%s</dt><dd>%s</dd>" % fact for fact in facts),
+               _settings_button(bucket.name, "delete", "Delete this bucket (if empty)")))
 
 
-def _settings_button(bucket: str, action: str, label: str) -> str:
-    return ('<form method="post" action="/console/bucket/settings" class="inline"><input type="hidden" name="name" '
-            'value="%s"><input type="hidden" name="action" value="%s"><button type="submit" class="secondary">%s'
-            '</button></form>' % (escape(bucket), escape(action), escape(label)))
+def _rule_text(rule: Rule) -> str:
+    """A lifecycle rule in words."""
+    said = []
+    if rule.expire_days:
+        said.append("keys deleted %d days after they were written" % rule.expire_days)
+    if rule.expire_date:
+        said.append("keys deleted from %s" % iso_utc(rule.expire_date))
+    if rule.expired_markers:
+        said.append("delete markers left alone removed")
+    if rule.noncurrent_days:
+        said.append("older versions deleted %d days after%s" % (
+            rule.noncurrent_days, ", keeping the %d newest" % rule.newer_noncurrent if rule.newer_noncurrent else ""))
+    if rule.abort_days:
+        said.append("unfinished uploads ended after %d days" % rule.abort_days)
+    return "%s%s: %s" % ("under %s" % rule.prefix if rule.prefix else "every key",
+                         "" if rule.enabled else " (disabled)", "; ".join(said) or "nothing")
+
+
+def _settings_form(bucket: str, action: str, inside: str, label: str, inline: bool = False, **fields: str) -> str:
+    """A form of the bucket's settings: ``inside`` (its fields) and its button."""
+    hidden = "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value))
+                     for name, value in dict(fields, name=bucket, action=action).items())
+    return ('<form method="post" action="/console/bucket/settings"%s>%s%s<button type="submit" class="secondary">%s'
+            '</button></form>' % (' class="inline"' if inline else "", hidden, inside, escape(label)))
+
+
+def _settings_button(bucket: str, action: str, label: str, **fields: str) -> str:
+    return " " + _settings_form(bucket, action, "", label, inline=True, **fields)
 
 
 def _versions_card(title: str, bucket: str, key: str, versions: Sequence[Version]) -> str:

@@ -26,7 +26,7 @@ main{max-width:40rem;margin:0 auto;padding:1.5rem 1rem}main.wide{max-width:72rem
 h1{font-size:1.5rem;margin:0 0 1rem}
 .card{background:var(--card);border-radius:.75rem;padding:1.25rem;box-shadow:0 1px 3px #0002;margin-bottom:1rem}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input,select{width:100%;font:inherit;padding:.55rem .6rem;border:1px solid var(--muted);border-radius:.4rem;
+input,select,textarea{width:100%;font:inherit;padding:.55rem .6rem;border:1px solid var(--muted);border-radius:.4rem;
  background:var(--bg);color:var(--fg)}
 input[type=file]{padding:.5rem;border-style:dashed}
 input[type=checkbox]{width:auto;margin:0 .5rem 0 0;vertical-align:middle}

@@ -18,13 +18,12 @@ from typing import Dict, Optional
 from ..access.scopes import ADMIN, Need
 from ..catalog.buckets import Bucket
 from ..catalog.handle import BucketHandle
-from ..catalog.retention import MODES, kept_until, readable, retained, unreadable
+from ..catalog.retention import MAX_DAYS, MODES, held, kept_until, readable, retained, unreadable
 from ..errors import BadRequest, Conflict, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, child, iso_time_ms, read_time, read_xml, text_of, xml_answer
 from .signatures import Caller, may
 
-MAX_DAYS = 100 * 365  # the longest default retention taken (S3's own limit)
 
 
 class LockOperations:
@@ -85,8 +84,7 @@ class LockOperations:
         status = (text_of(read_xml(request.body(MAX_XML).read_all(), "LegalHold"), "Status") or "").strip()
         if status not in ("ON", "OFF"):
             raise BadRequest("a LegalHold's Status is ON or OFF").as_s3("MalformedXML")
-        found.relock(key, request.query.get("versionId"),
-                     lambda old: dict(readable(old, "the version"), hold=status == "ON"))
+        found.relock(key, request.query.get("versionId"), lambda old: held(old, status == "ON"))
         return EmptyResponse(200)
 
     def get_legal_hold(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:

@@ -12,22 +12,18 @@ value)."""
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 from urllib.parse import parse_qsl
 
 from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
+from ..catalog.tags import MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, checked_tags
 from ..errors import BadRequest, NotFound
 from ..web.messages import EmptyResponse, Request, Response
 from .answers import MAX_XML, Element, child, children, read_xml, text_of, xml_answer
 from .signatures import Caller
 from .versions import version_header
 
-MAX_OBJECT_TAGS = 10
-MAX_BUCKET_TAGS = 50
-MAX_TAG_KEY = 128
-MAX_TAG_VALUE = 256
 
 
 class TaggingOperations:
@@ -87,7 +83,7 @@ def tags_of_header(headers) -> Optional[Dict[str, str]]:
         pairs = parse_qsl(value.strip(), keep_blank_values=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("x-amz-tagging is key=value pairs joined by &, URL-encoded").as_s3("InvalidArgument") from None
-    return _checked(pairs, MAX_OBJECT_TAGS) or None
+    return checked_tags(pairs, MAX_OBJECT_TAGS) or None
 
 
 def copied_tags(headers, source: Entry) -> Optional[Dict[str, str]]:
@@ -116,24 +112,7 @@ def read_tag_set(raw: bytes, most: int) -> Dict[str, str]:
         if name is None:
             raise BadRequest("every Tag has a Key").as_s3("MalformedXML")
         pairs.append((name, text_of(tag, "Value") or ""))
-    return _checked(pairs, most)
-
-
-def _checked(pairs: List[tuple], most: int) -> Dict[str, str]:
-    if len(pairs) > most:
-        raise BadRequest("at most %d tags, not %d" % (most, len(pairs))).as_s3("InvalidTag")
-    tags: Dict[str, str] = {}
-    for name, value in pairs:
-        if not 1 <= len(name) <= MAX_TAG_KEY:
-            raise BadRequest("a tag's key is 1-%d characters" % MAX_TAG_KEY).as_s3("InvalidTag")
-        if len(value) > MAX_TAG_VALUE:
-            raise BadRequest("a tag's value is at most %d characters" % MAX_TAG_VALUE).as_s3("InvalidTag")
-        if any(unicodedata.category(char) in ("Cc", "Cs") for char in name + value):
-            raise BadRequest("a tag holds no control character").as_s3("InvalidTag")
-        if name in tags:
-            raise BadRequest("the tag key %s is given twice" % name[:MAX_TAG_KEY]).as_s3("InvalidTag")
-        tags[name] = value
-    return dict(sorted(tags.items()))
+    return checked_tags(pairs, most)
 
 
 def _tag_set(tags: Optional[Dict[str, str]]) -> Response:

@@ -15,8 +15,10 @@ import hashlib
 import os
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
+import zlib
 
 from ..s3api_support import ChromiumBotoCase
 from ..pages.test_pages import wait_in
@@ -25,6 +27,17 @@ LFS = "application/vnd.git-lfs+json"
 PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] "
        b"/Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>\nendobj\n"
        b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+
+
+def gradient(width: int, height: int) -> bytes:
+    """A PNG picture (a sunset's colours, top to bottom), for the screenshots' previews."""
+    rows = b"".join(b"\0" + bytes((255, max(0, 200 - y), min(255, 60 + y // 2))) * width for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 class ConsoleInChromiumTests(ChromiumBotoCase):
@@ -320,6 +333,25 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.assertEqual(self.request("GET", "/files/" + oid, headers={"Authorization": "Bearer " + self.secret}
                                       ).body, data)
 
+    def test_bucket_and_object_settings_by_mouse(self):
+        self.admin.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+        self.admin.put_object(Bucket="vault", Key="deed.pdf", Body=b"the deed")
+        self.sign_in()
+        self.driver.get(self.base + "/console/bucket?name=photos")
+        self.element("#rule-prefix").send_keys("logs/")
+        self.element("#expire_days").send_keys("30")
+        self.element("form input[value=lifecycle-add] ~ button").click()
+        self.wait(lambda: "under logs/: keys deleted 30 days" in self.element("#settings").text, "the rule")
+        self.assertEqual(self.admin.get_bucket_lifecycle_configuration(Bucket="photos")["Rules"][0]["Expiration"],
+                         {"Days": 30})
+        self.driver.get(self.base + "/console/object?bucket=vault&key=deed.pdf")
+        self.element("#tags").send_keys("team=legal")
+        self.element("form input[value=tags] ~ button").click()
+        self.wait(lambda: "team=legal" in self.element("dl").text, "the tags")
+        self.element("form input[value=hold-on] ~ button").click()
+        self.wait(lambda: "Legal hold\non" in self.element("dl").text, "the legal hold")
+        self.assertEqual(self.admin.get_object_legal_hold(Bucket="vault", Key="deed.pdf")["LegalHold"]["Status"], "ON")
+
     def test_previews_of_a_picture_a_text_and_a_pdf(self):
         picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9"
                                    "i18U1AAAAABJRU5ErkJggg==")  # 2 x 2 red pixels
@@ -354,8 +386,18 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
                                              "Authorization": "Bearer " + self.secret})
         self.app.tokens.create(["data:photos:read", "data:photos/2026/:write", "share:create", "metrics:read"],
                                "a-token-named-for-a-long-purpose-" + "x" * 20, s3=True)
+        self.admin.put_object(Bucket="photos", Key="2026/sunset.png", Body=gradient(480, 270), ContentType="image/png")
+        self.admin.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+        self.admin.put_object(Bucket="vault", Key="contracts/2026/lease-of-the-north-warehouse.pdf", Body=b"%PDF-",
+                              ContentType="application/pdf", Tagging="team=legal&year=2026")
+        self.admin.put_bucket_lifecycle_configuration(Bucket="photos", LifecycleConfiguration={"Rules": [
+            {"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "logs/very/long/prefix/of/old/things/"},
+             "Expiration": {"Days": 30}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
         pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
-                 ("console-object", "/console/object?bucket=photos&key=2026%2Fdog.jpg"),
+                 ("console-settings", "/console/bucket?name=photos#settings"),
+                 ("console-locked", "/console/object?bucket=vault&key=contracts%2F2026%2Flease-of-the-north-"
+                                    "warehouse.pdf#settings"),
+                 ("console-object", "/console/object?bucket=photos&key=2026%2Fsunset.png"),
                  ("console-buckets", "/console"), ("console-links", "/console/links"),
                  ("console-tokens", "/console/tokens"), ("console-store", "/console/store"),
                  ("console-delete", "/console/delete?bucket=photos&key=notes.txt"))
