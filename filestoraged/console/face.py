@@ -198,7 +198,10 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
             next_page = views.address("/console/bucket", name=name, prefix=prefix or None, after=page.last,
                                       folder="1" if last_is_folder else None, deleted="1" if deleted else None,
                                       sort=None if sort == "name" else sort, order="desc" if order == "desc" else None)
-        return views.listing(name, prefix, page.items, next_page, who,
+        # With deleted keys shown, every key's older versions too (the newest few; its page has them all).
+        older = {key: self.app.versions.of(name, key, views.OLDER_SHOWN + 1) for key, found in page.items
+                 if not isinstance(found, str)} if deleted else {}
+        return views.listing(name, prefix, page.items, next_page, who, older=older,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
                              may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),
                              deleted=deleted if versioned else None,

@@ -6,7 +6,7 @@ through ``escape`` and every link through ``link``, never as markup."""
 from __future__ import annotations
 
 from html import escape
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from ..base.timestamps import iso_utc, time_element
@@ -134,6 +134,7 @@ def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_u
 
 
 SORTS = {"name": "Name", "size": "Size", "date": "Modified (UTC)"}
+OLDER_SHOWN = 5  # older versions a folder page lists under each key (its page lists them all)
 
 # The folder page's "choose all" box: checks or clears every key's box
 # (shown by the script: without it the box could do nothing; again when the
@@ -166,7 +167,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
             who: Optional[str], may_add: bool = True, may_delete: bool = False,
             deleted: Optional[bool] = None, settings: Optional[Bucket] = None,
             sort: str = "name", descending: bool = False, may_share: bool = False,
-            public_acls: bool = False) -> TextResponse:
+            public_acls: bool = False, older: Optional[Dict[str, Sequence[Version]]] = None) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it.
     ``deleted``: in a bucket that keeps versions, whether its deleted keys
@@ -176,7 +177,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     and ``descending``: the order of the page shown (``sorted_items``).
     Each key has its download (and share and delete, where the token may)
     on its row; the keys chosen are downloaded as one zip, or deleted
-    after a page that asks."""
+    after a page that asks. ``older``: by key, its older versions, newest
+    first, listed under its row (shown with the deleted keys)."""
     crumbs = ['<a href="%s">%s</a>' % (link("/console/bucket", name=bucket), escape(bucket))]
     walked = ""
     for part in prefix.split("/")[:-1]:
@@ -207,6 +209,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
         else:
             rows.append('<tr><td><a href="%s">%s</a></td><td>folder</td><td></td><td></td></tr>' % (
                 link("/console/bucket", name=bucket, prefix=name, deleted="1" if deleted else None), shown))
+        if not isinstance(found, str) and older and older.get(name):
+            rows.extend(_older_rows(bucket, name, older[name]))
 
     def heading(by: str) -> str:
         """A column's head: a link that sorts the page by it (again: the other way)."""
@@ -241,7 +245,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     if deleted is not None:  # the bucket keeps versions: its deleted keys may be shown, to bring one back
         more += '<p><a href="%s">%s</a></p>' % (
             link("/console/bucket", name=bucket, prefix=prefix or None, deleted=None if deleted else "1"),
-            "Hide deleted keys" if deleted else "Show deleted keys")
+            "Hide deleted keys and older versions" if deleted else "Show deleted keys and older versions")
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
               'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
               'value="%s"><button type="submit">Search</button></form>' % (escape(bucket), escape(prefix)))
@@ -255,6 +259,23 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
                                                _settings_card(settings, public_acls) if settings is not None else ""))
     script = CHOOSE_ALL_SCRIPT + (sending.SCRIPT if may_add else "")
     return frame(bucket, body, who, script=script)
+
+
+def _older_rows(bucket: str, key: str, versions: Sequence[Version]) -> List[str]:
+    """A key's older versions as rows under its own, newest first: each
+    a link to its page (to download or restore it); past ``OLDER_SHOWN``,
+    a link to the key's page, which lists them all."""
+    rows = ['<tr class="older"><td>↳ <a href="%s">%s</a></td><td data-label="Size">%s</td>'
+            '<td data-label="Modified">%s</td><td>%s</td></tr>' % (
+                link("/console/object", bucket=bucket, key=key, version=version.id),
+                "delete marker" if version.entry is None else "older version",
+                "" if version.entry is None else size_text(version.entry.size), time_element(version.modified),
+                "by <code>%s</code>" % escape(version.maker) if version.maker else "")
+            for version in versions[:OLDER_SHOWN]]
+    if len(versions) > OLDER_SHOWN:
+        rows.append('<tr class="older"><td>↳ <a href="%s">every version of %s</a></td><td></td><td></td><td></td>'
+                    '</tr>' % (link("/console/object", bucket=bucket, key=key), escape(key.rsplit("/", 1)[-1])))
+    return rows
 
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],

@@ -52,6 +52,7 @@ td button{margin-top:0;overflow-wrap:normal;white-space:nowrap}
 @media (max-width:40rem){table,caption,tbody,tr,td{display:block}thead{position:absolute;left:-9999px}
  tr{padding:.5rem 0;border-bottom:1px solid #8884}td{border:0;padding:.1rem 0}
  td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}}
+tr.older td{padding-left:1.5rem;font-size:.9rem;color:var(--muted)}
 nav{margin-bottom:.75rem}nav a,td a,li a{color:var(--accent)}
 """
 

@@ -144,10 +144,10 @@ class BrowseTests(ConsoleCase):
                          303)
         folder = self.page("/console/bucket", session, name="photos", prefix="2026/").body.decode()
         self.assertNotIn("lost.jpg", folder)  # as S3 lists it
-        self.assertIn(">Show deleted keys</a>", folder)
+        self.assertIn(">Show deleted keys and older versions</a>", folder)
         shown = self.page("/console/bucket", session, name="photos", prefix="2026/", deleted="1").body.decode()
         self.assertIn('>lost.jpg</a></td><td data-label="Size">deleted</td>', shown)
-        self.assertIn(">Hide deleted keys</a>", shown)
+        self.assertIn(">Hide deleted keys and older versions</a>", shown)
         gone = self.page("/console/object", session, bucket="photos", key="2026/lost.jpg")
         self.assertEqual(gone.status, 200)
         text = gone.body.decode()

@@ -170,3 +170,22 @@ class SignedInUploadPageTests(ConsoleCase):
                                                                      Cookie="fsd_console=" + self.session()))
         self.assertEqual(elsewhere.status, 403)
         self.assertEqual(self.request("POST", "/console/files", data, dict(headers, **SAME)).status, 401)
+
+
+class OlderVersionsTests(ConsoleCase):
+    def test_the_switch_lists_each_keys_older_versions_under_it(self):
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        made = [self.admin.put_object(Bucket="photos", Key="a/draft.txt", Body=b"draft %d" % number)["VersionId"]
+                for number in range(8)]
+        gone = self.admin.put_object(Bucket="photos", Key="a/gone.txt", Body=b"gone")["VersionId"]
+        marker = self.admin.delete_object(Bucket="photos", Key="a/gone.txt")["VersionId"]
+        session = self.session()
+        plain = self.page("/console/bucket", session, name="photos", prefix="a/").body.decode()
+        self.assertNotIn('class="older"', plain)
+        shown = self.page("/console/bucket", session, name="photos", prefix="a/", deleted="1").body.decode()
+        older = re.findall(r'<tr class="older"><td>↳ <a href="/console/object\?bucket=photos&amp;key=a%2F([^&"]+)'
+                           r'(?:&amp;version=(\w+))?">([^<]+)</a>', shown)
+        self.assertEqual(older, [("draft.txt", version, "older version") for version in made[6::-1][:5]]
+                         + [("draft.txt", "", "every version of draft.txt"),
+                            ("gone.txt", marker, "delete marker"), ("gone.txt", gone, "older version")])
+        self.assertIn("by <code>", shown)  # who made each
