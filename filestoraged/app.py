@@ -27,6 +27,7 @@ from .catalog.buckets import Buckets
 from .catalog.claims import Claims
 from .catalog.keys import Keys
 from .catalog.keyspace import Keyspace
+from .catalog.recent import FLUSH_SECONDS as RECENT_FLUSH_SECONDS, Recent
 from .catalog.lifecycle import Lifecycle
 from .catalog.unfinished import Unfinished
 from .catalog.versions import Versions
@@ -105,7 +106,10 @@ class App:
         self.buckets, self.keys = Buckets(self.records), Keys(self.records)
         self.claims = Claims(self.records, self.backend, self.throttle, self.deployment.pin_locks())
         self.versions = Versions(self.records)
-        self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets)  # what names and forgets keys
+        # A bucket's recent changes, for people: written without an fsync of their own, every few seconds.
+        self.recent = Recent(self.throttle)
+        self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets, self.recent)  # names keys
+        self.recent_writer = Periodic("recent-changes", RECENT_FLUSH_SECONDS, self.recent.flush).start()
         self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
@@ -183,6 +187,8 @@ class App:
         if self.watch is not None:
             self.watch.close()
         self.upkeep.close()
+        self.recent_writer.close()
+        self.recent.flush()  # what a stop would otherwise lose
         self.claims.close()
         self.access.close()
         self.tokens.close()

@@ -179,10 +179,10 @@ class BucketHandle:
 
     def amend(self, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:
         """A version's lock, tags or ACL changed, as ``Keyspace.amend``."""
-        return self.app.keyspace.amend(self.name, key, version_id, change)
+        return self.app.keyspace.amend(self.name, key, version_id, change, self.maker)
 
     def relock(self, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]) -> Entry:
-        return self.app.keyspace.relock(self.name, key, version_id, change)
+        return self.app.keyspace.relock(self.name, key, version_id, change, self.maker)
 
     def delete_bucket(self) -> None:
         """DeleteBucket, whatever face asks: refused (``Conflict``,
@@ -200,6 +200,7 @@ class BucketHandle:
             buckets.reopen(self.bucket)
             raise
         buckets.delete(self.name)
+        self.app.recent.forget(self.name)
 
     # -- reads ----------------------------------------------------------------------
 

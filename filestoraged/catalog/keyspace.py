@@ -43,6 +43,7 @@ from .claims import Claims
 from .heads import Head, Holds, Next, amended, checked_id, deleted, is_marker, label, new_version_id, removed, written
 from .keys import Entry, Keys, head_name
 from .pins import Pin
+from .recent import Change, Recent
 from .retention import guard
 from .version_rules import change, may_replace, retention
 from .versions import Version, Versions
@@ -69,9 +70,12 @@ class _Swap:
 
 
 class Keyspace:
-    def __init__(self, claims: Claims, keys: Keys, versions: Versions, buckets: Buckets) -> None:
+    def __init__(self, claims: Claims, keys: Keys, versions: Versions, buckets: Buckets,
+                 recent: Optional[Recent] = None) -> None:
+        """``recent``: told of every change committed (a bucket's recent changes, for people)."""
         self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
         self.records = keys.records
+        self.recent = recent
 
     def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
              if_none_match: Union[bool, str] = False, pin: Optional[Pin] = None, replaces: bool = True) -> Entry:
@@ -130,7 +134,9 @@ class Keyspace:
                 raise NotFound("the bucket %s was deleted while the key was written" % bucket.name
                                ).as_s3("NoSuchBucket")
             self._settle(bucket.name, key, swap)
-        return swap.new.head.current
+        made = swap.new.head.current
+        self._tell(bucket.name, "write", key, made.version, made.maker)
+        return made
 
     def name_again(self, bucket: Bucket, key: str, entry: Entry, replaces: bool = True) -> Entry:
         """``key`` made to name bytes the bucket holds already (a copy, a
@@ -203,25 +209,28 @@ class Keyspace:
             return Forgotten(version_id, False)
         if version_id is not None:
             gone = swap.new.gone
+            self._tell(name, "delete version", key, version_id, by)
             return Forgotten(version_id, isinstance(gone, dict) and is_marker(gone))
         marker = swap.new.head.latest_marker()
+        self._tell(name, "delete", key, marker["id"] if marker is not None else None, by)
         return Forgotten(marker["id"], True) if marker is not None else Forgotten(None, False)
 
-    def relock(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict]
-               ) -> Entry:
+    def relock(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Optional[dict]], dict],
+               by: Optional[str] = None) -> Entry:
         """Change the lock of ``key``'s version ``version_id`` (None: the
         current one) with ``change`` (it may refuse: ``retention.retained``);
         the entry as written (see ``amend``)."""
         def relocked(entry: Entry) -> None:
             entry.lock = change(entry.lock) or None
-        return self.amend(bucket, key, version_id, relocked)
+        return self.amend(bucket, key, version_id, relocked, by)
 
-    def amend(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Entry], None]) -> Entry:
+    def amend(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Entry], None],
+              by: Optional[str] = None) -> Entry:
         """Amend ``key``'s version ``version_id`` (None: the current one)
         with ``change`` (its lock, its tags; it may refuse), judged on the
         very head swapped; the entry as written. ``NotFound`` (NoSuchKey,
         NoSuchVersion) if there is no such version, ``MethodNotAllowed``
-        for a marker."""
+        for a marker. ``by``: the name of the token that amends."""
         wanted = None if version_id is None else checked_id(version_id)
         done: List[Entry] = []
 
@@ -244,6 +253,7 @@ class Keyspace:
             return amended(old, label(entry), entry)
 
         self._commit(bucket, key, decide)
+        self._tell(bucket, "change", key, done[0].version, by)
         return done[0]
 
     def holds_any(self, bucket: str) -> bool:
@@ -251,6 +261,11 @@ class Keyspace:
         return self.keys.any(bucket)
 
     # -- the one commit point ------------------------------------------------------
+
+    def _tell(self, bucket: str, what: str, key: str, version: Optional[str], by: Optional[str]) -> None:
+        """A change committed, told to the bucket's recent changes."""
+        if self.recent is not None:
+            self.recent.note(bucket, Change(what, key, version, by, self.records.now()))
 
     def _commit(self, bucket: str, key: str, decide: Callable[[Head], Optional[Next]]) -> Optional[_Swap]:
         """A change swapped and settled: one transaction where the records

@@ -23,7 +23,7 @@ from ..uploads.targets import Digested, S3KeyTarget, ShareTarget, terms_of
 from ..web.messages import EmptyResponse, JsonResponse, Request, Response
 from ..wire.accept import accepts
 from ..wire.multipart import MultipartReader, boundary_of
-from . import views
+from . import object_view, views
 
 
 class Changes:
@@ -41,7 +41,7 @@ class Changes:
             self._require(token, Scope("data", "delete", bucket, key))
         if version is not None:
             self._entry(bucket, keys[0], version)
-        return views.confirm_delete(bucket, keys, version, who)
+        return object_view.confirm_delete(bucket, keys, version, who)
 
     def delete(self, request: Request) -> Response:
         fields = self._form_lists(request)
@@ -98,7 +98,7 @@ class Changes:
         target = ShareTarget(self.app, name, entry.content_type, lambda: terms)
         with self.backend.open(repository(bucket), entry.oid) as stored, closing(ObjectStream(stored)) as stream:
             result = target.result(target.store(stream), request.base_url)
-        return views.shared(bucket, key, result, terms.max_downloads, terms.password is not None, who)
+        return object_view.shared(bucket, key, result, terms.max_downloads, terms.password is not None, who)
 
     def folder(self, request: Request) -> Response:
         """A new folder in the one being viewed: an empty key ending in

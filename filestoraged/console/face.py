@@ -35,7 +35,7 @@ from ..web.messages import ObjectResponse, Request, Response, StreamResponse
 from ..web.router import Router
 from ..wire.browser import attachment, cookie, same_origin, set_cookie
 from ..wire.fields import whole_number
-from . import admin, archive, views
+from . import admin, archive, folder_view, object_view, views
 from .changes import Changes, given, see
 from .preview import preview_of
 from .object_settings import ObjectSettings
@@ -63,7 +63,8 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
                  ("/console/preview", self.preview, ("bucket", "key", "version")),
                  ("/console/repository", self.repository, ("name", "after", "locks_after")),
                  ("/console/repository/download", self.repository_download, ("name", "oid")),
-                 ("/console/delete", self.confirm, ("bucket", "key", "version", "prefix")))
+                 ("/console/delete", self.confirm, ("bucket", "key", "version", "prefix")),
+                 ("/console/changes", self.changes, ("name",)))
         for path, handler, query in pages:
             methods = {"GET": _signed_in(handler)}
             if path == "/console/delete":
@@ -189,7 +190,7 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
         after = request.query.get("after", "")
         deleted = versioned and request.query.get("deleted") == "1"
         sort, order = request.query.get("sort", "name"), request.query.get("order", "asc")
-        if sort not in views.SORTS or order not in ("asc", "desc"):
+        if sort not in folder_view.SORTS or order not in ("asc", "desc"):
             raise BadRequest("sort= takes name, size or date; order= asc or desc")
         page = self.app.keys.page(name, prefix, "/", after, PAGE, request.query.get("folder") == "1", deleted)
         next_page = None
@@ -199,15 +200,30 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
                                       folder="1" if last_is_folder else None, deleted="1" if deleted else None,
                                       sort=None if sort == "name" else sort, order="desc" if order == "desc" else None)
         # With deleted keys shown, every key's older versions too (the newest few; its page has them all).
-        older = {key: self.app.versions.of(name, key, views.OLDER_SHOWN + 1) for key, found in page.items
+        older = {key: self.app.versions.of(name, key, folder_view.OLDER_SHOWN + 1) for key, found in page.items
                  if not isinstance(found, str)} if deleted else {}
-        return views.listing(name, prefix, page.items, next_page, who, older=older,
+        changes = ([change for change in self.app.recent.of(name, found.created)
+                    if self._may(token, Scope("data", "read", name, change.key))][:folder_view.CHANGES_SHOWN]
+                   if not prefix and not after else None)
+        return folder_view.listing(name, prefix, page.items, next_page, who, older=older, changes=changes,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
                              may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),
                              deleted=deleted if versioned else None,
                              settings=found if self._may(token, ADMIN) and not prefix and not after else None,
                              sort=sort, descending=order == "desc",
                              may_share=self._share_terms(token) is not None, public_acls=self.config.s3_public_acls)
+
+    def changes(self, request: Request) -> Response:
+        """A bucket's recent changes, all those kept (``catalog.recent``),
+        of the keys the token may read."""
+        token, who = self._caller(request)
+        name = given(request, "name")
+        if not _reads_in(token, name):
+            raise Forbidden("the token %r may read nothing in the bucket %s" % (token.name, name))
+        found = self.app.buckets.require(name)
+        changes = [change for change in self.app.recent.of(name, found.created)
+                   if self._may(token, Scope("data", "read", name, change.key))]
+        return folder_view.changes_page(name, changes, who)
 
     def object(self, request: Request) -> Response:
         token, who = self._caller(request)
@@ -221,13 +237,13 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
             kept = self.app.versions.of(bucket, key, 50) if found.bucket.versioning and version is None else []
             if not kept:
                 raise
-            return views.deleted_key(bucket, key, kept, who)
+            return object_view.deleted_key(bucket, key, kept, who)
         versions: List[Version] = []
         if found.bucket.versioning and version is None:
             versions = self.app.versions.of(bucket, key, 50)
         shown = preview_of(entry.content_type, entry.size,
                            lambda: self.backend.open(repository(bucket), entry.oid))
-        return views.details(bucket, key, entry, versions, version, who,
+        return object_view.details(bucket, key, entry, versions, version, who,
                              may_write=self._may(token, Scope("data", "write", bucket, key)),
                              may_delete=self._may(token, Scope("data", "delete", bucket, key)),
                              sharing=self._share_terms(token), preview=shown, locked=found.bucket.lock is not None,

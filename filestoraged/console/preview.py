@@ -1,4 +1,4 @@
-"""What an object's page shows of it (``views.preview_card``): by its
+"""What an object's page shows of it (``object_view.preview_card``): by its
 stored type, a picture, sound or film (loaded from the preview route,
 which serves it sandboxed), a PDF (opened in the browser's viewer, also
 sandboxed), or the start of a text, read through the object's checks and

@@ -189,3 +189,42 @@ class OlderVersionsTests(ConsoleCase):
                          + [("draft.txt", "", "every version of draft.txt"),
                             ("gone.txt", marker, "delete marker"), ("gone.txt", gone, "older version")])
         self.assertIn("by <code>", shown)  # who made each
+
+
+class RecentChangesTests(ConsoleCase):
+    def test_every_faces_changes_with_who_made_them_newest_first(self):
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        _, writer = self.app.tokens.create(["data:photos:write", "data:photos:delete"], "writer", s3=True)
+        self.admin.put_object(Bucket="photos", Key="a.txt", Body=b"one")  # through S3, as ops
+        session = self.session(writer)
+        self.post("/console/delete", session, {"bucket": "photos", "key": "a.txt"})  # through the console
+        self.admin.put_object(Bucket="photos", Key="b.txt", Body=b"two")
+        self.admin.put_object_tagging(Bucket="photos", Key="b.txt", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+        page = self.page("/console/bucket", self.session(), name="photos").body.decode()
+        rows = re.findall(r'<td data-label="What">([^<]+)</td><td data-label="Key"><a href="[^"]*">([^<]+)</a>'
+                          r'(?: <code>\w+</code>)?</td><td data-label="By">(?:<code>)?([^<]+)', page)
+        boto = self.app.keys.get("photos", "b.txt").maker  # the token boto3 signs with
+        self.assertEqual(rows, [("tags or lock changed", "b.txt", boto), ("written", "b.txt", boto),
+                                ("deleted", "a.txt", "writer"), ("written", "a.txt", boto)])
+        everything = self.page("/console/changes", self.session(), name="photos")
+        self.assertEqual(everything.status, 200)
+        self.assertIn("Recent changes in photos", everything.body.decode())
+
+    def test_a_token_sees_only_the_changes_of_keys_it_may_read(self):
+        self.admin.put_object(Bucket="photos", Key="open/a.txt", Body=b"a")
+        self.admin.put_object(Bucket="photos", Key="secret/b.txt", Body=b"b")
+        _, some = self.app.tokens.create(["data:photos/open/:read"], "some")
+        shown = self.page("/console/changes", self.session(some), name="photos").body.decode()
+        self.assertIn("open/a.txt", shown)
+        self.assertNotIn("secret/b.txt", shown)
+        _, other = self.app.tokens.create(["data:else:read"], "other")
+        self.assertEqual(self.page("/console/changes", self.session(other), name="photos").status, 403)
+
+    def test_a_bucket_made_again_under_its_name_starts_with_no_changes(self):
+        self.admin.create_bucket(Bucket="temp")
+        self.admin.put_object(Bucket="temp", Key="x", Body=b"x")
+        self.admin.delete_object(Bucket="temp", Key="x")
+        self.admin.delete_bucket(Bucket="temp")
+        self.admin.create_bucket(Bucket="temp")
+        page = self.page("/console/bucket", self.session(), name="temp").body.decode()
+        self.assertIn("No change since this server began keeping them.", page)

@@ -1,0 +1,91 @@
+"""A bucket's settings on its page, each with the form that changes it
+(``settings``): versioning, object lock and its default retention,
+lifecycle rules, who reads it, and deleting it."""
+
+from __future__ import annotations
+
+from html import escape
+
+from ..base.timestamps import iso_utc
+from ..catalog.buckets import Bucket
+from ..catalog.lifecycle import Rule, rules_of
+
+def settings_card(bucket: Bucket, public_acls: bool = False) -> str:
+    """A bucket's settings, each with the form that changes it: versioning
+    (on, suspended, or never turned on), object lock and its default
+    retention, lifecycle rules (each removable, a form for a new one),
+    whether anyone may read it (where the operator allows public ACLs,
+    ``public_acls``), and deleting it (if empty)."""
+    state = {"Enabled": "on: every write keeps the version it replaces, a delete leaves a delete marker",
+             "Suspended": "suspended: versions kept so far stay, new writes replace the current one"}.get(
+        bucket.versioning, "off: a write replaces the key, a delete removes it")
+    action, label = (("versioning-suspend", "Suspend versioning") if bucket.versioning == "Enabled" else
+                     ("versioning-on", "Turn versioning on"))
+    change = "" if bucket.lock is not None else _settings_button(bucket.name, action, label)
+    facts = [("Versioning", state + change)]
+    if bucket.lock is None:
+        facts.append(("Object lock", "off (only a bucket made with it has it)"))
+    else:
+        default = bucket.lock.get("default")
+        modes = "".join('<option value="%s"%s>%s</option>' % (value, " selected" if value == (default or {}).get(
+            "mode", "") else "", value or "none") for value in ("", "GOVERNANCE", "COMPLIANCE"))
+        facts.append(("Object lock", "on (versioning stays on); new versions are kept %s%s" % (
+            "%s for %d days" % (escape(default["mode"]), default["days"]) if default else "as their writer asks",
+            _settings_form(bucket.name, "lock-default", '<div class="row"><div><label for="lock-mode">Default '
+                           'retention</label><select id="lock-mode" name="mode">%s</select></div><div><label '
+                           'for="lock-days">Days</label><input id="lock-days" name="days" type="number" min="1" '
+                           'value="%s"></div></div>' % (modes, (default or {}).get("days", "")),
+                           "Set the default retention"))))
+    rules = "".join('<li>%s %s</li>' % (escape(_rule_text(rule)), _settings_button(
+        bucket.name, "lifecycle-remove", "Remove", rule=rule.id)) for rule in rules_of(bucket))
+    rule_form = _settings_form(
+        bucket.name, "lifecycle-add",
+        '<label for="rule-prefix">Keys beginning with (empty: every key)</label><input id="rule-prefix" '
+        'name="prefix"><div class="row">%s</div>' % "".join(
+            '<div><label for="%s">%s</label><input id="%s" name="%s" type="number" min="1"></div>'
+            % (name, text, name, name) for name, text in (
+                ("expire_days", "Delete keys after (days)"), ("noncurrent_days", "Delete older versions after (days)"),
+                ("abort_days", "End unfinished uploads after (days)"))), "Add the rule")
+    facts.append(("Lifecycle", ('<ul>%s</ul>' % rules if rules else "no rules") + rule_form))
+    if bucket.acl == "public-read":
+        public = "anyone may read its keys, without a token" + _settings_button(bucket.name, "private",
+                                                                                "Make it private")
+    elif public_acls:
+        public = "only tokens that may" + _settings_button(bucket.name, "public-read", "Let anyone read it")
+    else:
+        public = "only tokens that may (public buckets are off on this server: <code>--s3-public-acls</code>)"
+    facts.append(("Who reads it", public))
+    return ('<div class="card" id="settings"><h2>Settings</h2><dl>%s</dl>%s</div>'
+            % ("".join("<dt>%s</dt><dd>%s</dd>" % fact for fact in facts),
+               _settings_button(bucket.name, "delete", "Delete this bucket (if empty)")))
+
+
+def _rule_text(rule: Rule) -> str:
+    """A lifecycle rule in words."""
+    said = []
+    if rule.expire_days:
+        said.append("keys deleted %d days after they were written" % rule.expire_days)
+    if rule.expire_date:
+        said.append("keys deleted from %s" % iso_utc(rule.expire_date))
+    if rule.expired_markers:
+        said.append("delete markers left alone removed")
+    if rule.noncurrent_days:
+        said.append("older versions deleted %d days after%s" % (
+            rule.noncurrent_days, ", keeping the %d newest" % rule.newer_noncurrent if rule.newer_noncurrent else ""))
+    if rule.abort_days:
+        said.append("unfinished uploads ended after %d days" % rule.abort_days)
+    return "%s%s: %s" % ("under %s" % rule.prefix if rule.prefix else "every key",
+                         "" if rule.enabled else " (disabled)", "; ".join(said) or "nothing")
+
+
+def _settings_form(bucket: str, action: str, inside: str, label: str, inline: bool = False, **fields: str) -> str:
+    """A form of the bucket's settings: ``inside`` (its fields) and its button."""
+    hidden = "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value))
+                     for name, value in dict(fields, name=bucket, action=action).items())
+    return ('<form method="post" action="/console/bucket/settings"%s>%s%s<button type="submit" class="secondary">%s'
+            '</button></form>' % (' class="inline"' if inline else "", hidden, inside, escape(label)))
+
+
+def _settings_button(bucket: str, action: str, label: str, **fields: str) -> str:
+    return " " + _settings_form(bucket, action, "", label, inline=True, **fields)
+
