@@ -395,6 +395,7 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
              "Expiration": {"Days": 30}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
         pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
                  ("console-settings", "/console/bucket?name=photos#settings"),
+                 ("console-changes", "/console/changes?name=photos"), ("console-upload", "/"),
                  ("console-locked", "/console/object?bucket=vault&key=contracts%2F2026%2Flease-of-the-north-"
                                     "warehouse.pdf#settings"),
                  ("console-object", "/console/object?bucket=photos&key=2026%2Fsunset.png"),
