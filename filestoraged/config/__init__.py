@@ -167,7 +167,9 @@ OPTIONS: List[Option] = [
     Option("data_dir", str, "data directory: objects, metadata (meta.db), temp files"),
     Option("backend", str, "storage backend: disk, memcached or s3"),
     Option("records", str, "where share links, the KV store, API tokens and the attempt limits live: local (SQLite "
-           "in the data directory) or s3 (the bucket, shared by every daemon; with --backend s3)"),
+           "in the data directory), s3 (the bucket, shared by every daemon; with --backend s3) or "
+           "postgresql://USER@HOST[:PORT]/DATABASE[?tls=require&passfile=FILE] (a database every daemon shares; "
+           "with --backend s3; the password from passfile or PGPASSWORD)"),
     Option("memcached", str, "memcached servers, HOST:PORT[,HOST:PORT...]"),
     Option("s3_endpoint", str, "the S3 backend's endpoint, http(s)://HOST[:PORT] (credentials: AWS_ACCESS_KEY_ID, "
            "AWS_SECRET_ACCESS_KEY)"),
@@ -341,11 +343,19 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     return config
 
 
+def records_in_database(records: str) -> bool:
+    """Whether ``--records`` names a PostgreSQL database."""
+    return records.startswith(("postgresql://", "postgres://"))
+
+
 def _check_values(config: Config) -> None:
     checks = [
         (config.backend in ("disk", "memcached", "s3"), "--backend must be disk, memcached or s3"),
-        (config.records in ("local", "s3"), "--records must be local or s3"),
+        (config.records in ("local", "s3") or records_in_database(config.records),
+         "--records must be local, s3 or postgresql://USER@HOST[:PORT]/DATABASE"),
         (config.records != "s3" or config.backend == "s3", "--records s3 needs --backend s3 (the bucket holds them)"),
+        (not records_in_database(config.records) or config.backend == "s3",
+         "--records postgresql:// needs --backend s3 (the bytes are shared by every daemon there)"),
         (config.backend != "s3" or (config.s3_endpoint.startswith(("http://", "https://")) and config.s3_bucket),
          "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
         (config.cache in ("", "memcached") and not (config.cache and config.backend == "memcached"),

@@ -83,7 +83,7 @@ def health_page(app, who: Optional[str]) -> TextResponse:
         health = "does not answer: " + error.text
     usage = backend.usage()
     rows = [("Backend", escape(backend.name)), ("Health", escape(health)),
-            ("Records", escape(app.config.records)), ("Workers", escape(str(app.config.workers)))]
+            ("Records", escape(app.config.records.split("?", 1)[0])), ("Workers", escape(str(app.config.workers)))]
     if usage is not None:
         rows += [("Objects stored", "%d" % usage[0]), ("Bytes stored", size_text(usage[1]))]
     if backend.name == "disk":

@@ -13,7 +13,7 @@ import sys
 from typing import Callable, Optional, Set
 
 from ..access.s3keys import ServerKeyError
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, BadRequest
 from ..logs import priority
 from ..records.bucket import UnsafeStore
 from ..web.tls import TlsConfigError
@@ -58,7 +58,7 @@ def guarded(config, start: Callable[[], int]) -> int:
         return fail(str(error), 1)
     except (UnsafeStore, BackendUnavailable) as error:  # --records s3: the store's answer at start-up
         message, status = error.text, 1
-    except (TlsConfigError, ServerKeyError) as error:
+    except (TlsConfigError, ServerKeyError, BadRequest) as error:  # (BadRequest: --records' address)
         message, status = error.text, 2
     except ImportError as error:
         message, status = "the %s backend needs %s: pip install %s" % (config.backend, error.name, error.name), 1

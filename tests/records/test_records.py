@@ -1,7 +1,7 @@
 """The records interface (compare-and-swap records for what every daemon
 must share), one contract run against both implementations: SQLite
-(``--records local``) and the S3 bucket on a real SeaweedFS (``--records
-s3``); plus the bucket's own cases: a retried write that had landed, and
+(``--records local``), the S3 bucket on a real SeaweedFS (``--records
+s3``) and PostgreSQL (``--records postgresql://``); plus the bucket's own cases: a retried write that had landed, and
 the start-up probe that refuses a store ignoring conditional writes."""
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from filestoraged.records.bucket import BucketRecords, UnsafeStore, probe
 from filestoraged.records.checked import PROBE_EVERY, CheckedRecords
 from filestoraged.records.interface import EARLIER, WRITE_ID, Conflict, Records
 from filestoraged.records.local import LocalRecords
+from filestoraged.records.postgres import PostgresRecords
 
+from ..postgres_server import PostgresMixin
 from ..seaweed_server import SeaweedMixin
 from ..support import FakeClock
 
@@ -383,3 +385,49 @@ class LapsedLeaseTests(unittest.TestCase):
             with self.assertRaises(BackendUnavailable) as caught:
                 self.store.finish(hold, complete=True)
         self.assertIn("may have lapsed", str(caught.exception))
+
+
+class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
+    """The contract on a real PostgreSQL (its own cluster, SCRAM sign-in)."""
+
+    def make_records(self):
+        return PostgresRecords(self.postgres.address(self.database))
+
+    def test_a_record_made_again_never_takes_back_a_version_a_reader_holds(self):
+        first = self.records.create("links/again", {"n": 1})
+        self.records.delete("links/again")
+        self.records.create("links/again", {"n": 2})
+        with self.assertRaises(Conflict):
+            self.records.replace("links/again", {"n": 3}, first)
+
+    def test_a_batch_is_one_transaction_rolled_back_if_it_fails(self):
+        with self.assertRaises(RuntimeError):
+            with self.records.batch():
+                self.records.create("kv/one", {"n": 1})
+                other = PostgresRecords(self.postgres.address(self.database))
+                self.addCleanup(other.close)
+                self.assertIsNone(other.get("kv/one"))  # not seen before the commit
+                raise RuntimeError("the block failed")
+        self.assertIsNone(self.records.get("kv/one"))
+        with self.records.batch():
+            self.records.create("kv/two", {"n": 2})
+        self.assertEqual(plain(self.records.get("kv/two").value), {"n": 2})
+
+    def test_a_database_that_does_not_answer_is_unavailable_and_comes_back(self):
+        records = PostgresRecords(self.postgres.address(self.database))
+        self.addCleanup(records.close)
+        records.create("kv/here", {})
+        with records._lock:  # every connection of the pool cut, as a database restarted would
+            for connection in records._idle:
+                connection._sock.shutdown(2)
+        with self.assertRaises(BackendUnavailable):
+            records.get("kv/here")
+        self.assertIsNotNone(records.get("kv/here"))  # a new connection
+
+    def test_the_clock_is_this_machines_set_by_the_databases_skew(self):
+        clock = FakeClock(time.time())
+        records = PostgresRecords(self.postgres.address(self.database), clock)
+        self.addCleanup(records.close)
+        self.assertLess(abs(records.now() - clock()), 1)  # one machine's database: no skew to speak of
+        clock.advance(3600)  # the time every lease and expiry is judged by moves with this machine's clock
+        self.assertLess(abs(records.now() - clock()), 1)

@@ -1,5 +1,6 @@
 """The S3 API across daemons: three daemons (processes of their own,
-``--records s3`` over one SeaweedFS bucket, one ``--s3-key-file``) behind
+``--records s3`` over one SeaweedFS bucket, or ``--records
+postgresql://`` over one database, one ``--s3-key-file``) behind
 a real nginx running docs/s3.md's balancer block (round robin, no
 pinning). A key put through one is listed and read through the others; a
 multipart upload's parts land on every daemon, one of them killed midway;
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from ..nginx_server import Nginx, documented_block, needs_nginx
+from ..postgres_server import postgres
 from ..s3api_support import REGION, boto3_or_skip
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import MIB, ROOT, Daemon, free_port, payload, sha256
@@ -47,12 +49,17 @@ class S3ClusterTests(unittest.TestCase):
         keys = tempfile.mkdtemp(prefix="fsd-s3-key-")
         cls.addClassCleanup(shutil.rmtree, keys, True)
         cls.shared = ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
-                      "--records", "s3", "--s3-key-file", os.path.join(keys, "s3.key")]
+                      "--records", cls.records(), "--s3-key-file", os.path.join(keys, "s3.key")]
         cls.ports: List[Tuple[int, int]] = [(free_port(), free_port()) for _ in range(3)]
         cls.daemons: List[Daemon] = [cls.start_daemon(index) for index in range(3)]
         cls.balancer = Nginx(s3_balancer_block([s3_port for _, s3_port in cls.ports]))
         cls.addClassCleanup(cls.balancer.stop)
         cls.key_pair = cls.make_key_pair()
+
+    @classmethod
+    def records(cls) -> str:
+        """``--records``: the bucket's own."""
+        return "s3"
 
     @classmethod
     def start_daemon(cls, index: int) -> Daemon:
@@ -218,3 +225,14 @@ class S3ClusterTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class S3ClusterOverDatabaseTests(S3ClusterTests):
+    """The same three daemons with their records in PostgreSQL (the bytes in SeaweedFS)."""
+
+    @classmethod
+    def records(cls) -> str:
+        server = postgres()
+        database = server.new_database()
+        cls.addClassCleanup(server.drop_database, database)
+        return server.url(database)

@@ -1,0 +1,145 @@
+"""A real PostgreSQL for the records' tests: a cluster of its own made by
+``initdb`` in a temporary folder (SCRAM-SHA-256 sign-in, a password),
+served on a loopback port, stopped by its PID at exit.
+
+Debian's ``postgresql`` (``bin/test`` installs it). Without it the tests
+that need it skip, unless ``FILESTORAGED_REQUIRE_POSTGRES=1`` (CI), where
+that is a failure. One server serves the whole run; each test gets a
+database of its own. As root, the server runs as the ``postgres`` user
+(PostgreSQL refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+from typing import List, Optional
+
+from filestoraged.errors import BackendUnavailable
+from filestoraged.wire.postgres import Address, Connection
+
+from .support import free_port, required
+
+REQUIRED = required("POSTGRES")
+USER, PASSWORD = "filestoraged", "a password for the tests"
+_databases = itertools.count(1)
+
+
+def binaries() -> str:
+    """The folder of ``initdb`` and ``postgres``; a skip without them (a
+    failure under FILESTORAGED_REQUIRE_POSTGRES=1)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return os.path.dirname(found[-1])
+    on_path = shutil.which("initdb")
+    if on_path:
+        return os.path.dirname(os.path.realpath(on_path))
+    message = "PostgreSQL is not installed (bin/test installs Debian's postgresql)"
+    if REQUIRED:
+        raise AssertionError(message + " and FILESTORAGED_REQUIRE_POSTGRES=1")
+    raise unittest.SkipTest(message)
+
+
+class Postgres:
+    def __init__(self) -> None:
+        folder = binaries()
+        self.folder = tempfile.mkdtemp(prefix="fsd-postgres-")
+        as_user: List[str] = []
+        if os.geteuid() == 0:  # PostgreSQL will not run as root
+            account = pwd.getpwnam("postgres")
+            os.chown(self.folder, account.pw_uid, account.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        secret = os.path.join(self.folder, "password")
+        with open(secret, "w") as handle:
+            handle.write(PASSWORD)
+        if as_user:
+            os.chown(secret, pwd.getpwnam("postgres").pw_uid, -1)
+        data = os.path.join(self.folder, "data")
+        subprocess.run(as_user + [os.path.join(folder, "initdb"), "-D", data, "-U", USER, "--pwfile", secret,
+                                  "--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        self.port = free_port()
+        self.log = open(os.path.join(self.folder, "postgres.log"), "wb")
+        self.process = subprocess.Popen(
+            as_user + [os.path.join(folder, "postgres"), "-D", data, "-p", str(self.port), "-k", self.folder,
+                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready()
+
+    def address(self, database: str = "postgres") -> Address:
+        return Address("127.0.0.1", self.port, database, USER, PASSWORD, "disable")
+
+    def url(self, database: str) -> str:
+        """``--records`` for ``database``: the password from the server's own file."""
+        return "postgresql://%s@127.0.0.1:%d/%s?tls=disable&passfile=%s" % (
+            USER, self.port, database, os.path.join(self.folder, "password"))
+
+    def new_database(self) -> str:
+        name = "t%d_%d" % (os.getpid(), next(_databases))
+        connection = Connection(self.address())
+        try:
+            connection.run("CREATE DATABASE %s" % name)
+        finally:
+            connection.close()
+        return name
+
+    def drop_database(self, name: str) -> None:
+        connection = Connection(self.address())
+        try:
+            connection.run("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        finally:
+            connection.close()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("postgres exited: see " + self.log.name)
+            try:
+                Connection(self.address()).close()
+                return
+            except BackendUnavailable:
+                time.sleep(0.1)
+        raise RuntimeError("postgres did not answer within 60 s: see " + self.log.name)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # a fast shutdown
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_shared: Optional[Postgres] = None
+
+
+def postgres() -> Postgres:
+    """The run's server, started on first use and stopped at exit."""
+    global _shared
+    if _shared is None:
+        _shared = Postgres()
+        atexit.register(_shared.stop)
+    return _shared
+
+
+class PostgresMixin:
+    """A database of its own for each test (the server is shared by the run)."""
+
+    def setUp(self) -> None:
+        self.postgres = postgres()
+        self.database = self.postgres.new_database()
+        self.addCleanup(self.postgres.drop_database, self.database)
+        super().setUp()

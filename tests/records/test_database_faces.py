@@ -1,0 +1,78 @@
+"""``--records postgresql://``: the share-link and KV contracts, word for
+word, with their records in a real PostgreSQL and the bytes in a real
+SeaweedFS; and a daemon that finds the database away at start says so in
+one line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from ..faces.test_share_http import ShareContract
+from ..kvstore.test_kv import KVContract
+from ..postgres_server import postgres
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
+from ..storage.test_s3 import S3ServerCase
+from ..support import ROOT, free_port
+
+ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+
+
+class DatabaseServerCase(S3ServerCase):
+    config_overrides = {"backend": "s3"}
+
+    def setUp(self) -> None:
+        self.postgres = postgres()
+        self.database = self.postgres.new_database()
+        self.addCleanup(self.postgres.drop_database, self.database)
+        self.config_overrides = dict(type(self).config_overrides, records=self.postgres.url(self.database))
+        super().setUp()
+
+
+class DatabaseShareTests(ShareContract, DatabaseServerCase):
+    def test_links_live_in_the_database_not_in_the_bucket(self):
+        self.share(b"kept in the database")
+        self.assertEqual(self.link_count(), 1)
+        self.assertFalse(any(key.startswith("records/") for key in self.keys_in_bucket()))
+
+
+class DatabaseKVTests(KVContract, DatabaseServerCase):
+    pass
+
+
+class DatabaseStartTests(SeaweedMixin, unittest.TestCase):
+    """What a daemon says at start about the database ``--records`` names,
+    in one line, and its exit status."""
+
+    def start(self, *arguments: str) -> subprocess.CompletedProcess:
+        folder = tempfile.mkdtemp(prefix="fsd-records-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        return subprocess.run([sys.executable, "-m", "filestoraged", "--data-dir", folder, *arguments],
+                              capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT,
+                                                                                    **ENV))
+
+    def test_the_address_is_checked_and_the_database_must_answer(self):
+        backend = ["--backend", "s3", "--s3-endpoint", self.store.endpoint, "--s3-bucket", self.bucket]
+        alone = self.start("--records", "postgresql://u@127.0.0.1/db")
+        self.assertEqual((alone.returncode, alone.stderr.strip()),
+                         (2, "filestoraged: --records postgresql:// needs --backend s3 (the bytes are shared by "
+                             "every daemon there)"))
+        secret = self.start(*backend, "--records", "postgresql://u:hunter2@127.0.0.1/db")
+        self.assertEqual(secret.returncode, 2)
+        self.assertIn("put the database's password in a file (passfile=) or PGPASSWORD", secret.stderr)
+        self.assertNotIn("Traceback", secret.stderr)
+        away = self.start(*backend, "--records", "postgresql://u@127.0.0.1:%d/db?tls=disable" % free_port())
+        self.assertEqual(away.returncode, 1)
+        self.assertIn("the records' database at 127.0.0.1", away.stderr)
+        self.assertIn("does not answer", away.stderr)
+        server = postgres()
+        wrong = self.start(*backend, "--records", server.url("postgres").replace("passfile=", "passfile=/nowhere"))
+        self.assertEqual(wrong.returncode, 2)
+        self.assertIn("the passfile /nowhere", wrong.stderr)
+        refused = self.start(*backend, "--records", server.url("postgres").split("&")[0], "--port", "0")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("asks filestoraged for a password, and none is given", refused.stderr)
