@@ -28,6 +28,7 @@ from filestoraged.config import Config
 from filestoraged.web.server import FileStoreServer
 
 from ..s3api_support import BotoCase, tool_or_skip
+from ..postgres_server import postgres
 from ..storage.test_s3 import S3ServerCase
 from ..support import Reply, ServerCase, required
 
@@ -251,6 +252,17 @@ class SharedRecordsLockTests(WebDavCase, S3ServerCase):
         self.assertEqual(self.dav("PUT", "drive/new", self.writer, b"x", port=port).status, 423)
         named = {"If": "(%s)" % locked.headers["Lock-Token"]}
         self.assertEqual(self.dav("PUT", "drive/new", self.writer, b"x", named, port).status, 201)
+
+
+class DatabaseRecordsLockTests(SharedRecordsLockTests):
+    """The same two daemons with their records in PostgreSQL."""
+
+    def setUp(self) -> None:
+        server = postgres()
+        database = server.new_database()
+        self.addCleanup(server.drop_database, database)
+        self.config_overrides = dict(type(self).config_overrides, records=server.url(database))
+        super().setUp()
 
 
 class DeepListingTests(WebDavCase):

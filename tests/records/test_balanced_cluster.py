@@ -1,5 +1,5 @@
-"""Three daemons (processes of their own, ``--records s3``) over one
-SeaweedFS bucket, behind a real nginx running docs/SCALING.md's balancer
+"""Three daemons (processes of their own, ``--records s3``, and again
+with ``--records postgresql://``) over one SeaweedFS bucket, behind a real nginx running docs/SCALING.md's balancer
 block (round robin, no pinning): every face through the balancer, exact
 share-link counts under concurrent downloads spread over the daemons, KV
 commits seen at once everywhere, tokens across daemons; ``kill -9`` of a
@@ -22,6 +22,7 @@ import unittest
 from typing import Dict, List, Optional, Tuple
 
 from ..nginx_server import Nginx, balancer_block, needs_nginx
+from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import MIB, ROOT, Daemon, multipart, payload, required, sha256, wait_until
 
@@ -60,11 +61,16 @@ class ClusterCase(unittest.TestCase):
         cls.bucket = cls.store.new_bucket()
         cls.addClassCleanup(cls.store.drop_bucket, cls.bucket)
         cls.s3 = ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
-                  "--records", "s3"]
+                  "--records", cls.records()]
         cls.daemons = [cls.start_daemon() for _ in range(3)]
         cls.balancer = Nginx(balancer_block([daemon.port for daemon in cls.daemons]))
         cls.addClassCleanup(cls.balancer.stop)
         cls.token = cls.token_command("create", "--scope", "admin", "--name", "cluster").stdout.split()[-1]
+
+    @classmethod
+    def records(cls) -> str:
+        """``--records``: the bucket's own (``OverDatabase``: a PostgreSQL database)."""
+        return "s3"
 
     @classmethod
     def start_daemon(cls, port: int = 0) -> Daemon:
@@ -455,3 +461,26 @@ class MixedLoad:
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OverDatabase:
+    """The daemons' records in PostgreSQL (the bytes in SeaweedFS, as before)."""
+
+    @classmethod
+    def records(cls) -> str:
+        server = postgres()
+        database = server.new_database()
+        cls.addClassCleanup(server.drop_database, database)
+        return server.url(database)
+
+
+class BalancedClusterOverDatabaseTests(OverDatabase, BalancedClusterTests):
+    pass
+
+
+class LfsLocksAcrossDaemonsOverDatabaseTests(OverDatabase, LfsLocksAcrossDaemonsTests):
+    pass
+
+
+class ResumableAcrossDaemonsOverDatabaseTests(OverDatabase, ResumableAcrossDaemonsTests):
+    pass
