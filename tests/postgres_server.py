@@ -69,11 +69,26 @@ class Postgres:
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
         self.port = free_port()
         self.log = open(os.path.join(self.folder, "postgres.log"), "wb")
-        self.process = subprocess.Popen(
-            as_user + [os.path.join(folder, "postgres"), "-D", data, "-p", str(self.port), "-k", self.folder,
-                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.command = as_user + [os.path.join(folder, "postgres"), "-D", data, "-p", str(self.port), "-k",
+                                  self.folder, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
+                                  "max_connections=200"]
+        self.start()
+
+    def start(self) -> None:
+        """The server started (again: on the same port, over the same data)."""
+        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
         self._wait_ready()
+
+    def halt(self) -> None:
+        """The server stopped (a fast shutdown: its connections cut), its data kept."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
 
     def address(self, database: str = "postgres") -> Address:
         return Address("127.0.0.1", self.port, database, USER, PASSWORD, "disable")
@@ -112,13 +127,7 @@ class Postgres:
         raise RuntimeError("postgres did not answer within 60 s: see " + self.log.name)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)  # a fast shutdown
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        self.halt()
         self.log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 

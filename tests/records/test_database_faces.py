@@ -17,7 +17,7 @@ from ..kvstore.test_kv import KVContract
 from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from ..storage.test_s3 import S3ServerCase
-from ..support import ROOT, free_port
+from ..support import ROOT, free_port, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 
@@ -76,3 +76,32 @@ class DatabaseStartTests(SeaweedMixin, unittest.TestCase):
         refused = self.start(*backend, "--records", server.url("postgres").split("&")[0], "--port", "0")
         self.assertEqual(refused.returncode, 1)
         self.assertIn("asks filestoraged for a password, and none is given", refused.stderr)
+
+
+class DatabaseRestartTests(DatabaseServerCase):
+    """The database stopped under a daemon and started again: while it is
+    away, requests that need records answer 503 with Retry-After (never a
+    500, never a wrong answer); once it is back, the daemon serves again by
+    itself, and what it acknowledged before is there."""
+
+    def setUp(self) -> None:
+        from ..postgres_server import Postgres
+
+        self.own = Postgres()  # a server of its own: stopping it disturbs no other test
+        self.addCleanup(self.own.stop)
+        self.database = self.own.new_database()
+        self.config_overrides = dict(type(self).config_overrides, records=self.own.url(self.database))
+        S3ServerCase.setUp(self)
+
+    def test_503_while_away_then_serving_by_itself(self):
+        self.assertEqual(self.request("POST", "/kv/set", b'{"kept": 1}').status, 201)
+        self.assertEqual(self.request("POST", "/kv/commit").status, 204)
+        self.own.halt()
+        for _ in range(5):
+            away = self.request("POST", "/kv/set", b'{"lost": 2}')
+            self.assertEqual(away.status, 503, away.body)
+            self.assertIn("Retry-After", away.headers)
+            self.assertEqual(self.request("GET", "/kv/kept").status, 503)
+        self.own.start()
+        wait_until(lambda: self.request("GET", "/kv/kept").status == 200, "served again")
+        self.assertEqual(self.request("GET", "/kv/kept").json(), {"kept": 1})
