@@ -1,7 +1,8 @@
-"""``--records postgresql://``: the share-link and KV contracts, word for
-word, with their records in a real PostgreSQL and the bytes in a real
-SeaweedFS; and a daemon that finds the database away at start says so in
-one line."""
+"""``--records postgresql://``: the KV contract, word for word, with its
+records in a real PostgreSQL and the bytes in a real SeaweedFS (share
+links over a database: ``test_balanced_cluster``, across three daemons);
+a daemon that finds the database away at start says so in one line; the
+database stopped under a daemon and started again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import sys
 import tempfile
 import unittest
 
-from ..faces.test_share_http import ShareContract
 from ..kvstore.test_kv import KVContract
 from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
@@ -31,13 +31,6 @@ class DatabaseServerCase(S3ServerCase):
         self.addCleanup(self.postgres.drop_database, self.database)
         self.config_overrides = dict(type(self).config_overrides, records=self.postgres.url(self.database))
         super().setUp()
-
-
-class DatabaseShareTests(ShareContract, DatabaseServerCase):
-    def test_links_live_in_the_database_not_in_the_bucket(self):
-        self.share(b"kept in the database")
-        self.assertEqual(self.link_count(), 1)
-        self.assertFalse(any(key.startswith("records/") for key in self.keys_in_bucket()))
 
 
 class DatabaseKVTests(KVContract, DatabaseServerCase):
