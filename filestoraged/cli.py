@@ -73,6 +73,16 @@ of daemons with --backend s3 --records s3 over that bucket, each given this
 store's s3.key as --s3-key-file. Run again, it copies only what is missing. The
 store's credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 """,
+    "move-records": """usage: filestoraged move-records postgresql://USER@HOST[:PORT]/DATABASE[?tls=…&passfile=…]
+                                 --data-dir DIR --backend s3 --s3-endpoint URL --s3-bucket NAME [--records s3]
+
+Copy a store's records (every daemon stopped) into a PostgreSQL database: tokens,
+share links, the key-value store, S3 buckets, keys, versions and locks, Git LFS
+locks. From --records local (meta.db in DIR) or --records s3 (the bucket's); the
+bytes stay in the S3 store where they are. Then start the daemons with --records
+and the database's address. Run again, it copies only what is missing. The
+password: the file passfile= names, or PGPASSWORD.
+""",
     "token create": """usage: filestoraged token create --scope SCOPE [--scope ...] [--name NAME] [--expires-in SECONDS]
                                  [--s3]
 
@@ -102,7 +112,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .client.arguments import main as client_main
 
         return client_main(argv)
-    if argv and argv[0] in ("fsck", "token", "backup", "restore", "move-to-s3") and ("--help" in argv or "-h" in argv):
+    if argv and argv[0] in ("fsck", "token", "backup", "restore", "move-to-s3", "move-records") and (
+            "--help" in argv or "-h" in argv):
         words = [word for word in argv if not word.startswith("-")][:2]
         print(SUBCOMMAND_HELP.get(" ".join(words), SUBCOMMAND_HELP[argv[0]]), end="")
         return 0
@@ -124,6 +135,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return run_token(config)
             if config.command in ("backup", "restore"):
                 return guarded(config, lambda: run_backup(config))
+            if config.command == "move-records":
+                return guarded(config, lambda: run_move_records(config))
             return guarded(config, lambda: run_move(config))
     except FileStoreError as error:
         return fail("filestoraged %s: %s" % (config.command, error.text), 1)
@@ -177,6 +190,39 @@ def run_backup(config) -> int:
         print("%d objects the backup names are not in it: %s; filestoraged fsck names what they leave without bytes"
               % (len(lacking), ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")))
         return 1
+    return 0
+
+
+def run_move_records(config) -> int:
+    """``move-records``: how many records, and whether all of them are there."""
+    from .backup.records_move import move_records
+    from .errors import FileStoreError
+    from .records.postgres import shown
+
+    url = config.words[0]
+    if config.backend != "s3":
+        return fail("move-records moves the records of a store whose bytes are in an S3 store (--backend s3 ...); "
+                    "a disk store moves there first: filestoraged move-to-s3", 2)
+    if config.records == "local" and not os.path.isdir(config.data_dir):
+        return no_data_dir(config)
+    os.makedirs(config.data_dir, exist_ok=True)  # (where the moves are remembered)
+    try:
+        moved = move_records(config, url)
+    except FileStoreError as error:
+        return fail("move-records: %s" % error.text, 1)
+    print("moved the records of --records %s into %s: %d records (%d written now, %d moved before)"
+          % (config.records, shown(url), moved.records, moved.written,
+             moved.records - moved.written - len(moved.conflicts)))
+    if moved.conflicts:
+        print("%d records were changed here since they were moved, or are in the database already with another "
+              "value: %s; left as the database has them" % (
+                  len(moved.conflicts), ", ".join(moved.conflicts[:5]) + (" ..." if len(moved.conflicts) > 5 else "")))
+    if moved.missing:
+        print("%d not found in the database afterwards: %s; run it again" % (
+            len(moved.missing), ", ".join(moved.missing[:5]) + (" ..." if len(moved.missing) > 5 else "")))
+    if moved.conflicts or moved.missing:
+        return 1
+    print("all of it checked in the database; start the daemons with --records %s" % shown(url))
     return 0
 
 

@@ -85,7 +85,7 @@ def move_to_s3(config) -> Moved:
                 found = local.get(name)
                 if found is not None:
                     moved.records += 1
-                    _move_record(records, marks, name, found.value, written, moved.conflicts)
+                    move_record(records, marks, name, found.value, written, moved.conflicts)
         moved.written = len(written)
         stored = []
         for path in source.index.namespaces():
@@ -140,12 +140,13 @@ class Marks:
         self._db.close()
 
 
-def _move_record(records: Records, marks: Marks, name: str, value: dict, written: List[str],
-                 conflicts: List[str]) -> None:
-    """One record into the bucket, as ``Marks`` allows (see the module)."""
-    digest = _digest(value)
+def move_record(records: Records, marks: Marks, name: str, value: dict, written: List[str],
+                conflicts: List[str]) -> None:
+    """One record into the bucket (or any records: ``records_move``), as
+    ``Marks`` allows (see the module)."""
+    wanted = digest(value)
     moved_before = marks.get(name)
-    if moved_before == digest:
+    if moved_before == wanted:
         return  # moved, unchanged here since: what the bucket holds now is newer
     if moved_before is not None:
         conflicts.append(name)  # changed here since it was moved, and maybe there too
@@ -154,14 +155,14 @@ def _move_record(records: Records, marks: Marks, name: str, value: dict, written
         records.create(name, value)
     except Conflict:
         there = records.get(name)
-        if there is None or _digest(there.value) != digest:
+        if there is None or digest(there.value) != wanted:
             conflicts.append(name)  # in the bucket already, otherwise: another hand's
             return
-    marks.put(name, digest)  # the bucket holds what this store holds (written now, or by a run cut short)
+    marks.put(name, wanted)  # the bucket holds what this store holds (written now, or by a run cut short)
     written.append(name)
 
 
-def _digest(value: dict) -> str:
+def digest(value: dict) -> str:
     """The digest of a record's value, without the write ids a bucket's records carry."""
     bare = {key: field_value for key, field_value in value.items() if key not in (WRITE_ID, EARLIER)}
     return hashlib.sha256(json.dumps(bare, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="filestoraged",
         allow_abbrev=False,
         usage="filestoraged [serve] [options]\n"
-              "       filestoraged fsck|token|backup|restore|move-to-s3 ... (filestoraged fsck --help, ...)\n"
+              "       filestoraged fsck|token|backup|restore|move-to-s3|move-records ... (fsck --help, ...)\n"
               "       filestoraged [--url URL] put|get|rm|ls ... (filestoraged put --help, ...)",
         description="Store files over HTTP and give them back byte for byte. The options below are the "
         "daemon's (serve, the default); fsck verifies every stored object, token manages API tokens, backup "
@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "The client's server is --url URL, else $FILESTORAGED_URL, else http://127.0.0.1:8080.",
     )
     parser.add_argument("command", nargs="?", default="serve", help=argparse.SUPPRESS,
-                        choices=["serve", "fsck", "token", "backup", "restore", "move-to-s3"])
+                        choices=["serve", "fsck", "token", "backup", "restore", "move-to-s3", "move-records"])
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)
     # The subcommands' own flags: in their --help (cli.SUBCOMMAND_HELP), not the daemon's.
@@ -332,8 +332,11 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
                     token_name=args.name, expires_in=args.expires_in, s3=args.s3, given=tuple(given), **values)
-    if args.words and config.command not in ("token", "backup", "restore"):
+    if args.words and config.command not in ("token", "backup", "restore", "move-records"):
         raise ConfigError("unexpected argument %r" % args.words[0])
+    if config.command == "move-records" and (len(args.words) != 1 or not records_in_database(args.words[0])):
+        raise ConfigError("filestoraged move-records takes the database: filestoraged move-records "
+                          "postgresql://USER@HOST[:PORT]/DATABASE --data-dir DIR [--backend s3 ...]")
     if config.command in ("backup", "restore") and len(args.words) != 1:
         raise ConfigError("filestoraged %s takes one folder: filestoraged %s" % (
             config.command, "backup DEST" if config.command == "backup" else "restore BACKUP --data-dir DIR"))
