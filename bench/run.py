@@ -1,6 +1,6 @@
 """Benchmarks, run by hand:
 ``python -m bench.run [--runs N]
-[--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd|workers|restic|webdav]
+[--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd|workers|restic|webdav|records]
 [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
@@ -239,7 +239,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
-                                           "scale", "console", "costs", "s5cmd", "workers", "restic", "webdav"],
+                                           "scale", "console", "costs", "s5cmd", "workers", "restic", "webdav",
+                                           "records"],
                         help="run one group only (scale, console and restic run only when asked: the first "
                         "two fill a store of --objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -312,6 +313,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import console_bench
 
             console_bench.run(work, args.runs, report, args.objects)
+        if args.only == "records":
+            from . import records_bench  # a PostgreSQL cluster of its own (Debian's postgresql)
+
+            records_bench.run(work, args.runs, report)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.show()

@@ -152,3 +152,11 @@ class PostgresMixin:
         self.database = self.postgres.new_database()
         self.addCleanup(self.postgres.drop_database, self.database)
         super().setUp()
+
+
+def class_database(cls) -> str:
+    """``--records`` for a database of a test class's own (dropped with the class)."""
+    server = postgres()
+    database = server.new_database()
+    cls.addClassCleanup(server.drop_database, database)
+    return server.url(database)

@@ -6,7 +6,6 @@ it by the next sweep, and swept when their grace ends as before."""
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
@@ -21,8 +20,7 @@ from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import repository
 
 from ..support import FakeClock
-
-BUCKET = "bkt"
+from .test_pin_locks import BUCKET, s3_put
 
 
 class ReadCounted(LocalRecords):
@@ -50,15 +48,9 @@ class IdleSweepTests(unittest.TestCase):
 
     def idle(self, data: bytes) -> str:
         """Bytes an S3 key named, then named no more: idle."""
-        with self.claims.pinned(BUCKET) as pin:
-            put = self.backend.put(repository(BUCKET), io.BytesIO(data), hashed=pin.hashed)
-            self.claims.stored(pin, put.created)
-            with self.records.batch():
-                self.claims.name(BUCKET, put.info.oid, "k")
-                self.claims.release(pin)
-            pin.released = True
-        self.claims.unname(BUCKET, put.info.oid, "k")
-        return put.info.oid
+        oid = s3_put(self.claims, self.records, self.backend, data, "k")
+        self.claims.unname(BUCKET, oid, "k")
+        return oid
 
     def stored(self, oid: str) -> bool:
         try:
@@ -80,13 +72,7 @@ class IdleSweepTests(unittest.TestCase):
 
     def test_bytes_named_again_are_kept_and_their_entry_dropped(self):
         oid = self.idle(b"named again before the grace ended")
-        with self.claims.pinned(BUCKET) as pin:
-            self.backend.put(repository(BUCKET), io.BytesIO(b"named again before the grace ended"),
-                             hashed=pin.hashed)
-            with self.records.batch():
-                self.claims.name(BUCKET, oid, "k2")
-                self.claims.release(pin)
-            pin.released = True
+        s3_put(self.claims, self.records, self.backend, b"named again before the grace ended", "k2")
         self.clock.advance(GRACE + 1)
         self.assertEqual(self.claims.sweep(60, wait=True), 0)
         self.assertTrue(self.stored(oid))

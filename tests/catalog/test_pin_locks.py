@@ -126,6 +126,23 @@ class CountedRecords(LocalRecords):
         return super().update(key, change)
 
 
+def s3_put(claims: Claims, records, backend, data: bytes, key: str, name: bool = True, between=None) -> str:
+    """What an S3 PUT does: pin, store, name the bytes (not where ``name``
+    is False: a write refused at the end); ``between(oid)`` runs while the
+    pin holds. The oid."""
+    with claims.pinned(BUCKET) as pin:
+        put = backend.put(repository(BUCKET), io.BytesIO(data), hashed=pin.hashed)
+        claims.stored(pin, put.created)
+        if between is not None:
+            between(put.info.oid)
+        if name:
+            with records.batch():
+                claims.name(BUCKET, put.info.oid, key)
+                claims.release(pin)
+            pin.released = True
+    return put.info.oid
+
+
 class PinLocksTests(unittest.TestCase):
     def setUp(self) -> None:
         folder = tempfile.mkdtemp(prefix="fsd-test-")
@@ -140,21 +157,8 @@ class PinLocksTests(unittest.TestCase):
         self.claims = [Claims(records, self.backend, self.throttle, NamedLocks(pins)) for records in self.records]
 
     def upload(self, worker: int, data: bytes, key: str, name: bool = True, between=None) -> str:
-        """What an S3 PUT does in worker ``worker``: pin, store, name the
-        bytes (not where ``name`` is False: a write refused at the end);
-        ``between(oid)`` runs while the pin holds. The oid."""
-        claims, records = self.claims[worker], self.records[worker]
-        with claims.pinned(BUCKET) as pin:
-            put = self.backend.put(repository(BUCKET), io.BytesIO(data), hashed=pin.hashed)
-            claims.stored(pin, put.created)
-            if between is not None:
-                between(put.info.oid)
-            if name:
-                with records.batch():
-                    claims.name(BUCKET, put.info.oid, key)
-                    claims.release(pin)
-                pin.released = True
-        return put.info.oid
+        """What an S3 PUT does in worker ``worker`` (``s3_put``). The oid."""
+        return s3_put(self.claims[worker], self.records[worker], self.backend, data, key, name, between)
 
     def stored(self, oid: str) -> bool:
         try:

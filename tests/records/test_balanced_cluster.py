@@ -22,7 +22,7 @@ import unittest
 from typing import Dict, List, Optional, Tuple
 
 from ..nginx_server import Nginx, balancer_block, needs_nginx
-from ..postgres_server import postgres
+from ..postgres_server import class_database
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import MIB, ROOT, Daemon, multipart, payload, required, sha256, wait_until
 
@@ -468,10 +468,7 @@ class OverDatabase:
 
     @classmethod
     def records(cls) -> str:
-        server = postgres()
-        database = server.new_database()
-        cls.addClassCleanup(server.drop_database, database)
-        return server.url(database)
+        return class_database(cls)
 
 
 class BalancedClusterOverDatabaseTests(OverDatabase, BalancedClusterTests):

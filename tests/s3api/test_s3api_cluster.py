@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from ..nginx_server import Nginx, documented_block, needs_nginx
-from ..postgres_server import postgres
+from ..postgres_server import class_database
 from ..s3api_support import REGION, boto3_or_skip
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import MIB, ROOT, Daemon, free_port, payload, sha256
@@ -232,7 +232,4 @@ class S3ClusterOverDatabaseTests(S3ClusterTests):
 
     @classmethod
     def records(cls) -> str:
-        server = postgres()
-        database = server.new_database()
-        cls.addClassCleanup(server.drop_database, database)
-        return server.url(database)
+        return class_database(cls)
