@@ -130,7 +130,7 @@ class Grant:
 
 class TokenGrant(Grant):
     """What a request may do as a token it proved otherwise than by sending
-    its secret: a console session (``console.sessions``), which keeps only
+    its secret: a console session (``access.sessions``), which keeps only
     the token's digest. ``token`` None: access control is off for it."""
 
     def __init__(self, token: Optional[Token]) -> None:  # no Grant.__init__: nothing here reads headers

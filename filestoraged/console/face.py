@@ -40,7 +40,7 @@ from .changes import Changes, given, see
 from .preview import preview_of
 from .object_settings import ObjectSettings
 from .settings import Settings
-from .sessions import COOKIE, IDLE, LIFETIME, Sessions
+from ..access.sessions import COOKIE, IDLE, LIFETIME, Sessions
 
 PAGE = 200  # keys and folders on one listing page
 MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..console.sessions import COOKIE, Sessions
+from ..access.sessions import COOKIE, Sessions
 from ..pages.upload import upload_page
 from ..web.messages import Request, TextResponse
 from ..web.router import Router

@@ -17,7 +17,7 @@ import re
 from unittest import mock
 from urllib.parse import urlencode, urlsplit
 
-from filestoraged.console import sessions
+from filestoraged.access import sessions
 
 from ..s3api_support import BotoCase
 from ..support import Reply, payload, sha256

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from typing import Optional
 
-from ..access.tokens import Token, TokenStore, digest_of
+from .tokens import Token, TokenStore, digest_of
 from ..records.interface import Records
 
 SESSIONS = "console/sessions/"
