@@ -309,6 +309,14 @@ def run_fsck(config) -> int:
                                    ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
     if report.totals:
         print(report.totals + (" (set right)" if fixed else ""))
+    if keys_said(keys, fixed):
+        return 1
+    return 1 if not (report.clean and not (keys and keys.unclaimed)) and not fixed else 0
+
+
+def keys_said(keys, fixed: bool) -> bool:
+    """``fsck``'s lines about the S3 keys and versions (``catalog.keys_check``);
+    whether it found what only a person can mend."""
     if keys is not None and keys.checked:
         print("%d S3 keys and versions checked" % keys.checked)
     for found, what, mended in ((keys.gone if keys else [], "name objects that are not stored (restore them from "
@@ -321,9 +329,7 @@ def run_fsck(config) -> int:
         if found:
             print("%d S3 keys and versions %s%s: %s" % (len(found), what, mended if fixed else "",
                                                         ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
-    if keys is not None and (keys.gone or keys.bad_locks or keys.lost):
-        return 1
-    return 1 if not (report.clean and not (keys and keys.unclaimed)) and not fixed else 0
+    return keys is not None and bool(keys.gone or keys.bad_locks or keys.lost)
 
 
 class FsckProgress:
@@ -351,10 +357,15 @@ class FsckProgress:
 
 def run_s3_fsck(config) -> int:
     """The bucket's streamed objects: records that do not read, bodies no
-    record names (``--repair`` removes those a day old; see storage.s3.fsck).
-    Safe beside serving daemons."""
+    record names (``--repair`` removes those a day old; see storage.s3.fsck);
+    with the records in a database, the S3 keys and versions against the
+    bytes, read through the database's index (never a listing of the
+    bucket). Safe beside serving daemons."""
     from .storage.s3.client import configured
     from .storage.s3.fsck import GRACE, fsck
+
+    from .app import make_backend
+    from .deployment import deployment_for
 
     client = configured(config)
     try:
@@ -368,7 +379,14 @@ def run_s3_fsck(config) -> int:
         print("unreadable record: " + key)
     for key in report.unnamed:
         print("unnamed body: " + key)
-    return 1 if report.unreadable or (report.unnamed and not config.repair) else 0
+    backend = make_backend(config)
+    try:
+        keys = deployment_for(config).check_keys(backend, config.repair)
+    finally:
+        backend.close()
+    worse = keys_said(keys, config.repair)
+    return 1 if worse or report.unreadable or (report.unnamed and not config.repair) or (
+        keys is not None and keys.unclaimed and not config.repair) else 0
 
 
 def no_data_dir(config) -> int:

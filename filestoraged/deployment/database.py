@@ -7,8 +7,9 @@ statement (``records.postgres``)."""
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
+from ..catalog.keys_check import KeysReport, check_keys
 from ..records.interface import Records
 from ..records.postgres import PostgresRecords, address_of
 from .bucket import SharedBucket
@@ -23,3 +24,11 @@ class SharedDatabase(SharedBucket):
         """Nothing to probe: PostgreSQL's conditional statements are what
         they say (an S3 store's conditional writes are what the probe
         checks)."""
+
+    def check_keys(self, backend, repair: bool) -> Optional[KeysReport]:
+        """``fsck``: the S3 keys and versions, a page of the index at a time, against the bytes in the store."""
+        records, _ = self.open_records()
+        try:
+            return check_keys(records, backend, repair)
+        finally:
+            records.close()

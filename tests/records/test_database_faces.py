@@ -13,6 +13,9 @@ import sys
 import tempfile
 import unittest
 
+from filestoraged.catalog.keys import Entry
+from filestoraged.storage.names import repository
+
 from ..kvstore.test_kv import KVContract
 from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
@@ -98,3 +101,21 @@ class DatabaseRestartTests(DatabaseServerCase):
         self.own.start()
         wait_until(lambda: self.request("GET", "/kv/kept").status == 200, "served again")
         self.assertEqual(self.request("GET", "/kv/kept").json(), {"kept": 1})
+
+
+class DatabaseFsckTests(DatabaseServerCase):
+    def test_fsck_reads_the_keys_through_the_database_and_names_one_whose_bytes_are_gone(self):
+        bucket = self.app.buckets.create("photos")
+        for key, body in (("kept.txt", b"kept"), ("lost.txt", b"lost")):
+            stored = self.request("PUT", "/data/photos", body).json()
+            self.app.keyspace.name(bucket, key, Entry(stored["oid"], len(body), "0" * 32, 1_800_000_000.0))
+        self.app.backend.delete(repository("photos"), self.app.keys.get("photos", "lost.txt").oid)
+        done = subprocess.run([sys.executable, "-m", "filestoraged", "fsck", "--data-dir", self.data_dir,
+                               "--backend", "s3", "--s3-endpoint", self.store.endpoint, "--s3-bucket", self.bucket,
+                               "--records", self.postgres.url(self.database)],
+                              capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=ROOT, **ENV))
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("2 S3 keys and versions checked", done.stdout)
+        self.assertIn("1 S3 keys and versions name objects that are not stored (restore them from a backup, or "
+                      "delete the key): photos/lost.txt", done.stdout)
