@@ -333,6 +333,27 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.assertEqual(self.request("GET", "/files/" + oid, headers={"Authorization": "Bearer " + self.secret}
                                       ).body, data)
 
+    def test_undelete_by_mouse(self):
+        """A key deleted in a bucket that keeps versions, found with the
+        switch, opened, and brought back from its older version."""
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        self.admin.put_object(Bucket="photos", Key="2026/keep-me.txt", Body=b"worth keeping")
+        self.admin.delete_object(Bucket="photos", Key="2026/keep-me.txt")
+        self.sign_in()
+        self.driver.get(self.base + "/console/bucket?name=photos&prefix=2026%2F")
+        self.assertNotIn("keep-me.txt", self.element("#listing").text)
+        self.link("Show deleted keys and older versions").click()
+        self.wait(lambda: "keep-me.txt" in self.element("#listing").text, "the deleted key listed")
+        self.link("keep-me.txt").click()
+        self.wait(lambda: "This key is deleted" in self.element("main").text, "the deleted key's page")
+        self.driver.find_elements("css selector", "main li a")[-1].click()  # its oldest version: the object
+        self.wait(lambda: self.driver.find_elements("css selector", "button[value=copy]"), "the version's page")
+        self.element("button[value=copy]").click()
+        self.wait(lambda: self.element("h1").text == "2026/keep-me.txt" and "Version" in self.element("dl").text,
+                  "the key again")
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="2026/keep-me.txt")["Body"].read(),
+                         b"worth keeping")
+
     def test_bucket_and_object_settings_by_mouse(self):
         self.admin.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
         self.admin.put_object(Bucket="vault", Key="deed.pdf", Body=b"the deed")
@@ -378,6 +399,12 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or tempfile.mkdtemp(prefix="fsd-console-shots-")
         if "FILESTORAGED_SCREENSHOTS" not in os.environ:
             self.addCleanup(shutil.rmtree, folder, True)
+        for width in (360, 1280):  # the one page before signing in
+            self.driver.set_window_size(width, 900)
+            self.driver.get(self.base + "/console/sign-in")
+            with self.subTest(page="console-sign-in", width=width):
+                self.fits(width)
+        self.driver.set_window_size(1280, 900)
         self.sign_in()
         # A share link and a token of long names, as the pages that overflowed showed them.
         body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n\r\nx\r\n--b--\r\n'
@@ -388,6 +415,8 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
                                "a-token-named-for-a-long-purpose-" + "x" * 20, s3=True)
         self.admin.put_object(Bucket="photos", Key="2026/sunset.png", Body=gradient(480, 270), ContentType="image/png")
         self.admin.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+        self.admin.put_object(Bucket="vault", Key="gone-for-now.txt", Body=b"deleted, kept as a version")
+        self.admin.delete_object(Bucket="vault", Key="gone-for-now.txt")
         self.admin.put_object(Bucket="vault", Key="contracts/2026/lease-of-the-north-warehouse.pdf", Body=b"%PDF-",
                               ContentType="application/pdf", Tagging="team=legal&year=2026")
         self.admin.put_bucket_lifecycle_configuration(Bucket="photos", LifecycleConfiguration={"Rules": [
@@ -396,6 +425,8 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
                  ("console-settings", "/console/bucket?name=photos#settings"),
                  ("console-changes", "/console/changes?name=photos"), ("console-upload", "/"),
+                 ("console-deleted", "/console/object?bucket=vault&key=gone-for-now.txt"),
+                 ("console-repository", "/console/repository?name=photos"),
                  ("console-locked", "/console/object?bucket=vault&key=contracts%2F2026%2Flease-of-the-north-"
                                     "warehouse.pdf#settings"),
                  ("console-object", "/console/object?bucket=photos&key=2026%2Fsunset.png"),
