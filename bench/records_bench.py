@@ -23,6 +23,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
 import time
 from typing import Dict, List
 
@@ -119,15 +120,15 @@ def _bucket_page_time(work: str, runs: int) -> float:
 
 
 class _Cluster:
-    """A PostgreSQL cluster of its own in the work folder, on a free loopback port."""
+    """A PostgreSQL cluster of its own, on a free loopback port."""
 
     def __init__(self, work: str) -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not found:
             raise SystemExit("records bench: PostgreSQL is not installed (apt-get install postgresql)")
         binaries = os.path.dirname(found[-1])
-        self.folder = os.path.join(work, "postgres")
-        os.makedirs(self.folder)
+        # Beside the work folder, not in it: that one is this user's alone, and the server runs as another.
+        self.folder = tempfile.mkdtemp(prefix="fsd-bench-postgres-", dir=os.path.dirname(work))
         as_user: List[str] = []
         if os.geteuid() == 0:  # PostgreSQL will not run as root
             account = pwd.getpwnam("postgres")
