@@ -28,6 +28,7 @@ from filestoraged.errors import BackendUnavailable
 from filestoraged.wire.postgres import Address, Connection
 
 from .support import free_port, required
+from .web.test_tls import make_certificate
 
 REQUIRED = required("POSTGRES")
 USER, PASSWORD = "filestoraged", "a password for the tests"
@@ -63,6 +64,12 @@ class Postgres:
             handle.write(PASSWORD)
         if as_user:
             os.chown(secret, pwd.getpwnam("postgres").pw_uid, -1)
+        # A certificate for 127.0.0.1, for the tests of TLS (the others connect with tls=disable).
+        self.certificate, key = make_certificate(self.folder)
+        os.chmod(key, 0o600)
+        if as_user:
+            for path in (self.certificate, key):
+                os.chown(path, pwd.getpwnam("postgres").pw_uid, -1)
         data = os.path.join(self.folder, "data")
         subprocess.run(as_user + [os.path.join(folder, "initdb"), "-D", data, "-U", USER, "--pwfile", secret,
                                   "--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"],
@@ -71,7 +78,8 @@ class Postgres:
         self.log = open(os.path.join(self.folder, "postgres.log"), "wb")
         self.command = as_user + [os.path.join(folder, "postgres"), "-D", data, "-p", str(self.port), "-k",
                                   self.folder, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                                  "max_connections=200"]
+                                  "max_connections=200", "-c", "ssl=on", "-c", "ssl_cert_file=" + self.certificate,
+                                  "-c", "ssl_key_file=" + key]
         self.start()
 
     def start(self) -> None:

@@ -136,18 +136,26 @@ class Connection:
         mode = self.address.tls
         if mode == "disable":
             return
-        self._sock.sendall(struct.pack("!ii", 8, SSL_REQUEST))
-        answer = self._sock.recv(1)
+        try:
+            self._sock.sendall(struct.pack("!ii", 8, SSL_REQUEST))
+            answer = self._sock.recv(1)
+        except OSError as error:
+            raise BackendUnavailable("the records' database at %s does not answer: %s"
+                                     % (self.address.host, error)) from None
         if answer != b"S":
             if mode in ("require", "verify-full"):
                 raise BackendUnavailable("the records' database at %s does not speak TLS, and tls=%s asks for it"
                                          % (self.address.host, mode))
             return
-        context = ssl.create_default_context(cafile=self.address.ca)
-        if mode != "verify-full":  # as libpq's require: encrypted, the server not checked
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        self._sock = context.wrap_socket(self._sock, server_hostname=self.address.host)
+        try:
+            context = ssl.create_default_context(cafile=self.address.ca)
+            if mode != "verify-full":  # as libpq's require: encrypted, the server not checked
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._sock = context.wrap_socket(self._sock, server_hostname=self.address.host)
+        except (ssl.SSLError, OSError) as error:  # (a certificate refused, an authority file not read)
+            raise BackendUnavailable("TLS with the records' database at %s failed: %s"
+                                     % (self.address.host, error)) from None
 
     def _start(self) -> None:
         parameters = {"user": self.address.user, "database": self.address.database,
@@ -156,7 +164,7 @@ class Connection:
             parameters["options"] = self.address.options
         body = struct.pack("!i", PROTOCOL) + b"".join(
             name.encode() + b"\0" + value.encode("utf-8") + b"\0" for name, value in parameters.items()) + b"\0"
-        self._sock.sendall(struct.pack("!i", len(body) + 4) + body)
+        self._send(struct.pack("!i", len(body) + 4) + body)
         scram: Optional[_Scram] = None
         while True:
             kind, body = self._receive()

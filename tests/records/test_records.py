@@ -11,6 +11,7 @@ import dataclasses
 import io
 import os
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -412,6 +413,18 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
         with self.records.batch():
             self.records.create("kv/two", {"n": 2})
         self.assertEqual(plain(self.records.get("kv/two").value), {"n": 2})
+
+    def test_tls_required_and_the_servers_certificate_checked(self):
+        plain = self.postgres.address(self.database)
+        for tls, ca in (("require", None), ("verify-full", self.postgres.certificate)):
+            records = PostgresRecords(dataclasses.replace(plain, tls=tls, ca=ca))
+            self.addCleanup(records.close)
+            records.create("kv/%s" % tls, {})
+            with records._connection() as connection:
+                self.assertIsInstance(connection._sock, ssl.SSLSocket, tls)
+        with self.assertRaises(BackendUnavailable) as refused:  # the system's authorities do not know it
+            PostgresRecords(dataclasses.replace(plain, tls="verify-full"))
+        self.assertIn("certificate verify failed", refused.exception.text)
 
     def test_a_database_that_does_not_answer_is_unavailable_and_comes_back(self):
         records = PostgresRecords(self.postgres.address(self.database))
