@@ -9,7 +9,7 @@ Records (a bucket is a repository; an object is its oid there):
   ``pins`` (uploads under way, ``{pin: when}``), ``data`` (the
   repository's face stored them), ``idle`` (since when nothing holds
   them), ``removing`` (since when a removal is under way: one older than
-  ``STALE_REMOVAL`` died midway, and the sweep finishes it).
+  ``idle_rules.STALE_REMOVAL`` died midway, and the sweep finishes it).
 - ``s3/names/<bucket>/<oid>/<encoded key>``: a key names the bytes (a
   record a name: a popular object, the empty one, is named by many keys
   at the cost of one small record each); ``…/<encoded key>,<version id>``:
@@ -47,6 +47,7 @@ from ..records.due import PAGE, DueIndex
 from ..records.interface import Conflict as RecordConflict, Records
 from ..storage.interface import Backend
 from ..storage.names import repository
+from .idle_rules import CLAIM, LATER, NOTHING, judged
 from .names import decode_key, encode_key
 from .pins import GRACE, PIN_WAIT, RACED, UNDER_WAY, Pin, Pins, blob
 
@@ -54,7 +55,6 @@ NAMES = "s3/names/"
 DUE = "s3/due/"
 IDLE = "s3/idle/"  # idle bytes as stores made before the due index listed them
 SWEEP_TURN = "s3-sweep"
-STALE_REMOVAL = 60.0  # seconds after which a removal under way is taken for one that died
 TRACKING_STEP = 0.005  # seconds between looks while an upload tracks bytes a /data upload relies on
 
 
@@ -233,21 +233,15 @@ class Claims:
         return removed
 
     def _sweep_free(self, bucket: str, oid: str, now: float) -> Tuple[int, Optional[float]]:
-        """Remove the bytes if idle for ``GRACE``: 1 if they were removed,
-        and when to look at them again (None: not unless they fall idle
-        again)."""
+        """Remove the bytes if the rule says so (``idle_rules``): 1 if they
+        were removed, and when to look at them again (None: not unless they
+        fall idle again)."""
         record = self.records.get(blob(bucket, oid))
-        if record is None:
-            return 0, None
-        value = dict(record.value)
-        removing = value.get("removing")
-        if removing is not None and now - float(removing) < STALE_REMOVAL:
-            return 0, float(removing) + STALE_REMOVAL  # another is removing it: finished by then
-        if removing is None:  # else a removal died midway: finish the work
-            if self._holds(bucket, oid, value) or value.get("idle") is None:
-                return 0, None
-            if now - float(value["idle"]) < GRACE:
-                return 0, float(value["idle"]) + GRACE
+        value = None if record is None else dict(record.value)
+        verdict = judged(value, now, lambda: self._holds(bucket, oid, value))
+        if verdict.action in (NOTHING, LATER):
+            return 0, verdict.at
+        if verdict.action == CLAIM:
             if not self._claim_removal(bucket, oid, record, value, "sweep"):
                 return 0, now + 1  # changed since read: judged again by the next sweep
             if self.names(bucket, oid):  # named after all: kept

@@ -19,7 +19,8 @@ import unittest
 from unittest import mock
 
 from filestoraged.base.interprocess import NamedLocks
-from filestoraged.catalog.claims import STALE_REMOVAL, Claims
+from filestoraged.catalog.claims import Claims
+from filestoraged.catalog.idle_rules import STALE_REMOVAL
 from filestoraged.catalog.pins import GRACE
 from filestoraged.errors import BackendUnavailable, Conflict, NotFound
 from filestoraged.records.local import LocalRecords
