@@ -15,7 +15,8 @@ by strace.
 - records: each call of a records store's get, create, replace, delete,
   keys and items made from outside the records (a store that wraps another
   counts once; ``update``'s reads and writes count as themselves);
-- statements: every SQL statement run on any connection, and of them the
+- statements: every SQL statement run on any connection (SQLite's, and
+  PostgreSQL's where the records are on a database), and of them the
   transactions (``BEGIN``)."""
 
 from __future__ import annotations
@@ -106,6 +107,22 @@ def _wrap_records() -> None:
                 setattr(kind, name, _counted(name, method))
 
 
+def _wrap_database() -> None:
+    """PostgreSQL's statements (records on a database), where the package has the client."""
+    try:
+        postgres = importlib.import_module("filestoraged.wire.postgres")
+    except ImportError:
+        return
+    for name in ("query", "run"):
+        method = getattr(postgres.Connection, name)
+
+        def counted(self, sql, *args, method=method, **kwargs):
+            _count_statement(sql)
+            return method(self, sql, *args, **kwargs)
+
+        setattr(postgres.Connection, name, counted)
+
+
 def _count_syncs() -> None:
     for name in ("fsync", "fdatasync"):
         original = getattr(os, name)
@@ -134,6 +151,7 @@ def main() -> None:
     sqlite3.connect = _traced_connect
     _count_syncs()
     _wrap_records()
+    _wrap_database()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})  # before any thread starts: all inherit it
     threading.Thread(target=_write_counts, name="counts", daemon=True).start()
     sys.argv = ["filestoraged"] + sys.argv[4:]

@@ -13,7 +13,9 @@ at rest (a sweep's turn that falls inside a phase): a fraction that
 moves from run to run is that. Counted twice: with the records in
 ``meta.db`` (the default), and with bytes and records in a SeaweedFS
 bucket (``--backend s3 --records s3``), where a record operation is a
-request to the store. With ``--against REV`` the same is counted for REV
+request to the store, and (this checkout alone) with the records on a
+PostgreSQL of its own (``--records postgresql://``, the bytes in the
+bucket), where a statement is a round trip. With ``--against REV`` the same is counted for REV
 (checked out into a git worktree), side by side."""
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from filestoraged.wire import sigv4
 from tests.support import daemon_workers
 
 from .common import ROOT, Daemon, ensure_tools, free_port
+from .records_bench import Cluster
 from .seaweed import KEY, SECRET, Seaweed
 
 REQUESTS = 40
@@ -68,22 +71,34 @@ def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
                 shared.append((name, _measure(os.path.join(work, "costs-s3-%d" % index),
                                               dict(env, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET),
                                               store)))
+            weed.new_bucket("costs-db")
+            cluster = Cluster(work)  # this checkout alone: the records on a database are new in it
+            try:
+                store = ("--backend", "s3", "--s3-endpoint", weed.endpoint, "--s3-bucket", "costs-db",
+                         "--records", cluster.url("costs"))
+                database = [("this checkout", _measure(os.path.join(work, "costs-db"),
+                                                      dict(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET),
+                                                      store))]
+            finally:
+                cluster.stop()
     finally:
         if tree:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
-    for where, table in (("--records local (the default)", measured),
-                         ("--backend s3 --records s3 (SeaweedFS): a record operation is a request to the store "
-                          "(a page of records a LIST and a GET each)",
-                          shared)):
+    for where, table, side_by_side in (
+            ("--records local (the default)", measured, against),
+            ("--backend s3 --records s3 (SeaweedFS): a record operation is a request to the store "
+             "(a page of records a LIST and a GET each)", shared, against),
+            ("--backend s3 --records postgresql:// (bytes in SeaweedFS): a statement is a round trip to the "
+             "database; syncs are the daemon's own (the database's are its server's)", database, None)):
         print()
         print("Per request, %d requests of each kind, 4 KiB bodies (--workers 1, --s3-api), %s%s:"
-              % (REQUESTS, where, "; this checkout (%s)" % against[:10] if against else ""))
+              % (REQUESTS, where, "; this checkout (%s)" % side_by_side[:10] if side_by_side else ""))
         print("| request | record operations | SQL statements / transactions | syncs |")
         print("|---|---|---|---|")
         for kind in KINDS:
             def cell(*columns: str, kind: str = kind, table=table) -> str:
                 return " (".join(" / ".join("%g" % round(side[kind][column], 1) for column in columns)
-                                 for _, side in table) + (")" if against else "")
+                                 for _, side in table) + (")" if len(table) > 1 else "")
 
             print("| %s | %s | %s | %s |" % (kind, cell(COLUMNS[0]), cell(*COLUMNS[1:3]), cell(COLUMNS[3])))
     print()

@@ -41,7 +41,7 @@ PASSWORD = "bench"
 
 
 def run(work: str, runs: int, report: Report) -> None:
-    server = _Cluster(work)
+    server = Cluster(work)
     try:
         timings: Dict[int, float] = {}
         for size in SIZES:
@@ -64,7 +64,7 @@ def run(work: str, runs: int, report: Report) -> None:
                "%.1f" % bucket, "%.1f" % timings[smallest], bucket / timings[smallest], "-", True)
 
 
-def _fill(records: PostgresRecords, server: "_Cluster", database: str, size: int) -> None:
+def _fill(records: PostgresRecords, server: "Cluster", database: str, size: int) -> None:
     """``size`` keys of bucket ``b``, each a head naming one object, written in bulk."""
     head = _head_value()
     connection = Connection(server.address(database))
@@ -119,7 +119,7 @@ def _bucket_page_time(work: str, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-class _Cluster:
+class Cluster:
     """A PostgreSQL cluster of its own, on a free loopback port."""
 
     def __init__(self, work: str) -> None:
@@ -157,12 +157,17 @@ class _Cluster:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        for size in SIZES:
-            connection.run("CREATE DATABASE keys%d" % size)
+        for name in ["keys%d" % size for size in SIZES] + ["costs"]:
+            connection.run("CREATE DATABASE %s" % name)
         connection.close()
 
     def address(self, database: str) -> Address:
         return Address("127.0.0.1", self.port, database, "bench", PASSWORD, "disable")
+
+    def url(self, database: str) -> str:
+        """``--records`` for ``database`` (the password from the cluster's own file)."""
+        return "postgresql://bench@127.0.0.1:%d/%s?tls=disable&passfile=%s" % (
+            self.port, database, os.path.join(self.folder, "password"))
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGINT)
