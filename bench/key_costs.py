@@ -36,7 +36,7 @@ from filestoraged.wire import sigv4
 from tests.support import daemon_workers
 
 from .common import ROOT, Daemon, ensure_tools, free_port
-from .records_bench import Cluster
+from .records_bench import cluster as database_cluster
 from .seaweed import KEY, SECRET, Seaweed
 
 REQUESTS = 40
@@ -72,10 +72,10 @@ def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
                                               dict(env, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET),
                                               store)))
             weed.new_bucket("costs-db")
-            cluster = Cluster(work)  # this checkout alone: the records on a database are new in it
+            cluster = database_cluster()  # this checkout alone: the records on a database are new in it
             try:
                 store = ("--backend", "s3", "--s3-endpoint", weed.endpoint, "--s3-bucket", "costs-db",
-                         "--records", cluster.url("costs"))
+                         "--records", cluster.url(cluster.new_database()))
                 database = [("this checkout", _measure(os.path.join(work, "costs-db"),
                                                       dict(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET),
                                                       store))]

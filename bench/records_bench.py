@@ -1,8 +1,8 @@
 """A listing page against the number of keys, with the records on
 PostgreSQL, run by hand: ``python -m bench.run --only records``.
 
-A PostgreSQL cluster of its own (``initdb`` in the work folder, as the
-tests make one; Debian's ``postgresql``: it stops with one line when
+A PostgreSQL cluster of its own (the tests' server, ``initdb`` in a
+folder of its own; Debian's ``postgresql``: it stops with one line when
 missing) holds a bucket's keys, filled to 1,000, 100,000 and 1,000,000
 keys (heads as the keyspace writes them, written in bulk); at each size a
 page of 1,000 keys from the middle of the bucket is read through the
@@ -15,39 +15,32 @@ in an S3 bucket (``--records s3`` on SeaweedFS, the size it reaches:
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import pwd
-import shutil
-import signal
 import statistics
-import subprocess
-import tempfile
 import time
 from typing import Dict, List
 
 from filestoraged.catalog.keys import Entry, Keys
 from filestoraged.catalog.names import encode_key
 from filestoraged.records.postgres import PostgresRecords
-from filestoraged.wire.postgres import Address, Connection
+from filestoraged.wire.postgres import Connection
 
-from .common import Report, free_port
+from .common import Report
 
 SIZES = (1_000, 100_000, 1_000_000)
 PAGE = 1000
 ROWS_A_STATEMENT = 5000
-PASSWORD = "bench"
 
 
 def run(work: str, runs: int, report: Report) -> None:
-    server = Cluster(work)
+    server = cluster()
     try:
         timings: Dict[int, float] = {}
         for size in SIZES:
-            records = PostgresRecords(server.address("keys%d" % size))
+            database = server.new_database()
+            records = PostgresRecords(server.address(database))
             try:
-                _fill(records, server, "keys%d" % size, size)
+                _fill(server, database, size)
                 timings[size] = _page_time(records, size, runs)
             finally:
                 records.close()
@@ -64,7 +57,7 @@ def run(work: str, runs: int, report: Report) -> None:
                "%.1f" % bucket, "%.1f" % timings[smallest], bucket / timings[smallest], "-", True)
 
 
-def _fill(records: PostgresRecords, server: "Cluster", database: str, size: int) -> None:
+def _fill(server, database: str, size: int) -> None:
     """``size`` keys of bucket ``b``, each a head naming one object, written in bulk."""
     head = _head_value()
     connection = Connection(server.address(database))
@@ -119,57 +112,14 @@ def _bucket_page_time(work: str, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-class Cluster:
-    """A PostgreSQL cluster of its own, on a free loopback port."""
+def cluster():
+    """A PostgreSQL cluster of its own (the tests' server: ``initdb`` in a
+    folder of its own, a loopback port), or one line and an exit."""
+    import unittest
 
-    def __init__(self, work: str) -> None:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not found:
-            raise SystemExit("records bench: PostgreSQL is not installed (apt-get install postgresql)")
-        binaries = os.path.dirname(found[-1])
-        # Beside the work folder, not in it: that one is this user's alone, and the server runs as another.
-        self.folder = tempfile.mkdtemp(prefix="fsd-bench-postgres-", dir=os.path.dirname(work))
-        as_user: List[str] = []
-        if os.geteuid() == 0:  # PostgreSQL will not run as root
-            account = pwd.getpwnam("postgres")
-            os.chown(self.folder, account.pw_uid, account.pw_gid)
-            as_user = ["runuser", "-u", "postgres", "--"]
-        secret = os.path.join(self.folder, "password")
-        with open(secret, "w") as handle:
-            handle.write(PASSWORD)
-        if as_user:
-            os.chown(secret, pwd.getpwnam("postgres").pw_uid, -1)
-        data = os.path.join(self.folder, "data")
-        subprocess.run(as_user + [os.path.join(binaries, "initdb"), "-D", data, "-U", "bench", "--pwfile", secret,
-                                  "--auth=scram-sha-256", "-E", "UTF8", "--no-instructions"],
-                       check=True, stdout=subprocess.DEVNULL, timeout=300)
-        self.port = free_port()
-        self.process = subprocess.Popen(as_user + [os.path.join(binaries, "postgres"), "-D", data, "-p",
-                                                   str(self.port), "-k", self.folder, "-c",
-                                                   "listen_addresses=127.0.0.1"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                connection = Connection(self.address("postgres"))
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        for name in ["keys%d" % size for size in SIZES] + ["costs"]:
-            connection.run("CREATE DATABASE %s" % name)
-        connection.close()
+    from tests.postgres_server import Postgres
 
-    def address(self, database: str) -> Address:
-        return Address("127.0.0.1", self.port, database, "bench", PASSWORD, "disable")
-
-    def url(self, database: str) -> str:
-        """``--records`` for ``database`` (the password from the cluster's own file)."""
-        return "postgresql://bench@127.0.0.1:%d/%s?tls=disable&passfile=%s" % (
-            self.port, database, os.path.join(self.folder, "password"))
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGINT)
-        self.process.wait(60)
-        shutil.rmtree(self.folder, ignore_errors=True)
+    try:
+        return Postgres()
+    except unittest.SkipTest as missing:
+        raise SystemExit("records bench: %s" % missing) from None

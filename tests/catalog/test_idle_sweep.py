@@ -14,13 +14,11 @@ import unittest
 from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import DUE, IDLE, Claims
 from filestoraged.catalog.pins import GRACE
-from filestoraged.errors import NotFound
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
-from filestoraged.storage.names import repository
 
 from ..support import FakeClock
-from .test_pin_locks import BUCKET, s3_put
+from .test_pin_locks import BUCKET, is_stored, s3_put
 
 
 class ReadCounted(LocalRecords):
@@ -53,11 +51,7 @@ class IdleSweepTests(unittest.TestCase):
         return oid
 
     def stored(self, oid: str) -> bool:
-        try:
-            self.backend.stat(repository(BUCKET), oid)
-            return True
-        except NotFound:
-            return False
+        return is_stored(self.backend, oid)
 
     def test_a_sweep_before_the_grace_ends_reads_no_idle_bytes(self):
         oids = [self.idle(b"idle %d" % number) for number in range(50)]

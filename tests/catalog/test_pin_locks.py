@@ -144,6 +144,15 @@ def s3_put(claims: Claims, records, backend, data: bytes, key: str, name: bool =
     return put.info.oid
 
 
+def is_stored(backend, oid: str) -> bool:
+    """Whether the bucket's repository holds the bytes ``oid``."""
+    try:
+        backend.stat(repository(BUCKET), oid)
+        return True
+    except NotFound:
+        return False
+
+
 class PinLocksTests(unittest.TestCase):
     def setUp(self) -> None:
         folder = tempfile.mkdtemp(prefix="fsd-test-")
@@ -162,11 +171,7 @@ class PinLocksTests(unittest.TestCase):
         return s3_put(self.claims[worker], self.records[worker], self.backend, data, key, name, between)
 
     def stored(self, oid: str) -> bool:
-        try:
-            self.backend.stat(repository(BUCKET), oid)
-            return True
-        except NotFound:
-            return False
+        return is_stored(self.backend, oid)
 
     def test_an_upload_writes_no_pin(self):
         oid = self.upload(0, b"named", "k")
