@@ -16,14 +16,15 @@ holds.
 Run again, it writes only what no run wrote, as ``move-to-s3`` does (its
 ``Marks`` in the data directory, per database): a record moved before and
 unchanged here is the database's to keep; one changed on both sides is
-written by nobody and named. Every record written is read back from the
+written by nobody and named. Records go in transactions of ``PAGE``, their
+marks kept once each committed. Every record written is read back from the
 database at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..deployment import deployment_for
 from ..errors import Conflict
@@ -59,15 +60,20 @@ def move_records(config, url: str) -> MovedRecords:
         give_back(source)
         moved = MovedRecords()
         written: List[str] = []
-        with Marks(config.data_dir, shown(url)) as marks:
+        with Marks(config.data_dir, shown(url), flush_every=None) as marks:
+            chunk: List[Tuple[str, dict]] = []
             for name, record in source.walk("", PAGE):
                 if name.startswith(LEFT_OUT):
                     continue
                 moved.records += 1
-                value = {key: found for key, found in record.value.items() if key not in (WRITE_ID, EARLIER)}
-                move_record(target, marks, name, value, written, moved.conflicts)
+                chunk.append((name, {key: found for key, found in record.value.items()
+                                     if key not in (WRITE_ID, EARLIER)}))
+                if len(chunk) == PAGE:
+                    _write(target, marks, chunk, written, moved.conflicts)
+            _write(target, marks, chunk, written, moved.conflicts)
         moved.written = len(written)
-        moved.missing = [name for name in written if target.get(name) is None]
+        moved.missing = [name for start in range(0, len(written), PAGE)
+                         for name in _missing(target, written[start:start + PAGE])]
         return moved
     finally:
         for records in (target, source):
@@ -75,6 +81,29 @@ def move_records(config, url: str) -> MovedRecords:
                 records.close()
         if lock is not None:
             dirlock.release(lock)
+
+
+def _missing(target: PostgresRecords, names: List[str]) -> List[str]:
+    """Those of ``names`` the database holds no record of."""
+    present = target.present(names)
+    return [name for name in names if name not in present]
+
+
+def _write(target: PostgresRecords, marks: Marks, chunk: List[Tuple[str, dict]], written: List[str],
+           conflicts: List[str]) -> None:
+    """A chunk of records written in one transaction, their marks kept once
+    it committed (none, if it did not); the chunk emptied."""
+    done: List[str] = []
+    try:
+        with target.batch():
+            for name, value in chunk:
+                move_record(target, marks, name, value, done, conflicts)
+    except BaseException:
+        marks.discard()
+        raise
+    marks.flush()
+    written.extend(done)
+    chunk.clear()
 
 
 def _refuse_if_serving(records: Records) -> None:

@@ -32,7 +32,7 @@ import json
 import os
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..base.sqlite import open_database, transaction
 from ..catalog.parts import PARTS
@@ -115,29 +115,51 @@ def move_to_s3(config) -> Moved:
 
 
 class Marks:
-    """What the runs of the move wrote into one bucket (``target``): each
-    record's name and the digest of the value written, in SQLite beside
-    the store's records."""
+    """What the runs of the move wrote into one target (``target``: a
+    bucket, a database): each record's name and the digest of the value
+    written, in SQLite beside the store's records. Kept in memory until
+    ``flush`` (by itself every ``flush_every``; None: only when asked, by a
+    caller whose writes become lasting together, a transaction's): a mark
+    must never be kept for a write that did not last, and a run cut short
+    that lost the marks of its last writes finds those records written
+    already, with the same value, and marks them then."""
 
-    def __init__(self, data_dir: str, target: str) -> None:
+    def __init__(self, data_dir: str, target: str, flush_every: Optional[int] = 1000) -> None:
         self.target = target
+        self.flush_every = flush_every
         self._db = open_database(os.path.join(data_dir, MARKS_FILE))
         self._db.execute("CREATE TABLE IF NOT EXISTS marks (target TEXT NOT NULL, name TEXT NOT NULL, "
                          "digest TEXT NOT NULL, PRIMARY KEY (target, name))")
+        self._pending: List[Tuple[str, str, str]] = []
 
     def get(self, name: str) -> Optional[str]:
         row = self._db.execute("SELECT digest FROM marks WHERE target = ? AND name = ?", (self.target, name)).fetchone()
         return None if row is None else row[0]
 
     def put(self, name: str, digest: str) -> None:
-        with transaction(self._db) as db:
-            db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?, ?)", (self.target, name, digest))
+        self._pending.append((self.target, name, digest))
+        if self.flush_every is not None and len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """The marks put so far kept, in one transaction."""
+        if self._pending:
+            with transaction(self._db) as db:
+                db.executemany("INSERT OR REPLACE INTO marks VALUES (?, ?, ?)", self._pending)
+            self._pending.clear()
+
+    def discard(self) -> None:
+        """The marks put since the last flush dropped (their writes did not last)."""
+        self._pending.clear()
 
     def __enter__(self) -> "Marks":
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            self._db.close()
 
 
 def move_record(records: Records, marks: Marks, name: str, value: dict, written: List[str],

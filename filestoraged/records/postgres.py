@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import BackendUnavailable, BadRequest
@@ -198,6 +198,14 @@ class PostgresRecords(Records):
     def items(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[Tuple[str, Record]]:
         rows = self._page("key, value, version", prefix, after, limit)
         return iter([(key, Record(json.loads(value), version)) for key, value, version in rows])
+
+    def present(self, keys: List[str]) -> Set[str]:
+        """Which of ``keys`` have a record: one statement for them all (a
+        move's check of what it wrote)."""
+        if not keys:
+            return set()
+        array = "{%s}" % ",".join('"%s"' % key.replace("\\", "\\\\").replace('"', '\\"') for key in keys)
+        return {row[0] for row in self._one("SELECT key FROM %s WHERE key = ANY($1::text[])" % TABLE, array)}
 
     def close(self) -> None:
         with self._lock:

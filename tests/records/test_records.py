@@ -414,6 +414,13 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
             self.records.create("kv/two", {"n": 2})
         self.assertEqual(plain(self.records.get("kv/two").value), {"n": 2})
 
+    def test_which_of_many_keys_are_present_in_one_statement(self):
+        awkward = ['kv/a"quote', "kv/back\\slash", "kv/com,ma", "kv/{brace}", "kv/plain"]
+        for key in awkward[:-1]:
+            self.records.create(key, {})
+        self.assertEqual(self.records.present(awkward + ["kv/none"]), set(awkward[:-1]))
+        self.assertEqual(self.records.present([]), set())
+
     def test_tls_required_and_the_servers_certificate_checked(self):
         plain = self.postgres.address(self.database)
         for tls, ca in (("require", None), ("verify-full", self.postgres.certificate)):
