@@ -41,6 +41,7 @@ from .interface import Conflict, Record, Records
 TABLE = "filestoraged_records"
 SEQUENCE = "filestoraged_versions"
 POOL = 8  # connections a process keeps at most
+POOL_WAIT = 30.0  # seconds a request waits for one of them before its 503
 STATEMENT_TIMEOUT = "10s"  # the longest any statement may run: a stuck database is a 503, not a hung request
 CLOCK_EVERY = 300.0  # seconds between two readings of the database's clock
 TLS_MODES = ("disable", "prefer", "require", "verify-full")
@@ -247,8 +248,8 @@ class PostgresRecords(Records):
         than ``POOL`` are open; else the next one given back); one the
         block lost is closed, not given back."""
         with self._lock:
-            while not self._idle and self._open >= POOL:
-                self._lock.wait()
+            if not self._lock.wait_for(lambda: self._idle or self._open < POOL, POOL_WAIT):
+                raise BackendUnavailable("every connection to the records' database is busy; retry")
             connection = self._idle.pop() if self._idle else None
             if connection is None:
                 self._open += 1

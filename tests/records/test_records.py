@@ -421,6 +421,16 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
         self.assertEqual(self.records.present(awkward + ["kv/none"]), set(awkward[:-1]))
         self.assertEqual(self.records.present([]), set())
 
+    def test_at_most_a_pool_of_connections_then_503(self):
+        from filestoraged.records import postgres as module
+
+        with mock.patch.object(module, "POOL_WAIT", 0.2), contextlib.ExitStack() as held:
+            for _ in range(module.POOL):
+                held.enter_context(self.records._connection())
+            with self.assertRaises(BackendUnavailable):  # every one busy: a 503, not a wait without end
+                self.records.get("kv/any")
+        self.assertIsNone(self.records.get("kv/any"))  # given back: served again
+
     def test_tls_required_and_the_servers_certificate_checked(self):
         plain = self.postgres.address(self.database)
         for tls, ca in (("require", None), ("verify-full", self.postgres.certificate)):
