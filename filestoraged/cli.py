@@ -364,7 +364,11 @@ def run_s3_fsck(config) -> int:
     from .storage.s3.client import configured
     from .storage.s3.fsck import GRACE, fsck
 
+    import tempfile
+    from dataclasses import replace
+
     from .app import make_backend
+    from .config import records_in_database
     from .deployment import deployment_for
 
     client = configured(config)
@@ -379,11 +383,14 @@ def run_s3_fsck(config) -> int:
         print("unreadable record: " + key)
     for key in report.unnamed:
         print("unnamed body: " + key)
-    backend = make_backend(config)
-    try:
-        keys = deployment_for(config).check_keys(backend, config.repair)
-    finally:
-        backend.close()
+    keys = None
+    if records_in_database(config.records):  # the keys read through the database's index
+        with tempfile.TemporaryDirectory(prefix="fsd-fsck-") as scratch:  # (fsck makes no data directory)
+            backend = make_backend(replace(config, data_dir=scratch))
+            try:
+                keys = deployment_for(config).check_keys(backend, config.repair)
+            finally:
+                backend.close()
     worse = keys_said(keys, config.repair)
     return 1 if worse or report.unreadable or (report.unnamed and not config.repair) or (
         keys is not None and keys.unclaimed and not config.repair) else 0
