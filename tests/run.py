@@ -1,5 +1,6 @@
 """Run the whole suite and end with one plain line: ``N passed, N failed, N skipped``
-(after a line naming each skipped test and why).
+(after the ``SLOWEST`` test classes and their seconds, which keep CI's run
+under its time, and a line naming each skipped test and why).
 
 ``python -m tests.run [test names...]``; exit status 1 if anything failed.
 A test still running after ``TEST_DEADLINE`` seconds (``FILESTORAGED_TEST_DEADLINE``)
@@ -13,13 +14,23 @@ import faulthandler
 import logging
 import os
 import sys
+import time
 import unittest
+from collections import Counter
 
 TEST_DEADLINE = float(os.environ.get("FILESTORAGED_TEST_DEADLINE", "300"))
+SLOWEST = 10  # test classes named with the seconds they took
 
 
 class WatchedResult(unittest.TextTestResult):
-    """A result that arms a watchdog for each test (see the module docstring)."""
+    """A result that arms a watchdog for each test (see the module docstring)
+    and counts the seconds each test class takes: from the end of the test
+    before to the end of each of its own (its class set-up included)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.spent: Counter = Counter()
+        self._last = time.monotonic()
 
     def startTest(self, test) -> None:
         faulthandler.dump_traceback_later(TEST_DEADLINE, exit=True)
@@ -28,6 +39,9 @@ class WatchedResult(unittest.TextTestResult):
     def stopTest(self, test) -> None:
         super().stopTest(test)
         faulthandler.cancel_dump_traceback_later()
+        now = time.monotonic()
+        self.spent["%s.%s" % (type(test).__module__, type(test).__name__)] += now - self._last
+        self._last = now
 
 
 def main(argv) -> int:
@@ -49,6 +63,8 @@ def main(argv) -> int:
     failed = len({id(test) if not hasattr(test, "test_case") else id(test.test_case)
                   for test, _ in result.failures + result.errors}) + len(result.unexpectedSuccesses)
     passed = result.testsRun - failed - len(result.skipped)
+    print("the slowest test classes: " + ", ".join("%s %.0f s" % (name, seconds)
+                                                  for name, seconds in result.spent.most_common(SLOWEST)))
     for test, reason in result.skipped:
         print("skipped: %s: %s" % (test.id(), reason))
     print("%d passed, %d failed, %d skipped" % (passed, failed, len(result.skipped)))
