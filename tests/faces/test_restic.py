@@ -59,26 +59,26 @@ class ResticCase(S3ApiCase):
 
     def restic(self, repository: str, *args: str, check: bool = True,
                env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
-        clean = {name: value for name, value in os.environ.items()
-                 if not name.startswith(("AWS_", "RESTIC_"))}
-        clean.update({"HOME": self.work, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
-                      "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")}, **(env or {}))
-        done = subprocess.run([self.restic_path, "-q", *args], env=clean, capture_output=True, timeout=TIMEOUT,
-                              cwd=self.work)
+        done = subprocess.run([self.restic_path, "-q", *args], env=dict(self.environment(repository), **(env or {})),
+                              capture_output=True, timeout=TIMEOUT, cwd=self.work)
         if check and done.returncode != 0:
             raise AssertionError("restic %s failed (%d): %s" % (args[0], done.returncode,
                                                                 done.stderr[-3000:].decode(errors="replace")))
         return done
 
+    def environment(self, repository: str) -> Dict[str, str]:
+        """restic's environment for ``repository``: this test's home, cache and password, nothing of the caller's."""
+        clean = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "RESTIC_"))}
+        clean.update({"HOME": self.work, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
+                      "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")})
+        return clean
+
     def refused(self, repository: str, *args: str) -> Tuple[int, bytes]:
         """restic run until it says the server refused it (403), then
         stopped: it would try again for some 40 s before giving up. Its
         exit status and what it said."""
-        clean = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "RESTIC_"))}
-        clean.update({"HOME": self.work, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
-                      "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")})
-        process = subprocess.Popen([self.restic_path, *args], env=clean, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, cwd=self.work)
+        process = subprocess.Popen([self.restic_path, *args], env=self.environment(repository),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.work)
         said = b""
         try:
             for line in iter(process.stderr.readline, b""):  # it ends at the first 403, or with restic
@@ -287,10 +287,8 @@ class CrashTests(ResticCase):
                 handle.write(payload(4 * MIB, number))
         repository = "rest:%s/restic/backups/" % daemon.url
         self.restic(repository, "init")
-        env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "RESTIC_"))}
-        env.update({"HOME": self.work, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
-                    "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")})
-        backup = subprocess.Popen([self.restic_path, "-q", "backup", big], env=env, stdout=subprocess.DEVNULL,
+        backup = subprocess.Popen([self.restic_path, "-q", "backup", big], env=self.environment(repository),
+                                  stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: backup.poll() is None and backup.kill())
         data = os.path.join(data_dir, "repos", "backups")
