@@ -317,6 +317,28 @@ def until_closed(sock: socket.socket) -> bytes:
         chunks.append(piece)
 
 
+def until_said(argv: Sequence[str], needle: bytes, env: Dict[str, str], cwd: str,
+               timeout: float = 120) -> Tuple[Optional[int], bytes]:
+    """Run ``argv`` until its standard error says ``needle`` (or it ends),
+    then stop it: for a client that would retry a refusal for a long
+    time before it gives up. Its exit status and what it said."""
+    process = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    said = b""
+    watchdog = threading.Timer(timeout, process.kill)  # a client that never says it must not hang the run
+    watchdog.start()
+    try:
+        for line in iter(process.stderr.readline, b""):
+            said += line
+            if needle in line:
+                break
+    finally:
+        watchdog.cancel()
+        process.terminate()
+        process.wait(timeout)
+        process.stderr.close()
+    return process.returncode, said
+
+
 def database_bytes(data_dir: str) -> bytes:
     """Every byte of ``meta.db`` as it is on disk: the database and its WAL
     (while a daemon holds it open, SQLite keeps new rows in ``meta.db-wal``

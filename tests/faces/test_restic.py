@@ -20,7 +20,7 @@ from filestoraged.faces.restic import V2, place_of
 from filestoraged.errors import NotFound
 
 from ..s3api_support import S3ApiCase, tool_or_skip
-from ..support import Daemon, MIB, payload, wait_until
+from ..support import Daemon, MIB, payload, until_said, wait_until
 
 TIMEOUT = 120
 PASSWORD = "a test password"
@@ -73,23 +73,10 @@ class ResticCase(S3ApiCase):
                       "RESTIC_CACHE_DIR": os.path.join(self.work, "cache")})
         return clean
 
-    def refused(self, repository: str, *args: str) -> Tuple[int, bytes]:
+    def refused(self, repository: str, *args: str) -> Tuple[Optional[int], bytes]:
         """restic run until it says the server refused it (403), then
-        stopped: it would try again for some 40 s before giving up. Its
-        exit status and what it said."""
-        process = subprocess.Popen([self.restic_path, *args], env=self.environment(repository),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.work)
-        said = b""
-        try:
-            for line in iter(process.stderr.readline, b""):  # it ends at the first 403, or with restic
-                said += line
-                if b"403 Forbidden" in line:
-                    break
-        finally:
-            process.terminate()
-            process.wait(TIMEOUT)
-            process.stderr.close()
-        return process.returncode, said
+        stopped: it would try again for some 40 s before giving up."""
+        return until_said([self.restic_path, *args], b"403 Forbidden", self.environment(repository), self.work, TIMEOUT)
 
     def snapshots(self, repository: str) -> list:
         return json.loads(self.restic(repository, "snapshots", "--json").stdout)
