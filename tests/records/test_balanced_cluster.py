@@ -459,10 +459,6 @@ class MixedLoad:
             self._check(case.through("GET", path, token=False), 410, "share used up")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class OverDatabase:
     """The daemons' records in PostgreSQL (the bytes in SeaweedFS, as before)."""
 
@@ -481,3 +477,11 @@ class LfsLocksAcrossDaemonsOverDatabaseTests(OverDatabase, LfsLocksAcrossDaemons
 
 class ResumableAcrossDaemonsOverDatabaseTests(OverDatabase, ResumableAcrossDaemonsTests):
     pass
+
+
+class KillOneDaemonOverDatabaseTests(OverDatabase, KillOneDaemonTests):
+    pass
+
+
+if __name__ == "__main__":
+    unittest.main()

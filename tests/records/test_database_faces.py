@@ -1,6 +1,6 @@
-"""``--records postgresql://``: the KV contract, word for word, with its
-records in a real PostgreSQL and the bytes in a real SeaweedFS (share
-links over a database: ``test_balanced_cluster``, across three daemons);
+"""``--records postgresql://``: the KV and share-link contracts, word for
+word, with their records in a real PostgreSQL and the bytes in a real
+SeaweedFS (across three daemons: ``test_balanced_cluster``);
 a daemon that finds the database away at start says so in one line; the
 database stopped under a daemon and started again."""
 
@@ -16,6 +16,7 @@ import unittest
 from filestoraged.catalog.keys import Entry
 from filestoraged.storage.names import repository
 
+from ..faces.test_share_http import ShareContract
 from ..kvstore.test_kv import KVContract
 from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
@@ -38,6 +39,13 @@ class DatabaseServerCase(S3ServerCase):
 
 class DatabaseKVTests(KVContract, DatabaseServerCase):
     pass
+
+
+class DatabaseShareTests(ShareContract, DatabaseServerCase):
+    def test_links_live_in_the_database_not_in_the_bucket(self):
+        self.share(b"kept in the database")
+        self.assertEqual(self.link_count(), 1)
+        self.assertFalse(any(key.startswith("records/") for key in self.keys_in_bucket()))
 
 
 class DatabaseStartTests(SeaweedMixin, unittest.TestCase):

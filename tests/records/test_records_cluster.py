@@ -1,4 +1,4 @@
-"""``--records s3``: three daemons (processes of their own, each with its own
+"""``--records s3`` (and a PostgreSQL database): three daemons (processes of their own, each with its own
 data directory) over one SeaweedFS bucket share API tokens and the failed
 attempt limit; the start-up probe; the command line writes to the bucket."""
 
@@ -15,6 +15,7 @@ import unittest
 
 from filestoraged.deployment.bucket import TOKEN_CACHE_SECONDS
 
+from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from ..support import ROOT, Daemon, wait_until
 
@@ -33,10 +34,14 @@ def call(port: int, method: str, path: str, body=None, token=None) -> int:
 
 
 class TokensAcrossDaemonsTests(SeaweedMixin, unittest.TestCase):
+    def records(self) -> str:
+        """``--records``: the bucket's own (``TokensAcrossDaemonsOverDatabaseTests``: a PostgreSQL database)."""
+        return "s3"
+
     def setUp(self) -> None:
         super().setUp()
         self.s3 = ["--backend", "s3", "--s3-endpoint", self.store.endpoint, "--s3-bucket", self.bucket,
-                   "--records", "s3"]
+                   "--records", self.records()]
         self.daemons = []
         for _ in range(3):
             folder = tempfile.mkdtemp(prefix="fsd-records-")
@@ -73,6 +78,14 @@ class TokensAcrossDaemonsTests(SeaweedMixin, unittest.TestCase):
         statuses = [call(self.daemons[n % 3].port, "POST", "/files", b"x", "wrong-%d" % n) for n in range(15)]
         self.assertEqual(statuses.count(401), 10)
         self.assertEqual(statuses.count(429), 5)
+
+
+class TokensAcrossDaemonsOverDatabaseTests(TokensAcrossDaemonsTests):
+    def records(self) -> str:
+        database = postgres()
+        name = database.new_database()
+        self.addCleanup(database.drop_database, name)
+        return database.url(name)
 
 
 class ProbeTests(SeaweedMixin, unittest.TestCase):

@@ -429,10 +429,6 @@ class SharedLinksTests(DaemonsCase):
         self.assertEqual(self.backend.stat(SHARES, live.oid).size, live.size)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class SweeperTests(unittest.TestCase):
     def test_links_used_up_all_the_time_do_not_starve_the_full_sweep(self):
         """Each used-up link wakes the sweeper for its blob; the sweep of
@@ -447,3 +443,7 @@ class SweeperTests(unittest.TestCase):
             swept.wait(0.02)
         self.assertTrue(swept.is_set())
         self.assertTrue(released)
+
+
+if __name__ == "__main__":
+    unittest.main()
