@@ -1,6 +1,7 @@
 """A real PostgreSQL for the records' tests: a cluster of its own made by
 ``initdb`` in a temporary folder (SCRAM-SHA-256 sign-in, a password),
-served on a loopback port, stopped by its PID at exit.
+served on a loopback port, stopped by its PID at exit. Two roles of the
+tests' making may sign in by MD5 and by a cleartext password.
 
 Debian's ``postgresql`` (``bin/test`` installs it). Without it the tests
 that need it skip, unless ``FILESTORAGED_REQUIRE_POSTGRES=1`` (CI), where
@@ -32,6 +33,7 @@ from .web.test_tls import make_certificate
 
 REQUIRED = required("POSTGRES")
 USER, PASSWORD = "filestoraged", "a password for the tests"
+MD5_USER, CLEARTEXT_USER = "signs_in_by_md5", "signs_in_in_clear"
 _databases = itertools.count(1)
 
 
@@ -74,6 +76,13 @@ class Postgres:
         subprocess.run(as_user + [os.path.join(folder, "initdb"), "-D", data, "-U", USER, "--pwfile", secret,
                                   "--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        # Two roles that sign in the older ways, for the tests of those (every other role: SCRAM).
+        hba = os.path.join(data, "pg_hba.conf")
+        with open(hba) as handle:
+            rules = handle.read()
+        with open(hba, "w") as handle:  # rewritten in place: its owner stays the server's
+            handle.write("host all %s 127.0.0.1/32 md5\nhost all %s 127.0.0.1/32 password\n%s"
+                         % (MD5_USER, CLEARTEXT_USER, rules))
         self.port = free_port()
         self.log = open(os.path.join(self.folder, "postgres.log"), "wb")
         self.command = as_user + [os.path.join(folder, "postgres"), "-D", data, "-p", str(self.port), "-k",

@@ -182,6 +182,10 @@ class Connection:
                 continue
             password = self._password()
             if code == 3:
+                if not isinstance(self._sock, ssl.SSLSocket):  # a password is never sent in the clear
+                    raise BackendUnavailable("the records' database asks %s for the password in the clear, over a "
+                                             "connection without TLS: use tls=require (or verify-full), or "
+                                             "scram-sha-256 in its pg_hba.conf" % self.address.user)
                 self._send(_message(b"p", password.encode("utf-8") + b"\0"))
             elif code == 5:
                 inner = hashlib.md5(password.encode("utf-8") + self.address.user.encode("utf-8")).hexdigest()
