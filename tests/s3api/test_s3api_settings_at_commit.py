@@ -24,6 +24,7 @@ from unittest import mock
 from urllib.parse import quote, urlencode
 
 from ..aws_signer import AwsSigner
+from ..postgres_server import class_database
 from ..s3api_support import REGION, BotoCase, boto3_or_skip
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import ROOT, Daemon, Threads, Trickled, files_being_written, free_port, multipart, payload
@@ -289,6 +290,11 @@ class TwoDaemonsTests(Checks, unittest.TestCase):
     the other."""
 
     @classmethod
+    def records(cls) -> str:
+        """``--records``: the bucket's own (``TwoDaemonsOverDatabaseTests``: a PostgreSQL database)."""
+        return "s3"
+
+    @classmethod
     def setUpClass(cls) -> None:
         boto3_or_skip(cls)
         cls.store = seaweed()
@@ -297,7 +303,7 @@ class TwoDaemonsTests(Checks, unittest.TestCase):
         keys = tempfile.mkdtemp(prefix="fsd-s3-key-")
         cls.addClassCleanup(shutil.rmtree, keys, True)
         shared = ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
-                  "--records", "s3", "--s3-key-file", os.path.join(keys, "s3.key")]
+                  "--records", cls.records(), "--s3-key-file", os.path.join(keys, "s3.key")]
         env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         cls.s3_ports: List[int] = []
         for _ in range(2):
@@ -360,6 +366,14 @@ class TwoDaemonsTests(Checks, unittest.TestCase):
         self.assertEqual(reply.status, 200, reply)
         self.assertKept(self.other, self.name, "k", locked)
         self.assertEqual(self.other.get_object(Bucket=self.name, Key="k")["Body"].read(), b"one part")
+
+
+class TwoDaemonsOverDatabaseTests(TwoDaemonsTests):
+    """The same two daemons with their records in PostgreSQL."""
+
+    @classmethod
+    def records(cls) -> str:
+        return class_database(cls)
 
 
 if __name__ == "__main__":
