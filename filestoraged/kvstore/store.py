@@ -56,8 +56,9 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Tuple
 
 from ..errors import TooLarge
 from ..records.interface import Conflict, Records
@@ -218,11 +219,20 @@ class KVStore:
 
     # -- staging ------------------------------------------------------------------
 
+    def _together(self) -> ContextManager[None]:
+        """A staging's or a commit's steps as one transaction where the
+        records make a batch atomic (SQLite: one fsync). Elsewhere each
+        step stands alone, as the steps are written to: on PostgreSQL a
+        transaction around them would hold each record it changed locked
+        to its end, and two commits locking the head and the staging area
+        in turn would deadlock."""
+        return self.records.batch() if self.records.atomic else nullcontext()
+
     def stage_set(self, key: str, value: Any) -> bool:
         """Stage ``key = value``; True if the key is new (absent from the
         committed state with the staged changes laid over it)."""
         check_sizes(self.limits, key, json.dumps(value, separators=(",", ":"), ensure_ascii=False))
-        with self.records.batch():
+        with self._together():
             replaced, existed = self._stage(key, [value], ask=True)
             if replaced is not None:
                 return not replaced  # staged for deletion: setting it makes it new
@@ -231,7 +241,7 @@ class KVStore:
     def stage_delete(self, key: str) -> None:
         """Stage the deletion of ``key`` (whether or not it exists)."""
         check_sizes(self.limits, key, "")
-        with self.records.batch():
+        with self._together():
             self._stage(key, [], ask=False)
 
     def _stage(self, key: str, change: list, ask: bool) -> Tuple[Optional[list], bool]:
@@ -290,7 +300,7 @@ class KVStore:
 
     def commit(self) -> int:
         """Apply every staged change atomically; return how many there were."""
-        with self.records.batch():
+        with self._together():
             while True:
                 head = self._open_head()
                 if head["pending"] is not None:  # the previous commit is not applied yet: finish it first

@@ -153,21 +153,29 @@ class PostgresRecords(Records):
         a record not there yet, makes it if nobody did meanwhile): racing
         writers wait their turn instead of retrying. ``change`` must not
         use these records itself."""
+        alone = getattr(self._batch, "connection", None) is None  # not a step of the caller's transaction
         for _ in range(16):
-            with self.batch():
-                connection = self._batch.connection
-                rows = connection.query("SELECT value FROM %s WHERE key = $1 FOR UPDATE" % TABLE, (key,)).rows
-                new = change(None if not rows else json.loads(rows[0][0]))
-                if new is None:
-                    return None
-                if rows:
-                    connection.query("UPDATE %s SET value = $2, version = nextval('%s') WHERE key = $1"
-                                     % (TABLE, SEQUENCE), (key, _text(new)))
-                    return new
-                if connection.query("INSERT INTO %s VALUES ($1, $2, nextval('%s')) ON CONFLICT (key) DO NOTHING "
-                                    "RETURNING 1" % (TABLE, SEQUENCE), (key, _text(new))).rows:
-                    return new
-            # made by another meanwhile: read again, locked this time
+            try:
+                with self.batch():
+                    connection = self._batch.connection
+                    rows = connection.query("SELECT value FROM %s WHERE key = $1 FOR UPDATE" % TABLE, (key,)).rows
+                    new = change(None if not rows else json.loads(rows[0][0]))
+                    if new is None:
+                        return None
+                    if rows:
+                        connection.query("UPDATE %s SET value = $2, version = nextval('%s') WHERE key = $1"
+                                         % (TABLE, SEQUENCE), (key, _text(new)))
+                        return new
+                    if connection.query("INSERT INTO %s VALUES ($1, $2, nextval('%s')) ON CONFLICT (key) DO "
+                                        "NOTHING RETURNING 1" % (TABLE, SEQUENCE), (key, _text(new))).rows:
+                        return new
+                # made by another meanwhile: read again, locked this time
+            except ServerError as error:
+                if error.code not in _TRY_AGAIN:
+                    raise
+                if not alone:  # the caller's whole transaction was rolled back: the caller runs it again
+                    raise BackendUnavailable("the records' database: %s; retry" % error.message) from None
+                # its own transaction, rolled back: run again
         raise BackendUnavailable("the record %s is changed by too many at once; retry" % key)
 
     @contextmanager
@@ -253,6 +261,11 @@ class PostgresRecords(Records):
             connection = self._idle.pop() if self._idle else None
             if connection is None:
                 self._open += 1
+        if connection is not None and connection.spoke_while_idle():
+            # The database ended it while it sat idle (it restarted): a new
+            # one takes its place, where trying it would cost a 503.
+            connection.close()
+            connection = None
         try:
             if connection is None:
                 connection = Connection(self.address)

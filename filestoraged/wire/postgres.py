@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import select
 import socket
 import ssl
 import struct
@@ -103,6 +104,18 @@ class Connection:
         """A plain statement (no parameters): ``BEGIN``, ``COMMIT``, ``SET``."""
         self._send(_message(b"Q", sql.encode("utf-8") + b"\0"))
         return self._results()
+
+    def spoke_while_idle(self) -> bool:
+        """Whether the server said something, or hung up, while this
+        connection sat idle between statements: it says nothing unasked but
+        that it is going (a shutdown, a restart, an administrator's
+        termination), so such a connection is not used again."""
+        if self._buffer or (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            return True
+        try:
+            return bool(select.select([self._sock], [], [], 0)[0])
+        except (OSError, ValueError):  # (closed already)
+            return True
 
     def close(self) -> None:
         try:

@@ -14,6 +14,8 @@ import tempfile
 import unittest
 
 from filestoraged.catalog.keys import Entry
+from filestoraged.kvstore.store import KVLimits, KVStore
+from filestoraged.records.postgres import PostgresRecords
 from filestoraged.storage.names import repository
 
 from ..faces.test_share_http import ShareContract
@@ -21,7 +23,7 @@ from ..kvstore.test_kv import KVContract
 from ..postgres_server import postgres
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from ..storage.test_s3 import S3ServerCase
-from ..support import ROOT, free_port, wait_until
+from ..support import ROOT, Threads, free_port, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 
@@ -39,6 +41,35 @@ class DatabaseServerCase(S3ServerCase):
 
 class DatabaseKVTests(KVContract, DatabaseServerCase):
     pass
+
+
+class DatabaseKVAtOnceTests(unittest.TestCase):
+    """Three stores (daemons) over one database staging and committing at
+    once: every commit goes through whole (a step that races another waits
+    its turn or runs again), none is a 500."""
+
+    def test_commits_from_three_stores_at_once_all_go_through(self):
+        server = postgres()
+        database = server.new_database()
+        self.addCleanup(server.drop_database, database)
+        stores = [KVStore(PostgresRecords(server.address(database)), KVLimits(), own=True) for _ in range(3)]
+        for store in stores:
+            self.addCleanup(store.close)
+
+        def client(number: int) -> int:
+            for round_ in range(25):
+                store = stores[(number + round_) % 3]
+                store.stage_set("k-%d-%d" % (number, round_), round_)
+                store.commit()
+            return number
+
+        with Threads(deadline=120) as threads:
+            for number in range(6):
+                threads.start(client, number)
+        self.assertEqual(threads.results, list(range(6)))
+        for number in range(6):
+            for round_ in range(25):
+                self.assertEqual(stores[0].lookup("k-%d-%d" % (number, round_)), (True, round_))
 
 
 class DatabaseShareTests(ShareContract, DatabaseServerCase):

@@ -27,7 +27,7 @@ from filestoraged.records.postgres import PostgresRecords
 
 from ..postgres_server import PostgresMixin
 from ..seaweed_server import SeaweedMixin
-from ..support import FakeClock
+from ..support import FakeClock, Threads
 
 
 def plain(value):
@@ -443,16 +443,63 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
             PostgresRecords(dataclasses.replace(plain, tls="verify-full"))
         self.assertIn("certificate verify failed", refused.exception.text)
 
-    def test_a_database_that_does_not_answer_is_unavailable_and_comes_back(self):
+    def test_connections_the_database_ended_while_idle_are_replaced_not_tried(self):
         records = PostgresRecords(self.postgres.address(self.database))
         self.addCleanup(records.close)
         records.create("kv/here", {})
-        with records._lock:  # every connection of the pool cut, as a database restarted would
-            for connection in records._idle:
-                connection._sock.shutdown(2)
+        with contextlib.ExitStack() as held:  # three connections in the pool
+            for _ in range(3):
+                held.enter_context(records._connection())
+        self.assertGreaterEqual(self.terminate_others(), 3)  # as a restart of the database ends them
+        for _ in range(3):
+            self.assertIsNotNone(records.get("kv/here"))  # at once, each on a new connection: no 503
+
+    def test_a_connection_lost_under_a_statement_is_unavailable_then_replaced(self):
+        records = PostgresRecords(self.postgres.address(self.database))
+        self.addCleanup(records.close)
+        records.create("kv/here", {})
         with self.assertRaises(BackendUnavailable):
-            records.get("kv/here")
+            with records.batch():
+                records.get("kv/here")
+                self.terminate_others()  # lost in the middle: what it did is not known, so a 503
+                records.get("kv/here")
         self.assertIsNotNone(records.get("kv/here"))  # a new connection
+
+    def test_two_batches_in_a_deadlock_one_answers_503_the_other_goes_through(self):
+        other = PostgresRecords(self.postgres.address(self.database))
+        self.addCleanup(other.close)
+        self.records.create("kv/a", {"n": 0})
+        self.records.create("kv/b", {"n": 0})
+        both_hold_one = threading.Barrier(2, timeout=30)
+
+        def crossed(records, first: str, second: str) -> str:
+            try:
+                with records.batch():
+                    records.update(first, lambda value: dict(value, n=value["n"] + 1))
+                    both_hold_one.wait()
+                    records.update(second, lambda value: dict(value, n=value["n"] + 1))
+            except BackendUnavailable as error:  # the database broke the deadlock by ending this one
+                return "503: " + error.text
+            return "done"
+
+        with Threads() as threads:
+            threads.start(crossed, self.records, "kv/a", "kv/b")
+            threads.start(crossed, other, "kv/b", "kv/a")
+        self.assertEqual(sorted(outcome[:4] for outcome in threads.results), ["503:", "done"], threads.results)
+        self.assertIn("deadlock", [outcome for outcome in threads.results if outcome != "done"][0])
+        # the one that went through did both; nothing of the other is left
+        self.assertEqual((self.records.get("kv/a").value["n"], self.records.get("kv/b").value["n"]), (1, 1))
+
+    def terminate_others(self) -> int:
+        """The server ends every other connection to this test's database; how many."""
+        from filestoraged.wire.postgres import Connection
+
+        admin = Connection(self.postgres.address(self.database))
+        try:
+            return len(admin.query("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "  # (ended: waited)
+                                   "WHERE datname = $1 AND pid <> pg_backend_pid()", [self.database]).rows)
+        finally:
+            admin.close()
 
     def test_the_clock_is_this_machines_set_by_the_databases_skew(self):
         clock = FakeClock(time.time())
