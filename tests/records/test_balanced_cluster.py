@@ -483,5 +483,50 @@ class KillOneDaemonOverDatabaseTests(OverDatabase, KillOneDaemonTests):
     pass
 
 
+class DatabaseRestartUnderLoadTests(ClusterCase):
+    """The records' PostgreSQL stopped and started again under mixed load
+    through the balancer: while it is away every request that needs it
+    answers 503, never a 500 and never a wrong byte; once it is back the
+    daemons serve again by themselves, at once, and everything acknowledged
+    is there."""
+
+    @classmethod
+    def records(cls) -> str:
+        from ..postgres_server import Postgres
+
+        cls.database_server = Postgres()  # a server of its own: stopping it disturbs no other test
+        cls.addClassCleanup(cls.database_server.stop)
+        return cls.database_server.url(cls.database_server.new_database())
+
+    def test_503_while_away_nothing_acknowledged_lost_and_serving_at_once_when_back(self):
+        load = MixedLoad(self)
+        load.start()
+        try:
+            load.wait_for(rounds=6)
+            self.database_server.halt()
+            away_from = load.rounds()
+            load.wait_for(rounds=away_from + 2 * load.CLIENTS)  # rounds that met the database away
+        finally:
+            load.stop()
+        self.database_server.start()
+        # Each daemon serves at once, on its first try: no connection of its
+        # pool that the restart ended is tried first.
+        headers = {"Authorization": "Bearer " + self.token}
+        for number, daemon in enumerate(self.daemons):
+            with self.subTest(daemon=number):
+                self.assertEqual(call(daemon.port, "GET", "/kv/" + load.acknowledged_keys[0][0]).status, 200)
+                staged = call(daemon.port, "POST", "/kv/set", json.dumps({"back-%d" % number: 1}), headers)
+                self.assertEqual(staged.status, 201)
+                self.assertEqual(call(daemon.port, "POST", "/kv/commit", None, headers).status, 204)
+                self.assertEqual(call(daemon.port, "POST", "/files", b"back %d" % number, headers).status, 200)
+
+        self.assertEqual(load.wrong, [], "no wrong byte is ever served")
+        self.assertTrue([f for f in load.failures if f[0] >= away_from], "the outage was met")
+        self.assertEqual([f for f in load.failures if ": 503 " not in f[1]], [], "every failure a 503")
+        for oid, digest in load.acknowledged_files:
+            self.assertEqual(sha256(self.through("GET", "/files/" + oid, token=False).body), digest)
+        for key, value in load.acknowledged_keys:
+            self.assertEqual(self.through("GET", "/kv/" + key, token=False).json(), {key: value})
+
 if __name__ == "__main__":
     unittest.main()
