@@ -73,7 +73,7 @@ of daemons with --backend s3 --records s3 over that bucket, each given this
 store's s3.key as --s3-key-file. Run again, it copies only what is missing. The
 store's credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 """,
-    "move-records": """usage: filestoraged move-records postgresql://USER@HOST[:PORT]/DATABASE[?tls=…&passfile=…]
+    "move-records": """usage: filestoraged move-records [--to] postgresql://USER@HOST[:PORT]/DATABASE[?tls=…&passfile=…]
                                  --data-dir DIR --backend s3 --s3-endpoint URL --s3-bucket NAME [--records s3]
 
 Copy a store's records (every daemon stopped) into a PostgreSQL database: tokens,

@@ -10,7 +10,7 @@ import argparse
 import textwrap
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .sources import ConfigError, check_flags, check_variables, read_ini
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expires-in", type=float, default=0.0, metavar="SECONDS", help=argparse.SUPPRESS)
     parser.add_argument("--s3", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repair", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--to", metavar="DATABASE", help=argparse.SUPPRESS)  # move-records --to URL: its one word
     parser.add_argument("--config", metavar="FILE", help="INI file with a [filestoraged] section")
     for option in OPTIONS:
         flag = "--" + option.name.replace("_", "-")
@@ -332,9 +333,13 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
                     token_name=args.name, expires_in=args.expires_in, s3=args.s3, given=tuple(given), **values)
+    if args.to is not None:
+        if config.command != "move-records":
+            raise ConfigError("--to goes with move-records: filestoraged move-records --to postgresql://...")
+        config = replace(config, words=(args.to,) + config.words)
     if args.words and config.command not in ("token", "backup", "restore", "move-records"):
         raise ConfigError("unexpected argument %r" % args.words[0])
-    if config.command == "move-records" and (len(args.words) != 1 or not records_in_database(args.words[0])):
+    if config.command == "move-records" and (len(config.words) != 1 or not records_in_database(config.words[0])):
         raise ConfigError("filestoraged move-records takes the database: filestoraged move-records "
                           "postgresql://USER@HOST[:PORT]/DATABASE --data-dir DIR [--backend s3 ...]")
     if config.command in ("backup", "restore") and len(args.words) != 1:

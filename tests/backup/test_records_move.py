@@ -76,7 +76,7 @@ class MoveRecordsTests(SeaweedMixin, unittest.TestCase):
                                        r"\(\1 written now, 0 moved before\)")
         self.assertNotIn("passfile", moved.stdout)
         self.assert_served_over_the_database(held)
-        again = self.command("move-records", self.url, "--data-dir", data_dir, *self.backend)
+        again = self.command("move-records", "--to", self.url, "--data-dir", data_dir, *self.backend)  # (its flag)
         self.assertEqual(again.returncode, 0, again.stderr)
         self.assertRegex(again.stdout, r": (\d+) records \(0 written now, \1 moved before\)")
 
@@ -101,3 +101,7 @@ class MoveRecordsTests(SeaweedMixin, unittest.TestCase):
         nowhere = self.command("move-records", "s3", "--data-dir", self.folder())
         self.assertEqual(nowhere.returncode, 2)
         self.assertIn("move-records takes the database", nowhere.stderr)
+        elsewhere = self.command("fsck", "--to", self.url, "--data-dir", self.folder())
+        self.assertEqual((elsewhere.returncode, elsewhere.stderr.strip()),
+                         (2, "filestoraged: --to goes with move-records: filestoraged move-records --to "
+                             "postgresql://..."))
