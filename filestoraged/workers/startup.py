@@ -77,3 +77,9 @@ def environment_problem(config, error: OSError) -> str:
     where = getattr(error, "filename", None) or config.data_dir
     return "cannot use the data directory %s (%s): check --data-dir and its permissions" % (
         where, error.strerror or error)
+
+
+def no_data_dir(config) -> int:
+    """A subcommand never creates a data directory: one line naming where it looked."""
+    return fail("no data directory at %s: name it with --data-dir or FILESTORAGED_DATA_DIR "
+                "(the service's is /var/lib/filestoraged)" % os.path.abspath(config.data_dir), 2)

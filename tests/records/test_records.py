@@ -276,7 +276,8 @@ class TokenCommandProbeTests(unittest.TestCase):
         the first would otherwise replace it blind."""
         from unittest import mock
 
-        from filestoraged import cli, config as config_module
+        from filestoraged import config as config_module
+        from filestoraged.subcommands.token import run_token
 
         folder = tempfile.mkdtemp(prefix="fsd-records-")
         self.addCleanup(shutil.rmtree, folder, True)
@@ -287,7 +288,7 @@ class TokenCommandProbeTests(unittest.TestCase):
         err = io.StringIO()
         with mock.patch("filestoraged.deployment.bucket.SharedBucket.open_records", return_value=(unsafe, throttle)), \
                 contextlib.redirect_stderr(err):
-            status = cli.run_token(config)
+            status = run_token(config)
         self.assertEqual(status, 1)
         self.assertIn("ignores conditional writes", err.getvalue())
         after = LocalRecords(os.path.join(folder, "meta.db"))
