@@ -1,6 +1,6 @@
 """``/console``: where people see and manage what they stored through S3
 in a browser (pages in ``views``), signed in with an API token that
-becomes a session (``sessions``).
+becomes a session (``signed_in``: who asks, what they may do, the forms).
 
 Who may do what is the token's scopes, as on every face: listing a folder
 needs ``data:BUCKET:read`` (or a prefix scope over that folder), a download
@@ -15,12 +15,10 @@ signed-in browser delete), and the session cookie is ``HttpOnly`` and
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
-from urllib.parse import parse_qs
 
-from ..access.gate import TokenGrant
-from ..access.scopes import ADMIN, Need, Scope, grants
+from ..access.scopes import ADMIN, Need, Scope
 from ..access.tokens import Token
-from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, http_status
+from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, http_status
 from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
 from ..catalog.heads import checked_id
@@ -33,20 +31,20 @@ from ..lfs.locks import LockStore
 from ..storage.names import DEFAULT, Namespace, is_object_id, object_id, repository
 from ..web.messages import ObjectResponse, Request, Response, StreamResponse
 from ..web.router import Router
-from ..wire.browser import attachment, cookie, same_origin, set_cookie
+from ..wire.browser import attachment
 from ..wire.fields import whole_number
 from . import admin, archive, folder_view, object_view, views
 from .changes import Changes, given, see
 from .preview import preview_of
 from .object_settings import ObjectSettings
 from .settings import Settings
-from ..access.sessions import COOKIE, IDLE, LIFETIME, Sessions
+from .signed_in import SignedIn, signed_in
+from ..access.sessions import Sessions
 
 PAGE = 200  # keys and folders on one listing page
-MAX_FORM = 256 * 1024  # bytes of a console form (the keys of a page checked for a delete)
 
 
-class ConsoleFace(Changes, Settings, ObjectSettings, Face):
+class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens)
@@ -66,18 +64,18 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
                  ("/console/delete", self.confirm, ("bucket", "key", "version", "prefix")),
                  ("/console/changes", self.changes, ("name",)))
         for path, handler, query in pages:
-            methods = {"GET": _signed_in(handler)}
+            methods = {"GET": signed_in(handler)}
             if path == "/console/delete":
-                methods["POST"] = _signed_in(self.delete)
+                methods["POST"] = signed_in(self.delete)
             router.add(path, "console", methods, {name: None for name in methods}, query=query)
-        router.add("/console/zip", "console", {"POST": _signed_in(self.zip_download)}, {"POST": None})
-        router.add("/console/copy", "console", {"POST": _signed_in(self.copy)}, {"POST": None})
-        router.add("/console/upload", "console", {"POST": _signed_in(self.upload)}, {"POST": None})
-        router.add("/console/share", "console", {"POST": _signed_in(self.share)}, {"POST": None})
-        router.add("/console/folder", "console", {"POST": _signed_in(self.folder)}, {"POST": None})
-        router.add("/console/buckets", "console", {"POST": _signed_in(self.make_bucket)}, {"POST": None})
-        router.add("/console/object/settings", "console", {"POST": _signed_in(self.object_settings)}, {"POST": None})
-        router.add("/console/bucket/settings", "console", {"POST": _signed_in(self.bucket_settings)}, {"POST": None})
+        router.add("/console/zip", "console", {"POST": signed_in(self.zip_download)}, {"POST": None})
+        router.add("/console/copy", "console", {"POST": signed_in(self.copy)}, {"POST": None})
+        router.add("/console/upload", "console", {"POST": signed_in(self.upload)}, {"POST": None})
+        router.add("/console/share", "console", {"POST": signed_in(self.share)}, {"POST": None})
+        router.add("/console/folder", "console", {"POST": signed_in(self.folder)}, {"POST": None})
+        router.add("/console/buckets", "console", {"POST": signed_in(self.make_bucket)}, {"POST": None})
+        router.add("/console/object/settings", "console", {"POST": signed_in(self.object_settings)}, {"POST": None})
+        router.add("/console/bucket/settings", "console", {"POST": signed_in(self.bucket_settings)}, {"POST": None})
         tus = self.resumable
         router.add("/console/uploads", "console", {"POST": self._as_session(tus.create)}, {"POST": None})
         router.add("/console/uploads/{upload_id}", "console",
@@ -88,43 +86,16 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
                    {"POST": self._as_session(self.shared.upload, Need(Scope("share", "create")))}, {"POST": None})
         router.add("/console/files", "console",
                    {"POST": self._as_session(self.plain.upload, Need(Scope("files", "write")))}, {"POST": None})
-        router.add("/console/links", "console", {"GET": _signed_in(self.links)}, {"GET": None}, query=("after",))
-        router.add("/console/links/end", "console", {"POST": _signed_in(self.end_link)}, {"POST": None})
-        router.add("/console/repository/unlock", "console", {"POST": _signed_in(self.unlock)}, {"POST": None})
-        router.add("/console/tokens", "console", {"GET": _signed_in(self.tokens), "POST": _signed_in(self.new_token)},
+        router.add("/console/links", "console", {"GET": signed_in(self.links)}, {"GET": None}, query=("after",))
+        router.add("/console/links/end", "console", {"POST": signed_in(self.end_link)}, {"POST": None})
+        router.add("/console/repository/unlock", "console", {"POST": signed_in(self.unlock)}, {"POST": None})
+        router.add("/console/tokens", "console", {"GET": signed_in(self.tokens), "POST": signed_in(self.new_token)},
                    {"GET": None, "POST": None})
-        router.add("/console/tokens/revoke", "console", {"POST": _signed_in(self.revoke)}, {"POST": None})
-        router.add("/console/store", "console", {"GET": _signed_in(self.store)}, {"GET": None})
+        router.add("/console/tokens/revoke", "console", {"POST": signed_in(self.revoke)}, {"POST": None})
+        router.add("/console/store", "console", {"GET": signed_in(self.store)}, {"GET": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
-
-    # -- sessions -------------------------------------------------------------------
-
-    def sign_in_page(self, request: Request) -> Response:
-        if self._off(request):
-            return see("/console")
-        return views.sign_in()
-
-    def sign_in(self, request: Request) -> Response:
-        form = self._form(request)
-        secret = form.get("token", "").strip()
-        try:
-            token = self.app.access.identify(secret or None, request.client)
-        except Unauthorized:
-            return views.sign_in("That token is not one this server knows (or it was revoked, or it expired). "
-                                 "Check it, or ask whoever runs this server for one.", 401)
-        except TooManyRequests as error:
-            return views.sign_in("Too many failed sign-ins from your address: wait %d seconds, then try again."
-                                 % error.retry_after, 429)
-        session = self.sessions.open(token, secret)
-        return see("/console", {"Set-Cookie": set_cookie(COOKIE, session, self._secure(request),
-                                                         int(min(IDLE, LIFETIME)))})
-
-    def sign_out(self, request: Request) -> Response:
-        self._form(request)
-        self.sessions.close(cookie(request.headers, COOKIE))
-        return see("/console/sign-in", {"Set-Cookie": set_cookie(COOKIE, "", self._secure(request), 0)})
 
     # -- pages ----------------------------------------------------------------------
 
@@ -332,41 +303,7 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
         self._require(token, ADMIN)
         return admin.health_page(self.app, who)
 
-    # -- who, and what they may do ----------------------------------------------------
-
-    def _as_session(self, handler, need: Optional[Need] = None):
-        """A request of another face made by a page's script (or form) as
-        the signed-in token: a resumable upload (tus, as on ``/uploads``:
-        each target's scope judged there), or the upload page's (as on
-        ``/file`` and ``/files``, needing ``need``). A change only from this
-        server's own pages; without a session, 401 (the script says to sign
-        in again)."""
-        def handle(request: Request, *args, **kwargs) -> Response:
-            if request.method not in ("GET", "HEAD"):
-                self._form_checked(request)
-            try:
-                token, _ = self._caller(request)
-            except SignIn:
-                raise Unauthorized("the console session ended: sign in again") from None
-            request.grant = TokenGrant(token)
-            if need is not None:
-                request.grant.require(need)
-            return handler(request, *args, **kwargs)
-        return handle
-
-    def _off(self, request: Request) -> bool:
-        return self.app.access.mode_for(request.headers) == "off"
-
-    def _caller(self, request: Request) -> Tuple[Optional[Token], Optional[str]]:
-        """``(token, its name)``; ``(None, None)`` with access control off;
-        a page that is not the console's own sends the browser to sign in."""
-        if self._off(request):
-            return None, None
-        token = self.sessions.find(cookie(request.headers, COOKIE))
-        if token is None:
-            raise SignIn()
-        request.actor = token.name  # (the access line names the session's token)
-        return token, token.name
+    # -- what pages need ---------------------------------------------------------------
 
     def _share_terms(self, token: Optional[Token]) -> Optional[Tuple[int, int]]:
         """(default, longest) link lifetime in seconds, if the token may make links."""
@@ -374,55 +311,12 @@ class ConsoleFace(Changes, Settings, ObjectSettings, Face):
             return None
         return self.config.share_default_expiry, self.config.share_max_expiry
 
-    def _may(self, token: Optional[Token], scope: Scope) -> bool:
-        return token is None or grants(token.scopes, scope)
-
-    def _require(self, token: Optional[Token], scope: Scope) -> None:
-        if not self._may(token, scope):
-            raise Forbidden("the token %r may not do this here: it needs %s" % (token.name, scope))
-
     def _entry(self, bucket: str, key: str, version: Optional[str]) -> Entry:
         return BucketHandle.open(self.app, bucket).read(key, version)
 
     def _target(self, request: Request) -> Tuple[str, str, Optional[str]]:
         version = request.query.get("version")
         return given(request, "bucket"), given(request, "key"), None if version is None else checked_id(version)
-
-    def _form_checked(self, request: Request) -> None:
-        """``Forbidden`` unless the form was posted from the console's own pages."""
-        if not same_origin(request.headers, request.base_url):
-            raise Forbidden("the console takes forms from its own pages only")
-
-    def _form(self, request: Request) -> dict:
-        """A console form's fields (``_form_checked``), the first of each name."""
-        return {name: values[0] for name, values in self._form_lists(request).items()}
-
-    def _form_lists(self, request: Request) -> dict:
-        """A console form's fields, every value of each name."""
-        self._form_checked(request)
-        raw = request.body(MAX_FORM).read_all()
-        try:
-            return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise BadRequest("the form is not UTF-8") from None
-
-    def _secure(self, request: Request) -> bool:
-        return request.base_url.startswith("https://")
-
-
-class SignIn(Exception):
-    """No live session: the browser is sent to the sign-in page (``_signed_in``)."""
-
-
-def _signed_in(handler):
-    """``handler``, or the way to the sign-in page where a session is needed and missing."""
-    def handle(request: Request) -> Response:
-        try:
-            return handler(request)
-        except SignIn:
-            return see("/console/sign-in")
-    return handle
-
 
 def _place(request: Request, name: str) -> str:
     """Where a page of a listing starts (``name=``): a place an earlier page gave, or ""."""
