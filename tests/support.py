@@ -407,8 +407,8 @@ class Daemon:
             self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.PIPE, start_new_session=self.own_session, cwd=self.cwd)
         if wait:
-            try:
-                wait_for_port(self.port, self.process)
+            try:  # (under a launcher such as valgrind the start is some fifty times slower)
+                wait_for_port(self.port, self.process, timeout=120 if self.launcher else 20)
             except RuntimeError as error:
                 if not self.log:
                     raise

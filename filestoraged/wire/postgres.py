@@ -112,8 +112,10 @@ class Connection:
         termination), so such a connection is not used again."""
         if self._buffer or (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
             return True
+        watch = select.poll()  # (not select(): a busy daemon's descriptors pass 1,024)
         try:
-            return bool(select.select([self._sock], [], [], 0)[0])
+            watch.register(self._sock, select.POLLIN)
+            return bool(watch.poll(0))
         except (OSError, ValueError):  # (closed already)
             return True
 

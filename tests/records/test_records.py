@@ -448,6 +448,10 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
         records = PostgresRecords(self.postgres.address(self.database))
         self.addCleanup(records.close)
         records.create("kv/here", {})
+        with records._connection() as first:
+            pass
+        with records._connection() as again:
+            self.assertIs(again, first)  # one the database did not end is used again, not replaced
         with contextlib.ExitStack() as held:  # three connections in the pool
             for _ in range(3):
                 held.enter_context(records._connection())
