@@ -171,11 +171,8 @@ class PostgresRecords(Records):
                         return new
                 # made by another meanwhile: read again, locked this time
             except ServerError as error:
-                if error.code not in _TRY_AGAIN:
-                    raise
-                if not alone:  # the caller's whole transaction was rolled back: the caller runs it again
-                    raise BackendUnavailable("the records' database: %s; retry" % error.message) from None
-                # its own transaction, rolled back: run again
+                if not (alone and error.code in _TRY_AGAIN):  # (its own transaction, rolled back: run again)
+                    raise _unavailable(error) from None  # (in the caller's: the caller runs it again)
         raise BackendUnavailable("the record %s is changed by too many at once; retry" % key)
 
     @contextmanager
@@ -246,9 +243,7 @@ class PostgresRecords(Records):
         try:
             return connection.query(sql, parameters).rows
         except ServerError as error:
-            if error.code in _TRY_AGAIN or error.code == "57014":  # (57014: the statement timed out)
-                raise BackendUnavailable("the records' database: %s; retry" % error.message) from None
-            raise
+            raise _unavailable(error) from None
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -287,6 +282,15 @@ class PostgresRecords(Records):
             self._lock.notify()
         if connection is not None and broken:
             connection.close()
+
+
+def _unavailable(error: ServerError) -> Exception:
+    """What a statement the database refused raises: a 503 where running it
+    again may succeed (a deadlock, a serialization failure, a statement
+    that timed out), else the refusal itself (a bug, not the client's)."""
+    if error.code in _TRY_AGAIN or error.code == "57014":  # (57014: the statement timed out)
+        return BackendUnavailable("the records' database: %s; retry" % error.message)
+    return error
 
 
 def _version(version: str) -> str:

@@ -495,6 +495,17 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
         # the one that went through did both; nothing of the other is left
         self.assertEqual((self.records.get("kv/a").value["n"], self.records.get("kv/b").value["n"]), (1, 1))
 
+    def test_an_update_kept_waiting_past_the_statement_timeout_is_a_503(self):
+        hurried = PostgresRecords(dataclasses.replace(self.postgres.address(self.database),
+                                                      options="-c statement_timeout=300ms"))
+        self.addCleanup(hurried.close)
+        self.records.create("kv/held", {"n": 0})
+        with self.records.batch():
+            self.records.update("kv/held", lambda value: dict(value, n=1))  # locked until the batch ends
+            with self.assertRaises(BackendUnavailable):
+                hurried.update("kv/held", lambda value: dict(value, n=2))
+        self.assertEqual(self.records.get("kv/held").value["n"], 1)
+
     def terminate_others(self) -> int:
         """The server ends every other connection to this test's database; how many."""
         from filestoraged.wire.postgres import Connection
