@@ -23,11 +23,11 @@ daemons, PostgreSQL, SeaweedFS).
 from __future__ import annotations
 
 import json
-import statistics
-import time
 import os
+import statistics
 import subprocess
 import sys
+import time
 from typing import Dict, List, Tuple
 
 from filestoraged.catalog.keys import Entry, Keys
