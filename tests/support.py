@@ -22,6 +22,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from filestoraged.app import App
 from filestoraged.config import Config
+from filestoraged.records.local import LocalRecords
 from filestoraged.web.server import FileStoreServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +73,17 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def clocked_records(case: unittest.TestCase) -> Tuple[LocalRecords, FakeClock, str]:
+    """Records in a folder of the test's own, on a clock that moves only
+    when told to; the folder (removed after)."""
+    folder = tempfile.mkdtemp(prefix="fsd-test-")
+    case.addCleanup(shutil.rmtree, folder, True)
+    clock = FakeClock()
+    records = LocalRecords(os.path.join(folder, "meta.db"), clock=clock)
+    case.addCleanup(records.close)
+    return records, clock, folder
 
 
 class Reply:

@@ -14,11 +14,15 @@ Records (a bucket is a repository; an object is its oid there):
   record a name: a popular object, the empty one, is named by many keys
   at the cost of one small record each); ``…/<encoded key>,<version id>``:
   an older version of the key does (``versions``).
-- ``s3/due/<when>/<bucket>/<oid>``: look at these bytes then (``records.due``,
-  the index both holds engines sweep by): written when they fall idle, for
+- ``s3/due/<when>/<bucket>/<oid>``: look at these bytes then (``holds.due``):
+  written when they fall idle, for
   ``GRACE`` later, so a sweep reads only bytes that may be ripe, never
   every idle one. (``s3/idle/<bucket>/<oid>``, the form before it, is
   moved into it by the next sweep.)
+
+The blob records, their pins, the claim of a removal and its end are the
+holds engine's (``holds.blobs``, which holds share links' bytes too); the
+rule by which idle bytes go is ``idle_rules``.
 
 An S3 upload pins its bytes before its backend looks whether they are
 stored already (``Backend.put``'s ``hashed``), names them, then lets go; a
@@ -43,13 +47,14 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 from ..base.interprocess import NamedLocks
 from ..errors import BackendUnavailable, Conflict, FileStoreError, NotFound, StillUnderWay
-from ..records.due import PAGE, DueIndex
+from ..holds.blobs import BlobRecords
+from ..holds.due import PAGE
 from ..records.interface import Conflict as RecordConflict, Records
 from ..storage.interface import Backend
 from ..storage.names import repository
 from .idle_rules import CLAIM, LATER, NOTHING, judged
 from .names import decode_key, encode_key
-from .pins import GRACE, PIN_WAIT, RACED, UNDER_WAY, Pin, Pins, blob
+from .pins import BLOBS, GRACE, PIN_WAIT, RACED, UNDER_WAY, Pin, Pins, blob, blob_id
 
 NAMES = "s3/names/"
 DUE = "s3/due/"
@@ -69,8 +74,9 @@ class Claims:
         no write before its key's commit."""
         self.records = records
         self.backend = backend
-        self.pins = Pins(records, written or records, locks)
-        self.index = DueIndex(records, DUE)
+        self.blobs = BlobRecords(records, BLOBS, DUE, SWEEP_TURN, written)
+        self.pins = Pins(self.blobs, locks)
+        self.index = self.blobs.index
         self._stop = threading.Event()
 
     # -- S3 uploads -------------------------------------------------------------
@@ -208,7 +214,7 @@ class Claims:
         many. Without ``wait`` (the timer), only if no daemon swept in the
         last half ``interval``."""
         now = self.records.now()
-        if not wait and not self.records.take_turn(SWEEP_TURN, interval / 2):
+        if not self.blobs.turn_taken(interval, wait):
             return 0
         self._index_old()
         return self.index.sweep(now, lambda what: self._sweep_one(what, now))
@@ -247,13 +253,7 @@ class Claims:
             if self.names(bucket, oid):  # named after all: kept
                 self._change(bucket, oid, lambda value: dict(value, removing=None, by=None, idle=None))
                 return 0, None
-        try:
-            self.backend.delete(repository(bucket), oid)
-            removed = 1
-        except NotFound:
-            removed = 0
-        self.records.delete(blob(bucket, oid))
-        return removed, None
+        return self.blobs.finish(blob_id(bucket, oid), lambda: self.backend.delete(repository(bucket), oid)), None
 
     def close(self) -> None:
         self._stop.set()
@@ -280,15 +280,7 @@ class Claims:
         sweep) if it is still as read (nothing but names, and the
         repository's hold a DELETE lets go of, may hold it: the caller looks
         for names after); False if it changed."""
-        marked = dict(value, data=False, removing=self.records.now(), by=by)
-        try:
-            if record is None:
-                self.records.create(blob(bucket, oid), marked)
-            else:
-                self.records.replace(blob(bucket, oid), marked, record.version)
-            return True
-        except RecordConflict:
-            return False
+        return self.blobs.claim(blob_id(bucket, oid), record, value, data=False, by=by)
 
     def _change(self, bucket: str, oid: str, change: Callable[[dict], Optional[dict]]) -> None:
         self.records.update(blob(bucket, oid), lambda value: None if value is None else change(value))

@@ -12,9 +12,10 @@ version deleted by its id (remembered) is not listed, one kept twice by a
 stop midway is listed once, and a key left with an object but no current
 one has that object current again, as the old code would have made it.
 
-Done once per store, before it serves (``bring_up_to_date``): by the
-daemon, or the parent of its workers, that takes the turn; every other
-daemon over the same records waits for the mark ``s3/format`` it leaves.
+Done once per store, before it serves (``HEADS_FORM``, ``records.once``):
+by the daemon, or the parent of its workers, that takes the turn; every
+other daemon over the same records waits for the mark ``s3/format`` it
+leaves.
 Each key is changed by one swap of its head and a key with a head that
 lists its versions already is left alone, so a conversion that stopped
 midway is run again whole.
@@ -23,12 +24,11 @@ midway is run again whole.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from itertools import groupby
 from typing import Dict, List, Set, Tuple
 
 from ..records.interface import Conflict, Records
+from ..records.once import Conversion
 from .claims import name_record
 from .heads import NULL, Head, is_marker, label
 from .keys import Entry, head_name
@@ -41,38 +41,16 @@ HEADS = 2  # the key records' form: 2, heads
 OLD_VERSIONS = "s3/versions/"
 OLD_FORGOTTEN = "s3/forgotten/"
 TURN = "s3-format"
-TURN_FOR = 600.0  # seconds a conversion under way keeps others waiting before one takes it over
-WAIT_STEP = 0.5  # seconds between looks for the mark while another daemon converts
-SAY_EVERY = 30.0  # seconds between the log lines that say so
 PAGE = 1000
 
 
-def up_to_date(records: Records) -> bool:
-    record = records.get(FORMAT)
-    return record is not None and int(record.value.get("keys", 0)) >= HEADS
+def _converted(records: Records) -> None:
+    converted = convert(records)
+    if converted:
+        log.info("the S3 keys of this store now keep their versions in their heads: %d keys converted", converted)
 
 
-def bring_up_to_date(records: Records) -> None:
-    """Convert the store's keys to heads if nobody has (see the module);
-    returns once they are."""
-    waited = threading.Event()
-    said = time.monotonic() - SAY_EVERY  # the first wait is said at once
-    while not up_to_date(records):
-        if records.take_turn(TURN, TURN_FOR):
-            converted = convert(records)
-            if converted:
-                log.info("the S3 keys of this store now keep their versions in their heads: %d keys converted",
-                         converted)
-            try:
-                records.create(FORMAT, {"keys": HEADS})
-            except Conflict:
-                pass  # another daemon that took the turn over finished too
-            records.delete(TURN)  # done: the turn is nobody's
-            return
-        if time.monotonic() - said > SAY_EVERY:
-            log.info("waiting for another daemon to convert this store's S3 keys")
-            said = time.monotonic()
-        waited.wait(WAIT_STEP)
+HEADS_FORM = Conversion(FORMAT, "keys", HEADS, TURN, _converted, "S3 keys")
 
 
 def convert(records: Records) -> int:

@@ -16,22 +16,22 @@ wins):
   upload, to mark them the repository's after; a second S3 upload, to find
   them S3's).
 - Otherwise (``--records s3``): the pin is written in the blob's record
-  (``pins``, ``{pin: when}``) and taken out after, through records that
-  commit without an fsync of their own; a removal's compare-and-swap fails
-  while a live pin is there. A pin older than ``GRACE`` has lapsed.
+  (``holds.blobs``, the engine share links' bytes are held by too) and
+  taken out after, through records that commit without an fsync of their
+  own; a removal's compare-and-swap fails while a live pin is there. A pin
+  older than ``GRACE`` has lapsed.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, Optional
 
 from ..base.interprocess import AlsoHeld, Held, NamedLocks
-from ..errors import BackendUnavailable
-from ..records.interface import Conflict as RecordConflict, Records
+from ..holds.blobs import BlobRecords, live, waiting
+from ..records.interface import Conflict as RecordConflict
 
 BLOBS = "s3/blobs/"
 GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
@@ -41,7 +41,6 @@ TRACKING = "tracking:"  # where pins are locks: the lock an upload holds while i
 RACED = "the object was removed while it was being uploaded; send it again"
 UNDER_WAY = "an upload of these bytes is under way; retry"
 
-Change = Callable[[Optional[dict]], Optional[dict]]
 
 
 class Pin:
@@ -66,14 +65,14 @@ class Pin:
 
 
 class Pins:
-    def __init__(self, records: Records, written: Records, locks: Optional[NamedLocks]) -> None:
-        """``records``: the blob records; ``written``: where pins are
-        written when there are no ``locks`` (records that commit without an
-        fsync: a pin only matters while its upload is unanswered and lapses
-        after ``GRACE`` anyway, so a power cut that loses one loses nothing,
-        and a later durable commit carries it to the disk all the same)."""
-        self.records = records
-        self.written = written
+    def __init__(self, blobs: BlobRecords, locks: Optional[NamedLocks]) -> None:
+        """``blobs``: the blob records, whose pins are written when there
+        are no ``locks`` in records that commit without an fsync (a pin
+        only matters while its upload is unanswered and lapses after
+        ``GRACE`` anyway, so a power cut that loses one loses nothing, and a
+        later durable commit carries it to the disk all the same)."""
+        self.blobs = blobs
+        self.records = blobs.records
         self.locks = locks
         self._stop = threading.Event()
 
@@ -81,15 +80,8 @@ class Pins:
         """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
         (or another upload's tracking of them) to end; True if S3 tracked
         them before."""
-        deadline = time.monotonic() + PIN_WAIT
         take = self._hold if self.locks is not None else self._write
-        while True:
-            known = take(bucket, oid, pin)
-            if known is not None:
-                return known
-            if time.monotonic() >= deadline:
-                raise BackendUnavailable(pin.busy)
-            self._stop.wait(0.05)
+        return waiting(lambda: take(bucket, oid, pin), PIN_WAIT, self._stop, lambda: pin.busy)
 
     def stored(self, pin: Pin, created: bool) -> None:
         """The upload stored its bytes (``created``: they were new): bytes it
@@ -111,8 +103,10 @@ class Pins:
             return
         if pin.tracking is not None:  # tracked from this commit on (see ``_hold``)
             self._track(pin, data=not pin.created)
+        elif pin.held is None:
+            self.blobs.unpin(blob_id(pin.bucket, pin.oid), pin.name, self.records)
         else:
-            self.records.update(blob(pin.bucket, pin.oid), _without(pin.name) if pin.held is None else _named)
+            self.records.update(blob(pin.bucket, pin.oid), _named)
 
     def end(self, pin: Pin, settle: Callable[[str, str], None]) -> None:
         """The upload's end, named or not: where no key came to name the
@@ -121,7 +115,7 @@ class Pins:
         if pin.held is not None:
             self._let_go(pin, settle)
         elif pin.oid is not None and not pin.released:
-            self.written.update(blob(pin.bucket, pin.oid), _without(pin.name))
+            self.blobs.unpin(blob_id(pin.bucket, pin.oid), pin.name)
             settle(pin.bucket, pin.oid)
 
     @contextmanager
@@ -146,8 +140,7 @@ class Pins:
 
     def live(self, value: dict) -> dict:
         """The pins of a blob record that have not lapsed."""
-        now = self.records.now()
-        return {pin: at for pin, at in value.get("pins", {}).items() if now - at < GRACE}
+        return live(value.get("pins", {}), self.records.now(), GRACE)
 
     def close(self) -> None:
         self._stop.set()
@@ -178,17 +171,7 @@ class Pins:
         """The pin written in the blob's record (None while a removal is
         under way); whether S3 tracked the bytes before."""
         pin.name = pin.name or "pin-" + secrets.token_hex(8)
-        known: List[bool] = [False]
-
-        def add(value: Optional[dict]) -> Optional[dict]:
-            known[0] = value is not None
-            value = dict(value or {"data": False})
-            if value.get("removing") is not None:
-                return None
-            pins = dict(self.live(value), **{pin.name: self.records.now()})
-            return dict(value, pins=pins, idle=None)
-
-        return known[0] if self.written.update(blob(bucket, oid), add) is not None else None
+        return self.blobs.try_pin(blob_id(bucket, oid), pin.name, lapse=GRACE)
 
     def _track(self, pin: Pin, data: bool) -> None:
         """Where pins are locks, S3 tracks the bytes it did not (``data``:
@@ -221,17 +204,12 @@ class Pins:
 
 def blob(bucket: str, oid: str) -> str:
     """The blob record's name: what holds the bytes besides keys."""
-    return "%s%s/%s" % (BLOBS, bucket, oid)
+    return BLOBS + blob_id(bucket, oid)
 
 
-def _without(name: str) -> Change:
-    """The change that takes the pin ``name`` out of a blob's record."""
-    def drop(value: Optional[dict]) -> Optional[dict]:
-        if value is None or name not in value.get("pins", {}):
-            return None
-        return dict(value, pins={held: at for held, at in value["pins"].items() if held != name})
-
-    return drop
+def blob_id(bucket: str, oid: str) -> str:
+    """The bytes' name among the S3 API's blob records."""
+    return "%s/%s" % (bucket, oid)
 
 
 def _named(value: Optional[dict]) -> Optional[dict]:

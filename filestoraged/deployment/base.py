@@ -13,12 +13,18 @@ from typing import Callable, List, Optional, Set, Tuple
 
 from ..base.interprocess import NamedLocks
 from ..catalog.keys_check import KeysReport
-from ..catalog.old_versions import bring_up_to_date
+from ..catalog.old_versions import HEADS_FORM
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
+from ..sharing.old_blobs import BLOBS_FORM
 from ..storage.disk import indexing, quota
 from ..storage.disk.files import sweep_unfinished
 from ..web import admission
+
+
+# The forms of record families this code converts a store made before to
+# (``records.once``), in order.
+FORMS = (HEADS_FORM, BLOBS_FORM)
 
 
 class Deployment(abc.ABC):
@@ -70,18 +76,19 @@ class Deployment(abc.ABC):
 
     def begin(self, records: Records, worker: Optional[int]) -> None:
         """A serving process starts with ``records`` (``worker``: its slot
-        among workers; None: the daemon alone): a store made before key
-        heads is brought to them first (``catalog.old_versions``; by one
+        among workers; None: the daemon alone): a store made by an earlier
+        version is brought to this code's forms first (``FORMS``; by one
         daemon, the others wait)."""
-        bring_up_to_date(records)
+        for form in FORMS:
+            form.run(records)
 
-    def keys_up_to_date(self) -> bool:
-        """Whether the store's S3 keys are in this code's form: where they
-        are not, the parent of workers upgraded in place stops every old
-        worker before its own start. True where the records are shared
+    def forms_behind(self) -> List[str]:
+        """What of the store is not in this code's form (``FORMS``): where
+        something is, the parent of workers upgraded in place stops every
+        old worker before its own start. None where the records are shared
         beyond this machine: there every daemon stops before an upgrade
         that converts them (docs/operations.md)."""
-        return True
+        return []
 
     def give_back_holds(self, pid: Optional[int]) -> None:
         """Share-link reservations of the process ``pid`` (None: of every

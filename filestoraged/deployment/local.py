@@ -8,7 +8,6 @@ import os
 from typing import List, Optional, Set, Tuple
 
 from ..catalog.keys_check import KeysReport, check_keys
-from ..catalog.old_versions import bring_up_to_date, up_to_date
 from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
@@ -17,7 +16,7 @@ from ..base.interprocess import NamedLocks, run_dir
 from ..records.local import LocalRecords
 from ..sharing.fsck import check_links
 from ..sharing.sweep import give_back
-from .base import Deployment
+from .base import FORMS, Deployment
 
 META_DB = "meta.db"
 
@@ -64,14 +63,15 @@ class OneMachine(Deployment):
         self._move_kv_tables()
         records = LocalRecords(self.meta_db)
         try:
-            bring_up_to_date(records)
+            for form in FORMS:
+                form.run(records)
         finally:
             records.close()
 
-    def keys_up_to_date(self) -> bool:
+    def forms_behind(self) -> List[str]:
         records = LocalRecords(self.meta_db)
         try:
-            return up_to_date(records)
+            return [form.what for form in FORMS if not form.done(records)]
         finally:
             records.close()
 

@@ -8,9 +8,10 @@ Three kinds of record:
 - ``links/<id>``: the link and ``holds``, the reservations of transfers in
   flight, ``{hold id: lease end}``; a hold id begins with its holder (the
   worker's pid on one machine), so a dead worker's can be given back.
-- ``share-blobs/<oid>``: who may need a blob: ``refs`` (link id, or an
-  upload's pin, -> when it was named), ``idle_since`` (when a sweep first
-  found it unnamed) and ``removing`` (a sweep is deleting it).
+- ``share-blobs/<oid>``: who may need a blob (``holds.blobs``): ``pins``
+  (link id, or an upload's pin, -> when it was pinned), ``idle`` (when a
+  sweep first found it unpinned) and ``removing`` (since when a sweep is
+  deleting it).
 - ``share-sweep``: when the last timed sweep began, so that the daemons
   (or workers) take turns instead of all sweeping every interval.
 

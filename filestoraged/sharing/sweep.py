@@ -3,23 +3,25 @@ the blobs no live link needs and forgets links dead for
 ``TOMBSTONE_SECONDS``; uploads pin their blobs; ``give_back`` returns the
 reservations of a worker that died.
 
-A blob's record (``share-blobs/<oid>``) names every link made for it, and
-when the sweep first saw it named by none (``idle_since``). The sweep
-removes a blob only once a compare-and-swap set ``removing`` on that record
-while every link it names was dead or never came for ``ORPHAN_GRACE``;
-making a link, and an upload's pin before its backend looks for its bytes,
-name it there first (a compare-and-swap too), so one of the two wins and a
-link never points at a removed blob.
-A sweep that died midway is finished by the next (``removing`` stays set).
+A blob's record (``share-blobs/<oid>``, kept by the holds engine,
+``holds.blobs``, as the S3 API's bytes are) pins it for every link made
+for it and every upload of its bytes under way, and says when the sweep
+first saw it pinned by none (``idle``). The sweep removes a blob only once
+a compare-and-swap claimed its removal (``removing``) while every link it
+names was dead or never came for ``ORPHAN_GRACE``; making a link, and an
+upload's pin before its backend looks for its bytes, pin it there first (a
+compare-and-swap too), so one of the two wins and a link never points at a
+removed blob. A sweep that died midway is finished by the next
+(``removing`` stays set).
 The daemons (or workers) take turns: ``share-sweep`` holds when the last
 timed one began.
 
 A sweep reads only what is due, never every link: ``share-due/<when>/
-<blob|link>/<id>`` (``records.due``, the index both holds engines sweep
-by) says when to look at a blob (a link's expiry, an upload's pin running
-out of grace) or at a link (its 30 days as a dead link are over). Written
-before the link or the pin they are for; deleted once looked at (a blob
-not ripe yet gets an entry for when it will be). ``share-holds/<link id>`` names the links that
+<blob|link>/<id>`` (``holds.due``) says when to look at a blob (a link's
+expiry, an upload's pin running out of grace) or at a link (its 30 days
+as a dead link are over). Written before the link or the pin they are
+for; deleted once looked at (a blob not ripe yet gets an entry for when
+it will be). ``share-holds/<link id>`` names the links that
 may hold reservations, so that giving back a dead worker's reads those
 only. A store made before these indexes has them made once, by the first
 sweep (``share-due-ready`` then says so); blob bytes that no record names
@@ -30,11 +32,11 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from typing import Callable, Dict, Optional, Tuple
 
-from ..errors import BackendUnavailable, FileStoreError, NotFound
-from ..records.due import PAGE, DueIndex
+from ..errors import FileStoreError
+from ..holds.blobs import BlobRecords
+from ..holds.due import PAGE
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend
 from ..storage.names import SHARES
@@ -85,7 +87,8 @@ class LinkSweep:
         self.records = records
         self.backend = backend
         self.passwords = passwords
-        self.index = DueIndex(records, DUE)
+        self.blobs = BlobRecords(records, BLOBS, DUE, SWEEP_TURN)
+        self.index = self.blobs.index
         self._lock = threading.Lock()
         if records.get(DUE_READY) is None and next(records.keys(LINKS, limit=1), None) is None:
             self._ready(records.now())  # a new store: its links are all indexed as they are made
@@ -97,38 +100,23 @@ class LinkSweep:
         if not self._lock.acquire(wait):
             return 0
         try:
-            if not wait and not self.records.take_turn(SWEEP_TURN, interval / 2):
+            if not self.blobs.turn_taken(interval, wait):
                 return 0
             return self._sweep()
         finally:
             self._lock.release()
 
     def name(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0,
-             also: Callable[[], None] = lambda: None) -> str:
-        """Name ``ref`` (a link about to be written, or an upload's pin) in
-        the blob's record, which keeps the blob (``ORPHAN_GRACE`` until the
-        link exists); while a sweep is removing it, wait up to ``wait``
-        seconds for the removal to end (an upload's bytes are then stored
-        afresh), then ``BackendUnavailable`` (``stop``: wait no more).
-        ``also``: written with the name, in one transaction where the
-        records have them (its due entries: one fsync, not two)."""
-        deadline = time.monotonic() + wait
-        while True:
-            now = self.records.now()
-
-            def name_it(value: Optional[dict], now: float = now) -> Optional[dict]:
-                value = value or {"refs": {}}
-                if value.get("removing"):
-                    return None
-                return dict(value, refs=dict(value.get("refs", {}), **{ref: now}), idle_since=None)
-
-            with self.records.batch():
-                if self.records.update(BLOBS + oid, name_it) is not None:
-                    also()
-                    return ref
-            if time.monotonic() >= deadline:
-                raise BackendUnavailable(RACED)
-            stop.wait(0.05)  # a removal is two requests to the store
+             also: Optional[Callable[[], None]] = None) -> str:
+        """Pin the blob for ``ref`` (a link about to be written, or an
+        upload), which keeps it (``ORPHAN_GRACE`` until the link exists);
+        while a sweep is removing it, wait up to ``wait`` seconds for the
+        removal to end (an upload's bytes are then stored afresh), then
+        ``BackendUnavailable`` (``stop``: wait no more). ``also``: written
+        with the pin, in one transaction where the records have them (its
+        due entries: one fsync, not two)."""
+        self.blobs.pin(oid, ref, wait, stop, RACED, also)
+        return ref
 
     def pin(self, oid: str, stop: threading.Event) -> str:
         """Pin the blob for an upload, before its backend looks for the
@@ -157,12 +145,7 @@ class LinkSweep:
                 pass
 
     def unpin(self, oid: str, pin: str) -> None:
-        def drop(value: Optional[dict]) -> Optional[dict]:
-            if value is None or pin not in value.get("refs", {}):
-                return None
-            return dict(value, refs={ref: at for ref, at in value["refs"].items() if ref != pin})
-
-        self.records.update(BLOBS + oid, drop)
+        self.blobs.unpin(oid, pin)
 
     def _sweep(self) -> int:
         """What is due, a page at a time: blobs whose links expired or whose
@@ -253,35 +236,29 @@ class LinkSweep:
         came (a pin or a link not made yet) for ``ORPHAN_GRACE``: 1 if
         removed, and else when it may be (None: a live link needs it, and
         that link's expiry is due already). Reads only those links."""
-        record = self.records.get(BLOBS + oid)
-        value = record.value if record is not None else {"refs": {}}
+        record = self.blobs.get(oid)
+        value = record.value if record is not None else {}
         if not value.get("removing"):  # else a sweep died removing it: finish the work
-            ripe_at, idle_since = self._ripe_at(value, now)
+            ripe_at, idle = self._ripe_at(value, now)
             if ripe_at is None or now < ripe_at:
-                if idle_since is not None and value.get("idle_since") is None:
-                    self._write_blob(oid, record, dict(value, idle_since=idle_since))
+                if idle is not None and value.get("idle") is None:
+                    self.blobs.swap(oid, record, dict(value, idle=idle))
                 return 0, ripe_at
-            if not self._write_blob(oid, record, dict(value, removing=True)):
-                return 0, now  # named by a new link meanwhile: look again
-        try:
-            self.backend.delete(SHARES, oid)
-            removed = 1
-        except NotFound:
-            removed = 0
-        self.records.delete(BLOBS + oid)
-        return removed, None
+            if not self.blobs.claim(oid, record, value):
+                return 0, now  # pinned by a new link meanwhile: look again
+        return self.blobs.finish(oid, lambda: self.backend.delete(SHARES, oid)), None
 
     def _ripe_at(self, value: dict, now: float) -> Tuple[Optional[float], Optional[float]]:
         """When the blob may go (None: a live link needs it), and when it
-        was first seen unnamed (for an orphan). Reads the links the record
+        was first seen unpinned (for an orphan). Reads the links the record
         names, up to the first that is alive; a dead link whose transfers
         still run makes it ripe when their leases end, at the latest."""
-        refs = value.get("refs", {})
-        if not refs:
-            idle_since = value.get("idle_since") or now
-            return idle_since + ORPHAN_GRACE, idle_since
+        pins = value.get("pins", {})
+        if not pins:
+            idle = value.get("idle") or now
+            return idle + ORPHAN_GRACE, idle
         ripe_at = 0.0
-        for link_id, named_at in refs.items():
+        for link_id, named_at in pins.items():
             record = self.records.get(LINKS + link_id)
             if record is None:  # not made yet, or never made (its upload failed)
                 ripe_at = max(ripe_at, named_at + ORPHAN_GRACE)
@@ -294,18 +271,6 @@ class LinkSweep:
             else:
                 ripe_at = max(ripe_at, _died_at(record.value))
         return ripe_at, None
-
-    def _write_blob(self, oid: str, record, value: dict) -> bool:
-        """Swap the blob's record (``record``, None: none yet) for ``value``;
-        False if it changed since it was read."""
-        try:
-            if record is None:
-                self.records.create(BLOBS + oid, value)
-            else:
-                self.records.replace(BLOBS + oid, value, record.version)
-            return True
-        except Conflict:
-            return False
 
 
 def give_back(records: Records, holder: Optional[str] = None) -> int:

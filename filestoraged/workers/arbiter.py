@@ -292,11 +292,13 @@ class Arbiter:
             child = Child(pid, slot, pipe, ready=True, retiring=bool(retiring))
             self.children[pid] = child
             self._selector.register(pipe, selectors.EVENT_READ, child)
-        if not deployment_for(self.config).keys_up_to_date():
-            # Old workers would write keys in the form being converted: all
-            # of them stop first (connections wait in the socket's backlog).
-            log.info("upgraded in place from filestoraged %s: its S3 keys change form, so its %d workers stop "
-                     "before the new ones start", handover.was, len(self.children))
+        behind = deployment_for(self.config).forms_behind()
+        if behind:
+            # Old workers would read and write records in the form being
+            # converted: all of them stop first (connections wait in the
+            # socket's backlog).
+            log.info("upgraded in place from filestoraged %s: its %s change form, so its %d workers stop "
+                     "before the new ones start", handover.was, " and ".join(behind), len(self.children))
             for child in list(self.children.values()):
                 self._retire(child)
             self._converting = True

@@ -21,6 +21,7 @@ from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
 from filestoraged.config import Config
+from filestoraged.records.local import LocalRecords
 
 from ..s3api_support import REGION, S3ApiCase, boto3_or_skip
 from ..support import ROOT
@@ -159,6 +160,16 @@ class OldStoreTests(OldStoreCase):
         finished = self.request("GET", place, headers=dict(tus, Accept="application/json")).json()
         fetched = self.request("GET", urlsplit(finished["url"]).path, headers=self.bearer)
         self.assertEqual(fetched.body, b"first ten.then ten..")
+
+
+    def test_its_share_link_holds_its_bytes_in_the_holds_engines_form(self):
+        records = LocalRecords(os.path.join(self.data_dir, "meta.db"))
+        self.addCleanup(records.close)
+        links = [name.rpartition("/")[2] for name in records.keys("links/")]
+        blobs = [record.value for _, record in records.items("share-blobs/")]
+        self.assertEqual(len(links), 1)
+        self.assertEqual([sorted(value) for value in blobs], [["idle", "pins"]])
+        self.assertEqual(list(blobs[0]["pins"]), links)
 
 
 class OldStoreCheckTests(unittest.TestCase):

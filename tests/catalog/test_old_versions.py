@@ -19,7 +19,7 @@ from filestoraged.catalog.claims import Claims, name_record
 from filestoraged.catalog.keys import Entry, Keys, head_name
 from filestoraged.catalog.keyspace import Keyspace
 from filestoraged.catalog.names import encode_key
-from filestoraged.catalog.old_versions import FORMAT, bring_up_to_date, convert, up_to_date
+from filestoraged.catalog.old_versions import FORMAT, HEADS_FORM, convert
 from filestoraged.catalog.versions import Versions
 from filestoraged.records.bucket import BucketRecords
 from filestoraged.records.interface import Records
@@ -79,9 +79,9 @@ class ConvertCase:
         self.old_version("forgot", entry("f1", V1))  # deleted by its id, kept again by a lost race
         self.records.create("s3/forgotten/b/%s,%s" % (encode_key("forgot"), V1), {"at": 1.0})
         self.old_current("unversioned", entry("u"))
-        self.assertFalse(up_to_date(self.records))
-        bring_up_to_date(self.records)
-        self.assertTrue(up_to_date(self.records))
+        self.assertFalse(HEADS_FORM.done(self.records))
+        HEADS_FORM.run(self.records)
+        self.assertTrue(HEADS_FORM.done(self.records))
         self.assertEqual(self.listed("plain"), [("current", "oid-p2"), (V1, "oid-p1")])
         self.assertEqual(self.listed("deleted"), [(V3, "marker"), (V2, "oid-d2")])
         self.assertIsNone(self.keyspace.get("b", "deleted"))
@@ -115,7 +115,7 @@ class ConvertCase:
 
         def second():
             try:
-                bring_up_to_date(self.records)
+                HEADS_FORM.run(self.records)
                 waited.set()
             except BaseException as error:  # reported below
                 failures.append(error)

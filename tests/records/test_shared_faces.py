@@ -394,8 +394,8 @@ class SharedLinksTests(DaemonsCase):
             self.assertIsNone(threads.results[0])
             self.backend.delete(SHARES, oid)
             self.records[1].delete(BLOBS + oid)
-        refs = self.records[2].get(BLOBS + oid).value["refs"]
-        self.assertEqual(list(refs), [threads.results[0]])
+        pins = self.records[2].get(BLOBS + oid).value["pins"]
+        self.assertEqual(list(pins), [threads.results[0]])
 
     def test_a_sweeps_memory_does_not_grow_with_the_links_kept_dead(self):
         """Used-up links are kept ``TOMBSTONE_SECONDS`` (410, not 404), so

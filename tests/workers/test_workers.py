@@ -491,7 +491,7 @@ class UpgradeInPlaceTests(unittest.TestCase):
         from filestoraged.catalog.heads import Head
         from filestoraged.catalog.keys import Entry, head_name
         from filestoraged.catalog.names import encode_key
-        from filestoraged.catalog.old_versions import FORMAT, up_to_date
+        from filestoraged.catalog.old_versions import FORMAT, HEADS_FORM
         from filestoraged.records.local import LocalRecords
 
         answered = set()
@@ -517,7 +517,7 @@ class UpgradeInPlaceTests(unittest.TestCase):
         outcomes = self.upgraded_while(lambda client, number: self.versions(1) and 200, clients=1, flow=5)
         self.assertEqual(outcomes.failed, [])
         self.assertIn("its S3 keys change form, so its 2 workers stop before the new ones start", self.said())
-        self.assertTrue(up_to_date(records))
+        self.assertTrue(HEADS_FORM.done(records))
         head = Head.of(records.get(head_name("b", "k")).value)
         self.assertEqual((head.current, [item["id"] for item in head.older]), (None, [newest, older]))
         self.assertEqual(self.daemon.stop(), 0)

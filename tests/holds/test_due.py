@@ -1,4 +1,4 @@
-"""The due index (``records.due``): entries sort by time, a sweep reads up
+"""The due index (``holds.due``): entries sort by time, a sweep reads up
 to now only, each entry deleted once looked at, one whose look failed kept
 for the next sweep."""
 
@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import unittest
 
-from filestoraged.records.due import FIRST_PAGE, DueIndex
+from filestoraged.holds.due import FIRST_PAGE, DueIndex
 from filestoraged.records.local import LocalRecords
 
 

@@ -7,9 +7,9 @@ An entry is ``<prefix><when>/<what>`` with ``when`` in whole seconds
 It is written before the change it is for (a record that may then be
 acted on at ``when``), read from the start up to now a page at a time,
 and deleted once looked at; an entry for something that changed since is
-looked at and finds nothing to do. The one index both holds engines sweep
-by (the S3 API's bytes, ``catalog.claims``; share links' blobs and links,
-``sharing.sweep``).
+looked at and finds nothing to do. The index the holds engine's sweeps
+read (``holds.blobs``: the S3 API's bytes, ``catalog.claims``; share
+links' blobs and links, ``sharing.sweep``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator, Tuple
 
-from .interface import Conflict, Records
+from ..records.interface import Conflict, Records
 
 PAGE = 500  # entries read at a time, once a sweep finds them due
 FIRST_PAGE = 8  # entries a sweep reads first (most sweeps find none due)
