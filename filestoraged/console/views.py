@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from ..base.timestamps import time_element
-from ..lfs.locks import Lock
+from ..lfs.locks import LfsLock
 from ..pages import COPY_SCRIPT, page, size_text
 from ..sharing.rules import Link
 from ..web.messages import TextResponse
@@ -113,7 +113,7 @@ def objects(title: str, name: str, rows: Sequence[Tuple[str, int]], next_page: O
     return frame(title, '<h1>%s</h1><div class="card">%s%s</div>%s' % (escape(title), table, more, locks), who)
 
 
-def locks_card(repo: str, locks: Sequence[Lock], next_page: Optional[str], may_unlock) -> str:
+def locks_card(repo: str, locks: Sequence[LfsLock], next_page: Optional[str], may_unlock) -> str:
     """A repository's Git LFS locks: path, owner, since when; **Unlock** on
     those ``may_unlock(lock)`` allows (the owner's own, or any for a token
     that may delete in the repository, as ``git lfs unlock --force``)."""

@@ -39,7 +39,7 @@ def lock_path(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Lock:
+class LfsLock:
     id: str
     path: str
     locked_at: float
@@ -52,7 +52,7 @@ class Lock:
 class LockExists(Exception):
     """The path is locked already (``lock``: by whom)."""
 
-    def __init__(self, lock: Lock) -> None:
+    def __init__(self, lock: LfsLock) -> None:
         super().__init__("%s is locked by %s" % (lock.path, lock.owner))
         self.lock = lock
 
@@ -61,26 +61,26 @@ class LockStore:
     def __init__(self, records: Records) -> None:
         self.records = records
 
-    def create(self, repo: str, path: str, owner: str) -> Lock:
+    def create(self, repo: str, path: str, owner: str) -> LfsLock:
         """Lock ``path`` for ``owner``; ``LockExists`` if anyone holds it."""
         key = _key(repo, path)
-        lock = Lock(key[-_KEY_DIGITS:] + secrets.token_hex(4), path, self.records.now(), owner)
+        lock = LfsLock(key[-_KEY_DIGITS:] + secrets.token_hex(4), path, self.records.now(), owner)
         try:
             self.records.create(key, {"id": lock.id, "path": path, "at": lock.locked_at, "owner": owner})
         except Conflict:
             held = self._read(key)
             if held is None:  # unlocked in between: the caller may ask again
-                raise LockExists(Lock("", path, lock.locked_at, "someone who just let go")) from None
+                raise LockExists(LfsLock("", path, lock.locked_at, "someone who just let go")) from None
             raise LockExists(held) from None
         return lock
 
-    def find(self, repo: str, lock_id: str) -> Lock:
+    def find(self, repo: str, lock_id: str) -> LfsLock:
         lock = self._read(PREFIX + repo + "/" + lock_id[:_KEY_DIGITS]) if _is_id(lock_id) else None
         if lock is None or lock.id != lock_id:
             raise NotFound("no lock %s" % lock_id[:60])
         return lock
 
-    def unlock(self, repo: str, lock_id: str, owner: str, force: bool) -> Lock:
+    def unlock(self, repo: str, lock_id: str, owner: str, force: bool) -> LfsLock:
         """Remove a lock; ``Forbidden`` for another's lock without ``force``."""
         lock = self.find(repo, lock_id)
         if lock.owner != owner and not force:
@@ -95,7 +95,7 @@ class LockStore:
         return lock
 
     def listing(self, repo: str, path: Optional[str] = None, lock_id: Optional[str] = None,
-                cursor: str = "", limit: int = 100) -> Tuple[List[Lock], Optional[str]]:
+                cursor: str = "", limit: int = 100) -> Tuple[List[LfsLock], Optional[str]]:
         """Locks in key order after ``cursor``, at most ``limit``; the next cursor."""
         if path is not None:
             found = self._read(_key(repo, path))
@@ -105,7 +105,7 @@ class LockStore:
                 return [self.find(repo, lock_id)], None
             except NotFound:
                 return [], None
-        locks: List[Lock] = []
+        locks: List[LfsLock] = []
         for key in self._keys(repo, cursor):
             lock = self._read(key)
             if lock is None:
@@ -121,12 +121,12 @@ class LockStore:
             if key[len(prefix):] > cursor:
                 yield key
 
-    def _read(self, key: str) -> Optional[Lock]:
+    def _read(self, key: str) -> Optional[LfsLock]:
         record = self.records.get(key)
         if record is None:
             return None
         value = record.value
-        return Lock(str(value["id"]), str(value["path"]), float(value["at"]), str(value["owner"]))
+        return LfsLock(str(value["id"]), str(value["path"]), float(value["at"]), str(value["owner"]))
 
 
 def _key(repo: str, path: str) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from ...errors import Locked, PreconditionFailed
-from .locks import Lock, Locks, parse_if, submitted
+from .locks import DavLock, Locks, parse_if, submitted
 
 # A resource's ETag (quoted) by (bucket, path); None where nothing is there.
 EtagOf = Callable[[str, str], Optional[str]]
@@ -42,7 +42,7 @@ class Guard:
         where = resource if resource is not None else (changed[0] if changed else "")
         if judge and lists and not any(self._holds(bucket, where, tag, conditions) for tag, conditions in lists):
             raise PreconditionFailed(message="the If header's conditions do not hold")
-        guarding: List[Lock] = []
+        guarding: List[DavLock] = []
         for path in changed:
             guarding += [lock for lock in self.locks.above(bucket, path) if lock.covers(path)]
         for collection in members_of:

@@ -10,7 +10,7 @@ from ...errors import BadRequest, Conflict, Forbidden, Locked, NotFound, Precond
 from ...records.interface import Records
 from ...web.messages import EmptyResponse, Request, Response, TextResponse
 from .guard import EtagOf, Guard
-from .locks import Lock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, token_of
+from .locks import DavLock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, token_of
 from .props import (LOCKDISCOVERY, MAX_BODY, NO_LOCKS, SUPPORTED_LOCK, SUPPORTEDLOCK, XML_TYPE, href, lock_answer,
                     lock_discovery, parse)
 from .paths import creatable, folder_of, parent_of
@@ -29,18 +29,18 @@ class Locking:
         self.guard.check(request.headers.get("If"), request.grant.holder(), bucket, changed, members_of, trees,
                          judge, resource)
 
-    def covering(self, bucket: str, prefix: str) -> Callable[[str], List[Lock]]:
+    def covering(self, bucket: str, prefix: str) -> Callable[[str], List[DavLock]]:
         """The locks that cover ``prefix`` and, where it is a collection, each
         of its members: read once for a listing, not once a member."""
         inherited = [lock for lock in self.locks.above(bucket, prefix) if lock.covers(prefix)]
-        rooted: Dict[str, List[Lock]] = {}
+        rooted: Dict[str, List[DavLock]] = {}
         if prefix.endswith("/") or not prefix:
             for lock in self.locks.below(bucket, prefix):
                 rooted.setdefault(lock.root, []).append(lock)
         deep = [lock for lock in inherited if lock.depth == "infinity"]
         return lambda path: (inherited if path == prefix else deep) + rooted.get(path, [])
 
-    def live(self, bucket: str, locks: List[Lock]) -> Dict[str, str]:
+    def live(self, bucket: str, locks: List[DavLock]) -> Dict[str, str]:
         """``supportedlock`` and ``lockdiscovery`` of a resource ``locks`` cover."""
         if not locks:
             return {SUPPORTEDLOCK: SUPPORTED_LOCK, LOCKDISCOVERY: NO_LOCKS}
@@ -87,7 +87,7 @@ class Locking:
             held += list(self.locks.below(bucket, root))
         if any(lock.scope == "exclusive" or scope == "exclusive" for lock in held):
             raise Locked("%s is locked already" % (root or "the bucket"))
-        lock = Lock(new_token(), root, scope, depth, owner, holder, self.records.now() + seconds)
+        lock = DavLock(new_token(), root, scope, depth, owner, holder, self.records.now() + seconds)
         self.locks.take(bucket, lock)
         return self._answer(status, bucket, lock)
 
@@ -105,7 +105,7 @@ class Locking:
         self.locks.release(bucket, found)
         return EmptyResponse(204)
 
-    def _answer(self, status: int, bucket: str, lock: Lock) -> Response:
+    def _answer(self, status: int, bucket: str, lock: DavLock) -> Response:
         discovery = lock_discovery([(lock, self._root(bucket, lock.root))], self.records.now())
         return TextResponse(status, lock_answer(discovery).decode("utf-8"), content_type=XML_TYPE,
                             headers={"Lock-Token": "<%s>" % lock.token})

@@ -40,7 +40,7 @@ _SECOND = re.compile(r"second-(\d{1,10})$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class Lock:
+class DavLock:
     token: str
     root: str  # the path it is rooted at ("" the bucket's root, a collection ends "/")
     scope: str  # "exclusive" or "shared"
@@ -105,7 +105,7 @@ class Locks:
     def _name(self, bucket: str, path: str) -> str:
         return "%s%s/%s" % (LOCKS, bucket, encode_key(path) if path else ROOT)
 
-    def at(self, bucket: str, path: str) -> List[Lock]:
+    def at(self, bucket: str, path: str) -> List[DavLock]:
         """The live locks rooted at ``path``."""
         record = self.records.get(self._name(bucket, path))
         if record is None:
@@ -114,7 +114,7 @@ class Locks:
         return [_lock(token, path, value) for token, value in record.value.get("locks", {}).items()
                 if float(value["until"]) > now]
 
-    def above(self, bucket: str, path: str) -> List[Lock]:
+    def above(self, bucket: str, path: str) -> List[DavLock]:
         """The live locks rooted at ``path`` or at a collection it is in."""
         found = self.at(bucket, path)
         parts = path.rstrip("/").split("/") if path else []
@@ -122,7 +122,7 @@ class Locks:
             found += self.at(bucket, "".join(part + "/" for part in parts[:cut]))
         return found
 
-    def below(self, bucket: str, prefix: str) -> Iterator[Lock]:
+    def below(self, bucket: str, prefix: str) -> Iterator[DavLock]:
         """The live locks rooted strictly under the collection ``prefix``."""
         base = "%s%s/" % (LOCKS, bucket)
         shared = encode_key(prefix)[:len(prefix.encode("utf-8")) * 8 // 6] if prefix else ""
@@ -131,11 +131,11 @@ class Locks:
             if path.startswith(prefix) and path != prefix:
                 yield from self.at(bucket, path)
 
-    def find(self, bucket: str, token: str, path: str) -> Optional[Lock]:
+    def find(self, bucket: str, token: str, path: str) -> Optional[DavLock]:
         """The live lock ``token`` that covers ``path`` (or guards it as a member)."""
         return next((lock for lock in self.above(bucket, path) if lock.token == token), None)
 
-    def take(self, bucket: str, lock: Lock) -> None:
+    def take(self, bucket: str, lock: DavLock) -> None:
         """Record ``lock`` at its root (the caller checked for conflicts)."""
         now = self.records.now()
 
@@ -146,7 +146,7 @@ class Locks:
             return {"locks": live}
         self.records.update(self._name(bucket, lock.root), added)
 
-    def refresh(self, bucket: str, lock: Lock, seconds: int) -> Lock:
+    def refresh(self, bucket: str, lock: DavLock, seconds: int) -> DavLock:
         until = self.records.now() + seconds
 
         def refreshed(value: Optional[dict]) -> Optional[dict]:
@@ -156,9 +156,9 @@ class Locks:
             locks[lock.token] = dict(locks[lock.token], until=until)
             return {"locks": locks}
         self.records.update(self._name(bucket, lock.root), refreshed)
-        return Lock(lock.token, lock.root, lock.scope, lock.depth, lock.owner, lock.holder, until)
+        return DavLock(lock.token, lock.root, lock.scope, lock.depth, lock.owner, lock.holder, until)
 
-    def release(self, bucket: str, lock: Lock) -> None:
+    def release(self, bucket: str, lock: DavLock) -> None:
         name = self._name(bucket, lock.root)
         now = self.records.now()
         emptied: List[bool] = []
@@ -175,8 +175,8 @@ class Locks:
                 self.records.delete(name, record.version)
 
 
-def _lock(token: str, root: str, value: dict) -> Lock:
-    return Lock(token, root, value["scope"], value["depth"], value.get("owner"), value.get("holder"),
+def _lock(token: str, root: str, value: dict) -> DavLock:
+    return DavLock(token, root, value["scope"], value["depth"], value.get("owner"), value.get("holder"),
                 float(value["until"]))
 
 

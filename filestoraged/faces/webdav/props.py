@@ -24,7 +24,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from ...errors import BadRequest
-from .locks import Lock
+from .locks import DavLock
 
 DAV = "DAV:"
 MAX_BODY = 1 << 20  # bytes of a PROPFIND or PROPPATCH body
@@ -226,7 +226,7 @@ SUPPORTED_LOCK = "<D:supportedlock>%s</D:supportedlock>" % "".join(
 NO_LOCKS = "<D:lockdiscovery/>"  # the lockdiscovery of a resource no lock covers
 
 
-def lock_discovery(locks: List[Tuple[Lock, str]], now: float) -> str:
+def lock_discovery(locks: List[Tuple[DavLock, str]], now: float) -> str:
     """``DAV:lockdiscovery`` of ``(lock, its root's href)``."""
     if not locks:
         return NO_LOCKS
