@@ -9,6 +9,9 @@ import io
 import os
 import unittest
 
+from filestoraged.catalog.old_versions import HEADS_FORM
+from filestoraged.config import Config
+from filestoraged.deployment import deployment_for
 from filestoraged.sharing.links import LinkStore
 from filestoraged.sharing.old_blobs import BLOBS_FORM, convert
 from filestoraged.sharing.rules import ORPHAN_GRACE
@@ -73,6 +76,15 @@ class OldBlobRecordsTests(unittest.TestCase):
         before = self.records.get(BLOBS + oid)
         self.assertEqual(convert(self.records), 0)
         self.assertEqual(self.records.get(BLOBS + oid).version, before.version)
+
+    def test_an_upgrade_in_place_over_a_store_before_it_is_told_its_records_change_form(self):
+        """What makes the parent of workers upgraded in place stop every old
+        worker before its own start (old code would read the new form)."""
+        HEADS_FORM.run(self.records)  # keys in this code's form already
+        config = Config(port=0, data_dir=os.path.dirname(self.records.path))
+        self.assertEqual(deployment_for(config).forms_behind(), ["share-link blob records"])
+        BLOBS_FORM.run(self.records)
+        self.assertEqual(deployment_for(config).forms_behind(), [])
 
 
 if __name__ == "__main__":
