@@ -14,10 +14,9 @@ Records (a bucket is a repository; an object is its oid there):
   record a name: a popular object, the empty one, is named by many keys
   at the cost of one small record each); ``…/<encoded key>,<version id>``:
   an older version of the key does (``versions``).
-- ``s3/due/<when>/<bucket>/<oid>``: look at these bytes then (``holds.due``):
-  written when they fall idle, for
-  ``GRACE`` later, so a sweep reads only bytes that may be ripe, never
-  every idle one. (``s3/idle/<bucket>/<oid>``, the form before it, is
+- ``s3/due/<when>/<bucket>/<oid>``: look at these bytes then
+  (``holds.due``): written when they fall idle, for ``GRACE`` later, so a
+  sweep reads only bytes that may be ripe, never every idle one. (``s3/idle/<bucket>/<oid>``, the form before it, is
   moved into it by the next sweep.)
 
 The blob records, their pins, the claim of a removal and its end are the

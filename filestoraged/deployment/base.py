@@ -85,7 +85,7 @@ class Deployment(abc.ABC):
     def forms_behind(self) -> List[str]:
         """What of the store is not in this code's form (``FORMS``): where
         something is, the parent of workers upgraded in place stops every
-        old worker before its own start. None where the records are shared
+        old worker before its own start. Nothing where the records are shared
         beyond this machine: there every daemon stops before an upgrade
         that converts them (docs/operations.md)."""
         return []
