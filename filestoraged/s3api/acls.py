@@ -51,10 +51,9 @@ def asked_acl(headers, mode: str, public_acls: bool) -> Optional[str]:
     none or one that widens nothing; refused (with S3's error) where it is
     a grant, not canned, or public without ``--s3-public-acls`` and not
     already true of ``mode``."""
-    for name in headers.names():
-        if name.startswith("x-amz-grant-"):
-            raise BadRequest("ACL grants are not kept here: who may do what is each token's scopes; "
-                             "a canned ACL (x-amz-acl) may widen it").as_s3("AccessControlListNotSupported")
+    if headers.starting("x-amz-grant-"):
+        raise BadRequest("ACL grants are not kept here: who may do what is each token's scopes; "
+                         "a canned ACL (x-amz-acl) may widen it").as_s3("AccessControlListNotSupported")
     acl = headers.get("x-amz-acl")
     return None if acl is None else _kept(acl.strip(), mode, public_acls)
 

@@ -45,6 +45,7 @@ from .unkept import refuse_unkept
 
 MAX_META = 2048  # bytes of x-amz-meta-* names and values together, as S3 allows
 MAX_DELETE = 1000  # keys in one DeleteObjects
+_STORED = frozenset(name.lower() for name in STORED_HEADERS)
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")  # what GetObjectAttributes gives
 DEFAULT_TYPE = "binary/octet-stream"  # what S3 gives an object stored without a type
 # response-* query parameters and the header each sets in a GET's answer.
@@ -226,8 +227,8 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
     """The headers a PUT gives that its object keeps, and its ``x-amz-meta-*``
     (lower-case names, values as sent), each checked: they are given back
     as headers."""
-    stored = {}
-    for name in STORED_HEADERS:
+    stored: Dict[str, str] = {}
+    for name in STORED_HEADERS if headers.has_any(_STORED) else ():
         value = header_value(headers.get(name), name)
         if value and name == "Content-Encoding":  # aws-chunked is how the body came, not what it is
             value = ", ".join(token.strip() for token in value.split(",")
@@ -236,8 +237,8 @@ def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:
             stored[name] = value
     meta: Dict[str, str] = {}
     size = 0
-    for lower in headers.names():
-        if lower.startswith("x-amz-meta-") and len(lower) > len("x-amz-meta-"):
+    for lower in headers.starting("x-amz-meta-"):
+        if len(lower) > len("x-amz-meta-"):
             value = headers[lower]
             meta[lower[len("x-amz-meta-"):]] = header_value(value, lower, MAX_META) or ""
             size += len(lower) - len("x-amz-meta-") + len(value)

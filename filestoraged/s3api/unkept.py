@@ -41,9 +41,8 @@ def refuse_unmet(operation: str, headers) -> None:
                             % (OWNER, name, ascii(value.strip()[:64]))).as_s3("AccessDenied")
     if operation in ENCRYPTING:
         return  # refused as a feature, with the rest of the write's headers (refuse_unkept)
-    for lower in headers.names():
-        if lower.startswith("x-amz-server-side-encryption"):
-            raise BadRequest("%s takes no %s: objects are stored as sent, never encrypted here"
+    for lower in headers.starting("x-amz-server-side-encryption"):
+        raise BadRequest("%s takes no %s: objects are stored as sent, never encrypted here"
                              % (operation, lower[:60])).as_s3("InvalidArgument")
 
 
@@ -60,9 +59,7 @@ def refuse_unkept(headers) -> None:
 def refuse_features(headers) -> None:
     """Refuse a request whose headers ask for a feature not carried out
     here (a CreateBucket's too)."""
-    for lower in headers.names():
-        for prefix, what in _NOT_DONE:
-            if lower.startswith(prefix):
-                raise NotImplementedHere("not carried out here: %s (%s)" % (what, lower[:60])
-                                         ).as_s3("NotImplemented")
+    for prefix, what in _NOT_DONE:
+        for lower in headers.starting(prefix):
+            raise NotImplementedHere("not carried out here: %s (%s)" % (what, lower[:60])).as_s3("NotImplemented")
 

@@ -9,7 +9,7 @@ limits (100 header lines, 64 KiB a line) and stricter framing rules.
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import BadRequest, HeadTooLarge, UriTooLong, VersionNotSupported
 
@@ -36,12 +36,14 @@ class Headers:
     """Request headers with case-insensitive lookup; repeated names are joined
     with ", " (RFC 9110 §5.3)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_names")
 
     def __init__(self) -> None:
         self._values: Dict[str, Tuple[str, str]] = {}  # lower name -> (name, value)
+        self._names: Optional[str] = None  # "\n" before each lower name, made by the first ``starting``
 
     def add(self, name: str, value: str) -> None:
+        self._names = None
         key = name.lower()
         if key in self._values:
             value = self._values[key][1] + ", " + value
@@ -62,6 +64,17 @@ class Headers:
         """The lower-case name of each header (a view: not to be kept
         while headers are added), for scans by name."""
         return self._values.keys()
+
+    def starting(self, prefix: str) -> List[str]:
+        """The lower-case names that begin with ``prefix`` (lower-case), as
+        first sent. Decision: the usual answer, none, is found by one
+        search of a string of the names instead of a look at each, which
+        every S3 write asks of four prefixes."""
+        if self._names is None:
+            self._names = "\n" + "\n".join(self._values)
+        if "\n" + prefix not in self._names:
+            return []
+        return [name for name in self._values if name.startswith(prefix)]
 
     def has_any(self, lowered_names: frozenset) -> bool:
         """True if any of these (lowercase) header names is present."""

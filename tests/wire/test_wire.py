@@ -5,6 +5,9 @@ dropped connection, or a body read as the next request)."""
 from __future__ import annotations
 
 import socket
+import unittest
+
+from filestoraged.wire.request_head import Headers
 
 from ..support import ServerCase, sha256, until_closed
 
@@ -172,3 +175,15 @@ class FramingTests(ServerCase):
             answer = until_closed(sock)
         self.assertEqual(answer.count(b"HTTP/1.1 200 OK"), 2, answer)
         self.assertNotIn(b"405", answer)
+
+
+class HeaderNamesTests(unittest.TestCase):
+    def test_names_are_found_by_their_beginning_and_only_there(self):
+        headers = Headers()
+        for name, value in (("X-Amz-Meta-Colour", "blue"), ("Content-Type", "text/plain"),
+                            ("X-Not-X-Amz-Meta-A", "x"), ("x-amz-meta-size", "x-amz-grant-read")):
+            headers.add(name, value)
+        self.assertEqual(headers.starting("x-amz-meta-"), ["x-amz-meta-colour", "x-amz-meta-size"])
+        self.assertEqual(headers.starting("x-amz-grant-"), [])  # in a value, not a name
+        headers.add("X-Amz-Grant-Read", "id=someone")  # after a search: found by the next
+        self.assertEqual(headers.starting("x-amz-grant-"), ["x-amz-grant-read"])
