@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import threading
 import time
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from filestoraged.wire import sigv4
 
@@ -44,8 +44,11 @@ CLIENTS = 16  # at once, in the load row
 LOAD_PUTS = 150  # by each client, a run
 NAME = "S3 4 KiB PUT CPU vs /data 4 KiB PUT CPU, ticks per %d (--workers 1 on CPU %d, client on CPU %d, " \
        "--s3-api, --auth all)"
-INSTRUCTIONS_NAME = "S3 4 KiB PUT vs /data 4 KiB PUT, instructions per PUT in user space (callgrind, --workers 1, " \
-                    "--s3-api, --auth all)"
+INSTRUCTIONS_NAME = "S3 4 KiB PUT%s vs /data 4 KiB PUT, instructions per PUT in user space (callgrind, " \
+                    "--workers 1, --s3-api, --auth all)"
+# The S3 writes the instruction row measures: (what the row says, bucket, each key written once before, goal).
+INSTRUCTION_WRITES = (("", "/cpu", False, 1.3), (" over an existing key", "/cpu", True, 1.4),
+                      (" of a new version of an existing key (versioned bucket)", "/cpuv", True, 1.5))
 
 
 def run(work: str, runs: int, report) -> None:
@@ -79,7 +82,10 @@ def run_instructions(work: str, runs: int, report) -> None:
     """The CPU row again as instructions: the daemon (``--workers 1``,
     ``--s3-api``, ``--auth all``) under callgrind, the instructions it ran
     in user space per S3 PUT and per ``/data`` PUT (``INSTRUCTION_PUTS`` of
-    each a run, after one run of each unmeasured), the two taking turns.
+    each a run, after one run of each unmeasured), taking turns; S3 PUTs of
+    new keys, over existing keys, and of new versions of existing keys in
+    a versioned bucket (``INSTRUCTION_WRITES``: the keys a run writes over
+    are written once before it, unmeasured).
     The same count for the same code and input, whatever else the machine
     does: a change of a per cent shows, where the ticks move by five from
     run to run. The kernel's part (system calls, the copy of the body) is
@@ -95,17 +101,25 @@ def run_instructions(work: str, runs: int, report) -> None:
     try:
         pid = daemon.processes()[0]
         token, key, secret = _key_pair(daemon)
-        s3 = _S3Puts(s3_port, key, secret, INSTRUCTION_PUTS)
+        writes = [_S3Puts(s3_port, key, secret, INSTRUCTION_PUTS, bucket, versioned=bucket == "/cpuv")
+                  for _, bucket, _, _ in INSTRUCTION_WRITES]
         data = _DataPuts(daemon.url, token, INSTRUCTION_PUTS)
-        s3.run(0)
+        writes[0].run("first")
         data.run()
-        counts: Tuple[List[float], List[float]] = ([], [])
+        s3_counts: List[List[float]] = [[] for _ in INSTRUCTION_WRITES]
+        data_counts: List[float] = []
         for number in range(runs):
-            counts[0].append(_instructions(pid, folder, lambda number=number: s3.run(number + 1)) / INSTRUCTION_PUTS)
-            counts[1].append(_instructions(pid, folder, data.run) / INSTRUCTION_PUTS)
-        ours, reference = statistics.median(counts[0]), statistics.median(counts[1])
-        report.add(INSTRUCTIONS_NAME, f"{ours:,.0f}", f"{reference:,.0f}", ours / reference,
-                   "<= 1.3x", ours / reference <= 1.3)
+            for (_, _, over, _), s3, counts in zip(INSTRUCTION_WRITES, writes, s3_counts):
+                name = "%s%d" % ("o" if over else "n", number)
+                if over:
+                    s3.run(name)
+                counts.append(_instructions(pid, folder, lambda s3=s3, name=name: s3.run(name)) / INSTRUCTION_PUTS)
+            data_counts.append(_instructions(pid, folder, data.run) / INSTRUCTION_PUTS)
+        reference = statistics.median(data_counts)
+        for (what, _, _, goal), counts in zip(INSTRUCTION_WRITES, s3_counts):
+            ours = statistics.median(counts)
+            report.add(INSTRUCTIONS_NAME % what, f"{ours:,.0f}", f"{reference:,.0f}", ours / reference,
+                       "<= %.1fx" % goal, ours / reference <= goal)
     finally:
         daemon.stop()
 
@@ -145,25 +159,31 @@ def _cpu(pid: int) -> int:
 
 
 class _S3Puts:
-    def __init__(self, port: int, key: str, secret: str, puts: int = PUTS) -> None:
+    def __init__(self, port: int, key: str, secret: str, puts: int = PUTS, bucket: str = "/cpu",
+                 versioned: bool = False) -> None:
         self.host = "127.0.0.1:%d" % port
         self.signer = sigv4.Signer(key, secret, "us-east-1")
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.puts = puts
-        self.send("PUT", "/cpu", b"")
+        self.bucket = bucket
+        self.send("PUT", bucket, b"")
+        if versioned:
+            self.send("PUT", bucket, b'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                      b'<Status>Enabled</Status></VersioningConfiguration>', {"versioning": ""})
 
-    def send(self, method: str, path: str, body: bytes) -> None:
-        headers = self.signer.sign(method, self.host, path, {}, {"Content-Length": str(len(body))},
+    def send(self, method: str, path: str, body: bytes, query: Optional[Dict[str, str]] = None) -> None:
+        headers = self.signer.sign(method, self.host, path, query or {}, {"Content-Length": str(len(body))},
                                    hashlib.sha256(body).hexdigest())
-        self.connection.request(method, path, body, headers)
+        self.connection.request(method, path + ("?" + "&".join(query) if query else ""), body, headers)
         answer = self.connection.getresponse()
         answer.read()
         if answer.status != 200:
             raise SystemExit("bench: an S3 PUT answered %d" % answer.status)
 
-    def run(self, number: int) -> None:
+    def run(self, number: object) -> None:
+        """``puts`` keys named by ``number`` and their index written."""
         for index in range(self.puts):
-            self.send("PUT", "/cpu/r%d-%06d" % (number, index), os.urandom(SIZE))
+            self.send("PUT", "%s/r%s-%06d" % (self.bucket, number, index), os.urandom(SIZE))
 
 
 class _DataPuts:
