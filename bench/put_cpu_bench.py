@@ -181,7 +181,10 @@ class _S3Puts:
             raise SystemExit("bench: an S3 PUT answered %d" % answer.status)
 
     def run(self, number: object) -> None:
-        """``puts`` keys named by ``number`` and their index written."""
+        """``puts`` keys named by ``number`` and their index written, on a
+        connection of the run's own (the last may have idled past the
+        daemon's keep-alive while other runs went)."""
+        self.connection.close()
         for index in range(self.puts):
             self.send("PUT", "%s/r%s-%06d" % (self.bucket, number, index), os.urandom(SIZE))
 
@@ -193,6 +196,7 @@ class _DataPuts:
         self.puts = puts
 
     def run(self) -> None:
+        self.connection.close()  # a connection of the run's own, as ``_S3Puts.run``
         for _ in range(self.puts):
             self.connection.request("PUT", "/data/cpu", os.urandom(SIZE), self.headers)
             answer = self.connection.getresponse()

@@ -52,9 +52,6 @@ class BlobRecords:
         self.index = DueIndex(records, due)
         self.turn = turn
 
-    def name(self, blob: str) -> str:
-        return self.prefix + blob
-
     def get(self, blob: str) -> Optional[Record]:
         return self.records.get(self.prefix + blob)
 

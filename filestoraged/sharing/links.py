@@ -83,8 +83,8 @@ class LinkStore(LinkRules):
         made it, under which ``made_by`` lists it."""
         link_id, delete_token, salt, digest = self.new_secrets(password, digested)
         now = self.clock()
-        self._sweep.name(oid, link_id, self._stop,
-                         also=lambda: self._sweep.schedule_link(link_id, oid, now, now + expires_in))
+        self._sweep.pin_for(oid, link_id, self._stop,
+                            also=lambda: self._sweep.schedule_link(link_id, oid, now, now + expires_in))
         try:
             self.backend.stat(SHARES, oid)
         except NotFound:

@@ -106,7 +106,7 @@ class LinkSweep:
         finally:
             self._lock.release()
 
-    def name(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0,
+    def pin_for(self, oid: str, ref: str, stop: threading.Event, wait: float = 0.0,
              also: Optional[Callable[[], None]] = None) -> str:
         """Pin the blob for ``ref`` (a link about to be written, or an
         upload), which keeps it (``ORPHAN_GRACE`` until the link exists);
@@ -120,10 +120,10 @@ class LinkSweep:
 
     def pin(self, oid: str, stop: threading.Event) -> str:
         """Pin the blob for an upload, before its backend looks for the
-        bytes: ``name`` with a pin id, waiting up to ``PIN_WAIT``; the blob
-        is looked at once the pin's grace is over (an upload that failed)."""
-        return self.name(oid, "pin-" + secrets.token_hex(8), stop, PIN_WAIT,
-                         also=lambda: self.due(self.records.now() + ORPHAN_GRACE, "blob", oid))
+        bytes: ``pin_for`` a pin id, waiting up to ``PIN_WAIT``; the blob is
+        looked at once the pin's grace is over (an upload that failed)."""
+        return self.pin_for(oid, "pin-" + secrets.token_hex(8), stop, PIN_WAIT,
+                            also=lambda: self.due(self.records.now() + ORPHAN_GRACE, "blob", oid))
 
     def due(self, when: float, kind: str, name: str) -> None:
         """Look at ``kind`` (blob or link) ``name`` at ``when``."""
