@@ -75,7 +75,6 @@ class Claims:
         self.backend = backend
         self.blobs = BlobRecords(records, BLOBS, DUE, SWEEP_TURN, written)
         self.pins = Pins(self.blobs, locks)
-        self.index = self.blobs.index
         self._stop = threading.Event()
 
     # -- S3 uploads -------------------------------------------------------------
@@ -216,7 +215,7 @@ class Claims:
         if not self.blobs.turn_taken(interval, wait):
             return 0
         self._index_old()
-        return self.index.sweep(now, lambda what: self._sweep_one(what, now))
+        return self.blobs.index.sweep(now, lambda what: self._sweep_one(what, now))
 
     def _index_old(self) -> None:
         """Idle bytes listed as stores made before the due index listed
@@ -226,7 +225,7 @@ class Claims:
             bucket, oid = name[len(IDLE):].split("/", 1)
             record = self.records.get(blob(bucket, oid))
             idle = record.value.get("idle") if record is not None else None
-            self.index.at((idle if idle is not None else self.records.now()) + GRACE, "%s/%s" % (bucket, oid))
+            self.blobs.index.at((idle if idle is not None else self.records.now()) + GRACE, "%s/%s" % (bucket, oid))
             self.records.delete(name)
 
     def _sweep_one(self, what: str, now: float) -> int:
@@ -234,7 +233,7 @@ class Claims:
         with self.pins.removal(bucket, oid) as free:
             removed, look_again = self._sweep_free(bucket, oid, now) if free else (0, now + 1)
         if look_again is not None:
-            self.index.at(look_again, what)
+            self.blobs.index.at(look_again, what)
         return removed
 
     def _sweep_free(self, bucket: str, oid: str, now: float) -> Tuple[int, Optional[float]]:
@@ -268,7 +267,7 @@ class Claims:
         if record is None or record.value.get("idle") is not None or self._holds(bucket, oid, record.value):
             return
         now = self.records.now()
-        self.index.at(now + GRACE, "%s/%s" % (bucket, oid))
+        self.blobs.index.at(now + GRACE, "%s/%s" % (bucket, oid))
         self._change(bucket, oid, lambda value: None if value.get("idle") is not None else dict(value, idle=now))
 
     def _holds(self, bucket: str, oid: str, value: dict) -> bool:

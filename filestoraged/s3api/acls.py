@@ -78,8 +78,7 @@ def acl_of_request(request, mode: str, public_acls: bool) -> Optional[str]:
     a document of the grants one canned ACL makes (``BadRequest``
     otherwise); None: private."""
     raw = request.body(MAX_XML).read_all()
-    if "x-amz-acl" in request.headers or any(name.lower().startswith("x-amz-grant-")
-                                             for name, _ in request.headers.items()):
+    if "x-amz-acl" in request.headers or request.headers.starting("x-amz-grant-"):
         if raw.strip():
             raise BadRequest("an ACL is given by x-amz-acl or by a document, not both").as_s3("InvalidRequest")
         return asked_acl(request.headers, mode, public_acls)

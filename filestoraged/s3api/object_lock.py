@@ -119,7 +119,7 @@ def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) ->
         raise BadRequest("Bucket is missing Object Lock Configuration").as_s3("InvalidRequest")
     digested = (headers.get("Content-MD5") or headers.get("x-amz-sdk-checksum-algorithm")
                 or headers.get("x-amz-trailer")
-                or any(name.lower().startswith("x-amz-checksum-") for name, _ in headers.items()))
+                or headers.starting("x-amz-checksum-"))
     if with_body and not digested:
         raise BadRequest("Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with "
                          "Object Lock parameters").as_s3("InvalidRequest")

@@ -88,7 +88,6 @@ class LinkSweep:
         self.backend = backend
         self.passwords = passwords
         self.blobs = BlobRecords(records, BLOBS, DUE, SWEEP_TURN)
-        self.index = self.blobs.index
         self._lock = threading.Lock()
         if records.get(DUE_READY) is None and next(records.keys(LINKS, limit=1), None) is None:
             self._ready(records.now())  # a new store: its links are all indexed as they are made
@@ -127,7 +126,7 @@ class LinkSweep:
 
     def due(self, when: float, kind: str, name: str) -> None:
         """Look at ``kind`` (blob or link) ``name`` at ``when``."""
-        self.index.at(when, "%s/%s" % (kind, name))
+        self.blobs.index.at(when, "%s/%s" % (kind, name))
 
     def schedule_link(self, link_id: str, oid: str, created: float, expires: float) -> None:
         """A new link's blob is looked at when it expires, the link itself
@@ -156,7 +155,7 @@ class LinkSweep:
         now = self.records.now()
         if self.records.get(DUE_READY) is None:
             self._index_all(now)
-        removed = self.index.sweep(now, lambda what: self._look_at(what, now))
+        removed = self.blobs.index.sweep(now, lambda what: self._look_at(what, now))
         for key in self.records.walk_keys(HOLDING, PAGE):
             record = self.records.get(LINKS + key[len(HOLDING):])
             if record is None or not live_holds(record.value, now):
