@@ -43,8 +43,17 @@ def change(versioning: str, replaced: Optional[Entry], delete: bool = False) -> 
     removes it, leaving nothing."""
     keeps = bool(versioning) and replaced is not None and not (
         versioning == "Suspended" and replaced.version is None)
+    return _CHANGES.get((versioning, keeps, delete)) or _made(versioning, keeps, delete)
+
+
+def _made(versioning: str, keeps: bool, delete: bool) -> Change:
     return Change(keeps=keeps, new_id=versioning == "Enabled", marker=delete and bool(versioning),
                   drops_null=versioning == "Suspended")
+
+
+# Every change there is, made once: asked on every write (frozen, so shared).
+_CHANGES = {(versioning, keeps, delete): _made(versioning, keeps, delete)
+            for versioning in ("", "Enabled", "Suspended") for keeps in (False, True) for delete in (False, True)}
 
 
 def may_replace(replaces: bool, versioning: str) -> bool:
