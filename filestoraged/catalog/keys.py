@@ -57,16 +57,27 @@ class Entry:
         # fifth of a millisecond of each S3 write.
         value = {"oid": self.oid, "size": self.size, "etag": self.etag, "modified": self.modified,
                  "content_type": self.content_type, "headers": dict(self.headers), "meta": dict(self.meta),
-                 "checksums": dict(self.checksums), "parts": self.parts,
-                 "part_sizes": None if self.part_sizes is None else list(self.part_sizes)}
-        for name in ("part_checksums", "version", "lock", "tags", "acl", "props", "maker"):  # most: none, kept small
-            field_value = getattr(self, name)
-            if field_value is not None:
-                value[name] = list(field_value) if name == "part_checksums" else (
-                    dict(field_value) if name in ("lock", "tags", "props") else field_value)
+                 "checksums": dict(self.checksums), "parts": self.parts, "part_sizes": None}
+        # The fields most entries leave empty are kept only when set (one
+        # test each, unrolled: every S3 write makes this value).
+        if self.part_checksums is not None:
+            value["part_checksums"] = list(self.part_checksums)
+        if self.version is not None:
+            value["version"] = self.version
+        if self.lock is not None:
+            value["lock"] = dict(self.lock)
+        if self.tags is not None:
+            value["tags"] = dict(self.tags)
+        if self.acl is not None:
+            value["acl"] = self.acl
+        if self.props is not None:
+            value["props"] = dict(self.props)
+        if self.maker is not None:
+            value["maker"] = self.maker
         sizes = self.part_sizes
-        if sizes is not None and len(sizes) > 1 and len(set(sizes[:-1])) == 1:
-            value["part_sizes"] = {"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
+        if sizes is not None:
+            value["part_sizes"] = ({"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
+                                   if len(sizes) > 1 and len(set(sizes[:-1])) == 1 else list(sizes))
         return value
 
     def span_of(self, number: int) -> Optional[Tuple[int, int]]:
