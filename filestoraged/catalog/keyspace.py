@@ -61,12 +61,15 @@ class Forgotten:
 @dataclass
 class _Swap:
     """One change swapped in: the head it replaced and the one it made, the
-    version of the record now, and the names its tries wrote."""
+    version of the record now, the names its tries wrote, and what of the
+    bytes each head holds (``Head.holds``, asked once)."""
 
     old: Head
     new: Next
     version: Optional[str]
     named: Holds
+    held_before: Holds
+    held_after: Holds
 
 
 class Keyspace:
@@ -293,7 +296,8 @@ class Keyspace:
                 if new is None:
                     self._let_go(bucket, key, named, old.holds())
                     return None
-                for oid, version in new.head.holds() - old.holds():
+                held_before, held_after = old.holds(), new.head.holds()
+                for oid, version in held_after - held_before:
                     if self.claims.name(bucket, oid, key, version):
                         named.add((oid, version))
                 for at, entry in new.spills:
@@ -312,7 +316,7 @@ class Keyspace:
                         self.versions.drop(bucket, key, at)
                     time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
                     continue
-                return _Swap(old, new, written, named)
+                return _Swap(old, new, written, named, held_before, held_after)
         except BaseException:
             if named and not self.records.atomic:
                 self._let_go(bucket, key, named, self.versions.head(bucket, key).holds())
@@ -325,8 +329,8 @@ class Keyspace:
         version records the new head no longer lists are removed."""
         if swap is None:
             return
-        kept = swap.new.head.holds()
-        for oid, version in swap.old.holds() - kept:
+        kept = swap.held_after
+        for oid, version in swap.held_before - kept:
             self.claims.unname(bucket, oid, key, version)
         self._let_go(bucket, key, swap.named, kept)
         for at in swap.new.drops:
@@ -349,7 +353,7 @@ class Keyspace:
                 self.records.replace(name, old, swap.version)
         except Conflict:
             return  # written again meanwhile: that write finds the bucket gone too
-        self._let_go(bucket, key, swap.named | (swap.new.head.holds() - swap.old.holds()), swap.old.holds())
+        self._let_go(bucket, key, swap.named | (swap.held_after - swap.held_before), swap.held_before)
         for at, _ in swap.new.spills:
             self.versions.drop(bucket, key, at)
 
