@@ -41,8 +41,7 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..base.interprocess import NamedLocks
 from ..errors import BackendUnavailable, Conflict, FileStoreError, NotFound, StillUnderWay
@@ -79,15 +78,11 @@ class Claims:
 
     # -- S3 uploads -------------------------------------------------------------
 
-    @contextmanager
-    def pinned(self, bucket: str) -> Iterator[Pin]:
+    def pinned(self, bucket: str) -> Pin:
         """For one S3 upload: its ``Pin`` (give ``pin.hashed`` to
-        ``Backend.put``), let go when the block ends, named or not."""
-        pin = Pin(self.pins, bucket)
-        try:
-            yield pin
-        finally:
-            self.pins.end(pin, self._settle)
+        ``Backend.put``), to hold in a ``with`` block: let go when the block
+        ends, named or not."""
+        return Pin(self.pins, bucket, self._settle)
 
     def release(self, pin: Pin) -> None:
         """Let go of ``pin`` as part of the caller's batch, once a key names

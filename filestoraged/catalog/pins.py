@@ -45,10 +45,14 @@ UNDER_WAY = "an upload of these bytes is under way; retry"
 
 class Pin:
     """One upload's hold on its bytes: ``hashed(oid)`` (for ``Backend.put``)
-    pins them; ``known`` says whether S3 tracked them before."""
+    pins them; ``known`` says whether S3 tracked them before. A context
+    manager: leaving it ends the upload's hold (``Pins.end``, with
+    ``settle``). Decision: a class, not ``contextlib.contextmanager``, whose
+    generator costs every S3 write a frame and four calls more."""
 
-    def __init__(self, pins: "Pins", bucket: str) -> None:
+    def __init__(self, pins: "Pins", bucket: str, settle: Callable[[str, str], None]) -> None:
         self._pins = pins
+        self._settle = settle
         self.bucket = bucket
         self.oid: Optional[str] = None
         self.name = ""  # its name in the blob's record, where pins are written
@@ -62,6 +66,12 @@ class Pin:
     def hashed(self, oid: str) -> None:
         self.known = self._pins.take(self.bucket, oid, self)
         self.oid = oid
+
+    def __enter__(self) -> "Pin":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pins.end(self, self._settle)
 
 
 class Pins:
@@ -81,6 +91,9 @@ class Pins:
         (or another upload's tracking of them) to end; True if S3 tracked
         them before."""
         take = self._hold if self.locks is not None else self._write
+        taken = take(bucket, oid, pin)  # the usual case, at once: nothing to wait for
+        if taken is not None:
+            return taken
         return waiting(lambda: take(bucket, oid, pin), PIN_WAIT, self._stop, lambda: pin.busy)
 
     def stored(self, pin: Pin, created: bool) -> None:
