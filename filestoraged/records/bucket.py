@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Optional, Tuple
 
 from ..base.threads import ahead
 from ..errors import FileStoreError
-from .interface import WRITE_ID, Conflict, Record, Records, landed, stamped
+from .interface import WRITE_ID, Conflict, Record, Records, landed, stamped, value_text
 
 PREFIX = "records/"
 PAGE_READERS = 8  # records of a listed page read at once
@@ -97,7 +97,7 @@ class BucketRecords(Records):
         return self.clock() + self._offset
 
     def _put(self, key: str, value: dict, condition: dict) -> str:
-        data = json.dumps(value, separators=(",", ":")).encode("utf-8")
+        data = value_text(value).encode("utf-8")
         headers = dict(condition, **{"Content-Type": "application/json"})
         response = self.client.request("PUT", PREFIX + key, headers=headers, body=data,
                                        payload_sha256=hashlib.sha256(data).hexdigest(), ok=(200, 412))

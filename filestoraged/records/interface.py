@@ -11,11 +11,13 @@ and ``update`` turns that into a retry loop for read-modify-write changes.
 from __future__ import annotations
 
 import abc
+import json
 import random
 import secrets
 import time
 from dataclasses import dataclass
 from contextlib import nullcontext
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar
 
 from ..base.interprocess import ChangeMark
@@ -28,6 +30,31 @@ EARLIER = "_e"
 EARLIER_KEPT = 16
 UPDATE_TRIES = 16  # read-modify-write rounds before the store is taken for too busy
 T = TypeVar("T")
+
+
+def _compact():
+    """The JSON text of a record's value: compact, ASCII, as every kind of
+    records stores it. Decision: SQLite's and PostgreSQL's records give
+    each write's value to JSON's C encoder, made once, where
+    ``JSONEncoder.encode`` runs some twenty lines of Python a call to make
+    one (three calls a small S3 write); values are plain JSON, never
+    circular, so it checks for no cycle. Where the C encoder is missing or
+    takes other arguments, ``JSONEncoder.encode`` as before."""
+    slow = json.JSONEncoder(separators=(",", ":")).encode
+    if c_make_encoder is None:
+        return slow
+    try:
+        encoder = c_make_encoder(None, slow.__self__.default, encode_basestring_ascii, None, ":", ",", False,
+                                 False, True)
+        sample = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+        if "".join(encoder(sample, 0)) != slow(sample):
+            return slow
+    except TypeError:
+        return slow
+    return lambda value: "".join(encoder(value, 0))
+
+
+value_text = _compact()
 
 
 class Conflict(FileStoreError):

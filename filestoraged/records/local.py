@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
-from .interface import Conflict, Record, Records
+from .interface import Conflict, Record, Records, value_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
@@ -70,7 +70,7 @@ class LocalRecords(DatabaseStore, Records):
         return None if row is None else Record(json.loads(row[0]), str(row[1]))
 
     def create(self, key: str, value: dict) -> str:
-        text = _text(value)
+        text = value_text(value)
         version = _new_version()
         with self._writing.write() as db:
             self._writes += 1
@@ -79,7 +79,7 @@ class LocalRecords(DatabaseStore, Records):
         return str(version)
 
     def replace(self, key: str, value: dict, version: str) -> str:
-        text = _text(value)
+        text = value_text(value)
         new = _new_version()
         with self._writing.write() as db:
             self._writes += 1
@@ -110,7 +110,7 @@ class LocalRecords(DatabaseStore, Records):
             if new is None:
                 return None
             self._writes += 1
-            text = _text(new)
+            text = value_text(new)
             db.execute("INSERT INTO records VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                        " version = excluded.version", (key, text, _new_version()))
         return new
@@ -137,11 +137,6 @@ class LocalRecords(DatabaseStore, Records):
             return self._db.execute("SELECT %s FROM records WHERE key %s ? AND key < ? ORDER BY key LIMIT ?"
                                     % (columns, bound), (lower, prefix + "\uffff",
                                                          -1 if limit is None else limit)).fetchall()
-
-
-# A record's value as stored. One encoder made once: ``json.dumps`` with
-# separators makes an encoder a call, three times a small S3 write.
-_text = json.JSONEncoder(separators=(",", ":")).encode
 
 
 # Random, not a counter: a record deleted and made again must not get back

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import BackendUnavailable, BadRequest
 from ..wire.postgres import Address, Connection, ServerError
-from .interface import Conflict, Record, Records
+from .interface import Conflict, Record, Records, value_text
 
 TABLE = "filestoraged_records"
 SEQUENCE = "filestoraged_versions"
@@ -49,7 +49,6 @@ _SCHEMA = ('CREATE TABLE IF NOT EXISTS %s (key TEXT COLLATE "C" PRIMARY KEY, val
            'version BIGINT NOT NULL)' % TABLE, "CREATE SEQUENCE IF NOT EXISTS %s" % SEQUENCE)
 _RACED = ("23505", "42P07")  # two daemons making the table at once: one wins, the other finds it made
 _TRY_AGAIN = ("40001", "40P01")  # a serialization failure, a deadlock: the transaction may simply run again
-_text = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def address_of(url: str, environ=os.environ) -> Address:
@@ -129,14 +128,14 @@ class PostgresRecords(Records):
 
     def create(self, key: str, value: dict) -> str:
         rows = self._one("INSERT INTO %s VALUES ($1, $2, nextval('%s')) ON CONFLICT (key) DO NOTHING "
-                         "RETURNING version" % (TABLE, SEQUENCE), key, _text(value))
+                         "RETURNING version" % (TABLE, SEQUENCE), key, value_text(value))
         if not rows:
             raise Conflict("the record %s exists" % key)
         return rows[0][0]
 
     def replace(self, key: str, value: dict, version: str) -> str:
         rows = self._one("UPDATE %s SET value = $2, version = nextval('%s') WHERE key = $1 AND version = $3 "
-                         "RETURNING version" % (TABLE, SEQUENCE), key, _text(value), _version(version))
+                         "RETURNING version" % (TABLE, SEQUENCE), key, value_text(value), _version(version))
         if not rows:
             raise Conflict("the record %s changed" % key)
         return rows[0][0]
@@ -164,10 +163,10 @@ class PostgresRecords(Records):
                         return None
                     if rows:
                         connection.query("UPDATE %s SET value = $2, version = nextval('%s') WHERE key = $1"
-                                         % (TABLE, SEQUENCE), (key, _text(new)))
+                                         % (TABLE, SEQUENCE), (key, value_text(new)))
                         return new
                     if connection.query("INSERT INTO %s VALUES ($1, $2, nextval('%s')) ON CONFLICT (key) DO "
-                                        "NOTHING RETURNING 1" % (TABLE, SEQUENCE), (key, _text(new))).rows:
+                                        "NOTHING RETURNING 1" % (TABLE, SEQUENCE), (key, value_text(new))).rows:
                         return new
                 # made by another meanwhile: read again, locked this time
             except ServerError as error:
