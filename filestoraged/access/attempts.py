@@ -68,6 +68,8 @@ class Attempts:
             return None if record is None else record.value
 
         value = self._copies.get(key, read)
+        if value is None:
+            return None  # the usual case: no failure on record
         recent = self._recent(value, now)
         pending = self._pending(value, now, recent)
         return self._retry([at for at in recent if at not in pending], now)
