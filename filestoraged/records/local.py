@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
-from .interface import Conflict, Record, Records, value_text
+from .interface import Conflict, Record, Records, value_of, value_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
@@ -67,7 +67,7 @@ class LocalRecords(DatabaseStore, Records):
     def get(self, key: str) -> Optional[Record]:
         with self._lock:
             row = self._db.execute("SELECT value, version FROM records WHERE key = ?", (key,)).fetchone()
-        return None if row is None else Record(json.loads(row[0]), str(row[1]))
+        return None if row is None else Record(value_of(row[0]), str(row[1]))
 
     def create(self, key: str, value: dict) -> str:
         text = value_text(value)
@@ -106,7 +106,7 @@ class LocalRecords(DatabaseStore, Records):
         must not use these records itself."""
         with self._writing.write() as db:
             row = db.execute("SELECT value FROM records WHERE key = ?", (key,)).fetchone()
-            new = change(None if row is None else json.loads(row[0]))
+            new = change(None if row is None else value_of(row[0]))
             if new is None:
                 return None
             self._writes += 1

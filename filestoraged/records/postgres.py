@@ -26,7 +26,6 @@ opened again as needed, at most ``POOL`` a process.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -36,7 +35,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import BackendUnavailable, BadRequest
 from ..wire.postgres import Address, Connection, ServerError
-from .interface import Conflict, Record, Records, value_text
+from .interface import Conflict, Record, Records, value_of, value_text
 
 TABLE = "filestoraged_records"
 SEQUENCE = "filestoraged_versions"
@@ -124,7 +123,7 @@ class PostgresRecords(Records):
 
     def get(self, key: str) -> Optional[Record]:
         rows = self._one("SELECT value, version FROM %s WHERE key = $1" % TABLE, key)
-        return None if not rows else Record(json.loads(rows[0][0]), rows[0][1])
+        return None if not rows else Record(value_of(rows[0][0]), rows[0][1])
 
     def create(self, key: str, value: dict) -> str:
         rows = self._one("INSERT INTO %s VALUES ($1, $2, nextval('%s')) ON CONFLICT (key) DO NOTHING "
@@ -158,7 +157,7 @@ class PostgresRecords(Records):
                 with self.batch():
                     connection = self._batch.connection
                     rows = connection.query("SELECT value FROM %s WHERE key = $1 FOR UPDATE" % TABLE, (key,)).rows
-                    new = change(None if not rows else json.loads(rows[0][0]))
+                    new = change(None if not rows else value_of(rows[0][0]))
                     if new is None:
                         return None
                     if rows:
@@ -202,7 +201,7 @@ class PostgresRecords(Records):
 
     def items(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[Tuple[str, Record]]:
         rows = self._page("key, value, version", prefix, after, limit)
-        return iter([(key, Record(json.loads(value), version)) for key, value, version in rows])
+        return iter([(key, Record(value_of(value), version)) for key, value, version in rows])
 
     def present(self, keys: List[str]) -> Set[str]:
         """Which of ``keys`` have a record: one statement for them all (a
