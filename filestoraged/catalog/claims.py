@@ -263,7 +263,10 @@ class Claims:
             return
         now = self.records.now()
         self.blobs.index.at(now + GRACE, "%s/%s" % (bucket, oid))
-        self._change(bucket, oid, lambda value: None if value.get("idle") is not None else dict(value, idle=now))
+        try:  # as read (always, inside a key's commit where the records batch at all): no second read
+            self.records.replace(blob(bucket, oid), dict(record.value, idle=now), record.version)
+        except RecordConflict:
+            self._change(bucket, oid, lambda value: None if value.get("idle") is not None else dict(value, idle=now))
 
     def _holds(self, bucket: str, oid: str, value: dict) -> bool:
         return bool(value.get("data") or self.pins.live(value) or self.names(bucket, oid))
