@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Dict, List, Optional
 
 from ..records.interface import Records
@@ -27,6 +28,7 @@ RECENT = "s3/recent/"
 KEPT = 100  # changes a bucket's record keeps
 FLUSH_SECONDS = 2.0
 WHAT = ("write", "delete", "delete version", "change")  # what a change did
+_AT = itemgetter("at")
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,14 @@ class Recent:
         with self._lock:
             pending, self._pending = self._pending, defaultdict(list)
         for bucket, changes in pending.items():
-            fresh = [asdict(change) for change in reversed(changes)]
+            # Made by hand and sorted by a key of C's: ``asdict`` copies
+            # deeply, field by field, and a key function is a call an item.
+            fresh = [{"what": change.what, "key": change.key, "version": change.version, "by": change.by,
+                      "at": change.at} for change in reversed(changes)]
 
             def merged(value: Optional[dict], fresh: List[dict] = fresh) -> dict:
                 kept = (value or {}).get("changes", [])
-                return {"changes": sorted(fresh + kept, key=_newest_first)[:KEPT]}
+                return {"changes": sorted(fresh + kept, key=_AT, reverse=True)[:KEPT]}  # stable: as before
 
             self.records.update(RECENT + bucket, merged)
 
@@ -80,6 +85,3 @@ class Recent:
             self._pending.pop(bucket, None)
         self.records.delete(RECENT + bucket)
 
-
-def _newest_first(change: dict) -> float:
-    return -change["at"]
