@@ -107,11 +107,15 @@ class Claims:
         except RecordConflict:
             return False
 
-    def unname(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> None:
+    def unname(self, bucket: str, oid: str, key: str, version: Optional[str] = None, still_named: bool = False
+               ) -> None:
         """``key`` (its older ``version``) names the bytes no more: once
-        nothing holds them, they fall idle."""
+        nothing holds them, they fall idle. ``still_named``: the caller
+        knows another name of them stays (the same key's, under another
+        version): nothing to settle."""
         self.records.delete(name_record(bucket, oid, key, version))
-        self._settle(bucket, oid)
+        if not still_named:
+            self._settle(bucket, oid)
 
     def named(self, bucket: str, oid: str, key: str, version: Optional[str] = None) -> bool:
         """Whether ``key`` (its older ``version``) holds its claim on the bytes."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Union
 
 from ..errors import BackendUnavailable, MethodNotAllowed, NotFound, PreconditionFailed
@@ -330,8 +330,14 @@ class Keyspace:
         if swap is None:
             return
         kept = swap.held_after
-        for oid, version in swap.held_before - kept:
-            self.claims.unname(bucket, oid, key, version)
+        gone = swap.held_before - kept
+        if gone:
+            # A version kept under its new id still names its bytes (a
+            # current one turned older, in a versioned bucket): they do not
+            # fall idle, so nothing is looked at for them.
+            still = {oid for oid, _ in kept}
+            for oid, version in gone:
+                self.claims.unname(bucket, oid, key, version, still_named=oid in still)
         self._let_go(bucket, key, swap.named, kept)
         for at in swap.new.drops:
             self.versions.drop(bucket, key, at)
@@ -365,5 +371,5 @@ def _as_written(entry: Entry, bucket: Bucket) -> Entry:
     version = new_version_id() if change(bucket.versioning, None).new_id else None
     lock = retention(entry.lock, bucket.lock, entry.modified)
     if version != entry.version or lock is not entry.lock:  # copied only where something changes
-        entry = replace(entry, version=version, lock=lock)
+        entry = entry.written_as(version, lock)
     return entry
