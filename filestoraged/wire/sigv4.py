@@ -58,8 +58,8 @@ def canonical_request(method: str, path: str, query: str, signed: Mapping[str, s
     ``query``: already canonical (``canonical_pairs``); ``signed``: the headers
     to sign, lower-case names, values with white space folded."""
     names = sorted(signed)
-    return "\n".join([method, path, query, "".join("%s:%s\n" % (name, signed[name]) for name in names),
-                      ";".join(names), payload_sha256])
+    lines = "".join(["%s:%s\n" % (name, signed[name]) for name in names])  # a list: no generator's calls
+    return "\n".join([method, path, query, lines, ";".join(names), payload_sha256])
 
 
 def string_to_sign(stamp: str, scope: str, canonical: str) -> str:
@@ -170,7 +170,7 @@ def credential(text: str) -> Tuple[str, str, str, str]:
 
 def _signed_headers(text: str) -> Tuple[str, ...]:
     names = tuple(text.split(";"))
-    if not text or any(not name or name != name.lower() for name in names):
+    if not text or "" in names or text != text.lower():  # a name empty, or one not lower-case
         raise BadRequest("SignedHeaders is not a ';'-separated list of lower-case header names")
     return names
 
