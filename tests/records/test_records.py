@@ -11,6 +11,7 @@ import dataclasses
 import io
 import os
 import shutil
+import sqlite3
 import ssl
 import tempfile
 import threading
@@ -55,6 +56,20 @@ class RecordsContract:
         with self.assertRaises(Conflict):
             self.records.create("links/a", {"n": 2})
         self.assertEqual(plain(self.records.get("links/a").value), {"n": 1})
+
+    def test_a_value_comes_back_as_stored(self):
+        """Every kind of JSON a record holds, read back the same: text
+        beyond ASCII and with controls, floats at their edges, large
+        whole numbers, empty and nested containers."""
+        value = {"text": "caf\u00e9 \u2603 \U0001f600 \"quoted\" back\\slash \n\t\u0000", "float": 0.1,
+                 "tiny": 5e-324, "huge": 1.7976931348623157e308, "whole": 2 ** 62 + 1, "negative": -3,
+                 "flags": [True, False, None], "empty": {}, "none": [], "nested": {"a": [{"b": {"c": [1.5]}}]}}
+        self.records.create("links/kinds", value)
+        self.assertEqual(plain(self.records.get("links/kinds").value), value)
+        changed = dict(value, text="\u00fc" * 3)
+        self.records.replace("links/kinds", changed, self.records.get("links/kinds").version)
+        self.assertEqual(plain(self.records.get("links/kinds").value), changed)
+        self.assertEqual([plain(record.value) for _, record in self.records.items("links/kinds")], [changed])
 
     def test_replace_only_at_the_version_read(self):
         first = self.records.create("links/b", {"n": 1})
@@ -148,6 +163,16 @@ class LocalRecordsTests(RecordsContract, unittest.TestCase):
         folder = tempfile.mkdtemp(prefix="fsd-records-")
         self.addCleanup(shutil.rmtree, folder, True)
         return LocalRecords(os.path.join(folder, "meta.db"))
+
+    def test_a_value_stored_with_white_space_around_it_reads(self):
+        """Values written by hand or by another JSON writer (spaces after
+        the separators, around the value) read as they say."""
+        db = sqlite3.connect(self.records.path)
+        self.addCleanup(db.close)
+        with db:
+            db.execute("INSERT INTO records VALUES (?, ?, ?)", ("links/spaced", ' { "n": 1, "l": [1, 2] }\n', 7))
+        self.assertEqual(self.records.get("links/spaced").value, {"n": 1, "l": [1, 2]})
+        self.assertEqual(self.records.update("links/spaced", lambda value: dict(value, n=2)), {"n": 2, "l": [1, 2]})
 
     def test_a_page_from_a_cursor_costs_the_page_not_what_lies_before(self):
         """Counted in SQLite's steps, not in time: a page of one key after a
