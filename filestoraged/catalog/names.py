@@ -11,7 +11,6 @@ user's, so no store under the records can read a path into it.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
@@ -64,7 +63,8 @@ def encode(raw: bytes) -> str:
     same six bits a character as base64 without its padding, whose alphabet
     (``A-Za-z0-9+/``) is simply not in ASCII order; base64's C code does the
     work, and the characters are exchanged."""
-    return base64.b64encode(raw).decode("ascii").rstrip("=").translate(_TO_ORDERED)
+    # binascii's own call, as ``decode``: base64.b64encode is a call of Python around it.
+    return binascii.b2a_base64(raw, newline=False).decode("ascii").rstrip("=").translate(_TO_ORDERED)
 
 
 def decode(text: str) -> bytes:

@@ -110,6 +110,8 @@ def lock_fields(headers, bucket: Bucket, now: float, with_body: bool = False) ->
     where the bucket has no object lock, and, as S3 asks of a PutObject
     (``with_body``), without a digest of the body (``Content-MD5`` or a
     checksum)."""
+    if not headers.starting("x-amz-object-lock-"):
+        return None  # the usual write: one look at the names, not three
     mode = headers.get("x-amz-object-lock-mode")
     until_text = headers.get("x-amz-object-lock-retain-until-date")
     hold = headers.get("x-amz-object-lock-legal-hold")
