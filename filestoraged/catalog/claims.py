@@ -268,7 +268,7 @@ class Claims:
         now = self.records.now()
         self.blobs.index.at(now + GRACE, "%s/%s" % (bucket, oid))
         try:  # as read (always, inside a key's commit where the records batch at all): no second read
-            self.records.replace(blob(bucket, oid), dict(record.value, idle=now), record.version)
+            self.records.replace_as_read(blob(bucket, oid), record, dict(record.value, idle=now))
         except RecordConflict:
             self._change(bucket, oid, lambda value: None if value.get("idle") is not None else dict(value, idle=now))
 

@@ -171,6 +171,14 @@ class Records(abc.ABC):
         return self.update(name, lambda value: None if value and now - value["at"] < within
                            else {"at": now}) is not None
 
+    def replace_as_read(self, key: str, record: Record, value: dict) -> str:
+        """``replace`` of ``record`` (as read) by ``value``, a change made
+        from it: the write ids it carries kept as ``update`` keeps them, so
+        a write whose answer was lost still finds itself landed. For a
+        caller that has just read the record and need not read it again;
+        ``Conflict`` if it changed since."""
+        return self.replace(key, _built_on(record, value), record.version)
+
     def update(self, key: str, change: Callable[[Optional[dict]], Optional[dict]]) -> Optional[dict]:
         """Read, ``change`` (the value or None; it returns the new value, or
         None to leave the record as it is), write if unchanged since the read;
@@ -180,13 +188,11 @@ class Records(abc.ABC):
             new = change(None if record is None else dict(record.value))
             if new is None:
                 return None
-            if record is not None and WRITE_ID in record.value:
-                earlier = [record.value[WRITE_ID]] + list(record.value.get(EARLIER, []))
-                new = dict(new, **{EARLIER: earlier[:EARLIER_KEPT]})
             try:
                 if record is None:
                     self.create(key, new)
                 else:
+                    new = _built_on(record, new)
                     self.replace(key, new, record.version)
                 return new
             except Conflict:
@@ -204,6 +210,15 @@ def _walked(read: Callable[[str], Iterator[T]], page: int, key_of: Callable[[T],
         if len(found) < page:
             return
         after = key_of(found[-1])
+
+
+def _built_on(record: Record, new: dict) -> dict:
+    """``new``, a change of ``record``, with the write ids before it (where
+    the store stamps them: ``WRITE_ID``) carried as ``EARLIER``."""
+    if WRITE_ID not in record.value:
+        return new
+    earlier = [record.value[WRITE_ID]] + list(record.value.get(EARLIER, []))
+    return dict(new, **{EARLIER: earlier[:EARLIER_KEPT]})
 
 
 def landed(value: dict, write_id: str) -> bool:

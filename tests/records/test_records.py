@@ -284,6 +284,20 @@ class BucketRecordsTests(SeaweedMixin, RecordsContract, unittest.TestCase):
         ours.update("links/c", lambda value: dict(value, n=value["n"] + 1))
         self.assertEqual(self.records.get("links/c").value["n"], 11)  # was 12: ours applied twice
 
+    def test_a_swap_of_the_record_as_read_keeps_an_earlier_write_landed(self):
+        """As above, the later write a swap of the record as read
+        (``replace_as_read``, what a key's commit does to a blob record it
+        has just read): ours landed under it all the same."""
+        self.records.create("links/d", {"n": 0})
+
+        def another_daemon() -> None:
+            record = self.records.get("links/d")
+            self.records.replace_as_read("links/d", record, dict(record.value, n=record.value["n"] + 10))
+
+        ours = BucketRecords(LostAnswer(self.s3_client(), another_daemon))
+        ours.update("links/d", lambda value: dict(value, n=value["n"] + 1))
+        self.assertEqual(self.records.get("links/d").value["n"], 11)
+
     def test_records_live_under_their_prefix(self):
         self.records.create("tokens/x", {})
         self.assertIn("records/tokens/x", self.keys_in_bucket())
