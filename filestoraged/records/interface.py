@@ -34,8 +34,8 @@ T = TypeVar("T")
 
 def _compact():
     """The JSON text of a record's value: compact, ASCII, as every kind of
-    records stores it. Decision: SQLite's and PostgreSQL's records give
-    each write's value to JSON's C encoder, made once, where
+    records stores it. Decision: each write's value goes to JSON's C
+    encoder, made once (as ``json.loads`` shares one scanner), where
     ``JSONEncoder.encode`` runs some twenty lines of Python a call to make
     one (three calls a small S3 write); values are plain JSON, never
     circular, so it checks for no cycle. Where the C encoder is missing or
