@@ -91,9 +91,6 @@ class Pins:
         (or another upload's tracking of them) to end; True if S3 tracked
         them before."""
         take = self._hold if self.locks is not None else self._write
-        taken = take(bucket, oid, pin)  # the usual case, at once: nothing to wait for
-        if taken is not None:
-            return taken
         return waiting(lambda: take(bucket, oid, pin), PIN_WAIT, self._stop, lambda: pin.busy)
 
     def stored(self, pin: Pin, created: bool) -> None:

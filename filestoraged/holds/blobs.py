@@ -157,11 +157,14 @@ def waiting(attempt: Callable[[], Optional[T]], wait: float, stop: threading.Eve
             busy: Callable[[], str]) -> T:
     """``attempt()`` until it returns something other than None, for up to
     ``wait`` seconds; then ``BackendUnavailable(busy())``."""
+    got = attempt()  # the usual case: had at once, no clock read
+    if got is not None:
+        return got
     deadline = time.monotonic() + wait
     while True:
-        got = attempt()
-        if got is not None:
-            return got
         if time.monotonic() >= deadline:
             raise BackendUnavailable(busy())
         stop.wait(STEP)
+        got = attempt()
+        if got is not None:
+            return got
