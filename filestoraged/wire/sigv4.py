@@ -34,6 +34,11 @@ _SAFE = "-._~"
 _CREDENTIAL = re.compile(r"([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _STAMP = re.compile(r"\d{8}T\d{6}Z")
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+# The Authorization header as every client writes it: read by one match
+# (a dozen lines of Python fewer a request); any other spelling S3 takes
+# (fields in another order, more white space) is read field by field.
+_AUTHORIZATION = re.compile(ALGORITHM + r" Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request,"
+                            r" ?SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*), ?Signature=([0-9a-f]{64})")
 
 
 def uri_encode(text: str, keep_slash: bool) -> str:
@@ -179,6 +184,10 @@ def read_authorization(value: str, stamp: Optional[str]) -> Claim:
     """The claim of an ``Authorization: AWS4-HMAC-SHA256 Credential=...,
     SignedHeaders=..., Signature=...`` header; ``stamp``: its ``x-amz-date``
     (or ``Date``, as ``YYYYMMDDTHHMMSSZ``). ``BadRequest`` if malformed."""
+    usual = _AUTHORIZATION.fullmatch(value)
+    if usual is not None and stamp is not None and _STAMP.fullmatch(stamp):
+        access_key, day, region, service, names, given = usual.groups()
+        return Claim(access_key, day, region, service, stamp, tuple(names.split(";")), given)
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise BadRequest("only %s signatures are taken here" % ALGORITHM)
@@ -243,8 +252,8 @@ def expected_signature(key: bytes, claim: Claim, method: str, path: str, pairs: 
         value = headers.get(name)
         if value is None:
             raise BadRequest("the signed header %s is not in the request" % name)
-        signed[name] = folded(value)
-    canonical = canonical_request(method, path, canonical_pairs(pairs), signed, payload_sha256)
+        signed[name] = " ".join(value.split())  # ``folded``, without a call a header
+    canonical = canonical_request(method, path, canonical_pairs(pairs) if pairs else "", signed, payload_sha256)
     to_sign = string_to_sign(claim.stamp, claim.scope, canonical)
     return signature(key, to_sign), canonical, to_sign
 

@@ -144,6 +144,20 @@ class CheckingTests(unittest.TestCase):
         with self.assertRaises(BadRequest):
             read_presigned({"X-Amz-Algorithm": "AWS4-HMAC-SHA256"})
 
+    def test_every_spelling_s3_takes_gives_the_same_claim(self):
+        usual = ("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=" + "a" * 64)
+        claim = read_authorization(usual, "20130524T000000Z")
+        self.assertEqual((claim.access_key, claim.day, claim.region, claim.service, claim.signed_headers,
+                          claim.signature),
+                         ("AKIAIOSFODNN7EXAMPLE", "20130524", "us-east-1", "s3",
+                          ("host", "x-amz-content-sha256", "x-amz-date"), "a" * 64))
+        for other in (usual.replace(", ", ","), "  " + usual + " ", usual.replace(", ", " ,  "),
+                      "AWS4-HMAC-SHA256 Signature=%s, SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+                      "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request" % ("a" * 64)):
+            with self.subTest(other=other):
+                self.assertEqual(read_authorization(other, "20130524T000000Z"), claim)
+
     def test_a_signed_header_that_is_not_sent_is_refused(self):
         claim = read_authorization("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/"
                                    "aws4_request, SignedHeaders=host;range, Signature=" + "0" * 64,
