@@ -133,11 +133,15 @@ class GroupCommit:
         self._counting = threading.Lock()
         self._queued = 0  # writers of this process waiting for ``lock``
         self._group: Optional[_Group] = None  # the open transaction's writers
+        self._part = _Part(db)
 
-    def write(self) -> "_Write":
+    def write(self):
         """The connection, inside this thread's write: committed (with
         whoever else wrote meanwhile) before the block's end returns;
-        rolled back alone if the block raises. (``with write() as db``.)"""
+        rolled back alone if the block raises. (``with write() as db``, at
+        once: inside this thread's own write, it is a part of that one.)"""
+        if getattr(self._own, "inside", False):
+            return self._part
         return _Write(self)
 
     def _begin(self) -> None:
@@ -202,6 +206,23 @@ class GroupCommit:
             group.done.release()
 
 
+class _Part:
+    """A write inside this thread's own write (``GroupCommit.write``): the
+    connection as it is, committed or rolled back with the write it is
+    part of. One for every such write: it keeps nothing of its own."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._db
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        return False
+
+
 class _Write:
     """One thread's write of ``GroupCommit`` as a context manager (a part
     of ``GroupCommit``, which it reaches into). Decision: a class, not
@@ -209,19 +230,15 @@ class _Write:
     calls more a use: a small S3 write makes four (its key's commit and
     three writes inside it)."""
 
-    __slots__ = ("_commit", "_nested", "_group", "_alone")
+    __slots__ = ("_commit", "_group", "_alone")
 
     def __init__(self, commit: GroupCommit) -> None:
         self._commit = commit
-        self._nested = False
         self._group: Optional[_Group] = None
         self._alone = False
 
     def __enter__(self) -> sqlite3.Connection:
         commit = self._commit
-        if getattr(commit._own, "inside", False):  # part of this thread's own write
-            self._nested = True
-            return commit._db
         with commit._counting:
             commit._queued += 1
         commit._lock.acquire()
@@ -248,8 +265,6 @@ class _Write:
         return commit._db
 
     def __exit__(self, kind, error, traceback) -> bool:
-        if self._nested:
-            return False
         commit = self._commit
         commit._own.inside = False
         group, self._group = self._group, None
