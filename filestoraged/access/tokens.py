@@ -64,7 +64,7 @@ class TokenStore:
                  cache_seconds: float = 0.0) -> None:
         self.records = records
         self.clock = clock
-        # digest -> its token (None: no such token); "s3:<key id>" -> its token's digest
+        # digest -> its token (None: no such token); "s3:<key id>" -> (its token's digest, the token)
         self._copies: Copies[object] = Copies(records.change_mark("tokens"), cache_seconds)
 
     def create(self, scopes: Sequence[str], name: Optional[str] = None,
@@ -121,21 +121,23 @@ class TokenStore:
         if not is_key_id(key_id):
             return None
 
-        def read() -> Optional[str]:
+        def read() -> Optional[Tuple[str, Token]]:
             record = self.records.get("s3-keys/" + key_id)
-            return None if record is None else record.value["digest"]
+            token = None if record is None else self._read(record.value["digest"])
+            return None if token is None else (record.value["digest"], token)
 
-        digest = self._copies.get("s3:" + key_id, read)
-        token = None if digest is None else self._find(digest)  # type: ignore[arg-type]
+        # One copy for both records (every S3 request asks): one look, not two.
+        found = self._copies.get("s3:" + key_id, read)
+        token = None if found is None else self._live(*found)  # type: ignore[misc]
         return token if token is not None and token.s3_key == key_id else None
 
     def _find(self, digest: str) -> Optional[Token]:
-        def read() -> Optional[Token]:
-            record = self.records.get("tokens/" + digest)
-            return None if record is None else _token(record.value)
-
-        token = self._copies.get(digest, read)
+        token = self._copies.get(digest, lambda: self._read(digest))
         return None if token is None else self._live(digest, token)  # type: ignore[arg-type]
+
+    def _read(self, digest: str) -> Optional[Token]:
+        record = self.records.get("tokens/" + digest)
+        return None if record is None else _token(record.value)
 
     def _live(self, digest: str, token: Token) -> Optional[Token]:
         """``token`` unless it expired; its ``last_used`` written when due."""
@@ -148,6 +150,8 @@ class TokenStore:
 
             self.records.update("tokens/" + digest, touch)
             self._copies.changed(digest)
+            if token.s3_key:  # its copy by key id holds the time it was used before too
+                self._copies.changed("s3:" + token.s3_key)
         return token
 
     def list(self) -> List[Token]:

@@ -26,10 +26,15 @@ class CountedRecords(LocalRecords):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.reads = 0
+        self.updates = 0
 
     def get(self, key: str):
         self.reads += 1
         return super().get(key)
+
+    def update(self, key: str, change):
+        self.updates += 1
+        return super().update(key, change)
 
 
 class TwoProcessesCase(unittest.TestCase):
@@ -71,6 +76,33 @@ class TokenCopiesTests(TwoProcessesCase):
         rotated, _ = there.rotate("laptop")
         self.assertIsNone(here.find_s3(old_key))
         self.assertEqual(here.find_s3(rotated.s3_key).name, "laptop")
+
+
+    def test_an_s3_key_is_read_once_then_copied_and_its_first_use_written_once(self):
+        self._s3_key_copied(CountedRecords(self.here.path), cache_seconds=0)
+
+    def test_without_a_mark_an_s3_key_is_copied_for_its_seconds_and_its_use_written_once(self):
+        self._s3_key_copied(UnmarkedRecords(self.here.path), cache_seconds=60)
+
+    def _s3_key_copied(self, records: "CountedRecords", cache_seconds: float) -> None:
+        self.addCleanup(records.close)
+        token, _ = TokenStore(self.there).create(["admin"], "laptop", s3=True)
+        here = TokenStore(records, cache_seconds=cache_seconds)
+        for _ in range(6):
+            self.assertEqual(here.find_s3(token.s3_key).name, "laptop")
+        self.assertEqual(records.updates, 1, "the key's use written more than once")
+        reads = records.reads
+        for _ in range(5):
+            self.assertEqual(here.find_s3(token.s3_key).name, "laptop")
+        self.assertEqual(records.reads, reads, "an S3 key read again while nothing changed")
+
+
+class UnmarkedRecords(CountedRecords):
+    """Records with no mark of changes (as several daemons' are): a copy
+    is believed for the seconds its store is given."""
+
+    def change_mark(self, subject: str):
+        return None
 
 
 class AttemptCopiesTests(TwoProcessesCase):
