@@ -28,13 +28,9 @@ class Copies(Generic[V]):
     def __init__(self, mark: Optional[ChangeMark], seconds: float = 0.0) -> None:
         self.mark = mark
         self.seconds = seconds
+        self.kept = mark is not None or seconds > 0  # whether copies are kept at all
         self._copies: Dict[str, Tuple[int, float, V]] = {}  # name -> (mark seen, read at, value)
-        self._lock = threading.Lock()
-
-    @property
-    def kept(self) -> bool:
-        """Whether copies are kept at all."""
-        return self.mark is not None or self.seconds > 0
+        self._lock = threading.Lock()  # for changes of ``_copies``; a look is one ``dict.get``, whole
 
     def get(self, name: str, read: Callable[[], V]) -> V:
         """The copy of ``name`` if it is still believed, else ``read()``'s
@@ -54,8 +50,7 @@ class Copies(Generic[V]):
 
     def peek(self, name: str) -> Optional[Tuple[V]]:
         """``(copy,)`` of ``name`` if one is believed now, else None (nothing is read)."""
-        with self._lock:
-            entry = self._copies.get(name)
+        entry = self._copies.get(name)
         if entry is None:
             return None
         seen, read_at, value = entry
