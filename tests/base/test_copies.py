@@ -77,7 +77,6 @@ class TokenCopiesTests(TwoProcessesCase):
         self.assertIsNone(here.find_s3(old_key))
         self.assertEqual(here.find_s3(rotated.s3_key).name, "laptop")
 
-
     def test_an_s3_key_is_read_once_then_copied_and_its_first_use_written_once(self):
         self._s3_key_copied(CountedRecords(self.here.path), cache_seconds=0)
 
