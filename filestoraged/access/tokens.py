@@ -123,8 +123,9 @@ class TokenStore:
 
         def read() -> Optional[Tuple[str, Token]]:
             record = self.records.get("s3-keys/" + key_id)
-            token = None if record is None else self._read(record.value["digest"])
-            return None if token is None else (record.value["digest"], token)
+            digest = None if record is None else record.value["digest"]
+            token = None if digest is None else self._read(digest)
+            return None if token is None else (digest, token)
 
         # One copy for both records (every S3 request asks): one look, not two.
         found = self._copies.get("s3:" + key_id, read)

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 from ..errors import InsufficientStorage
 
@@ -135,7 +135,7 @@ class GroupCommit:
         self._group: Optional[_Group] = None  # the open transaction's writers
         self._part = _Part(db)
 
-    def write(self):
+    def write(self) -> "Union[_Part, _Write]":
         """The connection, inside this thread's write: committed (with
         whoever else wrote meanwhile) before the block's end returns;
         rolled back alone if the block raises. (``with write() as db``, at
@@ -227,8 +227,8 @@ class _Write:
     """One thread's write of ``GroupCommit`` as a context manager (a part
     of ``GroupCommit``, which it reaches into). Decision: a class, not
     ``contextlib.contextmanager``, whose generator costs a frame and four
-    calls more a use: a small S3 write makes four (its key's commit and
-    three writes inside it)."""
+    calls more a use (a small S3 write makes one, its key's commit; the
+    writes inside it are ``_Part``s)."""
 
     __slots__ = ("_commit", "_group", "_alone")
 
