@@ -4,7 +4,10 @@
 The daemon runs with ``--workers 1`` (all of its work in one process) and
 ``--s3-api``, otherwise as shipped, under ``bench/counted.py`` (counters
 around its records, its SQLite statements and its Python-level syncs) and
-strace (every fsync and fdatasync of its threads, SQLite's own included).
+strace (every fsync and fdatasync of its threads, SQLite's own included,
+and the bytes SQLite writes into its write-ahead logs: a page of 4 KiB
+and its frame's head for every page a commit changes, so the count shows
+how many places of a table a write touches).
 Each kind of request is sent ``REQUESTS`` times, one after another on one
 connection, 4 KiB bodies; the counts between the first and the last, once
 the daemon's work after the answers has settled, divided by ``REQUESTS``.
@@ -42,11 +45,16 @@ from .seaweed import KEY, SECRET, Seaweed
 REQUESTS = 40
 SIZE = 4096
 SETTLED = 0.3  # seconds with no count moving: the daemon's work after its answers is done
-COLUMNS = ("record operations", "SQL statements", "transactions", "syncs")
+COLUMNS = ("record operations", "SQL statements", "transactions", "syncs", "KiB into WALs")
 KINDS = ("/data PUT", "S3 PutObject, new key", "S3 PutObject over an existing key",
          "S3 PutObject, versioned bucket (a new version of an existing key)", "S3 DeleteObject ?versionId=",
          "S3 GetObject")
 _SYNC = re.compile(rb"\b(fsync|fdatasync)\(")
+# strace -f -y -s 0: ``PID pwrite64(4</path/meta.db-wal>, ""..., 4096, 56) = 4096``, or, where
+# another thread's call came between, ``... <unfinished ...>`` and later
+# ``PID <... pwrite64 resumed>) = 4096``
+_PWRITE = re.compile(rb"^(\d+) +(?:pwrite64\(\d+<([^>\n]*)>.*?|<\.\.\. pwrite64 resumed>.*?)"
+                     rb"(?:\) += (\d+)|<unfinished \.\.\.>)$", re.M)
 
 
 def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
@@ -93,14 +101,15 @@ def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
         print()
         print("Per request, %d requests of each kind, 4 KiB bodies (--workers 1, --s3-api), %s%s:"
               % (REQUESTS, where, "; this checkout (%s)" % side_by_side[:10] if side_by_side else ""))
-        print("| request | record operations | SQL statements / transactions | syncs |")
-        print("|---|---|---|---|")
+        print("| request | record operations | SQL statements / transactions | syncs | KiB into WALs |")
+        print("|---|---|---|---|---|")
         for kind in KINDS:
             def cell(*columns: str, kind: str = kind, table=table) -> str:
                 return " (".join(" / ".join("%g" % round(side[kind][column], 1) for column in columns)
                                  for _, side in table) + (")" if len(table) > 1 else "")
 
-            print("| %s | %s | %s | %s |" % (kind, cell(COLUMNS[0]), cell(*COLUMNS[1:3]), cell(COLUMNS[3])))
+            print("| %s | %s | %s | %s | %s |" % (kind, cell(COLUMNS[0]), cell(*COLUMNS[1:3]), cell(COLUMNS[3]),
+                                                 cell(COLUMNS[4])))
     print()
     ours = measured[0][1]["S3 DeleteObject ?versionId="]["transactions"]
     report.add("S3 DeleteObject ?versionId=, transactions per request (counted)", "%g" % ours, "-", None, "1",
@@ -115,7 +124,8 @@ def _measure(folder: str, env: Dict[str, str], store: Sequence[str] = ()) -> Dic
     os.makedirs(folder, exist_ok=True)
     counts_file, traced = os.path.join(folder, "counts.json"), os.path.join(folder, "syncs.strace")
     s3_port = free_port()
-    launcher = ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-e", "signal=none", "-o", traced,
+    launcher = ["strace", "-f", "-qq", "-y", "-s", "0", "-e", "trace=fsync,fdatasync,pwrite64", "-e", "signal=none",
+                "-o", traced,
                 sys.executable, os.path.join(ROOT, "bench", "counted.py")]
     daemon = Daemon(folder, "--workers", "1", "--s3-api", "127.0.0.1:%d" % s3_port, *store,
                     env=dict(env, FSD_COUNTS=counts_file), launcher=launcher)
@@ -177,10 +187,11 @@ class _Counter:
             time.sleep(0.01)
         counts = said["counts"]
         with open(self.traced, "rb") as traced:
-            syncs = len(_SYNC.findall(traced.read()))
+            trace = traced.read()
         return {"record operations": sum(value for name, value in counts.items() if name.startswith("records.")),
                 "SQL statements": counts.get("statements", 0), "transactions": counts.get("transactions", 0),
-                "syncs": syncs}
+                "syncs": len(_SYNC.findall(trace)),
+                "KiB into WALs": _wal_bytes(trace) / 1024}
 
     def settled(self) -> Dict[str, float]:
         """The counts once none has moved for ``SETTLED`` seconds (at most 10 s)."""
@@ -192,6 +203,18 @@ class _Counter:
                 break
             last = current
         return last
+
+
+def _wal_bytes(trace: bytes) -> int:
+    """The bytes written into files named ``*-wal`` by the ``pwrite64``
+    calls strace saw (``_PWRITE``)."""
+    written, started = 0, {}
+    for pid, path, size in _PWRITE.findall(trace):
+        if path:
+            started[pid] = path
+        if size and started.pop(pid, b"").endswith(b"-wal"):
+            written += int(size)
+    return written
 
 
 class _Client:
