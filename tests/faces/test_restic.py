@@ -284,9 +284,9 @@ class CrashTests(ResticCase):
         # Decision: the killed backup reads its bytes from a pipe this test
         # keeps feeding, so it cannot end before the kill whatever the
         # machine's speed. A backup of files raced the kill and sometimes
-        # won: restic stores the twelve files above (one pattern repeated)
-        # as one pack, so the files counted were its index and snapshot,
-        # written a few milliseconds before it ended.
+        # won: restic dedups the twelve files above (one pattern repeated)
+        # to about one chunk, so the files counted came with the backup's
+        # last writes, a few milliseconds before it ended.
         backup = subprocess.Popen([self.restic_path, "-q", "backup", "--stdin", "--stdin-filename", "stream.bin"],
                                   env=self.environment(repository), stdin=subprocess.PIPE,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
