@@ -291,16 +291,14 @@ class CrashTests(ResticCase):
                                   env=self.environment(repository), stdin=subprocess.PIPE,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: backup.poll() is None and backup.kill())
-        fed = threading.Event()
+        stop_feeding = threading.Event()
 
         def feed() -> None:
             try:
-                while not fed.is_set():
+                while not stop_feeding.is_set():
                     backup.stdin.write(os.urandom(MIB))  # incompressible, never the same twice
             except (BrokenPipeError, ValueError):
                 pass  # restic was killed: its input is gone
-            finally:
-                fed.set()
 
         with Threads(deadline=30) as threads:
             threads.start(feed)
@@ -309,7 +307,7 @@ class CrashTests(ResticCase):
                 self.assertIsNone(backup.poll(), "the backup ended before the daemon was killed")
                 daemon.kill()  # with the pipe still fed: uploads under way
             finally:
-                fed.set()
+                stop_feeding.set()
                 backup.kill()
                 backup.wait(30)
         try:
