@@ -10,6 +10,11 @@ header fields and the verified bytes of a small object it has just served
 whole, and answers the next plain request for the same target from here.
 
 What keeps it correct:
+- Only answers named by their bytes (``ObjectResponse.immutable``: ``/files``
+  and ``/data``). A face that names keys (S3, WebDAV, restic, the console,
+  share links) answers whatever its key holds now, and its access rule is
+  judged per request, so its answers are never remembered: each worker
+  keeps its own cache, which no other worker's change would reach.
 - Only objects whose backend can prove cheaply that they are unchanged
   (``StoredObject.still_current()``: one ``stat`` on disk) are remembered, and
   the proof runs on every hit, so a deleted or replaced object is a miss.

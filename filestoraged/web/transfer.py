@@ -108,8 +108,8 @@ def serve_object(response: ObjectResponse, method: str, request_headers: Headers
                 response.before_last()
             wire.write(head + in_memory)
             complete = _delivered(response, wire)
-            if (remember is not None and obj.proof is not None and plan.status == 200 and not response.headers
-                    and response.on_done is None):
+            if (remember is not None and response.immutable and obj.proof is not None and plan.status == 200
+                    and not response.headers and response.on_done is None):
                 remember(fields, in_memory, obj.proof)
             return Served(plan.status, len(in_memory), complete)
         wire.write(head)

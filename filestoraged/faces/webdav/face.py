@@ -134,6 +134,8 @@ class WebDavFace(Face):
         if not found:
             raise NotFound("nothing at %s in %s" % (key[:200], bucket))
         locks_of = self.locking.covering(bucket, prefix)
+        if depth != "0":  # a listing: never public, as no face's listing is (--auth writes opens reads only)
+            require(request, Need(Scope("data", "read", bucket, prefix or None)))
         answer.found(_collection(bucket, prefix, found, self.locking.live(bucket, locks_of(prefix))), find)
         if depth == "0":
             return _multistatus(answer)

@@ -36,19 +36,23 @@ class Moves:
         to_bucket, to_key = destination_of(request, self.base)
         overwrite = overwrite_of(request)
         shallow = copy_depth_of(request) == "0"
-        source = self.open_tree(request, bucket, "delete" if move else "read", key)
+        source = self.open_tree(request, bucket, "read", key)
+        if move:  # a move gives its source's bytes a new name: it reads them as a copy does, then deletes
+            require(request, Need(Scope("data", "delete", bucket, key or None)))
         entry = source.file(key)
         prefix = None if entry is not None else folder_of(key)
         if entry is None and (not prefix or not source.collection(prefix)):
             raise NotFound("nothing at %s in %s" % (key[:200], bucket)) if prefix else Forbidden(
                 "a bucket is copied through S3, not COPY")
         target = self.open_tree(request, to_bucket, "create", to_key)
-        to_prefix = folder_of(to_key)
-        if (bucket, prefix or key) == (to_bucket, to_prefix if prefix else to_key) or (
-                prefix and to_bucket == bucket and to_prefix.startswith(prefix)):
-            raise Forbidden("the destination is the source, or inside it")
         if not to_key:
             raise Forbidden("a bucket's root is not a destination")
+        # One canonical name for each end before they are compared: a file's
+        # Destination with a trailing slash (``a/``, ``a%2F``) names the file ``a``.
+        to_prefix = folder_of(to_key)
+        destination = to_prefix if prefix else to_key.rstrip("/")
+        if to_bucket == bucket and (destination == (prefix or key) or (prefix and destination.startswith(prefix))):
+            raise Forbidden("the destination is the source, or inside it")
         if not target.collection(parent_of(to_key.rstrip("/"))):
             raise Conflict("the collection %s does not exist" % parent_of(to_key.rstrip("/"))[:200])
         replaced = target.file(to_key.rstrip("/"))
@@ -59,7 +63,6 @@ class Moves:
             self.guard(request, bucket, [prefix or key], [parent_of(prefix or key)], [prefix] if prefix else [])
         else:
             self.guard(request, bucket, [], resource=prefix or key)  # the If header's conditions, on the source
-        destination = to_prefix if prefix else to_key.rstrip("/")
         self.guard(request, to_bucket, [destination], [parent_of(destination)], [to_prefix] if existed else [],
                     judge=False)
         if existed and not overwrite:

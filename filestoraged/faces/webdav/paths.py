@@ -43,13 +43,25 @@ def destination_of(request: Request, base: str) -> Tuple[str, str]:
     value = request.headers.get("Destination")
     if not value:
         raise BadRequest("COPY and MOVE need a Destination header")
-    path = urlsplit(value.strip()).path
+    named = urlsplit(value.strip())
+    path = named.path
+    if named.netloc and _origin(named.scheme, named.netloc) not in (
+            _origin(urlsplit(request.base_url).scheme, urlsplit(request.base_url).netloc),
+            _origin(named.scheme, request.headers.get("Host") or "")):
+        raise ElsewhereDestination("the destination's host %s is not this server's" % named.netloc[:200])
     if not path.startswith(base):
         raise ElsewhereDestination("the destination %s is not under %s of this server" % (path[:200], base))
     bucket, _, rest = path[len(base):].partition("/")
     if not bucket:
         raise Forbidden("the destination is not in a bucket")
     return key_of(bucket), key_of(rest)
+
+
+def _origin(scheme: str, netloc: str) -> str:
+    """``host[:port]`` as compared: lower case, a scheme's default port left out."""
+    netloc = netloc.lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme.lower())
+    return netloc[:-len(default)] if default and netloc.endswith(default) else netloc
 
 
 def depth_of(request: Request, infinity: bool = False) -> str:

@@ -1,0 +1,90 @@
+"""WebDAV's promises where a client names things in ways a careless
+server reads twice: a Destination that is its source with a trailing or
+encoded slash, a Destination on another host, a listing asked for with no
+token under ``--auth writes``, a MOVE by a token that may not read what it
+moves."""
+
+from __future__ import annotations
+
+from .test_webdav import WebDavCase
+
+
+class SelfDestinationTests(WebDavCase):
+    """docs/webdav.md: a key is under its old name or its new one, never lost."""
+
+    def test_a_move_or_copy_onto_its_own_name_with_a_slash_is_refused_and_keeps_the_file(self):
+        self.assertEqual(self.dav("PUT", "drive/a", self.writer, b"precious").status, 201)
+        base = "http://127.0.0.1:%d/dav/drive/" % self.port
+        for method in ("MOVE", "COPY"):
+            for destination in (base + "a/", base + "a%2F", "/dav/drive/a/", base + "a"):
+                with self.subTest(method=method, destination=destination):
+                    reply = self.dav(method, "drive/a", self.writer, headers={"Destination": destination})
+                    self.assertEqual(reply.status, 403, reply.body)
+                    self.assertEqual(self.dav("GET", "drive/a", self.writer).body, b"precious")
+        self.assertEqual(self.app.keys.get("drive", "a").size, len(b"precious"))
+
+    def test_a_collection_onto_itself_without_its_slash_is_refused(self):
+        self.assertEqual(self.dav("MKCOL", "drive/dir/", self.writer).status, 201)
+        self.assertEqual(self.dav("PUT", "drive/dir/in", self.writer, b"inside").status, 201)
+        reply = self.dav("MOVE", "drive/dir/", self.writer, headers={"Destination": "/dav/drive/dir"})
+        self.assertEqual(reply.status, 403, reply.body)
+        self.assertEqual(self.dav("GET", "drive/dir/in", self.writer).body, b"inside")
+
+    def test_a_file_moved_to_a_name_with_a_slash_takes_the_name_without_it(self):
+        self.assertEqual(self.dav("PUT", "drive/b", self.writer, b"bee").status, 201)
+        reply = self.dav("MOVE", "drive/b", self.writer, headers={"Destination": "/dav/drive/c/"})
+        self.assertEqual(reply.status, 201, reply.body)
+        self.assertEqual(self.dav("GET", "drive/c", self.writer).body, b"bee")
+        self.assertEqual(self.dav("GET", "drive/b", self.writer).status, 404)
+
+
+class ElsewhereTests(WebDavCase):
+    def test_a_destination_on_another_host_is_502_and_nothing_moves(self):
+        self.assertEqual(self.dav("PUT", "drive/here", self.writer, b"stays").status, 201)
+        for destination in ("http://elsewhere.example/dav/drive/there",
+                            "http://127.0.0.1:%d/dav/drive/there" % (self.port + 1)):
+            with self.subTest(destination=destination):
+                reply = self.dav("MOVE", "drive/here", self.writer, headers={"Destination": destination})
+                self.assertEqual(reply.status, 502, reply.body)
+                self.assertEqual(reply.json()["error"], "bad_gateway")
+        self.assertEqual(self.dav("GET", "drive/here", self.writer).body, b"stays")
+        self.assertEqual(self.dav("GET", "drive/there", self.writer).status, 404)
+
+    def test_this_servers_own_name_with_its_default_port_spelled_is_here(self):
+        self.assertEqual(self.dav("PUT", "drive/here", self.writer, b"moves").status, 201)
+        reply = self.dav("MOVE", "drive/here", self.writer, headers={
+            "Destination": "http://127.0.0.1:%d/dav/drive/there" % self.port})
+        self.assertEqual(reply.status, 201, reply.body)
+        self.assertEqual(self.dav("GET", "drive/there", self.writer).body, b"moves")
+
+
+class MoveReadsTests(WebDavCase):
+    def test_a_move_needs_read_on_its_source(self):
+        self.app.buckets.create("vault")
+        self.assertEqual(self.dav("PUT", "vault/secret", self.app.tokens.create(["data:vault:*"])[1],
+                                  b"the secret").status, 201)
+        mover = self.app.tokens.create(["data:vault:delete", "data:drive:create", "data:drive:read"])[1]
+        reply = self.dav("MOVE", "vault/secret", mover, headers={"Destination": "/dav/drive/stolen"})
+        self.assertEqual(reply.status, 403, reply.body)
+        self.assertEqual(self.dav("GET", "drive/stolen", mover).status, 404)
+        self.assertEqual(self.app.keys.get("vault", "secret").size, len(b"the secret"))
+        allowed = self.app.tokens.create(["data:vault:delete", "data:vault:read", "data:drive:create"])[1]
+        self.assertEqual(self.dav("MOVE", "vault/secret", allowed, headers={
+            "Destination": "/dav/drive/moved"}).status, 201)
+
+
+class WritesModeListingTests(WebDavCase):
+    config_overrides = {"auth": "writes"}
+
+    def test_anyone_reads_a_file_but_a_listing_needs_a_token(self):
+        self.assertEqual(self.dav("PUT", "drive/open", self.writer, b"readable").status, 201)
+        self.assertEqual(self.dav("GET", "drive/open").body, b"readable")
+        self.assertEqual(self.dav("PROPFIND", "drive/open", headers={"Depth": "0"}).status, 207)
+        refused = self.dav("PROPFIND", "drive/", headers={"Depth": "1"})
+        self.assertEqual(refused.status, 401, refused.body)
+        self.assertTrue(refused.headers["WWW-Authenticate"].startswith("Basic "))
+        self.assertNotIn(b"open", refused.body)
+        other = self.app.tokens.create(["data:elsewhere:read"])[1]
+        self.assertEqual(self.dav("PROPFIND", "drive/", other, headers={"Depth": "1"}).status, 403)
+        self.assertIn("/dav/drive/open", self.listed("drive/", self.writer))
+
