@@ -3,7 +3,9 @@ none written twice by a forked worker, each within ``FLUSH_EVERY``."""
 
 from __future__ import annotations
 
+import base64
 import http.client
+import logging
 import os
 import re
 import shutil
@@ -17,7 +19,7 @@ from filestoraged.logs import FLUSH_EVERY
 from filestoraged.storage.names import DEFAULT
 
 from .s3api_support import S3ApiCase
-from .support import ROOT, Daemon
+from .support import ROOT, Daemon, ServerCase
 
 ACCESS_LINE = re.compile(r'^\S+ \S+ INFO filestoraged\.access: 127\.0\.0\.1 "GET /kv/n\d+" 404 \d+ [\d.]+ms$')
 
@@ -149,3 +151,29 @@ class LevelsTests(S3ApiCase):
         with self.assertLogs("filestoraged", "ERROR") as logs:
             self.assertEqual(self.request("GET", "/files/" + oid).status, 500)
         self.assertIn("corrupt", logs.output[0])
+
+
+class BadCredentialsTests(ServerCase):
+    """A client's malformed ``Authorization`` is its fault: answered 4xx
+    and told at INFO, never a traceback (the access line names no token);
+    a public read, which needs no token, is answered as any."""
+
+    config_overrides = {"auth": "writes"}
+
+    def test_non_ascii_basic_credentials_are_answered_and_logged_without_a_traceback(self):
+        oid = self.request("POST", "/files", b"shared", {
+            "Authorization": "Bearer " + self.app.tokens.create(["admin"])[1]}).json()["hash"]
+        targets = [("GET", "/files/" + oid), ("POST", "/files"), ("GET", "/data/x"), ("PUT", "/data/x"),
+                   ("GET", "/metrics"), ("GET", "/file/abcdefgh"), ("PUT", "/file/x.txt")]
+        with self.assertLogs("filestoraged", "INFO") as logs:
+            for method, target in targets:
+                for credentials in (b"Basic \xe9\xe9\xe9", b"Basic " + base64.b64encode("ü:ä".encode("latin-1"))):
+                    with self.subTest(method=method, target=target, credentials=credentials):
+                        answer = self.raw_exchange(b"%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: %s\r\n"
+                                                   b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                                                   % (method.encode(), target.encode(), credentials))
+                        status = int(answer.split(b" ", 2)[1])
+                        self.assertLess(status, 500, answer[:300])  # a public read needs none: 200
+        self.assertEqual([record.getMessage() for record in logs.records
+                          if record.exc_info or record.levelno >= logging.ERROR], [])
+        self.assertEqual(len([r for r in logs.records if r.name == "filestoraged.access"]), 2 * len(targets))

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import Callable, Mapping, Optional, Tuple
 
-from ..errors import Forbidden, TooManyRequests, Unauthorized
+from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..records.interface import Records
 from ..wire.credentials import bearer_or_basic
 from .attempts import Attempts
@@ -273,8 +273,13 @@ class Access:
 
     def holder(self, headers) -> Optional[str]:
         """The name of the live token ``headers`` carry, None without one
-        (asked after ``grant`` let the request in)."""
-        secret = bearer_or_basic(headers)
+        (asked after ``grant`` let the request in, and for the access line of
+        any request: malformed credentials carry none, and were answered 400
+        where they mattered)."""
+        try:
+            secret = bearer_or_basic(headers)
+        except BadRequest:
+            return None
         token = self.tokens.find(secret) if secret else None
         return None if token is None else token.name
 

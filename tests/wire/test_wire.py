@@ -4,6 +4,7 @@ dropped connection, or a body read as the next request)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import unittest
 
@@ -173,8 +174,8 @@ class FramingTests(ServerCase):
                          b"DELETE /files/x HTTP/1.1"
                          b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             answer = until_closed(sock)
-        self.assertEqual(answer.count(b"HTTP/1.1 200 OK"), 2, answer)
-        self.assertNotIn(b"405", answer)
+        # The status lines, read as lines: a body (the health answer's pid) may hold any digits.
+        self.assertEqual(re.findall(rb"(?m)^HTTP/1\.1 (\d{3}) ", answer), [b"200", b"200"], answer)
 
 
 class HeaderNamesTests(unittest.TestCase):
