@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 import xml.etree.ElementTree as ElementTree
-from xml.parsers import expat
 from typing import Dict, Iterable, List, Optional, Type, Union
 from xml.sax.saxutils import escape
 
@@ -21,6 +20,7 @@ from ..errors import (BackendUnavailable, BadRequest, Conflict, CorruptObject, F
                       PreconditionFailed, RangeNotSatisfiable, RequestTimeout, TooLarge, TooManyConnections,
                       TooManyRequests, Unauthorized, Unprocessable)
 from ..web.messages import TextResponse, error_response
+from ..wire import xml_body
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_TYPE = "application/xml"
@@ -135,38 +135,15 @@ def error_answer(error: BaseException, resource: str, request_id: str) -> TextRe
 def read_xml(raw: bytes, root: str) -> ElementTree.Element:
     """The XML a client sent, its root named ``root`` (any namespace);
     ``BadRequest`` (MalformedXML) for anything else. UTF-8 only, as S3
-    reads it, and no document type declaration or entity in it: expat
-    itself stops at one (a byte search would miss one spelled in another
-    encoding), so no entity is ever expanded and the tree is no larger than
-    the bytes sent."""
-    if raw[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\x00" in raw:
-        raise BadRequest("a request's XML is read as UTF-8 only").as_s3("MalformedXML")
-    builder = ElementTree.TreeBuilder()
-    parser = expat.ParserCreate(encoding="UTF-8", namespace_separator="}")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.EntityDeclHandler = _refuse_dtd
-    parser.XmlDeclHandler = _utf8_only
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
+    reads it; no document type declaration or entity, no deeper than
+    ``wire.xml_body`` allows."""
     try:
-        parser.Parse(raw, True)
-        element = builder.close()
-    except expat.ExpatError as error:
-        raise BadRequest("the XML is not well-formed: %s" % error).as_s3("MalformedXML") from None
+        element = xml_body.read(raw, utf8_only=True)
+    except BadRequest as error:
+        raise error.as_s3("MalformedXML") from None
     if local_name(element.tag) != root:
         raise BadRequest("the XML's root is %s, not %s" % (local_name(element.tag)[:60], root)).as_s3("MalformedXML")
     return element
-
-
-def _refuse_dtd(*_) -> None:
-    raise BadRequest("no document type declaration or entity in a request's XML").as_s3("MalformedXML")
-
-
-def _utf8_only(_version, encoding, _standalone) -> None:
-    if encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        raise BadRequest("a request's XML is read as UTF-8 only, not %s" % encoding[:40]).as_s3("MalformedXML")
 
 
 def local_name(tag: str) -> str:

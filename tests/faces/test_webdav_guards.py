@@ -6,7 +6,7 @@ moves."""
 
 from __future__ import annotations
 
-from .test_webdav import WebDavCase
+from .test_webdav import LOCK, WebDavCase
 
 
 class SelfDestinationTests(WebDavCase):
@@ -88,3 +88,40 @@ class WritesModeListingTests(WebDavCase):
         self.assertEqual(self.dav("PROPFIND", "drive/", other, headers={"Depth": "1"}).status, 403)
         self.assertIn("/dav/drive/open", self.listed("drive/", self.writer))
 
+
+
+class HostileXmlTests(WebDavCase):
+    """A body the XML reader must refuse (400), never a 500, and never an
+    entity expanded, in any encoding."""
+
+    def test_deep_nesting_in_proppatch_and_a_lock_owner_is_400(self):
+        self.assertEqual(self.dav("PUT", "drive/deep", self.writer, b"x").status, 201)
+        deep = b"<x:a xmlns:x='urn:x'>" * 2000 + b"</x:a>" * 2000
+        patch = (b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>%s</D:prop></D:set>'
+                 b"</D:propertyupdate>" % deep)
+        lock = LOCK.replace(b"<D:owner>me</D:owner>", b"<D:owner>%s</D:owner>" % deep)
+        find = b"<D:propfind xmlns:D='DAV:'><D:prop>%s</D:prop></D:propfind>" % deep
+        for method, body in (("PROPPATCH", patch), ("LOCK", lock), ("PROPFIND", find)):
+            with self.subTest(method=method):
+                reply = self.dav(method, "drive/deep", self.writer, body, {"Depth": "0"})
+                self.assertEqual(reply.status, 400, reply.body[:300])
+                self.assertIn("deeper", reply.json()["message"])
+        self.assertIsNone(self.app.keys.get("drive", "deep").props)
+
+    def test_an_entity_in_utf16_is_refused_and_nothing_is_stored(self):
+        self.assertEqual(self.dav("PUT", "drive/entity", self.writer, b"x").status, 201)
+        text = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE p [<!ENTITY e "expanded">]>'
+                '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:p>&e;</Z:p></D:prop>'
+                '</D:set></D:propertyupdate>')
+        reply = self.dav("PROPPATCH", "drive/entity", self.writer, text.encode("utf-16"))
+        self.assertEqual(reply.status, 400, reply.body)
+        self.assertIsNone(self.app.keys.get("drive", "entity").props)
+
+    def test_a_property_in_utf16_without_entities_is_kept(self):
+        self.assertEqual(self.dav("PUT", "drive/utf16", self.writer, b"x").status, 201)
+        text = ('<?xml version="1.0" encoding="UTF-16"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">'
+                '<D:set><D:prop><Z:colour>grün</Z:colour></D:prop></D:set></D:propertyupdate>')
+        reply = self.dav("PROPPATCH", "drive/utf16", self.writer, text.encode("utf-16"))
+        self.assertEqual(reply.status, 207, reply.body)
+        found = self.listed("drive/utf16", self.writer, "0")["/dav/drive/utf16"]
+        self.assertEqual(found.findtext(".//{urn:z}colour"), "grün")

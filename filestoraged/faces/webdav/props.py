@@ -7,9 +7,10 @@ kept with the object they were set on, each as its element's XML, and
 given back as they were set: their namespaces, attributes, children and
 text.
 
-Decisions: a body with a ``<!DOCTYPE`` is refused (no entities, nothing
-fetched); a dead property's element is at most ``MAX_PROP`` bytes of XML
-and an object holds at most ``MAX_PROPS`` of them.
+Decisions: a body with a document type or an entity is refused (nothing
+expanded, nothing fetched), and so is one nested deeper than any property
+needs (``wire.xml_body``); a dead property's element is at most
+``MAX_PROP`` bytes of XML and an object holds at most ``MAX_PROPS`` of them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from ...errors import BadRequest
+from ...wire import xml_body
 from .locks import DavLock
 
 DAV = "DAV:"
@@ -44,15 +46,11 @@ def dav(name: str) -> str:
 
 def parse(body: bytes) -> Optional[ET.Element]:
     """The root element of a request body (None: no body); ``BadRequest``
-    for anything that is not well-formed XML, or declares a DOCTYPE."""
+    for anything that is not well-formed XML, declares a DOCTYPE or an
+    entity (in any encoding), or nests too deep (``wire.xml_body``)."""
     if not body.strip():
         return None
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise BadRequest("a WebDAV body declares no DOCTYPE or entities")
-    try:
-        return ET.fromstring(body)
-    except ET.ParseError as error:
-        raise BadRequest("the body is not well-formed XML: %s" % error) from None
+    return xml_body.read(body)
 
 
 @dataclass(frozen=True)
