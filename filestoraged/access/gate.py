@@ -73,7 +73,7 @@ class Grant:
         self._address = address
         self._mode = mode
         self.scopes: Tuple[Scope, ...] = ()
-        self._holder: object = _UNKNOWN  # the proved token's name, once known (None: no live token)
+        self._holder: object = _UNKNOWN  # the proved token, once known (None: no live token)
         self._proved(token)
         # The need still to be met by a token that comes as the form's
         # first part (the upload page without JavaScript): see ``from_form``.
@@ -91,7 +91,7 @@ class Grant:
     def _proved(self, token: Optional[Token]) -> None:
         self.scopes = token.scopes if token is not None else ()
         if token is not None:
-            self._holder = token.name
+            self._holder = token
 
     def require(self, need: Need) -> None:
         """Let the request go on only if its token meets ``need`` too."""
@@ -120,11 +120,18 @@ class Grant:
         return self._mode != "off" and not self.scopes and self.holder() is None
 
     def holder(self) -> Optional[str]:
-        """The name of the live token the request carries, None without one:
-        the one it proved, else looked up once (a request its route let in
-        without a token may still carry one)."""
+        """The name of the live token the request carries, None without one."""
+        token = self.holding()
+        return None if token is None else token.name
+
+    def holding(self) -> Optional[Token]:
+        """The live token the request carries, None without one: the one it
+        proved, else looked up once (a request its route let in without a
+        token may still carry one). A name may be used again once its token
+        is revoked: what belongs to a token (a WebDAV lock) is told by the
+        token's name and the time it was made, never by the name alone."""
         if self._holder is _UNKNOWN:
-            self._holder = self._access.holder(self._headers)
+            self._holder = self._access.token_of(self._headers)
         return self._holder  # type: ignore[return-value]
 
 
@@ -143,8 +150,8 @@ class TokenGrant(Grant):
         if self._token is not None and need is not None and not grants(self._token.scopes, need.scope):
             raise Forbidden("token %r lacks the scope %s" % (self._token.name, need.scope))
 
-    def holder(self) -> Optional[str]:
-        return self._token.name if self._token is not None else None
+    def holding(self) -> Optional[Token]:
+        return self._token
 
 
 class Access:
@@ -271,8 +278,8 @@ class Access:
         self.failures.forget(address, now)
         return token
 
-    def holder(self, headers) -> Optional[str]:
-        """The name of the live token ``headers`` carry, None without one
+    def token_of(self, headers) -> Optional[Token]:
+        """The live token ``headers`` carry, None without one
         (asked after ``grant`` let the request in, and for the access line of
         any request: malformed credentials carry none, and were answered 400
         where they mattered)."""
@@ -280,8 +287,7 @@ class Access:
             secret = bearer_or_basic(headers)
         except BadRequest:
             return None
-        token = self.tokens.find(secret) if secret else None
-        return None if token is None else token.name
+        return self.tokens.find(secret) if secret else None
 
 
 def token_in_form(need: Optional[Need], headers) -> bool:

@@ -1,10 +1,16 @@
-"""WebDAV's promises where a client names things in ways a careless
-server reads twice: a Destination that is its source with a trailing or
-encoded slash, a Destination on another host, a listing asked for with no
-token under ``--auth writes``, a MOVE by a token that may not read what it
-moves."""
+"""WebDAV's promises where a client does what a careless server gets
+wrong: a Destination that is its source with a trailing or encoded slash,
+or on another host; a listing asked for with no token under ``--auth
+writes``; a MOVE by a token that may not read what it moves; XML nested
+2,000 deep or with an entity in UTF-16; six LOCKs of one file at once; a
+new token given a revoked token's name, and its locks."""
 
 from __future__ import annotations
+
+import threading
+from typing import List
+
+from ..support import Threads
 
 from .test_webdav import LOCK, WebDavCase
 
@@ -125,3 +131,48 @@ class HostileXmlTests(WebDavCase):
         self.assertEqual(reply.status, 207, reply.body)
         found = self.listed("drive/utf16", self.writer, "0")["/dav/drive/utf16"]
         self.assertEqual(found.findtext(".//{urn:z}colour"), "grün")
+
+
+class LockRaceTests(WebDavCase):
+    ROUNDS = 20
+    LOCKERS = 6
+
+    def test_of_lockers_at_once_one_exclusive_lock_is_granted(self):
+        lockers = [self.app.tokens.create(["data:drive:*"], "locker%d" % n)[1] for n in range(self.LOCKERS)]
+        for turn in range(self.ROUNDS):
+            path = "drive/raced%02d" % turn
+            self.assertEqual(self.dav("PUT", path, self.writer, b"x").status, 201)
+            barrier = threading.Barrier(self.LOCKERS)
+            statuses: List[int] = []
+            with Threads(60) as threads:
+                for secret in lockers:
+                    threads.start(self.lock_at_once, barrier, path, secret, statuses)
+            self.assertEqual(sorted(statuses), [200] + [423] * (self.LOCKERS - 1), "round %d" % turn)
+
+    def lock_at_once(self, barrier: threading.Barrier, path: str, secret: str, statuses: List[int]) -> None:
+        try:
+            barrier.wait(30)
+        except threading.BrokenBarrierError:
+            return  # another locker failed: its own error says why
+        statuses.append(self.dav("LOCK", path, secret, LOCK, {"Timeout": "Second-600"}).status)
+
+
+class LockHolderTests(WebDavCase):
+    def test_a_new_token_given_a_revoked_tokens_name_does_not_hold_its_lock(self):
+        old = self.app.tokens.create(["data:drive:*"], "laptop")[1]
+        self.assertEqual(self.dav("PUT", "drive/doc", old, b"one").status, 201)
+        locked = self.dav("LOCK", "drive/doc", old, LOCK, {"Timeout": "Second-600"})
+        self.assertEqual(locked.status, 200, locked.body)
+        token = locked.headers["Lock-Token"]
+        self.app.tokens.revoke("laptop")
+        new = self.app.tokens.create(["data:drive:*"], "laptop")[1]
+        self.assertEqual(self.dav("PUT", "drive/doc", new, b"two", {"If": "(%s)" % token}).status, 423)
+        self.assertEqual(self.dav("UNLOCK", "drive/doc", new, headers={"Lock-Token": token}).status, 403)
+        self.assertEqual(self.dav("LOCK", "drive/doc", new, headers={"If": "(%s)" % token}).status, 412)
+        self.assertEqual(self.dav("GET", "drive/doc", new).body, b"one")
+
+    def test_the_token_that_took_a_lock_uses_it(self):
+        self.assertEqual(self.dav("PUT", "drive/mine", self.writer, b"one").status, 201)
+        token = self.dav("LOCK", "drive/mine", self.writer, LOCK).headers["Lock-Token"]
+        self.assertEqual(self.dav("PUT", "drive/mine", self.writer, b"two", {"If": "(%s)" % token}).status, 204)
+        self.assertEqual(self.dav("UNLOCK", "drive/mine", self.writer, headers={"Lock-Token": token}).status, 204)

@@ -7,7 +7,7 @@ collection's members (a file made, deleted or moved in or out, a
 collection made) needs a token of every lock of that collection too, and
 a delete or move of a collection a token of every lock below it. A lock
 is met by its token among those the ``If`` header names, sent by the
-token (its name) that took it: else ``423 Locked``. The ``If`` header
+token that took it (``DavLock.held_by``): else ``423 Locked``. The ``If`` header
 itself is judged first (a list of conditions all true, for any of its
 lists): else ``412``, as mod_dav answers.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
+from ...access.tokens import Token
 from ...errors import Locked, PreconditionFailed
 from .locks import DavLock, Locks, parse_if, submitted
 
@@ -28,7 +29,7 @@ class Guard:
     def __init__(self, locks: Locks, base: str, etag_of: EtagOf) -> None:
         self.locks, self.base, self.etag_of = locks, base, etag_of
 
-    def check(self, if_header: Optional[str], holder: Optional[str], bucket: str, changed: List[str],
+    def check(self, if_header: Optional[str], holder: Optional[Token], bucket: str, changed: List[str],
               members_of: Iterable[str] = (), trees: Iterable[str] = (), judge: bool = True,
               resource: Optional[str] = None) -> None:
         """``changed``: paths whose resources change; ``members_of``:
@@ -51,7 +52,7 @@ class Guard:
         for collection in trees:
             guarding += list(self.locks.below(bucket, collection))
         for lock in guarding:
-            if lock.token not in tokens or (lock.holder is not None and holder is not None and lock.holder != holder):
+            if lock.token not in tokens or not lock.held_by(holder):
                 raise Locked("%s is locked: send its lock token in an If header" % (lock.root or "the bucket"))
 
     def _holds(self, bucket: str, path: str, tag: Optional[str], conditions: List[Tuple[bool, str, str]]) -> bool:

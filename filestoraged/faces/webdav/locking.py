@@ -26,7 +26,7 @@ class Locking:
     def check(self, request: Request, bucket: str, changed: List[str], members_of: Iterable[str] = (),
               trees: Iterable[str] = (), judge: bool = True, resource: Optional[str] = None) -> None:
         """``Guard.check`` for this request (its If header, its token's name)."""
-        self.guard.check(request.headers.get("If"), request.grant.holder(), bucket, changed, members_of, trees,
+        self.guard.check(request.headers.get("If"), request.grant.holding(), bucket, changed, members_of, trees,
                          judge, resource)
 
     def covering(self, bucket: str, prefix: str) -> Callable[[str], List[DavLock]]:
@@ -59,13 +59,13 @@ class Locking:
         RFC 4918 §7.3)."""
         body = parse(request.body(MAX_BODY).read_all())
         seconds = timeout_of(request.headers.get("Timeout"))
-        holder = request.grant.holder()
+        holder = request.grant.holding()
         root: Optional[str] = key if tree.file(key) is not None else (
             folder_of(key) if tree.collection(folder_of(key)) else None)
         if body is None:
             for token in submitted(parse_if(request.headers.get("If"))):
                 found = self.locks.find(bucket, token, root if root is not None else key)
-                if found is not None and (found.holder is None or holder is None or found.holder == holder):
+                if found is not None and found.held_by(holder):
                     return self._answer(200, bucket, self.locks.refresh(bucket, found, seconds))
             raise PreconditionFailed(message="a refresh names a lock of this resource in its If header")
         scope, owner = lockinfo_of(body)
@@ -87,7 +87,8 @@ class Locking:
             held += list(self.locks.below(bucket, root))
         if any(lock.scope == "exclusive" or scope == "exclusive" for lock in held):
             raise Locked("%s is locked already" % (root or "the bucket"))
-        lock = DavLock(new_token(), root, scope, depth, owner, holder, self.records.now() + seconds)
+        lock = DavLock(new_token(), root, scope, depth, owner, holder.name if holder is not None else None,
+                       self.records.now() + seconds, holder.created_at if holder is not None else None)
         self.locks.take(bucket, lock)
         return self._answer(status, bucket, lock)
 
@@ -99,8 +100,7 @@ class Locking:
         found = self.locks.find(bucket, token, where)
         if found is None:
             raise Conflict("no lock of that token covers %s (lock-token-matches-request-uri)" % (key[:200] or "/"))
-        holder = request.grant.holder()
-        if found.holder is not None and holder is not None and found.holder != holder:
+        if not found.held_by(request.grant.holding()):
             raise Forbidden("the lock was taken by another token")
         self.locks.release(bucket, found)
         return EmptyResponse(204)

@@ -12,8 +12,10 @@ the next change of its record.
 
 Decision: a LOCK looks for conflicting locks above and below its root
 before it writes its own, two records apart: two LOCKs racing on a
-collection and a member of it can both be granted. Tokens are
-``opaquelocktoken:`` UUIDs (RFC 4918 Appendix C).
+collection and a member of it can both be granted. Two LOCKs of the same
+path cannot: the conflict is judged again in the write of that path's
+record (``take``). Tokens are ``opaquelocktoken:`` UUIDs (RFC 4918
+Appendix C).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, List, Optional, Tuple
 
 from ...catalog.names import decode_key, encode_key
-from ...errors import BadRequest
+from ...errors import BadRequest, Locked
+from ...access.tokens import Token
 from ...records.interface import Records
 
 LOCKS = "dav-locks/"
@@ -48,15 +51,25 @@ class DavLock:
     owner: Optional[str]  # the owner's XML, as the LOCK gave it
     holder: Optional[str]  # the token's name that took it (None: access control off)
     until: float
+    since: Optional[float] = None  # when that token was made (None: a lock taken before this was kept)
 
     def covers(self, path: str) -> bool:
         """Whether the lock applies to ``path`` itself (not only its membership)."""
         return path == self.root or (self.depth == "infinity" and self.root.endswith("/")
                                      and path.startswith(self.root)) or (self.root == "" and self.depth == "infinity")
 
+    def held_by(self, token: Optional[Token]) -> bool:
+        """Whether a request carrying ``token`` acts as this lock's holder:
+        the token that took it, told by its name and the time it was made
+        (a new token given a revoked one's name is another token); anyone
+        where access control was off for either."""
+        if self.holder is None or token is None:
+            return True
+        return token.name == self.holder and (self.since is None or self.since == token.created_at)
+
     def value(self) -> dict:
         return {"scope": self.scope, "depth": self.depth, "owner": self.owner, "holder": self.holder,
-                "until": self.until}
+                "since": self.since, "until": self.until}
 
 
 def lockinfo_of(body: ET.Element) -> Tuple[str, Optional[str]]:
@@ -136,12 +149,17 @@ class Locks:
         return next((lock for lock in self.above(bucket, path) if lock.token == token), None)
 
     def take(self, bucket: str, lock: DavLock) -> None:
-        """Record ``lock`` at its root (the caller checked for conflicts)."""
+        """Record ``lock`` at its root; ``Locked`` where a live lock rooted
+        there conflicts with it, judged in the compare-and-swap that writes
+        it, so that of LOCKs of one path at once one exclusive lock is
+        granted. (The caller looked above and below the root first.)"""
         now = self.records.now()
 
         def added(value: Optional[dict]) -> dict:
             live = {token: held for token, held in (value or {}).get("locks", {}).items()
                     if float(held["until"]) > now}
+            if live and (lock.scope == "exclusive" or any(held["scope"] == "exclusive" for held in live.values())):
+                raise Locked("%s is locked already" % (lock.root or "the bucket"))
             live[lock.token] = lock.value()
             return {"locks": live}
         self.records.update(self._name(bucket, lock.root), added)
@@ -156,7 +174,7 @@ class Locks:
             locks[lock.token] = dict(locks[lock.token], until=until)
             return {"locks": locks}
         self.records.update(self._name(bucket, lock.root), refreshed)
-        return DavLock(lock.token, lock.root, lock.scope, lock.depth, lock.owner, lock.holder, until)
+        return replace(lock, until=until)
 
     def release(self, bucket: str, lock: DavLock) -> None:
         name = self._name(bucket, lock.root)
@@ -177,7 +195,7 @@ class Locks:
 
 def _lock(token: str, root: str, value: dict) -> DavLock:
     return DavLock(token, root, value["scope"], value["depth"], value.get("owner"), value.get("holder"),
-                float(value["until"]))
+                   float(value["until"]), value.get("since"))
 
 
 # -- the If header (RFC 4918 §10.4) -------------------------------------------------
