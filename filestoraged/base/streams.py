@@ -3,6 +3,8 @@ responses of other servers."""
 
 from __future__ import annotations
 
+import hashlib
+
 
 def read_into(stream, buffer: memoryview) -> int:
     """``stream.readinto`` for anything readable; falls back to ``read``."""
@@ -23,3 +25,16 @@ def fill(stream, buffer: memoryview) -> int:
             break
         filled += count
     return filled
+
+
+class Digested:
+    """A stream whose digest (MD5 unless another is given: a key's ETag) is
+    taken as it is read."""
+
+    def __init__(self, source, md5=None) -> None:
+        self.source, self.md5 = source, md5 or hashlib.md5()
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.source.readinto(buffer)
+        self.md5.update(buffer[:count])
+        return count

@@ -8,14 +8,20 @@ handle holds the rules a face would otherwise write again:
 
 - who may replace a key (``adds_only``: an append-only writer, told
   before the body where the key names something and the bucket keeps no
-  versions; judged again at the commit, ``Keyspace.name``), and who may
+  versions; judged again at the commit, ``Keyspace.name``; a restic
+  repository's ``config`` is never written twice by one, versions or
+  not: restic could no longer open the repository), and who may
   remove one: nobody, in an append-only restic repository
   (``--restic-append-only``), but for its ``locks/``, whoever writes;
 - the entry a write makes (``entry``: one constructor, the time of the
   write from the records' clock, what the request said of the object
   carried by ``Described``);
-- a write, a copy, a delete and an amendment of a key, through the
-  keyspace (one commit each, judged by the bucket's settings at it);
+- one write call for every face (``write_to``, then ``KeyWrite.store``):
+  the ask whether the writer may replace, before the body (a writer is
+  held to adding unless the face says it may replace); the body's ETag
+  taken as it is read; its checks; the entry; the commit;
+- a copy, a delete and an amendment of a key, through the keyspace (one
+  commit each, judged by the bucket's settings at it);
 - a read by version, and what a read of a delete marker or of nothing
   answers.
 """
@@ -29,6 +35,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import Conflict, Forbidden, MethodNotAllowed, NotFound
 from ..storage.interface import ObjectInfo, ObjectStream, PutResult, Readable
+from ..base.streams import Digested
 from ..storage.names import repository
 from .buckets import Bucket
 from .keys import Entry
@@ -109,7 +116,7 @@ class BucketHandle:
         repository = self.appends_only(key)
         if may_write and repository is None:
             return False
-        if not may_replace(False, self.bucket.versioning) and (
+        if (not may_replace(False, self.bucket.versioning) or self.restic_config(key)) and (
                 if_match is not None or self.app.keys.get(self.name, key) is not None):
             held = ("the repository %s is append-only (--restic-append-only)" % repository if repository else
                     "the token %r may add keys to %s but never replace one (data:%s:create)" % (who, self.name,
@@ -130,9 +137,30 @@ class BucketHandle:
 
     # -- writes ---------------------------------------------------------------------
 
-    def store(self, key: str, source: Readable, content_type: Optional[str], checks: Callable[[str], None],
-              entry_of: Callable[[ObjectInfo], Entry], if_match: Optional[str] = None,
-              if_none_match: Union[bool, str] = False, replaces: bool = True) -> Tuple[PutResult, Entry]:
+    def write_to(self, key: str, may_replace: bool = False, if_match: Optional[str] = None,
+                 if_none_match: Union[bool, str] = False) -> "KeyWrite":
+        """The write of ``key`` every face makes, asked now, before any byte
+        of the body: ``may_replace``, whether the writer may replace keys
+        (``data:BUCKET:write``; by default it may only add them, and is
+        refused here where the key names something, ``adds_only``). The
+        conditions as ``Keyspace.name`` judges them at the commit."""
+        only_new = self.adds_only(may_replace, key, self.maker or "anonymous", if_match)
+        if only_new and self.restic_config(key):
+            if_none_match = True  # written once: a config that came meanwhile is not given a second version
+        return KeyWrite(self, key, not only_new, if_match, if_none_match)
+
+    def restic_config(self, key: str) -> bool:
+        """Whether ``key`` is a restic repository's ``config``: ``[PATH/]config``
+        beside the repository's ``keys/`` (restic writes the config first,
+        then a key: a config written again finds them)."""
+        folder, _, name = key.rpartition("/")
+        if name != "config":
+            return False  # the usual case, asked on every write: no lookup
+        return bool(self.app.keys.page(self.name, folder + "/keys/" if folder else "keys/", limit=1).items)
+
+    def _store(self, key: str, source: Readable, content_type: Optional[str], checks: Callable[[str], None],
+               entry_of: Callable[[ObjectInfo], Entry], if_match: Optional[str] = None,
+               if_none_match: Union[bool, str] = False, replaces: bool = False) -> Tuple[PutResult, Entry]:
         """Store ``source`` in the bucket's repository and make ``key`` name
         it: the bytes pinned from before the backend looks whether they are
         stored already until the key's commit (``catalog.claims``);
@@ -152,10 +180,10 @@ class BucketHandle:
                                              replaces)
         return put, written
 
-    def copy(self, key: str, source: Entry, described: Described, replaces: bool = True,
-             source_bucket: Optional[str] = None) -> Entry:
+    def _copy(self, key: str, source: Entry, described: Described, replaces: bool,
+              source_bucket: Optional[str] = None) -> Entry:
         """``key`` made to name ``source``'s object, described as
-        ``described``; the entry as written. Of this bucket, no byte is
+        ``described``; the entry as written (``KeyWrite.copy``). Of this bucket, no byte is
         copied (a new name for the same object); of ``source_bucket``, its
         bytes are stored in this one in one pass, checked as they are read."""
         entry = self.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
@@ -164,8 +192,8 @@ class BucketHandle:
             return self.app.keyspace.name_again(self.bucket, key, entry, replaces and self.appends_only(key) is None)
         with self.app.backend.open(repository(source_bucket), source.oid) as obj, \
                 closing(ObjectStream(obj)) as stream:
-            return self.store(key, stream, described.content_type, lambda oid: None, lambda info: entry,
-                              replaces=replaces)[1]
+            return self._store(key, stream, described.content_type, lambda oid: None, lambda info: entry,
+                               replaces=replaces)[1]
 
     def delete(self, key: str, version_id: Optional[str] = None, bypass: bool = False,
                condition: Optional[Callable[[Optional[Entry]], None]] = None) -> Forgotten:
@@ -229,3 +257,60 @@ class BucketHandle:
         headers = ({"x-amz-delete-marker": "true", "x-amz-version-id": newest[0].id}
                    if newest and newest[0].marker else {})
         raise NotFound("no key %s in bucket %s" % (key[:200], self.name)).as_s3("NoSuchKey", headers=headers)
+
+
+class KeyWrite:
+    """One write of a key through its bucket's handle, as every face makes
+    it (``BucketHandle.write_to``): ``replaces`` False, the writer only adds
+    (judged again at the commit: a key that came meanwhile is
+    ``PreconditionFailed``, unless versioning is enabled then)."""
+
+    def __init__(self, handle: BucketHandle, key: str, replaces: bool = False, if_match: Optional[str] = None,
+                 if_none_match: Union[bool, str] = False) -> None:
+        self.handle, self.key, self.replaces = handle, key, replaces
+        self.if_match, self.if_none_match = if_match, if_none_match
+
+    def store(self, body: Readable, described: Described,
+              checks: Optional[Callable[[str], Optional[Dict[str, str]]]] = None,
+              etag: Optional[Callable[[], str]] = None, parts: Optional["PartsLayout"] = None
+              ) -> Tuple[PutResult, Entry]:
+        """``body`` stored and the key made to name it; the stored object
+        and the entry as written. ``checks(oid)``: the body's checks
+        before anything is published (``oid``: its SHA-256), returning the
+        checksums the entry keeps (None: none); ``etag()``: the ETag where
+        the face takes it itself (S3's payload reader, a multipart
+        completion), else the MD5 of the bytes, taken as they are read;
+        ``parts``: a multipart object's layout."""
+        if etag is None:
+            body = Digested(body)
+            etag = body.md5.hexdigest
+        kept: Dict[str, str] = {}
+
+        def checked(oid: str) -> None:
+            if checks is not None:
+                kept.update(checks(oid) or {})
+
+        def entry_of(info: ObjectInfo) -> Entry:
+            assert etag is not None
+            if parts is None:
+                return self.handle.entry(info.oid, info.size, etag(), described, kept)
+            return self.handle.entry(info.oid, info.size, etag(), described, kept, parts.count, parts.sizes,
+                                     parts.checksums)
+
+        return self.handle._store(self.key, body, described.content_type, checked, entry_of, self.if_match,
+                                  self.if_none_match, self.replaces)
+
+    def copy(self, source: Entry, described: Described, source_bucket: Optional[str] = None) -> Entry:
+        """The key made to name ``source``'s object (of ``source_bucket``,
+        else of this bucket: no byte copied), described as ``described``;
+        the entry as written."""
+        return self.handle._copy(self.key, source, described, self.replaces, source_bucket)
+
+
+@dataclass(frozen=True)
+class PartsLayout:
+    """A multipart object's parts, as its entry keeps them."""
+
+    count: int
+    sizes: List[int]
+    checksums: Optional[List[str]] = None

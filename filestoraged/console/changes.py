@@ -19,7 +19,7 @@ from ..errors import BadRequest
 from ..storage.interface import ObjectStream
 from ..storage.names import repository
 from ..uploads.sources import MULTIPART_OVERHEAD
-from ..uploads.targets import Digested, S3KeyTarget, ShareTarget, terms_of
+from ..uploads.targets import ShareTarget, terms_of
 from ..web.messages import EmptyResponse, JsonResponse, Request, Response
 from ..wire.accept import accepts
 from ..wire.multipart import MultipartReader, boundary_of
@@ -77,7 +77,7 @@ class Changes:
             self._require(token, Scope("data", "delete", bucket, key))
         found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, None if version is None else checked_id(version))
-        found.copy(target, entry, Described.of(entry))
+        found.write_to(target, may_replace=True).copy(entry, Described.of(entry))  # (write: asked above)
         if moving:
             found.delete(key)
         return see(views.address("/console/object", bucket=bucket, key=target))
@@ -177,14 +177,8 @@ class Changes:
         if not may_write:
             self._require(token, Scope("data", "create", bucket, key))
         found = BucketHandle(self.app, self.app.buckets.require(bucket), token.name if token else None)
-        only_adds = found.adds_only(may_write, key, token.name if token else "")
-        content_type = media_type(getattr(part, "content_type", None), "the file's Content-Type")
-        source = Digested(part)
-        target = S3KeyTarget(found, key, content_type, lambda oid: None,
-                             lambda info: found.entry(info.oid, info.size, source.md5.hexdigest(),
-                                                      Described(content_type)),
-                             replaces=not only_adds)
-        target.store(source)
+        write = found.write_to(key, may_write)
+        write.store(part, Described(media_type(getattr(part, "content_type", None), "the file's Content-Type")))
 
 
 class _Empty:

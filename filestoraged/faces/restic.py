@@ -41,7 +41,6 @@ from ..errors import BadRequest, NotFound, NotImplementedHere
 from ..storage.interface import pieces
 from ..storage.names import repository
 from ..uploads.sources import raw_upload
-from ..uploads.targets import Digested, S3KeyTarget
 from ..web.messages import EmptyResponse, JsonResponse, ObjectResponse, Request, Response
 from ..web.router import Router
 from . import Face
@@ -182,7 +181,7 @@ class ResticFace(Face):
         upload = raw_upload(request, self.config.max_size)
         expected = place.name
 
-        def checks(oid: str) -> None:
+        def checks(oid: str) -> None:  # (it keeps no checksum)
             if expected is not None and oid != expected:
                 raise BadRequest("the file's bytes have the SHA-256 %s, not its name %s: nothing was kept"
                                  % (oid, expected))
@@ -191,14 +190,8 @@ class ResticFace(Face):
         if expected is not None and getattr(found, "oid", None) == expected:
             checks(_sha256(upload.stream, self.config.max_size))  # these very bytes are there already: a retried upload
             return EmptyResponse(200)
-        may_write = request.grant.allows(Scope("data", "write", bucket, key))
-        only_new = handle.adds_only(may_write, key, request.grant.holder() or "anonymous")
-        md5 = hashlib.md5()
-
-        def entry(info):
-            return handle.entry(info.oid, info.size, md5.hexdigest(), Described(BINARY))
-
-        S3KeyTarget(handle, key, BINARY, checks, entry, replaces=not only_new).store(Digested(upload.stream, md5))
+        write = handle.write_to(key, request.grant.allows(Scope("data", "write", bucket, key)))
+        write.store(upload.stream, Described(BINARY), checks)
         return EmptyResponse(200)
 
     def _create(self, request: Request, bucket: str, place: Place) -> Response:

@@ -25,16 +25,14 @@ from ..catalog.handle import BucketHandle, Described
 from ..catalog.keys import STORED_HEADERS, Entry
 from ..catalog.names import object_key
 from ..errors import BadRequest, TooLarge
-from ..storage.interface import ObjectInfo
 from ..uploads.sources import MULTIPART_OVERHEAD
-from ..uploads.targets import S3KeyTarget
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.multipart import MultipartReader, boundary_of
 from ..wire.request_head import Headers, is_field_name
 from .answers import Element, xml_answer
 from .checksums import CHECKSUM
 from .object_lock import lock_fields
-from .objects import adds_only, stored_fields
+from .objects import may_replace, stored_fields
 from .payloads import Checked
 from .post_policy import MAX_POLICY, read_policy
 from .signatures import Caller, allow, may
@@ -121,27 +119,22 @@ class FormOperations:
                               lock_fields(fields, handle.bucket, self.app.records.now(), with_body=True),
                               read_tag_set(fields["tagging"].encode("utf-8"), MAX_OBJECT_TAGS)
                               if "tagging" in fields else None, acl)
-        only_new = adds_only(caller, handle, key)
+        write = handle.write_to(key, may_replace(caller, handle, key))
         least, most = size_range or (0, limit)
         sized = _Sized(file_part, min(most, limit), most < limit)
         stream = Checked(sized, fields, None)
 
-        def checks(oid: str) -> None:
-            stream.verify(oid)
+        def checks(oid: str) -> Dict[str, str]:
             if sized.count < least:
                 raise BadRequest("the file is %d bytes; the policy asks at least %d" % (sized.count, least)
                                  ).as_s3("EntityTooSmall")
+            return stream.checked(oid)
 
-        def entry(info: ObjectInfo) -> Entry:
-            return handle.entry(info.oid, info.size, stream.etag(), described, stream.checksums(info.oid))
-
-        target = S3KeyTarget(handle, key, content_type, checks, entry, replaces=not only_new)
         with stream:
-            stored = target.store(stream)
+            _, written = write.store(stream, described, checks, stream.etag)
         for part in parts:  # fields after the file are dropped, as S3 drops them
             part.drain()
-        assert stored.entry is not None
-        return _answer(request, fields, bucket, key, stored.entry)
+        return _answer(request, fields, bucket, key, written)
 
 
 class _Sized:

@@ -24,14 +24,12 @@ from typing import Dict, List, Optional, Tuple
 
 from ..access.scopes import Need, Scope
 from ..base.header_values import media_type
-from ..catalog.handle import BucketHandle, Described
-from ..catalog.keys import Entry
+from ..catalog.handle import BucketHandle, Described, PartsLayout
 from ..catalog.parts import Part
 from ..catalog.unfinished import MAX_PART
 from ..errors import BadRequest, NotFound, RangeNotSatisfiable, TooLarge
-from ..storage.interface import ObjectInfo, ObjectStream
+from ..storage.interface import ObjectStream
 from ..storage.names import repository
-from ..uploads.targets import S3KeyTarget
 from ..web.messages import EmptyResponse, Request, Response
 from ..wire.conditions import Validators, judge_source
 from ..wire.fields import whole_number
@@ -41,7 +39,7 @@ from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum
                         upload_checksum)
 from .conditions import write_conditions
 from .tagging import tags_of_header
-from .objects import adds_only, copy_source, part_number, stored_fields
+from .objects import copy_source, may_replace, part_number, stored_fields
 from .versions import written_header
 from .object_lock import lock_fields
 from .payloads import Digested, body_stream
@@ -62,7 +60,7 @@ class MultipartOperations:
         found = BucketHandle.open(self.app, bucket, request)
         refuse_unkept(request.headers)
         acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
-        adds_only(caller, found, key)  # an append-only key learns now, not at completion
+        found.write_to(key, may_replace(caller, found, key))  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)
         lock = lock_fields(request.headers, found.bucket, self.app.records.now())
@@ -123,7 +121,7 @@ class MultipartOperations:
         except NotFound:
             return self._completed_before(request, bucket, key)
         if_match, if_none_match = write_conditions(request.headers)
-        only_new = adds_only(caller, found, key, if_match)
+        write = found.write_to(key, may_replace(caller, found, key), if_match, if_none_match)
         root = read_xml(request.body(MAX_XML).read_all(), "CompleteMultipartUpload")
         checksum = _checksum(upload)
         asked = [(_listed_number(item), (text_of(item, "ETag") or "").strip().strip('"'), _listed_checksum(item))
@@ -159,29 +157,27 @@ class MultipartOperations:
         described = Described(fields.get("content_type"), dict(fields.get("headers") or {}),
                               dict(fields.get("meta") or {}), fields.get("lock"), fields.get("tags"), fields.get("acl"))
 
-        def entry(info: ObjectInfo) -> Entry:
-            return found.entry(info.oid, info.size, etag, described, kept, len(parts), [part.size for part in parts],
-                               [part.checksum for part in parts] if checksum else None)
+        layout = PartsLayout(len(parts), [part.size for part in parts],
+                             [part.checksum for part in parts] if checksum else None)
 
-        def whole(oid: str) -> None:
+        def whole(oid: str) -> Dict[str, str]:
             if stated_sha256 is not None and stated_sha256 != sha256_of(oid):
                 raise BadRequest("the SHA256 you specified did not match the object's").as_s3("BadDigest")
+            return kept
 
-        target = S3KeyTarget(found, key, fields.get("content_type"), whole, entry, if_match,
-                             if_none_match, replaces=not only_new)
         with self.unfinished.completing(upload.id):  # completions of one upload in turn (on one machine)
             earlier = self._ended_meanwhile(request, bucket, key, upload.id)  # by the one this one waited for
             if earlier is not None:
                 return earlier
             try:
                 with closing(self.unfinished.stream(upload.id, parts)) as stream:
-                    written = target.store(stream).entry
+                    _, written = write.store(stream, described, whole, lambda: etag, layout)
             except (OSError, NotFound):
                 earlier = self._ended_meanwhile(request, bucket, key, upload.id)
                 if earlier is not None:
                     return earlier
                 raise
-            headers = written_header(written) if written is not None else {}
+            headers = written_header(written)
             self.unfinished.completed(upload, etag, kept, headers)
         return _completion_answer(request, bucket, key, etag, kept, headers)
 

@@ -4,7 +4,7 @@ checks, conditional), GetObject and HeadObject (ranges, conditions,
 DeleteObjects, CopyObject (a new name for the same bytes: nothing copied
 within a bucket).
 
-A PUT is the one upload pipeline's (``uploads.targets.S3KeyTarget``):
+A PUT is the one write every face makes (``catalog.handle.KeyWrite``):
 the body, checked as it passes (``payloads``), stored in the bucket's
 repository, and the key made to name it. Every GET is a checked read of
 the stored object, ranges included, as on ``/data``.
@@ -26,9 +26,7 @@ from ..catalog.unfinished import MAX_PART
 from ..catalog.names import object_key
 from ..errors import (BadRequest, FileStoreError, NotImplementedHere,
                       RangeNotSatisfiable)
-from ..storage.interface import ObjectInfo
 from ..storage.names import repository
-from ..uploads.targets import S3KeyTarget
 from ..wire.conditions import Validators, judge, judge_source
 from ..wire.fields import whole_number
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
@@ -73,23 +71,16 @@ class ObjectOperations:
                               lock_fields(headers, found.bucket, self.app.records.now(), with_body=True),
                               tags_of_header(headers), acl)
         if_match, if_none_match = write_conditions(headers)
-        only_new = adds_only(caller, found, key, if_match)
+        write = found.write_to(key, may_replace(caller, found, key), if_match, if_none_match)
         stream = body_stream(request, caller, self.app.config.max_size)
-
-        def entry(info: ObjectInfo) -> Entry:
-            return found.entry(info.oid, info.size, stream.etag(), described, stream.checksums(info.oid))
-
-        target = S3KeyTarget(found, key, content_type, stream.verify, entry, if_match, if_none_match,
-                             replaces=not only_new)
         with stream:
-            stored = target.store(stream)
-        assert stored.entry is not None
-        answer = {"ETag": '"%s"' % stored.entry.etag}
-        for algorithm, value in stored.entry.checksums.items():
+            _, written = write.store(stream, described, stream.checked, stream.etag)
+        answer = {"ETag": '"%s"' % written.etag}
+        for algorithm, value in written.checksums.items():
             answer[CHECKSUM + algorithm] = value
-        if stored.entry.checksums:
+        if written.checksums:
             answer["x-amz-checksum-type"] = FULL_OBJECT
-        answer.update(written_header(stored.entry))
+        answer.update(written_header(written))
         return EmptyResponse(200, answer)
 
     # -- GET, HEAD ----------------------------------------------------------------
@@ -200,7 +191,7 @@ class ObjectOperations:
         allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
         source = BucketHandle.open(self.app, source_bucket).read(source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
-        only_new = adds_only(caller, target, key)
+        write = target.write_to(key, may_replace(caller, target, key))
         lock = lock_fields(request.headers, target.bucket, self.app.records.now())
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
@@ -214,7 +205,7 @@ class ObjectOperations:
                                  "REPLACE").as_s3("InvalidRequest")
             stored_headers, meta, content_type = dict(source.headers), dict(source.meta), source.content_type
         described = Described(content_type, stored_headers, meta, lock, copied_tags(request.headers, source), acl)
-        written = target.copy(key, source, described, replaces=not only_new, source_bucket=source_bucket)
+        written = write.copy(source, described, source_bucket)
         headers = written_header(written)
         if source_version is not None:
             headers["x-amz-copy-source-version-id"] = source_version
@@ -308,11 +299,10 @@ def part_number(request: Request) -> int:
         raise error.as_s3("InvalidArgument") from None
 
 
-def adds_only(caller: Caller, handle: BucketHandle, key: str, if_match: Optional[str] = None) -> bool:
-    """Whether ``caller`` may only add keys to the bucket, not replace them
-    (``data:BUCKET:create``): ``BucketHandle.adds_only``, told before the
-    body (``Forbidden``, AccessDenied, where it would replace)."""
-    return handle.adds_only(may(caller, Need(Scope("data", "write", handle.name, key))), key, caller.name, if_match)
+def may_replace(caller: Caller, handle: BucketHandle, key: str) -> bool:
+    """Whether ``caller`` may replace ``key`` (``data:BUCKET:write``), not
+    only add keys (``data:BUCKET:create``), as ``BucketHandle.write_to`` asks."""
+    return may(caller, Need(Scope("data", "write", handle.name, key)))
 
 
 def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:

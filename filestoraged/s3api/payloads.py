@@ -274,6 +274,12 @@ class Checked(Digested):
                 raise BadRequest("the %s you specified did not match the calculated checksum" % algorithm.upper()
                                  ).as_s3("BadDigest")
 
+    def checked(self, oid: str) -> Dict[str, str]:
+        """``verify(oid)``, then the checksums the key keeps: the checks a
+        key's write runs (``catalog.handle.KeyWrite.store``)."""
+        self.verify(oid)
+        return self.checksums(oid)
+
 
 def body_stream(request, caller: Caller, limit: int, also: Optional[str] = None):
     """The request's body as the object's bytes, checked (``Checked``;

@@ -104,8 +104,7 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     name, key = bucket_name(metadata.get("bucket") or ""), object_key(metadata.get("key") or "")
     grant.require(Need(Scope("data", "create", name, key)))  # before saying what exists
     handle = BucketHandle(app, app.buckets.require(name), grant.holder())  # (the key's maker: the uploader)
-    create_only = handle.adds_only(grant.allows(Scope("data", "write", name, key)), key, grant.holder() or "")
-    return ResumedKeyTarget(handle, key, content_type, create_only)
+    return ResumedKeyTarget(handle.write_to(key, grant.allows(Scope("data", "write", name, key))), content_type)
 
 
 # The targets a client may name: files, data/<repository>, file (a share link), s3 (a bucket's key).

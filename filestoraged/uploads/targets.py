@@ -16,11 +16,11 @@ import abc
 import hashlib
 import mimetypes
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple, Type, Union
+from typing import Callable, Dict, Optional, Tuple, Type
 
 from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
-from ..catalog.handle import BucketHandle, Described
+from ..catalog.handle import BucketHandle, Described, KeyWrite
 from ..catalog.keys import Entry
 from ..pages.upload import result_page
 from ..sharing.rules import MAX_DOWNLOADS, NewLink
@@ -234,92 +234,50 @@ class ShareTarget(Target):
         return cls(app, _text(value.get("filename")), _text(value.get("content_type")), lambda: terms)
 
 
-class S3KeyTarget(Target):
-    """An S3 key of a bucket (a repository), stored and named through the
-    bucket's handle (``catalog.handle``: the bytes pinned while they are
-    stored, the key made to name them as a PUT's conditions allow,
-    ``If-None-Match: *``, ``If-Match``). ``checks(oid)``: what the body is
-    checked against before anything is published (its digests:
-    ``s3api.payloads``); ``entry(info)``: what the key's record holds of
-    the stored object. A resumable upload's S3 key is ``ResumedKeyTarget``."""
-
-    kind = "s3"
-
-    def __init__(self, handle: BucketHandle, key: str, content_type: Optional[str], checks: Callable[[str], None],
-                 entry: Callable[[ObjectInfo], "Entry"], if_match: Optional[str] = None,
-                 if_none_match: Union[bool, str] = False, replaces: bool = True) -> None:
-        super().__init__(handle.app, content_type)
-        self.handle, self.bucket, self.key = handle, handle.name, key
-        self.checks, self.entry = checks, entry
-        self.if_match, self.if_none_match = if_match, if_none_match
-        self.replaces = replaces  # False: the caller may add keys, never replace one (``BucketHandle.adds_only``)
-
-    def need(self) -> Need:
-        return Need(Scope("data", "create", self.bucket))  # replacing a key asks for write: s3api.objects
-
-    def store(self, source: Readable) -> Stored:
-        put, entry = self.handle.store(self.key, source, self.content_type, self.checks, self.entry, self.if_match,
-                                       self.if_none_match, self.replaces)
-        return Stored(put.info, put.created, entry=entry)
-
-    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
-        assert stored.entry is not None
-        return {"etag": stored.entry.etag}
-
-
-class ResumedKeyTarget(S3KeyTarget):
+class ResumedKeyTarget(Target):
     """A resumable upload's S3 key (``/uploads`` with target ``s3``, and the
-    console's uploads from 8 MiB): the key made once every byte is in, its
-    ETag the MD5 of the bytes as a PutObject's; ``create_only``: the token
-    may add keys but not replace them, so the key is made only if it names
-    nothing then or the bucket's versioning is enabled then (``412`` at the
-    end if a key came meanwhile)."""
+    console's uploads from 8 MiB), written as every face writes a key
+    (``catalog.handle.KeyWrite``): made once every byte is in, its ETag
+    the MD5 of the bytes as a PutObject's. The write is asked when the
+    upload is created (``BucketHandle.write_to``): where the token may add
+    keys but not replace them, the key is made only if it names nothing
+    then or the bucket's versioning is enabled then (``412`` at the end if
+    a key came meanwhile)."""
 
     kind = "s3"
 
-    def __init__(self, handle: BucketHandle, key: str, content_type: Optional[str], create_only: bool) -> None:
-        self.md5 = hashlib.md5()
-        self.create_only = create_only
-        super().__init__(handle, key, content_type, lambda oid: None, self._entry, replaces=not create_only)
+    def __init__(self, write: KeyWrite, content_type: Optional[str]) -> None:
+        super().__init__(write.handle.app, content_type)
+        self.write, self.handle, self.bucket, self.key = write, write.handle, write.handle.name, write.key
 
     def need(self) -> Need:
         return Need(Scope("data", "create", self.bucket, self.key))
 
     def store(self, source: Readable) -> Stored:
+        described = Described(self.content_type)
         if isinstance(source, FinishedFile):  # the file is adopted whole: its MD5 in a pass of its own
+            md5 = hashlib.md5()
             with open(source.path, "rb") as whole:
                 for block in iter(lambda: whole.read(1 << 20), b""):
-                    self.md5.update(block)
-            return super().store(source)
-        return super().store(Digested(source, self.md5))
-
-    def _entry(self, info: ObjectInfo) -> Entry:
-        return self.handle.entry(info.oid, info.size, self.md5.hexdigest(), Described(self.content_type))
+                    md5.update(block)
+            put, entry = self.write.store(source, described, etag=md5.hexdigest)
+        else:
+            put, entry = self.write.store(source, described)
+        return Stored(put.info, put.created, entry=entry)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
         assert stored.entry is not None
         return {"bucket": self.bucket, "key": self.key, "etag": stored.entry.etag, "size": stored.info.size}
 
     def record(self) -> Dict[str, object]:
-        return dict(super().record(), bucket=self.bucket, key=self.key, create_only=self.create_only,
+        return dict(super().record(), bucket=self.bucket, key=self.key, create_only=not self.write.replaces,
                     maker=self.handle.maker)
 
     @classmethod
     def from_record(cls, app, value: Dict[str, object]) -> "Target":
         handle = BucketHandle(app, app.buckets.require(str(value["bucket"])), _text(value.get("maker")))
-        return cls(handle, str(value["key"]), _text(value.get("content_type")), bool(value.get("create_only")))
-
-
-class Digested:
-    """A stream whose MD5 is taken as it is read (an S3 key's ETag)."""
-
-    def __init__(self, source: Readable, md5=None) -> None:
-        self.source, self.md5 = source, md5 or hashlib.md5()
-
-    def readinto(self, buffer: memoryview) -> int:
-        count = self.source.readinto(buffer)
-        self.md5.update(buffer[:count])
-        return count
+        return cls(KeyWrite(handle, str(value["key"]), replaces=not value.get("create_only")),
+                   _text(value.get("content_type")))
 
 
 _KINDS: Dict[str, Type] = {target.kind: target for target in (FilesTarget, RepositoryTarget, ShareTarget,

@@ -6,6 +6,7 @@ leaves a repository restic checks whole."""
 
 from __future__ import annotations
 
+import base64
 import filecmp
 import hashlib
 import json
@@ -21,7 +22,7 @@ from filestoraged.faces.restic import V2, place_of
 from filestoraged.errors import NotFound
 
 from ..s3api_support import S3ApiCase, tool_or_skip
-from ..support import Daemon, MIB, Threads, payload, until_said, wait_until
+from ..support import Daemon, MIB, Threads, payload, sha256, until_said, wait_until
 
 TIMEOUT = 120
 PASSWORD = "a test password"
@@ -324,3 +325,54 @@ class CrashTests(ResticCase):
         listed = self.restic(repository, "ls", "latest").stdout.decode().split()
         self.assertEqual(len([path for path in listed if path.startswith(os.path.join(big, "part"))]), 12)
 
+
+
+class VersionedConfigTests(ResticCase):
+    """A restic repository's ``config`` is written once by a writer held to
+    adding, in a bucket that keeps versions too: a new version of it would
+    be the one restic reads, and restic could no longer open the
+    repository (docs/restic.md: ``403``). The older config surviving as a
+    noncurrent version is no help to restic."""
+
+    CONFIG = b"the repository's config"
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin = self.token("admin")
+        self.assertEqual(self.rest("POST", "backups/config", self.admin, self.CONFIG).status, 200)
+        key_file = b"a key file"
+        self.assertEqual(self.rest("POST", "backups/keys/" + sha256(key_file), self.admin, key_file).status, 200)
+        self.app.buckets.set_versioning(self.app.buckets.require("backups"), "Enabled")
+
+    def assertConfigKept(self) -> None:
+        self.assertEqual(self.rest("GET", "backups/config", self.admin).body, self.CONFIG)
+        self.assertIsNone(self.app.keys.get("backups", "config").version)  # the first (null) version, still current
+        self.assertEqual(self.app.versions.of("backups", "config", 10), [])  # and no other
+
+    def test_the_backup_hosts_token_does_not_replace_it_through_restic_or_s3(self):
+        adder = ("data:backups:create", "data:backups:read", "data:backups/locks/:delete")
+        reply = self.rest("POST", "backups/config", self.token(*adder), b"another config")
+        self.assertEqual(reply.status, 403, reply)
+        self.assertS3Error(self.s3("PUT", "/backups/config", b"another config", key_pair=self.key_pair(*adder)),
+                           403, "AccessDenied")
+        self.assertConfigKept()
+        lock = b"a lock"  # what it may still do: add files, and new keys of the bucket as versions
+        self.assertEqual(self.rest("POST", "backups/locks/" + sha256(lock), self.token(*adder), lock).status, 200)
+
+    def test_under_append_only_an_admin_does_not_replace_it_through_any_face(self):
+        self.app.config = replace(self.app.config, restic_append_only="backups")
+        bearer = {"Authorization": "Bearer " + self.admin}
+        meta = ",".join("%s %s" % (name, base64.b64encode(value).decode())
+                        for name, value in (("target", b"s3"), ("bucket", b"backups"), ("key", b"config")))
+        dav_auth = {"Authorization": "Basic " + base64.b64encode(b"me:" + self.admin.encode()).decode()}
+        statuses = {
+            "restic": self.rest("POST", "backups/config", self.admin, b"another config").status,
+            "s3": self.s3("PUT", "/backups/config", b"another config", key_pair=self.key_pair()).status,
+            "webdav": self.request("PUT", "/dav/backups/config", b"another config", dav_auth).status,
+            "tus": self.request("POST", "/uploads", headers=dict(bearer, **{
+                "Tus-Resumable": "1.0.0", "Upload-Length": "3", "Upload-Metadata": meta})).status,
+            "copy": self.s3("PUT", "/backups/config", headers={"x-amz-copy-source": "/backups/keys/" + sha256(
+                b"a key file")}, key_pair=self.key_pair()).status,
+        }
+        self.assertEqual(statuses, dict.fromkeys(statuses, 403))
+        self.assertConfigKept()

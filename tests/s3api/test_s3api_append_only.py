@@ -6,10 +6,15 @@ a key prefix (``data:BUCKET/locks/:delete``) lets restic remove its locks."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import os
 import subprocess
 from typing import Dict
 from urllib.parse import urlencode
+
+from filestoraged.catalog.handle import BucketHandle, Described
+from filestoraged.errors import Forbidden, PreconditionFailed
 
 from ..s3api_support import BotoCase, tool_or_skip
 from ..support import MIB, payload, until_said
@@ -108,7 +113,9 @@ class EveryFaceTests(BotoCase):
     keys but not replace them is refused at once (403) where the key names
     something and the bucket keeps no versions, and adds a version where
     versioning is enabled: S3 PutObject, CopyObject, CreateMultipartUpload,
-    a resumable upload into the key, the console's upload."""
+    a resumable upload into the key, the console's upload, WebDAV's PUT.
+    (restic's face writes only files named by their bytes and ``config``:
+    ``tests.faces.test_restic``.)"""
 
     def setUp(self) -> None:
         super().setUp()
@@ -140,7 +147,9 @@ class EveryFaceTests(BotoCase):
                         for name, value in ((b"bucket", b"backups"), (b"prefix", b"")))
         form += (b'--%s\r\nContent-Disposition: form-data; name="file"; filename="old"\r\n'
                  b"Content-Type: application/octet-stream\r\n\r\nfrom the console\r\n--%s--\r\n" % (boundary, boundary))
+        dav = {"Authorization": "Basic " + base64.b64encode(b"me:" + self.secret.encode()).decode()}
         return {
+            "webdav": self.request("PUT", "/dav/backups/old", b"from webdav", dav).status,
             "PutObject": boto(self.adder.put_object, Body=b"replaced"),
             "CopyObject": boto(self.adder.copy_object, CopySource="backups/other"),
             "CreateMultipartUpload": boto(self.adder.create_multipart_upload),
@@ -153,15 +162,15 @@ class EveryFaceTests(BotoCase):
 
     def test_refused_at_once_on_every_face_where_it_would_replace(self):
         self.assertEqual(self.statuses(), dict.fromkeys(("PutObject", "CopyObject", "CreateMultipartUpload", "tus",
-                                                         "console"), 403))
+                                                         "console", "webdav"), 403))
         self.assertEqual(self.admin.get_object(Bucket="backups", Key="old")["Body"].read(), b"the first backup")
 
     def test_a_version_added_on_every_face_where_versioning_is_enabled(self):
         self.admin.put_bucket_versioning(Bucket="backups", VersioningConfiguration={"Status": "Enabled"})
         self.assertEqual(self.statuses(), {"PutObject": 200, "CopyObject": 200, "CreateMultipartUpload": 200,
-                                           "tus": 201, "console": 303})
+                                           "tus": 201, "console": 303, "webdav": 204})
         listed = self.admin.list_object_versions(Bucket="backups", Prefix="old")["Versions"]
-        self.assertEqual(len(listed), 4)  # the first one (null), and one each of PutObject, CopyObject, console
+        self.assertEqual(len(listed), 5)  # the first one (null), and one each of WebDAV, PutObject, CopyObject, console
         self.assertEqual(self.admin.get_object(Bucket="backups", Key="old", VersionId="null")["Body"].read(),
                          b"the first backup")
 
@@ -206,3 +215,31 @@ class ResticAppendOnlyTests(ClientCase):
         self.assertEqual(len(self.restic(admin, "snapshots", "--json").stdout.decode().split('"time"')) - 1, 2)
         self.restic(admin, "check", "--read-data")
         self.assertLessEqual(before, {key for key, _ in self.app.keys.page("backups", limit=100000).items})
+
+
+class WriteCallTests(BotoCase):
+    """The one write call every face makes (``BucketHandle.write_to``):
+    a face that does not say its writer may replace gets a writer that only
+    adds, told before the body and judged again at the commit."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="calls")
+        self.admin.put_object(Bucket="calls", Key="there", Body=b"kept")
+        self.handle = BucketHandle.open(self.app, "calls")
+
+    def test_by_default_a_write_adds_and_never_replaces(self):
+        with self.assertRaises(Forbidden):
+            self.handle.write_to("there")
+        write = self.handle.write_to("late")  # names nothing yet
+        self.admin.put_object(Bucket="calls", Key="late", Body=b"came meanwhile")
+        with self.assertRaises(PreconditionFailed):
+            write.store(io.BytesIO(b"would replace"), Described("text/plain"))
+        self.assertEqual(self.admin.get_object(Bucket="calls", Key="late")["Body"].read(), b"came meanwhile")
+        _, entry = self.handle.write_to("new").store(io.BytesIO(b"added"), Described("text/plain"))
+        self.assertEqual(entry.etag, hashlib.md5(b"added").hexdigest())
+        self.assertEqual(self.admin.get_object(Bucket="calls", Key="new")["Body"].read(), b"added")
+
+    def test_a_writer_that_may_replace_replaces(self):
+        self.handle.write_to("there", may_replace=True).store(io.BytesIO(b"replaced"), Described())
+        self.assertEqual(self.admin.get_object(Bucket="calls", Key="there")["Body"].read(), b"replaced")

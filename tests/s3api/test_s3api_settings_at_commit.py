@@ -176,8 +176,9 @@ class OneDaemonTests(Checks, BotoCase):
             return stat(*args, **kwargs)
 
         writer = self.client(key_pair=self.writer)
+        answers: List[dict] = []
         with mock.patch.object(self.app.backend, "stat", side_effect=holding), Threads() as threads:
-            threads.start(lambda: writer.copy_object(Bucket="box", Key="k", CopySource="box/source"))
+            threads.start(lambda: answers.append(writer.copy_object(Bucket="box", Key="k", CopySource="box/source")))
             self.assertTrue(arrived.wait(30))
             try:
                 locked = lock_and_write(self.admin, "box", "k")
@@ -185,6 +186,11 @@ class OneDaemonTests(Checks, BotoCase):
                 go.set()
         self.assertKept(self.admin, "box", "k", locked)
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), b"copied bytes")
+        written = answers[0].get("VersionId")  # a version of its own, with the default retention at the commit
+        self.assertNotIn(written, (None, "null", locked))
+        self.assertEqual([version for version, _ in self.versions_of(self.admin, "box", "k")], [written, locked])
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
+                         "COMPLIANCE")
 
     def test_the_consoles_upload_keeps_the_version_locked_while_it_was_sent(self):
         _, secret = self.app.tokens.create(["data:box:read", "data:box:write"], "console-writer")

@@ -35,7 +35,7 @@ from ...catalog.keys import Entry
 from ...errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound, UnsupportedMediaType
 from ...storage.names import repository
 from ...uploads.sources import raw_upload
-from ...uploads.targets import Digested, S3KeyTarget
+from ...base.streams import Digested
 from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, StreamResponse, TextResponse
 from ...web.router import Router
 from .. import Face
@@ -197,24 +197,15 @@ class WebDavFace(Face):
             creatable(key, self.config.webdav_macos_files)
         self._guard(request, bucket, [key], [] if existed is not None else [parent_of(key)])
         upload = raw_upload(request, self.config.max_size)
-        may_write = request.grant.allows(Scope("data", "write", bucket, key))
-        only_new = handle.adds_only(may_write, key, request.grant.holder() or "anonymous")
+        write = handle.write_to(key, request.grant.allows(Scope("data", "write", bucket, key)))
         mtime = owncloud.mtime_of(request.headers.get("X-OC-Mtime"))
         expected = owncloud.expected_of(request.headers.get("OC-Checksum"))
         md5, sha1 = hashlib.md5(), owncloud.new_hasher(expected)
         described = Described(upload.content_type or "application/octet-stream",
                               meta={"mtime": mtime} if mtime is not None else {},
                               props=existed.props if existed is not None else None)
-        kept: List[dict] = []
-
-        def checks(oid: str) -> None:
-            kept.append(owncloud.check(expected, md5.hexdigest(), sha1))
-
-        def entry(info) -> Entry:
-            return handle.entry(info.oid, info.size, md5.hexdigest(), described, kept[0] if kept else None)
-
         source = Digested(upload.stream if sha1 is None else Digested(upload.stream, sha1), md5)
-        S3KeyTarget(handle, key, described.content_type, checks, entry, replaces=not only_new).store(source)
+        write.store(source, described, lambda oid: owncloud.check(expected, md5.hexdigest(), sha1), md5.hexdigest)
         answer = {"Content-Length": "0"}
         if mtime is not None:
             answer.update(owncloud.ACCEPTED)

@@ -13,13 +13,11 @@ name or its new one, never under neither.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ...catalog.handle import BucketHandle, Described
 from ...catalog.keys import Entry
-from ...uploads.targets import Digested, S3KeyTarget
 
 PAGE = 1000  # keys read at a time
 FOLDER_TYPE = "application/x-directory"  # a collection's marker, as S3 tools write one
@@ -104,16 +102,9 @@ class Tree:
 
     def make_empty(self, key: str, content_type: str = "application/octet-stream",
                    props: Optional[dict] = None) -> Entry:
-        """``key`` made to name an empty object."""
-        md5 = hashlib.md5()
-        handle = self.handle
-
-        def entry(info) -> Entry:
-            return handle.entry(info.oid, info.size, md5.hexdigest(), Described(content_type, props=props))
-
-        stored = S3KeyTarget(handle, key, content_type, lambda oid: None, entry).store(
-            Digested(io.BytesIO(b""), md5))
-        return stored.entry
+        """``key``, which names nothing, made to name an empty object (a key
+        that came meanwhile is not replaced: ``PreconditionFailed``)."""
+        return self.handle.write_to(key).store(io.BytesIO(b""), Described(content_type, props=props))[1]
 
     def copy_tree(self, source: "Tree", prefix: str, to: str, each: Callable[[str, str], None]) -> None:
         """Every key under ``prefix`` of ``source`` given the same name under
@@ -126,7 +117,7 @@ class Tree:
     def copy(self, source: "Tree", entry: Entry, key: str) -> Entry:
         """``key`` made to name ``entry``'s object (of ``source``'s bucket)."""
         other = None if source.handle.name == self.handle.name else source.handle.name
-        return self.handle.copy(key, entry, Described.of(entry), source_bucket=other)
+        return self.handle.write_to(key).copy(entry, Described.of(entry), other)
 
     def delete_tree(self, prefix: str) -> int:
         """Every key under ``prefix`` deleted (the marker last, so a stop
