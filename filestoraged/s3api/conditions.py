@@ -1,13 +1,13 @@
 """What an S3 request states about the version it acts on, read into the
-conditions ``wire.conditions`` and ``catalog`` judge: a write's
-``If-Match`` and ``If-None-Match`` (PutObject, CompleteMultipartUpload), a
-delete's ``If-Match``, ``x-amz-if-match-size`` and
+conditions ``wire.conditions`` and ``catalog`` judge (a write's
+``If-Match`` and ``If-None-Match`` are read as on every face:
+``wire.conditions.write_conditions``): a delete's ``If-Match``, ``x-amz-if-match-size`` and
 ``x-amz-if-match-last-modified-time`` (DeleteObject), and the same per
 object of a DeleteObjects (``ETag``, ``Size``, ``LastModifiedTime``)."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional
 
 from ..catalog.keys import Entry
 from ..errors import BadRequest
@@ -16,14 +16,6 @@ from ..wire.fields import whole_number
 from .answers import read_time, text_of
 
 MODIFIED_CONDITION = "x-amz-if-match-last-modified-time"
-
-
-def write_conditions(headers) -> Tuple[Optional[str], Union[bool, str]]:
-    """``(If-Match, If-None-Match)`` of a write that makes a key name an
-    object (PutObject, CompleteMultipartUpload), as ``Keys.put`` judges
-    them: ``*`` in If-None-Match is True (create only), ETags are kept."""
-    if_none_match = (headers.get("If-None-Match") or "").strip()
-    return headers.get("If-Match"), True if if_none_match == "*" else if_none_match
 
 
 def delete_conditions(headers) -> Optional[Callable[[Optional[Entry]], None]]:

@@ -31,13 +31,12 @@ from ..errors import BadRequest, NotFound, RangeNotSatisfiable, TooLarge
 from ..storage.interface import ObjectStream
 from ..storage.names import repository
 from ..web.messages import EmptyResponse, Request, Response
-from ..wire.conditions import Validators, judge_source
+from ..wire.conditions import Validators, judge_source, write_conditions
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
 from .acls import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
-from .conditions import write_conditions
 from .tagging import tags_of_header
 from .objects import copy_source, may_replace, part_number, stored_fields
 from .versions import written_header

@@ -31,7 +31,8 @@ from ..wire.conditions import Validators, judge, judge_source
 from ..wire.fields import whole_number
 from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
-from .conditions import delete_conditions, listed_delete_conditions, write_conditions
+from ..wire.conditions import write_conditions
+from .conditions import delete_conditions, listed_delete_conditions
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .object_lock import bypass_asked, lock_fields, lock_headers

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Optional
+from typing import Optional, Tuple, Union
 
 from ..errors import PreconditionFailed
 
@@ -66,6 +66,32 @@ def judge(headers, validators: Validators, names: Names = PLAIN) -> bool:
     if if_none_match is not None:
         return etag_matches(if_none_match, validators.etag)
     return bool(_not_after(headers.get(names.modified_since), validators.modified))
+
+
+def judge_change(headers, validators: Optional[Validators]) -> None:
+    """The conditions of a request that changes what it names (any method
+    but GET and HEAD, RFC 9110 §13.2.2): ``PreconditionFailed`` (412) where
+    ``If-Match`` (else ``If-Unmodified-Since``) fails, or ``If-None-Match``
+    matches. ``validators`` None: nothing is there (``If-Match`` fails,
+    ``If-None-Match: *`` holds); ``If-Modified-Since`` is for reads only."""
+    if_match = headers.get("If-Match")
+    if if_match is not None:
+        if validators is None or not etag_matches(if_match, validators.etag):
+            raise PreconditionFailed(message="If-Match does not match the ETag")
+    elif validators is not None and _not_after(headers.get("If-Unmodified-Since"), validators.modified) is False:
+        raise PreconditionFailed(message="modified after If-Unmodified-Since")
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None and validators is not None and etag_matches(if_none_match, validators.etag):
+        raise PreconditionFailed(message="If-None-Match matches the ETag")
+
+
+def write_conditions(headers) -> Tuple[Optional[str], Union[bool, str]]:
+    """``(If-Match, If-None-Match)`` of a write that makes a key name an
+    object (S3's PutObject and CompleteMultipartUpload, WebDAV's PUT), as
+    ``Keyspace.name`` judges them at the commit: ``*`` in If-None-Match is
+    True (create only), ETags are kept."""
+    if_none_match = (headers.get("If-None-Match") or "").strip()
+    return headers.get("If-Match"), True if if_none_match == "*" else if_none_match
 
 
 def judge_source(headers, validators: Validators) -> None:

@@ -3,7 +3,8 @@ wrong: a Destination that is its source with a trailing or encoded slash,
 or on another host; a listing asked for with no token under ``--auth
 writes``; a MOVE by a token that may not read what it moves; XML nested
 2,000 deep or with an entity in UTF-16; six LOCKs of one file at once; a
-new token given a revoked token's name, and its locks."""
+new token given a revoked token's name, and its locks; RFC 9110's
+conditions on a change."""
 
 from __future__ import annotations
 
@@ -176,3 +177,43 @@ class LockHolderTests(WebDavCase):
         token = self.dav("LOCK", "drive/mine", self.writer, LOCK).headers["Lock-Token"]
         self.assertEqual(self.dav("PUT", "drive/mine", self.writer, b"two", {"If": "(%s)" % token}).status, 204)
         self.assertEqual(self.dav("UNLOCK", "drive/mine", self.writer, headers={"Lock-Token": token}).status, 204)
+
+
+class PreconditionTests(WebDavCase):
+    """RFC 9110's conditions on WebDAV's changes, as S3 judges them: 412
+    and nothing done where one fails."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"first").status, 201)
+        self.etag = '"%s"' % self.app.keys.get("drive", "doc").etag
+
+    def assertFirst(self) -> None:
+        self.assertEqual(self.dav("GET", "drive/doc", self.writer).body, b"first")
+
+    def test_failing_conditions_are_412_and_change_nothing(self):
+        past = "Sat, 01 Jan 2000 00:00:00 GMT"
+        elsewhere = {"Destination": "/dav/drive/moved"}
+        for method, headers, body in (("PUT", {"If-None-Match": "*"}, b"second"),
+                                      ("PUT", {"If-Match": '"not-it"'}, b"second"),
+                                      ("PUT", {"If-None-Match": self.etag}, b"second"),
+                                      ("PUT", {"If-Unmodified-Since": past}, b"second"),
+                                      ("DELETE", {"If-Match": '"not-it"'}, b""),
+                                      ("DELETE", {"If-Unmodified-Since": past}, b""),
+                                      ("MOVE", dict(elsewhere, **{"If-Match": '"not-it"'}), b""),
+                                      ("COPY", dict(elsewhere, **{"If-None-Match": "*"}), b"")):
+            with self.subTest(method=method, headers=headers):
+                reply = self.dav(method, "drive/doc", self.writer, body, headers)
+                self.assertEqual(reply.status, 412, reply.body)
+                self.assertFirst()
+        self.assertEqual(self.dav("GET", "drive/moved", self.writer).status, 404)
+        self.assertEqual(self.dav("PUT", "drive/new", self.writer, b"x", {"If-Match": "*"}).status, 412)
+        self.assertEqual(self.dav("GET", "drive/new", self.writer).status, 404)
+
+    def test_conditions_that_hold_let_the_change_through(self):
+        self.assertEqual(self.dav("PUT", "drive/doc", self.writer, b"second", {"If-Match": self.etag}).status, 204)
+        self.assertEqual(self.dav("PUT", "drive/fresh", self.writer, b"new", {"If-None-Match": "*"}).status, 201)
+        later = "Fri, 01 Jan 2100 00:00:00 GMT"
+        self.assertEqual(self.dav("DELETE", "drive/fresh", self.writer, headers={
+            "If-Unmodified-Since": later}).status, 204)
+        self.assertEqual(self.dav("GET", "drive/doc", self.writer).body, b"second")

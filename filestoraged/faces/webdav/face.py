@@ -38,6 +38,7 @@ from ...uploads.sources import raw_upload
 from ...base.streams import Digested
 from ...web.messages import EmptyResponse, ObjectResponse, Request, Response, StreamResponse, TextResponse
 from ...web.router import Router
+from ...wire.conditions import Validators, write_conditions
 from .. import Face
 from . import owncloud, windows
 from .locking import Locking
@@ -56,7 +57,7 @@ METHODS = ("OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "GET", "HEAD", "PUT", "D
 class WebDavFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.locking = Locking(app.records, BASE, self._etag_of, app.config.webdav_macos_files)
+        self.locking = Locking(app.records, BASE, self._validators_of, app.config.webdav_macos_files)
         self.moves = Moves(BASE, self._open, self._guard, self.locking, app.config.webdav_macos_files)
 
     def register(self, router: Router) -> None:
@@ -84,10 +85,11 @@ class WebDavFace(Face):
                trees: Iterable[str] = (), judge: bool = True, resource: Optional[str] = None) -> None:
         self.locking.check(request, bucket, changed, members_of, trees, judge, resource)
 
-    def _etag_of(self, bucket: str, path: str) -> Optional[str]:
-        """A file's ETag as an If header names it (quoted); None for anything else."""
+    def _validators_of(self, bucket: str, path: str) -> Optional[Validators]:
+        """A file's ETag and time of its write, as conditions judge them;
+        None for anything else (a collection has no ETag here)."""
         entry = self.app.keys.get(bucket, path) if path and not path.endswith("/") else None
-        return '"%s"' % entry.etag if entry is not None else None
+        return Validators(entry.etag, entry.modified) if entry is not None else None
 
     def options(self, request: Request, bucket: str = "", path: str = "") -> Response:
         return EmptyResponse(200, {"DAV": "1, 2", "MS-Author-Via": "DAV", "Allow": ", ".join(METHODS),
@@ -197,7 +199,9 @@ class WebDavFace(Face):
             creatable(key, self.config.webdav_macos_files)
         self._guard(request, bucket, [key], [] if existed is not None else [parent_of(key)])
         upload = raw_upload(request, self.config.max_size)
-        write = handle.write_to(key, request.grant.allows(Scope("data", "write", bucket, key)))
+        if_match, if_none_match = write_conditions(request.headers)  # judged above, and again at the commit
+        write = handle.write_to(key, request.grant.allows(Scope("data", "write", bucket, key)), if_match,
+                                if_none_match)
         mtime = owncloud.mtime_of(request.headers.get("X-OC-Mtime"))
         expected = owncloud.expected_of(request.headers.get("OC-Checksum"))
         md5, sha1 = hashlib.md5(), owncloud.new_hasher(expected)

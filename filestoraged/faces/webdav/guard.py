@@ -9,7 +9,9 @@ a delete or move of a collection a token of every lock below it. A lock
 is met by its token among those the ``If`` header names, sent by the
 token that took it (``DavLock.held_by``): else ``423 Locked``. The ``If`` header
 itself is judged first (a list of conditions all true, for any of its
-lists): else ``412``, as mod_dav answers.
+lists): else ``412``, as mod_dav answers; so are RFC 9110's conditions
+(``If-Match``, ``If-None-Match``, ``If-Unmodified-Since``) on the same
+resource, as on every face.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ from urllib.parse import unquote, urlsplit
 
 from ...access.tokens import Token
 from ...errors import Locked, PreconditionFailed
+from ...wire.conditions import Validators, judge_change
 from .locks import DavLock, Locks, parse_if, submitted
 
-# A resource's ETag (quoted) by (bucket, path); None where nothing is there.
-EtagOf = Callable[[str, str], Optional[str]]
+# A file's validators by (bucket, path); None where no file is there.
+ValidatorsOf = Callable[[str, str], Optional[Validators]]
 
 
 class Guard:
-    def __init__(self, locks: Locks, base: str, etag_of: EtagOf) -> None:
-        self.locks, self.base, self.etag_of = locks, base, etag_of
+    def __init__(self, locks: Locks, base: str, validators_of: ValidatorsOf) -> None:
+        self.locks, self.base, self.validators_of = locks, base, validators_of
 
-    def check(self, if_header: Optional[str], holder: Optional[Token], bucket: str, changed: List[str],
+    def check(self, headers, holder: Optional[Token], bucket: str, changed: List[str],
               members_of: Iterable[str] = (), trees: Iterable[str] = (), judge: bool = True,
               resource: Optional[str] = None) -> None:
         """``changed``: paths whose resources change; ``members_of``:
@@ -38,11 +41,13 @@ class Guard:
         ``judge``: False where the If header's conditions are judged on
         another resource (a COPY's destination), which its untagged lists
         name (``resource``: by default the first changed)."""
-        lists = parse_if(if_header)
+        lists = parse_if(headers.get("If"))
         tokens = set(submitted(lists))
         where = resource if resource is not None else (changed[0] if changed else "")
         if judge and lists and not any(self._holds(bucket, where, tag, conditions) for tag, conditions in lists):
             raise PreconditionFailed(message="the If header's conditions do not hold")
+        if judge:
+            judge_change(headers, self.validators_of(bucket, where))
         guarding: List[DavLock] = []
         for path in changed:
             guarding += [lock for lock in self.locks.above(bucket, path) if lock.covers(path)]
@@ -65,7 +70,8 @@ class Guard:
             if kind == "token":
                 met = value != "DAV:no-lock" and self.locks.find(bucket, value, path) is not None
             else:
-                met = self.etag_of(bucket, path) == value.replace("W/", "", 1)
+                found = self.validators_of(bucket, path)
+                met = found is not None and '"%s"' % found.etag == value.replace("W/", "", 1)
             if met == negated:
                 return False
         return True

@@ -9,7 +9,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 from ...errors import BadRequest, Conflict, Forbidden, Locked, NotFound, PreconditionFailed
 from ...records.interface import Records
 from ...web.messages import EmptyResponse, Request, Response, TextResponse
-from .guard import EtagOf, Guard
+from .guard import Guard, ValidatorsOf
 from .locks import DavLock, Locks, lockinfo_of, new_token, parse_if, submitted, timeout_of, token_of
 from .props import (LOCKDISCOVERY, MAX_BODY, NO_LOCKS, SUPPORTED_LOCK, SUPPORTEDLOCK, XML_TYPE, href, lock_answer,
                     lock_discovery, parse)
@@ -18,15 +18,15 @@ from .tree import Tree
 
 
 class Locking:
-    def __init__(self, records: Records, base: str, etag_of: EtagOf, macos_files: str) -> None:
+    def __init__(self, records: Records, base: str, validators_of: ValidatorsOf, macos_files: str) -> None:
         self.records, self.base, self.macos_files = records, base, macos_files
         self.locks = Locks(records)
-        self.guard = Guard(self.locks, base, etag_of)
+        self.guard = Guard(self.locks, base, validators_of)
 
     def check(self, request: Request, bucket: str, changed: List[str], members_of: Iterable[str] = (),
               trees: Iterable[str] = (), judge: bool = True, resource: Optional[str] = None) -> None:
-        """``Guard.check`` for this request (its If header, its token's name)."""
-        self.guard.check(request.headers.get("If"), request.grant.holding(), bucket, changed, members_of, trees,
+        """``Guard.check`` for this request (its conditions, its token)."""
+        self.guard.check(request.headers, request.grant.holding(), bucket, changed, members_of, trees,
                          judge, resource)
 
     def covering(self, bucket: str, prefix: str) -> Callable[[str], List[DavLock]]:
