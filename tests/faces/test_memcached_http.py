@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from filestoraged import memcache_store
 from filestoraged.base.budget import ByteBudget
+from filestoraged.storage.memcached import cluster
 from filestoraged.storage.memcached.backend import MemcachedBackend
 from filestoraged.storage.memcached.manifest import manifest_key
 
@@ -100,6 +101,25 @@ class MemcachedComesBackTests(MemcachedServerCase):
                 self.memcached[0].start()
                 self.assertEqual(self.put(data), sha256(data))  # was: 503 4 times in 10
                 self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
+
+
+    def test_a_pooled_connection_whose_close_comes_late_is_replaced_not_answered_503(self):
+        """As under load: memcached restarted, and the end of a pooled
+        connection reaches us only after the look that would have found it
+        (here that look sees nothing, every time). The command goes once
+        more, on a new connection, and the request works."""
+        for round_ in range(5):
+            with self.subTest(round=round_):
+                data = b"late close %d" % round_
+                with Threads(60) as threads:  # several connections pooled now
+                    for writer in range(8):
+                        threads.start(self.put, data + b" from writer %d" % writer)
+                self.assertEqual(self.put(data), sha256(data))
+                self.memcached[0].stop()
+                self.memcached[0].start()
+                with mock.patch.object(cluster, "_closed_by_peer", return_value=False):
+                    self.assertEqual(self.put(data), sha256(data))  # was: 503 "it closed the connection"
+                    self.assertEqual(self.request("GET", "/files/" + sha256(data)).body, data)
 
 
 class MemcachedLimitTests(LimitContract, MemcachedServerCase):

@@ -20,9 +20,9 @@ from __future__ import annotations
 import select
 import socket
 from collections import defaultdict
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
-from pymemcache.client.base import PooledClient
+from pymemcache.client.base import Client, PooledClient
 from pymemcache.client.rendezvous import RendezvousHash
 from pymemcache.exceptions import (
     MemcacheClientError,
@@ -44,6 +44,9 @@ IO_TIMEOUT = 10.0  # seconds for one command's reply
 # POOL_IDLE_SECONDS unused.
 POOL_SIZE = 64  # connections per server, when the caller does not say
 POOL_IDLE_SECONDS = 60.0
+# What a connection the server ended shows when it is used: its end read, or a reset.
+_ENDED = (MemcacheUnexpectedCloseError, ConnectionResetError, BrokenPipeError)
+T = TypeVar("T")
 
 
 def pool_size_for(max_connections: int) -> int:
@@ -107,8 +110,7 @@ class Cluster:
         values into one new buffer."""
         name, pooled = self.client_for(key)
         header = b"set %s 0 0 %d\r\n" % (key.encode("ascii"), len(value))
-        with _failures(name):
-            reply = _pipelined(pooled, (header, value, b"\r\n"), b"\r\n")
+        reply = _exchange(name, pooled, lambda client: _pipelined(client, (header, value, b"\r\n"), b"\r\n"))
         if reply != b"STORED\r\n":
             raise BackendUnavailable("memcached %s did not store %s: %s" % (name, key, reply.strip()[:100]))
 
@@ -123,50 +125,44 @@ class Cluster:
         server, no copy beyond the kernel's."""
         found: Dict[str, memoryview] = {}
         for name, group in self._by_server(keys).items():
-            with _failures(name), _connection(self._clients[name]) as client:
+            def ask(client, group=group) -> List[Optional[memoryview]]:
                 client.sock.sendall(meta_gets(group))
-                values = Replies(client.sock).values(len(group), buffer_for)
+                return Replies(client.sock).values(len(group), buffer_for)
+            values = _exchange(name, self._clients[name], ask)
             found.update((key, value) for key, value in zip(group, values) if value is not None)
         return found
 
     def get(self, key: str):
         name, pooled = self.client_for(key)
-        with _failures(name), _connection(pooled) as client:
-            return client.get(key)
+        return _exchange(name, pooled, lambda client: client.get(key))
 
     def gets(self, key: str):
         """``(value, cas token)``, or ``(None, None)`` if absent."""
         name, pooled = self.client_for(key)
-        with _failures(name), _connection(pooled) as client:
-            return client.gets(key)
+        return _exchange(name, pooled, lambda client: client.gets(key))
 
     def cas(self, key: str, value: bytes, token) -> bool:
         """Replace ``key`` only if unchanged since ``gets`` gave ``token``."""
         name, pooled = self.client_for(key)
-        with _failures(name), _connection(pooled) as client:
-            return bool(client.cas(key, value, token, noreply=False))
+        return bool(_exchange(name, pooled, lambda client: client.cas(key, value, token, noreply=False)))
 
     def add(self, key: str, value: bytes) -> bool:
         """Store only if absent: the atomic commit point. False if it existed."""
         name, pooled = self.client_for(key)
-        with _failures(name), _connection(pooled) as client:
-            return bool(client.add(key, value, noreply=False))
+        return bool(_exchange(name, pooled, lambda client: client.add(key, value, noreply=False)))
 
     def delete(self, key: str) -> bool:
         name, pooled = self.client_for(key)
-        with _failures(name), _connection(pooled) as client:
-            return bool(client.delete(key, noreply=False))
+        return bool(_exchange(name, pooled, lambda client: client.delete(key, noreply=False)))
 
     def delete_many(self, keys: Sequence[str]) -> None:
         for name, group in self._by_server(keys).items():
-            with _failures(name), _connection(self._clients[name]) as client:
-                client.delete_many(group, noreply=False)
+            _exchange(name, self._clients[name], lambda client, group=group: client.delete_many(group, noreply=False))
 
     def touch(self, key: str) -> bool:
         """True if the key is present (and keeps it so: no expiry is set)."""
         name, pooled = self.client_for(key)
-        with _failures(name), _connection(pooled) as client:
-            return bool(client.touch(key, 0, noreply=False))
+        return bool(_exchange(name, pooled, lambda client: client.touch(key, 0, noreply=False)))
 
     def sizes(self, keys: Sequence[str]) -> Dict[str, int]:
         """The value size of each key present (absent keys are left out), with
@@ -175,8 +171,8 @@ class Cluster:
         found: Dict[str, int] = {}
         for name, group in self._by_server(keys).items():
             command = ("".join("mg %s s\r\n" % key for key in group) + "mn\r\n").encode("ascii")
-            with _failures(name):
-                reply = _pipelined(self._clients[name], command, b"MN\r\n")
+            reply = _exchange(name, self._clients[name],
+                              lambda client, command=command: _pipelined(client, command, b"MN\r\n"))
             lines = [line for line in reply.split(b"\r\n")[:-2] if line]
             if len(lines) != len(group):
                 raise BackendUnavailable("memcached %s answered %d of %d meta-gets" % (name, len(lines), len(group)))
@@ -189,8 +185,8 @@ class Cluster:
         """The item's CAS token as ``gets`` gives it, without fetching the value
         (``mg <key> c``); None if the item is absent."""
         name, pooled = self.client_for(key)
-        with _failures(name):
-            reply = _pipelined(pooled, b"mg %s c\r\n" % key.encode("ascii"), b"\r\n")
+        reply = _exchange(name, pooled, lambda client: _pipelined(client, b"mg %s c\r\n" % key.encode("ascii"),
+                                                                  b"\r\n"))
         if not reply.startswith(b"HD"):
             return None
         return reply.split(b" c", 1)[1].split()[0]
@@ -208,26 +204,45 @@ class Cluster:
             client.close()
 
 
-def _pipelined(pooled: PooledClient, command: Iterable, end: bytes) -> bytes:
+def _exchange(name: str, pooled: PooledClient, action: Callable[[Client], T]) -> T:
+    """``action(client)`` on a pooled connection of the server ``name``,
+    its failure ``BackendUnavailable`` (``_failures``). A reused connection
+    that the server turns out to have ended before answering (memcached
+    restarted, and its close reached us after the look ``_connection``
+    takes) is replaced and the command sent once more, on a new
+    connection: the old server never carried it out, or carried it out
+    and then forgot it with everything else."""
+    retried = False
+    while True:
+        held = _connection(pooled, fresh=retried)
+        try:
+            with _failures(name), held as client:
+                return action(client)
+        except BackendUnavailable as failed:
+            if retried or not held.reused or not isinstance(failed.__cause__, _ENDED):
+                raise
+            retried = True
+
+
+def _pipelined(client: Client, command: Iterable, end: bytes) -> bytes:
     """Send ``command`` (bytes, or a sequence of buffers sent one after the
-    other, never joined) on a pooled connection and read until the reply ends
+    other, never joined) on a connection and read until the reply ends
     with ``end``.
 
     Decision: pymemcache's ``raw_command`` is not used: its reader keeps only
     the last ``recv`` of a reply that arrives in several (4.0.0 replaces its
     buffer instead of appending to it), so a pipelined reply came back empty
     in the tests."""
-    with _connection(pooled) as client:
-        sock = client.sock
-        for piece in ([command] if isinstance(command, bytes) else command):
-            sock.sendall(piece)
-        reply = bytearray()
-        while not reply.endswith(end):
-            piece = sock.recv(65536)
-            if not piece:
-                raise MemcacheUnexpectedCloseError()
-            reply += piece
-        return bytes(reply)
+    sock = client.sock
+    for piece in ([command] if isinstance(command, bytes) else command):
+        sock.sendall(piece)
+    reply = bytearray()
+    while not reply.endswith(end):
+        piece = sock.recv(65536)
+        if not piece:
+            raise MemcacheUnexpectedCloseError()
+        reply += piece
+    return bytes(reply)
 
 
 class _connection:
@@ -237,8 +252,10 @@ class _connection:
     pymemcache's ``get_and_release``: this runs on every hot small GET's
     revalidation, and two generator context managers cost a fifth of it."""
 
-    def __init__(self, pooled: PooledClient) -> None:
+    def __init__(self, pooled: PooledClient, fresh: bool = False) -> None:
+        """``fresh``: a new connection, whatever the pool holds."""
         self.pool = pooled.client_pool
+        self.fresh = fresh
 
     def __enter__(self) -> socket.socket:
         while True:
@@ -248,6 +265,9 @@ class _connection:
             # memcached closed it while it sat in the pool (a restart): never
             # used, dropped, and the next one looked at (a new one at last).
             self.pool.destroy(self.client)
+        if self.fresh and self.client.sock is not None:
+            self.client.close()
+        self.reused = self.client.sock is not None
         try:
             if self.client.sock is None:
                 self.client._connect()
