@@ -1,6 +1,12 @@
 """A thread that runs a job every few seconds until it is stopped: the
 upkeep of a store (sweeps), whose failures are logged and retried the
-next time round."""
+next time round.
+
+Decision: a part the job needs being away (the records' database, a
+memcached, a full disk: ``BackendUnavailable``, ``InsufficientStorage``)
+is said once, at WARNING, without a traceback, and once more when the job
+runs again; every other failure is a fault of ours, logged with its
+traceback each round."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import logging
 import threading
 from typing import Callable, Optional
 
-from ..errors import InsufficientStorage
+from ..errors import BackendUnavailable, InsufficientStorage
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +28,7 @@ class Periodic:
         self._at_once = at_once
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._away: Optional[str] = None  # what stopped the job while a part it needs is away
 
     def start(self) -> "Periodic":
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -37,10 +44,18 @@ class Periodic:
     def _once(self) -> None:
         try:
             self._job()
-        except InsufficientStorage as error:  # a full disk: said without a traceback each round
-            log.warning("%s skipped: %s", self.name, error)
+        except (BackendUnavailable, InsufficientStorage) as error:
+            if self._away is None:
+                log.warning("%s skipped: %s (tried again every %g s; said again once it runs)", self.name, error,
+                            self._interval)
+            self._away = str(error)
+            return
         except Exception:  # the next round retries
             log.exception("%s failed", self.name)
+            return
+        if self._away is not None:
+            log.warning("%s runs again (it was stopped by: %s)", self.name, self._away)
+            self._away = None
 
     def close(self) -> None:
         self._stop.set()

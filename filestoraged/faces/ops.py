@@ -18,13 +18,14 @@ class OpsFace(Face):
         router.add("/metrics", "ops", {"GET": self.metrics}, {"GET": Need(Scope("metrics", "read"))})
 
     def health(self, request: Request) -> JsonResponse:
-        """Whether this worker can serve (its backend answers, its disk has
-        room), which backend, whether it serves the S3 API too, and the
-        version of the code it runs (after an upgrade: which worker still
-        runs the old one)."""
+        """Whether this worker can serve (its backend and its records answer,
+        its disk has room), which backend, whether it serves the S3 API too,
+        and the version of the code it runs (after an upgrade: which worker
+        still runs the old one)."""
         backend = self.app.backend
         try:
             backend.check()
+            self.app.records.check()
         except FileStoreError as error:
             retry_after = getattr(error, "retry_after", BackendUnavailable.retry_after)
             return JsonResponse(503, {"status": "unavailable", "backend": backend.name, "message": error.text},

@@ -152,6 +152,10 @@ class Records(abc.ABC):
         the records are shared beyond one machine's processes."""
         return None
 
+    def check(self) -> None:
+        """Raise ``BackendUnavailable`` if the records cannot be read now
+        (for /healthz): a store reached over the network is asked once."""
+
     def close(self) -> None:
         """Release connections."""
 

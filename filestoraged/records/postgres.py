@@ -121,6 +121,9 @@ class PostgresRecords(Records):
 
     # -- the records interface -----------------------------------------------------------
 
+    def check(self) -> None:
+        self._one("SELECT 1")
+
     def get(self, key: str) -> Optional[Record]:
         rows = self._one("SELECT value, version FROM %s WHERE key = $1" % TABLE, key)
         return None if not rows else Record(value_of(rows[0][0]), rows[0][1])

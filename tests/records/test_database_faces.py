@@ -142,6 +142,17 @@ class DatabaseRestartTests(DatabaseServerCase):
         self.assertEqual(self.request("GET", "/kv/kept").json(), {"kept": 1})
 
 
+    def test_healthz_says_the_database_is_away_and_then_back(self):
+        self.assertEqual(self.request("GET", "/healthz").status, 200)
+        self.own.halt()
+        away = self.request("GET", "/healthz")
+        self.assertEqual(away.status, 503, away.body)
+        self.assertIn("records' database", away.json()["message"])
+        self.assertIn("Retry-After", away.headers)
+        self.own.start()
+        wait_until(lambda: self.request("GET", "/healthz").status == 200, "healthy again")
+
+
 class DatabaseFsckTests(DatabaseServerCase):
     def test_fsck_reads_the_keys_through_the_database_and_names_one_whose_bytes_are_gone(self):
         bucket = self.app.buckets.create("photos")
