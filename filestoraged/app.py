@@ -33,6 +33,7 @@ from .catalog.unfinished import Unfinished
 from .catalog.versions import Versions
 from .base.periodic import Periodic
 from .deployment import deployment_for
+from .deployment.serving import ServingLease
 from .pages import error_page
 from .metrics import Metrics
 from .web import wrong_port
@@ -119,6 +120,8 @@ class App:
         self._store_down: Optional[str] = None
         self.watch = (Periodic("store-watch", WATCH_SECONDS, self._watch_store, at_once=True).start()
                       if worker in (None, 0) and config.backend != "disk" else None)
+        # Over shared records, a lease says this daemon serves (deployment.serving), from before its first request.
+        self.lease = ServingLease(self.records).start() if self.deployment.shared and worker in (None, 0) else None
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         # The access warnings are said once per daemon: by the first worker.
         self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0),
@@ -186,6 +189,8 @@ class App:
     def close(self) -> None:
         if self.watch is not None:
             self.watch.close()
+        if self.lease is not None:
+            self.lease.close()
         self.upkeep.close()
         self.recent_writer.close()
         self.recent.flush()  # what a stop would otherwise lose

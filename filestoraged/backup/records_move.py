@@ -6,9 +6,9 @@ store where they are (``--backend s3``; a disk store moves to S3 first,
 
 It runs with every daemon stopped: over ``--records local`` it takes the
 data directory's lock as a daemon does; over ``--records s3``, where no
-lock is shared, it refuses while a daemon has taken a sweep's turn in the
-last ``SERVING_WITHIN`` seconds (every serving daemon takes one at least
-once a minute). Share-link reservations a stopped run left are given
+lock is shared, it refuses while a daemon's serving lease holds
+(``deployment.serving``: written before its first request) or a daemon
+has taken a sweep's turn in the last ``SERVING_WITHIN`` seconds. Share-link reservations a stopped run left are given
 back first. What is left out, as a backup leaves it: uploads not
 finished, the failed attempts counted against addresses, the share-link
 holds.
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from ..deployment import deployment_for
+from ..deployment.serving import serving
 from ..errors import Conflict
 from ..records.interface import EARLIER, WRITE_ID, Records
 from ..records.postgres import PostgresRecords, address_of, shown
@@ -107,7 +108,13 @@ def _write(target: PostgresRecords, marks: Marks, chunk: List[Tuple[str, dict]],
 
 
 def _refuse_if_serving(records: Records) -> None:
-    """``Conflict`` while a daemon serves the records (it took a sweep's turn lately)."""
+    """``Conflict`` while a daemon serves the records (its lease holds, or
+    it took a sweep's turn lately)."""
+    held = serving(records)
+    if held:
+        raise Conflict("%d daemon%s serve%s these records (%s, renewed %d s ago): stop every daemon and run it "
+                       "again" % (len(held), "s" if len(held) > 1 else "", "" if len(held) > 1 else "s",
+                                  held[0][0], held[0][1]))
     now = records.now()
     for turn in (SHARE_TURN, BYTES_TURN):
         record = records.get(turn)

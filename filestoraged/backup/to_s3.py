@@ -38,6 +38,7 @@ from ..base.sqlite import open_database, transaction
 from ..catalog.parts import PARTS
 from ..deployment import deployment_for
 from ..deployment.local import META_DB
+from ..deployment.serving import SERVING
 from ..errors import NotFound
 from ..records.interface import EARLIER, WRITE_ID, Conflict, Records
 from ..records.local import LocalRecords
@@ -48,7 +49,7 @@ from ..storage.names import Namespace
 from ..workers import dirlock
 from .make import UNFINISHED
 
-LEFT_OUT = UNFINISHED + ("attempts/", HOLDING)
+LEFT_OUT = UNFINISHED + ("attempts/", HOLDING, SERVING)
 MARKS_FILE = "moved.db"  # in the data directory: what each run wrote, per bucket
 
 

@@ -94,6 +94,21 @@ class MoveRecordsTests(SeaweedMixin, unittest.TestCase):
         self.assertEqual(moved.returncode, 0, moved.stderr)
         self.assert_served_over_the_database(held)
 
+    def test_refused_from_a_daemons_start_and_allowed_once_it_stopped(self):
+        """A daemon over ``--records s3`` that has served for seconds only (no
+        sweep's turn taken yet) is seen by its lease; once it stops cleanly
+        the move goes on at once."""
+        folder = self.folder()
+        daemon = Daemon(folder, *self.backend, "--records", "s3", env=ENV).start()
+        self.addCleanup(daemon.stop)
+        refused = self.command("move-records", self.url, "--data-dir", self.folder(), *self.backend,
+                               "--records", "s3")
+        self.assertEqual(refused.returncode, 1, refused.stdout)
+        self.assertIn("daemon serves these records", refused.stderr)
+        self.assertEqual(daemon.stop(), 0)
+        moved = self.command("move-records", self.url, "--data-dir", self.folder(), *self.backend, "--records", "s3")
+        self.assertEqual(moved.returncode, 0, moved.stderr)
+
     def test_what_it_needs_said_in_one_line(self):
         disk = self.command("move-records", self.url, "--data-dir", self.folder())
         self.assertEqual(disk.returncode, 2)
