@@ -118,13 +118,21 @@ class Keyspace:
                                          "them" % key[:200])
             return written(old, _as_written(entry, now), now.versioning)
 
-        atomic = self.records.atomic
-        with self.records.batch():
+        atomic = self.records.serializes
+
+        def commit() -> _Swap:
             swap = self._swap(bucket.name, key, decide)
             if pin is not None:
                 self.claims.release(pin)  # the name holds the bytes from here
             if atomic:
                 self._settle(bucket.name, key, swap)
+            return swap
+
+        if atomic:
+            swap = self.records.serialized(commit)
+        else:
+            with self.records.batch():
+                swap = commit()
         if pin is not None:
             pin.released = True
         if not atomic:
@@ -271,14 +279,18 @@ class Keyspace:
             self.recent.note(bucket, Change(what, key, version, by, self.records.now()))
 
     def _commit(self, bucket: str, key: str, decide: Callable[[Head], Optional[Next]]) -> Optional[_Swap]:
-        """A change swapped and settled: one transaction where the records
-        make a batch one (``_swap``, ``_settle``)."""
+        """A change swapped and settled: one serialized transaction where
+        the records make one (``_swap``, ``_settle``; nothing follows the
+        commit), else the swap and then its settling, each step alone."""
+        if self.records.serializes:
+            def commit() -> Optional[_Swap]:
+                swap = self._swap(bucket, key, decide)
+                self._settle(bucket, key, swap)
+                return swap
+            return self.records.serialized(commit)
         with self.records.batch():
             swap = self._swap(bucket, key, decide)
-            if self.records.atomic:
-                self._settle(bucket, key, swap)
-        if not self.records.atomic:
-            self._settle(bucket, key, swap)
+        self._settle(bucket, key, swap)
         return swap
 
     def _swap(self, bucket: str, key: str, decide: Callable[[Head], Optional[Next]]) -> Optional[_Swap]:
@@ -318,7 +330,7 @@ class Keyspace:
                     continue
                 return _Swap(old, new, written, named, held_before, held_after)
         except BaseException:
-            if named and not self.records.atomic:
+            if named and not self.records.serializes:
                 self._let_go(bucket, key, named, self.versions.head(bucket, key).holds())
             raise
         raise BackendUnavailable("the key %s is changing too often to write; retry" % key[:200])

@@ -97,6 +97,13 @@ class CheckedRecords(Records):
     def atomic(self) -> bool:  # type: ignore[override]
         return self.inner.atomic
 
+    @property
+    def serializes(self) -> bool:  # type: ignore[override]
+        return self.inner.serializes
+
+    def serialized(self, block):
+        return self.inner.serialized(block)
+
     def batch(self):
         return self.inner.batch()
 

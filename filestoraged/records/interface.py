@@ -92,6 +92,9 @@ class Records(abc.ABC):
     # True where ``batch`` makes its block one transaction: no other writer
     # sees or acts between its steps.
     atomic = False
+    # True where ``serialized`` runs a block as such a transaction (run
+    # again from its start where the store could not keep that promise).
+    serializes = False
 
     @abc.abstractmethod
     def get(self, key: str) -> Optional[Record]:
@@ -151,6 +154,14 @@ class Records(abc.ABC):
         of them are believed while it stays (``base.copies``); None where
         the records are shared beyond one machine's processes."""
         return None
+
+    def serialized(self, block: Callable[[], T]) -> T:
+        """``block`` as one transaction in which no other writer's commit
+        lands between its reads, its value; where the store finds it could
+        not keep that promise (a serialization failure), the transaction is
+        rolled back and ``block`` runs again from its start, so it may do
+        nothing but read and write these records. Only where ``serializes``."""
+        raise NotImplementedError("these records make no serialized transaction")
 
     def check(self) -> None:
         """Raise ``BackendUnavailable`` if the records cannot be read now

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
-from .interface import Conflict, Record, Records, value_of, value_text
+from .interface import Conflict, Record, Records, T, value_of, value_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL);
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL, v
 
 class LocalRecords(DatabaseStore, Records):
     atomic = True  # batch() is one SQLite write transaction
+    serializes = True  # (and SQLite's one writer at a time never lets another commit in)
 
     def __init__(self, path: str, durable: bool = True, clock: Callable[[], float] = time.time,
                  queue: Optional[str] = None) -> None:
@@ -117,6 +118,10 @@ class LocalRecords(DatabaseStore, Records):
 
     def batch(self):
         return self._writing.write()  # its value (the connection) is the batch's own business
+
+    def serialized(self, block: Callable[[], T]) -> T:
+        with self.batch():
+            return block()
 
     def keys(self, prefix: str, after: str = "", limit: Optional[int] = None) -> Iterator[str]:
         return iter([row[0] for row in self._page("key", prefix, after, limit)])

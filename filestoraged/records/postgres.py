@@ -15,7 +15,10 @@ under PostgreSQL's read committed another daemon's commit may land
 between two of its reads, which SQLite's one writer at a time never
 allows; so the callers take the path written for stores where each step
 stands alone (the one ``--records s3`` runs and its cross-daemon tests
-prove), and the transaction only saves commits.
+prove), and the transaction only saves commits. A key's change, where
+nothing may follow its commit, is ``serialized``: one transaction at
+``SERIALIZABLE``, run again from its start on a serialization failure
+(``SERIAL_TRIES`` times), as a key's change runs on ``--records local``.
 
 The address: ``postgresql://USER@HOST[:PORT]/DATABASE[?tls=…&ca=…&passfile=…]``;
 the password from the file ``passfile`` names, or ``PGPASSWORD``, never
@@ -27,6 +30,7 @@ opened again as needed, at most ``POOL`` a process.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from contextlib import contextmanager
@@ -35,7 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import BackendUnavailable, BadRequest
 from ..wire.postgres import Address, Connection, ServerError
-from .interface import Conflict, Record, Records, value_of, value_text
+from .interface import Conflict, Record, Records, T, value_of, value_text
 
 TABLE = "filestoraged_records"
 SEQUENCE = "filestoraged_versions"
@@ -48,6 +52,7 @@ _SCHEMA = ('CREATE TABLE IF NOT EXISTS %s (key TEXT COLLATE "C" PRIMARY KEY, val
            'version BIGINT NOT NULL)' % TABLE, "CREATE SEQUENCE IF NOT EXISTS %s" % SEQUENCE)
 _RACED = ("23505", "42P07")  # two daemons making the table at once: one wins, the other finds it made
 _TRY_AGAIN = ("40001", "40P01")  # a serialization failure, a deadlock: the transaction may simply run again
+SERIAL_TRIES = 32  # runs of a serialized transaction before its 503
 
 
 def address_of(url: str, environ=os.environ) -> Address:
@@ -176,15 +181,29 @@ class PostgresRecords(Records):
                     raise _unavailable(error) from None  # (in the caller's: the caller runs it again)
         raise BackendUnavailable("the record %s is changed by too many at once; retry" % key)
 
+    serializes = True
+
+    def serialized(self, block: Callable[[], T]) -> T:
+        if getattr(self._batch, "connection", None) is not None:
+            return block()  # a step of the caller's transaction, at the caller's isolation
+        for attempt in range(SERIAL_TRIES):
+            try:
+                with self.batch("BEGIN ISOLATION LEVEL SERIALIZABLE"):
+                    return block()
+            except TryAgain:
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
+        raise BackendUnavailable("the records' database could not serialize a change in %d tries; retry"
+                                 % SERIAL_TRIES)
+
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, begin: str = "BEGIN") -> Iterator[None]:
         """One transaction for the block (nested blocks join it); rolled
         back if the block raises."""
         if getattr(self._batch, "connection", None) is not None:
             yield
             return
         with self._connection() as connection:
-            connection.run("BEGIN")
+            connection.run(begin)
             self._batch.connection = connection
             try:
                 yield
@@ -269,8 +288,8 @@ class PostgresRecords(Records):
         except BaseException as error:
             # Lost, or left inside a transaction: closed. A statement the
             # server refused leaves the connection ready for the next.
-            self._give_back(connection, connection is None or isinstance(error, BackendUnavailable)
-                            or connection.status != b"I")
+            lost = isinstance(error, BackendUnavailable) and not isinstance(error, TryAgain)
+            self._give_back(connection, connection is None or lost or connection.status != b"I")
             raise
         self._give_back(connection, connection.status != b"I")
 
@@ -285,11 +304,18 @@ class PostgresRecords(Records):
             connection.close()
 
 
+class TryAgain(BackendUnavailable):
+    """A serialization failure or a deadlock: the transaction was rolled
+    back, and may simply run again (``serialized`` does; elsewhere a 503)."""
+
+
 def _unavailable(error: ServerError) -> Exception:
     """What a statement the database refused raises: a 503 where running it
     again may succeed (a deadlock, a serialization failure, a statement
     that timed out), else the refusal itself (a bug, not the client's)."""
-    if error.code in _TRY_AGAIN or error.code == "57014":  # (57014: the statement timed out)
+    if error.code in _TRY_AGAIN:
+        return TryAgain("the records' database: %s; retry" % error.message)
+    if error.code == "57014":  # the statement timed out
         return BackendUnavailable("the records' database: %s; retry" % error.message)
     return error
 

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import unittest
+from typing import List
 from unittest import mock
 
 from filestoraged.errors import BackendUnavailable
@@ -453,6 +454,36 @@ class PostgresRecordsTests(PostgresMixin, RecordsContract, unittest.TestCase):
         with self.records.batch():
             self.records.create("kv/two", {"n": 2})
         self.assertEqual(plain(self.records.get("kv/two").value), {"n": 2})
+
+    def test_serialized_transactions_that_race_run_again_and_lose_no_change(self):
+        """Two writers each read two records and write their sum plus one
+        into both, in serialized transactions at once: the loser's is
+        rolled back and run again on what the winner committed (1 and 1),
+        so the records end at 3 and 3; neither run is lost, none applied
+        on a stale read."""
+        other = PostgresRecords(self.postgres.address(self.database))
+        self.addCleanup(other.close)
+        self.records.create("kv/a", {"n": 0})
+        self.records.create("kv/b", {"n": 0})
+        both_read = threading.Barrier(2, timeout=30)
+        runs: List[str] = []
+
+        def add_one(records, name: str) -> None:
+            def block() -> None:
+                runs.append(name)
+                total = records.get("kv/a").value["n"] + records.get("kv/b").value["n"]
+                if runs.count(name) == 1:
+                    both_read.wait()  # the first run of each reads before either writes
+                for key in ("kv/a", "kv/b"):
+                    found = records.get(key)
+                    records.replace(key, {"n": total + 1}, found.version)
+            records.serialized(block)
+
+        with Threads(60) as threads:
+            threads.start(add_one, self.records, "one")
+            threads.start(add_one, other, "two")
+        self.assertEqual((self.records.get("kv/a").value["n"], self.records.get("kv/b").value["n"]), (3, 3))
+        self.assertEqual(len(runs), 3, runs)  # one of them ran twice
 
     def test_which_of_many_keys_are_present_in_one_statement(self):
         awkward = ['kv/a"quote', "kv/back\\slash", "kv/com,ma", "kv/{brace}", "kv/plain"]
