@@ -6,7 +6,8 @@ not destroy that locked version; an append-only token's write begun while
 versioning was on must not replace a ``null`` version once it is
 suspended. Through every face that names keys (PutObject, DeleteObjects,
 CompleteMultipartUpload, HTML forms, CopyObject, tus into a key, the
-console's upload), on one daemon, and on two over ``--records s3``."""
+console's upload, WebDAV's PUT, restic's upload), on one daemon, and on
+two over ``--records s3``."""
 
 from __future__ import annotations
 
@@ -191,6 +192,39 @@ class OneDaemonTests(Checks, BotoCase):
         self.assertEqual([version for version, _ in self.versions_of(self.admin, "box", "k")], [written, locked])
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
                          "COMPLIANCE")
+
+    def slow_main_port_write(self, method: str, path: str, body: bytes, headers: Dict[str, str]) -> Trickled:
+        """A write to the main port sent in two halves, its token as HTTP Basic."""
+        _, secret = self.app.tokens.create(["data:box:read", "data:box:write", "data:box:delete"])
+        auth = "Basic " + base64.b64encode(b"me:" + secret.encode()).decode()
+        return Trickled(self.port, method, path, dict(headers, **{
+            "Host": "127.0.0.1:%d" % self.port, "Authorization": auth, "Content-Length": str(len(body)),
+            "Expect": "100-continue"}), body, len(body) // 2)
+
+    def test_a_slow_webdav_put_keeps_the_version_locked_while_it_was_sent(self):
+        self.admin.put_object(Bucket="box", Key="k", Body=b"before versioning")
+        put = self.slow_main_port_write("PUT", "/dav/box/k", payload(20_000, 5), {})
+        put.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))
+        self.addCleanup(put.close)
+        locked = lock_and_write(self.admin, "box", "k")
+        reply = put.finish()
+        self.assertEqual(reply.status, 204, reply)
+        self.assertKept(self.admin, "box", "k", locked)
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), payload(20_000, 5))
+        latest = self.versions_of(self.admin, "box", "k")[0][0]
+        self.assertNotIn(latest, ("null", locked))
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=latest).get("ObjectLockMode"),
+                         "COMPLIANCE")
+
+    def test_a_slow_restic_upload_keeps_the_config_locked_while_it_was_sent(self):
+        put = self.slow_main_port_write("POST", "/restic/box/config", payload(20_000, 6), {})
+        put.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))
+        self.addCleanup(put.close)
+        locked = lock_and_write(self.admin, "box", "config")
+        reply = put.finish()
+        self.assertEqual(reply.status, 200, reply)
+        self.assertKept(self.admin, "box", "config", locked)
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="config")["Body"].read(), payload(20_000, 6))
 
     def test_the_consoles_upload_keeps_the_version_locked_while_it_was_sent(self):
         _, secret = self.app.tokens.create(["data:box:read", "data:box:write"], "console-writer")
