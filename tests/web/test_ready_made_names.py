@@ -129,6 +129,11 @@ class NamedReadsAfterChangeTests(unittest.TestCase):
 
         self.assert_change_seen("/dav/names/by-tus", FIRST, upload, SECOND)
 
+    def test_the_consoles_download_of_a_replaced_key(self):
+        self.assertEqual(self.dav("PUT", "console-read", FIRST), 201)
+        self.assert_change_seen("/console/download?bucket=names&key=console-read", FIRST,
+                                lambda: self.assertEqual(self.dav("PUT", "console-read", SECOND), 204), SECOND)
+
     def test_share_link_deleted(self):
         status, body = self.call(self.daemon.port, "PUT", "/file/shared.txt", FIRST,
                                  {"Accept": "application/json", "Max-Downloads": "50"})
