@@ -183,9 +183,10 @@ class BucketHandle:
     def _copy(self, key: str, source: Entry, described: Described, replaces: bool,
               source_bucket: Optional[str] = None) -> Entry:
         """``key`` made to name ``source``'s object, described as
-        ``described``; the entry as written (``KeyWrite.copy``). Of this bucket, no byte is
-        copied (a new name for the same object); of ``source_bucket``, its
-        bytes are stored in this one in one pass, checked as they are read."""
+        ``described``; the entry as written (``KeyWrite.copy``). Of this
+        bucket, no byte is copied (a new name for the same object); of
+        ``source_bucket``, its bytes are stored in this one in one pass,
+        checked as they are read."""
         entry = self.entry(source.oid, source.size, source.etag, described, source.checksums, source.parts,
                            source.part_sizes, source.part_checksums)
         if source_bucket is None or source_bucket == self.name:
@@ -290,12 +291,11 @@ class KeyWrite:
             if checks is not None:
                 kept.update(checks(oid) or {})
 
+        layout = (parts.count, parts.sizes, parts.checksums) if parts is not None else ()
+
         def entry_of(info: ObjectInfo) -> Entry:
             assert etag is not None
-            if parts is None:
-                return self.handle.entry(info.oid, info.size, etag(), described, kept)
-            return self.handle.entry(info.oid, info.size, etag(), described, kept, parts.count, parts.sizes,
-                                     parts.checksums)
+            return self.handle.entry(info.oid, info.size, etag(), described, kept, *layout)
 
         return self.handle._store(self.key, body, described.content_type, checked, entry_of, self.if_match,
                                   self.if_none_match, self.replaces)

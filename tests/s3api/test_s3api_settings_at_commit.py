@@ -193,38 +193,35 @@ class OneDaemonTests(Checks, BotoCase):
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
                          "COMPLIANCE")
 
-    def slow_main_port_write(self, method: str, path: str, body: bytes, headers: Dict[str, str]) -> Trickled:
-        """A write to the main port sent in two halves, its token as HTTP Basic."""
+    def assert_a_slow_main_port_write_keeps_the_lock(self, method: str, path: str, key: str, status: int,
+                                                     seed: int) -> str:
+        """A write to the main port (its token as HTTP Basic), sent in two
+        halves while the admin locks and writes ``key``: the locked version
+        kept, the write's bytes current; the current version's id."""
         _, secret = self.app.tokens.create(["data:box:read", "data:box:write", "data:box:delete"])
-        auth = "Basic " + base64.b64encode(b"me:" + secret.encode()).decode()
-        return Trickled(self.port, method, path, dict(headers, **{
-            "Host": "127.0.0.1:%d" % self.port, "Authorization": auth, "Content-Length": str(len(body)),
-            "Expect": "100-continue"}), body, len(body) // 2)
+        body = payload(20_000, seed)
+        write = Trickled(self.port, method, path, {
+            "Host": "127.0.0.1:%d" % self.port, "Content-Length": str(len(body)), "Expect": "100-continue",
+            "Authorization": "Basic " + base64.b64encode(b"me:" + secret.encode()).decode()}, body, len(body) // 2)
+        write.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))
+        self.addCleanup(write.close)
+        locked = lock_and_write(self.admin, "box", key)
+        reply = write.finish()
+        self.assertEqual(reply.status, status, reply)
+        self.assertKept(self.admin, "box", key, locked)
+        self.assertEqual(self.admin.get_object(Bucket="box", Key=key)["Body"].read(), body)
+        latest = self.versions_of(self.admin, "box", key)[0][0]
+        self.assertNotIn(latest, ("null", locked))
+        self.assertEqual(self.admin.get_object(Bucket="box", Key=key, VersionId=latest).get("ObjectLockMode"),
+                         "COMPLIANCE")  # the default retention as it stood at the commit
+        return latest
 
     def test_a_slow_webdav_put_keeps_the_version_locked_while_it_was_sent(self):
         self.admin.put_object(Bucket="box", Key="k", Body=b"before versioning")
-        put = self.slow_main_port_write("PUT", "/dav/box/k", payload(20_000, 5), {})
-        put.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))
-        self.addCleanup(put.close)
-        locked = lock_and_write(self.admin, "box", "k")
-        reply = put.finish()
-        self.assertEqual(reply.status, 204, reply)
-        self.assertKept(self.admin, "box", "k", locked)
-        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), payload(20_000, 5))
-        latest = self.versions_of(self.admin, "box", "k")[0][0]
-        self.assertNotIn(latest, ("null", locked))
-        self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=latest).get("ObjectLockMode"),
-                         "COMPLIANCE")
+        self.assert_a_slow_main_port_write_keeps_the_lock("PUT", "/dav/box/k", "k", 204, 5)
 
     def test_a_slow_restic_upload_keeps_the_config_locked_while_it_was_sent(self):
-        put = self.slow_main_port_write("POST", "/restic/box/config", payload(20_000, 6), {})
-        put.begin(lambda: files_being_written(self.app.backend.tmp_dir, [os.getpid()]))
-        self.addCleanup(put.close)
-        locked = lock_and_write(self.admin, "box", "config")
-        reply = put.finish()
-        self.assertEqual(reply.status, 200, reply)
-        self.assertKept(self.admin, "box", "config", locked)
-        self.assertEqual(self.admin.get_object(Bucket="box", Key="config")["Body"].read(), payload(20_000, 6))
+        self.assert_a_slow_main_port_write_keeps_the_lock("POST", "/restic/box/config", "config", 200, 6)
 
     def test_the_consoles_upload_keeps_the_version_locked_while_it_was_sent(self):
         _, secret = self.app.tokens.create(["data:box:read", "data:box:write"], "console-writer")
