@@ -42,6 +42,7 @@ class Bucket:
     tags: Optional[Dict[str, str]] = None  # its tags (S3 bucket tagging), if set
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``), if set
     cors: Optional[List[dict]] = None  # its CORS rules (``s3api.cors``), if set
+    policy: Optional[str] = None  # its bucket policy, the JSON text as given (``s3api.policies``), if set
 
 
 class Buckets:
@@ -126,6 +127,10 @@ class Buckets:
     def set_cors(self, bucket: Bucket, rules: Optional[List[dict]]) -> None:
         """Set ``bucket``'s CORS rules (None: remove them)."""
         self._set(bucket, "cors", rules)
+
+    def set_policy(self, bucket: Bucket, policy: Optional[str]) -> None:
+        """Set ``bucket``'s policy (None: remove it)."""
+        self._set(bucket, "policy", policy)
 
     def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
         """Set ``bucket``'s tags (None: remove them)."""
@@ -234,4 +239,4 @@ class Buckets:
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
                   value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
-                  value.get("cors"))
+                  value.get("cors"), value.get("policy"))

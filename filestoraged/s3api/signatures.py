@@ -317,15 +317,17 @@ def may(caller: Caller, need: Need) -> bool:
             or (bool(caller.acl_scopes) and grants(caller.acl_scopes, need.scope)))
 
 
-def allow(caller: Caller, need: Need) -> None:
+def allow(caller: Caller, need: Need, also: Optional[str] = None) -> None:
     """Let the request go on only if ``caller`` meets ``need`` (under its
-    mode); ``Forbidden`` (AccessDenied) otherwise."""
+    mode); ``Forbidden`` (AccessDenied) otherwise, saying ``also`` too
+    (what else was asked: a bucket policy)."""
     if may(caller, need):
         return
+    more = ", and %s" % also if also else ""
     if caller.scopes is None:
-        raise Forbidden("this request needs a signature (the access key of a token with %s)" % need.scope
+        raise Forbidden("this request needs a signature (the access key of a token with %s)%s" % (need.scope, more)
                         ).as_s3("AccessDenied")
-    raise Forbidden("the token %r lacks the scope %s" % (caller.name, need.scope)).as_s3("AccessDenied")
+    raise Forbidden("the token %r lacks the scope %s%s" % (caller.name, need.scope, more)).as_s3("AccessDenied")
 
 
 

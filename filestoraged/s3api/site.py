@@ -16,10 +16,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.gate import FORWARDING_HEADERS, resolve_mode
+from ..access.policy import Decision
 from ..access.s3keys import server_key
 from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.names import object_key
-from ..errors import BadRequest, FileStoreError, NotImplementedHere, WrongPort
+from ..catalog.handle import BucketHandle
+from ..errors import BadRequest, FileStoreError, Forbidden, NotFound, NotImplementedHere, WrongPort
 from ..storage.names import repository
 from ..web import wrong_port
 from ..web.messages import Request, Response, error_response
@@ -35,6 +37,7 @@ from .object_lock import LockOperations
 from .forms import FormOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
+from .policies import MANAGING, PolicyOperations, judged, policy_of
 from .signatures import Signatures, allow, may
 from .tagging import TaggingOperations
 from .unkept import refuse_unmet
@@ -99,7 +102,7 @@ class S3Face:
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
-        tagging, forms = TaggingOperations(app), FormOperations(app, self.signatures)
+        tagging, forms, policies = TaggingOperations(app), FormOperations(app, self.signatures), PolicyOperations(app)
         self.cors = cors = CorsOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
@@ -118,6 +121,10 @@ class S3Face:
             Operation("bucket", "GET", "cors", None, "GetBucketCors", "read", cors.get),
             Operation("bucket", "PUT", "cors", None, "PutBucketCors", "admin", cors.put),
             Operation("bucket", "DELETE", "cors", None, "DeleteBucketCors", "admin", cors.delete),
+            Operation("bucket", "GET", "policy", None, "GetBucketPolicy", "admin", policies.get),
+            Operation("bucket", "PUT", "policy", None, "PutBucketPolicy", "admin", policies.put),
+            Operation("bucket", "DELETE", "policy", None, "DeleteBucketPolicy", "admin", policies.delete),
+            Operation("bucket", "GET", "policyStatus", None, "GetBucketPolicyStatus", "read", policies.status),
             Operation("bucket", "GET", "tagging", None, "GetBucketTagging", "read", tagging.get_bucket),
             Operation("bucket", "PUT", "tagging", None, "PutBucketTagging", "admin", tagging.put_bucket),
             Operation("bucket", "DELETE", "tagging", None, "DeleteBucketTagging", "admin", tagging.delete_bucket),
@@ -221,10 +228,12 @@ class S3Face:
         if key is not None:
             key = object_key(_decoded(key))
         need = operation.need(bucket, key)
-        if need is not None and not may(caller, need):  # asked once on the way that goes on
+        decision = self._policy(request, caller, operation, bucket, key)
+        allowed = decision is not None and decision.allowed
+        if need is not None and not allowed and not may(caller, need):  # asked once on the way that goes on
             if operation.acl is not None:
                 caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"), request)
-            allow(caller, need)
+            allow(caller, need, decision.why("bucket policy") if decision is not None else None)
         refuse_unmet(operation.name, request.headers)
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
@@ -232,6 +241,24 @@ class S3Face:
             response.headers.update(self.cors.answer_headers(request.headers, request.method,
                                                              self.app.buckets.get(bucket)))
         return response
+
+    def _policy(self, request: Request, caller, operation: Operation, bucket: Optional[str], key: Optional[str]
+                ) -> Optional[Decision]:
+        """What the bucket's policy says of the request (``policies``; None:
+        it has none): a Deny refuses it here (but an admin's management of
+        the policy itself)."""
+        if bucket is None:
+            return None
+        try:
+            found = BucketHandle.open(self.app, bucket, request).bucket  # (the operation finds the same)
+        except NotFound:
+            return None  # the operation says so (or makes it)
+        if found.policy is None:
+            return None
+        decision = judged(policy_of(found.policy, bucket), request, caller, operation.name, bucket, key)
+        if decision.allowed is False and not (operation.name in MANAGING and may(caller, Need(ADMIN))):
+            raise Forbidden(decision.why("bucket policy")).as_s3("AccessDenied")
+        return decision
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:
