@@ -34,6 +34,7 @@ from .checksums import CHECKSUM
 from .object_lock import lock_fields
 from .objects import may_replace, stored_fields
 from .payloads import Checked
+from .policies import enforced
 from .post_policy import MAX_POLICY, read_policy
 from .signatures import Caller, allow, may
 from .tagging import MAX_OBJECT_TAGS, read_tag_set
@@ -106,9 +107,10 @@ class FormOperations:
             policy.judge(judged, self.app.records.now())
             size_range = policy.size_range
         need = Need(Scope("data", "create", bucket, key))
-        if not may(caller, need):
+        said = enforced(handle.bucket, request, caller, "s3:PutObject", key)  # the key known now: its policy
+        if not (said is not None and said.allowed) and not may(caller, need):
             caller = widened(self.app, caller, BUCKET_WRITE, bucket, key, None, request)
-        allow(caller, need)
+            allow(caller, need, said.why("bucket policy") if said is not None else None)
         if "acl" in fields:
             fields.add("x-amz-acl", fields["acl"])
         refuse_unkept(fields)

@@ -22,7 +22,6 @@ import re
 from contextlib import closing
 from typing import Dict, List, Optional, Tuple
 
-from ..access.scopes import Need, Scope
 from ..base.header_values import media_type
 from ..catalog.handle import BucketHandle, Described, PartsLayout
 from ..catalog.parts import Part
@@ -38,11 +37,11 @@ from .acls import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
 from .tagging import tags_of_header
-from .objects import copy_source, may_replace, part_number, stored_fields
+from .objects import copy_source, may_replace, part_number, read_source, stored_fields
 from .versions import written_header
 from .object_lock import lock_fields
 from .payloads import Digested, body_stream
-from .signatures import Caller, allow
+from .signatures import Caller
 from .acls import asked_acl
 from .unkept import refuse_unkept
 
@@ -97,8 +96,7 @@ class MultipartOperations:
         upload = self._upload(request, bucket, key)
         number = part_number(request)
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
-        allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
-        source = BucketHandle.open(self.app, source_bucket).read(source_key, source_version)
+        source = read_source(self.app, request, caller, source_bucket, source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
         start, end = _copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
         checksum = _checksum(upload)

@@ -36,6 +36,7 @@ from .conditions import delete_conditions, listed_delete_conditions
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .object_lock import bypass_asked, lock_fields, lock_headers
+from .policies import action_of, enforced
 from .signatures import Caller, allow, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import version_header, written_header
@@ -169,6 +170,7 @@ class ObjectOperations:
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
+                enforced(found.bucket, request, caller, action_of("DeleteObject", asked), object_key(name))
                 forgotten = found.delete(object_key(name), asked, bypass, listed_delete_conditions(item))
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
@@ -188,9 +190,7 @@ class ObjectOperations:
         refuse_unkept(request.headers)
         acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)  # never the source's, as S3
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
-        # first: a bucket it may not read is 403 either way
-        allow(caller, Need(Scope("data", "read", source_bucket, source_key)))
-        source = BucketHandle.open(self.app, source_bucket).read(source_key, source_version)
+        source = read_source(self.app, request, caller, source_bucket, source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
         write = target.write_to(key, may_replace(caller, target, key))
         lock = lock_fields(request.headers, target.bucket, self.app.records.now())
@@ -213,6 +213,17 @@ class ObjectOperations:
         return xml_answer(200, "CopyObjectResult", [Element("LastModified", iso_time(written.modified)),
                                                     Element("ETag", '"%s"' % written.etag)], headers)
 
+
+
+def read_source(app, request: Request, caller: Caller, bucket: str, key: str, version: Optional[str]) -> Entry:
+    """A copy's source (CopyObject, UploadPartCopy), read as a GetObject
+    would be: the source bucket's policy, else the token's scopes, judged
+    first (a bucket it may not read is 403 whether it is there or not)."""
+    said = enforced(app.buckets.get(bucket), request, caller, action_of("GetObject", version), key)
+    if not (said is not None and said.allowed):
+        allow(caller, Need(Scope("data", "read", bucket, key)),
+              said.why("source bucket's policy") if said is not None else None)
+    return BucketHandle.open(app, bucket).read(key, version)
 
 
 def stored_fields(headers) -> Tuple[Dict[str, str], Dict[str, str]]:

@@ -28,6 +28,7 @@ import time
 from typing import Dict, Optional
 
 from ..access.policy import ARN, MAX_POLICY, Asked, Decision, Policy, judge, public, read_policy
+from ..catalog.buckets import Bucket
 from ..access.policy_conditions import HEADER_KEYS
 from ..errors import BadRequest, Forbidden, NotFound
 from ..web.messages import EmptyResponse, Request, Response, TextResponse
@@ -80,11 +81,14 @@ def policy_of(text: Optional[str], bucket: str) -> Optional[Policy]:
     return None if text is None else read_policy(text, KNOWN, bucket)
 
 
-def asked(request: Request, caller: Caller, operation: str, bucket: str, key: Optional[str]) -> Asked:
-    """The request as a policy judges it (see the module docstring)."""
+def action_of(operation: str, version: Optional[str]) -> str:
+    """The action a policy names ``operation`` by (of a version by its id: ``version``)."""
     action = ACTIONS.get(operation, "s3:" + operation)
-    if "versionId" in request.query:
-        action = BY_VERSION.get(action, action)
+    return BY_VERSION.get(action, action) if version is not None else action
+
+
+def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optional[str]) -> Asked:
+    """The request as a policy judges it (see the module docstring)."""
     now = time.time()
     context = {
         "aws:SourceIp": request.client,
@@ -100,19 +104,25 @@ def asked(request: Request, caller: Caller, operation: str, bucket: str, key: Op
     for name in HEADER_KEYS:
         header = name[3:] if name.startswith("s3:x-amz-") else "x-amz-" + name[3:]  # (s3:object-lock-mode)
         context[name] = request.headers.get(header)
-    if key is None and operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
+    if key is None and action in ("s3:ListBucket", "s3:ListBucketVersions"):
         context.update({"s3:prefix": request.query.get("prefix", ""), "s3:delimiter": request.query.get("delimiter"),
                         "s3:max-keys": request.query.get("max-keys")})
     resource = ARN + bucket + ("/" + key if key is not None else "")
     return Asked(action, resource, caller.name, {name: value for name, value in context.items() if value is not None})
 
 
-def judged(policy: Optional[Policy], request: Request, caller: Caller, operation: str, bucket: str,
-           key: Optional[str]) -> Decision:
-    """What ``policy`` (the bucket's) says of the request."""
-    if policy is None:
-        return Decision(None)
-    return judge((policy,), asked(request, caller, operation, bucket, key))
+def enforced(found: Optional[Bucket], request: Request, caller: Caller, action: str, key: Optional[str],
+             managing: bool = False) -> Optional[Decision]:
+    """What the policy of ``found`` (a bucket; None: none) says of
+    ``action`` on it or its ``key``: None where it has no policy;
+    ``Forbidden`` (AccessDenied) where a statement denies it, unless
+    ``managing`` (an admin's management of the policy itself)."""
+    if found is None or found.policy is None:
+        return None
+    decision = judge((policy_of(found.policy, found.name),), asked(request, caller, action, found.name, key))
+    if decision.allowed is False and not managing:
+        raise Forbidden(decision.why("bucket policy")).as_s3("AccessDenied")
+    return decision
 
 
 class PolicyOperations:

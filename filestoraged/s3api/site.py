@@ -21,7 +21,7 @@ from ..access.s3keys import server_key
 from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.names import object_key
 from ..catalog.handle import BucketHandle
-from ..errors import BadRequest, FileStoreError, Forbidden, NotFound, NotImplementedHere, WrongPort
+from ..errors import BadRequest, FileStoreError, NotFound, NotImplementedHere, WrongPort
 from ..storage.names import repository
 from ..web import wrong_port
 from ..web.messages import Request, Response, error_response
@@ -37,7 +37,7 @@ from .object_lock import LockOperations
 from .forms import FormOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
-from .policies import MANAGING, PolicyOperations, judged, policy_of
+from .policies import MANAGING, PolicyOperations, action_of, enforced
 from .signatures import Signatures, allow, may
 from .tagging import TaggingOperations
 from .unkept import refuse_unmet
@@ -253,12 +253,9 @@ class S3Face:
             found = BucketHandle.open(self.app, bucket, request).bucket  # (the operation finds the same)
         except NotFound:
             return None  # the operation says so (or makes it)
-        if found.policy is None:
-            return None
-        decision = judged(policy_of(found.policy, bucket), request, caller, operation.name, bucket, key)
-        if decision.allowed is False and not (operation.name in MANAGING and may(caller, Need(ADMIN))):
-            raise Forbidden(decision.why("bucket policy")).as_s3("AccessDenied")
-        return decision
+        managing = operation.name in MANAGING and may(caller, Need(ADMIN))
+        return enforced(found, request, caller, action_of(operation.name, request.query.get("versionId")), key,
+                        managing)
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:

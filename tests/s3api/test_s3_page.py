@@ -31,8 +31,8 @@ from ..s3api_support import S3ApiCase, boto3_or_skip, tool_or_skip
 from ..support import ROOT
 
 PAGE = os.path.join(ROOT, "docs", "s3.md")
-RUN = ("A key pair", "Clients", "Append-only keys for backups", "Canned ACLs", "CORS", "Versioning",
-       "Object lock", "Lifecycle rules")
+RUN = ("A key pair", "Clients", "Append-only keys for backups", "Canned ACLs", "Bucket policies", "CORS",
+       "Versioning", "Object lock", "Lifecycle rules")
 SHARED = ("A key pair", "Clients")  # what they set (the key pair, $S3) every later section starts from
 FILES = {"# ~/.aws/config": ".aws/config", "# ~/.config/rclone/rclone.conf": ".config/rclone/rclone.conf",
          "# ~/.s3cfg": ".s3cfg"}

@@ -12,6 +12,7 @@ import os
 import subprocess
 
 from ..s3api_support import REGION, BotoCase, tool_or_skip
+from ..support import multipart
 
 
 def policy(*statements: dict) -> str:
@@ -79,6 +80,42 @@ class BucketPolicyTests(BotoCase):
         self.assertIn("NeverDeletePublished", refused.exception.response["Error"]["Message"])
         deployer.delete_object(Bucket="site", Key="private/notes.txt")  # not named: its scopes decide
         self.admin.delete_object(Bucket="site", Key="public/index.html")  # another principal
+
+    def test_a_deny_holds_for_each_key_of_delete_objects_and_for_a_copy_of_its_source(self):
+        self.admin.put_bucket_policy(Bucket="site", Policy=policy(
+            {"Sid": "KeepPublic", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+             "Resource": "arn:aws:s3:::site/public/*"},
+            {"Sid": "NoCopiesOfPrivate", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::site/private/*"}))
+        result = self.admin.delete_objects(Bucket="site", Delete={"Objects": [
+            {"Key": "public/index.html"}, {"Key": "private/notes.txt"}]})
+        self.assertEqual([(error["Key"], error["Code"]) for error in result["Errors"]],
+                         [("public/index.html", "AccessDenied")])
+        self.assertEqual([deleted["Key"] for deleted in result["Deleted"]], ["private/notes.txt"])
+        self.admin.put_object(Bucket="site", Key="private/notes.txt", Body=b"again")
+        self.admin.create_bucket(Bucket="elsewhere")
+        for call in (lambda: self.admin.copy_object(Bucket="elsewhere", Key="stolen",
+                                                    CopySource="site/private/notes.txt"),
+                     lambda: self.admin.upload_part_copy(
+                         Bucket="elsewhere", Key="stolen", PartNumber=1, CopySource="site/private/notes.txt",
+                         UploadId=self.admin.create_multipart_upload(Bucket="elsewhere", Key="stolen")["UploadId"])):
+            with self.assertRaises(self.ClientError) as refused:
+                call()
+            self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+            self.assertIn("NoCopiesOfPrivate", refused.exception.response["Error"]["Message"])
+        self.admin.copy_object(Bucket="elsewhere", Key="copied", CopySource="site/public/index.html")
+
+    def test_a_deny_holds_for_an_upload_from_a_form(self):
+        self.admin.put_bucket_policy(Bucket="site", Policy=policy(
+            {"Sid": "NoNewPublic", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+             "Resource": "arn:aws:s3:::site/public/*"}))
+        for key, status in (("public/new.html", 403), ("private/new.txt", 204)):
+            with self.subTest(key=key):
+                form = self.admin.generate_presigned_post("site", key, ExpiresIn=600)
+                body, content_type = multipart(dict(form["fields"], file=("f", b"from a form", "text/plain")))
+                reply = self.send("POST", "/site", {"Content-Type": content_type}, body)
+                self.assertEqual(reply.status, status, reply.body)
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="site", Key="public/new.html"), "404")
 
     def test_a_policy_that_denies_everyone_everything_still_lets_an_admin_remove_it(self):
         self.admin.put_bucket_policy(Bucket="site", Policy=policy(
