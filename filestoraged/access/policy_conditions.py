@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from operator import eq, ge, gt, le, lt
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from ..errors import BadRequest
@@ -115,19 +116,13 @@ _OPERATORS: Dict[str, Tuple[Callable[[str, str], bool], bool]] = {
     "IpAddress": (_ip, False),
     "NotIpAddress": (_ip, True),
     "Bool": (lambda value, wanted: value.lower() == wanted.lower(), False),
-    "NumericEquals": (_numbers(lambda a, b: a == b), False),
-    "NumericNotEquals": (_numbers(lambda a, b: a == b), True),
-    "NumericLessThan": (_numbers(lambda a, b: a < b), False),
-    "NumericLessThanEquals": (_numbers(lambda a, b: a <= b), False),
-    "NumericGreaterThan": (_numbers(lambda a, b: a > b), False),
-    "NumericGreaterThanEquals": (_numbers(lambda a, b: a >= b), False),
-    "DateEquals": (_dates(lambda a, b: a == b), False),
-    "DateNotEquals": (_dates(lambda a, b: a == b), True),
-    "DateLessThan": (_dates(lambda a, b: a < b), False),
-    "DateLessThanEquals": (_dates(lambda a, b: a <= b), False),
-    "DateGreaterThan": (_dates(lambda a, b: a > b), False),
-    "DateGreaterThanEquals": (_dates(lambda a, b: a >= b), False),
 }
+# NumericEquals … DateGreaterThanEquals: one comparison each, on numbers or on dates.
+_COMPARISONS = {"Equals": (eq, False), "NotEquals": (eq, True), "LessThan": (lt, False), "LessThanEquals": (le, False),
+                "GreaterThan": (gt, False), "GreaterThanEquals": (ge, False)}
+_OPERATORS.update({family + suffix: (read(compare), negated)
+                   for family, read in (("Numeric", _numbers), ("Date", _dates))
+                   for suffix, (compare, negated) in _COMPARISONS.items()})
 _OPERATOR_NAMES = {name.lower(): name for name in list(_OPERATORS) + ["Null"]}
 
 

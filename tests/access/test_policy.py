@@ -120,6 +120,15 @@ class JudgementTests(unittest.TestCase):
         self.assertIsNone(judge([policy], asked("s3:GetObject", put, aws__CurrentTime="2029-06-01T00:00:00Z")
                                 ).allowed)  # anonymous: aws:username is null
 
+    def test_numbers(self):
+        policy = bucket_policy({"Sid": "SmallPages", "Effect": "Deny", "Principal": "*", "Action": "s3:ListBucket",
+                                "Resource": "arn:aws:s3:::examplebucket",
+                                "Condition": {"NumericGreaterThan": {"s3:max-keys": "100"}}})
+        listing = "arn:aws:s3:::examplebucket"
+        self.assertFalse(judge([policy], asked("s3:ListBucket", listing, **{"s3__max-keys": "1000"})).allowed)
+        self.assertIsNone(judge([policy], asked("s3:ListBucket", listing, **{"s3__max-keys": "100"})).allowed)
+        self.assertIsNone(judge([policy], asked("s3:ListBucket", listing)).allowed)  # absent: does not hold
+
     def test_public_or_not(self):
         self.assertTrue(public(bucket_policy(ANONYMOUS_READ)))
         self.assertFalse(public(bucket_policy(HOME_FOLDERS)))
