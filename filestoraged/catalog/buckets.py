@@ -43,6 +43,7 @@ class Bucket:
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``), if set
     cors: Optional[List[dict]] = None  # its CORS rules (``s3api.cors``), if set
     policy: Optional[str] = None  # its bucket policy, the JSON text as given (``s3api.policies``), if set
+    public_block: Optional[Dict[str, bool]] = None  # its public access block (``s3api.public_access``), if set
 
 
 class Buckets:
@@ -127,6 +128,10 @@ class Buckets:
     def set_cors(self, bucket: Bucket, rules: Optional[List[dict]]) -> None:
         """Set ``bucket``'s CORS rules (None: remove them)."""
         self._set(bucket, "cors", rules)
+
+    def set_public_block(self, bucket: Bucket, settings: Optional[Dict[str, bool]]) -> None:
+        """Set ``bucket``'s public access block (None: remove it)."""
+        self._set(bucket, "public_block", settings)
 
     def set_policy(self, bucket: Bucket, policy: Optional[str]) -> None:
         """Set ``bucket``'s policy (None: remove it)."""
@@ -239,4 +244,4 @@ class Buckets:
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
                   value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
-                  value.get("cors"), value.get("policy"))
+                  value.get("cors"), value.get("policy"), value.get("public_block"))

@@ -15,6 +15,7 @@ import secrets
 
 from ..access.scopes import ADMIN
 from ..catalog.handle import BucketHandle
+from ..catalog.public_access import public_access
 from ..catalog.lifecycle import MAX_RULES, Rule, rules_of
 from ..catalog.names import bucket_name
 from ..catalog.retention import MAX_DAYS, MODES
@@ -66,8 +67,9 @@ class Settings:
             rules = [rule for rule in rules_of(bucket) if rule.id != form.get("rule")]
             self.app.buckets.set_lifecycle(bucket, [rule.record() for rule in rules] or None)
         elif action in ("public-read", "private"):
-            if action == "public-read" and not self.config.s3_public_acls:
-                raise BadRequest("public ACLs are off on this server (--s3-public-acls)")
+            access = public_access(self.config, bucket)
+            if action == "public-read" and access.blocks("BlockPublicAcls"):
+                raise BadRequest("a public ACL: %s" % access.why("BlockPublicAcls"))
             self.app.buckets.set_acl(bucket, "public-read" if action == "public-read" else None)
         else:
             self.app.buckets.set_versioning(bucket, "Enabled" if action == "versioning-on" else "Suspended")

@@ -27,8 +27,9 @@ from typing import List, Optional, Tuple
 
 from ..access.scopes import Need, Scope
 from ..catalog.handle import BucketHandle
-from ..errors import BadRequest, FileStoreError, NotFound
+from ..errors import BadRequest, FileStoreError, Forbidden, NotFound
 from .answers import MAX_XML, Element, child, children, owner, read_xml, text_of, xml_answer
+from ..catalog.public_access import PublicAccess, public_access
 from .signatures import Caller, may
 
 OWNER = "filestoraged"  # the one owner of every bucket and object
@@ -46,25 +47,27 @@ _GROUPS = {(ALL_USERS, ("READ",)): "public-read", (ALL_USERS, ("READ", "WRITE"))
 BUCKET_READ, BUCKET_WRITE, OBJECT_READ = "bucket-read", "bucket-write", "object-read"
 
 
-def asked_acl(headers, mode: str, public_acls: bool) -> Optional[str]:
+def asked_acl(headers, mode: str, access: PublicAccess) -> Optional[str]:
     """The canned ACL a request's ``x-amz-acl`` asks to keep, None for
     none or one that widens nothing; refused (with S3's error) where it is
-    a grant, not canned, or public without ``--s3-public-acls`` and not
-    already true of ``mode``."""
+    a grant, not canned, or public where ``access`` blocks public ACLs and
+    not already true of ``mode``."""
     if headers.starting("x-amz-grant-"):
         raise BadRequest("ACL grants are not kept here: who may do what is each token's scopes; "
                          "a canned ACL (x-amz-acl) may widen it").as_s3("AccessControlListNotSupported")
     acl = headers.get("x-amz-acl")
-    return None if acl is None else _kept(acl.strip(), mode, public_acls)
+    return None if acl is None else _kept(acl.strip(), mode, access)
 
 
-def _kept(acl: str, mode: str, public_acls: bool) -> Optional[str]:
+def _kept(acl: str, mode: str, access: PublicAccess) -> Optional[str]:
     if acl not in CANNED:
         raise BadRequest("x-amz-acl is one of %s, not %s" % (", ".join(CANNED), acl[:40])).as_s3("InvalidArgument")
     if acl not in KEPT:
         return None
-    if public_acls:
+    if not access.blocks("BlockPublicAcls"):
         return acl
+    if not access.store:  # the bucket's own block: refused as S3 refuses it
+        raise Forbidden("the canned ACL %s is public: %s" % (acl, access.why("BlockPublicAcls"))).as_s3("AccessDenied")
     true_here = {"writes": ("public-read",), "off": ("public-read", "public-read-write")}.get(mode, ())
     if acl in true_here:
         return None
@@ -73,7 +76,7 @@ def _kept(acl: str, mode: str, public_acls: bool) -> Optional[str]:
                      % (acl, mode, "".join(", " + one for one in true_here))).as_s3("AccessControlListNotSupported")
 
 
-def acl_of_request(request, mode: str, public_acls: bool) -> Optional[str]:
+def acl_of_request(request, mode: str, access: PublicAccess) -> Optional[str]:
     """The ACL a PutBucketAcl or PutObjectAcl sets: its ``x-amz-acl``, or
     a document of the grants one canned ACL makes (``BadRequest``
     otherwise); None: private."""
@@ -81,10 +84,10 @@ def acl_of_request(request, mode: str, public_acls: bool) -> Optional[str]:
     if "x-amz-acl" in request.headers or request.headers.starting("x-amz-grant-"):
         if raw.strip():
             raise BadRequest("an ACL is given by x-amz-acl or by a document, not both").as_s3("InvalidRequest")
-        return asked_acl(request.headers, mode, public_acls)
+        return asked_acl(request.headers, mode, access)
     if not raw.strip():
         raise BadRequest("PutAcl needs x-amz-acl or an AccessControlPolicy document").as_s3("MissingSecurityHeader")
-    return _kept(_canned_of(raw), mode, public_acls)
+    return _kept(_canned_of(raw), mode, access)
 
 
 def _canned_of(raw: bytes) -> str:
@@ -148,9 +151,11 @@ def widened(app, caller: Caller, how: str, bucket: str, key: Optional[str], vers
     Where ACLs may widen access at all, a bucket or key that is not there
     is said (404) before the 403 a private one gets, as S3 says it."""
     if not app.config.s3_public_acls:
-        return caller
+        return caller  # (before the bucket is looked at: nothing said of whether it is there)
     handle = BucketHandle.open(app, bucket, request)  # the operation then finds the same
     found = handle.bucket
+    if public_access(app.config, found).blocks("IgnorePublicAcls"):
+        return caller
     signed = caller.scopes is not None
     if how == OBJECT_READ:
         entry = _entry(handle, key, version, caller)

@@ -12,6 +12,7 @@ from ..web.messages import EmptyResponse, Request, Response
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, iso_time, local_name, owner, read_xml, text_of, xml_answer
 from .versions import version_header
+from ..catalog.public_access import public_access
 from .signatures import Caller
 from .acls import OWNER, acl_answer, acl_of_request, asked_acl
 from .unkept import refuse_features
@@ -50,7 +51,7 @@ class BucketOperations:
     def create(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         name = bucket_name(bucket)
         refuse_features(request.headers)
-        acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
+        acl = asked_acl(request.headers, caller.mode, public_access(self.app.config, None))
         region = ""
         raw = request.body(MAX_XML).read_all()
         if raw.strip():
@@ -114,7 +115,7 @@ class BucketOperations:
 
     def put_acl(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         found = self.buckets.require(bucket)
-        self.buckets.set_acl(found, acl_of_request(request, caller.mode, self.app.config.s3_public_acls))
+        self.buckets.set_acl(found, acl_of_request(request, caller.mode, public_access(self.app.config, found)))
         return EmptyResponse(200)
 
     def object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
@@ -126,7 +127,7 @@ class BucketOperations:
 
     def put_object_acl(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         found = BucketHandle.open(self.app, bucket, request)
-        acl = acl_of_request(request, caller.mode, self.app.config.s3_public_acls)
+        acl = acl_of_request(request, caller.mode, public_access(self.app.config, found.bucket))
 
         def setting(entry) -> None:
             entry.acl = acl

@@ -36,6 +36,7 @@ from .objects import may_replace, stored_fields
 from .payloads import Checked
 from .policies import enforced
 from .post_policy import MAX_POLICY, read_policy
+from ..catalog.public_access import public_access
 from .signatures import Caller, allow, may
 from .tagging import MAX_OBJECT_TAGS, read_tag_set
 from .acls import BUCKET_WRITE, asked_acl, widened
@@ -107,14 +108,14 @@ class FormOperations:
             policy.judge(judged, self.app.records.now())
             size_range = policy.size_range
         need = Need(Scope("data", "create", bucket, key))
-        said = enforced(handle.bucket, request, caller, "s3:PutObject", key)  # the key known now: its policy
+        said = enforced(self.app.config, handle.bucket, request, caller, "s3:PutObject", key)  # (its key known now)
         if not (said is not None and said.allowed) and not may(caller, need):
             caller = widened(self.app, caller, BUCKET_WRITE, bucket, key, None, request)
             allow(caller, need, said.why("bucket policy") if said is not None else None)
         if "acl" in fields:
             fields.add("x-amz-acl", fields["acl"])
         refuse_unkept(fields)
-        acl = asked_acl(fields, caller.mode, self.app.config.s3_public_acls)
+        acl = asked_acl(fields, caller.mode, public_access(self.app.config, handle.bucket))
         content_type = media_type(fields.get("Content-Type"), "Content-Type")
         stored_headers, meta = stored_fields(fields)
         described = Described(content_type, stored_headers, meta,

@@ -33,6 +33,7 @@ from ..web.messages import EmptyResponse, Request, Response
 from ..wire.conditions import Validators, judge_source, write_conditions
 from ..wire.fields import whole_number
 from .answers import MAX_XML, Element, children, iso_time, owner, read_xml, text_of, xml_answer
+from ..catalog.public_access import public_access
 from .acls import OWNER
 from .checksums import (ALGORITHMS, CHECKSUM, COMPOSITE, REFUSED, UploadChecksum, kind_of, known, sha256_of,
                         upload_checksum)
@@ -57,7 +58,7 @@ class MultipartOperations:
     def create(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         found = BucketHandle.open(self.app, bucket, request)
         refuse_unkept(request.headers)
-        acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)
+        acl = asked_acl(request.headers, caller.mode, public_access(self.app.config, found.bucket))
         found.write_to(key, may_replace(caller, found, key))  # an append-only key learns now, not at completion
         headers, meta = stored_fields(request.headers)
         checksum = upload_checksum(request.headers)

@@ -37,6 +37,7 @@ from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .object_lock import bypass_asked, lock_fields, lock_headers
 from .policies import action_of, enforced
+from ..catalog.public_access import public_access
 from .signatures import Caller, allow, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import version_header, written_header
@@ -66,7 +67,7 @@ class ObjectOperations:
         found = BucketHandle.open(self.app, bucket, request)
         headers = request.headers
         refuse_unkept(headers)
-        acl = asked_acl(headers, caller.mode, self.app.config.s3_public_acls)
+        acl = asked_acl(headers, caller.mode, public_access(self.app.config, found.bucket))
         content_type = media_type(headers.get("Content-Type"))
         stored_headers, meta = stored_fields(headers)
         described = Described(content_type, stored_headers, meta,
@@ -170,7 +171,8 @@ class ObjectOperations:
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
-                enforced(found.bucket, request, caller, action_of("DeleteObject", asked), object_key(name))
+                enforced(self.app.config, found.bucket, request, caller, action_of("DeleteObject", asked),
+                         object_key(name))
                 forgotten = found.delete(object_key(name), asked, bypass, listed_delete_conditions(item))
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))
@@ -188,7 +190,8 @@ class ObjectOperations:
         stored in this one (one pass over them)."""
         target = BucketHandle.open(self.app, bucket, request)
         refuse_unkept(request.headers)
-        acl = asked_acl(request.headers, caller.mode, self.app.config.s3_public_acls)  # never the source's, as S3
+        # (never the source's ACL, as S3)
+        acl = asked_acl(request.headers, caller.mode, public_access(self.app.config, target.bucket))
         source_bucket, source_key, source_version = copy_source(request.headers["x-amz-copy-source"])
         source = read_source(self.app, request, caller, source_bucket, source_key, source_version)
         judge_source(request.headers, Validators(source.etag, source.modified))
@@ -219,7 +222,7 @@ def read_source(app, request: Request, caller: Caller, bucket: str, key: str, ve
     """A copy's source (CopyObject, UploadPartCopy), read as a GetObject
     would be: the source bucket's policy, else the token's scopes, judged
     first (a bucket it may not read is 403 whether it is there or not)."""
-    said = enforced(app.buckets.get(bucket), request, caller, action_of("GetObject", version), key)
+    said = enforced(app.config, app.buckets.get(bucket), request, caller, action_of("GetObject", version), key)
     if not (said is not None and said.allowed):
         allow(caller, Need(Scope("data", "read", bucket, key)),
               said.why("source bucket's policy") if said is not None else None)

@@ -29,6 +29,7 @@ from typing import Dict, Optional
 
 from ..access.policy import ARN, MAX_POLICY, Asked, Decision, Policy, judge, public, read_policy
 from ..catalog.buckets import Bucket
+from ..catalog.public_access import public_access
 from ..access.policy_conditions import HEADER_KEYS
 from ..errors import BadRequest, Forbidden, NotFound
 from ..web.messages import EmptyResponse, Request, Response, TextResponse
@@ -53,6 +54,8 @@ ACTIONS: Dict[str, str] = {
     "DeleteBucketTagging": "s3:PutBucketTagging",
     "GetBucketPolicy": "s3:GetBucketPolicy", "PutBucketPolicy": "s3:PutBucketPolicy",
     "DeleteBucketPolicy": "s3:DeleteBucketPolicy", "GetBucketPolicyStatus": "s3:GetBucketPolicyStatus",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock", "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
     "DeleteObjects": "s3:DeleteObject", "PostObject": "s3:PutObject",
     "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject", "GetObjectAttributes": "s3:GetObjectAttributes",
     "PutObject": "s3:PutObject", "CopyObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject",
@@ -111,24 +114,30 @@ def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optio
     return Asked(action, resource, caller.name, {name: value for name, value in context.items() if value is not None})
 
 
-def enforced(found: Optional[Bucket], request: Request, caller: Caller, action: str, key: Optional[str],
+def enforced(config, found: Optional[Bucket], request: Request, caller: Caller, action: str, key: Optional[str],
              managing: bool = False) -> Optional[Decision]:
     """What the policy of ``found`` (a bucket; None: none) says of
     ``action`` on it or its ``key``: None where it has no policy;
     ``Forbidden`` (AccessDenied) where a statement denies it, unless
-    ``managing`` (an admin's management of the policy itself)."""
+    ``managing`` (an admin's management of the policy itself). A public
+    policy lets no anonymous caller in where ``RestrictPublicBuckets``
+    holds (``catalog.public_access``)."""
     if found is None or found.policy is None:
         return None
-    decision = judge((policy_of(found.policy, found.name),), asked(request, caller, action, found.name, key))
+    policy = policy_of(found.policy, found.name)
+    decision = judge((policy,), asked(request, caller, action, found.name, key))
     if decision.allowed is False and not managing:
         raise Forbidden(decision.why("bucket policy")).as_s3("AccessDenied")
+    if decision.allowed and caller.name is None and public(policy) and \
+            public_access(config, found).blocks("RestrictPublicBuckets"):
+        return Decision(None)  # (its Deny statements still hold: judged above)
     return decision
 
 
 class PolicyOperations:
     def __init__(self, app) -> None:
         self.buckets = app.buckets
-        self.public_allowed = app.config.s3_public_acls
+        self.config = app.config
 
     def put(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         found = self.buckets.require(bucket)
@@ -141,10 +150,10 @@ class PolicyOperations:
             policy = policy_of(text, bucket)
         except BadRequest as error:
             raise error.as_s3("MalformedPolicy") from None
-        if policy is not None and public(policy) and not self.public_allowed:
+        access = public_access(self.config, found)
+        if policy is not None and public(policy) and access.blocks("BlockPublicPolicy"):
             raise Forbidden("the policy lets anyone in (Principal \"*\" without a condition on aws:SourceIp or "
-                            "aws:username): public access is the operator's to allow, with --s3-public-acls"
-                            ).as_s3("AccessDenied")
+                            "aws:username): %s" % access.why("BlockPublicPolicy")).as_s3("AccessDenied")
         self.buckets.set_policy(found, text)
         return EmptyResponse(204)
 

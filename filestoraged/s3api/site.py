@@ -38,6 +38,7 @@ from .forms import FormOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
 from .policies import MANAGING, PolicyOperations, action_of, enforced
+from .public_access import PublicAccessOperations
 from .signatures import Signatures, allow, may
 from .tagging import TaggingOperations
 from .unkept import refuse_unmet
@@ -103,6 +104,7 @@ class S3Face:
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
         tagging, forms, policies = TaggingOperations(app), FormOperations(app, self.signatures), PolicyOperations(app)
+        blocks = PublicAccessOperations(app)
         self.cors = cors = CorsOperations(app)
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
@@ -125,6 +127,10 @@ class S3Face:
             Operation("bucket", "PUT", "policy", None, "PutBucketPolicy", "admin", policies.put),
             Operation("bucket", "DELETE", "policy", None, "DeleteBucketPolicy", "admin", policies.delete),
             Operation("bucket", "GET", "policyStatus", None, "GetBucketPolicyStatus", "read", policies.status),
+            Operation("bucket", "GET", "publicAccessBlock", None, "GetPublicAccessBlock", "read", blocks.get),
+            Operation("bucket", "PUT", "publicAccessBlock", None, "PutPublicAccessBlock", "admin", blocks.put),
+            Operation("bucket", "DELETE", "publicAccessBlock", None, "DeletePublicAccessBlock", "admin",
+                      blocks.delete),
             Operation("bucket", "GET", "tagging", None, "GetBucketTagging", "read", tagging.get_bucket),
             Operation("bucket", "PUT", "tagging", None, "PutBucketTagging", "admin", tagging.put_bucket),
             Operation("bucket", "DELETE", "tagging", None, "DeleteBucketTagging", "admin", tagging.delete_bucket),
@@ -254,8 +260,8 @@ class S3Face:
         except NotFound:
             return None  # the operation says so (or makes it)
         managing = operation.name in MANAGING and may(caller, Need(ADMIN))
-        return enforced(found, request, caller, action_of(operation.name, request.query.get("versionId")), key,
-                        managing)
+        action = action_of(operation.name, request.query.get("versionId"))
+        return enforced(self.app.config, found, request, caller, action, key, managing)
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:

@@ -79,7 +79,7 @@ class BucketTests(S3ApiTestCase):
 
     def test_what_the_server_does_not_carry_out_is_501_in_xml(self):
         self.admin.create_bucket(Bucket="photos")
-        self.assertEqual(self.code_of(self.admin.get_public_access_block, Bucket="photos"), "NotImplemented")
+        self.assertEqual(self.code_of(self.admin.get_bucket_website, Bucket="photos"), "NotImplemented")
         self.assertEqual(self.code_of(self.admin.put_bucket_logging, Bucket="photos", BucketLoggingStatus={}),
                          "NotImplemented")
         reply = self.s3("GET", "/photos", query={"website": ""}, key_pair=self.key_pair())

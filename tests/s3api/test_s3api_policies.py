@@ -19,6 +19,17 @@ def policy(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+def anonymous_client(url: str):
+    """A boto3 client that signs nothing."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=url, region_name=REGION,
+                        config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"},
+                                      retries={"max_attempts": 1}))
+
+
 PUBLIC_READ = {"Sid": "PublicReadOfPublic", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
                "Resource": "arn:aws:s3:::site/public/*"}
 
@@ -33,13 +44,7 @@ class BucketPolicyTests(BotoCase):
             self.admin.put_object(Bucket="site", Key=key, Body=key.encode())
 
     def anonymous(self):
-        import boto3
-        from botocore import UNSIGNED
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url=self.s3_url, region_name=REGION,
-                            config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"},
-                                          retries={"max_attempts": 1}))
+        return anonymous_client(self.s3_url)
 
     def test_put_get_status_and_delete(self):
         self.assertEqual(self.code_of(self.admin.get_bucket_policy, Bucket="site"), "NoSuchBucketPolicy")
@@ -190,3 +195,70 @@ class PublicPolicyRefusedTests(BotoCase):
         narrowed = dict(PUBLIC_READ, Condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}})
         self.admin.put_bucket_policy(Bucket="site", Policy=policy(narrowed))
         self.assertFalse(self.admin.get_bucket_policy_status(Bucket="site")["PolicyStatus"]["IsPublic"])
+
+
+class PublicAccessBlockTests(BotoCase):
+    """A bucket's public access block, with the store's public access on
+    (``--s3-public-acls``): each of its four settings refuses or ignores
+    what it names, for that bucket only; deleted, public access is as the
+    store has it."""
+
+    config_overrides = dict(BotoCase.config_overrides, s3_public_acls=True)
+
+    def setUp(self) -> None:
+        super().setUp()
+        for bucket in ("site", "other"):
+            self.admin.create_bucket(Bucket=bucket)
+            self.admin.put_object(Bucket=bucket, Key="page.html", Body=b"a page", ACL="public-read")
+        self.anonymous = anonymous_client(self.s3_url)
+
+    def block(self, **settings: bool) -> None:
+        self.admin.put_public_access_block(Bucket="site", PublicAccessBlockConfiguration=dict(
+            {"BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+             "RestrictPublicBuckets": False}, **settings))
+
+    def test_put_get_and_delete(self):
+        self.assertEqual(self.code_of(self.admin.get_public_access_block, Bucket="site"),
+                         "NoSuchPublicAccessBlockConfiguration")
+        self.block(BlockPublicAcls=True, RestrictPublicBuckets=True)
+        self.assertEqual(self.admin.get_public_access_block(Bucket="site")["PublicAccessBlockConfiguration"],
+                         {"BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+                          "RestrictPublicBuckets": True})
+        self.admin.delete_public_access_block(Bucket="site")
+        self.assertEqual(self.code_of(self.admin.get_public_access_block, Bucket="site"),
+                         "NoSuchPublicAccessBlockConfiguration")
+        self.assertEqual(self.code_of(self.client("data:site:read").put_public_access_block, Bucket="site",
+                                      PublicAccessBlockConfiguration={"BlockPublicAcls": False}), "AccessDenied")
+
+    def test_block_public_acls_refuses_them_on_that_bucket_only(self):
+        self.block(BlockPublicAcls=True)
+        for call, asked in ((self.admin.put_object, {"Key": "new.html", "Body": b"x", "ACL": "public-read"}),
+                            (self.admin.put_object_acl, {"Key": "page.html", "ACL": "public-read"}),
+                            (self.admin.put_bucket_acl, {"ACL": "public-read"})):
+            with self.subTest(call=call.__name__):
+                with self.assertRaises(self.ClientError) as refused:
+                    call(Bucket="site", **asked)
+                self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+                self.assertIn("BlockPublicAcls", refused.exception.response["Error"]["Message"])
+        self.assertEqual(self.code_of(self.admin.head_object, Bucket="site", Key="new.html"), "404")
+        self.admin.put_object(Bucket="other", Key="new.html", Body=b"x", ACL="public-read")
+        self.assertEqual(self.anonymous.get_object(Bucket="site", Key="page.html")["Body"].read(), b"a page")
+
+    def test_ignore_public_acls_closes_what_they_opened(self):
+        self.block(IgnorePublicAcls=True)
+        self.assertEqual(self.code_of(self.anonymous.get_object, Bucket="site", Key="page.html"), "AccessDenied")
+        self.assertEqual(self.anonymous.get_object(Bucket="other", Key="page.html")["Body"].read(), b"a page")
+        self.admin.delete_public_access_block(Bucket="site")
+        self.assertEqual(self.anonymous.get_object(Bucket="site", Key="page.html")["Body"].read(), b"a page")
+
+    def test_block_public_policy_and_restrict_public_buckets(self):
+        public_read = dict(PUBLIC_READ, Resource="arn:aws:s3:::site/*")
+        self.admin.put_object(Bucket="site", Key="plain.html", Body=b"plain")
+        self.admin.put_bucket_policy(Bucket="site", Policy=policy(public_read))
+        self.assertEqual(self.anonymous.get_object(Bucket="site", Key="plain.html")["Body"].read(), b"plain")
+        self.block(RestrictPublicBuckets=True)
+        self.assertEqual(self.code_of(self.anonymous.get_object, Bucket="site", Key="plain.html"), "AccessDenied")
+        self.block(BlockPublicPolicy=True)
+        with self.assertRaises(self.ClientError) as refused:
+            self.admin.put_bucket_policy(Bucket="site", Policy=policy(public_read))
+        self.assertIn("BlockPublicPolicy", refused.exception.response["Error"]["Message"])
