@@ -180,8 +180,8 @@ OPTIONS: List[Option] = [
     Option("s3_key_file", str, "the server key the S3 API's secrets are derived from (made, 0600, when missing; "
            "several daemons over one --records s3 bucket share one); default: <data-dir>/s3.key"),
     Option("s3_public_acls", _bool, "let the S3 API's canned ACLs (public-read, public-read-write, "
-           "authenticated-read) open a bucket or an object to every caller; off: refused unless the access mode "
-           "makes them true"),
+           "authenticated-read) and bucket policies open a bucket or an object to every caller; off: refused "
+           "unless the access mode makes them true (a bucket's public access block may close them again)"),
     Option("restic_append_only", str, "REPO[,REPO...] (BUCKET or BUCKET/PATH): restic repositories whose files, "
            "through every face, are added and never replaced or removed, but for their locks/ (see docs/restic.md)"),
     Option("webdav_macos_files", str, "refuse or keep: what the WebDAV face does with the files macOS's Finder "
