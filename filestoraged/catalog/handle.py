@@ -6,7 +6,7 @@ face can keep a promise another breaks.
 A request resolves its bucket once (``BucketHandle.open``); then the
 handle holds the rules a face would otherwise write again:
 
-- who may replace a key (``adds_only``: an append-only writer, told
+- who may replace a key (``_adds_only``: an append-only writer, told
   before the body where the key names something and the bucket keeps no
   versions; judged again at the commit, ``Keyspace.name``; a restic
   repository's ``config`` is never written twice by one, versions or
@@ -104,19 +104,20 @@ class BucketHandle:
                 return (bucket + "/" + below).rstrip("/")
         return None
 
-    def adds_only(self, may_write: bool, key: str, who: str, if_match: Optional[str] = None) -> bool:
+    def _adds_only(self, may_write: bool, key: str, who: str, if_match: Optional[str], config: bool) -> bool:
         """Whether a writer that ``may_write`` (replace keys) or, failing
         that, only add them (``data:BUCKET:create``, append-only) is held to
-        adding; pass the answer to the write as ``replaces=not ...``. In an
-        append-only repository (``appends_only``) every writer is. Told
-        now, before any byte, on every face alike: ``Forbidden`` where the
-        key names something (or the write asks to replace one, ``If-Match``)
-        and the bucket's versioning is not enabled. At the commit the rule
-        is judged again (a key that came meanwhile: ``PreconditionFailed``)."""
+        adding (``write_to``). In an append-only repository
+        (``appends_only``) every writer is. Told now, before any byte, on
+        every face alike: ``Forbidden`` where the key names something (or
+        the write asks to replace one, ``If-Match``) and the bucket's
+        versioning is not enabled, or the key is a restic repository's
+        ``config``. At the commit the rule is judged again (a key that came
+        meanwhile: ``PreconditionFailed``)."""
         repository = self.appends_only(key)
         if may_write and repository is None:
             return False
-        if (not may_replace(False, self.bucket.versioning) or self.restic_config(key)) and (
+        if (not may_replace(False, self.bucket.versioning) or config) and (
                 if_match is not None or self.app.keys.get(self.name, key) is not None):
             held = ("the repository %s is append-only (--restic-append-only)" % repository if repository else
                     "the token %r may add keys to %s but never replace one (data:%s:create)" % (who, self.name,
@@ -142,10 +143,11 @@ class BucketHandle:
         """The write of ``key`` every face makes, asked now, before any byte
         of the body: ``may_replace``, whether the writer may replace keys
         (``data:BUCKET:write``; by default it may only add them, and is
-        refused here where the key names something, ``adds_only``). The
+        refused here where the key names something, ``_adds_only``). The
         conditions as ``Keyspace.name`` judges them at the commit."""
-        only_new = self.adds_only(may_replace, key, self.maker or "anonymous", if_match)
-        if only_new and self.restic_config(key):
+        config = self.restic_config(key)
+        only_new = self._adds_only(may_replace, key, self.maker or "anonymous", if_match, config)
+        if only_new and config:
             if_none_match = True  # written once: a config that came meanwhile is not given a second version
         return KeyWrite(self, key, not only_new, if_match, if_none_match)
 
