@@ -120,8 +120,10 @@ class App:
         self._store_down: Optional[str] = None
         self.watch = (Periodic("store-watch", WATCH_SECONDS, self._watch_store, at_once=True).start()
                       if worker in (None, 0) and config.backend != "disk" else None)
-        # Over shared records, a lease says this daemon serves (deployment.serving), from before its first request.
-        self.lease = ServingLease(self.records).start() if self.deployment.shared and worker in (None, 0) else None
+        # Over shared records, a lease says this process serves (deployment.serving), from before its first
+        # request: any of a daemon's workers may take the daemon's first, so each keeps one.
+        self.lease = (ServingLease(self.records, os.getpid() if worker is None else os.getppid()).start()
+                      if self.deployment.shared else None)
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
         # The access warnings are said once per daemon: by the first worker.
         self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0),

@@ -1,7 +1,9 @@
 """Which daemons serve a store's shared records (``--records s3``, a
-database), as the records themselves say: each daemon keeps a lease
-``serving/<host>-<pid>``, written as it starts (before its first request)
-and renewed every ``RENEW_SECONDS``, removed when it stops cleanly. A tool
+database), as the records themselves say: each process that serves (a
+daemon alone, or each of its workers, any of which may take the daemon's
+first request) keeps a lease ``serving/<host>-<pid>`` that names its
+daemon, written as it starts (before it accepts a request) and renewed
+every ``RENEW_SECONDS``, removed when it stops cleanly. A tool
 that must run with every daemon stopped (``move-records``) refuses while
 any lease is younger than ``HELD_FOR``: a daemon killed outright is taken
 as stopped once that long has passed."""
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..base.periodic import Periodic
 from ..errors import FileStoreError
@@ -25,11 +27,13 @@ HELD_FOR = 3 * RENEW_SECONDS  # seconds a lease is believed without a renewal
 
 
 class ServingLease:
-    """This daemon's lease over ``records``."""
+    """This process's lease over ``records``; ``daemon_pid``: its daemon's
+    (the parent's, for a worker process)."""
 
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, daemon_pid: int) -> None:
         self.records = records
         self.host = socket.gethostname()
+        self.daemon_pid = daemon_pid
         self.name = "%s%s-%d" % (SERVING, self.host.replace("/", "_")[:100], os.getpid())
         self._renewals: Optional[Periodic] = None
 
@@ -40,7 +44,7 @@ class ServingLease:
         return self
 
     def renew(self) -> None:
-        value = {"at": self.records.now(), "host": self.host, "pid": os.getpid()}
+        value = {"at": self.records.now(), "host": self.host, "pid": os.getpid(), "daemon": self.daemon_pid}
         self.records.update(self.name, lambda _: value)
 
     def close(self) -> None:
@@ -55,11 +59,14 @@ class ServingLease:
 
 
 def serving(records: Records) -> List[Tuple[str, float]]:
-    """``(host-pid, seconds since its renewal)`` of every daemon whose lease holds."""
+    """``(host-pid, seconds since its latest renewal)`` of every daemon a
+    lease of whose holds."""
     now = records.now()
-    held = []
+    held: Dict[str, float] = {}
     for name, record in records.walk(SERVING, 100):
-        age = now - float(record.value.get("at", 0))
+        age = max(0.0, now - float(record.value.get("at", 0)))
         if age < HELD_FOR:
-            held.append((name[len(SERVING):], max(0.0, age)))
-    return held
+            daemon = ("%s-%s" % (record.value["host"], record.value["daemon"]) if "daemon" in record.value
+                      else name[len(SERVING):])
+            held[daemon] = min(age, held.get(daemon, age))
+    return sorted(held.items(), key=lambda item: item[1])

@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import unittest
 
+from filestoraged.deployment.serving import SERVING, serving
 from filestoraged.records.bucket import BucketRecords
 from filestoraged.sharing.sweep import SWEEP_TURN
 
 from ..postgres_server import postgres
 from ..records.test_balanced_cluster import call
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
-from ..support import ROOT, Daemon, multipart
+from ..support import ROOT, Daemon, daemon_workers, multipart, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 
@@ -99,8 +101,9 @@ class MoveRecordsTests(SeaweedMixin, unittest.TestCase):
         sweep's turn taken yet) is seen by its lease; once it stops cleanly
         the move goes on at once."""
         folder = self.folder()
-        daemon = Daemon(folder, *self.backend, "--records", "s3", env=ENV).start()
+        daemon = Daemon(folder, *self.backend, "--records", "s3", "--workers", "3", env=ENV).start()
         self.addCleanup(daemon.stop)
+        self.assertEqual(call(daemon.port, "GET", "/healthz").status, 200)  # whichever worker took it
         refused = self.command("move-records", self.url, "--data-dir", self.folder(), *self.backend,
                                "--records", "s3")
         self.assertEqual(refused.returncode, 1, refused.stdout)
@@ -108,6 +111,24 @@ class MoveRecordsTests(SeaweedMixin, unittest.TestCase):
         self.assertEqual(daemon.stop(), 0)
         moved = self.command("move-records", self.url, "--data-dir", self.folder(), *self.backend, "--records", "s3")
         self.assertEqual(moved.returncode, 0, moved.stderr)
+
+    def test_each_worker_holds_a_lease_naming_its_daemon(self):
+        """Any worker may take a daemon's first request, so each keeps a
+        lease from before it accepts one; together they name one daemon."""
+        daemon = Daemon(self.folder(), *self.backend, "--records", "s3", "--workers", "3", env=ENV).start()
+        self.addCleanup(daemon.stop)
+        records = BucketRecords(self.s3_client())
+        self.addCleanup(records.close)
+
+        def leases() -> list:
+            return [record.value for _, record in records.walk(SERVING, 100)]
+        wait_until(lambda: len(leases()) == 3, "a lease from each of the three workers", timeout=30)
+        self.assertEqual(sorted(lease["pid"] for lease in leases()), sorted(daemon_workers(daemon.process.pid)))
+        self.assertEqual({lease["daemon"] for lease in leases()}, {daemon.process.pid})
+        self.assertEqual([name for name, _ in serving(records)], ["%s-%d" % (socket.gethostname(),
+                                                                              daemon.process.pid)])
+        self.assertEqual(daemon.stop(), 0)
+        self.assertEqual((leases(), serving(records)), ([], []))
 
     def test_what_it_needs_said_in_one_line(self):
         disk = self.command("move-records", self.url, "--data-dir", self.folder())
