@@ -503,22 +503,28 @@ def wait_until(condition, what: str, timeout: float = 20) -> None:
         time.sleep(0.01)
 
 
+PORT_RANGE = tuple(int(end) for end in os.environ.get("FSD_TEST_PORTS", "20000-32000").split("-"))
+
+
 def free_port() -> int:
     """A port for a server a test starts as a process of its own (one that
     cannot be told to bind port 0 and say which it got). Drawn at random
     below the kernel's ephemeral range (``ip_local_port_range`` starts at
     32768), where no outgoing connection's port is ever taken, and checked
     free: the port 0 way handed back ports that the next ``connect`` of
-    another test could take before the server bound them."""
+    another test could take before the server bound them. Where the suite
+    runs in several processes, each draws from a range of its own
+    (``FSD_TEST_PORTS``, set by ``tests.run``)."""
+    low, high = PORT_RANGE
     for _ in range(100):
-        port = random.randint(20000, 32000)
+        port = random.randint(low, high)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port found in 20000-32000")
+    raise RuntimeError("no free port found in %d-%d" % PORT_RANGE)
 
 
 def free_ports(count: int) -> List[int]:
