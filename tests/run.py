@@ -2,7 +2,8 @@
 (after the ``SLOWEST`` test classes and their seconds, which keep CI's run
 under its time, and a line naming each skipped test and why).
 
-``python -m tests.run [test names...]``; exit status 1 if anything failed.
+``python -m tests.run [names...]`` (packages, modules, classes or tests);
+exit status 1 if anything failed.
 
 The test classes are shared among ``JOBS`` processes (``FSD_TEST_JOBS``;
 1 runs everything in this process): most of a test's time is spent waiting
@@ -10,6 +11,10 @@ on the servers it starts, so several classes at once use the machine. A
 process takes the next class when it is done with one; each draws the
 ports of the servers it starts from its own range (``support.free_port``),
 and starts its own shared servers (SeaweedFS, PostgreSQL).
+
+A class that measures time against a quiet machine (``RUNS_ALONE = True``:
+what a worker does within a fraction of a second) runs once the others are
+done, by itself.
 
 A test still running after ``TEST_DEADLINE`` seconds (``FSD_TEST_DEADLINE``)
 stops its process: every thread's traceback is printed and the run fails,
@@ -104,11 +109,13 @@ def run_here(suite: unittest.TestSuite, stream) -> dict:
             "skipped": [[test.id(), reason] for test, reason in result.skipped], "spent": dict(result.spent)}
 
 
-def classes_of(suite) -> "Tuple[OrderedDict[str, List[str]], unittest.TestSuite]":
-    """The ids of ``suite``'s tests by class, in the order found; and the
-    tests that stand for a module that failed to load (they fail at once,
-    with its import error: run here)."""
+def classes_of(suite) -> "Tuple[OrderedDict[str, List[str]], OrderedDict[str, List[str]], unittest.TestSuite]":
+    """The ids of ``suite``'s tests by class, in the order found: those
+    that may run beside others, and those that run alone; and the tests
+    that stand for a module that failed to load (they fail at once, with
+    its import error: run here)."""
     found: "OrderedDict[str, List[str]]" = OrderedDict()
+    alone: "OrderedDict[str, List[str]]" = OrderedDict()
     unloaded = unittest.TestSuite()
     pending = [suite]
     while pending:
@@ -118,8 +125,9 @@ def classes_of(suite) -> "Tuple[OrderedDict[str, List[str]], unittest.TestSuite]
         elif type(item).__module__.startswith("unittest"):
             unloaded.addTest(item)
         else:
-            found.setdefault("%s.%s" % (type(item).__module__, type(item).__name__), []).append(item.id())
-    return found, unloaded
+            into = alone if getattr(type(item), "RUNS_ALONE", False) else found
+            into.setdefault("%s.%s" % (type(item).__module__, type(item).__name__), []).append(item.id())
+    return found, alone, unloaded
 
 
 class Worker:
@@ -215,23 +223,32 @@ def prepare() -> None:
     logging.getLogger().setLevel(logging.WARNING)
 
 
+def _load(name: str) -> unittest.TestSuite:
+    """The tests ``name`` names: a package's, found as the whole suite is; a module's, a class's or a test's."""
+    folder = name.replace(".", os.sep)
+    if os.path.isfile(os.path.join(folder, "__init__.py")):
+        return unittest.defaultTestLoader.discover(folder, top_level_dir=".")
+    return unittest.defaultTestLoader.loadTestsFromName(name)
+
+
 def main(argv) -> int:
     prepare()
     if _ORDERS_FD in os.environ:
         return serve_orders()
     loader = unittest.defaultTestLoader
-    suite = loader.loadTestsFromNames(argv) if argv else loader.discover("tests", top_level_dir=".")
-    work, unloaded = classes_of(suite)
+    suite = unittest.TestSuite(_load(name) for name in argv) if argv else loader.discover("tests", top_level_dir=".")
+    work, alone, unloaded = classes_of(suite)
     tally = Tally()
     started = time.monotonic()
     if unloaded.countTestCases():
         tally.add(run_here(unloaded, sys.stdout))
     if JOBS > 1 and len(work) > 1:
         run_shared(work, JOBS, tally)
-    elif work:
+        work = OrderedDict()
+    work.update(alone)
+    if work:
         tally.add(run_here(loader.loadTestsFromNames([test for ids in work.values() for test in ids]), sys.stdout))
-    print("\nran %d tests in %.0f s (%d processes)" % (tally.run, time.monotonic() - started,
-                                                       min(JOBS, len(work)) or 1))
+    print("\nran %d tests in %.0f s (%d processes)" % (tally.run, time.monotonic() - started, JOBS))
     return tally.finish()
 
 

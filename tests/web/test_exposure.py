@@ -57,6 +57,8 @@ class DaemonCase(unittest.TestCase):
 
 
 class OneClientTests(DaemonCase):
+    RUNS_ALONE = True  # (a full worker yields new connections for a fifth of a second: a busy machine misses it)
+
     def test_two_thousand_idle_or_dripping_connections_from_one_address_leave_room(self):
         """The figure of the issue: while one address holds 2,000 idle or
         dripping connections, 50 other clients' GETs all succeed within 2 s."""
