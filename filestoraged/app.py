@@ -43,6 +43,7 @@ from .web.site import Site
 from .wire.accept import prefers_html
 from .sharing.links import LinkStore
 from .access.tokens import TokenStore
+from .access.users import Users
 from .catalog.parts import Parts
 from .tus.shared import SharedUploads
 from .tus.uploads import Uploads, UploadStore
@@ -125,9 +126,10 @@ class App:
         self.lease = (ServingLease(self.records, os.getpid() if worker is None else os.getppid()).start()
                       if self.deployment.shared else None)
         self.tokens = TokenStore(self.records, clock, self.deployment.token_cache_seconds)
+        self.users = Users(self.records, self.deployment.token_cache_seconds)
         # The access warnings are said once per daemon: by the first worker.
         self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0),
-                             hosts=KnownHosts(config.public_url, config.allowed_hosts))
+                             hosts=KnownHosts(config.public_url, config.allowed_hosts), users=self.users)
         self.shares.start_sweeper(SWEEP_SECONDS)
         # Resumable uploads: where any daemon takes the next PATCH, in the
         # records and the store every daemon shares; else on this one's disk.

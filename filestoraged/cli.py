@@ -26,7 +26,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .client.arguments import main as client_main
 
         return client_main(argv)
-    if argv and argv[0] in ("fsck", "token", "backup", "restore", "move-to-s3", "move-records") and (
+    if argv and argv[0] in ("fsck", "token", "user", "group", "policy", "backup", "restore", "move-to-s3",
+                            "move-records") and (
             "--help" in argv or "-h" in argv):
         from .subcommands.help import SUBCOMMAND_HELP
 
@@ -45,6 +46,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .subcommands.copies import run_backup, run_move, run_move_records
     from .subcommands.fsck import run_fsck
+    from .subcommands.teams import run_teams
     from .subcommands.token import run_token
 
     try:
@@ -53,6 +55,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return guarded(config, lambda: run_fsck(config))
             if config.command == "token":
                 return run_token(config)
+            if config.command in ("user", "group", "policy"):
+                return run_teams(config)
             if config.command in ("backup", "restore"):
                 return guarded(config, lambda: run_backup(config))
             if config.command == "move-records":

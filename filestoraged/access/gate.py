@@ -1,7 +1,10 @@
 """Who may do what: the ``--auth`` mode, and one request's answer: the
-``Grant`` of the token it carries (``Authorization: Bearer``, or HTTP Basic
-with the token as password, except on share-link downloads where Basic is
-the link's own) against the ``Need`` its route declared.
+``Grant`` of who it proves to be against the ``Need`` its route declared:
+a token (``Authorization: Bearer``, or HTTP Basic with the token as
+password) or a user (HTTP Basic with the user's name and password:
+``access.users``), except on share-link downloads where Basic is the
+link's own. A token's scopes judge a need; a user's policies, through the
+one evaluator (``access.actions.asked_for``).
 
 Modes: ``off`` (anyone may do anything: the default on loopback), ``writes``
 (reads of objects and keys are public; whatever writes, deletes or lists
@@ -15,15 +18,19 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
 
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..records.interface import Records
-from ..wire.credentials import bearer_or_basic
+from ..wire.credentials import presented
 from .attempts import Attempts
 from .hosts import KnownHosts
-from .scopes import ADMIN, Need, Scope, grants
+from .scopes import ADMIN, Need, Scope
 from .tokens import Token, TokenStore
+from .actions import asked_for
+from .users import User, Users
+
+Principal = Union[Token, User]  # who a request proved to be
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,14 @@ def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple
 _UNKNOWN = object()
 
 
+def context_of(address: str) -> Dict[str, str]:
+    """The condition keys a user's policy may ask of a request of the main
+    port (``access.policy_conditions``)."""
+    now = time.time()
+    return {"aws:SourceIp": address, "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "aws:EpochTime": str(int(now))}
+
+
 class Grant:
     """What one request may do: the scopes its token grants (none when it
     needed none), checked against its route's need when it was let in;
@@ -65,14 +80,15 @@ class Grant:
     target, a Git LFS batch's operation) are checked with ``require``, with
     the same answers (401, 403, 429). Made by ``Access.grant``."""
 
-    def __init__(self, access: "Access", headers, address: str, mode: str, token: Optional[Token] = None,
+    def __init__(self, access: "Access", headers, address: str, mode: str, token: Optional[Principal] = None,
                  form_need: Optional[Need] = None) -> None:
-        """``token``: the one the request proved when it was let in (None: none asked)."""
+        """``token``: who the request proved to be when it was let in (None: none asked)."""
         self._access = access
         self._headers = headers
         self._address = address
         self._mode = mode
         self.scopes: Tuple[Scope, ...] = ()
+        self._principal: Optional[Principal] = None
         self._holder: object = _UNKNOWN  # the proved token, once known (None: no live token)
         self._proved(token)
         # The need still to be met by a token that comes as the form's
@@ -80,16 +96,17 @@ class Grant:
         self.form_need = form_need
 
     def may(self, scope: Scope) -> bool:
-        """True if the request's token has ``scope``."""
-        return grants(self.scopes, scope)
+        """True if who the request proved to be may act within ``scope``."""
+        return self._principal is not None and self._principal.allows(scope, context_of(self._address))
 
     def allows(self, scope: Scope) -> bool:
         """Whether the request may act within ``scope``: its token has it,
         or access control is off for it."""
         return self._mode == "off" or self.may(scope)
 
-    def _proved(self, token: Optional[Token]) -> None:
+    def _proved(self, token: Optional[Principal]) -> None:
         self.scopes = token.scopes if token is not None else ()
+        self._principal = token
         if token is not None:
             self._holder = token
 
@@ -103,7 +120,8 @@ class Grant:
         access control is off, anyone goes on. Its scopes are then
         ``scopes``: for a face that answers with what they reach."""
         if self._mode != "off":
-            self._proved(self._access.identify(bearer_or_basic(self._headers), self._address))
+            user, secret = presented(self._headers)
+            self._proved(self._access.identify(secret, self._address, user))
 
     def from_form(self, token: Optional[str]) -> None:
         """Meet the pending form need with the token the form's first part
@@ -117,15 +135,15 @@ class Grant:
     def anonymous(self) -> bool:
         """Let in without a token where access control is on (a public read
         under ``writes``): bounded tighter where a request can cost much."""
-        return self._mode != "off" and not self.scopes and self.holder() is None
+        return self._mode != "off" and self._principal is None and self.holder() is None
 
     def holder(self) -> Optional[str]:
-        """The name of the live token the request carries, None without one."""
+        """The name of the live token or user the request carries, None without one."""
         token = self.holding()
         return None if token is None else token.name
 
-    def holding(self) -> Optional[Token]:
-        """The live token the request carries, None without one: the one it
+    def holding(self) -> Optional[Principal]:
+        """The live token or user the request carries, None without one: the one it
         proved, else looked up once (a request its route let in without a
         token may still carry one). A name may be used again once its token
         is revoked: what belongs to a token (a WebDAV lock) is told by the
@@ -136,32 +154,45 @@ class Grant:
 
 
 class TokenGrant(Grant):
-    """What a request may do as a token it proved otherwise than by sending
-    its secret: a console session (``access.sessions``), which keeps only
-    the token's digest. ``token`` None: access control is off for it."""
+    """What a request may do as a token or user it proved otherwise than by
+    sending its secret: a console session (``access.sessions``), which
+    keeps only the token's digest or the user's name. ``token`` None:
+    access control is off for it."""
 
-    def __init__(self, token: Optional[Token]) -> None:  # no Grant.__init__: nothing here reads headers
-        self._token = token
+    def __init__(self, token: Optional[Principal], address: str = "") -> None:  # (nothing here reads headers)
+        self._token = self._principal = token
+        self._address = address
         self._mode = "all" if token is not None else "off"
         self.scopes = token.scopes if token is not None else ()
         self.form_need = None
 
     def require(self, need: Need) -> None:
-        if self._token is not None and need is not None and not grants(self._token.scopes, need.scope):
-            raise Forbidden("token %r lacks the scope %s" % (self._token.name, need.scope))
+        if self._token is not None and need is not None and not self._token.allows(need.scope,
+                                                                                  context_of(self._address)):
+            raise Forbidden(lacks(self._token, need.scope))
 
-    def holding(self) -> Optional[Token]:
+    def holding(self) -> Optional[Principal]:
         return self._token
+
+
+def lacks(principal: Principal, scope: Scope) -> str:
+    """Why ``principal`` may not act within ``scope``, as a 403 says it."""
+    if isinstance(principal, User):
+        return ("no policy of the user %r allows %s (or one denies it)"
+                % (principal.name, ", ".join(sorted({asked.action for asked in asked_for(scope, principal.name, {})}))))
+    return "token %r lacks the scope %s" % (principal.name, scope)
 
 
 class Access:
     def __init__(self, tokens: TokenStore, mode: str, throttle: Records,
                  clock: Callable[[], float] = time.time, speaks: bool = True,
-                 hosts: Optional[KnownHosts] = None) -> None:
+                 hosts: Optional[KnownHosts] = None, users: Optional[Users] = None) -> None:
         """``throttle``: the records that count failed attempts; ``speaks``:
         whether this process says what is missing (one of a daemon's
-        workers does); ``hosts``: the names answered under ``off``."""
+        workers does); ``hosts``: the names answered under ``off``;
+        ``users``: who may sign in with a password."""
         self.tokens = tokens
+        self.users = users
         self.hosts = hosts or KnownHosts()
         self.speaks = speaks
         self.setting = mode
@@ -177,8 +208,8 @@ class Access:
     def resolve(self, listening_host: str, trusted_proxy: str = "") -> str:
         """Settle ``auto`` for the address the server listens on; say so once."""
         self.mode, self.why = resolve_mode(self.setting, listening_host, trusted_proxy)
-        if self.speaks and self.mode != "off" and not self.tokens.any():
-            log.warning("access control is %r and no token exists: create one with "
+        if self.speaks and self.mode != "off" and not self.tokens.any() and not (self.users and self.users.any()):
+            log.warning("access control is %r and no token or user exists: create one with "
                         "'filestoraged token create --scope admin' (same --data-dir)", self.mode)
         if self.speaks and self.mode == "off" and self.tokens.any():
             narrower = [token.name for token in self.tokens.list() if ADMIN not in token.scopes]
@@ -226,24 +257,33 @@ class Access:
             return Grant(self, headers, client, mode, form_need=need)
         return Grant(self, headers, client, mode, self.check(need, headers, client, mode))
 
-    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None) -> Optional[Token]:
-        """The token the request carries and proves (None if it needs none);
+    def check(self, need: Optional[Need], headers, address: str, mode: Optional[str] = None
+              ) -> Optional[Principal]:
+        """The token or user the request carries and proves (None if it needs none);
         ``Unauthorized`` (401), ``Forbidden`` (403) or ``TooManyRequests``
         (429) unless the request may go ahead. ``mode``: this request's (see
         ``mode_for``), the server's by default."""
         mode = mode or self.mode
         if mode == "off" or need is None or (mode == "writes" and need.public):
             return None
-        token = self.identify(bearer_or_basic(headers), address)
-        if not grants(token.scopes, need.scope):
-            raise Forbidden("token %r lacks the scope %s" % (token.name, need.scope))
+        user, secret = presented(headers)
+        token = self.identify(secret, address, user)
+        if not token.allows(need.scope, context_of(address)):
+            raise Forbidden(lacks(token, need.scope))
         return token
 
-    def identify(self, secret: Optional[str], address: str) -> Token:
-        """The live token whose secret this is, the attempt counted against
-        ``address`` as every token check is (``Unauthorized``, or
-        ``TooManyRequests`` once it failed too often); the console's sign-in
-        asks so too."""
+    def identify(self, secret: Optional[str], address: str, user: Optional[str] = None) -> Principal:
+        """The live token whose secret this is, or the user ``user`` whose
+        password it is (a Basic user name that names no user is a token's),
+        the attempt counted against ``address`` as every check is
+        (``Unauthorized``, or ``TooManyRequests`` once it failed too
+        often); the console's sign-in asks so too."""
+        signs_in = user is not None and secret is not None and self.users is not None
+        if signs_in:
+            proved = self.users.proved(user, secret)  # proved before, and the user unchanged: nothing to hash
+            if proved is not None:
+                self._not_locked_out(address, self.clock())
+                return proved
         now = self.clock()
         if now - self._pruned > FAILURE_WINDOW:  # addresses that stopped trying leave the table
             self._pruned = now
@@ -253,9 +293,7 @@ class Access:
         # address is refused all the same (below, for the same reason).
         token = self.tokens.find_copied(secret) if secret else None
         if token is not None:
-            retry = self.failures.retry_after(address, now)
-            if retry is not None:
-                raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
+            self._not_locked_out(address, now)
             return token
         # Checked and counted in one step: the attempt counts as failed from
         # the moment it is let in, until the token proves good, so concurrent
@@ -268,26 +306,35 @@ class Access:
         if retry is not None:
             raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
         try:
-            token = self.tokens.find(secret) if secret else None
+            token = self.users.sign_in(user, secret) if signs_in else None  # type: ignore[union-attr,arg-type]
+            token = token or (self.tokens.find(secret) if secret else None)
         except BaseException:
             self.failures.forget(address, now)  # not judged: the store did not answer
             raise
         if token is None:
             self.failures.settle(address, now)
-            raise Unauthorized("a valid token is required (Authorization: Bearer <token>)", CHALLENGE)
+            raise Unauthorized("a valid token is required (Authorization: Bearer <token>), or a user's name and "
+                               "password (HTTP Basic)", CHALLENGE)
         self.failures.forget(address, now)
         return token
 
-    def token_of(self, headers) -> Optional[Token]:
-        """The live token ``headers`` carry, None without one
+    def _not_locked_out(self, address: str, now: float) -> None:
+        retry = self.failures.retry_after(address, now)
+        if retry is not None:
+            raise TooManyRequests(retry, "too many failed attempts from %s; retry in %d s" % (address, retry))
+
+    def token_of(self, headers) -> Optional[Principal]:
+        """The live token or user ``headers`` carry, None without one
         (asked after ``grant`` let the request in, and for the access line of
         any request: malformed credentials carry none, and were answered 400
         where they mattered)."""
         try:
-            secret = bearer_or_basic(headers)
+            user, secret = presented(headers)
         except BadRequest:
             return None
-        return self.tokens.find(secret) if secret else None
+        # (a user's password proved before only: a request let in without one costs no hashing)
+        found = self.users.proved(user, secret) if user and secret and self.users is not None else None
+        return found or (self.tokens.find(secret) if secret else None)
 
 
 def token_in_form(need: Optional[Need], headers) -> bool:

@@ -96,7 +96,7 @@ class Decision:
     def why(self, what: str) -> str:
         """The decision as a 403 says it."""
         if self.allowed is False:
-            return "the %s's statement %s denies it" % (what, repr(self.sid) if self.sid else "(without a Sid)")
+            return "a statement (%s) of the %s denies it" % (repr(self.sid) if self.sid else "without a Sid", what)
         return "no statement of the %s allows it" % what
 
 

@@ -17,13 +17,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 from ..base.copies import Copies
 from ..errors import AlreadyExists, BackendUnavailable, BadRequest, NotFound
 from ..records.interface import Conflict, Records
 from .s3keys import is_key_id, new_key_id
-from .scopes import Scope
+from .scopes import Scope, grants
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 LAST_USED_EVERY = 60.0  # seconds: last_used is written at most this often per token
@@ -37,6 +37,11 @@ class Token:
     expires_at: Optional[float]
     last_used: Optional[float]
     s3_key: Optional[str] = None  # its S3 access key id, if it has one (see access.s3keys)
+    kind: str = "token"
+
+    def allows(self, wanted: Scope, context: Mapping[str, str] = {}) -> bool:
+        """Whether the token's scopes allow ``wanted`` (``context``: for a user's policies; unread here)."""
+        return grants(self.scopes, wanted)
 
 
 def digest_of(secret: str) -> str:
@@ -123,7 +128,7 @@ class TokenStore:
 
         def read() -> Optional[Tuple[str, Token]]:
             record = self.records.get("s3-keys/" + key_id)
-            digest = None if record is None else record.value["digest"]
+            digest = None if record is None else record.value.get("digest")  # (a user's key has none)
             token = None if digest is None else self._read(digest)
             return None if token is None else (digest, token)
 

@@ -128,6 +128,9 @@ class Config:
     token_name: str = ""
     expires_in: float = 0.0
     s3: bool = False
+    # ``filestoraged user|group|policy ...``: the groups and policies named with --group and --policy.
+    groups: Tuple[str, ...] = ()
+    policies: Tuple[str, ...] = ()
     # The settings given (by flag, variable or file), not left to their default.
     given: Tuple[str, ...] = ()
 
@@ -277,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
         "The client's server is --url URL, else $FILESTORAGED_URL, else http://127.0.0.1:8080.",
     )
     parser.add_argument("command", nargs="?", default="serve", help=argparse.SUPPRESS,
-                        choices=["serve", "fsck", "token", "backup", "restore", "move-to-s3", "move-records"])
+                        choices=["serve", "fsck", "token", "user", "group", "policy", "backup", "restore", "move-to-s3",
+                                 "move-records"])
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)
     # The subcommands' own flags: in their --help (cli.SUBCOMMAND_HELP), not the daemon's.
@@ -285,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="", help=argparse.SUPPRESS)
     parser.add_argument("--expires-in", type=float, default=0.0, metavar="SECONDS", help=argparse.SUPPRESS)
     parser.add_argument("--s3", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--group", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--policy", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--repair", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--to", metavar="DATABASE", help=argparse.SUPPRESS)  # move-records --to URL: its one word
     parser.add_argument("--config", metavar="FILE", help="INI file with a [filestoraged] section")
@@ -332,12 +338,13 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
             given.append(option.name)
     values["log_level"] = str(values["log_level"]).upper()
     config = Config(command=args.command, repair=args.repair, words=tuple(args.words), scopes=tuple(args.scope),
-                    token_name=args.name, expires_in=args.expires_in, s3=args.s3, given=tuple(given), **values)
+                    token_name=args.name, expires_in=args.expires_in, s3=args.s3, groups=tuple(args.group),
+                    policies=tuple(args.policy), given=tuple(given), **values)
     if args.to is not None:
         if config.command != "move-records":
             raise ConfigError("--to goes with move-records: filestoraged move-records --to postgresql://...")
         config = replace(config, words=(args.to,) + config.words)
-    if args.words and config.command not in ("token", "backup", "restore", "move-records"):
+    if args.words and config.command not in ("token", "user", "group", "policy", "backup", "restore", "move-records"):
         raise ConfigError("unexpected argument %r" % args.words[0])
     if config.command == "move-records" and (len(config.words) != 1 or not records_in_database(config.words[0])):
         raise ConfigError("filestoraged move-records takes the database: filestoraged move-records "
@@ -368,7 +375,8 @@ def _check_values(config: Config) -> None:
          "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
         (config.cache in ("", "memcached") and not (config.cache and config.backend == "memcached"),
          "--cache must be memcached (in front of the disk or s3 backend), or not set"),
-        (config.backend != "s3" or config.command not in ("serve", "token") or all(_aws_credentials()),
+        (config.backend != "s3" or config.command not in ("serve", "token", "user", "group", "policy")
+         or all(_aws_credentials()),
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
         (config.cpu_affinity in ("auto", "off"), "--cpu-affinity must be auto or off"),

@@ -16,7 +16,7 @@ from ..base.timestamps import time_element
 from ..errors import FileStoreError
 from ..pages import COPY_SCRIPT, size_text
 from ..web.messages import TextResponse
-from .views import copy_button, frame
+from .views import Who, copy_button, frame
 
 EXPIRIES = ((0, "never"), (3600, "1 hour"), (86400, "1 day"), (30 * 86400, "30 days"), (365 * 86400, "1 year"))
 
@@ -32,7 +32,7 @@ def made_token(app, scopes: List[str], name: str, expires_in: int, s3: bool) -> 
     return made
 
 
-def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict] = None,
+def tokens_page(tokens: Sequence[Token], who: Optional[Who], made: Optional[dict] = None,
                 error: Optional[str] = None, status: int = 200) -> TextResponse:
     rows = "".join(
         '<tr><td>%s</td><td data-label="Scopes">%s</td><td data-label="Made">%s</td><td data-label="Expires">%s</td>'
@@ -73,7 +73,7 @@ def tokens_page(tokens: Sequence[Token], who: Optional[str], made: Optional[dict
     return frame("Tokens", body, who, status, script=COPY_SCRIPT if made else None)
 
 
-def health_page(app, who: Optional[str]) -> TextResponse:
+def health_page(app, who: Optional[Who]) -> TextResponse:
     """The backend's health and the store's totals, as /healthz and /metrics say them."""
     backend = app.backend
     try:

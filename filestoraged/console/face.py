@@ -17,7 +17,10 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from ..access.scopes import ADMIN, Need, Scope
+from ..access.gate import Principal
+from ..access.policy import ARN, Asked
 from ..access.tokens import Token
+from ..access.users import User
 from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, http_status
 from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
@@ -34,6 +37,7 @@ from ..web.router import Router
 from ..wire.browser import attachment
 from ..wire.fields import whole_number
 from . import admin, archive, folder_view, object_view, views
+from .access_view import access_page
 from .changes import Changes, given, see
 from .preview import preview_of
 from .object_settings import ObjectSettings
@@ -47,7 +51,7 @@ PAGE = 200  # keys and folders on one listing page
 class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.sessions = Sessions(app.records, app.tokens)
+        self.sessions = Sessions(app.records, app.tokens, app.users)
         self.lfs_locks = LockStore(app.records)
         self.resumable = ResumableFace(app)  # the page's uploads from 8 MiB, as the signed-in token
         # The upload page's uploads, where a console session is open: as its token.
@@ -93,6 +97,7 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
                    {"GET": None, "POST": None})
         router.add("/console/tokens/revoke", "console", {"POST": signed_in(self.revoke)}, {"POST": None})
         router.add("/console/store", "console", {"GET": signed_in(self.store)}, {"GET": None})
+        router.add("/console/access", "console", {"GET": signed_in(self.access)}, {"GET": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
@@ -272,6 +277,13 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
                            views.address("/console/links", after=more) if more else None, who,
                            self._may(token, Scope("share", "create")))
 
+    def access(self, request: Request) -> Response:
+        """What a signed-in user may do (a token's scopes are on the tokens page)."""
+        token, who = self._caller(request)
+        if not isinstance(token, User):
+            return see("/console")
+        return access_page(self.app.users, token.name, who)
+
     # -- for an admin ------------------------------------------------------------------
 
     def tokens(self, request: Request) -> Response:
@@ -326,7 +338,11 @@ def _place(request: Request, name: str) -> str:
     return value
 
 
-def _reads_in(token: Optional[Token], bucket: str) -> bool:
-    """Whether the token may read anything in ``bucket`` (all of it, or keys under a prefix)."""
+def _reads_in(token: Optional[Principal], bucket: str) -> bool:
+    """Whether the token may read anything in ``bucket`` (all of it, or keys
+    under a prefix); a user, whether their policies let them list it."""
+    if isinstance(token, User):
+        return bool(token.decide(Asked("s3:ListBucket", ARN + bucket, token.name, {"aws:username": token.name}))
+                    .allowed)
     return token is None or any(granted.face in ("data", "*") and granted.namespace in (bucket, "*", None)
                                 and granted.verb in ("read", "*") for granted in token.scopes)

@@ -18,7 +18,7 @@ from ..pages import size_text
 from ..web.messages import TextResponse
 from . import sending
 from .settings_view import settings_card
-from .views import address, frame, link
+from .views import Who, address, frame, link
 
 SORTS = {"name": "Name", "size": "Size", "date": "Modified (UTC)"}
 
@@ -57,7 +57,7 @@ def sorted_items(items: Iterable[Tuple[str, object]], sort: str, descending: boo
 
 
 def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_page: Optional[str],
-            who: Optional[str], may_add: bool = True, may_delete: bool = False,
+            who: Optional[Who], may_add: bool = True, may_delete: bool = False,
             deleted: Optional[bool] = None, settings: Optional[Bucket] = None,
             sort: str = "name", descending: bool = False, may_share: bool = False,
             public_acls: bool = False, older: Optional[Dict[str, Sequence[Version]]] = None,
@@ -199,7 +199,7 @@ def _changes_table(bucket: str, changes: Sequence[Change]) -> str:
             '</table>' % rows)
 
 
-def changes_page(bucket: str, changes: Sequence[Change], who: Optional[str]) -> TextResponse:
+def changes_page(bucket: str, changes: Sequence[Change], who: Optional[Who]) -> TextResponse:
     """Every recent change of a bucket that is kept."""
     body = ('<h1>Recent changes in %s</h1><div class="card">%s<p class="muted">The last %d changes are kept; a '
             'change shows here within seconds, whichever daemon or worker made it. The access log names the token '

@@ -14,10 +14,10 @@ from ..catalog.versions import Version
 from ..pages import size_text
 from ..web.messages import TextResponse
 from .preview import Preview
-from .views import frame, link
+from .views import Who, frame, link
 
 def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], version: Optional[str],
-            who: Optional[str], may_write: bool = True, may_delete: bool = True,
+            who: Optional[Who], may_write: bool = True, may_delete: bool = True,
             sharing: Optional[Tuple[int, int]] = None, preview: Optional[Preview] = None,
             locked: bool = False, may_bypass: bool = False) -> TextResponse:
     """One key's object: what it is, a preview where it has one
@@ -138,7 +138,7 @@ def _versions_card(title: str, bucket: str, key: str, versions: Sequence[Version
     return '<div class="card"><h2>%s</h2><ul>%s</ul></div>' % (escape(title), items)
 
 
-def deleted_key(bucket: str, key: str, versions: Sequence[Version], who: Optional[str]) -> TextResponse:
+def deleted_key(bucket: str, key: str, versions: Sequence[Version], who: Optional[Who]) -> TextResponse:
     """A key deleted in a bucket that keeps versions: when and by whom, and
     its versions, any of which its page restores."""
     newest = versions[0]
@@ -151,7 +151,7 @@ def deleted_key(bucket: str, key: str, versions: Sequence[Version], who: Optiona
     return frame(key, body, who)
 
 
-def confirm_delete(bucket: str, keys: Sequence[str], version: Optional[str], who: Optional[str]) -> TextResponse:
+def confirm_delete(bucket: str, keys: Sequence[str], version: Optional[str], who: Optional[Who]) -> TextResponse:
     if version:
         what = "the version %s of <strong>%s</strong>" % (escape(version), escape(keys[0]))
     elif len(keys) == 1:
@@ -193,7 +193,7 @@ def share_form(bucket: str, key: str, default_expiry: int, longest: int) -> str:
             % (escape(bucket), escape(key), options))
 
 
-def shared(bucket: str, key: str, result: dict, downloads: int, with_password: bool, who: Optional[str]
+def shared(bucket: str, key: str, result: dict, downloads: int, with_password: bool, who: Optional[Who]
            ) -> TextResponse:
     """A new share link, with its delete token: shown this once."""
     rows = [("Link", '<a href="%s"><code>%s</code></a>' % (escape(str(result["url"])), escape(str(result["url"])))),

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
-from ..access.gate import TokenGrant
-from ..access.scopes import Need, Scope, grants
+from ..access.gate import Principal, TokenGrant, lacks
+from ..access.scopes import Need, Scope
 from ..access.sessions import COOKIE, IDLE, LIFETIME
-from ..access.tokens import Token
+from ..access.users import User
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..web.messages import Request, Response
 from ..wire.browser import cookie, same_origin, set_cookie
@@ -30,10 +30,14 @@ class SignedIn:
 
     def sign_in(self, request: Request) -> Response:
         form = self._form(request)
-        secret = form.get("token", "").strip()
+        user = form.get("user", "").strip() or None
+        secret = (form.get("password", "") if user else form.get("token", "").strip())
         try:
-            token = self.app.access.identify(secret or None, request.client)
+            token = self.app.access.identify(secret or None, request.client, user)
         except Unauthorized:
+            if user:
+                return views.sign_in("That name and password do not match a user here (or the user is disabled).",
+                                     401, user)
             return views.sign_in("That token is not one this server knows (or it was revoked, or it expired). "
                                  "Check it, or ask whoever runs this server for one.", 401)
         except TooManyRequests as error:
@@ -73,7 +77,7 @@ class SignedIn:
     def _off(self, request: Request) -> bool:
         return self.app.access.mode_for(request.headers) == "off"
 
-    def _caller(self, request: Request) -> Tuple[Optional[Token], Optional[str]]:
+    def _caller(self, request: Request) -> Tuple[Optional[Principal], Optional[views.Who]]:
         """``(token, its name)``; ``(None, None)`` with access control off;
         a page that is not the console's own sends the browser to sign in."""
         if self._off(request):
@@ -81,15 +85,15 @@ class SignedIn:
         token = self.sessions.find(cookie(request.headers, COOKIE))
         if token is None:
             raise SignIn()
-        request.actor = token.name  # (the access line names the session's token)
-        return token, token.name
+        request.actor = token.name  # (the access line names the session's token or user)
+        return token, views.Who(token.name, isinstance(token, User))
 
-    def _may(self, token: Optional[Token], scope: Scope) -> bool:
-        return token is None or grants(token.scopes, scope)
+    def _may(self, token: Optional[Principal], scope: Scope) -> bool:
+        return token is None or token.allows(scope)
 
-    def _require(self, token: Optional[Token], scope: Scope) -> None:
+    def _require(self, token: Optional[Principal], scope: Scope) -> None:
         if not self._may(token, scope):
-            raise Forbidden("the token %r may not do this here: it needs %s" % (token.name, scope))
+            raise Forbidden("this may not be done here: %s" % lacks(token, scope))
 
     def _form_checked(self, request: Request) -> None:
         """``Forbidden`` unless the form was posted from the console's own pages."""

@@ -10,7 +10,7 @@ never as markup."""
 from __future__ import annotations
 
 from html import escape
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from ..base.timestamps import time_element
@@ -34,7 +34,14 @@ def link(path: str, **query: Optional[str]) -> str:
     return escape(address(path, **query))
 
 
-def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=None,
+class Who(NamedTuple):
+    """Who a page is for: a token's or a user's name."""
+
+    name: str
+    user: bool = False
+
+
+def frame(title: str, body: str, who: Optional[Who], status: int = 200, headers=None,
           script: Optional[str] = None, media: bool = False) -> TextResponse:
     """A console page: who is signed in (and the sign-out button), or that
     nobody needs to be, above ``body``; the links to every page (a page the
@@ -42,27 +49,35 @@ def frame(title: str, body: str, who: Optional[str], status: int = 200, headers=
     if who is None:
         top = '<p class="muted" role="note">%s</p>' % escape(OPEN_NOTE)
     else:
-        top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">Signed in with the '
-               'token <strong>%s</strong></p><div><button class="secondary" type="submit">Sign out</button></div>'
-               '</form>' % escape(who))
+        said = ('Signed in as <strong>%s</strong> (<a href="/console/access">what you may do</a>)' if who.user
+                else 'Signed in with the token <strong>%s</strong>') % escape(who.name)
+        top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">%s</p>'
+               '<div><button class="secondary" type="submit">Sign out</button></div></form>' % said)
     nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
            '<a href="/console/tokens">Tokens</a> · '
            '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
     return page(status, title, nav + top + body, script, headers=headers, wide=True, media=media)
 
 
-def sign_in(error: Optional[str] = None, status: int = 200) -> TextResponse:
+def sign_in(error: Optional[str] = None, status: int = 200, user: str = "") -> TextResponse:
+    """Two forms: a user's name and password, or an API token."""
     said = '<p class="error" role="alert">%s</p>' % escape(error) if error else ""
     body = ('<h1>Sign in</h1><div class="card">%s<form method="post" action="/console/sign-in">'
-            '<label for="token">API token</label>'
-            '<input id="token" name="token" type="password" autocomplete="off" required autofocus>'
+            '<label for="user">Name</label>'
+            '<input id="user" name="user" autocomplete="username" required autofocus value="%s">'
+            '<label for="password">Password</label>'
+            '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+            '<button type="submit">Sign in</button></form></div>'
+            '<div class="card"><form method="post" action="/console/sign-in">'
+            '<label for="token">Or an API token</label>'
+            '<input id="token" name="token" type="password" autocomplete="off" required>'
             '<p class="muted">The token <code>filestoraged token create</code> printed. It is sent once, to make '
             'a session; it is never kept in this browser.</p>'
-            '<button type="submit">Sign in</button></form></div>' % said)
+            '<button type="submit">Sign in with the token</button></form></div>' % (said, escape(user)))
     return page(status, "Sign in", body)
 
 
-def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str] = (),
+def buckets(names: Sequence[str], who: Optional[Who], repositories: Sequence[str] = (),
             files: bool = False, usage: Optional[dict] = None, may_make: bool = False) -> TextResponse:
     """The buckets the token may read in, with their objects and bytes
     where the backend counts them (``usage``: by namespace path); the
@@ -100,7 +115,7 @@ def buckets(names: Sequence[str], who: Optional[str], repositories: Sequence[str
 
 
 def objects(title: str, name: str, rows: Sequence[Tuple[str, int]], next_page: Optional[str],
-            who: Optional[str], locks: str = "") -> TextResponse:
+            who: Optional[Who], locks: str = "") -> TextResponse:
     """A repository's objects (or ``/files``'), by hash, a page at a time;
     ``locks``: its Git LFS locks (``locks_card``), where the token may see them."""
     listed = "".join('<tr><td><code>%s</code></td><td>%s</td><td><a href="%s">Download</a></td></tr>' % (
@@ -131,7 +146,7 @@ def locks_card(repo: str, locks: Sequence[LfsLock], next_page: Optional[str], ma
     return '<div class="card"><h2>Git LFS locks</h2>%s%s</div>' % (table, more)
 
 
-def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[str], who: Optional[str],
+def links(made: Sequence[Link], base_url: str, now: float, next_page: Optional[str], who: Optional[Who],
           may_make: bool) -> TextResponse:
     """The share links the signed-in token made, oldest first: file, size,
     downloads taken of those allowed, password or none, until when, and how

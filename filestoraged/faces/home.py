@@ -13,7 +13,7 @@ from . import Face
 class HomeFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.sessions = Sessions(app.records, app.tokens)
+        self.sessions = Sessions(app.records, app.tokens, app.users)
 
     def register(self, router: Router) -> None:
         # Other methods of / fall through to the WebDAV face's root (OPTIONS,

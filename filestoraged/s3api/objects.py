@@ -16,6 +16,7 @@ from email.utils import formatdate
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
+from ..access.actions import action_of
 from ..access.scopes import Need, Scope
 from ..base.header_values import header_value, media_type
 from ..catalog.keys import STORED_HEADERS, Entry
@@ -36,9 +37,9 @@ from .conditions import delete_conditions, listed_delete_conditions
 from .checksums import CHECKSUM, FULL_OBJECT, kind_of, sha256_of
 from .payloads import body_stream
 from .object_lock import bypass_asked, lock_fields, lock_headers
-from .policies import action_of, enforced
+from .policies import enforced
 from ..catalog.public_access import public_access
-from .signatures import Caller, allow, may
+from .signatures import Caller, allow, allow_user, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import version_header, written_header
 from .acls import asked_acl
@@ -171,8 +172,11 @@ class ObjectOperations:
             try:
                 if name is None:
                     raise BadRequest("an <Object> without its <Key>").as_s3("MalformedXML")
-                enforced(self.app.config, found.bucket, request, caller, action_of("DeleteObject", asked),
-                         object_key(name))
+                said = enforced(self.app.config, found.bucket, request, caller, action_of("DeleteObject", asked),
+                                object_key(name))
+                if caller.by_user and not (said is not None and said.allowed):
+                    allow_user(caller, Need(Scope("data", "delete", bucket, object_key(name))),
+                               action_of("DeleteObject", asked), said)
                 forgotten = found.delete(object_key(name), asked, bypass, listed_delete_conditions(item))
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))

@@ -16,7 +16,7 @@ A public policy (one that allows ``*`` without narrowing who asks:
 access (``--s3-public-acls``, as for canned ACLs): no request alone makes
 a bucket public.
 
-A request is judged as the S3 action AWS names for it (``ACTIONS``; a
+A request is judged as the S3 action AWS names for it (``access.actions``; a
 read or delete of a version by its id is ``…Version``) on the bucket's or
 the key's ARN, its principal the token's name (``arn:aws:iam::…:user/NAME``),
 with the condition keys ``policy_conditions`` lists.
@@ -25,8 +25,9 @@ with the condition keys ``policy_conditions`` lists.
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional
+from typing import Optional
 
+from ..access.actions import S3_KNOWN
 from ..access.policy import ARN, MAX_POLICY, Asked, Decision, Policy, judge, public, read_policy
 from ..catalog.buckets import Bucket
 from ..catalog.public_access import public_access
@@ -36,58 +37,15 @@ from ..web.messages import EmptyResponse, Request, Response, TextResponse
 from .answers import Element, xml_answer
 from .signatures import Caller
 
-# S3's operation -> the action a policy names it by (IAM's "Actions defined by Amazon S3").
-ACTIONS: Dict[str, str] = {
-    "ListBuckets": "s3:ListAllMyBuckets", "CreateBucket": "s3:CreateBucket", "DeleteBucket": "s3:DeleteBucket",
-    "HeadBucket": "s3:ListBucket", "ListObjects": "s3:ListBucket", "ListObjectsV2": "s3:ListBucket",
-    "ListObjectVersions": "s3:ListBucketVersions", "ListMultipartUploads": "s3:ListBucketMultipartUploads",
-    "GetBucketLocation": "s3:GetBucketLocation", "GetBucketVersioning": "s3:GetBucketVersioning",
-    "PutBucketVersioning": "s3:PutBucketVersioning",
-    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
-    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
-    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
-    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
-    "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
-    "GetBucketAcl": "s3:GetBucketAcl", "PutBucketAcl": "s3:PutBucketAcl",
-    "GetBucketCors": "s3:GetBucketCORS", "PutBucketCors": "s3:PutBucketCORS", "DeleteBucketCors": "s3:PutBucketCORS",
-    "GetBucketTagging": "s3:GetBucketTagging", "PutBucketTagging": "s3:PutBucketTagging",
-    "DeleteBucketTagging": "s3:PutBucketTagging",
-    "GetBucketPolicy": "s3:GetBucketPolicy", "PutBucketPolicy": "s3:PutBucketPolicy",
-    "DeleteBucketPolicy": "s3:DeleteBucketPolicy", "GetBucketPolicyStatus": "s3:GetBucketPolicyStatus",
-    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock", "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
-    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
-    "DeleteObjects": "s3:DeleteObject", "PostObject": "s3:PutObject",
-    "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject", "GetObjectAttributes": "s3:GetObjectAttributes",
-    "PutObject": "s3:PutObject", "CopyObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject",
-    "CreateMultipartUpload": "s3:PutObject", "UploadPart": "s3:PutObject", "UploadPartCopy": "s3:PutObject",
-    "CompleteMultipartUpload": "s3:PutObject", "AbortMultipartUpload": "s3:AbortMultipartUpload",
-    "ListParts": "s3:ListMultipartUploadParts",
-    "GetObjectAcl": "s3:GetObjectAcl", "PutObjectAcl": "s3:PutObjectAcl",
-    "GetObjectTagging": "s3:GetObjectTagging", "PutObjectTagging": "s3:PutObjectTagging",
-    "DeleteObjectTagging": "s3:DeleteObjectTagging",
-    "GetObjectRetention": "s3:GetObjectRetention", "PutObjectRetention": "s3:PutObjectRetention",
-    "GetObjectLegalHold": "s3:GetObjectLegalHold", "PutObjectLegalHold": "s3:PutObjectLegalHold",
-}
-# The actions by a version's id (``?versionId=``) where S3 names them apart.
-BY_VERSION = {"s3:GetObject": "s3:GetObjectVersion", "s3:DeleteObject": "s3:DeleteObjectVersion",
-              "s3:GetObjectAcl": "s3:GetObjectVersionAcl", "s3:PutObjectAcl": "s3:PutObjectVersionAcl",
-              "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
-              "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
-              "s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging"}
-KNOWN = tuple(sorted(set(ACTIONS.values()) | set(BY_VERSION.values())))
+# Operations on many keys whose every key a user's policies judge (a token's scopes judge the operation).
+JUDGED_PER_KEY = ("DeleteObjects",)
 # An admin manages the policy whatever it says (none can lock every admin out).
 MANAGING = ("GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus")
 
 
 def policy_of(text: Optional[str], bucket: str) -> Optional[Policy]:
     """A bucket's policy as kept (read once per text), None without one."""
-    return None if text is None else read_policy(text, KNOWN, bucket)
-
-
-def action_of(operation: str, version: Optional[str]) -> str:
-    """The action a policy names ``operation`` by (of a version by its id: ``version``)."""
-    action = ACTIONS.get(operation, "s3:" + operation)
-    return BY_VERSION.get(action, action) if version is not None else action
+    return None if text is None else read_policy(text, S3_KNOWN, bucket)
 
 
 def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optional[str]) -> Asked:
@@ -115,23 +73,34 @@ def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optio
 
 
 def enforced(config, found: Optional[Bucket], request: Request, caller: Caller, action: str, key: Optional[str],
-             managing: bool = False) -> Optional[Decision]:
-    """What the policy of ``found`` (a bucket; None: none) says of
-    ``action`` on it or its ``key``: None where it has no policy;
-    ``Forbidden`` (AccessDenied) where a statement denies it, unless
-    ``managing`` (an admin's management of the policy itself). A public
-    policy lets no anonymous caller in where ``RestrictPublicBuckets``
-    holds (``catalog.public_access``)."""
-    if found is None or found.policy is None:
+             managing: bool = False, bucket: Optional[str] = None) -> Optional[Decision]:
+    """What the policy of ``found`` (a bucket; None: none, or the
+    ``bucket`` named does not exist) and, for a user, the user's own
+    policies say of ``action`` on it or its ``key``: None where no policy
+    is judged; ``Forbidden`` (AccessDenied) where a statement denies it,
+    unless ``managing`` (an admin's management of the policy itself). A
+    public policy lets no anonymous caller in where
+    ``RestrictPublicBuckets`` holds (``catalog.public_access``)."""
+    policy = policy_of(found.policy, found.name) if found is not None else None
+    own = caller.judged()
+    if policy is None and not own:
         return None
-    policy = policy_of(found.policy, found.name)
-    decision = judge((policy,), asked(request, caller, action, found.name, key))
+    name = found.name if found is not None else bucket
+    resource = asked(request, caller, action, name, key) if name is not None else _service(request, caller, action)
+    decision = judge(((policy,) if policy is not None else ()) + own, resource)
+    what = "bucket policy" if not own else "user's policies%s" % (" and the bucket policy" if policy else "")
     if decision.allowed is False and not managing:
-        raise Forbidden(decision.why("bucket policy")).as_s3("AccessDenied")
-    if decision.allowed and caller.name is None and public(policy) and \
+        raise Forbidden(decision.why(what)).as_s3("AccessDenied")
+    if decision.allowed and caller.name is None and policy is not None and public(policy) and \
             public_access(config, found).blocks("RestrictPublicBuckets"):
         return Decision(None)  # (its Deny statements still hold: judged above)
     return decision
+
+
+def _service(request: Request, caller: Caller, action: str) -> Asked:
+    """A request to no bucket (ListBuckets) as a user's policy judges it: on ``*``."""
+    named = asked(request, caller, action, "", None)
+    return Asked(named.action, "*", named.user, named.context)
 
 
 class PolicyOperations:

@@ -22,10 +22,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.attempts import Attempts
-from ..access.gate import FAILURE_WINDOW, FAILURES
+from ..access.gate import FAILURE_WINDOW, FAILURES, lacks
+from ..access.policy import Decision, Policy
 from ..access.s3keys import secret_of
 from ..access.scopes import Need, Scope, grants
 from ..access.tokens import TokenStore
+from ..access.users import User, Users
 from ..errors import BadRequest, Forbidden, TooManyRequests
 from ..records.interface import Records
 from ..wire import sigv2
@@ -60,14 +62,26 @@ class Caller:
     claim: Optional[Claim] = None
     payload: Optional[str] = None
     acl_scopes: Tuple[Scope, ...] = ()
+    principal: Any = None  # the token or user (access.users) of the key it signed with
+
+    @property
+    def by_user(self) -> bool:
+        """Signed with a user's key: policies judge it, never scopes."""
+        return isinstance(self.principal, User)
+
+    def judged(self) -> Tuple[Policy, ...]:
+        """The policies of the user who signed it, judged with a bucket's
+        (none for a token: its scopes judge it; ``may``)."""
+        return self.principal.policies if isinstance(self.principal, User) else ()
 
 
 class Signatures:
     def __init__(self, tokens: TokenStore, server_key: bytes, throttle: Records,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, users: Optional[Users] = None) -> None:
         """``throttle``: the records that count wrong signatures per client
         address (as wrong tokens are counted on the main port)."""
         self.tokens = tokens
+        self.users = users
         self._server_key = server_key
         self.clock = clock
         self.failures = Attempts(throttle, "s3", FAILURES, FAILURE_WINDOW)
@@ -125,7 +139,7 @@ class Signatures:
             log.debug("SignatureDoesNotMatch; canonical request:\n%s\nstring to sign:\n%s", canonical, to_sign)
             self.failures.add(address, now)
             raise _mismatch(claim.access_key, claim.signature, to_sign, ("CanonicalRequest", canonical))
-        return Caller(token.scopes, mode, token.name, key, claim, stated)
+        return Caller(token.scopes, mode, token.name, key, claim, stated, principal=token)
 
     def _presigned_v2(self, method: str, raw_path: str, raw_query: str, headers, query, mode: str,
                       address: str) -> Caller:
@@ -152,7 +166,8 @@ class Signatures:
             self.failures.add(address, now)
             to_sign = sigv2.expected(secret, method, raw_path, raw_query, headers, claim)[1]
             raise _mismatch(claim.access_key, claim.signature, to_sign)
-        return Caller(token.scopes, mode, token.name, payload=headers.get("x-amz-content-sha256") or "UNSIGNED-PAYLOAD")
+        return Caller(token.scopes, mode, token.name, payload=headers.get("x-amz-content-sha256") or "UNSIGNED-PAYLOAD",
+                      principal=token)
 
     def form_caller(self, fields, mode: str, address: str) -> Caller:
         """Who sent an upload from an HTML form (``fields``: its fields
@@ -201,7 +216,7 @@ class Signatures:
         if not matches(expected, given.strip()):
             self.failures.add(address, now)
             raise _mismatch(access_key, given, policy)
-        return Caller(token.scopes, mode, token.name)
+        return Caller(token.scopes, mode, token.name, principal=token)
 
     def _secret(self, access_key: str) -> str:
         """The secret of ``access_key`` (a key its token was found for)."""
@@ -237,9 +252,9 @@ class Signatures:
         return now
 
     def _token(self, access_key: str, address: str, now: float):
-        """The token of ``access_key``; ``Forbidden`` (InvalidAccessKeyId),
+        """The token or user of ``access_key``; ``Forbidden`` (InvalidAccessKeyId),
         counted against ``address``, if there is none."""
-        token = self.tokens.find_s3(access_key)
+        token = self.tokens.find_s3(access_key) or (self.users.by_s3_key(access_key) if self.users else None)
         if token is None:
             self.failures.add(address, now)
             raise Forbidden("the access key %s does not exist here (or was revoked)" % access_key[:40]
@@ -313,7 +328,9 @@ def may(caller: Caller, need: Need) -> bool:
     mode = caller.mode
     if mode == "off" or (mode == "writes" and need.public):
         return True
-    return ((caller.scopes is not None and grants(caller.scopes, need.scope))
+    signed = caller.scopes is not None
+    return ((signed and (caller.principal.allows(need.scope)
+                         if caller.principal is not None else grants(caller.scopes, need.scope)))
             or (bool(caller.acl_scopes) and grants(caller.acl_scopes, need.scope)))
 
 
@@ -327,8 +344,21 @@ def allow(caller: Caller, need: Need, also: Optional[str] = None) -> None:
     if caller.scopes is None:
         raise Forbidden("this request needs a signature (the access key of a token with %s)%s" % (need.scope, more)
                         ).as_s3("AccessDenied")
+    if isinstance(caller.principal, User):
+        raise Forbidden("%s%s" % (lacks(caller.principal, need.scope), more)).as_s3("AccessDenied")
     raise Forbidden("the token %r lacks the scope %s%s" % (caller.name, need.scope, more)).as_s3("AccessDenied")
 
+
+
+def allow_user(caller: Caller, need: Need, action: str, decision: Optional[Decision]) -> None:
+    """Let a user's request go on only if a canned ACL lets anyone do it
+    (``caller.acl_scopes``), since no policy allowed ``action`` (a Deny was
+    refused before); ``Forbidden`` (AccessDenied) saying so otherwise."""
+    if caller.acl_scopes and grants(caller.acl_scopes, need.scope):
+        return
+    where = "arn:aws:s3:::%s%s" % (need.scope.namespace or "", "/" + need.scope.prefix
+                                   if need.scope.prefix is not None else "")
+    raise Forbidden("no policy of the user %r allows %s on %s" % (caller.name, action, where)).as_s3("AccessDenied")
 
 
 def _signed_at(stamp: str) -> float:

@@ -15,6 +15,7 @@ import logging
 from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
+from ..access.actions import action_of
 from ..access.gate import FORWARDING_HEADERS, resolve_mode
 from ..access.policy import Decision
 from ..access.s3keys import server_key
@@ -37,9 +38,9 @@ from .object_lock import LockOperations
 from .forms import FormOperations
 from .multipart import MultipartOperations
 from .objects import ObjectOperations
-from .policies import MANAGING, PolicyOperations, action_of, enforced
+from .policies import JUDGED_PER_KEY, MANAGING, PolicyOperations, enforced
 from .public_access import PublicAccessOperations
-from .signatures import Signatures, allow, may
+from .signatures import Signatures, allow, allow_user, may
 from .tagging import TaggingOperations
 from .unkept import refuse_unmet
 
@@ -99,7 +100,7 @@ class S3Face:
     def __init__(self, app) -> None:
         config = app.config
         self.app = app
-        self.signatures = Signatures(app.tokens, server_key(config.s3_key_path), app.throttle)
+        self.signatures = Signatures(app.tokens, server_key(config.s3_key_path), app.throttle, users=app.users)
         self.mode, self.why = config.auth, "set by --auth"
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
@@ -236,10 +237,15 @@ class S3Face:
         need = operation.need(bucket, key)
         decision = self._policy(request, caller, operation, bucket, key)
         allowed = decision is not None and decision.allowed
-        if need is not None and not allowed and not may(caller, need):  # asked once on the way that goes on
+        # A token's scopes may let in what no policy allowed; a user has policies only (and an ACL's grants).
+        judged_here = need is not None and not (caller.by_user and operation.name in JUDGED_PER_KEY)
+        if judged_here and not allowed and (caller.by_user or not may(caller, need)):  # (asked once)
             if operation.acl is not None:
                 caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"), request)
-            allow(caller, need, decision.why("bucket policy") if decision is not None else None)
+            if caller.by_user:
+                allow_user(caller, need, action_of(operation.name, query.get("versionId")), decision)
+            else:
+                allow(caller, need, decision.why("bucket policy") if decision is not None else None)
         refuse_unmet(operation.name, request.headers)
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
@@ -250,18 +256,18 @@ class S3Face:
 
     def _policy(self, request: Request, caller, operation: Operation, bucket: Optional[str], key: Optional[str]
                 ) -> Optional[Decision]:
-        """What the bucket's policy says of the request (``policies``; None:
-        it has none): a Deny refuses it here (but an admin's management of
-        the policy itself)."""
-        if bucket is None:
-            return None
+        """What the bucket's policy (and a user's own) says of the request
+        (``policies``; None: no policy to judge): a Deny refuses it here
+        (but an admin's management of the policy itself)."""
+        found = None
         try:
-            found = BucketHandle.open(self.app, bucket, request).bucket  # (the operation finds the same)
+            if bucket is not None:
+                found = BucketHandle.open(self.app, bucket, request).bucket  # (the operation finds the same)
         except NotFound:
-            return None  # the operation says so (or makes it)
+            pass  # the operation says so (or makes it)
         managing = operation.name in MANAGING and may(caller, Need(ADMIN))
         action = action_of(operation.name, request.query.get("versionId"))
-        return enforced(self.app.config, found, request, caller, action, key, managing)
+        return enforced(self.app.config, found, request, caller, action, key, managing, bucket)
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:

@@ -1,6 +1,8 @@
 """What ``filestoraged SUBCOMMAND --help`` prints: each subcommand's usage,
 and where it finds the store (the daemon's own settings)."""
 
+from .teams import USAGE
+
 # Where a subcommand finds the store: the daemon's own settings.
 STORE_OPTIONS = """
 where the store is (as the daemon's own settings: flags, FILESTORAGED_* variables or --config FILE):
@@ -9,7 +11,15 @@ where the store is (as the daemon's own settings: flags, FILESTORAGED_* variable
   --records local|s3|postgresql://…  where tokens live (s3: in the bucket; a database: its address)
   --config FILE         an INI file, section [filestoraged]
 """
+TEAMS = """
+Users sign in with their name and password (the console; HTTP Basic on the
+main port) or sign S3 requests with keys of their own; what they may do is
+said by policies attached to them and to their groups (docs/users.md).
+"""
 SUBCOMMAND_HELP = {
+    "user": USAGE["user"] + "\n" + TEAMS + STORE_OPTIONS,
+    "group": USAGE["group"] + "\n" + TEAMS + STORE_OPTIONS,
+    "policy": USAGE["policy"] + "\n" + TEAMS + STORE_OPTIONS,
     "fsck": """usage: filestoraged fsck [--repair] [store options]
 
 Verify every stored object against its SHA-256 and every stored value that

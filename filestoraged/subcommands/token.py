@@ -3,10 +3,9 @@ and revoked from the command line, in the records every daemon reads."""
 
 from __future__ import annotations
 
-import os
 import sys
 
-from ..workers.startup import no_data_dir
+from .opened import open_records, when
 
 
 def run_token(config) -> int:
@@ -15,26 +14,11 @@ def run_token(config) -> int:
     from ..errors import FileStoreError
     from ..access.s3keys import secret_of, server_key
     from ..access.tokens import TokenStore
-    from ..base.timestamps import iso_utc
-
-    def when(stamp) -> str:
-        return "-" if stamp is None else iso_utc(stamp)
 
     action = config.words[0] if config.words else ""
-    if not os.path.isdir(config.data_dir):  # never a new, empty store the service will not see
-        return no_data_dir(config)
-    from ..deployment import deployment_for
-
-    deployment = deployment_for(config)
-    records, throttle = deployment.open_records()
-    if throttle is not records:
-        throttle.close()
-    try:  # as the daemon does: a store that writes blind would let two tokens share a name
-        deployment.probe(records)
-    except FileStoreError as error:
-        records.close()
-        print("filestoraged token: %s" % error.text, file=sys.stderr)
-        return 1
+    records = open_records(config)
+    if isinstance(records, int):
+        return records
     tokens = TokenStore(records)
     try:
         if (action == "create" and len(config.words) == 1) or (action == "rotate" and len(config.words) == 2):

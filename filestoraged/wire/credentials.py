@@ -22,6 +22,18 @@ def bearer_or_basic(headers) -> Optional[str]:
     return basic_password(headers) or None
 
 
+def presented(headers) -> Tuple[Optional[str], Optional[str]]:
+    """``(user, secret)`` that ``Authorization`` presents: a Bearer token
+    (no user), or HTTP Basic's user name and password (a user's password,
+    or a token with any user name); ``(None, None)`` without either."""
+    value = headers.get("Authorization") or ""
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return None, rest.strip() or None
+    found = basic_credentials(headers)
+    return (None, None) if found is None else (found[0] or None, found[1] or None)
+
+
 def basic_password(headers) -> Optional[str]:
     """The password of HTTP Basic credentials in ``Authorization``, None
     without them (see ``basic_credentials``)."""

@@ -11,7 +11,7 @@ from typing import Dict, Optional
 
 from filestoraged.access.policy import Asked, Policy, judge, public, read_policy
 from filestoraged.errors import BadRequest
-from filestoraged.s3api.policies import KNOWN
+from filestoraged.access.actions import S3_KNOWN as KNOWN
 
 
 def bucket_policy(*statements: dict, bucket: str = "examplebucket") -> Policy:

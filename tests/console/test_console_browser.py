@@ -168,7 +168,10 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         from selenium.webdriver.common.keys import Keys
 
         self.driver.get(self.base + "/console/sign-in")
-        self.wait(lambda: self.driver.switch_to.active_element.get_attribute("id") == "token", "the token field")
+        self.wait(lambda: self.driver.switch_to.active_element.get_attribute("id") == "user", "the name field")
+        for _ in range(3):  # past the password and its button, to the token's form
+            self.driver.switch_to.active_element.send_keys(Keys.TAB)
+        self.assertEqual(self.driver.switch_to.active_element.get_attribute("id"), "token")
         self.driver.switch_to.active_element.send_keys(self.secret, Keys.ENTER)
         self.wait(lambda: self.element("h1").text == "Buckets", "signed in by keyboard")
         seen = []
