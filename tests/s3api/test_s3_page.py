@@ -76,6 +76,22 @@ def script_of(blocks: List[List[str]]) -> str:
     return "\n".join(lines)
 
 
+def reader_home(case, tools) -> Tuple[str, str]:
+    """``(home, its bin folder)``: a reader's home for a page's run (removed
+    after ``case``), ``filestoraged`` on its PATH as installed, and ``tools``
+    (name: path)."""
+    home = tempfile.mkdtemp(prefix="fsd-page-")
+    case.addCleanup(shutil.rmtree, home, True)
+    bin_dir = os.path.join(home, "bin")
+    os.makedirs(bin_dir)
+    with open(os.path.join(bin_dir, "filestoraged"), "w") as command:
+        command.write("#!/bin/sh\nexec %s -m filestoraged \"$@\"\n" % shlex.quote(sys.executable))
+    os.chmod(os.path.join(bin_dir, "filestoraged"), 0o755)
+    for name, path in tools.items():
+        os.symlink(path, os.path.join(bin_dir, name))
+    return home, bin_dir
+
+
 class PageOrderTests(S3ApiCase):
     config_overrides = {"s3_api": "127.0.0.1:0", "auth": "all", "s3_public_acls": True}
 
@@ -88,15 +104,7 @@ class PageOrderTests(S3ApiCase):
             found = dict(sections(page.read()))
         missing = [name for name in RUN if name not in found]
         self.assertEqual(missing, [], "docs/s3.md's sections were renamed: update RUN")
-        home = tempfile.mkdtemp(prefix="fsd-page-")
-        self.addCleanup(shutil.rmtree, home, True)
-        bin_dir = os.path.join(home, "bin")
-        os.makedirs(bin_dir)
-        with open(os.path.join(bin_dir, "filestoraged"), "w") as command:
-            command.write("#!/bin/sh\nexec %s -m filestoraged \"$@\"\n" % shlex.quote(sys.executable))
-        os.chmod(os.path.join(bin_dir, "filestoraged"), 0o755)
-        for name, path in tools.items():
-            os.symlink(path, os.path.join(bin_dir, name))
+        home, bin_dir = reader_home(self, tools)
         work = os.path.join(home, "here")
         for folder in ("pictures", "../work"):
             os.makedirs(os.path.join(work, folder))
