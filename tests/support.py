@@ -31,7 +31,7 @@ MIB = 1024 * 1024
 
 def required(part: str) -> bool:
     """Whether a missing ``part`` (MEMCACHED, NGINX, OPENSSL, BROWSER, S3,
-    TUSPY, GIT_LFS, S3_CLIENTS, WEBDAV_CLIENTS, POSTGRES, INSTALL) is a failure rather than a skip: one switch per
+    TUSPY, GIT_LFS, S3_CLIENTS, WEBDAV_CLIENTS, POSTGRES, OIDC, INSTALL) is a failure rather than a skip: one switch per
     part, ``FILESTORAGED_REQUIRE_<PART>=1``, every one set by ``.ci/run``."""
     return os.environ.get("FILESTORAGED_REQUIRE_" + part) == "1"
 

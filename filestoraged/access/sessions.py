@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 from ..records.interface import Records
 from .tokens import Token, TokenStore, digest_of
@@ -47,6 +47,16 @@ class Sessions:
         self.records.create(SESSIONS + _key(session), dict(held, name=token.name, began=now, seen=now))
         return session
 
+    def open_federated(self, name: str, groups: List[str]) -> str:
+        """A new session for a user an OpenID provider vouched for: ``name``
+        and the groups it named (kept as named then, for the session's life)."""
+        self._sweep()
+        session = secrets.token_urlsafe(32)
+        now = self.records.now()
+        self.records.create(SESSIONS + _key(session), {"oidc": name, "groups": groups, "name": name, "began": now,
+                                                       "seen": now})
+        return session
+
     def find(self, session: Optional[str]) -> Optional[Union[Token, User]]:
         """The token or user of a live session, None for none (and the
         record of one that is over goes)."""
@@ -60,6 +70,8 @@ class Sessions:
         value = record.value
         if _over(value, now):
             token = None
+        elif "oidc" in value:
+            token = self.users.federated(value["oidc"], value["groups"], value["began"])
         elif "user" in value:
             token = self.users.named(value["user"], value["password"])
         else:

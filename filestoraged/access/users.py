@@ -51,6 +51,7 @@ class User:
     scopes: Tuple[Scope, ...] = ()  # (a user has none: its policies say)
     expires_at: Optional[float] = None
     kind: str = "user"
+    federated: bool = False  # vouched for by an OpenID provider: no record here, its groups' policies only
 
     def decide(self, asked: Asked, also: Iterable[Policy] = ()) -> Decision:
         """What the user's policies (and ``also``: a bucket's) say of ``asked``."""
@@ -102,6 +103,18 @@ class Users:
                                                     fingerprint):
             return None
         return found[1]
+
+    def federated(self, name: str, groups: List[str], since: float) -> User:
+        """A user an OpenID provider vouched for (``access.oidc``): no record
+        of their own here; the policies of ``groups``, this store's groups
+        the provider named, apply."""
+        def read() -> User:
+            names: List[str] = []
+            for group in groups:
+                found = self.teams.group(group)
+                names += found["policies"] if found is not None else []
+            return User(name, since, tuple(groups), self.teams.read(names), federated=True)
+        return self._copies.get("f:%s:%s:%s" % (name, since, ",".join(groups)), read)  # type: ignore[return-value]
 
     def by_s3_key(self, key_id: str) -> Optional[User]:
         """The user of the S3 access key ``key_id`` (not expired, the user

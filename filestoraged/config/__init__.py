@@ -108,6 +108,13 @@ class Config:
     allowed_hosts: str = ""
     auth: str = "auto"
     tls_cert: str = ""
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_ca_file: str = ""
+    oidc_scopes: str = "openid profile email"
+    oidc_name_claim: str = "preferred_username"
+    oidc_groups_claim: str = "groups"
     tls_key: str = ""
     trusted_proxy: str = ""
     cors_origin: str = ""
@@ -212,6 +219,17 @@ OPTIONS: List[Option] = [
     Option("allowed_hosts", str, "NAME[,NAME] (.example.org: it and the names under it; *: any): with access control "
            "off, the host names answered besides loopback names, IP addresses and --public-url's (DNS rebinding)"),
     Option("tls_cert", str, "PEM certificate (chain) for HTTPS; with --tls-key"),
+    Option("oidc_issuer", str, "the console's sign-in through an OpenID Connect provider: its issuer URL "
+           "(https://, or http:// on loopback); with --oidc-client-id and --oidc-client-secret"),
+    Option("oidc_client_id", str, "this daemon's client id at the OpenID provider"),
+    Option("oidc_client_secret", str, "this daemon's client secret at the OpenID provider (better as "
+           "FILESTORAGED_OIDC_CLIENT_SECRET or in --config's file than on the command line)"),
+    Option("oidc_ca_file", str, "PEM certificates the OpenID provider's is checked against (default: the "
+           "system's)"),
+    Option("oidc_scopes", str, "the scopes the sign-in asks the OpenID provider for"),
+    Option("oidc_name_claim", str, "the ID token's claim that names the user (else its sub)"),
+    Option("oidc_groups_claim", str, "the ID token's claim that lists the user's groups (those of this store's "
+           "groups it names apply)"),
     Option("tls_key", str, "PEM private key for HTTPS"),
     Option("trusted_proxy", str, "ADDR[,ADDR]: peers whose X-Forwarded-For/-Proto/-Host are believed"),
     Option("cors_origin", str, "ORIGIN[,ORIGIN] (or *): browser apps on other origins allowed to call (CORS)"),
@@ -393,10 +411,25 @@ def _check_values(config: Config) -> None:
         (1 <= config.share_default_expiry <= config.share_max_expiry,
          "--share-default-expiry (%d) must be from 1 to --share-max-expiry (%d)"
          % (config.share_default_expiry, config.share_max_expiry)),
+        (not config.oidc_issuer or (config.oidc_client_id and config.oidc_client_secret),
+         "--oidc-issuer needs --oidc-client-id and --oidc-client-secret"),
+        (not config.oidc_issuer or _oidc_issuer_ok(config.oidc_issuer),
+         "--oidc-issuer must be https://HOST[/PATH] (http:// only on a loopback address)"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+def _oidc_issuer_ok(issuer: str) -> bool:
+    from ..errors import BadRequest
+    from ..wire.oidc import check_issuer
+
+    try:
+        check_issuer(issuer)
+    except BadRequest:
+        return False
+    return True
 
 
 def _aws_credentials() -> Tuple[str, str]:

@@ -12,15 +12,18 @@ from ..web.messages import TextResponse
 from .views import Who, frame
 
 
-def access_page(users, name: str, who: Optional[Who]) -> TextResponse:
-    """``users``: the store's (``access.users.Users``)."""
-    record = users.get(name) or {"groups": [], "policies": []}
-    applies: List[Tuple[str, str]] = [(policy, "yours") for policy in record["policies"]]
-    for group in record["groups"]:
+def access_page(users, user, who: Optional[Who]) -> TextResponse:
+    """``users``: the store's (``access.users.Users``); ``user``: who asks
+    (``access.users.User``: one of the store's, or one an OpenID provider
+    vouched for, whose groups are the provider's)."""
+    name = user.name
+    own = [] if user.federated else (users.get(name) or {}).get("policies", [])
+    applies: List[Tuple[str, str]] = [(policy, "yours") for policy in own]
+    for group in user.groups:
         found = users.teams.group(group)
         applies += [(policy, "the group " + group) for policy in (found or {}).get("policies", [])]
     cards = [_policy_card(users, policy, source) for policy, source in applies]
-    groups = ", ".join(escape(group) for group in record["groups"]) or "none"
+    groups = ", ".join(escape(group) for group in user.groups) or "none"
     body = ('<h1>What you may do</h1><div class="card"><p>You are <strong>%s</strong>; your groups: %s. A statement '
             'that denies wins over every one that allows; what no statement allows is refused.</p></div>%s'
             % (escape(name), groups, "".join(cards) or '<div class="card"><p>No policy applies to you: you may do '

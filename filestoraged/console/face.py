@@ -38,6 +38,7 @@ from ..wire.browser import attachment
 from ..wire.fields import whole_number
 from . import admin, archive, folder_view, object_view, views
 from .access_view import access_page
+from .oidc_sign_in import CALLBACK, configured
 from .changes import Changes, given, see
 from .preview import preview_of
 from .object_settings import ObjectSettings
@@ -52,6 +53,7 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens, app.users)
+        self.oidc = configured(app, self.sessions)  # the sign-in through an OpenID provider, where one is set
         self.lfs_locks = LockStore(app.records)
         self.resumable = ResumableFace(app)  # the page's uploads from 8 MiB, as the signed-in token
         # The upload page's uploads, where a console session is open: as its token.
@@ -101,6 +103,9 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},
                    {"GET": None, "POST": None})
         router.add("/console/sign-out", "console", {"POST": self.sign_out}, {"POST": None})
+        if self.oidc is not None:
+            router.add("/console/sign-in/oidc", "console", {"GET": self.oidc.begin}, {"GET": None})
+            router.add(CALLBACK, "console", {"GET": self.oidc.back}, {"GET": None}, query=None)
 
     # -- pages ----------------------------------------------------------------------
 
@@ -282,7 +287,7 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
         token, who = self._caller(request)
         if not isinstance(token, User):
             return see("/console")
-        return access_page(self.app.users, token.name, who)
+        return access_page(self.app.users, token, who)
 
     # -- for an admin ------------------------------------------------------------------
 

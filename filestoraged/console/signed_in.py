@@ -26,7 +26,7 @@ class SignedIn:
     def sign_in_page(self, request: Request) -> Response:
         if self._off(request):
             return see("/console")
-        return views.sign_in()
+        return views.sign_in(provider=self.app.config.oidc_issuer)
 
     def sign_in(self, request: Request) -> Response:
         form = self._form(request)
@@ -37,12 +37,13 @@ class SignedIn:
         except Unauthorized:
             if user:
                 return views.sign_in("That name and password do not match a user here (or the user is disabled).",
-                                     401, user)
+                                     401, user, self.app.config.oidc_issuer)
             return views.sign_in("That token is not one this server knows (or it was revoked, or it expired). "
-                                 "Check it, or ask whoever runs this server for one.", 401)
+                                 "Check it, or ask whoever runs this server for one.", 401,
+                                 provider=self.app.config.oidc_issuer)
         except TooManyRequests as error:
             return views.sign_in("Too many failed sign-ins from your address: wait %d seconds, then try again."
-                                 % error.retry_after, 429)
+                                 % error.retry_after, 429, provider=self.app.config.oidc_issuer)
         session = self.sessions.open(token, secret)
         return see("/console", {"Set-Cookie": set_cookie(COOKIE, session, self._secure(request),
                                                          int(min(IDLE, LIFETIME)))})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import NamedTuple, Optional, Sequence, Tuple
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ..base.timestamps import time_element
 from ..lfs.locks import LfsLock
@@ -59,9 +59,13 @@ def frame(title: str, body: str, who: Optional[Who], status: int = 200, headers=
     return page(status, title, nav + top + body, script, headers=headers, wide=True, media=media)
 
 
-def sign_in(error: Optional[str] = None, status: int = 200, user: str = "") -> TextResponse:
-    """Two forms: a user's name and password, or an API token."""
+def sign_in(error: Optional[str] = None, status: int = 200, user: str = "", provider: str = "") -> TextResponse:
+    """Two forms: a user's name and password, or an API token; and, where
+    one is configured, the way to an OpenID ``provider``."""
     said = '<p class="error" role="alert">%s</p>' % escape(error) if error else ""
+    if provider:
+        said += ('<p><a class="button" href="/console/sign-in/oidc">Sign in with %s</a></p>'
+                 % escape(urlsplit(provider).hostname or provider))
     body = ('<h1>Sign in</h1><div class="card">%s<form method="post" action="/console/sign-in">'
             '<label for="user">Name</label>'
             '<input id="user" name="user" autocomplete="username" required autofocus value="%s">'
@@ -75,6 +79,13 @@ def sign_in(error: Optional[str] = None, status: int = 200, user: str = "") -> T
             'a session; it is never kept in this browser.</p>'
             '<button type="submit">Sign in with the token</button></form></div>' % (said, escape(user)))
     return page(status, "Sign in", body)
+
+
+def moving_on(where: str) -> str:
+    """A page of our own that sends the browser on to ``where`` at once."""
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s">'
+            '<title>Signed in</title></head><body><p>Signed in: <a href="%s">on to the console</a>.</p></body></html>'
+            % (escape(where), escape(where)))
 
 
 def buckets(names: Sequence[str], who: Optional[Who], repositories: Sequence[str] = (),

@@ -43,12 +43,14 @@ def cookie(headers, name: str) -> Optional[str]:
     return None
 
 
-def set_cookie(name: str, value: str, secure: bool, max_age: Optional[int] = None) -> str:
+def set_cookie(name: str, value: str, secure: bool, max_age: Optional[int] = None, lax: bool = False) -> str:
     """A ``Set-Cookie`` no script can read and no other site can send:
     ``HttpOnly``, ``SameSite=Strict``, ``Path=/``, ``Secure`` over HTTPS;
-    ``max_age`` 0 ends it."""
+    ``max_age`` 0 ends it. ``lax``: ``SameSite=Lax``, sent on another
+    site's link to a page here too (an OpenID provider's way back), for a
+    cookie that proves nothing alone."""
     assert _COOKIE_NAME.fullmatch(name) and (value == "" or _COOKIE_VALUE.fullmatch(value))
-    parts = ["%s=%s" % (name, value), "Path=/", "HttpOnly", "SameSite=Strict"]
+    parts = ["%s=%s" % (name, value), "Path=/", "HttpOnly", "SameSite=Lax" if lax else "SameSite=Strict"]
     if secure:
         parts.append("Secure")
     if max_age is not None:

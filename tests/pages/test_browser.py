@@ -21,9 +21,10 @@ PAGE = (b"<!doctype html><title>harmless</title><p>hello</p><script>"
         b"</script>")
 
 
-def browser(javascript: bool = True):
+def browser(javascript: bool = True, trusting: bool = False):
     """A headless Chromium that saves downloads in a folder of its own
-    (``javascript=False``: one with scripts turned off)."""
+    (``javascript=False``: one with scripts turned off; ``trusting``: one
+    that takes any certificate, a test provider's made for it)."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -40,6 +41,8 @@ def browser(javascript: bool = True):
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
+    if trusting:
+        options.add_argument("--ignore-certificate-errors")
     prefs = {"download.default_directory": downloads, "download.prompt_for_download": False}
     if not javascript:
         prefs["profile.managed_default_content_settings.javascript"] = 2
