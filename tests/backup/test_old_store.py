@@ -137,6 +137,19 @@ class OldStoreTests(OldStoreCase):
         self.assertEqual(self.code_of(adder.get_object, Bucket="kept", Key="live"), "AccessDenied")
         self.assertEqual(self.body("plain", "a.txt"), b"plain one")
 
+    def test_users_come_beside_the_tokens_it_had(self):
+        """Users made on a store from before there were any: theirs and the
+        old tokens' rights hold side by side, neither taking from the other."""
+        from filestoraged.access.s3keys import secret_of, server_key
+        self.app.users.create("carol", "correct horse battery", policies=["readonly"])
+        key_id = self.app.users.new_key("carol")
+        carol = self.client(key_pair=(key_id, secret_of(server_key(self.config.s3_key_path), key_id)))
+        self.assertEqual(carol.get_object(Bucket="plain", Key="a.txt")["Body"].read(), b"plain one")
+        self.assertEqual(self.code_of(carol.put_object, Bucket="plain", Key="a.txt", Body=b"no"), "AccessDenied")
+        self.test_the_tokens_it_had_keep_their_scopes()
+        listed = self.request("GET", "/data/repo/" + self.made["data_oid"], headers=self.bearer)
+        self.assertEqual(listed.status, 200)
+
     def test_the_other_faces(self):
         made = self.made
         data = self.request("GET", "/data/repo/" + made["data_oid"], headers=self.bearer)
