@@ -129,7 +129,8 @@ class App:
         self.users = Users(self.records, self.deployment.token_cache_seconds)
         # The access warnings are said once per daemon: by the first worker.
         self.access = Access(self.tokens, config.auth, self.throttle, clock, speaks=worker in (None, 0),
-                             hosts=KnownHosts(config.public_url, config.allowed_hosts), users=self.users)
+                             hosts=KnownHosts(config.public_url, config.allowed_hosts), users=self.users,
+                             bucket_policy=self._bucket_policy)
         self.shares.start_sweeper(SWEEP_SECONDS)
         # Resumable uploads: where any daemon takes the next PATCH, in the
         # records and the store every daemon shares; else on this one's disk.
@@ -189,6 +190,11 @@ class App:
         if self._store_down is not None:
             log.info("the %s backend answers again", self.backend.name)
             self._store_down = None
+
+    def _bucket_policy(self, name: str) -> Optional[str]:
+        """The text of the policy of the bucket ``name``, None without one (or without the bucket)."""
+        found = self.buckets.get(name) if name != "*" else None
+        return None if found is None else found.policy
 
     def close(self) -> None:
         if self.watch is not None:

@@ -74,14 +74,14 @@ def action_of(operation: str, version: Optional[str]) -> str:
     return BY_VERSION.get(action, action) if version is not None else action
 
 
-def asked_for(wanted: Scope, user: str, context: Mapping[str, str]) -> List[Asked]:
+def asked_for(wanted: Scope, user: Optional[str], context: Mapping[str, str]) -> List[Asked]:
     """What a user's policies must all allow for the user to meet ``wanted``
     (a route's need): a key's verb is its S3 action on the key's ARN; a
     need without a key is one over the whole bucket (a read of it lists
     it: ``s3:ListBucket`` and ``s3:GetObject`` on every key); another
     face's verb is the store's action (``STORE_ACTIONS``) on ``*``; the
-    admin scope is ``filestoraged:Admin``."""
-    context = dict(context, **{"aws:username": user})
+    admin scope is ``filestoraged:Admin``. ``user`` None: anonymous."""
+    context = dict(context, **({"aws:username": user} if user is not None else {}))
     if wanted == ADMIN:
         return [Asked(ADMIN_ACTION, "*", user, context)]
     if wanted.face == "data" and wanted.namespace and wanted.verb in DATA_ACTIONS:

@@ -27,7 +27,7 @@ from .attempts import Attempts
 from .hosts import KnownHosts
 from .scopes import ADMIN, Need, Scope
 from .tokens import Token, TokenStore
-from .actions import asked_for
+from .judged import BucketPolicy, judged
 from .users import User, Users
 
 Principal = Union[Token, User]  # who a request proved to be
@@ -96,8 +96,9 @@ class Grant:
         self.form_need = form_need
 
     def may(self, scope: Scope) -> bool:
-        """True if who the request proved to be may act within ``scope``."""
-        return self._principal is not None and self._principal.allows(scope, context_of(self._address))
+        """True if who the request proved to be may act within ``scope``
+        (the bucket's policy judged too: ``access.judged``)."""
+        return judged(self._principal, scope, context_of(self._address), self._access.bucket_policy)[0]
 
     def allows(self, scope: Scope) -> bool:
         """Whether the request may act within ``scope``: its token has it,
@@ -159,40 +160,41 @@ class TokenGrant(Grant):
     keeps only the token's digest or the user's name. ``token`` None:
     access control is off for it."""
 
-    def __init__(self, token: Optional[Principal], address: str = "") -> None:  # (nothing here reads headers)
+    def __init__(self, token: Optional[Principal], address: str = "",
+                 bucket_policy: BucketPolicy = lambda bucket: None) -> None:  # (nothing here reads headers)
         self._token = self._principal = token
         self._address = address
+        self._bucket_policy = bucket_policy
         self._mode = "all" if token is not None else "off"
         self.scopes = token.scopes if token is not None else ()
         self.form_need = None
 
+    def may(self, scope: Scope) -> bool:
+        return judged(self._token, scope, context_of(self._address), self._bucket_policy)[0]
+
     def require(self, need: Need) -> None:
-        if self._token is not None and need is not None and not self._token.allows(need.scope,
-                                                                                  context_of(self._address)):
-            raise Forbidden(lacks(self._token, need.scope))
+        if self._token is not None and need is not None:
+            allowed, why = judged(self._token, need.scope, context_of(self._address), self._bucket_policy)
+            if not allowed:
+                raise Forbidden(why)
 
     def holding(self) -> Optional[Principal]:
         return self._token
 
 
-def lacks(principal: Principal, scope: Scope) -> str:
-    """Why ``principal`` may not act within ``scope``, as a 403 says it."""
-    if isinstance(principal, User):
-        return ("no policy of the user %r allows %s (or one denies it)"
-                % (principal.name, ", ".join(sorted({asked.action for asked in asked_for(scope, principal.name, {})}))))
-    return "token %r lacks the scope %s" % (principal.name, scope)
-
-
 class Access:
     def __init__(self, tokens: TokenStore, mode: str, throttle: Records,
                  clock: Callable[[], float] = time.time, speaks: bool = True,
-                 hosts: Optional[KnownHosts] = None, users: Optional[Users] = None) -> None:
+                 hosts: Optional[KnownHosts] = None, users: Optional[Users] = None,
+                 bucket_policy: BucketPolicy = lambda bucket: None) -> None:
         """``throttle``: the records that count failed attempts; ``speaks``:
         whether this process says what is missing (one of a daemon's
         workers does); ``hosts``: the names answered under ``off``;
-        ``users``: who may sign in with a password."""
+        ``users``: who may sign in with a password; ``bucket_policy``: the
+        text of a bucket's policy, by its name (None: none)."""
         self.tokens = tokens
         self.users = users
+        self.bucket_policy = bucket_policy
         self.hosts = hosts or KnownHosts()
         self.speaks = speaks
         self.setting = mode
@@ -268,8 +270,9 @@ class Access:
             return None
         user, secret = presented(headers)
         token = self.identify(secret, address, user)
-        if not token.allows(need.scope, context_of(address)):
-            raise Forbidden(lacks(token, need.scope))
+        allowed, why = judged(token, need.scope, context_of(address), self.bucket_policy)
+        if not allowed:
+            raise Forbidden(why)
         return token
 
     def identify(self, secret: Optional[str], address: str, user: Optional[str] = None) -> Principal:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
-from ..access.gate import Principal, TokenGrant, lacks
+from ..access.gate import Principal, TokenGrant
+from ..access.judged import judged
 from ..access.scopes import Need, Scope
 from ..access.sessions import COOKIE, IDLE, LIFETIME
 from ..access.users import User
@@ -69,7 +70,7 @@ class SignedIn:
                 token, _ = self._caller(request)
             except SignIn:
                 raise Unauthorized("the console session ended: sign in again") from None
-            request.grant = TokenGrant(token)
+            request.grant = TokenGrant(token, request.client, self.app.access.bucket_policy)
             if need is not None:
                 request.grant.require(need)
             return handler(request, *args, **kwargs)
@@ -90,11 +91,13 @@ class SignedIn:
         return token, views.Who(token.name, isinstance(token, User))
 
     def _may(self, token: Optional[Principal], scope: Scope) -> bool:
-        return token is None or token.allows(scope)
+        return token is None or judged(token, scope, {}, self.app.access.bucket_policy)[0]
 
     def _require(self, token: Optional[Principal], scope: Scope) -> None:
-        if not self._may(token, scope):
-            raise Forbidden("this may not be done here: %s" % lacks(token, scope))
+        if token is not None:
+            allowed, why = judged(token, scope, {}, self.app.access.bucket_policy)
+            if not allowed:
+                raise Forbidden("this may not be done here: %s" % why)
 
     def _form_checked(self, request: Request) -> None:
         """``Forbidden`` unless the form was posted from the console's own pages."""

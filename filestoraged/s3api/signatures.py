@@ -22,7 +22,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.attempts import Attempts
-from ..access.gate import FAILURE_WINDOW, FAILURES, lacks
+from ..access.gate import FAILURE_WINDOW, FAILURES
+from ..access.judged import lacks
 from ..access.policy import Decision, Policy
 from ..access.s3keys import secret_of
 from ..access.scopes import Need, Scope, grants
