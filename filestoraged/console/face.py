@@ -44,12 +44,13 @@ from .preview import preview_of
 from .object_settings import ObjectSettings
 from .settings import Settings
 from .signed_in import SignedIn, signed_in
+from .users_admin import UsersAdmin
 from ..access.sessions import Sessions
 
 PAGE = 200  # keys and folders on one listing page
 
 
-class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
+class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens, app.users)
@@ -98,6 +99,9 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, Face):
         router.add("/console/tokens", "console", {"GET": signed_in(self.tokens), "POST": signed_in(self.new_token)},
                    {"GET": None, "POST": None})
         router.add("/console/tokens/revoke", "console", {"POST": signed_in(self.revoke)}, {"POST": None})
+        router.add("/console/users", "console",
+                   {"GET": signed_in(self.users_page), "POST": signed_in(self.users_change)},
+                   {"GET": None, "POST": None})
         router.add("/console/store", "console", {"GET": signed_in(self.store)}, {"GET": None})
         router.add("/console/access", "console", {"GET": signed_in(self.access)}, {"GET": None})
         router.add("/console/sign-in", "console", {"GET": self.sign_in_page, "POST": self.sign_in},

@@ -353,3 +353,55 @@ class UsersInTheConsoleTests(ServerCase):
         session = self.session()
         self.users.set_password("alice", PASSWORD + "?")
         self.assertEqual(self.page("/console", session).headers.get("Location"), "/console/sign-in")
+
+
+class UsersManagedInTheConsoleTests(ServerCase):
+    """An admin makes, disables, enables, keys and deletes users from the
+    console's Users page; a user who is no admin is refused it."""
+
+    config_overrides = {"auth": "writes"}
+    SAME = {"Sec-Fetch-Site": "same-origin", "Content-Type": "application/x-www-form-urlencoded"}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.app.users.create("root", PASSWORD, policies=["admin"])
+        self.app.users.create("dave", PASSWORD, policies=["readonly"])
+        self.admin = self.session("root")
+
+    def session(self, name: str) -> str:
+        import re
+        from urllib.parse import urlencode
+        reply = self.request("POST", "/console/sign-in", urlencode({"user": name, "password": PASSWORD}).encode(),
+                             self.SAME)
+        self.assertEqual(reply.status, 303, reply.body)
+        return re.match(r"fsd_console=([^;]+)", reply.headers["Set-Cookie"]).group(1)
+
+    def post(self, fields: dict, session: str = ""):
+        from urllib.parse import urlencode
+        return self.request("POST", "/console/users", urlencode(fields).encode(),
+                            dict(self.SAME, Cookie="fsd_console=" + (session or self.admin)))
+
+    def test_an_admin_manages_users(self):
+        self.assertEqual(self.post({"do": "make", "name": "erin", "password": PASSWORD, "policies": "readwrite"})
+                         .status, 303)
+        self.assertEqual(self.app.users.sign_in("erin", PASSWORD).name, "erin")
+        page = self.request("GET", "/console/users", None, {"Cookie": "fsd_console=" + self.admin})
+        self.assertIn(b"<td>erin</td>", page.body)
+        refused = self.post({"do": "make", "name": "erin", "password": PASSWORD})
+        self.assertEqual(refused.status, 409)
+        self.assertIn(b"a user named &#x27;erin&#x27; exists", refused.body)
+        self.assertEqual(self.post({"do": "disable", "name": "erin"}).status, 303)
+        self.assertIsNone(self.app.users.sign_in("erin", PASSWORD))
+        self.assertEqual(self.post({"do": "enable", "name": "erin"}).status, 303)
+        keyed = self.post({"do": "key", "name": "erin"})
+        self.assertEqual(keyed.status, 200)
+        [(key_id, _)] = self.app.users.keys("erin")
+        self.assertIn(key_id.encode(), keyed.body)
+        self.assertEqual(self.post({"do": "delete", "name": "erin"}).status, 303)
+        self.assertIsNone(self.app.users.get("erin"))
+        self.assertEqual(self.app.users.keys("erin"), [])
+
+    def test_a_user_who_is_no_admin_is_refused(self):
+        refused = self.post({"do": "make", "name": "mallory", "password": PASSWORD}, self.session("dave"))
+        self.assertEqual(refused.status, 403)
+        self.assertIsNone(self.app.users.get("mallory"))
