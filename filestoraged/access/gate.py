@@ -32,6 +32,11 @@ from .users import User, Users
 
 Principal = Union[Token, User]  # who a request proved to be
 
+
+def logged(principal: Optional[Principal]) -> Optional[str]:
+    """How the access line names who a request came from: ``token=NAME`` or ``user=NAME``."""
+    return None if principal is None else "%s=%s" % (principal.kind, principal.name)
+
 log = logging.getLogger(__name__)
 
 CHALLENGE = 'Bearer realm="filestoraged"'
@@ -137,6 +142,10 @@ class Grant:
         """Let in without a token where access control is on (a public read
         under ``writes``): bounded tighter where a request can cost much."""
         return self._mode != "off" and self._principal is None and self.holder() is None
+
+    def logged(self) -> Optional[str]:
+        """Who the request came from as the access line says it (``logged``)."""
+        return logged(self.holding())
 
     def holder(self) -> Optional[str]:
         """The name of the live token or user the request carries, None without one."""

@@ -87,7 +87,7 @@ class SignedIn:
         token = self.sessions.find(cookie(request.headers, COOKIE))
         if token is None:
             raise SignIn()
-        request.actor = token.name  # (the access line names the session's token or user)
+        request.actor = token  # (the access line names the session's token or user)
         return token, views.Who(token.name, isinstance(token, User))
 
     def _may(self, token: Optional[Principal], scope: Scope) -> bool:

@@ -28,6 +28,6 @@ class HomeFace(Face):
         session = cookie(request.headers, COOKIE)
         token = self.sessions.find(session) if session else None
         if token is not None:
-            request.actor = token.name
+            request.actor = token
         return upload_page(config.max_size, config.share_default_expiry, config.share_max_expiry,
                            token.name if token is not None else None)

@@ -357,8 +357,9 @@ def allow_user(caller: Caller, need: Need, action: str, decision: Optional[Decis
     refused before); ``Forbidden`` (AccessDenied) saying so otherwise."""
     if caller.acl_scopes and grants(caller.acl_scopes, need.scope):
         return
-    where = "arn:aws:s3:::%s%s" % (need.scope.namespace or "", "/" + need.scope.prefix
-                                   if need.scope.prefix is not None else "")
+    bucket = need.scope.namespace
+    where = "*" if bucket in (None, "*") else "arn:aws:s3:::%s%s" % (bucket, "/" + need.scope.prefix
+                                                                     if need.scope.prefix is not None else "")
     raise Forbidden("no policy of the user %r allows %s on %s" % (caller.name, action, where)).as_s3("AccessDenied")
 
 

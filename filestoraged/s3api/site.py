@@ -229,7 +229,7 @@ class S3Face:
         mode = self.mode_for(request.headers)
         caller = self.signatures.caller(request.method, request.path, request.raw_query, request.headers,
                                         mode, request.client)
-        request.actor = caller.name
+        request.actor = caller.principal
         if bucket is not None:
             bucket = _bucket(bucket)
         if key is not None:

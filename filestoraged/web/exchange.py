@@ -38,11 +38,11 @@ class Exchange:
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
             request_id = self.parsed.request_id if self.parsed is not None else None
-            token = self.parsed.acted_as() if self.parsed is not None else None
+            who = self.parsed.logged_as() if self.parsed is not None else None
             access_line('%s "%s %s" %d %d %.1fms%s%s' % (client, command, log_target(path), self.status,
                                                           self.bytes_out, duration * 1000,
                                                           " id=" + request_id if request_id else "",
-                                                          " token=" + token if token else ""))
+                                                          " " + who if who else ""))
         metrics.request(self.face, command, self.status, received, self.bytes_out, duration)
         if self.parsed is not None and self.parsed.operation is not None:
             metrics.s3_request(self.parsed.operation, self.status)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
-from ..access.gate import Grant
+from ..access.gate import Grant, logged
 from ..storage.interface import StoredObject
 from ..wire.body import RequestBody
 from ..wire.request_head import Headers
@@ -45,7 +45,7 @@ class Request:
         self.request_id: Optional[str] = None  # see ``identify``
         # The name of the token a face proved otherwise than by its secret
         # in the headers (the S3 API's signature): see ``acted_as``.
-        self.actor: Optional[str] = None
+        self.actor: Any = None  # the token or user a face proved (access.gate.Principal), else None
         # What a face took the request for, where it names operations (the
         # S3 API's: PutObject ...): counted by it in /metrics.
         self.operation: Optional[str] = None
@@ -63,9 +63,14 @@ class Request:
         return self.request_id
 
     def acted_as(self) -> Optional[str]:
-        """The name of the live token the request used (never its secret):
-        the one a face proved, else the one its headers carry; None without one."""
-        return self.actor if self.actor is not None else self.grant.holder()
+        """The name of the live token or user the request came from (never
+        a secret): the one a face proved (``actor``), else the one its
+        headers carry; None without one."""
+        return self.actor.name if self.actor is not None else self.grant.holder()
+
+    def logged_as(self) -> Optional[str]:
+        """Who the request came from as the access line says it: ``token=NAME`` or ``user=NAME``."""
+        return logged(self.actor) if self.actor is not None else self.grant.logged()
 
     @property
     def raw_query(self) -> str:

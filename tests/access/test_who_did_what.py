@@ -1,6 +1,6 @@
 """Who did what: the access line of a request that used a token names the
 token (never its secret), on every face: a bearer token on the main port,
-an S3 signature's key pair, a console session."""
+an S3 signature's key pair, a console session; a user's, the user."""
 
 from __future__ import annotations
 
@@ -53,6 +53,19 @@ class WhoDidWhatTests(BotoCase):
         line = self.line_of("GET /console", lambda: self.request("GET", "/console", headers={"Cookie": cookie}))
         self.assertTrue(line.endswith(" token=ops"), line)
         self.assertNotIn("token=", self.line_of("GET /healthz", lambda: self.request("GET", "/healthz")))
+
+    def test_a_user_is_named_as_a_user_on_every_face(self):
+        self.app.users.create("alice", "correct horse battery", policies=["readwrite"])
+        self.admin.create_bucket(Bucket="shelf")
+        basic = {"Authorization": "Basic " + base64.b64encode(b"alice:correct horse battery").decode()}
+        line = self.line_of("PUT /dav/shelf/a.txt", lambda: self.request("PUT", "/dav/shelf/a.txt", b"a", basic))
+        self.assertRegex(line, r" 201 .* user=alice$")
+        self.assertNotIn("correct horse", line)
+        from filestoraged.access.s3keys import secret_of, server_key
+        key_id = self.app.users.new_key("alice")
+        s3 = self.client(key_pair=(key_id, secret_of(server_key(self.config.s3_key_path), key_id)))
+        line = self.line_of("GET /shelf/a.txt", lambda: s3.get_object(Bucket="shelf", Key="a.txt"))
+        self.assertRegex(line, r" 200 .* user=alice$")
 
 
 class MakersTests(BotoCase):
