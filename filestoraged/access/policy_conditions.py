@@ -34,6 +34,9 @@ KEYS = ("aws:SourceIp", "aws:SecureTransport", "aws:CurrentTime", "aws:EpochTime
         "aws:PrincipalType", "aws:UserAgent", "aws:Referer", "s3:prefix", "s3:delimiter", "s3:max-keys",
         "s3:VersionId") + HEADER_KEYS
 _KEYS = {key.lower(): key for key in KEYS}
+# Keys that name an object tag after their slash (the tag's key, its case kept):
+# the tags a write gives (x-amz-tagging), and those of the version acted on.
+TAG_KEYS = ("s3:RequestObjectTag/", "s3:ExistingObjectTag/")
 
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -165,10 +168,10 @@ def conditions_of(block: object) -> Tuple[Condition, ...]:
         if not isinstance(keys, dict) or not keys:
             raise BadRequest("the condition operator %s takes an object of keys" % operator)
         for key_text, values in keys.items():
-            key = _KEYS.get(str(key_text).lower())
+            key = _KEYS.get(str(key_text).lower()) or _tag_key(str(key_text))
             if key is None:
                 raise BadRequest("the condition key %r is not supported (supported: %s)"
-                                 % (str(key_text)[:60], ", ".join(KEYS)))
+                                 % (str(key_text)[:60], ", ".join(KEYS + tuple(name + "KEY" for name in TAG_KEYS))))
             listed = values if isinstance(values, list) else [values]
             if not listed or not all(isinstance(value, (str, bool, int, float)) for value in listed):
                 raise BadRequest("the condition %s on %s takes a value or a list of values" % (operator, key))
@@ -187,3 +190,12 @@ def conditions_of(block: object) -> Tuple[Condition, ...]:
                 raise BadRequest("the condition %s on %s takes ISO 8601 times or epoch seconds" % (operator, key))
             found.append(Condition(operator, base != operator_text, key, texts))
     return tuple(found)
+
+
+def _tag_key(text: str) -> Optional[str]:
+    """``text`` as a tag's key (``s3:ExistingObjectTag/KEY``), spelled as
+    AWS does before the slash; None if it is none."""
+    for prefix in TAG_KEYS:
+        if text.lower().startswith(prefix.lower()) and len(text) > len(prefix):
+            return prefix + text[len(prefix):]
+    return None

@@ -25,7 +25,7 @@ with the condition keys ``policy_conditions`` lists.
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 from ..access.actions import S3_KNOWN
 from ..access.policy import ARN, MAX_POLICY, Asked, Decision, Policy, judge, public, read_policy
@@ -36,6 +36,7 @@ from ..errors import BadRequest, Forbidden, NotFound
 from ..web.messages import EmptyResponse, Request, Response, TextResponse
 from .answers import Element, xml_answer
 from .signatures import Caller
+from .tagging import tags_of_header
 
 # Operations on many keys whose every key a user's policies judge (a token's scopes judge the operation).
 JUDGED_PER_KEY = ("DeleteObjects",)
@@ -48,8 +49,11 @@ def policy_of(text: Optional[str], bucket: str) -> Optional[Policy]:
     return None if text is None else read_policy(text, S3_KNOWN, bucket)
 
 
-def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optional[str]) -> Asked:
-    """The request as a policy judges it (see the module docstring)."""
+def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optional[str],
+          existing_tags: Callable[[], Optional[Dict[str, str]]] = lambda: None) -> Asked:
+    """The request as a policy judges it (see the module docstring);
+    ``existing_tags``: the tags of the version acted on, asked only where
+    a policy names one (``s3:ExistingObjectTag/KEY``)."""
     now = time.time()
     context = {
         "aws:SourceIp": request.client,
@@ -65,6 +69,11 @@ def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optio
     for name in HEADER_KEYS:
         header = name[3:] if name.startswith("s3:x-amz-") else "x-amz-" + name[3:]  # (s3:object-lock-mode)
         context[name] = request.headers.get(header)
+    for name, value in (tags_of_header(request.headers) or {}).items():
+        context["s3:RequestObjectTag/" + name] = value
+    if key is not None:
+        for name, value in (existing_tags() or {}).items():
+            context["s3:ExistingObjectTag/" + name] = value
     if key is None and action in ("s3:ListBucket", "s3:ListBucketVersions"):
         context.update({"s3:prefix": request.query.get("prefix", ""), "s3:delimiter": request.query.get("delimiter"),
                         "s3:max-keys": request.query.get("max-keys")})
@@ -73,7 +82,8 @@ def asked(request: Request, caller: Caller, action: str, bucket: str, key: Optio
 
 
 def enforced(config, found: Optional[Bucket], request: Request, caller: Caller, action: str, key: Optional[str],
-             managing: bool = False, bucket: Optional[str] = None) -> Optional[Decision]:
+             managing: bool = False, bucket: Optional[str] = None,
+             existing_tags: Callable[[], Optional[Dict[str, str]]] = lambda: None) -> Optional[Decision]:
     """What the policy of ``found`` (a bucket; None: none, or the
     ``bucket`` named does not exist) and, for a user, the user's own
     policies say of ``action`` on it or its ``key``: None where no policy
@@ -86,7 +96,9 @@ def enforced(config, found: Optional[Bucket], request: Request, caller: Caller, 
     if policy is None and not own:
         return None
     name = found.name if found is not None else bucket
-    resource = asked(request, caller, action, name, key) if name is not None else _service(request, caller, action)
+    tags = existing_tags if _names_existing_tags(policy, own) else (lambda: None)
+    resource = (asked(request, caller, action, name, key, tags) if name is not None
+                else _service(request, caller, action))
     decision = judge(((policy,) if policy is not None else ()) + own, resource)
     what = "bucket policy" if not own else "user's policies%s" % (" and the bucket policy" if policy else "")
     if decision.allowed is False and not managing:
@@ -95,6 +107,11 @@ def enforced(config, found: Optional[Bucket], request: Request, caller: Caller, 
             public_access(config, found).blocks("RestrictPublicBuckets"):
         return Decision(None)  # (its Deny statements still hold: judged above)
     return decision
+
+
+def _names_existing_tags(policy: Optional[Policy], own) -> bool:
+    """Whether a statement asks of the tags of the version acted on (a read of them then)."""
+    return any("existingobjecttag/" in item.text.lower() for item in ((policy,) if policy else ()) + tuple(own))
 
 
 def _service(request: Request, caller: Caller, action: str) -> Asked:

@@ -267,7 +267,12 @@ class S3Face:
             pass  # the operation says so (or makes it)
         managing = operation.name in MANAGING and may(caller, Need(ADMIN))
         action = action_of(operation.name, request.query.get("versionId"))
-        return enforced(self.app.config, found, request, caller, action, key, managing, bucket)
+        def existing_tags() -> Optional[Dict[str, str]]:
+            try:
+                return BucketHandle.open(self.app, bucket, request).read(key, request.query.get("versionId")).tags
+            except FileStoreError:  # none there (the operation says so)
+                return None
+        return enforced(self.app.config, found, request, caller, action, key, managing, bucket, existing_tags)
 
     def answer_failure(self, error: BaseException, headers, target: str, request: Optional[Request] = None
                        ) -> Response:

@@ -155,7 +155,8 @@ class RefusedTests(unittest.TestCase):
                 "Resource": "arn:aws:s3:::examplebucket/*"}
         for change, naming in (({"Condition": {"ForAnyValue:StringLike": {"s3:prefix": "a"}}}, "ForAnyValue"),
                                ({"Condition": {"StringMatches": {"s3:prefix": "a"}}}, "StringMatches"),
-                               ({"Condition": {"StringLike": {"s3:ExistingObjectTag/a": "a"}}}, "ExistingObjectTag"),
+                               ({"Condition": {"StringLike": {"s3:ResourceTag/a": "a"}}}, "ResourceTag"),
+                               ({"Condition": {"StringLike": {"s3:ExistingObjectTag/": "a"}}}, "ExistingObjectTag/"),
                                ({"Condition": {"StringLike": {"s3:prefix": "${aws:userid}/*"}}}, "aws:userid"),
                                ({"Principal": {"Service": "cloudtrail.amazonaws.com"}}, "Service"),
                                ({"Principal": {"AWS": "arn:aws:iam::111122223333:role/r"}}, "role/r"),
@@ -181,3 +182,55 @@ class RefusedTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def identity_policy(*statements: dict) -> Policy:
+    from filestoraged.access.teams import identity_policy as read
+    return read(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+
+
+class IdentityAndResourceTests(unittest.TestCase):
+    """AWS's policy evaluation logic across an identity policy (a user's or
+    a group's) and a resource policy (the bucket's), as the IAM user guide
+    gives its examples: an Allow in either allows, a Deny in either wins,
+    neither is an implicit deny; and the store's own actions."""
+
+    USER_READS = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                  "Resource": ["arn:aws:s3:::examplebucket", "arn:aws:s3:::examplebucket/*"]}
+    BUCKET_DENIES_ALICE = {"Sid": "NoAlice", "Effect": "Deny",
+                           "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"},
+                           "Action": "s3:GetObject", "Resource": "arn:aws:s3:::examplebucket/secret/*"}
+
+    def test_the_table(self):
+        user = identity_policy(self.USER_READS)
+        bucket = bucket_policy(self.BUCKET_DENIES_ALICE, ANONYMOUS_READ)
+        for policies, request, expected in (
+                ((user,), asked("s3:GetObject", "arn:aws:s3:::examplebucket/a", "alice"), True),
+                ((user,), asked("s3:PutObject", "arn:aws:s3:::examplebucket/a", "alice"), None),
+                ((bucket, user), asked("s3:GetObject", "arn:aws:s3:::examplebucket/secret/x", "alice"), False),
+                ((bucket, user), asked("s3:GetObject", "arn:aws:s3:::examplebucket/secret/x", "bob"), True),
+                ((bucket,), asked("s3:GetObject", "arn:aws:s3:::examplebucket/a", "carol"), True),
+                ((), asked("s3:GetObject", "arn:aws:s3:::examplebucket/a", "alice"), None)):
+            with self.subTest(user=request.user, resource=request.resource, action=request.action):
+                self.assertEqual(judge(policies, request).allowed, expected)
+
+    def test_the_stores_own_actions_and_the_built_in_policies(self):
+        from filestoraged.access.teams import BUILT_IN
+        readonly, admin = identity_policy(*json.loads(BUILT_IN["readonly"])["Statement"]), \
+            identity_policy(*json.loads(BUILT_IN["admin"])["Statement"])
+        for policy, action, expected in ((readonly, "filestoraged:GetFile", True),
+                                         (readonly, "filestoraged:PutFile", None),
+                                         (readonly, "filestoraged:Admin", None),
+                                         (admin, "filestoraged:Admin", True)):
+            with self.subTest(action=action):
+                self.assertEqual(judge((policy,), asked(action, "*", "alice")).allowed, expected)
+
+    def test_conditions_on_object_tags(self):
+        policy = bucket_policy({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                "Resource": "arn:aws:s3:::examplebucket/*",
+                                "Condition": {"StringEquals": {"s3:ExistingObjectTag/security": "public"}}})
+        tagged = asked("s3:GetObject", "arn:aws:s3:::examplebucket/a", **{"s3__ExistingObjectTag/security": "public"})
+        other = asked("s3:GetObject", "arn:aws:s3:::examplebucket/a", **{"s3__ExistingObjectTag/Security": "public"})
+        self.assertTrue(judge((policy,), tagged).allowed)
+        self.assertIsNone(judge((policy,), other).allowed)  # a tag's key keeps its case
+        self.assertIsNone(judge((policy,), asked("s3:GetObject", "arn:aws:s3:::examplebucket/a")).allowed)

@@ -147,6 +147,27 @@ class BucketPolicyTests(BotoCase):
         # This server speaks plain HTTP here: every PutObject is refused, an admin's too.
         self.assertEqual(self.code_of(self.admin.put_object, Bucket="site", Key="x", Body=b"x"), "AccessDenied")
 
+    def test_conditions_on_object_tags(self):
+        """``s3:ExistingObjectTag/KEY`` (the tags of the version read) and
+        ``s3:RequestObjectTag/KEY`` (those a write gives)."""
+        self.admin.put_object_tagging(Bucket="site", Key="public/index.html",
+                                      Tagging={"TagSet": [{"Key": "security", "Value": "public"}]})
+        self.admin.put_bucket_policy(Bucket="site", Policy=policy(
+            {"Sid": "TaggedPublic", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::site/*", "Condition": {"StringEquals": {"s3:ExistingObjectTag/security":
+                                                                                  "public"}}},
+            {"Sid": "WritesTagged", "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+             "Resource": "arn:aws:s3:::site/*", "Condition": {"StringEquals": {"s3:RequestObjectTag/security":
+                                                                                  "public"}}}))
+        reader = self.client("data:other:read")  # a token whose scopes reach nothing here
+        self.assertEqual(reader.get_object(Bucket="site", Key="public/index.html")["Body"].read(),
+                         b"public/index.html")
+        self.assertEqual(self.code_of(reader.get_object, Bucket="site", Key="private/notes.txt"), "AccessDenied")
+        self.assertEqual(self.code_of(reader.put_object, Bucket="site", Key="new.txt", Body=b"n"), "AccessDenied")
+        reader.put_object(Bucket="site", Key="new.txt", Body=b"n", Tagging="security=public")
+        self.assertEqual(self.admin.get_object_tagging(Bucket="site", Key="new.txt")["TagSet"],
+                         [{"Key": "security", "Value": "public"}])
+
     def test_what_is_not_supported_is_refused_by_name_and_nothing_is_kept(self):
         for statement, naming in (
                 (dict(PUBLIC_READ, Condition={"ForAllValues:StringLike": {"s3:prefix": "a"}}), "ForAllValues"),
