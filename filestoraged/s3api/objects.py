@@ -176,7 +176,7 @@ class ObjectOperations:
                                 object_key(name))
                 if caller.by_user and not (said is not None and said.allowed):
                     allow_user(caller, Need(Scope("data", "delete", bucket, object_key(name))),
-                               action_of("DeleteObject", asked), said)
+                               action_of("DeleteObject", asked), bucket, object_key(name))
                 forgotten = found.delete(object_key(name), asked, bypass, listed_delete_conditions(item))
                 if not quiet:
                     results.append(Element("Deleted", [Element("Key", name)] + _deleted(asked, forgotten)))

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from ..access.attempts import Attempts
 from ..access.gate import FAILURE_WINDOW, FAILURES
 from ..access.judged import lacks
-from ..access.policy import Decision, Policy
+from ..access.policy import Policy
 from ..access.s3keys import secret_of
 from ..access.scopes import Need, Scope, grants
 from ..access.tokens import TokenStore
@@ -351,15 +351,14 @@ def allow(caller: Caller, need: Need, also: Optional[str] = None) -> None:
 
 
 
-def allow_user(caller: Caller, need: Need, action: str, decision: Optional[Decision]) -> None:
+def allow_user(caller: Caller, need: Need, action: str, bucket: Optional[str], key: Optional[str]) -> None:
     """Let a user's request go on only if a canned ACL lets anyone do it
-    (``caller.acl_scopes``), since no policy allowed ``action`` (a Deny was
-    refused before); ``Forbidden`` (AccessDenied) saying so otherwise."""
+    (``caller.acl_scopes``), since no policy allowed ``action`` on the
+    bucket or its key (a Deny was refused before); ``Forbidden``
+    (AccessDenied) saying so otherwise."""
     if caller.acl_scopes and grants(caller.acl_scopes, need.scope):
         return
-    bucket = need.scope.namespace
-    where = "*" if bucket in (None, "*") else "arn:aws:s3:::%s%s" % (bucket, "/" + need.scope.prefix
-                                                                     if need.scope.prefix is not None else "")
+    where = "*" if bucket is None else "arn:aws:s3:::%s%s" % (bucket, "/" + key if key is not None else "")
     raise Forbidden("no policy of the user %r allows %s on %s" % (caller.name, action, where)).as_s3("AccessDenied")
 
 

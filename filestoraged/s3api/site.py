@@ -243,7 +243,7 @@ class S3Face:
             if operation.acl is not None:
                 caller = widened(self.app, caller, operation.acl, bucket, key, query.get("versionId"), request)
             if caller.by_user:
-                allow_user(caller, need, action_of(operation.name, query.get("versionId")), decision)
+                allow_user(caller, need, action_of(operation.name, query.get("versionId")), bucket, key)
             else:
                 allow(caller, need, decision.why("bucket policy") if decision is not None else None)
         refuse_unmet(operation.name, request.headers)
