@@ -405,3 +405,40 @@ class UsersManagedInTheConsoleTests(ServerCase):
         refused = self.post({"do": "make", "name": "mallory", "password": PASSWORD}, self.session("dave"))
         self.assertEqual(refused.status, 403)
         self.assertIsNone(self.app.users.get("mallory"))
+
+
+class AcrossWorkersTests(unittest.TestCase):
+    """A daemon with worker processes: a user disabled, or taken out of
+    the group that let them in, by the command line is refused at once by
+    every worker (what each keeps of a user is copied until the change)."""
+
+    def test_the_change_holds_on_every_worker_at_once(self):
+        from ..support import Daemon, daemon_workers, wait_until
+        data_dir = tempfile.mkdtemp(prefix="fsd-users-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        for words, stdin in ((("group", "create", "staff"), ""), (("group", "attach", "staff", "readwrite"), ""),
+                             (("user", "create", "alice", "--group", "staff"), PASSWORD + "\n")):
+            self.assertEqual(cli(data_dir, *words, stdin=stdin).returncode, 0)
+        daemon = Daemon(data_dir, "--workers", "2", "--auth", "all").start()
+        self.addCleanup(daemon.stop)
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        import http.client
+
+        def statuses(path: str) -> set:
+            """What 8 fresh connections (spread over the workers) answer."""
+            found = set()
+            for _ in range(8):
+                conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+                try:
+                    conn.request("POST", path, b"by alice", basic("alice", PASSWORD))
+                    found.add(conn.getresponse().status)
+                finally:
+                    conn.close()
+            return found
+        self.assertEqual(statuses("/files"), {200})
+        self.assertEqual(cli(data_dir, "user", "leave", "alice", "staff").returncode, 0)
+        self.assertEqual(statuses("/files"), {403})
+        self.assertEqual(cli(data_dir, "user", "join", "alice", "staff").returncode, 0)
+        self.assertEqual(statuses("/files"), {200})
+        self.assertEqual(cli(data_dir, "user", "disable", "alice").returncode, 0)
+        self.assertEqual(statuses("/files"), {401})
