@@ -166,7 +166,7 @@ class MissingTokenWarningTests(unittest.TestCase):
                 sock.recv(4096)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
-        self.assertEqual(stderr.count("no token exists"), 1, stderr)  # was: once per worker
+        self.assertEqual(stderr.count("no token or user exists"), 1, stderr)  # was: once per worker
 
 
 class UnreachableStoreTests(unittest.TestCase):
