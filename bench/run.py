@@ -1,6 +1,6 @@
 """Benchmarks, run by hand:
 ``python -m bench.run [--runs N]
-[--only disk|percore|memcached|s3|s3api|putcpu|lfs|kv|scale|console|costs|s5cmd|workers|restic|webdav|records]
+[--only disk|percore|memcached|s3|s3api|s3get|putcpu|lfs|kv|scale|console|costs|s5cmd|workers|restic|webdav|records]
 [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
@@ -240,7 +240,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
                                            "scale", "console", "costs", "s5cmd", "workers", "restic", "webdav",
-                                           "records"],
+                                           "records", "s3get"],
                         help="run one group only (scale, console and restic run only when asked: the first "
                         "two fill a store of --objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
@@ -273,6 +273,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import s3api_bench  # needs boto3: run with .venv/bin/python
 
             s3api_bench.run(work, args.runs, report)
+        if args.only in (None, "s3get"):
+            from . import s3_get_bench
+
+            s3_get_bench.run(work, args.runs, report)
         if args.only in (None, "putcpu"):
             from . import put_cpu_bench  # the S3 side's key pair is made as the s3api group's
 

@@ -30,7 +30,7 @@ from ..errors import (BadRequest, FileStoreError, NotImplementedHere,
 from ..storage.names import repository
 from ..wire.conditions import Validators, judge, judge_source
 from ..wire.fields import whole_number
-from ..web.messages import EmptyResponse, ObjectResponse, Request, Response
+from ..web.messages import EmptyResponse, ObjectResponse, PreparedResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
 from ..wire.conditions import write_conditions
 from .conditions import delete_conditions, listed_delete_conditions
@@ -39,6 +39,7 @@ from .payloads import body_stream
 from .object_lock import bypass_asked, lock_fields, lock_headers
 from .policies import enforced
 from ..catalog.public_access import public_access
+from .answered import Answered, plain
 from .signatures import Caller, allow, allow_user, may
 from .tagging import copied_tags, tagging_headers, tags_of_header
 from .versions import version_header, written_header
@@ -61,6 +62,7 @@ class ObjectOperations:
         self.app = app
         self.keys = app.keys
         self.buckets = app.buckets
+        self.answered = Answered()  # small objects' answers, by key (``answered``)
 
     # -- PUT ----------------------------------------------------------------------
 
@@ -95,6 +97,11 @@ class ObjectOperations:
                              ).as_s3("InvalidRequest")
         found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, request.query.get("versionId"))
+        kept_here = plain(request)
+        if kept_here:  # (judged already: its signature, scopes and policies)
+            kept = self.answered.find(bucket, key, entry, bool(found.bucket.versioning))
+            if kept is not None:
+                return PreparedResponse(200, kept.fields, kept.body)
         span = _part_span(request, entry)
         # Checksums are of what is served: the whole object's, a part's own
         # (as S3), none for a range.
@@ -110,8 +117,10 @@ class ObjectOperations:
             if name in request.query:
                 headers[header] = header_value(request.query[name], name) or ""
         obj = self.app.backend.open(repository(bucket), entry.oid)
+        keep = (self.answered.keeper(bucket, key, entry, bool(found.bucket.versioning))
+                if kept_here and request.method == "GET" else None)
         return ObjectResponse(obj, headers, content_type=entry.content_type or DEFAULT_TYPE, immutable=False,
-                              etag=entry.etag, modified=entry.modified, span=span)
+                              etag=entry.etag, modified=entry.modified, span=span, keep=keep)
 
     def attributes(self, request: Request, caller: Caller, bucket: str, key: str) -> Response:
         """GetObjectAttributes: what ``x-amz-object-attributes`` names of

@@ -35,7 +35,8 @@ from . import tls
 from .admission import WaitingPlace
 from .deadlines import PacedReader, PacedSender
 from .exchange import Exchange, log_target
-from .messages import EmptyResponse, ObjectResponse, Request, Response, StreamResponse, error_response, whole_parts
+from .messages import (EmptyResponse, ObjectResponse, PreparedResponse, Request, Response, StreamResponse,
+                       error_response, whole_parts)
 from .streaming import serve_stream
 from .transfer import Wire, serve_object
 
@@ -166,6 +167,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.decide_close(response)
         if isinstance(response, ObjectResponse):
             self.write_object(response)
+        elif isinstance(response, PreparedResponse):
+            payload = response.body if self.command != "HEAD" else b""
+            self.send_in_turn(response.status, response.fields + response_head.fields(response.headers), payload)
+            self.exchange.bytes_out += len(payload)
         elif isinstance(response, StreamResponse):
             self.write_stream(response)
         else:

@@ -174,6 +174,21 @@ class ObjectResponse:
     modified: Optional[float] = None  # the date conditions are judged by, if not the stored object's
     span: Optional[Tuple[int, int]] = None  # (start, end) the face chose to serve (an S3 part), as a range
     documents: bool = False  # a PDF may be shown inline, sandboxed (``transfer.safe_serving``): a preview
+    # Called with the header lines, the verified bytes and the proof of a small object served whole
+    # to a GET (a face that keeps such answers: ``s3api.answered``).
+    keep: Optional[Callable[[str, bytes, Callable[[], bool]], None]] = None
+
+
+@dataclass
+class PreparedResponse:
+    """An answer whose header lines were made, and checked, for an earlier
+    request (``s3api.answered``): ``fields``, then ``headers`` of this
+    request's own (checked as every header is), then ``body`` (not for HEAD)."""
+
+    status: int
+    fields: str
+    body: bytes
+    headers: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,7 +207,7 @@ class StreamResponse:
 
 
 # What a face returns.
-Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse, StreamResponse]
+Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse, StreamResponse, PreparedResponse]
 
 
 def whole_parts(

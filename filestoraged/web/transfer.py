@@ -111,6 +111,9 @@ def serve_object(response: ObjectResponse, method: str, request_headers: Headers
             if (remember is not None and response.immutable and obj.proof is not None and plan.status == 200
                     and not response.headers and response.on_done is None):
                 remember(fields, in_memory, obj.proof)
+            if (response.keep is not None and method == "GET" and obj.proof is not None and plan.status == 200
+                    and response.on_done is None and response.before_last is None):
+                response.keep(fields, in_memory, obj.proof)
             return Served(plan.status, len(in_memory), complete)
         wire.write(head)
         try:

@@ -1,0 +1,72 @@
+"""What a small S3 GET costs against a ``/data`` GET of the same object:
+1 KiB, written once through the S3 API, read by ``wrk`` (64 keep-alive
+connections) through ``GET /BUCKET/KEY`` on the S3 port and through
+``GET /data/BUCKET/<sha256>`` on the main port, in turns; each side's
+figure is requests answered per CPU-second of the daemon's processes
+(user and system, ``/proc``), so that the machine's other load and wrk's
+own CPU count for neither.
+
+The daemon runs as shipped but for ``--s3-api`` (off by default): on
+loopback its access control is off, so both GETs are unsigned, as wrk
+sends them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import statistics
+from typing import List, Tuple
+
+from .common import Daemon, ensure_tools, free_port, session_cpu
+
+SIZE = 1024
+SECONDS = 5
+SETTINGS = "--s3-api"
+
+
+def _served(url: str, leader: int) -> Tuple[float, float]:
+    """``(requests per daemon CPU-second, requests per second)`` of wrk's GETs of ``url``."""
+    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True)  # warm-up
+    before = session_cpu(leader)
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % SECONDS, url], check=True, capture_output=True,
+                         text=True).stdout
+    spent = session_cpu(leader) - before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise SystemExit("bench: GET %s answered other than 200" % url)
+    return requests / spent, requests / SECONDS
+
+
+def run(work: str, runs: int, report) -> None:
+    ensure_tools("wrk", "curl")
+    s3_port = free_port()
+    daemon = Daemon(os.path.join(work, "s3-get"), "--s3-api", "127.0.0.1:%d" % s3_port)
+    try:
+        body = os.urandom(SIZE)
+        path = os.path.join(work, "one-kib")
+        with open(path, "wb") as handle:
+            handle.write(body)
+        s3 = "http://127.0.0.1:%d" % s3_port
+        for args in (["-X", "PUT", s3 + "/bench"], ["-T", path, s3 + "/bench/k"]):
+            subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", *args], check=True)
+        data = "%s/data/bench/%s" % (daemon.url, hashlib.sha256(body).hexdigest())
+        s3_rates: List[float] = []
+        data_rates: List[float] = []
+        per_second: List[Tuple[float, float]] = []
+        for _ in range(runs):  # in turns, so that a slow moment of the machine falls on both
+            s3_rate, s3_second = _served(s3 + "/bench/k", daemon.process.pid)
+            data_rate, data_second = _served(data, daemon.process.pid)
+            s3_rates.append(s3_rate)
+            data_rates.append(data_rate)
+            per_second.append((s3_second, data_second))
+        ours, reference = statistics.median(s3_rates), statistics.median(data_rates)
+        report.add("1 KiB S3 GET vs /data GET of the object, requests per daemon CPU-second (%s)" % SETTINGS,
+                   "%.0f" % ours, "%.0f" % reference, ours / reference, ">= 0.67x", ours / reference >= 0.67)
+        seconds = [pair[0] for pair in per_second], [pair[1] for pair in per_second]
+        report.add("  the same, requests per second (wrk on the same CPUs)", "%.0f" % statistics.median(seconds[0]),
+                   "%.0f" % statistics.median(seconds[1]), statistics.median(seconds[0]) /
+                   statistics.median(seconds[1]), "(seen)", True)
+    finally:
+        daemon.stop()
