@@ -8,6 +8,9 @@ costs the page. Every change of a key is ``Keyspace``'s.
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -126,15 +129,39 @@ class Page:
         return self.items[-1][0] if self.items else ""
 
 
+KEPT_ENTRIES = 4096  # keys whose entries a process keeps, read (``Keys.get``)
+
+
 class Keys:
     def __init__(self, records: Records) -> None:
         self.records = records
+        # Decision: a hot key's GET read and decoded its record every time
+        # (a third of a small S3 GET's own cost). Where the records tell
+        # cheaply whether anything changed since (``Records.generation``:
+        # SQLite's data_version and this process's writes), an entry read
+        # is kept under the generation seen before it was read, and given
+        # again (a copy: callers set its fields) while that is unchanged.
+        self._kept: "OrderedDict[str, Tuple[object, Optional[Entry]]]" = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, bucket: str, key: str) -> Optional[Entry]:
         """The key's current object (None: it names nothing, or its newest
         version is a delete marker)."""
-        record = self.records.get(head_name(bucket, key))
-        return None if record is None or "oid" not in record.value else Entry.of(record.value)
+        name = head_name(bucket, key)
+        generation = self.records.generation()  # before the read: a change after it shows
+        if generation is not None:
+            found = self._kept.get(name)
+            if found is not None and found[0] == generation:
+                return copy.copy(found[1])
+        record = self.records.get(name)
+        entry = None if record is None or "oid" not in record.value else Entry.of(record.value)
+        if generation is not None:
+            with self._lock:
+                self._kept[name] = (generation, entry)
+                self._kept.move_to_end(name)
+                if len(self._kept) > KEPT_ENTRIES:
+                    self._kept.popitem(last=False)
+        return copy.copy(entry)
 
     def any(self, bucket: str) -> bool:
         """Whether any key of the bucket has a version (an object or a marker)."""
