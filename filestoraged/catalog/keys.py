@@ -8,7 +8,6 @@ costs the page. Every change of a key is ``Keyspace``'s.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -51,6 +50,14 @@ class Entry:
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``; None: private)
     props: Optional[Dict[str, str]] = None  # WebDAV dead properties: Clark name to the element's XML (None: none)
     maker: Optional[str] = None  # the name of the token that wrote it (None: none, or written before it was kept)
+
+    def copied(self) -> "Entry":
+        """A shallow copy (its fields' values shared: callers set fields,
+        never change a value in place). Decision: by its ``__dict__``, a
+        third of ``copy.copy``'s cost, every hot key's GET makes one."""
+        twin = Entry.__new__(Entry)
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def record(self) -> dict:
         """The record's value. Part sizes are kept as ``[size, count, last]``
@@ -152,7 +159,7 @@ class Keys:
         if generation is not None:
             found = self._kept.get(name)
             if found is not None and found[0] == generation:
-                return copy.copy(found[1])
+                return found[1].copied() if found[1] is not None else None
         record = self.records.get(name)
         entry = None if record is None or "oid" not in record.value else Entry.of(record.value)
         if generation is not None:
@@ -161,7 +168,7 @@ class Keys:
                 self._kept.move_to_end(name)
                 if len(self._kept) > KEPT_ENTRIES:
                     self._kept.popitem(last=False)
-        return copy.copy(entry)
+        return entry.copied() if entry is not None else None
 
     def any(self, bucket: str) -> bool:
         """Whether any key of the bucket has a version (an object or a marker)."""
