@@ -77,7 +77,7 @@ class Teams:
     def policy_text(self, name: str) -> Optional[str]:
         if name in BUILT_IN:
             return BUILT_IN[name]
-        record = self.records.get(POLICIES + name)
+        record = self.records.get(POLICIES + name) if NAME.fullmatch(name) else None
         return None if record is None else record.value["document"]
 
     def policies(self) -> List[Tuple[str, bool]]:
@@ -91,7 +91,7 @@ class Teams:
             raise BadRequest("%r is a built-in policy" % name)
         if attached:
             raise Conflict("the policy %r is attached to %s: detach it first" % (name, ", ".join(attached[:5])))
-        if not self.records.delete(POLICIES + name):
+        if not NAME.fullmatch(name) or not self.records.delete(POLICIES + name):
             raise NotFound("no policy named %r" % name)
         self._changed()
 
@@ -108,7 +108,7 @@ class Teams:
         self._changed()
 
     def group(self, name: str) -> Optional[dict]:
-        record = self.records.get(GROUPS + name)
+        record = self.records.get(GROUPS + name) if NAME.fullmatch(name) else None
         return None if record is None else record.value
 
     def require_group(self, name: str) -> None:
@@ -125,7 +125,7 @@ class Teams:
         return sorted(found)
 
     def delete_group(self, name: str) -> None:
-        if not self.records.delete(GROUPS + name):
+        if not NAME.fullmatch(name) or not self.records.delete(GROUPS + name):
             raise NotFound("no group named %r" % name)
         self._changed()
 
@@ -138,6 +138,8 @@ class Teams:
                 raise NotFound("no group named %r" % group)
             have = [name for name in value["policies"] if name != policy]
             return dict(value, policies=have + [policy] if attach else have)
+        if not NAME.fullmatch(group):
+            raise NotFound("no group named %r" % group)
         self.records.update(GROUPS + group, change)
         self._changed()
 

@@ -139,8 +139,11 @@ def _policy(config, users, words: List[str]):
         if names[1] == "-":
             text = sys.stdin.read()
         else:
-            with open(names[1], encoding="utf-8") as document:
-                text = document.read()
+            try:
+                with open(names[1], encoding="utf-8") as document:
+                    text = document.read()
+            except (OSError, UnicodeError) as error:
+                raise BadRequest("the policy document %s cannot be read: %s" % (names[1], error)) from None
         teams.put_policy(names[0], text)
         print("policy %s written" % names[0])
     elif action == "list" and not names:

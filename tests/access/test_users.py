@@ -89,6 +89,11 @@ class CommandLineTests(unittest.TestCase):
             with self.subTest(words=words):
                 done = cli(self.data_dir, *words, stdin=stdin)
                 self.assertEqual((done.returncode, done.stderr.strip()), (1, said))
+        missing = cli(self.data_dir, "policy", "create", "p", "/nonexistent/policy.json")
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("filestoraged policy: the policy document /nonexistent/policy.json cannot be read",
+                      missing.stderr)
+        self.assertNotIn("Traceback", missing.stderr)
         usage = cli(self.data_dir, "user", "frobnicate")
         self.assertEqual(usage.returncode, 2)
         self.assertIn("usage: filestoraged user create NAME", usage.stderr)
