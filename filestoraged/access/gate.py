@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Callable, Mapping, Optional, Tuple, Union
 
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..records.interface import Records
@@ -70,14 +70,6 @@ def resolve_mode(setting: str, listening_host: str, trusted_proxy: str) -> Tuple
 _UNKNOWN = object()
 
 
-def context_of(address: str) -> Dict[str, str]:
-    """The condition keys a user's policy may ask of a request of the main
-    port (``access.policy_conditions``)."""
-    now = time.time()
-    return {"aws:SourceIp": address, "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-            "aws:EpochTime": str(int(now))}
-
-
 class Grant:
     """What one request may do: the scopes its token grants (none when it
     needed none), checked against its route's need when it was let in;
@@ -103,7 +95,7 @@ class Grant:
     def may(self, scope: Scope) -> bool:
         """True if who the request proved to be may act within ``scope``
         (the bucket's policy judged too: ``access.judged``)."""
-        return judged(self._principal, scope, context_of(self._address), self._access.bucket_policy)[0]
+        return judged(self._principal, scope, self._address, self._access.bucket_policy)[0]
 
     def allows(self, scope: Scope) -> bool:
         """Whether the request may act within ``scope``: its token has it,
@@ -179,11 +171,11 @@ class TokenGrant(Grant):
         self.form_need = None
 
     def may(self, scope: Scope) -> bool:
-        return judged(self._token, scope, context_of(self._address), self._bucket_policy)[0]
+        return judged(self._token, scope, self._address, self._bucket_policy)[0]
 
     def require(self, need: Need) -> None:
         if self._token is not None and need is not None:
-            allowed, why = judged(self._token, need.scope, context_of(self._address), self._bucket_policy)
+            allowed, why = judged(self._token, need.scope, self._address, self._bucket_policy)
             if not allowed:
                 raise Forbidden(why)
 
@@ -279,7 +271,7 @@ class Access:
             return None
         user, secret = presented(headers)
         token = self.identify(secret, address, user)
-        allowed, why = judged(token, need.scope, context_of(address), self.bucket_policy)
+        allowed, why = judged(token, need.scope, address, self.bucket_policy)
         if not allowed:
             raise Forbidden(why)
         return token

@@ -7,7 +7,8 @@ not; else the principal's own rights decide."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Tuple
+import time
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from .actions import S3_KNOWN, asked_for
 from .policy import Policy, judge, read_policy
@@ -25,10 +26,13 @@ def bucket_policy(text_of: BucketPolicy, wanted: Scope) -> Optional[Policy]:
     return None if text is None else read_policy(text, S3_KNOWN, wanted.namespace)
 
 
-def judged(principal, wanted: Scope, context: Mapping[str, str], text_of: BucketPolicy) -> Tuple[bool, str]:
+def judged(principal, wanted: Scope, address: str, text_of: BucketPolicy) -> Tuple[bool, str]:
     """``(allowed, why not)`` for ``principal`` (a token, a user, or None:
-    anonymous) acting within ``wanted``."""
+    anonymous) acting within ``wanted``, asked from ``address``. The
+    condition keys are made only where a policy is judged: a token's
+    scopes alone need none."""
     policy = bucket_policy(text_of, wanted)
+    context: Mapping[str, str] = context_of(address) if policy is not None or isinstance(principal, User) else {}
     if policy is not None:
         asks = asked_for(wanted, principal.name if principal is not None else None, context)
         own = principal.policies if isinstance(principal, User) else ()
@@ -41,6 +45,14 @@ def judged(principal, wanted: Scope, context: Mapping[str, str], text_of: Bucket
     if principal is None:
         return False, "a token or a user's password is needed"
     return (True, "") if principal.allows(wanted, context) else (False, lacks(principal, wanted))
+
+
+def context_of(address: str) -> Dict[str, str]:
+    """The condition keys a policy may ask of a request of the main port
+    (``access.policy_conditions``)."""
+    now = time.time()
+    return {"aws:SourceIp": address, "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "aws:EpochTime": str(int(now))}
 
 
 def lacks(principal, scope: Scope) -> str:

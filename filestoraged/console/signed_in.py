@@ -91,11 +91,11 @@ class SignedIn:
         return token, views.Who(token.name, isinstance(token, User))
 
     def _may(self, token: Optional[Principal], scope: Scope) -> bool:
-        return token is None or judged(token, scope, {}, self.app.access.bucket_policy)[0]
+        return token is None or judged(token, scope, "", self.app.access.bucket_policy)[0]
 
     def _require(self, token: Optional[Principal], scope: Scope) -> None:
         if token is not None:
-            allowed, why = judged(token, scope, {}, self.app.access.bucket_policy)
+            allowed, why = judged(token, scope, "", self.app.access.bucket_policy)
             if not allowed:
                 raise Forbidden("this may not be done here: %s" % why)
 
