@@ -398,6 +398,48 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.driver.switch_to.window(self.driver.window_handles[0])
         self.assertFalse(os.path.exists(os.path.join(self.downloads, "paper.pdf")))
 
+    def test_an_admin_makes_a_user_who_signs_in_and_sees_what_they_may_do(self):
+        """The Users page's forms, then the user's own sign-in and the page
+        of what they may do, each fitting 360 and 1280 pixels."""
+        self.app.users.teams.create_group("the-photography-team-of-the-north-office")
+        self.app.users.teams.attach_to_group("the-photography-team-of-the-north-office", "readonly")
+        self.sign_in()
+        self.driver.get(self.base + "/console/users")
+        self.wait(lambda: self.element("h1").text == "Users", "the Users page")
+        name = "margaret.hamilton-of-the-north-office@example.org"[:64]
+        self.element("#name").send_keys(name)
+        self.element("#password").send_keys("correct horse battery")
+        self.element("#groups").send_keys("the-photography-team-of-the-north-office")
+        self.element("form[action='/console/users'] button[type=submit]").click()
+        self.wait(lambda: name in self.element("table").text, "the new user listed")
+        self.assertEqual(self.app.users.get(name)["groups"], ["the-photography-team-of-the-north-office"])
+        self.driver.find_element("css selector", "button[aria-label='Disable %s']" % name).click()
+        self.wait(lambda: "(disabled)" in self.element("table").text, "the user disabled")
+        self.assertTrue(self.app.users.get(name)["disabled"])
+        self.driver.find_element("css selector", "button[aria-label='Enable %s']" % name).click()
+        self.wait(lambda: "(disabled)" not in self.element("table").text, "the user enabled")
+        for width in (360, 1280):
+            self.driver.set_window_size(width, 900)
+            self.driver.get(self.base + "/console/users")
+            with self.subTest(page="console-users", width=width):
+                self.fits(width)
+        self.driver.set_window_size(1280, 900)
+        self.element("form[action='/console/sign-out'] button").click()
+        self.wait(lambda: self.element("h1").text == "Sign in", "signed out")
+        self.element("#user").send_keys(name)
+        self.element("#password").send_keys("correct horse battery\n")
+        self.wait(lambda: self.element("h1").text == "Buckets", "signed in as the user")
+        self.assertIn("photos", self.element("ul.entries").text)
+        self.link("what you may do").click()
+        self.wait(lambda: self.element("h1").text == "What you may do", "what they may do")
+        self.assertIn("readonly", self.element("main").text)
+        for width in (360, 1280):
+            self.driver.set_window_size(width, 900)
+            self.driver.get(self.base + "/console/access")
+            with self.subTest(page="console-access", width=width):
+                self.fits(width)
+        self.assertEqual(self.driver.execute_script("return document.cookie"), "")  # the session: no script reads it
+
     def test_screenshots_at_360_and_1280_pixels_and_nothing_wider(self):
         folder = os.environ.get("FILESTORAGED_SCREENSHOTS") or tempfile.mkdtemp(prefix="fsd-console-shots-")
         if "FILESTORAGED_SCREENSHOTS" not in os.environ:
