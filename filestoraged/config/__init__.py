@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, replace
 
+from .checks import check_values, records_in_database
 from .sources import ConfigError, check_flags, check_variables, read_ini
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -276,7 +277,6 @@ class _Parser(argparse.ArgumentParser):
 # file's path, the command-line client's, and the test suite's switches.
 _OTHER_VARIABLES = ("FILESTORAGED_CONFIG", "FILESTORAGED_URL", "FILESTORAGED_TOKEN",
                     "FILESTORAGED_HANDOVER")  # the last: an upgrade in place (workers.upgrade)
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,65 +372,5 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
             config.command, "backup DEST" if config.command == "backup" else "restore BACKUP --data-dir DIR"))
     if config.repair and config.command != "fsck":
         raise ConfigError("--repair goes with fsck: filestoraged fsck --repair")
-    _check_values(config)
+    check_values(config)
     return config
-
-
-def records_in_database(records: str) -> bool:
-    """Whether ``--records`` names a PostgreSQL database."""
-    return records.startswith(("postgresql://", "postgres://"))
-
-
-def _check_values(config: Config) -> None:
-    checks = [
-        (config.backend in ("disk", "memcached", "s3"), "--backend must be disk, memcached or s3"),
-        (config.records in ("local", "s3") or records_in_database(config.records),
-         "--records must be local, s3 or postgresql://USER@HOST[:PORT]/DATABASE"),
-        (config.records != "s3" or config.backend == "s3", "--records s3 needs --backend s3 (the bucket holds them)"),
-        (not records_in_database(config.records) or config.backend == "s3",
-         "--records postgresql:// needs --backend s3 (the bytes are shared by every daemon there)"),
-        (config.backend != "s3" or (config.s3_endpoint.startswith(("http://", "https://")) and config.s3_bucket),
-         "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
-        (config.cache in ("", "memcached") and not (config.cache and config.backend == "memcached"),
-         "--cache must be memcached (in front of the disk or s3 backend), or not set"),
-        (config.backend != "s3" or config.command not in ("serve", "token", "user", "group", "policy")
-         or all(_aws_credentials()),
-         "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
-        (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
-        (config.cpu_affinity in ("auto", "off"), "--cpu-affinity must be auto or off"),
-        (config.webdav_macos_files in ("refuse", "keep"), "--webdav-macos-files must be refuse or keep"),
-        (config.log_level in _LOG_LEVELS, "--log-level must be one of " + ", ".join(_LOG_LEVELS)),
-        (0 <= config.port <= 65535, "--port must be 0-65535 (0 picks a free one), not %d" % config.port),
-        (config.max_connections >= 1, "--max-connections must be at least 1"),
-        (config.max_size >= 1, "--max-size must be at least 1 byte"),
-        (min(config.idle_timeout, config.head_timeout, config.shutdown_grace) > 0,
-         "--idle-timeout, --head-timeout and --shutdown-grace must be above 0"),
-        (config.min_body_rate > 0 and config.min_send_rate > 0, "--min-body-rate and --min-send-rate must be above 0"),
-        (config.max_client_connections >= 0, "--max-client-connections must be 0 (no cap) or more"),
-        (config.share_lease >= 3, "--share-lease must be at least 3 seconds"),
-        (1 <= config.share_default_expiry <= config.share_max_expiry,
-         "--share-default-expiry (%d) must be from 1 to --share-max-expiry (%d)"
-         % (config.share_default_expiry, config.share_max_expiry)),
-        (not config.oidc_issuer or (config.oidc_client_id and config.oidc_client_secret),
-         "--oidc-issuer needs --oidc-client-id and --oidc-client-secret"),
-        (not config.oidc_issuer or _oidc_issuer_ok(config.oidc_issuer),
-         "--oidc-issuer must be https://HOST[/PATH] (http:// only on a loopback address)"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-
-
-def _oidc_issuer_ok(issuer: str) -> bool:
-    from ..errors import BadRequest
-    from ..wire.oidc import check_issuer
-
-    try:
-        check_issuer(issuer)
-    except BadRequest:
-        return False
-    return True
-
-
-def _aws_credentials() -> Tuple[str, str]:
-    return os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ..config import records_in_database
+from ..config.checks import records_in_database
 from .base import Deployment
 
 

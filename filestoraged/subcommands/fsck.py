@@ -117,7 +117,7 @@ def run_s3_fsck(config) -> int:
     from dataclasses import replace
 
     from ..app import make_backend
-    from ..config import records_in_database
+    from ..config.checks import records_in_database
     from ..deployment import deployment_for
 
     client = configured(config)
