@@ -109,11 +109,7 @@ class Users:
         of their own here; the policies of ``groups``, this store's groups
         the provider named, apply."""
         def read() -> User:
-            names: List[str] = []
-            for group in groups:
-                found = self.teams.group(group)
-                names += found["policies"] if found is not None else []
-            return User(name, since, tuple(groups), self.teams.read(names), federated=True)
+            return User(name, since, tuple(groups), self._policies((), groups), federated=True)
         return self._copies.get("f:%s:%s:%s" % (name, since, ",".join(groups)), read)  # type: ignore[return-value]
 
     def by_s3_key(self, key_id: str) -> Optional[User]:
@@ -145,15 +141,20 @@ class Users:
             if record is None or record.value.get("disabled"):
                 return None
             value = record.value
-            names = list(value.get("policies", ()))
-            for group in value.get("groups", ()):
-                found = self.teams.group(group)
-                names += found["policies"] if found is not None else []
-            user = User(name, value["created_at"], tuple(value.get("groups", ())), self.teams.read(names))
+            groups = tuple(value.get("groups", ()))
+            user = User(name, value["created_at"], groups, self._policies(value.get("policies", ()), groups))
             return value["password"], user
         if not named_ok(name):
             return None
         return self._copies.get("u:" + name, read)  # type: ignore[return-value]
+
+    def _policies(self, own: Iterable[str], groups: Iterable[str]) -> Tuple[Policy, ...]:
+        """The policies named ``own`` and those of each of ``groups``, read."""
+        names = list(own)
+        for group in groups:
+            found = self.teams.group(group)
+            names += found["policies"] if found is not None else []
+        return self.teams.read(names)
 
     # Managing them
     def create(self, name: str, password: str, groups: List[str] = (), policies: List[str] = ()) -> None:
