@@ -193,6 +193,40 @@ class OneDaemonTests(Checks, BotoCase):
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
                          "COMPLIANCE")
 
+    def test_a_copy_from_another_bucket_takes_the_settings_at_its_commit(self):
+        """A copy from another bucket stores the bytes again, in one pass: it
+        is held there, after it looked both buckets up."""
+        self.admin.create_bucket(Bucket="elsewhere")
+        self.admin.put_object(Bucket="elsewhere", Key="source", Body=payload(70_000, 7))
+        writer = self.client(key_pair=self.key_pair("data:box:read", "data:box:write", "data:elsewhere:read"))
+        arrived, go = threading.Event(), threading.Event()
+        opened = self.app.backend.open
+        held: List[bool] = []
+
+        def holding(*args, **kwargs):
+            if not held:
+                held.append(True)
+                arrived.set()
+                go.wait(30)
+            return opened(*args, **kwargs)
+
+        answers: List[dict] = []
+        with mock.patch.object(self.app.backend, "open", side_effect=holding), Threads() as threads:
+            threads.start(lambda: answers.append(writer.copy_object(Bucket="box", Key="k",
+                                                                    CopySource="elsewhere/source")))
+            self.assertTrue(arrived.wait(30))
+            try:
+                locked = lock_and_write(self.admin, "box", "k")
+            finally:
+                go.set()
+        self.assertKept(self.admin, "box", "k", locked)
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), payload(70_000, 7))
+        written = answers[0].get("VersionId")
+        self.assertNotIn(written, (None, "null", locked))
+        self.assertEqual([version for version, _ in self.versions_of(self.admin, "box", "k")], [written, locked])
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
+                         "COMPLIANCE")
+
     def assert_a_slow_main_port_write_keeps_the_lock(self, method: str, path: str, key: str, status: int,
                                                      seed: int) -> str:
         """A write to the main port (its token as HTTP Basic), sent in two
