@@ -19,16 +19,27 @@ Only plain requests: no query (no version id, part number or response
 override), no Range, condition, checksum mode or ``Origin`` (a browser's
 request carries the bucket's CORS headers), never for HEAD's kept answer
 but from a GET's. Each worker keeps its own, bounded in bytes.
+
+Settled answers: a request that carries no credentials (no
+``Authorization``, no ``x-amz-*`` header) is judged by nothing but the
+records (the bucket, its ACL, its policy, the key's entry and ACL) and the
+access mode, unless a policy judged it (a policy's conditions read the
+request: its address, its time). Where none did, its answer is kept with
+the records' generation read before it was judged (``Records.generation``:
+any change by any process shows) and the mode; the next such request,
+where the generation and the mode are the same and the stored object is
+unchanged, is answered from it before it is judged again: the judgment
+would be the one it was, on the same records.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Optional
+from dataclasses import dataclass, replace
+from typing import Callable, Optional, Tuple
 
 from ..base.lru import BoundedCache
 from ..catalog.keys import Entry
-from ..web.messages import Request
+from ..web.messages import PreparedResponse, Request
 
 MAX_BYTES = 16 * 1024 * 1024  # a worker's kept answers, bytes and header lines
 _NOT_PLAIN = frozenset(("range", "if-range", "if-none-match", "if-match", "if-modified-since", "if-unmodified-since",
@@ -43,6 +54,13 @@ class Kept:
     fields: str  # the header lines after Date, each ending in CRLF
     body: bytes
     still_current: Callable[[], bool]
+    settled: Optional[Tuple[object, str]] = None  # (records' generation, mode) it was judged at alone
+
+
+def settles(request: Request) -> bool:
+    """Whether ``request`` (a plain GET or HEAD) is judged by the records and
+    the mode alone: it carries no credentials and no ``x-amz-*`` header."""
+    return "Authorization" not in request.headers and not request.headers.starting("x-amz-")
 
 
 def plain(request: Request) -> bool:
@@ -65,13 +83,30 @@ class Answered:
             return None
         return kept
 
-    def keeper(self, bucket: str, key: str, entry: Entry, versioned: bool) -> Callable[[str, bytes, Callable], None]:
+    def settled(self, bucket: str, key: str, judged_at: Tuple[object, str]) -> Optional[Kept]:
+        """The kept answer for ``key`` if it was settled at ``judged_at``
+        (the records' generation now, the mode) and its object is unchanged."""
+        kept = self._kept.get(_name(bucket, key))
+        if kept is None or kept.settled != judged_at or not kept.still_current():
+            return None
+        return kept
+
+    def settle(self, bucket: str, key: str, served: PreparedResponse, judged_at: Tuple[object, str]) -> None:
+        """The kept answer ``served`` (found by ``find``, judged again) settled at ``judged_at``."""
+        name = _name(bucket, key)
+        kept = self._kept.get(name)
+        if kept is not None and kept.body is served.body and kept.settled != judged_at:
+            self._kept.put(name, replace(kept, settled=judged_at), len(kept.body) + len(kept.fields))
+
+    def keeper(self, bucket: str, key: str, entry: Entry, versioned: bool) -> Callable[..., None]:
         """What the transfer calls with the header lines, verified bytes and
-        proof of a small object it served whole."""
-        def keep(fields: str, body: bytes, still_current: Callable[[], bool]) -> None:
+        proof of a small object it served whole (``settled``: see the module
+        docstring)."""
+        def keep(fields: str, body: bytes, still_current: Callable[[], bool],
+                 settled: Optional[Tuple[object, str]] = None) -> None:
             lines = "".join(line for line in fields.splitlines(keepends=True)
                             if not line.lower().startswith(_PER_REQUEST))
-            self._kept.put(_name(bucket, key), Kept(entry, versioned, lines, body, still_current),
+            self._kept.put(_name(bucket, key), Kept(entry, versioned, lines, body, still_current, settled),
                            len(body) + len(lines))
         return keep
 

@@ -25,11 +25,12 @@ from ..catalog.handle import BucketHandle
 from ..errors import BadRequest, FileStoreError, NotFound, NotImplementedHere, WrongPort
 from ..storage.names import repository
 from ..web import wrong_port
-from ..web.messages import Request, Response, error_response
+from ..web.messages import ObjectResponse, PreparedResponse, Request, Response, error_response
 from ..web.router import Router
 from ..web.site import Site
 from . import answers
 from .acls import BUCKET_READ, BUCKET_WRITE, OBJECT_READ, widened
+from .answered import plain, settles
 from .buckets import BucketOperations
 from .cors import CorsOperations
 from .lifecycle import LifecycleOperations
@@ -47,6 +48,8 @@ from .unkept import refuse_unmet
 log = logging.getLogger(__name__)
 
 METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS")
+# The operations a kept answer may settle before they are judged again (``answered``).
+_SETTLING = frozenset(("GetObject", "HeadObject"))
 # Query parameters that name a part of a bucket or an object other than its
 # content: a request that names one this server does not serve is 501, never
 # taken for a plain GET or PUT of the object.
@@ -107,6 +110,7 @@ class S3Face:
         tagging, forms, policies = TaggingOperations(app), FormOperations(app, self.signatures), PolicyOperations(app)
         blocks = PublicAccessOperations(app)
         self.cors = cors = CorsOperations(app)
+        self.answered = objects.answered
         self.table: List[Operation] = [
             Operation("service", "GET", None, None, "ListBuckets", "admin", buckets.list_buckets),
             Operation("bucket", "GET", "location", None, "GetBucketLocation", "read", buckets.location),
@@ -227,13 +231,23 @@ class S3Face:
                                         ", ".join(sorted(query)) or "nothing else"))
         request.operation = operation.name
         mode = self.mode_for(request.headers)
-        caller = self.signatures.caller(request.method, request.path, request.raw_query, request.headers,
-                                        mode, request.client)
-        request.actor = caller.principal
         if bucket is not None:
             bucket = _bucket(bucket)
         if key is not None:
             key = object_key(_decoded(key))
+        judged_at = None
+        if operation.name in _SETTLING and plain(request) and settles(request):
+            generation = self.app.records.generation()  # before anything is judged: a change after it shows
+            if generation is not None:
+                judged_at = (generation, mode)
+                kept = self.answered.settled(bucket, key, judged_at)
+                if kept is not None:
+                    response: Response = PreparedResponse(200, kept.fields, kept.body)
+                    response.headers["x-amz-request-id"] = request_id
+                    return response
+        caller = self.signatures.caller(request.method, request.path, request.raw_query, request.headers,
+                                        mode, request.client)
+        request.actor = caller.principal
         need = operation.need(bucket, key)
         decision = self._policy(request, caller, operation, bucket, key)
         allowed = decision is not None and decision.allowed
@@ -249,6 +263,12 @@ class S3Face:
         refuse_unmet(operation.name, request.headers)
         response = operation.handler(request, caller, bucket, key)
         response.headers["x-amz-request-id"] = request_id
+        if judged_at is not None and decision is None:  # judged by the records and the mode alone (``answered``)
+            if isinstance(response, ObjectResponse) and response.keep is not None:
+                keep = response.keep
+                response.keep = lambda fields, body, still_current: keep(fields, body, still_current, judged_at)
+            elif isinstance(response, PreparedResponse):
+                self.answered.settle(bucket, key, response, judged_at)
         if bucket is not None and "Origin" in request.headers:  # a browser's: the bucket's CORS rules say
             response.headers.update(self.cors.answer_headers(request.headers, request.method,
                                                              self.app.buckets.get(bucket)))

@@ -2,9 +2,13 @@
 a hot key is answered from them, judged as every request is, and never
 once the key changed: a new body by S3 or WebDAV, new tags, a delete,
 versioning turned on; each answer has its own request id; a request that
-is not plain (a range, a condition, a version id) takes the full path."""
+is not plain (a range, a condition, a version id) takes the full path; a
+request with no credentials is answered before it is judged again, while
+the records are as they were when it was judged."""
 
 from __future__ import annotations
+
+import json
 
 from ..s3api_support import BotoCase
 
@@ -55,3 +59,48 @@ class KeptAnswerTests(BotoCase):
         reader = self.key_pair("data:other:read")
         self.assertEqual(self.s3("GET", "/hot/k", key_pair=reader).status, 403)
         self.assertEqual(self.s3("GET", "/hot/k").status, 403)  # unsigned, under --auth all
+
+
+class SettledAnswerTests(BotoCase):
+    """A request with no credentials, judged by the records and the mode
+    alone, is answered from the kept answer before it is judged again, but
+    only while nothing in the records changed: an ACL taken back, a policy
+    put, is the next request's refusal. A request a policy judged (its
+    conditions read the request) is judged every time."""
+
+    config_overrides = dict(BotoCase.config_overrides, s3_public_acls=True)
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin.create_bucket(Bucket="open")
+        self.admin.put_object(Bucket="open", Key="k", Body=b"for anyone", ACL="public-read")
+
+    def anyone(self, headers=None):
+        return self.s3("GET", "/open/k", headers=headers)
+
+    def test_a_read_after_the_acl_is_taken_back_is_refused(self):
+        first, second = self.anyone(), self.anyone()
+        self.assertEqual((first.status, first.body, second.status, second.body),
+                         (200, b"for anyone", 200, b"for anyone"))
+        self.assertNotEqual(first.headers["x-amz-request-id"], second.headers["x-amz-request-id"])
+        head = self.s3("HEAD", "/open/k")
+        self.assertEqual((head.status, head.body, head.headers["Content-Length"]), (200, b"", "10"))
+        self.admin.put_object_acl(Bucket="open", Key="k", ACL="private")
+        self.assertEqual(self.anyone().status, 403)
+        self.assertEqual(self.s3("HEAD", "/open/k").status, 403)
+
+    def test_a_policy_that_denies_refuses_the_next_read(self):
+        self.anyone()
+        self.assertEqual(self.anyone().status, 200)
+        self.admin.put_bucket_policy(Bucket="open", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::open/*"}]}))
+        self.assertEqual(self.anyone().status, 403)
+
+    def test_a_request_a_policy_judged_is_judged_every_time(self):
+        self.admin.put_object_acl(Bucket="open", Key="k", ACL="private")
+        self.admin.put_bucket_policy(Bucket="open", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::open/*",
+            "Condition": {"StringEquals": {"aws:UserAgent": "kiosk"}}}]}))
+        for _ in range(2):
+            self.assertEqual(self.anyone({"User-Agent": "kiosk"}).status, 200)
+        self.assertEqual(self.anyone({"User-Agent": "someone else"}).status, 403)

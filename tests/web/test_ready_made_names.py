@@ -52,15 +52,19 @@ class NamedReadsAfterChangeTests(unittest.TestCase):
 
     def setUp(self) -> None:
         self.connections: List[http.client.HTTPConnection] = []
-        for _ in range(CONNECTIONS):
-            connection = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
-            self.addCleanup(connection.close)
-            self.connections.append(connection)
+        self.s3_connections: List[http.client.HTTPConnection] = []
+        for port, kept in ((self.daemon.port, self.connections), (self.s3_port, self.s3_connections)):
+            for _ in range(CONNECTIONS):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                self.addCleanup(connection.close)
+                kept.append(connection)
 
     def read_everywhere(self, path: str) -> List[Tuple[int, bytes]]:
-        """``path`` read on every keep-alive connection: ``(status, body)`` each."""
+        """``path`` read on every keep-alive connection (of the S3 port for a
+        path that is no main port's): ``(status, body)`` each."""
         seen = []
-        for connection in self.connections:
+        main = path.startswith(("/dav/", "/restic/", "/console/", "/file/", "/data/", "/files/"))
+        for connection in self.connections if main else self.s3_connections:
             connection.request("GET", path)
             answer = connection.getresponse()
             seen.append((answer.status, answer.read()))
@@ -115,6 +119,15 @@ class NamedReadsAfterChangeTests(unittest.TestCase):
         self.assertEqual(self.call(self.s3_port, "PUT", "/names/through-s3", FIRST)[0], 200)
         self.assert_change_seen("/dav/names/through-s3", FIRST, lambda: self.assertEqual(
             self.call(self.s3_port, "PUT", "/names/through-s3", SECOND)[0], 200), SECOND)
+
+    def test_s3_key_read_without_credentials_is_new_once_another_worker_changed_it(self):
+        """A read with no credentials is answered before it is judged again
+        (``s3api.answered``) only while no process changed the records."""
+        self.assertEqual(self.call(self.s3_port, "PUT", "/names/anyone", FIRST)[0], 200)
+        self.assert_change_seen("/names/anyone", FIRST, lambda: self.assertEqual(self.dav("PUT", "anyone", SECOND),
+                                                                                 204), SECOND)
+        self.assert_change_seen("/names/anyone", SECOND, lambda: self.assertEqual(self.dav("DELETE", "anyone"), 204),
+                                None)
 
     def test_a_key_a_resumable_upload_replaced(self):
         self.assertEqual(self.dav("PUT", "by-tus", FIRST), 201)
