@@ -20,16 +20,18 @@ override), no Range, condition, checksum mode or ``Origin`` (a browser's
 request carries the bucket's CORS headers), never for HEAD's kept answer
 but from a GET's. Each worker keeps its own, bounded in bytes.
 
-Settled answers: a request that carries no credentials (no
-``Authorization``, no ``x-amz-*`` header) is judged by nothing but the
-records (the bucket, its ACL, its policy, the key's entry and ACL) and the
-access mode, unless a policy judged it (a policy's conditions read the
-request: its address, its time). Where none did, its answer is kept with
-the records' generation read before it was judged (``Records.generation``:
-any change by any process shows) and the mode; the next such request,
-where the generation and the mode are the same and the stored object is
-unchanged, is answered from it before it is judged again: the judgment
-would be the one it was, on the same records.
+Settled answers: a request with no credentials, or signed by a token's
+key (its signature checked on every request), that asks nothing with an
+``x-amz-*`` header but its signature's date and payload, is judged by
+nothing but the records (the token and its scopes, the bucket, its ACL and
+policy, the key's entry and ACL) and the access mode, unless a policy
+judged it (a policy's conditions read the request: its address, its time;
+a user's requests are all judged by policies). Where none did, its answer
+is kept with the records' generation read before it was judged
+(``Records.generation``: any change by any process shows), the mode and
+the access key; the next such request, where all three are the same and
+the stored object is unchanged, is answered from it without being judged
+again: the judgment would be the one it was, on the same records.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from ..web.messages import PreparedResponse, Request
 MAX_BYTES = 16 * 1024 * 1024  # a worker's kept answers, bytes and header lines
 _NOT_PLAIN = frozenset(("range", "if-range", "if-none-match", "if-match", "if-modified-since", "if-unmodified-since",
                         "x-amz-checksum-mode", "origin", "x-amz-server-side-encryption-customer-algorithm"))
-_PER_REQUEST = ("x-amz-request-id:",)  # header lines a kept answer never holds: each request's own
+_PER_REQUEST = ("x-amz-request-id:",)
+_SIGNATURES = frozenset(("x-amz-date", "x-amz-content-sha256"))  # what a signed GET carries of its signature
+JudgedAt = Tuple[object, str, Optional[str]]  # header lines a kept answer never holds: each request's own
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,16 @@ class Kept:
     fields: str  # the header lines after Date, each ending in CRLF
     body: bytes
     still_current: Callable[[], bool]
-    settled: Optional[Tuple[object, str]] = None  # (records' generation, mode) it was judged at alone
+    settled: Optional[JudgedAt] = None  # (records' generation, mode, access key) it was judged at alone
 
 
 def settles(request: Request) -> bool:
-    """Whether ``request`` (a plain GET or HEAD) is judged by the records and
-    the mode alone: it carries no credentials and no ``x-amz-*`` header."""
-    return "Authorization" not in request.headers and not request.headers.starting("x-amz-")
+    """Whether ``request`` (a plain GET or HEAD) may be settled: no
+    credentials, or a SigV4 ``Authorization``, and no ``x-amz-*`` header
+    but its signature's."""
+    if not request.headers.get("Authorization", "AWS4-HMAC-SHA256").startswith("AWS4-HMAC-SHA256"):
+        return False
+    return all(name in _SIGNATURES for name in request.headers.starting("x-amz-"))
 
 
 def plain(request: Request) -> bool:
@@ -83,7 +90,7 @@ class Answered:
             return None
         return kept
 
-    def settled(self, bucket: str, key: str, judged_at: Tuple[object, str]) -> Optional[Kept]:
+    def settled(self, bucket: str, key: str, judged_at: JudgedAt) -> Optional[Kept]:
         """The kept answer for ``key`` if it was settled at ``judged_at``
         (the records' generation now, the mode) and its object is unchanged."""
         kept = self._kept.get(_name(bucket, key))
@@ -91,7 +98,7 @@ class Answered:
             return None
         return kept
 
-    def settle(self, bucket: str, key: str, served: PreparedResponse, judged_at: Tuple[object, str]) -> None:
+    def settle(self, bucket: str, key: str, served: PreparedResponse, judged_at: JudgedAt) -> None:
         """The kept answer ``served`` (found by ``find``, judged again) settled at ``judged_at``."""
         name = _name(bucket, key)
         kept = self._kept.get(name)
@@ -103,7 +110,7 @@ class Answered:
         proof of a small object it served whole (``settled``: see the module
         docstring)."""
         def keep(fields: str, body: bytes, still_current: Callable[[], bool],
-                 settled: Optional[Tuple[object, str]] = None) -> None:
+                 settled: Optional[JudgedAt] = None) -> None:
             lines = "".join(line for line in fields.splitlines(keepends=True)
                             if not line.lower().startswith(_PER_REQUEST))
             self._kept.put(_name(bucket, key), Kept(entry, versioned, lines, body, still_current, settled),

@@ -235,19 +235,22 @@ class S3Face:
             bucket = _bucket(bucket)
         if key is not None:
             key = object_key(_decoded(key))
-        judged_at = None
+        judged_at = generation = None
         if operation.name in _SETTLING and plain(request) and settles(request):
             generation = self.app.records.generation()  # before anything is judged: a change after it shows
-            if generation is not None:
-                judged_at = (generation, mode)
+            if generation is not None and "Authorization" not in request.headers:
+                judged_at = (generation, mode, None)
                 kept = self.answered.settled(bucket, key, judged_at)
                 if kept is not None:
-                    response: Response = PreparedResponse(200, kept.fields, kept.body)
-                    response.headers["x-amz-request-id"] = request_id
-                    return response
+                    return _settled_answer(kept, request_id)
         caller = self.signatures.caller(request.method, request.path, request.raw_query, request.headers,
                                         mode, request.client)
         request.actor = caller.principal
+        if generation is not None and judged_at is None and caller.claim is not None and not caller.by_user:
+            judged_at = (generation, mode, caller.claim.access_key)  # its signature proved just now
+            kept = self.answered.settled(bucket, key, judged_at)
+            if kept is not None:
+                return _settled_answer(kept, request_id)
         need = operation.need(bucket, key)
         decision = self._policy(request, caller, operation, bucket, key)
         allowed = decision is not None and decision.allowed
@@ -314,6 +317,12 @@ class S3Face:
         except FileStoreError:
             return {}
         return self.cors.answer_headers(request.headers, request.method, found)
+
+
+def _settled_answer(kept, request_id: str) -> Response:
+    response = PreparedResponse(200, kept.fields, kept.body)
+    response.headers["x-amz-request-id"] = request_id
+    return response
 
 
 def _bucket(text: str) -> str:

@@ -61,6 +61,20 @@ class KeptAnswerTests(BotoCase):
         self.assertEqual(self.s3("GET", "/hot/k").status, 403)  # unsigned, under --auth all
 
 
+    def test_a_signed_read_is_settled_for_its_own_key_only(self):
+        reader = self.key_pair("data:hot:read", name="reader")
+        stranger = self.key_pair("data:other:read", name="stranger")  # (made first: no change after the reads)
+        for _ in range(3):
+            self.assertEqual(self.get().body, b"first")
+            self.assertEqual(self.s3("GET", "/hot/k", key_pair=reader).body, b"first")
+        self.assertEqual(self.s3("GET", "/hot/k", key_pair=stranger).status, 403)
+        self.assertEqual(self.s3("GET", "/hot/k", key_pair=(reader[0], "x" * 40)).status, 403)  # signature checked
+        self.assertEqual(self.s3("GET", "/hot/k").status, 403)  # unsigned, under --auth all
+        self.app.tokens.revoke("reader")
+        self.assertEqual(self.s3("GET", "/hot/k", key_pair=reader).status, 403)
+        self.assertEqual(self.get().body, b"first")
+
+
 class SettledAnswerTests(BotoCase):
     """A request with no credentials, judged by the records and the mode
     alone, is answered from the kept answer before it is judged again, but
