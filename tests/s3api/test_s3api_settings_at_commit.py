@@ -161,12 +161,13 @@ class OneDaemonTests(Checks, BotoCase):
         self.assertKept(self.admin, "box", "k", locked)
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), payload(30_000, 3))
 
-    def test_a_copy_keeps_the_version_locked_while_it_was_made(self):
-        """A copy has no body to send slowly: it is held where it makes the
-        new key name the bytes (after it looked its bucket up)."""
-        self.admin.put_object(Bucket="box", Key="source", Body=b"copied bytes")
+    def assert_a_held_copy_keeps_the_lock(self, writer, source: str, held_at: str, body: bytes) -> None:
+        """A copy from ``source`` held at the backend's ``held_at`` (its first
+        call) while the admin locks and writes ``k``: the locked version
+        kept, and the copy a version of its own with the default retention
+        as it stood at the commit."""
         arrived, go = threading.Event(), threading.Event()
-        stat = self.app.backend.stat
+        through = getattr(self.app.backend, held_at)
         held: List[bool] = []
 
         def holding(*args, **kwargs):
@@ -174,24 +175,29 @@ class OneDaemonTests(Checks, BotoCase):
                 held.append(True)
                 arrived.set()
                 go.wait(30)
-            return stat(*args, **kwargs)
+            return through(*args, **kwargs)
 
-        writer = self.client(key_pair=self.writer)
         answers: List[dict] = []
-        with mock.patch.object(self.app.backend, "stat", side_effect=holding), Threads() as threads:
-            threads.start(lambda: answers.append(writer.copy_object(Bucket="box", Key="k", CopySource="box/source")))
+        with mock.patch.object(self.app.backend, held_at, side_effect=holding), Threads() as threads:
+            threads.start(lambda: answers.append(writer.copy_object(Bucket="box", Key="k", CopySource=source)))
             self.assertTrue(arrived.wait(30))
             try:
                 locked = lock_and_write(self.admin, "box", "k")
             finally:
                 go.set()
         self.assertKept(self.admin, "box", "k", locked)
-        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), b"copied bytes")
-        written = answers[0].get("VersionId")  # a version of its own, with the default retention at the commit
+        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), body)
+        written = answers[0].get("VersionId")
         self.assertNotIn(written, (None, "null", locked))
         self.assertEqual([version for version, _ in self.versions_of(self.admin, "box", "k")], [written, locked])
         self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
                          "COMPLIANCE")
+
+    def test_a_copy_keeps_the_version_locked_while_it_was_made(self):
+        """A copy has no body to send slowly: it is held where it makes the
+        new key name the bytes (after it looked its bucket up)."""
+        self.admin.put_object(Bucket="box", Key="source", Body=b"copied bytes")
+        self.assert_a_held_copy_keeps_the_lock(self.client(key_pair=self.writer), "box/source", "stat", b"copied bytes")
 
     def test_a_copy_from_another_bucket_takes_the_settings_at_its_commit(self):
         """A copy from another bucket stores the bytes again, in one pass: it
@@ -199,33 +205,7 @@ class OneDaemonTests(Checks, BotoCase):
         self.admin.create_bucket(Bucket="elsewhere")
         self.admin.put_object(Bucket="elsewhere", Key="source", Body=payload(70_000, 7))
         writer = self.client(key_pair=self.key_pair("data:box:read", "data:box:write", "data:elsewhere:read"))
-        arrived, go = threading.Event(), threading.Event()
-        opened = self.app.backend.open
-        held: List[bool] = []
-
-        def holding(*args, **kwargs):
-            if not held:
-                held.append(True)
-                arrived.set()
-                go.wait(30)
-            return opened(*args, **kwargs)
-
-        answers: List[dict] = []
-        with mock.patch.object(self.app.backend, "open", side_effect=holding), Threads() as threads:
-            threads.start(lambda: answers.append(writer.copy_object(Bucket="box", Key="k",
-                                                                    CopySource="elsewhere/source")))
-            self.assertTrue(arrived.wait(30))
-            try:
-                locked = lock_and_write(self.admin, "box", "k")
-            finally:
-                go.set()
-        self.assertKept(self.admin, "box", "k", locked)
-        self.assertEqual(self.admin.get_object(Bucket="box", Key="k")["Body"].read(), payload(70_000, 7))
-        written = answers[0].get("VersionId")
-        self.assertNotIn(written, (None, "null", locked))
-        self.assertEqual([version for version, _ in self.versions_of(self.admin, "box", "k")], [written, locked])
-        self.assertEqual(self.admin.get_object(Bucket="box", Key="k", VersionId=written).get("ObjectLockMode"),
-                         "COMPLIANCE")
+        self.assert_a_held_copy_keeps_the_lock(writer, "elsewhere/source", "open", payload(70_000, 7))
 
     def assert_a_slow_main_port_write_keeps_the_lock(self, method: str, path: str, key: str, status: int,
                                                      seed: int) -> str:
