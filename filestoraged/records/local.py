@@ -39,7 +39,7 @@ class LocalRecords(DatabaseStore, Records):
         # Every write: concurrent ones share a commit.
         self._writing = GroupCommit(self._db, self._lock, self._queue)
         self.now = clock  # one machine: its own clock
-        self._writes = 0  # this connection's writes (SQLite's data_version counts the others')
+        self._writes = 0  # this connection's writes, begun and ended (SQLite's data_version counts the others')
         self._marks: Dict[str, ChangeMark] = {}
 
     def close(self) -> None:
@@ -73,8 +73,7 @@ class LocalRecords(DatabaseStore, Records):
     def create(self, key: str, value: dict) -> str:
         text = value_text(value)
         version = _new_version()
-        with self._writing.write() as db:
-            self._writes += 1
+        with self._write() as db:
             if not db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", (key, text, version)).rowcount:
                 raise Conflict("the record %s exists" % key)
         return str(version)
@@ -82,8 +81,7 @@ class LocalRecords(DatabaseStore, Records):
     def replace(self, key: str, value: dict, version: str) -> str:
         text = value_text(value)
         new = _new_version()
-        with self._writing.write() as db:
-            self._writes += 1
+        with self._write() as db:
             changed = db.execute("UPDATE records SET value = ?, version = ?"
                                  " WHERE key = ? AND version = ?", (text, new, key, int(version))).rowcount
         if not changed:
@@ -91,8 +89,7 @@ class LocalRecords(DatabaseStore, Records):
         return str(new)
 
     def delete(self, key: str, version: Optional[str] = None) -> bool:
-        with self._writing.write() as db:
-            self._writes += 1
+        with self._write() as db:
             if version is None:
                 return bool(db.execute("DELETE FROM records WHERE key = ?", (key,)).rowcount)
             if db.execute("DELETE FROM records WHERE key = ? AND version = ?", (key, int(version))).rowcount:
@@ -105,19 +102,21 @@ class LocalRecords(DatabaseStore, Records):
         or workers) wait their turn instead of retrying, and never run out
         of tries on a hot record (a link many download at once). ``change``
         must not use these records itself."""
-        with self._writing.write() as db:
+        with self._write() as db:
             row = db.execute("SELECT value FROM records WHERE key = ?", (key,)).fetchone()
             new = change(None if row is None else value_of(row[0]))
             if new is None:
                 return None
-            self._writes += 1
             text = value_text(new)
             db.execute("INSERT INTO records VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                        " version = excluded.version", (key, text, _new_version()))
         return new
 
     def batch(self):
-        return self._writing.write()  # its value (the connection) is the batch's own business
+        return self._write()  # its value (the connection) is the batch's own business
+
+    def _write(self) -> "_Counted":
+        return _Counted(self, self._writing.write())
 
     def serialized(self, block: Callable[[], T]) -> T:
         with self.batch():
@@ -150,3 +149,31 @@ class LocalRecords(DatabaseStore, Records):
 # three a small S3 write): versions are never shown and guard against no
 # one; it is seeded from the system's source, and again in a forked worker.
 _new_version = functools.partial(random.getrandbits, 62)
+
+
+class _Counted:
+    """A write of these records (``GroupCommit.write``) that moves the
+    connection's write count on as it begins and again once it ended,
+    committed or undone. Hazard: a read while it is open sees it before its
+    commit (as a worker's threads read the writes waiting for theirs), so
+    what was kept under the generation seen then must not be believed
+    after an undo. A class, as ``GroupCommit``'s own write is: a small S3
+    write makes one."""
+
+    __slots__ = ("_records", "_inner")
+
+    def __init__(self, records: LocalRecords, inner) -> None:
+        self._records = records
+        self._inner = inner
+
+    def __enter__(self):
+        db = self._inner.__enter__()
+        self._records._writes += 1  # (inside the write: under the records' lock)
+        return db
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        try:
+            return self._inner.__exit__(kind, error, traceback)
+        finally:
+            with self._records._lock:
+                self._records._writes += 1

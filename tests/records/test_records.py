@@ -175,6 +175,23 @@ class LocalRecordsTests(RecordsContract, unittest.TestCase):
         self.assertEqual(self.records.get("links/spaced").value, {"n": 1, "l": [1, 2]})
         self.assertEqual(self.records.update("links/spaced", lambda value: dict(value, n=2)), {"n": 2, "l": [1, 2]})
 
+    def test_a_write_undone_leaves_no_generation_a_reader_saw_during_it(self):
+        """A read inside an open write sees it before its commit (as a
+        worker's threads read the writes waiting for theirs); were the write
+        then undone (its commit failed: a full disk), whatever was kept
+        under the generation seen then (a key's entry, an S3 answer) would
+        be given again under the same generation, for a value never
+        committed."""
+        version = self.records.create("k", {"v": 1})
+        with self.assertRaises(RuntimeError):
+            with self.records.batch():
+                self.records.replace("k", {"v": 2}, version)
+                seen = self.records.generation()
+                self.assertEqual(self.records.get("k").value, {"v": 2})
+                raise RuntimeError("undone")
+        self.assertEqual(self.records.get("k").value, {"v": 1})
+        self.assertNotEqual(self.records.generation(), seen)
+
     def test_a_page_from_a_cursor_costs_the_page_not_what_lies_before(self):
         """Counted in SQLite's steps, not in time: a page of one key after a
         cursor 20,000 keys into a prefix (was: every one of them walked)."""
