@@ -17,7 +17,7 @@ from ..catalog.old_versions import HEADS_FORM
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
 from ..sharing.old_blobs import BLOBS_FORM
-from ..storage.disk import indexing, quota
+from ..storage.disk import indexing, quota, small_writes
 from ..storage.disk.files import sweep_unfinished
 from ..web import admission
 
@@ -119,7 +119,10 @@ class Deployment(abc.ABC):
             tmp_dir = os.path.join(data_dir, ".tmp")
             os.makedirs(tmp_dir, exist_ok=True)
             sweep_unfinished(tmp_dir)
+            restored = small_writes.replay(data_dir)
             indexing.begin_run(data_dir)
+            if restored:
+                indexing.mark_dirty(data_dir, "the journal gave back objects a crash had left missing")
         self.give_back_holds(None)
 
     def recover(self, pid: int, slot: int) -> None:

@@ -31,6 +31,7 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..base.beside import DigestsBeside
+from ..base.streams import fill
 from ..errors import BadRequest, NotImplementedHere, TooLarge
 from ..wire.sigv4 import chunk_signature, matches, trailer_signature
 from .checksums import ALGORITHMS, CHECKSUM, REFUSED, SUMS, known, sha256_of
@@ -177,14 +178,7 @@ class AwsChunked:
 
     def _read_exact(self, size: int) -> bytes:
         buffer = bytearray(size)
-        view = memoryview(buffer)
-        filled = 0
-        while filled < size:
-            count = self._body.readinto(view[filled:])
-            if not count:
-                break
-            filled += count
-        return bytes(buffer[:filled])
+        return bytes(buffer[:fill(self._body, memoryview(buffer))])
 
 
 class Digested:

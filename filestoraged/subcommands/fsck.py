@@ -56,6 +56,12 @@ def run_fsck(config) -> int:
         if found:
             print("%d %s%s: %s" % (len(found), what, " (set right)" if fixed else "",
                                    ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
+    for found, what in ((report.journal_dropped, "parts of the journal that do not hold (a torn tail a crash left: "
+                                                 "the next start drops them)"),
+                        (report.journal_unrested, "journaled objects not whole at rest (the next start writes them "
+                                                  "from the journal)")):
+        if found:
+            print("%d %s: %s" % (len(found), what, ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")))
     if report.totals:
         print(report.totals + (" (set right)" if fixed else ""))
     if keys_said(keys, fixed):

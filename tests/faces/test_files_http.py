@@ -13,7 +13,7 @@ import time
 
 import filestoraged
 
-from filestoraged.storage.disk import writer as disk_writer
+from filestoraged.storage.disk import journal, writer as disk_writer
 
 from ..support import wait_until, MIB, ServerCase, multipart, payload, sha256, until_closed
 
@@ -333,9 +333,10 @@ class SmallLimitTests(ServerCase):
         def no_space(fd, data):
             raise OSError(28, "No space left on device")
 
-        original = disk_writer.write_all
-        disk_writer.write_all = no_space
-        self.addCleanup(setattr, disk_writer, "write_all", original)
+        for module in (disk_writer, journal):  # an object's own file, a small one's journal
+            original = module.write_all
+            module.write_all = no_space
+            self.addCleanup(setattr, module, "write_all", original)
         self.assertError(self.request("POST", "/files", b"abc"), 507, "insufficient_storage")
         self.assertEqual(self.stored_objects(), [])
 

@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from filestoraged.storage.disk import backend as disk_backend, writer as disk_writer
+from filestoraged.storage.disk import backend as disk_backend, journal, writer as disk_writer
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.disk.files import sweep_unfinished
 from filestoraged.errors import InsufficientStorage
@@ -84,14 +84,18 @@ class DiskLayoutTests(DiskTestCase):
         self.assertEqual(os.listdir(self.backend.tmp_dir), [])
 
     def test_a_full_disk_is_insufficient_storage_and_leaves_nothing(self):
+        """A large object's own file, or a small one's journal (``small_writes``)."""
         def no_space(fd, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        with mock.patch.object(disk_writer, "write_all", no_space):
-            with self.assertRaises(InsufficientStorage):
-                self.backend.put(DEFAULT, io.BytesIO(b"does not fit"))
-        self.assertEqual(os.listdir(self.backend.tmp_dir), [])
-        self.assertEqual(self.backend.list(DEFAULT), [])
+        backend = self.make_backend(10 * 1024 * 1024)
+        for module, body in ((disk_writer, payload(100 * 1024)), (journal, b"does not fit")):
+            with self.subTest(body=len(body)), mock.patch.object(module, "write_all", no_space):
+                with self.assertRaises(InsufficientStorage):
+                    backend.put(DEFAULT, io.BytesIO(body))
+                self.assertEqual(os.listdir(backend.tmp_dir), [])
+                self.assertEqual(backend.list(DEFAULT), [])
+        self.assertEqual(backend.put(DEFAULT, io.BytesIO(b"fits now")).info.size, 8)
 
     def test_quota_refuses_and_leaves_nothing(self):
         backend = self.make_backend(10 * 1024 * 1024, max_bytes=3000)
@@ -140,8 +144,9 @@ class DiskLayoutTests(DiskTestCase):
     def test_a_stored_object_counts_once_while_its_upload_ends(self):
         """Once its index row is in, an object counts as stored and no
         longer as bytes in flight: an upload that fits the quota exactly,
-        sent while the first one ends (its folder's fsync), is stored."""
-        backend = self.make_backend(10 * 1024 * 1024, max_bytes=3000)
+        sent while the first one ends (its folder's fsync: an object past
+        what the journal takes), is stored."""
+        backend = self.make_backend(10 * 1024 * 1024, max_bytes=300 * 1024)
         fsync_dir = disk_backend.fsync_dir
         second = []
 
@@ -149,12 +154,12 @@ class DiskLayoutTests(DiskTestCase):
             fsync_dir(folder)
             if not second:
                 second.append("sent")
-                second.append(backend.put(DEFAULT, io.BytesIO(payload(1000, seed=1))))
+                second.append(backend.put(DEFAULT, io.BytesIO(payload(100 * 1024, seed=1))))
 
         with mock.patch.object(disk_backend, "fsync_dir", then_another_upload):
-            backend.put(DEFAULT, io.BytesIO(payload(2000)))
+            backend.put(DEFAULT, io.BytesIO(payload(200 * 1024)))
         self.assertTrue(second[1].created)
-        self.assertEqual(backend.usage(), (2, 3000))
+        self.assertEqual(backend.usage(), (2, 300 * 1024))
         with self.assertRaises(InsufficientStorage):  # and the quota still holds
             backend.put(DEFAULT, io.BytesIO(payload(1, seed=2)))
 

@@ -19,6 +19,7 @@ a crash or a delete racing an upload) no record and hashes the whole object.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import re
@@ -28,6 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ...errors import CorruptObject, InsufficientStorage, NotFound
 from .. import blocks
+from ..blocks import block_check
 from ...base.lru import FileCache, identity, still_same_file
 from ..interface import (Backend, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
                          before_publishing)
@@ -48,9 +50,11 @@ from .files import (
     remove_xattr,
     sweep_unfinished,
     set_content_type,
+    write_all,
     write_record,
 )
 from .indexing import index_path, reconcile
+from . import small_writes
 from .layout import LaidOut
 from .quota import USAGE_FILE, Reservation, Usage
 from .reader import DiskObject
@@ -88,12 +92,16 @@ class DiskBackend(Backend):
         self._alone = alone
         self._closed = False
         os.makedirs(self.tmp_dir, exist_ok=True)
+        restored = 0
         if alone:
             sweep_unfinished(self.tmp_dir)
+            restored = small_writes.replay(self.root)
         self._unnamed = links_unnamed_files(self.tmp_dir)  # uploads written with no name (see ``TempFile``)
         self.index = ObjectIndex(index_path(self.root))
         if alone:
             self.index.begin_run()
+            if restored:
+                self.index.mark_dirty("the journal gave back objects a crash had left missing")
         if not self.index.complete() and not self._any_shard():
             self.index.mark_passed(None)  # a new store: nothing to find
         shared = None if worker is None else os.path.join(run_dir(self.root), USAGE_FILE)
@@ -104,6 +112,7 @@ class DiskBackend(Backend):
         except FileNotFoundError:
             self._marked = 0
         self._hot = FileCache(HOT_CACHE_BYTES)
+        self._small = small_writes.SmallWrites(self.root, checkpoints=alone or worker is not None)
         # The first worker (or the daemon alone) sets the index right in the
         # background after a run that did not stop cleanly.
         self._keeper = (Periodic("object-index", KEEP_SECONDS, self.keep_index, at_once=True).start()
@@ -130,10 +139,35 @@ class DiskBackend(Backend):
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
         if isinstance(stream, FinishedFile):
             return self._adopt(namespace, stream, content_type, expected, hashed)
+        most = min(small_writes.SMALL, self.max_size)
+        if small_writes.small_enough(stream, most):
+            head = small_writes.read_head(stream, most + 1)
+            if len(head) <= most:
+                return self._put_small(namespace, head, content_type, expected, hashed)
+            stream = small_writes.Prefixed(head, stream)
         with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
             return self._publish(namespace, tmp.fd, written, content_type, tmp.link, tmp.finish, reservation)
+
+    def _put_small(self, namespace: Namespace, data: bytes, content_type: Optional[str], expected: Optional[str],
+                   hashed: Optional[Callable[[str], None]]) -> PutResult:
+        """A small object (``small_writes``): in the journal, then at rest unsynced."""
+        with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
+            reservation.take(len(data))
+            written = (hashlib.sha256(data).hexdigest(), len(data), [block_check(data)] if data else [])
+            before_publishing(written[0], expected, hashed)
+            if os.path.exists(self.object_path(namespace, written[0])):
+                return PutResult(ObjectInfo(written[0], len(data), content_type), False)
+            with self._small.journal.recording() as recording:
+                recording.put(namespace.path, written[0], content_type, data)
+                write_all(tmp.fd, data)
+                try:
+                    return self._publish(namespace, tmp.fd, written, content_type, tmp.link, lambda: None,
+                                         reservation, synced=False)
+                except BaseException:
+                    recording.gone(namespace.path, written[0])  # refused: no replay may bring it
+                    raise
 
     def _adopt(self, namespace: Namespace, finished: FinishedFile, content_type: Optional[str],
                expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
@@ -153,12 +187,13 @@ class DiskBackend(Backend):
 
     def _publish(self, namespace: Namespace, fd: int, written: Tuple[str, int, List[bytes]],
                  content_type: Optional[str], link: Callable[[str], None], finish: Callable[[], None],
-                 reservation: Reservation) -> PutResult:
+                 reservation: Reservation, synced: bool = True) -> PutResult:
         """The written file's content type, its block record beside where it
         goes, ``finish`` (its fsync), then the file itself, ``link``ed into
         place in the same transaction as its index row and its
         ``reservation`` settled (a name already taken is never replaced:
-        ``link`` raises ``FileExistsError``); then the folder's fsync."""
+        ``link`` raises ``FileExistsError``); then the folder's fsync
+        (unless not ``synced``: the journal holds it, see ``small_writes``)."""
         digest, size, checks = written
         if content_type:
             set_content_type(fd, content_type)
@@ -185,7 +220,8 @@ class DiskBackend(Backend):
                 remove_quietly(target)
                 remove_quietly(target + RECORD_SUFFIX)
             raise
-        fsync_dir(folder)
+        if synced:
+            fsync_dir(folder)
         return PutResult(ObjectInfo(digest, size, content_type), True)
 
     def layout(self, namespace: Namespace) -> LaidOut:
@@ -246,6 +282,11 @@ class DiskBackend(Backend):
 
     def delete(self, namespace: Namespace, oid: str) -> None:
         path = self.object_path(namespace, oid)
+        try:
+            if os.stat(path).st_size <= small_writes.SMALL:
+                self._small.gone(namespace, oid)  # (a put of it may be in the journal still)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
         with self.index.changing() as change:
             try:
                 os.unlink(path)
@@ -359,6 +400,7 @@ class DiskBackend(Backend):
         self._closed = True
         if self._keeper is not None:
             self._keeper.close()
+        self._small.close()
         if self._alone:
             self.index.end_run()  # stopped cleanly: the next start trusts the index
         self.index.close()

@@ -15,6 +15,10 @@ every stored value that would reach a response header.
 - Unfinished uploads' parts (``parts_check``): folders of uploads that
   ended, removed by ``--repair``; laid-out files not counted as they are,
   counted by ``--repair``.
+- The journal of small writes (``small_writes``): bytes in it that do not
+  hold (a torn tail a power cut left) and objects it holds that are not
+  whole at rest are reported; the daemon's next start drops the first and
+  writes the second, so neither makes the store unclean.
 - The object index (``storage.object_index``) is checked against the disk:
   objects it lacks and rows whose object is gone are reported, and
   ``--repair`` sets them right, and its totals against its rows.
@@ -43,6 +47,7 @@ from ..names import Namespace
 from .backend import DiskBackend
 from .files import RECORD_SUFFIX, get_content_type, read_record, remove_quietly
 from .indexing import reconcile
+from . import small_writes
 from .parts_check import check_parts
 from ...errors import CorruptObject
 from ...base.header_values import is_media_type
@@ -71,6 +76,8 @@ class Report:
     totals: Optional[str] = None  # what is wrong with the index's totals, if anything
     ended_uploads: List[str] = field(default_factory=list)  # parts/<id> of uploads no record names
     uncounted_parts: List[str] = field(default_factory=list)  # laid-out files the index does not count as they are
+    journal_dropped: List[str] = field(default_factory=list)  # journal bytes that do not hold (dropped at start)
+    journal_unrested: List[str] = field(default_factory=list)  # journaled, not whole at rest (written at start)
 
     @property
     def clean(self) -> bool:
@@ -106,6 +113,7 @@ def fsck(backend: DiskBackend, repair: bool = False, progress: Optional[Progress
             remove_quietly(record_path)
     found = reconcile(backend, repair)
     report.unindexed, report.vanished = found.unindexed, found.vanished
+    report.journal_dropped, report.journal_unrested = small_writes.check(backend.root)
     totals, counted = backend.index.totals(), backend.index.counted()
     if tuple(totals) != tuple(counted):
         report.totals = ("the index's totals say %d objects and %d bytes, its rows %d and %d"
