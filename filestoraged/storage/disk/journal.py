@@ -282,6 +282,14 @@ class Journal:
         """Everything the current epoch recorded made durable at rest, and
         its file removed (see the module docstring), unless another process
         checkpoints now or nothing was recorded; whether it did."""
+        try:
+            return self._checkpoint()
+        except FileNotFoundError:
+            if os.path.isdir(self.folder):
+                raise
+            return False  # the store's folder went (a test's, removed under a store left open)
+
+    def _checkpoint(self) -> bool:
         if not self._checkpoints.acquire(blocking=False):
             return False
         try:
