@@ -21,7 +21,8 @@ from typing import List
 from unittest import mock
 
 from filestoraged.storage.disk import journal
-from filestoraged.storage.disk.journal import GONE, PUT, Journal, Record, journals, read, standing
+from filestoraged.storage.disk.journal import Journal
+from filestoraged.storage.disk.journal_records import GONE, PUT, Record, encode, journals, read, standing
 
 from ..support import ROOT, Threads
 
@@ -113,7 +114,7 @@ class ReadBackTests(JournalCase):
         """A record whose CRC holds but whose bytes are not the SHA-256 it
         names (written so by a fault of ours) ends what is read."""
         self.put(0)
-        wrong = journal.encode(Record(PUT, "repos/box", oid_of(b"other"), None, b"these bytes"))
+        wrong = encode(Record(PUT, "repos/box", oid_of(b"other"), None, b"these bytes"))
         with open(self.path, "ab") as handle:
             handle.write(wrong)
         records, dropped = read(self.path)

@@ -17,7 +17,7 @@ from unittest import mock
 from filestoraged.storage.disk import small_writes
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.disk.fsck import fsck
-from filestoraged.storage.disk.journal import journals, read
+from filestoraged.storage.disk.journal_records import journals, read
 from filestoraged.storage.names import DEFAULT, repository
 
 from ..support import payload

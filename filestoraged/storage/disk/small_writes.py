@@ -35,7 +35,8 @@ from ...base.periodic import Periodic
 from ...base.streams import fill
 from ..names import Namespace
 from .files import TempFile, fsync_dir, get_content_type, make_dirs, remove_quietly, set_content_type, write_all
-from .journal import Journal, Record, journals, read, standing
+from .journal import Journal
+from .journal_records import Record, journals, read, standing
 
 log = logging.getLogger(__name__)
 
