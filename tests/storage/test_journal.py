@@ -163,8 +163,28 @@ class GroupCommitTests(JournalCase):
         self.assertEqual(raised.exception.errno, errno.ENOSPC)
         answered.append(self.put(4))
         records, dropped = read(self.path)
-        self.assertEqual(len(dropped), 1)  # the half batch, skipped
+        self.assertEqual(len(dropped), 2)  # the half batch, and the half removal tried after it: each skipped
         self.assertEqual([r.oid for r in records], answered)
+
+
+    def test_a_put_whose_sync_failed_is_taken_back(self):
+        """Its record may be whole in the file (the bytes went in, the sync
+        failed): a replay must not give back what was refused."""
+        real = os.fdatasync
+        failed: List[int] = []
+
+        def once(fd: int) -> None:
+            if not failed:
+                failed.append(fd)
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(fd)
+
+        with mock.patch.object(os, "fdatasync", side_effect=once), self.assertRaises(OSError):
+            self.put(7)
+        kept = self.put(8)
+        records, _ = read(self.path)
+        self.assertIn(oid_of(body(7)), [r.oid for r in records if r.kind == PUT])  # whole in the file
+        self.assertEqual([r.oid for r in standing(records)], [kept])
 
 
 class CheckpointTests(JournalCase):

@@ -278,9 +278,21 @@ class _Recording:
 
     def put(self, namespace: str, oid: str, content_type: Optional[str], data: bytes) -> None:
         """The object's bytes on disk in the journal, with whatever else was
-        appended meanwhile, in one ``fdatasync``; ``OSError`` where its batch failed."""
+        appended meanwhile, in one ``fdatasync``; ``OSError`` where its batch
+        failed. Hazard: a failed batch may still hold this record whole (its
+        sync failed, or the disk filled after it), which a replay would give
+        back for a put that was refused; a removal is appended after it, if
+        the disk takes that much."""
         assert self._epoch is not None
-        self._journal._append(self._epoch, encode(Record(PUT, namespace, oid, content_type, data)))
+        try:
+            self._journal._append(self._epoch, encode(Record(PUT, namespace, oid, content_type, data)))
+        except OSError:
+            try:
+                self._journal._append(self._epoch, encode(Record(GONE, namespace, oid)))
+            except OSError:
+                log.warning("a refused put of %s could not be taken back in the journal: a crash before the "
+                            "next checkpoint may bring it back", oid)
+            raise
 
     def gone(self, namespace: str, oid: str) -> None:
         """A removal of the object, on disk before it returns (see ``standing``)."""
