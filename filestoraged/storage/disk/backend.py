@@ -45,6 +45,8 @@ from .files import (
     get_content_type,
     links_unnamed_files,
     make_dirs,
+    namespace_folder,
+    object_file,
     read_record,
     remove_quietly,
     remove_xattr,
@@ -119,13 +121,10 @@ class DiskBackend(Backend):
                         if worker == 0 or (worker is None and alone) else None)
 
     def namespace_dir(self, namespace: Namespace) -> str:
-        return os.path.join(self.root, namespace.path) if namespace.path else self.root
+        return namespace_folder(self.root, namespace.path)
 
     def object_path(self, namespace: Namespace, oid: str) -> str:
-        # ``oid`` has been checked by names.object_id (64 lowercase hex) at the
-        # HTTP boundary; this is the only place it becomes a path.
-        # Joined by hand: this runs on every GET, and os.path.join is slow.
-        return "%s/%s/%s" % (self.namespace_dir(namespace), oid[:2], oid)
+        return object_file(namespace_folder(self.root, namespace.path), oid)
 
     def namespaces(self) -> List[Namespace]:
         """Every namespace that has a folder: default, shares, each repository."""

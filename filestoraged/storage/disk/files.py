@@ -116,6 +116,18 @@ def sweep_unfinished(tmp_dir: str, pid: Optional[int] = None) -> None:
             log.info("swept unfinished upload %s", name)
 
 
+def namespace_folder(root: str, path: str) -> str:
+    """The folder of a namespace (its ``path``; the store's own: ``root``)."""
+    return os.path.join(root, path) if path else root
+
+
+def object_file(folder: str, oid: str) -> str:
+    """Where the object ``oid`` of a namespace's ``folder`` rests: the one
+    place an id becomes a path (``oid`` checked by ``names.object_id`` at the
+    boundary). Joined by hand: this runs on every GET, and os.path.join is slow."""
+    return "%s/%s/%s" % (folder, oid[:2], oid)
+
+
 def write_all(fd: int, data: memoryview) -> None:
     while data:
         written = os.write(fd, data)

@@ -30,9 +30,10 @@ from typing import Callable, Dict, List, Optional
 
 from ...base.interprocess import ProcessLock, SharedCounters
 from .files import fsync_dir, write_all
-from .journal_records import GONE, PUT, SUFFIX, Record, encode, journals, read, standing
+from .journal_records import GONE, PUT, SUFFIX, Record, encode, journals, read_all, standing
 
 log = logging.getLogger(__name__)
+
 
 def syncfs(fd: int) -> None:
     """The whole file system ``fd`` is on made durable (Linux's ``syncfs``;
@@ -211,14 +212,10 @@ class Journal:
         with self._checkpoints:
             paths = journals(self.folder)
             with self._current.lock:
-                self._begin(max(self._current[0], *(_number(path) for path in paths)) + 1 if paths
-                            else self._current[0] + 1)
-            records: List[Record] = []
-            for path in paths:
-                found, dropped = read(path)
-                records += found
-                for why in dropped:
-                    log.warning("the journal %s: %s dropped", path, why)
+                self._begin(max([self._current[0]] + [_number(path) for path in paths]) + 1)
+            records, dropped = read_all(paths)
+            for path, why in dropped:
+                log.warning("the journal %s: %s dropped", path, why)
             kept = standing(records)
             for record in kept:
                 restore(record)

@@ -112,6 +112,18 @@ def _record_at(data: bytes, at: int) -> Tuple[Optional[Record], str, int]:
         return None, str(error), 0
 
 
+def read_all(paths: List[str]) -> Tuple[List[Record], List[Tuple[str, str]]]:
+    """``read`` of each journal, in the order given: their records that
+    hold, one after the other, and what was dropped (``(path, why)``)."""
+    records: List[Record] = []
+    dropped: List[Tuple[str, str]] = []
+    for path in paths:
+        found, bad = read(path)
+        records += found
+        dropped += [(path, why) for why in bad]
+    return records, dropped
+
+
 def standing(records: List[Record]) -> List[Record]:
     """The puts of ``records`` that no later removal of the same object took back, in order."""
     last: Dict[Tuple[str, str], int] = {}

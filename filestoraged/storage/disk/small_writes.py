@@ -28,15 +28,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from ...base.interprocess import run_dir
 from ...base.periodic import Periodic
 from ...base.streams import fill
 from ..names import Namespace
-from .files import TempFile, fsync_dir, get_content_type, make_dirs, remove_quietly, set_content_type, write_all
+from .files import (TempFile, fsync_dir, get_content_type, make_dirs, namespace_folder, object_file, remove_quietly,
+                    set_content_type, write_all)
 from .journal import Journal
-from .journal_records import Record, journals, read, standing
+from .journal_records import Record, journals, read_all, standing
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +123,14 @@ def check(root: str) -> Tuple[List[str], List[str]]:
     and the objects of their standing puts not whole at rest (a start
     writes them again); beside a serving daemon the second may name a put
     under way."""
-    records: List[Record] = []
-    dropped: List[str] = []
-    for path in journals(journal_dir(root)):
-        found, bad = read(path)
-        records += found
-        dropped += ["%s: %s" % (os.path.basename(path), why) for why in bad]
+    records, dropped = read_all(journals(journal_dir(root)))
     missing = ["%s/%s" % (record.namespace or "files", record.oid) for record in standing(records)
                if not _whole(_target(root, record), record.oid)]
-    return dropped, missing
+    return ["%s: %s" % (os.path.basename(path), why) for path, why in dropped], missing
 
 
 def _target(root: str, record: Record) -> str:
-    folder = os.path.join(root, record.namespace) if record.namespace else root
-    return "%s/%s/%s" % (folder, record.oid[:2], record.oid)
+    return object_file(namespace_folder(root, record.namespace), record.oid)
 
 
 def _whole(target: str, oid: str) -> bool:
@@ -167,7 +162,8 @@ def _restore(root: str, record: Record) -> bool:
     return True
 
 
-def small_enough(stream, most: Optional[int]) -> bool:
-    """Whether a stream that says its length (``left``) is one for the journal."""
+def small_enough(stream, most: int) -> bool:
+    """Whether ``stream`` may be one for the journal: it does not say its
+    length (``left``), or says at most ``most``."""
     left = getattr(stream, "left", None)
-    return left is None or (most is not None and left <= most)
+    return left is None or left <= most
