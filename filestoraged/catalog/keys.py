@@ -25,7 +25,7 @@ STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "C
 class Entry:
     """What a key names: the object (``oid``, ``size``), its ETag (the MD5
     of the bytes; ``<md5 of the parts' MD5s>-<parts>`` for a multipart
-    upload), when the key was written, the media type and headers it was
+    upload; ``sha256_etag`` for a restic file), when the key was written, the media type and headers it was
     stored with, its ``x-amz-meta-*`` (lower-case names, as sent), the
     checksums its upload was checked against (``crc32``, ``sha1``: base64;
     a multipart upload's composite ones end ``-<parts>``), a multipart
@@ -221,6 +221,17 @@ class Keys:
                 items.append((key, None if gone else Entry.of(record.value)))
                 cursor = name
         return Page(items, True)
+
+
+def sha256_etag(oid: str) -> str:
+    """The ETag of a key whose writer takes no MD5 of its bytes: a file
+    restic names by its SHA-256 (``oid``). Decision: an MD5 would be a
+    second pass over every byte, a quarter of the daemon's CPU in a
+    backup, for an ETag no restic client reads. Shaped as a multipart
+    upload's (32 hex digits, ``-1``) so that a client that takes a plain
+    32-digit ETag for the bytes' MD5 and compares (rclone, s3cmd) knows it
+    is none."""
+    return oid[:32] + "-1"
 
 
 def _sizes(value) -> Optional[List[int]]:

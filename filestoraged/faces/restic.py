@@ -16,7 +16,9 @@ Decisions:
   own rule); an upload whose bytes are not is refused (400) and nothing
   is kept, as rest-server does by default. An upload of a file already
   there with those very bytes is answered 200 and stores nothing (a
-  retried upload), so an append-only writer's retry succeeds.
+  retried upload), so an append-only writer's retry succeeds. Such a
+  file's ETag is made of that SHA-256 (``catalog.keys.sha256_etag``),
+  not of an MD5 taken in a second pass over its bytes.
 - Access is the token's scopes on the keys (``data:BUCKET[/PREFIX]:VERB``):
   ``create`` adds files (append-only), ``write`` replaces them,
   ``delete`` removes them; ``data:BUCKET/PATH/locks/:delete`` lets an
@@ -36,6 +38,7 @@ from typing import List, Optional, Tuple
 
 from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.handle import BucketHandle, Described
+from ..catalog.keys import sha256_etag
 from ..catalog.names import bucket_name
 from ..errors import BadRequest, NotFound, NotImplementedHere
 from ..storage.interface import pieces
@@ -191,7 +194,8 @@ class ResticFace(Face):
             checks(_sha256(upload.stream, self.config.max_size))  # these very bytes are there already: a retried upload
             return EmptyResponse(200)
         write = handle.write_to(key, request.grant.allows(Scope("data", "write", bucket, key)))
-        write.store(upload.stream, Described(BINARY), checks)
+        write.store(upload.stream, Described(BINARY), checks,
+                    None if expected is None else lambda: sha256_etag(expected))
         return EmptyResponse(200)
 
     def _create(self, request: Request, bucket: str, place: Place) -> Response:

@@ -177,6 +177,35 @@ class BackupTests(ResticCase):
         self.assertEqual(place_of("team/locks/").folder, "team/locks/")
 
 
+class EtagTests(ResticCase):
+    def test_a_files_etag_is_made_of_its_name_and_rclone_copies_it_over_s3_without_taking_it_for_an_md5(self):
+        secret = self.token("data:backups:write", "data:backups:read")
+        body = os.urandom(300_000)
+        name = hashlib.sha256(body).hexdigest()
+        self.assertEqual(self.rest("POST", "backups/data/" + name, secret, body).status, 200)
+        config = b"restic's config, as it sends it"
+        self.assertEqual(self.rest("POST", "backups/config", secret, config).status, 200)
+        pair = self.key_pair("data:backups:read")
+        etag = '"%s-1"' % name[:32]  # its SHA-256, shaped as a multipart upload's: no MD5 was taken
+        self.assertEqual(self.rest("HEAD", "backups/data/" + name, secret).headers["ETag"], etag)
+        self.assertEqual(self.s3("HEAD", "/backups/data/%s/%s" % (name[:2], name), key_pair=pair).headers["ETag"],
+                         etag)
+        self.assertEqual(self.s3("HEAD", "/backups/config", key_pair=pair).headers["ETag"],
+                         '"%s"' % hashlib.md5(config).hexdigest())  # a file not named by its bytes: their MD5
+        # rclone compares a 32-digit ETag with the MD5 of what it copied: this one it knows is none
+        copied = os.path.join(self.work, "copied")
+        env = {"RCLONE_CONFIG_FSD_TYPE": "s3", "RCLONE_CONFIG_FSD_PROVIDER": "Other",
+               "RCLONE_CONFIG_FSD_ACCESS_KEY_ID": pair[0], "RCLONE_CONFIG_FSD_SECRET_ACCESS_KEY": pair[1],
+               "RCLONE_CONFIG_FSD_ENDPOINT": self.s3_url, "RCLONE_CONFIG_FSD_REGION": "us-east-1",
+               "RCLONE_CONFIG_FSD_FORCE_PATH_STYLE": "true", "HOME": self.work}
+        clean = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "RCLONE_"))}
+        done = subprocess.run([tool_or_skip("rclone"), "--config", os.devnull, "copy", "fsd:backups", copied],
+                              env=dict(clean, **env), capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        with open(os.path.join(copied, "data", name[:2], name), "rb") as handle:
+            self.assertEqual(hashlib.sha256(handle.read()).hexdigest(), name)
+
+
 class AppendOnlyTests(ResticCase):
     def test_an_append_only_token_backs_up_and_destroys_nothing(self):
         admin = self.token("admin")
