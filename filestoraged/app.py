@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from .config import Config
 from .errors import FileStoreError, WrongPort
 from .storage.disk.backend import DiskBackend
+from .storage.names import Namespace
 from .faces.data import DataFace
 from .faces.files import FilesFace
 from .console.face import ConsoleFace
@@ -113,6 +114,8 @@ class App:
         self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets, self.recent)  # names keys
         self.recent_writer = Periodic("recent-changes", RECENT_FLUSH_SECONDS, self.recent.flush).start()
         self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
+        if isinstance(self.backend, DiskBackend):
+            self.backend.bucket_of = self._bucket_of  # (the bucket quotas it keeps)
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at
@@ -195,6 +198,17 @@ class App:
         """The text of the policy of the bucket ``name``, None without one (or without the bucket)."""
         found = self.buckets.get(name) if name != "*" else None
         return None if found is None else found.policy
+
+    def _bucket_of(self, namespace: Namespace) -> Optional[Tuple[str, Optional[int]]]:
+        """The bucket a namespace's bytes are of, and its quota (None: none):
+        its repository's, or its unfinished multipart upload's parts'."""
+        path = namespace.path
+        if path.startswith("repos/"):
+            name: Optional[str] = path[len("repos/"):]
+        else:  # an upload's parts: as this process saw the upload, else as its first part was counted
+            name = self.unfinished.bucket_of(path[len("parts/"):]) or self.backend.index.belonging(path)
+        found = self.buckets.get(name) if name else None
+        return None if found is None else (name, found.quota)
 
     def close(self) -> None:
         if self.watch is not None:

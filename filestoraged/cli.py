@@ -1,5 +1,6 @@
 """The ``filestoraged`` command: serve (the default); the operator's
-subcommands (fsck, token, backup, restore, move-to-s3, move-records:
+subcommands (fsck, token, user, group, policy, bucket, backup, restore,
+move-to-s3, move-records:
 ``subcommands``); the client's put, get, rm and ls (``client``)."""
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .client.arguments import main as client_main
 
         return client_main(argv)
-    if argv and argv[0] in ("fsck", "token", "user", "group", "policy", "backup", "restore", "move-to-s3",
-                            "move-records") and (
+    if argv and argv[0] in ("fsck", "token", "user", "group", "policy", "bucket", "backup", "restore",
+                            "move-to-s3", "move-records") and (
             "--help" in argv or "-h" in argv):
         from .subcommands.help import SUBCOMMAND_HELP
 
@@ -44,6 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .base.ownership import for_its_owner
     from .errors import FileStoreError
 
+    from .subcommands.buckets import run_bucket
     from .subcommands.copies import run_backup, run_move, run_move_records
     from .subcommands.fsck import run_fsck
     from .subcommands.teams import run_teams
@@ -57,6 +59,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return run_token(config)
             if config.command in ("user", "group", "policy"):
                 return run_teams(config)
+            if config.command == "bucket":
+                return run_bucket(config)
             if config.command in ("backup", "restore"):
                 return guarded(config, lambda: run_backup(config))
             if config.command == "move-records":

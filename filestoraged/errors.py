@@ -277,6 +277,11 @@ class QuotaReached(InsufficientStorage):
     answered as a full disk is."""
 
 
+class BucketQuotaReached(QuotaReached):
+    """A bucket's quota would be passed (its message names the bucket and
+    the quota)."""
+
+
 # The one table: exception class -> (HTTP status, error code). Looked up along
 # the class's MRO so a subclass inherits its parent's row.
 HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {

@@ -34,6 +34,12 @@ class Digested:
     def __init__(self, source, md5=None) -> None:
         self.source, self.md5 = source, md5 or hashlib.md5()
 
+    @property
+    def left(self):
+        """The bytes still to come, where the source says (a quota refuses a
+        body too long for it before reading it: ``storage.disk.quota``)."""
+        return getattr(self.source, "left", None)
+
     def readinto(self, buffer: memoryview) -> int:
         count = self.source.readinto(buffer)
         self.md5.update(buffer[:count])

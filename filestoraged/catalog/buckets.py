@@ -44,6 +44,7 @@ class Bucket:
     cors: Optional[List[dict]] = None  # its CORS rules (``s3api.cors``), if set
     policy: Optional[str] = None  # its bucket policy, the JSON text as given (``s3api.policies``), if set
     public_block: Optional[Dict[str, bool]] = None  # its public access block (``s3api.public_access``), if set
+    quota: Optional[int] = None  # the most bytes it may hold (``storage.disk.quota``), if set
 
 
 class Buckets:
@@ -136,6 +137,10 @@ class Buckets:
     def set_policy(self, bucket: Bucket, policy: Optional[str]) -> None:
         """Set ``bucket``'s policy (None: remove it)."""
         self._set(bucket, "policy", policy)
+
+    def set_quota(self, bucket: Bucket, quota: Optional[int]) -> None:
+        """Set ``bucket``'s quota in bytes (None: remove it)."""
+        self._set(bucket, "quota", quota)
 
     def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
         """Set ``bucket``'s tags (None: remove them)."""
@@ -244,4 +249,4 @@ class Buckets:
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
                   value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
-                  value.get("cors"), value.get("policy"), value.get("public_block"))
+                  value.get("cors"), value.get("policy"), value.get("public_block"), value.get("quota"))

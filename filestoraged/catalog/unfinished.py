@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from ..base.interprocess import NamedLocks
+from ..base.lru import BoundedCache
 from ..errors import BackendUnavailable, BadRequest, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend, FinishedFile, Readable
@@ -34,6 +35,7 @@ MAX_PART = 10000  # part numbers run from 1 to this
 MAX_OPEN = 1000  # unfinished uploads of one bucket at once (S3 states none; each is a record, its parts bytes)
 COMPLETING_WAIT = 120.0  # seconds a completion waits for another of the same upload (it hashes the whole object)
 COMPLETING_STEP = 0.005  # seconds between looks while it waits
+_BUCKETS_KEPT = 1024 * 1024  # bytes of bucket names kept by upload id (``bucket_of``)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Unfinished:
         self.records = records
         self.parts_of = Parts(records, backend)
         self.locks = locks
+        self._buckets: BoundedCache[str] = BoundedCache(_BUCKETS_KEPT)  # upload id -> its bucket, as seen here
+
+    def bucket_of(self, upload_id: str) -> Optional[str]:
+        """The bucket of upload ``upload_id``, if this process made or read
+        it (every part is written after its upload is read: ``get``)."""
+        return self._buckets.get(upload_id)
 
     @contextmanager
     def completing(self, upload_id: str) -> Iterator[None]:
@@ -81,6 +89,7 @@ class Unfinished:
                              "abort some (ListMultipartUploads names them)" % (bucket, MAX_OPEN)
                              ).as_s3("InvalidRequest")
         upload = MultipartUpload(secrets.token_hex(16), bucket, key, self.records.now(), dict(fields))
+        self._buckets.put(upload.id, bucket, len(bucket))
         self.records.create(_upload(bucket, upload.id), {"key": key, "created": upload.created,
                                                           "fields": upload.fields})
         return upload
@@ -91,6 +100,7 @@ class Unfinished:
         if record is None:
             raise NotFound("no upload %s in bucket %s (finished, aborted, expired, or never made)"
                            % (upload_id[:40], bucket)).as_s3("NoSuchUpload")
+        self._buckets.put(upload_id, bucket, len(bucket))
         return MultipartUpload(upload_id, bucket, str(record.value["key"]), float(record.value["created"]),
                                dict(record.value.get("fields") or {}))
 

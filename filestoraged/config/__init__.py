@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 MIB = 1024 * 1024
 
 
-def _size(text: str) -> int:
+def size(text: str) -> int:
     """Bytes, with an optional K/M/G suffix (powers of 1024): ``50M``."""
     original = str(text).strip()
     text = original.upper().removesuffix("B").removesuffix("I")
@@ -200,8 +200,8 @@ OPTIONS: List[Option] = [
     Option("webdav_depth_infinity", _bool, "answer a WebDAV PROPFIND of Depth: infinity (a whole folder tree, "
            "sent as it is read); off: refused with propfind-finite-depth"),
     Option("cache", str, "memcached: hot objects up to 1 MiB served from --memcached over the disk or S3 tier"),
-    Option("max_size", _size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
-    Option("max_bytes", _size, "disk quota for all objects in bytes; 0 = no quota"),
+    Option("max_size", size, "largest accepted file in bytes (K/M/G suffixes allowed)"),
+    Option("max_bytes", size, "disk quota for all objects in bytes; 0 = no quota"),
     Option("max_connections", int, "concurrent client connections per worker; more get 503"),
     Option("max_client_connections", int,
            "concurrent connections from one client address, all workers together (0: no cap; "
@@ -236,9 +236,9 @@ OPTIONS: List[Option] = [
     Option("cors_origin", str, "ORIGIN[,ORIGIN] (or *): browser apps on other origins allowed to call (CORS)"),
     Option("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     Option("kv_max_key", int, "longest KV key, in bytes"),
-    Option("kv_max_value", _size, "largest KV value (its JSON text), in bytes"),
+    Option("kv_max_value", size, "largest KV value (its JSON text), in bytes"),
     Option("kv_max_staged_keys", int, "staged KV changes held before /commit"),
-    Option("kv_max_staged_bytes", _size, "bytes of staged KV changes held before /commit"),
+    Option("kv_max_staged_bytes", size, "bytes of staged KV changes held before /commit"),
     Option("kv_cache_keys", int, "committed KV keys kept in the in-memory cache"),
     Option("share_max_expiry", int, "longest share link lifetime, seconds"),
     Option("share_default_expiry", int, "share link lifetime when none is asked, seconds"),
@@ -298,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         "The client's server is --url URL, else $FILESTORAGED_URL, else http://127.0.0.1:8080.",
     )
     parser.add_argument("command", nargs="?", default="serve", help=argparse.SUPPRESS,
-                        choices=["serve", "fsck", "token", "user", "group", "policy", "backup", "restore", "move-to-s3",
-                                 "move-records"])
+                        choices=["serve", "fsck", "token", "user", "group", "policy", "bucket", "backup", "restore",
+                                 "move-to-s3", "move-records"])
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version="filestoraged " + __version__)
     # The subcommands' own flags: in their --help (cli.SUBCOMMAND_HELP), not the daemon's.
@@ -362,7 +362,8 @@ def load(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         if config.command != "move-records":
             raise ConfigError("--to goes with move-records: filestoraged move-records --to postgresql://...")
         config = replace(config, words=(args.to,) + config.words)
-    if args.words and config.command not in ("token", "user", "group", "policy", "backup", "restore", "move-records"):
+    if args.words and config.command not in ("token", "user", "group", "policy", "bucket", "backup", "restore",
+                                             "move-records"):
         raise ConfigError("unexpected argument %r" % args.words[0])
     if config.command == "move-records" and (len(config.words) != 1 or not records_in_database(config.words[0])):
         raise ConfigError("filestoraged move-records takes the database: filestoraged move-records "

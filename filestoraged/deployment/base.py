@@ -127,13 +127,15 @@ class Deployment(abc.ABC):
 
     def recover(self, pid: int, slot: int) -> None:
         """What the dead worker ``pid`` (in ``slot``) held: its connections,
-        its uploads' temporary files, its share-link reservations (its usage
-        slot is reset by the next worker that takes it); and the object
+        its uploads' temporary files, its share-link reservations, the bytes
+        its writes held against bucket quotas (its usage slot is reset by
+        the next worker that takes it); and the object
         index is checked, as a publish or a delete may have stopped midway."""
         admission.recover(self.config.data_dir, slot)
         sweep_unfinished(os.path.join(self.config.data_dir, ".tmp"), pid)
         if self.config.backend == "disk":
             indexing.mark_dirty(self.config.data_dir, "worker %d stopped unexpectedly" % pid)
+            indexing.release_held(self.config.data_dir, pid)
         self.give_back_holds(pid)
 
     def finish(self) -> None:

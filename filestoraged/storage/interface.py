@@ -47,6 +47,7 @@ class FinishedFile:
     # file has an index row of its own): then adopting it adds no byte to
     # the disk, and asks no room of the quota.
     counted = False
+    counted_in: Optional[Namespace] = None  # the namespace whose bytes they count in, if counted
 
     def __init__(self, path: str, checks: Optional[List[bytes]] = None) -> None:
         self.path = path

@@ -3,6 +3,13 @@ ordered by id, and their totals, the whole store's and each namespace's,
 so that a listing page reads its page, a start reads two numbers and a
 bucket's usage two more, whatever the store holds.
 
+A bucket's bytes (``bucket_bytes``) are its repository's namespace's and
+those of the namespaces that ``belong`` to it (its unfinished multipart
+uploads' parts); the bytes its writes hold while they are written are
+rows of ``held``, taken against its quota and moved to the stored bytes
+in the transaction that links the object (``Change.hold``,
+``Change.release``): every worker sees every other's at once.
+
 The disk backend (``<data-dir>/objects.db``) changes a row and the totals in
 the same transaction as the file itself (``changing``: the link or unlink
 happens inside it, under one lock every worker takes), so the index, the
@@ -36,6 +43,11 @@ INSERT OR IGNORE INTO totals VALUES (1, 0, 0);
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spaces (namespace TEXT PRIMARY KEY, objects INTEGER NOT NULL, bytes INTEGER NOT NULL)
     WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS held (holder TEXT PRIMARY KEY, bucket TEXT NOT NULL, bytes INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS held_by_bucket ON held (bucket);
+CREATE TABLE IF NOT EXISTS belongs (namespace TEXT PRIMARY KEY, bucket TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS belongs_by_bucket ON belongs (bucket);
 """
 SPACES = "spaces"  # state row: the namespaces' totals were counted (an index made before them counts once)
 PAGE = 500  # rows read at a time by ``pages``
@@ -118,6 +130,23 @@ class ObjectIndex(DatabaseStore):
             rows = self._db.execute("SELECT namespace, objects, bytes FROM spaces WHERE objects > 0")
             return {namespace: (objects, size) for namespace, objects, size in rows}
 
+    def bucket_bytes(self, bucket: str) -> Tuple[int, int]:
+        """Bucket ``bucket``'s bytes: ``(stored, held)`` (see the module docstring)."""
+        with self._lock:
+            return _stored(self._db, bucket), _held(self._db, bucket)
+
+    def belonging(self, namespace: str) -> Optional[str]:
+        """The bucket ``namespace``'s bytes were told to count in (``Change.belong``), if any."""
+        with self._lock:
+            row = self._db.execute("SELECT bucket FROM belongs WHERE namespace = ?", (namespace,)).fetchone()
+        return None if row is None else row[0]
+
+    def release_held(self, prefix: str) -> None:
+        """Every hold whose holder starts with ``prefix`` given back (a
+        worker's that died: ``"<pid>:"``; all of them at a run's start)."""
+        with self.changing() as change:
+            change.db.execute("DELETE FROM held WHERE holder >= ? AND holder < ?", (prefix, prefix + "\uffff"))
+
     def counted_by_namespace(self) -> Dict[str, Delta]:
         """The same, counted row by row (``fsck``; one pass: about 0.2 s per million rows)."""
         with self._lock:
@@ -154,6 +183,7 @@ class ObjectIndex(DatabaseStore):
         """A daemon starts serving: if the last run did not end (a crash, a
         kill, a power cut), the index is marked dirty."""
         with self.changing() as change:
+            change.db.execute("DELETE FROM held")  # nothing is written yet
             if self._state(RUNNING) is not None:
                 change.set(DIRTY, "the last run did not stop cleanly")
             change.set(RUNNING, "pid %d" % os.getpid())
@@ -233,11 +263,40 @@ class Change:
         self.db.execute("INSERT INTO spaces VALUES (?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET "
                         "objects = objects + excluded.objects, bytes = bytes + excluded.bytes", (namespace,) + delta)
 
+    def hold(self, holder: str, bucket: str, count: int, limit: int) -> bool:
+        """``count`` more bytes held by ``holder`` against ``bucket``'s quota
+        of ``limit`` bytes, if its stored and held bytes leave room (False:
+        none, nothing held)."""
+        if _stored(self.db, bucket) + _held(self.db, bucket) + count > limit:
+            return False
+        self.db.execute("INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (holder) DO UPDATE SET "
+                        "bytes = bytes + excluded.bytes", (holder, bucket, count))
+        return True
+
+    def release(self, holder: str) -> None:
+        """What ``holder`` held given back (in the transaction that stores its bytes, if it stores any)."""
+        self.db.execute("DELETE FROM held WHERE holder = ?", (holder,))
+
+    def belong(self, namespace: str, bucket: str) -> None:
+        """``namespace``'s bytes count as ``bucket``'s (an upload's parts)."""
+        self.db.execute("INSERT OR IGNORE INTO belongs VALUES (?, ?)", (namespace, bucket))
+
     def set(self, name: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (name, value))
 
     def unset(self, name: str) -> None:
         self.db.execute("DELETE FROM state WHERE name = ?", (name,))
+
+
+def _stored(db, bucket: str) -> int:
+    row = db.execute("SELECT (SELECT coalesce(sum(bytes), 0) FROM spaces WHERE namespace = ?) + "
+                     "(SELECT coalesce(sum(s.bytes), 0) FROM belongs b JOIN spaces s ON s.namespace = b.namespace "
+                     "WHERE b.bucket = ?)", ("repos/" + bucket, bucket)).fetchone()
+    return row[0]
+
+
+def _held(db, bucket: str) -> int:
+    return db.execute("SELECT coalesce(sum(bytes), 0) FROM held WHERE bucket = ?", (bucket,)).fetchone()[0]
 
 
 def _count_spaces(db) -> None:

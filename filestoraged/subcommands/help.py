@@ -1,6 +1,7 @@
 """What ``filestoraged SUBCOMMAND --help`` prints: each subcommand's usage,
 and where it finds the store (the daemon's own settings)."""
 
+from .buckets import USAGE as BUCKET_USAGE
 from .teams import USAGE
 
 # Where a subcommand finds the store: the daemon's own settings.
@@ -20,6 +21,15 @@ SUBCOMMAND_HELP = {
     "user": USAGE["user"] + "\n" + TEAMS + STORE_OPTIONS,
     "group": USAGE["group"] + "\n" + TEAMS + STORE_OPTIONS,
     "policy": USAGE["policy"] + "\n" + TEAMS + STORE_OPTIONS,
+    "bucket": BUCKET_USAGE + """
+
+A bucket's quota is the most bytes it may hold: its keys' objects, every
+version kept, its unfinished multipart uploads' parts, and what is being
+written into it. A write that would pass it is refused (507) before its
+body is read when its length is known, else as the bytes arrive; nothing
+of it is kept. usage lists each bucket's bytes stored and being written.
+Kept by the disk backend (docs/operations.md, "Quotas").
+""" + STORE_OPTIONS,
     "fsck": """usage: filestoraged fsck [--repair] [store options]
 
 Verify every stored object against its SHA-256 and every stored value that

@@ -212,9 +212,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def decide_close(self, response: Response) -> None:
         """The one place that decides, before the answer, whether the connection
-        closes after it: not for a refused body (413: its rest is not read), a
-        stopping server, or unread body bytes that cannot be drained cheaply."""
-        if getattr(response, "status", 0) == 413 or self.server.stopping:
+        closes after it: not for a refused body (413, or 507 for a quota or a
+        full disk: its rest is not read), a stopping server, or unread body
+        bytes that cannot be drained cheaply."""
+        if getattr(response, "status", 0) in (413, 507) or self.server.stopping:
             self.close_connection = True
         elif not self.close_connection and not body.settle(self.exchange.parsed, self.headers):
             self.close_connection = True

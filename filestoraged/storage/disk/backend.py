@@ -58,7 +58,7 @@ from .files import (
 from .indexing import index_path, reconcile
 from . import small_writes
 from .layout import LaidOut
-from .quota import USAGE_FILE, Reservation, Usage
+from .quota import USAGE_FILE, BucketHold, Reservation, Usage
 from .reader import DiskObject
 from .writer import hash_file, write_object
 
@@ -72,6 +72,7 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 MIN_FREE_BYTES = 1024 * 1024
 KEEP_SECONDS = 30  # how often the first worker asks whether the object index needs a pass
 LIST_PAGE = 500  # index rows read at a time by a listing without a limit
+_OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
 
 
 class DiskBackend(Backend):
@@ -113,6 +114,9 @@ class DiskBackend(Backend):
             self._marked = os.stat(self.repaired_marker).st_mtime_ns
         except FileNotFoundError:
             self._marked = 0
+        # A bucket's name and quota (None: none) for a namespace of its
+        # bytes, or None; told by the catalog (``app``), which knows them.
+        self.bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]] = lambda namespace: None
         self._hot = FileCache(HOT_CACHE_BYTES)
         self._small = small_writes.SmallWrites(self.root, checkpoints=alone or worker is not None)
         # The first worker (or the daemon alone) sets the index right in the
@@ -144,7 +148,11 @@ class DiskBackend(Backend):
             if len(head) <= most:
                 return self._put_small(namespace, head, content_type, expected, hashed)
             stream = small_writes.Prefixed(head, stream)
-        with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
+        with self.writing(namespace) as reservation, \
+                TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
+            left = getattr(stream, "left", None)
+            if reservation.bounded and isinstance(left, int):
+                reservation.take_ahead(left)  # a bucket's quota refuses before a byte is read
             written = write_object(tmp.fd, stream, reservation, self.max_size)
             before_publishing(written[0], expected, hashed)
             return self._publish(namespace, tmp.fd, written, content_type, tmp.link, tmp.finish, reservation)
@@ -152,7 +160,8 @@ class DiskBackend(Backend):
     def _put_small(self, namespace: Namespace, data: bytes, content_type: Optional[str], expected: Optional[str],
                    hashed: Optional[Callable[[str], None]]) -> PutResult:
         """A small object (``small_writes``): in the journal, then at rest unsynced."""
-        with self.writing() as reservation, TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
+        with self.writing(namespace) as reservation, \
+                TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
             reservation.take(len(data))
             written = (hashlib.sha256(data).hexdigest(), len(data), [block_check(data)] if data else [])
             before_publishing(written[0], expected, hashed)
@@ -175,7 +184,9 @@ class DiskBackend(Backend):
         bytes were written with, if known) and it is hard-linked into place,
         never copied. The file is on this disk (``uploads/``, ``parts/``)."""
         path = finished.path
-        with self.writing() as reservation, open(path, "r+b") as source:
+        with self.writing(namespace, finished.counted_in) as reservation, open(path, "r+b") as source:
+            if finished.counted and reservation.bounded:
+                reservation.take_ahead(os.fstat(source.fileno()).st_size)  # its bucket's quota: counted elsewhere
             written = hash_file(source.fileno(), None if finished.counted else reservation, self.max_size)
             if finished.checks is not None and written[2] != finished.checks:
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
@@ -210,7 +221,8 @@ class DiskBackend(Backend):
                 except FileExistsError:
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True
-                reservation.settle(change.put(namespace.path, digest, size))
+                self._belongs(change, namespace)
+                reservation.settle(change.put(namespace.path, digest, size), change)
         except BaseException:
             # The index's transaction failed (its COMMIT on a full disk, say):
             # the upload is refused, so the file it linked must not stay to be
@@ -227,11 +239,40 @@ class DiskBackend(Backend):
         return LaidOut(self, namespace)
 
     @contextmanager
-    def writing(self) -> Iterator[Reservation]:
-        """Quota bytes for a write (``Reservation.take``), given back at the
+    def writing(self, namespace: Namespace, counted_in: Optional[Namespace] = None) -> Iterator[Reservation]:
+        """Quota bytes for a write into ``namespace`` (``Reservation.take``):
+        the store's, and its bucket's where it has a quota (unless the bytes
+        count in that bucket already: ``counted_in``), given back at the
         end; a full disk as the 507 it is."""
-        with _disk_errors(), self._usage.reservation() as reservation:
+        with _disk_errors(), self._usage.reservation(self._hold(namespace, counted_in)) as reservation:
             yield reservation
+
+    def _hold(self, namespace: Namespace, counted_in: Optional[Namespace]) -> Optional[BucketHold]:
+        found = self._bucket_of(namespace)
+        if found is None or found[1] is None:
+            return None
+        if counted_in is not None:
+            other = self._bucket_of(counted_in)
+            if other is not None and other[0] == found[0]:
+                return None  # its bytes are the bucket's already (an upload's parts, laid out)
+        return BucketHold(self.index, found[0], found[1])
+
+    def _bucket_of(self, namespace: Namespace) -> Optional[Tuple[str, Optional[int]]]:
+        if not namespace.path.startswith(_OF_BUCKETS):
+            return None  # the default namespace, share links: no bucket
+        return self.bucket_of(namespace)
+
+    def _belongs(self, change, namespace: Namespace) -> None:
+        """An upload's parts' namespace told, once, as its bucket's (``ObjectIndex.bucket_bytes``)."""
+        if namespace.path.startswith("parts/"):
+            found = self.bucket_of(namespace)
+            if found is not None:
+                change.belong(namespace.path, found[0])
+
+    def bucket_bytes(self, bucket: str) -> Tuple[int, int]:
+        """Bucket ``bucket``'s bytes: ``(stored, being written)`` (its
+        repository's objects and its unfinished uploads' parts)."""
+        return self.index.bucket_bytes(bucket)
 
     def count_file(self, namespace: Namespace, name: str, size: int,
                    reservation: Optional[Reservation] = None) -> None:
@@ -239,11 +280,12 @@ class DiskBackend(Backend):
         place (a layout's, see ``layout``) set to its ``size``; the
         ``reservation`` of the write that grew it settled with it."""
         with self.index.changing() as change:
+            self._belongs(change, namespace)
             delta = change.put(namespace.path, name, size)
             if reservation is None:
                 self.counted(delta)
             else:
-                reservation.settle(delta)
+                reservation.settle(delta, change)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         path = self.object_path(namespace, oid)

@@ -115,5 +115,10 @@ def end_run(data_dir: str) -> None:
     _with_index(data_dir, ObjectIndex.end_run)
 
 
+def release_held(data_dir: str, pid: int) -> None:
+    """The bytes the writes of process ``pid`` (a worker that died) held against their buckets' quotas given back."""
+    _with_index(data_dir, lambda index: index.release_held("%d:" % pid))
+
+
 def mark_dirty(data_dir: str, why: Optional[str]) -> None:
     _with_index(data_dir, lambda index: index.mark_dirty(why or "something changed"))

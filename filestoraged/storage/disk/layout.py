@@ -133,7 +133,7 @@ class LaidOut(Layout):
         except BaseException:
             os.close(fd)
             raise
-        return _Sealed(path, checks, fd)
+        return _Sealed(path, checks, fd, self.namespace)
 
     def discard(self) -> None:
         """The upload's file (whatever its parts became: a file only refused
@@ -186,7 +186,7 @@ class LaidOut(Layout):
         passed, synced, and the file's size counted: ``write_object``'s
         SHA-256, size and block checks."""
         os.lseek(fd, (number - 1) * stride, os.SEEK_SET)
-        with self.backend.writing() as reservation:
+        with self.backend.writing(self.namespace) as reservation:
             reservation.take_ahead(size)  # the quota refuses before a byte is written
             try:
                 written = write_object(fd, stream, reservation, size)
@@ -265,9 +265,10 @@ class _Sealed(FinishedFile):
 
     counted = True
 
-    def __init__(self, path: str, checks: List[bytes], fd: int) -> None:
+    def __init__(self, path: str, checks: List[bytes], fd: int, namespace: Namespace) -> None:
         super().__init__(path, checks)
         self._fd = fd
+        self.counted_in = namespace
 
     def close(self) -> None:
         super().close()

@@ -1,5 +1,6 @@
 """What the disk holds: objects and bytes stored, plus bytes being written,
-against an optional quota (``--max-bytes``).
+against an optional quota (``--max-bytes``), and what a write holds
+against its bucket's quota (``BucketHold``).
 
 The counts live in ``<data-dir>/run/usage`` (``base.interprocess``), so every
 worker process checks the quota against the same numbers; the first worker
@@ -12,10 +13,11 @@ back before it starts.
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Callable, Optional, Tuple
 
-from ...errors import QuotaReached
+from ...errors import BucketQuotaReached, QuotaReached
 from ...base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
 USAGE_FILE = "usage"  # in <data-dir>/run/
@@ -62,8 +64,8 @@ class Usage:
     def bytes(self) -> int:
         return self._counters[_BYTES]
 
-    def reservation(self) -> "Reservation":
-        return Reservation(self)
+    def reservation(self, hold: Optional["BucketHold"] = None) -> "Reservation":
+        return Reservation(self, hold)
 
     def reserve(self, count: int) -> None:
         counters = self._counters
@@ -99,13 +101,62 @@ class Usage:
         self._counters.close()
 
 
-class Reservation:
-    """Quota bytes held by one upload while it is written; given back at the end."""
+class BucketHold:
+    """Bytes one write holds against its bucket's quota: a row of the object
+    index's ``held`` (``storage.object_index``), taken in a transaction that
+    reads the bucket's stored and held bytes, so that every worker sees
+    every other's at once; given back in the transaction that stores the
+    write's bytes (``Reservation.settle``), or when the write ends."""
 
-    def __init__(self, usage: Usage) -> None:
+    _numbers = itertools.count(1)
+
+    def __init__(self, index, bucket: str, limit: int) -> None:
+        self._index, self.bucket, self.limit = index, bucket, limit
+        self.holder = "%d:%d" % (os.getpid(), next(BucketHold._numbers))
+        self.held = 0
+
+    def take(self, count: int) -> None:
+        with self._index.changing() as change:
+            if not change.hold(self.holder, self.bucket, count, self.limit):
+                stored, held = self._index.bucket_bytes(self.bucket)
+                raise BucketQuotaReached("the bucket %s's quota of %d bytes has no room for %d more (%d stored, %d "
+                                         "being written)" % (self.bucket, self.limit, count, stored, held))
+        self.held += count
+
+    def give_back(self, change=None) -> None:
+        """Every byte held given back: in ``change``'s transaction (the one
+        that stored them), else in one of its own."""
+        if not self.held:
+            return
+        if change is not None:
+            change.release(self.holder)
+        else:
+            with self._index.changing() as own:
+                own.release(self.holder)
+        self.held = 0
+
+
+# Bytes a write of unknown length holds against its bucket's quota at a
+# time: a transaction of the index per step, not per piece read. Near the
+# quota, a step that finds no room holds only what the piece needs.
+HOLD_STEP = 8 * 1024 * 1024
+
+
+class Reservation:
+    """Quota bytes held by one upload while it is written (the store's, and
+    its bucket's where it has a quota: ``hold``); given back at the end."""
+
+    def __init__(self, usage: Usage, hold: Optional[BucketHold] = None) -> None:
         self._usage = usage
+        self._hold = hold
         self._held = 0
         self._ahead = 0  # bytes taken by ``take_ahead`` that ``take`` has not used yet
+        self._used = 0  # bytes of the write taken, of what ``hold`` holds
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the write is held to its bucket's quota."""
+        return self._hold is not None
 
     def take(self, count: int) -> None:
         used = min(count, self._ahead)
@@ -113,6 +164,11 @@ class Reservation:
         if count > used:
             self._usage.reserve(count - used)
             self._held += count - used
+        hold = self._hold
+        if hold is not None:
+            self._used += count
+            if self._used > hold.held:
+                self._hold_more(self._used - hold.held, HOLD_STEP)
 
     def take_ahead(self, count: int) -> None:
         """Take ``count`` bytes at once, before any is written (a write of a
@@ -121,13 +177,36 @@ class Reservation:
         self._usage.reserve(count)
         self._held += count
         self._ahead += count
+        if self._hold is not None:
+            try:
+                self._hold_more(self._used + self._ahead - self._hold.held, 0)
+            except QuotaReached:
+                self._usage.settle(0, 0, count)
+                self._held -= count
+                self._ahead -= count
+                raise
 
-    def settle(self, delta: Tuple[int, int]) -> None:
+    def _hold_more(self, needed: int, step: int) -> None:
+        assert self._hold is not None
+        if needed <= 0:
+            return
+        if step > needed:
+            try:
+                self._hold.take(step)
+                return
+            except QuotaReached:
+                pass
+        self._hold.take(needed)
+
+    def settle(self, delta: Tuple[int, int], change=None) -> None:
         """The write is stored: ``delta`` (what its index row added) counted
         and every byte this reservation holds given back together (see
-        ``Usage.settle``)."""
+        ``Usage.settle``); what it held against its bucket's quota given back
+        in ``change``, the index's transaction that stored the bytes."""
         self._usage.settle(delta[0], delta[1], self._held)
         self._held = self._ahead = 0
+        if self._hold is not None:
+            self._hold.give_back(change)
 
     def __enter__(self) -> "Reservation":
         return self
@@ -135,3 +214,5 @@ class Reservation:
     def __exit__(self, *exc_info) -> None:
         if self._held:
             self._usage.settle(0, 0, self._held)
+        if self._hold is not None:
+            self._hold.give_back()

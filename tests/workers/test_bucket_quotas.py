@@ -1,0 +1,168 @@
+"""A bucket's quota (``filestoraged bucket quota``) under a daemon of two
+workers: 32 uploads at once through S3, ``/data``, WebDAV and multipart
+never take the bucket past it (sampled while they run), every upload
+answered 2xx reads back and every refused one left nothing; a body whose
+length passes what is left is refused before it is sent; an object
+removed gives its room back at once; ``bucket usage`` says what the bucket holds."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional, Tuple
+
+from filestoraged.storage.disk.indexing import index_path
+from filestoraged.storage.object_index import ObjectIndex
+
+from ..support import Daemon, daemon_workers, free_port, wait_until
+
+KIB = 1024
+QUOTA = 2 * 1024 * KIB
+BODY = 200 * KIB  # ten fit, eleven do not
+
+
+def request(port: int, method: str, path: str, body: bytes = b"", headers=None) -> Tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class BucketQuotaTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="fsd-bucket-quota-")
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+        self.s3_port = free_port()
+        self.daemon = Daemon(self.data_dir, "--workers", "2", "--s3-api", "127.0.0.1:%d" % self.s3_port).start()
+        self.addCleanup(self.daemon.stop)
+        wait_until(lambda: len(daemon_workers(self.daemon.process.pid)) == 2, "two workers run")
+        self.port = self.daemon.port
+        self.assertEqual(request(self.s3_port, "PUT", "/photos")[0], 200)
+        self.assertEqual(self.cli("quota", "photos", "2M").returncode, 0)
+        self.index = ObjectIndex(index_path(self.data_dir))
+        self.addCleanup(self.index.close)
+
+    def cli(self, *words: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "filestoraged", "bucket", *words, "--data-dir", self.data_dir],
+                              capture_output=True, text=True, timeout=60)
+
+    def upload(self, face: str, number: int, body: bytes) -> Tuple[str, int]:
+        """One upload of ``body`` through ``face``; (its key or id, the status)."""
+        key = "f%03d" % number
+        if face == "s3":
+            return key, request(self.s3_port, "PUT", "/photos/" + key, body)[0]
+        if face == "webdav":
+            return key, request(self.port, "PUT", "/dav/photos/" + key, body)[0]
+        if face == "data":
+            return hashlib.sha256(body).hexdigest(), request(self.port, "PUT", "/data/photos", body)[0]
+        status, reply = request(self.s3_port, "POST", "/photos/%s?uploads" % key)  # multipart, one part
+        if status != 200:
+            return key, status
+        upload_id = reply.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
+        status, reply = request(self.s3_port, "PUT", "/photos/%s?partNumber=1&uploadId=%s" % (key, upload_id), body)
+        if status != 200:
+            request(self.s3_port, "DELETE", "/photos/%s?uploadId=%s" % (key, upload_id))
+            return key, status
+        etag = http_etag(reply, body)
+        done = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+                "</CompleteMultipartUpload>" % etag).encode()
+        status = request(self.s3_port, "POST", "/photos/%s?uploadId=%s" % (key, upload_id), done)[0]
+        if status != 200:
+            request(self.s3_port, "DELETE", "/photos/%s?uploadId=%s" % (key, upload_id))
+        return key, status
+
+    def test_32_uploads_at_once_through_four_faces_never_pass_the_quota(self):
+        bodies = [os.urandom(BODY) for _ in range(32)]
+        faces = ["s3", "data", "webdav", "multipart"]
+        samples: List[int] = []
+        running = threading.Event()
+        running.set()
+        failures: List[BaseException] = []
+
+        def sample() -> None:
+            try:
+                while running.is_set():
+                    stored, held = self.index.bucket_bytes("photos")
+                    samples.append(stored + held)
+            except BaseException as error:  # reported below
+                failures.append(error)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            with ThreadPoolExecutor(32) as pool:
+                outcomes = list(pool.map(lambda n: self.upload(faces[n % 4], n, bodies[n]), range(32)))
+        finally:
+            running.clear()
+            sampler.join(30)
+        self.assertFalse(sampler.is_alive())
+        self.assertEqual(failures, [])
+        self.assertTrue(samples)
+        self.assertLessEqual(max(samples), QUOTA)
+        kept = [n for n, (_, status) in enumerate(outcomes) if status in (200, 201, 204)]
+        refused = [n for n, (_, status) in enumerate(outcomes) if n not in kept]
+        self.assertEqual({outcomes[n][1] for n in refused}, {507}, outcomes)
+        self.assertGreaterEqual(len(kept), 9)  # near the quota: one may have been refused while another held room
+        self.assertLessEqual(len(kept), 10)
+        for n in kept:  # every upload answered 2xx reads back
+            name, _ = outcomes[n]
+            path = "/data/photos/" + name if faces[n % 4] == "data" else None
+            status, body = request(self.port, "GET", path) if path else request(self.s3_port, "GET", "/photos/" + name)
+            self.assertEqual((status, hashlib.sha256(body).hexdigest()), (200, hashlib.sha256(bodies[n]).hexdigest()))
+        for n in refused:  # and every refused one left nothing
+            self.assertEqual(request(self.port, "GET", "/data/photos/" + hashlib.sha256(bodies[n]).hexdigest())[0],
+                             404)
+        stored, held = self.index.bucket_bytes("photos")
+        self.assertEqual((stored, held), (len(kept) * BODY, 0))
+        listed = self.cli("usage", "photos")
+        self.assertEqual(listed.stdout.splitlines()[1].split("\t"), ["photos", str(stored), "0", str(QUOTA)])
+
+    def test_a_body_longer_than_the_room_left_is_refused_before_it_is_sent(self):
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/first", os.urandom(QUOTA - 100 * KIB))[0], 200)
+        for port, path in ((self.s3_port, "/photos/big"), (self.port, "/data/photos"), (self.port, "/dav/photos/big")):
+            for expect in (b"Expect: 100-continue\r\n", b""):
+                with self.subTest(path=path, expect=expect), \
+                        socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                    conn.sendall(b"PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n"
+                                 % (path.encode(), 200 * KIB, expect))  # and not a byte of the body
+                    answer = conn.recv(65536)
+                    self.assertTrue(answer.startswith(b"HTTP/1.1 507 "), answer[:300])
+                    self.assertIn(b"photos", answer)
+        self.assertEqual(self.index.bucket_bytes("photos"), (QUOTA - 100 * KIB, 0))
+
+    def test_a_removed_object_gives_its_room_back_at_once_and_a_bucket_without_quota_takes_anything(self):
+        bodies = [os.urandom(BODY) for _ in range(10)]
+        for body in bodies:
+            self.assertEqual(request(self.port, "PUT", "/data/photos", body)[0], 201)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/over", os.urandom(BODY))[0], 507)
+        self.assertEqual(request(self.port, "DELETE", "/data/photos/" + hashlib.sha256(bodies[0]).hexdigest())[0],
+                         200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/over", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/other")[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/other/big", os.urandom(3 * QUOTA))[0], 200)
+        self.assertEqual(self.cli("quota", "photos", "none").returncode, 0)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/more", os.urandom(BODY))[0], 200)
+        refused = self.cli("quota", "nothing", "1M")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("no bucket nothing", refused.stderr)
+
+
+def http_etag(reply: bytes, body: bytes) -> Optional[str]:
+    """The ETag an UploadPart answered (in its headers: taken from the body's MD5, as S3 makes it)."""
+    return '"%s"' % hashlib.md5(body).hexdigest()
+
+
+if __name__ == "__main__":
+    unittest.main()
