@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .config import Config
 from .errors import FileStoreError, WrongPort
@@ -116,6 +116,7 @@ class App:
         self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
         if isinstance(self.backend, DiskBackend):
             self.backend.bucket_of = self._bucket_of  # (the bucket quotas it keeps)
+            self.metrics.bucket_usage = self._bucket_usage
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at
@@ -209,6 +210,12 @@ class App:
             name = self.unfinished.bucket_of(path[len("parts/"):]) or self.backend.index.belonging(path)
         found = self.buckets.get(name) if name else None
         return None if found is None else (name, found.quota)
+
+    def _bucket_usage(self) -> List[Tuple[str, int, Optional[int]]]:
+        """Each bucket's stored bytes and quota (the disk backend's object index)."""
+        assert isinstance(self.backend, DiskBackend)
+        stored = self.backend.index.buckets_bytes()
+        return [(bucket.name, stored.get(bucket.name, 0), bucket.quota) for bucket in self.buckets.all()]
 
     def close(self) -> None:
         if self.watch is not None:

@@ -32,6 +32,8 @@ class Metrics:
         self._dropped: Dict[str, int] = defaultdict(int)
         self._open_connections = 0
         self.usage: Optional[Callable[[], Optional[tuple]]] = None
+        # Each bucket's stored bytes and quota (None: none), where the backend keeps them.
+        self.bucket_usage: Optional[Callable[[], List[Tuple[str, int, Optional[int]]]]] = None
         self.events = 0  # changes so far: whether a snapshot is worth writing again
 
     def request(self, face: str, method: str, status: int, bytes_in: int, bytes_out: int, seconds: float) -> None:
@@ -148,6 +150,15 @@ class Metrics:
                                       ("bytes_stored", "Bytes of objects in the store, all namespaces.", usage[1])):
                 _family(out, name, "gauge", text)
                 out.append("filestoraged_%s %d" % (name, value))
+        buckets = self.bucket_usage() if self.bucket_usage else None
+        if buckets is not None:
+            _family(out, "bucket_bytes_stored", "gauge", "Bytes a bucket stores, every version and unfinished "
+                    "multipart upload counted (docs/quotas.md).")
+            out.extend('filestoraged_bucket_bytes_stored{bucket="%s"} %d' % (name, stored)
+                       for name, stored, _ in buckets)
+            _family(out, "bucket_quota_bytes", "gauge", "A bucket's quota, where it has one.")
+            out.extend('filestoraged_bucket_quota_bytes{bucket="%s"} %d' % (name, quota)
+                       for name, _, quota in buckets if quota is not None)
         _process(out, gauges, total["started"])
         return "\n".join(out) + "\n"
 

@@ -167,7 +167,7 @@ class Claims:
                 raise BackendUnavailable(RACED)
             waited = True
             self._stop.wait(0.05)
-        if waited:  # a removal ended meanwhile: were these bytes stored after it, or before?
+        if waited or not created:  # a removal ended meanwhile, or may have (``remove_idle``): are they there?
             self._still_stored(bucket, oid)
 
     def remove(self, bucket: str, oid: str) -> None:
@@ -203,6 +203,30 @@ class Claims:
                 finally:
                     self.records.delete(blob(bucket, oid))  # a due entry left finds nothing
                 return
+
+    def remove_idle(self, bucket: str, oid: str) -> bool:
+        """Bytes nothing holds removed now, not ``GRACE`` after they fell
+        idle: a bucket with a quota gets its room back as a key goes. The
+        sweep's removal (the same claim, the same look for names after it),
+        so an upload of the same bytes either comes first and keeps them,
+        or stores them afresh; a ``/data`` upload that found them looks
+        whether they are still there once it marked them (``relied_on``).
+        Whether they went."""
+        with self.pins.removal(bucket, oid) as free:
+            if not free:
+                return False  # an upload of them is under way: the sweep looks later
+            record = self.records.get(blob(bucket, oid))
+            if record is None:
+                return False
+            value = dict(record.value)
+            if value.get("idle") is None or self._holds(bucket, oid, value):
+                return False
+            if not self._claim_removal(bucket, oid, record, value, "sweep"):
+                return False
+            if self.names(bucket, oid):  # named after all: kept
+                self._change(bucket, oid, lambda value: dict(value, removing=None, by=None, idle=None))
+                return False
+            return bool(self.blobs.finish(blob_id(bucket, oid), lambda: self.backend.delete(repository(bucket), oid)))
 
     # -- the sweep --------------------------------------------------------------
 

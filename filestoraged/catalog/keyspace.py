@@ -29,12 +29,13 @@ comes back with a bucket made again under its name.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Union
 
-from ..errors import BackendUnavailable, MethodNotAllowed, NotFound, PreconditionFailed
+from ..errors import BackendUnavailable, FileStoreError, MethodNotAllowed, NotFound, PreconditionFailed
 from ..records.interface import UPDATE_TRIES, Conflict
 from ..storage.names import repository
 from ..wire.conditions import etag_matches
@@ -47,6 +48,8 @@ from .recent import Change, Recent
 from .retention import guard
 from .version_rules import change, may_replace, retention
 from .versions import Version, Versions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class Keyspace:
                 raise NotFound("the bucket %s was deleted while the key was written" % bucket.name
                                ).as_s3("NoSuchBucket")
             self._settle(bucket.name, key, swap)
+        self._free_at_once(bucket, swap)
         made = swap.new.head.current
         self._tell(bucket.name, "write", key, made.version, made.maker)
         return made
@@ -218,6 +222,7 @@ class Keyspace:
         swap = self._commit(name, key, decide)
         if swap is None:
             return Forgotten(version_id, False)
+        self._free_at_once(bucket, swap)
         if version_id is not None:
             gone = swap.new.gone
             self._tell(name, "delete version", key, version_id, by)
@@ -353,6 +358,19 @@ class Keyspace:
         self._let_go(bucket, key, swap.named, kept)
         for at in swap.new.drops:
             self.versions.drop(bucket, key, at)
+
+    def _free_at_once(self, bucket: Bucket, swap: _Swap) -> None:
+        """In a bucket with a quota, the bytes a committed change left
+        unnamed removed now (``Claims.remove_idle``), not a grace later: a
+        delete gives its room back at once. One that cannot go now (an
+        upload of the same bytes under way) is the sweep's, as anywhere."""
+        if bucket.quota is None:
+            return
+        for oid in {oid for oid, _ in swap.held_before} - {oid for oid, _ in swap.held_after}:
+            try:
+                self.claims.remove_idle(bucket.name, oid)
+            except FileStoreError as error:
+                log.info("bytes %s of bucket %s left to the sweep: %s", oid, bucket.name, error)
 
     def _let_go(self, bucket: str, key: str, named: Holds, held: Holds) -> None:
         """The names a change's tries wrote that the head does not hold."""

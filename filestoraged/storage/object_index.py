@@ -135,6 +135,18 @@ class ObjectIndex(DatabaseStore):
         with self._lock:
             return _stored(self._db, bucket), _held(self._db, bucket)
 
+    def buckets_bytes(self) -> Dict[str, int]:
+        """Every bucket's stored bytes (``bucket_bytes``'s first number), by name: one read."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT substr(namespace, 7), bytes FROM spaces WHERE namespace >= 'repos/' AND namespace < 'repos0' "
+                "UNION ALL SELECT b.bucket, s.bytes FROM belongs b JOIN spaces s ON s.namespace = b.namespace"
+            ).fetchall()
+        found: Dict[str, int] = {}
+        for bucket, size in rows:
+            found[bucket] = found.get(bucket, 0) + size
+        return found
+
     def belonging(self, namespace: str) -> Optional[str]:
         """The bucket ``namespace``'s bytes were told to count in (``Change.belong``), if any."""
         with self._lock:

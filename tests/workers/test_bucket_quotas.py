@@ -2,8 +2,8 @@
 workers: 32 uploads at once through S3, ``/data``, WebDAV and multipart
 never take the bucket past it (sampled while they run), every upload
 answered 2xx reads back and every refused one left nothing; a body whose
-length passes what is left is refused before it is sent; an object
-removed gives its room back at once; ``bucket usage`` says what the bucket holds."""
+length passes what is left is refused before it is sent; a delete gives
+its room back at once, and older versions count until they go; ``bucket usage`` says what the bucket holds."""
 
 from __future__ import annotations
 
@@ -128,6 +128,9 @@ class BucketQuotaTests(unittest.TestCase):
         self.assertEqual((stored, held), (len(kept) * BODY, 0))
         listed = self.cli("usage", "photos")
         self.assertEqual(listed.stdout.splitlines()[1].split("\t"), ["photos", str(stored), "0", str(QUOTA)])
+        metrics = request(self.port, "GET", "/metrics")[1].decode()
+        self.assertIn('filestoraged_bucket_bytes_stored{bucket="photos"} %d\n' % stored, metrics)
+        self.assertIn('filestoraged_bucket_quota_bytes{bucket="photos"} %d\n' % QUOTA, metrics)
 
     def test_a_body_longer_than_the_room_left_is_refused_before_it_is_sent(self):
         self.assertEqual(request(self.s3_port, "PUT", "/photos/first", os.urandom(QUOTA - 100 * KIB))[0], 200)
@@ -142,14 +145,23 @@ class BucketQuotaTests(unittest.TestCase):
                     self.assertIn(b"photos", answer)
         self.assertEqual(self.index.bucket_bytes("photos"), (QUOTA - 100 * KIB, 0))
 
-    def test_a_removed_object_gives_its_room_back_at_once_and_a_bucket_without_quota_takes_anything(self):
+    def test_a_delete_gives_its_room_back_at_once_and_a_bucket_without_quota_takes_anything(self):
         bodies = [os.urandom(BODY) for _ in range(10)]
-        for body in bodies:
-            self.assertEqual(request(self.port, "PUT", "/data/photos", body)[0], 201)
+        for number, body in enumerate(bodies):
+            if number % 2:
+                self.assertEqual(request(self.port, "PUT", "/data/photos", body)[0], 201)
+            else:
+                self.assertEqual(request(self.s3_port, "PUT", "/photos/k%d" % number, body)[0], 200)
         self.assertEqual(request(self.s3_port, "PUT", "/photos/over", os.urandom(BODY))[0], 507)
-        self.assertEqual(request(self.port, "DELETE", "/data/photos/" + hashlib.sha256(bodies[0]).hexdigest())[0],
-                         200)
+        self.assertEqual(request(self.s3_port, "DELETE", "/photos/k0")[0], 204)  # a key: its bytes go at once
         self.assertEqual(request(self.s3_port, "PUT", "/photos/over", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/over2", os.urandom(BODY))[0], 507)
+        self.assertEqual(request(self.port, "DELETE", "/data/photos/" + hashlib.sha256(bodies[1]).hexdigest())[0],
+                         200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/over2", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/k2", os.urandom(BODY))[0], 507)  # a replacement
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/k2", os.urandom(BODY // 5))[0], 200)  # room for the new
+        self.assertEqual(self.index.bucket_bytes("photos"), (9 * BODY + BODY // 5, 0))  # the old k2 went
         self.assertEqual(request(self.s3_port, "PUT", "/other")[0], 200)
         self.assertEqual(request(self.s3_port, "PUT", "/other/big", os.urandom(3 * QUOTA))[0], 200)
         self.assertEqual(self.cli("quota", "photos", "none").returncode, 0)
@@ -157,6 +169,20 @@ class BucketQuotaTests(unittest.TestCase):
         refused = self.cli("quota", "nothing", "1M")
         self.assertEqual(refused.returncode, 1)
         self.assertIn("no bucket nothing", refused.stderr)
+
+    def test_in_a_versioned_bucket_older_versions_count_until_they_are_deleted(self):
+        self.assertEqual(request(self.s3_port, "PUT", "/photos?versioning",
+                                 b'<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>')[0],
+                         200)
+        for _ in range(10):
+            self.assertEqual(request(self.s3_port, "PUT", "/photos/same", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/same", os.urandom(BODY))[0], 507)
+        self.assertEqual(request(self.s3_port, "DELETE", "/photos/same")[0], 204)  # a marker: nothing goes
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/other", os.urandom(BODY))[0], 507)
+        status, listing = request(self.s3_port, "GET", "/photos?versions")
+        oldest = listing.split(b"<VersionId>")[-1].split(b"</VersionId>")[0].decode()
+        self.assertEqual(request(self.s3_port, "DELETE", "/photos/same?versionId=" + oldest)[0], 204)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/other", os.urandom(BODY))[0], 200)
 
 
 def http_etag(reply: bytes, body: bytes) -> Optional[str]:
