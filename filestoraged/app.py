@@ -114,8 +114,8 @@ class App:
         self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets, self.recent)  # names keys
         self.recent_writer = Periodic("recent-changes", RECENT_FLUSH_SECONDS, self.recent.flush).start()
         self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
-        if isinstance(self.backend, DiskBackend):
-            self.backend.bucket_of = self._bucket_of  # (the bucket quotas it keeps)
+        if self.backend.keeps_quotas:
+            self.backend.tell_buckets(self._bucket_of)
             self.metrics.bucket_usage = self._bucket_usage
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
@@ -207,14 +207,18 @@ class App:
         if path.startswith("repos/"):
             name: Optional[str] = path[len("repos/"):]
         else:  # an upload's parts: as this process saw the upload, else as its first part was counted
-            name = self.unfinished.bucket_of(path[len("parts/"):]) or self.backend.index.belonging(path)
+            name = self.unfinished.bucket_of(path[len("parts/"):]) or self._belonging(path)
         found = self.buckets.get(name) if name else None
         return None if found is None else (name, found.quota)
 
+    def _belonging(self, path: str) -> Optional[str]:
+        """The bucket the disk's index was told a namespace's bytes are of."""
+        disk = getattr(self.backend, "tier", self.backend)
+        return disk.index.belonging(path) if isinstance(disk, DiskBackend) else None
+
     def _bucket_usage(self) -> List[Tuple[str, int, Optional[int]]]:
-        """Each bucket's stored bytes and quota (the disk backend's object index)."""
-        assert isinstance(self.backend, DiskBackend)
-        stored = self.backend.index.buckets_bytes()
+        """Each bucket's stored bytes and quota."""
+        stored = self.backend.buckets_bytes() or {}
         return [(bucket.name, stored.get(bucket.name, 0), bucket.quota) for bucket in self.buckets.all()]
 
     def close(self) -> None:

@@ -128,13 +128,16 @@ class Claims:
 
     # -- the repository's own face ----------------------------------------------
 
-    def relied_on(self, bucket: str, oid: str, created: bool) -> None:
+    def relied_on(self, bucket: str, oid: str, created: bool, quota: bool = False) -> None:
         """A ``/data`` upload stored (``created``) or found these bytes: if
         S3 tracks them, they are the repository's too from now on. If a
         removal was under way, they are checked for once it ended
         (``BackendUnavailable`` if they went: send again). Of a ``/data``
         upload and a ``/data`` DELETE racing, the upload comes first, as it
-        always did."""
+        always did. ``quota``: the bucket has one, so that bytes found may
+        have been removed at once as a key let go of them
+        (``remove_idle``), not a grace later: found, they are looked for
+        once marked (gone: send again)."""
         deadline = time.monotonic() + PIN_WAIT
         waited = False
         while True:
@@ -167,7 +170,7 @@ class Claims:
                 raise BackendUnavailable(RACED)
             waited = True
             self._stop.wait(0.05)
-        if waited or not created:  # a removal ended meanwhile, or may have (``remove_idle``): are they there?
+        if waited or (quota and not created):  # a removal ended meanwhile, or may have: are they still there?
             self._still_stored(bucket, oid)
 
     def remove(self, bucket: str, oid: str) -> None:
@@ -210,7 +213,8 @@ class Claims:
         sweep's removal (the same claim, the same look for names after it),
         so an upload of the same bytes either comes first and keeps them,
         or stores them afresh; a ``/data`` upload that found them looks
-        whether they are still there once it marked them (``relied_on``).
+        whether they are still there once it marked them (``relied_on``
+        with ``quota``).
         Whether they went."""
         with self.pins.removal(bucket, oid) as free:
             if not free:

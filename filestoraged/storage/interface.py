@@ -48,6 +48,7 @@ class FinishedFile:
     # the disk, and asks no room of the quota.
     counted = False
     counted_in: Optional[Namespace] = None  # the namespace whose bytes they count in, if counted
+    held_as: Optional[str] = None  # the hold its bytes have against their bucket's quota (``Backend.hold``)
 
     def __init__(self, path: str, checks: Optional[List[bytes]] = None) -> None:
         self.path = path
@@ -292,6 +293,28 @@ class Backend(abc.ABC):
     def usage_by_namespace(self) -> Optional[Dict[str, Tuple[int, int]]]:
         """``{namespace path: (objects, bytes)}`` where the backend keeps an
         index to count from (one pass over it); else None."""
+        return None
+
+    # Bucket quotas (docs/quotas.md): kept by the backends that can hold
+    # bytes for every writer at once (the disk's object index); the others
+    # keep none, and a quota set for them is refused where it is set.
+    keeps_quotas = False
+
+    def tell_buckets(self, bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]]) -> None:
+        """How to find the bucket (and its quota, None: none) a namespace's
+        bytes are of, or None: told by the catalog, which knows them."""
+
+    def hold(self, namespace: Namespace, holder: str, count: int) -> None:
+        """``count`` bytes held by ``holder`` (a resumable upload's) against
+        the quota of ``namespace``'s bucket until ``release`` or the write
+        of its file (``FinishedFile.held_as``); ``BucketQuotaReached``
+        without room."""
+
+    def release(self, holder: str) -> None:
+        """What ``holder`` held (``hold``) given back."""
+
+    def buckets_bytes(self) -> Optional[Dict[str, int]]:
+        """Every bucket's stored bytes, by name, where quotas are kept; else None."""
         return None
 
     def close(self) -> None:

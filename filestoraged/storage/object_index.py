@@ -8,7 +8,9 @@ those of the namespaces that ``belong`` to it (its unfinished multipart
 uploads' parts); the bytes its writes hold while they are written are
 rows of ``held``, taken against its quota and moved to the stored bytes
 in the transaction that links the object (``Change.hold``,
-``Change.release``): every worker sees every other's at once.
+``Change.release``): every worker sees every other's at once. A
+resumable upload's hold (``tus:<id>``) lasts from its creation to its
+end, across restarts.
 
 The disk backend (``<data-dir>/objects.db``) changes a row and the totals in
 the same transaction as the file itself (``changing``: the link or unlink
@@ -147,6 +149,12 @@ class ObjectIndex(DatabaseStore):
             found[bucket] = found.get(bucket, 0) + size
         return found
 
+    def held_by(self, holder: str) -> int:
+        """The bytes ``holder`` holds (0: none)."""
+        with self._lock:
+            row = self._db.execute("SELECT bytes FROM held WHERE holder = ?", (holder,)).fetchone()
+        return 0 if row is None else row[0]
+
     def belonging(self, namespace: str) -> Optional[str]:
         """The bucket ``namespace``'s bytes were told to count in (``Change.belong``), if any."""
         with self._lock:
@@ -195,7 +203,7 @@ class ObjectIndex(DatabaseStore):
         """A daemon starts serving: if the last run did not end (a crash, a
         kill, a power cut), the index is marked dirty."""
         with self.changing() as change:
-            change.db.execute("DELETE FROM held")  # nothing is written yet
+            change.db.execute("DELETE FROM held WHERE holder NOT LIKE 'tus:%'")  # nothing is being written yet
             if self._state(RUNNING) is not None:
                 change.set(DIRTY, "the last run did not stop cleanly")
             change.set(RUNNING, "pid %d" % os.getpid())

@@ -30,13 +30,14 @@ from typing import Dict, Union
 
 from ..errors import BadRequest, Conflict, PreconditionFailed, QuotaReached, TooLarge, UnsupportedMediaType
 from ..faces import Face
+from ..storage.interface import FinishedFile
 from ..uploads.targets import Target, from_record
 from ..web.messages import EmptyResponse, JsonResponse, Request
 from ..web.router import Router
 from ..wire.credentials import header_text
 from ..wire.fields import whole_number
 from .metadata import parse_metadata, shown_metadata, target_of
-from .uploads import ResumableUpload, Uploads, Writer
+from .uploads import ResumableUpload, UploadStore, Uploads, Writer
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration"
@@ -47,6 +48,8 @@ class ResumableFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.uploads: Uploads = app.uploads
+        if isinstance(self.uploads, UploadStore):  # (on this daemon's disk: where quotas are kept)
+            self.uploads.removed = self._released
 
     def register(self, router: Router) -> None:
         # No scope on the routes: an upload's scope is its target's, which
@@ -74,6 +77,12 @@ class ResumableFace(Face):
         request.grant.require(target.need())
         upload = self.uploads.create(length, target.for_record().record(), shown_metadata(raw_metadata),
                                      request.client, self._check_quota)
+        if target.namespace is not None:
+            try:  # its whole length, against its bucket's quota: unfinished, it counts
+                self.backend.hold(target.namespace, _holder(upload.id), length)
+            except BaseException:
+                self.uploads.remove(upload)
+                raise
         headers = {"Location": "%s/uploads/%s" % (request.base_url, upload.id)}
         if _content_type(request) == CHUNK_TYPE or length == 0:  # creation-with-upload
             headers["Upload-Offset"] = str(self._append(request, upload, 0))
@@ -162,11 +171,18 @@ class ResumableFace(Face):
         target = self._target(upload)
         try:
             with closing(writer.finished()) as source:
+                if isinstance(source, FinishedFile):
+                    source.held_as = _holder(upload.id)  # the object's write takes its hold over
                 stored = target.store(source)
         except PreconditionFailed:
             self.uploads.remove(writer.upload)
             raise
         self.uploads.finish(upload, target.result(stored, request.base_url))
+        self._released(upload.id)  # (where the write stored nothing: its bytes were there)
+
+    def _released(self, upload_id: str) -> None:
+        """An upload's hold on its bucket's quota given back (it ended)."""
+        self.backend.release(_holder(upload_id))
 
     def _check_quota(self, pending: int) -> None:
         """Unfinished uploads (``pending`` bytes, the new one included) count
@@ -181,6 +197,11 @@ class ResumableFace(Face):
         headers["Tus-Resumable"] = VERSION
         headers["Upload-Expires"] = formatdate(self.uploads.expires_at(upload), usegmt=True)
         return headers
+
+
+def _holder(upload_id: str) -> str:
+    """An upload's hold on its bucket's quota (``storage.disk.quota.BucketHold``)."""
+    return "tus:" + upload_id
 
 
 def _speaks_tus(request: Request) -> None:

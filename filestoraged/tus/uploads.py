@@ -113,6 +113,9 @@ class UploadStore:
         self._ledger = Ledger(run_dir(data_dir), os.path.join(run_dir(data_dir), ADMISSION_LOCK))
         self.clock = clock
         self._swept = 0.0
+        # Told of each upload removed (ended, expired, given up): the tus
+        # face gives back what it held against its bucket's quota.
+        self.removed: Callable[[str], None] = lambda upload_id: None
 
     # -- records ----------------------------------------------------------------
 
@@ -198,6 +201,7 @@ class UploadStore:
             if remove_quietly(self._bytes(upload.id)):
                 tally.take_out(upload.length, upload.owner)
             remove_quietly(self._record(upload.id))
+        self.removed(upload.id)
 
     def unfinished(self) -> List[ResumableUpload]:
         found = []

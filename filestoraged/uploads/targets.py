@@ -25,7 +25,7 @@ from ..catalog.keys import Entry
 from ..pages.upload import result_page
 from ..sharing.rules import MAX_DOWNLOADS, NewLink
 from ..storage.interface import FinishedFile, ObjectInfo, Readable
-from ..storage.names import DEFAULT, SHARES, repository
+from ..storage.names import DEFAULT, SHARES, Namespace, repository
 from ..web.messages import JsonResponse, Request, Response
 from ..wire.accept import prefers_html
 from ..wire.fields import whole_number
@@ -47,6 +47,7 @@ class Target(abc.ABC):
     the backend and the share links."""
 
     kind: str  # its name in a resumable upload's record
+    namespace: Optional[Namespace] = None  # where its bytes go, where that may be a bucket's (its quota)
 
     def __init__(self, app, content_type: Optional[str]) -> None:
         self.app = app
@@ -124,7 +125,9 @@ class RepositoryTarget(Target):
 
     def store(self, source: Readable) -> Stored:
         put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
-        self.app.claims.relied_on(self.repo, put.info.oid, put.created)  # S3 keys never take them away from it
+        bucket = self.app.buckets.get(self.repo) if not put.created else None
+        # S3 keys never take them away from it
+        self.app.claims.relied_on(self.repo, put.info.oid, put.created, getattr(bucket, "quota", None) is not None)
         return Stored(put.info, put.created)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
@@ -249,6 +252,7 @@ class ResumedKeyTarget(Target):
     def __init__(self, write: KeyWrite, content_type: Optional[str]) -> None:
         super().__init__(write.handle.app, content_type)
         self.write, self.handle, self.bucket, self.key = write, write.handle, write.handle.name, write.key
+        self.namespace = repository(self.bucket)
 
     def need(self) -> Need:
         return Need(Scope("data", "create", self.bucket, self.key))

@@ -7,6 +7,7 @@ its room back at once, and older versions count until they go; ``bucket usage`` 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import os
@@ -183,6 +184,44 @@ class BucketQuotaTests(unittest.TestCase):
         oldest = listing.split(b"<VersionId>")[-1].split(b"</VersionId>")[0].decode()
         self.assertEqual(request(self.s3_port, "DELETE", "/photos/same?versionId=" + oldest)[0], 204)
         self.assertEqual(request(self.s3_port, "PUT", "/photos/other", os.urandom(BODY))[0], 200)
+
+
+    def test_an_unfinished_resumable_upload_holds_its_whole_length_until_it_ends(self):
+        def create(key: str, length: int) -> Tuple[int, str]:
+            metadata = ",".join("%s %s" % (name, base64.b64encode(value.encode()).decode())
+                                for name, value in (("target", "s3"), ("bucket", "photos"), ("key", key)))
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                conn.request("POST", "/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(length),
+                                                          "Upload-Metadata": metadata})
+                response = conn.getresponse()
+                response.read()
+                return response.status, response.getheader("Location") or ""
+            finally:
+                conn.close()
+
+        status, _ = create("too-big", QUOTA + 1)
+        self.assertEqual(status, 507)  # refused when made: its length is known
+        status, location = create("big", 8 * BODY)
+        self.assertEqual(status, 201)
+        path = location.split("127.0.0.1:%d" % self.port)[-1]
+        self.assertEqual(self.index.bucket_bytes("photos"), (0, 8 * BODY))
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/a", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/b", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/c", os.urandom(BODY))[0], 507)  # the upload holds room
+        body = os.urandom(8 * BODY)
+        for start in (0, 4 * BODY):  # in two pieces, each in either worker
+            self.assertEqual(request(self.port, "PATCH", path, body[start:start + 4 * BODY],
+                                     {"Tus-Resumable": "1.0.0", "Upload-Offset": str(start),
+                                      "Content-Type": "application/offset+octet-stream"})[0], 204)
+        self.assertEqual(request(self.s3_port, "GET", "/photos/big")[1], body)  # stored with no room asked again
+        self.assertEqual(self.index.bucket_bytes("photos"), (10 * BODY, 0))
+        self.assertEqual(request(self.s3_port, "DELETE", "/photos/big")[0], 204)
+        status, location = create("again", 8 * BODY)
+        self.assertEqual(status, 201)
+        self.assertEqual(request(self.port, "DELETE", location.split("127.0.0.1:%d" % self.port)[-1], b"",
+                                 {"Tus-Resumable": "1.0.0"})[0], 204)  # given up: its room back
+        self.assertEqual(self.index.bucket_bytes("photos"), (2 * BODY, 0))
 
 
 def http_etag(reply: bytes, body: bytes) -> Optional[str]:

@@ -76,6 +76,8 @@ _OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
 
 
 class DiskBackend(Backend):
+    keeps_quotas = True
+
     """Objects as files; see the module docstring for the layout and guarantees."""
 
     name = "disk"
@@ -184,7 +186,8 @@ class DiskBackend(Backend):
         bytes were written with, if known) and it is hard-linked into place,
         never copied. The file is on this disk (``uploads/``, ``parts/``)."""
         path = finished.path
-        with self.writing(namespace, finished.counted_in) as reservation, open(path, "r+b") as source:
+        with self.writing(namespace, finished.counted_in, finished.held_as) as reservation, \
+                open(path, "r+b") as source:
             if finished.counted and reservation.bounded:
                 reservation.take_ahead(os.fstat(source.fileno()).st_size)  # its bucket's quota: counted elsewhere
             written = hash_file(source.fileno(), None if finished.counted else reservation, self.max_size)
@@ -239,18 +242,36 @@ class DiskBackend(Backend):
         return LaidOut(self, namespace)
 
     @contextmanager
-    def writing(self, namespace: Namespace, counted_in: Optional[Namespace] = None) -> Iterator[Reservation]:
+    def writing(self, namespace: Namespace, counted_in: Optional[Namespace] = None,
+                held_as: Optional[str] = None) -> Iterator[Reservation]:
         """Quota bytes for a write into ``namespace`` (``Reservation.take``):
         the store's, and its bucket's where it has a quota (unless the bytes
-        count in that bucket already: ``counted_in``), given back at the
-        end; a full disk as the 507 it is."""
-        with _disk_errors(), self._usage.reservation(self._hold(namespace, counted_in)) as reservation:
+        count in that bucket already: ``counted_in``; or were held before:
+        ``held_as``), given back at the end; a full disk as the 507 it is."""
+        with _disk_errors(), self._usage.reservation(self._hold(namespace, counted_in, held_as)) as reservation:
             yield reservation
 
-    def _hold(self, namespace: Namespace, counted_in: Optional[Namespace]) -> Optional[BucketHold]:
+    def hold(self, namespace: Namespace, holder: str, count: int) -> None:
+        """``count`` bytes held by ``holder`` (a resumable upload's
+        ``tus:<id>``) against the quota of ``namespace``'s bucket, where it
+        has one, until ``release`` or the write of its file
+        (``FinishedFile.held_as``); ``BucketQuotaReached`` without room."""
+        found = self._bucket_of(namespace)
+        if found is not None and found[1] is not None:
+            BucketHold(self.index, found[0], found[1], holder).take(count)
+
+    def release(self, holder: str) -> None:
+        """What ``holder`` held (``hold``) given back."""
+        with self.index.changing() as change:
+            change.release(holder)
+
+    def _hold(self, namespace: Namespace, counted_in: Optional[Namespace],
+              held_as: Optional[str] = None) -> Optional[BucketHold]:
         found = self._bucket_of(namespace)
         if found is None or found[1] is None:
             return None
+        if held_as is not None:
+            return BucketHold(self.index, found[0], found[1], held_as)
         if counted_in is not None:
             other = self._bucket_of(counted_in)
             if other is not None and other[0] == found[0]:
@@ -269,10 +290,11 @@ class DiskBackend(Backend):
             if found is not None:
                 change.belong(namespace.path, found[0])
 
-    def bucket_bytes(self, bucket: str) -> Tuple[int, int]:
-        """Bucket ``bucket``'s bytes: ``(stored, being written)`` (its
-        repository's objects and its unfinished uploads' parts)."""
-        return self.index.bucket_bytes(bucket)
+    def tell_buckets(self, bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]]) -> None:
+        self.bucket_of = bucket_of
+
+    def buckets_bytes(self) -> Dict[str, int]:
+        return self.index.buckets_bytes()
 
     def count_file(self, namespace: Namespace, name: str, size: int,
                    reservation: Optional[Reservation] = None) -> None:

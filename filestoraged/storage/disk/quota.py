@@ -110,10 +110,14 @@ class BucketHold:
 
     _numbers = itertools.count(1)
 
-    def __init__(self, index, bucket: str, limit: int) -> None:
+    def __init__(self, index, bucket: str, limit: int, holder: Optional[str] = None) -> None:
+        """``holder``: a hold taken before, by a resumable upload
+        (``tus:<id>``), that its write takes over: given back with the
+        bytes it stores, kept if the write fails (the upload stays)."""
         self._index, self.bucket, self.limit = index, bucket, limit
-        self.holder = "%d:%d" % (os.getpid(), next(BucketHold._numbers))
-        self.held = 0
+        self._adopted = holder is not None
+        self.holder = holder or "%d:%d" % (os.getpid(), next(BucketHold._numbers))
+        self.held = index.held_by(holder) if holder is not None else 0
 
     def take(self, count: int) -> None:
         with self._index.changing() as change:
@@ -125,8 +129,9 @@ class BucketHold:
 
     def give_back(self, change=None) -> None:
         """Every byte held given back: in ``change``'s transaction (the one
-        that stored them), else in one of its own."""
-        if not self.held:
+        that stored them), else in one of its own (unless adopted: a write
+        that stored nothing leaves its upload's hold to the upload)."""
+        if not self.held or (change is None and self._adopted):
             return
         if change is not None:
             change.release(self.holder)

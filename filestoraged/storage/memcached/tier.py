@@ -100,6 +100,22 @@ class CachedBackend(Backend):
     def usage_by_namespace(self):
         return self.tier.usage_by_namespace()
 
+    @property
+    def keeps_quotas(self) -> bool:  # type: ignore[override]
+        return self.tier.keeps_quotas
+
+    def tell_buckets(self, bucket_of) -> None:
+        self.tier.tell_buckets(bucket_of)
+
+    def hold(self, namespace: Namespace, holder: str, count: int) -> None:
+        self.tier.hold(namespace, holder, count)
+
+    def release(self, holder: str) -> None:
+        self.tier.release(holder)
+
+    def buckets_bytes(self):
+        return self.tier.buckets_bytes()
+
     def close(self) -> None:
         self.cache.close()
         self.tier.close()
