@@ -61,7 +61,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
             deleted: Optional[bool] = None, settings: Optional[Bucket] = None,
             sort: str = "name", descending: bool = False, may_share: bool = False,
             public_acls: bool = False, older: Optional[Dict[str, Sequence[Version]]] = None,
-            changes: Optional[Sequence[Change]] = None) -> TextResponse:
+            changes: Optional[Sequence[Change]] = None, stored: Optional[int] = None) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it.
     ``deleted``: in a bucket that keeps versions, whether its deleted keys
@@ -153,10 +153,10 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     if changes is not None:
         recent = ('<div class="card" id="changes"><h2>Recent changes</h2>%s<p><a href="%s">Every recent change</a></p>'
                   '</div>' % (_changes_table(bucket, changes), link("/console/changes", name=bucket)))
+    shown = settings_card(settings, public_acls, stored) if settings is not None else ""
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card" id="listing">%s%s</div>%s'
             '%s<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), table, more, recent, upload,
-                                                 search, settings_card(settings, public_acls) if settings is not None
-                                                 else ""))
+                                                 search, shown))
     script = CHOOSE_ALL_SCRIPT + (sending.SCRIPT if may_add else "")
     return frame(bucket, body, who, script=script)
 

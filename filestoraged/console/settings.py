@@ -4,13 +4,14 @@ PutObjectLockConfiguration, PutBucketLifecycleConfiguration and
 PutBucketAcl ask): a new bucket, with object lock if asked; versioning
 turned on or suspended; the default retention of a bucket with object
 lock; lifecycle rules added and removed; the bucket made readable by
-anyone where the operator allows public ACLs (``--s3-public-acls``); an
-empty bucket deleted. Each goes through the same catalog calls as the S3
+anyone where the operator allows public ACLs (``--s3-public-acls``); its
+quota (docs/quotas.md); an empty bucket deleted. Each goes through the same catalog calls as the S3
 API's, so the two cannot answer differently. ``Settings`` is a part of
 ``face.ConsoleFace``, as ``changes.Changes`` is."""
 
 from __future__ import annotations
 
+import argparse
 import secrets
 
 from ..access.scopes import ADMIN
@@ -19,6 +20,7 @@ from ..catalog.public_access import public_access
 from ..catalog.lifecycle import MAX_RULES, Rule, rules_of
 from ..catalog.names import bucket_name
 from ..catalog.retention import MAX_DAYS, MODES
+from ..config import size
 from ..errors import BadRequest
 from ..wire.fields import whole_number
 from ..web.messages import Request, Response
@@ -26,7 +28,7 @@ from . import views
 from .changes import see
 
 ACTIONS = ("versioning-on", "versioning-suspend", "delete", "lock-default", "lifecycle-add", "lifecycle-remove",
-           "public-read", "private")
+           "public-read", "private", "quota")
 
 
 class Settings:
@@ -66,6 +68,11 @@ class Settings:
         elif action == "lifecycle-remove":
             rules = [rule for rule in rules_of(bucket) if rule.id != form.get("rule")]
             self.app.buckets.set_lifecycle(bucket, [rule.record() for rule in rules] or None)
+        elif action == "quota":
+            if not self.app.backend.keeps_quotas:
+                raise BadRequest("bucket quotas are kept by the disk backend; this store's is %s" % self.config.backend)
+            text = form.get("quota", "").strip()
+            self.app.buckets.set_quota(bucket, quota_of(text) if text else None)
         elif action in ("public-read", "private"):
             access = public_access(self.config, bucket)
             if action == "public-read" and access.blocks("BlockPublicAcls"):
@@ -74,6 +81,14 @@ class Settings:
         else:
             self.app.buckets.set_versioning(bucket, "Enabled" if action == "versioning-on" else "Suspended")
         return see(views.address("/console/bucket", name=found.name) + "#settings")
+
+
+def quota_of(text: str) -> int:
+    """A quota as the form gives it: bytes, or with K, M, G, T (``20G``)."""
+    try:
+        return size(text)
+    except argparse.ArgumentTypeError as error:
+        raise BadRequest("the quota: %s" % error) from None
 
 
 def new_rule(form: dict) -> Rule:

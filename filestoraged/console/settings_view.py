@@ -1,21 +1,24 @@
 """A bucket's settings on its page, each with the form that changes it
 (``settings``): versioning, object lock and its default retention,
-lifecycle rules, who reads it, and deleting it."""
+lifecycle rules, who reads it, its quota, and deleting it."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Optional
 
 from ..base.timestamps import iso_utc
 from ..catalog.buckets import Bucket
 from ..catalog.lifecycle import Rule, rules_of
+from ..pages import size_text
 
-def settings_card(bucket: Bucket, public_acls: bool = False) -> str:
+def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[int] = None) -> str:
     """A bucket's settings, each with the form that changes it: versioning
     (on, suspended, or never turned on), object lock and its default
     retention, lifecycle rules (each removable, a form for a new one),
     whether anyone may read it (where the operator allows public ACLs,
-    ``public_acls``), and deleting it (if empty)."""
+    ``public_acls``), its quota and the bytes it stores (``stored``; None:
+    the backend keeps no quotas), and deleting it (if empty)."""
     state = {"Enabled": "on: every write keeps the version it replaces, a delete leaves a delete marker",
              "Suspended": "suspended: versions kept so far stay, new writes replace the current one"}.get(
         bucket.versioning, "off: a write replaces the key, a delete removes it")
@@ -55,9 +58,23 @@ def settings_card(bucket: Bucket, public_acls: bool = False) -> str:
     else:
         public = "only tokens that may (public buckets are off on this server: <code>--s3-public-acls</code>)"
     facts.append(("Who reads it", public))
+    facts.append(("Quota", _quota_text(bucket, stored)))
     return ('<div class="card" id="settings"><h2>Settings</h2><dl>%s</dl>%s</div>'
             % ("".join("<dt>%s</dt><dd>%s</dd>" % fact for fact in facts),
                _settings_button(bucket.name, "delete", "Delete this bucket (if empty)")))
+
+
+def _quota_text(bucket: Bucket, stored: Optional[int]) -> str:
+    """What the bucket stores against its quota, and the form that sets it."""
+    if stored is None:
+        return "none: this backend keeps no bucket quotas (the disk backend does)"
+    said = ("%s stored of %s (%d%%)" % (size_text(stored), size_text(bucket.quota),
+                                         min(100, stored * 100 // max(bucket.quota, 1)))
+            if bucket.quota is not None else "none; %s stored" % size_text(stored))
+    return said + _settings_form(
+        bucket.name, "quota", '<label for="quota">The most it may hold (500M, 20G; empty: no quota)</label>'
+        '<input id="quota" name="quota" value="%s">' % ("" if bucket.quota is None else bucket.quota),
+        "Set the quota")
 
 
 def _rule_text(rule: Rule) -> str:

@@ -6,13 +6,12 @@ changes."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from contextlib import closing
 from typing import List, Optional
 
-from ..errors import BadRequest, FileStoreError, NotFound
+from ..errors import FileStoreError, NotFound
 from .opened import open_records
 
 USAGE = """usage: filestoraged bucket quota NAME SIZE      (SIZE: bytes, or with K, M, G, T: 500M, 20G)
@@ -63,12 +62,9 @@ def _bucket(config, buckets, words: List[str]) -> Optional[int]:
 
 
 def _size(text: str) -> int:
-    from ..config import size
+    from ..console.settings import quota_of
 
-    try:
-        return size(text)
-    except argparse.ArgumentTypeError as error:
-        raise BadRequest(str(error)) from None
+    return quota_of(text)
 
 
 def _index(config):

@@ -1,7 +1,7 @@
 """The console's settings forms, over HTTP, each judged by the rules the S3
 API uses (so boto3 reads back what the page set, and the page refuses what
 S3 refuses): an object version's tags, legal hold and retention; a
-bucket's default retention, lifecycle rules and public read."""
+bucket's default retention, lifecycle rules, public read and quota."""
 
 from __future__ import annotations
 
@@ -140,3 +140,30 @@ class PublicBucketTests(ConsoleCase):
         grants = self.admin.get_bucket_acl(Bucket="photos")["Grants"]
         self.assertNotIn("http://acs.amazonaws.com/groups/global/AllUsers",
                          [grant["Grantee"].get("URI") for grant in grants])
+
+
+class BucketQuotaSettingTests(ConsoleCase):
+    def test_an_admin_sets_a_quota_that_every_face_keeps_and_removes_it(self):
+        session = self.session()
+        page = self.page("/console/bucket", session, name="photos").body.decode()
+        self.assertIn("<dt>Quota</dt><dd>none; 0 bytes stored", page)
+        saved = self.post("/console/bucket/settings", session, {"name": "photos", "action": "quota", "quota": "1K"})
+        self.assertEqual((saved.status, saved.headers["Location"]), (303, "/console/bucket?name=photos#settings"))
+        self.assertEqual(self.app.buckets.get("photos").quota, 1024)
+        self.admin.put_object(Bucket="photos", Key="a", Body=b"x" * 1000)
+        page = self.page("/console/bucket", session, name="photos").body.decode()
+        self.assertIn("<dt>Quota</dt><dd>1000 bytes stored of 1.0 KiB (97%)", page)
+        with self.assertRaises(self.ClientError) as refused:
+            self.admin.put_object(Bucket="photos", Key="b", Body=b"y" * 100)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InsufficientStorage")
+        self.assertIn("quota of 1024 bytes", refused.exception.response["Error"]["Message"])
+        bad = self.post("/console/bucket/settings", session, {"name": "photos", "action": "quota", "quota": "lots"})
+        self.assertEqual(bad.status, 400)
+        self.assertIn(b"is not a size", bad.body)
+        _, writer = self.app.tokens.create(["data:photos:write"], "writer")
+        self.assertEqual(self.post("/console/bucket/settings", self.session(writer),
+                                   {"name": "photos", "action": "quota", "quota": ""}).status, 403)
+        self.assertEqual(self.post("/console/bucket/settings", session,
+                                   {"name": "photos", "action": "quota", "quota": ""}).status, 303)
+        self.assertIsNone(self.app.buckets.get("photos").quota)
+        self.admin.put_object(Bucket="photos", Key="b", Body=b"y" * 100)
