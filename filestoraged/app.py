@@ -22,6 +22,8 @@ from .lfs.transfers import LfsFace
 from .tus.face import ResumableFace
 from .faces.restic import ResticFace
 from .faces.webdav.face import WebDavFace
+from .drops.links import DropLinks
+from .faces.drop import DropFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
@@ -136,6 +138,7 @@ class App:
                              hosts=KnownHosts(config.public_url, config.allowed_hosts), users=self.users,
                              bucket_policy=self._bucket_policy)
         self.shares.start_sweeper(SWEEP_SECONDS)
+        self.drops = DropLinks(self.records, self.records.now)  # upload-request links
         # Resumable uploads: where any daemon takes the next PATCH, in the
         # records and the store every daemon shares; else on this one's disk.
         self.uploads: Uploads = (SharedUploads(self.records, Parts(self.records, self.backend), config.data_dir)
@@ -150,9 +153,9 @@ class App:
         if config.kv_at_root:  # the drop-in mode: the key-value store alone, at /
             faces: tuple = (KVFace(self, prefix=""),)
         else:
-            faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), ResumableFace(self),
-                     LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self), ConsoleFace(self),
-                     ResticFace(self), WebDavFace(self))
+            faces = (HomeFace(self), FilesFace(self), DataFace(self), ShareFace(self), DropFace(self),
+                     ResumableFace(self), LfsFace(self), LfsLocksFace(self), KVFace(self), OpsFace(self),
+                     ConsoleFace(self), ResticFace(self), WebDavFace(self))
         for face in faces:
             face.register(self.router)
         # What the S3 API's port serves (--s3-api), beside the main port.

@@ -220,6 +220,12 @@ class TooLarge(FileStoreError):
     message = "request body too large"
 
 
+class LengthRequired(FileStoreError):
+    """A body that must say its length up front (``Content-Length``) did not."""
+
+    message = "send the body's length (Content-Length)"
+
+
 class RangeNotSatisfiable(FileStoreError):
     """A ``Range`` header asks for bytes the object does not have."""
 
@@ -303,6 +309,7 @@ HTTP_STATUS: Dict[Type[FileStoreError], Tuple[int, str]] = {
     Locked: (423, "locked"),
     Gone: (410, "gone"),
     TooLarge: (413, "too_large"),
+    LengthRequired: (411, "length_required"),
     RangeNotSatisfiable: (416, "range_not_satisfiable"),
     TooManyRequests: (429, "too_many_requests"),
     CorruptObject: (500, "corrupt"),

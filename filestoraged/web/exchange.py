@@ -48,11 +48,18 @@ class Exchange:
             metrics.s3_request(self.parsed.operation, self.status)
 
 
+_SECRET_PATHS = ("/drop/", "/drops/")
+
+
 def log_target(path: str) -> str:
-    """The path with its query string hidden (it may carry a password), and
-    any byte that is not printable ASCII escaped (the head parser refuses
-    them in a target; this keeps a log line from ever driving a terminal)."""
+    """The path with its query string hidden (it may carry a password) and
+    an upload link's secret too, and any byte that is not printable ASCII
+    escaped (the head parser refuses them in a target; this keeps a log
+    line from ever driving a terminal)."""
     base, sep, _ = path.partition("?")
+    if base.startswith(_SECRET_PATHS):  # an upload link's path is its secret (``faces.drop``)
+        head, _, rest = base[1:].partition("/")
+        base = "/%s/[secret]%s" % (head, "/" + rest.partition("/")[2] if "/" in rest else "")
     if not (base.isascii() and base.isprintable()):
         base = base.encode("latin-1", "replace").decode("ascii", "backslashreplace")
         base = "".join(c if c.isprintable() else "\\x%02x" % ord(c) for c in base)
