@@ -11,6 +11,7 @@ from typing import Optional, Sequence, Tuple
 from ..base.timestamps import time_element
 from ..catalog.keys import Entry
 from ..catalog.versions import Version
+from ..drops.links import sent_through_link
 from ..pages import size_text
 from ..web.messages import TextResponse
 from .preview import Preview
@@ -33,7 +34,8 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     if version is not None or entry.version:
         rows.append(("Version", "<code>%s</code>" % escape(version or entry.version or "null")))
     if entry.maker:
-        rows.append(("Written by", "the token <code>%s</code>" % escape(entry.maker)))
+        rows.append(("Written by", escape(entry.maker) if sent_through_link(entry.maker) else
+                     "the token <code>%s</code>" % escape(entry.maker)))
     if entry.tags:
         rows.append(("Tags", ", ".join("%s=%s" % (escape(name), escape(value)) for name, value in entry.tags.items())))
     lock = entry.lock or {}

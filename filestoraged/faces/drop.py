@@ -26,18 +26,15 @@ access log (``web.exchange.log_target``).
 
 from __future__ import annotations
 
-import hashlib
-from typing import Optional
 from urllib.parse import unquote
 
 from ..access.scopes import ADMIN, Need, Scope
-from ..catalog.handle import BucketHandle, Described
+from ..catalog.handle import BucketHandle
 from ..catalog.names import object_key
-from ..drops.links import MAX_NAME, Drop, DropLinks, limits_of
-from ..drops.names import safe_name
-from ..errors import BadRequest, Conflict, Forbidden, LengthRequired, PreconditionFailed
+from ..drops.links import Drop, DropLinks, limits_of
+from ..errors import BadRequest, Forbidden, LengthRequired
 from ..pages.drop import drop_page
-from ..uploads.targets import link_content_type
+from ..uploads.targets import drop_target
 from ..web.messages import JsonResponse, Request, Response
 from ..web.router import Router
 from ..wire.accept import prefers_html
@@ -119,39 +116,20 @@ class DropFace(Face):
                                   "max_file_bytes": drop.max_file_bytes, "max_bytes": drop.max_bytes})
 
     def put(self, request: Request, secret: str, name: str) -> Response:
-        drop = self.drops.open(secret)
-        self._check_password(drop, request)
+        password = header_text(request.headers, "X-Password") or basic_password(request.headers)
+        target = drop_target(self.app, secret, _decoded(name), header_text(request.headers, "X-Uploader-Name"),
+                             request.headers.get("Content-Type"), password)
         length = request.headers.get("Content-Length")
         if length is None or not length.strip().isdigit():
             raise LengthRequired("send the file with its length (Content-Length), as curl -T does")
-        size = int(length.strip())
-        uploader = header_text(request.headers, "X-Uploader-Name")
-        if uploader is not None and (len(uploader) > MAX_NAME or not uploader.isprintable()):
-            raise BadRequest("X-Uploader-Name is at most %d printable characters" % MAX_NAME)
-        handle = BucketHandle(self.app, self.app.buckets.require(drop.bucket), _maker(drop, uploader))
-        filename = safe_name(_decoded(name))
-        # the link's limits and the file's key, before a byte is read
-        hold, key = self.drops.hold(secret, size, filename, lambda key: handle.find(key) is not None)
+        target.begin(int(length.strip()))  # the link's limits and the file's key, before a byte is read
         try:
-            write = handle.write_to(key, may_replace=False, if_none_match=True)
-            limit = min(self.config.max_size, drop.max_file_bytes or self.config.max_size)
-            content_type = link_content_type(request.headers.get("Content-Type"), filename)
-            try:
-                put, entry = write.store(request.body(limit), Described(content_type))
-            except PreconditionFailed:
-                raise Conflict("another file named %s came at the same moment: send it again" % filename[:100])
+            stored = target.store(request.body(min(self.config.max_size,
+                                                   target.drop.max_file_bytes or self.config.max_size)))
         except BaseException:
-            self.drops.release(secret, hold)
+            target.end()
             raise
-        self.drops.settle(secret, hold, key, entry.size, _maker(drop, uploader))
-        return JsonResponse(201, {"name": key[len(drop.prefix):], "size": entry.size})
-
-    def _check_password(self, drop: Drop, request: Request) -> None:
-        if drop.password is None:
-            return
-        password = header_text(request.headers, "X-Password") or basic_password(request.headers)
-        self.app.shares.passwords.check("drop-" + hashlib.sha256(drop.secret.encode()).hexdigest()[:32],
-                                        bytes.fromhex(drop.password[0]), bytes.fromhex(drop.password[1]), password)
+        return target.answer(stored, request)
 
 
 def _decoded(name: str) -> str:
@@ -160,12 +138,6 @@ def _decoded(name: str) -> str:
         return unquote(name, errors="strict")
     except UnicodeDecodeError:
         raise BadRequest("the file name is not UTF-8 once percent-decoded") from None
-
-
-def _maker(drop: Drop, uploader: Optional[str]) -> str:
-    """Who a file sent through ``drop`` is by, as the owner sees it (the
-    console, the recent changes)."""
-    return "%s via upload link %r" % (uploader or "someone", drop.name)
 
 
 def _shown(drop: Drop) -> dict:

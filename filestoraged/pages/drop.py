@@ -1,9 +1,10 @@
 """The page a person opens from an upload link: the owner's note, the
 link's limits, a field for their name (and the password, where the link
 has one), and a place to drop files or choose them. Each file goes up on
-its own (``PUT`` to the link, the page's own address: the secret is never
-written into the page), showing its progress, rate and time left, then
-its name and size as stored; the list is of what this page sent, never of
+its own (a ``PUT`` to the link, the page's own address: the secret is
+never written into the page; from 8 MiB a resumable upload, ``tus``, that
+goes on where a lost connection cut it), showing its progress, rate and
+time left, then its name and size as stored; the list is of what this page sent, never of
 anything else in the folder."""
 
 from __future__ import annotations
@@ -13,53 +14,49 @@ from html import escape
 from ..base.timestamps import time_element
 from ..web.messages import TextResponse
 from . import page, size_text
+from .resumable import RESUMABLE_SCRIPT
 
-DROP_SCRIPT = """
+DROP_SCRIPT = RESUMABLE_SCRIPT + r"""
 const list = document.getElementById("sent"), input = document.getElementById("files");
-const zone = document.getElementById("zone");
+const zone = document.getElementById("zone"), link = location.pathname.replace(/\/+$/, "");
 function row(file) {
-  const li = document.createElement("li");
-  const name = document.createElement("span"); name.textContent = file.name;
-  const state = document.createElement("span"); state.className = "muted"; state.textContent = " waiting";
-  const bar = document.createElement("progress"); bar.max = file.size || 1; bar.value = 0;
-  li.append(name, state, bar); list.append(li); return {li, name, state, bar};
-}
-function seconds(s) { return s < 90 ? Math.ceil(s) + " s" : Math.ceil(s / 60) + " min"; }
-function size(n) { const u = ["bytes", "KiB", "MiB", "GiB"]; let i = 0;
-  while (n >= 1024 && i < 3) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + " " + u[i]; }
-function send(file, shown) {
-  return new Promise((done) => {
-    const request = new XMLHttpRequest(), started = Date.now();
-    request.open("PUT", location.pathname.replace(/\\/$/, "") + "/" + encodeURIComponent(file.name));
-    const who = document.getElementById("uploader").value, password = document.getElementById("password");
-    if (who) request.setRequestHeader("X-Uploader-Name", unescape(encodeURIComponent(who)));
-    if (password && password.value) request.setRequestHeader("X-Password", password.value);
-    request.upload.onprogress = (e) => {
-      const rate = e.loaded / Math.max(0.001, (Date.now() - started) / 1000);
-      shown.bar.value = e.loaded;
-      shown.state.textContent = " " + size(e.loaded) + " of " + size(e.total) + ", " + size(rate) + "/s, " +
-        seconds((e.total - e.loaded) / Math.max(rate, 1)) + " left";
-    };
-    request.onload = () => {
-      let answer = {}; try { answer = JSON.parse(request.responseText); } catch (e) {}
-      if (request.status === 201) {
-        shown.name.textContent = answer.name; shown.state.textContent = " " + size(answer.size) + ", sent";
-        shown.bar.remove();
-      } else {
-        shown.state.textContent = " not sent: " + (answer.message || request.status); shown.li.className = "error";
-      }
-      done();
-    };
-    request.onerror = () => {
-      shown.state.textContent = " not sent: the connection was lost"; shown.li.className = "error"; done(); };
-    request.send(file);
-  });
-}
-async function sendAll(files) { for (const file of files) await send(file, row(file)); }
+  const item = document.createElement("li"), name = document.createElement("span");
+  const bar = document.createElement("progress"), said = document.createElement("span");
+  name.textContent = file.name; bar.max = 100; bar.value = 0; bar.setAttribute("aria-label", "Sending " + file.name);
+  said.className = "muted"; said.textContent = " waiting";
+  item.append(name, bar, said); list.append(item);
+  return {item, name, bar, said, cancelled: false, xhr: null, began: 0, from: 0}; }
+function who() { return document.getElementById("uploader").value.trim(); }
+function password() { const field = document.getElementById("password"); return field ? field.value : ""; }
+// A file below RESUMABLE_FROM in one PUT to the link; a larger one through
+// tus, resumed where the connection drops.
+function put(file, shown) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest(); xhr.open("PUT", link + "/" + encodeURIComponent(file.name));
+    if (who()) xhr.setRequestHeader("X-Uploader-Name", unescape(encodeURIComponent(who())));
+    if (password()) xhr.setRequestHeader("X-Password", password());
+    xhr.upload.onprogress = p => { if (p.lengthComputable) shownAt(shown, p.loaded, file.size || 1); };
+    xhr.onload = () => xhr.status === 201 ? resolve(JSON.parse(xhr.responseText)) : reject(new Error(said(xhr)));
+    xhr.onerror = () => reject(new Error("the connection to the server was lost: try again"));
+    xhr.send(file); }); }
+async function send(file, shown) {
+  if (file.size < RESUMABLE_FROM) return put(file, shown);
+  const meta = {target: "drop", link: link.split("/").pop(), filename: file.name,
+                filetype: file.type || "application/octet-stream"};
+  if (who()) meta.uploader = who();
+  if (password()) meta.password = password();
+  return resumable(file, meta, "/uploads", shown); }
+async function sendAll(files) {
+  for (const file of files) {
+    const shown = row(file);
+    try { const sent = await send(file, shown);
+      shown.name.textContent = sent.name; shown.bar.remove();
+      shown.said.textContent = " " + human(sent.size) + ", sent"; }
+    catch (e) { shown.item.className = "error"; shown.said.textContent = " not sent: " + e.message; } } }
 input.addEventListener("change", () => { sendAll(Array.from(input.files)); input.value = ""; });
-zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
 zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over");
+zone.addEventListener("drop", e => { e.preventDefault(); zone.classList.remove("over");
   sendAll(Array.from(e.dataTransfer.files)); });
 for (const t of document.querySelectorAll("time[datetime]")) {
   const d = new Date(t.dateTime);

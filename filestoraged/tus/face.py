@@ -24,11 +24,13 @@ their last byte (``Upload-Expires``) and one client address holds at most
 
 from __future__ import annotations
 
+import logging
 from contextlib import closing
 from email.utils import formatdate
 from typing import Dict, Union
 
-from ..errors import BadRequest, Conflict, PreconditionFailed, QuotaReached, TooLarge, UnsupportedMediaType
+from ..errors import (BadRequest, Conflict, FileStoreError, PreconditionFailed, QuotaReached, TooLarge,
+                      UnsupportedMediaType)
 from ..faces import Face
 from ..storage.interface import FinishedFile
 from ..uploads.targets import Target, from_record
@@ -43,13 +45,15 @@ VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration"
 CHUNK_TYPE = "application/offset+octet-stream"
 
+log = logging.getLogger(__name__)
+
 
 class ResumableFace(Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.uploads: Uploads = app.uploads
         if isinstance(self.uploads, UploadStore):  # (on this daemon's disk: where quotas are kept)
-            self.uploads.removed = self._released
+            self.uploads.removed = self._ended
 
     def register(self, router: Router) -> None:
         # No scope on the routes: an upload's scope is its target's, which
@@ -75,8 +79,13 @@ class ResumableFace(Face):
         metadata = parse_metadata(raw_metadata)
         target = target_of(metadata, self.app, request.grant)
         request.grant.require(target.need())
-        upload = self.uploads.create(length, target.for_record().record(), shown_metadata(raw_metadata),
-                                     request.client, self._check_quota)
+        target.begin(length)
+        try:
+            upload = self.uploads.create(length, target.for_record().record(), shown_metadata(raw_metadata),
+                                         request.client, self._check_quota)
+        except BaseException:
+            target.end()
+            raise
         if target.namespace is not None:
             try:  # its whole length, against its bucket's quota: unfinished, it counts
                 self.backend.hold(target.namespace, _holder(upload.id), length)
@@ -183,6 +192,17 @@ class ResumableFace(Face):
     def _released(self, upload_id: str) -> None:
         """An upload's hold on its bucket's quota given back (it ended)."""
         self.backend.release(_holder(upload_id))
+
+    def _ended(self, upload: ResumableUpload) -> None:
+        """An upload removed (ended, expired, given up): what it and its
+        target held given back (an upload link's file, where its bytes
+        were never stored)."""
+        self._released(upload.id)
+        if upload.result is None:
+            try:
+                self._target(upload).end()
+            except FileStoreError as error:  # its link or bucket went meanwhile: nothing held there
+                log.info("upload %s ended; its target holds nothing: %s", upload.id, error)
 
     def _check_quota(self, pending: int) -> None:
         """Unfinished uploads (``pending`` bytes, the new one included) count

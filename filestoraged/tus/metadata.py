@@ -26,7 +26,8 @@ from ..catalog.names import bucket_name, object_key
 from ..catalog.handle import BucketHandle
 from ..errors import BadRequest
 from ..sharing.rules import MAX_DOWNLOADS
-from ..uploads.targets import FilesTarget, RepositoryTarget, ResumedKeyTarget, ShareTarget, Target, Terms
+from ..uploads.targets import (FilesTarget, RepositoryTarget, ResumedKeyTarget, ShareTarget, Target, Terms,
+                               drop_target)
 from ..wire.fields import whole_number
 
 MAX_METADATA = 4096  # bytes of Upload-Metadata
@@ -77,12 +78,13 @@ def target_of(metadata: Dict[str, str], app, grant) -> Target:
     where = metadata.get("target", "files")
     kind, _, name = where.partition("/")
     content_type = media_type(metadata.get("filetype"), "the filetype metadata")
-    given = [option for option in _LINK_OPTIONS if option in metadata]
+    given = [option for option in _LINK_OPTIONS if option in metadata and not (where == "drop" and
+                                                                                option == "password")]
     if given and where != "file":
         raise BadRequest("%s: only a share link (target file) takes it" % ", ".join(given))
     make = _TARGETS.get(kind) if bool(name) == (kind == "data") else None
     if make is None:
-        raise BadRequest("target must be files, data/<repository>, file or s3, not %s" % ascii(where[:60]))
+        raise BadRequest("target must be files, data/<repository>, file, s3 or drop, not %s" % ascii(where[:60]))
     return make(app, name, content_type, metadata, grant)
 
 
@@ -107,10 +109,19 @@ def _key_target(app, name: str, content_type: Optional[str], metadata: Dict[str,
     return ResumedKeyTarget(handle.write_to(key, grant.allows(Scope("data", "write", name, key))), content_type)
 
 
-# The targets a client may name: files, data/<repository>, file (a share link), s3 (a bucket's key).
+def _drop_target(app, name: str, content_type: Optional[str], metadata: Dict[str, str], grant) -> Target:
+    """A file sent through an upload link (``link``: its secret, from the
+    link's page; ``filename``, ``uploader``, ``password``), checked now."""
+    return drop_target(app, metadata.get("link") or "", metadata.get("filename") or "", metadata.get("uploader"),
+                       content_type, metadata.get("password"))
+
+
+# The targets a client may name: files, data/<repository>, file (a share link), s3 (a bucket's key),
+# drop (an upload link's folder).
 _TARGETS: Dict[str, Callable[..., Target]] = {
     "files": lambda app, name, content_type, metadata, grant: FilesTarget(app, content_type),
     "data": lambda app, name, content_type, metadata, grant: RepositoryTarget(app, name, content_type),
     "s3": _key_target,
     "file": _share_target,
+    "drop": _drop_target,
 }

@@ -115,7 +115,7 @@ class UploadStore:
         self._swept = 0.0
         # Told of each upload removed (ended, expired, given up): the tus
         # face gives back what it held against its bucket's quota.
-        self.removed: Callable[[str], None] = lambda upload_id: None
+        self.removed: Callable[[ResumableUpload], None] = lambda upload: None
 
     # -- records ----------------------------------------------------------------
 
@@ -201,7 +201,7 @@ class UploadStore:
             if remove_quietly(self._bytes(upload.id)):
                 tally.take_out(upload.length, upload.owner)
             remove_quietly(self._record(upload.id))
-        self.removed(upload.id)
+        self.removed(upload)
 
     def unfinished(self) -> List[ResumableUpload]:
         found = []

@@ -22,6 +22,9 @@ from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
 from ..catalog.handle import BucketHandle, Described, KeyWrite
 from ..catalog.keys import Entry
+from ..drops.links import MAX_NAME, Drop, sender
+from ..drops.names import safe_name
+from ..errors import BadRequest, Conflict, Gone, PreconditionFailed
 from ..pages.upload import result_page
 from ..sharing.rules import MAX_DOWNLOADS, NewLink
 from ..storage.interface import FinishedFile, ObjectInfo, Readable
@@ -69,6 +72,14 @@ class Target(abc.ABC):
     def answer(self, stored: Stored, request: Request) -> Response:
         """The whole answer to a single upload to this target's face."""
         return JsonResponse(201, self.result(stored, request.base_url))
+
+    def begin(self, length: int) -> None:
+        """A resumable upload of ``length`` bytes is made for this target
+        (before its record is written): what it holds from now on."""
+
+    def end(self) -> None:
+        """The upload ``begin`` was told of ends without its bytes stored
+        (given up, expired, refused): what it held given back."""
 
     def for_record(self) -> "Target":
         """The target as a resumable upload keeps it (see ``record``)."""
@@ -258,15 +269,7 @@ class ResumedKeyTarget(Target):
         return Need(Scope("data", "create", self.bucket, self.key))
 
     def store(self, source: Readable) -> Stored:
-        described = Described(self.content_type)
-        if isinstance(source, FinishedFile):  # the file is adopted whole: its MD5 in a pass of its own
-            md5 = hashlib.md5()
-            with open(source.path, "rb") as whole:
-                for block in iter(lambda: whole.read(1 << 20), b""):
-                    md5.update(block)
-            put, entry = self.write.store(source, described, etag=md5.hexdigest)
-        else:
-            put, entry = self.write.store(source, described)
+        put, entry = _write_key(self.write, source, Described(self.content_type))
         return Stored(put.info, put.created, entry=entry)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
@@ -284,8 +287,98 @@ class ResumedKeyTarget(Target):
                    _text(value.get("content_type")))
 
 
+class DropTarget(Target):
+    """A file sent through an upload link (``drops``): held against the
+    link's limits, under the key it will have, when it is begun (a PUT to
+    the link, or a resumable upload made), then written as a key that
+    replaces nothing, by whoever sent it as the owner sees them; answers
+    ``201 {"name", "size"}``, of that file alone."""
+
+    kind = "drop"
+
+    def __init__(self, app, drop: Drop, filename: str, uploader: Optional[str], content_type: Optional[str],
+                 hold: Optional[str] = None, key: Optional[str] = None) -> None:
+        super().__init__(app, link_content_type(content_type, filename))
+        self.drop, self.filename, self.uploader, self.hold, self.key = drop, filename, uploader, hold, key
+        self.namespace = repository(drop.bucket)
+
+    def need(self) -> Optional[Need]:  # type: ignore[override]
+        return None  # the link is its own secret (and its password, checked by whoever makes this)
+
+    @property
+    def maker(self) -> str:
+        """Who a file is by, as the owner sees it (the console, the recent changes)."""
+        return sender(self.uploader, self.drop.name)
+
+    def begin(self, length: int) -> None:
+        handle = self._handle()
+        self.hold, self.key = self.app.drops.hold(self.drop.secret, length, self.filename,
+                                                  lambda key: handle.find(key) is not None)
+
+    def end(self) -> None:
+        if self.hold is not None:
+            self.app.drops.release(self.drop.secret, self.hold)
+
+    def store(self, source: Readable) -> Stored:
+        assert self.hold is not None and self.key is not None, "begun first"
+        if self.app.drops.get(self.drop.secret).revoked is not None:
+            raise Gone("this upload link was revoked by its owner")
+        write = self._handle().write_to(self.key, may_replace=False, if_none_match=True)
+        try:
+            put, entry = _write_key(write, source, Described(self.content_type))
+        except PreconditionFailed:
+            raise Conflict("another file named %s came at the same moment: send it again"
+                           % self.filename[:100]) from None
+        self.app.drops.settle(self.drop.secret, self.hold, self.key, entry.size, self.maker)
+        return Stored(put.info, put.created, entry=entry)
+
+    def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
+        assert self.key is not None
+        return {"name": self.key[len(self.drop.prefix):], "size": stored.info.size}
+
+    def record(self) -> Dict[str, object]:
+        return dict(super().record(), link=self.drop.secret, filename=self.filename, uploader=self.uploader,
+                    hold=self.hold, key=self.key)
+
+    @classmethod
+    def from_record(cls, app, value: Dict[str, object]) -> "Target":
+        return cls(app, app.drops.get(str(value["link"])), str(value["filename"]), _text(value.get("uploader")),
+                   _text(value.get("content_type")), _text(value.get("hold")), _text(value.get("key")))
+
+    def _handle(self) -> BucketHandle:
+        return BucketHandle(self.app, self.app.buckets.require(self.drop.bucket), self.maker)
+
+
 _KINDS: Dict[str, Type] = {target.kind: target for target in (FilesTarget, RepositoryTarget, ShareTarget,
-                                                              ResumedKeyTarget)}
+                                                              ResumedKeyTarget, DropTarget)}
+
+
+def drop_target(app, secret: str, sent_name: str, uploader: Optional[str], content_type: Optional[str],
+                password: Optional[str]) -> DropTarget:
+    """A file about to be sent through the upload link ``secret``: the
+    link open (``NotFound``; ``Gone``, 410, once it takes no more), its
+    password right where it has one (``Unauthorized``, counted as a share
+    link's), the uploader's name fit to show, the file's name made safe."""
+    drop = app.drops.open(secret)
+    if drop.password is not None:
+        attempts = "drop-" + hashlib.sha256(secret.encode()).hexdigest()[:32]
+        app.shares.passwords.check(attempts, bytes.fromhex(drop.password[0]), bytes.fromhex(drop.password[1]),
+                                   password or None)
+    if uploader is not None and (len(uploader) > MAX_NAME or not uploader.isprintable()):
+        raise BadRequest("the uploader's name is at most %d printable characters" % MAX_NAME)
+    return DropTarget(app, drop, safe_name(sent_name), uploader or None, content_type)
+
+
+def _write_key(write: KeyWrite, source: Readable, described: Described):
+    """``write.store`` of ``source``; a finished upload's file adopted whole
+    (never copied), its MD5 (the ETag) taken in a pass of its own."""
+    if isinstance(source, FinishedFile):
+        md5 = hashlib.md5()
+        with open(source.path, "rb") as whole:
+            for block in iter(lambda: whole.read(1 << 20), b""):
+                md5.update(block)
+        return write.store(source, described, etag=md5.hexdigest)
+    return write.store(source, described)
 
 
 def from_record(app, value: Dict[str, object]) -> Target:

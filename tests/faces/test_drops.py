@@ -15,6 +15,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Optional
 
+from ..console.test_console import SAME
 from ..s3api_support import S3ApiCase
 from ..support import wait_until
 
@@ -75,7 +76,13 @@ class DropTests(DropCase):
         self.assertEqual(listed[0]["sent"][0]["key"], "client/report (2).pdf")
         self.assertEqual(listed[0]["sent"][0]["by"], "Bob via upload link 'Acme documents'")
         entry = self.app.keys.get("inbox", "client/report (2).pdf")
-        self.assertEqual(entry.maker, "Bob via upload link 'Acme documents'")  # who, in the console
+        self.assertEqual(entry.maker, "Bob via upload link 'Acme documents'")
+        signed_in = self.request("POST", "/console/sign-in", b"token=" + self.admin.encode(),
+                                 dict(SAME, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        cookie = signed_in.headers["Set-Cookie"].split(";")[0]
+        page = self.request("GET", "/console/object?bucket=inbox&key=client%2Freport%20%282%29.pdf",
+                            headers={"Cookie": cookie}).body.decode()
+        self.assertIn("<dt>Written by</dt><dd>Bob via upload link &#x27;Acme documents&#x27;</dd>", page)
 
     def test_the_page_shows_the_note_and_limits_but_neither_the_secret_nor_the_folder(self):
         self.client().put_object(Bucket="inbox", Key="client/private.txt", Body=b"not for them")
