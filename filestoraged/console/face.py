@@ -44,13 +44,14 @@ from .preview import preview_of
 from .object_settings import ObjectSettings
 from .settings import Settings
 from .signed_in import SignedIn, signed_in
+from .upload_links import UploadLinks
 from .users_admin import UsersAdmin
 from ..access.sessions import Sessions
 
 PAGE = 200  # keys and folders on one listing page
 
 
-class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Face):
+class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, UploadLinks, Face):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sessions = Sessions(app.records, app.tokens, app.users)
@@ -95,6 +96,11 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Face)
                    {"POST": self._as_session(self.plain.upload, Need(Scope("files", "write")))}, {"POST": None})
         router.add("/console/links", "console", {"GET": signed_in(self.links)}, {"GET": None}, query=("after",))
         router.add("/console/links/end", "console", {"POST": signed_in(self.end_link)}, {"POST": None})
+        router.add("/console/upload-links", "console", {"GET": signed_in(self.upload_links),
+                                                        "POST": signed_in(self.make_upload_link)},
+                   {"GET": None, "POST": None})
+        router.add("/console/upload-links/revoke", "console", {"POST": signed_in(self.revoke_upload_link)},
+                   {"POST": None})
         router.add("/console/repository/unlock", "console", {"POST": signed_in(self.unlock)}, {"POST": None})
         router.add("/console/tokens", "console", {"GET": signed_in(self.tokens), "POST": signed_in(self.new_token)},
                    {"GET": None, "POST": None})

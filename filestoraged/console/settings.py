@@ -83,12 +83,13 @@ class Settings:
         return see(views.address("/console/bucket", name=found.name) + "#settings")
 
 
-def quota_of(text: str) -> int:
-    """A quota as the form gives it: bytes, or with K, M, G, T (``20G``)."""
+def quota_of(text: str, what: str = "the quota") -> int:
+    """A size as a form gives it (``what``: which, for the error): bytes,
+    or with K, M, G, T (``20G``)."""
     try:
         return size(text)
     except argparse.ArgumentTypeError as error:
-        raise BadRequest("the quota: %s" % error) from None
+        raise BadRequest("%s: %s" % (what, error)) from None
 
 
 def new_rule(form: dict) -> Rule:

@@ -54,6 +54,7 @@ def frame(title: str, body: str, who: Optional[Who], status: int = 200, headers=
         top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">%s</p>'
                '<div><button class="secondary" type="submit">Sign out</button></div></form>' % said)
     nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
+           '<a href="/console/upload-links">Upload links</a> · '
            '<a href="/console/tokens">Tokens</a> · <a href="/console/users">Users</a> · '
            '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
     return page(status, title, nav + top + body, script, headers=headers, wide=True, media=media)

@@ -89,9 +89,19 @@ class DropLinks:
         self.records = records
         self.clock = clock
 
-    def create(self, drop: Drop) -> Drop:
-        """``drop`` kept under a new secret (its ``secret`` is set here)."""
-        drop.secret = secrets.token_urlsafe(24)
+    def make(self, bucket: str, prefix: str, fields: Dict[str, object], owner: Optional[str],
+             digest: Callable[[str], Tuple[bytes, bytes]]) -> Drop:
+        """A new link for the folder ``prefix`` ("" or ending in ``/``) of
+        ``bucket``, as ``fields`` describe it (``limits_of``, and a
+        ``password``, kept as ``digest`` makes it: salt and digest), made by
+        ``owner``; kept under a new secret."""
+        limits = limits_of(fields, self.clock())
+        password = fields.get("password") or None
+        if password is not None and (not isinstance(password, str) or len(password) > 1024):
+            raise BadRequest("password is text of at most 1024 characters")
+        kept = tuple(part.hex() for part in digest(password)) if password else None
+        drop = Drop(secrets.token_urlsafe(24), bucket, prefix, str(limits.pop("name")) or "upload link", owner,
+                    self.clock(), password=kept, **limits)  # type: ignore[arg-type]
         self.records.create(DROPS + drop.secret, drop.record())
         return drop
 

@@ -31,7 +31,7 @@ from urllib.parse import unquote
 from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.handle import BucketHandle
 from ..catalog.names import object_key
-from ..drops.links import Drop, DropLinks, limits_of
+from ..drops.links import Drop, DropLinks
 from ..errors import BadRequest, Forbidden, LengthRequired
 from ..pages.drop import drop_page
 from ..uploads.targets import drop_target
@@ -74,17 +74,7 @@ class DropFace(Face):
             object_key(prefix)  # BadRequest for a folder no key could be in
         request.grant.require(Need(Scope("data", "create", bucket, prefix or None)))
         found = BucketHandle.open(self.app, bucket, request).bucket  # NotFound (404) for no bucket
-        limits = limits_of(fields, self.app.records.now())
-        password = fields.get("password")
-        if password is not None and (not isinstance(password, str) or not 0 < len(password) <= 1024):
-            raise BadRequest("password is text of 1-1024 characters")
-        kept = None
-        if password:
-            salt, digest = self.app.shares.passwords.digest(password)
-            kept = (salt.hex(), digest.hex())
-        drop = self.drops.create(Drop("", found.name, prefix, str(limits.pop("name")) or "upload link",
-                                      request.acted_as(), self.app.records.now(), password=kept,
-                                      **limits))  # type: ignore[arg-type]
+        drop = self.drops.make(found.name, prefix, fields, request.acted_as(), self.app.shares.passwords.digest)
         return JsonResponse(201, dict(_shown(drop), url="%s/drop/%s" % (request.base_url, drop.secret)))
 
     def list(self, request: Request) -> Response:

@@ -1,7 +1,8 @@
 """An upload link's page in Chromium: it fits 360 and 1280 px, shows the
 owner's note and never the link's secret; a person picks files, sees
 each one's progress, and a 20 MiB file goes on by itself after the
-connection drops (tus), landing in the link's folder under its name."""
+connection drops (tus), landing in the link's folder under its name;
+the owner's page of links shows what came, at both widths."""
 
 from __future__ import annotations
 
@@ -60,3 +61,11 @@ class DropPageInChromiumTests(BrowserCase):
             self.assertEqual(entry.oid, hashlib.sha256(data).hexdigest())
             self.assertEqual(entry.maker, "Bob via upload link 'upload link'")
         self.assertEqual(self.app.drops.get(self.secret).files, 2)
+        for width in (360, 1280):  # the owner's page of links (access control is off here: anyone's console)
+            with self.subTest(owner_width=width):
+                self.driver.set_window_size(width, 900)
+                self.driver.get("http://127.0.0.1:%d/console/upload-links" % self.port)
+                self.assertIn("film.bin", self.element("main").text)
+                self.assertIn("Bob via upload link", self.element("main").text)
+                self.assertLessEqual(self.driver.execute_script("return document.documentElement.scrollWidth"),
+                                     width)
