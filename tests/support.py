@@ -507,6 +507,18 @@ def wait_until(condition, what: str, timeout: float = 20) -> None:
 PORT_RANGE = tuple(int(end) for end in os.environ.get("FSD_TEST_PORTS", "20000-32000").split("-"))
 
 
+def exchange(port: int, method: str, path: str, body: bytes = b"", headers: Optional[Dict[str, str]] = None,
+             timeout: float = 30) -> Tuple[int, bytes]:
+    """One request on a connection of its own to ``port`` on loopback: ``(status, body)``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body, headers or {})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
 def free_port() -> int:
     """A port for a server a test starts as a process of its own (one that
     cannot be told to bind port 0 and say which it got). Drawn at random

@@ -18,7 +18,7 @@ import tempfile
 import unittest
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..support import Daemon, free_port
+from ..support import Daemon, exchange, free_port
 
 CONNECTIONS = 6  # keep-alive connections, spread over the two workers
 FIRST, SECOND = b"the first bytes " * 4, b"the second bytes, longer " * 4
@@ -42,13 +42,7 @@ class NamedReadsAfterChangeTests(unittest.TestCase):
     @classmethod
     def call(cls, port: int, method: str, path: str, body: bytes = b"",
              headers: Optional[Dict[str, str]] = None) -> Tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            connection.request(method, path, body, headers or {})
-            answer = connection.getresponse()
-            return answer.status, answer.read()
-        finally:
-            connection.close()
+        return exchange(port, method, path, body, headers)
 
     def setUp(self) -> None:
         self.connections: List[http.client.HTTPConnection] = []

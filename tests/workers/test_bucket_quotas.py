@@ -24,7 +24,7 @@ from typing import List, Optional, Tuple
 from filestoraged.storage.disk.indexing import index_path
 from filestoraged.storage.object_index import ObjectIndex
 
-from ..support import Daemon, daemon_workers, free_port, wait_until
+from ..support import Daemon, daemon_workers, exchange, free_port, wait_until
 
 KIB = 1024
 QUOTA = 2 * 1024 * KIB
@@ -32,13 +32,7 @@ BODY = 200 * KIB  # ten fit, eleven do not
 
 
 def request(port: int, method: str, path: str, body: bytes = b"", headers=None) -> Tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request(method, path, body, headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return exchange(port, method, path, body, headers, timeout=60)
 
 
 class BucketQuotaTests(unittest.TestCase):
