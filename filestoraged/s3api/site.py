@@ -30,6 +30,7 @@ from ..web.router import Router
 from ..web.site import Site
 from . import answers
 from .acls import BUCKET_READ, BUCKET_WRITE, OBJECT_READ, widened
+from .front_page import asks_for_page, front_page
 from .answered import plain, settles
 from .buckets import BucketOperations
 from .cors import CorsOperations
@@ -214,6 +215,8 @@ class S3Face:
         return self.mode
 
     def dispatch(self, request: Request, bucket: Optional[str] = None, key: Optional[str] = None) -> Response:
+        if bucket is None and asks_for_page(request):  # a person's browser, not an S3 client
+            return front_page(request, self.app.config.public_url, self.app.ports.get("main"))
         request_id = request.identify()
         if request.method == "OPTIONS":
             request.operation = "Preflight"

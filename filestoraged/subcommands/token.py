@@ -32,10 +32,12 @@ def run_token(config) -> int:
                 token, secret = tokens.rotate(config.words[1])
             said = "token %s%s: %s, expires %s" % (token.name, " rotated" if action == "rotate" else "",
                                                    " ".join(map(str, token.scopes)), when(token.expires_at))
+            # What is for people goes to stderr: standard output is the secret
+            # alone (TOKEN=$(...), > file), or lines for the shell (eval "$(...)").
             if key is None or token.s3_key is None:
-                print(said)
+                print(said, file=sys.stderr)
                 print(secret)
-            else:  # lines for the shell (eval "$(...)"): what is for people goes to stderr
+            else:
                 print(said + "; its S3 key pair:", file=sys.stderr)
                 print("FILESTORAGED_TOKEN=%s" % secret)
                 print("AWS_ACCESS_KEY_ID=%s" % token.s3_key)

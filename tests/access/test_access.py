@@ -305,7 +305,9 @@ class TokenCommandTests(AccessCase):
     def test_create_list_and_revoke_while_the_server_runs(self):
         made = self.command("create", "--scope", "files:write", "--name", "ci")
         self.assertEqual(made.returncode, 0, made.stderr)
-        secret = made.stdout.strip().splitlines()[-1]  # alone on the last line
+        secret = made.stdout[:-1]  # alone on standard output: TOKEN=$(...) and > file take it as it is
+        self.assertRegex(made.stdout, r"^[A-Za-z0-9_-]{20,}\n$")
+        self.assertIn("token ci: files:write", made.stderr)
         self.assertEqual(self.call("POST", "/files", b"by ci", secret).status, 200)
         listed = self.command("list")
         self.assertIn("ci\tfiles:write", listed.stdout)

@@ -175,7 +175,7 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.driver.switch_to.active_element.send_keys(self.secret, Keys.ENTER)
         self.wait(lambda: self.element("h1").text == "Buckets", "signed in by keyboard")
         seen = []
-        for _ in range(8):  # tab until the bucket's link has the focus
+        for _ in range(12):  # tab until the bucket's link has the focus
             self.driver.switch_to.active_element.send_keys(Keys.TAB)
             seen.append(self.driver.switch_to.active_element.text)
             if seen[-1] == "photos":
