@@ -79,11 +79,14 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     for part in prefix.split("/")[:-1]:
         walked += part + "/"
         crumbs.append('<a href="%s">%s</a>' % (link("/console/bucket", name=bucket, prefix=walked), escape(part)))
+    # The folder a search's prefix is in (``2026/03`` is in ``2026/``): names
+    # are shown, and files uploaded from the page land, there.
+    folder = prefix[:prefix.rfind("/") + 1]
     rows: List[str] = []
     for name, found in sorted_items(items, sort, descending):
         if name == prefix and isinstance(found, Entry) and not found.size:
             continue  # the folder's own empty key (a "new folder")
-        shown = escape(name[len(prefix):] or name)
+        shown = escape(name[len(folder):] or name)
         if isinstance(found, Entry):
             actions = ['<a href="%s" aria-label="Download %s">Download</a>' % (
                 link("/console/download", bucket=bucket, key=name), shown)]
@@ -144,18 +147,19 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     search = ('<form method="get" action="/console/bucket" role="search"><input type="hidden" name="name" '
               'value="%s"><label for="prefix">Keys beginning with</label><input id="prefix" name="prefix" '
               'value="%s"><button type="submit">Search</button></form>' % (escape(bucket), escape(prefix)))
-    upload = (sending.upload_card(bucket, prefix, address("/console/bucket", name=bucket, prefix=prefix or None))
+    upload = (sending.upload_card(bucket, folder, address("/console/bucket", name=bucket, prefix=folder or None))
               + '<div class="card"><form method="post" action="/console/folder"><input type="hidden" name="bucket" '
               'value="%s"><input type="hidden" name="prefix" value="%s"><label for="folder">New folder</label>'
               '<input id="folder" name="name" required><button type="submit" class="secondary">Make the folder'
-              '</button></form></div>' % (escape(bucket), escape(prefix))) if may_add else ""
+              '</button></form></div>' % (escape(bucket), escape(folder))) if may_add else ""
     recent = ""
     if changes is not None:
         recent = ('<div class="card" id="changes"><h2>Recent changes</h2>%s<p><a href="%s">Every recent change</a></p>'
                   '</div>' % (_changes_table(bucket, changes), link("/console/changes", name=bucket)))
     shown = settings_card(settings, public_acls, stored) if settings is not None else ""
-    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav><div class="card" id="listing">%s%s</div>%s'
-            '%s<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), table, more, recent, upload,
+    # The upload forms above the listing: a folder of hundreds of keys is not scrolled through to reach them.
+    body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav>%s<div class="card" id="listing">%s%s</div>'
+            '%s<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), upload, table, more, recent,
                                                  search, shown))
     script = CHOOSE_ALL_SCRIPT + (sending.SCRIPT if may_add else "")
     return frame(bucket, body, who, script=script)

@@ -45,6 +45,20 @@ class FolderTests(ConsoleCase):
                       '&amp;order=desc">Size ▲</a>', page)  # again: the other way
         self.assertEqual(self.page("/console/bucket", session, name="photos", sort="owner").status, 400)
 
+    def test_a_search_shows_names_within_their_folder_and_uploads_land_in_that_folder(self):
+        self.admin.put_object(Bucket="photos", Key="docs/03-mar/x.txt", Body=b"x")
+        session = self.session()
+        page = self.page("/console/bucket", session, name="photos", prefix="docs/0")
+        self.assertEqual(page.status, 200)
+        names = [found[1] for found in re.findall(r'<tr><td>(<input[^>]*> )?<a href="[^"]*">([^<]+)</a>',
+                                                  page.body.decode())]
+        self.assertEqual(names, ["03-mar/"])  # not "3-mar/"
+        self.assertIn('<form id="upload" method="post" action="/console/upload" enctype="multipart/form-data">'
+                      '<input type="hidden" name="bucket" value="photos"><input type="hidden" name="prefix" '
+                      'value="docs/"><label for="file">Upload files into docs/</label>', page.body.decode())
+        text = page.body.decode()
+        self.assertLess(text.index('id="upload"'), text.index('id="listing"'))  # not below a long listing
+
     def test_the_next_page_keeps_the_order(self):
         from filestoraged.console import face
 
