@@ -15,7 +15,7 @@ from ..access.tokens import Token
 from ..base.header_values import media_type
 from ..catalog.handle import BucketHandle, Described
 from ..catalog.heads import checked_id
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 from ..storage.interface import ObjectStream
 from ..storage.names import repository
 from ..uploads.sources import MULTIPART_OVERHEAD
@@ -39,9 +39,14 @@ class Changes:
         version = None if version is None else checked_id(version)
         for key in keys:
             self._require(token, Scope("data", "delete", bucket, key))
+        found = BucketHandle.open(self.app, bucket)
+        marker = False
         if version is not None:
-            self._entry(bucket, keys[0], version)
-        return object_view.confirm_delete(bucket, keys, version, who)
+            kept = found.find(keys[0], version)
+            if kept is None:
+                raise NotFound("no version %s of %s" % (version, keys[0][:200]))
+            marker = getattr(kept, "marker", False)
+        return object_view.confirm_delete(bucket, keys, version, who, bool(found.bucket.versioning), marker)
 
     def delete(self, request: Request) -> Response:
         fields = self._form_lists(request)

@@ -21,7 +21,7 @@ from ..access.gate import Principal
 from ..access.policy import ARN, Asked
 from ..access.tokens import Token
 from ..access.users import User
-from ..errors import AlreadyExists, BadRequest, Forbidden, NotFound, http_status
+from ..errors import AlreadyExists, BadRequest, Forbidden, MethodNotAllowed, NotFound, http_status
 from ..catalog.handle import BucketHandle
 from ..catalog.keys import Entry
 from ..catalog.heads import checked_id
@@ -226,6 +226,9 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Uploa
         found = BucketHandle.open(self.app, bucket)
         try:
             entry = found.read(key, version)
+        except MethodNotAllowed:  # the version asked for is a delete marker: what it did, and how to undo it
+            return object_view.delete_marker(bucket, key, version or "", self.app.versions.of(bucket, key, 50), who,
+                                             may_delete=self._may(token, Scope("data", "delete", bucket, key)))
         except NotFound:
             # A key deleted in a bucket that keeps versions: its versions, to open and restore one.
             kept = self.app.versions.of(bucket, key, 50) if found.bucket.versioning and version is None else []

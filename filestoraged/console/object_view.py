@@ -153,26 +153,57 @@ def deleted_key(bucket: str, key: str, versions: Sequence[Version], who: Optiona
     return frame(key, body, who)
 
 
-def confirm_delete(bucket: str, keys: Sequence[str], version: Optional[str], who: Optional[Who]) -> TextResponse:
-    if version:
+def delete_marker(bucket: str, key: str, version: str, versions: Sequence[Version], who: Optional[Who],
+                  may_delete: bool) -> TextResponse:
+    """A delete marker's page: when the key was deleted and by whom; removing
+    the marker (where the token may delete) makes the version before it
+    current again: the key is back. And the key's versions."""
+    marker = next((item for item in versions if item.id == version), None)
+    said = ("The key was deleted %s%s." % (time_element(marker.modified), " by <code>%s</code>" % escape(marker.maker)
+                                           if marker.maker else "") if marker is not None else "")
+    undo = ('<p><a class="button" href="%s">Remove this delete marker</a> and the version before it is the key\'s '
+            'current one again: the key is back.</p>'
+            % link("/console/delete", bucket=bucket, key=key, version=version)) if may_delete else ""
+    body = ('<h1>%s</h1><div class="card"><p>This version, <code>%s</code>, is a delete marker: it holds no bytes. '
+            '%s</p>%s</div>%s' % (escape(key), escape(version), said, undo,
+                                  _versions_card("Versions", bucket, key, versions)))
+    return frame(key, body, who)
+
+
+def confirm_delete(bucket: str, keys: Sequence[str], version: Optional[str], who: Optional[Who],
+                   versioned: bool = True, marker: bool = False) -> TextResponse:
+    """The page that asks before a delete, saying what it undoes and what
+    it cannot: a delete marker removed brings the key back; a version
+    deleted is gone for good; a key deleted in a bucket that keeps versions
+    leaves them, and in one that keeps none is final (then **Keep** is the
+    button the page leads with)."""
+    if version and marker:
+        what = "the delete marker %s of <strong>%s</strong>" % (escape(version), escape(keys[0]))
+        said, verb = "The version before it becomes the key's current one again: the key is back.", "Remove the marker"
+    elif version:
         what = "the version %s of <strong>%s</strong>" % (escape(version), escape(keys[0]))
-    elif len(keys) == 1:
-        what = "<strong>%s</strong>" % escape(keys[0])
+        said, verb = "This version is gone for good.", "Delete"
     else:
-        what = "these %d keys: <ul>%s</ul>" % (len(keys), "".join("<li>%s</li>" % escape(key) for key in keys))
+        what = "<strong>%s</strong>" % escape(keys[0]) if len(keys) == 1 else "these %d keys: <ul>%s</ul>" % (
+            len(keys), "".join("<li>%s</li>" % escape(key) for key in keys))
+        said = ("In a bucket that keeps versions, %s older versions stay: a deleted key can be brought back." % (
+                    "its" if len(keys) == 1 else "their") if versioned else
+                "This is final: the bucket keeps no versions, so nothing of %s can be brought back." % (
+                    "it" if len(keys) == 1 else "them"))
+        verb = "Delete"
     hidden = "".join('<input type="hidden" name="%s" value="%s">' % (name, escape(value))
                      for name, value in [("bucket", bucket)] + [("key", key) for key in keys] + [("version", version)]
                      if value is not None)
     back = (link("/console/object", bucket=bucket, key=keys[0], version=version) if len(keys) == 1 else
             link("/console/bucket", name=bucket, prefix=keys[0][:keys[0].rfind("/") + 1] or None))
-    body = ('<h1>Delete?</h1><div class="card"><p>Delete %s from the bucket %s? %s</p>'
-            '<form method="post" action="/console/delete">%s<button type="submit">Delete</button> '
-            '<a class="button secondary" href="%s">Keep %s</a></form></div>'
-            % (what, escape(bucket),
-               "This version is gone for good." if version else
-               "In a bucket that keeps versions, %s older versions stay." % ("its" if len(keys) == 1 else "their"),
-               hidden, back,
-               "it" if len(keys) == 1 else "them"))
+    final = not versioned and not version
+    keep = '<a class="button%s" href="%s">Keep %s</a>' % ("" if final else " secondary", back,
+                                                         "it" if len(keys) == 1 else "them")
+    delete = '<button type="submit"%s>%s</button>' % (' class="secondary"' if final else "", verb)
+    body = ('<h1>%s?</h1><div class="card"><p>%s %s from the bucket %s? %s</p>'
+            '<form method="post" action="/console/delete">%s%s %s</form></div>'
+            % ("Remove the marker" if marker else "Delete", "Remove" if marker else "Delete", what, escape(bucket),
+               said, hidden, keep if final else delete, delete if final else keep))
     return frame("Delete", body, who)
 
 

@@ -34,9 +34,8 @@ def _card(drop: Drop, base_url: str, now: float, number: int) -> str:
         "%s a file" % size_text(drop.max_file_bytes) if drop.max_file_bytes else "",
         "%s in all" % size_text(drop.max_bytes) if drop.max_bytes else "",
         "a password" if drop.password else "") if text]
-    facts = [("Folder", '<a href="%s">%s/%s</a>' % (escape(link("/console/bucket", name=drop.bucket,
-                                                                  prefix=drop.prefix or None)),
-                                                     escape(drop.bucket), escape(drop.prefix))),
+    folder = link("/console/bucket", name=drop.bucket, prefix=drop.prefix or None)
+    facts = [("Folder", '<a href="%s">%s/%s</a>' % (folder, escape(drop.bucket), escape(drop.prefix))),
              ("Address", '<code id="drop-%d">%s</code> %s' % (number, escape(url), copy_button(
                  "drop-%d" % number, "Copy the address of %s" % drop.name))),
              ("Took", "%d file%s, %s" % (drop.files, "" if drop.files == 1 else "s", escape(size_text(drop.bytes)))),
@@ -47,7 +46,7 @@ def _card(drop: Drop, base_url: str, now: float, number: int) -> str:
         facts.insert(1, ("Note", escape(drop.note)))
     rows = "".join('<tr><td>%s</td><td data-label="Size">%s</td><td data-label="By">%s</td>'
                    '<td data-label="When">%s</td></tr>' % (
-                       '<a href="%s">%s</a>' % (escape(link("/console/object", bucket=drop.bucket, key=sent["key"])),
+                       '<a href="%s">%s</a>' % (link("/console/object", bucket=drop.bucket, key=sent["key"]),
                                                 escape(sent["key"][len(drop.prefix):])),
                        escape(size_text(int(sent["size"]))), escape(str(sent["by"])), time_element(sent["at"]))
                    for sent in reversed(drop.sent[-SENT_SHOWN:]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import os
 import re
@@ -218,6 +219,26 @@ class BrowseTests(ConsoleCase):
         self.assertEqual(self.code_of(self.admin.head_object, Bucket="photos", Key="cat.jpg"), "404")
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg", VersionId=first)["Body"].read(),
                          b"first cat")  # an older version, kept
+        marker = self.admin.list_object_versions(Bucket="photos")["DeleteMarkers"][0]["VersionId"]
+        shown = self.page("/console/object", session, bucket="photos", key="cat.jpg", version=marker)
+        self.assertEqual(shown.status, 200)  # the marker's own page, not a 405
+        self.assertIn("is a delete marker", shown.body.decode())
+        undo = re.search(r'<a class="button" href="([^"]+)">Remove this delete marker</a>', shown.body.decode())
+        asked = self.request("GET", html.unescape(undo.group(1)), headers={"Cookie": "fsd_console=" + session})
+        self.assertEqual(asked.status, 200, asked)
+        self.assertIn(b"The version before it becomes the key's current one again", asked.body)
+        self.assertNotIn(b"&amp;amp;", asked.body)
+        self.assertEqual(self.post("/console/delete", session, {"bucket": "photos", "key": "cat.jpg",
+                                                               "version": marker}).status, 303)
+        self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg")["Body"].read(), b"first cat")  # back
+
+    def test_a_delete_in_a_bucket_without_versions_says_it_is_final_and_leads_with_keep(self):
+        self.admin.put_object(Bucket="photos", Key="dog.jpg", Body=b"the dog")
+        page = self.page("/console/delete", self.session(), bucket="photos", key="dog.jpg").body.decode()
+        self.assertIn("This is final: the bucket keeps no versions, so nothing of it can be brought back.", page)
+        self.assertRegex(page, r'<a class="button" href="[^"]+">Keep it</a> <button type="submit" '
+                               r'class="secondary">Delete</button>')
+        self.assertNotIn("&amp;amp;", page)
 
     def test_copy_and_move_give_the_same_object_a_new_key(self):
         self.admin.put_object(Bucket="photos", Key="in/a.jpg", Body=b"the cat", ContentType="image/jpeg",
