@@ -190,8 +190,9 @@ def _changes_table(bucket: str, changes: Sequence[Change]) -> str:
     """Recent changes, newest first: when, what, which key (and version), by which token."""
     if not changes:
         return "<p>No change since this server began keeping them.</p>"
-    rows = "".join('<tr><td data-label="When">%s</td><td data-label="What">%s</td><td data-label="Key"><a href="%s">'
-                   '%s</a>%s</td><td data-label="By">%s</td></tr>' % (
+    # When and what are words: never broken inside (only the key and the token's name may be).
+    rows = "".join('<tr><td data-label="When" class="words">%s</td><td data-label="What" class="words">%s</td>'
+                   '<td data-label="Key"><a href="%s">%s</a>%s</td><td data-label="By">%s</td></tr>' % (
                        time_element(change.at), CHANGE_WORDS.get(change.what, escape(change.what)),
                        link("/console/object", bucket=bucket, key=change.key,
                             version=change.version if change.what == "write" else None),

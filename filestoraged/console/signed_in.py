@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 from ..access.gate import Principal, TokenGrant
 from ..access.judged import judged
-from ..access.scopes import Need, Scope
+from ..access.scopes import ADMIN, Need, Scope
 from ..access.sessions import COOKIE, IDLE, LIFETIME
 from ..access.users import User
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
@@ -88,7 +88,7 @@ class SignedIn:
         if token is None:
             raise SignIn()
         request.actor = token  # (the access line names the session's token or user)
-        return token, views.Who(token.name, isinstance(token, User))
+        return token, views.Who(token.name, isinstance(token, User), self._may(token, ADMIN))
 
     def _may(self, token: Optional[Principal], scope: Scope) -> bool:
         return token is None or judged(token, scope, "", self.app.access.bucket_policy)[0]

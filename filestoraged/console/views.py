@@ -35,17 +35,20 @@ def link(path: str, **query: Optional[str]) -> str:
 
 
 class Who(NamedTuple):
-    """Who a page is for: a token's or a user's name."""
+    """Who a page is for: a token's or a user's name, and whether it may
+    manage the store (``admin``: its pages are linked from every page)."""
 
     name: str
     user: bool = False
+    admin: bool = False
 
 
 def frame(title: str, body: str, who: Optional[Who], status: int = 200, headers=None,
           script: Optional[str] = None, media: bool = False) -> TextResponse:
     """A console page: who is signed in (and the sign-out button), or that
-    nobody needs to be, above ``body``; the links to every page (a page the
-    token may not see answers why); ``script``: its own, if any."""
+    nobody needs to be, above ``body``; the links to the pages (the
+    managing ones, tokens, users and the store, for an admin only);
+    ``script``: its own, if any."""
     if who is None:
         top = '<p class="muted" role="note">%s</p>' % escape(OPEN_NOTE)
     else:
@@ -53,10 +56,10 @@ def frame(title: str, body: str, who: Optional[Who], status: int = 200, headers=
                 else 'Signed in with the token <strong>%s</strong>') % escape(who.name)
         top = ('<form method="post" action="/console/sign-out" class="row"><p class="muted">%s</p>'
                '<div><button class="secondary" type="submit">Sign out</button></div></form>' % said)
+    managing = ('<a href="/console/tokens">Tokens</a> · <a href="/console/users">Users</a> · '
+                '<a href="/console/store">The store</a> · ') if who is None or who.admin else ""
     nav = ('<nav aria-label="Console"><a href="/console">Buckets</a> · <a href="/console/links">Share links</a> · '
-           '<a href="/console/upload-links">Upload links</a> · '
-           '<a href="/console/tokens">Tokens</a> · <a href="/console/users">Users</a> · '
-           '<a href="/console/store">The store</a> · <a href="/">Upload page</a></nav>')
+           '<a href="/console/upload-links">Upload links</a> · %s<a href="/">Upload page</a></nav>' % managing)
     return page(status, title, nav + top + body, script, headers=headers, wide=True, media=media)
 
 

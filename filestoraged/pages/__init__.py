@@ -48,7 +48,7 @@ code{overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse}caption{text-align:left}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #8884;vertical-align:top}
 td{overflow-wrap:anywhere}td form,form.inline,label.inline{display:inline}
-td button{margin-top:0;overflow-wrap:normal;white-space:nowrap}
+td button{margin-top:0;overflow-wrap:normal;white-space:nowrap}td.words{overflow-wrap:normal}
 @media (max-width:40rem){table,caption,tbody,tr,td{display:block}thead{position:absolute;left:-9999px}
  tr{padding:.5rem 0;border-bottom:1px solid #8884}td{border:0;padding:.1rem 0}
  td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}}

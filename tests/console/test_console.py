@@ -232,6 +232,16 @@ class BrowseTests(ConsoleCase):
                                                                "version": marker}).status, 303)
         self.assertEqual(self.admin.get_object(Bucket="photos", Key="cat.jpg")["Body"].read(), b"first cat")  # back
 
+    def test_a_read_only_token_is_shown_no_link_to_the_pages_it_may_not_see(self):
+        _, reader = self.app.tokens.create(["data:photos:read"], "reader")
+        for secret, shown in ((reader, False), (self.secret, True)):
+            page = self.page("/console", self.session(secret)).body.decode()
+            nav = re.search(r'<nav aria-label="Console">.*?</nav>', page).group(0)
+            for path in ("/console/tokens", "/console/users", "/console/store"):
+                with self.subTest(admin=shown, path=path):
+                    self.assertEqual(path in nav, shown)
+            self.assertIn("/console/links", nav)
+
     def test_a_delete_in_a_bucket_without_versions_says_it_is_final_and_leads_with_keep(self):
         self.admin.put_object(Bucket="photos", Key="dog.jpg", Body=b"the dog")
         page = self.page("/console/delete", self.session(), bucket="photos", key="dog.jpg").body.decode()

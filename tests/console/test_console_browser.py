@@ -459,6 +459,7 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.app.tokens.create(["data:photos:read", "data:photos/2026/:write", "share:create", "metrics:read"],
                                "a-token-named-for-a-long-purpose-" + "x" * 20, s3=True)
         self.admin.put_object(Bucket="photos", Key="2026/sunset.png", Body=gradient(480, 270), ContentType="image/png")
+        self.admin.put_object(Bucket="photos", Key="2026/" + "a-key-named-at-great-length-" * 6 + ".txt", Body=b"x")
         self.admin.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
         self.admin.put_object(Bucket="vault", Key="gone-for-now.txt", Body=b"deleted, kept as a version")
         self.admin.delete_object(Bucket="vault", Key="gone-for-now.txt")
@@ -468,6 +469,7 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
             {"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "logs/very/long/prefix/of/old/things/"},
              "Expiration": {"Days": 30}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
         pages = (("console", "/console/bucket?name=photos&prefix=2026%2F"),
+                 ("console-bucket", "/console/bucket?name=photos"),
                  ("console-settings", "/console/bucket?name=photos#settings"),
                  ("console-changes", "/console/changes?name=photos"), ("console-upload", "/"),
                  ("console-deleted", "/console/object?bucket=vault&key=gone-for-now.txt"),
@@ -477,7 +479,12 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
                  ("console-object", "/console/object?bucket=photos&key=2026%2Fsunset.png"),
                  ("console-buckets", "/console"), ("console-links", "/console/links"),
                  ("console-tokens", "/console/tokens"), ("console-store", "/console/store"),
-                 ("console-delete", "/console/delete?bucket=photos&key=notes.txt"))
+                 ("console-delete", "/console/delete?bucket=photos&key=notes.txt"),
+                 ("console-upload-links", "/console/upload-links"))
+        self.app.drops.make("photos", "from-the-wedding-guests-of-the-long-summer/",
+                            {"name": "A link named at length for the guests of a long summer wedding",
+                             "note": "Your photos, please: " + "the long note goes on " * 8}, "laptop",
+                            self.app.shares.passwords.digest)
         for width in (360, 1280):
             self.driver.set_window_size(width, 900)
             for name, path in pages:
@@ -485,6 +492,13 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
                 self.wait(lambda: self.element("h1").is_displayed(), "the page")
                 with self.subTest(page=name, width=width):
                     self.fits(width)
+                    broken = self.driver.execute_script(  # a word of a cell kept whole, broken over lines
+                        "return [...document.querySelectorAll('td[data-label=When], td[data-label=What]')]"
+                        ".filter(td => {"
+                        " const r = document.createRange(); r.selectNodeContents(td);"
+                        " const lines = new Set([...r.getClientRects()].map(x => Math.round(x.top)));"
+                        " return lines.size > td.textContent.trim().split(/\\s+/).length; }).map(td => td.textContent)")
+                    self.assertEqual(broken, [])
                 shot = os.path.join(folder, "%s-%d.png" % (name, width))
                 self.assertTrue(self.driver.save_screenshot(shot))
                 with open(shot, "rb") as handle:
