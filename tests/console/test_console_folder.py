@@ -215,8 +215,8 @@ class RecentChangesTests(ConsoleCase):
         self.admin.put_object(Bucket="photos", Key="b.txt", Body=b"two")
         self.admin.put_object_tagging(Bucket="photos", Key="b.txt", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
         page = self.page("/console/bucket", self.session(), name="photos").body.decode()
-        rows = re.findall(r'<td data-label="What">([^<]+)</td><td data-label="Key"><a href="[^"]*">([^<]+)</a>'
-                          r'(?: <code>\w+</code>)?</td><td data-label="By">(?:<code>)?([^<]+)', page)
+        rows = re.findall(r'<td data-label="What" class="words">([^<]+)</td><td data-label="Key"><a href="[^"]*">'
+                          r'([^<]+)</a>(?: <code>\w+</code>)?</td><td data-label="By">(?:<code>)?([^<]+)', page)
         boto = self.app.keys.get("photos", "b.txt").maker  # the token boto3 signs with
         self.assertEqual(rows, [("tags or lock changed", "b.txt", boto), ("written", "b.txt", boto),
                                 ("deleted", "a.txt", "writer"), ("written", "a.txt", boto)])
