@@ -63,6 +63,10 @@ def _restore(backup: str, data_dir: str, max_size: int) -> "tuple[Placed, List[s
     placed, lacking = Placed(), []
     with open_store(backup, max_size) as source, open_store(data_dir, max_size) as target:
         index = target.index
+        # Nothing is being written into a restored store: what the copied
+        # store's writes held against bucket quotas goes, its unfinished
+        # resumable uploads' holds too (a backup leaves those uploads out).
+        index.release_held("")
         for path in index.namespaces():
             namespace = Namespace(path)
             for rows in index.pages(path):

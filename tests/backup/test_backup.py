@@ -28,7 +28,7 @@ from filestoraged.backup import copies
 from filestoraged.backup.make import make_backup
 from filestoraged.backup.restore import restore
 from filestoraged.errors import FileStoreError
-from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.names import DEFAULT, repository
 
 from ..s3api_support import REGION, boto3_or_skip
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
@@ -234,6 +234,22 @@ class AcrossFileSystemsTests(ServerCase):
         self.restart_server()
         got = self.request("GET", "/files/" + sha256(big))
         self.assertEqual((got.status, got.body == big, got.headers.get("Content-Type")), (200, True, "image/png"))
+
+
+class QuotaHoldsTests(ServerCase):
+    def test_a_restored_store_holds_nothing_against_its_buckets_quotas(self):
+        self.app.buckets.create("photos")
+        self.app.buckets.set_quota(self.app.buckets.get("photos"), 1000)
+        self.app.backend.hold(repository("photos"), "tus:" + "a" * 32, 900)  # an unfinished resumable upload's
+        self.assertEqual(self.app.backend.index.bucket_bytes("photos"), (0, 900))
+        folder = tempfile.mkdtemp(prefix="fsd-backup-holds-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        make_backup(self.data_dir, os.path.join(folder, "backup"), self.config.max_size)
+        restore(os.path.join(folder, "backup"), os.path.join(folder, "restored"), self.config.max_size)
+        self.config = replace(self.config, data_dir=os.path.join(folder, "restored"))
+        self.restart_server()
+        self.assertEqual(self.app.backend.index.bucket_bytes("photos"), (0, 0))
+        self.assertEqual(self.request("PUT", "/data/photos", b"x" * 950).status, 201)  # the room is there
 
 
 class CutShortTests(ServerCase):
