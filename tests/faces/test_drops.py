@@ -178,6 +178,9 @@ class DropTests(DropCase):
             self.assertEqual(self.send(str(link["url"]), "a.txt", b"a").status, 201)
             self.request("GET", "/drop/" + secret)
             self.request("DELETE", "/drops/" + secret, headers={"Authorization": "Bearer " + self.owner})
+            # (a request's line is written once its answer went: after the client may have read it)
+            wait_until(lambda: sum("/drop" in line for line in logged.output) >= 3,
+                       "the three access lines")
         text = "\n".join(logged.output)
         self.assertNotIn(secret, text)
         self.assertIn('"PUT /drop/[secret]/a.txt" 201', text)

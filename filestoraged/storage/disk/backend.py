@@ -22,7 +22,6 @@ import errno
 import hashlib
 import logging
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
@@ -34,7 +33,7 @@ from ...base.lru import FileCache, identity, still_same_file
 from ..interface import (Backend, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
                          before_publishing)
 from ...base.interprocess import run_dir
-from ..names import DEFAULT, SHARES, Namespace, is_object_id
+from ..names import Namespace
 from ...base.periodic import Periodic
 from ..object_index import ObjectIndex
 from .files import (
@@ -56,15 +55,14 @@ from .files import (
     write_record,
 )
 from .indexing import index_path, reconcile
-from . import small_writes
+from . import shards, small_writes
 from .layout import LaidOut
-from .quota import USAGE_FILE, BucketHold, Reservation, Usage
+from .quota import USAGE_FILE, BucketQuotas, Reservation, Usage
 from .reader import DiskObject
 from .writer import hash_file, write_object
 
 log = logging.getLogger(__name__)
 
-_SHARD = re.compile(r"[0-9a-f]{2}")
 # Verified small objects kept in memory for hot GETs (see base.lru).
 HOT_CACHE_BYTES = 16 * 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -72,7 +70,6 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 MIN_FREE_BYTES = 1024 * 1024
 KEEP_SECONDS = 30  # how often the first worker asks whether the object index needs a pass
 LIST_PAGE = 500  # index rows read at a time by a listing without a limit
-_OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
 
 
 class DiskBackend(Backend):
@@ -116,9 +113,7 @@ class DiskBackend(Backend):
             self._marked = os.stat(self.repaired_marker).st_mtime_ns
         except FileNotFoundError:
             self._marked = 0
-        # A bucket's name and quota (None: none) for a namespace of its
-        # bytes, or None; told by the catalog (``app``), which knows them.
-        self.bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]] = lambda namespace: None
+        self.quotas = BucketQuotas(self.index)
         self._hot = FileCache(HOT_CACHE_BYTES)
         self._small = small_writes.SmallWrites(self.root, checkpoints=alone or worker is not None)
         # The first worker (or the daemon alone) sets the index right in the
@@ -134,11 +129,7 @@ class DiskBackend(Backend):
 
     def namespaces(self) -> List[Namespace]:
         """Every namespace that has a folder: default, shares, each repository."""
-        found = [DEFAULT, SHARES]
-        repos = os.path.join(self.root, "repos")
-        if os.path.isdir(repos):
-            found += [Namespace("repos/" + name) for name in sorted(os.listdir(repos))]
-        return found
+        return shards.namespaces(self.root)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
@@ -224,7 +215,7 @@ class DiskBackend(Backend):
                 except FileExistsError:
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True
-                self._belongs(change, namespace)
+                self.quotas.belongs(change, namespace)
                 reservation.settle(change.put(namespace.path, digest, size), change)
         except BaseException:
             # The index's transaction failed (its COMMIT on a full disk, say):
@@ -248,50 +239,18 @@ class DiskBackend(Backend):
         the store's, and its bucket's where it has a quota (unless the bytes
         count in that bucket already: ``counted_in``; or were held before:
         ``held_as``), given back at the end; a full disk as the 507 it is."""
-        with _disk_errors(), self._usage.reservation(self._hold(namespace, counted_in, held_as)) as reservation:
+        hold = self.quotas.hold_for(namespace, counted_in, held_as)
+        with _disk_errors(), self._usage.reservation(hold) as reservation:
             yield reservation
 
     def hold(self, namespace: Namespace, holder: str, count: int) -> None:
-        """``count`` bytes held by ``holder`` (a resumable upload's
-        ``tus:<id>``) against the quota of ``namespace``'s bucket, where it
-        has one, until ``release`` or the write of its file
-        (``FinishedFile.held_as``); ``BucketQuotaReached`` without room."""
-        found = self._bucket_of(namespace)
-        if found is not None and found[1] is not None:
-            BucketHold(self.index, found[0], found[1], holder).take(count)
+        self.quotas.hold(namespace, holder, count)
 
     def release(self, holder: str) -> None:
-        """What ``holder`` held (``hold``) given back."""
-        with self.index.changing() as change:
-            change.release(holder)
-
-    def _hold(self, namespace: Namespace, counted_in: Optional[Namespace],
-              held_as: Optional[str] = None) -> Optional[BucketHold]:
-        found = self._bucket_of(namespace)
-        if found is None or found[1] is None:
-            return None
-        if held_as is not None:
-            return BucketHold(self.index, found[0], found[1], held_as)
-        if counted_in is not None:
-            other = self._bucket_of(counted_in)
-            if other is not None and other[0] == found[0]:
-                return None  # its bytes are the bucket's already (an upload's parts, laid out)
-        return BucketHold(self.index, found[0], found[1])
-
-    def _bucket_of(self, namespace: Namespace) -> Optional[Tuple[str, Optional[int]]]:
-        if not namespace.path.startswith(_OF_BUCKETS):
-            return None  # the default namespace, share links: no bucket
-        return self.bucket_of(namespace)
-
-    def _belongs(self, change, namespace: Namespace) -> None:
-        """An upload's parts' namespace told, once, as its bucket's (``ObjectIndex.bucket_bytes``)."""
-        if namespace.path.startswith("parts/"):
-            found = self.bucket_of(namespace)
-            if found is not None:
-                change.belong(namespace.path, found[0])
+        self.quotas.release(holder)
 
     def tell_buckets(self, bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]]) -> None:
-        self.bucket_of = bucket_of
+        self.quotas.bucket_of = bucket_of
 
     def buckets_bytes(self) -> Dict[str, int]:
         return self.index.buckets_bytes()
@@ -302,7 +261,7 @@ class DiskBackend(Backend):
         place (a layout's, see ``layout``) set to its ``size``; the
         ``reservation`` of the write that grew it settled with it."""
         with self.index.changing() as change:
-            self._belongs(change, namespace)
+            self.quotas.belongs(change, namespace)
             delta = change.put(namespace.path, name, size)
             if reservation is None:
                 self.counted(delta)
@@ -384,16 +343,7 @@ class DiskBackend(Backend):
         return found
 
     def _listed_from_folders(self, namespace: Namespace, after: str, limit: Optional[int]) -> List[ObjectInfo]:
-        found: List[ObjectInfo] = []
-        for shard_dir, name in self._object_files(namespace, after):
-            try:
-                size = os.stat(os.path.join(shard_dir, name)).st_size
-            except FileNotFoundError:
-                continue  # deleted while we listed
-            found.append(ObjectInfo(name, size))
-            if limit is not None and len(found) >= limit:
-                break
-        return found
+        return [ObjectInfo(name, size) for name, size in shards.listed(self._object_files(namespace, after), limit)]
 
     def clear_content_type(self, namespace: Namespace, oid: str) -> None:
         path = self.object_path(namespace, oid)
@@ -470,16 +420,7 @@ class DiskBackend(Backend):
         self._usage.close()
 
     def _object_files(self, namespace: Namespace, after: str = "") -> Iterator[Tuple[str, str]]:
-        base = self.namespace_dir(namespace)
-        try:
-            shards = sorted(n for n in os.listdir(base) if _SHARD.fullmatch(n) and n >= after[:2])
-        except FileNotFoundError:
-            return
-        for shard in shards:
-            shard_dir = os.path.join(base, shard)
-            for name in sorted(os.listdir(shard_dir)):
-                if is_object_id(name) and name > after:
-                    yield shard_dir, name
+        return shards.object_files(self.namespace_dir(namespace), after)
 
     def all_objects(self) -> Iterator[Tuple[Namespace, str]]:
         """Every stored object, namespace by namespace (for fsck)."""
@@ -489,21 +430,11 @@ class DiskBackend(Backend):
 
     def shard_names(self, namespace: Namespace, shard: str) -> List[str]:
         """The object ids in one shard folder (none if it is not there)."""
-        try:
-            return [name for name in os.listdir(os.path.join(self.namespace_dir(namespace), shard))
-                    if is_object_id(name)]
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        return shards.names_in(self.namespace_dir(namespace), shard)
 
     def _any_shard(self) -> bool:
         """Whether any namespace has a shard folder (objects may be stored)."""
-        for namespace in self.namespaces():
-            try:
-                if any(_SHARD.fullmatch(name) for name in os.listdir(self.namespace_dir(namespace))):
-                    return True
-            except FileNotFoundError:
-                pass
-        return False
+        return any(shards.has_shards(self.namespace_dir(namespace)) for namespace in self.namespaces())
 
 
 @contextmanager

@@ -18,6 +18,7 @@ import os
 from typing import Callable, Optional, Tuple
 
 from ...errors import BucketQuotaReached, QuotaReached
+from ..names import Namespace
 from ...base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
 USAGE_FILE = "usage"  # in <data-dir>/run/
@@ -140,6 +141,63 @@ class BucketHold:
                 own.release(self.holder)
         self.held = 0
 
+
+class BucketQuotas:
+    """Which hold a write takes against its bucket's quota: the bucket of a
+    namespace and its quota come from ``bucket_of`` (told by the catalog,
+    which knows them: ``Backend.tell_buckets``), the holds go in ``index``."""
+
+    def __init__(self, index) -> None:
+        self.index = index
+        # A bucket's name and quota (None: none) for a namespace of its bytes, or None.
+        self.bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]] = lambda namespace: None
+
+    def hold_for(self, namespace: Namespace, counted_in: Optional[Namespace] = None,
+                 held_as: Optional[str] = None) -> Optional[BucketHold]:
+        """The hold a write into ``namespace`` takes (None: its bucket has no
+        quota, or the bytes count in it already: ``counted_in``, the
+        namespace of an upload's parts laid out; ``held_as``: a resumable
+        upload's hold, taken over)."""
+        found = self._bucket(namespace)
+        if found is None or found[1] is None:
+            return None
+        if held_as is not None:
+            return BucketHold(self.index, found[0], found[1], held_as)
+        if counted_in is not None:
+            other = self._bucket(counted_in)
+            if other is not None and other[0] == found[0]:
+                return None
+        return BucketHold(self.index, found[0], found[1])
+
+    def hold(self, namespace: Namespace, holder: str, count: int) -> None:
+        """``count`` bytes held by ``holder`` (a resumable upload's
+        ``tus:<id>``) against the quota of ``namespace``'s bucket, where it
+        has one, until ``release`` or the write of its file
+        (``FinishedFile.held_as``); ``BucketQuotaReached`` without room."""
+        found = self._bucket(namespace)
+        if found is not None and found[1] is not None:
+            BucketHold(self.index, found[0], found[1], holder).take(count)
+
+    def release(self, holder: str) -> None:
+        """What ``holder`` held (``hold``) given back."""
+        with self.index.changing() as change:
+            change.release(holder)
+
+    def belongs(self, change, namespace: Namespace) -> None:
+        """An upload's parts' namespace told, in ``change``, as its bucket's
+        (``ObjectIndex.bucket_bytes``)."""
+        if namespace.path.startswith("parts/"):
+            found = self.bucket_of(namespace)
+            if found is not None:
+                change.belong(namespace.path, found[0])
+
+    def _bucket(self, namespace: Namespace) -> Optional[Tuple[str, Optional[int]]]:
+        if not namespace.path.startswith(_OF_BUCKETS):
+            return None  # the default namespace, share links: no bucket
+        return self.bucket_of(namespace)
+
+
+_OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
 
 # Bytes a write of unknown length holds against its bucket's quota at a
 # time: a transaction of the index per step, not per piece read. Near the
