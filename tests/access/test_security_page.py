@@ -6,34 +6,20 @@ revoked; each use answered as it says."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 
-from ..s3api.test_s3_page import reader_home, sections
-from ..support import ROOT, ServerCase
-
-PAGE = os.path.join(ROOT, "docs", "security.md")
+from ..page_runs import as_reader, blocks
+from ..support import ServerCase
 
 
 class SecurityPageTests(ServerCase):
     config_overrides = {"auth": "writes"}
 
     def test_the_token_lines_run_in_page_order(self):
-        if shutil.which("curl") is None:
-            self.skipTest("curl is not installed")
-        with open(PAGE, encoding="utf-8") as page:
-            blocks = [block for _, found in sections(page.read()) for block in found]
-        tokens = [block for block in blocks if block[0].startswith("TOKEN=$(filestoraged token create")]
+        tokens = [block for block in blocks("docs/security.md")
+                  if block[0].startswith("TOKEN=$(filestoraged token create")]
         self.assertEqual(len(tokens), 1)
-        home, bin_dir = reader_home(self, {})
-        for name, data in (("a.bin", b"some bytes"), ("a.pdf", b"%PDF a document")):
-            with open(os.path.join(home, name), "wb") as file:
-                file.write(data)
-        script = "set -euo pipefail\n" + "\n".join(tokens[0]).replace("/var/lib/filestoraged", self.data_dir)
-        script = script.replace("127.0.0.1:8080", "127.0.0.1:%d" % self.port)
-        env = dict(os.environ, HOME=home, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""), PYTHONPATH=ROOT)
-        ran = subprocess.run(["bash", "-c", script], cwd=home, env=env, capture_output=True, text=True, timeout=120)
+        ran = as_reader(self, "\n".join(tokens[0]), self.data_dir, self.port,
+                        {"a.bin": b"some bytes", "a.pdf": b"%PDF a document"})
         self.assertEqual(ran.returncode, 0, ran.stderr)
         answers = [line for line in ran.stdout.splitlines() if line.startswith("{")]
         self.assertEqual(len(answers), 3, ran.stdout)
