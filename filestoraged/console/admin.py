@@ -89,24 +89,38 @@ def health_page(app, who: Optional[Who]) -> TextResponse:
     if backend.name == "disk":
         disk = shutil.disk_usage(app.config.data_dir)
         rows.append(("The data directory's disk", "%s free of %s" % (size_text(disk.free), size_text(disk.total))))
+    quotas = {bucket.name: bucket.quota for bucket in app.buckets.all() if bucket.quota is not None}
+    held = backend.buckets_bytes() if quotas else None
     body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>%s' % (
-        "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows), _usage_card(backend.usage_by_namespace()))
+        "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows),
+        _usage_card(backend.usage_by_namespace(), quotas, held or {}))
     return frame("The store", body, who)
 
 
-def _usage_card(by_namespace: Optional[Dict[str, Tuple[int, int]]]) -> str:
+def _usage_card(by_namespace: Optional[Dict[str, Tuple[int, int]]], quotas: Dict[str, int],
+                stored: Dict[str, int]) -> str:
     """Objects and bytes of each bucket or ``/data`` repository, of ``/files``
     and of the share links, where the backend keeps them; each object once
-    however many keys or versions name it."""
+    however many keys or versions name it; a bucket's quota, with what it
+    stores against it (its unfinished uploads' parts too: ``stored``)."""
     if by_namespace is None:
         return ('<div class="card"><h2>Usage by bucket</h2><p>This backend keeps no index to count each bucket '
                 'from (the disk backend does).</p></div>')
     named = {"": "/files", "shares": "share links"}
-    rows = "".join('<tr><td>%s</td><td>%d</td><td>%s</td></tr>' % (
-        escape(path[len("repos/"):]) if path.startswith("repos/") else "<em>%s</em>" % named.get(path, escape(path)),
-        objects, size_text(size)) for path, (objects, size) in sorted(
-            by_namespace.items(), key=lambda item: (not item[0].startswith("repos/"), item[0])))
+    def quota(path: str) -> str:
+        name = path[len("repos/"):] if path.startswith("repos/") else None
+        if name not in quotas:
+            return ""
+        return "%s of %s" % (size_text(stored.get(name, 0)), size_text(quotas[name]))
+
+    rows = "".join('<tr><td>%s</td><td data-label="Objects">%d</td><td data-label="Bytes">%s</td>'
+                   '<td data-label="Quota">%s</td></tr>' % (
+                       escape(path[len("repos/"):]) if path.startswith("repos/") else
+                       "<em>%s</em>" % named.get(path, escape(path)), objects, size_text(size), quota(path))
+                   for path, (objects, size) in sorted(by_namespace.items(),
+                                                       key=lambda item: (not item[0].startswith("repos/"), item[0])))
     return ('<div class="card"><h2>Usage by bucket</h2><table><caption class="muted">Objects and bytes of each '
-            'bucket or repository (an object once, however many keys and versions name it)</caption><thead><tr>'
-            '<th scope="col">Bucket or repository</th><th scope="col">Objects</th><th scope="col">Bytes</th></tr>'
-            '</thead><tbody>%s</tbody></table></div>' % rows)
+            'bucket or repository (an object once, however many keys and versions name it), and a bucket\'s quota '
+            'with what it stores against it (unfinished uploads\' parts too)</caption><thead><tr>'
+            '<th scope="col">Bucket or repository</th><th scope="col">Objects</th><th scope="col">Bytes</th>'
+            '<th scope="col">Quota</th></tr></thead><tbody>%s</tbody></table></div>' % rows)

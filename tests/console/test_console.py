@@ -636,10 +636,12 @@ class AdminTests(ConsoleCase):
         self.admin.put_object(Bucket="music", Key="song", Body=b"x" * 2048)
         self.assertEqual(self.request("POST", "/files", b"plain", {"Authorization": "Bearer " + self.secret}).status,
                          200)
+        self.app.buckets.set_quota(self.app.buckets.get("music"), 1 << 20)
         store = self.page("/console/store", self.session()).body.decode()
-        rows = re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td><td>(.*?)</td></tr>", store)
-        self.assertEqual(rows[:2], [("music", "1", "2.0 KiB"), ("photos", "2", "8 bytes")])
-        self.assertIn(("<em>/files</em>", "1", "5 bytes"), rows)
+        rows = re.findall(r'<tr><td>(.*?)</td><td data-label="Objects">(\d+)</td><td data-label="Bytes">(.*?)</td>'
+                          r'<td data-label="Quota">(.*?)</td></tr>', store)
+        self.assertEqual(rows[:2], [("music", "1", "2.0 KiB", "2.0 KiB of 1.0 MiB"), ("photos", "2", "8 bytes", "")])
+        self.assertIn(("<em>/files</em>", "1", "5 bytes", ""), rows)
         home = self.page("/console", self.session()).body.decode()
         self.assertIn('photos</a> <span class="muted">2 objects, 8 bytes</span>', home)
         self.assertIn('music</a> <span class="muted">1 object, 2.0 KiB</span>', home)
