@@ -133,9 +133,16 @@ class ObjectIndex(DatabaseStore):
             return {namespace: (objects, size) for namespace, objects, size in rows}
 
     def bucket_bytes(self, bucket: str) -> Tuple[int, int]:
-        """Bucket ``bucket``'s bytes: ``(stored, held)`` (see the module docstring)."""
+        """Bucket ``bucket``'s bytes: ``(stored, held)`` (see the module
+        docstring), read in one transaction: as of one moment."""
         with self._lock:
-            return _stored(self._db, bucket), _held(self._db, bucket)
+            if self._db.in_transaction:  # (this thread's own, under the lock): already one moment
+                return _stored(self._db, bucket), _held(self._db, bucket)
+            self._db.execute("BEGIN")
+            try:
+                return _stored(self._db, bucket), _held(self._db, bucket)
+            finally:
+                self._db.execute("COMMIT")
 
     def buckets_bytes(self) -> Dict[str, int]:
         """Every bucket's stored bytes (``bucket_bytes``'s first number), by name: one read."""

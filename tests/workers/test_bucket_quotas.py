@@ -109,7 +109,11 @@ class BucketQuotaTests(unittest.TestCase):
         kept = [n for n, (_, status) in enumerate(outcomes) if status in (200, 201, 204)]
         refused = [n for n, (_, status) in enumerate(outcomes) if n not in kept]
         self.assertEqual({outcomes[n][1] for n in refused}, {507}, outcomes)
-        self.assertGreaterEqual(len(kept), 9)  # near the quota: one may have been refused while another held room
+        # Near the quota some are refused while others hold room: a multipart
+        # upload's part of 200 KiB (no multiple of 512 KiB, so not laid out
+        # in one file) is completed by a copy that needs room while the part
+        # still counts (docs/quotas.md).
+        self.assertGreaterEqual(len(kept), 7, outcomes)
         self.assertLessEqual(len(kept), 10)
         for n in kept:  # every upload answered 2xx reads back
             name, _ = outcomes[n]

@@ -185,13 +185,19 @@ class DiskBackend(Backend):
             if finished.checks is not None and written[2] != finished.checks:
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
             before_publishing(written[0], expected, hashed)
+            # A counted file (a layout's, of its own namespace) linked into
+            # place is one file under two names until its upload goes: its
+            # bytes move to the object's row, counted once.
+            moved = (finished.counted_in.path, os.path.basename(path)) if finished.counted and finished.counted_in \
+                else None
             return self._publish(namespace, source.fileno(), written, content_type,
                                  lambda target: os.link(path, target), lambda: os.fsync(source.fileno()),
-                                 reservation)
+                                 reservation, moved_from=moved)
 
     def _publish(self, namespace: Namespace, fd: int, written: Tuple[str, int, List[bytes]],
                  content_type: Optional[str], link: Callable[[str], None], finish: Callable[[], None],
-                 reservation: Reservation, synced: bool = True) -> PutResult:
+                 reservation: Reservation, synced: bool = True,
+                 moved_from: Optional[Tuple[str, str]] = None) -> PutResult:
         """The written file's content type, its block record beside where it
         goes, ``finish`` (its fsync), then the file itself, ``link``ed into
         place in the same transaction as its index row and its
@@ -216,7 +222,11 @@ class DiskBackend(Backend):
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True
                 self.quotas.belongs(change, namespace)
-                reservation.settle(change.put(namespace.path, digest, size), change)
+                added = change.put(namespace.path, digest, size)
+                if moved_from is not None:  # (``_adopt``): the same bytes' row where they were counted goes
+                    gone = change.drop(*moved_from)
+                    added = (added[0] + gone[0], added[1] + gone[1])
+                reservation.settle(added, change)
         except BaseException:
             # The index's transaction failed (its COMMIT on a full disk, say):
             # the upload is refused, so the file it linked must not stay to be
