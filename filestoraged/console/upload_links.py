@@ -11,6 +11,7 @@ from typing import Dict
 
 from ..access.scopes import ADMIN, Scope
 from ..catalog.handle import BucketHandle
+from ..drops.links import folder_of
 from ..errors import BadRequest, Forbidden
 from ..web.messages import Request, Response
 from .changes import see
@@ -33,9 +34,7 @@ class UploadLinks:
         form = self._form(request)
         token, _ = self._caller(request)
         bucket = form.get("bucket", "")
-        prefix = form.get("prefix", "").strip()
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
+        prefix = folder_of(form.get("prefix", "").strip())
         self._require(token, Scope("data", "create", bucket, prefix or None))
         found = BucketHandle.open(self.app, bucket, request).bucket
         if form.get("expires", "") not in EXPIRIES:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import BadRequest, Forbidden, Gone, NotFound
+from ..catalog.names import object_key
 from ..records.interface import Records
 from .names import free_key
 
@@ -218,6 +219,17 @@ def sender(uploader: Optional[str], link_name: str) -> str:
 def sent_through_link(maker: str) -> bool:
     """Whether a key's ``maker`` is a link's sender (``sender``), not a token's name."""
     return _VIA in maker
+
+
+def folder_of(prefix: str) -> str:
+    """The folder a link's files land in, as its owner named it: ``""``
+    (the bucket's top), else ending in ``/``; ``BadRequest`` for a folder
+    no key could be in."""
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if prefix:
+        object_key(prefix)
+    return prefix
 
 
 def limits_of(fields: Dict[str, object], now: float) -> Dict[str, object]:

@@ -30,8 +30,7 @@ from urllib.parse import unquote
 
 from ..access.scopes import ADMIN, Need, Scope
 from ..catalog.handle import BucketHandle
-from ..catalog.names import object_key
-from ..drops.links import Drop, DropLinks
+from ..drops.links import Drop, DropLinks, folder_of
 from ..errors import BadRequest, Forbidden, LengthRequired
 from ..pages.drop import drop_page
 from ..uploads.targets import drop_target
@@ -68,10 +67,7 @@ class DropFace(Face):
         prefix = fields.get("prefix") or ""
         if not isinstance(bucket, str) or not isinstance(prefix, str):
             raise BadRequest("bucket and prefix are text")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        if prefix:
-            object_key(prefix)  # BadRequest for a folder no key could be in
+        prefix = folder_of(prefix)
         request.grant.require(Need(Scope("data", "create", bucket, prefix or None)))
         found = BucketHandle.open(self.app, bucket, request).bucket  # NotFound (404) for no bucket
         drop = self.drops.make(found.name, prefix, fields, request.acted_as(), self.app.shares.passwords.digest)

@@ -156,11 +156,11 @@ class ObjectIndex(DatabaseStore):
             found[bucket] = found.get(bucket, 0) + size
         return found
 
-    def held_by(self, holder: str) -> int:
-        """The bytes ``holder`` holds (0: none)."""
+    def held_by(self, holder: str) -> Optional[int]:
+        """The bytes ``holder`` holds (None: it holds no row)."""
         with self._lock:
             row = self._db.execute("SELECT bytes FROM held WHERE holder = ?", (holder,)).fetchone()
-        return 0 if row is None else row[0]
+        return None if row is None else row[0]
 
     def belonging(self, namespace: str) -> Optional[str]:
         """The bucket ``namespace``'s bytes were told to count in (``Change.belong``), if any."""

@@ -118,7 +118,7 @@ class BucketHold:
         self._index, self.bucket, self.limit = index, bucket, limit
         self._adopted = holder is not None
         self.holder = holder or "%d:%d" % (os.getpid(), next(BucketHold._numbers))
-        self.held = index.held_by(holder) if holder is not None else 0
+        self.held = (index.held_by(holder) or 0) if holder is not None else 0
 
     def take(self, count: int) -> None:
         with self._index.changing() as change:
@@ -179,9 +179,12 @@ class BucketQuotas:
             BucketHold(self.index, found[0], found[1], holder).take(count)
 
     def release(self, holder: str) -> None:
-        """What ``holder`` held (``hold``) given back."""
-        with self.index.changing() as change:
-            change.release(holder)
+        """What ``holder`` held (``hold``) given back. Decision: looked for
+        first, so that the end of every resumable upload into a bucket
+        without a quota costs a read, not a write transaction."""
+        if self.index.held_by(holder) is not None:
+            with self.index.changing() as change:
+                change.release(holder)
 
     def belongs(self, change, namespace: Namespace) -> None:
         """An upload's parts' namespace told, in ``change``, as its bucket's
