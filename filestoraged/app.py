@@ -52,7 +52,7 @@ from .tus.shared import SharedUploads
 from .tus.uploads import Uploads, UploadStore
 from .access.gate import Access
 from .access.hosts import KnownHosts
-from .storage.interface import Backend
+from .storage.interface import Backend, Bounds
 
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,9 @@ class App:
         self.recent_writer = Periodic("recent-changes", RECENT_FLUSH_SECONDS, self.recent.flush).start()
         self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
         if self.backend.keeps_quotas:
-            self.backend.tell_buckets(self._bucket_of)
+            self.backend.tell_buckets(self._bounds_of)
             self.metrics.bucket_usage = self._bucket_usage
+            self.metrics.owner_usage = self._owner_usage
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at
@@ -203,26 +204,31 @@ class App:
         found = self.buckets.get(name) if name != "*" else None
         return None if found is None else found.policy
 
-    def _bucket_of(self, namespace: Namespace) -> Optional[Tuple[str, Optional[int]]]:
-        """The bucket a namespace's bytes are of, and its quota (None: none):
-        its repository's, or its unfinished multipart upload's parts'."""
+    def _bounds_of(self, namespace: Namespace) -> Optional[Bounds]:
+        """What a namespace's bytes count against (its bucket's quota, its
+        owner's): its repository's bucket's, or its unfinished multipart
+        upload's parts' bucket's."""
         path = namespace.path
         if path.startswith("repos/"):
             name: Optional[str] = path[len("repos/"):]
         else:  # an upload's parts: as this process saw the upload, else as its first part was counted
-            name = self.unfinished.bucket_of(path[len("parts/"):]) or self._belonging(path)
+            name = self.unfinished.bucket_of(path[len("parts/"):]) or self.backend.belonging(namespace)
         found = self.buckets.get(name) if name else None
-        return None if found is None else (name, found.quota)
-
-    def _belonging(self, path: str) -> Optional[str]:
-        """The bucket the disk's index was told a namespace's bytes are of."""
-        disk = getattr(self.backend, "tier", self.backend)
-        return disk.index.belonging(path) if isinstance(disk, DiskBackend) else None
+        return None if found is None else self.buckets.bounds(found)
 
     def _bucket_usage(self) -> List[Tuple[str, int, Optional[int]]]:
         """Each bucket's stored bytes and quota."""
         stored = self.backend.buckets_bytes() or {}
-        return [(bucket.name, stored.get(bucket.name, 0), bucket.quota) for bucket in self.buckets.all()]
+        return [(bucket.name, stored.get(bucket.name, (0, 0))[0], bucket.quota) for bucket in self.buckets.all()]
+
+    def _owner_usage(self) -> List[Tuple[str, int, Optional[int]]]:
+        """Each bucket owner's stored bytes (all their buckets') and quota."""
+        owned, quotas = self.buckets.owners()
+        if not owned and not quotas:
+            return []
+        stored = self.backend.buckets_bytes() or {}
+        return [(owner, sum(stored.get(bucket, (0, 0))[0] for bucket in owned.get(owner, ())), quotas.get(owner))
+                for owner in sorted(set(owned) | set(quotas))]
 
     def close(self) -> None:
         if self.watch is not None:

@@ -34,6 +34,8 @@ class Metrics:
         self.usage: Optional[Callable[[], Optional[tuple]]] = None
         # Each bucket's stored bytes and quota (None: none), where the backend keeps them.
         self.bucket_usage: Optional[Callable[[], List[Tuple[str, int, Optional[int]]]]] = None
+        # Each bucket owner's stored bytes (all their buckets') and quota (None: none), likewise.
+        self.owner_usage: Optional[Callable[[], List[Tuple[str, int, Optional[int]]]]] = None
         self.events = 0  # changes so far: whether a snapshot is worth writing again
 
     def request(self, face: str, method: str, status: int, bytes_in: int, bytes_out: int, seconds: float) -> None:
@@ -159,6 +161,14 @@ class Metrics:
             _family(out, "bucket_quota_bytes", "gauge", "A bucket's quota, where it has one.")
             out.extend('filestoraged_bucket_quota_bytes{bucket="%s"} %d' % (name, quota)
                        for name, _, quota in buckets if quota is not None)
+        owners = self.owner_usage() if self.owner_usage else None
+        if owners:
+            _family(out, "owner_bytes_stored", "gauge", "Bytes the buckets of one owner (a user or a token) store "
+                    "together (docs/quotas.md).")
+            out.extend('filestoraged_owner_bytes_stored{owner="%s"} %d' % (name, stored) for name, stored, _ in owners)
+            _family(out, "owner_quota_bytes", "gauge", "An owner's quota over all their buckets, where they have one.")
+            out.extend('filestoraged_owner_quota_bytes{owner="%s"} %d' % (name, quota)
+                       for name, _, quota in owners if quota is not None)
         _process(out, gauges, total["started"])
         return "\n".join(out) + "\n"
 

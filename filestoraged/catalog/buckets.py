@@ -13,7 +13,11 @@ after): where the records tell changes (one machine's), a process keeps
 copies of bucket records until any process changes a bucket
 (``base.copies``). Every change here tells the copies once committed,
 before its caller goes on: a delete's close is told before it looks for
-keys, so a key written meanwhile either is found or finds the close."""
+keys, so a key written meanwhile either is found or finds the close.
+
+A bucket may have an owner (a user's or a token's name: who made it, or
+whom an admin gave it to), and an owner a quota (``s3/owners/<name>``)
+that bounds all the owner's buckets together (docs/quotas.md)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 from ..base.copies import Copies
 from ..errors import Conflict, NotFound
 from ..records.interface import Conflict as RecordConflict, Records
+from ..storage.interface import Bounds
 
 BUCKETS = "s3/buckets/"
+OWNERS = "s3/owners/"  # an owner's record: {"quota": bytes} (``set_owner_quota``)
 CLOSING_FOR = 60.0  # seconds a bucket being deleted counts as closed (a crashed delete's lapses)
 
 
@@ -45,6 +51,7 @@ class Bucket:
     policy: Optional[str] = None  # its bucket policy, the JSON text as given (``s3api.policies``), if set
     public_block: Optional[Dict[str, bool]] = None  # its public access block (``s3api.public_access``), if set
     quota: Optional[int] = None  # the most bytes it may hold (``storage.disk.quota``), if set
+    owner: Optional[str] = None  # the user or token whose quota counts it (``owner_quota``), if any
 
 
 class Buckets:
@@ -53,6 +60,8 @@ class Buckets:
         # name -> its record's value and the bucket it makes (None: no record);
         # the bucket made once a copy, not once a request (two a PUT)
         self._copies: Copies[Optional[Tuple[dict, Bucket]]] = Copies(records.change_mark("buckets"))
+        # the owners' buckets and quotas, read together: any change of a bucket or an owner drops them
+        self._owners: Copies[Tuple[Dict[str, Tuple[str, ...]], Dict[str, int]]] = Copies(self._copies.mark)
 
     def _written(self, name: str, write: Callable[[], object]) -> None:
         """``write`` (a change of bucket ``name``'s record); the copies told
@@ -69,16 +78,20 @@ class Buckets:
 
         return self._copies.get(name, read)
 
-    def create(self, name: str, region: str = "", locked: bool = False, acl: Optional[str] = None) -> Bucket:
+    def create(self, name: str, region: str = "", locked: bool = False, acl: Optional[str] = None,
+               owner: Optional[str] = None) -> Bucket:
         """A new bucket (``locked``: with object lock on, and so versioning;
-        ``acl``: its canned ACL, if one widens access);
+        ``acl``: its canned ACL, if one widens access; ``owner``: the user or
+        token that made it, whose quota counts it);
         ``Conflict`` (BucketAlreadyOwnedByYou) if it exists (the caller
         decides whether that is an error: ``s3api.buckets``)."""
         bucket = Bucket(name, self.records.now(), region, "Enabled" if locked else "", {} if locked else None,
-                        acl=acl)
+                        acl=acl, owner=owner)
         value = {"created": bucket.created, "region": region}
         if acl is not None:
             value["acl"] = acl
+        if owner is not None:
+            value["owner"] = owner
         if locked:
             value.update(versioning="Enabled", lock={})
         try:
@@ -141,6 +154,39 @@ class Buckets:
     def set_quota(self, bucket: Bucket, quota: Optional[int]) -> None:
         """Set ``bucket``'s quota in bytes (None: remove it)."""
         self._set(bucket, "quota", quota)
+
+    def set_owner(self, bucket: Bucket, owner: Optional[str]) -> None:
+        """Give ``bucket`` to ``owner`` (a user's or a token's name; None: nobody's)."""
+        self._set(bucket, "owner", owner)
+
+    def set_owner_quota(self, owner: str, quota: Optional[int]) -> None:
+        """Set the most bytes ``owner``'s buckets may hold together (None: no bound)."""
+        key = OWNERS + owner
+        if quota is None:
+            self._written(owner, lambda: self.records.delete(key))
+        else:
+            self._written(owner, lambda: self.records.update(key, lambda value: dict(value or {}, quota=quota)))
+
+    def owners(self) -> Tuple[Dict[str, Tuple[str, ...]], Dict[str, int]]:
+        """Every owner's buckets, and every owner's quota (of those that have
+        one), by the owner's name: read together, kept until a change."""
+        def read() -> Tuple[Dict[str, Tuple[str, ...]], Dict[str, int]]:
+            owned: Dict[str, List[str]] = {}
+            for bucket in self.all():
+                if bucket.owner is not None:
+                    owned.setdefault(bucket.owner, []).append(bucket.name)
+            quotas = {key[len(OWNERS):]: int(record.value["quota"]) for key, record in self.records.items(OWNERS)}
+            return {owner: tuple(names) for owner, names in owned.items()}, quotas
+
+        return self._owners.get("", read)
+
+    def bounds(self, bucket: Bucket) -> Bounds:
+        """What ``bucket``'s bytes count against: its quota, its owner's."""
+        if bucket.owner is None:
+            return Bounds(bucket.name, bucket.quota)
+        owned, quotas = self.owners()
+        return Bounds(bucket.name, bucket.quota, bucket.owner, quotas.get(bucket.owner),
+                      owned.get(bucket.owner) or (bucket.name,))
 
     def set_tags(self, bucket: Bucket, tags: Optional[Dict[str, str]]) -> None:
         """Set ``bucket``'s tags (None: remove them)."""
@@ -249,4 +295,5 @@ class Buckets:
 def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
                   value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
-                  value.get("cors"), value.get("policy"), value.get("public_block"), value.get("quota"))
+                  value.get("cors"), value.get("policy"), value.get("public_block"), value.get("quota"),
+                  value.get("owner"))

@@ -360,11 +360,12 @@ class Keyspace:
             self.versions.drop(bucket, key, at)
 
     def _free_at_once(self, bucket: Bucket, swap: _Swap) -> None:
-        """In a bucket with a quota, the bytes a committed change left
-        unnamed removed now (``Claims.remove_idle``), not a grace later: a
-        delete gives its room back at once. One that cannot go now (an
-        upload of the same bytes under way) is the sweep's, as anywhere."""
-        if bucket.quota is None:
+        """In a bucket a quota bounds (its own, its owner's), the bytes a
+        committed change left unnamed removed now (``Claims.remove_idle``),
+        not a grace later: a delete gives its room back at once. One that
+        cannot go now (an upload of the same bytes under way) is the
+        sweep's, as anywhere."""
+        if not self.buckets.bounds(bucket).bounded:
             return
         for oid in {oid for oid, _ in swap.held_before} - {oid for oid, _ in swap.held_after}:
             try:

@@ -90,10 +90,12 @@ def health_page(app, who: Optional[Who]) -> TextResponse:
         disk = shutil.disk_usage(app.config.data_dir)
         rows.append(("The data directory's disk", "%s free of %s" % (size_text(disk.free), size_text(disk.total))))
     quotas = {bucket.name: bucket.quota for bucket in app.buckets.all() if bucket.quota is not None}
-    held = backend.buckets_bytes() if quotas else None
-    body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>%s' % (
+    owned, owner_quotas = app.buckets.owners()
+    counted = (backend.buckets_bytes() or {}) if quotas or owned else {}
+    body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>%s%s' % (
         "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows),
-        _usage_card(backend.usage_by_namespace(), quotas, held or {}))
+        _usage_card(backend.usage_by_namespace(), quotas, {name: pair[0] for name, pair in counted.items()}),
+        _owners_card(owned, owner_quotas, counted) if backend.keeps_quotas else "")
     return frame("The store", body, who)
 
 
@@ -124,3 +126,27 @@ def _usage_card(by_namespace: Optional[Dict[str, Tuple[int, int]]], quotas: Dict
             'with what it stores against it (unfinished uploads\' parts too)</caption><thead><tr>'
             '<th scope="col">Bucket or repository</th><th scope="col">Objects</th><th scope="col">Bytes</th>'
             '<th scope="col">Quota</th></tr></thead><tbody>%s</tbody></table></div>' % rows)
+
+
+def _owners_card(owned: Dict[str, Tuple[str, ...]], quotas: Dict[str, int],
+                 counted: Dict[str, Tuple[int, int]]) -> str:
+    """What each owner's buckets store and hold together, against the
+    owner's quota (docs/quotas.md): every owner of a bucket, and every
+    owner with a quota."""
+    names = sorted(set(owned) | set(quotas))
+    if not names:
+        return ""
+    rows = []
+    for name in names:
+        buckets = owned.get(name, ())
+        stored = sum(counted.get(bucket, (0, 0))[0] for bucket in buckets)
+        held = sum(counted.get(bucket, (0, 0))[1] for bucket in buckets)
+        rows.append('<tr><td>%s</td><td data-label="Buckets" class="words">%s</td><td data-label="Stored">%s</td>'
+                    '<td data-label="Being written">%s</td><td data-label="Quota">%s</td></tr>' % (
+                        escape(name), escape(", ".join(buckets)) or "none", size_text(stored), size_text(held),
+                        size_text(quotas[name]) if name in quotas else "none"))
+    return ('<div class="card"><h2>Usage by owner</h2><table><caption class="muted">What the buckets of each '
+            'user or token that owns any store together, against the owner\'s quota</caption><thead><tr>'
+            '<th scope="col">Owner</th><th scope="col">Buckets</th><th scope="col">Stored</th>'
+            '<th scope="col">Being written</th><th scope="col">Quota</th></tr></thead><tbody>%s</tbody></table>'
+            '</div>' % "".join(rows))

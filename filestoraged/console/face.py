@@ -197,13 +197,17 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Uploa
                     if self._may(token, Scope("data", "read", name, change.key))][:folder_view.CHANGES_SHOWN]
                    if not prefix and not after else None)
         admin = self._may(token, ADMIN) and not prefix and not after
-        stored = (self.app.backend.buckets_bytes() or {}).get(name, 0) if admin and self.app.backend.keeps_quotas \
-            else None
+        stored = (self.app.backend.buckets_bytes() or {}).get(name, (0, 0))[0] \
+            if admin and self.app.backend.keeps_quotas else None
+        owner = None
+        if stored is not None and found.owner is not None:
+            bounds = self.app.buckets.bounds(found)
+            owner = (bounds.owner_quota, (self.app.backend.owner_bytes(bounds.owned) or (0, 0))[0])
         return folder_view.listing(name, prefix, page.items, next_page, who, older=older, changes=changes,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
                              may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),
                              deleted=deleted if versioned else None,
-                             settings=found if admin else None, stored=stored,
+                             settings=found if admin else None, stored=stored, owner=owner,
                              sort=sort, descending=order == "desc",
                              may_share=self._share_terms(token) is not None, public_acls=self.config.s3_public_acls)
 

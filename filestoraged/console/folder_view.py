@@ -61,7 +61,8 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
             deleted: Optional[bool] = None, settings: Optional[Bucket] = None,
             sort: str = "name", descending: bool = False, may_share: bool = False,
             public_acls: bool = False, older: Optional[Dict[str, Sequence[Version]]] = None,
-            changes: Optional[Sequence[Change]] = None, stored: Optional[int] = None) -> TextResponse:
+            changes: Optional[Sequence[Change]] = None, stored: Optional[int] = None,
+            owner: Optional[Tuple[Optional[int], int]] = None) -> TextResponse:
     """A bucket's keys under ``prefix``, as folders (``/``) and files, and
     (where the token may add keys) a form to upload files into it.
     ``deleted``: in a bucket that keeps versions, whether its deleted keys
@@ -156,7 +157,7 @@ def listing(bucket: str, prefix: str, items: Iterable[Tuple[str, object]], next_
     if changes is not None:
         recent = ('<div class="card" id="changes"><h2>Recent changes</h2>%s<p><a href="%s">Every recent change</a></p>'
                   '</div>' % (_changes_table(bucket, changes), link("/console/changes", name=bucket)))
-    shown = settings_card(settings, public_acls, stored) if settings is not None else ""
+    shown = settings_card(settings, public_acls, stored, owner) if settings is not None else ""
     # The upload forms above the listing: a folder of hundreds of keys is not scrolled through to reach them.
     body = ('<h1>%s</h1><nav aria-label="Folder" class="crumbs">%s</nav>%s<div class="card" id="listing">%s%s</div>'
             '%s<div class="card">%s</div>%s' % (escape(bucket), " / ".join(crumbs), upload, table, more, recent,

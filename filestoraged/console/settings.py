@@ -15,6 +15,7 @@ import argparse
 import secrets
 
 from ..access.scopes import ADMIN
+from ..access.teams import named
 from ..catalog.handle import BucketHandle
 from ..catalog.public_access import public_access
 from ..catalog.lifecycle import MAX_RULES, Rule, rules_of
@@ -28,7 +29,7 @@ from . import views
 from .changes import see
 
 ACTIONS = ("versioning-on", "versioning-suspend", "delete", "lock-default", "lifecycle-add", "lifecycle-remove",
-           "public-read", "private", "quota")
+           "public-read", "private", "quota", "owner", "owner-quota")
 
 
 class Settings:
@@ -37,7 +38,7 @@ class Settings:
         token, _ = self._caller(request)
         self._require(token, ADMIN)
         name = bucket_name(form.get("name", "").strip())
-        self.app.buckets.create(name, locked=form.get("lock") == "1")
+        self.app.buckets.create(name, locked=form.get("lock") == "1", owner=token.name if token is not None else None)
         return see(views.address("/console/bucket", name=name))
 
     def bucket_settings(self, request: Request) -> Response:
@@ -68,11 +69,16 @@ class Settings:
         elif action == "lifecycle-remove":
             rules = [rule for rule in rules_of(bucket) if rule.id != form.get("rule")]
             self.app.buckets.set_lifecycle(bucket, [rule.record() for rule in rules] or None)
-        elif action == "quota":
+        elif action in ("quota", "owner", "owner-quota"):
             if not self.app.backend.keeps_quotas:
-                raise BadRequest("bucket quotas are kept by the disk backend; this store's is %s" % self.config.backend)
-            text = form.get("quota", "").strip()
-            self.app.buckets.set_quota(bucket, quota_of(text) if text else None)
+                raise BadRequest("quotas are kept by the disk backend; this store's is %s" % self.config.backend)
+            text = form.get("owner" if action == "owner" else "quota", "").strip()
+            if action == "owner":
+                self.app.buckets.set_owner(bucket, owner_of(text) if text else None)
+            elif action == "owner-quota" and bucket.owner is not None:
+                self.app.buckets.set_owner_quota(bucket.owner, quota_of(text) if text else None)
+            elif action == "quota":
+                self.app.buckets.set_quota(bucket, quota_of(text) if text else None)
         elif action in ("public-read", "private"):
             access = public_access(self.config, bucket)
             if action == "public-read" and access.blocks("BlockPublicAcls"):
@@ -90,6 +96,12 @@ def quota_of(text: str, what: str = "the quota") -> int:
         return size(text)
     except argparse.ArgumentTypeError as error:
         raise BadRequest("%s: %s" % (what, error)) from None
+
+
+def owner_of(text: str) -> str:
+    """An owner's name as given (a user's or a token's: ``BadRequest`` for
+    what names neither)."""
+    return named("owner", text)
 
 
 def new_rule(form: dict) -> Rule:

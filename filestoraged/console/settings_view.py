@@ -5,14 +5,15 @@ lifecycle rules, who reads it, its quota, and deleting it."""
 from __future__ import annotations
 
 from html import escape
-from typing import Optional
+from typing import Optional, Tuple
 
 from ..base.timestamps import iso_utc
 from ..catalog.buckets import Bucket
 from ..catalog.lifecycle import Rule, rules_of
 from ..pages import size_text
 
-def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[int] = None) -> str:
+def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[int] = None,
+                  owner: Optional[Tuple[Optional[int], int]] = None) -> str:
     """A bucket's settings, each with the form that changes it: versioning
     (on, suspended, or never turned on), object lock and its default
     retention, lifecycle rules (each removable, a form for a new one),
@@ -59,6 +60,8 @@ def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[in
         public = "only tokens that may (public buckets are off on this server: <code>--s3-public-acls</code>)"
     facts.append(("Who reads it", public))
     facts.append(("Quota", _quota_text(bucket, stored)))
+    if stored is not None:
+        facts.append(("Owner", _owner_text(bucket, owner)))
     return ('<div class="card" id="settings"><h2>Settings</h2><dl>%s</dl>%s</div>'
             % ("".join("<dt>%s</dt><dd>%s</dd>" % fact for fact in facts),
                _settings_button(bucket.name, "delete", "Delete this bucket (if empty)")))
@@ -75,6 +78,24 @@ def _quota_text(bucket: Bucket, stored: Optional[int]) -> str:
         bucket.name, "quota", '<label for="quota">The most it may hold (500M, 20G; empty: no quota)</label>'
         '<input id="quota" name="quota" value="%s">' % ("" if bucket.quota is None else bucket.quota),
         "Set the quota")
+
+
+def _owner_text(bucket: Bucket, owner: Optional[Tuple[Optional[int], int]]) -> str:
+    """Whose quota counts the bucket (its owner's: ``owner``, their quota
+    and what all their buckets store), and the forms that change them."""
+    said = "nobody: no owner's quota counts it"
+    if bucket.owner is not None:
+        quota, stored = owner or (None, 0)
+        said = "%s, whose buckets store %s%s" % (
+            escape(bucket.owner), size_text(stored),
+            " of a quota of %s" % size_text(quota) if quota is not None else " (no quota)")
+        said += _settings_form(
+            bucket.name, "owner-quota", '<label for="owner-quota">The most %s\'s buckets may hold together '
+            '(500M, 20G; empty: no quota)</label><input id="owner-quota" name="quota" value="%s">'
+            % (escape(bucket.owner), "" if quota is None else quota), "Set the owner's quota")
+    return said + _settings_form(
+        bucket.name, "owner", '<label for="owner">Give it to (a user\'s or a token\'s name; empty: nobody)</label>'
+        '<input id="owner" name="owner" value="%s">' % escape(bucket.owner or ""), "Set the owner")
 
 
 def _rule_text(rule: Rule) -> str:

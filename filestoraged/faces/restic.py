@@ -209,7 +209,7 @@ class ResticFace(Face):
             if not request.grant.allows(ADMIN):
                 raise NotFound("there is no bucket %s: an admin makes it (restic init with an admin token, or "
                                "aws s3 mb)" % bucket[:64])
-            self.app.buckets.create(bucket_name(bucket))
+            self.app.buckets.create(bucket_name(bucket), owner=request.grant.holder())
         return EmptyResponse(200)
 
     def delete(self, request: Request, bucket: str, path: str = "") -> Response:

@@ -58,7 +58,7 @@ class BucketOperations:
             region = text_of(read_xml(raw, "CreateBucketConfiguration"), "LocationConstraint") or ""
         locked = (request.headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
         try:
-            self.buckets.create(name, region, locked, acl)
+            self.buckets.create(name, region, locked, acl, owner=caller.name)
         except Conflict:
             # As S3 in its first region: making again a bucket one owns is
             # 200, the bucket as it was; asked elsewhere, or with an object

@@ -233,6 +233,25 @@ class Layout(abc.ABC):
         upload's namespace, removed with the others), once the upload ended."""
 
 
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the bytes of one bucket count against (docs/quotas.md): its own
+    quota, and its owner's, which bounds every bucket the owner has together
+    (None: no such quota)."""
+
+    bucket: str
+    quota: Optional[int] = None
+    owner: Optional[str] = None
+    owner_quota: Optional[int] = None
+    owned: Tuple[str, ...] = ()  # the owner's buckets, this one among them
+
+    @property
+    def bounded(self) -> bool:
+        """Whether a quota counts this bucket's bytes at all."""
+        return self.quota is not None or self.owner_quota is not None
+
+
 class Backend(abc.ABC):
     """Put a stream, open for reading, stat, delete, list — per namespace."""
 
@@ -300,9 +319,9 @@ class Backend(abc.ABC):
     # keep none, and a quota set for them is refused where it is set.
     keeps_quotas = False
 
-    def tell_buckets(self, bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]]) -> None:
-        """How to find the bucket (and its quota, None: none) a namespace's
-        bytes are of, or None: told by the catalog, which knows them."""
+    def tell_buckets(self, bounds_of: Callable[[Namespace], Optional[Bounds]]) -> None:
+        """How to find what a namespace's bytes count against (its bucket's
+        ``Bounds``), or None (no bucket's): told by the catalog, which knows them."""
 
     def hold(self, namespace: Namespace, holder: str, count: int) -> None:
         """``count`` bytes held by ``holder`` (a resumable upload's) against
@@ -313,8 +332,19 @@ class Backend(abc.ABC):
     def release(self, holder: str) -> None:
         """What ``holder`` held (``hold``) given back."""
 
-    def buckets_bytes(self) -> Optional[Dict[str, int]]:
-        """Every bucket's stored bytes, by name, where quotas are kept; else None."""
+    def buckets_bytes(self) -> Optional[Dict[str, Tuple[int, int]]]:
+        """Every bucket's stored and held bytes (``(stored, held)``, as of
+        one moment), by name, where quotas are kept; else None."""
+        return None
+
+    def owner_bytes(self, owned: Tuple[str, ...]) -> Optional[Tuple[int, int]]:
+        """The stored and held bytes of the buckets ``owned`` together (an
+        owner's), as of one moment, where quotas are kept; else None."""
+        return None
+
+    def belonging(self, namespace: Namespace) -> Optional[str]:
+        """The bucket an upload's parts' namespace was told to count in, if
+        any (and where quotas are kept)."""
         return None
 
     def close(self) -> None:

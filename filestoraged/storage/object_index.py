@@ -35,6 +35,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..base.interprocess import ProcessLock, run_dir
 from ..base.sqlite import DatabaseStore
+from .interface import Bounds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER, PRIMARY KEY (namespace, oid))
@@ -144,17 +145,31 @@ class ObjectIndex(DatabaseStore):
             finally:
                 self._db.execute("COMMIT")
 
-    def buckets_bytes(self) -> Dict[str, int]:
-        """Every bucket's stored bytes (``bucket_bytes``'s first number), by name: one read."""
+    def buckets_bytes(self) -> Dict[str, Tuple[int, int]]:
+        """Every bucket's ``bucket_bytes``, by name: one read."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT substr(namespace, 7), bytes FROM spaces WHERE namespace >= 'repos/' AND namespace < 'repos0' "
-                "UNION ALL SELECT b.bucket, s.bytes FROM belongs b JOIN spaces s ON s.namespace = b.namespace"
+                "SELECT substr(namespace, 7), bytes, 0 FROM spaces WHERE namespace >= 'repos/' "
+                "AND namespace < 'repos0' "
+                "UNION ALL SELECT b.bucket, s.bytes, 0 FROM belongs b JOIN spaces s ON s.namespace = b.namespace "
+                "UNION ALL SELECT bucket, 0, bytes FROM held"
             ).fetchall()
-        found: Dict[str, int] = {}
-        for bucket, size in rows:
-            found[bucket] = found.get(bucket, 0) + size
+        found: Dict[str, Tuple[int, int]] = {}
+        for bucket, size, held in rows:
+            stored_before, held_before = found.get(bucket, (0, 0))
+            found[bucket] = (stored_before + size, held_before + held)
         return found
+
+    def owner_bytes(self, owned: Tuple[str, ...]) -> Tuple[int, int]:
+        """The buckets ``owned``'s stored and held bytes together, as of one moment."""
+        with self._lock:
+            if self._db.in_transaction:
+                return _stored(self._db, *owned), _held(self._db, *owned)
+            self._db.execute("BEGIN")
+            try:
+                return _stored(self._db, *owned), _held(self._db, *owned)
+            finally:
+                self._db.execute("COMMIT")
 
     def held_by(self, holder: str) -> Optional[int]:
         """The bytes ``holder`` holds (None: it holds no row)."""
@@ -290,15 +305,21 @@ class Change:
         self.db.execute("INSERT INTO spaces VALUES (?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET "
                         "objects = objects + excluded.objects, bytes = bytes + excluded.bytes", (namespace,) + delta)
 
-    def hold(self, holder: str, bucket: str, count: int, limit: int) -> bool:
-        """``count`` more bytes held by ``holder`` against ``bucket``'s quota
-        of ``limit`` bytes, if its stored and held bytes leave room (False:
-        none, nothing held)."""
-        if _stored(self.db, bucket) + _held(self.db, bucket) + count > limit:
-            return False
+    def hold(self, holder: str, bounds: Bounds, count: int) -> Optional[str]:
+        """``count`` more bytes held by ``holder`` against ``bounds``: its
+        bucket's quota and its owner's (over all the owner's buckets), if
+        the stored and held bytes leave room in both; else nothing is held,
+        and the answer is the one without room (``"bucket"``, ``"owner"``)."""
+        bucket = bounds.bucket
+        if bounds.quota is not None and _stored(self.db, bucket) + _held(self.db, bucket) + count > bounds.quota:
+            return "bucket"
+        owned = bounds.owned or (bucket,)
+        if bounds.owner_quota is not None and \
+                _stored(self.db, *owned) + _held(self.db, *owned) + count > bounds.owner_quota:
+            return "owner"
         self.db.execute("INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (holder) DO UPDATE SET "
                         "bytes = bytes + excluded.bytes", (holder, bucket, count))
-        return True
+        return None
 
     def release(self, holder: str) -> None:
         """What ``holder`` held given back (in the transaction that stores its bytes, if it stores any)."""
@@ -315,15 +336,20 @@ class Change:
         self.db.execute("DELETE FROM state WHERE name = ?", (name,))
 
 
-def _stored(db, bucket: str) -> int:
-    row = db.execute("SELECT (SELECT coalesce(sum(bytes), 0) FROM spaces WHERE namespace = ?) + "
+def _stored(db, *buckets: str) -> int:
+    """What ``buckets`` store together."""
+    marks = ", ".join("?" * len(buckets))
+    row = db.execute("SELECT (SELECT coalesce(sum(bytes), 0) FROM spaces WHERE namespace IN (%s)) + "
                      "(SELECT coalesce(sum(s.bytes), 0) FROM belongs b JOIN spaces s ON s.namespace = b.namespace "
-                     "WHERE b.bucket = ?)", ("repos/" + bucket, bucket)).fetchone()
+                     "WHERE b.bucket IN (%s))" % (marks, marks),
+                     tuple("repos/" + bucket for bucket in buckets) + buckets).fetchone()
     return row[0]
 
 
-def _held(db, bucket: str) -> int:
-    return db.execute("SELECT coalesce(sum(bytes), 0) FROM held WHERE bucket = ?", (bucket,)).fetchone()[0]
+def _held(db, *buckets: str) -> int:
+    """What is held against ``buckets`` together."""
+    return db.execute("SELECT coalesce(sum(bytes), 0) FROM held WHERE bucket IN (%s)" % ", ".join("?" * len(buckets)),
+                      buckets).fetchone()[0]
 
 
 def _count_spaces(db) -> None:

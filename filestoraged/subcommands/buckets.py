@@ -1,8 +1,8 @@
-"""``bucket``: a bucket's quota set or removed, and what each bucket
-holds, from the command line, beside a serving daemon. The quota lives in
-the bucket's record, which every worker reads; the bytes in the disk
-store's object index (``storage.object_index``), which every write
-changes."""
+"""``bucket``: a bucket's quota and owner, an owner's quota, set or
+removed, and what each bucket and each owner holds, from the command line,
+beside a serving daemon. The quotas and owners live in the records, which
+every worker reads; the bytes in the disk store's object index
+(``storage.object_index``), which every write changes."""
 
 from __future__ import annotations
 
@@ -11,19 +11,23 @@ import sys
 from contextlib import closing
 from typing import List, Optional
 
+from ..access.teams import named
 from ..errors import FileStoreError, NotFound
 from .opened import open_records
 
-USAGE = """usage: filestoraged bucket quota NAME SIZE      (SIZE: bytes, or with K, M, G, T: 500M, 20G)
-       filestoraged bucket quota NAME none      (no quota)
-       filestoraged bucket usage [NAME]"""
+USAGE = """usage: filestoraged bucket quota NAME SIZE        (SIZE: bytes, or with K, M, G, T: 500M, 20G)
+       filestoraged bucket quota NAME none        (no quota)
+       filestoraged bucket owner NAME OWNER       (a user's or a token's name; none: nobody)
+       filestoraged bucket owner-quota OWNER SIZE (all OWNER's buckets together; none: no quota)
+       filestoraged bucket usage [NAME]
+       filestoraged bucket owners"""
 
 
 def run_bucket(config) -> int:
     from ..catalog.buckets import Buckets
 
     if config.backend != "disk":
-        print("filestoraged bucket: bucket quotas are kept by the disk backend; this store's is %s"
+        print("filestoraged bucket: quotas are kept by the disk backend; this store's is %s"
               % config.backend, file=sys.stderr)
         return 1
     records = open_records(config)
@@ -50,15 +54,42 @@ def _bucket(config, buckets, words: List[str]) -> Optional[int]:
         buckets.set_quota(bucket, quota)
         print("bucket %s: %s" % (bucket.name, "no quota" if quota is None else "quota %d bytes" % quota))
         return 0
+    if action == "owner" and len(names) == 2:
+        bucket = buckets.require(names[0])
+        owner = None if names[1].lower() == "none" else named("owner", names[1])
+        buckets.set_owner(bucket, owner)
+        print("bucket %s: %s" % (bucket.name, "no owner" if owner is None else "owned by %s" % owner))
+        return 0
+    if action == "owner-quota" and len(names) == 2:
+        owner = named("owner", names[0])
+        quota = None if names[1].lower() == "none" else _size(names[1])
+        buckets.set_owner_quota(owner, quota)
+        print("owner %s: %s" % (owner, "no quota" if quota is None else "quota %d bytes" % quota))
+        return 0
     if action == "usage" and len(names) <= 1:
         listed = [buckets.require(names[0])] if names else buckets.all()
-        print("bucket\tstored\tbeing written\tquota")
+        print("bucket\tstored\tbeing written\tquota\towner")
         with _index(config) as index:
             for bucket in listed:
                 stored, held = index.bucket_bytes(bucket.name)
-                print("%s\t%d\t%d\t%s" % (bucket.name, stored, held, "-" if bucket.quota is None else bucket.quota))
+                print("%s\t%d\t%d\t%s\t%s" % (bucket.name, stored, held, _or_dash(bucket.quota),
+                                              _or_dash(bucket.owner)))
+        return 0
+    if action == "owners" and not names:
+        owned, quotas = buckets.owners()
+        print("owner\tstored\tbeing written\tquota\tbuckets")
+        with _index(config) as index:
+            for owner in sorted(set(owned) | set(quotas)):
+                mine = owned.get(owner, ())
+                stored, held = index.owner_bytes(mine) if mine else (0, 0)
+                print("%s\t%d\t%d\t%s\t%s" % (owner, stored, held, _or_dash(quotas.get(owner)),
+                                              ",".join(mine) or "-"))
         return 0
     return None
+
+
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def _size(text: str) -> int:

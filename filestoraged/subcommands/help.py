@@ -28,7 +28,11 @@ version kept, its unfinished multipart uploads' parts, and what is being
 written into it. A write that would pass it is refused (507) before its
 body is read when its length is known, else as the bytes arrive; nothing
 of it is kept. usage lists each bucket's bytes stored and being written.
-Kept by the disk backend (docs/operations.md, "Quotas").
+
+A bucket's owner (who made it, or whom it is given to: a user or a token)
+may have a quota of their own, which all their buckets share: owners lists
+each owner's buckets and what they store together. Kept by the disk
+backend (docs/quotas.md).
 """ + STORE_OPTIONS,
     "fsck": """usage: filestoraged fsck [--repair] [store options]
 

@@ -138,7 +138,8 @@ class RepositoryTarget(Target):
         put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
         bucket = self.app.buckets.get(self.repo) if not put.created else None
         # S3 keys never take them away from it
-        self.app.claims.relied_on(self.repo, put.info.oid, put.created, getattr(bucket, "quota", None) is not None)
+        self.app.claims.relied_on(self.repo, put.info.oid, put.created,
+                                  bucket is not None and self.app.buckets.bounds(bucket).bounded)
         return Stored(put.info, put.created)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:

@@ -167,3 +167,38 @@ class BucketQuotaSettingTests(ConsoleCase):
                                    {"name": "photos", "action": "quota", "quota": ""}).status, 303)
         self.assertIsNone(self.app.buckets.get("photos").quota)
         self.admin.put_object(Bucket="photos", Key="b", Body=b"y" * 100)
+
+    def test_a_bucket_is_its_makers_and_an_admin_gives_it_to_an_owner_whose_quota_bounds_all_theirs(self):
+        made_by = self.app.buckets.get("photos").owner
+        self.assertIsNotNone(made_by)  # the admin key pair's token: it made the bucket
+        session = self.session()
+        page = self.page("/console/bucket", session, name="photos").body.decode()
+        self.assertIn("<dt>Owner</dt><dd>%s, whose buckets store 0 bytes (no quota)" % made_by, page)
+        given = self.post("/console/bucket/settings", session, {"name": "photos", "action": "owner", "owner": "ana"})
+        self.assertEqual((given.status, given.headers["Location"]), (303, "/console/bucket?name=photos#settings"))
+        self.assertEqual(self.post("/console/bucket/settings", session, {"name": "photos", "action": "owner-quota",
+                                                                         "quota": "1K"}).status, 303)
+        self.assertEqual(self.app.buckets.owners()[1], {"ana": 1024})
+        self.admin.create_bucket(Bucket="more")
+        self.app.buckets.set_owner(self.app.buckets.get("more"), "ana")
+        self.admin.put_object(Bucket="photos", Key="a", Body=b"x" * 1000)
+        page = self.page("/console/bucket", session, name="more").body.decode()
+        self.assertIn("<dt>Owner</dt><dd>ana, whose buckets store 1000 bytes of a quota of 1.0 KiB", page)
+        with self.assertRaises(self.ClientError) as refused:  # another bucket of hers: the same quota
+            self.admin.put_object(Bucket="more", Key="b", Body=b"y" * 100)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InsufficientStorage")
+        self.assertIn("the quota of ana, the owner of the bucket more, of 1024 bytes over 2 bucket(s)",
+                      refused.exception.response["Error"]["Message"])
+        store = self.page("/console/store", session).body.decode()
+        self.assertIn("<h2>Usage by owner</h2>", store)
+        self.assertIn('<td>ana</td><td data-label="Buckets" class="words">more, photos</td>'
+                      '<td data-label="Stored">1000 bytes</td>', store)
+        bad = self.post("/console/bucket/settings", session, {"name": "more", "action": "owner", "owner": "a b"})
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(self.post("/console/bucket/settings", session,
+                                   {"name": "more", "action": "owner", "owner": ""}).status, 303)
+        self.assertIsNone(self.app.buckets.get("more").owner)
+        self.admin.put_object(Bucket="more", Key="b", Body=b"y" * 100)  # nobody's now: no owner's quota counts it
+        metrics = self.request("GET", "/metrics", headers={"Authorization": "Bearer " + self.secret}).body.decode()
+        self.assertIn('filestoraged_owner_bytes_stored{owner="ana"} 1000\n', metrics)
+        self.assertIn('filestoraged_owner_quota_bytes{owner="ana"} 1024\n', metrics)

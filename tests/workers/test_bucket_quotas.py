@@ -3,7 +3,8 @@ workers: 32 uploads at once through S3, ``/data``, WebDAV and multipart
 never take the bucket past it (sampled while they run), every upload
 answered 2xx reads back and every refused one left nothing; a body whose
 length passes what is left is refused before it is sent; a delete gives
-its room back at once, and older versions count until they go; ``bucket usage`` says what the bucket holds."""
+its room back at once, and older versions count until they go; ``bucket usage`` says what the bucket holds.
+The same for the quota of an owner of several buckets, over all of them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import tempfile
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from filestoraged.storage.disk.indexing import index_path
 from filestoraged.storage.object_index import ObjectIndex
@@ -29,13 +30,16 @@ from ..support import Daemon, daemon_workers, exchange, free_port, wait_until
 KIB = 1024
 QUOTA = 2 * 1024 * KIB
 BODY = 200 * KIB  # ten fit, eleven do not
+FACES = ["s3", "data", "webdav", "multipart"]
 
 
 def request(port: int, method: str, path: str, body: bytes = b"", headers=None) -> Tuple[int, bytes]:
     return exchange(port, method, path, body, headers, timeout=60)
 
 
-class BucketQuotaTests(unittest.TestCase):
+class QuotaCase(unittest.TestCase):
+    """A daemon of two workers with an S3 port and a bucket ``photos``."""
+
     def setUp(self) -> None:
         self.data_dir = tempfile.mkdtemp(prefix="fsd-bucket-quota-")
         self.addCleanup(shutil.rmtree, self.data_dir, True)
@@ -45,7 +49,6 @@ class BucketQuotaTests(unittest.TestCase):
         wait_until(lambda: len(daemon_workers(self.daemon.process.pid)) == 2, "two workers run")
         self.port = self.daemon.port
         self.assertEqual(request(self.s3_port, "PUT", "/photos")[0], 200)
-        self.assertEqual(self.cli("quota", "photos", "2M").returncode, 0)
         self.index = ObjectIndex(index_path(self.data_dir))
         self.addCleanup(self.index.close)
 
@@ -53,34 +56,38 @@ class BucketQuotaTests(unittest.TestCase):
         return subprocess.run([sys.executable, "-m", "filestoraged", "bucket", *words, "--data-dir", self.data_dir],
                               capture_output=True, text=True, timeout=60)
 
-    def upload(self, face: str, number: int, body: bytes) -> Tuple[str, int]:
-        """One upload of ``body`` through ``face``; (its key or id, the status)."""
+    def upload(self, face: str, number: int, body: bytes, bucket: str = "photos") -> Tuple[str, int]:
+        """One upload of ``body`` through ``face`` into ``bucket``; (its key or id, the status)."""
         key = "f%03d" % number
         if face == "s3":
-            return key, request(self.s3_port, "PUT", "/photos/" + key, body)[0]
+            return key, request(self.s3_port, "PUT", "/%s/%s" % (bucket, key), body)[0]
         if face == "webdav":
-            return key, request(self.port, "PUT", "/dav/photos/" + key, body)[0]
+            return key, request(self.port, "PUT", "/dav/%s/%s" % (bucket, key), body)[0]
         if face == "data":
-            return hashlib.sha256(body).hexdigest(), request(self.port, "PUT", "/data/photos", body)[0]
-        status, reply = request(self.s3_port, "POST", "/photos/%s?uploads" % key)  # multipart, one part
+            return hashlib.sha256(body).hexdigest(), request(self.port, "PUT", "/data/" + bucket, body)[0]
+        status, reply = request(self.s3_port, "POST", "/%s/%s?uploads" % (bucket, key))  # multipart, one part
         if status != 200:
             return key, status
         upload_id = reply.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
-        status, reply = request(self.s3_port, "PUT", "/photos/%s?partNumber=1&uploadId=%s" % (key, upload_id), body)
+        at = "/%s/%s?uploadId=%s" % (bucket, key, upload_id)
+        status, reply = request(self.s3_port, "PUT", "/%s/%s?partNumber=1&uploadId=%s" % (bucket, key, upload_id),
+                                body)
         if status != 200:
-            request(self.s3_port, "DELETE", "/photos/%s?uploadId=%s" % (key, upload_id))
+            request(self.s3_port, "DELETE", at)
             return key, status
         etag = http_etag(reply, body)
         done = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
                 "</CompleteMultipartUpload>" % etag).encode()
-        status = request(self.s3_port, "POST", "/photos/%s?uploadId=%s" % (key, upload_id), done)[0]
+        status = request(self.s3_port, "POST", at, done)[0]
         if status != 200:
-            request(self.s3_port, "DELETE", "/photos/%s?uploadId=%s" % (key, upload_id))
+            request(self.s3_port, "DELETE", at)
         return key, status
 
-    def test_32_uploads_at_once_through_four_faces_never_pass_the_quota(self):
+    def upload_at_once(self, buckets: List[str], total: Callable[[], int]) -> Tuple[List[bytes], List[Tuple[str, int]]]:
+        """32 uploads of ``BODY`` at once, through four faces, into
+        ``buckets`` in turn, while ``total()`` (what the quota counts) is
+        sampled: never above ``QUOTA``. The bodies and the outcomes."""
         bodies = [os.urandom(BODY) for _ in range(32)]
-        faces = ["s3", "data", "webdav", "multipart"]
         samples: List[int] = []
         running = threading.Event()
         running.set()
@@ -89,8 +96,7 @@ class BucketQuotaTests(unittest.TestCase):
         def sample() -> None:
             try:
                 while running.is_set():
-                    stored, held = self.index.bucket_bytes("photos")
-                    samples.append(stored + held)
+                    samples.append(total())
             except BaseException as error:  # reported below
                 failures.append(error)
 
@@ -98,7 +104,8 @@ class BucketQuotaTests(unittest.TestCase):
         sampler.start()
         try:
             with ThreadPoolExecutor(32) as pool:
-                outcomes = list(pool.map(lambda n: self.upload(faces[n % 4], n, bodies[n]), range(32)))
+                outcomes = list(pool.map(lambda n: self.upload(FACES[n % 4], n, bodies[n],
+                                                               buckets[n // 4 % len(buckets)]), range(32)))
         finally:
             running.clear()
             sampler.join(30)
@@ -106,6 +113,11 @@ class BucketQuotaTests(unittest.TestCase):
         self.assertEqual(failures, [])
         self.assertTrue(samples)
         self.assertLessEqual(max(samples), QUOTA)
+        return bodies, outcomes
+
+    def check_kept(self, bodies: List[bytes], outcomes: List[Tuple[str, int]], buckets: List[str]) -> List[int]:
+        """Every upload answered 2xx reads back, every refused one was a 507
+        and left nothing; the numbers of those kept."""
         kept = [n for n, (_, status) in enumerate(outcomes) if status in (200, 201, 204)]
         refused = [n for n, (_, status) in enumerate(outcomes) if n not in kept]
         self.assertEqual({outcomes[n][1] for n in refused}, {507}, outcomes)
@@ -115,18 +127,32 @@ class BucketQuotaTests(unittest.TestCase):
         # still counts (docs/quotas.md).
         self.assertGreaterEqual(len(kept), 7, outcomes)
         self.assertLessEqual(len(kept), 10)
-        for n in kept:  # every upload answered 2xx reads back
-            name, _ = outcomes[n]
-            path = "/data/photos/" + name if faces[n % 4] == "data" else None
-            status, body = request(self.port, "GET", path) if path else request(self.s3_port, "GET", "/photos/" + name)
+        for n in kept:
+            name, bucket = outcomes[n][0], buckets[n // 4 % len(buckets)]
+            path = "/data/%s/%s" % (bucket, name) if FACES[n % 4] == "data" else None
+            status, body = request(self.port, "GET", path) if path else \
+                request(self.s3_port, "GET", "/%s/%s" % (bucket, name))
             self.assertEqual((status, hashlib.sha256(body).hexdigest()), (200, hashlib.sha256(bodies[n]).hexdigest()))
-        for n in refused:  # and every refused one left nothing
-            self.assertEqual(request(self.port, "GET", "/data/photos/" + hashlib.sha256(bodies[n]).hexdigest())[0],
-                             404)
+        for n in refused:
+            bucket = buckets[n // 4 % len(buckets)]
+            self.assertEqual(request(self.port, "GET", "/data/%s/%s" % (bucket, hashlib.sha256(bodies[n]).hexdigest())
+                                     )[0], 404)
+        return kept
+
+
+
+class BucketQuotaTests(QuotaCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.assertEqual(self.cli("quota", "photos", "2M").returncode, 0)
+
+    def test_32_uploads_at_once_through_four_faces_never_pass_the_quota(self):
+        bodies, outcomes = self.upload_at_once(["photos"], lambda: sum(self.index.bucket_bytes("photos")))
+        kept = self.check_kept(bodies, outcomes, ["photos"])
         stored, held = self.index.bucket_bytes("photos")
         self.assertEqual((stored, held), (len(kept) * BODY, 0))
         listed = self.cli("usage", "photos")
-        self.assertEqual(listed.stdout.splitlines()[1].split("\t"), ["photos", str(stored), "0", str(QUOTA)])
+        self.assertEqual(listed.stdout.splitlines()[1].split("\t"), ["photos", str(stored), "0", str(QUOTA), "-"])
         metrics = request(self.port, "GET", "/metrics")[1].decode()
         self.assertIn('filestoraged_bucket_bytes_stored{bucket="photos"} %d\n' % stored, metrics)
         self.assertIn('filestoraged_bucket_quota_bytes{bucket="photos"} %d\n' % QUOTA, metrics)
@@ -220,6 +246,47 @@ class BucketQuotaTests(unittest.TestCase):
         self.assertEqual(request(self.port, "DELETE", location.split("127.0.0.1:%d" % self.port)[-1], b"",
                                  {"Tus-Resumable": "1.0.0"})[0], 204)  # given up: its room back
         self.assertEqual(self.index.bucket_bytes("photos"), (2 * BODY, 0))
+
+
+class OwnerQuotaTests(QuotaCase):
+    """A quota of a bucket's owner (``bucket owner``, ``bucket owner-quota``):
+    all the owner's buckets together."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        for name in ("albums", "other"):
+            self.assertEqual(request(self.s3_port, "PUT", "/" + name)[0], 200)
+        for words in (("owner", "photos", "ana"), ("owner", "albums", "ana"), ("owner-quota", "ana", "2M")):
+            done = self.cli(*words)
+            self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_32_uploads_at_once_into_two_buckets_of_one_owner_never_pass_the_owners_quota(self):
+        mine = ["photos", "albums"]
+        bodies, outcomes = self.upload_at_once(mine, lambda: sum(self.index.owner_bytes(tuple(mine))))
+        kept = self.check_kept(bodies, outcomes, mine)
+        self.assertEqual(self.index.owner_bytes(tuple(mine)), (len(kept) * BODY, 0))
+        self.assertEqual(sum(self.index.bucket_bytes(name)[0] for name in mine), len(kept) * BODY)
+        owners = self.cli("owners").stdout.splitlines()
+        self.assertEqual(owners[1].split("\t"), ["ana", str(len(kept) * BODY), "0", str(QUOTA), "albums,photos"])
+        metrics = request(self.port, "GET", "/metrics")[1].decode()
+        self.assertIn('filestoraged_owner_bytes_stored{owner="ana"} %d\n' % (len(kept) * BODY), metrics)
+        self.assertIn('filestoraged_owner_quota_bytes{owner="ana"} %d\n' % QUOTA, metrics)
+
+    def test_a_bucket_given_away_takes_its_bytes_along_and_one_of_nobodys_takes_anything(self):
+        for number in range(10):
+            self.assertEqual(request(self.s3_port, "PUT", "/photos/k%d" % number, os.urandom(BODY))[0], 200)
+        status, said = request(self.s3_port, "PUT", "/albums/k", os.urandom(BODY))
+        self.assertEqual(status, 507)  # an empty bucket of hers: her quota is spent
+        self.assertIn(b"the quota of ana, the owner of the bucket albums", said)
+        self.assertEqual(request(self.s3_port, "PUT", "/other/big", os.urandom(3 * QUOTA))[0], 200)
+        self.assertEqual(self.cli("owner", "photos", "bob").returncode, 0)  # photos is bob's now, and bob has no quota
+        self.assertEqual(request(self.s3_port, "PUT", "/albums/k", os.urandom(BODY))[0], 200)
+        self.assertEqual(request(self.s3_port, "PUT", "/photos/more", os.urandom(BODY))[0], 200)
+        self.assertEqual(self.cli("owner-quota", "ana", "none").returncode, 0)
+        self.assertEqual(request(self.s3_port, "PUT", "/albums/big", os.urandom(3 * QUOTA))[0], 200)
+        refused = self.cli("owner", "photos", "not a name")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("owner's name", refused.stderr)
 
 
 def http_etag(reply: bytes, body: bytes) -> Optional[str]:

@@ -30,7 +30,7 @@ from ...errors import CorruptObject, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import block_check
 from ...base.lru import FileCache, identity, still_same_file
-from ..interface import (Backend, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
+from ..interface import (Backend, Bounds, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
                          before_publishing)
 from ...base.interprocess import run_dir
 from ..names import Namespace
@@ -259,11 +259,17 @@ class DiskBackend(Backend):
     def release(self, holder: str) -> None:
         self.quotas.release(holder)
 
-    def tell_buckets(self, bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]]) -> None:
-        self.quotas.bucket_of = bucket_of
+    def tell_buckets(self, bounds_of: Callable[[Namespace], Optional[Bounds]]) -> None:
+        self.quotas.bounds_of = bounds_of
 
-    def buckets_bytes(self) -> Dict[str, int]:
+    def buckets_bytes(self) -> Dict[str, Tuple[int, int]]:
         return self.index.buckets_bytes()
+
+    def owner_bytes(self, owned: Tuple[str, ...]) -> Optional[Tuple[int, int]]:
+        return self.index.owner_bytes(owned)
+
+    def belonging(self, namespace: Namespace) -> Optional[str]:
+        return self.quotas.belonging(namespace)
 
     def count_file(self, namespace: Namespace, name: str, size: int,
                    reservation: Optional[Reservation] = None) -> None:

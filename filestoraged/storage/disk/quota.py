@@ -1,6 +1,6 @@
 """What the disk holds: objects and bytes stored, plus bytes being written,
 against an optional quota (``--max-bytes``), and what a write holds
-against its bucket's quota (``BucketHold``).
+against its bucket's quota and its owner's (``BucketHold``).
 
 The counts live in ``<data-dir>/run/usage`` (``base.interprocess``), so every
 worker process checks the quota against the same numbers; the first worker
@@ -18,6 +18,7 @@ import os
 from typing import Callable, Optional, Tuple
 
 from ...errors import BucketQuotaReached, QuotaReached
+from ..interface import Bounds
 from ..names import Namespace
 from ...base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
@@ -103,30 +104,41 @@ class Usage:
 
 
 class BucketHold:
-    """Bytes one write holds against its bucket's quota: a row of the object
-    index's ``held`` (``storage.object_index``), taken in a transaction that
-    reads the bucket's stored and held bytes, so that every worker sees
-    every other's at once; given back in the transaction that stores the
-    write's bytes (``Reservation.settle``), or when the write ends."""
+    """Bytes one write holds against its bucket's quota and its owner's
+    (``Bounds``): a row of the object index's ``held``
+    (``storage.object_index``), taken in a transaction that reads the
+    stored and held bytes they bound, so that every worker sees every
+    other's at once; given back in the transaction that stores the write's
+    bytes (``Reservation.settle``), or when the write ends."""
 
     _numbers = itertools.count(1)
 
-    def __init__(self, index, bucket: str, limit: int, holder: Optional[str] = None) -> None:
+    def __init__(self, index, bounds: Bounds, holder: Optional[str] = None) -> None:
         """``holder``: a hold taken before, by a resumable upload
         (``tus:<id>``), that its write takes over: given back with the
         bytes it stores, kept if the write fails (the upload stays)."""
-        self._index, self.bucket, self.limit = index, bucket, limit
+        self._index, self.bounds = index, bounds
         self._adopted = holder is not None
         self.holder = holder or "%d:%d" % (os.getpid(), next(BucketHold._numbers))
         self.held = (index.held_by(holder) or 0) if holder is not None else 0
 
     def take(self, count: int) -> None:
         with self._index.changing() as change:
-            if not change.hold(self.holder, self.bucket, count, self.limit):
-                stored, held = self._index.bucket_bytes(self.bucket)
-                raise BucketQuotaReached("the bucket %s's quota of %d bytes has no room for %d more (%d stored, %d "
-                                         "being written)" % (self.bucket, self.limit, count, stored, held))
+            refused = change.hold(self.holder, self.bounds, count)
+        if refused is not None:
+            raise BucketQuotaReached(self._refusal(refused, count))
         self.held += count
+
+    def _refusal(self, refused: str, count: int) -> str:
+        bounds = self.bounds
+        if refused == "bucket":
+            stored, held = self._index.bucket_bytes(bounds.bucket)
+            return "the bucket %s's quota of %d bytes has no room for %d more (%d stored, %d being written)" % (
+                bounds.bucket, bounds.quota, count, stored, held)
+        stored, held = self._index.owner_bytes(bounds.owned or (bounds.bucket,))
+        return ("the quota of %s, the owner of the bucket %s, of %d bytes over %d bucket(s) has no room for %d more "
+                "(%d stored, %d being written)" % (bounds.owner, bounds.bucket, bounds.owner_quota,
+                                                    len(bounds.owned) or 1, count, stored, held))
 
     def give_back(self, change=None) -> None:
         """Every byte held given back: in ``change``'s transaction (the one
@@ -143,40 +155,40 @@ class BucketHold:
 
 
 class BucketQuotas:
-    """Which hold a write takes against its bucket's quota: the bucket of a
-    namespace and its quota come from ``bucket_of`` (told by the catalog,
-    which knows them: ``Backend.tell_buckets``), the holds go in ``index``."""
+    """Which hold a write takes against its bucket's quota and its owner's:
+    what a namespace's bytes count against comes from ``bounds_of`` (told by
+    the catalog, which knows it: ``Backend.tell_buckets``), the holds go in
+    ``index``."""
 
     def __init__(self, index) -> None:
         self.index = index
-        # A bucket's name and quota (None: none) for a namespace of its bytes, or None.
-        self.bucket_of: Callable[[Namespace], Optional[Tuple[str, Optional[int]]]] = lambda namespace: None
+        self.bounds_of: Callable[[Namespace], Optional[Bounds]] = lambda namespace: None
 
     def hold_for(self, namespace: Namespace, counted_in: Optional[Namespace] = None,
                  held_as: Optional[str] = None) -> Optional[BucketHold]:
-        """The hold a write into ``namespace`` takes (None: its bucket has no
-        quota, or the bytes count in it already: ``counted_in``, the
+        """The hold a write into ``namespace`` takes (None: no quota bounds
+        its bucket, or the bytes count in it already: ``counted_in``, the
         namespace of an upload's parts laid out; ``held_as``: a resumable
         upload's hold, taken over)."""
-        found = self._bucket(namespace)
-        if found is None or found[1] is None:
+        found = self._bounds(namespace)
+        if found is None or not found.bounded:
             return None
         if held_as is not None:
-            return BucketHold(self.index, found[0], found[1], held_as)
+            return BucketHold(self.index, found, held_as)
         if counted_in is not None:
-            other = self._bucket(counted_in)
-            if other is not None and other[0] == found[0]:
+            other = self._bounds(counted_in)
+            if other is not None and other.bucket == found.bucket:
                 return None
-        return BucketHold(self.index, found[0], found[1])
+        return BucketHold(self.index, found)
 
     def hold(self, namespace: Namespace, holder: str, count: int) -> None:
         """``count`` bytes held by ``holder`` (a resumable upload's
-        ``tus:<id>``) against the quota of ``namespace``'s bucket, where it
-        has one, until ``release`` or the write of its file
+        ``tus:<id>``) against the quotas that bound ``namespace``'s bucket,
+        where any does, until ``release`` or the write of its file
         (``FinishedFile.held_as``); ``BucketQuotaReached`` without room."""
-        found = self._bucket(namespace)
-        if found is not None and found[1] is not None:
-            BucketHold(self.index, found[0], found[1], holder).take(count)
+        found = self._bounds(namespace)
+        if found is not None and found.bounded:
+            BucketHold(self.index, found, holder).take(count)
 
     def release(self, holder: str) -> None:
         """What ``holder`` held (``hold``) given back. Decision: looked for
@@ -190,14 +202,18 @@ class BucketQuotas:
         """An upload's parts' namespace told, in ``change``, as its bucket's
         (``ObjectIndex.bucket_bytes``)."""
         if namespace.path.startswith("parts/"):
-            found = self.bucket_of(namespace)
+            found = self.bounds_of(namespace)
             if found is not None:
-                change.belong(namespace.path, found[0])
+                change.belong(namespace.path, found.bucket)
 
-    def _bucket(self, namespace: Namespace) -> Optional[Tuple[str, Optional[int]]]:
+    def belonging(self, namespace: Namespace) -> Optional[str]:
+        """The bucket ``namespace``'s bytes were told to count in (``belongs``), if any."""
+        return self.index.belonging(namespace.path)
+
+    def _bounds(self, namespace: Namespace) -> Optional[Bounds]:
         if not namespace.path.startswith(_OF_BUCKETS):
             return None  # the default namespace, share links: no bucket
-        return self.bucket_of(namespace)
+        return self.bounds_of(namespace)
 
 
 _OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
@@ -221,7 +237,7 @@ class Reservation:
 
     @property
     def bounded(self) -> bool:
-        """Whether the write is held to its bucket's quota."""
+        """Whether the write is held to a quota of its bucket's (its own, its owner's)."""
         return self._hold is not None
 
     def take(self, count: int) -> None:

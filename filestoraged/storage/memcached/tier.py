@@ -104,8 +104,8 @@ class CachedBackend(Backend):
     def keeps_quotas(self) -> bool:  # type: ignore[override]
         return self.tier.keeps_quotas
 
-    def tell_buckets(self, bucket_of) -> None:
-        self.tier.tell_buckets(bucket_of)
+    def tell_buckets(self, bounds_of) -> None:
+        self.tier.tell_buckets(bounds_of)
 
     def hold(self, namespace: Namespace, holder: str, count: int) -> None:
         self.tier.hold(namespace, holder, count)
@@ -115,6 +115,12 @@ class CachedBackend(Backend):
 
     def buckets_bytes(self):
         return self.tier.buckets_bytes()
+
+    def owner_bytes(self, owned):
+        return self.tier.owner_bytes(owned)
+
+    def belonging(self, namespace: Namespace) -> Optional[str]:
+        return self.tier.belonging(namespace)
 
     def close(self) -> None:
         self.cache.close()
