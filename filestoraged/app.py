@@ -26,7 +26,7 @@ from .drops.links import DropLinks
 from .faces.drop import DropFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
-from .catalog.buckets import Buckets
+from .catalog.buckets import Bucket, Buckets
 from .catalog.claims import Claims
 from .catalog.keys import Keys
 from .catalog.keyspace import Keyspace
@@ -52,6 +52,8 @@ from .tus.shared import SharedUploads
 from .tus.uploads import Uploads, UploadStore
 from .access.gate import Access
 from .access.hosts import KnownHosts
+from .holds.ledger import Ledger
+from .holds.ledgered import LedgeredBackend
 from .storage.interface import Backend, Bounds
 
 
@@ -104,6 +106,8 @@ class App:
         self.deployment = deployment_for(config, clock)
         self.records, self.throttle = self.deployment.open_records(getattr(self.backend, "client", None))
         self.deployment.begin(self.records, worker)
+        if not self.backend.keeps_quotas:  # bucket quotas counted in the records, which every daemon shares
+            self.backend = LedgeredBackend(self.backend, Ledger(self.records))
         self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease,
                                 self.deployment.holder())
         self.kv = self.deployment.kv_store(self.records)
@@ -215,6 +219,12 @@ class App:
             name = self.unfinished.bucket_of(path[len("parts/"):]) or self.backend.belonging(namespace)
         found = self.buckets.get(name) if name else None
         return None if found is None else self.buckets.bounds(found)
+
+    def set_bucket_quota(self, bucket: Bucket, quota: Optional[int]) -> None:
+        """Set ``bucket``'s quota (None: remove it); where the backend counts
+        a bucket's bytes apart from its objects, they are counted afresh."""
+        self.buckets.set_quota(bucket, quota)
+        self.backend.quota_changed(bucket.name, quota, self.unfinished.namespaces_of(bucket.name))
 
     def _bucket_usage(self) -> List[Tuple[str, int, Optional[int]]]:
         """Each bucket's stored bytes and quota."""

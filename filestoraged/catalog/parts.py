@@ -52,7 +52,7 @@ class Parts:
         before); ``hashed(oid)``: the body's checks, before anything is kept;
         ``etag()``: the MD5 of what was read; ``checksum(oid)``: its
         checksum to keep, if its upload keeps one."""
-        namespace = _namespace(upload_id)
+        namespace = parts_namespace(upload_id)
         size = exact_length(source)
         layout = self.backend.layout(namespace) if size is not None else None
         laid = layout.put(number, size, source, hashed or _unchecked) if layout is not None else None
@@ -78,7 +78,7 @@ class Parts:
         """The bytes of ``parts``, in order: the upload's file itself when
         the parts are laid out in it and are all it holds, else the parts
         read one by one. Close it when done."""
-        namespace = _namespace(upload_id)
+        namespace = parts_namespace(upload_id)
         layout = self.backend.layout(namespace)
         if layout is not None and parts and all(part.stride for part in parts[:-1]):
             laid = [(part.number, part.size, part.stride, _checks(part)) for part in parts]
@@ -101,7 +101,7 @@ class Parts:
         with self.records.batch():
             for part in parts:
                 self.records.delete(_part(upload_id, part.number))
-        namespace = _namespace(upload_id)
+        namespace = parts_namespace(upload_id)
         for info in self.backend.list(namespace):
             try:
                 self.backend.delete(namespace, info.oid)
@@ -163,7 +163,8 @@ def _unchecked(oid: str) -> None:
     """A part whose body carries no digest to check."""
 
 
-def _namespace(upload_id: str) -> Namespace:
+def parts_namespace(upload_id: str) -> Namespace:
+    """Where an unfinished upload's parts' bytes are."""
     return Namespace("parts/" + upload_id)
 
 

@@ -25,7 +25,8 @@ from ..base.lru import BoundedCache
 from ..errors import BackendUnavailable, BadRequest, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend, FinishedFile, Readable
-from .parts import Part, Parts, PartsStream
+from ..storage.names import Namespace, repository
+from .parts import Part, Parts, PartsStream, parts_namespace
 
 UPLOADS = "s3/uploads/"
 COMPLETED = "s3/completed/"
@@ -55,6 +56,12 @@ class Unfinished:
         self.parts_of = Parts(records, backend)
         self.locks = locks
         self._buckets: BoundedCache[str] = BoundedCache(_BUCKETS_KEPT)  # upload id -> its bucket, as seen here
+
+    def namespaces_of(self, bucket: str) -> List[Namespace]:
+        """Where ``bucket``'s bytes are: its repository, and its unfinished
+        uploads' parts."""
+        return [repository(bucket)] + [parts_namespace(key.rsplit("/", 1)[1])
+                                       for key in self.records.keys(UPLOADS + bucket + "/")]
 
     def bucket_of(self, upload_id: str) -> Optional[str]:
         """The bucket of upload ``upload_id``, if this process made or read

@@ -32,7 +32,7 @@ def check_values(config) -> None:
          "--backend s3 needs --s3-endpoint http(s)://HOST[:PORT] and --s3-bucket NAME"),
         (config.cache in ("", "memcached") and not (config.cache and config.backend == "memcached"),
          "--cache must be memcached (in front of the disk or s3 backend), or not set"),
-        (config.backend != "s3" or config.command not in ("serve", "token", "user", "group", "policy")
+        (config.backend != "s3" or config.command not in ("serve", "token", "user", "group", "policy", "bucket")
          or all(_aws_credentials()),
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),

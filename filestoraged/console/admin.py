@@ -95,7 +95,7 @@ def health_page(app, who: Optional[Who]) -> TextResponse:
     body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>%s%s' % (
         "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows),
         _usage_card(backend.usage_by_namespace(), quotas, {name: pair[0] for name, pair in counted.items()}),
-        _owners_card(owned, owner_quotas, counted) if backend.keeps_quotas else "")
+        _owners_card(owned, owner_quotas, counted) if app.config.backend == "disk" else "")
     return frame("The store", body, who)
 
 

@@ -197,12 +197,14 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Uploa
                     if self._may(token, Scope("data", "read", name, change.key))][:folder_view.CHANGES_SHOWN]
                    if not prefix and not after else None)
         admin = self._may(token, ADMIN) and not prefix and not after
-        stored = (self.app.backend.buckets_bytes() or {}).get(name, (0, 0))[0] \
-            if admin and self.app.backend.keeps_quotas else None
-        owner = None
-        if stored is not None and found.owner is not None:
+        counted = (self.app.backend.buckets_bytes() or {}) if admin else {}
+        disk = self.config.backend == "disk"  # (its index counts every bucket; the records count those with a quota)
+        stored = counted.get(name, (0, 0))[0] if disk or name in counted else None
+        owner = None  # (the owner's quota, what their buckets store): where owners' quotas are kept
+        if admin and disk:
             bounds = self.app.buckets.bounds(found)
-            owner = (bounds.owner_quota, (self.app.backend.owner_bytes(bounds.owned) or (0, 0))[0])
+            owner = (bounds.owner_quota, (self.app.backend.owner_bytes(bounds.owned) or (0, 0))[0]) \
+                if found.owner is not None else (None, 0)
         return folder_view.listing(name, prefix, page.items, next_page, who, older=older, changes=changes,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),
                              may_delete=self._may(token, Scope("data", "delete", name, prefix or None)),

@@ -60,7 +60,7 @@ def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[in
         public = "only tokens that may (public buckets are off on this server: <code>--s3-public-acls</code>)"
     facts.append(("Who reads it", public))
     facts.append(("Quota", _quota_text(bucket, stored)))
-    if stored is not None:
+    if owner is not None:
         facts.append(("Owner", _owner_text(bucket, owner)))
     return ('<div class="card" id="settings"><h2>Settings</h2><dl>%s</dl>%s</div>'
             % ("".join("<dt>%s</dt><dd>%s</dd>" % fact for fact in facts),
@@ -68,24 +68,27 @@ def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[in
 
 
 def _quota_text(bucket: Bucket, stored: Optional[int]) -> str:
-    """What the bucket stores against its quota, and the form that sets it."""
-    if stored is None:
-        return "none: this backend keeps no bucket quotas (the disk backend does)"
-    said = ("%s stored of %s (%d%%)" % (size_text(stored), size_text(bucket.quota),
-                                         min(100, stored * 100 // max(bucket.quota, 1)))
-            if bucket.quota is not None else "none; %s stored" % size_text(stored))
+    """What the bucket stores against its quota (``stored``; None where
+    the backend counts a bucket only once it has a quota), and the form
+    that sets it."""
+    if bucket.quota is not None:
+        stored = stored or 0
+        said = "%s stored of %s (%d%%)" % (size_text(stored), size_text(bucket.quota),
+                                            min(100, stored * 100 // max(bucket.quota, 1)))
+    else:
+        said = "none" if stored is None else "none; %s stored" % size_text(stored)
     return said + _settings_form(
         bucket.name, "quota", '<label for="quota">The most it may hold (500M, 20G; empty: no quota)</label>'
         '<input id="quota" name="quota" value="%s">' % ("" if bucket.quota is None else bucket.quota),
         "Set the quota")
 
 
-def _owner_text(bucket: Bucket, owner: Optional[Tuple[Optional[int], int]]) -> str:
+def _owner_text(bucket: Bucket, owner: Tuple[Optional[int], int]) -> str:
     """Whose quota counts the bucket (its owner's: ``owner``, their quota
     and what all their buckets store), and the forms that change them."""
     said = "nobody: no owner's quota counts it"
     if bucket.owner is not None:
-        quota, stored = owner or (None, 0)
+        quota, stored = owner
         said = "%s, whose buckets store %s%s" % (
             escape(bucket.owner), size_text(stored),
             " of a quota of %s" % size_text(quota) if quota is not None else " (no quota)")

@@ -337,6 +337,11 @@ class Backend(abc.ABC):
         one moment), by name, where quotas are kept; else None."""
         return None
 
+    def quota_changed(self, bucket: str, quota: Optional[int], namespaces: List[Namespace]) -> None:
+        """``bucket``'s quota was set to ``quota`` (None: removed); its bytes
+        are in ``namespaces``. Where the count is kept apart from the
+        objects (``holds.ledgered``), the bucket is counted afresh."""
+
     def owner_bytes(self, owned: Tuple[str, ...]) -> Optional[Tuple[int, int]]:
         """The stored and held bytes of the buckets ``owned`` together (an
         owner's), as of one moment, where quotas are kept; else None."""

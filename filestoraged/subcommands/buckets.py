@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import closing
+from contextlib import closing, nullcontext
 from typing import List, Optional
 
 from ..access.teams import named
@@ -26,15 +26,11 @@ USAGE = """usage: filestoraged bucket quota NAME SIZE        (SIZE: bytes, or wi
 def run_bucket(config) -> int:
     from ..catalog.buckets import Buckets
 
-    if config.backend != "disk":
-        print("filestoraged bucket: quotas are kept by the disk backend; this store's is %s"
-              % config.backend, file=sys.stderr)
-        return 1
     records = open_records(config)
     if isinstance(records, int):
         return records
     try:
-        done = _bucket(config, Buckets(records), list(config.words))
+        done = _bucket(config, records, Buckets(records), list(config.words))
     except FileStoreError as error:
         print("filestoraged bucket: %s" % error.text, file=sys.stderr)
         return 1
@@ -46,13 +42,21 @@ def run_bucket(config) -> int:
     return done
 
 
-def _bucket(config, buckets, words: List[str]) -> Optional[int]:
+def _bucket(config, records, buckets, words: List[str]) -> Optional[int]:
     action, names = (words[0], words[1:]) if words else ("", [])
+    disk = config.backend == "disk"
+    if action in ("owner", "owner-quota", "owners") and not disk:
+        raise FileStoreError("an owner's quota is kept by the disk backend; this store's is %s" % config.backend)
     if action == "quota" and len(names) == 2:
         bucket = buckets.require(names[0])
         quota = None if names[1].lower() == "none" else _size(names[1])
         buckets.set_quota(bucket, quota)
-        print("bucket %s: %s" % (bucket.name, "no quota" if quota is None else "quota %d bytes" % quota))
+        said = "no quota" if quota is None else "quota %d bytes" % quota
+        if not disk and quota is not None:  # counted in the records: counted afresh now, from a listing
+            said += ", %d stored" % _counted_afresh(config, records, bucket.name, quota)
+        elif not disk:
+            _ledger(records).forget(bucket.name)
+        print("bucket %s: %s" % (bucket.name, said))
         return 0
     if action == "owner" and len(names) == 2:
         bucket = buckets.require(names[0])
@@ -69,10 +73,15 @@ def _bucket(config, buckets, words: List[str]) -> Optional[int]:
     if action == "usage" and len(names) <= 1:
         listed = [buckets.require(names[0])] if names else buckets.all()
         print("bucket\tstored\tbeing written\tquota\towner")
-        with _index(config) as index:
+        with (_index(config) if disk else nullcontext()) as index:
             for bucket in listed:
-                stored, held = index.bucket_bytes(bucket.name)
-                print("%s\t%d\t%d\t%s\t%s" % (bucket.name, stored, held, _or_dash(bucket.quota),
+                if index is not None:
+                    stored, held = index.bucket_bytes(bucket.name)
+                elif bucket.quota is not None:
+                    stored, held = _ledger(records).count(bucket.name)
+                else:  # counted in the records only once it has a quota
+                    stored = held = None
+                print("%s\t%s\t%s\t%s\t%s" % (bucket.name, _or_dash(stored), _or_dash(held), _or_dash(bucket.quota),
                                               _or_dash(bucket.owner)))
         return 0
     if action == "owners" and not names:
@@ -86,6 +95,28 @@ def _bucket(config, buckets, words: List[str]) -> Optional[int]:
                                               ",".join(mine) or "-"))
         return 0
     return None
+
+
+def _ledger(records):
+    from ..holds.ledger import Ledger
+
+    return Ledger(records)
+
+
+def _counted_afresh(config, records, bucket: str, quota: int) -> int:
+    """A bucket's bytes counted in the records afresh, from a listing of
+    the store (its repository and its unfinished uploads' parts)."""
+    from ..app import make_backend
+    from ..catalog.unfinished import Unfinished
+    from ..holds.ledgered import LedgeredBackend
+
+    ledger = _ledger(records)
+    backend = LedgeredBackend(make_backend(config), ledger)
+    try:
+        backend.quota_changed(bucket, quota, Unfinished(records, backend).namespaces_of(bucket))
+        return ledger.count(bucket)[0]
+    finally:
+        backend.close()
 
 
 def _or_dash(value) -> str:

@@ -287,8 +287,8 @@ class PrivateRepositoryTests(ResticCase):
         refused = self.restic(self.url(writer, "photos/"), "init", check=False)
         self.assertNotEqual(refused.returncode, 0)
         self.assertIsNone(self.app.buckets.get("photos"))
-        self.restic(self.url(self.token("admin"), "photos/"), "init")
-        self.assertIsNotNone(self.app.buckets.get("photos"))
+        self.restic(self.url(self.app.tokens.create(["admin"], "ops")[1], "photos/"), "init")
+        self.assertEqual(self.app.buckets.get("photos").owner, "ops")  # the token that made it owns it
         self.assertEqual(self.rest("DELETE", "photos/", self.token("admin")).status, 501)
 
 

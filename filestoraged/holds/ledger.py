@@ -1,0 +1,190 @@
+"""A bucket's bytes counted in the records, for a store whose backend keeps
+no index of its own to count them in (several daemons over one S3 store;
+the disk backend counts in its object index, ``storage.disk.quota``).
+
+One record per bucket with a quota, ``quota-ledger/<bucket>``:
+
+- ``stored``: the bytes its objects take (its repository's and its
+  unfinished multipart uploads' parts'), counted as writes publish them
+  and deletes remove them;
+- ``held``: ``{holder: [bytes, until]}``: what writes under way hold
+  against the quota, each until it is published, given back, or ``until``
+  passes (a daemon that died holding it: ``HELD_FOR`` after the write's
+  last renewal; None: a resumable upload's, until it ends);
+- ``counting``, ``added``: a count from a listing under way (``recount``),
+  and what writes stored meanwhile.
+
+Every change is one compare-and-swap of that record, so writes through
+any daemons at once never pass the quota between them. A write's bytes
+move from held to stored *before* they are published, and come off again
+where they were not (the same bytes were there, or the write failed): a
+daemon that dies between the two leaves the count too high, never too
+low. Setting a quota counts the bucket afresh from a listing, which also
+takes back what such a death left.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Callable, Dict, Optional, Tuple
+
+from ..errors import BucketQuotaReached
+from ..records.interface import Records
+
+LEDGERS = "quota-ledger/"
+HELD_FOR = 300.0  # seconds a write's hold outlives its last renewal (a daemon that died holding it)
+RENEW_AFTER = 60.0  # seconds after which a write renews its hold as its bytes arrive
+
+
+class Ledger:
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    def take(self, bucket: str, quota: int, holder: str, count: int, lasting: bool = False) -> None:
+        """``count`` more bytes held by ``holder`` against ``bucket``'s
+        ``quota``, if what it stores and holds leaves room; else
+        ``BucketQuotaReached`` and nothing held. ``lasting``: held until
+        given back (a resumable upload's), never lapsing."""
+        now = self.records.now()
+
+        def holding(value: Optional[dict]) -> dict:
+            value = _live(value, now)
+            held = value["held"]
+            stored, holds = value["stored"], sum(entry[0] for entry in held.values())
+            if stored + holds + count > quota:
+                raise BucketQuotaReached("the bucket %s's quota of %d bytes has no room for %d more (%d stored, %d "
+                                         "being written)" % (bucket, quota, count, stored, holds))
+            before = held.get(holder, [0, None])[0]
+            held[holder] = [before + count, None if lasting else now + HELD_FOR]
+            return value
+
+        self.records.update(LEDGERS + bucket, holding)
+
+    def renew(self, bucket: str, holder: str) -> None:
+        """``holder``'s hold kept another ``HELD_FOR`` (its write lives)."""
+        now = self.records.now()
+
+        def renewing(value: Optional[dict]) -> Optional[dict]:
+            entry = None if value is None else value.get("held", {}).get(holder)
+            if entry is None or entry[1] is None:
+                return None
+            value["held"] = dict(value["held"], **{holder: [entry[0], now + HELD_FOR]})
+            return value
+
+        self.records.update(LEDGERS + bucket, renewing)
+
+    def settle(self, bucket: str, quota: Optional[int], holder: str, size: int) -> None:
+        """A write of ``size`` bytes is about to be published: what
+        ``holder`` held given back and ``size`` counted stored, at once.
+        Where it held less (a lapsed hold), the rest must find room
+        (``BucketQuotaReached``)."""
+        now = self.records.now()
+
+        def settling(value: Optional[dict]) -> dict:
+            value = _live(value, now)
+            held = value["held"]
+            had = held.pop(holder, [0, None])[0]
+            if quota is not None and size > had and \
+                    value["stored"] + sum(entry[0] for entry in held.values()) + size > quota:
+                raise BucketQuotaReached("the bucket %s's quota of %d bytes has no room for %d more (%d stored)"
+                                         % (bucket, quota, size, value["stored"]))
+            value["stored"] += size
+            if "counting" in value:
+                value["added"] += size
+            return value
+
+        self.records.update(LEDGERS + bucket, settling)
+
+    def unsettle(self, bucket: str, size: int) -> None:
+        """What ``settle`` counted of a write that was not published after
+        all (or whose bytes were there already) taken off again."""
+        def unsettling(value: Optional[dict]) -> Optional[dict]:
+            if value is None:
+                return None
+            value["stored"] = max(0, value["stored"] - size)
+            if "counting" in value:
+                value["added"] -= size
+            return value
+
+        self.records.update(LEDGERS + bucket, unsettling)
+
+    def release(self, bucket: str, holder: str) -> None:
+        """What ``holder`` holds given back (its write ended without publishing)."""
+        def releasing(value: Optional[dict]) -> Optional[dict]:
+            if value is None or holder not in value.get("held", {}):
+                return None
+            value["held"] = {name: entry for name, entry in value["held"].items() if name != holder}
+            return value
+
+        self.records.update(LEDGERS + bucket, releasing)
+
+    def removed(self, bucket: str, size: int) -> None:
+        """An object of ``size`` bytes was deleted. While a listing counts
+        the bucket, nothing is taken off: the listing may have counted the
+        object before it went (too high, then, never too low)."""
+        def removing(value: Optional[dict]) -> Optional[dict]:
+            if value is None or "counting" in value:
+                return None
+            value["stored"] = max(0, value["stored"] - size)
+            return value
+
+        self.records.update(LEDGERS + bucket, removing)
+
+    def recount(self, bucket: str, listed: Callable[[], int]) -> int:
+        """``bucket``'s stored bytes counted afresh: ``listed()`` (what a
+        listing of its objects finds) plus what writes stored while it
+        ran; holds kept. The count set (an earlier count's death, or a
+        daemon's between a settle and its publish, taken back)."""
+        mark = secrets.token_hex(8)
+        now = self.records.now()
+
+        def starting(value: Optional[dict]) -> dict:
+            value = _live(value, now)
+            value.update(counting=mark, added=0)
+            return value
+
+        self.records.update(LEDGERS + bucket, starting)
+        found = listed()
+        counted = [found]
+
+        def ending(value: Optional[dict]) -> Optional[dict]:
+            if value is None or value.get("counting") != mark:
+                return None  # another count began meanwhile: its end sets the count
+            counted[0] = found + max(0, value.pop("added"))
+            del value["counting"]
+            value["stored"] = counted[0]
+            return value
+
+        self.records.update(LEDGERS + bucket, ending)
+        return counted[0]
+
+    def forget(self, bucket: str) -> None:
+        """``bucket`` has no quota any more: its count goes (counted afresh
+        when it has one again)."""
+        self.records.delete(LEDGERS + bucket)
+
+    def counts(self) -> Dict[str, Tuple[int, int]]:
+        """Every counted bucket's stored and held bytes, by name."""
+        now = self.records.now()
+        found: Dict[str, Tuple[int, int]] = {}
+        for key, record in self.records.items(LEDGERS):
+            value = _live(dict(record.value), now)
+            found[key[len(LEDGERS):]] = (value["stored"], sum(entry[0] for entry in value["held"].values()))
+        return found
+
+    def count(self, bucket: str) -> Tuple[int, int]:
+        """``bucket``'s stored and held bytes ((0, 0): not counted)."""
+        record = self.records.get(LEDGERS + bucket)
+        if record is None:
+            return 0, 0
+        value = _live(dict(record.value), self.records.now())
+        return value["stored"], sum(entry[0] for entry in value["held"].values())
+
+
+def _live(value: Optional[dict], now: float) -> dict:
+    """A ledger's value (a new one's: nothing) without the holds that lapsed."""
+    value = dict(value or {})
+    value.setdefault("stored", 0)
+    value["held"] = {holder: entry for holder, entry in (value.get("held") or {}).items()
+                     if entry[1] is None or entry[1] > now}
+    return value
