@@ -158,6 +158,20 @@ def seaweed() -> Seaweed:
     return _shared
 
 
+def shared_store(cls, records: str) -> List[str]:
+    """The store options of daemons sharing one store (a test class's):
+    ``--backend s3`` over a SeaweedFS bucket of the class's own
+    (``cls.store``, ``cls.bucket``, dropped with the class), ``--records
+    records``, and one ``--s3-key-file``."""
+    cls.store = seaweed()
+    cls.bucket = cls.store.new_bucket()
+    cls.addClassCleanup(cls.store.drop_bucket, cls.bucket)
+    keys = tempfile.mkdtemp(prefix="fsd-s3-key-")
+    cls.addClassCleanup(shutil.rmtree, keys, True)
+    return ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
+            "--records", records, "--s3-key-file", os.path.join(keys, "s3.key")]
+
+
 class SeaweedMixin:
     """A bucket of its own for each test (the store is shared by the run)."""
 

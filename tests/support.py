@@ -18,7 +18,7 @@ import time
 import unittest
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from filestoraged.app import App
 from filestoraged.config import Config
@@ -27,6 +27,8 @@ from filestoraged.web.server import FileStoreServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
+
+T = TypeVar("T")
 
 
 def required(part: str) -> bool:
@@ -273,6 +275,27 @@ class Threads:
             raise AssertionError("threads still running after %.0f s: %s" % (self.deadline, ", ".join(hung)))
         if self._errors:
             raise self._errors[0]
+
+
+def sampled_while(sample: Callable[[], int], work: Callable[[], T], deadline: float = 60) -> Tuple[T, List[int]]:
+    """``work()``'s result, and what ``sample()`` said again and again while
+    it ran (by a thread that reports its exception, joined with a deadline):
+    a bound that must hold at every moment, such as a quota's."""
+    samples: List[int] = []
+    running = threading.Event()
+    running.set()
+
+    def sampling() -> None:
+        while running.is_set():
+            samples.append(sample())
+
+    with Threads(deadline) as threads:
+        threads.start(sampling, name="sampler")
+        try:
+            result = work()
+        finally:
+            running.clear()
+    return result, samples
 
 
 class Trickled:

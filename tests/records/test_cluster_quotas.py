@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Tuple
@@ -30,8 +29,8 @@ from filestoraged.holds.ledger import Ledger
 
 from ..postgres_server import class_database
 from ..s3api_support import REGION, boto3_or_skip
-from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
-from ..support import ROOT, Daemon, exchange, free_port
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
+from ..support import ROOT, Daemon, exchange, free_port, sampled_while
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 KIB = 1024
@@ -45,13 +44,7 @@ class ClusterQuotaTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         boto3_or_skip(cls)
-        cls.store = seaweed()
-        cls.bucket = cls.store.new_bucket()
-        cls.addClassCleanup(cls.store.drop_bucket, cls.bucket)
-        keys = tempfile.mkdtemp(prefix="fsd-s3-key-")
-        cls.addClassCleanup(shutil.rmtree, keys, True)
-        cls.shared = ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
-                      "--records", cls.records(), "--s3-key-file", os.path.join(keys, "s3.key")]
+        cls.shared = shared_store(cls, cls.records())
         cls.cli_dir = tempfile.mkdtemp(prefix="fsd-cli-")
         cls.addClassCleanup(shutil.rmtree, cls.cli_dir, True)
         cls.daemons: List[Tuple[Daemon, int]] = [cls.start_daemon() for _ in range(2)]
@@ -153,28 +146,12 @@ class ClusterQuotaTests(unittest.TestCase):
 
     def test_32_uploads_at_once_through_four_faces_and_two_daemons_never_pass_the_quota(self):
         bodies = [os.urandom(BODY) for _ in range(32)]
-        samples: List[int] = []
-        running = threading.Event()
-        running.set()
-        failures: List[BaseException] = []
 
-        def sample() -> None:
-            try:
-                while running.is_set():
-                    samples.append(sum(self.ledger.count(self.name)))
-            except BaseException as error:  # reported below
-                failures.append(error)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
+        def uploads() -> List[Tuple[str, int]]:
             with ThreadPoolExecutor(32) as pool:
-                outcomes = list(pool.map(lambda n: self.upload(n, bodies[n]), range(32)))
-        finally:
-            running.clear()
-            sampler.join(30)
-        self.assertFalse(sampler.is_alive())
-        self.assertEqual(failures, [])
+                return list(pool.map(lambda n: self.upload(n, bodies[n]), range(32)))
+
+        outcomes, samples = sampled_while(lambda: sum(self.ledger.count(self.name)), uploads)
         self.assertTrue(samples)
         self.assertLessEqual(max(samples), QUOTA)
         kept = [n for n, (_, status) in enumerate(outcomes) if status in (200, 201, 204)]

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 from ..nginx_server import Nginx, documented_block, needs_nginx
 from ..postgres_server import class_database
 from ..s3api_support import REGION, boto3_or_skip
-from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
 from ..support import MIB, ROOT, Daemon, free_port, payload, sha256
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
@@ -43,13 +43,7 @@ class S3ClusterTests(unittest.TestCase):
     def setUpClass(cls) -> None:
         boto3_or_skip(cls)
         needs_nginx()
-        cls.store = seaweed()
-        cls.bucket = cls.store.new_bucket()
-        cls.addClassCleanup(cls.store.drop_bucket, cls.bucket)
-        keys = tempfile.mkdtemp(prefix="fsd-s3-key-")
-        cls.addClassCleanup(shutil.rmtree, keys, True)
-        cls.shared = ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
-                      "--records", cls.records(), "--s3-key-file", os.path.join(keys, "s3.key")]
+        cls.shared = shared_store(cls, cls.records())
         cls.ports: List[Tuple[int, int]] = [(free_port(), free_port()) for _ in range(3)]
         cls.daemons: List[Daemon] = [cls.start_daemon(index) for index in range(3)]
         cls.balancer = Nginx(s3_balancer_block([s3_port for _, s3_port in cls.ports]))

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 from ..aws_signer import AwsSigner
 from ..postgres_server import class_database
 from ..s3api_support import REGION, BotoCase, boto3_or_skip
-from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
 from ..support import ROOT, Daemon, Threads, Trickled, files_being_written, free_port, multipart, payload
 
 SAME = {"Sec-Fetch-Site": "same-origin"}
@@ -350,13 +350,7 @@ class TwoDaemonsTests(Checks, unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         boto3_or_skip(cls)
-        cls.store = seaweed()
-        cls.bucket = cls.store.new_bucket()
-        cls.addClassCleanup(cls.store.drop_bucket, cls.bucket)
-        keys = tempfile.mkdtemp(prefix="fsd-s3-key-")
-        cls.addClassCleanup(shutil.rmtree, keys, True)
-        shared = ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
-                  "--records", cls.records(), "--s3-key-file", os.path.join(keys, "s3.key")]
+        shared = shared_store(cls, cls.records())
         env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         cls.s3_ports: List[int] = []
         for _ in range(2):

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Tuple
@@ -25,7 +24,7 @@ from typing import Callable, List, Optional, Tuple
 from filestoraged.storage.disk.indexing import index_path
 from filestoraged.storage.object_index import ObjectIndex
 
-from ..support import Daemon, daemon_workers, exchange, free_port, wait_until
+from ..support import Daemon, daemon_workers, exchange, free_port, sampled_while, wait_until
 
 KIB = 1024
 QUOTA = 2 * 1024 * KIB
@@ -88,29 +87,13 @@ class QuotaCase(unittest.TestCase):
         ``buckets`` in turn, while ``total()`` (what the quota counts) is
         sampled: never above ``QUOTA``. The bodies and the outcomes."""
         bodies = [os.urandom(BODY) for _ in range(32)]
-        samples: List[int] = []
-        running = threading.Event()
-        running.set()
-        failures: List[BaseException] = []
 
-        def sample() -> None:
-            try:
-                while running.is_set():
-                    samples.append(total())
-            except BaseException as error:  # reported below
-                failures.append(error)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
+        def uploads() -> List[Tuple[str, int]]:
             with ThreadPoolExecutor(32) as pool:
-                outcomes = list(pool.map(lambda n: self.upload(FACES[n % 4], n, bodies[n],
-                                                               buckets[n // 4 % len(buckets)]), range(32)))
-        finally:
-            running.clear()
-            sampler.join(30)
-        self.assertFalse(sampler.is_alive())
-        self.assertEqual(failures, [])
+                return list(pool.map(lambda n: self.upload(FACES[n % 4], n, bodies[n], buckets[n // 4 % len(buckets)]),
+                                     range(32)))
+
+        outcomes, samples = sampled_while(total, uploads)
         self.assertTrue(samples)
         self.assertLessEqual(max(samples), QUOTA)
         return bodies, outcomes
