@@ -26,7 +26,8 @@ from .drops.links import DropLinks
 from .faces.drop import DropFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
-from .catalog.buckets import Bucket, Buckets
+from .catalog.buckets import Buckets
+from .catalog.quotas import QuotaSettings
 from .catalog.claims import Claims
 from .catalog.keys import Keys
 from .catalog.keyspace import Keyspace
@@ -52,7 +53,6 @@ from .tus.shared import SharedUploads
 from .tus.uploads import Uploads, UploadStore
 from .access.gate import Access
 from .access.hosts import KnownHosts
-from .holds.ledger import Ledger
 from .holds.ledgered import LedgeredBackend
 from .storage.interface import Backend, Bounds
 
@@ -107,7 +107,7 @@ class App:
         self.records, self.throttle = self.deployment.open_records(getattr(self.backend, "client", None))
         self.deployment.begin(self.records, worker)
         if not self.backend.keeps_quotas:  # bucket quotas counted in the records, which every daemon shares
-            self.backend = LedgeredBackend(self.backend, Ledger(self.records))
+            self.backend = LedgeredBackend(self.backend, self.records)
         self.shares = LinkStore(self.records, self.backend, self.throttle, config.share_lease,
                                 self.deployment.holder())
         self.kv = self.deployment.kv_store(self.records)
@@ -124,6 +124,7 @@ class App:
             self.backend.tell_buckets(self._bounds_of)
             self.metrics.bucket_usage = self._bucket_usage
             self.metrics.owner_usage = self._owner_usage
+        self.quotas = QuotaSettings(self.buckets, self.unfinished, self.backend)  # what an admin sets
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # Whether a store across the network (memcached, S3) answers, said at
@@ -220,12 +221,6 @@ class App:
         found = self.buckets.get(name) if name else None
         return None if found is None else self.buckets.bounds(found)
 
-    def set_bucket_quota(self, bucket: Bucket, quota: Optional[int]) -> None:
-        """Set ``bucket``'s quota (None: remove it); where the backend counts
-        a bucket's bytes apart from its objects, they are counted afresh."""
-        self.buckets.set_quota(bucket, quota)
-        self.backend.quota_changed(bucket.name, quota, self.unfinished.namespaces_of(bucket.name))
-
     def _bucket_usage(self) -> List[Tuple[str, int, Optional[int]]]:
         """Each bucket's stored bytes and quota."""
         stored = self.backend.buckets_bytes() or {}
@@ -236,9 +231,9 @@ class App:
         owned, quotas = self.buckets.owners()
         if not owned and not quotas:
             return []
-        stored = self.backend.buckets_bytes() or {}
-        return [(owner, sum(stored.get(bucket, (0, 0))[0] for bucket in owned.get(owner, ())), quotas.get(owner))
-                for owner in sorted(set(owned) | set(quotas))]
+        names = sorted(set(owned) | set(quotas))
+        counted = self.backend.owners_bytes({name: owned.get(name, ()) for name in names})
+        return [(owner, counted[owner][0], quotas.get(owner)) for owner in names if owner in counted]
 
     def close(self) -> None:
         if self.watch is not None:

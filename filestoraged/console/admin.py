@@ -91,11 +91,12 @@ def health_page(app, who: Optional[Who]) -> TextResponse:
         rows.append(("The data directory's disk", "%s free of %s" % (size_text(disk.free), size_text(disk.total))))
     quotas = {bucket.name: bucket.quota for bucket in app.buckets.all() if bucket.quota is not None}
     owned, owner_quotas = app.buckets.owners()
-    counted = (backend.buckets_bytes() or {}) if quotas or owned else {}
+    counted = (backend.buckets_bytes() or {}) if quotas else {}
     body = '<h1>The store</h1><div class="card"><dl>%s</dl></div>%s%s' % (
         "".join("<dt>%s</dt><dd>%s</dd>" % row for row in rows),
         _usage_card(backend.usage_by_namespace(), quotas, {name: pair[0] for name, pair in counted.items()}),
-        _owners_card(owned, owner_quotas, counted) if app.config.backend == "disk" else "")
+        _owners_card(owned, owner_quotas, backend.owners_bytes(
+            {name: owned.get(name, ()) for name in set(owned) | set(owner_quotas)})))
     return frame("The store", body, who)
 
 
@@ -130,20 +131,20 @@ def _usage_card(by_namespace: Optional[Dict[str, Tuple[int, int]]], quotas: Dict
 
 def _owners_card(owned: Dict[str, Tuple[str, ...]], quotas: Dict[str, int],
                  counted: Dict[str, Tuple[int, int]]) -> str:
-    """What each owner's buckets store and hold together, against the
-    owner's quota (docs/quotas.md): every owner of a bucket, and every
-    owner with a quota."""
+    """What each owner's buckets store and hold together (``counted``,
+    where the backend counts it: "-" where not), against the owner's quota
+    (docs/quotas.md): every owner of a bucket, and every owner with a
+    quota."""
     names = sorted(set(owned) | set(quotas))
     if not names:
         return ""
     rows = []
     for name in names:
         buckets = owned.get(name, ())
-        stored = sum(counted.get(bucket, (0, 0))[0] for bucket in buckets)
-        held = sum(counted.get(bucket, (0, 0))[1] for bucket in buckets)
+        stored, held = (size_text(number) for number in counted[name]) if name in counted else ("-", "-")
         rows.append('<tr><td>%s</td><td data-label="Buckets" class="words">%s</td><td data-label="Stored">%s</td>'
                     '<td data-label="Being written">%s</td><td data-label="Quota">%s</td></tr>' % (
-                        escape(name), escape(", ".join(buckets)) or "none", size_text(stored), size_text(held),
+                        escape(name), escape(", ".join(buckets)) or "none", stored, held,
                         size_text(quotas[name]) if name in quotas else "none"))
     return ('<div class="card"><h2>Usage by owner</h2><table><caption class="muted">What the buckets of each '
             'user or token that owns any store together, against the owner\'s quota</caption><thead><tr>'

@@ -200,10 +200,11 @@ class ConsoleFace(SignedIn, Changes, Settings, ObjectSettings, UsersAdmin, Uploa
         counted = (self.app.backend.buckets_bytes() or {}) if admin else {}
         disk = self.config.backend == "disk"  # (its index counts every bucket; the records count those with a quota)
         stored = counted.get(name, (0, 0))[0] if disk or name in counted else None
-        owner = None  # (the owner's quota, what their buckets store): where owners' quotas are kept
-        if admin and disk:
+        owner = None  # (the owner's quota, what their buckets store)
+        if admin:
             bounds = self.app.buckets.bounds(found)
-            owner = (bounds.owner_quota, (self.app.backend.owner_bytes(bounds.owned) or (0, 0))[0]) \
+            owner = (bounds.owner_quota,
+                     self.app.backend.owners_bytes({found.owner: bounds.owned}).get(found.owner, (0, 0))[0]) \
                 if found.owner is not None else (None, 0)
         return folder_view.listing(name, prefix, page.items, next_page, who, older=older, changes=changes,
                              may_add=self._may(token, Scope("data", "create", name, prefix or None)),

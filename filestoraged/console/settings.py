@@ -69,18 +69,14 @@ class Settings:
         elif action == "lifecycle-remove":
             rules = [rule for rule in rules_of(bucket) if rule.id != form.get("rule")]
             self.app.buckets.set_lifecycle(bucket, [rule.record() for rule in rules] or None)
-        elif action == "quota":
-            text = form.get("quota", "").strip()
-            self.app.set_bucket_quota(bucket, quota_of(text) if text else None)
-        elif action in ("owner", "owner-quota"):
-            if self.config.backend != "disk":
-                raise BadRequest("an owner's quota is kept by the disk backend; this store's is %s"
-                                 % self.config.backend)
+        elif action in ("quota", "owner", "owner-quota"):
             text = form.get("owner" if action == "owner" else "quota", "").strip()
-            if action == "owner":
-                self.app.buckets.set_owner(bucket, owner_of(text) if text else None)
+            if action == "quota":
+                self.app.quotas.set_bucket_quota(bucket, quota_of(text) if text else None)
+            elif action == "owner":
+                self.app.quotas.set_owner(bucket, owner_of(text) if text else None)
             elif bucket.owner is not None:
-                self.app.buckets.set_owner_quota(bucket.owner, quota_of(text) if text else None)
+                self.app.quotas.set_owner_quota(bucket.owner, quota_of(text) if text else None)
         elif action in ("public-read", "private"):
             access = public_access(self.config, bucket)
             if action == "public-read" and access.blocks("BlockPublicAcls"):

@@ -1,6 +1,7 @@
-"""Bucket quotas for a backend that keeps none itself (S3, memcached): the
-backend behind a layer that counts the bytes of every bucket with a quota
-in the records' ``Ledger``, which every daemon sharing the records sees.
+"""Quotas for a backend that keeps none itself (S3, memcached): the
+backend behind a layer that counts the bytes of every bucket with a quota,
+and of every owner of buckets with a quota, in the records' ``Ledger``s,
+which every daemon sharing the records sees.
 
 A write into such a bucket holds its length against the quota before its
 first byte is read where the length is known (a refusal is then a 507
@@ -16,12 +17,14 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import BucketQuotaReached
+from ..records.interface import Records
 from ..storage.interface import Backend, Bounds, ObjectInfo, PutResult, Readable, StoredObject, exact_length
 from ..storage.names import Namespace
-from .ledger import RENEW_AFTER, Ledger
+from .ledger import OWNER_LEDGERS, RENEW_AFTER, Ledger
 
 HOLD_STEP = 8 * 1024 * 1024  # bytes a write of unknown length holds at a time
 _OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
@@ -29,12 +32,23 @@ _PROCESS = secrets.token_hex(6)  # this process's part of a write's holder name
 _numbers = itertools.count(1)
 
 
+@dataclass(frozen=True)
+class _Count:
+    """One ledger a bucket's bytes count in: its own, or its owner's."""
+
+    ledger: Ledger
+    name: str
+    quota: int
+    said: str  # what the quota is, for a refusal
+
+
 class LedgeredBackend(Backend):
     keeps_quotas = True
 
-    def __init__(self, inner: Backend, ledger: Ledger) -> None:
+    def __init__(self, inner: Backend, records: Records) -> None:
         self.inner = inner
-        self.ledger = ledger
+        self.buckets = Ledger(records)
+        self.owners = Ledger(records, OWNER_LEDGERS)
         self._bounds_of: Callable[[Namespace], Optional[Bounds]] = lambda namespace: None
 
     @property
@@ -47,19 +61,28 @@ class LedgeredBackend(Backend):
     def tell_buckets(self, bounds_of: Callable[[Namespace], Optional[Bounds]]) -> None:
         self._bounds_of = bounds_of
 
-    def _bounds(self, namespace: Namespace) -> Optional[Bounds]:
-        """The bucket ``namespace``'s bytes count in, where it has a quota."""
+    def _counts(self, namespace: Namespace) -> List[_Count]:
+        """The ledgers ``namespace``'s bytes count in: its owner's, where
+        the owner has a quota, then its bucket's, where it has one."""
         if not namespace.path.startswith(_OF_BUCKETS):
-            return None
-        found = self._bounds_of(namespace)
-        return found if found is not None and found.quota is not None else None
+            return []
+        bounds = self._bounds_of(namespace)
+        if bounds is None:
+            return []
+        counts = []
+        if bounds.owner is not None and bounds.owner_quota is not None:
+            counts.append(_Count(self.owners, bounds.owner, bounds.owner_quota,
+                                 "the quota of %s, the owner of the bucket %s," % (bounds.owner, bounds.bucket)))
+        if bounds.quota is not None:
+            counts.append(_Count(self.buckets, bounds.bucket, bounds.quota, "the bucket %s's quota" % bounds.bucket))
+        return counts
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
             expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
-        bounds = self._bounds(namespace)
-        if bounds is None:
+        counts = self._counts(namespace)
+        if not counts:
             return self.inner.put(namespace, stream, content_type, expected, hashed)
-        write = _Write(self.ledger, bounds, getattr(stream, "held_as", None))
+        write = _Write(counts, getattr(stream, "held_as", None))
         length = exact_length(stream)
         if length is not None:
             write.ahead(length)
@@ -73,28 +96,28 @@ class LedgeredBackend(Backend):
         return put
 
     def delete(self, namespace: Namespace, oid: str) -> None:
-        bounds = self._bounds(namespace)
-        if bounds is None:
+        counts = self._counts(namespace)
+        if not counts:
             return self.inner.delete(namespace, oid)
         size = self.inner.stat(namespace, oid).size
         self.inner.delete(namespace, oid)
-        self.ledger.removed(bounds.bucket, size)
+        for count in counts:
+            count.ledger.removed(count.name, size)
 
     def hold(self, namespace: Namespace, holder: str, count: int) -> None:
-        bounds = self._bounds(namespace)
-        if bounds is not None:
-            assert bounds.quota is not None
-            self.ledger.take(bounds.bucket, bounds.quota, holder, count, lasting=True)
+        _take_all(self._counts(namespace), holder, count, lasting=True)
 
     def release(self, holder: str) -> None:
-        for bucket in self.ledger.counts():
-            self.ledger.release(bucket, holder)
+        for ledger in (self.owners, self.buckets):
+            for name in ledger.counts():
+                ledger.release(name, holder)
 
-    def quota_changed(self, bucket: str, quota: Optional[int], namespaces: List[Namespace]) -> None:
+    def quota_changed(self, name: str, quota: Optional[int], namespaces: List[Namespace], owner: bool = False) -> None:
+        ledger = self.owners if owner else self.buckets
         if quota is None:
-            self.ledger.forget(bucket)
+            ledger.forget(name)
             return
-        self.ledger.recount(bucket, lambda: sum(self._sizes(namespace) for namespace in namespaces))
+        ledger.recount(name, lambda: sum(self._sizes(namespace) for namespace in namespaces))
 
     def _sizes(self, namespace: Namespace) -> int:
         total, after = 0, ""
@@ -106,7 +129,10 @@ class LedgeredBackend(Backend):
             after = page[-1].oid
 
     def buckets_bytes(self) -> Dict[str, Tuple[int, int]]:
-        return self.ledger.counts()
+        return self.buckets.counts()
+
+    def owners_bytes(self, owned: Dict[str, Tuple[str, ...]]) -> Dict[str, Tuple[int, int]]:
+        return self.owners.counts()  # (only owners with a quota are counted)
 
     def open(self, namespace: Namespace, oid: str) -> StoredObject:
         return self.inner.open(namespace, oid)
@@ -133,26 +159,39 @@ class LedgeredBackend(Backend):
         self.inner.close()
 
 
-class _Write:
-    """One write's hold in its bucket's ledger, from before its first byte
-    to its publishing (or its end)."""
+def _take_all(counts: List[_Count], holder: str, count: int, lasting: bool = False) -> None:
+    """``count`` bytes held in every ledger of ``counts``, or in none: a
+    refusal gives back what the ledgers before it took."""
+    taken: List[_Count] = []
+    try:
+        for one in counts:
+            one.ledger.take(one.name, one.quota, holder, count, lasting, one.said)
+            taken.append(one)
+    except BaseException:
+        for one in taken:
+            one.ledger.take(one.name, one.quota, holder, -count, lasting)
+        raise
 
-    def __init__(self, ledger: Ledger, bounds: Bounds, held_as: Optional[str]) -> None:
+
+class _Write:
+    """One write's holds in the ledgers its bucket counts in, from before
+    its first byte to its publishing (or its end)."""
+
+    def __init__(self, counts: List[_Count], held_as: Optional[str]) -> None:
         """``held_as``: a resumable upload's hold, which the write takes over
         (its bytes are held already; kept if the write fails)."""
-        assert bounds.quota is not None
-        self._ledger, self._bucket, self._quota = ledger, bounds.bucket, bounds.quota
+        self._counts = counts
         self._adopted = held_as is not None
         self.holder = held_as or "%s:%d" % (_PROCESS, next(_numbers))
         self._held = 0
         self._arrived = 0
         self._renewed = time.monotonic()
-        self._settled: Optional[int] = None
+        self._settled: List[_Count] = []
 
     def ahead(self, length: int) -> None:
         """The whole known length held before a byte is read."""
         if not self._adopted:
-            self._ledger.take(self._bucket, self._quota, self.holder, length)
+            _take_all(self._counts, self.holder, length)
             self._held = length
 
     def arrived(self, count: int) -> None:
@@ -163,37 +202,40 @@ class _Write:
             needed = self._arrived - self._held
             step = max(needed, HOLD_STEP)
             try:
-                self._ledger.take(self._bucket, self._quota, self.holder, step)
+                _take_all(self._counts, self.holder, step)
                 self._held += step
             except BucketQuotaReached:
                 if step == needed:
                     raise
-                self._ledger.take(self._bucket, self._quota, self.holder, needed)
+                _take_all(self._counts, self.holder, needed)
                 self._held += needed
             self._renewed = time.monotonic()
         elif time.monotonic() - self._renewed > RENEW_AFTER:
-            self._ledger.renew(self._bucket, self.holder)
+            for one in self._counts:
+                one.ledger.renew(one.name, self.holder)
             self._renewed = time.monotonic()
 
     def publishing(self, hashed: Optional[Callable[[str], None]]) -> Callable[[str], None]:
         """The backend's ``hashed``: the caller's checks, then the bytes
-        counted stored (just before they are published)."""
+        counted stored in every ledger (just before they are published)."""
         def publish(oid: str) -> None:
             if hashed is not None:
                 hashed(oid)
-            self._ledger.settle(self._bucket, self._quota, self.holder, self._arrived)
-            self._settled = self._arrived
+            for one in self._counts:
+                one.ledger.settle(one.name, one.quota, self.holder, self._arrived)
+                self._settled.append(one)
 
         return publish
 
     def failed(self) -> None:
         """The write stored nothing: what it counted taken off, what it
         held given back (an adopted hold stays with its upload)."""
-        if self._settled is not None:
-            self._ledger.unsettle(self._bucket, self._settled)
-            self._settled = None
-        elif not self._adopted and self._held:
-            self._ledger.release(self._bucket, self.holder)
+        for one in self._counts:
+            if one in self._settled:
+                one.ledger.unsettle(one.name, self._arrived)
+            elif not self._adopted and self._held:
+                one.ledger.release(one.name, self.holder)
+        self._settled = []
 
 
 class _Counted:

@@ -337,15 +337,18 @@ class Backend(abc.ABC):
         one moment), by name, where quotas are kept; else None."""
         return None
 
-    def quota_changed(self, bucket: str, quota: Optional[int], namespaces: List[Namespace]) -> None:
-        """``bucket``'s quota was set to ``quota`` (None: removed); its bytes
-        are in ``namespaces``. Where the count is kept apart from the
-        objects (``holds.ledgered``), the bucket is counted afresh."""
+    def quota_changed(self, name: str, quota: Optional[int], namespaces: List[Namespace],
+                      owner: bool = False) -> None:
+        """The quota of bucket ``name`` (``owner``: of the owner ``name``'s
+        buckets) was set to ``quota`` (None: removed), or the owner's
+        buckets changed; its bytes are in ``namespaces``. Where the count is
+        kept apart from the objects (``holds.ledgered``), it is counted
+        afresh."""
 
-    def owner_bytes(self, owned: Tuple[str, ...]) -> Optional[Tuple[int, int]]:
-        """The stored and held bytes of the buckets ``owned`` together (an
-        owner's), as of one moment, where quotas are kept; else None."""
-        return None
+    def owners_bytes(self, owned: Dict[str, Tuple[str, ...]]) -> Dict[str, Tuple[int, int]]:
+        """Each owner's stored and held bytes (all their buckets', ``owned``
+        by name), where quotas are kept; else nothing."""
+        return {}
 
     def belonging(self, namespace: Namespace) -> Optional[str]:
         """The bucket an upload's parts' namespace was told to count in, if

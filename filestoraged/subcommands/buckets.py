@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import closing, nullcontext
-from typing import List, Optional
+from contextlib import closing, contextmanager
+from typing import Iterator, List, Optional
 
 from ..access.teams import named
+from ..catalog.quotas import QuotaSettings
+from ..catalog.unfinished import Unfinished
 from ..errors import FileStoreError, NotFound
 from .opened import open_records
 
@@ -44,77 +46,76 @@ def run_bucket(config) -> int:
 
 def _bucket(config, records, buckets, words: List[str]) -> Optional[int]:
     action, names = (words[0], words[1:]) if words else ("", [])
-    disk = config.backend == "disk"
-    if action in ("owner", "owner-quota", "owners") and not disk:
-        raise FileStoreError("an owner's quota is kept by the disk backend; this store's is %s" % config.backend)
+    if action not in ("quota", "owner", "owner-quota", "usage", "owners"):
+        return None
+    with _counted(config, records) as backend:
+        if backend is None:  # the disk's index counts every bucket, always
+            return _acted(action, names, QuotaSettings(buckets, Unfinished(records, None), None), _index(config))
+        return _acted(action, names, QuotaSettings(buckets, Unfinished(records, backend), backend), backend)
+
+
+def _acted(action: str, names: List[str], settings, counts) -> Optional[int]:
+    """``action`` done: its quotas set through ``settings``; what is
+    stored read from ``counts`` (the disk's index, or the backend whose
+    ledgers count the buckets and owners with quotas)."""
+    buckets = settings.buckets
     if action == "quota" and len(names) == 2:
         bucket = buckets.require(names[0])
         quota = None if names[1].lower() == "none" else _size(names[1])
-        buckets.set_quota(bucket, quota)
+        settings.set_bucket_quota(bucket, quota)
         said = "no quota" if quota is None else "quota %d bytes" % quota
-        if not disk and quota is not None:  # counted in the records: counted afresh now, from a listing
-            said += ", %d stored" % _counted_afresh(config, records, bucket.name, quota)
-        elif not disk:
-            _ledger(records).forget(bucket.name)
+        if settings.backend is not None and quota is not None:  # counted afresh, from a listing
+            said += ", %d stored" % counts.buckets_bytes().get(bucket.name, (0, 0))[0]
         print("bucket %s: %s" % (bucket.name, said))
         return 0
     if action == "owner" and len(names) == 2:
         bucket = buckets.require(names[0])
         owner = None if names[1].lower() == "none" else named("owner", names[1])
-        buckets.set_owner(bucket, owner)
+        settings.set_owner(bucket, owner)
         print("bucket %s: %s" % (bucket.name, "no owner" if owner is None else "owned by %s" % owner))
         return 0
     if action == "owner-quota" and len(names) == 2:
         owner = named("owner", names[0])
         quota = None if names[1].lower() == "none" else _size(names[1])
-        buckets.set_owner_quota(owner, quota)
+        settings.set_owner_quota(owner, quota)
         print("owner %s: %s" % (owner, "no quota" if quota is None else "quota %d bytes" % quota))
         return 0
     if action == "usage" and len(names) <= 1:
         listed = [buckets.require(names[0])] if names else buckets.all()
+        counted = counts.buckets_bytes()
         print("bucket\tstored\tbeing written\tquota\towner")
-        with (_index(config) if disk else nullcontext()) as index:
-            for bucket in listed:
-                if index is not None:
-                    stored, held = index.bucket_bytes(bucket.name)
-                elif bucket.quota is not None:
-                    stored, held = _ledger(records).count(bucket.name)
-                else:  # counted in the records only once it has a quota
-                    stored = held = None
-                print("%s\t%s\t%s\t%s\t%s" % (bucket.name, _or_dash(stored), _or_dash(held), _or_dash(bucket.quota),
-                                              _or_dash(bucket.owner)))
+        for bucket in listed:
+            # (the disk counts every bucket; the records, those with a quota)
+            stored, held = counted.get(bucket.name, (0, 0) if settings.backend is None else (None, None))
+            print("%s\t%s\t%s\t%s\t%s" % (bucket.name, _or_dash(stored), _or_dash(held), _or_dash(bucket.quota),
+                                          _or_dash(bucket.owner)))
         return 0
     if action == "owners" and not names:
         owned, quotas = buckets.owners()
+        every = sorted(set(owned) | set(quotas))
+        counted = counts.owners_bytes({owner: owned.get(owner, ()) for owner in every})
         print("owner\tstored\tbeing written\tquota\tbuckets")
-        with _index(config) as index:
-            for owner in sorted(set(owned) | set(quotas)):
-                mine = owned.get(owner, ())
-                stored, held = index.owner_bytes(mine) if mine else (0, 0)
-                print("%s\t%d\t%d\t%s\t%s" % (owner, stored, held, _or_dash(quotas.get(owner)),
-                                              ",".join(mine) or "-"))
+        for owner in every:
+            stored, held = counted.get(owner, (None, None))
+            print("%s\t%s\t%s\t%s\t%s" % (owner, _or_dash(stored), _or_dash(held), _or_dash(quotas.get(owner)),
+                                          ",".join(owned.get(owner, ())) or "-"))
         return 0
     return None
 
 
-def _ledger(records):
-    from ..holds.ledger import Ledger
-
-    return Ledger(records)
-
-
-def _counted_afresh(config, records, bucket: str, quota: int) -> int:
-    """A bucket's bytes counted in the records afresh, from a listing of
-    the store (its repository and its unfinished uploads' parts)."""
+@contextmanager
+def _counted(config, records) -> Iterator[Optional[object]]:
+    """The store's backend behind the layer that counts quotas in the
+    records (``holds.ledgered``); None for the disk backend."""
+    if config.backend == "disk":
+        yield None
+        return
     from ..app import make_backend
-    from ..catalog.unfinished import Unfinished
     from ..holds.ledgered import LedgeredBackend
 
-    ledger = _ledger(records)
-    backend = LedgeredBackend(make_backend(config), ledger)
+    backend = LedgeredBackend(make_backend(config), records)
     try:
-        backend.quota_changed(bucket, quota, Unfinished(records, backend).namespaces_of(bucket))
-        return ledger.count(bucket)[0]
+        yield backend
     finally:
         backend.close()
 
@@ -129,11 +130,31 @@ def _size(text: str) -> int:
     return quota_of(text)
 
 
-def _index(config):
-    from ..storage.disk.indexing import index_path
-    from ..storage.object_index import ObjectIndex
+def _index(config) -> "_IndexCounts":
+    """The disk store's object index, read as the counts of every bucket and owner."""
+    return _IndexCounts(config.data_dir)
 
-    path = index_path(config.data_dir)
-    if not os.path.exists(path):
-        raise NotFound("no object index at %s: has a daemon served this data directory?" % path)
-    return closing(ObjectIndex(path))
+
+class _IndexCounts:
+    """What the disk's index counts, as the backend would say it (the
+    index opened for one read)."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = data_dir
+
+    def buckets_bytes(self):
+        with closing(self._open()) as index:
+            return index.buckets_bytes()
+
+    def owners_bytes(self, owned):
+        with closing(self._open()) as index:
+            return {owner: index.owner_bytes(buckets) if buckets else (0, 0) for owner, buckets in owned.items()}
+
+    def _open(self):
+        from ..storage.disk.indexing import index_path
+        from ..storage.object_index import ObjectIndex
+
+        path = index_path(self.data_dir)
+        if not os.path.exists(path):
+            raise NotFound("no object index at %s: has a daemon served this data directory?" % path)
+        return ObjectIndex(path)

@@ -31,8 +31,7 @@ of it is kept. usage lists each bucket's bytes stored and being written.
 
 A bucket's owner (who made it, or whom it is given to: a user or a token)
 may have a quota of their own, which all their buckets share: owners lists
-each owner's buckets and what they store together. Kept by the disk
-backend (docs/quotas.md).
+each owner's buckets and what they store together (docs/quotas.md).
 """ + STORE_OPTIONS,
     "fsck": """usage: filestoraged fsck [--repair] [store options]
 

@@ -265,8 +265,8 @@ class DiskBackend(Backend):
     def buckets_bytes(self) -> Dict[str, Tuple[int, int]]:
         return self.index.buckets_bytes()
 
-    def owner_bytes(self, owned: Tuple[str, ...]) -> Optional[Tuple[int, int]]:
-        return self.index.owner_bytes(owned)
+    def owners_bytes(self, owned: Dict[str, Tuple[str, ...]]) -> Dict[str, Tuple[int, int]]:
+        return {owner: self.index.owner_bytes(buckets) if buckets else (0, 0) for owner, buckets in owned.items()}
 
     def belonging(self, namespace: Namespace) -> Optional[str]:
         return self.quotas.belonging(namespace)

@@ -116,8 +116,11 @@ class CachedBackend(Backend):
     def buckets_bytes(self):
         return self.tier.buckets_bytes()
 
-    def owner_bytes(self, owned):
-        return self.tier.owner_bytes(owned)
+    def owners_bytes(self, owned):
+        return self.tier.owners_bytes(owned)
+
+    def quota_changed(self, name, quota, namespaces, owner=False) -> None:
+        self.tier.quota_changed(name, quota, namespaces, owner)
 
     def belonging(self, namespace: Namespace) -> Optional[str]:
         return self.tier.belonging(namespace)
