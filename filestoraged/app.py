@@ -27,6 +27,7 @@ from .faces.drop import DropFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
+from .catalog.outbox import Outbox
 from .catalog.quotas import QuotaSettings
 from .catalog.claims import Claims
 from .catalog.keys import Keys
@@ -54,6 +55,7 @@ from .tus.uploads import Uploads, UploadStore
 from .access.gate import Access
 from .access.hosts import KnownHosts
 from .holds.ledgered import LedgeredBackend
+from .replication.sender import Sender
 from .storage.interface import Backend, Bounds
 
 
@@ -61,6 +63,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 WATCH_SECONDS = 30  # how often the first worker asks whether the store answers
+SEND_EVERY = 1.0  # seconds between looks at the outbox (replication)
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -117,7 +120,9 @@ class App:
         self.versions = Versions(self.records)
         # A bucket's recent changes, for people: written without an fsync of their own, every few seconds.
         self.recent = Recent(self.throttle)
-        self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets, self.recent)  # names keys
+        self.outbox = Outbox(self.records)  # what commits ask to send elsewhere (replication)
+        self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets, self.recent,
+                                 self.outbox)  # names keys
         self.recent_writer = Periodic("recent-changes", RECENT_FLUSH_SECONDS, self.recent.flush).start()
         self.unfinished = Unfinished(self.records, self.backend, self.deployment.pin_locks())  # S3 multipart uploads
         if self.backend.keeps_quotas:
@@ -127,6 +132,12 @@ class App:
         self.quotas = QuotaSettings(self.buckets, self.unfinished, self.backend)  # what an admin sets
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
+        # The outbox sent by one process of the store at a time (its turn): here, by the first worker.
+        self.sender = Sender(self.records, self.outbox, self.buckets, self.keyspace, self.backend,
+                             os.path.join(config.data_dir, ".tmp"))
+        self.replication = Periodic("replication", SEND_EVERY, self.sender.run_once).start() \
+            if worker in (None, 0) else None
+        self.metrics.replication_backlog = self.outbox.backlog
         # Whether a store across the network (memcached, S3) answers, said at
         # start and while it does not (by the first worker: once per
         # daemon), as /healthz says it.
@@ -241,6 +252,9 @@ class App:
         if self.lease is not None:
             self.lease.close()
         self.upkeep.close()
+        if self.replication is not None:
+            self.replication.close()
+        self.sender.close()
         self.recent_writer.close()
         self.recent.flush()  # what a stop would otherwise lose
         self.claims.close()

@@ -36,6 +36,8 @@ class Metrics:
         self.bucket_usage: Optional[Callable[[], List[Tuple[str, int, Optional[int]]]]] = None
         # Each bucket owner's stored bytes (all their buckets') and quota (None: none), likewise.
         self.owner_usage: Optional[Callable[[], List[Tuple[str, int, Optional[int]]]]] = None
+        # How many changes wait in the outbox to be sent (replication), where there is one.
+        self.replication_backlog: Optional[Callable[[], int]] = None
         self.events = 0  # changes so far: whether a snapshot is worth writing again
 
     def request(self, face: str, method: str, status: int, bytes_in: int, bytes_out: int, seconds: float) -> None:
@@ -161,6 +163,10 @@ class Metrics:
             _family(out, "bucket_quota_bytes", "gauge", "A bucket's quota, where it has one.")
             out.extend('filestoraged_bucket_quota_bytes{bucket="%s"} %d' % (name, quota)
                        for name, _, quota in buckets if quota is not None)
+        if self.replication_backlog is not None:
+            _family(out, "replication_backlog", "gauge", "Changes committed and not yet sent to their bucket's "
+                    "replication target (docs/replication.md).")
+            out.append("filestoraged_replication_backlog %d" % self.replication_backlog())
         owners = self.owner_usage() if self.owner_usage else None
         if owners:
             _family(out, "owner_bytes_stored", "gauge", "Bytes the buckets of one owner (a user or a token) store "

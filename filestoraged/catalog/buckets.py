@@ -52,6 +52,7 @@ class Bucket:
     public_block: Optional[Dict[str, bool]] = None  # its public access block (``s3api.public_access``), if set
     quota: Optional[int] = None  # the most bytes it may hold (``storage.disk.quota``), if set
     owner: Optional[str] = None  # the user or token whose quota counts it (``owner_quota``), if any
+    replication: Optional[dict] = None  # where its new versions are copied (``catalog.replication``), if anywhere
 
 
 class Buckets:
@@ -154,6 +155,10 @@ class Buckets:
     def set_quota(self, bucket: Bucket, quota: Optional[int]) -> None:
         """Set ``bucket``'s quota in bytes (None: remove it)."""
         self._set(bucket, "quota", quota)
+
+    def set_replication(self, bucket: Bucket, rule: Optional[dict]) -> None:
+        """Set where ``bucket``'s new versions are copied (None: nowhere)."""
+        self._set(bucket, "replication", rule)
 
     def set_owner(self, bucket: Bucket, owner: Optional[str]) -> None:
         """Give ``bucket`` to ``owner`` (a user's or a token's name; None: nobody's)."""
@@ -296,4 +301,4 @@ def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
                   value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
                   value.get("cors"), value.get("policy"), value.get("public_block"), value.get("quota"),
-                  value.get("owner"))
+                  value.get("owner"), value.get("replication"))

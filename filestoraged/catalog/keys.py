@@ -50,6 +50,7 @@ class Entry:
     acl: Optional[str] = None  # its canned ACL where it widens access (``s3api.acls``; None: private)
     props: Optional[Dict[str, str]] = None  # WebDAV dead properties: Clark name to the element's XML (None: none)
     maker: Optional[str] = None  # the name of the token that wrote it (None: none, or written before it was kept)
+    replication: Optional[str] = None  # PENDING or COMPLETED where a rule copies it (``catalog.replication``)
 
     def copied(self) -> "Entry":
         """A shallow copy (its fields' values shared: callers set fields,
@@ -84,6 +85,8 @@ class Entry:
             value["props"] = dict(self.props)
         if self.maker is not None:
             value["maker"] = self.maker
+        if self.replication is not None:
+            value["replication"] = self.replication
         sizes = self.part_sizes
         if sizes is not None:
             value["part_sizes"] = ({"size": sizes[0], "count": len(sizes), "last": sizes[-1]}
@@ -118,7 +121,7 @@ class Entry:
         return cls(value["oid"], value["size"], value["etag"], value["modified"], get("content_type"),
                    get("headers") or {}, get("meta") or {}, get("checksums") or {}, get("parts"),
                    _sizes(get("part_sizes")), get("part_checksums"), get("version"), get("lock"), get("tags"),
-                   get("acl"), get("props"), get("maker"))
+                   get("acl"), get("props"), get("maker"), get("replication"))
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ from .recent import Change, Recent
 from .retention import guard
 from .version_rules import change, may_replace, retention
 from .versions import Version, Versions
+from .outbox import MARKER, PUT, Outbox
+from .replication import PENDING, rule_of
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +79,14 @@ class _Swap:
 
 class Keyspace:
     def __init__(self, claims: Claims, keys: Keys, versions: Versions, buckets: Buckets,
-                 recent: Optional[Recent] = None) -> None:
-        """``recent``: told of every change committed (a bucket's recent changes, for people)."""
+                 recent: Optional[Recent] = None, outbox: Optional[Outbox] = None) -> None:
+        """``recent``: told of every change committed (a bucket's recent
+        changes, for people); ``outbox``: written by every commit a
+        bucket's replication rule asks to send (``catalog.outbox``)."""
         self.claims, self.keys, self.versions, self.buckets = claims, keys, versions, buckets
         self.records = keys.records
         self.recent = recent
+        self.outbox = outbox
 
     def name(self, bucket: Bucket, key: str, entry: Entry, if_match: Optional[str] = None,
              if_none_match: Union[bool, str] = False, pin: Optional[Pin] = None, replaces: bool = True) -> Entry:
@@ -119,7 +124,13 @@ class Keyspace:
             if current is not None and not may_replace(replaces, now.versioning):
                 raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace "
                                          "them" % key[:200])
-            return written(old, _as_written(entry, now), now.versioning)
+            made = _as_written(entry, now)
+            rule = rule_of(now.replication)
+            if rule is None or not rule.applies(key):
+                return written(old, made, now.versioning)
+            made = made.copied()
+            made.replication = PENDING
+            return _sending(written(old, made, now.versioning), PUT, made.version)
 
         atomic = self.records.serializes
 
@@ -199,8 +210,12 @@ class Keyspace:
                 rule = change(now.versioning, old.current, delete=True)
                 if old.current is None and (not rule.marker or (condition is not None and not old.older)):
                     return None  # nothing to remove, nor to mark (nothing to judge a condition on)
-                return deleted(old, now.versioning, new_version_id() if rule.new_id else None, self.records.now(),
-                               by)
+                marker = new_version_id() if rule.new_id else None
+                made = deleted(old, now.versioning, marker, self.records.now(), by)
+                replicated = rule_of(now.replication)
+                if replicated is None or not replicated.markers or not replicated.applies(key):
+                    return made
+                return _sending(made, MARKER, marker)
         else:
             version_id = checked_id(version_id)
             what = "version %s of %s" % (version_id, key[:200])
@@ -241,9 +256,10 @@ class Keyspace:
         return self.amend(bucket, key, version_id, relocked, by)
 
     def amend(self, bucket: str, key: str, version_id: Optional[str], change: Callable[[Entry], None],
-              by: Optional[str] = None) -> Entry:
+              by: Optional[str] = None, tell: bool = True) -> Entry:
         """Amend ``key``'s version ``version_id`` (None: the current one)
-        with ``change`` (its lock, its tags; it may refuse), judged on the
+        with ``change`` (its lock, its tags, its replication status, which
+        is not told to the recent changes: ``tell``; it may refuse), judged on the
         very head swapped; the entry as written. ``NotFound`` (NoSuchKey,
         NoSuchVersion) if there is no such version, ``MethodNotAllowed``
         for a marker. ``by``: the name of the token that amends."""
@@ -269,7 +285,8 @@ class Keyspace:
             return amended(old, label(entry), entry)
 
         self._commit(bucket, key, decide)
-        self._tell(bucket, "change", key, done[0].version, by)
+        if tell:
+            self._tell(bucket, "change", key, done[0].version, by)
         return done[0]
 
     def holds_any(self, bucket: str) -> bool:
@@ -319,6 +336,8 @@ class Keyspace:
                         named.add((oid, version))
                 for at, entry in new.spills:
                     self.versions.spill(bucket, key, at, entry)
+                sent = [self.outbox.add(bucket, key, version, kind) for kind, version in new.sends] \
+                    if self.outbox is not None else []
                 value = new.head.value()
                 try:
                     if record is None:
@@ -331,6 +350,8 @@ class Keyspace:
                 except Conflict:
                     for at, _ in new.spills:  # listed by no head: nobody else knows their names
                         self.versions.drop(bucket, key, at)
+                    for item in sent:  # (nor these: the change they were for was not made)
+                        self.outbox.drop(item)
                     time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
                     continue
                 return _Swap(old, new, written, named, held_before, held_after)
@@ -393,6 +414,12 @@ class Keyspace:
         self._let_go(bucket, key, swap.named | (swap.held_after - swap.held_before), swap.held_before)
         for at, _ in swap.new.spills:
             self.versions.drop(bucket, key, at)
+
+
+def _sending(made: Next, kind: str, version: Optional[str]) -> Next:
+    """``made``, its commit to send ``kind`` of ``version`` elsewhere (``catalog.outbox``)."""
+    made.sends.append((kind, version))
+    return made
 
 
 def _as_written(entry: Entry, bucket: Bucket) -> Entry:

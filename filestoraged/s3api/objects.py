@@ -343,6 +343,8 @@ def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
         headers["x-amz-mp-parts-count"] = str(entry.parts)
     headers.update(lock_headers(entry.lock))
     headers.update(tagging_headers(entry))
+    if entry.replication is not None:
+        headers["x-amz-replication-status"] = entry.replication
     if with_checksums:
         sums = dict(entry.checksums)
         sums.setdefault("sha256", sha256_of(entry.oid))  # the whole object's SHA-256 is its id

@@ -22,7 +22,11 @@ USAGE = """usage: filestoraged bucket quota NAME SIZE        (SIZE: bytes, or wi
        filestoraged bucket owner NAME OWNER       (a user's or a token's name; none: nobody)
        filestoraged bucket owner-quota OWNER SIZE (all OWNER's buckets together; none: no quota)
        filestoraged bucket usage [NAME]
-       filestoraged bucket owners"""
+       filestoraged bucket owners
+       filestoraged bucket replicate NAME http(s)://HOST[:PORT]/BUCKET CREDENTIALS-FILE [PREFIX] [markers]
+       filestoraged bucket replicate NAME existing   (every key's current version sent too)
+       filestoraged bucket replicate NAME none       (no more replication)
+       filestoraged bucket replication               (each bucket's rule, and what waits to be sent)"""
 
 
 def run_bucket(config) -> int:
@@ -46,6 +50,8 @@ def run_bucket(config) -> int:
 
 def _bucket(config, records, buckets, words: List[str]) -> Optional[int]:
     action, names = (words[0], words[1:]) if words else ("", [])
+    if action in ("replicate", "replication"):
+        return _replication(records, buckets, action, names)
     if action not in ("quota", "owner", "owner-quota", "usage", "owners"):
         return None
     with _counted(config, records) as backend:
@@ -101,6 +107,57 @@ def _acted(action: str, names: List[str], settings, counts) -> Optional[int]:
                                           ",".join(owned.get(owner, ())) or "-"))
         return 0
     return None
+
+
+def _replication(records, buckets, action: str, names: List[str]) -> Optional[int]:
+    """A bucket's replication rule set, removed or applied to what it holds
+    already; or every bucket's rule shown with the outbox's backlog."""
+    from ..catalog.keys import Keys
+    from ..catalog.outbox import PUT, Outbox
+    from ..catalog.replication import new_rule, rule_of
+
+    outbox = Outbox(records)
+    if action == "replication" and not names:
+        print("bucket\ttarget\tprefix\tmarkers")
+        for bucket in buckets.all():
+            rule = rule_of(bucket.replication)
+            if rule is not None:
+                print("%s\t%s/%s\t%s\t%s" % (bucket.name, rule.endpoint, rule.bucket, rule.prefix or "-",
+                                            "yes" if rule.markers else "no"))
+        print("waiting to be sent: %d" % outbox.backlog())
+        return 0
+    if action != "replicate" or len(names) < 2:
+        return None
+    bucket = buckets.require(names[0])
+    if names[1] == "none" and len(names) == 2:
+        buckets.set_replication(bucket, None)
+        print("bucket %s: not replicated" % bucket.name)
+        return 0
+    if names[1] == "existing" and len(names) == 2:
+        rule = rule_of(bucket.replication)
+        if rule is None:
+            raise FileStoreError("the bucket %s has no replication rule: set one first" % bucket.name)
+        keys, after, count = Keys(records), "", 0
+        while True:
+            page = keys.page(bucket.name, rule.prefix, after=after, limit=1000)
+            for key, entry in page.items:
+                outbox.add(bucket.name, key, getattr(entry, "version", None), PUT)
+                count += 1
+            if not page.truncated:
+                break
+            after = page.last
+        print("bucket %s: %d keys to send" % (bucket.name, count))
+        return 0
+    if len(names) not in (3, 4, 5) or (len(names) == 5 and names[4] != "markers"):
+        return None
+    markers = names[-1] == "markers" and len(names) in (4, 5)
+    prefix = names[3] if len(names) == 5 or (len(names) == 4 and not markers) else ""
+    rule = new_rule(names[1], names[2], prefix=prefix, markers=markers)
+    buckets.set_replication(bucket, rule.record())
+    print("bucket %s: new versions%s copied to %s/%s%s" % (bucket.name, " under %s" % prefix if prefix else "",
+                                                           rule.endpoint, rule.bucket,
+                                                           ", delete markers too" if markers else ""))
+    return 0
 
 
 @contextmanager

@@ -1,0 +1,75 @@
+"""What must be sent elsewhere, written by the commit of the change that
+asks for it: one record per change, ``outbox/<id>``, its id growing with
+the store's clock so that the records' order is the order of the
+commits (of one key's changes, always).
+
+The commit of a key (``catalog.keyspace``) writes the item with the
+version records its new head lists, before the head is swapped: where the
+records make one transaction of it (SQLite, PostgreSQL), the item is in
+the change's own commit; elsewhere (``--records s3``) an item whose
+change then lost its race is removed with them, and one left by a daemon
+that died before its swap names a version that never was, which the
+sender finds absent and drops once ``SETTLE`` passed. So no change is
+committed without its item, and the sender sends nothing that was not
+committed. An item goes only once its target acknowledged it
+(``done``)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..records.interface import Records
+
+OUTBOX = "outbox/"
+SETTLE = 60.0  # seconds after which an item whose version is not there is taken for a change never committed
+PUT, MARKER = "put", "marker"  # a new version; a delete marker (a delete without a version id)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    bucket: str
+    key: str
+    version: Optional[str]  # the version's id (None: the null version)
+    kind: str  # PUT or MARKER
+    at: float  # when it was written (the records' clock)
+    tries: int = 0  # sends that failed so far
+    error: Optional[str] = None  # why the last one did
+
+
+class Outbox:
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    def add(self, bucket: str, key: str, version: Optional[str], kind: str) -> str:
+        """A new item (in the caller's transaction, where the records make one); its id."""
+        now = self.records.now()
+        item_id = "%016x%s" % (int(now * 1_000_000), secrets.token_hex(4))
+        self.records.create(OUTBOX + item_id, {"bucket": bucket, "key": key, "version": version, "kind": kind,
+                                               "at": now})
+        return item_id
+
+    def drop(self, item_id: str) -> None:
+        """An item gone: sent, or not to be sent (its change lost its race)."""
+        self.records.delete(OUTBOX + item_id)
+
+    def first(self, limit: int) -> List[Item]:
+        """The oldest items, at most ``limit``, in the order they were written."""
+        return [Item(key[len(OUTBOX):], value["bucket"], value["key"], value.get("version"), value["kind"],
+                     float(value["at"]), int(value.get("tries") or 0), value.get("error"))
+                for key, value in ((key, record.value) for key, record in self.records.items(OUTBOX, "", limit))]
+
+    def failed(self, item: Item, error: str) -> None:
+        """A send of ``item`` failed: said in its record, for whoever looks."""
+        def failing(value: Optional[dict]) -> Optional[dict]:
+            if value is None:
+                return None
+            return dict(value, tries=int(value.get("tries") or 0) + 1, error=error[:500])
+
+        self.records.update(OUTBOX + item.id, failing)
+
+    def backlog(self, most: int = 100_000) -> int:
+        """How many items wait (counted up to ``most``)."""
+        return sum(1 for _ in self.records.keys(OUTBOX, "", most))

@@ -1,0 +1,167 @@
+"""Replication to a second filestoraged (docs/replication.md): a source
+daemon whose bucket copies its new versions to a target daemon's S3 API.
+Versions written at once through S3 PUT, multipart and WebDAV while the
+target is killed and started again twice and the source is killed
+(SIGKILL) once: once the outbox is empty, every version the source keeps
+is at the target once, with its bytes, its status at the source
+``COMPLETED``; a delete at the source deletes nothing at the target."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+from typing import Dict, List, Tuple
+
+from ..s3api_support import REGION, boto3_or_skip
+from ..support import ROOT, Daemon, exchange, free_port, wait_for_port, wait_until
+
+WRITERS = 8
+
+
+class ReplicationTests(unittest.TestCase):
+    def setUp(self) -> None:
+        boto3_or_skip(self)
+        self.work = tempfile.mkdtemp(prefix="fsd-replication-")
+        self.addCleanup(shutil.rmtree, self.work, True)
+        self.target_s3 = free_port()
+        self.target = self.daemon("target", self.target_s3)
+        pairs = dict(line.split("=", 1) for line in self.cli("target", "token", "create", "--scope", "admin",
+                                                              "--name", "replica", "--s3").splitlines() if "=" in line)
+        self.credentials = os.path.join(self.work, "replica.env")
+        with open(self.credentials, "w") as file:
+            file.write("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n" % (pairs["AWS_ACCESS_KEY_ID"],
+                                                                             pairs["AWS_SECRET_ACCESS_KEY"]))
+        self.copies = self.boto(self.target_s3, (pairs["AWS_ACCESS_KEY_ID"], pairs["AWS_SECRET_ACCESS_KEY"]))
+        self.copies.create_bucket(Bucket="copy")
+        self.copies.put_bucket_versioning(Bucket="copy", VersioningConfiguration={"Status": "Enabled"})
+        self.source_s3 = free_port()
+        self.source = self.daemon("source", self.source_s3)
+        self.s3 = self.boto(self.source_s3)
+        self.s3.create_bucket(Bucket="photos")
+        self.s3.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+        said = self.cli("source", "bucket", "replicate", "photos", "http://127.0.0.1:%d/copy" % self.target_s3,
+                        self.credentials)
+        self.assertIn("copied to http://127.0.0.1:%d/copy" % self.target_s3, said)
+
+    def daemon(self, name: str, s3_port: int) -> Daemon:
+        daemon = Daemon(os.path.join(self.work, name), "--s3-api", "127.0.0.1:%d" % s3_port,
+                        "--workers", "2").start()
+        self.addCleanup(daemon.stop)
+        return daemon
+
+    def cli(self, name: str, *words: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "filestoraged", *words, "--data-dir",
+                               os.path.join(self.work, name)], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done.stdout
+
+    def boto(self, port: int, key_pair: Tuple[str, str] = ("anyone", "anything")):
+        boto3 = boto3_or_skip(self)
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name=REGION,
+                            aws_access_key_id=key_pair[0], aws_secret_access_key=key_pair[1],
+                            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                                          retries={"max_attempts": 1}))
+
+    def backlog(self) -> int:
+        status, body = exchange(self.source.port, "GET", "/metrics")
+        line = [line for line in body.decode().splitlines() if line.startswith("filestoraged_replication_backlog ")]
+        return int(line[0].split()[1]) if status == 200 and line else -1
+
+    def write(self, writer: int, failures: List[BaseException]) -> None:
+        """Versions of a few keys, through S3 PUT, multipart and WebDAV in
+        turn, until told to stop; a write refused while the source is down
+        is not kept (nor counted)."""
+        round_ = 0
+        while not self.stop.is_set():
+            key = "w%d/k%d" % (writer, round_ % 3)
+            body = os.urandom(1000 + writer * 100 + round_)
+            face = round_ % 3  # (S3 first: WebDAV writes into a folder that exists, as it asks)
+            round_ += 1
+            began = self.restarts
+            try:
+                if face == 0:
+                    self.s3.put_object(Bucket="photos", Key=key, Body=body)
+                elif face == 1:
+                    made = self.s3.create_multipart_upload(Bucket="photos", Key=key)["UploadId"]
+                    etag = self.s3.upload_part(Bucket="photos", Key=key, UploadId=made, PartNumber=1,
+                                               Body=body)["ETag"]
+                    self.s3.complete_multipart_upload(Bucket="photos", Key=key, UploadId=made, MultipartUpload={
+                        "Parts": [{"PartNumber": 1, "ETag": etag}]})
+                elif exchange(self.source.port, "PUT", "/dav/photos/" + key, body, timeout=30)[0] not in (201, 204):
+                    raise AssertionError("the WebDAV PUT of %s failed" % key)
+            except Exception as error:  # the source was down: what it did not keep, it need not send
+                if not self.source_down.is_set() and began == self.restarts:
+                    failures.append(error)
+                continue
+            with self.lock:
+                self.written += 1
+
+    def written_more(self, count: int) -> None:
+        """Wait until ``count`` more versions were written than now."""
+        wanted = self.written + count
+        wait_until(lambda: self.written >= wanted, "%d more versions written" % count, timeout=60)
+
+    def test_every_version_reaches_the_target_once_through_target_and_source_failures(self):
+        self.source_down, self.stop, self.lock = threading.Event(), threading.Event(), threading.Lock()
+        self.written = self.restarts = 0
+        failures: List[BaseException] = []
+        writers = [threading.Thread(target=self.write, args=(number, failures)) for number in range(WRITERS)]
+        for thread in writers:
+            thread.start()
+        try:
+            self.written_more(20)
+            for _ in range(2):  # the target away, twice, while versions pile up behind it
+                self.target.kill()
+                self.written_more(20)
+                self.assertGreater(self.backlog(), 0)
+                self.target.start()
+                self.written_more(20)
+            self.source_down.set()
+            self.restarts += 1
+            self.source.kill()  # SIGKILL: its outbox and its turn left as they were
+            self.source.start()
+            wait_for_port(self.source_s3)
+            self.restarts += 1  # (a write begun before this may have failed on the way down or up)
+            self.source_down.clear()
+            self.written_more(20)
+        finally:
+            self.stop.set()
+            for thread in writers:
+                thread.join(60)
+        self.assertFalse(any(thread.is_alive() for thread in writers))
+        self.assertEqual(failures, [])
+        wait_until(lambda: self.backlog() == 0, "the outbox is empty", timeout=120)
+        versions = self.s3.list_object_versions(Bucket="photos")["Versions"]
+        self.assertGreaterEqual(len(versions), 100)
+        sent: Dict[str, List[str]] = {}
+        for copy in self.copies.list_object_versions(Bucket="copy")["Versions"]:
+            head = self.copies.head_object(Bucket="copy", Key=copy["Key"], VersionId=copy["VersionId"])
+            meta = head["Metadata"]
+            sent.setdefault(meta["filestoraged-version"], []).append(meta["filestoraged-sha256"])
+        for version in versions:
+            source = self.s3.head_object(Bucket="photos", Key=version["Key"], VersionId=version["VersionId"])
+            self.assertEqual(source["ReplicationStatus"], "COMPLETED")
+            body = self.s3.get_object(Bucket="photos", Key=version["Key"], VersionId=version["VersionId"])["Body"]
+            self.assertEqual(sent.get(version["VersionId"]), [hashlib.sha256(body.read()).hexdigest()],
+                             version)  # there once, with its bytes
+        self.assertEqual(len(sent), len(versions))
+        key = versions[0]["Key"]
+        self.s3.delete_object(Bucket="photos", Key=key)
+        self.s3.delete_object(Bucket="photos", Key=key, VersionId=versions[0]["VersionId"])
+        wait_until(lambda: self.backlog() == 0, "the outbox is empty")
+        self.assertEqual(self.copies.head_object(Bucket="copy", Key=key)["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.assertEqual(len(self.copies.list_object_versions(Bucket="copy", Prefix=key)["Versions"]),
+                         sum(1 for version in versions if version["Key"] == key))
+
+
+if __name__ == "__main__":
+    unittest.main()
