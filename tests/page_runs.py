@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import unittest
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from .s3api.test_s3_page import reader_home, sections
 from .support import ROOT
@@ -22,13 +22,14 @@ def blocks(page: str) -> List[List[str]]:
 
 
 def as_reader(case: unittest.TestCase, script: str, data_dir: str, port: int,
-              files: Dict[str, bytes]) -> subprocess.CompletedProcess:
+              files: Dict[str, bytes], tools: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """``script`` run by bash (stopping at the first failure) in a new home
     holding ``files``, ``/var/lib/filestoraged`` and ``127.0.0.1:8080``
-    being ``data_dir`` and the daemon on ``port``; the test skips without curl."""
+    being ``data_dir`` and the daemon on ``port``, ``tools`` (name: path)
+    on its PATH; the test skips without curl."""
     if shutil.which("curl") is None:
         case.skipTest("curl is not installed")
-    home, bin_dir = reader_home(case, {})
+    home, bin_dir = reader_home(case, tools or {})
     for name, data in files.items():
         with open(os.path.join(home, name), "wb") as file:
             file.write(data)

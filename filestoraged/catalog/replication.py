@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from ..errors import BadRequest
 
-PENDING, COMPLETED = "PENDING", "COMPLETED"  # a version's replication status, as S3 says it
+# A version's replication status, as S3 says it (FAILED: the target refused it for good).
+PENDING, COMPLETED, FAILED = "PENDING", "COMPLETED", "FAILED"
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,14 @@ from ..catalog.keys import Entry
 from ..catalog.keyspace import Keyspace
 from ..catalog.buckets import Buckets
 from ..catalog.outbox import MARKER, SETTLE, Item, Outbox
-from ..catalog.replication import COMPLETED, Rule, rule_of
+from ..catalog.replication import COMPLETED, FAILED, Rule, rule_of
 from ..errors import FileStoreError, NotFound
 from ..records.interface import Records
 from ..storage.interface import Backend
 from ..storage.names import repository
+from ..s3api.object_lock import lock_headers
 from ..storage.s3.client import S3Client
+from ..storage.s3.responses import error_code
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Sender:
         self.backend = backend
         self.spool_dir = spool_dir
         self._clients: Dict[Tuple[str, str, str, str, str], S3Client] = {}
+        self._lockable: Dict[int, bool] = {}  # a target client's: whether its bucket has object lock on
         self._failures = 0
         self._next_try = 0.0
         self._lock = threading.Lock()
@@ -147,10 +150,15 @@ class Sender:
         entry = self._entry(item)
         if entry is None:
             return self.records.now() - item.at > SETTLE  # never committed, or deleted since: not sent
+        status = COMPLETED
         if not self._there(client, item.key, entry):
-            self._put(client, item.bucket, item.key, entry)
+            refusal = self._put(client, item.bucket, item.key, entry)
+            if refusal is not None:  # the target's final word: this version is not sent, the others go on
+                log.error("replication of %s/%s version %s refused by the target: %s", item.bucket, item.key[:200],
+                          label(entry), refusal)
+                status = FAILED
         try:
-            self.keyspace.amend(item.bucket, item.key, label(entry), _completed, tell=False)
+            self.keyspace.amend(item.bucket, item.key, label(entry), _marked(status), tell=False)
         except NotFound:
             pass  # deleted meanwhile: sent all the same
         return True
@@ -169,18 +177,39 @@ class Sender:
         return (response.status == 200 and response.headers.get(VERSION_HEADER) == label(entry)
                 and response.headers.get(SHA256_HEADER) == entry.oid)
 
-    def _put(self, client: S3Client, bucket: str, key: str, entry: Entry) -> None:
+    def _put(self, client: S3Client, bucket: str, key: str, entry: Entry) -> Optional[str]:
+        """The version's bytes and what describes them PUT at the target;
+        None once it took them, else why it refused them for good (a 400:
+        its final word on this version)."""
         headers = {"Content-Type": entry.content_type or "application/octet-stream", **entry.headers,
                    VERSION_HEADER: label(entry), SHA256_HEADER: entry.oid}
         headers.update(("x-amz-meta-" + name, value) for name, value in entry.meta.items())
         if entry.tags:
             headers["x-amz-tagging"] = urlencode(entry.tags)
+        if entry.lock and self._locks(client):
+            headers.update(lock_headers(entry.lock))
         with tempfile.TemporaryFile(dir=self.spool_dir, prefix="replica-") as spool:
             with self.backend.open(repository(bucket), entry.oid) as stored:
                 for chunk in stored.chunks():
                     spool.write(chunk)
             spool.flush()
-            client.request("PUT", key, headers=headers, body=(spool, entry.size), payload_sha256=entry.oid).release()
+            response = client.request("PUT", key, headers=headers, body=(spool, entry.size),
+                                      payload_sha256=entry.oid, ok=(200, 400))
+            refused = response.status == 400
+            why = error_code(response) if refused else None
+            response.release()
+        return why
+
+    def _locks(self, client: S3Client) -> bool:
+        """Whether the target's bucket has object lock on (asked once per
+        target): a version's retention and legal hold are sent only there."""
+        known = self._lockable.get(id(client))
+        if known is None:
+            response = client.request("GET", query={"object-lock": ""})
+            text = response.read(65536) if response.status == 200 else b""
+            response.release()
+            known = self._lockable[id(client)] = b"<ObjectLockEnabled>Enabled</ObjectLockEnabled>" in text
+        return known
 
     def _client(self, rule: Rule) -> S3Client:
         access, secret = rule.key_pair()
@@ -196,5 +225,8 @@ class Sender:
         self._clients = {}
 
 
-def _completed(entry: Entry) -> None:
-    entry.replication = COMPLETED
+def _marked(status: str):
+    """A change of a version that sets its replication status."""
+    def marking(entry: Entry) -> None:
+        entry.replication = status
+    return marking
