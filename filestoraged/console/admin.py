@@ -86,6 +86,8 @@ def health_page(app, who: Optional[Who]) -> TextResponse:
             ("Records", escape(app.config.records.split("?", 1)[0])), ("Workers", escape(str(app.config.workers)))]
     if usage is not None:
         rows += [("Objects stored", "%d" % usage[0]), ("Bytes stored", size_text(usage[1]))]
+    waiting = app.outbox.backlog()
+    rows.append(("Waiting to be copied (replication)", "%d change%s" % (waiting, "" if waiting == 1 else "s")))
     if backend.name == "disk":
         disk = shutil.disk_usage(app.config.data_dir)
         rows.append(("The data directory's disk", "%s free of %s" % (size_text(disk.free), size_text(disk.total))))

@@ -36,6 +36,11 @@ def details(bucket: str, key: str, entry: Entry, versions: Sequence[Version], ve
     if entry.maker:
         rows.append(("Written by", escape(entry.maker) if sent_through_link(entry.maker) else
                      "the token <code>%s</code>" % escape(entry.maker)))
+    if entry.replication:
+        rows.append(("Replication", {"PENDING": "waiting to be copied to the bucket's target",
+                                     "COMPLETED": "copied to the bucket's target",
+                                     "FAILED": "refused by the bucket's target (the log says why)"}.get(
+                                         entry.replication, escape(entry.replication))))
     if entry.tags:
         rows.append(("Tags", ", ".join("%s=%s" % (escape(name), escape(value)) for name, value in entry.tags.items())))
     lock = entry.lock or {}

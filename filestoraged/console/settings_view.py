@@ -10,6 +10,7 @@ from typing import Optional, Tuple
 from ..base.timestamps import iso_utc
 from ..catalog.buckets import Bucket
 from ..catalog.lifecycle import Rule, rules_of
+from ..catalog.replication import rule_of
 from ..pages import size_text
 
 def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[int] = None,
@@ -60,6 +61,7 @@ def settings_card(bucket: Bucket, public_acls: bool = False, stored: Optional[in
         public = "only tokens that may (public buckets are off on this server: <code>--s3-public-acls</code>)"
     facts.append(("Who reads it", public))
     facts.append(("Quota", _quota_text(bucket, stored)))
+    facts.append(("Replication", _replication_text(bucket)))
     if owner is not None:
         facts.append(("Owner", _owner_text(bucket, owner)))
     return ('<div class="card" id="settings"><h2>Settings</h2><dl>%s</dl>%s</div>'
@@ -81,6 +83,17 @@ def _quota_text(bucket: Bucket, stored: Optional[int]) -> str:
         bucket.name, "quota", '<label for="quota">The most it may hold (500M, 20G; empty: no quota)</label>'
         '<input id="quota" name="quota" value="%s">' % ("" if bucket.quota is None else bucket.quota),
         "Set the quota")
+
+
+def _replication_text(bucket: Bucket) -> str:
+    """Where the bucket's new versions are copied (set from the command
+    line: docs/replication.md)."""
+    rule = rule_of(bucket.replication)
+    if rule is None:
+        return "none (<code>filestoraged bucket replicate</code> sets it)"
+    return "new versions%s copied to <code>%s/%s</code>%s" % (
+        " under <code>%s</code>" % escape(rule.prefix) if rule.prefix else "", escape(rule.endpoint),
+        escape(rule.bucket), ", delete markers too" if rule.markers else "")
 
 
 def _owner_text(bucket: Bucket, owner: Tuple[Optional[int], int]) -> str:

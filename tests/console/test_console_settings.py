@@ -202,3 +202,25 @@ class BucketQuotaSettingTests(ConsoleCase):
         metrics = self.request("GET", "/metrics", headers={"Authorization": "Bearer " + self.secret}).body.decode()
         self.assertIn('filestoraged_owner_bytes_stored{owner="ana"} 1000\n', metrics)
         self.assertIn('filestoraged_owner_quota_bytes{owner="ana"} 1024\n', metrics)
+
+
+class ReplicationShownTests(ConsoleCase):
+    def test_a_buckets_rule_a_versions_status_and_the_backlog_are_shown(self):
+        session = self.session()
+        page = self.page("/console/bucket", session, name="photos").body.decode()
+        self.assertIn("<dt>Replication</dt><dd>none (<code>filestoraged bucket replicate</code> sets it)", page)
+        # A target nobody answers at: what is written waits in the outbox.
+        self.app.buckets.set_replication(self.app.buckets.get("photos"), {
+            "endpoint": "http://127.0.0.1:9", "bucket": "copy", "region": "us-east-1",
+            "credentials": "/nonexistent", "prefix": "albums/", "markers": True})
+        page = self.page("/console/bucket", session, name="photos").body.decode()
+        self.assertIn("<dt>Replication</dt><dd>new versions under <code>albums/</code> copied to "
+                      "<code>http://127.0.0.1:9/copy</code>, delete markers too", page)
+        self.admin.put_object(Bucket="photos", Key="albums/a.jpg", Body=b"a")
+        self.admin.put_object(Bucket="photos", Key="other.jpg", Body=b"b")  # not under the prefix: not copied
+        self.assertEqual(self.admin.head_object(Bucket="photos", Key="albums/a.jpg")["ReplicationStatus"], "PENDING")
+        self.assertNotIn("ReplicationStatus", self.admin.head_object(Bucket="photos", Key="other.jpg"))
+        page = self.page("/console/object", session, bucket="photos", key="albums/a.jpg").body.decode()
+        self.assertIn("<dt>Replication</dt><dd>waiting to be copied to the bucket's target", page)
+        store = self.page("/console/store", session).body.decode()
+        self.assertIn("<dt>Waiting to be copied (replication)</dt><dd>1 change</dd>", store)
