@@ -53,6 +53,7 @@ class Bucket:
     quota: Optional[int] = None  # the most bytes it may hold (``storage.disk.quota``), if set
     owner: Optional[str] = None  # the user or token whose quota counts it (``owner_quota``), if any
     replication: Optional[dict] = None  # where its new versions are copied (``catalog.replication``), if anywhere
+    notifications: Optional[List[dict]] = None  # what its changes tell webhooks (``catalog.notifications``)
 
 
 class Buckets:
@@ -155,6 +156,10 @@ class Buckets:
     def set_quota(self, bucket: Bucket, quota: Optional[int]) -> None:
         """Set ``bucket``'s quota in bytes (None: remove it)."""
         self._set(bucket, "quota", quota)
+
+    def set_notifications(self, bucket: Bucket, configs: Optional[List[dict]]) -> None:
+        """Set what ``bucket``'s changes tell webhooks (None: nothing)."""
+        self._set(bucket, "notifications", configs)
 
     def set_replication(self, bucket: Bucket, rule: Optional[dict]) -> None:
         """Set where ``bucket``'s new versions are copied (None: nowhere)."""
@@ -301,4 +306,4 @@ def _bucket(name: str, value: dict) -> Bucket:
     return Bucket(name, float(value["created"]), str(value.get("region") or ""), str(value.get("versioning") or ""),
                   value.get("lock"), value.get("lifecycle"), value.get("tags"), value.get("acl"),
                   value.get("cors"), value.get("policy"), value.get("public_block"), value.get("quota"),
-                  value.get("owner"), value.get("replication"))
+                  value.get("owner"), value.get("replication"), value.get("notifications"))

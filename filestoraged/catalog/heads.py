@@ -138,13 +138,13 @@ class Next:
     records to remove once the swap is in (``drops``: their ``at``), and
     what went (``gone``: the entry or the marker item a delete removed),
     and what the commit must send elsewhere (``sends``: ``(kind, version
-    id)`` items of ``catalog.outbox``)."""
+    id, fields)`` items of ``catalog.outbox``)."""
 
     head: Head
     spills: List[Tuple[str, Entry]] = field(default_factory=list)
     drops: List[str] = field(default_factory=list)
     gone: Optional[object] = None
-    sends: List[Tuple[str, Optional[str]]] = field(default_factory=list)
+    sends: List[Tuple[str, Optional[str], Optional[dict]]] = field(default_factory=list)
 
 
 def _kept(old: Head, older: List[dict], spills: List[Tuple[str, Entry]], versioning: str, delete: bool) -> List[dict]:

@@ -48,7 +48,8 @@ from .recent import Change, Recent
 from .retention import guard
 from .version_rules import change, may_replace, retention
 from .versions import Version, Versions
-from .outbox import MARKER, PUT, Outbox
+from .notifications import CREATED, MARKER_CREATED, REMOVED, event_fields, wanted
+from .outbox import EVENT, MARKER, PUT, Outbox
 from .replication import PENDING, rule_of
 
 log = logging.getLogger(__name__)
@@ -126,11 +127,16 @@ class Keyspace:
                                          "them" % key[:200])
             made = _as_written(entry, now)
             rule = rule_of(now.replication)
-            if rule is None or not rule.applies(key):
-                return written(old, made, now.versioning)
-            made = made.copied()
-            made.replication = PENDING
-            return _sending(written(old, made, now.versioning), PUT, made.version)
+            if rule is not None and rule.applies(key):
+                made = made.copied()
+                made.replication = PENDING
+            nxt = written(old, made, now.versioning)
+            if rule is not None and rule.applies(key):
+                nxt.sends.append((PUT, made.version, None))
+            for config in wanted(now.notifications, CREATED, key):
+                nxt.sends.append((EVENT, made.version, event_fields(config, CREATED, made.size, made.etag,
+                                                                     made.maker)))
+            return nxt
 
         atomic = self.records.serializes
 
@@ -213,9 +219,12 @@ class Keyspace:
                 marker = new_version_id() if rule.new_id else None
                 made = deleted(old, now.versioning, marker, self.records.now(), by)
                 replicated = rule_of(now.replication)
-                if replicated is None or not replicated.markers or not replicated.applies(key):
-                    return made
-                return _sending(made, MARKER, marker)
+                if replicated is not None and replicated.markers and replicated.applies(key):
+                    made.sends.append((MARKER, marker, None))
+                event = MARKER_CREATED if rule.marker else REMOVED
+                for config in wanted(now.notifications, event, key):
+                    made.sends.append((EVENT, marker, event_fields(config, event, maker=by)))
+                return made
         else:
             version_id = checked_id(version_id)
             what = "version %s of %s" % (version_id, key[:200])
@@ -232,7 +241,10 @@ class Keyspace:
                 if entry is not None:
                     guard(entry.lock, self.records.now(), bypass, what)
                 judge(entry)
-                return removed(old, version_id, lambda item: self.versions.entry_at(name, key, item["at"]))
+                made = removed(old, version_id, lambda item: self.versions.entry_at(name, key, item["at"]))
+                for config in wanted(bucket.notifications, REMOVED, key):  # (as the request found the bucket)
+                    made.sends.append((EVENT, version_id, event_fields(config, REMOVED, maker=by)))
+                return made
 
         swap = self._commit(name, key, decide)
         if swap is None:
@@ -336,7 +348,7 @@ class Keyspace:
                         named.add((oid, version))
                 for at, entry in new.spills:
                     self.versions.spill(bucket, key, at, entry)
-                sent = [self.outbox.add(bucket, key, version, kind) for kind, version in new.sends] \
+                sent = [self.outbox.add(bucket, key, version, kind, fields) for kind, version, fields in new.sends] \
                     if self.outbox is not None else []
                 value = new.head.value()
                 try:
@@ -414,12 +426,6 @@ class Keyspace:
         self._let_go(bucket, key, swap.named | (swap.held_after - swap.held_before), swap.held_before)
         for at, _ in swap.new.spills:
             self.versions.drop(bucket, key, at)
-
-
-def _sending(made: Next, kind: str, version: Optional[str]) -> Next:
-    """``made``, its commit to send ``kind`` of ``version`` elsewhere (``catalog.outbox``)."""
-    made.sends.append((kind, version))
-    return made
 
 
 def _as_written(entry: Entry, bucket: Bucket) -> Entry:

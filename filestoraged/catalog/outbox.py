@@ -17,14 +17,15 @@ committed. An item goes only once its target acknowledged it
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 from ..records.interface import Records
 
 OUTBOX = "outbox/"
 SETTLE = 60.0  # seconds after which an item whose version is not there is taken for a change never committed
-PUT, MARKER = "put", "marker"  # a new version; a delete marker (a delete without a version id)
+PUT, MARKER = "put", "marker"  # a new version; a delete marker (a delete without a version id): replication's
+EVENT = "event"  # an event for a webhook (``catalog.notifications``)
 
 
 @dataclass(frozen=True)
@@ -33,22 +34,26 @@ class Item:
     bucket: str
     key: str
     version: Optional[str]  # the version's id (None: the null version)
-    kind: str  # PUT or MARKER
+    kind: str  # PUT, MARKER or EVENT
     at: float  # when it was written (the records' clock)
     tries: int = 0  # sends that failed so far
     error: Optional[str] = None  # why the last one did
+    fields: Dict[str, object] = field(default_factory=dict)  # what an EVENT says
 
 
 class Outbox:
     def __init__(self, records: Records) -> None:
         self.records = records
 
-    def add(self, bucket: str, key: str, version: Optional[str], kind: str) -> str:
+    def add(self, bucket: str, key: str, version: Optional[str], kind: str,
+            fields: Optional[Dict[str, object]] = None) -> str:
         """A new item (in the caller's transaction, where the records make one); its id."""
         now = self.records.now()
         item_id = "%016x%s" % (int(now * 1_000_000), secrets.token_hex(4))
-        self.records.create(OUTBOX + item_id, {"bucket": bucket, "key": key, "version": version, "kind": kind,
-                                               "at": now})
+        value = {"bucket": bucket, "key": key, "version": version, "kind": kind, "at": now}
+        if fields:
+            value["fields"] = fields
+        self.records.create(OUTBOX + item_id, value)
         return item_id
 
     def drop(self, item_id: str) -> None:
@@ -57,9 +62,14 @@ class Outbox:
 
     def first(self, limit: int) -> List[Item]:
         """The oldest items, at most ``limit``, in the order they were written."""
+        return self.page("", limit)
+
+    def page(self, after: str, limit: int) -> List[Item]:
+        """At most ``limit`` items written after item ``after`` ("": from the first), in order."""
         return [Item(key[len(OUTBOX):], value["bucket"], value["key"], value.get("version"), value["kind"],
-                     float(value["at"]), int(value.get("tries") or 0), value.get("error"))
-                for key, value in ((key, record.value) for key, record in self.records.items(OUTBOX, "", limit))]
+                     float(value["at"]), int(value.get("tries") or 0), value.get("error"), value.get("fields") or {})
+                for key, value in ((key, record.value) for key, record in
+                                   self.records.items(OUTBOX, OUTBOX + after if after else "", limit))]
 
     def failed(self, item: Item, error: str) -> None:
         """A send of ``item`` failed: said in its record, for whoever looks."""
