@@ -34,6 +34,7 @@ from .front_page import asks_for_page, front_page
 from .answered import plain, settles
 from .buckets import BucketOperations
 from .cors import CorsOperations
+from .notifications import NotificationOperations
 from .lifecycle import LifecycleOperations
 from .listing import ListingOperations
 from .object_lock import LockOperations
@@ -109,7 +110,7 @@ class S3Face:
         buckets, objects, listing = BucketOperations(app), ObjectOperations(app), ListingOperations(app)
         multipart, locks, lifecycle = MultipartOperations(app), LockOperations(app), LifecycleOperations(app)
         tagging, forms, policies = TaggingOperations(app), FormOperations(app, self.signatures), PolicyOperations(app)
-        blocks = PublicAccessOperations(app)
+        blocks, notifications = PublicAccessOperations(app), NotificationOperations(app)
         self.cors = cors = CorsOperations(app)
         self.answered = objects.answered
         self.table: List[Operation] = [
@@ -137,6 +138,10 @@ class S3Face:
             Operation("bucket", "PUT", "publicAccessBlock", None, "PutPublicAccessBlock", "admin", blocks.put),
             Operation("bucket", "DELETE", "publicAccessBlock", None, "DeletePublicAccessBlock", "admin",
                       blocks.delete),
+            Operation("bucket", "GET", "notification", None, "GetBucketNotificationConfiguration", "read",
+                      notifications.get),
+            Operation("bucket", "PUT", "notification", None, "PutBucketNotificationConfiguration", "admin",
+                      notifications.put),
             Operation("bucket", "GET", "tagging", None, "GetBucketTagging", "read", tagging.get_bucket),
             Operation("bucket", "PUT", "tagging", None, "PutBucketTagging", "admin", tagging.put_bucket),
             Operation("bucket", "DELETE", "tagging", None, "DeleteBucketTagging", "admin", tagging.delete_bucket),

@@ -26,7 +26,10 @@ USAGE = """usage: filestoraged bucket quota NAME SIZE        (SIZE: bytes, or wi
        filestoraged bucket replicate NAME http(s)://HOST[:PORT]/BUCKET CREDENTIALS-FILE [PREFIX] [markers]
        filestoraged bucket replicate NAME existing   (every key's current version sent too)
        filestoraged bucket replicate NAME none       (no more replication)
-       filestoraged bucket replication               (each bucket's rule, and what waits to be sent)"""
+       filestoraged bucket replication               (each bucket's rule, and what waits to be sent)
+       filestoraged bucket webhook NAME URL SECRET-FILE   (a webhook buckets' events may be sent to)
+       filestoraged bucket webhook NAME none
+       filestoraged bucket webhooks"""
 
 
 def run_bucket(config) -> int:
@@ -52,6 +55,8 @@ def _bucket(config, records, buckets, words: List[str]) -> Optional[int]:
     action, names = (words[0], words[1:]) if words else ("", [])
     if action in ("replicate", "replication"):
         return _replication(records, buckets, action, names)
+    if action in ("webhook", "webhooks"):
+        return _webhooks(records, action, names)
     if action not in ("quota", "owner", "owner-quota", "usage", "owners"):
         return None
     with _counted(config, records) as backend:
@@ -158,6 +163,29 @@ def _replication(records, buckets, action: str, names: List[str]) -> Optional[in
                                                            rule.endpoint, rule.bucket,
                                                            ", delete markers too" if markers else ""))
     return 0
+
+
+def _webhooks(records, action: str, names: List[str]) -> Optional[int]:
+    """A webhook defined, changed or removed; or every webhook listed."""
+    from ..catalog.notifications import Webhooks, arn_of
+
+    webhooks = Webhooks(records)
+    if action == "webhooks" and not names:
+        print("webhook\tURL\tsecret file\tARN")
+        for hook in webhooks.all():
+            print("%s\t%s\t%s\t%s" % (hook.name, hook.url, hook.secret, arn_of(hook.name)))
+        return 0
+    if action == "webhook" and len(names) == 2 and names[1] == "none":
+        if not webhooks.remove(names[0]):
+            raise NotFound("no webhook %s" % names[0][:64])
+        print("webhook %s: removed (the events waiting for it are dropped)" % names[0])
+        return 0
+    if action == "webhook" and len(names) == 3:
+        hook = webhooks.define(names[0], names[1], os.path.abspath(names[2]))
+        print("webhook %s: %s, named in a bucket's notification configuration as %s" % (hook.name, hook.url,
+                                                                                       arn_of(hook.name)))
+        return 0
+    return None
 
 
 @contextmanager

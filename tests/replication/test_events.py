@@ -1,0 +1,125 @@
+"""Events to a webhook (docs/events.md): a bucket's notification
+configuration set and read back through boto3, naming a webhook the
+operator defined; versions written and deleted while the webhook answers
+503, then while it answers again: every event arrives (a delivery again
+only with the same id), in the order of each key's changes, each signed
+with the webhook's secret, saying what S3's events say."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler
+from typing import List, Tuple
+
+from filestoraged.catalog.notifications import Webhooks
+
+from ..s3api_support import BotoCase
+from ..support import serve_in_thread, wait_until
+
+SECRET = b"a webhook secret of the operator's"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """The webhook: keeps every delivery while ``up``, else answers 503."""
+
+    up = threading.Event()
+    got: List[Tuple[dict, bytes]] = []
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if not self.up.is_set():
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        with self.lock:
+            self.got.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class EventTests(BotoCase):
+    def setUp(self) -> None:
+        super().setUp()
+        Receiver.up.clear()
+        Receiver.got = []
+        server = serve_in_thread(self, Receiver)
+        secret = os.path.join(self.data_dir, "..", "hook.secret")
+        with open(secret, "wb") as file:
+            file.write(SECRET + b"\n")
+        Webhooks(self.app.records).define("hook", "http://127.0.0.1:%d/events" % server.server_address[1],
+                                          os.path.abspath(secret))
+        self.admin.create_bucket(Bucket="photos")
+        self.admin.put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
+
+    def configure(self, **filters) -> None:
+        config = {"Id": "everything", "QueueArn": "arn:filestoraged:sqs::hook:webhook",
+                  "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}
+        if filters:
+            config["Filter"] = {"Key": {"FilterRules": [{"Name": name, "Value": value}
+                                                        for name, value in filters.items()]}}
+        self.admin.put_bucket_notification_configuration(
+            Bucket="photos", NotificationConfiguration={"QueueConfigurations": [config]})
+
+    def test_every_event_arrives_signed_in_order_per_key_after_the_webhook_was_away(self):
+        self.configure()
+        read = self.admin.get_bucket_notification_configuration(Bucket="photos")["QueueConfigurations"]
+        self.assertEqual([(one["Id"], one["QueueArn"], one["Events"]) for one in read],
+                         [("everything", "arn:filestoraged:sqs::hook:webhook",
+                           ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"])])
+        expected = []  # (key, event name, version id, size)
+        for round_ in range(10):
+            for key in ("a.jpg", "b/c.txt", "d e.png"):
+                body = os.urandom(100 + round_)
+                version = self.admin.put_object(Bucket="photos", Key=key, Body=body)["VersionId"]
+                expected.append((key, "ObjectCreated:Put", version, len(body)))
+        marker = self.admin.delete_object(Bucket="photos", Key="a.jpg")["VersionId"]
+        expected.append(("a.jpg", "ObjectRemoved:DeleteMarkerCreated", marker, None))
+        self.admin.delete_object(Bucket="photos", Key="b/c.txt", VersionId=expected[1][2])
+        expected.append(("b/c.txt", "ObjectRemoved:Delete", expected[1][2], None))
+        wait_until(lambda: self.app.outbox.first(1) and self.app.outbox.first(1)[0].tries >= 2,
+                   "two deliveries refused")
+        Receiver.up.set()
+        wait_until(lambda: len({headers["X-Filestoraged-Event-Id"] for headers, _ in Receiver.got})
+                   == len(expected), "every event delivered", timeout=60)
+        seen, arrived = set(), []
+        for headers, body in Receiver.got:
+            signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+            self.assertEqual(headers["X-Filestoraged-Signature"], signature)
+            event = json.loads(body)["Records"][0]
+            self.assertEqual(headers["X-Filestoraged-Event-Id"], event["s3"]["object"]["sequencer"])
+            if headers["X-Filestoraged-Event-Id"] in seen:
+                continue  # delivered again: the same id, the same event
+            seen.add(headers["X-Filestoraged-Event-Id"])
+            obj = event["s3"]["object"]
+            self.assertEqual((event["eventSource"], event["s3"]["bucket"]["name"], event["s3"]["configurationId"]),
+                             ("filestoraged:s3", "photos", "everything"))
+            arrived.append((obj["key"], event["eventName"], obj.get("versionId"), obj.get("size")))
+        encoded = {"a.jpg": "a.jpg", "b/c.txt": "b/c.txt", "d e.png": "d+e.png"}
+        for key in encoded:  # in the order of each key's changes
+            self.assertEqual([one[1:] for one in arrived if one[0] == encoded[key]],
+                             [one[1:] for one in expected if one[0] == key])
+
+    def test_a_filter_narrows_the_events_and_an_unknown_webhook_is_refused(self):
+        self.configure(prefix="b/", suffix=".txt")
+        Receiver.up.set()
+        self.admin.put_object(Bucket="photos", Key="a.jpg", Body=b"a")
+        self.admin.put_object(Bucket="photos", Key="b/c.txt", Body=b"c")
+        wait_until(lambda: Receiver.got, "an event delivered")
+        wait_until(lambda: not self.app.outbox.first(1), "the outbox is empty")
+        self.assertEqual([json.loads(body)["Records"][0]["s3"]["object"]["key"] for _, body in Receiver.got],
+                         ["b/c.txt"])
+        unknown = {"QueueArn": "arn:filestoraged:sqs::nobody:webhook", "Events": ["s3:ObjectCreated:*"]}
+        code = self.code_of(self.admin.put_bucket_notification_configuration, Bucket="photos",
+                            NotificationConfiguration={"QueueConfigurations": [unknown]})
+        self.assertEqual(code, "InvalidArgument")
+        self.admin.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={})
+        self.assertNotIn("QueueConfigurations", self.admin.get_bucket_notification_configuration(Bucket="photos"))
