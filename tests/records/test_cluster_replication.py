@@ -1,13 +1,16 @@
-"""Replication from two daemons over one S3 store (SeaweedFS, ``--records
-s3`` or PostgreSQL) to a second filestoraged: versions written through
-both at once, one of them killed (SIGKILL) and started again midway;
-once the outbox is empty every version is at the target once, with its
-bytes: whichever daemon holds the turn sends, and one that died hands it
-on."""
+"""Replication and events from two daemons over one S3 store (SeaweedFS,
+``--records s3`` or PostgreSQL) to a second filestoraged and a webhook:
+versions written through both at once, one of them killed (SIGKILL) and
+started again midway; once the outbox is empty every version is at the
+target once, with its bytes, and its event at the webhook (again only
+with the same id), in the order of each key's versions: whichever daemon
+holds the turn sends, and one that died hands it on."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
 import shutil
 import subprocess
@@ -15,14 +18,29 @@ import sys
 import tempfile
 import threading
 import unittest
+from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Tuple
 
 from ..postgres_server import class_database
 from ..s3api_support import REGION, boto3_or_skip
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
-from ..support import ROOT, Daemon, free_port, wait_for_port, wait_until
+from ..support import ROOT, Daemon, free_port, serve_in_thread, wait_for_port, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+
+
+class Hook(BaseHTTPRequestHandler):
+    """A webhook that keeps every delivery."""
+
+    got: List[Tuple[dict, bytes]] = []
+
+    def do_POST(self) -> None:
+        Hook.got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
 
 
 def cli(data_dir: str, *words: str, env: Dict[str, str] = {}) -> str:  # noqa: B006 (never changed)
@@ -72,6 +90,15 @@ class ClusterReplicationTests(unittest.TestCase):
         self.clients[0].create_bucket(Bucket="photos")
         self.clients[0].put_bucket_versioning(Bucket="photos", VersioningConfiguration={"Status": "Enabled"})
         self.cli("bucket", "replicate", "photos", "http://127.0.0.1:%d/copy" % self.target_s3, self.credentials)
+        Hook.got = []
+        hook = serve_in_thread(self, Hook)
+        secret = os.path.join(self.work, "hook.secret")
+        with open(secret, "w") as file:
+            file.write("s3cr3t\n")
+        self.cli("bucket", "webhook", "hook", "http://127.0.0.1:%d/" % hook.server_address[1], secret)
+        self.clients[1].put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": "arn:filestoraged:sqs::hook:webhook",
+                                     "Events": ["s3:ObjectCreated:*"]}]})
 
     def cli(self, *words: str) -> str:
         return cli(self.cli_dir, *words, *self.shared, env=ENV)
@@ -142,6 +169,17 @@ class ClusterReplicationTests(unittest.TestCase):
             self.assertEqual(body["ReplicationStatus"], "COMPLETED")
             self.assertEqual(sent.get(version["VersionId"]), [hashlib.sha256(body["Body"].read()).hexdigest()])
         self.assertEqual(len(sent), len(versions))
+        events: Dict[str, dict] = {}
+        for headers, body in Hook.got:
+            self.assertEqual(headers["X-Filestoraged-Signature"],
+                             "sha256=" + hmac.new(b"s3cr3t", body, hashlib.sha256).hexdigest())
+            events.setdefault(headers["X-Filestoraged-Event-Id"], json.loads(body)["Records"][0]["s3"]["object"])
+        self.assertEqual(sorted(event["versionId"] for event in events.values()),
+                         sorted(version["VersionId"] for version in versions))
+        for key in {version["Key"] for version in versions}:  # in the order of the key's versions
+            arrived = [event["versionId"] for event in events.values() if event["key"] == key]  # (first arrivals)
+            self.assertEqual(arrived, [version["VersionId"] for version in reversed(versions)
+                                       if version["Key"] == key])
 
 
 class ClusterReplicationOverDatabaseTests(ClusterReplicationTests):
