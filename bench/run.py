@@ -240,8 +240,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
                                            "scale", "console", "costs", "s5cmd", "workers", "restic", "webdav",
-                                           "records", "s3get"],
-                        help="run one group only (scale, console and restic run only when asked: the first "
+                                           "records", "s3get", "replication"],
+                        help="run one group only (scale, console, restic, replication run only when asked: the first "
                         "two fill a store of --objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
     parser.add_argument("--links", type=int, default=100_000, help="scale: share links made at the end")
@@ -317,6 +317,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import console_bench
 
             console_bench.run(work, args.runs, report, args.objects)
+        if args.only == "replication":
+            from . import replication_bench  # needs boto3: run with .venv/bin/python
+
+            replication_bench.run(work, args.runs, report)
         if args.only == "records":
             from . import records_bench  # a PostgreSQL cluster of its own (Debian's postgresql)
 
