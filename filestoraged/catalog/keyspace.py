@@ -13,7 +13,9 @@ on every kind of records, judged on the head it replaces:
   lock is a change of the head, and the swap fails on it;
 - the records the new head lists are written first (an older object's
   entry, ``Versions.spill``), and so are the names that hold the bytes it
-  names (``claims``): no bytes go while any version names them;
+  names (``claims``): no bytes go while any version names them; and so
+  are the outbox items the change asks for (``outbound``: replication,
+  events), so that none is committed without them;
 - the head is swapped; a try that lost its race writes nothing more (its
   spilled records go) and is judged again on the head that won;
 - after the swap, what the old head named and the new one does not is let
@@ -48,9 +50,8 @@ from .recent import Change, Recent
 from .retention import guard
 from .version_rules import change, may_replace, retention
 from .versions import Version, Versions
-from .notifications import CREATED, MARKER_CREATED, REMOVED, event_fields, wanted
-from .outbox import EVENT, MARKER, PUT, Outbox
-from .replication import PENDING, rule_of
+from . import outbound
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +126,9 @@ class Keyspace:
             if current is not None and not may_replace(replaces, now.versioning):
                 raise PreconditionFailed(message="the key %s exists, and the token may add keys but not replace "
                                          "them" % key[:200])
-            made = _as_written(entry, now)
-            rule = rule_of(now.replication)
-            if rule is not None and rule.applies(key):
-                made = made.copied()
-                made.replication = PENDING
+            made = outbound.as_written(now, key, _as_written(entry, now))
             nxt = written(old, made, now.versioning)
-            if rule is not None and rule.applies(key):
-                nxt.sends.append((PUT, made.version, None))
-            for config in wanted(now.notifications, CREATED, key):
-                nxt.sends.append((EVENT, made.version, event_fields(config, CREATED, made.size, made.etag,
-                                                                     made.maker)))
+            nxt.sends.extend(outbound.of_write(now, key, made))
             return nxt
 
         atomic = self.records.serializes
@@ -218,12 +211,7 @@ class Keyspace:
                     return None  # nothing to remove, nor to mark (nothing to judge a condition on)
                 marker = new_version_id() if rule.new_id else None
                 made = deleted(old, now.versioning, marker, self.records.now(), by)
-                replicated = rule_of(now.replication)
-                if replicated is not None and replicated.markers and replicated.applies(key):
-                    made.sends.append((MARKER, marker, None))
-                event = MARKER_CREATED if rule.marker else REMOVED
-                for config in wanted(now.notifications, event, key):
-                    made.sends.append((EVENT, marker, event_fields(config, event, maker=by)))
+                made.sends.extend(outbound.of_delete(now, key, marker, rule.marker, by))
                 return made
         else:
             version_id = checked_id(version_id)
@@ -242,8 +230,7 @@ class Keyspace:
                     guard(entry.lock, self.records.now(), bypass, what)
                 judge(entry)
                 made = removed(old, version_id, lambda item: self.versions.entry_at(name, key, item["at"]))
-                for config in wanted(bucket.notifications, REMOVED, key):  # (as the request found the bucket)
-                    made.sends.append((EVENT, version_id, event_fields(config, REMOVED, maker=by)))
+                made.sends.extend(outbound.of_version_delete(bucket, key, version_id, by))  # (the request's view)
                 return made
 
         swap = self._commit(name, key, decide)
