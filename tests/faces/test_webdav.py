@@ -405,8 +405,9 @@ class RcloneTests(WebDavCase):
         self.rclone_path = tool_or_skip("rclone")
         self.work = tempfile.mkdtemp(prefix="fsd-rclone-")
         self.addCleanup(shutil.rmtree, self.work, True)
-        self.obscured = subprocess.run([self.rclone_path, "obscure", self.writer], capture_output=True, text=True,
-                                       timeout=30, check=True).stdout.strip()
+        # (from its input: a token may begin with "-", which rclone would take for an option)
+        self.obscured = subprocess.run([self.rclone_path, "obscure", "-"], input=self.writer + "\n",
+                                       capture_output=True, text=True, timeout=30, check=True).stdout.strip()
         tree = os.path.join(self.work, "tree")
         for folder in range(10):  # 500 files in 10 folders: transfers in parallel, each folder listed
             os.makedirs(os.path.join(tree, "f%02d" % folder))
