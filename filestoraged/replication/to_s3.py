@@ -5,7 +5,8 @@ A version is sent with its bytes, its type and headers, its
 ``x-amz-meta-*``, its tags, its retention and legal hold where the
 target's bucket has object lock on, and two headers of its own
 (``x-amz-meta-filestoraged-version``, ``-sha256``), signed with its
-SHA-256 as the payload's, which the target checks. Before it, a HEAD:
+SHA-256 as the payload's and carrying it as ``x-amz-checksum-sha256``,
+which the target checks before it keeps the bytes. Before it, a HEAD:
 where the target's object carries that version already (a send whose
 answer was lost), nothing is sent again, so a versioned target keeps it
 once. The version is then marked ``COMPLETED`` (``FAILED`` where the
@@ -14,6 +15,7 @@ target refused it for good: a 400).
 
 from __future__ import annotations
 
+import base64
 import logging
 import tempfile
 from typing import Dict, Optional, Tuple
@@ -87,7 +89,9 @@ class S3Targets:
         None once it took them, else why it refused them for good (a 400:
         its final word on this version)."""
         headers = {"Content-Type": entry.content_type or "application/octet-stream", **entry.headers,
-                   VERSION_HEADER: label(entry), SHA256_HEADER: entry.oid}
+                   VERSION_HEADER: label(entry), SHA256_HEADER: entry.oid,
+                   # the bytes' digest, which the target checks (and which a write with a lock must carry)
+                   "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(entry.oid)).decode()}
         headers.update(("x-amz-meta-" + name, value) for name, value in entry.meta.items())
         if entry.tags:
             headers["x-amz-tagging"] = urlencode(entry.tags)

@@ -8,6 +8,7 @@ is at the target once, with its bytes, its status at the source
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import shutil
@@ -26,7 +27,10 @@ WRITERS = 8
 STEP = int(os.environ.get("FSD_REPLICATION_STEP", "20"))
 
 
-class ReplicationTests(unittest.TestCase):
+class ReplicationCase(unittest.TestCase):
+    """A target daemon with a bucket ``copy`` that keeps versions, and a
+    source daemon whose bucket ``photos`` (versioned) is copied there."""
+
     def setUp(self) -> None:
         boto3_or_skip(self)
         self.work = tempfile.mkdtemp(prefix="fsd-replication-")
@@ -78,6 +82,9 @@ class ReplicationTests(unittest.TestCase):
         line = [line for line in body.decode().splitlines() if line.startswith("filestoraged_replication_backlog ")]
         return int(line[0].split()[1]) if status == 200 and line else -1
 
+
+
+class ReplicationTests(ReplicationCase):
     def write(self, writer: int, failures: List[BaseException]) -> None:
         """Versions of a few keys, through S3 PUT, multipart and WebDAV in
         turn, until told to stop; a write refused while the source is down
@@ -173,3 +180,24 @@ def all_versions(client, bucket: str) -> List[dict]:
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LockedReplicationTests(ReplicationCase):
+    """A version's retention and legal hold go along where the target's bucket has object lock on."""
+
+    def test_a_retention_and_a_legal_hold_are_kept_at_a_target_with_object_lock(self):
+        self.copies.create_bucket(Bucket="vault-copy", ObjectLockEnabledForBucket=True)
+        self.s3.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+        self.cli("source", "bucket", "replicate", "vault", "http://127.0.0.1:%d/vault-copy" % self.target_s3,
+                 self.credentials)
+        until = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(days=1)
+        version = self.s3.put_object(Bucket="vault", Key="deed.pdf", Body=b"the deed", ObjectLockMode="GOVERNANCE",
+                                     ObjectLockRetainUntilDate=until, ObjectLockLegalHoldStatus="ON")["VersionId"]
+        wait_until(lambda: self.s3.head_object(Bucket="vault", Key="deed.pdf", VersionId=version).get(
+            "ReplicationStatus") != "PENDING", "the version sent")
+        self.assertEqual(self.s3.head_object(Bucket="vault", Key="deed.pdf", VersionId=version)["ReplicationStatus"],
+                         "COMPLETED")
+        copy = self.copies.head_object(Bucket="vault-copy", Key="deed.pdf")
+        self.assertEqual((copy["ObjectLockMode"], copy["ObjectLockRetainUntilDate"], copy["ObjectLockLegalHoldStatus"]),
+                         ("GOVERNANCE", until, "ON"))
+        self.assertEqual(copy["Metadata"]["filestoraged-version"], version)
