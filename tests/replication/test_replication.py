@@ -4,7 +4,9 @@ Versions written at once through S3 PUT, multipart and WebDAV while the
 target is killed and started again twice and the source is killed
 (SIGKILL) once: once the outbox is empty, every version the source keeps
 is at the target once, with its bytes, its status at the source
-``COMPLETED``; a delete at the source deletes nothing at the target."""
+``COMPLETED``; a delete at the source deletes nothing at the target. A
+version's retention and legal hold kept at a target with object lock;
+and SeaweedFS as the target."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import unittest
 from typing import Dict, List, Tuple
 
 from ..s3api_support import REGION, boto3_or_skip
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import ROOT, Daemon, exchange, free_port, wait_for_port, wait_until
 
 WRITERS = 8
@@ -201,3 +204,45 @@ class LockedReplicationTests(ReplicationCase):
         self.assertEqual((copy["ObjectLockMode"], copy["ObjectLockRetainUntilDate"], copy["ObjectLockLegalHoldStatus"]),
                          ("GOVERNANCE", until, "ON"))
         self.assertEqual(copy["Metadata"]["filestoraged-version"], version)
+
+
+class SeaweedTargetTests(unittest.TestCase):
+    """Replication to SeaweedFS (its S3 gateway, a bucket that keeps the
+    newest of each key): each key's current version there, with its bytes."""
+
+    def test_each_keys_newest_version_reaches_seaweedfs(self):
+        boto3_or_skip(self)
+        store = seaweed()
+        bucket = store.new_bucket()
+        self.addCleanup(store.drop_bucket, bucket)
+        work = tempfile.mkdtemp(prefix="fsd-replication-seaweed-")
+        self.addCleanup(shutil.rmtree, work, True)
+        credentials = os.path.join(work, "seaweed.env")
+        with open(credentials, "w") as file:
+            file.write("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n" % (ACCESS_KEY, SECRET_KEY))
+        s3_port = free_port()
+        source = Daemon(os.path.join(work, "source"), "--s3-api", "127.0.0.1:%d" % s3_port).start()
+        self.addCleanup(source.stop)
+        self.assertEqual(exchange(s3_port, "PUT", "/photos")[0], 200)
+        done = subprocess.run([sys.executable, "-m", "filestoraged", "bucket", "replicate", "photos",
+                               "%s/%s" % (store.endpoint, bucket), credentials, "--data-dir", source.data_dir],
+                              capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        newest: Dict[str, bytes] = {}
+        for number in range(40):
+            key = "k%d" % (number % 5)
+            newest[key] = os.urandom(500 + number)
+            self.assertEqual(exchange(s3_port, "PUT", "/photos/" + key, newest[key])[0], 200)
+        client = store.client(bucket)
+        self.addCleanup(client.close)
+
+        def there(key: str) -> bool:
+            response = client.request("GET", key)
+            body = response.read() if response.status == 200 else b""
+            response.release()
+            return body == newest[key]
+
+        wait_until(lambda: all(there(key) for key in newest), "each key's newest version at SeaweedFS", timeout=60)
+        head = client.request("HEAD", "k0")
+        head.release()
+        self.assertEqual(head.headers.get("x-amz-meta-filestoraged-sha256"), hashlib.sha256(newest["k0"]).hexdigest())
