@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 WATCH_SECONDS = 30  # how often the first worker asks whether the store answers
-SEND_EVERY = 1.0  # seconds between looks at the outbox (replication)
+SEND_TICK = 0.02  # seconds between the sender's looks at whether a commit wrote to the outbox (replication)
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -135,7 +135,7 @@ class App:
         # The outbox sent by one process of the store at a time (its turn): here, by the first worker.
         self.sender = Sender(self.records, self.outbox, self.buckets, self.keyspace, self.backend,
                              os.path.join(config.data_dir, ".tmp"))
-        self.replication = Periodic("replication", SEND_EVERY, self.sender.run_once).start() \
+        self.replication = Periodic("replication", SEND_TICK, self.sender.tick).start() \
             if worker in (None, 0) else None
         self.metrics.replication_backlog = self.outbox.backlog
         # Whether a store across the network (memcached, S3) answers, said at

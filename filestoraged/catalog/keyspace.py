@@ -159,6 +159,8 @@ class Keyspace:
                                ).as_s3("NoSuchBucket")
             self._settle(bucket.name, key, swap)
         self._free_at_once(bucket, swap)
+        if swap.new.sends and self.outbox is not None:
+            self.outbox.written()
         made = swap.new.head.current
         self._tell(bucket.name, "write", key, made.version, made.maker)
         return made
@@ -237,6 +239,8 @@ class Keyspace:
         if swap is None:
             return Forgotten(version_id, False)
         self._free_at_once(bucket, swap)
+        if swap.new.sends and self.outbox is not None:
+            self.outbox.written()
         if version_id is not None:
             gone = swap.new.gone
             self._tell(name, "delete version", key, version_id, by)

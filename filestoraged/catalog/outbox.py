@@ -44,6 +44,14 @@ class Item:
 class Outbox:
     def __init__(self, records: Records) -> None:
         self.records = records
+        # Replaced once a commit wrote items, in whichever process of the machine: the sender
+        # looks at once instead of at its next round (None where the records are shared beyond it).
+        self.mark = records.change_mark("outbox")
+
+    def written(self) -> None:
+        """A commit that wrote items is in: said to the sender of this machine."""
+        if self.mark is not None:
+            self.mark.change()
 
     def add(self, bucket: str, key: str, version: Optional[str], kind: str,
             fields: Optional[Dict[str, object]] = None) -> str:
