@@ -124,6 +124,20 @@ class Entry:
                    get("acl"), get("props"), get("maker"), get("replication"))
 
 
+_VIA = " via upload link "
+
+
+def link_sender(uploader: Optional[str], link_name: str) -> str:
+    """Who a file sent through a link is by, as its key keeps it (its
+    ``maker``) and the owner sees it: ``Bob via upload link 'Acme'``."""
+    return "%s%s%r" % (uploader or "someone", _VIA, link_name)
+
+
+def sent_through_link(maker: str) -> bool:
+    """Whether a key's ``maker`` is a link's sender (``link_sender``), not a token's name."""
+    return _VIA in maker
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a listing, in key order: entries ``(key, Entry)`` and

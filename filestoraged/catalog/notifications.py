@@ -6,7 +6,8 @@ the records): ``webhooks/<name>``. A bucket's notification configuration
 (S3's ``PutBucketNotificationConfiguration``: ``s3api.notifications``)
 names them by ARN, ``arn:filestoraged:sqs::<name>:webhook``, each with
 the events it wants (``s3:ObjectCreated:*``, ``s3:ObjectRemoved:*`` or one
-of their kinds) and an optional prefix and suffix of keys; it is kept in
+of their kinds, and the store's own ``filestoraged:DropUpload``) and an
+optional prefix and suffix of keys; it is kept in
 the bucket's record as ``[{"id", "hook", "events", "prefix", "suffix"}]``.
 
 A commit that makes a version or a delete writes, for each configuration
@@ -27,8 +28,9 @@ from ..records.interface import Records
 WEBHOOKS = "webhooks/"
 CREATED, REMOVED, MARKER_CREATED = "s3:ObjectCreated:Put", "s3:ObjectRemoved:Delete", \
     "s3:ObjectRemoved:DeleteMarkerCreated"
+DROP_UPLOAD = "filestoraged:DropUpload"  # the store's own: a file sent through an upload-request link
 EVENTS = ("s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete",
-          "s3:ObjectRemoved:DeleteMarkerCreated")
+          "s3:ObjectRemoved:DeleteMarkerCreated", DROP_UPLOAD)
 _ARN = re.compile(r"arn:filestoraged:sqs::([A-Za-z0-9._-]{1,64}):webhook")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 

@@ -2,16 +2,17 @@
 settings at the commit: a new version's copy where its replication rule
 covers the key (and its status ``PENDING`` till then), a delete marker's
 where the rule sends markers, and the events its notification
-configurations ask for (``catalog.notifications``). Deletes of a version
-by its id are never replicated; their events are told."""
+configurations ask for (``catalog.notifications``: a file sent through an
+upload-request link has one of its own too). Deletes of a version by its
+id are never replicated; their events are told."""
 
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
 from .buckets import Bucket
-from .keys import Entry
-from .notifications import CREATED, MARKER_CREATED, REMOVED, event_fields, wanted
+from .keys import Entry, sent_through_link
+from .notifications import CREATED, DROP_UPLOAD, MARKER_CREATED, REMOVED, event_fields, wanted
 from .outbox import EVENT, MARKER, PUT
 from .replication import PENDING, rule_of
 
@@ -31,8 +32,9 @@ def as_written(bucket: Bucket, key: str, entry: Entry) -> Entry:
 def of_write(bucket: Bucket, key: str, entry: Entry) -> List[Send]:
     """What the write of ``entry`` (as written) sends."""
     sends: List[Send] = [(PUT, entry.version, None)] if entry.replication == PENDING else []
-    sends += [(EVENT, entry.version, event_fields(config, CREATED, entry.size, entry.etag, entry.maker))
-              for config in wanted(bucket.notifications, CREATED, key)]
+    events = [CREATED, DROP_UPLOAD] if entry.maker is not None and sent_through_link(entry.maker) else [CREATED]
+    sends += [(EVENT, entry.version, event_fields(config, event, entry.size, entry.etag, entry.maker))
+              for event in events for config in wanted(bucket.notifications, event, key)]
     return sends
 
 

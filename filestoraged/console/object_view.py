@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple
 from ..base.timestamps import time_element
 from ..catalog.keys import Entry
 from ..catalog.versions import Version
-from ..drops.links import sent_through_link
+from ..catalog.keys import sent_through_link
 from ..pages import size_text
 from ..web.messages import TextResponse
 from .preview import Preview

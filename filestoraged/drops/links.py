@@ -207,20 +207,6 @@ class DropLinks:
         self.records.update(DROPS + secret, releasing)
 
 
-_VIA = " via upload link "
-
-
-def sender(uploader: Optional[str], link_name: str) -> str:
-    """Who a file sent through a link is by, as its key keeps it (its
-    ``maker``) and the owner sees it: ``Bob via upload link 'Acme'``."""
-    return "%s%s%r" % (uploader or "someone", _VIA, link_name)
-
-
-def sent_through_link(maker: str) -> bool:
-    """Whether a key's ``maker`` is a link's sender (``sender``), not a token's name."""
-    return _VIA in maker
-
-
 def folder_of(prefix: str) -> str:
     """The folder a link's files land in, as its owner named it: ``""``
     (the bucket's top), else ending in ``/``; ``BadRequest`` for a folder

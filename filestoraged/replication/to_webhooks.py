@@ -38,7 +38,7 @@ def event_json(item: Item) -> Dict[str, object]:
     if item.version is not None:
         found["versionId"] = item.version
     record = {"eventVersion": "2.1", "eventSource": "filestoraged:s3", "awsRegion": "",
-              "eventTime": iso_utc(item.at), "eventName": str(fields["event"])[len("s3:"):],
+              "eventTime": iso_utc(item.at), "eventName": str(fields["event"]).removeprefix("s3:"),
               "userIdentity": {"principalId": fields.get("maker") or ""},
               "s3": {"s3SchemaVersion": "1.0", "configurationId": fields.get("config") or "",
                      "bucket": {"name": item.bucket, "arn": "arn:aws:s3:::" + item.bucket},

@@ -22,7 +22,8 @@ from ..access.scopes import Need, Scope
 from ..base.timestamps import iso_utc
 from ..catalog.handle import BucketHandle, Described, KeyWrite
 from ..catalog.keys import Entry
-from ..drops.links import MAX_NAME, Drop, sender
+from ..catalog.keys import link_sender
+from ..drops.links import MAX_NAME, Drop
 from ..drops.names import safe_name
 from ..errors import BadRequest, Conflict, Gone, PreconditionFailed
 from ..pages.upload import result_page
@@ -309,7 +310,7 @@ class DropTarget(Target):
     @property
     def maker(self) -> str:
         """Who a file is by, as the owner sees it (the console, the recent changes)."""
-        return sender(self.uploader, self.drop.name)
+        return link_sender(self.uploader, self.drop.name)
 
     def begin(self, length: int) -> None:
         handle = self._handle()

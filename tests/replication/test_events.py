@@ -108,6 +108,25 @@ class EventTests(BotoCase):
             self.assertEqual([one[1:] for one in arrived if one[0] == encoded[key]],
                              [one[1:] for one in expected if one[0] == key])
 
+    def test_a_file_sent_through_an_upload_link_has_an_event_of_its_own(self):
+        self.admin.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={
+            "QueueConfigurations": [{"Id": "drops", "QueueArn": "arn:filestoraged:sqs::hook:webhook",
+                                     "Events": ["filestoraged:DropUpload"]}]})
+        Receiver.up.set()
+        owner = self.app.tokens.create(["data:photos/in/:create", "data:photos/in/:read"], "ana")[1]
+        made = self.request("POST", "/drops", json.dumps({"bucket": "photos", "prefix": "in", "name": "Acme"}).encode(),
+                            {"Authorization": "Bearer " + owner, "Content-Type": "application/json"})
+        self.assertEqual(made.status, 201, made)
+        self.admin.put_object(Bucket="photos", Key="in/by-s3.txt", Body=b"not through the link")
+        path = made.json()["url"].split("127.0.0.1:%d" % self.port)[1]
+        self.assertEqual(self.request("PUT", path + "/scan.pdf", b"%PDF a scan", {"X-Uploader": "Bob"}).status, 201)
+        wait_until(lambda: Receiver.got, "the event delivered")
+        wait_until(lambda: not self.app.outbox.first(1), "the outbox is empty")
+        records = [json.loads(body)["Records"][0] for _, body in Receiver.got]
+        self.assertEqual([(one["eventName"], one["s3"]["object"]["key"]) for one in records],
+                         [("filestoraged:DropUpload", "in/scan.pdf")])
+        self.assertIn("via upload link 'Acme'", records[0]["userIdentity"]["principalId"])
+
     def test_a_filter_narrows_the_events_and_an_unknown_webhook_is_refused(self):
         self.configure(prefix="b/", suffix=".txt")
         Receiver.up.set()
