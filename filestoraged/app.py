@@ -27,7 +27,8 @@ from .faces.drop import DropFace
 from .faces.share import ShareFace
 from .faces.ops import OpsFace
 from .catalog.buckets import Buckets
-from .catalog.outbox import Outbox
+from .catalog.notifications import SHARE_SPENT
+from .catalog.outbox import EVENT, Outbox
 from .catalog.quotas import QuotaSettings
 from .catalog.claims import Claims
 from .catalog.keys import Keys
@@ -120,7 +121,8 @@ class App:
         self.versions = Versions(self.records)
         # A bucket's recent changes, for people: written without an fsync of their own, every few seconds.
         self.recent = Recent(self.throttle)
-        self.outbox = Outbox(self.records)  # what commits ask to send elsewhere (replication)
+        self.outbox = Outbox(self.records)  # what commits ask to send elsewhere (replication, events)
+        self.shares.spending = self._share_spending
         self.keyspace = Keyspace(self.claims, self.keys, self.versions, self.buckets, self.recent,
                                  self.outbox)  # names keys
         self.recent_writer = Periodic("recent-changes", RECENT_FLUSH_SECONDS, self.recent.flush).start()
@@ -135,6 +137,7 @@ class App:
         # The outbox sent by one process of the store at a time (its turn): here, by the first worker.
         self.sender = Sender(self.records, self.outbox, self.buckets, self.keyspace, self.backend,
                              os.path.join(config.data_dir, ".tmp"))
+        self.sender.spent = lambda link_id: (self.shares.downloads_left(link_id) or 0) <= 0
         self.replication = Periodic("replication", SEND_TICK, self.sender.tick).start() \
             if worker in (None, 0) else None
         self.metrics.replication_backlog = self.outbox.backlog
@@ -231,6 +234,17 @@ class App:
             name = self.unfinished.bucket_of(path[len("parts/"):]) or self.backend.belonging(namespace)
         found = self.buckets.get(name) if name else None
         return None if found is None else self.buckets.bounds(found)
+
+    def _share_spending(self, link_id: str) -> None:
+        """A completed download of a share link is about to be counted: where
+        it uses the link up and webhooks asked for that, their events are in
+        the outbox first (one each, however many downloads ask; the sender
+        sends one only once the link is used up: ``replication.sender``)."""
+        hooks = self.sender.webhooks.wanting(SHARE_SPENT)
+        if hooks and self.shares.downloads_left(link_id) == 1:
+            for hook in hooks:
+                self.outbox.add_once("~spent-%s-%s" % (link_id, hook.name), link_id, EVENT,
+                                     {"event": SHARE_SPENT, "hook": hook.name, "config": ""})
 
     def _bucket_usage(self) -> List[Tuple[str, int, Optional[int]]]:
         """Each bucket's stored bytes and quota."""

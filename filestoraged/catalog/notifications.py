@@ -29,6 +29,8 @@ WEBHOOKS = "webhooks/"
 CREATED, REMOVED, MARKER_CREATED = "s3:ObjectCreated:Put", "s3:ObjectRemoved:Delete", \
     "s3:ObjectRemoved:DeleteMarkerCreated"
 DROP_UPLOAD = "filestoraged:DropUpload"  # the store's own: a file sent through an upload-request link
+SHARE_SPENT = "filestoraged:ShareLinkSpent"  # the store's own, of no bucket: a share link used up
+STORE_EVENTS = (SHARE_SPENT,)  # what a webhook itself may ask for (``Webhook.store_events``)
 EVENTS = ("s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete",
           "s3:ObjectRemoved:DeleteMarkerCreated", DROP_UPLOAD)
 _ARN = re.compile(r"arn:filestoraged:sqs::([A-Za-z0-9._-]{1,64}):webhook")
@@ -58,6 +60,7 @@ class Webhook:
     name: str
     url: str
     secret: str  # the file the signing secret is read from
+    store_events: Tuple[str, ...] = ()  # the events of no bucket it is sent (``STORE_EVENTS``)
 
     def key(self) -> bytes:
         """The signing secret, read from its file now (a new one takes effect at the next delivery)."""
@@ -78,27 +81,38 @@ class Webhooks:
 
     def get(self, name: str) -> Optional[Webhook]:
         record = self.records.get(WEBHOOKS + name) if _NAME.fullmatch(name) else None
-        return None if record is None else Webhook(name, record.value["url"], record.value["secret"])
+        return None if record is None else _webhook(name, record.value)
 
     def all(self) -> List[Webhook]:
-        return [Webhook(key[len(WEBHOOKS):], record.value["url"], record.value["secret"])
-                for key, record in self.records.items(WEBHOOKS)]
+        return [_webhook(key[len(WEBHOOKS):], record.value) for key, record in self.records.items(WEBHOOKS)]
 
-    def define(self, name: str, url: str, secret: str) -> Webhook:
-        """A webhook named ``name`` (made, or changed): ``BadRequest`` for a
-        name, a URL or a secret file that cannot be one."""
+    def wanting(self, event: str) -> List[Webhook]:
+        """The webhooks that asked for the store's ``event``."""
+        return [hook for hook in self.all() if event in hook.store_events]
+
+    def define(self, name: str, url: str, secret: str, store_events: Tuple[str, ...] = ()) -> Webhook:
+        """A webhook named ``name`` (made, or changed), sent the store's
+        ``store_events`` too: ``BadRequest`` for a name, a URL, a secret
+        file or an event that cannot be one."""
         if not _NAME.fullmatch(name):
             raise BadRequest("a webhook's name is 1-64 characters of A-Z a-z 0-9 . _ -")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadRequest("a webhook's URL is http(s)://HOST[:PORT]/PATH, not %r" % url[:200])
-        hook = Webhook(name, url, secret)
+        if any(event not in STORE_EVENTS for event in store_events):
+            raise BadRequest("the store's own events a webhook may ask for: %s" % ", ".join(STORE_EVENTS))
+        hook = Webhook(name, url, secret, tuple(store_events))
         hook.key()
-        self.records.update(WEBHOOKS + name, lambda value: {"url": url, "secret": secret})
+        self.records.update(WEBHOOKS + name, lambda value: {"url": url, "secret": secret,
+                                                            "store_events": list(store_events)})
         return hook
 
     def remove(self, name: str) -> bool:
         return self.records.delete(WEBHOOKS + name) if _NAME.fullmatch(name) else False
+
+
+def _webhook(name: str, value: dict) -> Webhook:
+    return Webhook(name, value["url"], value["secret"], tuple(value.get("store_events") or ()))
 
 
 def event_fields(config: dict, event: str, size: Optional[int] = None, etag: Optional[str] = None,

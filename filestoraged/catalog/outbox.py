@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..records.interface import Records
+from ..records.interface import Conflict, Records
 
 OUTBOX = "outbox/"
 SETTLE = 60.0  # seconds after which an item whose version is not there is taken for a change never committed
@@ -63,6 +63,15 @@ class Outbox:
             value["fields"] = fields
         self.records.create(OUTBOX + item_id, value)
         return item_id
+
+    def add_once(self, item_id: str, key: str, kind: str, fields: Dict[str, object]) -> None:
+        """An item of no bucket under an id of the caller's, made once
+        however many callers ask for it (the store's own events: one each)."""
+        value = {"bucket": "", "key": key, "version": None, "kind": kind, "at": self.records.now(), "fields": fields}
+        try:
+            self.records.create(OUTBOX + item_id, value)
+        except Conflict:
+            pass  # asked for already: the one item stands
 
     def drop(self, item_id: str) -> None:
         """An item gone: sent, or not to be sent (its change lost its race)."""

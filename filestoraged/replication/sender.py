@@ -24,11 +24,11 @@ import os
 import secrets
 import threading
 import time
-from typing import Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 from ..catalog.buckets import Buckets
 from ..catalog.keyspace import Keyspace
-from ..catalog.notifications import Webhooks
+from ..catalog.notifications import SHARE_SPENT, Webhooks
 from ..catalog.outbox import EVENT, SETTLE, Item, Outbox
 from ..catalog.replication import rule_of
 from ..errors import FileStoreError
@@ -57,6 +57,8 @@ class Sender:
         self._me = "%d:%s" % (os.getpid(), secrets.token_hex(6))  # who holds the turn, for the records
         self.sent = 0  # items sent by this process
         self._mark_seen: Optional[int] = None
+        # Whether the share link an event of the store's says is used up is so now (told by the app).
+        self.spent: Callable[[str], bool] = lambda link_id: True
         self._looked = 0.0
 
     def run_once(self) -> int:
@@ -143,6 +145,8 @@ class Sender:
 
     def _send(self, item: Item) -> bool:
         if item.kind == EVENT:
+            if item.fields.get("event") == SHARE_SPENT and not self.spent(item.key):
+                return False  # not used up (yet: its download not counted; or never: it failed)
             hook = self.webhooks.get(str(item.fields.get("hook")))
             if hook is not None:
                 deliver(hook, item)

@@ -37,12 +37,14 @@ def event_json(item: Item) -> Dict[str, object]:
         found["eTag"] = fields["etag"]
     if item.version is not None:
         found["versionId"] = item.version
-    record = {"eventVersion": "2.1", "eventSource": "filestoraged:s3", "awsRegion": "",
-              "eventTime": iso_utc(item.at), "eventName": str(fields["event"]).removeprefix("s3:"),
-              "userIdentity": {"principalId": fields.get("maker") or ""},
-              "s3": {"s3SchemaVersion": "1.0", "configurationId": fields.get("config") or "",
-                     "bucket": {"name": item.bucket, "arn": "arn:aws:s3:::" + item.bucket},
-                     "object": found}}
+    record: Dict[str, object] = {"eventVersion": "2.1", "eventSource": "filestoraged:s3", "awsRegion": "",
+                                 "eventTime": iso_utc(item.at), "eventName": str(fields["event"]).removeprefix("s3:"),
+                                 "userIdentity": {"principalId": fields.get("maker") or ""}}
+    if not item.bucket:  # the store's own, of no bucket: a share link used up
+        record.update(eventSource="filestoraged", filestoraged={"shareLink": {"id": item.key}, "sequencer": item.id})
+        return {"Records": [record]}
+    record["s3"] = {"s3SchemaVersion": "1.0", "configurationId": fields.get("config") or "",
+                    "bucket": {"name": item.bucket, "arn": "arn:aws:s3:::" + item.bucket}, "object": found}
     return {"Records": [record]}
 
 

@@ -34,7 +34,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import BackendUnavailable, FileStoreError, Forbidden, Gone, NotFound
 from ..records.interface import Records
@@ -75,6 +75,9 @@ class LinkStore(LinkRules):
         self._stop = threading.Event()
         self._sweeper = Sweeper(lambda: self.sweep(wait=False), self.release)
         self._threads: List[threading.Thread] = []
+        # Told, before a completed download is counted (it may use the link up), the link's id (the
+        # store's events: ``catalog.notifications``), so that no link is used up untold.
+        self.spending: Callable[[str], None] = lambda link_id: None
 
     def create(self, oid: str, size: int, filename: Optional[str], content_type: Optional[str],
                password: Optional[str], max_downloads: int, expires_in: int,
@@ -211,7 +214,15 @@ class LinkStore(LinkRules):
         except FileStoreError as error:
             log.warning("could not give back a download of share link %s... (%s)", link_id[:6], error)
 
+    def downloads_left(self, link_id: str) -> Optional[int]:
+        """How many downloads the link has left (None: no such link)."""
+        record = self.records.get(LINKS + link_id)
+        return None if record is None else record.value["max"] - record.value["downloads"]
+
     def _end(self, link_id: str, hold: str, complete: bool) -> Optional[dict]:
+        if complete:
+            self.spending(link_id)
+
         def end(value: Optional[dict]) -> Optional[dict]:
             if value is None:
                 return None

@@ -27,7 +27,8 @@ USAGE = """usage: filestoraged bucket quota NAME SIZE        (SIZE: bytes, or wi
        filestoraged bucket replicate NAME existing   (every key's current version sent too)
        filestoraged bucket replicate NAME none       (no more replication)
        filestoraged bucket replication               (each bucket's rule, and what waits to be sent)
-       filestoraged bucket webhook NAME URL SECRET-FILE   (a webhook buckets' events may be sent to)
+       filestoraged bucket webhook NAME URL SECRET-FILE [share-links]   (a webhook buckets' events may be
+                                     sent to; share-links: also each share link used up)
        filestoraged bucket webhook NAME none
        filestoraged bucket webhooks"""
 
@@ -167,21 +168,22 @@ def _replication(records, buckets, action: str, names: List[str]) -> Optional[in
 
 def _webhooks(records, action: str, names: List[str]) -> Optional[int]:
     """A webhook defined, changed or removed; or every webhook listed."""
-    from ..catalog.notifications import Webhooks, arn_of
+    from ..catalog.notifications import SHARE_SPENT, Webhooks, arn_of
 
     webhooks = Webhooks(records)
     if action == "webhooks" and not names:
-        print("webhook\tURL\tsecret file\tARN")
+        print("webhook\tURL\tsecret file\tARN\tthe store's events")
         for hook in webhooks.all():
-            print("%s\t%s\t%s\t%s" % (hook.name, hook.url, hook.secret, arn_of(hook.name)))
+            print("%s\t%s\t%s\t%s\t%s" % (hook.name, hook.url, hook.secret, arn_of(hook.name),
+                                          ",".join(hook.store_events) or "-"))
         return 0
     if action == "webhook" and len(names) == 2 and names[1] == "none":
         if not webhooks.remove(names[0]):
             raise NotFound("no webhook %s" % names[0][:64])
         print("webhook %s: removed (the events waiting for it are dropped)" % names[0])
         return 0
-    if action == "webhook" and len(names) == 3:
-        hook = webhooks.define(names[0], names[1], os.path.abspath(names[2]))
+    if action == "webhook" and (len(names) == 3 or (len(names) == 4 and names[3] == "share-links")):
+        hook = webhooks.define(names[0], names[1], os.path.abspath(names[2]), (SHARE_SPENT,) if len(names) == 4 else ())
         print("webhook %s: %s, named in a bucket's notification configuration as %s" % (hook.name, hook.url,
                                                                                        arn_of(hook.name)))
         return 0

@@ -15,10 +15,10 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import List, Tuple
 
-from filestoraged.catalog.notifications import Webhooks
+from filestoraged.catalog.notifications import SHARE_SPENT, Webhooks
 
 from ..s3api_support import BotoCase
-from ..support import serve_in_thread, wait_until
+from ..support import multipart, serve_in_thread, wait_until
 
 SECRET = b"a webhook secret of the operator's"
 # Deliveries refused before the webhook answers again (FSD_WEBHOOK_TRIES=7 by hand: a webhook away for a minute).
@@ -128,6 +128,31 @@ class EventTests(BotoCase):
         self.assertEqual([(one["eventName"], one["s3"]["object"]["key"]) for one in records],
                          [("filestoraged:DropUpload", "in/scan.pdf")])
         self.assertIn("via upload link 'Acme'", records[0]["userIdentity"]["principalId"])
+
+    def test_a_share_link_used_up_is_told_once_to_the_webhooks_that_asked(self):
+        webhooks = Webhooks(self.app.records)
+        hook = webhooks.get("hook")
+        webhooks.define("hook", hook.url, hook.secret, (SHARE_SPENT,))  # asks for the store's events too
+        Receiver.up.set()
+        sharer = self.app.tokens.create(["share:create"], "sharer")[1]
+
+        def share(downloads: int) -> str:
+            body, content_type = multipart({"max_downloads": str(downloads),
+                                            "file": ("r.txt", b"report", "text/plain")})
+            made = self.request("PUT", "/file", body, {"Content-Type": content_type,
+                                                       "Authorization": "Bearer " + sharer})
+            self.assertEqual(made.status, 201, made)
+            return made.json()["url"].split("127.0.0.1:%d" % self.port, 1)[1]
+
+        spent, other = share(2), share(3)
+        for path in (spent, spent, other):
+            self.assertEqual(self.request("GET", path).status, 200)
+        self.assertEqual(self.request("GET", spent).status, 410)
+        wait_until(lambda: Receiver.got, "the event delivered")
+        wait_until(lambda: not self.app.outbox.first(1), "the outbox is empty")
+        records = [json.loads(body)["Records"][0] for _, body in Receiver.got]
+        self.assertEqual([(one["eventName"], one["filestoraged"]["shareLink"]["id"]) for one in records],
+                         [("filestoraged:ShareLinkSpent", spent.rsplit("/", 1)[1])])  # once; the other lives on
 
     def test_a_filter_narrows_the_events_and_an_unknown_webhook_is_refused(self):
         self.configure(prefix="b/", suffix=".txt")

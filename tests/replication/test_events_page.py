@@ -48,15 +48,22 @@ class EventsPageTests(unittest.TestCase):
         daemon = Daemon(os.path.join(work, "store"), "--s3-api", "127.0.0.1:%d" % s3_port).start()
         self.addCleanup(daemon.stop)
         self.assertEqual(exchange(s3_port, "PUT", "/photos")[0], 200)  # the page's bucket, there before
-        define, configure = [block for block in blocks(PAGE) if block[0].startswith(("head ", "cat > "))]
-        script = "\n".join(define + configure + ["cat thumbnails.secret"])
+        found = blocks(PAGE)
+        self.assertEqual([block[0].split()[0] for block in found], ["head", "cat", "head", '{"Records":',
+                                                                    '{"Records":'])  # the JSON: what is sent
+        define, configure, store_events = found[0], found[1], found[2]
+        script = "\n".join(define + configure + store_events + ["filestoraged bucket webhooks --data-dir "
+                                                                 "/var/lib/filestoraged", "cat thumbnails.secret"])
         script = script.replace("/etc/filestoraged/", "").replace(
             "https://thumbs.example.net/events", "http://127.0.0.1:%d/events" % hook.server_address[1])
+        script = script.replace("https://audit.example.net/events",
+                                "http://127.0.0.1:%d/audit" % hook.server_address[1])
         script = "export AWS_ACCESS_KEY_ID=any AWS_SECRET_ACCESS_KEY=any AWS_DEFAULT_REGION=us-east-1\n" + \
             script.replace("127.0.0.1:9000", "127.0.0.1:%d" % s3_port)
         ran = as_reader(self, script, os.path.join(work, "store"), daemon.port, {}, tools)
         self.assertEqual(ran.returncode, 0, ran.stderr)
         self.assertIn("thumbnails\thttp://127.0.0.1:%d/events" % hook.server_address[1], ran.stdout)
+        self.assertRegex(ran.stdout, r"audit\thttp://127.0.0.1:\d+/audit\t.*\tfilestoraged:ShareLinkSpent")
         said = json.loads(ran.stdout[ran.stdout.index("{"):ran.stdout.rindex("}") + 1])
         self.assertEqual(said["QueueConfigurations"][0]["QueueArn"], "arn:filestoraged:sqs::thumbnails:webhook")
         secret = ran.stdout.splitlines()[-1].encode()
