@@ -22,7 +22,7 @@ Send = Tuple[str, Optional[str], Optional[dict]]  # an outbox item: (kind, versi
 def as_written(bucket: Bucket, key: str, entry: Entry) -> Entry:
     """``entry`` with its replication status where the rule copies it (a copy then)."""
     rule = rule_of(bucket.replication)
-    if rule is None or not rule.applies(key):
+    if rule is None or not rule.applies(key, entry.tags or {}):
         return entry
     marked = entry.copied()
     marked.replication = PENDING
@@ -42,7 +42,7 @@ def of_delete(bucket: Bucket, key: str, marker: Optional[str], marked: bool, by:
     """What a delete without a version id sends: ``marked``, it made a
     delete marker (id ``marker``; None: ``null``), else the key went."""
     rule = rule_of(bucket.replication)
-    sends: List[Send] = [(MARKER, marker, None)] if rule is not None and rule.markers and rule.applies(key) else []
+    sends: List[Send] = [(MARKER, marker, None)] if rule is not None and rule.sends_markers(key) else []
     event = MARKER_CREATED if marked else REMOVED
     sends += [(EVENT, marker, event_fields(config, event, maker=by)) for config in
               wanted(bucket.notifications, event, key)]

@@ -1,11 +1,12 @@
 """A bucket's replication rule: where its new versions are copied (an S3
 target: its endpoint, bucket and region, and the file its credentials are
-read from, which never enter the records), which keys (a prefix), and
-whether delete markers go too. Deletes of a version by its id never do: a
-thief at the source cannot empty the copy.
+read from, which never enter the records), which keys (a prefix, and tags
+a version must have), and whether delete markers go too (never with tags
+asked for: a marker has none). Deletes of a version by its id never do:
+a thief at the source cannot empty the copy.
 
 Kept in the bucket's record (``Buckets.set_replication``) as
-``{"endpoint", "bucket", "region", "credentials", "prefix", "markers"}``.
+``{"endpoint", "bucket", "region", "credentials", "prefix", "markers", "tags"}``.
 """
 
 from __future__ import annotations
@@ -29,13 +30,21 @@ class Rule:
     credentials: str  # the file that holds AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines
     prefix: str = ""
     markers: bool = False  # delete markers (deletes without a version id) sent too
+    tags: Tuple[Tuple[str, str], ...] = ()  # the tags a version must have to be copied (all of them)
 
-    def applies(self, key: str) -> bool:
-        return key.startswith(self.prefix)
+    def applies(self, key: str, tags: Optional[Dict[str, str]] = None) -> bool:
+        """Whether the rule copies ``key`` (with ``tags``: a version having them; None: any)."""
+        if not key.startswith(self.prefix):
+            return False
+        return tags is None or all(tags.get(name) == value for name, value in self.tags)
+
+    def sends_markers(self, key: str) -> bool:
+        return self.markers and not self.tags and key.startswith(self.prefix)
 
     def record(self) -> dict:
         return {"endpoint": self.endpoint, "bucket": self.bucket, "region": self.region,
-                "credentials": self.credentials, "prefix": self.prefix, "markers": self.markers}
+                "credentials": self.credentials, "prefix": self.prefix, "markers": self.markers,
+                "tags": [list(pair) for pair in self.tags]}
 
     def key_pair(self) -> Tuple[str, str]:
         """The target's credentials, read from their file now (a changed
@@ -48,11 +57,12 @@ def rule_of(value: Optional[dict]) -> Optional[Rule]:
     if not value:
         return None
     return Rule(str(value["endpoint"]), str(value["bucket"]), str(value.get("region") or "us-east-1"),
-                str(value["credentials"]), str(value.get("prefix") or ""), bool(value.get("markers")))
+                str(value["credentials"]), str(value.get("prefix") or ""), bool(value.get("markers")),
+                tuple((str(name), str(tag)) for name, tag in value.get("tags") or ()))
 
 
 def new_rule(target: str, credentials: str, region: str = "us-east-1", prefix: str = "",
-             markers: bool = False) -> Rule:
+             markers: bool = False, tags: Tuple[Tuple[str, str], ...] = ()) -> Rule:
     """A rule from what an operator gives: ``target`` as
     ``http(s)://host[:port]/bucket``, ``credentials`` a readable file of
     the target's key pair; ``BadRequest`` for what cannot be one."""
@@ -62,10 +72,12 @@ def new_rule(target: str, credentials: str, region: str = "us-east-1", prefix: s
         raise BadRequest("the target is http(s)://HOST[:PORT]/BUCKET, not %r" % target[:200])
     if len(prefix.encode("utf-8")) > 1024:
         raise BadRequest("a prefix is at most 1024 bytes")
+    if markers and tags:
+        raise BadRequest("delete markers are not sent by a rule that asks for tags: a marker has none")
     credentials = os.path.abspath(credentials)
     read_credentials(credentials)
     return Rule("%s://%s" % (parts.scheme, parts.netloc), name, region or "us-east-1", credentials, prefix,
-                markers)
+                markers, tuple(tags))
 
 
 def read_credentials(path: str) -> Tuple[str, str]:

@@ -91,9 +91,10 @@ def _replication_text(bucket: Bucket) -> str:
     rule = rule_of(bucket.replication)
     if rule is None:
         return "none (<code>filestoraged bucket replicate</code> sets it)"
-    return "new versions%s copied to <code>%s/%s</code>%s" % (
-        " under <code>%s</code>" % escape(rule.prefix) if rule.prefix else "", escape(rule.endpoint),
-        escape(rule.bucket), ", delete markers too" if rule.markers else "")
+    return "new versions%s%s copied to <code>%s/%s</code>%s" % (
+        " under <code>%s</code>" % escape(rule.prefix) if rule.prefix else "",
+        " tagged <code>%s</code>" % escape(", ".join("%s=%s" % pair for pair in rule.tags)) if rule.tags else "",
+        escape(rule.endpoint), escape(rule.bucket), ", delete markers too" if rule.markers else "")
 
 
 def _owner_text(bucket: Bucket, owner: Tuple[Optional[int], int]) -> str:

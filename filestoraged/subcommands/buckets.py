@@ -24,6 +24,7 @@ USAGE = """usage: filestoraged bucket quota NAME SIZE        (SIZE: bytes, or wi
        filestoraged bucket usage [NAME]
        filestoraged bucket owners
        filestoraged bucket replicate NAME http(s)://HOST[:PORT]/BUCKET CREDENTIALS-FILE [PREFIX] [markers]
+                                     [tag:NAME=VALUE ...]
        filestoraged bucket replicate NAME existing   (every key's current version sent too)
        filestoraged bucket replicate NAME none       (no more replication)
        filestoraged bucket replication               (each bucket's rule, and what waits to be sent)
@@ -128,8 +129,9 @@ def _replication(records, buckets, action: str, names: List[str]) -> Optional[in
         for bucket in buckets.all():
             rule = rule_of(bucket.replication)
             if rule is not None:
-                print("%s\t%s/%s\t%s\t%s" % (bucket.name, rule.endpoint, rule.bucket, rule.prefix or "-",
-                                            "yes" if rule.markers else "no"))
+                print("%s\t%s/%s\t%s\t%s%s" % (bucket.name, rule.endpoint, rule.bucket, rule.prefix or "-",
+                                              "yes" if rule.markers else "no",
+                                              "".join("\ttag:%s=%s" % pair for pair in rule.tags)))
         print("waiting to be sent: %d" % outbox.backlog())
         return 0
     if action != "replicate" or len(names) < 2:
@@ -147,6 +149,8 @@ def _replication(records, buckets, action: str, names: List[str]) -> Optional[in
         while True:
             page = keys.page(bucket.name, rule.prefix, after=after, limit=1000)
             for key, entry in page.items:
+                if isinstance(entry, str) or not rule.applies(key, getattr(entry, "tags", None) or {}):
+                    continue  # a folder of the listing, or a version without the rule's tags
                 outbox.add(bucket.name, key, getattr(entry, "version", None), PUT)
                 count += 1
             if not page.truncated:
@@ -154,15 +158,19 @@ def _replication(records, buckets, action: str, names: List[str]) -> Optional[in
             after = page.last
         print("bucket %s: %d keys to send" % (bucket.name, count))
         return 0
-    if len(names) not in (3, 4, 5) or (len(names) == 5 and names[4] != "markers"):
+    extra = names[3:]
+    tags = [word[len("tag:"):].split("=", 1) for word in extra if word.startswith("tag:")]
+    rest = [word for word in extra if word != "markers" and not word.startswith("tag:")]
+    if len(names) < 3 or len(rest) > 1 or any(len(tag) != 2 or not tag[0] for tag in tags):
         return None
-    markers = names[-1] == "markers" and len(names) in (4, 5)
-    prefix = names[3] if len(names) == 5 or (len(names) == 4 and not markers) else ""
-    rule = new_rule(names[1], names[2], prefix=prefix, markers=markers)
+    prefix = rest[0] if rest else ""
+    rule = new_rule(names[1], names[2], prefix=prefix, markers="markers" in extra,
+                    tags=tuple((name, value) for name, value in tags))
     buckets.set_replication(bucket, rule.record())
-    print("bucket %s: new versions%s copied to %s/%s%s" % (bucket.name, " under %s" % prefix if prefix else "",
-                                                           rule.endpoint, rule.bucket,
-                                                           ", delete markers too" if markers else ""))
+    print("bucket %s: new versions%s%s copied to %s/%s%s" % (
+        bucket.name, " under %s" % prefix if prefix else "",
+        " tagged %s" % ", ".join("%s=%s" % pair for pair in rule.tags) if rule.tags else "",
+        rule.endpoint, rule.bucket, ", delete markers too" if rule.markers else ""))
     return 0
 
 

@@ -224,3 +224,15 @@ class ReplicationShownTests(ConsoleCase):
         self.assertIn("<dt>Replication</dt><dd>waiting to be copied to the bucket's target", page)
         store = self.page("/console/store", session).body.decode()
         self.assertIn("<dt>Waiting to be copied (replication)</dt><dd>1 change</dd>", store)
+
+    def test_a_rule_with_tags_copies_the_versions_that_have_them(self):
+        self.app.buckets.set_replication(self.app.buckets.get("photos"), {
+            "endpoint": "http://127.0.0.1:9", "bucket": "copy", "region": "us-east-1",
+            "credentials": "/nonexistent", "prefix": "", "markers": False, "tags": [["class", "keep"]]})
+        self.admin.put_object(Bucket="photos", Key="a.jpg", Body=b"a", Tagging="class=keep&year=2026")
+        self.admin.put_object(Bucket="photos", Key="b.jpg", Body=b"b", Tagging="class=drop")
+        self.admin.put_object(Bucket="photos", Key="c.jpg", Body=b"c")
+        self.assertEqual(self.admin.head_object(Bucket="photos", Key="a.jpg")["ReplicationStatus"], "PENDING")
+        for key in ("b.jpg", "c.jpg"):
+            self.assertNotIn("ReplicationStatus", self.admin.head_object(Bucket="photos", Key=key))
+        self.assertEqual([item.key for item in self.app.outbox.first(10)], ["a.jpg"])
