@@ -156,6 +156,7 @@ def _replication(records, buckets, action: str, names: List[str]) -> Optional[in
             if not page.truncated:
                 break
             after = page.last
+        outbox.written()  # (a daemon of this machine sends them at once)
         print("bucket %s: %d keys to send" % (bucket.name, count))
         return 0
     extra = names[3:]

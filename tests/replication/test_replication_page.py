@@ -46,8 +46,10 @@ class ReplicationPageTests(unittest.TestCase):
         self.assertEqual(ran.returncode, 0, ran.stderr)
         printed = ran.stdout.splitlines()
         pairs = dict(line.split("=", 1) for line in printed[-3:])
-        self.assertEqual(printed[-6:-3], [line.replace("10.0.0.2:9000", "127.0.0.1:%d" % ports["target"])
-                                          for line in shown])
+        self.assertEqual(printed[-6:-4], [line.replace("10.0.0.2:9000", "127.0.0.1:%d" % ports["target"])
+                                          for line in shown[:2]])
+        self.assertRegex(shown[2], r"^waiting to be sent: \d+$")
+        self.assertRegex(printed[-4], r"^waiting to be sent: [01]$")  # (dog.jpg: sent already, or not yet)
         from botocore.config import Config
 
         copies = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % ports["target"], region_name=REGION,
