@@ -34,6 +34,18 @@ def boto3_or_skip(case: unittest.TestCase):
     return boto3
 
 
+def daemon_client(case: unittest.TestCase, port: int, key_pair: Tuple[str, str] = ("anyone", "anything")):
+    """boto3 on a daemon's S3 port on loopback: path-style, SigV4, no retries
+    (a failure is the test's to see), signed with ``key_pair``."""
+    boto3 = boto3_or_skip(case)
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name=REGION,
+                        aws_access_key_id=key_pair[0], aws_secret_access_key=key_pair[1],
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                                      retries={"max_attempts": 1}))
+
+
 def tool_or_skip(name: str) -> str:
     """The path of a client program (aws, s3cmd from the venv; rclone, restic
     from Debian), or the test skips (fails where required)."""

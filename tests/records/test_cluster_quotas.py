@@ -28,7 +28,7 @@ from filestoraged.deployment import deployment_for
 from filestoraged.holds.ledger import OWNER_LEDGERS, Ledger
 
 from ..postgres_server import class_database
-from ..s3api_support import REGION, boto3_or_skip
+from ..s3api_support import boto3_or_skip, daemon_client
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
 from ..support import ROOT, Daemon, exchange, free_port, sampled_while
 
@@ -89,14 +89,7 @@ class ClusterQuotaTests(unittest.TestCase):
         return done.stdout
 
     def client(self, number: int):
-        boto3 = boto3_or_skip(self)
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % self.daemons[number % 2][1],
-                            region_name=REGION, aws_access_key_id=self.key_pair[0],
-                            aws_secret_access_key=self.key_pair[1],
-                            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                          retries={"max_attempts": 1}))
+        return daemon_client(self, self.daemons[number % 2][1], self.key_pair)
 
     def setUp(self) -> None:
         self.name = "quota-%d" % next(_buckets)  # (a bucket of its own: the class shares one store)

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Tuple
 
 from ..postgres_server import class_database
-from ..s3api_support import REGION, boto3_or_skip
+from ..s3api_support import boto3_or_skip, daemon_client
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
 from ..support import ROOT, Daemon, free_port, serve_in_thread, wait_for_port, wait_until
 
@@ -104,13 +104,7 @@ class ClusterReplicationTests(unittest.TestCase):
         return cli(self.cli_dir, *words, *self.shared, env=ENV)
 
     def boto(self, port: int, pair: Tuple[str, str]):
-        boto3 = boto3_or_skip(self)
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name=REGION,
-                            aws_access_key_id=pair[0], aws_secret_access_key=pair[1],
-                            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                          retries={"max_attempts": 1}))
+        return daemon_client(self, port, pair)
 
     def backlog(self) -> int:
         return int(self.cli("bucket", "replication").splitlines()[-1].rsplit(" ", 1)[1])

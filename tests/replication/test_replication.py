@@ -21,7 +21,7 @@ import threading
 import unittest
 from typing import Dict, List, Tuple
 
-from ..s3api_support import REGION, boto3_or_skip
+from ..s3api_support import boto3_or_skip, daemon_client
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, seaweed
 from ..support import ROOT, Daemon, exchange, free_port, wait_for_port, wait_until
 
@@ -72,13 +72,7 @@ class ReplicationCase(unittest.TestCase):
         return done.stdout
 
     def boto(self, port: int, key_pair: Tuple[str, str] = ("anyone", "anything")):
-        boto3 = boto3_or_skip(self)
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, region_name=REGION,
-                            aws_access_key_id=key_pair[0], aws_secret_access_key=key_pair[1],
-                            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                          retries={"max_attempts": 1}))
+        return daemon_client(self, port, key_pair)
 
     def backlog(self) -> int:
         status, body = exchange(self.source.port, "GET", "/metrics")
