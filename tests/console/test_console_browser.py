@@ -606,3 +606,59 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.wait(lambda: "ci" not in [cell.text for cell in self.driver.find_elements("css selector", "td")],
                   "the token revoked")
         self.assertIsNone(self.app.tokens.find(secret))
+
+    def test_the_first_hours_rough_edges_at_360_and_1280_pixels(self):
+        """The console's edges a newcomer met (docs/console.md), in Chromium
+        at both widths: a delete marker's page and its removal; a search's
+        folder names whole, uploads landing in that folder, the upload form
+        above the listing; recent changes' words whole; a delete in a
+        bucket without versions said to be final, with Keep it first; a
+        read-only token shown no page it may not see."""
+        self.admin.put_object(Bucket="photos", Key="docs/03-mar/x.txt", Body=b"x")
+        self.admin.create_bucket(Bucket="kept")
+        self.admin.put_bucket_versioning(Bucket="kept", VersioningConfiguration={"Status": "Enabled"})
+        self.admin.put_object(Bucket="kept", Key="cat.jpg", Body=b"the cat")
+        marker = self.admin.delete_object(Bucket="kept", Key="cat.jpg")["VersionId"]
+        _, reader = self.app.tokens.create(["data:photos:read"], "reader")
+        self.sign_in()
+        for width in (360, 1280):
+            with self.subTest(width=width):
+                self.driver.set_window_size(width, 900)
+                self.driver.get(self.base + "/console/object?bucket=kept&key=cat.jpg&version=" + marker)
+                self.wait(lambda: "is a delete marker" in self.element("main").text, "the marker's own page")
+                self.fits(width)
+                self.driver.get(self.base + "/console/bucket?name=photos&prefix=docs%2F0")
+                self.wait(lambda: self.element("#listing").is_displayed(), "the search's listing")
+                self.assertIn("03-mar/", [cell.text for cell in self.driver.find_elements("css selector",
+                                                                                         "#listing td a")])
+                self.assertLess(self.element("#upload").location["y"], self.element("#listing").location["y"])
+                self.assertIn("docs/", self.element("#upload label").text)
+                self.fits(width)
+                self.driver.get(self.base + "/console/bucket?name=photos")
+                cells = self.driver.find_elements("css selector", "td.words")
+                self.assertTrue(cells)
+                for cell in cells:  # a change's words wrap between words only
+                    self.assertNotIn(self.driver.execute_script(
+                        "return getComputedStyle(arguments[0]).wordBreak", cell), ("break-all", "break-word"))
+                self.assertEqual(self.driver.execute_script(
+                    "return getComputedStyle(arguments[0]).overflowWrap", cells[0]), "normal")
+                self.driver.get(self.base + "/console/delete?bucket=photos&key=notes.txt")
+                self.wait(lambda: "This is final" in self.element("main").text, "the final delete's page")
+                keep = self.link("Keep it")
+                delete = self.driver.find_element("xpath", "//main//button[normalize-space()='Delete']")
+                self.assertEqual(delete.get_attribute("class"), "secondary")  # Keep it is the primary one
+                above = delete.location["y"] - keep.location["y"] > keep.size["height"] / 2  # (on a line of its own)
+                self.assertTrue(above or keep.location["x"] < delete.location["x"], (keep.location, delete.location))
+                self.fits(width)
+        self.driver.get(self.base + "/console/object?bucket=kept&key=cat.jpg&version=" + marker)
+        self.link("Remove this delete marker").click()
+        self.wait(lambda: "becomes the key's current one again" in self.element("main").text, "the confirmation")
+        self.element("main form[action='/console/delete'] button[type=submit]").click()
+        self.wait(lambda: self.app.keys.get("kept", "cat.jpg") is not None, "the key back")
+        self.assertEqual(self.admin.get_object(Bucket="kept", Key="cat.jpg")["Body"].read(), b"the cat")
+        self.driver.delete_all_cookies()
+        self.secret = reader
+        self.sign_in()
+        shown = [link.get_attribute("href") for link in self.driver.find_elements("css selector", "nav a")]
+        for page in ("/console/tokens", "/console/users", "/console/store"):
+            self.assertFalse(any(href and href.endswith(page) for href in shown), (page, shown))
