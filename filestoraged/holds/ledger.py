@@ -61,7 +61,7 @@ class Ledger:
         def holding(value: Optional[dict]) -> dict:
             value = _live(value, now)
             held = value["held"]
-            stored, holds = value["stored"], sum(entry[0] for entry in held.values())
+            stored, holds = value["stored"], _holding(held)
             if count > 0 and stored + holds + count > quota:
                 raise BucketQuotaReached("%s of %d bytes has no room for %d more (%d stored, %d being written)" % (
                     said or "the bucket %s's quota" % name, quota, count, stored, holds))
@@ -99,7 +99,7 @@ class Ledger:
             held = value["held"]
             had = held.pop(holder, [0, None])[0]
             if quota is not None and size > had and \
-                    value["stored"] + sum(entry[0] for entry in held.values()) + size > quota:
+                    value["stored"] + _holding(held) + size > quota:
                 raise BucketQuotaReached("the quota of %s of %d bytes has no room for %d more (%d stored)"
                                          % (name, quota, size, value["stored"]))
             value["stored"] += size
@@ -183,7 +183,7 @@ class Ledger:
         found: Dict[str, Tuple[int, int]] = {}
         for key, record in self.records.items(self.prefix):
             value = _live(dict(record.value), now)
-            found[key[len(self.prefix):]] = (value["stored"], sum(entry[0] for entry in value["held"].values()))
+            found[key[len(self.prefix):]] = (value["stored"], _holding(value["held"]))
         return found
 
     def count(self, name: str) -> Tuple[int, int]:
@@ -192,7 +192,12 @@ class Ledger:
         if record is None:
             return 0, 0
         value = _live(dict(record.value), self.records.now())
-        return value["stored"], sum(entry[0] for entry in value["held"].values())
+        return value["stored"], _holding(value["held"])
+
+
+def _holding(held: Dict[str, list]) -> int:
+    """The bytes ``held`` (a ledger's holds) hold together."""
+    return sum(entry[0] for entry in held.values())
 
 
 def _live(value: Optional[dict], now: float) -> dict:

@@ -22,12 +22,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import BucketQuotaReached
 from ..records.interface import Records
-from ..storage.interface import Backend, Bounds, ObjectInfo, PutResult, Readable, StoredObject, exact_length
+from ..storage.interface import (BUCKET_NAMESPACES, HOLD_STEP, Backend, Bounds, ObjectInfo, PutResult, Readable,
+                                 StoredObject, exact_length)
 from ..storage.names import Namespace
 from .ledger import OWNER_LEDGERS, RENEW_AFTER, Ledger
 
-HOLD_STEP = 8 * 1024 * 1024  # bytes a write of unknown length holds at a time
-_OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
 _PROCESS = secrets.token_hex(6)  # this process's part of a write's holder name
 _numbers = itertools.count(1)
 
@@ -64,7 +63,7 @@ class LedgeredBackend(Backend):
     def _counts(self, namespace: Namespace) -> List[_Count]:
         """The ledgers ``namespace``'s bytes count in: its owner's, where
         the owner has a quota, then its bucket's, where it has one."""
-        if not namespace.path.startswith(_OF_BUCKETS):
+        if not namespace.path.startswith(BUCKET_NAMESPACES):
             return []
         bounds = self._bounds_of(namespace)
         if bounds is None:

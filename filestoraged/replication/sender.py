@@ -109,17 +109,18 @@ class Sender:
 
     def _one(self, item: Item, held: Set[Tuple[str, str, str]]) -> int:
         """``item`` sent or dropped (1), or left for later (0)."""
-        destination = self._destination(item)
-        if destination is None:  # its rule, its webhook or its bucket went: nothing to send
+        found = self._destination(item)
+        if found is None:  # its rule, its webhook or its bucket went: nothing to send
             self.outbox.drop(item.id)
             return 1
+        destination, send = found
         hold = (destination, item.bucket, item.key)
         waits = self._waits.get(destination)
         if hold in held or (waits is not None and time.monotonic() < waits[1]):
             held.add(hold)
             return 0
         try:
-            ready = self._send(item)
+            ready = send()
         except (FileStoreError, OSError) as error:
             self._failed(item, destination, error)
             held.add(hold)
@@ -132,28 +133,27 @@ class Sender:
         self.sent += 1
         return 1
 
-    def _destination(self, item: Item) -> Optional[str]:
-        """Where ``item`` goes, by a name the sender waits on while it fails; None: nowhere now."""
+    def _destination(self, item: Item) -> Optional[Tuple[str, Callable[[], bool]]]:
+        """Where ``item`` goes (by a name the sender waits on while it
+        fails) and the send of it there (True: it may go; False: not ready,
+        its version not there); None: nowhere now."""
         if item.kind == EVENT:
-            return "webhook " + str(item.fields.get("hook")) if self.webhooks.get(str(item.fields.get("hook"))) \
-                else None
+            hook = self.webhooks.get(str(item.fields.get("hook")))
+            if hook is None:
+                return None
+
+            def to_hook() -> bool:
+                if item.fields.get("event") == SHARE_SPENT and not self.spent(item.key):
+                    return False  # not used up (yet: its download not counted; or never: it failed)
+                deliver(hook, item)
+                return True
+
+            return "webhook " + hook.name, to_hook
         bucket = self.buckets.get(item.bucket)
         rule = rule_of(bucket.replication) if bucket is not None else None
         if rule is None or not rule.applies(item.key):
             return None
-        return "s3 %s/%s" % (rule.endpoint, rule.bucket)
-
-    def _send(self, item: Item) -> bool:
-        if item.kind == EVENT:
-            if item.fields.get("event") == SHARE_SPENT and not self.spent(item.key):
-                return False  # not used up (yet: its download not counted; or never: it failed)
-            hook = self.webhooks.get(str(item.fields.get("hook")))
-            if hook is not None:
-                deliver(hook, item)
-            return True
-        bucket = self.buckets.get(item.bucket)
-        rule = rule_of(bucket.replication) if bucket is not None else None
-        return rule is None or self.s3.send(rule, item)
+        return "s3 %s/%s" % (rule.endpoint, rule.bucket), lambda: self.s3.send(rule, item)
 
     def _failed(self, item: Item, destination: str, error: BaseException) -> None:
         failures = self._waits.get(destination, (0, 0.0))[0] + 1

@@ -234,6 +234,13 @@ class Layout(abc.ABC):
 
 
 
+# The namespaces a bucket's bytes are in (its repository, its unfinished uploads' parts): what quotas count.
+BUCKET_NAMESPACES = ("repos/", "parts/")
+# Bytes a write of unknown length holds against a quota at a time: one
+# transaction (or compare-and-swap) a step, not one a piece read.
+HOLD_STEP = 8 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Bounds:
     """What the bytes of one bucket count against (docs/quotas.md): its own

@@ -160,6 +160,10 @@ class ObjectIndex(DatabaseStore):
             found[bucket] = (stored_before + size, held_before + held)
         return found
 
+    def owners_bytes(self, owned: Dict[str, Tuple[str, ...]]) -> Dict[str, Tuple[int, int]]:
+        """Each owner's ``owner_bytes`` (of their buckets ``owned[owner]``; none: nothing)."""
+        return {owner: self.owner_bytes(buckets) if buckets else (0, 0) for owner, buckets in owned.items()}
+
     def owner_bytes(self, owned: Tuple[str, ...]) -> Tuple[int, int]:
         """The buckets ``owned``'s stored and held bytes together, as of one moment."""
         with self._lock:

@@ -244,7 +244,7 @@ class _IndexCounts:
 
     def owners_bytes(self, owned):
         with closing(self._open()) as index:
-            return {owner: index.owner_bytes(buckets) if buckets else (0, 0) for owner, buckets in owned.items()}
+            return index.owners_bytes(owned)
 
     def _open(self):
         from ..storage.disk.indexing import index_path

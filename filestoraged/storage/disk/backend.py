@@ -266,7 +266,7 @@ class DiskBackend(Backend):
         return self.index.buckets_bytes()
 
     def owners_bytes(self, owned: Dict[str, Tuple[str, ...]]) -> Dict[str, Tuple[int, int]]:
-        return {owner: self.index.owner_bytes(buckets) if buckets else (0, 0) for owner, buckets in owned.items()}
+        return self.index.owners_bytes(owned)
 
     def belonging(self, namespace: Namespace) -> Optional[str]:
         return self.quotas.belonging(namespace)

@@ -18,7 +18,7 @@ import os
 from typing import Callable, Optional, Tuple
 
 from ...errors import BucketQuotaReached, QuotaReached
-from ..interface import Bounds
+from ..interface import BUCKET_NAMESPACES, HOLD_STEP, Bounds
 from ..names import Namespace
 from ...base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
@@ -211,17 +211,9 @@ class BucketQuotas:
         return self.index.belonging(namespace.path)
 
     def _bounds(self, namespace: Namespace) -> Optional[Bounds]:
-        if not namespace.path.startswith(_OF_BUCKETS):
+        if not namespace.path.startswith(BUCKET_NAMESPACES):
             return None  # the default namespace, share links: no bucket
         return self.bounds_of(namespace)
-
-
-_OF_BUCKETS = ("repos/", "parts/")  # the namespaces a bucket's bytes are in
-
-# Bytes a write of unknown length holds against its bucket's quota at a
-# time: a transaction of the index per step, not per piece read. Near the
-# quota, a step that finds no room holds only what the piece needs.
-HOLD_STEP = 8 * 1024 * 1024
 
 
 class Reservation:
@@ -269,6 +261,8 @@ class Reservation:
                 raise
 
     def _hold_more(self, needed: int, step: int) -> None:
+        """``needed`` more bytes held, a ``step`` at once where there is room
+        (near the quota, a step that finds none holds only what is needed)."""
         assert self._hold is not None
         if needed <= 0:
             return
