@@ -14,7 +14,7 @@ from typing import List
 from ..catalog.notifications import EVENTS, Webhooks, arn_of, hook_of
 from ..errors import BadRequest
 from ..web.messages import EmptyResponse, Request, Response
-from .answers import MAX_XML, Element, children, read_xml, text_of, xml_answer
+from .answers import MAX_XML, Element, children, local_name, read_xml, text_of, xml_answer
 from .signatures import Caller
 
 MAX_CONFIGURATIONS = 100
@@ -28,9 +28,10 @@ class NotificationOperations:
     def put(self, request: Request, caller: Caller, bucket: str, key: None) -> Response:
         found = self.buckets.require(bucket)
         root = read_xml(request.body(MAX_XML).read_all(), "NotificationConfiguration")
-        if children(root, "TopicConfiguration") or children(root, "CloudFunctionConfiguration"):
+        others = sorted({local_name(item.tag) for item in root} - {"QueueConfiguration"})
+        if others:  # (Topic, CloudFunction, EventBridge: AWS's services, which this store does not reach)
             raise BadRequest("only QueueConfiguration elements naming a webhook of this server's are kept "
-                             "(docs/events.md)").as_s3("InvalidArgument")
+                             "(docs/events.md), not %s" % ", ".join(others)).as_s3("InvalidArgument")
         configs = [self._config(item) for item in children(root, "QueueConfiguration")]
         if len(configs) > MAX_CONFIGURATIONS:
             raise BadRequest("a notification configuration holds at most %d elements" % MAX_CONFIGURATIONS
@@ -44,6 +45,7 @@ class NotificationOperations:
                           [Element("QueueConfiguration", _elements(config)) for config in configs])
 
     def _config(self, item) -> dict:
+        _only(item, ("Id", "Queue", "Event", "Filter"))
         hook = hook_of(text_of(item, "Queue") or "")
         if hook is None or self.webhooks.get(hook) is None:
             raise BadRequest("the Queue is the ARN of a webhook defined on this server "
@@ -65,9 +67,20 @@ class NotificationOperations:
 def _filter_rules(item) -> List:
     found = []
     for outer in children(item, "Filter"):
+        _only(outer, ("S3Key",))
         for key in children(outer, "S3Key"):
+            _only(key, ("FilterRule",))
             found.extend(children(key, "FilterRule"))
     return found
+
+
+def _only(element, known) -> None:
+    """``BadRequest`` (InvalidArgument) naming a child of ``element`` this
+    server does not carry out: never kept and ignored."""
+    unknown = sorted({local_name(child.tag) for child in element} - set(known))
+    if unknown:
+        raise BadRequest("%s is not carried out here (%s holds %s)" % (
+            ", ".join(unknown), local_name(element.tag), ", ".join(known))).as_s3("InvalidArgument")
 
 
 def _elements(config: dict) -> List[Element]:

@@ -167,5 +167,17 @@ class EventTests(BotoCase):
         code = self.code_of(self.admin.put_bucket_notification_configuration, Bucket="photos",
                             NotificationConfiguration={"QueueConfigurations": [unknown]})
         self.assertEqual(code, "InvalidArgument")
+        for refused in ({"EventBridgeConfiguration": {}},  # an AWS service, and a filter by what is not kept
+                        {"QueueConfigurations": [{"QueueArn": "arn:filestoraged:sqs::hook:webhook",
+                                                  "Events": ["s3:ObjectCreated:*"],
+                                                  "Filter": {"Key": {"FilterRules": [{"Name": "prefix",
+                                                                                      "Value": "b/"}]}}}],
+                         "TopicConfigurations": [{"TopicArn": "arn:aws:sns:us-east-1:1:t",
+                                                  "Events": ["s3:ObjectCreated:*"]}]}):
+            self.assertEqual(self.code_of(self.admin.put_bucket_notification_configuration, Bucket="photos",
+                                          NotificationConfiguration=refused), "InvalidArgument")
+        kept = self.admin.get_bucket_notification_configuration(Bucket="photos")["QueueConfigurations"]
+        self.assertEqual([one["Filter"]["Key"]["FilterRules"] for one in kept],  # nothing refused took its place
+                         [[{"Name": "prefix", "Value": "b/"}, {"Name": "suffix", "Value": ".txt"}]])
         self.admin.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={})
         self.assertNotIn("QueueConfigurations", self.admin.get_bucket_notification_configuration(Bucket="photos"))
