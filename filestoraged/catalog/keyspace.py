@@ -232,7 +232,7 @@ class Keyspace:
                     guard(entry.lock, self.records.now(), bypass, what)
                 judge(entry)
                 made = removed(old, version_id, lambda item: self.versions.entry_at(name, key, item["at"]))
-                made.sends.extend(outbound.of_version_delete(bucket, key, version_id, by))  # (the request's view)
+                made.sends.extend(outbound.of_version_delete(self.buckets.standing(bucket), key, version_id, by))
                 return made
 
         swap = self._commit(name, key, decide)

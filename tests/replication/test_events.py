@@ -154,6 +154,14 @@ class EventTests(BotoCase):
         self.assertEqual([(one["eventName"], one["filestoraged"]["shareLink"]["id"]) for one in records],
                          [("filestoraged:ShareLinkSpent", spent.rsplit("/", 1)[1])])  # once; the other lives on
 
+    def test_a_delete_is_told_by_the_configuration_standing_at_its_commit(self):
+        version = self.admin.put_object(Bucket="photos", Key="late.txt", Body=b"late")["VersionId"]
+        as_found = self.app.buckets.get("photos")  # the bucket as the delete's request looked it up, before ...
+        self.configure()  # ... the configuration came
+        self.app.keyspace.forget(as_found, "late.txt", version)
+        self.assertEqual([(item.key, item.fields["event"]) for item in self.app.outbox.first(10)],
+                         [("late.txt", "s3:ObjectRemoved:Delete")])
+
     def test_a_filter_narrows_the_events_and_an_unknown_webhook_is_refused(self):
         self.configure(prefix="b/", suffix=".txt")
         Receiver.up.set()
