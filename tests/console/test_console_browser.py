@@ -3,7 +3,8 @@ sign in by typing a token, walk into a folder, open an object, download
 its exact bytes, delete it after the confirmation, upload a file picked
 in the form, move a key, sign out; then every other action by mouse (new
 folder, deleting chosen keys, a share link, opening in the browser, copy,
-restoring a version, a repository, making and revoking a token); by keyboard
+restoring a version, a repository, making and revoking a token; a bucket's
+quota, its owner and the owner's quota); by keyboard
 alone; nothing wider than the window at 360 and 1280 pixels. The
 screenshots of docs/console.md are made here (``FILESTORAGED_SCREENSHOTS``
 names the folder they go to)."""
@@ -375,6 +376,33 @@ class ConsoleInChromiumTests(ChromiumBotoCase):
         self.element("form input[value=hold-on] ~ button").click()
         self.wait(lambda: "Legal hold\non" in self.element("dl").text, "the legal hold")
         self.assertEqual(self.admin.get_object_legal_hold(Bucket="vault", Key="deed.pdf")["LegalHold"]["Status"], "ON")
+
+    def test_a_quota_an_owner_and_the_owners_quota_set_by_mouse_at_360_and_1280_pixels(self):
+        self.sign_in()
+        for width, owner, kib in ((360, "ana", 1), (1280, "bob", 2)):
+            with self.subTest(width=width):
+                self.driver.set_window_size(width, 900)
+                self.set_owner_and_quotas(owner, kib)
+                self.fits(width)
+
+    def set_owner_and_quotas(self, owner: str, kib: int) -> None:
+        """On the bucket's page: its owner, the owner's quota, its own quota, each by its form."""
+        self.driver.get(self.base + "/console/bucket?name=photos")
+        self.element("#owner").clear()
+        self.element("#owner").send_keys(owner)
+        self.element("form input[value=owner] ~ button").click()
+        self.wait(lambda: self.app.buckets.get("photos").owner == owner, "the owner set")
+        self.wait(lambda: "The most %s's buckets may hold together" % owner in self.element("#settings").text,
+                  "the owner's quota form")
+        self.element("#owner-quota").send_keys("%dK" % kib)
+        self.element("form input[value=owner-quota] ~ button").click()
+        self.wait(lambda: self.app.buckets.owners()[1].get(owner) == kib * 1024, "the owner's quota set")
+        self.element("#quota").clear()
+        self.element("#quota").send_keys("500M")
+        self.element("form input[value=quota] ~ button").click()
+        self.wait(lambda: self.app.buckets.get("photos").quota == 500 * 1024 * 1024, "the bucket's quota")
+        self.wait(lambda: "of a quota of %d.0 KiB" % kib in self.element("#settings").text,
+                  "what the owner's buckets store against it")
 
     def test_previews_of_a_picture_a_text_and_a_pdf(self):
         picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9"
