@@ -32,6 +32,13 @@ of it is kept. usage lists each bucket's bytes stored and being written.
 A bucket's owner (who made it, or whom it is given to: a user or a token)
 may have a quota of their own, which all their buckets share: owners lists
 each owner's buckets and what they store together (docs/quotas.md).
+
+replicate copies a bucket's new versions to another S3 store, the target's
+key pair read from CREDENTIALS-FILE (AWS_ACCESS_KEY_ID= and
+AWS_SECRET_ACCESS_KEY= lines); replication shows every rule and how many
+changes wait to be sent (docs/replication.md). webhook defines where a
+bucket's notification configuration may send events, signed with the
+secret in SECRET-FILE (docs/events.md).
 """ + STORE_OPTIONS,
     "fsck": """usage: filestoraged fsck [--repair] [store options]
 
