@@ -11,6 +11,7 @@ import signal
 import subprocess
 import tempfile
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from .support import ROOT, free_port, required, wait_for_port
 
@@ -64,6 +65,21 @@ class InstallTests(unittest.TestCase):
         self.install(root, "--uninstall")
         self.assertFalse(os.path.lexists(command))
         self.assertFalse(os.path.exists(venv))
+
+    def test_two_installs_at_once_both_succeed_and_write_nothing_into_the_checkout(self):
+        before = sorted(os.listdir(ROOT))
+        roots = [tempfile.mkdtemp(prefix="fsd-install-") for _ in range(2)]
+        for root in roots:
+            self.addCleanup(shutil.rmtree, root, True)
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(lambda root: subprocess.run(
+                [os.path.join(ROOT, "bin", "install"), "--root", root], capture_output=True, text=True,
+                timeout=600), roots, timeout=660))
+        for run in done:
+            self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+        for root in roots:
+            self.assertTrue(os.path.isfile(os.path.join(root, "opt/filestoraged/bin/filestoraged")))
+        self.assertEqual(sorted(os.listdir(ROOT)), before)
 
     def test_the_settings_file_lists_every_setting_commented_out_and_is_never_overwritten(self):
         root = tempfile.mkdtemp(prefix="fsd-install-")
