@@ -24,7 +24,9 @@ import time
 import unittest
 import xml.etree.ElementTree as ElementTree
 from typing import List, Optional
+from unittest import mock
 
+from filestoraged.records.interface import Records
 from filestoraged.storage.s3.client import S3Client
 
 from .support import free_ports, required
@@ -170,6 +172,26 @@ def shared_store(cls, records: str) -> List[str]:
     cls.addClassCleanup(shutil.rmtree, keys, True)
     return ["--backend", "s3", "--s3-endpoint", cls.store.endpoint, "--s3-bucket", cls.bucket,
             "--records", records, "--s3-key-file", os.path.join(keys, "s3.key")]
+
+
+def shared_records(cls, data_dir: str, shared: List[str]) -> Records:
+    """The records of the daemons over ``shared`` (``shared_store``'s
+    options), opened in this process as theirs are; closed with the class."""
+    from filestoraged.config import load
+    from filestoraged.deployment import deployment_for
+    from filestoraged.storage.s3.client import configured
+
+    with mock.patch.dict(os.environ, {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}):
+        config = load(["--data-dir", data_dir, *shared])
+        client = None
+        if shared[shared.index("--records") + 1] == "s3":
+            client = configured(config)
+            cls.addClassCleanup(client.close)
+        records, throttle = deployment_for(config).open_records(client)
+    cls.addClassCleanup(records.close)
+    if throttle is not records:
+        cls.addClassCleanup(throttle.close)
+    return records
 
 
 class SeaweedMixin:

@@ -15,7 +15,8 @@ on every kind of records, judged on the head it replaces:
   entry, ``Versions.spill``), and so are the names that hold the bytes it
   names (``claims``): no bytes go while any version names them; and so
   are the outbox items the change asks for (``outbound``: replication,
-  events), so that none is committed without them;
+  events), so that none is committed without them (pending till the swap
+  is in, where the records make no transaction of both: ``outbox``);
 - the head is swapped; a try that lost its race writes nothing more (its
   spilled records go) and is judged again on the head that won;
 - after the swap, what the old head named and the new one does not is let
@@ -339,8 +340,7 @@ class Keyspace:
                         named.add((oid, version))
                 for at, entry in new.spills:
                     self.versions.spill(bucket, key, at, entry)
-                sent = [self.outbox.add(bucket, key, version, kind, fields) for kind, version, fields in new.sends] \
-                    if self.outbox is not None else []
+                sent = self.outbox.ahead(bucket, key, new.sends) if self.outbox is not None else []
                 value = new.head.value()
                 try:
                     if record is None:
@@ -353,10 +353,12 @@ class Keyspace:
                 except Conflict:
                     for at, _ in new.spills:  # listed by no head: nobody else knows their names
                         self.versions.drop(bucket, key, at)
-                    for item in sent:  # (nor these: the change they were for was not made)
-                        self.outbox.drop(item)
+                    if sent:  # (nor these: the change they were for was not made)
+                        self.outbox.withdraw(sent)
                     time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # others are writing: back off
                     continue
+                if sent:
+                    self.outbox.confirm(sent)
                 return _Swap(old, new, written, named, held_before, held_after)
         except BaseException:
             if named and not self.records.serializes:

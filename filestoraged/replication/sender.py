@@ -12,9 +12,12 @@ destination in the order they were committed.
 While a destination fails, its item stays, with the failure said in it,
 and that destination waits (one second, then twice as long each time, up
 to a minute) before it is tried again from its oldest item; the others go
-on. An item whose version is not there (not committed yet, or never: its
-daemon died before its commit) holds back that key's later items for its
-destination; it is dropped ``SETTLE`` seconds after it was written.
+on. An item not ready (a pending one, written ahead of a commit not
+known to be in: ``catalog.outbox``; a version not there; a share link's
+event before the link is used up) holds back that key's later items for
+its destination. ``SETTLE`` seconds after it was written, a pending item
+is sent if the key's records show its change made (``made``), else
+dropped; so is one still not ready.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Callable, Dict, Optional, Set, Tuple
 from ..catalog.buckets import Buckets
 from ..catalog.keyspace import Keyspace
 from ..catalog.notifications import SHARE_SPENT, Webhooks
-from ..catalog.outbox import EVENT, SETTLE, Item, Outbox
+from ..catalog.outbox import EVENT, SETTLE, Item, Outbox, made
 from ..catalog.replication import rule_of
 from ..errors import FileStoreError
 from ..records.interface import Records
@@ -51,6 +54,7 @@ class Sender:
                  spool_dir: str) -> None:
         self.records, self.outbox, self.buckets = records, outbox, buckets
         self.webhooks = Webhooks(records)
+        self.keyspace = keyspace
         self.s3 = S3Targets(keyspace, backend, spool_dir)
         self._waits: Dict[str, Tuple[int, float]] = {}  # a failing destination's: failures, when to try again
         self._lock = threading.Lock()
@@ -116,19 +120,20 @@ class Sender:
         destination, send = found
         hold = (destination, item.bucket, item.key)
         waits = self._waits.get(destination)
-        if hold in held or (waits is not None and time.monotonic() < waits[1]):
+        settled = self.records.now() - item.at > SETTLE
+        if hold in held or (waits is not None and time.monotonic() < waits[1]) or (item.pending and not settled):
             held.add(hold)
             return 0
         try:
-            ready = send()
+            ready = send() if not item.pending or made(item, self.keyspace.get) else False
         except (FileStoreError, OSError) as error:
             self._failed(item, destination, error)
             held.add(hold)
             return 0
-        if not ready and self.records.now() - item.at <= SETTLE:
+        if not ready and not settled:
             held.add(hold)
             return 0
-        self.outbox.drop(item.id)  # sent; or its version never was, or went before it could be
+        self.outbox.drop(item.id)  # sent; or its change was never made, or its version went before it could go
         self._waits.pop(destination, None)
         self.sent += 1
         return 1

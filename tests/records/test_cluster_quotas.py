@@ -21,15 +21,12 @@ import tempfile
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Tuple
-from unittest import mock
 
-from filestoraged.config import load
-from filestoraged.deployment import deployment_for
 from filestoraged.holds.ledger import OWNER_LEDGERS, Ledger
 
 from ..postgres_server import class_database
 from ..s3api_support import boto3_or_skip, daemon_client
-from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_records, shared_store
 from ..support import ROOT, Daemon, exchange, free_port, sampled_while
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
@@ -52,18 +49,7 @@ class ClusterQuotaTests(unittest.TestCase):
                                                             "--s3").splitlines() if "=" in line)
         cls.key_pair = pairs["AWS_ACCESS_KEY_ID"], pairs["AWS_SECRET_ACCESS_KEY"]
         cls.secret = cls.cli("token", "create", "--scope", "admin", "--name", "http").strip()
-        with mock.patch.dict(os.environ, ENV):
-            config = load(["--data-dir", cls.cli_dir, *cls.shared])
-            client = None
-            if cls.records() == "s3":
-                from filestoraged.storage.s3.client import configured
-
-                client = configured(config)
-                cls.addClassCleanup(client.close)
-            cls.records_open, throttle = deployment_for(config).open_records(client)
-        cls.addClassCleanup(cls.records_open.close)
-        if throttle is not cls.records_open:
-            cls.addClassCleanup(throttle.close)
+        cls.records_open = shared_records(cls, cls.cli_dir, cls.shared)
         cls.ledger = Ledger(cls.records_open)
 
     @classmethod

@@ -21,9 +21,13 @@ import unittest
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Tuple
 
+from filestoraged.catalog.heads import new_version_id
+from filestoraged.catalog.notifications import CREATED, REMOVED, event_fields
+from filestoraged.catalog.outbox import EVENT, OUTBOX, SETTLE, Outbox
+
 from ..postgres_server import class_database
 from ..s3api_support import boto3_or_skip, daemon_client
-from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_store
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, shared_records, shared_store
 from ..support import ROOT, Daemon, free_port, serve_in_thread, wait_for_port, wait_until
 
 ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
@@ -56,7 +60,10 @@ def key_pair(output: str) -> Tuple[str, str]:
     return pairs["AWS_ACCESS_KEY_ID"], pairs["AWS_SECRET_ACCESS_KEY"]
 
 
-class ClusterReplicationTests(unittest.TestCase):
+class TwoDaemons:
+    """Two daemons over one store, a bucket replicated to a second
+    filestoraged and told to a webhook; the test both kinds of records run."""
+
     @classmethod
     def records(cls) -> str:
         return "s3"
@@ -176,7 +183,47 @@ class ClusterReplicationTests(unittest.TestCase):
                                        if version["Key"] == key])
 
 
-class ClusterReplicationOverDatabaseTests(ClusterReplicationTests):
+class ClusterReplicationTests(TwoDaemons, unittest.TestCase):
+    def test_an_event_whose_commit_never_came_is_never_told_and_one_committed_but_not_confirmed_is(self):
+        """What a daemon over ``--records s3`` leaves when it dies after
+        writing a change's outbox items, before confirming them: items
+        pending, its change made (it died after its swap) or not."""
+        records = shared_records(self, self.cli_dir, self.shared)
+        outbox = Outbox(records)
+
+        def pending(key: str, version: str, event: str) -> str:
+            fields = event_fields({"hook": "hook"}, event, 4, '"etag"', "writer")
+            [item] = outbox.ahead("photos", key, [(EVENT, version, fields)])
+            self.assertTrue(item.pending)
+            return item.id
+
+        def older(item_id: str) -> None:  # as if written before SETTLE (60 s)
+            records.update(OUTBOX + item_id, lambda value: dict(value, at=value["at"] - 2 * SETTLE))
+
+        def told(key: str) -> List[str]:
+            return [headers["X-Filestoraged-Event-Id"] for headers, body in list(Hook.got)
+                    if json.loads(body)["Records"][0]["s3"]["object"]["key"] == key]
+
+        ghost = pending("ghost", new_version_id(), CREATED)
+        self.clients[0].put_object(Bucket="photos", Key="real", Body=b"real")
+        wait_until(lambda: told("real"), "the event of a write made after the ghost's", timeout=60)
+        self.assertEqual(told("ghost"), [])
+        self.assertEqual(self.backlog(), 1)  # the ghost waits: its commit may still come
+        older(ghost)
+        wait_until(lambda: self.backlog() == 0, "the ghost dropped", timeout=60)
+        self.assertEqual(told("ghost"), [])
+
+        kept = self.clients[1].put_object(Bucket="photos", Key="kept", Body=b"kept")["VersionId"]
+        wait_until(lambda: told("kept"), "the event of kept", timeout=60)
+        made, never = pending("kept", kept, CREATED), pending("kept", kept, REMOVED)
+        older(made)
+        older(never)
+        wait_until(lambda: self.backlog() == 0, "both judged", timeout=60)
+        self.assertIn(made, told("kept"))
+        self.assertNotIn(never, told("kept"))
+
+
+class ClusterReplicationOverDatabaseTests(TwoDaemons, unittest.TestCase):
     @classmethod
     def records(cls) -> str:
         return class_database(cls)
