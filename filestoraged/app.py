@@ -20,7 +20,7 @@ from .faces.kv import KVFace
 from .lfs.locking import LfsLocksFace
 from .lfs.transfers import LfsFace
 from .tus.face import ResumableFace
-from .faces.restic import ResticFace
+from .faces.restic import ResticFace, told_to_restic
 from .faces.webdav.face import WebDavFace
 from .drops.links import DropLinks
 from .faces.drop import DropFace
@@ -197,6 +197,8 @@ class App:
         answer = error_response(error)
         if self.error_page is not None and headers is not None and prefers_html(headers):
             return self.error_page(answer.status, answer.data["message"], answer.headers)
+        if self.router.face_of(target.partition("?")[0]) == "restic":
+            return told_to_restic(answer)
         return answer
 
     def _sweep_s3(self) -> None:

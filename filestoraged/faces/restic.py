@@ -46,6 +46,7 @@ from ..storage.names import repository
 from ..uploads.sources import raw_upload
 from ..web.messages import EmptyResponse, JsonResponse, ObjectResponse, Request, Response
 from ..web.router import Router
+from ..wire.response_head import reason_phrase
 from . import Face
 
 V1 = "application/vnd.x.restic.rest.v1"
@@ -55,6 +56,15 @@ BINARY = "application/octet-stream"
 PAGE = 1000  # keys read at a time for a listing
 _NAME = re.compile(r"[0-9a-f]{64}")
 _FOLDER = re.compile(r"[A-Za-z0-9._~+-]{1,255}")  # one folder of a repository's path (no "..": below)
+
+
+def told_to_restic(answer: JsonResponse) -> JsonResponse:
+    """A failure as restic shows it: restic prints a failed request's
+    status line and never its body, so the daemon's reason rides in the
+    reason phrase (``403 Forbidden: this token may not ...``), which every
+    version of restic prints; the body stays JSON for anyone else."""
+    answer.reason = reason_phrase(answer.status, str(answer.data["message"]))
+    return answer
 
 
 class Place:

@@ -260,18 +260,18 @@ class RequestHandler(BaseHTTPRequestHandler):
     def write_whole(self, response: Response) -> None:
         """Status, headers and body in one write."""
         headers, payload = whole_parts(response, self.command)
-        self.send_in_turn(response.status, response_head.fields(headers), payload)
+        self.send_in_turn(response.status, response_head.fields(headers), payload, getattr(response, "reason", None))
         self.exchange.bytes_out += len(payload)
 
-    def send_in_turn(self, status: int, fields: str, payload: bytes) -> None:
+    def send_in_turn(self, status: int, fields: str, payload: bytes, reason: Optional[str] = None) -> None:
         """Head and body in one write: what the socket takes at once in this
         worker's turn, the rest after it (see the module docstring). Over
         TLS nothing can be sent without a possible wait: no turn."""
         if not self.sends_at_once:
-            self.wfile.write(self.head(status, fields) + payload)
+            self.wfile.write(self.head(status, fields, reason) + payload)
             return
         with self.server.turns:
-            data = self.head(status, fields) + payload
+            data = self.head(status, fields, reason) + payload
             sent = send_now(self.connection, data)
         if sent < len(data):
             self.wfile.write(memoryview(data)[sent:])
@@ -320,10 +320,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def remember(self, fields: str, payload: bytes, still_current) -> None:
         self.server.ready.remember(self.path, self.exchange.face, fields, payload, still_current)
 
-    def head(self, status: int, fields: str) -> bytes:
+    def head(self, status: int, fields: str, reason: Optional[str] = None) -> bytes:
         self.reader.for_writing()
         self.exchange.status = status
-        return response_head.head(status, fields + self.exchange.cors_fields, self.close_connection)
+        return response_head.head(status, fields + self.exchange.cors_fields, self.close_connection, reason)
 
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the face starts reading the body."""

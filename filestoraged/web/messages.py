@@ -130,6 +130,7 @@ class JsonResponse:
     data: Any
     headers: Dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"  # Git LFS answers application/vnd.git-lfs+json
+    reason: Optional[str] = None  # the status line's reason phrase, where not the status's own (``reason_phrase``)
 
     def encode(self) -> bytes:
         # The newline: a shell prompt after `curl` starts on a line of its own.

@@ -15,11 +15,12 @@ import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
 REASONS = {status.value: status.phrase for status in HTTPStatus}
+REASON_MOST = 300  # characters of a reason phrase that says more than the status's own
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # (second, formatted) in one tuple: a reader takes the whole pair with one
@@ -56,12 +57,24 @@ def fields(headers: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
-def head(status: int, field_lines: str, close: bool) -> bytes:
-    """The whole head: status line, Server, Date, ``nosniff`` (every answer:
-    browsers must take our Content-Type as it is), ``field_lines`` (from
-    ``fields``), ``Connection: close`` if ``close``, and the blank line."""
+def reason_phrase(status: int, said: str) -> str:
+    """The status line's reason phrase of ``status`` followed by ``said``
+    (``Forbidden: the token ...``), for a client that shows a failure's
+    status line and never its body (restic): printable ASCII alone, at
+    most ``REASON_MOST`` characters."""
+    text = " ".join("".join(char if char.isascii() and char.isprintable() else " " for char in said).split())
+    phrase = "%s: %s" % (REASONS.get(status, "Error"), text)
+    return phrase if len(phrase) <= REASON_MOST else phrase[:REASON_MOST - 3] + "..."
+
+
+def head(status: int, field_lines: str, close: bool, reason: Optional[str] = None) -> bytes:
+    """The whole head: status line (its reason phrase the status's own,
+    or ``reason``: made by ``reason_phrase``), Server, Date, ``nosniff``
+    (every answer: browsers must take our Content-Type as it is),
+    ``field_lines`` (from ``fields``), ``Connection: close`` if
+    ``close``, and the blank line."""
     return ("HTTP/1.1 %d %s\r\nServer: filestoraged\r\nDate: %s\r\n"
             "X-Content-Type-Options: nosniff\r\n%s%s\r\n" % (
-        status, REASONS.get(status, ""), http_date(), field_lines,
+        status, reason or REASONS.get(status, ""), http_date(), field_lines,
         "Connection: close\r\n" if close else "",
     )).encode("latin-1")

@@ -76,9 +76,11 @@ class ResticCase(S3ApiCase):
         return clean
 
     def refused(self, repository: str, *args: str) -> Tuple[Optional[int], bytes]:
-        """restic run until it says the server refused it (403), then
-        stopped: it would try again for some 40 s before giving up."""
-        return until_said([self.restic_path, *args], b"403 Forbidden", self.environment(repository), self.work, TIMEOUT)
+        """restic run until it says the server refused it (403) and why,
+        then stopped: restic before 0.17 tries again for some 40 s before
+        giving up."""
+        return until_said([self.restic_path, *args], b"403 Forbidden: ", self.environment(repository), self.work,
+                          TIMEOUT)
 
     def snapshots(self, repository: str) -> list:
         return json.loads(self.restic(repository, "snapshots", "--json").stdout)
@@ -216,7 +218,8 @@ class AppendOnlyTests(ResticCase):
         before = self.keys()
         status, said = self.refused(self.url(adder), "forget", "--keep-last", "1", "--prune")
         self.assertNotEqual(status, 0)
-        self.assertIn(b"403 Forbidden", said)
+        self.assertRegex(said, rb"403 Forbidden: token '\S+' lacks the scope "
+                               rb"data:backups/snapshots/[0-9a-f]{64}:delete")
         self.restic(self.url(adder), "unlock")  # the lock forget left, as after any failed run
         self.restic(self.url(adder), "prune")  # nothing unreferenced: nothing to remove, so it passes
         data_key = next(key for key in before if key.startswith("data/"))
@@ -243,7 +246,8 @@ class AppendOnlyTests(ResticCase):
         before = self.keys()
         status, said = self.refused(self.url(admin), "forget", "--keep-last", "0", "--prune", "latest")
         self.assertNotEqual(status, 0)
-        self.assertIn(b"403 Forbidden", said)
+        self.assertRegex(said, rb"403 Forbidden: the repository backups is append-only \(--restic-append-only\): "
+                               rb"snapshots/[0-9a-f]{64} is never removed")
         self.restic(self.url(admin), "unlock")  # the lock the stopped forget left
         name = next(key for key in before if key.startswith("snapshots/")).rpartition("/")[2]
         reply = self.rest("DELETE", "backups/snapshots/" + name, admin)

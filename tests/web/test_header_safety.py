@@ -186,6 +186,17 @@ class HeaderWriterTests(unittest.TestCase):
         self.assertTrue(head.endswith(b"Content-Length: 3\r\nConnection: close\r\n\r\n"))
         self.assertEqual(head.count(b"\r\n\r\n"), 1)
 
+    def test_a_reason_phrase_made_of_a_message_is_one_printable_line(self):
+        for said in ("key a\r\nSet-Cookie: b", "caf\u00e9 \u20ac\x00", "x" * 1000):
+            with self.subTest(said=said[:40]):
+                phrase = responsehead.reason_phrase(403, said)
+                self.assertTrue(phrase.startswith("Forbidden: "))
+                self.assertTrue(phrase.isascii() and phrase.isprintable(), phrase)
+                self.assertLessEqual(len(phrase), responsehead.REASON_MOST)
+                head = responsehead.head(403, "", close=False, reason=phrase)
+                self.assertEqual(head.count(b"\r\n"), 5)  # status line, Server, Date, nosniff, the blank line
+        self.assertEqual(responsehead.reason_phrase(403, "key a\r\nSet-Cookie: b"), "Forbidden: key a Set-Cookie: b")
+
 
 class MediaTypeTests(unittest.TestCase):
     def test_valid_media_types(self):
