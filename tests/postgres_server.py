@@ -53,8 +53,11 @@ def binaries() -> str:
 
 
 class Postgres:
-    def __init__(self) -> None:
-        folder = binaries()
+    def __init__(self, superuser: str = USER) -> None:
+        """A cluster whose superuser is ``superuser`` (the distributions':
+        ``postgres``), signing in with ``PASSWORD``."""
+        folder = self.binaries = binaries()
+        self.superuser = superuser
         self.folder = tempfile.mkdtemp(prefix="fsd-postgres-")
         as_user: List[str] = []
         if os.geteuid() == 0:  # PostgreSQL will not run as root
@@ -73,7 +76,7 @@ class Postgres:
             for path in (self.certificate, key):
                 os.chown(path, pwd.getpwnam("postgres").pw_uid, -1)
         data = os.path.join(self.folder, "data")
-        subprocess.run(as_user + [os.path.join(folder, "initdb"), "-D", data, "-U", USER, "--pwfile", secret,
+        subprocess.run(as_user + [os.path.join(folder, "initdb"), "-D", data, "-U", superuser, "--pwfile", secret,
                                   "--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
         # Two roles that sign in the older ways, for the tests of those (every other role: SCRAM).
@@ -108,12 +111,12 @@ class Postgres:
                 self.process.wait(10)
 
     def address(self, database: str = "postgres") -> Address:
-        return Address("127.0.0.1", self.port, database, USER, PASSWORD, "disable")
+        return Address("127.0.0.1", self.port, database, self.superuser, PASSWORD, "disable")
 
     def url(self, database: str) -> str:
         """``--records`` for ``database``: the password from the server's own file."""
         return "postgresql://%s@127.0.0.1:%d/%s?tls=disable&passfile=%s" % (
-            USER, self.port, database, os.path.join(self.folder, "password"))
+            self.superuser, self.port, database, os.path.join(self.folder, "password"))
 
     def new_database(self) -> str:
         name = "t%d_%d" % (os.getpid(), next(_databases))
