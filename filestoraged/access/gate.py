@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Optional, Tuple, Union
 from ..errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from ..records.interface import Records
 from ..wire.credentials import presented
+from ..wire.request_head import Headers
 from .attempts import Attempts
 from .hosts import KnownHosts
 from .scopes import ADMIN, Need, Scope
@@ -44,7 +45,13 @@ FAILURES = 10  # failed attempts allowed from one address within ...
 FAILURE_WINDOW = 60.0  # ... this many seconds; then 429
 # Headers a reverse proxy adds: a request that carries one came through a
 # proxy, from a client that may be anywhere.
-FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host")
+_FORWARDING_NAMES = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host")
+_FORWARDING = frozenset(name.lower() for name in _FORWARDING_NAMES)
+
+
+def through_proxy(headers: Headers) -> bool:
+    """Whether a request carries forwarding headers: a proxy sent it on."""
+    return headers.has_any(_FORWARDING)
 
 
 def is_loopback(host: str) -> bool:
@@ -228,10 +235,8 @@ class Access:
         """The mode one request is judged by: ``auto`` resolved to ``off`` on
         loopback still judges a request that came through a proxy (it carries
         forwarding headers) as ``writes``: its client may be anywhere."""
-        if self.mode == "off" and self.setting == "auto":
-            for name in FORWARDING_HEADERS:
-                if name in headers:
-                    return "writes"
+        if self.mode == "off" and self.setting == "auto" and through_proxy(headers):
+            return "writes"
         return self.mode
 
     def knows_host(self, headers, host: Optional[str]) -> bool:

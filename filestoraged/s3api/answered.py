@@ -31,7 +31,9 @@ is kept with the records' generation read before it was judged
 (``Records.generation``: any change by any process shows), the mode and
 the access key; the next such request, where all three are the same and
 the stored object is unchanged, is answered from it without being judged
-again: the judgment would be the one it was, on the same records.
+again: the judgment would be the one it was, on the same records. One
+with no credentials at all is looked up before it is even routed
+(``S3Face.settled_answer``), as a ``/data`` GET's ready-made answer is.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from typing import Callable, Optional, Tuple
 
 from ..base.lru import BoundedCache
 from ..catalog.keys import Entry
-from ..web.messages import PreparedResponse, Request
+from ..web.messages import PreparedResponse
+from ..wire.request_head import Headers
 
 MAX_BYTES = 16 * 1024 * 1024  # a worker's kept answers, bytes and header lines
 _NOT_PLAIN = frozenset(("range", "if-range", "if-none-match", "if-match", "if-modified-since", "if-unmodified-since",
@@ -61,18 +64,19 @@ class Kept:
     settled: Optional[JudgedAt] = None  # (records' generation, mode, access key) it was judged at alone
 
 
-def settles(request: Request) -> bool:
-    """Whether ``request`` (a plain GET or HEAD) may be settled: no
+def settles(headers: Headers) -> bool:
+    """Whether a plain GET or HEAD with these headers may be settled: no
     credentials, or a SigV4 ``Authorization``, and no ``x-amz-*`` header
     but its signature's."""
-    if not request.headers.get("Authorization", "AWS4-HMAC-SHA256").startswith("AWS4-HMAC-SHA256"):
+    if not headers.get("Authorization", "AWS4-HMAC-SHA256").startswith("AWS4-HMAC-SHA256"):
         return False
-    return all(name in _SIGNATURES for name in request.headers.starting("x-amz-"))
+    return all(name in _SIGNATURES for name in headers.starting("x-amz-"))
 
 
-def plain(request: Request) -> bool:
-    """Whether ``request`` (a GetObject or HeadObject) may be answered from a kept answer."""
-    return not request.raw_query and not request.headers.has_any(_NOT_PLAIN)
+def plain(raw_query: str, headers: Headers) -> bool:
+    """Whether a GetObject or HeadObject with this query and these headers
+    may be answered from a kept answer."""
+    return not raw_query and not headers.has_any(_NOT_PLAIN)
 
 
 class Answered:

@@ -97,7 +97,7 @@ class ObjectOperations:
                              ).as_s3("InvalidRequest")
         found = BucketHandle.open(self.app, bucket, request)
         entry = found.read(key, request.query.get("versionId"))
-        kept_here = plain(request)
+        kept_here = plain(request.raw_query, request.headers)
         if kept_here:  # (judged already: its signature, scopes and policies)
             kept = self.answered.find(bucket, key, entry, bool(found.bucket.versioning))
             if kept is not None:

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.actions import action_of
-from ..access.gate import FORWARDING_HEADERS, resolve_mode
+from ..access.gate import resolve_mode, through_proxy
 from ..access.policy import Decision
 from ..access.s3keys import server_key
 from ..access.scopes import ADMIN, Need, Scope
@@ -25,9 +25,10 @@ from ..catalog.handle import BucketHandle
 from ..errors import BadRequest, FileStoreError, NotFound, NotImplementedHere, WrongPort
 from ..storage.names import repository
 from ..web import wrong_port
-from ..web.messages import ObjectResponse, PreparedResponse, Request, Response, error_response
+from ..web.messages import ObjectResponse, PreparedResponse, Request, Response, error_response, new_request_id
 from ..web.router import Router
-from ..web.site import Site
+from ..web.site import Settled, Site
+from ..wire.request_head import Headers
 from . import answers
 from .acls import BUCKET_READ, BUCKET_WRITE, OBJECT_READ, widened
 from .front_page import asks_for_page, front_page
@@ -205,6 +206,7 @@ class S3Face:
         for pattern in ("/", "/{bucket}", "/{bucket}/", "/{bucket}/{key...}"):
             router.add(pattern, "s3", handlers, needs, head=False, query=None)
         return Site("s3", router, self.app.access.grant, self.answer_failure, self.resolve, ready_made=False,
+                    settled=self.settled_answer,
                     check_port=lambda headers, query: wrong_port.check_s3(headers, query, self.app.ports.get("main")))
 
     def resolve(self, host: str) -> Tuple[str, str]:
@@ -214,10 +216,34 @@ class S3Face:
     def mode_for(self, headers) -> str:
         """As ``access.gate.Access.mode_for``: ``auto`` resolved to ``off``
         on loopback judges a request through a proxy as ``writes``."""
-        if self.mode == "off" and self.app.config.auth == "auto" and any(name in headers
-                                                                         for name in FORWARDING_HEADERS):
+        if self.mode == "off" and self.app.config.auth == "auto" and through_proxy(headers):
             return "writes"
         return self.mode
+
+    def settled_answer(self, method: str, target: str, headers: Headers) -> Optional[Settled]:
+        """A plain GET or HEAD of a key without credentials answered, before
+        it is routed, from its settled answer (``answered``): the one
+        ``dispatch`` finds for it after routing, at the same records'
+        generation and mode; without credentials nothing else is judged.
+        None: the full path (no such answer, or anything else asked)."""
+        if "?" in target or "Authorization" in headers or headers.starting("x-amz-") or not plain("", headers) or (
+                "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"):
+            return None  # (a GET with a body: the full path reads it)
+        bucket, slash, key = target[1:].partition("/")
+        generation = self.app.records.generation() if slash and key else None
+        if generation is None:
+            return None
+        if "%" in target:  # (else the names are as routing finds them; one it refuses was never kept)
+            try:
+                bucket, key = _bucket(bucket), object_key(_decoded(key))
+            except FileStoreError:
+                return None  # the full path says why
+        kept = self.answered.settled(bucket, key, (generation, self.mode_for(headers), None))
+        if kept is None:
+            return None
+        request_id = new_request_id()
+        return Settled("s3", kept.fields + "x-amz-request-id: %s\r\n" % request_id, kept.body,
+                       "GetObject" if method == "GET" else "HeadObject", request_id)
 
     def dispatch(self, request: Request, bucket: Optional[str] = None, key: Optional[str] = None) -> Response:
         if bucket is None and asks_for_page(request):  # a person's browser, not an S3 client
@@ -244,7 +270,7 @@ class S3Face:
         if key is not None:
             key = object_key(_decoded(key))
         judged_at = generation = None
-        if operation.name in _SETTLING and plain(request) and settles(request):
+        if operation.name in _SETTLING and plain(request.raw_query, request.headers) and settles(request.headers):
             generation = self.app.records.generation()  # before anything is judged: a change after it shows
             if generation is not None and "Authorization" not in request.headers:
                 judged_at = (generation, mode, None)

@@ -30,6 +30,8 @@ class Exchange:
     cors_fields: str = ""
     parsed: Optional[Request] = None
     sender: Optional[PacedSender] = None
+    operation: Optional[str] = None  # its S3 operation, where it was answered before a request was parsed
+    request_id: Optional[str] = None  # (the same)
 
     def done(self, client: str, command: str, path: str, metrics) -> None:
         """The access line (at INFO) and the request's metrics, once answered."""
@@ -37,15 +39,16 @@ class Exchange:
         opened = self.parsed.body_opened if self.parsed is not None else None
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
-            request_id = self.parsed.request_id if self.parsed is not None else None
+            request_id = self.parsed.request_id if self.parsed is not None else self.request_id
             who = self.parsed.logged_as() if self.parsed is not None else None
             access_line('%s "%s %s" %d %d %.1fms%s%s' % (client, command, log_target(path), self.status,
                                                           self.bytes_out, duration * 1000,
                                                           " id=" + request_id if request_id else "",
                                                           " " + who if who else ""))
         metrics.request(self.face, command, self.status, received, self.bytes_out, duration)
-        if self.parsed is not None and self.parsed.operation is not None:
-            metrics.s3_request(self.parsed.operation, self.status)
+        operation = self.parsed.operation if self.parsed is not None else self.operation
+        if operation is not None:
+            metrics.s3_request(operation, self.status)
 
 
 _SECRET_PATHS = ("/drop/", "/drops/")

@@ -57,9 +57,7 @@ class Request:
         """An id for this request, made on first use, that its answer may
         name and its access-log line shows (Git LFS errors carry one)."""
         if self.request_id is None:
-            # Unique, not secret (S3's are neither): the random module's
-            # generator, no system call a request.
-            self.request_id = "%016x" % random.getrandbits(64)
+            self.request_id = new_request_id()
         return self.request_id
 
     def acted_as(self) -> Optional[str]:
@@ -209,6 +207,12 @@ class StreamResponse:
 
 # What a face returns.
 Response = Union[JsonResponse, TextResponse, EmptyResponse, ObjectResponse, StreamResponse, PreparedResponse]
+
+
+def new_request_id() -> str:
+    """A request's id: unique, not secret (S3's are neither), from the
+    random module's generator: no system call a request."""
+    return "%016x" % random.getrandbits(64)
 
 
 def whole_parts(

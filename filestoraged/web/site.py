@@ -14,6 +14,19 @@ from .messages import Request, Response
 from .router import Router
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A site's own answer kept ready (``Site.settled``): its header lines
+    after Date (its request id's among them), its body, and what the
+    access log and the metrics say of it."""
+
+    face: str
+    fields: str
+    body: bytes
+    operation: str
+    request_id: str
+
+
 @dataclass
 class Site:
     name: str  # for logs: "main", "s3"
@@ -31,3 +44,6 @@ class Site:
     check_port: Callable[[object, str], None] = lambda headers, query: None
     # Plain GETs of hot small objects may be answered ready-made (see response_cache).
     ready_made: bool = True
+    # A site's own answers kept ready, looked up before routing (the S3 API's settled ones: ``s3api.answered``):
+    # from a GET or HEAD's method, target and headers, a ``Settled``, or None for the full path.
+    settled: Optional[Callable[[str, str, object], Optional[Settled]]] = None

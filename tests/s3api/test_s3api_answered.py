@@ -9,8 +9,10 @@ the records are as they were when it was judged."""
 from __future__ import annotations
 
 import json
+import socket
 
 from ..s3api_support import BotoCase
+from ..support import wait_until
 
 
 class KeptAnswerTests(BotoCase):
@@ -102,6 +104,43 @@ class SettledAnswerTests(BotoCase):
         self.admin.put_object_acl(Bucket="open", Key="k", ACL="private")
         self.assertEqual(self.anyone().status, 403)
         self.assertEqual(self.s3("HEAD", "/open/k").status, 403)
+
+    def test_each_settled_read_is_counted_and_logged_with_its_own_id(self):
+        self.anyone()  # judged, its answer kept and settled
+        with self.assertLogs("filestoraged.access", "INFO") as logged:
+            replies = [self.anyone() for _ in range(3)] + [self.s3("HEAD", "/open/k")]
+            ids = [reply.headers["x-amz-request-id"] for reply in replies]
+            wait_until(lambda: all(any("id=" + each in line for line in logged.output) for each in ids),
+                       "an access line naming each request's id", timeout=10)
+        self.assertEqual([reply.status for reply in replies], [200] * 4)
+        self.assertEqual(len(set(ids)), 4)
+        _, token = self.app.tokens.create(["admin"], "scraper")
+        self.metrics_showing('filestoraged_s3_requests_total{operation="GetObject",status="200"} 4',
+                             'filestoraged_s3_requests_total{operation="HeadObject",status="200"} 1',
+                             headers={"Authorization": "Bearer " + token})
+
+    def test_a_key_named_by_percent_escapes_is_the_key_they_name(self):
+        self.admin.put_object(Bucket="open", Key="a b", Body=b"a space", ACL="public-read")
+        self.admin.put_object(Bucket="open", Key="a%20b", Body=b"a percent sign", ACL="public-read")
+        for _ in range(3):  # judged, kept, then settled
+            self.assertEqual(self.s3("GET", "/open/a%20b").body, b"a percent sign")  # (sent as /open/a%2520b)
+            self.assertEqual(self.send("GET", "/open/a%20b", {}).body, b"a space")
+            self.assertEqual(self.send("GET", "/open/a%2520b", {}).body, b"a percent sign")
+
+    def test_a_read_with_a_body_leaves_the_connection_in_step(self):
+        self.anyone()
+        self.anyone()
+        with socket.create_connection(("127.0.0.1", self.s3_port), timeout=10) as sock:
+            sock.sendall(b"GET /open/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /open/k HTTP/1.1\r\n"
+                         b"Host: x\r\nConnection: close\r\n\r\n")
+            answers = b""
+            while True:
+                got = sock.recv(65536)
+                if not got:
+                    break
+                answers += got
+        self.assertEqual(answers.count(b"HTTP/1.1 200 OK\r\n"), 2, answers)
+        self.assertEqual(answers.count(b"for anyone"), 2, answers)
 
     def test_a_policy_that_denies_refuses_the_next_read(self):
         self.anyone()
