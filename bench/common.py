@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from urllib.parse import urlsplit
 
 from tests import support
@@ -101,12 +102,15 @@ class Daemon(support.Daemon):
     when every worker answers."""
 
     def __init__(self, work: str, *extra: str, port: int = 0, env: Optional[Dict[str, str]] = None,
-                 launcher: Sequence[str] = ()) -> None:
+                 launcher: Sequence[str] = (), tree: Optional[str] = None) -> None:
+        """``tree``: the source tree it runs from (``checkout``), this one's without it."""
         os.makedirs(work, exist_ok=True)
         port = port or free_port()
+        if tree is not None:  # (``python -m`` imports from its working directory first, PYTHONPATH after it)
+            env = dict(env or {}, PYTHONPATH=tree)
         super().__init__(os.path.join(work, "daemon-store"), *extra, env=env, port=port,
                          log=os.path.join(work, "daemon-%d.log" % port), own_session=True, log_level=None,
-                         launcher=launcher)
+                         launcher=launcher, cwd=tree)
         self.start()
         # The port accepts once the parent binds: wait for the workers too.
         setting = extra[list(extra).index("--workers") + 1] if "--workers" in extra else "auto"
@@ -258,6 +262,17 @@ class Report:
         for row in [header] + self.rows:
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
 
+
+
+@contextmanager
+def checkout(rev: str, folder: str) -> Iterator[str]:
+    """``rev`` checked out into a git worktree at ``folder`` (a daemon runs
+    from it with ``Daemon(..., tree=folder)``), removed afterwards."""
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", folder, rev], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", folder], capture_output=True)
 
 
 def session_cpu(leader: int) -> float:

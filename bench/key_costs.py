@@ -32,13 +32,14 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from filestoraged.wire import sigv4
 
 from tests.support import daemon_workers
 
-from .common import ROOT, Daemon, ensure_tools, free_port
+from .common import ROOT, Daemon, checkout, ensure_tools, free_port
 from .records_bench import cluster as database_cluster
 from .seaweed import KEY, SECRET, Seaweed
 
@@ -60,13 +61,9 @@ _PWRITE = re.compile(rb"^(\d+) +(?:pwrite64\(\d+<([^>\n]*)>.*?|<\.\.\. pwrite64 
 def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
     ensure_tools("strace", "git")
     sides: List[Tuple[str, Dict[str, str]]] = [("this checkout", {})]
-    tree = None
-    if against:
-        tree = os.path.join(work, "costs-against")
-        subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, against], check=True,
-                       capture_output=True)
-        sides.append((against[:10], {"PYTHONPATH": tree}))
-    try:
+    with checkout(against, os.path.join(work, "costs-against")) if against else nullcontext() as tree:
+        if tree:  # (its daemons run as counted.py runs them: PYTHONPATH decides where filestoraged comes from)
+            sides.append((against[:10], {"PYTHONPATH": tree}))
         measured = [(name, _measure(os.path.join(work, "costs-%d" % index), env))
                     for index, (name, env) in enumerate(sides)]
         with Seaweed(work, "costs-0") as weed:
@@ -89,9 +86,6 @@ def run(work: str, runs: int, report, against: Optional[str] = None) -> None:
                                                       store))]
             finally:
                 cluster.stop()
-    finally:
-        if tree:
-            subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
     for where, table, side_by_side in (
             ("--records local (the default)", measured, against),
             ("--backend s3 --records s3 (SeaweedFS): a record operation is a request to the store "
@@ -251,7 +245,8 @@ def _key_pair(daemon: Daemon, store: Sequence[str]) -> Tuple[str, str, str]:
     daemon's own package (its PYTHONPATH) in its store."""
     done = subprocess.run([sys.executable, "-m", "filestoraged", "token", "create", "--scope", "admin", "--s3",
                            "--name", "costs", "--data-dir", daemon.data_dir, *store],
-                          capture_output=True, text=True, check=True, env=daemon.env)
+                          capture_output=True, text=True, check=True, env=daemon.env,
+                          cwd=daemon.env["PYTHONPATH"])  # (``-m`` imports from its working directory first)
     said = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     return said["FILESTORAGED_TOKEN"], said["AWS_ACCESS_KEY_ID"], said["AWS_SECRET_ACCESS_KEY"]
 

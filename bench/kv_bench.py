@@ -15,12 +15,11 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import threading
 import time
 from typing import List, Tuple
 
-from .common import ROOT, Daemon, Report, ensure_tools, wrk
+from .common import Daemon, Report, checkout, ensure_tools, wrk
 
 CLIENTS = 8  # clients staging and committing at once
 ROUNDS = 60  # set + commit rounds per client and run
@@ -29,28 +28,25 @@ VALUE = "x" * 1000  # a 1 KiB JSON value with its quotes and key
 
 def run(work: str, runs: int, report: Report, against: str) -> None:
     ensure_tools("wrk", "git")
-    tree = os.path.join(work, "against")
-    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, against], check=True,
-                   capture_output=True)
     ours = theirs = None
-    try:
-        ours = Daemon(os.path.join(work, "kv-ours"))
-        theirs = Daemon(os.path.join(work, "kv-theirs"), env={"PYTHONPATH": tree})
-        sides = {"ours": ours, "theirs": theirs}
-        for daemon in sides.values():
-            _set_and_commit(daemon.url, "hot", VALUE)
-        reads: dict = {side: [] for side in sides}
-        commits: dict = {side: [] for side in sides}
-        for round_ in range(max(1, runs)):
-            order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
-            for side in order:
-                reads[side].append(wrk(sides[side].url + "/kv/hot")[0])
-                commits[side].append(_commit_rate(sides[side].url, round_))
-    finally:
-        for daemon in (ours, theirs):
-            if daemon is not None:
-                daemon.stop()
-        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
+    with checkout(against, os.path.join(work, "against")) as tree:
+        try:
+            ours = Daemon(os.path.join(work, "kv-ours"))
+            theirs = Daemon(os.path.join(work, "kv-theirs"), tree=tree)
+            sides = {"ours": ours, "theirs": theirs}
+            for daemon in sides.values():
+                _set_and_commit(daemon.url, "hot", VALUE)
+            reads: dict = {side: [] for side in sides}
+            commits: dict = {side: [] for side in sides}
+            for round_ in range(max(1, runs)):
+                order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+                for side in order:
+                    reads[side].append(wrk(sides[side].url + "/kv/hot")[0])
+                    commits[side].append(_commit_rate(sides[side].url, round_))
+        finally:
+            for daemon in (ours, theirs):
+                if daemon is not None:
+                    daemon.stop()
     short = against[:10]
     for name, measured in (("KV 1 KiB GET req/s", reads), ("KV set + commit rounds/s, 8 clients", commits)):
         rate, ref = statistics.median(measured["ours"]), statistics.median(measured["theirs"])
