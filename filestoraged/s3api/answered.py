@@ -31,9 +31,10 @@ is kept with the records' generation read before it was judged
 (``Records.generation``: any change by any process shows), the mode and
 the access key; the next such request, where all three are the same and
 the stored object is unchanged, is answered from it without being judged
-again: the judgment would be the one it was, on the same records. One
-with no credentials at all is looked up before it is even routed
-(``S3Face.settled_answer``), as a ``/data`` GET's ready-made answer is.
+again: the judgment would be the one it was, on the same records. Such
+a request is looked up before it is even routed (``S3Face.settled_answer``:
+its signature, if any, checked there), as a ``/data`` GET's ready-made
+answer is.
 """
 
 from __future__ import annotations

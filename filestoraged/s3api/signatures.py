@@ -91,12 +91,15 @@ class Signatures:
     def __repr__(self) -> str:  # never the server key
         return "Signatures()"
 
-    def caller(self, method: str, raw_path: str, raw_query: str, headers, mode: str, address: str) -> Caller:
+    def caller(self, method: str, raw_path: str, raw_query: str, headers, mode: str, address: str,
+               counted: bool = True) -> Caller:
         """Who sent this request (``mode``: the access mode it is judged
         by; ``address``: the client's); ``Forbidden`` for a signature that
         does not hold, ``BadRequest`` for one that does not read, each with
         its S3 code; ``TooManyRequests`` (SlowDown) once an address sent
-        ``FAILURES`` wrong ones within ``FAILURE_WINDOW``."""
+        ``FAILURES`` wrong ones within ``FAILURE_WINDOW``. ``counted``
+        False: a wrong one is not counted (a look ahead of the request's
+        own judgment, which counts it)."""
         authorization = headers.get("Authorization") or ""
         pairs = query_pairs(raw_query)
         if authorization.startswith("AWS4-HMAC-SHA256"):
@@ -131,14 +134,15 @@ class Signatures:
         now = self._not_throttled(address)
         self._check_time(claim)
         _check_coverage(claim, headers)
-        token = self._token(claim.access_key, address, now)
+        token = self._token(claim.access_key, address, now, counted)
         key = self._signing_key(claim.access_key, claim.day, claim.region, claim.service)
         signed = _signed_either_way(raw_path, claim.signature, lambda path: expected_signature(
             key, claim, method, path, signed_pairs, headers, payload)[0])
         if not signed:
             _, canonical, to_sign = expected_signature(key, claim, method, raw_path, signed_pairs, headers, payload)
             log.debug("SignatureDoesNotMatch; canonical request:\n%s\nstring to sign:\n%s", canonical, to_sign)
-            self.failures.add(address, now)
+            if counted:
+                self.failures.add(address, now)
             raise _mismatch(claim.access_key, claim.signature, to_sign, ("CanonicalRequest", canonical))
         return Caller(token.scopes, mode, token.name, key, claim, stated, principal=token)
 
@@ -252,12 +256,13 @@ class Signatures:
                                   ).as_s3("SlowDown")
         return now
 
-    def _token(self, access_key: str, address: str, now: float):
+    def _token(self, access_key: str, address: str, now: float, counted: bool = True):
         """The token or user of ``access_key``; ``Forbidden`` (InvalidAccessKeyId),
-        counted against ``address``, if there is none."""
+        counted against ``address`` (if ``counted``), if there is none."""
         token = self.tokens.find_s3(access_key) or (self.users.by_s3_key(access_key) if self.users else None)
         if token is None:
-            self.failures.add(address, now)
+            if counted:
+                self.failures.add(address, now)
             raise Forbidden("the access key %s does not exist here (or was revoked)" % access_key[:40]
                             ).as_s3("InvalidAccessKeyId", ("AWSAccessKeyId", access_key[:40]))
         return token

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..access.actions import action_of
-from ..access.gate import resolve_mode, through_proxy
+from ..access.gate import logged, resolve_mode, through_proxy
 from ..access.policy import Decision
 from ..access.s3keys import server_key
 from ..access.scopes import ADMIN, Need, Scope
@@ -220,17 +220,20 @@ class S3Face:
             return "writes"
         return self.mode
 
-    def settled_answer(self, method: str, target: str, headers: Headers) -> Optional[Settled]:
-        """A plain GET or HEAD of a key without credentials answered, before
-        it is routed, from its settled answer (``answered``): the one
-        ``dispatch`` finds for it after routing, at the same records'
-        generation and mode; without credentials nothing else is judged.
-        None: the full path (no such answer, or anything else asked)."""
-        if "?" in target or "Authorization" in headers or headers.starting("x-amz-") or not plain("", headers) or (
+    def settled_answer(self, method: str, target: str, headers: Headers, client: Callable[[], str]
+                       ) -> Optional[Settled]:
+        """A plain GET or HEAD of a key answered, before it is routed, from
+        its settled answer (``answered``): the one ``dispatch`` finds for it
+        after routing, at the same records' generation, mode and access key
+        (without credentials, none; signed by a token's key, its signature
+        checked here as ``dispatch`` checks it, by ``client``'s address).
+        None: the full path (no such answer, anything else asked, or a
+        signature that does not hold: the full path refuses and counts it)."""
+        if "?" in target or not (plain("", headers) and settles(headers)) or (
                 "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"):
             return None  # (a GET with a body: the full path reads it)
         bucket, slash, key = target[1:].partition("/")
-        generation = self.app.records.generation() if slash and key else None
+        generation = self.app.records.generation() if slash and key else None  # (before anything is judged)
         if generation is None:
             return None
         if "%" in target:  # (else the names are as routing finds them; one it refuses was never kept)
@@ -238,12 +241,23 @@ class S3Face:
                 bucket, key = _bucket(bucket), object_key(_decoded(key))
             except FileStoreError:
                 return None  # the full path says why
-        kept = self.answered.settled(bucket, key, (generation, self.mode_for(headers), None))
+        mode, access_key, who = self.mode_for(headers), None, None
+        if "Authorization" in headers:
+            if mode == "off":
+                return None  # (a signature taken unchecked settles nothing)
+            try:
+                caller = self.signatures.caller(method, target, "", headers, mode, client(), counted=False)
+            except FileStoreError:
+                return None
+            if caller.claim is None or caller.by_user:
+                return None
+            access_key, who = caller.claim.access_key, logged(caller.principal)
+        kept = self.answered.settled(bucket, key, (generation, mode, access_key))
         if kept is None:
             return None
         request_id = new_request_id()
         return Settled("s3", kept.fields + "x-amz-request-id: %s\r\n" % request_id, kept.body,
-                       "GetObject" if method == "GET" else "HeadObject", request_id)
+                       "GetObject" if method == "GET" else "HeadObject", request_id, who)
 
     def dispatch(self, request: Request, bucket: Optional[str] = None, key: Optional[str] = None) -> Response:
         if bucket is None and asks_for_page(request):  # a person's browser, not an S3 client

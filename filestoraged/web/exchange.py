@@ -32,6 +32,7 @@ class Exchange:
     sender: Optional[PacedSender] = None
     operation: Optional[str] = None  # its S3 operation, where it was answered before a request was parsed
     request_id: Optional[str] = None  # (the same)
+    who: Optional[str] = None  # (the same)
 
     def done(self, client: str, command: str, path: str, metrics) -> None:
         """The access line (at INFO) and the request's metrics, once answered."""
@@ -40,7 +41,7 @@ class Exchange:
         received = opened.received if opened is not None else 0
         if access_log.isEnabledFor(logging.INFO):
             request_id = self.parsed.request_id if self.parsed is not None else self.request_id
-            who = self.parsed.logged_as() if self.parsed is not None else None
+            who = self.parsed.logged_as() if self.parsed is not None else self.who
             access_line('%s "%s %s" %d %d %.1fms%s%s' % (client, command, log_target(path), self.status,
                                                           self.bytes_out, duration * 1000,
                                                           " id=" + request_id if request_id else "",

@@ -262,11 +262,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     def answer_settled(self, settled) -> bool:
         """Answer from a site's own kept answer (``Site.settled``) in one
         write, without routing; False to take the full path."""
-        found = settled(self.command, self.path, self.headers)
+        found = settled(self.command, self.path, self.headers, lambda: self.client)
         if found is None:
             return False
-        self.exchange.face, self.exchange.operation, self.exchange.request_id = \
-            found.face, found.operation, found.request_id
+        exchange = self.exchange
+        exchange.face, exchange.operation, exchange.request_id, exchange.who = \
+            found.face, found.operation, found.request_id, found.who
         payload = found.body if self.command == "GET" else b""
         self.send_in_turn(200, found.fields, payload)
         self.exchange.bytes_out = len(payload)

@@ -25,6 +25,7 @@ class Settled:
     body: bytes
     operation: str
     request_id: str
+    who: Optional[str] = None  # who it came from, as the access line says it (``token=NAME``)
 
 
 @dataclass
@@ -45,5 +46,6 @@ class Site:
     # Plain GETs of hot small objects may be answered ready-made (see response_cache).
     ready_made: bool = True
     # A site's own answers kept ready, looked up before routing (the S3 API's settled ones: ``s3api.answered``):
-    # from a GET or HEAD's method, target and headers, a ``Settled``, or None for the full path.
-    settled: Optional[Callable[[str, str, object], Optional[Settled]]] = None
+    # from a GET or HEAD's method, target, headers and client address (asked when needed), a ``Settled``,
+    # or None for the full path.
+    settled: Optional[Callable[[str, str, object, Callable[[], str]], Optional[Settled]]] = None

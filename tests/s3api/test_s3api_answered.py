@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import socket
 
+from filestoraged.access.gate import FAILURES
+
 from ..s3api_support import BotoCase
 from ..support import wait_until
 
@@ -75,6 +77,22 @@ class KeptAnswerTests(BotoCase):
         self.app.tokens.revoke("reader")
         self.assertEqual(self.s3("GET", "/hot/k", key_pair=reader).status, 403)
         self.assertEqual(self.get().body, b"first")
+
+    def test_a_settled_signed_read_names_its_token_and_a_wrong_signature_counts_once(self):
+        reader = self.key_pair("data:hot:read", name="reader")
+        for _ in range(2):  # judged, kept, then settled
+            self.assertEqual(self.s3("GET", "/hot/k", key_pair=reader).body, b"first")
+        with self.assertLogs("filestoraged.access", "INFO") as logged:
+            reply = self.s3("GET", "/hot/k", key_pair=reader)
+            line = "id=%s token=reader" % reply.headers["x-amz-request-id"]
+            wait_until(lambda: any(line in said for said in logged.output), "the access line naming reader",
+                       timeout=10)
+        for _ in range(FAILURES - 1):  # one short of being slowed down, if each is counted once
+            self.assertS3Error(self.s3("GET", "/hot/k", key_pair=(reader[0], "x" * 40)), 403,
+                               "SignatureDoesNotMatch")
+        self.assertEqual(self.s3("GET", "/hot/k", key_pair=reader).status, 200)
+        self.assertS3Error(self.s3("GET", "/hot/k", key_pair=(reader[0], "x" * 40)), 403, "SignatureDoesNotMatch")
+        self.assertS3Error(self.s3("GET", "/hot/k", key_pair=reader), 429, "SlowDown")
 
 
 class SettledAnswerTests(BotoCase):
