@@ -8,29 +8,37 @@ own CPU count for neither.
 
 The daemon runs as shipped but for ``--s3-api`` (off by default): on
 loopback its access control is off, so both GETs are unsigned, as wrk
-sends them."""
+sends them. A second pair runs with ``--auth all`` besides: the S3 GET
+signed by a token's key (one signed request, sent again and again: its
+signature holds for the 15 minutes S3 allows), the ``/data`` GET with
+the token as a bearer."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import subprocess
 import statistics
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
+
+from filestoraged.wire import sigv4
 
 from .common import Daemon, ensure_tools, free_port, session_cpu
+from .s3api_bench import _key_pair
 
 SIZE = 1024
 SECONDS = 5
 SETTINGS = "--s3-api"
 
 
-def _served(url: str, leader: int) -> Tuple[float, float]:
+def _served(url: str, leader: int, headers: Optional[Dict[str, str]] = None) -> Tuple[float, float]:
     """``(requests per daemon CPU-second, requests per second)`` of wrk's GETs of ``url``."""
-    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True)  # warm-up
+    sent = [word for name, value in (headers or {}).items() for word in ("-H", "%s: %s" % (name, value))]
+    subprocess.run(["wrk", "-t2", "-c64", "-d2s", *sent, url], check=True, capture_output=True)  # warm-up
     before = session_cpu(leader)
-    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % SECONDS, url], check=True, capture_output=True,
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % SECONDS, *sent, url], check=True, capture_output=True,
                          text=True).stdout
     spent = session_cpu(leader) - before
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -68,5 +76,43 @@ def run(work: str, runs: int, report) -> None:
         report.add("  the same, requests per second (wrk on the same CPUs)", "%.0f" % statistics.median(seconds[0]),
                    "%.0f" % statistics.median(seconds[1]), statistics.median(seconds[0]) /
                    statistics.median(seconds[1]), "(seen)", True)
+    finally:
+        daemon.stop()
+    _signed(work, runs, report)
+
+
+def _signed(work: str, runs: int, report) -> None:
+    """The pair under ``--auth all``: a signed S3 GET against a ``/data``
+    GET with a bearer token, of the same object."""
+    s3_port = free_port()
+    daemon = Daemon(os.path.join(work, "s3-get-signed"), "--s3-api", "127.0.0.1:%d" % s3_port, "--auth", "all")
+    try:
+        token, key, secret = _key_pair(daemon)
+        host = "127.0.0.1:%d" % s3_port
+        signer = sigv4.Signer(key, secret, "us-east-1")
+        body = os.urandom(SIZE)
+        for path, sent in (("/bench", b""), ("/bench/k", body)):
+            headers = signer.sign("PUT", host, path, {}, {"Content-Length": str(len(sent))},
+                                  hashlib.sha256(sent).hexdigest())
+            connection = http.client.HTTPConnection(host, timeout=30)
+            connection.request("PUT", path, sent, headers)
+            answer = connection.getresponse()
+            answer.read()
+            connection.close()
+            if answer.status != 200:
+                raise SystemExit("bench: an S3 PUT answered %d" % answer.status)
+        signed = {name: value for name, value in signer.sign("GET", host, "/bench/k", {}, {},
+                                                             hashlib.sha256(b"").hexdigest()).items()
+                  if name.lower() != "host"}  # (wrk sends its own, the same)
+        data = "%s/data/bench/%s" % (daemon.url, hashlib.sha256(body).hexdigest())
+        s3_rates: List[float] = []
+        data_rates: List[float] = []
+        for _ in range(runs):
+            s3_rates.append(_served("http://%s/bench/k" % host, daemon.process.pid, signed)[0])
+            data_rates.append(_served(data, daemon.process.pid, {"Authorization": "Bearer " + token})[0])
+        ours, reference = statistics.median(s3_rates), statistics.median(data_rates)
+        report.add("1 KiB signed S3 GET vs /data GET with a token, requests per daemon CPU-second (--s3-api, "
+                   "--auth all)", "%.0f" % ours, "%.0f" % reference, ours / reference, ">= 0.67x",
+                   ours / reference >= 0.67)
     finally:
         daemon.stop()
