@@ -103,6 +103,12 @@ class Answered:
             return None
         return kept
 
+    def settled_at(self, bucket: str, key: str) -> Optional[JudgedAt]:
+        """What the kept answer for ``key`` was settled at (None: nothing
+        kept, or not settled): a look before any judgment it could spare."""
+        kept = self._kept.get(_name(bucket, key))
+        return None if kept is None else kept.settled
+
     def settle(self, bucket: str, key: str, served: PreparedResponse, judged_at: JudgedAt) -> None:
         """The kept answer ``served`` (found by ``find``, judged again) settled at ``judged_at``."""
         name = _name(bucket, key)

@@ -233,18 +233,24 @@ class S3Face:
                 "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"):
             return None  # (a GET with a body: the full path reads it)
         bucket, slash, key = target[1:].partition("/")
-        generation = self.app.records.generation() if slash and key else None  # (before anything is judged)
-        if generation is None:
+        if not (slash and key):
             return None
         if "%" in target:  # (else the names are as routing finds them; one it refuses was never kept)
             try:
                 bucket, key = _bucket(bucket), object_key(_decoded(key))
             except FileStoreError:
                 return None  # the full path says why
-        mode, access_key, who = self.mode_for(headers), None, None
-        if "Authorization" in headers:
-            if mode == "off":
-                return None  # (a signature taken unchecked settles nothing)
+        # Nothing is read, nor a signature checked, for a key with no settled
+        # answer (most keys): the full path would do both again.
+        judged = self.answered.settled_at(bucket, key)
+        signed = "Authorization" in headers
+        if judged is None or (judged[2] is not None) != signed:
+            return None
+        generation, mode = self.app.records.generation(), self.mode_for(headers)  # (before anything is judged)
+        if (generation, mode) != judged[:2]:
+            return None
+        access_key = who = None
+        if signed:  # (never in mode off: nothing is settled there for a signature taken unchecked)
             try:
                 caller = self.signatures.caller(method, target, "", headers, mode, client(), counted=False)
             except FileStoreError:
