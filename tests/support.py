@@ -277,6 +277,16 @@ class Threads:
             raise self._errors[0]
 
 
+def kept_and_refused(case: unittest.TestCase, outcomes: Sequence[Tuple[object, int]]) -> Tuple[List[int], List[int]]:
+    """The numbers of the uploads whose ``(what, status)`` outcome was a
+    2xx, and of the others, each of which must have been refused with 507
+    (a quota's answer)."""
+    kept = [n for n, (_, status) in enumerate(outcomes) if status in (200, 201, 204)]
+    refused = [n for n, (_, status) in enumerate(outcomes) if n not in kept]
+    case.assertEqual({outcomes[n][1] for n in refused}, {507}, outcomes)
+    return kept, refused
+
+
 def sampled_while(sample: Callable[[], int], work: Callable[[], T], deadline: float = 60) -> Tuple[T, List[int]]:
     """``work()``'s result, and what ``sample()`` said again and again while
     it ran (by a thread that reports its exception, joined with a deadline):

@@ -24,7 +24,7 @@ from typing import Callable, List, Optional, Tuple
 from filestoraged.storage.disk.indexing import index_path
 from filestoraged.storage.object_index import ObjectIndex
 
-from ..support import Daemon, daemon_workers, exchange, free_port, sampled_while, wait_until
+from ..support import Daemon, daemon_workers, exchange, free_port, kept_and_refused, sampled_while, wait_until
 
 KIB = 1024
 QUOTA = 2 * 1024 * KIB
@@ -101,9 +101,7 @@ class QuotaCase(unittest.TestCase):
     def check_kept(self, bodies: List[bytes], outcomes: List[Tuple[str, int]], buckets: List[str]) -> List[int]:
         """Every upload answered 2xx reads back, every refused one was a 507
         and left nothing; the numbers of those kept."""
-        kept = [n for n, (_, status) in enumerate(outcomes) if status in (200, 201, 204)]
-        refused = [n for n, (_, status) in enumerate(outcomes) if n not in kept]
-        self.assertEqual({outcomes[n][1] for n in refused}, {507}, outcomes)
+        kept, refused = kept_and_refused(self, outcomes)
         # Near the quota some are refused while others hold room: a multipart
         # upload's part of 200 KiB (no multiple of 512 KiB, so not laid out
         # in one file) is completed by a copy that needs room while the part
