@@ -11,16 +11,15 @@ and ``update`` turns that into a retry loop for read-modify-write changes.
 from __future__ import annotations
 
 import abc
-import json
 import random
 import secrets
 import time
 from dataclasses import dataclass
 from contextlib import nullcontext
-from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar
 
 from ..base.interprocess import ChangeMark
+from ..base.json_text import compact_encoder, parsed
 from ..errors import BackendUnavailable, FileStoreError
 
 WRITE_ID = "_w"  # a random id in every written value: an ambiguous retry can tell its own write
@@ -32,45 +31,14 @@ UPDATE_TRIES = 16  # read-modify-write rounds before the store is taken for too 
 T = TypeVar("T")
 
 
-def _compact():
-    """The JSON text of a record's value: compact, ASCII, as every kind of
-    records stores it. Decision: each write's value goes to JSON's C
-    encoder, made once (as ``json.loads`` shares one scanner), where
-    ``JSONEncoder.encode`` runs some twenty lines of Python a call to make
-    one (three calls a small S3 write); values are plain JSON, never
-    circular, so it checks for no cycle. Where the C encoder is missing or
-    takes other arguments, ``JSONEncoder.encode`` as before."""
-    slow = json.JSONEncoder(separators=(",", ":")).encode
-    if c_make_encoder is None:
-        return slow
-    try:
-        encoder = c_make_encoder(None, slow.__self__.default, encode_basestring_ascii, None, ":", ",", False,
-                                 False, True)
-        sample = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
-        if "".join(encoder(sample, 0)) != slow(sample):
-            return slow
-    except TypeError:
-        return slow
-    return lambda value: "".join(encoder(value, 0))
-
-
-value_text = _compact()
-
-
-_scan = json.JSONDecoder().scan_once
+# The JSON text of a record's value: compact, ASCII, as every kind of
+# records stores it (three writes and two or three reads a small S3 write).
+value_text = compact_encoder(ensure_ascii=True)
 
 
 def value_of(text: str) -> dict:
-    """A record's value from its stored text (``value_text``'s). Decision:
-    JSON's C scanner called directly, which ``json.loads`` reaches through
-    a dozen lines of Python a call (two or three a small S3 write); text
-    with anything around the value (not ours) goes to ``json.loads``,
-    which reads it or says what is wrong."""
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
+    """A record's value from its stored text (``value_text``'s)."""
+    return parsed(text)
 
 
 class Conflict(FileStoreError):

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
 from ..access.gate import Grant, logged
+from ..base.json_text import compact_encoder
 from ..storage.interface import StoredObject
 from ..wire.body import RequestBody
 from ..wire.request_head import Headers
@@ -122,6 +123,9 @@ def _finite(text: str) -> float:
     return number
 
 
+_answer_text = compact_encoder(ensure_ascii=False)
+
+
 @dataclass
 class JsonResponse:
     status: int
@@ -132,7 +136,7 @@ class JsonResponse:
 
     def encode(self) -> bytes:
         # The newline: a shell prompt after `curl` starts on a line of its own.
-        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+        return (_answer_text(self.data) + "\n").encode("utf-8")
 
 
 @dataclass
