@@ -7,8 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 from ..errors import InsufficientStorage
 
@@ -72,24 +71,43 @@ def _write_ahead_log(db: sqlite3.Connection) -> None:
         time.sleep(0.005)
 
 
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+class transaction:
     """``db`` inside one write transaction, taken at once (``BEGIN
     IMMEDIATE``: other processes' writers wait, none can slip in between a
     read and the write that depends on it); committed at the end, rolled
     back on an exception. Inside a transaction already, the block is part
-    of it (the outer one commits or rolls back)."""
-    if db.in_transaction:
-        yield db
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:  # a failed COMMIT may have ended it already
+    of it (the outer one commits or rolls back). Decision: a class, not
+    ``contextlib.contextmanager``, whose generator costs a frame and four
+    calls more a use (every object stored makes one)."""
+
+    __slots__ = ("_db", "_own")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._own = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+            self._own = True
+        return db
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if not self._own:
+            return False
+        db = self._db
+        if kind is None:
+            try:
+                db.execute("COMMIT")
+                return False
+            except BaseException:
+                if db.in_transaction:  # a failed COMMIT may have ended it already
+                    db.execute("ROLLBACK")
+                raise
+        if db.in_transaction:
             db.execute("ROLLBACK")
-        raise
+        return False
 
 
 class _Group:

@@ -30,7 +30,6 @@ same rows as its only listing.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..base.interprocess import ProcessLock, run_dir
@@ -80,12 +79,11 @@ class ObjectIndex(DatabaseStore):
 
     # Changes.
 
-    @contextmanager
-    def changing(self) -> Iterator["Change"]:
+    def changing(self) -> "_Changing":
         """One write transaction, whatever the caller does to the files in it
-        (kept short: a link or an unlink, never an fsync)."""
-        with self._writers, self._lock, self.transaction() as db:
-            yield Change(db)
+        (kept short: a link or an unlink, never an fsync): ``with
+        index.changing() as change``."""
+        return _Changing(self)
 
     def add(self, namespace: str, oid: str, size: int) -> Delta:
         with self.changing() as change:
@@ -269,6 +267,43 @@ class ObjectIndex(DatabaseStore):
     def close(self) -> None:
         super().close()
         self._writers.close()
+
+
+class _Changing:
+    """``ObjectIndex.changing``: its writers' line, its connection's lock and
+    a transaction, taken in that order and let go in the other. Decision: a
+    class, not ``contextlib.contextmanager`` (see ``base.sqlite.transaction``)."""
+
+    __slots__ = ("_index", "_transaction")
+
+    def __init__(self, index: ObjectIndex) -> None:
+        self._index = index
+        self._transaction = index.transaction()
+
+    def __enter__(self) -> "Change":
+        index = self._index
+        index._writers.acquire()
+        try:
+            index._lock.acquire()
+            try:
+                return Change(self._transaction.__enter__())
+            except BaseException:
+                index._lock.release()
+                raise
+        except BaseException:
+            index._writers.release()
+            raise
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        index = self._index
+        try:
+            self._transaction.__exit__(kind, error, traceback)
+        finally:
+            try:
+                index._lock.release()
+            finally:
+                index._writers.release()
+        return False
 
 
 class Change:

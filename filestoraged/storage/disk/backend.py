@@ -23,7 +23,6 @@ import hashlib
 import logging
 import os
 import tempfile
-from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ...errors import CorruptObject, InsufficientStorage, NotFound
@@ -242,16 +241,14 @@ class DiskBackend(Backend):
     def layout(self, namespace: Namespace) -> LaidOut:
         return LaidOut(self, namespace)
 
-    @contextmanager
     def writing(self, namespace: Namespace, counted_in: Optional[Namespace] = None,
-                held_as: Optional[str] = None) -> Iterator[Reservation]:
+                held_as: Optional[str] = None) -> "_Writing":
         """Quota bytes for a write into ``namespace`` (``Reservation.take``):
         the store's, and its bucket's where it has a quota (unless the bytes
         count in that bucket already: ``counted_in``; or were held before:
-        ``held_as``), given back at the end; a full disk as the 507 it is."""
-        hold = self.quotas.hold_for(namespace, counted_in, held_as)
-        with _disk_errors(), self._usage.reservation(hold) as reservation:
-            yield reservation
+        ``held_as``), given back at the end; a full disk as the 507 it is.
+        ``with backend.writing(namespace) as reservation``."""
+        return _Writing(self._usage.reservation(self.quotas.hold_for(namespace, counted_in, held_as)))
 
     def hold(self, namespace: Namespace, holder: str, count: int) -> None:
         self.quotas.hold(namespace, holder, count)
@@ -453,12 +450,27 @@ class DiskBackend(Backend):
         return any(shards.has_shards(self.namespace_dir(namespace)) for namespace in self.namespaces())
 
 
-@contextmanager
-def _disk_errors() -> Iterator[None]:
-    """A full disk (or quota) as the 507 it is; other errors as they are."""
-    try:
-        yield
-    except OSError as error:
-        if error.errno in _NO_SPACE:
+class _Writing:
+    """``DiskBackend.writing``: its reservation, given back at the end, and a
+    full disk (or quota) raised as the 507 it is; other errors as they are.
+    Decision: a class, not ``contextlib.contextmanager`` (see
+    ``base.sqlite.transaction``): every write makes one."""
+
+    __slots__ = ("_reservation",)
+
+    def __init__(self, reservation: Reservation) -> None:
+        self._reservation = reservation
+
+    def __enter__(self) -> Reservation:
+        return self._reservation
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        try:
+            self._reservation.__exit__(kind, error, traceback)
+        except OSError as failed:
+            error = failed
+            if failed.errno not in _NO_SPACE:
+                raise
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
             raise InsufficientStorage("no space left on the data directory's disk") from error
-        raise
+        return False
