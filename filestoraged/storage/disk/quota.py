@@ -70,6 +70,8 @@ class Usage:
         return Reservation(self, hold)
 
     def reserve(self, count: int) -> None:
+        if self.max_bytes is None:
+            return  # Decision: without a quota nobody reads the bytes in flight; no lock taken for them
         counters = self._counters
         with counters.lock:
             if self.max_bytes is not None and counters[_BYTES] + counters[_IN_FLIGHT] + count > self.max_bytes:
@@ -92,6 +94,10 @@ class Usage:
         one moment (either may be nothing): a stored object is never counted
         twice, stored and in flight, which would refuse another upload that
         fits."""
+        if self.max_bytes is None:
+            released = 0  # never reserved (see ``reserve``)
+            if not objects and not count:
+                return
         counters = self._counters
         with counters.lock:
             counters[_OBJECTS] += objects
