@@ -8,6 +8,7 @@ never by stripping ``..`` or slashes afterwards (path traversal).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -48,8 +49,10 @@ DEFAULT = Namespace("")
 SHARES = Namespace("shares")
 
 
+@functools.lru_cache(maxsize=4096)
 def repository(name: str) -> Namespace:
-    """The namespace of repository ``name``; raise ``BadRequest`` for an invalid name."""
+    """The namespace of repository ``name``; raise ``BadRequest`` for an
+    invalid name. Kept for the names last asked (each write asks twice)."""
     if not _REPOSITORY.fullmatch(name):
         raise BadRequest(
             "repository names are 1-64 characters of A-Z a-z 0-9 . _ - "

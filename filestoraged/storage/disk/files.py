@@ -118,7 +118,7 @@ def sweep_unfinished(tmp_dir: str, pid: Optional[int] = None) -> None:
 
 def namespace_folder(root: str, path: str) -> str:
     """The folder of a namespace (its ``path``; the store's own: ``root``)."""
-    return os.path.join(root, path) if path else root
+    return "%s/%s" % (root, path) if path else root  # (``root`` absolute, ``path`` relative: checked names)
 
 
 def object_file(folder: str, oid: str) -> str:
