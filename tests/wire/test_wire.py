@@ -4,11 +4,13 @@ dropped connection, or a body read as the next request)."""
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import unittest
 
-from filestoraged.wire.request_head import Headers
+from filestoraged.errors import FileStoreError
+from filestoraged.wire.request_head import Headers, read_headers
 
 from ..support import ServerCase, sha256, until_closed
 
@@ -188,3 +190,61 @@ class HeaderNamesTests(unittest.TestCase):
         self.assertEqual(headers.starting("x-amz-grant-"), [])  # in a value, not a name
         headers.add("X-Amz-Grant-Read", "id=someone")  # after a search: found by the next
         self.assertEqual(headers.starting("x-amz-grant-"), ["x-amz-grant-read"])
+
+
+class _Trickle(io.RawIOBase):
+    """A client's bytes arriving one at a time."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._data:
+            return 0
+        buffer[0], self._data = self._data[0], self._data[1:]
+        return 1
+
+
+class HeadPathsTests(unittest.TestCase):
+    """A head that has arrived whole is read in one step, one still
+    arriving line by line: both take the same heads to the same headers,
+    and refuse the same ones the same way."""
+
+    HEADS = [
+        b"Host: a\r\nX:  y z \t\r\n\r\n", b"\r\n", b"A: 1\r\na: 2\r\nA:3\r\n\r\n", b"X:\r\n\r\n",
+        b"X:\t \r\n\r\n", b"X: caf\xe9 \x85\r\n\r\n", b"X!#$%&'*+.^_`|~: 1\r\n\r\n",
+        b"Host: a\nX: y\n\n", b"Host: a\r\nX: y\n\r\n",  # bare LFs, taken as line ends
+        b"X: a\rb\r\n\r\n", b"X: \x00\r\n\r\n", b"X: a\x7f\r\n\r\n", b"X A: b\r\n\r\n", b": b\r\n\r\n",
+        b"no colon\r\n\r\n", b"X: a\r\n folded\r\n\r\n", b"X\xc9: b\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", b"Transfer-Encoding: gzip\r\n\r\n",
+        b"Host: a b\r\n\r\n", b"Host: [::1]:8080\r\n\r\n",
+        b"".join(b"X-%d: v\r\n" % i for i in range(100)) + b"\r\n",
+        b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
+        b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70)) + b"\r\n",
+    ]
+
+    @staticmethod
+    def outcome(raw: io.RawIOBase, budget: int = 65536):
+        reader = io.BufferedReader(raw, 65536)
+        try:
+            headers = read_headers(reader, budget)
+        except (FileStoreError, ConnectionError) as error:
+            return type(error).__name__, str(error)
+        return sorted(headers.items()), reader.read()
+
+    def test_a_head_whole_and_a_head_arriving_are_read_alike(self):
+        for head in self.HEADS:
+            for budget in (65536, len(head), len(head) - 1):
+                with self.subTest(head=head[:60], budget=budget):
+                    whole = self.outcome(io.BytesIO(head + b"BODY"), budget)
+                    self.assertEqual(whole, self.outcome(_Trickle(head + b"BODY"), budget))
+        self.assertEqual(self.outcome(io.BytesIO(self.HEADS[0] + b"BODY")),
+                         ([("Host", "a"), ("X", "y z")], b"BODY"))
+        self.assertEqual(self.outcome(io.BytesIO(self.HEADS[2]))[0], [("A", "1, 2, 3")])
+
+    def test_a_long_value_of_blanks_is_read_in_linear_time(self):
+        head = b"X: " + b" " * 60000 + b"a\r\nY: " + b"\t" * 4000 + b"\r\n\r\n"
+        self.assertEqual(self.outcome(io.BytesIO(head))[0], [("X", "a"), ("Y", "")])
