@@ -36,6 +36,9 @@ from ..base.interprocess import ProcessLock, run_dir
 from ..base.sqlite import DatabaseStore
 from .interface import Bounds
 
+# ``totals``: the whole store's totals as code before 2026-11-28 kept them
+# (now the namespaces' added up: a write updates one row, not two); set
+# only by a repair, for such code reading the file (see docs/operations.md).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (namespace TEXT, oid TEXT, size INTEGER, PRIMARY KEY (namespace, oid))
     WITHOUT ROWID;
@@ -121,9 +124,9 @@ class ObjectIndex(DatabaseStore):
             return [row[0] for row in self._db.execute("SELECT DISTINCT namespace FROM objects")]
 
     def totals(self) -> Delta:
-        """Objects and bytes the index names (two numbers, kept as rows change)."""
+        """Objects and bytes the index names (the namespaces' totals added up)."""
         with self._lock:
-            return self._db.execute("SELECT objects, bytes FROM totals").fetchone()
+            return self._db.execute("SELECT coalesce(sum(objects), 0), coalesce(sum(bytes), 0) FROM spaces").fetchone()
 
     def by_namespace(self) -> Dict[str, Delta]:
         """Objects and bytes of each namespace that holds any (kept as rows change)."""
@@ -206,8 +209,8 @@ class ObjectIndex(DatabaseStore):
     def set_totals(self, totals: Delta) -> None:
         """The totals set to ``totals`` and each namespace's counted afresh (a repair)."""
         with self.changing() as change:
-            change.db.execute("UPDATE totals SET objects = ?, bytes = ?", totals)
             _count_spaces(change.db)
+            change.db.execute("UPDATE totals SET objects = ?, bytes = ?", totals)  # (see ``_SCHEMA``)
 
     # Runs, and whether the rows can be believed.
 
@@ -316,12 +319,18 @@ class Change:
         return self._size(namespace, oid) is not None
 
     def put(self, namespace: str, oid: str, size: int) -> Delta:
-        """The row for an object now stored; what the totals gained."""
-        old = self._size(namespace, oid)
-        if old == size:
-            return 0, 0
-        self.db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (namespace, oid, size))
-        delta = (1, size) if old is None else (0, size - old)
+        """The row for an object now stored; what the totals gained.
+        Decision: inserted first, read only where a row was there (an
+        object stored is new nearly always): one statement a write fewer."""
+        if self.db.execute("INSERT INTO objects VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           (namespace, oid, size)).rowcount == 1:
+            delta = (1, size)
+        else:
+            old = self._size(namespace, oid)
+            if old == size:
+                return 0, 0
+            self.db.execute("UPDATE objects SET size = ? WHERE namespace = ? AND oid = ?", (size, namespace, oid))
+            delta = (0, size - (old or 0))
         self._total(namespace, delta)
         return delta
 
@@ -340,7 +349,6 @@ class Change:
         return None if row is None else row[0]
 
     def _total(self, namespace: str, delta: Delta) -> None:
-        self.db.execute("UPDATE totals SET objects = objects + ?, bytes = bytes + ?", delta)
         self.db.execute("INSERT INTO spaces VALUES (?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET "
                         "objects = objects + excluded.objects, bytes = bytes + excluded.bytes", (namespace,) + delta)
 

@@ -150,9 +150,11 @@ class IndexTests(unittest.TestCase):
 
     def test_fsck_repairs_namespace_totals_that_disagree_with_the_rows(self):
         fill(self.backend, self.repo, 3)
+        fill(self.backend, repository("other"), 2, start=10)
         db = sqlite3.connect(index_path(self.root))
-        with db:
-            db.execute("UPDATE spaces SET objects = 9")
+        with db:  # the whole store's totals still right: only each namespace's are wrong
+            db.execute("UPDATE spaces SET objects = objects + 1 WHERE namespace = 'repos/r'")
+            db.execute("UPDATE spaces SET objects = objects - 1 WHERE namespace = 'repos/other'")
         db.close()
         self.assertIn("of each namespace", fsck(self.backend).totals)
         fsck(self.backend, repair=True)
@@ -161,11 +163,32 @@ class IndexTests(unittest.TestCase):
 
     def test_fsck_repairs_totals_that_disagree_with_the_rows(self):
         fill(self.backend, self.repo, 3)
-        self.backend.index.set_totals((7, 7))
+        db = sqlite3.connect(index_path(self.root))
+        with db:
+            db.execute("UPDATE spaces SET objects = 7")
+        db.close()
         self.assertIn("totals say 7 objects", fsck(self.backend).totals)
         fsck(self.backend, repair=True)
         self.assertIsNone(fsck(self.backend).totals)
         self.assertEqual(self.backend.index.totals()[0], 3)
+
+    def test_an_object_stored_again_over_a_row_left_behind_is_counted_once_at_its_size(self):
+        oids = fill(self.backend, self.repo, 3)
+        size = len(b"object 0")
+        # A row whose file went (as a crash between an unlink and its row's
+        # commit leaves it), once with its size, once with another.
+        for wrong in (size, 1):
+            with self.subTest(row_size=wrong):
+                os.unlink(self.backend.object_path(self.repo, oids[0]))
+                db = sqlite3.connect(index_path(self.root))
+                with db:
+                    db.execute("UPDATE objects SET size = ? WHERE oid = ?", (wrong, oids[0]))
+                    db.execute("UPDATE spaces SET bytes = bytes - ? + ?", (size, wrong))
+                db.close()
+                fill(self.backend, self.repo, 3)
+                self.assertEqual(self.backend.index.totals(), (3, 3 * size))
+                self.assertEqual(self.backend.usage_by_namespace(), self.backend.index.counted_by_namespace())
+                self.assertIsNone(fsck(self.backend).totals)
 
     def test_a_run_that_did_not_stop_cleanly_is_set_right_in_the_background(self):
         oids = fill(self.backend, self.repo, 50)
