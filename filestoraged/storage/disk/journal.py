@@ -120,7 +120,7 @@ class Journal:
                 if epoch.users > 1:
                     return epoch  # held already: no checkpoint can take it meanwhile
                 fcntl.flock(epoch.fd, fcntl.LOCK_SH)
-                if self._current[0] == number and os.path.exists(epoch.path):
+                if self._current[0] == number and os.fstat(epoch.fd).st_nlink:  # (retired: unlinked)
                     return epoch
                 # A checkpoint began the next epoch (and may have ended this
                 # one) before this hold: the write goes to the next.

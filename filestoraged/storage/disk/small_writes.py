@@ -97,9 +97,17 @@ class Prefixed:
 
 
 def read_head(stream, most: int) -> bytes:
-    """Up to ``most`` bytes of ``stream`` (fewer only at its end)."""
-    buffer = bytearray(most)
-    return bytes(buffer[:fill(stream, memoryview(buffer))])
+    """Up to ``most`` bytes of ``stream`` (fewer only at its end). A stream
+    that says how much is left (``left``) is read for that much alone: no
+    buffer of ``most`` bytes made and zeroed for a body of a few. (An
+    empty one is still read from: its client may wait for ``100 Continue``.)"""
+    left = getattr(stream, "left", None)
+    size = left if left is not None and 0 < left < most else most
+    buffer = bytearray(size)
+    count = fill(stream, memoryview(buffer))
+    if count < size:
+        del buffer[count:]
+    return bytes(buffer)
 
 
 def replay(root: str) -> int:
