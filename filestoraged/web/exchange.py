@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Optional
 
 from ..logs import access_line
@@ -17,22 +16,25 @@ from .messages import Request
 access_log = logging.getLogger("filestoraged.access")
 
 
-@dataclass
 class Exchange:
     """What one request gathers as it is answered: its face, status, bytes
     sent, CORS fields, the parsed request and the paced sender; at the end
-    its access-log line and its metrics (``done``)."""
+    its access-log line and its metrics (``done``). Decision: a plain class
+    whose defaults are the class's own, not a dataclass, whose constructor
+    set all ten fields for every request."""
 
-    started: float = field(default_factory=time.monotonic)
-    face: str = "other"
-    status: int = 0  # 0 until a head is written: nothing to log
-    bytes_out: int = 0
-    cors_fields: str = ""
+    face = "other"
+    status = 0  # 0 until a head is written: nothing to log
+    bytes_out = 0
+    cors_fields = ""
     parsed: Optional[Request] = None
     sender: Optional[PacedSender] = None
     operation: Optional[str] = None  # its S3 operation, where it was answered before a request was parsed
     request_id: Optional[str] = None  # (the same)
     who: Optional[str] = None  # (the same)
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
 
     def done(self, client: str, command: str, path: str, metrics) -> None:
         """The access line (at INFO) and the request's metrics, once answered."""

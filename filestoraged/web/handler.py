@@ -27,7 +27,7 @@ import socket
 import ssl
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status, log_level
 from ..wire import body, proxies, request_head, response_head
@@ -228,9 +228,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         ``X-Forwarded-Host``, else the Host header (None without one)."""
         return proxies.forwarded_origin(self.headers, self.peer_is_proxy)[1] or self.headers.get("Host")
 
-    def base_url(self) -> str:
-        return proxies.base_url(self.server.config.public_url, self.headers, self.peer_is_proxy, self.server.scheme,
-                                self.server.server_address)
+    def base_url(self) -> Callable[[], str]:
+        """This request's base URL when asked (``Request.base_url``), from its own headers."""
+        config, headers, trusted, server = self.server.config, self.headers, self.peer_is_proxy, self.server
+        return lambda: proxies.base_url(config.public_url, headers, trusted, server.scheme, server.server_address)
 
     @property
     def client(self) -> str:

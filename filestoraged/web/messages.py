@@ -31,28 +31,41 @@ class Request:
     """
 
     def __init__(self, method: str, path: str, query: str, headers: Headers,
-                 open_body: Callable[[int], RequestBody], base_url: str, client: str, grant: Grant) -> None:
-        """``client``: the client's address (the one a trusted proxy
-        forwarded); ``grant``: what its token lets it do (see ``access.gate``)."""
+                 open_body: Callable[[int], RequestBody], base_url: Callable[[], str], client: str,
+                 grant: Grant) -> None:
+        """``base_url``: makes ``base_url`` when first asked (most answers
+        name no URL); ``client``: the client's address (the one a trusted
+        proxy forwarded); ``grant``: what its token lets it do (see
+        ``access.gate``)."""
         self.method = method
         self.path = path
         self._query = query
         self.headers = headers
         self._open_body = open_body
-        self.base_url = base_url
+        self._base_url: "Callable[[], str] | str" = base_url
         self.client = client
         self.grant = grant
-        self.body_opened: Optional[RequestBody] = None
-        self.request_id: Optional[str] = None  # see ``identify``
-        # The name of the token a face proved otherwise than by its secret
-        # in the headers (the S3 API's signature): see ``acted_as``.
-        self.actor: Any = None  # the token or user a face proved (access.gate.Principal), else None
-        # What a face took the request for, where it names operations (the
-        # S3 API's: PutObject ...): counted by it in /metrics.
-        self.operation: Optional[str] = None
         # What a face looked up once for this request and its later steps
         # read again (the S3 API's bucket: ``catalog.handle``).
         self.looked_up: Dict[str, Any] = {}
+
+    # Set as the request goes (their defaults the class's: none is set for most requests).
+    body_opened: Optional[RequestBody] = None
+    request_id: Optional[str] = None  # see ``identify``
+    # The name of the token a face proved otherwise than by its secret
+    # in the headers (the S3 API's signature): see ``acted_as``.
+    actor: Any = None  # the token or user a face proved (access.gate.Principal), else None
+    # What a face took the request for, where it names operations (the
+    # S3 API's: PutObject ...): counted by it in /metrics.
+    operation: Optional[str] = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host[:port]`` as the client addressed us or as configured."""
+        url = self._base_url
+        if not isinstance(url, str):
+            url = self._base_url = url()
+        return url
 
     def identify(self) -> str:
         """An id for this request, made on first use, that its answer may

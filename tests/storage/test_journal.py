@@ -114,7 +114,7 @@ class ReadBackTests(JournalCase):
         """A record whose CRC holds but whose bytes are not the SHA-256 it
         names (written so by a fault of ours) ends what is read."""
         self.put(0)
-        wrong = encode(Record(PUT, "repos/box", oid_of(b"other"), None, b"these bytes"))
+        wrong = encode(PUT, "repos/box", oid_of(b"other"), None, b"these bytes")
         with open(self.path, "ab") as handle:
             handle.write(wrong)
         records, dropped = read(self.path)

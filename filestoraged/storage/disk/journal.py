@@ -282,10 +282,10 @@ class _Recording:
         the disk takes that much."""
         assert self._epoch is not None
         try:
-            self._journal._append(self._epoch, encode(Record(PUT, namespace, oid, content_type, data)))
+            self._journal._append(self._epoch, encode(PUT, namespace, oid, content_type, data))
         except OSError:
             try:
-                self._journal._append(self._epoch, encode(Record(GONE, namespace, oid)))
+                self._journal._append(self._epoch, encode(GONE, namespace, oid))
             except OSError:
                 log.warning("a refused put of %s could not be taken back in the journal: a crash before the "
                             "next checkpoint may bring it back", oid)
@@ -294,4 +294,4 @@ class _Recording:
     def gone(self, namespace: str, oid: str) -> None:
         """A removal of the object, on disk before it returns (see ``standing``)."""
         assert self._epoch is not None
-        self._journal._append(self._epoch, encode(Record(GONE, namespace, oid)))
+        self._journal._append(self._epoch, encode(GONE, namespace, oid))

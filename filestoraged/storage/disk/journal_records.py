@@ -40,15 +40,15 @@ class Record:
     data: bytes = b""
 
 
-def encode(record: Record) -> bytes:
-    """The bytes of ``record`` as a journal holds it."""
-    namespace = record.namespace.encode()
-    body = [_SHORT.pack(len(namespace)), namespace, bytes.fromhex(record.oid)]
-    if record.kind == PUT:
-        content_type = (record.content_type or "").encode()
-        body += [_SHORT.pack(len(content_type)), content_type, record.data]
+def encode(kind: int, namespace: str, oid: str, content_type: Optional[str] = None, data: bytes = b"") -> bytes:
+    """The bytes of a record (``Record``'s fields) as a journal holds it."""
+    namespace_bytes = namespace.encode()
+    body = [_SHORT.pack(len(namespace_bytes)), namespace_bytes, bytes.fromhex(oid)]
+    if kind == PUT:
+        type_bytes = (content_type or "").encode()
+        body += [_SHORT.pack(len(type_bytes)), type_bytes, data]
     joined = b"".join(body)
-    return _HEAD.pack(MAGIC, record.kind, len(joined), zlib.crc32(joined)) + joined
+    return _HEAD.pack(MAGIC, kind, len(joined), zlib.crc32(joined)) + joined
 
 
 def _decode(kind: int, body: bytes) -> Record:
