@@ -98,11 +98,12 @@ class Prefixed:
 
 def read_head(stream, most: int) -> bytes:
     """Up to ``most`` bytes of ``stream`` (fewer only at its end). A stream
-    that says how much is left (``left``) is read for that much alone: no
-    buffer of ``most`` bytes made and zeroed for a body of a few. (An
-    empty one is still read from: its client may wait for ``100 Continue``.)"""
+    that says how much is left (``left``) is read into a buffer of that
+    much and one byte, not one of ``most`` bytes made and zeroed for a
+    body of a few: its last read finds its end, where a stream may check
+    what follows its bytes (an aws-chunked body's trailing checksum)."""
     left = getattr(stream, "left", None)
-    size = left if left is not None and 0 < left < most else most
+    size = left + 1 if left is not None and left < most else most
     buffer = bytearray(size)
     count = fill(stream, memoryview(buffer))
     if count < size:
