@@ -186,13 +186,18 @@ def _whole_head(rfile, budget: int) -> Optional[Headers]:
     if len(fields) > MAX_HEADERS:
         return None
     headers = Headers()
-    values = headers._values
-    for name, value in fields:
-        value = value.strip(" \t")  # OWS, and nothing else (as line by line)
-        key = name.lower()
-        if key in values:
-            value = values[key][1] + ", " + value
-        values[key] = (name, value)
+    # OWS stripped, and nothing else (as line by line); a name sent twice
+    # has its values joined (the second way, which the first finds).
+    values = {name.lower(): (name, value.strip(" \t")) for name, value in fields}
+    if len(values) < len(fields):
+        values = {}
+        for name, value in fields:
+            value = value.strip(" \t")
+            key = name.lower()
+            if key in values:
+                value = values[key][1] + ", " + value
+            values[key] = (name, value)
+    headers._values = values
     rfile.read(end)
     return headers
 

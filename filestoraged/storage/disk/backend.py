@@ -49,6 +49,7 @@ from .files import (
     remove_xattr,
     sweep_unfinished,
     set_content_type,
+    shard_of,
     write_all,
     write_record,
 )
@@ -210,7 +211,7 @@ class DiskBackend(Backend):
         if blocks.needs_record(size):
             self.write_record(target, digest, size, checks)
         finish()
-        folder = os.path.dirname(target)
+        folder = shard_of(target)
         make_dirs(folder)
         linked = False
         try:

@@ -128,6 +128,12 @@ def object_file(folder: str, oid: str) -> str:
     return "%s/%s/%s" % (folder, oid[:2], oid)
 
 
+def shard_of(target: str) -> str:
+    """The shard folder of an ``object_file`` path (``os.path.dirname``'s
+    answer, without its Python: every write asks)."""
+    return target[:target.rindex("/")]
+
+
 def write_all(fd: int, data: memoryview) -> None:
     while data:
         written = os.write(fd, data)
@@ -136,7 +142,7 @@ def write_all(fd: int, data: memoryview) -> None:
 
 def make_dirs(path: str) -> None:
     """Create ``path`` and any missing parents, fsyncing each new entry's parent."""
-    if os.path.isdir(path):
+    if os.access(path, os.F_OK):  # (no ``stat_result`` made: every write asks)
         return
     parent = os.path.dirname(path)
     make_dirs(parent)
