@@ -336,34 +336,33 @@ class ReclaimTests(unittest.TestCase):
         from filestoraged.web.admission import Waiting
         from filestoraged.web.deadlines import PacedReader
 
-        class Held(socket.socket):
-            """A socket whose reads stop after taking the bytes, until let go."""
+        class Held(PacedReader):
+            """A reader whose receives stop after taking the bytes off the socket, until let go."""
 
             took, go = threading.Event(), threading.Event()
 
-            def recv_into(self, buffer, *args) -> int:
-                count = super().recv_into(buffer, *args)
+            def _receive(self, buffer) -> int:
+                count = super()._receive(buffer)
                 self.took.set()
                 self.go.wait(10)
                 return count
 
-        ours, theirs = socket.socketpair()
-        held = Held(fileno=ours.detach())
+        held, theirs = socket.socketpair()
         for sock in (held, theirs):
             sock.settimeout(10)
             self.addCleanup(sock.close)
-        reader = PacedReader(held, 10, 10, 1024)
+        reader = Held(held, 10, 10, 1024)
         reader.begin_head()
         waiting = Waiting()
         waiting.add(held, reader)
         threads = Threads(deadline=10)
         threads.start(reader.readinto, bytearray(100))
         theirs.sendall(b"GET /healthz HTTP/1.1\r\n")
-        self.assertTrue(held.took.wait(10))
+        self.assertTrue(reader.took.wait(10))
         try:
             self.assertFalse(waiting.reclaim_oldest())  # was True: the request was cut
         finally:
-            held.go.set()
+            reader.go.set()
             threads.join()
         self.assertEqual(threads.results, [23])
 

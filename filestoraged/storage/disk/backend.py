@@ -141,7 +141,7 @@ class DiskBackend(Backend):
                 return self._put_small(namespace, head, content_type, expected, hashed)
             stream = small_writes.Prefixed(head, stream)
         with self.writing(namespace) as reservation, \
-                TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
+                TempFile(self.tmp_dir, "put", self._unnamed) as tmp:
             left = getattr(stream, "left", None)
             if reservation.bounded and isinstance(left, int):
                 reservation.take_ahead(left)  # a bucket's quota refuses before a byte is read
@@ -153,7 +153,7 @@ class DiskBackend(Backend):
                    hashed: Optional[Callable[[str], None]]) -> PutResult:
         """A small object (``small_writes``): in the journal, then at rest unsynced."""
         with self.writing(namespace) as reservation, \
-                TempFile(self.tmp_dir, "put-%d-" % os.getpid(), self._unnamed) as tmp:
+                TempFile(self.tmp_dir, "put", self._unnamed) as tmp:
             reservation.take(len(data))
             # (No block checks: an object of one block is checked by its id.)
             written = (hashlib.sha256(data).hexdigest(), len(data), [])

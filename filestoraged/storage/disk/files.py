@@ -31,14 +31,15 @@ class TempFile:
     (``O_TMPFILE``), so a failure or a crash, even of the whole daemon,
     leaves nothing, and no name is made and removed a write. Otherwise a
     named file, removed on exit whatever happened: a failure leaves
-    nothing, a crash a file that ``.tmp`` sweeping removes."""
+    nothing, a crash a file that ``.tmp`` sweeping removes: named
+    ``<kind>-<pid>-...`` (see ``sweep_unfinished``)."""
 
-    def __init__(self, folder: str, prefix: str, unnamed: bool = False) -> None:
+    def __init__(self, folder: str, kind: str, unnamed: bool = False) -> None:
         self._named = not unnamed
         if unnamed:
             self.fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
         else:
-            self.fd, self._path = tempfile.mkstemp(dir=folder, prefix=prefix)
+            self.fd, self._path = tempfile.mkstemp(dir=folder, prefix="%s-%d-" % (kind, os.getpid()))
 
     def finish(self) -> None:
         """Its bytes fsynced, ready to be linked."""

@@ -160,7 +160,7 @@ def _restore(root: str, record: Record) -> bool:
     tmp_dir = os.path.join(root, ".tmp")
     os.makedirs(tmp_dir, exist_ok=True)
     make_dirs(os.path.dirname(target))
-    with TempFile(tmp_dir, "replay-") as tmp:
+    with TempFile(tmp_dir, "replay") as tmp:
         write_all(tmp.fd, record.data)
         if record.content_type:
             set_content_type(tmp.fd, record.content_type)
