@@ -146,6 +146,9 @@ class RepositoryTarget(Target):
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
         return {"oid": stored.info.oid, "size": stored.info.size}
 
+    def answer(self, stored: Stored, request: Request) -> Response:
+        return JsonResponse(201, self.result(stored, ""))  # (it names no URL: the request's base is not made)
+
     def record(self) -> Dict[str, object]:
         return dict(super().record(), repo=self.repo)
 
