@@ -219,6 +219,45 @@ class CheckpointTests(JournalCase):
         self.assertEqual(journals(self.folder), [self.path])
         self.assertEqual([r.oid for r in read(self.path)[0]], [later])
 
+    def test_a_process_that_checkpoints_keeps_its_hold_between_writes_and_lets_go_for_a_checkpoint(self):
+        """With idle holds (a daemon's process, whose checkpoints run every
+        second) writes in a row take the epoch's shared hold once; another
+        process's checkpoint (a journal of its own: its own open file)
+        waits for that hold until the holder's next checkpoint call lets go
+        of it, and the holder's own checkpoint does not wait for itself."""
+        holder = Journal(self.folder, idle_holds=True)
+        self.addCleanup(holder.close)
+        taken = []
+        real = journal.fcntl.flock
+
+        def counted(fd, operation):
+            taken.append(operation)
+            return real(fd, operation)
+
+        with mock.patch.object(journal.fcntl, "flock", counted):
+            for n in range(5):
+                data = body(n)
+                with holder.recording() as recording:
+                    recording.put("repos/box", oid_of(data), None, data)
+        self.assertEqual(taken, [journal.fcntl.LOCK_SH])  # once, for five writes
+        old = self.path
+        done = threading.Event()
+        with Threads(30) as threads:
+            threads.start(lambda: (self.journal.checkpoint(), done.set()))
+            self.assertFalse(done.wait(0.3))  # the holder's idle hold keeps the old epoch
+            self.assertTrue(os.path.exists(old))
+            self.assertFalse(holder.checkpoint())  # its turn: another checkpoints now; its hold let go
+            self.assertTrue(done.wait(10))
+        self.assertFalse(os.path.exists(old))
+        self.put(9)  # (the next epoch, by the other journal: a hold of its own)
+        data = body(10)
+        with holder.recording() as recording:
+            recording.put("repos/box", oid_of(data), None, data)
+        with Threads(30) as threads:  # the holder's own checkpoint: its idle hold is no wait of its own
+            threads.start(holder.checkpoint)
+        self.assertEqual(len(journals(self.folder)), 1)
+        self.assertEqual(read(self.path)[0], [])
+
     def test_replay_restores_what_stands_and_retires_every_journal_left(self):
         kept, taken = self.put(1), self.put(2)
         self.gone(taken)

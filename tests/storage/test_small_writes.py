@@ -36,7 +36,11 @@ class SmallWritesTests(unittest.TestCase):
         self.backend = self.start()
 
     def start(self) -> DiskBackend:
-        """The daemon's start on the store: the journal replayed."""
+        """The daemon's start on the store: the journal replayed. The run
+        before it is as a killed process leaves it: its journal's files
+        closed (and with them its holds of them), nothing checkpointed."""
+        if hasattr(self, "backend"):
+            self.backend._small.journal.close()
         return DiskBackend(self.root, 10 * 1024 * 1024)
 
     def journaled(self):

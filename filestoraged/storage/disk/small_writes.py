@@ -54,7 +54,8 @@ class SmallWrites:
     """This process's use of the store's journal, and its turn at checkpoints."""
 
     def __init__(self, root: str, checkpoints: bool = True) -> None:
-        self.journal = Journal(journal_dir(root), run_dir(root))
+        # Idle holds only where this process's checkpoints run: others' wait for them.
+        self.journal = Journal(journal_dir(root), run_dir(root), idle_holds=checkpoints)
         self._checkpointer = (Periodic("journal", CHECKPOINT_SECONDS, self.journal.checkpoint).start()
                               if checkpoints else None)
 
