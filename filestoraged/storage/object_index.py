@@ -330,7 +330,7 @@ class Change:
             if old == size:
                 return 0, 0
             self.db.execute("UPDATE objects SET size = ? WHERE namespace = ? AND oid = ?", (size, namespace, oid))
-            delta = (0, size - (old or 0))
+            delta = (0, size - old)  # (a conflict: the row is there)
         self._total(namespace, delta)
         return delta
 

@@ -187,17 +187,12 @@ def _whole_head(rfile, budget: int) -> Optional[Headers]:
         return None
     headers = Headers()
     # OWS stripped, and nothing else (as line by line); a name sent twice
-    # has its values joined (the second way, which the first finds).
-    values = {name.lower(): (name, value.strip(" \t")) for name, value in fields}
-    if len(values) < len(fields):
-        values = {}
+    # (the table comes out shorter) has its values joined by ``add``.
+    headers._values = {name.lower(): (name, value.strip(" \t")) for name, value in fields}
+    if len(headers._values) < len(fields):
+        headers = Headers()
         for name, value in fields:
-            value = value.strip(" \t")
-            key = name.lower()
-            if key in values:
-                value = values[key][1] + ", " + value
-            values[key] = (name, value)
-    headers._values = values
+            headers.add(name, value.strip(" \t"))
     rfile.read(end)
     return headers
 

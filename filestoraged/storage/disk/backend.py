@@ -469,9 +469,14 @@ class _Writing:
         try:
             self._reservation.__exit__(kind, error, traceback)
         except OSError as failed:
-            error = failed
-            if failed.errno not in _NO_SPACE:
-                raise
-        if isinstance(error, OSError) and error.errno in _NO_SPACE:
-            raise InsufficientStorage("no space left on the data directory's disk") from error
+            _full_disk(failed)
+            raise
+        if isinstance(error, OSError):
+            _full_disk(error)
         return False
+
+
+def _full_disk(error: OSError) -> None:
+    """A full disk (or quota) raised as the 507 it is; other errors left as they are."""
+    if error.errno in _NO_SPACE:
+        raise InsufficientStorage("no space left on the data directory's disk") from error
