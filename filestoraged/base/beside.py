@@ -8,9 +8,10 @@ a second thread the two passes overlap. The bytes are copied into a few
 buffers of this object's own (a copy costs a tenth of an MD5), so the
 reader may reuse its buffer at once and the memory held is bounded:
 ``SLOTS`` x ``SLOT`` bytes per stream, whatever its size. The first
-``SLOT`` bytes are digested on the caller's thread as they come: a stream
-no longer than that (most small S3 PUTs) maps no buffer and starts no
-thread (making them cost a tenth of a small write's CPU).
+``SLOT`` bytes are digested on the caller's thread as they come, holding
+the GIL (``held_hashing``): a stream no longer than that (most small S3
+PUTs) maps no buffer and starts no thread (making them cost a tenth of a
+small write's CPU).
 
 Decision: the buffers are anonymous maps of their own, unmapped when the
 stream is done. As bytearrays of the same size they stayed in the heap:
@@ -24,6 +25,7 @@ from __future__ import annotations
 import mmap
 from typing import List, Optional, Protocol
 
+from .held_hashing import update_held
 from .threads import Stage
 
 SLOT = 256 * 1024
@@ -55,7 +57,8 @@ class DigestsBeside:
         view = memoryview(data).cast("B")
         if self._stage is None:
             if self._inline + len(view) <= SLOT:
-                self._consume(view)
+                for digest in self.digests:
+                    update_held(digest, view)
                 self._inline += len(view)
                 return
             self._stage = Stage(self._consume, depth=SLOTS, name="digests")

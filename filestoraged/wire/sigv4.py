@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote, unquote
 
+from ..base.held_hashing import hmac_sha256
 from ..errors import BadRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -77,15 +78,15 @@ def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
     secret (the only key derivation, for signing and checking alike)."""
     key = ("AWS4" + secret).encode()
     for part in (day, region, service, "aws4_request"):
-        key = hmac.digest(key, part.encode(), "sha256")
+        key = hmac_sha256(key, part.encode())
     return key
 
 
 def signature(key: bytes, to_sign: str) -> str:
     """Step 4: HMAC-SHA256 of the string to sign under the derived key
-    (``hmac.digest``: OpenSSL's in one call, where ``hmac.new`` builds an
-    object in Python; a chunked upload signs every chunk)."""
-    return hmac.digest(key, to_sign.encode(), "sha256").hex()
+    (holding the GIL: see ``base.held_hashing``; a chunked upload signs
+    every chunk)."""
+    return hmac_sha256(key, to_sign.encode()).hex()
 
 
 def folded(value: str) -> str:
