@@ -109,8 +109,7 @@ class PacedReader(io.RawIOBase, WaitingPlace):
                     raise socket.timeout("no request arrived")
                 if not self._begin_reading():
                     return 0  # given up meanwhile: as if the client had closed
-            self._set_timeout(wait)
-            count = self._receive(buffer)
+            count = self._receive(buffer, wait)
         except socket.timeout:
             if deadline is not None and left < self._idle:
                 self.expired = self._mode  # the deadline, not the idle timeout, ran out
@@ -123,17 +122,19 @@ class PacedReader(io.RawIOBase, WaitingPlace):
             self._body_received += count
         return count
 
-    def _receive(self, buffer) -> int:
-        """What has arrived, or, where nothing has, what arrives within the
-        socket's timeout. Decision: on plain TCP, a read of what is there
+    def _receive(self, buffer, wait: float) -> int:
+        """What has arrived, or, where nothing has, what arrives within
+        ``wait`` seconds. Decision: on plain TCP, a read of what is there
         first: a socket with a timeout polls before every receive, and
         bytes are nearly always there already (a head once polled for, a
-        body sent with its head)."""
+        body sent with its head); the socket's timeout is set (a system
+        call) only for a receive that may wait."""
         if self._pending is None:
             try:
                 return os.readv(self._fd, (buffer,))
             except BlockingIOError:
                 pass
+        self._set_timeout(wait)
         return self._sock.recv_into(buffer)
 
     def _readable(self, timeout: float) -> bool:

@@ -281,14 +281,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.exchange.bytes_out += len(payload)
 
     def send_in_turn(self, status: int, fields: str, payload: bytes, reason: Optional[str] = None) -> None:
-        """Head and body in one write: what the socket takes at once in this
-        worker's turn, the rest after it (see the module docstring). Over
-        TLS nothing can be sent without a possible wait: no turn."""
+        """Head and body in one write (``send_whole``)."""
+        self.send_whole(self.head(status, fields, reason) + payload)
+
+    def send_whole(self, data: bytes) -> None:
+        """A whole answer, head and body, in one write: what the socket takes
+        at once in this worker's turn, the rest after it (see the module
+        docstring), with no poll before it. Over TLS nothing can be sent
+        without a possible wait: no turn."""
         if not self.sends_at_once:
-            self.wfile.write(self.head(status, fields, reason) + payload)
+            self.wfile.write(data)
             return
         with self.server.turns:
-            data = self.head(status, fields, reason) + payload
             sent = send_now(self.connection, data)
         if sent < len(data):
             self.wfile.write(memoryview(data)[sent:])
@@ -297,7 +301,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         config = self.server.config
         sender = PacedSender(self.connection, config.idle_timeout, config.head_timeout, config.min_send_rate)
         self.exchange.sender = sender
-        wire = Wire(self.wfile.write, sender, self.head)
+        wire = Wire(self.wfile.write, sender, self.head, self.send_whole)
         try:
             served = serve_object(response, self.command, self.headers, wire, self.remember)
         except FileStoreError as error:  # found before anything was written

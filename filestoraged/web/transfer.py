@@ -71,14 +71,18 @@ class Served:
 
 
 class Wire:
-    """What serving needs of the connection: a buffered ``write`` for heads and
-    small answers, the socket for streaming, and the head builder (status line,
-    Date, connection state: the handler's)."""
+    """What serving needs of the connection: ``write`` for a head that a
+    body follows, ``whole`` for an answer in one write (the handler's
+    ``send_whole``: no poll before it, in the worker's turn), the socket for
+    streaming, and the head builder (status line, Date, connection state:
+    the handler's)."""
 
-    def __init__(self, write: Callable[[bytes], object], sock, head: Callable[[int, str], bytes]) -> None:
+    def __init__(self, write: Callable[[bytes], object], sock, head: Callable[[int, str], bytes],
+                 whole: Optional[Callable[[bytes], None]] = None) -> None:
         self.write = write
         self.sock = sock
         self.head = head
+        self.whole = whole or write
 
 
 # remember(header_fields, body, still_current): keep a ready-made answer.
@@ -100,13 +104,13 @@ def serve_object(response: ObjectResponse, method: str, request_headers: Headers
         fields = response_head.fields(headers)
         head = wire.head(plan.status, fields)
         if method == "HEAD" or plan.status == 304:
-            wire.write(head)
+            wire.whole(head)
             return Served(plan.status, 0, False)
         in_memory = obj.verified_bytes(plan.start, plan.end)
         if in_memory is not None:  # a small object: one write for all
             if response.before_last is not None:
                 response.before_last()
-            wire.write(head + in_memory)
+            wire.whole(head + in_memory)
             complete = _delivered(response, wire)
             if (remember is not None and response.immutable and obj.proof is not None and plan.status == 200
                     and not response.headers and response.on_done is None):

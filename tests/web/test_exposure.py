@@ -341,8 +341,8 @@ class ReclaimTests(unittest.TestCase):
 
             took, go = threading.Event(), threading.Event()
 
-            def _receive(self, buffer) -> int:
-                count = super()._receive(buffer)
+            def _receive(self, buffer, wait: float) -> int:
+                count = super()._receive(buffer, wait)
                 self.took.set()
                 self.go.wait(10)
                 return count
