@@ -16,7 +16,8 @@ import secrets
 import struct
 import threading
 import time
-from typing import Callable, Dict, Optional, Tuple
+import weakref
+from typing import Callable, Dict, List, Optional, Tuple
 
 _SLOT = struct.Struct("q")
 # Linux's struct flock (64-bit): l_type, l_whence, l_start, l_len, l_pid.
@@ -104,29 +105,40 @@ class NamedLocks:
     """Shared and exclusive locks on names (any string), held by a thread
     of any process of the machine that opens the same file: an open file
     description's lock (Linux's ``F_OFD_SETLK``) on the one byte of the
-    file the name hashes to. Each hold opens the file anew, so two threads
-    of one process exclude each other as two processes do (a POSIX record
-    lock belongs to the process, this one to the open file), and closing
-    it lets go: a process that dies holds nothing. Two names may hash to
-    one byte (one chance in 2^62): they then wait for each other, no more."""
+    file the name hashes to. Each hold is on an open file description of
+    its own, so two threads of one process exclude each other as two
+    processes do (a POSIX record lock belongs to the process, this one to
+    the open file), and a process that dies holds nothing. Two names may
+    hash to one byte (one chance in 2^62): they then wait for each other,
+    no more.
+
+    A hold let go gives its description back, every lock on it let go, for
+    the next hold of this process to take (``SPARE`` at most kept): one
+    system call a hold, not an ``open`` and a ``close``. Per process: a
+    forked child never takes its parent's (one description in two
+    processes would be one holder)."""
+
+    SPARE = 64
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._spare: List[int] = []  # descriptions holding nothing (list pop and append: no lock)
+        _ALL_NAMED_LOCKS.add(self)
         os.close(self._open())
 
     def try_hold(self, name: str, exclusive: bool) -> Optional["Held"]:
         """The hold on ``name`` (``exclusive``, or shared with other shared
         holds) if it can be had now; None while it is held the other way."""
-        fd = self._open()
+        fd = self._take()
         try:
             taken = _lock(fd, _byte(name), exclusive)
         except BaseException:
             os.close(fd)
             raise
         if not taken:
-            os.close(fd)
+            self._give_back(fd)
             return None
-        return Held(fd)
+        return Held(fd, self)
 
     def hold_within(self, name: str, exclusive: bool, seconds: float, pause: Callable[[float], object],
                     step: float) -> Optional["Held"]:
@@ -140,19 +152,64 @@ class NamedLocks:
             pause(step)
 
     def held(self, name: str) -> bool:
-        """Whether anyone (any thread of any process) holds ``name`` now.
-        The file is opened anew, as by ``try_hold``: one made again since
-        is the one the holds are on."""
-        fd = self._open()
+        """Whether anyone (any thread of any process) holds ``name`` now
+        (asked through a description that holds nothing itself)."""
+        fd = self._take()
         try:
             asked = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, _byte(name), 1, 0))
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        self._give_back(fd)
         return _FLOCK.unpack(asked)[0] != fcntl.F_UNLCK
+
+    def _take(self) -> int:
+        """A description of the locks' file that holds nothing: a spare one, or a new one."""
+        try:
+            return self._spare.pop()
+        except IndexError:
+            return self._open()
+
+    def _give_back(self, fd: int) -> None:
+        """``fd``, holding nothing now, kept for the next hold (closed past ``SPARE``)."""
+        if len(self._spare) < self.SPARE:
+            self._spare.append(fd)
+        else:
+            os.close(fd)
+
+    def _let_go(self, fd: int) -> None:
+        """Every lock on ``fd`` let go (the whole file's range), then ``fd``
+        given back; closed instead where the unlock failed."""
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, 0, 0, 0))
+        except OSError:
+            os.close(fd)  # closing lets go of them all the same
+            return
+        self._give_back(fd)
+
+    def _forget_spare(self) -> None:
+        """In a forked child: the parent's descriptions are never taken (closed here, the parent's stay open)."""
+        spare, self._spare = self._spare, []
+        for fd in spare:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _open(self) -> int:
         """A new open file description of the locks' file (made if it went)."""
         return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+_ALL_NAMED_LOCKS: "weakref.WeakSet[NamedLocks]" = weakref.WeakSet()
+
+
+def _forget_spare_in_child() -> None:
+    for locks in list(_ALL_NAMED_LOCKS):
+        locks._forget_spare()
+
+
+os.register_at_fork(after_in_child=_forget_spare_in_child)
 
 
 def _lock(fd: int, byte: int, exclusive: bool) -> bool:
@@ -175,8 +232,9 @@ class Held:
     """One hold of ``NamedLocks``: ``release`` (or the end of a ``with``
     block) lets go; a second release does nothing."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, locks: NamedLocks) -> None:
         self._fd: Optional[int] = fd
+        self._locks = locks
 
     def also(self, name: str, exclusive: bool) -> Optional["AlsoHeld"]:
         """A hold of ``name`` besides, on this hold's own open file
@@ -192,7 +250,7 @@ class Held:
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
-            os.close(fd)
+            self._locks._let_go(fd)
 
     def __enter__(self) -> "Held":
         return self

@@ -100,6 +100,42 @@ class NamedLocksTests(unittest.TestCase):
         self.assertEqual(child.exitcode, 0)
         self.assertIsNotNone(NamedLocks(self.path).try_hold("a", True))  # it died holding: let go
 
+    def test_a_hold_let_go_lets_go_of_every_lock_on_it_for_the_next_hold(self):
+        first = self.locks.try_hold("a", True)
+        first.also("b", True)
+        first.release()  # its description goes back to be taken again
+        again = self.locks.try_hold("c", False)
+        self.assertIsNotNone(again)
+        for name in ("a", "b"):
+            self.assertFalse(NamedLocks(self.path).held(name))
+            self.assertIsNotNone(self.locks.try_hold(name, True))
+
+    def test_a_forked_child_never_holds_through_its_parents_descriptions(self):
+        self.locks.try_hold("warm", False).release()  # a description kept for the next hold
+        self.locks.held("a")
+        held, done = multiprocessing.get_context("fork").Event(), multiprocessing.get_context("fork").Event()
+        child = multiprocessing.get_context("fork").Process(target=_hold_until, args=(self.locks, "a", held, done))
+        child.start()
+        try:
+            self.assertTrue(held.wait(30))
+            self.assertIsNone(self.locks.try_hold("a", True))  # the child's hold is another holder's
+            self.assertTrue(self.locks.held("a"))
+        finally:
+            done.set()
+            child.join(30)
+        self.assertEqual(child.exitcode, 0)
+        self.assertIsNotNone(self.locks.try_hold("a", True))
+
+
+def _hold_until(locks: NamedLocks, name: str, held, done) -> None:
+    """A forked process that holds ``name`` through the locks it inherited until ``done``."""
+    hold = locks.try_hold(name, exclusive=True)
+    if hold is None:
+        os._exit(3)
+    held.set()
+    done.wait(30)
+    os._exit(0)
+
 
 class Polls:
     """Stands in for the ``_stop`` event of ``Claims`` or ``Pins``: says
