@@ -216,12 +216,11 @@ class DiskBackend(Backend):
             self.write_record(target, digest, size, checks)
         finish()
         folder = shard_of(target)
-        make_dirs(folder)
         linked = False
         try:
             with self.index.changing() as change:
                 try:
-                    link(target)
+                    _link_into(link, target, folder)
                 except FileExistsError:
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True
@@ -453,6 +452,18 @@ class DiskBackend(Backend):
     def _any_shard(self) -> bool:
         """Whether any namespace has a shard folder (objects may be stored)."""
         return any(shards.has_shards(self.namespace_dir(namespace)) for namespace in self.namespaces())
+
+
+def _link_into(link: Callable[[str], None], target: str, folder: str) -> None:
+    """``link(target)``, its ``folder`` made (and its parent synced) first
+    where it is missing. Decision: asked only then, not before every link
+    (a system call a write); a folder is made once, inside the index's
+    transaction, which a first write into a shard then holds a sync longer."""
+    try:
+        link(target)
+    except FileNotFoundError:
+        make_dirs(folder)
+        link(target)
 
 
 class _Writing:
