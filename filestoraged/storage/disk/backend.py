@@ -42,7 +42,7 @@ from .files import (
     fsync_dir,
     get_content_type,
     links_unnamed_files,
-    make_dirs,
+    link_making_folder,
     namespace_folder,
     object_file,
     read_record,
@@ -220,7 +220,7 @@ class DiskBackend(Backend):
         try:
             with self.index.changing() as change:
                 try:
-                    _link_into(link, target, folder)
+                    link_making_folder(link, target, folder)
                 except FileExistsError:
                     return PutResult(ObjectInfo(digest, size, content_type), False)
                 linked = True
@@ -452,18 +452,6 @@ class DiskBackend(Backend):
     def _any_shard(self) -> bool:
         """Whether any namespace has a shard folder (objects may be stored)."""
         return any(shards.has_shards(self.namespace_dir(namespace)) for namespace in self.namespaces())
-
-
-def _link_into(link: Callable[[str], None], target: str, folder: str) -> None:
-    """``link(target)``, its ``folder`` made (and its parent synced) first
-    where it is missing. Decision: asked only then, not before every link
-    (a system call a write); a folder is made once, inside the index's
-    transaction, which a first write into a shard then holds a sync longer."""
-    try:
-        link(target)
-    except FileNotFoundError:
-        make_dirs(folder)
-        link(target)
 
 
 class _Writing:

@@ -1,8 +1,8 @@
 """File-system building blocks of the disk backend: a temporary file that
 becomes visible only whole (and the sweep of those a crash left named in
-``.tmp``), directory fsyncs, the extended attribute that
-carries an object's content type, and the block record beside an object
-(``<sha256>.blocks``)."""
+``.tmp``), directory fsyncs and the folders a link makes where missing,
+the extended attribute that carries an object's content type, and the
+block record beside an object (``<sha256>.blocks``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import logging
 import os
 import tempfile
 import threading
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,18 @@ def make_dirs(path: str) -> None:
     except FileExistsError:
         return
     fsync_dir(parent)
+
+
+def link_making_folder(link: Callable[[str], None], target: str, folder: str) -> None:
+    """``link(target)``, its ``folder`` made (and its parent synced) first
+    where it is missing. Decision: asked only then, not before every link
+    (a system call a write); a folder is made once, inside the index's
+    transaction, which a first write into a shard then holds a sync longer."""
+    try:
+        link(target)
+    except FileNotFoundError:
+        make_dirs(folder)
+        link(target)
 
 
 def fsync_dir(path: str) -> None:
