@@ -11,7 +11,9 @@ loopback its access control is off, so both GETs are unsigned, as wrk
 sends them. A second pair runs with ``--auth all`` besides: the S3 GET
 signed by a token's key (one signed request, sent again and again: its
 signature holds for the 15 minutes S3 allows), the ``/data`` GET with
-the token as a bearer."""
+the token as a bearer; and, in the same turns, the same signed GET of the
+same object from SeaweedFS's S3 gateway (``weed mini``), counted by its
+process's CPU as the daemon is by its own."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from filestoraged.wire import sigv4
 
 from .common import Daemon, ensure_tools, free_port, session_cpu
 from .s3api_bench import _key_pair
+from .seaweed import KEY, REGION, SECRET, Seaweed
 
 SIZE = 1024
 SECONDS = 5
@@ -107,12 +110,42 @@ def _signed(work: str, runs: int, report) -> None:
         data = "%s/data/bench/%s" % (daemon.url, hashlib.sha256(body).hexdigest())
         s3_rates: List[float] = []
         data_rates: List[float] = []
-        for _ in range(runs):
-            s3_rates.append(_served("http://%s/bench/k" % host, daemon.process.pid, signed)[0])
-            data_rates.append(_served(data, daemon.process.pid, {"Authorization": "Bearer " + token})[0])
+        weed_rates: List[float] = []
+        with Seaweed(work) as weed:
+            weed_url, weed_signed = _seaweed_object(weed, body)
+            for _ in range(runs):  # the three in turns
+                s3_rates.append(_served("http://%s/bench/k" % host, daemon.process.pid, signed)[0])
+                data_rates.append(_served(data, daemon.process.pid, {"Authorization": "Bearer " + token})[0])
+                weed_rates.append(_served(weed_url, weed.process.pid, weed_signed)[0])
         ours, reference = statistics.median(s3_rates), statistics.median(data_rates)
         report.add("1 KiB signed S3 GET vs /data GET with a token, requests per daemon CPU-second (--s3-api, "
                    "--auth all)", "%.0f" % ours, "%.0f" % reference, ours / reference, ">= 0.67x",
                    ours / reference >= 0.67)
+        theirs = statistics.median(weed_rates)
+        report.add("1 KiB signed S3 GET vs SeaweedFS's S3 GET of the same object, requests per server "
+                   "CPU-second (--s3-api, --auth all)", "%.0f" % ours, "%.0f" % theirs, ours / theirs, ">= 1.5x",
+                   ours / theirs >= 1.5)
     finally:
         daemon.stop()
+
+
+def _seaweed_object(weed: Seaweed, body: bytes) -> Tuple[str, Dict[str, str]]:
+    """The 1 KiB object put into SeaweedFS's bucket: its URL and the headers
+    of one signed GET of it (sent again and again, as ours is)."""
+    host = weed.endpoint.split("//", 1)[1]
+    signer = sigv4.Signer(KEY, SECRET, REGION)
+    path = "/%s/k" % weed.bucket
+    headers = signer.sign("PUT", host, path, {}, {"Content-Length": str(len(body))}, hashlib.sha256(body).hexdigest())
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.request("PUT", path, body, headers)
+        answer = connection.getresponse()
+        answer.read()
+    finally:
+        connection.close()
+    if answer.status != 200:
+        raise SystemExit("bench: SeaweedFS answered %d to the PUT of the object" % answer.status)
+    signed = {name: value for name, value in signer.sign("GET", host, path, {}, {},
+                                                         hashlib.sha256(b"").hexdigest()).items()
+              if name.lower() != "host"}
+    return weed.endpoint + path, signed
