@@ -116,13 +116,15 @@ class NamedLocks:
     the next hold of this process to take (``SPARE`` at most kept): one
     system call a hold, not an ``open`` and a ``close``. Per process: a
     forked child never takes its parent's (one description in two
-    processes would be one holder)."""
+    processes would be one holder), and a hold it inherited and lets go
+    is closed in it, never unlocked (that would let go of the parent's)."""
 
     SPARE = 64
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._spare: List[int] = []  # descriptions holding nothing (list pop and append: no lock)
+        self.forks = 0  # forks this process was made by since (a hold of an earlier count is a parent's)
         _ALL_NAMED_LOCKS.add(self)
         os.close(self._open())
 
@@ -189,6 +191,7 @@ class NamedLocks:
 
     def _forget_spare(self) -> None:
         """In a forked child: the parent's descriptions are never taken (closed here, the parent's stay open)."""
+        self.forks += 1
         spare, self._spare = self._spare, []
         for fd in spare:
             try:
@@ -235,6 +238,7 @@ class Held:
     def __init__(self, fd: int, locks: NamedLocks) -> None:
         self._fd: Optional[int] = fd
         self._locks = locks
+        self._forks = locks.forks
 
     def also(self, name: str, exclusive: bool) -> Optional["AlsoHeld"]:
         """A hold of ``name`` besides, on this hold's own open file
@@ -249,8 +253,12 @@ class Held:
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
-        if fd is not None:
+        if fd is None:
+            return
+        if self._forks == self._locks.forks:
             self._locks._let_go(fd)
+        else:  # inherited from the process that took it: its description is that process's too
+            os.close(fd)
 
     def __enter__(self) -> "Held":
         return self
@@ -273,7 +281,7 @@ class AlsoHeld:
     def release(self) -> None:
         holder, self._holder = self._holder, None
         fd = holder._fd if holder is not None else None
-        if fd is not None:
+        if fd is not None and holder._forks == holder._locks.forks:  # (an inherited one is the parent's)
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
 
 

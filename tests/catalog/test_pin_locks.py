@@ -126,6 +126,25 @@ class NamedLocksTests(unittest.TestCase):
         self.assertEqual(child.exitcode, 0)
         self.assertIsNotNone(self.locks.try_hold("a", True))
 
+    def test_a_hold_a_forked_child_inherited_and_let_go_stays_its_parents(self):
+        hold = self.locks.try_hold("a", True)
+        besides = hold.also("b", True)
+        child = multiprocessing.get_context("fork").Process(target=_let_go_and_exit, args=(hold, besides))
+        child.start()
+        child.join(30)
+        self.assertEqual(child.exitcode, 0)
+        for name in ("a", "b"):  # the parent holds both still
+            self.assertIsNone(NamedLocks(self.path).try_hold(name, False))
+        hold.release()
+        self.assertIsNotNone(NamedLocks(self.path).try_hold("a", True))
+
+
+def _let_go_and_exit(hold, besides) -> None:
+    """A forked process that lets go of holds it inherited."""
+    besides.release()
+    hold.release()
+    os._exit(0)
+
 
 def _hold_until(locks: NamedLocks, name: str, held, done) -> None:
     """A forked process that holds ``name`` through the locks it inherited until ``done``."""
