@@ -95,18 +95,8 @@ def _signed(work: str, runs: int, report) -> None:
         signer = sigv4.Signer(key, secret, "us-east-1")
         body = os.urandom(SIZE)
         for path, sent in (("/bench", b""), ("/bench/k", body)):
-            headers = signer.sign("PUT", host, path, {}, {"Content-Length": str(len(sent))},
-                                  hashlib.sha256(sent).hexdigest())
-            connection = http.client.HTTPConnection(host, timeout=30)
-            connection.request("PUT", path, sent, headers)
-            answer = connection.getresponse()
-            answer.read()
-            connection.close()
-            if answer.status != 200:
-                raise SystemExit("bench: an S3 PUT answered %d" % answer.status)
-        signed = {name: value for name, value in signer.sign("GET", host, "/bench/k", {}, {},
-                                                             hashlib.sha256(b"").hexdigest()).items()
-                  if name.lower() != "host"}  # (wrk sends its own, the same)
+            _signed_put(signer, host, path, sent)
+        signed = _signed_get(signer, host, "/bench/k")
         data = "%s/data/bench/%s" % (daemon.url, hashlib.sha256(body).hexdigest())
         s3_rates: List[float] = []
         data_rates: List[float] = []
@@ -135,6 +125,12 @@ def _seaweed_object(weed: Seaweed, body: bytes) -> Tuple[str, Dict[str, str]]:
     host = weed.endpoint.split("//", 1)[1]
     signer = sigv4.Signer(KEY, SECRET, REGION)
     path = "/%s/k" % weed.bucket
+    _signed_put(signer, host, path, body)
+    return weed.endpoint + path, _signed_get(signer, host, path)
+
+
+def _signed_put(signer: sigv4.Signer, host: str, path: str, body: bytes) -> None:
+    """One signed PUT; the bench stops unless it is answered 200."""
     headers = signer.sign("PUT", host, path, {}, {"Content-Length": str(len(body))}, hashlib.sha256(body).hexdigest())
     connection = http.client.HTTPConnection(host, timeout=30)
     try:
@@ -144,8 +140,10 @@ def _seaweed_object(weed: Seaweed, body: bytes) -> Tuple[str, Dict[str, str]]:
     finally:
         connection.close()
     if answer.status != 200:
-        raise SystemExit("bench: SeaweedFS answered %d to the PUT of the object" % answer.status)
-    signed = {name: value for name, value in signer.sign("GET", host, path, {}, {},
-                                                         hashlib.sha256(b"").hexdigest()).items()
-              if name.lower() != "host"}
-    return weed.endpoint + path, signed
+        raise SystemExit("bench: the S3 PUT of %s to %s answered %d" % (path, host, answer.status))
+
+
+def _signed_get(signer: sigv4.Signer, host: str, path: str) -> Dict[str, str]:
+    """The headers of one signed GET of ``path``, but Host (wrk sends its own, the same)."""
+    return {name: value for name, value in signer.sign("GET", host, path, {}, {}, hashlib.sha256(b"").hexdigest()
+                                                       ).items() if name.lower() != "host"}

@@ -18,6 +18,7 @@ ones as ``hashlib`` feeds them, letting the others run.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 GIL_THRESHOLD = 2048  # CPython's HASHLIB_GIL_MINSIZE: an update this long or longer lets go of the GIL
@@ -35,6 +36,13 @@ def update_held(digest, data) -> None:
     view = memoryview(data)
     for start in range(0, size, _SLICE):
         digest.update(view[start:start + _SLICE])
+
+
+def sha256_held(data):
+    """The SHA-256 of ``data`` (a ``hashlib`` object), taken as ``update_held`` takes it."""
+    digest = hashlib.sha256()
+    update_held(digest, data)
+    return digest
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:

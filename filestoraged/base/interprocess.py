@@ -189,8 +189,10 @@ class NamedLocks:
             return
         self._give_back(fd)
 
-    def _forget_spare(self) -> None:
-        """In a forked child: the parent's descriptions are never taken (closed here, the parent's stay open)."""
+    def _after_fork(self) -> None:
+        """In a forked child: the holds taken before are the parent's, and
+        its spare descriptions are never taken (closed here, the parent's
+        stay open)."""
         self.forks += 1
         spare, self._spare = self._spare, []
         for fd in spare:
@@ -207,12 +209,12 @@ class NamedLocks:
 _ALL_NAMED_LOCKS: "weakref.WeakSet[NamedLocks]" = weakref.WeakSet()
 
 
-def _forget_spare_in_child() -> None:
+def _after_fork_in_child() -> None:
     for locks in list(_ALL_NAMED_LOCKS):
-        locks._forget_spare()
+        locks._after_fork()
 
 
-os.register_at_fork(after_in_child=_forget_spare_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _lock(fd: int, byte: int, exclusive: bool) -> bool:
@@ -255,10 +257,14 @@ class Held:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        if self._forks == self._locks.forks:
+        if self.taken_here():
             self._locks._let_go(fd)
         else:  # inherited from the process that took it: its description is that process's too
             os.close(fd)
+
+    def taken_here(self) -> bool:
+        """Whether this process took the hold (not a parent it was forked from)."""
+        return self._forks == self._locks.forks
 
     def __enter__(self) -> "Held":
         return self
@@ -281,7 +287,7 @@ class AlsoHeld:
     def release(self) -> None:
         holder, self._holder = self._holder, None
         fd = holder._fd if holder is not None else None
-        if fd is not None and holder._forks == holder._locks.forks:  # (an inherited one is the parent's)
+        if fd is not None and holder.taken_here():  # (an inherited one is the parent's)
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
 
 

@@ -324,8 +324,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         chunked = self.request_version == "HTTP/1.1"
         if not chunked:
             self.close_connection = True  # the end of the body is the end of the connection
+        wire = Wire(self.wfile.write, sender, self.head, self.send_whole)
         try:
-            streamed = serve_stream(response, self.command, chunked, Wire(self.wfile.write, sender, self.head))
+            streamed = serve_stream(response, self.command, chunked, wire)
         except Exception as error:  # found before anything was written
             self.write_whole(self.failed(error))
             return

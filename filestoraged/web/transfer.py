@@ -78,11 +78,11 @@ class Wire:
     the handler's)."""
 
     def __init__(self, write: Callable[[bytes], object], sock, head: Callable[[int, str], bytes],
-                 whole: Optional[Callable[[bytes], None]] = None) -> None:
+                 whole: Callable[[bytes], None]) -> None:
         self.write = write
         self.sock = sock
         self.head = head
-        self.whole = whole or write
+        self.whole = whole
 
 
 # remember(header_fields, body, still_current): keep a ready-made answer.

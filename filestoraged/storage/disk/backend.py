@@ -19,7 +19,6 @@ a crash or a delete racing an upload) no record and hashes the whole object.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import tempfile
@@ -30,7 +29,7 @@ from .. import blocks
 from ...base.lru import FileCache, identity, still_same_file
 from ..interface import (Backend, Bounds, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
                          before_publishing)
-from ...base.held_hashing import update_held
+from ...base.held_hashing import sha256_held
 from ...base.interprocess import run_dir
 from ..names import Namespace
 from ...base.periodic import Periodic
@@ -156,9 +155,7 @@ class DiskBackend(Backend):
         with self.writing(namespace) as reservation:
             reservation.take(len(data))
             # (No block checks: an object of one block is checked by its id.)
-            digest = hashlib.sha256()
-            update_held(digest, data)
-            written = (digest.hexdigest(), len(data), [])
+            written = (sha256_held(data).hexdigest(), len(data), [])
             before_publishing(written[0], expected, hashed)
             if os.access(self.object_path(namespace, written[0]), os.F_OK):  # (no ``stat_result`` made)
                 return PutResult(ObjectInfo(written[0], len(data), content_type), False)

@@ -29,7 +29,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from .. import blocks
 from ..blocks import BLOCK
 from ...errors import CorruptObject
-from ...base.held_hashing import update_held
+from ...base.held_hashing import sha256_held
 from ...base.threads import Stage, ahead
 from ..interface import ObjectInfo, StoredObject, clamp_range, verify_digest
 
@@ -82,9 +82,7 @@ class DiskObject(StoredObject):
     def preflight(self) -> None:
         if self.info.size <= SMALL_OBJECT:
             data = os.pread(self._fd, self.info.size + 1, 0)
-            digest = hashlib.sha256()
-            update_held(digest, data)
-            verify_digest(self.info.oid, digest, "object %s" % self.info.oid)
+            verify_digest(self.info.oid, sha256_held(data), "object %s" % self.info.oid)
             self._small = data
             self._on_small(data)
 
