@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
+from ..base.wal_index import WalIndexHeader
 from .interface import Conflict, Record, Records, T, value_of, value_text
 
 _SCHEMA = """
@@ -39,10 +40,12 @@ class LocalRecords(DatabaseStore, Records):
         # Every write: concurrent ones share a commit.
         self._writing = GroupCommit(self._db, self._lock, self._queue)
         self.now = clock  # one machine: its own clock
-        self._writes = 0  # this connection's writes, begun and ended (SQLite's data_version counts the others')
+        self._writes = 0  # this connection's writes, begun and ended (open ones are seen before their commit)
+        self._commits = WalIndexHeader(path)  # (the schema's statements made the index)
         self._marks: Dict[str, ChangeMark] = {}
 
     def close(self) -> None:
+        self._commits.close()  # before the connection: the last one to close may truncate the index
         DatabaseStore.close(self)
         if self._queue is not None:
             close_shared(self._queue)
@@ -62,6 +65,13 @@ class LocalRecords(DatabaseStore, Records):
             return mark
 
     def generation(self) -> Optional[object]:
+        """The log's last commit by any connection (``WalIndexHeader``: no
+        statement, no wait for a write under way) and this connection's
+        writes begun and ended; SQLite's ``data_version`` where the header
+        cannot be read."""
+        header = self._commits.read()
+        if header is not None:
+            return header, self._writes
         with self._lock:
             return self._db.execute("PRAGMA data_version").fetchone()[0], self._writes
 
