@@ -14,13 +14,38 @@ import unittest
 from typing import List, Optional
 from urllib.parse import unquote
 
-from .support import free_port, required, wait_for_port
+from .support import free_port, required, wait_for_port, wait_until
 
 REQUIRED = required("MEMCACHED")
 
 
 def memcached_binary() -> Optional[str]:
     return shutil.which("memcached") or (os.path.exists("/usr/bin/memcached") and "/usr/bin/memcached") or None
+
+
+def live_keys(port: int, timeout: float = 20) -> List[str]:
+    """Every live key of the memcached on ``port`` (``lru_crawler metadump
+    all``). Its crawler does one thing at a time and answers ``BUSY`` while
+    it crawls (memcached's own crawls start on their own, more often under
+    load): asked again until it dumps, for at most ``timeout`` seconds."""
+    dumped: List[bytes] = []
+
+    def dumps() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"lru_crawler metadump all\r\n")
+            data = b""
+            while not (data.endswith(b"END\r\n") or data.startswith((b"ERROR", b"BUSY")) and data.endswith(b"\n")):
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                data += piece
+        if data.startswith(b"BUSY"):
+            return False
+        dumped.append(data)
+        return True
+
+    wait_until(dumps, "memcached on port %d dumps its keys (its crawler was busy)" % port, timeout)
+    return [unquote(line.split()[0][4:]) for line in dumped[0].decode().splitlines() if line.startswith("key=")]
 
 
 class MemcachedProcess:
@@ -63,19 +88,7 @@ class MemcachedProcess:
 
     def keys(self) -> List[str]:
         """Every live key (``lru_crawler metadump all``; flushed items excluded)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"lru_crawler metadump all\r\n")
-            data = b""
-            while not (data.endswith(b"END\r\n") or data.startswith(b"ERROR")):
-                piece = sock.recv(65536)
-                if not piece:
-                    break
-                data += piece
-        keys = []
-        for line in data.decode().splitlines():
-            if line.startswith("key="):
-                keys.append(unquote(line.split()[0][4:]))
-        return keys
+        return live_keys(self.port)
 
     def flush(self) -> None:
         from pymemcache.client.base import Client
