@@ -162,7 +162,7 @@ class Keys:
         # Decision: a hot key's GET read and decoded its record every time
         # (a third of a small S3 GET's own cost). Where the records tell
         # cheaply whether anything changed since (``Records.generation``:
-        # SQLite's data_version and this process's writes), an entry read
+        # the last commit SQLite's log shows and this process's writes), an entry read
         # is kept under the generation seen before it was read, and given
         # again (a copy: callers set its fields) while that is unchanged.
         self._kept: "OrderedDict[str, Tuple[object, Optional[Entry]]]" = OrderedDict()
