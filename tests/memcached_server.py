@@ -34,7 +34,7 @@ def live_keys(port: int, timeout: float = 20) -> List[str]:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"lru_crawler metadump all\r\n")
             data = b""
-            while not (data.endswith(b"END\r\n") or data.startswith((b"ERROR", b"BUSY")) and data.endswith(b"\n")):
+            while not (data.endswith(b"END\r\n") or (data.startswith((b"ERROR", b"BUSY")) and data.endswith(b"\n"))):
                 piece = sock.recv(65536)
                 if not piece:
                     break

@@ -7,7 +7,6 @@ processes do)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import multiprocessing
 import os
@@ -22,13 +21,13 @@ from unittest import mock
 from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import Claims
 from filestoraged.catalog.idle_rules import STALE_REMOVAL
-from filestoraged.catalog.pins import GRACE
+from filestoraged.catalog.pins import GRACE, TRACKING, blob
 from filestoraged.errors import BackendUnavailable, Conflict, NotFound
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import repository
 
-from ..support import FakeClock, Threads
+from ..support import FakeClock, Threads, sha256
 
 BUCKET = "bkt"
 
@@ -411,9 +410,8 @@ class PinLocksTests(unittest.TestCase):
         let go before the second looked at their record: the second finds
         them S3's and goes on, and they are still S3's alone."""
         data = b"tracked between a try and a look"
-        oid = hashlib.sha256(data).hexdigest()
-        tracking = NamedLocks(self.claims[0].pins.locks.path).try_hold("tracking:s3/blobs/%s/%s" % (BUCKET, oid),
-                                                                       exclusive=True)
+        oid = sha256(data)
+        tracking = NamedLocks(self.claims[0].pins.locks.path).try_hold(TRACKING + blob(BUCKET, oid), exclusive=True)
         records = self.claims[1].records
         looked = []
 
@@ -457,8 +455,7 @@ class PinLocksTests(unittest.TestCase):
         temporary file and no hold left behind."""
         data = b"tracked by an upload whose commit never comes"
         oid = self.backend.put(repository(BUCKET), io.BytesIO(data)).info.oid  # what that upload stored
-        tracking = NamedLocks(self.claims[0].pins.locks.path).try_hold("tracking:s3/blobs/%s/%s" % (BUCKET, oid),
-                                                                       exclusive=True)
+        tracking = NamedLocks(self.claims[0].pins.locks.path).try_hold(TRACKING + blob(BUCKET, oid), exclusive=True)
         self.addCleanup(tracking.release)
         with mock.patch("filestoraged.catalog.claims.PIN_WAIT", 0.2), \
                 mock.patch("filestoraged.catalog.pins.PIN_WAIT", 0.2):
