@@ -46,9 +46,14 @@ NAME = "S3 4 KiB PUT CPU vs /data 4 KiB PUT CPU, ticks per %d (--workers 1 on CP
        "--s3-api, --auth all)"
 INSTRUCTIONS_NAME = "S3 4 KiB PUT%s vs /data 4 KiB PUT, instructions per PUT in user space (callgrind, " \
                     "--workers 1, --s3-api, --auth all)"
-# The S3 writes the instruction row measures: (what the row says, bucket, each key written once before, goal).
-INSTRUCTION_WRITES = (("", "/cpu", False, 1.3), (" over an existing key", "/cpu", True, 1.4),
-                      (" of a new version of an existing key (versioned bucket)", "/cpuv", True, 1.5))
+# The S3 writes the instruction row measures: (what the row says, bucket, each key written once before).
+INSTRUCTION_WRITES = (("", "/cpu", False), (" over an existing key", "/cpu", True),
+                      (" of a new version of an existing key (versioned bucket)", "/cpuv", True))
+# Decision: the CPU and instruction rows are stated, not judged. Their old
+# goals (an S3 PUT at most 1.3x a /data PUT) were given up for what users
+# see, writes per CPU-second against the peer they would pick (the load
+# row here, and ``s5cmd_bench``): docs/benchmarks.md, "Small S3 writes".
+STATED = "(stated)"
 
 
 def run(work: str, runs: int, report) -> None:
@@ -71,8 +76,7 @@ def run(work: str, runs: int, report) -> None:
             ticks[0].append(_ticks(pid, lambda number=number: s3.run(number)))
             ticks[1].append(_ticks(pid, data.run))
         ours, reference = statistics.median(ticks[0]), statistics.median(ticks[1])
-        report.add(NAME % (PUTS, cpus[0], cpus[1]), "%d" % ours, "%d" % reference, ours / reference, "<= 1.3x",
-                   ours / reference <= 1.3)
+        report.add(NAME % (PUTS, cpus[0], cpus[1]), "%d" % ours, "%d" % reference, ours / reference, STATED, True)
     finally:
         os.sched_setaffinity(0, set(cpus))
         daemon.stop()
@@ -102,24 +106,23 @@ def run_instructions(work: str, runs: int, report) -> None:
         pid = daemon.processes()[0]
         token, key, secret = _key_pair(daemon)
         writes = [_S3Puts(s3_port, key, secret, INSTRUCTION_PUTS, bucket, versioned=bucket == "/cpuv")
-                  for _, bucket, _, _ in INSTRUCTION_WRITES]
+                  for _, bucket, _ in INSTRUCTION_WRITES]
         data = _DataPuts(daemon.url, token, INSTRUCTION_PUTS)
         writes[0].run("first")
         data.run()
         s3_counts: List[List[float]] = [[] for _ in INSTRUCTION_WRITES]
         data_counts: List[float] = []
         for number in range(runs):
-            for (_, _, over, _), s3, counts in zip(INSTRUCTION_WRITES, writes, s3_counts):
+            for (_, _, over), s3, counts in zip(INSTRUCTION_WRITES, writes, s3_counts):
                 name = "%s%d" % ("o" if over else "n", number)
                 if over:
                     s3.run(name)
                 counts.append(_instructions(pid, folder, lambda s3=s3, name=name: s3.run(name)) / INSTRUCTION_PUTS)
             data_counts.append(_instructions(pid, folder, data.run) / INSTRUCTION_PUTS)
         reference = statistics.median(data_counts)
-        for (what, _, _, goal), counts in zip(INSTRUCTION_WRITES, s3_counts):
+        for (what, _, _), counts in zip(INSTRUCTION_WRITES, s3_counts):
             ours = statistics.median(counts)
-            report.add(INSTRUCTIONS_NAME % what, f"{ours:,.0f}", f"{reference:,.0f}", ours / reference,
-                       "<= %.1fx" % goal, ours / reference <= goal)
+            report.add(INSTRUCTIONS_NAME % what, f"{ours:,.0f}", f"{reference:,.0f}", ours / reference, STATED, True)
     finally:
         daemon.stop()
 
