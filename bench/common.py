@@ -275,6 +275,16 @@ def checkout(rev: str, folder: str) -> Iterator[str]:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", folder], capture_output=True)
 
 
+def random_files(folder: str, count: int, size: int) -> None:
+    """``count`` files of ``size`` random bytes in ``folder``, named
+    ``00000``, ``00001``, ...: made, or written over with bytes no server
+    holds yet (the daemon keeps one copy of each content, so a file it holds
+    costs it less to take again)."""
+    for index in range(count):
+        with open(os.path.join(folder, "%05d" % index), "wb") as out:
+            out.write(os.urandom(size))
+
+
 def session_cpu(leader: int) -> float:
     """CPU seconds (user and system) of every process in ``leader``'s
     session: a daemon's parent and workers, or a reference server's

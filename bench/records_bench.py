@@ -35,7 +35,7 @@ from filestoraged.catalog.names import encode_key
 from filestoraged.records.postgres import PostgresRecords
 from filestoraged.wire.postgres import Connection
 
-from .common import ROOT, Daemon, Report, free_port, session_cpu
+from .common import ROOT, Daemon, Report, free_port, random_files, session_cpu
 from .s5cmd_bench import s5cmd_binary
 
 SIZES = (1_000, 100_000, 1_000_000)
@@ -152,7 +152,8 @@ def _cluster_rates(work: str, server, runs: int) -> Dict[Tuple[str, str], float]
             for number in range(runs):
                 for kind in (("s3", "postgresql") if number % 2 == 0 else ("postgresql", "s3")):
                     side = sides[kind]
-                    _new_files(files)  # bytes no daemon holds (one it holds costs it less to take again)
+                    for daemon in range(3):  # each daemon's third, bytes none holds
+                        random_files(os.path.join(files, str(daemon)), CLUSTER_OBJECTS // 3, 4096)
                     before = side.cpu(), side.cpu() + sum(session_cpu(pid) for pid in servers)
                     side.put(s5cmd, files, number)
                     after = side.cpu(), side.cpu() + sum(session_cpu(pid) for pid in servers)
@@ -163,14 +164,6 @@ def _cluster_rates(work: str, server, runs: int) -> Dict[Tuple[str, str], float]
             for side in sides.values():
                 side.stop()
     return {measure: statistics.median(values) for measure, values in rates.items()}
-
-
-def _new_files(files: str) -> None:
-    """Each daemon's third of ``CLUSTER_OBJECTS`` files of 4 KiB, random bytes, made or written over."""
-    for daemon in range(3):
-        for number in range(CLUSTER_OBJECTS // 3):
-            with open(os.path.join(files, str(daemon), "%05d" % number), "wb") as out:
-                out.write(os.urandom(4096))
 
 
 class _Cluster:

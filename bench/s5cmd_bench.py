@@ -27,7 +27,7 @@ import subprocess
 import sys
 from typing import Callable, Dict, List, Tuple
 
-from .common import Daemon, Report, ensure_tools, free_port, session_cpu
+from .common import Daemon, Report, ensure_tools, free_port, random_files, session_cpu
 from .s3api_bench import _key_pair
 from .seaweed import KEY, SECRET, Seaweed
 
@@ -69,13 +69,13 @@ def run(work: str, runs: int, report: Report) -> None:
     for index, what in enumerate(("PUTs of new bytes", "PUTs of the same files again", "GETs")):
         ours = statistics.median(rates["ours"][index])
         for reference, goal in (("synced", ">= 1.0x"), ("unsynced", "(SeaweedFS not syncing)")):
-            if index == 1:  # (what keeping one copy of each content saves: stated)
-                goal = "(stated: bytes the daemon holds already)"
+            judged = reference == "synced" and index != 1  # (the same files again: what one copy saves, stated)
             theirs = statistics.median(rates[reference][index])
             label = "fsync on" if reference == "synced" else "fsync off"
             report.add(NAME % (WORKERS, f"{OBJECTS:,}", what) + " vs SeaweedFS " + label,
-                       "%.0f" % ours, "%.0f" % theirs, ours / theirs, goal,
-                       ours / theirs >= 1.0 if reference == "synced" and index != 1 else True)
+                       "%.0f" % ours, "%.0f" % theirs, ours / theirs,
+                       "(stated: bytes the daemon holds already)" if index == 1 else goal,
+                       ours / theirs >= 1.0 or not judged)
 
 
 class _Side:
@@ -101,7 +101,7 @@ class _Side:
         (bytes no server holds), put under a prefix of this round's; the
         same files put again under another; the first prefix's objects
         got back."""
-        _new_bytes(files)
+        random_files(files, OBJECTS, SIZE)
         prefix = "s3://%s/r%d/" % (self.bucket, number)
         put = _per_cpu_second(self.leader, lambda: self.run("cp", os.path.join(files, "*"), prefix))
         again = _per_cpu_second(self.leader, lambda: self.run("cp", os.path.join(files, "*"),
@@ -116,12 +116,6 @@ class _Side:
             shutil.rmtree(got, ignore_errors=True)
         return put, again, get
 
-
-def _new_bytes(files: str) -> None:
-    """``OBJECTS`` files of ``SIZE`` random bytes in ``files`` (made, or written over)."""
-    for index in range(OBJECTS):
-        with open(os.path.join(files, "%05d" % index), "wb") as out:
-            out.write(os.urandom(SIZE))
 
 
 def _per_cpu_second(leader: int, action: Callable[[], None]) -> float:
