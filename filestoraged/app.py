@@ -56,7 +56,7 @@ from .tus.uploads import Uploads, UploadStore
 from .access.gate import Access
 from .access.hosts import KnownHosts
 from .holds.ledgered import LedgeredBackend
-from .replication.sender import Sender
+from .replication.sender import LEAST, LOOK_EVERY, Sender
 from .storage.interface import Backend, Bounds
 
 
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # how often expired share links are looked for
 WATCH_SECONDS = 30  # how often the first worker asks whether the store answers
-SEND_TICK = 0.02  # seconds between the sender's looks at whether a commit wrote to the outbox (replication)
 
 
 def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
@@ -138,8 +137,11 @@ class App:
         self.sender = Sender(self.records, self.outbox, self.buckets, self.keyspace, self.backend,
                              os.path.join(config.data_dir, ".tmp"))
         self.sender.spent = lambda link_id: (self.shares.downloads_left(link_id) or 0) <= 0
-        self.replication = Periodic("replication", SEND_TICK, self.sender.tick).start() \
-            if worker in (None, 0) else None
+        # The sender waits to be rung by a commit that wrote items (see base.doorbell), or looks every
+        # LOOK_EVERY seconds: an idle daemon sleeps.
+        bell = self.outbox.bell.listen() if self.outbox.bell is not None and worker in (None, 0) else None
+        self.replication = Periodic("replication", LOOK_EVERY, self.sender.run_once, bell=bell,
+                                    least=LEAST).start() if worker in (None, 0) else None
         self.metrics.replication_backlog = self.outbox.backlog
         # Whether a store across the network (memcached, S3) answers, said at
         # start and while it does not (by the first worker: once per
@@ -271,6 +273,7 @@ class App:
         if self.replication is not None:
             self.replication.close()
         self.sender.close()
+        self.outbox.close()
         self.recent_writer.close()
         self.recent.flush()  # what a stop would otherwise lose
         self.claims.close()

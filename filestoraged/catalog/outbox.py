@@ -63,14 +63,18 @@ class Ahead:
 class Outbox:
     def __init__(self, records: Records) -> None:
         self.records = records
-        # Replaced once a commit wrote items, in whichever process of the machine: the sender
+        # Rung once a commit wrote items, in whichever process of the machine: the sender
         # looks at once instead of at its next round (None where the records are shared beyond it).
-        self.mark = records.change_mark("outbox")
+        self.bell = records.doorbell("outbox")
 
     def written(self) -> None:
         """A commit that wrote items is in: said to the sender of this machine."""
-        if self.mark is not None:
-            self.mark.change()
+        if self.bell is not None:
+            self.bell.ring()
+
+    def close(self) -> None:
+        if self.bell is not None:
+            self.bell.close()
 
     def add(self, bucket: str, key: str, version: Optional[str], kind: str,
             fields: Optional[Dict[str, object]] = None) -> str:

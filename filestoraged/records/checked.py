@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Callable, Iterator, Optional, Tuple
 
+from ..base.doorbell import Doorbell
 from ..base.interprocess import ChangeMark
 from ..errors import BackendUnavailable
 from .bucket import UnsafeStore, probe
@@ -92,6 +93,9 @@ class CheckedRecords(Records):
 
     def change_mark(self, subject: str) -> Optional[ChangeMark]:
         return self.inner.change_mark(subject)
+
+    def doorbell(self, subject: str) -> Optional[Doorbell]:
+        return self.inner.doorbell(subject)
 
     @property
     def atomic(self) -> bool:  # type: ignore[override]

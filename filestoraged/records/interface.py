@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from contextlib import nullcontext
 from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar
 
+from ..base.doorbell import Doorbell
 from ..base.interprocess import ChangeMark
 from ..base.json_text import compact_encoder, parsed
 from ..errors import BackendUnavailable, FileStoreError
@@ -121,6 +122,13 @@ class Records(abc.ABC):
         the records of ``subject`` replaces after the change, so that copies
         of them are believed while it stays (``base.copies``); None where
         the records are shared beyond one machine's processes."""
+        return None
+
+    def doorbell(self, subject: str) -> Optional[Doorbell]:
+        """The doorbell (``base.doorbell``) that whoever changes the records
+        of ``subject`` rings after the change, for the one process of the
+        machine that acts on such changes; None where the records are shared
+        beyond one machine's processes (that process looks every so often)."""
         return None
 
     def serialized(self, block: Callable[[], T]) -> T:

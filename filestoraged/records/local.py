@@ -13,6 +13,7 @@ import random
 import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
+from ..base.doorbell import Doorbell
 from ..base.interprocess import ChangeMark, close_shared, open_shared, run_dir
 from ..base.sqlite import DatabaseStore, GroupCommit
 from ..base.wal_index import WalIndexHeader
@@ -63,6 +64,11 @@ class LocalRecords(DatabaseStore, Records):
                 folder, name = os.path.split(os.path.abspath(self.path))
                 mark = self._marks[subject] = ChangeMark(os.path.join(run_dir(folder), "%s.%s.mark" % (name, subject)))
             return mark
+
+    def doorbell(self, subject: str) -> Optional[Doorbell]:
+        """``run/<file>.<subject>.bell`` beside the database (see ``change_mark``)."""
+        folder, name = os.path.split(os.path.abspath(self.path))
+        return Doorbell(os.path.join(run_dir(folder), "%s.%s.bell" % (name, subject)))
 
     def generation(self) -> Optional[object]:
         """The log's last commit by any connection (``WalIndexHeader``: no

@@ -46,7 +46,8 @@ TURN = "replication-turn"  # the record of whose turn it is to send
 TURN_FOR = 30.0  # seconds a turn outlives its holder's last renewal; it sends for half of it at a time
 PAGE = 100  # outbox items read at a time
 MOST_WAIT = 60.0  # seconds between tries while a destination fails, at most
-LOOK_EVERY = 1.0  # seconds between looks at the outbox when no commit of this machine said it wrote to it
+LOOK_EVERY = 1.0  # seconds between looks at the outbox when no commit of this machine rang that it wrote to it
+LEAST = 0.02  # seconds between rounds, at least, however often commits ring
 
 
 class Sender:
@@ -60,10 +61,8 @@ class Sender:
         self._lock = threading.Lock()
         self._me = "%d:%s" % (os.getpid(), secrets.token_hex(6))  # who holds the turn, for the records
         self.sent = 0  # items sent by this process
-        self._mark_seen: Optional[int] = None
         # Whether the share link an event of the store's says is used up is so now (told by the app).
         self.spent: Callable[[str], bool] = lambda link_id: True
-        self._looked = 0.0
 
     def run_once(self) -> int:
         """One turn's sending, if anything waits and it is this process's
@@ -72,16 +71,6 @@ class Sender:
             return 0
         with self._lock:
             return self._send_for(TURN_FOR / 2)
-
-    def tick(self) -> None:
-        """Called often: a round at once when a commit of this machine wrote
-        items (the outbox's mark changed), else every ``LOOK_EVERY`` seconds."""
-        mark = self.outbox.mark.seen() if self.outbox.mark is not None else None
-        now = time.monotonic()
-        if mark == self._mark_seen and now - self._looked < LOOK_EVERY:
-            return
-        self._mark_seen, self._looked = mark, now
-        self.run_once()
 
     def _my_turn(self) -> bool:
         """Whether this process sends now: the turn taken, or kept, unless
