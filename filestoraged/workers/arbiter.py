@@ -69,7 +69,7 @@ class Arbiter:
         self._converting = False
         self._stopping = False
         self._cpus: Optional[List[int]] = None  # the CPUs given, shared out among the workers (affinity)
-        self._count = 1
+        self._count = 1  # workers the configuration asks for (read at start and at each reload: not each round)
         self._lock = -1  # the data directory's lock
         self._code = upgrade.code_stamp()  # the code this parent runs, to tell an upgrade on SIGHUP
 
@@ -261,6 +261,7 @@ class Arbiter:
         if (config.host, config.port) != (self.config.host, self.config.port):
             log.warning("SIGHUP: a new address needs a restart; still listening where we were")
         self.config = config
+        self._count = worker_count(config.workers)
         if upgrade.code_stamp() != self._code:
             self._upgrade()  # returns only if the new code does not start
         self._swaps = deque(child for child in self.children.values() if not child.retiring)
@@ -329,7 +330,7 @@ class Arbiter:
             if old.pid in self.children:
                 self._swap = (old, self._start(self._free_slot()))
                 return
-        wanted = worker_count(self.config.workers)
+        wanted = self._count
         serving = [child for child in self.children.values() if not child.retiring]
         for child in serving[wanted:]:
             self._retire(child)
@@ -346,7 +347,7 @@ class Arbiter:
 
     def _all_beating(self, now: float, within: float) -> bool:
         serving = [child for child in self.children.values() if not child.retiring]
-        return (len(serving) >= worker_count(self.config.workers)
+        return (len(serving) >= self._count
                 and all(child.ready and now - child.last_beat <= within for child in serving))
 
     def _stop(self) -> int:
