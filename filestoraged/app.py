@@ -37,6 +37,7 @@ from .catalog.recent import FLUSH_SECONDS as RECENT_FLUSH_SECONDS, Recent
 from .catalog.lifecycle import Lifecycle
 from .catalog.unfinished import Unfinished
 from .catalog.versions import Versions
+from .base.doorbell import Doorbell
 from .base.periodic import Periodic
 from .deployment import deployment_for
 from .deployment.serving import ServingLease
@@ -76,6 +77,19 @@ def make_backend(config: Config, worker: Optional[int] = None) -> Backend:
 
         return CachedBackend(tier, config.memcached_servers)
     return tier
+
+
+def _listening(bell: Optional[Doorbell]) -> Optional[Doorbell]:
+    """``bell``, listened at by this process (the outbox's sender); None
+    where there is none (records shared beyond this machine) or it cannot
+    listen: the sender then looks every ``LOOK_EVERY`` seconds only."""
+    if bell is None:
+        return None
+    try:
+        return bell.listen()
+    except OSError as error:
+        log.warning("the outbox's sender cannot be rung by commits (%s): it looks every %g s", error, LOOK_EVERY)
+        return None
 
 
 def _tier(config: Config, worker: Optional[int]) -> Backend:
@@ -138,10 +152,10 @@ class App:
                              os.path.join(config.data_dir, ".tmp"))
         self.sender.spent = lambda link_id: (self.shares.downloads_left(link_id) or 0) <= 0
         # The sender waits to be rung by a commit that wrote items (see base.doorbell), or looks every
-        # LOOK_EVERY seconds: an idle daemon sleeps.
-        bell = self.outbox.bell.listen() if self.outbox.bell is not None and worker in (None, 0) else None
-        self.replication = Periodic("replication", LOOK_EVERY, self.sender.run_once, bell=bell,
-                                    least=LEAST).start() if worker in (None, 0) else None
+        # LOOK_EVERY seconds: an idle daemon sleeps. Its first look is at once (what waits from before a stop).
+        self.replication = Periodic("replication", LOOK_EVERY, self.sender.run_once, at_once=True,
+                                    bell=_listening(self.outbox.bell), least=LEAST).start() \
+            if worker in (None, 0) else None
         self.metrics.replication_backlog = self.outbox.backlog
         # Whether a store across the network (memcached, S3) answers, said at
         # start and while it does not (by the first worker: once per

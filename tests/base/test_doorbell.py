@@ -5,6 +5,7 @@ second whether one wrote to it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -14,6 +15,7 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 
 from filestoraged.app import App
 from filestoraged.base.doorbell import Doorbell
@@ -112,6 +114,17 @@ class IdleSenderTests(unittest.TestCase):
         threading.Event().wait(1.0)  # a second at rest (the window counted, not a wait for something)
         # It looks at the outbox once a second; it looked fifty times a second.
         self.assertLessEqual(woken(thread.native_id) - before, 5)
+
+    def test_a_daemon_whose_sender_cannot_listen_starts_and_says_so(self):
+        folder = tempfile.mkdtemp(prefix="fsd-test-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        refused = OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        with mock.patch.object(Doorbell, "listen", side_effect=refused), \
+                self.assertLogs("filestoraged.app", "WARNING") as said:
+            app = App(Config(data_dir=folder))
+        self.addCleanup(app.close)
+        self.assertIn("the outbox's sender cannot be rung by commits", said.output[0])
+        self.assertIn("it looks every 1 s", said.output[0])
 
 
 if __name__ == "__main__":
