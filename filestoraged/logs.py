@@ -8,8 +8,8 @@ would be filed as "info".
 The access log (``filestoraged.access``, a line per request) is the one
 busy logger: written a line at a time, a write and a flush per request, it
 cost 17-19 % of the 1 KiB GET rate. ``BatchedHandler`` gathers its lines
-and writes them every ``FLUSH_EVERY`` seconds (sooner past
-``BATCH_BYTES``), and at every clean exit (``logging.shutdown``, which
+and writes a batch ``FLUSH_EVERY`` seconds after its first line (sooner
+past ``BATCH_BYTES``), and at every clean exit (``logging.shutdown``, which
 workers call before they exit), so no line is lost at a stop; an access
 line reaches the log at most ``FLUSH_EVERY`` seconds after its request,
 and may land after other lines logged meanwhile. Workers share stderr, so
@@ -72,7 +72,8 @@ class BatchedHandler(logging.StreamHandler):
         self._lines: List[bytes] = []
         self._size = 0
         self._write_lock = threading.Lock()  # batches leave in the order they were taken
-        self._wake = threading.Event()
+        self._pending = threading.Event()  # a line came since the last batch left: the thread wakes
+        self._full = threading.Event()  # ... and writes at once (BATCH_BYTES gathered, or a close)
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         self._pid = -1
@@ -93,12 +94,14 @@ class BatchedHandler(logging.StreamHandler):
         """Gather one line (cut to ``PIPE_BUF``); call with ``self.lock`` held."""
         if len(line) > PIPE_BUF:
             line = line[:PIPE_BUF - 4] + b"...\n"
+        if not self._lines:  # the first of a batch (set() takes a lock: once a batch)
+            self._pending.set()
         self._lines.append(line)
         self._size += len(line)
         if self._pid == -1:  # the first line of this process (see _after_fork): no getpid() per line
             self._start()
-        if self._size >= BATCH_BYTES and not self._wake.is_set():  # set() takes a lock: once a batch
-            self._wake.set()
+        if self._size >= BATCH_BYTES and not self._full.is_set():
+            self._full.set()
 
     def line(self, logger: logging.Logger, message: str) -> bool:
         """Take one INFO line of ``logger`` the fast way: formatted here as
@@ -163,9 +166,16 @@ class BatchedHandler(logging.StreamHandler):
         self._thread.start()
 
     def _run(self) -> None:
+        # Decision: asleep while no line waits (it woke every FLUSH_EVERY
+        # seconds, five times a second in every worker of an idle daemon);
+        # a batch's first line wakes it, and its lines leave FLUSH_EVERY
+        # seconds later. Cleared before the batch is taken: a line after it
+        # is the next batch's first.
         while not self._closed:
-            self._wake.wait(FLUSH_EVERY)
-            self._wake.clear()
+            self._pending.wait()
+            self._full.wait(FLUSH_EVERY)
+            self._pending.clear()
+            self._full.clear()
             try:
                 self.flush()
             except OSError:  # stderr gone (a closed pipe): nothing to be done but keep serving
@@ -176,12 +186,14 @@ class BatchedHandler(logging.StreamHandler):
         ours (the parent writes its lines)."""
         self._lines, self._size = [], 0
         self._write_lock = threading.Lock()
+        self._pending, self._full = threading.Event(), threading.Event()
         self._thread = None
         self._pid = -1
 
     def close(self) -> None:
         self._closed = True
-        self._wake.set()
+        self._full.set()
+        self._pending.set()
         try:
             self.flush()
         except (OSError, ValueError):

@@ -99,6 +99,26 @@ class BatchedAccessLogTests(unittest.TestCase):
         self.assertTrue(line.rstrip().endswith(b"filestoraged.access: now"), line)
         self.assertLess(time.monotonic() - logged, FLUSH_EVERY + 5.0)  # told apart from "at exit only"
 
+    def test_with_no_line_to_write_the_writer_sleeps_and_the_next_line_still_leaves(self):
+        code = ("import logging, sys, threading, time; from filestoraged import logs; logs.configure('INFO');"
+                "log = logging.getLogger('filestoraged.access'); log.info('first');"
+                "writer = [t for t in threading.enumerate() if t.name == 'access-log'][0];"
+                "time.sleep(1.0);"  # the first batch left; the thread is idle from here
+                "count = lambda: int([l for l in open('/proc/self/task/%d/status' % writer.native_id)"
+                " if l.startswith('voluntary_ctxt_switches')][0].split()[1]);"
+                "before = count(); time.sleep(1.0); woke = count() - before;"
+                "sys.stdout.write('%d\\n' % woke); sys.stdout.flush(); log.info('second'); time.sleep(30)")
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, PYTHONPATH=ROOT))
+        self.addCleanup(process.stderr.close)
+        self.addCleanup(process.stdout.close)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        self.assertTrue(process.stderr.readline().rstrip().endswith(b"filestoraged.access: first"))
+        # Asleep for a second with nothing to write (it woke every FLUSH_EVERY, five times a second).
+        self.assertLessEqual(int(process.stdout.readline()), 1)
+        self.assertTrue(process.stderr.readline().rstrip().endswith(b"filestoraged.access: second"))
+
 
 class DaemonAccessLogTests(unittest.TestCase):
     def test_a_clean_stop_loses_no_access_line(self):
