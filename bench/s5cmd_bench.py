@@ -102,6 +102,10 @@ class _Side:
         same files put again under another; the first prefix's objects
         got back."""
         random_files(files, OBJECTS, SIZE)
+        # The files just written are on disk before the round: a server
+        # that syncs its file system (the daemon's journal, each second)
+        # would otherwise write the client's files out on its own CPU.
+        os.sync()
         prefix = "s3://%s/r%d/" % (self.bucket, number)
         put = _per_cpu_second(self.leader, lambda: self.run("cp", os.path.join(files, "*"), prefix))
         again = _per_cpu_second(self.leader, lambda: self.run("cp", os.path.join(files, "*"),
