@@ -45,8 +45,9 @@ class SameBytesAtOnceTests(unittest.TestCase):
         said = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
         self.token, key, secret = said["FILESTORAGED_TOKEN"], said["AWS_ACCESS_KEY_ID"], said["AWS_SECRET_ACCESS_KEY"]
         self.signer = sigv4.Signer(key, secret, "us-east-1")
-        self.assertEqual(self.s3(http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30), "PUT",
-                                 "/" + BUCKET), 200)
+        made = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
+        self.addCleanup(made.close)
+        self.assertEqual(self.s3(made, "PUT", "/" + BUCKET), 200)
 
     def s3(self, connection, method: str, path: str, body: bytes = b"") -> int:
         headers = self.signer.sign(method, "127.0.0.1:%d" % self.s3_port, path, {},
@@ -80,9 +81,9 @@ class SameBytesAtOnceTests(unittest.TestCase):
         keys, lock = [], threading.Lock()
 
         def uploader(number: int) -> None:
+            s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
+            data = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
             try:
-                s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
-                data = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
                 for turn in range(rounds):
                     body = body_of(turn)
                     barrier.wait(30)
@@ -99,11 +100,15 @@ class SameBytesAtOnceTests(unittest.TestCase):
             except BaseException:
                 barrier.abort()  # the others stop waiting for this one
                 raise
+            finally:
+                s3.close()
+                data.close()
 
         with Threads(240) as threads:
             for number in range(THREADS):
                 threads.start(uploader, number)
         s3 = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=30)
+        self.addCleanup(s3.close)
         for key in keys:
             self.assertEqual(self.s3(s3, "DELETE", key), 204)
 
