@@ -59,6 +59,16 @@ class BatchedAccessLogTests(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr[-2000:])
         return done.stderr.decode()
 
+    def started_python(self, code: str) -> subprocess.Popen:
+        """``code`` running, its stdout and stderr read by the test; killed at its end."""
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, PYTHONPATH=ROOT))
+        self.addCleanup(process.stderr.close)
+        self.addCleanup(process.stdout.close)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        return process
+
     def test_many_writers_and_a_fork_every_line_whole_once(self):
         lines = self.run_python(MANY_WRITERS).splitlines()
         messages = [line.split("filestoraged.access: ", 1)[1] for line in lines]
@@ -87,12 +97,7 @@ class BatchedAccessLogTests(unittest.TestCase):
         code = ("import logging, sys, time; from filestoraged import logs; logs.configure('INFO');"
                 "logging.getLogger('filestoraged.access').info('now'); sys.stdout.write('logged\\n');"
                 "sys.stdout.flush(); time.sleep(30)")
-        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=dict(os.environ, PYTHONPATH=ROOT))
-        self.addCleanup(process.stderr.close)
-        self.addCleanup(process.stdout.close)
-        self.addCleanup(process.wait)
-        self.addCleanup(process.kill)
+        process = self.started_python(code)
         self.assertEqual(process.stdout.readline(), b"logged\n")
         logged = time.monotonic()
         line = process.stderr.readline()  # a blocking read: returns once the batch is written
@@ -108,12 +113,7 @@ class BatchedAccessLogTests(unittest.TestCase):
                 " if l.startswith('voluntary_ctxt_switches')][0].split()[1]);"
                 "before = count(); time.sleep(1.0); woke = count() - before;"
                 "sys.stdout.write('%d\\n' % woke); sys.stdout.flush(); log.info('second'); time.sleep(30)")
-        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=dict(os.environ, PYTHONPATH=ROOT))
-        self.addCleanup(process.stderr.close)
-        self.addCleanup(process.stdout.close)
-        self.addCleanup(process.wait)
-        self.addCleanup(process.kill)
+        process = self.started_python(code)
         self.assertTrue(process.stderr.readline().rstrip().endswith(b"filestoraged.access: first"))
         # Asleep for a second with nothing to write (it woke every FLUSH_EVERY, five times a second).
         self.assertLessEqual(int(process.stdout.readline()), 1)
