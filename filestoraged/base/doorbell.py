@@ -57,20 +57,22 @@ class Doorbell:
 
     def ring(self) -> None:
         """Wake the waiter, if one listens; never waits, never raises."""
-        for fresh in (self._address is None, True):
-            if fresh:
-                self._address = self._read()
-            if self._address is None:
-                return
-            try:
-                self._out.sendto(b"!", self._address)
-                return
-            except OSError as error:
-                if error.errno != errno.ECONNREFUSED:
-                    return  # (EAGAIN: rings wait already)
-                # The name read before is nobody's now: a new waiter wrote its own.
-                if fresh:
-                    return
+        known = self._address
+        if known is not None and self._send(known):
+            return
+        # Not read yet, or the name read before is nobody's now (a new waiter wrote its own).
+        self._address = self._read()
+        if self._address is not None and self._address != known:
+            self._send(self._address)
+
+    def _send(self, address: bytes) -> bool:
+        """One ring sent to ``address``; False only where nobody binds it
+        (dropped otherwise too: EAGAIN means rings wait already)."""
+        try:
+            self._out.sendto(b"!", address)
+        except OSError as error:
+            return error.errno != errno.ECONNREFUSED
+        return True
 
     def _read(self) -> Optional[bytes]:
         try:
@@ -95,10 +97,7 @@ class Doorbell:
     def wake(self) -> None:
         """Wake this process's own wait (whatever ``path`` names now)."""
         if self._in is not None:
-            try:
-                self._out.sendto(b"!", self._in.getsockname())
-            except OSError:
-                pass
+            self._send(self._in.getsockname())
 
     def close(self) -> None:
         if self._in is not None:

@@ -61,14 +61,17 @@ class LocalRecords(DatabaseStore, Records):
         with self._lock:
             mark = self._marks.get(subject)
             if mark is None:
-                folder, name = os.path.split(os.path.abspath(self.path))
-                mark = self._marks[subject] = ChangeMark(os.path.join(run_dir(folder), "%s.%s.mark" % (name, subject)))
+                mark = self._marks[subject] = ChangeMark(self._run_file(subject, "mark"))
             return mark
 
     def doorbell(self, subject: str) -> Optional[Doorbell]:
         """``run/<file>.<subject>.bell`` beside the database (see ``change_mark``)."""
+        return Doorbell(self._run_file(subject, "bell"))
+
+    def _run_file(self, subject: str, kind: str) -> str:
+        """``run/<file>.<subject>.<kind>``, in the ``run/`` beside the database."""
         folder, name = os.path.split(os.path.abspath(self.path))
-        return Doorbell(os.path.join(run_dir(folder), "%s.%s.bell" % (name, subject)))
+        return os.path.join(run_dir(folder), "%s.%s.%s" % (name, subject, kind))
 
     def generation(self) -> Optional[object]:
         """The log's last commit by any connection (``WalIndexHeader``: no
