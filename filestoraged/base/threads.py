@@ -16,6 +16,11 @@ cover every use here:
 bounded queue in front (password hashing: see its docstring). ``Reused``
 runs each call on a thread of its own, taken from those that finished a
 call a moment ago when there is one (a connection each: see its docstring).
+
+Helpers (the threads of a ``Stage``, ``ahead`` and a ``Pool``) do their
+work outside the interpreter lock. Where a worker keeps its own threads on
+one CPU (``helpers_run_on``), they run on a wider set, so that that work
+still has a core of its own.
 """
 
 from __future__ import annotations
@@ -27,11 +32,32 @@ import weakref
 from collections import deque
 from functools import partial
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Callable, Generic, Iterable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Callable, FrozenSet, Generic, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 T = TypeVar("T")
 U = TypeVar("U")
 _DONE = object()
+# The CPUs helper threads started from now on run on (``helpers_run_on``);
+# None: those of the thread that starts them, as any thread's.
+_HELPERS_CPUS: Optional[FrozenSet[int]] = None
+
+
+def helpers_run_on(cpus: Optional[Iterable[int]]) -> None:
+    """Helper threads this process starts from now on run on ``cpus`` (None:
+    where the thread starting them runs). For a worker whose own threads keep
+    one CPU: see ``workers/affinity``."""
+    global _HELPERS_CPUS
+    _HELPERS_CPUS = None if cpus is None else frozenset(cpus)
+
+
+def _as_helper() -> None:
+    """The calling thread, a helper just started, moves to the helpers' CPUs;
+    where it may not, it stays where it is (only slower)."""
+    if _HELPERS_CPUS is not None:
+        try:
+            os.sched_setaffinity(0, _HELPERS_CPUS)
+        except OSError:
+            pass
 
 
 class Stage(Generic[T]):
@@ -109,6 +135,7 @@ class Stage(Generic[T]):
 
     def _run(self) -> None:
         assert self._queue is not None and self._progress is not None
+        _as_helper()
         while True:
             item = self._queue.get()
             if item is _DONE:
@@ -188,7 +215,7 @@ class Pool:
     burst into quick refusals instead of a pile of waiting requests."""
 
     def __init__(self, workers: int, waiting: int, name: str) -> None:
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=_as_helper)
         self._admitted = threading.BoundedSemaphore(workers + waiting)
 
     def run(self, function: Callable[..., U], *args) -> U:
@@ -227,9 +254,11 @@ class Reused:
     out after a burst. A call's exception ends its thread, as it would a
     thread of its own."""
 
-    def __init__(self, idle: float, name: str) -> None:
+    def __init__(self, idle: float, name: str, helpers: bool = False) -> None:
+        """``helpers``: its threads are helpers (see the module docstring)."""
         self._idle = idle
         self._name = name
+        self._helpers = helpers
         self._lock = threading.Lock()
         self._waiting: List[_Idle] = []  # idle threads, the last one idle at the end
         self._closed = False
@@ -260,6 +289,8 @@ class Reused:
             slot.ready.release()  # with no call: the thread ends
 
     def _serve(self, function: Callable[..., object], args: tuple) -> None:
+        if self._helpers:
+            _as_helper()
         slot = _Idle()
         while True:
             function(*args)
@@ -288,4 +319,4 @@ def _forget_threads(reused: "weakref.ref[Reused]") -> None:
 
 
 # The threads every ``ahead`` runs on (idle ones end after 10 s).
-_AHEAD = Reused(10.0, "ahead")
+_AHEAD = Reused(10.0, "ahead", helpers=True)

@@ -168,8 +168,8 @@ class Arbiter:
 
     def _start(self, slot: int) -> Child:
         siblings = [child.pipe for child in self.children.values()] + list(self._wake)
-        cpus = affinity.share(self._cpus, self._count, slot) if self._cpus else None
-        child = spawn(self.config, self.listeners, slot, siblings, cpus)
+        placement = affinity.Placement.of(self._cpus, self._count, slot) if self._cpus else None
+        child = spawn(self.config, self.listeners, slot, siblings, placement)
         self.children[child.pid] = child
         self._selector.register(child.pipe, selectors.EVENT_READ, child)
         return child

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Set
+from typing import Iterable, Optional
 
 from ..base.interprocess import run_dir
 from ..deployment import deployment_for
@@ -60,10 +60,11 @@ def give_back(config, pid: int, slot: int) -> None:
     deployment_for(config).recover(pid, slot)
 
 
-def spawn(config, listeners, slot: int, siblings: Iterable[int], cpus: Optional[Set[int]] = None) -> Child:
+def spawn(config, listeners, slot: int, siblings: Iterable[int],
+          placement: Optional[affinity.Placement] = None) -> Child:
     """Fork a worker serving ``listeners``; ``siblings``: descriptors of the
     parent's that the worker must close (the other pipes, the wake-up pipe);
-    ``cpus``: the ones it keeps (``affinity``; None: the parent's)."""
+    ``placement``: the CPUs it keeps (``affinity``; None: the parent's)."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     sys.stdout.flush()
@@ -79,7 +80,8 @@ def spawn(config, listeners, slot: int, siblings: Iterable[int], cpus: Optional[
             for fd in siblings:
                 os.close(fd)
             _become_worker(parent)
-            affinity.keep(cpus)
+            if placement is not None:
+                placement.take()
             os.set_blocking(write_end, False)
             status = guarded(config, lambda: serve_process(config, listeners, WorkerRole(slot, write_end, parent)))
         except BaseException:

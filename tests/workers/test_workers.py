@@ -24,7 +24,7 @@ from typing import Dict, List
 from urllib.parse import urlsplit
 
 from filestoraged.workers import cpu_limit, worker_count
-from filestoraged.workers.affinity import share
+from filestoraged.workers.affinity import home, share
 
 from ..s3api_support import boto3_or_skip
 from ..support import (MIB, ROOT, Daemon, Threads, connection_refused, daemon_workers, files_being_written, free_port,
@@ -730,10 +730,12 @@ class StartTests(unittest.TestCase):
         _, stderr = daemon.process.communicate(timeout=30)
         self.assertEqual(daemon.process.returncode, 0, stderr)
         cpus = len(os.sched_getaffinity(0))
-        mine = share(list(range(cpus)), 3, 0)
+        mine, own = share(list(range(cpus)), 3, 0), home(list(range(cpus)), 3, 0)
+        said = ("each on 1 of %d CPUs, its helpers on %d" % (cpus, len(mine or range(cpus))) if own and cpus > 1 else
+                "each on %d of %d CPUs" % (len(mine), cpus) if mine else
+                "sharing %d CPU%s" % (cpus, "" if cpus == 1 else "s"))
         self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers, %s\)"
-                         % (daemon.port, "each on %d of %d CPUs" % (len(mine), cpus) if mine else
-                            "sharing %d CPU%s" % (cpus, "" if cpus == 1 else "s")))
+                         % (daemon.port, said))
         self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr.decode())), 3)
 
 
@@ -810,6 +812,45 @@ class AffinityTests(unittest.TestCase):
                 for slot in range(workers):
                     self.assertLessEqual(share(cpus, workers, slot) or set(cpus), set(cpus))  # never widened
 
+    def test_where_workers_have_about_a_cpu_each_their_own_threads_keep_one(self):
+        self.assertEqual([home([0, 1], 2, slot) for slot in range(2)], [{0}, {1}])
+        self.assertEqual([home(list(range(16)), 16, slot) for slot in (0, 7, 15)], [{0}, {7}, {15}])
+        self.assertEqual([home([4, 6, 9], 3, slot) for slot in range(3)], [{4}, {6}, {9}])
+        self.assertEqual([home([0, 1], 3, slot) for slot in range(3)], [{0}, {0}, {1}])  # more workers than CPUs
+        self.assertEqual([home([0, 1], 2, slot) for slot in (2, 3)], [{0}, {1}])  # a reload's replacements' slots
+        self.assertIsNone(home([0, 1, 2, 3], 2, 0))  # two CPUs each: their threads keep the share
+        self.assertIsNone(home([0, 1, 2], 1, 0))  # one worker keeps the set
+        for cpus in ([0, 1, 2], list(range(16)), [2, 3, 5, 7, 11]):
+            for workers in range(1, 20):
+                for slot in range(workers * 2):
+                    own = home(cpus, workers, slot)
+                    if own is not None:  # one CPU, within the share (its first)
+                        self.assertEqual(len(own), 1)
+                        self.assertLessEqual(own, share(cpus, workers, slot) or set(cpus))
+
+    def test_a_worker_with_a_home_runs_its_helpers_on_its_share(self):
+        given = sorted(os.sched_getaffinity(0))
+        if len(given) < 2:
+            self.skipTest("one CPU: a home and a share are the same")
+        # The worker's own threads (the first, one it starts) on its home;
+        # the helpers of a Stage, of ahead and of a Pool on the share.
+        code = """if True:
+            import json, os, threading
+            from filestoraged.base.threads import Pool, Stage, ahead
+            from filestoraged.workers.affinity import Placement
+            Placement(None, {%d}).take()
+            where = lambda: sorted(os.sched_getaffinity(0))
+            seen = {"first": where()}
+            plain = threading.Thread(target=lambda: seen.update(plain=where())); plain.start(); plain.join(30)
+            with Stage(lambda item: seen.update(stage=where())) as stage:
+                stage.submit(1); stage.wait()
+            seen["ahead"] = list(ahead(lambda item: where(), [1]))[0]
+            pool = Pool(1, 1, "p"); seen["pool"] = pool.run(where); pool.close()
+            print(json.dumps(seen))""" % given[0]
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        self.assertEqual(json.loads(done.stdout), {"first": given[:1], "plain": given[:1], "stage": given,
+                                                   "ahead": given, "pool": given}, done.stderr)
+
     def test_a_process_keeps_the_share_it_is_given(self):
         cpu = min(os.sched_getaffinity(0))
         code = ("import os; from filestoraged.workers.affinity import keep; keep({%d}); "
@@ -818,7 +859,9 @@ class AffinityTests(unittest.TestCase):
         self.assertEqual(done.stdout.strip(), "[%d]" % cpu, done.stderr)
 
     def workers_on(self, cpus, *args: str) -> List[set]:
-        """The CPU sets of a two-worker daemon started on ``cpus``."""
+        """The CPU sets of a two-worker daemon started on ``cpus``: each
+        worker's first thread's, having checked that its other threads keep
+        no CPU it does not."""
         data_dir = tempfile.mkdtemp(prefix="fsd-affinity-")
         self.addCleanup(shutil.rmtree, data_dir, True)
         before = os.sched_getaffinity(0)
@@ -832,13 +875,23 @@ class AffinityTests(unittest.TestCase):
             for conn in conns:
                 conn.close()
         self.assertEqual(os.sched_getaffinity(daemon.process.pid), set(cpus))  # the parent keeps what it was given
-        return [os.sched_getaffinity(pid) for pid in daemon_workers(daemon.process.pid)]
+        found = []
+        for pid in daemon_workers(daemon.process.pid):
+            first = os.sched_getaffinity(pid)
+            for task in os.listdir("/proc/%d/task" % pid):  # its accept loops and connections: where it is
+                try:
+                    self.assertEqual(os.sched_getaffinity(int(task)), first, "thread %s of worker %d" % (task, pid))
+                except ProcessLookupError:
+                    pass  # ended meanwhile
+            found.append(first)
+        return found
 
     def test_each_worker_keeps_its_share_within_the_set_given(self):
         given = sorted(os.sched_getaffinity(0))
         if len(given) >= 4:
             self.assertEqual(sorted(map(sorted, self.workers_on(given[:4]))), [given[:2], given[2:4]])
         if len(given) >= 2:
-            self.assertEqual(self.workers_on(given[:2]), [set(given[:2])] * 2)  # a pair each: the whole set
+            # A pair each would be the whole set: each worker's own threads keep one CPU of it.
+            self.assertEqual(sorted(map(sorted, self.workers_on(given[:2]))), [given[:1], given[1:2]])
             self.assertEqual(self.workers_on(given[:2], "--cpu-affinity", "off"), [set(given[:2])] * 2)
         self.assertEqual(self.workers_on(given[:1]), [{given[0]}] * 2)  # never widened
