@@ -36,7 +36,7 @@ def check_values(config) -> None:
          or all(_aws_credentials()),
          "--backend s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"),
         (config.auth in ("auto", "off", "writes", "all"), "--auth must be off, writes, all or auto"),
-        (config.cpu_affinity in ("auto", "off"), "--cpu-affinity must be auto or off"),
+        (config.cpu_affinity in ("auto", "one", "off"), "--cpu-affinity must be auto, one or off"),
         (config.webdav_macos_files in ("refuse", "keep"), "--webdav-macos-files must be refuse or keep"),
         (config.log_level in LOG_LEVELS, "--log-level must be one of " + ", ".join(LOG_LEVELS)),
         (0 <= config.port <= 65535, "--port must be 0-65535 (0 picks a free one), not %d" % config.port),

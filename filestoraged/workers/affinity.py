@@ -16,17 +16,18 @@ pairs overlap (worker N on CPUs N and N+1). The set given (systemd's
 never widened; where a share would be the whole set, nothing changes.
 ``--cpu-affinity off`` leaves every worker on the whole set.
 
-Where the workers have about a CPU each (fewer than two of the set per
-worker: ``--workers auto`` on a machine of its own), a worker's own
-threads (its accept loop, its connections) keep one CPU of its share, its
-*home*, and only its helpers (``base/threads``: the digests and checks
+``--cpu-affinity one`` goes further: a worker's own threads (its accept
+loops, its connections) keep one CPU, the first of its share (its
+*home*), and only its helpers (``base/threads``: the digests and checks
 they take outside the interpreter lock) run on the whole share. Spread
-over two cores, every hand-over of the interpreter between its threads
-wakes the other core; on one, it is a switch on the same core. Measured
-on this 2-core machine (two workers, each its home CPU against both
-CPUs, in turns): daemon CPU per s5cmd 4 KiB PUT of new bytes 933-957 µs
-against 1,167-1,277, per s5cmd GET 520-547 against 563-613, per 1 KiB
-``/data`` GET from ``wrk`` (16 connections) 74-76 against 90-95.
+over two cores, every hand-over of the interpreter between a worker's
+threads wakes the other core; on one it is a switch in place. Measured on
+a 2-core machine, in turns with ``auto`` (which narrows nothing there): a
+small S3 PUT under s5cmd cost the daemon a quarter less CPU, a 1 KiB
+``/data`` GET a tenth to a sixth less, and 50 MiB transfers ran about as
+fast. Decision: not the default. A worker kept on one CPU cannot leave it
+when something else needs it: with ``wrk`` on the same two cores, the
+1 KiB GET's 99th percentile went from 4 ms to 14-52 ms.
 """
 
 from __future__ import annotations
@@ -64,14 +65,11 @@ def share(cpus: Sequence[int], workers: int, slot: int) -> Optional[Set[int]]:
     return {cpus[(start + step) % len(cpus)] for step in range(size)}
 
 
-def home(cpus: Sequence[int], workers: int, slot: int) -> Optional[Set[int]]:
-    """The one CPU of ``cpus`` worker ``slot``'s own threads keep, the first
-    of its run (wrapping round, as a replacement's slot may be past the
-    last), where the workers have fewer than two CPUs each; None (they keep
-    the share) elsewhere, or for one worker."""
-    if workers <= 1 or len(cpus) // workers >= MIN_SHARE:
-        return None
-    return {cpus[slot * len(cpus) // workers % len(cpus)]}
+def home(cpus: Sequence[int], workers: int, slot: int) -> Set[int]:
+    """The one CPU of ``cpus`` worker ``slot``'s own threads keep with
+    ``--cpu-affinity one``: the first of its run (wrapping round, as a
+    replacement's slot may be past the last)."""
+    return {cpus[slot * len(cpus) // max(workers, 1) % len(cpus)]}
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,9 @@ class Placement:
     home: Optional[Set[int]]
 
     @classmethod
-    def of(cls, cpus: Sequence[int], workers: int, slot: int) -> "Placement":
-        return cls(share(cpus, workers, slot), home(cpus, workers, slot))
+    def of(cls, cpus: Sequence[int], workers: int, slot: int, one: bool = False) -> "Placement":
+        """Worker ``slot``'s; ``one``: with a home (``--cpu-affinity one``)."""
+        return cls(share(cpus, workers, slot), home(cpus, workers, slot) if one else None)
 
     def take(self) -> None:
         """In the worker, before it starts any thread (they inherit its CPUs)."""
@@ -111,8 +110,7 @@ def described(cpus: Optional[Sequence[int]], workers: int, setting: str) -> str:
     if setting == "off" or cpus is None:
         return ""
     mine = share(cpus, workers, 0)
-    own = home(cpus, workers, 0)
-    if own is not None and len(cpus) > 1:
+    if setting == "one" and len(cpus) > 1:
         return ", each on 1 of %d CPUs, its helpers on %d" % (len(cpus), len(mine or cpus))
     if mine is None:
         return ", sharing %d CPU%s" % (len(cpus), "" if len(cpus) == 1 else "s")

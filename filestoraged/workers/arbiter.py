@@ -96,7 +96,7 @@ class Arbiter:
             self._lock = dirlock.adopt(handover.lock, config.data_dir)
             self.listeners = Listeners(handover.sockets["main"], handover.sockets.get("s3"))
         count = worker_count(config.workers)
-        self._cpus = affinity.given() if config.cpu_affinity == "auto" else None
+        self._cpus = affinity.given() if config.cpu_affinity in ("auto", "one") else None
         self._count = count
         scheme = "https" if config.tls_cert else "http"
         url = url_of(scheme, self.listeners.main.getsockname())
@@ -168,7 +168,8 @@ class Arbiter:
 
     def _start(self, slot: int) -> Child:
         siblings = [child.pipe for child in self.children.values()] + list(self._wake)
-        placement = affinity.Placement.of(self._cpus, self._count, slot) if self._cpus else None
+        placement = (affinity.Placement.of(self._cpus, self._count, slot, self.config.cpu_affinity == "one")
+                     if self._cpus else None)
         child = spawn(self.config, self.listeners, slot, siblings, placement)
         self.children[child.pid] = child
         self._selector.register(child.pipe, selectors.EVENT_READ, child)

@@ -29,10 +29,14 @@ class ConfigTests(unittest.TestCase):
 
     def test_bad_values_are_refused(self):
         for argv, env in ((["--backend", "tape"], {}), ([], {"FILESTORAGED_PORT": "eighty"}),
-                          (["--max-size", "lots"], {})):
+                          (["--max-size", "lots"], {}), (["--cpu-affinity", "two"], {})):
             with self.subTest(argv=argv, env=env):
                 with self.assertRaises(config.ConfigError):
                     config.load(argv, env)
+
+    def test_cpu_affinity_takes_auto_one_or_off(self):
+        for value in ("auto", "one", "off"):
+            self.assertEqual(config.load(["--cpu-affinity", value], {}).cpu_affinity, value)
 
     def test_typos_are_named_with_the_closest_known_name(self):
         cases = [(["--porrt", "20108"], {}, "unknown flag --porrt (did you mean --port?)"),

@@ -146,7 +146,7 @@ class StartupLineTests(unittest.TestCase):
         self.assertEqual(process.returncode, 0, stderr)
         # One process, or a parent with workers (auto: one per CPU), and how they share the CPUs.
         self.assertRegex(stderr, r"serving http://127\.0\.0\.1:%d, data in %s \(disk backend(, \d+ workers, "
-                                 r"(sharing \d+ CPUs?|each on \d+ of \d+ CPUs(, its helpers on \d+)?))?\)"
+                                 r"(sharing \d+ CPUs?|each on \d+ of \d+ CPUs))?\)"
                          % (port, re.escape(store)))
         self.assertIn("stop with Ctrl-C or SIGTERM", stderr)
 

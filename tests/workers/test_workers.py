@@ -730,13 +730,26 @@ class StartTests(unittest.TestCase):
         _, stderr = daemon.process.communicate(timeout=30)
         self.assertEqual(daemon.process.returncode, 0, stderr)
         cpus = len(os.sched_getaffinity(0))
-        mine, own = share(list(range(cpus)), 3, 0), home(list(range(cpus)), 3, 0)
-        said = ("each on 1 of %d CPUs, its helpers on %d" % (cpus, len(mine or range(cpus))) if own and cpus > 1 else
-                "each on %d of %d CPUs" % (len(mine), cpus) if mine else
+        mine = share(list(range(cpus)), 3, 0)
+        said = ("each on %d of %d CPUs" % (len(mine), cpus) if mine else
                 "sharing %d CPU%s" % (cpus, "" if cpus == 1 else "s"))
         self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers, %s\)"
                          % (daemon.port, said))
         self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr.decode())), 3)
+
+    def test_the_start_line_says_when_each_workers_own_threads_keep_one_cpu(self):
+        folder = tempfile.mkdtemp(prefix="fsd-workers-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        daemon = Daemon(folder, "--workers", "2", "--cpu-affinity", "one", "--log-level", "INFO").start()
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        daemon.process.send_signal(signal.SIGTERM)
+        _, stderr = daemon.process.communicate(timeout=30)
+        self.assertEqual(daemon.process.returncode, 0, stderr)
+        cpus = len(os.sched_getaffinity(0))
+        mine = share(list(range(cpus)), 2, 0)
+        said = ("each on 1 of %d CPUs, its helpers on %d" % (cpus, len(mine or range(cpus))) if cpus > 1 else
+                "sharing 1 CPU")
+        self.assertRegex(stderr.decode(), r"\(disk backend, 2 workers, %s\)" % said)
 
 
 if __name__ == "__main__":
@@ -812,21 +825,20 @@ class AffinityTests(unittest.TestCase):
                 for slot in range(workers):
                     self.assertLessEqual(share(cpus, workers, slot) or set(cpus), set(cpus))  # never widened
 
-    def test_where_workers_have_about_a_cpu_each_their_own_threads_keep_one(self):
+    def test_with_one_a_workers_own_threads_keep_the_first_cpu_of_its_share(self):
         self.assertEqual([home([0, 1], 2, slot) for slot in range(2)], [{0}, {1}])
         self.assertEqual([home(list(range(16)), 16, slot) for slot in (0, 7, 15)], [{0}, {7}, {15}])
+        self.assertEqual([home([0, 1, 2, 3], 2, slot) for slot in range(2)], [{0}, {2}])
         self.assertEqual([home([4, 6, 9], 3, slot) for slot in range(3)], [{4}, {6}, {9}])
         self.assertEqual([home([0, 1], 3, slot) for slot in range(3)], [{0}, {0}, {1}])  # more workers than CPUs
         self.assertEqual([home([0, 1], 2, slot) for slot in (2, 3)], [{0}, {1}])  # a reload's replacements' slots
-        self.assertIsNone(home([0, 1, 2, 3], 2, 0))  # two CPUs each: their threads keep the share
-        self.assertIsNone(home([0, 1, 2], 1, 0))  # one worker keeps the set
+        self.assertEqual(home([3, 5], 1, 0), {3})  # one worker: the first of the set
         for cpus in ([0, 1, 2], list(range(16)), [2, 3, 5, 7, 11]):
             for workers in range(1, 20):
                 for slot in range(workers * 2):
                     own = home(cpus, workers, slot)
-                    if own is not None:  # one CPU, within the share (its first)
-                        self.assertEqual(len(own), 1)
-                        self.assertLessEqual(own, share(cpus, workers, slot) or set(cpus))
+                    self.assertEqual(len(own), 1)
+                    self.assertLessEqual(own, share(cpus, workers, slot) or set(cpus))  # within the share
 
     def test_a_worker_with_a_home_runs_its_helpers_on_its_share(self):
         given = sorted(os.sched_getaffinity(0))
@@ -891,7 +903,9 @@ class AffinityTests(unittest.TestCase):
         if len(given) >= 4:
             self.assertEqual(sorted(map(sorted, self.workers_on(given[:4]))), [given[:2], given[2:4]])
         if len(given) >= 2:
-            # A pair each would be the whole set: each worker's own threads keep one CPU of it.
-            self.assertEqual(sorted(map(sorted, self.workers_on(given[:2]))), [given[:1], given[1:2]])
+            self.assertEqual(self.workers_on(given[:2]), [set(given[:2])] * 2)  # a pair each: the whole set
+            # One: each worker's own threads keep one CPU of it (its helpers the set: tested above).
+            self.assertEqual(sorted(map(sorted, self.workers_on(given[:2], "--cpu-affinity", "one"))),
+                             [given[:1], given[1:2]])
             self.assertEqual(self.workers_on(given[:2], "--cpu-affinity", "off"), [set(given[:2])] * 2)
         self.assertEqual(self.workers_on(given[:1]), [{given[0]}] * 2)  # never widened
