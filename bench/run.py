@@ -74,17 +74,19 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         # 1 KiB GETs over 64 keep-alive connections: the daemon as shipped
         # (--workers auto, each worker on its own CPU, the access log on), the
         # same with the access log off, with the workers free on every CPU,
-        # --workers 1, and nginx logging too; in turns, medians kept.
+        # with each worker's own threads on one CPU, --workers 1, and nginx
+        # logging too; in turns, medians kept.
         small_oid = upload_oid(daemon.url, small)
         single = Daemon(os.path.join(work, "single"), "--workers", "1")
         quiet = Daemon(os.path.join(work, "quiet"), "--log-level", "WARNING")
         free = Daemon(os.path.join(work, "free"), "--cpu-affinity", "off")
+        one = Daemon(os.path.join(work, "one"), "--cpu-affinity", "one")
         try:
-            for other in (single, quiet, free):
+            for other in (single, quiet, free, one):
                 upload_oid(other.url, small)
             url = "/files/" + small_oid
             sides = {"shipped": daemon.url + url, "quiet": quiet.url + url, "single": single.url + url,
-                     "free": free.url + url, "nginx": nginx.url + "/small.bin"}
+                     "free": free.url + url, "one": one.url + url, "nginx": nginx.url + "/small.bin"}
             measured: Dict[str, List[Tuple[float, float, int]]] = {side: [] for side in sides}
             order = list(sides)
             for round_ in range(max(1, min(runs, 3))):
@@ -96,10 +98,12 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
             single.stop()
             quiet.stop()
             free.stop()
+            one.stop()
         rate, p99, errors = (_median(measured["shipped"], n) for n in range(3))
         quiet_rate, _, quiet_errors = (_median(measured["quiet"], n) for n in range(3))
         one_rate, _, one_errors = (_median(measured["single"], n) for n in range(3))
         free_rate, _, free_errors = (_median(measured["free"], n) for n in range(3))
+        kept_rate, kept_p99, kept_errors = (_median(measured["one"], n) for n in range(3))
         ref_rate, ref_p99, ref_errors = (_median(measured["nginx"], n) for n in range(3))
         ratio = rate / ref_rate
         report.add("1 KiB GET req/s, as shipped", "%.0f" % rate, "%.0f" % ref_rate, ratio, ">= 0.30x",
@@ -117,6 +121,10 @@ def bench_disk(work: str, runs: int, report: Report) -> None:
         report.add("1 KiB GET req/s, workers free on every CPU (--cpu-affinity off) vs as shipped",
                    "%.0f" % free_rate, "%.0f" % rate, free_rate / rate, "(what keeping a CPU gives)",
                    free_errors == 0)
+        report.add("1 KiB GET req/s, each worker's own threads on one CPU (--cpu-affinity one) vs as shipped",
+                   "%.0f" % kept_rate, "%.0f" % rate, kept_rate / rate, "(stated: a setting)", kept_errors == 0)
+        report.add("1 KiB GET p99 ms, --cpu-affinity one vs as shipped (wrk on the same CPUs)", "%.2f" % kept_p99,
+                   "%.2f" % p99, kept_p99 / p99, "(stated: a setting)", True)
         report.add("RSS idle MiB, summed over parent and workers", "%.1f" % (daemon.rss() / MIB), "-", None,
                    "(ps/top)", True)
         report.add("PSS idle MiB, summed over parent and workers", "%.1f" % (daemon.pss() / MIB), "-", None,
