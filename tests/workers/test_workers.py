@@ -20,7 +20,7 @@ import time
 import unittest
 from unittest import mock
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List
+from typing import Dict, List, Tuple
 from urllib.parse import urlsplit
 
 from filestoraged.workers import cpu_limit, worker_count
@@ -721,35 +721,34 @@ class WatchdogTests(unittest.TestCase):
 
 
 class StartTests(unittest.TestCase):
-    def test_the_start_line_names_the_workers(self):
+    def started_and_stopped(self, workers: int, *args: str) -> Tuple[Daemon, str]:
+        """A daemon of ``workers`` workers, once all run, stopped: it and what it said."""
         folder = tempfile.mkdtemp(prefix="fsd-workers-")
         self.addCleanup(shutil.rmtree, folder, True)
-        daemon = Daemon(folder, "--workers", "3", "--log-level", "INFO").start()
-        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 3, "three workers run")
+        daemon = Daemon(folder, "--workers", str(workers), "--log-level", "INFO", *args).start()
+        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == workers, "the workers run")
         daemon.process.send_signal(signal.SIGTERM)
         _, stderr = daemon.process.communicate(timeout=30)
         self.assertEqual(daemon.process.returncode, 0, stderr)
+        return daemon, stderr.decode()
+
+    def test_the_start_line_names_the_workers(self):
+        daemon, stderr = self.started_and_stopped(3)
         cpus = len(os.sched_getaffinity(0))
         mine = share(list(range(cpus)), 3, 0)
         said = ("each on %d of %d CPUs" % (len(mine), cpus) if mine else
                 "sharing %d CPU%s" % (cpus, "" if cpus == 1 else "s"))
-        self.assertRegex(stderr.decode(), r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers, %s\)"
+        self.assertRegex(stderr, r"serving http://127\.0\.0\.1:%d, data in .* \(disk backend, 3 workers, %s\)"
                          % (daemon.port, said))
-        self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr.decode())), 3)
+        self.assertEqual(len(re.findall(r"workers\.process: stopped", stderr)), 3)
 
     def test_the_start_line_says_when_each_workers_own_threads_keep_one_cpu(self):
-        folder = tempfile.mkdtemp(prefix="fsd-workers-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        daemon = Daemon(folder, "--workers", "2", "--cpu-affinity", "one", "--log-level", "INFO").start()
-        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
-        daemon.process.send_signal(signal.SIGTERM)
-        _, stderr = daemon.process.communicate(timeout=30)
-        self.assertEqual(daemon.process.returncode, 0, stderr)
+        _, stderr = self.started_and_stopped(2, "--cpu-affinity", "one")
         cpus = len(os.sched_getaffinity(0))
         mine = share(list(range(cpus)), 2, 0)
         said = ("each on 1 of %d CPUs, its helpers on %d" % (cpus, len(mine or range(cpus))) if cpus > 1 else
                 "sharing 1 CPU")
-        self.assertRegex(stderr.decode(), r"\(disk backend, 2 workers, %s\)" % said)
+        self.assertRegex(stderr, r"\(disk backend, 2 workers, %s\)" % said)
 
 
 if __name__ == "__main__":
