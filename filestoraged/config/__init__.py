@@ -208,8 +208,9 @@ OPTIONS: List[Option] = [
            "trusted proxies are exempt); more get 503"),
     Option("workers", _workers, "worker processes serving one socket: a number, or auto (one per CPU)"),
     Option("cpu_affinity", str, "auto: each worker keeps its own share of the CPUs the daemon was given (where "
-           "there are as many CPUs as workers); one: its own threads one CPU of that share, its helpers the "
-           "share (least CPU a request, for a machine of its own); off: every worker runs on them all"),
+           "there are as many CPUs as workers); one: also each worker's own threads keep one CPU of its share, "
+           "its helpers the share (least CPU a request, where the CPUs serve the daemon alone); "
+           "off: every worker runs on them all"),
     Option("idle_timeout", float, "seconds a client may stay silent before it is dropped"),
     Option("head_timeout", float, "seconds a request head may take once it started (and a body's grace)"),
     Option("min_body_rate", float, "bytes per second a request body must keep on average"),
