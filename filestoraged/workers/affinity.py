@@ -111,7 +111,8 @@ def described(cpus: Optional[Sequence[int]], workers: int, setting: str) -> str:
         return ""
     mine = share(cpus, workers, 0)
     if setting == "one" and len(cpus) > 1:
-        return ", each on 1 of %d CPUs, its helpers on %d" % (len(cpus), len(mine or cpus))
+        return ", %s on 1 of %d CPUs, its helpers on %d" % ("each" if workers > 1 else "its threads", len(cpus),
+                                                             len(mine or cpus))
     if mine is None:
         return ", sharing %d CPU%s" % (len(cpus), "" if len(cpus) == 1 else "s")
     return ", each on %d of %d CPUs" % (len(mine), len(cpus))

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Set, Tuple
 
-from . import systemd
+from . import affinity, systemd
 from ..app import App
 from ..base.interprocess import run_dir
 from ..web.server import Connections, FileStoreServer
@@ -176,6 +176,16 @@ class Alone(ServingProcess):
     _watchdog: Optional[threading.Thread] = None
     waits_for = {signal.SIGHUP}  # systemctl reload: left to its default, it would end the daemon
 
+    def __init__(self, config, listeners: Optional[Listeners]) -> None:
+        super().__init__(config, listeners)
+        # With --cpu-affinity one, its own threads keep one CPU as a worker's
+        # do, its helpers the rest (taken here: before any thread starts).
+        self._cpus = ""  # what the start line says of it
+        given = affinity.given()
+        if config.cpu_affinity == "one" and given and len(given) > 1:
+            affinity.Placement(None, affinity.home(given, 1, 0)).take()
+            self._cpus = affinity.described(given, 1, "one")
+
     def signalled(self, number: int) -> None:
         log.warning("SIGHUP: a daemon of one process (--workers 1) cannot replace itself while it serves: it "
                     "goes on with its configuration and code; restart it to apply new ones (under socket "
@@ -196,7 +206,8 @@ class Alone(ServingProcess):
 
     def ready(self, servers: List[FileStoreServer], stop: threading.Event) -> None:
         main = servers[0]
-        start_line(self.config, main.url, main.server_address[0], s3_url=servers[1].url if servers[1:] else None)
+        start_line(self.config, main.url, main.server_address[0], s3_url=servers[1].url if servers[1:] else None,
+                   cpus=self._cpus)
         systemd.notify("READY=1\nSTATUS=serving on %s" % main.url)
         self._watchdog = systemd.start_watchdog(stop)
 

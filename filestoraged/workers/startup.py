@@ -40,7 +40,7 @@ def start_line(config, url: str, listening_host: str, workers: int = 1, s3_url: 
           % (__version__, url, " (the key-value store alone, at /)" if config.kv_at_root else "",
              " and the S3 API on %s" % s3_url if s3_url else "",
              os.path.abspath(config.data_dir), config.backend,
-             ", %d workers%s" % (workers, cpus) if workers > 1 else "", mode, why), file=sys.stderr)
+             ", %d workers%s" % (workers, cpus) if workers > 1 else cpus, mode, why), file=sys.stderr)
 
 
 def fail(message: str, status: int) -> int:

@@ -862,6 +862,25 @@ class AffinityTests(unittest.TestCase):
         self.assertEqual(json.loads(done.stdout), {"first": given[:1], "plain": given[:1], "stage": given,
                                                    "ahead": given, "pool": given}, done.stderr)
 
+    def test_with_one_a_daemon_of_one_process_keeps_its_own_threads_on_one_cpu(self):
+        given = sorted(os.sched_getaffinity(0))
+        if len(given) < 2:
+            self.skipTest("one CPU: nothing to keep")
+        data_dir = tempfile.mkdtemp(prefix="fsd-affinity-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        daemon = Daemon(data_dir, "--workers", "1", "--cpu-affinity", "one", "--log-level", "INFO").start()
+        self.addCleanup(daemon.stop)
+        pid = daemon.process.pid
+        for task in os.listdir("/proc/%d/task" % pid):  # its accept loops, its connections: no helper runs yet
+            try:
+                self.assertEqual(os.sched_getaffinity(int(task)), {given[0]}, "thread %s" % task)
+            except ProcessLookupError:
+                pass  # ended meanwhile
+        daemon.process.send_signal(signal.SIGTERM)
+        _, stderr = daemon.process.communicate(timeout=30)
+        self.assertIn("(disk backend, its threads on 1 of %d CPUs, its helpers on %d)" % (len(given), len(given)),
+                      stderr.decode())
+
     def test_a_process_keeps_the_share_it_is_given(self):
         cpu = min(os.sched_getaffinity(0))
         code = ("import os; from filestoraged.workers.affinity import keep; keep({%d}); "
