@@ -28,6 +28,8 @@ small S3 PUT under s5cmd cost the daemon a quarter less CPU, a 1 KiB
 fast. Decision: not the default. A worker kept on one CPU cannot leave it
 when something else needs it: with ``wrk`` on the same two cores, the
 1 KiB GET's 99th percentile went from 4 ms to 14-52 ms.
+A daemon of one process (``--workers 1``, ``process.Alone``) takes the
+same placement, its home the first CPU it was given.
 """
 
 from __future__ import annotations
