@@ -183,7 +183,7 @@ class Alone(ServingProcess):
         self._cpus = ""  # what the start line says of it
         given = affinity.given()
         if config.cpu_affinity == "one" and given and len(given) > 1:
-            affinity.Placement(None, affinity.home(given, 1, 0)).take()
+            affinity.Placement.of(given, 1, 0, one=True).take()
             self._cpus = affinity.described(given, 1, "one")
 
     def signalled(self, number: int) -> None:
