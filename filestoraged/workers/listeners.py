@@ -4,6 +4,7 @@ bound here. Bound once, before any worker starts, and shared by them all."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 from dataclasses import dataclass
@@ -13,6 +14,26 @@ from ..web.server import listen
 from . import systemd
 
 log = logging.getLogger(__name__)
+
+
+class Unbound(OSError):
+    """A socket that could not be bound: the system's error, the address
+    and the setting that named it (``--port``, ``--s3-api``), so that the
+    start-up line names the one to change."""
+
+    def __init__(self, error: OSError, setting: str, host: str, port: int) -> None:
+        super().__init__(error.errno, error.strerror or str(error))
+        self.setting, self.host, self.port = setting, host, port
+        self.no_such_address = (isinstance(error, socket.gaierror)
+                                or error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT))
+
+
+def _bound(setting: str, host: str, port: int) -> socket.socket:
+    """``listen(host, port)``; ``Unbound`` naming ``setting`` where it fails."""
+    try:
+        return listen(host, port)
+    except OSError as error:
+        raise Unbound(error, setting, host, port) from error
 
 
 @dataclass
@@ -30,12 +51,12 @@ class Listeners:
         if "s3" in passed and config.s3_api_address is None:
             log.warning("systemd passed the S3 API's socket (filestoraged-s3.socket) but --s3-api is not set: "
                         "set FILESTORAGED_S3_API to serve the S3 API on it")
-        main = passed.get("main") or listen(config.host, config.port)
+        main = passed.get("main") or _bound("--port", config.host, config.port)
         s3 = None
         try:
             address = config.s3_api_address
             if address is not None:
-                s3 = passed.get("s3") or listen(*address)
+                s3 = passed.get("s3") or _bound("--s3-api", *address)
         except BaseException:
             main.close()
             raise

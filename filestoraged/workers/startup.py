@@ -8,7 +8,6 @@ import errno
 import logging
 import os
 import shutil
-import socket
 import sys
 from typing import Callable, Optional, Set
 
@@ -18,6 +17,7 @@ from ..logs import priority
 from ..records.bucket import UnsafeStore
 from ..web.tls import TlsConfigError
 from .dirlock import DataDirInUse
+from .listeners import Unbound
 
 
 # Data directories this process began to serve (their start line said so):
@@ -70,10 +70,17 @@ def guarded(config, start: Callable[[], int]) -> int:
 
 
 def environment_problem(config, error: OSError) -> str:
-    if error.errno == errno.EADDRINUSE:
-        return "port %d on %s is in use: stop what holds it, or pass another --port" % (config.port, config.host)
-    if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(error, socket.gaierror):
-        return "cannot listen on %r: give an address of this machine with --host" % config.host
+    if isinstance(error, Unbound):
+        if error.errno == errno.EADDRINUSE:
+            if error.setting == "--port":
+                return "port %d on %s is in use: stop what holds it, or pass another --port" % (error.port, error.host)
+            return "the S3 API's address %s:%d is in use: stop what holds it, or pass another %s" % (
+                error.host, error.port, error.setting)
+        if error.no_such_address:
+            return "cannot listen on %r: give an address of this machine with %s" % (
+                error.host, "--host" if error.setting == "--port" else error.setting)
+        return "cannot listen on %s:%d (%s): pass another %s" % (error.host, error.port, error.strerror,
+                                                                 error.setting)
     where = getattr(error, "filename", None) or config.data_dir
     return "cannot use the data directory %s (%s): check --data-dir and its permissions" % (
         where, error.strerror or error)

@@ -78,6 +78,18 @@ class StartupErrorTests(unittest.TestCase):
         self.assertOneLine(run("--port", "0", "--data-dir", os.path.join(self.folder, "file")), 1, "--data-dir")
         self.assertOneLine(run("--port", "0", "--host", "999.1.1.1", "--data-dir", self.store), 1, "--host")
 
+    def test_an_s3_api_address_in_use_is_named_with_its_own_setting(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            s3_port = taken.getsockname()[1]
+            result = run("--port", "0", "--s3-api", "127.0.0.1:%d" % s3_port, "--data-dir", self.store)
+            # was: "port 0 on 127.0.0.1 is in use: ... pass another --port", of the main port it had bound
+            self.assertOneLine(result, 1, "127.0.0.1:%d" % s3_port, "in use", "--s3-api")
+            self.assertNotIn("--port", result.stderr)
+        self.assertOneLine(run("--port", "0", "--s3-api", "999.1.1.1:9000", "--data-dir", self.store), 1,
+                           "999.1.1.1", "--s3-api")
+
     def test_each_message_says_what_to_do(self):
         """What a newcomer meets first: each bad value names what a good one
         looks like, a busy data directory how to go on, and a failed start
