@@ -16,9 +16,10 @@ import tempfile
 import threading
 import time
 import unittest
+from collections import deque
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from filestoraged.app import App
 from filestoraged.config import Config
@@ -560,27 +561,33 @@ def free_port() -> int:
     free: the port 0 way handed back ports that the next ``connect`` of
     another test could take before the server bound them. Where the suite
     runs in several processes, each draws from a range of its own
-    (``FSD_TEST_PORTS``, set by ``tests.run``)."""
+    (``FSD_TEST_PORTS``, set by ``tests.run``). Never one of the last
+    ``_GIVEN`` it gave: a port given may not be bound yet when the next is
+    drawn (a cluster's daemons and their S3 ports, drawn together: the
+    same number twice once stopped a daemon at its start)."""
     low, high = PORT_RANGE
-    for _ in range(100):
-        port = random.randint(low, high)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+    with _GIVEN_LOCK:
+        for _ in range(100):
+            port = random.randint(low, high)
+            if port in _GIVEN:
                 continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _GIVEN.append(port)
             return port
     raise RuntimeError("no free port found in %d-%d" % PORT_RANGE)
 
 
+_GIVEN: "Deque[int]" = deque(maxlen=512)  # the ports ``free_port`` gave last
+_GIVEN_LOCK = threading.Lock()
+
+
 def free_ports(count: int) -> List[int]:
     """``count`` different ports, each found free (``free_port``)."""
-    found: List[int] = []
-    while len(found) < count:
-        port = free_port()
-        if port not in found:
-            found.append(port)
-    return found
+    return [free_port() for _ in range(count)]
 
 
 def wait_for_port(port: int, process=None, timeout: float = 20) -> None:
