@@ -563,8 +563,9 @@ def free_port() -> int:
     runs in several processes, each draws from a range of its own
     (``FSD_TEST_PORTS``, set by ``tests.run``). Never one of the last
     ``_GIVEN`` it gave: a port given may not be bound yet when the next is
-    drawn (a cluster's daemons and their S3 ports, drawn together: the
-    same number twice once stopped a daemon at its start)."""
+    drawn (a cluster's daemons and their S3 ports, drawn together, could
+    get one number twice, and the daemon that bound it second stop at its
+    start)."""
     low, high = PORT_RANGE
     with _GIVEN_LOCK:
         for _ in range(100):

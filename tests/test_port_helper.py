@@ -1,6 +1,6 @@
 """The tests' own port helper: ports drawn one after another are never the
 same, bound or not yet (a cluster's daemons and their S3 ports, drawn
-together, once got one number twice, and a daemon stopped at its start)."""
+together, could get one number twice, and a daemon stop at its start)."""
 
 from __future__ import annotations
 
