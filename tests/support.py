@@ -455,7 +455,8 @@ class Daemon:
                                             stderr=subprocess.PIPE, start_new_session=self.own_session, cwd=self.cwd)
         if wait:
             try:  # (under a launcher such as valgrind the start is some fifty times slower)
-                wait_for_port(self.port, self.process, timeout=120 if self.launcher else 20)
+                for port in [self.port] + self._s3_port():  # (a daemon that cannot bind its S3 port stops)
+                    wait_for_port(port, self.process, timeout=120 if self.launcher else 20)
             except RuntimeError as error:
                 if not self.log:
                     raise
@@ -463,6 +464,13 @@ class Daemon:
                     said = log.read()[-2000:].decode(errors="replace")
                 raise RuntimeError("%s: %s" % (error, said)) from None
         return self
+
+    def _s3_port(self) -> List[int]:
+        """The S3 API's port on loopback, where ``--s3-api`` names one."""
+        if "--s3-api" not in self.args:
+            return []
+        host, _, port = self.args[self.args.index("--s3-api") + 1].rpartition(":")
+        return [int(port)] if host in ("", "127.0.0.1") and port.isdigit() and int(port) else []
 
     def processes(self) -> List[int]:
         """The daemon's pid and its workers' (when it has any)."""
