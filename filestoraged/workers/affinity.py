@@ -27,7 +27,9 @@ small S3 PUT under s5cmd cost the daemon a quarter less CPU, a 1 KiB
 ``/data`` GET a tenth to a sixth less, and 50 MiB transfers ran about as
 fast. Decision: not the default. A worker kept on one CPU cannot leave it
 when something else needs it: with ``wrk`` on the same two cores, the
-1 KiB GET's 99th percentile went from 4 ms to 14-52 ms.
+1 KiB GET's 99th percentile was 41-71 ms in four runs of nine (one of
+``wrk``'s threads waiting tens of ms for the worker's CPU), against 4-6 ms
+as shipped.
 A daemon of one process (``--workers 1``, ``process.Alone``) takes the
 same placement, its home the first CPU it was given.
 """

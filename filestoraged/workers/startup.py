@@ -72,10 +72,9 @@ def guarded(config, start: Callable[[], int]) -> int:
 def environment_problem(config, error: OSError) -> str:
     if isinstance(error, Unbound):
         if error.errno == errno.EADDRINUSE:
-            if error.setting == "--port":
-                return "port %d on %s is in use: stop what holds it, or pass another --port" % (error.port, error.host)
-            return "the S3 API's address %s:%d is in use: stop what holds it, or pass another %s" % (
-                error.host, error.port, error.setting)
+            subject = ("port %d on %s" % (error.port, error.host) if error.setting == "--port"
+                       else "the S3 API's address %s:%d" % (error.host, error.port))
+            return "%s is in use: stop what holds it, or pass another %s" % (subject, error.setting)
         if error.no_such_address:
             return "cannot listen on %r: give an address of this machine with %s" % (
                 error.host, "--host" if error.setting == "--port" else error.setting)
