@@ -49,11 +49,24 @@ class ElsewhereTests(WebDavCase):
     def test_a_destination_on_another_host_is_502_and_nothing_moves(self):
         self.assertEqual(self.dav("PUT", "drive/here", self.writer, b"stays").status, 201)
         for destination in ("http://elsewhere.example/dav/drive/there",
-                            "http://127.0.0.1:%d/dav/drive/there" % (self.port + 1)):
+                            "http://127.0.0.1:%d/dav/drive/there" % (self.port + 1),
+                            "ftp://127.0.0.1:%d/dav/drive/there" % self.port):
             with self.subTest(destination=destination):
                 reply = self.dav("MOVE", "drive/here", self.writer, headers={"Destination": destination})
                 self.assertEqual(reply.status, 502, reply.body)
                 self.assertEqual(reply.json()["error"], "bad_gateway")
+        self.assertEqual(self.dav("GET", "drive/here", self.writer).body, b"stays")
+        self.assertEqual(self.dav("GET", "drive/there", self.writer).status, 404)
+
+    def test_a_destination_that_is_no_url_or_path_from_the_root_is_400_and_nothing_moves(self):
+        self.assertEqual(self.dav("PUT", "drive/here", self.writer, b"stays").status, 201)
+        for destination in ("http://[127.0.0.1/dav/drive/there", "drive/there", "1.0.0, 2",
+                            "//127.0.0.1/dav/drive/there", "http://127.0.0.1:port/dav/drive/there"):
+            for method in ("MOVE", "COPY"):
+                with self.subTest(method=method, destination=destination):
+                    reply = self.dav(method, "drive/here", self.writer, headers={"Destination": destination})
+                    self.assertEqual(reply.status, 400, reply.body)
+                    self.assertIn("Destination", reply.json()["message"])
         self.assertEqual(self.dav("GET", "drive/here", self.writer).body, b"stays")
         self.assertEqual(self.dav("GET", "drive/there", self.writer).status, 404)
 

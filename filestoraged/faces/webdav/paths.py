@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Tuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ...catalog.names import object_key
 from ...errors import BadRequest, ElsewhereDestination, Forbidden
@@ -43,11 +43,11 @@ def destination_of(request: Request, base: str) -> Tuple[str, str]:
     value = request.headers.get("Destination")
     if not value:
         raise BadRequest("COPY and MOVE need a Destination header")
-    named = urlsplit(value.strip())
+    named = _reference(value.strip())
     path = named.path
-    if named.netloc and _origin(named.scheme, named.netloc) not in (
+    if named.netloc and (named.scheme.lower() not in ("http", "https") or _origin(named.scheme, named.netloc) not in (
             _origin(urlsplit(request.base_url).scheme, urlsplit(request.base_url).netloc),
-            _origin(named.scheme, request.headers.get("Host") or "")):
+            _origin(named.scheme, request.headers.get("Host") or ""))):
         raise ElsewhereDestination("the destination's host %s is not this server's" % named.netloc[:200])
     if not path.startswith(base):
         raise ElsewhereDestination("the destination %s is not under %s of this server" % (path[:200], base))
@@ -55,6 +55,21 @@ def destination_of(request: Request, base: str) -> Tuple[str, str]:
     if not bucket:
         raise Forbidden("the destination is not in a bucket")
     return key_of(bucket), key_of(rest)
+
+
+def _reference(value: str) -> SplitResult:
+    """The ``Destination`` read as RFC 4918 has it: an absolute URL (a
+    scheme, a host and a port that is a number) or a path from the
+    server's root; 400 for anything else, never a guess at what was meant."""
+    try:
+        named = urlsplit(value)
+        _ = named.port  # (a port that is no number, or out of range, raises here)
+    except ValueError:
+        raise BadRequest("the Destination %r is not a URL" % value[:200]) from None
+    if not ((named.scheme and named.netloc) or (not named.scheme and not named.netloc and value.startswith("/"))):
+        raise BadRequest("a Destination is an absolute URL or a path from the server's root, not %r"
+                         % value[:200])
+    return named
 
 
 def _origin(scheme: str, netloc: str) -> str:
