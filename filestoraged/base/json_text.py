@@ -1,16 +1,29 @@
-"""Compact JSON text made and read by JSON's C encoder and scanner,
-called directly. ``json.dumps`` and ``JSONEncoder.encode`` run some twenty
+"""JSON text: compact, made and read by JSON's C encoder and scanner
+called directly; and strict, for text from outside the process.
+
+Compact:  ``json.dumps`` and ``JSONEncoder.encode`` run some twenty
 lines of Python a call to make an encoder, and ``json.loads`` a dozen to
 reach the scanner: every record a write makes and every JSON answer went
 through them. Values here are plain JSON, never circular, so no cycle is
 checked for. Where the C encoder is missing or takes other arguments,
-``JSONEncoder.encode`` as before."""
+``JSONEncoder.encode`` as before.
+
+Strict: ``json.loads`` alone takes ``NaN``, numbers past a double and lone
+surrogates, none of them JSON (RFC 8259), and answers nesting deeper than
+its scanner follows with a ``RecursionError``, which a request's handler
+would answer 500. Decision: text from outside nests at most ``MAX_DEPTH``
+arrays and objects deep (MongoDB's limit for a document). Deeper, a value
+the scanner took in a request's thread could fail where it is read back
+further down the stack (a key-value commit did, every commit after it).
+"""
 
 from __future__ import annotations
 
 import json
 from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
-from typing import Any, Callable
+from typing import Any, Callable, Union
+
+MAX_DEPTH = 100  # arrays and objects, one in another, in JSON from outside (``strict``)
 
 
 def compact_encoder(ensure_ascii: bool) -> Callable[[Any], str]:
@@ -43,3 +56,46 @@ def parsed(text: str) -> Any:
     except StopIteration:
         return json.loads(text)
     return value if end == len(text) else json.loads(text)
+
+
+def strict(text: Union[str, bytes]) -> Any:
+    """The value of JSON ``text`` that came from outside (a request's body,
+    a policy, an identity provider's answer): UTF-8 without lone
+    surrogates, no ``NaN`` or ``Infinity``, numbers that fit a double,
+    nesting the scanner can follow; ``ValueError`` saying what is wrong
+    otherwise (``UnicodeError`` is one)."""
+    try:
+        value = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text,
+                           parse_constant=_not_json, parse_float=_finite)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates (from \\ud800) fail here
+    except RecursionError:
+        raise ValueError("JSON nests at most %d levels of arrays and objects" % MAX_DEPTH) from None
+    opened = text.count(b"[") + text.count(b"{") if isinstance(text, bytes) else text.count("[") + text.count("{")
+    if opened > MAX_DEPTH and not _within(value, MAX_DEPTH):  # (fewer brackets cannot nest deeper)
+        raise ValueError("JSON nests at most %d levels of arrays and objects" % MAX_DEPTH)
+    return value
+
+
+def _within(value: Any, most: int) -> bool:
+    """Whether ``value`` nests at most ``most`` arrays and objects deep
+    (walked without recursion: only its containers are visited)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        container, depth = stack.pop()
+        if depth > most:
+            return False
+        for item in (container.values() if isinstance(container, dict) else container):
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
+    return True
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError("%s is not JSON" % constant)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("%s does not fit a double" % text[:40])
+    return number

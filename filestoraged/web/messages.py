@@ -7,7 +7,6 @@ small answers, Content-Length, HEAD, ranges, connection state) in one place.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
@@ -15,7 +14,7 @@ from urllib.parse import parse_qs
 
 from ..errors import BadRequest, FileStoreError, extra_headers, http_status
 from ..access.gate import Grant, logged
-from ..base.json_text import compact_encoder
+from ..base.json_text import compact_encoder, strict
 from ..storage.interface import StoredObject
 from ..wire.body import RequestBody
 from ..wire.request_head import Headers
@@ -111,29 +110,12 @@ class Request:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON (RFC 8259): UTF-8 without lone surrogates, no ``NaN`` or
-    ``Infinity``, numbers that fit a double, nesting the parser can follow.
-    Anything else is ``BadRequest``: Python's ``json`` alone would take the
-    first three, and answer the last with a ``RecursionError``."""
+    """Strict JSON (``json_text.strict``: RFC 8259's, nesting the parser
+    can follow); anything else is ``BadRequest``."""
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates (from \\ud800) fail here
-    except RecursionError:
-        raise BadRequest("the JSON body is nested too deeply") from None
-    except (UnicodeError, ValueError) as error:
+        return strict(raw)
+    except ValueError as error:
         raise BadRequest("the body is not valid JSON: %s" % str(error)[:200]) from None
-    return value
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError("%s is not JSON" % constant)
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if number in (float("inf"), float("-inf")):
-        raise ValueError("%s does not fit a double" % text[:40])
-    return number
 
 
 _answer_text = compact_encoder(ensure_ascii=False)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import json
 import secrets
 import ssl
 import time
@@ -25,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from ..base.json_text import strict
 from ..errors import BackendUnavailable, BadRequest, Unauthorized
 
 TIMEOUT = 10.0  # seconds for each request to the provider
@@ -117,7 +117,7 @@ class Provider:
     def _fetch(self, request: urllib.request.Request) -> Dict[str, object]:
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT, context=self._context) as answer:
-                document = json.loads(answer.read(1024 * 1024))
+                document = strict(answer.read(1024 * 1024))
         except urllib.error.HTTPError as error:
             said = error.read(2000).decode("utf-8", "replace")
             if 400 <= error.code < 500:
@@ -149,7 +149,7 @@ def claims_of(token: str) -> Dict[str, object]:
     if len(parts) != 3:
         raise Unauthorized("the OpenID provider's ID token is not a JWT")
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        claims = strict(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:
         raise Unauthorized("the OpenID provider's ID token does not read") from None
     if not isinstance(claims, dict):

@@ -179,6 +179,13 @@ class RefusedTests(unittest.TestCase):
         with self.assertRaises(BadRequest):
             read_policy("{not json", KNOWN, "examplebucket")
 
+    def test_json_nested_deeper_than_the_parser_follows_is_refused_not_an_error(self):
+        for text in ('{"Statement": %s}' % ("[" * 5000 + "]" * 5000), '{"Version": NaN}'):
+            with self.subTest(text=text[:30]):
+                with self.assertRaises(BadRequest) as refused:
+                    read_policy(text, KNOWN, "examplebucket")
+                self.assertIn("not JSON", str(refused.exception))
+
 
 if __name__ == "__main__":
     unittest.main()

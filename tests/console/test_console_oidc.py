@@ -9,12 +9,13 @@ nonce, or expired."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
 from filestoraged.errors import Unauthorized
-from filestoraged.wire.oidc import Provider
+from filestoraged.wire.oidc import Provider, claims_of
 
 from ..oidc_server import OidcProvider
 from ..pages.test_browser import browser
@@ -133,3 +134,11 @@ class IdTokenCheckTests(ServerCase):
                 self.assertEqual(raised.exception.text, "the OpenID provider's ID token is refused: " + why)
         self.assertEqual(json.dumps(provider.checked(dict(good, aud=[CLIENT, "x"], azp=CLIENT), "n", now)["azp"]),
                          json.dumps(CLIENT))
+
+    def test_an_id_token_whose_claims_are_no_json_object_is_refused(self):
+        for payload in (b"[" * 5000 + b"]" * 5000, b"not json", b'{"sub": NaN}', b"[]"):
+            with self.subTest(payload=payload[:20]):
+                token = "e30.%s.c2ln" % base64.urlsafe_b64encode(payload).decode().rstrip("=")
+                with self.assertRaises(Unauthorized) as raised:
+                    claims_of(token)
+                self.assertEqual(raised.exception.text, "the OpenID provider's ID token does not read")

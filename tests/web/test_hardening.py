@@ -115,6 +115,25 @@ class ClientFaultTests(ServerCase):
         self.assertEqual(self.request("POST", "/kv/commit").status, 204)
         self.assertEqual(self.request("GET", "/kv/k").json(), {"k": [1.5, -2e10, "\u00e9", None]})
 
+    def test_json_nested_past_the_limit_is_400_and_commits_go_on(self):
+        """One value the parser takes but that is read back deeper in the
+        stack once failed every commit after it with a 500."""
+        for opened, closed in ((b"[" * 100, b"]" * 100), (b"[" * 500, b"]" * 500), (b"[" * 950, b"]" * 950),
+                               (b'[{"a": ' * 50, b"}]" * 50)):
+            with self.subTest(depth=len(opened)):
+                reply = self.kv_set(b'{"k": %s1%s}' % (opened, closed))
+                self.assertError(reply, 400, "bad_request")
+                self.assertIn("100 levels", reply.json()["message"])
+        self.assertEqual(self.kv_set(b'{"k": %s1%s}' % (b"[" * 99, b"]" * 99)).status, 201)
+        self.assertEqual(self.request("POST", "/kv/commit").status, 204)
+        self.assertEqual(self.kv_set(b'{"j": 1}').status, 201)
+        self.assertEqual(self.request("POST", "/kv/commit").status, 204)
+        self.assertEqual(self.request("GET", "/kv/j").json(), {"j": 1})
+        nested = self.request("GET", "/kv/k").json()["k"]
+        for _ in range(99):
+            nested = nested[0]
+        self.assertEqual(nested, 1)
+
     def test_numbers_in_queries_and_forms_are_ascii_digits(self):
         for query in ("limit=%C2%B2", "limit=%D9%A5", "limit=" + "9" * 5000, "limit=-1", "limit=0x5"):
             with self.subTest(query=query[:30]):
