@@ -13,7 +13,6 @@ import time
 from datetime import datetime, timezone
 import xml.etree.ElementTree as ElementTree
 from typing import Dict, Iterable, List, Optional, Type, Union
-from xml.sax.saxutils import escape
 
 from ..errors import (BackendUnavailable, BadRequest, Conflict, CorruptObject, FileStoreError, Forbidden, Gone,
                       InsufficientStorage, Locked, MethodNotAllowed, Misdirected, NotFound, NotImplementedHere,
@@ -21,6 +20,7 @@ from ..errors import (BackendUnavailable, BadRequest, Conflict, CorruptObject, F
                       TooManyRequests, Unauthorized, Unprocessable)
 from ..web.messages import TextResponse, error_response
 from ..wire import xml_body
+from ..wire.xml_text import escaped
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_TYPE = "application/xml"
@@ -66,14 +66,14 @@ class Element:
 
     def write(self, out: List[str]) -> None:
         if not self.name:
-            out.append(escape(self.content if isinstance(self.content, str) else ""))
+            out.append(escaped(self.content if isinstance(self.content, str) else ""))
             return
         if self.content is None:
             out.append("<%s%s/>" % (self.name, self.attributes))
             return
         out.append("<%s%s>" % (self.name, self.attributes))
         if isinstance(self.content, str):
-            out.append(escape(self.content))
+            out.append(escaped(self.content))
         else:
             for child in self.content:
                 child.write(out)

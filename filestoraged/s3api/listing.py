@@ -13,13 +13,13 @@ import binascii
 import re
 from typing import List, Tuple
 from urllib.parse import quote
-from xml.sax.saxutils import escape
 
 from ..catalog.keys import Entry, Page
 from ..catalog.heads import checked_id
 from ..errors import BadRequest
 from ..web.messages import Request, Response
 from ..wire.fields import whole_number
+from ..wire.xml_text import escaped
 from .answers import Element, Markup, document, iso_time, owner, xml_answer
 from .acls import OWNER
 from .signatures import Caller
@@ -157,7 +157,7 @@ class _Form:
         """``element``'s content, escaped for XML."""
         if _PLAIN.fullmatch(text):  # most keys: nothing to encode or escape
             return text
-        return escape(quote(text, safe="/") if self.encoding else text)
+        return escaped(quote(text, safe="/") if self.encoding else text)
 
     def items(self, page: Page, with_owner: bool) -> List[Element]:
         """The page's keys and common prefixes, as one piece of XML."""

@@ -20,7 +20,7 @@ import unittest.mock
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from typing import Dict, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from filestoraged.app import App
 from filestoraged.catalog.keys import Entry
@@ -584,6 +584,27 @@ class FileRowsTests(unittest.TestCase):
                     general.found(Resource(where, live), find)
                     self.assertEqual(rows.row(where, name, 1234, content_type, etag, 1_780_000_000.5, extra),
                                      general.parts[0])
+
+
+class ControlCharacterNameTests(WebDavCase):
+    def test_a_name_with_a_control_character_leaves_the_listing_well_formed(self):
+        """One such key once made its folder's listing XML no client could read."""
+        names = ("ctl\x01x", "bell\x07x", "cr\rx", "plain")
+        self.assertEqual(self.dav("MKCOL", "drive/odd", self.writer).status, 201)
+        for name in names:
+            self.assertEqual(self.dav("PUT", "drive/odd/" + quote(name), self.writer, b"x").status, 201)
+        for depth in ("1", "0"):
+            for name in names if depth == "0" else ("",):
+                with self.subTest(depth=depth, name=name):
+                    listed = self.listed("drive/odd/" + quote(name), self.writer, depth)
+                    shown = {unquote(href): response.findtext(".//{DAV:}displayname")
+                             for href, response in listed.items()}
+                    for each in (names if depth == "1" else (name,)):
+                        self.assertIn("/dav/drive/odd/" + each, shown)
+                    if depth == "1" or name == "ctl\x01x":
+                        self.assertEqual(shown["/dav/drive/odd/ctl\x01x"], "ctl\ufffdx")
+                    if depth == "1" or name == "cr\rx":
+                        self.assertEqual(shown["/dav/drive/odd/cr\rx"], "cr\rx")
 
 
 class ListingTests(WebDavCase):

@@ -1,12 +1,14 @@
 """The XML a client sends (DeleteObjects, CompleteMultipartUpload,
 CreateBucket) is read as UTF-8 with no document type declaration and no
 entity, in whatever encoding one is spelled: a billion-laughs document is
-refused before anything expands, and its answer is small."""
+refused before anything expands, and its answer is small. And the XML
+the daemon writes carries a key's carriage return as one."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import xml.etree.ElementTree as ElementTree
 
 from ..s3api_support import S3ApiCase
 
@@ -47,3 +49,26 @@ class RequestXmlTests(S3ApiCase):
         self.assertEqual(reply.status, 200, reply)
         self.assertIn(b"<Deleted><Key>k</Key>", reply.body)
         self.assertEqual(self.s3("GET", "/box/k", key_pair=self.pair).status, 404)
+
+
+class KeyXmlTests(S3ApiCase):
+    """S3's advice: a key's carriage return is written ``&#13;`` (an XML
+    parser reads a bare one as a line feed); a character XML 1.0 cannot
+    carry is written as a reference, as S3 writes it (a client that lists
+    such keys asks for ``encoding-type=url``)."""
+
+    def test_a_listing_gives_a_key_with_a_carriage_return_back_as_it_is(self):
+        pair = self.key_pair()
+        self.assertEqual(self.s3("PUT", "/box", key_pair=pair).status, 200)
+        for key in ("cr\rkey", "crlf\r\nkey", "ctl\x01key"):
+            self.assertEqual(self.s3("PUT", "/box/" + key, b"x", key_pair=pair).status, 200)
+        listed = self.s3("GET", "/box", query={"list-type": "2", "prefix": "cr"}, key_pair=pair)
+        self.assertEqual(listed.status, 200, listed)
+        keys = [element.text for element in ElementTree.fromstring(listed.body).iter()
+                if element.tag.endswith("}Key")]
+        self.assertEqual(keys, ["cr\rkey", "crlf\r\nkey"])
+        listed = self.s3("GET", "/box", query={"list-type": "2", "prefix": "ctl"}, key_pair=pair)
+        self.assertIn(b"<Key>ctl&#1;key</Key>", listed.body)
+        missing = self.s3("GET", "/box/cr\rgone", key_pair=pair)
+        self.assertIn(b"<Resource>/box/cr&#13;gone</Resource>", missing.body)
+        ElementTree.fromstring(missing.body)

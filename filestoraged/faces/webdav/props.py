@@ -22,10 +22,10 @@ from email.utils import formatdate
 from functools import lru_cache
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
-from xml.sax.saxutils import escape as xml_escape
 
 from ...errors import BadRequest
 from ...wire import xml_body
+from ...wire.xml_text import quoted, shown
 from .locks import DavLock
 
 DAV = "DAV:"
@@ -127,16 +127,8 @@ class Resource:
 # writes a response for each of thousands of members, and building and
 # serializing elements took most of its time (docs/benchmarks.md).
 
-def escape(text: str) -> str:
-    """``text`` as XML character data or an attribute's value (in double quotes)."""
-    return xml_escape(text, _QUOTE)
-
-
-_QUOTE = {'"': "&quot;"}
-
-
 def _text(name: str, text: str) -> str:
-    return "<D:%s>%s</D:%s>" % (name, escape(text), name)
+    return "<D:%s>%s</D:%s>" % (name, quoted(text), name)
 
 
 def empty(name: str) -> str:
@@ -146,7 +138,7 @@ def empty(name: str) -> str:
     uri, _, local = name[1:].partition("}")
     if uri == DAV:
         return "<D:%s/>" % local
-    return '<ns0:%s xmlns:ns0="%s"/>' % (local, escape(uri))
+    return '<ns0:%s xmlns:ns0="%s"/>' % (local, quoted(uri))
 
 
 def live_of(collection: bool, size: int = 0, content_type: Optional[str] = None, etag: Optional[str] = None,
@@ -163,7 +155,7 @@ def _live(collection: bool, size: str, content_type: str, etag: Optional[str], l
     gives it placeholders to make its template)."""
     live = {RESOURCETYPE: "<D:resourcetype><D:collection/></D:resourcetype>" if collection else "<D:resourcetype/>"}
     if name:
-        live[DISPLAYNAME] = _text("displayname", name)
+        live[DISPLAYNAME] = "<D:displayname>%s</D:displayname>" % shown(name)  # (only shown: the href is exact)
     if last_modified is not None and created is not None:
         live[GETLASTMODIFIED] = _text("getlastmodified", last_modified)
         live[CREATIONDATE] = _text("creationdate", created)
@@ -196,12 +188,12 @@ class FileRows:
         template = self._templates.get(shape)
         if template is None:
             template = self._templates[shape] = self._template(*shape)
-        return template % {"href": escape(href), "name": escape(name), "size": size,
-                           "type": escape(content_type or "application/octet-stream"), "etag": escape('"%s"' % etag),
+        return template % {"href": quoted(href), "name": shown(name), "size": size,
+                           "type": quoted(content_type or "application/octet-stream"), "etag": quoted('"%s"' % etag),
                            "last": _http_date(modified), "created": _iso(modified), "extra": extra or ""}
 
     def _template(self, etag: bool, extra: bool) -> str:
-        mark = "\x01%s\x01".__mod__
+        mark = "\ue000%s\ue000".__mod__  # (a private-use character: escaping leaves it as it is)
         live = _live(False, mark("size"), mark("type"), mark("etag") if etag else None, mark("last"),
                      mark("created"), mark("name"))
         live.update(self.more)
@@ -232,8 +224,8 @@ def lock_discovery(locks: List[Tuple[DavLock, str]], now: float) -> str:
         "<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>"
         "<D:depth>%s</D:depth>%s<D:timeout>Second-%d</D:timeout><D:locktoken><D:href>%s</D:href></D:locktoken>"
         "<D:lockroot><D:href>%s</D:href></D:lockroot></D:activelock>"
-        % (escape(lock.scope), escape(lock.depth), lock.owner or "", max(0, int(lock.until - now)),
-           escape(lock.token), escape(root))
+        % (quoted(lock.scope), quoted(lock.depth), lock.owner or "", max(0, int(lock.until - now)),
+           quoted(lock.token), quoted(root))
         for lock, root in locks)
     return "<D:lockdiscovery>%s</D:lockdiscovery>" % active
 
@@ -282,7 +274,7 @@ class MultiStatus:
     def status(self, path: str, status: int) -> None:
         """A response of a whole resource (a failed member of a COPY or DELETE)."""
         self.parts.append("<D:response><D:href>%s</D:href><D:status>%s</D:status></D:response>"
-                          % (escape(path), _status_line(status)))
+                          % (quoted(path), _status_line(status)))
 
     def encode(self) -> bytes:
         return b"".join(self.streamed((), Find("allprop")))
@@ -317,7 +309,7 @@ def _found(resource: Resource, find: Find) -> str:
 
 
 def _response(path: str, groups: List[Tuple[List[str], int]]) -> str:
-    return "<D:response><D:href>%s</D:href>%s</D:response>" % (escape(path), "".join(
+    return "<D:response><D:href>%s</D:href>%s</D:response>" % (quoted(path), "".join(
         "<D:propstat><D:prop>%s</D:prop><D:status>%s</D:status></D:propstat>"
         % ("".join(elements), _status_line(status)) for elements, status in groups))
 
