@@ -2,7 +2,8 @@
 conditions (``conditions``), a single byte Range, and the headers.
 
 Multiple ranges are answered with the whole object (RFC 9110 allows ignoring
-Range); an unsatisfiable one is ``416`` with ``Content-Range: bytes */size``.
+Range), as is the last N bytes of an empty object; an unsatisfiable one is
+``416`` with ``Content-Range: bytes */size``.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def parse_range(value: str, size: int):
         length = _position(last)
         if length == 0:
             raise RangeNotSatisfiable(size)
+        if size == 0:
+            return None  # all of nothing: satisfiable (RFC 9110), but no Content-Range can say it
         return max(0, size - length), size
     start = _position(first)
     end = size if not last else min(size, _position(last) + 1)

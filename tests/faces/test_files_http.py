@@ -114,6 +114,16 @@ class FilesContract:
         reply = self.request("GET", "/files/" + oid, headers={"Range": "bytes=0-1,5-6"})
         self.assertEqual((reply.status, reply.body), (200, data))
 
+    def test_the_last_bytes_of_an_empty_object_are_the_whole_of_it(self):
+        """RFC 9110: a suffix range of an empty representation is satisfiable,
+        and no Content-Range can state it (was ``bytes 0--1/0`` in a 206)."""
+        oid = self.upload(b"")["hash"]
+        reply = self.request("GET", "/files/" + oid, headers={"Range": "bytes=-1"})
+        self.assertEqual((reply.status, reply.body, reply.headers["Content-Range"]), (200, b"", None))
+        reply = self.request("GET", "/files/" + oid, headers={"Range": "bytes=0-"})
+        self.assertError(reply, 416, "range_not_satisfiable")
+        self.assertEqual(reply.headers["Content-Range"], "bytes */0")
+
     def test_delete(self):
         oid = self.upload(b"bye")["hash"]
         reply = self.request("DELETE", "/files/" + oid)
