@@ -97,6 +97,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.command, self.path, version = request_head.parse_request_line(line)
                 self.request_version = version
                 self.headers = request_head.read_headers(self.rfile)
+                self.path = request_head.origin_form(self.path, self.headers)
                 self.fresh = False
                 self.server.connection_busy(self.connection)
             except FileStoreError as error:

@@ -56,6 +56,11 @@ class Headers:
             value = self._values[key][1] + ", " + value
         self._values[key] = (name, value)
 
+    def replace(self, name: str, value: str) -> None:
+        """``name`` to hold ``value`` alone, whatever it held."""
+        self._names = None
+        self._values[name.lower()] = (name, value)
+
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         found = self._values.get(name.lower())
         return default if found is None else found[1]
@@ -123,6 +128,23 @@ def parse_request_line(line: bytes) -> Tuple[str, str, str]:
     if not _TARGET.fullmatch(target):
         raise BadRequest("the request target has a control, a space or a non-ASCII byte")
     return method, target, version
+
+
+def origin_form(target: str, headers: Headers) -> str:
+    """The target as a path and query: one in absolute form
+    (``http://host[:port]/path?query``, which RFC 9112 §3.2.2 has a server
+    take) gives its path and query, and its authority is the request's
+    Host from then on (the received Host is ignored, as the RFC says), so
+    that the names the daemon answers to are judged by it."""
+    if target[0] == "/" or not target[:8].lower().startswith(("http://", "https://")):
+        return target
+    rest = target.partition("://")[2]
+    cut = min((at for at in (rest.find("/"), rest.find("?")) if at >= 0), default=len(rest))
+    authority, path = rest[:cut], rest[cut:]
+    if not is_host(authority):
+        raise BadRequest("the request target's authority is not host[:port]: %s" % ascii(authority[:100]))
+    headers.replace("Host", authority)
+    return path if path.startswith("/") else "/" + path
 
 
 def read_headers(rfile, budget: int = MAX_HEAD) -> Headers:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from urllib.parse import urlencode
 
 from ..s3api_support import S3ApiCase
@@ -123,3 +124,33 @@ class AccessControlOnTests(S3ApiCase):
         self.assertEqual((reply.status, reply.body), (200, b"public"))
         self.assertEqual(self.request("DELETE", "/files/" + stored, headers={"Host": ATTACKER}).status, 401)
         self.assertEqual(sha256(b"public"), stored)
+
+
+class AbsoluteFormTests(RebindingCase):
+    """RFC 9112 §3.2.2: a server takes a target in absolute form
+    (``GET http://host/path``) and goes by its authority, not Host."""
+
+    def ask(self, target: str, host: str) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (target.encode(), host.encode()))
+            answer = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    return answer
+                answer += piece
+
+    def test_a_target_in_absolute_form_is_served_by_its_authority(self):
+        here = "127.0.0.1:%d" % self.port
+        stored = self.request("POST", "/files", b"a file").json()["hash"]
+        for target in ("http://%s/files/%s" % (here, stored), "HTTP://%s/files/%s" % (here, stored)):
+            with self.subTest(target=target):
+                answer = self.ask(target, ATTACKER)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:200])
+                self.assertTrue(answer.endswith(b"a file"))
+        self.assertTrue(self.ask("http://%s" % here, here).startswith(b"HTTP/1.1 200 "))  # the empty path: /
+        refused = self.ask("http://%s:%d/files/%s" % (ATTACKER, self.port, stored), here)
+        self.assertTrue(refused.startswith(b"HTTP/1.1 421 "), refused[:200])
+        for bad in ("http://user@%s/files/%s" % (here, stored), "http:///files/" + stored):
+            with self.subTest(bad=bad):
+                self.assertTrue(self.ask(bad, here).startswith(b"HTTP/1.1 400 "))
