@@ -1,7 +1,7 @@
 """JSON text: compact, made and read by JSON's C encoder and scanner
 called directly; and strict, for text from outside the process.
 
-Compact:  ``json.dumps`` and ``JSONEncoder.encode`` run some twenty
+Compact: ``json.dumps`` and ``JSONEncoder.encode`` run some twenty
 lines of Python a call to make an encoder, and ``json.loads`` a dozen to
 reach the scanner: every record a write makes and every JSON answer went
 through them. Values here are plain JSON, never circular, so no cycle is
@@ -61,9 +61,9 @@ def parsed(text: str) -> Any:
 def strict(text: Union[str, bytes]) -> Any:
     """The value of JSON ``text`` that came from outside (a request's body,
     a policy, an identity provider's answer): UTF-8 without lone
-    surrogates, no ``NaN`` or ``Infinity``, numbers that fit a double,
-    nesting the scanner can follow; ``ValueError`` saying what is wrong
-    otherwise (``UnicodeError`` is one)."""
+    surrogates, no ``NaN`` or ``Infinity``, numbers that fit a double, at
+    most ``MAX_DEPTH`` arrays and objects one inside another; ``ValueError``
+    saying what is wrong otherwise (``UnicodeError`` is one)."""
     try:
         value = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text,
                            parse_constant=_not_json, parse_float=_finite)

@@ -110,8 +110,8 @@ class Request:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON (``json_text.strict``: RFC 8259's, nesting the parser
-    can follow); anything else is ``BadRequest``."""
+    """Strict JSON (``json_text.strict``: RFC 8259's, at most 100 levels
+    deep); anything else is ``BadRequest``."""
     try:
         return strict(raw)
     except ValueError as error:
