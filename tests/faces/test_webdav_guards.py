@@ -37,6 +37,25 @@ class SelfDestinationTests(WebDavCase):
         self.assertEqual(reply.status, 403, reply.body)
         self.assertEqual(self.dav("GET", "drive/dir/in", self.writer).body, b"inside")
 
+    def test_a_move_or_copy_onto_the_collection_that_holds_it_is_refused_and_keeps_everything(self):
+        """Overwriting the destination deletes it first (RFC 4918): a COPY of
+        dir/in onto dir, Overwrite T, once deleted dir/in with dir's other
+        files, and was 204."""
+        self.assertEqual(self.dav("MKCOL", "drive/dir/", self.writer).status, 201)
+        self.assertEqual(self.dav("MKCOL", "drive/dir/sub/", self.writer).status, 201)
+        self.assertEqual(self.dav("PUT", "drive/dir/in", self.writer, b"inside").status, 201)
+        self.assertEqual(self.dav("PUT", "drive/dir/other", self.writer, b"beside").status, 201)
+        for method in ("COPY", "MOVE"):
+            for source, destination in (("drive/dir/in", "/dav/drive/dir"), ("drive/dir/in", "/dav/drive/dir/"),
+                                        ("drive/dir/sub/", "/dav/drive/dir/")):
+                with self.subTest(method=method, source=source, destination=destination):
+                    reply = self.dav(method, source, self.writer, headers={"Destination": destination,
+                                                                            "Overwrite": "T"})
+                    self.assertEqual(reply.status, 403, reply.body)
+        self.assertEqual(self.dav("GET", "drive/dir/in", self.writer).body, b"inside")
+        self.assertEqual(self.dav("GET", "drive/dir/other", self.writer).body, b"beside")
+        self.assertEqual(self.dav("PROPFIND", "drive/dir/sub/", self.writer, headers={"Depth": "0"}).status, 207)
+
     def test_a_file_moved_to_a_name_with_a_slash_takes_the_name_without_it(self):
         self.assertEqual(self.dav("PUT", "drive/b", self.writer, b"bee").status, 201)
         reply = self.dav("MOVE", "drive/b", self.writer, headers={"Destination": "/dav/drive/c/"})
