@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from urllib.parse import urlencode
 
 from ..s3api_support import S3ApiCase
@@ -131,14 +130,8 @@ class AbsoluteFormTests(RebindingCase):
     (``GET http://host/path``) and goes by its authority, not Host."""
 
     def ask(self, target: str, host: str) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (target.encode(), host.encode()))
-            answer = b""
-            while True:
-                piece = sock.recv(65536)
-                if not piece:
-                    return answer
-                answer += piece
+        return self.raw_exchange(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                                 % (target.encode(), host.encode()))
 
     def test_a_target_in_absolute_form_is_served_by_its_authority(self):
         here = "127.0.0.1:%d" % self.port
