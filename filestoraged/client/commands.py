@@ -151,13 +151,15 @@ class Client:
         """Download into ``OUTPUT.part`` (resumed with ``Range`` only from a
         ``.part`` file), check it against the SHA-256 it must have (the id,
         or the one the server announces in its ETag), and only then rename it
-        to ``OUTPUT``: a failed, cut or wrong download never takes the final
-        name, and an existing file is never touched without ``force``."""
+        to ``OUTPUT`` (a folder: the file's name in it): a failed, cut or
+        wrong download never takes the final name, and an existing file is
+        never touched without ``force``."""
         path = self.path_of(target)
         last = path.split("?", 1)[0].rsplit("/", 1)[-1]
         oid = last if OID.fullmatch(last) else None
-        if output is None:  # a share link keeps its file's name; an object, its id
-            output = self._name_of(path) if path.startswith("/file/") else last
+        if output is None or os.path.isdir(output):  # a share link keeps its file's name; an object, its id
+            name = self._name_of(path) if path.startswith("/file/") else last
+            output = name if output is None else os.path.join(output, name)
         if output == "-":
             self._to_stream(path, oid, sys.stdout.buffer)
             return output

@@ -102,6 +102,18 @@ class ClientTests(ServerCase):
         self.assertEqual(out.strip(), os.devnull)
         self.assertFalse(os.path.exists(os.devnull + ".part"))
 
+    def test_get_into_a_folder_names_the_file_there(self):
+        data = payload(1000, seed=64)
+        status, out, _ = self.run_client("put", self.file_with(data))
+        self.assertEqual(status, 0)
+        folder = tempfile.mkdtemp(dir=self.data_dir)
+        status, saved, err = self.run_client("get", out.strip(), "-o", folder)
+        self.assertEqual((status, err), (0, ""))  # was: 1, "[Errno 21] Is a directory"
+        self.assertEqual(saved.strip(), os.path.join(folder, sha256(data)))
+        with open(os.path.join(folder, sha256(data)), "rb") as handle:
+            self.assertEqual(handle.read(), data)
+        self.assertEqual(os.listdir(folder), [sha256(data)])
+
     def test_put_get_rm(self):
         data = payload(3 * MIB + 11, seed=61)
         status, out, _ = self.run_client("put", self.file_with(data))
