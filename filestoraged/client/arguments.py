@@ -97,7 +97,7 @@ def main(argv: List[str]) -> int:
             for oid, size in client.ls(args.repo):
                 print("%s\t%d" % (oid, size))
     except (Refused, OSError) as error:
-        print("filestoraged: %s" % error, file=sys.stderr)
+        print("filestoraged: %s" % _said(error), file=sys.stderr)
         return 1
     except PutInterrupted as interrupted:
         print("\nfilestoraged: interrupted: %s" % interrupted, file=sys.stderr)
@@ -137,3 +137,11 @@ def first_word(argv: List[str]) -> Optional[str]:
 
 
 __all__ = ["COMMANDS", "first_word", "main"]
+
+
+def _said(error: Exception) -> str:
+    """What went wrong, for a person: a local file's trouble as ``PATH:
+    reason`` (not Python's ``[Errno 2] ... 'PATH'``)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return "%s: %s" % (error.filename, error.strerror)
+    return str(error)

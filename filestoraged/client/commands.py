@@ -73,7 +73,12 @@ class Client:
             headers["X-Password"] = self.password
         return headers
 
-    def unreachable(self, method: str, path: str, error: Exception) -> Refused:
+    def unreachable(self, method: str, path: str, error: Exception) -> Exception:
+        """What to raise for ``error`` met during an exchange: a local
+        file's own trouble as it is (it names the file), else what the
+        exchange could not do."""
+        if isinstance(error, OSError) and error.filename is not None:
+            return error
         if isinstance(error, (ConnectionError, socket.gaierror, socket.timeout)):
             return Refused("cannot reach %s (the server from --url, or FILESTORAGED_URL): %s" % (self.url, error))
         return Refused("%s %s: %s" % (method, path, error))

@@ -102,6 +102,15 @@ class ClientTests(ServerCase):
         self.assertEqual(out.strip(), os.devnull)
         self.assertFalse(os.path.exists(os.devnull + ".part"))
 
+    def test_a_local_file_that_cannot_be_read_or_written_is_named_plainly(self):
+        missing = os.path.join(self.data_dir, "no such file.txt")
+        self.assertEqual(self.run_client("put", missing),
+                         (1, "", "filestoraged: %s: No such file or directory\n" % missing))
+        status, out, _ = self.run_client("put", self.file_with(b"kept"))
+        unwritable = os.path.join(self.data_dir, "no such folder", "copy.txt")
+        self.assertEqual(self.run_client("get", out.strip(), "-o", unwritable),
+                         (1, "", "filestoraged: %s.part: No such file or directory\n" % unwritable))
+
     def test_get_into_a_folder_names_the_file_there(self):
         data = payload(1000, seed=64)
         status, out, _ = self.run_client("put", self.file_with(data))
