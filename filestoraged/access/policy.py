@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ..base.json_text import strict
+from ..base.json_text import bounded
 from ..errors import BadRequest
 from .policy_conditions import VARIABLE, Condition, conditions_of, filled, like
 
@@ -129,7 +129,7 @@ def _read(text: str, actions: Tuple[str, ...], bucket: Optional[str]) -> Policy:
     if len(text.encode("utf-8")) > MAX_POLICY:
         raise BadRequest("a policy is at most %d bytes" % MAX_POLICY)
     try:
-        document = strict(text)
+        document = bounded(text)
     except ValueError as error:
         raise BadRequest("the policy is not JSON: %s" % error) from None
     if not isinstance(document, dict):

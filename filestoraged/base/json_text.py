@@ -8,13 +8,17 @@ through them. Values here are plain JSON, never circular, so no cycle is
 checked for. Where the C encoder is missing or takes other arguments,
 ``JSONEncoder.encode`` as before.
 
-Strict: ``json.loads`` alone takes ``NaN``, numbers past a double and lone
-surrogates, none of them JSON (RFC 8259), and answers nesting deeper than
-its scanner follows with a ``RecursionError``, which a request's handler
-would answer 500. Decision: text from outside nests at most ``MAX_DEPTH``
-arrays and objects deep (MongoDB's limit for a document). Deeper, a value
-the scanner took in a request's thread could fail where it is read back
-further down the stack (a key-value commit did, every commit after it).
+Bounded and strict, for text from outside: ``json.loads`` alone answers
+nesting deeper than its scanner follows with a ``RecursionError``, which a
+request's handler would answer 500. Decision: text from outside nests at
+most ``MAX_DEPTH`` arrays and objects deep (MongoDB's limit for a
+document). Deeper, a value the scanner took in a request's thread could
+fail where it is read back further down the stack (a key-value commit did,
+every commit after it). ``bounded`` is ``json.loads`` so bounded, for
+documents this daemon has always read with it (policies, an identity
+provider's answers: a stored policy must read as it did); ``strict`` also
+refuses what ``json.loads`` takes and RFC 8259 does not (``NaN``, numbers
+past a double, lone surrogates), for request bodies.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import json
 from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
 from typing import Any, Callable, Union
 
-MAX_DEPTH = 100  # arrays and objects, one in another, in JSON from outside (``strict``)
+MAX_DEPTH = 100  # arrays and objects, one in another, in JSON from outside (``bounded``, ``strict``)
+_TOO_DEEP = "JSON nests at most %d levels of arrays and objects" % MAX_DEPTH
 
 
 def compact_encoder(ensure_ascii: bool) -> Callable[[Any], str]:
@@ -58,21 +63,31 @@ def parsed(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
+def bounded(text: Union[str, bytes]) -> Any:
+    """The value of JSON ``text`` that came from outside, as ``json.loads``
+    reads it, at most ``MAX_DEPTH`` arrays and objects one inside another;
+    ``ValueError`` saying what is wrong otherwise."""
+    return _loaded(text)
+
+
 def strict(text: Union[str, bytes]) -> Any:
-    """The value of JSON ``text`` that came from outside (a request's body,
-    a policy, an identity provider's answer): UTF-8 without lone
-    surrogates, no ``NaN`` or ``Infinity``, numbers that fit a double, at
-    most ``MAX_DEPTH`` arrays and objects one inside another; ``ValueError``
-    saying what is wrong otherwise (``UnicodeError`` is one)."""
+    """``bounded``, and RFC 8259's JSON only: UTF-8 without lone
+    surrogates, no ``NaN`` or ``Infinity``, numbers that fit a double;
+    ``ValueError`` saying what is wrong otherwise (``UnicodeError`` is one)."""
+    value = _loaded(text.decode("utf-8") if isinstance(text, bytes) else text,
+                    parse_constant=_not_json, parse_float=_finite)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates (from \\ud800) fail here
+    return value
+
+
+def _loaded(text: Union[str, bytes], **options: Any) -> Any:
     try:
-        value = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text,
-                           parse_constant=_not_json, parse_float=_finite)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates (from \\ud800) fail here
+        value = json.loads(text, **options)
     except RecursionError:
-        raise ValueError("JSON nests at most %d levels of arrays and objects" % MAX_DEPTH) from None
+        raise ValueError(_TOO_DEEP) from None
     opened = text.count(b"[") + text.count(b"{") if isinstance(text, bytes) else text.count("[") + text.count("{")
     if opened > MAX_DEPTH and not _within(value, MAX_DEPTH):  # (fewer brackets cannot nest deeper)
-        raise ValueError("JSON nests at most %d levels of arrays and objects" % MAX_DEPTH)
+        raise ValueError(_TOO_DEEP)
     return value
 
 

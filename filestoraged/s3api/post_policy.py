@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import List, Mapping, Optional, Tuple
 
-from ..base.json_text import strict
+from ..base.json_text import bounded
 from ..errors import BadRequest, Forbidden
 
 MAX_POLICY = 20 * 1024  # bytes of a policy field, as S3 allows
@@ -85,7 +85,7 @@ def read_policy(encoded: str) -> Policy:
     if len(encoded) > MAX_POLICY * 4 // 3 + 4:
         raise _malformed("the policy is over %d bytes" % MAX_POLICY)
     try:
-        document = strict(base64.b64decode(encoded.strip(), validate=True))
+        document = bounded(base64.b64decode(encoded.strip(), validate=True))
     except (binascii.Error, ValueError):
         raise _malformed("the policy is not base64 of a JSON document") from None
     if not isinstance(document, dict):

@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from ..base.json_text import strict
+from ..base.json_text import bounded
 from ..errors import BackendUnavailable, BadRequest, Unauthorized
 
 TIMEOUT = 10.0  # seconds for each request to the provider
@@ -117,7 +117,7 @@ class Provider:
     def _fetch(self, request: urllib.request.Request) -> Dict[str, object]:
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT, context=self._context) as answer:
-                document = strict(answer.read(1024 * 1024))
+                document = bounded(answer.read(1024 * 1024))
         except urllib.error.HTTPError as error:
             said = error.read(2000).decode("utf-8", "replace")
             if 400 <= error.code < 500:
@@ -149,7 +149,7 @@ def claims_of(token: str) -> Dict[str, object]:
     if len(parts) != 3:
         raise Unauthorized("the OpenID provider's ID token is not a JWT")
     try:
-        claims = strict(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        claims = bounded(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:
         raise Unauthorized("the OpenID provider's ID token does not read") from None
     if not isinstance(claims, dict):

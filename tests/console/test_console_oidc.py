@@ -136,7 +136,7 @@ class IdTokenCheckTests(ServerCase):
                          json.dumps(CLIENT))
 
     def test_an_id_token_whose_claims_are_no_json_object_is_refused(self):
-        for payload in (b"[" * 5000 + b"]" * 5000, b"not json", b'{"sub": NaN}', b"[]"):
+        for payload in (b"[" * 5000 + b"]" * 5000, b"[" * 101 + b"]" * 101, b"not json", b"[]"):
             with self.subTest(payload=payload[:20]):
                 token = "e30.%s.c2ln" % base64.urlsafe_b64encode(payload).decode().rstrip("=")
                 with self.assertRaises(Unauthorized) as raised:
