@@ -1,5 +1,5 @@
 """JSON text: compact, made and read by JSON's C encoder and scanner
-called directly; and strict, for text from outside the process.
+called directly; and bounded or strict, for text from outside the process.
 
 Compact: ``json.dumps`` and ``JSONEncoder.encode`` run some twenty
 lines of Python a call to make an encoder, and ``json.loads`` a dozen to

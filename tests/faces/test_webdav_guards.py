@@ -56,6 +56,17 @@ class SelfDestinationTests(WebDavCase):
         self.assertEqual(self.dav("GET", "drive/dir/other", self.writer).body, b"beside")
         self.assertEqual(self.dav("PROPFIND", "drive/dir/sub/", self.writer, headers={"Depth": "0"}).status, 207)
 
+    def test_a_file_beside_the_folder_of_its_name_is_replaced_alone(self):
+        """S3 lets a key ``dir`` and keys under ``dir/`` be at once: a COPY
+        onto the file ``dir`` replaces that file, and the folder stays."""
+        self.assertEqual(self.dav("MKCOL", "drive/dir/", self.writer).status, 201)
+        self.assertEqual(self.dav("PUT", "drive/dir/in", self.writer, b"inside").status, 201)
+        self.app.keyspace.name(self.app.buckets.get("drive"), "dir", self.app.keys.get("drive", "dir/in"))
+        reply = self.dav("COPY", "drive/dir/in", self.writer, headers={"Destination": "/dav/drive/dir",
+                                                                        "Overwrite": "T"})
+        self.assertEqual(reply.status, 204, reply.body)
+        self.assertEqual(self.dav("GET", "drive/dir/in", self.writer).body, b"inside")
+
     def test_a_file_moved_to_a_name_with_a_slash_takes_the_name_without_it(self):
         self.assertEqual(self.dav("PUT", "drive/b", self.writer, b"bee").status, 201)
         reply = self.dav("MOVE", "drive/b", self.writer, headers={"Destination": "/dav/drive/c/"})

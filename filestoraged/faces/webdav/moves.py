@@ -53,13 +53,14 @@ class Moves:
         destination = to_prefix if prefix else to_key.rstrip("/")
         if to_bucket == bucket and (destination == (prefix or key) or (prefix and destination.startswith(prefix))):
             raise Forbidden("the destination is the source, or inside it")
-        # Overwriting a collection deletes it first (RFC 4918): one that
-        # holds the source would take the source with it.
-        if to_bucket == bucket and (prefix or key).startswith(to_prefix):
-            raise Forbidden("the destination %s holds the source" % to_prefix[:200])
         if not target.collection(parent_of(to_key.rstrip("/"))):
             raise Conflict("the collection %s does not exist" % parent_of(to_key.rstrip("/"))[:200])
         replaced = target.file(to_key.rstrip("/"))
+        # Overwriting a collection deletes it first (RFC 4918): one that
+        # holds the source would take the source with it. (A file of its
+        # name beside it, as S3 keys may be, is replaced alone.)
+        if to_bucket == bucket and replaced is None and (prefix or key).startswith(to_prefix):
+            raise Forbidden("the destination %s holds the source" % to_prefix[:200])
         existed = replaced is not None or bool(target.collection(to_prefix))
         if not existed:
             creatable(to_prefix if prefix else to_key, self.macos_files)
