@@ -136,12 +136,12 @@ def first_word(argv: List[str]) -> Optional[str]:
     return None
 
 
-__all__ = ["COMMANDS", "first_word", "main"]
-
-
 def _said(error: Exception) -> str:
     """What went wrong, for a person: a local file's trouble as ``PATH:
     reason`` (not Python's ``[Errno 2] ... 'PATH'``)."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return "%s: %s" % (error.filename, error.strerror)
     return str(error)
+
+
+__all__ = ["COMMANDS", "first_word", "main"]

@@ -45,9 +45,7 @@ def destination_of(request: Request, base: str) -> Tuple[str, str]:
         raise BadRequest("COPY and MOVE need a Destination header")
     named = _reference(value.strip())
     path = named.path
-    if named.netloc and (named.scheme.lower() not in ("http", "https") or _origin(named.scheme, named.netloc) not in (
-            _origin(urlsplit(request.base_url).scheme, urlsplit(request.base_url).netloc),
-            _origin(named.scheme, request.headers.get("Host") or ""))):
+    if named.netloc and not _here(named, request):
         raise ElsewhereDestination("the destination's host %s is not this server's" % named.netloc[:200])
     if not path.startswith(base):
         raise ElsewhereDestination("the destination %s is not under %s of this server" % (path[:200], base))
@@ -70,6 +68,16 @@ def _reference(value: str) -> SplitResult:
         raise BadRequest("a Destination is an absolute URL or a path from the server's root, not %r"
                          % value[:200])
     return named
+
+
+def _here(named: SplitResult, request: Request) -> bool:
+    """Whether an absolute ``Destination`` names this server: over HTTP, by
+    its public address or the request's own ``Host``."""
+    if named.scheme.lower() not in ("http", "https"):
+        return False
+    base = urlsplit(request.base_url)
+    return _origin(named.scheme, named.netloc) in (_origin(base.scheme, base.netloc),
+                                                   _origin(named.scheme, request.headers.get("Host") or ""))
 
 
 def _origin(scheme: str, netloc: str) -> str:
