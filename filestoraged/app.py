@@ -104,7 +104,7 @@ def _tier(config: Config, worker: Optional[int]) -> Backend:
         return S3Backend(configured(config), config.data_dir, config.max_size)
     # Among workers, the parent swept .tmp before any started (see workers.arbiter).
     return DiskBackend(config.data_dir, config.max_size, config.max_bytes or None,
-                       alone=worker is None, worker=worker)
+                       alone=worker is None, worker=worker, live_uploads=deployment_for(config).upload_ids)
 
 
 class App:

@@ -1,7 +1,8 @@
 """The S3 API's multipart uploads when the daemon is killed (``kill -9``)
 in the middle of a part and in the middle of a completion: nothing is
 half visible after the restart (no part that did not end, no key naming a
-part of an object), and the client goes on where it was."""
+part of an object), the client goes on where it was, and what the stop
+left of uploads' parts is set right by the next start."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import subprocess
 import sys
 import tempfile
 import unittest
+
+from filestoraged.records.local import LocalRecords
+from filestoraged.storage.disk.layout import FOLDER, stride_file
+from filestoraged.storage.object_index import ObjectIndex
 
 from ..s3api_support import REGION, boto3_or_skip
 from ..support import MIB, ROOT, Daemon, free_port, payload, sha256, wait_until
@@ -131,6 +136,52 @@ class KilledMidwayTests(unittest.TestCase):
         self.assertEqual(sha256(got), sha256(whole))
         listed = s3.list_objects_v2(Bucket="crash")["Contents"]
         self.assertEqual([entry["Key"] for entry in listed], ["k"])
+
+    def test_what_a_stop_left_of_uploads_parts_is_set_right_by_the_next_start(self):
+        s3 = self.client()
+        ended = s3.create_multipart_upload(Bucket="crash", Key="ended")["UploadId"]
+        for number, data in ((1, payload(PART, seed=90)), (2, b"tail")):
+            s3.upload_part(Bucket="crash", Key="ended", UploadId=ended, PartNumber=number, Body=data)
+        live = s3.create_multipart_upload(Bucket="crash", Key="live")["UploadId"]
+        parts = [payload(PART, seed=91), b"end"]
+        done = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="crash", Key="live", UploadId=live, PartNumber=n,
+                                                          Body=data)["ETag"]}
+                for n, data in enumerate(parts, start=1)]
+        self.daemon.kill()
+        # Where two kills would land, made by hand: one between an upload's
+        # end (its record removed) and its parts' removal, one between a
+        # laid-out part's write and its count in the object index.
+        records = LocalRecords(os.path.join(self.folder, "meta.db"))
+        try:
+            self.assertTrue(records.delete("s3/uploads/crash/" + ended))
+        finally:
+            records.close()
+        laid_folder = os.path.join(self.folder, "parts", live, FOLDER)
+        [laid] = [name for name in os.listdir(laid_folder) if stride_file(name)]
+        index = ObjectIndex(os.path.join(self.folder, "objects.db"))
+        try:
+            index.remove("parts/" + live, laid)
+        finally:
+            index.close()
+        self.daemon.start()
+        wait_until(lambda: not os.path.exists(os.path.join(self.folder, "parts", ended)),
+                   "the ended upload's parts removed")
+
+        def passed() -> bool:
+            index = ObjectIndex(os.path.join(self.folder, "objects.db"))
+            try:
+                return not index.wanted()
+            finally:
+                index.close()
+
+        wait_until(passed, "the start's pass over the store ended")
+        checked = subprocess.run([sys.executable, "-m", "filestoraged", "fsck", "--data-dir", self.folder],
+                                 capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)  # clean without --repair
+        self.assertNotIn("uploads that ended", checked.stdout)
+        self.assertNotIn("not counted", checked.stdout)
+        s3.complete_multipart_upload(Bucket="crash", Key="live", UploadId=live, MultipartUpload={"Parts": done})
+        self.assertEqual(sha256(s3.get_object(Bucket="crash", Key="live")["Body"].read()), sha256(b"".join(parts)))
 
 
 if __name__ == "__main__":

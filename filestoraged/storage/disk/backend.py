@@ -22,7 +22,7 @@ import errno
 import logging
 import os
 import tempfile
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Collection, Dict, Iterator, List, Optional, Tuple
 
 from ...errors import CorruptObject, InsufficientStorage, NotFound
 from .. import blocks
@@ -56,6 +56,7 @@ from .files import (
 from .indexing import index_path, reconcile
 from . import shards, small_writes
 from .layout import LaidOut
+from .parts_check import check_parts
 from .quota import USAGE_FILE, BucketQuotas, Reservation, Usage
 from .reader import DiskObject
 from .writer import hash_file, write_object
@@ -79,15 +80,20 @@ class DiskBackend(Backend):
     name = "disk"
 
     def __init__(self, data_dir: str, max_size: int, max_bytes: Optional[int] = None,
-                 alone: bool = True, worker: Optional[int] = None) -> None:
+                 alone: bool = True, worker: Optional[int] = None,
+                 live_uploads: Optional[Callable[[], Optional[Collection[str]]]] = None) -> None:
         """``alone``: the daemon alone on this directory, at its start: it
         removes what crashed uploads left in ``.tmp``, marks its run in the
         object index and keeps the index true; never beside a serving daemon
         (``fsck`` and worker processes pass False: the parent of the workers
         does the first two, the first worker the third). ``worker``: this
         worker process's slot; its usage counts are then shared with the
-        other workers' (see ``quota``), else kept in this process."""
+        other workers' (see ``quota``), else kept in this process.
+        ``live_uploads``: the ids of the unfinished uploads the records hold
+        (None from it: not known here), by which the pass that keeps the
+        index true after a stop midway sets uploads' parts right too."""
         self.root = os.path.abspath(data_dir)
+        self._live_uploads = live_uploads
         self.tmp_dir = os.path.join(self.root, ".tmp")
         self.max_size = max_size
         self._alone = alone
@@ -407,11 +413,17 @@ class DiskBackend(Backend):
     def keep_index(self) -> None:
         """If the index may miss objects (never made, or a run that did not
         stop cleanly), a pass over the disk sets it right, fixing as it goes
-        under the index's lock a few rows at a time (uploads go on)."""
+        under the index's lock a few rows at a time (uploads go on). After a
+        stop midway, uploads' parts are set right first (``parts_check``)."""
         if not self.index.wanted():
             return
         mark = self.index.dirty_mark()
         log.info("checking the object index against the disk (%s)", mark or "it was never made")
+        if mark is not None and self._live_uploads is not None:
+            ended, uncounted = check_parts(self, self._live_uploads, repair=True)
+            if ended or uncounted:
+                log.warning("a stop midway left the parts of %d upload(s) that had ended, now removed, and %d "
+                            "part file(s) not counted as they were, now counted", len(ended), len(uncounted))
         report = reconcile(self, repair=True)
         # Told before the pass is marked ended: whoever waits for its end
         # (a test, an operator watching the log) finds what it set right.

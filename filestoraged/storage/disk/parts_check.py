@@ -1,12 +1,14 @@
-"""``fsck`` of unfinished uploads' parts (``parts/<upload id>``, see
-``layout``): what a crash can leave there.
+"""Unfinished uploads' parts (``parts/<upload id>``, see ``layout``): what
+a crash can leave there, found by ``fsck`` and set right by ``--repair``,
+and by the first worker's pass after a run that did not stop cleanly or a
+worker that died (``DiskBackend.keep_index``).
 
 - An upload's folder whose upload ended (no record names it: a stop
-  between the record's removal and its parts') is reported; ``--repair``
-  removes it, its files with their index rows and counts.
+  between the record's removal and its parts') is reported; set right, it
+  is removed, its files with their index rows and counts.
 - A live upload's laid-out file whose index row is missing or says another
-  size (a stop between a part's write and its count) is reported;
-  ``--repair`` counts it as it is, so ``--max-bytes`` sees its bytes.
+  size (a stop between a part's write and its count) is reported; set
+  right, it is counted as it is, so ``--max-bytes`` sees its bytes.
 
 Beside a serving daemon: the folders are listed before the live uploads
 are read, and an upload's record is made before its first part, so a
@@ -16,12 +18,14 @@ folder listed and not live belongs to an upload that ended.
 from __future__ import annotations
 
 import os
-from typing import Callable, Collection, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Collection, List, Optional, Tuple
 
 from ...errors import NotFound
 from ..names import Namespace, is_object_id
-from .backend import DiskBackend
 from .layout import FOLDER, LaidOut, stride_file
+
+if TYPE_CHECKING:  # (the backend's own pass calls this module)
+    from .backend import DiskBackend
 
 PARTS = "parts"
 
