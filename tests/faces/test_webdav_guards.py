@@ -108,6 +108,53 @@ class ElsewhereTests(WebDavCase):
         self.assertEqual(self.dav("GET", "drive/there", self.writer).body, b"moves")
 
 
+class OverwriteTests(WebDavCase):
+    """A COPY or MOVE over a file replaces it as a PUT does: a copy that
+    fails (here: the destination bucket's quota) leaves it as it was."""
+
+    def test_a_copy_over_a_file_that_fails_keeps_the_file(self):
+        self.app.buckets.create("vault")
+        secret = self.app.tokens.create(["data:drive:*", "data:vault:*"])[1]
+        self.assertEqual(self.dav("PUT", "drive/big", secret, b"b" * 100).status, 201)
+        self.assertEqual(self.dav("PUT", "vault/doc", secret, b"keep me").status, 201)
+        self.app.quotas.set_bucket_quota(self.app.buckets.get("vault"), 50)
+        for method in ("COPY", "MOVE"):
+            with self.subTest(method=method):
+                reply = self.dav(method, "drive/big", secret, headers={"Destination": "/dav/vault/doc",
+                                                                       "Overwrite": "T"})
+                self.assertEqual(reply.status, 507, reply.body)
+                self.assertEqual(self.dav("GET", "vault/doc", secret).body, b"keep me")
+                self.assertEqual(self.dav("GET", "drive/big", secret).body, b"b" * 100)
+
+    def test_a_collection_over_a_collection_keeps_what_it_writes_over_until_written(self):
+        self.app.buckets.create("vault")
+        secret = self.app.tokens.create(["data:drive:*", "data:vault:*"])[1]
+        for folder in ("drive/dir/", "vault/dir/"):
+            self.assertEqual(self.dav("MKCOL", folder, secret).status, 201, folder)
+        for name, data in (("drive/dir/a", b"a" * 40), ("drive/dir/b", b"b" * 40),
+                           ("vault/dir/a", b"old a"), ("vault/dir/z", b"old z")):
+            self.assertEqual(self.dav("PUT", name, secret, data).status, 201, name)
+        self.app.quotas.set_bucket_quota(self.app.buckets.get("vault"), 60)  # room for one new file, not two
+        reply = self.dav("COPY", "drive/dir/", secret, headers={"Destination": "/dav/vault/dir/"})
+        self.assertEqual(reply.status, 507, reply.body)
+        self.assertEqual(self.dav("GET", "vault/dir/z", secret).status, 404)  # not written by the copy: gone first
+        self.assertIn(self.dav("GET", "vault/dir/a", secret).body, (b"old a", b"a" * 40))  # never gone
+        self.app.quotas.set_bucket_quota(self.app.buckets.get("vault"), None)
+        reply = self.dav("COPY", "drive/dir/", secret, headers={"Destination": "/dav/vault/dir/"})
+        self.assertEqual(reply.status, 204, reply.body)
+        self.assertEqual([self.dav("GET", "vault/dir/" + name, secret).body for name in "ab"], [b"a" * 40, b"b" * 40])
+
+    def test_a_copy_over_a_file_replaces_it_in_a_versioned_bucket_with_one_version(self):
+        self.app.buckets.set_versioning(self.app.buckets.get("drive"), "Enabled")
+        for name, data in (("drive/a", b"new"), ("drive/b", b"old")):
+            self.assertEqual(self.dav("PUT", name, self.writer, data).status, 201)
+        reply = self.dav("COPY", "drive/a", self.writer, headers={"Destination": "/dav/drive/b"})
+        self.assertEqual(reply.status, 204, reply.body)
+        self.assertEqual(self.dav("GET", "drive/b", self.writer).body, b"new")
+        older = self.app.versions.of("drive", "b")
+        self.assertEqual([version.marker for version in older], [False])  # the old bytes; no delete marker between
+
+
 class MoveReadsTests(WebDavCase):
     def test_a_move_needs_read_on_its_source(self):
         self.app.buckets.create("vault")

@@ -2,7 +2,8 @@
 at the ``Destination`` (no byte copied within a bucket; across buckets the
 bytes are stored once more), then, for a move, deleted from the source,
 key by key, so that a stop midway leaves every key under its old name or
-its new one, never lost. ``Overwrite`` and ``Depth`` as the RFC says; the
+its new one, never lost; what the destination held is written over, not
+deleted first, where the copy writes the same name. ``Overwrite`` and ``Depth`` as the RFC says; the
 locks and ``If`` conditions of both ends judged first."""
 
 from __future__ import annotations
@@ -74,12 +75,18 @@ class Moves:
             raise PreconditionFailed(message="%s exists and Overwrite is F" % to_key[:200])
         if existed:
             require(request, Need(Scope("data", "delete", to_bucket, to_key)))
-            if replaced is not None:
-                target.handle.delete(to_key.rstrip("/"))
-            else:
-                target.delete_tree(to_prefix)
+        # What the destination holds goes so that a stop or a failure midway
+        # (a quota, a full disk) loses nothing the request would have kept:
+        # a key the copy writes is written over in one commit, as a PUT
+        # writes over it; the rest of a collection there goes first; a file
+        # or a collection of the other kind at the same name goes after.
+        over_collection = existed and replaced is None
+        if over_collection and prefix:
+            written = (lambda key: False) if shallow and not move else (
+                lambda key: source.handle.find(prefix + key[len(to_prefix):]) is not None)
+            target.delete_tree(to_prefix, keep=written)
         if entry is not None:
-            target.copy(source, entry, to_key.rstrip("/"))
+            target.copy(source, entry, to_key.rstrip("/"), replace=existed)
             if move:
                 source.handle.delete(key)
                 self.locking.drop(bucket, key)
@@ -88,7 +95,11 @@ class Moves:
             target.make_collection(to_prefix, marker.props if isinstance(marker, Entry) else None)
         else:
             target.copy_tree(source, prefix, to_prefix,  # type: ignore[arg-type]
-                             lambda old, new: source.handle.delete(old) if move else None)
+                             lambda old, new: source.handle.delete(old) if move else None, replace=existed)
             if move:
                 self.locking.drop(bucket, prefix)  # type: ignore[arg-type]
+        if over_collection and not prefix:
+            target.delete_tree(to_prefix)
+        elif replaced is not None and prefix:
+            target.handle.delete(to_key.rstrip("/"))
         return EmptyResponse(204 if existed else 201, {"Content-Length": "0"})

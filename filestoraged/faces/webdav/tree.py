@@ -106,25 +106,31 @@ class Tree:
         that came meanwhile is not replaced: ``PreconditionFailed``)."""
         return self.handle.write_to(key).store(io.BytesIO(b""), Described(content_type, props=props))[1]
 
-    def copy_tree(self, source: "Tree", prefix: str, to: str, each: Callable[[str, str], None]) -> None:
+    def copy_tree(self, source: "Tree", prefix: str, to: str, each: Callable[[str, str], None],
+                  replace: bool = False) -> None:
         """Every key under ``prefix`` of ``source`` given the same name under
-        ``to`` here, ``each(old, new)`` after each one."""
+        ``to`` here, ``each(old, new)`` after each one; ``replace``: as
+        ``copy``."""
         for key, entry in source.under(prefix):
             new = to + key[len(prefix):]
-            self.copy(source, entry, new)
+            self.copy(source, entry, new, replace)
             each(key, new)
 
-    def copy(self, source: "Tree", entry: Entry, key: str) -> Entry:
-        """``key`` made to name ``entry``'s object (of ``source``'s bucket)."""
+    def copy(self, source: "Tree", entry: Entry, key: str, replace: bool = False) -> Entry:
+        """``key`` made to name ``entry``'s object (of ``source``'s bucket);
+        ``replace``: over what ``key`` names, in the one commit a PUT over
+        it makes (so that no moment finds it gone), else only as a new key."""
         other = None if source.handle.name == self.handle.name else source.handle.name
-        return self.handle.write_to(key).copy(entry, Described.of(entry), other)
+        return self.handle.write_to(key, may_replace=replace).copy(entry, Described.of(entry), other)
 
-    def delete_tree(self, prefix: str) -> int:
-        """Every key under ``prefix`` deleted (the marker last, so a stop
-        midway leaves the collection); how many."""
+    def delete_tree(self, prefix: str, keep: Callable[[str], bool] = lambda key: False) -> int:
+        """Every key under ``prefix`` deleted but those ``keep(key)`` keeps
+        (the marker last, so a stop midway leaves the collection); how many."""
         done = 0
         marker = None
         for key, _ in self.under(prefix):  # each page read after the last key deleted: none missed
+            if keep(key):
+                continue
             if key == prefix:
                 marker = key
                 continue
