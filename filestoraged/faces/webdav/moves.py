@@ -3,8 +3,9 @@ at the ``Destination`` (no byte copied within a bucket; across buckets the
 bytes are stored once more), then, for a move, deleted from the source,
 key by key, so that a stop midway leaves every key under its old name or
 its new one, never lost; what the destination held is written over, not
-deleted first, where the copy writes the same name. ``Overwrite`` and ``Depth`` as the RFC says; the
-locks and ``If`` conditions of both ends judged first."""
+deleted first, where the copy writes the same name. ``Overwrite`` and
+``Depth`` as the RFC says; the locks and ``If`` conditions of both ends
+judged first."""
 
 from __future__ import annotations
 
