@@ -15,7 +15,9 @@ page at a time and each key's versions as they come (memory does not grow
 with the bucket nor with a key's versions), and deletes through the
 keyspace, so a locked version is never deleted (``locks``: the sweep
 passes it by, as S3's lifecycle does) and bytes go only once no version
-names them.
+names them. A current version is deleted only if the key still names it
+as the delete commits: one written again since the sweep read the key is
+judged again on the next sweep.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import asdict, dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
-from ..errors import Forbidden
+from ..errors import Forbidden, PreconditionFailed
 from ..records.interface import Records
 from .buckets import Bucket, Buckets
+from .keys import Entry
 from .keyspace import Keyspace
 from .unfinished import Unfinished
 from .versions import Version
@@ -103,8 +106,11 @@ class Lifecycle:
         stopped being current when the one before it was made."""
         latest = next(versions)
         current = None if latest.sort else latest
-        if current is not None and _due(rule, current.modified, now):
-            self.keyspace.forget(bucket, key)  # a delete marker where versions are kept
+        if current is not None and current.entry is not None and _due(rule, current.modified, now):
+            try:  # (a delete marker where versions are kept)
+                self.keyspace.forget(bucket, key, condition=_still(current.entry))
+            except PreconditionFailed:
+                return 0  # written again since it was read
             return 1  # its older versions are judged on the next sweep, from the marker's time
         done, kept, newer = 0, 0, latest
         older = None
@@ -124,6 +130,17 @@ class Lifecycle:
             return 1
         except Forbidden:
             return 0  # locked: never past a lock
+
+
+def _still(judged: Entry) -> Callable[[Optional[Entry]], None]:
+    """A delete's condition, judged on the head it swaps: the key still
+    names the object the sweep judged due (``PreconditionFailed`` if a
+    write came since, or the key went)."""
+    def condition(entry: Optional[Entry]) -> None:
+        if entry is None or (entry.oid, entry.modified, entry.version) != (judged.oid, judged.modified,
+                                                                           judged.version):
+            raise PreconditionFailed(message="written again since the lifecycle sweep read it")
+    return condition
 
 
 def rules_of(bucket: Bucket) -> List[Rule]:

@@ -78,6 +78,20 @@ class SweepTests(LifecycleCase):
         self.assertEqual(self.sweep_in(31), 2)
         self.assertEqual(self.keys(), ["keep/c"])
 
+    def test_a_key_written_again_while_the_sweep_judges_it_is_kept(self):
+        self.admin.put_object(Bucket="aging", Key="logs/a", Body=b"old")
+        self.rules({"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}})
+        due = lifecycle._due
+
+        def judged_then_written(rule, modified, now):
+            # A client's PUT lands between the sweep's read of the key and its delete.
+            self.admin.put_object(Bucket="aging", Key="logs/a", Body=b"new")
+            return due(rule, modified, now)
+
+        with mock.patch.object(lifecycle, "_due", side_effect=judged_then_written):
+            self.assertEqual(self.sweep_in(31), 0)
+        self.assertEqual(self.admin.get_object(Bucket="aging", Key="logs/a")["Body"].read(), b"new")
+
     def test_older_versions_expire_keeping_the_newest_and_lone_markers_go(self):
         self.admin.put_bucket_versioning(Bucket="aging", VersioningConfiguration={"Status": "Enabled"})
         made = [self.admin.put_object(Bucket="aging", Key="k", Body=b"v%d" % n)["VersionId"] for n in range(4)]
