@@ -132,19 +132,16 @@ class Load:
             model.answered(**{key: source, **({other: None} if moves else {})})
         elif kind == 5:
             model.begin(**{key: written})
-            status, said = call(s3, "POST", "/%s/%s?uploads" % (BUCKET, key))
-            case.expect((status, said), 200)
+            said = case.expect(call(s3, "POST", "/%s/%s?uploads" % (BUCKET, key)), 200)
             upload = said.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
-            status, _ = call(s3, "PUT", "/%s/%s?partNumber=1&uploadId=%s" % (BUCKET, key, upload), data)
-            case.expect((status, _), 200)
+            case.expect(call(s3, "PUT", "/%s/%s?partNumber=1&uploadId=%s" % (BUCKET, key, upload), data), 200)
             etag = '"%s"' % hashlib.md5(data).hexdigest()
             finish = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
                       "</CompleteMultipartUpload>" % etag).encode()
             case.expect(call(s3, "POST", "/%s/%s?uploadId=%s" % (BUCKET, key, upload), finish), 200)
             model.answered(**{key: written})
         else:
-            status, said = call(main, "PUT", "/data/%s" % BUCKET, data)
-            case.expect((status, said), 201)
+            case.expect(call(main, "PUT", "/data/%s" % BUCKET, data), 201)
             model.objects[hashlib.sha256(data).hexdigest()] = data
 
 
@@ -158,9 +155,11 @@ class KilledUnderLoadTests(unittest.TestCase):
         self.expect(call(self.s3_port, "PUT", "/" + BUCKET), 200)
         self.model = Model()
 
-    def expect(self, answer: Tuple[int, bytes], *statuses: int) -> None:
+    def expect(self, answer: Tuple[int, bytes], *statuses: int) -> bytes:
+        """The answer's body, once its status is one of ``statuses``."""
         if answer[0] not in statuses:
             raise AssertionError("answered %d, not %s: %r" % (answer[0], statuses, answer[1][:300]))
+        return answer[1]
 
     def test_every_answered_write_survives_kill_9_and_the_store_stays_clean(self):
         rng = random.Random(20261129)
