@@ -18,7 +18,7 @@ from filestoraged.storage.interface import FinishedFile
 from filestoraged.tus import uploads as upload_store
 from filestoraged.uploads.targets import from_record
 
-from ..support import MIB, ServerCase, Threads, payload, sha256, wait_until
+from ..support import MIB, ServerCase, Threads, payload, sha256
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -270,6 +270,7 @@ class TusRaceTests(TusCase):
         settle = mock.patch.object(upload_store, "SETTLE", 30, create=True)
         settle.start()
         self.addCleanup(settle.stop)
+        self.told_when_waiting()
 
     def finish_as_the_holder(self, method: str, url: str, offset: int = 10):
         """An upload of 10 bytes with 5 in; another request (``method``)
@@ -281,7 +282,7 @@ class TusRaceTests(TusCase):
                  "HEAD": lambda: self.request("HEAD", self.url, headers=TUS)}[method]
         with Threads(deadline=30) as threads:
             threads.start(asked)
-            wait_until(lambda: self.waiting_writers() > 0, "the request waits for the holder")
+            self.assertTrue(self.waiting.wait(20), "the request waits for the holder")
             os.write(fd, b"67890")
             upload = self.app.uploads.get(self.upload_id)
             target = from_record(self.app, upload.target)
@@ -291,13 +292,25 @@ class TusRaceTests(TusCase):
             fcntl.flock(fd, fcntl.LOCK_UN)
         return threads.results[0]
 
-    def waiting_writers(self) -> int:
-        """Requests of this server waiting for an upload's lock (their threads sleep in _lock)."""
-        import sys
-        import traceback
+    def told_when_waiting(self) -> None:
+        """``self.waiting`` set once a request finds an upload's lock held
+        (and goes on to wait for it, in ``_lock``). Decision: told by the
+        lock's own call, not found by walking every thread's stack, which
+        a running thread can change under the walk."""
+        self.waiting = threading.Event()
+        lock = upload_store._lock
 
-        return sum(1 for frame in sys._current_frames().values()
-                   if any(entry.name == "_lock" for entry in traceback.extract_stack(frame)))
+        def noting(fd: int, kind: int) -> bool:
+            try:
+                fcntl.flock(fd, kind | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                self.waiting.set()
+            return lock(fd, kind)
+
+        patched = mock.patch.object(upload_store, "_lock", noting)
+        patched.start()
+        self.addCleanup(patched.stop)
 
     def start_upload(self) -> None:
         self.url = self.new_upload(10)
