@@ -95,12 +95,19 @@ class Parts:
         return PartsStream(self.backend, namespace, parts, layout)
 
     def drop(self, upload_id: str) -> None:
-        """Every part of the upload: records (one transaction where the
-        records can make one, not a commit per part), then bytes."""
-        parts = self.list(upload_id)
+        """Every part of the upload: records, then bytes."""
+        self.forget(upload_id)
+        self.discard(upload_id)
+
+    def forget(self, upload_id: str) -> None:
+        """Every part's record (one transaction where the records can make
+        one, not a commit per part; a part of a caller's own where it is in one)."""
         with self.records.batch():
-            for part in parts:
+            for part in self.list(upload_id):
                 self.records.delete(_part(upload_id, part.number))
+
+    def discard(self, upload_id: str) -> None:
+        """Every part's bytes, and the file they were laid out in."""
         namespace = parts_namespace(upload_id)
         for info in self.backend.list(namespace):
             try:

@@ -168,11 +168,18 @@ class Unfinished:
                 dict(record.value.get("headers") or {}))
 
     def remove(self, upload: MultipartUpload) -> None:
-        """The upload's record first (no part can be added to it after), then
-        its parts' records and bytes, by the one caller that removed the
-        record (two completions, or a completion and an abort, may meet here)."""
-        if self.records.delete(_upload(upload.bucket, upload.id)):
-            self.parts_of.drop(upload.id)
+        """The upload's record and its parts' records, in one transaction
+        where the records can make one (a stop between them would leave the
+        parts' records with no upload to end them; elsewhere the upload's
+        first: no part can be added to it after), then its parts' bytes, by
+        the one caller that removed the record (two completions, or a
+        completion and an abort, may meet here)."""
+        with self.records.batch():
+            removed = self.records.delete(_upload(upload.bucket, upload.id))
+            if removed:
+                self.parts_of.forget(upload.id)
+        if removed:
+            self.parts_of.discard(upload.id)
 
     def sweep(self, now: float) -> int:
         """Remove uploads made over ``EXPIRY`` ago; how many."""

@@ -12,6 +12,7 @@ import io
 import os
 import threading
 import unittest
+from unittest import mock
 
 from filestoraged.catalog.parts import Parts
 from filestoraged.errors import CorruptObject, NotFound
@@ -308,6 +309,18 @@ class RefusedPartsTests(S3ApiCase):
         self.assertEqual([type(error) for error in failures], [NotFound])
         self.assertEqual(self.app.backend.list(Namespace("parts/" + upload.id)), [])
         self.assertEqual(self.app.backend.usage(), (0, 0))
+
+    def test_an_upload_that_stops_ending_keeps_its_record_and_its_parts_records_together(self):
+        upload = self.s3.create_multipart_upload(Bucket="big", Key="k")["UploadId"]
+        for number, body in ((1, payload(5 * MIB, 1)), (2, b"tail")):
+            self.s3.upload_part(Bucket="big", Key="k", UploadId=upload, PartNumber=number, Body=body)
+        found = self.app.unfinished.get("big", upload)
+        with mock.patch.object(Parts, "list", side_effect=RuntimeError("stopped")):  # a stop while ending
+            with self.assertRaises(RuntimeError):
+                self.app.unfinished.remove(found)
+        self.assertEqual([part.number for part in self.app.unfinished.parts(upload)], [1, 2])
+        self.s3.abort_multipart_upload(Bucket="big", Key="k", UploadId=upload)  # still there to end
+        self.assertEqual(list(self.app.records.keys("parts/" + upload + "/")), [])
 
     def test_fsck_finds_and_repairs_what_a_stop_left_in_parts(self):
         from filestoraged.catalog.unfinished import upload_ids
