@@ -20,7 +20,7 @@ import threading
 import unittest
 from typing import Dict, List, Optional, Tuple
 
-from ..support import ROOT, Daemon, Threads, free_port
+from ..support import ROOT, Daemon, Threads, exchange, free_port
 
 WRITERS = 6
 ROUNDS = 5
@@ -35,15 +35,11 @@ class Gone(Exception):
 
 def call(port: int, method: str, target: str, body: bytes = b"",
          headers: Optional[Dict[str, str]] = None) -> Tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    """``exchange``, a daemon gone under it said as ``Gone``."""
     try:
-        connection.request(method, target, body, headers or {})
-        answer = connection.getresponse()
-        return answer.status, answer.read()
+        return exchange(port, method, target, body, headers)
     except (OSError, http.client.HTTPException) as error:
         raise Gone(str(error)) from None
-    finally:
-        connection.close()
 
 
 def digest(data: Optional[bytes]) -> Optional[str]:
