@@ -130,7 +130,8 @@ class App:
         self.kv = self.deployment.kv_store(self.records)
         # S3 keys and buckets, and what keeps a repository's bytes (see catalog.claims).
         self.buckets, self.keys = Buckets(self.records), Keys(self.records)
-        self.claims = Claims(self.records, self.backend, self.throttle, self.deployment.pin_locks())
+        self.claims = Claims(self.records, self.backend, self.throttle, self.deployment.pin_locks(),
+                             self.deployment.upload_marks())
         self.versions = Versions(self.records)
         # A bucket's recent changes, for people: written without an fsync of their own, every few seconds.
         self.recent = Recent(self.throttle)
@@ -146,6 +147,7 @@ class App:
             self.metrics.owner_usage = self._owner_usage
         self.quotas = QuotaSettings(self.buckets, self.unfinished, self.backend)  # what an admin sets
         self.lifecycle = Lifecycle(self.records, self.buckets, self.keyspace, self.unfinished)
+        self._recover_uploads()  # what S3 uploads of a process that died left, before this one serves
         self.upkeep = Periodic("s3-upkeep", SWEEP_SECONDS, self._sweep_s3).start()
         # The outbox sent by one process of the store at a time (its turn): here, by the first worker.
         self.sender = Sender(self.records, self.outbox, self.buckets, self.keyspace, self.backend,
@@ -220,9 +222,19 @@ class App:
     def _sweep_s3(self) -> None:
         """Bytes nothing holds any more, multipart uploads left unfinished,
         and what buckets' lifecycle rules say is due (once a day)."""
+        self._recover_uploads()
         self.claims.sweep(SWEEP_SECONDS)
         self.unfinished.sweep(self.records.now())
         self.lifecycle.sweep()
+
+    def _recover_uploads(self) -> None:
+        """Bytes S3 uploads stored before their process died, with no key
+        to name them, tracked (``Keyspace.recover``); a store that does
+        not answer now is asked again by the next upkeep."""
+        try:
+            self.keyspace.recover()
+        except FileStoreError as error:
+            log.warning("what S3 uploads left when their process stopped is looked at later: %s", error.text)
 
     def _watch_store(self) -> None:
         try:

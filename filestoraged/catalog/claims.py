@@ -39,6 +39,7 @@ far beyond that moment.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable, List, Optional, Tuple
@@ -53,6 +54,9 @@ from ..storage.names import repository
 from .idle_rules import CLAIM, LATER, NOTHING, judged
 from .names import decode_key, encode_key
 from .pins import BLOBS, GRACE, PIN_WAIT, RACED, UNDER_WAY, Pin, Pins, blob, blob_id
+from .upload_marks import UploadMarks
+
+log = logging.getLogger(__name__)
 
 NAMES = "s3/names/"
 DUE = "s3/due/"
@@ -63,17 +67,19 @@ TRACKING_STEP = 0.005  # seconds between looks while an upload tracks bytes a /d
 
 class Claims:
     def __init__(self, records: Records, backend: Backend, written: Optional[Records] = None,
-                 locks: Optional[NamedLocks] = None) -> None:
+                 locks: Optional[NamedLocks] = None, marks: Optional[UploadMarks] = None) -> None:
         """``written``: the records an upload's pin is written in where
         there are no ``locks`` (``records`` by default; the daemon gives
         records that commit without an fsync, see ``Pins``). ``locks``:
         given where every process that may remove these bytes opens the
         same locks (one machine's), pins are holds of them: an upload costs
-        no write before its key's commit."""
+        no write before its key's commit. ``marks``: with ``locks``, where
+        uploads that may store new bytes mark them (``upload_marks``)."""
         self.records = records
         self.backend = backend
         self.blobs = BlobRecords(records, BLOBS, DUE, SWEEP_TURN, written)
-        self.pins = Pins(self.blobs, locks)
+        self.pins = Pins(self.blobs, locks, marks,
+                         lambda bucket, oid: backend.stored_here(repository(bucket), oid) is False)
         self._stop = threading.Event()
 
     # -- S3 uploads -------------------------------------------------------------
@@ -128,18 +134,22 @@ class Claims:
 
     # -- the repository's own face ----------------------------------------------
 
-    def relied_on(self, bucket: str, oid: str, created: bool, quota: bool = False) -> None:
+    def relied_on(self, bucket: str, oid: str, created: bool, in_bucket: bool = False, quota: bool = False
+                  ) -> None:
         """A ``/data`` upload stored (``created``) or found these bytes: if
         S3 tracks them, they are the repository's too from now on. If a
         removal was under way, they are checked for once it ended
         (``BackendUnavailable`` if they went: send again). Of a ``/data``
         upload and a ``/data`` DELETE racing, the upload comes first, as it
-        always did. ``quota``: the bucket has one, so that bytes found may
-        have been removed at once as a key let go of them
-        (``remove_idle``), not a grace later: found, they are looked for
-        once marked (gone: send again)."""
+        always did. ``in_bucket``: the repository is a bucket, where bytes
+        no record tracks may be those of an S3 upload whose process died
+        (``recover``): where uploads mark such bytes, they are tracked as
+        the repository's now, and looked for after. ``quota``: the bucket
+        has one, so that bytes found may have been removed at once as a key
+        let go of them (``remove_idle``), not a grace later: found, they
+        are looked for once marked (gone: send again)."""
         deadline = time.monotonic() + PIN_WAIT
-        waited = False
+        waited = made = False
         while True:
             # Whether an S3 upload tracks them, asked before the record is
             # read: one that stored them held the lock from before they were
@@ -151,6 +161,13 @@ class Claims:
             tracking = not created and self.pins.tracking(bucket, oid)
             record = self.records.get(blob(bucket, oid))
             if record is None and not tracking:
+                if not in_bucket or self.pins.marks is None:
+                    break
+                try:
+                    self.records.create(blob(bucket, oid), {"data": True})
+                except RecordConflict:
+                    continue
+                made = True
                 break
             if record is None:  # an S3 upload tracks these bytes in its key's commit: marked after it
                 if time.monotonic() >= deadline:
@@ -170,8 +187,59 @@ class Claims:
                 raise BackendUnavailable(RACED)
             waited = True
             self._stop.wait(0.05)
-        if waited or (quota and not created):  # a removal ended meanwhile, or may have: are they still there?
+        # A removal ended meanwhile, or may have (before the record was made:
+        # one of bytes a dead upload left): are they still there?
+        if waited or made or (quota and not created):
             self._still_stored(bucket, oid)
+
+    # -- what uploads left when their process died ----------------------------
+
+    def recover(self) -> List[Tuple[str, str]]:
+        """Bytes that S3 uploads stored before their process died, with no
+        key's commit after (``upload_marks``), tracked now and fallen idle
+        (swept ``GRACE`` later), unless a record tracks them already or an
+        upload of them is under way again; the ``(bucket, oid)`` of those
+        tracked now. A dead process's marks that could not all be judged
+        (an upload under way) are looked at again by the next call."""
+        marks = self.pins.marks
+        if marks is None:
+            return []
+        adopted: List[Tuple[str, str]] = []
+        for left in marks.left_by_the_dead():
+            judged = True
+            for bucket, oid in left.marks:
+                verdict = self._adopt(bucket, oid)
+                if verdict is None:
+                    judged = False
+                elif verdict:
+                    adopted.append((bucket, oid))
+            if judged:
+                left.done()
+        if adopted:
+            log.warning("%d object(s) that S3 uploads stored before their process stopped, with no key to name "
+                        "them, are tracked now: removed once idle for %d s (at once in a bucket with a quota)",
+                        len(adopted), GRACE)
+        return adopted
+
+    def _adopt(self, bucket: str, oid: str) -> Optional[bool]:
+        """Bytes a dead upload marked, tracked and settled if no record
+        tracks them and they are stored; None while an upload of them is
+        under way (judged again later)."""
+        with self.pins.removal(bucket, oid) as free:
+            if not free:
+                return None
+            if self.records.get(blob(bucket, oid)) is not None:
+                return False  # its commit came, or a /data upload relies on them
+            try:
+                self.backend.stat(repository(bucket), oid)
+            except NotFound:
+                return False  # it died before they were stored
+            try:
+                self.records.create(blob(bucket, oid), {"data": False})
+            except RecordConflict:
+                return False
+            self._settle(bucket, oid)
+            return True
 
     def remove(self, bucket: str, oid: str) -> None:
         """A ``/data`` DELETE: the bytes go now, unless a key names them

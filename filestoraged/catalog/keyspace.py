@@ -394,10 +394,25 @@ class Keyspace:
         if not self.buckets.bounds(bucket).bounded:
             return
         for oid in {oid for oid, _ in swap.held_before} - {oid for oid, _ in swap.held_after}:
-            try:
-                self.claims.remove_idle(bucket.name, oid)
-            except FileStoreError as error:
-                log.info("bytes %s of bucket %s left to the sweep: %s", oid, bucket.name, error)
+            self._remove_now(bucket.name, oid)
+
+    def recover(self) -> int:
+        """The bytes S3 uploads stored before their process died, with no
+        key to name them, tracked (``Claims.recover``): idle, and removed
+        now in a bucket a quota bounds, as a delete's are; how many."""
+        adopted = self.claims.recover()
+        for name, oid in adopted:
+            bucket = self.buckets.get(name)
+            if bucket is not None and self.buckets.bounds(bucket).bounded:
+                self._remove_now(name, oid)
+        return len(adopted)
+
+    def _remove_now(self, bucket: str, oid: str) -> None:
+        """Idle bytes removed now (``Claims.remove_idle``), else left to the sweep."""
+        try:
+            self.claims.remove_idle(bucket, oid)
+        except FileStoreError as error:
+            log.info("bytes %s of bucket %s left to the sweep: %s", oid, bucket, error)
 
     def _let_go(self, bucket: str, key: str, named: Holds, held: Holds) -> None:
         """The names a change's tries wrote that the head does not hold."""

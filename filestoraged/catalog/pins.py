@@ -16,6 +16,9 @@ wins):
   already, or tracks them), and whoever finds those bytes stored
   meanwhile, untracked, waits for that commit (a ``/data`` upload, to mark
   them the repository's after; a second S3 upload, to find them S3's).
+  Such an upload that finds the bytes not stored yet marks them under way
+  in its process's file (``upload_marks``) until they are tracked: if the
+  process dies between, the next one to look tracks them (``Claims.recover``).
 - Otherwise (``--records s3``): the pin is written in the blob's record
   (``holds.blobs``, the engine share links' bytes are held by too) and
   taken out after, through records that commit without an fsync of their
@@ -33,6 +36,7 @@ from typing import Callable, Iterator, Optional
 from ..base.interprocess import AlsoHeld, Held, NamedLocks
 from ..holds.blobs import BlobRecords, live, waiting
 from ..records.interface import Conflict as RecordConflict
+from .upload_marks import UploadMarks
 
 BLOBS = "s3/blobs/"
 GRACE = 600.0  # seconds idle bytes are kept (a pin older than this has lapsed)
@@ -62,6 +66,7 @@ class Pin:
         self.held: Optional[Held] = None  # the shared hold, where pins are locks
         self.tracking: Optional[AlsoHeld] = None  # bytes S3 did not track: held while this upload may track them
         self.created = False  # the upload stored the bytes (they were not stored before)
+        self.mark: Optional[int] = None  # its slot in the process's marks, where they were not stored when pinned
         self.busy = RACED  # why the pin could not be had, once it waited long enough
 
     def hashed(self, oid: str) -> None:
@@ -76,15 +81,21 @@ class Pin:
 
 
 class Pins:
-    def __init__(self, blobs: BlobRecords, locks: Optional[NamedLocks]) -> None:
+    def __init__(self, blobs: BlobRecords, locks: Optional[NamedLocks], marks: Optional[UploadMarks] = None,
+                 new: Callable[[str, str], bool] = lambda bucket, oid: False) -> None:
         """``blobs``: the blob records, whose pins are written when there
         are no ``locks`` in records that commit without an fsync (a pin
         only matters while its upload is unanswered and lapses after
         ``GRACE`` anyway, so a power cut that loses one loses nothing, and a
-        later durable commit carries it to the disk all the same)."""
+        later durable commit carries it to the disk all the same).
+        ``marks``: where pins are locks, this process's marks of uploads
+        that may store new bytes; ``new(bucket, oid)``: whether the bytes
+        are surely not stored (a look that costs no request)."""
         self.blobs = blobs
         self.records = blobs.records
         self.locks = locks
+        self.marks = marks if locks is not None else None
+        self._new = new
         self._stop = threading.Event()
 
     def take(self, bucket: str, oid: str, pin: Pin) -> bool:
@@ -153,6 +164,8 @@ class Pins:
 
     def close(self) -> None:
         self._stop.set()
+        if self.marks is not None:
+            self.marks.close()
 
     def _hold(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
         """Where pins are locks: the shared hold taken (None while a removal
@@ -172,6 +185,11 @@ class Pins:
             return None
         pin.tracking = pin.held.also(TRACKING + name, exclusive=True)
         if pin.tracking is not None:
+            # Looked at under the right, so no other S3 upload stores them
+            # meanwhile: stored after the look, they are this upload's (or a
+            # /data upload's, which then tracks them itself: ``Claims.relied_on``).
+            if self.marks is not None and self._new(bucket, oid):
+                pin.mark = self.marks.mark(bucket, oid)
             return False
         # Looked at after the try: the holder of the right made the record
         # in its commit before it let go, or holds it still.
@@ -208,6 +226,9 @@ class Pins:
                 if pin.tracking is not None and pin.created:  # stored, but no key came to name them
                     self._track(pin, data=False)
                 settle(pin.bucket, pin.oid)
+            if pin.mark is not None and self.marks is not None:  # tracked by now (kept where that failed)
+                self.marks.clear(pin.mark)
+                pin.mark = None
         finally:
             if pin.tracking is not None:
                 pin.tracking.release()

@@ -14,6 +14,7 @@ from typing import Callable, List, Optional, Set, Tuple
 from ..base.interprocess import NamedLocks
 from ..catalog.keys_check import KeysReport
 from ..catalog.old_versions import HEADS_FORM
+from ..catalog.upload_marks import UploadMarks
 from ..kvstore.store import KVLimits, KVStore
 from ..records.interface import Records
 from ..sharing.old_blobs import BLOBS_FORM
@@ -72,6 +73,11 @@ class Deployment(abc.ABC):
         """The locks S3 uploads pin their bytes with, where every process
         that may remove them shares them (``catalog.claims``); None: pins
         are written in the records."""
+        return None
+
+    def upload_marks(self) -> Optional[UploadMarks]:
+        """With ``pin_locks``: where S3 uploads mark new bytes under way,
+        for the next process to find if theirs dies (``catalog.upload_marks``)."""
         return None
 
     def begin(self, records: Records, worker: Optional[int]) -> None:

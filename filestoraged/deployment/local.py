@@ -8,6 +8,7 @@ import os
 from typing import List, Optional, Set, Tuple
 
 from ..catalog.keys_check import KeysReport, check_keys
+from ..catalog.upload_marks import UploadMarks
 from ..catalog.unfinished import upload_ids
 from ..kvstore.store import KVStore
 from ..kvstore.tables import move_tables
@@ -44,6 +45,9 @@ class OneMachine(Deployment):
 
     def pin_locks(self) -> NamedLocks:
         return NamedLocks(self._run_file("pins"))
+
+    def upload_marks(self) -> UploadMarks:
+        return UploadMarks(run_dir(self.config.data_dir))
 
     def _run_file(self, suffix: str) -> str:
         """``run/meta.db.<suffix>``: a file ``meta.db``'s users share while a daemon runs."""

@@ -297,6 +297,12 @@ class Backend(abc.ABC):
     def delete(self, namespace: Namespace, oid: str) -> None:
         """Remove an object; ``NotFound`` if absent."""
 
+    def stored_here(self, namespace: Namespace, oid: str) -> Optional[bool]:
+        """Whether the object is stored, where one look at this machine's
+        disk tells; None where it would cost a request (then callers
+        assume nothing)."""
+        return None
+
     @abc.abstractmethod
     def list(
         self, namespace: Namespace, after: str = "", limit: Optional[int] = None

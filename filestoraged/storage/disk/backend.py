@@ -314,6 +314,9 @@ class DiskBackend(Backend):
         """Keep the block checks of the object at ``path`` beside it."""
         write_record(self.tmp_dir, path, blocks.encode(oid, size, checks))
 
+    def stored_here(self, namespace: Namespace, oid: str) -> Optional[bool]:
+        return os.access(self.object_path(namespace, oid), os.F_OK)
+
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         path = self.object_path(namespace, oid)
         try:

@@ -78,6 +78,9 @@ class CachedBackend(Backend):
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         return self.tier.stat(namespace, oid)
 
+    def stored_here(self, namespace: Namespace, oid: str) -> Optional[bool]:
+        return self.tier.stored_here(namespace, oid)
+
     def layout(self, namespace: Namespace) -> Optional[Layout]:
         return self.tier.layout(namespace)
 
