@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from filestoraged.storage.names import DEFAULT
+from filestoraged.storage.names import DEFAULT, Namespace
 from filestoraged.storage.s3 import refs
 from filestoraged.storage.s3.backend import S3Backend, key_of
 from filestoraged.storage.s3.fsck import GRACE, fsck
@@ -50,6 +50,19 @@ class S3FsckTests(SeaweedMixin, unittest.TestCase):
         with self.backend.open(DEFAULT, sha256(data)) as obj:
             self.assertEqual(obj.read_all(), data)  # the named body stays
         self.assertTrue(fsck(self.client, now=a_day_on).clean)
+
+    def test_the_bodies_of_an_unfinished_uploads_parts_are_named_and_kept(self):
+        """A multipart upload is kept for days: its parts' bodies, named by
+        records under ``parts/``, are never taken for unnamed (``--repair``
+        removed them a day on, and the upload could not be completed)."""
+        data = payload(2 * MIB, seed=2)
+        part = Namespace("parts/" + "ab" * 16)
+        self.backend.put(part, SizedStream(data))
+        a_day_on = time.time() + GRACE + 60
+        report = fsck(self.client, repair=True, now=a_day_on)
+        self.assertEqual((report.records, report.unnamed, report.removed), (1, [], []))
+        with self.backend.open(part, sha256(data)) as obj:
+            self.assertEqual(obj.read_all(), data)
 
     def test_a_young_unnamed_body_is_left_alone(self):
         left = self.orphan()

@@ -28,7 +28,7 @@ from .client import S3Client
 log = logging.getLogger(__name__)
 
 GRACE = 24 * 3600.0
-NAMESPACES = ("files/", "repos/", "shares/")  # where records live (see key_of)
+NAMESPACES = ("files/", "repos/", "shares/", "parts/")  # where records live (see key_of; parts/: multipart uploads')
 
 
 @dataclass
