@@ -91,6 +91,20 @@ class S3ContractTests(StorageContract, S3TestCase):
                 self.assertLess(len(got), size)
                 self.assertEqual(bytes(got), data[:len(got)])  # what left before the cut was right
 
+    def test_objects_stored_whole_with_a_block_record_go_on_one_kept_connection(self):
+        """The block record's answer let its connection go back to the pool
+        (it was left open for the collector to close: one new connection,
+        and a socket left unclosed, per object)."""
+        import http.client
+        from unittest import mock
+
+        self.put(payload(10, seed=9))  # the pool's connection made
+        with mock.patch.object(http.client.HTTPConnection, "connect", autospec=True,
+                               side_effect=http.client.HTTPConnection.connect) as connect:
+            for seed in range(4):
+                self.put(payload(MIB, seed=seed))
+        self.assertEqual(connect.call_count, 0)
+
     def test_a_range_reads_only_the_blocks_it_needs(self):
         data = payload(2 * MIB, seed=3)
         oid = self.put(data).info.oid

@@ -159,7 +159,7 @@ class S3Backend(Backend):
         if self.client.exists(key):
             found = True
             self.client.request("DELETE", key, ok=(200, 204)).release()
-            self.client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
+            self.client.request("DELETE", key + whole.BLOCKS, ok=(200, 204)).release()
         ref = self._ref(key, oid)
         if ref is not None:
             found = True
@@ -274,7 +274,7 @@ class S3Backend(Backend):
         None when it has none that is whole (the object is then hashed whole)."""
         digests = self._records.get(key)
         if digests is None:
-            response = self.client.request("GET", key + ".blocks")
+            response = self.client.request("GET", key + whole.BLOCKS)
             raw = response.read() if response.status == 200 else None
             response.release()
             digests = blocks.decode(raw, oid, size)

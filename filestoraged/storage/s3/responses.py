@@ -20,9 +20,13 @@ class S3Error(BackendUnavailable):
     message = "the object store refused the request"
 
 
+DRAIN = 64 * 1024  # bytes of an unread body ``release`` reads to keep the connection (more: it is closed)
+
+
 class Response:
     """A response whose body is read by the caller; ``release()`` returns
-    the connection to the pool (``put_back``) once the body was read to the end."""
+    the connection to the pool (``put_back``) once the body was read to the
+    end, reading what is left of a short one first."""
 
     def __init__(self, put_back: Callable[[object], None], conn, raw: http.client.HTTPResponse) -> None:
         self.status = raw.status
@@ -46,6 +50,14 @@ class Response:
     def release(self) -> None:
         if self._conn is None:
             return
+        # The answers nobody reads (a PUT's, a DELETE's, a HEAD's) are
+        # empty or short: read, their connection serves the next request
+        # instead of one made anew.
+        if not self.raw.isclosed() and self.raw.length is not None and self.raw.length <= DRAIN:
+            try:
+                self.raw.read()
+            except (OSError, http.client.HTTPException):
+                pass
         if self.raw.isclosed():  # read to its end: the connection can serve another request
             self._put_back(self._conn)
         else:

@@ -21,6 +21,8 @@ from .client import S3Client
 
 log = logging.getLogger(__name__)
 
+BLOCKS = ".blocks"  # the suffix of the key of an object's block record
+
 
 def spool(stream: Readable, spool_file, max_size: int) -> Tuple["hashlib._Hash", List[bytes], int]:
     """Read the whole body into ``spool_file``: its SHA-256, block digests and size."""
@@ -42,9 +44,9 @@ def store(client: S3Client, key: str, spool_file, size: int, whole: "hashlib._Ha
     if blocks.needs_record(size):
         record = blocks.encode(oid, size, digests)
         record_sha256 = hashlib.sha256(record)
-        client.request("PUT", key + ".blocks", body=record,
+        client.request("PUT", key + BLOCKS, body=record,
                        headers={"x-amz-checksum-sha256": _b64(record_sha256.digest())},
-                       payload_sha256=record_sha256.hexdigest())
+                       payload_sha256=record_sha256.hexdigest()).release()
     # If-None-Match: exactly one of the uploads racing with the same bytes
     # (in this daemon or another) creates the object; the others learn it
     # exists (412). The type is always set: the store would guess one otherwise.
@@ -66,9 +68,9 @@ def _forget_record(client: S3Client, key: str) -> None:
     lets us (best effort: a record alone is never listed nor read)."""
     try:
         if not client.exists(key):  # else another upload of the same bytes made it: the record is its too
-            client.request("DELETE", key + ".blocks", ok=(200, 204)).release()
+            client.request("DELETE", key + BLOCKS, ok=(200, 204)).release()
     except FileStoreError:
-        log.warning("could not remove %s.blocks after a failed upload", key)
+        log.warning("could not remove %s%s after a failed upload", key, BLOCKS)
 
 
 def _b64(raw: bytes) -> str:
