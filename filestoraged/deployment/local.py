@@ -105,6 +105,8 @@ class OneMachine(Deployment):
             records.close()
 
     def upload_ids(self) -> Optional[Set[str]]:
+        if not os.path.exists(self.meta_db):
+            return None  # not this store's data directory: nothing is judged
         records = LocalRecords(self.meta_db)
         try:
             return upload_ids(records)

@@ -117,7 +117,7 @@ def run_s3_fsck(config) -> int:
     bytes, read through the database's index (never a listing of the
     bucket). Safe beside serving daemons."""
     from ..storage.s3.client import configured
-    from ..storage.s3.fsck import GRACE, fsck
+    from ..storage.s3.fsck import GRACE, ended_parts, fsck
 
     import tempfile
     from dataclasses import replace
@@ -126,11 +126,20 @@ def run_s3_fsck(config) -> int:
     from ..config.checks import records_in_database
     from ..deployment import deployment_for
 
+    deployment = deployment_for(config)
+    keys = None
     client = configured(config)
-    try:
-        report = fsck(client, repair=config.repair)
-    finally:
-        client.close()
+    with tempfile.TemporaryDirectory(prefix="fsd-fsck-") as scratch:  # (fsck makes no data directory)
+        backend = make_backend(replace(config, data_dir=scratch))
+        try:
+            report = fsck(client, repair=config.repair)
+            # (the live uploads are known where the records are this machine's)
+            ended = ended_parts(client, deployment.upload_ids, backend.delete, config.repair)
+            if records_in_database(config.records):  # the keys read through the database's index
+                keys = deployment.check_keys(backend, config.repair)
+        finally:
+            backend.close()
+            client.close()
     print("%d records, %d bodies, %d records unreadable, %d bodies no record names (over %d h old)%s"
           % (report.records, report.bodies, len(report.unreadable), len(report.unnamed), GRACE // 3600,
              ", %d removed" % len(report.removed) if config.repair else ""))
@@ -138,14 +147,10 @@ def run_s3_fsck(config) -> int:
         print("unreadable record: " + key)
     for key in report.unnamed:
         print("unnamed body: " + key)
-    keys = None
-    if records_in_database(config.records):  # the keys read through the database's index
-        with tempfile.TemporaryDirectory(prefix="fsd-fsck-") as scratch:  # (fsck makes no data directory)
-            backend = make_backend(replace(config, data_dir=scratch))
-            try:
-                keys = deployment_for(config).check_keys(backend, config.repair)
-            finally:
-                backend.close()
+    if ended:
+        print("%d folders of uploads that ended (a stop between their end and their parts')%s: %s"
+              % (len(ended), " (removed)" if config.repair else "; removed by --repair",
+                 ", ".join(ended[:5]) + (" ..." if len(ended) > 5 else "")))
     worse = keys_said(keys, config.repair)
-    return 1 if worse or report.unreadable or (report.unnamed and not config.repair) or (
+    return 1 if worse or report.unreadable or ((report.unnamed or ended) and not config.repair) or (
         keys is not None and keys.unclaimed and not config.repair) else 0

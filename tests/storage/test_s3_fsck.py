@@ -3,6 +3,7 @@ found, and removed by ``--repair`` once a day old; named bodies never."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ import unittest
 from filestoraged.storage.names import DEFAULT, Namespace
 from filestoraged.storage.s3 import refs
 from filestoraged.storage.s3.backend import S3Backend, key_of
-from filestoraged.storage.s3.fsck import GRACE, fsck
+from filestoraged.storage.s3.fsck import GRACE, ended_parts, fsck
+from filestoraged.records.local import LocalRecords
 
 from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from ..storage_contract import SizedStream
@@ -98,6 +100,67 @@ class S3FsckTests(SeaweedMixin, unittest.TestCase):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(done.returncode, 1, done.stderr)
         self.assertIn("unreadable record: " + record, done.stdout)
+
+
+class EndedUploadsTests(SeaweedMixin, unittest.TestCase):
+    """The parts a stop between an upload's end and its parts' removal left
+    under ``parts/<id>/``: found where the live uploads are known, and
+    removed by ``--repair``, bodies and block records too."""
+
+    LIVE = "ab" * 16
+    ENDED = "cd" * 16
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+        self.backend = S3Backend(self.s3_client(), self.data_dir, 64 * MIB)
+        self.addCleanup(self.backend.close)
+        self.client = self.s3_client()
+        for upload_id in (self.LIVE, self.ENDED):
+            folder = Namespace("parts/" + upload_id)
+            self.backend.put(folder, SizedStream(payload(2 * MIB, seed=4)))  # streamed: a record, a body
+            self.backend.put(folder, io.BytesIO(payload(MIB, seed=5)))  # no length: stored whole, with its block record
+
+    def in_folder(self, upload_id: str):
+        return [key for key in self.keys_in_bucket() if key.startswith("parts/%s/" % upload_id)]
+
+    def test_the_folder_of_an_upload_that_ended_is_found_and_repair_removes_it_alone(self):
+        report = ended_parts(self.client, lambda: {self.LIVE}, self.backend.delete)
+        self.assertEqual(report, ["parts/" + self.ENDED])
+        self.assertEqual(len(self.in_folder(self.ENDED)), 3)  # only reported
+        bodies = len([key for key in self.keys_in_bucket() if key.startswith(refs.BODIES)])
+        self.assertEqual(ended_parts(self.client, lambda: {self.LIVE}, self.backend.delete, repair=True),
+                         ["parts/" + self.ENDED])
+        self.assertEqual(self.in_folder(self.ENDED), [])
+        self.assertEqual(len([key for key in self.keys_in_bucket() if key.startswith(refs.BODIES)]), bodies - 1)
+        self.assertEqual(len(self.in_folder(self.LIVE)), 3)
+        with self.backend.open(Namespace("parts/" + self.LIVE), sha256(payload(2 * MIB, seed=4))) as obj:
+            self.assertEqual(obj.read_all(), payload(2 * MIB, seed=4))
+        self.assertTrue(fsck(self.client, now=time.time() + GRACE + 60).clean)  # no body left unnamed
+
+    def test_nothing_is_judged_where_the_live_uploads_are_not_known(self):
+        self.assertEqual(ended_parts(self.client, lambda: None, self.backend.delete, repair=True), [])
+        self.assertEqual(len(self.in_folder(self.ENDED)), 3)
+
+    def test_the_command_reads_the_live_uploads_from_the_data_directory(self):
+        LocalRecords(os.path.join(self.data_dir, "meta.db")).close()  # a store whose records hold no upload
+        command = [sys.executable, "-m", "filestoraged", "fsck", "--backend", "s3", "--s3-endpoint",
+                   self.store.endpoint, "--s3-bucket", self.bucket, "--data-dir", self.data_dir]
+        env = dict(os.environ, PYTHONPATH=ROOT, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("2 folders of uploads that ended", done.stdout)
+        done = subprocess.run(command + ["--repair"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual([key for key in self.keys_in_bucket() if key.startswith("parts/")], [])
+        elsewhere = os.path.join(self.data_dir, "elsewhere")  # no records there: nothing judged
+        self.backend.put(Namespace("parts/" + self.LIVE), SizedStream(b"a part"))
+        done = subprocess.run(command[:-1] + [elsewhere, "--repair"], env=env, capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertNotIn("ended", done.stdout)
+        self.assertEqual(len(self.in_folder(self.LIVE)), 1)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@ while the first listing ran is seen by the second.
 Records that do not read (torn, misplaced, not ours) are reported, never
 removed, and while there is one ``--repair`` removes no body: the one it
 names may be among them.
+
+Where the ids of the live unfinished uploads are known (``ended_parts``),
+the parts of uploads that ended are found too: a daemon killed between an
+upload's end (its records removed) and the removal of its parts'
+objects left them under ``parts/<id>/``; ``--repair`` removes them.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Set, Tuple
+from typing import Callable, Collection, Dict, List, Optional, Set, Tuple
 
-from ...errors import CorruptObject
-from . import refs
+from ...errors import CorruptObject, NotFound
+from ..names import Namespace, is_object_id
+from . import refs, whole
 from .client import S3Client
 
 log = logging.getLogger(__name__)
 
 GRACE = 24 * 3600.0
-NAMESPACES = ("files/", "repos/", "shares/", "parts/")  # where records live (see key_of; parts/: multipart uploads')
+PARTS = "parts/"  # unfinished uploads' parts: parts/<upload id>/<ab>/<oid>
+NAMESPACES = ("files/", "repos/", "shares/", PARTS)  # where records live (see key_of)
 
 
 @dataclass
@@ -61,6 +68,40 @@ def fsck(client: S3Client, repair: bool = False, grace: float = GRACE, now: Opti
             report.removed.append(key)
             log.info("removed %s, a body no record names", key)
     return report
+
+
+def ended_parts(client: S3Client, live: Callable[[], Optional[Collection[str]]],
+                remove: Callable[[Namespace, str], None], repair: bool = False) -> List[str]:
+    """The folders (``parts/<id>``) of uploads that ended; with ``repair``
+    their objects removed (``remove(namespace, oid)``: a backend's delete,
+    bodies and all), then whatever else is left there. The folders are
+    listed before the live uploads are read (``live()``; None: not known
+    here, nothing judged), and an upload's record is made before its
+    first part, so a folder listed and not live belongs to an upload that
+    ended."""
+    folders: Dict[str, Set[str]] = {}
+    for key, _ in client.keys(PARTS):
+        upload_id, _, rest = key[len(PARTS):].partition("/")
+        name = rest.rsplit("/", 1)[-1]
+        for suffix in (refs.SUFFIX, whole.BLOCKS):
+            if name.endswith(suffix):
+                name = name[:-len(suffix)]
+        folders.setdefault(upload_id, set()).update([name] if is_object_id(name) else [])
+    known = live()
+    if known is None:
+        return []
+    ended = sorted(set(folders) - set(known))
+    for upload_id in ended if repair else ():
+        namespace = Namespace(PARTS + upload_id)
+        for oid in sorted(folders[upload_id]):
+            try:
+                remove(namespace, oid)
+            except NotFound:
+                pass
+        for key, _ in client.keys(PARTS + upload_id + "/"):  # what no object of it names (a block record left)
+            client.request("DELETE", key, ok=(200, 204)).release()
+        log.info("removed the parts of the upload %s, which ended", upload_id)
+    return [PARTS + upload_id for upload_id in ended]
 
 
 def _named(client: S3Client) -> Tuple[Set[str], int, List[str]]:
