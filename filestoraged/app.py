@@ -233,8 +233,9 @@ class App:
         not answer now is asked again by the next upkeep."""
         try:
             self.keyspace.recover()
-        except FileStoreError as error:
-            log.warning("what S3 uploads left when their process stopped is looked at later: %s", error.text)
+        except (FileStoreError, OSError) as error:
+            log.warning("what S3 uploads left when their process stopped is looked at later: %s",
+                        error.text if isinstance(error, FileStoreError) else error)
 
     def _watch_store(self) -> None:
         try:

@@ -52,16 +52,28 @@ class UploadMarks:
         self._free: List[int] = []
         self._slots = 0
 
-    def mark(self, bucket: str, oid: str) -> int:
-        """``bucket``/``oid`` marked under way; the slot to ``clear``."""
+    def mark(self, bucket: str, oid: str) -> Optional[int]:
+        """``bucket``/``oid`` marked under way; the slot to ``clear``. None
+        where the mark cannot be written (a full disk): the upload goes on
+        unmarked, as uploads did before there were marks (a crash then
+        leaves its bytes counted as the repository's)."""
         entry = ("%s/%s" % (bucket, oid)).encode("ascii")
         with self._lock:
-            if self._pid != os.getpid():
-                self._open()
+            try:
+                if self._pid != os.getpid():
+                    self._open()
+            except OSError as error:
+                log.warning("an S3 upload of %s/%s goes on unmarked: %s", bucket, oid, error)
+                return None
             slot = self._free.pop() if self._free else self._slots
             if slot == self._slots:
                 self._slots += 1
-            os.pwrite(self._fd, entry.ljust(SLOT, b"\0"), slot * SLOT)
+            try:
+                os.pwrite(self._fd, entry.ljust(SLOT, b"\0"), slot * SLOT)
+            except OSError as error:
+                self._free.append(slot)
+                log.warning("an S3 upload of %s/%s goes on unmarked: %s", bucket, oid, error)
+                return None
         return slot
 
     def clear(self, slot: int) -> None:

@@ -6,12 +6,14 @@ key or the repository's own face holds them."""
 
 from __future__ import annotations
 
+import errno
 import io
 import multiprocessing
 import os
 import shutil
 import tempfile
 import unittest
+from unittest import mock
 
 from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import Claims
@@ -147,6 +149,16 @@ class UploadMarksTests(unittest.TestCase):
         held.release()
         self.assertEqual(self.claims.recover(), [(BUCKET, oid)])
         self.assertEqual(self.marks_files(), [])
+
+    def test_an_upload_whose_mark_cannot_be_written_goes_on_unmarked(self):
+        """A full disk refuses the mark: the upload is stored and named all
+        the same (it failed with the disk's error before)."""
+        full = OSError(errno.ENOSPC, "No space left on device")
+        with mock.patch("filestoraged.catalog.upload_marks.os.pwrite", side_effect=full):
+            with self.assertLogs("filestoraged.catalog.upload_marks", "WARNING"):
+                oid = s3_put(self.claims, self.records, self.backend, b"marked on a full disk", "k")
+        self.assertTrue(self.claims.named(BUCKET, oid, "k"))
+        self.assertEqual(self.read_marks(), [])
 
     def read_marks(self):
         """The marks in this process's file, as written."""
