@@ -23,7 +23,9 @@ from ..storage_contract import SizedStream
 from ..support import MIB, ROOT, payload, sha256
 
 
-class S3FsckTests(SeaweedMixin, unittest.TestCase):
+class BucketCase(SeaweedMixin, unittest.TestCase):
+    """A bucket of its own, the backend over it, and a client of it."""
+
     def setUp(self) -> None:
         super().setUp()
         self.data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
@@ -31,6 +33,9 @@ class S3FsckTests(SeaweedMixin, unittest.TestCase):
         self.backend = S3Backend(self.s3_client(), self.data_dir, 64 * MIB)
         self.addCleanup(self.backend.close)
         self.client = self.s3_client()
+
+
+class S3FsckTests(BucketCase):
 
     def orphan(self) -> str:
         """A body as a daemon killed before its record would leave it."""
@@ -102,7 +107,7 @@ class S3FsckTests(SeaweedMixin, unittest.TestCase):
         self.assertIn("unreadable record: " + record, done.stdout)
 
 
-class EndedUploadsTests(SeaweedMixin, unittest.TestCase):
+class EndedUploadsTests(BucketCase):
     """The parts a stop between an upload's end and its parts' removal left
     under ``parts/<id>/``: found where the live uploads are known, and
     removed by ``--repair``, bodies and block records too."""
@@ -112,11 +117,6 @@ class EndedUploadsTests(SeaweedMixin, unittest.TestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.data_dir = tempfile.mkdtemp(prefix="fsd-s3-")
-        self.addCleanup(shutil.rmtree, self.data_dir, True)
-        self.backend = S3Backend(self.s3_client(), self.data_dir, 64 * MIB)
-        self.addCleanup(self.backend.close)
-        self.client = self.s3_client()
         for upload_id in (self.LIVE, self.ENDED):
             folder = Namespace("parts/" + upload_id)
             self.backend.put(folder, SizedStream(payload(2 * MIB, seed=4)))  # streamed: a record, a body
