@@ -13,6 +13,12 @@ when nothing does (``idle``), and whether a removal is under way
 - a removal older than that: it died midway: ``FINISH`` it (the bytes and
   the record go; nothing else may hold them: a removal is only claimed
   while nothing does, and an upload that came since cleared the mark);
+- not idle, and pinned (pins are written in the record where several
+  daemons share the records: ``catalog.pins``): an upload holds them, or
+  held them and died before its end let go: look again once the last pin
+  lapses (``GRACE`` after it); once every pin lapsed, idle since the last
+  one (an upload that dies leaves its pin, and the entry its pin of new
+  bytes wrote brings the sweep here);
 - held (``held()``: by ``data``, a live pin, or a key's name) or not idle:
   nothing, until they fall idle again (a new entry in the due index);
 - idle for less than ``GRACE``: look again when it ends;
@@ -49,6 +55,12 @@ def judged(value: Optional[dict], now: float, held: Callable[[], bool]) -> Verdi
             return Verdict(LATER, float(removing) + STALE_REMOVAL)
         return Verdict(FINISH)
     idle = value.get("idle")
+    pins = value.get("pins") or {}
+    if idle is None and pins:
+        last = max(float(since) for since in pins.values())
+        if now - last < GRACE:
+            return Verdict(LATER, last + GRACE)
+        idle = last  # every pin lapsed: idle since the last, unless a key or the repository holds them
     if idle is None or held():
         return Verdict(NOTHING)
     if now - float(idle) < GRACE:

@@ -201,9 +201,16 @@ class Pins:
 
     def _write(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
         """The pin written in the blob's record (None while a removal is
-        under way); whether S3 tracked the bytes before."""
+        under way); whether S3 tracked the bytes before. A record the pin
+        made is looked at by the sweep once the pin would have lapsed
+        (``idle_rules``): if the upload dies before its end (before it
+        stores the bytes, or after), its pin stays, and nothing else would
+        bring the sweep to them."""
         pin.name = pin.name or "pin-" + secrets.token_hex(8)
-        return self.blobs.try_pin(blob_id(bucket, oid), pin.name, lapse=GRACE)
+        known = self.blobs.try_pin(blob_id(bucket, oid), pin.name, lapse=GRACE)
+        if known is False:
+            self.blobs.index.at(self.records.now() + GRACE + 1, blob_id(bucket, oid))
+        return known
 
     def _track(self, pin: Pin, data: bool) -> None:
         """Where pins are locks, S3 tracks the bytes it did not (``data``:

@@ -26,6 +26,12 @@ class IdleRuleTests(unittest.TestCase):
             ({"removing": NOW - 5, "by": "delete"}, True, Verdict(LATER, NOW - 5 + STALE_REMOVAL)),
             ({"removing": NOW - STALE_REMOVAL}, False, Verdict(FINISH)),  # died midway: finished
             ({"removing": NOW - STALE_REMOVAL - 1, "idle": None}, True, Verdict(FINISH)),
+            # Pins written in the record (records several daemons share):
+            ({"pins": {"p": NOW - 10}}, False, Verdict(LATER, NOW - 10 + GRACE)),  # an upload under way
+            ({"pins": {"p": NOW - GRACE - 1, "q": NOW - 5}}, True, Verdict(LATER, NOW - 5 + GRACE)),
+            ({"pins": {"p": NOW - GRACE}}, False, Verdict(CLAIM)),  # its upload died: nothing holds them
+            ({"pins": {"p": NOW - GRACE}}, True, Verdict(NOTHING)),  # named since, or the repository's
+            ({"pins": {}}, False, Verdict(NOTHING)),  # let go of by its end: not idle
         ]
         for value, held, expected in rows:
             with self.subTest(value=value, held=held):

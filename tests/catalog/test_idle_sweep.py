@@ -6,6 +6,7 @@ it by the next sweep, and swept when their grace ends as before."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -13,11 +14,12 @@ import unittest
 
 from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import DUE, IDLE, Claims
-from filestoraged.catalog.pins import GRACE
+from filestoraged.catalog.pins import GRACE, blob
 from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
+from filestoraged.storage.names import repository
 
-from ..support import FakeClock
+from ..support import FakeClock, sha256
 from .test_pin_locks import BUCKET, is_stored, s3_put
 
 
@@ -91,6 +93,73 @@ class IdleSweepTests(unittest.TestCase):
         self.clock.advance(GRACE / 2 + 1)
         self.assertEqual(self.claims.sweep(60, wait=True), 1)
         self.assertFalse(self.stored(oid))
+
+
+class WrittenPinsTests(unittest.TestCase):
+    """Where pins are written in the blob's record (records several
+    daemons share), an upload whose daemon died left its pin: the bytes go
+    once it lapsed, as idle bytes do (they stayed for good: no entry of the
+    due index named them)."""
+
+    def setUp(self) -> None:
+        folder = tempfile.mkdtemp(prefix="fsd-test-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.clock = FakeClock()
+        self.backend = DiskBackend(os.path.join(folder, "data"), 1 << 20)
+        self.addCleanup(self.backend.close)
+        self.records = LocalRecords(os.path.join(folder, "meta.db"), clock=self.clock)
+        self.addCleanup(self.records.close)
+        self.claims = Claims(self.records, self.backend)
+        self.addCleanup(self.claims.close)
+
+    def died_uploading(self, data: bytes, store: bool = True) -> str:
+        """What an upload whose daemon died before its end left: its pin,
+        and its bytes (unless not ``store``: it died before storing them)."""
+        pin = self.claims.pinned(BUCKET)
+        if store:
+            put = self.backend.put(repository(BUCKET), io.BytesIO(data), hashed=pin.hashed)
+            self.claims.stored(pin, put.created)
+        else:
+            pin.hashed(sha256(data))
+        self.assertTrue(self.records.get(blob(BUCKET, sha256(data))).value["pins"])
+        return sha256(data)
+
+    def test_the_bytes_of_an_upload_that_died_go_once_its_pin_lapsed(self):
+        oid = self.died_uploading(b"stored, then the daemon died")
+        self.clock.advance(GRACE / 2)
+        self.assertEqual(self.claims.sweep(60, wait=True), 0)
+        self.clock.advance(GRACE / 2 + 2)
+        self.assertEqual(self.claims.sweep(60, wait=True), 1)
+        self.assertFalse(is_stored(self.backend, oid))
+        self.assertIsNone(self.records.get(blob(BUCKET, oid)))
+        self.assertEqual(list(self.records.keys(DUE)), [])
+
+    def test_the_record_of_an_upload_that_died_before_storing_goes(self):
+        oid = self.died_uploading(b"never stored", store=False)
+        self.clock.advance(GRACE + 2)
+        self.assertEqual(self.claims.sweep(60, wait=True), 0)
+        self.assertIsNone(self.records.get(blob(BUCKET, oid)))
+
+    def test_bytes_a_key_names_are_kept_and_the_look_leaves_nothing(self):
+        oid = s3_put(self.claims, self.records, self.backend, b"named by its commit", "k")
+        self.clock.advance(GRACE + 2)
+        self.assertEqual(self.claims.sweep(60, wait=True), 0)
+        self.assertTrue(is_stored(self.backend, oid))
+        self.assertEqual(list(self.records.keys(DUE)), [])
+
+    def test_bytes_another_upload_pins_meanwhile_are_looked_at_once_its_pin_lapses(self):
+        """A second upload of the bytes pinned them after the first died:
+        while its pin lives they stay; if it dies too they go after it."""
+        data = b"pinned by two uploads that died"
+        oid = self.died_uploading(data)
+        self.clock.advance(GRACE - 10)
+        self.died_uploading(data)
+        self.clock.advance(12)
+        self.assertEqual(self.claims.sweep(60, wait=True), 0)  # the second pin lives
+        self.assertTrue(is_stored(self.backend, oid))
+        self.clock.advance(GRACE)
+        self.assertEqual(self.claims.sweep(60, wait=True), 1)
+        self.assertFalse(is_stored(self.backend, oid))
 
 
 if __name__ == "__main__":
