@@ -134,6 +134,12 @@ class Claims:
 
     # -- the repository's own face ----------------------------------------------
 
+    @property
+    def marks_uploads(self) -> bool:
+        """Whether S3 uploads mark new bytes (``upload_marks``): only then
+        does ``relied_on`` need to know whether new bytes are a bucket's."""
+        return self.pins.marks is not None
+
     def relied_on(self, bucket: str, oid: str, created: bool, in_bucket: bool = False, quota: bool = False
                   ) -> None:
         """A ``/data`` upload stored (``created``) or found these bytes: if

@@ -137,11 +137,11 @@ class RepositoryTarget(Target):
 
     def store(self, source: Readable) -> Stored:
         put = self.app.backend.put(self.namespace, source, self.content_type, expected=self.expected)
-        bucket = self.app.buckets.get(self.repo)
+        claims = self.app.claims
+        bucket = self.app.buckets.get(self.repo) if not put.created or claims.marks_uploads else None
         # S3 keys never take them away from it
-        self.app.claims.relied_on(self.repo, put.info.oid, put.created, in_bucket=bucket is not None,
-                                  quota=bucket is not None and not put.created
-                                  and self.app.buckets.bounds(bucket).bounded)
+        claims.relied_on(self.repo, put.info.oid, put.created, in_bucket=bucket is not None,
+                         quota=bucket is not None and not put.created and self.app.buckets.bounds(bucket).bounded)
         return Stored(put.info, put.created)
 
     def result(self, stored: Stored, base_url: str) -> Dict[str, object]:
