@@ -113,7 +113,8 @@ class FsckProgress:
 def run_s3_fsck(config) -> int:
     """The bucket's streamed objects: records that do not read, bodies no
     record names (``--repair`` removes those a day old; see storage.s3.fsck);
-    with the records in a database, the S3 keys and versions against the
+    with the records on this machine, the parts of uploads that ended
+    (``--repair`` removes them); with the records in a database, the S3 keys and versions against the
     bytes, read through the database's index (never a listing of the
     bucket). Safe beside serving daemons."""
     from ..storage.s3.client import configured
