@@ -9,24 +9,27 @@ import fcntl
 import http.client
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import unittest
 
-from ..support import ROOT, Daemon, Threads, exchange, free_port, payload, sha256, wait_until
+from ..support import ROOT, Daemon, Threads, daemon_workers, exchange, free_port, payload, sha256, wait_until
 
 QUOTA = 1000
 SIZE = 600
 
 
 class KilledPutTests(unittest.TestCase):
+    WORKERS = "1"
+
     def setUp(self) -> None:
         self.folder = tempfile.mkdtemp(prefix="fsd-s3-killed-put-")
         self.addCleanup(shutil.rmtree, self.folder, True)
         self.s3_port = free_port()
         self.daemon = Daemon(self.folder, "--s3-api", "127.0.0.1:%d" % self.s3_port, "--auth", "off",
-                             "--workers", "1").start()
+                             "--workers", self.WORKERS).start()
         self.addCleanup(self.daemon.stop)
         self.assertEqual(self.call("PUT", "/bucket")[0], 200)
         done = subprocess.run([sys.executable, "-m", "filestoraged", "bucket", "quota", "bucket", str(QUOTA),
@@ -63,6 +66,28 @@ class KilledPutTests(unittest.TestCase):
     def _put_cut_short(self, body: bytes) -> None:
         with self.assertRaises((ConnectionError, http.client.HTTPException)):
             self.call("PUT", "/bucket/first", body, timeout=60)
+
+
+class KilledWorkerTests(KilledPutTests):
+    """With two workers: the daemon killed, and its workers killed and replaced while it runs."""
+
+    WORKERS = "2"
+
+    def test_bytes_of_a_put_whose_worker_was_killed_leave_the_quota_once_its_replacement_starts(self):
+        body = payload(SIZE, seed=3)
+        workers = daemon_workers(self.daemon.process.pid)
+        with open(os.path.join(self.folder, "run", "meta.db.lock"), "a+b") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            with Threads(60) as threads:
+                threads.start(self._put_cut_short, body)
+                wait_until(lambda: self.stored(sha256(body)), "the PUT's bytes stored")
+                for worker in workers:  # (the one that took the PUT among them)
+                    os.kill(worker, signal.SIGKILL)
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        wait_until(lambda: len(set(daemon_workers(self.daemon.process.pid)) - set(workers)) == 2, "new workers")
+        wait_until(lambda: not self.stored(sha256(body)), "the bytes no key names removed")
+        status, said = self.call("PUT", "/bucket/second", payload(SIZE, seed=4))
+        self.assertEqual(status, 200, said)
 
 
 if __name__ == "__main__":
