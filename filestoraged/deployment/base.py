@@ -111,8 +111,9 @@ class Deployment(abc.ABC):
         return None
 
     def upload_ids(self) -> Optional[Set[str]]:
-        """``fsck``: the ids of the unfinished multipart uploads the records
-        hold, whose parts are on this disk (None: none are here)."""
+        """``fsck``, and a start after a stop midway: the ids of the
+        unfinished uploads the records hold, whose parts are in the store
+        (``parts/<id>``; None: not known here, nothing is judged)."""
         return None
 
     def prepare(self) -> None:

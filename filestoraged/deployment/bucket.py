@@ -4,12 +4,14 @@ that lapse by themselves), and a store that must honour conditional writes."""
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Set, Tuple
 
+from ..catalog.unfinished import upload_ids as multipart_ids
 from ..records.bucket import BucketRecords, probe
 from ..records.checked import CheckedRecords
 from ..records.interface import Records
 from ..storage.s3.client import configured
+from ..tus.shared import upload_ids as resumable_ids
 from .base import Deployment
 
 # A token read is believed this long: the bound on how long a revocation
@@ -26,6 +28,15 @@ class SharedBucket(Deployment):
         records = CheckedRecords(BucketRecords(s3_client or configured(self.config), self.clock),
                                  self.config.s3_endpoint)
         return records, records
+
+    def upload_ids(self) -> Optional[Set[str]]:
+        """``fsck``: the uploads whose parts are in the store: S3 multipart
+        uploads and, where the records are shared, resumable ones too."""
+        records, _ = self.open_records()
+        try:
+            return multipart_ids(records) | resumable_ids(records)
+        finally:
+            records.close()
 
     def check_store(self) -> None:
         records, _ = self.open_records()

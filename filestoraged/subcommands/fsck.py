@@ -113,8 +113,8 @@ class FsckProgress:
 def run_s3_fsck(config) -> int:
     """The bucket's streamed objects: records that do not read, bodies no
     record names (``--repair`` removes those a day old; see storage.s3.fsck);
-    with the records on this machine, the parts of uploads that ended
-    (``--repair`` removes them); with the records in a database, the S3 keys and versions against the
+    the parts of uploads that ended (``--repair`` removes them); with the
+    records in a database, the S3 keys and versions against the
     bytes, read through the database's index (never a listing of the
     bucket). Safe beside serving daemons."""
     from ..storage.s3.client import configured
@@ -134,7 +134,6 @@ def run_s3_fsck(config) -> int:
         backend = make_backend(replace(config, data_dir=scratch))
         try:
             report = fsck(client, repair=config.repair)
-            # (the live uploads are known where the records are this machine's)
             ended = ended_parts(client, deployment.upload_ids, backend.delete, config.repair)
             if records_in_database(config.records):  # the keys read through the database's index
                 keys = deployment.check_keys(backend, config.repair)

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Set
 
 from ..catalog.parts import Parts, PartsStream
 from ..errors import Gone, Locked, NotFound, TooLarge
@@ -357,3 +357,9 @@ def _key(upload_id: str) -> str:
 def _upload(upload_id: str, value: dict) -> ResumableUpload:
     return ResumableUpload(upload_id, int(value["length"]), dict(value["target"]), str(value["metadata"]),
                   str(value["owner"]), float(value["created"]), value.get("result"))
+
+
+def upload_ids(records: Records) -> Set[str]:
+    """The ids of every resumable upload the shared records hold, finished
+    or not (for ``fsck``: whose parts may be in the store)."""
+    return {name[len(UPLOADS):] for name in records.keys(UPLOADS) if is_upload_id(name[len(UPLOADS):])}

@@ -18,7 +18,7 @@ from filestoraged.storage.s3.backend import S3Backend, key_of
 from filestoraged.storage.s3.fsck import GRACE, ended_parts, fsck
 from filestoraged.records.local import LocalRecords
 
-from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin, shared_records, shared_store
 from ..storage_contract import SizedStream
 from ..support import MIB, ROOT, payload, sha256
 
@@ -161,6 +161,41 @@ class EndedUploadsTests(BucketCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertNotIn("ended", done.stdout)
         self.assertEqual(len(self.in_folder(self.LIVE)), 1)
+
+
+class SharedRecordsTests(unittest.TestCase):
+    """Where daemons share the records (``--records s3``), the live uploads
+    are read from them: the parts of an S3 multipart upload and of a
+    resumable upload (whose parts are in the store too there) are kept,
+    those of an upload that ended are found and removed."""
+
+    MULTIPART, RESUMABLE, ENDED = "ab" * 16, "cd" * 16, "ef" * 16
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.shared = shared_store(cls, "s3")
+        cls.cli_dir = tempfile.mkdtemp(prefix="fsd-cli-")
+        cls.addClassCleanup(shutil.rmtree, cls.cli_dir, True)
+
+    def test_the_parts_of_uploads_the_shared_records_hold_are_kept(self):
+        records = shared_records(self, self.cli_dir, self.shared)
+        records.create("s3/uploads/photos/" + self.MULTIPART, {"key": "k", "created": records.now()})
+        records.create("tus/" + self.RESUMABLE, {"length": 6, "created": records.now()})
+        client = self.store.client(self.bucket)
+        self.addCleanup(client.close)
+        backend = S3Backend(client, self.cli_dir, 64 * MIB)
+        for upload_id in (self.MULTIPART, self.RESUMABLE, self.ENDED):
+            backend.put(Namespace("parts/" + upload_id), SizedStream(b"a part"))
+        command = [sys.executable, "-m", "filestoraged", "fsck", "--data-dir", self.cli_dir, *self.shared]
+        env = dict(os.environ, PYTHONPATH=ROOT, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("1 folders of uploads that ended (a stop between their end and their parts'); removed by "
+                      "--repair: parts/" + self.ENDED, done.stdout)
+        done = subprocess.run(command + ["--repair"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        left = {key.split("/")[1] for key in self.store.keys(self.bucket) if key.startswith("parts/")}
+        self.assertEqual(left, {self.MULTIPART, self.RESUMABLE})
 
 
 if __name__ == "__main__":
