@@ -8,13 +8,9 @@ again under the server's feet (a test process died of SIGBUS so)."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import unittest
 
-from filestoraged.records.local import LocalRecords
-
-from .support import database_bytes
+from .support import clocked_records, database_bytes
 
 
 def locks_held_on(path: str) -> int:
@@ -26,10 +22,7 @@ def locks_held_on(path: str) -> int:
 
 class DatabaseBytesTests(unittest.TestCase):
     def test_reading_the_database_at_rest_keeps_sqlites_locks(self):
-        folder = tempfile.mkdtemp(prefix="fsd-test-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        records = LocalRecords(os.path.join(folder, "meta.db"))
-        self.addCleanup(records.close)
+        records, _, folder = clocked_records(self)
         records.create("kept", {"value": "at rest"})
         self.assertIsNotNone(records.get("kept"))  # a read: SQLite maps the log's index and locks it
         shm = os.path.join(folder, "meta.db-shm")

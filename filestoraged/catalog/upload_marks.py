@@ -49,6 +49,7 @@ class UploadMarks:
         self._lock = threading.Lock()
         self._pid = 0
         self._fd = -1
+        self._path = ""  # this process's file, once made
         self._free: List[int] = []
         self._slots = 0
 

@@ -19,7 +19,7 @@ from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import repository
 
-from ..support import FakeClock, sha256
+from ..support import FakeClock, clocked_records, sha256
 from .test_pin_locks import BUCKET, is_stored, s3_put
 
 
@@ -102,13 +102,9 @@ class WrittenPinsTests(unittest.TestCase):
     due index named them)."""
 
     def setUp(self) -> None:
-        folder = tempfile.mkdtemp(prefix="fsd-test-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        self.clock = FakeClock()
+        self.records, self.clock, folder = clocked_records(self)
         self.backend = DiskBackend(os.path.join(folder, "data"), 1 << 20)
         self.addCleanup(self.backend.close)
-        self.records = LocalRecords(os.path.join(folder, "meta.db"), clock=self.clock)
-        self.addCleanup(self.records.close)
         self.claims = Claims(self.records, self.backend)
         self.addCleanup(self.claims.close)
 

@@ -10,8 +10,6 @@ import errno
 import io
 import multiprocessing
 import os
-import shutil
-import tempfile
 import unittest
 from unittest import mock
 
@@ -19,11 +17,10 @@ from filestoraged.base.interprocess import NamedLocks
 from filestoraged.catalog.claims import Claims
 from filestoraged.catalog.pins import GRACE, blob
 from filestoraged.catalog.upload_marks import PREFIX, SLOT, UploadMarks
-from filestoraged.records.local import LocalRecords
 from filestoraged.storage.disk.backend import DiskBackend
 from filestoraged.storage.names import repository
 
-from ..support import FakeClock, sha256
+from ..support import clocked_records, sha256
 from .test_pin_locks import BUCKET, is_stored, s3_put
 
 
@@ -35,15 +32,11 @@ def _mark_and_die(folder: str, oid: str) -> None:
 
 class UploadMarksTests(unittest.TestCase):
     def setUp(self) -> None:
-        folder = tempfile.mkdtemp(prefix="fsd-test-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        self.clock = FakeClock()
+        self.records, self.clock, folder = clocked_records(self)
         self.run = os.path.join(folder, "run")
         os.makedirs(self.run)
         self.backend = DiskBackend(os.path.join(folder, "data"), 1 << 20)
         self.addCleanup(self.backend.close)
-        self.records = LocalRecords(os.path.join(folder, "meta.db"), clock=self.clock)
-        self.addCleanup(self.records.close)
         self.marks = UploadMarks(self.run)
         self.claims = Claims(self.records, self.backend, None, NamedLocks(os.path.join(self.run, "pins")),
                              self.marks)
