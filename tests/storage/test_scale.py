@@ -196,7 +196,7 @@ class IndexTests(unittest.TestCase):
         drop_row(self.root, self.repo.path, oids[0])  # killed between the link and the commit
         # The next start (this one never stopped): the index is dirty; a pass
         # in the background brings the object back and counts it.
-        with self.assertLogs("filestoraged.storage.disk.backend", logging.INFO) as logs:
+        with self.assertLogs("filestoraged.storage.disk.indexing", logging.INFO) as logs:
             again = DiskBackend(self.root, 1 << 20)
             self.addCleanup(again.close)
             wait_until(lambda: not again.index.wanted(), "the pass over the disk ends")

@@ -1,7 +1,7 @@
 """Unfinished uploads' parts (``parts/<upload id>``, see ``layout``): what
 a crash can leave there, found by ``fsck`` and set right by ``--repair``,
 and by the first worker's pass after a run that did not stop cleanly or a
-worker that died (``DiskBackend.keep_index``).
+worker that died (``indexing.keep``).
 
 - An upload's folder whose upload ended (no record names it: a stop
   between the record's removal and its parts') is reported; set right, it
@@ -18,19 +18,32 @@ folder listed and not live belongs to an upload that ended.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Collection, List, Optional, Tuple
+from typing import Callable, Collection, List, Optional, Protocol, Tuple
 
 from ...errors import NotFound
 from ..names import Namespace, is_object_id
+from ..object_index import ObjectIndex
 from .layout import FOLDER, LaidOut, stride_file
-
-if TYPE_CHECKING:  # (the backend's own pass calls this module)
-    from .backend import DiskBackend
 
 PARTS = "parts"
 
 
-def check_parts(backend: DiskBackend, live: Callable[[], Optional[Collection[str]]], repair: bool
+class PartsStore(Protocol):
+    """What the check needs of the disk backend."""
+
+    root: str
+    index: ObjectIndex
+
+    def namespace_dir(self, namespace: Namespace) -> str: ...
+
+    def object_path(self, namespace: Namespace, oid: str) -> str: ...
+
+    def count_file(self, namespace: Namespace, name: str, size: int) -> None: ...
+
+    def delete(self, namespace: Namespace, oid: str) -> None: ...
+
+
+def check_parts(backend: PartsStore, live: Callable[[], Optional[Collection[str]]], repair: bool
                 ) -> Tuple[List[str], List[str]]:
     """``(ended, uncounted)``: folders of ended uploads, and laid-out files
     of live ones the index does not count as they are (each ``parts/<id>``
@@ -66,7 +79,7 @@ def check_parts(backend: DiskBackend, live: Callable[[], Optional[Collection[str
     return ended, uncounted
 
 
-def _stride_files(backend: DiskBackend, namespace: Namespace) -> List[str]:
+def _stride_files(backend: PartsStore, namespace: Namespace) -> List[str]:
     try:
         names = os.listdir(os.path.join(backend.namespace_dir(namespace), FOLDER))
     except FileNotFoundError:
@@ -74,7 +87,7 @@ def _stride_files(backend: DiskBackend, namespace: Namespace) -> List[str]:
     return [name for name in names if stride_file(name)]
 
 
-def _remove(backend: DiskBackend, namespace: Namespace) -> None:
+def _remove(backend: PartsStore, namespace: Namespace) -> None:
     """Every object of an ended upload's folder (parts stored apart), then
     its laid-out file, claims and folders, as the upload's own end does."""
     base = backend.namespace_dir(namespace)

@@ -12,15 +12,13 @@ import itertools
 import queue
 import zlib
 from contextlib import closing
-from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Protocol, Tuple, Union
 
 from ...errors import CorruptObject, NotFound
 from ..interface import verify_digest
 from ...base.threads import Stage, ahead
+from .cluster import Cluster
 from .manifest import WINDOW_BYTES, Manifest, manifest_key
-
-if TYPE_CHECKING:
-    from .file_store import MemcachedFileStore
 
 Chunk = Union[bytes, memoryview]
 RING_WINDOW = 2  # chunks per round trip on a transfer's ring (see Retrieval.pieces)
@@ -34,11 +32,19 @@ FIRST_WINDOW_BYTES = 2 * 1024 * 1024
 PROVEN_BEFORE_HEADERS = 16 * 1024 * 1024
 
 
+class Source(Protocol):
+    """What a read needs of the file store (``MemcachedFileStore``)."""
+
+    cluster: Cluster
+
+    def condemn(self, name: str, manifest: Manifest) -> None: ...
+
+
 class Retrieval:
     """A stored file being read: iterate for the whole, ``chunks(start, end)``
     for a range. ``prefetch_first()`` fetches and checks the first window early."""
 
-    def __init__(self, store: MemcachedFileStore, manifest: Manifest, name: str, token: object = None) -> None:
+    def __init__(self, store: Source, manifest: Manifest, name: str, token: object = None) -> None:
         self.store = store
         self.manifest = manifest
         self.name = name
