@@ -105,8 +105,12 @@ class OneMachine(Deployment):
             records.close()
 
     def upload_ids(self) -> Optional[Set[str]]:
-        if not os.path.exists(self.meta_db):
-            return None  # not this store's data directory: nothing is judged
+        """The uploads this machine's records hold; None where the parts
+        are in an S3 bucket: other daemons, each with records of its own,
+        may keep uploads there too (``--backend s3`` takes any number over
+        one bucket), which these records do not name."""
+        if self.config.backend == "s3" or not os.path.exists(self.meta_db):
+            return None  # (a data directory with no records of this store: nothing judged either)
         records = LocalRecords(self.meta_db)
         try:
             return upload_ids(records)
