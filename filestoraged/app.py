@@ -229,13 +229,19 @@ class App:
 
     def _recover_uploads(self) -> None:
         """Bytes S3 uploads stored before their process died, with no key
-        to name them, tracked (``Keyspace.recover``); a store that does
-        not answer now is asked again by the next upkeep."""
+        to name them, tracked (``Keyspace.recover``), and the parts of
+        multipart uploads that ended but kept them removed
+        (``Unfinished.finish_ended``); a store that does not answer now is
+        asked again by the next upkeep."""
         try:
             self.keyspace.recover()
+            ended = self.unfinished.finish_ended()
         except (FileStoreError, OSError) as error:
             log.warning("what S3 uploads left when their process stopped is looked at later: %s",
                         error.text if isinstance(error, FileStoreError) else error)
+            return
+        if ended:
+            log.info("removed the parts of %d multipart upload(s) that had ended", len(ended))
 
     def _watch_store(self) -> None:
         try:

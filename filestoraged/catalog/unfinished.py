@@ -6,7 +6,9 @@ Records: ``s3/uploads/<bucket>/<id>``: what the upload is for (its key, the
 headers and metadata its object will have) and when it was made;
 ``s3/completed/<bucket>/<id>``: an upload that completed (its key and
 ETag), kept ``COMPLETED_KEPT`` so that a completion sent again (a client
-retries one whose answer it lost) is answered as the first was.
+retries one whose answer it lost) is answered as the first was;
+``s3/ending/<id>``: an upload that ended (completed, aborted, swept) whose
+parts' bytes are not all removed yet (``remove``, ``finish_ended``).
 
 An upload not finished ``EXPIRY`` after it was made is swept, its parts
 with it (``sweep``).
@@ -14,6 +16,7 @@ with it (``sweep``).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from contextlib import contextmanager
@@ -22,14 +25,17 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from ..base.interprocess import NamedLocks
 from ..base.lru import BoundedCache
-from ..errors import BackendUnavailable, BadRequest, NotFound
+from ..errors import BackendUnavailable, BadRequest, FileStoreError, NotFound
 from ..records.interface import Conflict, Records
 from ..storage.interface import Backend, FinishedFile, Readable
 from ..storage.names import Namespace, repository
 from .parts import Part, Parts, PartsStream, parts_namespace
 
+log = logging.getLogger(__name__)
+
 UPLOADS = "s3/uploads/"
 COMPLETED = "s3/completed/"
+ENDING = "s3/ending/"
 COMPLETED_KEPT = 24 * 3600.0  # seconds a completed upload is remembered
 EXPIRY = 7 * 24 * 3600.0  # seconds an unfinished upload is kept
 MAX_PART = 10000  # part numbers run from 1 to this
@@ -171,15 +177,39 @@ class Unfinished:
         """The upload's record and its parts' records, in one transaction
         where the records can make one (a stop between them would leave the
         parts' records with no upload to end them; elsewhere the upload's
-        first: no part can be added to it after), then its parts' bytes, by
-        the one caller that removed the record (two completions, or a
-        completion and an abort, may meet here)."""
+        first: no part can be added to it after), with the mark of its
+        ending; then its parts' bytes, by the one caller that removed the
+        record (two completions, or a completion and an abort, may meet
+        here), then the mark. Bytes the backend could not remove now (it
+        failed; or a stop came first) stay marked, for ``finish_ended``:
+        the upload has ended all the same."""
         with self.records.batch():
             removed = self.records.delete(_upload(upload.bucket, upload.id))
             if removed:
                 self.parts_of.forget(upload.id)
-        if removed:
-            self.parts_of.discard(upload.id)
+                self.records.create(ENDING + upload.id, {"bucket": upload.bucket})
+        if removed and not self._discard(upload.id):
+            log.warning("the parts of the multipart upload %s, which ended, are removed later: the %s backend "
+                        "failed", upload.id, self.parts_of.backend.name)
+
+    def finish_ended(self) -> List[str]:
+        """The parts' bytes of uploads that ended and kept them (a stop
+        between an upload's end and their removal, or a backend that
+        failed then) removed now (by any process: removing them twice
+        does no harm); the ids of the uploads done."""
+        done = [name[len(ENDING):] for name in list(self.records.keys(ENDING))]
+        return [upload_id for upload_id in done if self._discard(upload_id)]
+
+    def _discard(self, upload_id: str) -> bool:
+        """An ended upload's parts' bytes removed, then its mark; False
+        (the mark kept) where the backend failed."""
+        try:
+            self.parts_of.discard(upload_id)
+        except (FileStoreError, OSError) as error:
+            log.debug("the parts of the upload %s: %s", upload_id, error)
+            return False
+        self.records.delete(ENDING + upload_id)
+        return True
 
     def sweep(self, now: float) -> int:
         """Remove uploads made over ``EXPIRY`` ago; how many."""

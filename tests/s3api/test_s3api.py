@@ -6,6 +6,7 @@ repository, ``/data/BUCKET/<sha256>`` on the main port)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import unittest
 import unittest.mock
@@ -665,6 +666,56 @@ class MultipartTests(S3ApiTestCase):
             "Parts": [{"PartNumber": 1, "ETag": first},
                       {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]}]})
         self.assertEqual(self.admin.get_object(Bucket="big", Key="joined")["Body"].read(), source + source[:100])
+
+
+    def uploaded_in_parts(self, key: str, data: bytes):
+        """An upload of ``data`` in two parts: its id and its parts' list."""
+        upload = self.admin.create_multipart_upload(Bucket="big", Key=key)["UploadId"]
+        parts = [{"PartNumber": number, "ETag": self.admin.upload_part(
+            Bucket="big", Key=key, UploadId=upload, PartNumber=number, Body=piece)["ETag"]}
+            for number, piece in enumerate((data[:5 * self.MIB], data[5 * self.MIB:]), 1)]
+        return upload, parts
+
+    def parts_left(self, upload: str) -> bool:
+        """Whether anything of the upload's parts is stored (on the disk,
+        its folder: the parts' file, once the object, stays linked there)."""
+        from filestoraged.catalog.parts import parts_namespace
+
+        if self.app.backend.name == "disk":
+            return os.path.exists(os.path.join(self.data_dir, "parts", upload))
+        return self.app.backend.list(parts_namespace(upload)) != []
+
+    def test_a_completion_whose_parts_the_store_fails_to_remove_is_answered_and_they_go_later(self):
+        """The object is made and the upload ended when its parts' removal
+        fails (the store does not answer then): answered 200, as it is; the
+        parts go with the next look (here: the next start), not never."""
+        from filestoraged.catalog.parts import Parts
+        from filestoraged.errors import BackendUnavailable
+
+        data = payload(6 * self.MIB, 10)
+        upload, parts = self.uploaded_in_parts("kept", data)
+        with unittest.mock.patch.object(Parts, "discard", side_effect=BackendUnavailable("the store fails")):
+            self.admin.complete_multipart_upload(Bucket="big", Key="kept", UploadId=upload,
+                                                 MultipartUpload={"Parts": parts})
+        self.assertEqual(self.admin.get_object(Bucket="big", Key="kept")["Body"].read(), data)
+        self.assertEqual(self.admin.list_multipart_uploads(Bucket="big").get("Uploads", []), [])
+        self.assertTrue(self.parts_left(upload))  # the store failed: still there
+        self.restart_server()
+        self.assertFalse(self.parts_left(upload))
+        self.admin = self.client()
+        self.assertEqual(self.admin.get_object(Bucket="big", Key="kept")["Body"].read(), data)
+
+    def test_a_stop_between_an_uploads_end_and_its_parts_removal_is_set_right_by_the_next_start(self):
+        upload, _ = self.uploaded_in_parts("stopped", payload(6 * self.MIB, 11))
+        from filestoraged.catalog.parts import Parts
+
+        ended = self.app.unfinished.get("big", upload)
+        with unittest.mock.patch.object(Parts, "discard", side_effect=RuntimeError("stopped")):  # the stop
+            with self.assertRaises(RuntimeError):
+                self.app.unfinished.remove(ended)  # aborted
+        self.assertTrue(self.parts_left(upload))
+        self.restart_server()
+        self.assertFalse(self.parts_left(upload))
 
 
 if __name__ == "__main__":

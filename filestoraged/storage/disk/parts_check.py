@@ -80,22 +80,18 @@ def check_parts(backend: PartsStore, live: Callable[[], Optional[Collection[str]
 
 
 def _stride_files(backend: PartsStore, namespace: Namespace) -> List[str]:
-    try:
-        names = os.listdir(os.path.join(backend.namespace_dir(namespace), FOLDER))
-    except FileNotFoundError:
-        return []
-    return [name for name in names if stride_file(name)]
+    return [name for name in _names(os.path.join(backend.namespace_dir(namespace), FOLDER)) if stride_file(name)]
 
 
 def _remove(backend: PartsStore, namespace: Namespace) -> None:
     """Every object of an ended upload's folder (parts stored apart), then
     its laid-out file, claims and folders, as the upload's own end does."""
     base = backend.namespace_dir(namespace)
-    for shard in os.listdir(base):
+    for shard in _names(base):  # (the upload's own end may remove them meanwhile)
         shard_dir = os.path.join(base, shard)
         if len(shard) != 2 or not os.path.isdir(shard_dir):
             continue
-        for name in os.listdir(shard_dir):
+        for name in _names(shard_dir):
             if is_object_id(name) and not stride_file(name):
                 try:
                     backend.delete(namespace, name)
@@ -106,3 +102,11 @@ def _remove(backend: PartsStore, namespace: Namespace) -> None:
         os.rmdir(base)
     except OSError:
         pass
+
+
+def _names(folder: str) -> List[str]:
+    """What ``folder`` holds; nothing once it is gone."""
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
