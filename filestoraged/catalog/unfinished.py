@@ -196,9 +196,16 @@ class Unfinished:
         """The parts' bytes of uploads that ended and kept them (a stop
         between an upload's end and their removal, or a backend that
         failed then) removed now (by any process: removing them twice
-        does no harm); the ids of the uploads done."""
-        done = [name[len(ENDING):] for name in list(self.records.keys(ENDING))]
-        return [upload_id for upload_id in done if self._discard(upload_id)]
+        does no harm); the ids of the uploads done. Each mark names its
+        upload's bucket, so that the bytes come off its quota's count."""
+        done = []
+        for name, record in list(self.records.items(ENDING)):
+            upload_id, bucket = name[len(ENDING):], str(record.value.get("bucket") or "")
+            if bucket:
+                self._buckets.put(upload_id, bucket, len(bucket))
+            if self._discard(upload_id):
+                done.append(upload_id)
+        return done
 
     def _discard(self, upload_id: str) -> bool:
         """An ended upload's parts' bytes removed, then its mark; False
