@@ -86,6 +86,21 @@ class StorageContract:
         self.assertFalse(second.created)
         self.assertEqual([i.oid for i in self.backend.list(DEFAULT)], [first.info.oid])
 
+    def test_the_look_a_put_offers_says_whether_its_bytes_were_stored(self):
+        """What an S3 upload's pin asks before the bytes may be stored (a
+        yes taken for a no would have a crash's recovery remove bytes the
+        repository holds): exact for bytes of one block and of several,
+        whatever form the backend keeps them in; or no look offered."""
+        for size in (1000, 2 * 1024 * 1024 + 5):
+            with self.subTest(size=size):
+                data = payload(size, seed=size)
+                seen: list = []
+                results = [self.backend.put(DEFAULT, (SizedStream if self.sized else io.BytesIO)(data),
+                                            hashed=lambda oid, look, seen=seen: seen.append(look and look()))
+                           for _ in range(2)]
+                self.assertEqual([result.created for result in results], [True, False])
+                self.assertIn(seen, ([False, True], [None, None]))
+
     def test_empty_object(self):
         result = self.put(b"")
         self.assertEqual(result.info.oid, sha256(b""))

@@ -78,8 +78,7 @@ class Claims:
         self.records = records
         self.backend = backend
         self.blobs = BlobRecords(records, BLOBS, DUE, SWEEP_TURN, written)
-        self.pins = Pins(self.blobs, locks, marks,
-                         lambda bucket, oid: backend.stored_here(repository(bucket), oid) is False)
+        self.pins = Pins(self.blobs, locks, marks)
         self._stop = threading.Event()
 
     # -- S3 uploads -------------------------------------------------------------

@@ -34,7 +34,7 @@ from email.utils import formatdate
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import Conflict, Forbidden, MethodNotAllowed, NotFound
-from ..storage.interface import ObjectInfo, ObjectStream, PutResult, Readable
+from ..storage.interface import Look, ObjectInfo, ObjectStream, PutResult, Readable
 from ..base.streams import Digested
 from ..storage.names import repository
 from .buckets import Bucket
@@ -172,9 +172,9 @@ class BucketHandle:
         replaces = replaces and self.appends_only(key) is None
         claims = self.app.claims
         with claims.pinned(self.name) as pin:
-            def hashed(oid: str) -> None:
+            def hashed(oid: str, look: Optional[Look]) -> None:
                 checks(oid)  # a body that fails a check stores nothing
-                pin.hashed(oid)
+                pin.hashed(oid, look)
 
             put = self.app.backend.put(repository(self.name), source, content_type, hashed=hashed)
             claims.stored(pin, put.created)

@@ -36,6 +36,7 @@ from typing import Callable, Iterator, Optional
 from ..base.interprocess import AlsoHeld, Held, NamedLocks
 from ..holds.blobs import BlobRecords, live, waiting
 from ..records.interface import Conflict as RecordConflict
+from ..storage.interface import Look
 from .upload_marks import UploadMarks
 
 BLOBS = "s3/blobs/"
@@ -49,8 +50,9 @@ UNDER_WAY = "an upload of these bytes is under way; retry"
 
 
 class Pin:
-    """One upload's hold on its bytes: ``hashed(oid)`` (for ``Backend.put``)
-    pins them; ``known`` says whether S3 tracked them before. A context
+    """One upload's hold on its bytes: ``hashed(oid, look)`` (for
+    ``Backend.put``; ``look``: the backend's ``Look`` at whether they are
+    stored, if it offers one) pins them; ``known`` says whether S3 tracked them before. A context
     manager: leaving it ends the upload's hold (``Pins.end``, with
     ``settle``). Decision: a class, not ``contextlib.contextmanager``, whose
     generator costs every S3 write a frame and four calls more."""
@@ -69,8 +71,8 @@ class Pin:
         self.mark: Optional[int] = None  # its slot in the process's marks, where they were not stored when pinned
         self.busy = RACED  # why the pin could not be had, once it waited long enough
 
-    def hashed(self, oid: str) -> None:
-        self.known = self._pins.take(self.bucket, oid, self)
+    def hashed(self, oid: str, look: Optional[Look] = None) -> None:
+        self.known = self._pins.take(self.bucket, oid, self, look)
         self.oid = oid
 
     def __enter__(self) -> "Pin":
@@ -81,29 +83,28 @@ class Pin:
 
 
 class Pins:
-    def __init__(self, blobs: BlobRecords, locks: Optional[NamedLocks], marks: Optional[UploadMarks] = None,
-                 new: Callable[[str, str], bool] = lambda bucket, oid: False) -> None:
+    def __init__(self, blobs: BlobRecords, locks: Optional[NamedLocks], marks: Optional[UploadMarks] = None
+                 ) -> None:
         """``blobs``: the blob records, whose pins are written when there
         are no ``locks`` in records that commit without an fsync (a pin
         only matters while its upload is unanswered and lapses after
         ``GRACE`` anyway, so a power cut that loses one loses nothing, and a
         later durable commit carries it to the disk all the same).
         ``marks``: where pins are locks, this process's marks of uploads
-        that may store new bytes; ``new(bucket, oid)``: whether the bytes
-        are surely not stored (a look that costs no request)."""
+        that may store new bytes (those the backend's look finds not stored)."""
         self.blobs = blobs
         self.records = blobs.records
         self.locks = locks
         self.marks = marks if locks is not None else None
-        self._new = new
         self._stop = threading.Event()
 
-    def take(self, bucket: str, oid: str, pin: Pin) -> bool:
+    def take(self, bucket: str, oid: str, pin: Pin, look: Optional[Look] = None) -> bool:
         """Pin the bytes, waiting up to ``PIN_WAIT`` for a removal under way
         (or another upload's tracking of them) to end; True if S3 tracked
-        them before."""
-        take = self._hold if self.locks is not None else self._write
-        return waiting(lambda: take(bucket, oid, pin), PIN_WAIT, self._stop, lambda: pin.busy)
+        them before. ``look``: the backend's, at whether they are stored."""
+        if self.locks is None:
+            return waiting(lambda: self._write(bucket, oid, pin), PIN_WAIT, self._stop, lambda: pin.busy)
+        return waiting(lambda: self._hold(bucket, oid, pin, look), PIN_WAIT, self._stop, lambda: pin.busy)
 
     def stored(self, pin: Pin, created: bool) -> None:
         """The upload stored its bytes (``created``: they were new): bytes it
@@ -167,7 +168,7 @@ class Pins:
         if self.marks is not None:
             self.marks.close()
 
-    def _hold(self, bucket: str, oid: str, pin: Pin) -> Optional[bool]:
+    def _hold(self, bucket: str, oid: str, pin: Pin, look: Optional[Look]) -> Optional[bool]:
         """Where pins are locks: the shared hold taken (None while a removal
         holds the bytes, or another upload may track them); whether S3 is
         known to track them. The right to track them (``pin.tracking``,
@@ -188,7 +189,9 @@ class Pins:
             # Looked at under the right, so no other S3 upload stores them
             # meanwhile: stored after the look, they are this upload's (or a
             # /data upload's, which then tracks them itself: ``Claims.relied_on``).
-            if self.marks is not None and self._new(bucket, oid):
+            # The backend takes the same look after (``Look``: once), or a
+            # backend with none to offer leaves them unmarked.
+            if self.marks is not None and look is not None and not look():
                 pin.mark = self.marks.mark(bucket, oid)
             return False
         # Looked at after the try: the holder of the right made the record

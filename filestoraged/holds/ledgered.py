@@ -22,8 +22,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import BucketQuotaReached
 from ..records.interface import Records
-from ..storage.interface import (BUCKET_NAMESPACES, HOLD_STEP, Backend, Bounds, ObjectInfo, PutResult, Readable,
-                                 StoredObject, exact_length)
+from ..storage.interface import (BUCKET_NAMESPACES, HOLD_STEP, Backend, Bounds, Hashed, Look, ObjectInfo, PutResult,
+                                 Readable, StoredObject, exact_length)
 from ..storage.names import Namespace
 from .ledger import OWNER_LEDGERS, RENEW_AFTER, Ledger
 
@@ -77,7 +77,7 @@ class LedgeredBackend(Backend):
         return counts
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Hashed] = None) -> PutResult:
         counts = self._counts(namespace)
         if not counts:
             return self.inner.put(namespace, stream, content_type, expected, hashed)
@@ -214,12 +214,12 @@ class _Write:
                 one.ledger.renew(one.name, self.holder)
             self._renewed = time.monotonic()
 
-    def publishing(self, hashed: Optional[Callable[[str], None]]) -> Callable[[str], None]:
+    def publishing(self, hashed: Optional[Hashed]) -> Hashed:
         """The backend's ``hashed``: the caller's checks, then the bytes
         counted stored in every ledger (just before they are published)."""
-        def publish(oid: str) -> None:
+        def publish(oid: str, look: Optional[Look]) -> None:
             if hashed is not None:
-                hashed(oid)
+                hashed(oid, look)
             for one in self._counts:
                 one.ledger.settle(one.name, one.quota, self.holder, self._arrived)
                 self._settled.append(one)

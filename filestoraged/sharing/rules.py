@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
 from ..errors import Gone
+from ..storage.interface import Hashed
 
 if TYPE_CHECKING:
     from .passwords import Passwords
@@ -91,14 +92,14 @@ class LinkRules:
         raise NotImplementedError
 
     @contextmanager
-    def pinned(self) -> Iterator[Callable[[str], None]]:
+    def pinned(self) -> Iterator[Hashed]:
         """For one upload: a callable for ``Backend.put``'s ``hashed`` that
         pins the blob before the backend looks whether it holds those bytes
         already (an upload that deduplicates onto a blob no link needs any
         more keeps it); unpinned when the block ends, its link made or not."""
         pins: List[Tuple[str, str]] = []
         try:
-            yield lambda oid: pins.append((oid, self.pin(oid)))
+            yield lambda oid, look: pins.append((oid, self.pin(oid)))
         finally:
             for oid, pin in pins:
                 try:

@@ -271,7 +271,7 @@ class Backend(abc.ABC):
         stream: Readable,
         content_type: Optional[str] = None,
         expected: Optional[str] = None,
-        hashed: Optional[Callable[[str], None]] = None,
+        hashed: Optional[Hashed] = None,
     ) -> PutResult:
         """Store the stream's bytes under their SHA-256 (``stream`` may be a
         ``FinishedFile``: a backend on the same disk adopts the file itself
@@ -282,7 +282,8 @@ class Backend(abc.ABC):
         names its object): if they hash to another, ``Unprocessable`` and
         nothing is kept. ``hashed``: called with the SHA-256 once every byte
         is read, before the backend looks whether it holds those bytes already
-        or makes anything visible; if it raises, nothing is kept (see
+        or makes anything visible, and with that look (``Look``; the caller
+        may take it first); if it raises, nothing is kept (see
         ``before_publishing``)."""
 
     @abc.abstractmethod
@@ -296,12 +297,6 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete(self, namespace: Namespace, oid: str) -> None:
         """Remove an object; ``NotFound`` if absent."""
-
-    def stored_here(self, namespace: Namespace, oid: str) -> Optional[bool]:
-        """Whether the object is stored, where one look at this machine's
-        disk tells; None where it would cost a request (then callers
-        assume nothing)."""
-        return None
 
     @abc.abstractmethod
     def list(
@@ -400,14 +395,39 @@ def pieces(stream, max_size: int, block: int) -> Iterator[memoryview]:
         count = fill(stream, buffer)
 
 
-def before_publishing(oid: str, expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> None:
+class Look:
+    """Whether a put's bytes are stored already, looked at once, by
+    whoever asks first: the caller's ``hashed`` (an S3 upload's pin, which
+    must know before the bytes may be stored, and asks under its hold), or
+    the backend itself after it. A look that costs a request is made once."""
+
+    __slots__ = ("_ask", "_found")
+
+    def __init__(self, ask: Callable[[], bool]) -> None:
+        self._ask = ask
+        self._found: Optional[bool] = None
+
+    def __call__(self) -> bool:
+        if self._found is None:
+            self._found = bool(self._ask())
+        return self._found
+
+
+# ``Backend.put``'s ``hashed(oid, look)``: the SHA-256, and the backend's
+# ``Look`` at whether the bytes are stored (None where it has none to offer).
+Hashed = Callable[[str, Optional[Look]], None]
+
+
+def before_publishing(oid: str, expected: Optional[str], hashed: Optional[Hashed], look: Optional[Look] = None
+                      ) -> None:
     """What ``put`` does with the bytes' SHA-256 before it looks for them or
     makes anything visible: ``Unprocessable`` if an upload sent as
-    ``expected`` hashed to ``oid``; then tell ``hashed``."""
+    ``expected`` hashed to ``oid``; then tell ``hashed``, with the look the
+    backend will take (``Look``), if it offers one."""
     if expected is not None and oid != expected:
         raise Unprocessable("the bytes hash to %s, not to the object id they were sent for" % oid)
     if hashed is not None:
-        hashed(oid)
+        hashed(oid, look)
 
 
 def verify_digest(expected: str, digest: "hashlib._Hash", what: str) -> None:

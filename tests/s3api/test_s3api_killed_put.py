@@ -13,8 +13,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
+from filestoraged.app import App
+from filestoraged.catalog.pins import GRACE
+from filestoraged.config import Config
+from filestoraged.storage.s3.backend import S3Backend
+
+from ..seaweed_server import ACCESS_KEY, SECRET_KEY, SeaweedMixin
 from ..support import ROOT, Daemon, Threads, daemon_workers, exchange, free_port, payload, sha256, wait_until
 
 QUOTA = 1000
@@ -88,6 +95,60 @@ class KilledWorkerTests(KilledPutTests):
         wait_until(lambda: not self.stored(sha256(body)), "the bytes no key names removed")
         status, said = self.call("PUT", "/bucket/second", payload(SIZE, seed=4))
         self.assertEqual(status, 200, said)
+
+
+class KilledPutOnS3Tests(SeaweedMixin, unittest.TestCase):
+    """The same over the S3 backend (the records on this machine): the
+    backend's look at whether the bytes are stored, a request, is the one
+    the upload's mark is taken by, and the bytes left fall idle at the
+    restart and go from the store once their grace is over."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.folder = tempfile.mkdtemp(prefix="fsd-s3-killed-put-")
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.s3_port = free_port()
+        self.daemon = Daemon(self.folder, "--s3-api", "127.0.0.1:%d" % self.s3_port, "--auth", "off",
+                             "--workers", "1", "--backend", "s3", "--s3-endpoint", self.store.endpoint,
+                             "--s3-bucket", self.bucket,
+                             env={"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}).start()
+        self.addCleanup(self.daemon.stop)
+        self.assertEqual(exchange(self.s3_port, "PUT", "/bucket")[0], 200)
+
+    def stored(self, oid: str) -> bool:
+        """Stored whole under its id, or streamed and named by its record."""
+        return any(key.startswith("repos/bucket/") and key.endswith(("/" + oid, "/%s.ref" % oid))
+                   for key in self.keys_in_bucket())
+
+    def test_bytes_of_a_put_killed_before_its_commit_go_once_idle(self):
+        self.killed_then_swept(payload(SIZE, seed=5))
+
+    def test_bytes_streamed_by_a_put_killed_before_its_commit_go_once_idle(self):
+        self.killed_then_swept(payload(1024 * 1024, seed=6))  # over a block: a body and its record
+
+    def killed_then_swept(self, body: bytes) -> None:
+        with open(os.path.join(self.folder, "run", "meta.db.lock"), "a+b") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)  # the key's commit waits: the bytes are stored before it
+            with Threads(60) as threads:
+                threads.start(self._put_cut_short, body)
+                wait_until(lambda: self.stored(sha256(body)), "the PUT's bytes stored")
+                self.daemon.kill()
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        self.daemon.start()  # looks at what the dead process's uploads marked
+        self.assertEqual(exchange(self.s3_port, "GET", "/bucket/first")[0], 404)
+        self.daemon.stop()
+        # The idle sweep once their grace is over: the daemon's, on a clock moved on.
+        config = Config(port=0, data_dir=self.folder, backend="s3", s3_endpoint=self.store.endpoint,
+                        s3_bucket=self.bucket)
+        app = App(config, backend=S3Backend(self.s3_client(), self.folder, config.max_size),
+                  clock=lambda: time.time() + GRACE + 60)
+        self.addCleanup(app.close)
+        app.claims.sweep(0, wait=True)
+        self.assertFalse(self.stored(sha256(body)))  # (stayed for good before)
+
+    def _put_cut_short(self, body: bytes) -> None:
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            exchange(self.s3_port, "PUT", "/bucket/first", body, timeout=60)
 
 
 if __name__ == "__main__":

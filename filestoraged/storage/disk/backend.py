@@ -26,8 +26,8 @@ from typing import Callable, Collection, Dict, Iterator, List, Optional, Tuple
 from ...errors import CorruptObject, InsufficientStorage, NotFound
 from .. import blocks
 from ...base.lru import FileCache, identity, still_same_file
-from ..interface import (Backend, Bounds, FinishedFile, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
-                         before_publishing)
+from ..interface import (Backend, Bounds, FinishedFile, Hashed, Look, MemoryObject, ObjectInfo, PutResult, Readable,
+                         StoredObject, before_publishing)
 from ...base.held_hashing import sha256_held
 from ...base.interprocess import run_dir
 from ..names import Namespace
@@ -133,7 +133,7 @@ class DiskBackend(Backend):
         return shards.namespaces(self.root)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Hashed] = None) -> PutResult:
         if isinstance(stream, FinishedFile):
             return self._adopt(namespace, stream, content_type, expected, hashed)
         most = min(small_writes.SMALL, self.max_size)
@@ -148,18 +148,19 @@ class DiskBackend(Backend):
             if reservation.bounded and isinstance(left, int):
                 reservation.take_ahead(left)  # a bucket's quota refuses before a byte is read
             written = write_object(tmp.fd, stream, reservation, self.max_size)
-            before_publishing(written[0], expected, hashed)
+            before_publishing(written[0], expected, hashed, self._look(namespace, written[0]))
             return self._publish(namespace, tmp.fd, written, content_type, tmp.link, tmp.finish, reservation)
 
     def _put_small(self, namespace: Namespace, data: bytes, content_type: Optional[str], expected: Optional[str],
-                   hashed: Optional[Callable[[str], None]]) -> PutResult:
+                   hashed: Optional[Hashed]) -> PutResult:
         """A small object (``small_writes``): in the journal, then at rest unsynced."""
         with self.writing(namespace) as reservation:
             reservation.take(len(data))
             # (No block checks: an object of one block is checked by its id.)
             written = (sha256_held(data).hexdigest(), len(data), [])
-            before_publishing(written[0], expected, hashed)
-            if os.access(self.object_path(namespace, written[0]), os.F_OK):  # (no ``stat_result`` made)
+            look = self._look(namespace, written[0])
+            before_publishing(written[0], expected, hashed, look)
+            if look():
                 return PutResult(ObjectInfo(written[0], len(data), content_type), False)
             # The file is made only for bytes not stored yet (two system calls fewer for those that are).
             with self._small.journal.recording() as recording, \
@@ -174,7 +175,7 @@ class DiskBackend(Backend):
                     raise
 
     def _adopt(self, namespace: Namespace, finished: FinishedFile, content_type: Optional[str],
-               expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
+               expected: Optional[str], hashed: Optional[Hashed]) -> PutResult:
         """A finished upload's file becomes the object itself: one pass
         hashes it (its SHA-256 and block checks, which must be the ones its
         bytes were written with, if known) and it is hard-linked into place,
@@ -187,7 +188,7 @@ class DiskBackend(Backend):
             written = hash_file(source.fileno(), None if finished.counted else reservation, self.max_size)
             if finished.checks is not None and written[2] != finished.checks:
                 raise CorruptObject("an upload's file changed on disk since its parts were written: %s" % path)
-            before_publishing(written[0], expected, hashed)
+            before_publishing(written[0], expected, hashed, self._look(namespace, written[0]))
             # A counted file (a layout's, of its own namespace) linked into
             # place is one file under two names until its upload goes: its
             # bytes move to the object's row, counted once.
@@ -310,8 +311,11 @@ class DiskBackend(Backend):
         """Keep the block checks of the object at ``path`` beside it."""
         write_record(self.tmp_dir, path, blocks.encode(oid, size, checks))
 
-    def stored_here(self, namespace: Namespace, oid: str) -> Optional[bool]:
-        return os.access(self.object_path(namespace, oid), os.F_OK)
+    def _look(self, namespace: Namespace, oid: str) -> Look:
+        """Whether the object is stored: one system call (no ``stat_result``
+        made), taken by the caller's pin or by a small put (a bigger one
+        learns it from its ``link``)."""
+        return Look(lambda: os.access(self.object_path(namespace, oid), os.F_OK))
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         path = self.object_path(namespace, oid)

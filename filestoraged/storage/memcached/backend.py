@@ -11,7 +11,7 @@ object drops out of the listing).
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 from ...base.budget import ByteBudget
 from ...errors import BackendUnavailable, CorruptObject
@@ -20,7 +20,7 @@ from .manifest import Manifest
 from .file_store import MemcachedFileStore, Retrieval, manifest_key
 from ..names import Namespace
 from ..object_index import ObjectIndex
-from ..interface import Backend, ObjectInfo, PutResult, Readable, StoredObject, before_publishing
+from ..interface import Backend, Hashed, ObjectInfo, PutResult, Readable, StoredObject, before_publishing
 
 
 # Memory the transfers of one process may hold at once (``pinned_bytes``
@@ -45,7 +45,7 @@ class MemcachedBackend(Backend):
         self.reading = ByteBudget(READ_BUDGET)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Hashed] = None) -> PutResult:
         manifest = self.files.write_chunks(stream, content_type)
         try:
             before_publishing(manifest.sha256, expected, hashed)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ...errors import AlreadyExists, BackendUnavailable, CorruptObject, NotFound
-from ..interface import Backend, Layout, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
+from ..interface import Backend, Hashed, Layout, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject
 from ..names import Namespace
 
 log = logging.getLogger(__name__)
@@ -72,14 +72,11 @@ class CachedBackend(Backend):
             return None
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Hashed] = None) -> PutResult:
         return self.tier.put(namespace, stream, content_type, expected, hashed)
 
     def stat(self, namespace: Namespace, oid: str) -> ObjectInfo:
         return self.tier.stat(namespace, oid)
-
-    def stored_here(self, namespace: Namespace, oid: str) -> Optional[bool]:
-        return self.tier.stored_here(namespace, oid)
 
     def layout(self, namespace: Namespace) -> Optional[Layout]:
         return self.tier.layout(namespace)

@@ -21,14 +21,14 @@ import hashlib
 import logging
 import os
 import tempfile
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ...base.lru import BoundedCache
 from ...errors import BackendUnavailable, CorruptObject, FileStoreError, InsufficientStorage, NotFound
 from .. import blocks
 from ..blocks import BLOCK
-from ..interface import (Backend, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject, before_publishing,
-                         exact_length)
+from ..interface import (Backend, Hashed, Look, MemoryObject, ObjectInfo, PutResult, Readable, StoredObject,
+                         before_publishing, exact_length)
 from ..names import Namespace, is_object_id
 from . import refs, streamed, whole
 from .client import S3Client
@@ -63,7 +63,7 @@ class S3Backend(Backend):
         self._streams: Optional[bool] = None  # the store checks trailers (asked at the first chance)
 
     def put(self, namespace: Namespace, stream: Readable, content_type: Optional[str] = None,
-            expected: Optional[str] = None, hashed: Optional[Callable[[str], None]] = None) -> PutResult:
+            expected: Optional[str] = None, hashed: Optional[Hashed] = None) -> PutResult:
         try:
             spool = tempfile.TemporaryFile(dir=self.tmp_dir, prefix="s3-put-")
         except OSError as error:
@@ -87,7 +87,7 @@ class S3Backend(Backend):
         return self._streams
 
     def _put_streamed(self, namespace: Namespace, stream: Readable, size: int, content_type: Optional[str],
-                      spool, expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
+                      spool, expected: Optional[str], hashed: Optional[Hashed]) -> PutResult:
         """A body of known length, sent to a key of its own as it arrives;
         then the record that names it by its id (see refs.py)."""
         body = StreamedBody(stream, size, spool)
@@ -98,8 +98,10 @@ class S3Backend(Backend):
         key = key_of(namespace, oid)
         info = ObjectInfo(oid, size, content_type)
         try:
-            before_publishing(oid, expected, hashed)
-            if self.client.exists(key):  # stored whole under its id (a spooled upload of the same bytes)
+            # Stored whole under its id (a spooled upload of the same bytes), or named by a record.
+            look = Look(lambda: self.client.exists(key) or self.client.exists(key + refs.SUFFIX))
+            before_publishing(oid, expected, hashed, look)
+            if look():
                 created = False
             else:
                 ref = refs.Ref(body_key, size, content_type, body.digests)
@@ -117,15 +119,17 @@ class S3Backend(Backend):
         return PutResult(info, created)
 
     def _put_spooled(self, namespace: Namespace, stream: Readable, content_type: Optional[str],
-                     spool, expected: Optional[str], hashed: Optional[Callable[[str], None]]) -> PutResult:
+                     spool, expected: Optional[str], hashed: Optional[Hashed]) -> PutResult:
         """A body of unknown length (chunked, a form's part) or of one block:
         spooled whole while hashed, then stored under its id (see whole.py)."""
         whole_digest, digests, size = whole.spool(stream, spool, self.max_size)
         oid = whole_digest.hexdigest()
-        before_publishing(oid, expected, hashed)
         key = key_of(namespace, oid)
+        look = Look(lambda: self.client.exists(key) or (blocks.needs_record(size) and
+                                                         self.client.exists(key + refs.SUFFIX)))
+        before_publishing(oid, expected, hashed, look)
         info = ObjectInfo(oid, size, content_type)
-        if self.client.exists(key) or (blocks.needs_record(size) and self.client.exists(key + refs.SUFFIX)):
+        if look():
             return PutResult(info, False)
         return PutResult(info, whole.store(self.client, key, spool, size, whole_digest, digests,
                                            content_type or OCTET_STREAM))
