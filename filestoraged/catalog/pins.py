@@ -52,10 +52,11 @@ UNDER_WAY = "an upload of these bytes is under way; retry"
 class Pin:
     """One upload's hold on its bytes: ``hashed(oid, look)`` (for
     ``Backend.put``; ``look``: the backend's ``Look`` at whether they are
-    stored, if it offers one) pins them; ``known`` says whether S3 tracked them before. A context
-    manager: leaving it ends the upload's hold (``Pins.end``, with
-    ``settle``). Decision: a class, not ``contextlib.contextmanager``, whose
-    generator costs every S3 write a frame and four calls more."""
+    stored, if it offers one) pins them; ``known`` says whether S3 tracked
+    them before. A context manager: leaving it ends the upload's hold
+    (``Pins.end``, with ``settle``). Decision: a class, not
+    ``contextlib.contextmanager``, whose generator costs every S3 write a
+    frame and four calls more."""
 
     def __init__(self, pins: "Pins", bucket: str, settle: Callable[[str, str], None]) -> None:
         self._pins = pins

@@ -188,9 +188,10 @@ class Unfinished:
             if removed:
                 self.parts_of.forget(upload.id)
                 self.records.create(ENDING + upload.id, {"bucket": upload.bucket})
-        if removed and not self._discard(upload.id):
-            log.warning("the parts of the multipart upload %s, which ended, are removed later: the %s backend "
-                        "failed", upload.id, self.parts_of.backend.name)
+        failed = self._discard(upload.id) if removed else None
+        if failed is not None:
+            log.warning("the parts of the multipart upload %s, which ended, are removed later: %s", upload.id,
+                        failed.text if isinstance(failed, FileStoreError) else failed)
 
     def finish_ended(self) -> List[str]:
         """The parts' bytes of uploads that ended and kept them (a stop
@@ -203,20 +204,19 @@ class Unfinished:
             upload_id, bucket = name[len(ENDING):], str(record.value.get("bucket") or "")
             if bucket:
                 self._buckets.put(upload_id, bucket, len(bucket))
-            if self._discard(upload_id):
+            if self._discard(upload_id) is None:
                 done.append(upload_id)
         return done
 
-    def _discard(self, upload_id: str) -> bool:
-        """An ended upload's parts' bytes removed, then its mark; False
-        (the mark kept) where the backend failed."""
+    def _discard(self, upload_id: str) -> Optional[Exception]:
+        """An ended upload's parts' bytes removed, then its mark; where the
+        backend failed, the mark kept and what failed."""
         try:
             self.parts_of.discard(upload_id)
         except (FileStoreError, OSError) as error:
-            log.debug("the parts of the upload %s: %s", upload_id, error)
-            return False
+            return error
         self.records.delete(ENDING + upload_id)
-        return True
+        return None
 
     def sweep(self, now: float) -> int:
         """Remove uploads made over ``EXPIRY`` ago; how many."""

@@ -99,7 +99,7 @@ class LinkRules:
         more keeps it); unpinned when the block ends, its link made or not."""
         pins: List[Tuple[str, str]] = []
         try:
-            yield lambda oid, look: pins.append((oid, self.pin(oid)))
+            yield lambda oid, look=None: pins.append((oid, self.pin(oid)))
         finally:
             for oid, pin in pins:
                 try:
