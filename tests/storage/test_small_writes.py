@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import shutil
 import tempfile
 import unittest
@@ -52,8 +53,9 @@ class SmallWritesTests(unittest.TestCase):
         # (its shard's folder made first: a new folder is synced once, as it is made)
         os.makedirs(os.path.dirname(self.backend.object_path(BOX, hashlib.sha256(data).hexdigest())))
         synced = []
-        real = os.fsync
-        with mock.patch.object(os, "fsync", side_effect=lambda fd: (synced.append(fd), real(fd))):
+        real, writer = os.fsync, threading.current_thread()
+        with mock.patch.object(os, "fsync", side_effect=lambda fd: (  # (the put's own: not other threads')
+                synced.append(fd) if threading.current_thread() is writer else None, real(fd))):
             result = self.backend.put(BOX, io.BytesIO(data), "text/plain")
         self.assertTrue(result.created)
         self.assertEqual(synced, [])  # neither its file nor its folder
