@@ -11,6 +11,8 @@ daemons, tus uploads (``tus.shared``).
 Records: ``parts/<upload id>/<number, 8 digits>``: one part (its object,
 size, MD5; for a laid-out part its stride and block checks), written once
 its bytes are stored; a part sent again replaces it.
+``parts-ended/<upload id>``: an upload that ended (its own record gone)
+whose parts are not all removed yet (``ended``, ``finish_ended``).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator, List, Optional, Union
 
-from ..errors import NotFound
+from ..errors import FileStoreError, NotFound
 from ..records.interface import Records
 from ..storage.interface import (Backend, FinishedFile, Layout, ObjectStream, Readable, StoredObject,
                                  exact_length)
 from ..storage.names import Namespace
 
 PARTS = "parts/"
+ENDED = "parts-ended/"
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,37 @@ class Parts:
         with self.records.batch():
             for part in self.list(upload_id):
                 self.records.delete(_part(upload_id, part.number))
+
+    def ended(self, upload_id: str, bucket: Optional[str] = None) -> None:
+        """Mark the upload ended (its own record removed, in the caller's
+        batch where the records make one), until ``remove_ended`` removes its
+        parts; ``bucket``: the bucket its bytes count in, if any."""
+        self.records.create(ENDED + upload_id, {"bucket": bucket} if bucket else {})
+
+    def remove_ended(self, upload_id: str) -> Optional[Exception]:
+        """An ended upload's parts removed, records then bytes, then its
+        mark; where the backend failed, the mark kept and what failed."""
+        try:
+            self.drop(upload_id)
+        except (FileStoreError, OSError) as error:
+            return error
+        self.records.delete(ENDED + upload_id)
+        return None
+
+    def finish_ended(self, bucket_of: Callable[[str, str], None] = lambda upload_id, bucket: None) -> List[str]:
+        """The parts of uploads that ended and kept them (a stop between an
+        upload's end and their removal, or a backend that failed then)
+        removed now, by any process (removing them twice does no harm);
+        the ids of the uploads done. ``bucket_of(upload_id, bucket)``: told
+        each mark's bucket first, so that the bytes come off its count."""
+        done = []
+        for name, record in list(self.records.items(ENDED)):
+            upload_id, bucket = name[len(ENDED):], str(record.value.get("bucket") or "")
+            if bucket:
+                bucket_of(upload_id, bucket)
+            if self.remove_ended(upload_id) is None:
+                done.append(upload_id)
+        return done
 
     def discard(self, upload_id: str) -> None:
         """Every part's bytes, and the file they were laid out in."""

@@ -6,9 +6,9 @@ Records: ``s3/uploads/<bucket>/<id>``: what the upload is for (its key, the
 headers and metadata its object will have) and when it was made;
 ``s3/completed/<bucket>/<id>``: an upload that completed (its key and
 ETag), kept ``COMPLETED_KEPT`` so that a completion sent again (a client
-retries one whose answer it lost) is answered as the first was;
-``s3/ending/<id>``: an upload that ended (completed, aborted, swept) whose
-parts' bytes are not all removed yet (``remove``, ``finish_ended``).
+retries one whose answer it lost) is answered as the first was. An
+upload's end marks it ended among the parts (``parts.Parts.ended``) until
+its parts are removed.
 
 An upload not finished ``EXPIRY`` after it was made is swept, its parts
 with it (``sweep``).
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 UPLOADS = "s3/uploads/"
 COMPLETED = "s3/completed/"
-ENDING = "s3/ending/"
 COMPLETED_KEPT = 24 * 3600.0  # seconds a completed upload is remembered
 EXPIRY = 7 * 24 * 3600.0  # seconds an unfinished upload is kept
 MAX_PART = 10000  # part numbers run from 1 to this
@@ -187,36 +186,18 @@ class Unfinished:
             removed = self.records.delete(_upload(upload.bucket, upload.id))
             if removed:
                 self.parts_of.forget(upload.id)
-                self.records.create(ENDING + upload.id, {"bucket": upload.bucket})
-        failed = self._discard(upload.id) if removed else None
+                self.parts_of.ended(upload.id, upload.bucket)
+        failed = self.parts_of.remove_ended(upload.id) if removed else None
         if failed is not None:
             log.warning("the parts of the multipart upload %s, which ended, are removed later: %s", upload.id,
                         failed.text if isinstance(failed, FileStoreError) else failed)
 
     def finish_ended(self) -> List[str]:
-        """The parts' bytes of uploads that ended and kept them (a stop
-        between an upload's end and their removal, or a backend that
-        failed then) removed now (by any process: removing them twice
-        does no harm); the ids of the uploads done. Each mark names its
-        upload's bucket, so that the bytes come off its quota's count."""
-        done = []
-        for name, record in list(self.records.items(ENDING)):
-            upload_id, bucket = name[len(ENDING):], str(record.value.get("bucket") or "")
-            if bucket:
-                self._buckets.put(upload_id, bucket, len(bucket))
-            if self._discard(upload_id) is None:
-                done.append(upload_id)
-        return done
-
-    def _discard(self, upload_id: str) -> Optional[Exception]:
-        """An ended upload's parts' bytes removed, then its mark; where the
-        backend failed, the mark kept and what failed."""
-        try:
-            self.parts_of.discard(upload_id)
-        except (FileStoreError, OSError) as error:
-            return error
-        self.records.delete(ENDING + upload_id)
-        return None
+        """The parts of uploads that ended and kept them removed now
+        (``Parts.finish_ended``): resumable uploads' over shared records
+        too. Each mark names its upload's bucket, so that the bytes come
+        off its quota's count."""
+        return self.parts_of.finish_ended(lambda upload_id, bucket: self._buckets.put(upload_id, bucket, len(bucket)))
 
     def sweep(self, now: float) -> int:
         """Remove uploads made over ``EXPIRY`` ago; how many."""

@@ -122,19 +122,26 @@ class SharedUploads:
         self.parts.drop(upload.id)
 
     def remove(self, upload: ResumableUpload) -> None:
-        """The record first (no part is counted after), then the parts."""
+        """The record first (no part is counted after), then the parts:
+        marked ended by the one that removed the record, so that parts a
+        stop (or a failing store) kept go later (``Parts.finish_ended``)."""
         while True:
             record = self.records.get(_key(upload.id))
             if record is None:
-                break
+                self.parts.drop(upload.id)  # (whatever another end left)
+                return
             try:
                 self.records.delete(_key(upload.id), record.version)
             except Conflict:
                 continue  # changed meanwhile (a part counted): read it again
+            self.parts.ended(upload.id)
             if record.value.get("result") is None:
                 self._release(record.value)
             break
-        self.parts.drop(upload.id)
+        failed = self.parts.remove_ended(upload.id)
+        if failed is not None:
+            log.warning("the parts of the resumable upload %s, which ended, are removed later: %s", upload.id,
+                        failed)
 
     def _release(self, value: dict) -> None:
         """An unfinished upload ended: no longer promised."""

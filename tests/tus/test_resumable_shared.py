@@ -136,6 +136,20 @@ class SharedTusTests(SharedTusCase):
         self.assertEqual(self.parts_left(url), [])
         self.assertIsNone(self.app.records.get(key))
 
+    def test_parts_a_stop_kept_after_a_termination_go_at_the_next_start(self):
+        """A stop between the upload's record going and its parts' removal
+        (or a store that failed then) left them for good, bytes and records."""
+        url = self.new_upload(10 * MIB)
+        self.patch(url, 0, payload(MIB))
+        upload = self.app.uploads.get(url.rsplit("/", 1)[1])
+        with mock.patch.object(Parts, "discard", side_effect=RuntimeError("stopped")):  # the stop
+            with self.assertRaises(RuntimeError):
+                self.app.uploads.remove(upload)  # terminated
+        self.assertEqual(self.request("HEAD", url, headers=TUS).status, 404)
+        self.assertNotEqual(self.parts_left(url), [])
+        self.restart_server()
+        self.assertEqual(self.parts_left(url), [])
+
 
 class SharedTusAdmissionTests(TusAdmissionTests, SharedTusCase):
     """Exactly what fits, and the per-address limit, over every daemon's
