@@ -131,10 +131,11 @@ class SharedUploads:
                 self.parts.drop(upload.id)  # (whatever another end left)
                 return
             try:
-                self.records.delete(_key(upload.id), record.version)
+                with self.records.batch():  # (one transaction where the records make one: no end without its mark)
+                    self.records.delete(_key(upload.id), record.version)
+                    self.parts.ended(upload.id)
             except Conflict:
                 continue  # changed meanwhile (a part counted): read it again
-            self.parts.ended(upload.id)
             if record.value.get("result") is None:
                 self._release(record.value)
             break
