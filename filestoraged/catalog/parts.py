@@ -110,16 +110,21 @@ class Parts:
                 self.records.delete(_part(upload_id, part.number))
 
     def ended(self, upload_id: str, bucket: Optional[str] = None) -> None:
-        """Mark the upload ended (its own record removed, in the caller's
-        batch where the records make one), until ``remove_ended`` removes its
-        parts; ``bucket``: the bucket its bytes count in, if any."""
+        """The upload ended (its own record removed, in the caller's batch
+        where the records make one): its parts' records removed, and its end
+        marked until ``remove_ended`` removes their bytes; ``bucket``: the
+        bucket those count in, if any."""
+        self.forget(upload_id)
         self.records.create(ENDED + upload_id, {"bucket": bucket} if bucket else {})
 
     def remove_ended(self, upload_id: str) -> Optional[Exception]:
-        """An ended upload's parts removed, records then bytes, then its
-        mark; where the backend failed, the mark kept and what failed."""
+        """An ended upload's parts' bytes removed, then its mark; where the
+        backend failed, the mark kept and what failed."""
+        return self._settle(upload_id, self.discard)
+
+    def _settle(self, upload_id: str, remove: Callable[[str], None]) -> Optional[Exception]:
         try:
-            self.drop(upload_id)
+            remove(upload_id)
         except (FileStoreError, OSError) as error:
             return error
         self.records.delete(ENDED + upload_id)
@@ -136,7 +141,7 @@ class Parts:
             upload_id, bucket = name[len(ENDED):], str(record.value.get("bucket") or "")
             if bucket:
                 bucket_of(upload_id, bucket)
-            if self.remove_ended(upload_id) is None:
+            if self._settle(upload_id, self.drop) is None:  # (records too: a stop may have come first)
                 done.append(upload_id)
         return done
 

@@ -185,7 +185,6 @@ class Unfinished:
         with self.records.batch():
             removed = self.records.delete(_upload(upload.bucket, upload.id))
             if removed:
-                self.parts_of.forget(upload.id)
                 self.parts_of.ended(upload.id, upload.bucket)
         failed = self.parts_of.remove_ended(upload.id) if removed else None
         if failed is not None:

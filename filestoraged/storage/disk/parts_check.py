@@ -21,8 +21,9 @@ import os
 from typing import Callable, Collection, List, Optional, Protocol, Tuple
 
 from ...errors import NotFound
-from ..names import Namespace, is_object_id
+from ..names import Namespace
 from ..object_index import ObjectIndex
+from . import shards
 from .layout import FOLDER, LaidOut, stride_file
 
 PARTS = "parts"
@@ -80,33 +81,22 @@ def check_parts(backend: PartsStore, live: Callable[[], Optional[Collection[str]
 
 
 def _stride_files(backend: PartsStore, namespace: Namespace) -> List[str]:
-    return [name for name in _names(os.path.join(backend.namespace_dir(namespace), FOLDER)) if stride_file(name)]
+    return [name for name in shards.names_in(backend.namespace_dir(namespace), FOLDER) if stride_file(name)]
 
 
 def _remove(backend: PartsStore, namespace: Namespace) -> None:
     """Every object of an ended upload's folder (parts stored apart), then
     its laid-out file, claims and folders, as the upload's own end does."""
     base = backend.namespace_dir(namespace)
-    for shard in _names(base):  # (the upload's own end may remove them meanwhile)
-        shard_dir = os.path.join(base, shard)
-        if len(shard) != 2 or not os.path.isdir(shard_dir):
-            continue
-        for name in _names(shard_dir):
-            if is_object_id(name) and not stride_file(name):
-                try:
-                    backend.delete(namespace, name)
-                except NotFound:
-                    pass
+    for _, name in shards.object_files(base):  # (the upload's own end may remove them meanwhile)
+        if not stride_file(name):
+            try:
+                backend.delete(namespace, name)
+            except NotFound:
+                pass
     LaidOut(backend, namespace).discard()
     try:
         os.rmdir(base)
     except OSError:
         pass
 
-
-def _names(folder: str) -> List[str]:
-    """What ``folder`` holds; nothing once it is gone."""
-    try:
-        return os.listdir(folder)
-    except FileNotFoundError:
-        return []

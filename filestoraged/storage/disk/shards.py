@@ -26,14 +26,19 @@ def namespaces(root: str) -> List[Namespace]:
 
 def object_files(folder: str, after: str = "") -> Iterator[Tuple[str, str]]:
     """``(shard folder, object id)`` of a namespace's ``folder``, in id
-    order, from after ``after``."""
+    order, from after ``after``; a folder removed meanwhile (its upload's
+    end, a delete) holds nothing."""
     try:
         shards = sorted(name for name in os.listdir(folder) if _SHARD.fullmatch(name) and name >= after[:2])
     except FileNotFoundError:
         return
     for shard in shards:
         shard_dir = os.path.join(folder, shard)
-        for name in sorted(os.listdir(shard_dir)):
+        try:
+            names = sorted(os.listdir(shard_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
             if is_object_id(name) and name > after:
                 yield shard_dir, name
 
