@@ -19,7 +19,7 @@ import select
 import threading
 import time
 from collections import OrderedDict
-from typing import Optional
+from typing import Dict, Optional
 
 from ..base.interprocess import WORKER_SLOTS, SharedCounters, run_dir
 
@@ -39,8 +39,19 @@ YIELD_LIMIT = 0.2
 
 
 def bucket_of(address: str) -> int:
-    digest = hashlib.blake2b(address.encode("ascii", "replace"), key=_KEY, digest_size=4).digest()
-    return int.from_bytes(digest, "little") % BUCKETS
+    bucket = _BUCKET_OF.get(address)
+    if bucket is None:
+        if len(_BUCKET_OF) >= _BUCKETS_KEPT:
+            _BUCKET_OF.clear()  # (a flood of addresses costs a hash each, as without the cache)
+        digest = hashlib.blake2b(address.encode("ascii", "replace"), key=_KEY, digest_size=4).digest()
+        bucket = _BUCKET_OF[address] = int.from_bytes(digest, "little") % BUCKETS
+    return bucket
+
+
+# The buckets of the addresses seen last: most connections come from
+# addresses that connected a moment ago.
+_BUCKET_OF: Dict[str, int] = {}
+_BUCKETS_KEPT = 4096
 
 
 def open_counters(data_dir: Optional[str]) -> SharedCounters:

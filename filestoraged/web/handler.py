@@ -73,8 +73,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.handshake_failed = not tls.handshake(self.request, config.head_timeout,
                                                       lambda: self.server.waiting.begin(place))
         self.peer_is_proxy = self.client_address[0] in self.server.trusted_proxies
-        super().setup()
-        self.rfile.close()  # the stdlib's reader; ours paces every read (see deadlines)
+        # The stdlib's setup, less its reader: ours paces every read (see deadlines).
+        self.connection = self.request
+        self.connection.settimeout(config.idle_timeout)
+        self.wfile = SocketWriter(self.connection)
         self.reader = PacedReader(self.connection, config.idle_timeout, config.head_timeout, config.min_body_rate)
         self.rfile = io.BufferedReader(self.reader, 65536)
         self.sends_at_once = sends_now(self.connection)
@@ -355,6 +357,25 @@ class RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
         """The stdlib's own messages (timeouts, parse errors) into ``logging``."""
         log.info("%s %s", self.client_address[0], format % args)
+
+
+class SocketWriter(io.BufferedIOBase):
+    """The connection's ``wfile``: each write sent whole, unbuffered (what
+    the stdlib's ``StreamRequestHandler`` makes when ``wbufsize`` is 0)."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._sock.sendall(data)
+        with memoryview(data) as view:
+            return view.nbytes
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
 
 
 def sends_now(sock) -> bool:
