@@ -329,6 +329,12 @@ class SharedCounters:
     def __setitem__(self, slot: int, value: int) -> None:
         _SLOT.pack_into(self._map, slot * _SLOT.size, value)
 
+    def add(self, slot: int, delta: int) -> None:
+        """``self[slot] += delta`` in one call (under ``lock`` where other
+        processes write the slot too)."""
+        offset = slot * _SLOT.size
+        _SLOT.pack_into(self._map, offset, _SLOT.unpack_from(self._map, offset)[0] + delta)
+
     def close(self) -> None:
         self._map.close()
         if isinstance(self.lock, ProcessLock):

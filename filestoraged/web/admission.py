@@ -199,8 +199,8 @@ class Admission:
                 self._add(bucket, -1)
 
     def _add(self, index: int, delta: int) -> None:
-        self.counters[_TOTALS + index] += delta
-        self.counters[_SHARES + self._slot * BUCKETS + index] += delta
+        self.counters.add(_TOTALS + index, delta)
+        self.counters.add(_SHARES + self._slot * BUCKETS + index, delta)
 
     def close(self) -> None:
         """Give back all this server counted. The table stays mapped: threads
