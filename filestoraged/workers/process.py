@@ -236,8 +236,9 @@ class Worker(ServingProcess):
 
     def listening(self) -> Listeners:
         # Every worker waits on the same sockets; all wake for a connection and
-        # one takes it. Non-blocking, the others' accept fails at once (and
-        # socketserver goes back to waiting) instead of blocking in accept.
+        # one takes it. Non-blocking (the accept loop then gives each a
+        # timeout), the others' accept finds nothing and goes back to waiting,
+        # inside the call, instead of blocking in accept.
         assert self.listeners is not None, "a worker is given the arbiter's sockets"
         for sock in self.listeners.all():
             sock.setblocking(False)
