@@ -9,6 +9,8 @@
   TLS write happen on the accept thread.
 - ``drain()`` waits for in-flight connections to finish (graceful stop):
   ``daemon_threads`` alone would let ``server_close`` drop them.
+- Its own accept loop (``serve_forever``, ``shutdown``): the listening
+  socket's ``accept`` with a timeout, not a selector's rounds.
 """
 
 from __future__ import annotations
