@@ -1,7 +1,7 @@
 """Benchmarks, run by hand:
 ``python -m bench.run [--runs N]
-[--only disk|percore|memcached|s3|s3api|s3get|putcpu|lfs|kv|dataput|scale|console|costs|s5cmd|workers|restic|
-webdav|records|replication] [--against REV]``.
+[--only disk|percore|memcached|s3|s3api|s3get|putcpu|lfs|kv|dataput|connections|scale|console|costs|s5cmd|
+workers|restic|webdav|records|replication] [--against REV]``.
 
 Each figure is measured pair by pair in one run against a reference started
 by this script on loopback — nginx with WebDAV for the disk daemon, raw
@@ -248,13 +248,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="repetitions per measure (median is kept)")
     parser.add_argument("--only", choices=["disk", "percore", "memcached", "s3", "s3api", "putcpu", "lfs", "kv",
                                            "scale", "console", "costs", "s5cmd", "workers", "restic", "webdav",
-                                           "records", "s3get", "replication", "dataput"],
+                                           "records", "s3get", "replication", "dataput", "connections"],
                         help="run one group only (scale, console, restic, replication run only when asked: the first "
                         "two fill a store of --objects)")
     parser.add_argument("--objects", type=int, default=1_000_000, help="scale: the store's size at the end")
     parser.add_argument("--links", type=int, default=100_000, help="scale: share links made at the end")
-    parser.add_argument("--against", metavar="REV", help="kv, dataput, costs: the commit measured beside this "
-                        "checkout (kv and dataput run only when it is given)")
+    parser.add_argument("--against", metavar="REV", help="kv, dataput, connections, costs: the commit measured "
+                        "beside this checkout (kv, dataput and connections run only when it is given)")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fsd-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     report = Report()
@@ -311,6 +311,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import data_put_bench
 
             data_put_bench.run(work, args.runs, report, args.against)
+        if args.only == "connections" or (args.only is None and args.against):
+            if not args.against:
+                parser.error("--only connections needs --against REV: the version it is measured against")
+            from . import connection_bench
+
+            connection_bench.run(work, args.runs, report, args.against)
         if args.only == "costs":
             from . import key_costs
 
