@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from urllib.parse import urlsplit
 
 from tests import support
@@ -301,6 +301,35 @@ def session_cpu(leader: int) -> float:
         if int(fields[3]) == leader:  # the session id (field 6 of proc(5))
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def clients_cpu(leader: int, clients: int, prepare: Callable[[], Callable[[], None]], what: str) -> float:
+    """CPU seconds of ``leader``'s session (``session_cpu``) while
+    ``clients`` threads run at once, each what ``prepare()`` gave it (made
+    before the count starts, once every thread is ready); any thread's
+    failure, or one that hangs, stops the bench naming ``what``."""
+    failures: List[BaseException] = []
+    start = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        try:
+            action = prepare()
+            start.wait(60)
+            action()
+        except BaseException as error:  # reported by the bench's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait(60)
+    before = session_cpu(leader)
+    for thread in threads:
+        thread.join(300)
+    spent = session_cpu(leader) - before
+    if failures or any(thread.is_alive() for thread in threads):
+        raise SystemExit("bench: the %s row failed: %s" % (what, failures[0] if failures else "a client hung"))
+    return spent
 
 
 def ensure_tools(*names: str) -> None:

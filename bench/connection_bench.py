@@ -19,10 +19,8 @@ import http.client
 import json
 import os
 import statistics
-import threading
-from typing import List
 
-from .common import Daemon, Report, checkout, session_cpu
+from .common import Daemon, Report, checkout, clients_cpu
 
 CLIENTS = 2
 GETS = 1000  # per client and run
@@ -69,13 +67,10 @@ def _rate(daemon: Daemon, path: str, new: bool) -> float:
     clients make ``GETS`` each at once, each on a connection of its own
     (``new``) or all on one kept connection per client."""
     host = daemon.url.split("//", 1)[1]
-    failures: List[BaseException] = []
-    start = threading.Barrier(CLIENTS + 1)
 
-    def client() -> None:
+    def get() -> None:
         connection = None
         try:
-            start.wait(60)
             for _ in range(GETS):
                 if connection is None:
                     connection = http.client.HTTPConnection(host, timeout=60)
@@ -87,20 +82,8 @@ def _rate(daemon: Daemon, path: str, new: bool) -> float:
                 if new:
                     connection.close()
                     connection = None
-        except BaseException as error:  # reported by the bench's thread
-            failures.append(error)
         finally:
             if connection is not None:
                 connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    start.wait(60)
-    before = session_cpu(daemon.process.pid)
-    for thread in threads:
-        thread.join(300)
-    spent = session_cpu(daemon.process.pid) - before
-    if failures or any(thread.is_alive() for thread in threads):
-        raise SystemExit("bench: the connections row failed: %s" % (failures[0] if failures else "a client hung"))
-    return CLIENTS * GETS / spent
+    return CLIENTS * GETS / clients_cpu(daemon.process.pid, CLIENTS, lambda: get, "connections")

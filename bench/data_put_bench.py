@@ -16,10 +16,9 @@ from __future__ import annotations
 import http.client
 import os
 import statistics
-import threading
-from typing import List
+from typing import Callable
 
-from .common import Daemon, Report, checkout, session_cpu
+from .common import Daemon, Report, checkout, clients_cpu
 
 CLIENTS = 16
 PUTS = 250  # per client and run
@@ -49,14 +48,12 @@ def _rate(daemon: Daemon) -> float:
     """PUTs per second of the daemon's CPU while ``CLIENTS`` clients put
     ``PUTS`` new objects each at once."""
     host = daemon.url.split("//", 1)[1]
-    failures: List[BaseException] = []
-    start = threading.Barrier(CLIENTS + 1)
 
-    def client() -> None:
-        try:
-            bodies = [os.urandom(SIZE) for _ in range(PUTS)]
+    def prepare() -> Callable[[], None]:
+        bodies = [os.urandom(SIZE) for _ in range(PUTS)]
+
+        def put() -> None:
             connection = http.client.HTTPConnection(host, timeout=60)
-            start.wait(60)
             for body in bodies:
                 connection.request("PUT", "/data/bench", body)
                 answer = connection.getresponse()
@@ -64,17 +61,6 @@ def _rate(daemon: Daemon) -> float:
                 if answer.status not in (200, 201):
                     raise RuntimeError("a /data PUT answered %d" % answer.status)
             connection.close()
-        except BaseException as error:  # reported by the bench's thread
-            failures.append(error)
+        return put
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    start.wait(60)
-    before = session_cpu(daemon.process.pid)
-    for thread in threads:
-        thread.join(300)
-    spent = session_cpu(daemon.process.pid) - before
-    if failures or any(thread.is_alive() for thread in threads):
-        raise SystemExit("bench: the /data PUT row failed: %s" % (failures[0] if failures else "a client hung"))
-    return CLIENTS * PUTS / spent
+    return CLIENTS * PUTS / clients_cpu(daemon.process.pid, CLIENTS, prepare, "/data PUT")
