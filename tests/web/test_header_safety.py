@@ -179,6 +179,14 @@ class HeaderWriterTests(unittest.TestCase):
                             ("X:A", "v"), ("", "v")):
             with self.subTest(name=name, value=value), self.assertLogs("filestoraged", "WARNING"):
                 self.assertEqual(responsehead.fields({name: value, "ETag": '"x"'}), 'ETag: "x"\r\n')
+            for at in range(3):  # first, between safe ones, last: each head is checked whole first
+                safe = [("ETag", '"x"'), ("Content-Length", "3")]
+                with self.subTest(name=name, value=value, at=at), self.assertLogs("filestoraged", "WARNING"):
+                    self.assertEqual(responsehead.fields(dict(safe[:at] + [(name, value)] + safe[at:])),
+                                     'ETag: "x"\r\nContent-Length: 3\r\n')
+
+    def test_no_fields_are_no_lines(self):
+        self.assertEqual(responsehead.fields({}), "")
 
     def test_the_head_is_ascii_and_ends_with_a_blank_line(self):
         head = responsehead.head(200, responsehead.fields({"Content-Length": "3"}), close=True)
