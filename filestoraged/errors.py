@@ -7,6 +7,7 @@ Anything that is not a ``FileStoreError`` becomes a logged ``500 internal``.
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Dict, Optional, Sequence, Tuple, Type
 
@@ -272,6 +273,17 @@ class TooManyConnections(FileStoreError):
     retry_after = 1
 
 
+class OutOfFiles(TooManyConnections):
+    """The process or the machine has no file descriptor free (``EMFILE``,
+    ``ENFILE``): its open-files limit is too low for the load it serves."""
+
+    message = "the server has no file descriptor free (its open-files limit); retry later"
+
+
+# The errno values of a system call refused for want of a file descriptor.
+OUT_OF_FILES = frozenset((errno.EMFILE, errno.ENFILE))
+
+
 class InsufficientStorage(FileStoreError):
     """The disk is full (``ENOSPC``) or the ``--max-bytes`` quota would be passed."""
 
@@ -334,12 +346,24 @@ LOG_LEVELS: Dict[Type[FileStoreError], int] = {
     CorruptObject: logging.ERROR,
     InsufficientStorage: logging.ERROR,
     QuotaReached: logging.WARNING,
+    OutOfFiles: logging.WARNING,
     TooManyConnections: logging.INFO,
     NotImplementedHere: logging.INFO,
     VersionNotSupported: logging.INFO,
     ElsewhereDestination: logging.INFO,
     WrongPort: logging.INFO,
 }
+
+
+def named(error: BaseException) -> BaseException:
+    """``error`` as this hierarchy names it where it is one of its own in
+    another form (a system call refused for want of file descriptors is
+    ``OutOfFiles``, a 503, not a bug's 500); any other as it is."""
+    if isinstance(error, OSError) and error.errno in OUT_OF_FILES:
+        out = OutOfFiles()
+        out.__cause__ = error
+        return out
+    return error
 
 
 def http_status(error: BaseException) -> Tuple[int, str]:

@@ -27,7 +27,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Callable, Optional
 
-from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status, log_level
+from ..errors import CorruptObject, FileStoreError, RequestTimeout, http_status, log_level, named
 from ..wire import body, proxies, request_head, response_head
 from . import tls
 from .admission import WaitingPlace
@@ -192,6 +192,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         is the operator's concern (``errors.log_level``: a bug with its
         traceback), counted when it is corruption, and answered as the site
         answers failures."""
+        error = named(error)
         if isinstance(error, CorruptObject):
             self.server.app.metrics.integrity_failure()
         _, code = http_status(error)

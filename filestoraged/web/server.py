@@ -24,9 +24,10 @@ from typing import Callable, Optional
 
 from ..base.threads import Reused
 from ..base.turns import Turns
-from ..errors import TooManyConnections
+from ..errors import OUT_OF_FILES, TooManyConnections
 from ..wire import response_head
 from .admission import Admission, Waiting, has_bytes
+from .descriptors import WAIT_FOR_A_CLOSE, SpareDescriptor
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .response_cache import ReadyResponses
@@ -64,10 +65,12 @@ class Connections:
         self.waiting = Waiting()
         self.turns = Turns()  # whole answers leave in turn (see handler)
         self.threads = Reused(CONNECTION_THREAD_IDLE, "connection")
+        self.spare = SpareDescriptor()  # for a connection refused when the process is out of descriptors
 
     def close(self) -> None:
         self.admission.close()
         self.threads.close()
+        self.spare.close()
 
 
 class FileStoreServer(ThreadingHTTPServer):
@@ -138,6 +141,14 @@ class FileStoreServer(ThreadingHTTPServer):
             with self._idle:
                 self._idle.wait(0.005)
             raise OSError("no free slot here")  # the accept loop goes back to waiting
+        try:
+            return self._accept()
+        except OSError as error:
+            if error.errno in OUT_OF_FILES:
+                self._out_of_files()
+            raise
+
+    def _accept(self):
         # socket.accept() without its wrapper, which turns the listening
         # socket's family and type into enums for every connection.
         fd, address = self.socket._accept()
@@ -146,6 +157,14 @@ class FileStoreServer(ThreadingHTTPServer):
         if self.tls is not None:  # the handshake happens in the connection's thread
             conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, address
+
+    def _out_of_files(self) -> None:
+        """No descriptor free for a pending connection: one is refused
+        through the spare (``descriptors``), or the loop waits a moment for
+        a connection to end, instead of trying again at once, for ever."""
+        if not self.connections.spare.refuse_one(self._accept, lambda taken: self.refuse(taken[0], "out of files")):
+            with self._idle:
+                self._idle.wait(WAIT_FOR_A_CLOSE)
 
     def process_request(self, request, client_address) -> None:
         bucket = self.admission.admit_client(client_address[0])
