@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from contextlib import closing
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import Conflict, Forbidden, MethodNotAllowed, NotFound
 from ..storage.interface import Look, ObjectInfo, ObjectStream, PutResult, Readable
 from ..base.streams import Digested
 from ..storage.names import repository
+from ..wire.response_head import date_text
 from .buckets import Bucket
 from .keys import Entry
 from .keyspace import Forgotten
@@ -250,7 +250,7 @@ class BucketHandle:
             if found.entry is None:
                 raise MethodNotAllowed(["DELETE"], "the version %s is a delete marker" % found.id).as_s3(
                     "MethodNotAllowed", headers={"x-amz-delete-marker": "true", "x-amz-version-id": found.id,
-                                                 "Last-Modified": formatdate(int(found.modified), usegmt=True)})
+                                                 "Last-Modified": date_text(int(found.modified))})
             return found.entry
         if found is not None:
             return found

@@ -12,7 +12,6 @@ the stored object, ranges included, as on ``/data``.
 
 from __future__ import annotations
 
-from email.utils import formatdate
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
@@ -30,6 +29,7 @@ from ..errors import (BadRequest, FileStoreError, NotImplementedHere,
 from ..storage.names import repository
 from ..wire.conditions import Validators, judge, judge_source
 from ..wire.fields import whole_number
+from ..wire.response_head import date_text
 from ..web.messages import EmptyResponse, ObjectResponse, PreparedResponse, Request, Response
 from .answers import MAX_XML, Element, children, code_of, iso_time, read_xml, text_of, xml_answer
 from ..wire.conditions import write_conditions
@@ -150,7 +150,7 @@ class ObjectOperations:
         if "ObjectSize" in asked:
             items.append(Element("ObjectSize", str(entry.size)))
         return xml_answer(200, "GetObjectAttributesResponse", items,
-                          {"Last-Modified": formatdate(int(entry.modified), usegmt=True),
+                          {"Last-Modified": date_text(int(entry.modified)),
                            **version_header(found.bucket, entry)})
 
     # -- DELETE -------------------------------------------------------------------
@@ -335,7 +335,7 @@ def may_replace(caller: Caller, handle: BucketHandle, key: str) -> bool:
 
 def entry_headers(entry: Entry, with_checksums: bool) -> Dict[str, str]:
     """What a GET or HEAD of a key answers besides its bytes."""
-    headers = {"ETag": '"%s"' % entry.etag, "Last-Modified": formatdate(int(entry.modified), usegmt=True),
+    headers = {"ETag": '"%s"' % entry.etag, "Last-Modified": date_text(int(entry.modified)),
                "x-amz-storage-class": "STANDARD"}
     headers.update(entry.headers)
     headers.update(("x-amz-meta-" + name, value) for name, value in entry.meta.items())

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import closing
-from email.utils import formatdate
 from typing import Dict, Union
 
 from ..errors import (BadRequest, Conflict, FileStoreError, PreconditionFailed, QuotaReached, TooLarge,
@@ -38,6 +37,7 @@ from ..web.messages import EmptyResponse, JsonResponse, Request
 from ..web.router import Router
 from ..wire.credentials import header_text
 from ..wire.fields import whole_number
+from ..wire.response_head import date_text
 from .metadata import parse_metadata, shown_metadata, target_of
 from .uploads import ResumableUpload, UploadStore, Uploads, Writer
 
@@ -215,7 +215,7 @@ class ResumableFace(Face):
 
     def _headers(self, upload: ResumableUpload, headers: Dict[str, str]) -> Dict[str, str]:
         headers["Tus-Resumable"] = VERSION
-        headers["Upload-Expires"] = formatdate(self.uploads.expires_at(upload), usegmt=True)
+        headers["Upload-Expires"] = date_text(int(self.uploads.expires_at(upload)))
         return headers
 
 

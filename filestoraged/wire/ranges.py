@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from email.utils import formatdate
 from dataclasses import dataclass
 from typing import Dict, Optional, Protocol, Tuple
 
 from ..errors import RangeNotSatisfiable
 from ..base.header_values import is_media_type
 from .conditions import Validators, judge, range_applies
+from .response_head import date_text
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def plan(info: Described, request_headers, content_type: Optional[str] = None, r
     if immutable:
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
         if info.modified is not None:
-            headers["Last-Modified"] = formatdate(int(info.modified), usegmt=True)
+            headers["Last-Modified"] = date_text(int(info.modified))
     if judge(request_headers, validators):
         return Plan(304, 0, 0, headers)
     if span is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import unittest
+from email.utils import formatdate
 
 from filestoraged.base import header_values as metadata
 from filestoraged.wire import response_head as responsehead
@@ -187,6 +188,12 @@ class HeaderWriterTests(unittest.TestCase):
 
     def test_no_fields_are_no_lines(self):
         self.assertEqual(responsehead.fields({}), "")
+
+    def test_dates_are_http_dates(self):
+        self.assertEqual(responsehead.date_text(784111777), "Sun, 06 Nov 1994 08:49:37 GMT")  # RFC 9110's own
+        for second in (0, 951782400, 1764374400, 2 ** 31, 4107542399, 253402300799):  # 2000-02-29, ..., 9999-12-31
+            with self.subTest(second=second):
+                self.assertEqual(responsehead.date_text(second), formatdate(second, usegmt=True))
 
     def test_the_head_is_ascii_and_ends_with_a_blank_line(self):
         head = responsehead.head(200, responsehead.fields({"Content-Length": "3"}), close=True)

@@ -18,13 +18,12 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from email.utils import formatdate
-from functools import lru_cache
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
 from ...errors import BadRequest
 from ...wire import xml_body
+from ...wire.response_head import date_text
 from ...wire.xml_text import quoted, shown
 from .locks import DavLock
 
@@ -236,12 +235,7 @@ def lock_answer(discovery: str) -> bytes:
 
 
 def _http_date(when: float) -> str:
-    return _http_date_of(int(when))
-
-
-@lru_cache(maxsize=256)  # a listing's files were mostly written in a few seconds: each written once
-def _http_date_of(second: int) -> str:
-    return formatdate(second, usegmt=True)
+    return date_text(int(when))
 
 
 def _iso(when: float) -> str:
