@@ -241,9 +241,9 @@ class Pins:
                 self.marks.clear(pin.mark)
                 pin.mark = None
         finally:
-            if pin.tracking is not None:
-                pin.tracking.release()
-                pin.tracking = None
+            # The right to track rides on the hold's description: the hold's
+            # release lets go of both in one system call.
+            pin.tracking = None
             pin.held.release()
             pin.held = None
 

@@ -39,6 +39,11 @@ SLOT = 160  # bytes a mark takes: a repository's name (64 at most), "/", a SHA-2
 _CLEAR = bytes(SLOT)
 _MARK = re.compile(r"([A-Za-z0-9._-]{1,64})/([0-9a-f]{64})")
 
+# This process's id, set again in a forked child: a mark and its clearing
+# ask whether the file is this process's without a system call each.
+_this_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _this_process.__setitem__(0, os.getpid()))
+
 
 class UploadMarks:
     """This process's marks (its file made at its first mark, made again
@@ -61,7 +66,7 @@ class UploadMarks:
         entry = ("%s/%s" % (bucket, oid)).encode("ascii")
         with self._lock:
             try:
-                if self._pid != os.getpid():
+                if self._pid != _this_process[0]:
                     self._open()
             except OSError as error:
                 log.warning("an S3 upload of %s/%s goes on unmarked: %s", bucket, oid, error)
@@ -80,7 +85,7 @@ class UploadMarks:
     def clear(self, slot: int) -> None:
         """The slot's upload tracked its bytes (or stored none): its mark goes."""
         with self._lock:
-            if self._fd < 0 or self._pid != os.getpid():
+            if self._fd < 0 or self._pid != _this_process[0]:
                 return  # closed meanwhile (its file kept), or a parent's slot
             os.pwrite(self._fd, _CLEAR, slot * SLOT)
             self._free.append(slot)
