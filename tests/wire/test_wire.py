@@ -224,6 +224,8 @@ class HeadPathsTests(unittest.TestCase):
         b"".join(b"X-%d: v\r\n" % i for i in range(100)) + b"\r\n",
         b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
         b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70)) + b"\r\n",
+        b"X: a\r\r\n\r\n", b"X: a\n\r\n\r\n", b"X: a\tb\r\n\r\n", b"X: a:b: c\r\n\r\n", b"X: \x0b\r\n\r\n",
+        b"X: \x1f\r\n\r\n", b"X: \xff\xa0\x80\r\n\r\n", b"X\x7f: a\r\n\r\n", b"X: a\r\n\r\n\r\n", b"X: a\r\nY\r\n\r\n",
     ]
 
     @staticmethod
