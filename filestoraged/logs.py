@@ -226,3 +226,24 @@ def access_line(message: str) -> None:
     access logger, else through ``logging`` (tests capture it so)."""
     if _batched is None or not _batched.line(_ACCESS, message):
         _ACCESS.info("%s", message)
+
+
+class Occasional:
+    """A warning about a condition that may last (the process out of file
+    descriptors, or of threads), logged at most once every ``every``
+    seconds however often it is met: the operator learns of it, and a flood
+    of connections does not flood the log."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self._logger = logger
+        self._every = every
+        self._last = -every
+        self._lock = threading.Lock()
+
+    def say(self, message: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self._every:
+                return
+            self._last = now
+        self._logger.warning("%s", message)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from typing import Callable, Optional, TypeVar
 
+from ..logs import Occasional
+
 log = logging.getLogger(__name__)
+
 WAIT_FOR_A_CLOSE = 0.1  # seconds the loop waits for a connection to end when no descriptor could be freed
-WARN_EVERY = 60.0  # seconds between two warnings
 
 C = TypeVar("C")
 
@@ -35,13 +36,14 @@ class SpareDescriptor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._fd = _open_spare()
-        self._warned = -WARN_EVERY
+        self._warning = Occasional(log)
 
     def refuse_one(self, accept: Callable[[], C], refuse: Callable[[C], None]) -> bool:
         """With the process out of descriptors: the spare given up,
         ``accept()`` tried once and what it took ``refuse``d (answered and
         closed), the spare taken back; whether a connection was refused."""
-        self._warn()
+        self._warning.say("out of file descriptors: new connections are answered 503 until some close; raise "
+                          "the open-files limit (LimitNOFILE= in the systemd unit, ulimit -n)")
         with self._lock:
             if self._fd is None:
                 self._fd = _open_spare()  # given back since (a refusal closed, a connection ended)
@@ -64,13 +66,6 @@ class SpareDescriptor:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-
-    def _warn(self) -> None:
-        now = time.monotonic()
-        if now - self._warned >= WARN_EVERY:
-            self._warned = now
-            log.warning("out of file descriptors: new connections are answered 503 until some close; "
-                        "raise the open-files limit (LimitNOFILE= in the systemd unit, ulimit -n)")
 
 
 def _open_spare() -> Optional[int]:

@@ -11,6 +11,8 @@
   ``daemon_threads`` alone would let ``server_close`` drop them.
 - Its own accept loop (``serve_forever``, ``shutdown``): the listening
   socket's ``accept`` with a timeout, not a selector's rounds.
+- A connection it cannot take (the process out of file descriptors, or
+  of threads) is answered ``503``, never left unanswered.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ import time
 from http.server import ThreadingHTTPServer
 from typing import Callable, Optional
 
-from ..base.threads import Reused
-from ..base.turns import Turns
 from ..errors import OUT_OF_FILES, TooManyConnections
+from ..logs import Occasional
 from ..wire import response_head
-from .admission import Admission, Waiting, has_bytes
-from .descriptors import WAIT_FOR_A_CLOSE, SpareDescriptor
+from .admission import has_bytes
+from .connections import Connections
+from .descriptors import WAIT_FOR_A_CLOSE
 from .handler import RequestHandler
 from .messages import error_response, whole_parts
 from .response_cache import ReadyResponses
@@ -44,33 +46,9 @@ LINGER = 1.0
 HEAD_GRACE = 2.0
 # Memory for ready-made answers to hot small GETs (see response_cache.py).
 READY_RESPONSE_BYTES = 16 * 1024 * 1024
-# A connection's thread, its connection closed, waits this long to take the
-# next connection (a thread's start cost a new connection 130-200 us).
-CONNECTION_THREAD_IDLE = 10.0
 # A connection that finds no free slot waits this long for one, giving up
 # idle connections for it (silent ones may keep arriving): then 503.
 SLOT_WAIT = 1.0
-
-
-class Connections:
-    """What the servers of one process share (the main one and the S3
-    API's): its connection slots and the per-client cap (``admission``),
-    the connections waiting for a request, the turn whole answers take, and
-    the connections' reused threads."""
-
-    def __init__(self, config, worker: Optional[int]) -> None:
-        self.trusted_proxies = frozenset(a.strip() for a in config.trusted_proxy.split(",") if a.strip())
-        self.admission = Admission(config.max_connections, config.max_client_connections, self.trusted_proxies,
-                                   config.data_dir, worker)
-        self.waiting = Waiting()
-        self.turns = Turns()  # whole answers leave in turn (see handler)
-        self.threads = Reused(CONNECTION_THREAD_IDLE, "connection")
-        self.spare = SpareDescriptor()  # for a connection refused when the process is out of descriptors
-
-    def close(self) -> None:
-        self.admission.close()
-        self.threads.close()
-        self.spare.close()
 
 
 class FileStoreServer(ThreadingHTTPServer):
@@ -105,6 +83,7 @@ class FileStoreServer(ThreadingHTTPServer):
         self._stop_asked = False  # shutdown() was called: the accept loop ends
         self._loop_ended = threading.Event()  # no accept loop runs
         self._loop_ended.set()
+        self._threads_warning = Occasional(log)  # (``_no_thread_for``)
         # Refused TLS connections, answered off the accept thread (see tls.Refusals).
         self._refusals = Refusals(_refusal(), self.shutdown_request) if self.tls is not None else None
         self.tick: Optional[Callable[[], None]] = None  # run by the accept loop (a worker's heartbeat)
@@ -194,7 +173,30 @@ class FileStoreServer(ThreadingHTTPServer):
             # Set under the lock that counts: two threads setting the gauge
             # outside it could leave the older count standing last.
             self.app.metrics.connections(self._active)
-        self.connection_threads.run(self.process_request_thread, request, client_address, waits, bucket)
+        try:
+            self.connection_threads.run(self.process_request_thread, request, client_address, waits, bucket)
+        except RuntimeError as error:  # no thread could be started ("can't start new thread")
+            self._no_thread_for(request, waits, bucket, error)
+
+    def _no_thread_for(self, request, waits: Optional[bool], bucket: int, error: RuntimeError) -> None:
+        """The kernel would start no thread for a connection (systemd's
+        ``TasksMax=``, the machine's ``threads-max``): what it took (its
+        slot, or the one owed to it; its count as its client's) is given
+        back, as its thread would have, and it is answered 503, so that
+        the worker keeps every slot for the connections to come."""
+        self.waiting.remove(request)
+        if waits is None:
+            self.admission.give_slot()
+        elif waits:
+            self.admission.forgive_slot()
+        self.admission.release_client(bucket)
+        with self._idle:
+            self._active -= 1
+            self.app.metrics.connections(self._active)
+            self._idle.notify_all()
+        self._threads_warning.say("no thread could be started for a connection (%s): it was answered 503; raise "
+                                  "the service's TasksMax= (or the machine's threads-max)" % error)
+        self.refuse(request, "no thread")
 
     def process_request_thread(self, request, client_address, waits: Optional[bool] = None,
                                bucket: int = -1) -> None:

@@ -20,7 +20,8 @@ from typing import List, Optional, Set, Tuple
 from . import affinity, systemd
 from ..app import App
 from ..base.interprocess import run_dir
-from ..web.server import Connections, FileStoreServer
+from ..web.connections import Connections
+from ..web.server import FileStoreServer
 from . import dirlock
 from .startup import start_line
 from .listeners import Listeners

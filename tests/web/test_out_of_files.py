@@ -1,7 +1,9 @@
-"""A daemon at its open-files limit: a new connection is answered 503 and
-closed (not left unanswered in the backlog while the accept loop spins), a
-request that needs a file on a connection it holds is answered 503, never
-500, and once connections close it serves as before."""
+"""A daemon out of what a connection needs: at its open-files limit, a new
+connection is answered 503 and closed (not left unanswered in the backlog
+while the accept loop spins), a request that needs a file on a connection
+it holds is answered 503, never 500, and once connections close it serves
+as before; a connection no thread could be started for is answered 503,
+and its slot is not lost."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import socket
 import tempfile
 import unittest
 
-from ..support import Daemon, wait_until
+from ..support import Daemon, ServerCase, wait_until
 
 LIMIT = 128  # the daemon's open-files limit here (it starts with about 30 open)
 MOST = 400  # connections a test opens at most before the limit must have been met
@@ -97,6 +99,33 @@ class OutOfFilesTests(unittest.TestCase):
         wait_until(healthy, "the daemon serving again once connections closed", DEADLINE)
         with open(self.log, encoding="utf-8", errors="replace") as log:
             self.assertIn("out of file descriptors", log.read())
+
+
+
+class NoThreadTests(ServerCase):
+    config_overrides = {"max_connections": 2}
+
+    def test_a_connection_no_thread_could_be_started_for_is_answered_503_and_keeps_no_slot(self) -> None:
+        threads = self.server.connection_threads
+        real = threads.run
+        refusals = [2]  # the first two connections: as when TasksMax= is reached
+
+        def run(function, *args):
+            if refusals[0]:
+                refusals[0] -= 1
+                raise RuntimeError("can't start new thread")
+            return real(function, *args)
+        threads.run = run
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE) as sock:
+                status, headers, body = ask(sock, HEALTH)
+            self.assertEqual(status, 503, body)
+            self.assertEqual(headers.get("retry-after"), "1")
+        # Both slots are there still: two connections at once are served.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE) as first, \
+                socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE) as second:
+            self.assertEqual(ask(first, HEALTH)[0], 200)
+            self.assertEqual(ask(second, HEALTH)[0], 200)
 
 
 if __name__ == "__main__":
