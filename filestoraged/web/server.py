@@ -184,16 +184,7 @@ class FileStoreServer(ThreadingHTTPServer):
         slot, or the one owed to it; its count as its client's) is given
         back, as its thread would have, and it is answered 503, so that
         the worker keeps every slot for the connections to come."""
-        self.waiting.remove(request)
-        if waits is None:
-            self.admission.give_slot()
-        elif waits:
-            self.admission.forgive_slot()
-        self.admission.release_client(bucket)
-        with self._idle:
-            self._active -= 1
-            self.app.metrics.connections(self._active)
-            self._idle.notify_all()
+        self._give_back(request, waits is None, waits is True, bucket)
         self._threads_warning.say("no thread could be started for a connection (%s): it was answered 503; raise "
                                   "the service's TasksMax= (or the machine's threads-max)" % error)
         self.refuse(request, "no thread")
@@ -209,14 +200,22 @@ class FileStoreServer(ThreadingHTTPServer):
             else:
                 self.refuse(request, None)
         finally:
-            self.waiting.remove(request)
-            if holds:
-                self.admission.give_slot()
-            self.admission.release_client(bucket)
-            with self._idle:
-                self._active -= 1
-                self.app.metrics.connections(self._active)
-                self._idle.notify_all()
+            self._give_back(request, holds, False, bucket)  # (a slot owed and not had: forgiven by the wait)
+
+    def _give_back(self, request, held: bool, owed: bool, bucket: int) -> None:
+        """At a connection's end, what it took given back: its slot
+        (``held``) or the one owed to it (``owed``), its count as its
+        client's; one active connection fewer, told to whoever waits for one to end."""
+        self.waiting.remove(request)
+        if held:
+            self.admission.give_slot()
+        elif owed:
+            self.admission.forgive_slot()
+        self.admission.release_client(bucket)
+        with self._idle:
+            self._active -= 1
+            self.app.metrics.connections(self._active)
+            self._idle.notify_all()
 
     def _wait_for_slot(self, request, owed: bool) -> bool:
         """A slot for ``request`` within ``SLOT_WAIT``: the one owed to it
