@@ -113,9 +113,11 @@ class ObjectOperations:
         if judge(request.headers, Validators(entry.etag, entry.modified)):  # 304
             return EmptyResponse(304, {name: value for name, value in headers.items()
                                        if name in ("ETag", "Last-Modified")})
-        for name, header in OVERRIDES.items():
-            if name in request.query:
-                headers[header] = header_value(request.query[name], name) or ""
+        query = request.query
+        if query:
+            for name, header in OVERRIDES.items():
+                if name in query:
+                    headers[header] = header_value(query[name], name) or ""
         obj = self.app.backend.open(repository(bucket), entry.oid)
         keep = (self.answered.keeper(bucket, key, entry, bool(found.bucket.versioning))
                 if kept_here and request.method == "GET" else None)

@@ -18,7 +18,7 @@ decides whether a ``Range`` is served.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Optional, Tuple, Union
 
@@ -42,6 +42,11 @@ class Names:
     none_match: str
     modified_since: str
     unmodified_since: str
+    lowered: frozenset = field(init=False, repr=False, compare=False)  # the four, lower-case
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowered", frozenset(name.lower() for name in (
+            self.match, self.none_match, self.modified_since, self.unmodified_since)))
 
 
 PLAIN = Names("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
@@ -56,6 +61,9 @@ def judge(headers, validators: Validators, names: Names = PLAIN) -> bool:
     ``If-Unmodified-Since``) fails; True when ``If-None-Match`` matches (else
     ``If-Modified-Since`` finds no change): a GET or HEAD answers 304; False
     to go on."""
+    present = getattr(headers, "has_any", None)  # a request's headers: one look for the four names
+    if present is not None and not present(names.lowered):
+        return False
     if_match = headers.get(names.match)
     if if_match is not None:
         if not etag_matches(if_match, validators.etag):

@@ -8,7 +8,8 @@ import unittest
 from email.utils import formatdate
 
 from filestoraged.errors import PreconditionFailed
-from filestoraged.wire.conditions import Validators, judge, range_applies
+from filestoraged.wire.conditions import Validators, judge, judge_source, range_applies
+from filestoraged.wire.request_head import Headers
 
 from ..support import ServerCase, payload
 
@@ -37,6 +38,27 @@ class RuleTests(unittest.TestCase):
         self.assertTrue(judge({"If-Modified-Since": self.date(DAY)}, self.validators))
         self.assertFalse(judge({"If-Modified-Since": self.date(-1)}, self.validators))
         self.assertFalse(judge({"If-Modified-Since": "not a date"}, self.validators))
+
+    def test_a_request_s_headers_are_judged_alike_whatever_the_case_of_their_names(self):
+        def sent(fields):
+            headers = Headers()
+            for name, value in fields.items():
+                headers.add(name.lower(), value)
+            return headers
+        for fields, expected in (({"If-Match": '"other"'}, PreconditionFailed),
+                                 ({"If-Unmodified-Since": self.date(-DAY)}, PreconditionFailed),
+                                 ({"If-None-Match": 'W/"abc"'}, True), ({"If-Modified-Since": self.date(DAY)}, True),
+                                 ({"If-Modified-Since": self.date(-1)}, False), ({}, False),
+                                 ({"Range": "bytes=0-1", "X-If-Match": '"other"'}, False)):
+            with self.subTest(fields=fields):
+                if expected is PreconditionFailed:
+                    with self.assertRaises(PreconditionFailed):
+                        judge(sent(fields), self.validators)
+                else:
+                    self.assertIs(judge(sent(fields), self.validators), expected)
+        with self.assertRaises(PreconditionFailed):
+            judge_source(sent({"x-amz-copy-source-if-match": '"other"'}), self.validators)
+        judge_source(sent({"If-Match": '"other"'}), self.validators)  # a plain condition is not the source's
 
     def test_a_face_without_a_date_judges_no_date(self):
         undated = Validators("abc")
