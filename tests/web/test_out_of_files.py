@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import unittest
 
@@ -41,6 +42,12 @@ def ask(sock: socket.socket, request: bytes) -> tuple:
     return int(lines[0].split(" ")[1]), headers, body
 
 
+def limited(files: int) -> list:
+    """A launcher that runs the daemon with an open-files limit of ``files``."""
+    return [sys.executable, "-c", "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (%d, %d)); "
+            "os.execv(sys.argv[1], sys.argv[1:])" % (files, files)]
+
+
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 NOTHING = b"GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"  # answered 404, no file opened
 
@@ -51,7 +58,7 @@ class OutOfFilesTests(unittest.TestCase):
         self.addCleanup(shutil.rmtree, data_dir, True)
         self.log = os.path.join(data_dir, "daemon.log")
         self.daemon = Daemon(os.path.join(data_dir, "store"), "--workers", "1", "--max-client-connections", "0",
-                             log=self.log, launcher=["prlimit", "--nofile=%d" % LIMIT])
+                             log=self.log, launcher=limited(LIMIT))
         self.daemon.start()
         self.addCleanup(self.daemon.stop)
         self.held: list = []
