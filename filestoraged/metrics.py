@@ -138,7 +138,9 @@ class Metrics:
              counters["backend_errors"]),
             ("integrity_failures_total", "counter", "Objects found corrupt while being served.",
              counters["integrity_failures"]),
-            ("connections_refused_total", "counter", "Connections refused at --max-connections.", counters["refused"]),
+            ("connections_refused_total", "counter",
+             "Connections refused with 503 on arrival (no slot, the client's cap, no descriptor or thread).",
+             counters["refused"]),
             ("connections_open", "gauge", "Client connections being served.", gauges["connections"]),
             ("workers", "gauge", "Worker processes serving.", total["workers"]),
         ):
