@@ -97,6 +97,16 @@ class SmallWritesTests(unittest.TestCase):
             self.assertFalse(os.path.exists(again.object_path(BOX, oid)), oid)
         self.assertEqual(again.list(BOX), [])
 
+    def test_an_object_whose_file_could_not_be_written_after_its_record_never_comes_back(self):
+        with mock.patch("filestoraged.storage.disk.backend.write_all", side_effect=OSError(5, "Input/output error")):
+            with self.assertRaises(OSError):
+                self.backend.put(BOX, io.BytesIO(b"refused"))
+        refused = hashlib.sha256(b"refused").hexdigest()
+        self.assertEqual([(r.kind, r.oid) for r in self.journaled()][-1], (2, refused))
+        again = self.start()
+        self.assertFalse(os.path.exists(again.object_path(BOX, refused)))
+        self.assertEqual(again.list(BOX), [])
+
     def test_a_torn_tail_is_dropped_and_said_and_what_came_before_stands(self):
         oid = self.backend.put(DEFAULT, io.BytesIO(b"before the tear")).info.oid
         os.unlink(self.backend.object_path(DEFAULT, oid))

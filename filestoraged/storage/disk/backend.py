@@ -166,8 +166,8 @@ class DiskBackend(Backend):
             with self._small.journal.recording() as recording, \
                     TempFile(self.tmp_dir, "put", self._unnamed) as tmp:
                 recording.put(namespace.path, written[0], content_type, data)
-                write_all(tmp.fd, data)
                 try:
+                    write_all(tmp.fd, data)
                     return self._publish(namespace, tmp.fd, written, content_type, tmp.link, lambda: None,
                                          reservation, synced=False)
                 except BaseException:
