@@ -7,6 +7,7 @@ and its slot is not lost."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -104,6 +105,9 @@ class OutOfFilesTests(unittest.TestCase):
             with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE) as sock:
                 return ask(sock, HEALTH)[0] == 200
         wait_until(healthy, "the daemon serving again once connections closed", DEADLINE)
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=DEADLINE) as sock:  # nothing kept
+            self.assertEqual(ask(sock, b"GET /data/t/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                 % hashlib.sha256(b"hello").hexdigest().encode())[0], 404)
         with open(self.log, encoding="utf-8", errors="replace") as log:
             self.assertIn("out of file descriptors", log.read())
 
