@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 REASONS = {status.value: status.phrase for status in HTTPStatus}
 REASON_MOST = 300  # characters of a reason phrase that says more than the status's own
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_TOKENS = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?::[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*")  # names joined by colons
+_TOKENS = re.compile("%s(?::%s)*" % (_TOKEN.pattern, _TOKEN.pattern))  # names joined by colons
 
 # (second, formatted) in one tuple: a reader takes the whole pair with one
 # reference read, so concurrent threads never see a second with another
