@@ -166,7 +166,17 @@ class OneClientTests(DaemonCase):
 
     def test_a_full_worker_leaves_new_connections_to_the_one_with_room(self):
         daemon = self.start("--workers", "2", "--max-connections", "10")
-        wait_until(lambda: len(daemon_workers(daemon.process.pid)) == 2, "two workers run")
+        # Both workers answering, not only started: a worker still starting
+        # publishes its free slots before it accepts, and the full one
+        # would yield to it in vain.
+        answering = set()
+
+        def both_answer() -> bool:
+            with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                answering.add(sock.makefile("rb").read().rsplit(b'"pid":', 1)[1])
+            return len(answering) == 2
+        wait_until(both_answer, "both workers answering")
         socks = []
         self.addCleanup(lambda: [sock.close() for sock in socks])
         for _ in range(20):  # the nominal 20, none of them idle
